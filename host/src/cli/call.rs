@@ -1,0 +1,153 @@
+//! `weft call SERVER TOOL [ARGS_JSON]`: one tool call, its result printed.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
+use weft::config::Config;
+use weft::error::ErrorKind;
+
+use super::{FAILED, USAGE, finish, only_server, start_hub};
+
+/// The top-level entry point for `weft call`.
+pub async fn run(
+    config: Config,
+    server: &str,
+    tool: &str,
+    args: Option<String>,
+    as_json: bool,
+) -> ExitCode {
+    let args = match parse_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("weft: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let config = match only_server(config, server) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("weft: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let hub = start_hub(config, false).await;
+    let outcome = hub.call_tool(server, tool, args).await;
+    let code = match outcome {
+        Ok(result) => {
+            print_result(&result, as_json);
+            0
+        }
+        Err(e) => {
+            if as_json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "error": e }))
+                        .unwrap_or_default()
+                );
+            } else {
+                if let Some(result) = e
+                    .result
+                    .as_ref()
+                    .and_then(|r| serde_json::from_value::<CallToolResult>(r.clone()).ok())
+                {
+                    print_result(&result, false);
+                }
+                eprintln!("weft: {e}");
+                if e.kind == ErrorKind::Unavailable {
+                    for line in hub
+                        .upstream(server)
+                        .map(|u| u.stderr_tail(8))
+                        .unwrap_or_default()
+                    {
+                        eprintln!("  | {line}");
+                    }
+                }
+            }
+            if e.kind == ErrorKind::NotFound && e.server.is_empty() {
+                USAGE
+            } else {
+                FAILED
+            }
+        }
+    };
+    finish(code).await
+}
+
+/// Reads ARGS_JSON (or stdin for "-") as a JSON object.
+fn parse_args(raw: Option<String>) -> Result<Option<JsonObject>, String> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = if raw == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| format!("cannot read arguments from stdin: {e}"))?;
+        s
+    } else {
+        raw
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+        Ok(other) => Err(format!(
+            "ARGS_JSON must be a JSON object like '{{\"key\": \"value\"}}', not {}",
+            kind_of(&other)
+        )),
+        Err(e) => Err(format!(
+            "ARGS_JSON is not valid JSON ({e}); quote it for the shell: '{{\"key\": \"value\"}}'"
+        )),
+    }
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Prints a result: text as text, other blocks summarised, and the
+/// structured content as JSON when there is no text.
+fn print_result(result: &CallToolResult, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(result).unwrap_or_default()
+        );
+        return;
+    }
+    let mut printed_text = false;
+    for block in &result.content {
+        match block {
+            ContentBlock::Text(t) => {
+                println!("{}", t.text);
+                printed_text = true;
+            }
+            ContentBlock::Image(i) => {
+                println!("[image {}, {} bytes base64]", i.mime_type, i.data.len())
+            }
+            ContentBlock::Audio(a) => {
+                println!("[audio {}, {} bytes base64]", a.mime_type, a.data.len())
+            }
+            ContentBlock::Resource(r) => match &r.resource {
+                ResourceContents::TextResourceContents { uri, text, .. } => {
+                    println!("[resource {uri}]\n{text}")
+                }
+                ResourceContents::BlobResourceContents { uri, blob, .. } => {
+                    println!("[resource {uri}, {} bytes base64]", blob.len())
+                }
+                _ => println!("[embedded resource]"),
+            },
+            ContentBlock::ResourceLink(l) => println!("[link {} {}]", l.name, l.uri),
+            _ => println!("[content of a kind this weft does not know]"),
+        }
+    }
+    if !printed_text {
+        if let Some(s) = &result.structured_content {
+            println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+        }
+    }
+}

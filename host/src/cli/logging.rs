@@ -1,0 +1,26 @@
+//! Tracing setup: logs go to stderr only, because stdout carries results
+//! (and, for `serve --stdio`, the protocol itself).
+
+use tracing_subscriber::EnvFilter;
+
+use super::args::Args;
+
+pub fn init(args: &Args) {
+    let spec = args
+        .log_level
+        .clone()
+        .or_else(|| std::env::var("WEFT_LOG").ok())
+        .unwrap_or_else(|| "warn".into());
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| {
+        eprintln!("weft: ignoring the log filter {spec:?}: not a level or tracing filter");
+        EnvFilter::new("warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.with_target(false).init();
+    }
+}

@@ -1,0 +1,190 @@
+//! The commands of the `weft` binary, one entry point each, over the
+//! library. Shared here: finding and loading the config, starting the hub
+//! with progress on a terminal, and stopping it on SIGINT or SIGTERM.
+
+pub mod args;
+mod call;
+mod check;
+pub mod logging;
+mod table;
+mod tools;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use weft::config::Config;
+use weft::{Hub, StartEvent};
+
+use args::{Args, Command};
+
+/// The work failed: a tool error, a server down, a limit hit.
+pub const FAILED: u8 = 1;
+/// Bad usage or a bad config.
+pub const USAGE: u8 = 2;
+
+/// The built-in example configuration, used when no config file is found.
+const DEFAULT_CONFIG: &str = include_str!("../../examples/weft.toml");
+
+/// Runs one command to completion, stopping every server on the way out,
+/// also when SIGINT or SIGTERM arrives first.
+pub async fn run(args: Args) -> ExitCode {
+    let config = match load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("weft: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let work = async {
+        match args.command {
+            Command::Tools {
+                server,
+                read_only,
+                json,
+            } => tools::run(config, server, read_only, json).await,
+            Command::Call {
+                server,
+                tool,
+                args,
+                json,
+            } => call::run(config, &server, &tool, args, json).await,
+            Command::Check { json } => check::run(config, json, check::Mode::Check).await,
+            Command::Status { json } => check::run(config, json, check::Mode::Status).await,
+        }
+    };
+    tokio::select! {
+        code = work => code,
+        signal = shutdown_signal() => {
+            eprintln!("weft: {signal}; stopping servers");
+            hubs::stop_all().await;
+            ExitCode::from(if signal == "interrupted" { 130 } else { 143 })
+        }
+    }
+}
+
+/// Loads the config named on the command line, by `WEFT_CONFIG`, or
+/// `./weft.toml`; without any, the built-in example.
+fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, String> {
+    match Config::locate(explicit) {
+        Some(path) => Config::load(&path).map_err(|e| e.to_string()),
+        None => {
+            if std::io::stderr().is_terminal() {
+                eprintln!(
+                    "weft: no weft.toml here and no --config; using the built-in example configuration"
+                );
+            }
+            let path = PathBuf::from("(built-in example config)");
+            Config::from_str(DEFAULT_CONFIG, &path).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Starts the hub; on a terminal, shows each server as it comes up.
+async fn start_hub(config: Config, progress: bool) -> Hub {
+    let show = progress && std::io::stderr().is_terminal();
+    let hub = Hub::start_with(config, move |event| {
+        if !show {
+            return;
+        }
+        match event {
+            StartEvent::Starting { count } => eprintln!(
+                "starting {count} server{}…",
+                if count == 1 { "" } else { "s" }
+            ),
+            StartEvent::Finished {
+                status,
+                error: None,
+            } => eprintln!(
+                "  ✓ {} ({}, {} tools, {} ms)",
+                status.name,
+                status.protocol.as_deref().unwrap_or("?"),
+                status.tools,
+                status.start_ms.unwrap_or(0)
+            ),
+            StartEvent::Finished {
+                status,
+                error: Some(e),
+            } => eprintln!("  ✗ {}: {}", status.name, e.reason),
+        }
+    })
+    .await;
+    hubs::register(&hub);
+    hub
+}
+
+/// Prints a warning line per server that failed to start.
+fn warn_failed(hub: &Hub) {
+    for s in hub.status() {
+        if let weft::upstream::State::Failed { error } = &s.state {
+            eprintln!(
+                "weft: warning: server {} is unavailable: {}",
+                s.name, error.reason
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => "interrupted",
+            _ = term.recv() => "terminated",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
+}
+
+/// The hubs this process started, so a signal can stop their servers.
+mod hubs {
+    use std::sync::Mutex;
+
+    use weft::Hub;
+
+    static HUBS: Mutex<Vec<Hub>> = Mutex::new(Vec::new());
+
+    pub fn register(hub: &Hub) {
+        HUBS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(hub.clone());
+    }
+
+    pub async fn stop_all() {
+        let hubs: Vec<Hub> = std::mem::take(&mut *HUBS.lock().unwrap_or_else(|p| p.into_inner()));
+        for hub in hubs {
+            hub.shutdown().await;
+        }
+    }
+}
+
+/// Stops the servers of every hub and returns `code`.
+async fn finish(code: u8) -> ExitCode {
+    hubs::stop_all().await;
+    ExitCode::from(code)
+}
+
+/// Keeps only the named server in the config, so one-server commands start
+/// one process. Unknown names get a suggestion.
+fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
+    if config.server(server).is_none() {
+        let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+        let hint = weft::util::closest(server, names.iter().copied())
+            .map(|c| format!("; did you mean {c:?}?"))
+            .unwrap_or_else(|| format!("; configured servers: {}", names.join(", ")));
+        return Err(format!("no server named {server:?} in the config{hint}"));
+    }
+    config.servers.retain(|s| s.name == server);
+    Ok(config)
+}

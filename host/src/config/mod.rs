@@ -1,0 +1,213 @@
+//! The configuration file: which MCP servers weft connects to, and how it
+//! names what they offer.
+//!
+//! Two formats load into the same [`Config`]:
+//! - weft's own TOML (`weft.toml`), with `[settings]` and `[servers.NAME]`
+//!   tables, and later `[policies.NAME]`;
+//! - a Claude-Desktop style JSON file (`{"mcpServers": {...}}`), accepted
+//!   unchanged so users can point weft at the file they already have.
+//!
+//! Loading validates everything it can without starting a process, and every
+//! error names the file, the key and what to do about it. `${env:NAME}` and
+//! `${secret:NAME}` references are resolved here, per server, so a value only
+//! ever reaches the server that names it (see [`secrets`]).
+
+mod duration;
+mod json;
+pub mod policy;
+mod raw;
+pub mod secrets;
+mod toml_file;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use duration::{parse_duration, parse_size};
+pub use policy::{Limits, PolicyConfig};
+pub use secrets::SecretStore;
+
+/// The file name looked up in the working directory when neither `--config`
+/// nor `WEFT_CONFIG` names one.
+pub const DEFAULT_FILE: &str = "weft.toml";
+
+/// A configuration problem, always tied to the file and key it is about.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}{}", hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file the problem is in.
+    pub file: PathBuf,
+    /// The key path, like `servers.git.command`, or `(file)` for the whole file.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it, when there is something specific to say.
+    pub hint: Option<String>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// How exposed tool names are formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameMode {
+    /// `server__tool` (the separator is configurable).
+    #[default]
+    Prefix,
+    /// The upstream's own name; collisions go to the server with the highest
+    /// priority and are reported.
+    None,
+}
+
+/// Settings that apply to the whole hub.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub names: NameMode,
+    pub separator: String,
+    /// How long a server may take to start and answer its handshake.
+    pub startup_timeout: Duration,
+    /// The default per-call timeout for servers that set none.
+    pub call_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            names: NameMode::Prefix,
+            separator: "__".into(),
+            startup_timeout: Duration::from_secs(30),
+            call_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How weft reaches one server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    /// A child process speaking MCP over its stdin and stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        /// Resolved environment (references already substituted).
+        env: BTreeMap<String, String>,
+        cwd: Option<PathBuf>,
+    },
+    /// A remote server at a URL.
+    Http {
+        url: String,
+        /// Resolved headers (references already substituted).
+        headers: BTreeMap<String, String>,
+        /// Streamable HTTP (the default) or the legacy HTTP+SSE transport.
+        legacy_sse: bool,
+    },
+}
+
+/// One `[servers.NAME]` entry, validated and resolved.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub name: String,
+    pub transport: Transport,
+    pub enabled: bool,
+    pub timeout: Duration,
+    pub priority: i64,
+    pub domains: Vec<String>,
+    /// Tool-name globs; empty means every tool.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file it came from, if any (for messages).
+    pub source: Option<PathBuf>,
+    pub settings: Settings,
+    /// Servers in name order.
+    pub servers: Vec<ServerConfig>,
+    /// Policies in name order.
+    pub policies: Vec<PolicyConfig>,
+}
+
+impl Config {
+    /// Loads and validates a config file, choosing the format by content:
+    /// a JSON object is read as Claude-Desktop `mcpServers`, anything else
+    /// as weft TOML.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, "(file)", format!("cannot read the config file: {e}"))
+                .hint("pass --config FILE, set WEFT_CONFIG, or create weft.toml in this directory")
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parses config text; `path` is used for messages and to resolve
+    /// relative paths (secrets file, `cwd`).
+    pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config = if text.trim_start().starts_with('{') {
+            json::parse(text, path)?
+        } else {
+            toml_file::parse(text, path)?
+        };
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Finds the config file: an explicit path, then `WEFT_CONFIG`, then
+    /// `weft.toml` in the working directory.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        if let Some(p) = std::env::var_os("WEFT_CONFIG").filter(|p| !p.is_empty()) {
+            return Some(PathBuf::from(p));
+        }
+        let default = PathBuf::from(DEFAULT_FILE);
+        default.exists().then_some(default)
+    }
+
+    /// The policy with this name, if configured.
+    pub fn policy(&self, name: &str) -> Option<&PolicyConfig> {
+        self.policies.iter().find(|p| p.name == name)
+    }
+
+    /// The server with this name, if configured.
+    pub fn server(&self, name: &str) -> Option<&ServerConfig> {
+        self.servers.iter().find(|s| s.name == name)
+    }
+}
+
+/// Checks a server name: it becomes part of exposed tool names, so it must
+/// be short and use only characters MCP clients accept.
+pub(crate) fn validate_server_name(name: &str, separator: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 32 {
+        return Err("a server name must be 1 to 32 characters long".into());
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("a server name may use only letters, digits, '-' and '_'".into());
+    }
+    if !separator.is_empty() && name.contains(separator) {
+        return Err(format!(
+            "a server name must not contain the name separator {separator:?}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! `[policies.NAME]` entries: a policy component, what it may call (grants)
+//! and the limits of each run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::raw::RawDuration;
+use super::{ConfigError, parse_size};
+
+/// Limits of one run. Every limit hit ends the run with an error that names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// CPU budget in wasmtime fuel units; `None` is unlimited.
+    pub fuel: Option<u64>,
+    /// Wall time of the whole run, host calls included.
+    pub timeout: Duration,
+    /// Linear memory, in bytes.
+    pub memory: u64,
+    /// Most `call-tool` calls per run (each call of a fan-out counts).
+    pub max_calls: u32,
+    /// Largest output, in bytes.
+    pub max_output: u64,
+    /// Most bytes of stdout and of stderr kept from the guest.
+    pub max_log: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: Some(10_000_000_000),
+            timeout: Duration::from_secs(30),
+            memory: 64 << 20,
+            max_calls: 1000,
+            max_output: 1 << 20,
+            max_log: 64 << 10,
+        }
+    }
+}
+
+/// One configured policy.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub name: String,
+    /// The component file, absolute or relative to the config file.
+    pub path: PathBuf,
+    pub description: String,
+    /// JSON Schema of the input, as JSON.
+    pub input_schema: serde_json::Value,
+    /// `server.tool` globs: what the policy may call and see.
+    pub grants: Vec<String>,
+    pub limits: Limits,
+}
+
+/// A number or a string with a unit (`64MiB`); "unlimited" where allowed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawAmount {
+    Number(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    path: PathBuf,
+    #[serde(default)]
+    description: String,
+    input_schema: Option<toml::Value>,
+    #[serde(default)]
+    grants: Vec<String>,
+    fuel: Option<RawAmount>,
+    timeout: Option<RawDuration>,
+    memory: Option<RawAmount>,
+    max_calls: Option<u32>,
+    max_output: Option<RawAmount>,
+}
+
+impl RawPolicy {
+    pub(crate) fn into_config(self, name: &str, file: &Path) -> Result<PolicyConfig, ConfigError> {
+        let key = |k: &str| format!("policies.{name}.{k}");
+        super::validate_server_name(name, "").map_err(|m| {
+            ConfigError::new(
+                file,
+                format!("policies.{name}"),
+                m.replace("server name", "policy name"),
+            )
+        })?;
+        let path = match file.parent() {
+            Some(dir) if self.path.is_relative() => dir.join(&self.path),
+            _ => self.path.clone(),
+        };
+        let input_schema = match self.input_schema {
+            None => serde_json::json!({"type": "object"}),
+            Some(toml::Value::String(s)) => serde_json::from_str(&s).map_err(|e| {
+                ConfigError::new(file, key("input_schema"), format!("is not valid JSON: {e}"))
+            })?,
+            Some(v) => serde_json::to_value(v).map_err(|e| {
+                ConfigError::new(
+                    file,
+                    key("input_schema"),
+                    format!("cannot be read as JSON: {e}"),
+                )
+            })?,
+        };
+        if !input_schema.is_object() {
+            return Err(ConfigError::new(
+                file,
+                key("input_schema"),
+                "must be a JSON Schema object",
+            ));
+        }
+        for g in &self.grants {
+            validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m))?;
+        }
+        let mut limits = Limits::default();
+        if let Some(f) = self.fuel {
+            limits.fuel = match f {
+                RawAmount::Number(n) => Some(n),
+                RawAmount::Text(t) if t == "unlimited" => None,
+                RawAmount::Text(t) => Some(parse_count(&t).map_err(|m| {
+                    ConfigError::new(file, key("fuel"), m).hint("write a number, or \"unlimited\"")
+                })?),
+            };
+        }
+        if let Some(t) = &self.timeout {
+            limits.timeout = t.resolve(file, &key("timeout"))?;
+        }
+        if let Some(m) = self.memory {
+            limits.memory =
+                amount_bytes(m).map_err(|e| ConfigError::new(file, key("memory"), e))?;
+        }
+        if let Some(c) = self.max_calls {
+            limits.max_calls = c;
+        }
+        if let Some(o) = self.max_output {
+            limits.max_output =
+                amount_bytes(o).map_err(|e| ConfigError::new(file, key("max_output"), e))?;
+        }
+        Ok(PolicyConfig {
+            name: name.to_string(),
+            path,
+            description: self.description,
+            input_schema,
+            grants: self.grants,
+            limits,
+        })
+    }
+}
+
+fn amount_bytes(a: RawAmount) -> Result<u64, String> {
+    match a {
+        RawAmount::Number(n) => Ok(n),
+        RawAmount::Text(t) => parse_size(&t),
+    }
+}
+
+/// `10_000_000`, `10M`, `2G`: a plain count with an optional SI suffix.
+fn parse_count(text: &str) -> Result<u64, String> {
+    let t = text.trim().replace('_', "");
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1_000),
+        Some('M') => (&t[..t.len() - 1], 1_000_000),
+        Some('G') => (&t[..t.len() - 1], 1_000_000_000),
+        _ => (t.as_str(), 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{text:?} is not a count"))
+}
+
+/// A grant is `server.tool` with globs in either part: `git.*`,
+/// `time.get_current_time`, `*.read_*`.
+pub fn validate_grant(grant: &str) -> Result<(), String> {
+    let Some((server, tool)) = grant.split_once('.') else {
+        return Err(format!(
+            "grant {grant:?} must be SERVER.TOOL, like \"git.*\" or \"time.get_current_time\""
+        ));
+    };
+    if server.is_empty() || tool.is_empty() {
+        return Err(format!("grant {grant:?} has an empty server or tool part"));
+    }
+    globset::Glob::new(server).map_err(|e| format!("grant {grant:?}: {e}"))?;
+    globset::Glob::new(tool).map_err(|e| format!("grant {grant:?}: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,287 @@
+//! The on-disk shape of a server entry, shared by the TOML and JSON formats,
+//! and its conversion into a validated [`ServerConfig`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::secrets::{self, SecretStore};
+use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
+
+/// A number of seconds or a duration string.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDuration {
+    Seconds(f64),
+    Text(String),
+}
+
+impl RawDuration {
+    pub(crate) fn resolve(
+        &self,
+        file: &Path,
+        key: &str,
+    ) -> Result<std::time::Duration, ConfigError> {
+        match self {
+            RawDuration::Seconds(s) if s.is_finite() && *s >= 0.0 => {
+                Ok(std::time::Duration::from_secs_f64(*s))
+            }
+            RawDuration::Seconds(s) => Err(ConfigError::new(
+                file,
+                key,
+                format!("{s} is not a valid number of seconds"),
+            )),
+            RawDuration::Text(t) => parse_duration(t).map_err(|m| ConfigError::new(file, key, m)),
+        }
+    }
+}
+
+/// One server entry as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub command: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
+    #[serde(alias = "type")]
+    pub transport: Option<String>,
+    pub enabled: Option<bool>,
+    /// Claude-Desktop style switch; the opposite of `enabled`.
+    pub disabled: Option<bool>,
+    pub timeout: Option<RawDuration>,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl RawServer {
+    /// Validates the entry and resolves its references. `secrets` opens the
+    /// secrets file on first use.
+    pub(crate) fn into_config(
+        self,
+        name: &str,
+        file: &Path,
+        settings: &Settings,
+        secrets: &mut dyn FnMut() -> Result<SecretStore, String>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let key = |k: &str| format!("servers.{name}.{k}");
+        super::validate_server_name(name, &settings.separator)
+            .map_err(|m| ConfigError::new(file, format!("servers.{name}"), m))?;
+
+        let needs_secrets = self
+            .env
+            .values()
+            .chain(self.headers.values())
+            .any(|v| secrets::mentions_secret(v));
+        let store = if needs_secrets {
+            Some(secrets().map_err(|m| ConfigError::new(file, format!("servers.{name}"), m))?)
+        } else {
+            None
+        };
+        let resolve_map = |map: &BTreeMap<String, String>, field: &str| {
+            map.iter()
+                .map(|(k, v)| {
+                    secrets::resolve(v, store.as_ref())
+                        .map(|r| (k.clone(), r))
+                        .map_err(|m| {
+                            ConfigError::new(file, format!("servers.{name}.{field}.{k}"), m)
+                        })
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()
+        };
+        // Secrets go only where they do not show up in a process listing
+        // or a log line: a stdio server's environment, an HTTP server's
+        // headers. `${env:..}` is fine anywhere.
+        for (field, value) in self
+            .args
+            .iter()
+            .map(|a| ("args", a))
+            .chain(self.command.iter().map(|c| ("command", c)))
+            .chain(self.url.iter().map(|u| ("url", u)))
+        {
+            if secrets::mentions_secret(value) {
+                return Err(ConfigError::new(file, key(field), "${secret:..} references are resolved only in `env` and `headers`")
+                    .hint("pass the secret to the server through `env` (stdio) or `headers` (HTTP), where it stays out of process listings"));
+            }
+        }
+        let plain = |v: String, field: &str| {
+            secrets::resolve(&v, None).map_err(|m| ConfigError::new(file, key(field), m))
+        };
+        let command = self.command.map(|c| plain(c, "command")).transpose()?;
+        let url = self.url.map(|u| plain(u, "url")).transpose()?;
+        let args = self
+            .args
+            .into_iter()
+            .map(|a| plain(a, "args"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cwd = self
+            .cwd
+            .map(|c| plain(c.to_string_lossy().into_owned(), "cwd").map(PathBuf::from))
+            .transpose()?;
+
+        let kind = self.transport.as_deref().map(str::to_ascii_lowercase);
+        let transport = match (command, url, kind.as_deref()) {
+            (Some(_), Some(_), _) => {
+                return Err(ConfigError::new(file, format!("servers.{name}"), "has both `command` and `url`")
+                    .hint("a server is either a local process (`command`) or a remote URL (`url`), not both"));
+            }
+            (Some(command), None, None | Some("stdio")) => {
+                if command.trim().is_empty() {
+                    return Err(ConfigError::new(file, key("command"), "is empty"));
+                }
+                if !self.headers.is_empty() {
+                    return Err(ConfigError::new(
+                        file,
+                        key("headers"),
+                        "applies only to HTTP servers",
+                    )
+                    .hint("use `env` to pass values to a stdio server"));
+                }
+                let cwd = cwd.map(|c| match file.parent() {
+                    Some(dir) if c.is_relative() => dir.join(c),
+                    _ => c,
+                });
+                Transport::Stdio {
+                    command,
+                    args,
+                    env: resolve_map(&self.env, "env")?,
+                    cwd,
+                }
+            }
+            (
+                None,
+                Some(url),
+                None
+                | Some("http")
+                | Some("streamable-http")
+                | Some("streamablehttp")
+                | Some("sse"),
+            ) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError::new(
+                        file,
+                        key("url"),
+                        format!("{url:?} is not an http:// or https:// URL"),
+                    ));
+                }
+                if !args.is_empty() || !self.env.is_empty() || cwd.is_some() {
+                    return Err(ConfigError::new(
+                        file,
+                        format!("servers.{name}"),
+                        "`args`, `env` and `cwd` apply only to stdio servers",
+                    )
+                    .hint("remove them, or use `command` for a local server"));
+                }
+                Transport::Http {
+                    url,
+                    headers: resolve_map(&self.headers, "headers")?,
+                    legacy_sse: kind.as_deref() == Some("sse"),
+                }
+            }
+            (None, None, _) => {
+                return Err(ConfigError::new(file, format!("servers.{name}"), "has neither `command` nor `url`")
+                    .hint("add `command = \"...\"` for a local stdio server or `url = \"https://...\"` for a remote one"));
+            }
+            (_, _, Some(other)) => {
+                return Err(ConfigError::new(
+                    file,
+                    key("transport"),
+                    format!("{other:?} does not fit this server"),
+                )
+                .hint("use \"stdio\" with `command`, or \"http\" / \"sse\" with `url`"));
+            }
+        };
+        let enabled = match (self.enabled, self.disabled) {
+            (Some(e), Some(d)) if e == d => {
+                return Err(ConfigError::new(
+                    file,
+                    format!("servers.{name}"),
+                    "`enabled` and `disabled` contradict each other",
+                ));
+            }
+            (Some(e), _) => e,
+            (None, Some(d)) => !d,
+            (None, None) => true,
+        };
+        let timeout = match &self.timeout {
+            Some(t) => t.resolve(file, &key("timeout"))?,
+            None => settings.call_timeout,
+        };
+        if timeout.is_zero() {
+            return Err(ConfigError::new(
+                file,
+                key("timeout"),
+                "must be more than zero",
+            ));
+        }
+        for (field, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
+            for g in globs {
+                globset::Glob::new(g).map_err(|e| {
+                    ConfigError::new(file, key(field), format!("{g:?} is not a valid glob: {e}"))
+                })?;
+            }
+        }
+        Ok(ServerConfig {
+            name: name.to_string(),
+            transport,
+            enabled,
+            timeout,
+            priority: self.priority,
+            domains: self.domains,
+            include: self.include,
+            exclude: self.exclude,
+        })
+    }
+}
+
+/// Opens the secrets file lazily: the first server that references a secret
+/// opens it, later ones reuse it.
+pub(crate) struct LazySecrets {
+    path: Option<PathBuf>,
+    store: Option<SecretStore>,
+}
+
+impl LazySecrets {
+    pub(crate) fn new(path: Option<PathBuf>) -> Self {
+        LazySecrets { path, store: None }
+    }
+
+    pub(crate) fn get(&mut self) -> Result<SecretStore, String> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let path = self.path.clone().ok_or_else(|| {
+            "a ${secret:..} reference needs a secrets file; set `secrets = \"FILE\"` under [settings] or the WEFT_SECRETS variable".to_string()
+        })?;
+        let store = SecretStore::open(&path)?;
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+}
+
+/// The secrets file: `WEFT_SECRETS` wins over the config's own setting;
+/// relative paths are relative to the config file.
+pub(crate) fn secrets_path(configured: Option<&str>, file: &Path) -> Option<PathBuf> {
+    let chosen = std::env::var("WEFT_SECRETS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(configured.map(str::to_owned))?;
+    let p = PathBuf::from(chosen);
+    Some(match file.parent() {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p,
+    })
+}

@@ -1,0 +1,183 @@
+//! Secrets and references: `${env:NAME}` and `${secret:NAME}` inside a
+//! server's `env` and `headers`.
+//!
+//! Secrets live in their own TOML file of `NAME = "value"` lines, which must
+//! not be readable by group or others (mode 0600), so that the main config
+//! can be shared and committed. The store is opened only when some reference
+//! needs it, and a value is substituted only into the server that names it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The secrets of one secrets file. Its `Debug` never shows values.
+#[derive(Default, Clone)]
+pub struct SecretStore {
+    path: Option<PathBuf>,
+    values: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretStore")
+            .field("path", &self.path)
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SecretStore {
+    /// Opens a secrets file, refusing one that others can read.
+    pub fn open(path: &Path) -> Result<SecretStore, String> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("cannot open the secrets file {}: {e}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(format!(
+                    "the secrets file {} has mode {mode:04o}, so others can read it; run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = meta;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
+        let values: BTreeMap<String, String> = toml::from_str(&text).map_err(|e| {
+            format!(
+                "the secrets file {} is not a TOML table of NAME = \"value\" lines: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
+        Ok(SecretStore {
+            path: Some(path.to_path_buf()),
+            values,
+        })
+    }
+
+    /// A store holding the given values (for embedding and tests).
+    pub fn from_values(values: BTreeMap<String, String>) -> SecretStore {
+        SecretStore { path: None, values }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+/// True if the text contains a `${secret:...}` reference.
+pub(crate) fn mentions_secret(text: &str) -> bool {
+    text.contains("${secret:")
+}
+
+/// Substitutes every `${env:NAME}` and `${secret:NAME}` in `text`.
+/// `secrets` is `None` when no secrets file is configured.
+pub(crate) fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            format!(
+                "unclosed reference in {:?}: add the closing '}}'",
+                redact_hint(text)
+            )
+        })?;
+        let reference = &after[..end];
+        let value = match reference.split_once(':') {
+            Some(("env", spec)) if !spec.is_empty() => {
+                // `${env:NAME:-fallback}` gives a value for an unset variable.
+                let (name, fallback) = match spec.split_once(":-") {
+                    Some((n, f)) => (n, Some(f)),
+                    None => (spec, None),
+                };
+                match (std::env::var(name), fallback) {
+                    (Ok(v), None) => v,
+                    (Ok(v), Some(_)) if !v.is_empty() => v,
+                    (_, Some(f)) => f.to_string(),
+                    (Err(_), None) => {
+                        return Err(format!(
+                            "${{env:{name}}} refers to the environment variable {name}, which is not set; set it, or write ${{env:{name}:-DEFAULT}}"
+                        ));
+                    }
+                }
+            }
+            Some(("secret", name)) if !name.is_empty() => {
+                let store = secrets.ok_or_else(|| {
+                    format!(
+                        "${{secret:{name}}} needs a secrets file; set `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
+                    )
+                })?;
+                store.get(name).map(str::to_owned).ok_or_else(|| {
+                    let file = store
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the secret store".into());
+                    format!("${{secret:{name}}}: no secret named {name} in {file}")
+                })?
+            }
+            _ => {
+                return Err(format!(
+                    "${{{reference}}} is not a reference weft knows; use ${{env:NAME}} or ${{secret:NAME}}"
+                ));
+            }
+        };
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Shows only the shape of a value in an error, never the value itself.
+fn redact_hint(text: &str) -> String {
+    match text.find("${") {
+        Some(i) => format!("…{}", &text[i..].chars().take(24).collect::<String>()),
+        None => "…".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_env_and_secret() {
+        let store = SecretStore::from_values(BTreeMap::from([("TOKEN".into(), "s3cret".into())]));
+        // SAFETY: tests in this module are the only users of this variable.
+        unsafe { std::env::set_var("WEFT_TEST_REF_VAR", "x") };
+        let v = resolve(
+            "Bearer ${secret:TOKEN}/${env:WEFT_TEST_REF_VAR}",
+            Some(&store),
+        )
+        .unwrap();
+        assert_eq!(v, "Bearer s3cret/x");
+        assert!(
+            resolve("${secret:NOPE}", Some(&store))
+                .unwrap_err()
+                .contains("no secret named NOPE")
+        );
+        assert!(
+            resolve("${secret:A}", None)
+                .unwrap_err()
+                .contains("needs a secrets file")
+        );
+        assert!(
+            resolve("${vault:A}", None)
+                .unwrap_err()
+                .contains("not a reference")
+        );
+        assert!(resolve("${env:A", None).unwrap_err().contains("unclosed"));
+        assert_eq!(
+            resolve("${env:WEFT_SURELY_UNSET:-/tmp/x}", None).unwrap(),
+            "/tmp/x"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! Unit tests of config loading and its error messages.
+
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_str(text, Path::new("/cfg/weft.toml"))
+}
+
+#[test]
+fn toml_servers_of_both_kinds() {
+    let c = parse(
+        r#"
+[settings]
+separator = "__"
+[servers.time]
+command = "mcp-server-time"
+args = ["--local-timezone", "UTC"]
+timeout = "5s"
+priority = 3
+domains = ["clock"]
+include = ["get_*"]
+[servers.remote]
+url = "http://127.0.0.1:9/mcp"
+transport = "sse"
+enabled = false
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.servers.len(), 2);
+    let time = c.server("time").unwrap();
+    assert_eq!(time.timeout, Duration::from_secs(5));
+    assert_eq!(time.priority, 3);
+    assert!(
+        matches!(&time.transport, Transport::Stdio { command, .. } if command == "mcp-server-time")
+    );
+    let remote = c.server("remote").unwrap();
+    assert!(!remote.enabled);
+    assert!(matches!(
+        &remote.transport,
+        Transport::Http {
+            legacy_sse: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unknown_key_names_file_key_and_fix() {
+    let e = parse("[servers.git]\ncomand = \"x\"\n").unwrap_err();
+    assert_eq!(e.key, "servers.git.comand");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("/cfg/weft.toml: servers.git.comand: unknown key"),
+        "{text}"
+    );
+    assert!(text.contains("command"), "{text}");
+}
+
+#[test]
+fn missing_command_and_url() {
+    let e = parse("[servers.git]\nargs = []\n").unwrap_err();
+    assert_eq!(e.key, "servers.git");
+    assert!(e.to_string().contains("neither `command` nor `url`"));
+}
+
+#[test]
+fn references_only_in_env_and_headers() {
+    let e = parse("[servers.a]\ncommand = \"x\"\nargs = [\"${secret:K}\"]\n").unwrap_err();
+    assert_eq!(e.key, "servers.a.args");
+    let ok = parse("[servers.a]\ncommand = \"x\"\nargs = [\"${env:WEFT_SURELY_UNSET:-/data}\"]\n")
+        .unwrap();
+    assert!(
+        matches!(&ok.servers[0].transport, Transport::Stdio { args, .. } if args == &["/data"])
+    );
+    let e = parse("[servers.a]\ncommand = \"x\"\nenv = { K = \"${env:WEFT_SURELY_UNSET_VAR}\" }\n")
+        .unwrap_err();
+    assert_eq!(e.key, "servers.a.env.K");
+    assert!(e.to_string().contains("not set"));
+}
+
+#[test]
+fn secret_without_file_is_explained() {
+    let e = parse("[servers.a]\nurl = \"https://x/mcp\"\nheaders = { Authorization = \"Bearer ${secret:TOKEN}\" }\n")
+        .unwrap_err();
+    assert!(e.to_string().contains("secrets file"), "{e}");
+}
+
+#[test]
+fn claude_desktop_json() {
+    let c = parse(
+        r#"{"globalShortcut": "x", "mcpServers": {
+            "mem": {"command": "npx", "args": ["-y", "server-memory"], "env": {"A": "b"}, "autoApprove": []},
+            "web": {"type": "http", "url": "https://example.invalid/mcp"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(c.servers.len(), 2);
+    assert!(
+        matches!(&c.server("mem").unwrap().transport, Transport::Stdio { env, .. } if env["A"] == "b")
+    );
+}
+
+#[test]
+fn bad_names_and_sections() {
+    assert_eq!(
+        parse("[server.a]\ncommand = \"x\"\n").unwrap_err().key,
+        "server"
+    );
+    assert!(
+        parse("[servers.\"a b\"]\ncommand = \"x\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("letters, digits")
+    );
+    assert!(
+        parse("[servers.a__b]\ncommand = \"x\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("separator")
+    );
+    assert!(
+        parse("[settings]\nnames = \"short\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("naming mode")
+    );
+    assert!(
+        parse("[servers.a\ncommand")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid TOML")
+    );
+}

@@ -1,0 +1,148 @@
+//! weft's own TOML format: `[settings]` and `[servers.NAME]` tables.
+//!
+//! The file is first parsed as a plain table, then each section is read on
+//! its own, so an error can name the exact key it is about.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::policy::RawPolicy;
+use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
+use super::{Config, ConfigError, NameMode, Settings};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    names: Option<String>,
+    separator: Option<String>,
+    startup_timeout: Option<RawDuration>,
+    call_timeout: Option<RawDuration>,
+    secrets: Option<String>,
+}
+
+const TOP_LEVEL: &[&str] = &["settings", "servers", "policies"];
+
+pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].lines().count().max(1);
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        ConfigError::new(
+            file,
+            "(file)",
+            format!("not valid TOML{at}: {}", e.message().trim()),
+        )
+        .hint("weft reads TOML (weft.toml) or Claude-Desktop JSON ({\"mcpServers\": {...}})")
+    })?;
+    for key in table.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            return Err(ConfigError::new(file, key, "unknown section")
+                .hint(format!("the sections are {}", TOP_LEVEL.join(", "))));
+        }
+    }
+    let raw_settings: RawSettings = match table.get("settings") {
+        Some(v) => section(v, file, "settings")?,
+        None => RawSettings::default(),
+    };
+    let mut settings = Settings::default();
+    if let Some(names) = &raw_settings.names {
+        settings.names = match names.as_str() {
+            "prefix" => NameMode::Prefix,
+            "none" => NameMode::None,
+            other => {
+                return Err(ConfigError::new(file, "settings.names", format!("{other:?} is not a naming mode"))
+                    .hint("use \"prefix\" (server__tool) or \"none\" (the upstream names, collisions by priority)"));
+            }
+        };
+    }
+    if let Some(sep) = raw_settings.separator {
+        if sep.is_empty()
+            || sep.len() > 4
+            || !sep
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(ConfigError::new(file, "settings.separator", format!("{sep:?} is not a usable separator"))
+                .hint("use 1 to 4 of the characters MCP clients accept in tool names: letters, digits, '_' and '-'"));
+        }
+        settings.separator = sep;
+    }
+    if let Some(t) = &raw_settings.startup_timeout {
+        settings.startup_timeout = t.resolve(file, "settings.startup_timeout")?;
+    }
+    if let Some(t) = &raw_settings.call_timeout {
+        settings.call_timeout = t.resolve(file, "settings.call_timeout")?;
+    }
+    let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
+
+    let mut servers = Vec::new();
+    if let Some(v) = table.get("servers") {
+        let Some(entries) = v.as_table() else {
+            return Err(ConfigError::new(
+                file,
+                "servers",
+                "must be a table of [servers.NAME] entries",
+            ));
+        };
+        for (name, entry) in entries {
+            let key = format!("servers.{name}");
+            let raw: RawServer = section(entry, file, &key)?;
+            servers.push(raw.into_config(name, file, &settings, &mut || secrets.get())?);
+        }
+    }
+    let mut policies = Vec::new();
+    if let Some(v) = table.get("policies") {
+        let Some(entries) = v.as_table() else {
+            return Err(ConfigError::new(
+                file,
+                "policies",
+                "must be a table of [policies.NAME] entries",
+            ));
+        };
+        for (name, entry) in entries {
+            let key = format!("policies.{name}");
+            let raw: RawPolicy = section(entry, file, &key)?;
+            policies.push(raw.into_config(name, file)?);
+        }
+    }
+    Ok(Config {
+        source: None,
+        settings,
+        servers,
+        policies,
+    })
+}
+
+/// Reads one section, turning serde's message into one that names the key.
+fn section<T: DeserializeOwned>(
+    value: &toml::Value,
+    file: &Path,
+    key: &str,
+) -> Result<T, ConfigError> {
+    T::deserialize(value.clone()).map_err(|e| field_error(file, key, e.message()))
+}
+
+/// Makes a config error from a serde message, naming the field when serde
+/// says which one it is about.
+pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((field, expected)) = rest.split_once('`') {
+            let expected = expected.trim_start_matches(", ").trim();
+            return ConfigError::new(file, format!("{key}.{field}"), "unknown key")
+                .hint(format!("check the spelling; {expected}"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((field, _)) = rest.split_once('`') {
+            return ConfigError::new(file, format!("{key}.{field}"), "is required but missing");
+        }
+    }
+    ConfigError::new(file, key, message.to_string())
+}

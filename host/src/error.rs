@@ -1,0 +1,78 @@
+//! The error every tool call can end in, with a kind that agents and guests
+//! branch on.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a call failed. The same kinds cross the WIT boundary to guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// No such server, tool, resource or prompt (or hidden by a filter).
+    NotFound,
+    /// A grant does not allow the call.
+    Denied,
+    /// The upstream refused the arguments (JSON-RPC -32602).
+    InvalidArgs,
+    /// The call took longer than the server's timeout.
+    Timeout,
+    /// The upstream asked to slow down.
+    RateLimited,
+    /// The server is not running, crashed, or its transport failed.
+    Unavailable,
+    /// The tool ran and reported an error (`isError: true`).
+    ToolError,
+    /// A weft limit (fuel, time, memory, calls, output) was hit.
+    LimitExceeded,
+    /// Anything else: a protocol error or a bug.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kebab-case name used in JSON and in the WIT enum.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not-found",
+            ErrorKind::Denied => "denied",
+            ErrorKind::InvalidArgs => "invalid-args",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::RateLimited => "rate-limited",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::ToolError => "tool-error",
+            ErrorKind::LimitExceeded => "limit-exceeded",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed call, naming what was called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{server}/{tool}: {kind}: {message}")]
+pub struct CallError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub server: String,
+    pub tool: String,
+    /// The full MCP result for `tool-error`, so nothing the tool said is lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+}
+
+impl CallError {
+    pub fn new(kind: ErrorKind, server: &str, tool: &str, message: impl Into<String>) -> Self {
+        CallError {
+            kind,
+            message: message.into(),
+            server: server.to_string(),
+            tool: tool.to_string(),
+            result: None,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! weft: a WebAssembly plugin host for the Model Context Protocol.
+//!
+//! One [`Hub`] owns the connections to many MCP servers (stdio child
+//! processes and HTTP servers, in either protocol era) and presents them as
+//! one namespaced [`catalog::Catalog`]. Every tool call goes through one
+//! [`router`], which resolves names, applies timeouts and classifies errors
+//! into an [`ErrorKind`].
+//!
+//! The `weft` binary is a thin front end over this library; see the README
+//! for the command line.
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod router;
+pub mod upstream;
+pub mod util;
+
+pub use config::{Config, ConfigError};
+pub use error::{CallError, ErrorKind};
+pub use hub::{Hub, StartEvent};

@@ -1,0 +1,110 @@
+//! The legacy HTTP+SSE transport (MCP 2024-11-05), for servers that speak
+//! only that. rmcp removed its client for it, so weft keeps its own.
+//!
+//! The client opens `GET url` as an event stream. The server's first event,
+//! `endpoint`, names the URL to POST messages to; every later `message`
+//! event carries one JSON-RPC message from the server.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::sink_stream::SinkStreamTransport;
+use sse_stream::SseStream;
+
+/// How long the server may take to name its message endpoint.
+const ENDPOINT_WAIT: Duration = Duration::from_secs(10);
+
+/// A transport rmcp can serve over.
+pub type SseTransport = SinkStreamTransport<
+    futures::channel::mpsc::Sender<TxJsonRpcMessage<RoleClient>>,
+    futures::stream::BoxStream<'static, RxJsonRpcMessage<RoleClient>>,
+>;
+
+fn header_map(headers: &BTreeMap<String, String>) -> Result<reqwest::header::HeaderMap, String> {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid HTTP"))?;
+        let v = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header {name} is not valid HTTP"))?;
+        map.insert(n, v);
+    }
+    Ok(map)
+}
+
+/// Opens the event stream and waits for the endpoint event.
+pub async fn connect(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<SseTransport, String> {
+    let client = reqwest::Client::builder()
+        .default_headers(header_map(headers)?)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "{url} answered {} to the SSE request",
+            response.status()
+        ));
+    }
+    let base = response.url().clone();
+    let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+    let endpoint = tokio::time::timeout(ENDPOINT_WAIT, async {
+        while let Some(event) = events.next().await {
+            let event = event.map_err(|e| format!("the event stream broke: {e}"))?;
+            if event.event.as_deref() == Some("endpoint") {
+                let data = event.data.unwrap_or_default();
+                return base
+                    .join(data.trim())
+                    .map_err(|e| format!("the server named an invalid endpoint {data:?}: {e}"));
+            }
+        }
+        Err("the event stream ended before the server named its endpoint".to_string())
+    })
+    .await
+    .map_err(|_| {
+        format!("{url} did not send an `endpoint` event within 10 s; is it an SSE server?")
+    })??;
+
+    let incoming = events
+        .filter_map(|event| async move {
+            let event = event.ok()?;
+            if event.event.as_deref().is_some_and(|e| e != "message") {
+                return None;
+            }
+            let data = event.data?;
+            match serde_json::from_str::<RxJsonRpcMessage<RoleClient>>(&data) {
+                Ok(message) => Some(message),
+                Err(e) => {
+                    tracing::warn!(error = %e, "dropping a malformed message from an SSE server");
+                    None
+                }
+            }
+        })
+        .boxed();
+
+    let (tx, mut rx) = futures::channel::mpsc::channel::<TxJsonRpcMessage<RoleClient>>(64);
+    tokio::spawn(async move {
+        while let Some(message) = rx.next().await {
+            let posted = client.post(endpoint.clone()).json(&message).send().await;
+            match posted {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(status = %r.status(), "an SSE server refused a message"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot post to an SSE server");
+                    break;
+                }
+            }
+        }
+    });
+
+    Ok(SinkStreamTransport::new(tx, incoming))
+}

@@ -1,0 +1,203 @@
+//! The command line against real servers: `tools`, `call`, `check` and
+//! `status`, their output and their exit codes.
+
+mod support;
+
+use support::*;
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = temp_dir();
+    let mut text = npm_entry("everything", "server-everything", &["stdio"]);
+    text += &command_entry(
+        "time",
+        &venv_bin("mcp-server-time"),
+        &["--local-timezone", "UTC"],
+    );
+    text += "[servers.broken]\ncommand = \"/nonexistent/server\"\n";
+    let path = dir.path().join("weft.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn tools_lists_the_merged_catalog() {
+    let (_dir, cfg) = setup();
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["tools", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tools: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).expect("stdout is JSON only");
+    let names: Vec<&str> = tools.iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(
+        names.contains(&"everything__echo") && names.contains(&"time__get_current_time"),
+        "{names:?}"
+    );
+    assert!(tools.iter().all(|t| t["inputSchema"].is_object()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken") && stderr.contains("unavailable"),
+        "the broken server is named: {stderr}"
+    );
+
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["tools", "--server", "time"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("TOOL"), "{table}");
+    assert!(
+        table.contains("time__convert_time") && !table.contains("everything__"),
+        "{table}"
+    );
+
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["tools", "--server", "tiem"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"time\""));
+}
+
+#[test]
+fn call_prints_results_and_sets_exit_codes() {
+    let (_dir, cfg) = setup();
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["call", "everything", "echo", r#"{"message": "hello"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Echo: hello");
+
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args([
+            "call",
+            "time",
+            "get_current_time",
+            r#"{"timezone": "UTC"}"#,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("UTC")
+    );
+
+    // A tool error exits 1 and says so.
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args([
+            "call",
+            "time",
+            "get_current_time",
+            r#"{"timezone": "Mars/Olympus"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tool-error"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Bad arguments are a usage error, before anything starts.
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["call", "everything", "echo", "[1,2]"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be a JSON object"));
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["call", "everything", "echo", "{nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // A server that failed to start: exit 1, kind unavailable.
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["call", "broken", "anything"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unavailable"));
+}
+
+#[test]
+fn check_and_status_report_every_server() {
+    let (_dir, cfg) = setup();
+    let out = weft().arg("-c").arg(&cfg).arg("check").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a broken server makes check fail"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no line for {name}: {text}"))
+            .to_string()
+    };
+    assert!(
+        line("everything").starts_with('✓') && line("everything").contains("2025-11-25"),
+        "{text}"
+    );
+    assert!(
+        line("time").contains("2026-07-28") && line("time").contains("2 tools"),
+        "{text}"
+    );
+    assert!(
+        line("broken").starts_with('✗') && line("broken").contains("command not found"),
+        "{text}"
+    );
+
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let servers = status["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3);
+    let time = servers.iter().find(|s| s["name"] == "time").unwrap();
+    assert_eq!(time["state"], "up");
+    assert_eq!(time["protocol"], "2026-07-28");
+    let broken = servers.iter().find(|s| s["name"] == "broken").unwrap();
+    assert_eq!(broken["state"], "failed");
+}
