@@ -22,7 +22,7 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     candidates
         .into_iter()
         .map(|c| (levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1))
+        .filter(|(d, c)| *d <= c.len().max(name.len()) / 3 + 1)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

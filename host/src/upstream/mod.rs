@@ -230,11 +230,32 @@ impl Upstream {
         &self,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Result<(Connection, Listing), String> {
-        let handler = Handler::new(&self.config.name, events);
-        let lifecycle = ClientLifecycleMode::Auto {
+        let auto = ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: None,
         };
+        match self.connect_with(events.clone(), auto).await {
+            // rmcp's era probe gives up after 10 s and falls back to the
+            // handshake; a slow modern server then answers the probe late and
+            // the handshake fails on the mismatched id. The late answer shows
+            // the server is modern: connect again, asking for 2026-07-28.
+            Err(e) if e.contains("conflict initialized response id") => {
+                tracing::info!(server = %self.config.name, "slow era probe; reconnecting in 2026-07-28 mode");
+                let modern = ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                };
+                self.connect_with(events, modern).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_with(
+        &self,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+        lifecycle: ClientLifecycleMode,
+    ) -> Result<(Connection, Listing), String> {
+        let handler = Handler::new(&self.config.name, events);
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
