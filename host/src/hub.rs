@@ -46,6 +46,8 @@ pub struct Hub {
 }
 
 struct Shared {
+    /// Set by `shutdown`, so background work ends quietly.
+    stopping: std::sync::atomic::AtomicBool,
     config: Config,
     upstreams: Vec<Arc<Upstream>>,
     catalog: RwLock<Arc<Catalog>>,
@@ -161,6 +163,9 @@ impl Hub {
 
     /// Stops every server and reaps its processes.
     pub async fn shutdown(&self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for up in &self.shared.upstreams {
             up.stop();
         }

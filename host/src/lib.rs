@@ -13,7 +13,9 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod hub;
+pub mod policy;
 pub mod router;
+pub mod sandbox;
 pub mod upstream;
 pub mod util;
 

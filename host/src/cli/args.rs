@@ -54,6 +54,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a policy (a config name or a .wasm path) in the sandbox.
+    Run {
+        /// A policy name from the config, or a path to a .wasm component (which
+        /// runs with every tool granted unless --grant says otherwise).
+        policy: String,
+        /// The input, as JSON; "-" reads it from stdin. Default: {}.
+        #[arg(long, value_name = "JSON")]
+        input: Option<String>,
+        /// CPU budget in fuel units, or "unlimited" (overrides the config).
+        #[arg(long, value_name = "N")]
+        fuel: Option<String>,
+        /// Wall-time limit, like 500ms or 10s (overrides the config).
+        #[arg(long, value_name = "DUR")]
+        timeout: Option<String>,
+        /// Memory limit, like 64MiB (overrides the config).
+        #[arg(long, value_name = "SIZE")]
+        memory: Option<String>,
+        /// Grant SERVER.TOOL globs instead of the configured grants (repeatable).
+        #[arg(long = "grant", value_name = "GLOB")]
+        grants: Vec<String>,
+        /// Print a JSON report: output, status, calls, fuel, duration, logs.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate the config and connect to every server; one line per server.
     Check {
         /// Machine-readable JSON on stdout.

@@ -6,6 +6,7 @@ pub mod args;
 mod call;
 mod check;
 pub mod logging;
+mod run;
 mod table;
 mod tools;
 
@@ -49,6 +50,29 @@ pub async fn run(args: Args) -> ExitCode {
                 args,
                 json,
             } => call::run(config, &server, &tool, args, json).await,
+            Command::Run {
+                policy,
+                input,
+                fuel,
+                timeout,
+                memory,
+                grants,
+                json,
+            } => {
+                run::run(
+                    config,
+                    run::Options {
+                        policy,
+                        input,
+                        fuel,
+                        timeout,
+                        memory,
+                        grants,
+                        json,
+                    },
+                )
+                .await
+            }
             Command::Check { json } => check::run(config, json, check::Mode::Check).await,
             Command::Status { json } => check::run(config, json, check::Mode::Status).await,
         }

@@ -1,0 +1,129 @@
+//! `weft run POLICY`: one policy run in the sandbox, its output printed.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use weft::config::{Config, parse_duration, parse_size};
+use weft::policy::{self, Runner};
+use weft::sandbox::Sandbox;
+
+use super::{FAILED, USAGE, finish, start_hub};
+
+pub struct Options {
+    pub policy: String,
+    pub input: Option<String>,
+    pub fuel: Option<String>,
+    pub timeout: Option<String>,
+    pub memory: Option<String>,
+    pub grants: Vec<String>,
+    pub json: bool,
+}
+
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("weft: {message}");
+    ExitCode::from(USAGE)
+}
+
+/// The top-level entry point for `weft run`.
+pub async fn run(mut config: Config, opts: Options) -> ExitCode {
+    let input = match read_input(opts.input) {
+        Ok(i) => i,
+        Err(e) => return usage(e),
+    };
+    let fuel = match opts.fuel.as_deref() {
+        None => None,
+        Some("unlimited") => Some(None),
+        Some(n) => match n.replace('_', "").parse::<u64>() {
+            Ok(n) => Some(Some(n)),
+            Err(_) => {
+                return usage(format!(
+                    "--fuel {n:?}: write a number of fuel units, or \"unlimited\""
+                ));
+            }
+        },
+    };
+    let timeout = match opts.timeout.as_deref().map(parse_duration).transpose() {
+        Ok(t) => t,
+        Err(e) => return usage(format!("--timeout: {e}")),
+    };
+    let memory = match opts.memory.as_deref().map(parse_size).transpose() {
+        Ok(m) => m,
+        Err(e) => return usage(format!("--memory: {e}")),
+    };
+    for g in &opts.grants {
+        if let Err(e) = weft::config::policy::validate_grant(g) {
+            return usage(format!("--grant: {e}"));
+        }
+    }
+    // Start only the servers the policy's grants can reach.
+    let grant_list = match config.policy(&opts.policy) {
+        Some(p) if opts.grants.is_empty() => p.grants.clone(),
+        _ if opts.grants.is_empty() => vec!["*.*".into()],
+        _ => opts.grants.clone(),
+    };
+    if let Ok(g) = policy::grants::Grants::new(&grant_list) {
+        config.servers.retain(|s| g.allows_server(&s.name));
+    }
+    let sandbox = match Sandbox::new() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("weft: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let hub = start_hub(config, false).await;
+    let mut loaded = match policy::load(&hub, &opts.policy, &opts.grants) {
+        Ok(l) => l,
+        Err(e) => {
+            let code = if matches!(e, policy::PolicyError::Unknown { .. }) {
+                USAGE
+            } else {
+                FAILED
+            };
+            eprintln!("weft: {e}");
+            return finish(code).await;
+        }
+    };
+    policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
+    let runner = Runner::new(hub, sandbox);
+    let report = runner.run(&loaded, &input, None).await;
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        match &report.output {
+            Some(serde_json::Value::String(s)) => println!("{s}"),
+            Some(v) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+            None => {}
+        }
+        for line in &report.logs {
+            eprintln!("[{}] {}", line.level, line.message);
+        }
+        if let Some(e) = &report.error {
+            eprintln!("weft: {}: {e}", report.policy);
+        }
+    }
+    finish(if report.ok() { 0 } else { FAILED }).await
+}
+
+/// Reads `--input` (or stdin for "-") and checks that it is JSON.
+fn read_input(raw: Option<String>) -> Result<String, String> {
+    let text = match raw.as_deref() {
+        None => return Ok("{}".into()),
+        Some("-") => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("cannot read the input from stdin: {e}"))?;
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+        format!("--input is not valid JSON ({e}); quote it for the shell: '{{\"key\": \"value\"}}'")
+    })?;
+    Ok(text)
+}

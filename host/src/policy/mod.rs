@@ -1,0 +1,207 @@
+//! Policies: loading a policy (by config name or `.wasm` path), running it
+//! in the sandbox against the hub, and reporting what happened.
+
+pub mod grants;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::Hub;
+use crate::config::{Limits, PolicyConfig};
+use crate::sandbox::{
+    CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox,
+};
+use grants::Grants;
+
+/// Why a policy could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("no policy named {name:?} in the config{hint}")]
+    Unknown { name: String, hint: String },
+    #[error("cannot read {path}: {error}")]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The outcome of a run, for people (`weft run`) and for `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub policy: String,
+    /// `ok`, `error` (the policy failed or crashed) or `limit` (a limit hit).
+    pub status: &'static str,
+    /// The policy's output: JSON when it is JSON, else a string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitError>,
+    pub calls: Vec<CallRecord>,
+    pub fuel_used: u64,
+    pub duration_ms: f64,
+    pub component: Origin,
+    pub logs: Vec<LogLine>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stdout: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub stderr: String,
+}
+
+impl RunReport {
+    pub fn ok(&self) -> bool {
+        self.status == "ok"
+    }
+}
+
+/// A policy ready to run: its bytes, grants and limits.
+#[derive(Clone)]
+pub struct Loaded {
+    pub name: String,
+    pub wasm: Arc<Vec<u8>>,
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+/// Finds a policy by config name, or reads a `.wasm` path. A bare path gets
+/// the given grants, or every tool when there are none (it is the user's
+/// own file, run by hand).
+pub fn load(hub: &Hub, spec: &str, grant_override: &[String]) -> Result<Loaded, PolicyError> {
+    let config = hub.config();
+    let (name, path, grants, limits) = match config.policy(spec) {
+        Some(p) => {
+            let grants = if grant_override.is_empty() {
+                p.grants.clone()
+            } else {
+                grant_override.to_vec()
+            };
+            (p.name.clone(), p.path.clone(), grants, p.limits.clone())
+        }
+        None if spec.ends_with(".wasm") || Path::new(spec).is_file() => {
+            let grants = if grant_override.is_empty() {
+                vec!["*.*".to_string()]
+            } else {
+                grant_override.to_vec()
+            };
+            let name = Path::new(spec)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, PathBuf::from(spec), grants, Limits::default())
+        }
+        None => {
+            let names: Vec<&str> = config.policies.iter().map(|p| p.name.as_str()).collect();
+            let hint = crate::util::closest(spec, names.iter().copied())
+                .map(|c| format!("; did you mean {c:?}?"))
+                .unwrap_or_else(|| {
+                    if names.is_empty() {
+                        "; no policies are configured (pass a path to a .wasm file instead)".into()
+                    } else {
+                        format!("; configured policies: {}", names.join(", "))
+                    }
+                });
+            return Err(PolicyError::Unknown {
+                name: spec.to_string(),
+                hint,
+            });
+        }
+    };
+    let wasm = std::fs::read(&path).map_err(|error| PolicyError::Unreadable {
+        path: path.clone(),
+        error,
+    })?;
+    let grants = Grants::new(&grants).map_err(PolicyError::Invalid)?;
+    Ok(Loaded {
+        name,
+        wasm: Arc::new(wasm),
+        grants,
+        limits,
+    })
+}
+
+/// Runs loaded policies against a hub.
+pub struct Runner {
+    hub: Hub,
+    sandbox: Arc<Sandbox>,
+}
+
+impl Runner {
+    pub fn new(hub: Hub, sandbox: Arc<Sandbox>) -> Runner {
+        Runner { hub, sandbox }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Runs a policy once. Never panics on anything the guest does.
+    pub async fn run(
+        &self,
+        policy: &Loaded,
+        input: &str,
+        progress: Option<ProgressFn>,
+    ) -> RunReport {
+        let ctx = Arc::new(RunCtx::new(
+            self.hub.clone(),
+            policy.grants.clone(),
+            policy.limits.max_calls,
+            progress,
+        ));
+        let outcome = self
+            .sandbox
+            .run(&policy.wasm, input, &policy.limits, ctx.clone())
+            .await;
+        let calls = std::mem::take(&mut *ctx.records.lock().unwrap_or_else(|p| p.into_inner()));
+        let logs = std::mem::take(&mut *ctx.logs.lock().unwrap_or_else(|p| p.into_inner()));
+        let (status, output, error, limit) = match outcome.result {
+            Ok(out) => {
+                let value = serde_json::from_str(&out).unwrap_or(serde_json::Value::String(out));
+                ("ok", Some(value), None, None)
+            }
+            Err(RunError::Limit(l)) => ("limit", None, Some(l.to_string()), Some(l)),
+            Err(e) => ("error", None, Some(e.to_string()), None),
+        };
+        RunReport {
+            policy: policy.name.clone(),
+            status,
+            output,
+            error,
+            limit,
+            calls,
+            fuel_used: outcome.fuel_used,
+            duration_ms: outcome.duration.as_secs_f64() * 1e3,
+            component: outcome.origin,
+            logs,
+            stdout: outcome.stdout,
+            stderr: outcome.stderr,
+        }
+    }
+}
+
+/// Applies command-line overrides to a policy's limits.
+pub fn override_limits(
+    limits: &mut Limits,
+    fuel: Option<Option<u64>>,
+    timeout: Option<std::time::Duration>,
+    memory: Option<u64>,
+) {
+    if let Some(f) = fuel {
+        limits.fuel = f;
+    }
+    if let Some(t) = timeout {
+        limits.timeout = t;
+    }
+    if let Some(m) = memory {
+        limits.memory = m;
+    }
+}
+
+/// The configured policies, for listing.
+pub fn configured(hub: &Hub) -> &[PolicyConfig] {
+    &hub.config().policies
+}

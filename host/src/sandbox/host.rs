@@ -1,0 +1,252 @@
+//! What a guest can reach: the `tools` and `host-log` imports, backed by the
+//! hub's router and checked against the run's grants and call cap.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::future::join_all;
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::weft::mcp::{host_log, tools, types};
+use super::bindings::{ToolCall, ToolInfo, WitCallError, WitErrorKind};
+use super::limits::{LimitError, MemoryLimiter};
+use crate::Hub;
+use crate::policy::grants::Grants;
+
+/// Most log lines kept per run, and the longest line.
+const MAX_LOG_LINES: usize = 1000;
+const MAX_LOG_LINE: usize = 4096;
+
+/// One tool call a run made, for its report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallRecord {
+    pub server: String,
+    pub tool: String,
+    pub ms: f64,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::ErrorKind>,
+}
+
+/// One line the guest logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub level: String,
+    pub message: String,
+}
+
+/// Receives progress reports (forwarded to an agent by `weft serve`).
+pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync>;
+
+/// What a run's host calls share.
+pub struct RunCtx {
+    pub hub: Hub,
+    pub grants: Grants,
+    pub max_calls: u32,
+    calls_made: AtomicU32,
+    pub records: Mutex<Vec<CallRecord>>,
+    pub logs: Mutex<Vec<LogLine>>,
+    pub progress: Option<ProgressFn>,
+}
+
+impl RunCtx {
+    pub fn new(hub: Hub, grants: Grants, max_calls: u32, progress: Option<ProgressFn>) -> RunCtx {
+        RunCtx {
+            hub,
+            grants,
+            max_calls,
+            calls_made: AtomicU32::new(0),
+            records: Mutex::default(),
+            logs: Mutex::default(),
+            progress,
+        }
+    }
+
+    /// Takes one call from the budget, or fails the run.
+    fn count_call(&self) -> Result<(), LimitError> {
+        let made = self.calls_made.fetch_add(1, Ordering::Relaxed);
+        if made >= self.max_calls {
+            Err(LimitError::Calls {
+                max: self.max_calls,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// One call, through grants and the router.
+    async fn call(
+        &self,
+        server: String,
+        tool: String,
+        args: String,
+    ) -> Result<String, WitCallError> {
+        let denied = |kind, message: String| WitCallError {
+            kind,
+            message,
+            server: server.clone(),
+            tool: tool.clone(),
+        };
+        if !self.grants.allows(&server, &tool) {
+            self.record(&server, &tool, 0.0, Some(crate::ErrorKind::Denied));
+            return Err(denied(
+                WitErrorKind::Denied,
+                format!("the policy's grants do not allow {server}.{tool}"),
+            ));
+        }
+        let args = match args.trim() {
+            "" | "null" => None,
+            text => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => Some(map),
+                Ok(_) => {
+                    return Err(denied(
+                        WitErrorKind::InvalidArgs,
+                        "args must be a JSON object".into(),
+                    ));
+                }
+                Err(e) => {
+                    return Err(denied(
+                        WitErrorKind::InvalidArgs,
+                        format!("args are not valid JSON: {e}"),
+                    ));
+                }
+            },
+        };
+        let started = Instant::now();
+        let outcome = self.hub.call_tool(&server, &tool, args).await;
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        match outcome {
+            Ok(result) => {
+                self.record(&server, &tool, ms, None);
+                serde_json::to_string(&result)
+                    .map_err(|e| denied(WitErrorKind::Internal, e.to_string()))
+            }
+            Err(e) => {
+                self.record(&server, &tool, ms, Some(e.kind));
+                Err(e.into())
+            }
+        }
+    }
+
+    fn record(&self, server: &str, tool: &str, ms: f64, error: Option<crate::ErrorKind>) {
+        let rec = CallRecord {
+            server: server.into(),
+            tool: tool.into(),
+            ms,
+            ok: error.is_none(),
+            error,
+        };
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rec);
+    }
+
+    fn log(&self, level: String, mut message: String) {
+        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        if logs.len() >= MAX_LOG_LINES {
+            return;
+        }
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        tracing::debug!(target: "weft::policy", level = %level, "{message}");
+        logs.push(LogLine { level, message });
+    }
+}
+
+/// The data of one run's `Store`.
+pub struct RunState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    pub ctx: Arc<RunCtx>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for RunState {}
+
+impl tools::Host for RunState {
+    async fn call_tool(
+        &mut self,
+        server: String,
+        tool: String,
+        args: String,
+    ) -> wasmtime::Result<Result<String, WitCallError>> {
+        self.ctx.count_call()?;
+        Ok(self.ctx.call(server, tool, args).await)
+    }
+
+    async fn call_tools(
+        &mut self,
+        calls: Vec<ToolCall>,
+    ) -> wasmtime::Result<Vec<Result<String, WitCallError>>> {
+        for _ in &calls {
+            self.ctx.count_call()?;
+        }
+        let ctx = self.ctx.clone();
+        Ok(join_all(
+            calls
+                .into_iter()
+                .map(|c| ctx.call(c.server, c.tool, c.args)),
+        )
+        .await)
+    }
+
+    async fn list_tools(&mut self, server: Option<String>) -> wasmtime::Result<Vec<ToolInfo>> {
+        let catalog = self.ctx.hub.catalog();
+        let json = |v: &serde_json::Map<String, serde_json::Value>| {
+            serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+        };
+        Ok(catalog
+            .tools()
+            .iter()
+            .filter(|t| server.as_deref().is_none_or(|s| s == &*t.server))
+            .filter(|t| self.ctx.grants.allows(&t.server, t.name()))
+            .map(|t| ToolInfo {
+                server: t.server.to_string(),
+                name: t.name().to_string(),
+                title: t.tool.title.clone(),
+                description: t.tool.description.as_deref().unwrap_or("").to_string(),
+                input_schema: json(&t.tool.input_schema),
+                output_schema: t.tool.output_schema.as_deref().map(json),
+                read_only: t.read_only,
+            })
+            .collect())
+    }
+}
+
+impl host_log::Host for RunState {
+    async fn log(&mut self, level: String, message: String) -> wasmtime::Result<()> {
+        self.ctx.log(level, message);
+        Ok(())
+    }
+
+    async fn progress(
+        &mut self,
+        done: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) -> wasmtime::Result<()> {
+        if let Some(p) = &self.ctx.progress {
+            p(done, total, message);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! The wasmtime host: one engine, compiled components cached on disk and in
+//! memory, and a fresh `Store` per run from a pre-linked `InstancePre`.
+//!
+//! Every run gets WASI with nothing granted (no files, network, environment
+//! or arguments; stdout and stderr captured and capped) and the limits of
+//! its policy: fuel, wall time (epochs for guest code, an async timeout
+//! around everything, host calls included), memory, calls and output.
+
+mod bindings;
+mod cache;
+mod engine;
+pub mod host;
+pub mod limits;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use cache::Origin;
+pub use host::{CallRecord, LogLine, ProgressFn, RunCtx};
+pub use limits::{LimitError, RunError};
+
+use bindings::{Policy, PolicyPre};
+use host::RunState;
+use limits::MemoryLimiter;
+
+use crate::config::Limits;
+
+/// What a run produced, whether it succeeded or not.
+pub struct RunOutcome {
+    pub result: Result<String, RunError>,
+    pub fuel_used: u64,
+    pub duration: Duration,
+    /// Time to get an instance ready (load or compile, then instantiate).
+    pub origin: Origin,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The engine and everything compiled for it. Create one per process.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<RunState>,
+    disk: cache::ComponentCache,
+    loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
+}
+
+impl Sandbox {
+    /// Builds the engine (with its epoch ticker) and the linker, caching
+    /// compiled components in [`cache::default_dir`].
+    pub fn new() -> Result<Sandbox, String> {
+        Self::with_cache_dir(cache::default_dir())
+    }
+
+    /// Like [`Sandbox::new`], with an explicit cache directory (`None`: no
+    /// disk cache).
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Sandbox, String> {
+        let engine = engine::build().map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
+        engine::start_ticker(&engine);
+        let mut linker: Linker<RunState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| format!("cannot link WASI: {e:#}"))?;
+        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| format!("cannot link weft:mcp: {e:#}"))?;
+        let disk = cache::ComponentCache::new(&engine, dir);
+        Ok(Sandbox {
+            engine,
+            linker,
+            disk,
+            loaded: Mutex::default(),
+        })
+    }
+
+    /// Readies a component for runs: from memory, from the disk cache, or
+    /// by compiling it. Fails with a clear message for anything that is not
+    /// a policy component for this host.
+    pub fn prepare(&self, wasm: &[u8]) -> Result<Origin, RunError> {
+        self.prepared(wasm).map(|(_, origin)| origin)
+    }
+
+    fn prepared(&self, wasm: &[u8]) -> Result<(PolicyPre<RunState>, Origin), RunError> {
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        if let Some(pre) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok((pre.clone(), Origin::Memory));
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(RunError::Load(
+                "not a WebAssembly file (no \\0asm header)".into(),
+            ));
+        }
+        let (component, origin) = self
+            .disk
+            .load(&self.engine, wasm, &digest)
+            .map_err(RunError::Load)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            RunError::Load(format!(
+                "the component needs something weft does not provide: {e:#}"
+            ))
+        })?;
+        let pre = PolicyPre::new(pre).map_err(|e| {
+            RunError::Load(format!(
+                "the component is not a weft policy (world weft:mcp/policy, export `run`): {e:#}"
+            ))
+        })?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, pre.clone());
+        Ok((pre, origin))
+    }
+
+    /// Runs a policy component once on `input`, under `limits`.
+    pub async fn run(
+        &self,
+        wasm: &[u8],
+        input: &str,
+        limits: &Limits,
+        ctx: Arc<RunCtx>,
+    ) -> RunOutcome {
+        let started = Instant::now();
+        let (pre, origin) = match self.prepared(wasm) {
+            Ok(p) => p,
+            Err(e) => {
+                return RunOutcome {
+                    result: Err(e),
+                    fuel_used: 0,
+                    duration: started.elapsed(),
+                    origin: Origin::Compiled,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                };
+            }
+        };
+        let log_cap = usize::try_from(limits.max_log).unwrap_or(usize::MAX);
+        let stdout = MemoryOutputPipe::new(log_cap);
+        let stderr = MemoryOutputPipe::new(log_cap);
+        // Nothing is granted: no preopened directories, no environment, no
+        // arguments, no sockets or name lookup (all off by default).
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        let state = RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory),
+            ctx,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        let time_ms = limits.timeout.as_millis() as u64;
+        let mut result = match store.set_fuel(fuel) {
+            Ok(()) => {
+                let deadline = started + limits.timeout;
+                // Each epoch tick: past the deadline, stop the guest; before
+                // it, yield so the async timeout and other runs get a turn.
+                store.epoch_deadline_callback(move |_| {
+                    Ok(if Instant::now() >= deadline {
+                        UpdateDeadline::Interrupt
+                    } else {
+                        UpdateDeadline::Yield(1)
+                    })
+                });
+                store.set_epoch_deadline(1);
+                let work = async {
+                    let policy = pre.instantiate_async(&mut store).await?;
+                    policy.call_run(&mut store, input).await
+                };
+                match tokio::time::timeout(limits.timeout, work).await {
+                    Err(_) => Err(RunError::Limit(LimitError::Time { ms: time_ms })),
+                    Ok(Err(e)) => Err(limits::classify(e, limits.fuel, time_ms)),
+                    Ok(Ok(Err(message))) => Err(RunError::Policy(message)),
+                    Ok(Ok(Ok(output))) => Ok(output),
+                }
+            }
+            Err(e) => Err(RunError::Trap(format!("cannot set fuel: {e}"))),
+        };
+        if let Ok(output) = &result {
+            if output.len() as u64 > limits.max_output {
+                result = Err(RunError::Limit(LimitError::Output {
+                    size: output.len() as u64,
+                    cap: limits.max_output,
+                }));
+            }
+        }
+        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
+        let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        let (out, err) = (text(&stdout), text(&stderr));
+        if let Err(RunError::Trap(t)) = &result {
+            if out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity") {
+                result = Err(RunError::Limit(LimitError::Log {
+                    cap: limits.max_log,
+                }));
+            }
+        }
+        RunOutcome {
+            result,
+            fuel_used,
+            duration: started.elapsed(),
+            origin,
+            stdout: out,
+            stderr: err,
+        }
+    }
+}
