@@ -87,6 +87,7 @@ impl Hub {
         .await;
         let hub = Hub {
             shared: Arc::new(Shared {
+                stopping: Default::default(),
                 config,
                 upstreams,
                 catalog: RwLock::new(Arc::default()),
