@@ -380,3 +380,16 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
     }
     out
 }
+
+/// A guest component built by `.ci/test` (hostile guest or example policy).
+pub fn guest_wasm(crate_name: &str) -> PathBuf {
+    let file = repo_root()
+        .join("target/wasm/wasm32-wasip2/release")
+        .join(format!("{}.wasm", crate_name.replace('-', "_")));
+    assert!(
+        file.exists(),
+        "{} is not built: run `bash .ci/build-guests` (needs `rustup target add wasm32-wasip2`)",
+        file.display()
+    );
+    file
+}

@@ -23,7 +23,7 @@
 
 use std::fmt;
 
-pub use serde_json::{Value, json};
+pub use serde_json::{Map, Value, json};
 
 /// The generated bindings of the `weft:mcp/policy` world.
 #[doc(hidden)]
@@ -44,7 +44,7 @@ use bindings::weft::mcp::{host_log, tools};
 
 /// What a policy author imports.
 pub mod prelude {
-    pub use crate::{CallError, Error, ErrorKind, ToolResult, Value, call, call_all, json, list_tools, log, progress};
+    pub use crate::{CallError, Error, ErrorKind, Map, ToolResult, Value, call, call_all, json, list_tools, log, progress};
 }
 
 impl fmt::Display for ErrorKind {

@@ -22,8 +22,8 @@ fn run(input: Value) -> Result<Value, Error> {
     }
     progress(0.0, Some(calls.len() as f64), Some("asking every server at once"));
     let results = call_all(calls.clone());
-    let mut merged = serde_json::Map::new();
-    let mut times = serde_json::Map::new();
+    let mut merged = Map::new();
+    let mut times = Map::new();
     let mut failures = vec![];
     for ((server, tool, _), result) in calls.iter().zip(results) {
         match result {

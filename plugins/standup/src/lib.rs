@@ -20,11 +20,11 @@ fn run(input: Value) -> Result<Value, Error> {
     ])
     .into_iter();
     let now = results.next().ok_or_else(|| Error::msg("no time result"))??;
-    let log = results.next().ok_or_else(|| Error::msg("no git result"))??;
+    let commits_result = results.next().ok_or_else(|| Error::msg("no git result"))??;
     let files = results.next().ok_or_else(|| Error::msg("no files result"))??;
 
     let date = now.value().and_then(|v| v["datetime"].as_str().map(|d| d.chars().take(10).collect::<String>())).unwrap_or_default();
-    let commits: Vec<String> = log
+    let commits: Vec<String> = commits_result
         .text()
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Message:").map(|m| m.trim().trim_matches('\'').to_string()))

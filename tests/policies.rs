@@ -1,0 +1,296 @@
+//! The example policies in plugins/, each run against real servers, and
+//! `weft run` from the command line.
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+/// A config with git, files, time and memory, and every example policy.
+fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = temp_dir();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    git_repo(&repo);
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &command_entry(
+        "git",
+        &venv_bin("mcp-server-git"),
+        &["--repository", &repo.display().to_string()],
+    );
+    text += &command_entry(
+        "time",
+        &venv_bin("mcp-server-time"),
+        &["--local-timezone", "UTC"],
+    );
+    text += &npm_entry(
+        "files",
+        "server-filesystem",
+        &[&dir.path().display().to_string()],
+    );
+    text += &npm_entry("memory", "server-memory", &[]);
+    text += &format!(
+        "env = {{ MEMORY_FILE_PATH = {} }}\n",
+        q(dir.path().join("memory.jsonl").display().to_string())
+    );
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    let policies = [
+        ("template", "weft-policy-template", r#"["everything.echo"]"#),
+        (
+            "fanout",
+            "weft-policy-fanout",
+            r#"["git.git_status", "git.git_log", "time.*", "memory.read_graph"]"#,
+        ),
+        (
+            "pipeline",
+            "weft-policy-pipeline",
+            r#"["git.git_log", "memory.*", "files.write_file"]"#,
+        ),
+        ("retry", "weft-policy-retry", r#"["time.convert_time"]"#),
+        (
+            "standup",
+            "weft-policy-standup",
+            r#"["git.git_log", "files.list_directory", "time.get_current_time", "memory.create_entities"]"#,
+        ),
+    ];
+    for (name, krate, grants) in policies {
+        text += &format!(
+            "[policies.{name}]\npath = {}\ndescription = \"the {name} example\"\ngrants = {grants}\ntimeout = \"60s\"\n",
+            q(guest_wasm(krate).display().to_string())
+        );
+    }
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    (dir, cfg, repo)
+}
+
+fn run(
+    cfg: &std::path::Path,
+    policy: &str,
+    input: serde_json::Value,
+) -> (i32, serde_json::Value, String) {
+    let out = weft()
+        .arg("-c")
+        .arg(cfg)
+        .args(["run", policy, "--json", "--input", &input.to_string()])
+        .output()
+        .expect("weft runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json must print a report ({e}): {stderr}"));
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+#[test]
+fn fan_out_fan_in_across_servers() {
+    let (_dir, cfg, repo) = setup();
+    let (code, report, err) = run(
+        &cfg,
+        "fanout",
+        json!({"repo": repo, "timezones": ["UTC", "Asia/Tokyo", "Europe/Paris"]}),
+    );
+    assert_eq!(code, 0, "{report} {err}");
+    let out = &report["output"];
+    assert_eq!(out["times"].as_object().unwrap().len(), 3, "{out}");
+    assert!(
+        out["git.git_log"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fix typo in notes"),
+        "{out}"
+    );
+    assert!(out["memory.read_graph"].is_object(), "{out}");
+    assert_eq!(out["failures"], json!([]));
+    // The report lists every call, by server and tool, with its time.
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 6);
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["ok"] == true && c["ms"].as_f64().is_some())
+    );
+    assert!(report["fuel_used"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn pipeline_feeds_each_step_into_the_next() {
+    let (dir, cfg, repo) = setup();
+    let changelog = dir.path().join("CHANGES.md");
+    let (code, report, err) = run(
+        &cfg,
+        "pipeline",
+        json!({"repo": repo, "changelog": changelog, "max": 3}),
+    );
+    assert_eq!(code, 0, "{report} {err}");
+    assert_eq!(report["output"]["commits"], 3);
+    assert_eq!(report["output"]["entities_found"], 3);
+    let text = std::fs::read_to_string(&changelog)
+        .expect("the pipeline wrote the changelog through server-filesystem");
+    assert!(
+        text.contains("fix typo in notes") && text.contains("first commit"),
+        "{text}"
+    );
+    let tools: Vec<&str> = report["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["git_log", "create_entities", "write_file", "search_nodes"]
+    );
+}
+
+#[test]
+fn retry_loop_gives_up_cleanly_with_a_partial_result() {
+    let (_dir, cfg, _repo) = setup();
+    let items = json!([
+        {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"},
+        {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Mars/Olympus_Mons"},
+        {"source_timezone": "Europe/Paris", "time": "08:15", "target_timezone": "America/New_York"}
+    ]);
+    let (code, report, err) = run(
+        &cfg,
+        "retry",
+        json!({"server": "time", "tool": "convert_time", "attempts": 3, "items": items}),
+    );
+    assert_eq!(
+        code, 0,
+        "a partial result is still a result: {report} {err}"
+    );
+    let out = &report["output"];
+    assert_eq!(out["partial"], true);
+    assert_eq!(out["done"].as_array().unwrap().len(), 2);
+    let failed = &out["failed"][0];
+    assert_eq!(failed["item"], 1);
+    assert_eq!(failed["kind"], "tool-error");
+    assert_eq!(failed["attempts"], 3);
+    // 1 + 3 + 1 calls reached the server; the retries were logged.
+    assert_eq!(report["calls"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        report["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["level"] == "warn")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn daily_standup_report_is_built_and_stored() {
+    let (dir, cfg, repo) = setup();
+    let (code, report, err) = run(
+        &cfg,
+        "standup",
+        json!({"repo": repo, "dir": dir.path(), "timezone": "UTC"}),
+    );
+    assert_eq!(code, 0, "{report} {err}");
+    let out = &report["output"];
+    let commits: Vec<&str> = out["commits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(commits, ["fix typo in notes", "add notes", "first commit"]);
+    assert!(
+        out["report"].as_str().unwrap().starts_with("Stand-up 20"),
+        "{out}"
+    );
+    // The report really is in server-memory now: read it back through weft.
+    let stored = out["stored_as"].as_str().unwrap();
+    let got = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args([
+            "call",
+            "memory",
+            "open_nodes",
+            &json!({"names": [stored]}).to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&got.stdout).contains("Yesterday's commits"),
+        "{}",
+        String::from_utf8_lossy(&got.stdout)
+    );
+}
+
+#[test]
+fn weft_run_reports_limits_and_errors_in_one_line() {
+    let (_dir, cfg, _repo) = setup();
+    // The template policy, with its output printed plainly.
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["run", "template", "--input", r#"{"message": "hi"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["echo"], "Echo: hi");
+    assert_eq!(
+        value["granted"],
+        json!(["everything.echo"]),
+        "list-tools shows only granted tools"
+    );
+
+    // A limit hit: exit 1 and one line that names the limit.
+    let hostile = guest_wasm("weft-hostile-guest");
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .arg("run")
+        .arg(&hostile)
+        .args([
+            "--input",
+            r#"{"attack": "spin"}"#,
+            "--fuel",
+            "unlimited",
+            "--timeout",
+            "300ms",
+            "--grant",
+            "everything.echo",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("time limit") && stderr.contains("300 ms"),
+        "{stderr}"
+    );
+
+    // Usage errors: unknown policy, bad input, bad limits.
+    for args in [
+        vec!["run", "templat"],
+        vec!["run", "template", "--input", "{oops"],
+        vec!["run", "template", "--fuel", "lots"],
+        vec!["run", "template", "--memory", "big"],
+    ] {
+        let out = weft().arg("-c").arg(&cfg).args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["run", "templat"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"template\""));
+}

@@ -1,0 +1,276 @@
+//! Hostile guests against the sandbox: each attack ends with an error that
+//! names what stopped it, and the host runs the next policy normally.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use support::*;
+use weft::config::Limits;
+use weft::policy::grants::Grants;
+use weft::policy::{Loaded, RunReport, Runner};
+use weft::sandbox::{LimitError, Origin, Sandbox};
+
+struct Rig {
+    runner: Runner,
+    wasm: Arc<Vec<u8>>,
+    record: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dir = temp_dir();
+    let record = dir.path().join("calls.log");
+    let mut text = npm_entry("everything", "server-everything", &["stdio"]);
+    text += &command_entry(
+        "recorder",
+        &target_bin("weft-faulty-server"),
+        &[
+            "--record",
+            &record.display().to_string(),
+            "--name",
+            "recorder",
+        ],
+    );
+    let hub = weft::Hub::start(config(dir.path(), &text)).await;
+    let sandbox =
+        Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
+    let wasm = Arc::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap());
+    Rig {
+        runner: Runner::new(hub, sandbox),
+        wasm,
+        record,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    async fn run(&self, input: serde_json::Value, limits: Limits) -> RunReport {
+        let policy = Loaded {
+            name: "hostile".into(),
+            wasm: self.wasm.clone(),
+            grants: Grants::new(&["everything.echo".into(), "recorder.echo".into()]).unwrap(),
+            limits,
+        };
+        self.runner.run(&policy, &input.to_string(), None).await
+    }
+
+    /// The host still works: a well-behaved run right after an attack.
+    async fn still_serves(&self) {
+        let r = self
+            .run(json!({"attack": "echo", "n": 7}), Limits::default())
+            .await;
+        assert!(r.ok(), "a normal run failed after an attack: {:?}", r.error);
+        assert_eq!(r.output.unwrap()["echo"]["n"], 7);
+    }
+}
+
+fn limit(r: &RunReport) -> &LimitError {
+    assert_eq!(
+        r.status, "limit",
+        "expected a limit, got {:?} / {:?}",
+        r.status, r.error
+    );
+    r.limit.as_ref().expect("the limit is named")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_are_stopped_and_the_host_carries_on() {
+    let rig = rig().await;
+    rig.still_serves().await;
+
+    // An infinite loop, stopped by fuel.
+    let r = rig
+        .run(
+            json!({"attack": "spin"}),
+            Limits {
+                fuel: Some(50_000_000),
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert_eq!(limit(&r), &LimitError::Fuel { fuel: 50_000_000 });
+    assert!(r.fuel_used >= 50_000_000, "fuel used {}", r.fuel_used);
+    rig.still_serves().await;
+
+    // The same loop with unlimited fuel, stopped by the wall-time limit
+    // within 50 ms of it.
+    let r = rig
+        .run(
+            json!({"attack": "spin"}),
+            Limits {
+                fuel: None,
+                timeout: Duration::from_millis(200),
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert_eq!(limit(&r), &LimitError::Time { ms: 200 });
+    assert!(
+        r.duration_ms >= 200.0 && r.duration_ms < 250.0,
+        "stopped after {} ms",
+        r.duration_ms
+    );
+    rig.still_serves().await;
+
+    // A memory bomb, stopped at the memory cap.
+    let r = rig
+        .run(
+            json!({"attack": "memory"}),
+            Limits {
+                memory: 32 << 20,
+                ..Limits::default()
+            },
+        )
+        .await;
+    match limit(&r) {
+        LimitError::Memory { cap, desired } => {
+            assert_eq!(*cap, 32 << 20);
+            assert!(*desired > 32 << 20);
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    rig.still_serves().await;
+
+    // Deep recursion: a trap, reported as a clean error.
+    let r = rig
+        .run(json!({"attack": "recurse"}), Limits::default())
+        .await;
+    assert_eq!(r.status, "error");
+    let e = r.error.unwrap();
+    assert!(
+        e.contains("crashed") && (e.contains("stack") || e.contains("out of bounds")),
+        "{e}"
+    );
+    rig.still_serves().await;
+
+    // A call flood, stopped by the call cap: exactly the cap reached the router.
+    let r = rig
+        .run(
+            json!({"attack": "flood"}),
+            Limits {
+                max_calls: 25,
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert_eq!(limit(&r), &LimitError::Calls { max: 25 });
+    assert_eq!(r.calls.len(), 25);
+    assert!(r.calls.iter().all(|c| c.ok && c.server == "everything"));
+    rig.still_serves().await;
+
+    // A huge output, stopped by the output cap.
+    let r = rig
+        .run(
+            json!({"attack": "big-output", "n": 300_000}),
+            Limits {
+                max_output: 100_000,
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert!(matches!(limit(&r), LimitError::Output { cap: 100_000, size } if *size > 300_000));
+    rig.still_serves().await;
+
+    // Noise on stdout, stopped by the log cap.
+    let r = rig
+        .run(json!({"attack": "stdout", "n": 100_000}), Limits::default())
+        .await;
+    assert!(matches!(limit(&r), LimitError::Log { .. }), "{:?}", r.error);
+    rig.still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ungranted_calls_are_denied_before_they_reach_the_server() {
+    let rig = rig().await;
+    // A granted call reaches the recorder: it does record.
+    let r = rig
+        .run(
+            json!({"attack": "ungranted", "server": "recorder", "tool": "echo"}),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(
+        r.output.as_ref().unwrap()["reached"],
+        true,
+        "{:?}",
+        r.output
+    );
+    // An ungranted tool on the same server: denied, never recorded.
+    let r = rig
+        .run(
+            json!({"attack": "ungranted", "server": "recorder", "tool": "fail"}),
+            Limits::default(),
+        )
+        .await;
+    let out = r.output.unwrap();
+    assert_eq!(out["reached"], false);
+    assert_eq!(out["kind"], "denied", "{out}");
+    assert_eq!(r.calls.len(), 1);
+    assert_eq!(r.calls[0].error, Some(weft::ErrorKind::Denied));
+    // An ungranted server entirely.
+    let r = rig
+        .run(
+            json!({"attack": "ungranted", "server": "everything", "tool": "get-env"}),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(r.output.unwrap()["kind"], "denied");
+    let log = std::fs::read_to_string(&rig.record).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "only the granted call reached the server: {lines:?}"
+    );
+    assert!(lines[0].starts_with("recorder echo "), "{lines:?}");
+    rig.still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wasi_grants_nothing() {
+    let rig = rig().await;
+    let r = rig.run(json!({"attack": "wasi"}), Limits::default()).await;
+    assert!(r.ok(), "{:?}", r.error);
+    let out = r.output.unwrap();
+    for probe in [
+        "read_passwd",
+        "read_root",
+        "write_file",
+        "tcp_connect",
+        "tcp_listen",
+        "udp_bind",
+    ] {
+        assert_eq!(out[probe], false, "the guest could {probe}: {out}");
+    }
+    assert_eq!(out["env_count"], 0, "the guest saw environment variables");
+    assert_eq!(out["args_count"], 0, "the guest saw arguments");
+    rig.still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_compile_once_and_bad_ones_are_refused() {
+    let dir = temp_dir();
+    let wasm = std::fs::read(guest_wasm("weft-hostile-guest")).unwrap();
+    let cache = dir.path().join("cache");
+    let first = Sandbox::with_cache_dir(Some(cache.clone())).unwrap();
+    assert_eq!(first.prepare(&wasm).unwrap(), Origin::Compiled);
+    assert_eq!(first.prepare(&wasm).unwrap(), Origin::Memory);
+    // A second process (a new engine) finds the artifact on disk.
+    let second = Sandbox::with_cache_dir(Some(cache.clone())).unwrap();
+    assert_eq!(second.prepare(&wasm).unwrap(), Origin::Disk);
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+
+    let e = first.prepare(b"not wasm at all").unwrap_err().to_string();
+    assert!(e.contains("not a WebAssembly file"), "{e}");
+    let e = first
+        .prepare(&wasm[..wasm.len() / 2])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not a valid component"), "{e}");
+    // A core module (the empty module) is not a component.
+    let e = first.prepare(b"\0asm\x01\0\0\0").unwrap_err().to_string();
+    assert!(e.contains("core WebAssembly module"), "{e}");
+}
