@@ -34,7 +34,7 @@ pub enum StartEvent {
     Starting { count: usize },
     /// One server finished starting, well or badly.
     Finished {
-        status: ServerStatus,
+        status: Box<ServerStatus>,
         error: Option<StartError>,
     },
 }
@@ -79,7 +79,7 @@ impl Hub {
             async move {
                 let result = up.start(settings, tx).await;
                 on_event(StartEvent::Finished {
-                    status: up.status(),
+                    status: Box::new(up.status()),
                     error: result.err(),
                 });
             }

@@ -145,9 +145,7 @@ fn print_result(result: &CallToolResult, as_json: bool) {
             _ => println!("[content of a kind this weft does not know]"),
         }
     }
-    if !printed_text {
-        if let Some(s) = &result.structured_content {
-            println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
-        }
+    if !printed_text && let Some(s) = &result.structured_content {
+        println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
     }
 }

@@ -113,6 +113,8 @@ pub enum Transport {
         /// Streamable HTTP (the default) or the legacy HTTP+SSE transport.
         legacy_sse: bool,
     },
+    /// A server built into weft (`echo`), reached over an in-memory pipe.
+    Builtin { name: String },
 }
 
 /// One `[servers.NAME]` entry, validated and resolved.

@@ -48,6 +48,8 @@ pub(crate) struct RawServer {
     pub env: BTreeMap<String, String>,
     pub cwd: Option<PathBuf>,
     pub url: Option<String>,
+    /// A server built into weft: `echo`.
+    pub builtin: Option<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
@@ -132,8 +134,31 @@ impl RawServer {
             .map(|c| plain(c.to_string_lossy().into_owned(), "cwd").map(PathBuf::from))
             .transpose()?;
 
+        if let Some(name) = &self.builtin {
+            if command.is_some() || url.is_some() {
+                return Err(ConfigError::new(
+                    file,
+                    key("builtin"),
+                    "cannot be combined with `command` or `url`",
+                ));
+            }
+            if !crate::upstream::BUILTINS.contains(&name.as_str()) {
+                return Err(ConfigError::new(
+                    file,
+                    key("builtin"),
+                    format!("there is no built-in server {name:?}"),
+                )
+                .hint(format!(
+                    "built-in servers: {}",
+                    crate::upstream::BUILTINS.join(", ")
+                )));
+            }
+        }
         let kind = self.transport.as_deref().map(str::to_ascii_lowercase);
         let transport = match (command, url, kind.as_deref()) {
+            (None, None, _) if self.builtin.is_some() => Transport::Builtin {
+                name: self.builtin.clone().unwrap_or_default(),
+            },
             (Some(_), Some(_), _) => {
                 return Err(ConfigError::new(file, format!("servers.{name}"), "has both `command` and `url`")
                     .hint("a server is either a local process (`command`) or a remote URL (`url`), not both"));
@@ -192,7 +217,7 @@ impl RawServer {
                 }
             }
             (None, None, _) => {
-                return Err(ConfigError::new(file, format!("servers.{name}"), "has neither `command` nor `url`")
+                return Err(ConfigError::new(file, format!("servers.{name}"), "has neither `command` nor `url` (nor `builtin`)")
                     .hint("add `command = \"...\"` for a local stdio server or `url = \"https://...\"` for a remote one"));
             }
             (_, _, Some(other)) => {

@@ -132,15 +132,19 @@ fn section<T: DeserializeOwned>(
 /// says which one it is about.
 pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError {
     let message = message.trim();
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((field, expected)) = rest.split_once('`') {
+    if let Some(rest) = message.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once('`')
+    {
+        {
             let expected = expected.trim_start_matches(", ").trim();
             return ConfigError::new(file, format!("{key}.{field}"), "unknown key")
                 .hint(format!("check the spelling; {expected}"));
         }
     }
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some((field, _)) = rest.split_once('`') {
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        {
             return ConfigError::new(file, format!("{key}.{field}"), "is required but missing");
         }
     }

@@ -188,8 +188,10 @@ impl Sandbox {
             }
             Err(e) => Err(RunError::Trap(format!("cannot set fuel: {e}"))),
         };
-        if let Ok(output) = &result {
-            if output.len() as u64 > limits.max_output {
+        if let Ok(output) = &result
+            && output.len() as u64 > limits.max_output
+        {
+            {
                 result = Err(RunError::Limit(LimitError::Output {
                     size: output.len() as u64,
                     cap: limits.max_output,
@@ -199,8 +201,10 @@ impl Sandbox {
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
         let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
         let (out, err) = (text(&stdout), text(&stderr));
-        if let Err(RunError::Trap(t)) = &result {
-            if out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity") {
+        if let Err(RunError::Trap(t)) = &result
+            && (out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity"))
+        {
+            {
                 result = Err(RunError::Limit(LimitError::Log {
                     cap: limits.max_log,
                 }));

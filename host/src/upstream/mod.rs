@@ -7,6 +7,7 @@
 //! `Auto` lifecycle: a `server/discover` probe for the stateless 2026-07-28
 //! era, falling back to the `initialize` handshake (2024-11-05 … 2025-11-25).
 
+mod builtin;
 mod handler;
 mod http;
 mod sse;
@@ -20,6 +21,7 @@ use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningSe
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+pub use builtin::NAMES as BUILTINS;
 use handler::Handler;
 pub use handler::UpstreamEvent;
 pub use stdio::StderrTail;
@@ -271,6 +273,14 @@ impl Upstream {
                     })?;
                 (service, pid)
             }
+            Transport::Builtin { name } => {
+                let pipe = builtin::start(name)?;
+                let service = handler
+                    .serve_with_lifecycle(pipe, ClientLifecycleMode::Initialize)
+                    .await
+                    .map_err(|e| handshake_error(&e.to_string()))?;
+                (service, None)
+            }
             Transport::Http {
                 url,
                 headers,
@@ -374,6 +384,7 @@ impl Upstream {
                 Transport::Http {
                     legacy_sse: true, ..
                 } => "sse",
+                Transport::Builtin { .. } => "builtin",
             },
             protocol: conn.map(|c| c.protocol.clone()),
             server_name: conn.and_then(|c| c.server_name.clone()),

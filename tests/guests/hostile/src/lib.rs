@@ -9,6 +9,8 @@
 //! - `wasi`: tries to read /etc/passwd, the environment, the arguments, the
 //!   clock-free preopens, and to open a socket; reports what worked;
 //! - `stdout`: prints `{"n": lines}` lines to stdout;
+//! - `calls`: behaves, making `{"n"}` sequential calls of `{"server", "tool"}`
+//!   with `{"message": i}` (for benchmarks);
 //! - `echo`: behaves, returning its input.
 
 use std::hint::black_box;
@@ -52,6 +54,15 @@ fn run(input: Value) -> Result<Value, Error> {
             }
         }
         "wasi" => Ok(probe_wasi()),
+        "calls" => {
+            let n = input["n"].as_u64().unwrap_or(10);
+            let server = input["server"].as_str().unwrap_or("everything");
+            let tool = input["tool"].as_str().unwrap_or("echo");
+            for i in 0..n {
+                call(server, tool, json!({"message": i.to_string()}))?;
+            }
+            Ok(json!({"calls": n}))
+        }
         "stdout" => {
             let n = input["n"].as_u64().unwrap_or(10);
             for i in 0..n {
