@@ -15,7 +15,7 @@ use weft::sandbox::{LimitError, Origin, Sandbox};
 
 struct Rig {
     runner: Runner,
-    wasm: Arc<Vec<u8>>,
+    wasm: weft::sandbox::Wasm,
     record: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -37,7 +37,7 @@ async fn rig() -> Rig {
     let hub = weft::Hub::start(config(dir.path(), &text)).await;
     let sandbox =
         Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
-    let wasm = Arc::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap());
+    let wasm = weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap());
     Rig {
         runner: Runner::new(hub, sandbox),
         wasm,
@@ -253,7 +253,8 @@ async fn wasi_grants_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_compile_once_and_bad_ones_are_refused() {
     let dir = temp_dir();
-    let wasm = std::fs::read(guest_wasm("weft-hostile-guest")).unwrap();
+    let bytes = std::fs::read(guest_wasm("weft-hostile-guest")).unwrap();
+    let wasm = weft::sandbox::Wasm::new(bytes.clone());
     let cache = dir.path().join("cache");
     let first = Sandbox::with_cache_dir(Some(cache.clone())).unwrap();
     assert_eq!(first.prepare(&wasm).unwrap(), Origin::Compiled);
@@ -263,14 +264,20 @@ async fn components_compile_once_and_bad_ones_are_refused() {
     assert_eq!(second.prepare(&wasm).unwrap(), Origin::Disk);
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 
-    let e = first.prepare(b"not wasm at all").unwrap_err().to_string();
+    let e = first
+        .prepare(&weft::sandbox::Wasm::new(b"not wasm at all".to_vec()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a WebAssembly file"), "{e}");
     let e = first
-        .prepare(&wasm[..wasm.len() / 2])
+        .prepare(&weft::sandbox::Wasm::new(bytes[..bytes.len() / 2].to_vec()))
         .unwrap_err()
         .to_string();
     assert!(e.contains("not a valid component"), "{e}");
     // A core module (the empty module) is not a component.
-    let e = first.prepare(b"\0asm\x01\0\0\0").unwrap_err().to_string();
+    let e = first
+        .prepare(&weft::sandbox::Wasm::new(b"\0asm\x01\0\0\0".to_vec()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("core WebAssembly module"), "{e}");
 }

@@ -16,6 +16,20 @@ pub fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the
+/// cut with an ellipsis.
+pub fn truncate(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    text.push('…');
+}
+
 /// The closest candidate to `name` by edit distance, if it is close enough
 /// to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {

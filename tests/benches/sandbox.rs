@@ -45,7 +45,7 @@ async fn main() {
     let runner = Arc::new(Runner::new(hub.clone(), sandbox));
     let policy = Loaded {
         name: "bench".into(),
-        wasm: Arc::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap()),
+        wasm: weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap()),
         grants: Grants::new(&["echo.echo".into(), "everything.echo".into()]).unwrap(),
         limits: Limits {
             max_calls: 100_000,

@@ -51,6 +51,9 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
         Ok(m) => m,
         Err(e) => return usage(format!("--memory: {e}")),
     };
+    if let Some(Err(e)) = memory.map(weft::config::policy::check_memory) {
+        return usage(format!("--memory: {e}"));
+    }
     for g in &opts.grants {
         if let Err(e) = weft::config::policy::validate_grant(g) {
             return usage(format!("--grant: {e}"));

@@ -171,6 +171,20 @@ fn parse_count(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a count"))
 }
 
+/// The most linear memory a policy may have (each pool slot reserves this
+/// much address space).
+pub const MAX_MEMORY: u64 = 1 << 30;
+
+/// Checks a memory limit against [`MAX_MEMORY`].
+pub fn check_memory(bytes: u64) -> Result<(), String> {
+    if bytes == 0 || bytes > MAX_MEMORY {
+        return Err(format!(
+            "{bytes} bytes is outside 1 byte to 1GiB, the most a policy may have"
+        ));
+    }
+    Ok(())
+}
+
 /// A grant is `server.tool` with globs in either part: `git.*`,
 /// `time.get_current_time`, `*.read_*`.
 pub fn validate_grant(grant: &str) -> Result<(), String> {

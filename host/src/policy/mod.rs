@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::Hub;
 use crate::config::{Limits, PolicyConfig};
 use crate::sandbox::{
-    CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox,
+    CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox, Wasm,
 };
 use grants::Grants;
 
@@ -63,7 +63,7 @@ impl RunReport {
 #[derive(Clone)]
 pub struct Loaded {
     pub name: String,
-    pub wasm: Arc<Vec<u8>>,
+    pub wasm: Wasm,
     pub grants: Grants,
     pub limits: Limits,
 }
@@ -118,7 +118,7 @@ pub fn load(hub: &Hub, spec: &str, grant_override: &[String]) -> Result<Loaded, 
     let grants = Grants::new(&grants).map_err(PolicyError::Invalid)?;
     Ok(Loaded {
         name,
-        wasm: Arc::new(wasm),
+        wasm: Wasm::new(wasm),
         grants,
         limits,
     })

@@ -11,7 +11,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// The largest linear memory any policy may have. Each pool slot reserves
 /// this much address space (not memory), so it is sized deliberately rather
 /// than left at wasmtime's 4 GiB default.
-pub const MAX_MEMORY: u64 = 1 << 30;
+pub const MAX_MEMORY: u64 = crate::config::policy::MAX_MEMORY;
 
 /// Concurrent instances the pool holds.
 pub const POOL_INSTANCES: u32 = 1024;

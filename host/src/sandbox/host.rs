@@ -150,14 +150,7 @@ impl RunCtx {
         if logs.len() >= MAX_LOG_LINES {
             return;
         }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        crate::util::truncate(&mut message, MAX_LOG_LINE);
         tracing::debug!(target: "weft::policy", level = %level, "{message}");
         logs.push(LogLine { level, message });
     }

@@ -33,6 +33,28 @@ use limits::MemoryLimiter;
 
 use crate::config::Limits;
 
+/// A component's bytes and their SHA-256, computed once: the digest keys
+/// every cache, so a run never hashes the component again.
+#[derive(Clone)]
+pub struct Wasm {
+    bytes: Arc<Vec<u8>>,
+    digest: [u8; 32],
+}
+
+impl Wasm {
+    pub fn new(bytes: Vec<u8>) -> Wasm {
+        let digest = Sha256::digest(&bytes).into();
+        Wasm {
+            bytes: Arc::new(bytes),
+            digest,
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// What a run produced, whether it succeeded or not.
 pub struct RunOutcome {
     pub result: Result<String, RunError>,
@@ -81,12 +103,12 @@ impl Sandbox {
     /// Readies a component for runs: from memory, from the disk cache, or
     /// by compiling it. Fails with a clear message for anything that is not
     /// a policy component for this host.
-    pub fn prepare(&self, wasm: &[u8]) -> Result<Origin, RunError> {
+    pub fn prepare(&self, wasm: &Wasm) -> Result<Origin, RunError> {
         self.prepared(wasm).map(|(_, origin)| origin)
     }
 
-    fn prepared(&self, wasm: &[u8]) -> Result<(PolicyPre<RunState>, Origin), RunError> {
-        let digest: [u8; 32] = Sha256::digest(wasm).into();
+    fn prepared(&self, component: &Wasm) -> Result<(PolicyPre<RunState>, Origin), RunError> {
+        let (wasm, digest) = (component.bytes(), component.digest);
         if let Some(pre) = self
             .loaded
             .lock()
@@ -124,7 +146,7 @@ impl Sandbox {
     /// Runs a policy component once on `input`, under `limits`.
     pub async fn run(
         &self,
-        wasm: &[u8],
+        wasm: &Wasm,
         input: &str,
         limits: &Limits,
         ctx: Arc<RunCtx>,

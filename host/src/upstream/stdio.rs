@@ -26,14 +26,7 @@ pub struct StderrTail(Arc<Mutex<VecDeque<String>>>);
 impl StderrTail {
     fn push(&self, line: String) {
         let mut line = line;
-        if line.len() > TAIL_LINE_BYTES {
-            let mut cut = TAIL_LINE_BYTES;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push('…');
-        }
+        crate::util::truncate(&mut line, TAIL_LINE_BYTES);
         let Ok(mut q) = self.0.lock() else { return };
         if q.len() == TAIL_LINES {
             q.pop_front();
