@@ -228,6 +228,8 @@ async fn watch_changes(
                     }
                     match up.refresh().await {
                         Ok(()) => rebuild(&shared),
+                        // Shutting down: the connection is gone on purpose.
+                        Err(_) if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) => {}
                         Err(e) => {
                             tracing::warn!(server = %server, error = %e, "cannot re-list after a change")
                         }

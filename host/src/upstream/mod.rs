@@ -363,7 +363,15 @@ impl Upstream {
 
     /// Stops the server; its process group is killed.
     pub fn stop(&self) {
-        let conn = self.write().conn.take();
+        let conn = {
+            let mut inner = self.write();
+            if inner.state == State::Up {
+                inner.state = State::Down {
+                    reason: "stopped".into(),
+                };
+            }
+            inner.conn.take()
+        };
         if let Some(conn) = conn {
             conn.close();
         }
