@@ -19,12 +19,12 @@ use std::sync::{Arc, RwLock};
 
 use futures::future::join_all;
 use rmcp::model::{CallToolResult, JsonObject};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::catalog::{Catalog, Source};
 use crate::config::Config;
 use crate::error::{CallError, ErrorKind};
-use crate::router;
+use crate::router::{self, Forward, Forwarded};
 use crate::upstream::{ServerStatus, StartError, State, Upstream, UpstreamEvent};
 
 /// Start-up progress, for front ends that show it.
@@ -39,6 +39,19 @@ pub enum StartEvent {
     },
 }
 
+/// A change agents may want to hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The merged tool list changed.
+    Tools,
+    /// The merged resource or template list changed.
+    Resources,
+    /// The merged prompt list changed.
+    Prompts,
+    /// A resource changed; `uri` is the server's own URI.
+    ResourceUpdated { server: String, uri: String },
+}
+
 /// The running set of upstream servers and their merged catalog.
 #[derive(Clone)]
 pub struct Hub {
@@ -51,6 +64,7 @@ struct Shared {
     config: Config,
     upstreams: Vec<Arc<Upstream>>,
     catalog: RwLock<Arc<Catalog>>,
+    changes: broadcast::Sender<Change>,
 }
 
 impl Hub {
@@ -91,6 +105,7 @@ impl Hub {
                 config,
                 upstreams,
                 catalog: RwLock::new(Arc::default()),
+                changes: broadcast::channel(256).0,
             }),
         };
         hub.rebuild_catalog();
@@ -133,6 +148,37 @@ impl Hub {
     ) -> Result<CallToolResult, CallError> {
         let catalog = self.catalog();
         router::call_tool(&self.shared.upstreams, &catalog, server, tool, args).await
+    }
+
+    /// Changes to the catalog and to resources, as they happen.
+    pub fn changes(&self) -> broadcast::Receiver<Change> {
+        self.shared.changes.subscribe()
+    }
+
+    /// Every configured upstream, in config order.
+    pub fn upstreams(&self) -> &[Arc<Upstream>] {
+        &self.shared.upstreams
+    }
+
+    /// An agent's call: like [`Hub::call_tool`], with progress, logs and
+    /// the upstream's requests relayed through `forward`.
+    pub async fn call_tool_forwarded(
+        &self,
+        server: &str,
+        tool: &str,
+        args: Option<JsonObject>,
+        forward: &Forward,
+    ) -> Result<Forwarded, CallError> {
+        let catalog = self.catalog();
+        router::call_tool_forwarded(
+            &self.shared.upstreams,
+            &catalog,
+            server,
+            tool,
+            args,
+            Some(forward),
+        )
+        .await
     }
 
     /// Calls a tool by the name agents see (`server__tool`).
@@ -187,11 +233,18 @@ fn rebuild(shared: &Shared) {
             listing: l,
         })
         .collect();
-    let catalog = Catalog::build(&shared.config.settings, &sources);
+    let catalog = Arc::new(Catalog::build(&shared.config.settings, &sources));
     for c in catalog.collisions() {
         tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
     }
-    *shared.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+    let old = std::mem::replace(
+        &mut *shared.catalog.write().unwrap_or_else(|p| p.into_inner()),
+        catalog.clone(),
+    );
+    for change in old.changes_to(&catalog) {
+        // Nobody listening is fine.
+        let _ = shared.changes.send(change);
+    }
 }
 
 /// Re-lists a server whose lists changed and swaps in a new catalog.
@@ -204,6 +257,9 @@ async fn watch_changes(
             return;
         };
         match event {
+            UpstreamEvent::ResourceUpdated { server, uri } => {
+                let _ = shared.changes.send(Change::ResourceUpdated { server, uri });
+            }
             UpstreamEvent::ListChanged { server } => {
                 let Some(up) = shared
                     .upstreams

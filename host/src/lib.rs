@@ -16,6 +16,7 @@ pub mod hub;
 pub mod policy;
 pub mod router;
 pub mod sandbox;
+pub mod serve;
 pub mod upstream;
 pub mod util;
 

@@ -5,18 +5,44 @@
 //! Calls from agents, from the CLI and (later) from policies all come
 //! through here, so checks, error kinds and accounting are written once.
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
-use rmcp::service::ServiceError;
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, InputRequiredResult, InputResponses, JsonObject, RequestId, ServerResult,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
 use crate::catalog::Catalog;
 use crate::error::{CallError, ErrorKind};
-use crate::upstream::{State, Upstream};
+use crate::upstream::relay::{Relay, RelayMsg};
+use crate::upstream::{Connection, State, Upstream};
 use crate::util::closest;
 
 /// JSON-RPC error codes weft branches on.
 const INVALID_PARAMS: i32 = -32602;
 const METHOD_NOT_FOUND: i32 = -32601;
 const RESOURCE_NOT_FOUND: i32 = -32002;
+
+/// How many input-required rounds weft drives for one call.
+const MAX_INPUT_ROUNDS: usize = 10;
+
+/// What an agent's call brings along, so the upstream can reach the agent.
+pub struct Forward {
+    /// Where progress, logs and requests for the agent go.
+    pub relay: Relay,
+    /// The agent speaks 2026-07-28: an input-required result from a
+    /// 2026-07-28 upstream goes back to it unchanged, and its retry comes
+    /// back with these.
+    pub pass_input_required: bool,
+    pub input_responses: Option<InputResponses>,
+    pub request_state: Option<String>,
+}
+
+/// A forwarded call's outcome: done, or the upstream needs the agent's input.
+#[derive(Debug)]
+pub enum Forwarded {
+    Complete(CallToolResult),
+    InputRequired(InputRequiredResult),
+}
 
 /// Resolves and performs one call. `catalog` is the snapshot the caller saw.
 pub async fn call_tool(
@@ -26,6 +52,28 @@ pub async fn call_tool(
     tool: &str,
     args: Option<JsonObject>,
 ) -> Result<CallToolResult, CallError> {
+    match call_tool_forwarded(upstreams, catalog, server, tool, args, None).await? {
+        Forwarded::Complete(result) => Ok(result),
+        // Only a forward that passes input-required results on gets one.
+        Forwarded::InputRequired(_) => Err(CallError::new(
+            ErrorKind::Internal,
+            server,
+            tool,
+            "the server needs input from a client",
+        )),
+    }
+}
+
+/// [`call_tool`] for an agent's call: progress, logs and the upstream's
+/// requests reach the agent through `forward`.
+pub async fn call_tool_forwarded(
+    upstreams: &[std::sync::Arc<Upstream>],
+    catalog: &Catalog,
+    server: &str,
+    tool: &str,
+    args: Option<JsonObject>,
+    forward: Option<&Forward>,
+) -> Result<Forwarded, CallError> {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
     let Some(up) = upstreams.iter().find(|u| u.name() == server) else {
         let names: Vec<&str> = upstreams.iter().map(|u| u.name()).collect();
@@ -94,8 +142,12 @@ pub async fn call_tool(
 
     let mut params = CallToolRequestParams::new(tool.to_string());
     params.arguments = args;
+    if let Some(f) = forward {
+        params.input_responses = f.input_responses.clone();
+        params.request_state = f.request_state.clone();
+    }
     let timeout = up.config.timeout;
-    let outcome = tokio::time::timeout(timeout, conn.service.call_tool(params)).await;
+    let outcome = tokio::time::timeout(timeout, invoke(&conn, params, forward)).await;
     match outcome {
         Err(_) => Err(err(
             ErrorKind::Timeout,
@@ -104,12 +156,12 @@ pub async fn call_tool(
                 crate::util::fmt_duration(timeout)
             ),
         )),
-        Ok(Ok(result)) if result.is_error == Some(true) => {
+        Ok(Ok(Forwarded::Complete(result))) if result.is_error == Some(true) => {
             let mut e = err(ErrorKind::ToolError, error_text(&result));
             e.result = serde_json::to_value(&result).ok();
             Err(e)
         }
-        Ok(Ok(result)) => Ok(result),
+        Ok(Ok(done)) => Ok(done),
         Ok(Err(service_error)) => {
             let e = classify(service_error, server, tool);
             if e.kind == ErrorKind::Unavailable {
@@ -117,6 +169,95 @@ pub async fn call_tool(
             }
             Err(e)
         }
+    }
+}
+
+/// Sends the call and drives input-required rounds: answered through the
+/// agent's relay, or handed back to a 2026-07-28 agent as they are.
+async fn invoke(
+    conn: &Connection,
+    mut params: CallToolRequestParams,
+    forward: Option<&Forward>,
+) -> Result<Forwarded, ServiceError> {
+    let peer = conn.service.peer();
+    let modern_upstream = conn.protocol.as_str() >= "2026-07-28";
+    for _round in 0..MAX_INPUT_ROUNDS {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
+        let handle = peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await?;
+        let _registration = forward.map(|f| {
+            conn.service
+                .service()
+                .relays
+                .register(handle.progress_token.clone(), f.relay.clone())
+        });
+        let mut guard = CancelOnDrop {
+            peer: Some(peer.clone()),
+            id: handle.id.clone(),
+        };
+        let answer = handle.await_response().await;
+        guard.peer = None;
+        let input = match answer? {
+            ServerResult::CallToolResult(result) => return Ok(Forwarded::Complete(result)),
+            ServerResult::InputRequiredResult(input) => input,
+            _ => return Err(ServiceError::UnexpectedResponse),
+        };
+        let Some(f) = forward else {
+            return Err(ServiceError::McpError(
+                rmcp::model::ErrorData::invalid_request(
+                    "the server needs input from the client (sampling, elicitation or roots), \
+                 which a policy or the command line cannot give",
+                    None,
+                ),
+            ));
+        };
+        if f.pass_input_required && modern_upstream {
+            return Ok(Forwarded::InputRequired(input));
+        }
+        let mut responses = InputResponses::new();
+        for (key, request) in input.input_requests.unwrap_or_default() {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let sent = f.relay.send(RelayMsg::Ask {
+                request: Box::new(request),
+                reply,
+            });
+            let value = match (sent, answer.await) {
+                (Ok(()), Ok(value)) => value.map_err(ServiceError::McpError)?,
+                _ => return Err(ServiceError::TransportClosed),
+            };
+            responses.insert(key, value);
+        }
+        params.input_responses = Some(responses);
+        params.request_state = input.request_state;
+    }
+    Err(ServiceError::InputRequiredRoundsExceeded {
+        max_rounds: MAX_INPUT_ROUNDS,
+    })
+}
+
+/// Tells the upstream to stop a request whose caller went away.
+struct CancelOnDrop {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let id = self.id.clone();
+        runtime.spawn(async move {
+            let params = CancelledNotificationParam::new(
+                Some(id),
+                Some("the caller cancelled or timed out".into()),
+            );
+            let _ = peer.notify_cancelled(params).await;
+        });
     }
 }
 

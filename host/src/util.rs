@@ -2,6 +2,33 @@
 
 use std::time::Duration;
 
+/// `2 * bytes` hex digits that are hard to guess: a hash of the kernel's
+/// random bytes, the time, the process and a counter.
+pub fn random_hex(bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut seed = [0u8; 32];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut seed);
+    }
+    h.update(seed);
+    h.update(now.as_nanos().to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let digest = h.finalize();
+    digest
+        .iter()
+        .take(bytes.min(32))
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// `850 ms`, `2.4 s`, `3 min`: short human durations.
 pub fn fmt_duration(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;

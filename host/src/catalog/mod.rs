@@ -307,6 +307,57 @@ impl Catalog {
             .map(|t| (t.server.clone(), uri.to_string()))
     }
 
+    /// The URI an agent sees for `server`'s own `uri`.
+    pub fn expose_uri(&self, server: &str, uri: &str) -> String {
+        if self.prefixed {
+            naming::namespace_uri(server, uri)
+        } else {
+            uri.to_string()
+        }
+    }
+
+    /// The lists that differ between this catalog and `new`.
+    pub fn changes_to(&self, new: &Catalog) -> Vec<crate::hub::Change> {
+        use crate::hub::Change;
+        fn differ<T: Serialize>(a: &[T], b: &[T]) -> bool {
+            a.len() != b.len() || serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
+        }
+        let tools = |c: &Catalog| -> Vec<(String, Tool)> {
+            c.tools
+                .iter()
+                .map(|t| (t.exposed.clone(), t.tool.clone()))
+                .collect()
+        };
+        let resources = |c: &Catalog| -> Vec<(String, String)> {
+            let r = c
+                .resources
+                .iter()
+                .map(|e| (e.exposed.clone(), String::new()));
+            let t = c
+                .templates
+                .iter()
+                .map(|e| (e.exposed.clone(), e.item.uri_template.clone()));
+            r.chain(t).collect()
+        };
+        let prompts = |c: &Catalog| -> Vec<(String, Prompt)> {
+            c.prompts
+                .iter()
+                .map(|p| (p.exposed.clone(), p.item.clone()))
+                .collect()
+        };
+        let mut out = Vec::new();
+        if differ(&tools(self), &tools(new)) {
+            out.push(Change::Tools);
+        }
+        if differ(&resources(self), &resources(new)) {
+            out.push(Change::Resources);
+        }
+        if differ(&prompts(self), &prompts(new)) {
+            out.push(Change::Prompts);
+        }
+        out
+    }
+
     /// Maps an exposed prompt name back to (server, upstream name).
     pub fn resolve_prompt(&self, name: &str) -> Option<(Arc<str>, String)> {
         self.prompts

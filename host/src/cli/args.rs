@@ -78,6 +78,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the merged catalog and the policies as one MCP server.
+    ///
+    /// stdio by default (for Claude Desktop, IDEs and agents that spawn
+    /// weft); --http serves streamable HTTP at /mcp for both protocol eras.
+    Serve {
+        /// Serve over stdin and stdout (the default).
+        #[arg(long, conflicts_with = "http")]
+        stdio: bool,
+        /// Serve streamable HTTP on ADDR (like 127.0.0.1:8765 or :8765;
+        /// loopback unless a host is given) at /mcp.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// What to list as tools: all (catalog, policies, meta tools),
+        /// policies (policies and meta tools) or search (meta tools only).
+        /// Default: settings.expose, else all.
+        #[arg(long, value_name = "MODE", value_parser = ["all", "policies", "search"])]
+        expose: Option<String>,
+        /// Accept this Host header too (loopback names always are); for a
+        /// public name behind a proxy. Repeatable.
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allowed_hosts: Vec<String>,
+        /// Accept browser requests from this origin (like
+        /// https://app.example.com:443); loopback origins always are.
+        /// Repeatable.
+        #[arg(long = "allow-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
+    },
     /// Validate the config and connect to every server; one line per server.
     Check {
         /// Machine-readable JSON on stdout.

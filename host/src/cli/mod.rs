@@ -7,6 +7,7 @@ mod call;
 mod check;
 pub mod logging;
 mod run;
+mod serve;
 mod table;
 mod tools;
 
@@ -69,6 +70,24 @@ pub async fn run(args: Args) -> ExitCode {
                         memory,
                         grants,
                         json,
+                    },
+                )
+                .await
+            }
+            Command::Serve {
+                stdio: _,
+                http,
+                expose,
+                allowed_hosts,
+                allowed_origins,
+            } => {
+                serve::run(
+                    config,
+                    serve::Options {
+                        http,
+                        expose,
+                        allowed_hosts,
+                        allowed_origins,
                     },
                 )
                 .await

@@ -81,6 +81,34 @@ pub struct Settings {
     pub startup_timeout: Duration,
     /// The default per-call timeout for servers that set none.
     pub call_timeout: Duration,
+    /// What `weft serve` lists for agents.
+    pub expose: Expose,
+    /// How many items one page of a list holds in `weft serve`.
+    pub page_size: usize,
+}
+
+/// What `weft serve` lists as tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expose {
+    /// Every catalog tool, every policy and the meta tools.
+    #[default]
+    All,
+    /// Policies and the meta tools (search, run a policy, call a tool).
+    Policies,
+    /// Only the meta tools, to keep an agent's context small.
+    Search,
+}
+
+impl Expose {
+    /// Reads the config or command-line spelling.
+    pub fn parse(s: &str) -> Option<Expose> {
+        match s {
+            "all" => Some(Expose::All),
+            "policies" => Some(Expose::Policies),
+            "search" => Some(Expose::Search),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -90,6 +118,8 @@ impl Default for Settings {
             separator: "__".into(),
             startup_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
+            expose: Expose::All,
+            page_size: 1000,
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::policy::RawPolicy;
 use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
-use super::{Config, ConfigError, NameMode, Settings};
+use super::{Config, ConfigError, Expose, NameMode, Settings};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +20,8 @@ struct RawSettings {
     startup_timeout: Option<RawDuration>,
     call_timeout: Option<RawDuration>,
     secrets: Option<String>,
+    expose: Option<String>,
+    page_size: Option<usize>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies"];
@@ -78,6 +80,24 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(t) = &raw_settings.call_timeout {
         settings.call_timeout = t.resolve(file, "settings.call_timeout")?;
+    }
+    if let Some(e) = &raw_settings.expose {
+        settings.expose = Expose::parse(e).ok_or_else(|| {
+            ConfigError::new(file, "settings.expose", format!("{e:?} is not an expose mode")).hint(
+                "use \"all\" (every tool), \"policies\" (policies and search) or \"search\" (search only)",
+            )
+        })?;
+    }
+    if let Some(n) = raw_settings.page_size {
+        if n == 0 || n > 100_000 {
+            return Err(ConfigError::new(
+                file,
+                "settings.page_size",
+                format!("{n} is out of range"),
+            )
+            .hint("use a page size from 1 to 100000"));
+        }
+        settings.page_size = n;
     }
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
 

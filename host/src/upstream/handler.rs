@@ -1,18 +1,36 @@
 //! The client side of each upstream connection: what weft tells a server
-//! about itself, and where that server's notifications go.
+//! about itself, and where that server's notifications and requests go.
+//!
+//! Progress, log messages and server-to-client requests (sampling,
+//! elicitation, roots) go back to the agent whose call caused them, through
+//! the connection's [`Relays`]. weft declares sampling and elicitation so
+//! servers offer the tools that need them; an agent that cannot answer gets
+//! a clear error in its place. It does not declare roots: an upstream
+//! process is shared by every agent, and a server such as server-filesystem
+//! would replace its configured directories with whichever agent's roots it
+//! heard last.
 
 use rmcp::ClientHandler;
 #[allow(deprecated)]
-use rmcp::model::LoggingMessageNotificationParam;
-use rmcp::model::{ClientConfig, Implementation};
-use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ErrorData,
+    Implementation, InputRequest, ListRootsRequest, ListRootsResult,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleClient};
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+
+use super::relay::{RelayMsg, Relays};
 
 /// Something a server told weft without being asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamEvent {
     /// Its tools, resources or prompts changed: re-list them.
     ListChanged { server: String },
+    /// A resource it serves changed (`uri` is the server's own URI).
+    ResourceUpdated { server: String, uri: String },
 }
 
 /// One per connection; knows its server's name.
@@ -20,6 +38,7 @@ pub enum UpstreamEvent {
 pub struct Handler {
     server: String,
     events: mpsc::UnboundedSender<UpstreamEvent>,
+    pub(crate) relays: Relays,
 }
 
 impl Handler {
@@ -27,6 +46,7 @@ impl Handler {
         Handler {
             server: server.to_string(),
             events,
+            relays: Relays::default(),
         }
     }
 
@@ -36,12 +56,27 @@ impl Handler {
             server: self.server.clone(),
         });
     }
+
+    /// Asks the agent and reads its answer as `T`.
+    async fn ask<T: DeserializeOwned>(&self, request: InputRequest) -> Result<T, ErrorData> {
+        let value = self.relays.ask(request).await?;
+        serde_json::from_value(value).map_err(|e| {
+            ErrorData::internal_error(format!("the agent's answer is malformed: {e}"), None)
+        })
+    }
 }
 
 impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("weft", env!("CARGO_PKG_VERSION"));
+        let caps = serde_json::json!({
+            "sampling": {},
+            "elicitation": {"form": {}, "url": {}},
+        });
+        if let Ok(caps) = serde_json::from_value::<ClientCapabilities>(caps) {
+            info.capabilities = caps;
+        }
         info
     }
 
@@ -57,6 +92,31 @@ impl ClientHandler for Handler {
         self.changed();
     }
 
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.events.send(UpstreamEvent::ResourceUpdated {
+            server: self.server.clone(),
+            uri: params.uri,
+        });
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        if let Some(relay) = self.relays.by_token(&params.progress_token) {
+            let _ = relay.send(RelayMsg::Progress {
+                progress: params.progress,
+                total: params.total,
+                message: params.message,
+            });
+        }
+    }
+
     // Logging is deprecated in 2026-07-28 but servers of earlier eras send it.
     #[allow(deprecated)]
     async fn on_logging_message(
@@ -65,5 +125,38 @@ impl ClientHandler for Handler {
         _ctx: NotificationContext<RoleClient>,
     ) {
         tracing::debug!(server = %self.server, level = ?params.level, data = %params.data, "upstream log");
+        if let Some(relay) = self.relays.latest() {
+            let _ = relay.send(RelayMsg::Log(params));
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        self.ask(InputRequest::CreateMessage(CreateMessageRequest::new(
+            params,
+        )))
+        .await
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        self.ask(InputRequest::Elicitation(ElicitRequest::new(params)))
+            .await
+    }
+
+    #[allow(deprecated)]
+    async fn list_roots(
+        &self,
+        _ctx: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        self.ask(InputRequest::ListRoots(ListRootsRequest::default()))
+            .await
     }
 }

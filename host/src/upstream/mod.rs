@@ -10,6 +10,7 @@
 mod builtin;
 mod handler;
 mod http;
+pub mod relay;
 mod sse;
 pub mod stdio;
 

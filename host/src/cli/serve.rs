@@ -1,0 +1,106 @@
+//! `weft serve`: one MCP endpoint for agents, over stdio or streamable HTTP.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio_util::sync::CancellationToken;
+use weft::config::{Config, Expose};
+use weft::serve::{Gateway, HttpOptions, serve_http, serve_stdio};
+
+use super::{FAILED, USAGE, finish, start_hub, warn_failed};
+
+pub struct Options {
+    pub http: Option<String>,
+    pub expose: Option<String>,
+    pub allowed_hosts: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+/// Reads `ADDR`, `:PORT` or `PORT`, binding loopback unless a host is given.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    let full = if let Some(port) = s.strip_prefix(':') {
+        format!("127.0.0.1:{port}")
+    } else if s.chars().all(|c| c.is_ascii_digit()) {
+        format!("127.0.0.1:{s}")
+    } else if s.starts_with("localhost:") {
+        s.replacen("localhost", "127.0.0.1", 1)
+    } else {
+        s.to_string()
+    };
+    full.parse().map_err(|_| {
+        format!("--http {s:?} is not an address; use HOST:PORT like 127.0.0.1:8765, or :8765")
+    })
+}
+
+pub async fn run(config: Config, opts: Options) -> ExitCode {
+    let expose = match opts.expose.as_deref().map(|e| (e, Expose::parse(e))) {
+        None => None,
+        Some((_, Some(e))) => Some(e),
+        Some((e, None)) => {
+            eprintln!("weft: --expose {e:?} is not a mode; use all, policies or search");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let addr = match opts.http.as_deref().map(parse_addr).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("weft: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let hub = start_hub(config, true).await;
+    warn_failed(&hub);
+    let gw = Gateway::new(hub.clone(), expose);
+    let servers = hub.status().iter().filter(|s| s.protocol.is_some()).count();
+    let tools = hub.catalog().tools().len();
+    match addr {
+        None => {
+            tracing::info!(servers, tools, "serving MCP on stdio");
+            match serve_stdio(gw).await {
+                Ok(()) => finish(0).await,
+                Err(e) => {
+                    eprintln!("weft: {e:#}");
+                    finish(FAILED).await
+                }
+            }
+        }
+        Some(addr) => {
+            let options = HttpOptions {
+                allowed_hosts: opts.allowed_hosts,
+                allowed_origins: opts.allowed_origins,
+            };
+            let stop = CancellationToken::new();
+            let served = serve_http(gw, addr, options, stop, |bound| {
+                // One line on stdout, so scripts can read the real port.
+                println!(
+                    "weft: serving MCP on http://{bound}/mcp ({tools} tools from {servers} servers)"
+                );
+            })
+            .await;
+            match served {
+                Ok(()) => finish(0).await,
+                Err(e) => {
+                    eprintln!("weft: {e:#}");
+                    finish(USAGE).await
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_addr;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_addr(":8765").unwrap().to_string(), "127.0.0.1:8765");
+        assert_eq!(parse_addr("8765").unwrap().to_string(), "127.0.0.1:8765");
+        assert_eq!(
+            parse_addr("localhost:1").unwrap().to_string(),
+            "127.0.0.1:1"
+        );
+        assert_eq!(parse_addr("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
+        assert!(parse_addr("nowhere").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! One agent's `tools/call`, driven to the end: the work (an upstream call,
+//! a policy run or a meta tool) runs while this loop relays what the
+//! upstream sends toward the agent — progress, log messages, and requests
+//! for sampling, elicitation or roots — and watches for cancellation.
+//!
+//! Requests for the agent go out in its own era. A handshake-era agent gets
+//! a real request on its session. A 2026-07-28 agent gets an
+//! `input_required` result; the work is parked under an opaque
+//! `requestState` until the agent retries with its answers, then resumes
+//! where it stopped.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+#[allow(deprecated)]
+use rmcp::model::LoggingLevel;
+use rmcp::model::{
+    CallToolResponse, ClientCapabilities, ErrorData, InputRequest, InputRequests,
+    InputRequiredResult, InputResponses, ProgressNotificationParam, ProgressToken, ServerRequest,
+};
+use rmcp::service::{Peer, RequestContext, RoleServer};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::upstream::relay::RelayMsg;
+
+/// The work behind one call, boxed so it can be parked.
+pub type Work = Pin<Box<dyn Future<Output = Result<CallToolResponse, ErrorData>> + Send>>;
+
+/// The prefix of `requestState` values weft makes (others are an upstream's).
+pub const STATE_PREFIX: &str = "weft-input:";
+
+/// How long a parked call waits for the agent's retry.
+const PARK_TTL: Duration = Duration::from_secs(300);
+
+type Reply = oneshot::Sender<Result<Value, ErrorData>>;
+
+/// A call waiting for a 2026-07-28 agent's answers.
+struct Parked {
+    work: Work,
+    rx: mpsc::UnboundedReceiver<RelayMsg>,
+    /// Keys of the input requests sent, with where each answer goes.
+    waiting: Vec<(String, Reply)>,
+    at: Instant,
+}
+
+/// Parked calls, by `requestState`.
+#[derive(Default)]
+pub struct ParkingLot {
+    calls: Mutex<HashMap<String, Parked>>,
+}
+
+impl ParkingLot {
+    fn park(&self, parked: Parked) -> String {
+        let state = format!("{STATE_PREFIX}{}", crate::util::random_hex(16));
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        // Dropping an abandoned call cancels its upstream request.
+        calls.retain(|_, p| p.at.elapsed() < PARK_TTL);
+        calls.insert(state.clone(), parked);
+        state
+    }
+
+    fn take(&self, state: &str) -> Option<Parked> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(state)
+    }
+
+    /// How many calls wait for an answer.
+    pub fn len(&self) -> usize {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What weft knows about the agent making this call.
+pub struct Agent {
+    pub peer: Peer<RoleServer>,
+    /// The request speaks 2026-07-28 (stateless, input-required results).
+    pub modern: bool,
+    pub progress_token: Option<ProgressToken>,
+    pub capabilities: Option<ClientCapabilities>,
+    /// The lowest log level the agent asked for (`logging/setLevel`).
+    pub min_log: Option<u8>,
+}
+
+impl Agent {
+    pub fn of(ctx: &RequestContext<RoleServer>, min_log: Option<u8>) -> Agent {
+        let modern = ctx
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= "2026-07-28");
+        Agent {
+            peer: ctx.peer.clone(),
+            modern,
+            progress_token: ctx.meta.get_progress_token(),
+            capabilities: ctx.client_capabilities(),
+            min_log,
+        }
+    }
+
+    /// Why this agent cannot answer `request`, if it cannot.
+    fn cannot(&self, request: &InputRequest) -> Option<ErrorData> {
+        let caps = self.capabilities.as_ref();
+        let (has, what) = match request {
+            InputRequest::CreateMessage(_) => {
+                (caps.is_some_and(|c| c.sampling.is_some()), "sampling")
+            }
+            InputRequest::Elicitation(_) => {
+                (caps.is_some_and(|c| c.elicitation.is_some()), "elicitation")
+            }
+            InputRequest::ListRoots(_) => (caps.is_some_and(|c| c.roots.is_some()), "roots"),
+            _ => (false, "this kind of request"),
+        };
+        (!has).then(|| {
+            ErrorData::invalid_request(
+                format!(
+                    "the server asked for {what}, and the agent connected to weft did not declare \
+                     the {what} capability, so weft cannot pass the request on"
+                ),
+                None,
+            )
+        })
+    }
+}
+
+/// Level order for filtering relayed log messages.
+#[allow(deprecated)]
+pub fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+/// Runs `work` to its end (or to a parked input-required result).
+pub async fn drive(
+    ctx: &RequestContext<RoleServer>,
+    agent: &Agent,
+    lot: &ParkingLot,
+    mut work: Work,
+    mut rx: mpsc::UnboundedReceiver<RelayMsg>,
+) -> Result<CallToolResponse, ErrorData> {
+    let mut asks = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = ctx.ct.cancelled() => {
+                // Dropping the work cancels the upstream request or the run.
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
+            out = &mut work => return out,
+            Some(msg) = rx.recv() => match msg {
+                RelayMsg::Progress { progress, total, message } => {
+                    if let Some(token) = &agent.progress_token {
+                        let mut p = ProgressNotificationParam::new(token.clone(), progress);
+                        p.total = total;
+                        p.message = message;
+                        let _ = agent.peer.notify_progress(p).await;
+                    }
+                }
+                RelayMsg::Log(params) => {
+                    #[allow(deprecated)]
+                    let level = params.level;
+                    if agent.min_log.is_none_or(|min| level_rank(level) >= min) {
+                        #[allow(deprecated)]
+                        let _ = agent.peer.notify_logging_message(params).await;
+                    }
+                }
+                RelayMsg::Ask { request, reply } => {
+                    if let Some(e) = agent.cannot(&request) {
+                        let _ = reply.send(Err(e));
+                    } else if agent.modern {
+                        return Ok(park(lot, work, rx, *request, reply));
+                    } else {
+                        let peer = agent.peer.clone();
+                        asks.push(async move { (reply, ask(&peer, *request).await) });
+                    }
+                }
+            },
+            Some((reply, answer)) = asks.next(), if !asks.is_empty() => {
+                let _ = reply.send(answer);
+            }
+        }
+    }
+}
+
+/// Parks the work and returns the input-required result for the agent.
+fn park(
+    lot: &ParkingLot,
+    work: Work,
+    mut rx: mpsc::UnboundedReceiver<RelayMsg>,
+    first: InputRequest,
+    reply: Reply,
+) -> CallToolResponse {
+    let mut requests = InputRequests::new();
+    let mut waiting = Vec::new();
+    requests.insert("weft-0".to_string(), first);
+    waiting.push(("weft-0".to_string(), reply));
+    // Requests already queued go out in the same round.
+    let mut kept = Vec::new();
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            RelayMsg::Ask { request, reply } => {
+                let key = format!("weft-{}", waiting.len());
+                requests.insert(key.clone(), *request);
+                waiting.push((key, reply));
+            }
+            other => kept.push(other),
+        }
+    }
+    // Progress and logs that raced the park are dropped: the agent's
+    // request is answered now.
+    drop(kept);
+    let state = lot.park(Parked {
+        work,
+        rx,
+        waiting,
+        at: Instant::now(),
+    });
+    CallToolResponse::InputRequired(InputRequiredResult::new(Some(requests), Some(state)))
+}
+
+/// Resumes a parked call with the agent's answers.
+pub async fn resume(
+    ctx: &RequestContext<RoleServer>,
+    agent: &Agent,
+    lot: &ParkingLot,
+    state: &str,
+    mut answers: InputResponses,
+) -> Result<CallToolResponse, ErrorData> {
+    let Some(parked) = lot.take(state) else {
+        return Err(ErrorData::invalid_params(
+            "unknown or expired requestState: the call it belonged to has ended; call the tool again",
+            None,
+        ));
+    };
+    for (key, reply) in parked.waiting {
+        let answer = answers.remove(&key).ok_or_else(|| {
+            ErrorData::invalid_params(format!("inputResponses has no answer for {key:?}"), None)
+        });
+        let _ = reply.send(answer);
+    }
+    drive(ctx, agent, lot, parked.work, parked.rx).await
+}
+
+/// Sends one request to a handshake-era agent.
+#[allow(deprecated)]
+async fn ask(peer: &Peer<RoleServer>, request: InputRequest) -> Result<Value, ErrorData> {
+    let request = match request {
+        InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
+        InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),
+        InputRequest::ListRoots(r) => ServerRequest::ListRootsRequest(r),
+        _ => {
+            return Err(ErrorData::invalid_request(
+                "weft cannot pass this kind of request on",
+                None,
+            ));
+        }
+    };
+    let answer = peer.send_request(request).await.map_err(|e| match e {
+        rmcp::service::ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("the agent did not answer: {other}"), None),
+    })?;
+    serde_json::to_value(answer).map_err(|e| {
+        ErrorData::internal_error(format!("cannot encode the agent's answer: {e}"), None)
+    })
+}

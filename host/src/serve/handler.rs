@@ -1,0 +1,626 @@
+//! The rmcp `ServerHandler` of a [`Session`]: every MCP method weft serves,
+//! mapped onto the hub's catalog, the upstreams and the policy runner.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rmcp::ServerHandler;
+#[allow(deprecated)]
+use rmcp::model::SetLevelRequestParams;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::{
+    NotificationContext, RequestContext, RoleServer, ServiceError, SubscriptionContext,
+};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::call::{self, Agent, STATE_PREFIX, Work};
+use super::tools::{self, Target};
+use super::{Gateway, Session, notify, page::page};
+use crate::error::{CallError, ErrorKind};
+use crate::router::{Forward, Forwarded};
+use crate::upstream::Connection;
+
+const INSTRUCTIONS: &str = "weft puts many MCP servers behind one endpoint. Tool names are \
+server__tool unless configured otherwise; policies are sandboxed workflows that call several \
+servers in one step. weft_search_tools finds tools by keyword; weft_run_policy runs a policy.";
+
+impl Session {
+    fn gw(&self) -> &Gateway {
+        &self.gw
+    }
+
+    fn min_log(&self) -> Option<u8> {
+        let v = self.min_log.load(Ordering::Relaxed);
+        (v != u8::MAX).then_some(v)
+    }
+}
+
+/// An upstream's live connection, or the error an agent should see.
+fn connection(gw: &Gateway, server: &str) -> Result<Arc<Connection>, ErrorData> {
+    gw.hub
+        .upstream(server)
+        .and_then(|u| u.connection())
+        .ok_or_else(|| {
+            ErrorData::internal_error(format!("server {server:?} is not available"), None)
+        })
+}
+
+/// An upstream's failure, as the agent should see it: its own JSON-RPC
+/// error when it gave one.
+fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
+    match e {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),
+    }
+}
+
+/// A router error as a tool result or a protocol error, per the spec:
+/// bad arguments and unknown tools are protocol errors; everything else is
+/// a result with `isError` and the kind in `_meta`.
+fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
+    match e.kind {
+        ErrorKind::ToolError => {
+            if let Some(r) = e
+                .result
+                .clone()
+                .and_then(|v| serde_json::from_value::<CallToolResult>(v).ok())
+            {
+                return Ok(r.into());
+            }
+        }
+        ErrorKind::InvalidArgs => return Err(ErrorData::invalid_params(e.message, None)),
+        ErrorKind::NotFound => return Err(ErrorData::invalid_params(e.to_string(), None)),
+        _ => {}
+    }
+    let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
+        "[{}] {}",
+        e.kind.as_str(),
+        e
+    ))]);
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.insert("weft/errorKind".into(), json!(e.kind.as_str()));
+    result.meta = Some(meta);
+    Ok(result.into())
+}
+
+/// Reads a tool's arguments as a JSON object.
+fn object_arg(args: &Option<rmcp::model::JsonObject>, key: &str) -> Option<Value> {
+    args.as_ref().and_then(|a| a.get(key)).cloned()
+}
+
+impl Session {
+    /// Builds the work for one call, without running it.
+    fn work(
+        &self,
+        params: CallToolRequestParams,
+        agent: &Agent,
+        tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+    ) -> Result<Work, ErrorData> {
+        let gw = self.gw.clone();
+        let name = params.name.to_string();
+        let policies = &self.gw.hub.config().policies;
+        match tools::target(&name, policies, gw.expose) {
+            Target::Meta(tools::SEARCH) => {
+                let query = object_arg(&params.arguments, "query")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(
+                            "weft_search_tools needs a \"query\" string",
+                            None,
+                        )
+                    })?;
+                let server = object_arg(&params.arguments, "server")
+                    .and_then(|v| v.as_str().map(String::from));
+                let limit = object_arg(&params.arguments, "limit")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(10) as usize;
+                let found = tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit);
+                Ok(Box::pin(async move {
+                    Ok(CallToolResult::structured(found).into())
+                }))
+            }
+            Target::Meta(tools::RUN_POLICY) => {
+                let policy = object_arg(&params.arguments, "policy")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params("weft_run_policy needs a \"policy\" name", None)
+                    })?;
+                if gw.hub.config().policy(&policy).is_none() {
+                    let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "no policy named {policy:?}; configured: {}",
+                            names.join(", ")
+                        ),
+                        None,
+                    ));
+                }
+                let input = object_arg(&params.arguments, "input").unwrap_or(json!({}));
+                Ok(run_policy(gw, policy, input, tx))
+            }
+            Target::Meta(_) => {
+                let target = object_arg(&params.arguments, "name")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params("weft_call_tool needs a tool \"name\"", None)
+                    })?;
+                let mut inner = CallToolRequestParams::new(target);
+                inner.arguments =
+                    object_arg(&params.arguments, "arguments").and_then(|v| v.as_object().cloned());
+                inner.input_responses = params.input_responses;
+                inner.request_state = params.request_state;
+                if matches!(
+                    tools::target(&inner.name, policies, gw.expose),
+                    Target::Meta(_)
+                ) {
+                    return Err(ErrorData::invalid_params(
+                        "weft_call_tool calls catalog tools and policies, not meta tools",
+                        None,
+                    ));
+                }
+                self.work(inner, agent, tx)
+            }
+            Target::Policy(p) => {
+                let input = params
+                    .arguments
+                    .map(Value::Object)
+                    .unwrap_or_else(|| json!({}));
+                Ok(run_policy(gw, p.name.clone(), input, tx))
+            }
+            Target::Catalog => {
+                let catalog = gw.hub.catalog();
+                let Some(entry) = catalog.tool_by_exposed(&name) else {
+                    let hint = crate::util::closest(
+                        &name,
+                        catalog.tools().iter().map(|t| t.exposed.as_str()),
+                    )
+                    .map(|c| format!("; did you mean {c:?}?"))
+                    .unwrap_or_default();
+                    return Err(ErrorData::invalid_params(
+                        format!("Unknown tool: {name:?}{hint}"),
+                        None,
+                    ));
+                };
+                let (server, tool) = (entry.server.to_string(), entry.name().to_string());
+                let forward = Forward {
+                    relay: tx,
+                    pass_input_required: agent.modern,
+                    input_responses: params.input_responses,
+                    request_state: params.request_state,
+                };
+                let args = params.arguments;
+                Ok(Box::pin(async move {
+                    match gw
+                        .hub
+                        .call_tool_forwarded(&server, &tool, args, &forward)
+                        .await
+                    {
+                        Ok(Forwarded::Complete(r)) => Ok(r.into()),
+                        Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
+                        Err(e) => call_error(e),
+                    }
+                }))
+            }
+        }
+    }
+}
+
+/// A policy run as a call's work; progress goes to the agent.
+fn run_policy(
+    gw: Arc<Gateway>,
+    name: String,
+    input: Value,
+    tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+) -> Work {
+    Box::pin(async move {
+        let Some(runner) = gw.runner.as_ref() else {
+            let why = gw.sandbox_error.clone().unwrap_or_default();
+            return Ok(tool_failure(format!("the sandbox is not available: {why}")));
+        };
+        let loaded = match gw.policy(&name) {
+            Ok(l) => l,
+            Err(e) => return Ok(tool_failure(e)),
+        };
+        let progress: crate::sandbox::ProgressFn = Arc::new(move |progress, total, message| {
+            let _ = tx.send(crate::upstream::relay::RelayMsg::Progress {
+                progress,
+                total,
+                message,
+            });
+        });
+        let report = runner
+            .run(&loaded, &input.to_string(), Some(progress))
+            .await;
+        let summary = json!({
+            "policy": report.policy,
+            "status": report.status,
+            "error": report.error,
+            "limit": report.limit,
+            "calls": report.calls,
+            "fuel_used": report.fuel_used,
+            "duration_ms": report.duration_ms,
+        });
+        let mut result = if report.ok() {
+            let output = report.output.clone().unwrap_or(Value::Null);
+            match output {
+                Value::Object(_) => CallToolResult::structured(output),
+                Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),
+                other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
+            }
+        } else {
+            let what = if report.status == "limit" {
+                "hit a limit"
+            } else {
+                "failed"
+            };
+            CallToolResult::error(vec![ContentBlock::text(format!(
+                "policy {:?} {what}: {}",
+                report.policy,
+                report.error.clone().unwrap_or_default()
+            ))])
+        };
+        let mut meta = rmcp::model::MetaObject::new();
+        meta.insert("weft/run".into(), summary);
+        result.meta = Some(meta);
+        Ok(result.into())
+    })
+}
+
+fn tool_failure(message: String) -> CallToolResponse {
+    CallToolResult::error(vec![ContentBlock::text(message)]).into()
+}
+
+/// Rewrites the `uri` of every content item to the name the agent sees.
+fn expose_contents<T: serde::Serialize + serde::de::DeserializeOwned>(
+    gw: &Gateway,
+    server: &str,
+    value: T,
+) -> T {
+    let catalog = gw.hub.catalog();
+    let Ok(mut v) = serde_json::to_value(&value) else {
+        return value;
+    };
+    if let Some(items) = v.get_mut("contents").and_then(Value::as_array_mut) {
+        for item in items {
+            if let Some(uri) = item.get("uri").and_then(Value::as_str) {
+                let exposed = catalog.expose_uri(server, uri);
+                item["uri"] = Value::String(exposed);
+            }
+        }
+    }
+    serde_json::from_value(v).unwrap_or(value)
+}
+
+impl ServerHandler for Session {
+    fn get_info(&self) -> ServerConfig {
+        let caps = json!({
+            "tools": {"listChanged": true},
+            "resources": {"subscribe": true, "listChanged": true},
+            "prompts": {"listChanged": true},
+            "logging": {},
+            "completions": {},
+        });
+        let caps: ServerCapabilities = serde_json::from_value(caps).unwrap_or_default();
+        ServerConfig::new(caps)
+            .with_server_info(Implementation::new("weft", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        if !self.watching.swap(true, Ordering::SeqCst) {
+            tokio::spawn(notify::watch_session(
+                self.gw.hub.clone(),
+                ctx.peer.clone(),
+                self.subscriptions.clone(),
+            ));
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        params: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let gw = self.gw();
+        let all = tools::exposed(&gw.hub.catalog(), &gw.hub.config().policies, gw.expose);
+        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
+        let (items, next) = page(&all, cursor, gw.page_size)?;
+        let mut result = ListToolsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        mut params: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let agent = Agent::of(&ctx, self.min_log());
+        let lot = &self.gw.lot;
+        if let Some(state) = params
+            .request_state
+            .as_deref()
+            .filter(|s| s.starts_with(STATE_PREFIX))
+        {
+            let answers = params.input_responses.take().unwrap_or_default();
+            return call::resume(&ctx, &agent, lot, state, answers).await;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let work = self.work(params, &agent, tx)?;
+        let mut response = call::drive(&ctx, &agent, lot, work, rx).await?;
+        // Upstreams of the handshake era send no resultType; 2026-07-28
+        // agents need it (rmcp strips it again for older agents).
+        if let CallToolResponse::Complete(r) = &mut response {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Ok(response)
+    }
+
+    async fn list_resources(
+        &self,
+        params: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let all: Vec<_> = self
+            .gw
+            .hub
+            .catalog()
+            .resources()
+            .iter()
+            .map(|e| {
+                let mut r = e.item.clone();
+                r.uri = e.exposed.clone();
+                r
+            })
+            .collect();
+        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
+        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        params: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let all: Vec<_> = self
+            .gw
+            .hub
+            .catalog()
+            .templates()
+            .iter()
+            .map(|e| {
+                let mut t = e.item.clone();
+                t.uri_template = e.exposed.clone();
+                t
+            })
+            .collect();
+        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
+        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        params: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let gw = self.gw();
+        let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("no server offers the resource {:?}", params.uri),
+                Some(json!({"uri": params.uri})),
+            ));
+        };
+        let conn = connection(gw, &server)?;
+        let mut upstream = params.clone();
+        upstream.uri = inner;
+        upstream.meta = None;
+        let mut result = conn
+            .service
+            .read_resource(upstream)
+            .await
+            .map_err(|e| upstream_error(&server, e))?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(expose_contents(gw, &server, result).into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        params: SubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let gw = self.gw();
+        let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("no server offers the resource {:?}", params.uri),
+                None,
+            ));
+        };
+        let first = {
+            let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            let n = subs.entry(params.uri.clone()).or_default();
+            *n += 1;
+            *n == 1
+        };
+        if first {
+            let conn = connection(gw, &server)?;
+            if let Err(e) = conn
+                .service
+                .subscribe(SubscribeRequestParams::new(inner))
+                .await
+            {
+                let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+                subs.remove(&params.uri);
+                return Err(upstream_error(&server, e));
+            }
+        }
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(params.uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        params: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let gw = self.gw();
+        let was = self
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&params.uri);
+        if !was {
+            return Ok(());
+        }
+        let last = {
+            let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+            match subs.get_mut(&params.uri) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    subs.remove(&params.uri);
+                    true
+                }
+            }
+        };
+        if last && let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) {
+            let conn = connection(gw, &server)?;
+            conn.service
+                .unsubscribe(UnsubscribeRequestParams::new(inner))
+                .await
+                .map_err(|e| upstream_error(&server, e))?;
+        }
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+        notify::listen(self.gw.hub.clone(), ctx).await
+    }
+
+    async fn list_prompts(
+        &self,
+        params: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let all: Vec<_> = self
+            .gw
+            .hub
+            .catalog()
+            .prompts()
+            .iter()
+            .map(|e| {
+                let mut p = e.item.clone();
+                p.name = e.exposed.clone();
+                p
+            })
+            .collect();
+        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
+        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        params: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let gw = self.gw();
+        let Some((server, inner)) = gw.hub.catalog().resolve_prompt(&params.name) else {
+            return Err(ErrorData::invalid_params(
+                format!("no prompt named {:?}", params.name),
+                None,
+            ));
+        };
+        let conn = connection(gw, &server)?;
+        let mut upstream = params.clone();
+        upstream.name = inner;
+        upstream.meta = None;
+        let mut result = conn
+            .service
+            .get_prompt(upstream)
+            .await
+            .map_err(|e| upstream_error(&server, e))?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result.into())
+    }
+
+    async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let gw = self.gw();
+        let catalog = gw.hub.catalog();
+        let server = match &mut params.r#ref {
+            Reference::Prompt(p) => {
+                let (server, inner) = catalog.resolve_prompt(&p.name).ok_or_else(|| {
+                    ErrorData::invalid_params(format!("no prompt named {:?}", p.name), None)
+                })?;
+                p.name = inner;
+                server
+            }
+            Reference::Resource(r) => {
+                let entry = catalog
+                    .templates()
+                    .iter()
+                    .find(|t| t.exposed == r.uri)
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(format!("no resource template {:?}", r.uri), None)
+                    })?;
+                r.uri = entry.item.uri_template.clone();
+                entry.server.clone()
+            }
+            #[allow(unreachable_patterns)]
+            _ => return Ok(CompleteResult::default()),
+        };
+        params.meta = None;
+        let conn = connection(gw, &server)?;
+        let mut result = conn
+            .service
+            .complete(params)
+            .await
+            .map_err(|e| upstream_error(&server, e))?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        params: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.min_log
+            .store(call::level_rank(params.level), Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! `weft serve`: the MCP server face of the hub, over stdio or streamable
+//! HTTP, for agents of both protocol eras.
+//!
+//! A [`Gateway`] holds what every agent shares (the hub, the policy runner,
+//! parked input-required calls); each agent connection gets a [`Session`]
+//! (its log level and resource subscriptions), which is the rmcp
+//! `ServerHandler`. The pieces: [`tools`] (what is listed, meta tools and
+//! search), [`call`] (driving one call with progress, logs, requests for
+//! the agent and cancellation), [`notify`] (change notifications),
+//! [`page`] (cursors) and [`http`] (the HTTP endpoint).
+
+pub mod call;
+mod handler;
+pub mod http;
+mod notify;
+pub mod page;
+pub mod tools;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use rmcp::ServiceExt;
+
+use crate::Hub;
+use crate::config::Expose;
+use crate::policy::{self, Loaded, Runner};
+use crate::sandbox::Sandbox;
+
+pub use http::{HttpOptions, serve_http};
+
+/// What all sessions share.
+pub struct Gateway {
+    pub hub: Hub,
+    runner: Option<Runner>,
+    /// Why there is no runner, if there is none.
+    sandbox_error: Option<String>,
+    loaded: Mutex<HashMap<String, Loaded>>,
+    pub expose: Expose,
+    pub page_size: usize,
+    lot: call::ParkingLot,
+    /// Sessions subscribed to each exposed URI, to unsubscribe upstream
+    /// when the last one leaves.
+    subscribers: Mutex<HashMap<String, usize>>,
+}
+
+impl Gateway {
+    /// A gateway over a started hub. `expose` overrides the config's.
+    pub fn new(hub: Hub, expose: Option<Expose>) -> Arc<Gateway> {
+        let settings = &hub.config().settings;
+        let (expose, page_size) = (expose.unwrap_or(settings.expose), settings.page_size);
+        let (runner, sandbox_error) = match Sandbox::new() {
+            Ok(s) => (Some(Runner::new(hub.clone(), Arc::new(s))), None),
+            Err(e) => (None, Some(e)),
+        };
+        Arc::new(Gateway {
+            hub,
+            runner,
+            sandbox_error,
+            loaded: Mutex::default(),
+            expose,
+            page_size,
+            lot: call::ParkingLot::default(),
+            subscribers: Mutex::default(),
+        })
+    }
+
+    /// A new session (one per agent connection).
+    pub fn session(self: &Arc<Self>) -> Session {
+        Session {
+            gw: self.clone(),
+            subscriptions: Arc::default(),
+            min_log: Arc::new(AtomicU8::new(u8::MAX)),
+            watching: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A configured policy, loaded once.
+    fn policy(&self, name: &str) -> Result<Loaded, String> {
+        if let Some(l) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(l.clone());
+        }
+        let loaded = policy::load(&self.hub, name, &[]).map_err(|e| e.to_string())?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// How many calls wait for a 2026-07-28 agent's input.
+    pub fn parked_calls(&self) -> usize {
+        self.lot.len()
+    }
+}
+
+/// One agent connection: the rmcp `ServerHandler`.
+#[derive(Clone)]
+pub struct Session {
+    gw: Arc<Gateway>,
+    subscriptions: notify::Subscriptions,
+    /// The agent's `logging/setLevel`, as a rank; `u8::MAX` when unset.
+    min_log: Arc<AtomicU8>,
+    watching: Arc<AtomicBool>,
+}
+
+/// Serves one agent over stdin and stdout until it disconnects.
+pub async fn serve_stdio(gw: Arc<Gateway>) -> anyhow::Result<()> {
+    let service = gw
+        .session()
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("the agent on stdin did not complete the MCP handshake")?;
+    service
+        .waiting()
+        .await
+        .context("the stdio session ended abnormally")?;
+    Ok(())
+}

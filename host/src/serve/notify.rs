@@ -1,0 +1,107 @@
+//! Change notifications toward agents: `list_changed` for tools, resources
+//! and prompts, and `resources/updated` for subscribed URIs.
+//!
+//! A handshake-era session gets a watcher task from its `initialized`
+//! notification until its transport closes. A 2026-07-28 client opens a
+//! `subscriptions/listen` stream instead, served until it cancels.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{ErrorData, ResourceUpdatedNotificationParam};
+use rmcp::service::{Peer, RoleServer, SubscriptionContext};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::Hub;
+use crate::hub::Change;
+
+/// The URIs (as the agent sees them) one session subscribed to.
+pub type Subscriptions = Arc<Mutex<HashSet<String>>>;
+
+/// Forwards hub changes to one handshake-era session until it goes away.
+pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subscriptions) {
+    let mut changes = hub.changes();
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        let change = tokio::select! {
+            c = changes.recv() => c,
+            _ = tick.tick() => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+        };
+        let sent = match change {
+            Ok(Change::Tools) => peer.notify_tool_list_changed().await,
+            Ok(Change::Resources) => peer.notify_resource_list_changed().await,
+            Ok(Change::Prompts) => peer.notify_prompt_list_changed().await,
+            Ok(Change::ResourceUpdated { server, uri }) => {
+                let exposed = hub.catalog().expose_uri(&server, &uri);
+                let wanted = subscriptions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&exposed);
+                if !wanted {
+                    continue;
+                }
+                peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(exposed))
+                    .await
+            }
+            // Missed some: say everything may have changed.
+            Err(RecvError::Lagged(_)) => {
+                let _ = peer.notify_tool_list_changed().await;
+                let _ = peer.notify_resource_list_changed().await;
+                peer.notify_prompt_list_changed().await
+            }
+            Err(RecvError::Closed) => return,
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Serves one `subscriptions/listen` stream (2026-07-28).
+pub async fn listen(hub: Hub, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+    let mut changes = hub.changes();
+    let accepted = ctx.accepted().clone();
+    let wanted_uris: HashSet<String> = accepted
+        .resource_subscriptions
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    loop {
+        let change = tokio::select! {
+            _ = ctx.cancelled() => return Ok(()),
+            c = changes.recv() => c,
+        };
+        let sink = ctx.sink();
+        let sent = match change {
+            Ok(Change::Tools) => sink.notify_tool_list_changed().await,
+            Ok(Change::Resources) => sink.notify_resource_list_changed().await,
+            Ok(Change::Prompts) => sink.notify_prompt_list_changed().await,
+            Ok(Change::ResourceUpdated { server, uri }) => {
+                let exposed = hub.catalog().expose_uri(&server, &uri);
+                if !wanted_uris.contains(&exposed) {
+                    continue;
+                }
+                sink.notify_resource_updated(exposed).await
+            }
+            Err(RecvError::Lagged(_)) => {
+                let _ = sink.notify_tool_list_changed().await;
+                let _ = sink.notify_resource_list_changed().await;
+                sink.notify_prompt_list_changed().await
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        if sent.is_err() {
+            // The filter may not include this category, or the stream ended.
+            if ctx.request_context().ct.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+}

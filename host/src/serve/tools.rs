@@ -1,0 +1,188 @@
+//! The tool list weft shows an agent: catalog tools, policies and meta
+//! tools, cut down by the `expose` setting; and the keyword search behind
+//! `weft_search_tools`.
+
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+use crate::catalog::Catalog;
+use crate::config::{Expose, PolicyConfig};
+
+/// Searches the catalog by keyword.
+pub const SEARCH: &str = "weft_search_tools";
+/// Runs a configured policy by name.
+pub const RUN_POLICY: &str = "weft_run_policy";
+/// Calls any catalog tool by its exposed name (offered when the catalog
+/// itself is not listed, since many clients call only listed tools).
+pub const CALL_TOOL: &str = "weft_call_tool";
+
+/// What an exposed tool name stands for.
+pub enum Target<'a> {
+    Meta(&'static str),
+    Policy(&'a PolicyConfig),
+    Catalog,
+}
+
+/// Resolves an exposed name. Policies and meta tools come first; anything
+/// else is looked up in the catalog (also when the catalog is not listed:
+/// `expose` keeps lists small, it is not a permission).
+pub fn target<'a>(name: &str, policies: &'a [PolicyConfig], expose: Expose) -> Target<'a> {
+    match name {
+        SEARCH => return Target::Meta(SEARCH),
+        RUN_POLICY => return Target::Meta(RUN_POLICY),
+        CALL_TOOL if expose != Expose::All => return Target::Meta(CALL_TOOL),
+        _ => {}
+    }
+    match policies.iter().find(|p| p.name == name) {
+        Some(p) => Target::Policy(p),
+        None => Target::Catalog,
+    }
+}
+
+fn object(v: Value) -> Arc<JsonObject> {
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+/// The meta tools for an expose mode.
+pub fn meta_tools(expose: Expose, policies: &[PolicyConfig]) -> Vec<Tool> {
+    let mut out = vec![
+        Tool::new(
+            SEARCH,
+            "Search every connected MCP server's tools by keyword. Returns matching tool \
+             names (callable here), descriptions and input schemas, best match first.",
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "Words to look for in tool names and descriptions"},
+                    "server": {"type": "string", "description": "Only this server's tools"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
+                },
+                "required": ["query"]
+            })),
+        )
+        .with_annotations(ToolAnnotations::new().read_only(true)),
+    ];
+    let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+    out.push(Tool::new(
+        RUN_POLICY,
+        format!(
+            "Run a weft policy (a sandboxed workflow across servers) by name. Policies: {}.",
+            if names.is_empty() {
+                "none configured".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        object(json!({
+            "type": "object",
+            "properties": {
+                "policy": {"type": "string", "enum": names},
+                "input": {"type": "object", "description": "The policy's input"}
+            },
+            "required": ["policy"]
+        })),
+    ));
+    if expose != Expose::All {
+        out.push(Tool::new(
+            CALL_TOOL,
+            format!("Call a tool found with {SEARCH}, by its name, with its arguments."),
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "arguments": {"type": "object"}
+                },
+                "required": ["name"]
+            })),
+        ));
+    }
+    out
+}
+
+/// A policy as a tool.
+pub fn policy_tool(p: &PolicyConfig) -> Tool {
+    let description = if p.description.is_empty() {
+        format!("weft policy {:?}", p.name)
+    } else {
+        p.description.clone()
+    };
+    let schema = match &p.input_schema {
+        Value::Object(_) => p.input_schema.clone(),
+        _ => json!({"type": "object"}),
+    };
+    Tool::new(p.name.clone(), description, object(schema))
+}
+
+/// Every tool an agent is shown, in order: catalog, policies, meta tools.
+pub fn exposed(catalog: &Catalog, policies: &[PolicyConfig], expose: Expose) -> Vec<Tool> {
+    let mut out = Vec::new();
+    if expose == Expose::All {
+        out.extend(
+            catalog
+                .tools()
+                .iter()
+                .filter(|t| !policies.iter().any(|p| p.name == t.exposed))
+                .map(|t| {
+                    let mut tool = t.tool.clone();
+                    tool.name = t.exposed.clone().into();
+                    tool
+                }),
+        );
+    }
+    if expose != Expose::Search {
+        out.extend(policies.iter().map(policy_tool));
+    }
+    out.extend(meta_tools(expose, policies));
+    out
+}
+
+/// Keyword search: every word of `query` found in a tool's name,
+/// description or server adds to its score; names count double.
+pub fn search(catalog: &Catalog, query: &str, server: Option<&str>, limit: usize) -> Value {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut hits: Vec<(u32, &crate::catalog::ToolEntry)> = catalog
+        .tools()
+        .iter()
+        .filter(|t| server.is_none_or(|s| &*t.server == s))
+        .filter_map(|t| {
+            let name = t.exposed.to_lowercase();
+            let desc = t
+                .tool
+                .description
+                .as_deref()
+                .unwrap_or_default()
+                .to_lowercase();
+            let score: u32 = words
+                .iter()
+                .map(|w| {
+                    2 * u32::from(name.contains(w.as_str()))
+                        + u32::from(desc.contains(w.as_str()))
+                        + u32::from(t.server.to_lowercase() == *w)
+                })
+                .sum();
+            (score > 0 || words.is_empty()).then_some((score, t))
+        })
+        .collect();
+    hits.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.exposed.cmp(&b.1.exposed)));
+    let tools: Vec<Value> = hits
+        .iter()
+        .take(limit.clamp(1, 100))
+        .map(|(_, t)| {
+            json!({
+                "name": t.exposed,
+                "server": &*t.server,
+                "tool": t.name(),
+                "description": t.tool.description,
+                "inputSchema": &*t.tool.input_schema,
+                "readOnly": t.read_only,
+            })
+        })
+        .collect();
+    json!({"query": query, "matches": hits.len(), "tools": tools})
+}

@@ -1,0 +1,150 @@
+//! Relays: the way back from an upstream server to the agent whose call it
+//! is serving.
+//!
+//! While a forwarded call is in flight, the router registers a [`Relay`]
+//! with the upstream connection. Progress notifications find it by the
+//! progress token weft put on the upstream request. Server-to-client
+//! requests (sampling, elicitation, roots) and log messages carry no such
+//! token in the handshake era, so they go to the most recent call in flight
+//! on that connection: exact when one agent call is running there, a best
+//! guess when several are (documented in `docs/decisions.md`).
+
+use std::sync::{Arc, Mutex};
+
+#[allow(deprecated)]
+use rmcp::model::LoggingMessageNotificationParam;
+use rmcp::model::{ErrorData, InputRequest, ProgressToken};
+use tokio::sync::{mpsc, oneshot};
+
+/// One thing an upstream sent toward the agent.
+pub enum RelayMsg {
+    Progress {
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    #[allow(deprecated)]
+    Log(LoggingMessageNotificationParam),
+    /// A request for the agent; the answer is the agent's JSON result.
+    Ask {
+        request: Box<InputRequest>,
+        reply: oneshot::Sender<Result<serde_json::Value, ErrorData>>,
+    },
+}
+
+/// The sending end, held by the upstream side while a call runs.
+pub type Relay = mpsc::UnboundedSender<RelayMsg>;
+
+#[derive(Default)]
+struct Table {
+    next: u64,
+    /// (registration id, progress token on the upstream request, relay),
+    /// oldest first.
+    calls: Vec<(u64, ProgressToken, Relay)>,
+}
+
+/// The calls in flight on one connection that can reach an agent.
+#[derive(Default, Clone)]
+pub struct Relays {
+    table: Arc<Mutex<Table>>,
+}
+
+/// Unregisters a relay when the call ends, however it ends.
+pub struct Registration {
+    relays: Relays,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut t = self.relays.lock();
+        t.calls.retain(|(id, _, _)| *id != self.id);
+    }
+}
+
+impl Relays {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers `relay` for the upstream request that carries `token`.
+    pub fn register(&self, token: ProgressToken, relay: Relay) -> Registration {
+        let mut t = self.lock();
+        t.next += 1;
+        let id = t.next;
+        t.calls.push((id, token, relay));
+        Registration {
+            relays: self.clone(),
+            id,
+        }
+    }
+
+    /// The relay of the call whose upstream request carries `token`.
+    pub fn by_token(&self, token: &ProgressToken) -> Option<Relay> {
+        self.lock()
+            .calls
+            .iter()
+            .find(|(_, t, _)| t == token)
+            .map(|(_, _, r)| r.clone())
+    }
+
+    /// The relay of the most recent call still open.
+    pub fn latest(&self) -> Option<Relay> {
+        self.lock()
+            .calls
+            .iter()
+            .rev()
+            .find(|(_, _, r)| !r.is_closed())
+            .map(|(_, _, r)| r.clone())
+    }
+
+    /// Asks the agent behind the most recent call. `Err` when no call that
+    /// could ask is in flight (a call from a policy or the CLI).
+    pub async fn ask(&self, request: InputRequest) -> Result<serde_json::Value, ErrorData> {
+        let Some(relay) = self.latest() else {
+            return Err(ErrorData::invalid_request(
+                "weft has no client to ask: this call came from a policy or the command line, \
+                 which cannot answer sampling, elicitation or roots requests",
+                None,
+            ));
+        };
+        let (reply, answer) = oneshot::channel();
+        relay
+            .send(RelayMsg::Ask {
+                request: Box::new(request),
+                reply,
+            })
+            .map_err(|_| ErrorData::internal_error("the agent's call already ended", None))?;
+        answer.await.map_err(|_| {
+            ErrorData::internal_error("the agent's call ended before it answered", None)
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_follows_registrations_and_drops() {
+        let relays = Relays::default();
+        let (a, _ra) = mpsc::unbounded_channel();
+        let (b, _rb) = mpsc::unbounded_channel();
+        let ga = relays.register(ProgressToken(rmcp::model::NumberOrString::Number(1)), a);
+        let gb = relays.register(ProgressToken(rmcp::model::NumberOrString::Number(2)), b);
+        assert!(
+            relays
+                .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(1)))
+                .is_some()
+        );
+        drop(gb);
+        assert!(
+            relays
+                .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(2)))
+                .is_none()
+        );
+        assert!(relays.latest().is_some());
+        drop(ga);
+        assert!(relays.latest().is_none());
+    }
+}
