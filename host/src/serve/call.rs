@@ -163,24 +163,7 @@ pub async fn drive(
                 // Dropping the work cancels the upstream request or the run.
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }
-            out = &mut work => return out,
             Some(msg) = rx.recv() => match msg {
-                RelayMsg::Progress { progress, total, message } => {
-                    if let Some(token) = &agent.progress_token {
-                        let mut p = ProgressNotificationParam::new(token.clone(), progress);
-                        p.total = total;
-                        p.message = message;
-                        let _ = agent.peer.notify_progress(p).await;
-                    }
-                }
-                RelayMsg::Log(params) => {
-                    #[allow(deprecated)]
-                    let level = params.level;
-                    if agent.min_log.is_none_or(|min| level_rank(level) >= min) {
-                        #[allow(deprecated)]
-                        let _ = agent.peer.notify_logging_message(params).await;
-                    }
-                }
                 RelayMsg::Ask { request, reply } => {
                     if let Some(e) = agent.cannot(&request) {
                         let _ = reply.send(Err(e));
@@ -191,10 +174,49 @@ pub async fn drive(
                         asks.push(async move { (reply, ask(&peer, *request).await) });
                     }
                 }
+                other => relay_notification(agent, other).await,
             },
             Some((reply, answer)) = asks.next(), if !asks.is_empty() => {
                 let _ = reply.send(answer);
             }
+            out = &mut work => {
+                // Progress and logs sent before the result go out before it.
+                while let Ok(msg) = rx.try_recv() {
+                    relay_notification(agent, msg).await;
+                }
+                return out;
+            }
+        }
+    }
+}
+
+/// Passes progress and log messages on to the agent.
+async fn relay_notification(agent: &Agent, msg: RelayMsg) {
+    match msg {
+        RelayMsg::Progress {
+            progress,
+            total,
+            message,
+        } => {
+            if let Some(token) = &agent.progress_token {
+                let mut p = ProgressNotificationParam::new(token.clone(), progress);
+                p.total = total;
+                p.message = message;
+                let _ = agent.peer.notify_progress(p).await;
+            }
+        }
+        #[allow(deprecated)]
+        RelayMsg::Log(params) => {
+            let level = params.level;
+            if agent.min_log.is_none_or(|min| level_rank(level) >= min) {
+                let _ = agent.peer.notify_logging_message(params).await;
+            }
+        }
+        RelayMsg::Ask { reply, .. } => {
+            let _ = reply.send(Err(ErrorData::internal_error(
+                "the call ended before the agent could be asked",
+                None,
+            )));
         }
     }
 }

@@ -345,17 +345,21 @@ impl ServerHandler for Session {
     ) -> Result<CallToolResponse, ErrorData> {
         let agent = Agent::of(&ctx, self.min_log());
         let lot = &self.gw.lot;
-        if let Some(state) = params
+        let resume = params
             .request_state
-            .as_deref()
-            .filter(|s| s.starts_with(STATE_PREFIX))
-        {
-            let answers = params.input_responses.take().unwrap_or_default();
-            return call::resume(&ctx, &agent, lot, state, answers).await;
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let work = self.work(params, &agent, tx)?;
-        let mut response = call::drive(&ctx, &agent, lot, work, rx).await?;
+            .clone()
+            .filter(|s| s.starts_with(STATE_PREFIX));
+        let mut response = match resume {
+            Some(state) => {
+                let answers = params.input_responses.take().unwrap_or_default();
+                call::resume(&ctx, &agent, lot, &state, answers).await?
+            }
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let work = self.work(params, &agent, tx)?;
+                call::drive(&ctx, &agent, lot, work, rx).await?
+            }
+        };
         // Upstreams of the handshake era send no resultType; 2026-07-28
         // agents need it (rmcp strips it again for older agents).
         if let CallToolResponse::Complete(r) = &mut response {

@@ -1,0 +1,123 @@
+"""A scripted agent for weft's tests, built on the official Python MCP SDK.
+
+Usage: agent.py TARGET MODE SCENARIO [ARG_JSON]
+  TARGET    an http(s) URL, or a JSON list [command, arg, ...] to spawn over stdio
+  MODE      legacy | auto | 2026-07-28 (the SDK's connect modes)
+  SCENARIO  see SCENARIOS below
+
+Prints one JSON object with what the agent observed; the Rust tests assert on it.
+"""
+
+import asyncio
+import json
+import os
+import sys
+
+import mcp.types as types
+from mcp import Client, StdioServerParameters
+
+
+def target(raw):
+    if raw.startswith("http"):
+        return raw
+    argv = json.loads(raw)
+    env = {k: v for k, v in os.environ.items() if k.startswith(("WEFT_", "PATH", "HOME"))}
+    return StdioServerParameters(command=argv[0], args=argv[1:], env=env)
+
+
+def text_of(result):
+    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+async def all_tools(c):
+    names, cursor, pages = [], None, 0
+    while True:
+        page = await c.list_tools(cursor=cursor)
+        pages += 1
+        names += [t.name for t in page.tools]
+        cursor = page.next_cursor
+        if not cursor:
+            return names, pages
+
+
+async def basic(c, arg):
+    names, pages = await all_tools(c)
+    out = {"tools": names, "pages": pages}
+    echo = await c.call_tool(arg["echo_tool"], {"message": "hello through weft"})
+    out["echo"] = text_of(echo)
+    if "policy" in arg:
+        r = await c.call_tool(arg["policy"], arg.get("policy_input", {}))
+        out["policy"] = {"error": bool(r.is_error), "structured": r.structured_content, "text": text_of(r)}
+    found = await c.call_tool("weft_search_tools", {"query": arg.get("search", "echo")})
+    out["search"] = found.structured_content
+    res = await c.list_resources()
+    out["resources"] = [str(r.uri) for r in res.resources]
+    if res.resources:
+        read = await c.read_resource(res.resources[0].uri)
+        out["read_uri"] = str(read.contents[0].uri)
+    prompts = await c.list_prompts()
+    out["prompts"] = [p.name for p in prompts.prompts]
+    try:
+        await c.call_tool("no_such_tool_anywhere", {})
+        out["unknown"] = "no error"
+    except Exception as e:  # the SDK raises on a JSON-RPC error
+        out["unknown"] = str(e)
+    return out
+
+
+async def progress(c, arg):
+    seen = []
+
+    async def on_progress(progress, total, message):
+        seen.append(progress)
+
+    r = await c.call_tool(arg["tool"], arg["args"], progress_callback=on_progress)
+    return {"progress": seen, "error": bool(r.is_error), "text": text_of(r)}
+
+
+async def call(c, arg):
+    r = await c.call_tool(arg["tool"], arg.get("args", {}))
+    return {"error": bool(r.is_error), "text": text_of(r), "structured": r.structured_content}
+
+
+async def cancel(c, arg):
+    try:
+        await c.call_tool(arg["tool"], arg.get("args", {}), read_timeout_seconds=arg.get("after", 1.0))
+        return {"cancelled": False}
+    except Exception as e:
+        # The SDK sends notifications/cancelled when a request times out.
+        after = await c.call_tool(arg["then"], arg.get("then_args", {}))
+        return {"cancelled": True, "error": str(e), "after": text_of(after)}
+
+
+async def sampling_cb(context, params):
+    asked = params.messages[0].content.text if params.messages else ""
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text=f"sampled by the test agent: {asked[:40]}"),
+        model="test-model",
+        stop_reason="endTurn",
+    )
+
+
+async def elicitation_cb(context, params):
+    return types.ElicitResult(action="accept", content={"color": "teal", "name": "weft"})
+
+
+SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel}
+
+
+async def main():
+    raw, mode, scenario = sys.argv[1], sys.argv[2], sys.argv[3]
+    arg = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    kwargs = {"mode": mode}
+    if arg.get("sampling"):
+        kwargs["sampling_callback"] = sampling_cb
+    if arg.get("elicitation"):
+        kwargs["elicitation_callback"] = elicitation_cb
+    async with Client(target(raw), **kwargs) as c:
+        out = await SCENARIOS[scenario](c, arg)
+    print(json.dumps(out, default=str))
+
+
+asyncio.run(main())
