@@ -104,13 +104,38 @@ async def elicitation_cb(context, params):
     return types.ElicitResult(action="accept", content={"color": "teal", "name": "weft"})
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel}
+NOTES = []
+
+
+async def note_message(message):
+    method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+    params = getattr(message, "params", None) or getattr(getattr(message, "root", None), "params", None)
+    uri = getattr(params, "uri", None)
+    NOTES.append(f"{method} {uri}" if uri else str(method))
+
+
+async def changes(c, arg):
+    """Subscribes to a resource, then makes the upstream change its lists
+    and that resource; reports the notifications that arrived."""
+    await c.subscribe_resource(arg["subscribe"])
+    for step in arg["steps"]:
+        await c.call_tool(step["tool"], step.get("args", {}))
+    wanted = arg["expect"]
+    for _ in range(int(arg.get("wait", 15) * 10)):
+        if all(any(n.startswith(w) for n in NOTES) for w in wanted):
+            break
+        await asyncio.sleep(0.1)
+    res = await c.list_resources()
+    return {"notifications": NOTES, "resources": [str(r.uri) for r in res.resources]}
+
+
+SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "changes": changes}
 
 
 async def main():
     raw, mode, scenario = sys.argv[1], sys.argv[2], sys.argv[3]
     arg = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-    kwargs = {"mode": mode}
+    kwargs = {"mode": mode, "message_handler": note_message}
     if arg.get("sampling"):
         kwargs["sampling_callback"] = sampling_cb
     if arg.get("elicitation"):
