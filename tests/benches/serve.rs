@@ -1,0 +1,230 @@
+//! Benchmark: `tools/call` through `weft serve --http`, beside calling the
+//! same upstream directly. Prints figures; asserts nothing about speed.
+//! Run with `cargo bench -p weft-integration --bench serve --profile dev`.
+//!
+//! The load generator is our own: one rmcp client (handshake era, one
+//! session) with C tasks each keeping one `echo` call in flight.
+//!
+//! Paths measured, all against server-everything:
+//! - direct, stdio: an rmcp client on the server's stdin/stdout;
+//! - direct, HTTP: an rmcp client on the server's streamable HTTP endpoint;
+//! - weft → stdio: the client on `weft serve --http`, the server behind it over stdio;
+//! - weft → HTTP: the same, the server behind weft over streamable HTTP.
+//!
+//! Added latency is weft's path minus the direct path on the same upstream
+//! transport; calls per second at concurrency 1, 16 and 64.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use serde_json::json;
+use support::*;
+
+type Client = RunningService<RoleClient, ()>;
+
+const LATENCY_CALLS: usize = 2000;
+const LOAD_CALLS: usize = 6000;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Runs `total` echo calls with `concurrency` in flight; returns sorted
+/// latencies and calls per second.
+async fn load(client: &Arc<Client>, concurrency: usize, total: usize) -> (Vec<Duration>, f64) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let mut params = CallToolRequestParams::new("echo");
+                params.arguments = json!({"message": "bench"}).as_object().cloned();
+                let t = Instant::now();
+                let r = client.call_tool(params).await;
+                samples.push(t.elapsed());
+                if let Err(e) = r {
+                    panic!("call failed under load: {e}");
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let wall = start.elapsed();
+    all.sort();
+    let rate = all.len() as f64 / wall.as_secs_f64();
+    (all, rate)
+}
+
+struct Row {
+    label: &'static str,
+    p50: Duration,
+    p99: Duration,
+    rates: Vec<f64>,
+}
+
+async fn measure(label: &'static str, client: Client) -> Row {
+    let client = Arc::new(client);
+    // Warm up.
+    load(&client, 4, 300).await;
+    let (lat, _) = load(&client, 1, LATENCY_CALLS).await;
+    let mut rates = Vec::new();
+    for c in [1, 16, 64] {
+        let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
+        rates.push(load(&client, c, total).await.1);
+    }
+    let row = Row {
+        label,
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        rates,
+    };
+    println!(
+        "{:<22} p50 {:>7.0} µs  p99 {:>7.0} µs  calls/s c=1 {:>6.0}  c=16 {:>6.0}  c=64 {:>6.0}",
+        row.label,
+        us(row.p50),
+        us(row.p99),
+        row.rates[0],
+        row.rates[1],
+        row.rates[2]
+    );
+    row
+}
+
+async fn http_client(url: &str) -> Client {
+    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+    ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+}
+
+/// `weft serve --http` on a free port with this config; returns the process and URL.
+fn start_weft(config: &std::path::Path) -> (Background, String) {
+    let mut cmd = weft();
+    cmd.arg("--config")
+        .arg(config)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
+    let mut proc = Background::spawn(&mut cmd);
+    let stdout = proc.0.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("weft printed its address");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL")
+        .to_string();
+    (proc, url)
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main]
+async fn main() {
+    let dir = temp_dir();
+    let everything = npm_server("server-everything");
+    println!(
+        "tools/call echo on server-everything; {LATENCY_CALLS} sequential calls for latency, {LOAD_CALLS} per load level\n"
+    );
+
+    // Direct, stdio.
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&everything).arg("stdio");
+    let transport = TokioChildProcess::new(cmd).expect("spawn server-everything");
+    let direct =
+        ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+            .await
+            .expect("connect over stdio");
+    let direct_stdio = measure("direct, stdio", direct).await;
+
+    // Direct, HTTP.
+    let port = free_port();
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(&everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _http_server = Background::spawn(&mut cmd);
+    wait_for_port(port, Duration::from_secs(30));
+    let upstream_url = format!("http://127.0.0.1:{port}/mcp");
+    let direct_http = measure("direct, HTTP", http_client(&upstream_url).await).await;
+
+    // weft in front, the upstream over stdio.
+    let config = dir.path().join("stdio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\nnames = \"none\"\n{}",
+            npm_entry("everything", "server-everything", &["stdio"])
+        ),
+    )
+    .unwrap();
+    let (weft_stdio, url) = start_weft(&config);
+    let via_stdio = measure("weft → stdio", http_client(&url).await).await;
+    let rss_stdio = peak_rss_mib(weft_stdio.0.id());
+    drop(weft_stdio);
+
+    // weft in front, the upstream over HTTP (the same server as above).
+    let config = dir.path().join("http.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[settings]\nnames = \"none\"\n[servers.everything]\nurl = {}\n",
+            q(&upstream_url)
+        ),
+    )
+    .unwrap();
+    let (weft_http, url) = start_weft(&config);
+    let via_http = measure("weft → HTTP", http_client(&url).await).await;
+    let rss_http = peak_rss_mib(weft_http.0.id());
+
+    println!();
+    for (weft, direct) in [(&via_stdio, &direct_stdio), (&via_http, &direct_http)] {
+        println!(
+            "added by weft ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
+            weft.label,
+            direct.label,
+            us(weft.p50) - us(direct.p50),
+            us(weft.p99) - us(direct.p99),
+            weft.rates[0] / direct.rates[0],
+            weft.rates[1] / direct.rates[1],
+            weft.rates[2] / direct.rates[2],
+        );
+    }
+    println!(
+        "weft peak RSS under this load: {rss_stdio:.1} MiB (stdio upstream), {rss_http:.1} MiB (HTTP upstream)"
+    );
+}
