@@ -63,6 +63,10 @@ pub struct CallError {
     /// The full MCP result for `tool-error`, so nothing the tool said is lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// The JSON-RPC error the server answered with, if it answered with
+    /// one, so a gateway can pass it on unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<serde_json::Value>,
 }
 
 impl CallError {
@@ -73,6 +77,7 @@ impl CallError {
             server: server.to_string(),
             tool: tool.to_string(),
             result: None,
+            rpc: None,
         }
     }
 }

@@ -155,6 +155,12 @@ impl Hub {
         self.shared.changes.subscribe()
     }
 
+    /// Tells every listener about a change (used by `weft serve` for
+    /// resource updates it hears on its own subscriptions).
+    pub fn announce(&self, change: Change) {
+        let _ = self.shared.changes.send(change);
+    }
+
     /// Every configured upstream, in config order.
     pub fn upstreams(&self) -> &[Arc<Upstream>] {
         &self.shared.upstreams

@@ -5,9 +5,12 @@
 //! Calls from agents, from the CLI and (later) from policies all come
 //! through here, so checks, error kinds and accounting are written once.
 
+#[allow(deprecated)]
+use rmcp::model::LoggingLevel;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientRequest, InputRequiredResult, InputResponses, JsonObject, RequestId, ServerResult,
+    ClientCapabilities, ClientRequest, InputRequiredResult, InputResponses, JsonObject, RequestId,
+    RequestMetaObject, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
@@ -35,6 +38,13 @@ pub struct Forward {
     pub pass_input_required: bool,
     pub input_responses: Option<InputResponses>,
     pub request_state: Option<String>,
+    /// The agent's capabilities, told to a 2026-07-28 upstream in place of
+    /// weft's own, so it asks only for what the agent can give.
+    pub client_capabilities: Option<ClientCapabilities>,
+    /// The log level the agent wants, for a 2026-07-28 upstream (which
+    /// sends log messages only to requests that ask for them).
+    #[allow(deprecated)]
+    pub log_level: Option<LoggingLevel>,
 }
 
 /// A forwarded call's outcome: done, or the upstream needs the agent's input.
@@ -181,11 +191,22 @@ async fn invoke(
 ) -> Result<Forwarded, ServiceError> {
     let peer = conn.service.peer();
     let modern_upstream = conn.protocol.as_str() >= "2026-07-28";
+    let mut meta = RequestMetaObject::default();
+    if let (true, Some(f)) = (modern_upstream, forward) {
+        if let Some(caps) = &f.client_capabilities {
+            meta.set_client_capabilities(caps.clone());
+        }
+        if let Some(level) = f.log_level {
+            meta.set_log_level(level);
+        }
+    }
     for _round in 0..MAX_INPUT_ROUNDS {
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params.clone()));
-        let handle = peer
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await?;
+        let mut options = PeerRequestOptions::no_options();
+        if !meta.is_empty() {
+            options.meta = Some(meta.clone());
+        }
+        let handle = peer.send_cancellable_request(request, options).await?;
         let _registration = forward.map(|f| {
             conn.service
                 .service()
@@ -263,6 +284,10 @@ impl Drop for CancelOnDrop {
 
 /// Turns an rmcp failure into a kinded error.
 pub fn classify(error: ServiceError, server: &str, tool: &str) -> CallError {
+    let rpc = match &error {
+        ServiceError::McpError(data) => serde_json::to_value(data).ok(),
+        _ => None,
+    };
     let (kind, message) = match error {
         ServiceError::McpError(data) => {
             let code = data.code.0;
@@ -303,7 +328,9 @@ pub fn classify(error: ServiceError, server: &str, tool: &str) -> CallError {
         ),
         other => (ErrorKind::Internal, other.to_string()),
     };
-    CallError::new(kind, server, tool, message)
+    let mut e = CallError::new(kind, server, tool, message);
+    e.rpc = rpc;
+    e
 }
 
 /// The text a failed tool gave, for the error message.

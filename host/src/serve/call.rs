@@ -91,6 +91,11 @@ pub struct Agent {
     pub capabilities: Option<ClientCapabilities>,
     /// The lowest log level the agent asked for (`logging/setLevel`).
     pub min_log: Option<u8>,
+    /// The level to ask 2026-07-28 upstreams for: the request's own
+    /// `_meta` level for a 2026-07-28 agent; the session's level, else
+    /// everything, for a handshake-era agent (whose servers log by default).
+    #[allow(deprecated)]
+    pub log_level: Option<LoggingLevel>,
 }
 
 impl Agent {
@@ -98,17 +103,24 @@ impl Agent {
         let modern = ctx
             .protocol_version()
             .is_some_and(|v| v.as_str() >= "2026-07-28");
+        #[allow(deprecated)]
+        let log_level = if modern {
+            ctx.meta.log_level()
+        } else {
+            Some(min_log.map(level_of_rank).unwrap_or(LoggingLevel::Debug))
+        };
         Agent {
             peer: ctx.peer.clone(),
             modern,
             progress_token: ctx.meta.get_progress_token(),
             capabilities: ctx.client_capabilities(),
             min_log,
+            log_level,
         }
     }
 
     /// Why this agent cannot answer `request`, if it cannot.
-    fn cannot(&self, request: &InputRequest) -> Option<ErrorData> {
+    pub fn cannot(&self, request: &InputRequest) -> Option<ErrorData> {
         let caps = self.capabilities.as_ref();
         let (has, what) = match request {
             InputRequest::CreateMessage(_) => {
@@ -144,6 +156,21 @@ pub fn level_rank(level: LoggingLevel) -> u8 {
         LoggingLevel::Critical => 5,
         LoggingLevel::Alert => 6,
         LoggingLevel::Emergency => 7,
+    }
+}
+
+/// The level of a rank from [`level_rank`].
+#[allow(deprecated)]
+fn level_of_rank(rank: u8) -> LoggingLevel {
+    match rank {
+        0 => LoggingLevel::Debug,
+        1 => LoggingLevel::Info,
+        2 => LoggingLevel::Notice,
+        3 => LoggingLevel::Warning,
+        4 => LoggingLevel::Error,
+        5 => LoggingLevel::Critical,
+        6 => LoggingLevel::Alert,
+        _ => LoggingLevel::Emergency,
     }
 }
 
@@ -282,7 +309,7 @@ pub async fn resume(
 
 /// Sends one request to a handshake-era agent.
 #[allow(deprecated)]
-async fn ask(peer: &Peer<RoleServer>, request: InputRequest) -> Result<Value, ErrorData> {
+pub async fn ask(peer: &Peer<RoleServer>, request: InputRequest) -> Result<Value, ErrorData> {
     let request = match request {
         InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
         InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),

@@ -12,7 +12,7 @@ use rmcp::model::{
     ContentBlock, ErrorData, GetPromptRequestParams, GetPromptResponse, Implementation,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, Reference, ResultType,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter, Tool,
     UnsubscribeRequestParams,
 };
 use rmcp::service::{
@@ -76,6 +76,16 @@ fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
                 return Ok(r.into());
             }
         }
+        _ if e.rpc.is_some() => {
+            // The upstream answered with a JSON-RPC error: pass it on as it is.
+            if let Some(data) = e
+                .rpc
+                .clone()
+                .and_then(|v| serde_json::from_value::<ErrorData>(v).ok())
+            {
+                return Err(data);
+            }
+        }
         ErrorKind::InvalidArgs => return Err(ErrorData::invalid_params(e.message, None)),
         ErrorKind::NotFound => return Err(ErrorData::invalid_params(e.to_string(), None)),
         _ => {}
@@ -89,6 +99,32 @@ fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
     meta.insert("weft/errorKind".into(), json!(e.kind.as_str()));
     result.meta = Some(meta);
     Ok(result.into())
+}
+
+/// How many input-required rounds weft drives for a prompt or a read.
+const INPUT_ROUNDS: usize = 10;
+
+fn too_many_rounds() -> ErrorData {
+    ErrorData::internal_error(
+        format!("the server still wanted input after {INPUT_ROUNDS} rounds"),
+        None,
+    )
+}
+
+/// Answers a 2026-07-28 upstream's input requests by asking a
+/// handshake-era agent, one request at a time.
+async fn answer_inputs(
+    agent: &Agent,
+    input: rmcp::model::InputRequiredResult,
+) -> Result<(rmcp::model::InputResponses, Option<String>), ErrorData> {
+    let mut responses = rmcp::model::InputResponses::new();
+    for (key, request) in input.input_requests.unwrap_or_default() {
+        if let Some(e) = agent.cannot(&request) {
+            return Err(e);
+        }
+        responses.insert(key, call::ask(&agent.peer, request).await?);
+    }
+    Ok((responses, input.request_state))
 }
 
 /// Reads a tool's arguments as a JSON object.
@@ -195,6 +231,8 @@ impl Session {
                     pass_input_required: agent.modern,
                     input_responses: params.input_responses,
                     request_state: params.request_state,
+                    client_capabilities: agent.capabilities.clone(),
+                    log_level: agent.log_level,
                 };
                 let args = params.arguments;
                 Ok(Box::pin(async move {
@@ -419,7 +457,7 @@ impl ServerHandler for Session {
     async fn read_resource(
         &self,
         params: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let gw = self.gw();
         let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
@@ -429,16 +467,34 @@ impl ServerHandler for Session {
             ));
         };
         let conn = connection(gw, &server)?;
+        let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.uri = inner;
         upstream.meta = None;
-        let mut result = conn
-            .service
-            .read_resource(upstream)
-            .await
-            .map_err(|e| upstream_error(&server, e))?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
-        Ok(expose_contents(gw, &server, result).into())
+        for _round in 0..INPUT_ROUNDS {
+            let answer = conn
+                .service
+                .read_resource_once(upstream.clone())
+                .await
+                .map_err(|e| upstream_error(&server, e))?;
+            match answer {
+                ReadResourceResponse::Complete(mut result) => {
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                    return Ok(expose_contents(gw, &server, result).into());
+                }
+                ReadResourceResponse::InputRequired(input) if agent.modern => {
+                    return Ok(input.into());
+                }
+                ReadResourceResponse::InputRequired(input) => {
+                    let (responses, state) = answer_inputs(&agent, input).await?;
+                    upstream.input_responses = Some(responses);
+                    upstream.request_state = state;
+                }
+                #[allow(unreachable_patterns)]
+                _ => return Err(ErrorData::internal_error("unexpected answer", None)),
+            }
+        }
+        Err(too_many_rounds())
     }
 
     #[allow(deprecated)]
@@ -447,35 +503,18 @@ impl ServerHandler for Session {
         params: SubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let gw = self.gw();
-        let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("no server offers the resource {:?}", params.uri),
-                None,
-            ));
-        };
-        let first = {
-            let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            let n = subs.entry(params.uri.clone()).or_default();
-            *n += 1;
-            *n == 1
-        };
-        if first {
-            let conn = connection(gw, &server)?;
-            if let Err(e) = conn
-                .service
-                .subscribe(SubscribeRequestParams::new(inner))
-                .await
-            {
-                let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-                subs.remove(&params.uri);
-                return Err(upstream_error(&server, e));
-            }
-        }
-        self.subscriptions
+        let fresh = self
+            .subscriptions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(params.uri);
+            .insert(params.uri.clone());
+        if fresh && let Err(e) = self.gw.acquire(&params.uri).await {
+            self.subscriptions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&params.uri);
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -485,34 +524,13 @@ impl ServerHandler for Session {
         params: UnsubscribeRequestParams,
         _ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let gw = self.gw();
         let was = self
             .subscriptions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&params.uri);
-        if !was {
-            return Ok(());
-        }
-        let last = {
-            let mut subs = gw.subscribers.lock().unwrap_or_else(|p| p.into_inner());
-            match subs.get_mut(&params.uri) {
-                Some(n) if *n > 1 => {
-                    *n -= 1;
-                    false
-                }
-                _ => {
-                    subs.remove(&params.uri);
-                    true
-                }
-            }
-        };
-        if last && let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) {
-            let conn = connection(gw, &server)?;
-            conn.service
-                .unsubscribe(UnsubscribeRequestParams::new(inner))
-                .await
-                .map_err(|e| upstream_error(&server, e))?;
+        if was {
+            self.gw.release(&params.uri).await?;
         }
         Ok(())
     }
@@ -525,7 +543,38 @@ impl ServerHandler for Session {
     }
 
     async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
-        notify::listen(self.gw.hub.clone(), ctx).await
+        let uris = ctx
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let mut held = Vec::new();
+        for uri in uris {
+            if self.gw.acquire(&uri).await.is_ok() {
+                held.push(uri);
+            }
+        }
+        let result = notify::listen(self.gw.hub.clone(), ctx).await;
+        for uri in held {
+            let _ = self.gw.release(&uri).await;
+        }
+        result
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        let gw = self.gw();
+        let policies = &gw.hub.config().policies;
+        match tools::target(name, policies, gw.expose) {
+            Target::Policy(p) => Some(tools::policy_tool(p)),
+            Target::Meta(_) => tools::meta_tools(gw.expose, policies)
+                .into_iter()
+                .find(|t| t.name == name),
+            Target::Catalog => gw.hub.catalog().tool_by_exposed(name).map(|t| {
+                let mut tool = t.tool.clone();
+                tool.name = t.exposed.clone().into();
+                tool
+            }),
+        }
     }
 
     async fn list_prompts(
@@ -555,7 +604,7 @@ impl ServerHandler for Session {
     async fn get_prompt(
         &self,
         params: GetPromptRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let gw = self.gw();
         let Some((server, inner)) = gw.hub.catalog().resolve_prompt(&params.name) else {
@@ -565,16 +614,34 @@ impl ServerHandler for Session {
             ));
         };
         let conn = connection(gw, &server)?;
+        let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.name = inner;
         upstream.meta = None;
-        let mut result = conn
-            .service
-            .get_prompt(upstream)
-            .await
-            .map_err(|e| upstream_error(&server, e))?;
-        result.result_type.get_or_insert(ResultType::COMPLETE);
-        Ok(result.into())
+        for _round in 0..INPUT_ROUNDS {
+            let answer = conn
+                .service
+                .get_prompt_once(upstream.clone())
+                .await
+                .map_err(|e| upstream_error(&server, e))?;
+            match answer {
+                GetPromptResponse::Complete(mut result) => {
+                    result.result_type.get_or_insert(ResultType::COMPLETE);
+                    return Ok(result.into());
+                }
+                GetPromptResponse::InputRequired(input) if agent.modern => {
+                    return Ok(input.into());
+                }
+                GetPromptResponse::InputRequired(input) => {
+                    let (responses, state) = answer_inputs(&agent, input).await?;
+                    upstream.input_responses = Some(responses);
+                    upstream.request_state = state;
+                }
+                #[allow(unreachable_patterns)]
+                _ => return Err(ErrorData::internal_error("unexpected answer", None)),
+            }
+        }
+        Err(too_many_rounds())
     }
 
     async fn complete(

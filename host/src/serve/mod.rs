@@ -14,6 +14,7 @@ mod handler;
 pub mod http;
 mod notify;
 pub mod page;
+mod subs;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -40,9 +41,8 @@ pub struct Gateway {
     pub expose: Expose,
     pub page_size: usize,
     lot: call::ParkingLot,
-    /// Sessions subscribed to each exposed URI, to unsubscribe upstream
-    /// when the last one leaves.
-    subscribers: Mutex<HashMap<String, usize>>,
+    /// Upstream resource subscriptions, counted across sessions.
+    subs: subs::Subscriptions,
 }
 
 impl Gateway {
@@ -62,7 +62,7 @@ impl Gateway {
             expose,
             page_size,
             lot: call::ParkingLot::default(),
-            subscribers: Mutex::default(),
+            subs: subs::Subscriptions::default(),
         })
     }
 

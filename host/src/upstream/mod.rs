@@ -68,11 +68,21 @@ pub struct Connection {
     pub server_version: Option<String>,
     /// The child's process id (its process group id too), for stdio servers.
     pub pid: Option<u32>,
+    /// The `subscriptions/listen` stream for list changes (2026-07-28).
+    listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl Connection {
     /// Ends the connection and, for a child process, its whole group.
     fn close(&self) {
+        if let Some(l) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            l.abort();
+        }
         self.service.cancellation_token().cancel();
         if let Some(pid) = self.pid {
             stdio::kill_group(pid);
@@ -258,7 +268,7 @@ impl Upstream {
         events: mpsc::UnboundedSender<UpstreamEvent>,
         lifecycle: ClientLifecycleMode,
     ) -> Result<(Connection, Listing), String> {
-        let handler = Handler::new(&self.config.name, events);
+        let handler = Handler::new(&self.config.name, events.clone());
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
@@ -335,7 +345,11 @@ impl Upstream {
             server_version: server.as_ref().map(|s| s.version.clone()),
             pid,
             service,
+            listener: Default::default(),
         };
+        if conn.protocol.as_str() >= "2026-07-28" {
+            listen_for_changes(&conn, &self.config.name, events.clone()).await;
+        }
         let listing = list(&conn)
             .await
             .map_err(|e| format!("the server started but listing failed: {e}"))?;
@@ -455,4 +469,50 @@ fn handshake_error(raw: &str) -> String {
     } else {
         format!("handshake failed: {raw}")
     }
+}
+
+/// Opens a `subscriptions/listen` stream on a 2026-07-28 server for its
+/// list changes (that era has no other way to hear them). A server that
+/// does not offer the stream is fine: its lists are then what it listed.
+async fn listen_for_changes(
+    conn: &Connection,
+    server: &str,
+    events: mpsc::UnboundedSender<UpstreamEvent>,
+) {
+    use rmcp::model::{ServerNotification, SubscriptionFilter};
+    let mut filter = SubscriptionFilter::new();
+    filter.tools_list_changed = Some(true);
+    filter.prompts_list_changed = Some(true);
+    filter.resources_list_changed = Some(true);
+    let opened = tokio::time::timeout(Duration::from_secs(5), conn.service.listen(filter)).await;
+    let mut subscription = match opened {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(server, error = %e, "no list-change subscription");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(server, "no answer to subscriptions/listen");
+            return;
+        }
+    };
+    let server = server.to_string();
+    let task = tokio::spawn(async move {
+        while let Ok(Some(n)) = subscription.next().await {
+            if matches!(
+                n,
+                ServerNotification::ToolListChangedNotification(_)
+                    | ServerNotification::PromptListChangedNotification(_)
+                    | ServerNotification::ResourceListChangedNotification(_)
+            ) && events
+                .send(UpstreamEvent::ListChanged {
+                    server: server.clone(),
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    *conn.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
 }

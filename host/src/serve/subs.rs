@@ -1,0 +1,151 @@
+//! Upstream resource subscriptions shared by every agent: the first agent
+//! to subscribe to a URI subscribes upstream, the last to leave ends it.
+//! A handshake-era upstream gets `resources/subscribe`; a 2026-07-28 one a
+//! `subscriptions/listen` stream for that URI.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rmcp::model::{
+    ErrorData, ServerNotification, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::ServiceError;
+
+use super::Gateway;
+use crate::hub::Change;
+
+/// One exposed URI's upstream subscription.
+struct Sub {
+    count: usize,
+    /// The listen stream's task, for a 2026-07-28 upstream.
+    listener: Option<tokio::task::AbortHandle>,
+}
+
+#[derive(Default)]
+pub struct Subscriptions {
+    subs: Mutex<HashMap<String, Sub>>,
+}
+
+fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
+    match e {
+        ServiceError::McpError(data) => data,
+        other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),
+    }
+}
+
+impl Gateway {
+    /// Counts one more subscriber of `uri` (as the agent names it),
+    /// subscribing upstream for the first.
+    pub(super) async fn acquire(&self, uri: &str) -> Result<(), ErrorData> {
+        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
+            return Err(ErrorData::resource_not_found(
+                format!("no server offers the resource {uri:?}"),
+                None,
+            ));
+        };
+        {
+            let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(s) = subs.get_mut(uri) {
+                s.count += 1;
+                return Ok(());
+            }
+            subs.insert(
+                uri.to_string(),
+                Sub {
+                    count: 1,
+                    listener: None,
+                },
+            );
+        }
+        let undo = || {
+            self.subs
+                .subs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(uri);
+        };
+        let Some(conn) = self.hub.upstream(&server).and_then(|u| u.connection()) else {
+            undo();
+            return Err(ErrorData::internal_error(
+                format!("server {server:?} is not available"),
+                None,
+            ));
+        };
+        if conn.protocol.as_str() < "2026-07-28" {
+            #[allow(deprecated)]
+            let r = conn
+                .service
+                .subscribe(SubscribeRequestParams::new(inner))
+                .await;
+            if let Err(e) = r {
+                undo();
+                return Err(upstream_error(&server, e));
+            }
+            return Ok(());
+        }
+        let mut filter = SubscriptionFilter::new();
+        filter.resource_subscriptions = Some(vec![inner]);
+        let mut subscription = match conn.service.listen(filter).await {
+            Ok(s) => s,
+            Err(e) => {
+                undo();
+                return Err(upstream_error(&server, e));
+            }
+        };
+        let hub = self.hub.clone();
+        let task = tokio::spawn(async move {
+            while let Ok(Some(n)) = subscription.next().await {
+                if let ServerNotification::ResourceUpdatedNotification(n) = n {
+                    hub.announce(Change::ResourceUpdated {
+                        server: server.to_string(),
+                        uri: n.params.uri,
+                    });
+                }
+            }
+        });
+        if let Some(s) = self
+            .subs
+            .subs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(uri)
+        {
+            s.listener = Some(task.abort_handle());
+        }
+        Ok(())
+    }
+
+    /// Counts one subscriber less, ending the upstream subscription after
+    /// the last.
+    pub(super) async fn release(&self, uri: &str) -> Result<(), ErrorData> {
+        let listener = {
+            let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
+            match subs.get_mut(uri) {
+                Some(s) if s.count > 1 => {
+                    s.count -= 1;
+                    return Ok(());
+                }
+                Some(_) => subs.remove(uri).and_then(|s| s.listener),
+                None => return Ok(()),
+            }
+        };
+        if let Some(l) = listener {
+            // Dropping the stream cancels the listen request.
+            l.abort();
+            return Ok(());
+        }
+        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
+            return Ok(());
+        };
+        let Some(conn) = self.hub.upstream(&server).and_then(|u| u.connection()) else {
+            return Ok(());
+        };
+        #[allow(deprecated)]
+        let r = conn
+            .service
+            .unsubscribe(UnsubscribeRequestParams::new(inner))
+            .await;
+        r.map_err(|e| upstream_error(&server, e))
+    }
+}
