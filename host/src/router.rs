@@ -9,8 +9,8 @@
 use rmcp::model::LoggingLevel;
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
-    ClientCapabilities, ClientRequest, InputRequiredResult, InputResponses, JsonObject, RequestId,
-    RequestMetaObject, ServerResult,
+    ClientCapabilities, ClientRequest, CreateTaskResult, InputRequiredResult, InputResponses,
+    JsonObject, RequestId, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
@@ -52,6 +52,9 @@ pub struct Forward {
 pub enum Forwarded {
     Complete(CallToolResult),
     InputRequired(InputRequiredResult),
+    /// The server made a task of the call (the 2026-07-28 tasks extension);
+    /// only when the agent declared that extension.
+    Task(CreateTaskResult),
 }
 
 /// Resolves and performs one call. `catalog` is the snapshot the caller saw.
@@ -65,7 +68,7 @@ pub async fn call_tool(
     match call_tool_forwarded(upstreams, catalog, server, tool, args, None).await? {
         Forwarded::Complete(result) => Ok(result),
         // Only a forward that passes input-required results on gets one.
-        Forwarded::InputRequired(_) => Err(CallError::new(
+        Forwarded::InputRequired(_) | Forwarded::Task(_) => Err(CallError::new(
             ErrorKind::Internal,
             server,
             tool,
@@ -208,10 +211,11 @@ async fn invoke(
         }
         let handle = peer.send_cancellable_request(request, options).await?;
         let _registration = forward.map(|f| {
-            conn.service
-                .service()
-                .relays
-                .register(handle.progress_token.clone(), f.relay.clone())
+            conn.service.service().relays.register(
+                handle.progress_token.clone(),
+                f.relay.clone(),
+                f.log_level.is_some(),
+            )
         });
         let mut guard = CancelOnDrop {
             peer: Some(peer.clone()),
@@ -222,6 +226,9 @@ async fn invoke(
         let input = match answer? {
             ServerResult::CallToolResult(result) => return Ok(Forwarded::Complete(result)),
             ServerResult::InputRequiredResult(input) => input,
+            ServerResult::CreateTaskResult(task) if forward.is_some() => {
+                return Ok(Forwarded::Task(task));
+            }
             _ => return Err(ServiceError::UnexpectedResponse),
         };
         let Some(f) = forward else {

@@ -91,9 +91,9 @@ pub struct Agent {
     pub capabilities: Option<ClientCapabilities>,
     /// The lowest log level the agent asked for (`logging/setLevel`).
     pub min_log: Option<u8>,
-    /// The level to ask 2026-07-28 upstreams for: the request's own
-    /// `_meta` level for a 2026-07-28 agent; the session's level, else
-    /// everything, for a handshake-era agent (whose servers log by default).
+    /// The log level the agent asked for: the request's own `_meta` level
+    /// for a 2026-07-28 agent, the session's `logging/setLevel` for a
+    /// handshake-era one. Without one, no log messages are relayed.
     #[allow(deprecated)]
     pub log_level: Option<LoggingLevel>,
 }
@@ -107,7 +107,7 @@ impl Agent {
         let log_level = if modern {
             ctx.meta.log_level()
         } else {
-            Some(min_log.map(level_of_rank).unwrap_or(LoggingLevel::Debug))
+            min_log.map(level_of_rank)
         };
         Agent {
             peer: ctx.peer.clone(),

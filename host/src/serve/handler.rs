@@ -243,6 +243,10 @@ impl Session {
                     {
                         Ok(Forwarded::Complete(r)) => Ok(r.into()),
                         Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
+                        Ok(Forwarded::Task(t)) => {
+                            gw.remember_task(&t.task.task_id, &server);
+                            Ok(t.into())
+                        }
                         Err(e) => call_error(e),
                     }
                 }))
@@ -346,6 +350,10 @@ impl ServerHandler for Session {
             "logging": {},
             "completions": {},
         });
+        let mut caps = caps;
+        if self.gw.upstreams_offer_tasks() {
+            caps["extensions"] = json!({ rmcp::model::TASKS_EXTENSION_ID: {} });
+        }
         let caps: ServerCapabilities = serde_json::from_value(caps).unwrap_or_default();
         ServerConfig::new(caps)
             .with_server_info(Implementation::new("weft", env!("CARGO_PKG_VERSION")))
@@ -559,6 +567,30 @@ impl ServerHandler for Session {
             let _ = self.gw.release(&uri).await;
         }
         result
+    }
+
+    async fn get_task(
+        &self,
+        params: rmcp::model::GetTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
+        self.gw.get_task(params, &ctx).await
+    }
+
+    async fn update_task(
+        &self,
+        params: rmcp::model::UpdateTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.gw.update_task(params, &ctx).await
+    }
+
+    async fn cancel_task(
+        &self,
+        params: rmcp::model::CancelTaskParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.gw.cancel_task(params, &ctx).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -15,6 +15,7 @@ pub mod http;
 mod notify;
 pub mod page;
 mod subs;
+mod tasks;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub struct Gateway {
     pub expose: Expose,
     pub page_size: usize,
     lot: call::ParkingLot,
+    /// Which server made each task (tasks extension), by task id.
+    tasks: Mutex<HashMap<String, String>>,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
 }
@@ -63,6 +66,7 @@ impl Gateway {
             page_size,
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
+            tasks: Mutex::default(),
         })
     }
 

@@ -125,7 +125,7 @@ impl ClientHandler for Handler {
         _ctx: NotificationContext<RoleClient>,
     ) {
         tracing::debug!(server = %self.server, level = ?params.level, data = %params.data, "upstream log");
-        if let Some(relay) = self.relays.latest() {
+        if let Some(relay) = self.relays.latest_for_logs() {
             let _ = relay.send(RelayMsg::Log(params));
         }
     }

@@ -6,8 +6,9 @@
 //! progress token weft put on the upstream request. Server-to-client
 //! requests (sampling, elicitation, roots) and log messages carry no such
 //! token in the handshake era, so they go to the most recent call in flight
-//! on that connection: exact when one agent call is running there, a best
-//! guess when several are (documented in `docs/decisions.md`).
+//! on that connection (for log messages: the most recent whose agent asked
+//! for logs): exact when one such call is running there, a best guess when
+//! several are (documented in `docs/decisions.md`).
 
 use std::sync::{Arc, Mutex};
 
@@ -38,9 +39,18 @@ pub type Relay = mpsc::UnboundedSender<RelayMsg>;
 #[derive(Default)]
 struct Table {
     next: u64,
-    /// (registration id, progress token on the upstream request, relay),
-    /// oldest first.
-    calls: Vec<(u64, ProgressToken, Relay)>,
+    /// Calls in flight, oldest first.
+    calls: Vec<Call>,
+}
+
+struct Call {
+    id: u64,
+    /// The progress token on the upstream request.
+    token: ProgressToken,
+    relay: Relay,
+    /// The agent asked for log messages (`logging/setLevel`, or a log
+    /// level in a 2026-07-28 request's `_meta`).
+    wants_logs: bool,
 }
 
 /// The calls in flight on one connection that can reach an agent.
@@ -58,7 +68,7 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut t = self.relays.lock();
-        t.calls.retain(|(id, _, _)| *id != self.id);
+        t.calls.retain(|c| c.id != self.id);
     }
 }
 
@@ -68,11 +78,16 @@ impl Relays {
     }
 
     /// Registers `relay` for the upstream request that carries `token`.
-    pub fn register(&self, token: ProgressToken, relay: Relay) -> Registration {
+    pub fn register(&self, token: ProgressToken, relay: Relay, wants_logs: bool) -> Registration {
         let mut t = self.lock();
         t.next += 1;
         let id = t.next;
-        t.calls.push((id, token, relay));
+        t.calls.push(Call {
+            id,
+            token,
+            relay,
+            wants_logs,
+        });
         Registration {
             relays: self.clone(),
             id,
@@ -84,8 +99,8 @@ impl Relays {
         self.lock()
             .calls
             .iter()
-            .find(|(_, t, _)| t == token)
-            .map(|(_, _, r)| r.clone())
+            .find(|c| &c.token == token)
+            .map(|c| c.relay.clone())
     }
 
     /// The relay of the most recent call still open.
@@ -94,8 +109,18 @@ impl Relays {
             .calls
             .iter()
             .rev()
-            .find(|(_, _, r)| !r.is_closed())
-            .map(|(_, _, r)| r.clone())
+            .find(|c| !c.relay.is_closed())
+            .map(|c| c.relay.clone())
+    }
+
+    /// The relay of the most recent open call whose agent wants log messages.
+    pub fn latest_for_logs(&self) -> Option<Relay> {
+        self.lock()
+            .calls
+            .iter()
+            .rev()
+            .find(|c| c.wants_logs && !c.relay.is_closed())
+            .map(|c| c.relay.clone())
     }
 
     /// Asks the agent behind the most recent call. `Err` when no call that
@@ -130,8 +155,17 @@ mod tests {
         let relays = Relays::default();
         let (a, _ra) = mpsc::unbounded_channel();
         let (b, _rb) = mpsc::unbounded_channel();
-        let ga = relays.register(ProgressToken(rmcp::model::NumberOrString::Number(1)), a);
-        let gb = relays.register(ProgressToken(rmcp::model::NumberOrString::Number(2)), b);
+        let ga = relays.register(
+            ProgressToken(rmcp::model::NumberOrString::Number(1)),
+            a,
+            true,
+        );
+        let gb = relays.register(
+            ProgressToken(rmcp::model::NumberOrString::Number(2)),
+            b,
+            false,
+        );
+        assert!(relays.latest_for_logs().is_some());
         assert!(
             relays
                 .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(1)))
