@@ -8,7 +8,9 @@
 //! Paths measured, all against server-everything:
 //! - direct, stdio: an rmcp client on the server's stdin/stdout;
 //! - direct, HTTP: an rmcp client on the server's streamable HTTP endpoint;
-//! - weft → stdio: the client on `weft serve --http`, the server behind it over stdio;
+//! - weft → stdio: the client on `weft serve --http`, the server behind it
+//!   over stdio; the client in the handshake era (a session, SSE answers)
+//!   and in 2026-07-28 (stateless, JSON answers);
 //! - weft → HTTP: the same, the server behind weft over streamable HTTP.
 //!
 //! Added latency is weft's path minus the direct path on the same upstream
@@ -111,8 +113,12 @@ async fn measure(label: &'static str, client: Client) -> Row {
 }
 
 async fn http_client(url: &str) -> Client {
+    http_client_with(url, ClientLifecycleMode::Initialize).await
+}
+
+async fn http_client_with(url: &str, lifecycle: ClientLifecycleMode) -> Client {
     let transport = StreamableHttpClientTransport::from_uri(url.to_string());
-    ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+    ().serve_with_lifecycle(transport, lifecycle)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
 }
@@ -194,6 +200,11 @@ async fn main() {
     .unwrap();
     let (weft_stdio, url) = start_weft(&config);
     let via_stdio = measure("weft → stdio", http_client(&url).await).await;
+    let modern = ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    };
+    let via_stdio_modern =
+        measure("weft → stdio, 2026", http_client_with(&url, modern).await).await;
     let rss_stdio = peak_rss_mib(weft_stdio.0.id());
     drop(weft_stdio);
 
@@ -212,7 +223,11 @@ async fn main() {
     let rss_http = peak_rss_mib(weft_http.0.id());
 
     println!();
-    for (weft, direct) in [(&via_stdio, &direct_stdio), (&via_http, &direct_http)] {
+    for (weft, direct) in [
+        (&via_stdio, &direct_stdio),
+        (&via_stdio_modern, &direct_stdio),
+        (&via_http, &direct_http),
+    ] {
         println!(
             "added by weft ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
             weft.label,

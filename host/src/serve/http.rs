@@ -40,6 +40,9 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .enforce_origin_validation()
+        // Stateless (2026-07-28) requests that send nothing before their
+        // result get a plain JSON body instead of an SSE stream.
+        .with_json_response(true)
         .with_cancellation_token(stop);
     let service = StreamableHttpService::new(
         move || Ok(gw.session()),
