@@ -229,14 +229,15 @@ impl Catalog {
         let mut collisions: Vec<Collision> = collisions.into_values().collect();
         collisions.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
         cat.collisions = collisions;
-        // Present tools grouped by server, in server-name order.
+        // Present tools grouped by server, in server-name order, each
+        // server's tools in the order it listed them (clients may rely on
+        // that order; the conformance suite does).
         cat.sort_tools();
         cat
     }
 
     fn sort_tools(&mut self) {
-        self.tools
-            .sort_by(|a, b| (&a.server, &a.exposed).cmp(&(&b.server, &b.exposed)));
+        self.tools.sort_by(|a, b| a.server.cmp(&b.server));
         self.by_exposed = self
             .tools
             .iter()

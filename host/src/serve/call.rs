@@ -183,6 +183,7 @@ pub async fn drive(
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
 ) -> Result<CallToolResponse, ErrorData> {
     let mut asks = FuturesUnordered::new();
+    let mut progressed = false;
     loop {
         tokio::select! {
             biased;
@@ -201,15 +202,34 @@ pub async fn drive(
                         asks.push(async move { (reply, ask(&peer, *request).await) });
                     }
                 }
-                other => relay_notification(agent, other).await,
+                other => {
+                    progressed |= matches!(other, RelayMsg::Progress { .. });
+                    relay_notification(agent, other).await
+                }
             },
             Some((reply, answer)) = asks.next(), if !asks.is_empty() => {
                 let _ = reply.send(answer);
             }
             out = &mut work => {
                 // Progress and logs sent before the result go out before it.
-                while let Ok(msg) = rx.try_recv() {
-                    relay_notification(agent, msg).await;
+                // Some may still be on their way (rmcp hands notifications
+                // to their own task): a call that reported progress waits a
+                // moment for the rest.
+                let grace = if progressed && agent.progress_token.is_some() {
+                    Duration::from_millis(5)
+                } else {
+                    Duration::ZERO
+                };
+                loop {
+                    let next = match rx.try_recv() {
+                        Ok(msg) => Some(msg),
+                        Err(_) if grace.is_zero() => None,
+                        Err(_) => tokio::time::timeout(grace, rx.recv()).await.ok().flatten(),
+                    };
+                    match next {
+                        Some(msg) => relay_notification(agent, msg).await,
+                        None => break,
+                    }
                 }
                 return out;
             }

@@ -33,6 +33,9 @@ pub enum RelayMsg {
     },
 }
 
+/// How long an answered call still takes its late progress notifications.
+pub const LATE_PROGRESS: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The sending end, held by the upstream side while a call runs.
 pub type Relay = mpsc::UnboundedSender<RelayMsg>;
 
@@ -51,6 +54,10 @@ struct Call {
     /// The agent asked for log messages (`logging/setLevel`, or a log
     /// level in a 2026-07-28 request's `_meta`).
     wants_logs: bool,
+    /// When the call got its answer. Progress sent just before the answer
+    /// can reach weft just after it (rmcp handles notifications on their
+    /// own task), so an ended call still takes progress for a moment.
+    ended: Option<std::time::Instant>,
 }
 
 /// The calls in flight on one connection that can reach an agent.
@@ -68,7 +75,10 @@ pub struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut t = self.relays.lock();
-        t.calls.retain(|c| c.id != self.id);
+        let now = std::time::Instant::now();
+        if let Some(c) = t.calls.iter_mut().find(|c| c.id == self.id) {
+            c.ended = Some(now);
+        }
     }
 }
 
@@ -80,6 +90,8 @@ impl Relays {
     /// Registers `relay` for the upstream request that carries `token`.
     pub fn register(&self, token: ProgressToken, relay: Relay, wants_logs: bool) -> Registration {
         let mut t = self.lock();
+        t.calls
+            .retain(|c| c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS));
         t.next += 1;
         let id = t.next;
         t.calls.push(Call {
@@ -87,6 +99,7 @@ impl Relays {
             token,
             relay,
             wants_logs,
+            ended: None,
         });
         Registration {
             relays: self.clone(),
@@ -99,7 +112,7 @@ impl Relays {
         self.lock()
             .calls
             .iter()
-            .find(|c| &c.token == token)
+            .find(|c| &c.token == token && c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS))
             .map(|c| c.relay.clone())
     }
 
@@ -109,7 +122,7 @@ impl Relays {
             .calls
             .iter()
             .rev()
-            .find(|c| !c.relay.is_closed())
+            .find(|c| c.ended.is_none() && !c.relay.is_closed())
             .map(|c| c.relay.clone())
     }
 
@@ -119,7 +132,7 @@ impl Relays {
             .calls
             .iter()
             .rev()
-            .find(|c| c.wants_logs && !c.relay.is_closed())
+            .find(|c| c.wants_logs && c.ended.is_none() && !c.relay.is_closed())
             .map(|c| c.relay.clone())
     }
 
@@ -172,13 +185,15 @@ mod tests {
                 .is_some()
         );
         drop(gb);
+        // An answered call still takes late progress, but asks go elsewhere.
         assert!(
             relays
                 .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(2)))
-                .is_none()
+                .is_some()
         );
         assert!(relays.latest().is_some());
         drop(ga);
         assert!(relays.latest().is_none());
+        assert!(relays.latest_for_logs().is_none());
     }
 }
