@@ -72,8 +72,12 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             let stop = CancellationToken::new();
             let served = serve_http(gw, addr, options, stop, |bound| {
                 // One line on stdout, so scripts can read the real port.
+                let plural =
+                    |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
                 println!(
-                    "weft: serving MCP on http://{bound}/mcp ({tools} tools from {servers} servers)"
+                    "weft: serving MCP on http://{bound}/mcp ({} from {})",
+                    plural(tools, "tool"),
+                    plural(servers, "server")
                 );
             })
             .await;

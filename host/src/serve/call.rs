@@ -183,7 +183,8 @@ pub async fn drive(
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
 ) -> Result<CallToolResponse, ErrorData> {
     let mut asks = FuturesUnordered::new();
-    let mut progressed = false;
+    // Whether progress or log messages came during this call.
+    let mut streamed = false;
     loop {
         tokio::select! {
             biased;
@@ -203,7 +204,7 @@ pub async fn drive(
                     }
                 }
                 other => {
-                    progressed |= matches!(other, RelayMsg::Progress { .. });
+                    streamed = true;
                     relay_notification(agent, other).await
                 }
             },
@@ -213,9 +214,9 @@ pub async fn drive(
             out = &mut work => {
                 // Progress and logs sent before the result go out before it.
                 // Some may still be on their way (rmcp hands notifications
-                // to their own task): a call that reported progress waits a
-                // moment for the rest.
-                let grace = if progressed && agent.progress_token.is_some() {
+                // to their own task): a call that streamed progress or logs
+                // waits a moment for the rest.
+                let grace = if streamed {
                     Duration::from_millis(5)
                 } else {
                     Duration::ZERO

@@ -126,13 +126,20 @@ impl Relays {
             .map(|c| c.relay.clone())
     }
 
-    /// The relay of the most recent open call whose agent wants log messages.
+    /// The relay of the most recent open call whose agent wants log
+    /// messages; failing that, of one answered a moment ago (its last
+    /// messages can arrive just after its answer).
     pub fn latest_for_logs(&self) -> Option<Relay> {
-        self.lock()
-            .calls
-            .iter()
-            .rev()
-            .find(|c| c.wants_logs && c.ended.is_none() && !c.relay.is_closed())
+        let t = self.lock();
+        let wanting = || {
+            t.calls
+                .iter()
+                .rev()
+                .filter(|c| c.wants_logs && !c.relay.is_closed())
+        };
+        wanting()
+            .find(|c| c.ended.is_none())
+            .or_else(|| wanting().find(|c| c.ended.is_some_and(|at| at.elapsed() < LATE_PROGRESS)))
             .map(|c| c.relay.clone())
     }
 
@@ -194,6 +201,7 @@ mod tests {
         assert!(relays.latest().is_some());
         drop(ga);
         assert!(relays.latest().is_none());
-        assert!(relays.latest_for_logs().is_none());
+        // Just answered: late log messages still find it.
+        assert!(relays.latest_for_logs().is_some());
     }
 }
