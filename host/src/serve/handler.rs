@@ -55,7 +55,7 @@ fn connection(gw: &Gateway, server: &str) -> Result<Arc<Connection>, ErrorData> 
 
 /// An upstream's failure, as the agent should see it: its own JSON-RPC
 /// error when it gave one.
-fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
+pub(super) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
     match e {
         ServiceError::McpError(data) => data,
         other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),

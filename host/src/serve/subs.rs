@@ -10,9 +10,9 @@ use rmcp::model::{
     ErrorData, ServerNotification, SubscribeRequestParams, SubscriptionFilter,
     UnsubscribeRequestParams,
 };
-use rmcp::service::ServiceError;
 
 use super::Gateway;
+use super::handler::upstream_error;
 use crate::hub::Change;
 
 /// One exposed URI's upstream subscription.
@@ -25,13 +25,6 @@ struct Sub {
 #[derive(Default)]
 pub struct Subscriptions {
     subs: Mutex<HashMap<String, Sub>>,
-}
-
-fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
-    match e {
-        ServiceError::McpError(data) => data,
-        other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),
-    }
 }
 
 impl Gateway {

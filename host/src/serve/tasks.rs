@@ -7,9 +7,10 @@ use rmcp::model::{
     CancelTaskParams, CancelTaskRequest, ClientRequest, ErrorData, GetTaskParams, GetTaskRequest,
     GetTaskResult, RequestMetaObject, ServerResult, UpdateTaskParams, UpdateTaskRequest,
 };
-use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer, ServiceError};
+use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 
 use super::Gateway;
+use super::handler::upstream_error;
 
 /// How many task ids weft remembers (oldest forgotten first).
 const MAX_TASKS: usize = 10_000;
@@ -64,8 +65,11 @@ impl Gateway {
             .peer()
             .send_cancellable_request(request, options)
             .await
-            .map_err(|e| rpc(&server, e))?;
-        handle.await_response().await.map_err(|e| rpc(&server, e))
+            .map_err(|e| upstream_error(&server, e))?;
+        handle
+            .await_response()
+            .await
+            .map_err(|e| upstream_error(&server, e))
     }
 
     pub(super) async fn get_task(
@@ -118,12 +122,5 @@ impl Gateway {
         )
         .await
         .map(|_| ())
-    }
-}
-
-fn rpc(server: &str, e: ServiceError) -> ErrorData {
-    match e {
-        ServiceError::McpError(data) => data,
-        other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),
     }
 }
