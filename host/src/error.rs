@@ -46,6 +46,25 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    /// Reads the kebab-case name back.
+    pub fn parse(s: &str) -> Option<ErrorKind> {
+        [
+            ErrorKind::NotFound,
+            ErrorKind::Denied,
+            ErrorKind::InvalidArgs,
+            ErrorKind::Timeout,
+            ErrorKind::RateLimited,
+            ErrorKind::Unavailable,
+            ErrorKind::ToolError,
+            ErrorKind::LimitExceeded,
+            ErrorKind::Internal,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

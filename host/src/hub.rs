@@ -20,11 +20,15 @@ use std::sync::{Arc, RwLock};
 use futures::future::join_all;
 use rmcp::model::{CallToolResult, JsonObject};
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
+use crate::cache::Cache;
 use crate::catalog::{Catalog, Source};
 use crate::config::Config;
 use crate::error::{CallError, ErrorKind};
-use crate::router::{self, Forward, Forwarded};
+use crate::metrics::Metrics;
+use crate::router::{self, Forward, Forwarded, Route};
+use crate::status::{PolicyRuns, ServerReport, StatusReport};
 use crate::upstream::{ServerStatus, StartError, State, Upstream, UpstreamEvent};
 
 /// Start-up progress, for front ends that show it.
@@ -59,9 +63,15 @@ pub struct Hub {
 }
 
 struct Shared {
-    /// Set by `shutdown`, so background work ends quietly.
-    stopping: std::sync::atomic::AtomicBool,
+    /// Cancelled by `shutdown`, so supervisors and background work end.
+    stop: CancellationToken,
     config: Config,
+    cache: Cache,
+    metrics: Metrics,
+    runs: PolicyRuns,
+    started: std::time::Instant,
+    /// Calls and policy runs in progress, for a graceful shutdown.
+    busy: InFlight,
     upstreams: Vec<Arc<Upstream>>,
     catalog: RwLock<Arc<Catalog>>,
     changes: broadcast::Sender<Change>,
@@ -77,6 +87,16 @@ impl Hub {
 
     /// Like [`Hub::start`], calling `on_event` as servers finish starting.
     pub async fn start_with(config: Config, on_event: impl Fn(StartEvent) + Send + Sync) -> Hub {
+        Self::start_with_options(config, true, on_event).await
+    }
+
+    /// Like [`Hub::start_with`]; `supervise = false` leaves a server that
+    /// fails or crashes down, for one-shot commands that exit anyway.
+    pub async fn start_with_options(
+        config: Config,
+        supervise: bool,
+        on_event: impl Fn(StartEvent) + Send + Sync,
+    ) -> Hub {
         let upstreams: Vec<Arc<Upstream>> = config
             .servers
             .iter()
@@ -101,14 +121,30 @@ impl Hub {
         .await;
         let hub = Hub {
             shared: Arc::new(Shared {
-                stopping: Default::default(),
+                stop: CancellationToken::new(),
                 config,
+                cache: Cache::default(),
+                metrics: Metrics::new(),
+                runs: PolicyRuns::default(),
+                started: std::time::Instant::now(),
+                busy: InFlight::default(),
                 upstreams,
                 catalog: RwLock::new(Arc::default()),
                 changes: broadcast::channel(256).0,
             }),
         };
         hub.rebuild_catalog();
+        if supervise {
+            for up in hub.shared.upstreams.iter().filter(|u| u.config.enabled) {
+                tokio::spawn(crate::upstream::supervise::supervise(
+                    up.clone(),
+                    hub.shared.config.settings.clone(),
+                    events_tx.clone(),
+                    hub.shared.stop.clone(),
+                ));
+            }
+        }
+        drop(events_tx);
         tokio::spawn(watch_changes(Arc::downgrade(&hub.shared), events_rx));
         hub
     }
@@ -132,6 +168,74 @@ impl Hub {
         self.shared.upstreams.iter().map(|u| u.status()).collect()
     }
 
+    /// The whole picture for `weft status` and `GET /status`: servers with
+    /// their breakers, the catalog, the cache and policy runs.
+    pub fn report(&self) -> StatusReport {
+        let catalog = self.catalog();
+        StatusReport {
+            uptime_s: self.shared.started.elapsed().as_secs(),
+            servers: self
+                .shared
+                .upstreams
+                .iter()
+                .map(|u| ServerReport {
+                    status: u.status(),
+                    breaker: u.breaker.status(),
+                })
+                .collect(),
+            tools: catalog.tools().len(),
+            resources: catalog.resources().len(),
+            prompts: catalog.prompts().len(),
+            cache: self.shared.cache.stats(),
+            policy_runs: self.shared.runs.snapshot(),
+        }
+    }
+
+    /// The Prometheus (OpenMetrics) text for `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        let servers: Vec<_> = self
+            .shared
+            .upstreams
+            .iter()
+            .map(|u| (u.status(), u.breaker.status()))
+            .collect();
+        self.shared
+            .metrics
+            .render(&servers, &self.shared.cache.stats())
+    }
+
+    /// Where calls and runs are counted.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The response cache.
+    pub fn cache(&self) -> &Cache {
+        &self.shared.cache
+    }
+
+    /// Counts a finished policy run for status and metrics.
+    pub fn record_run(&self, report: &crate::policy::RunReport) {
+        self.shared.runs.record(&report.policy, report.status);
+        let limit = report.limit.as_ref().map(|l| l.limit_name());
+        self.shared.metrics.policy_run(
+            &report.policy,
+            report.status,
+            std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0),
+            report.fuel_used,
+            limit,
+        );
+    }
+
+    fn route<'a>(&'a self, catalog: &'a Catalog) -> Route<'a> {
+        Route {
+            upstreams: &self.shared.upstreams,
+            catalog,
+            metrics: &self.shared.metrics,
+            cache: &self.shared.cache,
+        }
+    }
+
     /// The upstream named `server`.
     pub fn upstream(&self, server: &str) -> Option<&Arc<Upstream>> {
         self.shared.upstreams.iter().find(|u| u.name() == server)
@@ -146,8 +250,9 @@ impl Hub {
         tool: &str,
         args: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
+        let _busy = self.busy();
         let catalog = self.catalog();
-        router::call_tool(&self.shared.upstreams, &catalog, server, tool, args).await
+        router::call_tool(self.route(&catalog), server, tool, args).await
     }
 
     /// Changes to the catalog and to resources, as they happen.
@@ -175,16 +280,9 @@ impl Hub {
         args: Option<JsonObject>,
         forward: &Forward,
     ) -> Result<Forwarded, CallError> {
+        let _busy = self.busy();
         let catalog = self.catalog();
-        router::call_tool_forwarded(
-            &self.shared.upstreams,
-            &catalog,
-            server,
-            tool,
-            args,
-            Some(forward),
-        )
-        .await
+        router::call_tool_forwarded(self.route(&catalog), server, tool, args, Some(forward)).await
     }
 
     /// Calls a tool by the name agents see (`server__tool`).
@@ -207,21 +305,42 @@ impl Hub {
             ));
         };
         let (server, tool) = (entry.server.clone(), entry.name().to_string());
-        router::call_tool(&self.shared.upstreams, &catalog, &server, &tool, args).await
+        let _busy = self.busy();
+        router::call_tool(self.route(&catalog), &server, &tool, args).await
     }
 
     fn rebuild_catalog(&self) {
         rebuild(&self.shared);
     }
 
+    /// Marks work in progress until the guard is dropped; [`Hub::drain`]
+    /// waits for it.
+    pub fn busy(&self) -> BusyGuard {
+        self.shared.busy.enter()
+    }
+
+    /// Calls and policy runs in progress.
+    pub fn in_flight(&self) -> usize {
+        self.shared.busy.count()
+    }
+
+    /// Waits until no call or run is in progress, at most `deadline`;
+    /// returns how many were still running.
+    pub async fn drain(&self, deadline: std::time::Duration) -> usize {
+        self.shared.busy.drain(deadline).await
+    }
+
     /// Stops every server and reaps its processes.
     pub async fn shutdown(&self) {
-        self.shared
-            .stopping
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.stop.cancel();
         for up in &self.shared.upstreams {
             up.stop();
         }
+    }
+
+    /// Cancelled once [`Hub::shutdown`] has begun.
+    pub fn stopping(&self) -> CancellationToken {
+        self.shared.stop.clone()
     }
 }
 
@@ -229,7 +348,7 @@ fn rebuild(shared: &Shared) {
     let listings: Vec<_> = shared
         .upstreams
         .iter()
-        .filter(|u| u.connection().is_some())
+        .filter(|u| u.in_catalog())
         .map(|u| (u, u.listing()))
         .collect();
     let sources: Vec<Source<'_>> = listings
@@ -264,7 +383,34 @@ async fn watch_changes(
         };
         match event {
             UpstreamEvent::ResourceUpdated { server, uri } => {
+                shared.cache.invalidate_resource(&server, &uri);
                 let _ = shared.changes.send(Change::ResourceUpdated { server, uri });
+            }
+            UpstreamEvent::Lost { server } | UpstreamEvent::GaveUp { server } => {
+                shared.cache.invalidate_server(&server);
+                rebuild(&shared);
+            }
+            UpstreamEvent::Restarted { server } => {
+                // Fresh lists: tell agents to re-list even when the merged
+                // view looks the same (descriptions may have changed).
+                shared.cache.invalidate_server(&server);
+                rebuild(&shared);
+                let listing = shared
+                    .upstreams
+                    .iter()
+                    .find(|u| u.name() == server)
+                    .map(|u| u.listing());
+                if let Some(l) = listing {
+                    if !l.tools.is_empty() {
+                        let _ = shared.changes.send(Change::Tools);
+                    }
+                    if !l.resources.is_empty() || !l.templates.is_empty() {
+                        let _ = shared.changes.send(Change::Resources);
+                    }
+                    if !l.prompts.is_empty() {
+                        let _ = shared.changes.send(Change::Prompts);
+                    }
+                }
             }
             UpstreamEvent::ListChanged { server } => {
                 let Some(up) = shared
@@ -289,14 +435,60 @@ async fn watch_changes(
                         return;
                     }
                     match up.refresh().await {
-                        Ok(()) => rebuild(&shared),
+                        Ok(()) => {
+                            shared.cache.invalidate_server(&server);
+                            rebuild(&shared);
+                        }
                         // Shutting down: the connection is gone on purpose.
-                        Err(_) if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) => {}
+                        Err(_) if shared.stop.is_cancelled() => {}
                         Err(e) => {
                             tracing::warn!(server = %server, error = %e, "cannot re-list after a change")
                         }
                     }
                 });
+            }
+        }
+    }
+}
+
+/// Counts work in progress.
+#[derive(Default, Clone)]
+struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+
+/// One call or run in progress; dropping it ends it.
+pub struct BusyGuard(InFlight);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        let (count, idle) = &*(self.0).0;
+        if count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    fn enter(&self) -> BusyGuard {
+        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        BusyGuard(self.clone())
+    }
+
+    fn count(&self) -> usize {
+        self.0.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn drain(&self, deadline: std::time::Duration) -> usize {
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let idle = self.0.1.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let n = self.count();
+            if n == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(until, idle).await.is_err() {
+                return self.count();
             }
         }
     }

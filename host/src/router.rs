@@ -2,8 +2,9 @@
 //! catalog exposes it, apply the server's timeout, and classify failures
 //! into an [`ErrorKind`].
 //!
-//! Calls from agents, from the CLI and (later) from policies all come
-//! through here, so checks, error kinds and accounting are written once.
+//! Calls from agents, from the CLI and from policies all come through here,
+//! so checks, error kinds, retries, the circuit breaker, domain routing,
+//! the tool cache and metrics are written once.
 
 #[allow(deprecated)]
 use rmcp::model::LoggingLevel;
@@ -14,8 +15,15 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::cache::{Cache, Cached, Key as CacheKey};
 use crate::catalog::Catalog;
 use crate::error::{CallError, ErrorKind};
+use crate::metrics::Metrics;
 use crate::upstream::relay::{Relay, RelayMsg};
 use crate::upstream::{Connection, State, Upstream};
 use crate::util::closest;
@@ -57,15 +65,24 @@ pub enum Forwarded {
     Task(CreateTaskResult),
 }
 
-/// Resolves and performs one call. `catalog` is the snapshot the caller saw.
+/// What a call needs from the hub: the servers, the catalog snapshot the
+/// caller saw, and where to count and cache.
+#[derive(Clone, Copy)]
+pub struct Route<'a> {
+    pub upstreams: &'a [Arc<Upstream>],
+    pub catalog: &'a Catalog,
+    pub metrics: &'a Metrics,
+    pub cache: &'a Cache,
+}
+
+/// Resolves and performs one call.
 pub async fn call_tool(
-    upstreams: &[std::sync::Arc<Upstream>],
-    catalog: &Catalog,
+    route: Route<'_>,
     server: &str,
     tool: &str,
     args: Option<JsonObject>,
 ) -> Result<CallToolResult, CallError> {
-    match call_tool_forwarded(upstreams, catalog, server, tool, args, None).await? {
+    match call_tool_forwarded(route, server, tool, args, None).await? {
         Forwarded::Complete(result) => Ok(result),
         // Only a forward that passes input-required results on gets one.
         Forwarded::InputRequired(_) | Forwarded::Task(_) => Err(CallError::new(
@@ -78,18 +95,134 @@ pub async fn call_tool(
 }
 
 /// [`call_tool`] for an agent's call: progress, logs and the upstream's
-/// requests reach the agent through `forward`.
+/// requests reach the agent through `forward`. A `server` of the form
+/// `@domain` goes to the healthy server of highest priority in that domain
+/// that has the tool, failing over to the next on `unavailable`.
 pub async fn call_tool_forwarded(
-    upstreams: &[std::sync::Arc<Upstream>],
-    catalog: &Catalog,
+    route: Route<'_>,
     server: &str,
     tool: &str,
     args: Option<JsonObject>,
     forward: Option<&Forward>,
 ) -> Result<Forwarded, CallError> {
+    let span = tracing::info_span!("call", server, tool);
+    async move {
+        let outcome = match server.strip_prefix('@') {
+            Some(domain) => call_domain(route, domain, tool, args, forward).await,
+            None => call_server(route, server, tool, args, forward, true).await,
+        };
+        match &outcome {
+            Ok(_) => tracing::debug!("call done"),
+            Err(e) => tracing::debug!(kind = %e.kind, error = %e.message, "call failed"),
+        }
+        outcome
+    }
+    .instrument(span)
+    .await
+}
+
+/// A call to one domain: servers in priority order, healthy ones only.
+async fn call_domain(
+    route: Route<'_>,
+    domain: &str,
+    tool: &str,
+    args: Option<JsonObject>,
+    forward: Option<&Forward>,
+) -> Result<Forwarded, CallError> {
+    let at = format!("@{domain}");
+    let mut members: Vec<&Arc<Upstream>> = route
+        .upstreams
+        .iter()
+        .filter(|u| u.config.enabled && u.config.domains.iter().any(|d| d == domain))
+        .collect();
+    if members.is_empty() {
+        let mut known: Vec<&str> = route
+            .upstreams
+            .iter()
+            .flat_map(|u| u.config.domains.iter().map(String::as_str))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        let hint = if known.is_empty() {
+            "; no server declares a domain (servers.NAME.domains)".to_string()
+        } else {
+            format!("; domains: {}", known.join(", "))
+        };
+        return Err(CallError::new(
+            ErrorKind::NotFound,
+            &at,
+            tool,
+            format!("no enabled server is in the domain {domain:?}{hint}"),
+        ));
+    }
+    members.sort_by(|a, b| {
+        b.config
+            .priority
+            .cmp(&a.config.priority)
+            .then_with(|| a.name().cmp(b.name()))
+    });
+    let with_tool: Vec<&Arc<Upstream>> = members
+        .iter()
+        .copied()
+        .filter(|u| route.catalog.tool_for_call(u.name(), tool).is_some())
+        .collect();
+    if with_tool.is_empty() {
+        let names: Vec<&str> = members.iter().map(|u| u.name()).collect();
+        return Err(CallError::new(
+            ErrorKind::NotFound,
+            &at,
+            tool,
+            format!(
+                "no server in the domain {domain:?} ({}) has the tool {tool:?}, or none is up",
+                names.join(", ")
+            ),
+        ));
+    }
+    let mut passed = Vec::new();
+    for (i, up) in with_tool.iter().enumerate() {
+        if up.state() != State::Up || up.breaker.is_open() {
+            let why = if up.breaker.is_open() {
+                "breaker open"
+            } else {
+                up.state().name()
+            };
+            passed.push(format!("{}: {why}", up.name()));
+            continue;
+        }
+        if i > 0 {
+            route.metrics.failover(domain);
+            tracing::info!(domain, server = up.name(), passed = ?passed, "failing over");
+        }
+        match call_server(route, up.name(), tool, args.clone(), forward, false).await {
+            Err(e) if e.kind == ErrorKind::Unavailable => {
+                passed.push(format!("{}: {}", up.name(), e.message));
+            }
+            other => return other,
+        }
+    }
+    Err(CallError::new(
+        ErrorKind::Unavailable,
+        &at,
+        tool,
+        format!(
+            "no server in the domain {domain:?} could take the call ({})",
+            passed.join("; ")
+        ),
+    ))
+}
+
+/// A call to one named server, retried by its retry policy and counted.
+async fn call_server(
+    route: Route<'_>,
+    server: &str,
+    tool: &str,
+    args: Option<JsonObject>,
+    forward: Option<&Forward>,
+    retry_unavailable: bool,
+) -> Result<Forwarded, CallError> {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
-    let Some(up) = upstreams.iter().find(|u| u.name() == server) else {
-        let names: Vec<&str> = upstreams.iter().map(|u| u.name()).collect();
+    let Some(up) = route.upstreams.iter().find(|u| u.name() == server) else {
+        let names: Vec<&str> = route.upstreams.iter().map(|u| u.name()).collect();
         let hint = closest(server, names.iter().copied())
             .map(|c| format!("; did you mean {c:?}?"))
             .unwrap_or_else(|| format!("; configured servers: {}", names.join(", ")));
@@ -98,41 +231,10 @@ pub async fn call_tool_forwarded(
             format!("no server named {server:?}{hint}"),
         ));
     };
-    let conn = match up.state() {
-        State::Up => up.connection(),
-        State::Disabled => {
-            return Err(err(
-                ErrorKind::Unavailable,
-                "the server is disabled in the config".into(),
-            ));
-        }
-        State::Starting => {
-            return Err(err(
-                ErrorKind::Unavailable,
-                "the server is still starting".into(),
-            ));
-        }
-        State::Failed { error } => {
-            return Err(err(
-                ErrorKind::Unavailable,
-                format!("the server failed to start: {}", error.reason),
-            ));
-        }
-        State::Down { reason } => {
-            return Err(err(
-                ErrorKind::Unavailable,
-                format!("the server is down: {reason}"),
-            ));
-        }
-    };
-    let Some(conn) = conn else {
-        return Err(err(
-            ErrorKind::Unavailable,
-            "the server has no connection".into(),
-        ));
-    };
-    if catalog.tool(server, tool).is_none() {
-        let names: Vec<&str> = catalog
+    let known = route.catalog.tool_for_call(server, tool);
+    if known.is_none() && up.in_catalog() {
+        let names: Vec<&str> = route
+            .catalog
             .tools()
             .iter()
             .filter(|t| &*t.server == server)
@@ -152,7 +254,156 @@ pub async fn call_tool_forwarded(
             format!("tool {tool:?} {why}{hint}"),
         ));
     }
+    let safe = known.is_some_and(|t| {
+        t.read_only
+            || t.tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.idempotent_hint)
+                .unwrap_or(false)
+    });
+    let resuming = forward.is_some_and(|f| f.request_state.is_some() || f.input_responses.is_some());
+    let cache_ttl = up
+        .config
+        .resilience
+        .cache
+        .tool_ttl
+        .filter(|_| known.is_some_and(|t| t.read_only) && !resuming);
+    let key = cache_ttl.map(|_| CacheKey::tool(server, tool, args.as_ref()));
+    if let Some(key) = &key
+        && let Some(Cached::Tool(result)) = route.cache.get(key)
+    {
+        route.metrics.call(server, tool, "ok", Duration::ZERO);
+        return Ok(Forwarded::Complete(result));
+    }
+    let policy = &up.config.resilience.retry;
+    let began = Instant::now();
+    let mut retries = 0;
+    let outcome = loop {
+        let (outcome, reached) = attempt(up, server, tool, args.clone(), forward).await;
+        let Err(e) = &outcome else { break outcome };
+        let restarting = matches!(up.state(), State::Starting | State::BackingOff { .. } | State::Down { .. });
+        let retry = retries < policy.max_retries
+            && policy.kinds.contains(&e.kind)
+            && (policy.all_tools || safe)
+            && !resuming
+            && (reached || restarting)
+            && (retry_unavailable || e.kind != ErrorKind::Unavailable);
+        if !retry {
+            break outcome;
+        }
+        retries += 1;
+        route.metrics.retry(server);
+        let pause = policy.pause(retries);
+        tracing::info!(kind = %e.kind, retry = retries, pause_ms = pause.as_millis() as u64, "retrying");
+        if up.state() == State::Up {
+            tokio::time::sleep(pause).await;
+        } else {
+            // Back as soon as the server is, but no later than the pause.
+            up.wait_up(pause).await;
+        }
+    };
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(e) => e.kind.as_str(),
+    };
+    route.metrics.call(server, tool, label, began.elapsed());
+    if let (Some(key), Some(ttl), Ok(Forwarded::Complete(result))) = (key, cache_ttl, &outcome) {
+        route.cache.put(key, Cached::Tool(result.clone()), ttl);
+    }
+    outcome
+}
 
+/// One try: checks the server's state and breaker, then calls within the
+/// server's timeout. Also says whether the call reached the server.
+async fn attempt(
+    up: &Upstream,
+    server: &str,
+    tool: &str,
+    args: Option<JsonObject>,
+    forward: Option<&Forward>,
+) -> (Result<Forwarded, CallError>, bool) {
+    let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
+    let conn = match up.state() {
+        State::Up => up.connection(),
+        State::Disabled => {
+            return (
+                Err(err(
+                    ErrorKind::Unavailable,
+                    "the server is disabled in the config".into(),
+                )),
+                false,
+            );
+        }
+        State::Starting => {
+            return (
+                Err(err(
+                    ErrorKind::Unavailable,
+                    "the server is starting".into(),
+                )),
+                false,
+            );
+        }
+        State::BackingOff {
+            reason,
+            attempt,
+            retry_at_ms,
+            ..
+        } => {
+            let wait = retry_at_ms.saturating_sub(crate::util::unix_ms(std::time::SystemTime::now()));
+            return (
+                Err(err(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "the server is down ({reason}); restart attempt {attempt} in {}",
+                        crate::util::fmt_duration(Duration::from_millis(wait))
+                    ),
+                )),
+                false,
+            );
+        }
+        State::Failed { error } => {
+            return (
+                Err(err(
+                    ErrorKind::Unavailable,
+                    format!("the server failed: {}", error.reason),
+                )),
+                false,
+            );
+        }
+        State::Down { reason } => {
+            return (
+                Err(err(
+                    ErrorKind::Unavailable,
+                    format!("the server is down: {reason}"),
+                )),
+                false,
+            );
+        }
+    };
+    let Some(conn) = conn else {
+        return (
+            Err(err(
+                ErrorKind::Unavailable,
+                "the server has no connection".into(),
+            )),
+            false,
+        );
+    };
+    if let Err(left) = up.breaker.admit() {
+        let b = up.breaker.status();
+        return (
+            Err(err(
+                ErrorKind::Unavailable,
+                format!(
+                    "circuit breaker open after {} consecutive failures; next probe in {}",
+                    b.consecutive_failures,
+                    crate::util::fmt_duration(left)
+                ),
+            )),
+            false,
+        );
+    }
     let mut params = CallToolRequestParams::new(tool.to_string());
     params.arguments = args;
     if let Some(f) = forward {
@@ -161,7 +412,7 @@ pub async fn call_tool_forwarded(
     }
     let timeout = up.config.timeout;
     let outcome = tokio::time::timeout(timeout, invoke(&conn, params, forward)).await;
-    match outcome {
+    let result = match outcome {
         Err(_) => Err(err(
             ErrorKind::Timeout,
             format!(
@@ -182,7 +433,17 @@ pub async fn call_tool_forwarded(
             }
             Err(e)
         }
+    };
+    let failed = matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
+    if up.breaker.record(failed) {
+        tracing::warn!(server, "circuit breaker opened");
     }
+    if let Err(e) = &result
+        && !matches!(e.kind, ErrorKind::ToolError)
+    {
+        up.note_error(&format!("{tool}: {}: {}", e.kind, e.message));
+    }
+    (result, true)
 }
 
 /// Sends the call and drives input-required rounds: answered through the

@@ -75,6 +75,9 @@ pub struct Catalog {
     tools: Vec<ToolEntry>,
     by_exposed: HashMap<String, usize>,
     by_server: HashMap<(Arc<str>, String), usize>,
+    /// Tools hidden by a no-prefix collision: not listed, but a call that
+    /// names their server (or a domain) still reaches them.
+    shadowed: HashMap<(Arc<str>, String), ToolEntry>,
     resources: Vec<Entry<Resource>>,
     templates: Vec<Entry<ResourceTemplate>>,
     prompts: Vec<Entry<Prompt>>,
@@ -157,16 +160,25 @@ impl Catalog {
                 } else {
                     naming::exposed(&tool.name)
                 };
-                if let Some(&i) = cat.by_exposed.get(&exposed) {
-                    let winner = cat.tools[i].server.to_string();
-                    note("tool", &exposed, &winner, &server);
-                    continue;
-                }
                 let read_only = tool
                     .annotations
                     .as_ref()
                     .and_then(|a| a.read_only_hint)
                     .unwrap_or(false);
+                if let Some(&i) = cat.by_exposed.get(&exposed) {
+                    let winner = cat.tools[i].server.to_string();
+                    note("tool", &exposed, &winner, &server);
+                    cat.shadowed.insert(
+                        (server.clone(), tool.name.to_string()),
+                        ToolEntry {
+                            exposed: String::new(),
+                            server: server.clone(),
+                            tool: tool.clone(),
+                            read_only,
+                        },
+                    );
+                    continue;
+                }
                 let idx = cat.tools.len();
                 cat.by_exposed.insert(exposed.clone(), idx);
                 cat.by_server
@@ -268,6 +280,16 @@ impl Catalog {
         self.by_server
             .get(&(Arc::from(server), tool.to_string()))
             .map(|&i| &self.tools[i])
+    }
+
+    /// The tool a call naming `server` reaches: a listed one, or one hidden
+    /// only by a no-prefix collision.
+    pub fn tool_for_call(&self, server: &str, tool: &str) -> Option<&ToolEntry> {
+        let key = (Arc::from(server), tool.to_string());
+        self.by_server
+            .get(&key)
+            .map(|&i| &self.tools[i])
+            .or_else(|| self.shadowed.get(&key))
     }
 
     pub fn resources(&self) -> &[Entry<Resource>] {

@@ -111,10 +111,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Start every server and report its state, protocol and counts.
+    /// Report every server's state, restarts, breaker and last error, with
+    /// cache and policy-run counters.
+    ///
+    /// With --url, asks a running `weft serve --http` (its GET /status);
+    /// without, starts the configured servers once and reports on them.
     Status {
         /// Machine-readable JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// A running weft's base URL, like http://127.0.0.1:8765.
+        #[arg(long, value_name = "URL", env = "WEFT_URL")]
+        url: Option<String>,
     },
 }

@@ -31,7 +31,7 @@ pub async fn run(
             return ExitCode::from(USAGE);
         }
     };
-    let hub = start_hub(config, false).await;
+    let hub = start_hub(config, false, false).await;
     let outcome = hub.call_tool(server, tool, args).await;
     let code = match outcome {
         Ok(result) => {

@@ -1,29 +1,20 @@
-//! `weft check` and `weft status`: every server's state, one line each.
+//! `weft check`: validate the config, start every server once, one line each.
 
 use std::process::ExitCode;
 
 use weft::config::Config;
 use weft::upstream::{ServerStatus, State};
 
-use super::{FAILED, finish, start_hub, table};
+use super::{FAILED, finish, start_hub};
 
-/// Which of the two commands is running.
-#[derive(Clone, Copy, PartialEq)]
-pub enum Mode {
-    /// Exit 1 when any enabled server failed.
-    Check,
-    /// Always exit 0: the report is the product.
-    Status,
-}
-
-/// The top-level entry point for `weft check` and `weft status`.
-pub async fn run(config: Config, as_json: bool, mode: Mode) -> ExitCode {
+/// The top-level entry point for `weft check`; exit 1 when a server failed.
+pub async fn run(config: Config, as_json: bool) -> ExitCode {
     let source = config
         .source
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let hub = start_hub(config, mode == Mode::Status && !as_json).await;
+    let hub = start_hub(config, false, false).await;
     let status = hub.status();
     let failed = status
         .iter()
@@ -40,7 +31,7 @@ pub async fn run(config: Config, as_json: bool, mode: Mode) -> ExitCode {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-    } else if mode == Mode::Check {
+    } else {
         println!("config {source}: ok");
         for s in &status {
             print_check_line(s);
@@ -50,55 +41,13 @@ pub async fn run(config: Config, as_json: bool, mode: Mode) -> ExitCode {
             "{up} up, {failed} failed, {} tools in the catalog",
             hub.catalog().tools().len()
         );
-    } else {
-        let rows: Vec<Vec<String>> = status
-            .iter()
-            .map(|s| {
-                vec![
-                    s.name.clone(),
-                    state_word(&s.state).to_string(),
-                    s.transport.to_string(),
-                    s.protocol.clone().unwrap_or_default(),
-                    s.tools.to_string(),
-                    s.resources.to_string(),
-                    s.prompts.to_string(),
-                    s.pid.map(|p| p.to_string()).unwrap_or_default(),
-                    s.start_ms.map(|m| format!("{m} ms")).unwrap_or_default(),
-                ]
-            })
-            .collect();
-        table::print(
-            &[
-                "SERVER",
-                "STATE",
-                "TRANSPORT",
-                "PROTOCOL",
-                "TOOLS",
-                "RESOURCES",
-                "PROMPTS",
-                "PID",
-                "START",
-            ],
-            &rows,
-            None,
-        );
     }
-    finish(if mode == Mode::Check && failed > 0 {
+    finish(if failed > 0 {
         FAILED
     } else {
         0
     })
     .await
-}
-
-fn state_word(state: &State) -> &'static str {
-    match state {
-        State::Disabled => "disabled",
-        State::Starting => "starting",
-        State::Up => "up",
-        State::Failed { .. } => "failed",
-        State::Down { .. } => "down",
-    }
 }
 
 fn print_check_line(s: &ServerStatus) {
@@ -119,6 +68,6 @@ fn print_check_line(s: &ServerStatus) {
                 println!("    | {line}");
             }
         }
-        other => println!("? {:<12} {}", s.name, state_word(other)),
+        other => println!("? {:<12} {}", s.name, other.name()),
     }
 }

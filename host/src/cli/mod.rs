@@ -8,6 +8,7 @@ mod check;
 pub mod logging;
 mod run;
 mod serve;
+mod status;
 mod table;
 mod tools;
 
@@ -31,6 +32,14 @@ const DEFAULT_CONFIG: &str = include_str!("../../examples/weft.toml");
 /// Runs one command to completion, stopping every server on the way out,
 /// also when SIGINT or SIGTERM arrives first.
 pub async fn run(args: Args) -> ExitCode {
+    // Asking a running weft needs no config of our own.
+    if let Command::Status {
+        json,
+        url: Some(url),
+    } = &args.command
+    {
+        return status::remote(url, *json).await;
+    }
     let config = match load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(message) => {
@@ -92,13 +101,14 @@ pub async fn run(args: Args) -> ExitCode {
                 )
                 .await
             }
-            Command::Check { json } => check::run(config, json, check::Mode::Check).await,
-            Command::Status { json } => check::run(config, json, check::Mode::Status).await,
+            Command::Check { json } => check::run(config, json).await,
+            Command::Status { json, url: _ } => status::local(config, json).await,
         }
     };
     tokio::select! {
         code = work => code,
         signal = shutdown_signal() => {
+            hubs::drain_all().await;
             eprintln!("weft: {signal}; stopping servers");
             hubs::stop_all().await;
             ExitCode::from(if signal == "interrupted" { 130 } else { 143 })
@@ -124,9 +134,11 @@ fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, String> {
 }
 
 /// Starts the hub; on a terminal, shows each server as it comes up.
-async fn start_hub(config: Config, progress: bool) -> Hub {
+/// `supervise` restarts servers that crash (for `serve`); one-shot
+/// commands leave them down.
+async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
     let show = progress && std::io::stderr().is_terminal();
-    let hub = Hub::start_with(config, move |event| {
+    let hub = Hub::start_with_options(config, supervise, move |event| {
         if !show {
             return;
         }
@@ -159,12 +171,15 @@ async fn start_hub(config: Config, progress: bool) -> Hub {
 /// Prints a warning line per server that failed to start.
 fn warn_failed(hub: &Hub) {
     for s in hub.status() {
-        if let weft::upstream::State::Failed { error } = &s.state {
-            eprintln!(
-                "weft: warning: server {} is unavailable: {}",
-                s.name, error.reason
-            );
-        }
+        let reason = match &s.state {
+            weft::upstream::State::Failed { error } => &error.reason,
+            weft::upstream::State::BackingOff { reason, .. } => reason,
+            _ => continue,
+        };
+        eprintln!(
+            "weft: warning: server {} is unavailable: {reason}",
+            s.name
+        );
     }
 }
 
@@ -202,6 +217,32 @@ mod hubs {
         HUBS.lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(hub.clone());
+    }
+
+    /// Lets calls in flight finish, up to each hub's shutdown timeout; a
+    /// second signal stops waiting.
+    pub async fn drain_all() {
+        let hubs: Vec<Hub> = HUBS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for hub in hubs {
+            let n = hub.in_flight();
+            if n == 0 {
+                continue;
+            }
+            let deadline = hub.config().settings.shutdown_timeout;
+            eprintln!(
+                "weft: waiting up to {} for {n} call{} in flight (signal again to stop now)",
+                weft::util::fmt_duration(deadline),
+                if n == 1 { "" } else { "s" }
+            );
+            tokio::select! {
+                left = hub.drain(deadline) => {
+                    if left > 0 {
+                        eprintln!("weft: cancelling {left} unfinished call{}", if left == 1 { "" } else { "s" });
+                    }
+                }
+                _ = super::shutdown_signal() => {}
+            }
+        }
     }
 
     pub async fn stop_all() {

@@ -75,7 +75,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
             return ExitCode::from(FAILED);
         }
     };
-    let hub = start_hub(config, false).await;
+    let hub = start_hub(config, false, false).await;
     let mut loaded = match policy::load(&hub, &opts.policy, &opts.grants) {
         Ok(l) => l,
         Err(e) => {

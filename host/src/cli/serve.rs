@@ -48,7 +48,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let hub = start_hub(config, true).await;
+    let hub = start_hub(config, true, true).await;
     warn_failed(&hub);
     let gw = Gateway::new(hub.clone(), expose);
     let servers = hub.status().iter().filter(|s| s.protocol.is_some()).count();

@@ -25,7 +25,7 @@ pub async fn run(
             return ExitCode::from(USAGE);
         }
     };
-    let hub = start_hub(config, !as_json).await;
+    let hub = start_hub(config, !as_json, false).await;
     warn_failed(&hub);
     let catalog = hub.catalog();
     let tools: Vec<_> = catalog

@@ -16,6 +16,7 @@ mod duration;
 mod json;
 pub mod policy;
 mod raw;
+pub mod resilience;
 pub mod secrets;
 mod toml_file;
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use duration::{parse_duration, parse_size};
 pub use policy::{Limits, PolicyConfig};
+pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
 pub use secrets::SecretStore;
 
 /// The file name looked up in the working directory when neither `--config`
@@ -85,6 +87,8 @@ pub struct Settings {
     pub expose: Expose,
     /// How many items one page of a list holds in `weft serve`.
     pub page_size: usize,
+    /// How long `weft serve` waits for calls in flight when it is stopped.
+    pub shutdown_timeout: Duration,
 }
 
 /// What `weft serve` lists as tools.
@@ -120,6 +124,7 @@ impl Default for Settings {
             call_timeout: Duration::from_secs(60),
             expose: Expose::All,
             page_size: 1000,
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -159,6 +164,8 @@ pub struct ServerConfig {
     /// Tool-name globs; empty means every tool.
     pub include: Vec<String>,
     pub exclude: Vec<String>,
+    /// Restarts, retries, the circuit breaker and the cache.
+    pub resilience: Resilience,
 }
 
 /// A loaded, validated configuration.

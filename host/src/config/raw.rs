@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::resilience::{RawBreaker, RawCache, RawResilience, RawRestart, RawRetry};
 use super::secrets::{self, SecretStore};
 use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
 
@@ -67,6 +68,10 @@ pub(crate) struct RawServer {
     pub include: Vec<String>,
     #[serde(default)]
     pub exclude: Vec<String>,
+    pub restart: Option<RawRestart>,
+    pub retry: Option<RawRetry>,
+    pub breaker: Option<RawBreaker>,
+    pub cache: Option<RawCache>,
 }
 
 impl RawServer {
@@ -259,8 +264,16 @@ impl RawServer {
                 })?;
             }
         }
+        let resilience = RawResilience {
+            restart: self.restart,
+            retry: self.retry,
+            breaker: self.breaker,
+            cache: self.cache,
+        }
+        .resolve(file, &format!("servers.{name}"))?;
         Ok(ServerConfig {
             name: name.to_string(),
+            resilience,
             transport,
             enabled,
             timeout,

@@ -22,6 +22,7 @@ struct RawSettings {
     secrets: Option<String>,
     expose: Option<String>,
     page_size: Option<usize>,
+    shutdown_timeout: Option<RawDuration>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies"];
@@ -80,6 +81,9 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(t) = &raw_settings.call_timeout {
         settings.call_timeout = t.resolve(file, "settings.call_timeout")?;
+    }
+    if let Some(t) = &raw_settings.shutdown_timeout {
+        settings.shutdown_timeout = t.resolve(file, "settings.shutdown_timeout")?;
     }
     if let Some(e) = &raw_settings.expose {
         settings.expose = Expose::parse(e).ok_or_else(|| {

@@ -6,6 +6,8 @@ pub mod grants;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use serde::Serialize;
 
 use crate::Hub;
@@ -152,9 +154,12 @@ impl Runner {
             policy.limits.max_calls,
             progress,
         ));
+        let _busy = self.hub.busy();
+        let span = tracing::info_span!("policy", policy = %policy.name);
         let outcome = self
             .sandbox
             .run(&policy.wasm, input, &policy.limits, ctx.clone())
+            .instrument(span)
             .await;
         let calls = std::mem::take(&mut *ctx.records.lock().unwrap_or_else(|p| p.into_inner()));
         let logs = std::mem::take(&mut *ctx.logs.lock().unwrap_or_else(|p| p.into_inner()));
@@ -166,7 +171,7 @@ impl Runner {
             Err(RunError::Limit(l)) => ("limit", None, Some(l.to_string()), Some(l)),
             Err(e) => ("error", None, Some(e.to_string()), None),
         };
-        RunReport {
+        let report = RunReport {
             policy: policy.name.clone(),
             status,
             output,
@@ -179,7 +184,10 @@ impl Runner {
             logs,
             stdout: outcome.stdout,
             stderr: outcome.stderr,
-        }
+        };
+        self.hub.record_run(&report);
+        tracing::info!(policy = %report.policy, status = report.status, ms = report.duration_ms as u64, calls = report.calls.len(), "policy run");
+        report
     }
 }
 

@@ -30,6 +30,20 @@ pub enum LimitError {
     Log { cap: u64 },
 }
 
+impl LimitError {
+    /// The limit's short name: fuel, time, memory, calls, output or log.
+    pub fn limit_name(&self) -> &'static str {
+        match self {
+            LimitError::Fuel { .. } => "fuel",
+            LimitError::Time { .. } => "time",
+            LimitError::Memory { .. } => "memory",
+            LimitError::Calls { .. } => "calls",
+            LimitError::Output { .. } => "output",
+            LimitError::Log { .. } => "log",
+        }
+    }
+}
+
 /// How a run failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RunError {

@@ -20,11 +20,13 @@ use rmcp::service::{
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify, page::page};
 use crate::error::{CallError, ErrorKind};
+use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::router::{Forward, Forwarded};
 use crate::upstream::Connection;
 
@@ -133,6 +135,36 @@ fn object_arg(args: &Option<rmcp::model::JsonObject>, key: &str) -> Option<Value
 }
 
 impl Session {
+    async fn call_tool_in(
+        &self,
+        mut params: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let agent = Agent::of(&ctx, self.min_log());
+        let lot = &self.gw.lot;
+        let resume = params
+            .request_state
+            .clone()
+            .filter(|s| s.starts_with(STATE_PREFIX));
+        let mut response = match resume {
+            Some(state) => {
+                let answers = params.input_responses.take().unwrap_or_default();
+                call::resume(&ctx, &agent, lot, &state, answers).await?
+            }
+            None => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let work = self.work(params, &agent, tx)?;
+                call::drive(&ctx, &agent, lot, work, rx).await?
+            }
+        };
+        // Upstreams of the handshake era send no resultType; 2026-07-28
+        // agents need it (rmcp strips it again for older agents).
+        if let CallToolResponse::Complete(r) = &mut response {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        Ok(response)
+    }
+
     /// Builds the work for one call, without running it.
     fn work(
         &self,
@@ -386,32 +418,18 @@ impl ServerHandler for Session {
 
     async fn call_tool(
         &self,
-        mut params: CallToolRequestParams,
+        params: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let agent = Agent::of(&ctx, self.min_log());
-        let lot = &self.gw.lot;
-        let resume = params
-            .request_state
-            .clone()
-            .filter(|s| s.starts_with(STATE_PREFIX));
-        let mut response = match resume {
-            Some(state) => {
-                let answers = params.input_responses.take().unwrap_or_default();
-                call::resume(&ctx, &agent, lot, &state, answers).await?
-            }
-            None => {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let work = self.work(params, &agent, tx)?;
-                call::drive(&ctx, &agent, lot, work, rx).await?
-            }
-        };
-        // Upstreams of the handshake era send no resultType; 2026-07-28
-        // agents need it (rmcp strips it again for older agents).
-        if let CallToolResponse::Complete(r) = &mut response {
-            r.result_type.get_or_insert(ResultType::COMPLETE);
-        }
-        Ok(response)
+        // One id per agent request, on every log line of the call: the
+        // router's, the upstream's and the policy's.
+        let span = tracing::info_span!(
+            "request",
+            request_id = %crate::util::random_hex(6),
+            rpc_id = %ctx.id,
+            tool = %params.name
+        );
+        self.call_tool_in(params, ctx).instrument(span).await
     }
 
     async fn list_resources(
@@ -474,10 +492,14 @@ impl ServerHandler for Session {
                 Some(json!({"uri": params.uri})),
             ));
         };
+        let fresh = params.input_responses.is_none() && params.request_state.is_none();
+        if fresh && let Some(hit) = cached_read(gw, &server, &inner) {
+            return Ok(expose_contents(gw, &server, hit).into());
+        }
         let conn = connection(gw, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
-        upstream.uri = inner;
+        upstream.uri = inner.clone();
         upstream.meta = None;
         for _round in 0..INPUT_ROUNDS {
             let answer = conn
@@ -488,6 +510,7 @@ impl ServerHandler for Session {
             match answer {
                 ReadResourceResponse::Complete(mut result) => {
                     result.result_type.get_or_insert(ResultType::COMPLETE);
+                    cache_read(gw, &server, &inner, &result);
                     return Ok(expose_contents(gw, &server, result).into());
                 }
                 ReadResourceResponse::InputRequired(input) if agent.modern => {
@@ -726,4 +749,46 @@ impl ServerHandler for Session {
             .store(call::level_rank(params.level), Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The tenant an agent acts for. Until tenants are configured, every agent
+/// is the one tenant, so "private" results are kept per tenant all the same.
+const TENANT: &str = "";
+
+/// A fresh cached read of `uri` on `server`: shared, or this tenant's.
+fn cached_read(
+    gw: &Gateway,
+    server: &str,
+    uri: &str,
+) -> Option<rmcp::model::ReadResourceResult> {
+    let cache = gw.hub.cache();
+    [Scope::Public, Scope::Private(TENANT.into())]
+        .into_iter()
+        .find_map(|scope| match cache.get(&CacheKey::resource(server, uri, scope)) {
+            Some(Cached::Resource(r)) => Some(r),
+            _ => None,
+        })
+}
+
+/// Keeps a read for as long as the server allows (`ttlMs`), else for the
+/// server's configured `cache.ttl`; a private result only for its tenant.
+fn cache_read(gw: &Gateway, server: &str, uri: &str, result: &rmcp::model::ReadResourceResult) {
+    let configured = gw
+        .hub
+        .upstream(server)
+        .and_then(|u| u.config.resilience.cache.ttl);
+    let ttl = match result.ttl_ms {
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        None => configured,
+    };
+    let Some(ttl) = ttl else { return };
+    let scope = match result.cache_scope {
+        Some(rmcp::model::CacheScope::Private) => Scope::Private(TENANT.into()),
+        _ => Scope::Public,
+    };
+    gw.hub.cache().put(
+        CacheKey::resource(server, uri, scope),
+        Cached::Resource(result.clone()),
+        ttl,
+    );
 }

@@ -1,6 +1,7 @@
 //! The streamable HTTP endpoint: `/mcp` for both protocol eras (sessions
 //! for handshake-era clients, stateless requests for 2026-07-28), with
-//! Host and Origin checks against DNS rebinding.
+//! Host and Origin checks against DNS rebinding; `/health`, `/status`
+//! (JSON) and `/metrics` (Prometheus) beside it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         // result get a plain JSON body instead of an SSE stream.
         .with_json_response(true)
         .with_cancellation_token(stop);
+    let hub = gw.hub.clone();
+    let metrics_hub = gw.hub.clone();
     let service = StreamableHttpService::new(
         move || Ok(gw.session()),
         Arc::new(LocalSessionManager::default()),
@@ -52,6 +55,25 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
     axum::Router::new()
         .nest_service("/mcp", service)
         .route("/health", axum::routing::get(|| async { "ok\n" }))
+        .route(
+            "/status",
+            axum::routing::get(move || {
+                let hub = hub.clone();
+                async move { axum::Json(hub.report()) }
+            }),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let hub = metrics_hub.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+                        hub.metrics_text(),
+                    )
+                }
+            }),
+        )
 }
 
 /// Binds `addr` and serves until `stop` is cancelled. Calls `on_bound` with

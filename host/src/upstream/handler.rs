@@ -31,6 +31,12 @@ pub enum UpstreamEvent {
     ListChanged { server: String },
     /// A resource it serves changed (`uri` is the server's own URI).
     ResourceUpdated { server: String, uri: String },
+    /// Its connection ended; the supervisor is bringing it back.
+    Lost { server: String },
+    /// The supervisor brought it back, with fresh lists.
+    Restarted { server: String },
+    /// The supervisor gave up on it.
+    GaveUp { server: String },
 }
 
 /// One per connection; knows its server's name.

@@ -13,6 +13,8 @@ mod http;
 pub mod relay;
 mod sse;
 pub mod stdio;
+pub mod supervise;
+mod watch;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -20,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch as notify};
+use tokio_util::sync::CancellationToken;
 
 pub use builtin::NAMES as BUILTINS;
 use handler::Handler;
@@ -50,13 +53,37 @@ pub enum State {
     Disabled,
     Starting,
     Up,
+    /// It failed to start or its connection ended; the supervisor tries
+    /// again at `retry_at_ms` (milliseconds since the Unix epoch).
+    BackingOff {
+        reason: String,
+        stderr_tail: Vec<String>,
+        /// Failed starts or quick crashes in a row, this one included.
+        attempt: u32,
+        retry_at_ms: u64,
+    },
+    /// It could not be started, and nothing will try again.
     Failed {
         error: StartError,
     },
-    /// Its connection ended after it was up.
+    /// Its connection ended after it was up, or weft stopped it.
     Down {
         reason: String,
     },
+}
+
+impl State {
+    /// The state's name as status shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Disabled => "disabled",
+            State::Starting => "starting",
+            State::Up => "up",
+            State::BackingOff { .. } => "backing-off",
+            State::Failed { .. } => "failed",
+            State::Down { .. } => "down",
+        }
+    }
 }
 
 /// A live connection.
@@ -70,6 +97,8 @@ pub struct Connection {
     pub pid: Option<u32>,
     /// The `subscriptions/listen` stream for list changes (2026-07-28).
     listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    /// Cancelled when the connection ends, for whatever reason.
+    pub closed: CancellationToken,
 }
 
 impl Connection {
@@ -83,6 +112,7 @@ impl Connection {
         {
             l.abort();
         }
+        self.closed.cancel();
         self.service.cancellation_token().cancel();
         if let Some(pid) = self.pid {
             stdio::kill_group(pid);
@@ -120,6 +150,20 @@ pub struct ServerStatus {
     pub start_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<u64>,
+    /// Times the supervisor brought it back after a crash or a lost
+    /// connection.
+    pub restarts: u32,
+    /// The last failure: a start, a lost connection or a failed call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+/// The most recent thing that went wrong with a server.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LastError {
+    pub message: String,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
 }
 
 struct Inner {
@@ -128,6 +172,10 @@ struct Inner {
     listing: Arc<Listing>,
     start_time: Option<Duration>,
     started_at: Option<SystemTime>,
+    /// It has been up at least once, so its last listing is meaningful.
+    listed: bool,
+    restarts: u32,
+    last_error: Option<LastError>,
 }
 
 /// One configured server and its connection, if any.
@@ -135,6 +183,10 @@ pub struct Upstream {
     pub config: ServerConfig,
     tail: StderrTail,
     inner: RwLock<Inner>,
+    /// Bumped on every state change, for callers waiting for a server.
+    generation: notify::Sender<u64>,
+    /// Fails calls fast after repeated failures.
+    pub breaker: crate::breaker::Breaker,
 }
 
 impl Upstream {
@@ -145,6 +197,7 @@ impl Upstream {
             State::Disabled
         };
         Upstream {
+            breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
             config,
             tail: StderrTail::default(),
             inner: RwLock::new(Inner {
@@ -153,8 +206,60 @@ impl Upstream {
                 listing: Arc::default(),
                 start_time: None,
                 started_at: None,
+                listed: false,
+                restarts: 0,
+                last_error: None,
             }),
+            generation: notify::channel(0).0,
         }
+    }
+
+    /// Sets the state and wakes everyone waiting for a change.
+    fn set_state(&self, state: State) {
+        self.write().state = state;
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Waits until the server is up, at most `within`; true if it is.
+    pub async fn wait_up(&self, within: Duration) -> bool {
+        let mut changes = self.generation.subscribe();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match self.state() {
+                State::Up => return true,
+                State::Starting | State::BackingOff { .. } => {}
+                _ => return false,
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return self.state() == State::Up,
+            }
+        }
+    }
+
+    /// Records a failure for status.
+    pub fn note_error(&self, message: &str) {
+        self.write().last_error = Some(LastError {
+            message: message.to_string(),
+            at_ms: crate::util::unix_ms(SystemTime::now()),
+        });
+    }
+
+    /// Whether its tools belong in the catalog: it has been up, and it is
+    /// up or being brought back (agents keep its tools through a restart;
+    /// calls meanwhile fail with `unavailable`).
+    pub fn in_catalog(&self) -> bool {
+        let inner = self.read();
+        inner.listed
+            && matches!(
+                inner.state,
+                State::Up | State::Starting | State::BackingOff { .. }
+            )
+    }
+
+    /// The token cancelled when the current connection ends.
+    pub fn closed_token(&self) -> Option<CancellationToken> {
+        self.read().conn.as_ref().map(|c| c.closed.clone())
     }
 
     pub fn name(&self) -> &str {
@@ -203,7 +308,7 @@ impl Upstream {
         if !self.config.enabled {
             return Ok(());
         }
-        self.write().state = State::Starting;
+        self.set_state(State::Starting);
         let began = Instant::now();
         let attempt = tokio::time::timeout(settings.startup_timeout, self.connect(events)).await;
         let outcome = match attempt {
@@ -216,12 +321,15 @@ impl Upstream {
         };
         match outcome {
             Ok((conn, listing)) => {
-                let mut inner = self.write();
-                inner.state = State::Up;
-                inner.conn = Some(Arc::new(conn));
-                inner.listing = Arc::new(listing);
-                inner.start_time = Some(began.elapsed());
-                inner.started_at = Some(SystemTime::now());
+                {
+                    let mut inner = self.write();
+                    inner.conn = Some(Arc::new(conn));
+                    inner.listing = Arc::new(listing);
+                    inner.start_time = Some(began.elapsed());
+                    inner.started_at = Some(SystemTime::now());
+                    inner.listed = true;
+                }
+                self.set_state(State::Up);
                 Ok(())
             }
             Err(reason) => {
@@ -231,9 +339,10 @@ impl Upstream {
                     reason,
                     stderr_tail: self.tail.last(REPORT_TAIL),
                 };
-                self.write().state = State::Failed {
+                self.note_error(&error.reason);
+                self.set_state(State::Failed {
                     error: error.clone(),
-                };
+                });
                 Err(error)
             }
         }
@@ -269,12 +378,13 @@ impl Upstream {
         lifecycle: ClientLifecycleMode,
     ) -> Result<(Connection, Listing), String> {
         let handler = Handler::new(&self.config.name, events.clone());
+        let closed = CancellationToken::new();
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
                 let pid = spawned.pid;
                 let service = handler
-                    .serve_with_lifecycle(spawned.transport, lifecycle)
+                    .serve_with_lifecycle(watch::watched(spawned.transport, closed.clone()), lifecycle)
                     .await
                     .map_err(|e| {
                         if let Some(pid) = pid {
@@ -287,7 +397,10 @@ impl Upstream {
             Transport::Builtin { name } => {
                 let pipe = builtin::start(name)?;
                 let service = handler
-                    .serve_with_lifecycle(pipe, ClientLifecycleMode::Initialize)
+                    .serve_with_lifecycle(
+                        watch::watched(pipe, closed.clone()),
+                        ClientLifecycleMode::Initialize,
+                    )
                     .await
                     .map_err(|e| handshake_error(&e.to_string()))?;
                 (service, None)
@@ -299,7 +412,7 @@ impl Upstream {
             } => {
                 let transport = http::transport(url, headers)?;
                 let service = handler
-                    .serve_with_lifecycle(transport, lifecycle)
+                    .serve_with_lifecycle(watch::watched(transport, closed.clone()), lifecycle)
                     .await
                     .map_err(|e| {
                         format!(
@@ -317,7 +430,10 @@ impl Upstream {
                 let transport = sse::connect(url, headers).await?;
                 // The legacy SSE transport predates 2026-07-28.
                 let service = handler
-                    .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                    .serve_with_lifecycle(
+                        watch::watched(transport, closed.clone()),
+                        ClientLifecycleMode::Initialize,
+                    )
                     .await
                     .map_err(|e| {
                         format!(
@@ -346,6 +462,7 @@ impl Upstream {
             pid,
             service,
             listener: Default::default(),
+            closed,
         };
         if conn.protocol.as_str() >= "2026-07-28" {
             listen_for_changes(&conn, &self.config.name, events.clone()).await;
@@ -366,27 +483,79 @@ impl Upstream {
         Ok(())
     }
 
-    /// Marks a connection that ended as down, so calls fail fast.
+    /// Marks a connection that failed under a call as down, so calls fail
+    /// fast and the supervisor reconnects.
     pub fn mark_down(&self, reason: &str) {
-        let mut inner = self.write();
-        if inner.state == State::Up {
-            inner.state = State::Down {
-                reason: reason.to_string(),
-            };
+        let conn = {
+            let inner = self.read();
+            if inner.state != State::Up {
+                return;
+            }
+            inner.conn.clone()
+        };
+        self.set_state(State::Down {
+            reason: reason.to_string(),
+        });
+        if let Some(conn) = conn {
+            conn.closed.cancel();
         }
+    }
+
+    /// Drops a connection that ended, killing what is left of its process
+    /// group, and says why it ended.
+    pub(crate) fn lost(&self) -> String {
+        let (conn, reason) = {
+            let mut inner = self.write();
+            let reason = match &inner.state {
+                State::Down { reason } => reason.clone(),
+                _ => "the server exited or closed its connection".to_string(),
+            };
+            (inner.conn.take(), reason)
+        };
+        if let Some(conn) = conn {
+            conn.close();
+        }
+        self.note_error(&reason);
+        reason
+    }
+
+    /// Records that the supervisor will try again at `at`.
+    pub(crate) fn backing_off(&self, reason: &str, attempt: u32, at: SystemTime) {
+        self.set_state(State::BackingOff {
+            reason: reason.to_string(),
+            stderr_tail: self.tail.last(REPORT_TAIL),
+            attempt,
+            retry_at_ms: crate::util::unix_ms(at),
+        });
+    }
+
+    /// Records that the supervisor gave up.
+    pub(crate) fn give_up(&self, reason: String) {
+        self.set_state(State::Failed {
+            error: StartError {
+                reason,
+                stderr_tail: self.tail.last(REPORT_TAIL),
+            },
+        });
+    }
+
+    /// Counts a successful restart.
+    pub(crate) fn count_restart(&self) {
+        self.write().restarts += 1;
     }
 
     /// Stops the server; its process group is killed.
     pub fn stop(&self) {
         let conn = {
             let mut inner = self.write();
-            if inner.state == State::Up {
+            if inner.state != State::Disabled {
                 inner.state = State::Down {
                     reason: "stopped".into(),
                 };
             }
             inner.conn.take()
         };
+        self.generation.send_modify(|g| *g += 1);
         if let Some(conn) = conn {
             conn.close();
         }
@@ -422,6 +591,8 @@ impl Upstream {
                 .started_at
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs()),
+            restarts: inner.restarts,
+            last_error: inner.last_error.clone(),
         }
     }
 }

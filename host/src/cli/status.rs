@@ -1,0 +1,155 @@
+//! `weft status`: a running weft's report (`--url`, from its `GET /status`)
+//! or a one-off report on the configured servers. Both print the same
+//! table, or the same JSON with `--json`.
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+use weft::config::Config;
+
+use super::{FAILED, finish, start_hub, table};
+
+/// Starts the configured servers once and reports on them.
+pub async fn local(config: Config, as_json: bool) -> ExitCode {
+    let hub = start_hub(config, !as_json, false).await;
+    let report = serde_json::to_value(hub.report()).unwrap_or(Value::Null);
+    print(&report, as_json);
+    finish(0).await
+}
+
+/// Asks a running `weft serve --http` at `url` for its status.
+pub async fn remote(url: &str, as_json: bool) -> ExitCode {
+    let base = url.trim_end_matches('/').trim_end_matches("/mcp");
+    let endpoint = format!("{base}/status");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build();
+    let fetched = match client {
+        Ok(c) => c.get(&endpoint).send().await,
+        Err(e) => {
+            eprintln!("weft: cannot make an HTTP client: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let response = match fetched {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            eprintln!(
+                "weft: {endpoint} answered {}; is this a `weft serve --http` address?",
+                r.status()
+            );
+            return ExitCode::from(FAILED);
+        }
+        Err(e) => {
+            eprintln!("weft: cannot reach {endpoint}: {e}; is `weft serve --http` running there?");
+            return ExitCode::from(FAILED);
+        }
+    };
+    match response.json::<Value>().await {
+        Ok(report) => {
+            print(&report, as_json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("weft: {endpoint} did not answer with a status report: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+fn print(report: &Value, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+        return;
+    }
+    let text = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let servers = report["servers"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = servers
+        .iter()
+        .map(|s| {
+            let state = match s["state"].as_str() {
+                Some("backing-off") => {
+                    let now = weft::util::unix_ms(std::time::SystemTime::now());
+                    let at = s["retry_at_ms"].as_u64().unwrap_or(now);
+                    format!(
+                        "backing-off (retry in {})",
+                        weft::util::fmt_duration(std::time::Duration::from_millis(
+                            at.saturating_sub(now)
+                        ))
+                    )
+                }
+                other => other.unwrap_or("?").to_string(),
+            };
+            let error = match s["state"].as_str() {
+                Some("failed") => text(&s["error"]["reason"]),
+                _ => text(&s["last_error"]["message"]),
+            };
+            vec![
+                text(&s["name"]),
+                state,
+                text(&s["transport"]),
+                text(&s["protocol"]),
+                text(&s["tools"]),
+                text(&s["restarts"]),
+                text(&s["breaker"]["state"]),
+                text(&s["pid"]),
+                error,
+            ]
+        })
+        .collect();
+    table::print(
+        &[
+            "SERVER",
+            "STATE",
+            "TRANSPORT",
+            "PROTOCOL",
+            "TOOLS",
+            "RESTARTS",
+            "BREAKER",
+            "PID",
+            "LAST ERROR",
+        ],
+        &rows,
+        Some(160),
+    );
+    let cache = &report["cache"];
+    println!(
+        "\ncatalog: {} tools, {} resources, {} prompts; up {} s",
+        text(&report["tools"]),
+        text(&report["resources"]),
+        text(&report["prompts"]),
+        text(&report["uptime_s"]),
+    );
+    println!(
+        "cache: {} items, {} hits, {} misses ({:.0}% hit rate), {} evictions, {} invalidations",
+        text(&cache["items"]),
+        text(&cache["hits"]),
+        text(&cache["misses"]),
+        cache["hit_rate"].as_f64().unwrap_or(0.0) * 100.0,
+        text(&cache["evictions"]),
+        text(&cache["invalidations"]),
+    );
+    if let Some(runs) = report["policy_runs"].as_object()
+        && !runs.is_empty()
+    {
+        let list: Vec<String> = runs
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "{name} {} ok / {} error / {} limit",
+                    text(&c["ok"]),
+                    text(&c["error"]),
+                    text(&c["limit"])
+                )
+            })
+            .collect();
+        println!("policy runs: {}", list.join("; "));
+    }
+}

@@ -1,0 +1,324 @@
+//! Counters and histograms for `GET /metrics`, in the OpenMetrics text
+//! format Prometheus scrapes: calls by server, tool and outcome, call
+//! latency per server, retries, failovers, restarts, breaker and server
+//! state, cache counters, policy runs by outcome, fuel used and limit kills.
+//!
+//! Call and policy figures are recorded as they happen; server state and
+//! cache figures are read from the hub when the metrics are rendered.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::cache::CacheStats;
+use crate::upstream::ServerStatus;
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    server: String,
+    tool: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DomainLabels {
+    domain: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    policy: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    policy: String,
+    limit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    event: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms … about 16 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 17))
+}
+
+/// Every metric weft exports.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    latency: Family<ServerLabels, Histogram, fn() -> Histogram>,
+    retries: Family<ServerLabels, Counter>,
+    failovers: Family<DomainLabels, Counter>,
+    runs: Family<RunLabels, Counter>,
+    run_latency: Family<PolicyLabels, Histogram, fn() -> Histogram>,
+    fuel: Family<PolicyLabels, Counter>,
+    limit_kills: Family<LimitLabels, Counter>,
+    // Read from the hub at render time.
+    up: Family<ServerLabels, Gauge>,
+    restarts: Family<ServerLabels, Counter>,
+    breaker_open: Family<ServerLabels, Gauge>,
+    breaker_opened: Family<ServerLabels, Counter>,
+    tools: Family<ServerLabels, Gauge>,
+    cache: Family<CacheLabels, Counter>,
+    cache_items: Gauge,
+    /// Encoding takes the registry by reference; one render at a time.
+    render_lock: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("weft");
+        let calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "calls",
+            "Tool calls by server, tool and outcome (ok or an error kind)",
+            calls.clone(),
+        );
+        let latency: Family<ServerLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "call_duration_seconds",
+            "Tool call latency by server, retries included",
+            latency.clone(),
+        );
+        let retries = Family::<ServerLabels, Counter>::default();
+        registry.register("retries", "Calls tried again", retries.clone());
+        let failovers = Family::<DomainLabels, Counter>::default();
+        registry.register(
+            "failovers",
+            "Domain calls passed to a lower-priority server",
+            failovers.clone(),
+        );
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register("policy_runs", "Policy runs by outcome", runs.clone());
+        let run_latency: Family<PolicyLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "policy_run_duration_seconds",
+            "Policy run wall time",
+            run_latency.clone(),
+        );
+        let fuel = Family::<PolicyLabels, Counter>::default();
+        registry.register("policy_fuel_used", "Fuel used by policies", fuel.clone());
+        let limit_kills = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "policy_limit_kills",
+            "Policy runs stopped by a limit",
+            limit_kills.clone(),
+        );
+        let up = Family::<ServerLabels, Gauge>::default();
+        registry.register("upstream_up", "1 if the server is up", up.clone());
+        let restarts = Family::<ServerLabels, Counter>::default();
+        registry.register(
+            "upstream_restarts",
+            "Restarts after a crash or a lost connection",
+            restarts.clone(),
+        );
+        let breaker_open = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "breaker_open",
+            "1 while the server's circuit breaker fails calls fast",
+            breaker_open.clone(),
+        );
+        let breaker_opened = Family::<ServerLabels, Counter>::default();
+        registry.register(
+            "breaker_opened",
+            "Times the circuit breaker opened",
+            breaker_opened.clone(),
+        );
+        let tools = Family::<ServerLabels, Gauge>::default();
+        registry.register("upstream_tools", "Tools the server lists", tools.clone());
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_events",
+            "Cache lookups and removals: hit, miss, eviction, invalidation",
+            cache.clone(),
+        );
+        let cache_items = Gauge::default();
+        registry.register("cache_items", "Entries in the cache", cache_items.clone());
+        Metrics {
+            registry,
+            calls,
+            latency,
+            retries,
+            failovers,
+            runs,
+            run_latency,
+            fuel,
+            limit_kills,
+            up,
+            restarts,
+            breaker_open,
+            breaker_opened,
+            tools,
+            cache,
+            cache_items,
+            render_lock: Mutex::new(()),
+        }
+    }
+
+    /// One finished call; `outcome` is `ok` or an error kind.
+    pub fn call(&self, server: &str, tool: &str, outcome: &str, took: Duration) {
+        self.calls
+            .get_or_create(&CallLabels {
+                server: server.into(),
+                tool: tool.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.latency
+            .get_or_create(&ServerLabels {
+                server: server.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn retry(&self, server: &str) {
+        self.retries
+            .get_or_create(&ServerLabels {
+                server: server.into(),
+            })
+            .inc();
+    }
+
+    pub fn failover(&self, domain: &str) {
+        self.failovers
+            .get_or_create(&DomainLabels {
+                domain: domain.into(),
+            })
+            .inc();
+    }
+
+    /// One finished policy run; `limit` names the limit that stopped it.
+    pub fn policy_run(
+        &self,
+        policy: &str,
+        outcome: &str,
+        took: Duration,
+        fuel: u64,
+        limit: Option<&str>,
+    ) {
+        self.runs
+            .get_or_create(&RunLabels {
+                policy: policy.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        let p = PolicyLabels {
+            policy: policy.into(),
+        };
+        self.run_latency
+            .get_or_create(&p)
+            .observe(took.as_secs_f64());
+        self.fuel.get_or_create(&p).inc_by(fuel);
+        if let Some(limit) = limit {
+            self.limit_kills
+                .get_or_create(&LimitLabels {
+                    policy: policy.into(),
+                    limit: limit.into(),
+                })
+                .inc();
+        }
+    }
+
+    /// The text exposition, after reading server and cache figures.
+    pub fn render(
+        &self,
+        servers: &[(ServerStatus, crate::breaker::BreakerStatus)],
+        cache: &CacheStats,
+    ) -> String {
+        let _one = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for (s, b) in servers {
+            let l = ServerLabels {
+                server: s.name.clone(),
+            };
+            self.up
+                .get_or_create(&l)
+                .set(i64::from(matches!(s.state, crate::upstream::State::Up)));
+            catch_up(&self.restarts.get_or_create(&l), u64::from(s.restarts));
+            self.breaker_open
+                .get_or_create(&l)
+                .set(i64::from(b.state == "open"));
+            catch_up(&self.breaker_opened.get_or_create(&l), b.opened);
+            self.tools.get_or_create(&l).set(s.tools as i64);
+        }
+        for (event, total) in [
+            ("hit", cache.hits),
+            ("miss", cache.misses),
+            ("eviction", cache.evictions),
+            ("invalidation", cache.invalidations),
+        ] {
+            catch_up(
+                &self.cache.get_or_create(&CacheLabels {
+                    event: event.into(),
+                }),
+                total,
+            );
+        }
+        self.cache_items.set(cache.items as i64);
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::warn!(error = %e, "cannot encode metrics");
+        }
+        out
+    }
+}
+
+/// Raises a counter to a total kept elsewhere.
+fn catch_up(counter: &Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_calls_and_runs() {
+        let m = Metrics::new();
+        m.call("time", "get_current_time", "ok", Duration::from_millis(3));
+        m.call("time", "get_current_time", "timeout", Duration::from_secs(1));
+        m.policy_run("standup", "limit", Duration::from_millis(9), 1234, Some("fuel"));
+        let text = m.render(&[], &CacheStats::default());
+        assert!(text.contains(
+            r#"weft_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#
+        ));
+        assert!(text.contains(r#"weft_policy_fuel_used_total{policy="standup"} 1234"#));
+        assert!(text.contains(r#"weft_policy_limit_kills_total{policy="standup",limit="fuel"} 1"#));
+        assert!(text.contains("weft_call_duration_seconds_bucket"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

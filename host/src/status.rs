@@ -1,0 +1,62 @@
+//! The status report behind `weft status --json` and `GET /status`:
+//! every server with its state, breaker, restarts and last error, the
+//! catalog's size, the cache's counters and policy runs by outcome.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::breaker::BreakerStatus;
+use crate::cache::CacheStats;
+use crate::upstream::ServerStatus;
+
+/// One server: its status and its circuit breaker.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    #[serde(flatten)]
+    pub status: ServerStatus,
+    pub breaker: BreakerStatus,
+}
+
+/// Policy runs of one policy, by outcome.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunCounts {
+    pub ok: u64,
+    pub error: u64,
+    pub limit: u64,
+}
+
+/// Everything status shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub uptime_s: u64,
+    pub servers: Vec<ServerReport>,
+    /// Sizes of the merged catalog.
+    pub tools: usize,
+    pub resources: usize,
+    pub prompts: usize,
+    pub cache: CacheStats,
+    pub policy_runs: BTreeMap<String, RunCounts>,
+}
+
+/// Counts policy runs as they finish.
+#[derive(Debug, Default)]
+pub struct PolicyRuns(Mutex<BTreeMap<String, RunCounts>>);
+
+impl PolicyRuns {
+    /// Counts one run; `status` is a run report's status.
+    pub fn record(&self, policy: &str, status: &str) {
+        let mut runs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let c = runs.entry(policy.to_string()).or_default();
+        match status {
+            "ok" => c.ok += 1,
+            "limit" => c.limit += 1,
+            _ => c.error += 1,
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, RunCounts> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
