@@ -73,7 +73,7 @@ async fn an_http_server_that_is_not_there_is_reported() {
         "[settings]\nstartup_timeout = \"5s\"\n[servers.gone]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\
          [servers.gone_sse]\nurl = \"http://127.0.0.1:{port}/sse\"\ntransport = \"sse\"\n"
     );
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = Hub::start_unsupervised(config(dir.path(), &text)).await;
     for name in ["gone", "gone_sse"] {
         let State::Failed { error } = hub.upstream(name).unwrap().state() else {
             panic!("{name} should fail")

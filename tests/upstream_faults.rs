@@ -28,7 +28,8 @@ async fn one_broken_server_does_not_stop_the_others() {
     text += "[servers.silent]\ncommand = \"sleep\"\nargs = [\"30\"]\n";
     text += &command_entry("fine", &fixture, &[]);
     let started = Instant::now();
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    // Without a supervisor, so the first failure stays on record.
+    let hub = Hub::start_unsupervised(config(dir.path(), &text)).await;
     // The silent server is given up on at the start-up timeout, not later.
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -86,7 +87,8 @@ async fn a_crash_mid_session_is_unavailable_and_a_hang_times_out() {
     let mut text = command_entry("crashy", &fixture, &["--crash-after", "2"]);
     text += &command_entry("hangs", &fixture, &[]);
     text += "timeout = \"700ms\"\n";
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    // Without a supervisor, so the crashed server stays down.
+    let hub = Hub::start_unsupervised(config(dir.path(), &text)).await;
     let pid = hub.upstream("crashy").unwrap().status().pid.expect("a pid");
 
     for i in 0..2 {

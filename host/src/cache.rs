@@ -108,23 +108,36 @@ impl Cache {
 
     /// The entry for `key`, if it is still fresh. Counts a hit or a miss.
     pub fn get(&self, key: &Key) -> Option<Cached> {
+        self.lookup(std::slice::from_ref(key))
+    }
+
+    /// The first fresh entry among `keys` (say, a shared one and the
+    /// tenant's own). Counts one hit or one miss.
+    pub fn lookup(&self, keys: &[Key]) -> Option<Cached> {
+        let now = Instant::now();
         let mut entries = self.lock();
-        match entries.get(key) {
-            Some(e) if e.expires > Instant::now() => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Some(e.value.clone())
-            }
-            Some(_) => {
-                entries.remove(key);
-                self.evictions.fetch_add(1, Ordering::Relaxed);
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-            None => {
-                self.misses.fetch_add(1, Ordering::Relaxed);
-                None
+        let mut found = None;
+        for key in keys {
+            match entries.get(key) {
+                Some(e) if e.expires > now => {
+                    found = Some(e.value.clone());
+                    break;
+                }
+                Some(_) => {
+                    entries.remove(key);
+                    self.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => {}
             }
         }
+        tracing::debug!(key = ?keys.first(), hit = found.is_some(), "cache lookup");
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Keeps `value` for `ttl`; a zero TTL keeps nothing.
@@ -163,8 +176,7 @@ impl Cache {
         let before = entries.len();
         entries.retain(|k, _| !pred(k));
         let gone = before - entries.len();
-        self.invalidations
-            .fetch_add(gone as u64, Ordering::Relaxed);
+        self.invalidations.fetch_add(gone as u64, Ordering::Relaxed);
         gone
     }
 

@@ -85,6 +85,12 @@ impl Hub {
         Self::start_with(config, |_| {}).await
     }
 
+    /// Like [`Hub::start`], but a server that fails or crashes stays down
+    /// (no supervisor): for one-shot work that exits anyway.
+    pub async fn start_unsupervised(config: Config) -> Hub {
+        Self::start_with_options(config, false, |_| {}).await
+    }
+
     /// Like [`Hub::start`], calling `on_event` as servers finish starting.
     pub async fn start_with(config: Config, on_event: impl Fn(StartEvent) + Send + Sync) -> Hub {
         Self::start_with_options(config, true, on_event).await

@@ -310,12 +310,25 @@ mod tests {
     fn renders_calls_and_runs() {
         let m = Metrics::new();
         m.call("time", "get_current_time", "ok", Duration::from_millis(3));
-        m.call("time", "get_current_time", "timeout", Duration::from_secs(1));
-        m.policy_run("standup", "limit", Duration::from_millis(9), 1234, Some("fuel"));
+        m.call(
+            "time",
+            "get_current_time",
+            "timeout",
+            Duration::from_secs(1),
+        );
+        m.policy_run(
+            "standup",
+            "limit",
+            Duration::from_millis(9),
+            1234,
+            Some("fuel"),
+        );
         let text = m.render(&[], &CacheStats::default());
-        assert!(text.contains(
-            r#"weft_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#
-        ));
+        assert!(
+            text.contains(
+                r#"weft_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#
+            )
+        );
         assert!(text.contains(r#"weft_policy_fuel_used_total{policy="standup"} 1234"#));
         assert!(text.contains(r#"weft_policy_limit_kills_total{policy="standup",limit="fuel"} 1"#));
         assert!(text.contains("weft_call_duration_seconds_bucket"));

@@ -262,7 +262,8 @@ async fn call_server(
                 .and_then(|a| a.idempotent_hint)
                 .unwrap_or(false)
     });
-    let resuming = forward.is_some_and(|f| f.request_state.is_some() || f.input_responses.is_some());
+    let resuming =
+        forward.is_some_and(|f| f.request_state.is_some() || f.input_responses.is_some());
     let cache_ttl = up
         .config
         .resilience
@@ -282,7 +283,10 @@ async fn call_server(
     let outcome = loop {
         let (outcome, reached) = attempt(up, server, tool, args.clone(), forward).await;
         let Err(e) = &outcome else { break outcome };
-        let restarting = matches!(up.state(), State::Starting | State::BackingOff { .. } | State::Down { .. });
+        let restarting = matches!(
+            up.state(),
+            State::Starting | State::BackingOff { .. } | State::Down { .. }
+        );
         let retry = retries < policy.max_retries
             && policy.kinds.contains(&e.kind)
             && (policy.all_tools || safe)
@@ -337,10 +341,7 @@ async fn attempt(
         }
         State::Starting => {
             return (
-                Err(err(
-                    ErrorKind::Unavailable,
-                    "the server is starting".into(),
-                )),
+                Err(err(ErrorKind::Unavailable, "the server is starting".into())),
                 false,
             );
         }
@@ -350,7 +351,8 @@ async fn attempt(
             retry_at_ms,
             ..
         } => {
-            let wait = retry_at_ms.saturating_sub(crate::util::unix_ms(std::time::SystemTime::now()));
+            let wait =
+                retry_at_ms.saturating_sub(crate::util::unix_ms(std::time::SystemTime::now()));
             return (
                 Err(err(
                     ErrorKind::Unavailable,
@@ -366,7 +368,7 @@ async fn attempt(
             return (
                 Err(err(
                     ErrorKind::Unavailable,
-                    format!("the server failed: {}", error.reason),
+                    format!("the server failed to start: {}", error.reason),
                 )),
                 false,
             );
@@ -434,7 +436,8 @@ async fn attempt(
             Err(e)
         }
     };
-    let failed = matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
+    let failed =
+        matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
     if up.breaker.record(failed) {
         tracing::warn!(server, "circuit breaker opened");
     }

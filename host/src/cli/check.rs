@@ -42,12 +42,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             hub.catalog().tools().len()
         );
     }
-    finish(if failed > 0 {
-        FAILED
-    } else {
-        0
-    })
-    .await
+    finish(if failed > 0 { FAILED } else { 0 }).await
 }
 
 fn print_check_line(s: &ServerStatus) {

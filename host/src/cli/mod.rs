@@ -164,7 +164,7 @@ async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
         }
     })
     .await;
-    hubs::register(&hub);
+    hubs::register(&hub, supervise);
     hub
 }
 
@@ -176,10 +176,7 @@ fn warn_failed(hub: &Hub) {
             weft::upstream::State::BackingOff { reason, .. } => reason,
             _ => continue,
         };
-        eprintln!(
-            "weft: warning: server {} is unavailable: {reason}",
-            s.name
-        );
+        eprintln!("weft: warning: server {} is unavailable: {reason}", s.name);
     }
 }
 
@@ -211,18 +208,26 @@ mod hubs {
 
     use weft::Hub;
 
-    static HUBS: Mutex<Vec<Hub>> = Mutex::new(Vec::new());
+    /// Each hub, and whether a signal lets its calls finish first (the
+    /// long-running `serve`) or stops it at once (one-shot commands).
+    static HUBS: Mutex<Vec<(Hub, bool)>> = Mutex::new(Vec::new());
 
-    pub fn register(hub: &Hub) {
+    pub fn register(hub: &Hub, graceful: bool) {
         HUBS.lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(hub.clone());
+            .push((hub.clone(), graceful));
     }
 
     /// Lets calls in flight finish, up to each hub's shutdown timeout; a
     /// second signal stops waiting.
     pub async fn drain_all() {
-        let hubs: Vec<Hub> = HUBS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let hubs: Vec<Hub> = HUBS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, graceful)| *graceful)
+            .map(|(h, _)| h.clone())
+            .collect();
         for hub in hubs {
             let n = hub.in_flight();
             if n == 0 {
@@ -246,8 +251,8 @@ mod hubs {
     }
 
     pub async fn stop_all() {
-        let hubs: Vec<Hub> = std::mem::take(&mut *HUBS.lock().unwrap_or_else(|p| p.into_inner()));
-        for hub in hubs {
+        let hubs = std::mem::take(&mut *HUBS.lock().unwrap_or_else(|p| p.into_inner()));
+        for (hub, _) in hubs {
             hub.shutdown().await;
         }
     }

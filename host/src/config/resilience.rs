@@ -219,10 +219,12 @@ impl RawResilience {
             p.factor = factor(r.factor, file, &key("restart.factor"), p.factor)?;
             if let Some(j) = r.jitter {
                 if !(0.0..=1.0).contains(&j) {
-                    return Err(
-                        ConfigError::new(file, key("restart.jitter"), format!("{j} is out of range"))
-                            .hint("use a fraction from 0.0 (none) to 1.0"),
-                    );
+                    return Err(ConfigError::new(
+                        file,
+                        key("restart.jitter"),
+                        format!("{j} is out of range"),
+                    )
+                    .hint("use a fraction from 0.0 (none) to 1.0"));
                 }
                 p.jitter = j;
             }

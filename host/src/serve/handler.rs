@@ -25,8 +25,8 @@ use tracing::Instrument;
 use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify, page::page};
-use crate::error::{CallError, ErrorKind};
 use crate::cache::{Cached, Key as CacheKey, Scope};
+use crate::error::{CallError, ErrorKind};
 use crate::router::{Forward, Forwarded};
 use crate::upstream::Connection;
 
@@ -756,18 +756,13 @@ impl ServerHandler for Session {
 const TENANT: &str = "";
 
 /// A fresh cached read of `uri` on `server`: shared, or this tenant's.
-fn cached_read(
-    gw: &Gateway,
-    server: &str,
-    uri: &str,
-) -> Option<rmcp::model::ReadResourceResult> {
-    let cache = gw.hub.cache();
-    [Scope::Public, Scope::Private(TENANT.into())]
-        .into_iter()
-        .find_map(|scope| match cache.get(&CacheKey::resource(server, uri, scope)) {
-            Some(Cached::Resource(r)) => Some(r),
-            _ => None,
-        })
+fn cached_read(gw: &Gateway, server: &str, uri: &str) -> Option<rmcp::model::ReadResourceResult> {
+    let keys = [Scope::Public, Scope::Private(TENANT.into())]
+        .map(|scope| CacheKey::resource(server, uri, scope));
+    match gw.hub.cache().lookup(&keys) {
+        Some(Cached::Resource(r)) => Some(r),
+        _ => None,
+    }
 }
 
 /// Keeps a read for as long as the server allows (`ttlMs`), else for the

@@ -384,7 +384,10 @@ impl Upstream {
                 let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
                 let pid = spawned.pid;
                 let service = handler
-                    .serve_with_lifecycle(watch::watched(spawned.transport, closed.clone()), lifecycle)
+                    .serve_with_lifecycle(
+                        watch::watched(spawned.transport, closed.clone()),
+                        lifecycle,
+                    )
                     .await
                     .map_err(|e| {
                         if let Some(pid) = pid {

@@ -11,6 +11,8 @@
 //! - `stdout`: prints `{"n": lines}` lines to stdout;
 //! - `calls`: behaves, making `{"n"}` sequential calls of `{"server", "tool"}`
 //!   with `{"message": i}` (for benchmarks);
+//! - `script`: behaves, making each of `{"calls": [{"server", "tool",
+//!   "args"}]}` in turn and reporting each outcome (`ok`, `kind`, `text`);
 //! - `echo`: behaves, returning its input.
 
 use std::hint::black_box;
@@ -62,6 +64,20 @@ fn run(input: Value) -> Result<Value, Error> {
                 call(server, tool, json!({"message": i.to_string()}))?;
             }
             Ok(json!({"calls": n}))
+        }
+        "script" => {
+            let calls = input["calls"].as_array().cloned().unwrap_or_default();
+            let mut out = vec![];
+            for c in calls {
+                let server = c["server"].as_str().unwrap_or_default();
+                let tool = c["tool"].as_str().unwrap_or_default();
+                let args = if c["args"].is_object() { c["args"].clone() } else { json!({}) };
+                out.push(match call(server, tool, args) {
+                    Ok(r) => json!({"server": server, "tool": tool, "ok": true, "text": r.text()}),
+                    Err(e) => json!({"server": server, "tool": tool, "ok": false, "kind": e.kind.to_string(), "message": e.message}),
+                });
+            }
+            Ok(Value::Array(out))
         }
         "stdout" => {
             let n = input["n"].as_u64().unwrap_or(10);
