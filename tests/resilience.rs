@@ -290,7 +290,7 @@ async fn only_safe_tools_are_retried_unless_configured() {
 
 /// A running `weft serve --http` over a recording fixture server.
 struct Served {
-    _process: Background,
+    process: Background,
     base: String,
     record: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -324,7 +324,7 @@ fn serve(flags: &[&str], extra: &str) -> Served {
     );
     wait_for_port(port, Duration::from_secs(30));
     Served {
-        _process: process,
+        process,
         base: format!("http://127.0.0.1:{port}"),
         record,
         _dir: dir,
@@ -513,5 +513,130 @@ fn status_without_a_running_weft_says_so() {
     assert!(
         err.contains("is `weft serve --http` running there?"),
         "{err}"
+    );
+}
+
+impl Served {
+    /// Sends SIGTERM and waits for weft to exit: (exit code, how long).
+    fn terminate(&mut self, within: Duration) -> (Option<i32>, Duration) {
+        let started = Instant::now();
+        // SAFETY: signals the weft process this test spawned.
+        unsafe {
+            libc::kill(self.process.0.id() as i32, libc::SIGTERM);
+        }
+        loop {
+            if let Some(status) = self.process.0.try_wait().expect("wait") {
+                return (status.code(), started.elapsed());
+            }
+            assert!(
+                started.elapsed() < within,
+                "weft did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Starts a `slow` call of `ms`, sends weft SIGTERM 300 ms in, and
+/// reports weft's exit code, how long it took to exit, how the call ended,
+/// and the server's pid.
+async fn stop_during_a_slow_call(
+    shutdown_timeout: &str,
+    ms: u64,
+) -> (
+    Option<i32>,
+    Duration,
+    Result<rmcp::model::CallToolResult, rmcp::ServiceError>,
+    u32,
+) {
+    let mut served = serve(
+        &[],
+        &format!("[settings]\nshutdown_timeout = \"{shutdown_timeout}\"\n"),
+    );
+    let server_pid = served.status().await["servers"][0]["pid"].as_u64().unwrap() as u32;
+    let client = served.client().await;
+    let peer = client.peer().clone();
+    let call = tokio::spawn(async move {
+        peer.call_tool(
+            rmcp::model::CallToolRequestParams::new("fixture__slow")
+                .with_arguments(json!({"ms": ms}).as_object().cloned().unwrap()),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, took) = served.terminate(Duration::from_secs(10));
+    let outcome = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call ends with weft")
+        .expect("the call task");
+    std::thread::sleep(Duration::from_millis(200));
+    (code, took, outcome, server_pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_weft_lets_calls_finish_then_reaps_its_servers() {
+    let (code, took, outcome, server_pid) = stop_during_a_slow_call("5s", 1500).await;
+    assert_eq!(code, Some(143));
+    assert!(
+        took >= Duration::from_millis(900),
+        "weft waited for the call: {took:?}"
+    );
+    let result = outcome.expect("the call in flight finished");
+    assert_eq!(text_of(&result), "slept 1500 ms");
+    assert!(!alive(server_pid), "the server is stopped and reaped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_shutdown_deadline_is_cancelled() {
+    let (code, took, outcome, server_pid) = stop_during_a_slow_call("300ms", 20_000).await;
+    assert_eq!(code, Some(143));
+    assert!(
+        took < Duration::from_secs(3),
+        "the deadline holds: {took:?}"
+    );
+    assert!(
+        !matches!(outcome, Ok(ref r) if r.is_error != Some(true)),
+        "an unfinished call cannot succeed: {outcome:?}"
+    );
+    assert!(!alive(server_pid), "the server is stopped and reaped");
+}
+
+#[test]
+fn logs_are_json_lines_with_a_request_id() {
+    let dir = temp_dir();
+    let text = command_entry("fixture", &faulty(), &[]);
+    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
+    let out = weft()
+        .current_dir(dir.path())
+        .args(["--log-format", "json", "--log-level", "weft=debug"])
+        .args(["call", "fixture", "echo", r#"{"text": "traced"}"#])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "traced",
+        "stdout has only the result"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let done = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "call done")
+        .unwrap_or_else(|| panic!("no router line: {stderr}"));
+    let spans = done["spans"].as_array().expect("spans");
+    let id = spans
+        .iter()
+        .find_map(|s| s["request_id"].as_str())
+        .unwrap_or_else(|| panic!("no request id: {done}"));
+    assert_eq!(id.len(), 12);
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["server"] == "fixture" && s["tool"] == "echo"),
+        "{done}"
     );
 }

@@ -82,6 +82,19 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A random number in [0, 1), for jitter.
+pub fn random_unit() -> f64 {
+    let bits = u64::from_str_radix(&random_hex(7), 16).unwrap_or(0);
+    bits as f64 / (1u64 << 56) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,17 +108,4 @@ mod tests {
         assert_eq!(closest("zzz", ["git_status"]), None);
         assert_eq!(fmt_duration(Duration::from_millis(850)), "850 ms");
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms(t: std::time::SystemTime) -> u64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// A random number in [0, 1), for jitter.
-pub fn random_unit() -> f64 {
-    let bits = u64::from_str_radix(&random_hex(7), 16).unwrap_or(0);
-    bits as f64 / (1u64 << 56) as f64
 }

@@ -43,7 +43,8 @@ pub enum Command {
     },
     /// Call one tool on one server and print its result.
     Call {
-        /// The server name from the config.
+        /// The server name from the config, or @DOMAIN for the healthy
+        /// server of highest priority in that domain (with failover).
         server: String,
         /// The tool's own name on that server (not the server__tool name).
         tool: String,

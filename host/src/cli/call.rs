@@ -4,6 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
+use tracing::Instrument;
 use weft::config::Config;
 use weft::error::ErrorKind;
 
@@ -32,7 +33,8 @@ pub async fn run(
         }
     };
     let hub = start_hub(config, false, false).await;
-    let outcome = hub.call_tool(server, tool, args).await;
+    let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
+    let outcome = hub.call_tool(server, tool, args).instrument(span).await;
     let code = match outcome {
         Ok(result) => {
             print_result(&result, as_json);

@@ -264,9 +264,22 @@ async fn finish(code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Keeps only the named server in the config, so one-server commands start
-/// one process. Unknown names get a suggestion.
+/// Keeps only the named server (or, for `@domain`, the servers of that
+/// domain) in the config, so one-server commands start only what they need.
+/// Unknown names get a suggestion.
 fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
+    if let Some(domain) = server.strip_prefix('@') {
+        // A domain call needs every server in the domain, for failover.
+        config
+            .servers
+            .retain(|s| s.domains.iter().any(|d| d == domain));
+        if config.servers.is_empty() {
+            return Err(format!(
+                "no server declares the domain {domain:?} (servers.NAME.domains)"
+            ));
+        }
+        return Ok(config);
+    }
     if config.server(server).is_none() {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
         let hint = weft::util::closest(server, names.iter().copied())

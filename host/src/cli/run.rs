@@ -4,6 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use tracing::Instrument;
 use weft::config::{Config, parse_duration, parse_size};
 use weft::policy::{self, Runner};
 use weft::sandbox::Sandbox;
@@ -90,7 +91,8 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     };
     policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
     let runner = Runner::new(hub, sandbox);
-    let report = runner.run(&loaded, &input, None).await;
+    let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
+    let report = runner.run(&loaded, &input, None).instrument(span).await;
     if opts.json {
         println!(
             "{}",
