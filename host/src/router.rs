@@ -474,6 +474,8 @@ async fn invoke(
             options.meta = Some(meta.clone());
         }
         let handle = peer.send_cancellable_request(request, options).await?;
+        // Ties weft's request id (the span) to the id the upstream sees.
+        tracing::debug!(upstream_id = %handle.id, "sent to the upstream");
         let _registration = forward.map(|f| {
             conn.service.service().relays.register(
                 handle.progress_token.clone(),
