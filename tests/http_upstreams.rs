@@ -12,7 +12,10 @@ use weft::Hub;
 use weft::upstream::State;
 
 fn everything_http(mode: &str) -> (Background, u16) {
-    let port = free_port();
+    everything_http_on(mode, free_port())
+}
+
+fn everything_http_on(mode: &str, port: u16) -> (Background, u16) {
     let bg = Background::spawn(
         Command::new("node")
             .arg(npm_server("server-everything"))
@@ -84,4 +87,40 @@ async fn an_http_server_that_is_not_there_is_reported() {
             error.reason
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_that_goes_away_is_reconnected() {
+    let (server, port) = everything_http("streamableHttp");
+    let dir = temp_dir();
+    let text = format!(
+        "[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\
+         [servers.remote.restart]\ninitial = \"200ms\"\nmax = \"1s\"\nmax_attempts = 0\n"
+    );
+    let hub = Hub::start(config(dir.path(), &text)).await;
+    let echo = |m: &str| json!({"message": m}).as_object().cloned();
+    let r = hub.call_tool("remote", "echo", echo("before")).await.unwrap();
+    assert_eq!(text_of(&r), "Echo: before");
+
+    drop(server);
+    let e = hub.call_tool("remote", "echo", echo("gone")).await.unwrap_err();
+    assert_eq!(e.kind, weft::ErrorKind::Unavailable, "{e}");
+    let up = hub.upstream("remote").unwrap().clone();
+    let start = std::time::Instant::now();
+    while !matches!(up.state(), State::BackingOff { .. }) {
+        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", up.state());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The server comes back on the same address; so does the connection.
+    let (_server, _) = everything_http_on("streamableHttp", port);
+    let start = std::time::Instant::now();
+    while up.state() != State::Up {
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", up.state());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up.status().restarts >= 1);
+    let r = hub.call_tool("remote", "echo", echo("after")).await.unwrap();
+    assert_eq!(text_of(&r), "Echo: after");
+    hub.shutdown().await;
 }
