@@ -99,16 +99,26 @@ async fn an_http_server_that_goes_away_is_reconnected() {
     );
     let hub = Hub::start(config(dir.path(), &text)).await;
     let echo = |m: &str| json!({"message": m}).as_object().cloned();
-    let r = hub.call_tool("remote", "echo", echo("before")).await.unwrap();
+    let r = hub
+        .call_tool("remote", "echo", echo("before"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&r), "Echo: before");
 
     drop(server);
-    let e = hub.call_tool("remote", "echo", echo("gone")).await.unwrap_err();
+    let e = hub
+        .call_tool("remote", "echo", echo("gone"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, weft::ErrorKind::Unavailable, "{e}");
     let up = hub.upstream("remote").unwrap().clone();
     let start = std::time::Instant::now();
     while !matches!(up.state(), State::BackingOff { .. }) {
-        assert!(start.elapsed() < Duration::from_secs(10), "{:?}", up.state());
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            up.state()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -116,11 +126,18 @@ async fn an_http_server_that_goes_away_is_reconnected() {
     let (_server, _) = everything_http_on("streamableHttp", port);
     let start = std::time::Instant::now();
     while up.state() != State::Up {
-        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", up.state());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            up.state()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up.status().restarts >= 1);
-    let r = hub.call_tool("remote", "echo", echo("after")).await.unwrap();
+    let r = hub
+        .call_tool("remote", "echo", echo("after"))
+        .await
+        .unwrap();
     assert_eq!(text_of(&r), "Echo: after");
     hub.shutdown().await;
 }

@@ -88,12 +88,12 @@ impl Hub {
     /// Like [`Hub::start`], but a server that fails or crashes stays down
     /// (no supervisor): for one-shot work that exits anyway.
     pub async fn start_unsupervised(config: Config) -> Hub {
-        Self::start_with_options(config, false, |_| {}).await
+        Self::start_with_options(config, false, &|_| {}).await
     }
 
     /// Like [`Hub::start`], calling `on_event` as servers finish starting.
     pub async fn start_with(config: Config, on_event: impl Fn(StartEvent) + Send + Sync) -> Hub {
-        Self::start_with_options(config, true, on_event).await
+        Self::start_with_options(config, true, &on_event).await
     }
 
     /// Like [`Hub::start_with`]; `supervise = false` leaves a server that
@@ -101,7 +101,10 @@ impl Hub {
     pub async fn start_with_options(
         config: Config,
         supervise: bool,
-        on_event: impl Fn(StartEvent) + Send + Sync,
+        // A trait object, not a generic: the start-up machinery (every
+        // transport's rmcp service) is then compiled once, in this crate,
+        // rather than again in every binary that passes a closure.
+        on_event: &(dyn Fn(StartEvent) + Send + Sync),
     ) -> Hub {
         let upstreams: Vec<Arc<Upstream>> = config
             .servers

@@ -584,6 +584,11 @@ pub fn classify(error: ServiceError, server: &str, tool: &str) -> CallError {
             ErrorKind::Unavailable,
             "the connection to the server closed".into(),
         ),
+        // An HTTP server's 429 is a request to slow down, not an outage.
+        ServiceError::TransportSend(e) if e.to_string().contains("HTTP 429") => (
+            ErrorKind::RateLimited,
+            format!("the server answered 429 Too Many Requests: {e}"),
+        ),
         ServiceError::TransportSend(e) => (
             ErrorKind::Unavailable,
             format!("cannot send to the server: {e}"),

@@ -138,7 +138,7 @@ fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, String> {
 /// commands leave them down.
 async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
     let show = progress && std::io::stderr().is_terminal();
-    let hub = Hub::start_with_options(config, supervise, move |event| {
+    let hub = Hub::start_with_options(config, supervise, &move |event| {
         if !show {
             return;
         }

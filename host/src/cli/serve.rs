@@ -70,16 +70,23 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                 allowed_origins: opts.allowed_origins,
             };
             let stop = CancellationToken::new();
-            let served = serve_http(gw, addr, options, stop, |bound| {
-                // One line on stdout, so scripts can read the real port.
-                let plural =
-                    |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-                println!(
-                    "weft: serving MCP on http://{bound}/mcp ({} from {})",
-                    plural(tools, "tool"),
-                    plural(servers, "server")
-                );
-            })
+            let served = serve_http(
+                gw,
+                addr,
+                options,
+                stop,
+                Box::new(move |bound| {
+                    // One line on stdout, so scripts can read the real port.
+                    let plural = |n: usize, word: &str| {
+                        format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+                    };
+                    println!(
+                        "weft: serving MCP on http://{bound}/mcp ({} from {})",
+                        plural(tools, "tool"),
+                        plural(servers, "server")
+                    );
+                }),
+            )
             .await;
             match served {
                 Ok(()) => finish(0).await,

@@ -83,7 +83,8 @@ pub async fn serve_http(
     addr: SocketAddr,
     options: HttpOptions,
     stop: CancellationToken,
-    on_bound: impl FnOnce(SocketAddr),
+    // Boxed rather than generic, so axum's server is compiled once, here.
+    on_bound: Box<dyn FnOnce(SocketAddr) + Send>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
