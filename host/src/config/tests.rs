@@ -132,3 +132,98 @@ fn bad_names_and_sections() {
             .contains("not valid TOML")
     );
 }
+
+#[test]
+fn resilience_tables_and_their_defaults() {
+    let c = parse(
+        r#"
+[settings]
+shutdown_timeout = "2s"
+[servers.a]
+command = "a"
+[servers.a.restart]
+initial = "1s"
+max = "1m"
+max_attempts = 0
+[servers.a.retry]
+max_retries = 1
+kinds = ["timeout"]
+tools = "all"
+[servers.a.breaker]
+failures = 0
+[servers.a.cache]
+ttl = "30s"
+[servers.b]
+command = "b"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.settings.shutdown_timeout, Duration::from_secs(2));
+    let a = &c.server("a").unwrap().resilience;
+    assert_eq!(a.restart.initial, Duration::from_secs(1));
+    assert_eq!(a.restart.max, Duration::from_secs(60));
+    assert_eq!(a.restart.max_attempts, None);
+    assert_eq!(a.retry.max_retries, 1);
+    assert_eq!(a.retry.kinds, vec![crate::ErrorKind::Timeout]);
+    assert!(a.retry.all_tools);
+    assert_eq!(a.breaker.failures, 0);
+    assert_eq!(a.cache.ttl, Some(Duration::from_secs(30)));
+    assert_eq!(a.cache.tool_ttl, None);
+    let b = &c.server("b").unwrap().resilience;
+    assert_eq!(*b, Resilience::default());
+    assert!(!b.retry.all_tools);
+    assert_eq!(b.restart.max_attempts, Some(10));
+}
+
+#[test]
+fn resilience_errors_name_the_key() {
+    for (table, body, key, words) in [
+        (
+            "retry",
+            "kinds = [\"sometimes\"]",
+            "servers.a.retry.kinds",
+            "not an error kind",
+        ),
+        (
+            "retry",
+            "tools = \"some\"",
+            "servers.a.retry.tools",
+            "not a choice",
+        ),
+        (
+            "restart",
+            "initial = \"5s\"\nmax = \"1s\"",
+            "servers.a.restart.max",
+            "shorter",
+        ),
+        (
+            "restart",
+            "factor = 0.5",
+            "servers.a.restart.factor",
+            "out of range",
+        ),
+        (
+            "restart",
+            "jitter = 2.0",
+            "servers.a.restart.jitter",
+            "out of range",
+        ),
+        (
+            "cache",
+            "ttl = \"soon\"",
+            "servers.a.cache.ttl",
+            "not a duration",
+        ),
+        (
+            "restart",
+            "initail = \"1s\"",
+            "servers.a.restart.initail",
+            "unknown key",
+        ),
+    ] {
+        let text = format!("[servers.a]\ncommand = \"a\"\n[servers.a.{table}]\n{body}\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, key, "{text}: {e}");
+        assert!(e.to_string().contains(words), "{text}: {e}");
+    }
+}

@@ -116,6 +116,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         };
         for (name, entry) in entries {
             let key = format!("servers.{name}");
+            check_subtables(entry, file, &key)?;
             let raw: RawServer = section(entry, file, &key)?;
             servers.push(raw.into_config(name, file, &settings, &mut || secrets.get())?);
         }
@@ -141,6 +142,26 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         servers,
         policies,
     })
+}
+
+/// Reads a server's resilience sub-tables on their own first, so an error
+/// in one names its full key (`servers.NAME.restart.initial`).
+fn check_subtables(entry: &toml::Value, file: &Path, key: &str) -> Result<(), ConfigError> {
+    use super::resilience::{RawBreaker, RawCache, RawRestart, RawRetry};
+    let Some(table) = entry.as_table() else {
+        return Ok(());
+    };
+    for (name, value) in table {
+        let sub = format!("{key}.{name}");
+        match name.as_str() {
+            "restart" => section::<RawRestart>(value, file, &sub).map(drop)?,
+            "retry" => section::<RawRetry>(value, file, &sub).map(drop)?,
+            "breaker" => section::<RawBreaker>(value, file, &sub).map(drop)?,
+            "cache" => section::<RawCache>(value, file, &sub).map(drop)?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Reads one section, turning serde's message into one that names the key.
