@@ -271,8 +271,8 @@ async fn paginated_lists_are_followed_to_the_end() {
     );
     let hub = Hub::start(config(dir.path(), &text)).await;
     let catalog = hub.catalog();
-    // 120 numbered tools plus the 9 fixed ones, over 19 pages.
-    assert_eq!(catalog.tools().len(), 129);
+    // 120 numbered tools plus the 11 fixed ones, over 19 pages.
+    assert_eq!(catalog.tools().len(), 131);
     assert!(catalog.tool("paged", "tool_119").is_some());
     assert_eq!(catalog.resources().len(), 120);
     let r = hub
