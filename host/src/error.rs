@@ -86,6 +86,9 @@ pub struct CallError {
     /// one, so a gateway can pass it on unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rpc: Option<serde_json::Value>,
+    /// For `rate-limited`: how long to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl CallError {
@@ -97,6 +100,7 @@ impl CallError {
             tool: tool.to_string(),
             result: None,
             rpc: None,
+            retry_after_ms: None,
         }
     }
 }

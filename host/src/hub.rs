@@ -22,6 +22,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Audit;
 use crate::cache::Cache;
 use crate::catalog::{Catalog, Source};
 use crate::config::Config;
@@ -29,6 +30,7 @@ use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::router::{self, Forward, Forwarded, Route};
 use crate::status::{PolicyRuns, ServerReport, StatusReport};
+use crate::tenant::{Caller, Tenants};
 use crate::upstream::{ServerStatus, StartError, State, Upstream, UpstreamEvent};
 
 /// Start-up progress, for front ends that show it.
@@ -75,6 +77,8 @@ struct Shared {
     upstreams: Vec<Arc<Upstream>>,
     catalog: RwLock<Arc<Catalog>>,
     changes: broadcast::Sender<Change>,
+    tenants: Tenants,
+    audit: Option<Audit>,
 }
 
 impl Hub {
@@ -106,6 +110,15 @@ impl Hub {
         // rather than again in every binary that passes a closure.
         on_event: &(dyn Fn(StartEvent) + Send + Sync),
     ) -> Hub {
+        crate::redact::install(&config.secret_values.0);
+        let audit = config.settings.audit.as_ref().and_then(|path| {
+            Audit::open(path)
+                .map_err(|e| {
+                    tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; calls are not recorded")
+                })
+                .ok()
+        });
+        let tenants = Tenants::new(&config.tenants);
         let upstreams: Vec<Arc<Upstream>> = config
             .servers
             .iter()
@@ -140,6 +153,8 @@ impl Hub {
                 upstreams,
                 catalog: RwLock::new(Arc::default()),
                 changes: broadcast::channel(256).0,
+                tenants,
+                audit,
             }),
         };
         hub.rebuild_catalog();
@@ -236,13 +251,25 @@ impl Hub {
         );
     }
 
-    fn route<'a>(&'a self, catalog: &'a Catalog) -> Route<'a> {
+    fn route<'a>(&'a self, catalog: &'a Catalog, caller: &'a Caller) -> Route<'a> {
         Route {
             upstreams: &self.shared.upstreams,
             catalog,
             metrics: &self.shared.metrics,
             cache: &self.shared.cache,
+            caller,
+            audit: self.shared.audit.as_ref(),
         }
+    }
+
+    /// The configured tenants and their keys.
+    pub fn tenants(&self) -> &Tenants {
+        &self.shared.tenants
+    }
+
+    /// The audit log, if one is configured.
+    pub fn audit(&self) -> Option<&Audit> {
+        self.shared.audit.as_ref()
     }
 
     /// The upstream named `server`.
@@ -259,9 +286,22 @@ impl Hub {
         tool: &str,
         args: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
+        self.call_tool_as(&Caller::owner(), server, tool, args)
+            .await
+    }
+
+    /// [`Hub::call_tool`] for a caller: the tenant's view is checked, its
+    /// rate applied, and the call audited under its name.
+    pub async fn call_tool_as(
+        &self,
+        caller: &Caller,
+        server: &str,
+        tool: &str,
+        args: Option<JsonObject>,
+    ) -> Result<CallToolResult, CallError> {
         let _busy = self.busy();
         let catalog = self.catalog();
-        router::call_tool(self.route(&catalog), server, tool, args).await
+        router::call_tool(self.route(&catalog, caller), server, tool, args).await
     }
 
     /// Changes to the catalog and to resources, as they happen.
@@ -284,6 +324,7 @@ impl Hub {
     /// the upstream's requests relayed through `forward`.
     pub async fn call_tool_forwarded(
         &self,
+        caller: &Caller,
         server: &str,
         tool: &str,
         args: Option<JsonObject>,
@@ -291,7 +332,14 @@ impl Hub {
     ) -> Result<Forwarded, CallError> {
         let _busy = self.busy();
         let catalog = self.catalog();
-        router::call_tool_forwarded(self.route(&catalog), server, tool, args, Some(forward)).await
+        router::call_tool_forwarded(
+            self.route(&catalog, caller),
+            server,
+            tool,
+            args,
+            Some(forward),
+        )
+        .await
     }
 
     /// Calls a tool by the name agents see (`server__tool`).
@@ -315,7 +363,7 @@ impl Hub {
         };
         let (server, tool) = (entry.server.clone(), entry.name().to_string());
         let _busy = self.busy();
-        router::call_tool(self.route(&catalog), &server, &tool, args).await
+        router::call_tool(self.route(&catalog, &Caller::owner()), &server, &tool, args).await
     }
 
     fn rebuild_catalog(&self) {

@@ -11,6 +11,7 @@
 //! The `weft` binary is a thin front end over this library; see the README
 //! for the command line.
 
+pub mod audit;
 pub mod breaker;
 pub mod cache;
 pub mod catalog;
@@ -19,13 +20,16 @@ pub mod error;
 pub mod hub;
 pub mod metrics;
 pub mod policy;
+pub mod redact;
 pub mod router;
 pub mod sandbox;
 pub mod serve;
 pub mod status;
+pub mod tenant;
 pub mod upstream;
 pub mod util;
 
 pub use config::{Config, ConfigError};
 pub use error::{CallError, ErrorKind};
 pub use hub::{Hub, StartEvent};
+pub use tenant::Caller;

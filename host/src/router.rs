@@ -20,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
+use crate::audit::Audit;
 use crate::cache::{Cache, Cached, Key as CacheKey};
 use crate::catalog::Catalog;
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
+use crate::tenant::Caller;
 use crate::upstream::relay::{Relay, RelayMsg};
 use crate::upstream::{Connection, State, Upstream};
 use crate::util::closest;
@@ -73,6 +75,10 @@ pub struct Route<'a> {
     pub catalog: &'a Catalog,
     pub metrics: &'a Metrics,
     pub cache: &'a Cache,
+    /// Who the call is for: the tenant's view is checked here, on every
+    /// call, whatever route it came by.
+    pub caller: &'a Caller,
+    pub audit: Option<&'a Audit>,
 }
 
 /// Resolves and performs one call.
@@ -107,18 +113,77 @@ pub async fn call_tool_forwarded(
 ) -> Result<Forwarded, CallError> {
     let span = tracing::info_span!("call", server, tool);
     async move {
-        let outcome = match server.strip_prefix('@') {
-            Some(domain) => call_domain(route, domain, tool, args, forward).await,
-            None => call_server(route, server, tool, args, forward, true).await,
+        let started = Instant::now();
+        let args_sha256 = route.audit.map(|_| crate::audit::args_hash(args.as_ref()));
+        let outcome = match admit(route.caller, server, tool) {
+            Err(e) => Err(e),
+            Ok(()) => match server.strip_prefix('@') {
+                Some(domain) => call_domain(route, domain, tool, args, forward).await,
+                None => call_server(route, server, tool, args, forward, true).await,
+            },
         };
         match &outcome {
             Ok(_) => tracing::debug!("call done"),
             Err(e) => tracing::debug!(kind = %e.kind, error = %e.message, "call failed"),
         }
+        if let (Some(audit), Some(args_sha256)) = (route.audit, args_sha256) {
+            let caller = route.caller;
+            audit.write(&crate::audit::Record {
+                ts: crate::audit::now(),
+                tenant: caller.tenant_name().to_string(),
+                key: caller.key_id.clone(),
+                policy: caller.policy.clone(),
+                server: server.to_string(),
+                tool: tool.to_string(),
+                outcome: match &outcome {
+                    Ok(_) => "ok".into(),
+                    Err(e) => e.kind.as_str().into(),
+                },
+                ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+                args_sha256,
+            });
+        }
         outcome
     }
     .instrument(span)
     .await
+}
+
+/// The tenant's checks, before anything is resolved, so a call outside
+/// the view learns nothing about what exists: the view (a domain call is
+/// checked per server in [`call_domain`]), then the tenant's rate.
+#[allow(clippy::result_large_err)] // the same error every router function returns
+fn admit(caller: &Caller, server: &str, tool: &str) -> Result<(), CallError> {
+    let Some(tenant) = &caller.tenant else {
+        return Ok(());
+    };
+    if !server.starts_with('@') && !caller.allows(server, tool) {
+        tracing::warn!(tenant = %tenant.name, server, tool, "denied: outside the tenant's view");
+        return Err(CallError::new(
+            ErrorKind::Denied,
+            server,
+            tool,
+            format!(
+                "tenant {:?} may not call {server}.{tool}: it is not in the tenant's view",
+                tenant.name
+            ),
+        ));
+    }
+    caller.take_call().map_err(|wait| {
+        let mut e = CallError::new(
+            ErrorKind::RateLimited,
+            server,
+            tool,
+            format!(
+                "tenant {:?} is over its rate of {} calls a minute; retry after {}",
+                tenant.name,
+                tenant.limits.calls_per_minute.unwrap_or(0),
+                crate::util::fmt_duration(wait)
+            ),
+        );
+        e.retry_after_ms = Some(wait.as_millis().max(1) as u64);
+        e
+    })
 }
 
 /// A call to one domain: servers in priority order, healthy ones only.
@@ -165,6 +230,25 @@ async fn call_domain(
         .iter()
         .copied()
         .filter(|u| route.catalog.tool_for_call(u.name(), tool).is_some())
+        .collect();
+    if !with_tool.is_empty()
+        && !with_tool
+            .iter()
+            .any(|u| route.caller.allows(u.name(), tool))
+    {
+        return Err(CallError::new(
+            ErrorKind::Denied,
+            &at,
+            tool,
+            format!(
+                "tenant {:?} may not call {tool:?} on any server of the domain {domain:?}",
+                route.caller.tenant_name()
+            ),
+        ));
+    }
+    let with_tool: Vec<&Arc<Upstream>> = with_tool
+        .into_iter()
+        .filter(|u| route.caller.allows(u.name(), tool))
         .collect();
     if with_tool.is_empty() {
         let names: Vec<&str> = members.iter().map(|u| u.name()).collect();

@@ -105,7 +105,20 @@ pub enum Command {
         /// Repeatable.
         #[arg(long = "allow-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// Serve stdio as this tenant: its view, policies and limits
+        /// (required over stdio when the config defines tenants).
+        #[arg(long, value_name = "NAME", conflicts_with = "http")]
+        tenant: Option<String>,
     },
+    /// Manage tenants' API keys (stored as hashes in the key file).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage the secrets file (mode 0600) that ${secret:NAME} reads.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Read the audit log (settings.audit).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Validate the config and connect to every server; one line per server.
     Check {
         /// Machine-readable JSON on stdout.
@@ -124,5 +137,69 @@ pub enum Command {
         /// A running weft's base URL, like http://127.0.0.1:8765.
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new key for TENANT, record its hash, and print the key once.
+    Add {
+        /// A tenant from the config ([tenants.NAME]).
+        tenant: String,
+    },
+    /// List key ids and their tenants (never keys: only hashes are kept).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Machine-readable JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id (as `weft keys list` shows it).
+    Rm {
+        /// The key id, like k3f9a1c2b.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set a secret; the value is read from stdin (never from the command
+    /// line, where process listings would show it).
+    Set {
+        /// The name ${secret:NAME} refers to.
+        name: String,
+        /// Only for servers run once per tenant, as this tenant.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+    /// List secret names (never values).
+    List {
+        /// Machine-readable JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Rm {
+        name: String,
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Show the last records of the audit log.
+    Tail {
+        /// How many records (0 for all).
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Keep printing records as they are written.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// One JSON record per line, as stored.
+        #[arg(long)]
+        json: bool,
     },
 }

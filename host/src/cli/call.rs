@@ -21,14 +21,14 @@ pub async fn run(
     let args = match parse_args(args) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
     let config = match only_server(config, server) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
@@ -42,7 +42,7 @@ pub async fn run(
         }
         Err(e) => {
             if as_json {
-                println!(
+                weft::outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "error": e }))
                         .unwrap_or_default()
@@ -55,14 +55,14 @@ pub async fn run(
                 {
                     print_result(&result, false);
                 }
-                eprintln!("weft: {e}");
+                weft::errln!("weft: {e}");
                 if e.kind == ErrorKind::Unavailable {
                     for line in hub
                         .upstream(server)
                         .map(|u| u.stderr_tail(8))
                         .unwrap_or_default()
                     {
-                        eprintln!("  | {line}");
+                        weft::errln!("  | {line}");
                     }
                 }
             }
@@ -115,7 +115,7 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 /// structured content as JSON when there is no text.
 fn print_result(result: &CallToolResult, as_json: bool) {
     if as_json {
-        println!(
+        weft::outln!(
             "{}",
             serde_json::to_string_pretty(result).unwrap_or_default()
         );
@@ -125,29 +125,29 @@ fn print_result(result: &CallToolResult, as_json: bool) {
     for block in &result.content {
         match block {
             ContentBlock::Text(t) => {
-                println!("{}", t.text);
+                weft::outln!("{}", t.text);
                 printed_text = true;
             }
             ContentBlock::Image(i) => {
-                println!("[image {}, {} bytes base64]", i.mime_type, i.data.len())
+                weft::outln!("[image {}, {} bytes base64]", i.mime_type, i.data.len())
             }
             ContentBlock::Audio(a) => {
-                println!("[audio {}, {} bytes base64]", a.mime_type, a.data.len())
+                weft::outln!("[audio {}, {} bytes base64]", a.mime_type, a.data.len())
             }
             ContentBlock::Resource(r) => match &r.resource {
                 ResourceContents::TextResourceContents { uri, text, .. } => {
-                    println!("[resource {uri}]\n{text}")
+                    weft::outln!("[resource {uri}]\n{text}")
                 }
                 ResourceContents::BlobResourceContents { uri, blob, .. } => {
-                    println!("[resource {uri}, {} bytes base64]", blob.len())
+                    weft::outln!("[resource {uri}, {} bytes base64]", blob.len())
                 }
-                _ => println!("[embedded resource]"),
+                _ => weft::outln!("[embedded resource]"),
             },
-            ContentBlock::ResourceLink(l) => println!("[link {} {}]", l.name, l.uri),
-            _ => println!("[content of a kind this weft does not know]"),
+            ContentBlock::ResourceLink(l) => weft::outln!("[link {} {}]", l.name, l.uri),
+            _ => weft::outln!("[content of a kind this weft does not know]"),
         }
     }
     if !printed_text && let Some(s) = &result.structured_content {
-        println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+        weft::outln!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
     }
 }

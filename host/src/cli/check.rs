@@ -27,17 +27,17 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "tools": hub.catalog().tools().len(),
             "collisions": hub.catalog().collisions(),
         });
-        println!(
+        weft::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        println!("config {source}: ok");
+        weft::outln!("config {source}: ok");
         for s in &status {
             print_check_line(s);
         }
         let up = status.iter().filter(|s| s.state == State::Up).count();
-        println!(
+        weft::outln!(
             "{up} up, {failed} failed, {} tools in the catalog",
             hub.catalog().tools().len()
         );
@@ -47,7 +47,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
 
 fn print_check_line(s: &ServerStatus) {
     match &s.state {
-        State::Up => println!(
+        State::Up => weft::outln!(
             "✓ {:<12} {:<10} {:>3} tools {:>3} resources {:>3} prompts  started in {} ms",
             s.name,
             s.protocol.as_deref().unwrap_or("?"),
@@ -56,13 +56,13 @@ fn print_check_line(s: &ServerStatus) {
             s.prompts,
             s.start_ms.unwrap_or(0)
         ),
-        State::Disabled => println!("- {:<12} disabled", s.name),
+        State::Disabled => weft::outln!("- {:<12} disabled", s.name),
         State::Failed { error } => {
-            println!("✗ {:<12} {}", s.name, error.reason);
+            weft::outln!("✗ {:<12} {}", s.name, error.reason);
             for line in &error.stderr_tail {
-                println!("    | {line}");
+                weft::outln!("    | {line}");
             }
         }
-        other => println!("? {:<12} {}", s.name, other.name()),
+        other => weft::outln!("? {:<12} {}", s.name, other.name()),
     }
 }

@@ -1,5 +1,5 @@
 //! Tracing setup: logs go to stderr only, because stdout carries results
-//! (and, for `serve --stdio`, the protocol itself).
+//! (and, for `serve --stdio`, the protocol itself), with secrets masked.
 
 use tracing_subscriber::EnvFilter;
 
@@ -17,7 +17,8 @@ pub fn init(args: &Args) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // Every log line passes the redaction pass on its way out.
+        .with_writer(|| weft::redact::Writer::new(std::io::stderr()));
     if args.log_format == "json" {
         builder.json().init();
     } else {

@@ -3,10 +3,13 @@
 //! with progress on a terminal, and stopping it on SIGINT or SIGTERM.
 
 pub mod args;
+mod audit;
 mod call;
 mod check;
+mod keys;
 pub mod logging;
 mod run;
+mod secrets;
 mod serve;
 mod status;
 mod table;
@@ -19,7 +22,7 @@ use std::process::ExitCode;
 use weft::config::Config;
 use weft::{Hub, StartEvent};
 
-use args::{Args, Command};
+use args::{Args, AuditCommand, Command};
 
 /// The work failed: a tool error, a server down, a limit hit.
 pub const FAILED: u8 = 1;
@@ -89,6 +92,7 @@ pub async fn run(args: Args) -> ExitCode {
                 expose,
                 allowed_hosts,
                 allowed_origins,
+                tenant,
             } => {
                 serve::run(
                     config,
@@ -97,10 +101,18 @@ pub async fn run(args: Args) -> ExitCode {
                         expose,
                         allowed_hosts,
                         allowed_origins,
+                        tenant,
                     },
                 )
                 .await
             }
+            Command::Keys(cmd) => keys::run(&config, cmd),
+            Command::Secrets(cmd) => secrets::run(&config, cmd),
+            Command::Audit(AuditCommand::Tail {
+                lines,
+                follow,
+                json,
+            }) => audit::tail(&config, lines, follow, json).await,
             Command::Check { json } => check::run(config, json).await,
             Command::Status { json, url: _ } => status::local(config, json).await,
         }
@@ -160,7 +172,7 @@ async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
             StartEvent::Finished {
                 status,
                 error: Some(e),
-            } => eprintln!("  ✗ {}: {}", status.name, e.reason),
+            } => weft::errln!("  ✗ {}: {}", status.name, e.reason),
         }
     })
     .await;
@@ -176,7 +188,7 @@ fn warn_failed(hub: &Hub) {
             weft::upstream::State::BackingOff { reason, .. } => reason,
             _ => continue,
         };
-        eprintln!("weft: warning: server {} is unavailable: {reason}", s.name);
+        weft::errln!("weft: warning: server {} is unavailable: {reason}", s.name);
     }
 }
 

@@ -22,7 +22,7 @@ pub struct Options {
 }
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("weft: {message}");
+    weft::errln!("weft: {message}");
     ExitCode::from(USAGE)
 }
 
@@ -72,7 +72,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     let sandbox = match Sandbox::new() {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return ExitCode::from(FAILED);
         }
     };
@@ -85,7 +85,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
             } else {
                 FAILED
             };
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return finish(code).await;
         }
     };
@@ -94,21 +94,21 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
     let report = runner.run(&loaded, &input, None).instrument(span).await;
     if opts.json {
-        println!(
+        weft::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         match &report.output {
-            Some(serde_json::Value::String(s)) => println!("{s}"),
-            Some(v) => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+            Some(serde_json::Value::String(s)) => weft::outln!("{s}"),
+            Some(v) => weft::outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
             None => {}
         }
         for line in &report.logs {
-            eprintln!("[{}] {}", line.level, line.message);
+            weft::errln!("[{}] {}", line.level, line.message);
         }
         if let Some(e) = &report.error {
-            eprintln!("weft: {}: {e}", report.policy);
+            weft::errln!("weft: {}: {e}", report.policy);
         }
     }
     finish(if report.ok() { 0 } else { FAILED }).await

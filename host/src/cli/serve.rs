@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
+use weft::Caller;
 use weft::config::{Config, Expose};
 use weft::serve::{Gateway, HttpOptions, serve_http, serve_stdio};
 
@@ -14,6 +15,7 @@ pub struct Options {
     pub expose: Option<String>,
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
+    pub tenant: Option<String>,
 }
 
 /// Reads `ADDR`, `:PORT` or `PORT`, binding loopback unless a host is given.
@@ -37,17 +39,41 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         None => None,
         Some((_, Some(e))) => Some(e),
         Some((e, None)) => {
-            eprintln!("weft: --expose {e:?} is not a mode; use all, policies or search");
+            weft::errln!("weft: --expose {e:?} is not a mode; use all, policies or search");
             return ExitCode::from(USAGE);
         }
     };
     let addr = match opts.http.as_deref().map(parse_addr).transpose() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
+    // Over stdio there is no key to tell tenants apart: name one.
+    if addr.is_none() && !config.tenants.is_empty() && opts.tenant.is_none() {
+        let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+        weft::errln!(
+            "weft: the config defines tenants ({}); serve stdio as one of them with --tenant NAME",
+            names.join(", ")
+        );
+        return ExitCode::from(USAGE);
+    }
+    if let Some(t) = &opts.tenant
+        && config.tenant(t).is_none()
+    {
+        let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+        weft::errln!(
+            "weft: no tenant named {t:?} in the config{}",
+            if names.is_empty() {
+                "; it defines no tenants ([tenants.NAME])".to_string()
+            } else {
+                format!("; tenants: {}", names.join(", "))
+            }
+        );
+        return ExitCode::from(USAGE);
+    }
+    let tenant = opts.tenant.clone();
     let hub = start_hub(config, true, true).await;
     warn_failed(&hub);
     let gw = Gateway::new(hub.clone(), expose);
@@ -56,10 +82,14 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
     match addr {
         None => {
             tracing::info!(servers, tools, "serving MCP on stdio");
-            match serve_stdio(gw).await {
+            let caller = match tenant.and_then(|t| hub.tenants().get(&t)) {
+                Some(t) => Caller::tenant(t, "stdio"),
+                None => Caller::owner(),
+            };
+            match serve_stdio(gw, caller).await {
                 Ok(()) => finish(0).await,
                 Err(e) => {
-                    eprintln!("weft: {e:#}");
+                    weft::errln!("weft: {e:#}");
                     finish(FAILED).await
                 }
             }
@@ -80,7 +110,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                     let plural = |n: usize, word: &str| {
                         format!("{n} {word}{}", if n == 1 { "" } else { "s" })
                     };
-                    println!(
+                    weft::outln!(
                         "weft: serving MCP on http://{bound}/mcp ({} from {})",
                         plural(tools, "tool"),
                         plural(servers, "server")
@@ -91,7 +121,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             match served {
                 Ok(()) => finish(0).await,
                 Err(e) => {
-                    eprintln!("weft: {e:#}");
+                    weft::errln!("weft: {e:#}");
                     finish(USAGE).await
                 }
             }

@@ -27,21 +27,23 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
     let fetched = match client {
         Ok(c) => c.get(&endpoint).send().await,
         Err(e) => {
-            eprintln!("weft: cannot make an HTTP client: {e}");
+            weft::errln!("weft: cannot make an HTTP client: {e}");
             return ExitCode::from(FAILED);
         }
     };
     let response = match fetched {
         Ok(r) if r.status().is_success() => r,
         Ok(r) => {
-            eprintln!(
+            weft::errln!(
                 "weft: {endpoint} answered {}; is this a `weft serve --http` address?",
                 r.status()
             );
             return ExitCode::from(FAILED);
         }
         Err(e) => {
-            eprintln!("weft: cannot reach {endpoint}: {e}; is `weft serve --http` running there?");
+            weft::errln!(
+                "weft: cannot reach {endpoint}: {e}; is `weft serve --http` running there?"
+            );
             return ExitCode::from(FAILED);
         }
     };
@@ -51,7 +53,7 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("weft: {endpoint} did not answer with a status report: {e}");
+            weft::errln!("weft: {endpoint} did not answer with a status report: {e}");
             ExitCode::from(FAILED)
         }
     }
@@ -59,7 +61,7 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
 
 fn print(report: &Value, as_json: bool) {
     if as_json {
-        println!(
+        weft::outln!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         );
@@ -120,14 +122,14 @@ fn print(report: &Value, as_json: bool) {
         Some(160),
     );
     let cache = &report["cache"];
-    println!(
+    weft::outln!(
         "\ncatalog: {} tools, {} resources, {} prompts; up {} s",
         text(&report["tools"]),
         text(&report["resources"]),
         text(&report["prompts"]),
         text(&report["uptime_s"]),
     );
-    println!(
+    weft::outln!(
         "cache: {} items, {} hits, {} misses ({:.0}% hit rate), {} evictions, {} invalidations",
         text(&cache["items"]),
         text(&cache["hits"]),
@@ -150,6 +152,6 @@ fn print(report: &Value, as_json: bool) {
                 )
             })
             .collect();
-        println!("policy runs: {}", list.join("; "));
+        weft::outln!("policy runs: {}", list.join("; "));
     }
 }

@@ -29,9 +29,9 @@ pub fn print(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) {
             _ => out,
         }
     };
-    println!("{}", line(headers.to_vec()));
+    weft::outln!("{}", line(headers.to_vec()));
     for row in rows {
-        println!("{}", line(row.iter().map(String::as_str).collect()));
+        weft::outln!("{}", line(row.iter().map(String::as_str).collect()));
     }
 }
 

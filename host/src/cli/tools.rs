@@ -21,7 +21,7 @@ pub async fn run(
     {
         Ok(c) => c.unwrap_or(config),
         Err(e) => {
-            eprintln!("weft: {e}");
+            weft::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
@@ -49,7 +49,7 @@ pub async fn run(
                 })
             })
             .collect();
-        println!(
+        weft::outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
@@ -75,7 +75,7 @@ pub async fn run(
             table::terminal_width(),
         );
         for c in catalog.collisions() {
-            eprintln!(
+            weft::errln!(
                 "weft: {} {:?} is offered by {} and {}; {} wins by priority",
                 c.kind,
                 c.name,

@@ -41,8 +41,10 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             "must be an object of NAME: {...} entries",
         ));
     };
-    let settings = Settings::default();
+    let mut settings = Settings::default();
     let mut secrets = LazySecrets::new(secrets_path(None, file));
+    settings.secrets_file = secrets.path().map(Path::to_path_buf);
+    settings.keys_file = super::tenant::key_file_path(None, file);
     let mut servers = Vec::new();
     for (name, entry) in entries {
         let key = format!("mcpServers.{name}");
@@ -69,5 +71,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         settings,
         servers,
         policies: Vec::new(),
+        tenants: Vec::new(),
+        secret_values: super::SecretValues(secrets.opened_values()),
     })
 }

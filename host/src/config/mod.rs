@@ -18,6 +18,7 @@ pub mod policy;
 mod raw;
 pub mod resilience;
 pub mod secrets;
+pub mod tenant;
 mod toml_file;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ pub use duration::{parse_duration, parse_size};
 pub use policy::{Limits, PolicyConfig};
 pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
 pub use secrets::SecretStore;
+pub use tenant::{KeyEntry, KeyFile, TenantConfig, TenantLimits};
 
 /// The file name looked up in the working directory when neither `--config`
 /// nor `WEFT_CONFIG` names one.
@@ -89,6 +91,16 @@ pub struct Settings {
     pub page_size: usize,
     /// How long `weft serve` waits for calls in flight when it is stopped.
     pub shutdown_timeout: Duration,
+    /// The key file `weft keys` writes (hashes only).
+    pub keys_file: PathBuf,
+    /// The secrets file, if one is configured or exists by default.
+    pub secrets_file: Option<PathBuf>,
+    /// Where every call is recorded, if anywhere.
+    pub audit: Option<PathBuf>,
+    /// The largest request body `serve --http` accepts.
+    pub max_body: u64,
+    /// How long `serve --http` waits for a request body to arrive.
+    pub body_timeout: Duration,
 }
 
 /// What `weft serve` lists as tools.
@@ -125,6 +137,11 @@ impl Default for Settings {
             expose: Expose::All,
             page_size: 1000,
             shutdown_timeout: Duration::from_secs(10),
+            keys_file: PathBuf::from(tenant::DEFAULT_KEY_FILE),
+            secrets_file: None,
+            audit: None,
+            max_body: 4 << 20,
+            body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -178,6 +195,21 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// Policies in name order.
     pub policies: Vec<PolicyConfig>,
+    /// Tenants in name order; none means one trusted user (no keys).
+    pub tenants: Vec<TenantConfig>,
+    /// Every secret value the loaded store holds, so output can be
+    /// redacted. Never printed.
+    pub secret_values: SecretValues,
+}
+
+/// Secret values kept for redaction; `Debug` shows only how many.
+#[derive(Clone, Default)]
+pub struct SecretValues(pub Vec<String>);
+
+impl std::fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretValues({} values)", self.0.len())
+    }
 }
 
 impl Config {
@@ -220,6 +252,11 @@ impl Config {
     /// The policy with this name, if configured.
     pub fn policy(&self, name: &str) -> Option<&PolicyConfig> {
         self.policies.iter().find(|p| p.name == name)
+    }
+
+    /// The tenant with this name, if configured.
+    pub fn tenant(&self, name: &str) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|t| t.name == name)
     }
 
     /// The server with this name, if configured.

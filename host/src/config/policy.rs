@@ -157,7 +157,7 @@ fn amount_bytes(a: RawAmount) -> Result<u64, String> {
 }
 
 /// `10_000_000`, `10M`, `2G`: a plain count with an optional SI suffix.
-fn parse_count(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
     let t = text.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1_000),

@@ -293,6 +293,22 @@ pub(crate) struct LazySecrets {
 }
 
 impl LazySecrets {
+    /// Every value of the store, if it was opened: what output must never
+    /// show.
+    pub(crate) fn opened_values(&self) -> Vec<String> {
+        self.store
+            .as_ref()
+            .map(SecretStore::all_values)
+            .unwrap_or_default()
+    }
+
+    /// The path the store is (or would be) read from.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+impl LazySecrets {
     pub(crate) fn new(path: Option<PathBuf>) -> Self {
         LazySecrets { path, store: None }
     }
@@ -310,16 +326,22 @@ impl LazySecrets {
     }
 }
 
-/// The secrets file: `WEFT_SECRETS` wins over the config's own setting;
-/// relative paths are relative to the config file.
+/// The file name of the secrets file when neither the config nor
+/// `WEFT_SECRETS` names one.
+pub const DEFAULT_SECRETS_FILE: &str = "weft.secrets.toml";
+
+/// The secrets file: `WEFT_SECRETS` wins over the config's own setting,
+/// else `weft.secrets.toml` beside the config file; relative paths are
+/// relative to the config file.
 pub(crate) fn secrets_path(configured: Option<&str>, file: &Path) -> Option<PathBuf> {
     let chosen = std::env::var("WEFT_SECRETS")
         .ok()
         .filter(|s| !s.is_empty())
-        .or(configured.map(str::to_owned))?;
+        .or(configured.map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_SECRETS_FILE.to_string());
     let p = PathBuf::from(chosen);
     Some(match file.parent() {
-        Some(dir) if p.is_relative() => dir.join(p),
+        Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
         _ => p,
     })
 }

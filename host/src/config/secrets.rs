@@ -11,10 +11,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The secrets of one secrets file. Its `Debug` never shows values.
+///
+/// The file holds `NAME = "value"` lines (shared secrets) and, for servers
+/// run once per tenant, `[tenants.TENANT]` tables whose values win over the
+/// shared ones for that tenant's process.
 #[derive(Default, Clone)]
 pub struct SecretStore {
     path: Option<PathBuf>,
     values: BTreeMap<String, String>,
+    tenants: BTreeMap<String, BTreeMap<String, String>>,
+    /// The tenant whose values [`SecretStore::get`] prefers.
+    scope: Option<String>,
 }
 
 impl fmt::Debug for SecretStore {
@@ -22,6 +29,7 @@ impl fmt::Debug for SecretStore {
         f.debug_struct("SecretStore")
             .field("path", &self.path)
             .field("names", &self.values.keys().collect::<Vec<_>>())
+            .field("tenants", &self.tenants.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -29,8 +37,14 @@ impl fmt::Debug for SecretStore {
 impl SecretStore {
     /// Opens a secrets file, refusing one that others can read.
     pub fn open(path: &Path) -> Result<SecretStore, String> {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("cannot open the secrets file {}: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                "; add a secret with `weft secrets set NAME`, or name the file with `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
+            } else {
+                ""
+            };
+            format!("cannot open the secrets file {}: {e}{hint}", path.display())
+        })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -47,26 +61,153 @@ impl SecretStore {
         let _ = meta;
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
-        let values: BTreeMap<String, String> = toml::from_str(&text).map_err(|e| {
+        let bad = |why: String| {
             format!(
-                "the secrets file {} is not a TOML table of NAME = \"value\" lines: {}",
-                path.display(),
-                e.message()
+                "the secrets file {} is not a TOML table of NAME = \"value\" lines (and [tenants.NAME] tables): {why}",
+                path.display()
             )
-        })?;
-        Ok(SecretStore {
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        let mut store = SecretStore {
             path: Some(path.to_path_buf()),
-            values,
-        })
+            ..SecretStore::default()
+        };
+        for (name, value) in table {
+            match (name.as_str(), value) {
+                (_, toml::Value::String(v)) => {
+                    store.values.insert(name, v);
+                }
+                ("tenants", toml::Value::Table(t)) => {
+                    for (tenant, entries) in t {
+                        let entries: BTreeMap<String, String> =
+                            entries.try_into().map_err(|e: toml::de::Error| {
+                                bad(format!("tenants.{tenant}: {}", e.message()))
+                            })?;
+                        store.tenants.insert(tenant, entries);
+                    }
+                }
+                (_, _) => return Err(bad(format!("{name} is not a string"))),
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens the file if it exists, or starts an empty store for it.
+    pub fn open_or_new(path: &Path) -> Result<SecretStore, String> {
+        if path.exists() {
+            Self::open(path)
+        } else {
+            Ok(SecretStore {
+                path: Some(path.to_path_buf()),
+                ..SecretStore::default()
+            })
+        }
     }
 
     /// A store holding the given values (for embedding and tests).
     pub fn from_values(values: BTreeMap<String, String>) -> SecretStore {
-        SecretStore { path: None, values }
+        SecretStore {
+            values,
+            ..SecretStore::default()
+        }
+    }
+
+    /// The same store, resolving a tenant's own values first.
+    pub fn scoped(&self, tenant: Option<&str>) -> SecretStore {
+        SecretStore {
+            scope: tenant.map(str::to_owned),
+            ..self.clone()
+        }
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.scope
+            .as_ref()
+            .and_then(|t| self.tenants.get(t))
+            .and_then(|m| m.get(name))
+            .or_else(|| self.values.get(name))
+            .map(String::as_str)
+    }
+
+    /// Every value in the store, for redaction.
+    pub fn all_values(&self) -> Vec<String> {
+        self.values
+            .values()
+            .chain(self.tenants.values().flat_map(|m| m.values()))
+            .cloned()
+            .collect()
+    }
+
+    /// Names, with the tenant for tenant-scoped ones: `(tenant, name)`.
+    pub fn names(&self) -> Vec<(Option<String>, String)> {
+        let shared = self.values.keys().map(|n| (None, n.clone()));
+        let scoped = self
+            .tenants
+            .iter()
+            .flat_map(|(t, m)| m.keys().map(move |n| (Some(t.clone()), n.clone())));
+        shared.chain(scoped).collect()
+    }
+
+    /// Sets a value, shared or for one tenant.
+    pub fn set(&mut self, tenant: Option<&str>, name: &str, value: String) {
+        match tenant {
+            Some(t) => {
+                self.tenants
+                    .entry(t.to_string())
+                    .or_default()
+                    .insert(name.to_string(), value);
+            }
+            None => {
+                self.values.insert(name.to_string(), value);
+            }
+        }
+    }
+
+    /// Removes a value; false if there was none.
+    pub fn remove(&mut self, tenant: Option<&str>, name: &str) -> bool {
+        match tenant {
+            Some(t) => {
+                let removed = self
+                    .tenants
+                    .get_mut(t)
+                    .is_some_and(|m| m.remove(name).is_some());
+                if self.tenants.get(t).is_some_and(BTreeMap::is_empty) {
+                    self.tenants.remove(t);
+                }
+                removed
+            }
+            None => self.values.remove(name).is_some(),
+        }
+    }
+
+    /// Writes the store back to its file, created with mode 0600 and
+    /// replaced atomically, so no reader sees a half-written file.
+    pub fn save(&self) -> Result<(), String> {
+        let path = self
+            .path
+            .as_ref()
+            .ok_or_else(|| "this secret store has no file".to_string())?;
+        let mut table = toml::Table::new();
+        for (k, v) in &self.values {
+            table.insert(k.clone(), toml::Value::String(v.clone()));
+        }
+        if !self.tenants.is_empty() {
+            let mut tenants = toml::Table::new();
+            for (t, m) in &self.tenants {
+                let inner: toml::Table = m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                    .collect();
+                tenants.insert(t.clone(), toml::Value::Table(inner));
+            }
+            table.insert("tenants".into(), toml::Value::Table(tenants));
+        }
+        let text = format!(
+            "# weft secrets: managed by `weft secrets`; keep this file at mode 0600.\n{}",
+            toml::to_string(&table).map_err(|e| e.to_string())?
+        );
+        crate::util::write_private(path, text.as_bytes())
+            .map_err(|e| format!("cannot write the secrets file {}: {e}", path.display()))
     }
 }
 

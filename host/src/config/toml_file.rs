@@ -8,8 +8,9 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::policy::RawPolicy;
+use super::policy::{RawAmount, RawPolicy};
 use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
+use super::tenant::{KeyFile, RawTenant, key_file_path};
 use super::{Config, ConfigError, Expose, NameMode, Settings};
 
 #[derive(Debug, Default, Deserialize)]
@@ -23,9 +24,13 @@ struct RawSettings {
     expose: Option<String>,
     page_size: Option<usize>,
     shutdown_timeout: Option<RawDuration>,
+    keys: Option<String>,
+    audit: Option<String>,
+    max_body: Option<RawAmount>,
+    body_timeout: Option<RawDuration>,
 }
 
-const TOP_LEVEL: &[&str] = &["settings", "servers", "policies"];
+const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants"];
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| {
@@ -103,7 +108,36 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
         settings.page_size = n;
     }
+    if let Some(t) = &raw_settings.body_timeout {
+        settings.body_timeout = t.resolve(file, "settings.body_timeout")?;
+    }
+    if let Some(m) = raw_settings.max_body.clone() {
+        let bytes = match m {
+            RawAmount::Number(n) => n,
+            RawAmount::Text(t) => {
+                super::parse_size(&t).map_err(|e| ConfigError::new(file, "settings.max_body", e))?
+            }
+        };
+        if bytes < 1024 {
+            return Err(ConfigError::new(
+                file,
+                "settings.max_body",
+                format!("{bytes} bytes is too small for an MCP request"),
+            )
+            .hint("use at least 1KiB; the default is 4MiB"));
+        }
+        settings.max_body = bytes;
+    }
+    settings.keys_file = key_file_path(raw_settings.keys.as_deref(), file);
+    settings.audit = raw_settings.audit.as_deref().map(|a| {
+        let p = std::path::PathBuf::from(a);
+        match file.parent() {
+            Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p,
+        }
+    });
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
+    settings.secrets_file = secrets.path().map(Path::to_path_buf);
 
     let mut servers = Vec::new();
     if let Some(v) = table.get("servers") {
@@ -136,12 +170,56 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             policies.push(raw.into_config(name, file)?);
         }
     }
+    let mut tenants = Vec::new();
+    if let Some(v) = table.get("tenants") {
+        let Some(entries) = v.as_table() else {
+            return Err(ConfigError::new(
+                file,
+                "tenants",
+                "must be a table of [tenants.NAME] entries",
+            ));
+        };
+        for (name, entry) in entries {
+            let key = format!("tenants.{name}");
+            if let Some(limits) = entry.as_table().and_then(|t| t.get("limits")) {
+                section::<super::tenant::RawTenantLimits>(limits, file, &format!("{key}.limits"))?;
+            }
+            let raw: RawTenant = section(entry, file, &key)?;
+            tenants.push(raw.into_config(name, file)?);
+        }
+    }
+    add_stored_keys(&mut tenants, &settings.keys_file, file)?;
     Ok(Config {
         source: None,
         settings,
         servers,
         policies,
+        tenants,
+        secret_values: super::SecretValues(secrets.opened_values()),
     })
+}
+
+/// Adds the keys `weft keys add` recorded to their tenants.
+fn add_stored_keys(
+    tenants: &mut [super::TenantConfig],
+    key_file: &Path,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    if tenants.is_empty() && !key_file.exists() {
+        return Ok(());
+    }
+    let stored = KeyFile::load(key_file).map_err(|m| ConfigError::new(file, "settings.keys", m))?;
+    for key in stored.keys {
+        match tenants.iter_mut().find(|t| t.name == key.tenant) {
+            Some(t) => t.keys.push(key),
+            None => tracing::warn!(
+                key = %key.id,
+                tenant = %key.tenant,
+                "the key file has a key for a tenant the config does not define; it is ignored"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// Reads a server's resilience sub-tables on their own first, so an error

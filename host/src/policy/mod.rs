@@ -10,11 +10,11 @@ use tracing::Instrument;
 
 use serde::Serialize;
 
-use crate::Hub;
 use crate::config::{Limits, PolicyConfig};
 use crate::sandbox::{
     CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox, Wasm,
 };
+use crate::{Caller, Hub};
 use grants::Grants;
 
 /// Why a policy could not even start.
@@ -141,24 +141,66 @@ impl Runner {
         &self.hub
     }
 
-    /// Runs a policy once. Never panics on anything the guest does.
+    /// Runs a policy once, as the owner. Never panics on anything the
+    /// guest does.
     pub async fn run(
         &self,
         policy: &Loaded,
         input: &str,
         progress: Option<ProgressFn>,
     ) -> RunReport {
+        self.run_as(&Caller::owner(), policy, input, progress).await
+    }
+
+    /// Runs a policy for a caller: the tenant must be allowed the policy,
+    /// its limits cap the run's, its concurrent-run limit applies, and the
+    /// policy's calls are checked against grants and the tenant's view.
+    pub async fn run_as(
+        &self,
+        caller: &Caller,
+        policy: &Loaded,
+        input: &str,
+        progress: Option<ProgressFn>,
+    ) -> RunReport {
+        if !caller.may_run(&policy.name) {
+            return self.refused(
+                policy,
+                format!(
+                    "denied: tenant {:?} may not run the policy {:?}",
+                    caller.tenant_name(),
+                    policy.name
+                ),
+            );
+        }
+        let _slot = match caller.tenant.as_ref().map(|t| t.start_run()) {
+            Some(Err(max)) => {
+                return self.refused(
+                    policy,
+                    format!(
+                        "rate-limited: tenant {:?} already has {max} policy runs in progress (its limit); retry when one ends",
+                        caller.tenant_name()
+                    ),
+                );
+            }
+            Some(Ok(slot)) => slot,
+            None => None,
+        };
+        let mut limits = policy.limits.clone();
+        if let Some(t) = &caller.tenant {
+            t.clamp(&mut limits);
+        }
         let ctx = Arc::new(RunCtx::new(
             self.hub.clone(),
             policy.grants.clone(),
-            policy.limits.max_calls,
+            caller.for_policy(&policy.name),
+            limits.max_calls,
             progress,
         ));
         let _busy = self.hub.busy();
         let span = tracing::info_span!("policy", policy = %policy.name);
         let outcome = self
             .sandbox
-            .run(&policy.wasm, input, &policy.limits, ctx.clone())
+            .run(&policy.wasm, input, &limits, ctx.clone())
             .instrument(span)
             .await;
         let calls = std::mem::take(&mut *ctx.records.lock().unwrap_or_else(|p| p.into_inner()));
@@ -188,6 +230,27 @@ impl Runner {
         self.hub.record_run(&report);
         tracing::info!(policy = %report.policy, status = report.status, ms = report.duration_ms as u64, calls = report.calls.len(), "policy run");
         report
+    }
+}
+
+impl Runner {
+    /// The report of a run refused before it started.
+    fn refused(&self, policy: &Loaded, error: String) -> RunReport {
+        tracing::warn!(policy = %policy.name, error = %error, "policy run refused");
+        RunReport {
+            policy: policy.name.clone(),
+            status: "error",
+            output: None,
+            error: Some(error),
+            limit: None,
+            calls: Vec::new(),
+            fuel_used: 0,
+            duration_ms: 0.0,
+            component: Origin::NotRun,
+            logs: Vec::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum Origin {
     Disk,
     /// Compiled now.
     Compiled,
+    /// Not loaded: the run was refused before it started.
+    NotRun,
 }
 
 /// The on-disk half of the cache; the sandbox keeps loaded components.

@@ -13,8 +13,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::weft::mcp::{host_log, tools, types};
 use super::bindings::{ToolCall, ToolInfo, WitCallError, WitErrorKind};
 use super::limits::{LimitError, MemoryLimiter};
-use crate::Hub;
 use crate::policy::grants::Grants;
+use crate::{Caller, Hub};
 
 /// Most log lines kept per run, and the longest line.
 const MAX_LOG_LINES: usize = 1000;
@@ -45,6 +45,9 @@ pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync
 pub struct RunCtx {
     pub hub: Hub,
     pub grants: Grants,
+    /// Whom the run is for (its tenant's view is intersected with the
+    /// grants) and the policy's name, for the router and the audit log.
+    pub caller: Caller,
     pub max_calls: u32,
     calls_made: AtomicU32,
     pub records: Mutex<Vec<CallRecord>>,
@@ -53,10 +56,17 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
-    pub fn new(hub: Hub, grants: Grants, max_calls: u32, progress: Option<ProgressFn>) -> RunCtx {
+    pub fn new(
+        hub: Hub,
+        grants: Grants,
+        caller: Caller,
+        max_calls: u32,
+        progress: Option<ProgressFn>,
+    ) -> RunCtx {
         RunCtx {
             hub,
             grants,
+            caller,
             max_calls,
             calls_made: AtomicU32::new(0),
             records: Mutex::default(),
@@ -97,6 +107,18 @@ impl RunCtx {
                 format!("the policy's grants do not allow {server}.{tool}"),
             ));
         }
+        // A policy's effective grants are its own intersected with the
+        // calling tenant's view; the router checks the view again.
+        if !self.caller.allows(&server, &tool) {
+            self.record(&server, &tool, 0.0, Some(crate::ErrorKind::Denied));
+            return Err(denied(
+                WitErrorKind::Denied,
+                format!(
+                    "tenant {:?} may not call {server}.{tool}: it is not in the tenant's view",
+                    self.caller.tenant_name()
+                ),
+            ));
+        }
         let args = match args.trim() {
             "" | "null" => None,
             text => match serde_json::from_str::<serde_json::Value>(text) {
@@ -116,7 +138,10 @@ impl RunCtx {
             },
         };
         let started = Instant::now();
-        let outcome = self.hub.call_tool(&server, &tool, args).await;
+        let outcome = self
+            .hub
+            .call_tool_as(&self.caller, &server, &tool, args)
+            .await;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         match outcome {
             Ok(result) => {
@@ -212,6 +237,7 @@ impl tools::Host for RunState {
             .iter()
             .filter(|t| server.as_deref().is_none_or(|s| s == &*t.server))
             .filter(|t| self.ctx.grants.allows(&t.server, t.name()))
+            .filter(|t| self.ctx.caller.allows(&t.server, t.name()))
             .map(|t| ToolInfo {
                 server: t.server.to_string(),
                 name: t.name().to_string(),

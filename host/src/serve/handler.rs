@@ -28,6 +28,7 @@ use super::{Gateway, Session, notify, page::page};
 use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::error::{CallError, ErrorKind};
 use crate::router::{Forward, Forwarded};
+use crate::tenant::Caller;
 use crate::upstream::Connection;
 
 const INSTRUCTIONS: &str = "weft puts many MCP servers behind one endpoint. Tool names are \
@@ -43,6 +44,54 @@ impl Session {
         let v = self.min_log.load(Ordering::Relaxed);
         (v != u8::MAX).then_some(v)
     }
+
+    /// Who this request is for: the caller the HTTP layer authenticated,
+    /// else the session's own (stdio), else the owner when no tenants are
+    /// configured. With tenants and no caller, nobody: an empty view.
+    fn caller(&self, extensions: &rmcp::model::Extensions) -> Caller {
+        if let Some(c) = extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<Caller>())
+        {
+            return c.clone();
+        }
+        if let Some(c) = &self.caller {
+            return c.clone();
+        }
+        if self.gw.hub.tenants().is_empty() {
+            Caller::owner()
+        } else {
+            Caller::nobody()
+        }
+    }
+
+    /// The policies this caller may list and run.
+    fn policies_for(&self, caller: &Caller) -> Vec<crate::config::PolicyConfig> {
+        self.gw
+            .hub
+            .config()
+            .policies
+            .iter()
+            .filter(|p| caller.may_run(&p.name))
+            .cloned()
+            .collect()
+    }
+}
+
+/// JSON-RPC error code for a request outside the caller's view.
+pub(super) const DENIED: i32 = -32003;
+
+/// A protocol-level refusal (resources, prompts, completions).
+fn denied(caller: &Caller, what: String) -> ErrorData {
+    tracing::warn!(tenant = %caller.tenant_name(), %what, "denied");
+    ErrorData::new(
+        rmcp::model::ErrorCode(DENIED),
+        format!(
+            "denied: tenant {:?} may not use {what}",
+            caller.tenant_name()
+        ),
+        Some(json!({"kind": "denied"})),
+    )
 }
 
 /// An upstream's live connection, or the error an agent should see.
@@ -92,6 +141,7 @@ fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
         ErrorKind::NotFound => return Err(ErrorData::invalid_params(e.to_string(), None)),
         _ => {}
     }
+    let retry_after = e.retry_after_ms;
     let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
         "[{}] {}",
         e.kind.as_str(),
@@ -99,6 +149,9 @@ fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
     ))]);
     let mut meta = rmcp::model::MetaObject::new();
     meta.insert("weft/errorKind".into(), json!(e.kind.as_str()));
+    if let Some(ms) = retry_after {
+        meta.insert("weft/retryAfterMs".into(), json!(ms));
+    }
     result.meta = Some(meta);
     Ok(result.into())
 }
@@ -141,6 +194,7 @@ impl Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let agent = Agent::of(&ctx, self.min_log());
+        let caller = self.caller(&ctx.extensions);
         let lot = &self.gw.lot;
         let resume = params
             .request_state
@@ -153,7 +207,7 @@ impl Session {
             }
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                let work = self.work(params, &agent, tx)?;
+                let work = self.work(params, &agent, &caller, tx)?;
                 call::drive(&ctx, &agent, lot, work, rx).await?
             }
         };
@@ -170,6 +224,7 @@ impl Session {
         &self,
         params: CallToolRequestParams,
         agent: &Agent,
+        caller: &Caller,
         tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
     ) -> Result<Work, ErrorData> {
         let gw = self.gw.clone();
@@ -190,7 +245,8 @@ impl Session {
                 let limit = object_arg(&params.arguments, "limit")
                     .and_then(|v| v.as_u64())
                     .unwrap_or(10) as usize;
-                let found = tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit);
+                let found =
+                    tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit, caller);
                 Ok(Box::pin(async move {
                     Ok(CallToolResult::structured(found).into())
                 }))
@@ -201,8 +257,12 @@ impl Session {
                     .ok_or_else(|| {
                         ErrorData::invalid_params("weft_run_policy needs a \"policy\" name", None)
                     })?;
-                if gw.hub.config().policy(&policy).is_none() {
-                    let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
+                if gw.hub.config().policy(&policy).is_none() || !caller.may_run(&policy) {
+                    let names: Vec<&str> = policies
+                        .iter()
+                        .filter(|p| caller.may_run(&p.name))
+                        .map(|p| p.name.as_str())
+                        .collect();
                     return Err(ErrorData::invalid_params(
                         format!(
                             "no policy named {policy:?}; configured: {}",
@@ -212,7 +272,7 @@ impl Session {
                     ));
                 }
                 let input = object_arg(&params.arguments, "input").unwrap_or(json!({}));
-                Ok(run_policy(gw, policy, input, tx))
+                Ok(run_policy(gw, caller.clone(), policy, input, tx))
             }
             Target::Meta(_) => {
                 let target = object_arg(&params.arguments, "name")
@@ -234,21 +294,26 @@ impl Session {
                         None,
                     ));
                 }
-                self.work(inner, agent, tx)
+                self.work(inner, agent, caller, tx)
             }
+            Target::Policy(p) if !caller.may_run(&p.name) => Ok(denied_work(caller, &p.name)),
             Target::Policy(p) => {
                 let input = params
                     .arguments
                     .map(Value::Object)
                     .unwrap_or_else(|| json!({}));
-                Ok(run_policy(gw, p.name.clone(), input, tx))
+                Ok(run_policy(gw, caller.clone(), p.name.clone(), input, tx))
             }
             Target::Catalog => {
                 let catalog = gw.hub.catalog();
                 let Some(entry) = catalog.tool_by_exposed(&name) else {
                     let hint = crate::util::closest(
                         &name,
-                        catalog.tools().iter().map(|t| t.exposed.as_str()),
+                        catalog
+                            .tools()
+                            .iter()
+                            .filter(|t| caller.allows(&t.server, t.name()))
+                            .map(|t| t.exposed.as_str()),
                     )
                     .map(|c| format!("; did you mean {c:?}?"))
                     .unwrap_or_default();
@@ -267,10 +332,11 @@ impl Session {
                     log_level: agent.log_level,
                 };
                 let args = params.arguments;
+                let caller = caller.clone();
                 Ok(Box::pin(async move {
                     match gw
                         .hub
-                        .call_tool_forwarded(&server, &tool, args, &forward)
+                        .call_tool_forwarded(&caller, &server, &tool, args, &forward)
                         .await
                     {
                         Ok(Forwarded::Complete(r)) => Ok(r.into()),
@@ -287,9 +353,24 @@ impl Session {
     }
 }
 
+/// A call refused because the caller may not run the policy.
+fn denied_work(caller: &Caller, policy: &str) -> Work {
+    let e = CallError::new(
+        ErrorKind::Denied,
+        "",
+        policy,
+        format!(
+            "tenant {:?} may not run the policy {policy:?}",
+            caller.tenant_name()
+        ),
+    );
+    Box::pin(async move { call_error(e) })
+}
+
 /// A policy run as a call's work; progress goes to the agent.
 fn run_policy(
     gw: Arc<Gateway>,
+    caller: Caller,
     name: String,
     input: Value,
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
@@ -311,7 +392,7 @@ fn run_policy(
             });
         });
         let report = runner
-            .run(&loaded, &input.to_string(), Some(progress))
+            .run_as(&caller, &loaded, &input.to_string(), Some(progress))
             .await;
         let summary = json!({
             "policy": report.policy,
@@ -405,10 +486,12 @@ impl ServerHandler for Session {
     async fn list_tools(
         &self,
         params: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let gw = self.gw();
-        let all = tools::exposed(&gw.hub.catalog(), &gw.hub.config().policies, gw.expose);
+        let caller = self.caller(&ctx.extensions);
+        let policies = self.policies_for(&caller);
+        let all = tools::exposed(&gw.hub.catalog(), &policies, gw.expose, &caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
         let (items, next) = page(&all, cursor, gw.page_size)?;
         let mut result = ListToolsResult::with_all_items(items);
@@ -435,14 +518,16 @@ impl ServerHandler for Session {
     async fn list_resources(
         &self,
         params: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = self.caller(&ctx.extensions);
         let all: Vec<_> = self
             .gw
             .hub
             .catalog()
             .resources()
             .iter()
+            .filter(|e| caller.reaches(&e.server))
             .map(|e| {
                 let mut r = e.item.clone();
                 r.uri = e.exposed.clone();
@@ -459,14 +544,16 @@ impl ServerHandler for Session {
     async fn list_resource_templates(
         &self,
         params: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let caller = self.caller(&ctx.extensions);
         let all: Vec<_> = self
             .gw
             .hub
             .catalog()
             .templates()
             .iter()
+            .filter(|e| caller.reaches(&e.server))
             .map(|e| {
                 let mut t = e.item.clone();
                 t.uri_template = e.exposed.clone();
@@ -486,14 +573,19 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let gw = self.gw();
+        let caller = self.caller(&ctx.extensions);
         let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("no server offers the resource {:?}", params.uri),
                 Some(json!({"uri": params.uri})),
             ));
         };
+        if !caller.reaches(&server) {
+            return Err(denied(&caller, format!("the resource {:?}", params.uri)));
+        }
+        let tenant = caller.tenant_name();
         let fresh = params.input_responses.is_none() && params.request_state.is_none();
-        if fresh && let Some(hit) = cached_read(gw, &server, &inner) {
+        if fresh && let Some(hit) = cached_read(gw, tenant, &server, &inner) {
             return Ok(expose_contents(gw, &server, hit).into());
         }
         let conn = connection(gw, &server)?;
@@ -510,7 +602,7 @@ impl ServerHandler for Session {
             match answer {
                 ReadResourceResponse::Complete(mut result) => {
                     result.result_type.get_or_insert(ResultType::COMPLETE);
-                    cache_read(gw, &server, &inner, &result);
+                    cache_read(gw, tenant, &server, &inner, &result);
                     return Ok(expose_contents(gw, &server, result).into());
                 }
                 ReadResourceResponse::InputRequired(input) if agent.modern => {
@@ -532,8 +624,15 @@ impl ServerHandler for Session {
     async fn subscribe(
         &self,
         params: SubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let caller = self.caller(&ctx.extensions);
+        match self.gw.hub.catalog().resolve_uri(&params.uri) {
+            Some((server, _)) if !caller.reaches(&server) => {
+                return Err(denied(&caller, format!("the resource {:?}", params.uri)));
+            }
+            _ => {}
+        }
         let fresh = self
             .subscriptions
             .lock()
@@ -635,14 +734,16 @@ impl ServerHandler for Session {
     async fn list_prompts(
         &self,
         params: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        let caller = self.caller(&ctx.extensions);
         let all: Vec<_> = self
             .gw
             .hub
             .catalog()
             .prompts()
             .iter()
+            .filter(|e| caller.reaches(&e.server))
             .map(|e| {
                 let mut p = e.item.clone();
                 p.name = e.exposed.clone();
@@ -668,6 +769,10 @@ impl ServerHandler for Session {
                 None,
             ));
         };
+        let caller = self.caller(&ctx.extensions);
+        if !caller.reaches(&server) {
+            return Err(denied(&caller, format!("the prompt {:?}", params.name)));
+        }
         let conn = connection(gw, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
@@ -702,8 +807,9 @@ impl ServerHandler for Session {
     async fn complete(
         &self,
         mut params: CompleteRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        let caller = self.caller(&ctx.extensions);
         let gw = self.gw();
         let catalog = gw.hub.catalog();
         let server = match &mut params.r#ref {
@@ -728,6 +834,9 @@ impl ServerHandler for Session {
             #[allow(unreachable_patterns)]
             _ => return Ok(CompleteResult::default()),
         };
+        if !caller.reaches(&server) {
+            return Err(denied(&caller, format!("completions of {server:?}")));
+        }
         params.meta = None;
         let conn = connection(gw, &server)?;
         let mut result = conn
@@ -751,13 +860,15 @@ impl ServerHandler for Session {
     }
 }
 
-/// The tenant an agent acts for. Until tenants are configured, every agent
-/// is the one tenant, so "private" results are kept per tenant all the same.
-const TENANT: &str = "";
-
-/// A fresh cached read of `uri` on `server`: shared, or this tenant's.
-fn cached_read(gw: &Gateway, server: &str, uri: &str) -> Option<rmcp::model::ReadResourceResult> {
-    let keys = [Scope::Public, Scope::Private(TENANT.into())]
+/// A fresh cached read of `uri` on `server`: shared, or this tenant's
+/// (`""` without tenants).
+fn cached_read(
+    gw: &Gateway,
+    tenant: &str,
+    server: &str,
+    uri: &str,
+) -> Option<rmcp::model::ReadResourceResult> {
+    let keys = [Scope::Public, Scope::Private(tenant.into())]
         .map(|scope| CacheKey::resource(server, uri, scope));
     match gw.hub.cache().lookup(&keys) {
         Some(Cached::Resource(r)) => Some(r),
@@ -767,7 +878,13 @@ fn cached_read(gw: &Gateway, server: &str, uri: &str) -> Option<rmcp::model::Rea
 
 /// Keeps a read for as long as the server allows (`ttlMs`), else for the
 /// server's configured `cache.ttl`; a private result only for its tenant.
-fn cache_read(gw: &Gateway, server: &str, uri: &str, result: &rmcp::model::ReadResourceResult) {
+fn cache_read(
+    gw: &Gateway,
+    tenant: &str,
+    server: &str,
+    uri: &str,
+    result: &rmcp::model::ReadResourceResult,
+) {
     let configured = gw
         .hub
         .upstream(server)
@@ -778,7 +895,7 @@ fn cache_read(gw: &Gateway, server: &str, uri: &str, result: &rmcp::model::ReadR
     };
     let Some(ttl) = ttl else { return };
     let scope = match result.cache_scope {
-        Some(rmcp::model::CacheScope::Private) => Scope::Private(TENANT.into()),
+        Some(rmcp::model::CacheScope::Private) => Scope::Private(tenant.into()),
         _ => Scope::Public,
     };
     gw.hub.cache().put(

@@ -2,11 +2,26 @@
 //! for handshake-era clients, stateless requests for 2026-07-28), with
 //! Host and Origin checks against DNS rebinding; `/health`, `/status`
 //! (JSON) and `/metrics` (Prometheus) beside it.
+//!
+//! Every request passes [`guard`] first: with tenants configured it must
+//! carry a tenant's key (`Authorization: Bearer KEY`, else 401 with
+//! `WWW-Authenticate`), `/status` and `/metrics` need an admin tenant, a
+//! tenant's requests in flight are capped (429 with `Retry-After`), and a
+//! body must arrive within `settings.body_timeout` (408), fit
+//! `settings.max_body` (413) and be one JSON-RPC message ([`super::intake`],
+//! 400). The agent's key is taken off the request there, so nothing past
+//! the guard can pass it on. Every response body passes the redaction pass.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use http::StatusCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +62,7 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         .with_cancellation_token(stop);
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
+    let guard_gw = gw.clone();
     let service = StreamableHttpService::new(
         move || Ok(gw.session()),
         Arc::new(LocalSessionManager::default()),
@@ -74,6 +90,167 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
                 }
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(guard_gw, guard))
+}
+
+/// A plain refusal with a JSON body.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"error": message}).to_string();
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
+}
+
+/// 401 with the challenge RFC 6750 asks for.
+fn unauthorized(error: Option<&str>, message: &str) -> Response {
+    let challenge = match error {
+        Some(e) => format!("Bearer realm=\"weft\", error=\"{e}\""),
+        None => "Bearer realm=\"weft\"".to_string(),
+    };
+    let mut r = refuse(StatusCode::UNAUTHORIZED, message);
+    if let Ok(v) = http::HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// Authentication, the tenant's request cap, the body checks, and the
+/// redaction of what goes back (see the module doc).
+async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let tenants = gw.hub.tenants();
+    let mut _slot = None;
+    if !tenants.is_empty() && path != "/health" {
+        let key = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(key) = key else {
+            return unauthorized(
+                None,
+                "this weft serves tenants: send a tenant's key as `Authorization: Bearer KEY`",
+            );
+        };
+        let Some(caller) = tenants.authenticate(key) else {
+            tracing::warn!(%path, "refused a request with an unknown key");
+            return unauthorized(Some("invalid_token"), "the key is not a key of any tenant");
+        };
+        let Some(tenant) = caller.tenant.clone() else {
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "a key without a tenant");
+        };
+        if (path == "/status" || path == "/metrics") && !tenant.admin {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "tenant {:?} is not an admin tenant (tenants.NAME.admin = true)",
+                    tenant.name
+                ),
+            );
+        }
+        match tenant.start_request() {
+            Ok(slot) => _slot = slot,
+            Err(max) => {
+                let mut r = refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!(
+                        "rate-limited: tenant {:?} already has {max} requests in flight (its limit); retry after 1 s",
+                        tenant.name
+                    ),
+                );
+                r.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from_static("1"),
+                );
+                return r;
+            }
+        }
+        // The agent's credential stops here: nothing past the guard can
+        // pass it on to an upstream.
+        request.headers_mut().remove(http::header::AUTHORIZATION);
+        request.extensions_mut().insert(caller);
+    }
+    if request.method() == http::Method::POST && path.starts_with("/mcp") {
+        let settings = &gw.hub.config().settings;
+        let limit = usize::try_from(settings.max_body).unwrap_or(usize::MAX);
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > settings.max_body) {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the body is larger than {} bytes (settings.max_body)",
+                    settings.max_body
+                ),
+            );
+        }
+        let (parts, body) = request.into_parts();
+        let bytes =
+            match tokio::time::timeout(settings.body_timeout, axum::body::to_bytes(body, limit))
+                .await
+            {
+                Err(_) => {
+                    return refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        &format!(
+                            "the body did not arrive within {} (settings.body_timeout)",
+                            crate::util::fmt_duration(settings.body_timeout)
+                        ),
+                    );
+                }
+                Ok(Err(e)) => {
+                    let too_big = std::error::Error::source(&e)
+                        .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                    return if too_big {
+                        refuse(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            &format!(
+                                "the body is larger than {} bytes (settings.max_body)",
+                                settings.max_body
+                            ),
+                        )
+                    } else {
+                        refuse(
+                            StatusCode::BAD_REQUEST,
+                            &format!("the body could not be read: {e}"),
+                        )
+                    };
+                }
+                Ok(Ok(b)) => b,
+            };
+        if let Err(e) = super::intake::check(&bytes) {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                e.to_json(),
+            )
+                .into_response();
+        }
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
+    let response = next.run(request).await;
+    if !crate::redact::enabled() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let stream = body.into_data_stream().map(|chunk| {
+        chunk.map(|b| match crate::redact::bytes(&b) {
+            std::borrow::Cow::Borrowed(_) => b,
+            std::borrow::Cow::Owned(v) => axum::body::Bytes::from(v),
+        })
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 /// Binds `addr` and serves until `stop` is cancelled. Calls `on_bound` with

@@ -12,6 +12,7 @@
 pub mod call;
 mod handler;
 pub mod http;
+pub mod intake;
 mod notify;
 pub mod page;
 mod subs;
@@ -29,6 +30,7 @@ use crate::Hub;
 use crate::config::Expose;
 use crate::policy::{self, Loaded, Runner};
 use crate::sandbox::Sandbox;
+use crate::tenant::Caller;
 
 pub use http::{HttpOptions, serve_http};
 
@@ -70,10 +72,17 @@ impl Gateway {
         })
     }
 
-    /// A new session (one per agent connection).
+    /// A new session (one per agent connection); each request's caller
+    /// comes from the HTTP layer.
     pub fn session(self: &Arc<Self>) -> Session {
+        self.session_for(None)
+    }
+
+    /// A session whose requests are all made for `caller` (stdio).
+    pub fn session_for(self: &Arc<Self>, caller: Option<Caller>) -> Session {
         Session {
             gw: self.clone(),
+            caller,
             subscriptions: Arc::default(),
             min_log: Arc::new(AtomicU8::new(u8::MAX)),
             watching: Arc::new(AtomicBool::new(false)),
@@ -108,17 +117,26 @@ impl Gateway {
 #[derive(Clone)]
 pub struct Session {
     gw: Arc<Gateway>,
+    /// The caller of every request on this session, when the transport
+    /// does not say (stdio).
+    caller: Option<Caller>,
     subscriptions: notify::Subscriptions,
     /// The agent's `logging/setLevel`, as a rank; `u8::MAX` when unset.
     min_log: Arc<AtomicU8>,
     watching: Arc<AtomicBool>,
 }
 
-/// Serves one agent over stdin and stdout until it disconnects.
-pub async fn serve_stdio(gw: Arc<Gateway>) -> anyhow::Result<()> {
+/// Serves one agent over stdin and stdout until it disconnects; every
+/// request is made for `caller` (a tenant, or the owner). What goes out on
+/// stdout passes the redaction pass.
+pub async fn serve_stdio(gw: Arc<Gateway>, caller: Caller) -> anyhow::Result<()> {
+    let transport = (
+        tokio::io::stdin(),
+        crate::redact::AsyncWriter::new(tokio::io::stdout()),
+    );
     let service = gw
-        .session()
-        .serve(rmcp::transport::stdio())
+        .session_for(Some(caller))
+        .serve(transport)
         .await
         .context("the agent on stdin did not complete the MCP handshake")?;
     service

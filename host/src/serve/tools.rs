@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::Catalog;
 use crate::config::{Expose, PolicyConfig};
+use crate::tenant::Caller;
 
 /// Searches the catalog by keyword.
 pub const SEARCH: &str = "weft_search_tools";
@@ -116,13 +117,21 @@ pub fn policy_tool(p: &PolicyConfig) -> Tool {
 }
 
 /// Every tool an agent is shown, in order: catalog, policies, meta tools.
-pub fn exposed(catalog: &Catalog, policies: &[PolicyConfig], expose: Expose) -> Vec<Tool> {
+/// `policies` are those the caller may run; catalog tools outside the
+/// caller's view are left out.
+pub fn exposed(
+    catalog: &Catalog,
+    policies: &[PolicyConfig],
+    expose: Expose,
+    caller: &Caller,
+) -> Vec<Tool> {
     let mut out = Vec::new();
     if expose == Expose::All {
         out.extend(
             catalog
                 .tools()
                 .iter()
+                .filter(|t| caller.allows(&t.server, t.name()))
                 .filter(|t| !policies.iter().any(|p| p.name == t.exposed))
                 .map(|t| {
                     let mut tool = t.tool.clone();
@@ -140,7 +149,13 @@ pub fn exposed(catalog: &Catalog, policies: &[PolicyConfig], expose: Expose) -> 
 
 /// Keyword search: every word of `query` found in a tool's name,
 /// description or server adds to its score; names count double.
-pub fn search(catalog: &Catalog, query: &str, server: Option<&str>, limit: usize) -> Value {
+pub fn search(
+    catalog: &Catalog,
+    query: &str,
+    server: Option<&str>,
+    limit: usize,
+    caller: &Caller,
+) -> Value {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -150,6 +165,7 @@ pub fn search(catalog: &Catalog, query: &str, server: Option<&str>, limit: usize
         .tools()
         .iter()
         .filter(|t| server.is_none_or(|s| &*t.server == s))
+        .filter(|t| caller.allows(&t.server, t.name()))
         .filter_map(|t| {
             let name = t.exposed.to_lowercase();
             let desc = t

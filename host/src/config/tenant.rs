@@ -1,0 +1,235 @@
+//! `[tenants.NAME]` entries: who may use a shared weft, what each one sees,
+//! and the limits each one cannot exceed.
+//!
+//! A tenant's API keys are stored as SHA-256 hashes, either inline
+//! (`keys = ["sha256:…"]`) or in the key file that `weft keys add` writes
+//! (`settings.keys`, by default `weft.keys.toml` beside the config file).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::policy::{RawAmount, check_memory, parse_count, validate_grant};
+use super::raw::RawDuration;
+use super::{ConfigError, parse_size};
+
+/// The key file's name when `settings.keys` names none.
+pub const DEFAULT_KEY_FILE: &str = "weft.keys.toml";
+
+/// One tenant, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantConfig {
+    pub name: String,
+    /// `server.tool` globs the tenant sees; empty means nothing.
+    pub include: Vec<String>,
+    /// `server.tool` globs taken out of the view again.
+    pub exclude: Vec<String>,
+    /// Policy-name globs the tenant may list and run.
+    pub policies: Vec<String>,
+    /// May read `/status` and `/metrics` of `weft serve --http`.
+    pub admin: bool,
+    pub limits: TenantLimits,
+    /// Key hashes (`sha256:HEX`) with their ids.
+    pub keys: Vec<KeyEntry>,
+}
+
+/// What a tenant cannot exceed. `None` is "no tenant limit" (the policy's
+/// own limits and weft's defaults still apply).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantLimits {
+    /// Policy runs at the same time.
+    pub concurrent_runs: Option<u32>,
+    /// Tool calls per minute (a token bucket refilled continuously).
+    pub calls_per_minute: Option<u32>,
+    /// How many calls may come at once before the rate applies; defaults
+    /// to a tenth of a minute's calls (at least 1).
+    pub burst: Option<u32>,
+    /// Requests in flight on `serve --http` at the same time; more are
+    /// answered 429 at once, before any work is done.
+    pub concurrent_requests: Option<u32>,
+    /// Caps on each policy run.
+    pub fuel: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub memory: Option<u64>,
+}
+
+/// One stored API key: its id (shown in the audit log) and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    pub id: String,
+    pub tenant: String,
+    /// `sha256:` and 64 hex digits.
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenant {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    policies: Vec<String>,
+    #[serde(default)]
+    admin: bool,
+    limits: Option<RawTenantLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTenantLimits {
+    concurrent_runs: Option<u32>,
+    calls_per_minute: Option<u32>,
+    burst: Option<u32>,
+    concurrent_requests: Option<u32>,
+    fuel: Option<RawAmount>,
+    timeout: Option<RawDuration>,
+    memory: Option<RawAmount>,
+}
+
+impl RawTenant {
+    pub(crate) fn into_config(self, name: &str, file: &Path) -> Result<TenantConfig, ConfigError> {
+        let key = |k: &str| format!("tenants.{name}.{k}");
+        super::validate_server_name(name, "").map_err(|m| {
+            ConfigError::new(
+                file,
+                format!("tenants.{name}"),
+                m.replace("server name", "tenant name"),
+            )
+        })?;
+        for (field, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
+            for g in globs {
+                validate_grant(g).map_err(|m| {
+                    ConfigError::new(file, key(field), m.replace("grant", "view entry"))
+                })?;
+            }
+        }
+        for p in &self.policies {
+            globset::Glob::new(p)
+                .map_err(|e| ConfigError::new(file, key("policies"), format!("{p:?}: {e}")))?;
+        }
+        let mut keys = Vec::new();
+        for (i, h) in self.keys.iter().enumerate() {
+            check_hash(h).map_err(|m| {
+                ConfigError::new(file, format!("tenants.{name}.keys[{i}]"), m)
+                    .hint("store hashes, never keys: `weft keys add TENANT` makes a key and records its hash")
+            })?;
+            keys.push(KeyEntry {
+                id: format!("{name}-inline-{i}"),
+                tenant: name.to_string(),
+                hash: h.clone(),
+                created: None,
+            });
+        }
+        let raw = self.limits.unwrap_or_default();
+        let lkey = |k: &str| format!("tenants.{name}.limits.{k}");
+        let mut limits = TenantLimits {
+            concurrent_runs: raw.concurrent_runs,
+            calls_per_minute: raw.calls_per_minute,
+            burst: raw.burst,
+            concurrent_requests: raw.concurrent_requests,
+            ..TenantLimits::default()
+        };
+        for (field, v) in [
+            ("concurrent_runs", raw.concurrent_runs),
+            ("calls_per_minute", raw.calls_per_minute),
+            ("burst", raw.burst),
+            ("concurrent_requests", raw.concurrent_requests),
+        ] {
+            if v == Some(0) {
+                return Err(ConfigError::new(file, lkey(field), "must be at least 1")
+                    .hint("leave the key out for no tenant limit"));
+            }
+        }
+        if let Some(f) = raw.fuel {
+            limits.fuel = Some(match f {
+                RawAmount::Number(n) => n,
+                RawAmount::Text(t) => {
+                    parse_count(&t).map_err(|m| ConfigError::new(file, lkey("fuel"), m))?
+                }
+            });
+        }
+        if let Some(t) = &raw.timeout {
+            limits.timeout = Some(t.resolve(file, &lkey("timeout"))?);
+        }
+        if let Some(m) = raw.memory {
+            let bytes = match m {
+                RawAmount::Number(n) => n,
+                RawAmount::Text(t) => {
+                    parse_size(&t).map_err(|e| ConfigError::new(file, lkey("memory"), e))?
+                }
+            };
+            check_memory(bytes).map_err(|e| ConfigError::new(file, lkey("memory"), e))?;
+            limits.memory = Some(bytes);
+        }
+        Ok(TenantConfig {
+            name: name.to_string(),
+            include: self.include,
+            exclude: self.exclude,
+            policies: self.policies,
+            admin: self.admin,
+            limits,
+            keys,
+        })
+    }
+}
+
+/// Checks the shape of a stored key hash.
+pub fn check_hash(h: &str) -> Result<(), String> {
+    match h.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        _ => Err("is not a key hash (`sha256:` and 64 hex digits)".into()),
+    }
+}
+
+/// The key file: `settings.keys` (relative to the config file), else
+/// `weft.keys.toml` beside the config file (or in the working directory).
+pub fn key_file_path(configured: Option<&str>, config_file: &Path) -> PathBuf {
+    let p = PathBuf::from(configured.unwrap_or(DEFAULT_KEY_FILE));
+    match config_file.parent() {
+        Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+        _ => p,
+    }
+}
+
+/// The key file as stored: a list of `[[key]]` tables.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    #[serde(default, rename = "key")]
+    pub keys: Vec<KeyEntry>,
+}
+
+impl KeyFile {
+    /// Reads the key file; a missing file is an empty one.
+    pub fn load(path: &Path) -> Result<KeyFile, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(KeyFile::default()),
+            Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
+        };
+        let file: KeyFile = toml::from_str(&text).map_err(|e| {
+            format!(
+                "the key file {} is not a list of [[key]] tables: {}",
+                path.display(),
+                e.message()
+            )
+        })?;
+        for k in &file.keys {
+            check_hash(&k.hash).map_err(|m| {
+                format!(
+                    "the key file {}: key {:?}: the hash {m}",
+                    path.display(),
+                    k.id
+                )
+            })?;
+        }
+        Ok(file)
+    }
+}

@@ -1,0 +1,163 @@
+//! The first look at an agent's HTTP request body, before rmcp parses it:
+//! it must be UTF-8, JSON, and shaped like one JSON-RPC message. Anything
+//! else gets a JSON-RPC error that says what is wrong, with status 400.
+//!
+//! This is the JSON-RPC entry point the fuzz target drives: it never panics
+//! and never allocates more than the body it is given.
+
+use serde_json::Value;
+
+/// JSON-RPC's parse error and invalid-request codes.
+pub const PARSE_ERROR: i32 = -32700;
+pub const INVALID_REQUEST: i32 = -32600;
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct IntakeError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl IntakeError {
+    fn parse(message: impl Into<String>) -> Self {
+        IntakeError {
+            code: PARSE_ERROR,
+            message: message.into(),
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        IntakeError {
+            code: INVALID_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON-RPC error response body.
+    pub fn to_json(&self) -> String {
+        serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": {"code": self.code, "message": self.message},
+        })
+        .to_string()
+    }
+}
+
+/// Checks one POSTed body.
+pub fn check(body: &[u8]) -> Result<(), IntakeError> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        IntakeError::parse(format!(
+            "Parse error: the body is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        ))
+    })?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        IntakeError::parse(format!(
+            "Parse error: not valid JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(msg) = value else {
+        return Err(IntakeError::invalid(match value {
+            Value::Array(_) => {
+                "Invalid Request: JSON-RPC batches are not supported; send one message per request"
+            }
+            _ => "Invalid Request: a JSON-RPC message is a JSON object",
+        }));
+    };
+    match msg.get("jsonrpc") {
+        Some(Value::String(v)) if v == "2.0" => {}
+        Some(_) => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"jsonrpc\" must be \"2.0\"",
+            ));
+        }
+        None => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"jsonrpc\": \"2.0\" is missing",
+            ));
+        }
+    }
+    match msg.get("id") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+        Some(_) => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"id\" must be a string or an integer",
+            ));
+        }
+    }
+    match msg.get("method") {
+        Some(Value::String(m)) if !m.is_empty() => {}
+        Some(_) => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"method\" must be a non-empty string",
+            ));
+        }
+        // A response (to a request weft sent the agent) has no method.
+        None if msg.contains_key("result") || msg.contains_key("error") => {
+            if !msg.contains_key("id") {
+                return Err(IntakeError::invalid(
+                    "Invalid Request: a response needs an \"id\"",
+                ));
+            }
+        }
+        None => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"method\" is missing",
+            ));
+        }
+    }
+    match msg.get("params") {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(IntakeError::invalid(
+                "Invalid Request: \"params\" must be an object",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_one_message() {
+        let code = |b: &[u8]| check(b).map_err(|e| e.code);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), Ok(()));
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            Ok(())
+        );
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#), Ok(()));
+        assert_eq!(code(b"\xff\xfe{}"), Err(PARSE_ERROR));
+        assert_eq!(code(b"{\"jsonrpc\":"), Err(PARSE_ERROR));
+        assert_eq!(code(b"[]"), Err(INVALID_REQUEST));
+        assert_eq!(code(b"42"), Err(INVALID_REQUEST));
+        assert_eq!(
+            code(br#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":7}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#),
+            Err(INVALID_REQUEST)
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","result":{}}"#),
+            Err(INVALID_REQUEST)
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! Tenants: who is calling, what they may see and call, and how much.
+//!
+//! A [`Caller`] travels with every call through the router: the tenant
+//! (none for the one trusted user of a weft without tenants), the key that
+//! authenticated it, and the policy making the call, if any. The router
+//! checks the tenant's [`View`] on every call, whatever route the call
+//! took, and takes a token from the tenant's [`bucket::Bucket`].
+
+pub mod bucket;
+pub mod keys;
+pub mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use globset::{Glob, GlobMatcher};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{Limits, TenantConfig, TenantLimits};
+pub use view::View;
+
+/// One tenant at run time.
+#[derive(Debug)]
+pub struct Tenant {
+    pub name: String,
+    pub view: View,
+    policies: Vec<GlobMatcher>,
+    pub admin: bool,
+    pub limits: TenantLimits,
+    bucket: Option<Mutex<bucket::Bucket>>,
+    runs: Option<Arc<Semaphore>>,
+    requests: Option<Arc<Semaphore>>,
+}
+
+impl Tenant {
+    /// Builds a tenant; a glob that does not compile (the config loader
+    /// has already refused those) leaves the view empty: fail closed.
+    pub fn new(config: &TenantConfig) -> Tenant {
+        let view = View::new(&config.include, &config.exclude).unwrap_or_else(|e| {
+            tracing::error!(tenant = %config.name, error = %e, "tenant view does not compile; it sees nothing");
+            View::default()
+        });
+        let policies = config
+            .policies
+            .iter()
+            .filter_map(|p| Glob::new(p).ok().map(|g| g.compile_matcher()))
+            .collect();
+        let l = &config.limits;
+        let bucket = l.calls_per_minute.map(|rate| {
+            let burst = l.burst.unwrap_or((rate / 10).max(1));
+            Mutex::new(bucket::Bucket::new(rate, burst))
+        });
+        Tenant {
+            name: config.name.clone(),
+            view,
+            policies,
+            admin: config.admin,
+            limits: l.clone(),
+            bucket,
+            runs: l
+                .concurrent_runs
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            requests: l
+                .concurrent_requests
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+        }
+    }
+
+    /// Whether the tenant may list and run this policy.
+    pub fn may_run(&self, policy: &str) -> bool {
+        self.policies.iter().any(|g| g.is_match(policy))
+    }
+
+    /// Takes one call from the tenant's rate, or says when to retry.
+    pub fn take_call(&self) -> Result<(), Duration> {
+        match &self.bucket {
+            None => Ok(()),
+            Some(b) => b
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(Instant::now()),
+        }
+    }
+
+    /// A slot for one policy run, or `Err(max)` when all are taken.
+    pub fn start_run(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
+        match &self.runs {
+            None => Ok(None),
+            Some(s) => s
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| self.limits.concurrent_runs.unwrap_or(0)),
+        }
+    }
+
+    /// A slot for one HTTP request, or `Err(max)` when all are taken.
+    pub fn start_request(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
+        match &self.requests {
+            None => Ok(None),
+            Some(s) => s
+                .clone()
+                .try_acquire_owned()
+                .map(Some)
+                .map_err(|_| self.limits.concurrent_requests.unwrap_or(0)),
+        }
+    }
+
+    /// Lowers a run's limits to the tenant's caps.
+    pub fn clamp(&self, limits: &mut Limits) {
+        let l = &self.limits;
+        if let Some(f) = l.fuel {
+            limits.fuel = Some(limits.fuel.map_or(f, |own| own.min(f)));
+        }
+        if let Some(t) = l.timeout {
+            limits.timeout = limits.timeout.min(t);
+        }
+        if let Some(m) = l.memory {
+            limits.memory = limits.memory.min(m);
+        }
+    }
+}
+
+/// Every configured tenant and the hashes of their keys.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    list: Vec<Arc<Tenant>>,
+    /// Key hash → (tenant, key id).
+    keys: HashMap<String, (Arc<Tenant>, String)>,
+}
+
+impl Tenants {
+    pub fn new(configs: &[TenantConfig]) -> Tenants {
+        let mut tenants = Tenants::default();
+        for c in configs {
+            let t = Arc::new(Tenant::new(c));
+            for k in &c.keys {
+                tenants
+                    .keys
+                    .insert(k.hash.clone(), (t.clone(), k.id.clone()));
+            }
+            tenants.list.push(t);
+        }
+        tenants
+    }
+
+    /// No tenants configured: one trusted user, no keys.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Tenant>> {
+        self.list.iter().find(|t| t.name == name).cloned()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.list.iter().map(|t| t.name.as_str())
+    }
+
+    /// The caller a key belongs to, if it belongs to anyone.
+    pub fn authenticate(&self, key: &str) -> Option<Caller> {
+        let (tenant, id) = self.keys.get(&keys::hash(key))?;
+        Some(Caller {
+            tenant: Some(tenant.clone()),
+            key_id: Some(id.clone()),
+            policy: None,
+        })
+    }
+}
+
+/// Who a call is made for.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `None` on a weft without tenants (or the owner at the command line).
+    pub tenant: Option<Arc<Tenant>>,
+    pub key_id: Option<String>,
+    /// The policy making the call, if a policy is.
+    pub policy: Option<String>,
+}
+
+impl Caller {
+    /// The owner: no tenant, no restrictions.
+    pub fn owner() -> Caller {
+        Caller::default()
+    }
+
+    /// Nobody: an empty view, for a request no tenant could be found for.
+    pub fn nobody() -> Caller {
+        let config = TenantConfig {
+            name: "(unauthenticated)".into(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            policies: Vec::new(),
+            admin: false,
+            limits: TenantLimits::default(),
+            keys: Vec::new(),
+        };
+        Caller {
+            tenant: Some(Arc::new(Tenant::new(&config))),
+            key_id: None,
+            policy: None,
+        }
+    }
+
+    /// A tenant without a key (`serve --stdio --tenant NAME`).
+    pub fn tenant(tenant: Arc<Tenant>, key_id: &str) -> Caller {
+        Caller {
+            tenant: Some(tenant),
+            key_id: Some(key_id.to_string()),
+            policy: None,
+        }
+    }
+
+    /// The same caller, on behalf of a policy.
+    pub fn for_policy(&self, policy: &str) -> Caller {
+        Caller {
+            policy: Some(policy.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub fn tenant_name(&self) -> &str {
+        self.tenant.as_ref().map_or("", |t| t.name.as_str())
+    }
+
+    /// Whether the caller may see and call `tool` on `server`.
+    pub fn allows(&self, server: &str, tool: &str) -> bool {
+        self.tenant
+            .as_ref()
+            .is_none_or(|t| t.view.allows(server, tool))
+    }
+
+    /// Whether the caller may see `server`'s resources and prompts.
+    pub fn reaches(&self, server: &str) -> bool {
+        self.tenant.as_ref().is_none_or(|t| t.view.reaches(server))
+    }
+
+    /// Whether the caller may list and run `policy`.
+    pub fn may_run(&self, policy: &str) -> bool {
+        self.tenant.as_ref().is_none_or(|t| t.may_run(policy))
+    }
+
+    /// Takes a call from the tenant's rate.
+    pub fn take_call(&self) -> Result<(), Duration> {
+        self.tenant.as_ref().map_or(Ok(()), |t| t.take_call())
+    }
+}
