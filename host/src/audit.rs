@@ -78,6 +78,31 @@ impl Audit {
     }
 }
 
+impl Audit {
+    /// Records one call made for `caller`.
+    pub fn call(
+        &self,
+        caller: &crate::Caller,
+        server: &str,
+        tool: &str,
+        outcome: &str,
+        ms: f64,
+        args_sha256: String,
+    ) {
+        self.write(&Record {
+            ts: now(),
+            tenant: caller.tenant_name().to_string(),
+            key: caller.key_id.clone(),
+            policy: caller.policy.clone(),
+            server: server.to_string(),
+            tool: tool.to_string(),
+            outcome: outcome.to_string(),
+            ms,
+            args_sha256,
+        });
+    }
+}
+
 /// The hash recorded for a call's arguments.
 pub fn args_hash(args: Option<&rmcp::model::JsonObject>) -> String {
     let text = match args {

@@ -267,6 +267,21 @@ impl Hub {
         &self.shared.tenants
     }
 
+    /// Records a call refused before it reached the router (a policy's
+    /// grants did not allow it).
+    pub fn audit_denied(&self, caller: &Caller, server: &str, tool: &str) {
+        if let Some(audit) = &self.shared.audit {
+            audit.call(
+                caller,
+                server,
+                tool,
+                ErrorKind::Denied.as_str(),
+                0.0,
+                String::new(),
+            );
+        }
+    }
+
     /// The audit log, if one is configured.
     pub fn audit(&self) -> Option<&Audit> {
         self.shared.audit.as_ref()

@@ -127,21 +127,12 @@ pub async fn call_tool_forwarded(
             Err(e) => tracing::debug!(kind = %e.kind, error = %e.message, "call failed"),
         }
         if let (Some(audit), Some(args_sha256)) = (route.audit, args_sha256) {
-            let caller = route.caller;
-            audit.write(&crate::audit::Record {
-                ts: crate::audit::now(),
-                tenant: caller.tenant_name().to_string(),
-                key: caller.key_id.clone(),
-                policy: caller.policy.clone(),
-                server: server.to_string(),
-                tool: tool.to_string(),
-                outcome: match &outcome {
-                    Ok(_) => "ok".into(),
-                    Err(e) => e.kind.as_str().into(),
-                },
-                ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-                args_sha256,
-            });
+            let outcome = match &outcome {
+                Ok(_) => "ok",
+                Err(e) => e.kind.as_str(),
+            };
+            let ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+            audit.call(route.caller, server, tool, outcome, ms, args_sha256);
         }
         outcome
     }

@@ -43,7 +43,8 @@ pub async fn run(args: Args) -> ExitCode {
     {
         return status::remote(url, *json).await;
     }
-    let config = match load_config(args.config.as_deref()) {
+    let admin = matches!(args.command, Command::Keys(_) | Command::Secrets(_));
+    let config = match load_config(args.config.as_deref(), admin) {
         Ok(c) => c,
         Err(message) => {
             eprintln!("weft: {message}");
@@ -130,8 +131,10 @@ pub async fn run(args: Args) -> ExitCode {
 
 /// Loads the config named on the command line, by `WEFT_CONFIG`, or
 /// `./weft.toml`; without any, the built-in example.
-fn load_config(explicit: Option<&std::path::Path>) -> Result<Config, String> {
+/// `admin` (for `weft keys` and `weft secrets`) reads only what those need.
+fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
     match Config::locate(explicit) {
+        Some(path) if admin => Config::load_admin(&path).map_err(|e| e.to_string()),
         Some(path) => Config::load(&path).map_err(|e| e.to_string()),
         None => {
             if std::io::stderr().is_terminal() {

@@ -236,6 +236,45 @@ impl Config {
         Ok(config)
     }
 
+    /// Reads only what `weft keys` and `weft secrets` need (where the key
+    /// and secrets files are, and the tenants' names), so they work while
+    /// the rest of the config cannot load yet: a config that names a
+    /// secret nobody has set is the reason to run `weft secrets set`.
+    pub fn load_admin(path: &Path) -> Result<Config, ConfigError> {
+        if let Ok(c) = Self::load(path) {
+            return Ok(c);
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, "(file)", format!("cannot read the config file: {e}"))
+        })?;
+        let mut config = Config {
+            source: Some(path.to_path_buf()),
+            ..Config::default()
+        };
+        let table: toml::Table = if text.trim_start().starts_with('{') {
+            toml::Table::new()
+        } else {
+            toml::from_str(&text).map_err(|e| {
+                ConfigError::new(path, "(file)", format!("not valid TOML: {}", e.message()))
+            })?
+        };
+        let setting = |k: &str| {
+            table
+                .get("settings")
+                .and_then(|s| s.get(k))
+                .and_then(|v| v.as_str())
+        };
+        config.settings.secrets_file = raw::secrets_path(setting("secrets"), path);
+        config.settings.keys_file = tenant::key_file_path(setting("keys"), path);
+        if let Some(tenants) = table.get("tenants").and_then(|t| t.as_table()) {
+            config.tenants = tenants
+                .keys()
+                .map(|name| TenantConfig::named(name))
+                .collect();
+        }
+        Ok(config)
+    }
+
     /// Finds the config file: an explicit path, then `WEFT_CONFIG`, then
     /// `weft.toml` in the working directory.
     pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {

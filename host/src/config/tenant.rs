@@ -34,6 +34,21 @@ pub struct TenantConfig {
     pub keys: Vec<KeyEntry>,
 }
 
+impl TenantConfig {
+    /// A tenant with this name that sees nothing and may do nothing.
+    pub fn named(name: &str) -> TenantConfig {
+        TenantConfig {
+            name: name.to_string(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            policies: Vec::new(),
+            admin: false,
+            limits: TenantLimits::default(),
+            keys: Vec::new(),
+        }
+    }
+}
+
 /// What a tenant cannot exceed. `None` is "no tenant limit" (the policy's
 /// own limits and weft's defaults still apply).
 #[derive(Debug, Clone, Default, PartialEq)]

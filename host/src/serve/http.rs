@@ -27,6 +27,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
+use crate::tenant::Caller;
 
 /// How the HTTP endpoint is exposed.
 #[derive(Debug, Clone, Default)]
@@ -228,13 +229,41 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
                 }
                 Ok(Ok(b)) => b,
             };
-        if let Err(e) = super::intake::check(&bytes) {
-            return (
-                StatusCode::BAD_REQUEST,
-                [(http::header::CONTENT_TYPE, "application/json")],
-                e.to_json(),
-            )
-                .into_response();
+        let method = match super::intake::check(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    e.to_json(),
+                )
+                    .into_response();
+            }
+        };
+        // A tenant over its rate is told so here, before any work: a
+        // burst from one tenant costs the others almost nothing. (The
+        // router takes the token when the call is admitted.)
+        if method.as_deref() == Some("tools/call")
+            && let Some(tenant) = parts
+                .extensions
+                .get::<Caller>()
+                .and_then(|c| c.tenant.clone())
+            && let Err(wait) = tenant.peek_call()
+        {
+            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+            let mut r = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
+                    tenant.name,
+                    tenant.limits.calls_per_minute.unwrap_or(0),
+                    crate::util::fmt_duration(wait)
+                ),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            return r;
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }

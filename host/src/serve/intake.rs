@@ -45,8 +45,8 @@ impl IntakeError {
     }
 }
 
-/// Checks one POSTed body.
-pub fn check(body: &[u8]) -> Result<(), IntakeError> {
+/// Checks one POSTed body; returns its method (none for a response).
+pub fn check(body: &[u8]) -> Result<Option<String>, IntakeError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         IntakeError::parse(format!(
             "Parse error: the body is not UTF-8 (invalid byte at offset {})",
@@ -119,7 +119,7 @@ pub fn check(body: &[u8]) -> Result<(), IntakeError> {
             ));
         }
     }
-    Ok(())
+    Ok(msg.get("method").and_then(Value::as_str).map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_one_message() {
-        let code = |b: &[u8]| check(b).map_err(|e| e.code);
+        let code = |b: &[u8]| check(b).map(drop).map_err(|e| e.code);
         assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), Ok(()));
         assert_eq!(
             code(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),

@@ -27,11 +27,17 @@ impl Bucket {
 
     /// Takes a token, or says how long until one is there.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.peek(now)?;
+        self.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Whether a token is there, without taking it.
+    pub fn peek(&mut self, now: Instant) -> Result<(), Duration> {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
         if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))

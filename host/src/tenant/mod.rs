@@ -83,6 +83,17 @@ impl Tenant {
         }
     }
 
+    /// Whether a call would be admitted now, without taking it.
+    pub fn peek_call(&self) -> Result<(), Duration> {
+        match &self.bucket {
+            None => Ok(()),
+            Some(b) => b
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .peek(Instant::now()),
+        }
+    }
+
     /// A slot for one policy run, or `Err(max)` when all are taken.
     pub fn start_run(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
         match &self.runs {
@@ -187,15 +198,7 @@ impl Caller {
 
     /// Nobody: an empty view, for a request no tenant could be found for.
     pub fn nobody() -> Caller {
-        let config = TenantConfig {
-            name: "(unauthenticated)".into(),
-            include: Vec::new(),
-            exclude: Vec::new(),
-            policies: Vec::new(),
-            admin: false,
-            limits: TenantLimits::default(),
-            keys: Vec::new(),
-        };
+        let config = TenantConfig::named("(unauthenticated)");
         Caller {
             tenant: Some(Arc::new(Tenant::new(&config))),
             key_id: None,
