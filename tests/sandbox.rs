@@ -57,6 +57,17 @@ impl Rig {
         self.runner.run(&policy, &input.to_string(), None).await
     }
 
+    /// Runs another component (with the same grants) on `{}`.
+    async fn run_component(&self, wasm: weft::sandbox::Wasm) -> RunReport {
+        let policy = Loaded {
+            name: "other".into(),
+            wasm,
+            grants: Grants::new(&["everything.echo".into()]).unwrap(),
+            limits: Limits::default(),
+        };
+        self.runner.run(&policy, "{}", None).await
+    }
+
     /// The host still works: a well-behaved run right after an attack.
     async fn still_serves(&self) {
         let r = self
@@ -280,4 +291,99 @@ async fn components_compile_once_and_bad_ones_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("core WebAssembly module"), "{e}");
+}
+
+/// Components that do not fit the `policy` world, each refused with a
+/// message that says why: an import weft does not provide (`alien`), an
+/// import weft provides but with another type (`forger`), no `run` export
+/// (`stranger`), `run` with the wrong type (`misfit`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components_for_another_world_or_with_unknown_imports_are_refused() {
+    let rig = rig().await;
+    rig.still_serves().await;
+    let component = |name: &str| weft::sandbox::Wasm::new(std::fs::read(guest_wasm(name)).unwrap());
+    let alien = component("weft-alien-guest");
+    let forger = component("weft-forger-guest");
+    let stranger = component("weft-stranger-guest");
+    let misfit = component("weft-misfit-guest");
+
+    let sandbox = Sandbox::with_cache_dir(None).unwrap();
+    let refusal = |wasm: &weft::sandbox::Wasm| sandbox.prepare(wasm).unwrap_err().to_string();
+
+    let e = refusal(&alien);
+    assert!(
+        e.starts_with(
+            "the component imports `weft:mcp/vault@0.1.0`, which weft does not provide (weft provides: weft:mcp/tools@0.1.0, weft:mcp/host-log@0.1.0, weft:mcp/types@0.1.0, and WASI 0.2"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("wasi:io/{error, poll, streams}"), "{e}");
+    assert!(!e.contains("linker"), "wasmtime's wording leaks: {e}");
+
+    let e = refusal(&forger);
+    assert!(
+        e.starts_with(
+            "the component imports `weft:mcp/tools@0.1.0`, which weft provides with another type (is the component built against another version of wit/weft.wit? weft has weft:mcp@0.1.0): instance export `call-tool` has the wrong type"
+        ),
+        "{e}"
+    );
+
+    let e = refusal(&stranger);
+    assert_eq!(
+        e,
+        "the component does not export the policy world's run function (`run: func(input: string) -> result<string, string>`); \
+         it exports `hello: func() -> string`. Is it built for another world? A policy is built for weft:mcp/policy (wit/weft.wit)"
+    );
+
+    let e = refusal(&misfit);
+    assert_eq!(
+        e,
+        "run has the wrong type: the component exports `run: func(a: u32) -> u32`, \
+         but the policy world's is `run: func(input: string) -> result<string, string>`"
+    );
+
+    // Refused the same way every time (the compiled artifact is cached,
+    // the refusal is not), and through the runner: a report, not a panic.
+    for (wasm, expected) in [
+        (&alien, "weft:mcp/vault@0.1.0"),
+        (&forger, "which weft provides with another type"),
+        (&stranger, "does not export the policy world's run function"),
+        (&misfit, "run has the wrong type"),
+    ] {
+        let again = refusal(wasm);
+        assert!(again.contains(expected), "{again}");
+        let r = rig.run_component(wasm.clone()).await;
+        assert_eq!(r.status, "error");
+        let e = r.error.unwrap_or_default();
+        assert!(e.contains(expected), "{e}");
+        assert!(r.calls.is_empty());
+        rig.still_serves().await;
+    }
+
+    // `weft run` on the file: exit 1 and the same one-line message.
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, "").unwrap();
+    for (name, expected) in [
+        ("weft-alien-guest", "which weft does not provide"),
+        ("weft-forger-guest", "which weft provides with another type"),
+        (
+            "weft-stranger-guest",
+            "does not export the policy world's run function",
+        ),
+        ("weft-misfit-guest", "run has the wrong type"),
+    ] {
+        let out = weft()
+            .arg("-c")
+            .arg(&cfg)
+            .arg("run")
+            .arg(guest_wasm(name))
+            .env("WEFT_CACHE_DIR", dir.path().join("cache"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
 }

@@ -11,6 +11,7 @@ mod cache;
 mod engine;
 pub mod host;
 pub mod limits;
+mod world;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -126,16 +127,13 @@ impl Sandbox {
             .disk
             .load(&self.engine, wasm, &digest)
             .map_err(RunError::Load)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
-            RunError::Load(format!(
-                "the component needs something weft does not provide: {e:#}"
-            ))
-        })?;
-        let pre = PolicyPre::new(pre).map_err(|e| {
-            RunError::Load(format!(
-                "the component is not a weft policy (world weft:mcp/policy, export `run`): {e:#}"
-            ))
-        })?;
+        // wasmtime decides what fits; `world` only explains a refusal.
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| RunError::Load(world::explain_imports(&self.engine, &component, &e)))?;
+        let pre = PolicyPre::new(pre)
+            .map_err(|e| RunError::Load(world::explain_exports(&self.engine, &component, &e)))?;
         self.loaded
             .lock()
             .unwrap_or_else(|p| p.into_inner())
