@@ -180,9 +180,15 @@ fn a_secret_reaches_only_the_server_that_names_it() {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
-    assert!(env_of("with").contains("canary-5e7a"));
+    // The server that names it got it (and weft masked it on the way out);
+    // the other never did.
+    let with = env_of("with");
     assert!(
-        !env_of("without").contains("canary-5e7a"),
+        with.contains("[REDACTED]") && !with.contains("canary-5e7a"),
+        "{with}"
+    );
+    assert!(
+        !env_of("without").contains("canary-5e7a") && !env_of("without").contains("[REDACTED]"),
         "the secret leaked to a server that does not name it"
     );
 }
