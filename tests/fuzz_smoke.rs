@@ -108,7 +108,7 @@ fn corpus(kind: &str) -> Vec<Vec<u8>> {
 
 fn drive(kind: &str, rounds: usize, target: impl Fn(&[u8]) -> bool) {
     let seeds = corpus(kind);
-    let mut rng = Rng(0x5eed_0f_7e57 ^ kind.len() as u64);
+    let mut rng = Rng(0x005e_ed0f_7e57 ^ kind.len() as u64);
     let mut accepted = 0;
     for seed in &seeds {
         assert!(target(seed), "a {kind} seed is refused");
