@@ -36,15 +36,13 @@ pub fn install(values: &[String]) {
     }
     let mut all = PATTERNS.write().unwrap_or_else(|p| p.into_inner());
     all.extend(patterns);
-    let mut patterns = all.clone();
-    patterns.sort();
-    patterns.dedup();
-    if patterns.is_empty() {
+    all.sort();
+    all.dedup();
+    if all.is_empty() {
         return;
     }
-    // Longest first, so a secret that contains another is masked whole.
-    patterns.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    *all = patterns.clone();
+    // Leftmost-longest: a secret that contains another is masked whole.
+    let patterns = all.clone();
     drop(all);
     let mut active = ACTIVE.write().unwrap_or_else(|p| p.into_inner());
     match AhoCorasick::builder()

@@ -74,48 +74,32 @@ impl Tenant {
 
     /// Takes one call from the tenant's rate, or says when to retry.
     pub fn take_call(&self) -> Result<(), Duration> {
-        match &self.bucket {
-            None => Ok(()),
-            Some(b) => b
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(Instant::now()),
-        }
+        self.with_bucket(|b| b.take(Instant::now()))
     }
 
     /// Whether a call would be admitted now, without taking it.
     pub fn peek_call(&self) -> Result<(), Duration> {
+        self.with_bucket(|b| b.peek(Instant::now()))
+    }
+
+    fn with_bucket(
+        &self,
+        f: impl FnOnce(&mut bucket::Bucket) -> Result<(), Duration>,
+    ) -> Result<(), Duration> {
         match &self.bucket {
             None => Ok(()),
-            Some(b) => b
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .peek(Instant::now()),
+            Some(b) => f(&mut b.lock().unwrap_or_else(|p| p.into_inner())),
         }
     }
 
     /// A slot for one policy run, or `Err(max)` when all are taken.
     pub fn start_run(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
-        match &self.runs {
-            None => Ok(None),
-            Some(s) => s
-                .clone()
-                .try_acquire_owned()
-                .map(Some)
-                .map_err(|_| self.limits.concurrent_runs.unwrap_or(0)),
-        }
+        slot(self.runs.as_ref(), self.limits.concurrent_runs)
     }
 
     /// A slot for one HTTP request, or `Err(max)` when all are taken.
     pub fn start_request(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
-        match &self.requests {
-            None => Ok(None),
-            Some(s) => s
-                .clone()
-                .try_acquire_owned()
-                .map(Some)
-                .map_err(|_| self.limits.concurrent_requests.unwrap_or(0)),
-        }
+        slot(self.requests.as_ref(), self.limits.concurrent_requests)
     }
 
     /// Lowers a run's limits to the tenant's caps.
@@ -130,6 +114,22 @@ impl Tenant {
         if let Some(m) = l.memory {
             limits.memory = limits.memory.min(m);
         }
+    }
+}
+
+/// A permit from a limit's semaphore (none when there is no limit), or
+/// `Err(max)` when all are taken.
+fn slot(
+    limit: Option<&Arc<Semaphore>>,
+    max: Option<u32>,
+) -> Result<Option<OwnedSemaphorePermit>, u32> {
+    match limit {
+        None => Ok(None),
+        Some(s) => s
+            .clone()
+            .try_acquire_owned()
+            .map(Some)
+            .map_err(|_| max.unwrap_or(0)),
     }
 }
 
