@@ -1,7 +1,8 @@
 //! Many tenants on one weft: each sees and calls only its own view, every
 //! route to a tool outside it is denied before the server hears of it, a
 //! canary secret appears in no output of any kind, hostile requests get
-//! clear errors, and one tenant's burst leaves another its latency.
+//! clear errors, one tenant's burst leaves another its latency, and a
+//! server run once per tenant gives each its own process and secret.
 //!
 //! Keys and the secret are made with the `weft keys` and `weft secrets`
 //! commands; servers are our recording fixture (for what no real server
@@ -80,9 +81,18 @@ fn add_key(dir: &Path, tenant: &str) -> String {
 }
 
 fn set_secret(dir: &Path, name: &str, value: &str) {
+    set_secret_for(dir, None, name, value)
+}
+
+/// `weft secrets set [--tenant T] NAME`, the value on stdin.
+fn set_secret_for(dir: &Path, tenant: Option<&str>, name: &str, value: &str) {
     use std::io::Write;
+    let mut args = vec!["secrets", "set", name];
+    if let Some(t) = tenant {
+        args.extend(["--tenant", t]);
+    }
     let mut child = weft_in(dir)
-        .args(["secrets", "set", name])
+        .args(&args)
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -764,4 +774,188 @@ async fn a_burst_from_one_tenant_leaves_the_other_its_latency() {
         "the quiet tenant's p50 went from {before:.2} ms to {during:.2} ms"
     );
     let _ = rig.stop();
+}
+
+/// `weft call --tenant T vault env {"name": "TOKEN", "reverse": true}`.
+fn call_env_as(dir: &Path, tenant: Option<&str>) -> std::process::Output {
+    let mut cmd = weft_in(dir);
+    cmd.arg("call");
+    if let Some(t) = tenant {
+        cmd.args(["--tenant", t]);
+    }
+    cmd.args(["vault", "env", r#"{"name": "TOKEN", "reverse": true}"#])
+        .output()
+        .unwrap()
+}
+
+fn reversed(s: &str) -> String {
+    s.chars().rev().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_run_per_tenant_gives_each_tenant_its_own_process_and_secret() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (acme_token, globex_token) = ("acme-token-41f0c2", "globex-token-9d7e33");
+    let mut text = fixture(d, "vault", &[]);
+    text += "per_tenant = true
+env = { TOKEN = \"${secret:TOKEN}\" }\n";
+    text += &command_entry("time", &venv_bin("mcp-server-time"), &[]);
+    text += "\n[tenants.acme]\ninclude = [\"vault.*\"]\n";
+    text += "\n[tenants.globex]\ninclude = [\"vault.*\", \"time.*\"]\n";
+    text += "\n[tenants.ops]\ninclude = [\"time.*\"]\n";
+    std::fs::write(d.join("weft.toml"), text).unwrap();
+    // Each tenant's own value; no shared one exists.
+    set_secret_for(d, Some("acme"), "TOKEN", acme_token);
+    set_secret_for(d, Some("globex"), "TOKEN", globex_token);
+
+    // One-shot calls: each tenant's process got its own secret.
+    for (tenant, token) in [("acme", acme_token), ("globex", globex_token)] {
+        let out = call_env_as(d, Some(tenant));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{tenant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stdout.trim(), reversed(token), "{tenant}");
+    }
+    // The owner has no instance to use, and ops's view does not reach it.
+    let out = call_env_as(d, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("runs once per tenant"), "{stderr}");
+    let out = call_env_as(d, Some("ops"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("denied"), "{stderr}");
+    let out = call_env_as(d, Some("nobody"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tenants: acme, globex, ops"), "{stderr}");
+
+    // Status: one instance per tenant that reaches the server, none for ops.
+    let out = weft_in(d).args(["status", "--json"]).output().unwrap();
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let vaults: Vec<&Value> = status["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["name"] == "vault")
+        .collect();
+    let tenants: Vec<&str> = vaults.iter().filter_map(|s| s["tenant"].as_str()).collect();
+    assert_eq!(tenants, ["acme", "globex"], "{status}");
+    assert!(vaults.iter().all(|s| s["state"] == "up"), "{status}");
+    assert_ne!(vaults[0]["pid"], vaults[1]["pid"], "{status}");
+
+    // Through `weft serve --http`: the same tool name reaches each
+    // tenant's own process; a kill -9 of acme's leaves globex's alone.
+    let acme = add_key(d, "acme");
+    let globex = add_key(d, "globex");
+    let ops = add_key(d, "ops");
+    let port = free_port();
+    let _weft = Background::spawn(
+        weft_in(d)
+            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for_port(port, Duration::from_secs(60));
+    let connect = |key: String| async move {
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(format!("http://127.0.0.1:{port}/mcp"))
+                .auth_header(key);
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client connects")
+    };
+    let (a, g) = (connect(acme).await, connect(globex).await);
+    let args = json!({"name": "TOKEN", "reverse": true});
+    let text_of = |r: &rmcp::model::CallToolResult| {
+        r.content
+            .first()
+            .and_then(|c| c.as_text())
+            .map(|t| t.text.clone())
+            .unwrap_or_default()
+    };
+    assert!(tool_names(&a).await.contains(&"vault__env".to_string()));
+    assert_eq!(
+        text_of(&call(&a, "vault__env", args.clone()).await),
+        reversed(acme_token)
+    );
+    assert_eq!(
+        text_of(&call(&g, "vault__env", args.clone()).await),
+        reversed(globex_token)
+    );
+
+    // /status is for admin tenants: refused without a key, and the CLI
+    // says how to give one.
+    let out = weft_in(d)
+        .args(["status", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("WEFT_KEY"), "{stderr}");
+    // ops is not an admin either: 403, with the same advice.
+    let out = weft_in(d)
+        .env("WEFT_KEY", &ops)
+        .args(["status", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("403") && stderr.contains("admin"),
+        "{stderr}"
+    );
+
+    // kill -9 of acme's process: globex's keeps answering, and acme's
+    // instance is restarted with acme's secret again.
+    let pids: Vec<(String, u64)> = {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", "weft-faulty-server --name vault"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .map(|pid: u64| {
+                let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+                let token = String::from_utf8_lossy(&env)
+                    .split('\0')
+                    .find_map(|kv| kv.strip_prefix("TOKEN=").map(str::to_string))
+                    .unwrap_or_default();
+                (token, pid)
+            })
+            .collect()
+    };
+    let acme_pid = pids
+        .iter()
+        .find(|(t, _)| t == acme_token)
+        .map(|(_, p)| *p)
+        .unwrap_or_else(|| panic!("no vault process has acme's token: {pids:?}"));
+    assert!(
+        pids.iter().any(|(t, _)| t == globex_token),
+        "no vault process has globex's token: {pids:?}"
+    );
+    std::process::Command::new("kill")
+        .args(["-9", &acme_pid.to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(
+        text_of(&call(&g, "vault__env", args.clone()).await),
+        reversed(globex_token)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = call(&a, "vault__env", args.clone()).await;
+        if r.is_error != Some(true) {
+            assert_eq!(text_of(&r), reversed(acme_token));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "acme's instance did not come back: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

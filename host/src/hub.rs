@@ -119,11 +119,23 @@ impl Hub {
                 .ok()
         });
         let tenants = Tenants::new(&config.tenants);
+        // A server run once per tenant has one instance per tenant that can
+        // reach it, each with that tenant's secrets; the rest are shared.
         let upstreams: Vec<Arc<Upstream>> = config
             .servers
             .iter()
-            .cloned()
-            .map(|s| Arc::new(Upstream::new(s)))
+            .flat_map(|s| -> Vec<Upstream> {
+                if s.per_tenant {
+                    s.tenant_transports
+                        .0
+                        .iter()
+                        .map(|(t, transport)| Upstream::for_tenant(s.clone(), t, transport.clone()))
+                        .collect()
+                } else {
+                    vec![Upstream::new(s.clone())]
+                }
+            })
+            .map(Arc::new)
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let enabled = upstreams.iter().filter(|u| u.config.enabled).count();
@@ -287,9 +299,16 @@ impl Hub {
         self.shared.audit.as_ref()
     }
 
-    /// The upstream named `server`.
+    /// The upstream named `server` (for a server run once per tenant, its
+    /// first instance; see [`Hub::upstream_for`]).
     pub fn upstream(&self, server: &str) -> Option<&Arc<Upstream>> {
         self.shared.upstreams.iter().find(|u| u.name() == server)
+    }
+
+    /// The instance of `server` that serves `caller`: the shared one, or
+    /// the caller's tenant's own.
+    pub fn upstream_for(&self, server: &str, caller: &Caller) -> Option<&Arc<Upstream>> {
+        router::instance(&self.shared.upstreams, server, caller)
     }
 
     /// Calls `tool` on `server` (the upstream's own tool name). A result
@@ -417,10 +436,13 @@ impl Hub {
 }
 
 fn rebuild(shared: &Shared) {
+    // The instances of a per-tenant server run the same program: the
+    // first one listed speaks for all.
+    let mut seen = std::collections::HashSet::new();
     let listings: Vec<_> = shared
         .upstreams
         .iter()
-        .filter(|u| u.in_catalog())
+        .filter(|u| u.in_catalog() && seen.insert(u.name()))
         .map(|u| (u, u.listing()))
         .collect();
     let sources: Vec<Source<'_>> = listings
@@ -455,8 +477,16 @@ async fn watch_changes(
         };
         match event {
             UpstreamEvent::ResourceUpdated { server, uri } => {
+                // `server` is the instance's key; agents know the name.
                 shared.cache.invalidate_resource(&server, &uri);
-                let _ = shared.changes.send(Change::ResourceUpdated { server, uri });
+                let name = shared
+                    .upstreams
+                    .iter()
+                    .find(|u| u.key() == server)
+                    .map_or(server, |u| u.name().to_string());
+                let _ = shared
+                    .changes
+                    .send(Change::ResourceUpdated { server: name, uri });
             }
             UpstreamEvent::Lost { server } | UpstreamEvent::GaveUp { server } => {
                 shared.cache.invalidate_server(&server);
@@ -470,7 +500,7 @@ async fn watch_changes(
                 let listing = shared
                     .upstreams
                     .iter()
-                    .find(|u| u.name() == server)
+                    .find(|u| u.key() == server)
                     .map(|u| u.listing());
                 if let Some(l) = listing {
                     if !l.tools.is_empty() {
@@ -485,12 +515,7 @@ async fn watch_changes(
                 }
             }
             UpstreamEvent::ListChanged { server } => {
-                let Some(up) = shared
-                    .upstreams
-                    .iter()
-                    .find(|u| u.name() == server)
-                    .cloned()
-                else {
+                let Some(up) = shared.upstreams.iter().find(|u| u.key() == server).cloned() else {
                     continue;
                 };
                 // A change announced during start-up (servers often add tools

@@ -260,7 +260,10 @@ impl Metrics {
         let _one = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
         for (s, b) in servers {
             let l = ServerLabels {
-                server: s.name.clone(),
+                server: match &s.tenant {
+                    Some(t) => format!("{}[{t}]", s.name),
+                    None => s.name.clone(),
+                },
             };
             self.up
                 .get_or_create(&l)

@@ -81,6 +81,19 @@ pub struct Route<'a> {
     pub audit: Option<&'a Audit>,
 }
 
+/// The instance of `server` that serves `caller`: a shared server, or the
+/// instance run for the caller's tenant.
+pub fn instance<'a>(
+    upstreams: &'a [Arc<Upstream>],
+    server: &str,
+    caller: &Caller,
+) -> Option<&'a Arc<Upstream>> {
+    let tenant = caller.tenant.as_ref().map(|t| t.name.as_str());
+    upstreams
+        .iter()
+        .find(|u| u.name() == server && u.serves(tenant))
+}
+
 /// Resolves and performs one call.
 pub async fn call_tool(
     route: Route<'_>,
@@ -190,6 +203,7 @@ async fn call_domain(
         .upstreams
         .iter()
         .filter(|u| u.config.enabled && u.config.domains.iter().any(|d| d == domain))
+        .filter(|u| u.serves(route.caller.tenant.as_ref().map(|t| t.name.as_str())))
         .collect();
     if members.is_empty() {
         let mut known: Vec<&str> = route
@@ -296,7 +310,20 @@ async fn call_server(
     retry_unavailable: bool,
 ) -> Result<Forwarded, CallError> {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
-    let Some(up) = route.upstreams.iter().find(|u| u.name() == server) else {
+    let Some(up) = instance(route.upstreams, server, route.caller) else {
+        if route.upstreams.iter().any(|u| u.name() == server) {
+            // Only per-tenant instances, none of them this caller's.
+            return Err(err(
+                ErrorKind::Unavailable,
+                match &route.caller.tenant {
+                    Some(t) => format!(
+                        "the server runs once per tenant and has no instance for tenant {:?}",
+                        t.name
+                    ),
+                    None => "the server runs once per tenant; call it as a tenant (weft call --tenant NAME)".to_string(),
+                },
+            ));
+        }
         let names: Vec<&str> = route.upstreams.iter().map(|u| u.name()).collect();
         let hint = closest(server, names.iter().copied())
             .map(|c| format!("; did you mean {c:?}?"))
@@ -345,7 +372,8 @@ async fn call_server(
         .cache
         .tool_ttl
         .filter(|_| known.is_some_and(|t| t.read_only) && !resuming);
-    let key = cache_ttl.map(|_| CacheKey::tool(server, tool, args.as_ref()));
+    // Keyed by instance: each tenant's own process may answer differently.
+    let key = cache_ttl.map(|_| CacheKey::tool(up.key(), tool, args.as_ref()));
     if let Some(key) = &key
         && let Some(Cached::Tool(result)) = route.cache.get(key)
     {

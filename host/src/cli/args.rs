@@ -54,6 +54,10 @@ pub enum Command {
         /// Print the whole MCP result as JSON.
         #[arg(long)]
         json: bool,
+        /// Call as this tenant: its view, rate and (for a server run once
+        /// per tenant) its own instance; audited under its name.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
     },
     /// Run a policy (a config name or a .wasm path) in the sandbox.
     Run {
@@ -134,7 +138,8 @@ pub enum Command {
         /// Machine-readable JSON on stdout.
         #[arg(long)]
         json: bool,
-        /// A running weft's base URL, like http://127.0.0.1:8765.
+        /// A running weft's base URL, like http://127.0.0.1:8765. With
+        /// tenants, set WEFT_KEY to an admin tenant's key.
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
     },

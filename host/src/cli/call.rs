@@ -17,6 +17,7 @@ pub async fn run(
     tool: &str,
     args: Option<String>,
     as_json: bool,
+    tenant: Option<&str>,
 ) -> ExitCode {
     let args = match parse_args(args) {
         Ok(a) => a,
@@ -32,9 +33,33 @@ pub async fn run(
             return ExitCode::from(USAGE);
         }
     };
+    let caller = match tenant {
+        None => weft::tenant::Caller::owner(),
+        Some(name) => match config.tenant(name) {
+            Some(t) => weft::tenant::Caller::tenant(
+                std::sync::Arc::new(weft::tenant::Tenant::new(t)),
+                "cli",
+            ),
+            None => {
+                let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+                weft::errln!(
+                    "weft: no tenant named {name:?} in the config; {}",
+                    if names.is_empty() {
+                        "it defines no tenants".to_string()
+                    } else {
+                        format!("tenants: {}", names.join(", "))
+                    }
+                );
+                return ExitCode::from(USAGE);
+            }
+        },
+    };
     let hub = start_hub(config, false, false).await;
     let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
-    let outcome = hub.call_tool(server, tool, args).instrument(span).await;
+    let outcome = hub
+        .call_tool_as(&caller, server, tool, args)
+        .instrument(span)
+        .await;
     let code = match outcome {
         Ok(result) => {
             print_result(&result, as_json);
@@ -58,7 +83,7 @@ pub async fn run(
                 weft::errln!("weft: {e}");
                 if e.kind == ErrorKind::Unavailable {
                     for line in hub
-                        .upstream(server)
+                        .upstream_for(server, &caller)
                         .map(|u| u.stderr_tail(8))
                         .unwrap_or_default()
                     {

@@ -63,7 +63,8 @@ pub async fn run(args: Args) -> ExitCode {
                 tool,
                 args,
                 json,
-            } => call::run(config, &server, &tool, args, json).await,
+                tenant,
+            } => call::run(config, &server, &tool, args, json, tenant.as_deref()).await,
             Command::Run {
                 policy,
                 input,

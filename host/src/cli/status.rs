@@ -25,7 +25,17 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
         .timeout(std::time::Duration::from_secs(10))
         .build();
     let fetched = match client {
-        Ok(c) => c.get(&endpoint).send().await,
+        Ok(c) => {
+            // With tenants, /status needs an admin tenant's key; it comes
+            // from the environment, never the command line (process lists).
+            let mut req = c.get(&endpoint);
+            if let Ok(key) = std::env::var("WEFT_KEY")
+                && !key.trim().is_empty()
+            {
+                req = req.bearer_auth(key.trim());
+            }
+            req.send().await
+        }
         Err(e) => {
             weft::errln!("weft: cannot make an HTTP client: {e}");
             return ExitCode::from(FAILED);
@@ -33,6 +43,13 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
     };
     let response = match fetched {
         Ok(r) if r.status().is_success() => r,
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            weft::errln!(
+                "weft: {endpoint} answered {}: this weft has tenants, and its status is for admin tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])",
+                r.status()
+            );
+            return ExitCode::from(FAILED);
+        }
         Ok(r) => {
             weft::errln!(
                 "weft: {endpoint} answered {}; is this a `weft serve --http` address?",
@@ -93,8 +110,12 @@ fn print(report: &Value, as_json: bool) {
                 Some("failed") => text(&s["error"]["reason"]),
                 _ => text(&s["last_error"]["message"]),
             };
+            let name = match s["tenant"].as_str() {
+                Some(t) => format!("{}[{t}]", text(&s["name"])),
+                None => text(&s["name"]),
+            };
             vec![
-                text(&s["name"]),
+                name,
                 state,
                 text(&s["transport"]),
                 text(&s["protocol"]),

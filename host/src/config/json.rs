@@ -64,7 +64,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             .collect();
         let raw: RawServer = serde_json::from_value(Value::Object(cleaned))
             .map_err(|e| field_error(file, &key, &e.to_string()))?;
-        servers.push(raw.into_config(name, file, &settings, &mut || secrets.get())?);
+        servers.push(raw.into_config(name, file, &settings, &mut || secrets.get(), &[])?);
     }
     Ok(Config {
         source: None,

@@ -183,6 +183,25 @@ pub struct ServerConfig {
     pub exclude: Vec<String>,
     /// Restarts, retries, the circuit breaker and the cache.
     pub resilience: Resilience,
+    /// Run once per tenant (`per_tenant = true` with tenants configured):
+    /// `transport` is then never started, and each tenant whose view
+    /// reaches the server gets its own instance from `tenant_transports`.
+    pub per_tenant: bool,
+    /// Per tenant, the transport with that tenant's secrets resolved.
+    /// Its `Debug` shows only the tenant names.
+    pub tenant_transports: TenantTransports,
+}
+
+/// The per-tenant transports of a server run once per tenant.
+#[derive(Clone, Default)]
+pub struct TenantTransports(pub Vec<(String, Transport)>);
+
+impl std::fmt::Debug for TenantTransports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(t, _)| t))
+            .finish()
+    }
 }
 
 /// A loaded, validated configuration.

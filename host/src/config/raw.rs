@@ -72,17 +72,23 @@ pub(crate) struct RawServer {
     pub retry: Option<RawRetry>,
     pub breaker: Option<RawBreaker>,
     pub cache: Option<RawCache>,
+    /// One process (or connection) per tenant, each with that tenant's
+    /// secrets, instead of one shared by all.
+    #[serde(default)]
+    pub per_tenant: bool,
 }
 
 impl RawServer {
     /// Validates the entry and resolves its references. `secrets` opens the
-    /// secrets file on first use.
+    /// secrets file on first use; `tenants` are the configured tenants, for
+    /// a server run once per tenant.
     pub(crate) fn into_config(
         self,
         name: &str,
         file: &Path,
         settings: &Settings,
         secrets: &mut dyn FnMut() -> Result<SecretStore, String>,
+        tenants: &[super::TenantConfig],
     ) -> Result<ServerConfig, ConfigError> {
         let key = |k: &str| format!("servers.{name}.{k}");
         super::validate_server_name(name, &settings.separator)
@@ -98,16 +104,37 @@ impl RawServer {
         } else {
             None
         };
-        let resolve_map = |map: &BTreeMap<String, String>, field: &str| {
+        // With tenants, a per-tenant server's shared entry is never started:
+        // its values are resolved per tenant below, and a secret may exist
+        // only in the tenants' scopes.
+        let per_tenant = self.per_tenant && !tenants.is_empty();
+        let resolve_with = |map: &BTreeMap<String, String>,
+                            field: &str,
+                            store: Option<&SecretStore>,
+                            tenant: Option<&str>| {
             map.iter()
                 .map(|(k, v)| {
-                    secrets::resolve(v, store.as_ref())
-                        .map(|r| (k.clone(), r))
-                        .map_err(|m| {
-                            ConfigError::new(file, format!("servers.{name}.{field}.{k}"), m)
-                        })
+                    secrets::resolve(v, store).map(|r| (k.clone(), r)).map_err(|m| {
+                        let m = match tenant {
+                            Some(t) => format!("for tenant {t:?}: {m}"),
+                            None => m,
+                        };
+                        let e = ConfigError::new(file, format!("servers.{name}.{field}.{k}"), m);
+                        match tenant {
+                            Some(t) => e.hint(format!(
+                                "set it for this tenant with `weft secrets set --tenant {t} NAME`, or shared without --tenant"
+                            )),
+                            None => e,
+                        }
+                    })
                 })
                 .collect::<Result<BTreeMap<_, _>, _>>()
+        };
+        let resolve_map = |map: &BTreeMap<String, String>, field: &str| {
+            if per_tenant {
+                return Ok(BTreeMap::new());
+            }
+            resolve_with(map, field, store.as_ref(), None)
         };
         // Secrets go only where they do not show up in a process listing
         // or a log line: a stdio server's environment, an HTTP server's
@@ -271,6 +298,41 @@ impl RawServer {
             cache: self.cache,
         }
         .resolve(file, &format!("servers.{name}"))?;
+        let mut tenant_transports = Vec::new();
+        if self.per_tenant && matches!(transport, Transport::Builtin { .. }) {
+            return Err(ConfigError::new(
+                file,
+                key("per_tenant"),
+                "a built-in server cannot run once per tenant",
+            )
+            .hint("remove `per_tenant`; built-in servers hold no credentials"));
+        }
+        if per_tenant {
+            for tenant in tenants {
+                let view =
+                    crate::tenant::View::new(&tenant.include, &tenant.exclude).unwrap_or_default();
+                if !view.reaches(name) {
+                    continue;
+                }
+                let scoped = store.as_ref().map(|s| s.scoped(Some(&tenant.name)));
+                let mut t = transport.clone();
+                match &mut t {
+                    Transport::Stdio { env, .. } => {
+                        *env = resolve_with(&self.env, "env", scoped.as_ref(), Some(&tenant.name))?;
+                    }
+                    Transport::Http { headers, .. } => {
+                        *headers = resolve_with(
+                            &self.headers,
+                            "headers",
+                            scoped.as_ref(),
+                            Some(&tenant.name),
+                        )?;
+                    }
+                    Transport::Builtin { .. } => {}
+                }
+                tenant_transports.push((tenant.name.clone(), t));
+            }
+        }
         Ok(ServerConfig {
             name: name.to_string(),
             resilience,
@@ -281,6 +343,8 @@ impl RawServer {
             domains: self.domains,
             include: self.include,
             exclude: self.exclude,
+            per_tenant,
+            tenant_transports: super::TenantTransports(tenant_transports),
         })
     }
 }

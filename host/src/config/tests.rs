@@ -227,3 +227,60 @@ fn resilience_errors_name_the_key() {
         assert!(e.to_string().contains(words), "{text}: {e}");
     }
 }
+
+#[test]
+fn per_tenant_servers_resolve_each_tenants_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("s.toml");
+    crate::util::write_private(
+        &secrets,
+        b"TOKEN = \"shared-1\"\n[tenants.acme]\nTOKEN = \"acme-1\"\n",
+    )
+    .unwrap();
+    let text = |extra: &str| {
+        format!(
+            "[settings]\nsecrets = {secrets:?}\n[servers.vault]\ncommand = \"v\"\nper_tenant = true\n\
+             env = {{ TOKEN = \"${{secret:TOKEN}}\" }}\n\
+             [tenants.acme]\ninclude = [\"vault.*\"]\n[tenants.globex]\ninclude = [\"vault.read\"]\n\
+             [tenants.ops]\ninclude = [\"time.*\"]\n{extra}"
+        )
+    };
+    let c = Config::from_str(&text(""), &dir.path().join("weft.toml")).unwrap();
+    let vault = c.server("vault").unwrap();
+    assert!(vault.per_tenant);
+    // ops cannot reach the server, so it gets no instance.
+    let envs: Vec<(&str, String)> = vault
+        .tenant_transports
+        .0
+        .iter()
+        .map(|(t, tr)| match tr {
+            Transport::Stdio { env, .. } => (t.as_str(), env["TOKEN"].clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        envs,
+        vec![("acme", "acme-1".into()), ("globex", "shared-1".into())]
+    );
+    // The Debug form names the tenants, never a value.
+    let debug = format!("{:?}", vault.tenant_transports);
+    assert!(
+        debug.contains("acme") && !debug.contains("acme-1"),
+        "{debug}"
+    );
+
+    // A tenant whose secret is set nowhere: the error names it.
+    crate::util::write_private(&secrets, b"[tenants.acme]\nTOKEN = \"acme-1\"\n").unwrap();
+    let e = Config::from_str(&text(""), &dir.path().join("weft.toml")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("servers.vault.env.TOKEN"), "{msg}");
+    assert!(msg.contains("for tenant \"globex\""), "{msg}");
+    assert!(msg.contains("--tenant globex"), "{msg}");
+
+    // A built-in server holds no credentials to split.
+    let e = parse(
+        "[servers.e]\nbuiltin = \"echo\"\nper_tenant = true\n[tenants.a]\ninclude = [\"e.*\"]\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("per_tenant"), "{e}");
+}

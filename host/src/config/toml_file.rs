@@ -139,37 +139,6 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
 
-    let mut servers = Vec::new();
-    if let Some(v) = table.get("servers") {
-        let Some(entries) = v.as_table() else {
-            return Err(ConfigError::new(
-                file,
-                "servers",
-                "must be a table of [servers.NAME] entries",
-            ));
-        };
-        for (name, entry) in entries {
-            let key = format!("servers.{name}");
-            check_subtables(entry, file, &key)?;
-            let raw: RawServer = section(entry, file, &key)?;
-            servers.push(raw.into_config(name, file, &settings, &mut || secrets.get())?);
-        }
-    }
-    let mut policies = Vec::new();
-    if let Some(v) = table.get("policies") {
-        let Some(entries) = v.as_table() else {
-            return Err(ConfigError::new(
-                file,
-                "policies",
-                "must be a table of [policies.NAME] entries",
-            ));
-        };
-        for (name, entry) in entries {
-            let key = format!("policies.{name}");
-            let raw: RawPolicy = section(entry, file, &key)?;
-            policies.push(raw.into_config(name, file)?);
-        }
-    }
     let mut tenants = Vec::new();
     if let Some(v) = table.get("tenants") {
         let Some(entries) = v.as_table() else {
@@ -186,6 +155,43 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             }
             let raw: RawTenant = section(entry, file, &key)?;
             tenants.push(raw.into_config(name, file)?);
+        }
+    }
+    let mut servers = Vec::new();
+    if let Some(v) = table.get("servers") {
+        let Some(entries) = v.as_table() else {
+            return Err(ConfigError::new(
+                file,
+                "servers",
+                "must be a table of [servers.NAME] entries",
+            ));
+        };
+        for (name, entry) in entries {
+            let key = format!("servers.{name}");
+            check_subtables(entry, file, &key)?;
+            let raw: RawServer = section(entry, file, &key)?;
+            servers.push(raw.into_config(
+                name,
+                file,
+                &settings,
+                &mut || secrets.get(),
+                &tenants,
+            )?);
+        }
+    }
+    let mut policies = Vec::new();
+    if let Some(v) = table.get("policies") {
+        let Some(entries) = v.as_table() else {
+            return Err(ConfigError::new(
+                file,
+                "policies",
+                "must be a table of [policies.NAME] entries",
+            ));
+        };
+        for (name, entry) in entries {
+            let key = format!("policies.{name}");
+            let raw: RawPolicy = section(entry, file, &key)?;
+            policies.push(raw.into_config(name, file)?);
         }
     }
     add_stored_keys(&mut tenants, &settings.keys_file, file)?;

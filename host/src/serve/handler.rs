@@ -95,9 +95,9 @@ fn denied(caller: &Caller, what: String) -> ErrorData {
 }
 
 /// An upstream's live connection, or the error an agent should see.
-fn connection(gw: &Gateway, server: &str) -> Result<Arc<Connection>, ErrorData> {
+fn connection(gw: &Gateway, caller: &Caller, server: &str) -> Result<Arc<Connection>, ErrorData> {
     gw.hub
-        .upstream(server)
+        .upstream_for(server, caller)
         .and_then(|u| u.connection())
         .ok_or_else(|| {
             ErrorData::internal_error(format!("server {server:?} is not available"), None)
@@ -342,7 +342,11 @@ impl Session {
                         Ok(Forwarded::Complete(r)) => Ok(r.into()),
                         Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
                         Ok(Forwarded::Task(t)) => {
-                            gw.remember_task(&t.task.task_id, &server);
+                            let instance = gw
+                                .hub
+                                .upstream_for(&server, &caller)
+                                .map_or_else(|| server.clone(), |u| u.key().to_string());
+                            gw.remember_task(&t.task.task_id, &instance);
                             Ok(t.into())
                         }
                         Err(e) => call_error(e),
@@ -584,11 +588,16 @@ impl ServerHandler for Session {
             return Err(denied(&caller, format!("the resource {:?}", params.uri)));
         }
         let tenant = caller.tenant_name();
+        // Cached by instance: a per-tenant server's processes differ.
+        let instance = gw
+            .hub
+            .upstream_for(&server, &caller)
+            .map_or_else(|| server.to_string(), |u| u.key().to_string());
         let fresh = params.input_responses.is_none() && params.request_state.is_none();
-        if fresh && let Some(hit) = cached_read(gw, tenant, &server, &inner) {
+        if fresh && let Some(hit) = cached_read(gw, tenant, &instance, &inner) {
             return Ok(expose_contents(gw, &server, hit).into());
         }
-        let conn = connection(gw, &server)?;
+        let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.uri = inner.clone();
@@ -602,7 +611,7 @@ impl ServerHandler for Session {
             match answer {
                 ReadResourceResponse::Complete(mut result) => {
                     result.result_type.get_or_insert(ResultType::COMPLETE);
-                    cache_read(gw, tenant, &server, &inner, &result);
+                    cache_read(gw, tenant, &server, &instance, &inner, &result);
                     return Ok(expose_contents(gw, &server, result).into());
                 }
                 ReadResourceResponse::InputRequired(input) if agent.modern => {
@@ -638,7 +647,7 @@ impl ServerHandler for Session {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(params.uri.clone());
-        if fresh && let Err(e) = self.gw.acquire(&params.uri).await {
+        if fresh && let Err(e) = self.gw.acquire(&caller, &params.uri).await {
             self.subscriptions
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -652,15 +661,16 @@ impl ServerHandler for Session {
     async fn unsubscribe(
         &self,
         params: UnsubscribeRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let caller = self.caller(&ctx.extensions);
         let was = self
             .subscriptions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&params.uri);
         if was {
-            self.gw.release(&params.uri).await?;
+            self.gw.release(&caller, &params.uri).await?;
         }
         Ok(())
     }
@@ -678,15 +688,16 @@ impl ServerHandler for Session {
             .resource_subscriptions
             .clone()
             .unwrap_or_default();
+        let caller = self.caller(&ctx.request_context().extensions);
         let mut held = Vec::new();
         for uri in uris {
-            if self.gw.acquire(&uri).await.is_ok() {
+            if self.gw.acquire(&caller, &uri).await.is_ok() {
                 held.push(uri);
             }
         }
         let result = notify::listen(self.gw.hub.clone(), ctx).await;
         for uri in held {
-            let _ = self.gw.release(&uri).await;
+            let _ = self.gw.release(&caller, &uri).await;
         }
         result
     }
@@ -773,7 +784,7 @@ impl ServerHandler for Session {
         if !caller.reaches(&server) {
             return Err(denied(&caller, format!("the prompt {:?}", params.name)));
         }
-        let conn = connection(gw, &server)?;
+        let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.name = inner;
@@ -838,7 +849,7 @@ impl ServerHandler for Session {
             return Err(denied(&caller, format!("completions of {server:?}")));
         }
         params.meta = None;
-        let conn = connection(gw, &server)?;
+        let conn = connection(gw, &caller, &server)?;
         let mut result = conn
             .service
             .complete(params)
@@ -882,6 +893,7 @@ fn cache_read(
     gw: &Gateway,
     tenant: &str,
     server: &str,
+    instance: &str,
     uri: &str,
     result: &rmcp::model::ReadResourceResult,
 ) {
@@ -899,7 +911,7 @@ fn cache_read(
         _ => Scope::Public,
     };
     gw.hub.cache().put(
-        CacheKey::resource(server, uri, scope),
+        CacheKey::resource(instance, uri, scope),
         Cached::Resource(result.clone()),
         ttl,
     );

@@ -14,6 +14,7 @@ use rmcp::model::{
 use super::Gateway;
 use super::handler::upstream_error;
 use crate::hub::Change;
+use crate::tenant::Caller;
 
 /// One exposed URI's upstream subscription.
 struct Sub {
@@ -30,13 +31,23 @@ pub struct Subscriptions {
 impl Gateway {
     /// Counts one more subscriber of `uri` (as the agent names it),
     /// subscribing upstream for the first.
-    pub(super) async fn acquire(&self, uri: &str) -> Result<(), ErrorData> {
+    pub(super) async fn acquire(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
         let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("no server offers the resource {uri:?}"),
                 None,
             ));
         };
+        let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
+            return Err(ErrorData::internal_error(
+                format!("server {server:?} has no instance for this tenant"),
+                None,
+            ));
+        };
+        // One upstream subscription per instance and URI: a server run once
+        // per tenant is subscribed to in each tenant's own process.
+        let slot = slot(up.key(), uri);
+        let uri = slot.as_str();
         {
             let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(s) = subs.get_mut(uri) {
@@ -58,7 +69,7 @@ impl Gateway {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(uri);
         };
-        let Some(conn) = self.hub.upstream(&server).and_then(|u| u.connection()) else {
+        let Some(conn) = up.connection() else {
             undo();
             return Err(ErrorData::internal_error(
                 format!("server {server:?} is not available"),
@@ -111,7 +122,15 @@ impl Gateway {
 
     /// Counts one subscriber less, ending the upstream subscription after
     /// the last.
-    pub(super) async fn release(&self, uri: &str) -> Result<(), ErrorData> {
+    pub(super) async fn release(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
+        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
+            return Ok(());
+        };
+        let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
+            return Ok(());
+        };
+        let slot = slot(up.key(), uri);
+        let uri = slot.as_str();
         let listener = {
             let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
             match subs.get_mut(uri) {
@@ -128,10 +147,7 @@ impl Gateway {
             l.abort();
             return Ok(());
         }
-        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
-            return Ok(());
-        };
-        let Some(conn) = self.hub.upstream(&server).and_then(|u| u.connection()) else {
+        let Some(conn) = up.connection() else {
             return Ok(());
         };
         #[allow(deprecated)]
@@ -141,4 +157,9 @@ impl Gateway {
             .await;
         r.map_err(|e| upstream_error(&server, e))
     }
+}
+
+/// The subscription table's key: the instance and the agent's URI.
+fn slot(instance: &str, uri: &str) -> String {
+    format!("{instance}\n{uri}")
 }

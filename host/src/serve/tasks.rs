@@ -47,9 +47,12 @@ impl Gateway {
             .get(task_id)
             .cloned()
             .ok_or_else(|| ErrorData::invalid_params(format!("unknown task {task_id:?}"), None))?;
+        // Remembered by instance key (`name[tenant]` for per-tenant ones).
         let conn = self
             .hub
-            .upstream(&server)
+            .upstreams()
+            .iter()
+            .find(|u| u.key() == server)
             .and_then(|u| u.connection())
             .ok_or_else(|| {
                 ErrorData::internal_error(format!("server {server:?} is not available"), None)

@@ -130,6 +130,9 @@ impl Drop for Connection {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerStatus {
     pub name: String,
+    /// The tenant of a per-tenant instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     #[serde(flatten)]
     pub state: State,
     pub transport: &'static str,
@@ -181,6 +184,12 @@ struct Inner {
 /// One configured server and its connection, if any.
 pub struct Upstream {
     pub config: ServerConfig,
+    /// The tenant this instance serves, for a server run once per tenant;
+    /// `None` for a shared server.
+    pub tenant: Option<String>,
+    /// `name`, or `name[tenant]` for a per-tenant instance: what events,
+    /// the cache and metrics know the instance by.
+    key: String,
     tail: StderrTail,
     inner: RwLock<Inner>,
     /// Bumped on every state change, for callers waiting for a server.
@@ -191,6 +200,22 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(config: ServerConfig) -> Upstream {
+        Self::instance(config, None)
+    }
+
+    /// One tenant's instance of a server run once per tenant: the config
+    /// with that tenant's transport (its own secrets).
+    pub fn for_tenant(mut config: ServerConfig, tenant: &str, transport: Transport) -> Upstream {
+        config.transport = transport;
+        config.tenant_transports = Default::default();
+        Self::instance(config, Some(tenant.to_string()))
+    }
+
+    fn instance(config: ServerConfig, tenant: Option<String>) -> Upstream {
+        let key = match &tenant {
+            Some(t) => format!("{}[{t}]", config.name),
+            None => config.name.clone(),
+        };
         let state = if config.enabled {
             State::Starting
         } else {
@@ -199,6 +224,8 @@ impl Upstream {
         Upstream {
             breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
             config,
+            tenant,
+            key,
             tail: StderrTail::default(),
             inner: RwLock::new(Inner {
                 state,
@@ -264,6 +291,21 @@ impl Upstream {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// `name`, or `name[tenant]` for a per-tenant instance.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Whether this instance serves calls for `tenant` (`None`: the owner
+    /// or a weft without tenants): a shared server serves everyone, a
+    /// per-tenant instance only its tenant.
+    pub fn serves(&self, tenant: Option<&str>) -> bool {
+        match &self.tenant {
+            None => true,
+            Some(t) => tenant == Some(t.as_str()),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -377,7 +419,7 @@ impl Upstream {
         events: mpsc::UnboundedSender<UpstreamEvent>,
         lifecycle: ClientLifecycleMode,
     ) -> Result<(Connection, Listing), String> {
-        let handler = Handler::new(&self.config.name, events.clone());
+        let handler = Handler::new(&self.key, events.clone());
         let closed = CancellationToken::new();
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
@@ -468,7 +510,7 @@ impl Upstream {
             closed,
         };
         if conn.protocol.as_str() >= "2026-07-28" {
-            listen_for_changes(&conn, &self.config.name, events.clone()).await;
+            listen_for_changes(&conn, &self.key, events.clone()).await;
         }
         let listing = list(&conn)
             .await
@@ -570,6 +612,7 @@ impl Upstream {
         let conn = inner.conn.as_ref();
         ServerStatus {
             name: self.config.name.clone(),
+            tenant: self.tenant.clone(),
             state: inner.state.clone(),
             transport: match &self.config.transport {
                 Transport::Stdio { .. } => "stdio",

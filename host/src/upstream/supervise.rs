@@ -28,7 +28,7 @@ pub async fn supervise(
 ) {
     let policy = up.config.resilience.restart.clone();
     let stable = policy.max.max(MIN_STABLE);
-    let server = up.name().to_string();
+    let server = up.key().to_string();
     let tell = |event: UpstreamEvent| {
         let _ = events.send(event);
     };
