@@ -33,28 +33,16 @@ pub async fn run(
             return ExitCode::from(USAGE);
         }
     };
-    let caller = match tenant {
-        None => weft::tenant::Caller::owner(),
-        Some(name) => match config.tenant(name) {
-            Some(t) => weft::tenant::Caller::tenant(
-                std::sync::Arc::new(weft::tenant::Tenant::new(t)),
-                "cli",
-            ),
-            None => {
-                let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-                weft::errln!(
-                    "weft: no tenant named {name:?} in the config; {}",
-                    if names.is_empty() {
-                        "it defines no tenants".to_string()
-                    } else {
-                        format!("tenants: {}", names.join(", "))
-                    }
-                );
-                return ExitCode::from(USAGE);
-            }
-        },
-    };
+    if let Some(name) = tenant
+        && let Err(code) = super::known_tenant(&config, name)
+    {
+        return code;
+    }
     let hub = start_hub(config, false, false).await;
+    let caller = match tenant.and_then(|name| hub.tenants().get(name)) {
+        Some(t) => weft::tenant::Caller::tenant(t, "cli"),
+        None => weft::tenant::Caller::owner(),
+    };
     let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
     let outcome = hub
         .call_tool_as(&caller, server, tool, args)

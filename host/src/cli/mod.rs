@@ -306,3 +306,21 @@ fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
     config.servers.retain(|s| s.name == server);
     Ok(config)
 }
+
+/// Checks that `name` is a tenant of the config; on error, says so and
+/// lists the tenants there are.
+pub(crate) fn known_tenant(config: &Config, name: &str) -> Result<(), ExitCode> {
+    if config.tenant(name).is_some() {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+    weft::errln!(
+        "weft: no tenant named {name:?} in the config{}",
+        if names.is_empty() {
+            "; it defines no tenants ([tenants.NAME])".to_string()
+        } else {
+            format!("; tenants: {}", names.join(", "))
+        }
+    );
+    Err(ExitCode::from(USAGE))
+}

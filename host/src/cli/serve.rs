@@ -60,18 +60,9 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         return ExitCode::from(USAGE);
     }
     if let Some(t) = &opts.tenant
-        && config.tenant(t).is_none()
+        && let Err(code) = super::known_tenant(&config, t)
     {
-        let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-        weft::errln!(
-            "weft: no tenant named {t:?} in the config{}",
-            if names.is_empty() {
-                "; it defines no tenants ([tenants.NAME])".to_string()
-            } else {
-                format!("; tenants: {}", names.join(", "))
-            }
-        );
-        return ExitCode::from(USAGE);
+        return code;
     }
     let tenant = opts.tenant.clone();
     let hub = start_hub(config, true, true).await;
