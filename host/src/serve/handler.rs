@@ -497,7 +497,7 @@ impl ServerHandler for Session {
         let policies = self.policies_for(&caller);
         let all = tools::exposed(&gw.hub.catalog(), &policies, gw.expose, &caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(&all, cursor, gw.page_size)?;
+        let (items, next) = page(all, cursor, gw.page_size)?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -539,7 +539,7 @@ impl ServerHandler for Session {
             })
             .collect();
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let (items, next) = page(all, cursor, self.gw.page_size)?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -565,7 +565,7 @@ impl ServerHandler for Session {
             })
             .collect();
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let (items, next) = page(all, cursor, self.gw.page_size)?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -762,7 +762,7 @@ impl ServerHandler for Session {
             })
             .collect();
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(&all, cursor, self.gw.page_size)?;
+        let (items, next) = page(all, cursor, self.gw.page_size)?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)

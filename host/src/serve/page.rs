@@ -7,9 +7,10 @@
 
 use rmcp::model::ErrorData;
 
-/// Cuts one page out of `items`.
-pub fn page<T: Clone>(
-    items: &[T],
+/// Cuts one page out of `items`, which it consumes: no item is copied
+/// (a 5,000-tool list is one page of moved values, not of clones).
+pub fn page<T>(
+    mut items: Vec<T>,
     cursor: Option<&str>,
     size: usize,
 ) -> Result<(Vec<T>, Option<String>), ErrorData> {
@@ -31,7 +32,11 @@ pub fn page<T: Clone>(
     let size = size.max(1);
     let end = (start + size).min(items.len());
     let next = (end < items.len()).then(|| encode(end));
-    Ok((items[start..end].to_vec(), next))
+    items.truncate(end);
+    if start > 0 {
+        items.drain(..start);
+    }
+    Ok((items, next))
 }
 
 fn encode(offset: usize) -> String {
@@ -54,7 +59,7 @@ mod tests {
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let (chunk, next) = page(&items, cursor.as_deref(), 3).expect("page");
+            let (chunk, next) = page(items.clone(), cursor.as_deref(), 3).expect("page");
             seen.extend(chunk);
             match next {
                 Some(n) => cursor = Some(n),
@@ -68,10 +73,10 @@ mod tests {
     fn bad_cursors_are_invalid_params() {
         let items = [1, 2, 3];
         for bad in ["", "zz", "w1zz", "12"] {
-            let e = page(&items, Some(bad), 2).expect_err(bad);
+            let e = page(items.to_vec(), Some(bad), 2).expect_err(bad);
             assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS);
         }
         let far = encode(99);
-        assert!(page(&items, Some(&far), 2).is_err());
+        assert!(page(items.to_vec(), Some(&far), 2).is_err());
     }
 }

@@ -1,0 +1,194 @@
+//! Benchmark, case 5 of the suite (`bench/run`): scale. Prints figures and
+//! records them for the report; asserts nothing about speed.
+//! Run alone with `cargo bench -p weft-integration --bench scale --profile dev`
+//! after `bash .ci/build-guests`.
+//!
+//! 1. 1,000 concurrent policy runs: a trivial precompiled policy that
+//!    makes one call to the in-process echo server, 1,000 runs started at
+//!    once, five rounds on 2 worker threads: runs per second, and the
+//!    process's peak RSS before and after.
+//! 2. 50 upstream servers of 100 tools each (our light stdio fixture):
+//!    catalog start-up through `Hub::start` (beside one such server
+//!    alone), then `weft serve --http` with that config: `tools/list` of
+//!    all 5,000 tools in one page from an rmcp client (p50/p99), and
+//!    weft's peak RSS.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "common/record.rs"]
+mod record;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::json;
+use support::*;
+use weft::config::Limits;
+use weft::policy::grants::Grants;
+use weft::policy::{Loaded, Runner};
+use weft::sandbox::Sandbox;
+
+const SERVERS: usize = 50;
+/// The fixture always has 11 tools of its own.
+const EXTRA_TOOLS: usize = 89;
+const CONCURRENT_RUNS: usize = 1000;
+const ROUNDS: usize = 5;
+const LISTS: usize = 200;
+
+fn self_rss() -> f64 {
+    record::peak_rss_mib(std::process::id()).unwrap_or(f64::NAN)
+}
+
+fn fixtures(n: usize) -> String {
+    let faulty = target_bin("weft-faulty-server");
+    let tools = EXTRA_TOOLS.to_string();
+    (0..n)
+        .map(|i| {
+            let name = format!("s{i:02}");
+            command_entry(&name, &faulty, &["--name", &name, "--tools", &tools])
+        })
+        .collect()
+}
+
+async fn concurrent_runs(dir: &std::path::Path) {
+    println!("== 5b. {CONCURRENT_RUNS} concurrent policy runs ==");
+    let hub = weft::Hub::start(config(dir, "[servers.echo]\nbuiltin = \"echo\"\n")).await;
+    let sandbox = Arc::new(Sandbox::with_cache_dir(Some(dir.join("cache"))).unwrap());
+    let runner = Arc::new(Runner::new(hub.clone(), sandbox));
+    let policy = Arc::new(Loaded {
+        name: "bench".into(),
+        wasm: weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap()),
+        grants: Grants::new(&["echo.echo".into()]).unwrap(),
+        limits: Limits::default(),
+    });
+    let input = json!({"attack": "calls", "n": 1, "server": "echo", "tool": "echo"}).to_string();
+    // Compile once and warm up.
+    for _ in 0..20 {
+        let r = runner.run(&policy, &input, None).await;
+        assert!(r.ok(), "{:?}", r.error);
+    }
+    let before = self_rss();
+    let mut rates = Vec::new();
+    let mut failed = 0;
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..CONCURRENT_RUNS)
+            .map(|_| {
+                let (runner, policy, input) = (runner.clone(), policy.clone(), input.clone());
+                tokio::spawn(async move { runner.run(&policy, &input, None).await.ok() })
+            })
+            .collect();
+        for t in tasks {
+            if !t.await.unwrap_or(false) {
+                failed += 1;
+            }
+        }
+        rates.push(CONCURRENT_RUNS as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    let after = self_rss();
+    println!(
+        "{CONCURRENT_RUNS} runs at once, {ROUNDS} rounds: median {median:.0} runs/s ({failed} failed); \
+         peak RSS {before:.1} MiB before, {after:.1} MiB after"
+    );
+    record::figure("5", "1000 concurrent runs runs/s", median, "runs/s");
+    record::figure("5", "1000 concurrent runs failed", failed as f64, "runs");
+    record::figure("5", "peak RSS before runs", before, "MiB");
+    record::figure("5", "peak RSS with 1000 concurrent runs", after, "MiB");
+    hub.shutdown().await;
+}
+
+async fn many_servers(dir: &std::path::Path) {
+    println!("\n== 5a. {SERVERS} servers × {} tools ==", EXTRA_TOOLS + 11);
+    let one = config(dir, &fixtures(1));
+    let t = Instant::now();
+    let hub = weft::Hub::start(one).await;
+    let single = t.elapsed();
+    hub.shutdown().await;
+
+    let text = format!("[settings]\npage_size = 10000\n{}", fixtures(SERVERS));
+    let mut starts = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let hub = weft::Hub::start(config(dir, &text)).await;
+        starts.push(t.elapsed());
+        let tools = hub.catalog().tools().len();
+        assert_eq!(tools, SERVERS * (EXTRA_TOOLS + 11), "every server listed");
+        hub.shutdown().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    starts.sort();
+    let start_ms = starts[1].as_secs_f64() * 1e3;
+    println!(
+        "catalog start-up: {start_ms:.0} ms (median of 3) for {SERVERS} servers; one alone {:.0} ms",
+        single.as_secs_f64() * 1e3
+    );
+    record::figure("5", "catalog start 50 servers", start_ms, "ms");
+    record::figure(
+        "5",
+        "catalog start 1 server",
+        single.as_secs_f64() * 1e3,
+        "ms",
+    );
+
+    std::fs::write(dir.join("weft.toml"), &text).unwrap();
+    let port = free_port();
+    let weft = Background::spawn(
+        weft()
+            .current_dir(dir)
+            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    wait_for_port(port, Duration::from_secs(120));
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "http://127.0.0.1:{port}/mcp"
+        )))
+        .await
+        .expect("client connects");
+    // Wait until every server's tools are in the catalog.
+    let want = SERVERS * (EXTRA_TOOLS + 11);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = client
+            .list_tools(None)
+            .await
+            .map(|r| r.tools.len())
+            .unwrap_or(0);
+        if n >= want || Instant::now() > deadline {
+            println!("tools listed in one page: {n}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut lists = Vec::new();
+    for _ in 0..LISTS {
+        let t = Instant::now();
+        let r = client.list_tools(None).await.expect("tools/list answers");
+        lists.push(t.elapsed());
+        assert!(r.tools.len() >= want);
+    }
+    let (p50, p99) = record::latency("5", "tools/list 5000 tools", lists);
+    let rss = record::peak_rss_mib(weft.0.id()).unwrap_or(f64::NAN);
+    println!(
+        "tools/list of {want} tools through weft serve --http: p50 {:.2} ms, p99 {:.2} ms; weft peak RSS {rss:.1} MiB",
+        p50 / 1e3,
+        p99 / 1e3
+    );
+    record::figure("5", "weft RSS with 50 servers", rss, "MiB");
+    drop(client);
+    drop(weft);
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = temp_dir();
+    concurrent_runs(dir.path()).await;
+    many_servers(dir.path()).await;
+}
