@@ -1,18 +1,62 @@
-//! Benchmark: the sandbox. Prints figures; asserts nothing about speed.
-//! Run with `cargo bench -p weft-integration --bench sandbox --profile dev`
+//! Benchmark: the sandbox, cases 1–3 of the suite. Prints figures and
+//! records them with `record` (into `$WEFT_BENCH_OUT` when set); asserts
+//! nothing about speed. Run with
+//! `cargo bench -p weft-integration --bench sandbox --profile dev`
 //! after `bash .ci/build-guests`.
 //!
-//! 1. Warm run of a trivial precompiled policy: p50/p99, and runs per
-//!    second with 2 worker threads.
-//! 2. Host overhead per `call-tool`: a policy making N calls to the
-//!    built-in (in-process) echo server, beside the same N calls made
-//!    natively with `hub.call_tool` through the same router.
-//! 3. 100 `echo` calls to server-everything over stdio: one weft policy,
-//!    beside the same 100 calls made one by one by the Python `mcp` client.
+//! 1. Host call overhead. The timer guest (`tests/guests/timer`) makes
+//!    2000 sequential `call-tool`s to the built-in in-process `echo` server
+//!    per run and times each one itself with the WASI monotonic clock
+//!    (argument building, the crossing into the host, grants, router, echo,
+//!    the result back into the guest); 5 runs give 10 000 real per-call
+//!    samples. Beside it, 10 000 native `hub.call_tool("echo", "echo")`
+//!    calls through the same hub and router, each timed on its own.
+//!    Records `guest call-tool p50/p99`, `native call p50/p99` (µs per
+//!    call, fractional) and `overhead p50` (guest p50 − native p50). A
+//!    guest sample also holds its own clock reads (two WASI host calls,
+//!    well under a µs) and the guest's JSON encoding of the arguments and
+//!    decoding of the result, which a native caller does not pay.
+//! 2. Policy start. A trivial precompiled policy (the hostile guest in its
+//!    `echo` mode: no calls, returns its input), its compiled component
+//!    already loaded in memory: each sample is one `Runner::run` (a fresh
+//!    `Store`, instantiate from the pre-linked `InstancePre`, run, report);
+//!    p50/p99 over 3000 runs, and runs per second with 8 concurrent runs on
+//!    a 2-worker-thread runtime (2 cores) for 3 s. Then the first run of
+//!    that component in a new `Sandbox`: with an empty disk-cache directory
+//!    (it is compiled with Cranelift and the artifact saved; `first run
+//!    (compile)`), and in another new `Sandbox` on the now-filled directory
+//!    (the artifact is deserialized from disk, nothing compiled; `cached
+//!    first run`), median of 3 each, in ms. Each new `Sandbox` starts with
+//!    an empty in-memory cache, as a new `weft` process would.
+//! 3. Code as policy, against round trips: a workflow of N = 10 and N = 100
+//!    sequential `echo` calls to server-everything over stdio, done three
+//!    ways, each timed end to end as a whole workflow:
+//!    - (a) one weft policy run (the hostile guest's `calls` mode) on the
+//!      in-process hub, its stdio session to the server already open;
+//!    - (b) the same calls one by one from the Python `mcp` SDK client in
+//!      the tests' venv, its session already open (timed inside Python: a
+//!      fair warm comparison with (a));
+//!    - (c) "code as policies" as Python orchestrators do it: a fresh
+//!      Python subprocess per workflow (`bench/python/workflow.py`,
+//!      standard library only, one urllib request and connection per call)
+//!      whose calls go over HTTP on 127.0.0.1 to a bridge
+//!      (`bench/python/bridge.py`: starlette + uvicorn, holding one `mcp`
+//!      client session to its own server-everything over stdio). The
+//!      bridge is started and warmed first; each sample includes spawning
+//!      the subprocess, its interpreter start, and its exit.
+//!
+//!    15 workflows per way and N (10 for (c) at N = 100); medians.
+//!    Records `policy N p50`, `python client N p50`, `subprocess+bridge N
+//!    p50` (ms) and the ratios `python client / policy N` and
+//!    `subprocess+bridge / policy N` (x), for N = 10 and N = 100.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+#[path = "common/record.rs"]
+mod record;
+
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -22,17 +66,30 @@ use support::*;
 use weft::config::Limits;
 use weft::policy::grants::Grants;
 use weft::policy::{Loaded, Runner};
-use weft::sandbox::Sandbox;
+use weft::sandbox::{Origin, Sandbox, Wasm};
 
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e6
+/// Prints p50/p99 of per-call or per-run samples in µs and records them.
+fn latency(case: &str, label: &str, name: &str, samples: Vec<Duration>) -> (f64, f64) {
+    let (p50, p99) = record::latency(case, name, samples);
+    println!("{label:<56} p50 {p50:>10.2} µs  p99 {p99:>10.2} µs");
+    (p50, p99)
 }
 
-fn summary(label: &str, mut v: Vec<Duration>) -> f64 {
+fn median_ms(mut v: Vec<Duration>) -> f64 {
     v.sort();
-    let (p50, p99) = (pct(&v, 0.5), pct(&v, 0.99));
-    println!("{label:<52} p50 {p50:>9.1} µs  p99 {p99:>9.1} µs");
-    p50
+    record::pct_us(&v, 0.5) / 1e3
+}
+
+fn loaded(name: &str, guest: &str) -> Loaded {
+    Loaded {
+        name: name.into(),
+        wasm: Wasm::new(std::fs::read(guest_wasm(guest)).unwrap()),
+        grants: Grants::new(&["echo.echo".into(), "everything.echo".into()]).unwrap(),
+        limits: Limits {
+            max_calls: 100_000,
+            ..Limits::default()
+        },
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -43,31 +100,79 @@ async fn main() {
     let hub = weft::Hub::start(config(dir.path(), &text)).await;
     let sandbox = Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).unwrap());
     let runner = Arc::new(Runner::new(hub.clone(), sandbox));
-    let policy = Loaded {
-        name: "bench".into(),
-        wasm: weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap()),
-        grants: Grants::new(&["echo.echo".into(), "everything.echo".into()]).unwrap(),
-        limits: Limits {
-            max_calls: 100_000,
-            ..Limits::default()
-        },
-    };
+    let policy = loaded("bench", "weft-hostile-guest");
+    let timer = loaded("timer", "weft-timer-guest");
 
-    println!("== 1. warm run of a trivial precompiled policy ==");
+    case1(&hub, &runner, &timer).await;
+    case2(&hub, &runner, &policy).await;
+    case3(&runner, &policy).await;
+    hub.shutdown().await;
+}
+
+async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
+    println!("== 1. host call overhead: call-tool to the in-process echo ==");
+    const N: usize = 2000;
+    let input = json!({"n": N, "server": "echo", "tool": "echo"}).to_string();
+    assert!(runner.run(timer, &input, None).await.ok());
+    let mut guest = Vec::with_capacity(N * 5);
+    for _ in 0..5 {
+        let r = runner.run(timer, &input, None).await;
+        assert!(r.ok(), "{:?}", r.error);
+        let ns = r.output.as_ref().and_then(|o| o["ns"].as_array()).unwrap();
+        guest.extend(ns.iter().map(|n| Duration::from_nanos(n.as_u64().unwrap())));
+    }
+    let args = json!({"message": "1"}).as_object().cloned();
+    for _ in 0..500 {
+        hub.call_tool("echo", "echo", args.clone()).await.unwrap();
+    }
+    let mut native = Vec::with_capacity(N * 5);
+    for i in 0..N * 5 {
+        let args = json!({"message": i.to_string()}).as_object().cloned();
+        let t = Instant::now();
+        hub.call_tool("echo", "echo", args).await.unwrap();
+        native.push(t.elapsed());
+    }
+    let (g, _) = latency(
+        "1",
+        "guest call-tool → router → echo (per call, guest clock)",
+        "guest call-tool",
+        guest,
+    );
+    let (n, _) = latency(
+        "1",
+        "native hub.call_tool → router → echo (per call)",
+        "native call",
+        native,
+    );
+    record::figure("1", "overhead p50", g - n, "µs");
+    println!(
+        "host overhead of a guest call over a native one: {:+.2} µs per call (p50)",
+        g - n
+    );
+}
+
+async fn case2(hub: &weft::Hub, runner: &Arc<Runner>, policy: &Loaded) {
+    println!("\n== 2. policy start: a trivial precompiled policy ==");
     let trivial = json!({"attack": "echo"}).to_string();
     for _ in 0..200 {
-        assert!(runner.run(&policy, &trivial, None).await.ok());
+        assert!(runner.run(policy, &trivial, None).await.ok());
     }
     let mut runs = Vec::new();
-    for _ in 0..5000 {
+    for _ in 0..3000 {
         let t = Instant::now();
-        let r = runner.run(&policy, &trivial, None).await;
+        let r = runner.run(policy, &trivial, None).await;
         runs.push(t.elapsed());
         assert!(r.ok());
     }
-    summary("instantiate + run + report (1 at a time)", runs);
+    latency(
+        "2",
+        "warm: instantiate + run + report (1 at a time)",
+        "warm run",
+        runs,
+    );
     let count = Arc::new(AtomicU64::new(0));
-    let stop = Instant::now() + Duration::from_secs(3);
+    let secs = 3.0;
+    let stop = Instant::now() + Duration::from_secs_f64(secs);
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (runner, policy, count, trivial) = (
@@ -87,79 +192,90 @@ async fn main() {
     for t in tasks {
         let _ = t.await;
     }
-    println!(
-        "runs per second, 8 concurrent runs on 2 worker threads: {:.0}",
-        count.load(Ordering::Relaxed) as f64 / 3.0
-    );
+    let rate = count.load(Ordering::Relaxed) as f64 / secs;
+    record::figure("2", "runs/s", rate, "runs/s");
+    println!("runs per second, 8 concurrent runs on 2 worker threads: {rate:.0}");
 
-    println!("\n== 2. host overhead per call-tool (in-process echo) ==");
-    const N: u64 = 2000;
-    let many = json!({"attack": "calls", "n": N, "server": "echo", "tool": "echo"}).to_string();
-    let none = json!({"attack": "calls", "n": 0, "server": "echo", "tool": "echo"}).to_string();
-    let mut guest_per_call = Vec::new();
-    for _ in 0..10 {
-        let t0 = Instant::now();
-        let r0 = runner.run(&policy, &none, None).await;
-        let base = t0.elapsed();
-        let t = Instant::now();
-        let r = runner.run(&policy, &many, None).await;
-        let took = t.elapsed();
-        assert!(r.ok() && r0.ok(), "{:?}", r.error);
-        guest_per_call.push(took.saturating_sub(base) / N as u32);
+    // The first run in a new Sandbox: cold (compile) and from the disk cache.
+    let first = |cache: std::path::PathBuf, want: Origin| {
+        let (hub, policy, trivial) = (hub.clone(), policy.clone(), trivial.clone());
+        async move {
+            let sandbox = Arc::new(Sandbox::with_cache_dir(Some(cache)).unwrap());
+            let runner = Runner::new(hub, sandbox);
+            let t = Instant::now();
+            let r = runner.run(&policy, &trivial, None).await;
+            let took = t.elapsed();
+            assert!(r.ok(), "{:?}", r.error);
+            assert_eq!(r.component, want, "where the component came from");
+            took
+        }
+    };
+    let (mut cold, mut cached) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let caches = temp_dir();
+        cold.push(first(caches.path().join("c"), Origin::Compiled).await);
+        cached.push(first(caches.path().join("c"), Origin::Disk).await);
     }
-    let args = json!({"message": "1"}).as_object().cloned();
-    let mut native = Vec::new();
-    for _ in 0..200 {
-        hub.call_tool("echo", "echo", args.clone()).await.unwrap();
-    }
-    for _ in 0..(N as usize * 5) {
-        let t = Instant::now();
-        hub.call_tool("echo", "echo", args.clone()).await.unwrap();
-        native.push(t.elapsed());
-    }
-    let g = summary(
-        "guest call-tool → router → echo (per call, 10 runs)",
-        guest_per_call,
-    );
-    let n = summary("native hub.call_tool → router → echo", native);
+    let (cold, cached) = (median_ms(cold), median_ms(cached));
+    record::figure("2", "first run (compile)", cold, "ms");
+    record::figure("2", "cached first run", cached, "ms");
     println!(
-        "host overhead of a guest call over a native one: {:+.2} µs per call",
-        g - n
+        "{:<56} {cold:>10.1} ms",
+        "first run, new Sandbox, empty cache (compile)"
     );
+    println!(
+        "{:<56} {cached:>10.1} ms",
+        "first run, new Sandbox, artifact on disk (no compile)"
+    );
+}
 
-    println!("\n== 3. 100 echo calls to server-everything over stdio ==");
-    let hundred =
-        json!({"attack": "calls", "n": 100, "server": "everything", "tool": "echo"}).to_string();
-    runner.run(&policy, &hundred, None).await;
-    let mut weft_runs = Vec::new();
-    for _ in 0..20 {
-        let t = Instant::now();
-        let r = runner.run(&policy, &hundred, None).await;
-        weft_runs.push(t.elapsed());
-        assert!(r.ok(), "{:?}", r.error);
+async fn case3(runner: &Runner, policy: &Loaded) {
+    println!("\n== 3. code as policy vs round trips: N echo calls to server-everything (stdio) ==");
+    const NS: [usize; 2] = [10, 100];
+    const REPS: usize = 15;
+
+    // (a) one weft policy per workflow.
+    let mut weft = Vec::new();
+    for n in NS {
+        let input =
+            json!({"attack": "calls", "n": n, "server": "everything", "tool": "echo"}).to_string();
+        assert!(runner.run(policy, &input, None).await.ok());
+        let mut runs = Vec::new();
+        for _ in 0..REPS {
+            let t = Instant::now();
+            let r = runner.run(policy, &input, None).await;
+            runs.push(t.elapsed());
+            assert!(r.ok(), "{:?}", r.error);
+        }
+        weft.push(median_ms(runs));
     }
-    let w = summary("one weft policy, 100 sequential calls", weft_runs);
+
+    // (b) the Python mcp client, one call at a time on an open session.
+    let server = npm_server("server-everything").display().to_string();
     let script = format!(
         r#"
-import asyncio, time, statistics
+import asyncio, json, time, statistics
 from mcp import Client, StdioServerParameters
-P = StdioServerParameters(command="node", args=[{path:?}, "stdio"])
+P = StdioServerParameters(command="node", args=[{server:?}, "stdio"])
 async def main():
     async with Client(P, mode="legacy") as c:
         for _ in range(100): await c.call_tool("echo", {{"message": "warm"}})
-        runs = []
-        for _ in range(20):
-            t = time.perf_counter()
-            for i in range(100): await c.call_tool("echo", {{"message": str(i)}})
-            runs.append(time.perf_counter() - t)
-        print(statistics.median(runs) * 1e6)
+        out = {{}}
+        for n in {NS:?}:
+            runs = []
+            for _ in range({REPS}):
+                t = time.perf_counter()
+                for i in range(n): await c.call_tool("echo", {{"message": str(i)}})
+                runs.append(time.perf_counter() - t)
+            out[str(n)] = statistics.median(runs) * 1e3
+        print(json.dumps(out))
 asyncio.run(main())
-"#,
-        path = npm_server("server-everything").display().to_string()
+"#
     );
-    let out = std::process::Command::new(venv_bin("python"))
+    let out = Command::new(venv_bin("python"))
         .arg("-c")
         .arg(script)
+        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(
@@ -167,11 +283,72 @@ asyncio.run(main())
         "python client: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let py: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    println!(
-        "{:<52} p50 {py:>9.1} µs",
-        "Python mcp client, 100 sequential calls"
+    let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // (c) a fresh Python subprocess per workflow, calling through the bridge.
+    let python = repo_root().join("bench/python");
+    let port = free_port();
+    let _bridge = Background::spawn(
+        Command::new(venv_bin("python"))
+            .arg(python.join("bridge.py"))
+            .arg(port.to_string())
+            .args(["node", &server, "stdio"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
     );
-    println!("weft policy vs Python client: {:.2}x faster", py / w);
-    hub.shutdown().await;
+    wait_for_port(port, Duration::from_secs(30));
+    let url = format!("http://127.0.0.1:{port}");
+    let workflow = |n: usize| {
+        let t = Instant::now();
+        let out = Command::new(venv_bin("python"))
+            .arg(python.join("workflow.py"))
+            .arg(&url)
+            .arg(n.to_string())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "workflow.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["ok"], n, "{summary}");
+        took
+    };
+    workflow(100);
+    workflow(10);
+    let mut bridged = Vec::new();
+    for n in NS {
+        let reps = if n >= 100 { 10 } else { REPS };
+        bridged.push(median_ms((0..reps).map(|_| workflow(n)).collect()));
+    }
+
+    for (i, n) in NS.into_iter().enumerate() {
+        let (w, p, b) = (weft[i], py[n.to_string()].as_f64().unwrap(), bridged[i]);
+        record::figure("3", &format!("policy N={n} p50"), w, "ms");
+        record::figure("3", &format!("python client N={n} p50"), p, "ms");
+        record::figure("3", &format!("subprocess+bridge N={n} p50"), b, "ms");
+        record::figure("3", &format!("python client / policy N={n}"), p / w, "x");
+        record::figure(
+            "3",
+            &format!("subprocess+bridge / policy N={n}"),
+            b / w,
+            "x",
+        );
+        println!("-- N = {n} --");
+        println!("{:<56} p50 {w:>10.2} ms", "(a) one weft policy");
+        println!(
+            "{:<56} p50 {p:>10.2} ms  ({:.2}x the policy)",
+            "(b) Python mcp client, one call at a time",
+            p / w
+        );
+        println!(
+            "{:<56} p50 {b:>10.2} ms  ({:.2}x the policy)",
+            "(c) fresh Python subprocess + HTTP bridge",
+            b / w
+        );
+    }
 }
