@@ -623,6 +623,14 @@ async fn hostile_requests_get_clear_errors_and_the_server_carries_on() {
     )
     .await;
     assert_eq!(s, 404);
+    // Another tenant's session id: to acme it does not exist, while
+    // globex, whose session it is, still uses it.
+    let ping = br#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#.to_vec();
+    let (s, _, body) = raw(&url, Some(&rig.acme), Some(&session), ping.clone()).await;
+    assert_eq!(s, 404, "{body}");
+    assert!(body.contains("unknown session"), "{body}");
+    let (s, _, body) = raw(&url, Some(&key), Some(&session), ping).await;
+    assert_eq!(s, 200, "{body}");
     // A body that never finishes: 408 once settings.body_timeout passes.
     let host = rig.base.trim_start_matches("http://").to_string();
     let key2 = key.clone();

@@ -124,6 +124,9 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
     let mut _slot = None;
+    let mut opener: Option<String> = None;
+    let closing = request.method() == http::Method::DELETE;
+    let asked_session = session_id(request.headers()).map(str::to_string);
     if !tenants.is_empty() && path != "/health" {
         let key = request
             .headers()
@@ -173,6 +176,15 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
                 return r;
             }
         }
+        // A session belongs to the tenant that opened it: to any other
+        // tenant it does not exist (the same 404 as an unknown id).
+        if let Some(id) = session_id(request.headers())
+            && !gw.session_owned_by(id, &tenant.name)
+        {
+            tracing::warn!(tenant = %tenant.name, "refused a session id of another tenant, or none known");
+            return refuse(StatusCode::NOT_FOUND, "unknown session id: initialize a new session");
+        }
+        opener = Some(tenant.name.clone());
         // The agent's credential stops here: nothing past the guard can
         // pass it on to an upstream.
         request.headers_mut().remove(http::header::AUTHORIZATION);
@@ -268,6 +280,14 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
         request = Request::from_parts(parts, Body::from(bytes));
     }
     let response = next.run(request).await;
+    if let Some(tenant) = opener {
+        match (session_id(response.headers()), asked_session) {
+            // A new session: it is this tenant's.
+            (Some(id), None) => gw.bind_session(id, &tenant),
+            (_, Some(id)) if closing && response.status().is_success() => gw.unbind_session(&id),
+            _ => {}
+        }
+    }
     if !crate::redact::enabled() {
         return response;
     }
@@ -280,6 +300,40 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
         })
     });
     Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// The `Mcp-Session-Id` header, if any.
+fn session_id(headers: &http::HeaderMap) -> Option<&str> {
+    headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
+}
+
+/// Sessions remembered at most; past this the oldest-looking half is
+/// forgotten (those agents get 404 and open a new session).
+const MAX_SESSIONS: usize = 100_000;
+
+impl Gateway {
+    fn session_owned_by(&self, id: &str, tenant: &str) -> bool {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.get(id).is_some_and(|t| t == tenant)
+    }
+
+    fn bind_session(&self, id: &str, tenant: &str) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.len() >= MAX_SESSIONS {
+            let drop: Vec<String> = sessions.keys().take(MAX_SESSIONS / 2).cloned().collect();
+            for k in drop {
+                sessions.remove(&k);
+            }
+        }
+        sessions.insert(id.to_string(), tenant.to_string());
+    }
+
+    fn unbind_session(&self, id: &str) {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
 }
 
 /// Binds `addr` and serves until `stop` is cancelled. Calls `on_bound` with

@@ -48,6 +48,9 @@ pub struct Gateway {
     tasks: Mutex<HashMap<String, String>>,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
+    /// With tenants: the tenant that opened each HTTP session, by session
+    /// id, so no other tenant can use it.
+    sessions: Mutex<HashMap<String, String>>,
 }
 
 impl Gateway {
@@ -69,6 +72,7 @@ impl Gateway {
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
             tasks: Mutex::default(),
+            sessions: Mutex::default(),
         })
     }
 
