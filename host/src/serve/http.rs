@@ -182,7 +182,10 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
             && !gw.session_owned_by(id, &tenant.name)
         {
             tracing::warn!(tenant = %tenant.name, "refused a session id of another tenant, or none known");
-            return refuse(StatusCode::NOT_FOUND, "unknown session id: initialize a new session");
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "unknown session id: initialize a new session",
+            );
         }
         opener = Some(tenant.name.clone());
         // The agent's credential stops here: nothing past the guard can
