@@ -174,7 +174,43 @@ async fn many_servers(dir: &std::path::Path) {
         lists.push(t.elapsed());
         assert!(r.tools.len() >= want);
     }
-    let (p50, p99) = record::latency("5", "tools/list 5000 tools", lists);
+    let (p50, p99) = record::latency("5", "tools/list 5000 tools (rmcp client, parsed)", lists);
+    // The same list as weft serves it: one stateless (2026-07-28) request
+    // over plain HTTP, timed until the whole body has arrived, without the
+    // client's parsing of 660 KB into typed tools.
+    let http = reqwest::Client::new();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    let mut raw = Vec::new();
+    for i in 0..LISTS + 20 {
+        let t = Instant::now();
+        let text = http
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("weft answers")
+            .bytes()
+            .await
+            .expect("a body");
+        if i >= 20 {
+            raw.push(t.elapsed());
+        }
+        assert!(text.len() > 100_000, "a full list: {} bytes", text.len());
+    }
+    let (raw50, raw99) = record::latency("5", "tools/list 5000 tools (HTTP, body received)", raw);
+    println!(
+        "tools/list of {want} tools, plain HTTP until the body is in: p50 {:.2} ms, p99 {:.2} ms",
+        raw50 / 1e3,
+        raw99 / 1e3
+    );
     let rss = record::peak_rss_mib(weft.0.id()).unwrap_or(f64::NAN);
     println!(
         "tools/list of {want} tools through weft serve --http: p50 {:.2} ms, p99 {:.2} ms; weft peak RSS {rss:.1} MiB",
