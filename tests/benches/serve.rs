@@ -11,13 +11,22 @@
 //! - weft → stdio: the client on `weft serve --http`, the server behind it
 //!   over stdio; the client in the handshake era (a session, SSE answers)
 //!   and in 2026-07-28 (stateless, JSON answers);
-//! - weft → HTTP: the same, the server behind weft over streamable HTTP.
+//! - weft → HTTP: the same, the server behind weft over streamable HTTP;
+//! - peers (installed by `bash bench/setup-peers`), each in front of the
+//!   same server over stdio: `mcp-proxy` (one server behind streamable
+//!   HTTP) and `mcp-hub` (many servers behind one endpoint, tools
+//!   namespaced; it speaks only the legacy HTTP+SSE transport, so it is
+//!   driven through weft's client for that); a peer that is not installed
+//!   is skipped with a note.
 //!
 //! Added latency is weft's path minus the direct path on the same upstream
 //! transport; calls per second at concurrency 1, 16 and 64.
 
 #[path = "../support/mod.rs"]
 mod support;
+
+#[path = "common/record.rs"]
+mod record;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -46,16 +55,21 @@ fn us(d: Duration) -> f64 {
 
 /// Runs `total` echo calls with `concurrency` in flight; returns sorted
 /// latencies and calls per second.
-async fn load(client: &Arc<Client>, concurrency: usize, total: usize) -> (Vec<Duration>, f64) {
+async fn load(
+    client: &Arc<Client>,
+    tool: &str,
+    concurrency: usize,
+    total: usize,
+) -> (Vec<Duration>, f64) {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, next) = (client.clone(), next.clone());
+        let (client, next, tool) = (client.clone(), next.clone(), tool.to_string());
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                let mut params = CallToolRequestParams::new("echo");
+                let mut params = CallToolRequestParams::new(tool.clone());
                 params.arguments = json!({"message": "bench"}).as_object().cloned();
                 let t = Instant::now();
                 let r = client.call_tool(params).await;
@@ -85,14 +99,22 @@ struct Row {
 }
 
 async fn measure(label: &'static str, client: Client) -> Row {
+    // A gateway may namespace the tool (mcp-hub: `everything__echo`).
+    let tools = client.list_all_tools().await.expect("tools/list answers");
+    let tool = tools
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
+        .min_by_key(|n| n.len())
+        .unwrap_or_else(|| panic!("{label}: no echo tool among {} tools", tools.len()));
     let client = Arc::new(client);
     // Warm up.
-    load(&client, 4, 300).await;
-    let (lat, _) = load(&client, 1, LATENCY_CALLS).await;
+    load(&client, &tool, 4, 300).await;
+    let (lat, _) = load(&client, &tool, 1, LATENCY_CALLS).await;
     let mut rates = Vec::new();
     for c in [1, 16, 64] {
         let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
-        rates.push(load(&client, c, total).await.1);
+        rates.push(load(&client, &tool, c, total).await.1);
     }
     let row = Row {
         label,
@@ -100,6 +122,10 @@ async fn measure(label: &'static str, client: Client) -> Row {
         p99: percentile(&lat, 0.99),
         rates,
     };
+    record::latency("4", label, lat);
+    for (c, rate) in [1, 16, 64].iter().zip(&row.rates) {
+        record::figure("4", &format!("{label} calls/s c={c}"), *rate, "calls/s");
+    }
     println!(
         "{:<22} p50 {:>7.0} µs  p99 {:>7.0} µs  calls/s c=1 {:>6.0}  c=16 {:>6.0}  c=64 {:>6.0}",
         row.label,
@@ -110,6 +136,74 @@ async fn measure(label: &'static str, client: Client) -> Row {
         row.rates[2]
     );
     row
+}
+
+/// A peer gateway installed by `bench/setup-peers`, in front of
+/// server-everything over stdio; `None` (with a note) when not installed.
+async fn peer(
+    name: &'static str,
+    everything: &std::path::Path,
+    dir: &std::path::Path,
+) -> Option<(Row, f64)> {
+    let tools = std::env::var("WEFT_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
+    let port = free_port();
+    let mut cmd = match name {
+        "mcp-proxy" => {
+            let bin = tools.join("peers/venv/bin/mcp-proxy");
+            if !bin.exists() {
+                println!("{name}: not installed; run `bash bench/setup-peers` (skipped)");
+                return None;
+            }
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["--port", &port.to_string(), "--host", "127.0.0.1", "node"])
+                .arg(everything)
+                .arg("stdio");
+            cmd
+        }
+        _ => {
+            let bin = tools.join("peers/npm/node_modules/.bin/mcp-hub");
+            if !bin.exists() {
+                println!("{name}: not installed; run `bash bench/setup-peers` (skipped)");
+                return None;
+            }
+            let config = dir.join("mcp-hub.json");
+            let servers = json!({"mcpServers": {"everything": {
+                "command": "node", "args": [everything.display().to_string(), "stdio"]}}});
+            std::fs::write(&config, servers.to_string()).expect("write the mcp-hub config");
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["--port", &port.to_string(), "--config"])
+                .arg(&config);
+            cmd
+        }
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let proc = Background::spawn(&mut cmd);
+    wait_for_port(port, Duration::from_secs(60));
+    // Give the peer time to start its upstream before the first list.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let label = match name {
+        "mcp-proxy" => "mcp-proxy → stdio",
+        _ => "mcp-hub → stdio",
+    };
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let client = if name == "mcp-hub" {
+        // mcp-hub serves the legacy HTTP+SSE transport at /mcp (GET for
+        // the event stream, POST /messages); weft's own client for it.
+        let transport = weft::upstream::sse::connect(&url, &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot open mcp-hub's event stream: {e}"));
+        ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
+    } else {
+        http_client(&url).await
+    };
+    let row = measure(label, client).await;
+    let rss = peak_rss_mib(proc.0.id());
+    record::figure("4", &format!("{label} rss"), rss, "MiB");
+    Some((row, rss))
 }
 
 async fn http_client(url: &str) -> Client {
@@ -173,7 +267,7 @@ async fn main() {
         ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
             .await
             .expect("connect over stdio");
-    let direct_stdio = measure("direct, stdio", direct).await;
+    let direct_stdio = measure("direct stdio", direct).await;
 
     // Direct, HTTP.
     let port = free_port();
@@ -186,7 +280,7 @@ async fn main() {
     let _http_server = Background::spawn(&mut cmd);
     wait_for_port(port, Duration::from_secs(30));
     let upstream_url = format!("http://127.0.0.1:{port}/mcp");
-    let direct_http = measure("direct, HTTP", http_client(&upstream_url).await).await;
+    let direct_http = measure("direct HTTP", http_client(&upstream_url).await).await;
 
     // weft in front, the upstream over stdio.
     let config = dir.path().join("stdio.toml");
@@ -203,8 +297,11 @@ async fn main() {
     let modern = ClientLifecycleMode::Discover {
         preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
     };
-    let via_stdio_modern =
-        measure("weft → stdio, 2026", http_client_with(&url, modern).await).await;
+    let via_stdio_modern = measure(
+        "weft → stdio, 2026-07-28 client",
+        http_client_with(&url, modern).await,
+    )
+    .await;
     let rss_stdio = peak_rss_mib(weft_stdio.0.id());
     drop(weft_stdio);
 
@@ -221,15 +318,56 @@ async fn main() {
     let (weft_http, url) = start_weft(&config);
     let via_http = measure("weft → HTTP", http_client(&url).await).await;
     let rss_http = peak_rss_mib(weft_http.0.id());
+    drop(weft_http);
+    record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
+    record::figure("4", "weft → HTTP rss", rss_http, "MiB");
+
+    // Peers in front of the same server over stdio.
+    let mut peers = Vec::new();
+    for name in ["mcp-proxy", "mcp-hub"] {
+        if let Some((row, _)) = peer(name, &everything, dir.path()).await {
+            peers.push((name, row));
+        }
+    }
+    record::figure(
+        "4",
+        "weft added p50",
+        us(via_stdio.p50) - us(direct_stdio.p50),
+        "µs",
+    );
+    for (name, row) in &peers {
+        record::figure(
+            "4",
+            &format!("{name} added p50"),
+            us(row.p50) - us(direct_stdio.p50),
+            "µs",
+        );
+        record::figure(
+            "4",
+            &format!("{name} p50 / weft p50"),
+            us(row.p50) / us(via_stdio.p50),
+            "x",
+        );
+        for (i, c) in [16, 64].iter().enumerate() {
+            record::figure(
+                "4",
+                &format!("weft/{name} calls/s c={c}"),
+                via_stdio.rates[i + 1] / row.rates[i + 1],
+                "x",
+            );
+        }
+    }
 
     println!();
-    for (weft, direct) in [
+    let mut pairs = vec![
         (&via_stdio, &direct_stdio),
         (&via_stdio_modern, &direct_stdio),
         (&via_http, &direct_http),
-    ] {
+    ];
+    pairs.extend(peers.iter().map(|(_, row)| (row, &direct_stdio)));
+    for (weft, direct) in pairs {
         println!(
-            "added by weft ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
+            "added ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
             weft.label,
             direct.label,
             us(weft.p50) - us(direct.p50),

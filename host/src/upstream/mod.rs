@@ -11,7 +11,7 @@ mod builtin;
 mod handler;
 mod http;
 pub mod relay;
-mod sse;
+pub mod sse;
 pub mod stdio;
 pub mod supervise;
 mod watch;
