@@ -98,7 +98,9 @@ def targets(figures):
                lambda v: v >= 1.0, "≥ 1x (no slower)"),
         target("3. policy vs subprocess + bridge, N=10", find(figures, "3", "subprocess", "/", "n=10"),
                lambda v: v >= 10.0, "≥ 10x"),
-        target("4. latency weft adds", find(figures, "4", "added", "p50"),
+        target("4. latency weft adds (rmcp client)", find(figures, "4", "weft added p50"),
+               lambda v: v <= 150.0, "≤ 150 µs p50"),
+        target("4. latency weft adds (plain HTTP client)", find(figures, "4", "weft added", "plain"),
                lambda v: v <= 150.0, "≤ 150 µs p50"),
     ]
     for f in figures:

@@ -16,8 +16,10 @@
 //!   same server over stdio: `mcp-proxy` (one server behind streamable
 //!   HTTP) and `mcp-hub` (many servers behind one endpoint, tools
 //!   namespaced; it speaks only the legacy HTTP+SSE transport, so it is
-//!   driven through weft's client for that); a peer that is not installed
-//!   is skipped with a note.
+//!   driven through weft's client for that) and `fastmcp run mcp.json`
+//!   (a proxy for the servers of an MCP config, streamable HTTP); a peer
+//!   that is not installed is skipped with a note that says how to install
+//!   it.
 //!
 //! Added latency is weft's path minus the direct path on the same upstream
 //! transport; calls per second at concurrency 1, 16 and 64.
@@ -53,26 +55,74 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// How the load generator reaches a gateway: an rmcp client (the typed
+/// client an agent uses), or plain HTTP with keep-alive, one JSON-RPC POST
+/// per call in the stateless 2026-07-28 era, timed until the body is in
+/// (the gateway alone, without the client's SSE and JSON layers).
+enum Caller {
+    Rmcp(Client, String),
+    Plain(reqwest::Client, String, String),
+}
+
+impl Caller {
+    async fn call(&self) -> Result<(), String> {
+        match self {
+            Caller::Rmcp(client, tool) => {
+                let mut params = CallToolRequestParams::new(tool.clone());
+                params.arguments = json!({"message": "bench"}).as_object().cloned();
+                client
+                    .call_tool(params)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Caller::Plain(http, url, body) => {
+                let answer = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("accept", "application/json, text/event-stream")
+                    .header("mcp-protocol-version", "2026-07-28")
+                    .header("mcp-method", "tools/call")
+                    .header("mcp-name", "echo")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = answer.status();
+                let text = answer.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() || !text.windows(6).any(|w| w == b"result") {
+                    return Err(format!("{status}: {}", String::from_utf8_lossy(&text)));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Plain HTTP calls of `echo` through weft's stateless endpoint.
+fn plain_caller(url: &str) -> Caller {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "echo", "arguments": {"message": "bench"}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    Caller::Plain(reqwest::Client::new(), url.to_string(), body)
+}
+
 /// Runs `total` echo calls with `concurrency` in flight; returns sorted
 /// latencies and calls per second.
-async fn load(
-    client: &Arc<Client>,
-    tool: &str,
-    concurrency: usize,
-    total: usize,
-) -> (Vec<Duration>, f64) {
+async fn load(caller: &Arc<Caller>, concurrency: usize, total: usize) -> (Vec<Duration>, f64) {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, next, tool) = (client.clone(), next.clone(), tool.to_string());
+        let (caller, next) = (caller.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total {
-                let mut params = CallToolRequestParams::new(tool.clone());
-                params.arguments = json!({"message": "bench"}).as_object().cloned();
                 let t = Instant::now();
-                let r = client.call_tool(params).await;
+                let r = caller.call().await;
                 samples.push(t.elapsed());
                 if let Err(e) = r {
                     panic!("call failed under load: {e}");
@@ -107,14 +157,18 @@ async fn measure(label: &'static str, client: Client) -> Row {
         .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
         .min_by_key(|n| n.len())
         .unwrap_or_else(|| panic!("{label}: no echo tool among {} tools", tools.len()));
-    let client = Arc::new(client);
+    measure_with(label, Caller::Rmcp(client, tool)).await
+}
+
+async fn measure_with(label: &'static str, caller: Caller) -> Row {
+    let client = Arc::new(caller);
     // Warm up.
-    load(&client, &tool, 4, 300).await;
-    let (lat, _) = load(&client, &tool, 1, LATENCY_CALLS).await;
+    load(&client, 4, 300).await;
+    let (lat, _) = load(&client, 1, LATENCY_CALLS).await;
     let mut rates = Vec::new();
     for c in [1, 16, 64] {
         let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
-        rates.push(load(&client, &tool, c, total).await.1);
+        rates.push(load(&client, c, total).await.1);
     }
     let row = Row {
         label,
@@ -149,34 +203,33 @@ async fn peer(
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools"));
     let port = free_port();
-    let mut cmd = match name {
-        "mcp-proxy" => {
-            let bin = tools.join("peers/venv/bin/mcp-proxy");
-            if !bin.exists() {
-                println!("{name}: not installed; run `bash bench/setup-peers` (skipped)");
-                return None;
-            }
-            let mut cmd = std::process::Command::new(bin);
-            cmd.args(["--port", &port.to_string(), "--host", "127.0.0.1", "node"])
-                .arg(everything)
-                .arg("stdio");
-            cmd
-        }
-        _ => {
-            let bin = tools.join("peers/npm/node_modules/.bin/mcp-hub");
-            if !bin.exists() {
-                println!("{name}: not installed; run `bash bench/setup-peers` (skipped)");
-                return None;
-            }
-            let config = dir.join("mcp-hub.json");
-            let servers = json!({"mcpServers": {"everything": {
-                "command": "node", "args": [everything.display().to_string(), "stdio"]}}});
-            std::fs::write(&config, servers.to_string()).expect("write the mcp-hub config");
-            let mut cmd = std::process::Command::new(bin);
-            cmd.args(["--port", &port.to_string(), "--config"])
-                .arg(&config);
-            cmd
-        }
+    let bin = tools.join(match name {
+        "mcp-proxy" => "peers/venv/bin/mcp-proxy",
+        "fastmcp" => "peers/fastmcp/bin/fastmcp",
+        _ => "peers/npm/node_modules/.bin/mcp-hub",
+    });
+    if !bin.exists() {
+        println!("{name}: not installed; run `bash bench/setup-peers` (skipped)");
+        return None;
+    }
+    // mcp-hub and fastmcp read the usual MCP config file.
+    let config = dir.join(format!("{name}.json"));
+    let servers = json!({"mcpServers": {"everything": {
+        "command": "node", "args": [everything.display().to_string(), "stdio"]}}});
+    std::fs::write(&config, servers.to_string()).expect("write the peer's config");
+    let mut cmd = std::process::Command::new(bin);
+    let port_arg = port.to_string();
+    match name {
+        "mcp-proxy" => cmd
+            .args(["--port", &port_arg, "--host", "127.0.0.1", "node"])
+            .arg(everything)
+            .arg("stdio"),
+        "fastmcp" => cmd
+            .arg("run")
+            .arg(&config)
+            .args(["--transport", "http", "--host", "127.0.0.1", "--no-banner"])
+            .args(["--log-level", "WARNING", "--port", &port_arg]),
+        _ => cmd.args(["--port", &port_arg, "--config"]).arg(&config),
     };
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let proc = Background::spawn(&mut cmd);
@@ -185,6 +238,7 @@ async fn peer(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let label = match name {
         "mcp-proxy" => "mcp-proxy → stdio",
+        "fastmcp" => "fastmcp → stdio",
         _ => "mcp-hub → stdio",
     };
     let url = format!("http://127.0.0.1:{port}/mcp");
@@ -238,6 +292,26 @@ fn start_weft(config: &std::path::Path) -> (Background, String) {
     (proc, url)
 }
 
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Calls one `measure_with` makes: warm-up, latency, then each load level.
+const CALLS_PER_MEASURE: usize = 300 + LATENCY_CALLS + LATENCY_CALLS + 2 * LOAD_CALLS;
+
 fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -262,7 +336,10 @@ async fn main() {
     // Direct, stdio.
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(&everything).arg("stdio");
-    let transport = TokioChildProcess::new(cmd).expect("spawn server-everything");
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server-everything");
     let direct =
         ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
             .await
@@ -302,6 +379,17 @@ async fn main() {
         http_client_with(&url, modern).await,
     )
     .await;
+    let cpu_before = cpu_seconds(weft_stdio.0.id());
+    let via_plain = measure_with("weft → stdio, plain HTTP client", plain_caller(&url)).await;
+    let cpu_per_call =
+        (cpu_seconds(weft_stdio.0.id()) - cpu_before) * 1e6 / CALLS_PER_MEASURE as f64;
+    record::figure(
+        "4",
+        "weft CPU per call (plain HTTP client)",
+        cpu_per_call,
+        "µs",
+    );
+    println!("weft's own CPU per call (user + system, plain HTTP client): {cpu_per_call:.0} µs");
     let rss_stdio = peak_rss_mib(weft_stdio.0.id());
     drop(weft_stdio);
 
@@ -324,7 +412,7 @@ async fn main() {
 
     // Peers in front of the same server over stdio.
     let mut peers = Vec::new();
-    for name in ["mcp-proxy", "mcp-hub"] {
+    for name in ["mcp-proxy", "mcp-hub", "fastmcp"] {
         if let Some((row, _)) = peer(name, &everything, dir.path()).await {
             peers.push((name, row));
         }
@@ -333,6 +421,12 @@ async fn main() {
         "4",
         "weft added p50",
         us(via_stdio.p50) - us(direct_stdio.p50),
+        "µs",
+    );
+    record::figure(
+        "4",
+        "weft added p50 (plain HTTP client)",
+        us(via_plain.p50) - us(direct_stdio.p50),
         "µs",
     );
     for (name, row) in &peers {
@@ -362,6 +456,7 @@ async fn main() {
     let mut pairs = vec![
         (&via_stdio, &direct_stdio),
         (&via_stdio_modern, &direct_stdio),
+        (&via_plain, &direct_stdio),
         (&via_http, &direct_http),
     ];
     pairs.extend(peers.iter().map(|(_, row)| (row, &direct_stdio)));
