@@ -161,14 +161,14 @@ async fn measure(label: &'static str, client: Client) -> Row {
 }
 
 async fn measure_with(label: &'static str, caller: Caller) -> Row {
-    let client = Arc::new(caller);
+    let caller = Arc::new(caller);
     // Warm up.
-    load(&client, 4, 300).await;
-    let (lat, _) = load(&client, 1, LATENCY_CALLS).await;
+    load(&caller, 4, 300).await;
+    let (lat, _) = load(&caller, 1, LATENCY_CALLS).await;
     let mut rates = Vec::new();
     for c in [1, 16, 64] {
         let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
-        rates.push(load(&client, c, total).await.1);
+        rates.push(load(&caller, c, total).await.1);
     }
     let row = Row {
         label,
@@ -255,7 +255,7 @@ async fn peer(
         http_client(&url).await
     };
     let row = measure(label, client).await;
-    let rss = peak_rss_mib(proc.0.id());
+    let rss = record::peak_rss_mib(proc.0.id()).unwrap_or(f64::NAN);
     record::figure("4", &format!("{label} rss"), rss, "MiB");
     Some((row, rss))
 }
@@ -311,19 +311,6 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Calls one `measure_with` makes: warm-up, latency, then each load level.
 const CALLS_PER_MEASURE: usize = 300 + LATENCY_CALLS + LATENCY_CALLS + 2 * LOAD_CALLS;
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
 
 #[tokio::main]
 async fn main() {
@@ -390,7 +377,7 @@ async fn main() {
         "µs",
     );
     println!("weft's own CPU per call (user + system, plain HTTP client): {cpu_per_call:.0} µs");
-    let rss_stdio = peak_rss_mib(weft_stdio.0.id());
+    let rss_stdio = record::peak_rss_mib(weft_stdio.0.id()).unwrap_or(f64::NAN);
     drop(weft_stdio);
 
     // weft in front, the upstream over HTTP (the same server as above).
@@ -405,7 +392,7 @@ async fn main() {
     .unwrap();
     let (weft_http, url) = start_weft(&config);
     let via_http = measure("weft → HTTP", http_client(&url).await).await;
-    let rss_http = peak_rss_mib(weft_http.0.id());
+    let rss_http = record::peak_rss_mib(weft_http.0.id()).unwrap_or(f64::NAN);
     drop(weft_http);
     record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
     record::figure("4", "weft → HTTP rss", rss_http, "MiB");
