@@ -1,17 +1,29 @@
 #!/usr/bin/env python3
 """Turns the figures the benches recorded (JSON lines) into the suite's report.
 
-    python3 bench/report.py bench/results/raw.jsonl
+    python3 bench/report.py stamp RAW.jsonl        # start a run: record provenance
+    python3 bench/report.py [--allow-dirty] RAW.jsonl   # publish
+    python3 bench/report.py --check RAW.jsonl      # README and results.md up to date?
 
-Writes, next to the input:
-  results.json  every figure, the machine, and each target with its verdict
+`stamp` (called by `bash bench/run` before any bench starts) writes the
+run's first line: `git describe --always --dirty`, the commit, the date and
+the machine. Everything the report prints comes from RAW.jsonl alone, so the
+same raw data always renders the same text.
+
+Publishing writes, next to the input:
+  results.json  the provenance, every figure, and each target with its verdict
   results.md    the same as Markdown tables
   chart.svg     ratios (weft against each alternative) and gateway throughput
 and replaces the text between the bench markers in README.md with the
-summary. Only the standard library is used.
+summary. It refuses, in one line and with exit code 1, when the figures
+were measured on a dirty tree (or carry no provenance), unless given
+--allow-dirty. `--check` writes nothing: it exits 1, showing the
+difference, when README.md's bench region or results.md differ from what
+this raw data renders. Only the standard library is used.
 """
 
 import datetime
+import difflib
 import html
 import json
 import os
@@ -25,97 +37,133 @@ CASES = {
     "3": "Code as policy, against round trips",
     "4": "Gateway",
     "5": "Scale",
+    "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+NOT_MEASURED = "not measured"
+# The peer gateways case 4 compares weft with; each always gets a row.
+PEERS = ["mcp-proxy", "mcp-hub", "fastmcp"]
+# Load generators of case 4 that drive weft and the peers alike. The
+# suffix is how the bench names that client's figures.
+# (what the client is, suffix of its ratio figures, suffix of its rows'
+# labels, concurrency levels compared)
+CLIENTS = [
+    ("rmcp client", "", "", [16, 64]),
+    ("keep-alive SSE client", " (keep-alive SSE client)", ", keep-alive SSE client", [1, 16, 64]),
+]
+# Profiles a bench step records (`bench/profile.py`), and what they explain.
+PROFILES = {
+    "guest call-tool": "case 1, the timer guest's calls to the in-process echo",
+    "gateway": "case 4, weft serving the plain HTTP client's load",
+    "tools/list": "case 5, weft serving tools/list of 5,000 tools",
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+
+
+class Raw:
+    """One run's raw data: its provenance line and its figures."""
+
+    def __init__(self, provenance, figures):
+        self.provenance = provenance
+        self.figures = figures
+
+    def get(self, case, name):
+        """The figure of `case` named exactly `name`, or None."""
+        for f in self.figures:
+            if f["case"] == case and f["name"] == name:
+                return f
+        return None
+
+    def value(self, case, name):
+        f = self.get(case, name)
+        return None if f is None or f.get("value") is None else f["value"]
+
+    def profile(self, which):
+        """The buckets of one recorded profile, largest first."""
+        prefix = f"profile {which}: "
+        rows = [(f["name"][len(prefix):], f["value"]) for f in self.figures
+                if f["name"].startswith(prefix) and f.get("value") is not None]
+        return sorted(rows, key=lambda r: -r[1])
 
 
 def load(path):
-    figures = []
+    provenance, figures = None, []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             line = line.strip()
             if not line:
                 continue
             try:
-                figures.append(json.loads(line))
+                item = json.loads(line)
             except json.JSONDecodeError as e:
                 sys.exit(f"report: {path}:{n} is not JSON ({e})")
-    return figures
+            if not isinstance(item, dict):
+                sys.exit(f"report: {path}:{n} is not a JSON object")
+            if "provenance" in item:
+                provenance = item["provenance"]
+            elif {"case", "name", "unit"} <= item.keys():
+                figures.append(item)
+            else:
+                sys.exit(f"report: {path}:{n} is neither a figure nor provenance")
+    return Raw(provenance, figures)
 
 
-def find(figures, case, *words):
-    """The first figure of `case` whose name contains every word."""
-    for f in figures:
-        name = f["name"].lower()
-        if f["case"] == case and all(w.lower() in name for w in words):
-            return f
-    return None
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
-def machine():
+def git(*args):
+    try:
+        r = subprocess.run(["git", "-C", REPO, *args], capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
+def run(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+def stamp(path):
+    """Starts a raw file with this tree's provenance and this machine."""
     cpu = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
     except OSError:
         pass
-
-    def run(*cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
-        except OSError:
-            return ""
-
-    return {
+    provenance = {
+        "describe": git("describe", "--always", "--dirty") or "unknown",
+        "commit": git("rev-parse", "HEAD") or "unknown",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
         "cpu": cpu,
         "os": platform.platform(),
         "rustc": run("rustc", "--version"),
-        "commit": run("git", "rev-parse", "--short", "HEAD"),
     }
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps({"provenance": provenance}, ensure_ascii=False) + "\n")
+    return provenance
 
 
-def target(label, figure, check, goal):
-    """One target's verdict: met, missed, or not measured."""
-    if figure is None:
-        return {"target": label, "goal": goal, "figure": None, "verdict": "not measured"}
-    return {
-        "target": label,
-        "goal": goal,
-        "figure": f"{fmt(figure['value'])} {figure['unit']} ({figure['name']})",
-        "verdict": "met" if check(figure["value"]) else "missed",
-    }
-
-
-def targets(figures):
-    out = [
-        target("1. guest call-tool overhead", find(figures, "1", "overhead", "p50"),
-               lambda v: v <= 2.0, "≤ 2 µs p50"),
-        target("2. warm policy start", find(figures, "2", "warm", "p50"),
-               lambda v: v <= 50.0, "≤ 50 µs p50"),
-        target("3. policy vs direct Python client, N=10", find(figures, "3", "python client /", "n=10"),
-               lambda v: v >= 1.0, "≥ 1x (no slower)"),
-        target("3. policy vs subprocess + bridge, N=10", find(figures, "3", "subprocess", "/", "n=10"),
-               lambda v: v >= 10.0, "≥ 10x"),
-        target("4. latency weft adds (rmcp client)", find(figures, "4", "weft added p50"),
-               lambda v: v <= 150.0, "≤ 150 µs p50"),
-        target("4. latency weft adds (plain HTTP client)", find(figures, "4", "weft added", "plain"),
-               lambda v: v <= 150.0, "≤ 150 µs p50"),
-    ]
-    for f in figures:
-        n = f["name"].lower()
-        if f["case"] == "4" and f["unit"] == "x" and n.startswith("weft/"):
-            out.append(target(f"4. throughput ahead of {f['name'].split('/')[1].split()[0]}",
-                              f, lambda v: v > 1.0, "> 1x"))
-    out.append(target("5. tools/list of 5,000 tools (as served)", find(figures, "5", "tools/list", "body received", "p50"),
-                      lambda v: v <= 5000.0, "≤ 5 ms p50"))
-    out.append(target("5. tools/list of 5,000 tools (parsed by an rmcp client)", find(figures, "5", "tools/list", "parsed", "p50"),
-                      lambda v: v <= 5000.0, "≤ 5 ms p50"))
-    return out
+def dirty(provenance):
+    """Why these figures cannot be traced to a commit, or None."""
+    if not provenance:
+        return "the raw data has no provenance line (run `bash bench/run`)"
+    d = provenance.get("describe", "unknown")
+    if d == "unknown" or d.endswith("-dirty"):
+        return f"the figures were measured on a dirty tree ({d})"
+    return None
 
 
 def fmt(v):
+    if v is None:
+        return NOT_MEASURED
     if v != v:  # NaN
         return "n/a"
     a = abs(v)
@@ -128,23 +176,171 @@ def fmt(v):
     return f"{v:.2f}"
 
 
-def markdown(figures, verdicts, env):
-    lines = [
-        f"Machine: {env['cores']} cores, {env['cpu'] or 'unknown CPU'}; {env['rustc']}; "
-        f"commit {env['commit']}; {env['date']}.",
-        "",
-        "| target | goal | measured | verdict |",
-        "|---|---|---|---|",
+def shown(f):
+    """A figure as text: value and unit, or why it was not measured."""
+    if f is None:
+        return NOT_MEASURED
+    if f.get("value") is None:
+        return NOT_MEASURED + (f" ({f['reason']})" if f.get("reason") else "")
+    return f"{fmt(f['value'])} {f['unit']}"
+
+
+def target(label, figure, check, goal):
+    """One target's verdict: met, missed, or not measured."""
+    if figure is None or figure.get("value") is None or figure["value"] != figure["value"]:
+        return {"target": label, "goal": goal, "figure": shown(figure), "verdict": NOT_MEASURED}
+    return {
+        "target": label,
+        "goal": goal,
+        "figure": f"{shown(figure)} ({figure['name']})",
+        "verdict": "met" if check(figure["value"]) else "missed",
+    }
+
+
+def peer_marker(raw, peer, row_suffix=""):
+    """The bench's 'not measured' line for a peer's row with one client
+    (or for the peer as a whole, when it is not installed), if any."""
+    for name in (f"{peer} → stdio{row_suffix}", f"{peer} → stdio"):
+        f = raw.get("4", name)
+        if f is not None and f.get("value") is None:
+            return f
+    return None
+
+
+def targets(raw):
+    g = raw.get
+    out = [
+        target("1. guest call-tool overhead", g("1", "overhead p50"), lambda v: v <= 2.0, "≤ 2 µs p50"),
+        target("2. warm policy start", g("2", "warm run p50"), lambda v: v <= 50.0, "≤ 50 µs p50"),
+        target("3. policy vs direct Python client, N=10", g("3", "python client / policy N=10"),
+               lambda v: v >= 1.0, "≥ 1x (no slower)"),
+        target("3. policy vs subprocess + bridge, N=10", g("3", "subprocess+bridge / policy N=10"),
+               lambda v: v >= 10.0, "≥ 10x"),
+        target("4. latency weft adds (rmcp client)", g("4", "weft added p50"),
+               lambda v: v <= 150.0, "≤ 150 µs p50"),
+        target("4. latency weft adds (plain HTTP client)", g("4", "weft added p50 (plain HTTP client)"),
+               lambda v: v <= 150.0, "≤ 150 µs p50"),
     ]
-    for t in verdicts:
-        lines.append(f"| {t['target']} | {t['goal']} | {t['figure'] or '—'} | {t['verdict']} |")
+    for client, suffix, row_suffix, levels in CLIENTS:
+        for peer in PEERS:
+            for c in levels:
+                name = f"weft/{peer} calls/s c={c}{suffix}"
+                f = g("4", name)
+                if f is None:
+                    marker = peer_marker(raw, peer, row_suffix)
+                    f = {"case": "4", "name": name, "unit": "x", "value": None,
+                         "reason": marker.get("reason") if marker else "no figure in this run"}
+                out.append(target(f"4. throughput ahead of {peer}, c={c}, {client}", f,
+                                  lambda v: v > 1.0, "> 1x"))
+    out.append(target("5. tools/list of 5,000 tools (as served)",
+                      g("5", "tools/list 5000 tools (HTTP, body received) p50"),
+                      lambda v: v <= 5000.0, "≤ 5 ms p50"))
+    out.append(target("5. tools/list of 5,000 tools (parsed by an rmcp client)",
+                      g("5", "tools/list 5000 tools (rmcp client, parsed) p50"),
+                      lambda v: v <= 5000.0, "≤ 5 ms p50"))
+    return out
+
+
+def provenance_line(p):
+    if not p:
+        return "Provenance: none recorded."
+    line = (f"Measured {p.get('date', '?')} on {p.get('cores', '?')} cores, "
+            f"{p.get('cpu') or 'unknown CPU'}; {p.get('rustc') or 'unknown rustc'}; "
+            f"tree `{p.get('describe', 'unknown')}`")
+    commit = p.get("commit", "unknown")
+    line += f" (commit {commit[:12]})." if commit != "unknown" else "."
+    if p.get("note"):
+        line += f" {p['note']}"
+    return line
+
+
+def verdict_table(verdicts):
+    rows = ["| target | goal | measured | verdict |", "|---|---|---|---|"]
+    rows += [f"| {t['target']} | {t['goal']} | {t['figure']} | {t['verdict']} |" for t in verdicts]
+    return rows
+
+
+def markdown(raw, verdicts):
+    lines = [provenance_line(raw.provenance), ""] + verdict_table(verdicts)
     for case, title in CASES.items():
-        rows = [f for f in figures if f["case"] == case]
+        rows = [f for f in raw.figures if f["case"] == case]
         if not rows:
             continue
         lines += ["", f"### {case}. {title}", "", "| figure | value | unit |", "|---|---|---|"]
-        lines += [f"| {f['name']} | {fmt(f['value'])} | {f['unit']} |" for f in rows]
+        lines += [f"| {f['name']} | {fmt(f.get('value'))}"
+                  + (f" ({f['reason']})" if f.get("value") is None and f.get("reason") else "")
+                  + f" | {f['unit']} |" for f in rows]
     return "\n".join(lines) + "\n"
+
+
+def profile_text(raw, which, top=6):
+    """'21% kernel, 26% libc, …' from a recorded profile, or why there is none."""
+    rows = raw.profile(which)
+    if not rows:
+        return f"none recorded in this run ({PROFILES[which]})"
+    samples = next((f["value"] for f in raw.figures if f["name"] == f"profile {which} samples"), None)
+    named = [(name, v) for name, v in rows if name != "other"]
+    text = ", ".join(f"{v:.0f}% {name}" for name, v in named[:top])
+    rest = sum(v for _, v in named[top:]) + sum(v for name, v in rows if name == "other")
+    if rest >= 0.5:
+        text += f", {rest:.0f}% elsewhere"
+    return text + (f" ({fmt(samples)} samples)" if samples else "")
+
+
+def v(raw, case, name):
+    """A named figure as text, or "not measured"."""
+    return shown(raw.get(case, name))
+
+
+def prose(raw):
+    """The explanations under the summary, every number from the raw data."""
+    cpu = raw.get("4", "weft CPU per call (plain HTTP client)")
+    peers = []
+    for peer in PEERS:
+        f = raw.get("4", f"{peer} added p50") or peer_marker(raw, peer)
+        peers.append(f"{peer} {shown(f)}")
+    keepalive = []
+    for who in ["weft"] + PEERS:
+        f = raw.get("4", f"{who} → stdio, keep-alive SSE client calls/s c=1")
+        if f is None and who != "weft":
+            f = peer_marker(raw, who, ", keep-alive SSE client")
+        keepalive.append(f"{who} {shown(f)}")
+    wall = raw.get("run", "bench/run wall time")
+    lines = [
+        "Where weft misses a target, and why (profiles: `perf` on the running",
+        "process, summarised by `bench/profile.py` into the raw data):",
+        f"- **`tools/list` of 5,000 tools** (body: {v(raw, '5', 'tools/list 5000 tools body size')})"
+        " is dominated by serialising the tools' schemas and by the client's parsing"
+        f" (as served: {v(raw, '5', 'tools/list 5000 tools (HTTP, body received) p50')} p50;"
+        f" parsed by rmcp: {v(raw, '5', 'tools/list 5000 tools (rmcp client, parsed) p50')})."
+        f" Profile: {profile_text(raw, 'tools/list')}.",
+        "- **A guest `call-tool`** costs a native call through the router"
+        f" ({v(raw, '1', 'native call p50')} p50) plus the component-model crossing"
+        f" ({v(raw, '1', 'overhead p50')}): arguments and result cross as JSON, grants and"
+        " tenant are checked, and the guest's fiber waits for the router."
+        f" Profile: {profile_text(raw, 'guest call-tool')}.",
+        "- **The gateway's added latency** depends on the client: with rmcp's client"
+        f" {v(raw, '4', 'weft added p50')} p50, with plain keep-alive HTTP (the gateway alone)"
+        f" {v(raw, '4', 'weft added p50 (plain HTTP client)')}. weft's own CPU per proxied call"
+        f" (user + system, from `/proc`): {shown(cpu)}."
+        f" Profile: {profile_text(raw, 'gateway')}.",
+        f"- **The peers' added latency** (rmcp client, p50): {'; '.join(peers)}.",
+        f"- **A keep-alive client at c = 1** (reqwest, protocol 2025-06-18, answers as SSE),"
+        f" calls/s: {'; '.join(keepalive)}.",
+        f"- **Idle shutdown** of `weft serve --http` with five stdio servers (SIGTERM to exit,"
+        f" 20 runs): p50 {v(raw, '4', 'idle shutdown, 5 stdio servers p50')},"
+        f" max {v(raw, '4', 'idle shutdown, 5 stdio servers max')}.",
+        f"- **The run** took {shown(wall)} on this machine, builds included.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def summary(raw, verdicts):
+    return (provenance_line(raw.provenance)
+            + " All figures: [bench/results/results.md](bench/results/results.md).\n\n"
+            + "\n".join(verdict_table(verdicts))
+            + "\n\n![benchmark chart](bench/results/chart.svg)\n\n"
+            + prose(raw))
 
 
 def bar_panel(title, bars, x0, y0, width, unit, reference=None):
@@ -152,17 +348,18 @@ def bar_panel(title, bars, x0, y0, width, unit, reference=None):
     els = [f'<text x="{x0}" y="{y0 + 14}" font-weight="bold">{html.escape(title)}</text>']
     if not bars:
         return els, 30
-    label_w, row_h = 250, 22
+    label_w, row_h = 330, 22
     top = y0 + 26
-    finite = [v for _, v in bars if v == v]
+    finite = [v for _, v in bars if v is not None and v == v]
     vmax = max(finite + [reference or 0]) or 1.0
-    scale = (width - label_w - 90) / vmax
+    scale = (width - label_w - 110) / vmax
     for i, (label, v) in enumerate(bars):
         y = top + i * row_h
-        w = 0 if v != v else max(1.0, v * scale)
+        w = 0 if v is None or v != v else max(1.0, v * scale)
         els.append(f'<text x="{x0 + label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>')
         els.append(f'<rect x="{x0 + label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="#3b6ea5"/>')
-        els.append(f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + 15}">{fmt(v)}{html.escape(unit)}</text>')
+        text = NOT_MEASURED if v is None else fmt(v) + unit
+        els.append(f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + 15}">{html.escape(text)}</text>')
     height = 26 + len(bars) * row_h + 10
     if reference is not None:
         x = x0 + label_w + reference * scale
@@ -171,11 +368,15 @@ def bar_panel(title, bars, x0, y0, width, unit, reference=None):
     return els, height
 
 
-def chart(figures):
-    width = 760
-    ratios = [(f"{f['name']}", f["value"]) for f in figures if f["unit"] == "x"]
-    gateway = [(f["name"].replace(" calls/s", ""), f["value"])
-               for f in figures if f["case"] == "4" and f["unit"] == "calls/s" and "c=16" in f["name"]]
+def chart(raw, verdicts):
+    width = 860
+    ratios = [(f["name"], f["value"]) for f in raw.figures
+              if f["unit"] == "x" and f.get("value") is not None]
+    # Peers with no figure appear as "not measured" rather than vanishing.
+    ratios += [(t["target"].split(". ", 1)[1], None) for t in verdicts
+               if t["verdict"] == NOT_MEASURED and "throughput ahead" in t["target"]]
+    gateway = [(f["name"].replace(" calls/s", ""), f.get("value")) for f in raw.figures
+               if f["case"] == "4" and f["unit"] == "calls/s" and "c=16" in f["name"]]
     els, y = [], 10
     e, h = bar_panel("Ratios: how many times better weft is (dashed line: 1x = even)",
                      ratios, 10, y, width, "x", reference=1.0)
@@ -190,49 +391,112 @@ def chart(figures):
             f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(els) + "\n</svg>\n")
 
 
-def update_readme(readme, summary):
-    try:
-        text = open(readme, encoding="utf-8").read()
-    except OSError:
-        return False
-    if BEGIN not in text or END not in text:
-        return False
+def split_readme(text):
+    """(head, region, tail) around the bench markers, or None."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        return None
     head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    with open(readme, "w", encoding="utf-8") as f:
-        f.write(head + BEGIN + "\n" + summary + END + tail)
-    return True
+    region, tail = rest.split(END, 1)
+    return head, region, tail
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: report.py RAW.jsonl")
-    raw = sys.argv[1]
-    figures = load(raw)
-    if not figures:
-        sys.exit(f"report: {raw} holds no figures; did the benches run?")
-    out = os.path.dirname(os.path.abspath(raw))
-    env = machine()
-    verdicts = targets(figures)
-    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"machine": env, "targets": verdicts, "figures": figures}, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-    md = markdown(figures, verdicts, env)
-    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as f:
-        f.write("# Benchmark results\n\nWritten by `bash bench/run`.\n\n" + md)
-    with open(os.path.join(out, "chart.svg"), "w", encoding="utf-8") as f:
-        f.write(chart(figures))
-    summary_rows = ["| target | goal | measured | verdict |", "|---|---|---|---|"]
-    summary_rows += [f"| {t['target']} | {t['goal']} | {t['figure'] or '—'} | {t['verdict']} |" for t in verdicts]
-    summary = (f"Last run: {env['date']}, {env['cores']} cores, commit {env['commit']} "
-               "(all figures: [bench/results/results.md](bench/results/results.md)).\n\n"
-               + "\n".join(summary_rows) + "\n\n![benchmark chart](bench/results/chart.svg)\n")
-    readme = os.path.join(out, "..", "..", "README.md")
-    updated = update_readme(readme, summary)
-    print(md)
+def render(raw):
+    """Everything the report writes, as {file name: text}, from raw data alone."""
+    verdicts = targets(raw)
+    md = markdown(raw, verdicts)
+    return verdicts, {
+        "results.md": "# Benchmark results\n\nWritten by `bash bench/run` (`bench/report.py`).\n\n" + md,
+        "chart.svg": chart(raw, verdicts),
+        "results.json": json.dumps({"provenance": raw.provenance, "targets": verdicts,
+                                    "figures": raw.figures}, indent=2, ensure_ascii=False) + "\n",
+        "README region": "\n" + summary(raw, verdicts),
+    }
+
+
+def check(raw_path, readme):
+    raw = load(raw_path)
+    _, files = render(raw)
+    out = os.path.dirname(os.path.abspath(raw_path))
+    failures = []
+    try:
+        parts = split_readme(read(readme))
+    except OSError as e:
+        parts, failures = None, [f"cannot read {readme}: {e}"]
+    if parts is None and not failures:
+        failures.append(f"{readme} lacks exactly one {BEGIN} … {END} pair")
+    pairs = []
+    if parts is not None:
+        pairs.append(("README.md bench region", parts[1], files["README region"]))
+    for name in ("results.md", "results.json", "chart.svg"):
+        try:
+            have = read(os.path.join(out, name))
+        except OSError:
+            have = ""
+        pairs.append((name, have, files[name]))
+    for label, have, want in pairs:
+        if have != want:
+            diff = difflib.unified_diff(have.splitlines(), want.splitlines(),
+                                        "committed", "rendered from raw", lineterm="", n=1)
+            failures.append(f"{label} differs from what {raw_path} renders:\n" + "\n".join(list(diff)[:40]))
+    if failures:
+        print("\n".join(failures), file=sys.stderr)
+        print("report: out of date; re-render with `python3 bench/report.py [--allow-dirty] "
+              f"{raw_path}`", file=sys.stderr)
+        return 1
+    print(f"report: README.md's bench region and {out}/results.* match {raw_path}")
+    return 0
+
+
+def publish(raw_path, readme, allow_dirty):
+    raw = load(raw_path)
+    if not raw.figures:
+        sys.exit(f"report: {raw_path} holds no figures; did the benches run?")
+    why = dirty(raw.provenance)
+    if why and not allow_dirty:
+        print(f"report: not publishing: {why}; commit and re-run, or pass --allow-dirty", file=sys.stderr)
+        return 1
+    verdicts, files = render(raw)
+    out = os.path.dirname(os.path.abspath(raw_path))
+    for name in ("results.json", "results.md", "chart.svg"):
+        with open(os.path.join(out, name), "w", encoding="utf-8") as f:
+            f.write(files[name])
+    updated = False
+    try:
+        text = read(readme)
+        parts = split_readme(text)
+    except OSError:
+        parts = None
+    if parts is not None:
+        with open(readme, "w", encoding="utf-8") as f:
+            f.write(parts[0] + BEGIN + files["README region"] + END + parts[2])
+        updated = True
+    print(files["results.md"])
     print(f"report: wrote {out}/results.json, results.md, chart.svg"
-          + ("; README summary updated" if updated else "; README has no bench markers"))
+          + ("; README summary updated" if updated else "; README has no bench markers")
+          + (f" (published despite: {why})" if why else ""))
+    return 0
+
+
+def main(argv):
+    args = [a for a in argv if not a.startswith("--")]
+    flags = {a for a in argv if a.startswith("--")}
+    readme = os.environ.get("WEFT_BENCH_README", os.path.join(REPO, "README.md"))
+    unknown = flags - {"--allow-dirty", "--check"}
+    if unknown or not args:
+        sys.exit("usage: report.py stamp RAW.jsonl | report.py [--allow-dirty] RAW.jsonl | "
+                 "report.py --check RAW.jsonl")
+    if args[0] == "stamp" and len(args) == 2:
+        p = stamp(args[1])
+        why = dirty(p)
+        print(f"report: provenance {p['describe']} recorded in {args[1]}"
+              + (f"; note: {why}" if why else ""))
+        return 0
+    if len(args) != 1:
+        sys.exit("usage: report.py [--allow-dirty | --check] RAW.jsonl")
+    if "--check" in flags:
+        return check(args[0], readme)
+    return publish(args[0], readme, "--allow-dirty" in flags)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

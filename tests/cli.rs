@@ -1,9 +1,7 @@
 //! The command line against real servers: `tools`, `call`, `check` and
 //! `status`, their output and their exit codes.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = temp_dir();
@@ -26,7 +24,7 @@ fn tools_lists_the_merged_catalog() {
         .arg("-c")
         .arg(&cfg)
         .args(["tools", "--json"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(
         out.status.code(),
@@ -52,7 +50,7 @@ fn tools_lists_the_merged_catalog() {
         .arg("-c")
         .arg(&cfg)
         .args(["tools", "--server", "time"])
-        .output()
+        .output_timed()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("TOOL"), "{table}");
@@ -65,7 +63,7 @@ fn tools_lists_the_merged_catalog() {
         .arg("-c")
         .arg(&cfg)
         .args(["tools", "--server", "tiem"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"time\""));
@@ -78,7 +76,7 @@ fn call_prints_results_and_sets_exit_codes() {
         .arg("-c")
         .arg(&cfg)
         .args(["call", "everything", "echo", r#"{"message": "hello"}"#])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Echo: hello");
@@ -93,7 +91,7 @@ fn call_prints_results_and_sets_exit_codes() {
             r#"{"timezone": "UTC"}"#,
             "--json",
         ])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(
         out.status.code(),
@@ -119,7 +117,7 @@ fn call_prints_results_and_sets_exit_codes() {
             "get_current_time",
             r#"{"timezone": "Mars/Olympus"}"#,
         ])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -133,7 +131,7 @@ fn call_prints_results_and_sets_exit_codes() {
         .arg("-c")
         .arg(&cfg)
         .args(["call", "everything", "echo", "[1,2]"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be a JSON object"));
@@ -141,7 +139,7 @@ fn call_prints_results_and_sets_exit_codes() {
         .arg("-c")
         .arg(&cfg)
         .args(["call", "everything", "echo", "{nope"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 
@@ -150,7 +148,7 @@ fn call_prints_results_and_sets_exit_codes() {
         .arg("-c")
         .arg(&cfg)
         .args(["call", "broken", "anything"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unavailable"));
@@ -159,7 +157,12 @@ fn call_prints_results_and_sets_exit_codes() {
 #[test]
 fn check_and_status_report_every_server() {
     let (_dir, cfg) = setup();
-    let out = weft().arg("-c").arg(&cfg).arg("check").output().unwrap();
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .arg("check")
+        .output_timed()
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -189,7 +192,7 @@ fn check_and_status_report_every_server() {
         .arg("-c")
         .arg(&cfg)
         .args(["status", "--json"])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -1,11 +1,9 @@
 //! Bad configs: every error names the file, the key and what to do, and
 //! exits with code 2 before any server starts.
 
-mod support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use support::*;
+use crate::support::*;
 
 /// Runs `weft check` on a config text; returns (exit code, stderr).
 fn check(dir: &std::path::Path, name: &str, text: &str) -> (i32, String) {
@@ -15,7 +13,7 @@ fn check(dir: &std::path::Path, name: &str, text: &str) -> (i32, String) {
         .arg("--config")
         .arg(&path)
         .arg("check")
-        .output()
+        .output_timed()
         .expect("weft runs");
     (
         out.status.code().unwrap_or(-1),
@@ -171,7 +169,7 @@ fn a_secret_reaches_only_the_server_that_names_it() {
         let out = weft()
             .current_dir(dir.path())
             .args(["call", server, "get-env"])
-            .output()
+            .output_timed()
             .unwrap();
         assert!(
             out.status.success(),
@@ -207,7 +205,7 @@ fn claude_desktop_json_is_read_unchanged() {
         .arg("--config")
         .arg(&path)
         .args(["tools", "--json"])
-        .output()
+        .output_timed()
         .unwrap();
     assert!(
         out.status.success(),

@@ -1,31 +1,49 @@
 //! HTTP upstreams: server-everything in its streamable HTTP mode and in its
 //! legacy HTTP+SSE mode, through one hub.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use weft::Hub;
 use weft::upstream::State;
 
+/// server-everything in an HTTP mode on a port of its choosing.
+///
+/// It takes its port from `PORT` and, given `0`, lets the system pick one,
+/// but it prints the `0` it was given rather than the port it got. So the
+/// port is read from what the process listens on (`/proc`), which is
+/// still race-free: nothing else can hold that socket.
 fn everything_http(mode: &str) -> (Background, u16) {
-    everything_http_on(mode, free_port())
+    everything_http_on(mode, 0)
 }
 
+/// server-everything in an HTTP mode on `port` (0: any).
 fn everything_http_on(mode: &str, port: u16) -> (Background, u16) {
     let bg = Background::spawn(
-        Command::new("node")
+        Command::new(node22())
             .arg(npm_server("server-everything"))
             .arg(mode)
             .env("PORT", port.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null()),
     );
-    wait_for_port(port, Duration::from_secs(20));
-    (bg, port)
+    let pid = bg.0.id();
+    let mut ports = vec![];
+    wait_until(
+        Duration::from_secs(30),
+        &format!("server-everything ({mode}) to listen"),
+        || {
+            ports = listening_ports(pid);
+            !ports.is_empty()
+        },
+    );
+    assert_eq!(ports.len(), 1, "one listening port: {ports:?}");
+    if port != 0 {
+        assert_eq!(ports[0], port);
+    }
+    (bg, ports[0])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +55,7 @@ async fn streamable_http_and_legacy_sse_upstreams() {
         "[servers.remote]\nurl = \"http://127.0.0.1:{http_port}/mcp\"\nheaders = {{ X-Test = \"weft\" }}\n\
          [servers.legacy]\nurl = \"http://127.0.0.1:{sse_port}/sse\"\ntransport = \"sse\"\n"
     );
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     for name in ["remote", "legacy"] {
         let s = hub.upstream(name).unwrap().status();
         assert_eq!(s.state, State::Up, "{name}: {:?}", s.state);
@@ -48,35 +66,46 @@ async fn streamable_http_and_legacy_sse_upstreams() {
     for server in ["remote", "legacy"] {
         for i in 0..3 {
             let msg = format!("{server} {i}");
-            let r = hub
-                .call_tool(server, "echo", json!({"message": msg}).as_object().cloned())
-                .await
-                .unwrap();
-            assert_eq!(text_of(&r), format!("Echo: {msg}"));
-        }
-        let sum = hub
-            .call_tool(
-                server,
-                "get-sum",
-                json!({"a": 2, "b": 40}).as_object().cloned(),
+            let r = within(
+                "an echo call",
+                hub.call_tool(server, "echo", json!({"message": msg}).as_object().cloned()),
             )
             .await
             .unwrap();
+            assert_eq!(text_of(&r), format!("Echo: {msg}"));
+        }
+        let sum = within(
+            "a get-sum call",
+            hub.call_tool(
+                server,
+                "get-sum",
+                json!({"a": 2, "b": 40}).as_object().cloned(),
+            ),
+        )
+        .await
+        .unwrap();
         assert!(text_of(&sum).contains("42"), "{}", text_of(&sum));
     }
     assert!(hub.catalog().tool_by_exposed("legacy__echo").is_some());
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_server_that_is_not_there_is_reported() {
     let dir = temp_dir();
-    let port = free_port();
+    // Bound but not listening: connections are refused, and no other test
+    // can take the port meanwhile.
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let text = format!(
         "[settings]\nstartup_timeout = \"5s\"\n[servers.gone]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\
          [servers.gone_sse]\nurl = \"http://127.0.0.1:{port}/sse\"\ntransport = \"sse\"\n"
     );
-    let hub = Hub::start_unsupervised(config(dir.path(), &text)).await;
+    let hub = within(
+        "the hub starts",
+        Hub::start_unsupervised(config(dir.path(), &text)),
+    )
+    .await;
     for name in ["gone", "gone_sse"] {
         let State::Failed { error } = hub.upstream(name).unwrap().state() else {
             panic!("{name} should fail")
@@ -97,47 +126,42 @@ async fn an_http_server_that_goes_away_is_reconnected() {
         "[servers.remote]\nurl = \"http://127.0.0.1:{port}/mcp\"\n\
          [servers.remote.restart]\ninitial = \"200ms\"\nmax = \"1s\"\nmax_attempts = 0\n"
     );
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     let echo = |m: &str| json!({"message": m}).as_object().cloned();
-    let r = hub
-        .call_tool("remote", "echo", echo("before"))
+    let r = within("a call", hub.call_tool("remote", "echo", echo("before")))
         .await
         .unwrap();
     assert_eq!(text_of(&r), "Echo: before");
 
     drop(server);
-    let e = hub
-        .call_tool("remote", "echo", echo("gone"))
-        .await
-        .unwrap_err();
+    let e = within(
+        "a call to a stopped server",
+        hub.call_tool("remote", "echo", echo("gone")),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, weft::ErrorKind::Unavailable, "{e}");
     let up = hub.upstream("remote").unwrap().clone();
-    let start = std::time::Instant::now();
-    while !matches!(up.state(), State::BackingOff { .. }) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            up.state()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(10), "the server to back off", || {
+        matches!(up.state(), State::BackingOff { .. })
+    })
+    .await;
 
     // The server comes back on the same address; so does the connection.
+    // (The one place a port is reused: the address is the point of the
+    // test. It was this test's own server's a moment ago.)
     let (_server, _) = everything_http_on("streamableHttp", port);
-    let start = std::time::Instant::now();
-    while up.state() != State::Up {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{:?}",
-            up.state()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(20), "the connection to return", || {
+        up.state() == State::Up
+    })
+    .await;
     assert!(up.status().restarts >= 1);
-    let r = hub
-        .call_tool("remote", "echo", echo("after"))
-        .await
-        .unwrap();
+    let r = within(
+        "a call after the return",
+        hub.call_tool("remote", "echo", echo("after")),
+    )
+    .await
+    .unwrap();
     assert_eq!(text_of(&r), "Echo: after");
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }

@@ -1,10 +1,8 @@
 //! The example policies in plugins/, each run against real servers, and
 //! `weft run` from the command line.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 /// A config with git, files, time and memory, and every example policy.
 fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -73,7 +71,7 @@ fn run(
         .arg("-c")
         .arg(cfg)
         .args(["run", policy, "--json", "--input", &input.to_string()])
-        .output()
+        .output_timed()
         .expect("weft runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let report = serde_json::from_slice(&out.stdout)
@@ -211,7 +209,7 @@ fn daily_standup_report_is_built_and_stored() {
             "open_nodes",
             &json!({"names": [stored]}).to_string(),
         ])
-        .output()
+        .output_timed()
         .unwrap();
     assert!(
         String::from_utf8_lossy(&got.stdout).contains("Yesterday's commits"),
@@ -228,7 +226,7 @@ fn weft_run_reports_limits_and_errors_in_one_line() {
         .arg("-c")
         .arg(&cfg)
         .args(["run", "template", "--input", r#"{"message": "hi"}"#])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(
         out.status.code(),
@@ -261,7 +259,7 @@ fn weft_run_reports_limits_and_errors_in_one_line() {
             "--grant",
             "everything.echo",
         ])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -278,7 +276,12 @@ fn weft_run_reports_limits_and_errors_in_one_line() {
         vec!["run", "template", "--fuel", "lots"],
         vec!["run", "template", "--memory", "big"],
     ] {
-        let out = weft().arg("-c").arg(&cfg).args(&args).output().unwrap();
+        let out = weft()
+            .arg("-c")
+            .arg(&cfg)
+            .args(&args)
+            .output_timed()
+            .unwrap();
         assert_eq!(
             out.status.code(),
             Some(2),
@@ -290,7 +293,83 @@ fn weft_run_reports_limits_and_errors_in_one_line() {
         .arg("-c")
         .arg(&cfg)
         .args(["run", "templat"])
-        .output()
+        .output_timed()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean \"template\""));
+}
+
+/// `call_all` really runs its calls at once: three calls of a tool that
+/// sleeps 500 ms finish within one second, and the server saw all three in
+/// progress together.
+#[test]
+fn call_all_runs_its_calls_concurrently() {
+    let dir = temp_dir();
+    let record = dir.path().join("calls.log");
+    let text = command_entry(
+        "fixture",
+        &target_bin("weft-faulty-server"),
+        &["--record", &record.display().to_string()],
+    );
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let calls: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|tag| json!({"server": "fixture", "tool": "slow", "args": {"ms": 500, "tag": tag}}))
+        .collect();
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .arg("run")
+        .arg(guest_wasm("weft-hostile-guest"))
+        .args(["--grant", "fixture.slow", "--json", "--input"])
+        .arg(json!({"attack": "fanout", "calls": calls}).to_string())
+        .output_timed()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json must print a report ({e}): {stderr}"));
+    let results = report["output"].as_array().expect("one result per call");
+    assert_eq!(results.len(), 3, "{report}");
+    for r in results {
+        assert_eq!(r["ok"], true, "{report}");
+        assert_eq!(r["text"], "slept 500 ms", "{report}");
+    }
+    let ms: Vec<f64> = report["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ms"].as_f64().expect("ms"))
+        .collect();
+    assert_eq!(ms.len(), 3, "{report}");
+    assert!(
+        ms.iter().all(|m| *m >= 500.0),
+        "each call took its 500 ms: {ms:?}"
+    );
+
+    // What the server saw: when each call started and ended (µs).
+    let times = |what: &str| -> Vec<u64> {
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(what))
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l.splitn(3, ' ').nth(2).unwrap_or_default()).unwrap();
+                v["at_us"].as_u64().expect("at_us")
+            })
+            .collect()
+    };
+    let (starts, ends) = (times("slow:start"), times("slow:end"));
+    assert_eq!((starts.len(), ends.len()), (3, 3));
+    let last_start = *starts.iter().max().unwrap();
+    let first_end = *ends.iter().min().unwrap();
+    assert!(
+        last_start < first_end,
+        "all three calls were in progress together: starts {starts:?}, ends {ends:?}"
+    );
+    // Sequential calls would take 1.5 s; the margin for a loaded machine is
+    // the other 0.5 s.
+    let span_ms = (ends.iter().max().unwrap() - starts.iter().min().unwrap()) as f64 / 1000.0;
+    assert!(span_ms < 1000.0, "the three calls took {span_ms} ms");
 }

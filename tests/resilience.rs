@@ -3,13 +3,11 @@
 //! domain, retries of safe tools only, and the cache's counters, with
 //! status and metrics read from a running `weft serve --http`.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 use weft::config::Limits;
 use weft::hub::Change;
 use weft::policy::grants::Grants;
@@ -20,15 +18,6 @@ use weft::{ErrorKind, Hub};
 
 fn faulty() -> std::path::PathBuf {
     target_bin("weft-faulty-server")
-}
-
-/// Waits until `cond` holds, polling, or fails with `what`.
-async fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn recorded(path: &std::path::Path, tool: &str) -> usize {
@@ -49,10 +38,15 @@ fn kill9(pid: u32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_a_policy_run_is_unavailable_and_the_server_comes_back() {
     let dir = temp_dir();
-    let mut text = command_entry("flaky", &faulty(), &["--name", "flaky"]);
+    let record = dir.path().join("calls.log");
+    let mut text = command_entry(
+        "flaky",
+        &faulty(),
+        &["--name", "flaky", "--record", &record.display().to_string()],
+    );
     text += "[servers.flaky.restart]\ninitial = \"200ms\"\n";
     text += &command_entry("time", &venv_bin("mcp-server-time"), &[]);
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     assert_eq!(hub.upstream("time").unwrap().state(), State::Up);
     let first_pid = hub.upstream("flaky").unwrap().status().pid.expect("pid");
     let mut changes = hub.changes();
@@ -74,9 +68,14 @@ async fn a_crash_during_a_policy_run_is_unavailable_and_the_server_comes_back() 
         let (runner, policy, input) = (runner.clone(), policy.clone(), script.to_string());
         tokio::spawn(async move { runner.run(&policy, &input, None).await })
     };
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill the server once the slow call has reached it (the policy's
+    // compile comes first and takes a while on a cold cache).
+    eventually(AWAIT, "the slow call to reach the server", || {
+        recorded(&record, "slow") == 1
+    })
+    .await;
     kill9(first_pid);
-    let report = run.await.unwrap();
+    let report = within("the policy run", run).await.unwrap();
     assert!(report.ok(), "{:?}", report.error);
     let out = report.output.unwrap();
     assert_eq!(out[0]["ok"], false, "{out}");
@@ -116,14 +115,18 @@ async fn a_crash_during_a_policy_run_is_unavailable_and_the_server_comes_back() 
         {"server": "flaky", "tool": "echo", "args": {"text": "back"}},
         {"server": "time", "tool": "get_current_time", "args": {"timezone": "UTC"}},
     ]});
-    let report = runner.run(&policy, &again.to_string(), None).await;
+    let report = within(
+        "the second policy run",
+        runner.run(&policy, &again.to_string(), None),
+    )
+    .await;
     let out = report.output.expect("output");
     assert_eq!(out[0]["ok"], true, "{out}");
     assert_eq!(out[0]["text"], "back");
     assert_eq!(out[1]["ok"], true, "{out}");
     let report = hub.report();
     assert_eq!(report.policy_runs["script"].ok, 2);
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,17 +145,19 @@ async fn a_flapping_server_opens_and_then_closes_the_breaker() {
     );
     text += "timeout = \"300ms\"\n";
     text += "[servers.flappy.breaker]\nfailures = 3\ncooldown = \"800ms\"\n";
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     let echo = |t: &str| json!({"text": t}).as_object().cloned();
     let up = hub.upstream("flappy").unwrap().clone();
 
     for cycle in 1..=2u64 {
         // Bad phase: every call hangs past the timeout.
         for _ in 0..3 {
-            let e = hub
-                .call_tool("flappy", "slow", json!({"ms": 3000}).as_object().cloned())
-                .await
-                .unwrap_err();
+            let e = within(
+                "a call past its timeout",
+                hub.call_tool("flappy", "slow", json!({"ms": 3000}).as_object().cloned()),
+            )
+            .await
+            .unwrap_err();
             assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
         }
         assert_eq!(up.breaker.status().state, "open");
@@ -160,19 +165,25 @@ async fn a_flapping_server_opens_and_then_closes_the_breaker() {
         // Open: calls fail fast and never reach the server.
         let before = recorded(&record, "echo");
         let started = Instant::now();
-        let e = hub
-            .call_tool("flappy", "echo", echo("x"))
-            .await
-            .unwrap_err();
+        let e = within(
+            "a call to an open breaker",
+            hub.call_tool("flappy", "echo", echo("x")),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unavailable, "{e}");
         assert!(e.message.contains("circuit breaker open"), "{}", e.message);
-        assert!(started.elapsed() < Duration::from_millis(100));
+        // Fast: well under the 300 ms the server would have had.
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(250), "{took:?}");
         assert_eq!(recorded(&record, "echo"), before);
         // Good phase: after the cool-down one probe gets through and
         // closes it.
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        let r = hub
-            .call_tool("flappy", "echo", echo("probe"))
+        eventually(AWAIT, "the breaker's cool-down", || {
+            up.breaker.status().state == "half-open"
+        })
+        .await;
+        let r = within("the probe", hub.call_tool("flappy", "echo", echo("probe")))
             .await
             .unwrap();
         assert_eq!(text_of(&r), "probe");
@@ -188,7 +199,7 @@ async fn a_flapping_server_opens_and_then_closes_the_breaker() {
         metrics.contains(r#"weft_calls_total{server="flappy",tool="slow",outcome="timeout"} 6"#),
         "{metrics}"
     );
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,9 +211,9 @@ async fn a_domain_call_fails_over_to_a_lower_priority_server() {
     text += &command_entry("backup", &faulty(), &["--name", "backup"]);
     text += "priority = 1\ndomains = [\"search\"]\n";
     text += &command_entry("elsewhere", &faulty(), &["--name", "elsewhere"]);
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     let whoami = async |hub: &Hub| {
-        hub.call_tool("@search", "whoami", None)
+        within("a domain call", hub.call_tool("@search", "whoami", None))
             .await
             .map(|r| text_of(&r))
     };
@@ -228,15 +239,22 @@ async fn a_domain_call_fails_over_to_a_lower_priority_server() {
     .await;
     assert_eq!(whoami(&hub).await.unwrap(), "primary");
 
-    let e = hub.call_tool("@nowhere", "whoami", None).await.unwrap_err();
+    let e = within(
+        "an unknown domain",
+        hub.call_tool("@nowhere", "whoami", None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
     assert!(e.message.contains("domains: search"), "{}", e.message);
-    let e = hub
-        .call_tool("@search", "no_such_tool", None)
-        .await
-        .unwrap_err();
+    let e = within(
+        "an unknown tool",
+        hub.call_tool("@search", "no_such_tool", None),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -256,7 +274,7 @@ async fn only_safe_tools_are_retried_unless_configured() {
         &["--rate-limit", "2", "--record", &rec, "--name", "bold"],
     );
     text += "[servers.bold.retry]\nbackoff = \"20ms\"\ntools = \"all\"\n";
-    let hub = Hub::start(config(dir.path(), &text)).await;
+    let hub = within("the hub starts", Hub::start(config(dir.path(), &text))).await;
     let count = |server: &str, tool: &str| {
         std::fs::read_to_string(&record)
             .unwrap_or_default()
@@ -266,18 +284,24 @@ async fn only_safe_tools_are_retried_unless_configured() {
     };
 
     // A read-only tool is retried past two rate-limit refusals.
-    let r = hub.call_tool("cautious", "limited", None).await.unwrap();
+    let r = within("a retried read", hub.call_tool("cautious", "limited", None))
+        .await
+        .unwrap();
     assert_eq!(text_of(&r), "limited after 3 tries");
     assert_eq!(count("cautious", "limited"), 3);
     // A write is not: one try, and the kind says why.
-    let e = hub
-        .call_tool("cautious", "limited_write", None)
+    let e = within("a write", hub.call_tool("cautious", "limited_write", None))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::RateLimited, "{e}");
     assert_eq!(count("cautious", "limited_write"), 1);
     // Unless the server's retry policy says all tools.
-    let r = hub.call_tool("bold", "limited_write", None).await.unwrap();
+    let r = within(
+        "a retried write",
+        hub.call_tool("bold", "limited_write", None),
+    )
+    .await
+    .unwrap();
     assert_eq!(text_of(&r), "limited_write after 3 tries");
     assert_eq!(count("bold", "limited_write"), 3);
     let metrics = hub.metrics_text();
@@ -285,7 +309,7 @@ async fn only_safe_tools_are_retried_unless_configured() {
         metrics.contains(r#"weft_retries_total{server="cautious"} 2"#),
         "{metrics}"
     );
-    hub.shutdown().await;
+    within("hub shutdown", hub.shutdown()).await;
 }
 
 /// A running `weft serve --http` over a recording fixture server.
@@ -293,7 +317,24 @@ struct Served {
     process: Background,
     base: String,
     record: std::path::PathBuf,
+    /// weft's stderr, line by line.
+    stderr: std::sync::mpsc::Receiver<String>,
     _dir: tempfile::TempDir,
+}
+
+/// Every line of `pipe`, sent on as it comes, read on a thread of its own.
+fn lines_of(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 fn serve(flags: &[&str], extra: &str) -> Served {
@@ -315,18 +356,16 @@ fn serve(flags: &[&str], extra: &str) -> Served {
     );
     text += extra;
     std::fs::write(dir.path().join("weft.toml"), text).unwrap();
-    let port = free_port();
-    let process = Background::spawn(
-        weft()
-            .current_dir(dir.path())
-            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null()),
-    );
-    wait_for_port(port, Duration::from_secs(30));
+    let mut cmd = weft();
+    cmd.current_dir(dir.path())
+        .stderr(std::process::Stdio::piped());
+    let (mut process, base) = serve_weft_http(&mut cmd);
+    let stderr = lines_of(process.0.stderr.take().expect("stderr is piped"));
     Served {
         process,
-        base: format!("http://127.0.0.1:{port}"),
+        base,
         record,
+        stderr,
         _dir: dir,
     }
 }
@@ -344,11 +383,15 @@ impl Served {
         use rmcp::ServiceExt;
         let transport =
             rmcp::transport::StreamableHttpClientTransport::from_uri(format!("{}/mcp", self.base));
-        let client = ().serve(transport).await.expect("client connects");
+        let client = within("the client connects", ().serve(transport))
+            .await
+            .expect("client connects");
         // The test looks at weft's cache, so the client keeps none of its own.
-        client
-            .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
-            .await;
+        within(
+            "the client's cache setting",
+            client.set_response_cache_config(rmcp::ClientCacheConfig::disabled()),
+        )
+        .await;
         client
     }
 }
@@ -356,11 +399,13 @@ impl Served {
 /// GET over plain HTTP: (content type, body).
 async fn http_get(url: &str) -> (String, String) {
     let url = url.to_string();
-    tokio::task::spawn_blocking(move || {
+    let get = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let rest = url.trim_start_matches("http://");
         let (host, path) = rest.split_once('/').unwrap();
         let mut s = std::net::TcpStream::connect(host).unwrap();
+        s.set_read_timeout(Some(AWAIT)).unwrap();
+        s.set_write_timeout(Some(AWAIT)).unwrap();
         write!(
             s,
             "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
@@ -380,9 +425,8 @@ async fn http_get(url: &str) -> (String, String) {
             .unwrap_or_default();
         // Small bodies; axum sends a length rather than chunks.
         (ctype, body.to_string())
-    })
-    .await
-    .unwrap()
+    });
+    within("an HTTP GET", get).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,10 +439,12 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
     );
     let client = served.client().await;
     let read = async |uri: &str| {
-        let r = client
-            .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
-            .await
-            .expect("read");
+        let r = within(
+            "a resource read",
+            client.read_resource(rmcp::model::ReadResourceRequestParams::new(uri)),
+        )
+        .await
+        .expect("read");
         match &r.contents[0] {
             rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
             other => panic!("{other:?}"),
@@ -425,10 +471,12 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
         rmcp::model::CallToolRequestParams::new(tool.to_string())
             .with_arguments(args.as_object().cloned().unwrap_or_default())
     };
-    client
-        .call_tool(call("fixture__touch", json!({"uri": "fixture://item/0"})))
-        .await
-        .expect("touch");
+    within(
+        "the touch call",
+        client.call_tool(call("fixture__touch", json!({"uri": "fixture://item/0"}))),
+    )
+    .await
+    .expect("touch");
     let start = Instant::now();
     loop {
         let cache = served.status().await["cache"].clone();
@@ -451,10 +499,12 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
 
     // A read-only tool's result is cached per arguments.
     for text in ["a", "a", "b"] {
-        let r = client
-            .call_tool(call("fixture__echo", json!({"text": text})))
-            .await
-            .expect("echo");
+        let r = within(
+            "an echo call",
+            client.call_tool(call("fixture__echo", json!({"text": text}))),
+        )
+        .await
+        .expect("echo");
         assert_eq!(text_of(&r), text);
     }
     assert_eq!(
@@ -487,7 +537,7 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
     );
     let out = weft()
         .args(["status", "--url", &served.base])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let table = String::from_utf8_lossy(&out.stdout);
@@ -498,15 +548,19 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
         "{table}"
     );
     assert!(table.contains("2 hits, 4 misses (33% hit rate)"), "{table}");
-    client.cancel().await.ok();
+    within("the client closes", client.cancel()).await.ok();
 }
 
 #[test]
 fn status_without_a_running_weft_says_so() {
-    let port = free_port();
+    let closed = ClosedPort::new();
     let out = weft()
-        .args(["status", "--url", &format!("http://127.0.0.1:{port}")])
-        .output()
+        .args([
+            "status",
+            "--url",
+            &format!("http://127.0.0.1:{}", closed.port),
+        ])
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -524,31 +578,26 @@ impl Served {
         unsafe {
             libc::kill(self.process.0.id() as i32, libc::SIGTERM);
         }
-        loop {
-            if let Some(status) = self.process.0.try_wait().expect("wait") {
-                return (status.code(), started.elapsed());
-            }
-            assert!(
-                started.elapsed() < within,
-                "weft did not exit within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = wait_child(&mut self.process.0, within);
+        (status.code(), started.elapsed())
     }
 }
 
-/// Starts a `slow` call of `ms`, sends weft SIGTERM 300 ms in, and
-/// reports weft's exit code, how long it took to exit, how the call ended,
-/// and the server's pid.
-async fn stop_during_a_slow_call(
-    shutdown_timeout: &str,
-    ms: u64,
-) -> (
-    Option<i32>,
-    Duration,
-    Result<rmcp::model::CallToolResult, rmcp::ServiceError>,
-    u32,
-) {
+/// How a `weft serve` stopped during a call ended.
+struct Stopped {
+    /// weft's exit code.
+    code: Option<i32>,
+    /// From SIGTERM to weft's exit.
+    took: Duration,
+    /// How the call ended for the agent.
+    outcome: Result<rmcp::model::CallToolResult, rmcp::ServiceError>,
+    /// What weft printed to stderr.
+    stderr: Vec<String>,
+}
+
+/// Starts a `slow` call of `ms`, sends weft SIGTERM once the call has
+/// reached the server, and reports how that ended, once the server is gone.
+async fn stop_during_a_slow_call(shutdown_timeout: &str, ms: u64) -> Stopped {
     let mut served = serve(
         &[],
         &format!("[settings]\nshutdown_timeout = \"{shutdown_timeout}\"\n"),
@@ -563,42 +612,86 @@ async fn stop_during_a_slow_call(
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(AWAIT, "the slow call to reach the server", || {
+        recorded(&served.record, "slow") == 1
+    })
+    .await;
     let (code, took) = served.terminate(Duration::from_secs(10));
     let outcome = tokio::time::timeout(Duration::from_secs(10), call)
         .await
         .expect("the call ends with weft")
         .expect("the call task");
-    std::thread::sleep(Duration::from_millis(200));
-    (code, took, outcome, server_pid)
+    // weft stops the group before it exits; the kernel may take a moment
+    // to tear the process down.
+    eventually(Duration::from_secs(5), "the server to be gone", || {
+        !alive(server_pid)
+    })
+    .await;
+    // weft has exited, so its stderr ends.
+    let mut stderr = vec![];
+    while let Ok(line) = served.stderr.recv_timeout(Duration::from_secs(10)) {
+        stderr.push(line);
+    }
+    Stopped {
+        code,
+        took,
+        outcome,
+        stderr,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_weft_lets_calls_finish_then_reaps_its_servers() {
-    let (code, took, outcome, server_pid) = stop_during_a_slow_call("5s", 1500).await;
-    assert_eq!(code, Some(143));
+    let stopped = stop_during_a_slow_call("5s", 1500).await;
+    assert_eq!(stopped.code, Some(143));
     assert!(
-        took >= Duration::from_millis(900),
-        "weft waited for the call: {took:?}"
+        stopped.took >= Duration::from_millis(900),
+        "weft waited for the call: {:?}",
+        stopped.took
     );
-    let result = outcome.expect("the call in flight finished");
+    let result = stopped.outcome.expect("the call in flight finished");
     assert_eq!(text_of(&result), "slept 1500 ms");
-    assert!(!alive(server_pid), "the server is stopped and reaped");
+    assert_eq!(
+        stopped.stderr,
+        [
+            "weft: waiting up to 5.0 s for 1 call in flight (signal again to stop now)",
+            "weft: terminated; stopping servers",
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_past_the_shutdown_deadline_is_cancelled() {
-    let (code, took, outcome, server_pid) = stop_during_a_slow_call("300ms", 20_000).await;
-    assert_eq!(code, Some(143));
+    let stopped = stop_during_a_slow_call("300ms", 20_000).await;
+    assert_eq!(stopped.code, Some(143));
     assert!(
-        took < Duration::from_secs(3),
-        "the deadline holds: {took:?}"
+        stopped.took < Duration::from_secs(3),
+        "the deadline holds: {:?}",
+        stopped.took
     );
-    assert!(
-        !matches!(outcome, Ok(ref r) if r.is_error != Some(true)),
-        "an unfinished call cannot succeed: {outcome:?}"
+    assert_eq!(
+        stopped.stderr,
+        [
+            "weft: waiting up to 300 ms for 1 call in flight (signal again to stop now)",
+            "weft: cancelling 1 unfinished call",
+            "weft: terminated; stopping servers",
+        ]
     );
-    assert!(!alive(server_pid), "the server is stopped and reaped");
+    // The agent gets an answer, not a dropped connection: the call failed
+    // because weft stopped the server under it.
+    let result = stopped
+        .outcome
+        .expect("weft answers the cancelled call before it exits");
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(
+        text_of(&result),
+        "[unavailable] fixture/slow: unavailable: the connection to the server closed"
+    );
+    assert_eq!(
+        result.meta.as_ref().and_then(|m| m.get("weft/errorKind")),
+        Some(&json!("unavailable")),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -610,7 +703,7 @@ fn logs_are_json_lines_with_a_request_id() {
         .current_dir(dir.path())
         .args(["--log-format", "json", "--log-level", "weft=debug"])
         .args(["call", "fixture", "echo", r#"{"text": "traced"}"#])
-        .output()
+        .output_timed()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(

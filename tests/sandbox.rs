@@ -1,13 +1,11 @@
 //! Hostile guests against the sandbox: each attack ends with an error that
 //! names what stopped it, and the host runs the next policy normally.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 use weft::config::Limits;
 use weft::policy::grants::Grants;
 use weft::policy::{Loaded, RunReport, Runner};
@@ -34,7 +32,11 @@ async fn rig() -> Rig {
             "recorder",
         ],
     );
-    let hub = weft::Hub::start(config(dir.path(), &text)).await;
+    let hub = within(
+        "the hub starts",
+        weft::Hub::start(config(dir.path(), &text)),
+    )
+    .await;
     let sandbox =
         Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
     let wasm = weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap());
@@ -54,7 +56,11 @@ impl Rig {
             grants: Grants::new(&["everything.echo".into(), "recorder.echo".into()]).unwrap(),
             limits,
         };
-        self.runner.run(&policy, &input.to_string(), None).await
+        within(
+            "a policy run",
+            self.runner.run(&policy, &input.to_string(), None),
+        )
+        .await
     }
 
     /// Runs another component (with the same grants) on `{}`.
@@ -65,7 +71,7 @@ impl Rig {
             grants: Grants::new(&["everything.echo".into()]).unwrap(),
             limits: Limits::default(),
         };
-        self.runner.run(&policy, "{}", None).await
+        within("a policy run", self.runner.run(&policy, "{}", None)).await
     }
 
     /// The host still works: a well-behaved run right after an attack.
@@ -273,7 +279,12 @@ async fn components_compile_once_and_bad_ones_are_refused() {
     // A second process (a new engine) finds the artifact on disk.
     let second = Sandbox::with_cache_dir(Some(cache.clone())).unwrap();
     assert_eq!(second.prepare(&wasm).unwrap(), Origin::Disk);
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    let artifacts = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(artifacts, 1);
 
     let e = first
         .prepare(&weft::sandbox::Wasm::new(b"not wasm at all".to_vec()))
@@ -379,7 +390,7 @@ async fn components_for_another_world_or_with_unknown_imports_are_refused() {
             .arg("run")
             .arg(guest_wasm(name))
             .env("WEFT_CACHE_DIR", dir.path().join("cache"))
-            .output()
+            .output_timed()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");

@@ -1,29 +1,14 @@
 //! Soak: 1,000 start/kill cycles of one upstream under `weft serve`
-//! leave no zombie or orphan processes, and weft's memory stays flat.
-//! Kept in its own test binary so nothing else runs beside it.
+//! leave no zombie or orphan processes, and weft's memory stays flat. The
+//! server forks a child of its own each time (`--fork-grandchild`), so the
+//! check covers descendants weft never sees, not only its own children.
 
-mod support;
-
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const CYCLES: usize = 1000;
-
-fn status(port: u16) -> Value {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(
-        s,
-        "GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("status is not JSON ({e}): {raw}"))
-}
 
 /// (pid, ppid, state letter, process group) of every process.
 fn processes() -> Vec<(u32, u32, char, u32)> {
@@ -48,6 +33,20 @@ fn processes() -> Vec<(u32, u32, char, u32)> {
     out
 }
 
+/// Whether a process is weft's reaper.
+fn is_reaper(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "weft-reaper")
+}
+
+/// The live members of process group `pgid`.
+fn pgid_members(procs: &[(u32, u32, char, u32)], pgid: u32) -> Vec<u32> {
+    procs
+        .iter()
+        .filter(|p| p.3 == pgid && p.2 != 'Z')
+        .map(|p| p.0)
+        .collect()
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -60,18 +59,24 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn a_thousand_crashes_leave_no_zombies_or_orphans_and_memory_stays_flat() {
     let dir = temp_dir();
-    let mut text = command_entry("victim", &target_bin("weft-faulty-server"), &[]);
+    let record = dir.path().join("calls.log");
+    let mut text = command_entry(
+        "victim",
+        &target_bin("weft-faulty-server"),
+        &[
+            "--name",
+            "victim",
+            "--fork-grandchild",
+            "--record",
+            &record.display().to_string(),
+        ],
+    );
     text += "[servers.victim.restart]\ninitial = \"1ms\"\nmax = \"4ms\"\njitter = 0.0\nmax_attempts = 0\n";
     std::fs::write(dir.path().join("weft.toml"), text).unwrap();
-    let port = free_port();
-    let weft = Background::spawn(
-        weft()
-            .current_dir(dir.path())
-            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-            .stdout(std::process::Stdio::null()),
-    );
+    let mut cmd = weft();
+    cmd.current_dir(dir.path());
+    let (weft, base) = serve_weft_http(&mut cmd);
     let weft_pid = weft.0.id();
-    wait_for_port(port, Duration::from_secs(30));
 
     let began = Instant::now();
     let mut killed = Vec::with_capacity(CYCLES);
@@ -81,7 +86,7 @@ fn a_thousand_crashes_leave_no_zombies_or_orphans_and_memory_stays_flat() {
         // Wait for the server to be up as a new process.
         let start = Instant::now();
         loop {
-            let s = status(port);
+            let s = http_status(&base);
             let v = &s["servers"][0];
             if v["state"] == "up"
                 && v["restarts"].as_u64() == Some(cycle as u64)
@@ -109,21 +114,56 @@ fn a_thousand_crashes_leave_no_zombies_or_orphans_and_memory_stays_flat() {
         killed.push(pid);
     }
     let took = began.elapsed();
-    std::thread::sleep(Duration::from_millis(500));
+    // Every server's grandchild, by the group (the server's pid) it is in.
+    let grandchildren: Vec<u32> = std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("victim grandchild "))
+        .filter_map(|l| {
+            let v: Value = serde_json::from_str(l.splitn(3, ' ').nth(2)?).ok()?;
+            v["pid"].as_u64().map(|p| p as u32)
+        })
+        .collect();
+    assert_eq!(
+        grandchildren.len(),
+        CYCLES + 1,
+        "every server recorded its grandchild"
+    );
+    let killed_set: std::collections::HashSet<u32> = killed.iter().copied().collect();
+    // weft stops each lost server's group as it notices the loss, and
+    // reaps its children; wait for the last of that to settle.
+    let mut procs = processes();
+    let settled = |procs: &[(u32, u32, char, u32)]| {
+        !procs.iter().any(|p| {
+            (p.1 == weft_pid && p.2 == 'Z')
+                || (p.1 == weft_pid && p.0 != pid && !is_reaper(p.0))
+                || (killed_set.contains(&p.3) && p.2 != 'Z')
+        })
+    };
+    let start = Instant::now();
+    while !settled(&procs) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(10));
+        procs = processes();
+    }
     let rss_late = rss_kib(weft_pid);
-    let procs = processes();
     let zombies: Vec<_> = procs
         .iter()
         .filter(|p| p.1 == weft_pid && p.2 == 'Z')
         .collect();
+    // Its children but its reaper (see host/src/upstream/stdio.rs).
     let children: Vec<_> = procs
         .iter()
-        .filter(|p| p.1 == weft_pid && p.2 != 'Z')
+        .filter(|p| p.1 == weft_pid && p.2 != 'Z' && !is_reaper(p.0))
         .collect();
-    let killed_set: std::collections::HashSet<u32> = killed.iter().copied().collect();
     let orphans: Vec<_> = procs
         .iter()
         .filter(|p| killed_set.contains(&p.3) && p.2 != 'Z')
+        .collect();
+    let current = pgid_members(&procs, pid);
+    let surviving: Vec<u32> = grandchildren
+        .iter()
+        .copied()
+        .filter(|g| alive(*g) && !current.contains(g))
         .collect();
     println!(
         "{CYCLES} start/kill cycles in {:.1} s ({:.1} ms each); weft RSS {rss_early} KiB after 100, {rss_late} KiB after {CYCLES}",
@@ -135,6 +175,16 @@ fn a_thousand_crashes_leave_no_zombies_or_orphans_and_memory_stays_flat() {
         orphans.is_empty(),
         "processes of killed servers live on: {orphans:?}"
     );
+    assert!(
+        surviving.is_empty(),
+        "grandchildren of killed servers live on: {surviving:?}"
+    );
+    // The current server's group: the server and its one grandchild.
+    assert_eq!(current.len(), 2, "{current:?}");
+    assert!(
+        current.contains(grandchildren.last().expect("a grandchild")),
+        "{current:?}"
+    );
     assert_eq!(
         children.len(),
         1,
@@ -142,7 +192,7 @@ fn a_thousand_crashes_leave_no_zombies_or_orphans_and_memory_stays_flat() {
     );
     assert_eq!(children[0].0, pid);
     assert_eq!(
-        status(port)["servers"][0]["restarts"].as_u64(),
+        http_status(&base)["servers"][0]["restarts"].as_u64(),
         Some(CYCLES as u64)
     );
     assert!(rss_early > 0 && rss_late > 0);

@@ -692,6 +692,12 @@ pub fn classify(error: ServiceError, server: &str, tool: &str) -> CallError {
             ErrorKind::RateLimited,
             format!("the server answered 429 Too Many Requests: {e}"),
         ),
+        // An answer that could not be read fails this call only: the
+        // server answered, so it is up and is not restarted.
+        ServiceError::TransportSend(e) if crate::upstream::http::is_bad_answer(&e) => (
+            ErrorKind::Internal,
+            format!("the server's answer could not be read: {e}"),
+        ),
         ServiceError::TransportSend(e) => (
             ErrorKind::Unavailable,
             format!("cannot send to the server: {e}"),

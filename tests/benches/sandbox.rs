@@ -12,7 +12,8 @@
 //!    samples. Beside it, 10 000 native `hub.call_tool("echo", "echo")`
 //!    calls through the same hub and router, each timed on its own.
 //!    Records `guest call-tool p50/p99`, `native call p50/p99` (µs per
-//!    call, fractional) and `overhead p50` (guest p50 − native p50). A
+//!    call, fractional) and `overhead p50` (guest p50 − native p50), then
+//!    a `perf` profile of five more runs (`bench/profile.py`). A
 //!    guest sample also holds its own clock reads (two WASI host calls,
 //!    well under a µs) and the guest's JSON encoding of the arguments and
 //!    decoding of the result, which a native caller does not pay.
@@ -55,6 +56,9 @@ mod support;
 
 #[path = "common/record.rs"]
 mod record;
+
+#[path = "common/ports.rs"]
+mod ports;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -145,6 +149,16 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
         native,
     );
     record::figure("1", "overhead p50", g - n, "µs");
+    // Where a guest call's time goes: this process, profiled over five
+    // more timer runs, apart from the timed ones.
+    let scratch = temp_dir();
+    let profile =
+        record::Profile::start("1", "guest call-tool", std::process::id(), scratch.path());
+    for _ in 0..5 {
+        let r = runner.run(timer, &input, None).await;
+        assert!(r.ok(), "{:?}", r.error);
+    }
+    profile.finish();
     println!(
         "host overhead of a guest call over a native one: {:+.2} µs per call (p50)",
         g - n
@@ -287,17 +301,16 @@ asyncio.run(main())
 
     // (c) a fresh Python subprocess per workflow, calling through the bridge.
     let python = repo_root().join("bench/python");
-    let port = free_port();
-    let _bridge = Background::spawn(
+    let bridge = Background::spawn(
         Command::new(venv_bin("python"))
             .arg(python.join("bridge.py"))
-            .arg(port.to_string())
+            .arg("0")
             .args(["node", &server, "stdio"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_for_port(port, Duration::from_secs(30));
+    let port = ports::bound_port(bridge.0.id(), Duration::from_secs(30));
     let url = format!("http://127.0.0.1:{port}");
     let workflow = |n: usize| {
         let t = Instant::now();

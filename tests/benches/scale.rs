@@ -10,14 +10,18 @@
 //! 2. 50 upstream servers of 100 tools each (our light stdio fixture):
 //!    catalog start-up through `Hub::start` (beside one such server
 //!    alone), then `weft serve --http` with that config: `tools/list` of
-//!    all 5,000 tools in one page from an rmcp client (p50/p99), and
-//!    weft's peak RSS.
+//!    all 5,000 tools in one page from an rmcp client (p50/p99), the same
+//!    as served (plain HTTP until the body is in; its size), a `perf`
+//!    profile of weft serving it (`bench/profile.py`), and weft's peak RSS.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 #[path = "common/record.rs"]
 mod record;
+
+#[path = "common/ports.rs"]
+mod ports;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -33,8 +37,8 @@ use weft::policy::{Loaded, Runner};
 use weft::sandbox::Sandbox;
 
 const SERVERS: usize = 50;
-/// The fixture always has 11 tools of its own.
-const EXTRA_TOOLS: usize = 89;
+/// Tools per server: the fixture's own, topped up with `--tools`.
+const TOOLS_PER_SERVER: usize = 100;
 const CONCURRENT_RUNS: usize = 1000;
 const ROUNDS: usize = 5;
 const LISTS: usize = 200;
@@ -43,9 +47,9 @@ fn self_rss() -> f64 {
     record::peak_rss_mib(std::process::id()).unwrap_or(f64::NAN)
 }
 
-fn fixtures(n: usize) -> String {
+fn fixtures(n: usize, extra: usize) -> String {
     let faulty = target_bin("weft-faulty-server");
-    let tools = EXTRA_TOOLS.to_string();
+    let tools = extra.to_string();
     (0..n)
         .map(|i| {
             let name = format!("s{i:02}");
@@ -104,21 +108,34 @@ async fn concurrent_runs(dir: &std::path::Path) {
 }
 
 async fn many_servers(dir: &std::path::Path) {
-    println!("\n== 5a. {SERVERS} servers × {} tools ==", EXTRA_TOOLS + 11);
-    let one = config(dir, &fixtures(1));
+    println!("\n== 5a. {SERVERS} servers × {TOOLS_PER_SERVER} tools ==");
+    // How many tools the fixture has of its own, so that each server gets
+    // exactly TOOLS_PER_SERVER.
+    let bare = weft::Hub::start(config(dir, &fixtures(1, 0))).await;
+    let own = bare.catalog().tools().len();
+    bare.shutdown().await;
+    assert!(
+        own <= TOOLS_PER_SERVER,
+        "the fixture has {own} tools of its own"
+    );
+    let extra = TOOLS_PER_SERVER - own;
+    let one = config(dir, &fixtures(1, extra));
     let t = Instant::now();
     let hub = weft::Hub::start(one).await;
     let single = t.elapsed();
     hub.shutdown().await;
 
-    let text = format!("[settings]\npage_size = 10000\n{}", fixtures(SERVERS));
+    let text = format!(
+        "[settings]\npage_size = 10000\n{}",
+        fixtures(SERVERS, extra)
+    );
     let mut starts = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
         let hub = weft::Hub::start(config(dir, &text)).await;
         starts.push(t.elapsed());
         let tools = hub.catalog().tools().len();
-        assert_eq!(tools, SERVERS * (EXTRA_TOOLS + 11), "every server listed");
+        assert_eq!(tools, SERVERS * TOOLS_PER_SERVER, "every server listed");
         hub.shutdown().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
@@ -137,15 +154,14 @@ async fn many_servers(dir: &std::path::Path) {
     );
 
     std::fs::write(dir.join("weft.toml"), &text).unwrap();
-    let port = free_port();
     let weft = Background::spawn(
         weft()
             .current_dir(dir)
-            .args(["serve", "--http", &format!("127.0.0.1:{port}")])
+            .args(["serve", "--http", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    wait_for_port(port, Duration::from_secs(120));
+    let port = ports::bound_port(weft.0.id(), Duration::from_secs(120));
     let client = ()
         .serve(StreamableHttpClientTransport::from_uri(format!(
             "http://127.0.0.1:{port}/mcp"
@@ -153,7 +169,7 @@ async fn many_servers(dir: &std::path::Path) {
         .await
         .expect("client connects");
     // Wait until every server's tools are in the catalog.
-    let want = SERVERS * (EXTRA_TOOLS + 11);
+    let want = SERVERS * TOOLS_PER_SERVER;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let n = client
@@ -177,7 +193,7 @@ async fn many_servers(dir: &std::path::Path) {
     let (p50, p99) = record::latency("5", "tools/list 5000 tools (rmcp client, parsed)", lists);
     // The same list as weft serves it: one stateless (2026-07-28) request
     // over plain HTTP, timed until the whole body has arrived, without the
-    // client's parsing of 660 KB into typed tools.
+    // client's parsing of the body into typed tools.
     let http = reqwest::Client::new();
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -185,6 +201,7 @@ async fn many_servers(dir: &std::path::Path) {
         "io.modelcontextprotocol/clientCapabilities": {}}}})
     .to_string();
     let mut raw = Vec::new();
+    let mut body_bytes = 0;
     for i in 0..LISTS + 20 {
         let t = Instant::now();
         let text = http
@@ -203,9 +220,34 @@ async fn many_servers(dir: &std::path::Path) {
         if i >= 20 {
             raw.push(t.elapsed());
         }
+        body_bytes = text.len();
         assert!(text.len() > 100_000, "a full list: {} bytes", text.len());
     }
     let (raw50, raw99) = record::latency("5", "tools/list 5000 tools (HTTP, body received)", raw);
+    record::figure(
+        "5",
+        "tools/list 5000 tools body size",
+        body_bytes as f64 / 1024.0,
+        "KiB",
+    );
+    // Where weft's time goes serving it: a profile over more lists,
+    // apart from the timed ones.
+    let profile = record::Profile::start("5", "tools/list", weft.0.id(), dir);
+    for _ in 0..LISTS / 2 {
+        http.post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("weft answers")
+            .bytes()
+            .await
+            .expect("a body");
+    }
+    profile.finish();
     println!(
         "tools/list of {want} tools, plain HTTP until the body is in: p50 {:.2} ms, p99 {:.2} ms",
         raw50 / 1e3,

@@ -77,13 +77,42 @@ pub fn target_bin(name: &str) -> PathBuf {
     )
 }
 
-/// A `weft` command with logs quiet and no inherited config.
+/// This test's own home: a temporary directory made once per test process
+/// (cargo-nextest runs every test in a process of its own). Every `weft`
+/// the test starts gets it as `HOME`, the XDG folders and `WEFT_CACHE_DIR`,
+/// so nothing is read from or written to the real `~/.cache/weft`.
+pub fn test_home() -> &'static Path {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("weft-home-")
+            .tempdir()
+            .expect("temp home")
+    })
+    .path()
+}
+
+/// Points a command's home, XDG folders and weft cache at [`test_home`].
+pub fn isolate(cmd: &mut Command) -> &mut Command {
+    let home = test_home();
+    cmd.env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("WEFT_CACHE_DIR", home.join(".cache/weft/components"))
+}
+
+/// A `weft` command with logs quiet, no inherited config, no colour, and
+/// its own home and cache (see [`test_home`]).
 pub fn weft() -> Command {
     let mut cmd = Command::new(target_bin("weft"));
     cmd.env_remove("WEFT_CONFIG")
         .env_remove("WEFT_SECRETS")
+        .env_remove("WEFT_KEY")
         .env("WEFT_LOG", "error")
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null());
+    isolate(&mut cmd);
     cmd
 }
 
@@ -92,12 +121,13 @@ pub fn q(text: impl AsRef<str>) -> String {
     format!("{:?}", text.as_ref())
 }
 
-/// A `[servers.NAME]` table for an npm server run by the machine's node.
+/// A `[servers.NAME]` table for an npm server run by the pinned Node 22.
 pub fn npm_entry(name: &str, package: &str, args: &[&str]) -> String {
     let mut all = vec![npm_server(package).display().to_string()];
     all.extend(args.iter().map(|a| a.to_string()));
     format!(
-        "[servers.{name}]\ncommand = \"node\"\nargs = [{}]\n",
+        "[servers.{name}]\ncommand = {}\nargs = [{}]\n",
+        q(node22().display().to_string()),
         list(&all)
     )
 }
@@ -154,6 +184,11 @@ pub fn git_repo(dir: &Path) {
 }
 
 /// A port nobody listens on right now.
+///
+/// Racy: the port is released before the caller uses it, so another test
+/// may take it. Prefer binding port 0 and reading the address back
+/// ([`serve_weft_http`], the fixture's `--http 127.0.0.1:0`), or
+/// [`ClosedPort`] for an address that must refuse connections.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -161,16 +196,250 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Waits until something accepts connections on the port.
-pub fn wait_for_port(port: u16, within: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+/// A loopback port that is bound but never listened on, so connections to
+/// it are refused for as long as this value lives and no other socket can
+/// take the port meanwhile.
+pub struct ClosedPort {
+    fd: i32,
+    pub port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        // SAFETY: plain socket calls on a descriptor this function owns;
+        // `addr` is a properly initialised sockaddr_in of the size given.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+            addr.sin_port = 0;
+            let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::bind(fd, (&raw const addr).cast(), len);
+            assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+            let rc = libc::getsockname(fd, (&raw mut addr).cast(), &mut len);
+            assert_eq!(rc, 0, "getsockname: {}", std::io::Error::last_os_error());
+            ClosedPort {
+                fd,
+                port: u16::from_be(addr.sin_port),
+            }
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nothing listens on port {port} after {within:?}");
+}
+
+impl Drop for ClosedPort {
+    fn drop(&mut self) {
+        // SAFETY: closes the descriptor this value owns, once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
+/// How long a test waits for a child command to finish before it kills it
+/// and fails.
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(120);
+
+/// `Command::output` with a deadline: past it the child is killed and the
+/// test fails with what the child printed so far.
+pub trait OutputWithin {
+    fn output_within(&mut self, within: Duration) -> std::io::Result<std::process::Output>;
+
+    /// [`OutputWithin::output_within`] with [`COMMAND_DEADLINE`].
+    fn output_timed(&mut self) -> std::io::Result<std::process::Output> {
+        self.output_within(COMMAND_DEADLINE)
+    }
+}
+
+impl OutputWithin for Command {
+    fn output_within(&mut self, within: Duration) -> std::io::Result<std::process::Output> {
+        use std::io::Read;
+        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let pid = child.id();
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = vec![];
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out = drain(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err = drain(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let (status, timed_out) = match rx.recv_timeout(within) {
+            Ok(status) => (status?, false),
+            Err(_) => {
+                // SAFETY: the child is not reaped yet (its waiter has not
+                // returned), so the pid is still this child's.
+                unsafe {
+                    libc::kill(pid as i32, libc::SIGKILL);
+                }
+                let status = rx
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("a killed child is reaped")?;
+                (status, true)
+            }
+        };
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        assert!(
+            !timed_out,
+            "{self:?} did not finish within {within:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
+        );
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Waits for a child to exit, failing the test (after killing it) if it
+/// has not within `within`.
+pub fn wait_child(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            return status;
+        }
+        if start.elapsed() >= within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} did not exit within {within:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How long one await on weft, a server or a socket may take in a test.
+pub const AWAIT: Duration = Duration::from_secs(60);
+
+/// Awaits `f`, failing the test with `what` after [`AWAIT`].
+pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(AWAIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {AWAIT:?}: {what}"))
+}
+
+/// Polls `cond` until it holds, failing with `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The async form of [`wait_until`], for use on a tokio runtime.
+pub async fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Reads the first line a child prints to `pipe` (within `within`), and
+/// then drains the rest in the background so the child never blocks on it.
+pub fn first_line(pipe: impl std::io::Read + Send + 'static, within: Duration) -> String {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::new(pipe);
+        let mut line = String::new();
+        let _ = reader.read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    rx.recv_timeout(within)
+        .unwrap_or_else(|_| panic!("the child printed no line within {within:?}"))
+}
+
+/// Starts `weft serve --http 127.0.0.1:0` from `cmd` (a [`weft`] command
+/// with its config or working directory set) and reads the address weft
+/// bound from the line it prints: (process, base URL without `/mcp`).
+pub fn serve_weft_http(cmd: &mut Command) -> (Background, String) {
+    cmd.args(["serve", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
+    let mut process = Background::spawn(cmd);
+    let stdout = process.0.stdout.take().expect("stdout is piped");
+    let line = first_line(stdout, Duration::from_secs(90));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("weft serve --http printed no URL: {line:?}"));
+    let base = url
+        .strip_suffix("/mcp")
+        .unwrap_or_else(|| panic!("not an /mcp URL: {url}"))
+        .to_string();
+    (process, base)
+}
+
+/// The TCP ports a process listens on (IPv4 and IPv6), from `/proc`: for a
+/// real server that binds port 0 but does not say which port it got.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for fd in fds.flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path()) {
+                let link = link.to_string_lossy().into_owned();
+                if let Some(inode) = link
+                    .strip_prefix("socket:[")
+                    .and_then(|l| l.strip_suffix(']'))
+                {
+                    inodes.insert(inode.to_string());
+                }
+            }
+        }
+    }
+    let mut ports = vec![];
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let (Some(local), Some(state), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            if *state != "0A" || !inodes.contains(*inode) {
+                continue;
+            }
+            if let Some(port) = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+            {
+                ports.push(port);
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    ports
 }
 
 /// A background process killed (with its group) when dropped.
@@ -195,10 +464,13 @@ impl Drop for Background {
     }
 }
 
-/// A throwaway PostgreSQL server on loopback, stopped when dropped.
+/// A throwaway PostgreSQL server, stopped when dropped. It listens on a
+/// unix socket in its own directory only (no TCP), so no port is shared
+/// with other tests; [`Postgres::url`] names the socket directory.
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    /// The port number in the socket's file name (`.s.PGSQL.PORT`).
     pub port: u16,
     as_postgres_user: bool,
 }
@@ -207,17 +479,16 @@ impl Postgres {
     /// initdb + pg_ctl start, with a `widgets` table. As root, the server
     /// runs as the `postgres` user, since initdb refuses to run as root.
     pub fn start() -> Postgres {
-        let bin = [
-            "/usr/lib/postgresql/17/bin",
-            "/usr/lib/postgresql/16/bin",
-            "/usr/lib/postgresql/15/bin",
-        ]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.join("initdb").exists())
-        .expect(
-            "PostgreSQL server binaries (initdb, pg_ctl) are missing: run `bash .ci/setup-tools`",
-        );
+        // The same list of known versions `.ci/setup-tools` checks.
+        let known = include_str!("../../.ci/postgres-versions");
+        let bin = known
+            .lines()
+            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            .map(|v| PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")))
+            .find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+            .expect(
+                "PostgreSQL server binaries (initdb, pg_ctl) of a version in .ci/postgres-versions are missing: run `bash .ci/setup-tools`",
+            );
         let dir = temp_dir();
         // SAFETY: geteuid has no preconditions.
         let as_postgres_user = unsafe { libc::geteuid() } == 0;
@@ -232,7 +503,7 @@ impl Postgres {
         let pg = Postgres {
             dir,
             bin,
-            port: free_port(),
+            port: 5432,
             as_postgres_user,
         };
         let data = pg.dir.path().join("data");
@@ -251,7 +522,7 @@ impl Postgres {
             ],
         );
         let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            "-c listen_addresses='' -p {} -k {} -c fsync=off",
             pg.port,
             pg.dir.path().display()
         );
@@ -298,8 +569,15 @@ impl Postgres {
         );
     }
 
+    /// A connection URL for libpq and node-postgres: the socket directory
+    /// goes in the `host` parameter (the `localhost` before it is only
+    /// there to make a valid URL).
     pub fn url(&self) -> String {
-        format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
+        format!(
+            "postgresql://postgres@localhost/postgres?host={}&port={}",
+            self.dir.path().display(),
+            self.port
+        )
     }
 
     pub fn sql(&self, sql: &str) {
@@ -392,4 +670,49 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
         file.display()
     );
     file
+}
+
+/// `GET /status` of a running `weft serve --http` at `base`, as JSON (the
+/// request and the answer under a 30 s deadline).
+pub fn http_status(base: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(host).expect("connect to weft");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
+    s.set_write_timeout(Some(Duration::from_secs(30)))
+        .expect("write timeout");
+    write!(
+        s,
+        "GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send GET /status");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read /status");
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("status is not JSON ({e}): {raw}"))
+}
+
+/// The live (not zombie) child processes of `parent`.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut out = vec![];
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // pid (comm) state ppid …
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) && alive(pid) {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -213,9 +213,10 @@ pub async fn drive(
             }
             out = &mut work => {
                 // Progress and logs sent before the result go out before it.
-                // Some may still be on their way (rmcp hands notifications
-                // to their own task): a call that streamed progress or logs
-                // waits a moment for the rest.
+                // Progress is relayed as the upstream's messages are read, so
+                // it is already in `rx`; log messages may still be on their
+                // way (rmcp hands them to a task of their own): a call that
+                // streamed waits a moment for the rest.
                 let grace = if streamed {
                     Duration::from_millis(5)
                 } else {

@@ -82,7 +82,7 @@ impl Session {
 pub(super) const DENIED: i32 = -32003;
 
 /// A protocol-level refusal (resources, prompts, completions).
-fn denied(caller: &Caller, what: String) -> ErrorData {
+pub(super) fn denied(caller: &Caller, what: String) -> ErrorData {
     tracing::warn!(tenant = %caller.tenant_name(), %what, "denied");
     ErrorData::new(
         rmcp::model::ErrorCode(DENIED),
@@ -695,7 +695,7 @@ impl ServerHandler for Session {
                 held.push(uri);
             }
         }
-        let result = notify::listen(self.gw.hub.clone(), ctx).await;
+        let result = notify::listen(self.gw.hub.clone(), ctx, &caller).await;
         for uri in held {
             let _ = self.gw.release(&caller, &uri).await;
         }

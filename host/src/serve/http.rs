@@ -11,6 +11,10 @@
 //! `settings.max_body` (413) and be one JSON-RPC message ([`super::intake`],
 //! 400). The agent's key is taken off the request there, so nothing past
 //! the guard can pass it on. Every response body passes the redaction pass.
+//!
+//! Every accepted connection has `TCP_NODELAY`, and an answer that is ready
+//! at once leaves in one write ([`super::coalesce`]): a keep-alive client
+//! would otherwise wait ~40 ms per call on Nagle's algorithm.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use axum::serve::ListenerExt;
 use http::StatusCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -64,11 +68,8 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
     let guard_gw = gw.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(gw.session()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
     axum::Router::new()
         .nest_service("/mcp", service)
         .route("/health", axum::routing::get(|| async { "ok\n" }))
@@ -91,7 +92,33 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
                 }
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            sessions,
+            unknown_session,
+        ))
         .layer(axum::middleware::from_fn_with_state(guard_gw, guard))
+}
+
+/// A DELETE of a session that does not exist (never did, or has ended) is
+/// answered 404, as every other request naming it is; rmcp would answer
+/// it as if it had ended something.
+async fn unknown_session(
+    State(sessions): State<Arc<LocalSessionManager>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    if request.method() == http::Method::DELETE
+        && request.uri().path().starts_with("/mcp")
+        && let Some(id) = session_id(request.headers())
+        && !sessions.has_session(&id.into()).await.unwrap_or(true)
+    {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "unknown session id: it has ended, or never was",
+        );
+    }
+    next.run(request).await
 }
 
 /// A plain refusal with a JSON body.
@@ -119,7 +146,9 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
 }
 
 /// Authentication, the tenant's request cap, the body checks, and the
-/// redaction of what goes back (see the module doc).
+/// redaction of what goes back (see the module doc); a session's DELETE
+/// answers 204, and a quick answer leaves in one write
+/// ([`super::coalesce`]).
 async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
@@ -282,7 +311,8 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }
-    let response = next.run(request).await;
+    let post = request.method() == http::Method::POST;
+    let mut response = next.run(request).await;
     if let Some(tenant) = opener {
         match (session_id(response.headers()), asked_session) {
             // A new session: it is this tenant's.
@@ -291,18 +321,12 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
             _ => {}
         }
     }
-    if !crate::redact::enabled() {
-        return response;
+    // rmcp answers a session's DELETE with 202 Accepted, which clients
+    // read as a failure (the session is gone at once): 204 says it is done.
+    if closing && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
     }
-    let (mut parts, body) = response.into_parts();
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    let stream = body.into_data_stream().map(|chunk| {
-        chunk.map(|b| match crate::redact::bytes(&b) {
-            std::borrow::Cow::Borrowed(_) => b,
-            std::borrow::Cow::Owned(v) => axum::body::Bytes::from(v),
-        })
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
+    super::coalesce::finish(response, post).await
 }
 
 /// The `Mcp-Session-Id` header, if any.
@@ -355,6 +379,14 @@ pub async fn serve_http(
     let bound = listener.local_addr().context("no local address")?;
     on_bound(bound);
     let app = router(gw, &options, stop.clone());
+    // Answers are small writes that follow one another on a kept-alive
+    // connection: without TCP_NODELAY, Nagle's algorithm holds the second
+    // until the client's delayed ACK, about 40 ms later.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await

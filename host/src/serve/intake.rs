@@ -1,15 +1,37 @@
 //! The first look at an agent's HTTP request body, before rmcp parses it:
-//! it must be UTF-8, JSON, and shaped like one JSON-RPC message. Anything
-//! else gets a JSON-RPC error that says what is wrong, with status 400.
+//! it must be UTF-8, JSON, and shaped like one JSON-RPC message, and the
+//! params of the MCP requests it knows must have the right types (rmcp
+//! would take a request whose params do not fit for an unknown method).
+//! Anything else gets a JSON-RPC error that says what is wrong, with
+//! status 400 (and the request's id, when it has a good one).
 //!
 //! This is the JSON-RPC entry point the fuzz target drives: it never panics
 //! and never allocates more than the body it is given.
 
 use serde_json::Value;
 
-/// JSON-RPC's parse error and invalid-request codes.
+/// JSON-RPC's parse error, invalid-request and invalid-params codes.
 pub const PARSE_ERROR: i32 = -32700;
 pub const INVALID_REQUEST: i32 = -32600;
+pub const INVALID_PARAMS: i32 = -32602;
+
+/// Params of MCP requests that must be strings, and those that must be
+/// objects when present. Without this check a request whose params do not
+/// fit its method reaches rmcp as an unknown method (-32601).
+const STRING_PARAMS: &[(&str, &str)] = &[
+    ("tools/call", "name"),
+    ("prompts/get", "name"),
+    ("resources/read", "uri"),
+    // Not `resources/subscribe` or `unsubscribe`: 2026-07-28 removed them,
+    // and there they must be answered as unknown methods (-32601), which
+    // this check cannot tell apart without the protocol version.
+];
+const OBJECT_PARAMS: &[(&str, &str)] = &[
+    ("tools/call", "arguments"),
+    ("prompts/get", "arguments"),
+    ("completion/complete", "ref"),
+    ("completion/complete", "argument"),
+];
 
 /// Why a body was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,6 +39,8 @@ pub const INVALID_REQUEST: i32 = -32600;
 pub struct IntakeError {
     pub code: i32,
     pub message: String,
+    /// The request's id, when the error is about a well-formed request.
+    pub id: Option<serde_json::Value>,
 }
 
 impl IntakeError {
@@ -24,6 +48,7 @@ impl IntakeError {
         IntakeError {
             code: PARSE_ERROR,
             message: message.into(),
+            id: None,
         }
     }
 
@@ -31,6 +56,7 @@ impl IntakeError {
         IntakeError {
             code: INVALID_REQUEST,
             message: message.into(),
+            id: None,
         }
     }
 
@@ -38,7 +64,7 @@ impl IntakeError {
     pub fn to_json(&self) -> String {
         serde_json::json!({
             "jsonrpc": "2.0",
-            "id": null,
+            "id": self.id,
             "error": {"code": self.code, "message": self.message},
         })
         .to_string()
@@ -119,7 +145,31 @@ pub fn check(body: &[u8]) -> Result<Option<String>, IntakeError> {
             ));
         }
     }
-    Ok(msg.get("method").and_then(Value::as_str).map(str::to_owned))
+    let method = msg.get("method").and_then(Value::as_str);
+    if let (Some(m), Some(id)) = (method, msg.get("id")) {
+        let params = msg.get("params");
+        let field = |f: &str| params.and_then(|p| p.get(f));
+        let wrong = STRING_PARAMS
+            .iter()
+            .filter(|(name, _)| *name == m)
+            .find(|(_, f)| !field(f).is_some_and(Value::is_string))
+            .map(|(_, f)| format!("\"{f}\" must be a string"))
+            .or_else(|| {
+                OBJECT_PARAMS
+                    .iter()
+                    .filter(|(name, _)| *name == m)
+                    .find(|(_, f)| field(f).is_some_and(|v| !v.is_object()))
+                    .map(|(_, f)| format!("\"{f}\" must be an object"))
+            });
+        if let Some(why) = wrong {
+            return Err(IntakeError {
+                code: INVALID_PARAMS,
+                message: format!("Invalid params: {m}: {why}"),
+                id: Some(id.clone()),
+            });
+        }
+    }
+    Ok(method.map(str::to_owned))
 }
 
 #[cfg(test)]
@@ -158,6 +208,22 @@ mod tests {
         assert_eq!(
             code(br#"{"jsonrpc":"2.0","result":{}}"#),
             Err(INVALID_REQUEST)
+        );
+        // Params that do not fit the method: -32602, with the request's id.
+        let e = check(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":7}}"#)
+            .unwrap_err();
+        assert_eq!((e.code, e.id), (INVALID_PARAMS, Some(serde_json::json!(4))));
+        assert_eq!(
+            e.message,
+            "Invalid params: tools/call: \"name\" must be a string"
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":4,"method":"prompts/get","params":{"name":"p","arguments":[]}}"#),
+            Err(INVALID_PARAMS)
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"t","arguments":{}}}"#),
+            Ok(())
         );
     }
 }

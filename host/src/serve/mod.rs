@@ -7,9 +7,11 @@
 //! `ServerHandler`. The pieces: [`tools`] (what is listed, meta tools and
 //! search), [`call`] (driving one call with progress, logs, requests for
 //! the agent and cancellation), [`notify`] (change notifications),
-//! [`page`] (cursors) and [`http`] (the HTTP endpoint).
+//! [`page`] (cursors), [`http`] (the HTTP endpoint) and `coalesce` (one
+//! write for a quick answer over HTTP).
 
 pub mod call;
+mod coalesce;
 mod handler;
 pub mod http;
 pub mod intake;

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::Hub;
 use crate::hub::Change;
+use crate::tenant::Caller;
 
 /// The URIs (as the agent sees them) one session subscribed to.
 pub type Subscriptions = Arc<Mutex<HashSet<String>>>;
@@ -63,16 +64,24 @@ pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subs
     }
 }
 
-/// Serves one `subscriptions/listen` stream (2026-07-28).
-pub async fn listen(hub: Hub, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+/// Serves one `subscriptions/listen` stream (2026-07-28); updates of
+/// resources outside `caller`'s view are never sent.
+pub async fn listen(hub: Hub, ctx: SubscriptionContext, caller: &Caller) -> Result<(), ErrorData> {
     let mut changes = hub.changes();
     let accepted = ctx.accepted().clone();
+    let catalog = hub.catalog();
     let wanted_uris: HashSet<String> = accepted
         .resource_subscriptions
         .clone()
         .unwrap_or_default()
         .into_iter()
+        .filter(|u| {
+            catalog
+                .resolve_uri(u)
+                .is_some_and(|(server, _)| caller.reaches(&server))
+        })
         .collect();
+    drop(catalog);
     loop {
         let change = tokio::select! {
             _ = ctx.cancelled() => return Ok(()),

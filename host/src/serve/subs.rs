@@ -16,6 +16,10 @@ use super::handler::upstream_error;
 use crate::hub::Change;
 use crate::tenant::Caller;
 
+/// How long an agent's subscription waits for a 2026-07-28 upstream to
+/// acknowledge its `subscriptions/listen` stream.
+const LISTEN_ACK: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One exposed URI's upstream subscription.
 struct Sub {
     count: usize,
@@ -38,6 +42,15 @@ impl Gateway {
                 None,
             ));
         };
+        // Both eras' routes come here (`resources/subscribe` and the
+        // resources of a `subscriptions/listen`): outside the caller's
+        // view, nothing is sent upstream.
+        if !caller.reaches(&server) {
+            return Err(super::handler::denied(
+                caller,
+                format!("the resource {uri:?}"),
+            ));
+        }
         let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
             return Err(ErrorData::internal_error(
                 format!("server {server:?} has no instance for this tenant"),
@@ -90,19 +103,29 @@ impl Gateway {
         }
         let mut filter = SubscriptionFilter::new();
         filter.resource_subscriptions = Some(vec![inner]);
-        let mut subscription = match conn.service.listen(filter).await {
-            Ok(s) => s,
-            Err(e) => {
-                undo();
-                return Err(upstream_error(&server, e));
-            }
-        };
+        // The listen stream runs in its own task from the start, so that an
+        // upstream that never acknowledges it cannot hold the agent's
+        // request: after LISTEN_ACK the agent is answered and the stream
+        // stays open for updates that may still come.
+        let peer = conn.service.peer().clone();
+        let (acked, ack) = tokio::sync::oneshot::channel();
         let hub = self.hub.clone();
+        let named = server.to_string();
         let task = tokio::spawn(async move {
+            let mut subscription = match peer.listen(filter).await {
+                Ok(s) => {
+                    let _ = acked.send(Ok(()));
+                    s
+                }
+                Err(e) => {
+                    let _ = acked.send(Err(e));
+                    return;
+                }
+            };
             while let Ok(Some(n)) = subscription.next().await {
                 if let ServerNotification::ResourceUpdatedNotification(n) = n {
                     hub.announce(Change::ResourceUpdated {
-                        server: server.to_string(),
+                        server: named.clone(),
                         uri: n.params.uri,
                     });
                 }
@@ -117,7 +140,24 @@ impl Gateway {
         {
             s.listener = Some(task.abort_handle());
         }
-        Ok(())
+        match tokio::time::timeout(LISTEN_ACK, ack).await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => {
+                undo();
+                Err(upstream_error(&server, e))
+            }
+            Ok(Err(_)) => {
+                undo();
+                Err(ErrorData::internal_error(
+                    format!("server {server:?} ended the subscription before acknowledging it"),
+                    None,
+                ))
+            }
+            Err(_) => {
+                tracing::warn!(server = %server, uri, "the upstream has not acknowledged the subscription yet; keeping it open");
+                Ok(())
+            }
+        }
     }
 
     /// Counts one subscriber less, ending the upstream subscription after

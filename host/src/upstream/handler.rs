@@ -111,16 +111,12 @@ impl ClientHandler for Handler {
 
     async fn on_progress(
         &self,
-        params: ProgressNotificationParam,
+        _params: ProgressNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        if let Some(relay) = self.relays.by_token(&params.progress_token) {
-            let _ = relay.send(RelayMsg::Progress {
-                progress: params.progress,
-                total: params.total,
-                message: params.message,
-            });
-        }
+        // Relayed in order as the message is read (see `watch`), not here:
+        // rmcp runs this on a task of its own, which may run after the
+        // result has already reached the call.
     }
 
     // Logging is deprecated in 2026-07-28 but servers of earlier eras send it.

@@ -3,11 +3,18 @@
 //! Headers from the config (already resolved, secrets included) go on every
 //! request to this server and nowhere else. A session the server expired is
 //! re-established by the transport.
+//!
+//! An answer the transport cannot read (a JSON body that is not one
+//! JSON-RPC message, an unexpected content type) fails the one request it
+//! answered: [`is_bad_answer`] tells the router so, and the server, which is
+//! evidently up, is not restarted.
 
 use std::collections::{BTreeMap, HashMap};
 
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
+use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 
 /// Builds the transport; fails only on headers that are not valid HTTP.
 pub fn transport(
@@ -36,4 +43,59 @@ pub fn transport(
         config = config.auth_header(token);
     }
     Ok(StreamableHttpClientTransport::from_config(config))
+}
+
+/// Whether a failed send is a streamable HTTP server's unreadable answer to
+/// that one request (it answered, so it is up), rather than a connection
+/// that failed.
+pub fn is_bad_answer(error: &DynamicTransportError) -> bool {
+    matches!(
+        error
+            .error
+            .downcast_ref::<StreamableHttpError<reqwest::Error>>(),
+        Some(
+            StreamableHttpError::UnexpectedServerResponse(_)
+                | StreamableHttpError::UnexpectedContentType(_)
+                | StreamableHttpError::Deserialize(_)
+                | StreamableHttpError::ResponseBodyTooLarge { .. }
+        )
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wrapped(e: StreamableHttpError<reqwest::Error>) -> DynamicTransportError {
+        DynamicTransportError::new::<StreamableHttpClientTransport<reqwest::Client>, rmcp::RoleClient>(
+            e,
+        )
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_a_bad_answer_not_an_outage() {
+        let two_messages = serde_json::from_str::<rmcp::model::ServerJsonRpcMessage>(
+            r#"[{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}},
+                {"jsonrpc":"2.0","id":1,"result":{"content":[]}}]"#,
+        )
+        .expect_err("a JSON array is not one message");
+        assert!(is_bad_answer(&wrapped(StreamableHttpError::Deserialize(
+            two_messages
+        ))));
+        assert!(is_bad_answer(&wrapped(
+            StreamableHttpError::UnexpectedServerResponse("expect json".into())
+        )));
+        assert!(is_bad_answer(&wrapped(
+            StreamableHttpError::UnexpectedContentType(Some("text/html".into()))
+        )));
+        assert!(!is_bad_answer(&wrapped(
+            StreamableHttpError::SessionExpired
+        )));
+        assert!(!is_bad_answer(&wrapped(
+            StreamableHttpError::UnexpectedEndOfStream
+        )));
+        assert!(!is_bad_answer(&wrapped(
+            StreamableHttpError::TransportChannelClosed
+        )));
+    }
 }

@@ -9,7 +9,7 @@
 
 mod builtin;
 mod handler;
-mod http;
+pub(crate) mod http;
 pub mod relay;
 pub mod sse;
 pub mod stdio;
@@ -420,6 +420,7 @@ impl Upstream {
         lifecycle: ClientLifecycleMode,
     ) -> Result<(Connection, Listing), String> {
         let handler = Handler::new(&self.key, events.clone());
+        let relays = handler.relays.clone();
         let closed = CancellationToken::new();
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
@@ -427,7 +428,7 @@ impl Upstream {
                 let pid = spawned.pid;
                 let service = handler
                     .serve_with_lifecycle(
-                        watch::watched(spawned.transport, closed.clone()),
+                        watch::watched(spawned.transport, closed.clone(), relays.clone()),
                         lifecycle,
                     )
                     .await
@@ -443,7 +444,7 @@ impl Upstream {
                 let pipe = builtin::start(name)?;
                 let service = handler
                     .serve_with_lifecycle(
-                        watch::watched(pipe, closed.clone()),
+                        watch::watched(pipe, closed.clone(), relays.clone()),
                         ClientLifecycleMode::Initialize,
                     )
                     .await
@@ -457,7 +458,10 @@ impl Upstream {
             } => {
                 let transport = http::transport(url, headers)?;
                 let service = handler
-                    .serve_with_lifecycle(watch::watched(transport, closed.clone()), lifecycle)
+                    .serve_with_lifecycle(
+                        watch::watched(transport, closed.clone(), relays.clone()),
+                        lifecycle,
+                    )
                     .await
                     .map_err(|e| {
                         format!(
@@ -476,7 +480,7 @@ impl Upstream {
                 // The legacy SSE transport predates 2026-07-28.
                 let service = handler
                     .serve_with_lifecycle(
-                        watch::watched(transport, closed.clone()),
+                        watch::watched(transport, closed.clone(), relays.clone()),
                         ClientLifecycleMode::Initialize,
                     )
                     .await

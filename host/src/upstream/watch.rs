@@ -1,24 +1,36 @@
 //! A transport wrapper that says when the connection ended: the server
 //! exited, closed its pipe, or the stream broke. The supervisor waits on it
 //! to restart the server at once instead of finding out on the next call.
+//!
+//! It also relays progress notifications to the agent's call as they are
+//! read, in the order the server sent them. rmcp hands each notification
+//! to a task of its own, so a progress notification sent just before the
+//! result could otherwise reach the call after the result did; read here,
+//! it is in the call's channel before rmcp even sees the result.
 
 use std::borrow::Cow;
 
 use rmcp::RoleClient;
+use rmcp::model::{JsonRpcMessage, ServerNotification};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::{IntoTransport, Transport};
 use tokio_util::sync::CancellationToken;
+
+use super::relay::{RelayMsg, Relays};
 
 /// Wraps any client transport; `closed` is cancelled when it ends.
 pub struct Watched<T> {
     inner: T,
     closed: CancellationToken,
+    relays: Relays,
 }
 
-/// Wraps `transport`, cancelling `closed` when its inbound side ends.
+/// Wraps `transport`, cancelling `closed` when its inbound side ends and
+/// relaying progress to the calls registered in `relays`.
 pub fn watched<T, E, A>(
     transport: T,
     closed: CancellationToken,
+    relays: Relays,
 ) -> Watched<impl Transport<RoleClient, Error = E> + 'static>
 where
     T: IntoTransport<RoleClient, E, A>,
@@ -27,6 +39,7 @@ where
     Watched {
         inner: transport.into_transport(),
         closed,
+        relays,
     }
 }
 
@@ -49,8 +62,20 @@ where
 
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         let message = self.inner.receive().await;
-        if message.is_none() {
-            self.closed.cancel();
+        match &message {
+            None => self.closed.cancel(),
+            Some(JsonRpcMessage::Notification(n)) => {
+                if let ServerNotification::ProgressNotification(p) = &n.notification
+                    && let Some(relay) = self.relays.by_token(&p.params.progress_token)
+                {
+                    let _ = relay.send(RelayMsg::Progress {
+                        progress: p.params.progress,
+                        total: p.params.total,
+                        message: p.params.message.clone(),
+                    });
+                }
+            }
+            Some(_) => {}
         }
         message
     }

@@ -59,3 +59,126 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
         .ok()?;
     Some(kb / 1024.0)
 }
+
+/// Records that a figure could not be measured in this run, and why (a
+/// peer not installed, a client a gateway cannot serve, no `perf`): the
+/// report shows it as "not measured" instead of leaving a gap.
+#[allow(dead_code)]
+pub fn not_measured(case: &str, name: &str, reason: &str) {
+    println!("{name}: not measured ({reason})");
+    let Ok(path) = std::env::var("WEFT_BENCH_OUT") else {
+        return;
+    };
+    let line = serde_json::json!({"case": case, "name": name, "unit": "", "value": null, "reason": reason});
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{line}");
+        }
+        Err(e) => eprintln!("bench: cannot append to {path}: {e}"),
+    }
+}
+
+/// A `perf record` of one process while a bench drives a load, summarised
+/// into the raw data by `bench/profile.py` (the share of samples per
+/// component: kernel, libc, hyper and axum, rmcp, the router, …) so that
+/// the report's profile figures come from a recorded profile, never from
+/// typing. Set `WEFT_BENCH_PROFILE=0` to skip profiles.
+#[allow(dead_code)]
+pub struct Profile {
+    child: Option<std::process::Child>,
+    file: std::path::PathBuf,
+    case: String,
+    which: String,
+}
+
+#[allow(dead_code)]
+impl Profile {
+    /// Starts sampling `pid` (returns once `perf` has opened its output).
+    /// Without `perf`, records "not measured" and does nothing.
+    pub fn start(case: &str, which: &str, pid: u32, dir: &std::path::Path) -> Profile {
+        let file = dir.join(format!("perf-{}.data", which.replace(['/', ' '], "-")));
+        let mut profile = Profile {
+            child: None,
+            file: file.clone(),
+            case: case.into(),
+            which: which.into(),
+        };
+        if std::env::var("WEFT_BENCH_PROFILE").as_deref() == Ok("0") {
+            return profile;
+        }
+        let _ = std::fs::remove_file(&file);
+        let spawned = std::process::Command::new("perf")
+            .args(["record", "-q", "-F", "1999", "-p", &pid.to_string(), "-o"])
+            .arg(&file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(mut child) => {
+                // perf writes its file's header once the counters are open.
+                let deadline = std::time::Instant::now() + Duration::from_secs(20);
+                while !file.metadata().is_ok_and(|m| m.len() > 0) {
+                    if std::time::Instant::now() > deadline
+                        || child.try_wait().ok().flatten().is_some()
+                    {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        not_measured(case, &format!("profile {which}"), "perf did not start");
+                        return profile;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                profile.child = Some(child);
+            }
+            Err(e) => not_measured(case, &format!("profile {which}"), &format!("perf: {e}")),
+        }
+        profile
+    }
+
+    /// Stops sampling and appends the summary to the raw data.
+    pub fn finish(mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SAFETY: kill(2) on the pid of a child this value owns.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    not_measured(
+                        &self.case,
+                        &format!("profile {}", self.which),
+                        "perf did not stop",
+                    );
+                    return;
+                }
+            }
+        }
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/profile.py");
+        let status = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--case", &self.case, "--which", &self.which])
+            .arg(&self.file)
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            not_measured(
+                &self.case,
+                &format!("profile {}", self.which),
+                "bench/profile.py failed",
+            );
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
+}

@@ -13,6 +13,8 @@
 //!   with `{"message": i}` (for benchmarks);
 //! - `script`: behaves, making each of `{"calls": [{"server", "tool",
 //!   "args"}]}` in turn and reporting each outcome (`ok`, `kind`, `text`);
+//! - `fanout`: behaves, making the same `{"calls": [...]}` all at once with
+//!   `call_all` and reporting each outcome in the same form;
 //! - `echo`: behaves, returning its input.
 
 use std::hint::black_box;
@@ -77,6 +79,26 @@ fn run(input: Value) -> Result<Value, Error> {
                     Err(e) => json!({"server": server, "tool": tool, "ok": false, "kind": e.kind.to_string(), "message": e.message}),
                 });
             }
+            Ok(Value::Array(out))
+        }
+        "fanout" => {
+            let calls = input["calls"].as_array().cloned().unwrap_or_default();
+            let owned: Vec<(String, String, Value)> = calls
+                .iter()
+                .map(|c| {
+                    let args = if c["args"].is_object() { c["args"].clone() } else { json!({}) };
+                    (c["server"].as_str().unwrap_or_default().to_string(), c["tool"].as_str().unwrap_or_default().to_string(), args)
+                })
+                .collect();
+            let results = call_all(owned.iter().map(|(s, t, a)| (s.as_str(), t.as_str(), a.clone())));
+            let out = owned
+                .iter()
+                .zip(results)
+                .map(|((server, tool, _), result)| match result {
+                    Ok(r) => json!({"server": server, "tool": tool, "ok": true, "text": r.text()}),
+                    Err(e) => json!({"server": server, "tool": tool, "ok": false, "kind": e.kind.to_string(), "message": e.message}),
+                })
+                .collect();
             Ok(Value::Array(out))
         }
         "stdout" => {

@@ -1,0 +1,149 @@
+"""Tests of bench/report.py (run by `bash bench/check`, or
+`python3 -m unittest bench/test_report.py`). Standard library only; each
+test works in its own temporary directory."""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMMITTED = os.path.join(HERE, "results", "raw.jsonl")
+README = "# x\n\nbefore\n\n" + report.BEGIN + "\nold\n" + report.END + "\n\nafter\n"
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def clean_provenance(describe="abc1234"):
+    return {"provenance": {"describe": describe, "commit": "abc1234" + "0" * 33,
+                           "date": "2026-01-01 00:00 UTC", "cores": 2, "cpu": "cpu",
+                           "os": "linux", "rustc": "rustc 1.95.0"}}
+
+
+class ReportTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="weft-report-")
+        self.raw = os.path.join(self.dir, "results", "raw.jsonl")
+        os.makedirs(os.path.dirname(self.raw))
+        self.readme = os.path.join(self.dir, "README.md")
+        with open(self.readme, "w", encoding="utf-8") as f:
+            f.write(README)
+        os.environ["WEFT_BENCH_README"] = self.readme
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+        os.environ.pop("WEFT_BENCH_README", None)
+
+    def write_raw(self, lines):
+        with open(self.raw, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def main(self, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = report.main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    def figures(self):
+        return [{"case": "4", "name": "weft added p50", "unit": "µs", "value": 300.0},
+                {"case": "4", "name": "weft/mcp-proxy calls/s c=16", "unit": "x", "value": 7.0}]
+
+    def test_dirty_tree_is_refused_in_one_line_and_nothing_is_written(self):
+        self.write_raw([clean_provenance("abc1234-dirty")] + self.figures())
+        code, _, err = self.main(self.raw)
+        self.assertEqual(code, 1)
+        self.assertEqual(err.count("\n"), 1)
+        self.assertIn("dirty tree (abc1234-dirty)", err)
+        self.assertIn("--allow-dirty", err)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "results", "results.json")))
+        self.assertEqual(read(self.readme), README)
+
+    def test_missing_provenance_is_refused(self):
+        self.write_raw(self.figures())
+        code, _, err = self.main(self.raw)
+        self.assertEqual(code, 1)
+        self.assertIn("no provenance", err)
+
+    def test_allow_dirty_publishes_and_the_provenance_is_in_results_json(self):
+        self.write_raw([clean_provenance("abc1234-dirty")] + self.figures())
+        code, _, _ = self.main("--allow-dirty", self.raw)
+        self.assertEqual(code, 0)
+        data = json.loads(read(os.path.join(self.dir, "results", "results.json")))
+        self.assertEqual(data["provenance"]["describe"], "abc1234-dirty")
+        self.assertEqual(data["provenance"]["commit"], "abc1234" + "0" * 33)
+        text = read(self.readme)
+        self.assertTrue(text.startswith("# x\n\nbefore\n\n" + report.BEGIN + "\n"))
+        self.assertTrue(text.endswith(report.END + "\n\nafter\n"))
+        self.assertIn("tree `abc1234-dirty`", text)
+
+    def test_clean_tree_publishes_without_the_flag(self):
+        self.write_raw([clean_provenance()] + self.figures())
+        self.assertEqual(self.main(self.raw)[0], 0)
+
+    def test_a_peer_not_installed_shows_as_not_measured_in_every_output(self):
+        self.write_raw([clean_provenance()] + self.figures() + [
+            {"case": "4", "name": "mcp-hub → stdio", "unit": "", "value": None,
+             "reason": "not installed: run `bash bench/setup-peers`"}])
+        self.assertEqual(self.main(self.raw)[0], 0)
+        readme = read(self.readme)
+        row = [l for l in readme.splitlines()
+               if l.startswith("| 4. throughput ahead of mcp-hub, c=16, rmcp client |")]
+        self.assertEqual(row, ["| 4. throughput ahead of mcp-hub, c=16, rmcp client | > 1x | "
+                               "not measured (not installed: run `bash bench/setup-peers`) | not measured |"])
+        self.assertIn("mcp-hub not measured (not installed", readme)
+        svg = read(os.path.join(self.dir, "results", "chart.svg"))
+        self.assertIn("throughput ahead of mcp-hub, c=16, rmcp client", svg)
+        # A peer with no line at all is not measured either, never blank.
+        row = [l for l in readme.splitlines()
+               if l.startswith("| 4. throughput ahead of fastmcp, c=64, rmcp client |")]
+        self.assertEqual(row, ["| 4. throughput ahead of fastmcp, c=64, rmcp client | > 1x | "
+                               "not measured (no figure in this run) | not measured |"])
+        self.assertNotIn("| — |", readme)
+
+    def test_check_passes_on_what_publish_wrote_and_fails_on_a_hand_edit(self):
+        self.write_raw([clean_provenance()] + self.figures())
+        self.assertEqual(self.main(self.raw)[0], 0)
+        self.assertEqual(self.main("--check", self.raw)[0], 0)
+        text = read(self.readme)
+        with open(self.readme, "w", encoding="utf-8") as f:
+            f.write(text.replace("300 µs", "150 µs"))
+        code, _, err = self.main("--check", self.raw)
+        self.assertEqual(code, 1)
+        self.assertIn("README.md bench region differs", err)
+
+    def test_rendering_depends_on_the_raw_data_alone(self):
+        lines = [clean_provenance()] + self.figures()
+        self.write_raw(lines)
+        first = report.render(report.load(self.raw))[1]
+        self.write_raw(lines)
+        self.assertEqual(report.render(report.load(self.raw))[1], first)
+
+    def test_stamp_records_describe_and_commit(self):
+        self.assertEqual(self.main("stamp", self.raw)[0], 0)
+        p = report.load(self.raw).provenance
+        self.assertEqual(p["describe"], report.git("describe", "--always", "--dirty"))
+        self.assertEqual(p["commit"], report.git("rev-parse", "HEAD"))
+
+    def test_the_committed_raw_data_renders_every_figure_of_the_readme(self):
+        raw = report.load(COMMITTED)
+        self.assertIsNotNone(raw.provenance)
+        region = report.render(raw)[1]["README region"]
+        # Spot checks: figures the README used to carry by hand now come
+        # from the raw data.
+        self.assertIn(report.shown(raw.get("4", "weft CPU per call (plain HTTP client)")), region)
+        self.assertIn(report.shown(raw.get("4", "weft added p50 (plain HTTP client)")), region)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,168 @@
+//! How an answer leaves `weft serve --http`: in one write when it is ready
+//! at once.
+//!
+//! rmcp answers a handshake-era POST with an SSE stream whose first event
+//! (the "priming" event, which lets a client resume the stream) is ready
+//! before the answer itself. Sent as it comes, that is the head and the
+//! priming event in one write and the answer about a millisecond later in
+//! a second: on a keep-alive connection whose peer delays its ACKs, Nagle's
+//! algorithm holds that second write for ~40 ms. The listener sets
+//! `TCP_NODELAY` (see [`super::http::serve_http`]); this module also keeps
+//! a quick answer to one write: [`finish`] holds a POST's event stream back
+//! until its answer is there (or [`HOLD`] has passed, or the stream carries
+//! a notification or a request for the agent, which must not wait), and
+//! sends what it has as one body. A stream that has ended by then becomes a
+//! plain body with a `Content-Length`.
+//!
+//! The redaction pass runs here too, on whole events.
+
+use std::time::Duration;
+
+use axum::body::HttpBody as _;
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use futures::StreamExt;
+
+/// How long a POST's event stream may be held back waiting for its answer.
+/// A call that takes longer gets its head (and priming event) at this
+/// point and the answer when it comes.
+pub const HOLD: Duration = Duration::from_millis(200);
+
+/// At most this much is held back before the rest is streamed.
+const MAX_HELD: usize = 4 << 20;
+
+/// Whether a response is an SSE stream.
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// Whether a chunk of an SSE stream carries a message the agent must get
+/// at once: a notification (progress, a log message) or a request
+/// (sampling, elicitation), that is, any event whose data has a `method`.
+/// Unreadable data counts as urgent: it is passed on without waiting.
+fn urgent(chunk: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        method: Option<serde::de::IgnoredAny>,
+    }
+    let Ok(text) = std::str::from_utf8(chunk) else {
+        return true;
+    };
+    text.lines().any(|line| {
+        let Some(data) = line.strip_prefix("data:") else {
+            return false;
+        };
+        let data = data.trim();
+        if data.is_empty() {
+            // The priming event: no message.
+            return false;
+        }
+        serde_json::from_str::<Probe>(data).map_or(true, |p| p.method.is_some())
+    })
+}
+
+/// The redaction pass over a chunk, when secrets are configured.
+fn redacted(chunk: Bytes) -> Bytes {
+    if !crate::redact::enabled() {
+        return chunk;
+    }
+    match crate::redact::bytes(&chunk) {
+        std::borrow::Cow::Borrowed(_) => chunk,
+        std::borrow::Cow::Owned(v) => Bytes::from(v),
+    }
+}
+
+/// `response` as it should leave: a POST's event stream coalesced (see the
+/// module doc) when `post` is set, and every body through the redaction
+/// pass.
+pub async fn finish(response: Response, post: bool) -> Response {
+    let coalesce = post && is_event_stream(&response);
+    if !coalesce && !crate::redact::enabled() {
+        return response;
+    }
+    let complete = response.body().size_hint().exact().is_some();
+    let (mut parts, body) = response.into_parts();
+    if !coalesce && !complete {
+        // A stream we do not hold back (the standalone GET stream): each
+        // chunk is redacted as it passes.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        let stream = body.into_data_stream().map(|chunk| chunk.map(redacted));
+        return Response::from_parts(parts, Body::from_stream(stream));
+    }
+    let mut stream = body.into_data_stream();
+    let mut held: Vec<u8> = Vec::new();
+    let deadline = tokio::time::Instant::now() + HOLD;
+    let ended = loop {
+        let next = if coalesce {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => break false,
+            }
+        } else {
+            // A complete body (a plain JSON answer) is ready at once.
+            stream.next().await
+        };
+        match next {
+            None => break true,
+            Some(Ok(chunk)) => {
+                let now = coalesce && urgent(&chunk);
+                held.extend_from_slice(&chunk);
+                if now || held.len() > MAX_HELD {
+                    break false;
+                }
+            }
+            Some(Err(e)) => {
+                // Pass what was held, then the error, as the body would have.
+                parts.headers.remove(http::header::CONTENT_LENGTH);
+                let head = futures::stream::iter([Ok(redacted(Bytes::from(held))), Err(e)]);
+                return Response::from_parts(parts, Body::from_stream(head));
+            }
+        }
+    };
+    let held = redacted(Bytes::from(held));
+    if ended {
+        // (204 and 304 carry no body and may not declare one.)
+        if parts.status != http::StatusCode::NO_CONTENT
+            && parts.status != http::StatusCode::NOT_MODIFIED
+        {
+            parts.headers.insert(
+                http::header::CONTENT_LENGTH,
+                http::HeaderValue::from(held.len()),
+            );
+        }
+        return Response::from_parts(parts, Body::from(held));
+    }
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let rest = stream.map(|chunk| chunk.map(redacted));
+    let body = futures::stream::once(async move { Ok(held) }).chain(rest);
+    Response::from_parts(parts, Body::from_stream(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::urgent;
+
+    #[test]
+    fn what_cannot_wait() {
+        assert!(!urgent(b"id: 0\nretry: 3000\ndata:\n\n"));
+        assert!(!urgent(
+            b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
+        ));
+        assert!(urgent(
+            b"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"
+        ));
+        assert!(urgent(
+            b"id: 3\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"sampling/createMessage\"}\n\n"
+        ));
+        assert!(urgent(b"data: {not json\n\n"));
+        assert!(urgent(&[0xff, 0xfe]));
+    }
+}

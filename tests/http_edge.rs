@@ -1,0 +1,641 @@
+//! The edge of `weft serve --http`, driven by real HTTP requests: a
+//! keep-alive client gets its answers without waiting on Nagle's
+//! algorithm, in both protocol eras; a session's DELETE is answered 204
+//! and the session is gone; `Host` and `Origin` are checked against DNS
+//! rebinding, and `--allow-host` / `--allow-origin` admit exactly what
+//! they name; `/health` needs no key; and an agent's own `Authorization`
+//! header never reaches an upstream.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Every await on a socket is bounded by this.
+const IO: Duration = Duration::from_secs(30);
+
+/// A running `weft serve --http 127.0.0.1:0`: its base URL (`http://IP:PORT`).
+struct Served {
+    _proc: Background,
+    base: String,
+    port: u16,
+}
+
+/// The `http://IP:PORT` part of the first URL in `line`.
+fn base_of(line: &str) -> String {
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    url.trim_end_matches("/mcp").to_string()
+}
+
+fn serve(config: &Path, extra: &[&str]) -> Served {
+    let mut cmd = weft();
+    cmd.arg("--config")
+        .arg(config)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::piped());
+    let mut proc = Background::spawn(&mut cmd);
+    let stdout = proc.0.stdout.take().expect("stdout is piped");
+    let base = base_of(&first_line(stdout, Duration::from_secs(90)));
+    let port = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {base}"));
+    Served {
+        _proc: proc,
+        base,
+        port,
+    }
+}
+
+/// A config file in `dir` with `text`.
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("weft.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// The fault fixture as a stdio server named `name`.
+fn fixture(name: &str) -> String {
+    command_entry(name, &target_bin("weft-faulty-server"), &["--name", name])
+}
+
+/// `weft keys add TENANT` for the config at `config`: the new key.
+fn add_key(config: &Path, tenant: &str) -> String {
+    let out = weft()
+        .arg("--config")
+        .arg(config)
+        .args(["keys", "add", tenant])
+        .output_timed()
+        .expect("run weft keys add");
+    assert!(
+        out.status.success(),
+        "weft keys add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(key.starts_with("weft_"), "not a key: {key:?}");
+    key
+}
+
+/// One answer: status, headers and the body as text.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The JSON-RPC message answering request `id`, from a JSON body or
+    /// from the `data:` lines of an SSE body.
+    fn message(&self, id: u64) -> Value {
+        let sse = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        let candidates: Vec<Value> = if sse {
+            self.body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                .collect()
+        } else {
+            serde_json::from_str(&self.body).into_iter().collect()
+        };
+        candidates
+            .into_iter()
+            .find(|m: &Value| m["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no answer to request {id} in: {}", self.body))
+    }
+}
+
+/// A hand-driven MCP client over one `reqwest::Client` (which keeps its
+/// connection alive and sets TCP_NODELAY on its side, as most do).
+struct Raw {
+    http: reqwest::Client,
+    url: String,
+    key: Option<String>,
+    /// The protocol version: a handshake-era one, or `2026-07-28`.
+    version: &'static str,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl Raw {
+    fn new(http: &reqwest::Client, base: &str, version: &'static str) -> Raw {
+        Raw {
+            http: http.clone(),
+            url: format!("{base}/mcp"),
+            key: None,
+            version,
+            session: None,
+            next_id: 1,
+        }
+    }
+
+    fn stateless(&self) -> bool {
+        self.version == "2026-07-28"
+    }
+
+    /// POSTs one message with the headers its era asks for, plus `extra`.
+    async fn post(&self, message: &Value, extra: &[(&str, &str)]) -> Answer {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(message.to_string());
+        let method = message["method"].as_str().unwrap_or_default();
+        if method != "initialize" {
+            req = req.header("mcp-protocol-version", self.version);
+        }
+        if self.stateless() {
+            req = req.header("mcp-method", method);
+            if let Some(name) = message["params"]["name"].as_str() {
+                req = req.header("mcp-name", name);
+            }
+        }
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        if let Some(k) = &self.key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        for (name, value) in extra {
+            req = req.header(*name, *value);
+        }
+        send(req).await
+    }
+
+    /// A request with `params` (and, in 2026-07-28, the per-request
+    /// `_meta` that era requires): its id and the answer.
+    async fn request(&mut self, method: &str, mut params: Value) -> (u64, Answer) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if self.stateless() {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": self.version,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "weft-http-edge", "version": "1"},
+            });
+        }
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        (id, self.post(&message, &[]).await)
+    }
+
+    /// The handshake (handshake era only): keeps the session id.
+    async fn open(&mut self) {
+        let (id, answer) = self
+            .request(
+                "initialize",
+                json!({"protocolVersion": self.version, "capabilities": {},
+                       "clientInfo": {"name": "weft-http-edge", "version": "1"}}),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "initialize: {}", answer.body);
+        assert_eq!(
+            answer.message(id)["result"]["protocolVersion"],
+            self.version,
+            "{}",
+            answer.body
+        );
+        let session = answer
+            .headers
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session id");
+        self.session = Some(session.to_string());
+        let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let answer = self.post(&done, &[]).await;
+        assert_eq!(answer.status, 202, "initialized: {}", answer.body);
+    }
+
+    /// `tools/call`: the JSON-RPC `result`, which must be there.
+    async fn call(&mut self, tool: &str, args: Value) -> Value {
+        let (id, answer) = self
+            .request("tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        assert_eq!(answer.status, 200, "{tool}: {}", answer.body);
+        let message = answer.message(id);
+        assert!(message.get("error").is_none(), "{tool}: {message}");
+        message["result"].clone()
+    }
+
+    async fn delete(&self) -> u16 {
+        let mut req = self
+            .http
+            .delete(&self.url)
+            .header("mcp-protocol-version", self.version);
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        if let Some(k) = &self.key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        send(req).await.status
+    }
+}
+
+/// Sends a request and reads its whole answer, each under [`IO`].
+async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let resp = tokio::time::timeout(IO, req.send())
+        .await
+        .expect("weft answers within 30 s")
+        .expect("weft answers");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = tokio::time::timeout(IO, resp.text())
+        .await
+        .expect("the body arrives within 30 s")
+        .expect("a readable body");
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The text of a tool result's only content block.
+fn only_text(result: &Value) -> String {
+    let content = result["content"].as_array().expect("content");
+    assert_eq!(content.len(), 1, "{result}");
+    content[0]["text"]
+        .as_str()
+        .expect("a text block")
+        .to_string()
+}
+
+/// TCP connections made to `port` on this machine that still exist in
+/// the kernel's table: client ends (any state) and server ends in
+/// TIME_WAIT (left when the server closes first).
+fn connections_to(port: u16) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let port_of = |addr: &str| {
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state)) = (f.get(1), f.get(2), f.get(3)) else {
+                return false;
+            };
+            port_of(remote) == Some(port) || (port_of(local) == Some(port) && *state == "06")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A reqwest connector layer that lets its client open one connection
+/// only: any later connect waits forever. reqwest races a fresh connect
+/// against the return of the idle one to its pool, so without this a few
+/// calls would go over new connections (which Nagle's delayed ACKs do not
+/// hit); with it every call waits for the one connection, which is free
+/// as soon as the previous answer has been read.
+#[derive(Clone)]
+struct OneConnection;
+
+impl<S> tower_layer::Layer<S> for OneConnection {
+    type Service = OneConnectionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OneConnectionService {
+            inner,
+            made: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct OneConnectionService<S> {
+    inner: S,
+    made: Arc<AtomicBool>,
+}
+
+impl<S, R> tower_service::Service<R> for OneConnectionService<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        if self.made.swap(true, Ordering::SeqCst) {
+            Box::pin(std::future::pending())
+        } else {
+            Box::pin(self.inner.call(request))
+        }
+    }
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// The issue-21 bug: each answer left in two writes, and without
+/// TCP_NODELAY the second waited for the client's delayed ACK, so a
+/// keep-alive client waited ~40 ms per call. 20 sequential calls over one
+/// connection, in both handshake versions and in 2026-07-28, must have a
+/// median under 10 ms (the bug costs 40).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_client_gets_quick_answers_in_both_eras() {
+    let dir = temp_dir();
+    let mut text = "[settings]\nstartup_timeout = \"60s\"\n".to_string();
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    let config = write_config(dir.path(), &text);
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::builder()
+        .http1_only()
+        .tcp_nodelay(true)
+        .connector_layer(OneConnection)
+        .build()
+        .expect("a client");
+    let mut report = vec![];
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let mut raw = Raw::new(&http, &weft.base, version);
+        if !raw.stateless() {
+            raw.open().await;
+        }
+        let mut times = vec![];
+        for i in 0..20 {
+            let start = Instant::now();
+            let result = raw
+                .call("everything__echo", json!({"message": format!("call {i}")}))
+                .await;
+            times.push(start.elapsed());
+            assert_eq!(only_text(&result), format!("Echo: call {i}"), "{version}");
+        }
+        let median = p50(times.clone());
+        report.push(format!("{version}: p50 {median:?} of {times:?}"));
+        assert!(
+            median < Duration::from_millis(10),
+            "{version}: 20 calls over one keep-alive connection took a median of {median:?}: {times:?}"
+        );
+        if !raw.stateless() {
+            assert_eq!(raw.delete().await, 204, "{version}: DELETE of the session");
+        }
+    }
+    // Every call above went over one connection: a client that opened a
+    // new one per call would never have seen the bug.
+    let made = connections_to(weft.port);
+    assert_eq!(
+        made.len(),
+        1,
+        "the calls did not share one keep-alive connection:\n{}",
+        made.join("\n")
+    );
+    eprintln!("{}", report.join("\n"));
+}
+
+/// Opens a session, calls once, DELETEs it (204, not 202, which clients
+/// take for a failure), and finds it gone: 404 to a call and to a second
+/// DELETE.
+async fn end_a_session(mut raw: Raw, how: &str) {
+    raw.open().await;
+    let result = raw.call("faulty__echo", json!({"text": "before"})).await;
+    assert_eq!(only_text(&result), "before", "{how}");
+    assert_eq!(raw.delete().await, 204, "{how}: the DELETE");
+    let (_, answer) = raw
+        .request(
+            "tools/call",
+            json!({"name": "faulty__echo", "arguments": {"text": "after"}}),
+        )
+        .await;
+    assert_eq!(
+        answer.status, 404,
+        "{how}: a call on the ended session: {}",
+        answer.body
+    );
+    assert_eq!(raw.delete().await, 404, "{how}: a second DELETE");
+}
+
+/// A DELETE ends a session, without tenants (rmcp forgets the session)
+/// and with them (weft's guard forgets whose it was, too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_ends_a_session_with_204_and_the_session_is_gone() {
+    let http = reqwest::Client::new();
+    let open_dir = temp_dir();
+    let config = write_config(open_dir.path(), &fixture("faulty"));
+    let weft = serve(&config, &[]);
+    end_a_session(Raw::new(&http, &weft.base, "2025-06-18"), "no tenants").await;
+
+    let dir = temp_dir();
+    let text = fixture("faulty") + "\n[tenants.acme]\ninclude = [\"faulty.*\"]\n";
+    let config = write_config(dir.path(), &text);
+    let key = add_key(&config, "acme");
+    let weft = serve(&config, &[]);
+    let mut raw = Raw::new(&http, &weft.base, "2025-11-25");
+    raw.key = Some(key);
+    end_a_session(raw, "a tenant's session").await;
+}
+
+/// An `initialize` POST with extra headers: the status.
+async fn initialize_with(http: &reqwest::Client, base: &str, headers: &[(&str, &str)]) -> u16 {
+    let raw = Raw::new(http, base, "2025-11-25");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "weft-http-edge", "version": "1"}}});
+    raw.post(&init, headers).await.status
+}
+
+/// DNS-rebinding protection: a `Host` that is not loopback and a browser
+/// `Origin` that is not a loopback origin get 403; `--allow-host` and
+/// `--allow-origin` admit exactly what they name, and nothing near it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_origin_are_checked_and_the_allow_flags_admit_exactly_what_they_name() {
+    let dir = temp_dir();
+    let config = write_config(dir.path(), &fixture("faulty"));
+    let http = reqwest::Client::new();
+
+    let plain = serve(&config, &[]);
+    let port = plain.port.to_string();
+    let cases: Vec<(Vec<(&str, String)>, u16)> = vec![
+        (vec![], 200),
+        (vec![("host", format!("localhost:{port}"))], 200),
+        (vec![("host", "evil.example".into())], 403),
+        (vec![("host", format!("weft.example:{port}"))], 403),
+        (vec![("origin", format!("http://localhost:{port}"))], 200),
+        (vec![("origin", "http://127.0.0.1:9".into())], 200),
+        (vec![("origin", "http://evil.example".into())], 403),
+        (vec![("origin", "https://app.example:8443".into())], 403),
+    ];
+    for (headers, want) in &cases {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let got = initialize_with(&http, &plain.base, &h).await;
+        assert_eq!(got, *want, "no allow flags, headers {headers:?}");
+    }
+
+    let allowing = serve(
+        &config,
+        &[
+            "--allow-host",
+            "weft.example",
+            "--allow-origin",
+            "https://app.example:8443",
+        ],
+    );
+    let port = allowing.port.to_string();
+    let cases: Vec<(Vec<(&str, String)>, u16)> = vec![
+        // Loopback still works.
+        (vec![], 200),
+        (vec![("host", format!("weft.example:{port}"))], 200),
+        (vec![("host", "weft.example".into())], 200),
+        (vec![("host", "WEFT.EXAMPLE".into())], 200),
+        (vec![("host", "api.weft.example".into())], 403),
+        (vec![("host", "weft.example.evil".into())], 403),
+        (vec![("host", "evil.example".into())], 403),
+        (vec![("origin", "https://app.example:8443".into())], 200),
+        (vec![("origin", "https://app.example".into())], 403),
+        (vec![("origin", "http://app.example:8443".into())], 403),
+        (vec![("origin", "https://app.example:9443".into())], 403),
+        (vec![("origin", "https://evil.example:8443".into())], 403),
+        (vec![("origin", "null".into())], 403),
+        (
+            vec![
+                ("host", format!("weft.example:{port}")),
+                ("origin", "https://app.example:8443".into()),
+            ],
+            200,
+        ),
+        (
+            vec![
+                ("host", format!("weft.example:{port}")),
+                ("origin", "https://evil.example".into()),
+            ],
+            403,
+        ),
+    ];
+    for (headers, want) in &cases {
+        let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let got = initialize_with(&http, &allowing.base, &h).await;
+        assert_eq!(
+            got, *want,
+            "--allow-host weft.example --allow-origin https://app.example:8443, headers {headers:?}"
+        );
+    }
+}
+
+/// With tenants, every route needs a key but `/health`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_without_a_key_when_tenants_exist() {
+    let dir = temp_dir();
+    let text = fixture("faulty") + "\n[tenants.ops]\nadmin = true\ninclude = [\"faulty.*\"]\n";
+    let config = write_config(dir.path(), &text);
+    let key = add_key(&config, "ops");
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::new();
+    let health = send(http.get(format!("{}/health", weft.base))).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, "ok\n");
+    for path in ["/status", "/metrics"] {
+        let refused = send(http.get(format!("{}{path}", weft.base))).await;
+        assert_eq!(
+            refused.status, 401,
+            "{path} without a key: {}",
+            refused.body
+        );
+        let admitted = send(
+            http.get(format!("{}{path}", weft.base))
+                .header("authorization", format!("Bearer {key}")),
+        )
+        .await;
+        assert_eq!(
+            admitted.status, 200,
+            "{path} with the admin key: {}",
+            admitted.body
+        );
+    }
+    assert_eq!(initialize_with(&http, &weft.base, &[]).await, 401);
+}
+
+/// The agent's key stops at weft: an HTTP upstream (the fixture over
+/// `--http`, whose `headers` tool returns the request headers it got)
+/// sees the headers its own config gives it, and never the agent's
+/// `Authorization`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_authorization_never_reaches_an_upstream() {
+    let mut cmd = std::process::Command::new(target_bin("weft-faulty-server"));
+    cmd.args(["--name", "remote", "--http", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let mut upstream = Background::spawn(&mut cmd);
+    let stdout = upstream.0.stdout.take().expect("stdout is piped");
+    let upstream_url = format!(
+        "{}/mcp",
+        base_of(&first_line(stdout, Duration::from_secs(30)))
+    );
+
+    let dir = temp_dir();
+    let text = format!(
+        "[servers.plain]\nurl = {url}\nheaders = {{ X-Upstream-Token = \"configured-for-plain\" }}\n\n\
+         [servers.authed]\nurl = {url}\nheaders = {{ Authorization = \"Bearer configured-for-authed\" }}\n\n\
+         [tenants.acme]\ninclude = [\"plain.*\", \"authed.*\"]\n",
+        url = q(&upstream_url)
+    );
+    let config = write_config(dir.path(), &text);
+    let key = add_key(&config, "acme");
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::new();
+    for version in ["2025-11-25", "2026-07-28"] {
+        let mut raw = Raw::new(&http, &weft.base, version);
+        raw.key = Some(key.clone());
+        if !raw.stateless() {
+            raw.open().await;
+        }
+        let seen = |result: &Value| -> serde_json::Map<String, Value> {
+            let text = only_text(result);
+            assert!(
+                !text.contains(&key),
+                "{version}: the agent's key reached the upstream: {text}"
+            );
+            match serde_json::from_str(&text) {
+                Ok(Value::Object(m)) => m,
+                other => panic!("{version}: the headers tool gave {other:?}: {text}"),
+            }
+        };
+        let plain = seen(&raw.call("plain__headers", json!({})).await);
+        assert_eq!(
+            plain.get("x-upstream-token"),
+            Some(&json!("configured-for-plain")),
+            "{version}: {plain:?}"
+        );
+        assert_eq!(plain.get("authorization"), None, "{version}: {plain:?}");
+        let authed = seen(&raw.call("authed__headers", json!({})).await);
+        assert_eq!(
+            authed.get("authorization"),
+            Some(&json!("Bearer configured-for-authed")),
+            "{version}: {authed:?}"
+        );
+        assert_eq!(
+            authed.get("x-upstream-token"),
+            None,
+            "{version}: {authed:?}"
+        );
+    }
+}

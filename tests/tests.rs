@@ -1,0 +1,23 @@
+//! weft's integration tests, in one binary (as ripgrep does): every module
+//! links the same `weft` library once, which keeps the build short.
+//!
+//! They run against real MCP servers and clients installed by
+//! `.ci/setup-tools`; a missing one fails with an install hint.
+
+mod support;
+
+mod cache;
+mod catalog;
+mod cli;
+mod config_errors;
+mod conformance;
+mod fuzz_smoke;
+mod http_edge;
+mod http_upstreams;
+mod policies;
+mod resilience;
+mod sandbox;
+mod serve;
+mod soak;
+mod tenants;
+mod upstream_faults;
