@@ -398,3 +398,31 @@ async fn components_for_another_world_or_with_unknown_imports_are_refused() {
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_names_over_the_cap_are_refused_before_anything_stores_them() {
+    let rig = rig().await;
+    let long = "s".repeat(4096);
+    let r = rig
+        .run(
+            json!({"attack": "script", "calls": [
+                {"server": long, "tool": "echo", "args": {"message": "x"}},
+                {"server": "everything", "tool": long, "args": {"message": "x"}},
+            ]}),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(r.status, "ok", "{:?}", r.error);
+    let out = r.output.expect("output");
+    for call in out.as_array().expect("one entry per call") {
+        assert_eq!(call["ok"], false, "{call}");
+        assert_eq!(call["kind"], "invalid-args");
+        assert_eq!(call["message"], "a server or tool name is over 256 bytes");
+    }
+    assert!(
+        r.calls.is_empty(),
+        "nothing was recorded for the report: {:?}",
+        r.calls.len()
+    );
+    rig.still_serves().await;
+}

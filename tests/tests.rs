@@ -8,6 +8,7 @@ mod support;
 
 mod cache;
 mod catalog;
+mod child_env;
 mod cli;
 mod config_errors;
 mod conformance;

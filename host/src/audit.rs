@@ -142,7 +142,10 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_tail() {
-        let dir = std::env::temp_dir().join(format!("weft-audit-{}", crate::util::random_hex(4)));
+        let dir = std::env::temp_dir().join(format!(
+            "weft-audit-{}",
+            crate::util::random_hex(4).unwrap()
+        ));
         let path = dir.join("audit.jsonl");
         let audit = Audit::open(&path).unwrap();
         for i in 0..5 {

@@ -2,31 +2,28 @@
 
 use std::time::Duration;
 
-/// `2 * bytes` hex digits that are hard to guess: a hash of the kernel's
-/// random bytes, the time, the process and a counter.
-pub fn random_hex(bytes: usize) -> String {
-    use sha2::{Digest, Sha256};
+/// The operating system's random source failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the operating system's random source failed: {0}")]
+pub struct RandomError(String);
+
+/// `2 * bytes` hex digits (at most 64) from the operating system's random
+/// source. When that source fails this fails too: nothing that must be
+/// unguessable (an API key, a `requestState`) is ever made from the time,
+/// the process id or a counter.
+pub fn random_hex(bytes: usize) -> Result<String, RandomError> {
+    let mut buf = [0u8; 32];
+    let buf = &mut buf[..bytes.min(32)];
+    getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// An id for one request in the logs. It correlates log lines and guards
+/// nothing, so when the random source fails it is a process-wide count.
+pub fn request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = Sha256::new();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let mut seed = [0u8; 32];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        use std::io::Read;
-        let _ = f.read_exact(&mut seed);
-    }
-    h.update(seed);
-    h.update(now.as_nanos().to_le_bytes());
-    h.update(std::process::id().to_le_bytes());
-    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    let digest = h.finalize();
-    digest
-        .iter()
-        .take(bytes.min(32))
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    random_hex(6).unwrap_or_else(|_| format!("n{}", COUNT.fetch_add(1, Ordering::Relaxed)))
 }
 
 /// `850 ms`, `2.4 s`, `3 min`: short human durations.
@@ -89,10 +86,14 @@ pub fn unix_ms(t: std::time::SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// A random number in [0, 1), for jitter.
+/// A random number in [0, 1), for jitter (0.5 if the random source fails:
+/// jitter spreads retries out, it protects nothing).
 pub fn random_unit() -> f64 {
-    let bits = u64::from_str_radix(&random_hex(7), 16).unwrap_or(0);
-    bits as f64 / (1u64 << 56) as f64
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b[..7]).is_err() {
+        return 0.5;
+    }
+    u64::from_le_bytes(b) as f64 / (1u64 << 56) as f64
 }
 
 /// Writes a file only its owner can read (mode 0600), through a temporary
@@ -107,7 +108,8 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", random_hex(4)));
+    let suffix = random_hex(4).map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -139,5 +141,17 @@ mod tests {
         );
         assert_eq!(closest("zzz", ["git_status"]), None);
         assert_eq!(fmt_duration(Duration::from_millis(850)), "850 ms");
+    }
+
+    #[test]
+    fn random_hex_is_hex_of_the_asked_length_and_never_repeats() {
+        let a = random_hex(16).unwrap();
+        let b = random_hex(16).unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+        assert_eq!(random_hex(40).unwrap().len(), 64, "at most 32 bytes");
+        let u = random_unit();
+        assert!((0.0..1.0).contains(&u));
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(
         Some(t) => weft::tenant::Caller::tenant(t, "cli"),
         None => weft::tenant::Caller::owner(),
     };
-    let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
+    let span = tracing::info_span!("request", request_id = %weft::util::request_id());
     let outcome = hub
         .call_tool_as(&caller, server, tool, args)
         .instrument(span)

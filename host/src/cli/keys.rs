@@ -31,7 +31,13 @@ pub fn run(config: &Config, cmd: KeysCommand) -> ExitCode {
                 eprintln!("weft: no tenant named {tenant:?} in the config; {hint}");
                 return ExitCode::from(USAGE);
             }
-            let (key, id) = keys::generate();
+            let (key, id) = match keys::generate() {
+                Ok(k) => k,
+                Err(e) => {
+                    eprintln!("weft: no key was made: {e}");
+                    return ExitCode::from(FAILED);
+                }
+            };
             file.keys.push(KeyEntry {
                 id: id.clone(),
                 tenant: tenant.clone(),

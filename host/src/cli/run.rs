@@ -91,7 +91,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     };
     policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
     let runner = Runner::new(hub, sandbox);
-    let span = tracing::info_span!("request", request_id = %weft::util::random_hex(6));
+    let span = tracing::info_span!("request", request_id = %weft::util::request_id());
     let report = runner.run(&loaded, &input, None).instrument(span).await;
     if opts.json {
         weft::outln!(

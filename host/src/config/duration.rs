@@ -28,7 +28,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("{text:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
 }
 
 /// Parses a size: `65536`, `64KiB`, `64MiB`, `1GiB` (also KB, MB, GB as
@@ -73,6 +73,12 @@ mod tests {
                 .unwrap_err()
                 .contains("not a duration")
         );
+        for huge in ["99999999999999999999999h", "1000000001"] {
+            assert_eq!(
+                parse_duration(huge).unwrap_err(),
+                format!("{huge:?} is out of range"),
+            );
+        }
         assert!(
             parse_duration("3 weeks")
                 .unwrap_err()

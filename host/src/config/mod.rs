@@ -101,7 +101,17 @@ pub struct Settings {
     pub max_body: u64,
     /// How long `serve --http` waits for a request body to arrive.
     pub body_timeout: Duration,
+    /// Variables of weft's own environment that stdio servers also get,
+    /// beside [`BASE_ENV`] and their own `env`.
+    pub pass_env: Vec<String>,
 }
+
+/// The variables of weft's environment every stdio server gets (when set):
+/// what a program needs to find its tools and write temporary files. Any
+/// other variable reaches a server only through its `env` or
+/// `settings.pass_env`, so a server never sees weft's credentials, API keys
+/// or cloud variables.
+pub const BASE_ENV: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR"];
 
 /// What `weft serve` lists as tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -142,6 +152,7 @@ impl Default for Settings {
             audit: None,
             max_body: 4 << 20,
             body_timeout: Duration::from_secs(10),
+            pass_env: Vec::new(),
         }
     }
 }
@@ -155,6 +166,8 @@ pub enum Transport {
         args: Vec<String>,
         /// Resolved environment (references already substituted).
         env: BTreeMap<String, String>,
+        /// Names of weft's own variables passed on (`settings.pass_env`).
+        pass_env: Vec<String>,
         cwd: Option<PathBuf>,
     },
     /// A remote server at a URL.

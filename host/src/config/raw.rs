@@ -18,6 +18,9 @@ pub(crate) enum RawDuration {
     Text(String),
 }
 
+/// The longest duration a config may give, in seconds (about 31 years).
+const MAX_SECONDS: f64 = 1e9;
+
 impl RawDuration {
     pub(crate) fn resolve(
         &self,
@@ -25,13 +28,21 @@ impl RawDuration {
         key: &str,
     ) -> Result<std::time::Duration, ConfigError> {
         match self {
-            RawDuration::Seconds(s) if s.is_finite() && *s >= 0.0 => {
-                Ok(std::time::Duration::from_secs_f64(*s))
+            // The same range as a written duration: up to 10^9 s, so that
+            // no deadline computed from it can overflow.
+            RawDuration::Seconds(s) if (0.0..=MAX_SECONDS).contains(s) => {
+                std::time::Duration::try_from_secs_f64(*s).map_err(|e| {
+                    ConfigError::new(
+                        file,
+                        key,
+                        format!("{s} is not a valid number of seconds: {e}"),
+                    )
+                })
             }
             RawDuration::Seconds(s) => Err(ConfigError::new(
                 file,
                 key,
-                format!("{s} is not a valid number of seconds"),
+                format!("{s} is not a valid number of seconds (0 to {MAX_SECONDS:e})"),
             )),
             RawDuration::Text(t) => parse_duration(t).map_err(|m| ConfigError::new(file, key, m)),
         }
@@ -215,6 +226,7 @@ impl RawServer {
                     command,
                     args,
                     env: resolve_map(&self.env, "env")?,
+                    pass_env: settings.pass_env.clone(),
                     cwd,
                 }
             }

@@ -284,3 +284,24 @@ fn per_tenant_servers_resolve_each_tenants_secrets() {
     .unwrap_err();
     assert!(e.to_string().contains("per_tenant"), "{e}");
 }
+
+#[test]
+fn a_huge_number_of_seconds_is_an_error_not_a_panic() {
+    for value in ["1e300", "1.0e10", "-1.0"] {
+        let e = parse(&format!(
+            "[settings]\nshutdown_timeout = {value}\n[servers.a]\ncommand = \"a\"\ntimeout = 5\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "settings.shutdown_timeout", "{value}");
+        assert!(
+            e.to_string()
+                .contains("is not a valid number of seconds (0 to 1e9)"),
+            "{value}: {e}"
+        );
+    }
+    let ok = parse("[settings]\nshutdown_timeout = 1e9\n").unwrap();
+    assert_eq!(
+        ok.settings.shutdown_timeout,
+        Duration::from_secs(1_000_000_000)
+    );
+}

@@ -28,6 +28,7 @@ struct RawSettings {
     audit: Option<String>,
     max_body: Option<RawAmount>,
     body_timeout: Option<RawDuration>,
+    pass_env: Option<Vec<String>>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants"];
@@ -127,6 +128,23 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             .hint("use at least 1KiB; the default is 4MiB"));
         }
         settings.max_body = bytes;
+    }
+    if let Some(names) = raw_settings.pass_env {
+        for name in &names {
+            let valid = !name.is_empty()
+                && name.len() <= 256
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !valid {
+                let shown: String = name.chars().take(64).collect();
+                return Err(ConfigError::new(
+                    file,
+                    "settings.pass_env",
+                    format!("{shown:?} is not an environment variable name"),
+                )
+                .hint("list names such as \"HTTPS_PROXY\" (letters, digits and _)"));
+            }
+        }
+        settings.pass_env = names;
     }
     settings.keys_file = key_file_path(raw_settings.keys.as_deref(), file);
     settings.audit = raw_settings.audit.as_deref().map(|a| {

@@ -19,6 +19,12 @@ use crate::{Caller, Hub};
 /// Most log lines kept per run, and the longest line.
 const MAX_LOG_LINES: usize = 1000;
 const MAX_LOG_LINE: usize = 4096;
+/// The longest log level a guest may name (`debug`, `warning`, …).
+const MAX_LEVEL: usize = 16;
+/// The longest server or tool name a guest may send, and how much of a
+/// longer one an error shows.
+const MAX_NAME: usize = 256;
+const SHOWN_NAME: usize = 64;
 
 /// One tool call a run made, for its report.
 #[derive(Debug, Clone, Serialize)]
@@ -90,10 +96,21 @@ impl RunCtx {
     /// One call, through grants and the router.
     async fn call(
         &self,
-        server: String,
-        tool: String,
+        mut server: String,
+        mut tool: String,
         args: String,
     ) -> Result<String, WitCallError> {
+        // Names are capped before anything stores, logs or audits them.
+        if server.len() > MAX_NAME || tool.len() > MAX_NAME {
+            crate::util::truncate(&mut server, SHOWN_NAME);
+            crate::util::truncate(&mut tool, SHOWN_NAME);
+            return Err(WitCallError {
+                kind: WitErrorKind::InvalidArgs,
+                message: format!("a server or tool name is over {MAX_NAME} bytes"),
+                server,
+                tool,
+            });
+        }
         let denied = |kind, message: String| WitCallError {
             kind,
             message,
@@ -162,11 +179,12 @@ impl RunCtx {
             .push(rec);
     }
 
-    fn log(&self, level: String, mut message: String) {
+    fn log(&self, mut level: String, mut message: String) {
         let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
         if logs.len() >= MAX_LOG_LINES {
             return;
         }
+        crate::util::truncate(&mut level, MAX_LEVEL);
         crate::util::truncate(&mut message, MAX_LOG_LINE);
         tracing::debug!(target: "weft::policy", level = %level, "{message}");
         logs.push(LogLine { level, message });
@@ -256,6 +274,10 @@ impl host_log::Host for RunState {
         message: Option<String>,
     ) -> wasmtime::Result<()> {
         if let Some(p) = &self.ctx.progress {
+            let message = message.map(|mut m| {
+                crate::util::truncate(&mut m, MAX_LOG_LINE);
+                m
+            });
             p(done, total, message);
         }
         Ok(())

@@ -17,7 +17,7 @@ pub enum LimitError {
     )]
     Time { ms: u64 },
     #[error(
-        "memory limit: the policy tried to grow its memory to {desired} bytes, over the cap of {cap} bytes (raise it with --memory or `memory`)"
+        "memory limit: the policy tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes (raise it with --memory or `memory`)"
     )]
     Memory { desired: u64, cap: u64 },
     #[error("call limit: the policy made more than {max} tool calls (raise `max_calls`)")]
@@ -60,11 +60,16 @@ pub enum RunError {
     Load(String),
 }
 
-/// `StoreLimits`, but a refused grow becomes a [`LimitError::Memory`] trap
-/// rather than a silent `-1`, so the run ends with an error naming the cap.
+/// `StoreLimits`, but the cap is on all of a run's linear memories together
+/// (a component may have several; a cap per memory would let it take the
+/// cap several times over), and a refused grow becomes a
+/// [`LimitError::Memory`] trap rather than a silent `-1`, so the run ends
+/// with an error naming the cap.
 pub struct MemoryLimiter {
     inner: StoreLimits,
     cap: u64,
+    /// Bytes of linear memory granted so far, over every memory.
+    total: u64,
 }
 
 impl MemoryLimiter {
@@ -76,7 +81,11 @@ impl MemoryLimiter {
             .tables(64)
             .memories(8)
             .build();
-        MemoryLimiter { inner, cap }
+        MemoryLimiter {
+            inner,
+            cap,
+            total: 0,
+        }
     }
 }
 
@@ -87,7 +96,17 @@ impl ResourceLimiter for MemoryLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Creating a memory counts too: wasmtime asks with `current` 0.
+        let grown = desired.saturating_sub(current) as u64;
+        let total = self.total.saturating_add(grown);
+        if total > self.cap {
+            return Err(wasmtime::Error::new(LimitError::Memory {
+                desired: total,
+                cap: self.cap,
+            }));
+        }
         if self.inner.memory_growing(current, desired, maximum)? {
+            self.total = total;
             Ok(true)
         } else {
             Err(wasmtime::Error::new(LimitError::Memory {
@@ -144,5 +163,33 @@ pub fn classify(error: wasmtime::Error, fuel: Option<u64>, time_ms: u64) -> RunE
         ),
         Some(trap) => RunError::Trap(trap.to_string()),
         None => RunError::Trap(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn every_memory_counts_against_one_cap() {
+        let mut l = MemoryLimiter::new(10 * MIB as u64);
+        // Two memories of 4 MiB each: 8 MiB in all.
+        assert!(l.memory_growing(0, 4 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 4 * MIB, None).unwrap());
+        // A third of 4 MiB would make 12: refused, naming the total.
+        let e = l.memory_growing(0, 4 * MIB, None).unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<LimitError>(),
+            Some(&LimitError::Memory {
+                desired: 12 * MIB as u64,
+                cap: 10 * MIB as u64
+            })
+        );
+        // Growing the first by 2 MiB still fits (10 in all); one more byte's
+        // page does not.
+        assert!(l.memory_growing(4 * MIB, 6 * MIB, None).unwrap());
+        assert!(l.memory_growing(6 * MIB, 6 * MIB + 65536, None).is_err());
     }
 }

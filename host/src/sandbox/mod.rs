@@ -34,6 +34,8 @@ use limits::MemoryLimiter;
 
 use crate::config::Limits;
 
+/// The most resource handles (streams, pollables) one run may hold.
+const MAX_RESOURCES: usize = 1024;
 /// A component's bytes and their SHA-256, computed once: the digest keys
 /// every cache, so a run never hashes the component again.
 #[derive(Clone)]
@@ -172,9 +174,14 @@ impl Sandbox {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
+        // A policy holds a handful of resources (streams, pollables); the
+        // default cap of a million entries would let one run keep host
+        // memory busy.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let state = RunState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(limits.memory),
             ctx,
         };
@@ -184,11 +191,12 @@ impl Sandbox {
         let time_ms = limits.timeout.as_millis() as u64;
         let mut result = match store.set_fuel(fuel) {
             Ok(()) => {
-                let deadline = started + limits.timeout;
+                // (No deadline when the timeout is too large to add.)
+                let deadline = started.checked_add(limits.timeout);
                 // Each epoch tick: past the deadline, stop the guest; before
                 // it, yield so the async timeout and other runs get a turn.
                 store.epoch_deadline_callback(move |_| {
-                    Ok(if Instant::now() >= deadline {
+                    Ok(if deadline.is_some_and(|d| Instant::now() >= d) {
                         UpdateDeadline::Interrupt
                     } else {
                         UpdateDeadline::Yield(1)
@@ -208,15 +216,18 @@ impl Sandbox {
             }
             Err(e) => Err(RunError::Trap(format!("cannot set fuel: {e}"))),
         };
-        if let Ok(output) = &result
-            && output.len() as u64 > limits.max_output
+        // The output cap holds for a result and for an error message alike.
+        let produced = match &result {
+            Ok(output) | Err(RunError::Policy(output)) => Some(output.len() as u64),
+            Err(_) => None,
+        };
+        if let Some(size) = produced
+            && size > limits.max_output
         {
-            {
-                result = Err(RunError::Limit(LimitError::Output {
-                    size: output.len() as u64,
-                    cap: limits.max_output,
-                }));
-            }
+            result = Err(RunError::Limit(LimitError::Output {
+                size,
+                cap: limits.max_output,
+            }));
         }
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
         let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();

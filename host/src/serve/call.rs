@@ -56,13 +56,15 @@ pub struct ParkingLot {
 }
 
 impl ParkingLot {
-    fn park(&self, parked: Parked) -> String {
-        let state = format!("{STATE_PREFIX}{}", crate::util::random_hex(16));
+    /// Parks a call under a new unguessable `requestState`; fails, and the
+    /// call with it, when the random source does.
+    fn park(&self, parked: Parked) -> Result<String, crate::util::RandomError> {
+        let state = format!("{STATE_PREFIX}{}", crate::util::random_hex(16)?);
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         // Dropping an abandoned call cancels its upstream request.
         calls.retain(|_, p| p.at.elapsed() < PARK_TTL);
         calls.insert(state.clone(), parked);
-        state
+        Ok(state)
     }
 
     fn take(&self, state: &str) -> Option<Parked> {
@@ -197,7 +199,7 @@ pub async fn drive(
                     if let Some(e) = agent.cannot(&request) {
                         let _ = reply.send(Err(e));
                     } else if agent.modern {
-                        return Ok(park(lot, work, rx, *request, reply));
+                        return park(lot, work, rx, *request, reply);
                     } else {
                         let peer = agent.peer.clone();
                         asks.push(async move { (reply, ask(&peer, *request).await) });
@@ -277,7 +279,7 @@ fn park(
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
     first: InputRequest,
     reply: Reply,
-) -> CallToolResponse {
+) -> Result<CallToolResponse, ErrorData> {
     let mut requests = InputRequests::new();
     let mut waiting = Vec::new();
     requests.insert("weft-0".to_string(), first);
@@ -297,13 +299,18 @@ fn park(
     // Progress and logs that raced the park are dropped: the agent's
     // request is answered now.
     drop(kept);
-    let state = lot.park(Parked {
-        work,
-        rx,
-        waiting,
-        at: Instant::now(),
-    });
-    CallToolResponse::InputRequired(InputRequiredResult::new(Some(requests), Some(state)))
+    let state = lot
+        .park(Parked {
+            work,
+            rx,
+            waiting,
+            at: Instant::now(),
+        })
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
+        Some(requests),
+        Some(state),
+    )))
 }
 
 /// Resumes a parked call with the agent's answers.

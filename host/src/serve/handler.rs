@@ -346,7 +346,7 @@ impl Session {
                                 .hub
                                 .upstream_for(&server, &caller)
                                 .map_or_else(|| server.clone(), |u| u.key().to_string());
-                            gw.remember_task(&t.task.task_id, &instance);
+                            gw.tasks.remember(&caller, &t.task.task_id, &instance);
                             Ok(t.into())
                         }
                         Err(e) => call_error(e),
@@ -512,7 +512,7 @@ impl ServerHandler for Session {
         // router's, the upstream's and the policy's.
         let span = tracing::info_span!(
             "request",
-            request_id = %crate::util::random_hex(6),
+            request_id = %crate::util::request_id(),
             rpc_id = %ctx.id,
             tool = %params.name
         );
@@ -707,7 +707,8 @@ impl ServerHandler for Session {
         params: rmcp::model::GetTaskParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
-        self.gw.get_task(params, &ctx).await
+        let caller = self.caller(&ctx.extensions);
+        self.gw.get_task(&caller, params, &ctx).await
     }
 
     async fn update_task(
@@ -715,7 +716,8 @@ impl ServerHandler for Session {
         params: rmcp::model::UpdateTaskParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.gw.update_task(params, &ctx).await
+        let caller = self.caller(&ctx.extensions);
+        self.gw.update_task(&caller, params, &ctx).await
     }
 
     async fn cancel_task(
@@ -723,7 +725,8 @@ impl ServerHandler for Session {
         params: rmcp::model::CancelTaskParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.gw.cancel_task(params, &ctx).await
+        let caller = self.caller(&ctx.extensions);
+        self.gw.cancel_task(&caller, params, &ctx).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

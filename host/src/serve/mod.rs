@@ -46,8 +46,9 @@ pub struct Gateway {
     pub expose: Expose,
     pub page_size: usize,
     lot: call::ParkingLot,
-    /// Which server made each task (tasks extension), by task id.
-    tasks: Mutex<HashMap<String, String>>,
+    /// Which server instance made each task (tasks extension), by tenant
+    /// and task id.
+    tasks: tasks::TaskBook,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
     /// With tenants: the tenant that opened each HTTP session, by session
@@ -73,7 +74,7 @@ impl Gateway {
             page_size,
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
-            tasks: Mutex::default(),
+            tasks: tasks::TaskBook::default(),
             sessions: Mutex::default(),
         })
     }

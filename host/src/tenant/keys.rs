@@ -17,15 +17,12 @@ pub fn hash(key: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// A new key and its id.
-pub fn generate() -> (String, String) {
-    let key = format!(
-        "{PREFIX}{}{}",
-        crate::util::random_hex(16),
-        crate::util::random_hex(16)
-    );
-    let id = format!("k{}", crate::util::random_hex(4));
-    (key, id)
+/// A new key (32 bytes from the operating system's random source) and its
+/// id; no key is made when that source fails.
+pub fn generate() -> Result<(String, String), crate::util::RandomError> {
+    let key = format!("{PREFIX}{}", crate::util::random_hex(32)?);
+    let id = format!("k{}", crate::util::random_hex(4)?);
+    Ok((key, id))
 }
 
 #[cfg(test)]
@@ -34,8 +31,8 @@ mod tests {
 
     #[test]
     fn keys_hash_stably_and_differ() {
-        let (a, id_a) = generate();
-        let (b, id_b) = generate();
+        let (a, id_a) = generate().unwrap();
+        let (b, id_b) = generate().unwrap();
         assert_ne!(a, b);
         assert_ne!(id_a, id_b);
         assert!(a.starts_with(PREFIX) && a.len() == PREFIX.len() + 64);

@@ -78,12 +78,26 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
         command,
         args,
         env,
+        pass_env,
         cwd,
     } = transport
     else {
         return Err(std::io::Error::other("not a stdio server"));
     };
     let mut cmd = tokio::process::Command::new(command);
+    // A minimal environment: the few variables every program needs, those
+    // the config passes on, and the server's own. Nothing else of weft's
+    // (keys, cloud credentials, `${env:}` sources) reaches a server.
+    cmd.env_clear();
+    for name in crate::config::BASE_ENV
+        .iter()
+        .copied()
+        .chain(pass_env.iter().map(String::as_str))
+    {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
     cmd.args(args).envs(env).kill_on_drop(true);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
