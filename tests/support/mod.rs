@@ -631,32 +631,34 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Every process in a process group.
-pub fn group_members(pgid: u32) -> Vec<u32> {
-    let mut out = vec![];
+/// (pid, state letter, ppid, process group) of every process, from /proc.
+fn processes() -> Vec<(u32, String, u32, u32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
+        return vec![];
     };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let fields: Vec<&str> = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .collect();
-            // state ppid pgrp …
-            if fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(pgid)
-                && fields.first() != Some(&"Z")
-            {
-                out.push(pid);
-            }
-        }
-    }
-    out
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // pid (comm) state ppid pgrp …
+            let rest = stat.rsplit(')').next()?;
+            let mut fields = rest.split_whitespace();
+            let state = fields.next()?.to_string();
+            let ppid = fields.next()?.parse().ok()?;
+            let pgrp = fields.next()?.parse().ok()?;
+            Some((pid, state, ppid, pgrp))
+        })
+        .collect()
+}
+
+/// Every live (not zombie) process in a process group.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(_, state, _, pgrp)| *pgrp == pgid && state != "Z")
+        .map(|(pid, ..)| pid)
+        .collect()
 }
 
 /// A guest component built by `.ci/test` (hostile guest or example policy).
@@ -695,24 +697,9 @@ pub fn http_status(base: &str) -> serde_json::Value {
 
 /// The live (not zombie) child processes of `parent`.
 pub fn children_of(parent: u32) -> Vec<u32> {
-    let mut out = vec![];
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // pid (comm) state ppid …
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) && alive(pid) {
-            out.push(pid);
-        }
-    }
-    out
+    processes()
+        .into_iter()
+        .filter(|(_, state, ppid, _)| *ppid == parent && state != "Z")
+        .map(|(pid, ..)| pid)
+        .collect()
 }
