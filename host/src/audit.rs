@@ -8,9 +8,9 @@
 //! with one `write` on a file opened for appending, so concurrent writers
 //! never interleave within a line. `weft audit tail` reads it back.
 
+use parking_lot::Mutex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -71,7 +71,7 @@ impl Audit {
         };
         line.push('\n');
         let line = crate::redact::text(&line);
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = self.file.lock();
         if let Err(e) = f.write_all(line.as_bytes()) {
             tracing::error!(path = %self.path.display(), error = %e, "cannot write the audit log");
         }

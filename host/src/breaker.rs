@@ -2,7 +2,7 @@
 //! (`unavailable` or `timeout`), calls fail fast until the cool-down has
 //! passed and one probe call gets through and succeeds.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -56,8 +56,8 @@ impl Breaker {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Inner> {
+        self.inner.lock()
     }
 
     /// Lets a call through, or says how long until a probe may go.

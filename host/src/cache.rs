@@ -6,8 +6,8 @@
 //! A result the server marks `cacheScope: "private"` is keyed by the
 //! tenant that read it, so it is never served to another tenant.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -102,8 +102,8 @@ pub struct Cache {
 }
 
 impl Cache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<Key, Entry>> {
+        self.entries.lock()
     }
 
     /// The entry for `key`, if it is still fresh. Counts a hit or a miss.

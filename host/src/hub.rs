@@ -15,7 +15,9 @@
 //! # Ok(()) }
 //! ```
 
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+
+use std::sync::Arc;
 
 use futures::future::join_all;
 use rmcp::model::{CallToolResult, JsonObject};
@@ -192,11 +194,7 @@ impl Hub {
 
     /// The current catalog snapshot. Cheap; hold it as long as you like.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.shared
-            .catalog
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.catalog.read().clone()
     }
 
     /// Every configured server's state, in config order.
@@ -456,10 +454,7 @@ fn rebuild(shared: &Shared) {
     for c in catalog.collisions() {
         tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
     }
-    let old = std::mem::replace(
-        &mut *shared.catalog.write().unwrap_or_else(|p| p.into_inner()),
-        catalog.clone(),
-    );
+    let old = std::mem::replace(&mut *shared.catalog.write(), catalog.clone());
     for change in old.changes_to(&catalog) {
         // Nobody listening is fine.
         let _ = shared.changes.send(change);

@@ -6,7 +6,7 @@
 //! Call and policy figures are recorded as they happen; server state and
 //! cache figures are read from the hub when the metrics are rendered.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -257,7 +257,7 @@ impl Metrics {
         servers: &[(ServerStatus, crate::breaker::BreakerStatus)],
         cache: &CacheStats,
     ) -> String {
-        let _one = self.render_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = self.render_lock.lock();
         for (s, b) in servers {
             let l = ServerLabels {
                 server: match &s.tenant {

@@ -18,8 +18,9 @@
 //! value without such a run of [`MIN_LEN`] is matched as plain, JSON and
 //! fully percent-encoded text.
 
+use parking_lot::RwLock;
 use std::borrow::Cow;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
 
@@ -43,7 +44,7 @@ static VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Installs the secret values to redact, adding to any installed before.
 pub fn install(values: &[String]) {
-    let mut all = VALUES.write().unwrap_or_else(|p| p.into_inner());
+    let mut all = VALUES.write();
     all.extend(values.iter().filter(|v| v.len() >= MIN_LEN).cloned());
     all.sort();
     all.dedup();
@@ -53,13 +54,13 @@ pub fn install(values: &[String]) {
     let values = all.clone();
     drop(all);
     match Matcher::new(&values) {
-        Ok(m) => *ACTIVE.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(m)),
+        Ok(m) => *ACTIVE.write() = Some(Arc::new(m)),
         Err(e) => tracing::error!(error = %e, "cannot build the redaction matcher"),
     }
 }
 
 fn active() -> Option<Arc<Matcher>> {
-    ACTIVE.read().unwrap_or_else(|p| p.into_inner()).clone()
+    ACTIVE.read().clone()
 }
 
 /// Text with every secret masked.

@@ -2,8 +2,8 @@
 //! every server with its state, breaker, restarts and last error, the
 //! catalog's size, the cache's counters and policy runs by outcome.
 
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +47,7 @@ pub struct PolicyRuns(Mutex<BTreeMap<String, RunCounts>>);
 impl PolicyRuns {
     /// Counts one run; `status` is a run report's status.
     pub fn record(&self, policy: &str, status: &str) {
-        let mut runs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = self.0.lock();
         let c = runs.entry(policy.to_string()).or_default();
         match status {
             "ok" => c.ok += 1,
@@ -57,6 +57,6 @@ impl PolicyRuns {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, RunCounts> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0.lock().clone()
     }
 }

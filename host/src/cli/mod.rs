@@ -220,7 +220,7 @@ async fn shutdown_signal() -> &'static str {
 
 /// The hubs this process started, so a signal can stop their servers.
 mod hubs {
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     use weft::Hub;
 
@@ -229,9 +229,7 @@ mod hubs {
     static HUBS: Mutex<Vec<(Hub, bool)>> = Mutex::new(Vec::new());
 
     pub fn register(hub: &Hub, graceful: bool) {
-        HUBS.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((hub.clone(), graceful));
+        HUBS.lock().push((hub.clone(), graceful));
     }
 
     /// Lets calls in flight finish, up to each hub's shutdown timeout; a
@@ -239,7 +237,6 @@ mod hubs {
     pub async fn drain_all() {
         let hubs: Vec<Hub> = HUBS
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|(_, graceful)| *graceful)
             .map(|(h, _)| h.clone())
@@ -267,7 +264,7 @@ mod hubs {
     }
 
     pub async fn stop_all() {
-        let hubs = std::mem::take(&mut *HUBS.lock().unwrap_or_else(|p| p.into_inner()));
+        let hubs = std::mem::take(&mut *HUBS.lock());
         for (hub, _) in hubs {
             hub.shutdown().await;
         }

@@ -134,8 +134,10 @@ fn read_value(name: &str) -> Result<String, String> {
 }
 
 /// Turns the terminal's echo off until dropped.
+#[allow(unsafe_code)] // termios calls; each block says why it is sound
 struct NoEcho(Option<libc::termios>);
 
+#[allow(unsafe_code)]
 impl NoEcho {
     fn new() -> NoEcho {
         // SAFETY: tcgetattr/tcsetattr on stdin with a zeroed termios that
@@ -155,6 +157,7 @@ impl NoEcho {
     }
 }
 
+#[allow(unsafe_code)]
 impl Drop for NoEcho {
     fn drop(&mut self) {
         if let Some(t) = self.0 {

@@ -290,6 +290,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(unsafe_code)] // set_var: no other thread reads this variable
     fn resolves_env_and_secret() {
         let store = SecretStore::from_values(BTreeMap::from([("TOKEN".into(), "s3cret".into())]));
         // SAFETY: tests in this module are the only users of this variable.

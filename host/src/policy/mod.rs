@@ -203,8 +203,8 @@ impl Runner {
             .run(&policy.wasm, input, &limits, ctx.clone())
             .instrument(span)
             .await;
-        let calls = std::mem::take(&mut *ctx.records.lock().unwrap_or_else(|p| p.into_inner()));
-        let logs = std::mem::take(&mut *ctx.logs.lock().unwrap_or_else(|p| p.into_inner()));
+        let calls = std::mem::take(&mut *ctx.records.lock());
+        let logs = std::mem::take(&mut *ctx.logs.lock());
         let (status, output, error, limit) = match outcome.result {
             Ok(out) => {
                 let value = serde_json::from_str(&out).unwrap_or(serde_json::Value::String(out));

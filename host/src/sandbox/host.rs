@@ -1,8 +1,9 @@
 //! What a guest can reach: the `tools` and `host-log` imports, backed by the
 //! hub's router and checked against the run's grants and call cap.
 
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::future::join_all;
@@ -173,14 +174,11 @@ impl RunCtx {
             ok: error.is_none(),
             error,
         };
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rec);
+        self.records.lock().push(rec);
     }
 
     fn log(&self, mut level: String, mut message: String) {
-        let mut logs = self.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut logs = self.logs.lock();
         if logs.len() >= MAX_LOG_LINES {
             return;
         }

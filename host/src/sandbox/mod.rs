@@ -13,9 +13,10 @@ pub mod host;
 pub mod limits;
 mod world;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -112,12 +113,7 @@ impl Sandbox {
 
     fn prepared(&self, component: &Wasm) -> Result<(PolicyPre<RunState>, Origin), RunError> {
         let (wasm, digest) = (component.bytes(), component.digest);
-        if let Some(pre) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
-        {
+        if let Some(pre) = self.loaded.lock().get(&digest) {
             return Ok((pre.clone(), Origin::Memory));
         }
         if !wasm.starts_with(b"\0asm") {
@@ -136,10 +132,7 @@ impl Sandbox {
             .map_err(|e| RunError::Load(world::explain_imports(&self.engine, &component, &e)))?;
         let pre = PolicyPre::new(pre)
             .map_err(|e| RunError::Load(world::explain_exports(&self.engine, &component, &e)))?;
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(digest, pre.clone());
+        self.loaded.lock().insert(digest, pre.clone());
         Ok((pre, origin))
     }
 

@@ -9,10 +9,10 @@
 //! `requestState` until the agent retries with its answers, then resumes
 //! where it stopped.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -60,7 +60,7 @@ impl ParkingLot {
     /// call with it, when the random source does.
     fn park(&self, parked: Parked) -> Result<String, crate::util::RandomError> {
         let state = format!("{STATE_PREFIX}{}", crate::util::random_hex(16)?);
-        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut calls = self.calls.lock();
         // Dropping an abandoned call cancels its upstream request.
         calls.retain(|_, p| p.at.elapsed() < PARK_TTL);
         calls.insert(state.clone(), parked);
@@ -68,15 +68,12 @@ impl ParkingLot {
     }
 
     fn take(&self, state: &str) -> Option<Parked> {
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(state)
+        self.calls.lock().remove(state)
     }
 
     /// How many calls wait for an answer.
     pub fn len(&self) -> usize {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.calls.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -642,16 +642,9 @@ impl ServerHandler for Session {
             }
             _ => {}
         }
-        let fresh = self
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(params.uri.clone());
+        let fresh = self.subscriptions.lock().insert(params.uri.clone());
         if fresh && let Err(e) = self.gw.acquire(&caller, &params.uri).await {
-            self.subscriptions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&params.uri);
+            self.subscriptions.lock().remove(&params.uri);
             return Err(e);
         }
         Ok(())
@@ -664,11 +657,7 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let was = self
-            .subscriptions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&params.uri);
+        let was = self.subscriptions.lock().remove(&params.uri);
         if was {
             self.gw.release(&caller, &params.uri).await?;
         }

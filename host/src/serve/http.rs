@@ -340,12 +340,12 @@ const MAX_SESSIONS: usize = 100_000;
 
 impl Gateway {
     fn session_owned_by(&self, id: &str, tenant: &str) -> bool {
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = self.sessions.lock();
         sessions.get(id).is_some_and(|t| t == tenant)
     }
 
     fn bind_session(&self, id: &str, tenant: &str) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sessions = self.sessions.lock();
         if sessions.len() >= MAX_SESSIONS {
             let drop: Vec<String> = sessions.keys().take(MAX_SESSIONS / 2).cloned().collect();
             for k in drop {
@@ -356,10 +356,7 @@ impl Gateway {
     }
 
     fn unbind_session(&self, id: &str) {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.sessions.lock().remove(id);
     }
 }
 

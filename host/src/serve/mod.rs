@@ -21,9 +21,10 @@ mod subs;
 mod tasks;
 pub mod tools;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8};
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use rmcp::ServiceExt;
@@ -98,19 +99,11 @@ impl Gateway {
 
     /// A configured policy, loaded once.
     fn policy(&self, name: &str) -> Result<Loaded, String> {
-        if let Some(l) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
+        if let Some(l) = self.loaded.lock().get(name) {
             return Ok(l.clone());
         }
         let loaded = policy::load(&self.hub, name, &[]).map_err(|e| e.to_string())?;
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), loaded.clone());
+        self.loaded.lock().insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }
 

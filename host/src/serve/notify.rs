@@ -5,8 +5,9 @@
 //! notification until its transport closes. A 2026-07-28 client opens a
 //! `subscriptions/listen` stream instead, served until it cancels.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{ErrorData, ResourceUpdatedNotificationParam};
@@ -40,10 +41,7 @@ pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subs
             Ok(Change::Prompts) => peer.notify_prompt_list_changed().await,
             Ok(Change::ResourceUpdated { server, uri }) => {
                 let exposed = hub.catalog().expose_uri(&server, &uri);
-                let wanted = subscriptions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&exposed);
+                let wanted = subscriptions.lock().contains(&exposed);
                 if !wanted {
                     continue;
                 }

@@ -3,8 +3,8 @@
 //! A handshake-era upstream gets `resources/subscribe`; a 2026-07-28 one a
 //! `subscriptions/listen` stream for that URI.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use rmcp::model::{
     ErrorData, ServerNotification, SubscribeRequestParams, SubscriptionFilter,
@@ -62,7 +62,7 @@ impl Gateway {
         let slot = slot(up.key(), uri);
         let uri = slot.as_str();
         {
-            let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut subs = self.subs.subs.lock();
             if let Some(s) = subs.get_mut(uri) {
                 s.count += 1;
                 return Ok(());
@@ -76,11 +76,7 @@ impl Gateway {
             );
         }
         let undo = || {
-            self.subs
-                .subs
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(uri);
+            self.subs.subs.lock().remove(uri);
         };
         let Some(conn) = up.connection() else {
             undo();
@@ -131,13 +127,7 @@ impl Gateway {
                 }
             }
         });
-        if let Some(s) = self
-            .subs
-            .subs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(uri)
-        {
+        if let Some(s) = self.subs.subs.lock().get_mut(uri) {
             s.listener = Some(task.abort_handle());
         }
         match tokio::time::timeout(LISTEN_ACK, ack).await {
@@ -172,7 +162,7 @@ impl Gateway {
         let slot = slot(up.key(), uri);
         let uri = slot.as_str();
         let listener = {
-            let mut subs = self.subs.subs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut subs = self.subs.subs.lock();
             match subs.get_mut(uri) {
                 Some(s) if s.count > 1 => {
                     s.count -= 1;

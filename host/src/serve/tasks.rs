@@ -12,8 +12,8 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 
 use super::Gateway;
 use super::handler::upstream_error;
@@ -44,8 +44,8 @@ fn owner(caller: &Caller) -> Option<String> {
 }
 
 impl TaskBook {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Book> {
+        self.inner.lock()
     }
 
     /// Records that `instance` made task `id` for `caller`.

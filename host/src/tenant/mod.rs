@@ -10,8 +10,9 @@ pub mod bucket;
 pub mod keys;
 pub mod view;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use globset::{Glob, GlobMatcher};
@@ -88,7 +89,7 @@ impl Tenant {
     ) -> Result<(), Duration> {
         match &self.bucket {
             None => Ok(()),
-            Some(b) => f(&mut b.lock().unwrap_or_else(|p| p.into_inner())),
+            Some(b) => f(&mut b.lock()),
         }
     }
 

@@ -16,7 +16,9 @@ pub mod stdio;
 pub mod supervise;
 mod watch;
 
-use std::sync::{Arc, RwLock};
+use parking_lot::RwLock;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use rmcp::model::ProtocolVersion;
@@ -96,7 +98,7 @@ pub struct Connection {
     /// The child's process id (its process group id too), for stdio servers.
     pub pid: Option<u32>,
     /// The `subscriptions/listen` stream for list changes (2026-07-28).
-    listener: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// Cancelled when the connection ends, for whatever reason.
     pub closed: CancellationToken,
 }
@@ -104,12 +106,7 @@ pub struct Connection {
 impl Connection {
     /// Ends the connection and, for a child process, its whole group.
     fn close(&self) {
-        if let Some(l) = self
-            .listener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(l) = self.listener.lock().take() {
             l.abort();
         }
         self.closed.cancel();
@@ -308,14 +305,14 @@ impl Upstream {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Inner> {
         // A panic while holding this lock cannot leave it inconsistent: every
         // writer replaces whole fields.
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        self.inner.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, Inner> {
+        self.inner.write()
     }
 
     /// The live connection, if the server is up.
@@ -735,5 +732,5 @@ async fn listen_for_changes(
             }
         }
     });
-    *conn.listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+    *conn.listener.lock() = Some(task.abort_handle());
 }

@@ -10,7 +10,9 @@
 //! for logs): exact when one such call is running there, a best guess when
 //! several are (documented in `docs/decisions.md`).
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+
+use std::sync::Arc;
 
 #[allow(deprecated)]
 use rmcp::model::LoggingMessageNotificationParam;
@@ -83,8 +85,8 @@ impl Drop for Registration {
 }
 
 impl Relays {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Table> {
+        self.table.lock()
     }
 
     /// Registers `relay` for the upstream request that carries `token`.
