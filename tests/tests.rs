@@ -12,6 +12,7 @@ mod child_env;
 mod cli;
 mod config_errors;
 mod conformance;
+mod first_hour;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
