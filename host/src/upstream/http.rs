@@ -42,7 +42,42 @@ pub fn transport(
     if let Some(token) = auth {
         config = config.auth_header(token);
     }
-    Ok(StreamableHttpClientTransport::from_config(config))
+    Ok(StreamableHttpClientTransport::with_client(
+        client()?,
+        config,
+    ))
+}
+
+/// Redirects followed for one request, at most.
+const MAX_REDIRECTS: usize = 10;
+
+/// The HTTP client for one upstream: connections are kept alive and reused
+/// (rmcp's default client turns pooling off, which costs a TCP handshake per
+/// call), with Nagle off. Only same-origin 307 and 308 redirects are followed: they keep
+/// the method and body, and a cross-origin hop would carry the session id
+/// and the configured headers (credentials) to another host.
+fn client() -> Result<reqwest::Client, String> {
+    let policy = reqwest::redirect::Policy::custom(|attempt| {
+        let keeps_body = matches!(
+            attempt.status(),
+            reqwest::StatusCode::TEMPORARY_REDIRECT | reqwest::StatusCode::PERMANENT_REDIRECT
+        );
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if keeps_body && same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    });
+    reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .redirect(policy)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// Whether a failed send is a streamable HTTP server's unreadable answer to
