@@ -219,3 +219,75 @@ fn markdown_tables_render_whole() {
         problems.join("\n")
     );
 }
+
+/// The README's MCP Inspector lines, run as written: over stdio (weft's
+/// arguments after `--`, so the Inspector does not take `--config` for its
+/// own) and over HTTP, with `npx @modelcontextprotocol/inspector` being the
+/// pinned Inspector and `weft` this build.
+#[test]
+fn the_readmes_inspector_lines_work_as_written() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("npx @modelcontextprotocol/inspector "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the README shows a stdio and an HTTP line: {lines:?}"
+    );
+    let dir = temp_dir();
+    std::fs::write(
+        dir.path().join("weft.toml"),
+        "[servers.echo]\nbuiltin = \"echo\"\n",
+    )
+    .unwrap();
+    let launcher = tools()
+        .join("npm/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    assert!(
+        launcher.exists(),
+        "the MCP Inspector is missing at {}: run `bash .ci/setup-tools`",
+        launcher.display()
+    );
+    let mut served = weft();
+    served.arg("-c").arg(dir.path().join("weft.toml"));
+    let (_weft, url) = serve_weft_http(&mut served);
+    let weft_dir = target_bin("weft").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        weft_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for line in lines {
+        let words: Vec<String> = line
+            .split_whitespace()
+            .skip(2) // npx @modelcontextprotocol/inspector
+            .map(|w| w.replace("http://127.0.0.1:8765/mcp", &format!("{url}/mcp")))
+            .collect();
+        let mut cmd = std::process::Command::new(node22());
+        isolate(&mut cmd);
+        cmd.arg(&launcher)
+            .args(&words)
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .env("MCP_CATALOG_PATH", dir.path().join("catalog.json"))
+            .env("MCP_CLIENT_CONFIG_PATH", dir.path().join("clients.json"))
+            .env("WEFT_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output_timed().expect("the Inspector runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{line}\n{}\n{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert_eq!(names[0], "echo__echo", "{line}: {names:?}");
+    }
+}
