@@ -291,3 +291,34 @@ fn the_readmes_inspector_lines_work_as_written() {
         assert_eq!(names[0], "echo__echo", "{line}: {names:?}");
     }
 }
+
+/// Log lines on a pipe carry no ANSI colour codes unless asked for.
+#[test]
+fn logs_on_a_pipe_have_no_colour_codes() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, "[servers.echo]\nbuiltin = \"echo\"\n").unwrap();
+    let stderr_of = |extra: &[&str]| {
+        let out = weft()
+            .arg("-c")
+            .arg(&cfg)
+            .args(["--log-level", "debug"])
+            .args(extra)
+            .arg("tools")
+            .output_timed()
+            .expect("weft runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let plain = stderr_of(&[]);
+    assert!(plain.contains("DEBUG"), "debug lines are logged: {plain}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour codes on a pipe: {plain:?}"
+    );
+    let forced = stderr_of(&["--color", "always"]);
+    assert!(
+        forced.contains("\u{1b}["),
+        "--color always colours: {forced:?}"
+    );
+}

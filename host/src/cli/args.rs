@@ -23,6 +23,11 @@ pub struct Args {
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
+    /// Colour in stderr's log lines: `auto` colours only a terminal and
+    /// honours NO_COLOR; `always` and `never` decide outright.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,10 +1,13 @@
 //! Tracing setup: logs go to stderr only, because stdout carries results
 //! (and, for `serve --stdio`, the protocol itself), with secrets masked.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use super::args::Args;
 
+/// Installs the stderr logger for this process.
 pub fn init(args: &Args) {
     let spec = args
         .log_level
@@ -17,11 +20,41 @@ pub fn init(args: &Args) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            &args.color,
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            std::io::stderr().is_terminal(),
+        ))
         // Every log line passes the redaction pass on its way out.
         .with_writer(|| weft::redact::Writer::new(std::io::stderr()));
     if args.log_format == "json" {
         builder.json().init();
     } else {
         builder.with_target(false).init();
+    }
+}
+
+/// Whether log lines carry ANSI colour: `--color always|never` decides;
+/// `auto` colours a terminal only, and not when `NO_COLOR` is set (see
+/// no-color.org: any non-empty value).
+fn colour(when: &str, no_color: bool, terminal: bool) -> bool {
+    match when {
+        "always" => true,
+        "never" => false,
+        _ => terminal && !no_color,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_unless_told() {
+        assert!(colour("auto", false, true));
+        assert!(!colour("auto", false, false));
+        assert!(!colour("auto", true, true));
+        assert!(colour("always", true, false));
+        assert!(!colour("never", false, true));
     }
 }
