@@ -50,14 +50,27 @@ fn template_copied_out_of_the_repository_builds_and_runs() {
     );
     std::fs::write(copy.join("Cargo.toml"), manifest).unwrap();
 
+    // A user names their policy: the package name decides the file name.
+    let manifest = std::fs::read_to_string(copy.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        copy.join("Cargo.toml"),
+        manifest.replace("name = \"weft-policy-template\"", "name = \"my-policy\""),
+    )
+    .unwrap();
+
+    // Built in the guests' target dir (.ci/build-guests fills it), so the
+    // dependencies are not compiled again; the crate and its profile are
+    // the copy's own.
+    let target = repo_root().join("target/wasm");
     let out = std::process::Command::new("cargo")
         .args([
             "build",
-            "--locked",
             "--target",
             "wasm32-wasip2",
             "--release",
+            "--target-dir",
         ])
+        .arg(&target)
         .current_dir(&copy)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
@@ -69,9 +82,14 @@ fn template_copied_out_of_the_repository_builds_and_runs() {
         "the copied template must build on its own:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let wasm: PathBuf = copy.join("target/wasm32-wasip2/release/weft_policy_template.wasm");
+    let wasm: PathBuf = target.join("wasm32-wasip2/release/my_policy.wasm");
     let size = std::fs::metadata(&wasm)
-        .unwrap_or_else(|e| panic!("the template's README names {}: {e}", wasm.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the package name gives the file name {}: {e}",
+                wasm.display()
+            )
+        })
         .len();
     // With the template's own profile (opt-level "s", LTO, strip) the
     // component is about 100 KB; without it, it is several times larger.
@@ -298,8 +316,10 @@ fn logs_on_a_pipe_have_no_colour_codes() {
     let dir = temp_dir();
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, "[servers.echo]\nbuiltin = \"echo\"\n").unwrap();
+    // weft() sets NO_COLOR; these runs decide it themselves.
     let stderr_of = |extra: &[&str]| {
         let out = weft()
+            .env_remove("NO_COLOR")
             .arg("-c")
             .arg(&cfg)
             .args(["--log-level", "debug"])
@@ -320,5 +340,24 @@ fn logs_on_a_pipe_have_no_colour_codes() {
     assert!(
         forced.contains("\u{1b}["),
         "--color always colours: {forced:?}"
+    );
+}
+
+/// Without a config, weft says on stderr (a pipe, here) that it is using
+/// its built-in demo config.
+#[test]
+fn without_a_config_weft_says_it_uses_the_demo_config() {
+    let dir = temp_dir();
+    let out = weft()
+        .current_dir(dir.path())
+        .args(["keys", "list"])
+        .output_timed()
+        .expect("weft runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "weft: no --config, no $WEFT_CONFIG and no weft.toml here: using the built-in demo config"
+        ),
+        "{stderr}"
     );
 }

@@ -138,11 +138,11 @@ fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config
         Some(path) if admin => Config::load_admin(&path).map_err(|e| e.to_string()),
         Some(path) => Config::load(&path).map_err(|e| e.to_string()),
         None => {
-            if std::io::stderr().is_terminal() {
-                eprintln!(
-                    "weft: no weft.toml here and no --config; using the built-in example configuration"
-                );
-            }
+            // Said on every stream, not only a terminal: a script that
+            // meant to use its own config must be able to see that it did not.
+            eprintln!(
+                "weft: no --config, no $WEFT_CONFIG and no weft.toml here: using the built-in demo config"
+            );
             let path = PathBuf::from("(built-in example config)");
             Config::from_str(DEFAULT_CONFIG, &path).map_err(|e| e.to_string())
         }
