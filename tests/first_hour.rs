@@ -361,3 +361,82 @@ fn without_a_config_weft_says_it_uses_the_demo_config() {
         "{stderr}"
     );
 }
+
+/// A Claude-style JSON config: a top-level `policies` object is read with
+/// the keys of `[policies.NAME]`, a server's `envFile` joins its `env` (and
+/// its values are masked in what weft prints), and other top-level keys are
+/// warned about, not silently dropped.
+#[test]
+fn json_configs_take_policies_and_env_files() {
+    let dir = temp_dir();
+    std::fs::write(
+        dir.path().join("server.env"),
+        "# from the editor's config\nexport WEFT_DEMO_TOKEN=\"tok-5f2a9c81\"\nWEFT_DEMO_PLAIN=visible\n",
+    )
+    .unwrap();
+    let config = serde_json::json!({
+        "mcpServers": {
+            "everything": {
+                "command": node22(),
+                "args": [npm_server("server-everything"), "stdio"],
+                "envFile": "server.env",
+            }
+        },
+        "policies": {
+            "hello": {
+                "path": guest_wasm("weft-policy-template"),
+                "grants": ["everything.echo"],
+                "description": "echo through everything",
+            }
+        },
+        "inputs": [],
+    });
+    let cfg = dir.path().join("mcp.json");
+    std::fs::write(&cfg, config.to_string()).unwrap();
+
+    let out = weft()
+        .env("WEFT_LOG", "warn")
+        .arg("-c")
+        .arg(&cfg)
+        .args([
+            "run",
+            "hello",
+            "--json",
+            "--input",
+            r#"{"message": "from json"}"#,
+        ])
+        .output_timed()
+        .expect("weft runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["output"]["echo"], "Echo: from json", "{report}");
+    assert!(
+        stderr.contains("ignoring a top-level key weft does not use")
+            && stderr.contains("key=inputs"),
+        "{stderr}"
+    );
+
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .args(["call", "everything", "get-env", "{}", "--json"])
+        .output_timed()
+        .expect("weft runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Both reached the server, and neither value is shown: an envFile
+    // holds credentials as often as not.
+    assert!(
+        stdout.contains(r#"\"WEFT_DEMO_PLAIN\": \"[REDACTED]\""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"\"WEFT_DEMO_TOKEN\": \"[REDACTED]\""#),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("tok-5f2a9c81") && !stdout.contains("visible"),
+        "{stdout}"
+    );
+}
