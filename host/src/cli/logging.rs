@@ -1,11 +1,15 @@
 //! Tracing setup: logs go to stderr only, because stdout carries results
-//! (and, for `serve --stdio`, the protocol itself), with secrets masked.
+//! (and, for `serve --stdio`, the protocol itself), with secrets masked;
+//! panic messages are masked too.
 
 use tracing_subscriber::EnvFilter;
 
 use super::args::Args;
 
 pub fn init(args: &Args) {
+    // A panic message can quote a credential: print it through the
+    // redaction pass.
+    weft::redact::install_panic_hook();
     let spec = args
         .log_level
         .clone()

@@ -66,12 +66,13 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             .map_err(|e| field_error(file, &key, &e.to_string()))?;
         servers.push(raw.into_config(name, file, &settings, &mut || secrets.get(), &[])?);
     }
+    let secret_values = secrets.redacted_values(&servers);
     Ok(Config {
         source: None,
         settings,
         servers,
         policies: Vec::new(),
         tenants: Vec::new(),
-        secret_values: super::SecretValues(secrets.opened_values()),
+        secret_values,
     })
 }

@@ -1,28 +1,42 @@
-//! The redaction pass: no secret value leaves the host.
+//! The redaction pass: no credential leaves the host.
 //!
-//! Every value of the loaded secret store is installed here once, and every
-//! way out of the process goes through it: log lines (the tracing writer),
-//! what `weft serve` sends agents (the stdio writer and the HTTP response
-//! bodies), the command line's output, `/status`, `/metrics` and the audit
-//! log. A replacement never breaks JSON: it is plain text inside a string.
+//! What is masked ([`install`], from the loaded config's
+//! `secret_values`): every value of the secret store, and every credential
+//! of a server as [`crate::config::credentials`] finds them (values of
+//! `${env:}` and `${secret:}` references, inline `env` and `headers` values
+//! under credential-like names, an `Authorization` token without its
+//! scheme). Every way out of the process goes through it: log
+//! lines (the tracing writer), what `weft serve` sends agents (the stdio
+//! writer and the HTTP response bodies), the command line's output,
+//! `/status`, `/metrics`, the audit log and panic messages
+//! ([`install_panic_hook`]). A replacement never breaks JSON: it is plain
+//! text inside a string.
+//!
+//! Per tenant: a value only one tenant's instances use (a per-tenant
+//! server's credentials, a `[tenants.NAME]` secret) is installed as that
+//! tenant's ([`install_owned`]); [`for_tenant`] gives the [`Redactor`] for
+//! one tenant's output, which masks every value except that tenant's own.
+//! Everything else (logs, the operator's output) masks every value.
 //!
 //! A value is matched in its plain form and in the forms the ways out
 //! produce from it: JSON-escaped (`\"`, `\\`, `\/`, `\n`, `\u00e9`, …),
 //! percent-encoded (any mix of `%XX` in either case, `+` for a space, as
 //! every URL and form encoder writes them) and OpenMetrics label escapes
-//! (the JSON ones). Each character of the value may take any of its forms,
-//! so every encoder's choice of what to leave alone is covered, not a list
-//! of encoders. Matching starts from an anchor: the value's longest run of
-//! ASCII letters and digits, which no encoding changes, found with
-//! Aho-Corasick; the characters around it are then matched outwards. A
-//! value without such a run of [`MIN_LEN`] is matched as plain, JSON and
-//! fully percent-encoded text.
+//! (the JSON ones); see [`matcher`]. Values shorter than [`MIN_LEN`] are
+//! not matched.
+
+mod matcher;
+mod panic;
+mod writer;
 
 use parking_lot::RwLock;
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
+use matcher::Matcher;
+pub use panic::{install_panic_hook, panic_report};
+pub use writer::{AsyncWriter, Writer};
 
 /// What a secret is replaced with.
 pub const MASK: &str = "[REDACTED]";
@@ -31,53 +45,159 @@ pub const MASK: &str = "[REDACTED]";
 /// words. `weft check` warns about them.
 pub const MIN_LEN: usize = 4;
 
-/// Values longer than this (in characters) are matched only in their plain
-/// and JSON forms: the outward matching is linear in a value's length.
-const MAX_FLEXIBLE: usize = 4096;
+/// What is installed, and the matchers built from it.
+#[derive(Default)]
+struct State {
+    /// Values masked in every output.
+    shared: Vec<String>,
+    /// Values of one tenant: `(tenant, value)`.
+    owned: Vec<(String, String)>,
+    /// The matcher of every value.
+    all: Option<Arc<Matcher>>,
+    /// Per tenant, the matcher of every value but the tenant's own; built
+    /// on first use, forgotten when values are installed.
+    tenants: HashMap<String, Option<Arc<Matcher>>>,
+}
 
-/// How many ways to have matched a prefix are kept at once; two or three
-/// are the most any real text gives (`%` against `%25`, `\` against `\\`).
-const MAX_WAYS: usize = 32;
+static STATE: RwLock<Option<State>> = RwLock::new(None);
 
-static ACTIVE: RwLock<Option<Arc<Matcher>>> = RwLock::new(None);
-static VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Installs the secret values to redact, adding to any installed before.
+/// Installs values to mask in every output, adding to any installed before.
 pub fn install(values: &[String]) {
-    let mut all = VALUES.write();
-    all.extend(values.iter().filter(|v| v.len() >= MIN_LEN).cloned());
-    all.sort();
-    all.dedup();
-    if all.is_empty() {
-        return;
+    change(|s| {
+        s.shared
+            .extend(values.iter().filter(|v| v.len() >= MIN_LEN).cloned())
+    });
+}
+
+/// Installs values that belong to one tenant, `(tenant, value)`: masked in
+/// every output but that tenant's own (see [`for_tenant`]).
+pub fn install_owned(values: &[(String, String)]) {
+    change(|s| {
+        s.owned
+            .extend(values.iter().filter(|(_, v)| v.len() >= MIN_LEN).cloned());
+    });
+}
+
+fn change(f: impl FnOnce(&mut State)) {
+    let mut guard = STATE.write();
+    let state = guard.get_or_insert_with(State::default);
+    f(state);
+    state.shared.sort();
+    state.shared.dedup();
+    state.owned.sort();
+    state.owned.dedup();
+    state.tenants.clear();
+    let mut every: Vec<String> = state.shared.clone();
+    every.extend(state.owned.iter().map(|(_, v)| v.clone()));
+    state.all = build(every);
+}
+
+fn build(mut values: Vec<String>) -> Option<Arc<Matcher>> {
+    values.sort();
+    values.dedup();
+    if values.is_empty() {
+        return None;
     }
-    let values = all.clone();
-    drop(all);
     match Matcher::new(&values) {
-        Ok(m) => *ACTIVE.write() = Some(Arc::new(m)),
-        Err(e) => tracing::error!(error = %e, "cannot build the redaction matcher"),
+        Ok(m) => Some(Arc::new(m)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the redaction matcher");
+            None
+        }
     }
 }
 
 fn active() -> Option<Arc<Matcher>> {
-    ACTIVE.read().clone()
+    STATE.read().as_ref().and_then(|s| s.all.clone())
 }
 
 /// Text with every secret masked.
 pub fn text(s: &str) -> Cow<'_, str> {
-    match bytes(s.as_bytes()) {
-        Cow::Borrowed(_) => Cow::Borrowed(s),
-        // Matches start and end on character boundaries (every form of a
-        // character is whole characters), so this is valid UTF-8.
-        Cow::Owned(b) => Cow::Owned(
-            String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
-        ),
-    }
+    Redactor { matcher: active() }.text_owned(s)
 }
 
 /// Bytes with every secret masked.
 pub fn bytes(b: &[u8]) -> Cow<'_, [u8]> {
-    let Some(m) = active() else {
+    mask(active().as_deref(), b)
+}
+
+/// Whether anything is installed (so callers can skip copying).
+pub fn enabled() -> bool {
+    active().is_some()
+}
+
+/// The redaction for output that goes to `tenant` (`None`: the owner, or
+/// a weft without tenants: every value).
+pub fn for_tenant(tenant: Option<&str>) -> Redactor {
+    let Some(tenant) = tenant else {
+        return Redactor { matcher: active() };
+    };
+    if let Some(found) = STATE
+        .read()
+        .as_ref()
+        .and_then(|s| s.tenants.get(tenant).cloned())
+    {
+        return Redactor { matcher: found };
+    }
+    let mut guard = STATE.write();
+    let Some(state) = guard.as_mut() else {
+        return Redactor { matcher: None };
+    };
+    let matcher = if state.owned.iter().any(|(t, _)| t == tenant) {
+        let mut values = state.shared.clone();
+        // A value this tenant shares with another stays masked.
+        values.extend(
+            state
+                .owned
+                .iter()
+                .filter(|(t, _)| t != tenant)
+                .map(|(_, v)| v.clone()),
+        );
+        build(values)
+    } else {
+        state.all.clone()
+    };
+    state.tenants.insert(tenant.to_string(), matcher.clone());
+    Redactor { matcher }
+}
+
+/// The redaction pass for one audience (see [`for_tenant`]).
+#[derive(Clone, Default)]
+pub struct Redactor {
+    matcher: Option<Arc<Matcher>>,
+}
+
+impl Redactor {
+    /// Text with this audience's secrets masked.
+    pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        self.text_owned(s)
+    }
+
+    fn text_owned<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        match mask(self.matcher.as_deref(), s.as_bytes()) {
+            Cow::Borrowed(_) => Cow::Borrowed(s),
+            // Matches start and end on character boundaries (every form of a
+            // character is whole characters), so this is valid UTF-8.
+            Cow::Owned(b) => Cow::Owned(
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
+            ),
+        }
+    }
+
+    /// Bytes with this audience's secrets masked.
+    pub fn bytes<'a>(&self, b: &'a [u8]) -> Cow<'a, [u8]> {
+        mask(self.matcher.as_deref(), b)
+    }
+
+    /// Whether anything is masked for this audience.
+    pub fn enabled(&self) -> bool {
+        self.matcher.is_some()
+    }
+}
+
+fn mask<'a>(matcher: Option<&Matcher>, b: &'a [u8]) -> Cow<'a, [u8]> {
+    let Some(m) = matcher else {
         return Cow::Borrowed(b);
     };
     let found = m.find(b);
@@ -93,289 +213,6 @@ pub fn bytes(b: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&b[at..]);
     Cow::Owned(out)
-}
-
-/// Whether anything is installed (so callers can skip copying).
-pub fn enabled() -> bool {
-    active().is_some()
-}
-
-/// One installed value: each character's forms, and where its anchor is.
-struct Secret {
-    /// For each character, every byte string it may appear as.
-    forms: Vec<Vec<Vec<u8>>>,
-    /// The anchor's character range.
-    anchor: (usize, usize),
-}
-
-/// What an Aho-Corasick pattern stands for.
-enum Pattern {
-    /// The anchor of `secrets[i]`: matched outwards from there.
-    Anchor(usize),
-    /// A whole form of a value with no anchor: the hit is the match.
-    Whole,
-}
-
-struct Matcher {
-    ac: AhoCorasick,
-    patterns: Vec<Pattern>,
-    secrets: Vec<Secret>,
-}
-
-impl Matcher {
-    fn new(values: &[String]) -> Result<Matcher, aho_corasick::BuildError> {
-        let mut texts: Vec<Vec<u8>> = Vec::new();
-        let mut patterns = Vec::new();
-        let mut secrets = Vec::new();
-        for v in values {
-            let chars: Vec<char> = v.chars().collect();
-            match anchor(&chars).filter(|_| chars.len() <= MAX_FLEXIBLE) {
-                Some((from, to)) => {
-                    texts.push(chars[from..to].iter().collect::<String>().into_bytes());
-                    patterns.push(Pattern::Anchor(secrets.len()));
-                    secrets.push(Secret {
-                        forms: chars.iter().map(|&c| forms(c)).collect(),
-                        anchor: (from, to),
-                    });
-                }
-                None => {
-                    for whole in whole_forms(v) {
-                        texts.push(whole);
-                        patterns.push(Pattern::Whole);
-                    }
-                }
-            }
-        }
-        let ac = AhoCorasick::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(&texts)?;
-        Ok(Matcher {
-            ac,
-            patterns,
-            secrets,
-        })
-    }
-
-    /// Every secret in `text`, as sorted byte ranges that do not overlap.
-    fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
-        let mut found: Vec<(usize, usize)> = Vec::new();
-        for hit in self.ac.find_overlapping_iter(text) {
-            match self.patterns.get(hit.pattern().as_usize()) {
-                Some(Pattern::Whole) => found.push((hit.start(), hit.end())),
-                Some(Pattern::Anchor(i)) => {
-                    if let Some(range) = self.secrets[*i].around(text, hit.start(), hit.end()) {
-                        found.push(range);
-                    }
-                }
-                None => {}
-            }
-        }
-        found.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
-        for (s, e) in found {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
-        }
-        merged
-    }
-}
-
-impl Secret {
-    /// The whole value around an anchor found at `text[start..end]`, if
-    /// the characters before and after it are there in any of their forms.
-    fn around(&self, text: &[u8], start: usize, end: usize) -> Option<(usize, usize)> {
-        let (from, to) = self.anchor;
-        // Backwards through the characters before the anchor.
-        let mut ways = vec![start];
-        for forms in self.forms[..from].iter().rev() {
-            ways = step(&ways, forms, |at, f| {
-                let from = at.checked_sub(f.len())?;
-                (text.get(from..at) == Some(f)).then_some(from)
-            });
-            if ways.is_empty() {
-                return None;
-            }
-        }
-        let first = ways.iter().copied().min()?;
-        // Forwards through the characters after it.
-        let mut ways = vec![end];
-        for forms in &self.forms[to..] {
-            ways = step(&ways, forms, |at, f| {
-                let to = at.checked_add(f.len())?;
-                (text.get(at..to) == Some(f)).then_some(to)
-            });
-            if ways.is_empty() {
-                return None;
-            }
-        }
-        let last = ways.iter().copied().max()?;
-        Some((first, last))
-    }
-}
-
-/// Every position one more character can reach from `ways`.
-fn step(
-    ways: &[usize],
-    forms: &[Vec<u8>],
-    next: impl Fn(usize, &[u8]) -> Option<usize>,
-) -> Vec<usize> {
-    let mut out = Vec::new();
-    for &at in ways {
-        for f in forms {
-            if let Some(n) = next(at, f)
-                && !out.contains(&n)
-                && out.len() < MAX_WAYS
-            {
-                out.push(n);
-            }
-        }
-    }
-    out
-}
-
-/// The longest run of ASCII letters and digits, if it is long enough to
-/// find without false hits.
-fn anchor(chars: &[char]) -> Option<(usize, usize)> {
-    let mut best: Option<(usize, usize)> = None;
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len() && chars[i].is_ascii_alphanumeric() {
-            i += 1;
-        }
-        if best.is_none_or(|(s, e)| i - start > e - s) {
-            best = Some((start, i));
-        }
-    }
-    best.filter(|(s, e)| e - s >= MIN_LEN)
-}
-
-/// Every form one character may take in what leaves the process.
-fn forms(c: char) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = Vec::new();
-    let mut add = |f: Vec<u8>| {
-        if !out.contains(&f) {
-            out.push(f);
-        }
-    };
-    let mut utf8 = [0u8; 4];
-    let plain = c.encode_utf8(&mut utf8).as_bytes().to_vec();
-    add(plain.clone());
-    if c.is_ascii_alphanumeric() {
-        return out;
-    }
-    // JSON (and OpenMetrics label) escapes.
-    let short = match c {
-        '"' => Some("\\\""),
-        '\\' => Some("\\\\"),
-        '/' => Some("\\/"),
-        '\n' => Some("\\n"),
-        '\r' => Some("\\r"),
-        '\t' => Some("\\t"),
-        '\u{8}' => Some("\\b"),
-        '\u{c}' => Some("\\f"),
-        _ => None,
-    };
-    if let Some(s) = short {
-        add(s.as_bytes().to_vec());
-    }
-    let mut units = [0u16; 2];
-    let units = c.encode_utf16(&mut units);
-    for upper in [false, true] {
-        let escaped: String = units
-            .iter()
-            .map(|u| {
-                if upper {
-                    format!("\\u{u:04X}")
-                } else {
-                    format!("\\u{u:04x}")
-                }
-            })
-            .collect();
-        add(escaped.into_bytes());
-        // Percent-encoding, every byte.
-        let pct: String = plain
-            .iter()
-            .map(|b| {
-                if upper {
-                    format!("%{b:02X}")
-                } else {
-                    format!("%{b:02x}")
-                }
-            })
-            .collect();
-        add(pct.into_bytes());
-    }
-    if c == ' ' {
-        add(b"+".to_vec());
-    }
-    // JSON inside JSON (a tool's JSON text in a JSON-RPC answer, logged as
-    // JSON): every form escaped again, twice over.
-    let mut frontier = out.clone();
-    for _ in 0..NESTING {
-        frontier = frontier.iter().map(|f| json_escape(f)).collect();
-        for f in &frontier {
-            if !out.contains(f) {
-                out.push(f.clone());
-            }
-        }
-    }
-    out
-}
-
-/// How many times a form may be JSON-escaped again.
-const NESTING: usize = 2;
-
-/// The bytes as they appear inside a JSON string.
-fn json_escape(b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(b.len() + 2);
-    for &c in b {
-        match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The forms of a value with no anchor: plain, JSON-escaped and fully
-/// percent-encoded.
-fn whole_forms(v: &str) -> Vec<Vec<u8>> {
-    let mut out = vec![v.as_bytes().to_vec()];
-    let mut json = v.as_bytes().to_vec();
-    for _ in 0..=NESTING {
-        json = json_escape(&json);
-        if !out.contains(&json) {
-            out.push(json.clone());
-        }
-    }
-    for upper in [false, true] {
-        let pct: String = v
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ if upper => format!("%{b:02X}"),
-                _ => format!("%{b:02x}"),
-            })
-            .collect();
-        if !out.contains(&pct.clone().into_bytes()) {
-            out.push(pct.into_bytes());
-        }
-    }
-    out
 }
 
 /// Prints a line on stdout with secrets masked.
@@ -397,259 +234,10 @@ macro_rules! out {
     ($($arg:tt)*) => { print!("{}", $crate::redact::text(&format!($($arg)*))) };
 }
 
-/// A writer that masks secrets in what passes through it, a line at a
-/// time (log lines and newline-delimited JSON-RPC are both line-shaped).
-pub struct Writer<W: std::io::Write> {
-    inner: W,
-    line: Vec<u8>,
-}
-
-impl<W: std::io::Write> Writer<W> {
-    pub fn new(inner: W) -> Self {
-        Writer {
-            inner,
-            line: Vec::new(),
-        }
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for Writer<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.line.extend_from_slice(buf);
-        if let Some(end) = self.line.iter().rposition(|&b| b == b'\n') {
-            let rest = self.line.split_off(end + 1);
-            let done = std::mem::replace(&mut self.line, rest);
-            self.inner.write_all(&bytes(&done))?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.line.is_empty() {
-            let done = std::mem::take(&mut self.line);
-            self.inner.write_all(&bytes(&done))?;
-        }
-        self.inner.flush()
-    }
-}
-
-impl<W: std::io::Write> Drop for Writer<W> {
-    fn drop(&mut self) {
-        let _ = std::io::Write::flush(self);
-    }
-}
-
-/// The async form of [`Writer`], for `weft serve --stdio`'s stdout: bytes
-/// are held until a newline or a flush, then masked and written.
-pub struct AsyncWriter<W> {
-    inner: W,
-    pending: Vec<u8>,
-    /// Masked bytes not yet accepted by `inner`.
-    out: Vec<u8>,
-}
-
-impl<W> AsyncWriter<W> {
-    pub fn new(inner: W) -> Self {
-        AsyncWriter {
-            inner,
-            pending: Vec::new(),
-            out: Vec::new(),
-        }
-    }
-}
-
-impl<W: tokio::io::AsyncWrite + Unpin> AsyncWriter<W> {
-    fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        while !self.out.is_empty() {
-            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &self.out) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.out.drain(..n);
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Masks and writes everything held, a partial line included.
-    fn write_out(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        self.stage(true);
-        self.drain(cx)
-    }
-
-    fn stage(&mut self, all: bool) {
-        let end = if all {
-            Some(self.pending.len())
-        } else {
-            self.pending
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map(|i| i + 1)
-        };
-        if let Some(end) = end.filter(|&e| e > 0) {
-            let rest = self.pending.split_off(end);
-            let done = std::mem::replace(&mut self.pending, rest);
-            self.out.extend_from_slice(&bytes(&done));
-        }
-    }
-}
-
-impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for AsyncWriter<W> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        // Back-pressure: do not take more while earlier output waits.
-        if this.drain(cx)?.is_pending() {
-            return std::task::Poll::Pending;
-        }
-        this.pending.extend_from_slice(buf);
-        this.stage(false);
-        let _ = this.drain(cx)?;
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.write_out(cx))?;
-        std::pin::Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.write_out(cx))?;
-        std::pin::Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
-
-    /// One installed matcher per test: `install` adds to a global.
-    fn masked(values: &[&str], text: &str) -> String {
-        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        let m = Matcher::new(&values).unwrap();
-        let mut out = String::new();
-        let mut at = 0;
-        for (s, e) in m.find(text.as_bytes()) {
-            out.push_str(&text[at..s]);
-            out.push_str(MASK);
-            at = e;
-        }
-        out.push_str(&text[at..]);
-        out
-    }
-
-    const CANARY: &str = "canary 7f3e9b21 \"q\\/&=+%é\"";
-
-    #[test]
-    fn plain_and_json_forms() {
-        assert_eq!(
-            masked(&[CANARY], &format!("a {CANARY} b")),
-            "a [REDACTED] b"
-        );
-        let json =
-            serde_json::to_string(&serde_json::json!({"v": format!("x {CANARY} y")})).unwrap();
-        assert_eq!(masked(&[CANARY], &json), r#"{"v":"x [REDACTED] y"}"#);
-        // Every other character as \uXXXX, and the Debug form of a Rust string.
-        let all_u: String = CANARY
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_string()
-                } else {
-                    format!("\\u{:04X}", c as u32)
-                }
-            })
-            .collect();
-        assert_eq!(masked(&[CANARY], &format!("<{all_u}>")), "<[REDACTED]>");
-        assert_eq!(masked(&[CANARY], &format!("{CANARY:?}")), "\"[REDACTED]\"");
-    }
-
-    #[test]
-    fn json_inside_json() {
-        let once = serde_json::to_string(CANARY).unwrap();
-        let twice = serde_json::to_string(&once).unwrap();
-        let thrice = serde_json::to_string(&twice).unwrap();
-        for form in [&once, &twice, &thrice] {
-            let out = masked(&[CANARY], form);
-            assert!(
-                out.contains(MASK) && !out.contains("7f3e9b21"),
-                "{form}: {out}"
-            );
-            assert!(!out.contains('q'), "{form}: {out}");
-        }
-        let short = "a\"b/c!d";
-        let twice = serde_json::to_string(&serde_json::to_string(short).unwrap()).unwrap();
-        assert_eq!(masked(&[short], &twice), "\"\\\"[REDACTED]\\\"\"");
-    }
-
-    #[test]
-    fn percent_encoded_forms() {
-        let full: String = CANARY
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
-        assert_eq!(
-            masked(&[CANARY], &format!("?k={full}&x")),
-            "?k=[REDACTED]&x"
-        );
-        assert_eq!(
-            masked(&[CANARY], &format!("?k={}&x", full.to_lowercase())),
-            "?k=[REDACTED]&x"
-        );
-        // A form encoder's `+`, and a URL parser that leaves `/`, `&`, `=`
-        // and `\` alone in a query but encodes the rest.
-        let form = full.replace("%20", "+");
-        assert_eq!(masked(&[CANARY], &form), MASK);
-        let query = "canary%207f3e9b21%20%22q\\/&=+%%C3%A9%22";
-        assert_eq!(masked(&[CANARY], query), MASK);
-    }
-
-    #[test]
-    fn near_misses_and_values_without_an_anchor() {
-        // The anchor alone, or the value with one character changed, is no match.
-        assert_eq!(masked(&[CANARY], "7f3e9b21"), "7f3e9b21");
-        let changed = CANARY.replace('q', "Q");
-        assert_eq!(masked(&[CANARY], &changed), changed);
-        // No run of four letters or digits: whole forms only.
-        assert_eq!(
-            masked(&["a\"b/c!d"], "x a\"b/c!d a\\\"b/c!d a%22b%2Fc%21d"),
-            "x [REDACTED] [REDACTED] [REDACTED]"
-        );
-        // A value that contains another is masked whole; overlaps merge.
-        assert_eq!(
-            masked(&["secret-one", "secret-one-two"], "secret-one-two!"),
-            "[REDACTED]!"
-        );
-        // Hostile text: long runs of the anchor and of escapes, no panic.
-        let hostile = format!("{}{}", "%%%%\\\\\\\\".repeat(1000), "7f3e9b21".repeat(1000));
-        assert_eq!(masked(&[CANARY], &hostile), hostile);
-    }
 
     #[test]
     fn installed_values_reach_every_writer() {
@@ -674,5 +262,28 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "first [REDACTED] line\nsecond"
         );
+    }
+
+    #[test]
+    fn each_tenant_sees_its_own_values_and_no_one_elses() {
+        install(&["shared-credential-0001".into()]);
+        install_owned(&[
+            ("acme".into(), "acme-token-0002".into()),
+            ("globex".into(), "globex-token-0003".into()),
+        ]);
+        let text = "shared-credential-0001 acme-token-0002 globex-token-0003";
+        assert_eq!(
+            for_tenant(Some("acme")).text(text),
+            "[REDACTED] acme-token-0002 [REDACTED]"
+        );
+        assert_eq!(
+            for_tenant(Some("globex")).text(text),
+            "[REDACTED] [REDACTED] globex-token-0003"
+        );
+        // A tenant with no values of its own, the owner and the logs: all.
+        for r in [for_tenant(Some("initech")), for_tenant(None)] {
+            assert_eq!(r.text(text), "[REDACTED] [REDACTED] [REDACTED]");
+        }
+        assert_eq!(super::text(text), "[REDACTED] [REDACTED] [REDACTED]");
     }
 }
