@@ -591,7 +591,7 @@ async fn two_tenants_see_and_call_only_their_own() {
     assert_eq!(whoami["server"], "alpha");
     assert_eq!(whoami["outcome"], "ok");
     assert!(whoami["key"].as_str().unwrap().starts_with('k'));
-    assert_eq!(whoami["args_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(whoami["args_hmac"].as_str().unwrap().len(), 64);
     assert_eq!(
         records
             .iter()

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod audit;
 mod cache;
 mod catalog;
 mod child_env;
@@ -17,6 +18,7 @@ mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
 mod policies;
+mod redaction;
 mod resilience;
 mod sandbox;
 mod serve;

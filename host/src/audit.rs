@@ -1,21 +1,88 @@
-//! The audit log: one JSON line per tool call, whoever made it and however
-//! it ended.
+//! The audit log: one JSON line per request an agent, a policy or the
+//! command line makes, whoever made it and however it ended.
 //!
 //! A record names the tenant, the key, the policy (if a policy made the
-//! call), the server and tool, the outcome (`ok` or an error kind), the
-//! duration and a SHA-256 of the arguments, never the arguments
-//! themselves. Lines are appended to a file created with mode 0600, each
-//! with one `write` on a file opened for appending, so concurrent writers
-//! never interleave within a line. `weft audit tail` reads it back.
+//! call), the route ([`AuditRoute`]: a tool call, a resource read, a prompt,
+//! a completion, a task, a search, a policy run, a subscription), what it
+//! was about (server and tool, or a URI, a prompt's name, …), the outcome
+//! (`ok` or an error kind), the duration, and an HMAC-SHA256 of the
+//! arguments keyed with a per-install salt, never the arguments
+//! themselves. The salt (32 random bytes, hex, mode 0600) lives beside the
+//! log in [`SALT_FILE`], created on first use, so the same arguments hash
+//! the same within one install and differently across installs: a hash
+//! cannot be looked up in a table of common arguments.
+//!
+//! Recording never stalls a call: a record is serialised on the caller's
+//! side and handed to a writer thread through a bounded queue with
+//! `try_send`. A full queue drops the record and counts it
+//! ([`Audit::dropped`], exported as `weft_audit_dropped_total`). The writer
+//! masks secrets, appends whole lines to a file opened for appending (mode
+//! 0600) and flushes whenever the queue runs empty; [`Audit::flush`] waits
+//! for everything queued before it to reach the file, for a clean shutdown.
 
-use parking_lot::Mutex;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+use tokio::sync::{mpsc, oneshot};
 
-/// One call, as recorded.
+/// The salt's file name, in the audit log's directory.
+pub const SALT_FILE: &str = "weft-audit.salt";
+
+/// How many records may wait for the writer before new ones are dropped.
+pub const QUEUE: usize = 8192;
+
+/// The longest target (a URI, a query, a name) a record keeps, in bytes.
+pub const MAX_TARGET: usize = 256;
+
+/// How long [`Audit::flush`] waits for the writer.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// What kind of request a record is about.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditRoute {
+    /// `tools/call`, or a policy's `call-tool`.
+    #[default]
+    ToolCall,
+    /// `resources/read`.
+    ResourceRead,
+    /// `prompts/get`.
+    PromptGet,
+    /// `completion/complete`.
+    Completion,
+    /// `tasks/get`, `tasks/result`, `tasks/cancel`, …
+    Task,
+    /// `weft_search_tools`.
+    Search,
+    /// A policy run (`weft_run_policy` or a policy exposed as a tool).
+    PolicyRun,
+    /// `resources/subscribe` and `subscriptions/listen`.
+    Subscribe,
+}
+
+impl AuditRoute {
+    /// The name as recorded.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditRoute::ToolCall => "tool-call",
+            AuditRoute::ResourceRead => "resource-read",
+            AuditRoute::PromptGet => "prompt-get",
+            AuditRoute::Completion => "completion",
+            AuditRoute::Task => "task",
+            AuditRoute::Search => "search",
+            AuditRoute::PolicyRun => "policy-run",
+            AuditRoute::Subscribe => "subscribe",
+        }
+    }
+}
+
+/// One request, as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     /// RFC 3339, UTC, milliseconds.
@@ -25,28 +92,78 @@ pub struct Record {
     pub key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// Records written before routes existed were all tool calls.
+    #[serde(default)]
+    pub route: AuditRoute,
+    /// For a tool call: the server (or `@domain`) and the tool.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub server: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tool: String,
+    /// For the other routes: what the request named (a URI, a prompt, a
+    /// policy, a task id, a query), capped at [`MAX_TARGET`] bytes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
     /// `ok`, or the error kind (`denied`, `rate-limited`, `tool-error`, …).
     pub outcome: String,
     pub ms: f64,
-    /// SHA-256 of the arguments' JSON text (`{}` for none).
-    pub args_sha256: String,
+    /// HMAC-SHA256 of the arguments' JSON text (`{}` for none), keyed with
+    /// the install's salt. Empty when there was nothing to hash.
+    #[serde(default, alias = "args_sha256")]
+    pub args_hmac: String,
+}
+
+impl Record {
+    /// What the record is about, for a table: `server.tool` or the target.
+    pub fn subject(&self) -> String {
+        if self.tool.is_empty() {
+            self.target.clone()
+        } else {
+            format!("{}.{}", self.server, self.tool)
+        }
+    }
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Line(String),
+    /// Reply once everything queued before has reached the file.
+    Flush(oneshot::Sender<()>),
 }
 
 /// Where records go.
 #[derive(Debug)]
 pub struct Audit {
     path: PathBuf,
-    file: Mutex<std::fs::File>,
+    salt: [u8; 32],
+    queue: mpsc::Sender<Job>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Line(_) => "Line",
+            Job::Flush(_) => "Flush",
+        })
+    }
 }
 
 impl Audit {
-    /// Opens (or creates, mode 0600) the log for appending.
+    /// Opens (or creates, mode 0600) the log for appending, reads or makes
+    /// the install's salt beside it, and starts the writer thread.
     pub fn open(path: &Path) -> std::io::Result<Audit> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
+        Self::open_with_queue(path, QUEUE)
+    }
+
+    /// [`Audit::open`] with a queue of `capacity` records.
+    pub fn open_with_queue(path: &Path, capacity: usize) -> std::io::Result<Audit> {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let salt = load_or_create_salt(&dir.join(SALT_FILE))?;
         let mut options = std::fs::OpenOptions::new();
         options.append(true).create(true);
         #[cfg(unix)]
@@ -54,32 +171,79 @@ impl Audit {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        Ok(Audit {
+        let file = options.open(path)?;
+        let (audit, jobs) = Self::unstarted(path, salt, capacity);
+        let shown = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("weft-audit".into())
+            .spawn(move || write_loop(jobs, file, &shown))?;
+        Ok(audit)
+    }
+
+    /// An audit handle and the queue its writer would read.
+    fn unstarted(path: &Path, salt: [u8; 32], capacity: usize) -> (Audit, mpsc::Receiver<Job>) {
+        let (queue, jobs) = mpsc::channel(capacity.max(1));
+        let audit = Audit {
             path: path.to_path_buf(),
-            file: Mutex::new(options.open(path)?),
-        })
+            salt,
+            queue,
+            dropped: Arc::default(),
+        };
+        (audit, jobs)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Appends one record. A failed write is logged, never fatal to the call.
+    /// Records dropped because the writer's queue was full (or the writer
+    /// had stopped).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Queues one record; never waits. A full queue drops it and counts
+    /// the drop.
     pub fn write(&self, record: &Record) {
         let Ok(mut line) = serde_json::to_string(record) else {
             return;
         };
         line.push('\n');
-        let line = crate::redact::text(&line);
-        let mut f = self.file.lock();
-        if let Err(e) = f.write_all(line.as_bytes()) {
-            tracing::error!(path = %self.path.display(), error = %e, "cannot write the audit log");
+        if self.queue.try_send(Job::Line(line)).is_err() {
+            let before = self.dropped.fetch_add(1, Ordering::Relaxed);
+            // One warning per 1,000 drops, so a flood does not flood the log too.
+            if before.is_multiple_of(1000) {
+                tracing::warn!(dropped = before + 1, path = %self.path.display(), "the audit log's queue is full; records are being dropped");
+            }
         }
     }
-}
 
-impl Audit {
-    /// Records one call made for `caller`.
+    /// Waits (at most a few seconds) until every record queued before this
+    /// call is in the file.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        let sent = async {
+            if self.queue.send(Job::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        };
+        if tokio::time::timeout(FLUSH_WAIT, sent).await.is_err() {
+            tracing::warn!(path = %self.path.display(), "the audit log's writer did not finish in time");
+        }
+    }
+
+    /// The hash recorded for a request's arguments: HMAC-SHA256 of their
+    /// JSON text (`{}` for none), keyed with this install's salt.
+    pub fn args_hash(&self, args: Option<&rmcp::model::JsonObject>) -> String {
+        let text = match args {
+            Some(a) => serde_json::to_string(a).unwrap_or_default(),
+            None => "{}".into(),
+        };
+        keyed_hash(&self.salt, text.as_bytes())
+    }
+
+    /// Records one tool call made for `caller`; `args_hmac` comes from
+    /// [`Audit::args_hash`].
     pub fn call(
         &self,
         caller: &crate::Caller,
@@ -87,32 +251,255 @@ impl Audit {
         tool: &str,
         outcome: &str,
         ms: f64,
-        args_sha256: String,
+        args_hmac: String,
     ) {
-        self.write(&Record {
+        let mut record = self.record(caller, AuditRoute::ToolCall, outcome, ms);
+        record.server = capped(server);
+        record.tool = capped(tool);
+        record.args_hmac = args_hmac;
+        self.write(&record);
+    }
+
+    /// Records one request of any route: `target` names what it was about
+    /// (a URI, a prompt, a policy, a task id, a query; capped), and `args`,
+    /// when given, are hashed.
+    pub fn event(
+        &self,
+        caller: &crate::Caller,
+        route: AuditRoute,
+        target: &str,
+        outcome: &str,
+        ms: f64,
+        args: Option<&rmcp::model::JsonObject>,
+    ) {
+        let mut record = self.record(caller, route, outcome, ms);
+        record.target = capped(target);
+        if args.is_some() {
+            record.args_hmac = self.args_hash(args);
+        }
+        self.write(&record);
+    }
+
+    fn record(&self, caller: &crate::Caller, route: AuditRoute, outcome: &str, ms: f64) -> Record {
+        Record {
             ts: now(),
             tenant: caller.tenant_name().to_string(),
             key: caller.key_id.clone(),
-            policy: caller.policy.clone(),
-            server: server.to_string(),
-            tool: tool.to_string(),
-            outcome: outcome.to_string(),
+            policy: caller.policy.as_deref().map(capped),
+            route,
+            server: String::new(),
+            tool: String::new(),
+            target: String::new(),
+            outcome: capped(outcome),
             ms,
-            args_sha256,
+            args_hmac: String::new(),
+        }
+    }
+}
+
+/// A request being recorded: made by [`Audit::begin`], it writes its
+/// record when dropped, with the time since it began and the outcome set
+/// by [`Pending::ok`] or [`Pending::finish`] (`error` if neither was
+/// called, as when a handler returns early with `?`).
+pub struct Pending<'a> {
+    audit: Option<&'a Audit>,
+    caller: &'a crate::Caller,
+    route: AuditRoute,
+    target: String,
+    args_hmac: String,
+    started: std::time::Instant,
+    outcome: Option<String>,
+}
+
+impl Audit {
+    /// Starts recording one request of `route` about `target`, when an
+    /// audit log is configured (`audit` is [`crate::Hub::audit`]).
+    pub fn begin<'a>(
+        audit: Option<&'a Audit>,
+        caller: &'a crate::Caller,
+        route: AuditRoute,
+        target: &str,
+    ) -> Pending<'a> {
+        Pending {
+            audit,
+            caller,
+            route,
+            target: audit.map(|_| capped(target)).unwrap_or_default(),
+            args_hmac: String::new(),
+            started: std::time::Instant::now(),
+            outcome: None,
+        }
+    }
+}
+
+impl Pending<'_> {
+    /// Records a hash of the request's arguments too.
+    pub fn args(mut self, args: Option<&rmcp::model::JsonObject>) -> Self {
+        if let (Some(audit), Some(args)) = (self.audit, args) {
+            self.args_hmac = audit.args_hash(Some(args));
+        }
+        self
+    }
+
+    /// The request succeeded.
+    pub fn ok(&mut self) {
+        self.outcome = Some("ok".into());
+    }
+
+    /// The request ended with this outcome (`ok`, an error kind, a policy
+    /// run's status).
+    pub fn outcome(&mut self, outcome: &str) {
+        self.outcome = Some(capped(outcome));
+    }
+
+    /// The request ended with `result`: `ok`, or the error's `kind` (as
+    /// weft's own errors carry in `data`), else `error`.
+    pub fn finish<T>(mut self, result: &Result<T, rmcp::ErrorData>) {
+        self.outcome = Some(match result {
+            Ok(_) => "ok".into(),
+            Err(e) => outcome_of(e),
         });
     }
 }
 
-/// The hash recorded for a call's arguments.
-pub fn args_hash(args: Option<&rmcp::model::JsonObject>) -> String {
-    let text = match args {
-        Some(a) => serde_json::to_string(a).unwrap_or_default(),
-        None => "{}".into(),
+/// The outcome recorded for a refused or failed request.
+pub fn outcome_of(e: &rmcp::ErrorData) -> String {
+    e.data
+        .as_ref()
+        .and_then(|d| d.get("kind"))
+        .and_then(|k| k.as_str())
+        .map_or_else(|| "error".to_string(), capped)
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        let Some(audit) = self.audit else { return };
+        let ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+        let mut record = audit.record(
+            self.caller,
+            self.route,
+            self.outcome.as_deref().unwrap_or("error"),
+            ms,
+        );
+        record.target = std::mem::take(&mut self.target);
+        record.args_hmac = std::mem::take(&mut self.args_hmac);
+        audit.write(&record);
+    }
+}
+
+/// `text`, cut to [`MAX_TARGET`] bytes on a character boundary.
+fn capped(text: &str) -> String {
+    if text.len() <= MAX_TARGET {
+        return text.to_string();
+    }
+    let mut cut = MAX_TARGET;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+/// HMAC-SHA256 of `data` under `key`, as hex.
+fn keyed_hash(key: &[u8], data: &[u8]) -> String {
+    // HMAC takes a key of any length; this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
     };
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    mac.update(data);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Reads the install's salt, or makes one. A new salt is written to a
+/// temporary file and linked into place, so two processes starting at
+/// once agree on one salt. A salt file others can read is refused.
+fn load_or_create_salt(path: &Path) -> std::io::Result<[u8; 32]> {
+    let read = |path: &Path| -> std::io::Result<[u8; 32]> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(std::io::Error::other(format!(
+                    "the audit salt {} has mode {mode:04o}, so others can read it; run `chmod 600 {}`",
+                    path.display(),
+                    path.display()
+                )));
+            }
+        }
+        let text = std::fs::read_to_string(path)?;
+        let mut salt = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut salt).map_err(|e| {
+            std::io::Error::other(format!(
+                "the audit salt {} is not 64 hex digits ({e}); remove it to make a new one",
+                path.display()
+            ))
+        })?;
+        Ok(salt)
+    };
+    match read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let suffix = crate::util::random_hex(4).map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".{SALT_FILE}.{suffix}.tmp"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let made = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(format!("{}\n", hex::encode(salt)).as_bytes())?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match made {
+        Ok(()) => Ok(salt),
+        // Another process made one first: use that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// The writer thread: appends queued lines, secrets masked, flushing
+/// whenever the queue runs empty; ends when every [`Audit`] handle is gone.
+fn write_loop(mut jobs: mpsc::Receiver<Job>, file: std::fs::File, path: &Path) {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, file);
+    let mut failing = false;
+    let report = |r: std::io::Result<()>, failing: &mut bool| match r {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            if !*failing {
+                tracing::error!(path = %path.display(), error = %e, "cannot write the audit log");
+            }
+            *failing = true;
+        }
+    };
+    while let Some(first) = jobs.blocking_recv() {
+        let mut waiting = Vec::new();
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Line(line) => {
+                    let line = crate::redact::text(&line);
+                    report(out.write_all(line.as_bytes()), &mut failing);
+                }
+                Job::Flush(done) => waiting.push(done),
+            }
+            next = jobs.try_recv().ok();
+        }
+        report(out.flush(), &mut failing);
+        for done in waiting {
+            let _ = done.send(());
+        }
+    }
+    report(out.flush(), &mut failing);
 }
 
 /// Now, as recorded.
@@ -137,39 +524,4 @@ pub fn tail(path: &Path, n: usize) -> std::io::Result<Vec<Result<Record, String>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn records_round_trip_and_tail() {
-        let dir = std::env::temp_dir().join(format!(
-            "weft-audit-{}",
-            crate::util::random_hex(4).unwrap()
-        ));
-        let path = dir.join("audit.jsonl");
-        let audit = Audit::open(&path).unwrap();
-        for i in 0..5 {
-            audit.write(&Record {
-                ts: now(),
-                tenant: "acme".into(),
-                key: Some("k1".into()),
-                policy: None,
-                server: "git".into(),
-                tool: format!("t{i}"),
-                outcome: "ok".into(),
-                ms: 1.5,
-                args_sha256: args_hash(None),
-            });
-        }
-        let last = tail(&path, 2).unwrap();
-        assert_eq!(last.len(), 2);
-        assert_eq!(last[1].as_ref().unwrap().tool, "t4");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600);
-        }
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

@@ -113,6 +113,7 @@ impl Hub {
         on_event: &(dyn Fn(StartEvent) + Send + Sync),
     ) -> Hub {
         crate::redact::install(&config.secret_values.0);
+        crate::redact::install_owned(&config.secret_values.1);
         let audit = config.settings.audit.as_ref().and_then(|path| {
             Audit::open(path)
                 .map_err(|e| {
@@ -233,9 +234,10 @@ impl Hub {
             .iter()
             .map(|u| (u.status(), u.breaker.status()))
             .collect();
+        let dropped = self.shared.audit.as_ref().map_or(0, Audit::dropped);
         self.shared
             .metrics
-            .render(&servers, &self.shared.cache.stats())
+            .render(&servers, &self.shared.cache.stats(), dropped)
     }
 
     /// Where calls and runs are counted.
@@ -424,6 +426,9 @@ impl Hub {
         self.shared.stop.cancel();
         for up in &self.shared.upstreams {
             up.stop();
+        }
+        if let Some(audit) = &self.shared.audit {
+            audit.flush().await;
         }
     }
 

@@ -1,10 +1,12 @@
 //! Counters and histograms for `GET /metrics`, in the OpenMetrics text
 //! format Prometheus scrapes: calls by server, tool and outcome, call
 //! latency per server, retries, failovers, restarts, breaker and server
-//! state, cache counters, policy runs by outcome, fuel used and limit kills.
+//! state, cache counters, policy runs by outcome, fuel used, limit kills
+//! and audit records dropped.
 //!
-//! Call and policy figures are recorded as they happen; server state and
-//! cache figures are read from the hub when the metrics are rendered.
+//! Call and policy figures are recorded as they happen; server state,
+//! cache and audit figures are read from the hub when the metrics are
+//! rendered.
 
 use parking_lot::Mutex;
 use std::time::Duration;
@@ -85,6 +87,7 @@ pub struct Metrics {
     tools: Family<ServerLabels, Gauge>,
     cache: Family<CacheLabels, Counter>,
     cache_items: Gauge,
+    audit_dropped: Counter,
     /// Encoding takes the registry by reference; one render at a time.
     render_lock: Mutex<()>,
 }
@@ -166,6 +169,12 @@ impl Metrics {
         );
         let cache_items = Gauge::default();
         registry.register("cache_items", "Entries in the cache", cache_items.clone());
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_dropped",
+            "Audit records dropped because the audit writer's queue was full",
+            audit_dropped.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -183,6 +192,7 @@ impl Metrics {
             tools,
             cache,
             cache_items,
+            audit_dropped,
             render_lock: Mutex::new(()),
         }
     }
@@ -256,6 +266,7 @@ impl Metrics {
         &self,
         servers: &[(ServerStatus, crate::breaker::BreakerStatus)],
         cache: &CacheStats,
+        audit_dropped: u64,
     ) -> String {
         let _one = self.render_lock.lock();
         for (s, b) in servers {
@@ -289,6 +300,7 @@ impl Metrics {
             );
         }
         self.cache_items.set(cache.items as i64);
+        catch_up(&self.audit_dropped, audit_dropped);
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::warn!(error = %e, "cannot encode metrics");
@@ -326,7 +338,7 @@ mod tests {
             1234,
             Some("fuel"),
         );
-        let text = m.render(&[], &CacheStats::default());
+        let text = m.render(&[], &CacheStats::default(), 3);
         assert!(
             text.contains(
                 r#"weft_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#
@@ -335,6 +347,7 @@ mod tests {
         assert!(text.contains(r#"weft_policy_fuel_used_total{policy="standup"} 1234"#));
         assert!(text.contains(r#"weft_policy_limit_kills_total{policy="standup",limit="fuel"} 1"#));
         assert!(text.contains("weft_call_duration_seconds_bucket"));
+        assert!(text.contains("weft_audit_dropped_total 3\n"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

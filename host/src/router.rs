@@ -127,7 +127,7 @@ pub async fn call_tool_forwarded(
     let span = tracing::info_span!("call", server, tool);
     async move {
         let started = Instant::now();
-        let args_sha256 = route.audit.map(|_| crate::audit::args_hash(args.as_ref()));
+        let args_sha256 = route.audit.map(|a| a.args_hash(args.as_ref()));
         let outcome = match admit(route.caller, server, tool) {
             Err(e) => Err(e),
             Ok(()) => match server.strip_prefix('@') {

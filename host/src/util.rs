@@ -15,7 +15,7 @@ pub fn random_hex(bytes: usize) -> Result<String, RandomError> {
     let mut buf = [0u8; 32];
     let buf = &mut buf[..bytes.min(32)];
     getrandom::fill(buf).map_err(|e| RandomError(e.to_string()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(buf))
 }
 
 /// An id for one request in the logs. It correlates log lines and guards

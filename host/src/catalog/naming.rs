@@ -30,7 +30,7 @@ pub fn exposed(raw: &str) -> String {
         return clean;
     }
     let hash = Sha256::digest(raw.as_bytes());
-    let suffix: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let suffix = hex::encode(&hash[..4]);
     // 8 hex characters and one '-' joiner.
     let keep = MAX_NAME - suffix.len() - 1;
     let head: String = clean.chars().take(keep).collect();

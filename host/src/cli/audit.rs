@@ -1,5 +1,7 @@
-//! `weft audit tail`: the last records of the audit log, as a table or as
-//! the stored JSON lines, optionally following new ones.
+//! `weft audit tail`: the last records of the audit log (every route:
+//! tool calls, reads, prompts, completions, tasks, searches, policy runs,
+//! subscriptions), as a table or as the stored JSON lines, optionally
+//! following new ones.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,8 +40,8 @@ pub async fn tail(config: &Config, n: usize, follow: bool, json: bool) -> ExitCo
         let new = &records[start..];
         if first && !json && !new.is_empty() {
             println!(
-                "{:<24} {:<12} {:<10} {:<12} {:<28} {:<13} {:>9}",
-                "TIME", "TENANT", "KEY", "POLICY", "SERVER.TOOL", "OUTCOME", "MS"
+                "{:<24} {:<12} {:<10} {:<12} {:<13} {:<28} {:<13} {:>9}",
+                "TIME", "TENANT", "KEY", "POLICY", "ROUTE", "TARGET", "OUTCOME", "MS"
             );
         }
         for r in new {
@@ -63,12 +65,13 @@ pub async fn tail(config: &Config, n: usize, follow: bool, json: bool) -> ExitCo
 
 fn row(r: &Record) -> String {
     format!(
-        "{:<24} {:<12} {:<10} {:<12} {:<28} {:<13} {:>9.1}",
+        "{:<24} {:<12} {:<10} {:<12} {:<13} {:<28} {:<13} {:>9.1}",
         r.ts,
         if r.tenant.is_empty() { "-" } else { &r.tenant },
         r.key.as_deref().unwrap_or("-"),
         r.policy.as_deref().unwrap_or("-"),
-        format!("{}.{}", r.server, r.tool),
+        r.route.as_str(),
+        r.subject(),
         r.outcome,
         r.ms
     )

@@ -1,5 +1,6 @@
 //! Tracing setup: logs go to stderr only, because stdout carries results
-//! (and, for `serve --stdio`, the protocol itself), with secrets masked.
+//! (and, for `serve --stdio`, the protocol itself), with secrets masked;
+//! panic messages are masked too.
 
 use std::io::IsTerminal;
 
@@ -9,6 +10,9 @@ use super::args::Args;
 
 /// Installs the stderr logger for this process.
 pub fn init(args: &Args) {
+    // A panic message can quote a credential: print it through the
+    // redaction pass.
+    weft::redact::install_panic_hook();
     let spec = args
         .log_level
         .clone()

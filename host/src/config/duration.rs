@@ -1,61 +1,115 @@
-//! Durations in config files and on the command line: `500ms`, `30s`, `2m`,
-//! `1h`, or a bare number of seconds.
+//! Durations and sizes in config files and on the command line.
+//!
+//! Durations are humantime's (`500ms`, `30s`, `2m`, `1h 30m`, `2days`, …),
+//! plus two spellings weft has always accepted: a bare number of seconds
+//! (`7`, `0.5`) and a decimal before one unit (`1.5s`, `0.25h`). Sizes are
+//! bytesize's (`64KiB`, `64 MiB`, `1.5GiB`, `64KB` = 64,000 bytes), plus a
+//! bare number of bytes and weft's short binary units (`64K`, `64M`, `1G`
+//! are powers of 1024).
 
 use std::time::Duration;
 
-/// Parses `500ms`, `1.5s`, `30s`, `2m`, `1h` or a bare number of seconds.
+/// The longest duration a config may give, in seconds (about 31 years),
+/// so that no deadline computed from one can overflow.
+pub const MAX_SECONDS: f64 = 1e9;
+
+/// Parses a duration: `500ms`, `1.5s`, `30s`, `2m`, `1h 30m`, or a bare
+/// number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write it like 500ms, 30s, 2m or 1h"))?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "us" | "µs" => value / 1_000_000.0,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "{text:?} has an unknown unit {other:?}; use ms, s, m or h"
-            ));
+    let not_a_duration =
+        || format!("{text:?} is not a duration; write it like 500ms, 30s, 2m or 1h");
+    let secs = if let Ok(secs) = t.parse::<f64>() {
+        secs
+    } else if let Some((value, unit)) = decimal(t) {
+        // A decimal before one unit: the unit's length, from humantime.
+        let one = humantime::parse_duration(&format!("1{unit}"))
+            .map_err(|e| unit_error(text, e).unwrap_or_else(not_a_duration))?;
+        value * one.as_secs_f64()
+    } else {
+        match humantime::parse_duration(t) {
+            Ok(d) if d.as_secs_f64() <= MAX_SECONDS => return Ok(d),
+            Ok(_) => return Err(format!("{text:?} is out of range")),
+            Err(humantime::DurationError::NumberOverflow) => {
+                return Err(format!("{text:?} is out of range"));
+            }
+            Err(e) => return Err(unit_error(text, e).unwrap_or_else(not_a_duration)),
         }
     };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+    if !secs.is_finite() || !(0.0..=MAX_SECONDS).contains(&secs) {
         return Err(format!("{text:?} is out of range"));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
 }
 
-/// Parses a size: `65536`, `64KiB`, `64MiB`, `1GiB` (also KB, MB, GB as
-/// powers of 1000, and K/M/G as powers of 1024).
+/// `1.5s` as (1.5, "s"): a number with a decimal point, then a unit.
+fn decimal(t: &str) -> Option<(f64, &str)> {
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    if !num.contains('.') {
+        return None;
+    }
+    let unit = unit.trim();
+    if unit.is_empty() || !unit.chars().all(|c| c.is_alphabetic()) {
+        return None;
+    }
+    Some((num.parse().ok()?, unit))
+}
+
+/// The message for a unit humantime does not know, if that was the problem.
+fn unit_error(text: &str, e: humantime::DurationError) -> Option<String> {
+    match e {
+        humantime::DurationError::UnknownUnit { unit, .. } => Some(format!(
+            "{text:?} has an unknown unit {unit:?}; use ms, s, m or h"
+        )),
+        _ => None,
+    }
+}
+
+/// Parses a size: `65536`, `64KiB`, `64MiB`, `1GiB`, `1.5 GiB` (also KB,
+/// MB, GB as powers of 1000, and K, M, G as powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    // weft's short units are binary; bytesize reads `K` as 1000.
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
+    let unit = unit.trim();
+    let spelled = match unit {
+        "K" => "KiB",
+        "M" => "MiB",
+        "G" => "GiB",
+        other => other,
+    };
+    let known = [
+        "B", "KiB", "MiB", "GiB", "TiB", "KB", "kB", "MB", "GB", "TB",
+    ];
+    if num.is_empty() || !known.contains(&spelled) {
+        return Err(if num.is_empty() {
+            format!("{text:?} is not a size; write it like 64MiB")
+        } else {
+            format!("{text:?} has an unknown unit {unit:?}; use KiB, MiB or GiB")
+        });
+    }
+    let one: bytesize::ByteSize = format!("1 {spelled}")
+        .parse()
+        .map_err(|e| format!("{text:?} is not a size ({e}); write it like 64MiB"))?;
+    let too_large = || format!("{text:?} is too large");
+    if let Ok(n) = num.parse::<u64>() {
+        return n.checked_mul(one.as_u64()).ok_or_else(too_large);
+    }
+    let n: f64 = num
         .parse()
         .map_err(|_| format!("{text:?} is not a size; write it like 64MiB"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "{text:?} has an unknown unit {other:?}; use KiB, MiB or GiB"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    let bytes = (n * one.as_u64() as f64).round();
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(too_large());
+    }
+    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -63,26 +117,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn units() {
+    fn durations() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert_eq!(parse_duration(" 30s ").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        // What humantime adds.
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2min").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("0.5h").unwrap(), Duration::from_secs(1800));
         assert!(
             parse_duration("soon")
                 .unwrap_err()
                 .contains("not a duration")
         );
-        for huge in ["99999999999999999999999h", "1000000001"] {
+        for huge in ["99999999999999999999999h", "1000000001", "40years"] {
             assert_eq!(
                 parse_duration(huge).unwrap_err(),
                 format!("{huge:?} is out of range"),
             );
         }
+        assert_eq!(
+            parse_duration("3 fortnights").unwrap_err(),
+            "\"3 fortnights\" has an unknown unit \"fortnights\"; use ms, s, m or h"
+        );
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536").unwrap(), 65536);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert_eq!(parse_size("64 MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("64KB").unwrap(), 64_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("4B").unwrap(), 4);
+        assert!(parse_size("lots").unwrap_err().contains("not a size"));
         assert!(
-            parse_duration("3 weeks")
+            parse_size("3 parsecs")
                 .unwrap_err()
                 .contains("unknown unit")
+        );
+        assert!(
+            parse_size("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
         );
     }
 }

@@ -123,16 +123,20 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             policies.push(raw.into_config(name, file)?);
         }
     }
-    let mut secret_values = secrets.opened_values();
+    let mut secret_values = secrets.redacted_values(&servers);
     // An envFile holds credentials as often as not: mask every value.
-    secret_values.extend(env_file_values.into_iter().filter(|v| !v.is_empty()));
+    secret_values
+        .0
+        .extend(env_file_values.into_iter().filter(|v| !v.is_empty()));
+    secret_values.0.sort();
+    secret_values.0.dedup();
     Ok(Config {
         source: None,
         settings,
         servers,
         policies,
         tenants: Vec::new(),
-        secret_values: super::SecretValues(secret_values),
+        secret_values,
     })
 }
 

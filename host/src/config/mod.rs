@@ -12,6 +12,7 @@
 //! `${secret:NAME}` references are resolved here, per server, so a value only
 //! ever reaches the server that names it (see [`secrets`]).
 
+pub mod credentials;
 mod duration;
 mod json;
 pub mod policy;
@@ -20,6 +21,7 @@ pub mod resilience;
 pub mod secrets;
 pub mod tenant;
 mod toml_file;
+pub mod view;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ pub use policy::{Limits, PolicyConfig};
 pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
 pub use secrets::SecretStore;
 pub use tenant::{KeyEntry, KeyFile, TenantConfig, TenantLimits};
+
+/// The servers built into weft (`builtin = "..."`).
+pub const BUILTINS: &[&str] = &["echo"];
 
 /// The file name looked up in the working directory when neither `--config`
 /// nor `WEFT_CONFIG` names one.
@@ -203,6 +208,8 @@ pub struct ServerConfig {
     /// Per tenant, the transport with that tenant's secrets resolved.
     /// Its `Debug` shows only the tenant names.
     pub tenant_transports: TenantTransports,
+    /// The credentials among its resolved values, for redaction.
+    pub credentials: credentials::Credentials,
 }
 
 /// The per-tenant transports of a server run once per tenant.
@@ -229,18 +236,25 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
     /// Tenants in name order; none means one trusted user (no keys).
     pub tenants: Vec<TenantConfig>,
-    /// Every secret value the loaded store holds, so output can be
-    /// redacted. Never printed.
+    /// Every secret value the loaded store holds and every server
+    /// credential, so output can be redacted. Never printed.
     pub secret_values: SecretValues,
 }
 
-/// Secret values kept for redaction; `Debug` shows only how many.
+/// Values kept for redaction: `.0` masked in every output, `.1` as
+/// `(tenant, value)`, masked in every output but that tenant's own (see
+/// [`crate::redact::for_tenant`]). `Debug` shows only how many.
 #[derive(Clone, Default)]
-pub struct SecretValues(pub Vec<String>);
+pub struct SecretValues(pub Vec<String>, pub Vec<(String, String)>);
 
 impl std::fmt::Debug for SecretValues {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SecretValues({} values)", self.0.len())
+        write!(
+            f,
+            "SecretValues({} values, {} per tenant)",
+            self.0.len(),
+            self.1.len()
+        )
     }
 }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::credentials::{Credentials, credential_values, looks_like_credential};
+use super::duration::MAX_SECONDS;
 use super::resilience::{RawBreaker, RawCache, RawResilience, RawRestart, RawRetry};
 use super::secrets::{self, SecretStore};
 use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
@@ -17,9 +19,6 @@ pub(crate) enum RawDuration {
     Seconds(f64),
     Text(String),
 }
-
-/// The longest duration a config may give, in seconds (about 31 years).
-const MAX_SECONDS: f64 = 1e9;
 
 impl RawDuration {
     pub(crate) fn resolve(
@@ -119,13 +118,24 @@ impl RawServer {
         // its values are resolved per tenant below, and a secret may exist
         // only in the tenants' scopes.
         let per_tenant = self.per_tenant && !tenants.is_empty();
+        // Every credential resolved below, for the redaction pass.
+        let credentials = std::cell::RefCell::new(Credentials::default());
         let resolve_with = |map: &BTreeMap<String, String>,
                             field: &str,
                             store: Option<&SecretStore>,
                             tenant: Option<&str>| {
             map.iter()
                 .map(|(k, v)| {
-                    secrets::resolve(v, store).map(|r| (k.clone(), r)).map_err(|m| {
+                    let mut refs = Vec::new();
+                    let resolved = secrets::resolve_noting(v, store, &mut refs);
+                    if let Ok(r) = &resolved {
+                        let mut found: Vec<String> = refs.into_iter().map(|(_, v)| v).collect();
+                        if looks_like_credential(k) {
+                            found.extend(credential_values(r));
+                        }
+                        credentials.borrow_mut().note(tenant, found);
+                    }
+                    resolved.map(|r| (k.clone(), r)).map_err(|m| {
                         let m = match tenant {
                             Some(t) => format!("for tenant {t:?}: {m}"),
                             None => m,
@@ -162,8 +172,18 @@ impl RawServer {
                     .hint("pass the secret to the server through `env` (stdio) or `headers` (HTTP), where it stays out of process listings"));
             }
         }
+        // `${env:..}` in a URL is always a credential (a key in a query);
+        // in a command, its arguments or `cwd`, when its name says so.
         let plain = |v: String, field: &str| {
-            secrets::resolve(&v, None).map_err(|m| ConfigError::new(file, key(field), m))
+            let mut refs = Vec::new();
+            let r = secrets::resolve_noting(&v, None, &mut refs)
+                .map_err(|m| ConfigError::new(file, key(field), m))?;
+            let found = refs
+                .into_iter()
+                .filter(|(name, _)| field == "url" || looks_like_credential(name))
+                .map(|(_, v)| v);
+            credentials.borrow_mut().note(None, found);
+            Ok::<_, ConfigError>(r)
         };
         let command = self.command.map(|c| plain(c, "command")).transpose()?;
         let url = self.url.map(|u| plain(u, "url")).transpose()?;
@@ -185,16 +205,13 @@ impl RawServer {
                     "cannot be combined with `command` or `url`",
                 ));
             }
-            if !crate::upstream::BUILTINS.contains(&name.as_str()) {
+            if !super::BUILTINS.contains(&name.as_str()) {
                 return Err(ConfigError::new(
                     file,
                     key("builtin"),
                     format!("there is no built-in server {name:?}"),
                 )
-                .hint(format!(
-                    "built-in servers: {}",
-                    crate::upstream::BUILTINS.join(", ")
-                )));
+                .hint(format!("built-in servers: {}", super::BUILTINS.join(", "))));
             }
         }
         let kind = self.transport.as_deref().map(str::to_ascii_lowercase);
@@ -322,7 +339,7 @@ impl RawServer {
         if per_tenant {
             for tenant in tenants {
                 let view =
-                    crate::tenant::View::new(&tenant.include, &tenant.exclude).unwrap_or_default();
+                    super::view::View::new(&tenant.include, &tenant.exclude).unwrap_or_default();
                 if !view.reaches(name) {
                     continue;
                 }
@@ -357,6 +374,7 @@ impl RawServer {
             exclude: self.exclude,
             per_tenant,
             tenant_transports: super::TenantTransports(tenant_transports),
+            credentials: credentials.into_inner(),
         })
     }
 }
@@ -369,13 +387,24 @@ pub(crate) struct LazySecrets {
 }
 
 impl LazySecrets {
-    /// Every value of the store, if it was opened: what output must never
-    /// show.
-    pub(crate) fn opened_values(&self) -> Vec<String> {
-        self.store
+    /// What output must never show: every value of the store (if it was
+    /// opened) and every server's credentials; shared values first, then
+    /// those of one tenant.
+    pub(crate) fn redacted_values(&self, servers: &[ServerConfig]) -> super::SecretValues {
+        let (mut shared, mut owned) = self
+            .store
             .as_ref()
-            .map(SecretStore::all_values)
-            .unwrap_or_default()
+            .map(SecretStore::values_by_owner)
+            .unwrap_or_default();
+        for s in servers {
+            shared.extend(s.credentials.shared.iter().cloned());
+            owned.extend(s.credentials.owned.iter().cloned());
+        }
+        shared.sort();
+        shared.dedup();
+        owned.sort();
+        owned.dedup();
+        super::SecretValues(shared, owned)
     }
 
     /// The path the store is (or would be) read from.

@@ -74,10 +74,9 @@ impl RestartPolicy {
     /// The delay before attempt `attempt` (1 for the first restart), with
     /// `unit` a random number in [0, 1) for the jitter.
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
-        let exp = self.factor.powi(attempt.saturating_sub(1).min(64) as i32);
-        let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        let base = backoff(self.initial, self.factor, attempt, self.max);
         let spread = 1.0 + self.jitter * (2.0 * unit - 1.0);
-        Duration::from_secs_f64((base * spread).clamp(0.0, self.max.as_secs_f64()))
+        Duration::from_secs_f64((base.as_secs_f64() * spread).clamp(0.0, self.max.as_secs_f64()))
     }
 }
 
@@ -112,8 +111,22 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// The pause before retry `n` (1 for the first).
     pub fn pause(&self, n: u32) -> Duration {
-        let exp = self.factor.powi(n.saturating_sub(1).min(64) as i32);
-        Duration::from_secs_f64((self.backoff.as_secs_f64() * exp).min(60.0))
+        backoff(self.backoff, self.factor, n, MAX_RETRY_PAUSE)
+    }
+}
+
+/// The longest pause between two tries of a call.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(60);
+
+/// Capped exponential backoff, the one formula for restarts and retries:
+/// `first × factor^(n-1)` for try `n` (1 for the first), at most `cap`.
+pub fn backoff(first: Duration, factor: f64, n: u32, cap: Duration) -> Duration {
+    let exp = factor.powi(n.saturating_sub(1).min(64) as i32);
+    let secs = first.as_secs_f64() * exp;
+    if secs.is_finite() && secs >= 0.0 {
+        Duration::from_secs_f64(secs.min(cap.as_secs_f64()))
+    } else {
+        cap
     }
 }
 
@@ -312,5 +325,17 @@ mod tests {
         let p = RetryPolicy::default();
         assert_eq!(p.pause(1), Duration::from_millis(100));
         assert_eq!(p.pause(3), Duration::from_millis(400));
+        assert_eq!(p.pause(40), MAX_RETRY_PAUSE);
+    }
+
+    #[test]
+    fn one_backoff_formula_caps_whatever_the_factor() {
+        let cap = Duration::from_secs(5);
+        let ms = Duration::from_millis;
+        assert_eq!(backoff(ms(100), 2.0, 1, cap), ms(100));
+        assert_eq!(backoff(ms(100), 2.0, 4, cap), ms(800));
+        assert_eq!(backoff(ms(100), 1e308, 64, cap), cap);
+        assert_eq!(backoff(ms(100), f64::NAN, 2, cap), cap);
+        assert_eq!(backoff(ms(100), 0.0, 0, cap), ms(100));
     }
 }

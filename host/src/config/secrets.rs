@@ -138,6 +138,18 @@ impl SecretStore {
             .collect()
     }
 
+    /// The shared values (masked in every output) and the tenants' own
+    /// values, `(tenant, value)`, for redaction.
+    pub fn values_by_owner(&self) -> (Vec<String>, Vec<(String, String)>) {
+        let shared = self.values.values().cloned().collect();
+        let owned = self
+            .tenants
+            .iter()
+            .flat_map(|(t, m)| m.values().map(move |v| (t.clone(), v.clone())))
+            .collect();
+        (shared, owned)
+    }
+
     /// Names, with the tenant for tenant-scoped ones: `(tenant, name)`.
     pub fn names(&self) -> Vec<(Option<String>, String)> {
         let shared = self.values.keys().map(|n| (None, n.clone()));
@@ -218,7 +230,13 @@ pub(crate) fn mentions_secret(text: &str) -> bool {
 
 /// Substitutes every `${env:NAME}` and `${secret:NAME}` in `text`.
 /// `secrets` is `None` when no secrets file is configured.
-pub(crate) fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<String, String> {
+/// Each reference it substitutes is noted in `noted` as `(REFERENCE,
+/// value)` (`env:NAME` or `secret:NAME`), so the values can be redacted.
+pub(crate) fn resolve_noting(
+    text: &str,
+    secrets: Option<&SecretStore>,
+    noted: &mut Vec<(String, String)>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -271,6 +289,7 @@ pub(crate) fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<Strin
             }
         };
         out.push_str(&value);
+        noted.push((reference.to_string(), value));
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -288,6 +307,29 @@ fn redact_hint(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<String, String> {
+        resolve_noting(text, secrets, &mut Vec::new())
+    }
+
+    #[test]
+    fn notes_every_value_it_substitutes() {
+        let store = SecretStore::from_values(BTreeMap::from([("K".into(), "v4lue".into())]));
+        let mut noted = Vec::new();
+        let r = resolve_noting(
+            "a ${secret:K} ${env:WEFT_SURELY_UNSET:-fb} b",
+            Some(&store),
+            &mut noted,
+        );
+        assert_eq!(r.unwrap(), "a v4lue fb b");
+        assert_eq!(
+            noted,
+            [
+                ("secret:K".to_string(), "v4lue".to_string()),
+                ("env:WEFT_SURELY_UNSET:-fb".to_string(), "fb".to_string())
+            ]
+        );
+    }
 
     #[test]
     #[allow(unsafe_code)] // set_var: no other thread reads this variable

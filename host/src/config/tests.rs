@@ -305,3 +305,51 @@ fn a_huge_number_of_seconds_is_an_error_not_a_panic() {
         Duration::from_secs(1_000_000_000)
     );
 }
+
+/// Config is plain data: it imports nothing of the crate but itself and
+/// the leaf modules `error` (the error kinds a retry names) and `util`,
+/// which import nothing of the crate either.
+#[test]
+fn config_imports_nothing_above_it() {
+    let sources = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("credentials.rs", include_str!("credentials.rs")),
+        ("duration.rs", include_str!("duration.rs")),
+        ("json.rs", include_str!("json.rs")),
+        ("policy.rs", include_str!("policy.rs")),
+        ("raw.rs", include_str!("raw.rs")),
+        ("resilience.rs", include_str!("resilience.rs")),
+        ("secrets.rs", include_str!("secrets.rs")),
+        ("tenant.rs", include_str!("tenant.rs")),
+        ("toml_file.rs", include_str!("toml_file.rs")),
+        ("view.rs", include_str!("view.rs")),
+    ];
+    for (file, text) in sources {
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for (at, _) in line.match_indices("crate::") {
+                let rest = &line[at + "crate::".len()..];
+                let module: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    ["config", "error", "util"].contains(&module.as_str()),
+                    "config/{file}:{}: imports crate::{module}: {line}",
+                    n + 1
+                );
+            }
+        }
+    }
+    for leaf in [include_str!("../error.rs"), include_str!("../util.rs")] {
+        assert!(
+            leaf.lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .all(|l| !l.contains("crate::") && !l.contains("super::")
+                    || l.contains("use super::*")),
+            "error.rs and util.rs import nothing of the crate"
+        );
+    }
+}

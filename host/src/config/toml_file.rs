@@ -213,13 +213,14 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
     }
     add_stored_keys(&mut tenants, &settings.keys_file, file)?;
+    let secret_values = secrets.redacted_values(&servers);
     Ok(Config {
         source: None,
         settings,
         servers,
         policies,
         tenants,
-        secret_values: super::SecretValues(secrets.opened_values()),
+        secret_values,
     })
 }
 

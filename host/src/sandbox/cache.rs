@@ -124,7 +124,7 @@ impl ComponentCache {
         wasm: &[u8],
         digest: &[u8; 32],
     ) -> Result<(Component, Origin), String> {
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(digest);
         let name = format!("{}-{hex}.cwasm", self.engine_key);
         if let Some(store) = &self.store
             && let Some(c) = self.read_artifact(engine, store, &name, digest)
@@ -288,7 +288,7 @@ fn open_nofollow(path: &Path) -> std::io::Result<File> {
 fn write_temp(dir: &Path, parts: &[&[u8]]) -> std::io::Result<PathBuf> {
     let mut suffix = [0u8; 12];
     getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let name: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    let name = hex::encode(suffix);
     let path = dir.join(format!(".tmp-{name}"));
     let mut file = OpenOptions::new()
         .write(true)

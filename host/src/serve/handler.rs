@@ -25,6 +25,7 @@ use tracing::Instrument;
 use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify, page::page};
+use crate::audit::{Audit, AuditRoute};
 use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::error::{CallError, ErrorKind};
 use crate::router::{Forward, Forwarded};
@@ -245,8 +246,10 @@ impl Session {
                 let limit = object_arg(&params.arguments, "limit")
                     .and_then(|v| v.as_u64())
                     .unwrap_or(10) as usize;
+                let mut audit = Audit::begin(gw.hub.audit(), caller, AuditRoute::Search, &query);
                 let found =
                     tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit, caller);
+                audit.ok();
                 Ok(Box::pin(async move {
                     Ok(CallToolResult::structured(found).into())
                 }))
@@ -395,9 +398,12 @@ fn run_policy(
                 message,
             });
         });
+        let mut audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PolicyRun, &name)
+            .args(input.as_object());
         let report = runner
             .run_as(&caller, &loaded, &input.to_string(), Some(progress))
             .await;
+        audit.outcome(report.status);
         let summary = json!({
             "policy": report.policy,
             "status": report.status,
@@ -578,6 +584,12 @@ impl ServerHandler for Session {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let gw = self.gw();
         let caller = self.caller(&ctx.extensions);
+        let mut audit = Audit::begin(
+            gw.hub.audit(),
+            &caller,
+            AuditRoute::ResourceRead,
+            &params.uri,
+        );
         let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("no server offers the resource {:?}", params.uri),
@@ -595,6 +607,7 @@ impl ServerHandler for Session {
             .map_or_else(|| server.to_string(), |u| u.key().to_string());
         let fresh = params.input_responses.is_none() && params.request_state.is_none();
         if fresh && let Some(hit) = cached_read(gw, tenant, &instance, &inner) {
+            audit.ok();
             return Ok(expose_contents(gw, &server, hit).into());
         }
         let conn = connection(gw, &caller, &server)?;
@@ -612,9 +625,11 @@ impl ServerHandler for Session {
                 ReadResourceResponse::Complete(mut result) => {
                     result.result_type.get_or_insert(ResultType::COMPLETE);
                     cache_read(gw, tenant, &server, &instance, &inner, &result);
+                    audit.ok();
                     return Ok(expose_contents(gw, &server, result).into());
                 }
                 ReadResourceResponse::InputRequired(input) if agent.modern => {
+                    audit.outcome("input-required");
                     return Ok(input.into());
                 }
                 ReadResourceResponse::InputRequired(input) => {
@@ -636,6 +651,12 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
+        let mut audit = Audit::begin(
+            self.gw.hub.audit(),
+            &caller,
+            AuditRoute::Subscribe,
+            &params.uri,
+        );
         match self.gw.hub.catalog().resolve_uri(&params.uri) {
             Some((server, _)) if !caller.reaches(&server) => {
                 return Err(denied(&caller, format!("the resource {:?}", params.uri)));
@@ -647,6 +668,7 @@ impl ServerHandler for Session {
             self.subscriptions.lock().remove(&params.uri);
             return Err(e);
         }
+        audit.ok();
         Ok(())
     }
 
@@ -697,7 +719,15 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        self.gw.get_task(&caller, params, &ctx).await
+        let audit = Audit::begin(
+            self.gw.hub.audit(),
+            &caller,
+            AuditRoute::Task,
+            &params.task_id,
+        );
+        let result = self.gw.get_task(&caller, params, &ctx).await;
+        audit.finish(&result);
+        result
     }
 
     async fn update_task(
@@ -706,7 +736,15 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        self.gw.update_task(&caller, params, &ctx).await
+        let audit = Audit::begin(
+            self.gw.hub.audit(),
+            &caller,
+            AuditRoute::Task,
+            &params.task_id,
+        );
+        let result = self.gw.update_task(&caller, params, &ctx).await;
+        audit.finish(&result);
+        result
     }
 
     async fn cancel_task(
@@ -715,7 +753,15 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        self.gw.cancel_task(&caller, params, &ctx).await
+        let audit = Audit::begin(
+            self.gw.hub.audit(),
+            &caller,
+            AuditRoute::Task,
+            &params.task_id,
+        );
+        let result = self.gw.cancel_task(&caller, params, &ctx).await;
+        audit.finish(&result);
+        result
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -773,6 +819,8 @@ impl ServerHandler for Session {
             ));
         };
         let caller = self.caller(&ctx.extensions);
+        let mut audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PromptGet, &params.name)
+            .args(params.arguments.as_ref());
         if !caller.reaches(&server) {
             return Err(denied(&caller, format!("the prompt {:?}", params.name)));
         }
@@ -790,9 +838,11 @@ impl ServerHandler for Session {
             match answer {
                 GetPromptResponse::Complete(mut result) => {
                     result.result_type.get_or_insert(ResultType::COMPLETE);
+                    audit.ok();
                     return Ok(result.into());
                 }
                 GetPromptResponse::InputRequired(input) if agent.modern => {
+                    audit.outcome("input-required");
                     return Ok(input.into());
                 }
                 GetPromptResponse::InputRequired(input) => {
@@ -814,6 +864,16 @@ impl ServerHandler for Session {
     ) -> Result<CompleteResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
         let gw = self.gw();
+        let mut audit = Audit::begin(
+            gw.hub.audit(),
+            &caller,
+            AuditRoute::Completion,
+            params
+                .r#ref
+                .as_prompt_name()
+                .or(params.r#ref.as_resource_uri())
+                .unwrap_or_default(),
+        );
         let catalog = gw.hub.catalog();
         let server = match &mut params.r#ref {
             Reference::Prompt(p) => {
@@ -848,6 +908,7 @@ impl ServerHandler for Session {
             .await
             .map_err(|e| upstream_error(&server, e))?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
+        audit.ok();
         Ok(result)
     }
 

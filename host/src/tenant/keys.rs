@@ -13,7 +13,7 @@ pub const PREFIX: &str = "weft_";
 /// `sha256:HEX` of a key.
 pub fn hash(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(digest);
     format!("sha256:{hex}")
 }
 

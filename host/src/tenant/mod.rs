@@ -8,7 +8,6 @@
 
 pub mod bucket;
 pub mod keys;
-pub mod view;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -18,8 +17,8 @@ use std::time::{Duration, Instant};
 use globset::{Glob, GlobMatcher};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+pub use crate::config::view::View;
 use crate::config::{Limits, TenantConfig, TenantLimits};
-pub use view::View;
 
 /// One tenant at run time.
 #[derive(Debug)]

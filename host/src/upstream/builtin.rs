@@ -12,7 +12,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 
 /// The names `builtin = "..."` accepts.
-pub const NAMES: &[&str] = &["echo"];
+pub const NAMES: &[&str] = crate::config::BUILTINS;
 
 #[derive(Clone)]
 struct Echo;

@@ -1,5 +1,8 @@
 //! A tenant's view of the catalog: `server.tool` globs to include, and
-//! globs to take out again.
+//! globs to take out again. It lives with the config (it is the config's
+//! `include` and `exclude`, compiled) so that config needs nothing above
+//! it to decide which tenants reach a per-tenant server; `tenant::View`
+//! is this type.
 //!
 //! Tools are checked one by one; a server's resources and prompts are in
 //! the view when any of its tools could be (the server is "reached") and no

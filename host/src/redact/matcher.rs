@@ -1,35 +1,11 @@
-//! The redaction pass: no secret value leaves the host.
-//!
-//! Every value of the loaded secret store is installed here once, and every
-//! way out of the process goes through it: log lines (the tracing writer),
-//! what `weft serve` sends agents (the stdio writer and the HTTP response
-//! bodies), the command line's output, `/status`, `/metrics` and the audit
-//! log. A replacement never breaks JSON: it is plain text inside a string.
-//!
-//! A value is matched in its plain form and in the forms the ways out
-//! produce from it: JSON-escaped (`\"`, `\\`, `\/`, `\n`, `\u00e9`, …),
-//! percent-encoded (any mix of `%XX` in either case, `+` for a space, as
-//! every URL and form encoder writes them) and OpenMetrics label escapes
-//! (the JSON ones). Each character of the value may take any of its forms,
-//! so every encoder's choice of what to leave alone is covered, not a list
-//! of encoders. Matching starts from an anchor: the value's longest run of
-//! ASCII letters and digits, which no encoding changes, found with
-//! Aho-Corasick; the characters around it are then matched outwards. A
-//! value without such a run of [`MIN_LEN`] is matched as plain, JSON and
-//! fully percent-encoded text.
-
-use parking_lot::RwLock;
-use std::borrow::Cow;
-use std::sync::Arc;
+//! Finding installed values in text, in every form the ways out may give
+//! them: plain, JSON-escaped (nested up to [`NESTING`] times), percent-
+//! encoded and OpenMetrics-escaped, from an Aho-Corasick anchor matched
+//! outwards.
 
 use aho_corasick::AhoCorasick;
 
-/// What a secret is replaced with.
-pub const MASK: &str = "[REDACTED]";
-
-/// Values shorter than this are not matched: they would blank out ordinary
-/// words. `weft check` warns about them.
-pub const MIN_LEN: usize = 4;
+use super::MIN_LEN;
 
 /// Values longer than this (in characters) are matched only in their plain
 /// and JSON forms: the outward matching is linear in a value's length.
@@ -38,67 +14,6 @@ const MAX_FLEXIBLE: usize = 4096;
 /// How many ways to have matched a prefix are kept at once; two or three
 /// are the most any real text gives (`%` against `%25`, `\` against `\\`).
 const MAX_WAYS: usize = 32;
-
-static ACTIVE: RwLock<Option<Arc<Matcher>>> = RwLock::new(None);
-static VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Installs the secret values to redact, adding to any installed before.
-pub fn install(values: &[String]) {
-    let mut all = VALUES.write();
-    all.extend(values.iter().filter(|v| v.len() >= MIN_LEN).cloned());
-    all.sort();
-    all.dedup();
-    if all.is_empty() {
-        return;
-    }
-    let values = all.clone();
-    drop(all);
-    match Matcher::new(&values) {
-        Ok(m) => *ACTIVE.write() = Some(Arc::new(m)),
-        Err(e) => tracing::error!(error = %e, "cannot build the redaction matcher"),
-    }
-}
-
-fn active() -> Option<Arc<Matcher>> {
-    ACTIVE.read().clone()
-}
-
-/// Text with every secret masked.
-pub fn text(s: &str) -> Cow<'_, str> {
-    match bytes(s.as_bytes()) {
-        Cow::Borrowed(_) => Cow::Borrowed(s),
-        // Matches start and end on character boundaries (every form of a
-        // character is whole characters), so this is valid UTF-8.
-        Cow::Owned(b) => Cow::Owned(
-            String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
-        ),
-    }
-}
-
-/// Bytes with every secret masked.
-pub fn bytes(b: &[u8]) -> Cow<'_, [u8]> {
-    let Some(m) = active() else {
-        return Cow::Borrowed(b);
-    };
-    let found = m.find(b);
-    if found.is_empty() {
-        return Cow::Borrowed(b);
-    }
-    let mut out = Vec::with_capacity(b.len());
-    let mut at = 0;
-    for (start, end) in found {
-        out.extend_from_slice(&b[at..start]);
-        out.extend_from_slice(MASK.as_bytes());
-        at = end;
-    }
-    out.extend_from_slice(&b[at..]);
-    Cow::Owned(out)
-}
-
-/// Whether anything is installed (so callers can skip copying).
-pub fn enabled() -> bool {
-    active().is_some()
-}
 
 /// One installed value: each character's forms, and where its anchor is.
 struct Secret {
@@ -116,14 +31,14 @@ enum Pattern {
     Whole,
 }
 
-struct Matcher {
+pub(super) struct Matcher {
     ac: AhoCorasick,
     patterns: Vec<Pattern>,
     secrets: Vec<Secret>,
 }
 
 impl Matcher {
-    fn new(values: &[String]) -> Result<Matcher, aho_corasick::BuildError> {
+    pub(super) fn new(values: &[String]) -> Result<Matcher, aho_corasick::BuildError> {
         let mut texts: Vec<Vec<u8>> = Vec::new();
         let mut patterns = Vec::new();
         let mut secrets = Vec::new();
@@ -157,7 +72,7 @@ impl Matcher {
     }
 
     /// Every secret in `text`, as sorted byte ranges that do not overlap.
-    fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
+    pub(super) fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
         let mut found: Vec<(usize, usize)> = Vec::new();
         for hit in self.ac.find_overlapping_iter(text) {
             match self.patterns.get(hit.pattern().as_usize()) {
@@ -378,170 +293,10 @@ fn whole_forms(v: &str) -> Vec<Vec<u8>> {
     out
 }
 
-/// Prints a line on stdout with secrets masked.
-#[macro_export]
-macro_rules! outln {
-    () => { println!() };
-    ($($arg:tt)*) => { println!("{}", $crate::redact::text(&format!($($arg)*))) };
-}
-
-/// Prints a line on stderr with secrets masked.
-#[macro_export]
-macro_rules! errln {
-    ($($arg:tt)*) => { eprintln!("{}", $crate::redact::text(&format!($($arg)*))) };
-}
-
-/// Prints on stdout (no newline) with secrets masked.
-#[macro_export]
-macro_rules! out {
-    ($($arg:tt)*) => { print!("{}", $crate::redact::text(&format!($($arg)*))) };
-}
-
-/// A writer that masks secrets in what passes through it, a line at a
-/// time (log lines and newline-delimited JSON-RPC are both line-shaped).
-pub struct Writer<W: std::io::Write> {
-    inner: W,
-    line: Vec<u8>,
-}
-
-impl<W: std::io::Write> Writer<W> {
-    pub fn new(inner: W) -> Self {
-        Writer {
-            inner,
-            line: Vec::new(),
-        }
-    }
-}
-
-impl<W: std::io::Write> std::io::Write for Writer<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.line.extend_from_slice(buf);
-        if let Some(end) = self.line.iter().rposition(|&b| b == b'\n') {
-            let rest = self.line.split_off(end + 1);
-            let done = std::mem::replace(&mut self.line, rest);
-            self.inner.write_all(&bytes(&done))?;
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        if !self.line.is_empty() {
-            let done = std::mem::take(&mut self.line);
-            self.inner.write_all(&bytes(&done))?;
-        }
-        self.inner.flush()
-    }
-}
-
-impl<W: std::io::Write> Drop for Writer<W> {
-    fn drop(&mut self) {
-        let _ = std::io::Write::flush(self);
-    }
-}
-
-/// The async form of [`Writer`], for `weft serve --stdio`'s stdout: bytes
-/// are held until a newline or a flush, then masked and written.
-pub struct AsyncWriter<W> {
-    inner: W,
-    pending: Vec<u8>,
-    /// Masked bytes not yet accepted by `inner`.
-    out: Vec<u8>,
-}
-
-impl<W> AsyncWriter<W> {
-    pub fn new(inner: W) -> Self {
-        AsyncWriter {
-            inner,
-            pending: Vec::new(),
-            out: Vec::new(),
-        }
-    }
-}
-
-impl<W: tokio::io::AsyncWrite + Unpin> AsyncWriter<W> {
-    fn drain(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        while !self.out.is_empty() {
-            match std::pin::Pin::new(&mut self.inner).poll_write(cx, &self.out) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
-                }
-                Poll::Ready(Ok(n)) => {
-                    self.out.drain(..n);
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Masks and writes everything held, a partial line included.
-    fn write_out(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        self.stage(true);
-        self.drain(cx)
-    }
-
-    fn stage(&mut self, all: bool) {
-        let end = if all {
-            Some(self.pending.len())
-        } else {
-            self.pending
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map(|i| i + 1)
-        };
-        if let Some(end) = end.filter(|&e| e > 0) {
-            let rest = self.pending.split_off(end);
-            let done = std::mem::replace(&mut self.pending, rest);
-            self.out.extend_from_slice(&bytes(&done));
-        }
-    }
-}
-
-impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for AsyncWriter<W> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        // Back-pressure: do not take more while earlier output waits.
-        if this.drain(cx)?.is_pending() {
-            return std::task::Poll::Pending;
-        }
-        this.pending.extend_from_slice(buf);
-        this.stage(false);
-        let _ = this.drain(cx)?;
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.write_out(cx))?;
-        std::pin::Pin::new(&mut this.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        std::task::ready!(this.write_out(cx))?;
-        std::pin::Pin::new(&mut this.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use crate::redact::MASK;
 
     /// One installed matcher per test: `install` adds to a global.
     fn masked(values: &[&str], text: &str) -> String {
@@ -649,30 +404,5 @@ mod tests {
         // Hostile text: long runs of the anchor and of escapes, no panic.
         let hostile = format!("{}{}", "%%%%\\\\\\\\".repeat(1000), "7f3e9b21".repeat(1000));
         assert_eq!(masked(&[CANARY], &hostile), hostile);
-    }
-
-    #[test]
-    fn installed_values_reach_every_writer() {
-        install(&[
-            "canary-XYZ-123".into(),
-            "quo\"te-secret".into(),
-            "abc".into(),
-        ]);
-        assert_eq!(text("a canary-XYZ-123 b"), "a [REDACTED] b");
-        let json = serde_json::to_string(&serde_json::json!({"v": "x quo\"te-secret y"})).unwrap();
-        assert_eq!(text(&json), r#"{"v":"x [REDACTED] y"}"#);
-        assert_eq!(text("quo%22te-secret"), "[REDACTED]");
-        // Too short to mask safely.
-        assert_eq!(text("abc"), "abc");
-        let mut out = Vec::new();
-        {
-            let mut w = Writer::new(&mut out);
-            w.write_all(b"first canary-X").unwrap();
-            w.write_all(b"YZ-123 line\nsecond").unwrap();
-        }
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "first [REDACTED] line\nsecond"
-        );
     }
 }
