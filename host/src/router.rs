@@ -55,6 +55,16 @@ pub struct Forward {
     /// sends log messages only to requests that ask for them).
     #[allow(deprecated)]
     pub log_level: Option<LoggingLevel>,
+    /// Set once the agent has been asked for input during this call
+    /// (sampling, elicitation, roots): a result made with the agent's
+    /// answers is that agent's alone and is never cached.
+    pub asked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Forward {
+    fn agent_was_asked(&self) -> bool {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A forwarded call's outcome: done, or the upstream needs the agent's input.
@@ -464,7 +474,12 @@ async fn call_server(
         Err(e) => e.kind.as_str(),
     };
     route.metrics.call(server, tool, label, began.elapsed());
-    if let (Some(key), Some(ttl), Ok(Forwarded::Complete(result))) = (key, cache_ttl, &outcome) {
+    // A result made after the agent answered a question is not cached:
+    // it holds that agent's answers.
+    let asked = forward.is_some_and(Forward::agent_was_asked);
+    if let (Some(key), Some(ttl), Ok(Forwarded::Complete(result)), false) =
+        (key, cache_ttl, &outcome, asked)
+    {
         route.cache.put(key, Cached::Tool(result.clone()), ttl);
     }
     outcome
@@ -588,8 +603,14 @@ async fn attempt(
             Err(e)
         }
     };
-    let failed =
-        matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
+    // A timeout counts against the shared breaker only when the server
+    // has stopped answering: a server that answers a ping was busy with
+    // this caller's own slow request, which must not cut off others.
+    let failed = match &result {
+        Err(e) if e.kind == ErrorKind::Unavailable => true,
+        Err(e) if e.kind == ErrorKind::Timeout => !answers_ping(&conn, timeout).await,
+        _ => false,
+    };
     if up.breaker.record(failed) {
         tracing::warn!(server, "circuit breaker opened");
     }
@@ -599,6 +620,22 @@ async fn attempt(
         up.note_error(&format!("{tool}: {}: {}", e.kind, e.message));
     }
     (result, true)
+}
+
+/// The longest weft waits for a ping after a call timed out.
+const PING_WITHIN: Duration = Duration::from_secs(2);
+
+/// Whether the server still answers: a ping answered, even with an error
+/// (a server of an era without ping), within [`PING_WITHIN`] or the
+/// server's own timeout, whichever is shorter.
+async fn answers_ping(conn: &Connection, timeout: Duration) -> bool {
+    let ping = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+    let answer = tokio::time::timeout(
+        PING_WITHIN.min(timeout),
+        conn.service.peer().send_request(ping),
+    )
+    .await;
+    matches!(answer, Ok(Ok(_)) | Ok(Err(ServiceError::McpError(_))))
 }
 
 /// Sends the call and drives input-required rounds: answered through the

@@ -142,6 +142,9 @@ pub struct Agent {
     /// handshake-era one. Without one, no log messages are relayed.
     #[allow(deprecated)]
     pub log_level: Option<LoggingLevel>,
+    /// Set when this call asked the agent for input (see
+    /// [`crate::router::Forward::asked`]).
+    pub asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Agent {
@@ -162,6 +165,7 @@ impl Agent {
             capabilities: ctx.client_capabilities(),
             min_log,
             log_level,
+            asked: std::sync::Arc::default(),
         }
     }
 
@@ -241,6 +245,7 @@ pub async fn drive(
             }
             Some(msg) = rx.recv() => match msg {
                 RelayMsg::Ask { request, reply } => {
+                    agent.asked.store(true, std::sync::atomic::Ordering::SeqCst);
                     if let Some(e) = agent.cannot(&request) {
                         let _ = reply.send(Err(e));
                     } else if agent.modern {

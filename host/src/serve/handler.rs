@@ -359,6 +359,7 @@ impl Session {
                     request_state: params.request_state,
                     client_capabilities: agent.capabilities.clone(),
                     log_level: agent.log_level,
+                    asked: agent.asked.clone(),
                 };
                 let args = params.arguments;
                 let caller = caller.clone();
