@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::audit::Audit;
+use crate::authz::{self, Resource};
 use crate::cache::{Cache, Cached, Key as CacheKey};
 use crate::catalog::Catalog;
 use crate::error::{CallError, ErrorKind, quote};
@@ -199,7 +200,7 @@ fn admit(route: Route<'_>, server: &str, tool: &str) -> Result<(), CallError> {
     let Some(tenant) = &caller.tenant else {
         return Ok(());
     };
-    if !server.starts_with('@') && !caller.allows(server, tool) {
+    if !server.starts_with('@') && !authz::allowed(caller, &Resource::Tool { server, tool }) {
         tracing::warn!(tenant = %tenant.name, server, tool, "denied: outside the tenant's view");
         return Err(unknown(route, server, tool, true));
     }
@@ -225,12 +226,23 @@ fn admit(route: Route<'_>, server: &str, tool: &str) -> Result<(), CallError> {
 /// either way, with hints drawn only from what the caller can see.
 fn unknown(route: Route<'_>, server: &str, tool: &str, hidden: bool) -> CallError {
     let caller = route.caller;
-    let mut e = if route.upstreams.iter().any(|u| u.name() == server) && caller.reaches(server) {
+    let mut e = if route.upstreams.iter().any(|u| u.name() == server)
+        && authz::allowed(caller, &Resource::Server(server))
+    {
         let names = route
             .catalog
             .tools()
             .iter()
-            .filter(|t| &*t.server == server && caller.allows(server, t.name()))
+            .filter(|t| {
+                &*t.server == server
+                    && authz::allowed(
+                        caller,
+                        &Resource::Tool {
+                            server,
+                            tool: t.name(),
+                        },
+                    )
+            })
             .map(|t| t.name());
         let hint = closest(tool, names)
             .map(|c| format!("; did you mean {c:?}?"))
@@ -255,7 +267,7 @@ fn unknown(route: Route<'_>, server: &str, tool: &str, hidden: bool) -> CallErro
             .upstreams
             .iter()
             .map(|u| u.name())
-            .filter(|n| caller.reaches(n))
+            .filter(|n| authz::allowed(caller, &Resource::Server(n)))
             .collect();
         let hint = closest(server, names.iter().copied())
             .map(|c| format!("; did you mean {c:?}?"))
@@ -295,17 +307,23 @@ async fn call_domain(
         .upstreams
         .iter()
         .filter(in_domain)
-        .filter(|u| caller.reaches(u.name()))
+        .filter(|u| authz::allowed(caller, &Resource::Server(u.name())))
         .collect();
     // Whether a server outside the view has the tool: audited as denied.
     let hidden = route.upstreams.iter().filter(in_domain).any(|u| {
-        !caller.allows(u.name(), tool) && route.catalog.tool_for_call(u.name(), tool).is_some()
+        !authz::allowed(
+            caller,
+            &Resource::Tool {
+                server: u.name(),
+                tool,
+            },
+        ) && route.catalog.tool_for_call(u.name(), tool).is_some()
     });
     if members.is_empty() {
         let mut known: Vec<&str> = route
             .upstreams
             .iter()
-            .filter(|u| caller.reaches(u.name()))
+            .filter(|u| authz::allowed(caller, &Resource::Server(u.name())))
             .flat_map(|u| u.config.domains.iter().map(String::as_str))
             .collect();
         known.sort_unstable();
@@ -334,7 +352,15 @@ async fn call_domain(
         .iter()
         .copied()
         .filter(|u| route.catalog.tool_for_call(u.name(), tool).is_some())
-        .filter(|u| caller.allows(u.name(), tool))
+        .filter(|u| {
+            authz::allowed(
+                caller,
+                &Resource::Tool {
+                    server: u.name(),
+                    tool,
+                },
+            )
+        })
         .collect();
     if with_tool.is_empty() {
         let names: Vec<&str> = members.iter().map(|u| u.name()).collect();
@@ -396,7 +422,9 @@ async fn call_server(
 ) -> Result<Forwarded, CallError> {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
     let Some(up) = instance(route.upstreams, server, route.caller) else {
-        if route.upstreams.iter().any(|u| u.name() == server) && route.caller.reaches(server) {
+        if route.upstreams.iter().any(|u| u.name() == server)
+            && authz::allowed(route.caller, &Resource::Server(server))
+        {
             // Only per-tenant instances, none of them this caller's.
             return Err(err(
                 ErrorKind::Unavailable,

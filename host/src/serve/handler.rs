@@ -25,6 +25,7 @@ use tracing::Instrument;
 use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify, page::page};
+use crate::authz::{self, Resource};
 use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::error::{CallError, ErrorKind, quote};
 use crate::router::{Forward, Forwarded};
@@ -72,7 +73,7 @@ impl Session {
             .config()
             .policies
             .iter()
-            .filter(|p| caller.may_run(&p.name))
+            .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
             .cloned()
             .collect()
     }
@@ -279,10 +280,12 @@ impl Session {
                     .ok_or_else(|| {
                         ErrorData::invalid_params("weft_run_policy needs a \"policy\" name", None)
                     })?;
-                if gw.hub.config().policy(&policy).is_none() || !caller.may_run(&policy) {
+                if gw.hub.config().policy(&policy).is_none()
+                    || !authz::allowed(caller, &Resource::Policy(&policy))
+                {
                     let names: Vec<&str> = policies
                         .iter()
-                        .filter(|p| caller.may_run(&p.name))
+                        .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
                         .map(|p| p.name.as_str())
                         .collect();
                     return Err(ErrorData::invalid_params(
@@ -320,7 +323,7 @@ impl Session {
                 self.work(inner, agent, caller, tx)
             }
             // A policy the caller may not run is a name it does not know.
-            Target::Policy(p) if !caller.may_run(&p.name) => {
+            Target::Policy(p) if !authz::allowed(caller, &Resource::Policy(&p.name)) => {
                 tracing::warn!(tenant = %caller.tenant_name(), policy = %p.name, "denied: a policy outside the tenant's view");
                 Err(unknown_tool(&name, &gw.hub.catalog(), caller))
             }
@@ -349,8 +352,14 @@ impl Session {
                 };
                 // Outside the view: the router refuses it (and audits the
                 // refusal), and the agent gets what an unknown name gets.
-                let hidden = (!caller.allows(&entry.server, entry.name()))
-                    .then(|| unknown_tool(&name, &catalog, caller));
+                let hidden = (!authz::allowed(
+                    caller,
+                    &Resource::Tool {
+                        server: &entry.server,
+                        tool: entry.name(),
+                    },
+                ))
+                .then(|| unknown_tool(&name, &catalog, caller));
                 let (server, tool) = (entry.server.to_string(), entry.name().to_string());
                 let forward = Forward {
                     relay: tx,
@@ -398,7 +407,15 @@ fn unknown_tool(name: &str, catalog: &crate::catalog::Catalog, caller: &Caller) 
         catalog
             .tools()
             .iter()
-            .filter(|t| caller.allows(&t.server, t.name()))
+            .filter(|t| {
+                authz::allowed(
+                    caller,
+                    &Resource::Tool {
+                        server: &t.server,
+                        tool: t.name(),
+                    },
+                )
+            })
             .map(|t| t.exposed.as_str()),
     )
     .map(|c| format!("; did you mean {c:?}?"))
@@ -566,7 +583,7 @@ impl ServerHandler for Session {
             .catalog()
             .resources()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut r = e.item.clone();
                 r.uri = e.exposed.clone();
@@ -592,7 +609,7 @@ impl ServerHandler for Session {
             .catalog()
             .templates()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut t = e.item.clone();
                 t.uri_template = e.exposed.clone();
@@ -616,7 +633,7 @@ impl ServerHandler for Session {
         let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
             return Err(unknown_resource(&params.uri));
         };
-        if !caller.reaches(&server) {
+        if !authz::allowed(&caller, &Resource::Server(&server)) {
             return Err(hidden_resource(&caller, &params.uri));
         }
         let tenant = caller.tenant_name();
@@ -669,7 +686,7 @@ impl ServerHandler for Session {
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
         match self.gw.hub.catalog().resolve_uri(&params.uri) {
-            Some((server, _)) if !caller.reaches(&server) => {
+            Some((server, _)) if !authz::allowed(&caller, &Resource::Server(&server)) => {
                 return Err(hidden_resource(&caller, &params.uri));
             }
             _ => {}
@@ -778,7 +795,7 @@ impl ServerHandler for Session {
             .catalog()
             .prompts()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut p = e.item.clone();
                 p.name = e.exposed.clone();
@@ -802,7 +819,7 @@ impl ServerHandler for Session {
             return Err(unknown_prompt(&params.name));
         };
         let caller = self.caller(&ctx.extensions);
-        if !caller.reaches(&server) {
+        if !authz::allowed(&caller, &Resource::Server(&server)) {
             log_hidden(&caller, "prompt", &params.name);
             return Err(unknown_prompt(&params.name));
         }
@@ -850,7 +867,7 @@ impl ServerHandler for Session {
                 let (server, inner) = catalog
                     .resolve_prompt(&p.name)
                     .ok_or_else(|| unknown_prompt(&p.name))?;
-                if !caller.reaches(&server) {
+                if !authz::allowed(&caller, &Resource::Server(&server)) {
                     log_hidden(&caller, "prompt", &p.name);
                     return Err(unknown_prompt(&p.name));
                 }
@@ -863,7 +880,7 @@ impl ServerHandler for Session {
                     .iter()
                     .find(|t| t.exposed == r.uri)
                     .ok_or_else(|| unknown_template(&r.uri))?;
-                if !caller.reaches(&entry.server) {
+                if !authz::allowed(&caller, &Resource::Server(&entry.server)) {
                     log_hidden(&caller, "resource template", &r.uri);
                     return Err(unknown_template(&r.uri));
                 }

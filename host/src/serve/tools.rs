@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
+use crate::authz::{self, Resource};
 use crate::catalog::Catalog;
 use crate::config::{Expose, PolicyConfig};
 use crate::tenant::Caller;
@@ -131,7 +132,15 @@ pub fn exposed(
             catalog
                 .tools()
                 .iter()
-                .filter(|t| caller.allows(&t.server, t.name()))
+                .filter(|t| {
+                    authz::allowed(
+                        caller,
+                        &Resource::Tool {
+                            server: &t.server,
+                            tool: t.name(),
+                        },
+                    )
+                })
                 .filter(|t| !policies.iter().any(|p| p.name == t.exposed))
                 .map(|t| {
                     let mut tool = t.tool.clone();
@@ -200,7 +209,15 @@ pub fn search(
         .tools()
         .iter()
         .filter(|t| server.is_none_or(|s| &*t.server == s))
-        .filter(|t| caller.allows(&t.server, t.name()))
+        .filter(|t| {
+            authz::allowed(
+                caller,
+                &Resource::Tool {
+                    server: &t.server,
+                    tool: t.name(),
+                },
+            )
+        })
         .filter_map(|t| {
             let name = t.exposed.to_lowercase();
             let desc = t
