@@ -373,3 +373,55 @@ fn call_all_runs_its_calls_concurrently() {
     let span_ms = (ends.iter().max().unwrap() - starts.iter().min().unwrap()) as f64 / 1000.0;
     assert!(span_ms < 1000.0, "the three calls took {span_ms} ms");
 }
+
+/// A policy's grants are checked against the server a `@domain` call
+/// actually goes to: granted the domain and only `alpha` by name, the call
+/// goes to `alpha`, although `beta` has the higher priority.
+#[test]
+fn a_domain_call_goes_only_to_a_server_the_grants_allow() {
+    let dir = temp_dir();
+    let fixture = target_bin("weft-faulty-server");
+    let mut text = command_entry("alpha", &fixture, &["--name", "alpha"]);
+    text += "domains = [\"echoes\"]\n";
+    text += &command_entry("beta", &fixture, &["--name", "beta"]);
+    text += "domains = [\"echoes\"]\npriority = 10\n";
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run_with = |grants: &[&str]| -> serde_json::Value {
+        let mut cmd = weft();
+        cmd.arg("-c")
+            .arg(&cfg)
+            .arg("run")
+            .arg(guest_wasm("weft-hostile-guest"));
+        for g in grants {
+            cmd.args(["--grant", g]);
+        }
+        let input = json!({"attack": "script", "calls": [{"server": "@echoes", "tool": "whoami"}]});
+        let out = cmd
+            .args(["--json", "--input", &input.to_string()])
+            .output_timed()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("--json must print a report ({e}): {stderr}"));
+        report["output"][0].clone()
+    };
+    // With every server granted, the domain's best server answers.
+    let step = run_with(&["@echoes.whoami", "*.whoami"]);
+    assert_eq!(
+        (&step["ok"], &step["text"]),
+        (&json!(true), &json!("beta")),
+        "{step}"
+    );
+    // Granted alpha only: alpha answers, beta never does.
+    let step = run_with(&["@echoes.whoami", "alpha.whoami"]);
+    assert_eq!(
+        (&step["ok"], &step["text"]),
+        (&json!(true), &json!("alpha")),
+        "{step}"
+    );
+    // Granted the domain alone: no member is granted.
+    let step = run_with(&["@echoes.whoami"]);
+    assert_eq!(step["ok"], false, "{step}");
+    assert_eq!(step["kind"], "not-found", "{step}");
+}

@@ -7,7 +7,7 @@
 //! tenant that read it, so it is never served to another tenant.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,10 @@ use serde::Serialize;
 
 /// The most entries kept; the one closest to expiry goes first.
 const MAX_ITEMS: usize = 10_000;
+
+/// The most bytes of results kept when no other cap is given (64 MiB);
+/// the oldest entries go first. A result larger than the cap is not kept.
+pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
 
 /// What an entry holds.
 #[derive(Debug, Clone)]
@@ -89,21 +93,127 @@ pub struct CacheStats {
 struct Entry {
     value: Cached,
     expires: Instant,
+    /// What the entry counts against the byte cap.
+    bytes: usize,
+    /// Insertion order, for evicting the oldest first.
+    seq: u64,
+}
+
+impl Cached {
+    /// The size of the result as JSON, which is what it costs to keep.
+    fn size(&self) -> usize {
+        let json = match self {
+            Cached::Resource(r) => serde_json::to_vec(r),
+            Cached::Tool(r) => serde_json::to_vec(r),
+        };
+        json.map_or(usize::MAX, |v| v.len())
+    }
+}
+
+impl Key {
+    fn size(&self) -> usize {
+        self.server.len() + self.name.len() + self.args.len() + 64
+    }
+}
+
+/// The entries, their total size and their insertion order.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    order: BTreeMap<u64, Key>,
+    bytes: usize,
+    next: u64,
+}
+
+impl Entries {
+    fn get(&self, key: &Key) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    fn contains_key(&self, key: &Key) -> bool {
+        self.map.contains_key(key)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        self.order.remove(&e.seq);
+        self.bytes -= e.bytes;
+        Some(e)
+    }
+
+    fn insert(&mut self, key: Key, mut entry: Entry) {
+        self.remove(&key);
+        entry.seq = self.next;
+        self.next += 1;
+        self.bytes += entry.bytes;
+        self.order.insert(entry.seq, key.clone());
+        self.map.insert(key, entry);
+    }
+
+    /// Drops every entry `keep` says no to; returns how many went.
+    fn retain(&mut self, mut keep: impl FnMut(&Key, &Entry) -> bool) -> usize {
+        let gone: Vec<Key> = self
+            .map
+            .iter()
+            .filter(|(k, e)| !keep(k, e))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &gone {
+            self.remove(k);
+        }
+        gone.len()
+    }
+
+    /// Drops the oldest entry; false when there is none.
+    fn pop_oldest(&mut self) -> bool {
+        let Some(key) = self.order.first_key_value().map(|(_, k)| k.clone()) else {
+            return false;
+        };
+        self.remove(&key).is_some()
+    }
 }
 
 /// The cache shared by every caller of one hub.
-#[derive(Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<Entries>,
+    /// The most bytes of results kept.
+    max_bytes: usize,
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
     invalidations: AtomicU64,
 }
 
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache::with_max_bytes(DEFAULT_MAX_BYTES)
+    }
+}
+
 impl Cache {
-    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<Key, Entry>> {
+    /// A cache that keeps at most `max_bytes` of results (as JSON).
+    pub fn with_max_bytes(max_bytes: usize) -> Cache {
+        Cache {
+            entries: Mutex::default(),
+            max_bytes,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Entries> {
         self.entries.lock()
+    }
+
+    /// The bytes the entries take, as counted against the cap.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// The entry for `key`, if it is still fresh. Counts a hit or a miss.
@@ -140,19 +250,26 @@ impl Cache {
         found
     }
 
-    /// Keeps `value` for `ttl`; a zero TTL keeps nothing.
+    /// Keeps `value` for `ttl`; a zero TTL keeps nothing. Over the byte
+    /// cap, the oldest entries go; a value larger than the whole cap is
+    /// not kept.
     pub fn put(&self, key: Key, value: Cached, ttl: Duration) {
         if ttl.is_zero() {
             return;
         }
+        let bytes = value.size().saturating_add(key.size());
+        if bytes > self.max_bytes {
+            return;
+        }
         let now = Instant::now();
         let mut entries = self.lock();
+        entries.remove(&key);
+        let mut evicted = 0u64;
         if entries.len() >= MAX_ITEMS && !entries.contains_key(&key) {
-            let before = entries.len();
-            entries.retain(|_, e| e.expires > now);
-            let mut evicted = (before - entries.len()) as u64;
+            evicted += entries.retain(|_, e| e.expires > now) as u64;
             if entries.len() >= MAX_ITEMS
                 && let Some(oldest) = entries
+                    .map
                     .iter()
                     .min_by_key(|(_, e)| e.expires)
                     .map(|(k, _)| k.clone())
@@ -160,22 +277,24 @@ impl Cache {
                 entries.remove(&oldest);
                 evicted += 1;
             }
-            self.evictions.fetch_add(evicted, Ordering::Relaxed);
         }
+        while entries.bytes + bytes > self.max_bytes && entries.pop_oldest() {
+            evicted += 1;
+        }
+        self.evictions.fetch_add(evicted, Ordering::Relaxed);
         entries.insert(
             key,
             Entry {
                 value,
                 expires: now + ttl,
+                bytes,
+                seq: 0,
             },
         );
     }
 
     fn drop_where(&self, pred: impl Fn(&Key) -> bool) -> usize {
-        let mut entries = self.lock();
-        let before = entries.len();
-        entries.retain(|k, _| !pred(k));
-        let gone = before - entries.len();
+        let gone = self.lock().retain(|k, _| !pred(k));
         self.invalidations.fetch_add(gone as u64, Ordering::Relaxed);
         gone
     }
@@ -268,6 +387,34 @@ mod tests {
         let s = c.stats();
         assert_eq!((s.invalidations, s.items), (2, 1));
         assert_eq!(c.put_zero_is_noop(), 1);
+    }
+
+    #[test]
+    fn the_byte_cap_evicts_the_oldest_first() {
+        let one = res(&"x".repeat(1000));
+        let size = one.size() + Key::resource("s", "mem://0", Scope::Public).size();
+        let c = Cache::with_max_bytes(size * 3);
+        let key = |i: usize| Key::resource("s", &format!("mem://{i}"), Scope::Public);
+        for i in 0..3 {
+            c.put(key(i), one.clone(), Duration::from_secs(60));
+        }
+        assert_eq!(c.stats().items, 3);
+        assert_eq!(c.bytes(), size * 3);
+        c.put(key(3), one.clone(), Duration::from_secs(60));
+        assert_eq!(c.stats().items, 3, "one went to make room");
+        assert!(c.get(&key(0)).is_none(), "the oldest went");
+        assert!(c.get(&key(1)).is_some() && c.get(&key(3)).is_some());
+        assert!(c.bytes() <= size * 3);
+        // A value larger than the whole cap is not kept, and evicts nothing.
+        c.put(key(9), res(&"y".repeat(size * 4)), Duration::from_secs(60));
+        assert!(c.get(&key(9)).is_none());
+        assert_eq!(c.stats().items, 3);
+        // Replacing a key does not count it twice.
+        c.put(key(3), one.clone(), Duration::from_secs(60));
+        assert_eq!(c.bytes(), size * 3);
+        // Invalidation gives the bytes back.
+        c.invalidate_server("s");
+        assert_eq!(c.bytes(), 0);
     }
 
     impl Cache {

@@ -89,6 +89,11 @@ pub struct CallError {
     /// For `rate-limited`: how long to wait before trying again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+    /// The call was outside the caller's view or grants and is answered
+    /// as an unknown name would be (`kind` is then `not-found`); the audit
+    /// log still records it as `denied`. Never sent to anyone.
+    #[serde(skip)]
+    pub hidden: bool,
 }
 
 impl CallError {
@@ -101,6 +106,55 @@ impl CallError {
             result: None,
             rpc: None,
             retry_after_ms: None,
+            hidden: false,
         }
+    }
+
+    /// The outcome the audit log records: `denied` for a hidden refusal.
+    pub fn audit_outcome(&self) -> &'static str {
+        if self.hidden {
+            ErrorKind::Denied.as_str()
+        } else {
+            self.kind.as_str()
+        }
+    }
+}
+
+/// How many characters of an agent's or guest's name weft quotes back.
+pub const SHOWN_CHARS: usize = 64;
+
+/// `text` quoted as a Rust string literal, cut to [`SHOWN_CHARS`]
+/// characters with `…` after the cut: what weft echoes of any name it was
+/// given, so an answer never carries unbounded input back.
+pub fn quote(text: &str) -> String {
+    let mut chars = text.char_indices();
+    match chars.nth(SHOWN_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_cuts_long_names_on_a_character_boundary() {
+        assert_eq!(quote("echo"), "\"echo\"");
+        let long = "é".repeat(10_000);
+        let shown = quote(&long);
+        assert_eq!(shown, format!("{:?}…", "é".repeat(SHOWN_CHARS)));
+        assert_eq!(
+            quote(&"a".repeat(SHOWN_CHARS)),
+            format!("{:?}", "a".repeat(SHOWN_CHARS))
+        );
+    }
+
+    #[test]
+    fn a_hidden_refusal_is_audited_as_denied() {
+        let mut e = CallError::new(ErrorKind::NotFound, "s", "t", "m");
+        assert_eq!(e.audit_outcome(), "not-found");
+        e.hidden = true;
+        assert_eq!(e.audit_outcome(), "denied");
     }
 }

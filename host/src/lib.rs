@@ -12,6 +12,7 @@
 //! for the command line.
 
 pub mod audit;
+pub mod authz;
 pub mod breaker;
 pub mod cache;
 pub mod catalog;

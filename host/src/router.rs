@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 use crate::audit::Audit;
+use crate::authz::{self, Resource};
 use crate::cache::{Cache, Cached, Key as CacheKey};
 use crate::catalog::Catalog;
-use crate::error::{CallError, ErrorKind};
+use crate::error::{CallError, ErrorKind, quote};
 use crate::metrics::Metrics;
 use crate::tenant::Caller;
 use crate::upstream::relay::{Relay, RelayMsg};
@@ -55,6 +56,16 @@ pub struct Forward {
     /// sends log messages only to requests that ask for them).
     #[allow(deprecated)]
     pub log_level: Option<LoggingLevel>,
+    /// Set once the agent has been asked for input during this call
+    /// (sampling, elicitation, roots): a result made with the agent's
+    /// answers is that agent's alone and is never cached.
+    pub asked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Forward {
+    fn agent_was_asked(&self) -> bool {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A forwarded call's outcome: done, or the upstream needs the agent's input.
@@ -128,7 +139,7 @@ pub async fn call_tool_forwarded(
     async move {
         let started = Instant::now();
         let args_sha256 = route.audit.map(|a| a.args_hash(args.as_ref()));
-        let outcome = match admit(route.caller, server, tool) {
+        let outcome = match admit(route, server, tool) {
             Err(e) => Err(e),
             Ok(()) => match server.strip_prefix('@') {
                 Some(domain) => call_domain(route, domain, tool, args, forward).await,
@@ -142,7 +153,7 @@ pub async fn call_tool_forwarded(
         if let (Some(audit), Some(args_sha256)) = (route.audit, args_sha256) {
             let outcome = match &outcome {
                 Ok(_) => "ok",
-                Err(e) => e.kind.as_str(),
+                Err(e) => e.audit_outcome(),
             };
             let ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
             audit.call(route.caller, server, tool, outcome, ms, args_sha256);
@@ -153,25 +164,45 @@ pub async fn call_tool_forwarded(
     .await
 }
 
-/// The tenant's checks, before anything is resolved, so a call outside
-/// the view learns nothing about what exists: the view (a domain call is
-/// checked per server in [`call_domain`]), then the tenant's rate.
+/// The longest server or tool name weft looks up, in bytes. Longer names
+/// are refused before any lookup, so their cost never grows with them.
+pub const MAX_NAME_BYTES: usize = 512;
+
+/// A name over [`MAX_NAME_BYTES`], refused as bad arguments.
 #[allow(clippy::result_large_err)] // the same error every router function returns
-fn admit(caller: &Caller, server: &str, tool: &str) -> Result<(), CallError> {
+pub fn check_length(server: &str, tool: &str) -> Result<(), CallError> {
+    for (what, name) in [("server", server), ("tool", tool)] {
+        if name.len() > MAX_NAME_BYTES {
+            return Err(CallError::new(
+                ErrorKind::InvalidArgs,
+                "",
+                "",
+                format!(
+                    "the {what} name {} is {} bytes long; names are at most {MAX_NAME_BYTES}",
+                    quote(name),
+                    name.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The tenant's checks, before anything is resolved: the length of the
+/// names, the view (a domain call is checked per server in
+/// [`call_domain`]), then the tenant's rate. A tool outside the view gets
+/// the answer a tool that does not exist gets, so a tenant learns nothing
+/// about what other tenants can call.
+#[allow(clippy::result_large_err)] // the same error every router function returns
+fn admit(route: Route<'_>, server: &str, tool: &str) -> Result<(), CallError> {
+    check_length(server, tool)?;
+    let caller = route.caller;
     let Some(tenant) = &caller.tenant else {
         return Ok(());
     };
-    if !server.starts_with('@') && !caller.allows(server, tool) {
+    if !server.starts_with('@') && !authz::allowed(caller, &Resource::Tool { server, tool }) {
         tracing::warn!(tenant = %tenant.name, server, tool, "denied: outside the tenant's view");
-        return Err(CallError::new(
-            ErrorKind::Denied,
-            server,
-            tool,
-            format!(
-                "tenant {:?} may not call {server}.{tool}: it is not in the tenant's view",
-                tenant.name
-            ),
-        ));
+        return Err(unknown(route, server, tool, true));
     }
     caller.take_call().map_err(|wait| {
         let mut e = CallError::new(
@@ -190,7 +221,75 @@ fn admit(caller: &Caller, server: &str, tool: &str) -> Result<(), CallError> {
     })
 }
 
+/// The answer to a server or tool the caller cannot see, whether it does
+/// not exist or is outside the caller's view (`hidden`): the same words
+/// either way, with hints drawn only from what the caller can see.
+fn unknown(route: Route<'_>, server: &str, tool: &str, hidden: bool) -> CallError {
+    let caller = route.caller;
+    let mut e = if route.upstreams.iter().any(|u| u.name() == server)
+        && authz::allowed(caller, &Resource::Server(server))
+    {
+        let names = route
+            .catalog
+            .tools()
+            .iter()
+            .filter(|t| {
+                &*t.server == server
+                    && authz::allowed(
+                        caller,
+                        &Resource::Tool {
+                            server,
+                            tool: t.name(),
+                        },
+                    )
+            })
+            .map(|t| t.name());
+        let hint = closest(tool, names)
+            .map(|c| format!("; did you mean {c:?}?"))
+            .unwrap_or_default();
+        // Only the owner learns of the config's own filters.
+        let filtered = caller.tenant.is_none()
+            && instance(route.upstreams, server, caller)
+                .is_some_and(|up| up.listing().tools.iter().any(|t| t.name == tool));
+        let why = if filtered {
+            "is hidden by this server's include/exclude filter"
+        } else {
+            "does not exist on this server"
+        };
+        CallError::new(
+            ErrorKind::NotFound,
+            server,
+            tool,
+            format!("tool {} {why}{hint}", quote(tool)),
+        )
+    } else {
+        let names: Vec<&str> = route
+            .upstreams
+            .iter()
+            .map(|u| u.name())
+            .filter(|n| authz::allowed(caller, &Resource::Server(n)))
+            .collect();
+        let hint = closest(server, names.iter().copied())
+            .map(|c| format!("; did you mean {c:?}?"))
+            .unwrap_or_else(|| {
+                let mut names = names.clone();
+                names.dedup();
+                format!("; configured servers: {}", names.join(", "))
+            });
+        CallError::new(
+            ErrorKind::NotFound,
+            server,
+            tool,
+            format!("no server named {}{hint}", quote(server)),
+        )
+    };
+    e.hidden = hidden;
+    e
+}
+
 /// A call to one domain: servers in priority order, healthy ones only.
+/// Only servers the caller can see count as members, so a domain whose
+/// members are all outside the view answers as an unknown domain does.
 async fn call_domain(
     route: Route<'_>,
     domain: &str,
@@ -199,16 +298,32 @@ async fn call_domain(
     forward: Option<&Forward>,
 ) -> Result<Forwarded, CallError> {
     let at = format!("@{domain}");
+    let caller = route.caller;
+    let tenant = caller.tenant.as_ref().map(|t| t.name.as_str());
+    let in_domain = |u: &&Arc<Upstream>| {
+        u.config.enabled && u.config.domains.iter().any(|d| d == domain) && u.serves(tenant)
+    };
     let mut members: Vec<&Arc<Upstream>> = route
         .upstreams
         .iter()
-        .filter(|u| u.config.enabled && u.config.domains.iter().any(|d| d == domain))
-        .filter(|u| u.serves(route.caller.tenant.as_ref().map(|t| t.name.as_str())))
+        .filter(in_domain)
+        .filter(|u| authz::allowed(caller, &Resource::Server(u.name())))
         .collect();
+    // Whether a server outside the view has the tool: audited as denied.
+    let hidden = route.upstreams.iter().filter(in_domain).any(|u| {
+        !authz::allowed(
+            caller,
+            &Resource::Tool {
+                server: u.name(),
+                tool,
+            },
+        ) && route.catalog.tool_for_call(u.name(), tool).is_some()
+    });
     if members.is_empty() {
         let mut known: Vec<&str> = route
             .upstreams
             .iter()
+            .filter(|u| authz::allowed(caller, &Resource::Server(u.name())))
             .flat_map(|u| u.config.domains.iter().map(String::as_str))
             .collect();
         known.sort_unstable();
@@ -218,12 +333,14 @@ async fn call_domain(
         } else {
             format!("; domains: {}", known.join(", "))
         };
-        return Err(CallError::new(
+        let mut e = CallError::new(
             ErrorKind::NotFound,
             &at,
             tool,
-            format!("no enabled server is in the domain {domain:?}{hint}"),
-        ));
+            format!("no enabled server is in the domain {}{hint}", quote(domain)),
+        );
+        e.hidden = hidden;
+        return Err(e);
     }
     members.sort_by(|a, b| {
         b.config
@@ -235,37 +352,31 @@ async fn call_domain(
         .iter()
         .copied()
         .filter(|u| route.catalog.tool_for_call(u.name(), tool).is_some())
-        .collect();
-    if !with_tool.is_empty()
-        && !with_tool
-            .iter()
-            .any(|u| route.caller.allows(u.name(), tool))
-    {
-        return Err(CallError::new(
-            ErrorKind::Denied,
-            &at,
-            tool,
-            format!(
-                "tenant {:?} may not call {tool:?} on any server of the domain {domain:?}",
-                route.caller.tenant_name()
-            ),
-        ));
-    }
-    let with_tool: Vec<&Arc<Upstream>> = with_tool
-        .into_iter()
-        .filter(|u| route.caller.allows(u.name(), tool))
+        .filter(|u| {
+            authz::allowed(
+                caller,
+                &Resource::Tool {
+                    server: u.name(),
+                    tool,
+                },
+            )
+        })
         .collect();
     if with_tool.is_empty() {
         let names: Vec<&str> = members.iter().map(|u| u.name()).collect();
-        return Err(CallError::new(
+        let mut e = CallError::new(
             ErrorKind::NotFound,
             &at,
             tool,
             format!(
-                "no server in the domain {domain:?} ({}) has the tool {tool:?}, or none is up",
-                names.join(", ")
+                "no server in the domain {} ({}) has the tool {}, or none is up",
+                quote(domain),
+                names.join(", "),
+                quote(tool)
             ),
-        ));
+        );
+        e.hidden = hidden;
+        return Err(e);
     }
     let mut passed = Vec::new();
     for (i, up) in with_tool.iter().enumerate() {
@@ -311,7 +422,9 @@ async fn call_server(
 ) -> Result<Forwarded, CallError> {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
     let Some(up) = instance(route.upstreams, server, route.caller) else {
-        if route.upstreams.iter().any(|u| u.name() == server) {
+        if route.upstreams.iter().any(|u| u.name() == server)
+            && authz::allowed(route.caller, &Resource::Server(server))
+        {
             // Only per-tenant instances, none of them this caller's.
             return Err(err(
                 ErrorKind::Unavailable,
@@ -324,37 +437,11 @@ async fn call_server(
                 },
             ));
         }
-        let names: Vec<&str> = route.upstreams.iter().map(|u| u.name()).collect();
-        let hint = closest(server, names.iter().copied())
-            .map(|c| format!("; did you mean {c:?}?"))
-            .unwrap_or_else(|| format!("; configured servers: {}", names.join(", ")));
-        return Err(err(
-            ErrorKind::NotFound,
-            format!("no server named {server:?}{hint}"),
-        ));
+        return Err(unknown(route, server, tool, false));
     };
     let known = route.catalog.tool_for_call(server, tool);
     if known.is_none() && up.in_catalog() {
-        let names: Vec<&str> = route
-            .catalog
-            .tools()
-            .iter()
-            .filter(|t| &*t.server == server)
-            .map(|t| t.name())
-            .collect();
-        let hint = closest(tool, names.iter().copied())
-            .map(|c| format!("; did you mean {c:?}?"))
-            .unwrap_or_default();
-        let hidden = up.listing().tools.iter().any(|t| t.name == tool);
-        let why = if hidden {
-            "is hidden by this server's include/exclude filter"
-        } else {
-            "does not exist on this server"
-        };
-        return Err(err(
-            ErrorKind::NotFound,
-            format!("tool {tool:?} {why}{hint}"),
-        ));
+        return Err(unknown(route, server, tool, false));
     }
     let safe = known.is_some_and(|t| {
         t.read_only
@@ -415,7 +502,12 @@ async fn call_server(
         Err(e) => e.kind.as_str(),
     };
     route.metrics.call(server, tool, label, began.elapsed());
-    if let (Some(key), Some(ttl), Ok(Forwarded::Complete(result))) = (key, cache_ttl, &outcome) {
+    // A result made after the agent answered a question is not cached:
+    // it holds that agent's answers.
+    let asked = forward.is_some_and(Forward::agent_was_asked);
+    if let (Some(key), Some(ttl), Ok(Forwarded::Complete(result)), false) =
+        (key, cache_ttl, &outcome, asked)
+    {
         route.cache.put(key, Cached::Tool(result.clone()), ttl);
     }
     outcome
@@ -539,8 +631,14 @@ async fn attempt(
             Err(e)
         }
     };
-    let failed =
-        matches!(&result, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Timeout));
+    // A timeout counts against the shared breaker only when the server
+    // has stopped answering: a server that answers a ping was busy with
+    // this caller's own slow request, which must not cut off others.
+    let failed = match &result {
+        Err(e) if e.kind == ErrorKind::Unavailable => true,
+        Err(e) if e.kind == ErrorKind::Timeout => !answers_ping(&conn, timeout).await,
+        _ => false,
+    };
     if up.breaker.record(failed) {
         tracing::warn!(server, "circuit breaker opened");
     }
@@ -550,6 +648,22 @@ async fn attempt(
         up.note_error(&format!("{tool}: {}: {}", e.kind, e.message));
     }
     (result, true)
+}
+
+/// The longest weft waits for a ping after a call timed out.
+const PING_WITHIN: Duration = Duration::from_secs(2);
+
+/// Whether the server still answers: a ping answered, even with an error
+/// (a server of an era without ping), within [`PING_WITHIN`] or the
+/// server's own timeout, whichever is shorter.
+async fn answers_ping(conn: &Connection, timeout: Duration) -> bool {
+    let ping = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+    let answer = tokio::time::timeout(
+        PING_WITHIN.min(timeout),
+        conn.service.peer().send_request(ping),
+    )
+    .await;
+    matches!(answer, Ok(Ok(_)) | Ok(Err(ServiceError::McpError(_))))
 }
 
 /// Sends the call and drives input-required rounds: answered through the

@@ -54,29 +54,35 @@ pub fn truncate(text: &mut String, max: usize) {
     text.push('…');
 }
 
+/// Names longer than this get no "did you mean" hint: no real name is
+/// that long, and the comparison would cost as much as the name is long.
+pub const HINT_MAX_CHARS: usize = 128;
+
+/// How many candidates of similar length [`closest`] compares at most.
+pub const HINT_MAX_CANDIDATES: usize = 1_000;
+
 /// The closest candidate to `name` by edit distance, if it is close enough
-/// to be a likely typo.
+/// to be a likely typo. Bounded: a `name` over [`HINT_MAX_CHARS`] gets no
+/// hint, only candidates whose length could be within the accepted
+/// distance are compared, and at most [`HINT_MAX_CANDIDATES`] of them.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let len = name.chars().count();
+    if len > HINT_MAX_CHARS {
+        return None;
+    }
     candidates
         .into_iter()
-        .map(|c| (levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= c.len().max(name.len()) / 3 + 1)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+        .filter(|c| c.len() <= HINT_MAX_CHARS * 4)
+        .filter_map(|c| {
+            let clen = c.chars().count();
+            let max = clen.max(len) / 3 + 1;
+            (clen.abs_diff(len) <= max).then_some((c, max))
+        })
+        .take(HINT_MAX_CANDIDATES)
+        .map(|(c, max)| (strsim::levenshtein(name, c), max, c))
+        .filter(|(d, max, _)| d <= max)
+        .min_by_key(|(d, _, _)| *d)
+        .map(|(_, _, c)| c)
 }
 
 /// Milliseconds since the Unix epoch.
@@ -140,6 +146,15 @@ mod tests {
             Some("git_status")
         );
         assert_eq!(closest("zzz", ["git_status"]), None);
+        // A huge name gets no hint and costs nothing.
+        let huge = "a".repeat(4 << 20);
+        assert_eq!(closest(&huge, ["aaaa"]), None);
+        // Candidates of a very different length are not compared.
+        let long = "git_status".repeat(50);
+        assert_eq!(
+            closest("git_stauts", [long.as_str(), "git_status"]),
+            Some("git_status")
+        );
         assert_eq!(fmt_duration(Duration::from_millis(850)), "850 ms");
     }
 

@@ -72,8 +72,8 @@ impl RunCtx {
     ) -> RunCtx {
         RunCtx {
             hub,
+            caller: caller.with_grants(&grants),
             grants,
-            caller,
             max_calls,
             calls_made: AtomicU32::new(0),
             records: Mutex::default(),

@@ -38,6 +38,27 @@ pub const STATE_PREFIX: &str = "weft-input:";
 /// How long a parked call waits for the agent's retry.
 const PARK_TTL: Duration = Duration::from_secs(300);
 
+/// How many calls one tenant (or the owner) may have parked at once; the
+/// oldest of its own goes when it parks one more.
+pub const PARKED_PER_TENANT: usize = 256;
+
+/// Whose a parked call is: the tenant (`None` without tenants) and the key
+/// that made it. Only the same tenant with the same key resumes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub tenant: Option<String>,
+    pub key_id: Option<String>,
+}
+
+impl Owner {
+    pub fn of(caller: &crate::tenant::Caller) -> Owner {
+        Owner {
+            tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
+            key_id: caller.key_id.clone(),
+        }
+    }
+}
+
 type Reply = oneshot::Sender<Result<Value, ErrorData>>;
 
 /// A call waiting for a 2026-07-28 agent's answers.
@@ -47,28 +68,54 @@ struct Parked {
     /// Keys of the input requests sent, with where each answer goes.
     waiting: Vec<(String, Reply)>,
     at: Instant,
+    owner: Owner,
+    /// Order of parking, for forgetting a tenant's oldest first.
+    seq: u64,
 }
 
 /// Parked calls, by `requestState`.
 #[derive(Default)]
 pub struct ParkingLot {
     calls: Mutex<HashMap<String, Parked>>,
+    parked: std::sync::atomic::AtomicU64,
 }
 
 impl ParkingLot {
     /// Parks a call under a new unguessable `requestState`; fails, and the
     /// call with it, when the random source does.
-    fn park(&self, parked: Parked) -> Result<String, crate::util::RandomError> {
+    fn park(&self, mut parked: Parked) -> Result<String, crate::util::RandomError> {
+        parked.seq = self
+            .parked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state = format!("{STATE_PREFIX}{}", crate::util::random_hex(16)?);
         let mut calls = self.calls.lock();
         // Dropping an abandoned call cancels its upstream request.
         calls.retain(|_, p| p.at.elapsed() < PARK_TTL);
+        // The tenant's own oldest goes first; other tenants' calls stay.
+        let tenant = parked.owner.tenant.clone();
+        loop {
+            let mine = calls.iter().filter(|(_, p)| p.owner.tenant == tenant);
+            if mine.clone().count() < PARKED_PER_TENANT {
+                break;
+            }
+            let Some(oldest) = mine.min_by_key(|(_, p)| p.seq).map(|(k, _)| k.clone()) else {
+                break;
+            };
+            calls.remove(&oldest);
+        }
         calls.insert(state.clone(), parked);
         Ok(state)
     }
 
-    fn take(&self, state: &str) -> Option<Parked> {
-        self.calls.lock().remove(state)
+    /// The call parked under `state` for `owner`; another owner's call, or
+    /// an expired one, is as absent as a state that never existed.
+    fn take(&self, state: &str, owner: &Owner) -> Option<Parked> {
+        let mut calls = self.calls.lock();
+        let p = calls.get(state)?;
+        if p.owner != *owner || p.at.elapsed() >= PARK_TTL {
+            return None;
+        }
+        calls.remove(state)
     }
 
     /// How many calls wait for an answer.
@@ -95,6 +142,9 @@ pub struct Agent {
     /// handshake-era one. Without one, no log messages are relayed.
     #[allow(deprecated)]
     pub log_level: Option<LoggingLevel>,
+    /// Set when this call asked the agent for input (see
+    /// [`crate::router::Forward::asked`]).
+    pub asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Agent {
@@ -115,6 +165,7 @@ impl Agent {
             capabilities: ctx.client_capabilities(),
             min_log,
             log_level,
+            asked: std::sync::Arc::default(),
         }
     }
 
@@ -177,6 +228,7 @@ fn level_of_rank(rank: u8) -> LoggingLevel {
 pub async fn drive(
     ctx: &RequestContext<RoleServer>,
     agent: &Agent,
+    owner: &Owner,
     lot: &ParkingLot,
     mut work: Work,
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
@@ -193,10 +245,11 @@ pub async fn drive(
             }
             Some(msg) = rx.recv() => match msg {
                 RelayMsg::Ask { request, reply } => {
+                    agent.asked.store(true, std::sync::atomic::Ordering::SeqCst);
                     if let Some(e) = agent.cannot(&request) {
                         let _ = reply.send(Err(e));
                     } else if agent.modern {
-                        return park(lot, work, rx, *request, reply);
+                        return park(lot, owner, work, rx, *request, reply);
                     } else {
                         let peer = agent.peer.clone();
                         asks.push(async move { (reply, ask(&peer, *request).await) });
@@ -272,6 +325,7 @@ async fn relay_notification(agent: &Agent, msg: RelayMsg) {
 /// Parks the work and returns the input-required result for the agent.
 fn park(
     lot: &ParkingLot,
+    owner: &Owner,
     work: Work,
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
     first: InputRequest,
@@ -302,6 +356,8 @@ fn park(
             rx,
             waiting,
             at: Instant::now(),
+            owner: owner.clone(),
+            seq: 0,
         })
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
     Ok(CallToolResponse::InputRequired(InputRequiredResult::new(
@@ -314,11 +370,12 @@ fn park(
 pub async fn resume(
     ctx: &RequestContext<RoleServer>,
     agent: &Agent,
+    owner: &Owner,
     lot: &ParkingLot,
     state: &str,
     mut answers: InputResponses,
 ) -> Result<CallToolResponse, ErrorData> {
-    let Some(parked) = lot.take(state) else {
+    let Some(parked) = lot.take(state, owner) else {
         return Err(ErrorData::invalid_params(
             "unknown or expired requestState: the call it belonged to has ended; call the tool again",
             None,
@@ -330,7 +387,7 @@ pub async fn resume(
         });
         let _ = reply.send(answer);
     }
-    drive(ctx, agent, lot, parked.work, parked.rx).await
+    drive(ctx, agent, owner, lot, parked.work, parked.rx).await
 }
 
 /// Sends one request to a handshake-era agent.
@@ -354,4 +411,64 @@ pub async fn ask(peer: &Peer<RoleServer>, request: InputRequest) -> Result<Value
     serde_json::to_value(answer).map_err(|e| {
         ErrorData::internal_error(format!("cannot encode the agent's answer: {e}"), None)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(tenant: &str, key: &str) -> Owner {
+        Owner {
+            tenant: Some(tenant.into()),
+            key_id: Some(key.into()),
+        }
+    }
+
+    fn parked(owner: &Owner) -> Parked {
+        let (_tx, rx) = mpsc::unbounded_channel();
+        Parked {
+            work: Box::pin(async { Err(ErrorData::internal_error("never run", None)) }),
+            rx,
+            waiting: Vec::new(),
+            at: Instant::now(),
+            owner: owner.clone(),
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn a_parked_call_resumes_only_for_its_own_tenant_and_key() {
+        let lot = ParkingLot::default();
+        let (a, b) = (owner("a", "k1"), owner("b", "k2"));
+        let state = lot.park(parked(&a)).unwrap();
+        assert!(lot.take(&state, &b).is_none(), "another tenant");
+        assert!(lot.take(&state, &owner("a", "k9")).is_none(), "another key");
+        assert!(
+            lot.take(
+                &state,
+                &Owner {
+                    tenant: None,
+                    key_id: None
+                }
+            )
+            .is_none()
+        );
+        assert_eq!(lot.len(), 1, "a refused take leaves the call parked");
+        assert!(lot.take(&state, &a).is_some());
+        assert!(lot.take(&state, &a).is_none(), "taken once");
+    }
+
+    #[test]
+    fn one_tenant_fills_only_its_own_share_of_the_lot() {
+        let lot = ParkingLot::default();
+        let (a, b) = (owner("a", "k1"), owner("b", "k2"));
+        let first_b = lot.park(parked(&b)).unwrap();
+        let first_a = lot.park(parked(&a)).unwrap();
+        for _ in 0..PARKED_PER_TENANT * 2 {
+            lot.park(parked(&a)).unwrap();
+        }
+        assert_eq!(lot.len(), PARKED_PER_TENANT + 1);
+        assert!(lot.take(&first_a, &a).is_none(), "a's oldest went");
+        assert!(lot.take(&first_b, &b).is_some(), "b's call stayed");
+    }
 }

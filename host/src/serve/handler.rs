@@ -26,8 +26,9 @@ use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify, page::page};
 use crate::audit::{Audit, AuditRoute};
+use crate::authz::{self, Resource};
 use crate::cache::{Cached, Key as CacheKey, Scope};
-use crate::error::{CallError, ErrorKind};
+use crate::error::{CallError, ErrorKind, quote};
 use crate::router::{Forward, Forwarded};
 use crate::tenant::Caller;
 use crate::upstream::Connection;
@@ -73,26 +74,44 @@ impl Session {
             .config()
             .policies
             .iter()
-            .filter(|p| caller.may_run(&p.name))
+            .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
             .cloned()
             .collect()
     }
 }
 
-/// JSON-RPC error code for a request outside the caller's view.
-pub(super) const DENIED: i32 = -32003;
-
-/// A protocol-level refusal (resources, prompts, completions).
-pub(super) fn denied(caller: &Caller, what: String) -> ErrorData {
-    tracing::warn!(tenant = %caller.tenant_name(), %what, "denied");
-    ErrorData::new(
-        rmcp::model::ErrorCode(DENIED),
-        format!(
-            "denied: tenant {:?} may not use {what}",
-            caller.tenant_name()
-        ),
-        Some(json!({"kind": "denied"})),
+/// The answer to a resource URI no server offers, and to one outside the
+/// caller's view: the same bytes, so a tenant cannot probe for others'
+/// resources. The URI is quoted cut short.
+pub(super) fn unknown_resource(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!("no server offers the resource {}", quote(uri)),
+        None,
     )
+}
+
+/// [`unknown_resource`] for a URI outside the caller's view, logged as the
+/// refusal it is.
+pub(super) fn hidden_resource(caller: &Caller, uri: &str) -> ErrorData {
+    tracing::warn!(tenant = %caller.tenant_name(), uri = %quote(uri), "denied: a resource outside the tenant's view");
+    unknown_resource(uri)
+}
+
+/// The answer to a prompt name no server offers, and to one outside the
+/// caller's view.
+fn unknown_prompt(name: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("no prompt named {}", quote(name)), None)
+}
+
+/// The answer to a resource template no server offers, and to one outside
+/// the caller's view.
+fn unknown_template(uri: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("no resource template {}", quote(uri)), None)
+}
+
+/// Logs a refusal of something outside the caller's view.
+fn log_hidden(caller: &Caller, what: &str, name: &str) {
+    tracing::warn!(tenant = %caller.tenant_name(), what, name = %quote(name), "denied: outside the tenant's view");
 }
 
 /// An upstream's live connection, or the error an agent should see.
@@ -196,6 +215,7 @@ impl Session {
     ) -> Result<CallToolResponse, ErrorData> {
         let agent = Agent::of(&ctx, self.min_log());
         let caller = self.caller(&ctx.extensions);
+        let owner = call::Owner::of(&caller);
         let lot = &self.gw.lot;
         let resume = params
             .request_state
@@ -204,12 +224,12 @@ impl Session {
         let mut response = match resume {
             Some(state) => {
                 let answers = params.input_responses.take().unwrap_or_default();
-                call::resume(&ctx, &agent, lot, &state, answers).await?
+                call::resume(&ctx, &agent, &owner, lot, &state, answers).await?
             }
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let work = self.work(params, &agent, &caller, tx)?;
-                call::drive(&ctx, &agent, lot, work, rx).await?
+                call::drive(&ctx, &agent, &owner, lot, work, rx).await?
             }
         };
         // Upstreams of the handshake era send no resultType; 2026-07-28
@@ -248,7 +268,10 @@ impl Session {
                     .unwrap_or(10) as usize;
                 let mut audit = Audit::begin(gw.hub.audit(), caller, AuditRoute::Search, &query);
                 let found =
-                    tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit, caller);
+                    tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit, caller)
+                        .map_err(|e| {
+                            ErrorData::invalid_params(format!("weft_search_tools: {e}"), None)
+                        })?;
                 audit.ok();
                 Ok(Box::pin(async move {
                     Ok(CallToolResult::structured(found).into())
@@ -260,15 +283,18 @@ impl Session {
                     .ok_or_else(|| {
                         ErrorData::invalid_params("weft_run_policy needs a \"policy\" name", None)
                     })?;
-                if gw.hub.config().policy(&policy).is_none() || !caller.may_run(&policy) {
+                if gw.hub.config().policy(&policy).is_none()
+                    || !authz::allowed(caller, &Resource::Policy(&policy))
+                {
                     let names: Vec<&str> = policies
                         .iter()
-                        .filter(|p| caller.may_run(&p.name))
+                        .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
                         .map(|p| p.name.as_str())
                         .collect();
                     return Err(ErrorData::invalid_params(
                         format!(
-                            "no policy named {policy:?}; configured: {}",
+                            "no policy named {}; configured: {}",
+                            quote(&policy),
                             names.join(", ")
                         ),
                         None,
@@ -299,7 +325,11 @@ impl Session {
                 }
                 self.work(inner, agent, caller, tx)
             }
-            Target::Policy(p) if !caller.may_run(&p.name) => Ok(denied_work(caller, &p.name)),
+            // A policy the caller may not run is a name it does not know.
+            Target::Policy(p) if !authz::allowed(caller, &Resource::Policy(&p.name)) => {
+                tracing::warn!(tenant = %caller.tenant_name(), policy = %p.name, "denied: a policy outside the tenant's view");
+                Err(unknown_tool(&name, &gw.hub.catalog(), caller))
+            }
             Target::Policy(p) => {
                 let input = params
                     .arguments
@@ -308,23 +338,31 @@ impl Session {
                 Ok(run_policy(gw, caller.clone(), p.name.clone(), input, tx))
             }
             Target::Catalog => {
-                let catalog = gw.hub.catalog();
-                let Some(entry) = catalog.tool_by_exposed(&name) else {
-                    let hint = crate::util::closest(
-                        &name,
-                        catalog
-                            .tools()
-                            .iter()
-                            .filter(|t| caller.allows(&t.server, t.name()))
-                            .map(|t| t.exposed.as_str()),
-                    )
-                    .map(|c| format!("; did you mean {c:?}?"))
-                    .unwrap_or_default();
+                if name.len() > crate::router::MAX_NAME_BYTES {
                     return Err(ErrorData::invalid_params(
-                        format!("Unknown tool: {name:?}{hint}"),
+                        format!(
+                            "the tool name {} is {} bytes long; names are at most {}",
+                            quote(&name),
+                            name.len(),
+                            crate::router::MAX_NAME_BYTES
+                        ),
                         None,
                     ));
+                }
+                let catalog = gw.hub.catalog();
+                let Some(entry) = catalog.tool_by_exposed(&name) else {
+                    return Err(unknown_tool(&name, &catalog, caller));
                 };
+                // Outside the view: the router refuses it (and audits the
+                // refusal), and the agent gets what an unknown name gets.
+                let hidden = (!authz::allowed(
+                    caller,
+                    &Resource::Tool {
+                        server: &entry.server,
+                        tool: entry.name(),
+                    },
+                ))
+                .then(|| unknown_tool(&name, &catalog, caller));
                 let (server, tool) = (entry.server.to_string(), entry.name().to_string());
                 let forward = Forward {
                     relay: tx,
@@ -333,6 +371,7 @@ impl Session {
                     request_state: params.request_state,
                     client_capabilities: agent.capabilities.clone(),
                     log_level: agent.log_level,
+                    asked: agent.asked.clone(),
                 };
                 let args = params.arguments;
                 let caller = caller.clone();
@@ -352,6 +391,8 @@ impl Session {
                             gw.tasks.remember(&caller, &t.task.task_id, &instance);
                             Ok(t.into())
                         }
+                        Err(e) if e.hidden => Err(hidden
+                            .unwrap_or_else(|| ErrorData::invalid_params(e.message.clone(), None))),
                         Err(e) => call_error(e),
                     }
                 }))
@@ -360,18 +401,29 @@ impl Session {
     }
 }
 
-/// A call refused because the caller may not run the policy.
-fn denied_work(caller: &Caller, policy: &str) -> Work {
-    let e = CallError::new(
-        ErrorKind::Denied,
-        "",
-        policy,
-        format!(
-            "tenant {:?} may not run the policy {policy:?}",
-            caller.tenant_name()
-        ),
-    );
-    Box::pin(async move { call_error(e) })
+/// The answer to a tool name the caller cannot see, whether nothing has
+/// that name or it is outside the caller's view: the name quoted and cut
+/// short, and a hint drawn only from the caller's own tools.
+fn unknown_tool(name: &str, catalog: &crate::catalog::Catalog, caller: &Caller) -> ErrorData {
+    let hint = crate::util::closest(
+        name,
+        catalog
+            .tools()
+            .iter()
+            .filter(|t| {
+                authz::allowed(
+                    caller,
+                    &Resource::Tool {
+                        server: &t.server,
+                        tool: t.name(),
+                    },
+                )
+            })
+            .map(|t| t.exposed.as_str()),
+    )
+    .map(|c| format!("; did you mean {c:?}?"))
+    .unwrap_or_default();
+    ErrorData::invalid_params(format!("Unknown tool: {}{hint}", quote(name)), None)
 }
 
 /// A policy run as a call's work; progress goes to the agent.
@@ -537,7 +589,7 @@ impl ServerHandler for Session {
             .catalog()
             .resources()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut r = e.item.clone();
                 r.uri = e.exposed.clone();
@@ -563,7 +615,7 @@ impl ServerHandler for Session {
             .catalog()
             .templates()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut t = e.item.clone();
                 t.uri_template = e.exposed.clone();
@@ -591,13 +643,10 @@ impl ServerHandler for Session {
             &params.uri,
         );
         let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("no server offers the resource {:?}", params.uri),
-                Some(json!({"uri": params.uri})),
-            ));
+            return Err(unknown_resource(&params.uri));
         };
-        if !caller.reaches(&server) {
-            return Err(denied(&caller, format!("the resource {:?}", params.uri)));
+        if !authz::allowed(&caller, &Resource::Server(&server)) {
+            return Err(hidden_resource(&caller, &params.uri));
         }
         let tenant = caller.tenant_name();
         // Cached by instance: a per-tenant server's processes differ.
@@ -658,8 +707,8 @@ impl ServerHandler for Session {
             &params.uri,
         );
         match self.gw.hub.catalog().resolve_uri(&params.uri) {
-            Some((server, _)) if !caller.reaches(&server) => {
-                return Err(denied(&caller, format!("the resource {:?}", params.uri)));
+            Some((server, _)) if !authz::allowed(&caller, &Resource::Server(&server)) => {
+                return Err(hidden_resource(&caller, &params.uri));
             }
             _ => {}
         }
@@ -792,7 +841,7 @@ impl ServerHandler for Session {
             .catalog()
             .prompts()
             .iter()
-            .filter(|e| caller.reaches(&e.server))
+            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
             .map(|e| {
                 let mut p = e.item.clone();
                 p.name = e.exposed.clone();
@@ -813,16 +862,14 @@ impl ServerHandler for Session {
     ) -> Result<GetPromptResponse, ErrorData> {
         let gw = self.gw();
         let Some((server, inner)) = gw.hub.catalog().resolve_prompt(&params.name) else {
-            return Err(ErrorData::invalid_params(
-                format!("no prompt named {:?}", params.name),
-                None,
-            ));
+            return Err(unknown_prompt(&params.name));
         };
         let caller = self.caller(&ctx.extensions);
         let mut audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PromptGet, &params.name)
             .args(params.arguments.as_ref());
-        if !caller.reaches(&server) {
-            return Err(denied(&caller, format!("the prompt {:?}", params.name)));
+        if !authz::allowed(&caller, &Resource::Server(&server)) {
+            log_hidden(&caller, "prompt", &params.name);
+            return Err(unknown_prompt(&params.name));
         }
         let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
@@ -877,9 +924,13 @@ impl ServerHandler for Session {
         let catalog = gw.hub.catalog();
         let server = match &mut params.r#ref {
             Reference::Prompt(p) => {
-                let (server, inner) = catalog.resolve_prompt(&p.name).ok_or_else(|| {
-                    ErrorData::invalid_params(format!("no prompt named {:?}", p.name), None)
-                })?;
+                let (server, inner) = catalog
+                    .resolve_prompt(&p.name)
+                    .ok_or_else(|| unknown_prompt(&p.name))?;
+                if !authz::allowed(&caller, &Resource::Server(&server)) {
+                    log_hidden(&caller, "prompt", &p.name);
+                    return Err(unknown_prompt(&p.name));
+                }
                 p.name = inner;
                 server
             }
@@ -888,18 +939,17 @@ impl ServerHandler for Session {
                     .templates()
                     .iter()
                     .find(|t| t.exposed == r.uri)
-                    .ok_or_else(|| {
-                        ErrorData::invalid_params(format!("no resource template {:?}", r.uri), None)
-                    })?;
+                    .ok_or_else(|| unknown_template(&r.uri))?;
+                if !authz::allowed(&caller, &Resource::Server(&entry.server)) {
+                    log_hidden(&caller, "resource template", &r.uri);
+                    return Err(unknown_template(&r.uri));
+                }
                 r.uri = entry.item.uri_template.clone();
                 entry.server.clone()
             }
             #[allow(unreachable_patterns)]
             _ => return Ok(CompleteResult::default()),
         };
-        if !caller.reaches(&server) {
-            return Err(denied(&caller, format!("completions of {server:?}")));
-        }
         params.meta = None;
         let conn = connection(gw, &caller, &server)?;
         let mut result = conn

@@ -37,19 +37,13 @@ impl Gateway {
     /// subscribing upstream for the first.
     pub(super) async fn acquire(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
         let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
-            return Err(ErrorData::resource_not_found(
-                format!("no server offers the resource {uri:?}"),
-                None,
-            ));
+            return Err(super::handler::unknown_resource(uri));
         };
         // Both eras' routes come here (`resources/subscribe` and the
         // resources of a `subscriptions/listen`): outside the caller's
         // view, nothing is sent upstream.
         if !caller.reaches(&server) {
-            return Err(super::handler::denied(
-                caller,
-                format!("the resource {uri:?}"),
-            ));
+            return Err(super::handler::hidden_resource(caller, uri));
         }
         let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
             return Err(ErrorData::internal_error(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
+use crate::authz::{self, Resource};
 use crate::catalog::Catalog;
 use crate::config::{Expose, PolicyConfig};
 use crate::tenant::Caller;
@@ -131,7 +132,15 @@ pub fn exposed(
             catalog
                 .tools()
                 .iter()
-                .filter(|t| caller.allows(&t.server, t.name()))
+                .filter(|t| {
+                    authz::allowed(
+                        caller,
+                        &Resource::Tool {
+                            server: &t.server,
+                            tool: t.name(),
+                        },
+                    )
+                })
                 .filter(|t| !policies.iter().any(|p| p.name == t.exposed))
                 .map(|t| {
                     let mut tool = t.tool.clone();
@@ -147,25 +156,68 @@ pub fn exposed(
     out
 }
 
+/// The longest search query weft takes, in bytes.
+pub const MAX_QUERY_BYTES: usize = 1024;
+/// The most words a search query may have.
+pub const MAX_QUERY_WORDS: usize = 16;
+
+/// A search query weft refuses to run: its cost would grow with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error("the query is {0} bytes long; at most {MAX_QUERY_BYTES} are searched")]
+    TooLong(usize),
+    #[error("the query has more than {MAX_QUERY_WORDS} words")]
+    TooManyWords,
+}
+
+/// The distinct lowercase words of a query, refused when the query is
+/// longer than [`MAX_QUERY_BYTES`] or has more than [`MAX_QUERY_WORDS`]
+/// distinct words.
+pub fn query_words(query: &str) -> Result<Vec<String>, QueryError> {
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::TooLong(query.len()));
+    }
+    let mut words: Vec<String> = Vec::new();
+    for w in query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let w = w.to_lowercase();
+        if !words.contains(&w) {
+            if words.len() == MAX_QUERY_WORDS {
+                return Err(QueryError::TooManyWords);
+            }
+            words.push(w);
+        }
+    }
+    Ok(words)
+}
+
 /// Keyword search: every word of `query` found in a tool's name,
-/// description or server adds to its score; names count double.
+/// description or server adds to its score; names count double. The
+/// query is bounded ([`query_words`]), so one search costs at most
+/// [`MAX_QUERY_WORDS`] passes over the caller's part of the catalog.
 pub fn search(
     catalog: &Catalog,
     query: &str,
     server: Option<&str>,
     limit: usize,
     caller: &Caller,
-) -> Value {
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+) -> Result<Value, QueryError> {
+    let words = query_words(query)?;
     let mut hits: Vec<(u32, &crate::catalog::ToolEntry)> = catalog
         .tools()
         .iter()
         .filter(|t| server.is_none_or(|s| &*t.server == s))
-        .filter(|t| caller.allows(&t.server, t.name()))
+        .filter(|t| {
+            authz::allowed(
+                caller,
+                &Resource::Tool {
+                    server: &t.server,
+                    tool: t.name(),
+                },
+            )
+        })
         .filter_map(|t| {
             let name = t.exposed.to_lowercase();
             let desc = t
@@ -200,5 +252,31 @@ pub fn search(
             })
         })
         .collect();
-    json!({"query": query, "matches": hits.len(), "tools": tools})
+    // The query is echoed cut short, never as long as it came.
+    let mut shown = query.to_string();
+    crate::util::truncate(&mut shown, crate::error::SHOWN_CHARS);
+    Ok(json!({"query": shown, "matches": hits.len(), "tools": tools}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_is_bounded_in_bytes_and_words() {
+        assert_eq!(
+            query_words("Read  read FILE"),
+            Ok(vec!["read".to_string(), "file".to_string()])
+        );
+        let many = (0..10_000).map(|i| format!("w{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            query_words(&many.join(" ")),
+            Err(QueryError::TooLong(many.join(" ").len()))
+        );
+        let seventeen = many[..17].join(" ");
+        assert_eq!(query_words(&seventeen), Err(QueryError::TooManyWords));
+        assert_eq!(query_words(&many[..16].join(" ")).map(|w| w.len()), Ok(16));
+        // Repeating a word does not count against the cap.
+        assert_eq!(query_words(&"echo ".repeat(200)).map(|w| w.len()), Ok(1));
+    }
 }

@@ -175,7 +175,7 @@ impl Tenants {
         Some(Caller {
             tenant: Some(tenant.clone()),
             key_id: Some(id.clone()),
-            policy: None,
+            ..Caller::default()
         })
     }
 }
@@ -188,6 +188,9 @@ pub struct Caller {
     pub key_id: Option<String>,
     /// The policy making the call, if a policy is.
     pub policy: Option<String>,
+    /// The running policy's grants, checked by the router against the
+    /// concrete server it picks (a domain call's members included).
+    pub grants: Option<Arc<crate::policy::grants::Grants>>,
 }
 
 impl Caller {
@@ -201,8 +204,7 @@ impl Caller {
         let config = TenantConfig::named("(unauthenticated)");
         Caller {
             tenant: Some(Arc::new(Tenant::new(&config))),
-            key_id: None,
-            policy: None,
+            ..Caller::default()
         }
     }
 
@@ -211,7 +213,7 @@ impl Caller {
         Caller {
             tenant: Some(tenant),
             key_id: Some(key_id.to_string()),
-            policy: None,
+            ..Caller::default()
         }
     }
 
@@ -223,15 +225,25 @@ impl Caller {
         }
     }
 
+    /// The same caller, limited to a run's grants.
+    pub fn with_grants(&self, grants: &crate::policy::grants::Grants) -> Caller {
+        Caller {
+            grants: Some(Arc::new(grants.clone())),
+            ..self.clone()
+        }
+    }
+
     pub fn tenant_name(&self) -> &str {
         self.tenant.as_ref().map_or("", |t| t.name.as_str())
     }
 
-    /// Whether the caller may see and call `tool` on `server`.
+    /// Whether the caller may see and call `tool` on `server`: the
+    /// tenant's view, and the running policy's grants if any.
     pub fn allows(&self, server: &str, tool: &str) -> bool {
         self.tenant
             .as_ref()
             .is_none_or(|t| t.view.allows(server, tool))
+            && self.grants.as_ref().is_none_or(|g| g.allows(server, tool))
     }
 
     /// Whether the caller may see `server`'s resources and prompts.

@@ -1,0 +1,119 @@
+//! One authorization point: whether a caller may use a resource, for every
+//! kind of resource weft serves. The router and every route of `weft
+//! serve` ask here, so what a tenant (and a running policy) may reach is
+//! decided in one place.
+//!
+//! A refusal is deliberately plain: callers answer it as they answer a
+//! name that does not exist (see `docs/decisions.md`), and log it.
+
+use crate::tenant::Caller;
+
+/// Something a caller may or may not use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource<'a> {
+    /// One tool of one server (a concrete server, never `@domain`).
+    Tool { server: &'a str, tool: &'a str },
+    /// A server's prompts, resources, templates and completions: reached
+    /// when any of its tools could be in the caller's view.
+    Server(&'a str),
+    /// A configured policy, to list and to run.
+    Policy(&'a str),
+    /// A task, made for the tenant `owner` (`None` without tenants).
+    Task { owner: Option<&'a str> },
+}
+
+/// Why a caller may not use a resource.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant {tenant:?} may not use {what}")]
+pub struct Denied {
+    pub tenant: String,
+    pub what: String,
+}
+
+/// The one check: `Ok` when `caller` may use `resource`.
+pub fn check(caller: &Caller, resource: &Resource<'_>) -> Result<(), Denied> {
+    if allowed(caller, resource) {
+        Ok(())
+    } else {
+        Err(Denied {
+            tenant: caller.tenant_name().to_string(),
+            what: describe(resource),
+        })
+    }
+}
+
+/// [`check`] as a yes or no, for filtering lists.
+pub fn allowed(caller: &Caller, resource: &Resource<'_>) -> bool {
+    match *resource {
+        Resource::Tool { server, tool } => caller.allows(server, tool),
+        Resource::Server(server) => caller.reaches(server),
+        Resource::Policy(name) => caller.may_run(name),
+        Resource::Task { owner } => owner == caller.tenant.as_ref().map(|t| t.name.as_str()),
+    }
+}
+
+fn describe(resource: &Resource<'_>) -> String {
+    match resource {
+        Resource::Tool { server, tool } => format!("the tool {server}.{tool}"),
+        Resource::Server(server) => format!("the server {server}"),
+        Resource::Policy(name) => format!("the policy {name}"),
+        Resource::Task { .. } => "the task".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TenantConfig;
+    use crate::tenant::Tenant;
+    use std::sync::Arc;
+
+    fn tenant(name: &str, include: &[&str], policies: &[&str]) -> Caller {
+        let mut config = TenantConfig::named(name);
+        config.include = include.iter().map(|s| s.to_string()).collect();
+        config.policies = policies.iter().map(|s| s.to_string()).collect();
+        Caller {
+            tenant: Some(Arc::new(Tenant::new(&config))),
+            ..Caller::default()
+        }
+    }
+
+    #[test]
+    fn every_kind_of_resource_is_checked_in_one_place() {
+        let a = tenant("a", &["git.git_*"], &["report"]);
+        let tool = |server, tool| Resource::Tool { server, tool };
+        assert!(allowed(&a, &tool("git", "git_log")));
+        assert!(!allowed(&a, &tool("time", "now")));
+        assert!(allowed(&a, &Resource::Server("git")));
+        assert!(!allowed(&a, &Resource::Server("time")));
+        assert!(allowed(&a, &Resource::Policy("report")));
+        assert!(!allowed(&a, &Resource::Policy("other")));
+        assert!(allowed(&a, &Resource::Task { owner: Some("a") }));
+        assert!(!allowed(&a, &Resource::Task { owner: Some("b") }));
+        assert!(!allowed(&a, &Resource::Task { owner: None }));
+        // The owner reaches everything but another tenant's task.
+        let owner = Caller::owner();
+        assert!(allowed(&owner, &tool("time", "now")));
+        assert!(allowed(&owner, &Resource::Task { owner: None }));
+        assert!(!allowed(&owner, &Resource::Task { owner: Some("a") }));
+        assert_eq!(
+            check(&a, &tool("time", "now")),
+            Err(Denied {
+                tenant: "a".into(),
+                what: "the tool time.now".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_running_policy_is_held_to_its_grants_too() {
+        let grants = crate::policy::grants::Grants::new(&["git.git_log".into()]).unwrap();
+        let a = tenant("a", &["git.*"], &[]).with_grants(&grants);
+        let tool = |server, tool| Resource::Tool { server, tool };
+        assert!(allowed(&a, &tool("git", "git_log")));
+        assert!(
+            !allowed(&a, &tool("git", "git_commit")),
+            "in the view, not granted"
+        );
+    }
+}
