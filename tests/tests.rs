@@ -15,6 +15,7 @@ mod conformance;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
+
 mod policies;
 mod resilience;
 mod sandbox;
@@ -22,3 +23,4 @@ mod serve;
 mod soak;
 mod tenants;
 mod upstream_faults;
+mod upstream_tenants;

@@ -495,7 +495,7 @@ impl ServerHandler for Session {
         let gw = self.gw();
         let caller = self.caller(&ctx.extensions);
         let policies = self.policies_for(&caller);
-        let all = tools::exposed(&gw.hub.catalog(), &policies, gw.expose, &caller);
+        let all = tools::exposed(&gw.hub.catalog_for(&caller), &policies, gw.expose, &caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
         let (items, next) = page(all, cursor, gw.page_size)?;
         let mut result = ListToolsResult::with_all_items(items);
@@ -528,7 +528,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .resources()
             .iter()
             .filter(|e| caller.reaches(&e.server))
@@ -554,7 +554,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .templates()
             .iter()
             .filter(|e| caller.reaches(&e.server))
@@ -578,7 +578,7 @@ impl ServerHandler for Session {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let gw = self.gw();
         let caller = self.caller(&ctx.extensions);
-        let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
+        let Some((server, inner)) = gw.hub.catalog_for(&caller).resolve_uri(&params.uri) else {
             return Err(ErrorData::resource_not_found(
                 format!("no server offers the resource {:?}", params.uri),
                 Some(json!({"uri": params.uri})),
@@ -636,7 +636,7 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        match self.gw.hub.catalog().resolve_uri(&params.uri) {
+        match self.gw.hub.catalog_for(&caller).resolve_uri(&params.uri) {
             Some((server, _)) if !caller.reaches(&server) => {
                 return Err(denied(&caller, format!("the resource {:?}", params.uri)));
             }
@@ -743,7 +743,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .prompts()
             .iter()
             .filter(|e| caller.reaches(&e.server))
@@ -766,13 +766,13 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let gw = self.gw();
-        let Some((server, inner)) = gw.hub.catalog().resolve_prompt(&params.name) else {
+        let caller = self.caller(&ctx.extensions);
+        let Some((server, inner)) = gw.hub.catalog_for(&caller).resolve_prompt(&params.name) else {
             return Err(ErrorData::invalid_params(
                 format!("no prompt named {:?}", params.name),
                 None,
             ));
         };
-        let caller = self.caller(&ctx.extensions);
         if !caller.reaches(&server) {
             return Err(denied(&caller, format!("the prompt {:?}", params.name)));
         }
