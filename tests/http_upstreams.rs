@@ -165,3 +165,127 @@ async fn an_http_server_that_goes_away_is_reconnected() {
     assert_eq!(text_of(&r), "Echo: after");
     within("hub shutdown", hub.shutdown()).await;
 }
+
+/// A local HTTP server on port 0 that records the head of every request
+/// it gets and answers each with `answer(path)`, then holds the connection
+/// open until the client closes it (an event stream stays open).
+struct Recorder {
+    port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    async fn start(answer: impl Fn(&str) -> String + Send + Sync + 'static) -> Recorder {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (seen, answer) = (heads.clone(), std::sync::Arc::new(answer));
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (seen, answer) = (seen.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+                        match socket.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    seen.lock().unwrap().push(head);
+                    let _ = socket.write_all(answer(&path).as_bytes()).await;
+                    while matches!(socket.read(&mut chunk).await, Ok(n) if n > 0) {}
+                });
+            }
+        });
+        Recorder { port, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// The value of header `name` in a recorded request head.
+fn header_in(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_endpoint_on_another_origin_is_refused() {
+    let foreign =
+        Recorder::start(|_| "HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n".into()).await;
+    let elsewhere = format!("http://127.0.0.1:{}/messages", foreign.port);
+    let sse = Recorder::start(move |_| {
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n\r\n\
+             event: endpoint\ndata: {elsewhere}\n\n"
+        )
+    })
+    .await;
+    let dir = temp_dir();
+    let text = format!(
+        "[settings]\nstartup_timeout = \"5s\"\n[servers.legacy]\nurl = \"http://127.0.0.1:{}/sse\"\n\
+         transport = \"sse\"\nheaders = {{ Authorization = \"Bearer sse-credential\" }}\n",
+        sse.port
+    );
+    let hub = within(
+        "the hub starts",
+        Hub::start_unsupervised(config(dir.path(), &text)),
+    )
+    .await;
+    let State::Failed { error } = hub.upstream("legacy").unwrap().state() else {
+        panic!("the server should fail to start")
+    };
+    assert_eq!(
+        error.reason,
+        format!(
+            "http://127.0.0.1:{}/sse named a message endpoint on another origin \
+             (http://127.0.0.1:{}); weft refuses to send the server's messages and headers there",
+            sse.port, foreign.port
+        )
+    );
+    // The stream was opened with the credential; nothing went elsewhere.
+    assert_eq!(
+        header_in(&sse.heads()[0], "authorization").as_deref(),
+        Some("Bearer sse-credential")
+    );
+    assert_eq!(foreign.heads(), Vec::<String>::new());
+    within("hub shutdown", hub.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_header_of_another_scheme_is_sent_as_written() {
+    let server = Recorder::start(|_| {
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .into()
+    })
+    .await;
+    let dir = temp_dir();
+    let text = format!(
+        "[settings]\nstartup_timeout = \"5s\"\n[servers.basic]\nurl = \"http://127.0.0.1:{}/mcp\"\n\
+         headers = {{ Authorization = \"Basic dXNlcjpwYXNz\" }}\n",
+        server.port
+    );
+    let hub = within(
+        "the hub starts",
+        Hub::start_unsupervised(config(dir.path(), &text)),
+    )
+    .await;
+    let heads = server.heads();
+    assert!(!heads.is_empty(), "weft never reached the server");
+    for head in &heads {
+        assert_eq!(
+            header_in(head, "authorization").as_deref(),
+            Some("Basic dXNlcjpwYXNz"),
+            "{head}"
+        );
+    }
+    within("hub shutdown", hub.shutdown()).await;
+}

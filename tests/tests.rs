@@ -17,6 +17,7 @@ mod first_hour;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
+
 mod policies;
 mod redaction;
 mod resilience;
@@ -25,3 +26,4 @@ mod serve;
 mod soak;
 mod tenants;
 mod upstream_faults;
+mod upstream_tenants;

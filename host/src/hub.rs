@@ -15,9 +15,12 @@
 //! # Ok(()) }
 //! ```
 
+mod catalogs;
+
 use parking_lot::RwLock;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::future::join_all;
 use rmcp::model::{CallToolResult, JsonObject};
@@ -26,14 +29,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit::Audit;
 use crate::cache::Cache;
-use crate::catalog::{Catalog, Source};
+use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
 use crate::router::{self, Forward, Forwarded, Route};
 use crate::status::{PolicyRuns, ServerReport, StatusReport};
 use crate::tenant::{Caller, Tenants};
-use crate::upstream::{ServerStatus, StartError, State, Upstream, UpstreamEvent};
+use crate::upstream::{ServerStatus, StartError, Upstream, UpstreamEvent};
 
 /// Start-up progress, for front ends that show it.
 #[derive(Debug, Clone)]
@@ -77,7 +80,9 @@ struct Shared {
     /// Calls and policy runs in progress, for a graceful shutdown.
     busy: InFlight,
     upstreams: Vec<Arc<Upstream>>,
-    catalog: RwLock<Arc<Catalog>>,
+    catalogs: RwLock<Arc<catalogs::Catalogs>>,
+    /// The version the next catalog build takes.
+    builds: AtomicU64,
     changes: broadcast::Sender<Change>,
     tenants: Tenants,
     audit: Option<Audit>,
@@ -166,7 +171,8 @@ impl Hub {
                 started: std::time::Instant::now(),
                 busy: InFlight::default(),
                 upstreams,
-                catalog: RwLock::new(Arc::default()),
+                catalogs: RwLock::new(Arc::default()),
+                builds: AtomicU64::new(1),
                 changes: broadcast::channel(256).0,
                 tenants,
                 audit,
@@ -193,9 +199,17 @@ impl Hub {
         &self.shared.config
     }
 
-    /// The current catalog snapshot. Cheap; hold it as long as you like.
+    /// The current catalog snapshot as the owner sees it (a server run
+    /// once per tenant by its first instance). Cheap; hold it as long as
+    /// you like.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.shared.catalog.read().clone()
+        self.shared.catalogs.read().owner.clone()
+    }
+
+    /// The current catalog snapshot `caller` sees: a tenant's own
+    /// instances of per-tenant servers, never another tenant's.
+    pub fn catalog_for(&self, caller: &Caller) -> Arc<Catalog> {
+        self.shared.catalogs.read().for_caller(caller).clone()
     }
 
     /// Every configured server's state, in config order.
@@ -439,28 +453,25 @@ impl Hub {
 }
 
 fn rebuild(shared: &Shared) {
-    // The instances of a per-tenant server run the same program: the
-    // first one listed speaks for all.
-    let mut seen = std::collections::HashSet::new();
-    let listings: Vec<_> = shared
-        .upstreams
-        .iter()
-        .filter(|u| u.in_catalog() && seen.insert(u.name()))
-        .map(|u| (u, u.listing()))
-        .collect();
-    let sources: Vec<Source<'_>> = listings
-        .iter()
-        .map(|(u, l)| Source {
-            config: &u.config,
-            listing: l,
-        })
-        .collect();
-    let catalog = Arc::new(Catalog::build(&shared.config.settings, &sources));
-    for c in catalog.collisions() {
-        tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
+    // The version is taken before the listings are read, so a build that
+    // read older listings never replaces one that read newer ones.
+    let version = shared.builds.fetch_add(1, Ordering::SeqCst);
+    let built = Arc::new(catalogs::Catalogs::build(
+        version,
+        &shared.config.settings,
+        &shared.upstreams,
+    ));
+    let Some(old) = catalogs::install(&shared.catalogs, built.clone()) else {
+        tracing::debug!(version, "a newer catalog is already in place");
+        return;
+    };
+    let mut warned = std::collections::HashSet::new();
+    for c in built.all().flat_map(|c| c.collisions()) {
+        if warned.insert((c.kind, c.name.clone())) {
+            tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
+        }
     }
-    let old = std::mem::replace(&mut *shared.catalog.write(), catalog.clone());
-    for change in old.changes_to(&catalog) {
+    for change in old.changes_to(&built) {
         // Nobody listening is fine.
         let _ = shared.changes.send(change);
     }
@@ -523,12 +534,7 @@ async fn watch_changes(
                 // re-list once the server is up.
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let mut waited = 0;
-                    while up.state() == State::Starting && waited < 600 {
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        waited += 1;
-                    }
-                    if up.state() != State::Up {
+                    if !up.wait_up(std::time::Duration::from_secs(30)).await {
                         return;
                     }
                     match up.refresh().await {

@@ -471,7 +471,8 @@ async fn call_server(
     let began = Instant::now();
     let mut retries = 0;
     let outcome = loop {
-        let (outcome, reached) = attempt(up, server, tool, args.clone(), forward).await;
+        let (outcome, reached) =
+            attempt(up, server, tool, args.clone(), forward, route.caller).await;
         let Err(e) = &outcome else { break outcome };
         let restarting = matches!(
             up.state(),
@@ -521,6 +522,7 @@ async fn attempt(
     tool: &str,
     args: Option<JsonObject>,
     forward: Option<&Forward>,
+    caller: &Caller,
 ) -> (Result<Forwarded, CallError>, bool) {
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
     let conn = match up.state() {
@@ -608,7 +610,7 @@ async fn attempt(
         params.request_state = f.request_state.clone();
     }
     let timeout = up.config.timeout;
-    let outcome = tokio::time::timeout(timeout, invoke(&conn, params, forward)).await;
+    let outcome = tokio::time::timeout(timeout, invoke(&conn, params, forward, caller)).await;
     let result = match outcome {
         Err(_) => Err(err(
             ErrorKind::Timeout,
@@ -672,6 +674,7 @@ async fn invoke(
     conn: &Connection,
     mut params: CallToolRequestParams,
     forward: Option<&Forward>,
+    caller: &Caller,
 ) -> Result<Forwarded, ServiceError> {
     let peer = conn.service.peer();
     let modern_upstream = conn.protocol.as_str() >= "2026-07-28";
@@ -698,6 +701,7 @@ async fn invoke(
                 handle.progress_token.clone(),
                 f.relay.clone(),
                 f.log_level.is_some(),
+                caller.tenant.as_ref().map(|t| t.name.as_str()),
             )
         });
         let mut guard = CancelOnDrop {

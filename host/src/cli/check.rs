@@ -1,4 +1,10 @@
 //! `weft check`: validate the config, start every server once, one line each.
+//!
+//! With tenants configured, it also warns about every shared server of the
+//! handshake era: such a server's requests for the agent's input name no
+//! call, so weft refuses them while several tenants' calls are in flight
+//! (MCP servers do not declare whether they will ask; see
+//! `docs/decisions.md`).
 
 use std::process::ExitCode;
 
@@ -14,8 +20,14 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
+    let tenants = !config.tenants.is_empty();
     let hub = start_hub(config, false, false).await;
     let status = hub.status();
+    let warnings: Vec<String> = if tenants {
+        status.iter().filter_map(shared_input_warning).collect()
+    } else {
+        Vec::new()
+    };
     let failed = status
         .iter()
         .filter(|s| matches!(s.state, State::Failed { .. }))
@@ -26,6 +38,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "servers": status,
             "tools": hub.catalog().tools().len(),
             "collisions": hub.catalog().collisions(),
+            "warnings": warnings,
         });
         weft::outln!(
             "{}",
@@ -36,6 +49,9 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         for s in &status {
             print_check_line(s);
         }
+        for w in &warnings {
+            weft::outln!("! {w}");
+        }
         let up = status.iter().filter(|s| s.state == State::Up).count();
         weft::outln!(
             "{up} up, {failed} failed, {} tools in the catalog",
@@ -43,6 +59,21 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         );
     }
     finish(if failed > 0 { FAILED } else { 0 }).await
+}
+
+/// The warning for a shared server of the handshake era, which may ask
+/// agents for input with requests that name no call.
+fn shared_input_warning(s: &ServerStatus) -> Option<String> {
+    let protocol = s.protocol.as_deref()?;
+    let handshake = protocol < "2026-07-28";
+    (s.tenant.is_none() && handshake && s.transport != "builtin").then(|| {
+        format!(
+            "servers.{} is shared by the tenants and speaks {protocol}: if it asks agents for \
+             input (sampling, elicitation, roots), weft refuses while calls of several tenants \
+             are in flight; set per_tenant = true",
+            s.name
+        )
+    })
 }
 
 fn print_check_line(s: &ServerStatus) {

@@ -268,7 +268,7 @@ impl Session {
                     .unwrap_or(10) as usize;
                 let mut audit = Audit::begin(gw.hub.audit(), caller, AuditRoute::Search, &query);
                 let found =
-                    tools::search(&gw.hub.catalog(), &query, server.as_deref(), limit, caller)
+                    tools::search(&gw.hub.catalog_for(caller), &query, server.as_deref(), limit, caller)
                         .map_err(|e| {
                             ErrorData::invalid_params(format!("weft_search_tools: {e}"), None)
                         })?;
@@ -328,7 +328,7 @@ impl Session {
             // A policy the caller may not run is a name it does not know.
             Target::Policy(p) if !authz::allowed(caller, &Resource::Policy(&p.name)) => {
                 tracing::warn!(tenant = %caller.tenant_name(), policy = %p.name, "denied: a policy outside the tenant's view");
-                Err(unknown_tool(&name, &gw.hub.catalog(), caller))
+                Err(unknown_tool(&name, &gw.hub.catalog_for(caller), caller))
             }
             Target::Policy(p) => {
                 let input = params
@@ -349,7 +349,7 @@ impl Session {
                         None,
                     ));
                 }
-                let catalog = gw.hub.catalog();
+                let catalog = gw.hub.catalog_for(caller);
                 let Some(entry) = catalog.tool_by_exposed(&name) else {
                     return Err(unknown_tool(&name, &catalog, caller));
                 };
@@ -553,7 +553,7 @@ impl ServerHandler for Session {
         let gw = self.gw();
         let caller = self.caller(&ctx.extensions);
         let policies = self.policies_for(&caller);
-        let all = tools::exposed(&gw.hub.catalog(), &policies, gw.expose, &caller);
+        let all = tools::exposed(&gw.hub.catalog_for(&caller), &policies, gw.expose, &caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
         let (items, next) = page(all, cursor, gw.page_size)?;
         let mut result = ListToolsResult::with_all_items(items);
@@ -586,7 +586,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .resources()
             .iter()
             .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
@@ -612,7 +612,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .templates()
             .iter()
             .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
@@ -642,7 +642,7 @@ impl ServerHandler for Session {
             AuditRoute::ResourceRead,
             &params.uri,
         );
-        let Some((server, inner)) = gw.hub.catalog().resolve_uri(&params.uri) else {
+        let Some((server, inner)) = gw.hub.catalog_for(&caller).resolve_uri(&params.uri) else {
             return Err(unknown_resource(&params.uri));
         };
         if !authz::allowed(&caller, &Resource::Server(&server)) {
@@ -706,7 +706,7 @@ impl ServerHandler for Session {
             AuditRoute::Subscribe,
             &params.uri,
         );
-        match self.gw.hub.catalog().resolve_uri(&params.uri) {
+        match self.gw.hub.catalog_for(&caller).resolve_uri(&params.uri) {
             Some((server, _)) if !authz::allowed(&caller, &Resource::Server(&server)) => {
                 return Err(hidden_resource(&caller, &params.uri));
             }
@@ -838,7 +838,7 @@ impl ServerHandler for Session {
         let all: Vec<_> = self
             .gw
             .hub
-            .catalog()
+            .catalog_for(&caller)
             .prompts()
             .iter()
             .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
@@ -861,10 +861,10 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let gw = self.gw();
-        let Some((server, inner)) = gw.hub.catalog().resolve_prompt(&params.name) else {
+        let caller = self.caller(&ctx.extensions);
+        let Some((server, inner)) = gw.hub.catalog_for(&caller).resolve_prompt(&params.name) else {
             return Err(unknown_prompt(&params.name));
         };
-        let caller = self.caller(&ctx.extensions);
         let mut audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PromptGet, &params.name)
             .args(params.arguments.as_ref());
         if !authz::allowed(&caller, &Resource::Server(&server)) {
@@ -921,7 +921,7 @@ impl ServerHandler for Session {
                 .or(params.r#ref.as_resource_uri())
                 .unwrap_or_default(),
         );
-        let catalog = gw.hub.catalog();
+        let catalog = gw.hub.catalog_for(&caller);
         let server = match &mut params.r#ref {
             Reference::Prompt(p) => {
                 let (server, inner) = catalog

@@ -24,6 +24,9 @@ use tokio::sync::mpsc;
 
 use super::relay::{RelayMsg, Relays};
 
+/// How much of an upstream log line weft's own debug log shows.
+const LOGGED_DATA: usize = 200;
+
 /// Something a server told weft without being asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamEvent {
@@ -65,7 +68,7 @@ impl Handler {
 
     /// Asks the agent and reads its answer as `T`.
     async fn ask<T: DeserializeOwned>(&self, request: InputRequest) -> Result<T, ErrorData> {
-        let value = self.relays.ask(request).await?;
+        let value = self.relays.ask(&self.server, request).await?;
         serde_json::from_value(value).map_err(|e| {
             ErrorData::internal_error(format!("the agent's answer is malformed: {e}"), None)
         })
@@ -126,9 +129,18 @@ impl ClientHandler for Handler {
         params: LoggingMessageNotificationParam,
         _ctx: NotificationContext<RoleClient>,
     ) {
-        tracing::debug!(server = %self.server, level = ?params.level, data = %params.data, "upstream log");
-        if let Some(relay) = self.relays.latest_for_logs() {
-            let _ = relay.send(RelayMsg::Log(params));
+        // The line may hold anything the call handled: log a bounded prefix.
+        let mut data = params.data.to_string();
+        crate::util::truncate(&mut data, LOGGED_DATA);
+        tracing::debug!(server = %self.server, level = ?params.level, %data, "upstream log");
+        match self.relays.for_logs() {
+            Some(relay) => {
+                let _ = relay.send(RelayMsg::Log(params));
+            }
+            None => tracing::debug!(
+                server = %self.server,
+                "upstream log dropped: no call of a single tenant to take it"
+            ),
         }
     }
 

@@ -1,8 +1,16 @@
 //! Streamable HTTP upstreams, through rmcp's reqwest transport.
 //!
 //! Headers from the config (already resolved, secrets included) go on every
-//! request to this server and nowhere else. A session the server expired is
-//! re-established by the transport.
+//! request to this server and nowhere else, exactly as configured: an
+//! `Authorization` header of any scheme (Bearer, Basic, …) is sent as
+//! written. A session the server expired is re-established by the
+//! transport.
+//!
+//! weft gives the transport its own HTTP client, one per server, that keeps
+//! connections alive between calls (rmcp's default client opens a new one
+//! per request) with `TCP_NODELAY` set, so a reused connection does not
+//! wait on delayed ACKs. It follows no redirects: a redirect would replay
+//! the configured headers elsewhere.
 //!
 //! An answer the transport cannot read (a JSON body that is not one
 //! JSON-RPC message, an unexpected content type) fails the one request it
@@ -16,68 +24,43 @@ use rmcp::transport::streamable_http_client::{
 };
 use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 
+/// Idle keep-alive connections kept per server.
+const IDLE_CONNECTIONS: usize = 64;
+
 /// Builds the transport; fails only on headers that are not valid HTTP.
 pub fn transport(
     url: &str,
     headers: &BTreeMap<String, String>,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+        .custom_headers(header_values(headers)?)
+        .reinit_on_expired_session(true);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The configured headers as HTTP, every one as written (rmcp's own
+/// `auth_header` would put `Bearer ` before any value, so an
+/// `Authorization` header goes with the others).
+fn header_values(
+    headers: &BTreeMap<String, String>,
+) -> Result<HashMap<http::HeaderName, http::HeaderValue>, String> {
     let mut custom = HashMap::new();
-    let mut auth = None;
     for (name, value) in headers {
-        if name.eq_ignore_ascii_case("authorization") {
-            // rmcp adds the Authorization header itself, as a bearer token.
-            auth = Some(value.strip_prefix("Bearer ").unwrap_or(value).to_string());
-            continue;
-        }
         let n = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("header name {name:?} is not valid HTTP"))?;
         // The value may hold a secret: say which header, never the value.
-        let v = http::HeaderValue::from_str(value)
+        let mut v = http::HeaderValue::from_str(value)
             .map_err(|_| format!("the value of header {name} is not valid HTTP"))?;
+        v.set_sensitive(true);
         custom.insert(n, v);
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
-        .custom_headers(custom)
-        .reinit_on_expired_session(true);
-    if let Some(token) = auth {
-        config = config.auth_header(token);
-    }
-    Ok(StreamableHttpClientTransport::with_client(
-        client()?,
-        config,
-    ))
-}
-
-/// Redirects followed for one request, at most.
-const MAX_REDIRECTS: usize = 10;
-
-/// The HTTP client for one upstream: connections are kept alive and reused
-/// (rmcp's default client turns pooling off, which costs a TCP handshake per
-/// call), with Nagle off. Only same-origin 307 and 308 redirects are followed: they keep
-/// the method and body, and a cross-origin hop would carry the session id
-/// and the configured headers (credentials) to another host.
-fn client() -> Result<reqwest::Client, String> {
-    let policy = reqwest::redirect::Policy::custom(|attempt| {
-        let keeps_body = matches!(
-            attempt.status(),
-            reqwest::StatusCode::TEMPORARY_REDIRECT | reqwest::StatusCode::PERMANENT_REDIRECT
-        );
-        let same_origin = attempt
-            .previous()
-            .first()
-            .is_some_and(|first| first.origin() == attempt.url().origin());
-        if keeps_body && same_origin && attempt.previous().len() <= MAX_REDIRECTS {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    });
-    reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(60))
-        .redirect(policy)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+    Ok(custom)
 }
 
 /// Whether a failed send is a streamable HTTP server's unreadable answer to
@@ -105,6 +88,15 @@ mod tests {
         DynamicTransportError::new::<StreamableHttpClientTransport<reqwest::Client>, rmcp::RoleClient>(
             e,
         )
+    }
+
+    #[test]
+    fn an_authorization_header_of_any_scheme_is_sent_as_written() {
+        for value in ["Basic dXNlcjpwYXNz", "Bearer tok-1", "Token abc"] {
+            let headers = BTreeMap::from([("Authorization".to_string(), value.to_string())]);
+            let sent = header_values(&headers).unwrap();
+            assert_eq!(sent[&http::header::AUTHORIZATION], value);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! era, falling back to the `initialize` handshake (2024-11-05 … 2025-11-25).
 
 mod builtin;
+mod connect;
 mod handler;
 pub(crate) mod http;
 pub mod relay;
@@ -21,8 +22,7 @@ use parking_lot::RwLock;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use rmcp::model::ProtocolVersion;
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::service::{RoleClient, RunningService};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch as notify};
 use tokio_util::sync::CancellationToken;
@@ -387,144 +387,12 @@ impl Upstream {
         }
     }
 
-    async fn connect(
-        &self,
-        events: mpsc::UnboundedSender<UpstreamEvent>,
-    ) -> Result<(Connection, Listing), String> {
-        let auto = ClientLifecycleMode::Auto {
-            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            legacy_version: None,
-        };
-        match self.connect_with(events.clone(), auto).await {
-            // rmcp's era probe gives up after 10 s and falls back to the
-            // handshake; a slow modern server then answers the probe late and
-            // the handshake fails on the mismatched id. The late answer shows
-            // the server is modern: connect again, asking for 2026-07-28.
-            Err(e) if e.contains("conflict initialized response id") => {
-                tracing::info!(server = %self.config.name, "slow era probe; reconnecting in 2026-07-28 mode");
-                let modern = ClientLifecycleMode::Discover {
-                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                };
-                self.connect_with(events, modern).await
-            }
-            other => other,
-        }
-    }
-
-    async fn connect_with(
-        &self,
-        events: mpsc::UnboundedSender<UpstreamEvent>,
-        lifecycle: ClientLifecycleMode,
-    ) -> Result<(Connection, Listing), String> {
-        let handler = Handler::new(&self.key, events.clone());
-        let relays = handler.relays.clone();
-        let closed = CancellationToken::new();
-        let (service, pid) = match &self.config.transport {
-            t @ Transport::Stdio { .. } => {
-                let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
-                let pid = spawned.pid;
-                let service = handler
-                    .serve_with_lifecycle(
-                        watch::watched(spawned.transport, closed.clone(), relays.clone()),
-                        lifecycle,
-                    )
-                    .await
-                    .map_err(|e| {
-                        if let Some(pid) = pid {
-                            stdio::kill_group(pid);
-                        }
-                        handshake_error(&e.to_string())
-                    })?;
-                (service, pid)
-            }
-            Transport::Builtin { name } => {
-                let pipe = builtin::start(name)?;
-                let service = handler
-                    .serve_with_lifecycle(
-                        watch::watched(pipe, closed.clone(), relays.clone()),
-                        ClientLifecycleMode::Initialize,
-                    )
-                    .await
-                    .map_err(|e| handshake_error(&e.to_string()))?;
-                (service, None)
-            }
-            Transport::Http {
-                url,
-                headers,
-                legacy_sse: false,
-            } => {
-                let transport = http::transport(url, headers)?;
-                let service = handler
-                    .serve_with_lifecycle(
-                        watch::watched(transport, closed.clone(), relays.clone()),
-                        lifecycle,
-                    )
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot connect to {url}: {}",
-                            handshake_error(&e.to_string())
-                        )
-                    })?;
-                (service, None)
-            }
-            Transport::Http {
-                url,
-                headers,
-                legacy_sse: true,
-            } => {
-                let transport = sse::connect(url, headers).await?;
-                // The legacy SSE transport predates 2026-07-28.
-                let service = handler
-                    .serve_with_lifecycle(
-                        watch::watched(transport, closed.clone(), relays.clone()),
-                        ClientLifecycleMode::Initialize,
-                    )
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot connect to {url}: {}",
-                            handshake_error(&e.to_string())
-                        )
-                    })?;
-                (service, None)
-            }
-        };
-        // weft keeps its own view of every list; rmcp's response cache would
-        // answer from stale data when the server is gone, hiding the outage.
-        service
-            .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
-            .await;
-        let info = service.peer_info();
-        let protocol = info
-            .as_ref()
-            .map(|i| i.protocol_version.to_string())
-            .unwrap_or_else(|| "unknown".into());
-        let server = info.as_ref().and_then(|i| i.server_info.clone());
-        let conn = Connection {
-            protocol,
-            server_name: server.as_ref().map(|s| s.name.clone()),
-            server_version: server.as_ref().map(|s| s.version.clone()),
-            pid,
-            service,
-            listener: Default::default(),
-            closed,
-        };
-        if conn.protocol.as_str() >= "2026-07-28" {
-            listen_for_changes(&conn, &self.key, events.clone()).await;
-        }
-        let listing = list(&conn)
-            .await
-            .map_err(|e| format!("the server started but listing failed: {e}"))?;
-        Ok((conn, listing))
-    }
-
     /// Re-lists the server's tools, resources and prompts after a change.
     pub async fn refresh(&self) -> Result<(), String> {
         let Some(conn) = self.connection() else {
             return Err("the server is not up".into());
         };
-        let listing = list(&conn).await?;
+        let listing = connect::list(&conn).await?;
         self.write().listing = Arc::new(listing);
         Ok(())
     }
@@ -642,95 +510,4 @@ impl Upstream {
             last_error: inner.last_error.clone(),
         }
     }
-}
-
-/// Lists everything the server says it has, following every page.
-async fn list(conn: &Connection) -> Result<Listing, String> {
-    let caps = conn
-        .service
-        .peer_info()
-        .map(|i| i.capabilities.clone())
-        .unwrap_or_default();
-    let peer = conn.service.peer();
-    let mut listing = Listing::default();
-    if caps.tools.is_some() {
-        listing.tools = peer
-            .list_all_tools()
-            .await
-            .map_err(|e| format!("tools/list: {e}"))?;
-    }
-    if caps.resources.is_some() {
-        listing.resources = peer
-            .list_all_resources()
-            .await
-            .map_err(|e| format!("resources/list: {e}"))?;
-        // Templates are optional even for servers with resources.
-        listing.templates = peer.list_all_resource_templates().await.unwrap_or_default();
-    }
-    if caps.prompts.is_some() {
-        listing.prompts = peer
-            .list_all_prompts()
-            .await
-            .map_err(|e| format!("prompts/list: {e}"))?;
-    }
-    Ok(listing)
-}
-
-/// Rewords rmcp's handshake errors for people.
-fn handshake_error(raw: &str) -> String {
-    let lower = raw.to_ascii_lowercase();
-    if lower.contains("connection closed")
-        || lower.contains("transport closed")
-        || lower.contains("broken pipe")
-    {
-        format!("the server exited or closed its connection during the handshake ({raw})")
-    } else {
-        format!("handshake failed: {raw}")
-    }
-}
-
-/// Opens a `subscriptions/listen` stream on a 2026-07-28 server for its
-/// list changes (that era has no other way to hear them). A server that
-/// does not offer the stream is fine: its lists are then what it listed.
-async fn listen_for_changes(
-    conn: &Connection,
-    server: &str,
-    events: mpsc::UnboundedSender<UpstreamEvent>,
-) {
-    use rmcp::model::{ServerNotification, SubscriptionFilter};
-    let mut filter = SubscriptionFilter::new();
-    filter.tools_list_changed = Some(true);
-    filter.prompts_list_changed = Some(true);
-    filter.resources_list_changed = Some(true);
-    let opened = tokio::time::timeout(Duration::from_secs(5), conn.service.listen(filter)).await;
-    let mut subscription = match opened {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(server, error = %e, "no list-change subscription");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(server, "no answer to subscriptions/listen");
-            return;
-        }
-    };
-    let server = server.to_string();
-    let task = tokio::spawn(async move {
-        while let Ok(Some(n)) = subscription.next().await {
-            if matches!(
-                n,
-                ServerNotification::ToolListChangedNotification(_)
-                    | ServerNotification::PromptListChangedNotification(_)
-                    | ServerNotification::ResourceListChangedNotification(_)
-            ) && events
-                .send(UpstreamEvent::ListChanged {
-                    server: server.clone(),
-                })
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    *conn.listener.lock() = Some(task.abort_handle());
 }

@@ -5,10 +5,15 @@
 //! with the upstream connection. Progress notifications find it by the
 //! progress token weft put on the upstream request. Server-to-client
 //! requests (sampling, elicitation, roots) and log messages carry no such
-//! token in the handshake era, so they go to the most recent call in flight
-//! on that connection (for log messages: the most recent whose agent asked
-//! for logs): exact when one such call is running there, a best guess when
-//! several are (documented in `docs/decisions.md`).
+//! token in the handshake era, so they go to a call of the tenant whose
+//! calls are in flight on that connection: the most recent such call (for
+//! log messages: the most recent whose agent asked for logs). Each
+//! registration records the caller's tenant. When calls of several tenants
+//! are in flight on one shared connection, nothing says whose call a
+//! request or log line belongs to: weft fails closed. The server's request
+//! gets an error and no agent sees it; the log line is dropped (documented
+//! in `docs/decisions.md`: servers that ask agents for input should run
+//! `per_tenant`).
 
 use parking_lot::Mutex;
 
@@ -50,6 +55,8 @@ struct Table {
 
 struct Call {
     id: u64,
+    /// The caller's tenant (`None`: a weft without tenants, or the owner).
+    tenant: Option<Arc<str>>,
     /// The progress token on the upstream request.
     token: ProgressToken,
     relay: Relay,
@@ -66,7 +73,21 @@ struct Call {
 #[derive(Default, Clone)]
 pub struct Relays {
     table: Arc<Mutex<Table>>,
+    /// Server requests refused because calls of several tenants were in
+    /// flight (for status and tests).
+    refused: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// The error a server's request for input gets when calls of several
+/// tenants are in flight on its connection.
+pub const AMBIGUOUS_TENANT: &str = "weft refused this request for the agent's input: calls of \
+several tenants are in flight on this shared connection, so weft cannot tell whose agent \
+should answer (run the server per_tenant)";
+
+/// The error a server's request for input gets when no call that could
+/// answer it is in flight.
+pub const NO_CLIENT: &str = "weft has no client to ask: this call came from a policy or the \
+command line, which cannot answer sampling, elicitation or roots requests";
 
 /// Unregisters a relay when the call ends, however it ends.
 pub struct Registration {
@@ -89,8 +110,15 @@ impl Relays {
         self.table.lock()
     }
 
-    /// Registers `relay` for the upstream request that carries `token`.
-    pub fn register(&self, token: ProgressToken, relay: Relay, wants_logs: bool) -> Registration {
+    /// Registers `relay` for the upstream request that carries `token`,
+    /// made by a caller of `tenant`.
+    pub fn register(
+        &self,
+        token: ProgressToken,
+        relay: Relay,
+        wants_logs: bool,
+        tenant: Option<&str>,
+    ) -> Registration {
         let mut t = self.lock();
         t.calls
             .retain(|c| c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS));
@@ -98,6 +126,7 @@ impl Relays {
         let id = t.next;
         t.calls.push(Call {
             id,
+            tenant: tenant.map(Arc::from),
             token,
             relay,
             wants_logs,
@@ -118,42 +147,76 @@ impl Relays {
             .map(|c| c.relay.clone())
     }
 
-    /// The relay of the most recent call still open.
-    pub fn latest(&self) -> Option<Relay> {
-        self.lock()
+    /// The relay of the most recent call still open, when every open call
+    /// on the connection is of one tenant. `Err(true)` when calls of
+    /// several tenants are open, `Err(false)` when none is.
+    fn for_input(&self) -> Result<Relay, bool> {
+        let t = self.lock();
+        let mut open = t
             .calls
             .iter()
             .rev()
-            .find(|c| c.ended.is_none() && !c.relay.is_closed())
-            .map(|c| c.relay.clone())
+            .filter(|c| c.ended.is_none() && !c.relay.is_closed());
+        let Some(latest) = open.next() else {
+            return Err(false);
+        };
+        if open.any(|c| c.tenant != latest.tenant) {
+            return Err(true);
+        }
+        Ok(latest.relay.clone())
     }
 
     /// The relay of the most recent open call whose agent wants log
     /// messages; failing that, of one answered a moment ago (its last
-    /// messages can arrive just after its answer).
-    pub fn latest_for_logs(&self) -> Option<Relay> {
+    /// messages can arrive just after its answer). `None` when calls of
+    /// several tenants are open or just answered: the line could be any
+    /// of theirs, so nobody gets it.
+    pub fn for_logs(&self) -> Option<Relay> {
         let t = self.lock();
-        let wanting = || {
-            t.calls
-                .iter()
-                .rev()
-                .filter(|c| c.wants_logs && !c.relay.is_closed())
+        let recent = |c: &&Call| {
+            !c.relay.is_closed() && c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS)
         };
+        let mut tenants = t.calls.iter().filter(recent).map(|c| &c.tenant);
+        let first = tenants.next()?;
+        if tenants.any(|other| other != first) {
+            return None;
+        }
+        let wanting = || t.calls.iter().rev().filter(recent).filter(|c| c.wants_logs);
         wanting()
             .find(|c| c.ended.is_none())
-            .or_else(|| wanting().find(|c| c.ended.is_some_and(|at| at.elapsed() < LATE_PROGRESS)))
+            .or_else(|| wanting().next())
             .map(|c| c.relay.clone())
     }
 
-    /// Asks the agent behind the most recent call. `Err` when no call that
-    /// could ask is in flight (a call from a policy or the CLI).
-    pub async fn ask(&self, request: InputRequest) -> Result<serde_json::Value, ErrorData> {
-        let Some(relay) = self.latest() else {
-            return Err(ErrorData::invalid_request(
-                "weft has no client to ask: this call came from a policy or the command line, \
-                 which cannot answer sampling, elicitation or roots requests",
-                None,
-            ));
+    /// How many server requests were refused because calls of several
+    /// tenants were in flight.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Asks the agent behind the most recent call, when every call in
+    /// flight is of one tenant. `Err` when no call that could ask is in
+    /// flight (a call from a policy or the CLI), or when calls of several
+    /// tenants are (fail closed: no agent sees the request).
+    pub async fn ask(
+        &self,
+        server: &str,
+        request: InputRequest,
+    ) -> Result<serde_json::Value, ErrorData> {
+        let relay = match self.for_input() {
+            Ok(relay) => relay,
+            Err(false) => return Err(ErrorData::invalid_request(NO_CLIENT, None)),
+            Err(true) => {
+                self.refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    server,
+                    method = request_method(&request),
+                    "refused a server's request for input: calls of several tenants are in \
+                     flight on this shared connection (run the server per_tenant)"
+                );
+                return Err(ErrorData::invalid_request(AMBIGUOUS_TENANT, None));
+            }
         };
         let (reply, answer) = oneshot::channel();
         relay
@@ -165,6 +228,16 @@ impl Relays {
         answer.await.map_err(|_| {
             ErrorData::internal_error("the agent's call ended before it answered", None)
         })?
+    }
+}
+
+/// The method of a server's request, for the log.
+fn request_method(request: &InputRequest) -> &'static str {
+    match request {
+        InputRequest::CreateMessage(_) => "sampling/createMessage",
+        InputRequest::Elicitation(_) => "elicitation/create",
+        InputRequest::ListRoots(_) => "roots/list",
+        _ => "other",
     }
 }
 
@@ -181,13 +254,15 @@ mod tests {
             ProgressToken(rmcp::model::NumberOrString::Number(1)),
             a,
             true,
+            None,
         );
         let gb = relays.register(
             ProgressToken(rmcp::model::NumberOrString::Number(2)),
             b,
             false,
+            None,
         );
-        assert!(relays.latest_for_logs().is_some());
+        assert!(relays.for_logs().is_some());
         assert!(
             relays
                 .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(1)))
@@ -200,10 +275,65 @@ mod tests {
                 .by_token(&ProgressToken(rmcp::model::NumberOrString::Number(2)))
                 .is_some()
         );
-        assert!(relays.latest().is_some());
+        assert!(relays.for_input().is_ok());
         drop(ga);
-        assert!(relays.latest().is_none());
+        assert!(relays.for_input().is_err());
         // Just answered: late log messages still find it.
-        assert!(relays.latest_for_logs().is_some());
+        assert!(relays.for_logs().is_some());
+    }
+
+    fn token(n: i64) -> ProgressToken {
+        ProgressToken(rmcp::model::NumberOrString::Number(n))
+    }
+
+    #[test]
+    fn requests_and_logs_go_to_one_tenant_or_to_nobody() {
+        let relays = Relays::default();
+        let (a, mut ra) = mpsc::unbounded_channel();
+        let (b, mut rb) = mpsc::unbounded_channel();
+        let ga = relays.register(token(1), a, true, Some("a"));
+        // A alone: A's call takes the request and the log line.
+        assert!(relays.for_input().is_ok());
+        assert!(relays.for_logs().is_some());
+        // B's call too: nobody can be told apart, so nobody gets them.
+        let gb = relays.register(token(2), b, true, Some("b"));
+        assert_eq!(relays.for_input().err(), Some(true));
+        assert!(relays.for_logs().is_none());
+        // Two calls of one tenant: the newest takes them.
+        drop(gb);
+        let (a2, mut ra2) = mpsc::unbounded_channel();
+        let _ga2 = relays.register(token(3), a2, true, Some("a"));
+        // B answered a moment ago: its late log lines could still come.
+        assert!(relays.for_logs().is_none());
+        let relay = relays.for_input().ok().unwrap();
+        relay
+            .send(RelayMsg::Progress {
+                progress: 1.0,
+                total: None,
+                message: None,
+            })
+            .unwrap();
+        assert!(ra2.try_recv().is_ok());
+        assert!(ra.try_recv().is_err() && rb.try_recv().is_err());
+        drop(ga);
+    }
+
+    #[tokio::test]
+    #[allow(deprecated)]
+    async fn a_request_with_several_tenants_in_flight_fails_closed() {
+        let relays = Relays::default();
+        let (a, mut ra) = mpsc::unbounded_channel();
+        let (b, mut rb) = mpsc::unbounded_channel();
+        let _ga = relays.register(token(1), a, false, Some("a"));
+        let _gb = relays.register(token(2), b, false, None);
+        let asked = relays
+            .ask(
+                "shared",
+                InputRequest::ListRoots(rmcp::model::ListRootsRequest::default()),
+            )
+            .await;
+        assert_eq!(asked.unwrap_err().message, AMBIGUOUS_TENANT);
+        assert_eq!(relays.refused(), 1);
+        assert!(ra.try_recv().is_err() && rb.try_recv().is_err());
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! The client opens `GET url` as an event stream. The server's first event,
 //! `endpoint`, names the URL to POST messages to; every later `message`
-//! event carries one JSON-RPC message from the server.
+//! event carries one JSON-RPC message from the server. An endpoint on
+//! another origin than the configured URL is refused, as the official SDKs
+//! do: the POSTs carry the server's configured headers (its credentials).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,6 +36,25 @@ fn header_map(headers: &BTreeMap<String, String>) -> Result<reqwest::header::Hea
     Ok(map)
 }
 
+/// The message endpoint the server named in `data`, resolved against the
+/// event stream's URL `base`; refused unless it is on the origin of the
+/// configured `url`.
+fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Url, String> {
+    let mut shown = data.trim().to_string();
+    crate::util::truncate(&mut shown, 200);
+    let endpoint = base
+        .join(data.trim())
+        .map_err(|e| format!("the server named an invalid endpoint {shown:?}: {e}"))?;
+    if endpoint.origin() != base.origin() {
+        return Err(format!(
+            "{url} named a message endpoint on another origin ({}); weft refuses to send \
+             the server's messages and headers there",
+            endpoint.origin().ascii_serialization()
+        ));
+    }
+    Ok(endpoint)
+}
+
 /// Opens the event stream and waits for the endpoint event.
 pub async fn connect(
     url: &str,
@@ -41,6 +62,8 @@ pub async fn connect(
 ) -> Result<SseTransport, String> {
     let client = reqwest::Client::builder()
         .default_headers(header_map(headers)?)
+        // A redirect would carry the configured headers elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let response = client
@@ -56,15 +79,13 @@ pub async fn connect(
         ));
     }
     let base = response.url().clone();
+
     let mut events = SseStream::from_bytes_stream(response.bytes_stream());
     let endpoint = tokio::time::timeout(ENDPOINT_WAIT, async {
         while let Some(event) = events.next().await {
             let event = event.map_err(|e| format!("the event stream broke: {e}"))?;
             if event.event.as_deref() == Some("endpoint") {
-                let data = event.data.unwrap_or_default();
-                return base
-                    .join(data.trim())
-                    .map_err(|e| format!("the server named an invalid endpoint {data:?}: {e}"));
+                return endpoint_of(url, &base, &event.data.unwrap_or_default());
             }
         }
         Err("the event stream ended before the server named its endpoint".to_string())
@@ -107,4 +128,26 @@ pub async fn connect(
     });
 
     Ok(SinkStreamTransport::new(tx, incoming))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_on_another_origin_is_refused() {
+        let base = reqwest::Url::parse("http://127.0.0.1:8000/sse").unwrap();
+        let url = base.as_str();
+        let ok = endpoint_of(url, &base, "/messages?session=1").unwrap();
+        assert_eq!(ok.as_str(), "http://127.0.0.1:8000/messages?session=1");
+        for foreign in [
+            "http://evil.example/messages",
+            "http://127.0.0.1:8001/messages",
+            "https://127.0.0.1:8000/messages",
+            "//evil.example/messages",
+        ] {
+            let e = endpoint_of(url, &base, foreign).unwrap_err();
+            assert!(e.contains("another origin"), "{foreign}: {e}");
+        }
+    }
 }

@@ -225,8 +225,14 @@ fn spawn_on_spawner(cmd: tokio::process::Command) -> Started {
         .map_err(|_| std::io::Error::other("the spawner thread dropped a spawn"))?
 }
 
-/// Stops a server's whole process group: SIGTERM, then SIGKILL for what is
-/// left. Safe to call for a group that is already gone.
+/// How long a stopped server has between SIGTERM and SIGKILL.
+#[cfg(unix)]
+const TERM_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Stops a server's whole process group: SIGTERM now, then SIGKILL for what
+/// is left after [`TERM_GRACE`], from a short-lived thread of its own so
+/// the caller (often a runtime worker, or a `Drop`) never waits. Safe to
+/// call for a group that is already gone.
 pub fn kill_group(pid: u32) {
     #[cfg(unix)]
     {
@@ -234,19 +240,29 @@ pub fn kill_group(pid: u32) {
         if pgid <= 1 {
             return;
         }
-        // Stopped here, so the reaper must not kill the id later, when it
-        // may belong to another process.
-        #[cfg(target_os = "linux")]
-        reaper::forget(pid);
         // SAFETY: killpg only sends a signal; a stale id at worst fails with
         // ESRCH. The group was created for this child (process_group(0)).
         unsafe {
             libc::killpg(pgid, libc::SIGTERM);
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        // SAFETY: as above.
-        unsafe {
-            libc::killpg(pgid, libc::SIGKILL);
+        let finish = move || {
+            std::thread::sleep(TERM_GRACE);
+            // SAFETY: as above.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+            // Stopped here, so the reaper must not kill the id later, when
+            // it may belong to another process. Told after the SIGKILL, so
+            // a weft that dies in between still has the reaper finish it.
+            #[cfg(target_os = "linux")]
+            reaper::forget(pid);
+        };
+        let spawned = std::thread::Builder::new()
+            .name("weft-kill".into())
+            .spawn(finish);
+        if spawned.is_err() {
+            // No thread to be had: finish here rather than leave it alive.
+            finish();
         }
     }
 }
