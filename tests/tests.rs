@@ -12,6 +12,8 @@ mod child_env;
 mod cli;
 mod config_errors;
 mod conformance;
+mod edge_limits;
+mod edge_tenants;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
