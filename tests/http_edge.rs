@@ -17,17 +17,17 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// Every await on a socket is bounded by this.
-const IO: Duration = Duration::from_secs(30);
+pub(crate) const IO: Duration = Duration::from_secs(30);
 
 /// A running `weft serve --http 127.0.0.1:0`: its base URL (`http://IP:PORT`).
-struct Served {
-    _proc: Background,
-    base: String,
-    port: u16,
+pub(crate) struct Served {
+    pub(crate) _proc: Background,
+    pub(crate) base: String,
+    pub(crate) port: u16,
 }
 
 /// The `http://IP:PORT` part of the first URL in `line`.
-fn base_of(line: &str) -> String {
+pub(crate) fn base_of(line: &str) -> String {
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -35,7 +35,7 @@ fn base_of(line: &str) -> String {
     url.trim_end_matches("/mcp").to_string()
 }
 
-fn serve(config: &Path, extra: &[&str]) -> Served {
+pub(crate) fn serve(config: &Path, extra: &[&str]) -> Served {
     let mut cmd = weft();
     cmd.arg("--config")
         .arg(config)
@@ -58,19 +58,19 @@ fn serve(config: &Path, extra: &[&str]) -> Served {
 }
 
 /// A config file in `dir` with `text`.
-fn write_config(dir: &Path, text: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("weft.toml");
     std::fs::write(&path, text).expect("write config");
     path
 }
 
 /// The fault fixture as a stdio server named `name`.
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     command_entry(name, &target_bin("weft-faulty-server"), &["--name", name])
 }
 
 /// `weft keys add TENANT` for the config at `config`: the new key.
-fn add_key(config: &Path, tenant: &str) -> String {
+pub(crate) fn add_key(config: &Path, tenant: &str) -> String {
     let out = weft()
         .arg("--config")
         .arg(config)
@@ -88,16 +88,16 @@ fn add_key(config: &Path, tenant: &str) -> String {
 }
 
 /// One answer: status, headers and the body as text.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Answer {
     /// The JSON-RPC message answering request `id`, from a JSON body or
     /// from the `data:` lines of an SSE body.
-    fn message(&self, id: u64) -> Value {
+    pub(crate) fn message(&self, id: u64) -> Value {
         let sse = self
             .headers
             .get("content-type")
@@ -121,18 +121,18 @@ impl Answer {
 
 /// A hand-driven MCP client over one `reqwest::Client` (which keeps its
 /// connection alive and sets TCP_NODELAY on its side, as most do).
-struct Raw {
-    http: reqwest::Client,
-    url: String,
-    key: Option<String>,
+pub(crate) struct Raw {
+    pub(crate) http: reqwest::Client,
+    pub(crate) url: String,
+    pub(crate) key: Option<String>,
     /// The protocol version: a handshake-era one, or `2026-07-28`.
     version: &'static str,
-    session: Option<String>,
-    next_id: u64,
+    pub(crate) session: Option<String>,
+    pub(crate) next_id: u64,
 }
 
 impl Raw {
-    fn new(http: &reqwest::Client, base: &str, version: &'static str) -> Raw {
+    pub(crate) fn new(http: &reqwest::Client, base: &str, version: &'static str) -> Raw {
         Raw {
             http: http.clone(),
             url: format!("{base}/mcp"),
@@ -143,12 +143,12 @@ impl Raw {
         }
     }
 
-    fn stateless(&self) -> bool {
+    pub(crate) fn stateless(&self) -> bool {
         self.version == "2026-07-28"
     }
 
     /// POSTs one message with the headers its era asks for, plus `extra`.
-    async fn post(&self, message: &Value, extra: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn post(&self, message: &Value, extra: &[(&str, &str)]) -> Answer {
         let mut req = self
             .http
             .post(&self.url)
@@ -179,7 +179,7 @@ impl Raw {
 
     /// A request with `params` (and, in 2026-07-28, the per-request
     /// `_meta` that era requires): its id and the answer.
-    async fn request(&mut self, method: &str, mut params: Value) -> (u64, Answer) {
+    pub(crate) async fn request(&mut self, method: &str, mut params: Value) -> (u64, Answer) {
         let id = self.next_id;
         self.next_id += 1;
         if self.stateless() {
@@ -194,7 +194,7 @@ impl Raw {
     }
 
     /// The handshake (handshake era only): keeps the session id.
-    async fn open(&mut self) {
+    pub(crate) async fn open(&mut self) {
         let (id, answer) = self
             .request(
                 "initialize",
@@ -221,7 +221,7 @@ impl Raw {
     }
 
     /// `tools/call`: the JSON-RPC `result`, which must be there.
-    async fn call(&mut self, tool: &str, args: Value) -> Value {
+    pub(crate) async fn call(&mut self, tool: &str, args: Value) -> Value {
         let (id, answer) = self
             .request("tools/call", json!({"name": tool, "arguments": args}))
             .await;
@@ -231,7 +231,7 @@ impl Raw {
         message["result"].clone()
     }
 
-    async fn delete(&self) -> u16 {
+    pub(crate) async fn delete(&self) -> u16 {
         let mut req = self
             .http
             .delete(&self.url)
@@ -247,7 +247,7 @@ impl Raw {
 }
 
 /// Sends a request and reads its whole answer, each under [`IO`].
-async fn send(req: reqwest::RequestBuilder) -> Answer {
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Answer {
     let resp = tokio::time::timeout(IO, req.send())
         .await
         .expect("weft answers within 30 s")
@@ -266,7 +266,7 @@ async fn send(req: reqwest::RequestBuilder) -> Answer {
 }
 
 /// The text of a tool result's only content block.
-fn only_text(result: &Value) -> String {
+pub(crate) fn only_text(result: &Value) -> String {
     let content = result["content"].as_array().expect("content");
     assert_eq!(content.len(), 1, "{result}");
     content[0]["text"]
@@ -456,7 +456,11 @@ async fn delete_ends_a_session_with_204_and_the_session_is_gone() {
 }
 
 /// An `initialize` POST with extra headers: the status.
-async fn initialize_with(http: &reqwest::Client, base: &str, headers: &[(&str, &str)]) -> u16 {
+pub(crate) async fn initialize_with(
+    http: &reqwest::Client,
+    base: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
     let raw = Raw::new(http, base, "2025-11-25");
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},

@@ -13,6 +13,8 @@ mod child_env;
 mod cli;
 mod config_errors;
 mod conformance;
+mod edge_limits;
+mod edge_tenants;
 mod first_hour;
 mod fuzz_smoke;
 mod http_edge;

@@ -118,6 +118,11 @@ pub enum Command {
         /// (required over stdio when the config defines tenants).
         #[arg(long, value_name = "NAME", conflicts_with = "http")]
         tenant: Option<String>,
+        /// Serve --http on an address beyond loopback although the config
+        /// defines no tenants (so no key is asked of anyone); for a proxy
+        /// in front that authenticates callers itself.
+        #[arg(long, requires = "http")]
+        allow_open: bool,
     },
     /// Manage tenants' API keys (stored as hashes in the key file).
     #[command(subcommand)]

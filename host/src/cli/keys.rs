@@ -104,7 +104,9 @@ pub fn run(config: &Config, cmd: KeysCommand) -> ExitCode {
                 eprintln!("weft: {e}");
                 return ExitCode::from(FAILED);
             }
-            eprintln!("weft: key {id} revoked (a running weft serve picks this up when restarted)");
+            eprintln!(
+                "weft: key {id} revoked (a running weft serve --http refuses it within a second or two)"
+            );
             ExitCode::SUCCESS
         }
     }

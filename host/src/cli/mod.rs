@@ -95,6 +95,7 @@ pub async fn run(args: Args) -> ExitCode {
                 allowed_hosts,
                 allowed_origins,
                 tenant,
+                allow_open,
             } => {
                 serve::run(
                     config,
@@ -104,6 +105,7 @@ pub async fn run(args: Args) -> ExitCode {
                         allowed_hosts,
                         allowed_origins,
                         tenant,
+                        allow_open,
                     },
                 )
                 .await

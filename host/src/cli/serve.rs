@@ -16,6 +16,7 @@ pub struct Options {
     pub allowed_hosts: Vec<String>,
     pub allowed_origins: Vec<String>,
     pub tenant: Option<String>,
+    pub allow_open: bool,
 }
 
 /// Reads `ADDR`, `:PORT` or `PORT`, binding loopback unless a host is given.
@@ -34,6 +35,17 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// Refuses to serve every tool to anyone who can reach a non-loopback
+/// address: without tenants no key is asked for.
+fn check_exposure(addr: SocketAddr, no_tenants: bool, allow_open: bool) -> Result<(), String> {
+    if addr.ip().is_loopback() || !no_tenants || allow_open {
+        return Ok(());
+    }
+    Err(format!(
+        "--http {addr} listens beyond this machine, and the config defines no tenants, so anyone who reaches it may call every tool; define a tenant ([tenants.NAME], then `weft keys add NAME`) so callers need a key, or pass --allow-open if a proxy in front authenticates them"
+    ))
+}
+
 pub async fn run(config: Config, opts: Options) -> ExitCode {
     let expose = match opts.expose.as_deref().map(|e| (e, Expose::parse(e))) {
         None => None,
@@ -50,6 +62,12 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Some(a) = addr
+        && let Err(e) = check_exposure(a, config.tenants.is_empty(), opts.allow_open)
+    {
+        weft::errln!("weft: {e}");
+        return ExitCode::from(USAGE);
+    }
     // Over stdio there is no key to tell tenants apart: name one.
     if addr.is_none() && !config.tenants.is_empty() && opts.tenant.is_none() {
         let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
@@ -134,5 +152,16 @@ mod tests {
         );
         assert_eq!(parse_addr("0.0.0.0:80").unwrap().to_string(), "0.0.0.0:80");
         assert!(parse_addr("nowhere").is_err());
+    }
+
+    #[test]
+    fn open_binds_need_tenants_or_allow_open() {
+        use super::check_exposure;
+        let public = parse_addr("0.0.0.0:80").unwrap();
+        let local = parse_addr(":80").unwrap();
+        assert!(check_exposure(public, true, false).is_err());
+        assert!(check_exposure(public, true, true).is_ok());
+        assert!(check_exposure(public, false, false).is_ok());
+        assert!(check_exposure(local, true, false).is_ok());
     }
 }

@@ -109,6 +109,45 @@ pub struct Settings {
     /// Variables of weft's own environment that stdio servers also get,
     /// beside [`BASE_ENV`] and their own `env`.
     pub pass_env: Vec<String>,
+    /// The HTTP edge of `serve --http` (connections, heads, sessions).
+    pub edge: EdgeLimits,
+}
+
+/// What one client may hold of `serve --http`: the defences against slow
+/// and greedy clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeLimits {
+    /// How long a request's head (request line and headers) may take to
+    /// arrive, counted from when weft starts waiting for it: on a new
+    /// connection, and on a kept-alive one between requests.
+    pub header_timeout: Duration,
+    /// How long an answer may wait on a client that takes none of it
+    /// before the connection is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once, from everyone.
+    pub max_connections: usize,
+    /// Connections open at once from one client address.
+    pub max_connections_per_client: usize,
+    /// The largest request head, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// The most header fields one request may have (431 beyond).
+    pub max_headers: usize,
+    /// Sessions one tenant may hold open at once.
+    pub max_sessions_per_tenant: usize,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        EdgeLimits {
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_connections_per_client: 512,
+            max_header_bytes: 32 << 10,
+            max_headers: 64,
+            max_sessions_per_tenant: 1000,
+        }
+    }
 }
 
 /// The variables of weft's environment every stdio server gets (when set):
@@ -158,6 +197,7 @@ impl Default for Settings {
             max_body: 4 << 20,
             body_timeout: Duration::from_secs(10),
             pass_env: Vec::new(),
+            edge: EdgeLimits::default(),
         }
     }
 }

@@ -29,6 +29,13 @@ struct RawSettings {
     max_body: Option<RawAmount>,
     body_timeout: Option<RawDuration>,
     pass_env: Option<Vec<String>>,
+    header_timeout: Option<RawDuration>,
+    idle_timeout: Option<RawDuration>,
+    max_connections: Option<u64>,
+    max_connections_per_client: Option<u64>,
+    max_header_bytes: Option<RawAmount>,
+    max_headers: Option<u64>,
+    max_sessions_per_tenant: Option<u64>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants"];
@@ -60,6 +67,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         None => RawSettings::default(),
     };
     let mut settings = Settings::default();
+    edge_settings(&raw_settings, &mut settings.edge, file)?;
     if let Some(names) = &raw_settings.names {
         settings.names = match names.as_str() {
             "prefix" => NameMode::Prefix,
@@ -222,6 +230,66 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         tenants,
         secret_values,
     })
+}
+
+/// The `serve --http` edge settings: durations, and counts within range.
+fn edge_settings(
+    raw: &RawSettings,
+    edge: &mut super::EdgeLimits,
+    file: &Path,
+) -> Result<(), ConfigError> {
+    if let Some(t) = &raw.header_timeout {
+        edge.header_timeout = t.resolve(file, "settings.header_timeout")?;
+    }
+    if let Some(t) = &raw.idle_timeout {
+        edge.idle_timeout = t.resolve(file, "settings.idle_timeout")?;
+    }
+    let count = |v: Option<u64>, key: &str, max: u64, default: usize| match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ConfigError::new(
+            file,
+            format!("settings.{key}"),
+            format!("{n} is out of range"),
+        )
+        .hint(format!("use 1 to {max}; the default is {default}"))),
+    };
+    edge.max_connections = count(
+        raw.max_connections,
+        "max_connections",
+        1_000_000,
+        edge.max_connections,
+    )?;
+    edge.max_connections_per_client = count(
+        raw.max_connections_per_client,
+        "max_connections_per_client",
+        1_000_000,
+        edge.max_connections_per_client,
+    )?;
+    edge.max_headers = count(raw.max_headers, "max_headers", 1000, edge.max_headers)?;
+    edge.max_sessions_per_tenant = count(
+        raw.max_sessions_per_tenant,
+        "max_sessions_per_tenant",
+        1_000_000,
+        edge.max_sessions_per_tenant,
+    )?;
+    if let Some(m) = raw.max_header_bytes.clone() {
+        let key = "settings.max_header_bytes";
+        let bytes = match m {
+            RawAmount::Number(n) => n,
+            RawAmount::Text(t) => {
+                super::parse_size(&t).map_err(|e| ConfigError::new(file, key, e))?
+            }
+        };
+        if !(1024..=(1 << 20)).contains(&bytes) {
+            return Err(
+                ConfigError::new(file, key, format!("{bytes} bytes is out of range"))
+                    .hint("use 1KiB to 1MiB; the default is 32KiB"),
+            );
+        }
+        edge.max_header_bytes = bytes as usize;
+    }
+    Ok(())
 }
 
 /// Adds the keys `weft keys add` recorded to their tenants.

@@ -14,7 +14,9 @@
 //! sends what it has as one body. A stream that has ended by then becomes a
 //! plain body with a `Content-Length`.
 //!
-//! The redaction pass runs here too, on whole events.
+//! The redaction pass runs here too, on whole events: a stream is cut
+//! only after an event's blank line ([`redact_events`]), so a secret that
+//! arrives split across two chunks is still seen whole.
 
 use std::time::Duration;
 
@@ -80,6 +82,81 @@ fn redacted(chunk: Bytes) -> Bytes {
     }
 }
 
+/// An event longer than this is redacted and sent without waiting for its
+/// end (a secret straddling the cut could then pass; events this large
+/// are not what MCP sends).
+const MAX_EVENT: usize = 8 << 20;
+
+/// Where the complete events at the start of `pending` end: after the
+/// last blank line (`\n\n` or `\r\n\r\n`), or everything once it is
+/// over [`MAX_EVENT`].
+fn events_end(pending: &[u8]) -> Option<usize> {
+    let lf = pending
+        .windows(2)
+        .rposition(|w| w == b"\n\n")
+        .map(|i| i + 2);
+    let crlf = pending
+        .windows(4)
+        .rposition(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
+    match lf.max(crlf) {
+        Some(end) => Some(end),
+        None if pending.len() > MAX_EVENT => Some(pending.len()),
+        None => None,
+    }
+}
+
+/// `rest` after `head`, redacted by whole events: bytes are held until the
+/// event they belong to is complete (see the module doc). Without secrets
+/// configured, chunks pass as they come.
+fn redact_events<S, E>(
+    head: Vec<u8>,
+    rest: S,
+) -> impl futures::Stream<Item = Result<Bytes, E>> + Send
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Send + 'static,
+{
+    struct State<S, E> {
+        rest: S,
+        pending: Vec<u8>,
+        ended: bool,
+        error: Option<E>,
+    }
+    let state = State {
+        rest,
+        pending: head,
+        ended: false,
+        error: None,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        loop {
+            if let Some(end) = events_end(&st.pending) {
+                let events: Vec<u8> = st.pending.drain(..end).collect();
+                return Some((Ok(redacted(Bytes::from(events))), st));
+            }
+            if st.ended {
+                if !st.pending.is_empty() {
+                    let tail = Bytes::from(std::mem::take(&mut st.pending));
+                    return Some((Ok(redacted(tail)), st));
+                }
+                return st.error.take().map(|e| (Err(e), st));
+            }
+            match st.rest.next().await {
+                None => st.ended = true,
+                Some(Err(e)) => {
+                    st.ended = true;
+                    st.error = Some(e);
+                }
+                Some(Ok(chunk)) if st.pending.is_empty() && !crate::redact::enabled() => {
+                    return Some((Ok(chunk), st));
+                }
+                Some(Ok(chunk)) => st.pending.extend_from_slice(&chunk),
+            }
+        }
+    })
+}
+
 /// `response` as it should leave: a POST's event stream coalesced (see the
 /// module doc) when `post` is set, and every body through the redaction
 /// pass.
@@ -91,10 +168,10 @@ pub async fn finish(response: Response, post: bool) -> Response {
     let complete = response.body().size_hint().exact().is_some();
     let (mut parts, body) = response.into_parts();
     if !coalesce && !complete {
-        // A stream we do not hold back (the standalone GET stream): each
-        // chunk is redacted as it passes.
+        // A stream we do not hold back (the standalone GET stream): it is
+        // redacted event by event as it passes.
         parts.headers.remove(http::header::CONTENT_LENGTH);
-        let stream = body.into_data_stream().map(|chunk| chunk.map(redacted));
+        let stream = redact_events(Vec::new(), body.into_data_stream());
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     let mut stream = body.into_data_stream();
@@ -127,8 +204,8 @@ pub async fn finish(response: Response, post: bool) -> Response {
             }
         }
     };
-    let held = redacted(Bytes::from(held));
     if ended {
+        let held = redacted(Bytes::from(held));
         // (204 and 304 carry no body and may not declare one.)
         if parts.status != http::StatusCode::NO_CONTENT
             && parts.status != http::StatusCode::NOT_MODIFIED
@@ -141,14 +218,57 @@ pub async fn finish(response: Response, post: bool) -> Response {
         return Response::from_parts(parts, Body::from(held));
     }
     parts.headers.remove(http::header::CONTENT_LENGTH);
-    let rest = stream.map(|chunk| chunk.map(redacted));
-    let body = futures::stream::once(async move { Ok(held) }).chain(rest);
+    // What was held may end inside an event: it goes through the same
+    // event-by-event pass as the rest.
+    let body = redact_events(held, stream);
     Response::from_parts(parts, Body::from_stream(body))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::urgent;
+    use super::*;
+
+    /// The body of `response`, read to its end.
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// An SSE response whose body comes in `chunks`. (The first of them
+    /// is half a message, which counts as urgent: a POST's stream is not
+    /// held back for the rest.)
+    fn sse(chunks: &[&'static str]) -> Response {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::from_static(c.as_bytes())))
+            .collect();
+        let mut r = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+        r.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        r
+    }
+
+    #[tokio::test]
+    async fn a_secret_split_across_chunks_is_redacted() {
+        crate::redact::install(&["hunter2-split-secret".to_string()]);
+        let split = [
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"hunter2-spl",
+            "it-secret\"}}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":\"hunter2-split-",
+            "secret\"}}\n\n",
+        ];
+        let want = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"[REDACTED]\"}}\n\n\
+                    data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":\"[REDACTED]\"}}\n\n";
+        // A POST's stream (held back, then streamed) and a GET's stream.
+        for post in [true, false] {
+            let out = body_of(finish(sse(&split), post).await).await;
+            assert_eq!(out, want, "post: {post}");
+        }
+    }
 
     #[test]
     fn what_cannot_wait() {

@@ -24,7 +24,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use http::StatusCode;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -67,8 +66,15 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         .with_cancellation_token(stop);
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
-    let guard_gw = gw.clone();
+    let allowed = Arc::new(super::origin::Allowed::new(
+        &config.allowed_hosts,
+        &config.allowed_origins,
+    ));
     let sessions = Arc::new(LocalSessionManager::default());
+    let edge = Edge {
+        gw: gw.clone(),
+        sessions: sessions.clone(),
+    };
     let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
     axum::Router::new()
         .nest_service("/mcp", service)
@@ -96,7 +102,25 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
             sessions,
             unknown_session,
         ))
-        .layer(axum::middleware::from_fn_with_state(guard_gw, guard))
+        .layer(axum::middleware::from_fn_with_state(edge, guard))
+        .layer(axum::middleware::from_fn_with_state(allowed, side_routes))
+}
+
+/// `/status` and `/metrics` pass the same `Host` and `Origin` checks as
+/// `/mcp` (which rmcp makes), before anything else.
+async fn side_routes(
+    State(allowed): State<Arc<super::origin::Allowed>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if (path == "/status" || path == "/metrics")
+        && let Err(why) = allowed.check(request.headers())
+    {
+        tracing::warn!(%path, "refused: {why} (possible DNS rebinding)");
+        return refuse(why.status(), &why.to_string());
+    }
+    next.run(request).await
 }
 
 /// A DELETE of a session that does not exist (never did, or has ended) is
@@ -149,11 +173,13 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
 /// redaction of what goes back (see the module doc); a session's DELETE
 /// answers 204, and a quick answer leaves in one write
 /// ([`super::coalesce`]).
-async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next) -> Response {
+async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+    let gw = &edge.gw;
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
     let mut _slot = None;
     let mut opener: Option<String> = None;
+    let mut reserved = false;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
     if !tenants.is_empty() && path != "/health" {
@@ -208,7 +234,7 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
         // A session belongs to the tenant that opened it: to any other
         // tenant it does not exist (the same 404 as an unknown id).
         if let Some(id) = session_id(request.headers())
-            && !gw.session_owned_by(id, &tenant.name)
+            && !gw.sessions.owned_by(id, &tenant.name)
         {
             tracing::warn!(tenant = %tenant.name, "refused a session id of another tenant, or none known");
             return refuse(
@@ -239,7 +265,7 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
                 ),
             );
         }
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let bytes =
             match tokio::time::timeout(settings.body_timeout, axum::body::to_bytes(body, limit))
                 .await
@@ -284,30 +310,37 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
                     .into_response();
             }
         };
-        // A tenant over its rate is told so here, before any work: a
-        // burst from one tenant costs the others almost nothing. (The
-        // router takes the token when the call is admitted.)
-        if method.as_deref() == Some("tools/call")
-            && let Some(tenant) = parts
-                .extensions
-                .get::<Caller>()
-                .and_then(|c| c.tenant.clone())
-            && let Err(wait) = tenant.peek_call()
+        let tenant = parts
+            .extensions
+            .get::<Caller>()
+            .and_then(|c| c.tenant.clone());
+        // Every request (not a notification, not an answer to weft) takes
+        // a token from its tenant's rate here, before any work: a burst
+        // from one tenant costs the others almost nothing. A call's token
+        // is the one the router's admission then uses.
+        let charged = method
+            .as_deref()
+            .is_some_and(|m| !m.starts_with("notifications/"));
+        if let Some(tenant) = &tenant
+            && charged
         {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            let mut r = refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
-                    tenant.name,
-                    tenant.limits.calls_per_minute.unwrap_or(0),
-                    crate::util::fmt_duration(wait)
-                ),
-            );
-            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
-                r.headers_mut().insert(http::header::RETRY_AFTER, v);
+            if let Err(wait) = tenant.take_call() {
+                return over_rate(tenant, wait);
             }
-            return r;
+            if let Some(caller) = parts.extensions.get_mut::<Caller>() {
+                caller.prepay();
+            }
+        }
+        // A new session takes a place in its tenant's quota.
+        if let Some(tenant) = &tenant
+            && method.as_deref() == Some("initialize")
+            && asked_session.is_none()
+        {
+            if let Err(full) = reserve_session(&edge, &tenant.name).await {
+                tracing::warn!(tenant = %tenant.name, "refused a new session: {full}");
+                return refuse(StatusCode::TOO_MANY_REQUESTS, &full.to_string());
+            }
+            reserved = true;
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }
@@ -316,8 +349,9 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
     if let Some(tenant) = opener {
         match (session_id(response.headers()), asked_session) {
             // A new session: it is this tenant's.
-            (Some(id), None) => gw.bind_session(id, &tenant),
-            (_, Some(id)) if closing && response.status().is_success() => gw.unbind_session(&id),
+            (Some(id), None) if reserved => gw.sessions.bind(id, &tenant),
+            (_, Some(id)) if closing && response.status().is_success() => gw.sessions.end(&id),
+            _ if reserved => gw.sessions.cancel(&tenant),
             _ => {}
         }
     }
@@ -326,7 +360,14 @@ async fn guard(State(gw): State<Arc<Gateway>>, mut request: Request, next: Next)
     if closing && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
-    super::coalesce::finish(response, post).await
+    let response = super::coalesce::finish(response, post).await;
+    // A POST's answer is the request in flight until its body has ended
+    // (a streamed answer outlives its head). A GET's stream is the agent
+    // listening, not a request: its slot was only for opening it.
+    match _slot {
+        Some(permit) if post => super::held::hold(response, permit),
+        _ => response,
+    }
 }
 
 /// The `Mcp-Session-Id` header, if any.
@@ -334,30 +375,52 @@ fn session_id(headers: &http::HeaderMap) -> Option<&str> {
     headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
 }
 
-/// Sessions remembered at most; past this the oldest-looking half is
-/// forgotten (those agents get 404 and open a new session).
-const MAX_SESSIONS: usize = 100_000;
+/// What the guard needs: the gateway, and rmcp's sessions (to forget
+/// the ones that have ended).
+#[derive(Clone)]
+struct Edge {
+    gw: Arc<Gateway>,
+    sessions: Arc<LocalSessionManager>,
+}
 
-impl Gateway {
-    fn session_owned_by(&self, id: &str, tenant: &str) -> bool {
-        let sessions = self.sessions.lock();
-        sessions.get(id).is_some_and(|t| t == tenant)
+/// 429 for a tenant over its rate, with `Retry-After`.
+fn over_rate(tenant: &crate::tenant::Tenant, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut r = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!(
+            "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
+            tenant.name,
+            tenant.limits.calls_per_minute.unwrap_or(0),
+            crate::util::fmt_duration(wait)
+        ),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
     }
+    r
+}
 
-    fn bind_session(&self, id: &str, tenant: &str) {
-        let mut sessions = self.sessions.lock();
-        if sessions.len() >= MAX_SESSIONS {
-            let drop: Vec<String> = sessions.keys().take(MAX_SESSIONS / 2).cloned().collect();
-            for k in drop {
-                sessions.remove(&k);
-            }
+/// A place for a new session of `tenant`; at its quota, the tenant's
+/// sessions that rmcp has since ended are forgotten first.
+async fn reserve_session(edge: &Edge, tenant: &str) -> Result<(), super::sessions::Full> {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    let quota = edge.gw.hub.config().settings.edge.max_sessions_per_tenant;
+    let sessions = &edge.gw.sessions;
+    if sessions.reserve(tenant, quota).is_ok() {
+        return Ok(());
+    }
+    for id in sessions.of(tenant) {
+        if !edge
+            .sessions
+            .has_session(&id.clone().into())
+            .await
+            .unwrap_or(true)
+        {
+            sessions.end(&id);
         }
-        sessions.insert(id.to_string(), tenant.to_string());
     }
-
-    fn unbind_session(&self, id: &str) {
-        self.sessions.lock().remove(id);
-    }
+    sessions.reserve(tenant, quota)
 }
 
 /// Binds `addr` and serves until `stop` is cancelled. Calls `on_bound` with
@@ -374,18 +437,10 @@ pub async fn serve_http(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr().context("no local address")?;
+    let limits = gw.hub.config().settings.edge.clone();
+    super::keywatch::spawn(gw.hub.clone(), stop.clone());
     on_bound(bound);
     let app = router(gw, &options, stop.clone());
-    // Answers are small writes that follow one another on a kept-alive
-    // connection: without TCP_NODELAY, Nagle's algorithm holds the second
-    // until the client's delayed ACK, about 40 ms later.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("the HTTP server failed")
+    super::edge::serve(listener, app, limits, stop).await;
+    Ok(())
 }

@@ -7,16 +7,25 @@
 //! `ServerHandler`. The pieces: [`tools`] (what is listed, meta tools and
 //! search), [`call`] (driving one call with progress, logs, requests for
 //! the agent and cancellation), [`notify`] (change notifications),
-//! [`page`] (cursors), [`http`] (the HTTP endpoint) and `coalesce` (one
-//! write for a quick answer over HTTP).
+//! [`page`] (cursors), [`http`] (the HTTP endpoint), `edge` (its
+//! listener and connection limits), `origin` (Host and Origin checks),
+//! `sessions` (whose each HTTP session is, and per-tenant quotas),
+//! `keywatch` (key-file reload), `held` (a permit held until a body ends)
+//! and `coalesce` (one write for a quick answer over HTTP, redaction by
+//! whole events).
 
 pub mod call;
 mod coalesce;
+mod edge;
 mod handler;
+mod held;
 pub mod http;
 pub mod intake;
+mod keywatch;
 mod notify;
+mod origin;
 pub mod page;
+mod sessions;
 mod subs;
 mod tasks;
 pub mod tools;
@@ -52,9 +61,9 @@ pub struct Gateway {
     tasks: tasks::TaskBook,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
-    /// With tenants: the tenant that opened each HTTP session, by session
-    /// id, so no other tenant can use it.
-    sessions: Mutex<HashMap<String, String>>,
+    /// With tenants: the tenant that opened each HTTP session, so no other
+    /// tenant can use it, and each tenant's session quota.
+    sessions: sessions::Sessions,
 }
 
 impl Gateway {
@@ -76,7 +85,7 @@ impl Gateway {
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
             tasks: tasks::TaskBook::default(),
-            sessions: Mutex::default(),
+            sessions: sessions::Sessions::default(),
         })
     }
 

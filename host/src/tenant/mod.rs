@@ -137,8 +137,9 @@ fn slot(
 #[derive(Debug, Default)]
 pub struct Tenants {
     list: Vec<Arc<Tenant>>,
-    /// Key hash → (tenant, key id).
-    keys: HashMap<String, (Arc<Tenant>, String)>,
+    /// Key hash → (tenant, key id); replaced whole when the key file
+    /// changes ([`Tenants::replace_keys`]).
+    keys: parking_lot::RwLock<HashMap<String, (Arc<Tenant>, String)>>,
 }
 
 impl Tenants {
@@ -149,6 +150,7 @@ impl Tenants {
             for k in &c.keys {
                 tenants
                     .keys
+                    .get_mut()
                     .insert(k.hash.clone(), (t.clone(), k.id.clone()));
             }
             tenants.list.push(t);
@@ -169,9 +171,27 @@ impl Tenants {
         self.list.iter().map(|t| t.name.as_str())
     }
 
+    /// From now on, exactly `entries` are keys (each of the tenant it
+    /// names; a key for a tenant not configured is left out).
+    pub fn replace_keys<'a>(&self, entries: impl IntoIterator<Item = &'a crate::config::KeyEntry>) {
+        let mut keys = HashMap::new();
+        for k in entries {
+            match self.get(&k.tenant) {
+                Some(t) => {
+                    keys.insert(k.hash.clone(), (t, k.id.clone()));
+                }
+                None => {
+                    tracing::warn!(key = %k.id, tenant = %k.tenant, "a key for a tenant the config does not define is ignored")
+                }
+            }
+        }
+        *self.keys.write() = keys;
+    }
+
     /// The caller a key belongs to, if it belongs to anyone.
     pub fn authenticate(&self, key: &str) -> Option<Caller> {
-        let (tenant, id) = self.keys.get(&keys::hash(key))?;
+        let map = self.keys.read();
+        let (tenant, id) = map.get(&keys::hash(key))?;
         Some(Caller {
             tenant: Some(tenant.clone()),
             key_id: Some(id.clone()),
@@ -191,6 +211,24 @@ pub struct Caller {
     /// The running policy's grants, checked by the router against the
     /// concrete server it picks (a domain call's members included).
     pub grants: Option<Arc<crate::policy::grants::Grants>>,
+    /// A rate token the HTTP edge already took for this request (see
+    /// [`Caller::prepay`]).
+    pub prepaid: Prepaid,
+}
+
+/// A rate token taken at the HTTP edge for one request, shared by the
+/// clones of its caller, and used once: by the router's admission of the
+/// request's call, so a call is charged once, at the door.
+#[derive(Debug, Clone, Default)]
+pub struct Prepaid(Option<Arc<std::sync::atomic::AtomicBool>>);
+
+impl Prepaid {
+    /// Whether a token was there to use (and now is not).
+    fn take(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|t| t.swap(false, std::sync::atomic::Ordering::AcqRel))
+    }
 }
 
 impl Caller {
@@ -219,8 +257,10 @@ impl Caller {
 
     /// The same caller, on behalf of a policy.
     pub fn for_policy(&self, policy: &str) -> Caller {
+        // A policy's calls are its own: each takes a token.
         Caller {
             policy: Some(policy.to_string()),
+            prepaid: Prepaid::default(),
             ..self.clone()
         }
     }
@@ -256,8 +296,17 @@ impl Caller {
         self.tenant.as_ref().is_none_or(|t| t.may_run(policy))
     }
 
-    /// Takes a call from the tenant's rate.
+    /// Takes a call from the tenant's rate (or uses the token the edge
+    /// took for this request).
     pub fn take_call(&self) -> Result<(), Duration> {
+        if self.prepaid.take() {
+            return Ok(());
+        }
         self.tenant.as_ref().map_or(Ok(()), |t| t.take_call())
+    }
+
+    /// Records that the HTTP edge took a rate token for this request.
+    pub fn prepay(&mut self) {
+        self.prepaid = Prepaid(Some(Arc::new(std::sync::atomic::AtomicBool::new(true))));
     }
 }

@@ -1,0 +1,82 @@
+//! Reloads tenants' keys when the key file changes, so a key revoked with
+//! `weft keys rm` (or added with `weft keys add`) takes effect on a
+//! running `weft serve --http` without a restart.
+//!
+//! A task looks at the file's modification time, size and inode once a
+//! second (off the request path: requests only read the current key map)
+//! and, when any of them changed, reads the file again and replaces the
+//! stored keys; keys written inline in the config stay. A file that
+//! cannot be read or parsed leaves the keys as they were, with an error
+//! in the log each time it changes; a file that is gone holds no keys.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::Hub;
+use crate::config::{KeyEntry, KeyFile};
+
+/// How often the key file is looked at.
+pub const EVERY: Duration = Duration::from_secs(1);
+
+/// What is compared to notice a change.
+type Stamp = Option<(SystemTime, u64, u64)>;
+
+async fn stamp(path: &Path) -> Stamp {
+    let m = tokio::fs::metadata(path).await.ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// Watches `hub`'s key file until `stop` (a no-op without tenants).
+pub fn spawn(hub: Hub, stop: CancellationToken) {
+    if hub.tenants().is_empty() {
+        return;
+    }
+    let path = hub.config().settings.keys_file.clone();
+    tokio::spawn(async move {
+        let mut seen = stamp(&path).await;
+        // The keys the config holds that the key file did not: inline
+        // ones, which a change of the file does not touch.
+        let inline: Vec<KeyEntry> = {
+            let stored = load(&path).await.unwrap_or_default();
+            hub.config()
+                .tenants
+                .iter()
+                .flat_map(|t| t.keys.iter())
+                .filter(|k| k.created.is_none() && !stored.iter().any(|s| s.hash == k.hash))
+                .cloned()
+                .collect()
+        };
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = stamp(&path).await;
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match load(&path).await {
+                Ok(stored) => {
+                    hub.tenants()
+                        .replace_keys(inline.iter().chain(stored.iter()));
+                    tracing::info!(file = %path.display(), keys = stored.len(), "reloaded the key file");
+                }
+                Err(e) => tracing::error!("{e}; the keys stay as they were"),
+            }
+        }
+    });
+}
+
+/// The key file's keys (none when there is no file).
+async fn load(path: &Path) -> Result<Vec<KeyEntry>, String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || KeyFile::load(&path).map(|f| f.keys))
+        .await
+        .map_err(|e| format!("reading the key file failed: {e}"))?
+}

@@ -1,0 +1,212 @@
+//! The edge of `weft serve --http` with two tenants: each has its own
+//! session quota (one at its quota is refused a new session, and no other
+//! tenant's session is touched), every request takes a token from its
+//! tenant's rate at the door (a call exactly one), and a key revoked with
+//! `weft keys rm` is refused on its next request, without a restart.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http_edge::{Raw, add_key, only_text, serve, write_config};
+use crate::support::*;
+
+/// Server-everything, and tenants `a` and `b` that see it, with `extra`
+/// appended (settings first, when given).
+fn two_tenants(dir: &Path, settings: &str, limits_a: &str) -> std::path::PathBuf {
+    let text = format!(
+        "{settings}{}\n[tenants.a]\ninclude = [\"everything.*\"]\n{limits_a}\n[tenants.b]\ninclude = [\"everything.*\"]\n",
+        npm_entry("everything", "server-everything", &["stdio"])
+    );
+    write_config(dir, &text)
+}
+
+/// A handshake-era client of `base` holding `key`.
+fn client(http: &reqwest::Client, base: &str, key: &str) -> Raw {
+    let mut raw = Raw::new(http, base, "2025-11-25");
+    raw.key = Some(key.to_string());
+    raw
+}
+
+/// The status and body of an `initialize` with `key`.
+async fn initialize(http: &reqwest::Client, base: &str, key: &str) -> (u16, String) {
+    let raw = client(http, base, key);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "weft-edge-tenants", "version": "1"}}});
+    let answer = raw.post(&init, &[]).await;
+    (answer.status, answer.body)
+}
+
+/// A tenant at its session quota is refused a new session with 429 and a
+/// message saying what to do; its open sessions and the other tenant's
+/// keep working, and ending one of its sessions makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_has_its_own_session_quota() {
+    let dir = temp_dir();
+    let config = two_tenants(
+        dir.path(),
+        "[settings]\nmax_sessions_per_tenant = 2\n\n",
+        "",
+    );
+    let (ka, kb) = (add_key(&config, "a"), add_key(&config, "b"));
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::new();
+
+    let mut a1 = client(&http, &weft.base, &ka);
+    a1.open().await;
+    let mut a2 = client(&http, &weft.base, &ka);
+    a2.open().await;
+    let (status, body) = initialize(&http, &weft.base, &ka).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            429,
+            r#"{"error":"tenant \"a\" holds 2 sessions, its limit (settings.max_sessions_per_tenant); end one (DELETE /mcp with its Mcp-Session-Id) before opening another"}"#
+        )
+    );
+    // b has a quota of its own, and taking all of it costs a nothing.
+    let mut b1 = client(&http, &weft.base, &kb);
+    b1.open().await;
+    let mut b2 = client(&http, &weft.base, &kb);
+    b2.open().await;
+    for raw in [&mut a1, &mut a2, &mut b1, &mut b2] {
+        let r = raw
+            .call("everything__echo", json!({"message": "here"}))
+            .await;
+        assert_eq!(only_text(&r), "Echo: here");
+    }
+    // Ending one of a's sessions makes room for a new one of a's.
+    assert_eq!(a1.delete().await, 204);
+    let mut a3 = client(&http, &weft.base, &ka);
+    a3.open().await;
+    let r = a3.call("everything__echo", json!({"message": "new"})).await;
+    assert_eq!(only_text(&r), "Echo: new");
+}
+
+/// Every request (the `initialize` too) takes a token from its tenant's
+/// rate at the door, a call exactly one; the other tenant is not charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_takes_one_rate_token_at_the_door() {
+    let dir = temp_dir();
+    // 1 a minute: what is spent is not back within the test.
+    let config = two_tenants(
+        dir.path(),
+        "",
+        "[tenants.a.limits]\ncalls_per_minute = 1\nburst = 4\n",
+    );
+    let (ka, kb) = (add_key(&config, "a"), add_key(&config, "b"));
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::new();
+
+    let mut a = client(&http, &weft.base, &ka);
+    a.open().await; // 1 (the notification after it takes none)
+    let (id, listed) = a.request("tools/list", json!({})).await; // 2
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.message(id)["result"]["tools"].is_array());
+    for n in 3..=4 {
+        // Each call: one token, not one at the door and one at the router.
+        let r = a
+            .call("everything__echo", json!({"message": n.to_string()}))
+            .await;
+        assert_eq!(only_text(&r), format!("Echo: {n}"));
+    }
+    let (_, refused) = a.request("ping", json!({})).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .starts_with(r#"{"error":"rate-limited: tenant \"a\" is over its rate of 1 calls a minute; retry after "#),
+        "{}",
+        refused.body
+    );
+    // The next token is most of a minute away (less what the test took).
+    let retry: u64 = refused
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((30..=60).contains(&retry), "Retry-After: {retry}");
+
+    let mut b = client(&http, &weft.base, &kb);
+    b.open().await;
+    for _ in 0..8 {
+        let (id, pong) = b.request("ping", json!({})).await;
+        assert_eq!(pong.status, 200, "{}", pong.body);
+        assert_eq!(pong.message(id)["result"], json!({}));
+    }
+}
+
+/// `weft keys list --json`'s ids, in the order the keys were added.
+fn key_ids(config: &Path) -> Vec<String> {
+    let out = weft()
+        .arg("--config")
+        .arg(config)
+        .args(["keys", "list", "--json"])
+        .output_timed()
+        .expect("weft keys list");
+    assert!(out.status.success());
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|k| k["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+/// Polls `initialize` with `key` until it answers `want` (each poll a
+/// real request; the key file is looked at once a second).
+async fn until_status(http: &reqwest::Client, base: &str, key: &str, want: u16) {
+    let deadline = Instant::now() + AWAIT;
+    loop {
+        let (status, body) = initialize(http, base, key).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {status} ({body}) after {AWAIT:?}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A key revoked with `weft keys rm` while `weft serve --http` runs is
+/// refused 401 on a later request; the tenant's other key still works,
+/// and a key added while it runs is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_without_a_restart() {
+    let dir = temp_dir();
+    let config = two_tenants(dir.path(), "", "");
+    let (old, kept) = (add_key(&config, "a"), add_key(&config, "a"));
+    let served = serve(&config, &[]);
+    let http = reqwest::Client::new();
+    assert_eq!(initialize(&http, &served.base, &old).await.0, 200);
+
+    let ids = key_ids(&config);
+    assert_eq!(ids.len(), 2);
+    let out = weft()
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "rm", &ids[0]])
+        .output_timed()
+        .expect("weft keys rm");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    until_status(&http, &served.base, &old, 401).await;
+    let (status, body) = initialize(&http, &served.base, &old).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (401, r#"{"error":"the key is not a key of any tenant"}"#)
+    );
+    assert_eq!(initialize(&http, &served.base, &kept).await.0, 200);
+
+    let added = add_key(&config, "b");
+    until_status(&http, &served.base, &added, 200).await;
+}
