@@ -26,15 +26,17 @@ async fn modern(base: &str, key: &str, method: &str, mut params: Value) -> Value
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method);
-    if let Some(name) = params["name"].as_str() {
+    if let Some(name) = params["name"].as_str().or(params["taskId"].as_str()) {
         req = req.header("mcp-name", name);
     }
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let resp = within(method, req.body(body.to_string()).send())
         .await
         .expect("weft answers");
-    assert_eq!(resp.status().as_u16(), 200, "{method}");
-    message_of(&within(method, resp.text()).await.unwrap())
+    let status = resp.status().as_u16();
+    let text = within(method, resp.text()).await.unwrap();
+    assert_eq!(status, 200, "{method}: {text}");
+    message_of(&text)
 }
 
 /// A JSON-RPC error answer with `id` swapped for `ID`.
