@@ -483,6 +483,7 @@ impl ServerHandler for Session {
                 self.gw.hub.clone(),
                 ctx.peer.clone(),
                 self.subscriptions.clone(),
+                self.caller(&ctx.extensions),
             ));
         }
     }
@@ -684,7 +685,7 @@ impl ServerHandler for Session {
                 held.push(uri);
             }
         }
-        let result = notify::listen(self.gw.hub.clone(), ctx, &caller).await;
+        let result = notify::listen(self.gw.hub.clone(), ctx, &caller, &held).await;
         for uri in held {
             let _ = self.gw.release(&caller, &uri).await;
         }
