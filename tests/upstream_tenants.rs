@@ -175,7 +175,9 @@ impl Rig {
         }
         let keys = [add_key(d, "a"), add_key(d, "b")];
         let (weft, base) = serve_weft_http(
-            weft_in(d).stderr(std::fs::File::create(d.join("weft.stderr")).unwrap()),
+            weft_in(d)
+                .env("WEFT_LOG", "warn")
+                .stderr(std::fs::File::create(d.join("weft.stderr")).unwrap()),
         );
         Rig {
             dir,

@@ -95,12 +95,12 @@ pub async fn listen(
     let catalog = hub.catalog_for(caller);
     let wanted_uris: HashSet<String> = subscribed
         .iter()
-        .cloned()
         .filter(|u| {
             catalog
                 .resolve_uri(u)
                 .is_some_and(|(server, _)| caller.reaches(&server))
         })
+        .cloned()
         .collect();
     drop(catalog);
     loop {
