@@ -175,7 +175,9 @@ impl Rig {
         }
         let keys = [add_key(d, "a"), add_key(d, "b")];
         let (weft, base) = serve_weft_http(
-            weft_in(d).stderr(std::fs::File::create(d.join("weft.stderr")).unwrap()),
+            weft_in(d)
+                .env("WEFT_LOG", "warn")
+                .stderr(std::fs::File::create(d.join("weft.stderr")).unwrap()),
         );
         Rig {
             dir,
@@ -225,7 +227,7 @@ async fn call(client: &Client, tool: &str, args: Value) -> String {
 }
 
 /// Starts a call that reaches the server, writes `<step>.<who>` there and
-/// waits for the file `<step>.go`; returns once the server has it.
+/// waits for the file `<step>.<who>.go`; returns once the server has it.
 async fn held_call(
     dir: &Path,
     client: &Arc<Client>,
@@ -236,7 +238,7 @@ async fn held_call(
 ) -> tokio::task::JoinHandle<String> {
     let marker = dir.join(format!("{step}.{who}"));
     args["marker"] = json!(marker.display().to_string());
-    args["wait_for"] = json!(dir.join(format!("{step}.go")).display().to_string());
+    args["wait_for"] = json!(dir.join(format!("{step}.{who}.go")).display().to_string());
     let (client, tool) = (client.clone(), tool.to_string());
     let call = tokio::spawn(async move { call(&client, &tool, args).await });
     eventually(
@@ -248,8 +250,8 @@ async fn held_call(
     call
 }
 
-fn release(dir: &Path, step: &str) {
-    std::fs::write(dir.join(format!("{step}.go")), "go").unwrap();
+fn release(dir: &Path, step: &str, who: &str) {
+    std::fs::write(dir.join(format!("{step}.{who}.go")), "go").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -292,9 +294,12 @@ async fn a_servers_request_for_input_never_reaches_another_tenants_agent() {
     for (tool, what) in [("ask_later", "sampling"), ("elicit_later", "elicitation")] {
         let asking = held_call(dir, &a, "a", tool, tool, secret.clone()).await;
         let slow = held_call(dir, &b, "b", tool, "slow", json!({})).await;
-        release(dir, tool);
+        release(dir, tool, "a");
         let crossed = within(tool, asking).await.unwrap();
         assert_eq!(crossed, format!("{what} refused: {REFUSED}"));
+        // B's call stayed open throughout.
+        assert!(!slow.is_finished());
+        release(dir, tool, "b");
         assert_eq!(within("B's slow call", slow).await.unwrap(), "slow done");
     }
     // A log line while both tenants' calls are open goes to nobody.
@@ -308,8 +313,10 @@ async fn a_servers_request_for_input_never_reaches_another_tenants_agent() {
     )
     .await;
     let slow = held_call(dir, &b, "b", "log", "slow", json!({})).await;
-    release(dir, "log");
+    release(dir, "log", "a");
     assert_eq!(within("log_later", logging).await.unwrap(), "logged");
+    assert!(!slow.is_finished());
+    release(dir, "log", "b");
     assert_eq!(within("B's slow call", slow).await.unwrap(), "slow done");
 
     assert_eq!(
@@ -328,7 +335,9 @@ async fn a_servers_request_for_input_never_reaches_another_tenants_agent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn each_tenant_lists_its_own_instance_of_a_per_tenant_server() {
     let rig = Rig::start(true);
-    for (tenant, label) in [(0, "label-of-a"), (1, "label-of-b")] {
+    // The fixture names its resource and prompt after its secret reversed
+    // (weft masks the secret itself in every answer).
+    for (tenant, label) in [(0, "a-fo-lebal"), (1, "b-fo-lebal")] {
         let (client, _) = rig.agent(tenant, "agent").await;
         let resources = within("resources/list", client.list_all_resources())
             .await

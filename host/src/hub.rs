@@ -59,8 +59,14 @@ pub enum Change {
     Resources,
     /// The merged prompt list changed.
     Prompts,
-    /// A resource changed; `uri` is the server's own URI.
-    ResourceUpdated { server: String, uri: String },
+    /// A resource changed; `uri` is the server's own URI. `tenant` is the
+    /// tenant of the per-tenant instance it changed on (only that tenant's
+    /// agents hear of it); `None` for a shared server.
+    ResourceUpdated {
+        server: String,
+        uri: String,
+        tenant: Option<String>,
+    },
 }
 
 /// The running set of upstream servers and their merged catalog.
@@ -490,14 +496,16 @@ async fn watch_changes(
             UpstreamEvent::ResourceUpdated { server, uri } => {
                 // `server` is the instance's key; agents know the name.
                 shared.cache.invalidate_resource(&server, &uri);
-                let name = shared
+                let (name, tenant) = shared
                     .upstreams
                     .iter()
                     .find(|u| u.key() == server)
-                    .map_or(server, |u| u.name().to_string());
-                let _ = shared
-                    .changes
-                    .send(Change::ResourceUpdated { server: name, uri });
+                    .map_or((server, None), |u| (u.name().to_string(), u.tenant.clone()));
+                let _ = shared.changes.send(Change::ResourceUpdated {
+                    server: name,
+                    uri,
+                    tenant,
+                });
             }
             UpstreamEvent::Lost { server } | UpstreamEvent::GaveUp { server } => {
                 shared.cache.invalidate_server(&server);

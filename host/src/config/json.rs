@@ -99,9 +99,9 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             };
             for (k, v) in read_env_file(file, &key, path)? {
                 // The server's own `env` wins over its envFile.
-                if !raw.env.contains_key(&k) {
+                if let std::collections::btree_map::Entry::Vacant(slot) = raw.env.entry(k) {
                     env_file_values.push(v.clone());
-                    raw.env.insert(k, v);
+                    slot.insert(v);
                 }
             }
         }

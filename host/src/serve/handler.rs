@@ -267,11 +267,14 @@ impl Session {
                     .and_then(|v| v.as_u64())
                     .unwrap_or(10) as usize;
                 let mut audit = Audit::begin(gw.hub.audit(), caller, AuditRoute::Search, &query);
-                let found =
-                    tools::search(&gw.hub.catalog_for(caller), &query, server.as_deref(), limit, caller)
-                        .map_err(|e| {
-                            ErrorData::invalid_params(format!("weft_search_tools: {e}"), None)
-                        })?;
+                let found = tools::search(
+                    &gw.hub.catalog_for(caller),
+                    &query,
+                    server.as_deref(),
+                    limit,
+                    caller,
+                )
+                .map_err(|e| ErrorData::invalid_params(format!("weft_search_tools: {e}"), None))?;
                 audit.ok();
                 Ok(Box::pin(async move {
                     Ok(CallToolResult::structured(found).into())
@@ -541,6 +544,7 @@ impl ServerHandler for Session {
                 self.gw.hub.clone(),
                 ctx.peer.clone(),
                 self.subscriptions.clone(),
+                self.caller(&ctx.extensions),
             ));
         }
     }
@@ -755,7 +759,7 @@ impl ServerHandler for Session {
                 held.push(uri);
             }
         }
-        let result = notify::listen(self.gw.hub.clone(), ctx, &caller).await;
+        let result = notify::listen(self.gw.hub.clone(), ctx, &caller, &held).await;
         for uri in held {
             let _ = self.gw.release(&caller, &uri).await;
         }

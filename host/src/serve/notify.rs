@@ -21,8 +21,20 @@ use crate::tenant::Caller;
 /// The URIs (as the agent sees them) one session subscribed to.
 pub type Subscriptions = Arc<Mutex<HashSet<String>>>;
 
-/// Forwards hub changes to one handshake-era session until it goes away.
-pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subscriptions) {
+/// Whether an update from an instance of `tenant` (`None`: a shared
+/// server) may reach `caller`: a per-tenant instance's only its tenant.
+fn hears(caller: &Caller, tenant: Option<&str>) -> bool {
+    tenant.is_none_or(|t| caller.tenant.as_ref().is_some_and(|c| c.name == t))
+}
+
+/// Forwards hub changes to one handshake-era session of `caller` until it
+/// goes away.
+pub async fn watch_session(
+    hub: Hub,
+    peer: Peer<RoleServer>,
+    subscriptions: Subscriptions,
+    caller: Caller,
+) {
     let mut changes = hub.changes();
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
@@ -39,7 +51,14 @@ pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subs
             Ok(Change::Tools) => peer.notify_tool_list_changed().await,
             Ok(Change::Resources) => peer.notify_resource_list_changed().await,
             Ok(Change::Prompts) => peer.notify_prompt_list_changed().await,
-            Ok(Change::ResourceUpdated { server, uri }) => {
+            Ok(Change::ResourceUpdated {
+                server,
+                uri,
+                tenant,
+            }) => {
+                if !hears(&caller, tenant.as_deref()) {
+                    continue;
+                }
                 let exposed = hub.catalog().expose_uri(&server, &uri);
                 let wanted = subscriptions.lock().contains(&exposed);
                 if !wanted {
@@ -62,22 +81,26 @@ pub async fn watch_session(hub: Hub, peer: Peer<RoleServer>, subscriptions: Subs
     }
 }
 
-/// Serves one `subscriptions/listen` stream (2026-07-28); updates of
-/// resources outside `caller`'s view are never sent.
-pub async fn listen(hub: Hub, ctx: SubscriptionContext, caller: &Caller) -> Result<(), ErrorData> {
+/// Serves one `subscriptions/listen` stream (2026-07-28) with updates of
+/// the URIs in `subscribed` (those whose subscription succeeded); updates
+/// of resources outside `caller`'s view, or from another tenant's
+/// instance, are never sent.
+pub async fn listen(
+    hub: Hub,
+    ctx: SubscriptionContext,
+    caller: &Caller,
+    subscribed: &[String],
+) -> Result<(), ErrorData> {
     let mut changes = hub.changes();
-    let accepted = ctx.accepted().clone();
-    let catalog = hub.catalog();
-    let wanted_uris: HashSet<String> = accepted
-        .resource_subscriptions
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
+    let catalog = hub.catalog_for(caller);
+    let wanted_uris: HashSet<String> = subscribed
+        .iter()
         .filter(|u| {
             catalog
                 .resolve_uri(u)
                 .is_some_and(|(server, _)| caller.reaches(&server))
         })
+        .cloned()
         .collect();
     drop(catalog);
     loop {
@@ -90,7 +113,14 @@ pub async fn listen(hub: Hub, ctx: SubscriptionContext, caller: &Caller) -> Resu
             Ok(Change::Tools) => sink.notify_tool_list_changed().await,
             Ok(Change::Resources) => sink.notify_resource_list_changed().await,
             Ok(Change::Prompts) => sink.notify_prompt_list_changed().await,
-            Ok(Change::ResourceUpdated { server, uri }) => {
+            Ok(Change::ResourceUpdated {
+                server,
+                uri,
+                tenant,
+            }) => {
+                if !hears(caller, tenant.as_deref()) {
+                    continue;
+                }
                 let exposed = hub.catalog().expose_uri(&server, &uri);
                 if !wanted_uris.contains(&exposed) {
                     continue;
@@ -109,6 +139,26 @@ pub async fn listen(hub: Hub, ctx: SubscriptionContext, caller: &Caller) -> Resu
             if ctx.request_context().ct.is_cancelled() {
                 return Ok(());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_per_tenant_instances_update_reaches_only_its_tenant() {
+        let tenant = |name: &str| {
+            let config = crate::config::TenantConfig::named(name);
+            Caller::tenant(Arc::new(crate::tenant::Tenant::new(&config)), "k")
+        };
+        let (a, b, owner) = (tenant("a"), tenant("b"), Caller::owner());
+        assert!(hears(&a, Some("a")));
+        assert!(!hears(&b, Some("a")));
+        assert!(!hears(&owner, Some("a")));
+        for c in [&a, &b, &owner] {
+            assert!(hears(c, None));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Upstream resource subscriptions shared by every agent: the first agent
 //! to subscribe to a URI subscribes upstream, the last to leave ends it.
 //! A handshake-era upstream gets `resources/subscribe`; a 2026-07-28 one a
-//! `subscriptions/listen` stream for that URI.
+//! `subscriptions/listen` stream for that URI. Each tenant holds at most
+//! [`MAX_PER_TENANT`] subscriptions at a time, so one tenant cannot fill
+//! the table or its upstreams.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -20,6 +22,46 @@ use crate::tenant::Caller;
 /// acknowledge its `subscriptions/listen` stream.
 const LISTEN_ACK: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The most subscriptions one tenant holds at a time, over all its
+/// sessions.
+pub const MAX_PER_TENANT: usize = 256;
+
+/// Subscriptions held per tenant, against [`MAX_PER_TENANT`].
+#[derive(Default)]
+struct Quota {
+    held: Mutex<HashMap<String, usize>>,
+}
+
+impl Quota {
+    /// Counts one more for `tenant` (the owner is not counted); `Err`
+    /// with the limit when the tenant holds the most it may.
+    fn take(&self, tenant: Option<&str>, max: usize) -> Result<(), usize> {
+        let Some(t) = tenant else { return Ok(()) };
+        let mut held = self.held.lock();
+        let n = held.entry(t.to_string()).or_default();
+        if *n >= max {
+            return Err(max);
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn give_back(&self, tenant: Option<&str>) {
+        let Some(t) = tenant else { return };
+        let mut held = self.held.lock();
+        if let Some(n) = held.get_mut(t) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(t);
+            }
+        }
+    }
+}
+
+fn tenant_of(caller: &Caller) -> Option<&str> {
+    caller.tenant.as_ref().map(|t| t.name.as_str())
+}
+
 /// One exposed URI's upstream subscription.
 struct Sub {
     count: usize,
@@ -30,19 +72,37 @@ struct Sub {
 #[derive(Default)]
 pub struct Subscriptions {
     subs: Mutex<HashMap<String, Sub>>,
+    quota: Quota,
 }
 
 impl Gateway {
     /// Counts one more subscriber of `uri` (as the agent names it),
-    /// subscribing upstream for the first.
+    /// subscribing upstream for the first; refused past the tenant's
+    /// [`MAX_PER_TENANT`].
     pub(super) async fn acquire(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
-        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
+        if let Err(max) = self.subs.quota.take(tenant_of(caller), MAX_PER_TENANT) {
+            return Err(ErrorData::invalid_request(
+                format!(
+                    "this tenant already holds {max} resource subscriptions, the most weft allows; unsubscribe from some first"
+                ),
+                None,
+            ));
+        }
+        let acquired = self.acquire_counted(caller, uri).await;
+        if acquired.is_err() {
+            self.subs.quota.give_back(tenant_of(caller));
+        }
+        acquired
+    }
+
+    async fn acquire_counted(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
+        let Some((server, inner)) = self.hub.catalog_for(caller).resolve_uri(uri) else {
             return Err(super::handler::unknown_resource(uri));
         };
         // Both eras' routes come here (`resources/subscribe` and the
         // resources of a `subscriptions/listen`): outside the caller's
         // view, nothing is sent upstream.
-        if !caller.reaches(&server) {
+        if !crate::authz::allowed(caller, &crate::authz::Resource::Server(&server)) {
             return Err(super::handler::hidden_resource(caller, uri));
         }
         let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
@@ -101,6 +161,7 @@ impl Gateway {
         let (acked, ack) = tokio::sync::oneshot::channel();
         let hub = self.hub.clone();
         let named = server.to_string();
+        let tenant = up.tenant.clone();
         let task = tokio::spawn(async move {
             let mut subscription = match peer.listen(filter).await {
                 Ok(s) => {
@@ -117,6 +178,7 @@ impl Gateway {
                     hub.announce(Change::ResourceUpdated {
                         server: named.clone(),
                         uri: n.params.uri,
+                        tenant: tenant.clone(),
                     });
                 }
             }
@@ -147,7 +209,7 @@ impl Gateway {
     /// Counts one subscriber less, ending the upstream subscription after
     /// the last.
     pub(super) async fn release(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
-        let Some((server, inner)) = self.hub.catalog().resolve_uri(uri) else {
+        let Some((server, inner)) = self.hub.catalog_for(caller).resolve_uri(uri) else {
             return Ok(());
         };
         let Some(up) = self.hub.upstream_for(&server, caller).cloned() else {
@@ -157,6 +219,9 @@ impl Gateway {
         let uri = slot.as_str();
         let listener = {
             let mut subs = self.subs.subs.lock();
+            if subs.contains_key(uri) {
+                self.subs.quota.give_back(tenant_of(caller));
+            }
             match subs.get_mut(uri) {
                 Some(s) if s.count > 1 => {
                     s.count -= 1;
@@ -186,4 +251,24 @@ impl Gateway {
 /// The subscription table's key: the instance and the agent's URI.
 fn slot(instance: &str, uri: &str) -> String {
     format!("{instance}\n{uri}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_holds_at_most_its_quota_and_others_are_unaffected() {
+        let quota = Quota::default();
+        for _ in 0..3 {
+            assert_eq!(quota.take(Some("a"), 3), Ok(()));
+        }
+        assert_eq!(quota.take(Some("a"), 3), Err(3));
+        // Another tenant, and the owner, are not held back by a's.
+        assert_eq!(quota.take(Some("b"), 3), Ok(()));
+        assert_eq!(quota.take(None, 3), Ok(()));
+        quota.give_back(Some("a"));
+        assert_eq!(quota.take(Some("a"), 3), Ok(()));
+        assert_eq!(quota.take(Some("a"), 3), Err(3));
+    }
 }

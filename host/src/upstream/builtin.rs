@@ -1,15 +1,18 @@
-//! Built-in servers that run inside weft, over an in-memory pipe: `echo`,
-//! for diagnostics and for measuring weft's own overhead without a process
-//! or a pipe to the kernel in the way.
+//! Built-in servers that run inside weft: `echo`, for diagnostics and for
+//! measuring weft's own overhead without a process or a pipe to the kernel
+//! in the way.
 //!
-//! They speak real MCP through rmcp like any other upstream, so every call
-//! takes the same path through the router and the client.
+//! They are rmcp servers like any other upstream, so every call takes the
+//! same path through the router and the client, but their transport is a
+//! pair of in-process channels that carry rmcp's typed messages: a call is
+//! never serialised to JSON-RPC text and parsed back (no framing).
 
 use std::sync::Arc;
 
 use rmcp::model::*;
-use rmcp::service::RequestContext;
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::service::{RequestContext, RxJsonRpcMessage, TxJsonRpcMessage};
+use rmcp::transport::sink_stream::SinkStreamTransport;
+use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 
 /// The names `builtin = "..."` accepts.
 pub const NAMES: &[&str] = crate::config::BUILTINS;
@@ -60,15 +63,30 @@ impl ServerHandler for Echo {
     }
 }
 
-/// Starts the built-in server `name` and returns the client end of its pipe.
-pub fn start(name: &str) -> Result<tokio::io::DuplexStream, String> {
+/// Messages in flight between weft and a built-in server.
+const QUEUE: usize = 256;
+
+/// The client end of a built-in server's channels.
+pub type Pipe = SinkStreamTransport<
+    futures::channel::mpsc::Sender<TxJsonRpcMessage<RoleClient>>,
+    futures::channel::mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
+>;
+
+/// Starts the built-in server `name` and returns the client end of its
+/// typed channels.
+pub fn start(name: &str) -> Result<Pipe, String> {
     if name != "echo" {
         return Err(format!(
             "there is no built-in server {name:?}; built-ins: {}",
             NAMES.join(", ")
         ));
     }
-    let (client, server) = tokio::io::duplex(256 << 10);
+    let (to_server, from_client) = futures::channel::mpsc::channel(QUEUE);
+    let (to_client, from_server) = futures::channel::mpsc::channel(QUEUE);
+    let server: SinkStreamTransport<
+        futures::channel::mpsc::Sender<TxJsonRpcMessage<RoleServer>>,
+        futures::channel::mpsc::Receiver<RxJsonRpcMessage<RoleServer>>,
+    > = SinkStreamTransport::new(to_client, from_client);
     tokio::spawn(async move {
         match Echo.serve(server).await {
             Ok(running) => {
@@ -77,5 +95,5 @@ pub fn start(name: &str) -> Result<tokio::io::DuplexStream, String> {
             Err(e) => tracing::warn!(error = %e, "the built-in echo server stopped"),
         }
     });
-    Ok(client)
+    Ok(SinkStreamTransport::new(to_server, from_server))
 }

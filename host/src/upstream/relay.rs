@@ -173,15 +173,21 @@ impl Relays {
     /// of theirs, so nobody gets it.
     pub fn for_logs(&self) -> Option<Relay> {
         let t = self.lock();
-        let recent = |c: &&Call| {
-            !c.relay.is_closed() && c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS)
-        };
+        // A call answered a moment ago still counts, its agent gone or not:
+        // its last lines may still be on their way.
+        let recent = |c: &&Call| c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS);
         let mut tenants = t.calls.iter().filter(recent).map(|c| &c.tenant);
         let first = tenants.next()?;
         if tenants.any(|other| other != first) {
             return None;
         }
-        let wanting = || t.calls.iter().rev().filter(recent).filter(|c| c.wants_logs);
+        let wanting = || {
+            t.calls
+                .iter()
+                .rev()
+                .filter(recent)
+                .filter(|c| c.wants_logs && !c.relay.is_closed())
+        };
         wanting()
             .find(|c| c.ended.is_none())
             .or_else(|| wanting().next())
