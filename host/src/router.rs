@@ -589,6 +589,25 @@ async fn attempt(
             false,
         );
     };
+    // A tenant's own timeout breaker, then the shared one.
+    let own = caller.tenant.as_ref().map(|t| up.tenant_breaker(&t.name));
+    if let Some(own) = &own
+        && let Err(left) = own.admit()
+    {
+        let b = own.status();
+        return (
+            Err(err(
+                ErrorKind::Unavailable,
+                format!(
+                    "circuit breaker open for tenant {:?} after {} consecutive timeouts of its calls; next probe in {}",
+                    caller.tenant_name(),
+                    b.consecutive_failures,
+                    crate::util::fmt_duration(left)
+                ),
+            )),
+            false,
+        );
+    }
     if let Err(left) = up.breaker.admit() {
         let b = up.breaker.status();
         return (
@@ -633,16 +652,20 @@ async fn attempt(
             Err(e)
         }
     };
-    // A timeout counts against the shared breaker only when the server
-    // has stopped answering: a server that answers a ping was busy with
-    // this caller's own slow request, which must not cut off others.
-    let failed = match &result {
-        Err(e) if e.kind == ErrorKind::Unavailable => true,
-        Err(e) if e.kind == ErrorKind::Timeout => !answers_ping(&conn, timeout).await,
-        _ => false,
-    };
-    if up.breaker.record(failed) {
+    // A server that is down fails everyone. A timeout may be the
+    // caller's own doing (a slow operation it asked for): with tenants it
+    // counts against that tenant's breaker only, so one tenant's slow
+    // calls never cut off the others.
+    let timed_out = matches!(&result, Err(e) if e.kind == ErrorKind::Timeout);
+    let down = matches!(&result, Err(e) if e.kind == ErrorKind::Unavailable);
+    let shared_failed = down || (timed_out && own.is_none());
+    if up.breaker.record(shared_failed) {
         tracing::warn!(server, "circuit breaker opened");
+    }
+    if let Some(own) = &own
+        && own.record(timed_out)
+    {
+        tracing::warn!(server, tenant = %caller.tenant_name(), "the tenant's circuit breaker opened");
     }
     if let Err(e) = &result
         && !matches!(e.kind, ErrorKind::ToolError)
@@ -650,22 +673,6 @@ async fn attempt(
         up.note_error(&format!("{tool}: {}: {}", e.kind, e.message));
     }
     (result, true)
-}
-
-/// The longest weft waits for a ping after a call timed out.
-const PING_WITHIN: Duration = Duration::from_secs(2);
-
-/// Whether the server still answers: a ping answered, even with an error
-/// (a server of an era without ping), within [`PING_WITHIN`] or the
-/// server's own timeout, whichever is shorter.
-async fn answers_ping(conn: &Connection, timeout: Duration) -> bool {
-    let ping = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
-    let answer = tokio::time::timeout(
-        PING_WITHIN.min(timeout),
-        conn.service.peer().send_request(ping),
-    )
-    .await;
-    matches!(answer, Ok(Ok(_)) | Ok(Err(ServiceError::McpError(_))))
 }
 
 /// Sends the call and drives input-required rounds: answered through the

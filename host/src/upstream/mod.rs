@@ -19,6 +19,7 @@ mod watch;
 
 use parking_lot::RwLock;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -191,11 +192,30 @@ pub struct Upstream {
     inner: RwLock<Inner>,
     /// Bumped on every state change, for callers waiting for a server.
     generation: notify::Sender<u64>,
-    /// Fails calls fast after repeated failures.
+    /// Fails calls fast after repeated failures the server is to blame
+    /// for: it is down, or (for callers without a tenant) it timed out.
     pub breaker: crate::breaker::Breaker,
+    /// Each tenant's own breaker for timeouts: a tenant whose calls keep
+    /// timing out (slow operations it asked for) is cut off alone. Keyed
+    /// by the config's tenant names, so bounded by the config.
+    tenant_breakers: parking_lot::Mutex<HashMap<String, Arc<crate::breaker::Breaker>>>,
 }
 
 impl Upstream {
+    /// The timeout breaker of `tenant` on this server (see
+    /// `tenant_breakers`).
+    pub fn tenant_breaker(&self, tenant: &str) -> Arc<crate::breaker::Breaker> {
+        self.tenant_breakers
+            .lock()
+            .entry(tenant.to_string())
+            .or_insert_with(|| {
+                Arc::new(crate::breaker::Breaker::new(
+                    self.config.resilience.breaker.clone(),
+                ))
+            })
+            .clone()
+    }
+
     pub fn new(config: ServerConfig) -> Upstream {
         Self::instance(config, None)
     }
@@ -220,6 +240,7 @@ impl Upstream {
         };
         Upstream {
             breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
+            tenant_breakers: parking_lot::Mutex::default(),
             config,
             tenant,
             key,
