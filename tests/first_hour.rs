@@ -440,3 +440,39 @@ fn json_configs_take_policies_and_env_files() {
         "{stdout}"
     );
 }
+
+/// With tenants, `/.well-known/` paths answer 404, not 401: a 401 there
+/// makes the MCP Inspector start an OAuth flow weft cannot complete.
+#[tokio::test]
+async fn well_known_paths_are_absent_not_unauthorized() {
+    let dir = temp_dir();
+    let cfg = crate::http_edge::write_config(
+        dir.path(),
+        "[servers.echo]\nbuiltin = \"echo\"\n\n[tenants.acme]\ninclude = [\"echo.*\"]\n",
+    );
+    let _key = crate::http_edge::add_key(&cfg, "acme");
+    let weft = crate::http_edge::serve(&cfg, &[]);
+    let http = reqwest::Client::new();
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let r = http
+            .get(format!("{}{path}", weft.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::NOT_FOUND, "{path}");
+    }
+    // Without a key, the MCP endpoint still says 401.
+    let r = http
+        .post(format!("{}/mcp", weft.base))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+}

@@ -447,6 +447,10 @@ impl Hub {
         for up in &self.shared.upstreams {
             up.stop();
         }
+        // Calls still in flight end as their servers go away (their
+        // connections close); wait for that, briefly, so their callers get
+        // an answer before weft exits.
+        self.shared.busy.drain(SHUTDOWN_CALLS_END).await;
         if let Some(audit) = &self.shared.audit {
             audit.flush().await;
         }
@@ -457,6 +461,10 @@ impl Hub {
         self.shared.stop.clone()
     }
 }
+
+/// How long [`Hub::shutdown`] waits for calls to end once their servers
+/// are stopped.
+const SHUTDOWN_CALLS_END: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn rebuild(shared: &Shared) {
     // The version is taken before the listings are read, so a build that

@@ -267,8 +267,15 @@ mod hubs {
 
     pub async fn stop_all() {
         let hubs = std::mem::take(&mut *HUBS.lock());
+        let any = !hubs.is_empty();
         for (hub, _) in hubs {
             hub.shutdown().await;
+        }
+        if any {
+            // The answers of calls that ended as their servers stopped are
+            // written by their own tasks: give those a moment to reach the
+            // agents' sockets before the runtime is torn down.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 }

@@ -182,6 +182,17 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
     let mut reserved = false;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
+    // weft offers no OAuth for agents yet: every discovery document is
+    // absent (404), never "unauthorized", which would start a client's
+    // OAuth flow that cannot succeed and hide the real problem.
+    if path.starts_with("/.well-known/") {
+        return (
+            http::StatusCode::NOT_FOUND,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            r#"{"error":"weft serves no OAuth metadata: send a tenant's key as `Authorization: Bearer KEY`"}"#,
+        )
+            .into_response();
+    }
     if !tenants.is_empty() && path != "/health" {
         let key = request
             .headers()
