@@ -38,6 +38,11 @@ server__tool unless configured otherwise; policies are sandboxed workflows that 
 servers in one step. weft_search_tools finds tools by keyword; weft_run_policy runs a policy.";
 
 impl Session {
+    /// The audit record of one `tasks/*` request.
+    fn audit_task<'a>(&'a self, caller: &'a Caller, task_id: &str) -> crate::audit::Pending<'a> {
+        Audit::begin(self.gw.hub.audit(), caller, AuditRoute::Task, task_id)
+    }
+
     fn gw(&self) -> &Gateway {
         &self.gw
     }
@@ -772,12 +777,7 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let audit = Audit::begin(
-            self.gw.hub.audit(),
-            &caller,
-            AuditRoute::Task,
-            &params.task_id,
-        );
+        let audit = self.audit_task(&caller, &params.task_id);
         let result = self.gw.get_task(&caller, params, &ctx).await;
         audit.finish(&result);
         result
@@ -789,12 +789,7 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let audit = Audit::begin(
-            self.gw.hub.audit(),
-            &caller,
-            AuditRoute::Task,
-            &params.task_id,
-        );
+        let audit = self.audit_task(&caller, &params.task_id);
         let result = self.gw.update_task(&caller, params, &ctx).await;
         audit.finish(&result);
         result
@@ -806,12 +801,7 @@ impl ServerHandler for Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let audit = Audit::begin(
-            self.gw.hub.audit(),
-            &caller,
-            AuditRoute::Task,
-            &params.task_id,
-        );
+        let audit = self.audit_task(&caller, &params.task_id);
         let result = self.gw.cancel_task(&caller, params, &ctx).await;
         audit.finish(&result);
         result
