@@ -222,9 +222,11 @@ async fn tool_errors_protocol_errors_and_unknown_names() {
         (e.server.as_str(), e.tool.as_str()),
         ("files", "read_text_file")
     );
-    let result = e
-        .result
-        .expect("the tool's own result travels with the error");
+    let result = serde_json::to_value(
+        e.result
+            .expect("the tool's own result travels with the error"),
+    )
+    .expect("a result serialises");
     assert_eq!(result["isError"], true);
     assert!(
         result["content"][0]["text"]
@@ -244,9 +246,11 @@ async fn tool_errors_protocol_errors_and_unknown_names() {
     ] {
         let e = hub.call_tool("everything", tool, args).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::ToolError, "{tool}: {e}");
-        let result = e
-            .result
-            .expect("the tool's own result travels with the error");
+        let result = serde_json::to_value(
+            e.result
+                .expect("the tool's own result travels with the error"),
+        )
+        .expect("a result serialises");
         assert_eq!(result["isError"], true, "{tool}");
         let text = result["content"][0]["text"].as_str().unwrap_or("");
         assert!(

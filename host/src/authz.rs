@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_running_policy_is_held_to_its_grants_too() {
-        let grants = crate::policy::grants::Grants::new(&["git.git_log".into()]).unwrap();
+        let grants = crate::config::Grants::new(&["git.git_log".into()]).unwrap();
         let a = tenant("a", &["git.*"], &[]).with_grants(&grants);
         let tool = |server, tool| Resource::Tool { server, tool };
         assert!(allowed(&a, &tool("git", "git_log")));

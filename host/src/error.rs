@@ -81,11 +81,11 @@ pub struct CallError {
     pub tool: String,
     /// The full MCP result for `tool-error`, so nothing the tool said is lost.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<rmcp::model::CallToolResult>>,
     /// The JSON-RPC error the server answered with, if it answered with
     /// one, so a gateway can pass it on unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rpc: Option<serde_json::Value>,
+    pub rpc: Option<Box<rmcp::model::ErrorData>>,
     /// For `rate-limited`: how long to wait before trying again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,

@@ -33,7 +33,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::Metrics;
-use crate::router::{self, Forward, Forwarded, Route};
+use crate::router::{self, CallRequest, Forwarded, Route};
 use crate::status::{PolicyRuns, ServerReport, StatusReport};
 use crate::tenant::{Caller, Tenants};
 use crate::upstream::{ServerStatus, StartError, Upstream, UpstreamEvent};
@@ -50,24 +50,7 @@ pub enum StartEvent {
     },
 }
 
-/// A change agents may want to hear about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    /// The merged tool list changed.
-    Tools,
-    /// The merged resource or template list changed.
-    Resources,
-    /// The merged prompt list changed.
-    Prompts,
-    /// A resource changed; `uri` is the server's own URI. `tenant` is the
-    /// tenant of the per-tenant instance it changed on (only that tenant's
-    /// agents hear of it); `None` for a shared server.
-    ResourceUpdated {
-        server: String,
-        uri: String,
-        tenant: Option<String>,
-    },
-}
+pub use crate::catalog::Change;
 
 /// The running set of upstream servers and their merged catalog.
 #[derive(Clone)]
@@ -283,13 +266,11 @@ impl Hub {
         );
     }
 
-    fn route<'a>(&'a self, catalog: &'a Catalog, caller: &'a Caller) -> Route<'a> {
+    fn route(&self) -> Route<'_> {
         Route {
             upstreams: &self.shared.upstreams,
-            catalog,
             metrics: &self.shared.metrics,
             cache: &self.shared.cache,
-            caller,
             audit: self.shared.audit.as_ref(),
         }
     }
@@ -353,9 +334,28 @@ impl Hub {
         tool: &str,
         args: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
+        let req = self.request(caller, server, tool, args);
         let _busy = self.busy();
-        let catalog = self.catalog();
-        router::call_tool(self.route(&catalog, caller), server, tool, args).await
+        router::call_complete(self.route(), &req).await
+    }
+
+    /// A call of `tool` on `server` (or `@domain`) by `caller`, against
+    /// the catalog the caller sees now; run it with [`Hub::call`].
+    pub fn request(
+        &self,
+        caller: &Caller,
+        server: &str,
+        tool: &str,
+        args: Option<JsonObject>,
+    ) -> CallRequest {
+        CallRequest::new(caller.clone(), self.catalog_for(caller), server, tool, args)
+    }
+
+    /// Runs a call through the pipeline: the one way every caller's call
+    /// reaches a server.
+    pub async fn call(&self, req: &CallRequest) -> Result<Forwarded, CallError> {
+        let _busy = self.busy();
+        router::call(self.route(), req).await
     }
 
     /// Changes to the catalog and to resources, as they happen.
@@ -374,28 +374,6 @@ impl Hub {
         &self.shared.upstreams
     }
 
-    /// An agent's call: like [`Hub::call_tool`], with progress, logs and
-    /// the upstream's requests relayed through `forward`.
-    pub async fn call_tool_forwarded(
-        &self,
-        caller: &Caller,
-        server: &str,
-        tool: &str,
-        args: Option<JsonObject>,
-        forward: &Forward,
-    ) -> Result<Forwarded, CallError> {
-        let _busy = self.busy();
-        let catalog = self.catalog();
-        router::call_tool_forwarded(
-            self.route(&catalog, caller),
-            server,
-            tool,
-            args,
-            Some(forward),
-        )
-        .await
-    }
-
     /// Calls a tool by the name agents see (`server__tool`).
     pub async fn call_exposed(
         &self,
@@ -403,7 +381,8 @@ impl Hub {
         args: Option<JsonObject>,
     ) -> Result<CallToolResult, CallError> {
         let catalog = self.catalog();
-        let Some(entry) = catalog.tool_by_exposed(exposed) else {
+        let Some(req) = CallRequest::exposed(Caller::owner(), catalog.clone(), exposed, args)
+        else {
             let hint =
                 crate::util::closest(exposed, catalog.tools().iter().map(|t| t.exposed.as_str()))
                     .map(|c| format!("; did you mean {c:?}?"))
@@ -412,12 +391,11 @@ impl Hub {
                 ErrorKind::NotFound,
                 "",
                 exposed,
-                format!("no tool named {exposed:?}{hint}"),
+                format!("no tool named {}{hint}", crate::error::quote(exposed)),
             ));
         };
-        let (server, tool) = (entry.server.clone(), entry.name().to_string());
         let _busy = self.busy();
-        router::call_tool(self.route(&catalog, &Caller::owner()), &server, &tool, args).await
+        router::call_complete(self.route(), &req).await
     }
 
     fn rebuild_catalog(&self) {

@@ -16,6 +16,25 @@ use serde::Serialize;
 
 use crate::config::{NameMode, ServerConfig, Settings};
 
+/// A change agents may want to hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The merged tool list changed.
+    Tools,
+    /// The merged resource or template list changed.
+    Resources,
+    /// The merged prompt list changed.
+    Prompts,
+    /// A resource changed; `uri` is the server's own URI. `tenant` is the
+    /// tenant of the per-tenant instance it changed on (only that tenant's
+    /// agents hear of it); `None` for a shared server.
+    ResourceUpdated {
+        server: String,
+        uri: String,
+        tenant: Option<String>,
+    },
+}
+
 /// What one server offers, as listed at its last (re)start or change.
 #[derive(Debug, Clone, Default)]
 pub struct Listing {
@@ -340,8 +359,7 @@ impl Catalog {
     }
 
     /// The lists that differ between this catalog and `new`.
-    pub fn changes_to(&self, new: &Catalog) -> Vec<crate::hub::Change> {
-        use crate::hub::Change;
+    pub fn changes_to(&self, new: &Catalog) -> Vec<Change> {
         fn differ<T: Serialize>(a: &[T], b: &[T]) -> bool {
             a.len() != b.len() || serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
         }

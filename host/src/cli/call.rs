@@ -61,12 +61,8 @@ pub async fn run(
                         .unwrap_or_default()
                 );
             } else {
-                if let Some(result) = e
-                    .result
-                    .as_ref()
-                    .and_then(|r| serde_json::from_value::<CallToolResult>(r.clone()).ok())
-                {
-                    print_result(&result, false);
+                if let Some(result) = &e.result {
+                    print_result(result, false);
                 }
                 weft::errln!("weft: {e}");
                 if e.kind == ErrorKind::Unavailable {

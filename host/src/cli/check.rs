@@ -65,7 +65,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
 /// agents for input with requests that name no call.
 fn shared_input_warning(s: &ServerStatus) -> Option<String> {
     let protocol = s.protocol.as_deref()?;
-    let handshake = protocol < "2026-07-28";
+    let handshake = !weft::Era::of(protocol).is_stateless();
     (s.tenant.is_none() && handshake && s.transport != "builtin").then(|| {
         format!(
             "servers.{} is shared by the tenants and speaks {protocol}: if it asks agents for \

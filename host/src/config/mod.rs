@@ -14,7 +14,9 @@
 
 pub mod credentials;
 mod duration;
+pub mod grants;
 mod json;
+pub mod pattern;
 pub mod policy;
 mod raw;
 pub mod resilience;
@@ -28,6 +30,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use duration::{parse_duration, parse_size};
+pub use grants::Grants;
+pub use pattern::ToolPatterns;
 pub use policy::{Limits, PolicyConfig};
 pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
 pub use secrets::SecretStore;

@@ -8,65 +8,45 @@
 //! the view when any of its tools could be (the server is "reached") and no
 //! exclude removes the whole server (`server.*`).
 
-use globset::{Glob, GlobMatcher};
+use globset::{Glob, GlobSet, GlobSetBuilder};
 
-/// Compiled include and exclude globs.
+use super::pattern::ToolPatterns;
+
+/// Compiled include and exclude patterns.
 #[derive(Debug, Clone, Default)]
 pub struct View {
-    include: Vec<(GlobMatcher, GlobMatcher)>,
-    exclude: Vec<(GlobMatcher, GlobMatcher)>,
+    include: ToolPatterns,
+    exclude: ToolPatterns,
     /// Excludes of whole servers (`server.*`).
-    exclude_servers: Vec<GlobMatcher>,
-}
-
-fn compile(list: &[String]) -> Result<Vec<(GlobMatcher, GlobMatcher)>, String> {
-    list.iter()
-        .map(|g| {
-            let (server, tool) = g
-                .split_once('.')
-                .ok_or_else(|| format!("view entry {g:?} must be SERVER.TOOL"))?;
-            let m = |p: &str| {
-                Glob::new(p)
-                    .map(|g| g.compile_matcher())
-                    .map_err(|e| format!("view entry {g:?}: {e}"))
-            };
-            Ok((m(server)?, m(tool)?))
-        })
-        .collect()
+    exclude_servers: GlobSet,
 }
 
 impl View {
     pub fn new(include: &[String], exclude: &[String]) -> Result<View, String> {
-        let exclude_servers = exclude
+        let mut whole = GlobSetBuilder::new();
+        for (server, _) in exclude
             .iter()
             .filter_map(|g| g.split_once('.'))
             .filter(|(_, tool)| *tool == "*")
-            .map(|(server, _)| Glob::new(server).map(|g| g.compile_matcher()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+        {
+            whole.add(Glob::new(server).map_err(|e| format!("view entry {server:?}: {e}"))?);
+        }
         Ok(View {
-            include: compile(include)?,
-            exclude: compile(exclude)?,
-            exclude_servers,
+            include: ToolPatterns::new(include, "view entry")?,
+            exclude: ToolPatterns::new(exclude, "view entry")?,
+            exclude_servers: whole.build().map_err(|e| e.to_string())?,
         })
     }
 
     /// Whether the tenant may see and call `tool` on `server`.
     pub fn allows(&self, server: &str, tool: &str) -> bool {
-        self.include
-            .iter()
-            .any(|(s, t)| s.is_match(server) && t.is_match(tool))
-            && !self
-                .exclude
-                .iter()
-                .any(|(s, t)| s.is_match(server) && t.is_match(tool))
+        self.include.matches(server, tool) && !self.exclude.matches(server, tool)
     }
 
     /// Whether any part of `server` is in the view: its resources and
     /// prompts are visible then.
     pub fn reaches(&self, server: &str) -> bool {
-        self.include.iter().any(|(s, _)| s.is_match(server))
-            && !self.exclude_servers.iter().any(|s| s.is_match(server))
+        self.include.matches_server(server) && !self.exclude_servers.is_match(server)
     }
 }
 

@@ -1,7 +1,10 @@
 //! Policies: loading a policy (by config name or `.wasm` path), running it
 //! in the sandbox against the hub, and reporting what happened.
 
-pub mod grants;
+/// A policy's grants, kept with the config (see [`crate::config::grants`]).
+pub mod grants {
+    pub use crate::config::grants::Grants;
+}
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,12 +13,12 @@ use tracing::Instrument;
 
 use serde::Serialize;
 
+use crate::config::Grants;
 use crate::config::{Limits, PolicyConfig};
 use crate::sandbox::{
     CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox, Wasm,
 };
 use crate::{Caller, Hub};
-use grants::Grants;
 
 /// Why a policy could not even start.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::weft::mcp::{host_log, tools, types};
 use super::bindings::{ToolCall, ToolInfo, WitCallError, WitErrorKind};
 use super::limits::{LimitError, MemoryLimiter};
-use crate::policy::grants::Grants;
+use crate::config::Grants;
 use crate::{Caller, Hub};
 
 /// Most log lines kept per run, and the longest line.

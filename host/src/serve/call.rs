@@ -151,7 +151,7 @@ impl Agent {
     pub fn of(ctx: &RequestContext<RoleServer>, min_log: Option<u8>) -> Agent {
         let modern = ctx
             .protocol_version()
-            .is_some_and(|v| v.as_str() >= "2026-07-28");
+            .is_some_and(|v| crate::era::Era::of(v.as_str()).is_stateless());
         #[allow(deprecated)]
         let log_level = if modern {
             ctx.meta.log_level()

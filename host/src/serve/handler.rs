@@ -29,7 +29,8 @@ use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::error::{CallError, ErrorKind, quote};
-use crate::router::{Forward, Forwarded};
+use crate::router::input::{self, Driven, Round};
+use crate::router::{CallRequest, Forward, Forwarded};
 use crate::tenant::Caller;
 use crate::upstream::Connection;
 
@@ -141,25 +142,17 @@ pub(super) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
 /// A router error as a tool result or a protocol error, per the spec:
 /// bad arguments and unknown tools are protocol errors; everything else is
 /// a result with `isError` and the kind in `_meta`.
-fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
+fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
     match e.kind {
         ErrorKind::ToolError => {
-            if let Some(r) = e
-                .result
-                .clone()
-                .and_then(|v| serde_json::from_value::<CallToolResult>(v).ok())
-            {
-                return Ok(r.into());
+            if let Some(r) = e.result.take() {
+                return Ok((*r).into());
             }
         }
+        // The upstream answered with a JSON-RPC error: pass it on as it is.
         _ if e.rpc.is_some() => {
-            // The upstream answered with a JSON-RPC error: pass it on as it is.
-            if let Some(data) = e
-                .rpc
-                .clone()
-                .and_then(|v| serde_json::from_value::<ErrorData>(v).ok())
-            {
-                return Err(data);
+            if let Some(data) = e.rpc.take() {
+                return Err(*data);
             }
         }
         ErrorKind::InvalidArgs => return Err(ErrorData::invalid_params(e.message, None)),
@@ -181,30 +174,18 @@ fn call_error(e: CallError) -> Result<CallToolResponse, ErrorData> {
     Ok(result.into())
 }
 
-/// How many input-required rounds weft drives for a prompt or a read.
-const INPUT_ROUNDS: usize = 10;
-
-fn too_many_rounds() -> ErrorData {
-    ErrorData::internal_error(
-        format!("the server still wanted input after {INPUT_ROUNDS} rounds"),
-        None,
-    )
-}
-
-/// Answers a 2026-07-28 upstream's input requests by asking a
-/// handshake-era agent, one request at a time.
-async fn answer_inputs(
+/// Answers one of a 2026-07-28 upstream's input requests by asking a
+/// handshake-era agent.
+async fn answer_input(
     agent: &Agent,
-    input: rmcp::model::InputRequiredResult,
-) -> Result<(rmcp::model::InputResponses, Option<String>), ErrorData> {
-    let mut responses = rmcp::model::InputResponses::new();
-    for (key, request) in input.input_requests.unwrap_or_default() {
-        if let Some(e) = agent.cannot(&request) {
-            return Err(e);
-        }
-        responses.insert(key, call::ask(&agent.peer, request).await?);
+    request: rmcp::model::InputRequest,
+) -> Result<Value, ServiceError> {
+    if let Some(e) = agent.cannot(&request) {
+        return Err(ServiceError::McpError(e));
     }
-    Ok((responses, input.request_state))
+    call::ask(&agent.peer, request)
+        .await
+        .map_err(ServiceError::McpError)
 }
 
 /// Reads a tool's arguments as a JSON object.
@@ -358,7 +339,9 @@ impl Session {
                     ));
                 }
                 let catalog = gw.hub.catalog_for(caller);
-                let Some(entry) = catalog.tool_by_exposed(&name) else {
+                let Some(req) =
+                    CallRequest::exposed(caller.clone(), catalog.clone(), &name, params.arguments)
+                else {
                     return Err(unknown_tool(&name, &catalog, caller));
                 };
                 // Outside the view: the router refuses it (and audits the
@@ -366,13 +349,12 @@ impl Session {
                 let hidden = (!authz::allowed(
                     caller,
                     &Resource::Tool {
-                        server: &entry.server,
-                        tool: entry.name(),
+                        server: &req.server,
+                        tool: &req.tool,
                     },
                 ))
                 .then(|| unknown_tool(&name, &catalog, caller));
-                let (server, tool) = (entry.server.to_string(), entry.name().to_string());
-                let forward = Forward {
+                let req = req.forwarded(Forward {
                     relay: tx,
                     pass_input_required: agent.modern,
                     input_responses: params.input_responses,
@@ -380,23 +362,17 @@ impl Session {
                     client_capabilities: agent.capabilities.clone(),
                     log_level: agent.log_level,
                     asked: agent.asked.clone(),
-                };
-                let args = params.arguments;
-                let caller = caller.clone();
+                });
                 Ok(Box::pin(async move {
-                    match gw
-                        .hub
-                        .call_tool_forwarded(&caller, &server, &tool, args, &forward)
-                        .await
-                    {
+                    match gw.hub.call(&req).await {
                         Ok(Forwarded::Complete(r)) => Ok(r.into()),
                         Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
                         Ok(Forwarded::Task(t)) => {
                             let instance = gw
                                 .hub
-                                .upstream_for(&server, &caller)
-                                .map_or_else(|| server.clone(), |u| u.key().to_string());
-                            gw.tasks.remember(&caller, &t.task.task_id, &instance);
+                                .upstream_for(&req.server, &req.caller)
+                                .map_or_else(|| req.server.clone(), |u| u.key().to_string());
+                            gw.tasks.remember(&req.caller, &t.task.task_id, &instance);
                             Ok(t.into())
                         }
                         Err(e) if e.hidden => Err(hidden
@@ -673,33 +649,39 @@ impl ServerHandler for Session {
         let mut upstream = params.clone();
         upstream.uri = inner.clone();
         upstream.meta = None;
-        for _round in 0..INPUT_ROUNDS {
-            let answer = conn
-                .service
-                .read_resource_once(upstream.clone())
-                .await
-                .map_err(|e| upstream_error(&server, e))?;
-            match answer {
-                ReadResourceResponse::Complete(mut result) => {
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                    cache_read(gw, tenant, &server, &instance, &inner, &result);
-                    audit.ok();
-                    return Ok(expose_contents(gw, &server, result).into());
-                }
-                ReadResourceResponse::InputRequired(input) if agent.modern => {
-                    audit.outcome("input-required");
-                    return Ok(input.into());
-                }
-                ReadResourceResponse::InputRequired(input) => {
-                    let (responses, state) = answer_inputs(&agent, input).await?;
-                    upstream.input_responses = Some(responses);
-                    upstream.request_state = state;
-                }
-                #[allow(unreachable_patterns)]
-                _ => return Err(ErrorData::internal_error("unexpected answer", None)),
+        let first = (
+            upstream.input_responses.take(),
+            upstream.request_state.take(),
+        );
+        let send = |responses, state| {
+            let mut params = upstream.clone();
+            params.input_responses = responses;
+            params.request_state = state;
+            let conn = conn.clone();
+            async move {
+                Ok(match conn.service.read_resource_once(params).await? {
+                    ReadResourceResponse::InputRequired(input) => Round::Input(input),
+                    answer => Round::Done(answer),
+                })
             }
+        };
+        let driven = input::drive(first, agent.modern, send, |r| answer_input(&agent, r))
+            .await
+            .map_err(|e| upstream_error(&server, e))?;
+        match driven {
+            Driven::Done(ReadResourceResponse::Complete(mut result)) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                cache_read(gw, tenant, &server, &instance, &inner, &result);
+                audit.ok();
+                Ok(expose_contents(gw, &server, result).into())
+            }
+            Driven::InputRequired(input) => {
+                audit.outcome("input-required");
+                Ok(input.into())
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(ErrorData::internal_error("unexpected answer", None)),
         }
-        Err(too_many_rounds())
     }
 
     #[allow(deprecated)]
@@ -870,32 +852,38 @@ impl ServerHandler for Session {
         let mut upstream = params.clone();
         upstream.name = inner;
         upstream.meta = None;
-        for _round in 0..INPUT_ROUNDS {
-            let answer = conn
-                .service
-                .get_prompt_once(upstream.clone())
-                .await
-                .map_err(|e| upstream_error(&server, e))?;
-            match answer {
-                GetPromptResponse::Complete(mut result) => {
-                    result.result_type.get_or_insert(ResultType::COMPLETE);
-                    audit.ok();
-                    return Ok(result.into());
-                }
-                GetPromptResponse::InputRequired(input) if agent.modern => {
-                    audit.outcome("input-required");
-                    return Ok(input.into());
-                }
-                GetPromptResponse::InputRequired(input) => {
-                    let (responses, state) = answer_inputs(&agent, input).await?;
-                    upstream.input_responses = Some(responses);
-                    upstream.request_state = state;
-                }
-                #[allow(unreachable_patterns)]
-                _ => return Err(ErrorData::internal_error("unexpected answer", None)),
+        let first = (
+            upstream.input_responses.take(),
+            upstream.request_state.take(),
+        );
+        let send = |responses, state| {
+            let mut params = upstream.clone();
+            params.input_responses = responses;
+            params.request_state = state;
+            let conn = conn.clone();
+            async move {
+                Ok(match conn.service.get_prompt_once(params).await? {
+                    GetPromptResponse::InputRequired(input) => Round::Input(input),
+                    answer => Round::Done(answer),
+                })
             }
+        };
+        let driven = input::drive(first, agent.modern, send, |r| answer_input(&agent, r))
+            .await
+            .map_err(|e| upstream_error(&server, e))?;
+        match driven {
+            Driven::Done(GetPromptResponse::Complete(mut result)) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                audit.ok();
+                Ok(result.into())
+            }
+            Driven::InputRequired(input) => {
+                audit.outcome("input-required");
+                Ok(input.into())
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(ErrorData::internal_error("unexpected answer", None)),
         }
-        Err(too_many_rounds())
     }
 
     async fn complete(

@@ -139,7 +139,7 @@ impl Gateway {
                 None,
             ));
         };
-        if conn.protocol.as_str() < "2026-07-28" {
+        if !conn.era().is_stateless() {
             #[allow(deprecated)]
             let r = conn
                 .service

@@ -210,7 +210,7 @@ pub struct Caller {
     pub policy: Option<String>,
     /// The running policy's grants, checked by the router against the
     /// concrete server it picks (a domain call's members included).
-    pub grants: Option<Arc<crate::policy::grants::Grants>>,
+    pub grants: Option<Arc<crate::config::Grants>>,
     /// A rate token the HTTP edge already took for this request (see
     /// [`Caller::prepay`]).
     pub prepaid: Prepaid,
@@ -266,7 +266,7 @@ impl Caller {
     }
 
     /// The same caller, limited to a run's grants.
-    pub fn with_grants(&self, grants: &crate::policy::grants::Grants) -> Caller {
+    pub fn with_grants(&self, grants: &crate::config::Grants) -> Caller {
         Caller {
             grants: Some(Arc::new(grants.clone())),
             ..self.clone()

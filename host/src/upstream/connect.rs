@@ -13,6 +13,7 @@ use super::handler::Handler;
 use super::{Connection, Upstream, UpstreamEvent, builtin, http, sse, stdio, watch};
 use crate::catalog::Listing;
 use crate::config::Transport;
+use crate::phrases::{Phrase, says};
 
 impl Upstream {
     pub(super) async fn connect(
@@ -28,7 +29,7 @@ impl Upstream {
             // handshake; a slow modern server then answers the probe late and
             // the handshake fails on the mismatched id. The late answer shows
             // the server is modern: connect again, asking for 2026-07-28.
-            Err(e) if e.contains("conflict initialized response id") => {
+            Err(e) if says(&e, Phrase::LateModernAnswer) => {
                 tracing::info!(server = %self.config.name, "slow era probe; reconnecting in 2026-07-28 mode");
                 let modern = ClientLifecycleMode::Discover {
                     preferred_versions: vec![ProtocolVersion::V_2026_07_28],
@@ -38,7 +39,7 @@ impl Upstream {
             // A slow handshake-era server refuses the probe late, and the
             // refusal arrives where the handshake's answer was expected:
             // connect again with the handshake alone.
-            Err(e) if e.contains("uncorrelated error response") => {
+            Err(e) if says(&e, Phrase::LateProbeRefusal) => {
                 tracing::info!(server = %self.config.name, "slow era probe refused; reconnecting with the handshake");
                 self.connect_with(events, ClientLifecycleMode::Initialize)
                     .await
@@ -146,7 +147,7 @@ impl Upstream {
             listener: Default::default(),
             closed,
         };
-        if conn.protocol.as_str() >= "2026-07-28" {
+        if conn.era().is_stateless() {
             listen_for_changes(&conn, &self.key, events.clone()).await;
         }
         let listing = list(&conn)
@@ -190,11 +191,7 @@ pub(super) async fn list(conn: &Connection) -> Result<Listing, String> {
 
 /// Rewords rmcp's handshake errors for people.
 fn handshake_error(raw: &str) -> String {
-    let lower = raw.to_ascii_lowercase();
-    if lower.contains("connection closed")
-        || lower.contains("transport closed")
-        || lower.contains("broken pipe")
-    {
+    if says(raw, Phrase::Closed) {
         format!("the server exited or closed its connection during the handshake ({raw})")
     } else {
         format!("handshake failed: {raw}")

@@ -105,6 +105,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The protocol era the connection speaks.
+    pub fn era(&self) -> crate::era::Era {
+        crate::era::Era::of(&self.protocol)
+    }
+
     /// Ends the connection and, for a child process, its whole group.
     fn close(&self) {
         if let Some(l) = self.listener.lock().take() {

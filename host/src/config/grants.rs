@@ -1,35 +1,28 @@
-//! Grants: which tools a policy may call and see, as `server.tool` globs.
+//! Grants: which tools a policy may call and see, as `server.tool` globs
+//! ([`super::pattern::ToolPatterns`], the type a tenant's view is made of
+//! too). Plain config data: the sandbox, the tenant's caller and the
+//! router all read it without depending on each other.
 //!
 //! A call outside the grants fails with kind `denied` before it reaches the
 //! router, so the server never sees it; `list-tools` shows only granted
 //! tools.
 
-use globset::{Glob, GlobMatcher};
+use super::pattern::ToolPatterns;
 
 /// A compiled list of `server.tool` globs. No grants means nothing allowed.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    rules: Vec<(GlobMatcher, GlobMatcher)>,
-    source: Vec<String>,
+    patterns: ToolPatterns,
 }
 
 impl Grants {
     /// Compiles grants; each must be `SERVER.TOOL` with globs in either part.
     pub fn new(grants: &[String]) -> Result<Grants, String> {
-        let mut rules = Vec::with_capacity(grants.len());
         for g in grants {
-            crate::config::policy::validate_grant(g)?;
-            let (server, tool) = g.split_once('.').unwrap_or((g, "*"));
-            let compile = |p: &str| {
-                Glob::new(p)
-                    .map(|g| g.compile_matcher())
-                    .map_err(|e| format!("grant {g:?}: {e}"))
-            };
-            rules.push((compile(server)?, compile(tool)?));
+            super::policy::validate_grant(g)?;
         }
         Ok(Grants {
-            rules,
-            source: grants.to_vec(),
+            patterns: ToolPatterns::new(grants, "grant")?,
         })
     }
 
@@ -39,19 +32,17 @@ impl Grants {
     }
 
     pub fn allows(&self, server: &str, tool: &str) -> bool {
-        self.rules
-            .iter()
-            .any(|(s, t)| s.is_match(server) && t.is_match(tool))
+        self.patterns.matches(server, tool)
     }
 
     /// Whether any grant can reach a tool on this server.
     pub fn allows_server(&self, server: &str) -> bool {
-        self.rules.iter().any(|(s, _)| s.is_match(server))
+        self.patterns.matches_server(server)
     }
 
     /// The grants as written.
     pub fn as_written(&self) -> &[String] {
-        &self.source
+        self.patterns.as_written()
     }
 }
 

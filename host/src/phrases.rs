@@ -1,0 +1,80 @@
+//! The only place weft reads meaning out of error text. rmcp and upstream
+//! servers sometimes say what happened only in words (a JSON-RPC error's
+//! message, a transport error's text); each meaning weft branches on is a
+//! [`Phrase`] here, with the words that say it and a test for each.
+
+/// A meaning weft looks for in error text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phrase {
+    /// An upstream asking to slow down in a JSON-RPC error.
+    RateLimit,
+    /// An upstream's -32602 for a tool it does not have.
+    UnknownTool,
+    /// rmcp's HTTP transport reporting a 429 answer.
+    Http429,
+    /// rmcp's era probe gave up on a slow 2026-07-28 server, whose late
+    /// answer then collided with the handshake.
+    LateModernAnswer,
+    /// A slow handshake-era server refused the era probe late.
+    LateProbeRefusal,
+    /// The transport closed under a handshake.
+    Closed,
+}
+
+impl Phrase {
+    /// The words (lower case) of which any one says this.
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            Phrase::RateLimit => &["rate limit", "too many requests"],
+            Phrase::UnknownTool => &["unknown tool", "not found"],
+            Phrase::Http429 => &["http 429"],
+            Phrase::LateModernAnswer => &["conflict initialized response id"],
+            Phrase::LateProbeRefusal => &["uncorrelated error response"],
+            Phrase::Closed => &["connection closed", "transport closed", "broken pipe"],
+        }
+    }
+}
+
+/// Whether `text` says `phrase`, in any letter case.
+pub(crate) fn says(text: &str, phrase: Phrase) -> bool {
+    let lower = text.to_ascii_lowercase();
+    phrase.words().iter().any(|w| lower.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_string_says_its_phrase_and_no_other() {
+        let cases = [
+            ("Rate limit exceeded", Phrase::RateLimit),
+            ("429 Too Many Requests, slow down", Phrase::RateLimit),
+            ("Unknown tool: nope", Phrase::UnknownTool),
+            ("Tool nope not found", Phrase::UnknownTool),
+            ("Transport send error: HTTP 429", Phrase::Http429),
+            (
+                "conflict initialized response id: expected 0, got 1",
+                Phrase::LateModernAnswer,
+            ),
+            ("uncorrelated error response", Phrase::LateProbeRefusal),
+            ("Connection closed: initialize", Phrase::Closed),
+            ("transport closed", Phrase::Closed),
+            ("write: Broken pipe (os error 32)", Phrase::Closed),
+        ];
+        let all = [
+            Phrase::RateLimit,
+            Phrase::UnknownTool,
+            Phrase::Http429,
+            Phrase::LateModernAnswer,
+            Phrase::LateProbeRefusal,
+            Phrase::Closed,
+        ];
+        for (text, phrase) in cases {
+            for other in all {
+                assert_eq!(says(text, other), other == phrase, "{text:?} as {other:?}");
+            }
+        }
+        assert!(!says("the tool ran and failed", Phrase::UnknownTool));
+    }
+}

@@ -1,0 +1,255 @@
+//! Stage 4 of the pipeline: one attempt on one server instance. Checks the
+//! server's state and breakers, sends the call within the server's
+//! timeout, drives input rounds through [`super::input`], and records the
+//! outcome in the breakers.
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, RequestId,
+    RequestMetaObject, ServerResult,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
+
+use crate::era::Era;
+use crate::error::{CallError, ErrorKind};
+use crate::upstream::relay::RelayMsg;
+use crate::upstream::{Connection, State, Upstream};
+use crate::util::fmt_duration;
+
+use super::classify::{classify, error_text};
+use super::input::{self, Driven, Round};
+use super::{CallRequest, Forwarded};
+
+/// One try. Also says whether the call reached the server.
+pub(super) async fn attempt(
+    up: &Upstream,
+    server: &str,
+    req: &CallRequest,
+) -> (Result<Forwarded, CallError>, bool) {
+    let tool = req.tool.as_str();
+    let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
+    let conn = match ready(up) {
+        Ok(conn) => conn,
+        Err(why) => return (Err(err(ErrorKind::Unavailable, why)), false),
+    };
+    // A tenant's own timeout breaker, then the shared one.
+    let caller = &req.caller;
+    let own = caller.tenant.as_ref().map(|t| up.tenant_breaker(&t.name));
+    if let Some(own) = &own
+        && let Err(left) = own.admit()
+    {
+        let b = own.status();
+        return (
+            Err(err(
+                ErrorKind::Unavailable,
+                format!(
+                    "circuit breaker open for tenant {:?} after {} consecutive timeouts of its calls; next probe in {}",
+                    caller.tenant_name(),
+                    b.consecutive_failures,
+                    fmt_duration(left)
+                ),
+            )),
+            false,
+        );
+    }
+    if let Err(left) = up.breaker.admit() {
+        let b = up.breaker.status();
+        return (
+            Err(err(
+                ErrorKind::Unavailable,
+                format!(
+                    "circuit breaker open after {} consecutive failures; next probe in {}",
+                    b.consecutive_failures,
+                    fmt_duration(left)
+                ),
+            )),
+            false,
+        );
+    }
+    let timeout = up.config.timeout;
+    let result = match tokio::time::timeout(timeout, invoke(&conn, req)).await {
+        Err(_) => Err(err(
+            ErrorKind::Timeout,
+            format!(
+                "no answer within {} (servers.{server}.timeout)",
+                fmt_duration(timeout)
+            ),
+        )),
+        Ok(Ok(Forwarded::Complete(result))) if result.is_error == Some(true) => {
+            let mut e = err(ErrorKind::ToolError, error_text(&result));
+            e.result = Some(Box::new(result));
+            Err(e)
+        }
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(service_error)) => {
+            let e = classify(service_error, server, tool);
+            if e.kind == ErrorKind::Unavailable {
+                up.mark_down(&e.message);
+            }
+            Err(e)
+        }
+    };
+    // A server that is down fails everyone. A timeout may be the
+    // caller's own doing (a slow operation it asked for): with tenants it
+    // counts against that tenant's breaker only, so one tenant's slow
+    // calls never cut off the others.
+    let timed_out = matches!(&result, Err(e) if e.kind == ErrorKind::Timeout);
+    let down = matches!(&result, Err(e) if e.kind == ErrorKind::Unavailable);
+    let shared_failed = down || (timed_out && own.is_none());
+    if up.breaker.record(shared_failed) {
+        tracing::warn!(server, "circuit breaker opened");
+    }
+    if let Some(own) = &own
+        && own.record(timed_out)
+    {
+        tracing::warn!(server, tenant = %caller.tenant_name(), "the tenant's circuit breaker opened");
+    }
+    if let Err(e) = &result
+        && !matches!(e.kind, ErrorKind::ToolError)
+    {
+        up.note_error(&format!("{tool}: {}: {}", e.kind, e.message));
+    }
+    (result, true)
+}
+
+/// The server's connection, or why it cannot take a call now.
+fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, String> {
+    match up.state() {
+        State::Up => up
+            .connection()
+            .ok_or_else(|| "the server has no connection".to_string()),
+        State::Disabled => Err("the server is disabled in the config".into()),
+        State::Starting => Err("the server is starting".into()),
+        State::BackingOff {
+            reason,
+            attempt,
+            retry_at_ms,
+            ..
+        } => {
+            let wait =
+                retry_at_ms.saturating_sub(crate::util::unix_ms(std::time::SystemTime::now()));
+            Err(format!(
+                "the server is down ({reason}); restart attempt {attempt} in {}",
+                fmt_duration(Duration::from_millis(wait))
+            ))
+        }
+        State::Failed { error } => Err(format!("the server failed to start: {}", error.reason)),
+        State::Down { reason } => Err(format!("the server is down: {reason}")),
+    }
+}
+
+/// Sends the call and drives input-required rounds: answered through the
+/// agent's relay, or handed back to a 2026-07-28 agent as they are.
+async fn invoke(conn: &Connection, req: &CallRequest) -> Result<Forwarded, ServiceError> {
+    let peer = conn.service.peer();
+    let forward = req.forward.as_ref();
+    let stateless_upstream = conn.era() == Era::Stateless;
+    let mut meta = RequestMetaObject::default();
+    if let (true, Some(f)) = (stateless_upstream, forward) {
+        if let Some(caps) = &f.client_capabilities {
+            meta.set_client_capabilities(caps.clone());
+        }
+        if let Some(level) = f.log_level {
+            meta.set_log_level(level);
+        }
+    }
+    let tenant = req.caller.tenant.as_ref().map(|t| t.name.as_str());
+    let send = |responses, state| {
+        let mut params = CallToolRequestParams::new(req.tool.clone());
+        params.arguments = req.wire_args();
+        params.input_responses = responses;
+        params.request_state = state;
+        let mut options = PeerRequestOptions::no_options();
+        if !meta.is_empty() {
+            options.meta = Some(meta.clone());
+        }
+        let peer = peer.clone();
+        async move {
+            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+            let handle = peer.send_cancellable_request(request, options).await?;
+            // Ties weft's request id (the span) to the id the upstream sees.
+            tracing::debug!(upstream_id = %handle.id, "sent to the upstream");
+            let _registration = forward.map(|f| {
+                conn.service.service().relays.register(
+                    handle.progress_token.clone(),
+                    f.relay.clone(),
+                    f.log_level.is_some(),
+                    tenant,
+                )
+            });
+            let mut guard = CancelOnDrop {
+                peer: Some(peer.clone()),
+                id: handle.id.clone(),
+            };
+            let answer = handle.await_response().await;
+            guard.peer = None;
+            match answer? {
+                ServerResult::CallToolResult(result) => {
+                    Ok(Round::Done(Forwarded::Complete(result)))
+                }
+                ServerResult::InputRequiredResult(input) if forward.is_some() => {
+                    Ok(Round::Input(input))
+                }
+                ServerResult::InputRequiredResult(_) => Err(ServiceError::McpError(
+                    rmcp::model::ErrorData::invalid_request(
+                        "the server needs input from the client (sampling, elicitation or roots), \
+                         which a policy or the command line cannot give",
+                        None,
+                    ),
+                )),
+                ServerResult::CreateTaskResult(task) if forward.is_some() => {
+                    Ok(Round::Done(Forwarded::Task(task)))
+                }
+                _ => Err(ServiceError::UnexpectedResponse),
+            }
+        }
+    };
+    let ask = |request| async move {
+        let Some(f) = forward else {
+            return Err(ServiceError::TransportClosed);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let sent = f.relay.send(RelayMsg::Ask {
+            request: Box::new(request),
+            reply,
+        });
+        match (sent, answer.await) {
+            (Ok(()), Ok(value)) => value.map_err(ServiceError::McpError),
+            _ => Err(ServiceError::TransportClosed),
+        }
+    };
+    let first = forward.map_or((None, None), |f| {
+        (f.input_responses.clone(), f.request_state.clone())
+    });
+    let pass = forward.is_some_and(|f| f.pass_input_required) && stateless_upstream;
+    match input::drive(first, pass, send, ask).await? {
+        Driven::Done(done) => Ok(done),
+        Driven::InputRequired(input) => Ok(Forwarded::InputRequired(input)),
+    }
+}
+
+/// Tells the upstream to stop a request whose caller went away.
+struct CancelOnDrop {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let id = self.id.clone();
+        runtime.spawn(async move {
+            let params = CancelledNotificationParam::new(
+                Some(id),
+                Some("the caller cancelled or timed out".into()),
+            );
+            let _ = peer.notify_cancelled(params).await;
+        });
+    }
+}

@@ -1,0 +1,99 @@
+//! Stage 3 of the pipeline for one named server: its instance for the
+//! caller, the tool's catalog entry, the cache ([`super::cached`]), then
+//! attempts under the server's retry policy, counted in the metrics.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{CallError, ErrorKind};
+use crate::upstream::State;
+
+use super::admit::{reachable, unknown};
+use super::{CallRequest, Forward, Forwarded, Route, cached, instance, invoke};
+
+/// A call to `server` (the request's own, or a domain's member), retried
+/// by the server's retry policy. `retry_unavailable` is false for a
+/// domain's member: the domain fails over instead.
+pub(super) async fn call(
+    route: Route<'_>,
+    req: &CallRequest,
+    server: &str,
+    retry_unavailable: bool,
+) -> Result<Forwarded, CallError> {
+    let tool = req.tool.as_str();
+    let Some(up) = instance(route.upstreams, server, &req.caller) else {
+        if reachable(route, req, server) {
+            // Only per-tenant instances, none of them this caller's.
+            return Err(CallError::new(
+                ErrorKind::Unavailable,
+                server,
+                tool,
+                match &req.caller.tenant {
+                    Some(t) => format!(
+                        "the server runs once per tenant and has no instance for tenant {:?}",
+                        t.name
+                    ),
+                    None => "the server runs once per tenant; call it as a tenant (weft call --tenant NAME)".to_string(),
+                },
+            ));
+        }
+        return Err(unknown(route, req, server, false));
+    };
+    let entry = req.entry_on(server);
+    if entry.is_none() && up.in_catalog() {
+        return Err(unknown(route, req, server, false));
+    }
+    let slot = cached::slot(up, req, entry);
+    if let Some(hit) = slot.as_ref().and_then(|s| cached::lookup(route, s)) {
+        route.metrics.call(server, tool, "ok", Duration::ZERO);
+        return Ok(hit);
+    }
+    // Retried without asking only when repeating it is harmless.
+    let safe = entry.is_some_and(|t| {
+        t.read_only
+            || t.tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.idempotent_hint)
+                .unwrap_or(false)
+    });
+    let resuming = req.forward.as_ref().is_some_and(Forward::resuming);
+    let policy = &up.config.resilience.retry;
+    let began = Instant::now();
+    let mut retries = 0;
+    let outcome = loop {
+        let (outcome, reached) = invoke::attempt(up, server, req).await;
+        let Err(e) = &outcome else { break outcome };
+        let restarting = matches!(
+            up.state(),
+            State::Starting | State::BackingOff { .. } | State::Down { .. }
+        );
+        let retry = retries < policy.max_retries
+            && policy.kinds.contains(&e.kind)
+            && (policy.all_tools || safe)
+            && !resuming
+            && (reached || restarting)
+            && (retry_unavailable || e.kind != ErrorKind::Unavailable);
+        if !retry {
+            break outcome;
+        }
+        retries += 1;
+        route.metrics.retry(server);
+        let pause = policy.pause(retries);
+        tracing::info!(kind = %e.kind, retry = retries, pause_ms = pause.as_millis() as u64, "retrying");
+        if up.state() == State::Up {
+            tokio::time::sleep(pause).await;
+        } else {
+            // Back as soon as the server is, but no later than the pause.
+            up.wait_up(pause).await;
+        }
+    };
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(e) => e.kind.as_str(),
+    };
+    route.metrics.call(server, tool, label, began.elapsed());
+    if let (Some(slot), Ok(done)) = (slot, &outcome) {
+        cached::store(route, slot, req, done);
+    }
+    outcome
+}
