@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use serde_json::json;
-use weft::upstream::State;
+use weft::State;
 use weft::{ErrorKind, Hub};
 
 fn obj(v: serde_json::Value) -> Option<serde_json::Map<String, serde_json::Value>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support::*;
 use serde_json::json;
 use weft::Hub;
-use weft::upstream::State;
+use weft::State;
 
 /// server-everything in an HTTP mode on a port of its choosing.
 ///

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use serde_json::{Value, json};
+use weft::Change;
+use weft::Grants;
+use weft::State;
 use weft::config::Limits;
-use weft::hub::Change;
-use weft::policy::grants::Grants;
 use weft::policy::{Loaded, Runner};
 use weft::sandbox::Sandbox;
-use weft::upstream::State;
 use weft::{ErrorKind, Hub};
 
 fn faulty() -> std::path::PathBuf {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::support::*;
 use serde_json::json;
+use weft::Grants;
 use weft::config::Limits;
-use weft::policy::grants::Grants;
 use weft::policy::{Loaded, RunReport, Runner};
 use weft::sandbox::{LimitError, Origin, Sandbox};
 

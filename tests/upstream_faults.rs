@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use serde_json::json;
-use weft::upstream::State;
+use weft::State;
 use weft::{ErrorKind, Hub};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -24,7 +24,7 @@ impl Era {
     /// other era with a made-up version.
     pub fn of(version: &str) -> Era {
         match date(version) {
-            Some(d) if d >= (2026, 7, 28) => Era::Stateless,
+            Some(d) if Some(d) >= date(STATELESS_SINCE) => Era::Stateless,
             _ => Era::Handshake,
         }
     }

@@ -26,6 +26,7 @@ use futures::future::join_all;
 use rmcp::model::{CallToolResult, JsonObject};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
 use crate::audit::Audit;
 use crate::cache::Cache;
@@ -67,7 +68,8 @@ struct Shared {
     runs: PolicyRuns,
     started: std::time::Instant,
     /// Calls and policy runs in progress, for a graceful shutdown.
-    busy: InFlight,
+    /// Calls and runs in progress; closed when the hub drains.
+    busy: TaskTracker,
     upstreams: Vec<Arc<Upstream>>,
     catalogs: RwLock<Arc<catalogs::Catalogs>>,
     /// The version the next catalog build takes.
@@ -158,7 +160,7 @@ impl Hub {
                 metrics: Metrics::new(),
                 runs: PolicyRuns::default(),
                 started: std::time::Instant::now(),
-                busy: InFlight::default(),
+                busy: TaskTracker::new(),
                 upstreams,
                 catalogs: RwLock::new(Arc::default()),
                 builds: AtomicU64::new(1),
@@ -405,18 +407,24 @@ impl Hub {
     /// Marks work in progress until the guard is dropped; [`Hub::drain`]
     /// waits for it.
     pub fn busy(&self) -> BusyGuard {
-        self.shared.busy.enter()
+        BusyGuard {
+            _token: self.shared.busy.token(),
+        }
     }
 
     /// Calls and policy runs in progress.
     pub fn in_flight(&self) -> usize {
-        self.shared.busy.count()
+        self.shared.busy.len()
     }
 
     /// Waits until no call or run is in progress, at most `deadline`;
     /// returns how many were still running.
+    /// Work that starts meanwhile is waited for too.
     pub async fn drain(&self, deadline: std::time::Duration) -> usize {
-        self.shared.busy.drain(deadline).await
+        let busy = &self.shared.busy;
+        busy.close();
+        let _ = tokio::time::timeout(deadline, busy.wait()).await;
+        busy.len()
     }
 
     /// Stops every server and reaps its processes.
@@ -428,7 +436,7 @@ impl Hub {
         // Calls still in flight end as their servers go away (their
         // connections close); wait for that, briefly, so their callers get
         // an answer before weft exits.
-        self.shared.busy.drain(SHUTDOWN_CALLS_END).await;
+        self.drain(SHUTDOWN_CALLS_END).await;
         if let Some(audit) = &self.shared.audit {
             audit.flush().await;
         }
@@ -548,45 +556,7 @@ async fn watch_changes(
     }
 }
 
-/// Counts work in progress.
-#[derive(Default, Clone)]
-struct InFlight(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
-
 /// One call or run in progress; dropping it ends it.
-pub struct BusyGuard(InFlight);
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let (count, idle) = &*(self.0).0;
-        if count.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
-            idle.notify_waiters();
-        }
-    }
-}
-
-impl InFlight {
-    fn enter(&self) -> BusyGuard {
-        self.0.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        BusyGuard(self.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.0.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    async fn drain(&self, deadline: std::time::Duration) -> usize {
-        let until = tokio::time::Instant::now() + deadline;
-        loop {
-            let idle = self.0.1.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            let n = self.count();
-            if n == 0 {
-                return 0;
-            }
-            if tokio::time::timeout_at(until, idle).await.is_err() {
-                return self.count();
-            }
-        }
-    }
+pub struct BusyGuard {
+    _token: TaskTrackerToken,
 }

@@ -1,39 +1,77 @@
 //! weft: a WebAssembly plugin host for the Model Context Protocol.
 //!
 //! One [`Hub`] owns the connections to many MCP servers (stdio child
-//! processes and HTTP servers, in either protocol era) and presents them as
-//! one namespaced [`catalog::Catalog`]. Every tool call goes through one
-//! [`router`], which resolves names (and `@domain` routes), applies timeouts,
+//! processes and HTTP servers, in either protocol [`Era`]) and presents
+//! them as one namespaced catalog. Every tool call is one [`CallRequest`]
+//! and goes through one pipeline, which checks the [`Caller`]'s view and
+//! grants, resolves names (and `@domain` routes), applies timeouts,
 //! retries and the circuit breaker, and classifies errors into an
 //! [`ErrorKind`]. Crashed servers are restarted by a supervisor; status and
 //! metrics come from [`Hub::report`] and [`Hub::metrics_text`].
 //!
-//! The `weft` binary is a thin front end over this library; see the README
-//! for the command line.
+//! Components run in the [`sandbox`]; [`policy::Runner`] runs policies
+//! against a hub; [`serve`] is the MCP server face for agents. The `weft`
+//! binary is a thin front end ([`cli_main`]); see the README for the
+//! command line and `docs/architecture.md` for the data path.
 
-pub mod audit;
-pub mod authz;
-pub mod breaker;
-pub mod cache;
-pub mod catalog;
+mod audit;
+mod authz;
+mod breaker;
+mod cache;
+mod catalog;
+mod cli;
 pub mod config;
-pub mod era;
-pub mod error;
-pub mod hub;
-pub mod metrics;
+mod era;
+mod error;
+mod hub;
+mod metrics;
 mod phrases;
 pub mod policy;
-pub mod redact;
-pub mod router;
+mod redact;
+mod router;
 pub mod sandbox;
 pub mod serve;
-pub mod status;
-pub mod tenant;
-pub mod upstream;
-pub mod util;
+mod status;
+mod tenant;
+mod upstream;
+mod util;
 
-pub use config::{Config, ConfigError};
+pub use audit::SALT_FILE as AUDIT_SALT_FILE;
+pub use catalog::Change;
+pub use config::{Config, ConfigError, Grants, Limits};
 pub use era::Era;
 pub use error::{CallError, ErrorKind};
 pub use hub::{Hub, StartEvent};
+pub use router::{CallRequest, Forward, Forwarded};
+pub use status::StatusReport;
 pub use tenant::Caller;
+/// A client transport for the legacy HTTP+SSE transport (GET for the
+/// event stream, POST to the endpoint it names), which rmcp no longer
+/// ships. A cross-origin endpoint is refused.
+pub use upstream::sse::connect as connect_legacy_sse;
+pub use upstream::{ServerStatus, State};
+
+/// The `weft` command line: parses the arguments, runs the command and
+/// gives its exit code. Exit codes mean the same everywhere: 0 the work
+/// succeeded, 1 the work failed (a tool error, a server down, a limit
+/// hit), 2 bad usage or a bad config.
+pub fn cli_main() -> std::process::ExitCode {
+    use clap::Parser;
+    let args = cli::args::Args::parse();
+    cli::logging::init(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("weft: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    let code = runtime.block_on(cli::run(args));
+    // Do not wait for tasks that are blocked on upstream I/O; every child
+    // process was already stopped by the command itself.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
+}

@@ -12,12 +12,7 @@ pub(crate) enum Phrase {
     UnknownTool,
     /// rmcp's HTTP transport reporting a 429 answer.
     Http429,
-    /// rmcp's era probe gave up on a slow 2026-07-28 server, whose late
-    /// answer then collided with the handshake.
-    LateModernAnswer,
-    /// A slow handshake-era server refused the era probe late.
-    LateProbeRefusal,
-    /// The transport closed under a handshake.
+    /// An I/O error's text saying the transport closed under a handshake.
     Closed,
 }
 
@@ -28,8 +23,6 @@ impl Phrase {
             Phrase::RateLimit => &["rate limit", "too many requests"],
             Phrase::UnknownTool => &["unknown tool", "not found"],
             Phrase::Http429 => &["http 429"],
-            Phrase::LateModernAnswer => &["conflict initialized response id"],
-            Phrase::LateProbeRefusal => &["uncorrelated error response"],
             Phrase::Closed => &["connection closed", "transport closed", "broken pipe"],
         }
     }
@@ -53,11 +46,6 @@ mod tests {
             ("Unknown tool: nope", Phrase::UnknownTool),
             ("Tool nope not found", Phrase::UnknownTool),
             ("Transport send error: HTTP 429", Phrase::Http429),
-            (
-                "conflict initialized response id: expected 0, got 1",
-                Phrase::LateModernAnswer,
-            ),
-            ("uncorrelated error response", Phrase::LateProbeRefusal),
             ("Connection closed: initialize", Phrase::Closed),
             ("transport closed", Phrase::Closed),
             ("write: Broken pipe (os error 32)", Phrase::Closed),
@@ -66,8 +54,6 @@ mod tests {
             Phrase::RateLimit,
             Phrase::UnknownTool,
             Phrase::Http429,
-            Phrase::LateModernAnswer,
-            Phrase::LateProbeRefusal,
             Phrase::Closed,
         ];
         for (text, phrase) in cases {

@@ -67,8 +67,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::*;
+use weft::Grants;
 use weft::config::Limits;
-use weft::policy::grants::Grants;
 use weft::policy::{Loaded, Runner};
 use weft::sandbox::{Origin, Sandbox, Wasm};
 

@@ -31,8 +31,8 @@ use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::json;
 use support::*;
+use weft::Grants;
 use weft::config::Limits;
-use weft::policy::grants::Grants;
 use weft::policy::{Loaded, Runner};
 use weft::sandbox::Sandbox;
 

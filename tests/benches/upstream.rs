@@ -79,7 +79,7 @@ async fn main() {
         let took = t.elapsed();
         assert_eq!(
             hub.status()[0].state,
-            weft::upstream::State::Up,
+            weft::State::Up,
             "{} did not start",
             server.name
         );

@@ -6,8 +6,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use weft::audit::{Record, tail as read_tail};
-use weft::config::Config;
+use crate::audit::{Record, tail as read_tail};
+use crate::config::Config;
 
 use super::{FAILED, USAGE};
 

@@ -3,10 +3,10 @@
 use std::io::Read;
 use std::process::ExitCode;
 
+use crate::config::Config;
+use crate::error::ErrorKind;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
 use tracing::Instrument;
-use weft::config::Config;
-use weft::error::ErrorKind;
 
 use super::{FAILED, USAGE, finish, only_server, start_hub};
 
@@ -22,14 +22,14 @@ pub async fn run(
     let args = match parse_args(args) {
         Ok(a) => a,
         Err(e) => {
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
     let config = match only_server(config, server) {
         Ok(c) => c,
         Err(e) => {
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
@@ -40,10 +40,10 @@ pub async fn run(
     }
     let hub = start_hub(config, false, false).await;
     let caller = match tenant.and_then(|name| hub.tenants().get(name)) {
-        Some(t) => weft::tenant::Caller::tenant(t, "cli"),
-        None => weft::tenant::Caller::owner(),
+        Some(t) => crate::tenant::Caller::tenant(t, "cli"),
+        None => crate::tenant::Caller::owner(),
     };
-    let span = tracing::info_span!("request", request_id = %weft::util::request_id());
+    let span = tracing::info_span!("request", request_id = %crate::util::request_id());
     let outcome = hub
         .call_tool_as(&caller, server, tool, args)
         .instrument(span)
@@ -55,7 +55,7 @@ pub async fn run(
         }
         Err(e) => {
             if as_json {
-                weft::outln!(
+                crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "error": e }))
                         .unwrap_or_default()
@@ -64,14 +64,14 @@ pub async fn run(
                 if let Some(result) = &e.result {
                     print_result(result, false);
                 }
-                weft::errln!("weft: {e}");
+                crate::errln!("weft: {e}");
                 if e.kind == ErrorKind::Unavailable {
                     for line in hub
                         .upstream_for(server, &caller)
                         .map(|u| u.stderr_tail(8))
                         .unwrap_or_default()
                     {
-                        weft::errln!("  | {line}");
+                        crate::errln!("  | {line}");
                     }
                 }
             }
@@ -124,7 +124,7 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 /// structured content as JSON when there is no text.
 fn print_result(result: &CallToolResult, as_json: bool) {
     if as_json {
-        weft::outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(result).unwrap_or_default()
         );
@@ -134,29 +134,29 @@ fn print_result(result: &CallToolResult, as_json: bool) {
     for block in &result.content {
         match block {
             ContentBlock::Text(t) => {
-                weft::outln!("{}", t.text);
+                crate::outln!("{}", t.text);
                 printed_text = true;
             }
             ContentBlock::Image(i) => {
-                weft::outln!("[image {}, {} bytes base64]", i.mime_type, i.data.len())
+                crate::outln!("[image {}, {} bytes base64]", i.mime_type, i.data.len())
             }
             ContentBlock::Audio(a) => {
-                weft::outln!("[audio {}, {} bytes base64]", a.mime_type, a.data.len())
+                crate::outln!("[audio {}, {} bytes base64]", a.mime_type, a.data.len())
             }
             ContentBlock::Resource(r) => match &r.resource {
                 ResourceContents::TextResourceContents { uri, text, .. } => {
-                    weft::outln!("[resource {uri}]\n{text}")
+                    crate::outln!("[resource {uri}]\n{text}")
                 }
                 ResourceContents::BlobResourceContents { uri, blob, .. } => {
-                    weft::outln!("[resource {uri}, {} bytes base64]", blob.len())
+                    crate::outln!("[resource {uri}, {} bytes base64]", blob.len())
                 }
-                _ => weft::outln!("[embedded resource]"),
+                _ => crate::outln!("[embedded resource]"),
             },
-            ContentBlock::ResourceLink(l) => weft::outln!("[link {} {}]", l.name, l.uri),
-            _ => weft::outln!("[content of a kind this weft does not know]"),
+            ContentBlock::ResourceLink(l) => crate::outln!("[link {} {}]", l.name, l.uri),
+            _ => crate::outln!("[content of a kind this weft does not know]"),
         }
     }
     if !printed_text && let Some(s) = &result.structured_content {
-        weft::outln!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
     }
 }

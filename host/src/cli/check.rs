@@ -8,8 +8,8 @@
 
 use std::process::ExitCode;
 
-use weft::config::Config;
-use weft::upstream::{ServerStatus, State};
+use crate::config::Config;
+use crate::upstream::{ServerStatus, State};
 
 use super::{FAILED, finish, start_hub};
 
@@ -40,20 +40,20 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "collisions": hub.catalog().collisions(),
             "warnings": warnings,
         });
-        weft::outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        weft::outln!("config {source}: ok");
+        crate::outln!("config {source}: ok");
         for s in &status {
             print_check_line(s);
         }
         for w in &warnings {
-            weft::outln!("! {w}");
+            crate::outln!("! {w}");
         }
         let up = status.iter().filter(|s| s.state == State::Up).count();
-        weft::outln!(
+        crate::outln!(
             "{up} up, {failed} failed, {} tools in the catalog",
             hub.catalog().tools().len()
         );
@@ -65,7 +65,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
 /// agents for input with requests that name no call.
 fn shared_input_warning(s: &ServerStatus) -> Option<String> {
     let protocol = s.protocol.as_deref()?;
-    let handshake = !weft::Era::of(protocol).is_stateless();
+    let handshake = !crate::Era::of(protocol).is_stateless();
     (s.tenant.is_none() && handshake && s.transport != "builtin").then(|| {
         format!(
             "servers.{} is shared by the tenants and speaks {protocol}: if it asks agents for \
@@ -78,7 +78,7 @@ fn shared_input_warning(s: &ServerStatus) -> Option<String> {
 
 fn print_check_line(s: &ServerStatus) {
     match &s.state {
-        State::Up => weft::outln!(
+        State::Up => crate::outln!(
             "✓ {:<12} {:<10} {:>3} tools {:>3} resources {:>3} prompts  started in {} ms",
             s.name,
             s.protocol.as_deref().unwrap_or("?"),
@@ -87,13 +87,13 @@ fn print_check_line(s: &ServerStatus) {
             s.prompts,
             s.start_ms.unwrap_or(0)
         ),
-        State::Disabled => weft::outln!("- {:<12} disabled", s.name),
+        State::Disabled => crate::outln!("- {:<12} disabled", s.name),
         State::Failed { error } => {
-            weft::outln!("✗ {:<12} {}", s.name, error.reason);
+            crate::outln!("✗ {:<12} {}", s.name, error.reason);
             for line in &error.stderr_tail {
-                weft::outln!("    | {line}");
+                crate::outln!("    | {line}");
             }
         }
-        other => weft::outln!("? {:<12} {}", s.name, other.name()),
+        other => crate::outln!("? {:<12} {}", s.name, other.name()),
     }
 }

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use weft::config::{Config, KeyEntry, KeyFile};
-use weft::tenant::keys;
+use crate::config::{Config, KeyEntry, KeyFile};
+use crate::tenant::keys;
 
 use super::args::KeysCommand;
 use super::{FAILED, USAGE};
@@ -42,7 +42,7 @@ pub fn run(config: &Config, cmd: KeysCommand) -> ExitCode {
                 id: id.clone(),
                 tenant: tenant.clone(),
                 hash: keys::hash(&key),
-                created: Some(weft::audit::now()),
+                created: Some(crate::audit::now()),
             });
             if let Err(e) = save(path, &file) {
                 eprintln!("weft: {e}");
@@ -115,6 +115,6 @@ pub fn run(config: &Config, cmd: KeysCommand) -> ExitCode {
 fn save(path: &std::path::Path, file: &KeyFile) -> Result<(), String> {
     let text = toml::to_string(file).map_err(|e| e.to_string())?;
     let text = format!("# weft API keys: hashes only, managed by `weft keys`.\n{text}");
-    weft::util::write_private(path, text.as_bytes())
+    crate::util::write_private(path, text.as_bytes())
         .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))
 }

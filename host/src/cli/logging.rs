@@ -12,7 +12,7 @@ use super::args::Args;
 pub fn init(args: &Args) {
     // A panic message can quote a credential: print it through the
     // redaction pass.
-    weft::redact::install_panic_hook();
+    crate::redact::install_panic_hook();
     let spec = args
         .log_level
         .clone()
@@ -30,7 +30,7 @@ pub fn init(args: &Args) {
             std::io::stderr().is_terminal(),
         ))
         // Every log line passes the redaction pass on its way out.
-        .with_writer(|| weft::redact::Writer::new(std::io::stderr()));
+        .with_writer(|| crate::redact::Writer::new(std::io::stderr()));
     if args.log_format == "json" {
         builder.json().init();
     } else {

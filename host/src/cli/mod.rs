@@ -19,8 +19,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use weft::config::Config;
-use weft::{Hub, StartEvent};
+use crate::config::Config;
+use crate::{Hub, StartEvent};
 
 use args::{Args, AuditCommand, Command};
 
@@ -178,7 +178,7 @@ async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
             StartEvent::Finished {
                 status,
                 error: Some(e),
-            } => weft::errln!("  ✗ {}: {}", status.name, e.reason),
+            } => crate::errln!("  ✗ {}: {}", status.name, e.reason),
         }
     })
     .await;
@@ -190,11 +190,11 @@ async fn start_hub(config: Config, progress: bool, supervise: bool) -> Hub {
 fn warn_failed(hub: &Hub) {
     for s in hub.status() {
         let reason = match &s.state {
-            weft::upstream::State::Failed { error } => &error.reason,
-            weft::upstream::State::BackingOff { reason, .. } => reason,
+            crate::upstream::State::Failed { error } => &error.reason,
+            crate::upstream::State::BackingOff { reason, .. } => reason,
             _ => continue,
         };
-        weft::errln!("weft: warning: server {} is unavailable: {reason}", s.name);
+        crate::errln!("weft: warning: server {} is unavailable: {reason}", s.name);
     }
 }
 
@@ -224,7 +224,7 @@ async fn shutdown_signal() -> &'static str {
 mod hubs {
     use parking_lot::Mutex;
 
-    use weft::Hub;
+    use crate::Hub;
 
     /// Each hub, and whether a signal lets its calls finish first (the
     /// long-running `serve`) or stops it at once (one-shot commands).
@@ -251,7 +251,7 @@ mod hubs {
             let deadline = hub.config().settings.shutdown_timeout;
             eprintln!(
                 "weft: waiting up to {} for {n} call{} in flight (signal again to stop now)",
-                weft::util::fmt_duration(deadline),
+                crate::util::fmt_duration(deadline),
                 if n == 1 { "" } else { "s" }
             );
             tokio::select! {
@@ -304,7 +304,7 @@ fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
     }
     if config.server(server).is_none() {
         let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
-        let hint = weft::util::closest(server, names.iter().copied())
+        let hint = crate::util::closest(server, names.iter().copied())
             .map(|c| format!("; did you mean {c:?}?"))
             .unwrap_or_else(|| format!("; configured servers: {}", names.join(", ")));
         return Err(format!("no server named {server:?} in the config{hint}"));
@@ -320,7 +320,7 @@ pub(crate) fn known_tenant(config: &Config, name: &str) -> Result<(), ExitCode> 
         return Ok(());
     }
     let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-    weft::errln!(
+    crate::errln!(
         "weft: no tenant named {name:?} in the config{}",
         if names.is_empty() {
             "; it defines no tenants ([tenants.NAME])".to_string()

@@ -4,10 +4,10 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::config::{Config, parse_duration, parse_size};
+use crate::policy::{self, Runner};
+use crate::sandbox::Sandbox;
 use tracing::Instrument;
-use weft::config::{Config, parse_duration, parse_size};
-use weft::policy::{self, Runner};
-use weft::sandbox::Sandbox;
 
 use super::{FAILED, USAGE, finish, start_hub};
 
@@ -22,7 +22,7 @@ pub struct Options {
 }
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
-    weft::errln!("weft: {message}");
+    crate::errln!("weft: {message}");
     ExitCode::from(USAGE)
 }
 
@@ -52,11 +52,11 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
         Ok(m) => m,
         Err(e) => return usage(format!("--memory: {e}")),
     };
-    if let Some(Err(e)) = memory.map(weft::config::policy::check_memory) {
+    if let Some(Err(e)) = memory.map(crate::config::policy::check_memory) {
         return usage(format!("--memory: {e}"));
     }
     for g in &opts.grants {
-        if let Err(e) = weft::config::policy::validate_grant(g) {
+        if let Err(e) = crate::config::policy::validate_grant(g) {
             return usage(format!("--grant: {e}"));
         }
     }
@@ -72,7 +72,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     let sandbox = match Sandbox::new() {
         Ok(s) => Arc::new(s),
         Err(e) => {
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return ExitCode::from(FAILED);
         }
     };
@@ -85,30 +85,30 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
             } else {
                 FAILED
             };
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return finish(code).await;
         }
     };
     policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
     let runner = Runner::new(hub, sandbox);
-    let span = tracing::info_span!("request", request_id = %weft::util::request_id());
+    let span = tracing::info_span!("request", request_id = %crate::util::request_id());
     let report = runner.run(&loaded, &input, None).instrument(span).await;
     if opts.json {
-        weft::outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         match &report.output {
-            Some(serde_json::Value::String(s)) => weft::outln!("{s}"),
-            Some(v) => weft::outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+            Some(serde_json::Value::String(s)) => crate::outln!("{s}"),
+            Some(v) => crate::outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
             None => {}
         }
         for line in &report.logs {
-            weft::errln!("[{}] {}", line.level, line.message);
+            crate::errln!("[{}] {}", line.level, line.message);
         }
         if let Some(e) = &report.error {
-            weft::errln!("weft: {}: {e}", report.policy);
+            crate::errln!("weft: {}: {e}", report.policy);
         }
     }
     finish(if report.ok() { 0 } else { FAILED }).await

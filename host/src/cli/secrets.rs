@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use weft::config::{Config, SecretStore};
+use crate::config::{Config, SecretStore};
 
 use super::args::SecretsCommand;
 use super::{FAILED, USAGE};
@@ -124,10 +124,10 @@ fn read_value(name: &str) -> Result<String, String> {
                 .into(),
         );
     }
-    if value.len() < weft::redact::MIN_LEN {
+    if value.len() < crate::redact::MIN_LEN {
         eprintln!(
             "weft: warning: values shorter than {} characters are not masked in output",
-            weft::redact::MIN_LEN
+            crate::redact::MIN_LEN
         );
     }
     Ok(value)

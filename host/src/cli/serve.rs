@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use crate::Caller;
+use crate::config::{Config, Expose};
+use crate::serve::{Gateway, HttpOptions, serve_http, serve_stdio};
 use tokio_util::sync::CancellationToken;
-use weft::Caller;
-use weft::config::{Config, Expose};
-use weft::serve::{Gateway, HttpOptions, serve_http, serve_stdio};
 
 use super::{FAILED, USAGE, finish, start_hub, warn_failed};
 
@@ -51,27 +51,27 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         None => None,
         Some((_, Some(e))) => Some(e),
         Some((e, None)) => {
-            weft::errln!("weft: --expose {e:?} is not a mode; use all, policies or search");
+            crate::errln!("weft: --expose {e:?} is not a mode; use all, policies or search");
             return ExitCode::from(USAGE);
         }
     };
     let addr = match opts.http.as_deref().map(parse_addr).transpose() {
         Ok(a) => a,
         Err(e) => {
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
     if let Some(a) = addr
         && let Err(e) = check_exposure(a, config.tenants.is_empty(), opts.allow_open)
     {
-        weft::errln!("weft: {e}");
+        crate::errln!("weft: {e}");
         return ExitCode::from(USAGE);
     }
     // Over stdio there is no key to tell tenants apart: name one.
     if addr.is_none() && !config.tenants.is_empty() && opts.tenant.is_none() {
         let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-        weft::errln!(
+        crate::errln!(
             "weft: the config defines tenants ({}); serve stdio as one of them with --tenant NAME",
             names.join(", ")
         );
@@ -98,7 +98,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             match serve_stdio(gw, caller).await {
                 Ok(()) => finish(0).await,
                 Err(e) => {
-                    weft::errln!("weft: {e:#}");
+                    crate::errln!("weft: {e:#}");
                     finish(FAILED).await
                 }
             }
@@ -119,7 +119,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                     let plural = |n: usize, word: &str| {
                         format!("{n} {word}{}", if n == 1 { "" } else { "s" })
                     };
-                    weft::outln!(
+                    crate::outln!(
                         "weft: serving MCP on http://{bound}/mcp ({} from {})",
                         plural(tools, "tool"),
                         plural(servers, "server")
@@ -130,7 +130,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             match served {
                 Ok(()) => finish(0).await,
                 Err(e) => {
-                    weft::errln!("weft: {e:#}");
+                    crate::errln!("weft: {e:#}");
                     finish(USAGE).await
                 }
             }

@@ -4,8 +4,8 @@
 
 use std::process::ExitCode;
 
+use crate::config::Config;
 use serde_json::Value;
-use weft::config::Config;
 
 use super::{FAILED, finish, start_hub, table};
 
@@ -37,28 +37,28 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
             req.send().await
         }
         Err(e) => {
-            weft::errln!("weft: cannot make an HTTP client: {e}");
+            crate::errln!("weft: cannot make an HTTP client: {e}");
             return ExitCode::from(FAILED);
         }
     };
     let response = match fetched {
         Ok(r) if r.status().is_success() => r,
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-            weft::errln!(
+            crate::errln!(
                 "weft: {endpoint} answered {}: this weft has tenants, and its status is for admin tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])",
                 r.status()
             );
             return ExitCode::from(FAILED);
         }
         Ok(r) => {
-            weft::errln!(
+            crate::errln!(
                 "weft: {endpoint} answered {}; is this a `weft serve --http` address?",
                 r.status()
             );
             return ExitCode::from(FAILED);
         }
         Err(e) => {
-            weft::errln!(
+            crate::errln!(
                 "weft: cannot reach {endpoint}: {e}; is `weft serve --http` running there?"
             );
             return ExitCode::from(FAILED);
@@ -70,7 +70,7 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            weft::errln!("weft: {endpoint} did not answer with a status report: {e}");
+            crate::errln!("weft: {endpoint} did not answer with a status report: {e}");
             ExitCode::from(FAILED)
         }
     }
@@ -78,7 +78,7 @@ pub async fn remote(url: &str, as_json: bool) -> ExitCode {
 
 fn print(report: &Value, as_json: bool) {
     if as_json {
-        weft::outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(report).unwrap_or_default()
         );
@@ -95,11 +95,11 @@ fn print(report: &Value, as_json: bool) {
         .map(|s| {
             let state = match s["state"].as_str() {
                 Some("backing-off") => {
-                    let now = weft::util::unix_ms(std::time::SystemTime::now());
+                    let now = crate::util::unix_ms(std::time::SystemTime::now());
                     let at = s["retry_at_ms"].as_u64().unwrap_or(now);
                     format!(
                         "backing-off (retry in {})",
-                        weft::util::fmt_duration(std::time::Duration::from_millis(
+                        crate::util::fmt_duration(std::time::Duration::from_millis(
                             at.saturating_sub(now)
                         ))
                     )
@@ -143,14 +143,14 @@ fn print(report: &Value, as_json: bool) {
         Some(160),
     );
     let cache = &report["cache"];
-    weft::outln!(
+    crate::outln!(
         "\ncatalog: {} tools, {} resources, {} prompts; up {} s",
         text(&report["tools"]),
         text(&report["resources"]),
         text(&report["prompts"]),
         text(&report["uptime_s"]),
     );
-    weft::outln!(
+    crate::outln!(
         "cache: {} items, {} hits, {} misses ({:.0}% hit rate), {} evictions, {} invalidations",
         text(&cache["items"]),
         text(&cache["hits"]),
@@ -173,6 +173,6 @@ fn print(report: &Value, as_json: bool) {
                 )
             })
             .collect();
-        weft::outln!("policy runs: {}", list.join("; "));
+        crate::outln!("policy runs: {}", list.join("; "));
     }
 }

@@ -29,9 +29,9 @@ pub fn print(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) {
             _ => out,
         }
     };
-    weft::outln!("{}", line(headers.to_vec()));
+    crate::outln!("{}", line(headers.to_vec()));
     for row in rows {
-        weft::outln!("{}", line(row.iter().map(String::as_str).collect()));
+        crate::outln!("{}", line(row.iter().map(String::as_str).collect()));
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::config::Config;
 use serde_json::json;
-use weft::config::Config;
 
 use super::{FAILED, USAGE, finish, only_server, start_hub, table, warn_failed};
 
@@ -21,7 +21,7 @@ pub async fn run(
     {
         Ok(c) => c.unwrap_or(config),
         Err(e) => {
-            weft::errln!("weft: {e}");
+            crate::errln!("weft: {e}");
             return ExitCode::from(USAGE);
         }
     };
@@ -49,7 +49,7 @@ pub async fn run(
                 })
             })
             .collect();
-        weft::outln!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
@@ -75,7 +75,7 @@ pub async fn run(
             table::terminal_width(),
         );
         for c in catalog.collisions() {
-            weft::errln!(
+            crate::errln!(
                 "weft: {} {:?} is offered by {} and {}; {} wins by priority",
                 c.kind,
                 c.name,
@@ -88,13 +88,13 @@ pub async fn run(
     let any_up = hub
         .status()
         .iter()
-        .any(|s| s.state == weft::upstream::State::Up);
+        .any(|s| s.state == crate::upstream::State::Up);
     finish(
         if any_up
             || hub
                 .status()
                 .iter()
-                .all(|s| s.state == weft::upstream::State::Disabled)
+                .all(|s| s.state == crate::upstream::State::Disabled)
         {
             0
         } else {

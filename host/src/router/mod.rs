@@ -44,9 +44,7 @@ use crate::tenant::Caller;
 use crate::upstream::Upstream;
 use crate::upstream::relay::Relay;
 
-pub use admit::{MAX_NAME_BYTES, check_length};
-pub use classify::classify;
-pub use input::MAX_INPUT_ROUNDS;
+pub use admit::MAX_NAME_BYTES;
 
 /// What an agent's call brings along, so the upstream can reach the agent.
 pub struct Forward {

@@ -122,10 +122,6 @@ impl ParkingLot {
     pub fn len(&self) -> usize {
         self.calls.lock().len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// What weft knows about the agent making this call.

@@ -174,6 +174,53 @@ fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
     Ok(result.into())
 }
 
+/// The parameters of a request that may need the agent's input: a
+/// prompt or a resource read.
+trait Resumable: Clone {
+    /// Takes the answers and state the agent sent back, and the `_meta`
+    /// that is the agent's alone.
+    fn take_round(&mut self) -> (Option<rmcp::model::InputResponses>, Option<String>);
+    fn set_round(&mut self, responses: Option<rmcp::model::InputResponses>, state: Option<String>);
+}
+
+macro_rules! resumable {
+    ($($t:ty),*) => {$(
+        impl Resumable for $t {
+            fn take_round(&mut self) -> (Option<rmcp::model::InputResponses>, Option<String>) {
+                self.meta = None;
+                (self.input_responses.take(), self.request_state.take())
+            }
+            fn set_round(&mut self, responses: Option<rmcp::model::InputResponses>, state: Option<String>) {
+                self.input_responses = responses;
+                self.request_state = state;
+            }
+        }
+    )*};
+}
+resumable!(ReadResourceRequestParams, GetPromptRequestParams);
+
+/// Sends a prompt or a read (`once`, one round) to an upstream and drives
+/// its input rounds with `agent`: a 2026-07-28 agent gets the questions
+/// back, an older one is asked them.
+async fn with_agent<P, R, F, Fut>(
+    agent: &Agent,
+    mut params: P,
+    once: F,
+) -> Result<Driven<R>, ServiceError>
+where
+    P: Resumable,
+    F: Fn(P) -> Fut,
+    Fut: std::future::Future<Output = Result<Round<R>, ServiceError>>,
+{
+    let first = params.take_round();
+    let send = |responses, state| {
+        let mut p = params.clone();
+        p.set_round(responses, state);
+        once(p)
+    };
+    input::drive(first, agent.modern, send, |r| answer_input(agent, r)).await
+}
+
 /// Answers one of a 2026-07-28 upstream's input requests by asking a
 /// handshake-era agent.
 async fn answer_input(
@@ -502,18 +549,23 @@ fn expose_contents<T: serde::Serialize + serde::de::DeserializeOwned>(
 
 impl ServerHandler for Session {
     fn get_info(&self) -> ServerConfig {
-        let caps = json!({
-            "tools": {"listChanged": true},
-            "resources": {"subscribe": true, "listChanged": true},
-            "prompts": {"listChanged": true},
-            "logging": {},
-            "completions": {},
-        });
-        let mut caps = caps;
-        if self.gw.upstreams_offer_tasks() {
-            caps["extensions"] = json!({ rmcp::model::TASKS_EXTENSION_ID: {} });
+        #[allow(deprecated)] // logging: still what handshake-era agents use
+        let caps = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .enable_tool_list_changed();
+        let caps = if self.gw.upstreams_offer_tasks() {
+            caps.enable_tasks()
+        } else {
+            caps
         }
-        let caps: ServerCapabilities = serde_json::from_value(caps).unwrap_or_default();
+        .build();
         ServerConfig::new(caps)
             .with_server_info(Implementation::new("weft", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
@@ -648,15 +700,7 @@ impl ServerHandler for Session {
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.uri = inner.clone();
-        upstream.meta = None;
-        let first = (
-            upstream.input_responses.take(),
-            upstream.request_state.take(),
-        );
-        let send = |responses, state| {
-            let mut params = upstream.clone();
-            params.input_responses = responses;
-            params.request_state = state;
+        let driven = with_agent(&agent, upstream, |params| {
             let conn = conn.clone();
             async move {
                 Ok(match conn.service.read_resource_once(params).await? {
@@ -664,10 +708,9 @@ impl ServerHandler for Session {
                     answer => Round::Done(answer),
                 })
             }
-        };
-        let driven = input::drive(first, agent.modern, send, |r| answer_input(&agent, r))
-            .await
-            .map_err(|e| upstream_error(&server, e))?;
+        })
+        .await
+        .map_err(|e| upstream_error(&server, e))?;
         match driven {
             Driven::Done(ReadResourceResponse::Complete(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -851,15 +894,7 @@ impl ServerHandler for Session {
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
         upstream.name = inner;
-        upstream.meta = None;
-        let first = (
-            upstream.input_responses.take(),
-            upstream.request_state.take(),
-        );
-        let send = |responses, state| {
-            let mut params = upstream.clone();
-            params.input_responses = responses;
-            params.request_state = state;
+        let driven = with_agent(&agent, upstream, |params| {
             let conn = conn.clone();
             async move {
                 Ok(match conn.service.get_prompt_once(params).await? {
@@ -867,10 +902,9 @@ impl ServerHandler for Session {
                     answer => Round::Done(answer),
                 })
             }
-        };
-        let driven = input::drive(first, agent.modern, send, |r| answer_input(&agent, r))
-            .await
-            .map_err(|e| upstream_error(&server, e))?;
+        })
+        .await
+        .map_err(|e| upstream_error(&server, e))?;
         match driven {
             Driven::Done(GetPromptResponse::Complete(mut result)) => {
                 result.result_type.get_or_insert(ResultType::COMPLETE);

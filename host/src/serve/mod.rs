@@ -14,21 +14,21 @@
 //! and `coalesce` (one write for a quick answer over HTTP, redaction by
 //! whole events).
 
-pub mod call;
+pub(crate) mod call;
 mod coalesce;
 mod edge;
 mod handler;
 mod held;
-pub mod http;
+mod http;
 pub mod intake;
 mod keywatch;
 mod notify;
 mod origin;
-pub mod page;
+mod page;
 mod sessions;
 mod subs;
 mod tasks;
-pub mod tools;
+pub(crate) mod tools;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;

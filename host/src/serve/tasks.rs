@@ -17,6 +17,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::Gateway;
 use super::handler::upstream_error;
+use crate::authz::{self, Resource};
 use crate::tenant::Caller;
 
 /// How many tasks weft remembers (oldest forgotten first).
@@ -69,10 +70,13 @@ impl TaskBook {
 
     /// The instance that made `caller`'s task `id`.
     pub(super) fn find(&self, caller: &Caller, id: &str) -> Option<String> {
-        self.lock()
-            .instances
-            .get(&(owner(caller), id.to_string()))
-            .cloned()
+        let key = (owner(caller), id.to_string());
+        let book = self.lock();
+        let instance = book.instances.get(&key)?;
+        let task = Resource::Task {
+            owner: key.0.as_deref(),
+        };
+        authz::allowed(caller, &task).then(|| instance.clone())
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use rmcp::model::ProtocolVersion;
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+use rmcp::service::{ClientInitializeError, ClientLifecycleMode, ClientServiceExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +20,13 @@ impl Upstream {
         &self,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Result<(Connection, Listing), String> {
+        self.connect_any(events).await.map_err(|e| e.to_string())
+    }
+
+    async fn connect_any(
+        &self,
+        events: mpsc::UnboundedSender<UpstreamEvent>,
+    ) -> Result<(Connection, Listing), ConnectError> {
         let auto = ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: None,
@@ -29,7 +36,7 @@ impl Upstream {
             // handshake; a slow modern server then answers the probe late and
             // the handshake fails on the mismatched id. The late answer shows
             // the server is modern: connect again, asking for 2026-07-28.
-            Err(e) if says(&e, Phrase::LateModernAnswer) => {
+            Err(ConnectError::LateModernAnswer(_)) => {
                 tracing::info!(server = %self.config.name, "slow era probe; reconnecting in 2026-07-28 mode");
                 let modern = ClientLifecycleMode::Discover {
                     preferred_versions: vec![ProtocolVersion::V_2026_07_28],
@@ -39,7 +46,7 @@ impl Upstream {
             // A slow handshake-era server refuses the probe late, and the
             // refusal arrives where the handshake's answer was expected:
             // connect again with the handshake alone.
-            Err(e) if says(&e, Phrase::LateProbeRefusal) => {
+            Err(ConnectError::LateProbeRefusal(_)) => {
                 tracing::info!(server = %self.config.name, "slow era probe refused; reconnecting with the handshake");
                 self.connect_with(events, ClientLifecycleMode::Initialize)
                     .await
@@ -52,7 +59,7 @@ impl Upstream {
         &self,
         events: mpsc::UnboundedSender<UpstreamEvent>,
         lifecycle: ClientLifecycleMode,
-    ) -> Result<(Connection, Listing), String> {
+    ) -> Result<(Connection, Listing), ConnectError> {
         let handler = Handler::new(&self.key, events.clone());
         let relays = handler.relays.clone();
         let closed = CancellationToken::new();
@@ -70,7 +77,7 @@ impl Upstream {
                         if let Some(pid) = pid {
                             stdio::kill_group(pid);
                         }
-                        handshake_error(&e.to_string())
+                        handshake_error(e, "")
                     })?;
                 (service, pid)
             }
@@ -82,7 +89,7 @@ impl Upstream {
                         ClientLifecycleMode::Initialize,
                     )
                     .await
-                    .map_err(|e| handshake_error(&e.to_string()))?;
+                    .map_err(|e| handshake_error(e, ""))?;
                 (service, None)
             }
             Transport::Http {
@@ -97,12 +104,7 @@ impl Upstream {
                         lifecycle,
                     )
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot connect to {url}: {}",
-                            handshake_error(&e.to_string())
-                        )
-                    })?;
+                    .map_err(|e| handshake_error(e, &format!("cannot connect to {url}: ")))?;
                 (service, None)
             }
             Transport::Http {
@@ -118,12 +120,7 @@ impl Upstream {
                         ClientLifecycleMode::Initialize,
                     )
                     .await
-                    .map_err(|e| {
-                        format!(
-                            "cannot connect to {url}: {}",
-                            handshake_error(&e.to_string())
-                        )
-                    })?;
+                    .map_err(|e| handshake_error(e, &format!("cannot connect to {url}: ")))?;
                 (service, None)
             }
         };
@@ -189,12 +186,47 @@ pub(super) async fn list(conn: &Connection) -> Result<Listing, String> {
     Ok(listing)
 }
 
-/// Rewords rmcp's handshake errors for people.
-fn handshake_error(raw: &str) -> String {
-    if says(raw, Phrase::Closed) {
-        format!("the server exited or closed its connection during the handshake ({raw})")
-    } else {
-        format!("handshake failed: {raw}")
+/// Why a connection could not be made. The era probe's two late answers
+/// are told apart by rmcp's own error variants, so [`Upstream::connect`]
+/// can retry in the era they show.
+#[derive(Debug, thiserror::Error)]
+enum ConnectError {
+    /// A slow 2026-07-28 server answered the era probe after rmcp fell
+    /// back to the handshake.
+    #[error("{0}")]
+    LateModernAnswer(String),
+    /// A slow handshake-era server refused the era probe late.
+    #[error("{0}")]
+    LateProbeRefusal(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<String> for ConnectError {
+    fn from(message: String) -> Self {
+        ConnectError::Other(message)
+    }
+}
+
+/// rmcp's handshake error, kinded and reworded for people; `prefix` says
+/// where weft was connecting.
+fn handshake_error(e: ClientInitializeError, prefix: &str) -> ConnectError {
+    let raw = e.to_string();
+    match e {
+        ClientInitializeError::ConflictInitResponseId(..) => {
+            ConnectError::LateModernAnswer(format!("{prefix}handshake failed: {raw}"))
+        }
+        ClientInitializeError::UncorrelatedErrorResponse { .. } => {
+            ConnectError::LateProbeRefusal(format!("{prefix}handshake failed: {raw}"))
+        }
+        ClientInitializeError::ConnectionClosed(_) => ConnectError::Other(format!(
+            "{prefix}the server exited or closed its connection during the handshake ({raw})"
+        )),
+        // A transport error says it only in words (an I/O error's text).
+        _ if says(&raw, Phrase::Closed) => ConnectError::Other(format!(
+            "{prefix}the server exited or closed its connection during the handshake ({raw})"
+        )),
+        _ => ConnectError::Other(format!("{prefix}handshake failed: {raw}")),
     }
 }
 

@@ -14,9 +14,10 @@ use rmcp::ClientHandler;
 #[allow(deprecated)]
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
-    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ErrorData,
-    Implementation, InputRequest, ListRootsRequest, ListRootsResult,
-    LoggingMessageNotificationParam, ProgressNotificationParam, ResourceUpdatedNotificationParam,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationCapability,
+    ErrorData, FormElicitationCapability, Implementation, InputRequest, ListRootsRequest,
+    ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ResourceUpdatedNotificationParam, UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use serde::de::DeserializeOwned;
@@ -79,13 +80,17 @@ impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("weft", env!("CARGO_PKG_VERSION"));
-        let caps = serde_json::json!({
-            "sampling": {},
-            "elicitation": {"form": {}, "url": {}},
-        });
-        if let Ok(caps) = serde_json::from_value::<ClientCapabilities>(caps) {
-            info.capabilities = caps;
-        }
+        // weft answers these for the agent (see `relay`).
+        #[allow(deprecated)] // sampling: still what handshake-era servers use
+        let caps = ClientCapabilities::builder()
+            .enable_sampling()
+            .enable_elicitation_with(
+                ElicitationCapability::new()
+                    .with_form(FormElicitationCapability::default())
+                    .with_url(UrlElicitationCapability::new()),
+            )
+            .build();
+        info.capabilities = caps;
         info
     }
 
@@ -172,5 +177,21 @@ impl ClientHandler for Handler {
     ) -> Result<ListRootsResult, ErrorData> {
         self.ask(InputRequest::ListRoots(ListRootsRequest::default()))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weft_declares_sampling_and_both_elicitation_modes_to_servers() {
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let info = Handler::new("s", events).get_info();
+        let caps = serde_json::to_value(&info.capabilities).unwrap_or_default();
+        assert_eq!(
+            caps,
+            serde_json::json!({"sampling": {}, "elicitation": {"form": {}, "url": {}}})
+        );
     }
 }

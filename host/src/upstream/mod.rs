@@ -28,7 +28,6 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch as notify};
 use tokio_util::sync::CancellationToken;
 
-pub use builtin::NAMES as BUILTINS;
 use handler::Handler;
 pub use handler::UpstreamEvent;
 pub use stdio::StderrTail;

@@ -196,6 +196,7 @@ impl Relays {
 
     /// How many server requests were refused because calls of several
     /// tenants were in flight.
+    #[cfg(test)]
     pub fn refused(&self) -> u64 {
         self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
