@@ -129,6 +129,30 @@ class ReportTest(unittest.TestCase):
         self.write_raw(lines)
         self.assertEqual(report.render(report.load(self.raw))[1], first)
 
+    def test_throughput_targets_are_set_from_the_baseline_run(self):
+        base = os.path.join(self.dir, "baseline.jsonl")
+        with open(base, "w", encoding="utf-8") as f:
+            for line in [clean_provenance("base123"),
+                         {"case": "4", "name": "weft → stdio, plain HTTP client calls/s c=16",
+                          "unit": "calls/s", "value": 1000.0}]:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
+        os.environ["WEFT_BENCH_BASELINE"] = base
+        try:
+            self.write_raw([clean_provenance()] + self.figures() + [
+                {"case": "4", "name": "weft → stdio, plain HTTP client calls/s c=16",
+                 "unit": "calls/s", "value": 1600.0},
+                {"case": "4", "name": "weft → stdio, plain HTTP client calls/s c=64",
+                 "unit": "calls/s", "value": 1600.0}])
+            verdicts = {t["target"]: t for t in report.targets(report.load(self.raw))}
+        finally:
+            os.environ.pop("WEFT_BENCH_BASELINE")
+        c16 = verdicts["4. gateway calls/s, c=16, plain HTTP client, 1.5x the baseline run"]
+        self.assertEqual(c16["goal"], "≥ 1,500 calls/s (1.5 × 1,000 in run `base123`)")
+        self.assertEqual(c16["verdict"], "met")
+        # No baseline figure: not measured, never a made-up goal.
+        c64 = verdicts["4. gateway calls/s, c=64, plain HTTP client, 1.5x the baseline run"]
+        self.assertEqual(c64["verdict"], report.NOT_MEASURED)
+
     def test_stamp_records_describe_and_commit(self):
         self.assertEqual(self.main("stamp", self.raw)[0], 0)
         p = report.load(self.raw).provenance

@@ -13,6 +13,9 @@
 //!    all 5,000 tools in one page from an rmcp client (p50/p99), the same
 //!    as served (plain HTTP until the body is in; its size), a `perf`
 //!    profile of weft serving it (`bench/profile.py`), and weft's peak RSS.
+//!
+//! `WEFT_BENCH_PARTS` (comma-separated) runs some parts only: `runs` (1)
+//! and `list` (2); both when unset.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -267,6 +270,14 @@ async fn many_servers(dir: &std::path::Path) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = temp_dir();
-    concurrent_runs(dir.path()).await;
-    many_servers(dir.path()).await;
+    let part = |name: &str| {
+        std::env::var("WEFT_BENCH_PARTS")
+            .map_or(true, |parts| parts.split(',').any(|p| p.trim() == name))
+    };
+    if part("runs") {
+        concurrent_runs(dir.path()).await;
+    }
+    if part("list") {
+        many_servers(dir.path()).await;
+    }
 }

@@ -30,6 +30,10 @@
 //! profile of weft under the plain client's load (`bench/profile.py`), and
 //! an idle shutdown of `weft serve --http` with five stdio servers: SIGTERM
 //! to exit, 20 runs.
+//!
+//! `WEFT_BENCH_PARTS` (comma-separated) runs some parts only: `stdio` (the
+//! stdio rows, direct and through weft), `http` (the HTTP upstream rows),
+//! `peers` and `shutdown`; every part when unset.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -469,6 +473,12 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Whether `WEFT_BENCH_PARTS` selects this part (every part when unset).
+fn part(name: &str) -> bool {
+    std::env::var("WEFT_BENCH_PARTS")
+        .map_or(true, |parts| parts.split(',').any(|p| p.trim() == name))
+}
+
 /// Calls one `measure_with` makes: warm-up, latency, then each load level.
 const CALLS_PER_MEASURE: usize = 300 + LATENCY_CALLS + LATENCY_CALLS + 2 * LOAD_CALLS;
 
@@ -479,33 +489,130 @@ async fn main() {
     println!(
         "tools/call echo on server-everything; {LATENCY_CALLS} sequential calls for latency, {LOAD_CALLS} per load level\n"
     );
+    let stdio_rows = part("stdio");
 
-    // Direct, stdio.
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(&everything).arg("stdio");
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn server-everything");
-    let direct =
-        ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
-            .await
-            .expect("connect over stdio");
-    let direct_stdio = measure("direct stdio", direct).await;
+    // Direct, stdio: the baseline of the stdio rows and the peers.
+    let direct_stdio = if stdio_rows || part("peers") {
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(&everything).arg("stdio");
+        let (transport, _) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server-everything");
+        let direct =
+            ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                .await
+                .expect("connect over stdio");
+        Some(measure("direct stdio", direct).await)
+    } else {
+        None
+    };
 
-    // Direct, HTTP.
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(&everything)
-        .arg("streamableHttp")
-        .env("PORT", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let http_server = Background::spawn(&mut cmd);
-    let port = ports::bound_port(http_server.0.id(), Duration::from_secs(30));
-    let upstream_url = format!("http://127.0.0.1:{port}/mcp");
-    let direct_http = measure("direct HTTP", http_client(&upstream_url).await).await;
+    let mut pairs: Vec<(Row, String)> = Vec::new();
+    let mut via_keepalive = None;
+    if stdio_rows && let Some(direct_stdio) = &direct_stdio {
+        let stdio = stdio_part(&dir, direct_stdio).await;
+        via_keepalive = Some(stdio.keepalive);
+        pairs.extend(
+            stdio
+                .rows
+                .into_iter()
+                .map(|r| (r, direct_stdio.label.clone())),
+        );
+    }
+    if part("http") {
+        let (via_http, direct_http) = http_part(&dir, &everything).await;
+        pairs.push((via_http, direct_http.label.clone()));
+        pairs.push((direct_http, String::new()));
+    }
 
-    // weft in front, the upstream over stdio.
+    // Peers in front of the same server over stdio.
+    let mut peers = Vec::new();
+    if part("peers") {
+        for name in ["mcp-proxy", "mcp-hub", "fastmcp"] {
+            if let Some((row, keepalive)) = peer(name, &everything, dir.path()).await {
+                if let (Some(ka), Some(weft)) = (&keepalive, &via_keepalive) {
+                    // The same keep-alive client against weft and this peer.
+                    for (i, c) in [1, 16, 64].iter().enumerate() {
+                        record::figure(
+                            "4",
+                            &format!("weft/{name} calls/s c={c} (keep-alive SSE client)"),
+                            weft.rates[i] / ka.rates[i],
+                            "x",
+                        );
+                    }
+                }
+                peers.push((name, row));
+            }
+        }
+    }
+    let via_stdio = pairs.iter().find(|(r, _)| r.label == "weft → stdio");
+    if let (Some(direct_stdio), Some((via_stdio, _))) = (&direct_stdio, via_stdio) {
+        for (name, row) in &peers {
+            record::figure(
+                "4",
+                &format!("{name} added p50"),
+                us(row.p50) - us(direct_stdio.p50),
+                "µs",
+            );
+            record::figure(
+                "4",
+                &format!("{name} p50 / weft p50"),
+                us(row.p50) / us(via_stdio.p50),
+                "x",
+            );
+            for (i, c) in [16, 64].iter().enumerate() {
+                record::figure(
+                    "4",
+                    &format!("weft/{name} calls/s c={c}"),
+                    via_stdio.rates[i + 1] / row.rates[i + 1],
+                    "x",
+                );
+            }
+        }
+    }
+
+    println!();
+    let find = |label: &str| {
+        pairs
+            .iter()
+            .map(|(r, _)| r)
+            .chain(direct_stdio.iter())
+            .find(|r| r.label == label)
+    };
+    let mut compared: Vec<(&Row, &Row)> = pairs
+        .iter()
+        .filter_map(|(row, base)| Some((row, find(base)?)))
+        .collect();
+    if let Some(direct_stdio) = &direct_stdio {
+        compared.extend(peers.iter().map(|(_, row)| (row, direct_stdio)));
+    }
+    for (weft, direct) in compared {
+        println!(
+            "added ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
+            weft.label,
+            direct.label,
+            us(weft.p50) - us(direct.p50),
+            us(weft.p99) - us(direct.p99),
+            weft.rates[0] / direct.rates[0],
+            weft.rates[1] / direct.rates[1],
+            weft.rates[2] / direct.rates[2],
+        );
+    }
+    if part("shutdown") {
+        idle_shutdown(dir.path()).await;
+    }
+}
+
+/// What the stdio part measured: its rows through weft, and the
+/// keep-alive client's row (the peers are compared with it).
+struct StdioPart {
+    rows: Vec<Row>,
+    keepalive: Row,
+}
+
+/// weft in front of server-everything over stdio, with each client.
+async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
     let config = dir.path().join("stdio.toml");
     std::fs::write(
         &config,
@@ -552,6 +659,40 @@ async fn main() {
     .await;
     let rss_stdio = record::peak_rss_mib(weft_stdio.0.id()).unwrap_or(f64::NAN);
     drop(weft_stdio);
+    record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
+    println!("weft peak RSS under this load (stdio upstream): {rss_stdio:.1} MiB");
+    record::figure(
+        "4",
+        "weft added p50",
+        us(via_stdio.p50) - us(direct_stdio.p50),
+        "µs",
+    );
+    record::figure(
+        "4",
+        "weft added p50 (plain HTTP client)",
+        us(via_plain.p50) - us(direct_stdio.p50),
+        "µs",
+    );
+    StdioPart {
+        rows: vec![via_stdio, via_stdio_modern, via_plain],
+        keepalive: via_keepalive,
+    }
+}
+
+/// server-everything over streamable HTTP, called directly and through
+/// weft (the same server, the same rmcp client); records the throughput
+/// ratio weft keeps. Returns (weft → HTTP, direct HTTP).
+async fn http_part(dir: &tempfile::TempDir, everything: &std::path::Path) -> (Row, Row) {
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(everything)
+        .arg("streamableHttp")
+        .env("PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let http_server = Background::spawn(&mut cmd);
+    let port = ports::bound_port(http_server.0.id(), Duration::from_secs(30));
+    let upstream_url = format!("http://127.0.0.1:{port}/mcp");
+    let direct_http = measure("direct HTTP", http_client(&upstream_url).await).await;
 
     // weft in front, the upstream over HTTP (the same server as above).
     let config = dir.path().join("http.toml");
@@ -567,86 +708,17 @@ async fn main() {
     let via_http = measure("weft → HTTP", http_client(&url).await).await;
     let rss_http = record::peak_rss_mib(weft_http.0.id()).unwrap_or(f64::NAN);
     drop(weft_http);
-    record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
     record::figure("4", "weft → HTTP rss", rss_http, "MiB");
-
-    // Peers in front of the same server over stdio.
-    let mut peers = Vec::new();
-    for name in ["mcp-proxy", "mcp-hub", "fastmcp"] {
-        if let Some((row, keepalive)) = peer(name, &everything, dir.path()).await {
-            if let Some(ka) = &keepalive {
-                // The same keep-alive client against weft and this peer.
-                for (i, c) in [1, 16, 64].iter().enumerate() {
-                    record::figure(
-                        "4",
-                        &format!("weft/{name} calls/s c={c} (keep-alive SSE client)"),
-                        via_keepalive.rates[i] / ka.rates[i],
-                        "x",
-                    );
-                }
-            }
-            peers.push((name, row));
-        }
-    }
-    record::figure(
-        "4",
-        "weft added p50",
-        us(via_stdio.p50) - us(direct_stdio.p50),
-        "µs",
-    );
-    record::figure(
-        "4",
-        "weft added p50 (plain HTTP client)",
-        us(via_plain.p50) - us(direct_stdio.p50),
-        "µs",
-    );
-    for (name, row) in &peers {
+    for (i, c) in [1, 16, 64].iter().enumerate() {
         record::figure(
             "4",
-            &format!("{name} added p50"),
-            us(row.p50) - us(direct_stdio.p50),
-            "µs",
-        );
-        record::figure(
-            "4",
-            &format!("{name} p50 / weft p50"),
-            us(row.p50) / us(via_stdio.p50),
+            &format!("weft → HTTP / direct HTTP calls/s c={c}"),
+            via_http.rates[i] / direct_http.rates[i],
             "x",
         );
-        for (i, c) in [16, 64].iter().enumerate() {
-            record::figure(
-                "4",
-                &format!("weft/{name} calls/s c={c}"),
-                via_stdio.rates[i + 1] / row.rates[i + 1],
-                "x",
-            );
-        }
     }
-
-    println!();
-    let mut pairs = vec![
-        (&via_stdio, &direct_stdio),
-        (&via_stdio_modern, &direct_stdio),
-        (&via_plain, &direct_stdio),
-        (&via_http, &direct_http),
-    ];
-    pairs.extend(peers.iter().map(|(_, row)| (row, &direct_stdio)));
-    for (weft, direct) in pairs {
-        println!(
-            "added ({} vs {}): p50 {:+.0} µs, p99 {:+.0} µs; throughput ratio c=1 {:.2}, c=16 {:.2}, c=64 {:.2}",
-            weft.label,
-            direct.label,
-            us(weft.p50) - us(direct.p50),
-            us(weft.p99) - us(direct.p99),
-            weft.rates[0] / direct.rates[0],
-            weft.rates[1] / direct.rates[1],
-            weft.rates[2] / direct.rates[2],
-        );
-    }
-    println!(
-        "weft peak RSS under this load: {rss_stdio:.1} MiB (stdio upstream), {rss_http:.1} MiB (HTTP upstream)"
-    );
-    idle_shutdown(dir.path()).await;
+    println!("weft peak RSS under this load (HTTP upstream): {rss_http:.1} MiB");
+    (via_http, direct_http)
 }
 
 /// Runs of the idle-shutdown measurement.

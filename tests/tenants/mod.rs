@@ -440,6 +440,24 @@ async fn open_session(base: &str, key: &str) -> String {
     session
 }
 
+/// A stateless (2026-07-28) POST of `body`, a `method` request, with `key`.
+async fn post_modern(base: &str, key: &str, method: &str, body: &Value) -> reqwest::Response {
+    within(
+        method,
+        reqwest::Client::new()
+            .post(format!("{base}/mcp"))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .body(body.to_string())
+            .send(),
+    )
+    .await
+    .expect("weft answers")
+}
+
 /// Opens a 2026-07-28 `subscriptions/listen` stream for `uri` and waits
 /// for its acknowledgment; the stream stays open while the answer lives.
 async fn listen(base: &str, key: &str, uri: &str) -> reqwest::Response {
@@ -450,20 +468,7 @@ async fn listen(base: &str, key: &str, uri: &str) -> reqwest::Response {
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
     }}});
-    let mut resp = within(
-        "subscriptions/listen",
-        reqwest::Client::new()
-            .post(format!("{base}/mcp"))
-            .bearer_auth(key)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "subscriptions/listen")
-            .body(body.to_string())
-            .send(),
-    )
-    .await
-    .expect("weft answers");
+    let mut resp = post_modern(base, key, "subscriptions/listen", &body).await;
     assert_eq!(resp.status().as_u16(), 200);
     let mut seen = String::new();
     while !seen.contains("notifications/subscriptions/acknowledged") {

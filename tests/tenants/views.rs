@@ -411,3 +411,78 @@ async fn every_route_to_an_ungranted_tool_is_denied_and_never_reaches_the_server
     assert_eq!(denied("@solo", json!("script")), 1, "{records:?}");
     let _ = rig.stop();
 }
+
+/// The tool names of a stateless (2026-07-28) `tools/list` with `key`, and
+/// the body as it came: the request weft answers from its serialised list.
+async fn stateless_list(base: &str, key: &str) -> (Vec<String>, String) {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let answer = post_modern(base, key, "tools/list", &body).await;
+    assert_eq!(answer.status().as_u16(), 200);
+    let text = answer.text().await.unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    // The era's cache hints, as rmcp gives every 2026-07-28 list.
+    assert_eq!(
+        (&v["result"]["ttlMs"], &v["result"]["cacheScope"]),
+        (&json!(0), &json!("private")),
+        "{text}"
+    );
+    let names = v["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {text}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    (names, text)
+}
+
+/// Stateless `tools/list` answers come from a list serialised once per
+/// catalog version and tenant: two tenants with different views each get
+/// their own list, again and again in any order, with the names rmcp lists
+/// on their sessions; and a catalog change (a server down for good) is in
+/// the next list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_tenant_gets_its_own_cached_tool_list_until_the_catalog_changes() {
+    let rig = Rig::start("", "", &[]);
+    let (a, a_body) = stateless_list(&rig.base, &rig.acme).await;
+    let (g, g_body) = stateless_list(&rig.base, &rig.globex).await;
+    assert_ne!(a, g);
+    assert!(a.contains(&"leaky__echo".into()), "{a:?}");
+    assert!(!a.iter().any(|n| n.starts_with("beta__")), "{a:?}");
+    assert!(
+        !g.iter().any(|n| n.starts_with("alpha__") || n == "script"),
+        "{g:?}"
+    );
+    for _ in 0..3 {
+        assert_eq!(stateless_list(&rig.base, &rig.globex).await.1, g_body);
+        assert_eq!(stateless_list(&rig.base, &rig.acme).await.1, a_body);
+    }
+    // The same names as rmcp serves each tenant's session.
+    let mut on_session = tool_names(&rig.client(&rig.acme).await).await;
+    let mut listed = a.clone();
+    on_session.sort();
+    listed.sort();
+    assert_eq!(listed, on_session);
+
+    // leaky exits on each call, and is restarted once: called until it
+    // stays down, its tools leave acme's catalog, and acme's list.
+    let acme = rig.client(&rig.acme).await;
+    let (base, key, acme) = (&rig.base, &rig.acme, &acme);
+    until(
+        "leaky's tools to leave acme's list",
+        EXCHANGE,
+        || async move {
+            let mut p = CallToolRequestParams::new("leaky__echo");
+            p.arguments = json!({"text": "x"}).as_object().cloned();
+            let _ = tokio::time::timeout(Duration::from_secs(5), acme.call_tool(p)).await;
+            let (names, _) = stateless_list(base, key).await;
+            !names.iter().any(|n| n.starts_with("leaky__"))
+        },
+    )
+    .await;
+    let (now, _) = stateless_list(&rig.base, &rig.acme).await;
+    assert!(now.contains(&"alpha__echo".into()), "{now:?}");
+    assert_eq!(stateless_list(&rig.base, &rig.globex).await.1, g_body);
+}

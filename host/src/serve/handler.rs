@@ -75,14 +75,7 @@ impl Session {
 
     /// The policies this caller may list and run.
     fn policies_for(&self, caller: &Caller) -> Vec<crate::config::PolicyConfig> {
-        self.gw
-            .hub
-            .config()
-            .policies
-            .iter()
-            .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
-            .cloned()
-            .collect()
+        self.gw.policies_for(caller)
     }
 }
 
@@ -590,12 +583,8 @@ impl ServerHandler for Session {
         let gw = self.gw();
         let caller = self.caller(&ctx.extensions);
         let policies = self.policies_for(&caller);
-        let all = tools::exposed(&gw.hub.catalog_for(&caller), &policies, gw.expose, &caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(all, cursor, gw.page_size)?;
-        let mut result = ListToolsResult::with_all_items(items);
-        result.next_cursor = next;
-        Ok(result)
+        super::listing::page_for(gw, &gw.hub.catalog_for(&caller), &caller, &policies, cursor)
     }
 
     async fn call_tool(

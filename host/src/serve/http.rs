@@ -180,6 +180,7 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
     let mut _slot = None;
     let mut opener: Option<String> = None;
     let mut reserved = false;
+    let mut listed = None;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
     // weft offers no OAuth for agents yet: every discovery document is
@@ -353,10 +354,29 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
             }
             reserved = true;
         }
+        // A stateless tools/list is answered from the catalog's
+        // serialised list (see `super::listing`).
+        if method.as_deref() == Some("tools/list") {
+            let caller = parts
+                .extensions
+                .get::<Caller>()
+                .cloned()
+                .unwrap_or_else(|| {
+                    if tenants.is_empty() {
+                        Caller::owner()
+                    } else {
+                        Caller::nobody()
+                    }
+                });
+            listed = super::listing::answer(gw, &caller, &parts.headers, &bytes);
+        }
         request = Request::from_parts(parts, Body::from(bytes));
     }
     let post = request.method() == http::Method::POST;
-    let mut response = next.run(request).await;
+    let mut response = match listed {
+        Some(response) => response,
+        None => next.run(request).await,
+    };
     if let Some(tenant) = opener {
         match (session_id(response.headers()), asked_session) {
             // A new session: it is this tenant's.

@@ -10,9 +10,10 @@
 //! [`page`] (cursors), [`http`] (the HTTP endpoint), `edge` (its
 //! listener and connection limits), `origin` (Host and Origin checks),
 //! `sessions` (whose each HTTP session is, and per-tenant quotas),
-//! `keywatch` (key-file reload), `held` (a permit held until a body ends)
-//! and `coalesce` (one write for a quick answer over HTTP, redaction by
-//! whole events).
+//! `keywatch` (key-file reload), `held` (a permit held until a body ends),
+//! `coalesce` (one write for a quick answer over HTTP, redaction by
+//! whole events) and `listing` (`tools/list` serialised once per catalog
+//! version and audience).
 
 pub(crate) mod call;
 mod coalesce;
@@ -22,6 +23,7 @@ mod held;
 mod http;
 pub mod intake;
 mod keywatch;
+mod listing;
 mod notify;
 mod origin;
 mod page;
@@ -64,6 +66,8 @@ pub struct Gateway {
     /// With tenants: the tenant that opened each HTTP session, so no other
     /// tenant can use it, and each tenant's session quota.
     sessions: sessions::Sessions,
+    /// `tools/list` results, serialised once per catalog and audience.
+    lists: listing::Lists,
 }
 
 impl Gateway {
@@ -86,6 +90,7 @@ impl Gateway {
             subs: subs::Subscriptions::default(),
             tasks: tasks::TaskBook::default(),
             sessions: sessions::Sessions::default(),
+            lists: listing::Lists::default(),
         })
     }
 
@@ -114,6 +119,17 @@ impl Gateway {
         let loaded = policy::load(&self.hub, name, &[]).map_err(|e| e.to_string())?;
         self.loaded.lock().insert(name.to_string(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// The policies `caller` may list and run.
+    fn policies_for(&self, caller: &Caller) -> Vec<crate::config::PolicyConfig> {
+        self.hub
+            .config()
+            .policies
+            .iter()
+            .filter(|p| crate::authz::allowed(caller, &crate::authz::Resource::Policy(&p.name)))
+            .cloned()
+            .collect()
     }
 
     /// How many calls wait for a 2026-07-28 agent's input.

@@ -9,8 +9,9 @@
 //! weft gives the transport its own HTTP client, one per server, that keeps
 //! connections alive between calls (rmcp's default client opens a new one
 //! per request) with `TCP_NODELAY` set, so a reused connection does not
-//! wait on delayed ACKs. It follows no redirects: a redirect would replay
-//! the configured headers elsewhere.
+//! wait on delayed ACKs, and lets up to [`MAX_IN_FLIGHT`] calls run at
+//! once (rmcp's default is 16). It follows no redirects: a redirect would
+//! replay the configured headers elsewhere.
 //!
 //! An answer the transport cannot read (a JSON body that is not one
 //! JSON-RPC message, an unexpected content type) fails the one request it
@@ -27,6 +28,12 @@ use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 /// Idle keep-alive connections kept per server.
 const IDLE_CONNECTIONS: usize = 64;
 
+/// Calls in flight to one server at once. rmcp's default (16) queues the
+/// rest inside the transport, so weft in front of a server capped every
+/// agent load above 16 at 16 (a direct client has no such cap across its
+/// connections).
+const MAX_IN_FLIGHT: usize = 256;
+
 /// Builds the transport; fails only on headers that are not valid HTTP.
 pub fn transport(
     url: &str,
@@ -34,6 +41,7 @@ pub fn transport(
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
         .custom_headers(header_values(headers)?)
+        .max_concurrent_requests(MAX_IN_FLIGHT)
         .reinit_on_expired_session(true);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(IDLE_CONNECTIONS)
