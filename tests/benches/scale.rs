@@ -13,6 +13,11 @@
 //!    all 5,000 tools in one page from an rmcp client (p50/p99), the same
 //!    as served (plain HTTP until the body is in; its size), a `perf`
 //!    profile of weft serving it (`bench/profile.py`), and weft's peak RSS.
+//! 3. One tenant's hostile requests (4 MiB tool names, 10,000-word
+//!    searches) against another tenant's `echo` p99 (see
+//!    `common/hostile.rs`).
+//!
+//! `WEFT_BENCH_ONLY=hostile` (or `runs`, `servers`) runs one part alone.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -22,6 +27,9 @@ mod record;
 
 #[path = "common/ports.rs"]
 mod ports;
+
+#[path = "common/hostile.rs"]
+mod hostile;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -267,6 +275,15 @@ async fn many_servers(dir: &std::path::Path) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = temp_dir();
-    concurrent_runs(dir.path()).await;
-    many_servers(dir.path()).await;
+    let only = std::env::var("WEFT_BENCH_ONLY").ok();
+    let runs = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    if runs("runs") {
+        concurrent_runs(dir.path()).await;
+    }
+    if runs("servers") {
+        many_servers(dir.path()).await;
+    }
+    if runs("hostile") {
+        hostile::hostile_tenant(dir.path()).await;
+    }
 }
