@@ -13,9 +13,12 @@
 //!    all 5,000 tools in one page from an rmcp client (p50/p99), the same
 //!    as served (plain HTTP until the body is in; its size), a `perf`
 //!    profile of weft serving it (`bench/profile.py`), and weft's peak RSS.
+//! 3. One tenant's hostile requests (4 MiB tool names, 10,000-word
+//!    searches) against another tenant's `echo` p99 (see
+//!    `common/hostile.rs`).
 //!
-//! `WEFT_BENCH_PARTS` (comma-separated) runs some parts only: `runs` (1)
-//! and `list` (2); both when unset.
+//! `WEFT_BENCH_PARTS` (comma-separated) runs some parts only: `runs` (1),
+//! `list` (2) and `hostile` (3); all when unset.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -25,6 +28,9 @@ mod record;
 
 #[path = "common/ports.rs"]
 mod ports;
+
+#[path = "common/hostile.rs"]
+mod hostile;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -279,5 +285,8 @@ async fn main() {
     }
     if part("list") {
         many_servers(dir.path()).await;
+    }
+    if part("hostile") {
+        hostile::hostile_tenant(dir.path()).await;
     }
 }

@@ -30,8 +30,11 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 mod canary;
+mod domains;
 mod hostile;
 mod input_and_breaker;
+mod listen;
+mod oracle;
 mod per_tenant;
 mod probing;
 mod tasks;
@@ -304,14 +307,7 @@ impl Rig {
     }
 
     async fn client(&self, key: &str) -> Client {
-        let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
-            .auth_header(key.to_string());
-        within(
-            "client connect",
-            ().serve(StreamableHttpClientTransport::from_config(config)),
-        )
-        .await
-        .expect("client connects with a key")
+        connect(&self.base, key).await
     }
 
     /// What weft has written on stderr so far.
@@ -458,27 +454,52 @@ async fn post_modern(base: &str, key: &str, method: &str, body: &Value) -> reqwe
     .expect("weft answers")
 }
 
+/// Sends one 2026-07-28 (stateless) request as `key`, declaring
+/// `capabilities`; `Mcp-Name` is the params' `name` or `taskId`.
+async fn send_modern(
+    base: &str,
+    key: &str,
+    method: &str,
+    mut params: Value,
+    capabilities: Value,
+) -> reqwest::Response {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/mcp"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = params["name"].as_str().or(params["taskId"].as_str()) {
+        req = req.header("mcp-name", name);
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    within(method, req.body(body.to_string()).send())
+        .await
+        .expect("weft answers")
+}
+
 /// Opens a 2026-07-28 `subscriptions/listen` stream for `uri` and waits
 /// for its acknowledgment; the stream stays open while the answer lives.
-async fn listen(base: &str, key: &str, uri: &str) -> reqwest::Response {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "subscriptions/listen", "params": {
-    "notifications": {"resourceSubscriptions": [uri]},
-    "_meta": {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
-    }}});
-    let mut resp = post_modern(base, key, "subscriptions/listen", &body).await;
-    assert_eq!(resp.status().as_u16(), 200);
-    let mut seen = String::new();
-    while !seen.contains("notifications/subscriptions/acknowledged") {
-        let chunk = within("the acknowledgment", resp.chunk())
-            .await
-            .expect("the stream stays open")
-            .unwrap_or_else(|| panic!("the stream ended before its acknowledgment: {seen}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    resp
+async fn listen(base: &str, key: &str, uri: &str) -> listen::Stream {
+    listen::Stream::open(base, key, &[uri]).await
+}
+
+/// An rmcp client (handshake era) on `weft serve --http` at `base`.
+async fn connect(base: &str, key: &str) -> Client {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(key);
+    within(
+        "client connect",
+        ().serve(StreamableHttpClientTransport::from_config(config)),
+    )
+    .await
+    .expect("client connects with a key")
 }
 
 /// An admin GET of `/status` or `/metrics`.

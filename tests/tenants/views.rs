@@ -327,12 +327,31 @@ async fn every_route_to_an_ungranted_tool_is_denied_and_never_reaches_the_server
             .count()
     };
     let before = refusals(rig.log());
-    let listening = listen(&rig.base, &rig.acme, uri).await;
+    // The hidden URI beside one of acme's own: acknowledged exactly as an
+    // unknown URI beside it is, and only acme's own is subscribed.
+    let own = "alpha+fixture://item/0";
+    let unknown = "nothing+fixture://item/0";
+    let mut listening = super::listen::Stream::open(&rig.base, &rig.acme, &[uri, own]).await;
     until("weft to refuse acme's listen", EXCHANGE, || {
         let n = refusals(rig.log());
         async move { n == before + 1 }
     })
     .await;
+    let probe = super::listen::Stream::open(&rig.base, &rig.acme, &[unknown, own]).await;
+    let ack = |s: &super::listen::Stream, named: &str| {
+        s.messages()
+            .into_iter()
+            .find(|m| m["method"] == "notifications/subscriptions/acknowledged")
+            .expect("an acknowledgment")
+            .to_string()
+            .replace(named, "URI")
+    };
+    assert_eq!(
+        ack(&listening, uri),
+        ack(&probe, unknown),
+        "hidden and unknown"
+    );
+    drop(probe);
 
     // Nothing of it reached beta.
     for what in [
@@ -387,6 +406,15 @@ async fn every_route_to_an_ungranted_tool_is_denied_and_never_reaches_the_server
         records(&d, "beta", "resources/subscribe"),
         [json!({"uri": "fixture://item/0"})]
     );
+    // beta's update reaches globex, and never acme, whose own update
+    // (announced after it) does.
+    let globex_client_touch =
+        call(&globex, "beta__touch", json!({"uri": "fixture://item/0"})).await;
+    assert_eq!(globex_client_touch.is_error, Some(false));
+    let r = call(&acme, "alpha__touch", json!({"uri": "fixture://item/0"})).await;
+    assert_eq!(r.is_error, Some(false), "{r:?}");
+    let updates = listening.until_update(own).await;
+    assert!(!updates.iter().any(|u| u == uri), "{updates:?}");
     drop((listening, globex_listening));
 
     // The denials are in the audit log, the policy's with its name.

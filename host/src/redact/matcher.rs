@@ -21,20 +21,25 @@ struct Secret {
     forms: Vec<Vec<Vec<u8>>>,
     /// The anchor's character range.
     anchor: (usize, usize),
+    /// Its index among the matcher's values.
+    value: usize,
 }
 
 /// What an Aho-Corasick pattern stands for.
 enum Pattern {
     /// The anchor of `secrets[i]`: matched outwards from there.
     Anchor(usize),
-    /// A whole form of a value with no anchor: the hit is the match.
-    Whole,
+    /// A whole form of value `i`, which has no anchor: the hit is the
+    /// match.
+    Whole(usize),
 }
 
 pub(super) struct Matcher {
     ac: AhoCorasick,
     patterns: Vec<Pattern>,
     secrets: Vec<Secret>,
+    /// The values, in the order given.
+    values: Vec<String>,
 }
 
 impl Matcher {
@@ -42,7 +47,7 @@ impl Matcher {
         let mut texts: Vec<Vec<u8>> = Vec::new();
         let mut patterns = Vec::new();
         let mut secrets = Vec::new();
-        for v in values {
+        for (value, v) in values.iter().enumerate() {
             let chars: Vec<char> = v.chars().collect();
             match anchor(&chars).filter(|_| chars.len() <= MAX_FLEXIBLE) {
                 Some((from, to)) => {
@@ -51,12 +56,13 @@ impl Matcher {
                     secrets.push(Secret {
                         forms: chars.iter().map(|&c| forms(c)).collect(),
                         anchor: (from, to),
+                        value,
                     });
                 }
                 None => {
                     for whole in whole_forms(v) {
                         texts.push(whole);
-                        patterns.push(Pattern::Whole);
+                        patterns.push(Pattern::Whole(value));
                     }
                 }
             }
@@ -68,23 +74,47 @@ impl Matcher {
             ac,
             patterns,
             secrets,
+            values: values.to_vec(),
         })
+    }
+
+    /// Every value found in `text`, in any form: `(value index, range)`.
+    fn hits<'a>(&'a self, text: &'a [u8]) -> impl Iterator<Item = (usize, (usize, usize))> + 'a {
+        self.ac.find_overlapping_iter(text).filter_map(|hit| {
+            match self.patterns.get(hit.pattern().as_usize())? {
+                Pattern::Whole(v) => Some((*v, (hit.start(), hit.end()))),
+                Pattern::Anchor(i) => {
+                    let secret = self.secrets.get(*i)?;
+                    let range = secret.around(text, hit.start(), hit.end())?;
+                    Some((secret.value, range))
+                }
+            }
+        })
+    }
+
+    /// The values `text` holds in any form.
+    pub(super) fn values_in(&self, text: &[u8]) -> Vec<&str> {
+        let mut seen = vec![false; self.values.len()];
+        for (v, _) in self.hits(text) {
+            if let Some(s) = seen.get_mut(v) {
+                *s = true;
+            }
+        }
+        self.values
+            .iter()
+            .zip(seen)
+            .filter_map(|(v, s)| s.then_some(v.as_str()))
+            .collect()
+    }
+
+    /// Every value the matcher has.
+    pub(super) fn values(&self) -> &[String] {
+        &self.values
     }
 
     /// Every secret in `text`, as sorted byte ranges that do not overlap.
     pub(super) fn find(&self, text: &[u8]) -> Vec<(usize, usize)> {
-        let mut found: Vec<(usize, usize)> = Vec::new();
-        for hit in self.ac.find_overlapping_iter(text) {
-            match self.patterns.get(hit.pattern().as_usize()) {
-                Some(Pattern::Whole) => found.push((hit.start(), hit.end())),
-                Some(Pattern::Anchor(i)) => {
-                    if let Some(range) = self.secrets[*i].around(text, hit.start(), hit.end()) {
-                        found.push(range);
-                    }
-                }
-                None => {}
-            }
-        }
+        let mut found: Vec<(usize, usize)> = self.hits(text).map(|(_, r)| r).collect();
         found.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(found.len());
         for (s, e) in found {

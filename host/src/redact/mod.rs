@@ -121,14 +121,8 @@ pub fn bytes(b: &[u8]) -> Cow<'_, [u8]> {
     mask(active().as_deref(), b)
 }
 
-/// Whether anything is installed (so callers can skip copying).
-pub fn enabled() -> bool {
-    active().is_some()
-}
-
 /// The redaction for output that goes to `tenant` (`None`: the owner, or
 /// a weft without tenants: every value).
-#[allow(dead_code)] // wired into serve's output by the tenant-redaction change
 pub fn for_tenant(tenant: Option<&str>) -> Redactor {
     let Some(tenant) = tenant else {
         return Redactor { matcher: active() };
@@ -168,9 +162,9 @@ pub struct Redactor {
     matcher: Option<Arc<Matcher>>,
 }
 
-#[allow(dead_code)]
 impl Redactor {
     /// Text with this audience's secrets masked.
+    #[cfg(test)]
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
         self.text_owned(s)
     }
@@ -195,6 +189,31 @@ impl Redactor {
     /// Whether anything is masked for this audience.
     pub fn enabled(&self) -> bool {
         self.matcher.is_some()
+    }
+
+    /// This redaction for the answer to one request whose body is
+    /// `request`: a value the agent sent in it (in any form) is not masked
+    /// in the answer, since the agent knows it. So an answer that quotes
+    /// the agent's input reads the same whether that input was a secret or
+    /// not, and masking cannot tell a tenant that its guess was right (the
+    /// redaction oracle).
+    pub fn sparing(&self, request: &[u8]) -> Redactor {
+        let Some(m) = &self.matcher else {
+            return self.clone();
+        };
+        let sent = m.values_in(request);
+        if sent.is_empty() {
+            return self.clone();
+        }
+        let kept: Vec<String> = m
+            .values()
+            .iter()
+            .filter(|v| !sent.contains(&v.as_str()))
+            .cloned()
+            .collect();
+        Redactor {
+            matcher: build(kept),
+        }
     }
 }
 
@@ -287,5 +306,31 @@ mod tests {
             assert_eq!(r.text(text), "[REDACTED] [REDACTED] [REDACTED]");
         }
         assert_eq!(super::text(text), "[REDACTED] [REDACTED] [REDACTED]");
+    }
+
+    #[test]
+    fn a_value_the_agent_sent_is_not_masked_in_the_answer_to_it() {
+        install(&["operator-credential-0004".into()]);
+        install_owned(&[("acme".into(), "acme-token-0005".into())]);
+        let globex = for_tenant(Some("globex"));
+        let answer = r#"Unknown tool: "acme-token-0005"; operator-credential-0004"#;
+        // A right guess reads as a wrong one would: quoted back unmasked;
+        // what the agent did not send stays masked.
+        let request = br#"{"params":{"name":"acme-token-0005"}}"#;
+        assert_eq!(
+            globex.sparing(request).text(answer),
+            r#"Unknown tool: "acme-token-0005"; [REDACTED]"#
+        );
+        assert_eq!(
+            globex.sparing(b"{}").text(answer),
+            r#"Unknown tool: "[REDACTED]"; [REDACTED]"#
+        );
+        // Sent in another form (percent-encoded in a URI) counts too.
+        assert_eq!(
+            globex
+                .sparing(br#"{"uri":"x://acme-token%2D0005"}"#)
+                .text("acme-token-0005"),
+            "acme-token-0005"
+        );
     }
 }

@@ -16,7 +16,9 @@
 //!
 //! The redaction pass runs here too, on whole events: a stream is cut
 //! only after an event's blank line ([`redact_events`]), so a secret that
-//! arrives split across two chunks is still seen whole.
+//! arrives split across two chunks is still seen whole. Each response is
+//! redacted for the agent it goes to (see [`crate::redact::for_tenant`]
+//! and [`Redactor::sparing`]).
 
 use std::time::Duration;
 
@@ -24,6 +26,8 @@ use axum::body::HttpBody as _;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use futures::StreamExt;
+
+use crate::redact::Redactor;
 
 /// How long a POST's event stream may be held back waiting for its answer.
 /// A call that takes longer gets its head (and priming event) at this
@@ -72,11 +76,11 @@ fn urgent(chunk: &[u8]) -> bool {
 }
 
 /// The redaction pass over a chunk, when secrets are configured.
-fn redacted(chunk: Bytes) -> Bytes {
-    if !crate::redact::enabled() {
+fn redacted(redactor: &Redactor, chunk: Bytes) -> Bytes {
+    if !redactor.enabled() {
         return chunk;
     }
-    match crate::redact::bytes(&chunk) {
+    match redactor.bytes(&chunk) {
         std::borrow::Cow::Borrowed(_) => chunk,
         std::borrow::Cow::Owned(v) => Bytes::from(v),
     }
@@ -110,6 +114,7 @@ fn events_end(pending: &[u8]) -> Option<usize> {
 /// event they belong to is complete (see the module doc). Without secrets
 /// configured, chunks pass as they come.
 fn redact_events<S, E>(
+    redactor: Redactor,
     head: Vec<u8>,
     rest: S,
 ) -> impl futures::Stream<Item = Result<Bytes, E>> + Send
@@ -118,12 +123,14 @@ where
     E: Send + 'static,
 {
     struct State<S, E> {
+        redactor: Redactor,
         rest: S,
         pending: Vec<u8>,
         ended: bool,
         error: Option<E>,
     }
     let state = State {
+        redactor,
         rest,
         pending: head,
         ended: false,
@@ -133,12 +140,12 @@ where
         loop {
             if let Some(end) = events_end(&st.pending) {
                 let events: Vec<u8> = st.pending.drain(..end).collect();
-                return Some((Ok(redacted(Bytes::from(events))), st));
+                return Some((Ok(redacted(&st.redactor, Bytes::from(events))), st));
             }
             if st.ended {
                 if !st.pending.is_empty() {
                     let tail = Bytes::from(std::mem::take(&mut st.pending));
-                    return Some((Ok(redacted(tail)), st));
+                    return Some((Ok(redacted(&st.redactor, tail)), st));
                 }
                 return st.error.take().map(|e| (Err(e), st));
             }
@@ -148,7 +155,7 @@ where
                     st.ended = true;
                     st.error = Some(e);
                 }
-                Some(Ok(chunk)) if st.pending.is_empty() && !crate::redact::enabled() => {
+                Some(Ok(chunk)) if st.pending.is_empty() && !st.redactor.enabled() => {
                     return Some((Ok(chunk), st));
                 }
                 Some(Ok(chunk)) => st.pending.extend_from_slice(&chunk),
@@ -158,11 +165,11 @@ where
 }
 
 /// `response` as it should leave: a POST's event stream coalesced (see the
-/// module doc) when `post` is set, and every body through the redaction
-/// pass.
-pub async fn finish(response: Response, post: bool) -> Response {
+/// module doc) when `post` is set, and every body through `redactor`, the
+/// redaction pass for the agent it goes to.
+pub async fn finish(response: Response, post: bool, redactor: Redactor) -> Response {
     let coalesce = post && is_event_stream(&response);
-    if !coalesce && !crate::redact::enabled() {
+    if !coalesce && !redactor.enabled() {
         return response;
     }
     let complete = response.body().size_hint().exact().is_some();
@@ -171,7 +178,7 @@ pub async fn finish(response: Response, post: bool) -> Response {
         // A stream we do not hold back (the standalone GET stream): it is
         // redacted event by event as it passes.
         parts.headers.remove(http::header::CONTENT_LENGTH);
-        let stream = redact_events(Vec::new(), body.into_data_stream());
+        let stream = redact_events(redactor, Vec::new(), body.into_data_stream());
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     let mut stream = body.into_data_stream();
@@ -199,13 +206,14 @@ pub async fn finish(response: Response, post: bool) -> Response {
             Some(Err(e)) => {
                 // Pass what was held, then the error, as the body would have.
                 parts.headers.remove(http::header::CONTENT_LENGTH);
-                let head = futures::stream::iter([Ok(redacted(Bytes::from(held))), Err(e)]);
+                let head =
+                    futures::stream::iter([Ok(redacted(&redactor, Bytes::from(held))), Err(e)]);
                 return Response::from_parts(parts, Body::from_stream(head));
             }
         }
     };
     if ended {
-        let held = redacted(Bytes::from(held));
+        let held = redacted(&redactor, Bytes::from(held));
         // (204 and 304 carry no body and may not declare one.)
         if parts.status != http::StatusCode::NO_CONTENT
             && parts.status != http::StatusCode::NOT_MODIFIED
@@ -220,7 +228,7 @@ pub async fn finish(response: Response, post: bool) -> Response {
     parts.headers.remove(http::header::CONTENT_LENGTH);
     // What was held may end inside an event: it goes through the same
     // event-by-event pass as the rest.
-    let body = redact_events(held, stream);
+    let body = redact_events(redactor, held, stream);
     Response::from_parts(parts, Body::from_stream(body))
 }
 
@@ -265,7 +273,8 @@ mod tests {
                     data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":\"[REDACTED]\"}}\n\n";
         // A POST's stream (held back, then streamed) and a GET's stream.
         for post in [true, false] {
-            let out = body_of(finish(sse(&split), post).await).await;
+            let out =
+                body_of(finish(sse(&split), post, crate::redact::for_tenant(None)).await).await;
             assert_eq!(out, want, "post: {post}");
         }
     }

@@ -10,7 +10,10 @@
 //! body must arrive within `settings.body_timeout` (408), fit
 //! `settings.max_body` (413) and be one JSON-RPC message ([`super::intake`],
 //! 400). The agent's key is taken off the request there, so nothing past
-//! the guard can pass it on. Every response body passes the redaction pass.
+//! the guard can pass it on. Every response body passes the redaction pass
+//! for its tenant: that tenant's own credentials pass, every other
+//! tenant's and the operator's are masked, and a value the request itself
+//! carried is not masked in its answer.
 //!
 //! Every accepted connection has `TCP_NODELAY`, and an answer that is ready
 //! at once leaves in one write ([`super::coalesce`]): a keep-alive client
@@ -260,6 +263,9 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
         request.headers_mut().remove(http::header::AUTHORIZATION);
         request.extensions_mut().insert(caller);
     }
+    // What goes back is redacted for this tenant: its own credentials
+    // pass, every other tenant's and the operator's are masked.
+    let mut redactor = crate::redact::for_tenant(opener.as_deref());
     if request.method() == http::Method::POST && path.starts_with("/mcp") {
         let settings = &gw.hub.config().settings;
         let limit = usize::try_from(settings.max_body).unwrap_or(usize::MAX);
@@ -311,6 +317,9 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
                 }
                 Ok(Ok(b)) => b,
             };
+        // A value the agent itself sent is not masked in the answer to it
+        // (no redaction oracle; see `Redactor::sparing`).
+        redactor = redactor.sparing(&bytes);
         let method = match super::intake::check(&bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -391,7 +400,7 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
     if closing && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
-    let response = super::coalesce::finish(response, post).await;
+    let response = super::coalesce::finish(response, post, redactor).await;
     // A POST's answer is the request in flight until its body has ended
     // (a streamed answer outlives its head). A GET's stream is the agent
     // listening, not a request: its slot was only for opening it.
