@@ -275,10 +275,20 @@ pub(crate) fn only_text(result: &Value) -> String {
         .to_string()
 }
 
-/// TCP connections made to `port` on this machine that still exist in
-/// the kernel's table: client ends (any state) and server ends in
-/// TIME_WAIT (left when the server closes first).
-fn connections_to(port: u16) -> Vec<String> {
+/// This process's own TCP connections to `port` (its client ends, which
+/// the kernel's table ties to this process's socket inodes). Other tests
+/// run in other processes, and their sockets (a thousand in TIME_WAIT
+/// after the slowloris test, some of them on a local port number that a
+/// later weft listens on) are never counted.
+fn own_connections_to(port: u16) -> Vec<String> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|target| {
+            let t = target.to_string_lossy();
+            Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
     let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
     let port_of = |addr: &str| {
         addr.rsplit(':')
@@ -290,10 +300,10 @@ fn connections_to(port: u16) -> Vec<String> {
         .skip(1)
         .filter(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let (Some(local), Some(remote), Some(state)) = (f.get(1), f.get(2), f.get(3)) else {
+            let (Some(remote), Some(inode)) = (f.get(2), f.get(9)) else {
                 return false;
             };
-            port_of(remote) == Some(port) || (port_of(local) == Some(port) && *state == "06")
+            port_of(remote) == Some(port) && inodes.contains(*inode)
         })
         .map(str::to_string)
         .collect()
@@ -370,9 +380,6 @@ async fn a_keep_alive_client_gets_quick_answers_in_both_eras() {
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     let config = write_config(dir.path(), &text);
     let weft = serve(&config, &[]);
-    // Sockets in TIME_WAIT on this port number from an earlier weft that
-    // had it (the slowloris test closes a thousand) are not this test's.
-    let earlier = connections_to(weft.port);
     let http = reqwest::Client::builder()
         .http1_only()
         .tcp_nodelay(true)
@@ -404,12 +411,11 @@ async fn a_keep_alive_client_gets_quick_answers_in_both_eras() {
             assert_eq!(raw.delete().await, 204, "{version}: DELETE of the session");
         }
     }
-    // Every call above went over one connection: a client that opened a
-    // new one per call would never have seen the bug.
-    let made: Vec<String> = connections_to(weft.port)
-        .into_iter()
-        .filter(|c| !earlier.contains(c))
-        .collect();
+    // Every call above went over one connection, still open: a client
+    // that opened a new one per call would never have seen the bug, and
+    // one the server had closed could not have been replaced (the
+    // connector makes one connection only).
+    let made = own_connections_to(weft.port);
     assert_eq!(
         made.len(),
         1,

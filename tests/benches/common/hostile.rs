@@ -1,12 +1,17 @@
 //! Scale, part 3: one tenant's hostile requests against another's latency.
 //!
-//! `weft serve --http` with two tenants in front of our stdio fixture with
-//! 16 tools. The quiet tenant's `echo` p99 is measured alone, then again
-//! while the loud tenant sends, from two connections at once and over and
-//! over, a `tools/call` whose name is just under the default `max_body`
-//! (4 MiB) and a `weft_search_tools` query of 10,000 words. Recorded: both
-//! p99s and their ratio (the target is at most 2x), and how many hostile
-//! requests were answered meanwhile.
+//! `weft serve --http` with three tenants in front of our stdio fixture
+//! with 16 tools. The quiet tenant's `echo` p99 is measured alone, then
+//! again while another tenant sends, from two connections at once and over
+//! and over, a `tools/call` whose name is just under the default
+//! `max_body` (4 MiB) and a `weft_search_tools` query of 10,000 words.
+//!
+//! The loud tenant has the rate an operator gives a tenant
+//! (`calls_per_minute = 120`): each of its requests costs a rate token at
+//! the door, and past its rate it is refused there. That ratio is the
+//! target (at most 2x). The unlimited tenant has no rate: its flood
+//! (about 300 MB/s of request bodies on this machine) is a bandwidth
+//! problem, recorded for what it is, not a target.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -90,9 +95,16 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
     std::fs::create_dir_all(&dir).unwrap();
     let fixture = target_bin("weft-faulty-server");
     let mut text = command_entry("fixture", &fixture, &["--name", "fixture", "--tools", "8"]);
-    text += "\n[tenants.quiet]\ninclude = [\"fixture.*\"]\n\n[tenants.loud]\ninclude = [\"fixture.*\"]\n";
+    for (tenant, limits) in [
+        ("quiet", ""),
+        ("loud", "\n[tenants.loud.limits]\ncalls_per_minute = 120\n"),
+        ("open", ""),
+    ] {
+        text += &format!("\n[tenants.{tenant}]\ninclude = [\"fixture.*\"]\n{limits}");
+    }
     std::fs::write(dir.join("weft.toml"), text).unwrap();
-    let (quiet_key, loud_key) = (add_key(&dir, "quiet"), add_key(&dir, "loud"));
+    let quiet_key = add_key(&dir, "quiet");
+    let (loud_key, open_key) = (add_key(&dir, "loud"), add_key(&dir, "open"));
     let weft = Background::spawn(
         weft()
             .current_dir(&dir)
@@ -115,11 +127,44 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
         echo_latencies(&quiet).await,
     );
 
-    // The loud tenant: two connections, each sending the two hostile
-    // requests in turn until the measurement ends.
+    let (_, limited) = under_flood(&quiet, &url, &loud_key, "loud (120 calls a minute)").await;
+    let (_, unlimited) = under_flood(&quiet, &url, &open_key, "unlimited").await;
+    record::figure(
+        "5",
+        "quiet tenant echo p99, hostile / alone",
+        limited / alone,
+        "x",
+    );
+    record::figure(
+        "5",
+        "quiet tenant echo p99, unlimited hostile / alone",
+        unlimited / alone,
+        "x",
+    );
+    println!(
+        "quiet tenant's echo p99: {:.2} ms alone; {:.2} ms ({:.2}x) beside a hostile tenant at its rate; {:.2} ms ({:.2}x) beside one without a rate",
+        alone / 1e3,
+        limited / 1e3,
+        limited / alone,
+        unlimited / 1e3,
+        unlimited / alone
+    );
+    drop(quiet);
+    drop(weft);
+}
+
+/// The quiet tenant's echo p99 while the tenant of `key` sends the two
+/// hostile requests in turn from two connections, on a runtime of its own
+/// (so its client work does not hold up the quiet client's).
+async fn under_flood(
+    quiet: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+    url: &str,
+    key: &str,
+    who: &str,
+) -> (f64, f64) {
     let huge_name = "x".repeat((4 << 20) - 4096);
     let words: Vec<String> = (0..10_000).map(|i| format!("w{i}")).collect();
-    // Leaked once, so each send passes the same bytes without copying 4 MiB.
+    // Leaked, so each send passes the same bytes without copying 4 MiB.
     let bodies: [&'static str; 2] = [
         Box::leak(
             json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
@@ -135,12 +180,10 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
         ),
     ];
     let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicUsize::new(0));
-    // The loud tenant runs on a runtime of its own, so its client work does
-    // not hold up the quiet client's.
-    let loud = {
-        let (url, key) = (url.clone(), loud_key.clone());
-        let (stop, answered) = (stop.clone(), answered.clone());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let flood = {
+        let (url, key) = (url.to_string(), key.to_string());
+        let (stop, sent) = (stop.clone(), sent.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -152,11 +195,11 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
                     let http = reqwest::Client::new();
                     let session = open_session(&http, &url, &key).await;
                     let (url, key) = (url.clone(), key.clone());
-                    let (stop, answered) = (stop.clone(), answered.clone());
+                    let (stop, sent) = (stop.clone(), sent.clone());
                     senders.push(tokio::spawn(async move {
                         let mut i = 0;
                         while !stop.load(Ordering::Relaxed) {
-                            let sent = http
+                            let answer = http
                                 .post(&url)
                                 .bearer_auth(&key)
                                 .header("content-type", "application/json")
@@ -166,11 +209,10 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
                                 .body(bodies[i % 2])
                                 .send()
                                 .await;
-                            if let Ok(resp) = sent
-                                && resp.text().await.is_ok()
-                            {
-                                answered.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(resp) = answer {
+                                let _ = resp.bytes().await;
                             }
+                            sent.fetch_add(1, Ordering::Relaxed);
                             i += 1;
                         }
                     }));
@@ -182,33 +224,25 @@ pub async fn hostile_tenant(dir: &std::path::Path) {
         })
     };
     // Once both are sending.
-    while answered.load(Ordering::Relaxed) < 2 {
+    while sent.load(Ordering::Relaxed) < 2 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let started = Instant::now();
-    let before = answered.load(Ordering::Relaxed);
-    let (_, loaded) = record::latency(
+    let before = sent.load(Ordering::Relaxed);
+    let figures = record::latency(
         "5",
-        "quiet tenant echo, another tenant hostile",
-        echo_latencies(&quiet).await,
+        &format!("quiet tenant echo, another tenant hostile: {who}"),
+        echo_latencies(quiet).await,
     );
-    let hostile = answered.load(Ordering::Relaxed) - before;
+    let hostile = sent.load(Ordering::Relaxed) - before;
     let secs = started.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    let _ = tokio::task::spawn_blocking(move || loud.join()).await;
-    let ratio = loaded / alone;
-    record::figure("5", "quiet tenant echo p99, hostile / alone", ratio, "x");
+    let _ = tokio::task::spawn_blocking(move || flood.join()).await;
     record::figure(
         "5",
-        "hostile requests answered per second",
+        &format!("hostile requests per second: {who}"),
         hostile as f64 / secs,
         "req/s",
     );
-    println!(
-        "quiet tenant's echo p99: {:.2} ms alone, {:.2} ms while another tenant sent {hostile} hostile requests (4 MiB names, 10,000-word searches) in {secs:.1} s: {ratio:.2}x",
-        alone / 1e3,
-        loaded / 1e3
-    );
-    drop(quiet);
-    drop(weft);
+    figures
 }
