@@ -431,19 +431,7 @@ impl Session {
 fn unknown_tool(name: &str, catalog: &crate::catalog::Catalog, caller: &Caller) -> ErrorData {
     let hint = crate::util::closest(
         name,
-        catalog
-            .tools()
-            .iter()
-            .filter(|t| {
-                authz::allowed(
-                    caller,
-                    &Resource::Tool {
-                        server: &t.server,
-                        tool: t.name(),
-                    },
-                )
-            })
-            .map(|t| t.exposed.as_str()),
+        tools::visible(catalog, caller).map(|t| t.exposed.as_str()),
     )
     .map(|c| format!("; did you mean {c:?}?"))
     .unwrap_or_default();

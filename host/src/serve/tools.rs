@@ -12,6 +12,22 @@ use crate::catalog::Catalog;
 use crate::config::{Expose, PolicyConfig};
 use crate::tenant::Caller;
 
+/// The catalog's tools that `caller` may see and call.
+pub(super) fn visible<'a>(
+    catalog: &'a Catalog,
+    caller: &'a Caller,
+) -> impl Iterator<Item = &'a crate::catalog::ToolEntry> + 'a {
+    catalog.tools().iter().filter(|t| {
+        authz::allowed(
+            caller,
+            &Resource::Tool {
+                server: &t.server,
+                tool: t.name(),
+            },
+        )
+    })
+}
+
 /// Searches the catalog by keyword.
 pub const SEARCH: &str = "weft_search_tools";
 /// Runs a configured policy by name.
@@ -129,18 +145,7 @@ pub fn exposed(
     let mut out = Vec::new();
     if expose == Expose::All {
         out.extend(
-            catalog
-                .tools()
-                .iter()
-                .filter(|t| {
-                    authz::allowed(
-                        caller,
-                        &Resource::Tool {
-                            server: &t.server,
-                            tool: t.name(),
-                        },
-                    )
-                })
+            visible(catalog, caller)
                 .filter(|t| !policies.iter().any(|p| p.name == t.exposed))
                 .map(|t| {
                     let mut tool = t.tool.clone();
@@ -205,19 +210,8 @@ pub fn search(
     caller: &Caller,
 ) -> Result<Value, QueryError> {
     let words = query_words(query)?;
-    let mut hits: Vec<(u32, &crate::catalog::ToolEntry)> = catalog
-        .tools()
-        .iter()
+    let mut hits: Vec<(u32, &crate::catalog::ToolEntry)> = visible(catalog, caller)
         .filter(|t| server.is_none_or(|s| &*t.server == s))
-        .filter(|t| {
-            authz::allowed(
-                caller,
-                &Resource::Tool {
-                    server: &t.server,
-                    tool: t.name(),
-                },
-            )
-        })
         .filter_map(|t| {
             let name = t.exposed.to_lowercase();
             let desc = t
