@@ -129,6 +129,19 @@ async fn every_request_takes_one_rate_token_at_the_door() {
         .and_then(|v| v.parse().ok())
         .expect("a Retry-After in seconds");
     assert!((30..=60).contains(&retry), "Retry-After: {retry}");
+    // Over its rate, a large body is refused before it is read: the 429
+    // comes back though not one byte of the declared megabyte was sent.
+    let head = over_rate_head(&weft.base, &ka, 1 << 20).await;
+    assert!(head.starts_with("HTTP/1.1 429 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    // A notification, which costs no token, still gets through.
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 99, "reason": "test"}});
+    let passed = a.post(&cancel, &[]).await;
+    assert_eq!(passed.status, 202, "{}", passed.body);
 
     let mut b = client(&http, &weft.base, &kb);
     b.open().await;
@@ -137,6 +150,32 @@ async fn every_request_takes_one_rate_token_at_the_door() {
         assert_eq!(pong.status, 200, "{}", pong.body);
         assert_eq!(pong.message(id)["result"], json!({}));
     }
+}
+
+/// The response head to a POST with `key` that declares a body of
+/// `length` bytes and sends none of it.
+async fn over_rate_head(base: &str, key: &str, length: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: {length}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.expect("send the head");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Until the head has ended (or the connection has).
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), tcp.read(&mut buf))
+            .await
+            .expect("an answer before the body was sent")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
 }
 
 /// `weft keys list --json`'s ids, in the order the keys were added.

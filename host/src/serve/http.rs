@@ -283,6 +283,26 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
                 ),
             );
         }
+        // A tenant over its rate is refused at the door, before a large
+        // body is read: reading (and parsing) megabytes only to refuse
+        // them would spend on the hostile tenant what the others need.
+        // A small body is still read, so a notification (a cancellation,
+        // say), which costs no token, gets through.
+        if let Some(tenant) = request
+            .extensions()
+            .get::<Caller>()
+            .and_then(|c| c.tenant.as_ref())
+            && declared.is_none_or(|n| n > SMALL_BODY)
+            && let Err(wait) = tenant.peek_call()
+        {
+            let mut r = over_rate(tenant, wait);
+            // The unread body stays on the connection: it cannot be reused.
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            return r;
+        }
         let (mut parts, body) = request.into_parts();
         let bytes =
             match tokio::time::timeout(settings.body_timeout, axum::body::to_bytes(body, limit))
@@ -422,6 +442,10 @@ struct Edge {
     gw: Arc<Gateway>,
     sessions: Arc<LocalSessionManager>,
 }
+
+/// A body up to this size is read even from a tenant over its rate (a
+/// notification costs no token); a larger one is refused unread.
+const SMALL_BODY: u64 = 64 * 1024;
 
 /// 429 for a tenant over its rate, with `Retry-After`.
 fn over_rate(tenant: &crate::tenant::Tenant, wait: std::time::Duration) -> Response {
