@@ -283,18 +283,22 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
                 ),
             );
         }
-        // A tenant over its rate is refused at the door, before a large
-        // body is read: reading (and parsing) megabytes only to refuse
-        // them would spend on the hostile tenant what the others need.
-        // A small body is still read, so a notification (a cancellation,
-        // say), which costs no token, gets through.
+        // A large body from a tenant over its rate is not read: reading
+        // (and parsing) megabytes only to refuse them would spend on that
+        // tenant what the others need. It waits, unread, up to
+        // `TOKEN_WAIT` for a token of its rate, and is refused if none
+        // comes. The wait also keeps a client that resends at once (a
+        // loop, hostile or broken) from costing a new connection each
+        // time. A small body is read as before, so a notification (a
+        // cancellation, say), which costs no token, is not held up.
         if let Some(tenant) = request
             .extensions()
             .get::<Caller>()
-            .and_then(|c| c.tenant.as_ref())
+            .and_then(|c| c.tenant.clone())
             && declared.is_none_or(|n| n > SMALL_BODY)
-            && let Err(wait) = tenant.peek_call()
+            && let Err(wait) = await_token(&tenant).await
         {
+            let tenant = &tenant;
             let mut r = over_rate(tenant, wait);
             // The unread body stays on the connection: it cannot be reused.
             r.headers_mut().insert(
@@ -444,8 +448,24 @@ struct Edge {
 }
 
 /// A body up to this size is read even from a tenant over its rate (a
-/// notification costs no token); a larger one is refused unread.
+/// notification costs no token); a larger one waits for a token unread.
 const SMALL_BODY: u64 = 64 * 1024;
+
+/// The longest a large body waits, unread, for a token of its tenant's rate.
+const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// `Ok` once `tenant`'s rate has a token (not taken: the request takes it
+/// once its method is known), waiting up to `TOKEN_WAIT`; else the wait
+/// still left.
+async fn await_token(tenant: &crate::tenant::Tenant) -> Result<(), std::time::Duration> {
+    match tenant.peek_call() {
+        Ok(()) => Ok(()),
+        Err(wait) => {
+            tokio::time::sleep(wait.min(TOKEN_WAIT)).await;
+            tenant.peek_call()
+        }
+    }
+}
 
 /// 429 for a tenant over its rate, with `Retry-After`.
 fn over_rate(tenant: &crate::tenant::Tenant, wait: std::time::Duration) -> Response {

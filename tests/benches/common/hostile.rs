@@ -28,7 +28,7 @@ use super::support::*;
 use super::{ports, record};
 
 /// Sequential `echo` calls per measurement.
-const CALLS: usize = 400;
+const CALLS: usize = 1000;
 
 /// `weft keys add TENANT` in `dir`: the key.
 fn add_key(dir: &std::path::Path, tenant: &str) -> String {
