@@ -241,6 +241,8 @@ def targets(raw):
     g = raw.get
     out = [
         target("1. guest call-tool overhead", g("1", "overhead p50"), lambda v: v <= 2.0, "≤ 2 µs p50"),
+        target("1. argument check against inputSchema (server-everything)", g("1", "argument check p50"),
+               lambda v: v <= 5.0, "≤ 5 µs p50"),
         target("2. warm policy start", g("2", "warm run p50"), lambda v: v <= 20.0, "≤ 20 µs p50"),
         target("3. policy vs direct Python client, N=10", g("3", "python client / policy N=10"),
                lambda v: v >= 1.0, "≥ 1x (no slower)"),

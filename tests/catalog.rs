@@ -236,29 +236,25 @@ async fn tool_errors_protocol_errors_and_unknown_names() {
         "{result}"
     );
 
-    // Arguments that fail the tool's input schema: since the 2025-11-25
-    // spec that is a tool error the model can correct (isError, the
-    // validation message as text), which the pinned TypeScript SDK of
-    // server-everything answers, and weft passes on as it is.
-    for (tool, args) in [
-        ("get-sum", obj(json!({"a": "not a number"}))),
-        ("echo", None),
+    // Arguments that fail the tool's input schema are refused by weft
+    // before they go out (`validate_args`, on by default), with the JSON
+    // pointer of each bad value; the server never sees them.
+    for (tool, args, why) in [
+        (
+            "get-sum",
+            obj(json!({"a": "not a number"})),
+            r#"at /: "b" is a required property; at /a: "not a number" is not of type "number""#,
+        ),
+        ("echo", None, r#"at /: "message" is a required property"#),
     ] {
         let e = hub.call_tool("everything", tool, args).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::ToolError, "{tool}: {e}");
-        let result = serde_json::to_value(
-            e.result
-                .expect("the tool's own result travels with the error"),
-        )
-        .expect("a result serialises");
-        assert_eq!(result["isError"], true, "{tool}");
-        let text = result["content"][0]["text"].as_str().unwrap_or("");
-        assert!(
-            text.starts_with(&format!(
-                "MCP error -32602: Input validation error: Invalid arguments for tool {tool}"
-            )),
-            "{tool}: {text}"
+        assert_eq!(e.kind, ErrorKind::InvalidArgs, "{tool}: {e}");
+        assert_eq!(
+            e.message,
+            format!("the arguments do not fit the tool's inputSchema: {why}"),
+            "{tool}"
         );
+        assert!(e.result.is_none(), "{tool}: nothing came from the server");
     }
 
     // Unknown names never reach a server, and say what was meant.

@@ -204,3 +204,68 @@ fn check_and_status_report_every_server() {
     let broken = servers.iter().find(|s| s["name"] == "broken").unwrap();
     assert_eq!(broken["state"], "failed");
 }
+
+/// Arguments of the wrong type are refused before they go out, as
+/// `invalid-args` with the JSON pointer of the bad value, printed once;
+/// `validate_args = false` lets them through to the server.
+#[test]
+fn arguments_are_checked_against_the_tools_schema() {
+    let (dir, cfg) = setup();
+    let out = weft_with(&cfg, &["call", "everything", "echo", r#"{"message": 5}"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("weft: "))
+            .collect::<Vec<_>>(),
+        [
+            r#"weft: everything/echo: invalid-args: the arguments do not fit the tool's inputSchema: at /message: 5 is not of type "string""#
+        ],
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+
+    // A tool's own error is printed once (its words, then the kind).
+    let out = weft_with(
+        &cfg,
+        &[
+            "call",
+            "time",
+            "get_current_time",
+            r#"{"timezone": "Mars/Olympus"}"#,
+        ],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(all.matches("Mars/Olympus").count(), 1, "{all}");
+    assert!(
+        all.contains("weft: time/get_current_time: tool-error (the tool's answer is above)"),
+        "{all}"
+    );
+
+    // Switched off, the server sees the call and answers it itself.
+    let off = dir.path().join("off.toml");
+    std::fs::write(
+        &off,
+        npm_entry("everything", "server-everything", &["stdio"]) + "validate_args = false\n",
+    )
+    .unwrap();
+    let out = weft_with(&off, &["call", "everything", "echo", r#"{"message": 5}"#]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("invalid-args"), "{stderr}");
+}
+
+/// `weft -c CONFIG ARGS…`, run to the end.
+fn weft_with(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    weft()
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output_timed()
+        .unwrap()
+}

@@ -565,7 +565,7 @@ async fn an_unreadable_answer_fails_that_call_and_keeps_the_server() {
     let message = text_of(&bad);
     assert!(
         message.starts_with(
-            "[internal] ts/test_two_messages_in_one_json_body: internal: the server's answer could not be read: "
+            "[internal] ts/test_two_messages_in_one_json_body: the server's answer could not be read: "
         ),
         "{message}"
     );

@@ -131,7 +131,7 @@ async fn slow_clients_are_capped_and_closed_while_a_normal_client_is_served() {
     );
     assert!(
         refused.ends_with(&format!(
-            "{{\"error\":\"{IDLE} connections from this address are open, its limit (settings.max_connections_per_client); close one first\"}}"
+            "{{\"error\":{{\"code\":-32000,\"data\":{{\"httpStatus\":503,\"retryAfterMs\":1000}},\"message\":\"{IDLE} connections from this address are open, its limit (settings.max_connections_per_client); close one first\"}},\"id\":null,\"jsonrpc\":\"2.0\"}}"
         )),
         "{refused}"
     );
@@ -245,7 +245,7 @@ async fn a_streamed_answer_holds_the_tenants_request_slot_until_it_ends() {
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert_eq!(
         refused.body,
-        r#"{"error":"rate-limited: tenant \"a\" already has 1 requests in flight (its limit); retry after 1 s"}"#
+        r#"{"error":{"code":-32029,"data":{"httpStatus":429,"retryAfterMs":1000},"message":"rate-limited: tenant \"a\" already has 1 requests in flight (its limit); retry after 1 s"},"id":null,"jsonrpc":"2.0"}"#
     );
 
     // The stream ends with the result; then the slot is free at once.
@@ -289,7 +289,10 @@ async fn status_and_metrics_check_host_and_origin() {
         let evil = get(vec![("host", format!("evil.example:{port}"))]).await;
         assert_eq!(
             (evil.status, evil.body.as_str()),
-            (403, r#"{"error":"Forbidden: Host header is not allowed"}"#),
+            (
+                403,
+                r#"{"error":{"code":-32003,"data":{"httpStatus":403},"message":"Forbidden: Host header is not allowed"},"id":null,"jsonrpc":"2.0"}"#
+            ),
             "{path} with a foreign Host"
         );
         let cross = get(vec![("origin", "http://evil.example".into())]).await;
@@ -297,7 +300,7 @@ async fn status_and_metrics_check_host_and_origin() {
             (cross.status, cross.body.as_str()),
             (
                 403,
-                r#"{"error":"Forbidden: Origin header is not allowed"}"#
+                r#"{"error":{"code":-32003,"data":{"httpStatus":403},"message":"Forbidden: Origin header is not allowed"},"id":null,"jsonrpc":"2.0"}"#
             ),
             "{path} with a foreign Origin"
         );

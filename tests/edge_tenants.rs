@@ -63,7 +63,7 @@ async fn each_tenant_has_its_own_session_quota() {
         (status, body.as_str()),
         (
             429,
-            r#"{"error":"tenant \"a\" holds 2 sessions, its limit (settings.max_sessions_per_tenant); end one (DELETE /mcp with its Mcp-Session-Id) before opening another"}"#
+            r#"{"error":{"code":-32029,"data":{"httpStatus":429},"message":"tenant \"a\" holds 2 sessions, its limit (settings.max_sessions_per_tenant); end one (DELETE /mcp with its Mcp-Session-Id) before opening another"},"id":1,"jsonrpc":"2.0"}"#
         )
     );
     // b has a quota of its own, and taking all of it costs a nothing.
@@ -112,15 +112,22 @@ async fn every_request_takes_one_rate_token_at_the_door() {
             .await;
         assert_eq!(only_text(&r), format!("Echo: {n}"));
     }
-    let (_, refused) = a.request("ping", json!({})).await;
+    let (rid, refused) = a.request("ping", json!({})).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
+    // A JSON-RPC error an SDK can read, with the request's own id.
+    let error: Value = serde_json::from_str(&refused.body).expect("a JSON body");
+    assert_eq!(error["id"], rid, "{error}");
+    assert_eq!(error["error"]["code"], -32029, "{error}");
     assert!(
-        refused
-            .body
-            .starts_with(r#"{"error":"rate-limited: tenant \"a\" is over its rate of 1 calls a minute; retry after "#),
-        "{}",
-        refused.body
+        error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with(
+                "rate-limited: tenant \"a\" is over its rate of 1 calls a minute; retry after "
+            )),
+        "{error}"
     );
+    let ms = error["error"]["data"]["retryAfterMs"].as_u64().unwrap_or(0);
+    assert!((30_000..=60_000).contains(&ms), "{error}");
     // The next token is most of a minute away (less what the test took).
     let retry: u64 = refused
         .headers
@@ -242,10 +249,62 @@ async fn a_revoked_key_is_refused_without_a_restart() {
     let (status, body) = initialize(&http, &served.base, &old).await;
     assert_eq!(
         (status, body.as_str()),
-        (401, r#"{"error":"the key is not a key of any tenant"}"#)
+        (
+            401,
+            r#"{"error":{"code":-32001,"data":{"httpStatus":401},"message":"the key is not a key of any tenant"},"id":null,"jsonrpc":"2.0"}"#
+        )
     );
     assert_eq!(initialize(&http, &served.base, &kept).await.0, 200);
 
     let added = add_key(&config, "b");
     until_status(&http, &served.base, &added, 200).await;
+}
+
+/// What the Python SDK raises for the edge's refusals: a JSON-RPC error
+/// it can read (not "internal error"), naming the refusal and, past the
+/// tenant's rate, when to retry. The banner says keys are needed.
+#[test]
+fn the_python_sdk_reads_the_edges_refusals() {
+    let dir = temp_dir();
+    let config = two_tenants(
+        dir.path(),
+        "",
+        "[tenants.a.limits]\ncalls_per_minute = 1\nburst = 3\n",
+    );
+    let key = add_key(&config, "a");
+    for mode in ["legacy", "2026-07-28"] {
+        // A weft of its own per mode: the rate is spent in each.
+        let weft = serve(&config, &[]);
+        assert!(
+        weft.banner.trim_end().ends_with(
+            "eras 2025-11-25 with sessions and 2026-07-28 stateless; 2 tenants: requests need a key (Authorization: Bearer KEY))"
+        ),
+        "{}",
+        weft.banner
+    );
+        let seen = crate::serve::agent(
+            &format!("{}/mcp", weft.base),
+            mode,
+            "refused",
+            json!({"key": key, "tool": "everything__echo", "calls": 10}),
+        );
+        assert_eq!(
+            seen["bad_key"],
+            json!({"code": -32001, "message": "the key is not a key of any tenant",
+                   "data": {"httpStatus": 401}}),
+            "{mode}: {seen}"
+        );
+        let over = &seen["over_rate"];
+        assert_eq!(over["code"], -32029, "{mode}: {seen}");
+        assert_eq!(over["data"]["httpStatus"], 429, "{mode}: {seen}");
+        assert!(
+            over["message"].as_str().is_some_and(|m| m.starts_with(
+                "rate-limited: tenant \"a\" is over its rate of 1 calls a minute; retry after "
+            )),
+            "{mode}: {seen}"
+        );
+        // The next token is most of a minute away.
+        let ms = over["data"]["retryAfterMs"].as_u64().unwrap_or(0);
+        assert!((10_000..=60_000).contains(&ms), "{mode}: {seen}");
+    }
 }

@@ -24,6 +24,8 @@ pub(crate) struct Served {
     pub(crate) _proc: Background,
     pub(crate) base: String,
     pub(crate) port: u16,
+    /// The line weft printed on stdout once it was listening.
+    pub(crate) banner: String,
 }
 
 /// The `http://IP:PORT` part of the first URL in `line`.
@@ -44,7 +46,8 @@ pub(crate) fn serve(config: &Path, extra: &[&str]) -> Served {
         .stdout(Stdio::piped());
     let mut proc = Background::spawn(&mut cmd);
     let stdout = proc.0.stdout.take().expect("stdout is piped");
-    let base = base_of(&first_line(stdout, Duration::from_secs(90)));
+    let banner = first_line(stdout, Duration::from_secs(90));
+    let base = base_of(&banner);
     let port = base
         .rsplit(':')
         .next()
@@ -54,6 +57,7 @@ pub(crate) fn serve(config: &Path, extra: &[&str]) -> Served {
         _proc: proc,
         base,
         port,
+        banner,
     }
 }
 

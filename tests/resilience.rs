@@ -196,7 +196,9 @@ async fn a_flapping_server_opens_and_then_closes_the_breaker() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"weft_calls_total{server="flappy",tool="slow",outcome="timeout"} 6"#),
+        metrics.contains(
+            r#"weft_calls_total{tenant="",server="flappy",tool="slow",outcome="timeout"} 6"#
+        ),
         "{metrics}"
     );
     within("hub shutdown", hub.shutdown()).await;
@@ -528,7 +530,9 @@ async fn the_cache_counts_hits_misses_and_invalidations() {
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"weft_calls_total{server="fixture",tool="touch",outcome="ok"} 1"#),
+        metrics.contains(
+            r#"weft_calls_total{tenant="",server="fixture",tool="touch",outcome="ok"} 1"#
+        ),
         "{metrics}"
     );
     assert!(
@@ -685,7 +689,7 @@ async fn a_call_past_the_shutdown_deadline_is_cancelled() {
     assert_eq!(result.is_error, Some(true), "{result:?}");
     assert_eq!(
         text_of(&result),
-        "[unavailable] fixture/slow: unavailable: the connection to the server closed"
+        "[unavailable] fixture/slow: the connection to the server closed"
     );
     assert_eq!(
         result.meta.as_ref().and_then(|m| m.get("weft/errorKind")),

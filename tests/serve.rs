@@ -40,7 +40,7 @@ fn setup(extra_settings: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// Runs the scripted Python SDK agent (killed, and the test failed, past
 /// [`COMMAND_DEADLINE`]) and returns what it observed.
-fn agent(target: &str, mode: &str, scenario: &str, arg: Value) -> Value {
+pub(crate) fn agent(target: &str, mode: &str, scenario: &str, arg: Value) -> Value {
     let script = repo_root().join("tests/clients/agent.py");
     let mut cmd = Command::new(venv_bin("python"));
     cmd.arg(&script)

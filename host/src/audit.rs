@@ -64,6 +64,8 @@ pub enum AuditRoute {
     PolicyRun,
     /// `resources/subscribe` and `subscriptions/listen`.
     Subscribe,
+    /// A request the HTTP edge refused before it was routed (401, 429, …).
+    Request,
 }
 
 impl AuditRoute {
@@ -78,6 +80,7 @@ impl AuditRoute {
             AuditRoute::Search => "search",
             AuditRoute::PolicyRun => "policy-run",
             AuditRoute::Subscribe => "subscribe",
+            AuditRoute::Request => "request",
         }
     }
 }
@@ -277,6 +280,17 @@ impl Audit {
         if args.is_some() {
             record.args_hmac = self.args_hash(args);
         }
+        self.write(&record);
+    }
+
+    /// Records a request the HTTP edge refused: `tenant` is empty when the
+    /// key was not known, `key` is the key's id (or, for an unknown key, a
+    /// short fingerprint of it), `target` what was asked (`POST /mcp`).
+    pub fn refusal(&self, tenant: &str, key: Option<String>, target: &str, outcome: &str) {
+        let mut record = self.record(&crate::Caller::default(), AuditRoute::Request, outcome, 0.0);
+        record.tenant = capped(tenant);
+        record.key = key.as_deref().map(capped);
+        record.target = capped(target);
         self.write(&record);
     }
 

@@ -26,6 +26,9 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
+    /// The tenant's name from the config, or empty (no tenant, or a
+    /// request refused before its key was known): bounded by the config.
+    tenant: String,
     server: String,
     tool: String,
     outcome: String,
@@ -104,7 +107,7 @@ impl Metrics {
         let calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "calls",
-            "Tool calls by server, tool and outcome (ok or an error kind)",
+            "Tool calls by tenant, server, tool and outcome (ok, an error kind, or the refusal)",
             calls.clone(),
         );
         let latency: Family<ServerLabels, Histogram, fn() -> Histogram> =
@@ -197,20 +200,31 @@ impl Metrics {
         }
     }
 
-    /// One finished call; `outcome` is `ok` or an error kind.
-    pub fn call(&self, server: &str, tool: &str, outcome: &str, took: Duration) {
-        self.calls
-            .get_or_create(&CallLabels {
-                server: server.into(),
-                tool: tool.into(),
-                outcome: outcome.into(),
-            })
-            .inc();
+    /// One finished call for `tenant` (empty for none); `outcome` is `ok`
+    /// or an error kind.
+    pub fn call(&self, tenant: &str, server: &str, tool: &str, outcome: &str, took: Duration) {
+        self.refusal(tenant, server, tool, outcome);
         self.latency
             .get_or_create(&ServerLabels {
                 server: server.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// One request refused before it reached a server (and the count
+    /// [`Metrics::call`] makes): at the HTTP edge
+    /// (`unauthorized`, `rate-limited`, …) or at the router's admission
+    /// (`denied`). `server` and `tool` are empty unless the catalog has
+    /// them, so an agent's made-up names never become label values.
+    pub fn refusal(&self, tenant: &str, server: &str, tool: &str, outcome: &str) {
+        self.calls
+            .get_or_create(&CallLabels {
+                tenant: tenant.into(),
+                server: server.into(),
+                tool: tool.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn retry(&self, server: &str) {
@@ -324,8 +338,15 @@ mod tests {
     #[test]
     fn renders_calls_and_runs() {
         let m = Metrics::new();
-        m.call("time", "get_current_time", "ok", Duration::from_millis(3));
         m.call(
+            "",
+            "time",
+            "get_current_time",
+            "ok",
+            Duration::from_millis(3),
+        );
+        m.call(
+            "acme",
             "time",
             "get_current_time",
             "timeout",
@@ -339,11 +360,12 @@ mod tests {
             Some("fuel"),
         );
         let text = m.render(&[], &CacheStats::default(), 3);
-        assert!(
-            text.contains(
-                r#"weft_calls_total{server="time",tool="get_current_time",outcome="ok"} 1"#
-            )
-        );
+        assert!(text.contains(
+            r#"weft_calls_total{tenant="",server="time",tool="get_current_time",outcome="ok"} 1"#
+        ));
+        assert!(text.contains(
+            r#"weft_calls_total{tenant="acme",server="time",tool="get_current_time",outcome="timeout"} 1"#
+        ));
         assert!(text.contains(r#"weft_policy_fuel_used_total{policy="standup"} 1234"#));
         assert!(text.contains(r#"weft_policy_limit_kills_total{policy="standup",limit="fuel"} 1"#));
         assert!(text.contains("weft_call_duration_seconds_bucket"));

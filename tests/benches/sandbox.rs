@@ -17,6 +17,11 @@
 //!    guest sample also holds its own clock reads (two WASI host calls,
 //!    well under a µs) and the guest's JSON encoding of the arguments and
 //!    decoding of the result, which a native caller does not pay.
+//!
+//!    Then the check of a call's arguments against its tool's
+//!    `inputSchema` (`argument check p50/p99`): every tool of
+//!    server-everything whose required properties the bench can fill,
+//!    2000 checks each, timed one by one.
 //! 2. Policy start. A trivial precompiled policy (the hostile guest in its
 //!    `echo` mode: no calls, returns its input), its compiled component
 //!    already loaded in memory: each sample is one `Runner::run` (a fresh
@@ -108,6 +113,7 @@ async fn main() {
     let timer = loaded("timer", "weft-timer-guest");
 
     case1(&hub, &runner, &timer).await;
+    args_check(&hub);
     case2(&hub, &runner, &policy).await;
     case3(&runner, &policy).await;
     hub.shutdown().await;
@@ -163,6 +169,78 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
         "host overhead of a guest call over a native one: {:+.2} µs per call (p50)",
         g - n
     );
+}
+
+/// Case 1, part 2: the check of a call's arguments against the tool's
+/// `inputSchema`, on every tool of server-everything whose schema the
+/// sample arguments fit (its required properties, each a value of its
+/// type), 2000 checks each, timed one by one (compiled before timing).
+fn args_check(hub: &weft::Hub) {
+    let catalog = hub.catalog();
+    let mut samples = Vec::new();
+    let mut tools = 0;
+    for e in catalog
+        .tools()
+        .iter()
+        .filter(|e| &*e.server == "everything")
+    {
+        let args = sample_args(&e.tool.input_schema);
+        if e.args
+            .check(&e.tool.name, &e.tool.input_schema, Some(&args))
+            .is_err()
+        {
+            continue;
+        }
+        tools += 1;
+        for _ in 0..2000 {
+            let t = Instant::now();
+            let fit = e
+                .args
+                .check(&e.tool.name, &e.tool.input_schema, Some(&args));
+            samples.push(t.elapsed());
+            assert!(std::hint::black_box(fit).is_ok());
+        }
+    }
+    assert!(
+        tools > 0,
+        "no tool of server-everything took the sample arguments"
+    );
+    latency(
+        "1",
+        &format!("argument check, {tools} of server-everything's tools"),
+        "argument check",
+        samples,
+    );
+}
+
+/// Arguments that fit a simple schema: each required property, a value
+/// of its type (an enum's first value).
+fn sample_args(
+    schema: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    let props = schema.get("properties").and_then(|p| p.as_object());
+    for name in schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str())
+    {
+        let prop = props.and_then(|p| p.get(name));
+        let value = match prop.and_then(|p| p.get("enum")).and_then(|e| e.get(0)) {
+            Some(first) => first.clone(),
+            None => match prop.and_then(|p| p.get("type")).and_then(|t| t.as_str()) {
+                Some("string") => json!("sample"),
+                Some("integer") | Some("number") => json!(1),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                _ => json!({}),
+            },
+        };
+        out.insert(name.to_string(), value);
+    }
+    out
 }
 
 async fn case2(hub: &weft::Hub, runner: &Arc<Runner>, policy: &Loaded) {

@@ -3,7 +3,7 @@
 Usage: agent.py TARGET MODE SCENARIO [ARG_JSON]
   TARGET    an http(s) URL, or a JSON list [command, arg, ...] to spawn over stdio
   MODE      legacy | auto | 2026-07-28 (the SDK's connect modes)
-  SCENARIO  see SCENARIOS below
+  SCENARIO  see SCENARIOS below, or `refused` (a wrong key, then calls past a rate)
 
 Prints one JSON object with what the agent observed; the Rust tests assert on it.
 """
@@ -129,6 +129,50 @@ async def changes(c, arg):
     return {"notifications": NOTES, "resources": [str(r.uri) for r in res.resources]}
 
 
+def keyed(url, key):
+    """A streamable HTTP transport to `url` that sends `key` as a bearer token."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+    return streamable_http_client(url, http_client=http)
+
+
+def mcp_error(e):
+    """The MCPError in `e` (raised alone or inside an exception group)."""
+    from mcp.shared.exceptions import MCPError
+
+    if isinstance(e, MCPError):
+        return {"code": e.error.code, "message": e.error.message, "data": e.error.data}
+    for inner in getattr(e, "exceptions", ()):
+        found = mcp_error(inner)
+        if found:
+            return found
+    cause = e.__cause__ or e.__context__
+    return mcp_error(cause) if cause is not None else None
+
+
+async def refused(raw, mode, arg):
+    """A wrong key, then calls past a tenant's rate: what the SDK raised."""
+    out = {}
+    try:
+        async with Client(keyed(raw, "weft_not_a_key"), mode=mode) as c:
+            # A stateless client sends nothing until its first request.
+            await c.list_tools()
+            out["bad_key"] = "listed"
+    except BaseException as e:  # an exception group, from the SDK's task group
+        out["bad_key"] = mcp_error(e) or repr(e)
+    async with Client(keyed(raw, arg["key"]), mode=mode) as c:
+        for i in range(arg["calls"]):
+            try:
+                await c.call_tool(arg["tool"], {"message": str(i)})
+            except BaseException as e:
+                out["over_rate"] = mcp_error(e) or repr(e)
+                out["after"] = i
+                break
+    return out
+
+
 SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "changes": changes}
 
 
@@ -140,8 +184,11 @@ async def main():
         kwargs["sampling_callback"] = sampling_cb
     if arg.get("elicitation"):
         kwargs["elicitation_callback"] = elicitation_cb
-    async with Client(target(raw), **kwargs) as c:
-        out = await SCENARIOS[scenario](c, arg)
+    if scenario == "refused":
+        out = await refused(raw, mode, arg)
+    else:
+        async with Client(target(raw), **kwargs) as c:
+            out = await SCENARIOS[scenario](c, arg)
     print(json.dumps(out, default=str))
 
 

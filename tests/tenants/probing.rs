@@ -278,6 +278,21 @@ async fn a_huge_tool_name_and_a_long_search_are_refused_without_echo() {
     };
     let r = call(&globex, "beta__echo", json!({"text": "meanwhile"})).await;
     assert_eq!(r.is_error, Some(false), "{r:?}");
+    // Arguments that do not fit the tool's schema: a tool error the model
+    // can correct (isError, the kind in _meta), refused before beta.
+    let r = call(&globex, "beta__echo", json!({"text": 5})).await;
+    assert_eq!(r.is_error, Some(true), "{r:?}");
+    let text = serde_json::to_value(&r.content).unwrap()[0]["text"].clone();
+    assert_eq!(
+        text,
+        "[invalid-args] beta/echo: the arguments do not fit the tool's inputSchema: at /text: 5 is not of type \"string\"",
+        "{r:?}"
+    );
+    assert_eq!(
+        r.meta.as_ref().and_then(|m| m.get("weft/errorKind")),
+        Some(&json!("invalid-args")),
+        "{r:?}"
+    );
     for (status, _, body) in within("the hostile calls", hostile).await.unwrap() {
         assert_eq!(status, 200);
         assert!(body.len() < 1024, "a {} byte answer", body.len());

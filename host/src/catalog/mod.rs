@@ -5,7 +5,10 @@
 //! [`Listing`]; the hub swaps in a new one when a server's lists change, so
 //! readers never hold a lock while they use it.
 
+mod args;
 pub mod naming;
+
+pub use args::ArgsCheck;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +57,8 @@ pub struct ToolEntry {
     pub tool: Tool,
     /// From the tool's `readOnlyHint` annotation.
     pub read_only: bool,
+    /// The check of a call's arguments against the tool's `inputSchema`.
+    pub args: ArgsCheck,
 }
 
 impl ToolEntry {
@@ -194,6 +199,7 @@ impl Catalog {
                             server: server.clone(),
                             tool: tool.clone(),
                             read_only,
+                            args: ArgsCheck::default(),
                         },
                     );
                     continue;
@@ -207,6 +213,7 @@ impl Catalog {
                     server: server.clone(),
                     tool: tool.clone(),
                     read_only,
+                    args: ArgsCheck::default(),
                 });
             }
             let uri = |u: &str| {

@@ -61,10 +61,18 @@ pub async fn run(
                         .unwrap_or_default()
                 );
             } else {
+                // The tool's own words once: the result, then only the kind.
                 if let Some(result) = &e.result {
                     print_result(result, false);
+                    crate::errln!(
+                        "weft: {}/{}: {} (the tool's answer is above)",
+                        e.server,
+                        e.tool,
+                        e.kind
+                    );
+                } else {
+                    crate::errln!("weft: {e}");
                 }
-                crate::errln!("weft: {e}");
                 if e.kind == ErrorKind::Unavailable {
                     for line in hub
                         .upstream_for(server, &caller)

@@ -88,6 +88,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
     let gw = Gateway::new(hub.clone(), expose);
     let servers = hub.status().iter().filter(|s| s.protocol.is_some()).count();
     let tools = hub.catalog().tools().len();
+    let tenants = hub.tenants().names().count();
     match addr {
         None => {
             tracing::info!(servers, tools, "serving MCP on stdio");
@@ -119,8 +120,16 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                     let plural = |n: usize, word: &str| {
                         format!("{n} {word}{}", if n == 1 { "" } else { "s" })
                     };
+                    let access = if tenants == 0 {
+                        "no tenants: requests need no key".to_string()
+                    } else {
+                        format!(
+                            "{}: requests need a key (Authorization: Bearer KEY)",
+                            plural(tenants, "tenant")
+                        )
+                    };
                     crate::outln!(
-                        "weft: serving MCP on http://{bound}/mcp ({} from {})",
+                        "weft: serving MCP on http://{bound}/mcp ({} from {}; eras 2025-11-25 with sessions and 2026-07-28 stateless; {access})",
                         plural(tools, "tool"),
                         plural(servers, "server")
                     );

@@ -249,6 +249,9 @@ pub struct ServerConfig {
     /// `transport` is then never started, and each tenant whose view
     /// reaches the server gets its own instance from `tenant_transports`.
     pub per_tenant: bool,
+    /// Check a call's arguments against the tool's `inputSchema` before it
+    /// goes out (`validate_args`, on by default).
+    pub validate_args: bool,
     /// Per tenant, the transport with that tenant's secrets resolved.
     /// Its `Debug` shows only the tenant names.
     pub tenant_transports: TenantTransports,

@@ -86,6 +86,10 @@ pub(crate) struct RawServer {
     /// secrets, instead of one shared by all.
     #[serde(default)]
     pub per_tenant: bool,
+    /// Check a call's arguments against the tool's `inputSchema` before
+    /// it goes out (default); `false` for a server whose schemas are wrong.
+    #[serde(alias = "validateArgs")]
+    pub validate_args: Option<bool>,
 }
 
 impl RawServer {
@@ -373,6 +377,7 @@ impl RawServer {
             include: self.include,
             exclude: self.exclude,
             per_tenant,
+            validate_args: self.validate_args.unwrap_or(true),
             tenant_transports: super::TenantTransports(tenant_transports),
             credentials: credentials.into_inner(),
         })

@@ -208,7 +208,20 @@ pub(crate) async fn call(route: Route<'_>, req: &CallRequest) -> Result<Forwarde
         let started = Instant::now();
         let args_sha256 = route.audit.map(|a| a.args_hash(req.args.as_deref()));
         let outcome = match admit::admit(route, req) {
-            Err(e) => Err(e),
+            Err(e) => {
+                // Refused before any server: counted here, with the names
+                // only when the catalog has them (bounded label values).
+                let known = req.catalog.tool_for_call(&req.server, &req.tool).is_some();
+                let (server, tool) = if known {
+                    (req.server.as_str(), req.tool.as_str())
+                } else {
+                    ("", "")
+                };
+                route
+                    .metrics
+                    .refusal(req.caller.tenant_name(), server, tool, e.audit_outcome());
+                Err(e)
+            }
             Ok(()) => match req.server.strip_prefix('@') {
                 Some(domain) => domain::call(route, req, domain).await,
                 None => server::call(route, req, &req.server, true).await,

@@ -1,5 +1,6 @@
 //! Stage 3 of the pipeline for one named server: its instance for the
-//! caller, the tool's catalog entry, the cache ([`super::cached`]), then
+//! caller, the tool's catalog entry and its arguments' check against the
+//! tool's schema, the cache ([`super::cached`]), then
 //! attempts under the server's retry policy, counted in the metrics.
 
 use std::time::{Duration, Instant};
@@ -42,9 +43,24 @@ pub(super) async fn call(
     if entry.is_none() && up.in_catalog() {
         return Err(unknown(route, req, server, false));
     }
+    // The arguments against the tool's schema, before anything goes out.
+    if let Some(e) = entry
+        && up.config.validate_args
+        && let Err(why) = e
+            .args
+            .check(&e.tool.name, &e.tool.input_schema, req.args.as_deref())
+    {
+        let e = CallError::new(ErrorKind::InvalidArgs, server, tool, why);
+        route
+            .metrics
+            .refusal(req.caller.tenant_name(), server, tool, e.kind.as_str());
+        return Err(e);
+    }
     let slot = cached::slot(up, req, entry);
     if let Some(hit) = slot.as_ref().and_then(|s| cached::lookup(route, s)) {
-        route.metrics.call(server, tool, "ok", Duration::ZERO);
+        route
+            .metrics
+            .call(req.caller.tenant_name(), server, tool, "ok", Duration::ZERO);
         return Ok(hit);
     }
     // Retried without asking only when repeating it is harmless.
@@ -91,7 +107,13 @@ pub(super) async fn call(
         Ok(_) => "ok",
         Err(e) => e.kind.as_str(),
     };
-    route.metrics.call(server, tool, label, began.elapsed());
+    route.metrics.call(
+        req.caller.tenant_name(),
+        server,
+        tool,
+        label,
+        began.elapsed(),
+    );
     if let (Some(slot), Ok(done)) = (slot, &outcome) {
         cached::store(route, slot, req, done);
     }

@@ -168,7 +168,12 @@ pub async fn serve(
 
 /// Answers a connection over a cap with 503 and closes it.
 async fn refuse(mut tcp: TcpStream, why: Refusal) {
-    let body = serde_json::json!({"error": why.to_string()}).to_string();
+    let body = super::refusal::body(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        &why.to_string(),
+        None,
+        Some(Duration::from_secs(1)),
+    );
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
         body.len()

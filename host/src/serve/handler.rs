@@ -133,8 +133,10 @@ pub(super) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
 }
 
 /// A router error as a tool result or a protocol error, per the spec:
-/// bad arguments and unknown tools are protocol errors; everything else is
-/// a result with `isError` and the kind in `_meta`.
+/// a malformed request (a name over the length cap) and unknown tools are
+/// protocol errors; everything else, arguments that do not fit a tool's
+/// schema included (since 2025-11-25 a tool error the model can correct),
+/// is a result with `isError` and the kind in `_meta`.
 fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
     match e.kind {
         ErrorKind::ToolError => {
@@ -148,15 +150,20 @@ fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
                 return Err(*data);
             }
         }
-        ErrorKind::InvalidArgs => return Err(ErrorData::invalid_params(e.message, None)),
+        ErrorKind::InvalidArgs if e.server.is_empty() => {
+            return Err(ErrorData::invalid_params(e.message, None));
+        }
         ErrorKind::NotFound => return Err(ErrorData::invalid_params(e.to_string(), None)),
         _ => {}
     }
     let retry_after = e.retry_after_ms;
+    // The kind once, in brackets (not again in the text after it).
     let mut result = CallToolResult::error(vec![ContentBlock::text(format!(
-        "[{}] {}",
+        "[{}] {}/{}: {}",
         e.kind.as_str(),
-        e
+        e.server,
+        e.tool,
+        e.message
     ))]);
     let mut meta = rmcp::model::MetaObject::new();
     meta.insert("weft/errorKind".into(), json!(e.kind.as_str()));

@@ -150,13 +150,7 @@ async fn unknown_session(
 
 /// A plain refusal with a JSON body.
 fn refuse(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::json!({"error": message}).to_string();
-    (
-        status,
-        [(http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+    super::refusal::response(status, message, None, None)
 }
 
 /// 401 with the challenge RFC 6750 asks for.
@@ -172,11 +166,54 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
     r
 }
 
+/// [`admit`], then the audit record and the count of a refusal it made
+/// (each refusal of the edge's own is marked with
+/// [`super::refusal::Refused`]).
+async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+    let key = bearer(request.headers()).map(str::to_string);
+    let target = format!("{} {}", request.method(), request.uri().path());
+    let gw = edge.gw.clone();
+    let response = admit(edge, request, next).await;
+    if let Some(refused) = response.extensions().get::<super::refusal::Refused>() {
+        let caller = key
+            .as_deref()
+            .and_then(|k| gw.hub.tenants().authenticate(k));
+        let tenant = caller.as_ref().map_or("", |c| c.tenant_name());
+        // A key that is not known is recorded by a short fingerprint: the
+        // same bad key shows as the same line, and nothing of it is kept.
+        let key_id = match (&caller, &key) {
+            (Some(c), _) => c.key_id.clone(),
+            (None, Some(k)) => Some(format!(
+                "unknown {}",
+                crate::tenant::keys::hash(k).get(..19).unwrap_or_default()
+            )),
+            (None, None) => None,
+        };
+        gw.hub.metrics().refusal(tenant, "", "", refused.outcome);
+        if let Some(audit) = gw.hub.audit() {
+            audit.refusal(tenant, key_id, &target, refused.outcome);
+        }
+    }
+    response
+}
+
+/// The key of `Authorization: Bearer KEY`, if any.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
 /// Authentication, the tenant's request cap, the body checks, and the
 /// redaction of what goes back (see the module doc); a session's DELETE
 /// answers 204, and a quick answer leaves in one write
 /// ([`super::coalesce`]).
-async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Response {
+async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
     let gw = &edge.gw;
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
@@ -198,16 +235,7 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
             .into_response();
     }
     if !tenants.is_empty() && path != "/health" {
-        let key = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim);
-        let Some(key) = key else {
+        let Some(key) = bearer(request.headers()) else {
             return unauthorized(
                 None,
                 "this weft serves tenants: send a tenant's key as `Authorization: Bearer KEY`",
@@ -232,18 +260,15 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
         match tenant.start_request() {
             Ok(slot) => _slot = slot,
             Err(max) => {
-                let mut r = refuse(
+                return super::refusal::response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &format!(
                         "rate-limited: tenant {:?} already has {max} requests in flight (its limit); retry after 1 s",
                         tenant.name
                     ),
+                    None,
+                    Some(std::time::Duration::from_secs(1)),
                 );
-                r.headers_mut().insert(
-                    http::header::RETRY_AFTER,
-                    http::HeaderValue::from_static("1"),
-                );
-                return r;
             }
         }
         // A session belongs to the tenant that opened it: to any other
@@ -299,7 +324,7 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
             && let Err(wait) = await_token(&tenant).await
         {
             let tenant = &tenant;
-            let mut r = over_rate(tenant, wait);
+            let mut r = over_rate(tenant, wait, None);
             // The unread body stays on the connection: it cannot be reused.
             r.headers_mut().insert(
                 http::header::CONNECTION,
@@ -344,8 +369,8 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
         // A value the agent itself sent is not masked in the answer to it
         // (no redaction oracle; see `Redactor::sparing`).
         redactor = redactor.sparing(&bytes);
-        let method = match super::intake::check(&bytes) {
-            Ok(m) => m,
+        let super::intake::Intake { method, id } = match super::intake::check(&bytes) {
+            Ok(found) => found,
             Err(e) => {
                 return (
                     StatusCode::BAD_REQUEST,
@@ -370,7 +395,7 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
             && charged
         {
             if let Err(wait) = tenant.take_call() {
-                return over_rate(tenant, wait);
+                return over_rate(tenant, wait, id.as_ref());
             }
             if let Some(caller) = parts.extensions.get_mut::<Caller>() {
                 caller.prepay();
@@ -383,7 +408,12 @@ async fn guard(State(edge): State<Edge>, mut request: Request, next: Next) -> Re
         {
             if let Err(full) = reserve_session(&edge, &tenant.name).await {
                 tracing::warn!(tenant = %tenant.name, "refused a new session: {full}");
-                return refuse(StatusCode::TOO_MANY_REQUESTS, &full.to_string());
+                return super::refusal::response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &full.to_string(),
+                    id.as_ref(),
+                    None,
+                );
             }
             reserved = true;
         }
@@ -467,10 +497,14 @@ async fn await_token(tenant: &crate::tenant::Tenant) -> Result<(), std::time::Du
     }
 }
 
-/// 429 for a tenant over its rate, with `Retry-After`.
-fn over_rate(tenant: &crate::tenant::Tenant, wait: std::time::Duration) -> Response {
-    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut r = refuse(
+/// 429 for a tenant over its rate, with `Retry-After` (the request's id
+/// when its body was read).
+fn over_rate(
+    tenant: &crate::tenant::Tenant,
+    wait: std::time::Duration,
+    id: Option<&serde_json::Value>,
+) -> Response {
+    super::refusal::response(
         StatusCode::TOO_MANY_REQUESTS,
         &format!(
             "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
@@ -478,11 +512,9 @@ fn over_rate(tenant: &crate::tenant::Tenant, wait: std::time::Duration) -> Respo
             tenant.limits.calls_per_minute.unwrap_or(0),
             crate::util::fmt_duration(wait)
         ),
-    );
-    if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
-    r
+        id,
+        Some(wait),
+    )
 }
 
 /// A place for a new session of `tenant`; at its quota, the tenant's

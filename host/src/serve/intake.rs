@@ -71,8 +71,17 @@ impl IntakeError {
     }
 }
 
-/// Checks one POSTed body; returns its method (none for a response).
-pub fn check(body: &[u8]) -> Result<Option<String>, IntakeError> {
+/// What the first look found in a good body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intake {
+    /// The method; none for a response.
+    pub method: Option<String>,
+    /// The id; none for a notification.
+    pub id: Option<Value>,
+}
+
+/// Checks one POSTed body; returns its method and id.
+pub fn check(body: &[u8]) -> Result<Intake, IntakeError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         IntakeError::parse(format!(
             "Parse error: the body is not UTF-8 (invalid byte at offset {})",
@@ -169,7 +178,10 @@ pub fn check(body: &[u8]) -> Result<Option<String>, IntakeError> {
             });
         }
     }
-    Ok(method.map(str::to_owned))
+    Ok(Intake {
+        method: method.map(str::to_owned),
+        id: msg.get("id").cloned(),
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ mod listing;
 mod notify;
 mod origin;
 mod page;
+mod refusal;
 mod sessions;
 mod subs;
 mod tasks;

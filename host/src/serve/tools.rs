@@ -82,26 +82,25 @@ pub fn meta_tools(expose: Expose, policies: &[PolicyConfig]) -> Vec<Tool> {
         )
         .with_annotations(ToolAnnotations::new().read_only(true)),
     ];
+    // Listed only when there is a policy to run.
     let names: Vec<&str> = policies.iter().map(|p| p.name.as_str()).collect();
-    out.push(Tool::new(
-        RUN_POLICY,
-        format!(
-            "Run a weft policy (a sandboxed workflow across servers) by name. Policies: {}.",
-            if names.is_empty() {
-                "none configured".to_string()
-            } else {
+    if !names.is_empty() {
+        out.push(Tool::new(
+            RUN_POLICY,
+            format!(
+                "Run a weft policy (a sandboxed workflow across servers) by name. Policies: {}.",
                 names.join(", ")
-            }
-        ),
-        object(json!({
-            "type": "object",
-            "properties": {
-                "policy": {"type": "string", "enum": names},
-                "input": {"type": "object", "description": "The policy's input"}
-            },
-            "required": ["policy"]
-        })),
-    ));
+            ),
+            object(json!({
+                "type": "object",
+                "properties": {
+                    "policy": {"type": "string", "enum": names},
+                    "input": {"type": "object", "description": "The policy's input"}
+                },
+                "required": ["policy"]
+            })),
+        ));
+    }
     if expose != Expose::All {
         out.push(Tool::new(
             CALL_TOOL,
