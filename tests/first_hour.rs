@@ -476,3 +476,115 @@ async fn well_known_paths_are_absent_not_unauthorized() {
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
+
+/// The `# first-hour: WALK` blocks of docs/first-hour.md, in order, per walk.
+fn walks(doc: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if line != "```sh" {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        let Some(walk) = block.first().and_then(|l| l.strip_prefix("# first-hour: ")) else {
+            continue;
+        };
+        let body = block[1..].join("\n") + "\n";
+        match out.iter_mut().find(|(w, _)| w == walk) {
+            Some((_, script)) => script.push_str(&body),
+            None => out.push((walk.to_string(), body)),
+        }
+    }
+    out
+}
+
+/// docs/first-hour.md's two walks, run as written: each walk's blocks as
+/// one `bash -euo pipefail` script in an empty folder, with `weft` on
+/// PATH and an `npx` that resolves to the pinned installs.
+#[test]
+fn the_first_hour_walks_run_as_written() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/first-hour.md")).unwrap();
+    let walks = walks(&doc);
+    let names: Vec<&str> = walks.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(names, ["policy", "tenants"]);
+    let dir = temp_dir();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let launcher = tools()
+        .join("npm/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
+    let npx = format!(
+        "#!/bin/sh\n# npx for the walk: the pinned installs, nothing downloaded.\n\
+         [ \"$1\" = -y ] && shift\n\
+         case \"$1\" in\n\
+         @modelcontextprotocol/server-everything) shift; exec {node} {everything} \"$@\";;\n\
+         @modelcontextprotocol/inspector) shift; exec {node} {launcher} \"$@\";;\n\
+         *) echo \"npx (test): $1 is not pinned\" >&2; exit 127;;\n\
+         esac\n",
+        node = q(node22().display().to_string()),
+        everything = q(npm_server("server-everything").display().to_string()),
+        launcher = q(launcher.display().to_string()),
+    );
+    let shim = bin.join("npx");
+    std::fs::write(&shim, npx).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let weft_dir = target_bin("weft").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}:{}",
+        bin.display(),
+        weft_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (walk, script) in &walks {
+        let here = dir.path().join(walk);
+        std::fs::create_dir_all(&here).unwrap();
+        let mut cmd = std::process::Command::new("bash");
+        isolate(&mut cmd);
+        cmd.args(["-euo", "pipefail", "-c", script])
+            .current_dir(&here)
+            .env("PATH", &path)
+            .env("WEFT_REPO", repo_root())
+            // The guests' target dir (.ci/build-guests fills it): the
+            // dependencies are not compiled again.
+            .env("CARGO_TARGET_DIR", repo_root().join("target/wasm"))
+            .env_remove("RUSTFLAGS")
+            .env("MCP_CATALOG_PATH", here.join("catalog.json"))
+            .env("MCP_CLIENT_CONFIG_PATH", here.join("clients.json"))
+            .env("WEFT_LOG", "error")
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output_timed().expect("bash runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "the {walk} walk failed:\n{stderr}\n{stdout}"
+        );
+        if walk == "policy" {
+            // What the page says it prints.
+            let printed = stdout.rsplit_once("\n{").map(|(_, o)| format!("{{{o}"));
+            let report: serde_json::Value =
+                serde_json::from_str(printed.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("no output JSON ({e}): {stdout}"));
+            assert_eq!(
+                report,
+                serde_json::json!({"echo": "Echo: my first policy", "granted": ["everything.echo"]})
+            );
+        } else {
+            let acme: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(here.join("acme.json")).unwrap()).unwrap();
+            let names: Vec<&str> = acme["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|t| t["name"].as_str())
+                .collect();
+            assert_eq!(names, ["everything__echo", "weft_search_tools"], "{acme}");
+            let globex = std::fs::read_to_string(here.join("globex.json")).unwrap();
+            assert!(globex.contains("Echo: hi"), "{globex}");
+            assert!(
+                stdout.contains("2 tenants: requests need a key"),
+                "the banner: {stdout}"
+            );
+        }
+    }
+}
