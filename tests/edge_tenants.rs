@@ -93,11 +93,11 @@ async fn every_request_takes_one_rate_token_at_the_door() {
     // 1 a minute: what is spent is not back within the test.
     let config = two_tenants(
         dir.path(),
-        "",
-        "[tenants.a.limits]\ncalls_per_minute = 1\nburst = 4\n",
+        "[settings]\naudit = \"audit.jsonl\"\n",
+        "admin = true\n[tenants.a.limits]\ncalls_per_minute = 1\nburst = 4\n",
     );
     let (ka, kb) = (add_key(&config, "a"), add_key(&config, "b"));
-    let weft = serve(&config, &[]);
+    let mut weft = serve(&config, &[]);
     let http = reqwest::Client::new();
 
     let mut a = client(&http, &weft.base, &ka);
@@ -157,6 +157,49 @@ async fn every_request_takes_one_rate_token_at_the_door() {
         assert_eq!(pong.status, 200, "{}", pong.body);
         assert_eq!(pong.message(id)["result"], json!({}));
     }
+
+    // A key of nobody's: refused, and like every refusal counted (with
+    // its tenant) and audited (by the key's id, or a short fingerprint).
+    let (unknown, _) = initialize(&http, &weft.base, "weft_not_a_key").await;
+    assert_eq!(unknown, 401);
+    let metrics = http
+        .get(format!("{}/metrics", weft.base))
+        .bearer_auth(&ka)
+        .send()
+        .await
+        .expect("/metrics")
+        .text()
+        .await
+        .expect("a body");
+    for line in [
+        r#"weft_calls_total{tenant="a",server="",tool="",outcome="rate-limited"} 2"#,
+        r#"weft_calls_total{tenant="",server="",tool="",outcome="unauthorized"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    // weft flushes the audit writer on its way out.
+    // SAFETY: signals the weft process this test started.
+    unsafe {
+        libc::kill(weft._proc.0.id() as i32, libc::SIGTERM);
+    }
+    wait_child(&mut weft._proc.0, Duration::from_secs(30));
+    let a_id = key_ids(&config)[0].clone();
+    let fingerprint = format!("unknown sha256:{}", &hex_sha256("weft_not_a_key")[..12]);
+    let refusals: Vec<Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+        .expect("the audit log")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON record"))
+        .filter(|r| r["route"] == "request")
+        .map(|r| json!([r["tenant"], r["key"], r["target"], r["outcome"]]))
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            json!(["a", a_id, "POST /mcp", "rate-limited"]),
+            json!(["a", a_id, "POST /mcp", "rate-limited"]),
+            json!(["", fingerprint, "POST /mcp", "unauthorized"]),
+        ]
+    );
 }
 
 /// The response head to a POST with `key` that declares a body of
@@ -183,6 +226,15 @@ async fn over_rate_head(base: &str, key: &str, length: usize) -> String {
         got.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The SHA-256 of `text`, in hex.
+fn hex_sha256(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `weft keys list --json`'s ids, in the order the keys were added.
