@@ -32,6 +32,21 @@ pub const USAGE: u8 = 2;
 /// The built-in example configuration, used when no config file is found.
 const DEFAULT_CONFIG: &str = include_str!("../../examples/weft.toml");
 
+/// Reports a command line clap refused: a limit flag's own error as one
+/// line (`weft: --timeout must be more than zero (got 0s)`), anything else
+/// as clap words it (help and version go to stdout with exit code 0).
+pub fn args_error(e: clap::Error) -> ExitCode {
+    let flag = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<args::limits::FlagError>())
+        .filter(|_| e.kind() == clap::error::ErrorKind::ValueValidation);
+    if let Some(flag) = flag {
+        eprintln!("weft: {flag}");
+        return ExitCode::from(USAGE);
+    }
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { USAGE } else { 0 })
+}
+
 /// Runs one command to completion, stopping every server on the way out,
 /// also when SIGINT or SIGTERM arrives first.
 pub async fn run(args: Args) -> ExitCode {
