@@ -7,6 +7,9 @@
 use std::path::Path;
 use std::process::Output;
 
+use serde_json::{Value, json};
+
+use crate::http_edge::{Raw, add_key, serve};
 use crate::support::*;
 
 /// stderr as text.
@@ -76,5 +79,116 @@ fn zero_limits_are_refused_by_name() {
         err(&out).starts_with("weft: no policy named \"greet\""),
         "{}",
         err(&out)
+    );
+}
+
+/// server-everything, two policies, and tenants whose views differ.
+const TENANTS: &str = r#"
+[policies.greet]
+path = "greet.wasm"
+description = "Greets"
+
+[policies.report]
+path = "report.wasm"
+description = "Reports"
+
+[tenants.alpha]
+include = ["everything.echo", "everything.get-sum"]
+policies = ["greet"]
+
+[tenants.beta]
+include = ["everything.get-*"]
+exclude = ["everything.get-env", "everything.get-tiny-image"]
+policies = ["rep*"]
+"#;
+
+/// The `name`s of a JSON list of tools.
+fn names(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list of tools")
+        .iter()
+        .map(|t| t["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+/// `weft tools --tenant NAME` lists exactly that tenant's `tools/list`:
+/// its view of the catalog, its policies and the meta tools, as table and
+/// as JSON, the same names a key of that tenant gets over HTTP. An
+/// unknown tenant is refused with the closest name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_for_a_tenant_are_its_tools_list() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    let text = npm_entry("everything", "server-everything", &["stdio"]) + TENANTS;
+    std::fs::write(&cfg, text).unwrap();
+    let expected = [
+        (
+            "alpha",
+            vec![
+                "everything__echo",
+                "everything__get-sum",
+                "greet",
+                "weft_search_tools",
+                "weft_run_policy",
+            ],
+        ),
+        (
+            "beta",
+            vec![
+                "everything__get-annotated-message",
+                "everything__get-resource-links",
+                "everything__get-resource-reference",
+                "everything__get-structured-content",
+                "everything__get-sum",
+                "report",
+                "weft_search_tools",
+                "weft_run_policy",
+            ],
+        ),
+    ];
+    // Keys first: a running weft reloads the key file only every second.
+    let keys: Vec<String> = expected.iter().map(|(t, _)| add_key(&cfg, t)).collect();
+    let served = serve(&cfg, &[]);
+    let http = reqwest::Client::new();
+    for ((tenant, want), key) in expected.iter().zip(keys) {
+        let out = weft_with(&cfg, &["tools", "--tenant", tenant, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+        let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(&names(&listed), want, "weft tools --tenant {tenant} --json");
+        let greet = listed
+            .as_array()
+            .and_then(|l| l.iter().find(|t| t["kind"] == "policy"));
+        assert_eq!(greet.map(|t| &t["server"]), Some(&Value::Null));
+
+        let out = weft_with(&cfg, &["tools", "--tenant", tenant]);
+        assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        let first: Vec<&str> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(&first, want, "weft tools --tenant {tenant}:\n{table}");
+
+        // The tenant's own tools/list over HTTP, with its key.
+        let mut raw = Raw::new(&http, &served.base, "2026-07-28");
+        raw.key = Some(key);
+        let (id, answer) = raw.request("tools/list", json!({})).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let message = answer.message(id);
+        assert_eq!(
+            &names(&message["result"]["tools"]),
+            want,
+            "tools/list of {tenant}"
+        );
+    }
+
+    let out = weft_with(&cfg, &["tools", "--tenant", "alpah"]);
+    assert_eq!(
+        (out.status.code(), err(&out).as_str()),
+        (
+            Some(2),
+            "weft: no tenant named \"alpah\" in the config; did you mean \"alpha\"? (tenants: alpha, beta)\n"
+        )
     );
 }

@@ -44,6 +44,10 @@ pub enum Command {
         /// Only tools annotated read-only (readOnlyHint).
         #[arg(long)]
         read_only: bool,
+        /// Exactly what this tenant's `tools/list` shows: its view of the
+        /// catalog, the policies it may run and weft's meta tools.
+        #[arg(long, value_name = "NAME", conflicts_with = "server")]
+        tenant: Option<String>,
         /// Machine-readable JSON on stdout.
         #[arg(long)]
         json: bool,

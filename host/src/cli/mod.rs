@@ -71,8 +71,17 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Tools {
                 server,
                 read_only,
+                tenant,
                 json,
-            } => tools::run(config, server, read_only, json).await,
+            } => {
+                let opts = tools::Options {
+                    server,
+                    tenant,
+                    read_only,
+                    json,
+                };
+                tools::run(config, opts).await
+            }
             Command::Call {
                 server,
                 tool,
@@ -328,20 +337,18 @@ fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Checks that `name` is a tenant of the config; on error, says so and
-/// lists the tenants there are.
+/// Checks that `name` is a tenant of the config; on error, says so,
+/// suggests the closest name and lists the tenants there are.
 pub(crate) fn known_tenant(config: &Config, name: &str) -> Result<(), ExitCode> {
     if config.tenant(name).is_some() {
         return Ok(());
     }
     let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-    crate::errln!(
-        "weft: no tenant named {name:?} in the config{}",
-        if names.is_empty() {
-            "; it defines no tenants ([tenants.NAME])".to_string()
-        } else {
-            format!("; tenants: {}", names.join(", "))
-        }
-    );
+    let hint = match crate::util::closest(name, names.iter().copied()) {
+        _ if names.is_empty() => "; it defines no tenants ([tenants.NAME])".to_string(),
+        Some(c) => format!("; did you mean {c:?}? (tenants: {})", names.join(", ")),
+        None => format!("; tenants: {}", names.join(", ")),
+    };
+    crate::errln!("weft: no tenant named {name:?} in the config{hint}");
     Err(ExitCode::from(USAGE))
 }
