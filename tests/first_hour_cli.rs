@@ -192,3 +192,57 @@ async fn tools_for_a_tenant_are_its_tools_list() {
         )
     );
 }
+
+/// `weft check` of `config`: its exit code and the lines about tenants.
+fn tenant_lines(config: &Path) -> (Option<i32>, Vec<String>) {
+    let out = weft_with(config, &["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("weft check:\n{stdout}{}", err(&out));
+    let lines = stdout
+        .lines()
+        .filter(|l| l.starts_with("tenant ") || l.starts_with("✗ tenant "))
+        .map(str::to_string)
+        .collect();
+    (out.status.code(), lines)
+}
+
+/// `weft check` prints each tenant's tool count, and a tenant pattern that
+/// matches no tool or policy is an error (exit 2) that names the tenant,
+/// the key and the pattern, and suggests the closest name there is.
+#[test]
+fn check_finds_tenant_patterns_that_match_nothing() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    let everything = npm_entry("everything", "server-everything", &["stdio"]);
+    std::fs::write(&cfg, format!("{everything}{TENANTS}")).unwrap();
+    let (code, lines) = tenant_lines(&cfg);
+    assert_eq!(code, Some(0));
+    assert_eq!(lines, ["tenant alpha: 5 tools", "tenant beta: 8 tools"]);
+
+    let bad = r#"
+[policies.greet]
+path = "greet.wasm"
+
+[tenants.alpha]
+include = ["everything.echo"]
+
+[tenants.beta]
+include = ["everything.ech", "everythin.*"]
+exclude = ["everything.get-summ"]
+policies = ["gret"]
+"#;
+    std::fs::write(&cfg, format!("{everything}{bad}")).unwrap();
+    let (code, lines) = tenant_lines(&cfg);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        lines,
+        [
+            "tenant alpha: 3 tools",
+            "tenant beta: 2 tools",
+            "✗ tenant beta: tenants.beta.include: \"everything.ech\" matches no tool; did you mean \"everything.echo\"?",
+            "✗ tenant beta: tenants.beta.include: \"everythin.*\" matches no tool; did you mean \"everything.*\"?",
+            "✗ tenant beta: tenants.beta.exclude: \"everything.get-summ\" matches no tool; did you mean \"everything.get-sum\"?",
+            "✗ tenant beta: tenants.beta.policies: \"gret\" matches no policy; did you mean \"greet\"?",
+        ]
+    );
+}
