@@ -246,3 +246,102 @@ policies = ["gret"]
         ]
     );
 }
+
+/// The keys of `config` as `weft keys list --json` gives them, with the
+/// warnings on (a key file with another config's tenants would warn).
+fn listed_keys(config: &Path) -> (Vec<String>, String) {
+    let out = weft()
+        .arg("-c")
+        .arg(config)
+        .args(["keys", "list", "--json"])
+        .env("WEFT_LOG", "warn")
+        .output_timed()
+        .expect("run weft keys list");
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let tenants = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|k| k["tenant"].as_str().expect("a tenant").to_string())
+        .collect();
+    (tenants, err(&out))
+}
+
+/// Two configs side by side keep their keys apart: `weft keys add` writes
+/// `NAME.keys.toml` beside `NAME.toml`, and neither config warns about the
+/// other's tenants. A config whose keys are still in the old shared
+/// `weft.keys.toml` reads them from there, with one line saying how to
+/// move the file.
+#[test]
+fn each_config_has_its_own_key_file() {
+    let dir = temp_dir();
+    let (main, staging) = (
+        dir.path().join("weft.toml"),
+        dir.path().join("staging.toml"),
+    );
+    let echo = "[servers.echo]\nbuiltin = \"echo\"\n";
+    std::fs::write(
+        &main,
+        format!("{echo}[tenants.alpha]\ninclude = [\"echo.*\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &staging,
+        format!("{echo}[tenants.beta]\ninclude = [\"echo.*\"]\n"),
+    )
+    .unwrap();
+    add_key(&main, "alpha");
+    let out = weft()
+        .arg("-c")
+        .arg(&staging)
+        .args(["keys", "add", "beta"])
+        .env("WEFT_LOG", "warn")
+        .output_timed()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let own = dir.path().join("staging.keys.toml");
+    assert!(
+        err(&out).contains(&format!("recorded in {} (as a hash)", own.display())),
+        "{}",
+        err(&out)
+    );
+    assert_eq!(err(&out).lines().count(), 1, "{}", err(&out));
+    assert_eq!(
+        listed_keys(&main),
+        (vec!["alpha".to_string()], String::new())
+    );
+    assert_eq!(
+        listed_keys(&staging),
+        (vec!["beta".to_string()], String::new())
+    );
+
+    // The old layout: staging's keys in the shared weft.keys.toml.
+    let old = temp_dir();
+    let staging = old.path().join("staging.toml");
+    let with_old_keys = format!(
+        "[settings]\nkeys = \"weft.keys.toml\"\n{echo}[tenants.beta]\ninclude = [\"echo.*\"]\n"
+    );
+    std::fs::write(&staging, &with_old_keys).unwrap();
+    add_key(&staging, "beta");
+    std::fs::write(
+        &staging,
+        with_old_keys.replace("[settings]\nkeys = \"weft.keys.toml\"\n", ""),
+    )
+    .unwrap();
+    let (tenants, notice) = listed_keys(&staging);
+    assert_eq!(tenants, ["beta"]);
+    assert_eq!(
+        notice,
+        "weft: reading the keys of staging.toml from weft.keys.toml, the key file configs used to share; its own is staging.keys.toml: mv weft.keys.toml staging.keys.toml\n"
+    );
+    std::fs::rename(
+        old.path().join("weft.keys.toml"),
+        old.path().join("staging.keys.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        listed_keys(&staging),
+        (vec!["beta".to_string()], String::new())
+    );
+}

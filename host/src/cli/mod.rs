@@ -160,6 +160,15 @@ pub async fn run(args: Args) -> ExitCode {
 /// `./weft.toml`; without any, the built-in example.
 /// `admin` (for `weft keys` and `weft secrets`) reads only what those need.
 fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
+    let config = find_config(explicit, admin)?;
+    if let Some(notice) = &config.settings.keys_notice {
+        eprintln!("weft: {notice}");
+    }
+    Ok(config)
+}
+
+/// [`load_config`] without the key file's notice.
+fn find_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
     match Config::locate(explicit) {
         Some(path) if admin => Config::load_admin(&path).map_err(|e| e.to_string()),
         Some(path) => Config::load(&path).map_err(|e| e.to_string()),
