@@ -16,6 +16,7 @@ mod conformance;
 mod edge_limits;
 mod edge_tenants;
 mod first_hour;
+mod first_hour_cli;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;

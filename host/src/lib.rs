@@ -57,7 +57,10 @@ pub use upstream::{ServerStatus, State};
 /// hit), 2 bad usage or a bad config.
 pub fn cli_main() -> std::process::ExitCode {
     use clap::Parser;
-    let args = cli::args::Args::parse();
+    let args = match cli::args::Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => return cli::args_error(e),
+    };
     cli::logging::init(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod limits;
+
 /// weft: one MCP endpoint in front of many MCP servers, with sandboxed Wasm
 /// policies that script work across them.
 #[derive(Debug, Parser)]
@@ -42,6 +44,10 @@ pub enum Command {
         /// Only tools annotated read-only (readOnlyHint).
         #[arg(long)]
         read_only: bool,
+        /// Exactly what this tenant's `tools/list` shows: its view of the
+        /// catalog, the policies it may run and weft's meta tools.
+        #[arg(long, value_name = "NAME", conflicts_with = "server")]
+        tenant: Option<String>,
         /// Machine-readable JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -72,15 +78,17 @@ pub enum Command {
         /// The input, as JSON; "-" reads it from stdin. Default: {}.
         #[arg(long, value_name = "JSON")]
         input: Option<String>,
-        /// CPU budget in fuel units, or "unlimited" (overrides the config).
-        #[arg(long, value_name = "N")]
-        fuel: Option<String>,
-        /// Wall-time limit, like 500ms or 10s (overrides the config).
-        #[arg(long, value_name = "DUR")]
-        timeout: Option<String>,
-        /// Memory limit, like 64MiB (overrides the config).
-        #[arg(long, value_name = "SIZE")]
-        memory: Option<String>,
+        /// CPU budget in fuel units (more than zero, like 50M), or
+        /// "unlimited" (overrides the config).
+        #[arg(long, value_name = "N", value_parser = limits::fuel, allow_hyphen_values = true)]
+        fuel: Option<limits::Fuel>,
+        /// Wall-time limit, like 500ms or 10s; more than zero (overrides
+        /// the config).
+        #[arg(long, value_name = "DUR", value_parser = limits::timeout, allow_hyphen_values = true)]
+        timeout: Option<std::time::Duration>,
+        /// Memory limit, like 64MiB; more than zero (overrides the config).
+        #[arg(long, value_name = "SIZE", value_parser = limits::memory, allow_hyphen_values = true)]
+        memory: Option<u64>,
         /// Grant SERVER.TOOL globs instead of the configured grants (repeatable).
         #[arg(long = "grant", value_name = "GLOB")]
         grants: Vec<String>,

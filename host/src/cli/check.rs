@@ -5,15 +5,21 @@
 //! call, so weft refuses them while several tenants' calls are in flight
 //! (MCP servers do not declare whether they will ask; see
 //! `docs/decisions.md`).
+//!
+//! Each tenant gets a line with its tool count, and every view or policy
+//! pattern that matches nothing is an error (exit 2), see [`tenants`].
+
+mod tenants;
 
 use std::process::ExitCode;
 
 use crate::config::Config;
 use crate::upstream::{ServerStatus, State};
 
-use super::{FAILED, finish, start_hub};
+use super::{FAILED, USAGE, finish, start_hub};
 
-/// The top-level entry point for `weft check`; exit 1 when a server failed.
+/// The top-level entry point for `weft check`; exit 2 when a tenant's
+/// pattern matches nothing, else 1 when a server failed.
 pub async fn run(config: Config, as_json: bool) -> ExitCode {
     let source = config
         .source
@@ -32,6 +38,8 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         .iter()
         .filter(|s| matches!(s.state, State::Failed { .. }))
         .count();
+    let tenant_reports = tenants::check(&hub);
+    let bad_patterns = tenant_reports.iter().any(|t| !t.problems.is_empty());
     if as_json {
         let report = serde_json::json!({
             "config": source,
@@ -39,6 +47,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "tools": hub.catalog().tools().len(),
             "collisions": hub.catalog().collisions(),
             "warnings": warnings,
+            "tenants": tenant_reports,
         });
         crate::outln!(
             "{}",
@@ -52,13 +61,31 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         for w in &warnings {
             crate::outln!("! {w}");
         }
+        for t in &tenant_reports {
+            crate::outln!(
+                "tenant {}: {} tool{}",
+                t.name,
+                t.tools,
+                if t.tools == 1 { "" } else { "s" }
+            );
+            for p in &t.problems {
+                crate::outln!("✗ tenant {}: {p}", t.name);
+            }
+        }
         let up = status.iter().filter(|s| s.state == State::Up).count();
         crate::outln!(
             "{up} up, {failed} failed, {} tools in the catalog",
             hub.catalog().tools().len()
         );
     }
-    finish(if failed > 0 { FAILED } else { 0 }).await
+    finish(if bad_patterns {
+        USAGE
+    } else if failed > 0 {
+        FAILED
+    } else {
+        0
+    })
+    .await
 }
 
 /// The warning for a shared server of the handshake era, which may ask

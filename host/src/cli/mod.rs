@@ -32,6 +32,21 @@ pub const USAGE: u8 = 2;
 /// The built-in example configuration, used when no config file is found.
 const DEFAULT_CONFIG: &str = include_str!("../../examples/weft.toml");
 
+/// Reports a command line clap refused: a limit flag's own error as one
+/// line (`weft: --timeout must be more than zero (got 0s)`), anything else
+/// as clap words it (help and version go to stdout with exit code 0).
+pub fn args_error(e: clap::Error) -> ExitCode {
+    let flag = std::error::Error::source(&e)
+        .and_then(|s| s.downcast_ref::<args::limits::FlagError>())
+        .filter(|_| e.kind() == clap::error::ErrorKind::ValueValidation);
+    if let Some(flag) = flag {
+        eprintln!("weft: {flag}");
+        return ExitCode::from(USAGE);
+    }
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { USAGE } else { 0 })
+}
+
 /// Runs one command to completion, stopping every server on the way out,
 /// also when SIGINT or SIGTERM arrives first.
 pub async fn run(args: Args) -> ExitCode {
@@ -56,8 +71,17 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Tools {
                 server,
                 read_only,
+                tenant,
                 json,
-            } => tools::run(config, server, read_only, json).await,
+            } => {
+                let opts = tools::Options {
+                    server,
+                    tenant,
+                    read_only,
+                    json,
+                };
+                tools::run(config, opts).await
+            }
             Command::Call {
                 server,
                 tool,
@@ -136,6 +160,15 @@ pub async fn run(args: Args) -> ExitCode {
 /// `./weft.toml`; without any, the built-in example.
 /// `admin` (for `weft keys` and `weft secrets`) reads only what those need.
 fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
+    let config = find_config(explicit, admin)?;
+    if let Some(notice) = &config.settings.keys_notice {
+        eprintln!("weft: {notice}");
+    }
+    Ok(config)
+}
+
+/// [`load_config`] without the key file's notice.
+fn find_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
     match Config::locate(explicit) {
         Some(path) if admin => Config::load_admin(&path).map_err(|e| e.to_string()),
         Some(path) => Config::load(&path).map_err(|e| e.to_string()),
@@ -313,20 +346,18 @@ fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Checks that `name` is a tenant of the config; on error, says so and
-/// lists the tenants there are.
+/// Checks that `name` is a tenant of the config; on error, says so,
+/// suggests the closest name and lists the tenants there are.
 pub(crate) fn known_tenant(config: &Config, name: &str) -> Result<(), ExitCode> {
     if config.tenant(name).is_some() {
         return Ok(());
     }
     let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
-    crate::errln!(
-        "weft: no tenant named {name:?} in the config{}",
-        if names.is_empty() {
-            "; it defines no tenants ([tenants.NAME])".to_string()
-        } else {
-            format!("; tenants: {}", names.join(", "))
-        }
-    );
+    let hint = match crate::util::closest(name, names.iter().copied()) {
+        _ if names.is_empty() => "; it defines no tenants ([tenants.NAME])".to_string(),
+        Some(c) => format!("; did you mean {c:?}? (tenants: {})", names.join(", ")),
+        None => format!("; tenants: {}", names.join(", ")),
+    };
+    crate::errln!("weft: no tenant named {name:?} in the config{hint}");
     Err(ExitCode::from(USAGE))
 }

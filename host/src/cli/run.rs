@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::config::{Config, parse_duration, parse_size};
+use crate::config::Config;
 use crate::policy::{self, Runner};
 use crate::sandbox::Sandbox;
 use tracing::Instrument;
@@ -14,9 +14,9 @@ use super::{FAILED, USAGE, finish, start_hub};
 pub struct Options {
     pub policy: String,
     pub input: Option<String>,
-    pub fuel: Option<String>,
-    pub timeout: Option<String>,
-    pub memory: Option<String>,
+    pub fuel: Option<super::args::limits::Fuel>,
+    pub timeout: Option<std::time::Duration>,
+    pub memory: Option<u64>,
     pub grants: Vec<String>,
     pub json: bool,
 }
@@ -32,29 +32,8 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
         Ok(i) => i,
         Err(e) => return usage(e),
     };
-    let fuel = match opts.fuel.as_deref() {
-        None => None,
-        Some("unlimited") => Some(None),
-        Some(n) => match n.replace('_', "").parse::<u64>() {
-            Ok(n) => Some(Some(n)),
-            Err(_) => {
-                return usage(format!(
-                    "--fuel {n:?}: write a number of fuel units, or \"unlimited\""
-                ));
-            }
-        },
-    };
-    let timeout = match opts.timeout.as_deref().map(parse_duration).transpose() {
-        Ok(t) => t,
-        Err(e) => return usage(format!("--timeout: {e}")),
-    };
-    let memory = match opts.memory.as_deref().map(parse_size).transpose() {
-        Ok(m) => m,
-        Err(e) => return usage(format!("--memory: {e}")),
-    };
-    if let Some(Err(e)) = memory.map(crate::config::policy::check_memory) {
-        return usage(format!("--memory: {e}"));
-    }
+    // The limits were checked as the command line was read (`args::limits`).
+    let fuel = opts.fuel.map(|f| f.0);
     for g in &opts.grants {
         if let Err(e) = crate::config::policy::validate_grant(g) {
             return usage(format!("--grant: {e}"));
@@ -89,7 +68,7 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
             return finish(code).await;
         }
     };
-    policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
+    policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
     let runner = Runner::new(hub, sandbox);
     let span = tracing::info_span!("request", request_id = %crate::util::request_id());
     let report = runner.run(&loaded, &input, None).instrument(span).await;

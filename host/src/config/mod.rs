@@ -102,6 +102,9 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// The key file `weft keys` writes (hashes only).
     pub keys_file: PathBuf,
+    /// Said once on stderr by the command line when `keys_file` is the old
+    /// shared `weft.keys.toml` (see [`tenant::resolve_key_file`]).
+    pub keys_notice: Option<String>,
     /// The secrets file, if one is configured or exists by default.
     pub secrets_file: Option<PathBuf>,
     /// Where every call is recorded, if anywhere.
@@ -196,6 +199,7 @@ impl Default for Settings {
             page_size: 1000,
             shutdown_timeout: Duration::from_secs(10),
             keys_file: PathBuf::from(tenant::DEFAULT_KEY_FILE),
+            keys_notice: None,
             secrets_file: None,
             audit: None,
             max_body: 4 << 20,
@@ -358,13 +362,15 @@ impl Config {
                 .and_then(|v| v.as_str())
         };
         config.settings.secrets_file = raw::secrets_path(setting("secrets"), path);
-        config.settings.keys_file = tenant::key_file_path(setting("keys"), path);
         if let Some(tenants) = table.get("tenants").and_then(|t| t.as_table()) {
             config.tenants = tenants
                 .keys()
                 .map(|name| TenantConfig::named(name))
                 .collect();
         }
+        let names = config.tenants.iter().map(|t| t.name.as_str());
+        (config.settings.keys_file, config.settings.keys_notice) =
+            tenant::resolve_key_file(setting("keys"), path, names);
         Ok(config)
     }
 

@@ -3,7 +3,8 @@
 //!
 //! A tenant's API keys are stored as SHA-256 hashes, either inline
 //! (`keys = ["sha256:…"]`) or in the key file that `weft keys add` writes
-//! (`settings.keys`, by default `weft.keys.toml` beside the config file).
+//! (`settings.keys`, by default `NAME.keys.toml` beside the config file
+//! `NAME.toml`; see [`resolve_key_file`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +15,9 @@ use super::policy::{RawAmount, check_memory, parse_count, validate_grant};
 use super::raw::RawDuration;
 use super::{ConfigError, parse_size};
 
-/// The key file's name when `settings.keys` names none.
+/// The key file's name when `settings.keys` names none and the config has
+/// no file name to go by (the built-in example), and the file every config
+/// used before key files were named after their config.
 pub const DEFAULT_KEY_FILE: &str = "weft.keys.toml";
 
 /// One tenant, validated.
@@ -204,13 +207,74 @@ pub fn check_hash(h: &str) -> Result<(), String> {
 }
 
 /// The key file: `settings.keys` (relative to the config file), else
-/// `weft.keys.toml` beside the config file (or in the working directory).
+/// `NAME.keys.toml` beside the config file `NAME.toml` (or in the working
+/// directory): `weft.toml` has `weft.keys.toml`, `staging.toml` has
+/// `staging.keys.toml`, so two configs side by side keep their keys apart.
 pub fn key_file_path(configured: Option<&str>, config_file: &Path) -> PathBuf {
-    let p = PathBuf::from(configured.unwrap_or(DEFAULT_KEY_FILE));
+    let default = config_file
+        .extension()
+        .and(config_file.file_stem())
+        .map(|stem| format!("{}.keys.toml", stem.to_string_lossy()))
+        .unwrap_or_else(|| DEFAULT_KEY_FILE.to_string());
+    beside(config_file, configured.unwrap_or(&default))
+}
+
+/// `name` relative to the config file's folder, unless absolute.
+fn beside(config_file: &Path, name: &str) -> PathBuf {
+    let p = PathBuf::from(name);
     match config_file.parent() {
         Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
         _ => p,
     }
+}
+
+/// The key file to use, and a notice to print when it is the old shared
+/// `weft.keys.toml` rather than the config's own file.
+///
+/// Before key files were named after their config, every config in a
+/// folder used `weft.keys.toml`. When the config's own file does not exist
+/// yet and that old file holds a key of one of `tenants`, the old file is
+/// read (and written) still, with a notice saying how to move it.
+pub fn resolve_key_file<'a>(
+    configured: Option<&str>,
+    config_file: &Path,
+    tenants: impl IntoIterator<Item = &'a str>,
+) -> (PathBuf, Option<String>) {
+    let own = key_file_path(configured, config_file);
+    if configured.is_some() || own.exists() {
+        return (own, None);
+    }
+    let old = beside(config_file, DEFAULT_KEY_FILE);
+    if old == own || !old.exists() {
+        return (own, None);
+    }
+    let names: Vec<&str> = tenants.into_iter().collect();
+    let theirs = KeyFile::load(&old)
+        .is_ok_and(|f| f.keys.iter().any(|k| names.contains(&k.tenant.as_str())));
+    if !theirs {
+        return (own, None);
+    }
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let (old_name, own_name) = (file_name(&old), file_name(&own));
+    // Another config still reading the old file needs a copy, not a move.
+    let shared = beside(config_file, super::DEFAULT_FILE).exists();
+    let how = if shared {
+        format!(
+            "cp {old_name} {own_name} ({} reads {old_name} too)",
+            super::DEFAULT_FILE
+        )
+    } else {
+        format!("mv {old_name} {own_name}")
+    };
+    let notice = format!(
+        "reading the keys of {} from {old_name}, the key file configs used to share; its own is {own_name}: {how}",
+        file_name(config_file)
+    );
+    (old, Some(notice))
 }
 
 /// The key file as stored: a list of `[[key]]` tables.

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::policy::{RawAmount, RawPolicy};
 use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
-use super::tenant::{KeyFile, RawTenant, key_file_path};
+use super::tenant::{KeyFile, RawTenant, resolve_key_file};
 use super::{Config, ConfigError, Expose, NameMode, Settings};
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,7 +154,6 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
         settings.pass_env = names;
     }
-    settings.keys_file = key_file_path(raw_settings.keys.as_deref(), file);
     settings.audit = raw_settings.audit.as_deref().map(|a| {
         let p = std::path::PathBuf::from(a);
         match file.parent() {
@@ -183,6 +182,15 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             tenants.push(raw.into_config(name, file)?);
         }
     }
+    // Named after the config, or the old shared file when that holds
+    // these tenants' keys still.
+    (settings.keys_file, settings.keys_notice) = resolve_key_file(
+        raw_settings.keys.as_deref(),
+        file,
+        tenants
+            .iter()
+            .map(|t: &super::TenantConfig| t.name.as_str()),
+    );
     let mut servers = Vec::new();
     if let Some(v) = table.get("servers") {
         let Some(entries) = v.as_table() else {

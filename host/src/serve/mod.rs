@@ -124,13 +124,7 @@ impl Gateway {
 
     /// The policies `caller` may list and run.
     fn policies_for(&self, caller: &Caller) -> Vec<crate::config::PolicyConfig> {
-        self.hub
-            .config()
-            .policies
-            .iter()
-            .filter(|p| crate::authz::allowed(caller, &crate::authz::Resource::Policy(&p.name)))
-            .cloned()
-            .collect()
+        tools::policies_for(&self.hub, caller)
     }
 
     /// How many calls wait for a 2026-07-28 agent's input.

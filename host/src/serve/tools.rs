@@ -160,6 +160,23 @@ pub fn exposed(
     out
 }
 
+/// The configured policies `caller` may list and run.
+pub(crate) fn policies_for(hub: &crate::Hub, caller: &Caller) -> Vec<PolicyConfig> {
+    hub.config()
+        .policies
+        .iter()
+        .filter(|p| authz::allowed(caller, &Resource::Policy(&p.name)))
+        .cloned()
+        .collect()
+}
+
+/// Every tool `tools/list` shows `caller` (all pages), as `weft serve`
+/// would with `expose`: what `weft tools --tenant` prints.
+pub(crate) fn listed(hub: &crate::Hub, expose: Expose, caller: &Caller) -> Vec<Tool> {
+    let policies = policies_for(hub, caller);
+    exposed(&hub.catalog_for(caller), &policies, expose, caller)
+}
+
 /// The longest search query weft takes, in bytes.
 pub const MAX_QUERY_BYTES: usize = 1024;
 /// The most words a search query may have.
