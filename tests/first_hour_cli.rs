@@ -237,8 +237,9 @@ policies = ["gret"]
     assert_eq!(
         lines,
         [
-            "tenant alpha: 3 tools",
-            "tenant beta: 2 tools",
+            // No policy it may run: no weft_run_policy either.
+            "tenant alpha: 2 tools",
+            "tenant beta: 1 tool",
             "✗ tenant beta: tenants.beta.include: \"everything.ech\" matches no tool; did you mean \"everything.echo\"?",
             "✗ tenant beta: tenants.beta.include: \"everythin.*\" matches no tool; did you mean \"everything.*\"?",
             "✗ tenant beta: tenants.beta.exclude: \"everything.get-summ\" matches no tool; did you mean \"everything.get-sum\"?",
