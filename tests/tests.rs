@@ -19,6 +19,7 @@ mod first_hour;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
+mod missing_command;
 
 mod policies;
 mod redaction;
