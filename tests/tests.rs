@@ -20,6 +20,7 @@ mod first_hour_cli;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
+mod missing_command;
 
 mod policies;
 mod redaction;

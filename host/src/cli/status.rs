@@ -142,6 +142,16 @@ fn print(report: &Value, as_json: bool) {
         &rows,
         Some(160),
     );
+    // The table cuts long errors; a start error is shown whole, since its
+    // end says what to do (the fix for a command not on PATH).
+    let failed: Vec<String> = servers
+        .iter()
+        .filter(|s| s["state"] == "failed")
+        .map(|s| format!("✗ {}: {}", text(&s["name"]), text(&s["error"]["reason"])))
+        .collect();
+    if !failed.is_empty() {
+        crate::outln!("\n{}", failed.join("\n"));
+    }
     let cache = &report["cache"];
     crate::outln!(
         "\ncatalog: {} tools, {} resources, {} prompts; up {} s",

@@ -11,10 +11,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::error::WHOLE_FILE;
 use super::policy::RawPolicy;
 use super::raw::{LazySecrets, RawServer, secrets_path};
 use super::toml_file::field_error;
-use super::{Config, ConfigError, Settings};
+use super::{Config, ConfigError, Position, Settings};
 
 /// Per-server keys other MCP clients write that mean nothing to weft.
 const FOREIGN_KEYS: &[&str] = &["autoApprove", "alwaysAllow", "description", "name", "icon"];
@@ -27,20 +28,25 @@ const MAX_ENV_FILE: u64 = 1 << 20;
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        ConfigError::new(
+        let error = ConfigError::new(
             file,
-            "(file)",
-            format!(
-                "not valid JSON (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            ),
-        )
+            WHOLE_FILE,
+            format!("not valid JSON: {}", json_message(&e)),
+        );
+        match e.line() {
+            0 => error,
+            line => error.at(Position {
+                line,
+                column: e.column().max(1),
+            }),
+        }
     })?;
-    let servers_value = root
-        .get("mcpServers")
-        .or_else(|| root.get("servers"))
-        .ok_or_else(|| {
+    let section = if root.get("mcpServers").is_none() && root.get("servers").is_some() {
+        "servers"
+    } else {
+        "mcpServers"
+    };
+    let servers_value = root.get(section).ok_or_else(|| {
             ConfigError::new(file, "mcpServers", "is missing")
                 .hint("a JSON config holds {\"mcpServers\": {\"NAME\": {\"command\": \"...\"}}}; or write weft.toml")
         })?;
@@ -70,7 +76,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut servers = Vec::new();
     let mut env_file_values = Vec::new();
     for (name, entry) in entries {
-        let key = format!("mcpServers.{name}");
+        let key = format!("{section}.{name}");
         let Some(obj) = entry.as_object() else {
             return Err(ConfigError::new(file, key, "must be an object"));
         };
@@ -105,7 +111,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 }
             }
         }
-        servers.push(raw.into_config(name, file, &settings, &mut || secrets.get(), &[])?);
+        servers.push(raw.into_config(&key, name, file, &settings, &mut || secrets.get(), &[])?);
     }
     let mut policies = Vec::new();
     if let Some(v) = root.get("policies") {
@@ -138,6 +144,16 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         tenants: Vec::new(),
         secret_values,
     })
+}
+
+/// serde_json's message without the " at line L column C" it ends with
+/// (the position is shown before it).
+fn json_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
 }
 
 /// The variables of a server's `envFile` (dotenv syntax: `KEY=VALUE`

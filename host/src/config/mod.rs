@@ -8,14 +8,17 @@
 //!   unchanged so users can point weft at the file they already have.
 //!
 //! Loading validates everything it can without starting a process, and every
-//! error names the file, the key and what to do about it. `${env:NAME}` and
-//! `${secret:NAME}` references are resolved here, per server, so a value only
-//! ever reaches the server that names it (see [`secrets`]).
+//! error names the file, the line and column, the key and what to do about
+//! it. `${env:NAME}` and `${secret:NAME}` references are resolved here,
+//! per server, so a value only ever reaches the server that names it (see
+//! [`secrets`]).
 
 pub mod credentials;
 mod duration;
+mod error;
 pub mod grants;
 mod json;
+mod locate;
 pub mod pattern;
 pub mod policy;
 mod raw;
@@ -30,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use duration::{parse_duration, parse_size};
+pub use error::{ConfigError, Position};
 pub use grants::Grants;
 pub use pattern::ToolPatterns;
 pub use policy::{Limits, PolicyConfig};
@@ -43,36 +47,6 @@ pub const BUILTINS: &[&str] = &["echo"];
 /// The file name looked up in the working directory when neither `--config`
 /// nor `WEFT_CONFIG` names one.
 pub const DEFAULT_FILE: &str = "weft.toml";
-
-/// A configuration problem, always tied to the file and key it is about.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {key}: {message}{}", hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
-pub struct ConfigError {
-    /// The file the problem is in.
-    pub file: PathBuf,
-    /// The key path, like `servers.git.command`, or `(file)` for the whole file.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-    /// What to do about it, when there is something specific to say.
-    pub hint: Option<String>,
-}
-
-impl ConfigError {
-    pub(crate) fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            file: file.to_path_buf(),
-            key: key.into(),
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-}
 
 /// How exposed tool names are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -324,11 +298,13 @@ impl Config {
     /// Parses config text; `path` is used for messages and to resolve
     /// relative paths (secrets file, `cwd`).
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config = if text.trim_start().starts_with('{') {
-            json::parse(text, path)?
+        let json = text.trim_start().starts_with('{');
+        let parsed = if json {
+            json::parse(text, path)
         } else {
-            toml_file::parse(text, path)?
+            toml_file::parse(text, path)
         };
+        let mut config = parsed.map_err(|e| e.locate(text, json))?;
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
@@ -351,9 +327,7 @@ impl Config {
         let table: toml::Table = if text.trim_start().starts_with('{') {
             toml::Table::new()
         } else {
-            toml::from_str(&text).map_err(|e| {
-                ConfigError::new(path, "(file)", format!("not valid TOML: {}", e.message()))
-            })?
+            toml::from_str(&text).map_err(|e| toml_file::syntax_error(&text, path, &e))?
         };
         let setting = |k: &str| {
             table

@@ -93,20 +93,22 @@ pub(crate) struct RawServer {
 }
 
 impl RawServer {
-    /// Validates the entry and resolves its references. `secrets` opens the
-    /// secrets file on first use; `tenants` are the configured tenants, for
-    /// a server run once per tenant.
+    /// Validates the entry and resolves its references. `entry` is its key
+    /// path in the file (`servers.NAME`, `mcpServers.NAME`); `secrets` opens
+    /// the secrets file on first use; `tenants` are the configured tenants,
+    /// for a server run once per tenant.
     pub(crate) fn into_config(
         self,
+        entry: &str,
         name: &str,
         file: &Path,
         settings: &Settings,
         secrets: &mut dyn FnMut() -> Result<SecretStore, String>,
         tenants: &[super::TenantConfig],
     ) -> Result<ServerConfig, ConfigError> {
-        let key = |k: &str| format!("servers.{name}.{k}");
+        let key = |k: &str| format!("{entry}.{k}");
         super::validate_server_name(name, &settings.separator)
-            .map_err(|m| ConfigError::new(file, format!("servers.{name}"), m))?;
+            .map_err(|m| ConfigError::new(file, entry, m))?;
 
         let needs_secrets = self
             .env
@@ -114,7 +116,7 @@ impl RawServer {
             .chain(self.headers.values())
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
-            Some(secrets().map_err(|m| ConfigError::new(file, format!("servers.{name}"), m))?)
+            Some(secrets().map_err(|m| ConfigError::new(file, entry, m))?)
         } else {
             None
         };
@@ -144,7 +146,7 @@ impl RawServer {
                             Some(t) => format!("for tenant {t:?}: {m}"),
                             None => m,
                         };
-                        let e = ConfigError::new(file, format!("servers.{name}.{field}.{k}"), m);
+                        let e = ConfigError::new(file, format!("{entry}.{field}.{k}"), m);
                         match tenant {
                             Some(t) => e.hint(format!(
                                 "set it for this tenant with `weft secrets set --tenant {t} NAME`, or shared without --tenant"
@@ -224,7 +226,7 @@ impl RawServer {
                 name: self.builtin.clone().unwrap_or_default(),
             },
             (Some(_), Some(_), _) => {
-                return Err(ConfigError::new(file, format!("servers.{name}"), "has both `command` and `url`")
+                return Err(ConfigError::new(file, entry, "has both `command` and `url`")
                     .hint("a server is either a local process (`command`) or a remote URL (`url`), not both"));
             }
             (Some(command), None, None | Some("stdio")) => {
@@ -270,7 +272,7 @@ impl RawServer {
                 if !args.is_empty() || !self.env.is_empty() || cwd.is_some() {
                     return Err(ConfigError::new(
                         file,
-                        format!("servers.{name}"),
+                        entry,
                         "`args`, `env` and `cwd` apply only to stdio servers",
                     )
                     .hint("remove them, or use `command` for a local server"));
@@ -282,7 +284,7 @@ impl RawServer {
                 }
             }
             (None, None, _) => {
-                return Err(ConfigError::new(file, format!("servers.{name}"), "has neither `command` nor `url` (nor `builtin`)")
+                return Err(ConfigError::new(file, entry, "has neither `command` nor `url` (nor `builtin`)")
                     .hint("add `command = \"...\"` for a local stdio server or `url = \"https://...\"` for a remote one"));
             }
             (_, _, Some(other)) => {
@@ -298,7 +300,7 @@ impl RawServer {
             (Some(e), Some(d)) if e == d => {
                 return Err(ConfigError::new(
                     file,
-                    format!("servers.{name}"),
+                    entry,
                     "`enabled` and `disabled` contradict each other",
                 ));
             }
@@ -330,7 +332,7 @@ impl RawServer {
             breaker: self.breaker,
             cache: self.cache,
         }
-        .resolve(file, &format!("servers.{name}"))?;
+        .resolve(file, entry)?;
         let mut tenant_transports = Vec::new();
         if self.per_tenant && matches!(transport, Transport::Builtin { .. }) {
             return Err(ConfigError::new(

@@ -49,13 +49,11 @@ enabled = false
 #[test]
 fn unknown_key_names_file_key_and_fix() {
     let e = parse("[servers.git]\ncomand = \"x\"\n").unwrap_err();
-    assert_eq!(e.key, "servers.git.comand");
-    let text = e.to_string();
-    assert!(
-        text.starts_with("/cfg/weft.toml: servers.git.comand: unknown key"),
-        "{text}"
+    assert_eq!(e.key, "servers.git");
+    assert_eq!(
+        e.to_string(),
+        "/cfg/weft.toml:2:1: servers.git: unknown key \"comand\"; did you mean \"command\"?"
     );
-    assert!(text.contains("command"), "{text}");
 }
 
 #[test]
@@ -104,8 +102,10 @@ fn claude_desktop_json() {
 #[test]
 fn bad_names_and_sections() {
     assert_eq!(
-        parse("[server.a]\ncommand = \"x\"\n").unwrap_err().key,
-        "server"
+        parse("[server.a]\ncommand = \"x\"\n")
+            .unwrap_err()
+            .to_string(),
+        "/cfg/weft.toml:1:2: unknown section \"server\"; did you mean \"servers\"?"
     );
     assert!(
         parse("[servers.\"a b\"]\ncommand = \"x\"\n")
@@ -217,8 +217,8 @@ fn resilience_errors_name_the_key() {
         (
             "restart",
             "initail = \"1s\"",
-            "servers.a.restart.initail",
-            "unknown key",
+            "servers.a.restart",
+            "unknown key \"initail\"; did you mean \"initial\"?",
         ),
     ] {
         let text = format!("[servers.a]\ncommand = \"a\"\n[servers.a.{table}]\n{body}\n");

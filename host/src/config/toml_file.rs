@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::error::WHOLE_FILE;
 use super::policy::{RawAmount, RawPolicy};
 use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
@@ -41,25 +42,10 @@ struct RawSettings {
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants"];
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|s| {
-                let line = text[..s.start.min(text.len())].lines().count().max(1);
-                format!(" (line {line})")
-            })
-            .unwrap_or_default();
-        ConfigError::new(
-            file,
-            "(file)",
-            format!("not valid TOML{at}: {}", e.message().trim()),
-        )
-        .hint("weft reads TOML (weft.toml) or Claude-Desktop JSON ({\"mcpServers\": {...}})")
-    })?;
+    let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, file, &e))?;
     for key in table.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
-            return Err(ConfigError::new(file, key, "unknown section")
-                .hint(format!("the sections are {}", TOP_LEVEL.join(", "))));
+            return Err(ConfigError::unknown_key(file, WHOLE_FILE, key, TOP_LEVEL));
         }
     }
     let raw_settings: RawSettings = match table.get("settings") {
@@ -205,6 +191,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             check_subtables(entry, file, &key)?;
             let raw: RawServer = section(entry, file, &key)?;
             servers.push(raw.into_config(
+                &key,
                 name,
                 file,
                 &settings,
@@ -352,25 +339,35 @@ fn section<T: DeserializeOwned>(
     T::deserialize(value.clone()).map_err(|e| field_error(file, key, e.message()))
 }
 
+/// The error for text that is not TOML, at the place the parser gives.
+pub(super) fn syntax_error(text: &str, file: &Path, e: &toml::de::Error) -> ConfigError {
+    let error = ConfigError::new(
+        file,
+        WHOLE_FILE,
+        format!("not valid TOML: {}", e.message().trim()),
+    )
+    .hint("weft reads TOML (weft.toml) or Claude-Desktop JSON ({\"mcpServers\": {...}})");
+    match e.span() {
+        Some(span) => error.at_offset(text, span.start),
+        None => error,
+    }
+}
+
 /// Makes a config error from a serde message, naming the field when serde
-/// says which one it is about.
+/// says which one it is about, and the closest known key to an unknown one.
 pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError {
     let message = message.trim();
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((field, expected)) = rest.split_once('`')
     {
-        {
-            let expected = expected.trim_start_matches(", ").trim();
-            return ConfigError::new(file, format!("{key}.{field}"), "unknown key")
-                .hint(format!("check the spelling; {expected}"));
-        }
+        // "expected one of `a`, `b`" or "expected `a`": the quoted names.
+        let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        return ConfigError::unknown_key(file, key, field, &known);
     }
     if let Some(rest) = message.strip_prefix("missing field `")
         && let Some((field, _)) = rest.split_once('`')
     {
-        {
-            return ConfigError::new(file, format!("{key}.{field}"), "is required but missing");
-        }
+        return ConfigError::new(file, format!("{key}.{field}"), "is required but missing");
     }
     ConfigError::new(file, key, message.to_string())
 }

@@ -11,6 +11,7 @@ mod builtin;
 mod connect;
 mod handler;
 pub(crate) mod http;
+mod not_found;
 pub mod relay;
 pub mod sse;
 pub mod stdio;

@@ -76,7 +76,8 @@ pub struct Spawned {
 }
 
 /// Starts the server's process. Errors are the spawn's own (command not
-/// found, permission denied), with the command named.
+/// found, permission denied), with the command named; one not found also
+/// says which PATH was searched and how to get the program.
 pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawned> {
     let Transport::Stdio {
         command,
@@ -134,12 +135,14 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
         }
     }
     let (transport, stderr) = spawn_on_spawner(cmd).map_err(|e| {
-        let what = match e.kind() {
-            std::io::ErrorKind::NotFound => "command not found".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => super::not_found::message(command, env, cwd.as_deref()),
+            std::io::ErrorKind::PermissionDenied => {
+                format!("cannot start `{command}`: permission denied")
+            }
+            _ => format!("cannot start `{command}`: {e}"),
         };
-        std::io::Error::new(e.kind(), format!("cannot start `{command}`: {what}"))
+        std::io::Error::new(e.kind(), message)
     })?;
     let pid = transport.id();
     #[cfg(target_os = "linux")]
