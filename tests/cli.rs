@@ -184,7 +184,10 @@ fn check_and_status_report_every_server() {
         "{text}"
     );
     assert!(
-        line("broken").starts_with('✗') && line("broken").contains("command not found"),
+        line("broken").starts_with('✗')
+            && line("broken").contains(
+                r#"command "/nonexistent/server" was not found (no such file); check the path"#
+            ),
         "{text}"
     );
 

@@ -46,7 +46,7 @@ async fn one_broken_server_does_not_stop_the_others() {
         panic!("missing should fail")
     };
     assert!(
-        error.reason.contains("command not found"),
+        error.reason.starts_with(r#"command "/nonexistent/mcp-server-nothing" was not found (no such file); check the path"#),
         "{}",
         error.reason
     );
