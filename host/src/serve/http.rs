@@ -170,18 +170,23 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
 /// (each refusal of the edge's own is marked with
 /// [`super::refusal::Refused`]).
 async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Response {
-    let key = bearer(request.headers()).map(str::to_string);
-    let target = format!("{} {}", request.method(), request.uri().path());
+    // Kept for a refusal's record: reference-counted clones, read only
+    // when there is a refusal.
+    let auth = request.headers().get(http::header::AUTHORIZATION).cloned();
+    let (method, uri) = (request.method().clone(), request.uri().clone());
     let gw = edge.gw.clone();
     let response = admit(edge, request, next).await;
     if let Some(refused) = response.extensions().get::<super::refusal::Refused>() {
-        let caller = key
-            .as_deref()
-            .and_then(|k| gw.hub.tenants().authenticate(k));
+        let mut kept = http::HeaderMap::new();
+        if let Some(v) = auth {
+            kept.insert(http::header::AUTHORIZATION, v);
+        }
+        let key = bearer(&kept);
+        let caller = key.and_then(|k| gw.hub.tenants().authenticate(k));
         let tenant = caller.as_ref().map_or("", |c| c.tenant_name());
         // A key that is not known is recorded by a short fingerprint: the
         // same bad key shows as the same line, and nothing of it is kept.
-        let key_id = match (&caller, &key) {
+        let key_id = match (&caller, key) {
             (Some(c), _) => c.key_id.clone(),
             (None, Some(k)) => Some(format!(
                 "unknown {}",
@@ -189,6 +194,7 @@ async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Respon
             )),
             (None, None) => None,
         };
+        let target = format!("{method} {}", uri.path());
         gw.hub.metrics().refusal(tenant, "", "", refused.outcome);
         if let Some(audit) = gw.hub.audit() {
             audit.refusal(tenant, key_id, &target, refused.outcome);
