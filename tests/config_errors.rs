@@ -120,6 +120,28 @@ fn errors_give_file_line_column_and_key() {
             ":1:40: mcpServers.fs.timeout: \"soon\" is not a duration; write it like 500ms, 30s, \
              2m or 1h",
         ),
+        // A value of the wrong type is reported at the value's own key, not
+        // at the table around it.
+        (
+            "q.toml",
+            "[servers.e]\n  command = 5\n",
+            ":2:3: servers.e.command: invalid type: integer `5`, expected a string",
+        ),
+        (
+            "r.toml",
+            "[servers.e]\ncommand = \"x\"\nargs = [\"a\", 3]\n[servers.e.breaker]\nfailurs = 3\n",
+            ":5:1: servers.e.breaker: unknown key \"failurs\"; did you mean \"failures\"?",
+        ),
+        (
+            "s.toml",
+            "[servers.e]\ncommand = \"x\"\nargs = [\"a\", 3]\n",
+            ":3:14: servers.e.args[1]: invalid type: integer `3`, expected a string",
+        ),
+        (
+            "t.json",
+            "{\"mcpServers\": {\"e\": {\"command\": \"npx\"}},\n \"policies\": {\"p\": {\"path\": \"x.wasm\", \"grants\": [4]}}}",
+            ":2:50: policies.p.grants[0]: invalid type: integer `4`, expected a string",
+        ),
     ];
     for (name, text, expected) in cases {
         let (code, err) = check(dir.path(), name, text);

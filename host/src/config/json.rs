@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::error::WHOLE_FILE;
 use super::policy::RawPolicy;
 use super::raw::{LazySecrets, RawServer, secrets_path};
-use super::toml_file::field_error;
+use super::toml_file::{field_error, nested_key};
 use super::{Config, ConfigError, Position, Settings};
 
 /// Per-server keys other MCP clients write that mean nothing to weft.
@@ -93,8 +93,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             .collect();
         let mut cleaned = cleaned;
         let env_file = cleaned.remove("envFile");
-        let mut raw: RawServer = serde_json::from_value(Value::Object(cleaned))
-            .map_err(|e| field_error(file, &key, &e.to_string()))?;
+        let mut raw: RawServer = from_json(Value::Object(cleaned), file, &key)?;
         if let Some(path) = env_file {
             let Some(path) = path.as_str() else {
                 return Err(ConfigError::new(
@@ -124,8 +123,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         };
         for (name, entry) in entries {
             let key = format!("policies.{name}");
-            let raw: RawPolicy = serde_json::from_value(entry.clone())
-                .map_err(|e| field_error(file, &key, &e.to_string()))?;
+            let raw: RawPolicy = from_json(entry.clone(), file, &key)?;
             policies.push(raw.into_config(name, file)?);
         }
     }
@@ -199,4 +197,14 @@ fn read_env_file(file: &Path, key: &str, path: &str) -> Result<Vec<(String, Stri
         vars.push((k, v));
     }
     Ok(vars)
+}
+
+/// Reads one entry, naming the key of the value serde failed on.
+fn from_json<T: serde::de::DeserializeOwned>(
+    value: Value,
+    file: &Path,
+    key: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| field_error(file, &nested_key(key, e.path()), &e.inner().to_string()))
 }

@@ -336,7 +336,24 @@ fn section<T: DeserializeOwned>(
     file: &Path,
     key: &str,
 ) -> Result<T, ConfigError> {
-    T::deserialize(value.clone()).map_err(|e| field_error(file, key, e.message()))
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let at = nested_key(key, e.path());
+        field_error(file, &at, e.inner().message())
+    })
+}
+
+/// The key path of a value serde failed on: `key` and the path inside it
+/// (`servers.git` and `env.TOKEN`), so an error points at the value itself
+/// rather than at the table it is in.
+pub(super) fn nested_key(key: &str, path: &serde_path_to_error::Path) -> String {
+    let inner = path.to_string();
+    if inner == "." || inner.is_empty() {
+        key.to_string()
+    } else if inner.starts_with('[') {
+        format!("{key}{inner}")
+    } else {
+        format!("{key}.{inner}")
+    }
 }
 
 /// The error for text that is not TOML, at the place the parser gives.
@@ -362,7 +379,13 @@ pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError 
     {
         // "expected one of `a`, `b`" or "expected `a`": the quoted names.
         let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
-        return ConfigError::unknown_key(file, key, field, &known);
+        // A path to the value names the unknown key itself; the error is
+        // about the table it was written in.
+        let table = key
+            .strip_suffix(field)
+            .and_then(|k| k.strip_suffix('.'))
+            .unwrap_or(key);
+        return ConfigError::unknown_key(file, table, field, &known);
     }
     if let Some(rest) = message.strip_prefix("missing field `")
         && let Some((field, _)) = rest.split_once('`')
