@@ -142,6 +142,13 @@ fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, String> {
 /// Sends the call and drives input-required rounds: answered through the
 /// agent's relay, or handed back to a 2026-07-28 agent as they are.
 async fn invoke(conn: &Connection, req: &CallRequest) -> Result<Forwarded, ServiceError> {
+    if let Some(direct) = &conn.direct {
+        return direct
+            .call(&req.tool, req.args.as_deref())
+            .await
+            .map(Forwarded::Complete)
+            .map_err(ServiceError::McpError);
+    }
     let peer = conn.service.peer();
     let forward = req.forward.as_ref();
     let stateless_upstream = conn.era() == Era::Stateless;

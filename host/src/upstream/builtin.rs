@@ -2,10 +2,12 @@
 //! measuring weft's own overhead without a process or a pipe to the kernel
 //! in the way.
 //!
-//! They are rmcp servers like any other upstream, so every call takes the
-//! same path through the router and the client, but their transport is a
-//! pair of in-process channels that carry rmcp's typed messages: a call is
-//! never serialised to JSON-RPC text and parsed back (no framing).
+//! They are rmcp servers like any other upstream for everything but a tool
+//! call: listing goes through rmcp over a pair of in-process channels that
+//! carry its typed messages (never serialised to JSON-RPC text). A tool
+//! call takes the direct path, [`InProcess`]: the router calls the tool's
+//! code in the caller's own task, with no channel, no task hop and no copy
+//! of the arguments, so it costs what the tool costs.
 
 use std::sync::Arc;
 
@@ -48,18 +50,45 @@ impl ServerHandler for Echo {
         request: CallToolRequestParams,
         _cx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if request.name != "echo" {
-            return Err(ErrorData::invalid_params(
-                format!("unknown tool {}", request.name),
-                None,
-            ));
-        }
-        let text = match request.arguments.as_ref().and_then(|a| a.get("message")) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => String::new(),
-        };
-        Ok(CallToolResult::success(vec![ContentBlock::text(text)]).into())
+        echo(&request.name, request.arguments.as_ref()).map(Into::into)
+    }
+}
+
+/// The echo server's one tool.
+fn echo(tool: &str, args: Option<&JsonObject>) -> Result<CallToolResult, ErrorData> {
+    if tool != "echo" {
+        return Err(ErrorData::invalid_params(
+            format!("unknown tool {tool}"),
+            None,
+        ));
+    }
+    let text = match args.and_then(|a| a.get("message")) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+}
+
+/// A server whose tool calls run in weft's own process, called directly by
+/// the router rather than through an rmcp client and server.
+pub trait InProcess: Send + Sync {
+    /// Calls `tool` with `args`; an `Err` is a JSON-RPC error, as a server
+    /// would answer.
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        args: Option<&'a JsonObject>,
+    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, ErrorData>>;
+}
+
+impl InProcess for Echo {
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        args: Option<&'a JsonObject>,
+    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, ErrorData>> {
+        Box::pin(std::future::ready(echo(tool, args)))
     }
 }
 
@@ -73,8 +102,8 @@ pub type Pipe = SinkStreamTransport<
 >;
 
 /// Starts the built-in server `name` and returns the client end of its
-/// typed channels.
-pub fn start(name: &str) -> Result<Pipe, String> {
+/// typed channels, and its direct call path.
+pub fn start(name: &str) -> Result<(Pipe, Arc<dyn InProcess>), String> {
     if name != "echo" {
         return Err(format!(
             "there is no built-in server {name:?}; built-ins: {}",
@@ -95,5 +124,8 @@ pub fn start(name: &str) -> Result<Pipe, String> {
             Err(e) => tracing::warn!(error = %e, "the built-in echo server stopped"),
         }
     });
-    Ok(SinkStreamTransport::new(to_server, from_server))
+    Ok((
+        SinkStreamTransport::new(to_server, from_server),
+        Arc::new(Echo),
+    ))
 }

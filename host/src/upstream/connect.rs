@@ -63,6 +63,7 @@ impl Upstream {
         let handler = Handler::new(&self.key, events.clone());
         let relays = handler.relays.clone();
         let closed = CancellationToken::new();
+        let mut direct = None;
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
@@ -82,7 +83,8 @@ impl Upstream {
                 (service, pid)
             }
             Transport::Builtin { name } => {
-                let pipe = builtin::start(name)?;
+                let (pipe, in_process) = builtin::start(name)?;
+                direct = Some(in_process);
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(pipe, closed.clone(), relays.clone()),
@@ -141,6 +143,7 @@ impl Upstream {
             server_version: server.as_ref().map(|s| s.version.clone()),
             pid,
             service,
+            direct,
             listener: Default::default(),
             closed,
         };

@@ -98,6 +98,8 @@ pub struct Connection {
     pub server_version: Option<String>,
     /// The child's process id (its process group id too), for stdio servers.
     pub pid: Option<u32>,
+    /// A built-in server's tool calls, made in this process without rmcp.
+    pub direct: Option<std::sync::Arc<dyn builtin::InProcess>>,
     /// The `subscriptions/listen` stream for list changes (2026-07-28).
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// Cancelled when the connection ends, for whatever reason.
