@@ -13,7 +13,7 @@
 //!    calls through the same hub and router, each timed on its own.
 //!    Records `guest call-tool p50/p99`, `native call p50/p99` (µs per
 //!    call, fractional) and `overhead p50` (guest p50 − native p50), then
-//!    a `perf` profile of five more runs (`bench/profile.py`). A
+//!    a `perf` profile of 50 more runs (`bench/profile.py`). A
 //!    guest sample also holds its own clock reads (two WASI host calls,
 //!    well under a µs) and the guest's JSON encoding of the arguments and
 //!    decoding of the result, which a native caller does not pay.
@@ -119,6 +119,9 @@ async fn main() {
     hub.shutdown().await;
 }
 
+/// Timer runs (of 2000 calls each) sampled for case 1's profile.
+const PROFILED_RUNS: usize = 50;
+
 async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
     println!("== 1. host call overhead: call-tool to the in-process echo ==");
     const N: usize = 2000;
@@ -160,7 +163,8 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
     let scratch = temp_dir();
     let profile =
         record::Profile::start("1", "guest call-tool", std::process::id(), scratch.path());
-    for _ in 0..5 {
+    // (At a few µs a call, five runs gave the profiler too few samples.)
+    for _ in 0..PROFILED_RUNS {
         let r = runner.run(timer, &input, None).await;
         assert!(r.ok(), "{:?}", r.error);
     }
