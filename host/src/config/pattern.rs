@@ -4,7 +4,10 @@
 //! A pattern matches a tool when its server glob matches the server and
 //! its tool glob matches the tool. The sets answer which patterns match a
 //! name in one pass each, so a check costs the same however many patterns
-//! there are to compare one by one.
+//! there are to compare one by one. A short list of patterns that are all
+//! plain names or `*` (the usual grant: `git.*`, `time.get_current_time`)
+//! is also kept as it is and compared directly, which is cheaper than
+//! running the sets for the handful of patterns it holds.
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
@@ -13,7 +16,42 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 pub struct ToolPatterns {
     servers: GlobSet,
     tools: GlobSet,
+    /// The same patterns for a direct comparison, when there are at most
+    /// [`MAX_PLAIN`] and none has a glob but a lone `*`.
+    plain: Option<Vec<(Part, Part)>>,
     written: Vec<String>,
+}
+
+/// The most patterns compared one by one rather than through the sets.
+const MAX_PLAIN: usize = 8;
+
+/// One part of a plain pattern.
+#[derive(Debug, Clone)]
+enum Part {
+    /// `*`: any name.
+    Any,
+    /// A name, matched exactly.
+    Name(String),
+}
+
+impl Part {
+    /// The part for `glob`, if it is a plain name or `*`.
+    fn of(glob: &str) -> Option<Part> {
+        if glob == "*" {
+            Some(Part::Any)
+        } else if glob.contains(['*', '?', '[', ']', '{', '}', '\\']) {
+            None
+        } else {
+            Some(Part::Name(glob.to_string()))
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Part::Any => true,
+            Part::Name(n) => n == name,
+        }
+    }
 }
 
 impl Default for ToolPatterns {
@@ -21,6 +59,7 @@ impl Default for ToolPatterns {
         ToolPatterns {
             servers: GlobSet::empty(),
             tools: GlobSet::empty(),
+            plain: Some(Vec::new()),
             written: Vec::new(),
         }
     }
@@ -32,6 +71,7 @@ impl ToolPatterns {
     pub fn new(patterns: &[String], what: &str) -> Result<ToolPatterns, String> {
         let mut servers = GlobSetBuilder::new();
         let mut tools = GlobSetBuilder::new();
+        let mut plain = (patterns.len() <= MAX_PLAIN).then(Vec::new);
         for p in patterns {
             let (server, tool) = p
                 .split_once('.')
@@ -39,17 +79,27 @@ impl ToolPatterns {
             let glob = |g: &str| Glob::new(g).map_err(|e| format!("{what} {p:?}: {e}"));
             servers.add(glob(server)?);
             tools.add(glob(tool)?);
+            plain = plain.and_then(|mut list| {
+                list.push((Part::of(server)?, Part::of(tool)?));
+                Some(list)
+            });
         }
         let build = |b: GlobSetBuilder| b.build().map_err(|e| format!("{what}s: {e}"));
         Ok(ToolPatterns {
             servers: build(servers)?,
             tools: build(tools)?,
+            plain,
             written: patterns.to_vec(),
         })
     }
 
     /// Whether one pattern matches both `server` and `tool`.
     pub fn matches(&self, server: &str, tool: &str) -> bool {
+        if let Some(plain) = &self.plain {
+            return plain
+                .iter()
+                .any(|(s, t)| s.matches(server) && t.matches(tool));
+        }
         let servers = self.servers.matches(server);
         if servers.is_empty() {
             return false;
@@ -97,6 +147,49 @@ mod tests {
         assert!(!p.matches("time2", "git_log"));
         assert!(p.matches_server("git") && !p.matches_server("files"));
         assert!(!ToolPatterns::default().matches("git", "git_log"));
+    }
+
+    /// The direct comparison of plain patterns answers as the glob sets do.
+    #[test]
+    fn plain_patterns_match_as_the_sets_do() {
+        let lists: &[&[&str]] = &[
+            &["git.*", "time.get_current_time"],
+            &["*.*"],
+            &["*.read_file", "a.b"],
+            &["echo.echo"],
+            &[],
+        ];
+        let names = [
+            "git",
+            "time",
+            "echo",
+            "a",
+            "",
+            "get_current_time",
+            "read_file",
+            "b",
+            "x.y",
+        ];
+        for list in lists {
+            let p = patterns(list);
+            assert!(p.plain.is_some(), "{list:?} is plain");
+            let sets = ToolPatterns {
+                plain: None,
+                ..p.clone()
+            };
+            for server in names {
+                for tool in names {
+                    assert_eq!(
+                        p.matches(server, tool),
+                        sets.matches(server, tool),
+                        "{list:?} on {server}.{tool}"
+                    );
+                }
+            }
+        }
+        assert!(patterns(&["g?t.*"]).plain.is_none());
+        let many: Vec<String> = (0..=MAX_PLAIN).map(|i| format!("s{i}.t")).collect();
+        assert!(ToolPatterns::new(&many, "grant").unwrap().plain.is_none());
     }
 
     #[test]
