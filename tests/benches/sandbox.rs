@@ -5,18 +5,22 @@
 //! after `bash .ci/build-guests`.
 //!
 //! 1. Host call overhead. The timer guest (`tests/guests/timer`) makes
-//!    2000 sequential `call-tool`s to the built-in in-process `echo` server
-//!    per run and times each one itself with the WASI monotonic clock
-//!    (argument building, the crossing into the host, grants, router, echo,
-//!    the result back into the guest); 5 runs give 10 000 real per-call
-//!    samples. Beside it, 10 000 native `hub.call_tool("echo", "echo")`
-//!    calls through the same hub and router, each timed on its own.
-//!    Records `guest call-tool p50/p99`, `native call p50/p99` (µs per
-//!    call, fractional) and `overhead p50` (guest p50 − native p50), then
-//!    a `perf` profile of 50 more runs (`bench/profile.py`). A
-//!    guest sample also holds its own clock reads (two WASI host calls,
-//!    well under a µs) and the guest's JSON encoding of the arguments and
-//!    decoding of the result, which a native caller does not pay.
+//!    2000 sequential calls to the built-in in-process `echo` server per
+//!    run, twice, and times each one itself with the WASI monotonic clock:
+//!    through the SDK (`call`: building the arguments, encoding them, the
+//!    crossing into the host, grants, router, echo, the result back into
+//!    the guest and parsed), then through the bare `call-tool` import (the
+//!    arguments' text built before the clock starts, the result's text not
+//!    parsed); 5 runs give 10 000 real per-call samples of each. After
+//!    each run, 2000 native `hub.call_tool("echo", "echo")` calls through
+//!    the same hub and router, each timed on its own (interleaved, so that
+//!    both see the machine in the same state). Records `guest call-tool
+//!    p50/p99` (SDK), `guest import p50/p99`, `native call p50/p99` (µs per
+//!    call, fractional), `overhead p50` (import p50 − native p50: what the
+//!    host adds to a native call) and `guest SDK JSON p50` (SDK p50 −
+//!    import p50: the guest's own JSON work, which a native caller does not
+//!    pay), then a `perf` profile of 50 more runs (`bench/profile.py`). A
+//!    guest sample also holds its own clock reads (two WASI host calls).
 //!
 //!    Then the check of a call's arguments against its tool's
 //!    `inputSchema` (`argument check p50/p99`): every tool of
@@ -127,23 +131,32 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
     const N: usize = 2000;
     let input = json!({"n": N, "server": "echo", "tool": "echo"}).to_string();
     assert!(runner.run(timer, &input, None).await.ok());
-    let mut guest = Vec::with_capacity(N * 5);
-    for _ in 0..5 {
-        let r = runner.run(timer, &input, None).await;
-        assert!(r.ok(), "{:?}", r.error);
-        let ns = r.output.as_ref().and_then(|o| o["ns"].as_array()).unwrap();
-        guest.extend(ns.iter().map(|n| Duration::from_nanos(n.as_u64().unwrap())));
-    }
     let args = json!({"message": "1"}).as_object().cloned();
     for _ in 0..500 {
         hub.call_tool("echo", "echo", args.clone()).await.unwrap();
     }
+    // Five rounds of a timer run and then as many native calls, so that
+    // both kinds of sample see the machine in the same state.
+    let mut guest = Vec::with_capacity(N * 5);
+    let mut import = Vec::with_capacity(N * 5);
     let mut native = Vec::with_capacity(N * 5);
-    for i in 0..N * 5 {
-        let args = json!({"message": i.to_string()}).as_object().cloned();
-        let t = Instant::now();
-        hub.call_tool("echo", "echo", args).await.unwrap();
-        native.push(t.elapsed());
+    for _ in 0..5 {
+        let r = runner.run(timer, &input, None).await;
+        assert!(r.ok(), "{:?}", r.error);
+        let samples = |key: &str| {
+            let ns = r.output.as_ref().and_then(|o| o[key].as_array()).unwrap();
+            ns.iter()
+                .map(|n| Duration::from_nanos(n.as_u64().unwrap()))
+                .collect::<Vec<_>>()
+        };
+        guest.extend(samples("ns"));
+        import.extend(samples("import_ns"));
+        for i in 0..N {
+            let args = json!({"message": i.to_string()}).as_object().cloned();
+            let t = Instant::now();
+            hub.call_tool("echo", "echo", args).await.unwrap();
+            native.push(t.elapsed());
+        }
     }
     let (g, _) = latency(
         "1",
@@ -151,13 +164,22 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
         "guest call-tool",
         guest,
     );
+    let (i, _) = latency(
+        "1",
+        "guest's bare call-tool import (args text built, result unparsed)",
+        "guest import",
+        import,
+    );
     let (n, _) = latency(
         "1",
         "native hub.call_tool → router → echo (per call)",
         "native call",
         native,
     );
-    record::figure("1", "overhead p50", g - n, "µs");
+    // What the host adds to a native call is the bare import's extra time;
+    // the SDK's JSON work on top of it is the guest's own.
+    record::figure("1", "overhead p50", i - n, "µs");
+    record::figure("1", "guest SDK JSON p50", g - i, "µs");
     // Where a guest call's time goes: this process, profiled over five
     // more timer runs, apart from the timed ones.
     let scratch = temp_dir();
@@ -170,8 +192,10 @@ async fn case1(hub: &weft::Hub, runner: &Runner, timer: &Loaded) {
     }
     profile.finish();
     println!(
-        "host overhead of a guest call over a native one: {:+.2} µs per call (p50)",
-        g - n
+        "host overhead of a guest call over a native one: {:+.2} µs per call (p50); \
+         the guest SDK's own JSON work: {:+.2} µs",
+        i - n,
+        g - i
     );
 }
 
