@@ -46,11 +46,20 @@ pub const LATE_PROGRESS: std::time::Duration = std::time::Duration::from_millis(
 /// The sending end, held by the upstream side while a call runs.
 pub type Relay = mpsc::UnboundedSender<RelayMsg>;
 
+/// How often registering a call also drops the calls answered more than
+/// [`LATE_PROGRESS`] ago. Every lookup checks the time itself, so a call
+/// kept a little longer is never used; pruning on every call would scan
+/// every call answered in the last 100 ms, thousands under load.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
 #[derive(Default)]
 struct Table {
     next: u64,
-    /// Calls in flight, oldest first.
+    /// Calls in flight or answered a moment ago, in registration (and so
+    /// id) order.
     calls: Vec<Call>,
+    /// When answered calls were last dropped.
+    pruned_at: Option<std::time::Instant>,
 }
 
 struct Call {
@@ -67,6 +76,14 @@ struct Call {
     /// can reach weft just after it (rmcp handles notifications on their
     /// own task), so an ended call still takes progress for a moment.
     ended: Option<std::time::Instant>,
+}
+
+impl Call {
+    /// In flight, or answered less than [`LATE_PROGRESS`] before `now`.
+    fn recent(&self, now: std::time::Instant) -> bool {
+        self.ended
+            .is_none_or(|at| now.saturating_duration_since(at) < LATE_PROGRESS)
+    }
 }
 
 /// The calls in flight on one connection that can reach an agent.
@@ -99,8 +116,8 @@ impl Drop for Registration {
     fn drop(&mut self) {
         let mut t = self.relays.lock();
         let now = std::time::Instant::now();
-        if let Some(c) = t.calls.iter_mut().find(|c| c.id == self.id) {
-            c.ended = Some(now);
+        if let Ok(i) = t.calls.binary_search_by_key(&self.id, |c| c.id) {
+            t.calls[i].ended = Some(now);
         }
     }
 }
@@ -120,8 +137,13 @@ impl Relays {
         tenant: Option<&str>,
     ) -> Registration {
         let mut t = self.lock();
-        t.calls
-            .retain(|c| c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS));
+        let now = std::time::Instant::now();
+        if t.pruned_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= PRUNE_EVERY)
+        {
+            t.calls.retain(|c| c.recent(now));
+            t.pruned_at = Some(now);
+        }
         t.next += 1;
         let id = t.next;
         t.calls.push(Call {
@@ -140,10 +162,11 @@ impl Relays {
 
     /// The relay of the call whose upstream request carries `token`.
     pub fn by_token(&self, token: &ProgressToken) -> Option<Relay> {
+        let now = std::time::Instant::now();
         self.lock()
             .calls
             .iter()
-            .find(|c| &c.token == token && c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS))
+            .find(|c| &c.token == token && c.recent(now))
             .map(|c| c.relay.clone())
     }
 
@@ -175,7 +198,8 @@ impl Relays {
         let t = self.lock();
         // A call answered a moment ago still counts, its agent gone or not:
         // its last lines may still be on their way.
-        let recent = |c: &&Call| c.ended.is_none_or(|at| at.elapsed() < LATE_PROGRESS);
+        let now = std::time::Instant::now();
+        let recent = |c: &&Call| c.recent(now);
         let mut tenants = t.calls.iter().filter(recent).map(|c| &c.tenant);
         let first = tenants.next()?;
         if tenants.any(|other| other != first) {
