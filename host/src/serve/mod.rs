@@ -27,10 +27,13 @@ mod listing;
 mod notify;
 mod origin;
 mod page;
+mod prompts;
 mod refusal;
+mod resources;
 mod sessions;
 mod subs;
 mod tasks;
+mod tool_call;
 pub(crate) mod tools;
 
 use parking_lot::Mutex;
