@@ -27,6 +27,7 @@ use super::call::{self, Agent};
 use super::tools::{self, Target};
 use super::{Gateway, Session, notify};
 use crate::audit::{Audit, AuditRoute};
+use crate::authz::{self, Resource};
 use crate::error::quote;
 use crate::router::input::{self, Driven, Round};
 use crate::tenant::Caller;
@@ -49,6 +50,24 @@ impl Session {
     pub(super) fn min_log(&self) -> Option<u8> {
         let v = self.min_log.load(Ordering::Relaxed);
         (v != u8::MAX).then_some(v)
+    }
+
+    /// One page of a catalog list (resources, templates or prompts): the
+    /// entries on servers the caller may reach, each under its exposed name.
+    pub(super) fn visible_page<T: Clone>(
+        &self,
+        caller: &Caller,
+        entries: &[crate::catalog::Entry<T>],
+        params: Option<rmcp::model::PaginatedRequestParams>,
+        expose: impl Fn(&crate::catalog::Entry<T>) -> T,
+    ) -> Result<(Vec<T>, Option<String>), ErrorData> {
+        let all: Vec<T> = entries
+            .iter()
+            .filter(|e| authz::allowed(caller, &Resource::Server(&e.server)))
+            .map(expose)
+            .collect();
+        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
+        super::page::page(all, cursor, self.gw.page_size)
     }
 
     /// Who this request is for: the caller the HTTP layer authenticated,

@@ -14,7 +14,6 @@ use super::call::Agent;
 use super::handler::{
     connection, log_hidden, unknown_prompt, unknown_template, upstream_error, with_agent,
 };
-use super::page::page;
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::router::input::{Driven, Round};
@@ -26,21 +25,12 @@ impl Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let all: Vec<_> = self
-            .gw
-            .hub
-            .catalog_for(&caller)
-            .prompts()
-            .iter()
-            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
-            .map(|e| {
-                let mut p = e.item.clone();
-                p.name = e.exposed.clone();
-                p
-            })
-            .collect();
-        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(all, cursor, self.gw.page_size)?;
+        let catalog = self.gw.hub.catalog_for(&caller);
+        let (items, next) = self.visible_page(&caller, catalog.prompts(), params, |e| {
+            let mut item = e.item.clone();
+            item.name = e.exposed.clone();
+            item
+        })?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::call::Agent;
 use super::handler::{connection, hidden_resource, unknown_resource, upstream_error, with_agent};
-use super::{Gateway, Session, page::page};
+use super::{Gateway, Session};
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::cache::{Cached, Key as CacheKey, Scope};
@@ -26,21 +26,12 @@ impl Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let all: Vec<_> = self
-            .gw
-            .hub
-            .catalog_for(&caller)
-            .resources()
-            .iter()
-            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
-            .map(|e| {
-                let mut r = e.item.clone();
-                r.uri = e.exposed.clone();
-                r
-            })
-            .collect();
-        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(all, cursor, self.gw.page_size)?;
+        let catalog = self.gw.hub.catalog_for(&caller);
+        let (items, next) = self.visible_page(&caller, catalog.resources(), params, |e| {
+            let mut item = e.item.clone();
+            item.uri = e.exposed.clone();
+            item
+        })?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -52,21 +43,12 @@ impl Session {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let caller = self.caller(&ctx.extensions);
-        let all: Vec<_> = self
-            .gw
-            .hub
-            .catalog_for(&caller)
-            .templates()
-            .iter()
-            .filter(|e| authz::allowed(&caller, &Resource::Server(&e.server)))
-            .map(|e| {
-                let mut t = e.item.clone();
-                t.uri_template = e.exposed.clone();
-                t
-            })
-            .collect();
-        let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        let (items, next) = page(all, cursor, self.gw.page_size)?;
+        let catalog = self.gw.hub.catalog_for(&caller);
+        let (items, next) = self.visible_page(&caller, catalog.templates(), params, |e| {
+            let mut item = e.item.clone();
+            item.uri_template = e.exposed.clone();
+            item
+        })?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
