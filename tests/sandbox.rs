@@ -267,6 +267,26 @@ async fn wasi_grants_nothing() {
     rig.still_serves().await;
 }
 
+/// The wall-time limit covers the run, not the compile before it: a
+/// component's first run, compiled on the spot (hundreds of ms for this
+/// one), succeeds under a 50 ms limit that its run fits well within.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_compile_does_not_count_against_the_time_limit() {
+    let rig = rig().await;
+    let limits = Limits {
+        timeout: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    };
+    let r = rig.run(json!({"attack": "echo", "n": 3}), limits).await;
+    assert_eq!(
+        r.component,
+        Origin::Compiled,
+        "this run compiled the component"
+    );
+    assert!(r.ok(), "the run failed: {:?} / {:?}", r.status, r.error);
+    assert_eq!(r.output.unwrap()["echo"]["n"], 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components_compile_once_and_bad_ones_are_refused() {
     let dir = temp_dir();

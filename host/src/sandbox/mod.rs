@@ -184,8 +184,10 @@ impl Sandbox {
         let time_ms = limits.timeout.as_millis() as u64;
         let mut result = match store.set_fuel(fuel) {
             Ok(()) => {
-                // (No deadline when the timeout is too large to add.)
-                let deadline = started.checked_add(limits.timeout);
+                // The limit covers the run from here: loading or compiling
+                // the component above is not the policy's time. (No
+                // deadline when the timeout is too large to add.)
+                let deadline = Instant::now().checked_add(limits.timeout);
                 // Each epoch tick: past the deadline, stop the guest; before
                 // it, yield so the async timeout and other runs get a turn.
                 store.epoch_deadline_callback(move |_| {
