@@ -10,9 +10,11 @@
 use super::pattern::ToolPatterns;
 
 /// A compiled list of `server.tool` globs. No grants means nothing allowed.
+/// Shared behind an `Arc`: every run of a policy holds its grants, and a
+/// copy of compiled glob sets per run would cost more than the run's start.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    patterns: ToolPatterns,
+    patterns: std::sync::Arc<ToolPatterns>,
 }
 
 impl Grants {
@@ -22,7 +24,7 @@ impl Grants {
             super::policy::validate_grant(g)?;
         }
         Ok(Grants {
-            patterns: ToolPatterns::new(grants, "grant")?,
+            patterns: std::sync::Arc::new(ToolPatterns::new(grants, "grant")?),
         })
     }
 
