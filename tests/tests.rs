@@ -13,6 +13,7 @@ mod child_env;
 mod cli;
 mod config_errors;
 mod conformance;
+mod direct_call;
 mod edge_limits;
 mod edge_tenants;
 mod first_hour;

@@ -62,6 +62,11 @@ struct LimitLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CacheLabels {
     event: String,
 }
@@ -91,6 +96,7 @@ pub struct Metrics {
     cache: Family<CacheLabels, Counter>,
     cache_items: Gauge,
     audit_dropped: Counter,
+    mcp_posts: Family<PathLabels, Counter>,
     /// Encoding takes the registry by reference; one render at a time.
     render_lock: Mutex<()>,
 }
@@ -178,6 +184,12 @@ impl Metrics {
             "Audit records dropped because the audit writer's queue was full",
             audit_dropped.clone(),
         );
+        let mcp_posts = Family::<PathLabels, Counter>::default();
+        registry.register(
+            "mcp_posts",
+            "JSON-RPC POSTs to /mcp by the path that answered them: rmcp (its service), listed (a stateless tools/list from bytes serialised once) or direct (a stateless tools/call answered without rmcp's per-request service)",
+            mcp_posts.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -196,6 +208,7 @@ impl Metrics {
             cache,
             cache_items,
             audit_dropped,
+            mcp_posts,
             render_lock: Mutex::new(()),
         }
     }
@@ -224,6 +237,13 @@ impl Metrics {
                 tool: tool.into(),
                 outcome: outcome.into(),
             })
+            .inc();
+    }
+
+    /// A POST to `/mcp` answered by `path` (rmcp, listed or direct).
+    pub fn mcp_post(&self, path: &'static str) {
+        self.mcp_posts
+            .get_or_create(&PathLabels { path: path.into() })
             .inc();
     }
 

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, UpdateDeadline};
-use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use cache::Origin;
@@ -161,19 +160,15 @@ impl Sandbox {
         let log_cap = usize::try_from(limits.max_log).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(log_cap);
         let stderr = MemoryOutputPipe::new(log_cap);
-        // Nothing is granted: no preopened directories, no environment, no
-        // arguments, no sockets or name lookup (all off by default).
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
         // A policy holds a handful of resources (streams, pollables); the
         // default cap of a million entries would let one run keep host
         // memory busy.
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = RunState {
-            wasi,
+            wasi: None,
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
             table,
             limiter: MemoryLimiter::new(limits.memory),
             ctx,

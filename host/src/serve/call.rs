@@ -26,6 +26,7 @@ use rmcp::model::{
 use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::upstream::relay::RelayMsg;
 
@@ -126,7 +127,11 @@ impl ParkingLot {
 
 /// What weft knows about the agent making this call.
 pub struct Agent {
-    pub peer: Peer<RoleServer>,
+    /// The agent's end of its connection: `None` for a stateless request
+    /// answered outside rmcp's service (see `super::direct`), which
+    /// carries no progress token and no log level, so nothing is ever
+    /// sent to it but its answer.
+    pub peer: Option<Peer<RoleServer>>,
     /// The request speaks 2026-07-28 (stateless, input-required results).
     pub modern: bool,
     pub progress_token: Option<ProgressToken>,
@@ -155,12 +160,26 @@ impl Agent {
             min_log.map(level_of_rank)
         };
         Agent {
-            peer: ctx.peer.clone(),
+            peer: Some(ctx.peer.clone()),
             modern,
             progress_token: ctx.meta.get_progress_token(),
             capabilities: ctx.client_capabilities(),
             min_log,
             log_level,
+            asked: std::sync::Arc::default(),
+        }
+    }
+
+    /// A 2026-07-28 agent of a stateless request that asked for no
+    /// progress and no log messages: only its capabilities matter.
+    pub fn stateless(capabilities: Option<ClientCapabilities>) -> Agent {
+        Agent {
+            peer: None,
+            modern: true,
+            progress_token: None,
+            capabilities,
+            min_log: None,
+            log_level: None,
             asked: std::sync::Arc::default(),
         }
     }
@@ -220,9 +239,10 @@ fn level_of_rank(rank: u8) -> LoggingLevel {
     }
 }
 
-/// Runs `work` to its end (or to a parked input-required result).
+/// Runs `work` to its end (or to a parked input-required result), or
+/// until `cancelled` fires.
 pub async fn drive(
-    ctx: &RequestContext<RoleServer>,
+    cancelled: &CancellationToken,
     agent: &Agent,
     owner: &Owner,
     lot: &ParkingLot,
@@ -235,7 +255,7 @@ pub async fn drive(
     loop {
         tokio::select! {
             biased;
-            _ = ctx.ct.cancelled() => {
+            _ = cancelled.cancelled() => {
                 // Dropping the work cancels the upstream request or the run.
                 return Err(ErrorData::internal_error("cancelled by the client", None));
             }
@@ -248,7 +268,7 @@ pub async fn drive(
                         return park(lot, owner, work, rx, *request, reply);
                     } else {
                         let peer = agent.peer.clone();
-                        asks.push(async move { (reply, ask(&peer, *request).await) });
+                        asks.push(async move { (reply, ask(peer.as_ref(), *request).await) });
                     }
                 }
                 other => {
@@ -295,18 +315,20 @@ async fn relay_notification(agent: &Agent, msg: RelayMsg) {
             total,
             message,
         } => {
-            if let Some(token) = &agent.progress_token {
+            if let (Some(token), Some(peer)) = (&agent.progress_token, &agent.peer) {
                 let mut p = ProgressNotificationParam::new(token.clone(), progress);
                 p.total = total;
                 p.message = message;
-                let _ = agent.peer.notify_progress(p).await;
+                let _ = peer.notify_progress(p).await;
             }
         }
         #[allow(deprecated)]
         RelayMsg::Log(params) => {
             let level = params.level;
-            if agent.min_log.is_none_or(|min| level_rank(level) >= min) {
-                let _ = agent.peer.notify_logging_message(params).await;
+            if let Some(peer) = &agent.peer
+                && agent.min_log.is_none_or(|min| level_rank(level) >= min)
+            {
+                let _ = peer.notify_logging_message(params).await;
             }
         }
         RelayMsg::Ask { reply, .. } => {
@@ -364,7 +386,7 @@ fn park(
 
 /// Resumes a parked call with the agent's answers.
 pub async fn resume(
-    ctx: &RequestContext<RoleServer>,
+    cancelled: &CancellationToken,
     agent: &Agent,
     owner: &Owner,
     lot: &ParkingLot,
@@ -383,12 +405,21 @@ pub async fn resume(
         });
         let _ = reply.send(answer);
     }
-    drive(ctx, agent, owner, lot, parked.work, parked.rx).await
+    drive(cancelled, agent, owner, lot, parked.work, parked.rx).await
 }
 
 /// Sends one request to a handshake-era agent.
 #[allow(deprecated)]
-pub async fn ask(peer: &Peer<RoleServer>, request: InputRequest) -> Result<Value, ErrorData> {
+pub async fn ask(
+    peer: Option<&Peer<RoleServer>>,
+    request: InputRequest,
+) -> Result<Value, ErrorData> {
+    let Some(peer) = peer else {
+        return Err(ErrorData::internal_error(
+            "this request has no connection to ask the agent on",
+            None,
+        ));
+    };
     let request = match request {
         InputRequest::CreateMessage(r) => ServerRequest::CreateMessageRequest(r),
         InputRequest::Elicitation(r) => ServerRequest::ElicitRequest(r),

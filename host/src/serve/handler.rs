@@ -209,7 +209,7 @@ async fn answer_input(
     if let Some(e) = agent.cannot(&request) {
         return Err(ServiceError::McpError(e));
     }
-    call::ask(&agent.peer, request)
+    call::ask(agent.peer.as_ref(), request)
         .await
         .map_err(ServiceError::McpError)
 }

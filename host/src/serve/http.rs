@@ -227,6 +227,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
     let mut opener: Option<String> = None;
     let mut reserved = false;
     let mut listed = None;
+    let mut direct = None;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
     // weft offers no OAuth for agents yet: every discovery document is
@@ -426,25 +427,37 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         // A stateless tools/list is answered from the catalog's
         // serialised list (see `super::listing`).
         if method.as_deref() == Some("tools/list") {
-            let caller = parts
-                .extensions
-                .get::<Caller>()
-                .cloned()
-                .unwrap_or_else(|| {
-                    if tenants.is_empty() {
-                        Caller::owner()
-                    } else {
-                        Caller::nobody()
-                    }
-                });
+            let caller = caller_of(&parts, tenants);
             listed = super::listing::answer(gw, &caller, &parts.headers, &bytes);
+        }
+        // A plain stateless tools/call is answered here (see
+        // `super::direct`).
+        if method.as_deref() == Some("tools/call")
+            && let Some(call) = super::direct::plain_call(&parts.headers, &bytes)
+            && super::direct::takes(gw, &call)
+        {
+            let caller = caller_of(&parts, tenants);
+            direct = Some((caller, call));
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }
     let post = request.method() == http::Method::POST;
-    let mut response = match listed {
-        Some(response) => response,
-        None => next.run(request).await,
+    let metrics = gw.hub.metrics();
+    let mut response = match (listed, direct) {
+        (Some(response), _) => {
+            metrics.mcp_post("listed");
+            response
+        }
+        (None, Some((caller, call))) => {
+            metrics.mcp_post("direct");
+            super::direct::answer(gw, &caller, call).await
+        }
+        (None, None) => {
+            if post && path.starts_with("/mcp") {
+                metrics.mcp_post("rmcp");
+            }
+            next.run(request).await
+        }
     };
     if let Some(tenant) = opener {
         match (session_id(response.headers()), asked_session) {
@@ -468,6 +481,22 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         Some(permit) if post => super::held::hold(response, permit),
         _ => response,
     }
+}
+
+/// Whom a request is made for: the tenant the guard found, else the
+/// owner (a weft without tenants) or nobody.
+fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> Caller {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(|| {
+            if tenants.is_empty() {
+                Caller::owner()
+            } else {
+                Caller::nobody()
+            }
+        })
 }
 
 /// The `Mcp-Session-Id` header, if any.

@@ -187,13 +187,13 @@ pub fn cacheable_request(
 }
 
 /// Whether a `Content-Type` is JSON.
-fn is_json(content_type: &str) -> bool {
+pub(super) fn is_json(content_type: &str) -> bool {
     content_type.split(';').next().map(str::trim) == Some("application/json")
 }
 
 /// Whether the request accepts both JSON and an event stream (rmcp
 /// refuses it otherwise).
-fn accepts_both(headers: &http::HeaderMap) -> bool {
+pub(super) fn accepts_both(headers: &http::HeaderMap) -> bool {
     let types: Vec<&str> = headers
         .get_all(http::header::ACCEPT)
         .iter()

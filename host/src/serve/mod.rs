@@ -12,11 +12,13 @@
 //! `sessions` (whose each HTTP session is, and per-tenant quotas),
 //! `keywatch` (key-file reload), `held` (a permit held until a body ends),
 //! `coalesce` (one write for a quick answer over HTTP, redaction by
-//! whole events) and `listing` (`tools/list` serialised once per catalog
-//! version and audience).
+//! whole events), `listing` (`tools/list` serialised once per catalog
+//! version and audience) and `direct` (a stateless `tools/call` answered
+//! without rmcp's per-request service).
 
 pub(crate) mod call;
 mod coalesce;
+mod direct;
 mod edge;
 mod handler;
 mod held;

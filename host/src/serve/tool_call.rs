@@ -85,12 +85,12 @@ impl Session {
         let mut response = match resume {
             Some(state) => {
                 let answers = params.input_responses.take().unwrap_or_default();
-                call::resume(&ctx, &agent, &owner, lot, &state, answers).await?
+                call::resume(&ctx.ct, &agent, &owner, lot, &state, answers).await?
             }
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let work = self.work(params, &agent, &caller, tx)?;
-                call::drive(&ctx, &agent, &owner, lot, work, rx).await?
+                call::drive(&ctx.ct, &agent, &owner, lot, work, rx).await?
             }
         };
         // Upstreams of the handshake era send no resultType; 2026-07-28
@@ -201,63 +201,83 @@ impl Session {
                     .unwrap_or_else(|| json!({}));
                 Ok(run_policy(gw, caller.clone(), p.name.clone(), input, tx))
             }
-            Target::Catalog => {
-                if name.len() > crate::router::MAX_NAME_BYTES {
-                    return Err(ErrorData::invalid_params(
-                        format!(
-                            "the tool name {} is {} bytes long; names are at most {}",
-                            quote(&name),
-                            name.len(),
-                            crate::router::MAX_NAME_BYTES
-                        ),
-                        None,
-                    ));
-                }
-                let catalog = gw.hub.catalog_for(caller);
-                let Some(req) =
-                    CallRequest::exposed(caller.clone(), catalog.clone(), &name, params.arguments)
-                else {
-                    return Err(unknown_tool(&name, &catalog, caller));
-                };
-                // Outside the view: the router refuses it (and audits the
-                // refusal), and the agent gets what an unknown name gets.
-                let hidden = (!authz::allowed(
-                    caller,
-                    &Resource::Tool {
-                        server: &req.server,
-                        tool: &req.tool,
-                    },
-                ))
-                .then(|| unknown_tool(&name, &catalog, caller));
-                let req = req.forwarded(Forward {
-                    relay: tx,
-                    pass_input_required: agent.modern,
-                    input_responses: params.input_responses,
-                    request_state: params.request_state,
-                    client_capabilities: agent.capabilities.clone(),
-                    log_level: agent.log_level,
-                    asked: agent.asked.clone(),
-                });
-                Ok(Box::pin(async move {
-                    match gw.hub.call(&req).await {
-                        Ok(Forwarded::Complete(r)) => Ok(r.into()),
-                        Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
-                        Ok(Forwarded::Task(t)) => {
-                            let instance = gw
-                                .hub
-                                .upstream_for(&req.server, &req.caller)
-                                .map_or_else(|| req.server.clone(), |u| u.key().to_string());
-                            gw.tasks.remember(&req.caller, &t.task.task_id, &instance);
-                            Ok(t.into())
-                        }
-                        Err(e) if e.hidden => Err(hidden
-                            .unwrap_or_else(|| ErrorData::invalid_params(e.message.clone(), None))),
-                        Err(e) => call_error(e),
-                    }
-                }))
-            }
+            Target::Catalog => catalog_work(
+                gw,
+                caller,
+                &name,
+                params.arguments,
+                agent,
+                (params.input_responses, params.request_state),
+                tx,
+            ),
         }
     }
+}
+
+/// The work of a call of the catalog tool exposed as `name`, through the
+/// router; the agent's answers to an earlier input round come as `round`.
+pub(super) fn catalog_work(
+    gw: Arc<Gateway>,
+    caller: &Caller,
+    name: &str,
+    arguments: Option<rmcp::model::JsonObject>,
+    agent: &Agent,
+    round: (Option<rmcp::model::InputResponses>, Option<String>),
+    tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+) -> Result<Work, ErrorData> {
+    if name.len() > crate::router::MAX_NAME_BYTES {
+        return Err(ErrorData::invalid_params(
+            format!(
+                "the tool name {} is {} bytes long; names are at most {}",
+                quote(name),
+                name.len(),
+                crate::router::MAX_NAME_BYTES
+            ),
+            None,
+        ));
+    }
+    let catalog = gw.hub.catalog_for(caller);
+    let Some(req) = CallRequest::exposed(caller.clone(), catalog.clone(), name, arguments) else {
+        return Err(unknown_tool(name, &catalog, caller));
+    };
+    // Outside the view: the router refuses it (and audits the refusal),
+    // and the agent gets what an unknown name gets.
+    let hidden = (!authz::allowed(
+        caller,
+        &Resource::Tool {
+            server: &req.server,
+            tool: &req.tool,
+        },
+    ))
+    .then(|| unknown_tool(name, &catalog, caller));
+    let (input_responses, request_state) = round;
+    let req = req.forwarded(Forward {
+        relay: tx,
+        pass_input_required: agent.modern,
+        input_responses,
+        request_state,
+        client_capabilities: agent.capabilities.clone(),
+        log_level: agent.log_level,
+        asked: agent.asked.clone(),
+    });
+    Ok(Box::pin(async move {
+        match gw.hub.call(&req).await {
+            Ok(Forwarded::Complete(r)) => Ok(r.into()),
+            Ok(Forwarded::InputRequired(i)) => Ok(i.into()),
+            Ok(Forwarded::Task(t)) => {
+                let instance = gw
+                    .hub
+                    .upstream_for(&req.server, &req.caller)
+                    .map_or_else(|| req.server.clone(), |u| u.key().to_string());
+                gw.tasks.remember(&req.caller, &t.task.task_id, &instance);
+                Ok(t.into())
+            }
+            Err(e) if e.hidden => {
+                Err(hidden.unwrap_or_else(|| ErrorData::invalid_params(e.message.clone(), None)))
+            }
+            Err(e) => call_error(e),
+        }
+    }))
 }
 
 /// The answer to a tool name the caller cannot see, whether nothing has

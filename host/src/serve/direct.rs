@@ -1,0 +1,332 @@
+//! A stateless (2026-07-28) `tools/call` of a catalog tool over HTTP,
+//! answered without rmcp's per-request service.
+//!
+//! rmcp serves each stateless request by building a service for it, with
+//! a one-shot transport, a task and channels, and it turns the whole
+//! message into a `serde_json::Value` once more to check the SEP-2243
+//! headers. For the call agents make most, weft does that work once: the
+//! body is parsed once, the name is resolved once, the call runs through
+//! the same [`super::tool_call::catalog_work`] and [`super::call::drive`]
+//! as on rmcp's path, and the answer is written as one JSON body.
+//!
+//! Only a request whose answer cannot differ from rmcp's takes this path
+//! ([`plain_call`]): exactly one `Mcp-Protocol-Version: 2026-07-28`,
+//! `Mcp-Method: tools/call` and a plain `Mcp-Name` equal to the tool's
+//! name; no session; no `Mcp-Param-*` header and no `x-mcp-header` in the
+//! tool's schema; complete per-request `_meta`; no progress token and no
+//! log level (nothing is streamed to the agent, so the answer is one
+//! message); not a retry with input responses; a catalog tool
+//! (not a policy or a meta tool). Anything else goes on to rmcp, which
+//! answers as it always has. An upstream's request for input during the
+//! call parks it and answers `input_required`, exactly as on rmcp's path.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientJsonRpcMessage,
+    ClientRequest, ErrorCode, ErrorData, GetMeta, ProtocolVersion, RequestId, ResultType,
+    ServerJsonRpcMessage, ServerResult,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Gateway;
+use super::call::{self, Agent};
+use super::tools::{self, Target};
+use crate::tenant::Caller;
+
+/// A request this path answers: its id, the call, and the agent's
+/// declared capabilities.
+pub struct PlainCall {
+    id: RequestId,
+    params: CallToolRequestParams,
+    capabilities: Option<ClientCapabilities>,
+}
+
+/// The one value of header `name`, if it has exactly one that is text.
+fn single<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()
+}
+
+/// The request, if it is a stateless `tools/call` this path may answer
+/// (see the module doc); `None` sends it on to rmcp.
+pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
+    let version = ProtocolVersion::V_2026_07_28;
+    if headers.contains_key("mcp-session-id")
+        || single(headers, "mcp-protocol-version") != Some(version.as_str())
+        || single(headers, "mcp-method") != Some("tools/call")
+        || !super::listing::accepts_both(headers)
+        || !single(headers, http::header::CONTENT_TYPE.as_str())
+            .is_some_and(super::listing::is_json)
+        || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
+    {
+        return None;
+    }
+    let ClientJsonRpcMessage::Request(request) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let meta = request.request.get_meta();
+    if meta.protocol_version() != Some(version.clone())
+        || !meta.missing_required_keys(&version).is_empty()
+        || meta.get_progress_token().is_some()
+    {
+        return None;
+    }
+    #[allow(deprecated)]
+    if meta.log_level().is_some() {
+        return None;
+    }
+    let capabilities = meta.client_capabilities();
+    let ClientRequest::CallToolRequest(call) = request.request else {
+        return None;
+    };
+    let params = call.params;
+    if single(headers, "mcp-name") != Some(&*params.name)
+        || params.request_state.is_some()
+        || params.input_responses.is_some()
+    {
+        return None;
+    }
+    Some(PlainCall {
+        id: request.id,
+        params,
+        capabilities,
+    })
+}
+
+/// Whether a schema annotates any property with `x-mcp-header` (rmcp then
+/// checks the matching `Mcp-Param-*` headers, so such calls are its).
+fn has_header_annotation(schema: &serde_json::Map<String, Value>) -> bool {
+    fn walk(value: &Value, depth: usize) -> bool {
+        match value {
+            // As deep as any schema rmcp would read; deeper is rmcp's too.
+            _ if depth > 64 => true,
+            Value::Object(map) => {
+                map.contains_key("x-mcp-header") || map.values().any(|v| walk(v, depth + 1))
+            }
+            Value::Array(items) => items.iter().any(|v| walk(v, depth + 1)),
+            _ => false,
+        }
+    }
+    schema.contains_key("x-mcp-header") || schema.values().any(|v| walk(v, 1))
+}
+
+/// Whether this path answers `request`: a catalog tool (not a policy or
+/// a meta tool) whose schema asks for no param headers.
+pub fn takes(gw: &Gateway, request: &PlainCall) -> bool {
+    let name = &*request.params.name;
+    if !matches!(
+        tools::target(name, &gw.hub.config().policies, gw.expose),
+        Target::Catalog
+    ) {
+        return false;
+    }
+    // The schema rmcp would check the headers against (the owner's
+    // catalog, as `get_tool` reads it).
+    !gw.hub
+        .catalog()
+        .tool_by_exposed(name)
+        .is_some_and(|t| has_header_annotation(&t.tool.input_schema))
+}
+
+/// The answer to `request` (one [`takes`] took) for `caller`.
+pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
+    let PlainCall {
+        id,
+        params,
+        capabilities,
+    } = request;
+    let name = params.name.to_string();
+    let agent = Agent::stateless(capabilities);
+    let owner = call::Owner::of(caller);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let outcome = match super::tool_call::catalog_work(
+        gw.clone(),
+        caller,
+        &name,
+        params.arguments,
+        &agent,
+        (None, None),
+        tx,
+    ) {
+        // A client that goes away drops this future, and with it the work,
+        // which cancels the upstream request: nothing else cancels it.
+        Ok(work) => call::drive(&CancellationToken::new(), &agent, &owner, &gw.lot, work, rx).await,
+        Err(e) => Err(e),
+    };
+    // As rmcp's handler does (SEP-2663): a task handle only for an agent
+    // that declared the tasks extension.
+    let tasks = agent
+        .capabilities
+        .as_ref()
+        .is_some_and(|c| c.supports_tasks());
+    let outcome = match outcome {
+        Ok(CallToolResponse::Task(_)) if !tasks => {
+            Err(ErrorData::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ))
+        }
+        other => other,
+    };
+    let (message, status) = match outcome {
+        Ok(mut response) => {
+            if let CallToolResponse::Complete(r) = &mut response {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+            }
+            let mut result = ServerResult::from(response);
+            result.fill_missing_cache_hints();
+            (
+                ServerJsonRpcMessage::response(result, id),
+                http::StatusCode::OK,
+            )
+        }
+        Err(error) => {
+            let status = status_of(error.code);
+            (ServerJsonRpcMessage::error(error, Some(id)), status)
+        }
+    };
+    match serde_json::to_vec(&message) {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => super::refusal::response(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot encode the answer: {e}"),
+            None,
+            None,
+        ),
+    }
+}
+
+/// The HTTP status of a JSON-RPC error answer in the 2026-07-28 era, as
+/// rmcp gives it (the request's `_meta` is complete here, so invalid
+/// params stay 200).
+fn status_of(code: ErrorCode) -> http::StatusCode {
+    match code {
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION
+        | ErrorCode::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | ErrorCode::HEADER_MISMATCH => http::StatusCode::BAD_REQUEST,
+        ErrorCode::METHOD_NOT_FOUND => http::StatusCode::NOT_FOUND,
+        _ => http::StatusCode::OK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{
+        "name":"echo","arguments":{"message":"hi"},"_meta":{
+        "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+        "io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},
+        "io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+
+    fn headers() -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for (n, v) in [
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+        ] {
+            headers.insert(n, http::HeaderValue::from_static(v));
+        }
+        headers
+    }
+
+    fn with(
+        mut headers: http::HeaderMap,
+        name: &'static str,
+        value: &'static str,
+    ) -> http::HeaderMap {
+        headers.append(name, http::HeaderValue::from_static(value));
+        headers
+    }
+
+    fn body_with(meta_extra: &str, params_extra: &str) -> Vec<u8> {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"echo"{params_extra},"_meta":{{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientInfo":{{"name":"t","version":"1"}},
+            "io.modelcontextprotocol/clientCapabilities":{{}}{meta_extra}}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_plain_stateless_call_is_taken() {
+        let call = plain_call(&headers(), BODY).expect("taken");
+        assert_eq!(call.id, RequestId::Number(3));
+        assert_eq!(&*call.params.name, "echo");
+        assert!(call.capabilities.is_some());
+    }
+
+    #[test]
+    fn anything_rmcp_answers_differently_is_left_to_it() {
+        let h = headers();
+        // A session, another era, a duplicated or contradicting header.
+        assert!(plain_call(&with(h.clone(), "mcp-session-id", "s"), BODY).is_none());
+        let mut old = h.clone();
+        old.insert(
+            "mcp-protocol-version",
+            http::HeaderValue::from_static("2025-11-25"),
+        );
+        assert!(plain_call(&old, BODY).is_none());
+        assert!(plain_call(&with(h.clone(), "mcp-method", "tools/call"), BODY).is_none());
+        let mut other = h.clone();
+        other.insert("mcp-name", http::HeaderValue::from_static("other"));
+        assert!(plain_call(&other, BODY).is_none());
+        let mut encoded = h.clone();
+        encoded.insert(
+            "mcp-name",
+            http::HeaderValue::from_static("=?base64?ZWNobw==?="),
+        );
+        assert!(plain_call(&encoded, BODY).is_none());
+        assert!(plain_call(&with(h.clone(), "mcp-param-x", "1"), BODY).is_none());
+        let mut no_sse = h.clone();
+        no_sse.insert("accept", http::HeaderValue::from_static("application/json"));
+        assert!(plain_call(&no_sse, BODY).is_none());
+        // Something is to be streamed, a retry, missing metadata.
+        let progress = body_with("", r#","_meta":null"#);
+        assert!(plain_call(&h, &progress).is_none());
+        let token = body_with(r#","progressToken":"p1""#, "");
+        assert!(plain_call(&h, &token).is_none());
+        let level = body_with(r#","io.modelcontextprotocol/logLevel":"info""#, "");
+        assert!(plain_call(&h, &level).is_none());
+        let retry = body_with("", r#","requestState":"weft-input:00""#);
+        assert!(plain_call(&h, &retry).is_none());
+        let bare = br#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo"}}"#;
+        assert!(plain_call(&h, bare).is_none());
+        // The body says another method than the header.
+        let list = br#"{"jsonrpc":"2.0","id":3,"method":"tools/list","params":{"_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},
+            "io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+        assert!(plain_call(&h, list).is_none());
+    }
+
+    #[test]
+    fn header_annotations_are_found_at_any_depth() {
+        let plain = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let nested = serde_json::json!({"type": "object", "properties": {"a": {
+            "type": "object", "properties": {"b": {"type": "string", "x-mcp-header": "B"}}}}});
+        let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+        assert!(!has_header_annotation(&map(plain)));
+        assert!(has_header_annotation(&map(nested)));
+    }
+}
