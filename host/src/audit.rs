@@ -521,9 +521,17 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A line of the audit log that is not a record.
+#[derive(Debug, thiserror::Error)]
+#[error("unreadable line ({source}): {line}")]
+pub struct UnreadableLine {
+    pub line: String,
+    pub source: serde_json::Error,
+}
+
 /// The last `n` records of a log (all of them for `n == 0`); lines that do
 /// not parse are returned as errors so a damaged log is seen, not hidden.
-pub fn tail(path: &Path, n: usize) -> std::io::Result<Vec<Result<Record, String>>> {
+pub fn tail(path: &Path, n: usize) -> std::io::Result<Vec<Result<Record, UnreadableLine>>> {
     let text = std::fs::read_to_string(path)?;
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = if n == 0 {
@@ -533,7 +541,12 @@ pub fn tail(path: &Path, n: usize) -> std::io::Result<Vec<Result<Record, String>
     };
     Ok(lines[start..]
         .iter()
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("unreadable line ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).map_err(|source| UnreadableLine {
+                line: l.to_string(),
+                source,
+            })
+        })
         .collect())
 }
 

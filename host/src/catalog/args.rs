@@ -27,6 +27,15 @@ const MAX_LISTED: usize = 3;
 /// The largest compiled regular expression a schema may ask for.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Arguments that do not fit their tool's `inputSchema`: each problem
+/// with the JSON pointer of the value (the first few, then how
+/// many more there were).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the arguments do not fit the tool's inputSchema: {}", .problems.join("; "))]
+pub struct ArgsMismatch {
+    pub problems: Vec<String>,
+}
+
 /// A tool's compiled argument check, shared by the clones of its entry.
 #[derive(Clone, Default)]
 pub struct ArgsCheck(Arc<OnceLock<Option<jsonschema::Validator>>>);
@@ -49,7 +58,7 @@ impl ArgsCheck {
         tool: &str,
         schema: &JsonObject,
         args: Option<&JsonObject>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ArgsMismatch> {
         let Some(validator) = self.0.get_or_init(|| compile(tool, schema)) else {
             return Ok(());
         };
@@ -61,7 +70,7 @@ impl ArgsCheck {
             return Ok(());
         }
         let mut errors = validator.iter_errors(&instance);
-        let mut listed: Vec<String> = errors
+        let mut problems: Vec<String> = errors
             .by_ref()
             .take(MAX_LISTED)
             .map(|e| {
@@ -72,12 +81,9 @@ impl ArgsCheck {
             .collect();
         let more = errors.count();
         if more > 0 {
-            listed.push(format!("and {more} more"));
+            problems.push(format!("and {more} more"));
         }
-        Err(format!(
-            "the arguments do not fit the tool's inputSchema: {}",
-            listed.join("; ")
-        ))
+        Err(ArgsMismatch { problems })
     }
 }
 
@@ -129,13 +135,17 @@ mod tests {
             check.check("echo", &schema, Some(&object(json!({"message": "hi"})))),
             Ok(())
         );
+        let e = check
+            .check("echo", &schema, Some(&object(json!({"message": 5}))))
+            .unwrap_err();
+        assert_eq!(e.problems, ["at /message: 5 is not of type \"string\""]);
         assert_eq!(
-            check.check("echo", &schema, Some(&object(json!({"message": 5})))),
-            Err("the arguments do not fit the tool's inputSchema: at /message: 5 is not of type \"string\"".into())
+            e.to_string(),
+            "the arguments do not fit the tool's inputSchema: at /message: 5 is not of type \"string\""
         );
         assert_eq!(
-            check.check("echo", &schema, None),
-            Err("the arguments do not fit the tool's inputSchema: at /: \"message\" is a required property".into())
+            check.check("echo", &schema, None).unwrap_err().to_string(),
+            "the arguments do not fit the tool's inputSchema: at /: \"message\" is a required property"
         );
         let huge = "x".repeat(10_000);
         let e = check
@@ -144,7 +154,8 @@ mod tests {
                 &schema,
                 Some(&object(json!({"message": huge, "n": huge}))),
             )
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.len() < 600, "{}", e.len());
     }
 

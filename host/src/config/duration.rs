@@ -9,16 +9,45 @@
 
 use std::time::Duration;
 
+/// Why a duration, a size or a count (in a config file or on the command
+/// line) cannot be used. `text` is the value as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("{text:?} is not a duration; write it like 500ms, 30s, 2m or 1h")]
+    NotADuration { text: String },
+    #[error("{text:?} has an unknown unit {unit:?}; use ms, s, m or h")]
+    UnknownDurationUnit { text: String, unit: String },
+    /// A duration below zero or above [`MAX_SECONDS`].
+    #[error("{text:?} is out of range")]
+    OutOfRange { text: String },
+    #[error("{text:?} is not a size; write it like 64MiB")]
+    NotASize { text: String },
+    #[error("{text:?} has an unknown unit {unit:?}; use KiB, MiB or GiB")]
+    UnknownSizeUnit { text: String, unit: String },
+    /// A size unit that bytesize could not read (`reason` is its words).
+    #[error("{text:?} is not a size ({reason}); write it like 64MiB")]
+    UnreadableSize { text: String, reason: String },
+    /// A size of `u64::MAX` bytes or more.
+    #[error("{text:?} is too large")]
+    TooLarge { text: String },
+    #[error("{text:?} is not a count")]
+    NotACount { text: String },
+    /// A policy memory limit of zero or above
+    /// [`super::policy::MAX_MEMORY`].
+    #[error("{bytes} bytes is outside 1 byte to 1GiB, the most a policy may have")]
+    MemoryOutOfRange { bytes: u64 },
+}
+
 /// The longest duration a config may give, in seconds (about 31 years),
 /// so that no deadline computed from one can overflow.
 pub const MAX_SECONDS: f64 = 1e9;
 
 /// Parses a duration: `500ms`, `1.5s`, `30s`, `2m`, `1h 30m`, or a bare
 /// number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, AmountError> {
     let t = text.trim();
-    let not_a_duration =
-        || format!("{text:?} is not a duration; write it like 500ms, 30s, 2m or 1h");
+    let not_a_duration = || AmountError::NotADuration { text: text.into() };
+    let out_of_range = || AmountError::OutOfRange { text: text.into() };
     let secs = if let Ok(secs) = t.parse::<f64>() {
         secs
     } else if let Some((value, unit)) = decimal(t) {
@@ -29,17 +58,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         match humantime::parse_duration(t) {
             Ok(d) if d.as_secs_f64() <= MAX_SECONDS => return Ok(d),
-            Ok(_) => return Err(format!("{text:?} is out of range")),
-            Err(humantime::DurationError::NumberOverflow) => {
-                return Err(format!("{text:?} is out of range"));
-            }
+            Ok(_) | Err(humantime::DurationError::NumberOverflow) => return Err(out_of_range()),
             Err(e) => return Err(unit_error(text, e).unwrap_or_else(not_a_duration)),
         }
     };
     if !secs.is_finite() || !(0.0..=MAX_SECONDS).contains(&secs) {
-        return Err(format!("{text:?} is out of range"));
+        return Err(out_of_range());
     }
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
+    Duration::try_from_secs_f64(secs).map_err(|_| out_of_range())
 }
 
 /// `1.5s` as (1.5, "s"): a number with a decimal point, then a unit.
@@ -56,19 +82,22 @@ fn decimal(t: &str) -> Option<(f64, &str)> {
     Some((num.parse().ok()?, unit))
 }
 
-/// The message for a unit humantime does not know, if that was the problem.
-fn unit_error(text: &str, e: humantime::DurationError) -> Option<String> {
+/// The error for a unit humantime does not know, if that was the problem.
+fn unit_error(text: &str, e: humantime::DurationError) -> Option<AmountError> {
     match e {
-        humantime::DurationError::UnknownUnit { unit, .. } => Some(format!(
-            "{text:?} has an unknown unit {unit:?}; use ms, s, m or h"
-        )),
+        humantime::DurationError::UnknownUnit { unit, .. } => {
+            Some(AmountError::UnknownDurationUnit {
+                text: text.into(),
+                unit,
+            })
+        }
         _ => None,
     }
 }
 
 /// Parses a size: `65536`, `64KiB`, `64MiB`, `1GiB`, `1.5 GiB` (also KB,
 /// MB, GB as powers of 1000, and K, M, G as powers of 1024).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64, AmountError> {
     let t = text.trim();
     if let Ok(n) = t.parse::<u64>() {
         return Ok(n);
@@ -88,23 +117,28 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let known = [
         "B", "KiB", "MiB", "GiB", "TiB", "KB", "kB", "MB", "GB", "TB",
     ];
-    if num.is_empty() || !known.contains(&spelled) {
-        return Err(if num.is_empty() {
-            format!("{text:?} is not a size; write it like 64MiB")
-        } else {
-            format!("{text:?} has an unknown unit {unit:?}; use KiB, MiB or GiB")
+    let not_a_size = || AmountError::NotASize { text: text.into() };
+    if num.is_empty() {
+        return Err(not_a_size());
+    }
+    if !known.contains(&spelled) {
+        return Err(AmountError::UnknownSizeUnit {
+            text: text.into(),
+            unit: unit.into(),
         });
     }
-    let one: bytesize::ByteSize = format!("1 {spelled}")
-        .parse()
-        .map_err(|e| format!("{text:?} is not a size ({e}); write it like 64MiB"))?;
-    let too_large = || format!("{text:?} is too large");
+    let one: bytesize::ByteSize =
+        format!("1 {spelled}")
+            .parse()
+            .map_err(|reason| AmountError::UnreadableSize {
+                text: text.into(),
+                reason,
+            })?;
+    let too_large = || AmountError::TooLarge { text: text.into() };
     if let Ok(n) = num.parse::<u64>() {
         return n.checked_mul(one.as_u64()).ok_or_else(too_large);
     }
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size; write it like 64MiB"))?;
+    let n: f64 = num.parse().map_err(|_| not_a_size())?;
     let bytes = (n * one.as_u64() as f64).round();
     if !bytes.is_finite() || bytes >= u64::MAX as f64 {
         return Err(too_large());
@@ -128,19 +162,17 @@ mod tests {
         assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("2min").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("0.5h").unwrap(), Duration::from_secs(1800));
-        assert!(
-            parse_duration("soon")
-                .unwrap_err()
-                .contains("not a duration")
+        assert_eq!(
+            parse_duration("soon").unwrap_err().to_string(),
+            "\"soon\" is not a duration; write it like 500ms, 30s, 2m or 1h"
         );
         for huge in ["99999999999999999999999h", "1000000001", "40years"] {
-            assert_eq!(
-                parse_duration(huge).unwrap_err(),
-                format!("{huge:?} is out of range"),
-            );
+            let e = parse_duration(huge).unwrap_err();
+            assert_eq!(e.to_string(), format!("{huge:?} is out of range"));
+            assert_eq!(e, AmountError::OutOfRange { text: huge.into() });
         }
         assert_eq!(
-            parse_duration("3 fortnights").unwrap_err(),
+            parse_duration("3 fortnights").unwrap_err().to_string(),
             "\"3 fortnights\" has an unknown unit \"fortnights\"; use ms, s, m or h"
         );
         assert!(parse_duration("-1s").is_err());
@@ -156,16 +188,25 @@ mod tests {
         assert_eq!(parse_size("64KB").unwrap(), 64_000);
         assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
         assert_eq!(parse_size("4B").unwrap(), 4);
-        assert!(parse_size("lots").unwrap_err().contains("not a size"));
-        assert!(
-            parse_size("3 parsecs")
-                .unwrap_err()
-                .contains("unknown unit")
+        assert_eq!(
+            parse_size("lots").unwrap_err().to_string(),
+            "\"lots\" is not a size; write it like 64MiB"
         );
-        assert!(
-            parse_size("99999999999GiB")
-                .unwrap_err()
-                .contains("too large")
+        assert_eq!(
+            parse_size("3 parsecs").unwrap_err().to_string(),
+            "\"3 parsecs\" has an unknown unit \"parsecs\"; use KiB, MiB or GiB"
+        );
+        assert_eq!(
+            parse_size("99999999999GiB").unwrap_err(),
+            AmountError::TooLarge {
+                text: "99999999999GiB".into()
+            }
+        );
+        assert_eq!(
+            parse_size("1.2.3K").unwrap_err(),
+            AmountError::NotASize {
+                text: "1.2.3K".into()
+            }
         );
     }
 }

@@ -7,7 +7,7 @@
 //! router, so the server never sees it; `list-tools` shows only granted
 //! tools.
 
-use super::pattern::ToolPatterns;
+use super::pattern::{PatternError, ToolPatterns};
 
 /// A compiled list of `server.tool` globs. No grants means nothing allowed.
 /// Shared behind an `Arc`: every run of a policy holds its grants, and a
@@ -19,7 +19,7 @@ pub struct Grants {
 
 impl Grants {
     /// Compiles grants; each must be `SERVER.TOOL` with globs in either part.
-    pub fn new(grants: &[String]) -> Result<Grants, String> {
+    pub fn new(grants: &[String]) -> Result<Grants, PatternError> {
         for g in grants {
             super::policy::validate_grant(g)?;
         }

@@ -32,14 +32,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use duration::{parse_duration, parse_size};
+pub use duration::{AmountError, parse_duration, parse_size};
 pub use error::{ConfigError, Position};
 pub use grants::Grants;
-pub use pattern::ToolPatterns;
+pub use pattern::{PatternError, ToolPatterns};
 pub use policy::{Limits, PolicyConfig};
 pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
-pub use secrets::SecretStore;
-pub use tenant::{KeyEntry, KeyFile, TenantConfig, TenantLimits};
+pub use secrets::{ReferenceError, SecretStore, SecretsFileError};
+pub use tenant::{KeyEntry, KeyFile, KeyFileError, TenantConfig, TenantLimits};
 
 /// The servers built into weft (`builtin = "..."`).
 pub const BUILTINS: &[&str] = &["echo"];
@@ -377,22 +377,43 @@ impl Config {
     }
 }
 
-/// Checks a server name: it becomes part of exposed tool names, so it must
-/// be short and use only characters MCP clients accept.
-pub(crate) fn validate_server_name(name: &str, separator: &str) -> Result<(), String> {
+/// Why a server, policy or tenant name cannot be used; `what` is which
+/// of the three it names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("a {what} name must be 1 to 32 characters long")]
+    Length { what: &'static str },
+    #[error("a {what} name may use only letters, digits, '-' and '_'")]
+    Characters { what: &'static str },
+    #[error("a {what} name must not contain the name separator {separator:?}")]
+    Separator {
+        what: &'static str,
+        separator: String,
+    },
+}
+
+/// Checks a server (policy, tenant) name: it becomes part of exposed tool
+/// names, so it must be short and use only characters MCP clients accept.
+/// `what` says which kind of name it is ("server").
+pub(crate) fn validate_name(
+    what: &'static str,
+    name: &str,
+    separator: &str,
+) -> Result<(), NameError> {
     if name.is_empty() || name.len() > 32 {
-        return Err("a server name must be 1 to 32 characters long".into());
+        return Err(NameError::Length { what });
     }
     if !name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err("a server name may use only letters, digits, '-' and '_'".into());
+        return Err(NameError::Characters { what });
     }
     if !separator.is_empty() && name.contains(separator) {
-        return Err(format!(
-            "a server name must not contain the name separator {separator:?}"
-        ));
+        return Err(NameError::Separator {
+            what,
+            separator: separator.into(),
+        });
     }
     Ok(())
 }

@@ -11,6 +11,74 @@
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
+/// Why a `SERVER.TOOL` pattern cannot be used. `what` names the kind of
+/// pattern in the message: "grant", "view entry".
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PatternError {
+    /// No `.` between the server and the tool part; `example` adds what a
+    /// good one looks like (the config checks say it, the compiler not).
+    #[error("{what} {pattern:?} must be SERVER.TOOL{}", example_if(.example))]
+    NotServerTool {
+        what: &'static str,
+        pattern: String,
+        example: bool,
+    },
+    #[error("{what} {pattern:?} has an empty server or tool part")]
+    EmptyPart { what: &'static str, pattern: String },
+    /// `pattern` (or the part of it named) is not a glob.
+    #[error("{what} {pattern:?}: {source}")]
+    Glob {
+        what: &'static str,
+        pattern: String,
+        source: globset::Error,
+    },
+    /// The globs of a list do not build into one set.
+    #[error("{what}s: {source}")]
+    Set {
+        what: &'static str,
+        source: globset::Error,
+    },
+    /// The globs of the whole servers a view excludes do not build into
+    /// one set.
+    #[error("{0}")]
+    ServerSet(globset::Error),
+}
+
+/// What a good pattern looks like, for [`PatternError::NotServerTool`].
+fn example_if(example: &bool) -> &'static str {
+    if *example {
+        ", like \"git.*\" or \"time.get_current_time\""
+    } else {
+        ""
+    }
+}
+
+/// Checks one pattern as the config loader does: `server.tool`, both parts
+/// non-empty, globs in either part. `what` names it in errors.
+pub fn validate_pattern(pattern: &str, what: &'static str) -> Result<(), PatternError> {
+    let Some((server, tool)) = pattern.split_once('.') else {
+        return Err(PatternError::NotServerTool {
+            what,
+            pattern: pattern.into(),
+            example: true,
+        });
+    };
+    if server.is_empty() || tool.is_empty() {
+        return Err(PatternError::EmptyPart {
+            what,
+            pattern: pattern.into(),
+        });
+    }
+    for part in [server, tool] {
+        Glob::new(part).map_err(|source| PatternError::Glob {
+            what,
+            pattern: pattern.into(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// A compiled list of `SERVER.TOOL` patterns, globs in either part.
 #[derive(Debug, Clone)]
 pub struct ToolPatterns {
@@ -68,15 +136,25 @@ impl Default for ToolPatterns {
 impl ToolPatterns {
     /// Compiles `patterns`; `what` names them in errors ("grant", "view
     /// entry"). Each must be `SERVER.TOOL`.
-    pub fn new(patterns: &[String], what: &str) -> Result<ToolPatterns, String> {
+    pub fn new(patterns: &[String], what: &'static str) -> Result<ToolPatterns, PatternError> {
         let mut servers = GlobSetBuilder::new();
         let mut tools = GlobSetBuilder::new();
         let mut plain = (patterns.len() <= MAX_PLAIN).then(Vec::new);
         for p in patterns {
             let (server, tool) = p
                 .split_once('.')
-                .ok_or_else(|| format!("{what} {p:?} must be SERVER.TOOL"))?;
-            let glob = |g: &str| Glob::new(g).map_err(|e| format!("{what} {p:?}: {e}"));
+                .ok_or_else(|| PatternError::NotServerTool {
+                    what,
+                    pattern: p.clone(),
+                    example: false,
+                })?;
+            let glob = |g: &str| {
+                Glob::new(g).map_err(|source| PatternError::Glob {
+                    what,
+                    pattern: p.clone(),
+                    source,
+                })
+            };
             servers.add(glob(server)?);
             tools.add(glob(tool)?);
             plain = plain.and_then(|mut list| {
@@ -84,7 +162,10 @@ impl ToolPatterns {
                 Some(list)
             });
         }
-        let build = |b: GlobSetBuilder| b.build().map_err(|e| format!("{what}s: {e}"));
+        let build = |b: GlobSetBuilder| {
+            b.build()
+                .map_err(|source| PatternError::Set { what, source })
+        };
         Ok(ToolPatterns {
             servers: build(servers)?,
             tools: build(tools)?,
@@ -195,8 +276,38 @@ mod tests {
     #[test]
     fn bad_patterns_are_named() {
         let e = ToolPatterns::new(&["git".into()], "grant").unwrap_err();
-        assert_eq!(e, "grant \"git\" must be SERVER.TOOL");
+        assert_eq!(e.to_string(), "grant \"git\" must be SERVER.TOOL");
         let e = ToolPatterns::new(&["gi[t.x".into()], "view entry").unwrap_err();
-        assert!(e.starts_with("view entry \"gi[t.x\": "), "{e}");
+        assert!(matches!(e, PatternError::Glob { .. }));
+        assert!(e.to_string().starts_with("view entry \"gi[t.x\": "), "{e}");
+    }
+
+    #[test]
+    fn the_config_check_names_the_pattern_and_its_kind() {
+        let e = validate_pattern("git", "grant").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "grant \"git\" must be SERVER.TOOL, like \"git.*\" or \"time.get_current_time\""
+        );
+        let e = validate_pattern("git.", "view entry").unwrap_err();
+        assert!(matches!(
+            e,
+            PatternError::EmptyPart {
+                what: "view entry",
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            "view entry \"git.\" has an empty server or tool part"
+        );
+        // The kind replaces the word, not every "grant" in the message.
+        let e = validate_pattern("grant[.x", "view entry").unwrap_err();
+        assert!(
+            e.to_string().starts_with("view entry \"grant[.x\": "),
+            "{e}"
+        );
+        assert_eq!(e.to_string().matches("grant[").count(), 2, "{e}");
+        assert!(validate_pattern("*.read_*", "grant").is_ok());
     }
 }

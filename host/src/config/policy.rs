@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::duration::AmountError;
+use super::pattern::{PatternError, validate_pattern};
 use super::raw::RawDuration;
 use super::{ConfigError, parse_size};
 
@@ -80,13 +82,8 @@ pub(crate) struct RawPolicy {
 impl RawPolicy {
     pub(crate) fn into_config(self, name: &str, file: &Path) -> Result<PolicyConfig, ConfigError> {
         let key = |k: &str| format!("policies.{name}.{k}");
-        super::validate_server_name(name, "").map_err(|m| {
-            ConfigError::new(
-                file,
-                format!("policies.{name}"),
-                m.replace("server name", "policy name"),
-            )
-        })?;
+        super::validate_name("policy", name, "")
+            .map_err(|m| ConfigError::new(file, format!("policies.{name}"), m.to_string()))?;
         let path = match file.parent() {
             Some(dir) if self.path.is_relative() => dir.join(&self.path),
             _ => self.path.clone(),
@@ -112,7 +109,7 @@ impl RawPolicy {
             ));
         }
         for g in &self.grants {
-            validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m))?;
+            validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m.to_string()))?;
         }
         let mut limits = Limits::default();
         if let Some(f) = self.fuel {
@@ -120,7 +117,8 @@ impl RawPolicy {
                 RawAmount::Number(n) => Some(n),
                 RawAmount::Text(t) if t == "unlimited" => None,
                 RawAmount::Text(t) => Some(parse_count(&t).map_err(|m| {
-                    ConfigError::new(file, key("fuel"), m).hint("write a number, or \"unlimited\"")
+                    ConfigError::new(file, key("fuel"), m.to_string())
+                        .hint("write a number, or \"unlimited\"")
                 })?),
             };
         }
@@ -128,15 +126,15 @@ impl RawPolicy {
             limits.timeout = t.resolve(file, &key("timeout"))?;
         }
         if let Some(m) = self.memory {
-            limits.memory =
-                amount_bytes(m).map_err(|e| ConfigError::new(file, key("memory"), e))?;
+            limits.memory = amount_bytes(m)
+                .map_err(|e| ConfigError::new(file, key("memory"), e.to_string()))?;
         }
         if let Some(c) = self.max_calls {
             limits.max_calls = c;
         }
         if let Some(o) = self.max_output {
-            limits.max_output =
-                amount_bytes(o).map_err(|e| ConfigError::new(file, key("max_output"), e))?;
+            limits.max_output = amount_bytes(o)
+                .map_err(|e| ConfigError::new(file, key("max_output"), e.to_string()))?;
         }
         Ok(PolicyConfig {
             name: name.to_string(),
@@ -149,7 +147,7 @@ impl RawPolicy {
     }
 }
 
-fn amount_bytes(a: RawAmount) -> Result<u64, String> {
+fn amount_bytes(a: RawAmount) -> Result<u64, AmountError> {
     match a {
         RawAmount::Number(n) => Ok(n),
         RawAmount::Text(t) => parse_size(&t),
@@ -157,7 +155,7 @@ fn amount_bytes(a: RawAmount) -> Result<u64, String> {
 }
 
 /// `10_000_000`, `10M`, `2G`: a plain count with an optional SI suffix.
-pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_count(text: &str) -> Result<u64, AmountError> {
     let t = text.trim().replace('_', "");
     let (num, mult) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1_000),
@@ -168,7 +166,7 @@ pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("{text:?} is not a count"))
+        .ok_or_else(|| AmountError::NotACount { text: text.into() })
 }
 
 /// The most linear memory a policy may have (each pool slot reserves this
@@ -176,27 +174,15 @@ pub(crate) fn parse_count(text: &str) -> Result<u64, String> {
 pub const MAX_MEMORY: u64 = 1 << 30;
 
 /// Checks a memory limit against [`MAX_MEMORY`].
-pub fn check_memory(bytes: u64) -> Result<(), String> {
+pub fn check_memory(bytes: u64) -> Result<(), AmountError> {
     if bytes == 0 || bytes > MAX_MEMORY {
-        return Err(format!(
-            "{bytes} bytes is outside 1 byte to 1GiB, the most a policy may have"
-        ));
+        return Err(AmountError::MemoryOutOfRange { bytes });
     }
     Ok(())
 }
 
 /// A grant is `server.tool` with globs in either part: `git.*`,
 /// `time.get_current_time`, `*.read_*`.
-pub fn validate_grant(grant: &str) -> Result<(), String> {
-    let Some((server, tool)) = grant.split_once('.') else {
-        return Err(format!(
-            "grant {grant:?} must be SERVER.TOOL, like \"git.*\" or \"time.get_current_time\""
-        ));
-    };
-    if server.is_empty() || tool.is_empty() {
-        return Err(format!("grant {grant:?} has an empty server or tool part"));
-    }
-    globset::Glob::new(server).map_err(|e| format!("grant {grant:?}: {e}"))?;
-    globset::Glob::new(tool).map_err(|e| format!("grant {grant:?}: {e}"))?;
-    Ok(())
+pub fn validate_grant(grant: &str) -> Result<(), PatternError> {
+    validate_pattern(grant, "grant")
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::credentials::{Credentials, credential_values, looks_like_credential};
 use super::duration::MAX_SECONDS;
 use super::resilience::{RawBreaker, RawCache, RawResilience, RawRestart, RawRetry};
-use super::secrets::{self, SecretStore};
+use super::secrets::{self, SecretStore, SecretsFileError};
 use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
 
 /// A number of seconds or a duration string.
@@ -43,7 +43,9 @@ impl RawDuration {
                 key,
                 format!("{s} is not a valid number of seconds (0 to {MAX_SECONDS:e})"),
             )),
-            RawDuration::Text(t) => parse_duration(t).map_err(|m| ConfigError::new(file, key, m)),
+            RawDuration::Text(t) => {
+                parse_duration(t).map_err(|m| ConfigError::new(file, key, m.to_string()))
+            }
         }
     }
 }
@@ -103,12 +105,12 @@ impl RawServer {
         name: &str,
         file: &Path,
         settings: &Settings,
-        secrets: &mut dyn FnMut() -> Result<SecretStore, String>,
+        secrets: &mut dyn FnMut() -> Result<SecretStore, SecretsFileError>,
         tenants: &[super::TenantConfig],
     ) -> Result<ServerConfig, ConfigError> {
         let key = |k: &str| format!("{entry}.{k}");
-        super::validate_server_name(name, &settings.separator)
-            .map_err(|m| ConfigError::new(file, entry, m))?;
+        super::validate_name("server", name, &settings.separator)
+            .map_err(|m| ConfigError::new(file, entry, m.to_string()))?;
 
         let needs_secrets = self
             .env
@@ -116,7 +118,7 @@ impl RawServer {
             .chain(self.headers.values())
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
-            Some(secrets().map_err(|m| ConfigError::new(file, entry, m))?)
+            Some(secrets().map_err(|m| ConfigError::new(file, entry, m.to_string()))?)
         } else {
             None
         };
@@ -144,7 +146,7 @@ impl RawServer {
                     resolved.map(|r| (k.clone(), r)).map_err(|m| {
                         let m = match tenant {
                             Some(t) => format!("for tenant {t:?}: {m}"),
-                            None => m,
+                            None => m.to_string(),
                         };
                         let e = ConfigError::new(file, format!("{entry}.{field}.{k}"), m);
                         match tenant {
@@ -183,7 +185,7 @@ impl RawServer {
         let plain = |v: String, field: &str| {
             let mut refs = Vec::new();
             let r = secrets::resolve_noting(&v, None, &mut refs)
-                .map_err(|m| ConfigError::new(file, key(field), m))?;
+                .map_err(|m| ConfigError::new(file, key(field), m.to_string()))?;
             let found = refs
                 .into_iter()
                 .filter(|(name, _)| field == "url" || looks_like_credential(name))
@@ -425,13 +427,11 @@ impl LazySecrets {
         LazySecrets { path, store: None }
     }
 
-    pub(crate) fn get(&mut self) -> Result<SecretStore, String> {
+    pub(crate) fn get(&mut self) -> Result<SecretStore, SecretsFileError> {
         if let Some(s) = &self.store {
             return Ok(s.clone());
         }
-        let path = self.path.clone().ok_or_else(|| {
-            "a ${secret:..} reference needs a secrets file; set `secrets = \"FILE\"` under [settings] or the WEFT_SECRETS variable".to_string()
-        })?;
+        let path = self.path.clone().ok_or(SecretsFileError::NotConfigured)?;
         let store = SecretStore::open(&path)?;
         self.store = Some(store.clone());
         Ok(store)

@@ -10,6 +10,81 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+/// Why the secrets file cannot be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsFileError {
+    /// A `${secret:..}` reference, and no secrets file to look in.
+    #[error(
+        "a ${{secret:..}} reference needs a secrets file; set `secrets = \"FILE\"` under [settings] or the WEFT_SECRETS variable"
+    )]
+    NotConfigured,
+    #[error("cannot open the secrets file {}: {source}{}", .path.display(), open_hint(.source))]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Group or others may read it (`mode` is its permission bits).
+    #[error(
+        "the secrets file {} has mode {mode:04o}, so others can read it; run `chmod 600 {}`",
+        .path.display(),
+        .path.display()
+    )]
+    Readable { path: PathBuf, mode: u32 },
+    #[error("cannot read the secrets file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not a table of strings (and tenants' tables); `why` says what is not.
+    #[error(
+        "the secrets file {} is not a TOML table of NAME = \"value\" lines (and [tenants.NAME] tables): {why}",
+        .path.display()
+    )]
+    Malformed { path: PathBuf, why: String },
+    /// A store made from values, saved.
+    #[error("this secret store has no file")]
+    NoFile,
+    #[error("{0}")]
+    Serialize(toml::ser::Error),
+    #[error("cannot write the secrets file {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What to do about a secrets file that is not there.
+fn open_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "; add a secret with `weft secrets set NAME`, or name the file with `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
+    } else {
+        ""
+    }
+}
+
+/// Why a `${...}` reference cannot be resolved. No variant holds a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    /// `shape` is the reference's start, never the value around it.
+    #[error("unclosed reference in {shape:?}: add the closing '}}'")]
+    Unclosed { shape: String },
+    #[error(
+        "${{env:{name}}} refers to the environment variable {name}, which is not set; set it, or write ${{env:{name}:-DEFAULT}}"
+    )]
+    EnvUnset { name: String },
+    #[error(
+        "${{secret:{name}}} needs a secrets file; set `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
+    )]
+    NoSecretsFile { name: String },
+    /// `file` is the secrets file the secret is not in.
+    #[error("${{secret:{name}}}: no secret named {name} in {file}")]
+    NoSuchSecret { name: String, file: String },
+    #[error(
+        "${{{reference}}} is not a reference weft knows; use ${{env:NAME}} or ${{secret:NAME}}"
+    )]
+    Unknown { reference: String },
+}
+
 /// The secrets of one secrets file. Its `Debug` never shows values.
 ///
 /// The file holds `NAME = "value"` lines (shared secrets) and, for servers
@@ -36,36 +111,31 @@ impl fmt::Debug for SecretStore {
 
 impl SecretStore {
     /// Opens a secrets file, refusing one that others can read.
-    pub fn open(path: &Path) -> Result<SecretStore, String> {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                "; add a secret with `weft secrets set NAME`, or name the file with `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
-            } else {
-                ""
-            };
-            format!("cannot open the secrets file {}: {e}{hint}", path.display())
+    pub fn open(path: &Path) -> Result<SecretStore, SecretsFileError> {
+        let meta = std::fs::metadata(path).map_err(|source| SecretsFileError::Open {
+            path: path.to_path_buf(),
+            source,
         })?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = meta.permissions().mode() & 0o777;
             if mode & 0o077 != 0 {
-                return Err(format!(
-                    "the secrets file {} has mode {mode:04o}, so others can read it; run `chmod 600 {}`",
-                    path.display(),
-                    path.display()
-                ));
+                return Err(SecretsFileError::Readable {
+                    path: path.to_path_buf(),
+                    mode,
+                });
             }
         }
         #[cfg(not(unix))]
         let _ = meta;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
-        let bad = |why: String| {
-            format!(
-                "the secrets file {} is not a TOML table of NAME = \"value\" lines (and [tenants.NAME] tables): {why}",
-                path.display()
-            )
+        let text = std::fs::read_to_string(path).map_err(|source| SecretsFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let bad = |why: String| SecretsFileError::Malformed {
+            path: path.to_path_buf(),
+            why,
         };
         let table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
         let mut store = SecretStore {
@@ -93,7 +163,7 @@ impl SecretStore {
     }
 
     /// Opens the file if it exists, or starts an empty store for it.
-    pub fn open_or_new(path: &Path) -> Result<SecretStore, String> {
+    pub fn open_or_new(path: &Path) -> Result<SecretStore, SecretsFileError> {
         if path.exists() {
             Self::open(path)
         } else {
@@ -194,11 +264,8 @@ impl SecretStore {
 
     /// Writes the store back to its file, created with mode 0600 and
     /// replaced atomically, so no reader sees a half-written file.
-    pub fn save(&self) -> Result<(), String> {
-        let path = self
-            .path
-            .as_ref()
-            .ok_or_else(|| "this secret store has no file".to_string())?;
+    pub fn save(&self) -> Result<(), SecretsFileError> {
+        let path = self.path.as_ref().ok_or(SecretsFileError::NoFile)?;
         let mut table = toml::Table::new();
         for (k, v) in &self.values {
             table.insert(k.clone(), toml::Value::String(v.clone()));
@@ -216,10 +283,14 @@ impl SecretStore {
         }
         let text = format!(
             "# weft secrets: managed by `weft secrets`; keep this file at mode 0600.\n{}",
-            toml::to_string(&table).map_err(|e| e.to_string())?
+            toml::to_string(&table).map_err(SecretsFileError::Serialize)?
         );
-        crate::util::write_private(path, text.as_bytes())
-            .map_err(|e| format!("cannot write the secrets file {}: {e}", path.display()))
+        crate::util::write_private(path, text.as_bytes()).map_err(|source| {
+            SecretsFileError::Write {
+                path: path.clone(),
+                source,
+            }
+        })
     }
 }
 
@@ -236,17 +307,14 @@ pub(crate) fn resolve_noting(
     text: &str,
     secrets: Option<&SecretStore>,
     noted: &mut Vec<(String, String)>,
-) -> Result<String, String> {
+) -> Result<String, ReferenceError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| {
-            format!(
-                "unclosed reference in {:?}: add the closing '}}'",
-                redact_hint(text)
-            )
+        let end = after.find('}').ok_or_else(|| ReferenceError::Unclosed {
+            shape: redact_hint(text),
         })?;
         let reference = &after[..end];
         let value = match reference.split_once(':') {
@@ -261,31 +329,29 @@ pub(crate) fn resolve_noting(
                     (Ok(v), Some(_)) if !v.is_empty() => v,
                     (_, Some(f)) => f.to_string(),
                     (Err(_), None) => {
-                        return Err(format!(
-                            "${{env:{name}}} refers to the environment variable {name}, which is not set; set it, or write ${{env:{name}:-DEFAULT}}"
-                        ));
+                        return Err(ReferenceError::EnvUnset { name: name.into() });
                     }
                 }
             }
             Some(("secret", name)) if !name.is_empty() => {
-                let store = secrets.ok_or_else(|| {
-                    format!(
-                        "${{secret:{name}}} needs a secrets file; set `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
-                    )
-                })?;
+                let store =
+                    secrets.ok_or_else(|| ReferenceError::NoSecretsFile { name: name.into() })?;
                 store.get(name).map(str::to_owned).ok_or_else(|| {
                     let file = store
                         .path
                         .as_ref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "the secret store".into());
-                    format!("${{secret:{name}}}: no secret named {name} in {file}")
+                    ReferenceError::NoSuchSecret {
+                        name: name.into(),
+                        file,
+                    }
                 })?
             }
             _ => {
-                return Err(format!(
-                    "${{{reference}}} is not a reference weft knows; use ${{env:NAME}} or ${{secret:NAME}}"
-                ));
+                return Err(ReferenceError::Unknown {
+                    reference: reference.into(),
+                });
             }
         };
         out.push_str(&value);
@@ -308,7 +374,7 @@ fn redact_hint(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<String, String> {
+    fn resolve(text: &str, secrets: Option<&SecretStore>) -> Result<String, ReferenceError> {
         resolve_noting(text, secrets, &mut Vec::new())
     }
 
@@ -343,22 +409,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v, "Bearer s3cret/x");
-        assert!(
+        assert_eq!(
             resolve("${secret:NOPE}", Some(&store))
                 .unwrap_err()
-                .contains("no secret named NOPE")
+                .to_string(),
+            "${secret:NOPE}: no secret named NOPE in the secret store"
         );
-        assert!(
-            resolve("${secret:A}", None)
+        assert_eq!(
+            resolve("${secret:A}", None).unwrap_err().to_string(),
+            "${secret:A} needs a secrets file; set `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
+        );
+        assert_eq!(
+            resolve("${vault:A}", None).unwrap_err().to_string(),
+            "${vault:A} is not a reference weft knows; use ${env:NAME} or ${secret:NAME}"
+        );
+        assert_eq!(
+            resolve("x ${env:A", None).unwrap_err(),
+            ReferenceError::Unclosed {
+                shape: "…${env:A".into()
+            }
+        );
+        assert_eq!(
+            resolve("${env:A", None).unwrap_err().to_string(),
+            "unclosed reference in \"…${env:A\": add the closing '}'"
+        );
+        assert_eq!(
+            resolve("${env:WEFT_SURELY_UNSET}", None)
                 .unwrap_err()
-                .contains("needs a secrets file")
+                .to_string(),
+            "${env:WEFT_SURELY_UNSET} refers to the environment variable WEFT_SURELY_UNSET, which is not set; set it, or write ${env:WEFT_SURELY_UNSET:-DEFAULT}"
         );
-        assert!(
-            resolve("${vault:A}", None)
-                .unwrap_err()
-                .contains("not a reference")
-        );
-        assert!(resolve("${env:A", None).unwrap_err().contains("unclosed"));
         assert_eq!(
             resolve("${env:WEFT_SURELY_UNSET:-/tmp/x}", None).unwrap(),
             "/tmp/x"

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::policy::{RawAmount, check_memory, parse_count, validate_grant};
+use super::pattern::validate_pattern;
+use super::policy::{RawAmount, check_memory, parse_count};
 use super::raw::RawDuration;
 use super::{ConfigError, parse_size};
 
@@ -114,18 +115,12 @@ pub(crate) struct RawTenantLimits {
 impl RawTenant {
     pub(crate) fn into_config(self, name: &str, file: &Path) -> Result<TenantConfig, ConfigError> {
         let key = |k: &str| format!("tenants.{name}.{k}");
-        super::validate_server_name(name, "").map_err(|m| {
-            ConfigError::new(
-                file,
-                format!("tenants.{name}"),
-                m.replace("server name", "tenant name"),
-            )
-        })?;
+        super::validate_name("tenant", name, "")
+            .map_err(|m| ConfigError::new(file, format!("tenants.{name}"), m.to_string()))?;
         for (field, globs) in [("include", &self.include), ("exclude", &self.exclude)] {
             for g in globs {
-                validate_grant(g).map_err(|m| {
-                    ConfigError::new(file, key(field), m.replace("grant", "view entry"))
-                })?;
+                validate_pattern(g, "view entry")
+                    .map_err(|m| ConfigError::new(file, key(field), m.to_string()))?;
             }
         }
         for p in &self.policies {
@@ -135,7 +130,7 @@ impl RawTenant {
         let mut keys = Vec::new();
         for (i, h) in self.keys.iter().enumerate() {
             check_hash(h).map_err(|m| {
-                ConfigError::new(file, format!("tenants.{name}.keys[{i}]"), m)
+                ConfigError::new(file, format!("tenants.{name}.keys[{i}]"), m.to_string())
                     .hint("store hashes, never keys: `weft keys add TENANT` makes a key and records its hash")
             })?;
             keys.push(KeyEntry {
@@ -168,9 +163,8 @@ impl RawTenant {
         if let Some(f) = raw.fuel {
             limits.fuel = Some(match f {
                 RawAmount::Number(n) => n,
-                RawAmount::Text(t) => {
-                    parse_count(&t).map_err(|m| ConfigError::new(file, lkey("fuel"), m))?
-                }
+                RawAmount::Text(t) => parse_count(&t)
+                    .map_err(|m| ConfigError::new(file, lkey("fuel"), m.to_string()))?,
             });
         }
         if let Some(t) = &raw.timeout {
@@ -179,11 +173,11 @@ impl RawTenant {
         if let Some(m) = raw.memory {
             let bytes = match m {
                 RawAmount::Number(n) => n,
-                RawAmount::Text(t) => {
-                    parse_size(&t).map_err(|e| ConfigError::new(file, lkey("memory"), e))?
-                }
+                RawAmount::Text(t) => parse_size(&t)
+                    .map_err(|e| ConfigError::new(file, lkey("memory"), e.to_string()))?,
             };
-            check_memory(bytes).map_err(|e| ConfigError::new(file, lkey("memory"), e))?;
+            check_memory(bytes)
+                .map_err(|e| ConfigError::new(file, lkey("memory"), e.to_string()))?;
             limits.memory = Some(bytes);
         }
         Ok(TenantConfig {
@@ -198,11 +192,37 @@ impl RawTenant {
     }
 }
 
+/// A stored key hash that is not `sha256:` and 64 hex digits. Its text
+/// follows what it is about: "the hash is not a key hash …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("is not a key hash (`sha256:` and 64 hex digits)")]
+pub struct NotAKeyHash;
+
+/// Why the key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    #[error("cannot read the key file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not TOML, or not `[[key]]` tables; `message` is the TOML reader's.
+    #[error("the key file {} is not a list of [[key]] tables: {message}", .path.display())]
+    Malformed { path: PathBuf, message: String },
+    /// The key `id` holds a hash that is not one.
+    #[error("the key file {}: key {id:?}: the hash {source}", .path.display())]
+    BadHash {
+        path: PathBuf,
+        id: String,
+        source: NotAKeyHash,
+    },
+}
+
 /// Checks the shape of a stored key hash.
-pub fn check_hash(h: &str) -> Result<(), String> {
+pub fn check_hash(h: &str) -> Result<(), NotAKeyHash> {
     match h.strip_prefix("sha256:") {
         Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
-        _ => Err("is not a key hash (`sha256:` and 64 hex digits)".into()),
+        _ => Err(NotAKeyHash),
     }
 }
 
@@ -287,26 +307,26 @@ pub struct KeyFile {
 
 impl KeyFile {
     /// Reads the key file; a missing file is an empty one.
-    pub fn load(path: &Path) -> Result<KeyFile, String> {
+    pub fn load(path: &Path) -> Result<KeyFile, KeyFileError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(KeyFile::default()),
-            Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
+            Err(source) => {
+                return Err(KeyFileError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
-        let file: KeyFile = toml::from_str(&text).map_err(|e| {
-            format!(
-                "the key file {} is not a list of [[key]] tables: {}",
-                path.display(),
-                e.message()
-            )
+        let file: KeyFile = toml::from_str(&text).map_err(|e| KeyFileError::Malformed {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
         })?;
         for k in &file.keys {
-            check_hash(&k.hash).map_err(|m| {
-                format!(
-                    "the key file {}: key {:?}: the hash {m}",
-                    path.display(),
-                    k.id
-                )
+            check_hash(&k.hash).map_err(|source| KeyFileError::BadHash {
+                path: path.to_path_buf(),
+                id: k.id.clone(),
+                source,
             })?;
         }
         Ok(file)

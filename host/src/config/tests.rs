@@ -133,6 +133,34 @@ fn bad_names_and_sections() {
     );
 }
 
+/// A bad name says whether it is a server's, a tenant's or a policy's.
+#[test]
+fn a_bad_name_says_whose_it_is() {
+    let kinds = [
+        ("servers", "server", "command = \"x\"\n"),
+        ("tenants", "tenant", ""),
+        ("policies", "policy", "path = \"p.wasm\"\n"),
+    ];
+    for (table, what, body) in kinds {
+        let e = parse(&format!("[{table}.\"a b\"]\n{body}")).unwrap_err();
+        assert_eq!(e.key, format!("{table}.a b"));
+        assert_eq!(
+            e.message,
+            format!("a {what} name may use only letters, digits, '-' and '_'")
+        );
+    }
+    assert_eq!(
+        validate_name("tenant", &"x".repeat(33), ""),
+        Err(NameError::Length { what: "tenant" })
+    );
+    assert_eq!(
+        validate_name("server", "a__b", "__")
+            .unwrap_err()
+            .to_string(),
+        "a server name must not contain the name separator \"__\""
+    );
+}
+
 #[test]
 fn resilience_tables_and_their_defaults() {
     let c = parse(

@@ -109,9 +109,8 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     if let Some(m) = raw_settings.max_body.clone() {
         let bytes = match m {
             RawAmount::Number(n) => n,
-            RawAmount::Text(t) => {
-                super::parse_size(&t).map_err(|e| ConfigError::new(file, "settings.max_body", e))?
-            }
+            RawAmount::Text(t) => super::parse_size(&t)
+                .map_err(|e| ConfigError::new(file, "settings.max_body", e.to_string()))?,
         };
         if bytes < 1024 {
             return Err(ConfigError::new(
@@ -273,7 +272,7 @@ fn edge_settings(
         let bytes = match m {
             RawAmount::Number(n) => n,
             RawAmount::Text(t) => {
-                super::parse_size(&t).map_err(|e| ConfigError::new(file, key, e))?
+                super::parse_size(&t).map_err(|e| ConfigError::new(file, key, e.to_string()))?
             }
         };
         if !(1024..=(1 << 20)).contains(&bytes) {
@@ -296,7 +295,8 @@ fn add_stored_keys(
     if tenants.is_empty() && !key_file.exists() {
         return Ok(());
     }
-    let stored = KeyFile::load(key_file).map_err(|m| ConfigError::new(file, "settings.keys", m))?;
+    let stored = KeyFile::load(key_file)
+        .map_err(|m| ConfigError::new(file, "settings.keys", m.to_string()))?;
     for key in stored.keys {
         match tenants.iter_mut().find(|t| t.name == key.tenant) {
             Some(t) => t.keys.push(key),

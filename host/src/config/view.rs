@@ -10,7 +10,7 @@
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use super::pattern::ToolPatterns;
+use super::pattern::{PatternError, ToolPatterns};
 
 /// Compiled include and exclude patterns.
 #[derive(Debug, Clone, Default)]
@@ -22,19 +22,23 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<View, String> {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<View, PatternError> {
         let mut whole = GlobSetBuilder::new();
         for (server, _) in exclude
             .iter()
             .filter_map(|g| g.split_once('.'))
             .filter(|(_, tool)| *tool == "*")
         {
-            whole.add(Glob::new(server).map_err(|e| format!("view entry {server:?}: {e}"))?);
+            whole.add(Glob::new(server).map_err(|source| PatternError::Glob {
+                what: "view entry",
+                pattern: server.into(),
+                source,
+            })?);
         }
         Ok(View {
             include: ToolPatterns::new(include, "view entry")?,
             exclude: ToolPatterns::new(exclude, "view entry")?,
-            exclude_servers: whole.build().map_err(|e| e.to_string())?,
+            exclude_servers: whole.build().map_err(PatternError::ServerSet)?,
         })
     }
 

@@ -30,8 +30,9 @@ pub enum PolicyError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("{0}")]
-    Invalid(String),
+    /// A grant that is not a `SERVER.TOOL` pattern.
+    #[error(transparent)]
+    Invalid(#[from] crate::config::PatternError),
 }
 
 /// The outcome of a run, for people (`weft run`) and for `--json`.
@@ -120,7 +121,7 @@ pub fn load(hub: &Hub, spec: &str, grant_override: &[String]) -> Result<Loaded, 
         path: path.clone(),
         error,
     })?;
-    let grants = Grants::new(&grants).map_err(PolicyError::Invalid)?;
+    let grants = Grants::new(&grants)?;
     Ok(Loaded {
         name,
         wasm: Wasm::new(wasm),

@@ -31,7 +31,7 @@ pub(super) async fn attempt(
     let err = |kind, msg: String| CallError::new(kind, server, tool, msg);
     let conn = match ready(up) {
         Ok(conn) => conn,
-        Err(why) => return (Err(err(ErrorKind::Unavailable, why)), false),
+        Err(why) => return (Err(err(ErrorKind::Unavailable, why.to_string())), false),
     };
     // A tenant's own timeout breaker, then the shared one.
     let caller = &req.caller;
@@ -113,14 +113,37 @@ pub(super) async fn attempt(
     (result, true)
 }
 
+/// Why a server cannot take a call now.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error("the server has no connection")]
+    NoConnection,
+    #[error("the server is disabled in the config")]
+    Disabled,
+    #[error("the server is starting")]
+    Starting,
+    /// The supervisor tries again after `wait`.
+    #[error(
+        "the server is down ({reason}); restart attempt {attempt} in {}",
+        fmt_duration(*.wait)
+    )]
+    BackingOff {
+        reason: String,
+        attempt: u32,
+        wait: Duration,
+    },
+    #[error("the server failed to start: {reason}")]
+    Failed { reason: String },
+    #[error("the server is down: {reason}")]
+    Down { reason: String },
+}
+
 /// The server's connection, or why it cannot take a call now.
-fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, String> {
+fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, NotReady> {
     match up.state() {
-        State::Up => up
-            .connection()
-            .ok_or_else(|| "the server has no connection".to_string()),
-        State::Disabled => Err("the server is disabled in the config".into()),
-        State::Starting => Err("the server is starting".into()),
+        State::Up => up.connection().ok_or(NotReady::NoConnection),
+        State::Disabled => Err(NotReady::Disabled),
+        State::Starting => Err(NotReady::Starting),
         State::BackingOff {
             reason,
             attempt,
@@ -129,13 +152,16 @@ fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, String> {
         } => {
             let wait =
                 retry_at_ms.saturating_sub(crate::util::unix_ms(std::time::SystemTime::now()));
-            Err(format!(
-                "the server is down ({reason}); restart attempt {attempt} in {}",
-                fmt_duration(Duration::from_millis(wait))
-            ))
+            Err(NotReady::BackingOff {
+                reason,
+                attempt,
+                wait: Duration::from_millis(wait),
+            })
         }
-        State::Failed { error } => Err(format!("the server failed to start: {}", error.reason)),
-        State::Down { reason } => Err(format!("the server is down: {reason}")),
+        State::Failed { error } => Err(NotReady::Failed {
+            reason: error.reason,
+        }),
+        State::Down { reason } => Err(NotReady::Down { reason }),
     }
 }
 

@@ -50,7 +50,7 @@ pub(super) async fn call(
             .args
             .check(&e.tool.name, &e.tool.input_schema, req.args.as_deref())
     {
-        let e = CallError::new(ErrorKind::InvalidArgs, server, tool, why);
+        let e = CallError::new(ErrorKind::InvalidArgs, server, tool, why.to_string());
         route
             .metrics
             .refusal(req.caller.tenant_name(), server, tool, e.kind.as_str());

@@ -84,6 +84,21 @@ pub enum CacheDirError {
     Random(String),
 }
 
+/// Why a component cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "this is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    /// wasmtime refused to compile it.
+    #[error("not a valid component: {0:#}")]
+    Invalid(wasmtime::Error),
+    /// wasmtime compiled it but could not load the result.
+    #[error("cannot load the compiled component: {0:#}")]
+    Unloadable(wasmtime::Error),
+}
+
 /// A usable cache directory and its artifact key.
 struct Store {
     dir: PathBuf,
@@ -123,7 +138,7 @@ impl ComponentCache {
         engine: &Engine,
         wasm: &[u8],
         digest: &[u8; 32],
-    ) -> Result<(Component, Origin), String> {
+    ) -> Result<(Component, Origin), LoadError> {
         let hex = hex::encode(digest);
         let name = format!("{}-{hex}.cwasm", self.engine_key);
         if let Some(store) = &self.store
@@ -132,18 +147,17 @@ impl ComponentCache {
             return Ok((c, Origin::Disk));
         }
         if is_core_module(wasm) {
-            return Err("this is a core WebAssembly module, not a component; build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)".into());
+            return Err(LoadError::CoreModule);
         }
         let bytes = engine
             .precompile_component(wasm)
-            .map_err(|e| format!("not a valid component: {e:#}"))?;
+            .map_err(LoadError::Invalid)?;
         if let Some(store) = &self.store {
             let tag = self.tag(store, digest, &bytes);
             save(&store.dir, &name, &tag, &bytes);
         }
         // SAFETY: the bytes were produced just now by this engine.
-        let c = unsafe { Component::deserialize(engine, &bytes) }
-            .map_err(|e| format!("cannot load the compiled component: {e:#}"))?;
+        let c = unsafe { Component::deserialize(engine, &bytes) }.map_err(LoadError::Unloadable)?;
         Ok((c, Origin::Compiled))
     }
 

@@ -123,7 +123,7 @@ impl Sandbox {
         let (component, origin) = self
             .disk
             .load(&self.engine, wasm, &digest)
-            .map_err(RunError::Load)?;
+            .map_err(|e| RunError::Load(e.to_string()))?;
         // wasmtime decides what fits; `world` only explains a refusal.
         let pre = self
             .linker

@@ -76,7 +76,11 @@ pub fn spawn(hub: Hub, stop: CancellationToken) {
 /// The key file's keys (none when there is no file).
 async fn load(path: &Path) -> Result<Vec<KeyEntry>, String> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || KeyFile::load(&path).map(|f| f.keys))
-        .await
-        .map_err(|e| format!("reading the key file failed: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        KeyFile::load(&path)
+            .map(|f| f.keys)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("reading the key file failed: {e}"))?
 }

@@ -101,14 +101,18 @@ pub type Pipe = SinkStreamTransport<
     futures::channel::mpsc::Receiver<RxJsonRpcMessage<RoleClient>>,
 >;
 
+/// A built-in server that weft does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("there is no built-in server {name:?}; built-ins: {}", NAMES.join(", "))]
+pub struct NoBuiltin {
+    pub name: String,
+}
+
 /// Starts the built-in server `name` and returns the client end of its
 /// typed channels, and its direct call path.
-pub fn start(name: &str) -> Result<(Pipe, Arc<dyn InProcess>), String> {
+pub fn start(name: &str) -> Result<(Pipe, Arc<dyn InProcess>), NoBuiltin> {
     if name != "echo" {
-        return Err(format!(
-            "there is no built-in server {name:?}; built-ins: {}",
-            NAMES.join(", ")
-        ));
+        return Err(NoBuiltin { name: name.into() });
     }
     let (to_server, from_client) = futures::channel::mpsc::channel(QUEUE);
     let (to_client, from_server) = futures::channel::mpsc::channel(QUEUE);

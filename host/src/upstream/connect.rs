@@ -16,14 +16,8 @@ use crate::config::Transport;
 use crate::phrases::{Phrase, says};
 
 impl Upstream {
+    /// Connects in whichever era the server speaks, and lists what it has.
     pub(super) async fn connect(
-        &self,
-        events: mpsc::UnboundedSender<UpstreamEvent>,
-    ) -> Result<(Connection, Listing), String> {
-        self.connect_any(events).await.map_err(|e| e.to_string())
-    }
-
-    async fn connect_any(
         &self,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Result<(Connection, Listing), ConnectError> {
@@ -36,7 +30,7 @@ impl Upstream {
             // handshake; a slow modern server then answers the probe late and
             // the handshake fails on the mismatched id. The late answer shows
             // the server is modern: connect again, asking for 2026-07-28.
-            Err(ConnectError::LateModernAnswer(_)) => {
+            Err(ConnectError::LateModernAnswer { .. }) => {
                 tracing::info!(server = %self.config.name, "slow era probe; reconnecting in 2026-07-28 mode");
                 let modern = ClientLifecycleMode::Discover {
                     preferred_versions: vec![ProtocolVersion::V_2026_07_28],
@@ -46,7 +40,7 @@ impl Upstream {
             // A slow handshake-era server refuses the probe late, and the
             // refusal arrives where the handshake's answer was expected:
             // connect again with the handshake alone.
-            Err(ConnectError::LateProbeRefusal(_)) => {
+            Err(ConnectError::LateProbeRefusal { .. }) => {
                 tracing::info!(server = %self.config.name, "slow era probe refused; reconnecting with the handshake");
                 self.connect_with(events, ClientLifecycleMode::Initialize)
                     .await
@@ -66,7 +60,7 @@ impl Upstream {
         let mut direct = None;
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
-                let spawned = stdio::spawn(t, &self.tail).map_err(|e| e.to_string())?;
+                let spawned = stdio::spawn(t, &self.tail).map_err(ConnectError::Spawn)?;
                 let pid = spawned.pid;
                 let service = handler
                     .serve_with_lifecycle(
@@ -78,7 +72,7 @@ impl Upstream {
                         if let Some(pid) = pid {
                             stdio::kill_group(pid);
                         }
-                        handshake_error(e, "")
+                        handshake_error(e, None)
                     })?;
                 (service, pid)
             }
@@ -91,7 +85,7 @@ impl Upstream {
                         ClientLifecycleMode::Initialize,
                     )
                     .await
-                    .map_err(|e| handshake_error(e, ""))?;
+                    .map_err(|e| handshake_error(e, None))?;
                 (service, None)
             }
             Transport::Http {
@@ -106,7 +100,7 @@ impl Upstream {
                         lifecycle,
                     )
                     .await
-                    .map_err(|e| handshake_error(e, &format!("cannot connect to {url}: ")))?;
+                    .map_err(|e| handshake_error(e, Some(url)))?;
                 (service, None)
             }
             Transport::Http {
@@ -122,7 +116,7 @@ impl Upstream {
                         ClientLifecycleMode::Initialize,
                     )
                     .await
-                    .map_err(|e| handshake_error(e, &format!("cannot connect to {url}: ")))?;
+                    .map_err(|e| handshake_error(e, Some(url)))?;
                 (service, None)
             }
         };
@@ -150,15 +144,13 @@ impl Upstream {
         if conn.era().is_stateless() {
             listen_for_changes(&conn, &self.key, events.clone()).await;
         }
-        let listing = list(&conn)
-            .await
-            .map_err(|e| format!("the server started but listing failed: {e}"))?;
+        let listing = list(&conn).await.map_err(ConnectError::List)?;
         Ok((conn, listing))
     }
 }
 
 /// Lists everything the server says it has, following every page.
-pub(super) async fn list(conn: &Connection) -> Result<Listing, String> {
+pub(super) async fn list(conn: &Connection) -> Result<Listing, ListError> {
     let caps = conn
         .service
         .peer_info()
@@ -170,13 +162,19 @@ pub(super) async fn list(conn: &Connection) -> Result<Listing, String> {
         listing.tools = peer
             .list_all_tools()
             .await
-            .map_err(|e| format!("tools/list: {e}"))?;
+            .map_err(|source| ListError::Request {
+                method: "tools/list",
+                source,
+            })?;
     }
     if caps.resources.is_some() {
-        listing.resources = peer
-            .list_all_resources()
-            .await
-            .map_err(|e| format!("resources/list: {e}"))?;
+        listing.resources =
+            peer.list_all_resources()
+                .await
+                .map_err(|source| ListError::Request {
+                    method: "resources/list",
+                    source,
+                })?;
         // Templates are optional even for servers with resources.
         listing.templates = peer.list_all_resource_templates().await.unwrap_or_default();
     }
@@ -184,52 +182,99 @@ pub(super) async fn list(conn: &Connection) -> Result<Listing, String> {
         listing.prompts = peer
             .list_all_prompts()
             .await
-            .map_err(|e| format!("prompts/list: {e}"))?;
+            .map_err(|source| ListError::Request {
+                method: "prompts/list",
+                source,
+            })?;
     }
     Ok(listing)
 }
 
-/// Why a connection could not be made. The era probe's two late answers
-/// are told apart by rmcp's own error variants, so [`Upstream::connect`]
-/// can retry in the era they show.
+/// Why a connection could not be made. `url` is the remote server's,
+/// named in the message as where weft was connecting. The era probe's two
+/// late answers are told apart by rmcp's own error variants, so
+/// [`Upstream::connect`] can retry in the era they show.
 #[derive(Debug, thiserror::Error)]
-enum ConnectError {
+pub(crate) enum ConnectError {
     /// A slow 2026-07-28 server answered the era probe after rmcp fell
     /// back to the handshake.
-    #[error("{0}")]
-    LateModernAnswer(String),
+    #[error("{}handshake failed: {source}", at(.url))]
+    LateModernAnswer {
+        url: Option<String>,
+        source: ClientInitializeError,
+    },
     /// A slow handshake-era server refused the era probe late.
-    #[error("{0}")]
-    LateProbeRefusal(String),
-    #[error("{0}")]
-    Other(String),
+    #[error("{}handshake failed: {source}", at(.url))]
+    LateProbeRefusal {
+        url: Option<String>,
+        source: ClientInitializeError,
+    },
+    #[error(
+        "{}the server exited or closed its connection during the handshake ({source})",
+        at(.url)
+    )]
+    Closed {
+        url: Option<String>,
+        source: ClientInitializeError,
+    },
+    #[error("{}handshake failed: {source}", at(.url))]
+    Handshake {
+        url: Option<String>,
+        source: ClientInitializeError,
+    },
+    /// The stdio server's process could not be started.
+    #[error(transparent)]
+    Spawn(std::io::Error),
+    #[error(transparent)]
+    Builtin(#[from] builtin::NoBuiltin),
+    #[error(transparent)]
+    Http(#[from] http::ClientError),
+    #[error(transparent)]
+    Sse(#[from] sse::SseError),
+    #[error("the server started but listing failed: {0}")]
+    List(ListError),
+    /// No handshake within `settings.startup_timeout`.
+    #[error(
+        "no answer to the handshake within {} (settings.startup_timeout)",
+        crate::util::fmt_duration(*.0)
+    )]
+    Timeout(Duration),
 }
 
-impl From<String> for ConnectError {
-    fn from(message: String) -> Self {
-        ConnectError::Other(message)
-    }
+/// Where weft was connecting, as the start of a message.
+fn at(url: &Option<String>) -> String {
+    url.as_ref()
+        .map(|u| format!("cannot connect to {u}: "))
+        .unwrap_or_default()
 }
 
-/// rmcp's handshake error, kinded and reworded for people; `prefix` says
-/// where weft was connecting.
-fn handshake_error(e: ClientInitializeError, prefix: &str) -> ConnectError {
-    let raw = e.to_string();
-    match e {
+/// Why a server's lists could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error("the server is not up")]
+    NotUp,
+    /// `method` (`tools/list`, …) failed.
+    #[error("{method}: {source}")]
+    Request {
+        method: &'static str,
+        source: rmcp::ServiceError,
+    },
+}
+
+/// rmcp's handshake error, kinded; `url` says where weft was connecting.
+fn handshake_error(source: ClientInitializeError, url: Option<&str>) -> ConnectError {
+    let url = url.map(str::to_owned);
+    match source {
         ClientInitializeError::ConflictInitResponseId(..) => {
-            ConnectError::LateModernAnswer(format!("{prefix}handshake failed: {raw}"))
+            ConnectError::LateModernAnswer { url, source }
         }
         ClientInitializeError::UncorrelatedErrorResponse { .. } => {
-            ConnectError::LateProbeRefusal(format!("{prefix}handshake failed: {raw}"))
+            ConnectError::LateProbeRefusal { url, source }
         }
-        ClientInitializeError::ConnectionClosed(_) => ConnectError::Other(format!(
-            "{prefix}the server exited or closed its connection during the handshake ({raw})"
-        )),
+        ClientInitializeError::ConnectionClosed(_) => ConnectError::Closed { url, source },
         // A transport error says it only in words (an I/O error's text).
-        _ if says(&raw, Phrase::Closed) => ConnectError::Other(format!(
-            "{prefix}the server exited or closed its connection during the handshake ({raw})"
-        )),
-        _ => ConnectError::Other(format!("{prefix}handshake failed: {raw}")),
+        _ if says(&source.to_string(), Phrase::Closed) => ConnectError::Closed { url, source },
+        _ => ConnectError::Handshake { url, source },
     }
 }
 

@@ -34,11 +34,23 @@ const IDLE_CONNECTIONS: usize = 64;
 /// connections).
 const MAX_IN_FLIGHT: usize = 256;
 
+/// Why an HTTP client for a server cannot be made from its config.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("header name {name:?} is not valid HTTP")]
+    HeaderName { name: String },
+    /// The value may hold a secret: the error names the header only.
+    #[error("the value of header {name} is not valid HTTP")]
+    HeaderValue { name: String },
+    #[error("cannot build an HTTP client: {0}")]
+    Build(reqwest::Error),
+}
+
 /// Builds the transport; fails only on headers that are not valid HTTP.
 pub fn transport(
     url: &str,
     headers: &BTreeMap<String, String>,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, String> {
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, ClientError> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
         .custom_headers(header_values(headers)?)
         .max_concurrent_requests(MAX_IN_FLIGHT)
@@ -48,7 +60,7 @@ pub fn transport(
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        .map_err(ClientError::Build)?;
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
@@ -57,14 +69,14 @@ pub fn transport(
 /// `Authorization` header goes with the others).
 fn header_values(
     headers: &BTreeMap<String, String>,
-) -> Result<HashMap<http::HeaderName, http::HeaderValue>, String> {
+) -> Result<HashMap<http::HeaderName, http::HeaderValue>, ClientError> {
     let mut custom = HashMap::new();
     for (name, value) in headers {
         let n = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name {name:?} is not valid HTTP"))?;
+            .map_err(|_| ClientError::HeaderName { name: name.clone() })?;
         // The value may hold a secret: say which header, never the value.
         let mut v = http::HeaderValue::from_str(value)
-            .map_err(|_| format!("the value of header {name} is not valid HTTP"))?;
+            .map_err(|_| ClientError::HeaderValue { name: name.clone() })?;
         v.set_sensitive(true);
         custom.insert(n, v);
     }

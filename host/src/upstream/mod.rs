@@ -29,6 +29,8 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch as notify};
 use tokio_util::sync::CancellationToken;
 
+use connect::ConnectError;
+pub use connect::ListError;
 use handler::Handler;
 pub use handler::UpstreamEvent;
 pub use stdio::StderrTail;
@@ -379,12 +381,8 @@ impl Upstream {
         let began = Instant::now();
         let attempt = tokio::time::timeout(settings.startup_timeout, self.connect(events)).await;
         let outcome = match attempt {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err(reason)) => Err(reason),
-            Err(_) => Err(format!(
-                "no answer to the handshake within {} (settings.startup_timeout)",
-                crate::util::fmt_duration(settings.startup_timeout)
-            )),
+            Ok(done) => done,
+            Err(_) => Err(ConnectError::Timeout(settings.startup_timeout)),
         };
         match outcome {
             Ok((conn, listing)) => {
@@ -399,11 +397,11 @@ impl Upstream {
                 self.set_state(State::Up);
                 Ok(())
             }
-            Err(reason) => {
+            Err(e) => {
                 // Give a crashing process a moment to flush its last words.
                 tokio::time::sleep(Duration::from_millis(30)).await;
                 let error = StartError {
-                    reason,
+                    reason: e.to_string(),
                     stderr_tail: self.tail.last(REPORT_TAIL),
                 };
                 self.note_error(&error.reason);
@@ -416,9 +414,9 @@ impl Upstream {
     }
 
     /// Re-lists the server's tools, resources and prompts after a change.
-    pub async fn refresh(&self) -> Result<(), String> {
+    pub async fn refresh(&self) -> Result<(), ListError> {
         let Some(conn) = self.connection() else {
-            return Err("the server is not up".into());
+            return Err(ListError::NotUp);
         };
         let listing = connect::list(&conn).await?;
         self.write().listing = Arc::new(listing);

@@ -15,6 +15,8 @@ use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::sink_stream::SinkStreamTransport;
 use sse_stream::SseStream;
 
+use super::http::ClientError;
+
 /// How long the server may take to name its message endpoint.
 const ENDPOINT_WAIT: Duration = Duration::from_secs(10);
 
@@ -24,13 +26,45 @@ pub type SseTransport = SinkStreamTransport<
     futures::stream::BoxStream<'static, RxJsonRpcMessage<RoleClient>>,
 >;
 
-fn header_map(headers: &BTreeMap<String, String>) -> Result<reqwest::header::HeaderMap, String> {
+/// Why a legacy SSE server cannot be reached, or did not name where to
+/// send messages.
+#[derive(Debug, thiserror::Error)]
+pub enum SseError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("{url} answered {status} to the SSE request")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("the event stream broke: {0}")]
+    Stream(sse_stream::Error),
+    #[error("the event stream ended before the server named its endpoint")]
+    NoEndpoint,
+    #[error("{url} did not send an `endpoint` event within 10 s; is it an SSE server?")]
+    NoEndpointInTime { url: String },
+    /// `shown` is the endpoint as sent, cut to 200 characters.
+    #[error("the server named an invalid endpoint {shown:?}: {reason}")]
+    InvalidEndpoint { shown: String, reason: String },
+    /// The endpoint's `origin` is not the configured `url`'s.
+    #[error(
+        "{url} named a message endpoint on another origin ({origin}); weft refuses to send \
+         the server's messages and headers there"
+    )]
+    ForeignEndpoint { url: String, origin: String },
+}
+
+fn header_map(
+    headers: &BTreeMap<String, String>,
+) -> Result<reqwest::header::HeaderMap, ClientError> {
     let mut map = reqwest::header::HeaderMap::new();
     for (name, value) in headers {
         let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("header name {name:?} is not valid HTTP"))?;
+            .map_err(|_| ClientError::HeaderName { name: name.clone() })?;
         let v = reqwest::header::HeaderValue::from_str(value)
-            .map_err(|_| format!("the value of header {name} is not valid HTTP"))?;
+            .map_err(|_| ClientError::HeaderValue { name: name.clone() })?;
         map.insert(n, v);
     }
     Ok(map)
@@ -39,18 +73,20 @@ fn header_map(headers: &BTreeMap<String, String>) -> Result<reqwest::header::Hea
 /// The message endpoint the server named in `data`, resolved against the
 /// event stream's URL `base`; refused unless it is on the origin of the
 /// configured `url`.
-fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Url, String> {
-    let mut shown = data.trim().to_string();
-    crate::util::truncate(&mut shown, 200);
-    let endpoint = base
-        .join(data.trim())
-        .map_err(|e| format!("the server named an invalid endpoint {shown:?}: {e}"))?;
+fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Url, SseError> {
+    let endpoint = base.join(data.trim()).map_err(|e| {
+        let mut shown = data.trim().to_string();
+        crate::util::truncate(&mut shown, 200);
+        SseError::InvalidEndpoint {
+            shown,
+            reason: e.to_string(),
+        }
+    })?;
     if endpoint.origin() != base.origin() {
-        return Err(format!(
-            "{url} named a message endpoint on another origin ({}); weft refuses to send \
-             the server's messages and headers there",
-            endpoint.origin().ascii_serialization()
-        ));
+        return Err(SseError::ForeignEndpoint {
+            url: url.into(),
+            origin: endpoint.origin().ascii_serialization(),
+        });
     }
     Ok(endpoint)
 }
@@ -59,41 +95,42 @@ fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Ur
 pub async fn connect(
     url: &str,
     headers: &BTreeMap<String, String>,
-) -> Result<SseTransport, String> {
+) -> Result<SseTransport, SseError> {
     let client = reqwest::Client::builder()
         .default_headers(header_map(headers)?)
         // A redirect would carry the configured headers elsewhere.
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+        .map_err(ClientError::Build)?;
     let response = client
         .get(url)
         .header(reqwest::header::ACCEPT, "text/event-stream")
         .send()
         .await
-        .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        .map_err(|source| SseError::Connect {
+            url: url.into(),
+            source,
+        })?;
     if !response.status().is_success() {
-        return Err(format!(
-            "{url} answered {} to the SSE request",
-            response.status()
-        ));
+        return Err(SseError::Status {
+            url: url.into(),
+            status: response.status(),
+        });
     }
     let base = response.url().clone();
 
     let mut events = SseStream::from_bytes_stream(response.bytes_stream());
     let endpoint = tokio::time::timeout(ENDPOINT_WAIT, async {
         while let Some(event) = events.next().await {
-            let event = event.map_err(|e| format!("the event stream broke: {e}"))?;
+            let event = event.map_err(SseError::Stream)?;
             if event.event.as_deref() == Some("endpoint") {
                 return endpoint_of(url, &base, &event.data.unwrap_or_default());
             }
         }
-        Err("the event stream ended before the server named its endpoint".to_string())
+        Err(SseError::NoEndpoint)
     })
     .await
-    .map_err(|_| {
-        format!("{url} did not send an `endpoint` event within 10 s; is it an SSE server?")
-    })??;
+    .map_err(|_| SseError::NoEndpointInTime { url: url.into() })??;
 
     let incoming = events
         .filter_map(|event| async move {
@@ -147,7 +184,11 @@ mod tests {
             "//evil.example/messages",
         ] {
             let e = endpoint_of(url, &base, foreign).unwrap_err();
-            assert!(e.contains("another origin"), "{foreign}: {e}");
+            assert!(
+                matches!(e, SseError::ForeignEndpoint { .. }),
+                "{foreign}: {e}"
+            );
+            assert!(e.to_string().contains("another origin"), "{foreign}: {e}");
         }
     }
 }
