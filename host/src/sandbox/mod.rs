@@ -77,23 +77,37 @@ pub struct Sandbox {
     loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
 }
 
+/// The sandbox could not be set up: wasmtime refused its configuration,
+/// or an interface could not be linked.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot configure wasmtime: {0}")]
+    Engine(String),
+    #[error("cannot link {what}: {why}")]
+    Link { what: &'static str, why: String },
+}
+
 impl Sandbox {
     /// Builds the engine (with its epoch ticker) and the linker, caching
     /// compiled components in [`cache::default_dir`].
-    pub fn new() -> Result<Sandbox, String> {
+    pub fn new() -> Result<Sandbox, SetupError> {
         Self::with_cache_dir(cache::default_dir())
     }
 
     /// Like [`Sandbox::new`], with an explicit cache directory (`None`: no
     /// disk cache).
-    pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Sandbox, String> {
-        let engine = engine::build().map_err(|e| format!("cannot configure wasmtime: {e:#}"))?;
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Sandbox, SetupError> {
+        let engine = engine::build().map_err(|e| SetupError::Engine(format!("{e:#}")))?;
         engine::start_ticker(&engine);
         let mut linker: Linker<RunState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| format!("cannot link WASI: {e:#}"))?;
-        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| format!("cannot link weft:mcp: {e:#}"))?;
+        let link = |what| {
+            move |e: wasmtime::Error| SetupError::Link {
+                what,
+                why: format!("{e:#}"),
+            }
+        };
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link("WASI"))?;
+        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link("weft:mcp"))?;
         let disk = cache::ComponentCache::new(&engine, dir);
         Ok(Sandbox {
             engine,

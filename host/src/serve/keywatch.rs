@@ -74,13 +74,19 @@ pub fn spawn(hub: Hub, stop: CancellationToken) {
 }
 
 /// The key file's keys (none when there is no file).
-async fn load(path: &Path) -> Result<Vec<KeyEntry>, String> {
+async fn load(path: &Path) -> Result<Vec<KeyEntry>, LoadError> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        KeyFile::load(&path)
-            .map(|f| f.keys)
-            .map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| format!("reading the key file failed: {e}"))?
+    tokio::task::spawn_blocking(move || KeyFile::load(&path).map(|f| f.keys))
+        .await
+        .map_err(|e| LoadError::Task(e.to_string()))?
+        .map_err(LoadError::File)
+}
+
+/// The key file could not be read again.
+#[derive(Debug, thiserror::Error)]
+enum LoadError {
+    #[error("{0}")]
+    File(crate::config::KeyFileError),
+    #[error("reading the key file failed: {0}")]
+    Task(String),
 }

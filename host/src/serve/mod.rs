@@ -59,7 +59,7 @@ pub struct Gateway {
     pub hub: Hub,
     runner: Option<Runner>,
     /// Why there is no runner, if there is none.
-    sandbox_error: Option<String>,
+    sandbox_error: Option<crate::sandbox::SetupError>,
     loaded: Mutex<HashMap<String, Loaded>>,
     pub expose: Expose,
     pub page_size: usize,
@@ -118,11 +118,11 @@ impl Gateway {
     }
 
     /// A configured policy, loaded once.
-    fn policy(&self, name: &str) -> Result<Loaded, String> {
+    fn policy(&self, name: &str) -> Result<Loaded, policy::PolicyError> {
         if let Some(l) = self.loaded.lock().get(name) {
             return Ok(l.clone());
         }
-        let loaded = policy::load(&self.hub, name, &[]).map_err(|e| e.to_string())?;
+        let loaded = policy::load(&self.hub, name, &[])?;
         self.loaded.lock().insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }

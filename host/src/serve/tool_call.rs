@@ -303,12 +303,16 @@ fn run_policy(
 ) -> Work {
     Box::pin(async move {
         let Some(runner) = gw.runner.as_ref() else {
-            let why = gw.sandbox_error.clone().unwrap_or_default();
+            let why = gw
+                .sandbox_error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
             return Ok(tool_failure(format!("the sandbox is not available: {why}")));
         };
         let loaded = match gw.policy(&name) {
             Ok(l) => l,
-            Err(e) => return Ok(tool_failure(e)),
+            Err(e) => return Ok(tool_failure(e.to_string())),
         };
         let progress: crate::sandbox::ProgressFn = Arc::new(move |progress, total, message| {
             let _ = tx.send(crate::upstream::relay::RelayMsg::Progress {
