@@ -9,6 +9,15 @@
 import { callTool, callTools, listTools as hostListTools } from "weft:mcp/tools@0.1.0";
 import { log as hostLog, progress as hostProgress } from "weft:mcp/host-log@0.1.0";
 
+// The engine's own fetch() cannot work in weft, which offers no wasi:http
+// (`weft build` leaves HTTP out of the engine): called, it would abort the
+// run with a bare trap. This one fails the way fetch() fails, saying why.
+globalThis.fetch = function fetch() {
+  return Promise.reject(
+    new TypeError("fetch() is not available in a weft policy: reach other systems through MCP tools, with call()"),
+  );
+};
+
 /** A failed call: its kind (a WIT error-kind, like "not-found"), the host's
  * message, and the server and tool that were called. */
 export class CallError extends Error {
@@ -152,9 +161,23 @@ function describe(e) {
   return String(e);
 }
 
+// The most stack frames logged: deep recursion would repeat one frame
+// hundreds of times.
+const MAX_FRAMES = 32;
+
+function stackOf(e) {
+  if (!(e instanceof Error) || typeof e.stack !== "string") return "";
+  let frames = e.stack.trimEnd().split("\n");
+  // The frames from __runPolicy down are weft's wiring, not the policy.
+  const wiring = frames.findIndex((f) => f.startsWith("__runPolicy@"));
+  if (wiring >= 0) frames = frames.slice(0, wiring);
+  if (frames.length <= MAX_FRAMES) return frames.join("\n");
+  return [...frames.slice(0, MAX_FRAMES), `... ${frames.length - MAX_FRAMES} more frames`].join("\n");
+}
+
 function fail(e) {
   const text = describe(e);
-  const stack = e instanceof Error && typeof e.stack === "string" ? e.stack.trimEnd() : "";
+  const stack = stackOf(e);
   hostLog("error", stack ? `${text}\n${stack}` : text);
   // What a thrown string means to the export: the `err` of its result.
   throw text;

@@ -37,7 +37,9 @@ def invoke(run: Callable[[Any], Any], input: str) -> str:
     try:
         result = run(value)
     except Exception as e:
-        trace = traceback.format_exc()
+        # From the policy's own frame on: this function's is not news.
+        tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+        trace = "".join(traceback.format_exception(type(e), e, tb))
         if len(trace) > MAX_TRACEBACK:
             trace = "…" + trace[-MAX_TRACEBACK:]
         try:
