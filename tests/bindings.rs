@@ -580,6 +580,26 @@ fn policy_and_server_flags_choose_what_is_written() {
         "{stderr}"
     );
 
+    // A server that does not start fails the command; the others' modules
+    // are still written.
+    let broken = dir.path().join("broken.toml");
+    let mut text_cfg = command_entry(
+        "time",
+        &venv_bin("mcp-server-time"),
+        &["--local-timezone", "UTC"],
+    );
+    text_cfg += &command_entry("gone", Path::new("/nonexistent/weft-no-such-server"), &[]);
+    std::fs::write(&broken, text_cfg).unwrap();
+    let part = dir.path().join("part");
+    let (code, stdout, stderr) = bindings(
+        &broken,
+        &["--lang", "typescript", "-o", &part.display().to_string()],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("server gone is unavailable"), "{stderr}");
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(read(&part.join("time.d.ts")).contains("export declare function getCurrentTime("));
+
     let help = weft().args(["bindings", "--help"]).output_timed().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     for needle in [
