@@ -7,6 +7,7 @@
 mod support;
 
 mod audit;
+mod bindings;
 mod cache;
 mod catalog;
 mod child_env;

@@ -70,6 +70,43 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         tenant: Option<String>,
     },
+    /// Write typed bindings for policies from the live catalog: one module
+    /// per server, a function per tool.
+    ///
+    /// Starts the configured servers (as `weft tools` does) and writes, for
+    /// each, a module with one function per tool, its parameters typed from
+    /// the tool's inputSchema and its result from the outputSchema where the
+    /// tool has one, documented with the tool's description. Names become
+    /// valid, distinct identifiers of the language.
+    ///
+    ///   python      NAME.py per server and __init__.py:
+    ///               `from bindings import crm; crm.get_customer(id="42")`
+    ///               (calls weft_guest.call; a typed result is a TypedDict)
+    ///   typescript  NAME.js + NAME.d.ts per server, index.js + index.d.ts:
+    ///               `import * as crm from "./bindings/crm.js";
+    ///               crm.getCustomer({id: "42"})` (calls `call` of weft-guest)
+    ///   rust        NAME.rs per server and mod.rs: `mod bindings;` then
+    ///               `crm::get_customer(&crm::GetCustomerArgs { id: "42".into() })?`
+    ///               (serde structs; the crate needs serde and serde_json)
+    ///
+    /// Prints each file written with its server and tool count. Exits 1 if
+    /// a server did not start (the others' modules are still written).
+    #[command(verbatim_doc_comment)]
+    Bindings {
+        /// The language to write.
+        #[arg(long, value_enum, value_name = "LANG")]
+        lang: Lang,
+        /// Only this server's tools (repeatable; starts only those servers).
+        #[arg(long = "server", value_name = "NAME")]
+        servers: Vec<String>,
+        /// Only the tools this policy's grants allow ([policies.NAME]).
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
+        /// The folder to write into (made if missing; files of the same
+        /// names are replaced).
+        #[arg(long, short = 'o', value_name = "DIR", default_value = "bindings")]
+        out: PathBuf,
+    },
     /// Run a policy (a config name or a .wasm path) in the sandbox.
     Run {
         /// A policy name from the config, or a path to a .wasm component (which
@@ -161,6 +198,17 @@ pub enum Command {
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
     },
+}
+
+/// A language `weft bindings` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    #[value(alias = "py")]
+    Python,
+    #[value(alias = "ts", alias = "js", alias = "javascript")]
+    Typescript,
+    #[value(alias = "rs")]
+    Rust,
 }
 
 #[derive(Debug, Subcommand)]

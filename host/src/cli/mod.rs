@@ -4,6 +4,7 @@
 
 pub mod args;
 mod audit;
+mod bindings;
 mod call;
 mod check;
 mod keys;
@@ -81,6 +82,20 @@ pub async fn run(args: Args) -> ExitCode {
                     json,
                 };
                 tools::run(config, opts).await
+            }
+            Command::Bindings {
+                lang,
+                servers,
+                policy,
+                out,
+            } => {
+                let opts = bindings::Options {
+                    lang,
+                    servers,
+                    policy,
+                    out,
+                };
+                bindings::run(config, opts).await
             }
             Command::Call {
                 server,
