@@ -94,24 +94,24 @@ pub async fn run(
 }
 
 /// Reads ARGS_JSON (or stdin for "-") as a JSON object.
-fn parse_args(raw: Option<String>) -> Result<Option<JsonObject>, String> {
+fn parse_args(raw: Option<String>) -> anyhow::Result<Option<JsonObject>> {
     let Some(raw) = raw else { return Ok(None) };
     let text = if raw == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
-            .map_err(|e| format!("cannot read arguments from stdin: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot read arguments from stdin: {e}"))?;
         s
     } else {
         raw
     };
     match serde_json::from_str::<serde_json::Value>(&text) {
         Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
-        Ok(other) => Err(format!(
+        Ok(other) => Err(anyhow::anyhow!(
             "ARGS_JSON must be a JSON object like '{{\"key\": \"value\"}}', not {}",
             kind_of(&other)
         )),
-        Err(e) => Err(format!(
+        Err(e) => Err(anyhow::anyhow!(
             "ARGS_JSON is not valid JSON ({e}); quote it for the shell: '{{\"key\": \"value\"}}'"
         )),
     }

@@ -112,9 +112,9 @@ pub fn run(config: &Config, cmd: KeysCommand) -> ExitCode {
     }
 }
 
-fn save(path: &std::path::Path, file: &KeyFile) -> Result<(), String> {
-    let text = toml::to_string(file).map_err(|e| e.to_string())?;
+fn save(path: &std::path::Path, file: &KeyFile) -> anyhow::Result<()> {
+    let text = toml::to_string(file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let text = format!("# weft API keys: hashes only, managed by `weft keys`.\n{text}");
     crate::util::write_private(path, text.as_bytes())
-        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))
+        .map_err(|e| anyhow::anyhow!("cannot write the key file {}: {e}", path.display()))
 }

@@ -174,7 +174,7 @@ pub async fn run(args: Args) -> ExitCode {
 /// Loads the config named on the command line, by `WEFT_CONFIG`, or
 /// `./weft.toml`; without any, the built-in example.
 /// `admin` (for `weft keys` and `weft secrets`) reads only what those need.
-fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
+fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> anyhow::Result<Config> {
     let config = find_config(explicit, admin)?;
     if let Some(notice) = &config.settings.keys_notice {
         eprintln!("weft: {notice}");
@@ -183,10 +183,10 @@ fn load_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config
 }
 
 /// [`load_config`] without the key file's notice.
-fn find_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config, String> {
+fn find_config(explicit: Option<&std::path::Path>, admin: bool) -> anyhow::Result<Config> {
     match Config::locate(explicit) {
-        Some(path) if admin => Config::load_admin(&path).map_err(|e| e.to_string()),
-        Some(path) => Config::load(&path).map_err(|e| e.to_string()),
+        Some(path) if admin => Config::load_admin(&path).map_err(|e| anyhow::anyhow!("{e}")),
+        Some(path) => Config::load(&path).map_err(|e| anyhow::anyhow!("{e}")),
         None => {
             // Said on every stream, not only a terminal: a script that
             // meant to use its own config must be able to see that it did not.
@@ -194,7 +194,7 @@ fn find_config(explicit: Option<&std::path::Path>, admin: bool) -> Result<Config
                 "weft: no --config, no $WEFT_CONFIG and no weft.toml here: using the built-in demo config"
             );
             let path = PathBuf::from("(built-in example config)");
-            Config::from_str(DEFAULT_CONFIG, &path).map_err(|e| e.to_string())
+            Config::from_str(DEFAULT_CONFIG, &path).map_err(|e| anyhow::anyhow!("{e}"))
         }
     }
 }
@@ -337,14 +337,14 @@ async fn finish(code: u8) -> ExitCode {
 /// Keeps only the named server (or, for `@domain`, the servers of that
 /// domain) in the config, so one-server commands start only what they need.
 /// Unknown names get a suggestion.
-fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
+fn only_server(mut config: Config, server: &str) -> anyhow::Result<Config> {
     if let Some(domain) = server.strip_prefix('@') {
         // A domain call needs every server in the domain, for failover.
         config
             .servers
             .retain(|s| s.domains.iter().any(|d| d == domain));
         if config.servers.is_empty() {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "no server declares the domain {domain:?} (servers.NAME.domains)"
             ));
         }
@@ -355,7 +355,9 @@ fn only_server(mut config: Config, server: &str) -> Result<Config, String> {
         let hint = crate::util::closest(server, names.iter().copied())
             .map(|c| format!("; did you mean {c:?}?"))
             .unwrap_or_else(|| format!("; configured servers: {}", names.join(", ")));
-        return Err(format!("no server named {server:?} in the config{hint}"));
+        return Err(anyhow::anyhow!(
+            "no server named {server:?} in the config{hint}"
+        ));
     }
     config.servers.retain(|s| s.name == server);
     Ok(config)

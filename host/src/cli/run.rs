@@ -94,20 +94,22 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
 }
 
 /// Reads `--input` (or stdin for "-") and checks that it is JSON.
-fn read_input(raw: Option<String>) -> Result<String, String> {
+fn read_input(raw: Option<String>) -> anyhow::Result<String> {
     let text = match raw.as_deref() {
         None => return Ok("{}".into()),
         Some("-") => {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
-                .map_err(|e| format!("cannot read the input from stdin: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot read the input from stdin: {e}"))?;
             s
         }
         Some(t) => t.to_string(),
     };
     serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
-        format!("--input is not valid JSON ({e}); quote it for the shell: '{{\"key\": \"value\"}}'")
+        anyhow::anyhow!(
+            "--input is not valid JSON ({e}); quote it for the shell: '{{\"key\": \"value\"}}'"
+        )
     })?;
     Ok(text)
 }

@@ -87,14 +87,14 @@ pub fn run(config: &Config, cmd: SecretsCommand) -> ExitCode {
     }
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> anyhow::Result<()> {
     if name.is_empty()
         || name == "tenants"
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{name:?} is not a secret name: use letters, digits, '_' and '-' (and not \"tenants\")"
         ));
     }
@@ -102,7 +102,7 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// One line from stdin; on a terminal, asked for without echo.
-fn read_value(name: &str) -> Result<String, String> {
+fn read_value(name: &str) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     let terminal = stdin.is_terminal();
     let _echo = terminal.then(|| {
@@ -113,15 +113,14 @@ fn read_value(name: &str) -> Result<String, String> {
     stdin
         .lock()
         .read_line(&mut line)
-        .map_err(|e| format!("cannot read the value from stdin: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot read the value from stdin: {e}"))?;
     if terminal {
         eprintln!();
     }
     let value = line.trim_end_matches(['\n', '\r']).to_string();
     if value.is_empty() {
-        return Err(
+        anyhow::bail!(
             "the value is empty; pipe it in, like `printf %s \"$TOKEN\" | weft secrets set NAME`"
-                .into(),
         );
     }
     if value.len() < crate::redact::MIN_LEN {

@@ -20,7 +20,7 @@ pub struct Options {
 }
 
 /// Reads `ADDR`, `:PORT` or `PORT`, binding loopback unless a host is given.
-fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
     let full = if let Some(port) = s.strip_prefix(':') {
         format!("127.0.0.1:{port}")
     } else if s.chars().all(|c| c.is_ascii_digit()) {
@@ -31,17 +31,19 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
         s.to_string()
     };
     full.parse().map_err(|_| {
-        format!("--http {s:?} is not an address; use HOST:PORT like 127.0.0.1:8765, or :8765")
+        anyhow::anyhow!(
+            "--http {s:?} is not an address; use HOST:PORT like 127.0.0.1:8765, or :8765"
+        )
     })
 }
 
 /// Refuses to serve every tool to anyone who can reach a non-loopback
 /// address: without tenants no key is asked for.
-fn check_exposure(addr: SocketAddr, no_tenants: bool, allow_open: bool) -> Result<(), String> {
+fn check_exposure(addr: SocketAddr, no_tenants: bool, allow_open: bool) -> anyhow::Result<()> {
     if addr.ip().is_loopback() || !no_tenants || allow_open {
         return Ok(());
     }
-    Err(format!(
+    Err(anyhow::anyhow!(
         "--http {addr} listens beyond this machine, and the config defines no tenants, so anyone who reaches it may call every tool; define a tenant ([tenants.NAME], then `weft keys add NAME`) so callers need a key, or pass --allow-open if a proxy in front authenticates them"
     ))
 }
