@@ -1,0 +1,70 @@
+"""The host's imports, as componentize-py generates them for weft's
+``policy`` world, behind plain functions.
+
+Outside a component (a policy's unit tests, a type checker) the generated
+modules do not exist; every function here then raises ``RuntimeError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+try:  # Present only inside a component built by `weft build`.
+    from componentize_py_types import Err as _Err
+    from componentize_py_types import Ok as _Ok
+    from wit_world.imports import host_log as _host_log
+    from wit_world.imports import tools as _tools
+    from wit_world.imports import types as _types
+
+    HostError: Any = _Err
+except ImportError:  # pragma: no cover - depends on where this runs
+    _tools = _host_log = _types = None
+
+    class HostError(Exception):  # type: ignore[no-redef]
+        """Stands in for componentize-py's ``Err`` outside a component."""
+
+        value: Any = None
+
+
+_OUTSIDE = "weft_guest calls the weft host: build this policy with `weft build` and run it with `weft run`"
+
+
+def _need(module: Any) -> Any:
+    if module is None:
+        raise RuntimeError(_OUTSIDE)
+    return module
+
+
+def call_error(error: Any) -> Any:
+    """A ``weft_guest.CallError`` from the WIT ``call-error`` record."""
+    from . import CallError
+
+    kind = error.kind.name.lower().replace("_", "-")
+    return CallError(kind, error.message, error.server, error.tool)
+
+
+def call_tool(server: str, tool: str, args: str) -> str:
+    """The ``call-tool`` import; raises :data:`HostError`, whose ``.value`` is the call-error record."""
+    return str(_need(_tools).call_tool(server, tool, args))
+
+
+def call_tools(calls: List[Tuple[str, str, str]]) -> List[Tuple[bool, Any]]:
+    """The ``call-tools`` import: ``(True, json)`` or ``(False, call-error)`` per call."""
+    tools = _need(_tools)
+    batch = [_types.ToolCall(server=s, tool=t, args=a) for s, t, a in calls]
+    return [(isinstance(r, _Ok), r.value) for r in tools.call_tools(batch)]
+
+
+def list_tools(server: Optional[str]) -> List[Any]:
+    """The ``list-tools`` import."""
+    return list(_need(_tools).list_tools(server))
+
+
+def log(level: str, message: str) -> None:
+    """The ``log`` import of ``host-log``."""
+    _need(_host_log).log(level, message)
+
+
+def progress(done: float, total: Optional[float], message: Optional[str]) -> None:
+    """The ``progress`` import of ``host-log``."""
+    _need(_host_log).progress(done, total, message)

@@ -1,0 +1,73 @@
+"""Wires a policy's ``run(input)`` to the ``run`` export of weft's
+``policy`` world. ``weft build`` generates the entry module that uses it::
+
+    import app
+    from weft_guest._world import world_for
+    WitWorld = world_for(app.run)
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from typing import Any, Callable
+
+from . import _host
+
+#: The most of a traceback sent to the run's log (its end: the innermost frames).
+MAX_TRACEBACK = 16 * 1024
+
+
+def _failure(message: str) -> Exception:
+    """The export's error value: componentize-py's ``Err(message)``."""
+    return _host.HostError(message)
+
+
+def invoke(run: Callable[[Any], Any], input: str) -> str:
+    """Runs ``run`` on the JSON ``input`` and returns its result as JSON.
+
+    Whatever goes wrong is raised as the export's error: invalid input, an
+    exception that escapes ``run`` (its traceback goes to the run's log at
+    level ``error``), or a result JSON cannot hold.
+    """
+    try:
+        value = json.loads(input) if input.strip() else None
+    except ValueError as e:
+        raise _failure(f"the input is not valid JSON: {e}") from None
+    try:
+        result = run(value)
+    except Exception as e:
+        # From the policy's own frame on: this function's is not news.
+        tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+        trace = "".join(traceback.format_exception(type(e), e, tb))
+        if len(trace) > MAX_TRACEBACK:
+            trace = "…" + trace[-MAX_TRACEBACK:]
+        try:
+            _host.log("error", trace.rstrip())
+        except Exception:
+            pass
+        raise _failure(_describe(e)) from None
+    try:
+        return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise _failure(f"run() returned something that is not JSON: {e}") from None
+
+
+def _describe(e: BaseException) -> str:
+    from . import CallError
+
+    if isinstance(e, CallError):
+        return str(e)
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def world_for(run: Callable[[Any], Any]) -> type:
+    """The ``WitWorld`` class componentize-py exports, calling ``run``."""
+    import wit_world
+
+    class WitWorld(wit_world.WitWorld):  # type: ignore[misc, name-defined]
+        def run(self, input: str) -> str:
+            return invoke(run, input)
+
+    return WitWorld
