@@ -55,24 +55,21 @@ pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The last `.wasm` among cargo's `compiler-artifact` messages.
+/// The `.wasm` of the last `compiler-artifact` message that has one.
 fn artifact(messages: &str) -> Option<PathBuf> {
     messages
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|m| m["reason"] == "compiler-artifact")
-        .flat_map(|m| {
+        .find_map(|m| {
             m["filenames"]
-                .as_array()
-                .map(|f| {
-                    f.iter()
-                        .filter_map(|v| v.as_str().map(PathBuf::from))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str())
+                .map(PathBuf::from)
+                .find(|p| p.extension().is_some_and(|e| e == "wasm"))
         })
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .last()
 }
 
 #[cfg(test)]
