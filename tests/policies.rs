@@ -5,7 +5,7 @@ use crate::support::*;
 use serde_json::json;
 
 /// A config with git, files, time and memory, and every example policy.
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = temp_dir();
     let repo = dir.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
@@ -62,16 +62,31 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     (dir, cfg, repo)
 }
 
-fn run(
+pub(crate) fn run(
     cfg: &std::path::Path,
     policy: &str,
     input: serde_json::Value,
 ) -> (i32, serde_json::Value, String) {
-    let out = weft()
-        .arg("-c")
-        .arg(cfg)
-        .args(["run", policy, "--json", "--input", &input.to_string()])
-        .output_timed()
+    run_granted(cfg, policy.as_ref(), &[], input, COMMAND_DEADLINE)
+}
+
+/// `weft run POLICY --json` (a name or a .wasm path), with `--grant`s,
+/// killed and failed if it takes longer than `within`.
+pub(crate) fn run_granted(
+    cfg: &std::path::Path,
+    policy: &std::ffi::OsStr,
+    grants: &[&str],
+    input: serde_json::Value,
+    within: std::time::Duration,
+) -> (i32, serde_json::Value, String) {
+    let mut cmd = weft();
+    cmd.arg("-c").arg(cfg).arg("run").arg(policy);
+    for g in grants {
+        cmd.args(["--grant", g]);
+    }
+    let out = cmd
+        .args(["--json", "--input", &input.to_string()])
+        .output_within(within)
         .expect("weft runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let report = serde_json::from_slice(&out.stdout)

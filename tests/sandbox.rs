@@ -11,7 +11,7 @@ use weft::config::Limits;
 use weft::policy::{Loaded, RunReport, Runner};
 use weft::sandbox::{LimitError, Origin, Sandbox};
 
-struct Rig {
+pub(crate) struct Rig {
     runner: Runner,
     wasm: weft::sandbox::Wasm,
     record: std::path::PathBuf,
@@ -19,6 +19,12 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(&guest_wasm("weft-hostile-guest")).await
+}
+
+/// A hub with server-everything and a recorder, and a runner for this
+/// hostile component (granted `everything.echo` and `recorder.echo`).
+pub(crate) async fn rig_with(component: &std::path::Path) -> Rig {
     let dir = temp_dir();
     let record = dir.path().join("calls.log");
     let mut text = npm_entry("everything", "server-everything", &["stdio"]);
@@ -39,7 +45,7 @@ async fn rig() -> Rig {
     .await;
     let sandbox =
         Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
-    let wasm = weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-hostile-guest")).unwrap());
+    let wasm = weft::sandbox::Wasm::new(std::fs::read(component).unwrap());
     Rig {
         runner: Runner::new(hub, sandbox),
         wasm,
@@ -49,7 +55,7 @@ async fn rig() -> Rig {
 }
 
 impl Rig {
-    async fn run(&self, input: serde_json::Value, limits: Limits) -> RunReport {
+    pub(crate) async fn run(&self, input: serde_json::Value, limits: Limits) -> RunReport {
         let policy = Loaded {
             name: "hostile".into(),
             wasm: self.wasm.clone(),
@@ -75,7 +81,7 @@ impl Rig {
     }
 
     /// The host still works: a well-behaved run right after an attack.
-    async fn still_serves(&self) {
+    pub(crate) async fn still_serves(&self) {
         let r = self
             .run(json!({"attack": "echo", "n": 7}), Limits::default())
             .await;
@@ -84,7 +90,7 @@ impl Rig {
     }
 }
 
-fn limit(r: &RunReport) -> &LimitError {
+pub(crate) fn limit(r: &RunReport) -> &LimitError {
     assert_eq!(
         r.status, "limit",
         "expected a limit, got {:?} / {:?}",

@@ -25,6 +25,8 @@ mod http_upstreams;
 mod missing_command;
 
 mod policies;
+mod python_hostile;
+mod python_policies;
 mod redaction;
 mod resilience;
 mod sandbox;

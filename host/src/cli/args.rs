@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 pub mod limits;
 
@@ -198,6 +198,51 @@ pub enum Command {
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
     },
+    /// Build a policy folder (Rust, Python or JavaScript) into a component.
+    ///
+    /// The language comes from the folder: Cargo.toml (Rust), app.py or
+    /// pyproject.toml (Python), policy.js or package.json (JavaScript).
+    /// Prints the component's path on stdout; the toolchain's messages go
+    /// to stderr.
+    Build {
+        /// The policy's folder. Default: the current folder.
+        dir: Option<PathBuf>,
+        /// Where to write the component. Default: DIR/<folder name>.wasm.
+        #[arg(long, short = 'o', value_name = "OUT.wasm")]
+        out: Option<PathBuf>,
+        /// The language, when the folder holds files of more than one.
+        #[arg(long, value_enum)]
+        lang: Option<Lang>,
+    },
+    /// Start a new policy: write a ready-to-build folder NAME from a
+    /// template (then `weft build NAME`).
+    New {
+        /// The policy's language.
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// The folder to create (it must not exist, or be empty); its last
+        /// part names the policy.
+        name: PathBuf,
+    },
+}
+
+/// A language policies are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    Js,
+}
+
+impl Lang {
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::Python => "python",
+            Lang::Js => "js",
+        }
+    }
 }
 
 /// A language `weft bindings` writes.

@@ -5,10 +5,12 @@
 pub mod args;
 mod audit;
 mod bindings;
+mod build;
 mod call;
 mod check;
 mod keys;
 pub mod logging;
+mod new;
 mod run;
 mod secrets;
 mod serve;
@@ -58,6 +60,14 @@ pub async fn run(args: Args) -> ExitCode {
     } = &args.command
     {
         return status::remote(url, *json).await;
+    }
+    // Building and starting policies needs no config either.
+    match args.command {
+        Command::Build { dir, out, lang } => {
+            return build::run(build::Options { dir, out, lang }).await;
+        }
+        Command::New { lang, name } => return new::run(lang, &name),
+        _ => {}
     }
     let admin = matches!(args.command, Command::Keys(_) | Command::Secrets(_));
     let config = match load_config(args.config.as_deref(), admin) {
@@ -158,6 +168,8 @@ pub async fn run(args: Args) -> ExitCode {
             }) => audit::tail(&config, lines, follow, json).await,
             Command::Check { json } => check::run(config, json).await,
             Command::Status { json, url: _ } => status::local(config, json).await,
+            // Handled above, before the config is read.
+            Command::Build { .. } | Command::New { .. } => ExitCode::from(USAGE),
         }
     };
     tokio::select! {

@@ -1,0 +1,227 @@
+//! `weft build [DIR] [-o OUT.wasm] [--lang L]`: one command that turns a
+//! policy folder in Rust, Python or JavaScript into a component.
+//!
+//! The language is read from the folder (`Cargo.toml`; `app.py` or
+//! `pyproject.toml`; `policy.js` or `package.json`) unless `--lang` names
+//! it. Each language's toolchain runs as a child process (tokio, so no
+//! worker blocks) with its output on stderr, against the copy of
+//! `wit/weft.wit` built into this binary. stdout gets one line: the path of
+//! the component. The default output is `DIR/<folder name>.wasm`.
+
+mod js;
+mod python;
+mod rust;
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+
+use anyhow::{Context, bail};
+
+use super::args::Lang;
+use super::{FAILED, USAGE};
+
+/// weft's WIT contract, as this binary was built against it.
+pub(crate) const WEFT_WIT: &str = include_str!("../../../../wit/weft.wit");
+
+/// One build: everything a language's builder needs.
+pub(crate) struct Job {
+    /// The policy's folder (absolute).
+    pub dir: PathBuf,
+    /// Where the component goes (absolute); its parent exists.
+    pub out: PathBuf,
+    /// A folder holding weft's `weft.wit`, written from the copy built into the binary (include_str! of wit/weft.wit).
+    pub wit: PathBuf,
+    /// A scratch folder for this build only, removed afterwards.
+    pub work: PathBuf,
+}
+
+/// What `weft build` was asked.
+pub struct Options {
+    pub dir: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub lang: Option<Lang>,
+}
+
+/// The files that say which language a folder is in, in detection order.
+const MARKERS: &[(Lang, &[&str])] = &[
+    (Lang::Rust, &["Cargo.toml"]),
+    (Lang::Python, &["app.py", "pyproject.toml"]),
+    (Lang::Js, &["policy.js", "package.json"]),
+];
+
+/// The languages whose marker files are in `dir`.
+pub(crate) fn detect(dir: &Path) -> Vec<Lang> {
+    MARKERS
+        .iter()
+        .filter(|(_, files)| files.iter().any(|f| dir.join(f).is_file()))
+        .map(|(lang, _)| *lang)
+        .collect()
+}
+
+fn usage(message: impl std::fmt::Display) -> ExitCode {
+    crate::errln!("weft: {message}");
+    ExitCode::from(USAGE)
+}
+
+/// The entry point of `weft build`.
+pub async fn run(opts: Options) -> ExitCode {
+    let given = opts.dir.unwrap_or_else(|| PathBuf::from("."));
+    let dir = match std::fs::canonicalize(&given) {
+        Ok(d) if d.is_dir() => d,
+        Ok(_) => return usage(format!("{} is not a folder", given.display())),
+        Err(e) => return usage(format!("cannot open the folder {}: {e}", given.display())),
+    };
+    let lang = match opts.lang {
+        Some(l) => l,
+        None => match detect(&dir)[..] {
+            [one] => one,
+            [] => {
+                let looked: Vec<&str> = MARKERS
+                    .iter()
+                    .flat_map(|(_, f)| f.iter().copied())
+                    .collect();
+                return usage(format!(
+                    "{} holds no policy: looked for {} (start one with `weft new --lang rust|python|js NAME`)",
+                    dir.display(),
+                    looked.join(", ")
+                ));
+            }
+            ref several => {
+                let names: Vec<&str> = several.iter().map(|l| l.name()).collect();
+                return usage(format!(
+                    "{} looks like more than one language ({}): say which with --lang",
+                    dir.display(),
+                    names.join(", ")
+                ));
+            }
+        },
+    };
+    let out = match output_path(&dir, opts.out.as_deref()) {
+        Ok(o) => o,
+        Err(e) => return usage(format!("{e:#}")),
+    };
+    match build(lang, &dir, &out).await {
+        Ok(size) => {
+            crate::outln!("{}", out.display());
+            crate::errln!(
+                "weft: built {} policy ({})",
+                lang.name(),
+                bytesize::ByteSize::b(size).display().iec()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            crate::errln!("weft: build failed: {e:#}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `-o`, made absolute against the current folder, or `DIR/<folder name>.wasm`.
+fn output_path(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let out = match out {
+        Some(o) => std::path::absolute(o).with_context(|| format!("-o {}", o.display()))?,
+        None => {
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("policy");
+            dir.join(format!("{name}.wasm"))
+        }
+    };
+    match out.parent() {
+        Some(p) if p.is_dir() => Ok(out),
+        Some(p) => bail!(
+            "-o {}: the folder {} does not exist",
+            out.display(),
+            p.display()
+        ),
+        None => bail!("-o {}: not a file path", out.display()),
+    }
+}
+
+/// Sets up the job (WIT folder, scratch folder), runs the language's
+/// builder and returns the component's size.
+async fn build(lang: Lang, dir: &Path, out: &Path) -> anyhow::Result<u64> {
+    let scratch = tempfile::Builder::new()
+        .prefix("weft-build-")
+        .tempdir()
+        .context("cannot make a scratch folder")?;
+    let wit = scratch.path().join("wit");
+    let work = scratch.path().join("work");
+    std::fs::create_dir_all(&wit).context("cannot make the WIT folder")?;
+    std::fs::create_dir_all(&work).context("cannot make the scratch folder")?;
+    std::fs::write(wit.join("weft.wit"), WEFT_WIT).context("cannot write weft.wit")?;
+    let job = Job {
+        dir: dir.to_path_buf(),
+        out: out.to_path_buf(),
+        wit,
+        work,
+    };
+    match lang {
+        Lang::Rust => rust::build(&job).await?,
+        Lang::Python => python::build(&job).await?,
+        Lang::Js => js::build(&job).await?,
+    }
+    let size = std::fs::metadata(out)
+        .with_context(|| format!("the toolchain finished but wrote no {}", out.display()))?
+        .len();
+    Ok(size)
+}
+
+/// An executable called `name` on `PATH`.
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Runs a toolchain command to completion with its stderr on weft's
+/// stderr, and its stdout there too unless `stdout` says where; fails
+/// naming the command if it does not succeed.
+pub(crate) async fn run_tool(
+    cmd: &mut tokio::process::Command,
+    what: &str,
+    stdout: Option<Stdio>,
+) -> anyhow::Result<()> {
+    let stdout = match stdout {
+        Some(s) => s,
+        None => stderr_stdio()?,
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let status = cmd
+        .status()
+        .await
+        .with_context(|| format!("cannot start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status}); its messages are above");
+    }
+    Ok(())
+}
+
+/// A handle on weft's stderr, for a child's stdout.
+fn stderr_stdio() -> anyhow::Result<Stdio> {
+    use std::os::fd::AsFd;
+    let fd = std::io::stderr()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("cannot share stderr with the toolchain")?;
+    Ok(Stdio::from(fd))
+}
+
+/// The first line a program prints for `--version`, if it runs.
+pub(crate) async fn version_of(program: &Path) -> Option<String> {
+    let out = tokio::process::Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().next().map(|l| l.trim().to_string())
+}

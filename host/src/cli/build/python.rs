@@ -1,0 +1,222 @@
+//! Python policies: componentize-py (a pinned version, from PATH) turns the
+//! policy's module and weft's Python SDK into a component for the `policy`
+//! world.
+//!
+//! The SDK (`guest-sdk/python/weft_guest`) is built into this binary and
+//! written to the scratch folder with a generated entry module that wires
+//! the policy's `run(input)` to the world's export, so an installed `weft`
+//! needs no checkout. The policy's module is `app` (`app.py`), or the one
+//! `pyproject.toml` names in `[tool.weft] app = "..."`.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+
+use super::{Job, find_program, run_tool, version_of};
+
+/// The componentize-py release weft's Python SDK is built and tested with
+/// (also pinned in `.ci/setup-tools`).
+pub(crate) const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
+
+/// The SDK's files, as written next to the entry module.
+const SDK: &[(&str, &str)] = &[
+    (
+        "weft_guest/__init__.py",
+        include_str!("../../../../guest-sdk/python/weft_guest/__init__.py"),
+    ),
+    (
+        "weft_guest/_host.py",
+        include_str!("../../../../guest-sdk/python/weft_guest/_host.py"),
+    ),
+    (
+        "weft_guest/_world.py",
+        include_str!("../../../../guest-sdk/python/weft_guest/_world.py"),
+    ),
+    ("weft_guest/py.typed", ""),
+];
+
+/// The module componentize-py is pointed at. (Not `policy`: that name is the
+/// world's, and componentize-py generates a module of its own for it.)
+const ENTRY: &str = "weft_policy_entry";
+
+fn install_hint() -> String {
+    format!(
+        "install it with `pip install componentize-py=={COMPONENTIZE_PY_VERSION}` (into any Python 3 environment whose bin folder is on PATH)"
+    )
+}
+
+pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
+    let Some(tool) = find_program("componentize-py") else {
+        bail!("componentize-py is not on PATH: {}", install_hint());
+    };
+    let want = format!("componentize-py {COMPONENTIZE_PY_VERSION}");
+    match version_of(&tool).await {
+        Some(v) if v == want => {}
+        Some(v) => crate::errln!(
+            "weft: warning: {} is {v}; weft's Python SDK is tested with {COMPONENTIZE_PY_VERSION}",
+            tool.display()
+        ),
+        None => bail!("{} does not run: {}", tool.display(), install_hint()),
+    }
+    let module = app_module(&job.dir)?;
+    let sdk = job.work.join("sdk");
+    for (name, text) in SDK {
+        let path = sdk.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).context("cannot write the Python SDK")?;
+        }
+        std::fs::write(&path, text).context("cannot write the Python SDK")?;
+    }
+    std::fs::write(sdk.join(format!("{ENTRY}.py")), entry_module(&module))
+        .context("cannot write the entry module")?;
+    // componentize-py writes bytecode next to the sources it reads: it
+    // reads a copy, so the policy's folder is left as it was.
+    let app = job.work.join("app");
+    let mut budget = MAX_SOURCES;
+    copy_sources(&job.dir, &app, 0, &mut budget)?;
+    let mut cmd = tokio::process::Command::new(tool);
+    cmd.arg("-d")
+        .arg(&job.wit)
+        .args(["-w", "policy", "componentize", ENTRY, "-p"])
+        .arg(&sdk)
+        .arg("-p")
+        .arg(&app);
+    let src = app.join("src");
+    if src.is_dir() {
+        cmd.arg("-p").arg(src);
+    }
+    cmd.arg("-o").arg(&job.out).current_dir(&job.work);
+    run_tool(&mut cmd, "componentize-py", None).await
+}
+
+/// The most bytes of Python source copied from a policy's folder.
+const MAX_SOURCES: u64 = 64 << 20;
+/// How deep into its folders.
+const MAX_DEPTH: usize = 16;
+
+/// Copies the `.py` files under `from` (not hidden folders, `__pycache__`,
+/// `target` or `node_modules`) to `to`, within `budget` bytes.
+fn copy_sources(from: &Path, to: &Path, depth: usize, budget: &mut u64) -> anyhow::Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", from.display()))?;
+        let name = entry.file_name();
+        let Some(text) = name.to_str() else { continue };
+        let kind = entry
+            .file_type()
+            .with_context(|| format!("cannot read {text}"))?;
+        let path = entry.path();
+        if kind.is_dir() {
+            if text.starts_with('.') || ["__pycache__", "target", "node_modules"].contains(&text) {
+                continue;
+            }
+            copy_sources(&path, &to.join(text), depth + 1, budget)?;
+        } else if kind.is_file() && text.ends_with(".py") {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            *budget = budget.checked_sub(size).with_context(|| {
+                format!(
+                    "{} holds more than {} MiB of Python source",
+                    from.display(),
+                    MAX_SOURCES >> 20
+                )
+            })?;
+            std::fs::create_dir_all(to)
+                .with_context(|| format!("cannot write {}", to.display()))?;
+            std::fs::copy(&path, to.join(text))
+                .with_context(|| format!("cannot copy {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The generated module componentize-py builds from.
+fn entry_module(module: &str) -> String {
+    format!(
+        "\"\"\"Generated by `weft build`: exports {module}.run as the policy's run.\"\"\"\n\
+         import {module} as _policy\n\
+         from weft_guest._world import world_for\n\
+         \n\
+         if not callable(getattr(_policy, \"run\", None)):\n\
+         \x20   raise SystemExit(\"{module}.py defines no run(input) function\")\n\
+         WitWorld = world_for(_policy.run)\n"
+    )
+}
+
+/// The policy's module: `[tool.weft] app` in `pyproject.toml`, else `app`;
+/// its file must be there.
+fn app_module(dir: &Path) -> anyhow::Result<String> {
+    let pyproject = dir.join("pyproject.toml");
+    let mut module = "app".to_string();
+    if pyproject.is_file() {
+        let text = std::fs::read_to_string(&pyproject)
+            .with_context(|| format!("cannot read {}", pyproject.display()))?;
+        let doc: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", pyproject.display()))?;
+        if let Some(v) = doc
+            .get("tool")
+            .and_then(|t| t.get("weft"))
+            .and_then(|w| w.get("app"))
+        {
+            match v.as_str() {
+                Some(name) if valid_module(name) => module = name.to_string(),
+                _ => bail!(
+                    "{}: [tool.weft] app must be a module name like \"app\" or \"my_policy\" (got {v})",
+                    pyproject.display()
+                ),
+            }
+        }
+    }
+    let file = format!("{module}.py");
+    let found = [dir.to_path_buf(), dir.join("src")]
+        .iter()
+        .any(|d| d.join(&file).is_file() || d.join(&module).join("__init__.py").is_file());
+    if !found {
+        bail!(
+            "{} has no {file}: a Python policy is a module with `def run(input: dict) -> dict`",
+            dir.display()
+        );
+    }
+    Ok(module)
+}
+
+fn valid_module(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !["weft_guest", "wit_world", ENTRY, "policy"].contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_are_plain_identifiers_not_ours() {
+        assert!(valid_module("app"));
+        assert!(valid_module("my_policy2"));
+        for bad in [
+            "",
+            "2app",
+            "my-policy",
+            "a.b",
+            "weft_guest",
+            "wit_world",
+            "policy",
+        ] {
+            assert!(!valid_module(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_entry_module_names_the_policy_module() {
+        let text = entry_module("app");
+        assert!(text.contains("import app as _policy"), "{text}");
+        assert!(text.contains("WitWorld = world_for(_policy.run)"), "{text}");
+    }
+}
