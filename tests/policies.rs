@@ -5,7 +5,7 @@ use crate::support::*;
 use serde_json::json;
 
 /// A config with git, files, time and memory, and every example policy.
-fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = temp_dir();
     let repo = dir.path().join("repo");
     std::fs::create_dir(&repo).unwrap();
@@ -62,7 +62,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     (dir, cfg, repo)
 }
 
-fn run(
+pub(crate) fn run(
     cfg: &std::path::Path,
     policy: &str,
     input: serde_json::Value,

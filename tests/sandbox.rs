@@ -84,7 +84,7 @@ impl Rig {
     }
 }
 
-fn limit(r: &RunReport) -> &LimitError {
+pub(crate) fn limit(r: &RunReport) -> &LimitError {
     assert_eq!(
         r.status, "limit",
         "expected a limit, got {:?} / {:?}",
