@@ -185,3 +185,32 @@ fn weft_build_of_a_policy_without_run_fails_naming_it() {
     let stderr = failed_build(crate::support::js::weft_with_js(), dir.path());
     assert!(stderr.contains("\"run\" is not exported by"), "{stderr}");
 }
+
+#[test]
+fn weft_build_takes_the_module_a_package_json_names() {
+    let dir = temp_dir();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("package.json"),
+        r#"{"name": "p", "type": "module", "main": "src/main.js"}"#,
+    )
+    .unwrap();
+    // No `run` in the module `main` names: the build fails naming that file.
+    std::fs::write(
+        dir.path().join("src/main.js"),
+        "export function start() { return 1; }\n",
+    )
+    .unwrap();
+    let stderr = failed_build(crate::support::js::weft_with_js(), dir.path());
+    assert!(
+        stderr.contains("\"run\" is not exported by") && stderr.contains("src/main.js"),
+        "{stderr}"
+    );
+    // A `main` that names no file is refused before any build.
+    std::fs::write(dir.path().join("package.json"), r#"{"main": "nowhere.js"}"#).unwrap();
+    let stderr = failed_build(crate::support::js::weft_with_js(), dir.path());
+    assert!(
+        stderr.contains("names \"main\": \"nowhere.js\", which is not a file"),
+        "{stderr}"
+    );
+}
