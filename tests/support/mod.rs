@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod js;
 pub mod python;
 
 use std::net::TcpListener;

@@ -95,7 +95,7 @@ pub enum Command {
     Bindings {
         /// The language to write.
         #[arg(long, value_enum, value_name = "LANG")]
-        lang: Lang,
+        lang: BindingLang,
         /// Only this server's tools (repeatable; starts only those servers).
         #[arg(long = "server", value_name = "NAME")]
         servers: Vec<String>,
@@ -247,7 +247,7 @@ impl Lang {
 
 /// A language `weft bindings` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
+pub enum BindingLang {
     #[value(alias = "py")]
     Python,
     #[value(alias = "ts", alias = "js", alias = "javascript")]

@@ -59,9 +59,16 @@ const PYTHON: Template = &[
     ),
 ];
 
-/// JAVASCRIPT TEMPLATE: the files of `plugins/template-js`, listed like
-/// the two above, once that template exists. Empty: `--lang js` says so.
-const JS: Template = &[];
+const JS: Template = &[
+    (
+        "policy.js",
+        include_str!("../../../plugins/template-js/policy.js"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../plugins/template-js/README.md"),
+    ),
+];
 
 /// The Rust template's package name and SDK path, rewritten for the copy.
 const RUST_PACKAGE: &str = "weft-policy-template";

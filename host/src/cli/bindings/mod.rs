@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::policy::grants::Grants;
 
-use super::args::Lang;
+use super::args::BindingLang as Lang;
 use super::{FAILED, USAGE, finish, only_server, start_hub, warn_failed};
 use model::{Server, Tool};
 use names::{Case, Scope};

@@ -1,7 +1,263 @@
-//! JavaScript policies: not in this build of weft (a placeholder).
+//! `weft build` for a JavaScript policy: `policy.js` (or the `main` of a
+//! `package.json`) exporting `run(input)`, built into a component for the
+//! world `policy`.
+//!
+//! The toolchain is componentize-js with rolldown, run by Node from a folder
+//! of its own (see [`toolchain`]). weft writes into the build's scratch
+//! folder the `weft-guest` SDK and a driver script (both built into this
+//! binary, so an installed weft needs no checkout) and links the
+//! toolchain's `node_modules` there. The driver bundles a generated entry
+//! module, the author's policy and `weft-guest` (an alias, so the author's
+//! `import … from "weft-guest"` needs no install) into one ES module, and
+//! componentize-js makes the component of it, without the engine's HTTP
+//! support: weft offers no `wasi:http`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context, bail};
 
 use super::Job;
 
-pub(super) async fn build(_job: &Job) -> anyhow::Result<()> {
-    anyhow::bail!("JavaScript builds are not in this build of weft")
+/// The SDK the author's `import … from "weft-guest"` resolves to.
+const SDK: &str = include_str!("../../../../guest-sdk/js/index.js");
+/// The Node script that bundles and componentizes (see its header).
+const DRIVER: &str = include_str!("js-build.mjs");
+/// The pinned toolchain, as `.ci/setup-tools` installs it: the install hint
+/// is made from its dependencies.
+const PINS: &str = include_str!("../../../../.ci/componentize-js/package.json");
+/// The componentize-js this weft is built and tested against.
+const COMPONENTIZE_JS: &str = "0.23.0";
+/// The oldest Node rolldown runs on.
+const MIN_NODE: (u32, u32) = (20, 19);
+/// The most bytes of a `package.json` weft reads.
+const MAX_PACKAGE_JSON: u64 = 1 << 20;
+
+pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
+    let policy = entry(&job.dir)?;
+    let tools = toolchain()?;
+    let node = node().await?;
+    let sdk = job.work.join("weft-guest").join("index.js");
+    write(&sdk, SDK)?;
+    let driver = job.work.join("js-build.mjs");
+    write(&driver, DRIVER)?;
+    std::os::unix::fs::symlink(tools.join("node_modules"), job.work.join("node_modules"))
+        .context("cannot link the toolchain into the build folder")?;
+    eprintln!(
+        "weft: building {} with componentize-js {COMPONENTIZE_JS} (about a minute)",
+        policy.display()
+    );
+    // The toolchain's output is progress, not a result: all of it to stderr.
+    let stderr = || -> anyhow::Result<Stdio> {
+        use std::os::fd::AsFd;
+        let fd = std::io::stderr().as_fd().try_clone_to_owned()?;
+        Ok(Stdio::from(fd))
+    };
+    let status = tokio::process::Command::new(&node)
+        .arg(&driver)
+        .arg(&policy)
+        .arg(&sdk)
+        .arg(&job.wit)
+        .arg(&job.out)
+        .current_dir(&job.work)
+        .stdin(Stdio::null())
+        .stdout(stderr()?)
+        .stderr(stderr()?)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .with_context(|| format!("cannot run {}", node.display()))?;
+    if !status.success() {
+        bail!(
+            "componentize-js failed ({status}) building {}; its messages are above",
+            policy.display()
+        );
+    }
+    Ok(())
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The policy's module: the `main` of its `package.json`, else `policy.js`.
+fn entry(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = dir.join("package.json");
+    if manifest.is_file() {
+        let size = std::fs::metadata(&manifest)?.len();
+        if size > MAX_PACKAGE_JSON {
+            bail!(
+                "{} is {size} bytes, over the {MAX_PACKAGE_JSON} weft reads",
+                manifest.display()
+            );
+        }
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("cannot read {}", manifest.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", manifest.display()))?;
+        if let Some(main) = value.get("main").and_then(|m| m.as_str()) {
+            let file = dir.join(main);
+            if !file.is_file() {
+                bail!(
+                    "{} names \"main\": {main:?}, which is not a file",
+                    manifest.display()
+                );
+            }
+            return Ok(file);
+        }
+    }
+    let file = dir.join("policy.js");
+    if !file.is_file() {
+        bail!(
+            "no policy.js in {} (a JavaScript policy is a policy.js exporting `run(input)`, or a package.json whose \"main\" names one)",
+            dir.display()
+        );
+    }
+    Ok(file)
+}
+
+/// Where the toolchain may be: `$WEFT_COMPONENTIZE_JS`, then
+/// `$WEFT_TOOLS/componentize-js` (where `.ci/setup-tools` installs it),
+/// then `$XDG_DATA_HOME/weft/componentize-js` (`~/.local/share/…`).
+fn candidates() -> Vec<PathBuf> {
+    let env = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let mut dirs = vec![];
+    dirs.extend(env("WEFT_COMPONENTIZE_JS"));
+    dirs.extend(env("WEFT_TOOLS").map(|t| t.join("componentize-js")));
+    dirs.extend(default_dir());
+    dirs
+}
+
+fn default_dir() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+    Some(data.join("weft/componentize-js"))
+}
+
+/// The installed componentize-js version in `dir`, if any.
+fn installed(dir: &Path) -> Option<String> {
+    let manifest = dir.join("node_modules/@bytecodealliance/componentize-js/package.json");
+    let text = std::fs::read_to_string(manifest).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let rolldown = dir.join("node_modules/rolldown/package.json").is_file();
+    rolldown
+        .then(|| value["version"].as_str().map(String::from))
+        .flatten()
+}
+
+/// The first folder with the pinned toolchain, or an error that says
+/// exactly how to install it.
+fn toolchain() -> anyhow::Result<PathBuf> {
+    let dirs = candidates();
+    let mut found = vec![];
+    for dir in &dirs {
+        match installed(dir) {
+            Some(v) if v == COMPONENTIZE_JS => return Ok(dir.clone()),
+            Some(v) => found.push(format!("{} has componentize-js {v}", dir.display())),
+            None => {}
+        }
+    }
+    let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    let target = default_dir().unwrap_or_else(|| PathBuf::from("weft-componentize-js"));
+    let mut message = format!(
+        "the JavaScript toolchain (componentize-js {COMPONENTIZE_JS}) is not installed (looked in {})",
+        looked.join(", ")
+    );
+    if !found.is_empty() {
+        message += &format!("; {}", found.join("; "));
+    }
+    message += &format!(
+        ".\nInstall it (Node {}.{} or later and npm) with:\n  mkdir -p {dir} && npm install --prefix {dir} --save-exact {pkgs}\nor set WEFT_COMPONENTIZE_JS to a folder where it is installed.",
+        MIN_NODE.0,
+        MIN_NODE.1,
+        dir = target.display(),
+        pkgs = pinned().join(" ")
+    );
+    bail!(message)
+}
+
+/// `name@version` of every pinned package of the toolchain.
+fn pinned() -> Vec<String> {
+    let value: serde_json::Value = serde_json::from_str(PINS).unwrap_or_default();
+    value["dependencies"]
+        .as_object()
+        .map(|deps| {
+            deps.iter()
+                .filter_map(|(name, v)| v.as_str().map(|v| format!("{name}@{v}")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Node: `$WEFT_NODE`, else `node` on the PATH, at least [`MIN_NODE`].
+async fn node() -> anyhow::Result<PathBuf> {
+    let node = std::env::var_os("WEFT_NODE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("node"));
+    let hint = format!(
+        "building a JavaScript policy needs Node.js {}.{} or later: install it, or set WEFT_NODE to its path",
+        MIN_NODE.0, MIN_NODE.1
+    );
+    let out = tokio::process::Command::new(&node)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("cannot run {}; {hint}", node.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = parse_node_version(&text);
+    match version {
+        Some(v) if v >= MIN_NODE => Ok(node),
+        _ => bail!(
+            "{} --version says {:?}; {hint}",
+            node.display(),
+            text.trim()
+        ),
+    }
+}
+
+/// `v20.19.1` → (20, 19).
+fn parse_node_version(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().strip_prefix('v')?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_versions_are_read() {
+        assert_eq!(parse_node_version("v20.19.1\n"), Some((20, 19)));
+        assert_eq!(parse_node_version("v22.23.3"), Some((22, 23)));
+        assert_eq!(parse_node_version("20.1"), None);
+        assert!(parse_node_version("v20.18.0").is_some_and(|v| v < MIN_NODE));
+    }
+
+    #[test]
+    fn the_hint_names_every_pinned_package() {
+        let pins = pinned();
+        assert!(
+            pins.contains(&format!(
+                "@bytecodealliance/componentize-js@{COMPONENTIZE_JS}"
+            )),
+            "{pins:?}"
+        );
+        assert!(pins.iter().any(|p| p.starts_with("rolldown@")), "{pins:?}");
+    }
 }
