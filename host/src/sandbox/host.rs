@@ -9,7 +9,6 @@ use std::time::Instant;
 use futures::future::join_all;
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::weft::mcp::{host_log, tools, types};
@@ -192,13 +191,7 @@ impl RunCtx {
 
 /// The data of one run's `Store`.
 pub struct RunState {
-    /// WASI, built on the guest's first WASI call: most runs make none,
-    /// and building it (random sources, clocks, streams) is a good part
-    /// of a warm run's host work.
-    pub wasi: Option<WasiCtx>,
-    /// Where the guest's stdout and stderr go, capped.
-    pub stdout: MemoryOutputPipe,
-    pub stderr: MemoryOutputPipe,
+    pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
     pub ctx: Arc<RunCtx>,
@@ -206,17 +199,8 @@ pub struct RunState {
 
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let (stdout, stderr) = (&self.stdout, &self.stderr);
-        // Nothing is granted: no preopened directories, no environment, no
-        // arguments, no sockets or name lookup (all off by default).
-        let wasi = self.wasi.get_or_insert_with(|| {
-            WasiCtx::builder()
-                .stdout(stdout.clone())
-                .stderr(stderr.clone())
-                .build()
-        });
         WasiCtxView {
-            ctx: wasi,
+            ctx: &mut self.wasi,
             table: &mut self.table,
         }
     }
