@@ -176,10 +176,7 @@ impl Sandbox {
         let stdout = MemoryOutputPipe::new(log_cap);
         let stderr = MemoryOutputPipe::new(log_cap);
         // Nothing is granted: no preopened directories, no environment, no
-        // arguments, no sockets or name lookup (all off by default). Built
-        // here, before the run: built lazily on the guest's first WASI call
-        // (inside the run, on its fiber's stack), a warm run measured 29 µs
-        // p50 instead of 20 (bench/run at 7ef086c).
+        // arguments, no sockets or name lookup (all off by default).
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
