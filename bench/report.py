@@ -39,6 +39,7 @@ CASES = {
     "3": "Code as policy, against round trips",
     "4": "Gateway",
     "5": "Scale",
+    "6": "Policies in Python and JavaScript",
     "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -279,6 +280,12 @@ def targets(raw):
     out.append(target("5. a quiet tenant's echo p99 while another, at its rate, sends 4 MiB names and 10,000-word searches",
                       g("5", "quiet tenant echo p99, hostile / alone"),
                       lambda v: v <= 2.0, "≤ 2x its p99 alone"))
+    for lang, label in [("python", "Python"), ("js", "JavaScript")]:
+        out.append(target(f"6. warm start of a trivial {label} policy", g("6", f"{lang} warm run p50"),
+                          lambda v: v <= 2000.0, "≤ 2 ms p50"))
+    out.append(target("6. memory added per concurrent Python run, 100 in flight (PSS)",
+                      g("6", "python memory per run, 100 in flight (PSS)"),
+                      lambda v: v <= 5.0, "≤ 5 MiB"))
     return out
 
 
@@ -377,6 +384,16 @@ def prose(raw):
         f"- **Idle shutdown** of `weft serve --http` with five stdio servers (SIGTERM to exit,"
         f" 20 runs): p50 {v(raw, '4', 'idle shutdown, 5 stdio servers p50')},"
         f" max {v(raw, '4', 'idle shutdown, 5 stdio servers max')}.",
+        "- **Python and JavaScript policies** (case 6): a first run compiles the component"
+        f" (Python {v(raw, '6', 'python first run (compile)')}, JavaScript {v(raw, '6', 'js first run (compile)')});"
+        f" from the disk cache it takes {v(raw, '6', 'python cached first run')} and"
+        f" {v(raw, '6', 'js cached first run')}. Memory per concurrent Python run is judged"
+        f" by PSS ({v(raw, '6', 'python memory per run, 100 in flight (PSS)')}): VmRSS"
+        f" ({v(raw, '6', 'python memory per run, 100 in flight (VmRSS)')}) counts a page of the"
+        " shared copy-on-write snapshot once for every instance that maps it, though the"
+        " page exists once. `fanout` against the same servers, warm p50:"
+        f" Rust {v(raw, '6', 'fanout (Rust) p50')}, Python {v(raw, '6', 'fanout (Python) p50')},"
+        f" JavaScript {v(raw, '6', 'fanout (JavaScript) p50')} (the servers' answers dominate).",
         f"- **The run** took {shown(wall)} on this machine, builds included.",
     ]
     return "\n".join(lines) + "\n"

@@ -105,6 +105,43 @@ fn fanout_in_javascript_gives_the_rust_originals_output() {
     assert_eq!(calls(&js).len(), 6);
 }
 
+/// From an empty folder: `weft new --lang js`, then `weft build` (once
+/// per source), then the component runs against server-everything.
+#[test]
+fn new_then_build_then_run_a_js_policy() {
+    let dir = temp_dir();
+    let out = weft()
+        .current_dir(dir.path())
+        .args(["new", "--lang", "js", "hello"])
+        .output_timed()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hello");
+    let folder = dir.path().join("hello");
+    assert!(folder.join("policy.js").is_file());
+    assert!(folder.join("README.md").is_file());
+
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(
+        &cfg,
+        npm_entry("everything", "server-everything", &["stdio"]),
+    )
+    .unwrap();
+    add_js_policy(
+        &cfg,
+        "hello",
+        folder.to_str().unwrap(),
+        r#"["everything.echo"]"#,
+    );
+    let (code, report, err) = run(&cfg, "hello", json!({"message": "hi"}));
+    assert_eq!(code, 0, "{report} {err}");
+    assert_eq!(
+        report["output"],
+        json!({"echo": "Echo: hi", "granted": ["everything.echo"]})
+    );
+}
+
 #[test]
 fn standup_in_javascript_gives_the_rust_originals_output() {
     let (_dir, cfg, repo) = setup();

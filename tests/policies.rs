@@ -11,25 +11,11 @@ pub(crate) fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::Path
     std::fs::create_dir(&repo).unwrap();
     git_repo(&repo);
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
-    text += &command_entry(
-        "git",
-        &venv_bin("mcp-server-git"),
-        &["--repository", &repo.display().to_string()],
-    );
-    text += &command_entry(
-        "time",
-        &venv_bin("mcp-server-time"),
-        &["--local-timezone", "UTC"],
-    );
+    text += &git_time_memory_entries(dir.path(), &repo);
     text += &npm_entry(
         "files",
         "server-filesystem",
         &[&dir.path().display().to_string()],
-    );
-    text += &npm_entry("memory", "server-memory", &[]);
-    text += &format!(
-        "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.path().join("memory.jsonl").display().to_string())
     );
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     let policies = [

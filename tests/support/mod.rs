@@ -149,6 +149,28 @@ fn list(items: &[String]) -> String {
     items.iter().map(q).collect::<Vec<_>>().join(", ")
 }
 
+/// Config entries for three real servers the example policies use:
+/// mcp-server-git on `repo`, mcp-server-time (local zone UTC), and
+/// server-memory storing in `dir/memory.jsonl`.
+pub fn git_time_memory_entries(dir: &Path, repo: &Path) -> String {
+    let mut text = command_entry(
+        "git",
+        &venv_bin("mcp-server-git"),
+        &["--repository", &repo.display().to_string()],
+    );
+    text += &command_entry(
+        "time",
+        &venv_bin("mcp-server-time"),
+        &["--local-timezone", "UTC"],
+    );
+    text += &npm_entry("memory", "server-memory", &[]);
+    text += &format!(
+        "env = {{ MEMORY_FILE_PATH = {} }}\n",
+        q(dir.join("memory.jsonl").display().to_string())
+    );
+    text
+}
+
 /// A fresh temporary directory, removed when dropped.
 pub fn temp_dir() -> tempfile::TempDir {
     tempfile::Builder::new()

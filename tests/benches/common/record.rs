@@ -49,10 +49,36 @@ pub fn latency(case: &str, name: &str, mut samples: Vec<Duration>) -> (f64, f64)
 /// Peak resident memory of a process (VmHWM), in MiB.
 #[allow(dead_code)]
 pub fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_mib(pid, "VmHWM:")
+}
+
+/// Resident memory of a process now (VmRSS), in MiB.
+#[allow(dead_code)]
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    status_mib(pid, "VmRSS:")
+}
+
+/// Proportional set size of a process now, in MiB: each physical page
+/// counted once, shared ones split among their mappers. Unlike VmRSS, a
+/// page of a copy-on-write image that many instances map counts once.
+#[allow(dead_code)]
+pub fn pss_mib(pid: u32) -> Option<f64> {
+    kb_field_mib(&format!("/proc/{pid}/smaps_rollup"), "Pss:")
+}
+
+/// A field of `/proc/PID/status` given in kB, in MiB.
+#[allow(dead_code)]
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    kb_field_mib(&format!("/proc/{pid}/status"), field)
+}
+
+/// A line `FIELD  N kB` of a `/proc` file, in MiB.
+#[allow(dead_code)]
+fn kb_field_mib(path: &str, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(path).ok()?;
     let kb: f64 = status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()

@@ -9,12 +9,14 @@ what it tries.
 - `passwd`: reads /etc/passwd;
 - `environ`: returns the environment it sees;
 - `socket`: opens a TCP connection to 127.0.0.1:`{"port"}`;
+- `sleep`: sleeps `{"ms"}` milliseconds (wasi clocks), then returns;
 - `raise`: raises ValueError (a policy's own error, with a traceback);
 - `echo`: behaves, returning its input.
 """
 
 import os
 import sys
+import time
 from typing import Any, Dict, List
 
 from weft_guest import call
@@ -59,6 +61,9 @@ def run(input: Any) -> Any:
         s = socket.create_connection(("127.0.0.1", int(args.get("port", 1))), timeout=2)
         s.close()
         return "connected"
+    if attack == "sleep":
+        time.sleep(float(args.get("ms", 1000)) / 1000)
+        return "slept"
     if attack == "raise":
         raise ValueError("the policy refused")
     return {"echo": input}
