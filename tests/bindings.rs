@@ -2,7 +2,7 @@
 //! servers (server-everything, server-filesystem, mcp-server-time) and of
 //! a server with a hostile catalog, type-checked by the pinned mypy and
 //! tsc and by cargo for wasm32-wasip2 against the real guest SDKs, and used
-//! by a Rust policy that `weft run` runs.
+//! by a Rust policy and a Python policy that `weft run` runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -356,6 +356,73 @@ fn a_rust_policy_runs_on_generated_bindings() {
             "temperature": 36.0,
             "conditions": "Light rain / drizzle",
             "humidity": 82.0,
+            "time": "denied",
+        })
+    );
+}
+
+/// The same policy in Python: `weft bindings --lang python` into the
+/// policy's folder, `weft build`, `weft run`.
+#[test]
+fn a_python_policy_runs_on_generated_bindings() {
+    let dir = temp_dir();
+    let cfg = real_config(dir.path());
+    let policy = dir.path().join("typed");
+    generate(&cfg, "python", &policy.join("bindings"));
+    std::fs::write(
+        policy.join("app.py"),
+        "from typing import Any, Dict\n\n\
+         from weft_guest import CallError\n\
+         from bindings import everything, time\n\n\n\
+         def run(input: Dict[str, Any]) -> Dict[str, Any]:\n    \
+             weather = everything.get_structured_content(location=input[\"city\"])\n    \
+             try:\n        \
+                 time.get_current_time(timezone=\"UTC\")\n        \
+                 reached = \"allowed\"\n    \
+             except CallError as e:\n        \
+                 reached = e.kind\n    \
+             return {\n        \
+                 \"echo\": everything.echo(message=\"typed hi\").text,\n        \
+                 \"sum\": everything.get_sum(a=2, b=3.5).text,\n        \
+                 \"temperature\": weather[\"temperature\"],\n        \
+                 \"conditions\": weather[\"conditions\"],\n        \
+                 \"humidity\": weather[\"humidity\"],\n        \
+                 \"time\": reached,\n    \
+             }\n",
+    )
+    .unwrap();
+    let out = crate::support::python::weft_build()
+        .arg("build")
+        .arg(&policy)
+        .output_within(crate::support::python::BUILD_DEADLINE)
+        .expect("weft build runs");
+    assert!(out.status.success(), "weft build: {}", text(&out));
+    let wasm = policy.join("typed.wasm");
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .arg("run")
+        .arg(&wasm)
+        .args([
+            "--grant",
+            "everything.*",
+            "--input",
+            r#"{"city": "Chicago"}"#,
+        ])
+        .output_within(crate::support::python::BUILD_DEADLINE)
+        .expect("weft run");
+    assert!(out.status.success(), "weft run: {}", text(&out));
+    let output: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    // Python keeps the server's numbers as it sent them (integers here);
+    // the Rust policy's `f64` fields print them as 36.0 and 82.0.
+    assert_eq!(
+        output,
+        serde_json::json!({
+            "echo": "Echo: typed hi",
+            "sum": "The sum of 2 and 3.5 is 5.5.",
+            "temperature": 36,
+            "conditions": "Light rain / drizzle",
+            "humidity": 82,
             "time": "denied",
         })
     );
