@@ -333,21 +333,7 @@ fn a_rust_policy_runs_on_generated_bindings() {
     );
 
     let wasm = build_guest(&krate, "weft_typed_guest");
-    let out = weft()
-        .arg("-c")
-        .arg(&cfg)
-        .arg("run")
-        .arg(&wasm)
-        .args([
-            "--grant",
-            "everything.*",
-            "--input",
-            r#"{"city": "Chicago"}"#,
-        ])
-        .output_timed()
-        .expect("weft run");
-    assert!(out.status.success(), "weft run: {}", text(&out));
-    let output: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let output = run_typed(&cfg, &wasm, COMMAND_DEADLINE);
     assert_eq!(
         output,
         serde_json::json!({
@@ -398,21 +384,7 @@ fn a_python_policy_runs_on_generated_bindings() {
         .expect("weft build runs");
     assert!(out.status.success(), "weft build: {}", text(&out));
     let wasm = policy.join("typed.wasm");
-    let out = weft()
-        .arg("-c")
-        .arg(&cfg)
-        .arg("run")
-        .arg(&wasm)
-        .args([
-            "--grant",
-            "everything.*",
-            "--input",
-            r#"{"city": "Chicago"}"#,
-        ])
-        .output_within(crate::support::python::BUILD_DEADLINE)
-        .expect("weft run");
-    assert!(out.status.success(), "weft run: {}", text(&out));
-    let output: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let output = run_typed(&cfg, &wasm, crate::support::python::BUILD_DEADLINE);
     // Python keeps the server's numbers as it sent them (integers here);
     // the Rust policy's `f64` fields print them as 36.0 and 82.0.
     assert_eq!(
@@ -426,6 +398,26 @@ fn a_python_policy_runs_on_generated_bindings() {
             "time": "denied",
         })
     );
+}
+
+/// `weft run` of a typed-bindings policy with `everything.*` granted, on
+/// `{"city": "Chicago"}`: its output, the run checked to succeed.
+fn run_typed(cfg: &Path, wasm: &Path, within: Duration) -> serde_json::Value {
+    let out = weft()
+        .arg("-c")
+        .arg(cfg)
+        .arg("run")
+        .arg(wasm)
+        .args([
+            "--grant",
+            "everything.*",
+            "--input",
+            r#"{"city": "Chicago"}"#,
+        ])
+        .output_within(within)
+        .expect("weft run");
+    assert!(out.status.success(), "weft run: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
 /// Builds a guest crate for wasm32-wasip2 into the guests' shared target
