@@ -1,0 +1,252 @@
+"""weft's code mode, in Python: runs source an agent submits at run time.
+
+Input: ``{"language": "python", "code": "...", "input": ...}``. The code is
+the body of a function of ``input``: ``return`` gives the run's output. In
+scope with ``input`` is ``tools``:
+
+- ``tools.call(server, tool, args=None, **kwargs)``: the tool's structured
+  content, else its text parsed as JSON, else its text; a failed call
+  raises ``CallError`` (``.kind``, ``.server``, ``.tool``, ``.message``);
+- ``tools.call_all([(server, tool, args), ...])``: the calls at once, the
+  results in order, each a value or a ``CallError`` (returned, not raised);
+- ``tools.list(server=None)`` and ``tools.search(query, limit=10)``: the
+  tools this run may call, as dicts;
+- ``tools.SERVER.TOOL(**args)``: the same as ``tools.call``, with names
+  spelt as ``weft bindings --lang python`` spells them (``get_sum`` for
+  ``get-sum``, ``get_tiny_image`` for ``getTinyImage``).
+
+``print`` goes to the run report's stdout. An exception fails the run with
+its type, message and the line of the code it came from. The code gets no
+file system, environment, sockets or processes: ``open`` and imports of
+such modules fail saying so.
+"""
+
+import ast
+import builtins
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from weft_guest import CallError, call, call_all, list_tools
+
+#: The file name the submitted code compiles under (tracebacks name it).
+CODE = "<code>"
+
+#: Modules that reach past the sandbox, refused with a message that says
+#: what code mode offers instead.
+BLOCKED = frozenset(
+    "os posix nt socket _socket ssl subprocess multiprocessing threading _thread "
+    "signal select selectors asyncio shutil pathlib tempfile io _io ctypes mmap "
+    "urllib http ftplib smtplib importlib fcntl resource pty tty".split()
+)
+
+NO_OUTSIDE = "code mode reaches the outside world only through `tools`"
+
+
+class CodeError(Exception):
+    """The submitted code is not a valid program."""
+
+
+def _words(name: str) -> List[str]:
+    """The ASCII words of a name, split as weft's bindings generator does."""
+    out: List[str] = []
+    cur = ""
+    prev_lower = False
+    for c in name:
+        if c.isascii() and c.isalnum():
+            if c.isupper() and prev_lower and cur:
+                out.append(cur)
+                cur = ""
+            prev_lower = c.islower() or c.isdigit()
+            cur += c
+        else:
+            if cur:
+                out.append(cur)
+                cur = ""
+            prev_lower = False
+            if not c.isascii() and not c.isspace():
+                out.append("u%04x" % ord(c))
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _snake(name: str) -> str:
+    return "_".join(w.lower() for w in _words(name))
+
+
+class _Server:
+    """``tools.SERVER``: one server's tools as functions."""
+
+    def __init__(self, name: str, tools: Dict[str, str]) -> None:
+        self._name = name
+        self._tools = tools
+
+    def __getattr__(self, attr: str) -> Callable[..., Any]:
+        tool = self._tools.get(attr)
+        if tool is None:
+            raise AttributeError(
+                f"server {self._name!r} has no tool {attr!r} that this run may call; "
+                f"it may call: {', '.join(sorted(self._tools)) or 'none'}"
+            )
+        server = self._name
+
+        def invoke(args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
+            return _value(call(server, tool, {**(args or {}), **kwargs}))
+
+        invoke.__name__ = attr
+        return invoke
+
+    def __dir__(self) -> List[str]:
+        return sorted(self._tools)
+
+
+def _value(result: Any) -> Any:
+    return result.value()
+
+
+def _info(t: Any) -> Dict[str, Any]:
+    return {
+        "server": t.server,
+        "name": t.name,
+        "title": t.title,
+        "description": t.description,
+        "input_schema": t.input_schema,
+        "output_schema": t.output_schema,
+        "read_only": t.read_only,
+    }
+
+
+class Tools:
+    """The ``tools`` object in the submitted code's scope."""
+
+    def __init__(self) -> None:
+        self._servers: Optional[Dict[str, _Server]] = None
+
+    def call(self, server: str, tool: str, args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
+        """Calls one tool; returns its value, raises ``CallError``."""
+        return _value(call(server, tool, {**(args or {}), **kwargs}))
+
+    def call_all(self, calls: List[Tuple[str, str, Any]]) -> List[Any]:
+        """Calls at once; values or ``CallError`` in order."""
+        results = call_all([(c[0], c[1], c[2] if len(c) > 2 else None) for c in calls])
+        return [r if isinstance(r, CallError) else _value(r) for r in results]
+
+    def list(self, server: Optional[str] = None) -> List[Dict[str, Any]]:
+        """The tools this run may call (on one server, if given)."""
+        return [_info(t) for t in list_tools(server)]
+
+    def search(self, query: str, limit: int = 10) -> List[Dict[str, Any]]:
+        """The tools whose name or description share the most words with
+        ``query``, best first."""
+        wanted = {w.lower() for w in _words(str(query))}
+        scored = []
+        for t in list_tools(None):
+            have = {w.lower() for w in _words(f"{t.server} {t.name} {t.title or ''} {t.description}")}
+            score = len(wanted & have)
+            if score:
+                scored.append((-score, t.server, t.name, t))
+        scored.sort(key=lambda s: s[:3])
+        return [_info(s[3]) for s in scored[: max(0, int(limit))]]
+
+    def _namespaces(self) -> Dict[str, _Server]:
+        if self._servers is None:
+            by_server: Dict[str, Dict[str, str]] = {}
+            for t in sorted(list_tools(None), key=lambda t: (t.server, t.name)):
+                names = by_server.setdefault(t.server, {})
+                names.setdefault(t.name if t.name.isidentifier() else _snake(t.name), t.name)
+                names.setdefault(_snake(t.name), t.name)
+            self._servers = {}
+            for server, names in sorted(by_server.items()):
+                self._servers.setdefault(server if server.isidentifier() else _snake(server), _Server(server, names))
+                self._servers.setdefault(_snake(server), _Server(server, names))
+        return self._servers
+
+    def __getattr__(self, attr: str) -> _Server:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        found = self._namespaces().get(attr)
+        if found is None:
+            raise AttributeError(
+                f"no server {attr!r} among the tools this run may call; "
+                f"servers: {', '.join(sorted(self._namespaces())) or 'none'}"
+            )
+        return found
+
+    def __dir__(self) -> List[str]:
+        return ["call", "call_all", "list", "search", *sorted(self._namespaces())]
+
+
+def _refuse_open(*_args: Any, **_kwargs: Any) -> Any:
+    raise PermissionError(f"open() is not available: {NO_OUTSIDE}")
+
+
+_real_import = builtins.__import__
+
+
+def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
+    if name.split(".")[0] in BLOCKED:
+        raise ImportError(f"import {name} is not available: {NO_OUTSIDE}")
+    return _real_import(name, globals, locals, fromlist, level)
+
+
+def _builtins() -> Dict[str, Any]:
+    scope = dict(vars(builtins))
+    scope["open"] = _refuse_open
+    scope["__import__"] = _guarded_import
+    for name in ("exit", "quit", "input", "breakpoint", "help"):
+        scope.pop(name, None)
+    return scope
+
+
+def _compile(code: str) -> Any:
+    """The code as the body of ``def __code__(input, tools)``, with its own
+    line numbers."""
+    try:
+        tree = ast.parse(code, CODE)
+    except SyntaxError as e:
+        raise CodeError(f"SyntaxError: {e.msg} (line {e.lineno})") from None
+    args = ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg="input"), ast.arg(arg="tools")],
+        kwonlyargs=[],
+        kw_defaults=[],
+        defaults=[],
+    )
+    body = tree.body or [ast.Pass()]
+    func = ast.FunctionDef(name="__code__", args=args, body=body, decorator_list=[], type_params=[])
+    module = ast.Module(body=[func], type_ignores=[])
+    ast.fix_missing_locations(module)
+    try:
+        return compile(module, CODE, "exec")
+    except SyntaxError as e:
+        raise CodeError(f"SyntaxError: {e.msg} (line {e.lineno})") from None
+
+
+def _code_line(tb: Any) -> Optional[int]:
+    """The line of the submitted code nearest the error."""
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == CODE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def run(input: Any) -> Any:
+    request: Dict[str, Any] = input if isinstance(input, dict) else {}
+    language = request.get("language", "python")
+    if language != "python":
+        raise CodeError(f"this interpreter runs python, not {language!r}")
+    code = request.get("code")
+    if not isinstance(code, str):
+        raise CodeError("`code` (the program's source, a string) is required")
+    scope: Dict[str, Any] = {"__builtins__": _builtins(), "__name__": "__code__", "CallError": CallError}
+    exec(_compile(code), scope)
+    try:
+        return scope["__code__"](request.get("input"), Tools())
+    except CallError as e:
+        raise CodeError(f"{e} (line {_code_line(sys.exc_info()[2])})") from None
+    except RecursionError:
+        raise CodeError(f"RecursionError: maximum recursion depth exceeded (line {_code_line(sys.exc_info()[2])})") from None
+    except Exception as e:
+        raise CodeError(f"{type(e).__name__}: {e} (line {_code_line(sys.exc_info()[2])})") from None
