@@ -12,6 +12,7 @@ mod cache;
 mod catalog;
 mod child_env;
 mod cli;
+mod code_mode;
 mod config_errors;
 mod conformance;
 mod direct_call;

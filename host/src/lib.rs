@@ -20,6 +20,7 @@ mod breaker;
 mod cache;
 mod catalog;
 mod cli;
+pub mod code;
 pub mod config;
 mod era;
 mod error;

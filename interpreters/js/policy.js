@@ -119,15 +119,11 @@ function makeTools() {
   };
   return new Proxy(methods, {
     get(target, prop) {
-      if (typeof prop !== "string") return undefined;
+      if (typeof prop !== "string" || prop === "then" || prop === "toJSON") return undefined;
       if (Object.hasOwn(target, prop)) return target[prop];
-      const ns = namespaces().get(prop);
-      if (!ns) {
-        throw new TypeError(
-          `no server ${JSON.stringify(prop)} among the tools this run may call; servers: ${[...namespaces().keys()].sort().join(", ") || "none"}`,
-        );
-      }
-      return ns;
+      // A server this run sees no tools of is asked by the name as given:
+      // the router's answer (`denied`, `not-found`) is the answer.
+      return namespaces().get(prop) ?? serverNamespace(prop, new Map());
     },
   });
 }
@@ -138,12 +134,8 @@ function serverNamespace(server, names) {
     {
       get(_target, prop) {
         if (typeof prop !== "string") return undefined;
-        const tool = names.get(prop);
-        if (tool === undefined) {
-          throw new TypeError(
-            `server ${JSON.stringify(server)} has no tool ${JSON.stringify(prop)} that this run may call; it may call: ${[...names.keys()].sort().join(", ") || "none"}`,
-          );
-        }
+        if (prop === "then") return undefined;
+        const tool = names.get(prop) ?? prop;
         return (args) => value(call(server, tool, args ?? {}));
       },
     },
@@ -152,7 +144,9 @@ function serverNamespace(server, names) {
 
 function refuse(what) {
   return () => {
-    throw new CodeError(`${what} is not available: ${NO_OUTSIDE}`);
+    const e = new Error(`${what} is not available: ${NO_OUTSIDE}`);
+    e.name = "NotAvailableError";
+    throw e;
   };
 }
 

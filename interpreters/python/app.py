@@ -82,12 +82,11 @@ class _Server:
         self._tools = tools
 
     def __getattr__(self, attr: str) -> Callable[..., Any]:
-        tool = self._tools.get(attr)
-        if tool is None:
-            raise AttributeError(
-                f"server {self._name!r} has no tool {attr!r} that this run may call; "
-                f"it may call: {', '.join(sorted(self._tools)) or 'none'}"
-            )
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        # A name this run may not call goes to the host as it is: the
+        # router's answer (`denied`, `not-found`) is the answer.
+        tool = self._tools.get(attr, attr)
         server = self._name
 
         def invoke(args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
@@ -165,12 +164,8 @@ class Tools:
         if attr.startswith("_"):
             raise AttributeError(attr)
         found = self._namespaces().get(attr)
-        if found is None:
-            raise AttributeError(
-                f"no server {attr!r} among the tools this run may call; "
-                f"servers: {', '.join(sorted(self._namespaces())) or 'none'}"
-            )
-        return found
+        # A server this run sees no tools of is asked by the name as given.
+        return found if found is not None else _Server(attr, {})
 
     def __dir__(self) -> List[str]:
         return ["call", "call_all", "list", "search", *sorted(self._namespaces())]

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod code;
 pub mod js;
 pub mod python;
 
@@ -150,15 +151,19 @@ fn list(items: &[String]) -> String {
 }
 
 /// Config entries for three real servers the example policies use:
-/// mcp-server-git on `repo`, mcp-server-time (local zone UTC), and
-/// server-memory storing in `dir/memory.jsonl`.
+/// mcp-server-git on `repo`, and [`time_memory_entries`].
 pub fn git_time_memory_entries(dir: &Path, repo: &Path) -> String {
-    let mut text = command_entry(
+    command_entry(
         "git",
         &venv_bin("mcp-server-git"),
         &["--repository", &repo.display().to_string()],
-    );
-    text += &command_entry(
+    ) + &time_memory_entries(dir)
+}
+
+/// Config entries for mcp-server-time (local zone UTC) and server-memory
+/// storing in `dir/memory.jsonl`.
+pub fn time_memory_entries(dir: &Path) -> String {
+    let mut text = command_entry(
         "time",
         &venv_bin("mcp-server-time"),
         &["--local-timezone", "UTC"],

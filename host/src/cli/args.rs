@@ -112,26 +112,26 @@ pub enum Command {
         /// A policy name from the config, or a path to a .wasm component (which
         /// runs with every tool granted unless --grant says otherwise).
         policy: String,
-        /// The input, as JSON; "-" reads it from stdin. Default: {}.
-        #[arg(long, value_name = "JSON")]
-        input: Option<String>,
-        /// CPU budget in fuel units (more than zero, like 50M), or
-        /// "unlimited" (overrides the config).
-        #[arg(long, value_name = "N", value_parser = limits::fuel, allow_hyphen_values = true)]
-        fuel: Option<limits::Fuel>,
-        /// Wall-time limit, like 500ms or 10s; more than zero (overrides
-        /// the config).
-        #[arg(long, value_name = "DUR", value_parser = limits::timeout, allow_hyphen_values = true)]
-        timeout: Option<std::time::Duration>,
-        /// Memory limit, like 64MiB; more than zero (overrides the config).
-        #[arg(long, value_name = "SIZE", value_parser = limits::memory, allow_hyphen_values = true)]
-        memory: Option<u64>,
-        /// Grant SERVER.TOOL globs instead of the configured grants (repeatable).
-        #[arg(long = "grant", value_name = "GLOB")]
-        grants: Vec<String>,
-        /// Print a JSON report: output, status, calls, fuel, duration, logs.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Run code: a Python or JavaScript file (or stdin) in the sandbox, as
+    /// the body of a function of `input`, with `tools` to call.
+    ///
+    /// `return` gives the output. `tools.call(server, tool, args)`,
+    /// `tools.call_all` (Python) or `tools.callAll` (JS), `tools.list()`,
+    /// `tools.search(query)` and `tools.SERVER.TOOL(...)` reach the catalog
+    /// through the router. Without --grant, code may call the read-only
+    /// tools only. The first run of each language builds its interpreter
+    /// (componentize-py or componentize-js, as `weft build` does) and keeps it.
+    Exec {
+        /// The source file, or "-" for stdin.
+        file: PathBuf,
+        /// The language (default: from the file's extension, .py or .js).
+        #[arg(long, value_enum)]
+        lang: Option<CodeLang>,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Serve the merged catalog and the policies as one MCP server.
     ///
@@ -241,6 +241,50 @@ impl Lang {
             Lang::Rust => "rust",
             Lang::Python => "python",
             Lang::Js => "js",
+        }
+    }
+}
+
+/// The options of a sandboxed run, shared by `weft run` and `weft exec`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The input, as JSON; "-" reads it from stdin. Default: {}.
+    #[arg(long, value_name = "JSON")]
+    pub input: Option<String>,
+    /// CPU budget in fuel units (more than zero, like 50M), or
+    /// "unlimited" (overrides the config).
+    #[arg(long, value_name = "N", value_parser = limits::fuel, allow_hyphen_values = true)]
+    pub fuel: Option<limits::Fuel>,
+    /// Wall-time limit, like 500ms or 10s; more than zero (overrides
+    /// the config).
+    #[arg(long, value_name = "DUR", value_parser = limits::timeout, allow_hyphen_values = true)]
+    pub timeout: Option<std::time::Duration>,
+    /// Memory limit, like 64MiB; more than zero (overrides the config).
+    #[arg(long, value_name = "SIZE", value_parser = limits::memory, allow_hyphen_values = true)]
+    pub memory: Option<u64>,
+    /// Grant SERVER.TOOL globs (repeatable) instead of the configured
+    /// grants (`weft run`) or the read-only tools (`weft exec`).
+    #[arg(long = "grant", value_name = "GLOB")]
+    pub grants: Vec<String>,
+    /// Print a JSON report: output, status, calls, fuel, duration, logs, stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A language code mode runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodeLang {
+    #[value(alias = "py")]
+    Python,
+    #[value(alias = "javascript")]
+    Js,
+}
+
+impl From<CodeLang> for crate::code::Language {
+    fn from(lang: CodeLang) -> Self {
+        match lang {
+            CodeLang::Python => crate::code::Language::Python,
+            CodeLang::Js => crate::code::Language::JavaScript,
         }
     }
 }

@@ -8,6 +8,7 @@ mod bindings;
 mod build;
 mod call;
 mod check;
+mod exec;
 mod keys;
 pub mod logging;
 mod new;
@@ -114,28 +115,9 @@ pub async fn run(args: Args) -> ExitCode {
                 json,
                 tenant,
             } => call::run(config, &server, &tool, args, json, tenant.as_deref()).await,
-            Command::Run {
-                policy,
-                input,
-                fuel,
-                timeout,
-                memory,
-                grants,
-                json,
-            } => {
-                run::run(
-                    config,
-                    run::Options {
-                        policy,
-                        input,
-                        fuel,
-                        timeout,
-                        memory,
-                        grants,
-                        json,
-                    },
-                )
-                .await
+            Command::Run { policy, run } => run::run(config, policy, run).await,
+            Command::Exec { file, lang, run } => {
+                exec::run(config, file, lang.map(Into::into), run).await
             }
             Command::Serve {
                 stdio: _,

@@ -9,17 +9,8 @@ use crate::policy::{self, Runner};
 use crate::sandbox::Sandbox;
 use tracing::Instrument;
 
+use super::args::RunArgs;
 use super::{FAILED, USAGE, finish, start_hub};
-
-pub struct Options {
-    pub policy: String,
-    pub input: Option<String>,
-    pub fuel: Option<super::args::limits::Fuel>,
-    pub timeout: Option<std::time::Duration>,
-    pub memory: Option<u64>,
-    pub grants: Vec<String>,
-    pub json: bool,
-}
 
 fn usage(message: impl std::fmt::Display) -> ExitCode {
     crate::errln!("weft: {message}");
@@ -27,7 +18,7 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 }
 
 /// The top-level entry point for `weft run`.
-pub async fn run(mut config: Config, opts: Options) -> ExitCode {
+pub async fn run(config: Config, policy: String, opts: RunArgs) -> ExitCode {
     let input = match read_input(opts.input) {
         Ok(i) => i,
         Err(e) => return usage(e),
@@ -40,23 +31,17 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
         }
     }
     // Start only the servers the policy's grants can reach.
-    let grant_list = match config.policy(&opts.policy) {
+    let grant_list = match config.policy(&policy) {
         Some(p) if opts.grants.is_empty() => p.grants.clone(),
         _ if opts.grants.is_empty() => vec!["*.*".into()],
         _ => opts.grants.clone(),
     };
-    if let Ok(g) = policy::grants::Grants::new(&grant_list) {
-        config.servers.retain(|s| g.allows_server(&s.name));
-    }
-    let sandbox = match Sandbox::new() {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            crate::errln!("weft: {e}");
-            return ExitCode::from(FAILED);
-        }
+    let reach = policy::grants::Grants::new(&grant_list).ok();
+    let (hub, sandbox) = match start(config, reach.as_ref()).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let hub = start_hub(config, false, false).await;
-    let mut loaded = match policy::load(&hub, &opts.policy, &opts.grants) {
+    let mut loaded = match policy::load(&hub, &policy, &opts.grants) {
         Ok(l) => l,
         Err(e) => {
             let code = if matches!(e, policy::PolicyError::Unknown { .. }) {
@@ -72,10 +57,34 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
     let runner = Runner::new(hub, sandbox);
     let span = tracing::info_span!("request", request_id = %crate::util::request_id());
     let report = runner.run(&loaded, &input, None).instrument(span).await;
-    if opts.json {
+    finish(print_report(&report, opts.json)).await
+}
+
+/// The sandbox, and a hub of the servers `reach` can reach (all without).
+pub(super) async fn start(
+    mut config: Config,
+    reach: Option<&crate::config::Grants>,
+) -> Result<(crate::Hub, Arc<Sandbox>), ExitCode> {
+    if let Some(g) = reach {
+        config.servers.retain(|s| g.allows_server(&s.name));
+    }
+    let sandbox = match Sandbox::new() {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            return Err(ExitCode::from(FAILED));
+        }
+    };
+    Ok((start_hub(config, false, false).await, sandbox))
+}
+
+/// Prints a run's report: all of it as JSON with `json`, else the output on
+/// stdout and the logs and error on stderr. Returns the exit code.
+pub(super) fn print_report(report: &crate::policy::RunReport, json: bool) -> u8 {
+    if json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(report).unwrap_or_default()
         );
     } else {
         match &report.output {
@@ -90,11 +99,11 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
             crate::errln!("weft: {}: {e}", report.policy);
         }
     }
-    finish(if report.ok() { 0 } else { FAILED }).await
+    if report.ok() { 0 } else { FAILED }
 }
 
 /// Reads `--input` (or stdin for "-") and checks that it is JSON.
-fn read_input(raw: Option<String>) -> anyhow::Result<String> {
+pub(super) fn read_input(raw: Option<String>) -> anyhow::Result<String> {
     let text = match raw.as_deref() {
         None => return Ok("{}".into()),
         Some("-") => {

@@ -7,7 +7,7 @@
 //! around everything, host calls included), memory, calls and output.
 
 mod bindings;
-mod cache;
+pub(crate) mod cache;
 mod engine;
 pub mod host;
 pub mod limits;

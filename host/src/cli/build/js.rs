@@ -20,14 +20,14 @@ use anyhow::{Context, bail};
 use super::Job;
 
 /// The SDK the author's `import … from "weft-guest"` resolves to.
-const SDK: &str = include_str!("../../../../guest-sdk/js/index.js");
+pub(super) const SDK: &str = include_str!("../../../../guest-sdk/js/index.js");
 /// The Node script that bundles and componentizes (see its header).
 const DRIVER: &str = include_str!("js-build.mjs");
 /// The pinned toolchain, as `.ci/setup-tools` installs it: the install hint
 /// is made from its dependencies.
 const PINS: &str = include_str!("../../../../.ci/componentize-js/package.json");
 /// The componentize-js this weft is built and tested against.
-const COMPONENTIZE_JS: &str = "0.23.0";
+pub(super) const COMPONENTIZE_JS: &str = "0.23.0";
 /// The oldest Node rolldown runs on.
 const MIN_NODE: (u32, u32) = (20, 19);
 /// The most bytes of a `package.json` weft reads.

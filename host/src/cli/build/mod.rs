@@ -137,6 +137,41 @@ fn output_path(dir: &Path, out: Option<&Path>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// `weft build`'s toolchains, for code mode's interpreters.
+pub(crate) struct Toolchain;
+
+impl crate::code::Toolchain for Toolchain {
+    fn fingerprint(&self, lang: crate::code::Language) -> String {
+        let sdk = match lang {
+            crate::code::Language::Python => {
+                let files: Vec<&str> = python::SDK.iter().map(|(_, text)| *text).collect();
+                format!(
+                    "componentize-py {}\0{}",
+                    python::COMPONENTIZE_PY_VERSION,
+                    files.join("\0")
+                )
+            }
+            crate::code::Language::JavaScript => {
+                format!("componentize-js {}\0{}", js::COMPONENTIZE_JS, js::SDK)
+            }
+        };
+        format!("{sdk}\0{WEFT_WIT}")
+    }
+
+    fn build<'a>(
+        &'a self,
+        lang: crate::code::Language,
+        dir: &'a Path,
+        out: &'a Path,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        let lang = match lang {
+            crate::code::Language::Python => Lang::Python,
+            crate::code::Language::JavaScript => Lang::Js,
+        };
+        Box::pin(async move { build(lang, dir, out).await.map(|_| ()) })
+    }
+}
+
 /// Sets up the job (WIT folder, scratch folder), runs the language's
 /// builder and returns the component's size.
 async fn build(lang: Lang, dir: &Path, out: &Path) -> anyhow::Result<u64> {

@@ -19,7 +19,7 @@ use super::{Job, find_program, run_tool, version_of};
 pub(crate) const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
 /// The SDK's files, as written next to the entry module.
-const SDK: &[(&str, &str)] = &[
+pub(super) const SDK: &[(&str, &str)] = &[
     (
         "weft_guest/__init__.py",
         include_str!("../../../../guest-sdk/python/weft_guest/__init__.py"),

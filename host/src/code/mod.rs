@@ -1,0 +1,234 @@
+//! Code mode: source an agent submits at run time, run in the sandbox by
+//! an interpreter component, as a policy whose input is the code.
+//!
+//! The interpreters are ordinary policies over weft's guest SDKs
+//! (`interpreters/python/app.py`, `interpreters/js/policy.js`, built into
+//! this binary). Each is built with the language's toolchain the first
+//! time it is needed and kept, named by a fingerprint of everything that
+//! goes into it, in a folder beside the component cache; the sandbox's own
+//! cache then keeps its compiled artifact. A run gets a fresh instance, so
+//! nothing one submission does reaches the next.
+//!
+//! What code may call: the grants given, or by default every read-only tool
+//! (by its `readOnlyHint`) that the catalog lists now, named exactly.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::config::Grants;
+use crate::sandbox::Wasm;
+
+/// The Python interpreter's source.
+const PYTHON: &str = include_str!("../../../interpreters/python/app.py");
+/// The JavaScript interpreter's source.
+const JS: &str = include_str!("../../../interpreters/js/policy.js");
+
+/// The most bytes of source one submission may have.
+pub const MAX_CODE_BYTES: usize = 256 << 10;
+
+/// A language code mode runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    Python,
+    JavaScript,
+}
+
+impl Language {
+    /// `python`/`py` or `javascript`/`js`.
+    pub fn parse(name: &str) -> Option<Language> {
+        match name {
+            "python" | "py" => Some(Language::Python),
+            "javascript" | "js" => Some(Language::JavaScript),
+            _ => None,
+        }
+    }
+
+    /// Its name in a request and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+        }
+    }
+
+    /// The interpreter's file in its source folder, and its text.
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Language::Python => ("app.py", PYTHON),
+            Language::JavaScript => ("policy.js", JS),
+        }
+    }
+}
+
+/// Why code cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum CodeError {
+    #[error("the code is {size} bytes; at most {max} are accepted")]
+    TooLarge { size: usize, max: usize },
+    #[error("no cache folder for the {0} interpreter: set WEFT_CACHE_DIR or HOME")]
+    NoCache(&'static str),
+    #[error("cannot build the {lang} interpreter: {message}")]
+    Build { lang: &'static str, message: String },
+    #[error("cannot read the {lang} interpreter at {path}: {source}")]
+    Read {
+        lang: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Builds a policy folder in one language into a component: the toolchain
+/// of `weft build`, given to code mode by the command line.
+pub trait Toolchain: Send + Sync {
+    /// Text that changes whenever what [`Toolchain::build`] makes for
+    /// `lang` from the same source would (the SDK, the WIT, the versions).
+    fn fingerprint(&self, lang: Language) -> String;
+    /// Builds the folder `dir` into `out`.
+    fn build<'a>(
+        &'a self,
+        lang: Language,
+        dir: &'a Path,
+        out: &'a Path,
+    ) -> BoxFuture<'a, anyhow::Result<()>>;
+}
+
+/// The interpreter components, built on first use and kept.
+pub struct Interpreters {
+    dir: Option<PathBuf>,
+    toolchain: Arc<dyn Toolchain>,
+    /// One build at a time per language; the built component once loaded.
+    loaded: tokio::sync::Mutex<HashMap<Language, Wasm>>,
+}
+
+impl Interpreters {
+    /// Interpreters kept in `dir` (default: `WEFT_INTERPRETER_DIR`, else
+    /// `interpreters/` beside the component cache).
+    pub fn new(dir: Option<PathBuf>, toolchain: Arc<dyn Toolchain>) -> Interpreters {
+        let dir = dir.or_else(default_dir);
+        Interpreters {
+            dir,
+            toolchain,
+            loaded: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The interpreter for `lang`: loaded, read from its folder, or built.
+    pub async fn get(&self, lang: Language) -> Result<Wasm, CodeError> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(w) = loaded.get(&lang) {
+            return Ok(w.clone());
+        }
+        let dir = self.dir.as_ref().ok_or(CodeError::NoCache(lang.name()))?;
+        let path = dir.join(format!("{}-{}.wasm", lang.name(), self.fingerprint(lang)));
+        if !path.is_file() {
+            self.build(lang, dir, &path).await?;
+        }
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| CodeError::Read {
+                lang: lang.name(),
+                path: path.clone(),
+                source,
+            })?;
+        let wasm = Wasm::new(bytes);
+        loaded.insert(lang, wasm.clone());
+        Ok(wasm)
+    }
+
+    fn fingerprint(&self, lang: Language) -> String {
+        let mut hash = Sha256::new();
+        hash.update(lang.source().1.as_bytes());
+        hash.update([0]);
+        hash.update(self.toolchain.fingerprint(lang).as_bytes());
+        hash.finalize()
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Builds into a scratch name, then renames: another process building
+    /// the same interpreter at once writes the same bytes.
+    async fn build(&self, lang: Language, dir: &Path, path: &Path) -> Result<(), CodeError> {
+        let fail = |message: String| CodeError::Build {
+            lang: lang.name(),
+            message,
+        };
+        tracing::info!(lang = lang.name(), path = %path.display(), "building the code-mode interpreter (once)");
+        std::fs::create_dir_all(dir)
+            .map_err(|e| fail(format!("cannot make {}: {e}", dir.display())))?;
+        let src = tempfile::Builder::new()
+            .prefix("weft-interpreter-")
+            .tempdir()
+            .map_err(|e| fail(format!("cannot make a scratch folder: {e}")))?;
+        let (file, text) = lang.source();
+        let folder = src.path().join(lang.name());
+        std::fs::create_dir_all(&folder)
+            .and_then(|()| std::fs::write(folder.join(file), text))
+            .map_err(|e| fail(format!("cannot write its source: {e}")))?;
+        let partial = path.with_extension(format!("{}.partial", std::process::id()));
+        self.toolchain
+            .build(lang, &folder, &partial)
+            .await
+            .map_err(|e| fail(format!("{e:#}")))?;
+        std::fs::rename(&partial, path)
+            .map_err(|e| fail(format!("cannot move it to {}: {e}", path.display())))
+    }
+}
+
+/// `WEFT_INTERPRETER_DIR`, else `interpreters/` beside the component cache.
+fn default_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WEFT_INTERPRETER_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    let components = crate::sandbox::cache::default_dir()?;
+    Some(components.parent()?.join("interpreters"))
+}
+
+/// The interpreter's input for one submission.
+pub fn request(
+    lang: Language,
+    code: &str,
+    input: Option<serde_json::Value>,
+) -> Result<String, CodeError> {
+    if code.len() > MAX_CODE_BYTES {
+        return Err(CodeError::TooLarge {
+            size: code.len(),
+            max: MAX_CODE_BYTES,
+        });
+    }
+    let body = serde_json::json!({"language": lang.name(), "code": code, "input": input});
+    Ok(body.to_string())
+}
+
+/// Grants for every read-only tool the catalog lists now, each by its exact
+/// name (glob characters escaped); the default when code is given none.
+pub fn read_only_grants(catalog: &crate::catalog::Catalog) -> Grants {
+    let exact: Vec<String> = catalog
+        .tools()
+        .iter()
+        .filter(|t| t.read_only)
+        .map(|t| {
+            format!(
+                "{}.{}",
+                globset::escape(&t.server),
+                globset::escape(t.name())
+            )
+        })
+        .filter(|g| crate::config::policy::validate_grant(g).is_ok())
+        .collect();
+    Grants::new(&exact).unwrap_or_default()
+}
+
+/// A short hash of submitted code, for the audit log and reports.
+pub fn code_hash(code: &str) -> String {
+    Sha256::digest(code.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
