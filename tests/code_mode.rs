@@ -270,3 +270,60 @@ fn hostile_and_broken_code_is_contained_and_explained() {
         }
     }
 }
+
+/// `weft_run_code` through `weft serve` over stdio, with the official
+/// Python SDK as the agent in both protocol eras: listed with the typed
+/// calls of the read-only tools, ten echo calls in one submission in each
+/// language, and a syntax error as a tool error naming the line.
+#[test]
+fn agents_run_code_through_weft_serve_in_both_eras() {
+    let interp = interpreters("python");
+    interpreters("js");
+    let dir = temp_dir();
+    let cfg = three_servers(dir.path());
+    let target = json!([
+        "env",
+        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
+        target_bin("weft").display().to_string(),
+        "-c",
+        cfg.display().to_string(),
+        "serve"
+    ])
+    .to_string();
+    let runs = json!([
+        {"language": "python", "code": "return [tools.everything.echo(message=str(i)) for i in range(input['n'])]", "input": {"n": 10}},
+        {"language": "javascript", "code": "const out = [];\nfor (let i = 0; i < input.n; i++) out.push(tools.everything.echo({message: String(i)}));\nreturn {out};", "input": {"n": 10}},
+        {"language": "python", "code": "x = 1\nreturn (x"},
+    ]);
+    let echoes: Vec<String> = (0..10).map(|i| format!("Echo: {i}")).collect();
+    for mode in ["legacy", "2026-07-28"] {
+        let out = crate::serve::agent(&target, mode, "code", json!({"runs": runs}));
+        assert_eq!(out["listed"], true, "{mode}: {out}");
+        let description = out["description"].as_str().unwrap_or_default();
+        for line in [
+            "- tools.everything.echo(message: str) | tools.everything.echo({message: string}): ",
+            "- tools.time.get_current_time(timezone: str) | tools.time.getCurrentTime({timezone: string}): ",
+        ] {
+            assert!(
+                description.contains(line),
+                "{mode}: {line:?} in {description}"
+            );
+        }
+        // Only read-only tools are described: memory's writes are not.
+        assert!(!description.contains("create_entities"), "{description}");
+
+        let python = &out["runs"][0];
+        assert_eq!(python["error"], false, "{mode}: {python}");
+        assert_eq!(python["text"], json!(echoes).to_string(), "{mode}");
+        assert_eq!(python["calls"].as_array().unwrap().len(), 10, "{mode}");
+        let js = &out["runs"][1];
+        assert_eq!(js["error"], false, "{mode}: {js}");
+        assert_eq!(js["structured"], json!({"out": echoes}), "{mode}");
+        let broken = &out["runs"][2];
+        assert_eq!(broken["error"], true, "{mode}: {broken}");
+        assert_eq!(
+            broken["text"], "code (python) failed: SyntaxError: '(' was never closed (line 2)",
+            "{mode}"
+        );
+    }
+}

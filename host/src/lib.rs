@@ -26,6 +26,7 @@ mod era;
 mod error;
 mod hub;
 mod metrics;
+mod names;
 mod phrases;
 pub mod policy;
 mod redact;

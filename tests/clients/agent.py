@@ -80,6 +80,26 @@ async def call(c, arg):
     return {"error": bool(r.is_error), "text": text_of(r), "structured": r.structured_content}
 
 
+async def code(c, arg):
+    """weft_run_code's description as listed, then each submission in
+    arg["runs"] through it: result, error flag and the run report's calls."""
+    listed, _ = await all_tools(c)
+    tools = (await c.list_tools()).tools
+    description = next((t.description for t in tools if t.name == "weft_run_code"), None)
+    runs = []
+    for run in arg["runs"]:
+        r = await c.call_tool("weft_run_code", run)
+        report = (getattr(r, "meta", None) or {}).get("weft/run", {})
+        runs.append({
+            "error": bool(r.is_error),
+            "text": text_of(r),
+            "structured": r.structured_content,
+            "calls": [call["tool"] for call in report.get("calls", [])],
+            "stdout": report.get("stdout"),
+        })
+    return {"listed": "weft_run_code" in listed, "description": description, "runs": runs}
+
+
 async def cancel(c, arg):
     try:
         await c.call_tool(arg["tool"], arg.get("args", {}), read_timeout_seconds=arg.get("after", 1.0))
@@ -173,7 +193,7 @@ async def refused(raw, mode, arg):
     return out
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "changes": changes}
+SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "code": code, "changes": changes}
 
 
 async def main():

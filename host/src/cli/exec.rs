@@ -20,9 +20,6 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// What the interpreter's own wiring adds to a failed submission's error.
-const WIRING: &str = "the policy failed: CodeError: ";
-
 /// The entry point of `weft exec`.
 pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: RunArgs) -> ExitCode {
     let path = file.clone();
@@ -79,14 +76,7 @@ pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: Ru
     policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
     let runner = Runner::new(hub, sandbox);
     let mut report = runner.run(&loaded, &request, None).await;
-    // The submission's error is the error: not the interpreter's wiring,
-    // nor the traceback through it that the guest SDK logs.
-    if let Some(e) = report.error.as_mut().filter(|e| e.starts_with(WIRING)) {
-        e.drain(..WIRING.len());
-        report
-            .logs
-            .retain(|l| !(l.level == "error" && l.message.contains("CodeError")));
-    }
+    crate::code::tidy(&mut report);
     finish(super::run::print_report(&report, opts.json)).await
 }
 

@@ -12,6 +12,10 @@
 //! What code may call: the grants given, or by default every read-only tool
 //! (by its `readOnlyHint`) that the catalog lists now, named exactly.
 
+mod api;
+
+pub use api::{MAX_DESCRIPTION_BYTES, describe};
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -231,4 +235,20 @@ pub fn code_hash(code: &str) -> String {
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What an interpreter's own wiring adds to a failed submission's error.
+const WIRING: &str = "the policy failed: CodeError: ";
+
+/// A code run's report as the submitter should read it: the error is the
+/// code's own (`SyntaxError: … (line 2)`), without the interpreter's
+/// wiring, and without the traceback through it that the guest SDK logs.
+/// Other reports are left as they are.
+pub fn tidy(report: &mut crate::policy::RunReport) {
+    if let Some(e) = report.error.as_mut().filter(|e| e.starts_with(WIRING)) {
+        e.drain(..WIRING.len());
+        report
+            .logs
+            .retain(|l| !(l.level == "error" && l.message.contains("CodeError")));
+    }
 }

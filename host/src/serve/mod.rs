@@ -74,6 +74,9 @@ pub struct Gateway {
     sessions: sessions::Sessions,
     /// `tools/list` results, serialised once per catalog and audience.
     lists: listing::Lists,
+    /// Code mode's interpreters, once [`Gateway::enable_code`] is called:
+    /// `weft_run_code` is listed and runs only then.
+    code: std::sync::OnceLock<Arc<crate::code::Interpreters>>,
 }
 
 impl Gateway {
@@ -97,7 +100,19 @@ impl Gateway {
             tasks: tasks::TaskBook::default(),
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
+            code: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Offers code mode (`weft_run_code`) with these interpreters. Call it
+    /// before the first session; a second call changes nothing.
+    pub fn enable_code(&self, interpreters: crate::code::Interpreters) {
+        let _ = self.code.set(Arc::new(interpreters));
+    }
+
+    /// Whether code mode is offered.
+    pub fn code_enabled(&self) -> bool {
+        self.code.get().is_some()
     }
 
     /// A new session (one per agent connection); each request's caller

@@ -167,6 +167,56 @@ impl Session {
                 let input = object_arg(&params.arguments, "input").unwrap_or(json!({}));
                 Ok(run_policy(gw, caller.clone(), policy, input, tx))
             }
+            Target::Meta(tools::RUN_CODE) => {
+                let Some(interpreters) = gw.code.get().cloned() else {
+                    return Err(ErrorData::invalid_params(
+                        "code mode is off on this server (weft_run_code is not offered)",
+                        None,
+                    ));
+                };
+                let lang = object_arg(&params.arguments, "language")
+                    .and_then(|v| v.as_str().and_then(crate::code::Language::parse))
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(
+                            "weft_run_code needs \"language\": \"python\" or \"javascript\"",
+                            None,
+                        )
+                    })?;
+                let code = object_arg(&params.arguments, "code")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or_else(|| {
+                        ErrorData::invalid_params(
+                            "weft_run_code needs the \"code\" to run, as a string",
+                            None,
+                        )
+                    })?;
+                let input = object_arg(&params.arguments, "input");
+                let request = crate::code::request(lang, &code, input)
+                    .map_err(|e| ErrorData::invalid_params(format!("weft_run_code: {e}"), None))?;
+                let caller = caller.clone();
+                let arguments = params.arguments;
+                Ok(Box::pin(async move {
+                    // The audit line keeps a keyed hash of the code, not the code.
+                    let audit = Audit::begin(
+                        gw.hub.audit(),
+                        &caller,
+                        AuditRoute::PolicyRun,
+                        tools::RUN_CODE,
+                    )
+                    .args(arguments.as_ref());
+                    let wasm = match interpreters.get(lang).await {
+                        Ok(w) => w,
+                        Err(e) => return Ok(tool_failure(e.to_string())),
+                    };
+                    let loaded = crate::policy::Loaded {
+                        name: format!("code ({})", lang.name()),
+                        wasm,
+                        grants: crate::code::read_only_grants(&gw.hub.catalog_for(&caller)),
+                        limits: crate::config::Limits::default(),
+                    };
+                    Ok(run_loaded(&gw, &caller, &loaded, &request, tx, audit).await)
+                }))
+            }
             Target::Meta(_) => {
                 let target = object_arg(&params.arguments, "name")
                     .and_then(|v| v.as_str().map(String::from))
@@ -302,64 +352,79 @@ fn run_policy(
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
 ) -> Work {
     Box::pin(async move {
-        let Some(runner) = gw.runner.as_ref() else {
-            let why = gw
-                .sandbox_error
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            return Ok(tool_failure(format!("the sandbox is not available: {why}")));
-        };
         let loaded = match gw.policy(&name) {
             Ok(l) => l,
             Err(e) => return Ok(tool_failure(e.to_string())),
         };
-        let progress: crate::sandbox::ProgressFn = Arc::new(move |progress, total, message| {
-            let _ = tx.send(crate::upstream::relay::RelayMsg::Progress {
-                progress,
-                total,
-                message,
-            });
-        });
-        let mut audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PolicyRun, &name)
+        let audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PolicyRun, &name)
             .args(input.as_object());
-        let report = runner
-            .run_as(&caller, &loaded, &input.to_string(), Some(progress))
-            .await;
-        audit.outcome(report.status);
-        let summary = json!({
-            "policy": report.policy,
-            "status": report.status,
-            "error": report.error,
-            "limit": report.limit,
-            "calls": report.calls,
-            "fuel_used": report.fuel_used,
-            "duration_ms": report.duration_ms,
-        });
-        let mut result = if report.ok() {
-            let output = report.output.clone().unwrap_or(Value::Null);
-            match output {
-                Value::Object(_) => CallToolResult::structured(output),
-                Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),
-                other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
-            }
-        } else {
-            let what = if report.status == "limit" {
-                "hit a limit"
-            } else {
-                "failed"
-            };
-            CallToolResult::error(vec![ContentBlock::text(format!(
-                "policy {:?} {what}: {}",
-                report.policy,
-                report.error.clone().unwrap_or_default()
-            ))])
-        };
-        let mut meta = rmcp::model::MetaObject::new();
-        meta.insert("weft/run".into(), summary);
-        result.meta = Some(meta);
-        Ok(result.into())
+        Ok(run_loaded(&gw, &caller, &loaded, &input.to_string(), tx, audit).await)
     })
+}
+
+/// Runs `loaded` on `input` for `caller`, its progress to the agent: the
+/// output as the result (structured when it is an object), the report in
+/// `_meta["weft/run"]`.
+async fn run_loaded(
+    gw: &Gateway,
+    caller: &Caller,
+    loaded: &crate::policy::Loaded,
+    input: &str,
+    tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+    mut audit: crate::audit::Pending<'_>,
+) -> CallToolResponse {
+    let Some(runner) = gw.runner.as_ref() else {
+        let why = gw
+            .sandbox_error
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return tool_failure(format!("the sandbox is not available: {why}"));
+    };
+    let progress: crate::sandbox::ProgressFn = Arc::new(move |progress, total, message| {
+        let _ = tx.send(crate::upstream::relay::RelayMsg::Progress {
+            progress,
+            total,
+            message,
+        });
+    });
+    let mut report = runner.run_as(caller, loaded, input, Some(progress)).await;
+    crate::code::tidy(&mut report);
+    audit.outcome(report.status);
+    let summary = json!({
+        "policy": report.policy,
+        "status": report.status,
+        "error": report.error,
+        "limit": report.limit,
+        "calls": report.calls,
+        "fuel_used": report.fuel_used,
+        "duration_ms": report.duration_ms,
+        "logs": report.logs,
+        "stdout": report.stdout,
+    });
+    let mut result = if report.ok() {
+        let output = report.output.clone().unwrap_or(Value::Null);
+        match output {
+            Value::Object(_) => CallToolResult::structured(output),
+            Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),
+            other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
+        }
+    } else {
+        let what = if report.status == "limit" {
+            "hit a limit"
+        } else {
+            "failed"
+        };
+        CallToolResult::error(vec![ContentBlock::text(format!(
+            "{} {what}: {}",
+            report.policy,
+            report.error.clone().unwrap_or_default()
+        ))])
+    };
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.insert("weft/run".into(), summary);
+    result.meta = Some(meta);
+    result.into()
 }
 
 fn tool_failure(message: String) -> CallToolResponse {

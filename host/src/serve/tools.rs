@@ -32,6 +32,8 @@ pub(super) fn visible<'a>(
 pub const SEARCH: &str = "weft_search_tools";
 /// Runs a configured policy by name.
 pub const RUN_POLICY: &str = "weft_run_policy";
+/// Runs Python or JavaScript source in the sandbox (code mode).
+pub const RUN_CODE: &str = "weft_run_code";
 /// Calls any catalog tool by its exposed name (offered when the catalog
 /// itself is not listed, since many clients call only listed tools).
 pub const CALL_TOOL: &str = "weft_call_tool";
@@ -50,6 +52,7 @@ pub fn target<'a>(name: &str, policies: &'a [PolicyConfig], expose: Expose) -> T
     match name {
         SEARCH => return Target::Meta(SEARCH),
         RUN_POLICY => return Target::Meta(RUN_POLICY),
+        RUN_CODE => return Target::Meta(RUN_CODE),
         CALL_TOOL if expose != Expose::All => return Target::Meta(CALL_TOOL),
         _ => {}
     }
@@ -118,6 +121,31 @@ pub fn meta_tools(expose: Expose, policies: &[PolicyConfig]) -> Vec<Tool> {
     out
 }
 
+/// `weft_run_code`, its description naming the typed calls of the tools
+/// `caller`'s code may use (the read-only ones it can see), when there is
+/// a catalog to describe.
+pub fn code_tool(catalog: Option<(&Catalog, &Caller)>) -> Tool {
+    let description = match catalog {
+        Some((catalog, caller)) => {
+            crate::code::describe(visible(catalog, caller).filter(|t| t.read_only)).0
+        }
+        None => crate::code::describe(std::iter::empty()).0,
+    };
+    Tool::new(
+        RUN_CODE,
+        description,
+        object(json!({
+            "type": "object",
+            "properties": {
+                "language": {"type": "string", "enum": ["python", "javascript"]},
+                "code": {"type": "string", "description": "The body of a function of `input`; `return` gives the result"},
+                "input": {"description": "The value of `input` (any JSON)"}
+            },
+            "required": ["language", "code"]
+        })),
+    )
+}
+
 /// A policy as a tool.
 pub fn policy_tool(p: &PolicyConfig) -> Tool {
     let description = if p.description.is_empty() {
@@ -140,6 +168,7 @@ pub fn exposed(
     policies: &[PolicyConfig],
     expose: Expose,
     caller: &Caller,
+    code: bool,
 ) -> Vec<Tool> {
     let mut out = Vec::new();
     if expose == Expose::All {
@@ -157,6 +186,9 @@ pub fn exposed(
         out.extend(policies.iter().map(policy_tool));
     }
     out.extend(meta_tools(expose, policies));
+    if code {
+        out.push(code_tool(Some((catalog, caller))));
+    }
     out
 }
 
@@ -174,7 +206,7 @@ pub(crate) fn policies_for(hub: &crate::Hub, caller: &Caller) -> Vec<PolicyConfi
 /// would with `expose`: what `weft tools --tenant` prints.
 pub(crate) fn listed(hub: &crate::Hub, expose: Expose, caller: &Caller) -> Vec<Tool> {
     let policies = policies_for(hub, caller);
-    exposed(&hub.catalog_for(caller), &policies, expose, caller)
+    exposed(&hub.catalog_for(caller), &policies, expose, caller, false)
 }
 
 /// The longest search query weft takes, in bytes.

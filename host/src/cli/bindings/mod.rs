@@ -10,7 +10,7 @@
 //! code that compiles.
 
 mod model;
-mod names;
+use crate::names;
 mod python;
 mod rust;
 mod schema;

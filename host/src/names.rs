@@ -1,4 +1,5 @@
-//! Names from the catalog made into identifiers of each target language,
+//! Names from the catalog made into identifiers of each target language
+//! (for `weft bindings` and code mode's API description),
 //! and descriptions made safe to put in comments and docstrings.
 //!
 //! A server's or tool's name may be anything: a keyword, a leading digit,
