@@ -371,7 +371,24 @@ fn only_server(mut config: Config, server: &str) -> anyhow::Result<Config> {
             "no server named {server:?} in the config{hint}"
         ));
     }
-    config.servers.retain(|s| s.name == server);
+    // A component server's nested calls need the servers its grants
+    // reach (and theirs, when those are components too).
+    let mut keep = std::collections::HashSet::from([server.to_string()]);
+    let mut todo = vec![server.to_string()];
+    while let Some(name) = todo.pop() {
+        let Some(crate::config::Transport::Component(adapter)) =
+            config.server(&name).map(|s| &s.transport)
+        else {
+            continue;
+        };
+        let grants = crate::config::Grants::new(&adapter.grants).unwrap_or_default();
+        for s in &config.servers {
+            if grants.allows_server(&s.name) && keep.insert(s.name.clone()) {
+                todo.push(s.name.clone());
+            }
+        }
+    }
+    config.servers.retain(|s| keep.contains(&s.name));
     Ok(config)
 }
 
