@@ -80,6 +80,13 @@ async def call(c, arg):
     return {"error": bool(r.is_error), "text": text_of(r), "structured": r.structured_content}
 
 
+async def listed(c, arg):
+    names, _ = await all_tools(c)
+    out = await call(c, arg)
+    out["tools"] = names
+    return out
+
+
 async def cancel(c, arg):
     try:
         await c.call_tool(arg["tool"], arg.get("args", {}), read_timeout_seconds=arg.get("after", 1.0))
@@ -173,7 +180,7 @@ async def refused(raw, mode, arg):
     return out
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "changes": changes}
+SCENARIOS = {"basic": basic, "progress": progress, "call": call, "listed": listed, "cancel": cancel, "changes": changes}
 
 
 async def main():
