@@ -37,6 +37,7 @@ timeout = "1s"
 memory = "32MiB"
 max_calls = 20
 max_output = "64KiB"
+concurrency = 2
 [servers.ad.config]
 greeting = "hello"
 nested = { list = [1, 2, 3], on = true }
@@ -169,12 +170,15 @@ async fn adapters_serve_tools_and_a_load_trap_fails_only_that_server() {
     // adapter runs (the router checks the schema, as for any server).
     let e = call(&hub, "echo", json!({"message": 5})).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidArgs, "{e}");
+    // The supervisor leaves a component that failed to load alone: it
+    // would fail the same way again.
+    assert_eq!(hub.upstream("bad").unwrap().state().name(), "failed");
     hub.shutdown().await;
 }
 
 /// Spinning, hoarding memory, a huge result and a flood of nested calls
 /// each fail their own call with the limit that stopped them, and the
-/// next call works.
+/// next call works; a call over the concurrency cap is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_calls_are_contained_and_the_next_call_works() {
     let dir = temp_dir();
@@ -220,6 +224,40 @@ async fn hostile_calls_are_contained_and_the_next_call_works() {
             format!("after {tool}")
         );
     }
+    // Two calls at once at most: of three spinning calls, the third is
+    // refused as rate-limited while the others run out their time.
+    let spins = tokio::join!(
+        call(&hub, "spin", json!({})),
+        call(&hub, "spin", json!({})),
+        call(&hub, "spin", json!({}))
+    );
+    let spins = [spins.0, spins.1, spins.2];
+    let mut kinds: Vec<ErrorKind> = spins.iter().map(|r| r.as_ref().unwrap_err().kind).collect();
+    kinds.sort_by_key(|k| k.as_str());
+    assert_eq!(
+        kinds,
+        [
+            ErrorKind::RateLimited,
+            ErrorKind::Timeout,
+            ErrorKind::Timeout
+        ]
+    );
+    let refused = spins
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .find(|e| e.kind == ErrorKind::RateLimited)
+        .unwrap();
+    assert_eq!(
+        refused.message,
+        "adapter \"ad\" is already running 2 calls (servers.ad.limits.concurrency); retry shortly"
+    );
+    assert_eq!(
+        call(&hub, "echo", json!({"message": "after"}))
+            .await
+            .unwrap(),
+        "after"
+    );
+
     let up = hub.upstream("ad").unwrap();
     assert_eq!(up.state().name(), "up");
     // A limit hit is the call's failure, not the server's: the breaker
@@ -377,4 +415,50 @@ fn python_sdk_lists_and_calls_adapter_tools_in_both_eras() {
         let inner: Value = serde_json::from_str(out["text"].as_str().unwrap()).unwrap();
         assert_eq!(inner, json!({"ok": true, "text": "Echo: agent"}), "{mode}");
     }
+}
+
+/// The template adapter from the command line: `weft call` reaches its
+/// tools (and, for `shout`, server-everything, which its grants name),
+/// its config reaches it, and `weft status` shows its kind.
+#[test]
+fn the_template_adapter_from_the_command_line() {
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += &format!(
+        "[servers.hello]\ncomponent = {}\ngrants = [\"everything.echo\"]\n[servers.hello.config]\ngreeting = \"Hi\"\n",
+        q(guest_wasm("weft-adapter-template").display().to_string())
+    );
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let run = |args: &[&str]| {
+        let out = weft()
+            .arg("-c")
+            .arg(&cfg)
+            .args(args)
+            .output_timed()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    assert_eq!(
+        run(&["call", "hello", "greet", r#"{"name": "Ada"}"#]),
+        "Hi, Ada!"
+    );
+    let shouted: Value =
+        serde_json::from_str(&run(&["call", "hello", "shout", r#"{"message": "hey"}"#])).unwrap();
+    assert_eq!(shouted, json!({"shouted": "Echo: HEY"}));
+    let status = run(&["status"]);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("hello "))
+        .unwrap_or_else(|| panic!("no hello line in {status}"));
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(&columns[..3], ["hello", "up", "component"], "{line}");
 }
