@@ -462,3 +462,29 @@ fn the_template_adapter_from_the_command_line() {
     let columns: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(&columns[..3], ["hello", "up", "component"], "{line}");
 }
+
+/// `weft check` warns about shared handshake-era servers with tenants (they
+/// may ask agents for input), but not about component servers, which run
+/// in weft and cannot run once per tenant.
+#[test]
+fn check_does_not_ask_component_servers_to_run_per_tenant() {
+    let dir = temp_dir();
+    let cfg = setup(dir.path());
+    let out = weft()
+        .arg("-c")
+        .arg(&cfg)
+        .arg("check")
+        .output_timed()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("servers.everything is shared by the tenants"),
+        "{text}"
+    );
+    assert!(!text.contains("servers.ad is shared"), "{text}");
+    assert!(!text.contains("servers.ad2 is shared"), "{text}");
+}
