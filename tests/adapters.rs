@@ -66,6 +66,8 @@ include = ["ad.*", "everything.*"]
 }
 
 async fn hub(dir: &std::path::Path) -> Hub {
+    // The component servers' sandbox compiles into the test's own cache.
+    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.join("cache"))).expect("sandbox");
     let config = weft::Config::load(&setup(dir)).expect("the config loads");
     within("the hub starts", Hub::start(config)).await
 }
@@ -429,6 +431,12 @@ fn the_template_adapter_from_the_command_line() {
         "[servers.hello]\ncomponent = {}\ngrants = [\"everything.echo\"]\n[servers.hello.config]\ngreeting = \"Hi\"\n",
         q(guest_wasm("weft-adapter-template").display().to_string())
     );
+    // A policy granted only the adapter: `weft run` still starts the
+    // server the adapter's grants reach.
+    text += &format!(
+        "[policies.script]\npath = {}\ngrants = [\"hello.*\"]\n",
+        q(guest_wasm("weft-hostile-guest").display().to_string())
+    );
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).unwrap();
     let run = |args: &[&str]| {
@@ -454,6 +462,19 @@ fn the_template_adapter_from_the_command_line() {
     let shouted: Value =
         serde_json::from_str(&run(&["call", "hello", "shout", r#"{"message": "hey"}"#])).unwrap();
     assert_eq!(shouted, json!({"shouted": "Echo: HEY"}));
+    let script = json!({"attack": "script", "calls": [
+        {"server": "hello", "tool": "shout", "args": {"message": "run"}}]});
+    let report: Value = serde_json::from_str(&run(&[
+        "run",
+        "script",
+        "--input",
+        &script.to_string(),
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(report["output"][0]["ok"], true, "{report}");
+    let text: Value = serde_json::from_str(report["output"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(text, json!({"shouted": "Echo: RUN"}));
     let status = run(&["status"]);
     let line = status
         .lines()

@@ -371,10 +371,17 @@ fn only_server(mut config: Config, server: &str) -> anyhow::Result<Config> {
             "no server named {server:?} in the config{hint}"
         ));
     }
-    // A component server's nested calls need the servers its grants
-    // reach (and theirs, when those are components too).
     let mut keep = std::collections::HashSet::from([server.to_string()]);
-    let mut todo = vec![server.to_string()];
+    with_component_reach(&config, &mut keep);
+    config.servers.retain(|s| keep.contains(&s.name));
+    Ok(config)
+}
+
+/// Adds to `keep` the servers that the component servers in it may call
+/// (their grants), and theirs in turn: a component's nested calls need
+/// them started.
+fn with_component_reach(config: &Config, keep: &mut std::collections::HashSet<String>) {
+    let mut todo: Vec<String> = keep.iter().cloned().collect();
     while let Some(name) = todo.pop() {
         let Some(crate::config::Transport::Component(adapter)) =
             config.server(&name).map(|s| &s.transport)
@@ -388,8 +395,6 @@ fn only_server(mut config: Config, server: &str) -> anyhow::Result<Config> {
             }
         }
     }
-    config.servers.retain(|s| keep.contains(&s.name));
-    Ok(config)
 }
 
 /// Checks that `name` is a tenant of the config; on error, says so,

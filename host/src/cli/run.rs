@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use crate::config::Config;
 use crate::policy::{self, Runner};
@@ -46,10 +45,17 @@ pub async fn run(mut config: Config, opts: Options) -> ExitCode {
         _ => opts.grants.clone(),
     };
     if let Ok(g) = policy::grants::Grants::new(&grant_list) {
-        config.servers.retain(|s| g.allows_server(&s.name));
+        let mut keep: std::collections::HashSet<String> = config
+            .servers
+            .iter()
+            .filter(|s| g.allows_server(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        super::with_component_reach(&config, &mut keep);
+        config.servers.retain(|s| keep.contains(&s.name));
     }
-    let sandbox = match Sandbox::new() {
-        Ok(s) => Arc::new(s),
+    let sandbox = match Sandbox::shared() {
+        Ok(s) => s,
         Err(e) => {
             crate::errln!("weft: {e}");
             return ExitCode::from(FAILED);

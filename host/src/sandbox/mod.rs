@@ -36,6 +36,9 @@ use limits::MemoryLimiter;
 
 use crate::config::Limits;
 
+/// The process's shared sandbox (see [`Sandbox::shared`]).
+static SHARED: std::sync::OnceLock<Result<Arc<Sandbox>, SetupError>> = std::sync::OnceLock::new();
+
 /// The most resource handles (streams, pollables) one run may hold.
 const MAX_RESOURCES: usize = 1024;
 /// A component's bytes and their SHA-256, computed once: the digest keys
@@ -150,12 +153,20 @@ impl Sandbox {
         })
     }
 
-    /// The sandbox every component server of this process shares, made on
-    /// first use (one engine, one pool, one epoch ticker).
+    /// The sandbox this process shares (component servers, `weft serve`'s
+    /// and `weft run`'s policies), made on first use: one engine, one
+    /// pool, one epoch ticker.
     pub fn shared() -> Result<Arc<Sandbox>, SetupError> {
-        static SHARED: std::sync::OnceLock<Result<Arc<Sandbox>, SetupError>> =
-            std::sync::OnceLock::new();
         SHARED.get_or_init(|| Sandbox::new().map(Arc::new)).clone()
+    }
+
+    /// [`Sandbox::shared`], made now with its compile cache in `dir`
+    /// (`None`: none) if it is not made yet; an embedder calls this before
+    /// starting a hub to choose the cache.
+    pub fn shared_with_cache_dir(dir: Option<PathBuf>) -> Result<Arc<Sandbox>, SetupError> {
+        SHARED
+            .get_or_init(|| Sandbox::with_cache_dir(dir).map(Arc::new))
+            .clone()
     }
 
     /// Readies a component for runs: from memory, from the disk cache, or
