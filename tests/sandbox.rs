@@ -350,7 +350,7 @@ async fn components_for_another_world_or_with_unknown_imports_are_refused() {
     let e = refusal(&alien);
     assert!(
         e.starts_with(
-            "the component imports `weft:mcp/vault@0.1.0`, which weft does not provide (weft provides: weft:mcp/tools@0.1.0, weft:mcp/host-log@0.1.0, weft:mcp/types@0.1.0, and WASI 0.2"
+            "the component imports `weft:mcp/vault@0.1.0`, which weft does not provide (weft provides: weft:mcp/{tools, host-log, types}@0.1.0, weft:mcp/{tools, host-log, types, config}@0.2.0, and WASI 0.2"
         ),
         "{e}"
     );
@@ -360,7 +360,7 @@ async fn components_for_another_world_or_with_unknown_imports_are_refused() {
     let e = refusal(&forger);
     assert!(
         e.starts_with(
-            "the component imports `weft:mcp/tools@0.1.0`, which weft provides with another type (is the component built against another version of wit/weft.wit? weft has weft:mcp@0.1.0): instance export `call-tool` has the wrong type"
+            "the component imports `weft:mcp/tools@0.1.0`, which weft provides with another type (is the component built against another version of wit/weft.wit? weft has weft:mcp@0.2.0 and 0.1.0): instance export `call-tool` has the wrong type"
         ),
         "{e}"
     );

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adapters;
 mod audit;
 mod bindings;
 mod cache;

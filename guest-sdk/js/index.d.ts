@@ -1,6 +1,6 @@
 // Types of weft-guest, the JavaScript SDK for weft policies.
 
-/** Why a call failed (the WIT `error-kind` of weft:mcp@0.1.0). */
+/** Why a call failed (the WIT `error-kind` of weft:mcp@0.2.0). */
 export type ErrorKind =
   | "not-found"
   | "denied"

@@ -3,11 +3,11 @@
 // A policy is an ES module (`policy.js`) that exports `run(input)`: it gets
 // the run's input as a parsed JSON value and returns the output (any value
 // JSON.stringify accepts). `weft build` bundles it with this module and
-// turns it into a Wasm component for the `policy` world of weft:mcp@0.1.0,
+// turns it into a Wasm component for the `policy` world of weft:mcp@0.2.0,
 // whose imports are reached below.
 
-import { callTool, callTools, listTools as hostListTools } from "weft:mcp/tools@0.1.0";
-import { log as hostLog, progress as hostProgress } from "weft:mcp/host-log@0.1.0";
+import { callTool, callTools, listTools as hostListTools } from "weft:mcp/tools@0.2.0";
+import { log as hostLog, progress as hostProgress } from "weft:mcp/host-log@0.2.0";
 
 // The engine's own fetch() cannot work in weft, which offers no wasi:http
 // (`weft build` leaves HTTP out of the engine): called, it would abort the

@@ -118,42 +118,13 @@ impl Hub {
                 .ok()
         });
         let tenants = Tenants::new(&config.tenants);
-        // A server run once per tenant has one instance per tenant that can
-        // reach it, each with that tenant's secrets; the rest are shared.
-        let upstreams: Vec<Arc<Upstream>> = config
-            .servers
-            .iter()
-            .flat_map(|s| -> Vec<Upstream> {
-                if s.per_tenant {
-                    s.tenant_transports
-                        .0
-                        .iter()
-                        .map(|(t, transport)| Upstream::for_tenant(s.clone(), t, transport.clone()))
-                        .collect()
-                } else {
-                    vec![Upstream::new(s.clone())]
-                }
-            })
-            .map(Arc::new)
-            .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let enabled = upstreams.iter().filter(|u| u.config.enabled).count();
-        on_event(StartEvent::Starting { count: enabled });
-        let settings = &config.settings;
-        let on_event = &on_event;
-        join_all(upstreams.iter().filter(|u| u.config.enabled).map(|up| {
-            let tx = events_tx.clone();
-            async move {
-                let result = up.start(settings, tx).await;
-                on_event(StartEvent::Finished {
-                    status: Box::new(up.status()),
-                    error: result.err(),
-                });
-            }
-        }))
-        .await;
-        let hub = Hub {
-            shared: Arc::new(Shared {
+        // The shared state is made first, so a component server can hold a
+        // weak handle on the hub for its nested calls; the servers start
+        // after.
+        let shared = Arc::new_cyclic(|weak: &std::sync::Weak<Shared>| {
+            let upstreams = make_upstreams(&config, weak);
+            Shared {
                 stop: CancellationToken::new(),
                 config,
                 cache: Cache::default(),
@@ -167,8 +138,25 @@ impl Hub {
                 changes: broadcast::channel(256).0,
                 tenants,
                 audit,
-            }),
-        };
+            }
+        });
+        let hub = Hub { shared };
+        let upstreams = &hub.shared.upstreams;
+        let enabled = upstreams.iter().filter(|u| u.config.enabled).count();
+        on_event(StartEvent::Starting { count: enabled });
+        let settings = &hub.shared.config.settings;
+        let on_event = &on_event;
+        join_all(upstreams.iter().filter(|u| u.config.enabled).map(|up| {
+            let tx = events_tx.clone();
+            async move {
+                let result = up.start(settings, tx).await;
+                on_event(StartEvent::Finished {
+                    status: Box::new(up.status()),
+                    error: result.err(),
+                });
+            }
+        }))
+        .await;
         hub.rebuild_catalog();
         if supervise {
             for up in hub.shared.upstreams.iter().filter(|u| u.config.enabled) {
@@ -445,6 +433,51 @@ impl Hub {
     /// Cancelled once [`Hub::shutdown`] has begun.
     pub fn stopping(&self) -> CancellationToken {
         self.shared.stop.clone()
+    }
+}
+
+/// Every configured server's instances: a server run once per tenant has
+/// one per tenant that can reach it, each with that tenant's secrets; a
+/// component server is served by the sandbox; the rest are shared.
+fn make_upstreams(config: &Config, hub: &std::sync::Weak<Shared>) -> Vec<Arc<Upstream>> {
+    let mut sandbox = None;
+    config
+        .servers
+        .iter()
+        .flat_map(|s| -> Vec<Upstream> {
+            if let crate::config::Transport::Component(adapter) = &s.transport {
+                let sandbox = sandbox
+                    .get_or_insert_with(crate::sandbox::Sandbox::shared)
+                    .clone();
+                let server = crate::adapter::ComponentServer::new(
+                    &s.name,
+                    adapter,
+                    sandbox,
+                    WeakHub(hub.clone()),
+                );
+                return vec![Upstream::with_component(s.clone(), Arc::new(server))];
+            }
+            if s.per_tenant {
+                s.tenant_transports
+                    .0
+                    .iter()
+                    .map(|(t, transport)| Upstream::for_tenant(s.clone(), t, transport.clone()))
+                    .collect()
+            } else {
+                vec![Upstream::new(s.clone())]
+            }
+        })
+        .map(Arc::new)
+        .collect()
+}
+
+/// A hub that may be gone: what a component server holds, so the hub's
+/// servers do not keep the hub alive.
+pub(crate) struct WeakHub(std::sync::Weak<Shared>);
+
+impl WeakHub {
+    pub(crate) fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|shared| Hub { shared })
     }
 }
 

@@ -14,6 +14,7 @@
 //! binary is a thin front end ([`cli_main`]); see the README for the
 //! command line and `docs/architecture.md` for the data path.
 
+mod adapter;
 mod audit;
 mod authz;
 mod breaker;

@@ -83,7 +83,7 @@ async def call(c, arg):
 async def code(c, arg):
     """weft_run_code's description as listed, then each submission in
     arg["runs"] through it: result, error flag and the run report's calls."""
-    listed, _ = await all_tools(c)
+    names, _ = await all_tools(c)
     tools = (await c.list_tools()).tools
     description = next((t.description for t in tools if t.name == "weft_run_code"), None)
     runs = []
@@ -97,7 +97,14 @@ async def code(c, arg):
             "calls": [call["tool"] for call in report.get("calls", [])],
             "stdout": report.get("stdout"),
         })
-    return {"listed": "weft_run_code" in listed, "description": description, "runs": runs}
+    return {"listed": "weft_run_code" in names, "description": description, "runs": runs}
+
+
+async def listed(c, arg):
+    names, _ = await all_tools(c)
+    out = await call(c, arg)
+    out["tools"] = names
+    return out
 
 
 async def cancel(c, arg):
@@ -193,7 +200,12 @@ async def refused(raw, mode, arg):
     return out
 
 
-SCENARIOS = {"basic": basic, "progress": progress, "call": call, "cancel": cancel, "code": code, "changes": changes}
+
+
+SCENARIOS = {
+    "basic": basic, "progress": progress, "call": call, "listed": listed, "cancel": cancel,
+    "code": code, "changes": changes,
+}
 
 
 async def main():

@@ -32,6 +32,7 @@ use std::fmt;
 pub use serde_json::{Map, Value, json};
 
 /// The generated bindings of the `weft:mcp/policy` world.
+#[cfg(not(feature = "adapter"))]
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod bindings {
@@ -44,8 +45,30 @@ pub mod bindings {
     });
 }
 
+/// The generated bindings of the `weft:mcp/adapter` world (the `adapter`
+/// feature): the same imports as a policy's, other exports.
+#[cfg(feature = "adapter")]
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "adapter",
+        path: "wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_adapter",
+        default_bindings_module: "weft_guest::bindings",
+    });
+}
+
+#[cfg(feature = "adapter")]
+pub mod adapter;
+
+#[cfg(not(feature = "adapter"))]
 #[doc(hidden)]
 pub use bindings::__export_policy;
+#[cfg(feature = "adapter")]
+#[doc(hidden)]
+pub use bindings::__export_adapter;
 /// A failed call: its [`ErrorKind`], a message, and the server and tool
 /// that were called. It converts into [`Error`] with `?`.
 ///
@@ -325,6 +348,7 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(not(feature = "adapter"))]
 #[doc(hidden)]
 pub fn __run(input: &str, f: fn(Value) -> Result<Value, Error>) -> Result<String, String> {
     let input: Value = if input.trim().is_empty() {
@@ -349,6 +373,7 @@ pub fn __run(input: &str, f: fn(Value) -> Result<Value, Error>) -> Result<String
 ///
 /// weft_guest::policy!(run);
 /// ```
+#[cfg(not(feature = "adapter"))]
 #[macro_export]
 macro_rules! policy {
     ($run:path) => {

@@ -93,7 +93,9 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
 fn shared_input_warning(s: &ServerStatus) -> Option<String> {
     let protocol = s.protocol.as_deref()?;
     let handshake = !crate::Era::of(protocol).is_stateless();
-    (s.tenant.is_none() && handshake && s.transport != "builtin").then(|| {
+    // Built-in and component servers run in weft and never ask agents.
+    let in_weft = matches!(s.transport, "builtin" | "component");
+    (s.tenant.is_none() && handshake && !in_weft).then(|| {
         format!(
             "servers.{} is shared by the tenants and speaks {protocol}: if it asks agents for \
              input (sampling, elicitation, roots), weft refuses while calls of several tenants \

@@ -353,8 +353,30 @@ fn only_server(mut config: Config, server: &str) -> anyhow::Result<Config> {
             "no server named {server:?} in the config{hint}"
         ));
     }
-    config.servers.retain(|s| s.name == server);
+    let mut keep = std::collections::HashSet::from([server.to_string()]);
+    with_component_reach(&config, &mut keep);
+    config.servers.retain(|s| keep.contains(&s.name));
     Ok(config)
+}
+
+/// Adds to `keep` the servers that the component servers in it may call
+/// (their grants), and theirs in turn: a component's nested calls need
+/// them started.
+fn with_component_reach(config: &Config, keep: &mut std::collections::HashSet<String>) {
+    let mut todo: Vec<String> = keep.iter().cloned().collect();
+    while let Some(name) = todo.pop() {
+        let Some(crate::config::Transport::Component(adapter)) =
+            config.server(&name).map(|s| &s.transport)
+        else {
+            continue;
+        };
+        let grants = crate::config::Grants::new(&adapter.grants).unwrap_or_default();
+        for s in &config.servers {
+            if grants.allows_server(&s.name) && keep.insert(s.name.clone()) {
+                todo.push(s.name.clone());
+            }
+        }
+    }
 }
 
 /// Checks that `name` is a tenant of the config; on error, says so,

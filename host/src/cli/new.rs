@@ -45,6 +45,10 @@ const RUST: Template = &[
         "weft-guest/src/lib.rs",
         include_str!("../../../guest-sdk/rust/src/lib.rs"),
     ),
+    (
+        "weft-guest/src/adapter.rs",
+        include_str!("../../../guest-sdk/rust/src/adapter.rs"),
+    ),
     ("weft-guest/wit/weft.wit", super::build::WEFT_WIT),
 ];
 

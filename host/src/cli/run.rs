@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use crate::config::Config;
 use crate::policy::{self, Runner};
@@ -64,12 +63,19 @@ pub async fn run(config: Config, policy: String, opts: RunArgs) -> ExitCode {
 pub(super) async fn start(
     mut config: Config,
     reach: Option<&crate::config::Grants>,
-) -> Result<(crate::Hub, Arc<Sandbox>), ExitCode> {
+) -> Result<(crate::Hub, std::sync::Arc<Sandbox>), ExitCode> {
     if let Some(g) = reach {
-        config.servers.retain(|s| g.allows_server(&s.name));
+        let mut keep: std::collections::HashSet<String> = config
+            .servers
+            .iter()
+            .filter(|s| g.allows_server(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        super::with_component_reach(&config, &mut keep);
+        config.servers.retain(|s| keep.contains(&s.name));
     }
-    let sandbox = match Sandbox::new() {
-        Ok(s) => Arc::new(s),
+    let sandbox = match Sandbox::shared() {
+        Ok(s) => s,
         Err(e) => {
             crate::errln!("weft: {e}");
             return Err(ExitCode::from(FAILED));

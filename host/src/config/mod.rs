@@ -13,6 +13,7 @@
 //! per server, so a value only ever reaches the server that names it (see
 //! [`secrets`]).
 
+pub mod adapter;
 pub mod credentials;
 mod duration;
 mod error;
@@ -32,6 +33,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use adapter::AdapterConfig;
 pub use duration::{AmountError, parse_duration, parse_size};
 pub use error::{ConfigError, Position};
 pub use grants::Grants;
@@ -207,6 +209,8 @@ pub enum Transport {
     },
     /// A server built into weft (`echo`), reached over an in-memory pipe.
     Builtin { name: String },
+    /// A Wasm component of the `adapter` world, run in weft's sandbox.
+    Component(Box<adapter::AdapterConfig>),
 }
 
 /// One `[servers.NAME]` entry, validated and resolved.

@@ -112,30 +112,15 @@ impl RawPolicy {
             validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m.to_string()))?;
         }
         let mut limits = Limits::default();
-        if let Some(f) = self.fuel {
-            limits.fuel = match f {
-                RawAmount::Number(n) => Some(n),
-                RawAmount::Text(t) if t == "unlimited" => None,
-                RawAmount::Text(t) => Some(parse_count(&t).map_err(|m| {
-                    ConfigError::new(file, key("fuel"), m.to_string())
-                        .hint("write a number, or \"unlimited\"")
-                })?),
-            };
+        RawLimits {
+            fuel: self.fuel,
+            timeout: self.timeout,
+            memory: self.memory,
+            max_calls: self.max_calls,
+            max_output: self.max_output,
+            concurrency: None,
         }
-        if let Some(t) = &self.timeout {
-            limits.timeout = t.resolve(file, &key("timeout"))?;
-        }
-        if let Some(m) = self.memory {
-            limits.memory = amount_bytes(m)
-                .map_err(|e| ConfigError::new(file, key("memory"), e.to_string()))?;
-        }
-        if let Some(c) = self.max_calls {
-            limits.max_calls = c;
-        }
-        if let Some(o) = self.max_output {
-            limits.max_output = amount_bytes(o)
-                .map_err(|e| ConfigError::new(file, key("max_output"), e.to_string()))?;
-        }
+        .apply(&mut limits, file, &format!("policies.{name}"))?;
         Ok(PolicyConfig {
             name: name.to_string(),
             path,
@@ -144,6 +129,58 @@ impl RawPolicy {
             grants: self.grants,
             limits,
         })
+    }
+}
+
+/// Limits as written: a policy's at the top of its entry, an adapter's in
+/// `[servers.NAME.limits]` (where `concurrency` belongs too).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    fuel: Option<RawAmount>,
+    timeout: Option<RawDuration>,
+    memory: Option<RawAmount>,
+    max_calls: Option<u32>,
+    max_output: Option<RawAmount>,
+    /// Calls of an adapter run at once (adapters only).
+    pub(crate) concurrency: Option<u32>,
+}
+
+impl RawLimits {
+    /// Sets the limits written here on `limits`; `table` is where they are
+    /// written (`policies.NAME`, `servers.NAME.limits`), for messages.
+    pub(crate) fn apply(
+        &self,
+        limits: &mut Limits,
+        file: &Path,
+        table: &str,
+    ) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{table}.{k}");
+        if let Some(f) = &self.fuel {
+            limits.fuel = match f {
+                RawAmount::Number(n) => Some(*n),
+                RawAmount::Text(t) if t == "unlimited" => None,
+                RawAmount::Text(t) => Some(parse_count(t).map_err(|m| {
+                    ConfigError::new(file, key("fuel"), m.to_string())
+                        .hint("write a number, or \"unlimited\"")
+                })?),
+            };
+        }
+        if let Some(t) = &self.timeout {
+            limits.timeout = t.resolve(file, &key("timeout"))?;
+        }
+        if let Some(m) = &self.memory {
+            limits.memory = amount_bytes(m.clone())
+                .map_err(|e| ConfigError::new(file, key("memory"), e.to_string()))?;
+        }
+        if let Some(c) = self.max_calls {
+            limits.max_calls = c;
+        }
+        if let Some(o) = &self.max_output {
+            limits.max_output = amount_bytes(o.clone())
+                .map_err(|e| ConfigError::new(file, key("max_output"), e.to_string()))?;
+        }
+        Ok(())
     }
 }
 

@@ -63,6 +63,15 @@ pub(crate) struct RawServer {
     pub url: Option<String>,
     /// A server built into weft: `echo`.
     pub builtin: Option<String>,
+    /// A Wasm component of the `adapter` world, hosted in weft's sandbox.
+    pub component: Option<PathBuf>,
+    /// What a component server may call (`server.tool` globs).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// A component server's per-call limits.
+    pub limits: Option<super::policy::RawLimits>,
+    /// A component server's own settings, handed to it as JSON.
+    pub config: Option<toml::Value>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
@@ -100,7 +109,7 @@ impl RawServer {
     /// the secrets file on first use; `tenants` are the configured tenants,
     /// for a server run once per tenant.
     pub(crate) fn into_config(
-        self,
+        mut self,
         entry: &str,
         name: &str,
         file: &Path,
@@ -222,8 +231,52 @@ impl RawServer {
                 .hint(format!("built-in servers: {}", super::BUILTINS.join(", "))));
             }
         }
+        let component = self.component.take();
+        if component.is_some() && (command.is_some() || url.is_some() || self.builtin.is_some()) {
+            return Err(ConfigError::new(
+                file,
+                key("component"),
+                "cannot be combined with `command`, `url` or `builtin`",
+            ));
+        }
+        if component.is_none() {
+            let only = [
+                ("grants", !self.grants.is_empty()),
+                ("limits", self.limits.is_some()),
+                ("config", self.config.is_some()),
+            ];
+            if let Some((field, _)) = only.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    file,
+                    key(field),
+                    "applies only to component servers",
+                )
+                .hint("add `component = \"PATH.wasm\"`, or remove it"));
+            }
+        }
         let kind = self.transport.as_deref().map(str::to_ascii_lowercase);
         let transport = match (command, url, kind.as_deref()) {
+            (None, None, None) if component.is_some() => {
+                if !args.is_empty()
+                    || !self.env.is_empty()
+                    || cwd.is_some()
+                    || !self.headers.is_empty()
+                {
+                    return Err(ConfigError::new(
+                        file,
+                        entry,
+                        "`args`, `env`, `cwd` and `headers` do not apply to component servers",
+                    )
+                    .hint("pass settings to the component in [servers.NAME.config]"));
+                }
+                let adapter = super::adapter::RawAdapter {
+                    path: component.unwrap_or_default(),
+                    grants: std::mem::take(&mut self.grants),
+                    limits: self.limits.take(),
+                    config: self.config.take(),
+                };
+                Transport::Component(Box::new(adapter.resolve(entry, file)?))
+            }
             (None, None, _) if self.builtin.is_some() => Transport::Builtin {
                 name: self.builtin.clone().unwrap_or_default(),
             },
@@ -336,13 +389,18 @@ impl RawServer {
         }
         .resolve(file, entry)?;
         let mut tenant_transports = Vec::new();
-        if self.per_tenant && matches!(transport, Transport::Builtin { .. }) {
+        if self.per_tenant
+            && matches!(
+                transport,
+                Transport::Builtin { .. } | Transport::Component(_)
+            )
+        {
             return Err(ConfigError::new(
                 file,
                 key("per_tenant"),
-                "a built-in server cannot run once per tenant",
+                "a built-in or component server cannot run once per tenant",
             )
-            .hint("remove `per_tenant`; built-in servers hold no credentials"));
+            .hint("remove `per_tenant`; these servers hold no credentials, and the caller's tenant travels with each call"));
         }
         if per_tenant {
             for tenant in tenants {
@@ -365,7 +423,7 @@ impl RawServer {
                             Some(&tenant.name),
                         )?;
                     }
-                    Transport::Builtin { .. } => {}
+                    Transport::Builtin { .. } | Transport::Component(_) => {}
                 }
                 tenant_transports.push((tenant.name.clone(), t));
             }

@@ -13,6 +13,7 @@ use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
 use crate::era::Era;
 use crate::error::{CallError, ErrorKind};
+use crate::upstream::builtin::DirectError;
 use crate::upstream::relay::RelayMsg;
 use crate::upstream::{Connection, State, Upstream};
 use crate::util::fmt_duration;
@@ -69,6 +70,7 @@ pub(super) async fn attempt(
     }
     let timeout = up.config.timeout;
     let result = match tokio::time::timeout(timeout, invoke(&conn, req)).await {
+        Ok(Err(Failure::Kinded { kind, message })) => Err(err(kind, message)),
         Err(_) => Err(err(
             ErrorKind::Timeout,
             format!(
@@ -82,7 +84,7 @@ pub(super) async fn attempt(
             Err(e)
         }
         Ok(Ok(done)) => Ok(done),
-        Ok(Err(service_error)) => {
+        Ok(Err(Failure::Service(service_error))) => {
             let e = classify(service_error, server, tool);
             if e.kind == ErrorKind::Unavailable {
                 up.mark_down(&e.message);
@@ -165,16 +167,31 @@ fn ready(up: &Upstream) -> Result<std::sync::Arc<Connection>, NotReady> {
     }
 }
 
+/// How one attempt failed: an rmcp error, classified by the caller, or a
+/// failure an in-process server already gave a kind.
+enum Failure {
+    Service(ServiceError),
+    Kinded { kind: ErrorKind, message: String },
+}
+
+/// Sends the call: directly to an in-process server, or over the wire.
+async fn invoke(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Failure> {
+    let Some(direct) = &conn.direct else {
+        return send(conn, req).await.map_err(Failure::Service);
+    };
+    match direct
+        .call(&req.tool, req.args.as_deref(), &req.caller)
+        .await
+    {
+        Ok(result) => Ok(Forwarded::Complete(result)),
+        Err(DirectError::Rpc(e)) => Err(Failure::Service(ServiceError::McpError(e))),
+        Err(DirectError::Kinded { kind, message }) => Err(Failure::Kinded { kind, message }),
+    }
+}
+
 /// Sends the call and drives input-required rounds: answered through the
 /// agent's relay, or handed back to a 2026-07-28 agent as they are.
-async fn invoke(conn: &Connection, req: &CallRequest) -> Result<Forwarded, ServiceError> {
-    if let Some(direct) = &conn.direct {
-        return direct
-            .call(&req.tool, req.args.as_deref())
-            .await
-            .map(Forwarded::Complete)
-            .map_err(ServiceError::McpError);
-    }
+async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, ServiceError> {
     let peer = conn.service.peer();
     let forward = req.forward.as_ref();
     let stateless_upstream = conn.era() == Era::Stateless;

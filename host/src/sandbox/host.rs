@@ -11,11 +11,9 @@ use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::weft::mcp::{host_log, tools, types};
-use super::bindings::{ToolCall, ToolInfo, WitCallError, WitErrorKind};
 use super::limits::{LimitError, MemoryLimiter};
 use crate::config::Grants;
-use crate::{Caller, Hub};
+use crate::{CallError, Caller, ErrorKind, Hub};
 
 /// Most log lines kept per run, and the longest line.
 const MAX_LOG_LINES: usize = 1000;
@@ -60,6 +58,11 @@ pub struct RunCtx {
     pub records: Mutex<Vec<CallRecord>>,
     pub logs: Mutex<Vec<LogLine>>,
     pub progress: Option<ProgressFn>,
+    /// What `config()` returns: an adapter's `[servers.NAME.config]`, `{}`
+    /// for a policy.
+    pub config: Arc<serde_json::Value>,
+    /// `policy` or `adapter`, for messages.
+    role: &'static str,
 }
 
 impl RunCtx {
@@ -79,6 +82,25 @@ impl RunCtx {
             records: Mutex::default(),
             logs: Mutex::default(),
             progress,
+            config: Arc::new(serde_json::Value::Object(Default::default())),
+            role: "policy",
+        }
+    }
+
+    /// The context of one call of an adapter: its grants, its caller (see
+    /// [`Caller::through_adapter`]), its cap on nested calls and its
+    /// config.
+    pub fn for_adapter(
+        hub: Hub,
+        grants: Grants,
+        caller: Caller,
+        max_calls: u32,
+        config: Arc<serde_json::Value>,
+    ) -> RunCtx {
+        RunCtx {
+            config,
+            role: "adapter",
+            ..RunCtx::new(hub, grants, caller, max_calls, None)
         }
     }
 
@@ -100,30 +122,25 @@ impl RunCtx {
         mut server: String,
         mut tool: String,
         args: String,
-    ) -> Result<String, WitCallError> {
+    ) -> Result<String, CallError> {
         // Names are capped before anything stores, logs or audits them.
         if server.len() > MAX_NAME || tool.len() > MAX_NAME {
             crate::util::truncate(&mut server, SHOWN_NAME);
             crate::util::truncate(&mut tool, SHOWN_NAME);
-            return Err(WitCallError {
-                kind: WitErrorKind::InvalidArgs,
-                message: format!("a server or tool name is over {MAX_NAME} bytes"),
-                server,
-                tool,
-            });
+            return Err(CallError::new(
+                ErrorKind::InvalidArgs,
+                &server,
+                &tool,
+                format!("a server or tool name is over {MAX_NAME} bytes"),
+            ));
         }
-        let denied = |kind, message: String| WitCallError {
-            kind,
-            message,
-            server: server.clone(),
-            tool: tool.clone(),
-        };
+        let denied = |kind, message: String| CallError::new(kind, &server, &tool, message);
         if !self.grants.allows(&server, &tool) {
-            self.record(&server, &tool, 0.0, Some(crate::ErrorKind::Denied));
+            self.record(&server, &tool, 0.0, Some(ErrorKind::Denied));
             self.hub.audit_denied(&self.caller, &server, &tool);
             return Err(denied(
-                WitErrorKind::Denied,
-                format!("the policy's grants do not allow {server}.{tool}"),
+                ErrorKind::Denied,
+                format!("the {}'s grants do not allow {server}.{tool}", self.role),
             ));
         }
         // A policy's effective grants are its own intersected with the
@@ -135,13 +152,13 @@ impl RunCtx {
                 Ok(serde_json::Value::Object(map)) => Some(map),
                 Ok(_) => {
                     return Err(denied(
-                        WitErrorKind::InvalidArgs,
+                        ErrorKind::InvalidArgs,
                         "args must be a JSON object".into(),
                     ));
                 }
                 Err(e) => {
                     return Err(denied(
-                        WitErrorKind::InvalidArgs,
+                        ErrorKind::InvalidArgs,
                         format!("args are not valid JSON: {e}"),
                     ));
                 }
@@ -157,11 +174,11 @@ impl RunCtx {
             Ok(result) => {
                 self.record(&server, &tool, ms, None);
                 serde_json::to_string(&result)
-                    .map_err(|e| denied(WitErrorKind::Internal, e.to_string()))
+                    .map_err(|e| denied(ErrorKind::Internal, e.to_string()))
             }
             Err(e) => {
                 self.record(&server, &tool, ms, Some(e.kind));
-                Err(e.into())
+                Err(e)
             }
         }
     }
@@ -177,6 +194,40 @@ impl RunCtx {
         self.records.lock().push(rec);
     }
 
+    /// The tools this run may call: granted, and in the caller's view.
+    fn tools(&self, server: Option<&str>) -> Vec<GrantedTool> {
+        let catalog = self.hub.catalog();
+        let json = |v: &serde_json::Map<String, serde_json::Value>| {
+            serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+        };
+        catalog
+            .tools()
+            .iter()
+            .filter(|t| server.is_none_or(|s| s == &*t.server))
+            .filter(|t| self.grants.allows(&t.server, t.name()))
+            .filter(|t| self.caller.allows(&t.server, t.name()))
+            .map(|t| GrantedTool {
+                server: t.server.to_string(),
+                name: t.name().to_string(),
+                title: t.tool.title.clone(),
+                description: t.tool.description.as_deref().unwrap_or("").to_string(),
+                input_schema: json(&t.tool.input_schema),
+                output_schema: t.tool.output_schema.as_deref().map(json),
+                read_only: t.read_only,
+            })
+            .collect()
+    }
+
+    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) {
+        if let Some(p) = &self.progress {
+            let message = message.map(|mut m| {
+                crate::util::truncate(&mut m, MAX_LOG_LINE);
+                m
+            });
+            p(done, total, message);
+        }
+    }
+
     fn log(&self, mut level: String, mut message: String) {
         let mut logs = self.logs.lock();
         if logs.len() >= MAX_LOG_LINES {
@@ -187,6 +238,17 @@ impl RunCtx {
         tracing::debug!(target: "weft::policy", level = %level, "{message}");
         logs.push(LogLine { level, message });
     }
+}
+
+/// A tool a run may call, before it is put in one WIT version's record.
+struct GrantedTool {
+    server: String,
+    name: String,
+    title: Option<String>,
+    description: String,
+    input_schema: String,
+    output_schema: Option<String>,
+    read_only: bool,
 }
 
 /// The data of one run's `Store`.
@@ -206,78 +268,90 @@ impl WasiView for RunState {
     }
 }
 
-impl types::Host for RunState {}
+/// Implements one WIT version's imports on [`RunState`], over the
+/// version-neutral [`RunCtx`]. `$m` is that version's `weft::mcp` module.
+macro_rules! imports {
+    ($m:path) => {
+        const _: () = {
+            use m::types::{CallError as WitError, ToolCall, ToolInfo};
+            use $m as m;
 
-impl tools::Host for RunState {
-    async fn call_tool(
-        &mut self,
-        server: String,
-        tool: String,
-        args: String,
-    ) -> wasmtime::Result<Result<String, WitCallError>> {
-        self.ctx.count_call()?;
-        Ok(self.ctx.call(server, tool, args).await)
-    }
+            impl m::types::Host for RunState {}
 
-    async fn call_tools(
-        &mut self,
-        calls: Vec<ToolCall>,
-    ) -> wasmtime::Result<Vec<Result<String, WitCallError>>> {
-        for _ in &calls {
-            self.ctx.count_call()?;
-        }
-        let ctx = self.ctx.clone();
-        Ok(join_all(
-            calls
-                .into_iter()
-                .map(|c| ctx.call(c.server, c.tool, c.args)),
-        )
-        .await)
-    }
+            impl m::tools::Host for RunState {
+                async fn call_tool(
+                    &mut self,
+                    server: String,
+                    tool: String,
+                    args: String,
+                ) -> wasmtime::Result<Result<String, WitError>> {
+                    self.ctx.count_call()?;
+                    Ok(self.ctx.call(server, tool, args).await.map_err(Into::into))
+                }
 
-    async fn list_tools(&mut self, server: Option<String>) -> wasmtime::Result<Vec<ToolInfo>> {
-        let catalog = self.ctx.hub.catalog();
-        let json = |v: &serde_json::Map<String, serde_json::Value>| {
-            serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
+                async fn call_tools(
+                    &mut self,
+                    calls: Vec<ToolCall>,
+                ) -> wasmtime::Result<Vec<Result<String, WitError>>> {
+                    for _ in &calls {
+                        self.ctx.count_call()?;
+                    }
+                    let ctx = self.ctx.clone();
+                    let done = join_all(
+                        calls
+                            .into_iter()
+                            .map(|c| ctx.call(c.server, c.tool, c.args)),
+                    )
+                    .await;
+                    Ok(done.into_iter().map(|r| r.map_err(Into::into)).collect())
+                }
+
+                async fn list_tools(
+                    &mut self,
+                    server: Option<String>,
+                ) -> wasmtime::Result<Vec<ToolInfo>> {
+                    Ok(self
+                        .ctx
+                        .tools(server.as_deref())
+                        .into_iter()
+                        .map(|t| ToolInfo {
+                            server: t.server,
+                            name: t.name,
+                            title: t.title,
+                            description: t.description,
+                            input_schema: t.input_schema,
+                            output_schema: t.output_schema,
+                            read_only: t.read_only,
+                        })
+                        .collect())
+                }
+            }
+
+            impl m::host_log::Host for RunState {
+                async fn log(&mut self, level: String, message: String) -> wasmtime::Result<()> {
+                    self.ctx.log(level, message);
+                    Ok(())
+                }
+
+                async fn progress(
+                    &mut self,
+                    done: f64,
+                    total: Option<f64>,
+                    message: Option<String>,
+                ) -> wasmtime::Result<()> {
+                    self.ctx.progress(done, total, message);
+                    Ok(())
+                }
+            }
         };
-        Ok(catalog
-            .tools()
-            .iter()
-            .filter(|t| server.as_deref().is_none_or(|s| s == &*t.server))
-            .filter(|t| self.ctx.grants.allows(&t.server, t.name()))
-            .filter(|t| self.ctx.caller.allows(&t.server, t.name()))
-            .map(|t| ToolInfo {
-                server: t.server.to_string(),
-                name: t.name().to_string(),
-                title: t.tool.title.clone(),
-                description: t.tool.description.as_deref().unwrap_or("").to_string(),
-                input_schema: json(&t.tool.input_schema),
-                output_schema: t.tool.output_schema.as_deref().map(json),
-                read_only: t.read_only,
-            })
-            .collect())
-    }
+    };
 }
 
-impl host_log::Host for RunState {
-    async fn log(&mut self, level: String, message: String) -> wasmtime::Result<()> {
-        self.ctx.log(level, message);
-        Ok(())
-    }
+imports!(super::bindings::weft::mcp);
+imports!(super::bindings::v2::weft::mcp);
 
-    async fn progress(
-        &mut self,
-        done: f64,
-        total: Option<f64>,
-        message: Option<String>,
-    ) -> wasmtime::Result<()> {
-        if let Some(p) = &self.ctx.progress {
-            let message = message.map(|mut m| {
-                crate::util::truncate(&mut m, MAX_LOG_LINE);
-                m
-            });
-            p(done, total, message);
-        }
-        Ok(())
+impl super::bindings::v2::weft::mcp::config::Host for RunState {
+    async fn config(&mut self) -> wasmtime::Result<String> {
+        Ok(self.ctx.config.to_string())
     }
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -29,11 +29,15 @@ pub use cache::Origin;
 pub use host::{CallRecord, LogLine, ProgressFn, RunCtx};
 pub use limits::{LimitError, RunError};
 
+use bindings::v2::{Adapter, AdapterPre};
 use bindings::{Policy, PolicyPre};
 use host::RunState;
 use limits::MemoryLimiter;
 
 use crate::config::Limits;
+
+/// The process's shared sandbox (see [`Sandbox::shared`]).
+static SHARED: std::sync::OnceLock<Result<Arc<Sandbox>, SetupError>> = std::sync::OnceLock::new();
 
 /// The most resource handles (streams, pollables) one run may hold.
 const MAX_RESOURCES: usize = 1024;
@@ -76,6 +80,33 @@ pub struct Sandbox {
     linker: Linker<RunState>,
     disk: cache::ComponentCache,
     loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
+    adapters: Mutex<HashMap<[u8; 32], AdapterPre<RunState>>>,
+}
+
+/// A tool an adapter lists, as its WIT record.
+pub type AdapterTool = bindings::v2::weft::mcp::types::ToolInfo;
+/// An error an adapter's `call-tool` returns, as its WIT record.
+pub type AdapterError = bindings::v2::weft::mcp::types::CallError;
+
+/// A store armed for one run: WASI with nothing granted, captured output,
+/// the memory cap, fuel and the wall-time deadline.
+struct Armed {
+    store: Store<RunState>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    fuel: u64,
+    log_cap: usize,
+}
+
+impl Armed {
+    /// Fuel used, and what the guest wrote to stdout and stderr.
+    fn finish(self) -> (u64, String, String) {
+        let fuel_used = self
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(self.fuel));
+        let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
+        (fuel_used, text(&self.stdout), text(&self.stderr))
+    }
 }
 
 /// The sandbox could not be set up: wasmtime refused its configuration,
@@ -108,14 +139,34 @@ impl Sandbox {
             }
         };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link("WASI"))?;
-        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link("weft:mcp"))?;
+        Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(link("weft:mcp@0.1.0"))?;
+        Adapter::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(link("weft:mcp@0.2.0"))?;
         let disk = cache::ComponentCache::new(&engine, dir);
         Ok(Sandbox {
             engine,
             linker,
             disk,
             loaded: Mutex::default(),
+            adapters: Mutex::default(),
         })
+    }
+
+    /// The sandbox this process shares (component servers, `weft serve`'s
+    /// and `weft run`'s policies), made on first use: one engine, one
+    /// pool, one epoch ticker.
+    pub fn shared() -> Result<Arc<Sandbox>, SetupError> {
+        SHARED.get_or_init(|| Sandbox::new().map(Arc::new)).clone()
+    }
+
+    /// [`Sandbox::shared`], made now with its compile cache in `dir`
+    /// (`None`: none) if it is not made yet; an embedder calls this before
+    /// starting a hub to choose the cache.
+    pub fn shared_with_cache_dir(dir: Option<PathBuf>) -> Result<Arc<Sandbox>, SetupError> {
+        SHARED
+            .get_or_init(|| Sandbox::with_cache_dir(dir).map(Arc::new))
+            .clone()
     }
 
     /// Readies a component for runs: from memory, from the disk cache, or
@@ -126,10 +177,48 @@ impl Sandbox {
     }
 
     fn prepared(&self, component: &Wasm) -> Result<(PolicyPre<RunState>, Origin), RunError> {
-        let (wasm, digest) = (component.bytes(), component.digest);
-        if let Some(pre) = self.loaded.lock().get(&digest) {
+        if let Some(pre) = self.loaded.lock().get(&component.digest) {
             return Ok((pre.clone(), Origin::Memory));
         }
+        let (pre, component_type, origin) = self.linked(component)?;
+        let pre = PolicyPre::new(pre).map_err(|e| {
+            RunError::Load(world::explain_exports(&self.engine, &component_type, &e))
+        })?;
+        self.loaded.lock().insert(component.digest, pre.clone());
+        Ok((pre, origin))
+    }
+
+    /// Readies an adapter component for calls, as [`Sandbox::prepare`]
+    /// does a policy.
+    fn adapter(&self, component: &Wasm) -> Result<AdapterPre<RunState>, RunError> {
+        if let Some(pre) = self.adapters.lock().get(&component.digest) {
+            return Ok(pre.clone());
+        }
+        let (pre, component_type, _) = self.linked(component)?;
+        let pre = AdapterPre::new(pre).map_err(|e| {
+            RunError::Load(world::explain_adapter_exports(
+                &self.engine,
+                &component_type,
+                &e,
+            ))
+        })?;
+        self.adapters.lock().insert(component.digest, pre.clone());
+        Ok(pre)
+    }
+
+    /// Compiles (or loads) a component and links its imports.
+    fn linked(
+        &self,
+        component: &Wasm,
+    ) -> Result<
+        (
+            InstancePre<RunState>,
+            wasmtime::component::Component,
+            Origin,
+        ),
+        RunError,
+    > {
+        let (wasm, digest) = (component.bytes(), component.digest);
         if !wasm.starts_with(b"\0asm") {
             return Err(RunError::Load(
                 "not a WebAssembly file (no \\0asm header)".into(),
@@ -144,10 +233,176 @@ impl Sandbox {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| RunError::Load(world::explain_imports(&self.engine, &component, &e)))?;
-        let pre = PolicyPre::new(pre)
-            .map_err(|e| RunError::Load(world::explain_exports(&self.engine, &component, &e)))?;
-        self.loaded.lock().insert(digest, pre.clone());
-        Ok((pre, origin))
+        Ok((pre, component, origin))
+    }
+
+    /// A fresh store for one run under `limits`, its clocks not yet started.
+    fn arm(&self, limits: &Limits, ctx: Arc<RunCtx>) -> Result<Armed, RunError> {
+        let log_cap = usize::try_from(limits.max_log).unwrap_or(usize::MAX);
+        let stdout = MemoryOutputPipe::new(log_cap);
+        let stderr = MemoryOutputPipe::new(log_cap);
+        // Nothing is granted: no preopened directories, no environment, no
+        // arguments, no sockets or name lookup (all off by default).
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        // A guest holds a handful of resources (streams, pollables); the
+        // default cap of a million entries would let one run keep host
+        // memory busy.
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let state = RunState {
+            wasi,
+            table,
+            limiter: MemoryLimiter::new(limits.memory),
+            ctx,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel = limits.fuel.unwrap_or(u64::MAX);
+        store
+            .set_fuel(fuel)
+            .map_err(|e| RunError::Trap(format!("cannot set fuel: {e}")))?;
+        // The limit covers the run from here: loading or compiling the
+        // component is not the guest's time. (No deadline when the timeout
+        // is too large to add.)
+        let deadline = Instant::now().checked_add(limits.timeout);
+        // Each epoch tick: past the deadline, stop the guest; before it,
+        // yield so the async timeout and other runs get a turn.
+        store.epoch_deadline_callback(move |_| {
+            Ok(if deadline.is_some_and(|d| Instant::now() >= d) {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        Ok(Armed {
+            store,
+            stdout,
+            stderr,
+            fuel,
+            log_cap,
+        })
+    }
+
+    /// Runs `work` on a fresh instance of an adapter under `limits`: the
+    /// one path of every adapter call and listing. A trap, a limit hit or
+    /// output over `max_output` is an `Err` naming it.
+    async fn in_adapter<R>(
+        &self,
+        wasm: &Wasm,
+        limits: &Limits,
+        ctx: Arc<RunCtx>,
+        work: impl for<'a> FnOnce(
+            &'a Adapter,
+            &'a mut Store<RunState>,
+        ) -> futures::future::BoxFuture<'a, wasmtime::Result<R>>,
+        size: impl FnOnce(&R) -> u64,
+    ) -> Result<R, RunError> {
+        let pre = self.adapter(wasm)?;
+        let mut armed = self.arm(limits, ctx)?;
+        let time_ms = limits.timeout.as_millis() as u64;
+        let store = &mut armed.store;
+        let run = async move {
+            let adapter = pre.instantiate_async(&mut *store).await?;
+            work(&adapter, store).await
+        };
+        let result = match tokio::time::timeout(limits.timeout, run).await {
+            Err(_) => Err(RunError::Limit(LimitError::Time { ms: time_ms })),
+            Ok(Err(e)) => Err(limits::classify(e, limits.fuel, time_ms)),
+            Ok(Ok(r)) => {
+                let produced = size(&r);
+                if produced > limits.max_output {
+                    Err(RunError::Limit(LimitError::Output {
+                        size: produced,
+                        cap: limits.max_output,
+                    }))
+                } else {
+                    Ok(r)
+                }
+            }
+        };
+        let log_cap = armed.log_cap;
+        let (_, out, err) = armed.finish();
+        if !out.is_empty() || !err.is_empty() {
+            tracing::debug!(target: "weft::adapter", stdout = %out, stderr = %err, "adapter output");
+        }
+        match result {
+            Err(RunError::Trap(t))
+                if out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity") =>
+            {
+                Err(RunError::Limit(LimitError::Log {
+                    cap: limits.max_log,
+                }))
+            }
+            other => other,
+        }
+    }
+
+    /// Asks an adapter for its tools, in a fresh instance under `limits`.
+    /// Compiles it first if need be: call this off the async workers the
+    /// first time (see [`Sandbox::prepare_adapter`]).
+    pub async fn adapter_tools(
+        &self,
+        wasm: &Wasm,
+        limits: &Limits,
+        ctx: Arc<RunCtx>,
+    ) -> Result<Vec<AdapterTool>, RunError> {
+        self.in_adapter(
+            wasm,
+            limits,
+            ctx,
+            |a, s| Box::pin(a.call_list_tools(s)),
+            |tools| {
+                tools
+                    .iter()
+                    .map(|t| {
+                        (t.name.len()
+                            + t.description.len()
+                            + t.input_schema.len()
+                            + t.output_schema.as_ref().map_or(0, String::len)
+                            + t.title.as_ref().map_or(0, String::len))
+                            as u64
+                    })
+                    .sum()
+            },
+        )
+        .await
+    }
+
+    /// Calls `tool` of an adapter with `args` (JSON text), in a fresh
+    /// instance under `limits`. The inner `Result` is the adapter's own
+    /// answer: a `CallToolResult` as JSON, or its error.
+    pub async fn adapter_call(
+        &self,
+        wasm: &Wasm,
+        tool: &str,
+        args: &str,
+        limits: &Limits,
+        ctx: Arc<RunCtx>,
+    ) -> Result<Result<String, AdapterError>, RunError> {
+        // The work owns its text: it must not borrow from the caller for
+        // any lifetime the store's borrow might have.
+        let (tool, args) = (tool.to_string(), args.to_string());
+        self.in_adapter(
+            wasm,
+            limits,
+            ctx,
+            move |a, s| Box::pin(async move { a.call_call_tool(s, &tool, &args).await }),
+            |r| match r {
+                Ok(text) => text.len() as u64,
+                Err(e) => e.message.len() as u64,
+            },
+        )
+        .await
+    }
+
+    /// Compiles an adapter (or loads it from the caches) and checks that
+    /// it fits the adapter world. Blocking: compiling takes a while.
+    pub fn prepare_adapter(&self, wasm: &Wasm) -> Result<(), RunError> {
+        self.adapter(wasm).map(|_| ())
     }
 
     /// Runs a policy component once on `input`, under `limits`.
@@ -172,58 +427,30 @@ impl Sandbox {
                 };
             }
         };
-        let log_cap = usize::try_from(limits.max_log).unwrap_or(usize::MAX);
-        let stdout = MemoryOutputPipe::new(log_cap);
-        let stderr = MemoryOutputPipe::new(log_cap);
-        // Nothing is granted: no preopened directories, no environment, no
-        // arguments, no sockets or name lookup (all off by default).
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
-        // A policy holds a handful of resources (streams, pollables); the
-        // default cap of a million entries would let one run keep host
-        // memory busy.
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(MAX_RESOURCES);
-        let state = RunState {
-            wasi,
-            table,
-            limiter: MemoryLimiter::new(limits.memory),
-            ctx,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let fuel = limits.fuel.unwrap_or(u64::MAX);
         let time_ms = limits.timeout.as_millis() as u64;
-        let mut result = match store.set_fuel(fuel) {
-            Ok(()) => {
-                // The limit covers the run from here: loading or compiling
-                // the component above is not the policy's time. (No
-                // deadline when the timeout is too large to add.)
-                let deadline = Instant::now().checked_add(limits.timeout);
-                // Each epoch tick: past the deadline, stop the guest; before
-                // it, yield so the async timeout and other runs get a turn.
-                store.epoch_deadline_callback(move |_| {
-                    Ok(if deadline.is_some_and(|d| Instant::now() >= d) {
-                        UpdateDeadline::Interrupt
-                    } else {
-                        UpdateDeadline::Yield(1)
-                    })
-                });
-                store.set_epoch_deadline(1);
-                let work = async {
-                    let policy = pre.instantiate_async(&mut store).await?;
-                    policy.call_run(&mut store, input).await
+        let mut armed = match self.arm(limits, ctx) {
+            Ok(a) => a,
+            Err(e) => {
+                return RunOutcome {
+                    result: Err(e),
+                    fuel_used: 0,
+                    duration: started.elapsed(),
+                    origin,
+                    stdout: String::new(),
+                    stderr: String::new(),
                 };
-                match tokio::time::timeout(limits.timeout, work).await {
-                    Err(_) => Err(RunError::Limit(LimitError::Time { ms: time_ms })),
-                    Ok(Err(e)) => Err(limits::classify(e, limits.fuel, time_ms)),
-                    Ok(Ok(Err(message))) => Err(RunError::Policy(message)),
-                    Ok(Ok(Ok(output))) => Ok(output),
-                }
             }
-            Err(e) => Err(RunError::Trap(format!("cannot set fuel: {e}"))),
+        };
+        let store = &mut armed.store;
+        let work = async move {
+            let policy = pre.instantiate_async(&mut *store).await?;
+            policy.call_run(&mut *store, input).await
+        };
+        let mut result = match tokio::time::timeout(limits.timeout, work).await {
+            Err(_) => Err(RunError::Limit(LimitError::Time { ms: time_ms })),
+            Ok(Err(e)) => Err(limits::classify(e, limits.fuel, time_ms)),
+            Ok(Ok(Err(message))) => Err(RunError::Policy(message)),
+            Ok(Ok(Ok(output))) => Ok(output),
         };
         // The output cap holds for a result and for an error message alike.
         let produced = match &result {
@@ -238,9 +465,8 @@ impl Sandbox {
                 cap: limits.max_output,
             }));
         }
-        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(fuel));
-        let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
-        let (out, err) = (text(&stdout), text(&stderr));
+        let log_cap = armed.log_cap;
+        let (fuel_used, out, err) = armed.finish();
         if let Err(RunError::Trap(t)) = &result
             && (out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity"))
         {

@@ -13,9 +13,13 @@ use wasmtime::component::Component;
 use wasmtime::component::types::{ComponentItem, Type};
 
 /// The version of weft's own WIT package (`wit/weft.wit`).
-const WEFT_MCP_VERSION: &str = "0.1.0";
-/// The interfaces of `weft:mcp` a policy may import.
-const WEFT_MCP: &[&str] = &["tools", "host-log", "types"];
+const WEFT_MCP_VERSION: &str = "0.2.0";
+/// The versions of `weft:mcp` weft serves, and the interfaces a component
+/// may import from each (`wit/v0.1.0/weft.wit`, `wit/weft.wit`).
+const WEFT_MCP: &[(&str, &[&str])] = &[
+    ("0.1.0", &["tools", "host-log", "types"]),
+    ("0.2.0", &["tools", "host-log", "types", "config"]),
+];
 
 /// The WASI 0.2 version wasmtime-wasi links (its `wasi:cli/imports` world).
 const WASI_VERSION: &str = "0.2.12";
@@ -67,9 +71,11 @@ const MAX_TEXT: usize = 400;
 
 /// Every interface the linker defines, with its exact version.
 pub(super) fn provided() -> Vec<String> {
-    let weft = WEFT_MCP
-        .iter()
-        .map(|i| format!("weft:mcp/{i}@{WEFT_MCP_VERSION}"));
+    let weft = WEFT_MCP.iter().flat_map(|(version, interfaces)| {
+        interfaces
+            .iter()
+            .map(move |i| format!("weft:mcp/{i}@{version}"))
+    });
     let wasi = WASI.iter().flat_map(|(package, interfaces)| {
         interfaces
             .iter()
@@ -83,7 +89,7 @@ pub(super) fn provided() -> Vec<String> {
 fn provided_summary() -> String {
     let weft: Vec<String> = WEFT_MCP
         .iter()
-        .map(|i| format!("weft:mcp/{i}@{WEFT_MCP_VERSION}"))
+        .map(|(version, interfaces)| format!("weft:mcp/{{{}}}@{version}", interfaces.join(", ")))
         .collect();
     let wasi: Vec<String> = WASI
         .iter()
@@ -214,7 +220,7 @@ fn mismatched_import(error: &wasmtime::Error) -> String {
         format!(": {}", clip_long(&details))
     };
     format!(
-        "the component imports {what}, which weft provides with another type (is the component built against another version of wit/weft.wit? weft has weft:mcp@{WEFT_MCP_VERSION}){details}"
+        "the component imports {what}, which weft provides with another type (is the component built against another version of wit/weft.wit? weft has weft:mcp@{WEFT_MCP_VERSION} and 0.1.0){details}"
     )
 }
 
@@ -229,16 +235,7 @@ pub(super) fn explain_exports(
     let ty = component.component_type();
     match ty.get_export(engine, "run").map(|e| e.ty) {
         None => {
-            let (exports, more) = first(ty.exports(engine));
-            let exports: Vec<String> = exports
-                .into_iter()
-                .map(|(name, export)| describe_export(engine, name, &export.ty))
-                .collect();
-            let instead = if exports.is_empty() {
-                "it exports nothing".to_string()
-            } else {
-                format!("it exports {}", listed(&exports, more))
-            };
+            let instead = exports_instead(engine, &ty);
             format!(
                 "the component does not export the policy world's run function (`{RUN_SIGNATURE}`); {instead}. Is it built for another world? A policy is built for weft:mcp/policy (wit/weft.wit)"
             )
@@ -261,6 +258,45 @@ pub(super) fn explain_exports(
             "the component's `run` export is {}, not the policy world's run function (`{RUN_SIGNATURE}`)",
             kind(&other)
         ),
+    }
+}
+
+/// The adapter world's exports, as WIT.
+const ADAPTER_EXPORTS: &str = "list-tools: func() -> list<tool-info>` and `call-tool: func(tool: string, args: string) -> result<string, call-error>";
+
+/// Explains why the `adapter` world's bindings refused `component`: what
+/// it exports instead of `list-tools` and `call-tool`, or wasmtime's
+/// reason when both are there with other types.
+pub(super) fn explain_adapter_exports(
+    engine: &Engine,
+    component: &Component,
+    error: &wasmtime::Error,
+) -> String {
+    let ty = component.component_type();
+    let has = |name| ty.get_export(engine, name).is_some();
+    if has("list-tools") && has("call-tool") {
+        return format!(
+            "the component's adapter exports were refused (is it built against another version of wit/weft.wit?): {}",
+            clip_long(&format!("{error:#}"))
+        );
+    }
+    let instead = exports_instead(engine, &ty);
+    format!(
+        "the component is not an adapter: it does not export `{ADAPTER_EXPORTS}`; {instead}. An adapter is built for weft:mcp/adapter (wit/weft.wit)"
+    )
+}
+
+/// What a component exports, in words: `it exports a and b`.
+fn exports_instead(engine: &Engine, ty: &wasmtime::component::types::Component) -> String {
+    let (exports, more) = first(ty.exports(engine));
+    let exports: Vec<String> = exports
+        .into_iter()
+        .map(|(name, export)| describe_export(engine, name, &export.ty))
+        .collect();
+    if exports.is_empty() {
+        "it exports nothing".to_string()
+    } else {
+        format!("it exports {}", listed(&exports, more))
     }
 }
 
@@ -515,7 +551,10 @@ mod tests {
         assert!(!compatible("0.2.0-rc1", "0.2.12"));
         assert!(is_provided("wasi:io/streams@0.2.3"));
         assert!(is_provided("weft:mcp/tools@0.1.0"));
-        assert!(!is_provided("weft:mcp/tools@0.2.0"));
+        assert!(is_provided("weft:mcp/tools@0.2.0"));
+        assert!(is_provided("weft:mcp/config@0.2.0"));
+        assert!(!is_provided("weft:mcp/config@0.1.0"));
+        assert!(!is_provided("weft:mcp/tools@0.3.0"));
         assert!(!is_provided("weft:mcp/vault@0.1.0"));
         assert!(!is_provided("wasi:clocks/timezone@0.2.12"));
         assert!(!is_provided("run"));

@@ -84,8 +84,8 @@ impl Gateway {
     pub fn new(hub: Hub, expose: Option<Expose>) -> Arc<Gateway> {
         let settings = &hub.config().settings;
         let (expose, page_size) = (expose.unwrap_or(settings.expose), settings.page_size);
-        let (runner, sandbox_error) = match Sandbox::new() {
-            Ok(s) => (Some(Runner::new(hub.clone(), Arc::new(s))), None),
+        let (runner, sandbox_error) = match Sandbox::shared() {
+            Ok(s) => (Some(Runner::new(hub.clone(), s)), None),
             Err(e) => (None, Some(e)),
         };
         Arc::new(Gateway {

@@ -214,6 +214,10 @@ pub struct Caller {
     /// A rate token the HTTP edge already took for this request (see
     /// [`Caller::prepay`]).
     pub prepaid: Prepaid,
+    /// The adapters (component servers) this call came through, outermost
+    /// first: a nested call made by an adapter carries its caller's tenant
+    /// and this chain, so cycles are refused and depth is capped.
+    pub via: Vec<String>,
 }
 
 /// A rate token taken at the HTTP edge for one request, shared by the
@@ -261,6 +265,22 @@ impl Caller {
         Caller {
             policy: Some(policy.to_string()),
             prepaid: Prepaid::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The caller of the nested calls an adapter makes: the same tenant
+    /// (its view still applies), the adapter's grants in place of any
+    /// policy's, `adapter` as the component named in the audit log, and
+    /// `adapter` added to the chain.
+    pub fn through_adapter(&self, adapter: &str, grants: &crate::config::Grants) -> Caller {
+        let mut via = self.via.clone();
+        via.push(adapter.to_string());
+        Caller {
+            policy: Some(adapter.to_string()),
+            grants: Some(Arc::new(grants.clone())),
+            prepaid: Prepaid::default(),
+            via,
             ..self.clone()
         }
     }

@@ -70,16 +70,30 @@ fn echo(tool: &str, args: Option<&JsonObject>) -> Result<CallToolResult, ErrorDa
     Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
 }
 
+/// Why an in-process call failed.
+#[derive(Debug)]
+pub enum DirectError {
+    /// A JSON-RPC error, as a server would answer.
+    Rpc(ErrorData),
+    /// A failure whose kind is known (a component's limit hit, its own
+    /// error kind): passed on as it is, never read from text.
+    Kinded {
+        kind: crate::error::ErrorKind,
+        message: String,
+    },
+}
+
 /// A server whose tool calls run in weft's own process, called directly by
 /// the router rather than through an rmcp client and server.
 pub trait InProcess: Send + Sync {
-    /// Calls `tool` with `args`; an `Err` is a JSON-RPC error, as a server
-    /// would answer.
+    /// Calls `tool` with `args` for `caller` (whose tenant and chain of
+    /// adapters a component's nested calls carry on).
     fn call<'a>(
         &'a self,
         tool: &'a str,
         args: Option<&'a JsonObject>,
-    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, ErrorData>>;
+        caller: &'a crate::tenant::Caller,
+    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, DirectError>>;
 }
 
 impl InProcess for Echo {
@@ -87,8 +101,11 @@ impl InProcess for Echo {
         &'a self,
         tool: &'a str,
         args: Option<&'a JsonObject>,
-    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, ErrorData>> {
-        Box::pin(std::future::ready(echo(tool, args)))
+        _caller: &'a crate::tenant::Caller,
+    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, DirectError>> {
+        Box::pin(std::future::ready(
+            echo(tool, args).map_err(DirectError::Rpc),
+        ))
     }
 }
 
@@ -114,22 +131,25 @@ pub fn start(name: &str) -> Result<(Pipe, Arc<dyn InProcess>), NoBuiltin> {
     if name != "echo" {
         return Err(NoBuiltin { name: name.into() });
     }
+    Ok((serve_in_process(Echo, "echo"), Arc::new(Echo)))
+}
+
+/// Serves `server` in this process over a pair of typed channels and
+/// returns the client end.
+pub(super) fn serve_in_process<S: ServerHandler>(server: S, what: &'static str) -> Pipe {
     let (to_server, from_client) = futures::channel::mpsc::channel(QUEUE);
     let (to_client, from_server) = futures::channel::mpsc::channel(QUEUE);
-    let server: SinkStreamTransport<
+    let server_end: SinkStreamTransport<
         futures::channel::mpsc::Sender<TxJsonRpcMessage<RoleServer>>,
         futures::channel::mpsc::Receiver<RxJsonRpcMessage<RoleServer>>,
     > = SinkStreamTransport::new(to_client, from_client);
     tokio::spawn(async move {
-        match Echo.serve(server).await {
+        match server.serve(server_end).await {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
-            Err(e) => tracing::warn!(error = %e, "the built-in echo server stopped"),
+            Err(e) => tracing::warn!(error = %e, server = what, "an in-process server stopped"),
         }
     });
-    Ok((
-        SinkStreamTransport::new(to_server, from_server),
-        Arc::new(Echo),
-    ))
+    SinkStreamTransport::new(to_server, from_server)
 }

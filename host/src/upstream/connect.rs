@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
-use super::{Connection, Upstream, UpstreamEvent, builtin, http, sse, stdio, watch};
+use super::{Connection, Upstream, UpstreamEvent, builtin, component, http, sse, stdio, watch};
 use crate::catalog::Listing;
 use crate::config::Transport;
 use crate::phrases::{Phrase, says};
@@ -76,8 +76,8 @@ impl Upstream {
                     })?;
                 (service, pid)
             }
-            Transport::Builtin { name } => {
-                let (pipe, in_process) = builtin::start(name)?;
+            Transport::Builtin { .. } | Transport::Component(_) => {
+                let (pipe, in_process) = self.in_process().await?;
                 direct = Some(in_process);
                 let service = handler
                     .serve_with_lifecycle(
@@ -146,6 +146,29 @@ impl Upstream {
         }
         let listing = list(&conn).await.map_err(ConnectError::List)?;
         Ok((conn, listing))
+    }
+}
+
+impl Upstream {
+    /// A server that runs in this process: a built-in, or a component
+    /// (loaded and listed here). Its channels for listing, and its direct
+    /// call path.
+    async fn in_process(
+        &self,
+    ) -> Result<(builtin::Pipe, std::sync::Arc<dyn builtin::InProcess>), ConnectError> {
+        if let Transport::Builtin { name } = &self.config.transport {
+            return Ok(builtin::start(name)?);
+        }
+        let component = self.component.clone().ok_or_else(|| {
+            ConnectError::Component("weft has no sandbox for components here".into())
+        })?;
+        let tools = component.load().await.map_err(ConnectError::Component)?;
+        let listed = component::Listed {
+            tools: std::sync::Arc::new(tools),
+            label: component.label(),
+        };
+        let pipe = builtin::serve_in_process(listed, "component");
+        Ok((pipe, component))
     }
 }
 
@@ -227,6 +250,9 @@ pub(crate) enum ConnectError {
     Spawn(std::io::Error),
     #[error(transparent)]
     Builtin(#[from] builtin::NoBuiltin),
+    /// A component could not be loaded or did not list its tools.
+    #[error("{0}")]
+    Component(String),
     #[error(transparent)]
     Http(#[from] http::ClientError),
     #[error(transparent)]

@@ -7,7 +7,8 @@
 //! `Auto` lifecycle: a `server/discover` probe for the stateless 2026-07-28
 //! era, falling back to the `initialize` handshake (2024-11-05 … 2025-11-25).
 
-mod builtin;
+pub mod builtin;
+pub mod component;
 mod connect;
 mod handler;
 pub(crate) mod http;
@@ -208,6 +209,8 @@ pub struct Upstream {
     /// timing out (slow operations it asked for) is cut off alone. Keyed
     /// by the config's tenant names, so bounded by the config.
     tenant_breakers: parking_lot::Mutex<HashMap<String, Arc<crate::breaker::Breaker>>>,
+    /// A component server's host side (see [`component`]).
+    component: Option<Arc<dyn component::Component>>,
 }
 
 impl Upstream {
@@ -227,6 +230,17 @@ impl Upstream {
 
     pub fn new(config: ServerConfig) -> Upstream {
         Self::instance(config, None)
+    }
+
+    /// A component server, served by `component`.
+    pub fn with_component(
+        config: ServerConfig,
+        component: Arc<dyn component::Component>,
+    ) -> Upstream {
+        Upstream {
+            component: Some(component),
+            ..Self::instance(config, None)
+        }
     }
 
     /// One tenant's instance of a server run once per tenant: the config
@@ -250,6 +264,7 @@ impl Upstream {
         Upstream {
             breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
             tenant_breakers: parking_lot::Mutex::default(),
+            component: None,
             config,
             tenant,
             key,
@@ -318,6 +333,11 @@ impl Upstream {
 
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// Whether it is a Wasm component run in weft's sandbox.
+    pub fn is_component(&self) -> bool {
+        matches!(self.config.transport, Transport::Component(_))
     }
 
     /// `name`, or `name[tenant]` for a per-tenant instance.
@@ -518,6 +538,7 @@ impl Upstream {
                     legacy_sse: true, ..
                 } => "sse",
                 Transport::Builtin { .. } => "builtin",
+                Transport::Component(_) => "component",
             },
             protocol: conn.map(|c| c.protocol.clone()),
             server_name: conn.and_then(|c| c.server_name.clone()),

@@ -34,6 +34,9 @@ pub async fn supervise(
     };
     let (mut attempt, mut reason) = match up.state() {
         State::Up => (0, String::new()),
+        // A component that failed to load fails the same way again: it
+        // stays failed, with its reason, until the config changes.
+        State::Failed { .. } if up.is_component() => return,
         State::Failed { error } => (1, error.reason),
         _ => return,
     };

@@ -1,0 +1,271 @@
+//! Adapters: Wasm components of the `adapter` world, hosted as servers
+//! (`[servers.NAME] component = "PATH.wasm"`).
+//!
+//! A [`ComponentServer`] is the sandbox side of one such server. The
+//! upstream layer sees it as a [`Component`]: it loads once (read,
+//! compile or take from the cache, link, then ask a fresh instance for its
+//! tools) and takes each call in process. Every call gets a fresh instance
+//! from the pre-linked `InstancePre` under the server's `[limits]`, so a
+//! call that spins, hoards memory or traps takes only itself down. The
+//! router treats the server like any other: views, grants, rate limits,
+//! the cache, the breaker, audit and metrics apply before a call gets
+//! here.
+//!
+//! Nested calls (the adapter's `tools` import) go back through the router
+//! as the same caller, tenant and all, limited to the adapter's grants and
+//! carrying the chain of adapters the call came through: a cycle is
+//! refused and the depth is capped (see [`ComponentServer::admit`]).
+
+mod tools;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use futures::future::BoxFuture;
+use rmcp::model::{CallToolResult, JsonObject, Tool};
+
+use crate::config::{AdapterConfig, Grants};
+use crate::error::ErrorKind;
+use crate::hub::WeakHub;
+use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
+use crate::tenant::Caller;
+use crate::upstream::builtin::{DirectError, InProcess};
+use crate::upstream::component::Component;
+
+/// The most adapters one call may pass through (A calls B calls C …).
+pub const MAX_DEPTH: usize = 8;
+
+/// One component server.
+pub struct ComponentServer {
+    name: String,
+    config: AdapterConfig,
+    grants: Grants,
+    sandbox: Result<Arc<Sandbox>, SetupError>,
+    hub: WeakHub,
+    /// The component's bytes, once loaded.
+    wasm: OnceLock<Wasm>,
+    /// Calls running now, at most `limits.concurrency`.
+    slots: tokio::sync::Semaphore,
+}
+
+impl ComponentServer {
+    /// The server `name`, served by the component `config` names. Grants
+    /// were validated with the config; an invalid one grants nothing.
+    pub(crate) fn new(
+        name: &str,
+        config: &AdapterConfig,
+        sandbox: Result<Arc<Sandbox>, SetupError>,
+        hub: WeakHub,
+    ) -> ComponentServer {
+        let grants = Grants::new(&config.grants).unwrap_or_else(|e| {
+            tracing::error!(server = name, error = %e, "invalid grants; the adapter may call nothing");
+            Grants::default()
+        });
+        ComponentServer {
+            name: name.to_string(),
+            grants,
+            sandbox,
+            hub,
+            wasm: OnceLock::new(),
+            slots: tokio::sync::Semaphore::new(config.concurrency as usize),
+            config: config.clone(),
+        }
+    }
+
+    fn path(&self) -> &PathBuf {
+        &self.config.path
+    }
+
+    /// The context of one instance's host calls, for `caller`.
+    fn context(&self, caller: &Caller) -> Result<Arc<RunCtx>, String> {
+        let hub = self
+            .hub
+            .upgrade()
+            .ok_or_else(|| "weft is shutting down".to_string())?;
+        Ok(Arc::new(RunCtx::for_adapter(
+            hub,
+            self.grants.clone(),
+            caller.through_adapter(&self.name, &self.grants),
+            self.config.limits.max_calls,
+            self.config.config.clone(),
+        )))
+    }
+
+    /// Refuses a call that would loop back into this adapter or nest too
+    /// deep.
+    fn admit(&self, caller: &Caller) -> Result<(), DirectError> {
+        if caller.via.iter().any(|a| a == &self.name) {
+            let mut chain = caller.via.clone();
+            chain.push(self.name.clone());
+            return Err(kinded(
+                ErrorKind::Denied,
+                format!(
+                    "refused: the call loops back into adapter {:?} ({}); an adapter cannot call itself, directly or through others",
+                    self.name,
+                    chain.join(" → ")
+                ),
+            ));
+        }
+        if caller.via.len() >= MAX_DEPTH {
+            return Err(kinded(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "refused: the call is nested {} adapters deep ({} → {}), over the cap of {MAX_DEPTH}",
+                    caller.via.len() + 1,
+                    caller.via.join(" → "),
+                    self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn load_tools(&self) -> Result<Vec<Tool>, String> {
+        let sandbox = self
+            .sandbox
+            .clone()
+            .map_err(|e| format!("the sandbox cannot be set up: {e}"))?;
+        let path = self.path().clone();
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|e| format!("cannot read the component {}: {e}", path.display()))?;
+        let wasm = Wasm::new(bytes);
+        // Compiling takes a while the first time: off the async workers.
+        let (s, w) = (sandbox.clone(), wasm.clone());
+        tokio::task::spawn_blocking(move || s.prepare_adapter(&w))
+            .await
+            .map_err(|e| format!("compiling the component failed: {e}"))?
+            .map_err(|e| e.to_string())?;
+        let ctx = self.context(&Caller::owner())?;
+        let listed = sandbox
+            .adapter_tools(&wasm, &self.config.limits, ctx)
+            .await
+            .map_err(|e| format!("list-tools failed: {}", self.describe(&e)))?;
+        let tools = tools::convert(listed)?;
+        let _ = self.wasm.set(wasm);
+        Ok(tools)
+    }
+
+    async fn call_tool(
+        &self,
+        tool: &str,
+        args: Option<&JsonObject>,
+        caller: &Caller,
+    ) -> Result<CallToolResult, DirectError> {
+        self.admit(caller)?;
+        let Ok(_slot) = self.slots.try_acquire() else {
+            return Err(kinded(
+                ErrorKind::RateLimited,
+                format!(
+                    "adapter {:?} is already running {} calls (servers.{}.limits.concurrency); retry shortly",
+                    self.name, self.config.concurrency, self.name
+                ),
+            ));
+        };
+        let unavailable = |why: String| kinded(ErrorKind::Unavailable, why);
+        let sandbox = self
+            .sandbox
+            .clone()
+            .map_err(|e| unavailable(e.to_string()))?;
+        let wasm = self
+            .wasm
+            .get()
+            .ok_or_else(|| unavailable("the component is not loaded".into()))?;
+        let ctx = self.context(caller).map_err(unavailable)?;
+        let args = match args {
+            Some(map) => serde_json::to_string(map)
+                .map_err(|e| kinded(ErrorKind::InvalidArgs, e.to_string()))?,
+            None => String::new(),
+        };
+        let answer = sandbox
+            .adapter_call(wasm, tool, &args, &self.config.limits, ctx)
+            .await;
+        match answer {
+            Ok(Ok(text)) => serde_json::from_str::<CallToolResult>(&text).map_err(|e| {
+                kinded(
+                    ErrorKind::Internal,
+                    format!("the adapter's answer is not an MCP CallToolResult: {e}"),
+                )
+            }),
+            Ok(Err(e)) => Err(kinded(e.kind.into(), e.message)),
+            Err(e) => {
+                let kind = match &e {
+                    RunError::Limit(LimitError::Time { .. }) => ErrorKind::Timeout,
+                    RunError::Limit(_) => ErrorKind::LimitExceeded,
+                    RunError::Load(_) => ErrorKind::Unavailable,
+                    RunError::Trap(_) | RunError::Policy(_) => ErrorKind::Internal,
+                };
+                Err(kinded(kind, self.describe(&e)))
+            }
+        }
+    }
+
+    /// A run's failure in an adapter's words, naming the key to raise.
+    fn describe(&self, e: &RunError) -> String {
+        let key = |k: &str| format!("servers.{}.limits.{k}", self.name);
+        match e {
+            RunError::Limit(l) => {
+                let (what, raise) = match l {
+                    LimitError::Fuel { fuel } => {
+                        (format!("used all {fuel} units of fuel"), key("fuel"))
+                    }
+                    LimitError::Time { ms } => (format!("ran longer than {ms} ms"), key("timeout")),
+                    LimitError::Memory { desired, cap } => (
+                        format!("tried to use {desired} bytes of memory, over the cap of {cap}"),
+                        key("memory"),
+                    ),
+                    LimitError::Calls { max } => (
+                        format!("made more than {max} nested tool calls in one call"),
+                        key("max_calls"),
+                    ),
+                    LimitError::Output { size, cap } => (
+                        format!("returned {size} bytes, over the cap of {cap}"),
+                        key("max_output"),
+                    ),
+                    LimitError::Log { cap } => (
+                        format!("wrote more than {cap} bytes to stdout or stderr"),
+                        "nothing: write less".into(),
+                    ),
+                };
+                format!(
+                    "{} limit: adapter {:?} {what} (raise {raise})",
+                    l.limit_name(),
+                    self.name
+                )
+            }
+            RunError::Trap(t) => format!("adapter {:?} crashed: {t}", self.name),
+            RunError::Load(m) => format!("adapter {:?} cannot be loaded: {m}", self.name),
+            RunError::Policy(m) => m.clone(),
+        }
+    }
+}
+
+fn kinded(kind: ErrorKind, message: String) -> DirectError {
+    DirectError::Kinded { kind, message }
+}
+
+impl InProcess for ComponentServer {
+    fn call<'a>(
+        &'a self,
+        tool: &'a str,
+        args: Option<&'a JsonObject>,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<CallToolResult, DirectError>> {
+        Box::pin(self.call_tool(tool, args, caller))
+    }
+}
+
+impl Component for ComponentServer {
+    fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, String>> {
+        Box::pin(self.load_tools())
+    }
+
+    fn label(&self) -> String {
+        let file = self
+            .path()
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("component:{file}")
+    }
+}
