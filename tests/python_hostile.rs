@@ -95,7 +95,7 @@ async fn hostile_python_guests_are_stopped_and_the_host_carries_on() {
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert!(
         logs[0].starts_with(
-            "Traceback (most recent call last):\n  File \"/1/app.py\", line 39, in run\n"
+            "Traceback (most recent call last):\n  File \"/1/app.py\", line 41, in run\n"
         ) && logs[0].contains("in _recurse")
             && logs[0].ends_with("RecursionError: maximum recursion depth exceeded"),
         "{logs:?}"
@@ -118,7 +118,7 @@ async fn hostile_python_guests_are_stopped_and_the_host_carries_on() {
     assert_eq!(
         logs,
         [
-            "Traceback (most recent call last):\n  File \"/1/app.py\", line 63, in run\nValueError: the policy refused"
+            "Traceback (most recent call last):\n  File \"/1/app.py\", line 68, in run\nValueError: the policy refused"
         ]
     );
     rig.still_serves().await;

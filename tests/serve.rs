@@ -336,10 +336,15 @@ fn expose_modes_and_pagination() {
     );
     assert_eq!(
         strings(&out["tools"]),
-        ["weft_search_tools", "weft_run_policy", "weft_call_tool"],
-        "search mode lists only the meta tools"
+        [
+            "weft_search_tools",
+            "weft_run_policy",
+            "weft_call_tool",
+            "weft_run_code"
+        ],
+        "search mode lists only the meta tools (code mode's too, over stdio)"
     );
-    assert_eq!(out["pages"], 2, "three tools at two a page");
+    assert_eq!(out["pages"], 2, "four tools at two a page");
     // Hidden from the list is not unreachable: the catalog answers calls.
     assert_eq!(out["echo"], "Echo: hello through weft");
     let out = agent(
@@ -368,7 +373,8 @@ fn expose_modes_and_pagination() {
             "greet",
             "weft_search_tools",
             "weft_run_policy",
-            "weft_call_tool"
+            "weft_call_tool",
+            "weft_run_code"
         ]
     );
 }
