@@ -1,6 +1,8 @@
 //! The command line against real servers: `tools`, `call`, `check` and
 //! `status`, their output and their exit codes.
 
+use serde_json::json;
+
 use crate::support::*;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -206,6 +208,70 @@ fn check_and_status_report_every_server() {
     assert_eq!(time["protocol"], "2026-07-28");
     let broken = servers.iter().find(|s| s["name"] == "broken").unwrap();
     assert_eq!(broken["state"], "failed");
+}
+
+/// `weft check` readies every configured policy as `weft run` would: a
+/// component is compiled and cached (the next check and the first run
+/// load it), and one that cannot run fails the check, saying why.
+#[test]
+fn check_readies_every_policy_and_fails_on_one_that_cannot_run() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    let not_wasm = dir.path().join("notes.wasm");
+    std::fs::write(&not_wasm, "not a component").unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[policies.fanout]\npath = {}\n[policies.alien]\npath = {}\n[policies.notes]\npath = {}\n",
+            q(guest_wasm("weft-policy-fanout").display().to_string()),
+            q(guest_wasm("weft-alien-guest").display().to_string()),
+            q(not_wasm.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(name))
+            .unwrap_or_else(|| panic!("no line for policy {name}: {text}"))
+            .to_string()
+    };
+    let first = weft_with(&cfg, &["check"]);
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(first.status.code(), Some(1), "{text}");
+    let fanout = line(&text, "fanout");
+    assert!(
+        fanout.starts_with("✓ policy fanout") && fanout.ends_with("s and cached"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "alien").starts_with("✗ policy alien")
+            && line(&text, "alien").contains(
+                "the component imports `weft:mcp/vault@0.1.0`, which weft does not provide"
+            ),
+        "{text}"
+    );
+    assert!(
+        line(&text, "notes").ends_with("not a WebAssembly file (no \\0asm header)"),
+        "{text}"
+    );
+
+    let again = weft_with(&cfg, &["check", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let policies = report["policies"].as_array().unwrap();
+    let fanout = policies.iter().find(|p| p["name"] == "fanout").unwrap();
+    assert_eq!(
+        (fanout["ok"].clone(), fanout["origin"].clone()),
+        (json!(true), json!("disk"))
+    );
+    let alien = policies.iter().find(|p| p["name"] == "alien").unwrap();
+    assert_eq!(alien["ok"], false);
+    assert!(
+        alien["error"]
+            .as_str()
+            .unwrap()
+            .contains("weft does not provide"),
+        "{alien}"
+    );
 }
 
 /// Arguments of the wrong type are refused before they go out, as

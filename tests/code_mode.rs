@@ -159,7 +159,50 @@ fn hostile_and_broken_code_is_contained_and_explained() {
         npm_entry("everything", "server-everything", &["stdio"]),
     )
     .unwrap();
-    let cases: [(&str, &str, &str, &[&str], &str); 12] = [
+    let cases: [(&str, &str, &str, &[&str], &str); 18] = [
+        (
+            "python",
+            "huge.py",
+            "return 'x' * (100 << 20)\n",
+            &["--memory", "512MiB"],
+            "\"output\"",
+        ),
+        (
+            "python",
+            "flood.py",
+            "while True:\n    tools.call('everything', 'echo', {'message': 'x'})\n",
+            &[],
+            "\"calls\"",
+        ),
+        (
+            "python",
+            "deep.py",
+            "def down(n):\n    return down(n + 1)\nreturn down(0)\n",
+            &[],
+            "RecursionError",
+        ),
+        (
+            "js",
+            "huge.js",
+            "return 'x'.repeat(100 << 20);\n",
+            &["--memory", "512MiB"],
+            // SpiderMonkey's copies of it do not fit in 512 MiB.
+            "\"memory\"",
+        ),
+        (
+            "js",
+            "flood.js",
+            "for (;;) tools.call('everything', 'echo', { message: 'x' });\n",
+            &[],
+            "\"calls\"",
+        ),
+        (
+            "js",
+            "deep.js",
+            "function down(n) {\n  return down(n + 1);\n}\nreturn down(0);\n",
+            &[],
+            "InternalError",
+        ),
         (
             "python",
             "spin.py",

@@ -215,6 +215,14 @@ fn check_finds_tenant_patterns_that_match_nothing() {
     let cfg = dir.path().join("weft.toml");
     let everything = npm_entry("everything", "server-everything", &["stdio"]);
     std::fs::write(&cfg, format!("{everything}{TENANTS}")).unwrap();
+    // `check` readies every policy too: they must be real components.
+    for name in ["greet", "report"] {
+        std::fs::copy(
+            guest_wasm("weft-policy-template"),
+            dir.path().join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
     let (code, lines) = tenant_lines(&cfg);
     assert_eq!(code, Some(0));
     assert_eq!(lines, ["tenant alpha: 5 tools", "tenant beta: 8 tools"]);

@@ -9,16 +9,12 @@ use crate::support::*;
 use serde_json::{Value, json};
 
 /// Adds `[policies.NAME]` for the JavaScript policy in `dir` to the config,
-/// compiled ahead into the cache `weft run` reads (this test's own): the
-/// compile of 12 MB of SpiderMonkey can take longer on a busy machine than
-/// a test gives one `weft run`.
+/// its compiled artifact seeded into the cache `weft run` reads (this
+/// test's own; see `support::seed`): the compile of 12 MB of SpiderMonkey
+/// can take longer on a busy machine than a test gives one `weft run`.
 fn add_js_policy(cfg: &std::path::Path, name: &str, dir: &str, grants: &str) {
     let wasm = js_component(dir);
-    let cache = test_home().join(".cache/weft/components");
-    let sandbox = weft::sandbox::Sandbox::with_cache_dir(Some(cache)).expect("sandbox");
-    sandbox
-        .prepare(&weft::sandbox::Wasm::new(std::fs::read(&wasm).unwrap()))
-        .expect("the component loads");
+    crate::support::seed::seed(&wasm, &crate::support::seed::home_cache());
     let mut text = std::fs::read_to_string(cfg).unwrap();
     text += &format!(
         "[policies.{name}]\npath = {}\ngrants = {grants}\ntimeout = \"60s\"\n",

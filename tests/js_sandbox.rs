@@ -29,22 +29,31 @@ async fn rig() -> Rig {
         weft::Hub::start(config(dir.path(), &text)),
     )
     .await;
-    let sandbox =
-        Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
-    let file = js_component("tests/guests/hostile-js");
-    let wasm = weft::sandbox::Wasm::new(std::fs::read(file).unwrap());
     // Compiling 12 MB of SpiderMonkey takes a minute or more on a busy
-    // machine: done first, under a deadline of its own, so that each run
-    // below is timed as a run.
-    let compile = {
-        let (sandbox, wasm) = (sandbox.clone(), wasm.clone());
-        tokio::task::spawn_blocking(move || sandbox.prepare(&wasm).map(|_| ()))
-    };
-    tokio::time::timeout(Duration::from_secs(300), compile)
+    // machine: it is compiled once for all tests and copied into this
+    // rig's cache before the sandbox opens it (see `support::seed`), then
+    // loaded from there, so that each run below is timed as a run.
+    let file = js_component("tests/guests/hostile-js");
+    let cache = dir.path().join("cache");
+    let seeded = (file.clone(), cache.clone());
+    tokio::task::spawn_blocking(move || crate::support::seed::seed(&seeded.0, &seeded.1))
         .await
-        .expect("the component compiles within 5 minutes")
-        .expect("the compile task ends")
+        .expect("the seed task ends");
+    let sandbox = Arc::new(Sandbox::with_cache_dir(Some(cache)).expect("sandbox"));
+    let wasm = weft::sandbox::Wasm::new(std::fs::read(file).unwrap());
+    let load = {
+        let (sandbox, wasm) = (sandbox.clone(), wasm.clone());
+        tokio::task::spawn_blocking(move || sandbox.prepare(&wasm))
+    };
+    let origin = load
+        .await
+        .expect("the load task ends")
         .expect("the component loads");
+    assert_eq!(
+        origin,
+        weft::sandbox::Origin::Disk,
+        "the seeded artifact is used"
+    );
     Rig {
         runner: Runner::new(hub, sandbox),
         wasm,

@@ -16,6 +16,7 @@ const FIRST_RUN: std::time::Duration = BUILD_DEADLINE;
 /// both `weft run --json` reports, each run checked to succeed.
 fn both(cfg: &std::path::Path, policy: &str, grants: &[&str], input: Value) -> (Value, Value) {
     let wasm = python_wasm(&format!("plugins/{policy}-python"));
+    crate::support::seed::seed(&wasm, &crate::support::seed::home_cache());
     let (code, rust, err) = run(cfg, policy, input.clone());
     assert_eq!(code, 0, "{rust} {err}");
     let (code, python, err) = run_granted(cfg, wasm.as_os_str(), grants, input, FIRST_RUN);

@@ -23,8 +23,14 @@ async fn rig() -> Rig {
 }
 
 /// A hub with server-everything and a recorder, and a runner for this
-/// hostile component (granted `everything.echo` and `recorder.echo`).
+/// hostile component (granted `everything.echo` and `recorder.echo`), its
+/// compiled artifact seeded into the rig's cache (see `support::seed`).
 pub(crate) async fn rig_with(component: &std::path::Path) -> Rig {
+    rig_at(component, true).await
+}
+
+/// [`rig_with`], seeded or with a cold cache.
+async fn rig_at(component: &std::path::Path, seeded: bool) -> Rig {
     let dir = temp_dir();
     let record = dir.path().join("calls.log");
     let mut text = npm_entry("everything", "server-everything", &["stdio"]);
@@ -43,8 +49,15 @@ pub(crate) async fn rig_with(component: &std::path::Path) -> Rig {
         weft::Hub::start(config(dir.path(), &text)),
     )
     .await;
-    let sandbox =
-        Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox"));
+    // Compiled once for all tests, copied into this rig's own cache.
+    let cache = dir.path().join("cache");
+    if seeded {
+        let seed = (component.to_path_buf(), cache.clone());
+        tokio::task::spawn_blocking(move || crate::support::seed::seed(&seed.0, &seed.1))
+            .await
+            .expect("the seed task ends");
+    }
+    let sandbox = Arc::new(Sandbox::with_cache_dir(Some(cache)).expect("sandbox"));
     let wasm = weft::sandbox::Wasm::new(std::fs::read(component).unwrap());
     Rig {
         runner: Runner::new(hub, sandbox),
@@ -278,7 +291,7 @@ async fn wasi_grants_nothing() {
 /// one), succeeds under a 50 ms limit that its run fits well within.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_compile_does_not_count_against_the_time_limit() {
-    let rig = rig().await;
+    let rig = rig_at(&guest_wasm("weft-hostile-guest"), false).await;
     let limits = Limits {
         timeout: std::time::Duration::from_millis(50),
         ..Limits::default()

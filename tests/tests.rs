@@ -13,6 +13,7 @@ mod cache;
 mod catalog;
 mod child_env;
 mod cli;
+mod code_config;
 mod code_mode;
 mod config_errors;
 mod conformance;

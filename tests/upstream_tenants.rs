@@ -28,6 +28,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
+use crate::support::keys::add_key;
 use crate::support::*;
 
 /// What the server's tool returns when weft refuses its request: the
@@ -120,19 +121,6 @@ fn weft_in(dir: &Path) -> std::process::Command {
     let mut cmd = weft();
     cmd.current_dir(dir);
     cmd
-}
-
-fn add_key(dir: &Path, tenant: &str) -> String {
-    let out = weft_in(dir)
-        .args(["keys", "add", tenant])
-        .output_timed()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// `weft secrets set --tenant TENANT NAME`, the value on stdin.

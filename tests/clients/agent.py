@@ -88,7 +88,11 @@ async def code(c, arg):
     description = next((t.description for t in tools if t.name == "weft_run_code"), None)
     runs = []
     for run in arg["runs"]:
-        r = await c.call_tool("weft_run_code", run)
+        try:
+            r = await c.call_tool("weft_run_code", run)
+        except BaseException as e:
+            runs.append({"rpc_error": (mcp_error(e) or {"message": repr(e)})["message"]})
+            continue
         report = (getattr(r, "meta", None) or {}).get("weft/run", {})
         runs.append({
             "error": bool(r.is_error),
@@ -219,7 +223,9 @@ async def main():
     if scenario == "refused":
         out = await refused(raw, mode, arg)
     else:
-        async with Client(target(raw), **kwargs) as c:
+        # With a tenant's key, over HTTP.
+        transport = keyed(raw, arg["key"]) if "key" in arg else target(raw)
+        async with Client(transport, **kwargs) as c:
             out = await SCENARIOS[scenario](c, arg)
     print(json.dumps(out, default=str))
 

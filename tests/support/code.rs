@@ -23,7 +23,8 @@ pub fn weft_code(dir: &std::path::Path) -> Command {
 }
 
 /// The shared interpreter folder, with the interpreter for `lang`
-/// (`python` or `js`) built, and compiled into this test's cache.
+/// (`python` or `js`) built, compiled once into the seed cache and copied
+/// into this test's own (see [`super::seed`]).
 pub fn interpreters(lang: &str) -> PathBuf {
     let dir = repo_root().join("target/code-interpreters");
     std::fs::create_dir_all(&dir).expect("create target/code-interpreters");
@@ -39,7 +40,11 @@ pub fn interpreters(lang: &str) -> PathBuf {
         let code = "return 1;\n";
         let file = work.path().join(format!("one.{lang}"));
         std::fs::write(&file, code).expect("write code");
+        // The first `weft exec` compiles into the seed cache; later ones
+        // load from it.
+        let _seed = super::seed::lock();
         let out = weft_code(&dir)
+            .env("WEFT_CACHE_DIR", super::seed::seed_dir())
             .arg("-c")
             .arg(&cfg)
             .args(["exec", "--lang", lang])
@@ -52,6 +57,18 @@ pub fn interpreters(lang: &str) -> PathBuf {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+    let prefix = format!("{}-", if lang == "js" { "javascript" } else { "python" });
+    for entry in std::fs::read_dir(&dir).expect("read the interpreter folder") {
+        let path = entry.expect("dir entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with(&prefix) && name.ends_with(".wasm") && !name.contains("partial") {
+            let hex = super::seed::hex_digest(&std::fs::read(&path).expect("read an interpreter"));
+            super::seed::copy_into(&hex, &super::seed::home_cache());
+        }
     }
     dir
 }

@@ -9,7 +9,9 @@
 
 pub mod code;
 pub mod js;
+pub mod keys;
 pub mod python;
+pub mod seed;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

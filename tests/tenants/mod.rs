@@ -27,6 +27,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
+use crate::support::keys::add_key;
 use crate::support::*;
 
 mod canary;
@@ -205,21 +206,6 @@ fn weft_in(dir: &Path) -> std::process::Command {
     let mut cmd = weft();
     cmd.current_dir(dir);
     cmd
-}
-
-fn add_key(dir: &Path, tenant: &str) -> String {
-    let out = weft_in(dir)
-        .args(["keys", "add", tenant])
-        .output_timed()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(key.starts_with("weft_"), "{key}");
-    key
 }
 
 fn set_secret(dir: &Path, name: &str, value: &str) {

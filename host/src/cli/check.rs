@@ -8,7 +8,11 @@
 //!
 //! Each tenant gets a line with its tool count, and every view or policy
 //! pattern that matches nothing is an error (exit 2), see [`tenants`].
+//! Each configured policy is readied as `weft run` would, compiled and
+//! cached if it was not (a policy that cannot run fails the check), see
+//! [`policies`].
 
+mod policies;
 mod tenants;
 
 use std::process::ExitCode;
@@ -27,6 +31,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let tenants = !config.tenants.is_empty();
+    let policy_reports = policies::check(&config.policies).await;
     let hub = start_hub(config, false, false).await;
     let status = hub.status();
     let warnings: Vec<String> = if tenants {
@@ -39,6 +44,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         .filter(|s| matches!(s.state, State::Failed { .. }))
         .count();
     let tenant_reports = tenants::check(&hub);
+    let policies_failed = policy_reports.iter().any(|p| !p.ok);
     let bad_patterns = tenant_reports.iter().any(|t| !t.problems.is_empty());
     if as_json {
         let report = serde_json::json!({
@@ -48,6 +54,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "collisions": hub.catalog().collisions(),
             "warnings": warnings,
             "tenants": tenant_reports,
+            "policies": policy_reports,
         });
         crate::outln!(
             "{}",
@@ -57,6 +64,9 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         crate::outln!("config {source}: ok");
         for s in &status {
             print_check_line(s);
+        }
+        for p in &policy_reports {
+            crate::outln!("{}", policies::line(p));
         }
         for w in &warnings {
             crate::outln!("! {w}");
@@ -80,7 +90,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
     }
     finish(if bad_patterns {
         USAGE
-    } else if failed > 0 {
+    } else if failed > 0 || policies_failed {
         FAILED
     } else {
         0

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::code::{Interpreters, Language, MAX_CODE_BYTES};
+use crate::code::{Interpreters, Language};
 use crate::config::{Config, Grants};
 use crate::policy::{self, Loaded, Runner};
 
@@ -22,8 +22,13 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
 
 /// The entry point of `weft exec`.
 pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: RunArgs) -> ExitCode {
+    let settings = config.code.clone();
+    if !settings.is_enabled(true) {
+        return usage("code mode is off in this config ([code] enabled = false)");
+    }
     let path = file.clone();
-    let code = match tokio::task::spawn_blocking(move || read_code(&path)).await {
+    let max = settings.max_code_bytes;
+    let code = match tokio::task::spawn_blocking(move || read_code(&path, max)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => return usage(e),
         Err(e) => return usage(format!("cannot read {}: {e}", file.display())),
@@ -37,11 +42,17 @@ pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: Ru
             ));
         }
     };
+    if !settings.offers(lang) {
+        return usage(format!(
+            "this config's [code] languages do not include {}",
+            lang.name()
+        ));
+    }
     let input = match super::run::read_input(opts.input) {
         Ok(text) => serde_json::from_str(&text).ok(),
         Err(e) => return usage(e),
     };
-    let request = match crate::code::request(lang, &code, input) {
+    let request = match crate::code::request(lang, &code, input, settings.max_code_bytes) {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
@@ -65,12 +76,21 @@ pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: Ru
             return finish(FAILED).await;
         }
     };
-    let grants = given.unwrap_or_else(|| crate::code::read_only_grants(&hub.catalog()));
+    let grants = match (given, &settings.grants) {
+        (Some(g), _) => g,
+        (None, Some(written)) => match Grants::new(written) {
+            Ok(g) => g,
+            Err(e) => return usage(format!("[code] grants: {e}")),
+        },
+        (None, None) => {
+            crate::code::read_only_grants(&hub.catalog(), &crate::tenant::Caller::owner())
+        }
+    };
     let mut loaded = Loaded {
         name: format!("code ({})", lang.name()),
         wasm,
         grants,
-        limits: crate::config::Limits::default(),
+        limits: settings.limits.clone(),
     };
     let fuel = opts.fuel.map(|f| f.0);
     policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
@@ -89,9 +109,9 @@ fn language_of(file: &Path) -> Option<Language> {
     }
 }
 
-/// The source from FILE, or stdin for "-", at most [`MAX_CODE_BYTES`].
-fn read_code(file: &Path) -> anyhow::Result<String> {
-    let limit = MAX_CODE_BYTES as u64 + 1;
+/// The source from FILE, or stdin for "-", at most `max` bytes.
+fn read_code(file: &Path, max: u64) -> anyhow::Result<String> {
+    let limit = max.saturating_add(1);
     let mut bytes = Vec::new();
     let read = if file == Path::new("-") {
         std::io::stdin().take(limit).read_to_end(&mut bytes)
@@ -99,11 +119,10 @@ fn read_code(file: &Path) -> anyhow::Result<String> {
         std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut bytes))
     };
     read.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    if bytes.len() > MAX_CODE_BYTES {
+    if bytes.len() as u64 > max {
         anyhow::bail!(
-            "{} is over {} KiB; code mode takes at most that much source",
+            "{} is over {max} bytes; code mode takes at most that much source ([code] max_code_bytes)",
             file.display(),
-            MAX_CODE_BYTES >> 10
         );
     }
     String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", file.display()))

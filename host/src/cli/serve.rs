@@ -89,13 +89,12 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
     warn_failed(&hub);
     let gw = Gateway::new(hub.clone(), expose);
     // Code mode is on for a local agent over stdio (its own machine's
-    // user); `weft serve --http` does not offer it.
-    if addr.is_none() {
-        gw.enable_code(crate::code::Interpreters::new(
-            None,
-            std::sync::Arc::new(super::build::Toolchain),
-        ));
-    }
+    // user); `weft serve --http` offers it only where `[code] enabled =
+    // true` is written (for everyone or for a tenant).
+    gw.enable_code(
+        crate::code::Interpreters::new(None, std::sync::Arc::new(super::build::Toolchain)),
+        addr.is_none(),
+    );
     let servers = hub.status().iter().filter(|s| s.protocol.is_some()).count();
     let tools = hub.catalog().tools().len();
     let tenants = hub.tenants().names().count();

@@ -31,48 +31,34 @@ const PYTHON: &str = include_str!("../../../interpreters/python/app.py");
 /// The JavaScript interpreter's source.
 const JS: &str = include_str!("../../../interpreters/js/policy.js");
 
-/// The most bytes of source one submission may have.
-pub const MAX_CODE_BYTES: usize = 256 << 10;
+pub use crate::config::code::Language;
 
-/// A language code mode runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Language {
-    Python,
-    JavaScript,
+/// The interpreter's file in its source folder, and its text.
+fn source(lang: Language) -> (&'static str, &'static str) {
+    match lang {
+        Language::Python => ("app.py", PYTHON),
+        Language::JavaScript => ("policy.js", JS),
+    }
 }
 
-impl Language {
-    /// `python`/`py` or `javascript`/`js`.
-    pub fn parse(name: &str) -> Option<Language> {
-        match name {
-            "python" | "py" => Some(Language::Python),
-            "javascript" | "js" => Some(Language::JavaScript),
-            _ => None,
-        }
-    }
-
-    /// Its name in a request and in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Language::Python => "python",
-            Language::JavaScript => "javascript",
-        }
-    }
-
-    /// The interpreter's file in its source folder, and its text.
-    fn source(self) -> (&'static str, &'static str) {
-        match self {
-            Language::Python => ("app.py", PYTHON),
-            Language::JavaScript => ("policy.js", JS),
-        }
-    }
+/// The code-mode settings that hold for `caller`: its tenant's own
+/// `[tenants.NAME.code]`, else the top-level `[code]`.
+pub fn settings_for<'a>(
+    config: &'a crate::config::Config,
+    caller: &'a crate::tenant::Caller,
+) -> &'a crate::config::CodeConfig {
+    caller
+        .tenant
+        .as_ref()
+        .and_then(|t| t.code.as_ref())
+        .unwrap_or(&config.code)
 }
 
 /// Why code cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
     #[error("the code is {size} bytes; at most {max} are accepted")]
-    TooLarge { size: usize, max: usize },
+    TooLarge { size: usize, max: u64 },
     #[error("no cache folder for the {0} interpreter: set WEFT_CACHE_DIR or HOME")]
     NoCache(&'static str),
     #[error("cannot build the {lang} interpreter: {message}")]
@@ -145,7 +131,7 @@ impl Interpreters {
 
     fn fingerprint(&self, lang: Language) -> String {
         let mut hash = Sha256::new();
-        hash.update(lang.source().1.as_bytes());
+        hash.update(source(lang).1.as_bytes());
         hash.update([0]);
         hash.update(self.toolchain.fingerprint(lang).as_bytes());
         hash.finalize()
@@ -169,7 +155,7 @@ impl Interpreters {
             .prefix("weft-interpreter-")
             .tempdir()
             .map_err(|e| fail(format!("cannot make a scratch folder: {e}")))?;
-        let (file, text) = lang.source();
+        let (file, text) = source(lang);
         let folder = src.path().join(lang.name());
         std::fs::create_dir_all(&folder)
             .and_then(|()| std::fs::write(folder.join(file), text))
@@ -194,28 +180,44 @@ fn default_dir() -> Option<PathBuf> {
 }
 
 /// The interpreter's input for one submission.
+/// `max` is the most bytes of source accepted (`[code] max_code_bytes`).
 pub fn request(
     lang: Language,
     code: &str,
     input: Option<serde_json::Value>,
+    max: u64,
 ) -> Result<String, CodeError> {
-    if code.len() > MAX_CODE_BYTES {
+    if code.len() as u64 > max {
         return Err(CodeError::TooLarge {
             size: code.len(),
-            max: MAX_CODE_BYTES,
+            max,
         });
     }
     let body = serde_json::json!({"language": lang.name(), "code": code, "input": input});
     Ok(body.to_string())
 }
 
-/// Grants for every read-only tool the catalog lists now, each by its exact
-/// name (glob characters escaped); the default when code is given none.
-pub fn read_only_grants(catalog: &crate::catalog::Catalog) -> Grants {
+/// Grants for every read-only tool the catalog lists now that `caller`
+/// can see, each by its exact name (glob characters escaped); the default
+/// when code is given none. A tool outside the caller's view is left out,
+/// so code that names one is `denied` as for a tool that does not exist.
+pub fn read_only_grants(
+    catalog: &crate::catalog::Catalog,
+    caller: &crate::tenant::Caller,
+) -> Grants {
     let exact: Vec<String> = catalog
         .tools()
         .iter()
-        .filter(|t| t.read_only)
+        .filter(|t| {
+            t.read_only
+                && crate::authz::allowed(
+                    caller,
+                    &crate::authz::Resource::Tool {
+                        server: &t.server,
+                        tool: t.name(),
+                    },
+                )
+        })
         .map(|t| {
             format!(
                 "{}.{}",

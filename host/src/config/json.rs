@@ -140,6 +140,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         servers,
         policies,
         tenants: Vec::new(),
+        code: super::CodeConfig::default(),
         secret_values,
     })
 }

@@ -14,6 +14,7 @@
 //! [`secrets`]).
 
 pub mod adapter;
+pub mod code;
 pub mod credentials;
 mod duration;
 mod error;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use adapter::AdapterConfig;
+pub use code::CodeConfig;
 pub use duration::{AmountError, parse_duration, parse_size};
 pub use error::{ConfigError, Position};
 pub use grants::Grants;
@@ -265,6 +267,8 @@ pub struct Config {
     pub policies: Vec<PolicyConfig>,
     /// Tenants in name order; none means one trusted user (no keys).
     pub tenants: Vec<TenantConfig>,
+    /// Code mode (`[code]`); a tenant's own table is in its config.
+    pub code: CodeConfig,
     /// Every secret value the loaded store holds and every server
     /// credential, so output can be redacted. Never printed.
     pub secret_values: SecretValues,

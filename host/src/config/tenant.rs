@@ -36,6 +36,8 @@ pub struct TenantConfig {
     pub limits: TenantLimits,
     /// Key hashes (`sha256:HEX`) with their ids.
     pub keys: Vec<KeyEntry>,
+    /// `[tenants.NAME.code]` over `[code]`; `None` keeps `[code]` as it is.
+    pub code: Option<super::CodeConfig>,
 }
 
 impl TenantConfig {
@@ -49,6 +51,7 @@ impl TenantConfig {
             admin: false,
             limits: TenantLimits::default(),
             keys: Vec::new(),
+            code: None,
         }
     }
 }
@@ -98,6 +101,7 @@ pub(crate) struct RawTenant {
     #[serde(default)]
     admin: bool,
     limits: Option<RawTenantLimits>,
+    code: Option<super::code::RawCode>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,7 +117,14 @@ pub(crate) struct RawTenantLimits {
 }
 
 impl RawTenant {
-    pub(crate) fn into_config(self, name: &str, file: &Path) -> Result<TenantConfig, ConfigError> {
+    /// The tenant as validated; `code` is the top-level `[code]`, which its
+    /// own `code` table overrides.
+    pub(crate) fn into_config(
+        self,
+        name: &str,
+        file: &Path,
+        code: &super::CodeConfig,
+    ) -> Result<TenantConfig, ConfigError> {
         let key = |k: &str| format!("tenants.{name}.{k}");
         super::validate_name("tenant", name, "")
             .map_err(|m| ConfigError::new(file, format!("tenants.{name}"), m.to_string()))?;
@@ -188,6 +199,10 @@ impl RawTenant {
             admin: self.admin,
             limits,
             keys,
+            code: match &self.code {
+                Some(raw) => Some(raw.over(code, file, &key("code"))?),
+                None => None,
+            },
         })
     }
 }

@@ -39,7 +39,7 @@ struct RawSettings {
     max_sessions_per_tenant: Option<u64>,
 }
 
-const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants"];
+const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants", "code"];
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, file, &e))?;
@@ -149,6 +149,14 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
 
+    let code = match table.get("code") {
+        Some(v) => section::<super::code::RawCode>(v, file, "code")?.over(
+            &super::CodeConfig::default(),
+            file,
+            "code",
+        )?,
+        None => super::CodeConfig::default(),
+    };
     let mut tenants = Vec::new();
     if let Some(v) = table.get("tenants") {
         let Some(entries) = v.as_table() else {
@@ -164,7 +172,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 section::<super::tenant::RawTenantLimits>(limits, file, &format!("{key}.limits"))?;
             }
             let raw: RawTenant = section(entry, file, &key)?;
-            tenants.push(raw.into_config(name, file)?);
+            tenants.push(raw.into_config(name, file, &code)?);
         }
     }
     // Named after the config, or the old shared file when that holds
@@ -222,6 +230,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         servers,
         policies,
         tenants,
+        code,
         secret_values,
     })
 }

@@ -176,6 +176,34 @@ impl Runner {
                 ),
             );
         }
+        self.run_allowed(caller, policy, input, progress).await
+    }
+
+    /// Runs code mode's interpreter on submitted code for a caller, as
+    /// [`Runner::run_as`] runs a policy but for the permission to run it:
+    /// that is the caller's `[code]` settings, which the edge checked
+    /// before taking the code (`crate::code::settings_for`).
+    pub async fn run_code_as(
+        &self,
+        caller: &Caller,
+        interpreter: &Loaded,
+        request: &str,
+        progress: Option<ProgressFn>,
+    ) -> RunReport {
+        self.run_allowed(caller, interpreter, request, progress)
+            .await
+    }
+
+    /// A run the caller is allowed: the tenant's limits and its
+    /// concurrent-run cap apply, and every call is checked against the
+    /// grants and the tenant's view.
+    async fn run_allowed(
+        &self,
+        caller: &Caller,
+        policy: &Loaded,
+        input: &str,
+        progress: Option<ProgressFn>,
+    ) -> RunReport {
         let _slot = match caller.tenant.as_ref().map(|t| t.start_run()) {
             Some(Err(max)) => {
                 return self.refused(

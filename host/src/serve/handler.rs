@@ -387,7 +387,9 @@ impl ServerHandler for Session {
         let policies = &gw.hub.config().policies;
         match tools::target(name, policies, gw.expose) {
             Target::Policy(p) => Some(tools::policy_tool(p)),
-            Target::Meta(tools::RUN_CODE) => gw.code_enabled().then(|| tools::code_tool(None)),
+            Target::Meta(tools::RUN_CODE) => gw
+                .code_offered()
+                .then(|| tools::code_tool(None, &gw.hub.config().code)),
             Target::Meta(_) => tools::meta_tools(gw.expose, policies)
                 .into_iter()
                 .find(|t| t.name == name),

@@ -120,7 +120,8 @@ pub fn page_for(
     policies: &[crate::config::PolicyConfig],
     cursor: Option<&str>,
 ) -> Result<ListToolsResult, ErrorData> {
-    let all = tools::exposed(catalog, policies, gw.expose, caller, gw.code_enabled());
+    let code = gw.code_for(caller).map(|(_, settings)| settings);
+    let all = tools::exposed(catalog, policies, gw.expose, caller, code);
     let (items, next) = page(all, cursor, gw.page_size)?;
     let mut result = ListToolsResult::with_all_items(items);
     result.next_cursor = next;

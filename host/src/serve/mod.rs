@@ -18,6 +18,7 @@
 
 pub(crate) mod call;
 mod coalesce;
+mod code_call;
 mod direct;
 mod edge;
 mod handler;
@@ -74,9 +75,10 @@ pub struct Gateway {
     sessions: sessions::Sessions,
     /// `tools/list` results, serialised once per catalog and audience.
     lists: listing::Lists,
-    /// Code mode's interpreters, once [`Gateway::enable_code`] is called:
-    /// `weft_run_code` is listed and runs only then.
-    code: std::sync::OnceLock<Arc<crate::code::Interpreters>>,
+    /// Code mode's interpreters, once [`Gateway::enable_code`] is called,
+    /// and whether code mode is on where `[code] enabled` is not written
+    /// (on over stdio, off over HTTP).
+    code: std::sync::OnceLock<(Arc<crate::code::Interpreters>, bool)>,
 }
 
 impl Gateway {
@@ -104,15 +106,42 @@ impl Gateway {
         })
     }
 
-    /// Offers code mode (`weft_run_code`) with these interpreters. Call it
-    /// before the first session; a second call changes nothing.
-    pub fn enable_code(&self, interpreters: crate::code::Interpreters) {
-        let _ = self.code.set(Arc::new(interpreters));
+    /// Offers code mode (`weft_run_code`) with these interpreters to the
+    /// callers whose `[code]` settings turn it on; `by_default` is whether
+    /// it is on where `enabled` is not written. Call it before the first
+    /// session; a second call changes nothing.
+    pub fn enable_code(&self, interpreters: crate::code::Interpreters, by_default: bool) {
+        let _ = self.code.set((Arc::new(interpreters), by_default));
     }
 
-    /// Whether code mode is offered.
-    pub fn code_enabled(&self) -> bool {
-        self.code.get().is_some()
+    /// The interpreters and `caller`'s code-mode settings, when code mode
+    /// is offered to `caller`.
+    pub fn code_for<'a>(
+        &'a self,
+        caller: &'a Caller,
+    ) -> Option<(
+        &'a Arc<crate::code::Interpreters>,
+        &'a crate::config::CodeConfig,
+    )> {
+        let (interpreters, by_default) = self.code.get()?;
+        let settings = crate::code::settings_for(self.hub.config(), caller);
+        settings
+            .is_enabled(*by_default)
+            .then_some((interpreters, settings))
+    }
+
+    /// Whether code mode is offered to anyone.
+    pub(crate) fn code_offered(&self) -> bool {
+        let Some((_, by_default)) = self.code.get() else {
+            return false;
+        };
+        let config = self.hub.config();
+        config.code.is_enabled(*by_default)
+            || config
+                .tenants
+                .iter()
+                .filter_map(|t| t.code.as_ref())
+                .any(|c| c.is_enabled(*by_default))
     }
 
     /// A new session (one per agent connection); each request's caller

@@ -64,7 +64,7 @@ fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
 }
 
 /// Reads a tool's arguments as a JSON object.
-fn object_arg(args: &Option<rmcp::model::JsonObject>, key: &str) -> Option<Value> {
+pub(super) fn object_arg(args: &Option<rmcp::model::JsonObject>, key: &str) -> Option<Value> {
     args.as_ref().and_then(|a| a.get(key)).cloned()
 }
 
@@ -168,54 +168,7 @@ impl Session {
                 Ok(run_policy(gw, caller.clone(), policy, input, tx))
             }
             Target::Meta(tools::RUN_CODE) => {
-                let Some(interpreters) = gw.code.get().cloned() else {
-                    return Err(ErrorData::invalid_params(
-                        "code mode is off on this server (weft_run_code is not offered)",
-                        None,
-                    ));
-                };
-                let lang = object_arg(&params.arguments, "language")
-                    .and_then(|v| v.as_str().and_then(crate::code::Language::parse))
-                    .ok_or_else(|| {
-                        ErrorData::invalid_params(
-                            "weft_run_code needs \"language\": \"python\" or \"javascript\"",
-                            None,
-                        )
-                    })?;
-                let code = object_arg(&params.arguments, "code")
-                    .and_then(|v| v.as_str().map(String::from))
-                    .ok_or_else(|| {
-                        ErrorData::invalid_params(
-                            "weft_run_code needs the \"code\" to run, as a string",
-                            None,
-                        )
-                    })?;
-                let input = object_arg(&params.arguments, "input");
-                let request = crate::code::request(lang, &code, input)
-                    .map_err(|e| ErrorData::invalid_params(format!("weft_run_code: {e}"), None))?;
-                let caller = caller.clone();
-                let arguments = params.arguments;
-                Ok(Box::pin(async move {
-                    // The audit line keeps a keyed hash of the code, not the code.
-                    let audit = Audit::begin(
-                        gw.hub.audit(),
-                        &caller,
-                        AuditRoute::PolicyRun,
-                        tools::RUN_CODE,
-                    )
-                    .args(arguments.as_ref());
-                    let wasm = match interpreters.get(lang).await {
-                        Ok(w) => w,
-                        Err(e) => return Ok(tool_failure(e.to_string())),
-                    };
-                    let loaded = crate::policy::Loaded {
-                        name: format!("code ({})", lang.name()),
-                        wasm,
-                        grants: crate::code::read_only_grants(&gw.hub.catalog_for(&caller)),
-                        limits: crate::config::Limits::default(),
-                    };
-                    Ok(run_loaded(&gw, &caller, &loaded, &request, tx, audit).await)
-                }))
+                super::code_call::work(gw, caller, params.arguments, tx)
             }
             Target::Meta(_) => {
                 let target = object_arg(&params.arguments, "name")
@@ -358,17 +311,33 @@ fn run_policy(
         };
         let audit = Audit::begin(gw.hub.audit(), &caller, AuditRoute::PolicyRun, &name)
             .args(input.as_object());
-        Ok(run_loaded(&gw, &caller, &loaded, &input.to_string(), tx, audit).await)
+        Ok(run_loaded(
+            &gw,
+            &caller,
+            (RunKind::Policy, &loaded),
+            &input.to_string(),
+            tx,
+            audit,
+        )
+        .await)
     })
+}
+
+/// What runs in [`run_loaded`]: a policy (the caller must be allowed it)
+/// or code mode's interpreter (the caller's `[code]` settings were checked
+/// when the code was taken).
+pub(super) enum RunKind {
+    Policy,
+    Code,
 }
 
 /// Runs `loaded` on `input` for `caller`, its progress to the agent: the
 /// output as the result (structured when it is an object), the report in
 /// `_meta["weft/run"]`.
-async fn run_loaded(
+pub(super) async fn run_loaded(
     gw: &Gateway,
     caller: &Caller,
-    loaded: &crate::policy::Loaded,
+    (kind, loaded): (RunKind, &crate::policy::Loaded),
     input: &str,
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
     mut audit: crate::audit::Pending<'_>,
@@ -388,7 +357,14 @@ async fn run_loaded(
             message,
         });
     });
-    let mut report = runner.run_as(caller, loaded, input, Some(progress)).await;
+    let mut report = match kind {
+        RunKind::Policy => runner.run_as(caller, loaded, input, Some(progress)).await,
+        RunKind::Code => {
+            runner
+                .run_code_as(caller, loaded, input, Some(progress))
+                .await
+        }
+    };
     crate::code::tidy(&mut report);
     audit.outcome(report.status);
     let summary = json!({
@@ -427,6 +403,6 @@ async fn run_loaded(
     result.into()
 }
 
-fn tool_failure(message: String) -> CallToolResponse {
+pub(super) fn tool_failure(message: String) -> CallToolResponse {
     CallToolResult::error(vec![ContentBlock::text(message)]).into()
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::authz::{self, Resource};
 use crate::catalog::Catalog;
-use crate::config::{Expose, PolicyConfig};
+use crate::config::{CodeConfig, Expose, Grants, PolicyConfig};
 use crate::tenant::Caller;
 
 /// The catalog's tools that `caller` may see and call.
@@ -122,22 +122,32 @@ pub fn meta_tools(expose: Expose, policies: &[PolicyConfig]) -> Vec<Tool> {
 }
 
 /// `weft_run_code`, its description naming the typed calls of the tools
-/// `caller`'s code may use (the read-only ones it can see), when there is
-/// a catalog to describe.
-pub fn code_tool(catalog: Option<(&Catalog, &Caller)>) -> Tool {
+/// `caller`'s code may use (those it can see that the code grants allow:
+/// by default the read-only ones), when there is a catalog to describe;
+/// the languages are those `settings` offer.
+pub fn code_tool(catalog: Option<(&Catalog, &Caller)>, settings: &CodeConfig) -> Tool {
+    let grants = settings
+        .grants
+        .as_ref()
+        .map(|g| Grants::new(g).unwrap_or_default());
     let description = match catalog {
         Some((catalog, caller)) => {
-            crate::code::describe(visible(catalog, caller).filter(|t| t.read_only)).0
+            crate::code::describe(visible(catalog, caller).filter(|t| match &grants {
+                Some(g) => g.allows(&t.server, t.name()),
+                None => t.read_only,
+            }))
+            .0
         }
         None => crate::code::describe(std::iter::empty()).0,
     };
+    let languages: Vec<&str> = settings.languages.iter().map(|l| l.name()).collect();
     Tool::new(
         RUN_CODE,
         description,
         object(json!({
             "type": "object",
             "properties": {
-                "language": {"type": "string", "enum": ["python", "javascript"]},
+                "language": {"type": "string", "enum": languages},
                 "code": {"type": "string", "description": "The body of a function of `input`; `return` gives the result"},
                 "input": {"description": "The value of `input` (any JSON)"}
             },
@@ -168,7 +178,7 @@ pub fn exposed(
     policies: &[PolicyConfig],
     expose: Expose,
     caller: &Caller,
-    code: bool,
+    code: Option<&CodeConfig>,
 ) -> Vec<Tool> {
     let mut out = Vec::new();
     if expose == Expose::All {
@@ -186,8 +196,8 @@ pub fn exposed(
         out.extend(policies.iter().map(policy_tool));
     }
     out.extend(meta_tools(expose, policies));
-    if code {
-        out.push(code_tool(Some((catalog, caller))));
+    if let Some(settings) = code {
+        out.push(code_tool(Some((catalog, caller)), settings));
     }
     out
 }
@@ -206,7 +216,7 @@ pub(crate) fn policies_for(hub: &crate::Hub, caller: &Caller) -> Vec<PolicyConfi
 /// would with `expose`: what `weft tools --tenant` prints.
 pub(crate) fn listed(hub: &crate::Hub, expose: Expose, caller: &Caller) -> Vec<Tool> {
     let policies = policies_for(hub, caller);
-    exposed(&hub.catalog_for(caller), &policies, expose, caller, false)
+    exposed(&hub.catalog_for(caller), &policies, expose, caller, None)
 }
 
 /// The longest search query weft takes, in bytes.

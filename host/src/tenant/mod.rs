@@ -28,6 +28,8 @@ pub struct Tenant {
     policies: Vec<GlobMatcher>,
     pub admin: bool,
     pub limits: TenantLimits,
+    /// Its own code-mode settings, when it has a `[tenants.NAME.code]`.
+    pub code: Option<crate::config::CodeConfig>,
     bucket: Option<Mutex<bucket::Bucket>>,
     runs: Option<Arc<Semaphore>>,
     requests: Option<Arc<Semaphore>>,
@@ -57,6 +59,7 @@ impl Tenant {
             policies,
             admin: config.admin,
             limits: l.clone(),
+            code: config.code.clone(),
             bucket,
             runs: l
                 .concurrent_runs

@@ -1,0 +1,218 @@
+//! `[code]` and `[tenants.NAME.code]`: whether code mode is offered, in
+//! which languages, what submitted code may call and the limits of a run.
+//!
+//! A tenant's table overrides the top-level one key by key; a key it leaves
+//! out keeps the top-level value.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use super::policy::{Limits, RawAmount, RawLimits, check_memory, validate_grant};
+
+/// The default cap on one submission's source.
+pub const DEFAULT_MAX_CODE_BYTES: u64 = 256 << 10;
+/// The largest cap a config may set on one submission's source.
+pub const MAX_CODE_BYTES_CEILING: u64 = 16 << 20;
+
+/// A language code mode runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Language {
+    Python,
+    JavaScript,
+}
+
+impl Language {
+    /// Both, in the order they are listed.
+    pub const ALL: [Language; 2] = [Language::Python, Language::JavaScript];
+
+    /// `python`/`py` or `javascript`/`js`.
+    pub fn parse(name: &str) -> Option<Language> {
+        match name {
+            "python" | "py" => Some(Language::Python),
+            "javascript" | "js" => Some(Language::JavaScript),
+            _ => None,
+        }
+    }
+
+    /// Its name in a request and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Language::Python => "python",
+            Language::JavaScript => "javascript",
+        }
+    }
+}
+
+/// Code mode's settings, for everyone or for one tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeConfig {
+    /// Written `enabled`; `None` (not written) is on for `weft serve` over
+    /// stdio and `weft exec`, off for `weft serve --http`.
+    pub enabled: Option<bool>,
+    /// The languages offered, in order.
+    pub languages: Vec<Language>,
+    /// `server.tool` globs code may call; `None` is every read-only tool.
+    pub grants: Option<Vec<String>>,
+    /// The limits of one submission's run.
+    pub limits: Limits,
+    /// The most bytes of source one submission may have.
+    pub max_code_bytes: u64,
+}
+
+impl Default for CodeConfig {
+    fn default() -> Self {
+        CodeConfig {
+            enabled: None,
+            languages: Language::ALL.to_vec(),
+            grants: None,
+            limits: Limits::default(),
+            max_code_bytes: DEFAULT_MAX_CODE_BYTES,
+        }
+    }
+}
+
+impl CodeConfig {
+    /// Whether code mode is on, where `by_default` is the transport's
+    /// default (on over stdio, off over HTTP).
+    pub fn is_enabled(&self, by_default: bool) -> bool {
+        self.enabled.unwrap_or(by_default)
+    }
+
+    /// Whether `lang` is offered.
+    pub fn offers(&self, lang: Language) -> bool {
+        self.languages.contains(&lang)
+    }
+}
+
+/// `[code]` as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCode {
+    enabled: Option<bool>,
+    languages: Option<Vec<String>>,
+    grants: Option<Vec<String>>,
+    max_code_bytes: Option<RawAmount>,
+    limits: Option<RawLimits>,
+}
+
+impl RawCode {
+    /// The settings written here over `base`; `table` names where they
+    /// are written (`code`, `tenants.NAME.code`), for messages.
+    pub(crate) fn over(
+        &self,
+        base: &CodeConfig,
+        file: &Path,
+        table: &str,
+    ) -> Result<CodeConfig, ConfigError> {
+        let key = |k: &str| format!("{table}.{k}");
+        let mut out = base.clone();
+        if let Some(e) = self.enabled {
+            out.enabled = Some(e);
+        }
+        if let Some(names) = &self.languages {
+            let mut languages = Vec::new();
+            for n in names {
+                let lang = Language::parse(n).ok_or_else(|| {
+                    let shown: String = n.chars().take(40).collect();
+                    ConfigError::new(
+                        file,
+                        key("languages"),
+                        format!("{shown:?} is not a language code mode runs"),
+                    )
+                    .hint("list \"python\" and/or \"javascript\"")
+                })?;
+                if !languages.contains(&lang) {
+                    languages.push(lang);
+                }
+            }
+            if languages.is_empty() {
+                return Err(
+                    ConfigError::new(file, key("languages"), "lists no language")
+                        .hint("to turn code mode off, write `enabled = false`"),
+                );
+            }
+            out.languages = languages;
+        }
+        if let Some(grants) = &self.grants {
+            for g in grants {
+                validate_grant(g)
+                    .map_err(|m| ConfigError::new(file, key("grants"), m.to_string()))?;
+            }
+            out.grants = Some(grants.clone());
+        }
+        if let Some(m) = &self.max_code_bytes {
+            let bytes = match m {
+                RawAmount::Number(n) => *n,
+                RawAmount::Text(t) => super::parse_size(t)
+                    .map_err(|e| ConfigError::new(file, key("max_code_bytes"), e.to_string()))?,
+            };
+            if bytes == 0 || bytes > MAX_CODE_BYTES_CEILING {
+                return Err(ConfigError::new(
+                    file,
+                    key("max_code_bytes"),
+                    format!("{bytes} bytes is out of range"),
+                )
+                .hint("use 1 byte to 16MiB; the default is 256KiB"));
+            }
+            out.max_code_bytes = bytes;
+        }
+        if let Some(limits) = &self.limits {
+            if limits.concurrency.is_some() {
+                return Err(ConfigError::new(
+                    file,
+                    key("limits.concurrency"),
+                    "is an adapter's limit, not code mode's",
+                )
+                .hint("limit a tenant's runs at once with [tenants.NAME.limits] concurrent_runs"));
+            }
+            limits.apply(&mut out.limits, file, &key("limits"))?;
+            check_memory(out.limits.memory)
+                .map_err(|e| ConfigError::new(file, key("limits.memory"), e.to_string()))?;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> RawCode {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn a_tenant_overrides_key_by_key() {
+        let file = Path::new("weft.toml");
+        let top = raw("enabled = true\ngrants = [\"time.*\"]\n[limits]\ntimeout = \"5s\"\n")
+            .over(&CodeConfig::default(), file, "code")
+            .unwrap();
+        let tenant = raw("languages = [\"js\"]\n[limits]\nmax_calls = 3\n")
+            .over(&top, file, "tenants.a.code")
+            .unwrap();
+        assert_eq!(tenant.enabled, Some(true));
+        assert_eq!(tenant.languages, vec![Language::JavaScript]);
+        assert_eq!(tenant.grants, Some(vec!["time.*".to_string()]));
+        assert_eq!(tenant.limits.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(tenant.limits.max_calls, 3);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let file = Path::new("weft.toml");
+        let base = CodeConfig::default();
+        for (text, key) in [
+            ("languages = [\"ruby\"]", "code.languages"),
+            ("languages = []", "code.languages"),
+            ("grants = [\"nodot\"]", "code.grants"),
+            ("max_code_bytes = 0", "code.max_code_bytes"),
+            ("[limits]\nconcurrency = 2", "code.limits.concurrency"),
+            ("[limits]\nmemory = \"4GiB\"", "code.limits.memory"),
+        ] {
+            let e = raw(text).over(&base, file, "code").unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `weft_run_code`: an agent's Python or JavaScript source, run by the
+//! language's interpreter as a policy, under the caller's `[code]`
+//! settings (its tenant's own table, else the top-level one): the
+//! languages offered, the grants (by default the read-only tools the
+//! caller can see), the limits and the largest source accepted.
+
+use std::sync::Arc;
+
+use rmcp::model::{ErrorData, JsonObject};
+use tokio::sync::mpsc;
+
+use super::Gateway;
+use super::call::Work;
+use super::tool_call::{RunKind, object_arg, run_loaded, tool_failure};
+use super::tools;
+use crate::audit::{Audit, AuditRoute};
+use crate::code::Language;
+use crate::config::Grants;
+use crate::tenant::Caller;
+
+/// The work of one `weft_run_code` call, or the protocol error that
+/// refuses it (code mode off for this caller, a language not offered,
+/// no code, code over the size cap).
+pub(super) fn work(
+    gw: Arc<Gateway>,
+    caller: &Caller,
+    arguments: Option<JsonObject>,
+    tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+) -> Result<Work, ErrorData> {
+    let Some((interpreters, settings)) = gw.code_for(caller) else {
+        return Err(ErrorData::invalid_params(
+            "code mode is off on this server (weft_run_code is not offered)",
+            None,
+        ));
+    };
+    let interpreters = interpreters.clone();
+    let offered: Vec<&str> = settings.languages.iter().map(|l| l.name()).collect();
+    let lang = object_arg(&arguments, "language")
+        .and_then(|v| v.as_str().and_then(Language::parse))
+        .filter(|l| settings.offers(*l))
+        .ok_or_else(|| {
+            ErrorData::invalid_params(
+                format!(
+                    "weft_run_code needs \"language\": one of {}",
+                    offered.join(", ")
+                ),
+                None,
+            )
+        })?;
+    let code = object_arg(&arguments, "code")
+        .and_then(|v| v.as_str().map(String::from))
+        .ok_or_else(|| {
+            ErrorData::invalid_params("weft_run_code needs the \"code\" to run, as a string", None)
+        })?;
+    let input = object_arg(&arguments, "input");
+    let request = crate::code::request(lang, &code, input, settings.max_code_bytes)
+        .map_err(|e| ErrorData::invalid_params(format!("weft_run_code: {e}"), None))?;
+    let written = settings.grants.clone();
+    let limits = settings.limits.clone();
+    let caller = caller.clone();
+    Ok(Box::pin(async move {
+        // The audit line keeps a keyed hash of the code, not the code.
+        let audit = Audit::begin(
+            gw.hub.audit(),
+            &caller,
+            AuditRoute::PolicyRun,
+            tools::RUN_CODE,
+        )
+        .args(arguments.as_ref());
+        let wasm = match interpreters.get(lang).await {
+            Ok(w) => w,
+            Err(e) => return Ok(tool_failure(e.to_string())),
+        };
+        let grants = match written {
+            // Checked when the config was loaded.
+            Some(g) => Grants::new(&g).unwrap_or_default(),
+            None => crate::code::read_only_grants(&gw.hub.catalog_for(&caller), &caller),
+        };
+        let loaded = crate::policy::Loaded {
+            name: format!("code ({})", lang.name()),
+            wasm,
+            grants,
+            limits,
+        };
+        Ok(run_loaded(&gw, &caller, (RunKind::Code, &loaded), &request, tx, audit).await)
+    }))
+}

@@ -1,0 +1,143 @@
+//! `[code]` settings per tenant on `weft serve --http`, with the official
+//! Python SDK as each tenant's agent (one per protocol era): code mode is
+//! off over HTTP unless a table turns it on, a tenant's languages and
+//! grants are its own, and code never reaches past the tenant's view,
+//! whether by name, through `tools.list()` or through the typed namespaces.
+
+use serde_json::{Value, json};
+
+use crate::support::code::{interpreters, weft_code};
+use crate::support::keys::add_key;
+use crate::support::*;
+
+const PYTHON_PROBE: &str = r#"out = {"servers": sorted({t["server"] for t in tools.list()})}
+for label, call in [
+    ("by_name", lambda: tools.call("memory", "read_graph")),
+    ("typed", lambda: tools.memory.read_graph()),
+    ("unknown", lambda: tools.call("nosuch", "thing")),
+]:
+    try:
+        call()
+        out[label] = "called"
+    except CallError as e:
+        out[label] = e.kind
+out["echo"] = tools.everything.echo(message="a")
+return out
+"#;
+
+const JS_PROBE: &str = r#"const servers = [...new Set(tools.list().map((t) => t.server))].sort();
+tools.memory.createEntities({ entities: [{ name: "b-only", entityType: "t", observations: [] }] });
+const graph = tools.memory.readGraph();
+let echo;
+try {
+  tools.everything.echo({ message: "x" });
+  echo = "called";
+} catch (e) {
+  echo = e.kind;
+}
+return { servers, entities: graph.entities.map((e) => e.name), echo };
+"#;
+
+#[test]
+fn code_settings_are_per_tenant_and_code_stays_in_its_tenants_view() {
+    let interp = interpreters("python");
+    interpreters("js");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += &time_memory_entries(dir.path());
+    text += r#"
+[tenants.a]
+include = ["everything.*", "time.*"]
+[tenants.a.code]
+enabled = true
+
+[tenants.b]
+include = ["memory.*"]
+[tenants.b.code]
+enabled = true
+languages = ["javascript"]
+grants = ["memory.*"]
+
+[tenants.c]
+include = ["time.*"]
+"#;
+    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
+    let keys: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|t| add_key(dir.path(), t))
+        .collect();
+    let mut cmd = weft_code(&interp);
+    cmd.current_dir(dir.path());
+    let (_weft, base) = serve_weft_http(&mut cmd);
+    let url = format!("{base}/mcp");
+    let agent = |mode: &str, key: &str, runs: Value| {
+        crate::serve::agent(&url, mode, "code", json!({"key": key, "runs": runs}))
+    };
+
+    // Tenant a: both languages, the default grants (the read-only tools in
+    // its view). memory's tools exist but are outside the view: the code
+    // gets `denied` for them, exactly as for a server that does not exist.
+    let a = agent(
+        "legacy",
+        &keys[0],
+        json!([
+            {"language": "python", "code": PYTHON_PROBE},
+            {"language": "javascript", "code": "return [...new Set(tools.list().map((t) => t.server))].sort();"},
+        ]),
+    );
+    assert_eq!(a["listed"], true, "{a}");
+    let description = a["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("tools.time.get_current_time(timezone: str)"),
+        "{description}"
+    );
+    assert!(!description.contains("memory"), "{description}");
+    assert_eq!(
+        a["runs"][0]["structured"],
+        json!({
+            "servers": ["everything", "time"],
+            "by_name": "denied",
+            "typed": "denied",
+            "unknown": "denied",
+            "echo": "Echo: a",
+        }),
+        "{a}"
+    );
+    assert_eq!(a["runs"][1]["text"], r#"["everything","time"]"#, "{a}");
+
+    // Tenant b: JavaScript only, granted memory's writes too.
+    let b = agent(
+        "2026-07-28",
+        &keys[1],
+        json!([
+            {"language": "python", "code": "return 1"},
+            {"language": "javascript", "code": JS_PROBE},
+        ]),
+    );
+    assert_eq!(b["listed"], true, "{b}");
+    let description = b["description"].as_str().unwrap_or_default();
+    assert!(description.contains("createEntities"), "{description}");
+    assert!(!description.contains("everything"), "{description}");
+    assert_eq!(
+        b["runs"][0]["rpc_error"], "weft_run_code needs \"language\": one of javascript",
+        "{b}"
+    );
+    assert_eq!(
+        b["runs"][1]["structured"],
+        json!({"servers": ["memory"], "entities": ["b-only"], "echo": "denied"}),
+        "{b}"
+    );
+
+    // Tenant c: no code table, and code mode is off over HTTP by default.
+    let c = agent(
+        "legacy",
+        &keys[2],
+        json!([{"language": "python", "code": "return 1"}]),
+    );
+    assert_eq!(c["listed"], false, "{c}");
+    assert_eq!(
+        c["runs"][0]["rpc_error"], "code mode is off on this server (weft_run_code is not offered)",
+        "{c}"
+    );
+}
