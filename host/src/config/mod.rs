@@ -16,6 +16,7 @@
 pub mod adapter;
 pub mod credentials;
 mod duration;
+pub mod egress;
 mod error;
 pub mod grants;
 mod json;
@@ -35,6 +36,7 @@ use std::time::Duration;
 
 pub use adapter::AdapterConfig;
 pub use duration::{AmountError, parse_duration, parse_size};
+pub use egress::EgressConfig;
 pub use error::{ConfigError, Position};
 pub use grants::Grants;
 pub use pattern::{PatternError, ToolPatterns};
