@@ -19,7 +19,8 @@ const CANARY: &str = "canary-5e1f9b2c-egress-token";
 /// A config in `dir` for a service on `port`, with the egress adapter as:
 /// - `net`: may request `/api/*` on 127.0.0.1:port, which gets
 ///   `Authorization: Bearer CANARY` injected;
-/// - `small`: the same, with responses capped at 1 KiB;
+/// - `small`: may request anything on 127.0.0.1:port, with responses
+///   capped at 1 KiB and requests at 300 ms;
 /// - `wild`: may request any host on that port (`*`), named by no address;
 /// - `byname`: may request `localhost` on that port;
 /// - `closed`: no `egress` at all.
@@ -51,6 +52,7 @@ component = "egress.wasm"
 egress = ["http://127.0.0.1:{port}"]
 [servers.small.limits]
 max_response = "1KiB"
+request_timeout = "300ms"
 
 [servers.wild]
 component = "egress.wasm"
@@ -229,8 +231,9 @@ async fn private_addresses_need_an_entry_that_names_them() {
     assert_eq!(service.connections(), 1);
 }
 
-/// A response over `limits.max_response` is refused with the limit's name;
-/// the next request of the same adapter works.
+/// A response over `limits.max_response`, and one slower than
+/// `limits.request_timeout`, are refused with the limit's name; the next
+/// request of the same adapter works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_over_the_cap_are_refused() {
     let service = EchoHttp::start().await;
@@ -242,6 +245,13 @@ async fn responses_over_the_cap_are_refused() {
         report["error"],
         json!(refusal(&format!(
             "weft egress: refused http://127.0.0.1:{p}/big: the response (200 OK) is over 1024 bytes (servers.small.limits.max_response)"
+        )))
+    );
+    let report = get(&hub, "small", format!("http://127.0.0.1:{p}/slow")).await;
+    assert_eq!(
+        report["error"],
+        json!(refusal(&format!(
+            "weft egress: refused http://127.0.0.1:{p}/slow: no complete answer within 300 ms (servers.small.limits.request_timeout)"
         )))
     );
     let report = get(&hub, "small", format!("http://127.0.0.1:{p}/ok")).await;

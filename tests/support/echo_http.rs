@@ -3,7 +3,7 @@
 //! every request (method, path and query, headers); it answers each with
 //! those as JSON, echoing every request header back as a response header
 //! too (`x-echo-NAME`), the way a careless API would. `/big` answers with
-//! 64 KiB of text instead.
+//! 64 KiB of text instead; `/slow` answers after 30 seconds.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -91,6 +91,9 @@ async fn answer(
         "headers": headers,
     });
     seen.lock().push(record.clone());
+    if req.uri().path() == "/slow" {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    }
     let mut response = Response::builder().status(200);
     for (name, value) in req.headers() {
         response = response.header(format!("x-echo-{}", name.as_str()), value);
