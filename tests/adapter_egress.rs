@@ -258,6 +258,30 @@ async fn responses_over_the_cap_are_refused() {
     assert_eq!(report["status"], json!(200));
 }
 
+/// A redirect is not followed: the adapter gets the 302 (and may ask
+/// again, checked again); the service saw one request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_come_back_to_the_adapter() {
+    let service = EchoHttp::start().await;
+    let dir = temp_dir();
+    let hub = hub(dir.path(), service.port).await;
+    let report = get(
+        &hub,
+        "small",
+        format!("http://127.0.0.1:{}/moved", service.port),
+    )
+    .await;
+    assert_eq!(report["status"], json!(302));
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(report["headers"].clone()).expect("headers");
+    assert!(
+        headers.contains(&("location".to_string(), "/api/moved-here".to_string())),
+        "{headers:?}"
+    );
+    let paths: Vec<Value> = service.seen().iter().map(|r| r["path"].clone()).collect();
+    assert_eq!(paths, vec![json!("/moved")]);
+}
+
 /// Through the `weft` binary, with every log on (trace): the service receives the
 /// secret, and neither the result nor weft's log shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

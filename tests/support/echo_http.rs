@@ -3,7 +3,8 @@
 //! every request (method, path and query, headers); it answers each with
 //! those as JSON, echoing every request header back as a response header
 //! too (`x-echo-NAME`), the way a careless API would. `/big` answers with
-//! 64 KiB of text instead; `/slow` answers after 30 seconds.
+//! 64 KiB of text instead; `/slow` answers after 30 seconds; `/moved`
+//! redirects (302) to `/api/moved-here`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -95,6 +96,11 @@ async fn answer(
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
     }
     let mut response = Response::builder().status(200);
+    if req.uri().path() == "/moved" {
+        response = Response::builder()
+            .status(302)
+            .header("location", "/api/moved-here");
+    }
     for (name, value) in req.headers() {
         response = response.header(format!("x-echo-{}", name.as_str()), value);
     }
