@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adapter_egress;
 mod adapters;
 mod audit;
 mod bindings;

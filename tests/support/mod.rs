@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod code;
+pub mod echo_http;
 pub mod js;
 pub mod keys;
 pub mod python;

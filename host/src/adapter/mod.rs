@@ -27,6 +27,7 @@ use rmcp::model::{CallToolResult, JsonObject, Tool};
 use crate::config::{AdapterConfig, Grants};
 use crate::error::ErrorKind;
 use crate::hub::WeakHub;
+use crate::sandbox::egress::{Access, Egress};
 use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
 use crate::tenant::Caller;
 use crate::upstream::builtin::{DirectError, InProcess};
@@ -46,6 +47,8 @@ pub struct ComponentServer {
     wasm: OnceLock<Wasm>,
     /// Calls running now, at most `limits.concurrency`.
     slots: tokio::sync::Semaphore,
+    /// What its calls may do over HTTP (`egress`).
+    egress: Access,
 }
 
 impl ComponentServer {
@@ -61,8 +64,23 @@ impl ComponentServer {
             tracing::error!(server = name, error = %e, "invalid grants; the adapter may call nothing");
             Grants::default()
         });
+        let egress = match &config.egress {
+            None => Access::Closed {
+                server: name.to_string(),
+            },
+            Some(e) => match Egress::new(name, e.clone()) {
+                Ok(e) => Access::Open(Arc::new(e)),
+                Err(e) => {
+                    tracing::error!(server = name, error = %e, "egress cannot be set up; the adapter may make no HTTP requests");
+                    Access::Closed {
+                        server: name.to_string(),
+                    }
+                }
+            },
+        };
         ComponentServer {
             name: name.to_string(),
+            egress,
             grants,
             sandbox,
             hub,
@@ -82,13 +100,15 @@ impl ComponentServer {
             .hub
             .upgrade()
             .ok_or_else(|| "weft is shutting down".to_string())?;
-        Ok(Arc::new(RunCtx::for_adapter(
+        let mut ctx = RunCtx::for_adapter(
             hub,
             self.grants.clone(),
             caller.through_adapter(&self.name, &self.grants),
             self.config.limits.max_calls,
             self.config.config.clone(),
-        )))
+        );
+        ctx.egress = self.egress.clone();
+        Ok(Arc::new(ctx))
     }
 
     /// Refuses a call that would loop back into this adapter or nest too

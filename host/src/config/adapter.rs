@@ -1,12 +1,16 @@
 //! A server that is a Wasm component (`[servers.NAME] component = "..."`):
 //! the component's path, what it may call (`grants`), its per-call limits
-//! (`[servers.NAME.limits]`) and its own configuration (`[servers.NAME.config]`).
+//! (`[servers.NAME.limits]`), its own configuration (`[servers.NAME.config]`)
+//! and its outbound HTTP (`egress`, `[servers.NAME.egress_headers]`: see
+//! [`super::egress`]).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::ConfigError;
-use super::policy::{Limits, RawLimits, validate_grant};
+use super::egress::EgressConfig;
+use super::policy::{Limits, RawLimits, amount_bytes, validate_grant};
 
 /// The most calls one adapter runs at once, unless `limits.concurrency`
 /// says otherwise.
@@ -29,6 +33,8 @@ pub struct AdapterConfig {
     pub concurrency: u32,
     /// `[servers.NAME.config]` as a JSON object (`{}` when absent).
     pub config: Arc<serde_json::Value>,
+    /// What it may request over HTTP; `None`: nothing.
+    pub egress: Option<Arc<EgressConfig>>,
 }
 
 /// The fields of a server entry that only a component server has.
@@ -37,10 +43,17 @@ pub(crate) struct RawAdapter {
     pub grants: Vec<String>,
     pub limits: Option<RawLimits>,
     pub config: Option<toml::Value>,
+    pub egress: Vec<String>,
+    /// `egress_headers`, its references resolved.
+    pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl RawAdapter {
-    pub(crate) fn resolve(self, entry: &str, file: &Path) -> Result<AdapterConfig, ConfigError> {
+    pub(crate) fn resolve(
+        mut self,
+        entry: &str,
+        file: &Path,
+    ) -> Result<AdapterConfig, ConfigError> {
         let key = |k: &str| format!("{entry}.{k}");
         if self.path.as_os_str().is_empty() {
             return Err(ConfigError::new(file, key("component"), "is empty")
@@ -48,12 +61,13 @@ impl RawAdapter {
         }
         let path = match file.parent() {
             Some(dir) if self.path.is_relative() => dir.join(&self.path),
-            _ => self.path,
+            _ => self.path.clone(),
         };
         for g in &self.grants {
             validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m.to_string()))?;
         }
-        let raw = self.limits.unwrap_or_default();
+        let raw = self.limits.take().unwrap_or_default();
+        let egress = self.egress_config(&raw, entry, file)?;
         let mut limits = Limits::default();
         raw.apply(&mut limits, file, &key("limits"))?;
         let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
@@ -88,6 +102,53 @@ impl RawAdapter {
             limits,
             concurrency,
             config: Arc::new(config),
+            egress: egress.map(Arc::new),
         })
+    }
+
+    /// `egress`, `egress_headers` and the limits of outbound requests;
+    /// `None` without `egress` (and then none of the others may be set).
+    fn egress_config(
+        &self,
+        raw: &RawLimits,
+        entry: &str,
+        file: &Path,
+    ) -> Result<Option<EgressConfig>, ConfigError> {
+        let key = |k: &str| format!("{entry}.{k}");
+        if self.egress.is_empty() {
+            let set = [
+                ("egress_headers", !self.egress_headers.is_empty()),
+                ("limits.max_response", raw.max_response.is_some()),
+                ("limits.request_timeout", raw.request_timeout.is_some()),
+            ];
+            if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+                return Err(ConfigError::new(
+                    file,
+                    key(field),
+                    "applies only to an adapter with an `egress` list",
+                )
+                .hint(format!(
+                    "add `egress = [\"http://HOST:PORT/*\"]` to [{entry}], or remove it"
+                )));
+            }
+            return Ok(None);
+        }
+        let mut egress = EgressConfig::parse(&self.egress, &self.egress_headers)
+            .map_err(|(field, m)| ConfigError::new(file, key(field), m))?;
+        if let Some(m) = &raw.max_response {
+            egress.max_response = amount_bytes(m.clone())
+                .map_err(|e| ConfigError::new(file, key("limits.max_response"), e.to_string()))?;
+        }
+        if let Some(t) = &raw.request_timeout {
+            egress.request_timeout = t.resolve(file, &key("limits.request_timeout"))?;
+        }
+        if egress.request_timeout.is_zero() {
+            return Err(ConfigError::new(
+                file,
+                key("limits.request_timeout"),
+                "must be more than zero",
+            ));
+        }
+        Ok(Some(egress))
     }
 }

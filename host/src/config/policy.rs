@@ -119,6 +119,8 @@ impl RawPolicy {
             max_calls: self.max_calls,
             max_output: self.max_output,
             concurrency: None,
+            max_response: None,
+            request_timeout: None,
         }
         .apply(&mut limits, file, &format!("policies.{name}"))?;
         Ok(PolicyConfig {
@@ -144,6 +146,12 @@ pub(crate) struct RawLimits {
     max_output: Option<RawAmount>,
     /// Calls of an adapter run at once (adapters only).
     pub(crate) concurrency: Option<u32>,
+    /// The largest response body of one outbound HTTP request (adapters
+    /// with `egress` only).
+    pub(crate) max_response: Option<RawAmount>,
+    /// How long one outbound HTTP request may take (adapters with
+    /// `egress` only).
+    pub(crate) request_timeout: Option<RawDuration>,
 }
 
 impl RawLimits {
@@ -184,7 +192,7 @@ impl RawLimits {
     }
 }
 
-fn amount_bytes(a: RawAmount) -> Result<u64, AmountError> {
+pub(crate) fn amount_bytes(a: RawAmount) -> Result<u64, AmountError> {
     match a {
         RawAmount::Number(n) => Ok(n),
         RawAmount::Text(t) => parse_size(&t),

@@ -72,6 +72,12 @@ pub(crate) struct RawServer {
     pub limits: Option<super::policy::RawLimits>,
     /// A component server's own settings, handed to it as JSON.
     pub config: Option<toml::Value>,
+    /// The URLs a component server may request (`http://HOST:PORT/PATH`).
+    #[serde(default)]
+    pub egress: Vec<String>,
+    /// Headers the host adds to a component server's requests, per host.
+    #[serde(default)]
+    pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
@@ -125,6 +131,7 @@ impl RawServer {
             .env
             .values()
             .chain(self.headers.values())
+            .chain(self.egress_headers.values().flat_map(|t| t.values()))
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
             Some(secrets().map_err(|m| ConfigError::new(file, entry, m.to_string()))?)
@@ -244,6 +251,8 @@ impl RawServer {
                 ("grants", !self.grants.is_empty()),
                 ("limits", self.limits.is_some()),
                 ("config", self.config.is_some()),
+                ("egress", !self.egress.is_empty()),
+                ("egress_headers", !self.egress_headers.is_empty()),
             ];
             if let Some((field, _)) = only.iter().find(|(_, set)| *set) {
                 return Err(ConfigError::new(
@@ -269,11 +278,20 @@ impl RawServer {
                     )
                     .hint("pass settings to the component in [servers.NAME.config]"));
                 }
+                // The injected headers are resolved like an HTTP server's
+                // `headers`: their secrets are noted for redaction.
+                let mut egress_headers = BTreeMap::new();
+                for (host, table) in &self.egress_headers {
+                    let field = format!("egress_headers.{host}");
+                    egress_headers.insert(host.clone(), resolve_map(table, &field)?);
+                }
                 let adapter = super::adapter::RawAdapter {
                     path: component.unwrap_or_default(),
                     grants: std::mem::take(&mut self.grants),
                     limits: self.limits.take(),
                     config: self.config.take(),
+                    egress: std::mem::take(&mut self.egress),
+                    egress_headers,
                 };
                 Transport::Component(Box::new(adapter.resolve(entry, file)?))
             }

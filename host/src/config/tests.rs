@@ -343,6 +343,7 @@ fn config_imports_nothing_above_it() {
         ("mod.rs", include_str!("mod.rs")),
         ("credentials.rs", include_str!("credentials.rs")),
         ("duration.rs", include_str!("duration.rs")),
+        ("egress.rs", include_str!("egress.rs")),
         ("json.rs", include_str!("json.rs")),
         ("policy.rs", include_str!("policy.rs")),
         ("raw.rs", include_str!("raw.rs")),

@@ -63,6 +63,9 @@ pub struct RunCtx {
     pub config: Arc<serde_json::Value>,
     /// `policy` or `adapter`, for messages.
     role: &'static str,
+    /// What the run may do over HTTP (`wasi:http`): nothing unless an
+    /// adapter's server entry has `egress`.
+    pub egress: super::egress::Access,
 }
 
 impl RunCtx {
@@ -84,6 +87,7 @@ impl RunCtx {
             progress,
             config: Arc::new(serde_json::Value::Object(Default::default())),
             role: "policy",
+            egress: Default::default(),
         }
     }
 
@@ -257,6 +261,9 @@ pub struct RunState {
     pub table: ResourceTable,
     pub limiter: MemoryLimiter,
     pub ctx: Arc<RunCtx>,
+    /// `wasi:http`'s state and weft's hooks (see `sandbox/egress.rs`).
+    pub http: wasmtime_wasi_http::WasiHttpCtx,
+    pub hooks: super::egress::EgressHooks,
 }
 
 impl WasiView for RunState {

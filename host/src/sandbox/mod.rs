@@ -2,12 +2,14 @@
 //! memory, and a fresh `Store` per run from a pre-linked `InstancePre`.
 //!
 //! Every run gets WASI with nothing granted (no files, network, environment
-//! or arguments; stdout and stderr captured and capped) and the limits of
+//! or arguments; stdout and stderr captured and capped; `wasi:http` only as
+//! far as an adapter's `egress` allows: see [`egress`]) and the limits of
 //! its policy: fuel, wall time (epochs for guest code, an async timeout
 //! around everything, host calls included), memory, calls and output.
 
 mod bindings;
 pub(crate) mod cache;
+pub mod egress;
 mod engine;
 pub mod host;
 pub mod limits;
@@ -139,6 +141,8 @@ impl Sandbox {
             }
         };
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link("WASI"))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(link("wasi:http"))?;
         Policy::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(link("weft:mcp@0.1.0"))?;
         Adapter::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
@@ -252,11 +256,14 @@ impl Sandbox {
         // memory busy.
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
+        let hooks = egress::EgressHooks::new(ctx.egress.clone());
         let state = RunState {
             wasi,
             table,
             limiter: MemoryLimiter::new(limits.memory),
             ctx,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            hooks,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -24,7 +24,8 @@ const WEFT_MCP: &[(&str, &[&str])] = &[
 /// The WASI 0.2 version wasmtime-wasi links (its `wasi:cli/imports` world).
 const WASI_VERSION: &str = "0.2.12";
 /// The WASI interfaces `wasmtime_wasi::p2::add_to_linker_async` defines
-/// (everything in `wasi:cli/imports` except the unstable `wasi:clocks/timezone`).
+/// (everything in `wasi:cli/imports` except the unstable `wasi:clocks/timezone`),
+/// and `wasi:http`'s two from `wasmtime_wasi_http`, at the same version.
 const WASI: &[(&str, &[&str])] = &[
     (
         "wasi:cli",
@@ -45,6 +46,8 @@ const WASI: &[(&str, &[&str])] = &[
     ("wasi:filesystem", &["types", "preopens"]),
     ("wasi:io", &["error", "poll", "streams"]),
     ("wasi:random", &["random", "insecure", "insecure-seed"]),
+    // wasmtime-wasi-http's (`sandbox/egress.rs` decides what a request may do).
+    ("wasi:http", &["types", "outgoing-handler"]),
     (
         "wasi:sockets",
         &[

@@ -1,0 +1,377 @@
+//! An adapter's outbound HTTP: `egress = [...]`, the allow-list of the
+//! URLs it may request, and `[servers.NAME.egress_headers."HOST"]`, the
+//! headers the host adds to requests for a host (secrets among them).
+//!
+//! An entry is `http://HOST[:PORT][/PATH]`:
+//! - `HOST` is a name (`api.example.com`, matched without regard to case),
+//!   `*.example.com` (any name below it, not the name itself), `*` (any
+//!   host) or an IP address (`127.0.0.1`, `[::1]`);
+//! - `PORT` is a number or `*`; without one, 80;
+//! - `PATH` is a pattern in which `*` stands for any text, `/` included
+//!   (`/v1/*`); without one, any path. The query is not matched.
+//!
+//! A private, loopback or link-local address is reached only when an entry
+//! names that very address: a name never resolves into one (see
+//! `sandbox/egress.rs`). This module only parses and matches; it never
+//! opens a connection.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// The largest response body an adapter receives, unless
+/// `limits.max_response` says otherwise.
+pub const DEFAULT_MAX_RESPONSE: u64 = 4 << 20;
+/// How long one request may take, unless `limits.request_timeout` says
+/// otherwise (the call's own `timeout` still bounds it).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most entries in `egress` and hosts in `egress_headers`.
+const MAX_ENTRIES: usize = 256;
+
+/// Which hosts an entry or a header table applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    /// `*`: every host.
+    Any,
+    /// `*.example.com`: names ending in `.example.com` (stored lowercase,
+    /// with the leading dot).
+    Below(String),
+    /// One name, lowercase.
+    Name(String),
+    /// One address.
+    Ip(IpAddr),
+}
+
+impl HostPattern {
+    fn parse(text: &str) -> Result<HostPattern, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("has no host".into());
+        }
+        if t == "*" {
+            return Ok(HostPattern::Any);
+        }
+        let bare = t
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(t);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(HostPattern::Ip(ip));
+        }
+        let (below, name) = match t.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, t),
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 253
+            && name
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        if !valid {
+            return Err(format!(
+                "{t:?} is not a host name, `*.NAME`, `*` or an IP address"
+            ));
+        }
+        let name = name.to_ascii_lowercase();
+        Ok(if below {
+            HostPattern::Below(format!(".{name}"))
+        } else {
+            HostPattern::Name(name)
+        })
+    }
+
+    /// Whether `host` (as the request's URL has it, IPv6 without brackets)
+    /// is one this pattern covers.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.');
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Below(suffix) => {
+                host.len() > suffix.len()
+                    && host
+                        .get(host.len() - suffix.len()..)
+                        .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+            }
+            HostPattern::Name(name) => host.eq_ignore_ascii_case(name),
+            HostPattern::Ip(ip) => host.parse::<IpAddr>().is_ok_and(|h| h == *ip),
+        }
+    }
+}
+
+/// One entry of `egress`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRule {
+    /// The entry as written, for messages.
+    pub text: String,
+    pub host: HostPattern,
+    /// `None`: any port.
+    pub port: Option<u16>,
+    /// `None`: any path.
+    pub path: Option<String>,
+}
+
+impl EgressRule {
+    fn parse(text: &str) -> Result<EgressRule, String> {
+        let rest = if let Some(rest) = text.strip_prefix("http://") {
+            rest
+        } else if text.starts_with("https://") {
+            return Err(format!(
+                "{text:?}: https:// egress is not supported yet (this build has no TLS client for adapters)"
+            ));
+        } else {
+            return Err(format!("{text:?} does not start with http://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], Some(&rest[at..])),
+            None => (rest, None),
+        };
+        // `[::1]:8080`, `[::1]`, `host:8080`, `host`.
+        let (host, port) = if let Some(end) = authority.find(']') {
+            match &authority[end + 1..] {
+                "" => (&authority[..=end], None),
+                p => match p.strip_prefix(':') {
+                    Some(port) => (&authority[..=end], Some(port)),
+                    None => return Err(format!("{text:?}: unexpected {p:?} after the address")),
+                },
+            }
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        let host = HostPattern::parse(host).map_err(|m| format!("{text:?}: {m}"))?;
+        let port = match port {
+            None => Some(80),
+            Some("*") => None,
+            Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
+                format!("{text:?}: the port {p:?} is not a number from 1 to 65535, or `*`")
+            })?),
+        };
+        if path.is_some_and(|p| p.contains('?') || p.contains('#')) {
+            return Err(format!(
+                "{text:?}: a path pattern cannot hold a query or a fragment"
+            ));
+        }
+        Ok(EgressRule {
+            text: text.to_string(),
+            host,
+            port,
+            path: path.map(str::to_string),
+        })
+    }
+
+    /// Whether a request to `host`, `port` and `path` (no query) fits.
+    pub fn matches(&self, host: &str, port: u16, path: &str) -> bool {
+        self.host.matches(host)
+            && self.port.is_none_or(|p| p == port)
+            && self.path.as_deref().is_none_or(|p| wildcard(p, path))
+    }
+}
+
+/// Whether `text` fits `pattern`, where `*` stands for any run of
+/// characters. Linear in the lengths (no backtracking blow-up).
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Headers the host adds to every request for the hosts `host` covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectedHeaders {
+    pub host: HostPattern,
+    /// Values are marked sensitive: their `Debug` shows no value.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+}
+
+/// What one adapter may request, and what the host adds on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressConfig {
+    pub rules: Vec<EgressRule>,
+    pub headers: Vec<InjectedHeaders>,
+    /// The largest response body, in bytes.
+    pub max_response: u64,
+    /// How long one request may take, connecting included.
+    pub request_timeout: Duration,
+}
+
+impl EgressConfig {
+    /// Parses `egress` and the resolved `egress_headers` (host → name →
+    /// value). Messages name the entry, never a header's value.
+    pub(crate) fn parse(
+        egress: &[String],
+        headers: &BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Result<EgressConfig, (&'static str, String)> {
+        if egress.len() > MAX_ENTRIES || headers.len() > MAX_ENTRIES {
+            return Err(("egress", format!("lists more than {MAX_ENTRIES} entries")));
+        }
+        let rules = egress
+            .iter()
+            .map(|e| EgressRule::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| ("egress", m))?;
+        let mut injected = Vec::new();
+        for (host, table) in headers {
+            let pattern = HostPattern::parse(host)
+                .map_err(|m| ("egress_headers", format!("the key {host:?}: {m}")))?;
+            if !rules.iter().any(|r| overlaps(&r.host, &pattern)) {
+                return Err((
+                    "egress_headers",
+                    format!(
+                        "{host:?} is not a host any `egress` entry allows, so these headers would never be sent"
+                    ),
+                ));
+            }
+            let mut list = Vec::new();
+            for (name, value) in table {
+                let name_ok = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    (
+                        "egress_headers",
+                        format!("{host:?}: {name:?} is not a valid header name"),
+                    )
+                })?;
+                let mut value_ok = http::HeaderValue::from_str(value).map_err(|_| {
+                    (
+                        "egress_headers",
+                        format!(
+                            "{host:?}: the value of {name:?} is not a valid header value (control characters or non-ASCII text)"
+                        ),
+                    )
+                })?;
+                value_ok.set_sensitive(true);
+                list.push((name_ok, value_ok));
+            }
+            injected.push(InjectedHeaders {
+                host: pattern,
+                headers: list,
+            });
+        }
+        Ok(EgressConfig {
+            rules,
+            headers: injected,
+            max_response: DEFAULT_MAX_RESPONSE,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+
+    /// The first entry a request fits.
+    pub fn allowing(&self, host: &str, port: u16, path: &str) -> Option<&EgressRule> {
+        self.rules.iter().find(|r| r.matches(host, port, path))
+    }
+
+    /// Whether an entry the request fits names the address `ip` itself
+    /// (which lets a request reach it even when it is private).
+    pub fn names_address(&self, ip: IpAddr, port: u16, path: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.host == HostPattern::Ip(ip) && r.matches(&ip.to_string(), port, path))
+    }
+
+    /// The headers to add to a request for `host`, in order (a later table
+    /// wins over an earlier one for the same name).
+    pub fn headers_for<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Iterator<Item = &'a (http::HeaderName, http::HeaderValue)> + 'a {
+        self.headers
+            .iter()
+            .filter(move |h| h.host.matches(host))
+            .flat_map(|h| h.headers.iter())
+    }
+}
+
+/// Whether some host could fit both patterns (so headers for `b` can be
+/// sent under an entry for `a`).
+fn overlaps(a: &HostPattern, b: &HostPattern) -> bool {
+    use HostPattern::*;
+    match (a, b) {
+        (Any, _) | (_, Any) => true,
+        (Ip(x), Ip(y)) => x == y,
+        (Ip(_), _) | (_, Ip(_)) => false,
+        (Name(n), p) | (p, Name(n)) => p.matches(n),
+        (Below(x), Below(y)) => x.ends_with(y.as_str()) || y.ends_with(x.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(t: &str) -> EgressRule {
+        EgressRule::parse(t).expect(t)
+    }
+
+    #[test]
+    fn entries_parse_and_match() {
+        let r = rule("http://api.example.com/v1/*");
+        assert!(r.matches("API.example.com", 80, "/v1/items"));
+        assert!(!r.matches("api.example.com", 80, "/v2/items"));
+        assert!(!r.matches("api.example.com", 8080, "/v1/items"));
+        let r = rule("http://*.internal.test:*");
+        assert!(r.matches("a.b.internal.test", 8443, "/"));
+        assert!(!r.matches("internal.test", 80, "/"));
+        assert!(!r.matches("evilinternal.test", 80, "/"));
+        let r = rule("http://127.0.0.1:8080");
+        assert!(r.matches("127.0.0.1", 8080, "/anything"));
+        assert_eq!(r.host, HostPattern::Ip("127.0.0.1".parse().unwrap()));
+        let r = rule("http://[::1]:*/x");
+        assert!(r.matches("::1", 9, "/x"));
+        assert!(!r.matches("::1", 9, "/y"));
+        for bad in [
+            "api.example.com",
+            "ftp://x",
+            "http://",
+            "http://a b",
+            "http://x:0",
+            "http://x:99999",
+            "http://x/?q",
+            "https://api.example.com",
+        ] {
+            assert!(EgressRule::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn wildcards_do_not_backtrack_forever() {
+        assert!(wildcard("/a*b*c", "/a-b-c"));
+        assert!(!wildcard("/a*b*c", "/a-b-d"));
+        assert!(wildcard("*", ""));
+        let long = "a".repeat(10_000);
+        assert!(!wildcard("*a*a*a*a*a*b", &long));
+    }
+
+    #[test]
+    fn headers_need_an_allowed_host_and_hide_their_values() {
+        let mut h = BTreeMap::new();
+        h.insert(
+            "api.example.com".to_string(),
+            BTreeMap::from([(
+                "Authorization".to_string(),
+                "Bearer s3cr3t-value".to_string(),
+            )]),
+        );
+        let c = EgressConfig::parse(&["http://*.example.com".into()], &h).expect("parses");
+        assert_eq!(c.headers_for("api.example.com").count(), 1);
+        assert_eq!(c.headers_for("other.example.com").count(), 0);
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let e = EgressConfig::parse(&["http://other.test".into()], &h).unwrap_err();
+        assert_eq!(e.0, "egress_headers");
+    }
+}

@@ -1,0 +1,514 @@
+//! Outbound HTTP for adapters: `wasi:http/outgoing-handler`, with weft
+//! sending every request itself.
+//!
+//! The interface is linked for every component, so a component that
+//! imports it loads anywhere; what a request may do is decided here, per
+//! run, by its [`Access`]:
+//! - a policy, and an adapter without `egress`, get every request refused
+//!   with a message saying why ([`Access::Policy`], [`Access::Closed`]);
+//! - an adapter with `egress` ([`Access::Open`]) gets requests that fit
+//!   its allow-list sent, and nothing else: the check comes before any
+//!   connection or name lookup.
+//!
+//! A name is resolved by weft's own resolver, which refuses it when any of
+//! its addresses is private, loopback, link-local or otherwise not public,
+//! and hands the client exactly the addresses it checked: a name cannot
+//! change its answer between the check and the connection (DNS
+//! rebinding). An address that is not public is reached only when the URL
+//! names it and an `egress` entry names that same address. Redirects are
+//! not followed (the adapter sees the 3xx and may make a new request,
+//! checked again), and no proxy is used.
+//!
+//! On the way out, the host adds the `egress_headers` of the request's
+//! host; the adapter may not set those header names itself and never holds
+//! their values. On the way back, every such value (and every secret weft
+//! masks in its output) is replaced by `[REDACTED]` in the response's
+//! headers and body, so an upstream that echoes a header cannot hand the
+//! secret to the adapter. Responses are read whole, up to
+//! `limits.max_response` bytes, within `limits.request_timeout`.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use aho_corasick::AhoCorasick;
+use bytes::Bytes;
+use http::HeaderName;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+
+use super::host::RunState;
+use crate::config::EgressConfig;
+use crate::config::credentials::credential_values;
+
+/// The largest request body an adapter may send.
+const MAX_REQUEST_BODY: usize = 8 << 20;
+
+/// What one run may do over HTTP.
+#[derive(Clone, Default)]
+pub enum Access {
+    /// A policy: nothing.
+    #[default]
+    Policy,
+    /// An adapter without `egress`: nothing.
+    Closed { server: String },
+    /// An adapter with `egress`.
+    Open(Arc<Egress>),
+}
+
+/// The `wasi:http` hooks of one run.
+pub struct EgressHooks {
+    access: Access,
+}
+
+impl EgressHooks {
+    pub fn new(access: Access) -> EgressHooks {
+        EgressHooks { access }
+    }
+}
+
+/// A refusal, as the guest sees it: `internal-error` with the reason.
+fn refused(message: String) -> HttpError {
+    HttpError::InternalError(Some(message))
+}
+
+impl WasiHttpHooks for EgressHooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        let injected: Vec<HeaderName> = match &self.access {
+            Access::Open(e) => e.injected_names(),
+            _ => Vec::new(),
+        };
+        Arc::new(move |name| DEFAULT_FORBIDDEN_HEADERS.contains(name) || injected.contains(name))
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        let access = self.access.clone();
+        Box::new(async move {
+            let egress = match access {
+                Access::Policy => {
+                    return Err(refused(
+                        "weft egress: a policy cannot make HTTP requests; only an adapter whose server entry has an `egress` list can".into(),
+                    ));
+                }
+                Access::Closed { server } => {
+                    tracing::warn!(target: "weft::egress", server = %server, "refused an HTTP request: no `egress` list");
+                    return Err(refused(format!(
+                        "weft egress: adapter {server:?} may not make HTTP requests: its server entry has no `egress` list (add egress = [\"http://HOST:PORT/*\"] to [servers.{server}])"
+                    )));
+                }
+                Access::Open(egress) => egress,
+            };
+            let response = egress.send(request).await?;
+            let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// One adapter's egress: its allow-list, its injected headers and the
+/// client that sends its requests (shared by its calls, so connections are
+/// reused).
+pub struct Egress {
+    server: String,
+    config: Arc<EgressConfig>,
+    client: reqwest::Client,
+    /// The injected values (and their tokens without a scheme), masked in
+    /// responses.
+    masks: Option<AhoCorasick>,
+}
+
+/// Why weft's resolver refused a name; found again in the client's error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refusal(String);
+
+/// Resolves names, refusing any with an address that is not public.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| Box::new(Refusal(format!("cannot resolve {host}: {e}"))))?;
+            let addrs: Vec<SocketAddr> = found.collect();
+            if let Some((addr, kind)) = addrs
+                .iter()
+                .find_map(|a| not_public(a.ip()).map(|k| (a.ip(), k)))
+            {
+                return Err(Box::new(Refusal(format!(
+                    "{host} resolves to {addr}, a {kind} address; a name may only resolve to public addresses (an `egress` entry that names the address itself, such as \"http://{}\", reaches it)",
+                    bracketed(addr)
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            if addrs.is_empty() {
+                return Err(Box::new(Refusal(format!("{host} resolves to no address"))) as _);
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+fn bracketed(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// What kind of address `ip` is, if it is not a public one.
+pub fn not_public(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => not_public_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return not_public_v4(v4);
+            }
+            let s = v6.segments();
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else if s[0] & 0xfe00 == 0xfc00 {
+                Some("unique-local (private)")
+            } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
+                Some("link-local")
+            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+                Some("documentation")
+            } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[0..6] == [0; 6] {
+                // NAT64 and IPv4-compatible forms carry an IPv4 address.
+                not_public_v4(Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                ))
+                .or(Some("IPv4-embedding"))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn not_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if a == 0 {
+        Some("unspecified")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("shared (carrier-grade NAT)")
+    } else if ip.is_multicast() || a >= 240 {
+        Some("multicast or reserved")
+    } else if (a, b, c) == (192, 0, 2) || (a, b, c) == (198, 51, 100) || (a, b, c) == (203, 0, 113)
+    {
+        Some("documentation")
+    } else if a == 198 && (b == 18 || b == 19) {
+        Some("benchmarking")
+    } else if (a, b, c) == (192, 0, 0) {
+        Some("protocol-assignment")
+    } else {
+        None
+    }
+}
+
+impl Egress {
+    /// The egress of adapter `server`.
+    pub fn new(server: &str, config: Arc<EgressConfig>) -> Result<Egress, String> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(PublicOnly)
+            .connect_timeout(config.request_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        let values: Vec<String> = config
+            .headers
+            .iter()
+            .flat_map(|h| h.headers.iter())
+            .filter_map(|(_, v)| v.to_str().ok())
+            .flat_map(credential_values)
+            .filter(|v| v.len() >= crate::redact::MIN_LEN)
+            .collect();
+        let masks = if values.is_empty() {
+            None
+        } else {
+            // Longest first: `Bearer TOKEN` goes whole, not as `Bearer [REDACTED]`.
+            let ac = AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+                .build(&values)
+                .map_err(|e| format!("cannot set up masking: {e}"))?;
+            Some(ac)
+        };
+        Ok(Egress {
+            server: server.to_string(),
+            config,
+            client,
+            masks,
+        })
+    }
+
+    fn injected_names(&self) -> Vec<HeaderName> {
+        self.config
+            .headers
+            .iter()
+            .flat_map(|h| h.headers.iter().map(|(n, _)| n.clone()))
+            .collect()
+    }
+
+    fn refuse(&self, shown: &str, why: String) -> HttpError {
+        tracing::warn!(target: "weft::egress", server = %self.server, url = %shown, reason = %why, "refused an HTTP request");
+        refused(format!("weft egress: refused {shown}: {why}"))
+    }
+
+    /// Checks a request against the allow-list, sends it and reads the
+    /// response, masked.
+    async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let (parts, body) = request.into_parts();
+        let uri = parts.uri;
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(80);
+        let path = uri.path().to_string();
+        let scheme = uri.scheme_str().unwrap_or("");
+        let shown = format!("{scheme}://{}{path}", authority(&host, port));
+        if scheme != "http" {
+            return Err(self.refuse(
+                &shown,
+                format!("{scheme}:// requests are not supported yet; only http://"),
+            ));
+        }
+        if self.config.allowing(&host, port, &path).is_none() {
+            let list: Vec<&str> = self.config.rules.iter().map(|r| r.text.as_str()).collect();
+            return Err(self.refuse(
+                &shown,
+                format!(
+                    "not on the `egress` list of servers.{} ({})",
+                    self.server,
+                    list.join(", ")
+                ),
+            ));
+        }
+        if let Ok(ip) = host.parse::<IpAddr>()
+            && let Some(kind) = not_public(ip)
+            && !self.config.names_address(ip, port, &path)
+        {
+            return Err(self.refuse(
+                &shown,
+                format!(
+                    "{ip} is a {kind} address, reached only when an `egress` entry names it (such as \"http://{}:{port}\")",
+                    bracketed(ip)
+                ),
+            ));
+        }
+        let mut headers = parts.headers;
+        headers.remove(http::header::HOST);
+        for (name, value) in self.config.headers_for(&host) {
+            headers.insert(name.clone(), value.clone());
+        }
+        let body = Limited::new(body, MAX_REQUEST_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                self.refuse(
+                    &shown,
+                    format!("cannot read the request body (at most {MAX_REQUEST_BODY} bytes): {e}"),
+                )
+            })?
+            .to_bytes();
+        let timeout = self.config.request_timeout;
+        let send = self
+            .client
+            .request(parts.method.clone(), uri.to_string())
+            .headers(headers)
+            .body(body)
+            .send();
+        let answer = tokio::time::timeout(timeout, async {
+            let mut response = send.await?;
+            let mut read = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                if (read.len() + chunk.len()) as u64 > self.config.max_response {
+                    return Ok(Err(response.status()));
+                }
+                read.extend_from_slice(&chunk);
+            }
+            Ok::<_, reqwest::Error>(Ok((response, read)))
+        })
+        .await;
+        let (response, read) = match answer {
+            Err(_) => {
+                return Err(self.refuse(
+                    &shown,
+                    format!(
+                        "no complete answer within {} ms (servers.{}.limits.request_timeout)",
+                        timeout.as_millis(),
+                        self.server
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(self.send_error(&shown, &e)),
+            Ok(Ok(Err(status))) => {
+                return Err(self.refuse(
+                    &shown,
+                    format!(
+                        "the response ({status}) is over {} bytes (servers.{}.limits.max_response)",
+                        self.config.max_response, self.server
+                    ),
+                ));
+            }
+            Ok(Ok(Ok(r))) => r,
+        };
+        tracing::debug!(target: "weft::egress", server = %self.server, method = %parts.method, url = %shown, status = response.status().as_u16(), bytes = read.len(), "adapter request");
+        let mut builder = http::Response::builder()
+            .status(response.status())
+            .version(response.version());
+        for (name, value) in response.headers() {
+            if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
+                continue;
+            }
+            let masked = self.mask(value.as_bytes());
+            let value = http::HeaderValue::from_bytes(&masked)
+                .unwrap_or_else(|_| http::HeaderValue::from_static(crate::redact::MASK));
+            builder = builder.header(name, value);
+        }
+        let body = self.mask(&read);
+        builder = builder.header(http::header::CONTENT_LENGTH, body.len());
+        builder
+            .body(
+                Full::new(Bytes::from(body))
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .map_err(|e| refused(format!("weft egress: cannot pass the response on: {e}")))
+    }
+
+    /// The client's failure in words, with the resolver's refusal if that
+    /// is what it was.
+    fn send_error(&self, shown: &str, e: &reqwest::Error) -> HttpError {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(r) = s.downcast_ref::<Refusal>() {
+                return self.refuse(shown, r.0.clone());
+            }
+            source = s.source();
+        }
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            why = format!("{why}: {s}");
+            source = s.source();
+        }
+        tracing::warn!(target: "weft::egress", server = %self.server, url = %shown, error = %why, "an HTTP request failed");
+        refused(format!("weft egress: {shown} failed: {why}"))
+    }
+
+    /// `bytes` with every injected value, and every secret weft masks,
+    /// replaced by `[REDACTED]`.
+    fn mask(&self, bytes: &[u8]) -> Vec<u8> {
+        let once = match &self.masks {
+            Some(ac) => {
+                let with: Vec<&[u8]> = vec![crate::redact::MASK.as_bytes(); ac.patterns_len()];
+                ac.replace_all_bytes(bytes, &with)
+            }
+            None => bytes.to_vec(),
+        };
+        crate::redact::bytes(&once).into_owned()
+    }
+}
+
+fn authority(host: &str, port: u16) -> String {
+    let host = match host.parse::<IpAddr>() {
+        Ok(ip) => bracketed(ip),
+        Err(_) => host.to_string(),
+    };
+    if port == 80 {
+        host
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_classified() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            let ip: IpAddr = private.parse().unwrap();
+            assert!(not_public(ip).is_some(), "{private} should not be public");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            let ip: IpAddr = public.parse().unwrap();
+            assert_eq!(not_public(ip), None, "{public} should be public");
+        }
+    }
+}
