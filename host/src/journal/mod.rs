@@ -1,0 +1,65 @@
+//! Durable runs: a journal of every host call a run makes, so that a run
+//! killed halfway can be resumed without repeating a side effect.
+//!
+//! Each run gets an id and a row; each host call it makes (`call-tool`,
+//! each call of `call-tools`, `list-tools`), each clock read and each log
+//! line is an event of that run, in order. A call's intent is stored
+//! before it goes out and its result after it returns. A resume replays
+//! the events (the guest gets the recorded answers) and goes live where
+//! the journal ends; a call with an intent and no result is *in doubt*.
+//!
+//! - [`model`]: runs, events and their statuses;
+//! - `store`: the [`Backend`] contract any storage meets;
+//! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread);
+//! - `recorder`: one run's journal, live or replaying;
+//! - `clocks`: the guest's clocks and random under the journal;
+//! - `hooks`: the journaled host calls of a run;
+//! - `crash`: the test hook that aborts weft at a point of a call.
+
+mod clocks;
+mod crash;
+mod hooks;
+pub mod model;
+mod recorder;
+mod sqlite;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use clocks::{new_seed, wire};
+pub use model::{CallOutcome, CallRequest, Event, Kind, Resolution, RunOptions, RunRecord, Status};
+pub use recorder::{Recorder, Step};
+pub use sqlite::{Durability, Sqlite};
+pub use store::{Ack, Backend, Filter, JournalError, Op};
+
+/// The default journal: `$XDG_DATA_HOME/weft/journal.db`, else
+/// `~/.local/share/weft/journal.db` (none without a home).
+pub fn default_path() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("weft/journal.db"))
+}
+
+/// Opens the journal at `path` (blocking: call it off the async workers).
+pub fn open(path: &Path) -> Result<Arc<dyn Backend>, JournalError> {
+    Ok(Arc::new(Sqlite::open(path, Durability::Normal)?))
+}
+
+/// A new run id: the start time, then random hex (`r20261124-191530-3fa2c1`).
+pub fn new_run_id() -> String {
+    let at = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    format!("r{at}-{}", crate::util::request_id())
+}
+
+/// The component's digest as a journal keeps it.
+pub fn digest_hex(wasm: &crate::sandbox::Wasm) -> String {
+    hex::encode(wasm.digest())
+}
