@@ -73,22 +73,7 @@ pub(super) async fn begin(
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| spec.to_string()),
     };
-    let now = journal::model::now_us();
-    let record = RunRecord {
-        id: journal::new_run_id(),
-        policy: loaded.name.clone(),
-        spec,
-        digest: journal::digest_hex(&loaded.wasm),
-        input: input.to_string(),
-        options,
-        seed: journal::new_seed()?,
-        status: Status::Running,
-        pid: Some(std::process::id()),
-        started_at: now,
-        updated_at: now,
-        output: None,
-        error: None,
-    };
+    let record = RunRecord::start(&loaded.name, &spec, &loaded.wasm, input, options)?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
     recorder
         .create(record)

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use clocks::{new_seed, wire};
 pub use model::{CallOutcome, CallRequest, Event, Kind, Resolution, RunOptions, RunRecord, Status};
-pub use recorder::{Recorder, Step};
+pub use recorder::{Recorder, Step, wait};
 pub use sqlite::{Durability, Sqlite};
 pub use store::{Ack, Backend, Filter, JournalError, Op};
 

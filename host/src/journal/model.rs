@@ -97,6 +97,34 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// A new run of this process, started now, with a fresh id and seed.
+    pub fn start(
+        policy: &str,
+        spec: &str,
+        wasm: &crate::sandbox::Wasm,
+        input: &str,
+        options: RunOptions,
+    ) -> Result<RunRecord, crate::util::RandomError> {
+        let now = now_us();
+        Ok(RunRecord {
+            id: super::new_run_id(),
+            policy: policy.to_string(),
+            spec: spec.to_string(),
+            digest: super::digest_hex(wasm),
+            input: input.to_string(),
+            options,
+            seed: super::new_seed()?,
+            status: Status::Running,
+            pid: Some(std::process::id()),
+            started_at: now,
+            updated_at: now,
+            output: None,
+            error: None,
+        })
+    }
+}
+
 /// What kind of thing an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
