@@ -101,6 +101,18 @@ impl Setup {
     }
 }
 
+/// Runs one SQL statement on a journal with Python's own SQLite.
+fn sqlite(db: &std::path::Path, sql: &str) {
+    let script = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute(sys.argv[2]).fetchall()\nc.commit()\nc.close()\n";
+    let out = std::process::Command::new(venv_bin("python"))
+        .args(["-c", script])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -311,16 +323,11 @@ fn a_replay_that_differs_from_the_journal_stops_as_nondeterministic() {
     let s = Setup::new("");
     crashed(&s.run(&input(), Some("before-intent:3")), "before-intent");
     let id = s.only_run()["id"].as_str().unwrap().to_string();
-    // Rewrite the second call's arguments in the journal, with Python's
-    // own SQLite.
-    let python = venv_bin("python");
-    let script = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute(\"UPDATE events SET request = replace(request, 'write 1', 'write one') WHERE kind = 'call'\")\nc.commit()\n";
-    let edit = std::process::Command::new(python)
-        .args(["-c", script])
-        .arg(s.journal())
-        .output()
-        .unwrap();
-    assert!(edit.status.success(), "{}", stderr(&edit));
+    // Rewrite the second call's arguments in the journal.
+    sqlite(
+        &s.journal(),
+        "UPDATE events SET request = replace(request, 'write 1', 'write one') WHERE kind = 'call'",
+    );
     let out = s.weft(&["runs", "resume", &id]);
     assert_eq!(out.status.code(), Some(1));
     let message = stderr(&out);
@@ -338,8 +345,11 @@ fn a_replay_that_differs_from_the_journal_stops_as_nondeterministic() {
 fn a_corrupt_or_truncated_journal_is_named_in_the_error() {
     let s = Setup::new("");
     output_json(&s.run(&input(), None));
-    // Cut short: the first 1000 bytes of the file, its log gone.
+    // Cut short: everything moved from the write-ahead log into the file
+    // (with Python's own SQLite), then the first 1000 bytes of it kept.
+    sqlite(&s.journal(), "PRAGMA wal_checkpoint(TRUNCATE)");
     let bytes = std::fs::read(s.journal()).unwrap();
+    assert!(bytes.len() > 4096, "the journal holds no pages");
     for (what, content) in [
         ("truncated", bytes[..1000.min(bytes.len())].to_vec()),
         (

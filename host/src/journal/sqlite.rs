@@ -2,7 +2,9 @@
 //!
 //! Writes go to a dedicated thread over a channel, so no tokio worker ever
 //! waits on the disk: the thread takes every write queued so far, applies
-//! them in one transaction (group commit) and then acknowledges each. A
+//! them in one transaction (group commit) and then acknowledges each.
+//! Writes nobody waits on (clock reads, logs) are held until one that
+//! somebody waits on arrives (or 20 ms pass), so they add no commit. A
 //! failed transaction stops the writer for good, so no later write can
 //! land after a lost one. Reads (the `weft runs` commands, a resume's
 //! replay) use a connection of their own.
@@ -21,6 +23,9 @@ const SCHEMA_VERSION: &str = "1";
 
 /// How many queued writes one transaction takes at most.
 const MAX_BATCH: usize = 512;
+
+/// How long writes nobody waits on may wait for one that somebody does.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -165,10 +170,21 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
     let mut broken: Option<String> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
+        // Writes nobody waits on (clock reads, logs) wait for one that
+        // somebody does, so they cost no commit of their own; at most
+        // `LINGER` later they are stored anyway.
+        let lingering = std::time::Instant::now();
         while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+            let waited_on = batch.iter().any(|(_, ack)| ack.is_some());
+            let next = if waited_on {
+                rx.try_recv().ok()
+            } else {
+                let left = LINGER.saturating_sub(lingering.elapsed());
+                rx.recv_timeout(left).ok()
+            };
+            match next {
+                Some(next) => batch.push(next),
+                None => break,
             }
         }
         let outcome = match &broken {
