@@ -185,9 +185,24 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(10),
             pass_env: Vec::new(),
             edge: EdgeLimits::default(),
-            journal: crate::journal::default_path(),
+            journal: default_journal_path(),
         }
     }
+}
+
+/// The default journal of durable runs: `$XDG_DATA_HOME/weft/journal.db`,
+/// else `~/.local/share/weft/journal.db` (none without a home).
+pub fn default_journal_path() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("weft/journal.db"))
 }
 
 /// How weft reaches one server.

@@ -24,7 +24,7 @@ mod recorder;
 mod sqlite;
 mod store;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 pub use clocks::{new_seed, wire};
@@ -33,20 +33,7 @@ pub use recorder::{Recorder, Step, wait};
 pub use sqlite::{Durability, Sqlite};
 pub use store::{Ack, Backend, Filter, JournalError, Op};
 
-/// The default journal: `$XDG_DATA_HOME/weft/journal.db`, else
-/// `~/.local/share/weft/journal.db` (none without a home).
-pub fn default_path() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(data.join("weft/journal.db"))
-}
+pub use crate::config::default_journal_path as default_path;
 
 /// Opens the journal at `path` (blocking: call it off the async workers).
 pub fn open(path: &Path) -> Result<Arc<dyn Backend>, JournalError> {
