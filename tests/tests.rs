@@ -19,6 +19,7 @@ mod code_mode;
 mod config_errors;
 mod conformance;
 mod direct_call;
+mod durable;
 mod edge_limits;
 mod edge_tenants;
 mod first_hour;

@@ -26,6 +26,7 @@ pub mod config;
 mod era;
 mod error;
 mod hub;
+pub mod journal;
 mod metrics;
 mod names;
 mod phrases;

@@ -66,6 +66,18 @@ impl ToolEntry {
     pub fn name(&self) -> &str {
         &self.tool.name
     }
+
+    /// Whether sending it twice is harmless: annotated read-only or
+    /// idempotent.
+    pub fn repeatable(&self) -> bool {
+        self.read_only
+            || self
+                .tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.idempotent_hint)
+                .unwrap_or(false)
+    }
 }
 
 /// A resource or template with the server it came from.

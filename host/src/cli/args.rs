@@ -108,13 +108,23 @@ pub enum Command {
         out: PathBuf,
     },
     /// Run a policy (a config name or a .wasm path) in the sandbox.
+    ///
+    /// The run is durable: its host calls are journaled (settings.journal,
+    /// by default ~/.local/share/weft/journal.db), so a run that is killed
+    /// can be continued with `weft runs resume ID` without repeating a call.
     Run {
         /// A policy name from the config, or a path to a .wasm component (which
         /// runs with every tool granted unless --grant says otherwise).
         policy: String,
+        /// Do not journal this run (it cannot be resumed).
+        #[arg(long)]
+        no_journal: bool,
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Durable runs in the journal: list, show, resume, resolve, prune.
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// Run code: a Python or JavaScript file (or stdin) in the sandbox, as
     /// the body of a function of `input`, with `tools` to call.
     ///
@@ -361,5 +371,85 @@ pub enum AuditCommand {
         /// One JSON record per line, as stored.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List the journaled runs, newest first.
+    ///
+    /// A run whose process died shows as `interrupted`: resume it with
+    /// `weft runs resume ID`.
+    List {
+        /// Only runs with this status: running, interrupted, in-doubt,
+        /// nondeterministic, ok, error or limit.
+        #[arg(long, value_name = "S")]
+        status: Option<String>,
+        /// Only runs of this policy.
+        #[arg(long, value_name = "P")]
+        policy: Option<String>,
+        /// At most this many runs (0 for all).
+        #[arg(short = 'n', long, default_value_t = 50)]
+        limit: usize,
+        /// Machine-readable JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: its input, status, output or error, and a timeline of
+    /// its host calls with their durations and outcomes.
+    Show {
+        /// The run's id (as `weft runs list` shows it).
+        id: String,
+        /// Every event as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a run that was interrupted (or settled with `resolve`).
+    ///
+    /// The same component (its digest is checked) runs again on the same
+    /// input; its host calls are answered from the journal, in order,
+    /// until the journal ends, and then the run goes live. A call that was
+    /// sent but whose result was never stored is in doubt: it is sent again
+    /// if the tool is read-only, idempotent or listed in
+    /// [servers.NAME] idempotent_tools; otherwise the run stops as
+    /// `in-doubt` until `weft runs resolve` settles it.
+    Resume {
+        /// The run's id.
+        id: String,
+        /// Print a JSON report (as `weft run --json`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Settle a call in doubt, so that `weft runs resume` can continue.
+    ///
+    /// --assume done --result JSON: the call happened, and JSON (an MCP
+    /// CallToolResult, like {"content":[{"type":"text","text":"..."}]}) is
+    /// what the policy gets back. --assume not-done: it did not happen, and
+    /// the resume sends it.
+    #[command(verbatim_doc_comment)]
+    Resolve {
+        /// The run's id.
+        id: String,
+        /// What to assume about the call: done or not-done.
+        #[arg(long, value_name = "WHAT", value_parser = ["done", "not-done"])]
+        assume: String,
+        /// With --assume done: the call's result, an MCP CallToolResult as
+        /// JSON ("-" reads it from stdin).
+        #[arg(long, value_name = "JSON")]
+        result: Option<String>,
+        /// Which call, by its number in `weft runs show` (needed only when
+        /// several calls are in doubt).
+        #[arg(long, value_name = "N")]
+        call: Option<u64>,
+    },
+    /// Delete finished runs last updated longer ago than DUR.
+    Prune {
+        /// Like 7d, 12h or 30min.
+        #[arg(long, value_name = "DUR", value_parser = humantime::parse_duration)]
+        older_than: std::time::Duration,
+        /// Also delete unfinished runs (interrupted, in doubt,
+        /// nondeterministic); never one whose process is alive.
+        #[arg(long)]
+        unfinished: bool,
     },
 }

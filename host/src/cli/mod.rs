@@ -12,7 +12,9 @@ mod exec;
 mod keys;
 pub mod logging;
 mod new;
+mod resume;
 mod run;
+mod runs;
 mod secrets;
 mod serve;
 mod status;
@@ -115,7 +117,12 @@ pub async fn run(args: Args) -> ExitCode {
                 json,
                 tenant,
             } => call::run(config, &server, &tool, args, json, tenant.as_deref()).await,
-            Command::Run { policy, run } => run::run(config, policy, run).await,
+            Command::Run {
+                policy,
+                no_journal,
+                run,
+            } => run::run(config, policy, run, !no_journal).await,
+            Command::Runs(cmd) => runs::run(config, cmd).await,
             Command::Exec { file, lang, run } => {
                 exec::run(config, file, lang.map(Into::into), run).await
             }

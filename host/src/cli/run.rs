@@ -16,8 +16,8 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// The top-level entry point for `weft run`.
-pub async fn run(config: Config, policy: String, opts: RunArgs) -> ExitCode {
+/// The top-level entry point for `weft run`; `durable` journals the run.
+pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -> ExitCode {
     let input = match read_input(opts.input) {
         Ok(i) => i,
         Err(e) => return usage(e),
@@ -53,9 +53,28 @@ pub async fn run(config: Config, policy: String, opts: RunArgs) -> ExitCode {
         }
     };
     policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
+    let options = crate::journal::RunOptions {
+        grants: opts.grants.clone(),
+        fuel,
+        timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+        memory: opts.memory,
+    };
+    let journal = match durable {
+        true => match super::resume::begin(&hub, &loaded, &policy, &input, options).await {
+            Ok(j) => j,
+            Err(e) => {
+                crate::errln!("weft: {e:#}");
+                return finish(FAILED).await;
+            }
+        },
+        false => None,
+    };
     let runner = Runner::new(hub, sandbox);
     let span = tracing::info_span!("request", request_id = %crate::util::request_id());
-    let report = runner.run(&loaded, &input, None).instrument(span).await;
+    let report = runner
+        .run_journaled(&crate::Caller::owner(), &loaded, &input, None, journal)
+        .instrument(span)
+        .await;
     finish(print_report(&report, opts.json)).await
 }
 

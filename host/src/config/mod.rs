@@ -98,6 +98,9 @@ pub struct Settings {
     pub pass_env: Vec<String>,
     /// The HTTP edge of `serve --http` (connections, heads, sessions).
     pub edge: EdgeLimits,
+    /// The journal of durable runs (`journal`: a path, or `false` for
+    /// none); by default under the user's data folder.
+    pub journal: Option<PathBuf>,
 }
 
 /// What one client may hold of `serve --http`: the defences against slow
@@ -186,8 +189,24 @@ impl Default for Settings {
             body_timeout: Duration::from_secs(10),
             pass_env: Vec::new(),
             edge: EdgeLimits::default(),
+            journal: default_journal_path(),
         }
     }
+}
+
+/// The default journal of durable runs: `$XDG_DATA_HOME/weft/journal.db`,
+/// else `~/.local/share/weft/journal.db` (none without a home).
+pub fn default_journal_path() -> Option<PathBuf> {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(data.join("weft/journal.db"))
 }
 
 /// How weft reaches one server.
@@ -238,6 +257,9 @@ pub struct ServerConfig {
     /// Check a call's arguments against the tool's `inputSchema` before it
     /// goes out (`validate_args`, on by default).
     pub validate_args: bool,
+    /// Tools safe to send twice although not annotated so: a durable run
+    /// sends one again when its fate is in doubt.
+    pub idempotent_tools: Vec<String>,
     /// Per tenant, the transport with that tenant's secrets resolved.
     /// Its `Debug` shows only the tenant names.
     pub tenant_transports: TenantTransports,

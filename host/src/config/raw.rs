@@ -107,6 +107,9 @@ pub(crate) struct RawServer {
     /// it goes out (default); `false` for a server whose schemas are wrong.
     #[serde(alias = "validateArgs")]
     pub validate_args: Option<bool>,
+    /// Tools a durable run may send again when in doubt.
+    #[serde(default)]
+    pub idempotent_tools: Vec<String>,
 }
 
 impl RawServer {
@@ -458,6 +461,7 @@ impl RawServer {
             exclude: self.exclude,
             per_tenant,
             validate_args: self.validate_args.unwrap_or(true),
+            idempotent_tools: self.idempotent_tools,
             tenant_transports: super::TenantTransports(tenant_transports),
             credentials: credentials.into_inner(),
         })

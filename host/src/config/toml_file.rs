@@ -37,6 +37,7 @@ struct RawSettings {
     max_header_bytes: Option<RawAmount>,
     max_headers: Option<u64>,
     max_sessions_per_tenant: Option<u64>,
+    journal: Option<toml::Value>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants", "code"];
@@ -146,6 +147,25 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             _ => p,
         }
     });
+    match &raw_settings.journal {
+        None | Some(toml::Value::Boolean(true)) => {}
+        Some(toml::Value::Boolean(false)) => settings.journal = None,
+        Some(toml::Value::String(path)) if !path.is_empty() => {
+            let p = std::path::PathBuf::from(path);
+            settings.journal = Some(match file.parent() {
+                Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+                _ => p,
+            });
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                file,
+                "settings.journal",
+                "must be a file path, or false",
+            )
+            .hint("write journal = \"runs.db\" (relative to the config), or journal = false to run without a journal"));
+        }
+    }
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
 

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::config::Grants;
 use crate::config::{Limits, PolicyConfig};
+use crate::journal::{Recorder, Status};
 use crate::sandbox::{
     CallRecord, LimitError, LogLine, Origin, ProgressFn, RunCtx, RunError, Sandbox, Wasm,
 };
@@ -39,7 +40,12 @@ pub enum PolicyError {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub policy: String,
-    /// `ok`, `error` (the policy failed or crashed) or `limit` (a limit hit).
+    /// The run's id in the journal, when it is durable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// `ok`, `error` (the policy failed or crashed), `limit` (a limit hit),
+    /// or for a resumed run `nondeterministic` (its replay differed from
+    /// the journal).
     pub status: &'static str,
     /// The policy's output: JSON when it is JSON, else a string.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,6 +172,20 @@ impl Runner {
         input: &str,
         progress: Option<ProgressFn>,
     ) -> RunReport {
+        self.run_journaled(caller, policy, input, progress, None)
+            .await
+    }
+
+    /// [`Runner::run_as`], its host calls journaled by `journal` (a new
+    /// run, or a resumed one replaying), its end stored there.
+    pub async fn run_journaled(
+        &self,
+        caller: &Caller,
+        policy: &Loaded,
+        input: &str,
+        progress: Option<ProgressFn>,
+        journal: Option<Arc<Recorder>>,
+    ) -> RunReport {
         if !caller.may_run(&policy.name) {
             return self.refused(
                 policy,
@@ -176,7 +196,8 @@ impl Runner {
                 ),
             );
         }
-        self.run_allowed(caller, policy, input, progress).await
+        self.run_allowed(caller, policy, input, progress, journal)
+            .await
     }
 
     /// Runs code mode's interpreter on submitted code for a caller, as
@@ -190,7 +211,7 @@ impl Runner {
         request: &str,
         progress: Option<ProgressFn>,
     ) -> RunReport {
-        self.run_allowed(caller, interpreter, request, progress)
+        self.run_allowed(caller, interpreter, request, progress, None)
             .await
     }
 
@@ -203,6 +224,7 @@ impl Runner {
         policy: &Loaded,
         input: &str,
         progress: Option<ProgressFn>,
+        journal: Option<Arc<Recorder>>,
     ) -> RunReport {
         let _slot = match caller.tenant.as_ref().map(|t| t.start_run()) {
             Some(Err(max)) => {
@@ -221,13 +243,16 @@ impl Runner {
         if let Some(t) = &caller.tenant {
             t.clamp(&mut limits);
         }
-        let ctx = Arc::new(RunCtx::new(
-            self.hub.clone(),
-            policy.grants.clone(),
-            caller.for_policy(&policy.name),
-            limits.max_calls,
-            progress,
-        ));
+        let ctx = Arc::new(
+            RunCtx::new(
+                self.hub.clone(),
+                policy.grants.clone(),
+                caller.for_policy(&policy.name),
+                limits.max_calls,
+                progress,
+            )
+            .with_journal(journal.clone()),
+        );
         let _busy = self.hub.busy();
         let span = tracing::info_span!("policy", policy = %policy.name);
         let outcome = self
@@ -237,7 +262,7 @@ impl Runner {
             .await;
         let calls = std::mem::take(&mut *ctx.records.lock());
         let logs = std::mem::take(&mut *ctx.logs.lock());
-        let (status, output, error, limit) = match outcome.result {
+        let (mut status, mut output, mut error, limit) = match outcome.result {
             Ok(out) => {
                 let value = serde_json::from_str(&out).unwrap_or(serde_json::Value::String(out));
                 ("ok", Some(value), None, None)
@@ -245,8 +270,29 @@ impl Runner {
             Err(RunError::Limit(l)) => ("limit", None, Some(l.to_string()), Some(l)),
             Err(e) => ("error", None, Some(e.to_string()), None),
         };
+        if let Some(journal) = &journal {
+            if let Some(why) = journal.divergence() {
+                (status, output, error) = ("nondeterministic", None, Some(why));
+            }
+            let stored = match status {
+                "ok" => Status::Ok,
+                "limit" => Status::Limit,
+                "nondeterministic" => Status::Nondeterministic,
+                _ => Status::Error,
+            };
+            let text = output.as_ref().map(|v| v.to_string());
+            if let Err(e) = journal.finish(stored, text, error.clone()).await {
+                tracing::error!(run = journal.run_id(), "cannot store the run's end: {e}");
+                error = Some(format!(
+                    "{}the journal could not store the run's end: {e}",
+                    error.map(|e| format!("{e}; ")).unwrap_or_default()
+                ));
+                status = "error";
+            }
+        }
         let report = RunReport {
             policy: policy.name.clone(),
+            run_id: journal.as_ref().map(|j| j.run_id().to_string()),
             status,
             output,
             error,
@@ -271,6 +317,7 @@ impl Runner {
         tracing::warn!(policy = %policy.name, error = %error, "policy run refused");
         RunReport {
             policy: policy.name.clone(),
+            run_id: None,
             status: "error",
             output: None,
             error: Some(error),

@@ -64,14 +64,7 @@ pub(super) async fn call(
         return Ok(hit);
     }
     // Retried without asking only when repeating it is harmless.
-    let safe = entry.is_some_and(|t| {
-        t.read_only
-            || t.tool
-                .annotations
-                .as_ref()
-                .and_then(|a| a.idempotent_hint)
-                .unwrap_or(false)
-    });
+    let safe = entry.is_some_and(crate::catalog::ToolEntry::repeatable);
     let resuming = req.forward.as_ref().is_some_and(Forward::resuming);
     let policy = &up.config.resilience.retry;
     let began = Instant::now();

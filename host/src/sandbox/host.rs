@@ -66,6 +66,8 @@ pub struct RunCtx {
     /// What the run may do over HTTP (`wasi:http`): nothing unless an
     /// adapter's server entry has `egress`.
     pub egress: super::egress::Access,
+    /// The run's journal, when it is durable (see [`crate::journal`]).
+    pub journal: Option<Arc<crate::journal::Recorder>>,
 }
 
 impl RunCtx {
@@ -88,6 +90,7 @@ impl RunCtx {
             config: Arc::new(serde_json::Value::Object(Default::default())),
             role: "policy",
             egress: Default::default(),
+            journal: None,
         }
     }
 
@@ -108,6 +111,12 @@ impl RunCtx {
         }
     }
 
+    /// The same context, its host calls journaled by `journal`.
+    pub fn with_journal(mut self, journal: Option<Arc<crate::journal::Recorder>>) -> RunCtx {
+        self.journal = journal;
+        self
+    }
+
     /// Takes one call from the budget, or fails the run.
     fn count_call(&self) -> Result<(), LimitError> {
         let made = self.calls_made.fetch_add(1, Ordering::Relaxed);
@@ -121,7 +130,7 @@ impl RunCtx {
     }
 
     /// One call, through grants and the router.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         mut server: String,
         mut tool: String,
@@ -187,7 +196,13 @@ impl RunCtx {
         }
     }
 
-    fn record(&self, server: &str, tool: &str, ms: f64, error: Option<crate::ErrorKind>) {
+    pub(crate) fn record(
+        &self,
+        server: &str,
+        tool: &str,
+        ms: f64,
+        error: Option<crate::ErrorKind>,
+    ) {
         let rec = CallRecord {
             server: server.into(),
             tool: tool.into(),
@@ -199,7 +214,7 @@ impl RunCtx {
     }
 
     /// The tools this run may call: granted, and in the caller's view.
-    fn tools(&self, server: Option<&str>) -> Vec<GrantedTool> {
+    pub(crate) fn tools(&self, server: Option<&str>) -> Vec<GrantedTool> {
         let catalog = self.hub.catalog();
         let json = |v: &serde_json::Map<String, serde_json::Value>| {
             serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
@@ -222,7 +237,7 @@ impl RunCtx {
             .collect()
     }
 
-    fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) {
+    pub(crate) fn progress(&self, done: f64, total: Option<f64>, message: Option<String>) {
         if let Some(p) = &self.progress {
             let message = message.map(|mut m| {
                 crate::util::truncate(&mut m, MAX_LOG_LINE);
@@ -232,7 +247,7 @@ impl RunCtx {
         }
     }
 
-    fn log(&self, mut level: String, mut message: String) {
+    pub(crate) fn log(&self, mut level: String, mut message: String) {
         let mut logs = self.logs.lock();
         if logs.len() >= MAX_LOG_LINES {
             return;
@@ -244,8 +259,10 @@ impl RunCtx {
     }
 }
 
-/// A tool a run may call, before it is put in one WIT version's record.
-struct GrantedTool {
+/// A tool a run may call, before it is put in one WIT version's record
+/// (and as a journal keeps a listing).
+#[derive(Serialize, serde::Deserialize)]
+pub(crate) struct GrantedTool {
     server: String,
     name: String,
     title: Option<String>,
@@ -293,7 +310,11 @@ macro_rules! imports {
                     args: String,
                 ) -> wasmtime::Result<Result<String, WitError>> {
                     self.ctx.count_call()?;
-                    Ok(self.ctx.call(server, tool, args).await.map_err(Into::into))
+                    Ok(self
+                        .ctx
+                        .journaled_call(server, tool, args)
+                        .await?
+                        .map_err(Into::into))
                 }
 
                 async fn call_tools(
@@ -307,10 +328,12 @@ macro_rules! imports {
                     let done = join_all(
                         calls
                             .into_iter()
-                            .map(|c| ctx.call(c.server, c.tool, c.args)),
+                            .map(|c| ctx.journaled_call(c.server, c.tool, c.args)),
                     )
                     .await;
-                    Ok(done.into_iter().map(|r| r.map_err(Into::into)).collect())
+                    done.into_iter()
+                        .map(|r| r.map(|r| r.map_err(Into::into)))
+                        .collect()
                 }
 
                 async fn list_tools(
@@ -319,7 +342,7 @@ macro_rules! imports {
                 ) -> wasmtime::Result<Vec<ToolInfo>> {
                     Ok(self
                         .ctx
-                        .tools(server.as_deref())
+                        .journaled_tools(server.as_deref())
                         .into_iter()
                         .map(|t| ToolInfo {
                             server: t.server,
@@ -336,7 +359,7 @@ macro_rules! imports {
 
             impl m::host_log::Host for RunState {
                 async fn log(&mut self, level: String, message: String) -> wasmtime::Result<()> {
-                    self.ctx.log(level, message);
+                    self.ctx.journaled_log(level, message);
                     Ok(())
                 }
 
@@ -346,7 +369,7 @@ macro_rules! imports {
                     total: Option<f64>,
                     message: Option<String>,
                 ) -> wasmtime::Result<()> {
-                    self.ctx.progress(done, total, message);
+                    self.ctx.journaled_progress(done, total, message);
                     Ok(())
                 }
             }

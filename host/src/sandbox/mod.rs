@@ -63,6 +63,11 @@ impl Wasm {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The component's SHA-256.
+    pub fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
 }
 
 /// What a run produced, whether it succeeded or not.
@@ -247,10 +252,13 @@ impl Sandbox {
         let stderr = MemoryOutputPipe::new(log_cap);
         // Nothing is granted: no preopened directories, no environment, no
         // arguments, no sockets or name lookup (all off by default).
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        // A durable run's clocks and random are its journal's.
+        if let Some(journal) = &ctx.journal {
+            crate::journal::wire(&mut wasi, journal);
+        }
+        let wasi = wasi.build();
         // A guest holds a handful of resources (streams, pollables); the
         // default cap of a million entries would let one run keep host
         // memory busy.

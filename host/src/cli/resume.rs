@@ -1,0 +1,236 @@
+//! Durable runs on the command line: opening the journal, starting a
+//! journaled `weft run`, and `weft runs resume ID`.
+
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+use crate::journal::{self, Backend, CallRequest, Recorder, Resolution, RunRecord, Status};
+use crate::policy::{self, Loaded, Runner};
+use crate::{Caller, Hub};
+
+use super::run::{print_report, start};
+use super::{FAILED, USAGE, finish};
+
+/// Opens the config's journal, off the async workers.
+pub(super) async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let Some(path) = config.settings.journal.clone() else {
+        anyhow::bail!(
+            "the journal is off (journal = false in [settings], or no home folder to keep it in); set journal = \"PATH\" in [settings]"
+        );
+    };
+    let opened = tokio::task::spawn_blocking(move || journal::open(&path))
+        .await
+        .context("the journal's opening task failed")??;
+    Ok(opened)
+}
+
+/// Runs a blocking journal read or write off the async workers.
+pub(super) async fn blocking<T: Send + 'static>(
+    backend: &Arc<dyn Backend>,
+    work: impl FnOnce(&dyn Backend) -> Result<T, journal::JournalError> + Send + 'static,
+) -> anyhow::Result<T> {
+    let backend = backend.clone();
+    let done = tokio::task::spawn_blocking(move || work(&*backend))
+        .await
+        .context("a journal task failed")??;
+    Ok(done)
+}
+
+/// Whether the process that ran a run is still alive.
+pub(super) fn alive(pid: Option<u32>) -> bool {
+    pid.is_some_and(|p| {
+        p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
+    })
+}
+
+/// The status to show: a running run whose process is gone is
+/// `interrupted`.
+pub(super) fn shown_status(run: &RunRecord) -> &'static str {
+    match run.status {
+        Status::Running if !alive(run.pid) => "interrupted",
+        s => s.as_str(),
+    }
+}
+
+/// Starts the journal of a new `weft run`: its row is stored before the
+/// policy starts. `spec` is what the command line named.
+pub(super) async fn begin(
+    hub: &Hub,
+    loaded: &Loaded,
+    spec: &str,
+    input: &str,
+    options: journal::RunOptions,
+) -> anyhow::Result<Option<Arc<Recorder>>> {
+    let backend = open(hub.config()).await?;
+    // A path is kept absolute, so a resume from another folder finds it.
+    let spec = match hub.config().policy(spec) {
+        Some(_) => spec.to_string(),
+        None => std::path::absolute(spec)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| spec.to_string()),
+    };
+    let record = RunRecord::start(&loaded.name, &spec, &loaded.wasm, input, options)?;
+    let recorder = Arc::new(Recorder::new(backend.clone(), &record));
+    recorder
+        .create(record)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the run's journal: {e}"))?;
+    tracing::info!(run = recorder.run_id(), journal = %backend.location().display(), "durable run");
+    Ok(Some(recorder))
+}
+
+/// `weft runs resume ID`.
+pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
+    let fail = |code: u8, message: String| {
+        crate::errln!("weft: {message}");
+        ExitCode::from(code)
+    };
+    let backend = match open(&config).await {
+        Ok(b) => b,
+        Err(e) => return fail(FAILED, format!("{e:#}")),
+    };
+    let (run, events) = {
+        let id = id.clone();
+        match blocking(&backend, move |b| Ok((b.run(&id)?, b.events(&id)?))).await {
+            Ok(found) => found,
+            Err(e) => return fail(FAILED, format!("{e:#}")),
+        }
+    };
+    if run.status.finished() {
+        return fail(
+            USAGE,
+            format!(
+                "run {id} already finished ({}); `weft runs show {id}` shows it",
+                run.status.as_str()
+            ),
+        );
+    }
+    if run.status == Status::Running && alive(run.pid) {
+        return fail(
+            FAILED,
+            format!(
+                "run {id} is still running in process {}; wait for it, or stop that process first",
+                run.pid.unwrap_or_default()
+            ),
+        );
+    }
+    // The servers its grants reach, as `weft run` starts them.
+    let grant_list = match config.policy(&run.spec) {
+        Some(p) if run.options.grants.is_empty() => p.grants.clone(),
+        _ if run.options.grants.is_empty() => vec!["*.*".into()],
+        _ => run.options.grants.clone(),
+    };
+    let reach = policy::grants::Grants::new(&grant_list).ok();
+    let (hub, sandbox) = match start(config, reach.as_ref()).await {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let mut loaded = match policy::load(&hub, &run.spec, &run.options.grants) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::errln!("weft: cannot load the policy of run {id}: {e}");
+            return finish(FAILED).await;
+        }
+    };
+    let digest = journal::digest_hex(&loaded.wasm);
+    if digest != run.digest {
+        crate::errln!(
+            "weft: refusing to resume run {id}: its component {} has changed since the run started (digest {} then, {} now); a journal replays only against the same component: restore that build, or start a new run",
+            run.spec,
+            short(&run.digest),
+            short(&digest)
+        );
+        return finish(FAILED).await;
+    }
+    let opts = &run.options;
+    policy::override_limits(
+        &mut loaded.limits,
+        opts.fuel,
+        opts.timeout_ms.map(std::time::Duration::from_millis),
+        opts.memory,
+    );
+    let resend = match in_doubt(&hub, &events) {
+        Ok(resend) => resend,
+        Err(message) => {
+            let message = format!(
+                "run {id} is in doubt: {message}; settle it with `weft runs resolve {id} --assume done --result JSON` (it happened) or `--assume not-done` (it did not), then resume"
+            );
+            let stored = message.clone();
+            let _ = blocking(&backend, move |b| {
+                b.set_status(&run.id, Status::InDoubt, Some(&stored))
+            })
+            .await;
+            crate::errln!("weft: {message}");
+            return finish(FAILED).await;
+        }
+    };
+    let me = std::process::id();
+    let claimed = {
+        let (id, held) = (id.clone(), run.pid);
+        blocking(&backend, move |b| b.claim(&id, held, me)).await
+    };
+    match claimed {
+        Ok(true) => {}
+        Ok(false) => {
+            crate::errln!("weft: run {id} was taken by another process just now");
+            return finish(FAILED).await;
+        }
+        Err(e) => {
+            crate::errln!("weft: {e:#}");
+            return finish(FAILED).await;
+        }
+    }
+    let input = run.input.clone();
+    let recorder = Arc::new(Recorder::resume(backend, &run, events, resend));
+    let runner = Runner::new(hub, sandbox);
+    let report = runner
+        .run_journaled(&Caller::owner(), &loaded, &input, None, Some(recorder))
+        .await;
+    finish(print_report(&report, json)).await
+}
+
+/// The calls in doubt that may be sent again: each is safe to repeat (read-only,
+/// idempotent, or in `idempotent_tools`) or settled as not done. `Err`
+/// names the first that is neither.
+fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, String> {
+    let catalog = hub.catalog();
+    let mut resend = HashSet::new();
+    for e in events.iter().filter(|e| e.kind == journal::Kind::Call) {
+        if e.result.is_some() {
+            continue;
+        }
+        if e.resolution == Some(Resolution::NotDone) {
+            resend.insert(e.seq);
+            continue;
+        }
+        let Some(call) = CallRequest::from_json(&e.request) else {
+            return Err(format!("call #{} has an unreadable request", e.seq));
+        };
+        let annotated = catalog
+            .tool(&call.server, &call.tool)
+            .is_some_and(|t| t.repeatable());
+        let listed = hub
+            .config()
+            .server(&call.server)
+            .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == &call.tool));
+        if annotated || listed {
+            resend.insert(e.seq);
+        } else {
+            return Err(format!(
+                "call #{} ({}) was sent or about to be, and its result was never recorded",
+                e.seq,
+                call.describe()
+            ));
+        }
+    }
+    Ok(resend)
+}
+
+/// The first 12 hex digits of a digest.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}

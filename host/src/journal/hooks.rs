@@ -1,0 +1,123 @@
+//! The journaled host calls of a run: each wraps the sandbox's own call
+//! (`RunCtx::call`, `tools`, `log`, `progress`) with its journal step. A
+//! run without a journal goes straight through.
+
+use std::future::Future;
+
+use super::crash::{self, Point};
+use super::model::{CallOutcome, CallRequest, Kind};
+use super::recorder::{Step, wait};
+use crate::CallError;
+use crate::sandbox::RunCtx;
+use crate::sandbox::host::GrantedTool;
+
+impl RunCtx {
+    /// One tool call under the journal. The step (replay, or intent queued)
+    /// is taken before the future is first polled, so the calls of one
+    /// `call-tools` take their places in the order the guest listed them.
+    pub(crate) fn journaled_call(
+        &self,
+        server: String,
+        tool: String,
+        args: String,
+    ) -> impl Future<Output = wasmtime::Result<Result<String, CallError>>> + '_ {
+        let step = self.journal.as_ref().map(|j| {
+            j.begin_call(&CallRequest {
+                server: server.clone(),
+                tool: tool.clone(),
+                args: args.clone(),
+            })
+        });
+        async move {
+            let Some(journal) = self.journal.as_ref() else {
+                return Ok(self.call(server, tool, args).await);
+            };
+            match step {
+                None => Ok(self.call(server, tool, args).await),
+                Some(Step::Diverged(why)) => Err(wasmtime::Error::msg(why)),
+                Some(Step::Replay(outcome)) => Ok(match *outcome {
+                    CallOutcome::Ok(text) => {
+                        self.record(&server, &tool, 0.0, None);
+                        Ok(text)
+                    }
+                    CallOutcome::Err(e) => {
+                        self.record(&server, &tool, 0.0, Some(e.kind));
+                        Err(e)
+                    }
+                }),
+                Some(Step::Live { seq, n, intent }) => {
+                    wait(intent).await.map_err(|e| {
+                        wasmtime::Error::msg(format!(
+                            "the journal could not store the intent of {server}.{tool}, so it was not sent: {e}"
+                        ))
+                    })?;
+                    crash::point(Point::AfterIntent, n);
+                    let outcome = self.call(server.clone(), tool.clone(), args).await;
+                    crash::point(Point::AfterSend, n);
+                    let stored = match &outcome {
+                        Ok(text) => CallOutcome::Ok(text.clone()),
+                        Err(e) => CallOutcome::Err(e.clone()),
+                    };
+                    wait(journal.end_call(seq, &stored)).await.map_err(|e| {
+                        wasmtime::Error::msg(format!(
+                            "{server}.{tool} was sent, but the journal could not store its result: {e}"
+                        ))
+                    })?;
+                    crash::point(Point::AfterResult, n);
+                    Ok(outcome)
+                }
+            }
+        }
+    }
+
+    /// `list-tools` under the journal: a replay gets the recorded list.
+    pub(crate) fn journaled_tools(&self, server: Option<&str>) -> Vec<GrantedTool> {
+        let Some(journal) = &self.journal else {
+            return self.tools(server);
+        };
+        let request = serde_json::to_string(&server).unwrap_or_default();
+        let mut live = None;
+        let text = journal.observe(Kind::ListTools, &request, || {
+            let tools = self.tools(server);
+            let text = serde_json::to_string(&tools).unwrap_or_default();
+            live = Some(tools);
+            text
+        });
+        match live {
+            Some(tools) => tools,
+            None => serde_json::from_str(&text).unwrap_or_default(),
+        }
+    }
+
+    /// A log line under the journal (kept in the report either way).
+    pub(crate) fn journaled_log(&self, mut level: String, mut message: String) {
+        // Cut and counted as `log` keeps them, so a replay journals the same.
+        crate::util::truncate(&mut level, 16);
+        crate::util::truncate(&mut message, 4096);
+        if let Some(journal) = self
+            .journal
+            .as_ref()
+            .filter(|_| self.logs.lock().len() < 1000)
+        {
+            let request = serde_json::json!([level, message]).to_string();
+            journal.observe(Kind::Log, &request, String::new);
+        }
+        self.log(level, message);
+    }
+
+    /// A progress report under the journal (passed on either way).
+    pub(crate) fn journaled_progress(
+        &self,
+        done: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) {
+        if let Some(journal) = &self.journal {
+            let mut shown = message.clone().unwrap_or_default();
+            crate::util::truncate(&mut shown, 4096);
+            let request = serde_json::json!([done, total, shown]).to_string();
+            journal.observe(Kind::Progress, &request, String::new);
+        }
+        self.progress(done, total, message);
+    }
+}

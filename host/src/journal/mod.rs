@@ -1,0 +1,52 @@
+//! Durable runs: a journal of every host call a run makes, so that a run
+//! killed halfway can be resumed without repeating a side effect.
+//!
+//! Each run gets an id and a row; each host call it makes (`call-tool`,
+//! each call of `call-tools`, `list-tools`), each clock read and each log
+//! line is an event of that run, in order. A call's intent is stored
+//! before it goes out and its result after it returns. A resume replays
+//! the events (the guest gets the recorded answers) and goes live where
+//! the journal ends; a call with an intent and no result is *in doubt*.
+//!
+//! - [`model`]: runs, events and their statuses;
+//! - `store`: the [`Backend`] contract any storage meets;
+//! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread);
+//! - `recorder`: one run's journal, live or replaying;
+//! - `clocks`: the guest's clocks and random under the journal;
+//! - `hooks`: the journaled host calls of a run;
+//! - `crash`: the test hook that aborts weft at a point of a call.
+
+mod clocks;
+mod crash;
+mod hooks;
+pub mod model;
+mod recorder;
+mod sqlite;
+mod store;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use clocks::{new_seed, wire};
+pub use model::{CallOutcome, CallRequest, Event, Kind, Resolution, RunOptions, RunRecord, Status};
+pub use recorder::{Recorder, Step, wait};
+pub use sqlite::{Durability, Sqlite};
+pub use store::{Ack, Backend, Filter, JournalError, Op};
+
+pub use crate::config::default_journal_path as default_path;
+
+/// Opens the journal at `path` (blocking: call it off the async workers).
+pub fn open(path: &Path) -> Result<Arc<dyn Backend>, JournalError> {
+    Ok(Arc::new(Sqlite::open(path, Durability::Normal)?))
+}
+
+/// A new run id: the start time, then random hex (`r20261124-191530-3fa2c1`).
+pub fn new_run_id() -> String {
+    let at = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    format!("r{at}-{}", crate::util::request_id())
+}
+
+/// The component's digest as a journal keeps it.
+pub fn digest_hex(wasm: &crate::sandbox::Wasm) -> String {
+    hex::encode(wasm.digest())
+}

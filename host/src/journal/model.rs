@@ -1,0 +1,265 @@
+//! What a journal holds: runs, and the ordered events of each run (host
+//! calls with their request and result, clock reads, logs), in the shape
+//! every backend stores and `weft runs` prints.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Started and not finished: in progress, or its process died
+    /// (`weft runs list` shows that as `interrupted`).
+    Running,
+    /// Stopped by a resume that found a call whose fate is unknown.
+    InDoubt,
+    /// Stopped by a resume whose replay differed from the journal.
+    Nondeterministic,
+    /// Finished: the policy returned its output.
+    Ok,
+    /// Finished: the policy failed or crashed.
+    Error,
+    /// Finished: a limit stopped it.
+    Limit,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::InDoubt => "in-doubt",
+            Status::Nondeterministic => "nondeterministic",
+            Status::Ok => "ok",
+            Status::Error => "error",
+            Status::Limit => "limit",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Status> {
+        Some(match text {
+            "running" => Status::Running,
+            "in-doubt" => Status::InDoubt,
+            "nondeterministic" => Status::Nondeterministic,
+            "ok" => Status::Ok,
+            "error" => Status::Error,
+            "limit" => Status::Limit,
+            _ => return None,
+        })
+    }
+
+    /// A finished run is never resumed.
+    pub fn finished(self) -> bool {
+        matches!(self, Status::Ok | Status::Error | Status::Limit)
+    }
+}
+
+/// How a run was started, so that a resume starts it the same way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// `--grant` globs given on the command line (none: the configured
+    /// grants).
+    #[serde(default)]
+    pub grants: Vec<String>,
+    /// `--fuel`: `Some(None)` is unlimited.
+    #[serde(default)]
+    pub fuel: Option<Option<u64>>,
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub memory: Option<u64>,
+}
+
+/// One run, as its row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    /// The policy's name (from the config, or the file's stem).
+    pub policy: String,
+    /// What `weft run` was given: a config name or a `.wasm` path.
+    pub spec: String,
+    /// The component's SHA-256, hex.
+    pub digest: String,
+    pub input: String,
+    pub options: RunOptions,
+    /// The seed of the run's random streams (hex), so a replay draws the
+    /// same bytes.
+    #[serde(skip_serializing)]
+    pub seed: String,
+    pub status: Status,
+    /// The process that runs it (or last ran it).
+    pub pid: Option<u32>,
+    /// Microseconds since the Unix epoch.
+    pub started_at: i64,
+    pub updated_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RunRecord {
+    /// A new run of this process, started now, with a fresh id and seed.
+    pub fn start(
+        policy: &str,
+        spec: &str,
+        wasm: &crate::sandbox::Wasm,
+        input: &str,
+        options: RunOptions,
+    ) -> Result<RunRecord, crate::util::RandomError> {
+        let now = now_us();
+        Ok(RunRecord {
+            id: super::new_run_id(),
+            policy: policy.to_string(),
+            spec: spec.to_string(),
+            digest: super::digest_hex(wasm),
+            input: input.to_string(),
+            options,
+            seed: super::new_seed()?,
+            status: Status::Running,
+            pid: Some(std::process::id()),
+            started_at: now,
+            updated_at: now,
+            output: None,
+            error: None,
+        })
+    }
+}
+
+/// What kind of thing an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A `call-tool` (or one call of a `call-tools`).
+    Call,
+    /// A `list-tools`.
+    ListTools,
+    /// `wasi:clocks/wall-clock.now`.
+    WallClock,
+    /// `wasi:clocks/monotonic-clock.now` (and the `now` a
+    /// `subscribe-instant` reads).
+    Monotonic,
+    /// A `host-log.log` line.
+    Log,
+    /// A `host-log.progress` report.
+    Progress,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Call => "call",
+            Kind::ListTools => "list-tools",
+            Kind::WallClock => "wall-clock",
+            Kind::Monotonic => "monotonic-clock",
+            Kind::Log => "log",
+            Kind::Progress => "progress",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Kind> {
+        Some(match text {
+            "call" => Kind::Call,
+            "list-tools" => Kind::ListTools,
+            "wall-clock" => Kind::WallClock,
+            "monotonic-clock" => Kind::Monotonic,
+            "log" => Kind::Log,
+            "progress" => Kind::Progress,
+            _ => return None,
+        })
+    }
+}
+
+/// How someone settled a call whose fate was unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// It happened; its result is the one given.
+    Done,
+    /// It did not happen: it is sent when the run resumes.
+    NotDone,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resolution::Done => "done",
+            Resolution::NotDone => "not-done",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Resolution> {
+        match text {
+            "done" => Some(Resolution::Done),
+            "not-done" => Some(Resolution::NotDone),
+            _ => None,
+        }
+    }
+}
+
+/// One event of a run. A call's row is its intent until `result` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub kind: Kind,
+    /// The request, as JSON text (for a call: server, tool and args).
+    pub request: String,
+    /// The result, as JSON text; `None` for a call in flight (or in doubt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// Microseconds since the Unix epoch.
+    pub started_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+}
+
+impl Event {
+    /// A call that went out (or was about to) and has no recorded result,
+    /// and that nobody has settled yet.
+    pub fn in_doubt(&self) -> bool {
+        self.kind == Kind::Call && self.result.is_none() && self.resolution.is_none()
+    }
+}
+
+/// The request of a call, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRequest {
+    pub server: String,
+    pub tool: String,
+    /// The arguments exactly as the guest sent them.
+    pub args: String,
+}
+
+impl CallRequest {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Option<CallRequest> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// `server.tool {args}`, its args cut short, for messages.
+    pub fn describe(&self) -> String {
+        let mut args = self.args.clone();
+        crate::util::truncate(&mut args, 200);
+        format!("{}.{} {}", self.server, self.tool, args)
+    }
+}
+
+/// The stored outcome of a call: the guest's `result<string, call-error>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallOutcome {
+    Ok(String),
+    Err(crate::CallError),
+}
+
+/// Microseconds since the Unix epoch, now.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,303 @@
+//! One run's journal: numbers its events, writes them in order, and on a
+//! resume answers them from the journal until it runs out, then goes live.
+//!
+//! Every event takes the next sequence number and is queued for the
+//! backend under one lock, so the backend stores them in the order the
+//! guest made them. A call's intent is waited on (stored) before the call
+//! goes out, and its result after it returns; clock reads, listings and
+//! logs are queued without waiting: they are stored with the next intent
+//! at the latest, and a crash that loses them loses nothing outside.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::model::{CallOutcome, CallRequest, Event, Kind, RunRecord, Status, now_us};
+use super::store::{Backend, Op};
+
+/// What to do with a call.
+pub enum Step {
+    /// Answer it with its recorded outcome.
+    Replay(Box<CallOutcome>),
+    /// Send it: its intent (sequence `seq`) is queued, `intent` hears when
+    /// it is stored. `n` counts the calls this process sent (from 1).
+    Live {
+        seq: u64,
+        n: u32,
+        intent: oneshot::Receiver<Result<(), String>>,
+    },
+    /// The replay has left the journal's path: stop the run.
+    Diverged(String),
+}
+
+struct State {
+    next_seq: u64,
+    /// Recorded events not yet replayed.
+    replay: VecDeque<Event>,
+    /// Why the replay differs from the journal, once it does.
+    diverged: Option<String>,
+}
+
+/// The journal of one run.
+pub struct Recorder {
+    run: String,
+    backend: Arc<dyn Backend>,
+    state: Mutex<State>,
+    /// Calls in doubt that may be sent again (safe to repeat, or settled
+    /// as not done).
+    resend: HashSet<u64>,
+    sent: AtomicU32,
+    pub(super) seed: [u8; 32],
+    /// What the monotonic clock adds to the time since this process began
+    /// the run, so that it never goes back behind a replayed reading.
+    pub(super) mono_offset: u64,
+    pub(super) mono_origin: std::time::Instant,
+}
+
+impl Recorder {
+    /// A new run's journal; its row must be stored with [`Recorder::create`].
+    pub fn new(backend: Arc<dyn Backend>, run: &RunRecord) -> Recorder {
+        Recorder::resume(backend, run, Vec::new(), HashSet::new())
+    }
+
+    /// The journal of a run being resumed: `events` are replayed in order,
+    /// and the calls in doubt in `resend` are sent again when reached.
+    pub fn resume(
+        backend: Arc<dyn Backend>,
+        run: &RunRecord,
+        events: Vec<Event>,
+        resend: HashSet<u64>,
+    ) -> Recorder {
+        let mono_offset = events
+            .iter()
+            .filter(|e| e.kind == Kind::Monotonic)
+            .filter_map(|e| e.result.as_deref()?.parse::<u64>().ok())
+            .max()
+            .map_or(0, |m| m.saturating_add(1));
+        Recorder {
+            run: run.id.clone(),
+            backend,
+            state: Mutex::new(State {
+                next_seq: 0,
+                replay: events.into(),
+                diverged: None,
+            }),
+            resend,
+            sent: AtomicU32::new(0),
+            seed: super::clocks::seed_bytes(&run.seed),
+            mono_offset,
+            mono_origin: std::time::Instant::now(),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run
+    }
+
+    /// Stores the run's row, before anything else.
+    pub async fn create(&self, run: RunRecord) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.backend.submit(Op::CreateRun(Box::new(run)), Some(tx));
+        wait(rx).await
+    }
+
+    /// Takes the next step of a call: replay it, or queue its intent.
+    pub fn begin_call(&self, request: &CallRequest) -> Step {
+        let mut state = self.state.lock();
+        if let Some(why) = &state.diverged {
+            return Step::Diverged(why.clone());
+        }
+        let text = request.to_json();
+        let seq = match state.replay.pop_front() {
+            Some(e) if e.kind == Kind::Call && e.request == text => {
+                state.next_seq = e.seq + 1;
+                match e.result.as_deref() {
+                    Some(result) => match serde_json::from_str::<CallOutcome>(result) {
+                        Ok(outcome) => return Step::Replay(Box::new(outcome)),
+                        Err(err) => {
+                            let why = format!(
+                                "the journal's result of call #{} ({}) is unreadable: {err}",
+                                e.seq,
+                                request.describe()
+                            );
+                            state.diverged = Some(why.clone());
+                            return Step::Diverged(why);
+                        }
+                    },
+                    None if self.resend.contains(&e.seq) => e.seq,
+                    None => {
+                        let why = format!(
+                            "call #{} ({}) is in doubt and was not settled",
+                            e.seq,
+                            request.describe()
+                        );
+                        state.diverged = Some(why.clone());
+                        return Step::Diverged(why);
+                    }
+                }
+            }
+            Some(e) => {
+                let why = difference(&e, Kind::Call, &text);
+                state.diverged = Some(why.clone());
+                return Step::Diverged(why);
+            }
+            None => {
+                let seq = state.next_seq;
+                state.next_seq += 1;
+                seq
+            }
+        };
+        let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
+        super::crash::point(super::crash::Point::BeforeIntent, n);
+        let (tx, rx) = oneshot::channel();
+        let event = Event {
+            seq,
+            kind: Kind::Call,
+            request: text,
+            result: None,
+            resolution: None,
+            started_at: now_us(),
+            finished_at: None,
+        };
+        self.backend.submit(
+            Op::Event {
+                run: self.run.clone(),
+                event,
+            },
+            Some(tx),
+        );
+        Step::Live { seq, n, intent: rx }
+    }
+
+    /// Queues a call's result; the receiver hears when it is stored.
+    pub fn end_call(
+        &self,
+        seq: u64,
+        outcome: &CallOutcome,
+    ) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        let result = serde_json::to_string(outcome).unwrap_or_default();
+        self.backend.submit(
+            Op::Result {
+                run: self.run.clone(),
+                seq,
+                result,
+                finished_at: now_us(),
+            },
+            Some(tx),
+        );
+        rx
+    }
+
+    /// An event without side effects (a clock read, a listing, a log
+    /// line): replayed from the journal, or `live()` recorded. A replay
+    /// that differs marks the run as diverged and answers live.
+    pub fn observe(&self, kind: Kind, request: &str, live: impl FnOnce() -> String) -> String {
+        let mut state = self.state.lock();
+        if state.diverged.is_some() {
+            return live();
+        }
+        match state.replay.pop_front() {
+            Some(e) if e.kind == kind && e.request == request => {
+                state.next_seq = e.seq + 1;
+                if let Some(result) = e.result {
+                    return result;
+                }
+                let why = format!("the journal's {} #{} has no result", kind.as_str(), e.seq);
+                state.diverged = Some(why);
+                live()
+            }
+            Some(e) => {
+                state.diverged = Some(difference(&e, kind, request));
+                live()
+            }
+            None => {
+                let seq = state.next_seq;
+                state.next_seq += 1;
+                let result = live();
+                let at = now_us();
+                self.backend.submit(
+                    Op::Event {
+                        run: self.run.clone(),
+                        event: Event {
+                            seq,
+                            kind,
+                            request: request.to_string(),
+                            result: Some(result.clone()),
+                            resolution: None,
+                            started_at: at,
+                            finished_at: Some(at),
+                        },
+                    },
+                    None,
+                );
+                result
+            }
+        }
+    }
+
+    /// Why the replay left the journal's path, if it did; also when the
+    /// run ended with recorded events left over.
+    pub fn divergence(&self) -> Option<String> {
+        let state = self.state.lock();
+        if let Some(why) = &state.diverged {
+            return Some(why.clone());
+        }
+        state.replay.front().map(|e| {
+            format!(
+                "the run ended, but the journal holds {} more event(s), from {} #{} ({})",
+                state.replay.len(),
+                e.kind.as_str(),
+                e.seq,
+                shown(&e.request)
+            )
+        })
+    }
+
+    /// Stores the run's end, and waits until it is stored.
+    pub async fn finish(
+        &self,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+    ) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.backend.submit(
+            Op::Finish {
+                run: self.run.clone(),
+                status,
+                output,
+                error,
+            },
+            Some(tx),
+        );
+        wait(rx).await
+    }
+}
+
+/// Waits for a queued write to be stored.
+pub async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), String> {
+    rx.await
+        .unwrap_or_else(|_| Err("the journal's writer stopped".into()))
+}
+
+/// How a replayed event differs from the journal's.
+fn difference(recorded: &Event, kind: Kind, request: &str) -> String {
+    format!(
+        "nondeterministic: at event #{} the journal has {} {} but the run now makes {} {}",
+        recorded.seq,
+        recorded.kind.as_str(),
+        shown(&recorded.request),
+        kind.as_str(),
+        shown(request)
+    )
+}
+
+fn shown(text: &str) -> String {
+    let mut text = text.to_string();
+    crate::util::truncate(&mut text, 300);
+    if text.is_empty() { "()".into() } else { text }
+}

@@ -1,0 +1,220 @@
+//! Benchmark: the journal of durable runs (issue 19). Prints figures and
+//! records them with `record` (into `$WEFT_BENCH_OUT` when set); asserts
+//! nothing about speed. Run with
+//! `cargo bench -p weft-integration --bench journal --profile dev`
+//! after `bash .ci/build-guests`.
+//!
+//! 1. The journal alone, per `call-tool`: what a journaled call adds to a
+//!    call, timed on its own: the intent queued and stored, then the
+//!    result queued and stored (two commits to the SQLite writer thread,
+//!    each waited on), 3000 calls, with `synchronous = NORMAL` and `FULL`.
+//! 2. The same inside real runs: the timer guest (`tests/guests/timer`)
+//!    makes 2 × 500 sequential calls to the built-in `echo` server and
+//!    times each with its own clock (bare `call-tool` import, the `ns`
+//!    half of its report); 5 runs without a journal, with NORMAL and with
+//!    FULL. Its clock reads are journaled too (two per call).
+//! 3. Runs per second of a 10-call policy (the timer guest, n = 5),
+//!    sequential, 3 s each, journal off and on (NORMAL).
+//! 4. Time to resume a run of 1000 journaled calls: a journaled timer run
+//!    of 2 × 500 calls, then its replay from the journal (every call and
+//!    clock read answered from it), events loaded and run, median of 3.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+#[path = "common/record.rs"]
+mod record;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+use weft::Grants;
+use weft::config::Limits;
+use weft::journal::{self, Backend, Durability, Recorder, RunRecord, Sqlite, Step};
+use weft::policy::{Loaded, Runner};
+use weft::sandbox::{Sandbox, Wasm};
+
+fn latency(case: &str, label: &str, name: &str, samples: Vec<Duration>) -> (f64, f64) {
+    let (p50, p99) = record::latency(case, name, samples);
+    println!("{label:<56} p50 {p50:>10.2} µs  p99 {p99:>10.2} µs");
+    (p50, p99)
+}
+
+fn run_record(wasm: &Wasm, input: &str) -> RunRecord {
+    RunRecord::start("timer", "timer", wasm, input, Default::default()).unwrap()
+}
+
+async fn new_run(backend: &Arc<dyn Backend>, wasm: &Wasm, input: &str) -> Arc<Recorder> {
+    let record = run_record(wasm, input);
+    let recorder = Arc::new(Recorder::new(backend.clone(), &record));
+    recorder.create(record).await.unwrap();
+    recorder
+}
+
+fn open(dir: &std::path::Path, name: &str, d: Durability) -> Arc<dyn Backend> {
+    Arc::new(Sqlite::open(&dir.join(name), d).unwrap())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = temp_dir();
+    let text = String::from("[servers.echo]\nbuiltin = \"echo\"\n");
+    let hub = weft::Hub::start(config(dir.path(), &text)).await;
+    let sandbox = Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).unwrap());
+    let runner = Runner::new(hub.clone(), sandbox);
+    let timer = Loaded {
+        name: "timer".into(),
+        wasm: Wasm::new(std::fs::read(guest_wasm("weft-timer-guest")).unwrap()),
+        grants: Grants::new(&["echo.echo".into()]).unwrap(),
+        limits: Limits {
+            max_calls: 100_000,
+            ..Limits::default()
+        },
+    };
+    let normal = open(dir.path(), "normal.db", Durability::Normal);
+    let full = open(dir.path(), "full.db", Durability::Full);
+
+    println!("== 1. the journal alone, per call-tool (intent + result stored) ==");
+    for (label, backend) in [("NORMAL", &normal), ("FULL", &full)] {
+        let recorder = new_run(backend, &timer.wasm, "{}").await;
+        let mut samples = Vec::new();
+        for i in 0..3000 {
+            let request = journal::CallRequest {
+                server: "echo".into(),
+                tool: "echo".into(),
+                args: json!({"message": i.to_string()}).to_string(),
+            };
+            let t = Instant::now();
+            let Step::Live { seq, intent, .. } = recorder.begin_call(&request) else {
+                panic!("a new run replays nothing")
+            };
+            journal::wait(intent).await.unwrap();
+            let outcome = journal::CallOutcome::Ok(r#"{"content":[]}"#.into());
+            journal::wait(recorder.end_call(seq, &outcome))
+                .await
+                .unwrap();
+            samples.push(t.elapsed());
+        }
+        latency(
+            "journal",
+            &format!("journal cost per call, synchronous {label}"),
+            &format!("journal per call {label}"),
+            samples,
+        );
+    }
+
+    println!("== 2. guest call-tool import, journal off / NORMAL / FULL ==");
+    let input = json!({"n": 500, "server": "echo", "tool": "echo"}).to_string();
+    for (label, backend) in [
+        ("off", None),
+        ("NORMAL", Some(&normal)),
+        ("FULL", Some(&full)),
+    ] {
+        let mut samples = Vec::new();
+        for _ in 0..5 {
+            let recorder = match backend {
+                Some(b) => Some(new_run(b, &timer.wasm, &input).await),
+                None => None,
+            };
+            let report = runner
+                .run_journaled(&weft::Caller::owner(), &timer, &input, None, recorder)
+                .await;
+            assert!(report.ok(), "{:?}", report.error);
+            let out = report.output.unwrap();
+            samples.extend(
+                out["import_ns"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| Duration::from_nanos(n.as_u64().unwrap())),
+            );
+        }
+        latency(
+            "journal",
+            &format!("guest call-tool import, journal {label}"),
+            &format!("guest import journal {label}"),
+            samples,
+        );
+    }
+
+    println!("== 3. runs/s of a 10-call policy ==");
+    let ten = json!({"n": 5, "server": "echo", "tool": "echo"}).to_string();
+    for (label, journaled) in [("off", false), ("NORMAL", true)] {
+        let started = Instant::now();
+        let mut runs = 0u32;
+        while started.elapsed() < Duration::from_secs(3) {
+            let recorder = match journaled {
+                true => Some(new_run(&normal, &timer.wasm, &ten).await),
+                false => None,
+            };
+            let report = runner
+                .run_journaled(&weft::Caller::owner(), &timer, &ten, None, recorder)
+                .await;
+            assert!(report.ok());
+            runs += 1;
+        }
+        let rate = f64::from(runs) / started.elapsed().as_secs_f64();
+        println!(
+            "{:<56} {rate:>10.0} runs/s",
+            format!("10-call runs, journal {label}")
+        );
+        record::figure(
+            "journal",
+            &format!("10-call runs/s journal {label}"),
+            rate,
+            "runs/s",
+        );
+    }
+
+    println!("== 4. resuming a run of 1000 journaled calls ==");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let record = run_record(&timer.wasm, &input);
+        let recorder = Arc::new(Recorder::new(normal.clone(), &record));
+        recorder.create(record.clone()).await.unwrap();
+        let first = runner
+            .run_journaled(&weft::Caller::owner(), &timer, &input, None, Some(recorder))
+            .await;
+        assert!(first.ok());
+        let t = Instant::now();
+        let b = normal.clone();
+        let id = record.id.clone();
+        let events = tokio::task::spawn_blocking(move || b.events(&id).unwrap())
+            .await
+            .unwrap();
+        let calls = events
+            .iter()
+            .filter(|e| e.kind == journal::Kind::Call)
+            .count();
+        assert_eq!(calls, 1000);
+        let replay = Arc::new(Recorder::resume(
+            normal.clone(),
+            &record,
+            events,
+            HashSet::new(),
+        ));
+        let again = runner
+            .run_journaled(
+                &weft::Caller::owner(),
+                &timer,
+                &input,
+                None,
+                Some(replay.clone()),
+            )
+            .await;
+        assert!(again.ok(), "{:?}", again.error);
+        assert_eq!(again.output, first.output, "the replay differs");
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let ms = times[1].as_secs_f64() * 1e3;
+    println!(
+        "{:<56} {ms:>10.1} ms",
+        "resume of a 1000-call run (median of 3)"
+    );
+    record::figure("journal", "resume 1000 calls", ms, "ms");
+    hub.shutdown().await;
+}

@@ -1,0 +1,388 @@
+//! Durable runs: `weft run` journals every host call; `weft runs resume`
+//! continues a run killed at any point of a call without sending a write
+//! twice, or stops `in-doubt` naming the one call whose fate is unknown.
+//!
+//! The writes go to weft-faulty-server (`tool_0` … `tool_2`, neither
+//! read-only nor idempotent), which appends every call it receives to a
+//! record file: the server's own count of side effects. weft is stopped at
+//! each point of a call by its test hook `WEFT_TEST_CRASH_AT=POINT:N`,
+//! which aborts the process there (no clean-up, as `kill -9`).
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Output;
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+/// A test's folder: a config whose server `w` records every call in
+/// `record.txt`, and whose journal is `journal.db` beside it.
+struct Setup {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    wasm: PathBuf,
+}
+
+impl Setup {
+    fn new(extra: &str) -> Setup {
+        let dir = temp_dir();
+        let record = dir.path().join("record.txt");
+        let mut text = String::from("[settings]\njournal = \"journal.db\"\n");
+        text += &command_entry(
+            "w",
+            &target_bin("weft-faulty-server"),
+            &[
+                "--tools",
+                "3",
+                "--name",
+                "w",
+                "--record",
+                &record.display().to_string(),
+            ],
+        );
+        text += extra;
+        let config = dir.path().join("weft.toml");
+        std::fs::write(&config, text).unwrap();
+        // The policy is run by path from the test's own copy, which a test
+        // may replace.
+        let wasm = dir.path().join("durable.wasm");
+        std::fs::copy(guest_wasm("weft-durable-guest"), &wasm).unwrap();
+        Setup { dir, config, wasm }
+    }
+
+    fn weft(&self, args: &[&str]) -> Output {
+        weft()
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `weft run` of the test policy; `crash` arms the test hook.
+    fn run(&self, input: &Value, crash: Option<&str>) -> Output {
+        let mut cmd = weft();
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .arg(&self.wasm)
+            .args(["--input", &input.to_string()]);
+        if let Some(at) = crash {
+            cmd.env("WEFT_TEST_CRASH_AT", at);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// The calls the server received, as `tool text` lines.
+    fn record(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("record.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let (_, tool, args) = (parts.next()?, parts.next()?, parts.next()?);
+                let args: Value = serde_json::from_str(args).ok()?;
+                Some(format!("{tool} {}", args["text"].as_str()?))
+            })
+            .collect()
+    }
+
+    /// The one run in the journal, as `weft runs list --json` shows it.
+    fn only_run(&self) -> Value {
+        let out = self.weft(&["runs", "list", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        runs[0].clone()
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.dir.path().join("journal.db")
+    }
+}
+
+/// Runs one SQL statement on a journal with Python's own SQLite.
+fn sqlite(db: &std::path::Path, sql: &str) {
+    let script = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute(sys.argv[2]).fetchall()\nc.commit()\nc.close()\n";
+    let out = std::process::Command::new(venv_bin("python"))
+        .args(["-c", script])
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn output_json(out: &Output) -> Value {
+    assert!(out.status.success(), "weft failed: {}", stderr(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Asserts that weft was stopped by its crash hook.
+fn crashed(out: &Output, at: &str) {
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "weft was not aborted at {at}: {:?} {}",
+        out.status,
+        stderr(out)
+    );
+}
+
+const WRITES: [&str; 3] = ["tool_0 write 0", "tool_1 write 1", "tool_2 write 2"];
+
+fn input() -> Value {
+    json!({"server": "w", "writes": 3})
+}
+
+/// The uninterrupted run's output: what every resumed run must print.
+fn uninterrupted() -> Value {
+    let s = Setup::new("");
+    let out = output_json(&s.run(&input(), None));
+    assert_eq!(s.record(), WRITES);
+    assert_eq!(s.only_run()["status"], "ok");
+    out
+}
+
+/// Killed before the 2nd write's intent, or after its result: the resume
+/// replays what was done, sends the rest, and each write happens once.
+#[test]
+fn a_run_killed_before_an_intent_or_after_a_result_resumes_with_each_write_once() {
+    let expected = uninterrupted();
+    for (at, done_before) in [("before-intent:2", 1), ("after-result:2", 2)] {
+        let s = Setup::new("");
+        crashed(&s.run(&input(), Some(at)), at);
+        assert_eq!(s.record(), WRITES[..done_before], "{at}");
+        let run = s.only_run();
+        assert_eq!(run["status"], "interrupted", "{at}");
+        let id = run["id"].as_str().unwrap();
+        let resumed = output_json(&s.weft(&["runs", "resume", id]));
+        assert_eq!(resumed, expected, "{at}: resumed output differs");
+        assert_eq!(s.record(), WRITES, "{at}: a write was lost or repeated");
+        assert_eq!(s.only_run()["status"], "ok");
+        // A finished run is not resumed again.
+        let again = s.weft(&["runs", "resume", id]);
+        assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+        assert!(stderr(&again).contains("already finished (ok)"));
+        assert_eq!(s.record(), WRITES);
+    }
+}
+
+/// Killed after the intent, before sending: the write never happened, but
+/// weft cannot know that; the resume stops in doubt naming the call, and
+/// continues once it is settled as not done.
+#[test]
+fn a_call_whose_intent_was_stored_stops_the_resume_in_doubt_until_settled_not_done() {
+    let expected = uninterrupted();
+    let s = Setup::new("");
+    crashed(&s.run(&input(), Some("after-intent:2")), "after-intent");
+    assert_eq!(s.record(), WRITES[..1]);
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let stopped = s.weft(&["runs", "resume", &id]);
+    assert_eq!(stopped.status.code(), Some(1));
+    let message = stderr(&stopped);
+    assert!(
+        message.contains("is in doubt: call #")
+            && message.contains(r#"(w.tool_1 {"text":"write 1"})"#)
+            && message.contains("--assume not-done"),
+        "{message}"
+    );
+    assert_eq!(s.record(), WRITES[..1], "the call in doubt was sent");
+    assert_eq!(s.only_run()["status"], "in-doubt");
+    let show = s.weft(&["runs", "show", &id]);
+    assert!(
+        String::from_utf8_lossy(&show.stdout).contains("IN DOUBT"),
+        "{show:?}"
+    );
+    let settled = s.weft(&["runs", "resolve", &id, "--assume", "not-done"]);
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    let resumed = output_json(&s.weft(&["runs", "resume", &id]));
+    assert_eq!(resumed, expected);
+    assert_eq!(s.record(), WRITES);
+}
+
+/// Killed after the write was answered, before its result was stored: the
+/// resume stops in doubt and never sends it again; settled as done with a
+/// result, the run continues with that result.
+#[test]
+fn a_call_sent_without_a_stored_result_is_never_sent_twice() {
+    let s = Setup::new("");
+    crashed(&s.run(&input(), Some("after-send:2")), "after-send");
+    assert_eq!(s.record(), WRITES[..2]);
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let stopped = s.weft(&["runs", "resume", &id]);
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(
+        stderr(&stopped).contains(r#"(w.tool_1 {"text":"write 1"}) was sent or about to be"#),
+        "{}",
+        stderr(&stopped)
+    );
+    assert_eq!(s.record(), WRITES[..2]);
+    // --assume done needs the result.
+    let refused = s.weft(&["runs", "resolve", &id, "--assume", "done"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let result = r#"{"content":[{"type":"text","text":"settled by hand"}]}"#;
+    let settled = s.weft(&[
+        "runs", "resolve", &id, "--assume", "done", "--result", result,
+    ]);
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    let resumed = output_json(&s.weft(&["runs", "resume", &id]));
+    assert_eq!(
+        resumed,
+        json!({"results": ["tool_0: write 0", "settled by hand", "tool_2: write 2"]})
+    );
+    assert_eq!(s.record(), WRITES, "a write happened twice or not at all");
+}
+
+/// A tool listed in `idempotent_tools` is sent again when in doubt, with
+/// no one asked.
+#[test]
+fn an_idempotent_tool_in_doubt_is_sent_again() {
+    let s = Setup::new("idempotent_tools = [\"tool_1\"]\n");
+    crashed(&s.run(&input(), Some("after-send:2")), "after-send");
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let resumed = output_json(&s.weft(&["runs", "resume", &id]));
+    assert_eq!(
+        resumed,
+        json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]})
+    );
+    assert_eq!(
+        s.record(),
+        [
+            "tool_0 write 0",
+            "tool_1 write 1",
+            "tool_1 write 1",
+            "tool_2 write 2"
+        ]
+    );
+}
+
+/// The guest reads the wall clock and a random-seeded order, branches on
+/// the clock and writes both: the resumed run sees the same readings.
+#[test]
+fn a_replay_reads_the_recorded_clock_and_random() {
+    let s = Setup::new("");
+    let input = json!({"server": "w", "writes": 3, "stamp": true});
+    crashed(&s.run(&input, Some("after-result:2")), "after-result");
+    let before = s.record();
+    assert_eq!(before.len(), 2);
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let out = output_json(&s.weft(&["runs", "resume", &id]));
+    let tag = format!(
+        "{} {} {}",
+        out["branch"].as_str().unwrap(),
+        out["stamp"].as_str().unwrap(),
+        out["order"].as_str().unwrap()
+    );
+    let nanos: u128 = out["stamp"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        out["branch"],
+        if nanos.is_multiple_of(2) {
+            "even"
+        } else {
+            "odd"
+        }
+    );
+    // The writes made before the crash carry the readings the resumed run
+    // returns, and the write made after it too.
+    assert_eq!(
+        s.record(),
+        [0, 1, 2].map(|i| format!("tool_{i} write {i} {tag}"))
+    );
+}
+
+/// A run resumes only against the component it started with.
+#[test]
+fn a_changed_component_is_refused() {
+    let s = Setup::new("");
+    crashed(&s.run(&input(), Some("after-result:1")), "after-result");
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    std::fs::copy(guest_wasm("weft-timer-guest"), &s.wasm).unwrap();
+    let out = s.weft(&["runs", "resume", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "refusing to resume run {id}: its component {} has changed since the run started",
+            s.wasm.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(s.record(), WRITES[..1]);
+}
+
+/// A journal that says the run made another call than it makes now stops
+/// the resume as nondeterministic, showing both.
+#[test]
+fn a_replay_that_differs_from_the_journal_stops_as_nondeterministic() {
+    let s = Setup::new("");
+    crashed(&s.run(&input(), Some("before-intent:3")), "before-intent");
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    // Rewrite the second call's arguments in the journal.
+    sqlite(
+        &s.journal(),
+        "UPDATE events SET request = replace(request, 'write 1', 'write one') WHERE kind = 'call'",
+    );
+    let out = s.weft(&["runs", "resume", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(
+        message.contains(r#"the journal has call {"server":"w","tool":"tool_1","args":"{\"text\":\"write one\"}"} but the run now makes call {"server":"w","tool":"tool_1","args":"{\"text\":\"write 1\"}"}"#),
+        "{message}"
+    );
+    assert_eq!(s.only_run()["status"], "nondeterministic");
+    assert_eq!(s.record(), WRITES[..2], "a diverged replay sent a call");
+}
+
+/// A journal file that is not one, or is cut short, is named in a clear
+/// error; weft does not panic.
+#[test]
+fn a_corrupt_or_truncated_journal_is_named_in_the_error() {
+    let s = Setup::new("");
+    output_json(&s.run(&input(), None));
+    // Cut short: everything moved from the write-ahead log into the file
+    // (with Python's own SQLite), then the first 1000 bytes of it kept.
+    sqlite(&s.journal(), "PRAGMA wal_checkpoint(TRUNCATE)");
+    let bytes = std::fs::read(s.journal()).unwrap();
+    assert!(bytes.len() > 4096, "the journal holds no pages");
+    for (what, content) in [
+        ("truncated", bytes[..1000.min(bytes.len())].to_vec()),
+        (
+            "garbage",
+            b"this is not a database, not at all; ".repeat(200),
+        ),
+    ] {
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", s.journal().display()));
+        }
+        std::fs::write(s.journal(), &content).unwrap();
+        for args in [
+            vec!["runs", "list"],
+            vec![
+                "run",
+                s.wasm.to_str().unwrap(),
+                "--input",
+                r#"{"server":"w","writes":1}"#,
+            ],
+        ] {
+            let out = s.weft(&args);
+            let message = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {message}");
+            assert!(
+                message.contains(&s.journal().display().to_string()),
+                "{what} {args:?}: {message}"
+            );
+            assert!(!message.contains("panicked"), "{message}");
+        }
+        assert_eq!(
+            s.record(),
+            WRITES[..3],
+            "{what}: a run went ahead without its journal"
+        );
+    }
+}
