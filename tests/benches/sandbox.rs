@@ -2,7 +2,8 @@
 //! records them with `record` (into `$WEFT_BENCH_OUT` when set); asserts
 //! nothing about speed. Run with
 //! `cargo bench -p weft-integration --bench sandbox --profile dev`
-//! after `bash .ci/build-guests`.
+//! after `bash .ci/build-guests` (`WEFT_BENCH_ONLY=2` runs case 2 alone, for
+//! profiling it).
 //!
 //! 1. Host call overhead. The timer guest (`tests/guests/timer`) makes
 //!    2000 sequential calls to the built-in in-process `echo` server per
@@ -116,10 +117,19 @@ async fn main() {
     let policy = loaded("bench", "weft-hostile-guest");
     let timer = loaded("timer", "weft-timer-guest");
 
-    case1(&hub, &runner, &timer).await;
-    args_check(&hub);
-    case2(&hub, &runner, &policy).await;
-    case3(&runner, &policy).await;
+    // `WEFT_BENCH_ONLY=2` runs one case (for profiling it on its own).
+    let only = std::env::var("WEFT_BENCH_ONLY").ok();
+    let wanted = |case: &str| only.as_deref().is_none_or(|o| o == case);
+    if wanted("1") {
+        case1(&hub, &runner, &timer).await;
+        args_check(&hub);
+    }
+    if wanted("2") {
+        case2(&hub, &runner, &policy).await;
+    }
+    if wanted("3") {
+        case3(&runner, &policy).await;
+    }
     hub.shutdown().await;
 }
 
