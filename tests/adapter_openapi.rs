@@ -19,31 +19,18 @@ const CANARY: &str = "canary-7d3a0c41-openapi-key";
 /// - `items`: the adapter on the fixture, which gets `X-Api-Key: CANARY`;
 /// - `offlist`: the same, but its `egress` names another port.
 fn setup(dir: &Path, api: &RestApi) -> PathBuf {
-    let doc = api.openapi();
-    std::fs::write(dir.join("openapi.json"), doc.to_string()).expect("write the document");
-    write_secrets(dir, "ITEMS_KEY", CANARY);
-    let (base, port) = (api.base(), api.port);
-    let text = format!(
-        r#"[settings]
-secrets = "secrets.toml"
-
-[servers.items]
-component = "builtin:openapi"
-egress = ["http://127.0.0.1:{port}/*"]
-[servers.items.egress_headers."127.0.0.1"]
-X-Api-Key = "${{secret:ITEMS_KEY}}"
-[servers.items.config]
-spec_file = "openapi.json"
-base_url = "{base}"
-
+    let text = api.items_config(dir, CANARY)
+        + &format!(
+            r#"
 [servers.offlist]
 component = "builtin:openapi"
 egress = ["http://127.0.0.1:1/*"]
 [servers.offlist.config]
 spec_file = "openapi.json"
-base_url = "{base}"
-"#
-    );
+base_url = "{}"
+"#,
+            api.base()
+        );
     let path = dir.join("weft.toml");
     std::fs::write(&path, text).expect("write config");
     path

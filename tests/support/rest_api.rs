@@ -4,6 +4,7 @@
 //! socket listens. It records every request it gets; [`RestApi::seen`]
 //! reads that record.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -56,6 +57,32 @@ impl RestApi {
             Value::Array(items) => items,
             other => panic!("/_seen is not a list: {other}"),
         }
+    }
+
+    /// A config for the OpenAPI adapter on this service, as server
+    /// `items`: `[settings]` naming `dir/secrets.toml`, which holds `key`,
+    /// injected as `X-Api-Key`; the document written to
+    /// `dir/openapi.json`. Tables of other servers may follow it.
+    pub fn items_config(&self, dir: &Path, key: &str) -> String {
+        std::fs::write(dir.join("openapi.json"), self.openapi().to_string())
+            .expect("write the document");
+        super::write_secrets(dir, "ITEMS_KEY", key);
+        format!(
+            r#"[settings]
+secrets = "secrets.toml"
+
+[servers.items]
+component = "builtin:openapi"
+egress = ["http://127.0.0.1:{}/*"]
+[servers.items.egress_headers."127.0.0.1"]
+X-Api-Key = "${{secret:ITEMS_KEY}}"
+[servers.items.config]
+spec_file = "openapi.json"
+base_url = "{}"
+"#,
+            self.port,
+            self.base()
+        )
     }
 
     /// Its own OpenAPI document.
