@@ -36,6 +36,7 @@ mod policies;
 mod python_hostile;
 mod python_policies;
 mod redaction;
+mod repo_digest;
 mod resilience;
 mod sandbox;
 mod serve;
