@@ -367,7 +367,8 @@ fn hostile_documents_are_refused_when_the_config_loads() {
 /// A document within the caps whose references loop, or multiply past the
 /// size budget, still loads: the loop and the excess become open schemas
 /// that say why. Operations without an operationId are named by method
-/// and path. A document the adapter cannot serve fails only its server.
+/// and path; without `base_url`, the document's `servers` URL is used. A
+/// document the adapter cannot serve fails only its server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_loops_and_blowups_are_cut_and_a_bad_document_fails_only_its_server() {
     let dir = temp_dir();
@@ -391,6 +392,7 @@ async fn reference_loops_and_blowups_are_cut_and_a_bad_document_fails_only_its_s
     let doc = json!({
         "openapi": "3.0.3",
         "info": {"title": "hostile", "version": "1"},
+        "servers": [{"url": "http://127.0.0.1:9/v1"}],
         "paths": {
             "/tree": {"post": {"requestBody": body("Node"), "responses": {}}},
             "/bomb": {"post": {"operationId": "bomb", "requestBody": body("L0"), "responses": {}}},
@@ -405,7 +407,6 @@ async fn reference_loops_and_blowups_are_cut_and_a_bad_document_fails_only_its_s
 component = "builtin:openapi"
 [servers.hostile.config]
 spec_file = "hostile.json"
-base_url = "http://127.0.0.1:9"
 
 [servers.broken]
 component = "builtin:openapi"

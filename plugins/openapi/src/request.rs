@@ -148,3 +148,50 @@ fn scalar(value: &Value, sep: &str) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::operations;
+    use serde_json::json;
+
+    fn path_of(params: Value, args: Value) -> Result<String, String> {
+        let doc =
+            json!({"openapi": "3.1.0", "paths": {"/i/{id}": {"get": {"parameters": params}}}});
+        let ops = operations(&doc)?;
+        let args = args.as_object().cloned().unwrap_or_default();
+        build(&ops[0], "http://h:1/api/", &args).map(|r| format!("{} {}", r.authority, r.path))
+    }
+
+    #[test]
+    fn query_styles_and_path_segments() {
+        let params = json!([
+            {"name": "id", "in": "path", "required": true},
+            {"name": "t", "in": "query"},
+            {"name": "u", "in": "query", "explode": false},
+            {"name": "q", "in": "query"},
+        ]);
+        assert_eq!(
+            path_of(
+                params.clone(),
+                json!({"id": "a/b c", "t": ["x", "y"], "u": ["x", "y"], "q": "1&2"})
+            ),
+            Ok("h:1 /api/i/a%2Fb%20c?t=x&t=y&u=x%2Cy&q=1%262".to_string())
+        );
+        assert_eq!(
+            path_of(params, json!({"t": ["x"]})),
+            Err("the path parameter \"id\" is missing".to_string())
+        );
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            split_base("https://api.example.com/v1/"),
+            Ok(("https".into(), "api.example.com".into(), "/v1".into()))
+        );
+        assert!(split_base("ftp://x").is_err());
+        assert!(split_base("http://user@x/").is_err());
+        assert!(split_base("http://x/?q=1").is_err());
+    }
+}

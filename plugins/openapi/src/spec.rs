@@ -328,3 +328,67 @@ pub fn cut(text: &str, max: usize) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(paths: Value) -> Vec<String> {
+        let doc = json!({"openapi": "3.1.0", "paths": paths});
+        operations(&doc)
+            .map(|ops| ops.into_iter().map(|o| o.tool).collect())
+            .unwrap_or_else(|e| vec![e])
+    }
+
+    #[test]
+    fn names_are_sanitised_cut_and_unique() {
+        let long = "x".repeat(100);
+        assert_eq!(
+            names(json!({
+                "/a/{id}": {"get": {}, "head": {}},
+                "/b": {"post": {"operationId": "make thing!"}, "put": {"operationId": "make-thing"}},
+                "/c": {"get": {"operationId": long}, "put": {"operationId": long}},
+                "/d": {"delete": {"operationId": "make thing?"}},
+            })),
+            [
+                "get_a_id".to_string(),
+                "head_a_id".into(),
+                "make-thing".into(),
+                "make_thing".into(),
+                "x".repeat(64),
+                format!("{}_2", "x".repeat(62)),
+                "make_thing_2".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn get_and_head_are_read_only() {
+        let doc = json!({"openapi": "3.0.0", "paths": {"/a": {"get": {}, "head": {}, "post": {}, "delete": {}}}});
+        let ro: Vec<(String, bool)> = operations(&doc)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| (o.method, o.read_only))
+            .collect();
+        assert_eq!(
+            ro,
+            [
+                ("GET".to_string(), true),
+                ("POST".into(), false),
+                ("DELETE".into(), false),
+                ("HEAD".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_that_are_not_openapi_3_are_refused() {
+        let e = operations(&json!({"swagger": "2.0", "paths": {}})).err();
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "the spec is not an OpenAPI 3.0 or 3.1 document (a Swagger 2.0 document); convert it to OpenAPI 3 first"
+            )
+        );
+    }
+}
