@@ -5,7 +5,8 @@
 //! `cargo bench -p weft-integration --bench openapi --profile dev`
 //! after `bash .ci/build-guests` and `bash .ci/setup-tools`.
 //!
-//! Calls per second at concurrency 16, for 5 s each after a warm-up, of
+//! Latency one call at a time (300 calls each way, alternating), then
+//! calls per second at concurrency 16 (5 s each), after a warm-up, of
 //! `GET /items/1`:
 //! - through weft: `read_item` of the adapter called through the router
 //!   (in process, as `weft call` and agents reach it): a fresh instance
@@ -32,6 +33,8 @@ use support::rest_api::RestApi;
 use support::*;
 
 const CONCURRENCY: usize = 16;
+/// Calls timed one at a time, each way (alternating).
+const SEQUENTIAL: usize = 300;
 const WINDOW: Duration = Duration::from_secs(5);
 const CASE: &str = "7";
 
@@ -105,6 +108,32 @@ async fn main() {
     for _ in 0..50 {
         assert!(call().await, "the adapter's call fails");
         assert!(direct().await, "the fixture does not answer");
+    }
+
+    println!("== 7. the OpenAPI adapter against the REST fixture, one call at a time ==");
+    let mut samples = (Vec::new(), Vec::new());
+    for _ in 0..SEQUENTIAL {
+        let t = Instant::now();
+        assert!(call().await, "the adapter's call fails");
+        samples.0.push(t.elapsed());
+        let t = Instant::now();
+        assert!(direct().await, "the fixture does not answer");
+        samples.1.push(t.elapsed());
+    }
+    for (label, name, samples) in [
+        (
+            "through weft (openapi adapter)",
+            "openapi adapter call c=1",
+            samples.0,
+        ),
+        (
+            "directly (reqwest, keep-alive)",
+            "fixture called directly c=1",
+            samples.1,
+        ),
+    ] {
+        let (p50, p99) = record::latency(CASE, name, samples);
+        println!("{label:<44} p50 {p50:>8.0} µs  p99 {p99:>8.0} µs");
     }
 
     println!(
