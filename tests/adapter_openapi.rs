@@ -466,6 +466,12 @@ base_url = "http://127.0.0.1:9"
         "{}",
         error.reason
     );
+    // The adapter's own reason comes with it.
+    assert!(
+        error.reason.ends_with(" (it logged: openapi adapter: GET /x: a parameter: the reference \"#/components/parameters/nowhere\" names nothing in the document)"),
+        "{}",
+        error.reason
+    );
     assert_eq!(
         hub.upstream("hostile").expect("hostile").state().name(),
         "up"
