@@ -478,3 +478,46 @@ base_url = "http://127.0.0.1:9"
     );
     hub.shutdown().await;
 }
+
+/// A weft whose build has no `weft_openapi.wasm` near it (here: a link to
+/// the binary, three folders below `target/`) refuses `builtin:openapi`
+/// in the config, saying where it looked and how to build it.
+#[test]
+fn a_missing_builtin_says_how_to_build_it() {
+    let base = repo_root().join("target/builtin-missing/a/b");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let dir = tempfile::tempdir_in(&base).expect("temp dir");
+    let exe = dir.path().join("weft");
+    if std::fs::hard_link(target_bin("weft"), &exe).is_err() {
+        std::fs::copy(target_bin("weft"), &exe).expect("copy weft");
+    }
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(
+        &cfg,
+        "[servers.api]\ncomponent = \"builtin:openapi\"\n[servers.api.config]\nspec = '{\"openapi\": \"3.1.0\", \"paths\": {}}'\n",
+    )
+    .expect("write config");
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.env_remove("WEFT_CONFIG")
+        .env_remove("WEFT_BUILTIN_DIR")
+        .env("WEFT_LOG", "error")
+        .env("NO_COLOR", "1")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("check");
+    isolate(&mut cmd);
+    let out = cmd.output_timed().expect("weft check runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let d = dir.path().display();
+    assert!(
+        stderr.contains(&format!(
+            "servers.api.component: builtin:openapi is not built: no weft_openapi.wasm in {d}, "
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: in weft's repository run `bash .ci/build-guests`"),
+        "{stderr}"
+    );
+}
