@@ -40,6 +40,7 @@ CASES = {
     "4": "Gateway",
     "5": "Scale",
     "6": "Policies in Python and JavaScript",
+    "7": "Adapters",
     "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

@@ -168,6 +168,19 @@ class ReportTest(unittest.TestCase):
         self.assertIn(report.shown(raw.get("4", "weft CPU per call (plain HTTP client)")), region)
         self.assertIn(report.shown(raw.get("4", "weft added p50 (plain HTTP client)")), region)
 
+    def test_the_adapter_figures_get_a_table_of_their_own(self):
+        self.write_raw([clean_provenance(),
+                        {"case": "7", "name": "openapi adapter calls/s c=16", "unit": "calls/s", "value": 812.0},
+                        {"case": "7", "name": "fixture called directly calls/s c=16", "unit": "calls/s",
+                         "value": 1530.0},
+                        {"case": "7", "name": "openapi adapter / direct calls/s c=16", "unit": "ratio",
+                         "value": 0.53}])
+        md = report.markdown(report.load(self.raw), [])
+        section = md.split("### 7. Adapters\n", 1)[1]
+        self.assertIn("| openapi adapter calls/s c=16 | 812 | calls/s |", section)
+        self.assertIn("| fixture called directly calls/s c=16 | 1,530 | calls/s |", section)
+        self.assertIn("| openapi adapter / direct calls/s c=16 | 0.53 | ratio |", section)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -27,14 +27,7 @@ const CANARY: &str = "canary-5e1f9b2c-egress-token";
 fn setup(dir: &Path, port: u16) -> PathBuf {
     std::fs::copy(guest_wasm("weft-egress-guest"), dir.join("egress.wasm"))
         .expect("copy the adapter");
-    let secrets = dir.join("secrets.toml");
-    std::fs::write(&secrets, format!("API_TOKEN = \"{CANARY}\"\n")).expect("write secrets");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
-            .expect("chmod the secrets file");
-    }
+    write_secrets(dir, "API_TOKEN", CANARY);
     let text = format!(
         r#"[settings]
 secrets = "secrets.toml"

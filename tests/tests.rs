@@ -7,6 +7,7 @@
 mod support;
 
 mod adapter_egress;
+mod adapter_openapi;
 mod adapters;
 mod audit;
 mod bindings;
@@ -35,6 +36,7 @@ mod policies;
 mod python_hostile;
 mod python_policies;
 mod redaction;
+mod repo_digest;
 mod resilience;
 mod sandbox;
 mod serve;

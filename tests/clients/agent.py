@@ -206,9 +206,32 @@ async def refused(raw, mode, arg):
 
 
 
+async def sequence(c, arg):
+    """Every tool as listed (description, read-only hint, input schema),
+    then each call in arg["calls"] in order: its error flag, text and
+    structured content."""
+    tools, cursor = [], None
+    while True:
+        page = await c.list_tools(cursor=cursor)
+        tools += page.tools
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    listed = {
+        t.name: {
+            "description": t.description,
+            "read_only": bool(t.annotations and t.annotations.read_only_hint),
+            "input_schema": t.input_schema,
+        }
+        for t in tools
+    }
+    calls = [await call(c, one) for one in arg["calls"]]
+    return {"tools": listed, "calls": calls}
+
+
 SCENARIOS = {
     "basic": basic, "progress": progress, "call": call, "listed": listed, "cancel": cancel,
-    "code": code, "changes": changes,
+    "code": code, "changes": changes, "sequence": sequence,
 }
 
 

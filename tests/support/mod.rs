@@ -12,6 +12,7 @@ pub mod echo_http;
 pub mod js;
 pub mod keys;
 pub mod python;
+pub mod rest_api;
 pub mod seed;
 
 use std::net::TcpListener;
@@ -634,6 +635,17 @@ impl Drop for Postgres {
     }
 }
 
+/// Writes `secrets.toml` in `dir` holding `NAME = "value"`, readable by
+/// its owner only (weft refuses a secrets file others can read).
+pub fn write_secrets(dir: &Path, name: &str, value: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = dir.join("secrets.toml");
+    std::fs::write(&secrets, format!("{name} = {}\n", q(value))).expect("write secrets");
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod the secrets file");
+    secrets
+}
+
 /// Loads config text as if from a file in `dir`.
 pub fn config(dir: &Path, text: &str) -> weft::Config {
     let path = dir.join("weft.toml");
@@ -710,22 +722,28 @@ pub fn guest_wasm(crate_name: &str) -> PathBuf {
 /// `GET /status` of a running `weft serve --http` at `base`, as JSON (the
 /// request and the answer under a 30 s deadline).
 pub fn http_status(base: &str) -> serde_json::Value {
+    get_json(base.trim_start_matches("http://"), "/status")
+}
+
+/// `GET PATH` of an HTTP/1.1 server at `host` (`HOST:PORT`), its body as
+/// JSON (the request and the answer under a 30 s deadline).
+pub fn get_json(host: &str, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
-    let host = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(host).expect("connect to weft");
+    let mut s = std::net::TcpStream::connect(host).expect("connect to the server");
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("read timeout");
     s.set_write_timeout(Some(Duration::from_secs(30)))
         .expect("write timeout");
     write!(
         s,
-        "GET /status HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
-    .expect("send GET /status");
+    .unwrap_or_else(|e| panic!("send GET {path}: {e}"));
     let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read /status");
+    s.read_to_string(&mut raw)
+        .unwrap_or_else(|e| panic!("read {path}: {e}"));
     let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("status is not JSON ({e}): {raw}"))
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path} is not JSON ({e}): {raw}"))
 }
 
 /// The live (not zombie) child processes of `parent`.

@@ -68,18 +68,42 @@ impl Tools {
 
     /// Adds the tool `name`: `run` takes its arguments as `A`, whose JSON
     /// Schema is the tool's input schema.
-    pub fn tool<A, F>(mut self, name: &str, description: &str, run: F) -> Tools
+    pub fn tool<A, F>(self, name: &str, description: &str, run: F) -> Tools
     where
         A: DeserializeOwned + JsonSchema + 'static,
         F: Fn(A) -> Result<Value, Error> + 'static,
     {
-        let schema = schemars::schema_for!(A);
+        let schema = serde_json::to_value(schemars::schema_for!(A))
+            .unwrap_or_else(|_| Value::Object(Default::default()));
+        self.push(name, description, schema, move |args: Value| {
+            let typed: A =
+                serde_json::from_value(args).map_err(|e| Failure::Args(e.to_string()))?;
+            run(typed).map_err(Failure::Tool)
+        })
+    }
+
+    /// Adds the tool `name` with an input schema made at run time (a JSON
+    /// Schema object): `run` takes its arguments as JSON, an object. For
+    /// an adapter whose tools come from data, such as an API description.
+    pub fn tool_with_schema<F>(self, name: &str, description: &str, schema: Value, run: F) -> Tools
+    where
+        F: Fn(Value) -> Result<Value, Error> + 'static,
+    {
+        self.push(name, description, schema, move |args: Value| {
+            run(args).map_err(Failure::Tool)
+        })
+    }
+
+    fn push<F>(mut self, name: &str, description: &str, schema: Value, run: F) -> Tools
+    where
+        F: Fn(Value) -> Result<Value, Failure> + 'static,
+    {
         let info = ToolInfo {
             server: String::new(),
             name: name.to_string(),
             title: None,
             description: description.to_string(),
-            input_schema: serde_json::to_string(&schema).unwrap_or_else(|_| "{}".into()),
+            input_schema: schema.to_string(),
             output_schema: None,
             read_only: false,
         };
@@ -89,9 +113,7 @@ impl Tools {
             } else {
                 args
             };
-            let typed: A =
-                serde_json::from_value(args).map_err(|e| Failure::Args(e.to_string()))?;
-            run(typed).map_err(Failure::Tool)
+            run(args)
         });
         self.entries.push(Entry { info, run });
         self

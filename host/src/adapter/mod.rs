@@ -158,9 +158,21 @@ impl ComponentServer {
             .map_err(|e| e.to_string())?;
         let ctx = self.context(&Caller::owner())?;
         let listed = sandbox
-            .adapter_tools(&wasm, &self.config.limits, ctx)
+            .adapter_tools(&wasm, &self.config.limits, ctx.clone())
             .await
-            .map_err(|e| format!("list-tools failed: {}", self.describe(&e)))?;
+            .map_err(|e| {
+                // What the adapter said before it failed is often the
+                // reason (a bad document, a missing setting).
+                let said = ctx
+                    .logs
+                    .lock()
+                    .iter()
+                    .rev()
+                    .find(|l| l.level == "error")
+                    .map(|l| format!(" (it logged: {})", l.message))
+                    .unwrap_or_default();
+                format!("list-tools failed: {}{said}", self.describe(&e))
+            })?;
         let tools = tools::convert(listed)?;
         let _ = self.wasm.set(wasm);
         Ok(tools)

@@ -22,7 +22,8 @@ pub const MAX_CONFIG: usize = 1 << 20;
 /// transport is cloned with the server's config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdapterConfig {
-    /// The component file, absolute or relative to the config file.
+    /// The component file, absolute or relative to the config file; for
+    /// `builtin:NAME`, the one weft found (see `builtin_adapter`).
     pub path: PathBuf,
     /// `server.tool` globs: what the adapter may call through its `tools`
     /// import.
@@ -59,8 +60,14 @@ impl RawAdapter {
             return Err(ConfigError::new(file, key("component"), "is empty")
                 .hint("name the adapter's .wasm file, relative to this config file"));
         }
-        let path = match file.parent() {
-            Some(dir) if self.path.is_relative() => dir.join(&self.path),
+        let builtin = self
+            .path
+            .to_str()
+            .and_then(|p| p.strip_prefix("builtin:"))
+            .map(str::to_string);
+        let path = match (&builtin, file.parent()) {
+            (Some(name), _) => super::builtin_adapter::locate(name, file, &key("component"))?,
+            (None, Some(dir)) if self.path.is_relative() => dir.join(&self.path),
             _ => self.path.clone(),
         };
         for g in &self.grants {
@@ -95,6 +102,10 @@ impl RawAdapter {
                 key("config"),
                 format!("is {size} bytes as JSON, over the cap of {MAX_CONFIG}"),
             ));
+        }
+        let mut config = config;
+        if let Some(name) = &builtin {
+            super::builtin_adapter::prepare(name, &mut config, file, entry)?;
         }
         Ok(AdapterConfig {
             path,

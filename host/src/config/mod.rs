@@ -14,6 +14,7 @@
 //! [`secrets`]).
 
 pub mod adapter;
+mod builtin_adapter;
 pub mod code;
 pub mod credentials;
 mod duration;

@@ -1,0 +1,394 @@
+//! An OpenAPI 3.0 or 3.1 document read into operations: one per method
+//! of each path, each with a tool name, a description, the arguments it
+//! takes (path, query and header parameters, and the request body) and
+//! the input schema those make.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::schema::{Expander, resolve};
+
+/// The most operations a document may have (weft serves at most 1024
+/// tools per adapter).
+pub const MAX_OPERATIONS: usize = 1000;
+/// The most parameters one operation may take.
+const MAX_PARAMETERS: usize = 200;
+/// The longest tool name (many agents accept no more).
+const MAX_NAME: usize = 64;
+/// The longest description.
+const MAX_DESCRIPTION: usize = 2048;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Where a parameter goes in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Path,
+    Query,
+    Header,
+}
+
+/// One argument of a tool that becomes a parameter of the request.
+#[derive(Debug, Clone)]
+pub struct Param {
+    /// The argument's name in the tool's input (the parameter's own name,
+    /// unless two parameters share it).
+    pub arg: String,
+    /// The parameter's name in the request.
+    pub name: String,
+    pub place: Place,
+    /// `explode` (query parameters: arrays as repeated keys).
+    pub explode: bool,
+}
+
+/// The request body an operation takes.
+#[derive(Debug, Clone)]
+pub struct Body {
+    /// The argument that holds it (`body`, unless a parameter has that name).
+    pub arg: String,
+    pub content_type: String,
+    /// Whether it is sent as JSON (else as the argument's text).
+    pub json: bool,
+}
+
+/// One operation: what a tool sends.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub tool: String,
+    pub method: String,
+    /// The path template, as the document has it (`/items/{id}`).
+    pub path: String,
+    pub params: Vec<Param>,
+    pub body: Option<Body>,
+    pub description: String,
+    pub read_only: bool,
+    pub schema: Value,
+}
+
+/// Every operation of `doc`, or why the document cannot be served.
+pub fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
+    let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
+    if !(version.starts_with("3.0") || version.starts_with("3.1")) {
+        let seen = if doc.get("swagger").is_some() {
+            "a Swagger 2.0 document".to_string()
+        } else if version.is_empty() {
+            "no `openapi` field".to_string()
+        } else {
+            format!("`openapi: {}`", cut(version, 20))
+        };
+        return Err(format!(
+            "the spec is not an OpenAPI 3.0 or 3.1 document ({seen}); convert it to OpenAPI 3 first"
+        ));
+    }
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return Err("the spec has no `paths` object, so it has no operations".into());
+    };
+    let mut ops = Vec::new();
+    let mut names = HashSet::new();
+    for (path, item) in paths {
+        let item = resolve(doc, item).map_err(|e| format!("paths.{path}: {e}"))?;
+        for method in METHODS {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            if ops.len() == MAX_OPERATIONS {
+                return Err(format!(
+                    "the spec has more than {MAX_OPERATIONS} operations; serve a smaller document (split it by tag)"
+                ));
+            }
+            let operation = operation(doc, path, method, item, op, &mut names)
+                .map_err(|e| format!("{} {path}: {e}", method.to_uppercase()))?;
+            ops.push(operation);
+        }
+    }
+    Ok(ops)
+}
+
+fn operation(
+    doc: &Value,
+    path: &str,
+    method: &str,
+    item: &Value,
+    op: &Value,
+    names: &mut HashSet<String>,
+) -> Result<Operation, String> {
+    let mut expander = Expander::new(doc);
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut params = Vec::new();
+    for p in parameters(doc, item, op)? {
+        let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+        let place = match p.get("in").and_then(Value::as_str) {
+            Some("path") => Place::Path,
+            Some("query") => Place::Query,
+            Some("header") => Place::Header,
+            // Cookies are the host's business, not an agent's.
+            _ => continue,
+        };
+        if name.is_empty() {
+            return Err("a parameter has no name".into());
+        }
+        let arg = free_name(&properties, name, place);
+        let mut schema = match p.get("schema") {
+            Some(s) => expander.expand(s),
+            None => json!({}),
+        };
+        if let (Some(d), Value::Object(s)) =
+            (p.get("description").and_then(Value::as_str), &mut schema)
+            && !s.contains_key("description")
+        {
+            s.insert("description".into(), json!(cut(d, MAX_DESCRIPTION)));
+        }
+        properties.insert(arg.clone(), schema);
+        if place == Place::Path || p.get("required") == Some(&Value::Bool(true)) {
+            required.push(json!(arg));
+        }
+        let explode = p.get("explode").and_then(Value::as_bool).unwrap_or(
+            p.get("style")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s == "form"),
+        );
+        params.push(Param {
+            arg,
+            name: name.to_string(),
+            place,
+            explode,
+        });
+    }
+    let mut body = None;
+    if let Some(rb) = op.get("requestBody") {
+        let rb = resolve(doc, rb).map_err(|e| format!("requestBody: {e}"))?;
+        if let Some((content_type, media)) = media(rb) {
+            let arg = ["body", "request_body", "_body"]
+                .into_iter()
+                .find(|n| !properties.contains_key(*n))
+                .unwrap_or("_body")
+                .to_string();
+            let json = is_json(&content_type);
+            let mut schema = match (json, media.get("schema")) {
+                (true, Some(s)) => expander.expand(s),
+                (true, None) => json!({}),
+                (false, _) => json!({"type": "string"}),
+            };
+            if let (Some(d), Value::Object(s)) =
+                (rb.get("description").and_then(Value::as_str), &mut schema)
+                && !s.contains_key("description")
+            {
+                s.insert("description".into(), json!(cut(d, MAX_DESCRIPTION)));
+            }
+            properties.insert(arg.clone(), schema);
+            if rb.get("required") == Some(&Value::Bool(true)) {
+                required.push(json!(arg));
+            }
+            body = Some(Body {
+                arg,
+                content_type,
+                json,
+            });
+        }
+    }
+    let schema = json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false,
+    });
+    Ok(Operation {
+        tool: tool_name(op, method, path, names),
+        method: method.to_uppercase(),
+        path: path.to_string(),
+        params,
+        body,
+        description: description(op, method, path),
+        read_only: matches!(method, "get" | "head"),
+        schema,
+    })
+}
+
+/// The path item's parameters overridden by the operation's (by name and
+/// place), references resolved.
+fn parameters<'a>(
+    doc: &'a Value,
+    item: &'a Value,
+    op: &'a Value,
+) -> Result<Vec<&'a Value>, String> {
+    let mut out: Vec<&Value> = Vec::new();
+    for list in [item.get("parameters"), op.get("parameters")]
+        .into_iter()
+        .flatten()
+    {
+        let Some(list) = list.as_array() else {
+            return Err("`parameters` is not a list".into());
+        };
+        for p in list {
+            let p = resolve(doc, p).map_err(|e| format!("a parameter: {e}"))?;
+            let key = |v: &Value| (v.get("name").cloned(), v.get("in").cloned());
+            out.retain(|q| key(q) != key(p));
+            out.push(p);
+            if out.len() > MAX_PARAMETERS {
+                return Err(format!("more than {MAX_PARAMETERS} parameters"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The body's media type: JSON if the operation takes it, else the first.
+fn media(rb: &Value) -> Option<(String, &Value)> {
+    let content = rb.get("content")?.as_object()?;
+    content
+        .iter()
+        .find(|(t, _)| is_json(t))
+        .or_else(|| content.iter().next())
+        .map(|(t, m)| (t.clone(), m))
+}
+
+fn is_json(content_type: &str) -> bool {
+    let t = content_type.split(';').next().unwrap_or("").trim();
+    t == "application/json" || t.ends_with("+json")
+}
+
+/// `name`, or `PLACE_name` when another argument has it already.
+fn free_name(taken: &Map<String, Value>, name: &str, place: Place) -> String {
+    if !taken.contains_key(name) && name != "body" {
+        return name.to_string();
+    }
+    let prefix = match place {
+        Place::Path => "path",
+        Place::Query => "query",
+        Place::Header => "header",
+    };
+    let mut candidate = format!("{prefix}_{name}");
+    while taken.contains_key(&candidate) {
+        candidate.insert(0, '_');
+    }
+    candidate
+}
+
+/// The tool's name: the `operationId`, else the method and path, with
+/// anything but letters, digits, `_` and `-` as `_`, cut to [`MAX_NAME`]
+/// and made unique.
+fn tool_name(op: &Value, method: &str, path: &str, names: &mut HashSet<String>) -> String {
+    let raw = match op.get("operationId").and_then(Value::as_str) {
+        Some(id) if !id.trim().is_empty() => id.to_string(),
+        _ => format!("{method}_{path}"),
+    };
+    let mut name = String::new();
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' {
+            c
+        } else {
+            '_'
+        };
+        if !(c == '_' && name.ends_with('_')) {
+            name.push(c);
+        }
+    }
+    let mut name = name.trim_matches('_').to_string();
+    if name.is_empty() {
+        name = method.to_string();
+    }
+    name.truncate(MAX_NAME);
+    let mut unique = name.clone();
+    let mut n = 2;
+    while names.contains(&unique) {
+        let suffix = format!("_{n}");
+        let mut base = name.clone();
+        base.truncate(MAX_NAME - suffix.len());
+        unique = base + &suffix;
+        n += 1;
+    }
+    names.insert(unique.clone());
+    unique
+}
+
+/// The summary and description, else the method and path.
+fn description(op: &Value, method: &str, path: &str) -> String {
+    let text = |k: &str| {
+        op.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    let joined = match (text("summary"), text("description")) {
+        (Some(s), Some(d)) => format!("{s}\n\n{d}"),
+        (Some(t), None) | (None, Some(t)) => t.to_string(),
+        (None, None) => format!("{} {path}", method.to_uppercase()),
+    };
+    cut(&joined, MAX_DESCRIPTION)
+}
+
+/// `text` cut to `max` characters.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((i, _)) => format!("{}…", &text[..i]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(paths: Value) -> Vec<String> {
+        let doc = json!({"openapi": "3.1.0", "paths": paths});
+        operations(&doc)
+            .map(|ops| ops.into_iter().map(|o| o.tool).collect())
+            .unwrap_or_else(|e| vec![e])
+    }
+
+    #[test]
+    fn names_are_sanitised_cut_and_unique() {
+        let long = "x".repeat(100);
+        assert_eq!(
+            names(json!({
+                "/a/{id}": {"get": {}, "head": {}},
+                "/b": {"post": {"operationId": "make thing!"}, "put": {"operationId": "make-thing"}},
+                "/c": {"get": {"operationId": long}, "put": {"operationId": long}},
+                "/d": {"delete": {"operationId": "make thing?"}},
+            })),
+            [
+                "get_a_id".to_string(),
+                "head_a_id".into(),
+                "make-thing".into(),
+                "make_thing".into(),
+                "x".repeat(64),
+                format!("{}_2", "x".repeat(62)),
+                "make_thing_2".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn get_and_head_are_read_only() {
+        let doc = json!({"openapi": "3.0.0", "paths": {"/a": {"get": {}, "head": {}, "post": {}, "delete": {}}}});
+        let ro: Vec<(String, bool)> = operations(&doc)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| (o.method, o.read_only))
+            .collect();
+        assert_eq!(
+            ro,
+            [
+                ("GET".to_string(), true),
+                ("POST".into(), false),
+                ("DELETE".into(), false),
+                ("HEAD".into(), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn documents_that_are_not_openapi_3_are_refused() {
+        let e = operations(&json!({"swagger": "2.0", "paths": {}})).err();
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "the spec is not an OpenAPI 3.0 or 3.1 document (a Swagger 2.0 document); convert it to OpenAPI 3 first"
+            )
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! The REST fixture of the OpenAPI adapter's tests and bench
+//! (`tests/fixtures/rest_api.py`, FastAPI under uvicorn from the tools
+//! venv): started on a port the system picks, which it prints once its
+//! socket listens. It records every request it gets; [`RestApi::seen`]
+//! reads that record.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Background, first_line, get_json, repo_root, venv_bin};
+
+/// The running service; killed when dropped.
+pub struct RestApi {
+    pub port: u16,
+    _process: Background,
+}
+
+impl RestApi {
+    /// Starts it and waits until it listens.
+    pub fn start() -> RestApi {
+        let python = venv_bin("python");
+        let mut cmd = Command::new(&python);
+        cmd.arg(repo_root().join("tests/fixtures/rest_api.py"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut process = Background::spawn(&mut cmd);
+        let stdout = process.0.stdout.take().expect("stdout is piped");
+        let line = first_line(stdout, Duration::from_secs(60));
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "the REST fixture printed {line:?}, not its port: is FastAPI installed? run `bash .ci/setup-tools`"
+                )
+            });
+        RestApi {
+            port,
+            _process: process,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The requests it has received, oldest first (method, raw path,
+    /// query, headers).
+    pub fn seen(&self) -> Vec<Value> {
+        match get_json(&format!("127.0.0.1:{}", self.port), "/_seen") {
+            Value::Array(items) => items,
+            other => panic!("/_seen is not a list: {other}"),
+        }
+    }
+
+    /// A config for the OpenAPI adapter on this service, as server
+    /// `items`: `[settings]` naming `dir/secrets.toml`, which holds `key`,
+    /// injected as `X-Api-Key`; the document written to
+    /// `dir/openapi.json`. Tables of other servers may follow it.
+    pub fn items_config(&self, dir: &Path, key: &str) -> String {
+        std::fs::write(dir.join("openapi.json"), self.openapi().to_string())
+            .expect("write the document");
+        super::write_secrets(dir, "ITEMS_KEY", key);
+        format!(
+            r#"[settings]
+secrets = "secrets.toml"
+
+[servers.items]
+component = "builtin:openapi"
+egress = ["http://127.0.0.1:{}/*"]
+[servers.items.egress_headers."127.0.0.1"]
+X-Api-Key = "${{secret:ITEMS_KEY}}"
+[servers.items.config]
+spec_file = "openapi.json"
+base_url = "{}"
+"#,
+            self.port,
+            self.base()
+        )
+    }
+
+    /// Its own OpenAPI document.
+    pub fn openapi(&self) -> Value {
+        get_json(&format!("127.0.0.1:{}", self.port), "/openapi.json")
+    }
+}
