@@ -41,6 +41,7 @@ CASES = {
     "5": "Scale",
     "6": "Policies in Python and JavaScript",
     "7": "Adapters",
+    "8": "Code mode, end to end",
     "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -208,12 +209,18 @@ def fmt(v):
     return f"{v:.2f}"
 
 
+# Units of figures that count things: shown as whole numbers.
+COUNTS = {"bytes", "tools"}
+
+
 def shown(f):
     """A figure as text: value and unit, or why it was not measured."""
     if f is None:
         return NOT_MEASURED
     if f.get("value") is None:
         return NOT_MEASURED + (f" ({f['reason']})" if f.get("reason") else "")
+    if f["unit"] in COUNTS and f["value"] == f["value"]:
+        return f"{round(f['value']):,} {f['unit']}"
     return f"{fmt(f['value'])} {f['unit']}"
 
 
@@ -287,6 +294,10 @@ def targets(raw):
     out.append(target("6. memory added per concurrent Python run, 100 in flight (PSS)",
                       g("6", "python memory per run, 100 in flight (PSS)"),
                       lambda v: v <= 5.0, "≤ 5 MiB"))
+    for label in ["Python", "JavaScript"]:
+        out.append(target(f"8. weft_run_code of 10 echo calls in {label}, end to end through weft serve",
+                          g("8", f"weft_run_code, {label}, 10 calls p50"),
+                          lambda v: v <= 10.0, "≤ 10 ms p50"))
     return out
 
 
@@ -395,6 +406,21 @@ def prose(raw):
         " page exists once. `fanout` against the same servers, warm p50:"
         f" Rust {v(raw, '6', 'fanout (Rust) p50')}, Python {v(raw, '6', 'fanout (Python) p50')},"
         f" JavaScript {v(raw, '6', 'fanout (JavaScript) p50')} (the servers' answers dominate).",
+        "- **Code mode** (case 8): an agent's `weft_run_code` of 10 echo calls, through `weft serve`"
+        f" over stdio, answers in {v(raw, '8', 'weft_run_code, Python, 10 calls p50')} p50 in Python and"
+        f" {v(raw, '8', 'weft_run_code, JavaScript, 10 calls p50')} in JavaScript, interpreter start"
+        " included (the sandbox run itself, from the run report:"
+        f" {v(raw, '8', 'weft_run_code, Python: sandbox run (report) p50')} and"
+        f" {v(raw, '8', 'weft_run_code, JavaScript: sandbox run (report) p50')}). The same calls as"
+        f" 10 agent calls through `weft serve`: {v(raw, '8', '10 agent calls through weft serve p50')};"
+        f" the Python `mcp` client calling the server directly: {v(raw, '8', 'python client, 10 calls p50')};"
+        " a fresh Python process per workflow through an HTTP bridge:"
+        f" {v(raw, '8', 'subprocess+bridge, 10 calls p50')}. `weft_run_code`'s description for the"
+        f" example config's five servers ({v(raw, '8', 'example config: tools in the catalog')}):"
+        f" {v(raw, '8', 'API description, example config: size')}, describing"
+        f" {v(raw, '8', 'API description, example config: tools described')}"
+        f" ({v(raw, '8', 'API description, example config: tools left out by the size cap')} left out"
+        " by its size cap).",
         f"- **The run** took {shown(wall)} on this machine, builds included.",
     ]
     return "\n".join(lines) + "\n"

@@ -153,6 +153,26 @@ class ReportTest(unittest.TestCase):
         c64 = verdicts["4. gateway calls/s, c=64, plain HTTP client, 1.5x the baseline run"]
         self.assertEqual(c64["verdict"], report.NOT_MEASURED)
 
+    def test_code_mode_targets_and_the_description_size_are_reported(self):
+        self.write_raw([clean_provenance()] + self.figures() + [
+            {"case": "8", "name": "weft_run_code, Python, 10 calls p50", "unit": "ms", "value": 7.5},
+            {"case": "8", "name": "weft_run_code, JavaScript, 10 calls p50", "unit": "ms", "value": 12.0},
+            {"case": "8", "name": "API description, example config: size", "unit": "bytes", "value": 9876.0},
+            {"case": "8", "name": "API description, example config: tools described", "unit": "tools",
+             "value": 31.0}])
+        verdicts = {t["target"]: t for t in report.targets(report.load(self.raw))}
+        py = verdicts["8. weft_run_code of 10 echo calls in Python, end to end through weft serve"]
+        self.assertEqual((py["goal"], py["verdict"]), ("≤ 10 ms p50", "met"))
+        self.assertEqual(py["figure"], "7.50 ms (weft_run_code, Python, 10 calls p50)")
+        js = verdicts["8. weft_run_code of 10 echo calls in JavaScript, end to end through weft serve"]
+        self.assertEqual(js["verdict"], "missed")
+        self.assertEqual(self.main(self.raw)[0], 0)
+        readme = read(self.readme)
+        self.assertIn("example config's five servers (not measured): 9,876 bytes, describing 31 tools", readme)
+        # A figure the run lacks reads "not measured", never a blank.
+        self.assertIn("10 agent calls through `weft serve`: not measured;", readme)
+        self.assertIn("### 8. Code mode, end to end", read(os.path.join(self.dir, "results", "results.md")))
+
     def test_stamp_records_describe_and_commit(self):
         self.assertEqual(self.main("stamp", self.raw)[0], 0)
         p = report.load(self.raw).provenance

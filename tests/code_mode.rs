@@ -370,3 +370,50 @@ fn agents_run_code_through_weft_serve_in_both_eras() {
         );
     }
 }
+
+/// A failed submission's report keeps the lines the code logged itself,
+/// even one that mentions `CodeError`, and drops only the traceback
+/// through the interpreter that the guest SDK logs as the run fails.
+#[test]
+fn a_failed_run_keeps_the_codes_own_error_lines() {
+    let dir = temp_dir();
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let interp = interpreters("python");
+    let code = "import weft_guest\n\
+                weft_guest.log('error', 'CodeError: my own line, kept')\n\
+                weft_guest.log('info', 'on my way')\n\
+                raise ValueError('boom')\n";
+    let (status, report, err) = exec(&interp, &cfg, "own.py", code, &[]);
+    assert_eq!(status, 1, "{report} {err}");
+    assert_eq!(report["error"], "ValueError: boom (line 4)", "{report}");
+    assert_eq!(
+        report["logs"],
+        json!([
+            {"level": "error", "message": "CodeError: my own line, kept"},
+            {"level": "info", "message": "on my way"},
+        ]),
+        "{report}"
+    );
+    // With no lines of its own, nothing of the interpreter's is left.
+    for (lang, name, code, want) in [
+        (
+            "python",
+            "raise.py",
+            "raise ValueError('boom')\n",
+            "ValueError: boom (line 1)",
+        ),
+        (
+            "js",
+            "throw.js",
+            "throw new RangeError('boom');\n",
+            "RangeError: boom (line 1)",
+        ),
+    ] {
+        let interp = interpreters(lang);
+        let (status, report, err) = exec(&interp, &cfg, name, code, &[]);
+        assert_eq!(status, 1, "{lang}: {report} {err}");
+        assert_eq!(report["error"], want, "{lang}: {report}");
+        assert_eq!(report["logs"], json!([]), "{lang}: {report}");
+    }
+}

@@ -74,8 +74,17 @@ function info(t) {
   };
 }
 
+// What a JSON text can start with (after white space).
+const JSON_START = /^\s*[{["\-0-9tfn]/;
+
+// result.value(), without trying to parse text that cannot be JSON
+// ("Echo: hi"): a failed parse throws, which costs more than the call's own
+// work in the sandbox.
 function value(result) {
-  return result.value();
+  const s = result.structured;
+  if (s !== undefined) return s;
+  const text = result.text;
+  return JSON_START.test(text) ? result.value() : text;
 }
 
 function makeTools() {

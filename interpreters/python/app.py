@@ -23,10 +23,14 @@ such modules fail saying so.
 
 import ast
 import builtins
+import gc
+import json
+import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from weft_guest import CallError, call, call_all, list_tools
+from weft_guest import _host
 
 #: The file name the submitted code compiles under (tracebacks name it).
 CODE = "<code>"
@@ -70,23 +74,42 @@ def _words(name: str) -> List[str]:
     return out
 
 
+#: Names whose words are already lower case, one separator apart
+#: (``git_log``, ``get-sum``): their snake case is the name with ``_``.
+_PLAIN = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
+
+
 def _snake(name: str) -> str:
+    if _PLAIN.fullmatch(name):
+        return name.replace("-", "_")
     return "_".join(w.lower() for w in _words(name))
 
 
 class _Server:
     """``tools.SERVER``: one server's tools as functions."""
 
-    def __init__(self, name: str, tools: Dict[str, str]) -> None:
+    def __init__(self, name: str, tools: List[str]) -> None:
         self._name = name
-        self._tools = tools
+        self._names = tools
+        self._by_alias: Optional[Dict[str, str]] = None
+
+    def _tools(self) -> Dict[str, str]:
+        """Each tool by its own name (when it is an identifier) and by its
+        snake case, made when the code first uses this server."""
+        if self._by_alias is None:
+            self._by_alias = {}
+            for name in sorted(self._names):
+                snake = _snake(name)
+                self._by_alias.setdefault(name if name.isidentifier() else snake, name)
+                self._by_alias.setdefault(snake, name)
+        return self._by_alias
 
     def __getattr__(self, attr: str) -> Callable[..., Any]:
         if attr.startswith("__"):
             raise AttributeError(attr)
         # A name this run may not call goes to the host as it is: the
         # router's answer (`denied`, `not-found`) is the answer.
-        tool = self._tools.get(attr, attr)
+        tool = self._tools().get(attr, attr)
         server = self._name
 
         def invoke(args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
@@ -96,10 +119,23 @@ class _Server:
         return invoke
 
     def __dir__(self) -> List[str]:
-        return sorted(self._tools)
+        return sorted(self._tools())
+
+
+#: The characters a JSON text can start with (after white space).
+_JSON_START = frozenset('{["-0123456789tfn')
 
 
 def _value(result: Any) -> Any:
+    """``result.value()``, without trying to parse text that cannot be
+    JSON (``Echo: hi``): a failed parse raises, which costs more than the
+    call's own work in the sandbox."""
+    structured = result.structured
+    if structured is not None:
+        return structured
+    text = result.text
+    if text.lstrip()[:1] not in _JSON_START:
+        return text
     return result.value()
 
 
@@ -149,15 +185,15 @@ class Tools:
 
     def _namespaces(self) -> Dict[str, _Server]:
         if self._servers is None:
-            by_server: Dict[str, Dict[str, str]] = {}
-            for t in sorted(list_tools(None), key=lambda t: (t.server, t.name)):
-                names = by_server.setdefault(t.server, {})
-                names.setdefault(t.name if t.name.isidentifier() else _snake(t.name), t.name)
-                names.setdefault(_snake(t.name), t.name)
+            # The names only: the host's listing, its schemas left unparsed.
+            by_server: Dict[str, List[str]] = {}
+            for t in _host.list_tools(None):
+                by_server.setdefault(t.server, []).append(t.name)
             self._servers = {}
             for server, names in sorted(by_server.items()):
-                self._servers.setdefault(server if server.isidentifier() else _snake(server), _Server(server, names))
-                self._servers.setdefault(_snake(server), _Server(server, names))
+                ns = _Server(server, names)
+                self._servers.setdefault(server if server.isidentifier() else _snake(server), ns)
+                self._servers.setdefault(_snake(server), ns)
         return self._servers
 
     def __getattr__(self, attr: str) -> _Server:
@@ -165,7 +201,7 @@ class Tools:
             raise AttributeError(attr)
         found = self._namespaces().get(attr)
         # A server this run sees no tools of is asked by the name as given.
-        return found if found is not None else _Server(attr, {})
+        return found if found is not None else _Server(attr, [])
 
     def __dir__(self) -> List[str]:
         return ["call", "call_all", "list", "search", *sorted(self._namespaces())]
@@ -184,13 +220,21 @@ def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist
     return _real_import(name, globals, locals, fromlist, level)
 
 
-def _builtins() -> Dict[str, Any]:
+def _make_builtins() -> Dict[str, Any]:
     scope = dict(vars(builtins))
     scope["open"] = _refuse_open
     scope["__import__"] = _guarded_import
     for name in ("exit", "quit", "input", "breakpoint", "help"):
         scope.pop(name, None)
     return scope
+
+
+#: The code's builtins, made once when the component is built.
+_BUILTINS = _make_builtins()
+
+
+def _builtins() -> Dict[str, Any]:
+    return dict(_BUILTINS)
 
 
 def _compile(code: str) -> Any:
@@ -245,3 +289,21 @@ def run(input: Any) -> Any:
         raise CodeError(f"RecursionError: maximum recursion depth exceeded (line {_code_line(sys.exc_info()[2])})") from None
     except Exception as e:
         raise CodeError(f"{type(e).__name__}: {e} (line {_code_line(sys.exc_info()[2])})") from None
+
+
+def _warm() -> None:
+    """Runs the interpreter's own path once while the component is built
+    (componentize-py keeps the state the module's import leaves), so that
+    each run starts with the parser, the compiler and JSON already used,
+    then moves every object alive by then out of the collector's sight: a
+    run's collections do not walk, and so do not copy, the pages of the
+    snapshot every run shares."""
+    scope: Dict[str, Any] = {"__builtins__": _builtins(), "__name__": "__code__", "CallError": CallError}
+    exec(_compile("x = [str(i) for i in range(3)]\nreturn {'x': x}\n"), scope)
+    json.dumps(scope["__code__"](None, None), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    json.loads('{"content": [{"type": "text", "text": "1"}]}')
+    gc.collect()
+    gc.freeze()
+
+
+_warm()

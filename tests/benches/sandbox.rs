@@ -56,7 +56,8 @@
 //!      bridge is started and warmed first; each sample includes spawning
 //!      the subprocess, its interpreter start, and its exit.
 //!
-//!    15 workflows per way and N (10 for (c) at N = 100); medians.
+//!    15 workflows per way and N (10 for (c) at N = 100); medians. (b)
+//!    and (c) are `common/roundtrips.rs`, which case 7 shares.
 //!    Records `policy N p50`, `python client N p50`, `subprocess+bridge N
 //!    p50` (ms) and the ratios `python client / policy N` and
 //!    `subprocess+bridge / policy N` (x), for N = 10 and N = 100.
@@ -70,7 +71,9 @@ mod record;
 #[path = "common/ports.rs"]
 mod ports;
 
-use std::process::{Command, Stdio};
+#[path = "common/roundtrips.rs"]
+mod roundtrips;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -381,82 +384,19 @@ async fn case3(runner: &Runner, policy: &Loaded) {
     }
 
     // (b) the Python mcp client, one call at a time on an open session.
-    let server = npm_server("server-everything").display().to_string();
-    let script = format!(
-        r#"
-import asyncio, json, time, statistics
-from mcp import Client, StdioServerParameters
-P = StdioServerParameters(command="node", args=[{server:?}, "stdio"])
-async def main():
-    async with Client(P, mode="legacy") as c:
-        for _ in range(100): await c.call_tool("echo", {{"message": "warm"}})
-        out = {{}}
-        for n in {NS:?}:
-            runs = []
-            for _ in range({REPS}):
-                t = time.perf_counter()
-                for i in range(n): await c.call_tool("echo", {{"message": str(i)}})
-                runs.append(time.perf_counter() - t)
-            out[str(n)] = statistics.median(runs) * 1e3
-        print(json.dumps(out))
-asyncio.run(main())
-"#
-    );
-    let out = Command::new(venv_bin("python"))
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python client: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let py: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let py = roundtrips::python_client_ms(&NS, REPS);
 
     // (c) a fresh Python subprocess per workflow, calling through the bridge.
-    let python = repo_root().join("bench/python");
-    let bridge = Background::spawn(
-        Command::new(venv_bin("python"))
-            .arg(python.join("bridge.py"))
-            .arg("0")
-            .args(["node", &server, "stdio"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let port = ports::bound_port(bridge.0.id(), Duration::from_secs(30));
-    let url = format!("http://127.0.0.1:{port}");
-    let workflow = |n: usize| {
-        let t = Instant::now();
-        let out = Command::new(venv_bin("python"))
-            .arg(python.join("workflow.py"))
-            .arg(&url)
-            .arg(n.to_string())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let took = t.elapsed();
-        assert!(
-            out.status.success(),
-            "workflow.py: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(summary["ok"], n, "{summary}");
-        took
-    };
-    workflow(100);
-    workflow(10);
+    let bridge = roundtrips::Bridge::start(100);
+    bridge.workflow(10);
     let mut bridged = Vec::new();
     for n in NS {
         let reps = if n >= 100 { 10 } else { REPS };
-        bridged.push(median_ms((0..reps).map(|_| workflow(n)).collect()));
+        bridged.push(median_ms((0..reps).map(|_| bridge.workflow(n)).collect()));
     }
 
     for (i, n) in NS.into_iter().enumerate() {
-        let (w, p, b) = (weft[i], py[n.to_string()].as_f64().unwrap(), bridged[i]);
+        let (w, p, b) = (weft[i], py[&n], bridged[i]);
         record::figure("3", &format!("policy N={n} p50"), w, "ms");
         record::figure("3", &format!("python client N={n} p50"), p, "ms");
         record::figure("3", &format!("subprocess+bridge N={n} p50"), b, "ms");

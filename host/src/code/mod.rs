@@ -13,17 +13,17 @@
 //! (by its `readOnlyHint`) that the catalog lists now, named exactly.
 
 mod api;
+mod grants;
 
 pub use api::{MAX_DESCRIPTION_BYTES, describe};
+pub use grants::{GrantsCache, read_only_grants};
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
-use crate::config::Grants;
 use crate::sandbox::Wasm;
 
 /// The Python interpreter's source.
@@ -86,12 +86,16 @@ pub trait Toolchain: Send + Sync {
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
-/// The interpreter components, built on first use and kept.
+/// The interpreter components, built on first use and kept, and the
+/// code grants compiled per catalog snapshot and caller view.
 pub struct Interpreters {
     dir: Option<PathBuf>,
     toolchain: Arc<dyn Toolchain>,
-    /// One build at a time per language; the built component once loaded.
-    loaded: tokio::sync::Mutex<HashMap<Language, Wasm>>,
+    /// Per language, the component once loaded: one build at a time for
+    /// each, and a build of one language never holds up the other.
+    python: tokio::sync::OnceCell<Wasm>,
+    javascript: tokio::sync::OnceCell<Wasm>,
+    grants: GrantsCache,
 }
 
 impl Interpreters {
@@ -102,16 +106,31 @@ impl Interpreters {
         Interpreters {
             dir,
             toolchain,
-            loaded: tokio::sync::Mutex::new(HashMap::new()),
+            python: tokio::sync::OnceCell::new(),
+            javascript: tokio::sync::OnceCell::new(),
+            grants: GrantsCache::default(),
         }
     }
 
+    /// The code grants, compiled once per catalog snapshot and caller view.
+    pub fn grants(&self) -> &GrantsCache {
+        &self.grants
+    }
+
     /// The interpreter for `lang`: loaded, read from its folder, or built.
+    /// Callers of one language wait for its one build; a failed build is
+    /// tried again by the next caller.
     pub async fn get(&self, lang: Language) -> Result<Wasm, CodeError> {
-        let mut loaded = self.loaded.lock().await;
-        if let Some(w) = loaded.get(&lang) {
-            return Ok(w.clone());
-        }
+        let cell = match lang {
+            Language::Python => &self.python,
+            Language::JavaScript => &self.javascript,
+        };
+        cell.get_or_try_init(|| self.load(lang)).await.cloned()
+    }
+
+    /// Reads `lang`'s interpreter from its folder, building it first when
+    /// it is not there.
+    async fn load(&self, lang: Language) -> Result<Wasm, CodeError> {
         let dir = self.dir.as_ref().ok_or(CodeError::NoCache(lang.name()))?;
         let path = dir.join(format!("{}-{}.wasm", lang.name(), self.fingerprint(lang)));
         if !path.is_file() {
@@ -124,9 +143,7 @@ impl Interpreters {
                 path: path.clone(),
                 source,
             })?;
-        let wasm = Wasm::new(bytes);
-        loaded.insert(lang, wasm.clone());
-        Ok(wasm)
+        Ok(Wasm::new(bytes))
     }
 
     fn fingerprint(&self, lang: Language) -> String {
@@ -197,39 +214,6 @@ pub fn request(
     Ok(body.to_string())
 }
 
-/// Grants for every read-only tool the catalog lists now that `caller`
-/// can see, each by its exact name (glob characters escaped); the default
-/// when code is given none. A tool outside the caller's view is left out,
-/// so code that names one is `denied` as for a tool that does not exist.
-pub fn read_only_grants(
-    catalog: &crate::catalog::Catalog,
-    caller: &crate::tenant::Caller,
-) -> Grants {
-    let exact: Vec<String> = catalog
-        .tools()
-        .iter()
-        .filter(|t| {
-            t.read_only
-                && crate::authz::allowed(
-                    caller,
-                    &crate::authz::Resource::Tool {
-                        server: &t.server,
-                        tool: t.name(),
-                    },
-                )
-        })
-        .map(|t| {
-            format!(
-                "{}.{}",
-                globset::escape(&t.server),
-                globset::escape(t.name())
-            )
-        })
-        .filter(|g| crate::config::policy::validate_grant(g).is_ok())
-        .collect();
-    Grants::new(&exact).unwrap_or_default()
-}
-
 /// A short hash of submitted code, for the audit log and reports.
 pub fn code_hash(code: &str) -> String {
     Sha256::digest(code.as_bytes())
@@ -245,12 +229,30 @@ const WIRING: &str = "the policy failed: CodeError: ";
 /// A code run's report as the submitter should read it: the error is the
 /// code's own (`SyntaxError: … (line 2)`), without the interpreter's
 /// wiring, and without the traceback through it that the guest SDK logs.
-/// Other reports are left as they are.
+/// Lines the code logged itself stay, whatever they say. Other reports
+/// are left as they are.
 pub fn tidy(report: &mut crate::policy::RunReport) {
     if let Some(e) = report.error.as_mut().filter(|e| e.starts_with(WIRING)) {
         e.drain(..WIRING.len());
-        report
-            .logs
-            .retain(|l| !(l.level == "error" && l.message.contains("CodeError")));
+        // The SDK writes its line as the run fails, so it is the last one.
+        if report.logs.last().is_some_and(is_wiring_line) {
+            report.logs.pop();
+        }
     }
 }
+
+/// Whether `line` is the one a guest SDK logs for the interpreter's
+/// `CodeError`: Python's traceback (its last line `app.CodeError: …`, its
+/// end possibly cut by the log line cap) or JavaScript's `CodeError: …`
+/// followed by the stack.
+fn is_wiring_line(line: &crate::sandbox::LogLine) -> bool {
+    line.level == "error"
+        && (line.message.starts_with("CodeError: ")
+            || (line
+                .message
+                .starts_with("Traceback (most recent call last):")
+                && line.message.contains("CodeError")))
+}
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,6 @@ use super::tool_call::{RunKind, object_arg, run_loaded, tool_failure};
 use super::tools;
 use crate::audit::{Audit, AuditRoute};
 use crate::code::Language;
-use crate::config::Grants;
 use crate::tenant::Caller;
 
 /// The work of one `weft_run_code` call, or the protocol error that
@@ -71,11 +70,11 @@ pub(super) fn work(
             Ok(w) => w,
             Err(e) => return Ok(tool_failure(e.to_string())),
         };
-        let grants = match written {
-            // Checked when the config was loaded.
-            Some(g) => Grants::new(&g).unwrap_or_default(),
-            None => crate::code::read_only_grants(&gw.hub.catalog_for(&caller), &caller),
-        };
+        // Compiled once per catalog snapshot and caller view.
+        let catalog = gw.hub.catalog_for(&caller);
+        let grants = interpreters
+            .grants()
+            .get(&catalog, &caller, written.as_deref());
         let loaded = crate::policy::Loaded {
             name: format!("code ({})", lang.name()),
             wasm,

@@ -38,6 +38,7 @@ pub fn pct_us(sorted: &[Duration], p: f64) -> f64 {
 
 /// Sorts the samples and records their p50 and p99 (µs) as
 /// `NAME p50` and `NAME p99`; returns (p50, p99).
+#[allow(dead_code)]
 pub fn latency(case: &str, name: &str, mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let (p50, p99) = (pct_us(&samples, 0.5), pct_us(&samples, 0.99));
