@@ -398,6 +398,9 @@ def prose(raw):
         f" max {v(raw, '4', 'idle shutdown, 5 stdio servers max')}.",
         "- **Python and JavaScript policies** (case 6): a first run compiles the component"
         f" (Python {v(raw, '6', 'python first run (compile)')}, JavaScript {v(raw, '6', 'js first run (compile)')});"
+        " a second component in the same language, with the interpreter's compiled functions"
+        f" already cached, compiles in {v(raw, '6', 'python first run of another component (functions cached)')}"
+        f" (Python) and {v(raw, '6', 'js first run of another component (functions cached)')} (JavaScript);"
         f" from the disk cache it takes {v(raw, '6', 'python cached first run')} and"
         f" {v(raw, '6', 'js cached first run')}. Memory per concurrent Python run is judged"
         f" by PSS ({v(raw, '6', 'python memory per run, 100 in flight (PSS)')}): VmRSS"

@@ -34,9 +34,9 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Length of an artifact's tag, stored before its bytes.
-const TAG_LEN: usize = 32;
+pub(super) const TAG_LEN: usize = 32;
 /// Length of the cache key.
-const KEY_LEN: usize = 32;
+pub(super) const KEY_LEN: usize = 32;
 /// The key file's name inside the cache directory.
 const KEY_FILE: &str = "artifacts.key";
 
@@ -100,9 +100,32 @@ pub enum LoadError {
 }
 
 /// A usable cache directory and its artifact key.
-struct Store {
+pub struct Store {
     dir: PathBuf,
     key: [u8; KEY_LEN],
+}
+
+impl Store {
+    /// The directory, checked and with its key, or `None` (said once in
+    /// the log) when it cannot be used; then nothing is cached on disk.
+    pub fn open(dir: Option<PathBuf>) -> Option<Store> {
+        let dir = dir?;
+        match open_store(&dir) {
+            Ok(key) => Some(Store { dir, key }),
+            Err(e) => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "not using the component cache directory: {e}; components are compiled on every start"
+                );
+                None
+            }
+        }
+    }
+
+    /// The cache of compiled functions kept in this directory.
+    pub fn functions(&self) -> Option<super::fncache::FunctionCache> {
+        super::fncache::FunctionCache::open(&self.dir, self.key)
+    }
 }
 
 /// The on-disk half of the cache; the sandbox keeps loaded components.
@@ -112,19 +135,9 @@ pub struct ComponentCache {
 }
 
 impl ComponentCache {
-    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> ComponentCache {
+    pub fn new(engine: &Engine, store: Option<Store>) -> ComponentCache {
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        let store = dir.and_then(|dir| match open_store(&dir) {
-            Ok(key) => Some(Store { dir, key }),
-            Err(e) => {
-                tracing::warn!(
-                    dir = %dir.display(),
-                    "not using the component cache directory: {e}; components are compiled on every start"
-                );
-                None
-            }
-        });
         ComponentCache {
             store,
             engine_key: format!("{:016x}", h.finish()),
@@ -291,7 +304,7 @@ fn read_key(path: &Path, me: u32) -> Result<Option<[u8; KEY_LEN]>, CacheDirError
     Ok(Some(key))
 }
 
-fn open_nofollow(path: &Path) -> std::io::Result<File> {
+pub(super) fn open_nofollow(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -299,7 +312,7 @@ fn open_nofollow(path: &Path) -> std::io::Result<File> {
 }
 
 /// A new `0600` file with a random name in `dir`, holding `parts`.
-fn write_temp(dir: &Path, parts: &[&[u8]]) -> std::io::Result<PathBuf> {
+pub(super) fn write_temp(dir: &Path, parts: &[&[u8]]) -> std::io::Result<PathBuf> {
     let mut suffix = [0u8; 12];
     getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
     let name = hex::encode(suffix);

@@ -1,7 +1,10 @@
 //! The one wasmtime `Engine`: pooling allocator, copy-on-write memory
 //! images, fuel and epoch interruption, with a ticker thread.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::fncache::FunctionCache;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -25,7 +28,9 @@ const DECOMMIT_BATCH: usize = 16;
 
 /// Builds the engine. Pooling keeps instantiation in microseconds; CoW
 /// images make a fresh instance's memory a mapping rather than a copy.
-pub fn build() -> wasmtime::Result<Engine> {
+/// With `functions`, compiled functions are looked up there before
+/// cranelift compiles them (see [`super::fncache`]).
+pub fn build(functions: Option<Arc<FunctionCache>>) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(POOL_INSTANCES)
         // A Rust wasip2 component has a few core instances and tables.
@@ -57,6 +62,9 @@ pub fn build() -> wasmtime::Result<Engine> {
         // Policies use the synchronous component ABI; the per-store state
         // for component-model async would only cost time.
         .concurrency_support(false);
+    if let Some(functions) = functions {
+        config.enable_incremental_compilation(functions)?;
+    }
     Engine::new(&config)
 }
 

@@ -11,6 +11,7 @@ mod bindings;
 pub(crate) mod cache;
 pub mod egress;
 mod engine;
+mod fncache;
 pub mod host;
 pub mod limits;
 mod world;
@@ -86,6 +87,8 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<RunState>,
     disk: cache::ComponentCache,
+    /// Compiled functions on disk, when there is a cache directory.
+    functions: Option<Arc<fncache::FunctionCache>>,
     loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
     adapters: Mutex<HashMap<[u8; 32], AdapterPre<RunState>>>,
 }
@@ -136,7 +139,13 @@ impl Sandbox {
     /// Like [`Sandbox::new`], with an explicit cache directory (`None`: no
     /// disk cache).
     pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Sandbox, SetupError> {
-        let engine = engine::build().map_err(|e| SetupError::Engine(format!("{e:#}")))?;
+        let store = cache::Store::open(dir);
+        let functions = store
+            .as_ref()
+            .and_then(cache::Store::functions)
+            .map(Arc::new);
+        let engine =
+            engine::build(functions.clone()).map_err(|e| SetupError::Engine(format!("{e:#}")))?;
         engine::start_ticker(&engine);
         let mut linker: Linker<RunState> = Linker::new(&engine);
         let link = |what| {
@@ -152,11 +161,12 @@ impl Sandbox {
             .map_err(link("weft:mcp@0.1.0"))?;
         Adapter::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(link("weft:mcp@0.2.0"))?;
-        let disk = cache::ComponentCache::new(&engine, dir);
+        let disk = cache::ComponentCache::new(&engine, store);
         Ok(Sandbox {
             engine,
             linker,
             disk,
+            functions,
             loaded: Mutex::default(),
             adapters: Mutex::default(),
         })
@@ -233,10 +243,27 @@ impl Sandbox {
                 "not a WebAssembly file (no \\0asm header)".into(),
             ));
         }
+        let started = Instant::now();
+        let before = self.functions.as_ref().map(|f| f.counts());
         let (component, origin) = self
             .disk
             .load(&self.engine, wasm, &digest)
             .map_err(|e| RunError::Load(e.to_string()))?;
+        if origin == Origin::Compiled {
+            let (hits, misses) = match (&self.functions, before) {
+                (Some(f), Some((h0, m0))) => {
+                    let (h, m) = f.counts();
+                    (h.saturating_sub(h0), m.saturating_sub(m0))
+                }
+                _ => (0, 0),
+            };
+            tracing::info!(
+                took = ?started.elapsed(),
+                functions_cached = hits,
+                functions_compiled = misses,
+                "compiled a component"
+            );
+        }
         // wasmtime decides what fits; `world` only explains a refusal.
         let pre = self
             .linker
