@@ -12,7 +12,7 @@ use crate::support::*;
 use serde_json::json;
 use weft::Grants;
 use weft::config::Limits;
-use weft::policy::{Loaded, RunReport, Runner};
+use weft::policy::{Loaded, RunReport, RunStatus, Runner};
 use weft::sandbox::{LimitError, Sandbox};
 
 struct Rig {
@@ -135,7 +135,7 @@ async fn hostile_javascript_is_stopped_by_the_same_limits() {
     let r = rig
         .run(json!({"attack": "recurse"}), Limits::default())
         .await;
-    assert_eq!(r.status, "error");
+    assert_eq!(r.status, RunStatus::Error);
     assert_eq!(
         r.error.as_deref(),
         Some("the policy failed: InternalError: too much recursion")
@@ -180,7 +180,7 @@ async fn javascript_has_no_network_files_or_environment() {
     // The only file access the engine gives JavaScript, a module import,
     // finds no file system: the run stops with a trap, nothing read.
     let r = rig.run(json!({"attack": "file"}), Limits::default()).await;
-    assert_eq!(r.status, "error");
+    assert_eq!(r.status, RunStatus::Error);
     assert_eq!(
         r.error.as_deref(),
         Some("the policy crashed: wasm trap: wasm `unreachable` instruction executed")

@@ -7,12 +7,17 @@ use crate::support::python::python_wasm;
 use serde_json::json;
 use std::time::Duration;
 use weft::config::Limits;
-use weft::policy::RunReport;
+use weft::policy::{RunReport, RunStatus};
 use weft::sandbox::LimitError;
 
 /// A policy's own error: the run's error, and the log's lines.
 fn policy_error(r: &RunReport) -> (String, Vec<String>) {
-    assert_eq!(r.status, "error", "expected an error, got {:?}", r.output);
+    assert_eq!(
+        r.status,
+        RunStatus::Error,
+        "expected an error, got {:?}",
+        r.output
+    );
     let logs = r.logs.iter().map(|l| l.message.clone()).collect();
     (r.error.clone().expect("an error message"), logs)
 }

@@ -8,7 +8,7 @@ use crate::support::*;
 use serde_json::json;
 use weft::Grants;
 use weft::config::Limits;
-use weft::policy::{Loaded, RunReport, Runner};
+use weft::policy::{Loaded, RunReport, RunStatus, Runner};
 use weft::sandbox::{LimitError, Origin, Sandbox};
 
 pub(crate) struct Rig {
@@ -105,9 +105,11 @@ impl Rig {
 
 pub(crate) fn limit(r: &RunReport) -> &LimitError {
     assert_eq!(
-        r.status, "limit",
+        r.status,
+        RunStatus::Limit,
         "expected a limit, got {:?} / {:?}",
-        r.status, r.error
+        r.status,
+        r.error
     );
     r.limit.as_ref().expect("the limit is named")
 }
@@ -174,7 +176,7 @@ async fn hostile_guests_are_stopped_and_the_host_carries_on() {
     let r = rig
         .run(json!({"attack": "recurse"}), Limits::default())
         .await;
-    assert_eq!(r.status, "error");
+    assert_eq!(r.status, RunStatus::Error);
     let e = r.error.unwrap();
     assert!(
         e.contains("crashed") && (e.contains("stack") || e.contains("out of bounds")),
@@ -403,7 +405,7 @@ async fn components_for_another_world_or_with_unknown_imports_are_refused() {
         let again = refusal(wasm);
         assert!(again.contains(expected), "{again}");
         let r = rig.run_component(wasm.clone()).await;
-        assert_eq!(r.status, "error");
+        assert_eq!(r.status, RunStatus::Error);
         let e = r.error.unwrap_or_default();
         assert!(e.contains(expected), "{e}");
         assert!(r.calls.is_empty());
@@ -451,7 +453,7 @@ async fn guest_names_over_the_cap_are_refused_before_anything_stores_them() {
             Limits::default(),
         )
         .await;
-    assert_eq!(r.status, "ok", "{:?}", r.error);
+    assert_eq!(r.status, RunStatus::Ok, "{:?}", r.error);
     let out = r.output.expect("output");
     for call in out.as_array().expect("one entry per call") {
         assert_eq!(call["ok"], false, "{call}");

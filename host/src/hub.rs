@@ -249,7 +249,7 @@ impl Hub {
         let limit = report.limit.as_ref().map(|l| l.limit_name());
         self.shared.metrics.policy_run(
             &report.policy,
-            report.status,
+            report.status.as_str(),
             std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0),
             report.fuel_used,
             limit,

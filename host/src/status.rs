@@ -45,14 +45,15 @@ pub struct StatusReport {
 pub struct PolicyRuns(Mutex<BTreeMap<String, RunCounts>>);
 
 impl PolicyRuns {
-    /// Counts one run; `status` is a run report's status.
-    pub fn record(&self, policy: &str, status: &str) {
+    /// Counts one run by how it ended.
+    pub fn record(&self, policy: &str, status: crate::policy::RunStatus) {
+        use crate::policy::RunStatus;
         let mut runs = self.0.lock();
         let c = runs.entry(policy.to_string()).or_default();
         match status {
-            "ok" => c.ok += 1,
-            "limit" => c.limit += 1,
-            _ => c.error += 1,
+            RunStatus::Ok => c.ok += 1,
+            RunStatus::Limit => c.limit += 1,
+            RunStatus::Error | RunStatus::Nondeterministic => c.error += 1,
         }
     }
 

@@ -31,10 +31,33 @@ use crate::sandbox::egress::{Access, Egress};
 use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
 use crate::tenant::Caller;
 use crate::upstream::builtin::{DirectError, InProcess};
-use crate::upstream::component::Component;
+use crate::upstream::component::{Component, LoadFailure};
 
 /// The most adapters one call may pass through (A calls B calls C …).
 pub const MAX_DEPTH: usize = 8;
+
+/// Why an adapter cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("the sandbox cannot be set up: {0}")]
+    Sandbox(SetupError),
+    #[error("cannot read the component {path}: {error}")]
+    Unreadable {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("compiling the component failed: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Load(#[from] RunError),
+    #[error("weft is shutting down")]
+    ShuttingDown,
+    /// `list-tools` failed; `said` is the last error the adapter logged.
+    #[error("list-tools failed: {why}{said}")]
+    List { why: String, said: String },
+    #[error(transparent)]
+    Tools(#[from] tools::ListError),
+}
 
 /// One component server.
 pub struct ComponentServer {
@@ -95,11 +118,8 @@ impl ComponentServer {
     }
 
     /// The context of one instance's host calls, for `caller`.
-    fn context(&self, caller: &Caller) -> Result<Arc<RunCtx>, String> {
-        let hub = self
-            .hub
-            .upgrade()
-            .ok_or_else(|| "weft is shutting down".to_string())?;
+    fn context(&self, caller: &Caller) -> Result<Arc<RunCtx>, LoadError> {
+        let hub = self.hub.upgrade().ok_or(LoadError::ShuttingDown)?;
         let mut ctx = RunCtx::for_adapter(
             hub,
             self.grants.clone(),
@@ -140,22 +160,16 @@ impl ComponentServer {
         Ok(())
     }
 
-    async fn load_tools(&self) -> Result<Vec<Tool>, String> {
-        let sandbox = self
-            .sandbox
-            .clone()
-            .map_err(|e| format!("the sandbox cannot be set up: {e}"))?;
+    async fn load_tools(&self) -> Result<Vec<Tool>, LoadError> {
+        let sandbox = self.sandbox.clone().map_err(LoadError::Sandbox)?;
         let path = self.path().clone();
         let bytes = tokio::fs::read(&path)
             .await
-            .map_err(|e| format!("cannot read the component {}: {e}", path.display()))?;
+            .map_err(|error| LoadError::Unreadable { path, error })?;
         let wasm = Wasm::new(bytes);
         // Compiling takes a while the first time: off the async workers.
         let (s, w) = (sandbox.clone(), wasm.clone());
-        tokio::task::spawn_blocking(move || s.prepare_adapter(&w))
-            .await
-            .map_err(|e| format!("compiling the component failed: {e}"))?
-            .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || s.prepare_adapter(&w)).await??;
         let ctx = self.context(&Caller::owner())?;
         let listed = sandbox
             .adapter_tools(&wasm, &self.config.limits, ctx.clone())
@@ -171,7 +185,10 @@ impl ComponentServer {
                     .find(|l| l.level == "error")
                     .map(|l| format!(" (it logged: {})", l.message))
                     .unwrap_or_default();
-                format!("list-tools failed: {}{said}", self.describe(&e))
+                LoadError::List {
+                    why: self.describe(&e),
+                    said,
+                }
             })?;
         let tools = tools::convert(listed)?;
         let _ = self.wasm.set(wasm);
@@ -203,7 +220,9 @@ impl ComponentServer {
             .wasm
             .get()
             .ok_or_else(|| unavailable("the component is not loaded".into()))?;
-        let ctx = self.context(caller).map_err(unavailable)?;
+        let ctx = self
+            .context(caller)
+            .map_err(|e| unavailable(e.to_string()))?;
         let args = match args {
             Some(map) => serde_json::to_string(map)
                 .map_err(|e| kinded(ErrorKind::InvalidArgs, e.to_string()))?,
@@ -288,8 +307,8 @@ impl InProcess for ComponentServer {
 }
 
 impl Component for ComponentServer {
-    fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, String>> {
-        Box::pin(self.load_tools())
+    fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, LoadFailure>> {
+        Box::pin(async move { self.load_tools().await.map_err(LoadFailure::from) })
     }
 
     fn label(&self) -> String {

@@ -193,10 +193,19 @@ pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
     finish(print_report(&report, json)).await
 }
 
+/// A call in doubt that may not be sent again on its own.
+#[derive(Debug, thiserror::Error)]
+enum InDoubt {
+    #[error("call #{0} has an unreadable request")]
+    Unreadable(u64),
+    #[error("call #{seq} ({call}) was sent or about to be, and its result was never recorded")]
+    Unsettled { seq: u64, call: String },
+}
+
 /// The calls in doubt that may be sent again: each is safe to repeat (read-only,
 /// idempotent, or in `idempotent_tools`) or settled as not done. `Err`
 /// names the first that is neither.
-fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, String> {
+fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, InDoubt> {
     let catalog = hub.catalog();
     let mut resend = HashSet::new();
     for e in events.iter().filter(|e| e.kind == journal::Kind::Call) {
@@ -208,7 +217,7 @@ fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, String
             continue;
         }
         let Some(call) = CallRequest::from_json(&e.request) else {
-            return Err(format!("call #{} has an unreadable request", e.seq));
+            return Err(InDoubt::Unreadable(e.seq));
         };
         let annotated = catalog
             .tool(&call.server, &call.tool)
@@ -220,11 +229,10 @@ fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, String
         if annotated || listed {
             resend.insert(e.seq);
         } else {
-            return Err(format!(
-                "call #{} ({}) was sent or about to be, and its result was never recorded",
-                e.seq,
-                call.describe()
-            ));
+            return Err(InDoubt::Unsettled {
+                seq: e.seq,
+                call: call.describe(),
+            });
         }
     }
     Ok(resend)

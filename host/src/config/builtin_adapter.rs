@@ -134,7 +134,7 @@ pub(crate) fn prepare(
             .hint(hint));
         }
     };
-    check_spec(&doc).map_err(|m| ConfigError::new(file, key(field), m))?;
+    check_spec(&doc).map_err(|m| ConfigError::new(file, key(field), m.to_string()))?;
     table.insert("spec".into(), doc);
     Ok(())
 }
@@ -166,24 +166,36 @@ fn read_spec(path: &str, file: &Path, key: &str) -> Result<Value, ConfigError> {
     })
 }
 
+/// Why a document is not one the OpenAPI adapter can serve.
+#[derive(Debug, thiserror::Error)]
+enum SpecError {
+    #[error("is not an OpenAPI 3.0 or 3.1 document (its `openapi` field is {0})")]
+    Version(String),
+    #[error("has no `paths` object, so it has no operations")]
+    NoPaths,
+    #[error(
+        "has {0} operations, over the cap of {MAX_OPERATIONS}: serve a smaller document (split it by tag)"
+    )]
+    TooMany(usize),
+}
+
 /// What the adapter would refuse, said before it loads: not OpenAPI 3.0
 /// or 3.1, no `paths`, too many operations.
-fn check_spec(doc: &Value) -> Result<(), String> {
+fn check_spec(doc: &Value) -> Result<(), SpecError> {
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
     if !(version.starts_with("3.0") || version.starts_with("3.1")) {
-        return Err(format!(
-            "is not an OpenAPI 3.0 or 3.1 document (its `openapi` field is {})",
+        return Err(SpecError::Version(
             doc.get("openapi")
                 .map(|v| {
                     let mut text = v.to_string();
                     crate::util::truncate(&mut text, 40);
                     text
                 })
-                .unwrap_or_else(|| "missing".into())
+                .unwrap_or_else(|| "missing".into()),
         ));
     }
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-        return Err("has no `paths` object, so it has no operations".into());
+        return Err(SpecError::NoPaths);
     };
     let operations: usize = paths
         .values()
@@ -191,9 +203,7 @@ fn check_spec(doc: &Value) -> Result<(), String> {
         .map(|item| METHODS.iter().filter(|m| item.contains_key(**m)).count())
         .sum();
     if operations > MAX_OPERATIONS {
-        return Err(format!(
-            "has {operations} operations, over the cap of {MAX_OPERATIONS}: serve a smaller document (split it by tag)"
-        ));
+        return Err(SpecError::TooMany(operations));
     }
     Ok(())
 }

@@ -42,11 +42,38 @@ pub enum HostPattern {
     Ip(IpAddr),
 }
 
+/// Why an `egress` entry or an `egress_headers` key is refused; the entry
+/// as written comes first where there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EgressEntryError {
+    #[error("has no host")]
+    NoHost,
+    #[error("{0:?} is not a host name, `*.NAME`, `*` or an IP address")]
+    BadHost(String),
+    #[error(
+        "{0:?}: https:// egress is not supported yet (this build has no TLS client for adapters)"
+    )]
+    Https(String),
+    #[error("{0:?} does not start with http://")]
+    NotHttp(String),
+    #[error("{entry:?}: unexpected {after:?} after the address")]
+    AfterAddress { entry: String, after: String },
+    #[error("{entry:?}: {why}")]
+    Host {
+        entry: String,
+        why: Box<EgressEntryError>,
+    },
+    #[error("{entry:?}: the port {port:?} is not a number from 1 to 65535, or `*`")]
+    BadPort { entry: String, port: String },
+    #[error("{0:?}: a path pattern cannot hold a query or a fragment")]
+    QueryInPath(String),
+}
+
 impl HostPattern {
-    fn parse(text: &str) -> Result<HostPattern, String> {
+    fn parse(text: &str) -> Result<HostPattern, EgressEntryError> {
         let t = text.trim();
         if t.is_empty() {
-            return Err("has no host".into());
+            return Err(EgressEntryError::NoHost);
         }
         if t == "*" {
             return Ok(HostPattern::Any);
@@ -68,9 +95,7 @@ impl HostPattern {
                 .split('.')
                 .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         if !valid {
-            return Err(format!(
-                "{t:?} is not a host name, `*.NAME`, `*` or an IP address"
-            ));
+            return Err(EgressEntryError::BadHost(t.to_string()));
         }
         let name = name.to_ascii_lowercase();
         Ok(if below {
@@ -111,15 +136,13 @@ pub struct EgressRule {
 }
 
 impl EgressRule {
-    fn parse(text: &str) -> Result<EgressRule, String> {
+    fn parse(text: &str) -> Result<EgressRule, EgressEntryError> {
         let rest = if let Some(rest) = text.strip_prefix("http://") {
             rest
         } else if text.starts_with("https://") {
-            return Err(format!(
-                "{text:?}: https:// egress is not supported yet (this build has no TLS client for adapters)"
-            ));
+            return Err(EgressEntryError::Https(text.to_string()));
         } else {
-            return Err(format!("{text:?} does not start with http://"));
+            return Err(EgressEntryError::NotHttp(text.to_string()));
         };
         let (authority, path) = match rest.find('/') {
             Some(at) => (&rest[..at], Some(&rest[at..])),
@@ -131,7 +154,12 @@ impl EgressRule {
                 "" => (&authority[..=end], None),
                 p => match p.strip_prefix(':') {
                     Some(port) => (&authority[..=end], Some(port)),
-                    None => return Err(format!("{text:?}: unexpected {p:?} after the address")),
+                    None => {
+                        return Err(EgressEntryError::AfterAddress {
+                            entry: text.to_string(),
+                            after: p.to_string(),
+                        });
+                    }
                 },
             }
         } else {
@@ -140,18 +168,22 @@ impl EgressRule {
                 None => (authority, None),
             }
         };
-        let host = HostPattern::parse(host).map_err(|m| format!("{text:?}: {m}"))?;
+        let host = HostPattern::parse(host).map_err(|why| EgressEntryError::Host {
+            entry: text.to_string(),
+            why: Box::new(why),
+        })?;
         let port = match port {
             None => Some(80),
             Some("*") => None,
             Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
-                format!("{text:?}: the port {p:?} is not a number from 1 to 65535, or `*`")
+                EgressEntryError::BadPort {
+                    entry: text.to_string(),
+                    port: p.to_string(),
+                }
             })?),
         };
         if path.is_some_and(|p| p.contains('?') || p.contains('#')) {
-            return Err(format!(
-                "{text:?}: a path pattern cannot hold a query or a fragment"
-            ));
+            return Err(EgressEntryError::QueryInPath(text.to_string()));
         }
         Ok(EgressRule {
             text: text.to_string(),
@@ -226,7 +258,7 @@ impl EgressConfig {
             .iter()
             .map(|e| EgressRule::parse(e))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|m| ("egress", m))?;
+            .map_err(|m| ("egress", m.to_string()))?;
         let mut injected = Vec::new();
         for (host, table) in headers {
             let pattern = HostPattern::parse(host)

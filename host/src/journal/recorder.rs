@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use super::model::{CallOutcome, CallRequest, Event, Kind, RunRecord, Status, now_us};
-use super::store::{Backend, Op};
+use super::store::{Backend, JournalError, Op};
 
 /// What to do with a call.
 pub enum Step {
@@ -27,7 +27,7 @@ pub enum Step {
     Live {
         seq: u64,
         n: u32,
-        intent: oneshot::Receiver<Result<(), String>>,
+        intent: oneshot::Receiver<Result<(), JournalError>>,
     },
     /// The replay has left the journal's path: stop the run.
     Diverged(String),
@@ -98,7 +98,7 @@ impl Recorder {
     }
 
     /// Stores the run's row, before anything else.
-    pub async fn create(&self, run: RunRecord) -> Result<(), String> {
+    pub async fn create(&self, run: RunRecord) -> Result<(), JournalError> {
         let (tx, rx) = oneshot::channel();
         self.backend.submit(Op::CreateRun(Box::new(run)), Some(tx));
         wait(rx).await
@@ -177,7 +177,7 @@ impl Recorder {
         &self,
         seq: u64,
         outcome: &CallOutcome,
-    ) -> oneshot::Receiver<Result<(), String>> {
+    ) -> oneshot::Receiver<Result<(), JournalError>> {
         let (tx, rx) = oneshot::channel();
         let result = serde_json::to_string(outcome).unwrap_or_default();
         self.backend.submit(
@@ -263,7 +263,7 @@ impl Recorder {
         status: Status,
         output: Option<String>,
         error: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), JournalError> {
         let (tx, rx) = oneshot::channel();
         self.backend.submit(
             Op::Finish {
@@ -279,9 +279,9 @@ impl Recorder {
 }
 
 /// Waits for a queued write to be stored.
-pub async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), String> {
+pub async fn wait(rx: oneshot::Receiver<Result<(), JournalError>>) -> Result<(), JournalError> {
     rx.await
-        .unwrap_or_else(|_| Err("the journal's writer stopped".into()))
+        .unwrap_or_else(|_| Err(JournalError::Stopped("its writer ended".into())))
 }
 
 /// How a replayed event differs from the journal's.

@@ -91,8 +91,8 @@ impl Sqlite {
             std::fs::create_dir_all(dir)
                 .map_err(|e| unusable(format!("cannot make its folder: {e}")))?;
         }
-        let writer = connect(path, durability).map_err(&unusable)?;
-        let reader = connect(path, durability).map_err(&unusable)?;
+        let writer = connect(path, durability)?;
+        let reader = connect(path, durability)?;
         let (tx, rx) = mpsc::channel();
         let shown = path.to_path_buf();
         std::thread::Builder::new()
@@ -115,59 +115,66 @@ impl Sqlite {
 }
 
 /// A connection with the journal's settings, its schema checked or made.
-fn connect(path: &Path, durability: Durability) -> Result<Connection, String> {
-    let conn = Connection::open(path).map_err(|e| e.to_string())?;
+fn connect(path: &Path, durability: Durability) -> Result<Connection, JournalError> {
+    let refused = |reason: String| JournalError::Unusable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let failed = |e: rusqlite::Error| refused(e.to_string());
+    let conn = Connection::open(path).map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(format!("SQLite refused WAL mode (it uses {mode})"));
+        return Err(refused(format!("SQLite refused WAL mode (it uses {mode})")));
     }
     let sync = match durability {
         Durability::Normal => "NORMAL",
         Durability::Full => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync)
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
         .and_then(|mut s| {
             s.query_map([], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     if !tables.is_empty() && !tables.iter().any(|t| t == "meta") {
-        return Err("it is an SQLite database, but not a weft journal".into());
+        return Err(refused(
+            "it is an SQLite database, but not a weft journal".into(),
+        ));
     }
-    conn.execute_batch(SCHEMA).map_err(|e| e.to_string())?;
+    conn.execute_batch(SCHEMA).map_err(failed)?;
     let version: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
             r.get(0)
         })
         .optional()
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     match version.as_deref() {
         None => {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
                 [SCHEMA_VERSION],
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
         }
         Some(SCHEMA_VERSION) => {}
         Some(other) => {
-            return Err(format!(
+            return Err(refused(format!(
                 "it has schema version {other}, and this weft reads version {SCHEMA_VERSION}"
-            ));
+            )));
         }
     }
     Ok(conn)
 }
 
 fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
-    let mut broken: Option<String> = None;
+    let mut broken: Option<JournalError> = None;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         // Writes nobody waits on (clock reads, logs) wait for one that
@@ -190,7 +197,10 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
         let outcome = match &broken {
             Some(why) => Err(why.clone()),
             None => apply(&mut conn, &batch).map_err(|e| {
-                let why = format!("{}: {e}", path.display());
+                let why = JournalError::Failed {
+                    path: path.to_path_buf(),
+                    reason: e.to_string(),
+                };
                 tracing::error!(target: "weft::journal", "journal write failed: {why}");
                 broken = Some(why.clone());
                 why
@@ -302,10 +312,10 @@ impl Backend for Sqlite {
             None => ack,
         };
         if let Some(ack) = refused {
-            let _ = ack.send(Err(format!(
-                "{}: the journal's writer has stopped",
-                self.path.display()
-            )));
+            let _ = ack.send(Err(JournalError::Failed {
+                path: self.path.clone(),
+                reason: "its writer has stopped".into(),
+            }));
         }
     }
 

@@ -11,7 +11,7 @@ use super::model::{Event, Resolution, RunRecord, Status};
 
 /// Told when a queued write (and every write before it) is stored, or why
 /// it could not be.
-pub type Ack = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub type Ack = tokio::sync::oneshot::Sender<Result<(), JournalError>>;
 
 /// One write.
 #[derive(Debug)]

@@ -36,6 +36,49 @@ pub enum PolicyError {
     Invalid(#[from] crate::config::PatternError),
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// The policy returned its output.
+    Ok,
+    /// The policy failed or crashed, or could not start.
+    Error,
+    /// A limit stopped it.
+    Limit,
+    /// A resumed run whose replay differed from the journal.
+    Nondeterministic,
+}
+
+impl RunStatus {
+    /// The status as reports, logs and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+            RunStatus::Limit => "limit",
+            RunStatus::Nondeterministic => "nondeterministic",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<RunStatus> for Status {
+    fn from(s: RunStatus) -> Status {
+        match s {
+            RunStatus::Ok => Status::Ok,
+            RunStatus::Error => Status::Error,
+            RunStatus::Limit => Status::Limit,
+            RunStatus::Nondeterministic => Status::Nondeterministic,
+        }
+    }
+}
+
 /// The outcome of a run, for people (`weft run`) and for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -43,10 +86,8 @@ pub struct RunReport {
     /// The run's id in the journal, when it is durable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    /// `ok`, `error` (the policy failed or crashed), `limit` (a limit hit),
-    /// or for a resumed run `nondeterministic` (its replay differed from
-    /// the journal).
-    pub status: &'static str,
+    /// How it ended (`ok`, `error`, `limit`, `nondeterministic`).
+    pub status: RunStatus,
     /// The policy's output: JSON when it is JSON, else a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<serde_json::Value>,
@@ -67,7 +108,7 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn ok(&self) -> bool {
-        self.status == "ok"
+        self.status == RunStatus::Ok
     }
 }
 
@@ -265,21 +306,16 @@ impl Runner {
         let (mut status, mut output, mut error, limit) = match outcome.result {
             Ok(out) => {
                 let value = serde_json::from_str(&out).unwrap_or(serde_json::Value::String(out));
-                ("ok", Some(value), None, None)
+                (RunStatus::Ok, Some(value), None, None)
             }
-            Err(RunError::Limit(l)) => ("limit", None, Some(l.to_string()), Some(l)),
-            Err(e) => ("error", None, Some(e.to_string()), None),
+            Err(RunError::Limit(l)) => (RunStatus::Limit, None, Some(l.to_string()), Some(l)),
+            Err(e) => (RunStatus::Error, None, Some(e.to_string()), None),
         };
         if let Some(journal) = &journal {
             if let Some(why) = journal.divergence() {
-                (status, output, error) = ("nondeterministic", None, Some(why));
+                (status, output, error) = (RunStatus::Nondeterministic, None, Some(why));
             }
-            let stored = match status {
-                "ok" => Status::Ok,
-                "limit" => Status::Limit,
-                "nondeterministic" => Status::Nondeterministic,
-                _ => Status::Error,
-            };
+            let stored = Status::from(status);
             let text = output.as_ref().map(|v| v.to_string());
             if let Err(e) = journal.finish(stored, text, error.clone()).await {
                 tracing::error!(run = journal.run_id(), "cannot store the run's end: {e}");
@@ -287,7 +323,7 @@ impl Runner {
                     "{}the journal could not store the run's end: {e}",
                     error.map(|e| format!("{e}; ")).unwrap_or_default()
                 ));
-                status = "error";
+                status = RunStatus::Error;
             }
         }
         let report = RunReport {
@@ -306,7 +342,7 @@ impl Runner {
             stderr: outcome.stderr,
         };
         self.hub.record_run(&report);
-        tracing::info!(policy = %report.policy, status = report.status, ms = report.duration_ms as u64, calls = report.calls.len(), "policy run");
+        tracing::info!(policy = %report.policy, status = %report.status, ms = report.duration_ms as u64, calls = report.calls.len(), "policy run");
         report
     }
 }
@@ -318,7 +354,7 @@ impl Runner {
         RunReport {
             policy: policy.name.clone(),
             run_id: None,
-            status: "error",
+            status: RunStatus::Error,
             output: None,
             error: Some(error),
             limit: None,

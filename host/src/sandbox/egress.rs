@@ -250,9 +250,18 @@ fn not_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
     }
 }
 
+/// Why an adapter's egress cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressSetupError {
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("cannot set up masking: {0}")]
+    Masking(#[source] aho_corasick::BuildError),
+}
+
 impl Egress {
     /// The egress of adapter `server`.
-    pub fn new(server: &str, config: Arc<EgressConfig>) -> Result<Egress, String> {
+    pub fn new(server: &str, config: Arc<EgressConfig>) -> Result<Egress, EgressSetupError> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -260,7 +269,7 @@ impl Egress {
             .connect_timeout(config.request_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            .map_err(EgressSetupError::Client)?;
         let values: Vec<String> = config
             .headers
             .iter()
@@ -276,7 +285,7 @@ impl Egress {
             let ac = AhoCorasick::builder()
                 .match_kind(aho_corasick::MatchKind::LeftmostLongest)
                 .build(&values)
-                .map_err(|e| format!("cannot set up masking: {e}"))?;
+                .map_err(EgressSetupError::Masking)?;
             Some(ac)
         };
         Ok(Egress {

@@ -366,7 +366,7 @@ pub(super) async fn run_loaded(
         }
     };
     crate::code::tidy(&mut report);
-    audit.outcome(report.status);
+    audit.outcome(report.status.as_str());
     let summary = json!({
         "policy": report.policy,
         "status": report.status,
@@ -386,7 +386,7 @@ pub(super) async fn run_loaded(
             other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
         }
     } else {
-        let what = if report.status == "limit" {
+        let what = if report.status == crate::policy::RunStatus::Limit {
             "hit a limit"
         } else {
             "failed"

@@ -18,11 +18,15 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use super::builtin::InProcess;
 
+/// Why a component cannot serve (the sandbox side's own error; this layer
+/// only shows it).
+pub type LoadFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// A component server's host side.
 pub trait Component: InProcess {
     /// Reads, compiles and instantiates the component once and asks it for
     /// its tools; `Err` says why it cannot serve.
-    fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, String>>;
+    fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, LoadFailure>>;
 
     /// What status shows as the server's name (the component's file).
     fn label(&self) -> String;

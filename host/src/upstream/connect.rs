@@ -162,7 +162,10 @@ impl Upstream {
         let component = self.component.clone().ok_or_else(|| {
             ConnectError::Component("weft has no sandbox for components here".into())
         })?;
-        let tools = component.load().await.map_err(ConnectError::Component)?;
+        let tools = component
+            .load()
+            .await
+            .map_err(|e| ConnectError::Component(e.to_string()))?;
         let listed = component::Listed {
             tools: std::sync::Arc::new(tools),
             label: component.label(),

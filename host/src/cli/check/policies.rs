@@ -39,7 +39,7 @@ pub async fn check(policies: &[PolicyConfig]) -> Vec<PolicyReport> {
         let started = Instant::now();
         let outcome = match &sandbox {
             Err(e) => Err(format!("the sandbox is not available: {e}")),
-            Ok(sandbox) => ready(sandbox.clone(), p).await,
+            Ok(sandbox) => ready(sandbox.clone(), p).await.map_err(|e| e.to_string()),
         };
         let ms = started.elapsed().as_millis() as u64;
         let (origin, error) = match outcome {
@@ -58,14 +58,28 @@ pub async fn check(policies: &[PolicyConfig]) -> Vec<PolicyReport> {
     out
 }
 
-async fn ready(sandbox: Arc<Sandbox>, p: &PolicyConfig) -> Result<Origin, String> {
+/// Why a configured policy is not ready to run.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error("cannot read {path}: {error}")]
+    Unreadable {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error("the compile stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+    #[error(transparent)]
+    Load(#[from] crate::sandbox::RunError),
+}
+
+async fn ready(sandbox: Arc<Sandbox>, p: &PolicyConfig) -> Result<Origin, NotReady> {
     let bytes = tokio::fs::read(&p.path)
         .await
-        .map_err(|e| format!("cannot read {}: {e}", p.path.display()))?;
-    tokio::task::spawn_blocking(move || sandbox.prepare(&Wasm::new(bytes)))
-        .await
-        .map_err(|e| format!("the compile stopped: {e}"))?
-        .map_err(|e| e.to_string())
+        .map_err(|error| NotReady::Unreadable {
+            path: p.path.clone(),
+            error,
+        })?;
+    Ok(tokio::task::spawn_blocking(move || sandbox.prepare(&Wasm::new(bytes))).await??)
 }
 
 /// The report's line for one policy.
