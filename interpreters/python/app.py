@@ -29,7 +29,7 @@ import re
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from weft_guest import CallError, call, call_all, list_tools
+from weft_guest import CallError, list_tools
 from weft_guest import _host
 
 #: The file name the submitted code compiles under (tracebacks name it).
@@ -113,9 +113,12 @@ class _Server:
         server = self._name
 
         def invoke(args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
-            return _value(call(server, tool, {**(args or {}), **kwargs}))
+            return _call(server, tool, {**(args or {}), **kwargs})
 
         invoke.__name__ = attr
+        # Kept on the instance: the next use of the name is a plain
+        # attribute, not another trip through here.
+        self.__dict__[attr] = invoke
         return invoke
 
     def __dir__(self) -> List[str]:
@@ -126,17 +129,73 @@ class _Server:
 _JSON_START = frozenset('{["-0123456789tfn')
 
 
-def _value(result: Any) -> Any:
-    """``result.value()``, without trying to parse text that cannot be
-    JSON (``Echo: hi``): a failed parse raises, which costs more than the
-    call's own work in the sandbox."""
-    structured = result.structured
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+#: Made once, when the component is built, rather than per call as
+#: ``json.dumps``/``json.loads`` with options would: strict JSON both ways
+#: (no NaN or Infinity), as the guest SDK sends and reads it.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_scan = _DECODER.scan_once
+
+
+def _args_text(args: Any) -> str:
+    return "" if args is None else _ENCODER.encode(args)
+
+
+def _parse_result(text: str) -> Any:
+    """A call's result as the host sends it: compact JSON, read with the
+    decoder's scanner alone (anything else takes the whole decoder)."""
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end == len(text):
+        return value
+    return _DECODER.decode(text)
+
+
+def _value(text: str) -> Any:
+    """The value of a call's result (an MCP ``CallToolResult`` as JSON):
+    its structured content, else its text parsed as JSON, else its text,
+    as ``ToolResult.value()`` gives it. Text that cannot be JSON
+    (``Echo: hi``) is not parsed: a failed parse raises, which costs more
+    than the call's own work in the sandbox."""
+    try:
+        raw = _parse_result(text)
+    except ValueError:
+        return ""
+    if not isinstance(raw, dict):
+        return ""
+    structured = raw.get("structuredContent")
     if structured is not None:
         return structured
-    text = result.text
+    blocks = raw.get("content")
+    texts = []
+    if isinstance(blocks, list):
+        for b in blocks:
+            if isinstance(b, dict) and b.get("type") == "text":
+                t = b.get("text")
+                if isinstance(t, str):
+                    texts.append(t)
+    text = texts[0] if len(texts) == 1 else "\n".join(texts)
     if text.lstrip()[:1] not in _JSON_START:
         return text
-    return result.value()
+    try:
+        return _DECODER.decode(text)
+    except ValueError:
+        return text
+
+
+def _call(server: str, tool: str, args: Dict[str, Any]) -> Any:
+    """One call through the host: its value, or ``CallError`` raised."""
+    try:
+        text = _host.call_tool(server, tool, _ENCODER.encode(args))
+    except _host.HostError as e:
+        raise _host.call_error(e.value) from None
+    return _value(text)
 
 
 def _info(t: Any) -> Dict[str, Any]:
@@ -159,12 +218,12 @@ class Tools:
 
     def call(self, server: str, tool: str, args: Optional[Dict[str, Any]] = None, **kwargs: Any) -> Any:
         """Calls one tool; returns its value, raises ``CallError``."""
-        return _value(call(server, tool, {**(args or {}), **kwargs}))
+        return _call(server, tool, {**(args or {}), **kwargs})
 
     def call_all(self, calls: List[Tuple[str, str, Any]]) -> List[Any]:
         """Calls at once; values or ``CallError`` in order."""
-        results = call_all([(c[0], c[1], c[2] if len(c) > 2 else None) for c in calls])
-        return [r if isinstance(r, CallError) else _value(r) for r in results]
+        batch = [(c[0], c[1], _args_text(c[2] if len(c) > 2 else None)) for c in calls]
+        return [_value(payload) if ok else _host.call_error(payload) for ok, payload in _host.call_tools(batch)]
 
     def list(self, server: Optional[str] = None) -> List[Dict[str, Any]]:
         """The tools this run may call (on one server, if given)."""
@@ -201,7 +260,11 @@ class Tools:
             raise AttributeError(attr)
         found = self._namespaces().get(attr)
         # A server this run sees no tools of is asked by the name as given.
-        return found if found is not None else _Server(attr, [])
+        ns = found if found is not None else _Server(attr, [])
+        # Kept on the instance (this run's): the next `tools.NAME` is a
+        # plain attribute.
+        self.__dict__[attr] = ns
+        return ns
 
     def __dir__(self) -> List[str]:
         return ["call", "call_all", "list", "search", *sorted(self._namespaces())]
@@ -244,17 +307,20 @@ def _compile(code: str) -> Any:
         tree = ast.parse(code, CODE)
     except SyntaxError as e:
         raise CodeError(f"SyntaxError: {e.msg} (line {e.lineno})") from None
+    # Only the nodes made here need a place (line 1); the parsed ones have
+    # theirs. (`ast.fix_missing_locations` would walk the whole tree in
+    # Python to find them: a third of a small submission's compile.)
+    at = {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0}
     args = ast.arguments(
         posonlyargs=[],
-        args=[ast.arg(arg="input"), ast.arg(arg="tools")],
+        args=[ast.arg(arg="input", **at), ast.arg(arg="tools", **at)],
         kwonlyargs=[],
         kw_defaults=[],
         defaults=[],
     )
-    body = tree.body or [ast.Pass()]
-    func = ast.FunctionDef(name="__code__", args=args, body=body, decorator_list=[], type_params=[])
+    body = tree.body or [ast.Pass(**at)]
+    func = ast.FunctionDef(name="__code__", args=args, body=body, decorator_list=[], type_params=[], **at)
     module = ast.Module(body=[func], type_ignores=[])
-    ast.fix_missing_locations(module)
     try:
         return compile(module, CODE, "exec")
     except SyntaxError as e:
@@ -301,7 +367,8 @@ def _warm() -> None:
     scope: Dict[str, Any] = {"__builtins__": _builtins(), "__name__": "__code__", "CallError": CallError}
     exec(_compile("x = [str(i) for i in range(3)]\nreturn {'x': x}\n"), scope)
     json.dumps(scope["__code__"](None, None), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    json.loads('{"content": [{"type": "text", "text": "1"}]}')
+    _args_text({"message": "1"})
+    _value('{"content":[{"type":"text","text":"1"}]}')
     gc.collect()
     gc.freeze()
 
