@@ -19,6 +19,7 @@
 //! ([`super::answer::MAX_ANSWER`]). A server of the stateless 2026-07-28
 //! era is served by rmcp's own transport instead (see `connect.rs`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,8 @@ struct Shared {
     /// `receive` then ends, which tells the supervisor.
     ended: CancellationToken,
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
+    /// The requests being read, to stop reading one rmcp cancels.
+    in_flight: parking_lot::Mutex<HashMap<RequestId, CancellationToken>>,
 }
 
 /// The session as the server gave it, and what it takes to start it again.
@@ -102,6 +105,7 @@ impl Streamable {
                 renewing: Default::default(),
                 ended: CancellationToken::new(),
                 listener: Default::default(),
+                in_flight: Default::default(),
             }),
             inbound: rx,
         }
@@ -187,7 +191,30 @@ impl Shared {
 
     /// POSTs a message in the current session, starting the session
     /// again once if the server has expired it, and reads the answer.
-    async fn deliver(&self, message: &ClientJsonRpcMessage) -> Result<(), HttpError> {
+    async fn deliver(self: &Arc<Self>, message: &ClientJsonRpcMessage) -> Result<(), HttpError> {
+        let Some(id) = request_id(message) else {
+            if let Some(cancelled) = cancelled_id(message)
+                && let Some(call) = self.in_flight.lock().remove(&cancelled)
+            {
+                call.cancel();
+            }
+            return self.exchange(message).await;
+        };
+        // A request stops being read when rmcp cancels it or the
+        // transport closes, so a server that never answers holds nothing.
+        let cancelled = CancellationToken::new();
+        self.in_flight.lock().insert(id.clone(), cancelled.clone());
+        let outcome = tokio::select! {
+            outcome = self.exchange(message) => outcome,
+            _ = cancelled.cancelled() => Ok(()),
+            _ = self.ended.cancelled() => Err(HttpError::Closed),
+        };
+        self.in_flight.lock().remove(&id);
+        outcome
+    }
+
+    /// POSTs one message and reads its answer (see [`Shared::deliver`]).
+    async fn exchange(self: &Arc<Self>, message: &ClientJsonRpcMessage) -> Result<(), HttpError> {
         let (id, method) = match message {
             JsonRpcMessage::Request(r) => {
                 let method = matches!(r.request, ClientRequest::DiscoverRequest(_))
@@ -358,7 +385,7 @@ impl Shared {
 
     /// Starts the session again after the server expired it (once for all
     /// requests that failed on session `stale`).
-    async fn renew(&self, stale: u64) -> Result<(), HttpError> {
+    async fn renew(self: &Arc<Self>, stale: u64) -> Result<(), HttpError> {
         let _one = self.renewing.lock().await;
         let (initialize, initialized) = {
             let s = self.session.lock();
@@ -388,6 +415,7 @@ impl Shared {
             let stamp = self.stamp();
             let response = self.post(&initialized, &stamp, None).await.map_err(lost)?;
             self.answer(response, None, false).await.map_err(lost)?;
+            self.listen();
         }
         tracing::info!(url = %self.url, "the server expired the session; started a new one");
         Ok(())
@@ -478,6 +506,25 @@ async fn discover_refused(response: reqwest::Response, id: RequestId) -> ServerJ
         ),
     };
     ServerJsonRpcMessage::error(error, Some(id))
+}
+
+/// The id of a request.
+fn request_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
+    match message {
+        JsonRpcMessage::Request(r) => Some(r.id.clone()),
+        _ => None,
+    }
+}
+
+/// The request a `notifications/cancelled` cancels.
+fn cancelled_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
+    match message {
+        JsonRpcMessage::Notification(n) => match &n.notification {
+            ClientNotification::CancelledNotification(c) => c.params.request_id.clone(),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// Whether `message` answers the request `id`.
