@@ -104,12 +104,21 @@ pub async fn json_message(response: reqwest::Response) -> Result<ServerJsonRpcMe
     serde_json::from_slice(&body).map_err(HttpError::Malformed)
 }
 
-/// The JSON-RPC messages of an event stream, in order. Each event may be
-/// at most [`MAX_ANSWER`] bytes; events named other than `message`, and
-/// events without data (a server's priming event), are skipped.
-pub fn event_messages(
+/// One event of a stream, as weft uses it: its message, if it carries
+/// one, and the id and reconnection delay the server gave with it (for
+/// resuming a stream that ends before its answer).
+pub struct Event {
+    pub message: Option<ServerJsonRpcMessage>,
+    pub id: Option<String>,
+    pub retry: Option<u64>,
+}
+
+/// The events of an event stream, in order. Each event may be at most
+/// [`MAX_ANSWER`] bytes; events named other than `message`, and events
+/// without data (a server's priming event), carry no message.
+pub fn events(
     response: reqwest::Response,
-) -> impl Stream<Item = Result<ServerJsonRpcMessage, HttpError>> + Send + 'static {
+) -> impl Stream<Item = Result<Event, HttpError>> + Send + 'static {
     let pending = Arc::new(AtomicUsize::new(0));
     let counted = {
         let pending = pending.clone();
@@ -123,20 +132,19 @@ pub fn event_messages(
             Ok(chunk)
         })
     };
-    sse_stream::SseStream::from_bytes_stream(counted).filter_map(move |event| {
-        let pending = pending.clone();
-        async move {
-            let event = match event {
-                Ok(event) => event,
-                Err(e) => return Some(Err(stream_error(e))),
-            };
-            pending.store(0, Ordering::Relaxed);
-            if event.event.as_deref().is_some_and(|name| name != "message") {
-                return None;
-            }
-            let data = event.data.filter(|d| !d.trim().is_empty())?;
-            Some(serde_json::from_str(&data).map_err(HttpError::Malformed))
-        }
+    sse_stream::SseStream::from_bytes_stream(counted).map(move |event| {
+        let event = event.map_err(stream_error)?;
+        pending.store(0, Ordering::Relaxed);
+        let named_other = event.event.as_deref().is_some_and(|name| name != "message");
+        let message = match event.data.filter(|d| !d.trim().is_empty() && !named_other) {
+            Some(data) => Some(serde_json::from_str(&data).map_err(HttpError::Malformed)?),
+            None => None,
+        };
+        Ok(Event {
+            message,
+            id: event.id,
+            retry: event.retry,
+        })
     })
 }
 

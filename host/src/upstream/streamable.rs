@@ -35,7 +35,7 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::answer::{Framing, HttpError, event_messages, framing, json_message};
+use super::answer::{Event, Framing, HttpError, events, framing, json_message};
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -47,6 +47,11 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const MAX_ERROR_BODY: usize = 64 << 10;
 /// How long weft waits before reopening a GET stream the server ended.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
+/// How many times one request's event stream is resumed.
+const MAX_RESUMES: u32 = 5;
+/// The longest wait before resuming that a server's `retry` can ask for.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+const LAST_EVENT: HeaderName = HeaderName::from_static("last-event-id");
 /// How long closing waits for the server to end the session.
 const DELETE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -328,20 +333,82 @@ impl Shared {
                 Ok(())
             }
             Framing::EventStream => {
-                let mut answered = id.is_none();
-                let mut messages = std::pin::pin!(event_messages(response));
-                while let Some(message) = messages.next().await {
-                    let message = message?;
-                    answered |= is_answer_to(&message, id.as_ref());
-                    self.take(message, forward);
+                let Some(id) = id else {
+                    return self.read_stream(response, None, forward).await.map(|_| ());
+                };
+                let mut resume = self.read_stream(response, Some(&id), forward).await?;
+                // A stream that ends before its answer, having named its
+                // events, is resumed with a GET from the last one (as the
+                // server's `retry` asks), a bounded number of times.
+                let mut attempts = 0;
+                while let Some((last, retry)) = resume {
+                    attempts += 1;
+                    if attempts > MAX_RESUMES {
+                        return Err(HttpError::Ended);
+                    }
+                    tokio::time::sleep(retry.min(MAX_RETRY_WAIT)).await;
+                    let response = self.resume_from(&last).await?;
+                    if !response.status().is_success() {
+                        return Err(HttpError::Status {
+                            status: response.status(),
+                        });
+                    }
+                    resume = self.read_stream(response, Some(&id), forward).await?;
                 }
-                if answered {
-                    Ok(())
-                } else {
-                    Err(HttpError::Ended)
-                }
+                Ok(())
             }
         }
+    }
+
+    /// Reads an event stream to its end, handing its messages on. `None`
+    /// when `id` was answered (or there is no `id`); otherwise the last
+    /// event id and the delay to wait before resuming, or
+    /// [`HttpError::Ended`] when the server named no event to resume from.
+    async fn read_stream(
+        &self,
+        response: reqwest::Response,
+        id: Option<&RequestId>,
+        forward: bool,
+    ) -> Result<Option<(String, Duration)>, HttpError> {
+        let mut answered = id.is_none();
+        let mut last = None;
+        let mut retry = RELISTEN_AFTER;
+        let mut stream = std::pin::pin!(events(response));
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            if let Some(event_id) = event.id {
+                last = Some(event_id);
+            }
+            if let Some(ms) = event.retry {
+                retry = Duration::from_millis(ms);
+            }
+            if let Some(message) = event.message {
+                answered |= is_answer_to(&message, id);
+                self.take(message, forward);
+            }
+        }
+        match (answered, last) {
+            (true, _) => Ok(None),
+            (false, Some(last)) => Ok(Some((last, retry))),
+            (false, None) => Err(HttpError::Ended),
+        }
+    }
+
+    /// The GET that resumes an event stream after event `last`.
+    async fn resume_from(&self, last: &str) -> Result<reqwest::Response, HttpError> {
+        let stamp = self.stamp();
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .header(ACCEPT, "text/event-stream")
+            .header(LAST_EVENT, last);
+        if let Some(id) = stamp.id {
+            request = request.header(SESSION, id);
+        }
+        if let Some(v) = stamp.version {
+            request = request.header(VERSION, v);
+        }
+        request.send().await.map_err(HttpError::Connect)
     }
 
     /// A refusal: a JSON-RPC error in a JSON body reaches the caller as
@@ -470,10 +537,13 @@ impl Shared {
             {
                 return;
             }
-            let mut messages = std::pin::pin!(event_messages(response));
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(m) => self.take(m, true),
+            let mut stream = std::pin::pin!(events(response));
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(Event {
+                        message: Some(m), ..
+                    }) => self.take(m, true),
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::debug!(url = %self.url, error = %e, "the GET stream broke");
                         break;
