@@ -3,13 +3,16 @@
 //! capped in size. An upstream is untrusted: an answer over the cap, a
 //! body that is not one JSON-RPC message, or a content type that is
 //! neither fails that one request with an [`HttpError`] that says so.
+//! Also here: which message answers a request, and a handshake-era
+//! server's refusal of the 2026-07-28 probe as the JSON-RPC error rmcp's
+//! era detection expects.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use rmcp::model::ServerJsonRpcMessage;
+use rmcp::model::{JsonRpcMessage, RequestId, ServerJsonRpcMessage};
 
 /// The largest JSON answer, or the largest single event of an event
 /// stream, weft reads from a server (the same 16 MiB rmcp allows).
@@ -62,6 +65,9 @@ impl HttpError {
         )
     }
 }
+
+/// The largest JSON error body weft reads from a refusal.
+pub const MAX_ERROR_BODY: usize = 64 << 10;
 
 /// How a server framed its answer.
 pub enum Framing {
@@ -172,4 +178,37 @@ fn stream_error(error: sse_stream::Error) -> HttpError {
         source = e.source();
     }
     HttpError::Stream(error.to_string())
+}
+
+/// A handshake-era server's HTTP refusal of the `server/discover` probe,
+/// as the JSON-RPC error rmcp's era detection reads as "not this era" (a
+/// server's refusal cannot carry the probe's id, so it is given it).
+pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> ServerJsonRpcMessage {
+    let status = response.status();
+    let small = response
+        .content_length()
+        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+    let body = if small {
+        response.bytes().await.unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
+        Ok(JsonRpcMessage::Error(e)) => e.error,
+        _ => rmcp::model::ErrorData::invalid_request(
+            format!("server/discover refused with HTTP {status}"),
+            None,
+        ),
+    };
+    ServerJsonRpcMessage::error(error, Some(id))
+}
+
+/// Whether `message` answers the request `id`.
+pub fn is_answer_to(message: &ServerJsonRpcMessage, id: Option<&RequestId>) -> bool {
+    let Some(id) = id else { return false };
+    match message {
+        JsonRpcMessage::Response(r) => &r.id == id,
+        JsonRpcMessage::Error(e) => e.id.as_ref() == Some(id),
+        _ => false,
+    }
 }

@@ -35,7 +35,9 @@ use rmcp::transport::Transport;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::answer::{Event, Framing, HttpError, events, framing, json_message};
+use super::answer::{
+    Event, Framing, HttpError, discover_refused, events, framing, is_answer_to, json_message,
+};
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -43,8 +45,6 @@ const METHOD: HeaderName = HeaderName::from_static("mcp-method");
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 
-/// The largest JSON error body weft reads from a refusal.
-const MAX_ERROR_BODY: usize = 64 << 10;
 /// How long weft waits before reopening a GET stream the server ended.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 /// How many times one request's event stream is resumed.
@@ -421,7 +421,7 @@ impl Shared {
         );
         let small = response
             .content_length()
-            .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
+            .is_some_and(|n| n <= super::answer::MAX_ERROR_BODY as u64);
         if status != StatusCode::TOO_MANY_REQUESTS
             && is_json
             && small
@@ -555,29 +555,6 @@ impl Shared {
     }
 }
 
-/// A handshake-era server's HTTP refusal of the `server/discover` probe,
-/// as the JSON-RPC error rmcp's era detection reads as "not this era" (a
-/// server's refusal cannot carry the probe's id, so it is given it).
-async fn discover_refused(response: reqwest::Response, id: RequestId) -> ServerJsonRpcMessage {
-    let status = response.status();
-    let small = response
-        .content_length()
-        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
-    let body = if small {
-        response.bytes().await.unwrap_or_default()
-    } else {
-        Default::default()
-    };
-    let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
-        Ok(JsonRpcMessage::Error(e)) => e.error,
-        _ => rmcp::model::ErrorData::invalid_request(
-            format!("server/discover refused with HTTP {status}"),
-            None,
-        ),
-    };
-    ServerJsonRpcMessage::error(error, Some(id))
-}
-
 /// The id of a request.
 fn request_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
     match message {
@@ -594,15 +571,5 @@ fn cancelled_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-/// Whether `message` answers the request `id`.
-fn is_answer_to(message: &ServerJsonRpcMessage, id: Option<&RequestId>) -> bool {
-    let Some(id) = id else { return false };
-    match message {
-        JsonRpcMessage::Response(r) => &r.id == id,
-        JsonRpcMessage::Error(e) => e.id.as_ref() == Some(id),
-        _ => false,
     }
 }
