@@ -1,5 +1,8 @@
 //! HTTP upstreams: server-everything in its streamable HTTP mode and in its
-//! legacy HTTP+SSE mode, through one hub.
+//! legacy HTTP+SSE mode, through one hub; and weft's own streamable HTTP
+//! client against server-everything (TypeScript SDK) and a Python SDK
+//! server: event-stream and JSON answers, a session the server forgot,
+//! progress during a call, and the answer-size cap.
 
 use std::process::Command;
 use std::time::Duration;
@@ -288,4 +291,219 @@ async fn an_authorization_header_of_another_scheme_is_sent_as_written() {
         );
     }
     within("hub shutdown", hub.shutdown()).await;
+}
+
+/// The Python SDK fixture (`tests/fixtures/python/http_server.py`) over
+/// streamable HTTP on a port of its choosing; `json` makes it answer with
+/// JSON bodies instead of event streams.
+fn python_http(json: bool) -> (Background, u16) {
+    let script = repo_root().join("tests/fixtures/python/http_server.py");
+    let mut cmd = Command::new(venv_bin("python"));
+    cmd.arg(&script).arg("0");
+    if json {
+        cmd.arg("--json");
+    }
+    let bg = Background::spawn(
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let pid = bg.0.id();
+    let mut ports = vec![];
+    wait_until(
+        Duration::from_secs(30),
+        "the Python server to listen",
+        || {
+            ports = listening_ports(pid);
+            !ports.is_empty()
+        },
+    );
+    (bg, ports[0])
+}
+
+/// A hub with one HTTP server `up` at `port`.
+async fn hub_on(dir: &std::path::Path, port: u16) -> Hub {
+    let text = format!("[servers.up]\nurl = \"http://127.0.0.1:{port}/mcp\"\n");
+    let hub = within("the hub starts", Hub::start(config(dir, &text))).await;
+    let s = hub.upstream("up").unwrap().status();
+    assert_eq!(s.state, State::Up, "{:?}", s.state);
+    hub
+}
+
+fn message(m: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    json!({ "message": m }).as_object().cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_stream_and_json_answers_from_both_sdks() {
+    let (_ts, ts_port) = everything_http("streamableHttp");
+    let (_py, py_port) = python_http(false);
+    let (_py_json, py_json_port) = python_http(true);
+    for (what, port) in [
+        ("TypeScript, event stream", ts_port),
+        ("Python, event stream", py_port),
+        ("Python, JSON", py_json_port),
+    ] {
+        let dir = temp_dir();
+        let hub = hub_on(dir.path(), port).await;
+        assert_eq!(
+            hub.upstream("up").unwrap().status().protocol.as_deref(),
+            Some("2025-11-25"),
+            "{what}"
+        );
+        // Calls at once share the session; each gets its own answer.
+        let call = |i: usize| hub.call_tool("up", "echo", message(&format!("{what} {i}")));
+        let (a, b, c, d) = within("four calls at once", async {
+            tokio::join!(call(0), call(1), call(2), call(3))
+        })
+        .await;
+        for (i, answer) in [a, b, c, d].into_iter().enumerate() {
+            let r = answer.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(text_of(&r), format!("Echo: {what} {i}"));
+        }
+        within("hub shutdown", hub.shutdown()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_server_forgot_is_started_again() {
+    for json in [false, true] {
+        let (_py, port) = python_http(json);
+        let dir = temp_dir();
+        let hub = hub_on(dir.path(), port).await;
+        let r = within("a call", hub.call_tool("up", "echo", message("before")))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&r), "Echo: before");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let stats = || async {
+            let v: serde_json::Value = http
+                .get(format!("{base}/stats"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["sessions"].as_u64().unwrap()
+        };
+        assert_eq!(stats().await, 1);
+        http.post(format!("{base}/expire")).send().await.unwrap();
+        // The server answers 404 to the old session: weft starts a new one
+        // and the call goes through in it, with no restart.
+        let r = within(
+            "a call after the session ended",
+            hub.call_tool("up", "echo", message("after")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(text_of(&r), "Echo: after", "json={json}");
+        assert_eq!(stats().await, 2, "json={json}: one new session");
+        let s = hub.upstream("up").unwrap().status();
+        assert_eq!((s.state, s.restarts), (State::Up, 0), "json={json}");
+        within("hub shutdown", hub.shutdown()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_over_the_size_cap_fails_that_call_only() {
+    const CAP: usize = 16 << 20;
+    for json in [false, true] {
+        let (_py, port) = python_http(json);
+        let dir = temp_dir();
+        let hub = hub_on(dir.path(), port).await;
+        let size = |n: usize| json!({ "size": n }).as_object().cloned();
+        let small = within("a small answer", hub.call_tool("up", "big", size(1000)))
+            .await
+            .unwrap();
+        assert_eq!(text_of(&small), "x".repeat(1000));
+        let e = within(
+            "an answer over the cap",
+            hub.call_tool("up", "big", size(CAP + 1)),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind, weft::ErrorKind::Internal, "json={json}: {e}");
+        assert!(
+            e.message
+                .contains(&format!("the server's answer is over {CAP} bytes")),
+            "json={json}: {}",
+            e.message
+        );
+        // The server answered, so it is up: not marked down, not restarted.
+        let r = within(
+            "a call after",
+            hub.call_tool("up", "echo", message("still here")),
+        )
+        .await
+        .unwrap();
+        assert_eq!(text_of(&r), "Echo: still here");
+        let s = hub.upstream("up").unwrap().status();
+        assert_eq!((s.state, s.restarts), (State::Up, 0), "json={json}");
+        within("hub shutdown", hub.shutdown()).await;
+    }
+}
+
+/// An agent that records the progress weft relays to it.
+#[derive(Clone, Default)]
+struct Progress(std::sync::Arc<std::sync::Mutex<Vec<f64>>>);
+
+impl rmcp::ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.lock().unwrap().push(params.progress);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_from_an_http_upstream_reaches_the_agent_before_the_result() {
+    use rmcp::ServiceExt;
+    use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
+    let (_ts, ts_port) = everything_http("streamableHttp");
+    let (_py, py_port) = python_http(false);
+    let dir = temp_dir();
+    let text = format!(
+        "[servers.ts]\nurl = \"http://127.0.0.1:{ts_port}/mcp\"\n\
+         [servers.py]\nurl = \"http://127.0.0.1:{py_port}/mcp\"\n"
+    );
+    let config_path = dir.path().join("weft.toml");
+    std::fs::write(&config_path, text).unwrap();
+    let (_weft, base) = serve_weft_http(weft().arg("--config").arg(&config_path));
+    let progress = Progress::default();
+    let client = within(
+        "the agent connects",
+        progress
+            .clone()
+            .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(
+                format!("{base}/mcp"),
+            )),
+    )
+    .await
+    .unwrap();
+    let cases = [
+        (
+            "ts__trigger-long-running-operation",
+            json!({"duration": 1, "steps": 3}),
+            "Long running operation completed",
+        ),
+        ("py__count", json!({"n": 3}), "counted 3"),
+    ];
+    for (i, (tool, args, said)) in cases.into_iter().enumerate() {
+        progress.0.lock().unwrap().clear();
+        let mut params =
+            CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap());
+        params.meta = Some(RequestMetaObject::with_progress_token(ProgressToken(
+            NumberOrString::Number(i as i64 + 1),
+        )));
+        let r = within("a call with progress", client.peer().call_tool(params))
+            .await
+            .unwrap();
+        assert!(text_of(&r).contains(said), "{tool}: {}", text_of(&r));
+        // Relayed in order as they were read, all before the result.
+        assert_eq!(*progress.0.lock().unwrap(), vec![1.0, 2.0, 3.0], "{tool}");
+    }
+    within("the agent leaves", client.cancel()).await.unwrap();
 }

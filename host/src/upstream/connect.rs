@@ -37,6 +37,14 @@ impl Upstream {
                 };
                 self.connect_with(events, modern).await
             }
+            // A 2026-07-28 server found by weft's own client, which
+            // serves only the handshake era.
+            Err(ConnectError::Stateless) => {
+                let modern = ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                };
+                self.connect_with(events, modern).await
+            }
             // A slow handshake-era server refuses the probe late, and the
             // refusal arrives where the handshake's answer was expected:
             // connect again with the handshake alone.
@@ -88,11 +96,13 @@ impl Upstream {
                     .map_err(|e| handshake_error(e, None))?;
                 (service, None)
             }
+            // A server already known to be of the 2026-07-28 era: rmcp's
+            // transport, which sends that era's headers.
             Transport::Http {
                 url,
                 headers,
                 legacy_sse: false,
-            } => {
+            } if matches!(lifecycle, ClientLifecycleMode::Discover { .. }) => {
                 let transport = http::transport(url, headers)?;
                 let service = handler
                     .serve_with_lifecycle(
@@ -101,6 +111,30 @@ impl Upstream {
                     )
                     .await
                     .map_err(|e| handshake_error(e, Some(url)))?;
+                (service, None)
+            }
+            // Otherwise weft's own client; a server that turns out to be
+            // of the 2026-07-28 era is connected to again with rmcp's.
+            Transport::Http {
+                url,
+                headers,
+                legacy_sse: false,
+            } => {
+                let transport = http::lean_transport(url, headers)?;
+                let service = handler
+                    .serve_with_lifecycle(
+                        watch::watched(transport, closed.clone(), relays.clone()),
+                        lifecycle,
+                    )
+                    .await
+                    .map_err(|e| handshake_error(e, Some(url)))?;
+                let modern = service.peer_info().is_some_and(|i| {
+                    crate::era::Era::of(i.protocol_version.as_str()).is_stateless()
+                });
+                if modern {
+                    let _ = service.cancel().await;
+                    return Err(ConnectError::Stateless);
+                }
                 (service, None)
             }
             Transport::Http {
@@ -229,6 +263,10 @@ pub(crate) enum ConnectError {
         url: Option<String>,
         source: ClientInitializeError,
     },
+    /// An HTTP server answered the era probe as a 2026-07-28 server:
+    /// connect again with the transport for that era.
+    #[error("the server speaks the 2026-07-28 era")]
+    Stateless,
     /// A slow handshake-era server refused the era probe late.
     #[error("{}handshake failed: {source}", at(.url))]
     LateProbeRefusal {

@@ -1,22 +1,27 @@
-//! Streamable HTTP upstreams, through rmcp's reqwest transport.
+//! Streamable HTTP upstreams: the HTTP client for a server, and the
+//! transport for each era.
 //!
 //! Headers from the config (already resolved, secrets included) go on every
 //! request to this server and nowhere else, exactly as configured: an
 //! `Authorization` header of any scheme (Bearer, Basic, …) is sent as
-//! written. A session the server expired is re-established by the
-//! transport.
+//! written.
 //!
-//! weft gives the transport its own HTTP client, one per server, that keeps
-//! connections alive between calls (rmcp's default client opens a new one
-//! per request) with `TCP_NODELAY` set, so a reused connection does not
-//! wait on delayed ACKs, and lets up to [`MAX_IN_FLIGHT`] calls run at
-//! once (rmcp's default is 16). It follows no redirects: a redirect would
-//! replay the configured headers elsewhere.
+//! A handshake-era server (2024-11-05 … 2025-11-25, the servers there are)
+//! is served by weft's own lean client ([`super::streamable`]): rmcp's
+//! client worker, with a channel hop and a task per answer, cost weft in
+//! front of an HTTP server more CPU per call than the server itself could
+//! spare on a small machine. A 2026-07-28 server is served by rmcp's
+//! `StreamableHttpClientTransport`, which sends that era's extra headers.
+//!
+//! Each transport gets its own HTTP client, one per server, that keeps
+//! connections alive between calls with `TCP_NODELAY` set, so a reused
+//! connection does not wait on delayed ACKs. It follows no redirects: a
+//! redirect would replay the configured headers elsewhere.
 //!
 //! An answer the transport cannot read (a JSON body that is not one
-//! JSON-RPC message, an unexpected content type) fails the one request it
-//! answered: [`is_bad_answer`] tells the router so, and the server, which is
-//! evidently up, is not restarted.
+//! JSON-RPC message, an unexpected content type, an answer over the size
+//! cap) fails the one request it answered: [`is_bad_answer`] tells the
+//! router so, and the server, which is evidently up, is not restarted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,13 +30,16 @@ use rmcp::transport::streamable_http_client::{
 };
 use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 
+use super::answer::HttpError;
+use super::streamable::Streamable;
+
 /// Idle keep-alive connections kept per server.
 const IDLE_CONNECTIONS: usize = 64;
 
-/// Calls in flight to one server at once. rmcp's default (16) queues the
-/// rest inside the transport, so weft in front of a server capped every
-/// agent load above 16 at 16 (a direct client has no such cap across its
-/// connections).
+/// Calls in flight to one server at once through rmcp's transport. rmcp's
+/// default (16) queues the rest inside the transport, so weft in front of
+/// a server capped every agent load above 16 at 16. (weft's own client
+/// has no cap of its own: each call is its own request.)
 const MAX_IN_FLIGHT: usize = 256;
 
 /// Why an HTTP client for a server cannot be made from its config.
@@ -44,9 +52,12 @@ pub enum ClientError {
     HeaderValue { name: String },
     #[error("cannot build an HTTP client: {0}")]
     Build(reqwest::Error),
+    #[error("{url} is not a URL: {reason}")]
+    Url { url: String, reason: String },
 }
 
-/// Builds the transport; fails only on headers that are not valid HTTP.
+/// rmcp's transport, for a 2026-07-28 server; fails only on headers that
+/// are not valid HTTP.
 pub fn transport(
     url: &str,
     headers: &BTreeMap<String, String>,
@@ -55,13 +66,34 @@ pub fn transport(
         .custom_headers(header_values(headers)?)
         .max_concurrent_requests(MAX_IN_FLIGHT)
         .reinit_on_expired_session(true);
-    let client = reqwest::Client::builder()
+    let client = client_builder().build().map_err(ClientError::Build)?;
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// weft's own transport, for a handshake-era server: the configured
+/// headers are the client's default headers, sent on every request.
+pub fn lean_transport(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<Streamable, ClientError> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| ClientError::Url {
+        url: url.into(),
+        reason: e.to_string(),
+    })?;
+    let defaults = header_values(headers)?.into_iter().collect();
+    let client = client_builder()
+        .default_headers(defaults)
+        .build()
+        .map_err(ClientError::Build)?;
+    Ok(Streamable::new(client, parsed))
+}
+
+/// The HTTP client settings both transports share.
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
         .pool_max_idle_per_host(IDLE_CONNECTIONS)
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(ClientError::Build)?;
-    Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
 /// The configured headers as HTTP, every one as written (rmcp's own
@@ -87,6 +119,9 @@ fn header_values(
 /// that one request (it answered, so it is up), rather than a connection
 /// that failed.
 pub fn is_bad_answer(error: &DynamicTransportError) -> bool {
+    if let Some(e) = error.error.downcast_ref::<HttpError>() {
+        return e.is_bad_answer();
+    }
     matches!(
         error
             .error

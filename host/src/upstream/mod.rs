@@ -2,11 +2,13 @@
 //! era, list what it offers, and keep its state for status and errors.
 //!
 //! Transports are separate files: [`stdio`] (child processes), [`http`]
-//! (streamable HTTP) and [`sse`] (the legacy HTTP+SSE transport, which rmcp
+//! (streamable HTTP: weft's own client in `streamable` and `answer` for
+//! handshake-era servers, rmcp's for 2026-07-28 ones) and [`sse`] (the legacy HTTP+SSE transport, which rmcp
 //! no longer ships). The protocol era is detected per server by rmcp's
 //! `Auto` lifecycle: a `server/discover` probe for the stateless 2026-07-28
 //! era, falling back to the `initialize` handshake (2024-11-05 … 2025-11-25).
 
+mod answer;
 pub mod builtin;
 pub mod component;
 mod connect;
@@ -16,6 +18,7 @@ mod not_found;
 pub mod relay;
 pub mod sse;
 pub mod stdio;
+mod streamable;
 pub mod supervise;
 mod watch;
 
