@@ -27,12 +27,17 @@
 //!    `inputSchema` (`argument check p50/p99`): every tool of
 //!    server-everything whose required properties the bench can fill,
 //!    2000 checks each, timed one by one.
-//! 2. Policy start. A trivial precompiled policy (the hostile guest in its
-//!    `echo` mode: no calls, returns its input), its compiled component
-//!    already loaded in memory: each sample is one `Runner::run` (a fresh
-//!    `Store`, instantiate from the pre-linked `InstancePre`, run, report);
-//!    p50/p99 over 3000 runs, and runs per second with 8 concurrent runs on
-//!    a 2-worker-thread runtime (2 cores) for 3 s. Then the first run of
+//! 2. Policy start. A trivial precompiled policy (`tests/guests/trivial`:
+//!    the Rust SDK's smallest policy, which returns its input), its
+//!    compiled component already loaded in memory: each sample is one
+//!    `Runner::run` (a fresh `Store`, instantiate from the pre-linked
+//!    `InstancePre`, run, report); p50/p99 over 3000 runs, and runs per
+//!    second with 8 concurrent runs on a 2-worker-thread runtime (2 cores)
+//!    for 3 s. The same warm run of the hostile guest in its `echo` mode
+//!    (no calls, returns its input) is recorded beside it (`warm run,
+//!    hostile guest`): its attacks link std's files and sockets, so it has
+//!    95 core imports to the trivial policy's 19, and instantiation costs
+//!    in proportion (runs before `a45c358` measured only this one). Then the first run of
 //!    that component in a new `Sandbox`: with an empty disk-cache directory
 //!    (it is compiled with Cranelift and the artifact saved; `first run
 //!    (compile)`), and in another new `Sandbox` on the now-filled directory
@@ -118,6 +123,7 @@ async fn main() {
     let sandbox = Arc::new(Sandbox::with_cache_dir(Some(dir.path().join("cache"))).unwrap());
     let runner = Arc::new(Runner::new(hub.clone(), sandbox));
     let policy = loaded("bench", "weft-hostile-guest");
+    let trivial = loaded("trivial", "weft-trivial-guest");
     let timer = loaded("timer", "weft-timer-guest");
 
     // `WEFT_BENCH_ONLY=2` runs one case (for profiling it on its own).
@@ -128,7 +134,7 @@ async fn main() {
         args_check(&hub);
     }
     if wanted("2") {
-        case2(&hub, &runner, &policy).await;
+        case2(&hub, &runner, &trivial, &policy).await;
     }
     if wanted("3") {
         case3(&runner, &policy).await;
@@ -284,24 +290,36 @@ fn sample_args(
     out
 }
 
-async fn case2(hub: &weft::Hub, runner: &Arc<Runner>, policy: &Loaded) {
-    println!("\n== 2. policy start: a trivial precompiled policy ==");
-    let trivial = json!({"attack": "echo"}).to_string();
+/// `runner.run` of `policy` 3000 times, one at a time, after 200 to warm
+/// up: the samples.
+async fn warm_runs(runner: &Runner, policy: &Loaded, input: &str) -> Vec<Duration> {
     for _ in 0..200 {
-        assert!(runner.run(policy, &trivial, None).await.ok());
+        assert!(runner.run(policy, input, None).await.ok());
     }
     let mut runs = Vec::new();
     for _ in 0..3000 {
         let t = Instant::now();
-        let r = runner.run(policy, &trivial, None).await;
+        let r = runner.run(policy, input, None).await;
         runs.push(t.elapsed());
         assert!(r.ok());
     }
+    runs
+}
+
+async fn case2(hub: &weft::Hub, runner: &Arc<Runner>, policy: &Loaded, hostile: &Loaded) {
+    println!("\n== 2. policy start: a trivial precompiled policy ==");
+    let trivial = json!({"attack": "echo"}).to_string();
     latency(
         "2",
         "warm: instantiate + run + report (1 at a time)",
         "warm run",
-        runs,
+        warm_runs(runner, policy, &trivial).await,
+    );
+    latency(
+        "2",
+        "the same, hostile guest (95 core imports)",
+        "warm run, hostile guest",
+        warm_runs(runner, hostile, &trivial).await,
     );
     let count = Arc::new(AtomicU64::new(0));
     let secs = 3.0;
