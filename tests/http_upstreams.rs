@@ -297,12 +297,14 @@ async fn an_authorization_header_of_another_scheme_is_sent_as_written() {
 /// streamable HTTP on a port of its choosing; `json` makes it answer with
 /// JSON bodies instead of event streams.
 fn python_http(json: bool) -> (Background, u16) {
+    python_http_with(if json { &["--json"] } else { &[] })
+}
+
+/// The same fixture with these arguments after its port (`--tls`, ...).
+pub(crate) fn python_http_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Background, u16) {
     let script = repo_root().join("tests/fixtures/python/http_server.py");
     let mut cmd = Command::new(venv_bin("python"));
-    cmd.arg(&script).arg("0");
-    if json {
-        cmd.arg("--json");
-    }
+    cmd.arg(&script).arg("0").args(args);
     let bg = Background::spawn(
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null()),

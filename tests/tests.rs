@@ -28,6 +28,7 @@ mod first_hour_cli;
 mod fuzz_smoke;
 mod http_edge;
 mod http_upstreams;
+mod https_upstreams;
 mod js_policies;
 mod js_sandbox;
 mod missing_command;

@@ -52,7 +52,7 @@ pub use tenant::Caller;
 /// A client transport for the legacy HTTP+SSE transport (GET for the
 /// event stream, POST to the endpoint it names), which rmcp no longer
 /// ships. A cross-origin endpoint is refused.
-pub use upstream::sse::connect as connect_legacy_sse;
+pub use upstream::sse::connect_default as connect_legacy_sse;
 pub use upstream::{ServerStatus, State};
 
 /// The `weft` command line: parses the arguments, runs the command and

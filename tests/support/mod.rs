@@ -91,11 +91,22 @@ pub fn target_bin(name: &str) -> PathBuf {
 /// so nothing is read from or written to the real `~/.cache/weft`.
 pub fn test_home() -> &'static Path {
     static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    // A static is never dropped, so the directory (with the compiled
+    // components cached in it) is removed when the test process exits.
+    extern "C" fn remove_home() {
+        if let Some(home) = HOME.get() {
+            let _ = std::fs::remove_dir_all(home.path());
+        }
+    }
     HOME.get_or_init(|| {
-        tempfile::Builder::new()
+        let home = tempfile::Builder::new()
             .prefix("weft-home-")
             .tempdir()
-            .expect("temp home")
+            .expect("temp home");
+        // SAFETY: registers a function without arguments that only
+        // removes a directory; it runs once, at exit.
+        unsafe { libc::atexit(remove_home) };
+        home
     })
     .path()
 }

@@ -29,6 +29,7 @@ mod raw;
 pub mod resilience;
 pub mod secrets;
 pub mod tenant;
+pub mod tls;
 mod toml_file;
 pub mod view;
 
@@ -230,6 +231,8 @@ pub enum Transport {
         headers: BTreeMap<String, String>,
         /// Streamable HTTP (the default) or the legacy HTTP+SSE transport.
         legacy_sse: bool,
+        /// How weft checks the server's certificate, and its own.
+        tls: Box<tls::TlsConfig>,
     },
     /// A server built into weft (`echo`), reached over an in-memory pipe.
     Builtin { name: String },

@@ -80,6 +80,15 @@ pub(crate) struct RawServer {
     pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// PEM certificates trusted for this HTTPS server (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate (PEM) for servers that ask for one.
+    pub client_cert: Option<PathBuf>,
+    /// Its key: a PEM file, or a `${secret:..}` holding the PEM text.
+    pub client_key: Option<String>,
+    /// Accept any server certificate (with a warning on every connection).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
     /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
     #[serde(alias = "type")]
     pub transport: Option<String>,
@@ -134,6 +143,7 @@ impl RawServer {
             .env
             .values()
             .chain(self.headers.values())
+            .chain(self.client_key.iter())
             .chain(self.egress_headers.values().flat_map(|t| t.values()))
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
@@ -317,6 +327,18 @@ impl RawServer {
                     )
                     .hint("use `env` to pass values to a stdio server"));
                 }
+                if self.ca_file.is_some()
+                    || self.client_cert.is_some()
+                    || self.client_key.is_some()
+                    || self.insecure_skip_verify
+                {
+                    return Err(ConfigError::new(
+                        file,
+                        entry,
+                        "`ca_file`, `client_cert`, `client_key` and `insecure_skip_verify` apply only to https:// servers",
+                    )
+                    .hint("remove them from this stdio server"));
+                }
                 let cwd = cwd.map(|c| match file.parent() {
                     Some(dir) if c.is_relative() => dir.join(c),
                     _ => c,
@@ -353,10 +375,31 @@ impl RawServer {
                     )
                     .hint("remove them, or use `command` for a local server"));
                 }
+                // A client key given as a reference is resolved from the
+                // shared secrets (per-tenant servers included) and noted
+                // for redaction like a header's value.
+                let key_was_reference =
+                    self.client_key.as_deref().is_some_and(|k| k.contains("${"));
+                let client_key = match &self.client_key {
+                    Some(k) if key_was_reference => {
+                        let one = BTreeMap::from([("client_key".to_string(), k.clone())]);
+                        resolve_with(&one, "tls", store.as_ref(), None)?.remove("client_key")
+                    }
+                    other => other.clone(),
+                };
+                let tls = super::tls::RawTls {
+                    ca_file: self.ca_file.as_deref(),
+                    client_cert: self.client_cert.as_deref(),
+                    client_key,
+                    key_was_reference,
+                    insecure_skip_verify: self.insecure_skip_verify,
+                }
+                .into_config(file, entry, &url)?;
                 Transport::Http {
-                    url,
                     headers: resolve_map(&self.headers, "headers")?,
                     legacy_sse: kind.as_deref() == Some("sse"),
+                    tls: Box::new(tls),
+                    url,
                 }
             }
             (None, None, _) => {

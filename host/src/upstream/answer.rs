@@ -23,7 +23,7 @@ pub const MAX_ANSWER: usize = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// No HTTP exchange happened, or it broke part way.
-    #[error("cannot reach the server: {0}")]
+    #[error("cannot reach the server: {}", Causes(.0))]
     Connect(#[source] reqwest::Error),
     /// The server refused the request with this status (the text says
     /// `HTTP 429` for a rate limit, which the router reads as such).
@@ -161,6 +161,23 @@ enum CapError {
     Read(reqwest::Error),
     #[error("an event over the size cap")]
     Over,
+}
+
+/// An error followed by its causes, `a: b: c`: reqwest's own text stops at
+/// "error sending request", and the cause (a refused connection, a
+/// certificate that does not verify) is what a user needs to read.
+pub struct Causes<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// The parser's error as weft's: the cap and a broken read keep their

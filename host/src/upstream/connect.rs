@@ -102,8 +102,9 @@ impl Upstream {
                 url,
                 headers,
                 legacy_sse: false,
+                tls,
             } if matches!(lifecycle, ClientLifecycleMode::Discover { .. }) => {
-                let transport = http::transport(url, headers)?;
+                let transport = http::transport(url, headers, &super::tls::load(tls).await?)?;
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
@@ -119,8 +120,9 @@ impl Upstream {
                 url,
                 headers,
                 legacy_sse: false,
+                tls,
             } => {
-                let transport = http::lean_transport(url, headers)?;
+                let transport = http::lean_transport(url, headers, &super::tls::load(tls).await?)?;
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
@@ -141,8 +143,9 @@ impl Upstream {
                 url,
                 headers,
                 legacy_sse: true,
+                tls,
             } => {
-                let transport = sse::connect(url, headers).await?;
+                let transport = sse::connect(url, headers, &super::tls::load(tls).await?).await?;
                 // The legacy SSE transport predates 2026-07-28.
                 let service = handler
                     .serve_with_lifecycle(
@@ -296,6 +299,8 @@ pub(crate) enum ConnectError {
     Component(String),
     #[error(transparent)]
     Http(#[from] http::ClientError),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] super::tls::TlsError),
     #[error(transparent)]
     Sse(#[from] sse::SseError),
     #[error("the server started but listing failed: {0}")]

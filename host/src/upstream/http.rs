@@ -13,6 +13,9 @@
 //! spare on a small machine. A 2026-07-28 server is served by rmcp's
 //! `StreamableHttpClientTransport`, which sends that era's extra headers.
 //!
+//! An `https://` server is reached over rustls, with the platform's roots
+//! and the server's own TLS settings ([`super::tls`]).
+//!
 //! Each transport gets its own HTTP client, one per server, that keeps
 //! connections alive between calls with `TCP_NODELAY` set, so a reused
 //! connection does not wait on delayed ACKs. It follows no redirects: a
@@ -32,6 +35,7 @@ use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 
 use super::answer::HttpError;
 use super::streamable::Streamable;
+use super::tls::Loaded;
 
 /// Idle keep-alive connections kept per server.
 const IDLE_CONNECTIONS: usize = 64;
@@ -61,12 +65,16 @@ pub enum ClientError {
 pub fn transport(
     url: &str,
     headers: &BTreeMap<String, String>,
+    tls: &Loaded,
 ) -> Result<StreamableHttpClientTransport<reqwest::Client>, ClientError> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
         .custom_headers(header_values(headers)?)
         .max_concurrent_requests(MAX_IN_FLIGHT)
         .reinit_on_expired_session(true);
-    let client = client_builder().build().map_err(ClientError::Build)?;
+    let client = tls
+        .apply(client_builder(), url)
+        .build()
+        .map_err(ClientError::Build)?;
     Ok(StreamableHttpClientTransport::with_client(client, config))
 }
 
@@ -75,14 +83,15 @@ pub fn transport(
 pub fn lean_transport(
     url: &str,
     headers: &BTreeMap<String, String>,
+    tls: &Loaded,
 ) -> Result<Streamable, ClientError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| ClientError::Url {
         url: url.into(),
         reason: e.to_string(),
     })?;
     let defaults = header_values(headers)?.into_iter().collect();
-    let client = client_builder()
-        .default_headers(defaults)
+    let client = tls
+        .apply(client_builder().default_headers(defaults), url)
         .build()
         .map_err(ClientError::Build)?;
     Ok(Streamable::new(client, parsed))

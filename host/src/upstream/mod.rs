@@ -20,6 +20,7 @@ pub mod sse;
 pub mod stdio;
 mod streamable;
 pub mod supervise;
+pub(crate) mod tls;
 mod watch;
 
 use parking_lot::RwLock;

@@ -32,7 +32,7 @@ pub type SseTransport = SinkStreamTransport<
 pub enum SseError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("cannot connect to {url}: {source}")]
+    #[error("cannot connect to {url}: {}", super::answer::Causes(source))]
     Connect { url: String, source: reqwest::Error },
     #[error("{url} answered {status} to the SSE request")]
     Status {
@@ -91,15 +91,27 @@ fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Ur
     Ok(endpoint)
 }
 
+/// [`connect`] with no TLS settings of the server's own (the platform's
+/// roots only).
+pub async fn connect_default(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+) -> Result<SseTransport, SseError> {
+    connect(url, headers, &super::tls::Loaded::default()).await
+}
+
 /// Opens the event stream and waits for the endpoint event.
 pub async fn connect(
     url: &str,
     headers: &BTreeMap<String, String>,
+    tls: &super::tls::Loaded,
 ) -> Result<SseTransport, SseError> {
-    let client = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .default_headers(header_map(headers)?)
         // A redirect would carry the configured headers elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    let client = tls
+        .apply(builder, url)
         .build()
         .map_err(ClientError::Build)?;
     let response = client
