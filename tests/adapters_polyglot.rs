@@ -403,3 +403,65 @@ fn build_names_the_world_and_refuses_an_ambiguous_folder() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The JS SDK's declarations cover adapters: the template, and tools
+/// registered every way `tool` allows, type-check under the pinned tsc
+/// (strict), and a wrong kind for `ToolError` does not.
+#[test]
+fn the_js_adapter_api_type_checks() {
+    let dir = temp_dir();
+    let tsc = tools().join("typescript/node_modules/.bin/tsc");
+    assert!(
+        tsc.exists(),
+        "tsc is missing at {}: run `bash .ci/setup-tools`",
+        tsc.display()
+    );
+    std::fs::copy(
+        repo_root().join("plugins/template-adapter-js/adapter.js"),
+        dir.path().join("template.ts"),
+    )
+    .expect("copy the template");
+    std::fs::write(
+        dir.path().join("uses.ts"),
+        "import { ToolError, ToolResult, call, config, tool } from \"weft-guest\";\n\
+         tool(\"bare\", () => \"x\");\n\
+         tool<{ n: number }>(\"typed\", { readOnly: true, title: \"T\" }, async ({ n }) => n + 1);\n\
+         tool(\"passes\", {}, (): ToolResult => call(\"s\", \"t\", { a: 1 }));\n\
+         tool(\"refuses\", {}, () => { throw new ToolError(\"no\", \"invalid-args\"); });\n\
+         const settings: Record<string, any> = config();\n",
+    )
+    .expect("write uses.ts");
+    std::fs::write(
+        dir.path().join("wrong.ts"),
+        "import { ToolError } from \"weft-guest\";\nnew ToolError(\"no\", \"nope\");\n",
+    )
+    .expect("write wrong.ts");
+    let check = |files: &[&str]| {
+        let config = json!({
+            "compilerOptions": {
+                "strict": true, "noEmit": true, "target": "es2022", "module": "esnext",
+                "moduleResolution": "bundler", "types": [],
+                "paths": {"weft-guest": [repo_root().join("guest-sdk/js/index.d.ts")]},
+            },
+            "files": files,
+        });
+        std::fs::write(dir.path().join("tsconfig.json"), config.to_string()).expect("tsconfig");
+        std::process::Command::new(&tsc)
+            .current_dir(dir.path())
+            .args(["-p", "tsconfig.json", "--pretty", "false"])
+            .output_timed()
+            .expect("tsc runs")
+    };
+    let out = check(&["template.ts", "uses.ts"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = check(&["wrong.ts"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && text.contains("\"nope\"") && text.contains("ErrorKind"),
+        "{text}"
+    );
+}
