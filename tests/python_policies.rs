@@ -176,7 +176,9 @@ fn weft_build_says_what_is_wrong() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("looked for Cargo.toml, app.py, pyproject.toml, policy.js, package.json"),
+        stderr.contains(
+            "looked for Cargo.toml, app.py, adapter.py, pyproject.toml, policy.js, adapter.js, package.json"
+        ),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());

@@ -9,6 +9,7 @@ mod support;
 mod adapter_egress;
 mod adapter_openapi;
 mod adapters;
+mod adapters_polyglot;
 mod audit;
 mod bindings;
 mod cache;

@@ -1,4 +1,4 @@
-// Types of weft-guest, the JavaScript SDK for weft policies.
+// Types of weft-guest, the JavaScript SDK for weft policies and adapters.
 
 /** Why a call failed (the WIT `error-kind` of weft:mcp@0.2.0). */
 export type ErrorKind =
@@ -67,3 +67,52 @@ export function progress(done: number, total?: number | null, message?: string |
 
 /** What `weft build` wires a policy's `run` to; policies do not call it. */
 export function __runPolicy(run: (input: any) => unknown, input: string): string | Promise<string>;
+
+/** The adapter's `[servers.NAME.config]` table (`{}` when there is none; a
+ * policy always gets `{}`). */
+export function config(): Record<string, any>;
+
+/** Thrown in a tool, fails the call with this message and kind (default
+ * "tool-error"). Anything else a tool throws is a "tool-error" naming it. */
+export class ToolError extends Error {
+  readonly name: "ToolError";
+  readonly kind: ErrorKind;
+  constructor(message: string, kind?: ErrorKind);
+}
+
+/** A JSON Schema (an object schema for a tool's input). */
+export type JsonSchema = { [key: string]: unknown };
+
+/** How a tool is described to agents. */
+export interface ToolOptions {
+  description?: string;
+  title?: string;
+  /** JSON Schema of the arguments (an object schema). Default: no arguments. */
+  inputSchema?: JsonSchema;
+  /** JSON Schema of the structured result, if the tool promises one. */
+  outputSchema?: JsonSchema;
+  /** Sets the `readOnlyHint` annotation. */
+  readOnly?: boolean;
+}
+
+/** What a tool may return: a string (its text), a ToolResult (passed on),
+ * or any JSON value (its JSON text; an object is also the structured
+ * content), or a Promise of one. */
+export type ToolReturn = string | ToolResult | unknown;
+
+/** Registers one of the adapter's tools; returns `fn`. */
+export function tool<A extends Record<string, any> = Record<string, any>>(
+  name: string,
+  options: ToolOptions,
+  fn: (args: A) => ToolReturn | Promise<ToolReturn>,
+): (args: A) => ToolReturn | Promise<ToolReturn>;
+export function tool<A extends Record<string, any> = Record<string, any>>(
+  name: string,
+  fn: (args: A) => ToolReturn | Promise<ToolReturn>,
+): (args: A) => ToolReturn | Promise<ToolReturn>;
+
+/** What `weft build` exports as an adapter's list-tools; adapters do not call it. */
+export function __listTools(): unknown[];
+
+/** What `weft build` exports as an adapter's call-tool; adapters do not call it. */
+export function __callTool(name: string, args: string): string | Promise<string>;

@@ -2,7 +2,7 @@
 //! `weft build` of a policy folder with the result cached by content.
 //!
 //! A build takes about 20 s, so each distinct source (the folder's files,
-//! weft's Python SDK and WIT) is built once and kept under
+//! weft's Python SDK, WIT and Python build code) is built once and kept under
 //! `target/python-guests/<hash>.wasm`, shared by every test process. The
 //! tests that check `weft build` itself build afresh.
 
@@ -63,7 +63,10 @@ pub fn python_wasm(folder: &str) -> PathBuf {
             hash.update(std::fs::read(&f).unwrap());
         }
     }
-    hash.update(std::fs::read(repo_root().join("wit/weft.wit")).unwrap());
+    // The WIT, and the build's own source (it writes the entry module).
+    for file in ["wit/weft.wit", "host/src/cli/build/python.rs"] {
+        hash.update(std::fs::read(repo_root().join(file)).unwrap());
+    }
     let key: String = hash
         .finalize()
         .iter()

@@ -64,13 +64,23 @@ pub fn seed(wasm: &Path, cache: &Path) {
     }
 }
 
-/// Compiles `bytes` (the component at `wasm`) into the cache `dir`.
+/// Compiles `bytes` (the component at `wasm`, a policy or an adapter)
+/// into the cache `dir`.
 fn compile(dir: &Path, wasm: &Path, bytes: Vec<u8>) {
     let sandbox =
         weft::sandbox::Sandbox::with_cache_dir(Some(dir.to_path_buf())).expect("a sandbox");
-    sandbox
-        .prepare(&weft::sandbox::Wasm::new(bytes))
-        .unwrap_or_else(|e| panic!("{} does not load: {e}", wasm.display()));
+    let component = weft::sandbox::Wasm::new(bytes);
+    // A policy or an adapter: either compiles into the cache.
+    if let Err(policy) = sandbox.prepare(&component) {
+        sandbox
+            .prepare_adapter(&component)
+            .unwrap_or_else(|adapter| {
+                panic!(
+                    "{} does not load as a policy ({policy}) nor as an adapter ({adapter})",
+                    wasm.display()
+                )
+            });
+    }
 }
 
 /// Copies the seed's artifacts of the component whose SHA-256 is `hex`

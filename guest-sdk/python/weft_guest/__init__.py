@@ -1,4 +1,4 @@
-"""Write weft policies in Python.
+"""Write weft policies and adapters in Python.
 
 A policy is one function from JSON input to JSON output that calls MCP
 tools on the servers weft connects to. Put it in ``app.py``::
@@ -13,6 +13,17 @@ and build it with ``weft build``. Calls go through the host's router, so
 grants, timeouts and error kinds are the host's: a call outside the
 policy's grants raises :class:`CallError` with ``kind == "denied"`` and
 never reaches the server.
+
+An adapter offers tools of its own: functions registered with
+:func:`tool`, their input schemas derived from their type hints. Put it in
+``adapter.py``::
+
+    from weft_guest import call, tool
+
+    @tool(read_only=True)
+    def shout(message: str) -> str:
+        "Says a message louder, through server-everything's echo."
+        return call("everything", "echo", {"message": message.upper()}).text
 
 Only the standard library is used. Outside a weft sandbox there is no host
 to answer: :class:`ToolResult` and :class:`CallError` work anywhere (for a
@@ -30,13 +41,16 @@ from . import _host
 
 __all__ = [
     "CallError",
+    "ToolError",
     "ToolInfo",
     "ToolResult",
     "call",
     "call_all",
+    "config",
     "list_tools",
     "log",
     "progress",
+    "tool",
 ]
 
 #: The error kinds of weft's WIT contract, as :attr:`CallError.kind` holds them.
@@ -256,3 +270,15 @@ def log(level: str, message: str) -> None:
 def progress(done: float, total: Optional[float] = None, message: Optional[str] = None) -> None:
     """Reports progress; ``weft serve`` forwards it to the agent."""
     _host.progress(float(done), None if total is None else float(total), message)
+
+
+def config() -> Any:
+    """The adapter's ``[servers.NAME.config]`` table as JSON (``{}`` when
+    there is none; a policy always gets ``{}``)."""
+    try:
+        return _strict_loads(_host.config())
+    except ValueError:
+        return {}
+
+
+from ._adapter import ToolError, tool  # noqa: E402  (they use the names above)

@@ -1,5 +1,6 @@
 """The host's imports, as componentize-py generates them for weft's
-``policy`` world, behind plain functions.
+``policy`` and ``adapter`` worlds (the same imports), behind plain
+functions; and the records the adapter world's exports return.
 
 Outside a component (a policy's unit tests, a type checker) the generated
 modules do not exist; every function here then raises ``RuntimeError``.
@@ -12,13 +13,14 @@ from typing import Any, List, Optional, Tuple
 try:  # Present only inside a component built by `weft build`.
     from componentize_py_types import Err as _Err
     from componentize_py_types import Ok as _Ok
+    from wit_world.imports import config as _config
     from wit_world.imports import host_log as _host_log
     from wit_world.imports import tools as _tools
     from wit_world.imports import types as _types
 
     HostError: Any = _Err
 except ImportError:  # pragma: no cover - depends on where this runs
-    _tools = _host_log = _types = None
+    _tools = _host_log = _types = _config = None
 
     class HostError(Exception):  # type: ignore[no-redef]
         """Stands in for componentize-py's ``Err`` outside a component."""
@@ -26,7 +28,10 @@ except ImportError:  # pragma: no cover - depends on where this runs
         value: Any = None
 
 
-_OUTSIDE = "weft_guest calls the weft host: build this policy with `weft build` and run it with `weft run`"
+_OUTSIDE = (
+    "weft_guest calls the weft host: build this policy or adapter with `weft build`, "
+    "and run it with `weft run` (a policy) or serve it as `[servers.NAME] component = ...` (an adapter)"
+)
 
 
 def _need(module: Any) -> Any:
@@ -68,3 +73,33 @@ def log(level: str, message: str) -> None:
 def progress(done: float, total: Optional[float], message: Optional[str]) -> None:
     """The ``progress`` import of ``host-log``."""
     _need(_host_log).progress(done, total, message)
+
+
+def config() -> str:
+    """The ``config`` import: the component's config table as JSON text."""
+    return str(_need(_config).config())
+
+
+def tool_info(name: str, title: Any, description: str, input_schema: str, output_schema: Any, read_only: bool) -> Any:
+    """The WIT ``tool-info`` record of one of an adapter's tools."""
+    return _need(_types).ToolInfo(
+        server="",
+        name=name,
+        title=title,
+        description=description,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        read_only=read_only,
+    )
+
+
+def refusal(kind: str, message: str, tool: str) -> Exception:
+    """The ``call-tool`` export's error: ``Err(call-error)``."""
+    types = _need(_types)
+    record = types.CallError(
+        kind=types.ErrorKind[kind.upper().replace("-", "_")],
+        message=message,
+        server="",
+        tool=tool,
+    )
+    return HostError(record)  # type: ignore[no-any-return]

@@ -1,9 +1,17 @@
 """Wires a policy's ``run(input)`` to the ``run`` export of weft's
-``policy`` world. ``weft build`` generates the entry module that uses it::
+``policy`` world, and an adapter's ``@tool`` functions to the exports of
+the ``adapter`` world. ``weft build`` generates the entry module that uses
+it::
 
     import app
     from weft_guest._world import world_for
     WitWorld = world_for(app.run)
+
+or, for an adapter::
+
+    import adapter
+    from weft_guest._world import adapter_world
+    WitWorld = adapter_world()
 """
 
 from __future__ import annotations
@@ -37,20 +45,25 @@ def invoke(run: Callable[[Any], Any], input: str) -> str:
     try:
         result = run(value)
     except Exception as e:
-        # From the policy's own frame on: this function's is not news.
-        tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
-        trace = "".join(traceback.format_exception(type(e), e, tb))
-        if len(trace) > MAX_TRACEBACK:
-            trace = "…" + trace[-MAX_TRACEBACK:]
-        try:
-            _host.log("error", trace.rstrip())
-        except Exception:
-            pass
+        log_traceback(e)
         raise _failure(_describe(e)) from None
     try:
         return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
         raise _failure(f"run() returned something that is not JSON: {e}") from None
+
+
+def log_traceback(e: BaseException) -> None:
+    """Logs ``e``'s traceback at level ``error``, from the author's own
+    frame on (the frame that caught it, weft's wiring, is not news)."""
+    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    trace = "".join(traceback.format_exception(type(e), e, tb))
+    if len(trace) > MAX_TRACEBACK:
+        trace = "…" + trace[-MAX_TRACEBACK:]
+    try:
+        _host.log("error", trace.rstrip())
+    except Exception:
+        pass
 
 
 def _describe(e: BaseException) -> str:
@@ -69,5 +82,39 @@ def world_for(run: Callable[[Any], Any]) -> type:
     class WitWorld(wit_world.WitWorld):  # type: ignore[misc, name-defined]
         def run(self, input: str) -> str:
             return invoke(run, input)
+
+    return WitWorld
+
+
+def adapter_world() -> type:
+    """The ``WitWorld`` class componentize-py exports for an adapter:
+    ``list-tools`` and ``call-tool`` over the tools ``@tool`` registered."""
+    import wit_world
+
+    from . import _adapter
+
+    if not _adapter.TOOLS:
+        raise SystemExit("the adapter registers no tools: decorate its functions with @tool")
+    listed = [
+        _host.tool_info(
+            t.name,
+            t.title,
+            t.description,
+            json.dumps(t.input_schema, ensure_ascii=False),
+            None if t.output_schema is None else json.dumps(t.output_schema, ensure_ascii=False),
+            t.read_only,
+        )
+        for t in _adapter.tools()
+    ]
+
+    class WitWorld(wit_world.WitWorld):  # type: ignore[misc, name-defined]
+        def list_tools(self) -> Any:
+            return list(listed)
+
+        def call_tool(self, tool: str, args: str) -> str:
+            try:
+                return _adapter.invoke(tool, args)
+            except _adapter.Refused as e:
+                raise _host.refusal(e.kind, e.message, tool) from None
 
     return WitWorld

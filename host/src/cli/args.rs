@@ -208,14 +208,17 @@ pub enum Command {
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
     },
-    /// Build a policy folder (Rust, Python or JavaScript) into a component.
+    /// Build a policy or adapter folder (Rust, Python or JavaScript) into a
+    /// component.
     ///
-    /// The language comes from the folder: Cargo.toml (Rust), app.py or
-    /// pyproject.toml (Python), policy.js or package.json (JavaScript).
-    /// Prints the component's path on stdout; the toolchain's messages go
-    /// to stderr.
+    /// The language comes from the folder: Cargo.toml (Rust), app.py,
+    /// adapter.py or pyproject.toml (Python), policy.js, adapter.js or
+    /// package.json (JavaScript). So does the kind: adapter.py and
+    /// adapter.js are adapters (so is a Rust crate that enables
+    /// weft-guest's `adapter` feature); the rest are policies. Prints the
+    /// component's path on stdout; the toolchain's messages go to stderr.
     Build {
-        /// The policy's folder. Default: the current folder.
+        /// The folder. Default: the current folder.
         dir: Option<PathBuf>,
         /// Where to write the component. Default: DIR/<folder name>.wasm.
         #[arg(long, short = 'o', value_name = "OUT.wasm")]
@@ -223,15 +226,24 @@ pub enum Command {
         /// The language, when the folder holds files of more than one.
         #[arg(long, value_enum)]
         lang: Option<Lang>,
+        /// Build an adapter (the `adapter` world: tools of its own) even if
+        /// the folder's file names do not say so, e.g. a Python module
+        /// named in pyproject.toml or a package.json `main`.
+        #[arg(long)]
+        adapter: bool,
     },
-    /// Start a new policy: write a ready-to-build folder NAME from a
-    /// template (then `weft build NAME`).
+    /// Start a new policy or adapter: write a ready-to-build folder NAME
+    /// from a template (then `weft build NAME`).
     New {
-        /// The policy's language.
+        /// The language.
         #[arg(long, value_enum)]
         lang: Lang,
+        /// Start an adapter (a component that offers tools, served as
+        /// `[servers.NAME] component = "..."`) instead of a policy.
+        #[arg(long)]
+        adapter: bool,
         /// The folder to create (it must not exist, or be empty); its last
-        /// part names the policy.
+        /// part names the policy or adapter.
         name: PathBuf,
     },
 }

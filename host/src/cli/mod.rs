@@ -66,10 +66,25 @@ pub async fn run(args: Args) -> ExitCode {
     }
     // Building and starting policies needs no config either.
     match args.command {
-        Command::Build { dir, out, lang } => {
-            return build::run(build::Options { dir, out, lang }).await;
+        Command::Build {
+            dir,
+            out,
+            lang,
+            adapter,
+        } => {
+            return build::run(build::Options {
+                dir,
+                out,
+                lang,
+                adapter,
+            })
+            .await;
         }
-        Command::New { lang, name } => return new::run(lang, &name),
+        Command::New {
+            lang,
+            adapter,
+            name,
+        } => return new::run(lang, adapter, &name),
         _ => {}
     }
     let admin = matches!(args.command, Command::Keys(_) | Command::Secrets(_));

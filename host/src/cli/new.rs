@@ -1,11 +1,14 @@
-//! `weft new --lang rust|python|js NAME`: a ready-to-build policy folder,
-//! written from templates built into this binary (no checkout needed).
+//! `weft new [--adapter] --lang rust|python|js NAME`: a ready-to-build
+//! policy or adapter folder, written from templates built into this binary
+//! (no checkout needed).
 //!
-//! Rust: `plugins/template`, with its own copy of the Rust SDK in
-//! `NAME/weft-guest/` (weft-guest is not on the crates registry, so the
-//! template's path dependency points there). Python: `plugins/template-python`
-//! (the SDK comes with `weft build`). An existing folder that is not
-//! empty is never written into.
+//! Rust: `plugins/template` (`plugins/template-adapter`), with its own copy
+//! of the Rust SDK in `NAME/weft-guest/` (weft-guest is not on the crates
+//! registry, so the template's path dependency points there). Python:
+//! `plugins/template-python` (`plugins/template-adapter-python`); JS:
+//! `plugins/template-js` (`plugins/template-adapter-js`); their SDKs come
+//! with `weft build`. An existing folder that is not empty is never
+//! written into.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,6 +18,27 @@ use super::{FAILED, USAGE};
 
 /// A template: each file's path in the new folder, and its text.
 type Template = &'static [(&'static str, &'static str)];
+
+/// The Rust SDK, as each Rust template carries it.
+const RUST_SDK: [(&str, &str); 5] = [
+    (
+        "weft-guest/Cargo.toml",
+        include_str!("../../../guest-sdk/rust/Cargo.toml"),
+    ),
+    (
+        "weft-guest/README.md",
+        include_str!("../../../guest-sdk/rust/README.md"),
+    ),
+    (
+        "weft-guest/src/lib.rs",
+        include_str!("../../../guest-sdk/rust/src/lib.rs"),
+    ),
+    (
+        "weft-guest/src/adapter.rs",
+        include_str!("../../../guest-sdk/rust/src/adapter.rs"),
+    ),
+    ("weft-guest/wit/weft.wit", super::build::WEFT_WIT),
+];
 
 const RUST: Template = &[
     (
@@ -33,23 +57,57 @@ const RUST: Template = &[
         "src/lib.rs",
         include_str!("../../../plugins/template/src/lib.rs"),
     ),
+    RUST_SDK[0],
+    RUST_SDK[1],
+    RUST_SDK[2],
+    RUST_SDK[3],
+    RUST_SDK[4],
+];
+
+const RUST_ADAPTER: Template = &[
     (
-        "weft-guest/Cargo.toml",
-        include_str!("../../../guest-sdk/rust/Cargo.toml"),
+        "Cargo.toml",
+        include_str!("../../../plugins/template-adapter/Cargo.toml"),
     ),
     (
-        "weft-guest/README.md",
-        include_str!("../../../guest-sdk/rust/README.md"),
+        "Cargo.lock",
+        include_str!("../../../plugins/template-adapter/Cargo.lock"),
     ),
     (
-        "weft-guest/src/lib.rs",
-        include_str!("../../../guest-sdk/rust/src/lib.rs"),
+        "README.md",
+        include_str!("../../../plugins/template-adapter/README.md"),
     ),
     (
-        "weft-guest/src/adapter.rs",
-        include_str!("../../../guest-sdk/rust/src/adapter.rs"),
+        "src/lib.rs",
+        include_str!("../../../plugins/template-adapter/src/lib.rs"),
     ),
-    ("weft-guest/wit/weft.wit", super::build::WEFT_WIT),
+    RUST_SDK[0],
+    RUST_SDK[1],
+    RUST_SDK[2],
+    RUST_SDK[3],
+    RUST_SDK[4],
+];
+
+const PYTHON_ADAPTER: Template = &[
+    (
+        "adapter.py",
+        include_str!("../../../plugins/template-adapter-python/adapter.py"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../plugins/template-adapter-python/README.md"),
+    ),
+];
+
+const JS_ADAPTER: Template = &[
+    (
+        "adapter.js",
+        include_str!("../../../plugins/template-adapter-js/adapter.js"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../plugins/template-adapter-js/README.md"),
+    ),
 ];
 
 const PYTHON: Template = &[
@@ -74,26 +132,31 @@ const JS: Template = &[
     ),
 ];
 
-/// The Rust template's package name and SDK path, rewritten for the copy.
+/// The Rust templates' package names and SDK path, rewritten for the copy.
 const RUST_PACKAGE: &str = "weft-policy-template";
+const RUST_ADAPTER_PACKAGE: &str = "weft-adapter-template";
 const RUST_SDK_PATH: &str = "path = \"../../guest-sdk/rust\"";
 
-pub fn run(lang: Lang, name: &Path) -> ExitCode {
+pub fn run(lang: Lang, adapter: bool, name: &Path) -> ExitCode {
+    let what = if adapter { "adapter" } else { "policy" };
     let Some(policy) = name
         .file_name()
         .and_then(|n| n.to_str())
         .filter(|n| valid_name(n))
     else {
         crate::errln!(
-            "weft: {:?} cannot name a policy: use letters, digits, - and _, starting with a letter",
+            "weft: {:?} cannot name a {what}: use letters, digits, - and _, starting with a letter",
             name.display().to_string()
         );
         return ExitCode::from(USAGE);
     };
-    let template = match lang {
-        Lang::Rust => RUST,
-        Lang::Python => PYTHON,
-        Lang::Js => JS,
+    let template = match (lang, adapter) {
+        (Lang::Rust, false) => RUST,
+        (Lang::Python, false) => PYTHON,
+        (Lang::Js, false) => JS,
+        (Lang::Rust, true) => RUST_ADAPTER,
+        (Lang::Python, true) => PYTHON_ADAPTER,
+        (Lang::Js, true) => JS_ADAPTER,
     };
     if template.is_empty() {
         crate::errln!(
@@ -124,7 +187,7 @@ pub fn run(lang: Lang, name: &Path) -> ExitCode {
     }
     crate::outln!("{}", name.display());
     crate::errln!(
-        "weft: wrote a {} policy; build it with `weft build {}`",
+        "weft: wrote a {} {what}; build it with `weft build {}`",
         lang.name(),
         name.display()
     );
@@ -145,12 +208,21 @@ fn write(dir: &Path, template: Template, lang: Lang, policy: &str) -> std::io::R
 /// A template file as it goes into a policy named `policy`.
 fn adapt(lang: Lang, file: &str, text: &str, policy: &str) -> String {
     match (lang, file) {
-        (Lang::Rust, "Cargo.toml") => text
-            .replace(RUST_PACKAGE, policy)
-            .replace(RUST_SDK_PATH, "path = \"weft-guest\""),
-        (Lang::Rust, "Cargo.lock" | "README.md") => text.replace(RUST_PACKAGE, policy),
+        (Lang::Rust, "Cargo.toml") => {
+            renamed(text, policy).replace(RUST_SDK_PATH, "path = \"weft-guest\"")
+        }
+        (Lang::Rust, "Cargo.lock" | "README.md") => renamed(text, policy),
         _ => text.to_string(),
     }
+}
+
+/// A Rust template's text with its package name (and the library file
+/// name cargo makes of it) replaced by `policy`'s.
+fn renamed(text: &str, policy: &str) -> String {
+    let lib = |n: &str| n.replace('-', "_");
+    text.replace(RUST_PACKAGE, policy)
+        .replace(RUST_ADAPTER_PACKAGE, policy)
+        .replace(&lib(RUST_ADAPTER_PACKAGE), &lib(policy))
 }
 
 fn valid_name(name: &str) -> bool {
@@ -174,6 +246,26 @@ mod tests {
         assert!(
             out.contains("weft-guest = { path = \"weft-guest\" }"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn the_rust_adapter_template_gets_the_name_and_its_own_sdk() {
+        let toml = RUST_ADAPTER[0].1;
+        assert!(toml.contains(RUST_ADAPTER_PACKAGE), "{toml}");
+        assert!(toml.contains(RUST_SDK_PATH), "{toml}");
+        let out = adapt(Lang::Rust, "Cargo.toml", toml, "my-tools");
+        assert!(out.contains("name = \"my-tools\""), "{out}");
+        assert!(
+            out.contains("path = \"weft-guest\", features = [\"adapter\"]"),
+            "{out}"
+        );
+        let readme = adapt(Lang::Rust, "README.md", RUST_ADAPTER[2].1, "my-tools");
+        assert!(readme.contains("release/my_tools.wasm"), "{readme}");
+        assert!(
+            RUST_ADAPTER
+                .iter()
+                .any(|(f, _)| *f == "weft-guest/src/adapter.rs")
         );
     }
 

@@ -1,6 +1,7 @@
-//! `weft build` for a JavaScript policy: `policy.js` (or the `main` of a
-//! `package.json`) exporting `run(input)`, built into a component for the
-//! world `policy`.
+//! `weft build` for JavaScript: a policy (`policy.js`, or the `main` of a
+//! `package.json`, exporting `run(input)`) built into a component for the
+//! world `policy`, or an adapter (`adapter.js`, or with `--adapter` the
+//! `main`, registering tools with `tool(...)`) for the world `adapter`.
 //!
 //! The toolchain is componentize-js with rolldown, run by Node from a folder
 //! of its own (see [`toolchain`]). weft writes into the build's scratch
@@ -17,7 +18,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use super::Job;
+use super::{Job, World};
 
 /// The SDK the author's `import … from "weft-guest"` resolves to.
 pub(super) const SDK: &str = include_str!("../../../../guest-sdk/js/index.js");
@@ -30,11 +31,9 @@ const PINS: &str = include_str!("../../../../.ci/componentize-js/package.json");
 pub(super) const COMPONENTIZE_JS: &str = "0.23.0";
 /// The oldest Node rolldown runs on.
 const MIN_NODE: (u32, u32) = (20, 19);
-/// The most bytes of a `package.json` weft reads.
-const MAX_PACKAGE_JSON: u64 = 1 << 20;
 
 pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
-    let policy = entry(&job.dir)?;
+    let policy = entry(&job.dir, job.world)?;
     let tools = toolchain()?;
     let node = node().await?;
     let sdk = job.work.join("weft-guest").join("index.js");
@@ -59,6 +58,7 @@ pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
         .arg(&sdk)
         .arg(&job.wit)
         .arg(&job.out)
+        .arg(job.world.name())
         .current_dir(&job.work)
         .stdin(Stdio::null())
         .stdout(stderr()?)
@@ -84,36 +84,81 @@ fn write(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The policy's module: the `main` of its `package.json`, else `policy.js`.
-fn entry(dir: &Path) -> anyhow::Result<PathBuf> {
+/// The world of a JavaScript folder: an adapter with `--adapter`, or with
+/// an `adapter.js` and neither a `policy.js` nor a `package.json` `main`;
+/// else a policy.
+pub(super) fn world(dir: &Path, adapter: bool) -> anyhow::Result<World> {
+    if adapter {
+        return Ok(World::Adapter);
+    }
+    if !dir.join("adapter.js").is_file() {
+        return Ok(World::Policy);
+    }
+    if dir.join("policy.js").is_file() || main_of(dir)?.is_some() {
+        bail!(
+            "{} holds both an adapter (adapter.js) and a policy (policy.js or package.json's \"main\"): keep each in a folder of its own, or pass --adapter to build the adapter",
+            dir.display()
+        );
+    }
+    Ok(World::Adapter)
+}
+
+/// The `main` of the folder's `package.json`, if it names one.
+fn main_of(dir: &Path) -> anyhow::Result<Option<String>> {
     let manifest = dir.join("package.json");
-    if manifest.is_file() {
-        let size = std::fs::metadata(&manifest)?.len();
-        if size > MAX_PACKAGE_JSON {
+    if !manifest.is_file() {
+        return Ok(None);
+    }
+    let text = super::read_manifest(&manifest)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", manifest.display()))?;
+    Ok(value.get("main").and_then(|m| m.as_str()).map(String::from))
+}
+
+/// The author's module. A policy: the `main` of its `package.json`, else
+/// `policy.js`. An adapter: `adapter.js`, else that `main`.
+fn entry(dir: &Path, world: World) -> anyhow::Result<PathBuf> {
+    let main = || -> anyhow::Result<Option<PathBuf>> {
+        let Some(main) = main_of(dir)? else {
+            return Ok(None);
+        };
+        let file = dir.join(&main);
+        if !file.is_file() {
             bail!(
-                "{} is {size} bytes, over the {MAX_PACKAGE_JSON} weft reads",
-                manifest.display()
+                "{} names \"main\": {main:?}, which is not a file",
+                dir.join("package.json").display()
             );
         }
-        let text = std::fs::read_to_string(&manifest)
-            .with_context(|| format!("cannot read {}", manifest.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", manifest.display()))?;
-        if let Some(main) = value.get("main").and_then(|m| m.as_str()) {
-            let file = dir.join(main);
-            if !file.is_file() {
-                bail!(
-                    "{} names \"main\": {main:?}, which is not a file",
-                    manifest.display()
-                );
+        Ok(Some(file))
+    };
+    let (own, what) = match world {
+        World::Policy => {
+            if let Some(file) = main()? {
+                return Ok(file);
             }
-            return Ok(file);
+            (
+                "policy.js",
+                "a JavaScript policy is a policy.js exporting `run(input)`",
+            )
         }
-    }
-    let file = dir.join("policy.js");
+        World::Adapter => {
+            let file = dir.join("adapter.js");
+            if file.is_file() {
+                return Ok(file);
+            }
+            if let Some(file) = main()? {
+                return Ok(file);
+            }
+            (
+                "adapter.js",
+                "a JavaScript adapter is an adapter.js registering tools with `tool(...)` from \"weft-guest\"",
+            )
+        }
+    };
+    let file = dir.join(own);
     if !file.is_file() {
         bail!(
-            "no policy.js in {} (a JavaScript policy is a policy.js exporting `run(input)`, or a package.json whose \"main\" names one)",
+            "no {own} in {} ({what}, or a package.json whose \"main\" names one)",
             dir.display()
         );
     }
@@ -240,6 +285,25 @@ fn parse_node_version(text: &str) -> Option<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_world_comes_from_the_folder_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(world(d, false).unwrap(), World::Policy);
+        std::fs::write(d.join("adapter.js"), "").unwrap();
+        assert_eq!(world(d, false).unwrap(), World::Adapter);
+        assert_eq!(entry(d, World::Adapter).unwrap(), d.join("adapter.js"));
+        std::fs::write(d.join("policy.js"), "").unwrap();
+        let e = world(d, false).unwrap_err().to_string();
+        assert!(e.contains("holds both an adapter"), "{e}");
+        assert_eq!(world(d, true).unwrap(), World::Adapter);
+        std::fs::remove_file(d.join("adapter.js")).unwrap();
+        let e = entry(d, World::Adapter).unwrap_err().to_string();
+        assert!(e.starts_with("no adapter.js in"), "{e}");
+        std::fs::write(d.join("package.json"), r#"{"main": "policy.js"}"#).unwrap();
+        assert_eq!(entry(d, World::Adapter).unwrap(), d.join("policy.js"));
+    }
 
     #[test]
     fn node_versions_are_read() {

@@ -1,9 +1,11 @@
-//! `weft build [DIR] [-o OUT.wasm] [--lang L]`: one command that turns a
-//! policy folder in Rust, Python or JavaScript into a component.
+//! `weft build [DIR] [-o OUT.wasm] [--lang L] [--adapter]`: one command
+//! that turns a policy or adapter folder in Rust, Python or JavaScript
+//! into a component.
 //!
-//! The language is read from the folder (`Cargo.toml`; `app.py` or
-//! `pyproject.toml`; `policy.js` or `package.json`) unless `--lang` names
-//! it. Each language's toolchain runs as a child process (tokio, so no
+//! The language is read from the folder (`Cargo.toml`; `app.py`,
+//! `adapter.py` or `pyproject.toml`; `policy.js`, `adapter.js` or
+//! `package.json`) unless `--lang` names it, and so is the world (see
+//! [`World`]) unless `--adapter` says it is an adapter. Each language's toolchain runs as a child process (tokio, so no
 //! worker blocks) with its output on stderr, against the copy of
 //! `wit/weft.wit` built into this binary. stdout gets one line: the path of
 //! the component. The default output is `DIR/<folder name>.wasm`.
@@ -23,6 +25,29 @@ use super::{FAILED, USAGE};
 /// weft's WIT contract, as this binary was built against it.
 pub(crate) const WEFT_WIT: &str = include_str!("../../../../wit/weft.wit");
 
+/// What a component is: which world of `weft.wit` it is built for.
+///
+/// From the folder: a Python adapter's module is `adapter.py` (or the one
+/// `[tool.weft] adapter` names in `pyproject.toml`), a JavaScript
+/// adapter's is `adapter.js`, and a Rust adapter enables weft-guest's
+/// `adapter` feature; anything else is a policy. `--adapter` makes a
+/// Python or JavaScript folder an adapter whatever its files are called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum World {
+    Policy,
+    Adapter,
+}
+
+impl World {
+    /// Its name in `weft.wit` (and in messages).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            World::Policy => "policy",
+            World::Adapter => "adapter",
+        }
+    }
+}
+
 /// One build: everything a language's builder needs.
 pub(crate) struct Job {
     /// The policy's folder (absolute).
@@ -33,6 +58,8 @@ pub(crate) struct Job {
     pub wit: PathBuf,
     /// A scratch folder for this build only, removed afterwards.
     pub work: PathBuf,
+    /// The world the component is built for.
+    pub world: World,
 }
 
 /// What `weft build` was asked.
@@ -40,13 +67,15 @@ pub struct Options {
     pub dir: Option<PathBuf>,
     pub out: Option<PathBuf>,
     pub lang: Option<Lang>,
+    /// `--adapter`: build for the `adapter` world.
+    pub adapter: bool,
 }
 
 /// The files that say which language a folder is in, in detection order.
 const MARKERS: &[(Lang, &[&str])] = &[
     (Lang::Rust, &["Cargo.toml"]),
-    (Lang::Python, &["app.py", "pyproject.toml"]),
-    (Lang::Js, &["policy.js", "package.json"]),
+    (Lang::Python, &["app.py", "adapter.py", "pyproject.toml"]),
+    (Lang::Js, &["policy.js", "adapter.js", "package.json"]),
 ];
 
 /// The languages whose marker files are in `dir`.
@@ -81,7 +110,7 @@ pub async fn run(opts: Options) -> ExitCode {
                     .flat_map(|(_, f)| f.iter().copied())
                     .collect();
                 return usage(format!(
-                    "{} holds no policy: looked for {} (start one with `weft new --lang rust|python|js NAME`)",
+                    "{} holds no policy or adapter: looked for {} (start one with `weft new [--adapter] --lang rust|python|js NAME`)",
                     dir.display(),
                     looked.join(", ")
                 ));
@@ -96,16 +125,26 @@ pub async fn run(opts: Options) -> ExitCode {
             }
         },
     };
+    let world = match lang {
+        Lang::Rust => rust::world(&dir, opts.adapter),
+        Lang::Python => python::world(&dir, opts.adapter),
+        Lang::Js => js::world(&dir, opts.adapter),
+    };
+    let world = match world {
+        Ok(w) => w,
+        Err(e) => return usage(format!("{e:#}")),
+    };
     let out = match output_path(&dir, opts.out.as_deref()) {
         Ok(o) => o,
         Err(e) => return usage(format!("{e:#}")),
     };
-    match build(lang, &dir, &out).await {
+    match build(lang, world, &dir, &out).await {
         Ok(size) => {
             crate::outln!("{}", out.display());
             crate::errln!(
-                "weft: built {} policy ({})",
+                "weft: built {} {} ({})",
                 lang.name(),
+                world.name(),
                 bytesize::ByteSize::b(size).display().iec()
             );
             ExitCode::SUCCESS
@@ -168,13 +207,13 @@ impl crate::code::Toolchain for Toolchain {
             crate::code::Language::Python => Lang::Python,
             crate::code::Language::JavaScript => Lang::Js,
         };
-        Box::pin(async move { build(lang, dir, out).await.map(|_| ()) })
+        Box::pin(async move { build(lang, World::Policy, dir, out).await.map(|_| ()) })
     }
 }
 
 /// Sets up the job (WIT folder, scratch folder), runs the language's
 /// builder and returns the component's size.
-async fn build(lang: Lang, dir: &Path, out: &Path) -> anyhow::Result<u64> {
+async fn build(lang: Lang, world: World, dir: &Path, out: &Path) -> anyhow::Result<u64> {
     let scratch = tempfile::Builder::new()
         .prefix("weft-build-")
         .tempdir()
@@ -189,6 +228,7 @@ async fn build(lang: Lang, dir: &Path, out: &Path) -> anyhow::Result<u64> {
         out: out.to_path_buf(),
         wit,
         work,
+        world,
     };
     match lang {
         Lang::Rust => rust::build(&job).await?,
@@ -199,6 +239,24 @@ async fn build(lang: Lang, dir: &Path, out: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("the toolchain finished but wrote no {}", out.display()))?
         .len();
     Ok(size)
+}
+
+/// The most bytes of a manifest (`Cargo.toml`, `pyproject.toml`,
+/// `package.json`) weft reads.
+const MAX_MANIFEST: u64 = 1 << 20;
+
+/// A folder's manifest as text, refused past [`MAX_MANIFEST`] bytes.
+pub(crate) fn read_manifest(path: &Path) -> anyhow::Result<String> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > MAX_MANIFEST {
+        bail!(
+            "{} is {size} bytes, over the {MAX_MANIFEST} weft reads",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// An executable called `name` on `PATH`.

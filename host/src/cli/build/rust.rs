@@ -3,13 +3,38 @@
 //!
 //! The artifact's path comes from cargo's own JSON messages, so a
 //! `CARGO_TARGET_DIR`, a `build.target-dir` or an enclosing workspace are
-//! all honoured.
+//! all honoured. The crate decides its world: an adapter enables
+//! weft-guest's `adapter` feature, which [`world`] reads to name it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::{Job, find_program, run_tool};
+use super::{Job, World, find_program, run_tool};
+
+/// The crate's world: an adapter if its `weft-guest` dependency enables
+/// the `adapter` feature. `--adapter` on any other crate is refused (the
+/// crate, not weft, decides what it exports).
+pub(super) fn world(dir: &Path, adapter: bool) -> anyhow::Result<World> {
+    let manifest = dir.join("Cargo.toml");
+    let text = super::read_manifest(&manifest)?;
+    let doc: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let found = doc
+        .get("dependencies")
+        .and_then(|d| d.get("weft-guest"))
+        .and_then(|g| g.get("features"))
+        .and_then(|f| f.as_array())
+        .is_some_and(|f| f.iter().any(|x| x.as_str() == Some("adapter")));
+    match (found, adapter) {
+        (true, _) => Ok(World::Adapter),
+        (false, false) => Ok(World::Policy),
+        (false, true) => bail!(
+            "--adapter: {} does not enable weft-guest's `adapter` feature (`weft-guest = {{ ..., features = [\"adapter\"] }}`); a Rust crate's own code decides its world",
+            manifest.display()
+        ),
+    }
+}
 
 const TARGET: &str = "wasm32-wasip2";
 
@@ -75,6 +100,27 @@ fn artifact(messages: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_crate_with_the_adapter_feature_is_an_adapter() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |deps: &str| {
+            std::fs::write(
+                dir.path().join("Cargo.toml"),
+                format!("[package]\nname = \"x\"\n[dependencies]\n{deps}\n"),
+            )
+            .unwrap()
+        };
+        write(r#"weft-guest = { path = "g", features = ["adapter"] }"#);
+        assert_eq!(world(dir.path(), false).unwrap(), World::Adapter);
+        write(r#"weft-guest = { path = "g" }"#);
+        assert_eq!(world(dir.path(), false).unwrap(), World::Policy);
+        let e = world(dir.path(), true).unwrap_err().to_string();
+        assert!(
+            e.contains("does not enable weft-guest's `adapter` feature"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn the_wasm_artifact_is_found_among_cargo_messages() {
