@@ -17,17 +17,22 @@ use serde_json::{Value, json};
 
 /// A test's folder: a config whose server `w` records every call in
 /// `record.txt`, and whose journal is `journal.db` beside it.
-struct Setup {
-    dir: tempfile::TempDir,
-    config: PathBuf,
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
     wasm: PathBuf,
 }
 
 impl Setup {
     fn new(extra: &str) -> Setup {
+        Setup::with_settings("journal = \"journal.db\"\n", extra)
+    }
+
+    /// A setup whose `[settings]` hold `settings` (where the journal is).
+    pub(crate) fn with_settings(settings: &str, extra: &str) -> Setup {
         let dir = temp_dir();
         let record = dir.path().join("record.txt");
-        let mut text = String::from("[settings]\njournal = \"journal.db\"\n");
+        let mut text = format!("[settings]\n{settings}");
         text += &command_entry(
             "w",
             &target_bin("weft-faulty-server"),
@@ -50,7 +55,7 @@ impl Setup {
         Setup { dir, config, wasm }
     }
 
-    fn weft(&self, args: &[&str]) -> Output {
+    pub(crate) fn weft(&self, args: &[&str]) -> Output {
         weft()
             .arg("--config")
             .arg(&self.config)
@@ -60,7 +65,7 @@ impl Setup {
     }
 
     /// `weft run` of the test policy; `crash` arms the test hook.
-    fn run(&self, input: &Value, crash: Option<&str>) -> Output {
+    pub(crate) fn run(&self, input: &Value, crash: Option<&str>) -> Output {
         let mut cmd = weft();
         cmd.arg("--config")
             .arg(&self.config)
@@ -74,7 +79,7 @@ impl Setup {
     }
 
     /// The calls the server received, as `tool text` lines.
-    fn record(&self) -> Vec<String> {
+    pub(crate) fn record(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("record.txt"))
             .unwrap_or_default()
             .lines()
@@ -88,7 +93,7 @@ impl Setup {
     }
 
     /// The one run in the journal, as `weft runs list --json` shows it.
-    fn only_run(&self) -> Value {
+    pub(crate) fn only_run(&self) -> Value {
         let out = self.weft(&["runs", "list", "--json"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -113,18 +118,18 @@ fn sqlite(db: &std::path::Path, sql: &str) {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn output_json(out: &Output) -> Value {
+pub(crate) fn output_json(out: &Output) -> Value {
     assert!(out.status.success(), "weft failed: {}", stderr(out));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// Asserts that weft was stopped by its crash hook.
-fn crashed(out: &Output, at: &str) {
+pub(crate) fn crashed(out: &Output, at: &str) {
     assert_eq!(
         out.status.signal(),
         Some(libc::SIGABRT),
@@ -134,14 +139,14 @@ fn crashed(out: &Output, at: &str) {
     );
 }
 
-const WRITES: [&str; 3] = ["tool_0 write 0", "tool_1 write 1", "tool_2 write 2"];
+pub(crate) const WRITES: [&str; 3] = ["tool_0 write 0", "tool_1 write 1", "tool_2 write 2"];
 
-fn input() -> Value {
+pub(crate) fn input() -> Value {
     json!({"server": "w", "writes": 3})
 }
 
 /// The uninterrupted run's output: what every resumed run must print.
-fn uninterrupted() -> Value {
+pub(crate) fn uninterrupted() -> Value {
     let s = Setup::new("");
     let out = output_json(&s.run(&input(), None));
     assert_eq!(s.record(), WRITES);

@@ -22,6 +22,7 @@ mod config_errors;
 mod conformance;
 mod direct_call;
 mod durable;
+mod durable_pg;
 mod edge_limits;
 mod edge_tenants;
 mod first_hour;

@@ -14,7 +14,12 @@
 //!    half of its report); 5 runs without a journal, with NORMAL and with
 //!    FULL. Its clock reads are journaled too (two per call).
 //! 3. Runs per second of a 10-call policy (the timer guest, n = 5),
-//!    sequential, 3 s each, journal off and on (NORMAL).
+//!    sequential, 3 s each, journal off, on (NORMAL) and in PostgreSQL.
+//!
+//! Cases 1 and 2 also run with the journal in PostgreSQL
+//! (`settings.state`): the harness's own server on a unix socket, once
+//! with `fsync = off` (as the tests run it) and once with `fsync = on`.
+//!
 //! 4. Time to resume a run of 1000 journaled calls: a journaled timer run
 //!    of 2 × 500 calls, then its replay from the journal (every call and
 //!    clock read answered from it), events loaded and run, median of 3.
@@ -76,9 +81,16 @@ async fn main() {
     };
     let normal = open(dir.path(), "normal.db", Durability::Normal);
     let full = open(dir.path(), "full.db", Durability::Full);
+    let (pg_fast, pg_fast_server) = shared(false).await;
+    let (pg_sync, pg_sync_server) = shared(true).await;
 
     println!("== 1. the journal alone, per call-tool (intent + result stored) ==");
-    for (label, backend) in [("NORMAL", &normal), ("FULL", &full)] {
+    for (label, backend) in [
+        ("NORMAL", &normal),
+        ("FULL", &full),
+        ("PostgreSQL fsync off", &pg_fast),
+        ("PostgreSQL fsync on", &pg_sync),
+    ] {
         let recorder = new_run(backend, &timer.wasm, "{}").await;
         let mut samples = Vec::new();
         for i in 0..3000 {
@@ -100,7 +112,10 @@ async fn main() {
         }
         latency(
             "journal",
-            &format!("journal cost per call, synchronous {label}"),
+            &match label.starts_with("PostgreSQL") {
+                true => format!("journal cost per call, {label}"),
+                false => format!("journal cost per call, synchronous {label}"),
+            },
             &format!("journal per call {label}"),
             samples,
         );
@@ -112,6 +127,8 @@ async fn main() {
         ("off", None),
         ("NORMAL", Some(&normal)),
         ("FULL", Some(&full)),
+        ("PostgreSQL fsync off", Some(&pg_fast)),
+        ("PostgreSQL fsync on", Some(&pg_sync)),
     ] {
         let mut samples = Vec::new();
         for _ in 0..5 {
@@ -142,13 +159,17 @@ async fn main() {
 
     println!("== 3. runs/s of a 10-call policy ==");
     let ten = json!({"n": 5, "server": "echo", "tool": "echo"}).to_string();
-    for (label, journaled) in [("off", false), ("NORMAL", true)] {
+    for (label, journal) in [
+        ("off", None),
+        ("NORMAL", Some(&normal)),
+        ("PostgreSQL fsync on", Some(&pg_sync)),
+    ] {
         let started = Instant::now();
         let mut runs = 0u32;
         while started.elapsed() < Duration::from_secs(3) {
-            let recorder = match journaled {
-                true => Some(new_run(&normal, &timer.wasm, &ten).await),
-                false => None,
+            let recorder = match journal {
+                Some(b) => Some(new_run(b, &timer.wasm, &ten).await),
+                None => None,
             };
             let report = runner
                 .run_journaled(&weft::Caller::owner(), &timer, &ten, None, recorder)
@@ -217,4 +238,18 @@ async fn main() {
     );
     record::figure("journal", "resume 1000 calls", ms, "ms");
     hub.shutdown().await;
+    drop((pg_fast, pg_sync, pg_fast_server, pg_sync_server));
+}
+
+/// A journal in a database of its own on a new PostgreSQL server (kept
+/// alive by the second value), fsync on or off.
+async fn shared(fsync: bool) -> (Arc<dyn Backend>, Postgres) {
+    let server = Postgres::start_with_fsync(fsync);
+    let url = server.database("bench");
+    let backend =
+        tokio::task::spawn_blocking(move || journal::open_shared(&url, Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .unwrap();
+    (backend, server)
 }

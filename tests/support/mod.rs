@@ -524,6 +524,12 @@ impl Postgres {
     /// initdb + pg_ctl start, with a `widgets` table. As root, the server
     /// runs as the `postgres` user, since initdb refuses to run as root.
     pub fn start() -> Postgres {
+        Postgres::start_with_fsync(false)
+    }
+
+    /// [`Postgres::start`], with `fsync` on (every commit on the disk) or
+    /// off (the tests' default: faster, and enough for a throwaway server).
+    pub fn start_with_fsync(fsync: bool) -> Postgres {
         // The same list of known versions `.ci/setup-tools` checks.
         let known = include_str!("../../.ci/postgres-versions");
         let bin = known
@@ -567,9 +573,10 @@ impl Postgres {
             ],
         );
         let opts = format!(
-            "-c listen_addresses='' -p {} -k {} -c fsync=off",
+            "-c listen_addresses='' -p {} -k {} -c fsync={}",
             pg.port,
-            pg.dir.path().display()
+            pg.dir.path().display(),
+            if fsync { "on" } else { "off" }
         );
         let log = pg.dir.path().join("server.log");
         pg.run(
@@ -625,9 +632,25 @@ impl Postgres {
         )
     }
 
+    /// Makes a new, empty database `name` and returns its URL.
+    pub fn database(&self, name: &str) -> String {
+        self.sql(&format!("create database {name}"));
+        self.url_of(name)
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn url_of(&self, name: &str) -> String {
+        self.url().replacen("/postgres?", &format!("/{name}?"), 1)
+    }
+
     pub fn sql(&self, sql: &str) {
+        self.sql_in(&self.url(), sql);
+    }
+
+    /// Runs SQL in the database at `url` (one of [`Postgres::database`]'s).
+    pub fn sql_in(&self, url: &str, sql: &str) {
         let out = Command::new(self.bin.join("psql"))
-            .args([&self.url(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
             .stdin(Stdio::null())
             .output()
             .expect("psql");

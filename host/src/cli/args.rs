@@ -431,6 +431,11 @@ pub enum RunsCommand {
         /// Print a JSON report (as `weft run --json`).
         #[arg(long)]
         json: bool,
+        /// With a shared journal (settings.state): if another process holds
+        /// the run's lease, wait until the lease expires (its owner died)
+        /// and take the run over, instead of refusing.
+        #[arg(long)]
+        wait: bool,
     },
     /// Settle a call in doubt, so that `weft runs resume` can continue.
     ///

@@ -19,6 +19,7 @@ mod secrets;
 mod serve;
 mod status;
 mod table;
+mod takeover;
 mod tools;
 
 use std::io::IsTerminal;

@@ -15,8 +15,18 @@ use crate::{Caller, Hub};
 use super::run::{print_report, start};
 use super::{FAILED, USAGE, finish};
 
-/// Opens the config's journal, off the async workers.
+/// Opens the config's journal, off the async workers: the shared database
+/// of `settings.state` if there is one, else the `journal` file.
 pub(super) async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    if let Some(url) = config.settings.state.clone()
+        && config.settings.journal.is_some()
+    {
+        let lease = config.settings.lease;
+        let opened = tokio::task::spawn_blocking(move || journal::open_shared(url.expose(), lease))
+            .await
+            .context("the journal's opening task failed")??;
+        return Ok(opened);
+    }
     let Some(path) = config.settings.journal.clone() else {
         anyhow::bail!(
             "the journal is off (journal = false in [settings], or no home folder to keep it in); set journal = \"PATH\" in [settings]"
@@ -47,11 +57,34 @@ pub(super) fn alive(pid: Option<u32>) -> bool {
     })
 }
 
-/// The status to show: a running run whose process is gone is
-/// `interrupted`.
+/// Whether a run is held by a live process: its lease is live (a shared
+/// journal), or its process is alive (a journal file).
+pub(super) fn held(run: &RunRecord) -> bool {
+    match &run.lease {
+        Some(lease) => lease.live,
+        None => alive(run.pid),
+    }
+}
+
+/// Who holds a run, for messages.
+pub(super) fn holder(run: &RunRecord) -> String {
+    match &run.lease {
+        Some(lease) => format!(
+            "{} (its lease expires at {})",
+            lease.owner,
+            chrono::DateTime::from_timestamp_micros(lease.expires_at)
+                .map(|t| t.format("%H:%M:%S%.3f UTC").to_string())
+                .unwrap_or_default()
+        ),
+        None => format!("process {}", run.pid.unwrap_or_default()),
+    }
+}
+
+/// The status to show: a running run whose process is gone (or whose
+/// lease has expired) is `interrupted`.
 pub(super) fn shown_status(run: &RunRecord) -> &'static str {
     match run.status {
-        Status::Running if !alive(run.pid) => "interrupted",
+        Status::Running if !held(run) => "interrupted",
         s => s.as_str(),
     }
 }
@@ -84,7 +117,7 @@ pub(super) async fn begin(
 }
 
 /// `weft runs resume ID`.
-pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
+pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -> ExitCode {
     let fail = |code: u8, message: String| {
         crate::errln!("weft: {message}");
         ExitCode::from(code)
@@ -93,6 +126,9 @@ pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
         Ok(b) => b,
         Err(e) => return fail(FAILED, format!("{e:#}")),
     };
+    if wait && let Err(e) = super::takeover::wait_for_lease(&backend, &id).await {
+        return fail(FAILED, format!("{e:#}"));
+    }
     let (run, events) = {
         let id = id.clone();
         match blocking(&backend, move |b| Ok((b.run(&id)?, b.events(&id)?))).await {
@@ -109,13 +145,16 @@ pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
             ),
         );
     }
-    if run.status == Status::Running && alive(run.pid) {
+    if run.status == Status::Running && held(&run) {
+        let next = match run.lease {
+            Some(_) => {
+                "it is taken over once that lease expires: `weft runs resume --wait` waits for that"
+            }
+            None => "wait for it, or stop that process first",
+        };
         return fail(
             FAILED,
-            format!(
-                "run {id} is still running in process {}; wait for it, or stop that process first",
-                run.pid.unwrap_or_default()
-            ),
+            format!("run {id} is still running in {}; {next}", holder(&run)),
         );
     }
     // The servers its grants reach, as `weft run` starts them.
@@ -176,7 +215,9 @@ pub(super) async fn resume(config: Config, id: String, json: bool) -> ExitCode {
     match claimed {
         Ok(true) => {}
         Ok(false) => {
-            crate::errln!("weft: run {id} was taken by another process just now");
+            crate::errln!(
+                "weft: run {id} was taken by another process just now (`weft runs show {id}` shows who holds it)"
+            );
             return finish(FAILED).await;
         }
         Err(e) => {

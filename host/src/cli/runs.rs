@@ -7,13 +7,15 @@ use crate::config::Config;
 use crate::journal::{self, CallOutcome, CallRequest, Event, Filter, Kind, Resolution, Status};
 
 use super::args::RunsCommand;
-use super::resume::{alive, blocking, open, shown_status};
+use super::resume::{blocking, held, holder, open, shown_status};
 use super::{FAILED, USAGE};
 
 /// The entry point of `weft runs`.
 pub async fn run(config: Config, cmd: RunsCommand) -> ExitCode {
     let outcome = match cmd {
-        RunsCommand::Resume { id, json } => return super::resume::resume(config, id, json).await,
+        RunsCommand::Resume { id, json, wait } => {
+            return super::resume::resume(config, id, json, wait).await;
+        }
         RunsCommand::List {
             status,
             policy,
@@ -239,11 +241,8 @@ async fn resolve(
     let run_id = id.to_string();
     let (run, events) =
         blocking(&backend, move |b| Ok((b.run(&run_id)?, b.events(&run_id)?))).await?;
-    if run.status == Status::Running && alive(run.pid) {
-        crate::errln!(
-            "weft: run {id} is still running in process {}",
-            run.pid.unwrap_or_default()
-        );
+    if run.status == Status::Running && held(&run) {
+        crate::errln!("weft: run {id} is still running in {}", holder(&run));
         return Ok(FAILED);
     }
     let doubtful: Vec<&Event> = events.iter().filter(|e| e.in_doubt()).collect();
@@ -298,7 +297,7 @@ async fn prune(
     let ids: Vec<String> = runs
         .into_iter()
         .filter(|r| r.updated_at < cutoff)
-        .filter(|r| r.status.finished() || (unfinished && !alive(r.pid)))
+        .filter(|r| r.status.finished() || (unfinished && !held(r)))
         .map(|r| r.id)
         .collect();
     let gone = blocking(&backend, move |b| b.delete(&ids)).await?;

@@ -28,6 +28,7 @@ pub mod policy;
 mod raw;
 pub mod resilience;
 pub mod secrets;
+pub mod state;
 pub mod tenant;
 pub mod tls;
 mod toml_file;
@@ -103,6 +104,12 @@ pub struct Settings {
     /// The journal of durable runs (`journal`: a path, or `false` for
     /// none); by default under the user's data folder.
     pub journal: Option<PathBuf>,
+    /// `state`: the PostgreSQL database that holds the journal instead of
+    /// the `journal` file, shared by several weft processes.
+    pub state: Option<state::StateUrl>,
+    /// `lease`: how long a run in a shared journal stays owned by its
+    /// process without a heartbeat.
+    pub lease: Duration,
 }
 
 /// What one client may hold of `serve --http`: the defences against slow
@@ -192,6 +199,8 @@ impl Default for Settings {
             pass_env: Vec::new(),
             edge: EdgeLimits::default(),
             journal: default_journal_path(),
+            state: None,
+            lease: state::DEFAULT_LEASE,
         }
     }
 }

@@ -38,6 +38,8 @@ struct RawSettings {
     max_headers: Option<u64>,
     max_sessions_per_tenant: Option<u64>,
     journal: Option<toml::Value>,
+    state: Option<String>,
+    lease: Option<RawDuration>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants", "code"];
@@ -168,6 +170,18 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     }
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
+    let mut masked = Vec::new();
+    if let Some(raw) = &raw_settings.state {
+        settings.state = Some(super::state::parse_state(
+            raw,
+            file,
+            &mut secrets,
+            &mut masked,
+        )?);
+    }
+    if let Some(lease) = &raw_settings.lease {
+        settings.lease = super::state::parse_lease(lease, file)?;
+    }
 
     let code = match table.get("code") {
         Some(v) => section::<super::code::RawCode>(v, file, "code")?.over(
@@ -243,7 +257,10 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
     }
     add_stored_keys(&mut tenants, &settings.keys_file, file)?;
-    let secret_values = secrets.redacted_values(&servers);
+    let mut secret_values = secrets.redacted_values(&servers);
+    secret_values.0.extend(masked);
+    secret_values.0.sort();
+    secret_values.0.dedup();
     Ok(Config {
         source: None,
         settings,

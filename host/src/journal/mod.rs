@@ -11,6 +11,9 @@
 //! - [`model`]: runs, events and their statuses;
 //! - `store`: the [`Backend`] contract any storage meets;
 //! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread);
+//! - `postgres`: the shared backend (`settings.state`), its schema
+//!   `migrate`d at start-up, its runs owned through `lease`s;
+//! - `queue`: the write queue both share (group commit on a thread);
 //! - `recorder`: one run's journal, live or replaying;
 //! - `clocks`: the guest's clocks and random under the journal;
 //! - `hooks`: the journaled host calls of a run;
@@ -19,7 +22,11 @@
 mod clocks;
 mod crash;
 mod hooks;
+mod lease;
+mod migrate;
 pub mod model;
+mod postgres;
+mod queue;
 mod recorder;
 mod sqlite;
 mod store;
@@ -28,7 +35,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use clocks::{new_seed, wire};
-pub use model::{CallOutcome, CallRequest, Event, Kind, Resolution, RunOptions, RunRecord, Status};
+pub use migrate::LATEST as SCHEMA_VERSION;
+pub use model::{
+    CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunOptions, RunRecord, Status,
+};
+pub use postgres::Postgres;
 pub use recorder::{Recorder, Step, wait};
 pub use sqlite::{Durability, Sqlite};
 pub use store::{Ack, Backend, Filter, JournalError, Op};
@@ -38,6 +49,16 @@ pub use crate::config::default_journal_path as default_path;
 /// Opens the journal at `path` (blocking: call it off the async workers).
 pub fn open(path: &Path) -> Result<Arc<dyn Backend>, JournalError> {
     Ok(Arc::new(Sqlite::open(path, Durability::Normal)?))
+}
+
+/// Opens the shared journal in the PostgreSQL database at `url`, this
+/// process's runs held with leases of `lease` (blocking: call it off the
+/// async workers).
+pub fn open_shared(
+    url: &str,
+    lease: std::time::Duration,
+) -> Result<Arc<dyn Backend>, JournalError> {
+    Ok(Arc::new(Postgres::open(url, lease)?))
 }
 
 /// A new run id: the start time, then random hex (`r20261124-191530-3fa2c1`).

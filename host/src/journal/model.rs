@@ -95,6 +95,22 @@ pub struct RunRecord {
     pub output: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who holds the run's lease, in a shared (PostgreSQL) journal: the
+    /// owner's id, and whether the lease is still live. `None` in a
+    /// journal without leases (SQLite: the process id decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseHolder>,
+}
+
+/// A run's lease as a shared journal reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// The owner's id (`host:pid:random`); empty when nobody holds it.
+    pub owner: String,
+    /// When it expires, microseconds since the Unix epoch (0: never held).
+    pub expires_at: i64,
+    /// Not yet expired (by the database's clock).
+    pub live: bool,
 }
 
 impl RunRecord {
@@ -121,6 +137,7 @@ impl RunRecord {
             updated_at: now,
             output: None,
             error: None,
+            lease: None,
         })
     }
 }
@@ -215,6 +232,27 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event from its stored columns (its kind and resolution as text);
+    /// `Err` names an unknown kind.
+    pub(super) fn stored(
+        seq: i64,
+        kind: &str,
+        request: String,
+        result: Option<String>,
+        resolution: Option<&str>,
+        (started_at, finished_at): (i64, Option<i64>),
+    ) -> Result<Event, String> {
+        Ok(Event {
+            seq: u64::try_from(seq).unwrap_or(0),
+            kind: Kind::parse(kind).ok_or_else(|| format!("an event of unknown kind {kind:?}"))?,
+            request,
+            result,
+            resolution: resolution.and_then(Resolution::parse),
+            started_at,
+            finished_at,
+        })
+    }
+
     /// A call that went out (or was about to) and has no recorded result,
     /// and that nobody has settled yet.
     pub fn in_doubt(&self) -> bool {

@@ -15,17 +15,12 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::model::{Event, Kind, Resolution, RunOptions, RunRecord, Status};
+use super::model::{Event, Resolution, RunOptions, RunRecord, Status};
+use super::queue::{self, Queued};
 use super::store::{Ack, Backend, Filter, JournalError, Op};
 
 /// The schema version this build writes (kept in `meta`).
 const SCHEMA_VERSION: &str = "1";
-
-/// How many queued writes one transaction takes at most.
-const MAX_BATCH: usize = 512;
-
-/// How long writes nobody waits on may wait for one that somebody does.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,13 +65,10 @@ pub enum Durability {
     Full,
 }
 
-/// A queued write and who hears when it is stored.
-type Queued = (Op, Option<Ack>);
-
 /// A journal in one SQLite file.
 pub struct Sqlite {
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Queued>>>,
+    writer: queue::Writer,
     reader: Mutex<Connection>,
 }
 
@@ -176,24 +168,7 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, JournalErr
 fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
     let mut broken: Option<JournalError> = None;
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        // Writes nobody waits on (clock reads, logs) wait for one that
-        // somebody does, so they cost no commit of their own; at most
-        // `LINGER` later they are stored anyway.
-        let lingering = std::time::Instant::now();
-        while batch.len() < MAX_BATCH {
-            let waited_on = batch.iter().any(|(_, ack)| ack.is_some());
-            let next = if waited_on {
-                rx.try_recv().ok()
-            } else {
-                let left = LINGER.saturating_sub(lingering.elapsed());
-                rx.recv_timeout(left).ok()
-            };
-            match next {
-                Some(next) => batch.push(next),
-                None => break,
-            }
-        }
+        let batch = queue::gather(first, &rx);
         let outcome = match &broken {
             Some(why) => Err(why.clone()),
             None => apply(&mut conn, &batch).map_err(|e| {
@@ -206,11 +181,7 @@ fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
                 why
             }),
         };
-        for (_, ack) in batch {
-            if let Some(ack) = ack {
-                let _ = ack.send(outcome.clone());
-            }
-        }
+        queue::acknowledge(batch, &outcome);
     }
 }
 
@@ -298,6 +269,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         updated_at: r.get(10)?,
         output: r.get(11)?,
         error: r.get(12)?,
+        lease: None,
     })
 }
 
@@ -307,16 +279,10 @@ impl Backend for Sqlite {
     }
 
     fn submit(&self, op: Op, ack: Option<Ack>) {
-        let refused = match self.writer.lock().as_ref() {
-            Some(tx) => tx.send((op, ack)).err().and_then(|e| (e.0).1),
-            None => ack,
-        };
-        if let Some(ack) = refused {
-            let _ = ack.send(Err(JournalError::Failed {
-                path: self.path.clone(),
-                reason: "its writer has stopped".into(),
-            }));
-        }
+        queue::submit(&self.writer, op, ack, || JournalError::Failed {
+            path: self.path.clone(),
+            reason: "its writer has stopped".into(),
+        });
     }
 
     fn list(&self, filter: &Filter) -> Result<Vec<RunRecord>, JournalError> {
@@ -384,18 +350,17 @@ impl Backend for Sqlite {
         rows.into_iter()
             .map(
                 |(seq, kind, request, result, resolution, started_at, finished_at)| {
-                    let kind = Kind::parse(&kind).ok_or_else(|| JournalError::Failed {
-                        path: self.path.clone(),
-                        reason: format!("run {id} has an event of unknown kind {kind:?}"),
-                    })?;
-                    Ok(Event {
-                        seq: u64::try_from(seq).unwrap_or(0),
-                        kind,
+                    Event::stored(
+                        seq,
+                        &kind,
                         request,
                         result,
-                        resolution: resolution.as_deref().and_then(Resolution::parse),
-                        started_at,
-                        finished_at,
+                        resolution.as_deref(),
+                        (started_at, finished_at),
+                    )
+                    .map_err(|why| JournalError::Failed {
+                        path: self.path.clone(),
+                        reason: format!("run {id} has {why}"),
                     })
                 },
             )

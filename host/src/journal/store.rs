@@ -1,5 +1,5 @@
-//! The journal's storage contract: what any backend (SQLite now, a shared
-//! database later) must do, and its errors.
+//! The journal's storage contract: what any backend (the embedded SQLite
+//! file, a shared PostgreSQL database) must do, and its errors.
 //!
 //! Writes are queued with [`Backend::submit`] and applied strictly in the
 //! order queued; an acknowledged write is durable, and so is everything
@@ -59,6 +59,14 @@ pub enum JournalError {
     UnknownRun { id: String, path: PathBuf },
     #[error("the journal stopped: {0}")]
     Stopped(String),
+    /// A shared journal's database (`at` never shows a password) could
+    /// not be used; `reason` says what to do next.
+    #[error("the journal database {at}: {reason}")]
+    Database { at: String, reason: String },
+    #[error(
+        "no run {id:?} in the journal database {at} (`weft runs list` shows the runs it holds)"
+    )]
+    UnknownRunAt { id: String, at: String },
 }
 
 /// A place runs are journaled.
@@ -73,9 +81,16 @@ pub trait Backend: Send + Sync {
     fn run(&self, id: &str) -> Result<RunRecord, JournalError>;
     /// A run's events in order.
     fn events(&self, id: &str) -> Result<Vec<Event>, JournalError>;
+    /// How long a run's lease lasts, for a journal whose runs are owned
+    /// through leases (a database several weft processes share); `None`
+    /// when a run's process id decides who holds it.
+    fn lease(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Takes a run for process `pid` if it is still held by `held_by` (the
     /// process that last ran it): `false` when another process got there
-    /// first.
+    /// first. A journal with leases ignores `held_by` and takes the run
+    /// only if its lease has expired (or nobody holds it).
     fn claim(&self, id: &str, held_by: Option<u32>, pid: u32) -> Result<bool, JournalError>;
     /// Sets a run's status and error outside a run (a resume that stops
     /// before the guest starts).
