@@ -217,12 +217,19 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
         let peer = peer.clone();
         async move {
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            let handle = peer.send_cancellable_request(request, options).await?;
+            let pending = match &conn.lane {
+                Some(lane) if options.meta.is_none() => Pending::Lane(lane.send(request).await?),
+                _ => Pending::Rmcp(peer.send_cancellable_request(request, options).await?),
+            };
+            let (id, progress_token) = match &pending {
+                Pending::Lane(sent) => (&sent.id, &sent.progress_token),
+                Pending::Rmcp(handle) => (&handle.id, &handle.progress_token),
+            };
             // Ties weft's request id (the span) to the id the upstream sees.
-            tracing::debug!(upstream_id = %handle.id, "sent to the upstream");
+            tracing::debug!(upstream_id = %id, "sent to the upstream");
             let _registration = forward.map(|f| {
                 conn.service.service().relays.register(
-                    handle.progress_token.clone(),
+                    progress_token.clone(),
                     f.relay.clone(),
                     f.log_level.is_some(),
                     tenant,
@@ -230,9 +237,12 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
             });
             let mut guard = CancelOnDrop {
                 peer: Some(peer.clone()),
-                id: handle.id.clone(),
+                id: id.clone(),
             };
-            let answer = handle.await_response().await;
+            let answer = match pending {
+                Pending::Lane(sent) => sent.answer().await,
+                Pending::Rmcp(handle) => handle.await_response().await,
+            };
             guard.peer = None;
             match answer? {
                 ServerResult::CallToolResult(result) => {
@@ -277,6 +287,13 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
         Driven::Done(done) => Ok(done),
         Driven::InputRequired(input) => Ok(Forwarded::InputRequired(input)),
     }
+}
+
+/// A tool call sent to the upstream: on a stdio server's lane, or through
+/// rmcp's service.
+enum Pending {
+    Lane(crate::upstream::lane::Sent),
+    Rmcp(rmcp::service::RequestHandle<RoleClient>),
 }
 
 /// Tells the upstream to stop a request whose caller went away.

@@ -66,10 +66,12 @@ impl Upstream {
         let relays = handler.relays.clone();
         let closed = CancellationToken::new();
         let mut direct = None;
+        let mut lane = None;
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(ConnectError::Spawn)?;
                 let pid = spawned.pid;
+                lane = Some(spawned.lane);
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(spawned.transport, closed.clone(), relays.clone()),
@@ -168,6 +170,8 @@ impl Upstream {
             .map(|i| i.protocol_version.to_string())
             .unwrap_or_else(|| "unknown".into());
         let server = info.as_ref().and_then(|i| i.server_info.clone());
+        // That era's requests carry metadata rmcp adds and the lane does not.
+        let lane = lane.filter(|_| !crate::era::Era::of(&protocol).is_stateless());
         let conn = Connection {
             protocol,
             server_name: server.as_ref().map(|s| s.name.clone()),
@@ -175,6 +179,7 @@ impl Upstream {
             pid,
             service,
             direct,
+            lane,
             listener: Default::default(),
             closed,
         };

@@ -14,7 +14,9 @@ pub mod component;
 mod connect;
 mod handler;
 pub(crate) mod http;
+pub(crate) mod lane;
 mod not_found;
+mod piped;
 pub mod relay;
 pub mod sse;
 pub mod stdio;
@@ -107,6 +109,9 @@ pub struct Connection {
     pub pid: Option<u32>,
     /// A built-in server's tool calls, made in this process without rmcp.
     pub direct: Option<std::sync::Arc<dyn builtin::InProcess>>,
+    /// A stdio server's lane for tool calls, once the handshake era is
+    /// agreed (see [`lane`]).
+    pub lane: Option<lane::Lane>,
     /// The `subscriptions/listen` stream for list changes (2026-07-28).
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// Cancelled when the connection ends, for whatever reason.

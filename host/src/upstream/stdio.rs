@@ -37,7 +37,6 @@ use std::collections::VecDeque;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::config::Transport;
@@ -71,7 +70,9 @@ impl StderrTail {
 
 /// A spawned child: the transport for rmcp and what weft needs to stop it.
 pub struct Spawned {
-    pub transport: TokioChildProcess,
+    pub transport: super::piped::Piped,
+    /// Tool calls that bypass rmcp's service task (see [`super::lane`]).
+    pub lane: super::lane::Lane,
     pub pid: Option<u32>,
 }
 
@@ -134,7 +135,7 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
             }
         }
     }
-    let (transport, stderr) = spawn_on_spawner(cmd).map_err(|e| {
+    let (transport, lane, stderr) = spawn_on_spawner(cmd).map_err(|e| {
         let message = match e.kind() {
             std::io::ErrorKind::NotFound => super::not_found::message(command, env, cwd.as_deref()),
             std::io::ErrorKind::PermissionDenied => {
@@ -159,7 +160,11 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
             }
         });
     }
-    Ok(Spawned { transport, pid })
+    Ok(Spawned {
+        transport,
+        lane,
+        pid,
+    })
 }
 
 /// What the spawner thread is handed: a child to start.
@@ -197,17 +202,27 @@ fn spawner() -> Option<&'static Mutex<std::sync::mpsc::Sender<Job>>> {
         .as_ref()
 }
 
-type Started = std::io::Result<(TokioChildProcess, Option<tokio::process::ChildStderr>)>;
+type Started = std::io::Result<(
+    super::piped::Piped,
+    super::lane::Lane,
+    Option<tokio::process::ChildStderr>,
+)>;
 
 /// Forks and execs `cmd` on the [`spawner`] thread, inside the caller's
 /// tokio runtime (which registers the child and its pipes). The caller
 /// waits only as long as the fork and exec take, as it would for a spawn
 /// of its own.
 fn spawn_on_spawner(cmd: tokio::process::Command) -> Started {
-    let start = |cmd: tokio::process::Command| -> Started {
-        TokioChildProcess::builder(cmd)
+    let start = |mut cmd: tokio::process::Command| -> Started {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn()?;
+        let stderr = child.stderr.take();
+        let (piped, lane) = super::piped::Piped::new(child)
+            .ok_or_else(|| std::io::Error::other("the server's stdin or stdout is not piped"))?;
+        Ok((piped, lane, stderr))
     };
     let Some(spawner) = spawner() else {
         return start(cmd);

@@ -1,0 +1,628 @@
+//! A fast lane for `tools/call` to a stdio server.
+//!
+//! rmcp's client sends every request through its service task: the caller
+//! hands the request over a channel, the service task spawns a task that
+//! writes it, and when the answer comes back the whole line is parsed as
+//! an untagged union of every message kind before the caller is woken. For
+//! the call agents make most, that is two task hops and a parse that tries
+//! each message kind in turn.
+//!
+//! The lane skips them. The caller writes its `tools/call` line to the
+//! server's stdin itself (under the lock that keeps lines whole), with an
+//! id of its own (`weft-lane-N`, a string, so it never collides with
+//! rmcp's numeric ids). The server's stdout passes through [`LaneReader`]
+//! on its way to rmcp's transport: a line answering a lane id goes to the
+//! waiting caller, which parses its `result` itself; every other byte
+//! reaches rmcp as it came, so notifications, the server's own requests
+//! and every other answer are rmcp's as before, with rmcp's line limits,
+//! its compatibility rules and its replies to malformed messages. rmcp's
+//! own writes go through [`LaneWriter`], which writes each flushed frame
+//! whole under the same lock.
+//!
+//! When the server's stdout ends, every call still waiting is answered
+//! "transport closed".
+
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use rmcp::ServiceError;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientRequest, ErrorData, GetMeta, NumberOrString, ProgressToken,
+    RequestId, ServerResult,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::oneshot;
+
+/// The prefix of a lane request's id.
+const PREFIX: &str = "weft-lane-";
+/// What a line must contain to be looked at as a lane answer.
+const NEEDLE: &[u8] = b"\"weft-lane-";
+/// The longest line held back to be looked at; a longer one passes to
+/// rmcp, which drops lines over its own limit (16 MiB) anyway.
+const MAX_HELD: usize = 16 * 1024 * 1024;
+/// How much is read from the server's stdout at a time.
+const CHUNK: usize = 16 * 1024;
+
+/// What the server answered a lane request.
+enum Answer {
+    Result(Box<RawValue>),
+    Error(ErrorData),
+}
+
+/// The calls waiting for an answer; `open` is false once stdout ended.
+struct Waiting {
+    open: bool,
+    calls: HashMap<u64, oneshot::Sender<Answer>>,
+}
+
+/// The server's stdin (a child's pipe; any writer in tests).
+type Pipe = Box<dyn AsyncWrite + Send + Unpin>;
+type Stdin = Arc<tokio::sync::Mutex<Option<Pipe>>>;
+
+struct Shared {
+    stdin: Stdin,
+    waiting: parking_lot::Mutex<Waiting>,
+    next: AtomicU64,
+}
+
+impl Shared {
+    /// Ends the lane: every waiting call learns the transport closed.
+    fn close(&self) {
+        let mut w = self.waiting.lock();
+        w.open = false;
+        w.calls.clear();
+    }
+}
+
+/// The caller's side of the lane of one server process.
+#[derive(Clone)]
+pub struct Lane(Arc<Shared>);
+
+/// A request on its way: its id and progress token, and the answer to
+/// come. Dropping it forgets the call (a late answer is discarded).
+pub struct Sent {
+    shared: Arc<Shared>,
+    n: u64,
+    answer: Option<oneshot::Receiver<Answer>>,
+    pub id: RequestId,
+    pub progress_token: ProgressToken,
+}
+
+/// Wraps a server's stdin and stdout: the lane for callers, a reader and a
+/// writer for rmcp's transport.
+pub fn split<R>(stdin: Pipe, stdout: R) -> (Lane, LaneReader<R>, LaneWriter) {
+    let shared = Arc::new(Shared {
+        stdin: Arc::new(tokio::sync::Mutex::new(Some(stdin))),
+        waiting: parking_lot::Mutex::new(Waiting {
+            open: true,
+            calls: HashMap::new(),
+        }),
+        next: AtomicU64::new(1),
+    });
+    let reader = LaneReader {
+        inner: stdout,
+        shared: shared.clone(),
+        chunk: vec![0; CHUNK].into_boxed_slice(),
+        line: Vec::new(),
+        passing: false,
+        ready: Vec::new(),
+        at: 0,
+        eof: false,
+    };
+    let writer = LaneWriter {
+        shared: shared.clone(),
+        frame: Vec::new(),
+        writing: None,
+    };
+    (Lane(shared), reader, writer)
+}
+
+impl Lane {
+    /// Writes `request` to the server with a lane id and a progress token
+    /// of its own.
+    pub async fn send(&self, mut request: ClientRequest) -> Result<Sent, ServiceError> {
+        let n = self.0.next.fetch_add(1, Ordering::Relaxed);
+        let id = NumberOrString::String(Arc::from(format!("{PREFIX}{n}")));
+        let progress_token = ProgressToken(id.clone());
+        request
+            .get_meta_mut()
+            .set_progress_token(progress_token.clone());
+        let mut line = serde_json::to_vec(&ClientJsonRpcMessage::request(request, id.clone()))
+            .map_err(|e| {
+                ServiceError::McpError(ErrorData::internal_error(
+                    format!("weft cannot encode the tool call: {e}"),
+                    None,
+                ))
+            })?;
+        line.push(b'\n');
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut w = self.0.waiting.lock();
+            if !w.open {
+                return Err(ServiceError::TransportClosed);
+            }
+            w.calls.insert(n, tx);
+        }
+        let sent = Sent {
+            shared: self.0.clone(),
+            n,
+            answer: Some(rx),
+            id,
+            progress_token,
+        };
+        if let Err(e) = write_whole(self.0.stdin.clone(), line).await {
+            tracing::debug!(target: "weft::upstream", "writing a tool call to the server: {e}");
+            return Err(ServiceError::TransportClosed);
+        }
+        Ok(sent)
+    }
+}
+
+impl Sent {
+    /// The server's answer: its `result` parsed as rmcp would, or its error.
+    pub async fn answer(mut self) -> Result<ServerResult, ServiceError> {
+        let Some(rx) = self.answer.take() else {
+            return Err(ServiceError::TransportClosed);
+        };
+        match rx.await {
+            Ok(Answer::Result(raw)) => serde_json::from_str(raw.get()).map_err(|e| {
+                tracing::debug!(target: "weft::upstream", "a tool call's result does not parse: {e}");
+                ServiceError::UnexpectedResponse
+            }),
+            Ok(Answer::Error(error)) => Err(ServiceError::McpError(error)),
+            Err(_) => Err(ServiceError::TransportClosed),
+        }
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        self.shared.waiting.lock().calls.remove(&self.n);
+    }
+}
+
+/// The parts of a line that say whether it answers a lane request.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// The lane number of a lane id (`"weft-lane-N"`, quotes included).
+fn lane_number(id: &RawValue) -> Option<u64> {
+    id.get()
+        .strip_prefix('"')?
+        .strip_suffix('"')?
+        .strip_prefix(PREFIX)?
+        .parse()
+        .ok()
+}
+
+impl Shared {
+    /// Hands `line` to its waiting caller if it answers a lane request;
+    /// false if it is for rmcp.
+    fn divert(&self, line: &[u8]) -> bool {
+        if memchr::memmem::find(line, NEEDLE).is_none() {
+            return false;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let Ok(head) = serde_json::from_slice::<Head>(text) else {
+            return false;
+        };
+        let (None, Some(n)) = (head.method, head.id.and_then(lane_number)) else {
+            return false;
+        };
+        let answer = match (head.result, head.error) {
+            (Some(result), None) => Answer::Result(result.to_owned()),
+            (None, Some(error)) => match serde_json::from_str::<ErrorData>(error.get()) {
+                Ok(error) => Answer::Error(error),
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        if let Some(tx) = self.waiting.lock().calls.remove(&n) {
+            let _ = tx.send(answer);
+        }
+        true
+    }
+}
+
+/// The server's stdout as rmcp's transport reads it, less the lines that
+/// answer lane requests.
+pub struct LaneReader<R> {
+    inner: R,
+    shared: Arc<Shared>,
+    chunk: Box<[u8]>,
+    /// The line read so far (held back until its end is seen).
+    line: Vec<u8>,
+    /// The current line outgrew [`MAX_HELD`]: it passes on unlooked at.
+    passing: bool,
+    /// Bytes for rmcp, from `at` on.
+    ready: Vec<u8>,
+    at: usize,
+    eof: bool,
+}
+
+impl<R: AsyncRead + Unpin> LaneReader<R> {
+    /// Sorts freshly read bytes into lines: lane answers are handed over,
+    /// everything else goes to `ready`.
+    fn sort(&mut self, n: usize) {
+        let mut rest = &self.chunk[..n];
+        while !rest.is_empty() {
+            let end = memchr::memchr(b'\n', rest).map(|i| i + 1);
+            let (part, done) = match end {
+                Some(e) => (&rest[..e], true),
+                None => (rest, false),
+            };
+            rest = &rest[part.len()..];
+            if self.passing {
+                self.ready.extend_from_slice(part);
+                self.passing = !done;
+                continue;
+            }
+            if done && self.line.is_empty() {
+                // The whole line is in this chunk: no copy to look at it.
+                if !self.shared.divert(part) {
+                    self.ready.extend_from_slice(part);
+                }
+                continue;
+            }
+            self.line.extend_from_slice(part);
+            if done {
+                let line = std::mem::take(&mut self.line);
+                if !self.shared.divert(&line) {
+                    self.ready.extend_from_slice(&line);
+                }
+                self.line = line;
+                self.line.clear();
+            } else if self.line.len() > MAX_HELD {
+                self.ready.append(&mut self.line);
+                self.passing = true;
+            }
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for LaneReader<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if this.at < this.ready.len() {
+                let n = buf.remaining().min(this.ready.len() - this.at);
+                buf.put_slice(&this.ready[this.at..this.at + n]);
+                this.at += n;
+                if this.at == this.ready.len() {
+                    this.ready.clear();
+                    this.at = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                // An unfinished last line goes to rmcp, which drops it.
+                if !this.line.is_empty() {
+                    this.ready.append(&mut this.line);
+                    continue;
+                }
+                this.shared.close();
+                return Poll::Ready(Ok(()));
+            }
+            let mut read = ReadBuf::new(&mut this.chunk);
+            match ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read)) {
+                Ok(()) => {
+                    let n = read.filled().len();
+                    if n == 0 {
+                        this.eof = true;
+                    } else {
+                        this.sort(n);
+                    }
+                }
+                Err(e) => {
+                    this.shared.close();
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<R> Drop for LaneReader<R> {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+/// Writes `bytes` to the server under the lock. Cancel-safe: dropped
+/// half-way, it finishes the write in a task of its own, so no caller's
+/// timeout can leave half a line on the pipe.
+async fn write_whole(stdin: Stdin, bytes: Vec<u8>) -> io::Result<()> {
+    let mut left = Unfinished {
+        stdin: Some(stdin.lock_owned().await),
+        bytes,
+        at: 0,
+    };
+    while left.at < left.bytes.len() {
+        let Some(pipe) = left.stdin.as_mut().and_then(|s| s.as_mut()) else {
+            left.at = left.bytes.len();
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the server's stdin is closed",
+            ));
+        };
+        match pipe.write(&left.bytes[left.at..]).await {
+            Ok(0) => {
+                left.at = left.bytes.len();
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(n) => left.at += n,
+            Err(e) => {
+                left.at = left.bytes.len();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A write under way; see [`write_whole`].
+struct Unfinished {
+    stdin: Option<tokio::sync::OwnedMutexGuard<Option<Pipe>>>,
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if self.at >= self.bytes.len() {
+            return;
+        }
+        let (Some(mut stdin), Ok(runtime)) =
+            (self.stdin.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let rest = self.bytes.split_off(self.at);
+        runtime.spawn(async move {
+            if let Some(pipe) = stdin.as_mut() {
+                let _ = pipe.write_all(&rest).await;
+            }
+        });
+    }
+}
+
+type Writing = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+/// rmcp's writer: each flushed frame is written whole under the lane's
+/// lock, so rmcp's lines and the lane's never interleave.
+pub struct LaneWriter {
+    shared: Arc<Shared>,
+    frame: Vec<u8>,
+    writing: Option<Writing>,
+}
+
+impl LaneWriter {
+    fn poll_writing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(writing) = self.writing.as_mut() {
+            let done = ready!(writing.as_mut().poll(cx));
+            self.writing = None;
+            done?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for LaneWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.poll_writing(cx))?;
+        this.frame.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_writing(cx))?;
+        if this.frame.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        let frame = std::mem::take(&mut this.frame);
+        this.writing = Some(Box::pin(write_whole(this.shared.stdin.clone(), frame)));
+        this.poll_writing(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl Drop for LaneWriter {
+    /// rmcp dropped its writer (the transport closed): close the server's
+    /// stdin, as rmcp's own transport would, and end the lane.
+    fn drop(&mut self) {
+        self.shared.close();
+        let shared = self.shared.clone();
+        match shared.stdin.try_lock() {
+            Ok(mut stdin) => drop(stdin.take()),
+            Err(_) => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    let shared = self.shared.clone();
+                    runtime.spawn(async move {
+                        drop(shared.stdin.lock().await.take());
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmcp::model::{CallToolRequest, CallToolRequestParams};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+    fn call() -> ClientRequest {
+        ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("echo")))
+    }
+
+    /// A lane over in-memory pipes: (lane, what rmcp reads, what rmcp
+    /// writes, the server's end of stdin, the server's end of stdout).
+    fn lane() -> (
+        Lane,
+        LaneReader<tokio::io::DuplexStream>,
+        LaneWriter,
+        BufReader<tokio::io::DuplexStream>,
+        tokio::io::DuplexStream,
+    ) {
+        let (stdin, server_in) = tokio::io::duplex(1 << 20);
+        let (server_out, stdout) = tokio::io::duplex(1 << 20);
+        let (lane, reader, writer) = split(Box::new(stdin), stdout);
+        (lane, reader, writer, BufReader::new(server_in), server_out)
+    }
+
+    #[tokio::test]
+    async fn an_answer_goes_to_its_caller_and_everything_else_to_rmcp() {
+        let (lane, mut reader, _writer, mut server_in, mut server_out) = lane();
+        let sent = lane.send(call()).await.unwrap();
+        let mut line = String::new();
+        server_in.read_line(&mut line).await.unwrap();
+        let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(request["id"], "weft-lane-1");
+        assert_eq!(request["method"], "tools/call");
+        assert_eq!(request["params"]["_meta"]["progressToken"], "weft-lane-1");
+        // A notification, the answer split across two writes, and an answer
+        // to one of rmcp's own requests.
+        let note = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"weft-lane-1\",\"progress\":1}}\n";
+        let other = "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\r\n";
+        server_out.write_all(note.as_bytes()).await.unwrap();
+        server_out
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"result\":{\"content\":[{\"type\":\"text\",")
+            .await
+            .unwrap();
+        server_out
+            .write_all(b"\"text\":\"hi\"}]}}\n")
+            .await
+            .unwrap();
+        server_out.write_all(other.as_bytes()).await.unwrap();
+        drop(server_out);
+        // The lines are sorted as rmcp reads them.
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, format!("{note}{other}"));
+        let ServerResult::CallToolResult(result) = sent.answer().await.unwrap() else {
+            panic!("not a tool result");
+        };
+        assert_eq!(result.content[0].as_text().unwrap().text, "hi");
+    }
+
+    #[tokio::test]
+    async fn an_error_answer_is_the_callers_error() {
+        let (lane, mut reader, _writer, _server_in, mut server_out) = lane();
+        let sent = lane.send(call()).await.unwrap();
+        server_out
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"error\":{\"code\":-32602,\"message\":\"no such tool\"}}\n")
+            .await
+            .unwrap();
+        drop(server_out);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        match sent.answer().await {
+            Err(ServiceError::McpError(e)) => assert_eq!(e.message, "no such tool"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_end_of_stdout_closes_every_waiting_call() {
+        let (lane, mut reader, _writer, _server_in, server_out) = lane();
+        let sent = lane.send(call()).await.unwrap();
+        drop(server_out);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert!(matches!(
+            sent.answer().await,
+            Err(ServiceError::TransportClosed)
+        ));
+        assert!(matches!(
+            lane.send(call()).await,
+            Err(ServiceError::TransportClosed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn lookalikes_and_unknown_ids_pass_to_rmcp() {
+        let (_lane, mut reader, _writer, _server_in, mut server_out) = lane();
+        let lines = [
+            // A request from the server that mentions a lane id.
+            "{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"method\":\"ping\"}\n",
+            // Not JSON at all.
+            "\"weft-lane-1\" garbage\n",
+            // A result with a lane-looking text but rmcp's id.
+            "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"x\":\"weft-lane-2\"}}\n",
+            // An unfinished last line.
+            "{\"id\":\"weft-lane-",
+        ];
+        for l in lines {
+            server_out.write_all(l.as_bytes()).await.unwrap();
+        }
+        drop(server_out);
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, lines.concat());
+    }
+
+    #[tokio::test]
+    async fn rmcp_frames_and_lane_lines_never_interleave() {
+        let (lane, _reader, mut writer, mut server_in, _server_out) = lane();
+        let frame = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(100_000));
+        let rmcp = tokio::spawn(async move {
+            for _ in 0..20 {
+                writer.write_all(frame.as_bytes()).await.unwrap();
+                writer.flush().await.unwrap();
+            }
+            writer
+        });
+        let server = tokio::spawn(async move {
+            let mut calls = 0;
+            for _ in 0..40 {
+                let mut line = String::new();
+                server_in.read_line(&mut line).await.unwrap();
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                if v.get("method").is_some() {
+                    calls += 1;
+                }
+            }
+            calls
+        });
+        let mut sent = Vec::new();
+        for _ in 0..20 {
+            sent.push(lane.send(call()).await.unwrap());
+        }
+        assert_eq!(server.await.unwrap(), 20);
+        let _ = rmcp.await.unwrap();
+    }
+}
