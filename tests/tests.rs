@@ -7,6 +7,7 @@
 mod support;
 
 mod adapter_egress;
+mod adapter_https;
 mod adapter_openapi;
 mod adapters;
 mod adapters_polyglot;
