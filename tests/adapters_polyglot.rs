@@ -332,21 +332,7 @@ fn new_adapter_templates_build_and_serve() {
     }
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).expect("write config");
-    let call = |server: &str, tool: &str, args: &str| {
-        let out = weft()
-            .arg("-c")
-            .arg(&cfg)
-            .args(["call", server, tool, args])
-            .output_timed()
-            .expect("weft call runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{server}.{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let call = |server: &str, tool: &str, args: &str| weft_ok(&cfg, &["call", server, tool, args]);
     for server in ["hpy", "hjs"] {
         assert_eq!(
             call(server, "greet", r#"{"name": "Ada", "times": 2}"#),

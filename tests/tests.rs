@@ -6,6 +6,7 @@
 
 mod support;
 
+mod adapter_build;
 mod adapter_egress;
 mod adapter_https;
 mod adapter_openapi;
