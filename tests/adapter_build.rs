@@ -23,16 +23,7 @@ fn rust_homes(cmd: &mut std::process::Command) -> &mut std::process::Command {
 fn a_new_rust_adapter_builds_and_serves_its_tools() {
     let dir = temp_dir();
     let folder = dir.path().join("hello-rs");
-    let out = weft()
-        .args(["new", "--adapter", "--lang", "rust"])
-        .arg(&folder)
-        .output_timed()
-        .expect("weft new runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    weft_new_adapter("rust", &folder);
     assert_eq!(
         std::fs::read_to_string(folder.join("src/lib.rs")).expect("written"),
         std::fs::read_to_string(repo_root().join("plugins/template-adapter/src/lib.rs"))

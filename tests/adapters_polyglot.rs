@@ -296,16 +296,7 @@ fn new_adapter_templates_build_and_serve() {
     let dir = temp_dir();
     for (lang, file) in [("python", "adapter.py"), ("js", "adapter.js")] {
         let folder = dir.path().join(format!("hello-{lang}"));
-        let out = weft()
-            .args(["new", "--adapter", "--lang", lang])
-            .arg(&folder)
-            .output_timed()
-            .expect("weft new runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        weft_new_adapter(lang, &folder);
         let template = repo_root().join(format!("plugins/template-adapter-{lang}"));
         for name in [file, "README.md"] {
             assert_eq!(

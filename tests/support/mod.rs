@@ -136,6 +136,20 @@ pub fn weft() -> Command {
     cmd
 }
 
+/// `weft new --adapter --lang LANG FOLDER`, which must succeed.
+pub fn weft_new_adapter(lang: &str, folder: &Path) {
+    let out = weft()
+        .args(["new", "--adapter", "--lang", lang])
+        .arg(folder)
+        .output_timed()
+        .expect("weft new runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `weft -c CONFIG ARGS…`, which must exit 0: its stdout, trimmed.
 pub fn weft_ok(config: &Path, args: &[&str]) -> String {
     let out = weft()
