@@ -294,6 +294,15 @@ def targets(raw):
     out.append(target("6. memory added per concurrent Python run, 100 in flight (PSS)",
                       g("6", "python memory per run, 100 in flight (PSS)"),
                       lambda v: v <= 5.0, "≤ 5 MiB"))
+    # The adapter bench's targets (issue 18), listed once a run has
+    # measured them, so that a run from before that bench renders as it did.
+    call = g("7", "trivial adapter call p50")
+    memory = g("7", "idle adapter / idle Node server memory")
+    if call is not None or memory is not None:
+        out.append(target("7. a trivial adapter tool call through the router", call,
+                          lambda v: v <= 50.0, "≤ 50 µs p50"))
+        out.append(target("7. memory per idle adapter, against an idle Node MCP server", memory,
+                          lambda v: v <= 0.1, "≤ 1/10"))
     for label in ["Python", "JavaScript"]:
         out.append(target(f"8. weft_run_code of 10 echo calls in {label}, end to end through weft serve",
                           g("8", f"weft_run_code, {label}, 10 calls p50"),

@@ -201,6 +201,20 @@ class ReportTest(unittest.TestCase):
         self.assertIn("| fixture called directly calls/s c=16 | 1,530 | calls/s |", section)
         self.assertIn("| openapi adapter / direct calls/s c=16 | 0.53 | ratio |", section)
 
+    def test_the_adapter_targets_show_once_a_run_measured_them(self):
+        self.write_raw([clean_provenance()] + self.figures())
+        names = [t["target"] for t in report.targets(report.load(self.raw))]
+        self.assertFalse([n for n in names if n.startswith("7.")], names)
+        self.write_raw([clean_provenance()] + self.figures() + [
+            {"case": "7", "name": "trivial adapter call p50", "unit": "µs", "value": 31.0},
+            {"case": "7", "name": "idle adapter / idle Node server memory", "unit": "ratio", "value": 0.25}])
+        verdicts = {t["target"]: t for t in report.targets(report.load(self.raw))}
+        call = verdicts["7. a trivial adapter tool call through the router"]
+        self.assertEqual((call["goal"], call["verdict"]), ("≤ 50 µs p50", "met"))
+        memory = verdicts["7. memory per idle adapter, against an idle Node MCP server"]
+        self.assertEqual((memory["goal"], memory["verdict"]), ("≤ 1/10", "missed"))
+        self.assertEqual(memory["figure"], "0.25 ratio (idle adapter / idle Node server memory)")
+
 
 if __name__ == "__main__":
     unittest.main()

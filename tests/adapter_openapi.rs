@@ -43,13 +43,25 @@ fn call(tool: &str, args: Value) -> Value {
 /// The Python SDK lists one tool per operation (names, descriptions,
 /// read-only hints and input schemas from the document, `$ref`s expanded)
 /// and calls them: path, query and header parameters, a JSON body, a 204
-/// and a 404, each answered exactly. Every request carried the injected
-/// key, which appears in no result (the service's echo of it is masked).
+/// and a 404, each answered exactly, in both protocol eras (a handshake
+/// session, then stateless 2026-07-28 requests). Every request carried
+/// the injected key, which appears in no result (the service's echo of it
+/// is masked).
 #[test]
 fn an_agent_lists_and_calls_the_operations_of_a_real_api() {
     let api = RestApi::start();
     let dir = temp_dir();
     let config = setup(dir.path(), &api);
+    for mode in ["legacy", "2026-07-28"] {
+        // The service's item 2 is created and deleted in each session.
+        let before = api.seen().len();
+        lists_and_calls(&api, &config, mode, before);
+    }
+}
+
+/// One agent session in `mode` (the SDK's connect mode) against the
+/// service, whose record held `before` requests when it began.
+fn lists_and_calls(api: &RestApi, config: &Path, mode: &str, before: usize) {
     let argv = json!([
         target_bin("weft").display().to_string(),
         "--config",
@@ -65,7 +77,7 @@ fn an_agent_lists_and_calls_the_operations_of_a_real_api() {
         call("items__delete_item_items_item_id_delete", json!({"item_id": 2})),
         call("items__whoami_whoami_get", json!({"x-client-tag": "t-7"})),
     ]});
-    let out = crate::serve::agent(&argv.to_string(), "2026-07-28", "sequence", calls);
+    let out = crate::serve::agent(&argv.to_string(), mode, "sequence", calls);
     let whole = out.to_string();
     assert!(
         !whole.contains(CANARY),
@@ -172,6 +184,7 @@ fn an_agent_lists_and_calls_the_operations_of_a_real_api() {
     let seen: Vec<Value> = api
         .seen()
         .into_iter()
+        .skip(before)
         .filter(|r| r["path"] != "/openapi.json")
         .collect();
     let lines: Vec<String> = seen

@@ -296,16 +296,7 @@ fn new_adapter_templates_build_and_serve() {
     let dir = temp_dir();
     for (lang, file) in [("python", "adapter.py"), ("js", "adapter.js")] {
         let folder = dir.path().join(format!("hello-{lang}"));
-        let out = weft()
-            .args(["new", "--adapter", "--lang", lang])
-            .arg(&folder)
-            .output_timed()
-            .expect("weft new runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        weft_new_adapter(lang, &folder);
         let template = repo_root().join(format!("plugins/template-adapter-{lang}"));
         for name in [file, "README.md"] {
             assert_eq!(
@@ -332,21 +323,7 @@ fn new_adapter_templates_build_and_serve() {
     }
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).expect("write config");
-    let call = |server: &str, tool: &str, args: &str| {
-        let out = weft()
-            .arg("-c")
-            .arg(&cfg)
-            .args(["call", server, tool, args])
-            .output_timed()
-            .expect("weft call runs");
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{server}.{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let call = |server: &str, tool: &str, args: &str| weft_ok(&cfg, &["call", server, tool, args]);
     for server in ["hpy", "hjs"] {
         assert_eq!(
             call(server, "greet", r#"{"name": "Ada", "times": 2}"#),

@@ -6,63 +6,12 @@
 //! and is refused without them; `insecure_skip_verify` connects, with a
 //! warning.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::support::pki::Pki;
 use crate::support::*;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use serde_json::json;
 use weft::{Hub, State};
-
-/// PEM files of a test CA, a server certificate for `localhost` and
-/// 127.0.0.1 issued by it, and a client certificate issued by it.
-struct Pki {
-    ca: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
-    client_key: PathBuf,
-}
-
-fn pki(dir: &Path) -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "weft test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let leaf = |names: Vec<String>, purpose: ExtendedKeyUsagePurpose| {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.extended_key_usages = vec![purpose];
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
-    };
-    let (server_cert, server_key) = leaf(
-        vec!["localhost".into(), "127.0.0.1".into()],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
-    let (client_cert, client_key) = leaf(
-        vec!["weft-client".into()],
-        ExtendedKeyUsagePurpose::ClientAuth,
-    );
-    let write = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    };
-    // Named in configs as `client.pem`, relative to their directory.
-    write("client.pem", &client_cert);
-    Pki {
-        ca: write("ca.pem", &ca_cert.pem()),
-        server_cert: write("server.pem", &server_cert),
-        server_key: write("server-key.pem", &server_key),
-        client_key: write("client-key.pem", &client_key),
-    }
-}
 
 /// The Python SDK fixture over HTTPS on a port of its choosing; with
 /// `client_ca`, it requires a client certificate issued by that CA.
@@ -116,7 +65,7 @@ fn failure(hub: &Hub) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_ca_is_trusted_through_ca_file_and_only_then() {
     let dir = temp_dir();
-    let pki = pki(dir.path());
+    let pki = Pki::new(dir.path());
     let (_server, port) = python_https(&pki, false);
 
     let hub = hub_with(dir.path(), port, "ca_file = \"ca.pem\"\n").await;
@@ -136,7 +85,7 @@ async fn a_private_ca_is_trusted_through_ca_file_and_only_then() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
     let dir = temp_dir();
-    let pki = pki(dir.path());
+    let pki = Pki::new(dir.path());
     let (_server, port) = python_https(&pki, true);
 
     let hub = hub_with(
@@ -167,7 +116,7 @@ async fn mutual_tls_works_with_a_client_certificate_and_is_refused_without() {
 #[test]
 fn insecure_skip_verify_connects_and_warns_each_time() {
     let dir = temp_dir();
-    let pki = pki(dir.path());
+    let pki = Pki::new(dir.path());
     let (_server, port) = python_https(&pki, false);
     let config = dir.path().join("weft.toml");
     std::fs::write(

@@ -6,7 +6,9 @@
 
 mod support;
 
+mod adapter_build;
 mod adapter_egress;
+mod adapter_https;
 mod adapter_openapi;
 mod adapters;
 mod adapters_polyglot;

@@ -11,6 +11,7 @@ pub mod code;
 pub mod echo_http;
 pub mod js;
 pub mod keys;
+pub mod pki;
 pub mod python;
 pub mod rest_api;
 pub mod seed;
@@ -133,6 +134,38 @@ pub fn weft() -> Command {
         .stdin(Stdio::null());
     isolate(&mut cmd);
     cmd
+}
+
+/// `weft new --adapter --lang LANG FOLDER`, which must succeed.
+pub fn weft_new_adapter(lang: &str, folder: &Path) {
+    let out = weft()
+        .args(["new", "--adapter", "--lang", lang])
+        .arg(folder)
+        .output_timed()
+        .expect("weft new runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `weft -c CONFIG ARGS…`, which must exit 0: its stdout, trimmed.
+pub fn weft_ok(config: &Path, args: &[&str]) -> String {
+    let out = weft()
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output_timed()
+        .expect("weft runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "weft {args:?}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// A TOML string literal.

@@ -2,9 +2,9 @@
 //! (`tests/fixtures/rest_api.py`, FastAPI under uvicorn from the tools
 //! venv): started on a port the system picks, which it prints once its
 //! socket listens. It records every request it gets; [`RestApi::seen`]
-//! reads that record.
+//! reads that record. [`RestApi::start_tls`] serves it over HTTPS.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,15 +15,33 @@ use super::{Background, first_line, get_json, repo_root, venv_bin};
 /// The running service; killed when dropped.
 pub struct RestApi {
     pub port: u16,
+    /// Over HTTPS: the CA that issued its certificate.
+    ca: Option<PathBuf>,
     _process: Background,
 }
 
 impl RestApi {
     /// Starts it and waits until it listens.
     pub fn start() -> RestApi {
+        RestApi::spawn(&[], None)
+    }
+
+    /// Starts it over HTTPS with the server certificate of `pki` (issued
+    /// for 127.0.0.1 by `pki.ca`).
+    pub fn start_tls(pki: &super::pki::Pki) -> RestApi {
+        let tls = [
+            "--tls".as_ref(),
+            pki.server_cert.as_os_str(),
+            pki.server_key.as_os_str(),
+        ];
+        RestApi::spawn(&tls, Some(pki.ca.clone()))
+    }
+
+    fn spawn(args: &[&std::ffi::OsStr], ca: Option<PathBuf>) -> RestApi {
         let python = venv_bin("python");
         let mut cmd = Command::new(&python);
         cmd.arg(repo_root().join("tests/fixtures/rest_api.py"))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -41,13 +59,45 @@ impl RestApi {
             });
         RestApi {
             port,
+            ca,
             _process: process,
         }
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` over TLS.
     pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET PATH` over HTTPS, trusting the CA it was started with, as
+    /// JSON.
+    pub async fn get_tls(&self, path: &str) -> Value {
+        let ca = self.ca.as_ref().expect("started with start_tls");
+        let pem = std::fs::read(ca).expect("read the CA");
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM CA"))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("an HTTPS client");
+        let url = format!("{}{path}", self.base());
+        let answer = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        answer
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+    }
+
+    /// [`RestApi::seen`] of a service started with `start_tls`.
+    pub async fn seen_tls(&self) -> Vec<Value> {
+        match self.get_tls("/_seen").await {
+            Value::Array(items) => items,
+            other => panic!("/_seen is not a list: {other}"),
+        }
     }
 
     /// The requests it has received, oldest first (method, raw path,

@@ -27,7 +27,7 @@ use rmcp::model::{CallToolResult, JsonObject, Tool};
 use crate::config::{AdapterConfig, Grants};
 use crate::error::ErrorKind;
 use crate::hub::WeakHub;
-use crate::sandbox::egress::{Access, Egress};
+use crate::sandbox::egress::{Access, Egress, EgressSetupError};
 use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
 use crate::tenant::Caller;
 use crate::upstream::builtin::{DirectError, InProcess};
@@ -57,6 +57,11 @@ pub enum LoadError {
     List { why: String, said: String },
     #[error(transparent)]
     Tools(#[from] tools::ListError),
+    /// The TLS files of its `https://` egress cannot be used.
+    #[error("its https:// egress cannot be set up: {0}")]
+    EgressTls(#[from] crate::upstream::tls::TlsError),
+    #[error("its egress cannot be set up: {0}")]
+    Egress(#[from] EgressSetupError),
 }
 
 /// One component server.
@@ -70,8 +75,9 @@ pub struct ComponentServer {
     wasm: OnceLock<Wasm>,
     /// Calls running now, at most `limits.concurrency`.
     slots: tokio::sync::Semaphore,
-    /// What its calls may do over HTTP (`egress`).
-    egress: Access,
+    /// What its calls may do over HTTP (`egress`), set up when it loads
+    /// (its TLS files are read then).
+    egress: OnceLock<Access>,
 }
 
 impl ComponentServer {
@@ -87,23 +93,9 @@ impl ComponentServer {
             tracing::error!(server = name, error = %e, "invalid grants; the adapter may call nothing");
             Grants::default()
         });
-        let egress = match &config.egress {
-            None => Access::Closed {
-                server: name.to_string(),
-            },
-            Some(e) => match Egress::new(name, e.clone()) {
-                Ok(e) => Access::Open(Arc::new(e)),
-                Err(e) => {
-                    tracing::error!(server = name, error = %e, "egress cannot be set up; the adapter may make no HTTP requests");
-                    Access::Closed {
-                        server: name.to_string(),
-                    }
-                }
-            },
-        };
         ComponentServer {
             name: name.to_string(),
-            egress,
+            egress: OnceLock::new(),
             grants,
             sandbox,
             hub,
@@ -127,8 +119,32 @@ impl ComponentServer {
             self.config.limits.max_calls,
             self.config.config.clone(),
         );
-        ctx.egress = self.egress.clone();
+        ctx.egress = self.egress.get().cloned().unwrap_or_else(|| self.closed());
         Ok(Arc::new(ctx))
+    }
+
+    /// The access of an adapter that may make no HTTP request.
+    fn closed(&self) -> Access {
+        Access::Closed {
+            server: self.name.clone(),
+        }
+    }
+
+    /// Its egress: the client, its TLS files read (off the async
+    /// workers), once.
+    async fn set_up_egress(&self) -> Result<(), LoadError> {
+        if self.egress.get().is_some() {
+            return Ok(());
+        }
+        let access = match &self.config.egress {
+            None => self.closed(),
+            Some(e) => {
+                let tls = crate::upstream::tls::load(&e.tls).await?;
+                Access::Open(Arc::new(Egress::new(&self.name, e.clone(), &tls)?))
+            }
+        };
+        let _ = self.egress.set(access);
+        Ok(())
     }
 
     /// Refuses a call that would loop back into this adapter or nest too
@@ -170,6 +186,7 @@ impl ComponentServer {
         // Compiling takes a while the first time: off the async workers.
         let (s, w) = (sandbox.clone(), wasm.clone());
         tokio::task::spawn_blocking(move || s.prepare_adapter(&w)).await??;
+        self.set_up_egress().await?;
         let ctx = self.context(&Caller::owner())?;
         let listed = sandbox
             .adapter_tools(&wasm, &self.config.limits, ctx.clone())

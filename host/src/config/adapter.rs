@@ -1,8 +1,8 @@
 //! A server that is a Wasm component (`[servers.NAME] component = "..."`):
 //! the component's path, what it may call (`grants`), its per-call limits
 //! (`[servers.NAME.limits]`), its own configuration (`[servers.NAME.config]`)
-//! and its outbound HTTP (`egress`, `[servers.NAME.egress_headers]`: see
-//! [`super::egress`]).
+//! and its outbound HTTP (`egress`, `[servers.NAME.egress_headers]`, and
+//! the TLS keys for `https://` requests: see [`super::egress`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::ConfigError;
 use super::egress::EgressConfig;
 use super::policy::{Limits, RawLimits, amount_bytes, validate_grant};
+use super::tls::TlsConfig;
 
 /// The most calls one adapter runs at once, unless `limits.concurrency`
 /// says otherwise.
@@ -47,6 +48,9 @@ pub(crate) struct RawAdapter {
     pub egress: Vec<String>,
     /// `egress_headers`, its references resolved.
     pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
+    /// The entry's TLS keys, for `https://` egress (checked: set only
+    /// when an `egress` entry is `https://`).
+    pub tls: TlsConfig,
 }
 
 impl RawAdapter {
@@ -153,6 +157,7 @@ impl RawAdapter {
         if let Some(t) = &raw.request_timeout {
             egress.request_timeout = t.resolve(file, &key("limits.request_timeout"))?;
         }
+        egress.tls = self.tls.clone();
         if egress.request_timeout.is_zero() {
             return Err(ConfigError::new(
                 file,

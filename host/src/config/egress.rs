@@ -2,22 +2,29 @@
 //! URLs it may request, and `[servers.NAME.egress_headers."HOST"]`, the
 //! headers the host adds to requests for a host (secrets among them).
 //!
-//! An entry is `http://HOST[:PORT][/PATH]`:
+//! An entry is `http://HOST[:PORT][/PATH]` or `https://HOST[:PORT][/PATH]`;
+//! the scheme must match the request's (an `http://` entry never allows an
+//! `https://` request, nor the other way round):
 //! - `HOST` is a name (`api.example.com`, matched without regard to case),
 //!   `*.example.com` (any name below it, not the name itself), `*` (any
 //!   host) or an IP address (`127.0.0.1`, `[::1]`);
-//! - `PORT` is a number or `*`; without one, 80;
+//! - `PORT` is a number or `*`; without one, 80 for http and 443 for https;
 //! - `PATH` is a pattern in which `*` stands for any text, `/` included
 //!   (`/v1/*`); without one, any path. The query is not matched.
 //!
 //! A private, loopback or link-local address is reached only when an entry
 //! names that very address: a name never resolves into one (see
 //! `sandbox/egress.rs`). This module only parses and matches; it never
-//! opens a connection.
+//! opens a connection. The TLS settings of `https://` requests (a private
+//! CA, a client certificate) are the server entry's `ca_file`,
+//! `client_cert`, `client_key` and `insecure_skip_verify`, read by
+//! `config/tls.rs` as for an HTTPS server.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::Duration;
+
+use super::tls::TlsConfig;
 
 /// The largest response body an adapter receives, unless
 /// `limits.max_response` says otherwise.
@@ -50,11 +57,7 @@ pub enum EgressEntryError {
     NoHost,
     #[error("{0:?} is not a host name, `*.NAME`, `*` or an IP address")]
     BadHost(String),
-    #[error(
-        "{0:?}: https:// egress is not supported yet (this build has no TLS client for adapters)"
-    )]
-    Https(String),
-    #[error("{0:?} does not start with http://")]
+    #[error("{0:?} does not start with http:// or https://")]
     NotHttp(String),
     #[error("{entry:?}: unexpected {after:?} after the address")]
     AfterAddress { entry: String, after: String },
@@ -123,11 +126,45 @@ impl HostPattern {
     }
 }
 
+/// The scheme of an entry or a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`; anything else is `None`.
+    pub fn parse(text: &str) -> Option<Scheme> {
+        match text {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+
+    /// The port a URL of this scheme means when it names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
 /// One entry of `egress`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressRule {
     /// The entry as written, for messages.
     pub text: String,
+    pub scheme: Scheme,
     pub host: HostPattern,
     /// `None`: any port.
     pub port: Option<u16>,
@@ -137,10 +174,10 @@ pub struct EgressRule {
 
 impl EgressRule {
     fn parse(text: &str) -> Result<EgressRule, EgressEntryError> {
-        let rest = if let Some(rest) = text.strip_prefix("http://") {
-            rest
-        } else if text.starts_with("https://") {
-            return Err(EgressEntryError::Https(text.to_string()));
+        let (scheme, rest) = if let Some(rest) = text.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else if let Some(rest) = text.strip_prefix("https://") {
+            (Scheme::Https, rest)
         } else {
             return Err(EgressEntryError::NotHttp(text.to_string()));
         };
@@ -173,7 +210,7 @@ impl EgressRule {
             why: Box::new(why),
         })?;
         let port = match port {
-            None => Some(80),
+            None => Some(scheme.default_port()),
             Some("*") => None,
             Some(p) => Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| {
                 EgressEntryError::BadPort {
@@ -187,15 +224,18 @@ impl EgressRule {
         }
         Ok(EgressRule {
             text: text.to_string(),
+            scheme,
             host,
             port,
             path: path.map(str::to_string),
         })
     }
 
-    /// Whether a request to `host`, `port` and `path` (no query) fits.
-    pub fn matches(&self, host: &str, port: u16, path: &str) -> bool {
-        self.host.matches(host)
+    /// Whether a request of `scheme` to `host`, `port` and `path` (no
+    /// query) fits.
+    pub fn matches(&self, scheme: Scheme, host: &str, port: u16, path: &str) -> bool {
+        self.scheme == scheme
+            && self.host.matches(host)
             && self.port.is_none_or(|p| p == port)
             && self.path.as_deref().is_none_or(|p| wildcard(p, path))
     }
@@ -242,6 +282,10 @@ pub struct EgressConfig {
     pub max_response: u64,
     /// How long one request may take, connecting included.
     pub request_timeout: Duration,
+    /// How `https://` requests check servers and present a client
+    /// certificate: the server entry's TLS keys (default: the platform's
+    /// roots only).
+    pub tls: TlsConfig,
 }
 
 impl EgressConfig {
@@ -300,20 +344,34 @@ impl EgressConfig {
             headers: injected,
             max_response: DEFAULT_MAX_RESPONSE,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            tls: TlsConfig::default(),
         })
     }
 
     /// The first entry a request fits.
-    pub fn allowing(&self, host: &str, port: u16, path: &str) -> Option<&EgressRule> {
-        self.rules.iter().find(|r| r.matches(host, port, path))
+    pub fn allowing(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+        path: &str,
+    ) -> Option<&EgressRule> {
+        self.rules
+            .iter()
+            .find(|r| r.matches(scheme, host, port, path))
     }
 
     /// Whether an entry the request fits names the address `ip` itself
     /// (which lets a request reach it even when it is private).
-    pub fn names_address(&self, ip: IpAddr, port: u16, path: &str) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.host == HostPattern::Ip(ip) && r.matches(&ip.to_string(), port, path))
+    pub fn names_address(&self, scheme: Scheme, ip: IpAddr, port: u16, path: &str) -> bool {
+        self.rules.iter().any(|r| {
+            r.host == HostPattern::Ip(ip) && r.matches(scheme, &ip.to_string(), port, path)
+        })
+    }
+
+    /// Whether any entry allows `https://` requests.
+    pub fn has_https(&self) -> bool {
+        self.rules.iter().any(|r| r.scheme == Scheme::Https)
     }
 
     /// The headers to add to a request for `host`, in order (a later table
@@ -352,20 +410,28 @@ mod tests {
 
     #[test]
     fn entries_parse_and_match() {
+        use Scheme::{Http, Https};
         let r = rule("http://api.example.com/v1/*");
-        assert!(r.matches("API.example.com", 80, "/v1/items"));
-        assert!(!r.matches("api.example.com", 80, "/v2/items"));
-        assert!(!r.matches("api.example.com", 8080, "/v1/items"));
+        assert!(r.matches(Http, "API.example.com", 80, "/v1/items"));
+        assert!(!r.matches(Http, "api.example.com", 80, "/v2/items"));
+        assert!(!r.matches(Http, "api.example.com", 8080, "/v1/items"));
         let r = rule("http://*.internal.test:*");
-        assert!(r.matches("a.b.internal.test", 8443, "/"));
-        assert!(!r.matches("internal.test", 80, "/"));
-        assert!(!r.matches("evilinternal.test", 80, "/"));
+        assert!(r.matches(Http, "a.b.internal.test", 8443, "/"));
+        assert!(!r.matches(Http, "internal.test", 80, "/"));
+        assert!(!r.matches(Http, "evilinternal.test", 80, "/"));
         let r = rule("http://127.0.0.1:8080");
-        assert!(r.matches("127.0.0.1", 8080, "/anything"));
+        assert!(r.matches(Http, "127.0.0.1", 8080, "/anything"));
         assert_eq!(r.host, HostPattern::Ip("127.0.0.1".parse().unwrap()));
         let r = rule("http://[::1]:*/x");
-        assert!(r.matches("::1", 9, "/x"));
-        assert!(!r.matches("::1", 9, "/y"));
+        assert!(r.matches(Http, "::1", 9, "/x"));
+        assert!(!r.matches(Http, "::1", 9, "/y"));
+        // The scheme must match, and sets the default port.
+        let r = rule("https://api.example.com/v1/*");
+        assert!(r.matches(Https, "api.example.com", 443, "/v1/items"));
+        assert!(!r.matches(Http, "api.example.com", 443, "/v1/items"));
+        assert!(!r.matches(Https, "api.example.com", 80, "/v1/items"));
+        let r = rule("http://api.example.com:*");
+        assert!(!r.matches(Https, "api.example.com", 443, "/"));
         for bad in [
             "api.example.com",
             "ftp://x",
@@ -374,7 +440,8 @@ mod tests {
             "http://x:0",
             "http://x:99999",
             "http://x/?q",
-            "https://api.example.com",
+            "https:/api.example.com",
+            "HTTPS://api.example.com",
         ] {
             assert!(EgressRule::parse(bad).is_err(), "{bad}");
         }

@@ -276,6 +276,27 @@ impl RawServer {
                 .hint("add `component = \"PATH.wasm\"`, or remove it"));
             }
         }
+        // The TLS keys (an HTTPS server's, or a component's for its
+        // https:// egress). A client key given as a reference is resolved
+        // from the shared secrets (per-tenant servers included) and noted
+        // for redaction like a header's value.
+        let raw_tls = || {
+            let key_was_reference = self.client_key.as_deref().is_some_and(|k| k.contains("${"));
+            let client_key = match &self.client_key {
+                Some(k) if key_was_reference => {
+                    let one = BTreeMap::from([("client_key".to_string(), k.clone())]);
+                    resolve_with(&one, "tls", store.as_ref(), None)?.remove("client_key")
+                }
+                other => other.clone(),
+            };
+            Ok::<_, ConfigError>(super::tls::RawTls {
+                ca_file: self.ca_file.as_deref(),
+                client_cert: self.client_cert.as_deref(),
+                client_key,
+                key_was_reference,
+                insecure_skip_verify: self.insecure_skip_verify,
+            })
+        };
         let kind = self.transport.as_deref().map(str::to_ascii_lowercase);
         let transport = match (command, url, kind.as_deref()) {
             (None, None, None) if component.is_some() => {
@@ -298,8 +319,11 @@ impl RawServer {
                     let field = format!("egress_headers.{host}");
                     egress_headers.insert(host.clone(), resolve_map(table, &field)?);
                 }
+                let https_egress = self.egress.iter().any(|e| e.starts_with("https://"));
+                let tls = raw_tls()?.into_egress_config(file, entry, https_egress)?;
                 let adapter = super::adapter::RawAdapter {
                     path: component.unwrap_or_default(),
+                    tls,
                     grants: std::mem::take(&mut self.grants),
                     limits: self.limits.take(),
                     config: self.config.take(),
@@ -375,26 +399,7 @@ impl RawServer {
                     )
                     .hint("remove them, or use `command` for a local server"));
                 }
-                // A client key given as a reference is resolved from the
-                // shared secrets (per-tenant servers included) and noted
-                // for redaction like a header's value.
-                let key_was_reference =
-                    self.client_key.as_deref().is_some_and(|k| k.contains("${"));
-                let client_key = match &self.client_key {
-                    Some(k) if key_was_reference => {
-                        let one = BTreeMap::from([("client_key".to_string(), k.clone())]);
-                        resolve_with(&one, "tls", store.as_ref(), None)?.remove("client_key")
-                    }
-                    other => other.clone(),
-                };
-                let tls = super::tls::RawTls {
-                    ca_file: self.ca_file.as_deref(),
-                    client_cert: self.client_cert.as_deref(),
-                    client_key,
-                    key_was_reference,
-                    insecure_skip_verify: self.insecure_skip_verify,
-                }
-                .into_config(file, entry, &url)?;
+                let tls = raw_tls()?.into_config(file, entry, &url)?;
                 Transport::Http {
                     headers: resolve_map(&self.headers, "headers")?,
                     legacy_sse: kind.as_deref() == Some("sse"),

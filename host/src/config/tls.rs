@@ -1,8 +1,10 @@
 //! TLS settings of an HTTP server entry: `ca_file` (PEM certificates
 //! trusted for this server besides the platform's roots), `client_cert`
 //! and `client_key` (a client certificate for mutual TLS), and
-//! `insecure_skip_verify`. Plain data: the files are read, and the
-//! certificates parsed, when weft connects (see `upstream::tls`).
+//! `insecure_skip_verify`. On a component server the same keys apply to
+//! its `https://` egress. Plain data: the files are read, and the
+//! certificates parsed, when weft connects or the adapter loads (see
+//! `upstream::tls`).
 
 use std::path::{Path, PathBuf};
 
@@ -87,17 +89,41 @@ impl RawTls<'_> {
         entry: &str,
         url: &str,
     ) -> Result<TlsConfig, ConfigError> {
-        let key = |k: &str| format!("{entry}.{k}");
-        if !self.any() {
-            return Ok(TlsConfig::default());
-        }
-        if !url.starts_with("https://") {
+        if self.any() && !url.starts_with("https://") {
             return Err(ConfigError::new(
                 file,
                 entry,
                 "`ca_file`, `client_cert`, `client_key` and `insecure_skip_verify` apply only to https:// URLs",
             )
             .hint("use an https:// URL, or remove them"));
+        }
+        self.checked(file, entry)
+    }
+
+    /// The same keys on a component server, where they apply to its
+    /// `https://` egress: checks them when `https_egress` (an `egress`
+    /// entry is `https://`) and refuses them otherwise.
+    pub fn into_egress_config(
+        self,
+        file: &Path,
+        entry: &str,
+        https_egress: bool,
+    ) -> Result<TlsConfig, ConfigError> {
+        if self.any() && !https_egress {
+            return Err(ConfigError::new(
+                file,
+                entry,
+                "`ca_file`, `client_cert`, `client_key` and `insecure_skip_verify` apply to a component server only when its `egress` list has an https:// entry",
+            )
+            .hint("add an https:// entry to `egress`, or remove them"));
+        }
+        self.checked(file, entry)
+    }
+
+    fn checked(self, file: &Path, entry: &str) -> Result<TlsConfig, ConfigError> {
+        let key = |k: &str| format!("{entry}.{k}");
+        if !self.any() {
+            return Ok(TlsConfig::default());
         }
         if self.insecure_skip_verify && self.ca_file.is_some() {
             return Err(ConfigError::new(

@@ -19,6 +19,11 @@
 //! not followed (the adapter sees the 3xx and may make a new request,
 //! checked again), and no proxy is used.
 //!
+//! `https://` requests go over rustls, checked against the platform's
+//! roots plus the server entry's own TLS settings (`ca_file`, a client
+//! certificate, `insecure_skip_verify`), loaded by `upstream::tls` as for
+//! an HTTPS server. An entry's scheme must match the request's.
+//!
 //! On the way out, the host adds the `egress_headers` of the request's
 //! host; the adapter may not set those header names itself and never holds
 //! their values. On the way back, every such value (and every secret weft
@@ -43,6 +48,8 @@ use wasmtime_wasi_http::{
 use super::host::RunState;
 use crate::config::EgressConfig;
 use crate::config::credentials::credential_values;
+use crate::config::egress::Scheme;
+use crate::upstream::tls::Loaded;
 
 /// The largest request body an adapter may send.
 const MAX_REQUEST_BODY: usize = 8 << 20;
@@ -260,14 +267,21 @@ pub enum EgressSetupError {
 }
 
 impl Egress {
-    /// The egress of adapter `server`.
-    pub fn new(server: &str, config: Arc<EgressConfig>) -> Result<Egress, EgressSetupError> {
-        let client = reqwest::Client::builder()
+    /// The egress of adapter `server`, with its TLS settings (`tls`,
+    /// loaded from `config.tls`).
+    pub fn new(
+        server: &str,
+        config: Arc<EgressConfig>,
+        tls: &Loaded,
+    ) -> Result<Egress, EgressSetupError> {
+        let builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(PublicOnly)
             .connect_timeout(config.request_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_idle_timeout(std::time::Duration::from_secs(30));
+        let client = tls
+            .apply(builder, &format!("the https:// egress of servers.{server}"))
             .build()
             .map_err(EgressSetupError::Client)?;
         let values: Vec<String> = config
@@ -323,17 +337,23 @@ impl Egress {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        let port = uri.port_u16().unwrap_or(80);
-        let path = uri.path().to_string();
-        let scheme = uri.scheme_str().unwrap_or("");
-        let shown = format!("{scheme}://{}{path}", authority(&host, port));
-        if scheme != "http" {
+        let written = uri.scheme_str().unwrap_or("");
+        let Some(scheme) = Scheme::parse(written) else {
+            let shown = format!(
+                "{written}://{}{}",
+                authority(&host, uri.port_u16()),
+                uri.path()
+            );
             return Err(self.refuse(
                 &shown,
-                format!("{scheme}:// requests are not supported yet; only http://"),
+                format!("{written}:// requests are not supported; only http:// and https://"),
             ));
-        }
-        if self.config.allowing(&host, port, &path).is_none() {
+        };
+        let port = uri.port_u16().unwrap_or(scheme.default_port());
+        let path = uri.path().to_string();
+        let shown_port = (port != scheme.default_port()).then_some(port);
+        let shown = format!("{written}://{}{path}", authority(&host, shown_port));
+        if self.config.allowing(scheme, &host, port, &path).is_none() {
             let list: Vec<&str> = self.config.rules.iter().map(|r| r.text.as_str()).collect();
             return Err(self.refuse(
                 &shown,
@@ -346,12 +366,12 @@ impl Egress {
         }
         if let Ok(ip) = host.parse::<IpAddr>()
             && let Some(kind) = not_public(ip)
-            && !self.config.names_address(ip, port, &path)
+            && !self.config.names_address(scheme, ip, port, &path)
         {
             return Err(self.refuse(
                 &shown,
                 format!(
-                    "{ip} is a {kind} address, reached only when an `egress` entry names it (such as \"http://{}:{port}\")",
+                    "{ip} is a {kind} address, reached only when an `egress` entry names it (such as \"{written}://{}:{port}\")",
                     bracketed(ip)
                 ),
             ));
@@ -453,6 +473,12 @@ impl Egress {
             why = format!("{why}: {s}");
             source = s.source();
         }
+        if why.contains("certificate") {
+            why = format!(
+                "{why} (if the server's certificate is issued by a private CA, trust that CA with `ca_file` in [servers.{}])",
+                self.server
+            );
+        }
         tracing::warn!(target: "weft::egress", server = %self.server, url = %shown, error = %why, "an HTTP request failed");
         refused(format!("weft egress: {shown} failed: {why}"))
     }
@@ -471,15 +497,15 @@ impl Egress {
     }
 }
 
-fn authority(host: &str, port: u16) -> String {
+/// `host` (bracketed when IPv6) with `:port` when there is one to show.
+fn authority(host: &str, port: Option<u16>) -> String {
     let host = match host.parse::<IpAddr>() {
         Ok(ip) => bracketed(ip),
         Err(_) => host.to_string(),
     };
-    if port == 80 {
-        host
-    } else {
-        format!("{host}:{port}")
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
     }
 }
 
