@@ -202,7 +202,7 @@ fn write_loop(
     let mut commits = 0u32;
     while let Ok(first) = rx.recv() {
         commits = commits.wrapping_add(1);
-        if commits % CHECKPOINT_EVERY == 0 {
+        if commits.is_multiple_of(CHECKPOINT_EVERY) {
             // One waiting kick is enough: a checkpoint takes every page.
             let _ = kick.try_send(());
         }
