@@ -173,6 +173,25 @@ class ReportTest(unittest.TestCase):
         self.assertIn("10 agent calls through `weft serve`: not measured;", readme)
         self.assertIn("### 8. Code mode, end to end", read(os.path.join(self.dir, "results", "results.md")))
 
+    def test_the_journal_figures_get_a_table_and_a_target_of_their_own(self):
+        journal = [
+            {"case": "9", "name": "journal per call NORMAL p50", "unit": "µs", "value": 41.0},
+            {"case": "9", "name": "journal per call FULL p50", "unit": "µs", "value": 900.0},
+            {"case": "9", "name": "10-call runs/s journal off", "unit": "runs/s", "value": 5000.0},
+            {"case": "9", "name": "resume 1000 calls", "unit": "ms", "value": 13.0},
+        ]
+        self.write_raw([clean_provenance()] + journal)
+        verdicts = {t["target"]: t for t in report.targets(report.load(self.raw))}
+        cost = verdicts["9. the journal's cost per call-tool, SQLite (synchronous NORMAL)"]
+        self.assertEqual((cost["goal"], cost["verdict"]), ("≤ 50 µs p50", "met"))
+        md = report.markdown(report.load(self.raw), [])
+        section = md.split("### 9. Durable runs: the journal\n", 1)[1]
+        self.assertIn("| resume 1000 calls | 13.0 | ms |", section)
+        # A run without the journal's figures has no such target.
+        self.write_raw([clean_provenance()])
+        names = [t["target"] for t in report.targets(report.load(self.raw))]
+        self.assertFalse(any(n.startswith("9.") for n in names), names)
+
     def test_stamp_records_describe_and_commit(self):
         self.assertEqual(self.main("stamp", self.raw)[0], 0)
         p = report.load(self.raw).provenance

@@ -25,6 +25,7 @@ mod conformance;
 mod direct_call;
 mod durable;
 mod durable_pg;
+mod durable_serve;
 mod edge_limits;
 mod edge_tenants;
 mod first_hour;

@@ -42,6 +42,9 @@ use weft::journal::{self, Backend, Durability, Recorder, RunRecord, Sqlite, Step
 use weft::policy::{Loaded, Runner};
 use weft::sandbox::{Sandbox, Wasm};
 
+/// The suite's case number of these figures (`bench/report.py`).
+const CASE: &str = "9";
+
 fn latency(case: &str, label: &str, name: &str, samples: Vec<Duration>) -> (f64, f64) {
     let (p50, p99) = record::latency(case, name, samples);
     println!("{label:<56} p50 {p50:>10.2} µs  p99 {p99:>10.2} µs");
@@ -111,7 +114,7 @@ async fn main() {
             samples.push(t.elapsed());
         }
         latency(
-            "journal",
+            CASE,
             &match label.starts_with("PostgreSQL") {
                 true => format!("journal cost per call, {label}"),
                 false => format!("journal cost per call, synchronous {label}"),
@@ -150,7 +153,7 @@ async fn main() {
             );
         }
         latency(
-            "journal",
+            CASE,
             &format!("guest call-tool import, journal {label}"),
             &format!("guest import journal {label}"),
             samples,
@@ -183,7 +186,7 @@ async fn main() {
             format!("10-call runs, journal {label}")
         );
         record::figure(
-            "journal",
+            CASE,
             &format!("10-call runs/s journal {label}"),
             rate,
             "runs/s",
@@ -236,7 +239,7 @@ async fn main() {
         "{:<56} {ms:>10.1} ms",
         "resume of a 1000-call run (median of 3)"
     );
-    record::figure("journal", "resume 1000 calls", ms, "ms");
+    record::figure(CASE, "resume 1000 calls", ms, "ms");
     hub.shutdown().await;
     drop((pg_fast, pg_sync, pg_fast_server, pg_sync_server));
 }

@@ -1,14 +1,14 @@
 //! Durable runs on the command line: opening the journal, starting a
 //! journaled `weft run`, and `weft runs resume ID`.
 
-use std::collections::HashSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::config::Config;
-use crate::journal::{self, Backend, CallRequest, Recorder, Resolution, RunRecord, Status};
+use crate::journal::resumable::short;
+use crate::journal::{self, Backend, Recorder, RunRecord, Status};
 use crate::policy::{self, Loaded, Runner};
 use crate::{Caller, Hub};
 
@@ -18,24 +18,13 @@ use super::{FAILED, USAGE, finish};
 /// Opens the config's journal, off the async workers: the shared database
 /// of `settings.state` if there is one, else the `journal` file.
 pub(super) async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
-    if let Some(url) = config.settings.state.clone()
-        && config.settings.journal.is_some()
-    {
-        let lease = config.settings.lease;
-        let opened = tokio::task::spawn_blocking(move || journal::open_shared(url.expose(), lease))
-            .await
-            .context("the journal's opening task failed")??;
-        return Ok(opened);
-    }
-    let Some(path) = config.settings.journal.clone() else {
-        anyhow::bail!(
-            "the journal is off (journal = false in [settings], or no home folder to keep it in); set journal = \"PATH\" in [settings]"
-        );
-    };
-    let opened = tokio::task::spawn_blocking(move || journal::open(&path))
+    let settings = config.settings.clone();
+    let opened = tokio::task::spawn_blocking(move || journal::open_configured(&settings))
         .await
         .context("the journal's opening task failed")??;
-    Ok(opened)
+    opened.ok_or_else(|| anyhow::anyhow!(
+        "the journal is off (journal = false in [settings], or no home folder to keep it in); set journal = \"PATH\" in [settings]"
+    ))
 }
 
 /// Runs a blocking journal read or write off the async workers.
@@ -50,21 +39,7 @@ pub(super) async fn blocking<T: Send + 'static>(
     Ok(done)
 }
 
-/// Whether the process that ran a run is still alive.
-pub(super) fn alive(pid: Option<u32>) -> bool {
-    pid.is_some_and(|p| {
-        p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
-    })
-}
-
-/// Whether a run is held by a live process: its lease is live (a shared
-/// journal), or its process is alive (a journal file).
-pub(super) fn held(run: &RunRecord) -> bool {
-    match &run.lease {
-        Some(lease) => lease.live,
-        None => alive(run.pid),
-    }
-}
+pub(super) use journal::resumable::held;
 
 /// Who holds a run, for messages.
 pub(super) fn holder(run: &RunRecord) -> String {
@@ -192,7 +167,7 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
         opts.timeout_ms.map(std::time::Duration::from_millis),
         opts.memory,
     );
-    let resend = match in_doubt(&hub, &events) {
+    let resend = match journal::resumable::in_doubt(&hub, &events) {
         Ok(resend) => resend,
         Err(message) => {
             let message = format!(
@@ -232,54 +207,4 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
         .run_journaled(&Caller::owner(), &loaded, &input, None, Some(recorder))
         .await;
     finish(print_report(&report, json)).await
-}
-
-/// A call in doubt that may not be sent again on its own.
-#[derive(Debug, thiserror::Error)]
-enum InDoubt {
-    #[error("call #{0} has an unreadable request")]
-    Unreadable(u64),
-    #[error("call #{seq} ({call}) was sent or about to be, and its result was never recorded")]
-    Unsettled { seq: u64, call: String },
-}
-
-/// The calls in doubt that may be sent again: each is safe to repeat (read-only,
-/// idempotent, or in `idempotent_tools`) or settled as not done. `Err`
-/// names the first that is neither.
-fn in_doubt(hub: &Hub, events: &[journal::Event]) -> Result<HashSet<u64>, InDoubt> {
-    let catalog = hub.catalog();
-    let mut resend = HashSet::new();
-    for e in events.iter().filter(|e| e.kind == journal::Kind::Call) {
-        if e.result.is_some() {
-            continue;
-        }
-        if e.resolution == Some(Resolution::NotDone) {
-            resend.insert(e.seq);
-            continue;
-        }
-        let Some(call) = CallRequest::from_json(&e.request) else {
-            return Err(InDoubt::Unreadable(e.seq));
-        };
-        let annotated = catalog
-            .tool(&call.server, &call.tool)
-            .is_some_and(|t| t.repeatable());
-        let listed = hub
-            .config()
-            .server(&call.server)
-            .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == &call.tool));
-        if annotated || listed {
-            resend.insert(e.seq);
-        } else {
-            return Err(InDoubt::Unsettled {
-                seq: e.seq,
-                call: call.describe(),
-            });
-        }
-    }
-    Ok(resend)
-}
-
-/// The first 12 hex digits of a digest.
-fn short(digest: &str) -> &str {
-    digest.get(..12).unwrap_or(digest)
 }

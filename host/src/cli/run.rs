@@ -58,6 +58,7 @@ pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -
         fuel,
         timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
         memory: opts.memory,
+        ..Default::default()
     };
     let journal = match durable {
         true => match super::resume::begin(&hub, &loaded, &policy, &input, options).await {

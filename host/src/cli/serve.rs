@@ -88,6 +88,25 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
     let hub = start_hub(config, true, true).await;
     warn_failed(&hub);
     let gw = Gateway::new(hub.clone(), expose);
+    // Policy runs are journaled as `weft run`'s are; a journal that cannot
+    // be opened stops weft serve, naming it.
+    let settings = hub.config().settings.clone();
+    let resume = settings.resume;
+    match tokio::task::spawn_blocking(move || crate::journal::open_configured(&settings)).await {
+        Ok(Ok(Some(backend))) => gw.enable_journal(backend),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => {
+            crate::errln!("weft: {e}");
+            return finish(FAILED).await;
+        }
+        Err(e) => {
+            crate::errln!("weft: the journal's opening task failed: {e}");
+            return finish(FAILED).await;
+        }
+    }
+    if resume {
+        crate::serve::durable::resume_owned(gw.clone());
+    }
     // Code mode is on for a local agent over stdio (its own machine's
     // user); `weft serve --http` offers it only where `[code] enabled =
     // true` is written (for everyone or for a tenant).

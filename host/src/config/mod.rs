@@ -110,6 +110,9 @@ pub struct Settings {
     /// `lease`: how long a run in a shared journal stays owned by its
     /// process without a heartbeat.
     pub lease: Duration,
+    /// `resume`: `weft serve` resumes, when it starts, the unfinished runs
+    /// it started (and with `state`, takes over those whose lease expired).
+    pub resume: bool,
 }
 
 /// What one client may hold of `serve --http`: the defences against slow
@@ -201,6 +204,7 @@ impl Default for Settings {
             journal: default_journal_path(),
             state: None,
             lease: state::DEFAULT_LEASE,
+            resume: false,
         }
     }
 }

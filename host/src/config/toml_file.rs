@@ -40,6 +40,7 @@ struct RawSettings {
     journal: Option<toml::Value>,
     state: Option<String>,
     lease: Option<RawDuration>,
+    resume: Option<bool>,
 }
 
 const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants", "code"];
@@ -182,6 +183,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     if let Some(lease) = &raw_settings.lease {
         settings.lease = super::state::parse_lease(lease, file)?;
     }
+    settings.resume = raw_settings.resume.unwrap_or(false);
 
     let code = match table.get("code") {
         Some(v) => section::<super::code::RawCode>(v, file, "code")?.over(

@@ -15,6 +15,7 @@
 //!   `migrate`d at start-up, its runs owned through `lease`s;
 //! - `queue`: the write queue both share (group commit on a thread);
 //! - `recorder`: one run's journal, live or replaying;
+//! - [`resumable`]: which runs may be resumed, which calls in doubt resent;
 //! - `clocks`: the guest's clocks and random under the journal;
 //! - `hooks`: the journaled host calls of a run;
 //! - `crash`: the test hook that aborts weft at a point of a call.
@@ -28,6 +29,7 @@ pub mod model;
 mod postgres;
 mod queue;
 mod recorder;
+pub mod resumable;
 mod sqlite;
 mod store;
 
@@ -59,6 +61,21 @@ pub fn open_shared(
     lease: std::time::Duration,
 ) -> Result<Arc<dyn Backend>, JournalError> {
     Ok(Arc::new(Postgres::open(url, lease)?))
+}
+
+/// Opens the journal `settings` name: the shared database of `state` if
+/// there is one, else the `journal` file; `None` when the journal is off
+/// (blocking: call it off the async workers).
+pub fn open_configured(
+    settings: &crate::config::Settings,
+) -> Result<Option<Arc<dyn Backend>>, JournalError> {
+    if settings.journal.is_none() {
+        return Ok(None);
+    }
+    if let Some(url) = &settings.state {
+        return open_shared(url.expose(), settings.lease).map(Some);
+    }
+    settings.journal.as_deref().map(open).transpose()
 }
 
 /// A new run id: the start time, then random hex (`r20261124-191530-3fa2c1`).

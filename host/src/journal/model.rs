@@ -67,6 +67,15 @@ pub struct RunOptions {
     pub timeout_ms: Option<u64>,
     #[serde(default)]
     pub memory: Option<u64>,
+    /// What started the run: `serve` for a policy run through `weft
+    /// serve` (which resumes such runs when `settings.resume` is on);
+    /// `None` for `weft run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The tenant the run was made for through `weft serve`, if any: a
+    /// resume runs it for that tenant again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// One run, as its row.

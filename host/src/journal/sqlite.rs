@@ -7,7 +7,8 @@
 //! somebody waits on arrives (or 20 ms pass), so they add no commit. A
 //! failed transaction stops the writer for good, so no later write can
 //! land after a lost one. Reads (the `weft runs` commands, a resume's
-//! replay) use a connection of their own.
+//! replay) use a connection of their own, and so does a checkpointer
+//! thread, so that no commit waits for the log to be moved into the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -84,12 +85,23 @@ impl Sqlite {
                 .map_err(|e| unusable(format!("cannot make its folder: {e}")))?;
         }
         let writer = connect(path, durability)?;
+        // The writer never checkpoints (an fsync of the file in the middle
+        // of a commit); the checkpointer does, on a connection of its own.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| unusable(e.to_string()))?;
+        let checkpointer = connect(path, durability)?;
         let reader = connect(path, durability)?;
+        let (kick, kicked) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("weft-journal-ckpt".into())
+            .spawn(move || checkpoint_loop(checkpointer, kicked))
+            .map_err(|e| unusable(format!("cannot start its checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel();
         let shown = path.to_path_buf();
         std::thread::Builder::new()
             .name("weft-journal".into())
-            .spawn(move || write_loop(writer, rx, &shown))
+            .spawn(move || write_loop(writer, rx, &shown, kick))
             .map_err(|e| unusable(format!("cannot start its writer thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
@@ -165,9 +177,35 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, JournalErr
     Ok(conn)
 }
 
-fn write_loop(mut conn: Connection, rx: mpsc::Receiver<Queued>, path: &Path) {
+/// How many commits the writer makes between two checkpoints (each
+/// commit adds a page or two to the log).
+const CHECKPOINT_EVERY: u32 = 256;
+
+/// Moves the log's pages into the file whenever the writer says so, with
+/// a passive checkpoint: it never stops the writer, which goes on
+/// appending to the log meanwhile. Ends when the writer does.
+fn checkpoint_loop(conn: Connection, kicked: mpsc::Receiver<()>) {
+    while kicked.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(target: "weft::journal", "journal checkpoint failed: {e}");
+        }
+    }
+}
+
+fn write_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Queued>,
+    path: &Path,
+    kick: mpsc::SyncSender<()>,
+) {
     let mut broken: Option<JournalError> = None;
+    let mut commits = 0u32;
     while let Ok(first) = rx.recv() {
+        commits = commits.wrapping_add(1);
+        if commits.is_multiple_of(CHECKPOINT_EVERY) {
+            // One waiting kick is enough: a checkpoint takes every page.
+            let _ = kick.try_send(());
+        }
         let batch = queue::gather(first, &rx);
         let outcome = match &broken {
             Some(why) => Err(why.clone()),
@@ -191,10 +229,11 @@ fn apply(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<()> {
         match op {
             Op::CreateRun(run) => {
                 let options = serde_json::to_string(&run.options).unwrap_or_default();
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO runs (id, policy, spec, digest, input, options, seed, status, pid, started_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                    params![
+                )?
+                .execute(params![
                         run.id,
                         run.policy,
                         run.spec,
@@ -205,8 +244,7 @@ fn apply(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<()> {
                         run.status.as_str(),
                         run.pid,
                         run.started_at
-                    ],
-                )?;
+                ])?;
             }
             Op::Event { run, event } => {
                 tx.prepare_cached(
@@ -240,10 +278,10 @@ fn apply(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<()> {
                 output,
                 error,
             } => {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
-                    params![run, status.as_str(), output, error, super::model::now_us()],
-                )?;
+                )?
+                .execute(params![run, status.as_str(), output, error, super::model::now_us()])?;
             }
         }
     }

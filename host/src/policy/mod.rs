@@ -269,13 +269,24 @@ impl Runner {
     ) -> RunReport {
         let _slot = match caller.tenant.as_ref().map(|t| t.start_run()) {
             Some(Err(max)) => {
-                return self.refused(
+                let mut report = self.refused(
                     policy,
                     format!(
                         "rate-limited: tenant {:?} already has {max} policy runs in progress (its limit); retry when one ends",
                         caller.tenant_name()
                     ),
                 );
+                // A journaled run that never started ends there too.
+                if let Some(journal) = &journal {
+                    report.run_id = Some(journal.run_id().to_string());
+                    if let Err(e) = journal
+                        .finish(Status::Error, None, report.error.clone())
+                        .await
+                    {
+                        tracing::error!(run = journal.run_id(), "cannot store the run's end: {e}");
+                    }
+                }
+                return report;
             }
             Some(Ok(slot)) => slot,
             None => None,

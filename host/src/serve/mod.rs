@@ -14,12 +14,14 @@
 //! `coalesce` (one write for a quick answer over HTTP, redaction by
 //! whole events), `listing` (`tools/list` serialised once per catalog
 //! version and audience) and `direct` (a stateless `tools/call` answered
-//! without rmcp's per-request service).
+//! without rmcp's per-request service) and `durable` (policy runs in the
+//! journal, resumed when weft serve starts again).
 
 pub(crate) mod call;
 mod coalesce;
 mod code_call;
 mod direct;
+pub mod durable;
 mod edge;
 mod handler;
 mod held;
@@ -79,6 +81,9 @@ pub struct Gateway {
     /// and whether code mode is on where `[code] enabled` is not written
     /// (on over stdio, off over HTTP).
     code: std::sync::OnceLock<(Arc<crate::code::Interpreters>, bool)>,
+    /// The journal of policy runs, once [`Gateway::enable_journal`] is
+    /// called (see [`durable`]).
+    journal: std::sync::OnceLock<Arc<dyn crate::journal::Backend>>,
 }
 
 impl Gateway {
@@ -103,6 +108,7 @@ impl Gateway {
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
             code: std::sync::OnceLock::new(),
+            journal: std::sync::OnceLock::new(),
         })
     }
 

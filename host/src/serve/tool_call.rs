@@ -333,7 +333,7 @@ pub(super) enum RunKind {
 
 /// Runs `loaded` on `input` for `caller`, its progress to the agent: the
 /// output as the result (structured when it is an object), the report in
-/// `_meta["weft/run"]`.
+/// `_meta["weft/run"]`, a durable run's id in `_meta["weft/run-id"]`.
 pub(super) async fn run_loaded(
     gw: &Gateway,
     caller: &Caller,
@@ -358,7 +358,18 @@ pub(super) async fn run_loaded(
         });
     });
     let mut report = match kind {
-        RunKind::Policy => runner.run_as(caller, loaded, input, Some(progress)).await,
+        RunKind::Policy => {
+            let journal = match super::durable::begin(gw, caller, loaded, input).await {
+                Ok(j) => j,
+                Err(why) => {
+                    audit.outcome("error");
+                    return tool_failure(why);
+                }
+            };
+            runner
+                .run_journaled(caller, loaded, input, Some(progress), journal)
+                .await
+        }
         RunKind::Code => {
             runner
                 .run_code_as(caller, loaded, input, Some(progress))
@@ -399,6 +410,12 @@ pub(super) async fn run_loaded(
     };
     let mut meta = rmcp::model::MetaObject::new();
     meta.insert("weft/run".into(), summary);
+    if let Some(id) = &report.run_id {
+        meta.insert(
+            super::durable::RUN_ID_META.into(),
+            Value::String(id.clone()),
+        );
+    }
     result.meta = Some(meta);
     result.into()
 }

@@ -1,0 +1,74 @@
+//! Which runs may be resumed, and which of a run's calls in doubt may be
+//! sent again: shared by `weft runs resume` and `weft serve`'s resume of
+//! the runs it owned.
+
+use std::collections::HashSet;
+
+use super::model::{CallRequest, Event, Kind, Resolution, RunRecord};
+use crate::Hub;
+
+/// Whether the process that ran a run is still alive.
+pub fn alive(pid: Option<u32>) -> bool {
+    pid.is_some_and(|p| {
+        p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
+    })
+}
+
+/// Whether a run is held by a live process: its lease is live (a shared
+/// journal), or its process is alive (a journal file).
+pub fn held(run: &RunRecord) -> bool {
+    match &run.lease {
+        Some(lease) => lease.live,
+        None => alive(run.pid),
+    }
+}
+
+/// A call in doubt that may not be sent again on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum InDoubt {
+    #[error("call #{0} has an unreadable request")]
+    Unreadable(u64),
+    #[error("call #{seq} ({call}) was sent or about to be, and its result was never recorded")]
+    Unsettled { seq: u64, call: String },
+}
+
+/// The calls in doubt that may be sent again: each is safe to repeat
+/// (read-only, idempotent, or in `idempotent_tools`) or settled as not
+/// done. `Err` names the first that is neither.
+pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
+    let catalog = hub.catalog();
+    let mut resend = HashSet::new();
+    for e in events.iter().filter(|e| e.kind == Kind::Call) {
+        if e.result.is_some() {
+            continue;
+        }
+        if e.resolution == Some(Resolution::NotDone) {
+            resend.insert(e.seq);
+            continue;
+        }
+        let Some(call) = CallRequest::from_json(&e.request) else {
+            return Err(InDoubt::Unreadable(e.seq));
+        };
+        let annotated = catalog
+            .tool(&call.server, &call.tool)
+            .is_some_and(|t| t.repeatable());
+        let listed = hub
+            .config()
+            .server(&call.server)
+            .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == &call.tool));
+        if annotated || listed {
+            resend.insert(e.seq);
+        } else {
+            return Err(InDoubt::Unsettled {
+                seq: e.seq,
+                call: call.describe(),
+            });
+        }
+    }
+    Ok(resend)
+}
+
+/// The first 12 hex digits of a digest.
+pub fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}

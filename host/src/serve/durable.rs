@@ -1,0 +1,232 @@
+//! Durable runs through `weft serve`: a policy run (a policy exposed as a
+//! tool, or `weft_run_policy`) is journaled as `weft run`'s runs are, and
+//! its run id goes back to the agent in the result's `_meta`
+//! ([`RUN_ID_META`]). With `settings.resume = true`, a starting `weft
+//! serve` resumes the unfinished runs that a `weft serve` started: in a
+//! journal file, those whose process is gone; in a shared database, those
+//! whose lease has expired, looked for again every half lease so that a
+//! replica takes over the runs of one that died.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::journal::{
+    self, Backend, Filter, JournalError, Recorder, RunOptions, RunRecord, Status, resumable,
+};
+use crate::policy::Loaded;
+use crate::tenant::Caller;
+
+use super::Gateway;
+
+/// The key of a durable run's id in a `tools/call` result's `_meta`.
+pub const RUN_ID_META: &str = "weft/run-id";
+
+/// `RunOptions::origin` of a run started by `weft serve`.
+const ORIGIN: &str = "serve";
+
+/// The shortest pause between two looks for runs to take over.
+const MIN_SWEEP: Duration = Duration::from_secs(1);
+
+impl Gateway {
+    /// Journals the policy runs of this gateway in `backend`. Call it
+    /// before the first session; a second call changes nothing.
+    pub fn enable_journal(&self, backend: Arc<dyn Backend>) {
+        let _ = self.journal.set(backend);
+    }
+
+    /// The journal policy runs go to, when there is one.
+    pub fn journal(&self) -> Option<&Arc<dyn Backend>> {
+        self.journal.get()
+    }
+}
+
+/// Starts the journal of a policy run for `caller`: its row is stored
+/// before the policy starts. `Ok(None)` without a journal (or for a
+/// caller the run will be refused to, which leaves no row).
+pub(super) async fn begin(
+    gw: &Gateway,
+    caller: &Caller,
+    loaded: &Loaded,
+    input: &str,
+) -> Result<Option<Arc<Recorder>>, String> {
+    let Some(backend) = gw.journal() else {
+        return Ok(None);
+    };
+    if !caller.may_run(&loaded.name) {
+        return Ok(None);
+    }
+    let options = RunOptions {
+        origin: Some(ORIGIN.into()),
+        tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
+        ..RunOptions::default()
+    };
+    let record = RunRecord::start(&loaded.name, &loaded.name, &loaded.wasm, input, options)
+        .map_err(|e| format!("cannot start the run's journal: {e}"))?;
+    let recorder = Arc::new(Recorder::new(backend.clone(), &record));
+    recorder
+        .create(record)
+        .await
+        .map_err(|e| format!("cannot start the run's journal, so the policy did not run: {e}"))?;
+    tracing::info!(run = recorder.run_id(), policy = %loaded.name, "durable run");
+    Ok(Some(recorder))
+}
+
+/// Resumes, in the background, the unfinished runs a `weft serve` started
+/// that nobody holds; with a shared journal, looks again every half lease.
+pub fn resume_owned(gw: Arc<Gateway>) {
+    let Some(backend) = gw.journal().cloned() else {
+        tracing::warn!(
+            "settings.resume is on, but the journal is off (journal = false): no run is resumed"
+        );
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            match sweep(&gw, &backend).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(runs = n, "resumed the unfinished runs of weft serve"),
+                Err(e) => tracing::error!("cannot look for runs to resume: {e}"),
+            }
+            let Some(lease) = backend.lease() else {
+                return;
+            };
+            tokio::time::sleep((lease / 2).max(MIN_SWEEP)).await;
+        }
+    });
+}
+
+/// Runs a blocking journal read or write off the async workers.
+async fn blocking<T: Send + 'static>(
+    backend: &Arc<dyn Backend>,
+    work: impl FnOnce(&dyn Backend) -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, JournalError> {
+    let backend = backend.clone();
+    tokio::task::spawn_blocking(move || work(&*backend))
+        .await
+        .unwrap_or_else(|e| Err(JournalError::Stopped(format!("a journal task failed: {e}"))))
+}
+
+/// Starts every run there is to resume; returns how many it started.
+async fn sweep(gw: &Arc<Gateway>, backend: &Arc<dyn Backend>) -> Result<usize, JournalError> {
+    let filter = Filter {
+        status: Some(Status::Running),
+        ..Filter::default()
+    };
+    let runs = blocking(backend, move |b| b.list(&filter)).await?;
+    let mut started = 0;
+    for run in runs {
+        if run.options.origin.as_deref() != Some(ORIGIN) || resumable::held(&run) {
+            continue;
+        }
+        let id = run.id.clone();
+        match prepare(gw, backend, run).await {
+            Ok(Some(resumed)) => {
+                started += 1;
+                let gw = gw.clone();
+                tokio::spawn(async move { finish(gw, resumed).await });
+            }
+            Ok(None) => {}
+            Err(why) => tracing::warn!(run = %id, "cannot resume the run: {why}"),
+        }
+    }
+    Ok(started)
+}
+
+/// A run claimed and ready to go on.
+struct Resumed {
+    caller: Caller,
+    loaded: Loaded,
+    input: String,
+    recorder: Arc<Recorder>,
+}
+
+/// Checks a run as `weft runs resume` does (the same component, no call
+/// in doubt that may not be sent again) and claims it. `Ok(None)`: another
+/// process claimed it first.
+async fn prepare(
+    gw: &Gateway,
+    backend: &Arc<dyn Backend>,
+    run: RunRecord,
+) -> Result<Option<Resumed>, String> {
+    let loaded = gw
+        .policy(&run.spec)
+        .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?;
+    let digest = journal::digest_hex(&loaded.wasm);
+    if digest != run.digest {
+        return Err(format!(
+            "its component has changed since the run started (digest {} then, {} now); restore that build, or `weft runs prune --unfinished` it",
+            resumable::short(&run.digest),
+            resumable::short(&digest)
+        ));
+    }
+    let caller = match &run.options.tenant {
+        None => Caller::owner(),
+        Some(name) => match gw.hub.tenants().get(name) {
+            Some(t) => Caller::tenant(t, "resume"),
+            None => return Err(format!("its tenant {name:?} is no longer configured")),
+        },
+    };
+    let id = run.id.clone();
+    let events = {
+        let id = id.clone();
+        blocking(backend, move |b| b.events(&id))
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let resend = match resumable::in_doubt(&gw.hub, &events) {
+        Ok(resend) => resend,
+        Err(doubt) => {
+            let message = format!(
+                "run {id} is in doubt: {doubt}; settle it with `weft runs resolve {id} --assume done --result JSON` (it happened) or `--assume not-done` (it did not), then `weft runs resume {id}`"
+            );
+            let stored = message.clone();
+            let id = id.clone();
+            blocking(backend, move |b| {
+                b.set_status(&id, Status::InDoubt, Some(&stored))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::warn!(run = %run.id, "{message}");
+            return Ok(None);
+        }
+    };
+    let me = std::process::id();
+    let claimed = {
+        let (id, held) = (id.clone(), run.pid);
+        blocking(backend, move |b| b.claim(&id, held, me))
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    if !claimed {
+        return Ok(None);
+    }
+    tracing::info!(run = %id, policy = %loaded.name, "resuming a run of weft serve");
+    Ok(Some(Resumed {
+        caller,
+        input: run.input.clone(),
+        recorder: Arc::new(Recorder::resume(backend.clone(), &run, events, resend)),
+        loaded,
+    }))
+}
+
+/// Runs a claimed run to its end; the journal stores how it ended.
+async fn finish(gw: Arc<Gateway>, resumed: Resumed) {
+    let Some(runner) = gw.runner.as_ref() else {
+        tracing::error!(
+            run = resumed.recorder.run_id(),
+            "the sandbox is not available: the run stays interrupted"
+        );
+        return;
+    };
+    let id = resumed.recorder.run_id().to_string();
+    let report = runner
+        .run_journaled(
+            &resumed.caller,
+            &resumed.loaded,
+            &resumed.input,
+            None,
+            Some(resumed.recorder),
+        )
+        .await;
+    tracing::info!(run = %id, status = %report.status, "resumed run ended");
+}
