@@ -1,0 +1,147 @@
+//! Tests of the stdio lane over in-memory pipes.
+
+use super::*;
+use rmcp::model::{CallToolRequest, CallToolRequestParams};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+fn call() -> ClientRequest {
+    ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("echo")))
+}
+
+/// A lane over in-memory pipes: (lane, what rmcp reads, what rmcp
+/// writes, the server's end of stdin, the server's end of stdout).
+fn lane() -> (
+    Lane,
+    LaneReader<tokio::io::DuplexStream>,
+    LaneWriter,
+    BufReader<tokio::io::DuplexStream>,
+    tokio::io::DuplexStream,
+) {
+    let (stdin, server_in) = tokio::io::duplex(1 << 20);
+    let (server_out, stdout) = tokio::io::duplex(1 << 20);
+    let (lane, reader, writer) = split(Box::new(stdin), stdout);
+    (lane, reader, writer, BufReader::new(server_in), server_out)
+}
+
+#[tokio::test]
+async fn an_answer_goes_to_its_caller_and_everything_else_to_rmcp() {
+    let (lane, mut reader, _writer, mut server_in, mut server_out) = lane();
+    let sent = lane.send(call()).await.unwrap();
+    let mut line = String::new();
+    server_in.read_line(&mut line).await.unwrap();
+    let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(request["id"], "weft-lane-1");
+    assert_eq!(request["method"], "tools/call");
+    assert_eq!(request["params"]["_meta"]["progressToken"], "weft-lane-1");
+    // A notification, the answer split across two writes, and an answer
+    // to one of rmcp's own requests.
+    let note = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":\"weft-lane-1\",\"progress\":1}}\n";
+    let other = "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\r\n";
+    server_out.write_all(note.as_bytes()).await.unwrap();
+    server_out
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"result\":{\"content\":[{\"type\":\"text\",")
+        .await
+        .unwrap();
+    server_out
+        .write_all(b"\"text\":\"hi\"}]}}\n")
+        .await
+        .unwrap();
+    server_out.write_all(other.as_bytes()).await.unwrap();
+    drop(server_out);
+    // The lines are sorted as rmcp reads them.
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(rest, format!("{note}{other}"));
+    let ServerResult::CallToolResult(result) = sent.answer().await.unwrap() else {
+        panic!("not a tool result");
+    };
+    assert_eq!(result.content[0].as_text().unwrap().text, "hi");
+}
+
+#[tokio::test]
+async fn an_error_answer_is_the_callers_error() {
+    let (lane, mut reader, _writer, _server_in, mut server_out) = lane();
+    let sent = lane.send(call()).await.unwrap();
+    server_out
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"error\":{\"code\":-32602,\"message\":\"no such tool\"}}\n")
+        .await
+        .unwrap();
+    drop(server_out);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+    match sent.answer().await {
+        Err(ServiceError::McpError(e)) => assert_eq!(e.message, "no such tool"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_end_of_stdout_closes_every_waiting_call() {
+    let (lane, mut reader, _writer, _server_in, server_out) = lane();
+    let sent = lane.send(call()).await.unwrap();
+    drop(server_out);
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).await.unwrap();
+    assert!(matches!(
+        sent.answer().await,
+        Err(ServiceError::TransportClosed)
+    ));
+    assert!(matches!(
+        lane.send(call()).await,
+        Err(ServiceError::TransportClosed)
+    ));
+}
+
+#[tokio::test]
+async fn lookalikes_and_unknown_ids_pass_to_rmcp() {
+    let (_lane, mut reader, _writer, _server_in, mut server_out) = lane();
+    let lines = [
+        // A request from the server that mentions a lane id.
+        "{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"method\":\"ping\"}\n",
+        // Not JSON at all.
+        "\"weft-lane-1\" garbage\n",
+        // A result with a lane-looking text but rmcp's id.
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"x\":\"weft-lane-2\"}}\n",
+        // An unfinished last line.
+        "{\"id\":\"weft-lane-",
+    ];
+    for l in lines {
+        server_out.write_all(l.as_bytes()).await.unwrap();
+    }
+    drop(server_out);
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).await.unwrap();
+    assert_eq!(rest, lines.concat());
+}
+
+#[tokio::test]
+async fn rmcp_frames_and_lane_lines_never_interleave() {
+    let (lane, _reader, mut writer, mut server_in, _server_out) = lane();
+    let frame = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(100_000));
+    let rmcp = tokio::spawn(async move {
+        for _ in 0..20 {
+            writer.write_all(frame.as_bytes()).await.unwrap();
+            writer.flush().await.unwrap();
+        }
+        writer
+    });
+    let server = tokio::spawn(async move {
+        let mut calls = 0;
+        for _ in 0..40 {
+            let mut line = String::new();
+            server_in.read_line(&mut line).await.unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v.get("method").is_some() {
+                calls += 1;
+            }
+        }
+        calls
+    });
+    let mut sent = Vec::new();
+    for _ in 0..20 {
+        sent.push(lane.send(call()).await.unwrap());
+    }
+    assert_eq!(server.await.unwrap(), 20);
+    let _ = rmcp.await.unwrap();
+}
