@@ -1,7 +1,7 @@
 //! Benchmark: adapters against native MCP servers (issue 18), part of case
 //! 7. Prints figures and records them with `record` (into
 //! `$WEFT_BENCH_OUT` when set); asserts nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench adapter --profile dev` after
+//! `cargo bench -p weft-integration --profile dev --bench cases -- adapter` after
 //! `bash .ci/build-guests` and `bash .ci/setup-tools`.
 //!
 //! 1. A trivial adapter's tool call through the router, beside the same
@@ -30,11 +30,9 @@
 //!    Node MCP server RSS (server-memory)` (MiB) and `idle adapter /
 //!    idle Node server memory` (ratio).
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -228,7 +226,7 @@ fn idle_memory(dir: &Path) {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     call_latency(dir.path()).await;
     let blocking = dir.path().to_path_buf();

@@ -1,7 +1,7 @@
 //! Benchmark: code mode end to end, case 8 of the suite. Prints figures
 //! and records them with `record` (into `$WEFT_BENCH_OUT` when set);
 //! asserts nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench codemode --profile dev`.
+//! `cargo bench -p weft-integration --profile dev --bench cases -- codemode`.
 //!
 //! A workflow is 10 sequential `echo` calls to server-everything over
 //! stdio (the echo of case 3). An rmcp client (the agent) spawns
@@ -27,17 +27,13 @@
 //! config and its five servers: bytes, the tools it describes, and the
 //! tools of the catalog.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
-#[path = "common/ports.rs"]
-mod ports;
+use crate::ports;
 
-#[path = "common/roundtrips.rs"]
-mod roundtrips;
+use crate::roundtrips;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -132,7 +128,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     println!("== 8. code mode end to end: {N} echo calls to server-everything (stdio) ==");
     let interp = interpreters("python");
     interpreters("js");

@@ -1,7 +1,7 @@
 //! Benchmark: the journal of durable runs (issue 19). Prints figures and
 //! records them with `record` (into `$WEFT_BENCH_OUT` when set); asserts
 //! nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench journal --profile dev`
+//! `cargo bench -p weft-integration --profile dev --bench cases -- journal`
 //! after `bash .ci/build-guests`.
 //!
 //! 1. The journal alone, per `call-tool`: what a journaled call adds to a
@@ -24,11 +24,9 @@
 //!    of 2 × 500 calls, then its replay from the journal (every call and
 //!    clock read answered from it), events loaded and run, median of 3.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -67,7 +65,7 @@ fn open(dir: &std::path::Path, name: &str, d: Durability) -> Arc<dyn Backend> {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let text = String::from("[servers.echo]\nbuiltin = \"echo\"\n");
     let hub = weft::Hub::start(config(dir.path(), &text)).await;

@@ -2,7 +2,7 @@
 //! the REST fixture (`tests/fixtures/rest_api.py`, FastAPI under uvicorn).
 //! Prints figures and records them with `record` (into `$WEFT_BENCH_OUT`
 //! when set); asserts nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench openapi --profile dev`
+//! `cargo bench -p weft-integration --profile dev --bench cases -- openapi`
 //! after `bash .ci/build-guests` and `bash .ci/setup-tools`.
 //!
 //! Latency one call at a time (300 calls each way, alternating), then
@@ -18,11 +18,9 @@
 //! The fixture is one Python process, so both are bounded by it; the
 //! ratio says what the adapter path costs on top.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -75,7 +73,7 @@ where
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let api = RestApi::start();
     let dir = temp_dir();
     let text = api.items_config(dir.path(), "bench-key");

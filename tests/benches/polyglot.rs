@@ -1,7 +1,7 @@
 //! Benchmark: policies in Python and JavaScript (case 6 of `bash bench/run`).
 //! Prints figures and records them with `record`; asserts nothing about
 //! speed. Run alone with
-//! `cargo bench -p weft-integration --profile dev --bench polyglot` after
+//! `cargo bench -p weft-integration --profile dev --bench cases -- polyglot` after
 //! `bash .ci/setup-tools` (components are built with `weft build`, once per
 //! source, into `target/python-guests/` and `target/js-guests/`).
 //!
@@ -35,11 +35,9 @@
 //!   mcp-server-time, server-memory: seven calls, all at once), warm, 30
 //!   samples each.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -275,7 +273,7 @@ async fn fanout(dir: &Path, caches: &Path) {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let caches = dir.path().join("caches");
     let hub = weft::Hub::start(config(dir.path(), "")).await;

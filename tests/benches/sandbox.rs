@@ -1,7 +1,7 @@
 //! Benchmark: the sandbox, cases 1–3 of the suite. Prints figures and
 //! records them with `record` (into `$WEFT_BENCH_OUT` when set); asserts
 //! nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench sandbox --profile dev`
+//! `cargo bench -p weft-integration --profile dev --bench cases -- sandbox`
 //! after `bash .ci/build-guests` (`WEFT_BENCH_ONLY=2` runs case 2 alone, for
 //! profiling it).
 //!
@@ -67,17 +67,13 @@
 //!    p50` (ms) and the ratios `python client / policy N` and
 //!    `subprocess+bridge / policy N` (x), for N = 10 and N = 100.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
-#[path = "common/ports.rs"]
-mod ports;
+use crate::ports;
 
-#[path = "common/roundtrips.rs"]
-mod roundtrips;
+use crate::roundtrips;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,7 +111,7 @@ fn loaded(name: &str, guest: &str) -> Loaded {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let mut text = String::from("[servers.echo]\nbuiltin = \"echo\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);

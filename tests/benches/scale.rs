@@ -1,6 +1,6 @@
 //! Benchmark, case 5 of the suite (`bench/run`): scale. Prints figures and
 //! records them for the report; asserts nothing about speed.
-//! Run alone with `cargo bench -p weft-integration --bench scale --profile dev`
+//! Run alone with `cargo bench -p weft-integration --profile dev --bench cases -- scale`
 //! after `bash .ci/build-guests`.
 //!
 //! 1. 1,000 concurrent policy runs: a trivial precompiled policy that
@@ -20,17 +20,13 @@
 //! `WEFT_BENCH_PARTS` (comma-separated) runs some parts only: `runs` (1),
 //! `list` (2) and `hostile` (3); all when unset.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
-#[path = "common/ports.rs"]
-mod ports;
+use crate::ports;
 
-#[path = "common/hostile.rs"]
-mod hostile;
+use crate::hostile;
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -274,7 +270,7 @@ async fn many_servers(dir: &std::path::Path) {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let part = |name: &str| {
         std::env::var("WEFT_BENCH_PARTS")

@@ -1,6 +1,6 @@
 //! Benchmark: `tools/call` through `weft serve --http`, beside calling the
 //! same upstream directly. Prints figures; asserts nothing about speed.
-//! Run with `cargo bench -p weft-integration --bench serve --profile dev`.
+//! Run with `cargo bench -p weft-integration --profile dev --bench cases -- serve`.
 //!
 //! The load generator is our own: one rmcp client (handshake era, one
 //! session) with C tasks each keeping one `echo` call in flight.
@@ -35,14 +35,11 @@
 //! stdio rows, direct and through weft), `http` (the HTTP upstream rows),
 //! `peers` and `shutdown`; every part when unset.
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
-#[path = "common/record.rs"]
-mod record;
+use crate::record;
 
-#[path = "common/ports.rs"]
-mod ports;
+use crate::ports;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -483,7 +480,7 @@ fn part(name: &str) -> bool {
 const CALLS_PER_MEASURE: usize = 300 + LATENCY_CALLS + LATENCY_CALLS + 2 * LOAD_CALLS;
 
 #[tokio::main]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let everything = npm_server("server-everything");
     println!(

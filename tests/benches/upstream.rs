@@ -1,7 +1,7 @@
 //! Benchmark: catalog start-up and the cost of `hub.call_tool`.
 //!
 //! Prints figures; asserts nothing about speed. Run with
-//! `cargo bench -p weft-integration --bench upstream --profile dev`
+//! `cargo bench -p weft-integration --profile dev --bench cases -- upstream`
 //! (dependencies are optimised in the dev profile too).
 //!
 //! 1. Start-up of the example config's five servers through `Hub::start`,
@@ -10,8 +10,7 @@
 //!    beside a raw rmcp client on its own connection to the same server
 //!    (p50, p99 of sequential calls).
 
-#[path = "../support/mod.rs"]
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -64,7 +63,7 @@ fn example_config(dir: &std::path::Path) -> String {
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+pub async fn run() {
     let dir = temp_dir();
     let text = example_config(dir.path());
     let config = config(dir.path(), &text);
