@@ -31,8 +31,6 @@ use crate::support;
 
 use crate::record;
 
-use crate::ports;
-
 use crate::roundtrips;
 
 use std::process::Stdio;

@@ -71,8 +71,6 @@ use crate::support;
 
 use crate::record;
 
-use crate::ports;
-
 use crate::roundtrips;
 
 use std::sync::Arc;
