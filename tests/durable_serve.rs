@@ -240,3 +240,84 @@ async fn a_replica_takes_over_the_run_of_a_dead_serve_on_postgres() {
         "a journal file was written"
     );
 }
+
+/// Python that makes the three writes, as the durable guest does.
+const CODE: &str = "out = []\nfor i in range(3):\n    out.append(tools.call('w', f'tool_{i}', {'text': f'write {i}'}))\nreturn {'results': out}\n";
+
+/// Code mode's runs are journaled as policy runs are: `weft_run_code`
+/// returns its run id, `weft runs show` lists the code's calls under the
+/// spec `code:python`. A serve stopped after the 2nd write's result and
+/// started again with `resume = true` finishes the code from the journal
+/// (the interpreter replays the first two writes): each write once, the
+/// uninterrupted run's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_mode_run_is_journaled_and_resumed_after_a_crash() {
+    let interp = crate::support::code::interpreters("python");
+    let s = Setup::with_settings(
+        "journal = \"journal.db\"\nresume = true\n",
+        "[code]\nenabled = true\nlanguages = [\"python\"]\ngrants = [\"w.*\"]\n",
+    );
+    let serve_code = |crash: Option<&str>| {
+        let mut cmd = crate::support::code::weft_code(&interp);
+        crate::support::isolate(&mut cmd);
+        cmd.arg("--config").arg(&s.config);
+        if let Some(at) = crash {
+            cmd.env("WEFT_TEST_CRASH_AT", at);
+        }
+        serve_weft_http(&mut cmd)
+    };
+    let args = json!({"language": "python", "code": CODE});
+    let expected = json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]});
+
+    // Uninterrupted: the run id comes back, and the journal has the calls.
+    let (served, base) = serve_code(None);
+    let client = connect(&base).await;
+    let done = call(&client, "weft_run_code", args.clone()).await.unwrap();
+    assert_ne!(done.is_error, Some(true), "{done:?}");
+    assert_eq!(done.structured_content, Some(expected.clone()), "{done:?}");
+    let id = run_id(&done);
+    assert_eq!(
+        shown_calls(&s, &id),
+        [
+            "tool_0 write 0 -> tool_0: write 0",
+            "tool_1 write 1 -> tool_1: write 1",
+            "tool_2 write 2 -> tool_2: write 2"
+        ]
+    );
+    let shown = output_json(&s.weft(&["runs", "show", &id, "--json"]));
+    assert_eq!(
+        (&shown["status"], &shown["policy"], &shown["spec"]),
+        (&json!("ok"), &json!("code (python)"), &json!("code:python")),
+        "{shown}"
+    );
+    client.cancel().await.ok();
+    drop(served);
+    assert_eq!(s.record(), WRITES);
+
+    // Stopped after the 2nd write's result, then resumed on start.
+    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+    let (mut served, base) = serve_code(Some("after-result:2"));
+    let client = connect(&base).await;
+    let params = CallToolRequestParams::new("weft_run_code".to_string())
+        .with_arguments(args.as_object().cloned().unwrap());
+    let pending = tokio::spawn(async move {
+        let _ = client.call_tool(params).await;
+    });
+    let status =
+        tokio::task::spawn_blocking(move || wait_child(&mut served.0, Duration::from_secs(120)))
+            .await
+            .unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    pending.abort();
+    assert_eq!(s.record(), WRITES[..2]);
+    let out = s.weft(&["runs", "list", "--json", "--status", "interrupted"]);
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let id = runs[0]["id"].as_str().unwrap().to_string();
+    let (_again, _) = serve_code(None);
+    let run = ended(&s, &id, Duration::from_secs(120));
+    assert_eq!(run["status"], "ok", "{run}");
+    let output: Value = serde_json::from_str(run["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, expected);
+    assert_eq!(s.record(), WRITES, "a write was lost or repeated");
+}

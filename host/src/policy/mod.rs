@@ -242,17 +242,18 @@ impl Runner {
     }
 
     /// Runs code mode's interpreter on submitted code for a caller, as
-    /// [`Runner::run_as`] runs a policy but for the permission to run it:
-    /// that is the caller's `[code]` settings, which the edge checked
-    /// before taking the code (`crate::code::settings_for`).
+    /// [`Runner::run_journaled`] runs a policy but for the permission to
+    /// run it: that is the caller's `[code]` settings, which the edge
+    /// checked before taking the code (`crate::code::settings_for`).
     pub async fn run_code_as(
         &self,
         caller: &Caller,
         interpreter: &Loaded,
         request: &str,
         progress: Option<ProgressFn>,
+        journal: Option<Arc<Recorder>>,
     ) -> RunReport {
-        self.run_allowed(caller, interpreter, request, progress, None)
+        self.run_allowed(caller, interpreter, request, progress, journal)
             .await
     }
 

@@ -26,13 +26,12 @@ pub(super) fn work(
     arguments: Option<JsonObject>,
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
 ) -> Result<Work, ErrorData> {
-    let Some((interpreters, settings)) = gw.code_for(caller) else {
+    let Some((_, settings)) = gw.code_for(caller) else {
         return Err(ErrorData::invalid_params(
             "code mode is off on this server (weft_run_code is not offered)",
             None,
         ));
     };
-    let interpreters = interpreters.clone();
     let offered: Vec<&str> = settings.languages.iter().map(|l| l.name()).collect();
     let lang = object_arg(&arguments, "language")
         .and_then(|v| v.as_str().and_then(Language::parse))
@@ -54,8 +53,6 @@ pub(super) fn work(
     let input = object_arg(&arguments, "input");
     let request = crate::code::request(lang, &code, input, settings.max_code_bytes)
         .map_err(|e| ErrorData::invalid_params(format!("weft_run_code: {e}"), None))?;
-    let written = settings.grants.clone();
-    let limits = settings.limits.clone();
     let caller = caller.clone();
     Ok(Box::pin(async move {
         // The audit line keeps a keyed hash of the code, not the code.
@@ -66,21 +63,54 @@ pub(super) fn work(
             tools::RUN_CODE,
         )
         .args(arguments.as_ref());
-        let wasm = match interpreters.get(lang).await {
-            Ok(w) => w,
-            Err(e) => return Ok(tool_failure(e.to_string())),
+        let loaded = match interpreter(&gw, &caller, lang).await {
+            Ok(l) => l,
+            Err(e) => return Ok(tool_failure(e)),
         };
-        // Compiled once per catalog snapshot and caller view.
-        let catalog = gw.hub.catalog_for(&caller);
-        let grants = interpreters
-            .grants()
-            .get(&catalog, &caller, written.as_deref());
-        let loaded = crate::policy::Loaded {
-            name: format!("code ({})", lang.name()),
-            wasm,
-            grants,
-            limits,
-        };
-        Ok(run_loaded(&gw, &caller, (RunKind::Code, &loaded), &request, tx, audit).await)
+        Ok(run_loaded(
+            &gw,
+            &caller,
+            (RunKind::Code(lang), &loaded),
+            &request,
+            tx,
+            audit,
+        )
+        .await)
     }))
+}
+
+/// The interpreter of `lang`, loaded for `caller` under its `[code]`
+/// settings (grants, limits), or why it cannot be: code mode off for the
+/// caller, the language not offered, the interpreter not built.
+pub(super) async fn interpreter(
+    gw: &Gateway,
+    caller: &Caller,
+    lang: Language,
+) -> Result<crate::policy::Loaded, String> {
+    let Some((interpreters, settings)) = gw.code_for(caller) else {
+        return Err("code mode is off for this caller".into());
+    };
+    if !settings.offers(lang) {
+        return Err(format!(
+            "code mode does not offer {} to this caller",
+            lang.name()
+        ));
+    }
+    let (interpreters, written, limits) = (
+        interpreters.clone(),
+        settings.grants.clone(),
+        settings.limits.clone(),
+    );
+    let wasm = interpreters.get(lang).await.map_err(|e| e.to_string())?;
+    // Compiled once per catalog snapshot and caller view.
+    let catalog = gw.hub.catalog_for(caller);
+    let grants = interpreters
+        .grants()
+        .get(&catalog, caller, written.as_deref());
+    Ok(crate::policy::Loaded {
+        name: format!("code ({})", lang.name()),
+        wasm,
+        grants,
+        limits,
+    })
 }

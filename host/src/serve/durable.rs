@@ -1,7 +1,8 @@
 //! Durable runs through `weft serve`: a policy run (a policy exposed as a
-//! tool, or `weft_run_policy`) is journaled as `weft run`'s runs are, and
-//! its run id goes back to the agent in the result's `_meta`
-//! ([`RUN_ID_META`]). With `settings.resume = true`, a starting `weft
+//! tool, or `weft_run_policy`) and a code-mode run (`weft_run_code`, its
+//! component the language's interpreter) are journaled as `weft run`'s
+//! runs are, and its run id goes back to the agent in the result's
+//! `_meta` ([`RUN_ID_META`]). With `settings.resume = true`, a starting `weft
 //! serve` resumes the unfinished runs that a `weft serve` started: in a
 //! journal file, those whose process is gone; in a shared database, those
 //! whose lease has expired, looked for again every half lease so that a
@@ -10,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::code::Language;
 use crate::journal::{
     self, Backend, Filter, JournalError, Recorder, RunOptions, RunRecord, Status, resumable,
 };
@@ -23,6 +25,9 @@ pub const RUN_ID_META: &str = "weft/run-id";
 
 /// `RunOptions::origin` of a run started by `weft serve`.
 const ORIGIN: &str = "serve";
+
+/// The start of a code-mode run's spec (`code:python`).
+const CODE_SPEC: &str = "code:";
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);
@@ -49,24 +54,53 @@ pub(super) async fn begin(
     loaded: &Loaded,
     input: &str,
 ) -> Result<Option<Arc<Recorder>>, String> {
-    let Some(backend) = gw.journal() else {
-        return Ok(None);
-    };
     if !caller.may_run(&loaded.name) {
         return Ok(None);
     }
+    begin_run(gw, caller, loaded, &loaded.name, input).await
+}
+
+/// Starts the journal of a code-mode run (`weft_run_code`) for `caller`,
+/// whose `[code]` settings the edge has checked: the component is the
+/// language's interpreter, the input the code with its own input, and the
+/// run's spec `code:LANGUAGE`, by which a resume finds the interpreter.
+pub(super) async fn begin_code(
+    gw: &Gateway,
+    caller: &Caller,
+    loaded: &Loaded,
+    lang: Language,
+    request: &str,
+) -> Result<Option<Arc<Recorder>>, String> {
+    begin_run(gw, caller, loaded, &code_spec(lang), request).await
+}
+
+/// The spec a code-mode run is journaled under.
+fn code_spec(lang: Language) -> String {
+    format!("{CODE_SPEC}{}", lang.name())
+}
+
+async fn begin_run(
+    gw: &Gateway,
+    caller: &Caller,
+    loaded: &Loaded,
+    spec: &str,
+    input: &str,
+) -> Result<Option<Arc<Recorder>>, String> {
+    let Some(backend) = gw.journal() else {
+        return Ok(None);
+    };
     let options = RunOptions {
         origin: Some(ORIGIN.into()),
         tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
         ..RunOptions::default()
     };
-    let record = RunRecord::start(&loaded.name, &loaded.name, &loaded.wasm, input, options)
+    let record = RunRecord::start(&loaded.name, spec, &loaded.wasm, input, options)
         .map_err(|e| format!("cannot start the run's journal: {e}"))?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
     recorder
         .create(record)
         .await
-        .map_err(|e| format!("cannot start the run's journal, so the policy did not run: {e}"))?;
+        .map_err(|e| format!("cannot start the run's journal, so the run did not start: {e}"))?;
     tracing::info!(run = recorder.run_id(), policy = %loaded.name, "durable run");
     Ok(Some(recorder))
 }
@@ -135,6 +169,8 @@ async fn sweep(gw: &Arc<Gateway>, backend: &Arc<dyn Backend>) -> Result<usize, J
 /// A run claimed and ready to go on.
 struct Resumed {
     caller: Caller,
+    /// A code-mode run (its component is an interpreter).
+    code: bool,
     loaded: Loaded,
     input: String,
     recorder: Arc<Recorder>,
@@ -148,9 +184,26 @@ async fn prepare(
     backend: &Arc<dyn Backend>,
     run: RunRecord,
 ) -> Result<Option<Resumed>, String> {
-    let loaded = gw
-        .policy(&run.spec)
-        .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?;
+    let caller = match &run.options.tenant {
+        None => Caller::owner(),
+        Some(name) => match gw.hub.tenants().get(name) {
+            Some(t) => Caller::tenant(t, "resume"),
+            None => return Err(format!("its tenant {name:?} is no longer configured")),
+        },
+    };
+    let code = run.spec.strip_prefix(CODE_SPEC);
+    let loaded = match code {
+        Some(name) => {
+            let lang = Language::parse(name)
+                .ok_or_else(|| format!("its language {name:?} is not one code mode knows"))?;
+            super::code_call::interpreter(gw, &caller, lang)
+                .await
+                .map_err(|e| format!("its interpreter cannot be loaded: {e}"))?
+        }
+        None => gw
+            .policy(&run.spec)
+            .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?,
+    };
     let digest = journal::digest_hex(&loaded.wasm);
     if digest != run.digest {
         return Err(format!(
@@ -159,13 +212,6 @@ async fn prepare(
             resumable::short(&digest)
         ));
     }
-    let caller = match &run.options.tenant {
-        None => Caller::owner(),
-        Some(name) => match gw.hub.tenants().get(name) {
-            Some(t) => Caller::tenant(t, "resume"),
-            None => return Err(format!("its tenant {name:?} is no longer configured")),
-        },
-    };
     let id = run.id.clone();
     let events = {
         let id = id.clone();
@@ -203,6 +249,7 @@ async fn prepare(
     tracing::info!(run = %id, policy = %loaded.name, "resuming a run of weft serve");
     Ok(Some(Resumed {
         caller,
+        code: code.is_some(),
         input: run.input.clone(),
         recorder: Arc::new(Recorder::resume(backend.clone(), &run, events, resend)),
         loaded,
@@ -219,14 +266,16 @@ async fn finish(gw: Arc<Gateway>, resumed: Resumed) {
         return;
     };
     let id = resumed.recorder.run_id().to_string();
-    let report = runner
-        .run_journaled(
-            &resumed.caller,
-            &resumed.loaded,
-            &resumed.input,
-            None,
-            Some(resumed.recorder),
-        )
-        .await;
+    let (caller, loaded, input) = (&resumed.caller, &resumed.loaded, &resumed.input);
+    let journal = Some(resumed.recorder);
+    let report = if resumed.code {
+        runner
+            .run_code_as(caller, loaded, input, None, journal)
+            .await
+    } else {
+        runner
+            .run_journaled(caller, loaded, input, None, journal)
+            .await
+    };
     tracing::info!(run = %id, status = %report.status, "resumed run ended");
 }

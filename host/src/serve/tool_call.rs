@@ -328,7 +328,8 @@ fn run_policy(
 /// when the code was taken).
 pub(super) enum RunKind {
     Policy,
-    Code,
+    /// Code mode, in this language.
+    Code(crate::code::Language),
 }
 
 /// Runs `loaded` on `input` for `caller`, its progress to the agent: the
@@ -370,9 +371,16 @@ pub(super) async fn run_loaded(
                 .run_journaled(caller, loaded, input, Some(progress), journal)
                 .await
         }
-        RunKind::Code => {
+        RunKind::Code(lang) => {
+            let journal = match super::durable::begin_code(gw, caller, loaded, lang, input).await {
+                Ok(j) => j,
+                Err(why) => {
+                    audit.outcome("error");
+                    return tool_failure(why);
+                }
+            };
             runner
-                .run_code_as(caller, loaded, input, Some(progress))
+                .run_code_as(caller, loaded, input, Some(progress), journal)
                 .await
         }
     };
