@@ -275,7 +275,7 @@ fn an_unusable_database_is_a_clear_error_without_the_password() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out)
-            .contains("its schema is version 99, newer than this weft knows (1): upgrade weft"),
+            .contains("its schema is version 99, newer than this weft knows (3): upgrade weft"),
         "{}",
         stderr(&out)
     );

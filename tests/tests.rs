@@ -46,6 +46,7 @@ mod repo_digest;
 mod resilience;
 mod sandbox;
 mod serve;
+mod shared_state;
 mod soak;
 mod tenants;
 mod upstream_faults;

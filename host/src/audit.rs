@@ -31,6 +31,10 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
+mod shared;
+
+pub use shared::Reader as SharedReader;
+
 /// The salt's file name, in the audit log's directory.
 pub const SALT_FILE: &str = "weft-audit.salt";
 
@@ -39,6 +43,9 @@ pub const QUEUE: usize = 8192;
 
 /// The longest target (a URI, a query, a name) a record keeps, in bytes.
 pub const MAX_TARGET: usize = 256;
+
+/// The most records the writer stores at once.
+const BATCH: usize = 1024;
 
 /// How long [`Audit::flush`] waits for the writer.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -179,7 +186,32 @@ impl Audit {
         let shown = path.to_path_buf();
         std::thread::Builder::new()
             .name("weft-audit".into())
-            .spawn(move || write_loop(jobs, file, &shown))?;
+            .spawn(move || {
+                let sink = Sink::File(std::io::BufWriter::with_capacity(64 << 10, file));
+                write_loop(jobs, sink, &shown)
+            })?;
+        Ok(audit)
+    }
+
+    /// Opens the audit table of the shared database at `url` (see
+    /// `shared`), reads or makes the database's salt, and starts the
+    /// writer thread. Blocking: call it off the async workers.
+    pub fn open_shared(url: &str, shown: &str) -> std::io::Result<Audit> {
+        Self::open_shared_with_queue(url, shown, QUEUE)
+    }
+
+    /// [`Audit::open_shared`] with a queue of `capacity` records.
+    pub fn open_shared_with_queue(
+        url: &str,
+        shown: &str,
+        capacity: usize,
+    ) -> std::io::Result<Audit> {
+        let (db, salt) = shared::open(url)?;
+        let name = PathBuf::from(format!("{shown} ({})", shared::TABLE));
+        let (audit, jobs) = Self::unstarted(&name, salt, capacity);
+        std::thread::Builder::new()
+            .name("weft-audit".into())
+            .spawn(move || write_loop(jobs, Sink::Db(db), &name))?;
         Ok(audit)
     }
 
@@ -481,39 +513,61 @@ fn load_or_create_salt(path: &Path) -> std::io::Result<[u8; 32]> {
     }
 }
 
-/// The writer thread: appends queued lines, secrets masked, flushing
-/// whenever the queue runs empty; ends when every [`Audit`] handle is gone.
-fn write_loop(mut jobs: mpsc::Receiver<Job>, file: std::fs::File, path: &Path) {
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, file);
-    let mut failing = false;
-    let report = |r: std::io::Result<()>, failing: &mut bool| match r {
-        Ok(()) => *failing = false,
-        Err(e) => {
-            if !*failing {
-                tracing::error!(path = %path.display(), error = %e, "cannot write the audit log");
+/// Where the writer stores records: the log file, or the shared
+/// database's table.
+enum Sink {
+    File(std::io::BufWriter<std::fs::File>),
+    Db(shared::Db),
+}
+
+impl Sink {
+    /// Stores a batch of lines (secrets masked) and makes it durable as far
+    /// as the sink goes (the file is flushed, the rows committed).
+    fn store(&mut self, lines: &[String]) -> std::io::Result<()> {
+        match self {
+            Sink::File(out) => {
+                for line in lines {
+                    out.write_all(line.as_bytes())?;
+                }
+                out.flush()
             }
-            *failing = true;
+            Sink::Db(db) => db.store(lines),
         }
-    };
+    }
+}
+
+/// The writer thread: stores queued lines, secrets masked, a batch
+/// (everything queued so far) at a time; ends when every [`Audit`] handle
+/// is gone.
+fn write_loop(mut jobs: mpsc::Receiver<Job>, mut sink: Sink, path: &Path) {
+    let mut failing = false;
     while let Some(first) = jobs.blocking_recv() {
         let mut waiting = Vec::new();
+        let mut lines = Vec::new();
         let mut next = Some(first);
         while let Some(job) = next.take() {
             match job {
-                Job::Line(line) => {
-                    let line = crate::redact::text(&line);
-                    report(out.write_all(line.as_bytes()), &mut failing);
-                }
+                Job::Line(line) => lines.push(crate::redact::text(&line).into_owned()),
                 Job::Flush(done) => waiting.push(done),
             }
-            next = jobs.try_recv().ok();
+            // A batch is bounded; the rest of the queue is the next one.
+            if lines.len() < BATCH {
+                next = jobs.try_recv().ok();
+            }
         }
-        report(out.flush(), &mut failing);
+        match sink.store(&lines) {
+            Ok(()) => failing = false,
+            Err(e) => {
+                if !failing {
+                    tracing::error!(path = %path.display(), error = %e, "cannot write the audit log");
+                }
+                failing = true;
+            }
+        }
         for done in waiting {
             let _ = done.send(());
         }
     }
-    report(out.flush(), &mut failing);
 }
 
 /// Now, as recorded.

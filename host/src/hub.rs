@@ -110,13 +110,7 @@ impl Hub {
     ) -> Hub {
         crate::redact::install(&config.secret_values.0);
         crate::redact::install_owned(&config.secret_values.1);
-        let audit = config.settings.audit.as_ref().and_then(|path| {
-            Audit::open(path)
-                .map_err(|e| {
-                    tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; calls are not recorded")
-                })
-                .ok()
-        });
+        let audit = open_audit(&config.settings).await;
         let tenants = Tenants::new(&config.tenants);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         // The shared state is made first, so a component server can hold a
@@ -592,4 +586,26 @@ async fn watch_changes(
 /// One call or run in progress; dropping it ends it.
 pub struct BusyGuard {
     _token: TaskTrackerToken,
+}
+
+/// The audit log `settings` name, if any: the shared database's table when
+/// `settings.state` is set, else the file. One that cannot be opened is
+/// logged, and calls then go unrecorded.
+async fn open_audit(settings: &crate::config::Settings) -> Option<Audit> {
+    let path = settings.audit.clone()?;
+    let opened = match &settings.state {
+        Some(url) => {
+            let url = url.expose().to_string();
+            let shown = crate::journal::shown_url(&url);
+            tokio::task::spawn_blocking(move || Audit::open_shared(&url, &shown))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        }
+        None => Audit::open(&path),
+    };
+    opened
+        .map_err(|e| {
+            tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; calls are not recorded")
+        })
+        .ok()
 }

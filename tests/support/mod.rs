@@ -680,10 +680,20 @@ impl Postgres {
         self.sql_in(&self.url(), sql);
     }
 
+    /// The first column of the first row `sql` returns, as text.
+    pub fn scalar(&self, sql: &str) -> String {
+        self.psql(&self.url(), "-qtA", sql)
+    }
+
     /// Runs SQL in the database at `url` (one of [`Postgres::database`]'s).
     pub fn sql_in(&self, url: &str, sql: &str) {
+        self.psql(url, "-q", sql);
+    }
+
+    /// psql's output of `sql` in the database at `url`, which must succeed.
+    fn psql(&self, url: &str, flags: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))
-            .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .args([url, "-v", "ON_ERROR_STOP=1", flags, "-c", sql])
             .stdin(Stdio::null())
             .output()
             .expect("psql");
@@ -692,6 +702,7 @@ impl Postgres {
             "psql: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
 

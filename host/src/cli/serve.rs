@@ -104,6 +104,33 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             return finish(FAILED).await;
         }
     }
+    // Replicas sharing a database share their tenants' rates too.
+    if let Some(url) = &hub.config().settings.state
+        && hub.tenants().any_rate()
+    {
+        // The journal has brought the schema up to date unless it is off.
+        if hub.config().settings.journal.is_none() {
+            let url = url.expose().to_string();
+            let prepared =
+                tokio::task::spawn_blocking(move || crate::journal::prepare_shared(&url)).await;
+            let failure = match prepared {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("the schema's task failed: {e}")),
+            };
+            if let Some(e) = failure {
+                crate::errln!("weft: {e}");
+                return finish(FAILED).await;
+            }
+        }
+        match crate::tenant::SharedRates::connect(url.expose()).await {
+            Ok(shared) => hub.tenants().share_rates(&shared),
+            Err(e) => {
+                crate::errln!("weft: {e}; check settings.state");
+                return finish(FAILED).await;
+            }
+        }
+    }
     if resume {
         crate::serve::durable::resume_owned(gw.clone());
     }

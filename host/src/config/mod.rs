@@ -105,7 +105,8 @@ pub struct Settings {
     /// none); by default under the user's data folder.
     pub journal: Option<PathBuf>,
     /// `state`: the PostgreSQL database that holds the journal instead of
-    /// the `journal` file, shared by several weft processes.
+    /// the `journal` file, the audit log instead of the `audit` file, and
+    /// the tenants' rate buckets, shared by several weft processes.
     pub state: Option<state::StateUrl>,
     /// `lease`: how long a run in a shared journal stays owned by its
     /// process without a heartbeat.

@@ -52,6 +52,25 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX weft_leases_by_owner ON weft_leases (owner);
     ",
+    // 2: the tenants' rate buckets, shared by replicas (tenant::shared).
+    "
+    CREATE TABLE weft_rate_buckets (
+        tenant TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        at TIMESTAMPTZ NOT NULL
+    );
+    ",
+    // 3: the audit log shared by replicas, and the salt of its hashes.
+    "
+    CREATE TABLE weft_audit (
+        id BIGSERIAL PRIMARY KEY,
+        record TEXT NOT NULL
+    );
+    CREATE TABLE weft_audit_salt (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        salt TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -63,6 +63,18 @@ pub fn open_shared(
     Ok(Arc::new(Postgres::open(url, lease)?))
 }
 
+/// Brings the schema of the shared database at `url` up to date, for a
+/// process that uses it without a journal (blocking: call it off the async
+/// workers).
+pub fn prepare_shared(url: &str) -> Result<(), JournalError> {
+    postgres::prepare(url)
+}
+
+/// How messages name the database at `url`: without its password.
+pub fn shown_url(url: &str) -> String {
+    postgres::shown_url(url)
+}
+
 /// Opens the journal `settings` name: the shared database of `state` if
 /// there is one, else the `journal` file; `None` when the journal is off
 /// (blocking: call it off the async workers).

@@ -41,24 +41,9 @@ impl Postgres {
     /// workers), brings its schema up to date, and starts the writer.
     /// This process's runs are held with leases of `lease`.
     pub fn open(url: &str, lease: Duration) -> Result<Postgres, JournalError> {
-        let mut config: postgres::Config = url.parse().map_err(|e| JournalError::Database {
-            at: "(settings.state)".into(),
-            reason: format!(
-                "settings.state is not a PostgreSQL URL ({e}); write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or keep the password in a secret: \"${{secret:NAME}}\""
-            ),
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let at = shown(&config);
-        let connect = || {
-            config.connect(NoTls).map_err(|e| JournalError::Database {
-                at: at.clone(),
-                reason: connect_error(&e, &config),
-            })
-        };
-        let mut reader = connect()?;
-        let writer = connect()?;
+        let (config, at) = parse(url)?;
+        let mut reader = connect(&config, &at)?;
+        let writer = connect(&config, &at)?;
         let failed = |reason: String| JournalError::Database {
             at: at.clone(),
             reason,
@@ -112,6 +97,45 @@ impl Postgres {
             at: self.at.clone(),
         }
     }
+}
+
+/// Brings the schema of the database at `url` up to date without opening
+/// a journal there (blocking: call it off the async workers).
+pub fn prepare(url: &str) -> Result<(), JournalError> {
+    let (config, at) = parse(url)?;
+    let mut client = connect(&config, &at)?;
+    super::migrate::migrate(&mut client).map_err(|e| JournalError::Database {
+        at,
+        reason: e.to_string(),
+    })?;
+    Ok(())
+}
+
+/// How messages name the database at `url` (without its password).
+pub fn shown_url(url: &str) -> String {
+    parse(url).map_or_else(|_| "(settings.state)".to_string(), |(_, at)| at)
+}
+
+/// The URL's settings (with a connect timeout) and how messages name it.
+fn parse(url: &str) -> Result<(postgres::Config, String), JournalError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| JournalError::Database {
+        at: "(settings.state)".into(),
+        reason: format!(
+            "settings.state is not a PostgreSQL URL ({e}); write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or keep the password in a secret: \"${{secret:NAME}}\""
+        ),
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let at = shown(&config);
+    Ok((config, at))
+}
+
+fn connect(config: &postgres::Config, at: &str) -> Result<Client, JournalError> {
+    config.connect(NoTls).map_err(|e| JournalError::Database {
+        at: at.to_string(),
+        reason: connect_error(&e, config),
+    })
 }
 
 /// The URL without its password: `postgres://USER@HOST:PORT/DATABASE`.

@@ -37,7 +37,7 @@ pub fn check_length(server: &str, tool: &str) -> Result<(), CallError> {
 /// gets the answer a tool that does not exist gets, so a tenant learns
 /// nothing about what other tenants can call.
 #[allow(clippy::result_large_err)] // the same error every router function returns
-pub(super) fn admit(route: Route<'_>, req: &CallRequest) -> Result<(), CallError> {
+pub(super) async fn admit(route: Route<'_>, req: &CallRequest) -> Result<(), CallError> {
     let (server, tool) = (req.server.as_str(), req.tool.as_str());
     check_length(server, tool)?;
     let caller = &req.caller;
@@ -48,7 +48,7 @@ pub(super) fn admit(route: Route<'_>, req: &CallRequest) -> Result<(), CallError
     let Some(tenant) = &caller.tenant else {
         return Ok(());
     };
-    caller.take_call().map_err(|wait| {
+    caller.take_call().await.map_err(|wait| {
         let mut e = CallError::new(
             ErrorKind::RateLimited,
             server,

@@ -207,7 +207,7 @@ pub(crate) async fn call(route: Route<'_>, req: &CallRequest) -> Result<Forwarde
     async move {
         let started = Instant::now();
         let args_sha256 = route.audit.map(|a| a.args_hash(req.args.as_deref()));
-        let outcome = match admit::admit(route, req) {
+        let outcome = match admit::admit(route, req).await {
             Err(e) => {
                 // Refused before any server: counted here, with the names
                 // only when the catalog has them (bounded label values).

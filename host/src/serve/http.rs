@@ -401,7 +401,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         if let Some(tenant) = &tenant
             && charged
         {
-            if let Err(wait) = tenant.take_call() {
+            if let Err(wait) = tenant.take_call().await {
                 return over_rate(tenant, wait, id.as_ref());
             }
             if let Some(caller) = parts.extensions.get_mut::<Caller>() {
@@ -523,11 +523,11 @@ const TOKEN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// once its method is known), waiting up to `TOKEN_WAIT`; else the wait
 /// still left.
 async fn await_token(tenant: &crate::tenant::Tenant) -> Result<(), std::time::Duration> {
-    match tenant.peek_call() {
+    match tenant.peek_call().await {
         Ok(()) => Ok(()),
         Err(wait) => {
             tokio::time::sleep(wait.min(TOKEN_WAIT)).await;
-            tenant.peek_call()
+            tenant.peek_call().await
         }
     }
 }

@@ -8,6 +8,9 @@
 
 pub mod bucket;
 pub mod keys;
+mod shared;
+
+pub use shared::SharedRates;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -31,6 +34,9 @@ pub struct Tenant {
     /// Its own code-mode settings, when it has a `[tenants.NAME.code]`.
     pub code: Option<crate::config::CodeConfig>,
     bucket: Option<Mutex<bucket::Bucket>>,
+    /// The rate's bucket in the shared database, when there is one (see
+    /// [`Tenants::share_rates`]); `bucket` is then the fallback.
+    shared: std::sync::OnceLock<Arc<SharedRates>>,
     runs: Option<Arc<Semaphore>>,
     requests: Option<Arc<Semaphore>>,
 }
@@ -61,6 +67,7 @@ impl Tenant {
             limits: l.clone(),
             code: config.code.clone(),
             bucket,
+            shared: std::sync::OnceLock::new(),
             runs: l
                 .concurrent_runs
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
@@ -76,13 +83,33 @@ impl Tenant {
     }
 
     /// Takes one call from the tenant's rate, or says when to retry.
-    pub fn take_call(&self) -> Result<(), Duration> {
+    pub async fn take_call(&self) -> Result<(), Duration> {
+        if let (Some(shared), Some((per_sec, burst))) = (self.shared.get(), self.rate()) {
+            match shared.take(&self.name, per_sec, burst).await {
+                Ok(verdict) => return verdict,
+                Err(shared::Unreachable) => {}
+            }
+        }
         self.with_bucket(|b| b.take(Instant::now()))
     }
 
     /// Whether a call would be admitted now, without taking it.
-    pub fn peek_call(&self) -> Result<(), Duration> {
+    pub async fn peek_call(&self) -> Result<(), Duration> {
+        if let (Some(shared), Some((per_sec, burst))) = (self.shared.get(), self.rate()) {
+            match shared.peek(&self.name, per_sec, burst).await {
+                Ok(verdict) => return verdict,
+                Err(shared::Unreachable) => {}
+            }
+        }
         self.with_bucket(|b| b.peek(Instant::now()))
+    }
+
+    /// The rate as (tokens a second, burst), when the tenant has one.
+    fn rate(&self) -> Option<(f64, f64)> {
+        let l = &self.limits;
+        let rate = l.calls_per_minute?;
+        let burst = l.burst.unwrap_or((rate / 10).max(1)).max(1);
+        Some((f64::from(rate.max(1)) / 60.0, f64::from(burst)))
     }
 
     fn with_bucket(
@@ -159,6 +186,22 @@ impl Tenants {
             tenants.list.push(t);
         }
         tenants
+    }
+
+    /// From now on, every rate-limited tenant takes its tokens from
+    /// `shared` (the database that replicas share), falling back to its
+    /// own bucket while the database is out of reach.
+    pub fn share_rates(&self, shared: &Arc<SharedRates>) {
+        for t in &self.list {
+            let _ = t.shared.set(shared.clone());
+        }
+    }
+
+    /// Whether any tenant has a rate to share.
+    pub fn any_rate(&self) -> bool {
+        self.list
+            .iter()
+            .any(|t| t.limits.calls_per_minute.is_some())
     }
 
     /// No tenants configured: one trusted user, no keys.
@@ -321,11 +364,14 @@ impl Caller {
 
     /// Takes a call from the tenant's rate (or uses the token the edge
     /// took for this request).
-    pub fn take_call(&self) -> Result<(), Duration> {
+    pub async fn take_call(&self) -> Result<(), Duration> {
         if self.prepaid.take() {
             return Ok(());
         }
-        self.tenant.as_ref().map_or(Ok(()), |t| t.take_call())
+        match &self.tenant {
+            None => Ok(()),
+            Some(t) => t.take_call().await,
+        }
     }
 
     /// Records that the HTTP edge took a rate token for this request.
