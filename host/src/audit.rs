@@ -211,7 +211,7 @@ impl Audit {
         let (audit, jobs) = Self::unstarted(&name, salt, capacity);
         std::thread::Builder::new()
             .name("weft-audit".into())
-            .spawn(move || write_loop(jobs, Sink::Db(db), &name))?;
+            .spawn(move || write_loop(jobs, Sink::Db(Box::new(db)), &name))?;
         Ok(audit)
     }
 
@@ -517,7 +517,7 @@ fn load_or_create_salt(path: &Path) -> std::io::Result<[u8; 32]> {
 /// database's table.
 enum Sink {
     File(std::io::BufWriter<std::fs::File>),
-    Db(shared::Db),
+    Db(Box<shared::Db>),
 }
 
 impl Sink {

@@ -85,9 +85,9 @@ impl Tenant {
     /// Takes one call from the tenant's rate, or says when to retry.
     pub async fn take_call(&self) -> Result<(), Duration> {
         if let (Some(shared), Some((per_sec, burst))) = (self.shared.get(), self.rate()) {
-            match shared.take(&self.name, per_sec, burst).await {
-                Ok(verdict) => return verdict,
-                Err(shared::Unreachable) => {}
+            // Unreachable: this process's own bucket stands in.
+            if let Ok(verdict) = shared.take(&self.name, per_sec, burst).await {
+                return verdict;
             }
         }
         self.with_bucket(|b| b.take(Instant::now()))
@@ -96,9 +96,9 @@ impl Tenant {
     /// Whether a call would be admitted now, without taking it.
     pub async fn peek_call(&self) -> Result<(), Duration> {
         if let (Some(shared), Some((per_sec, burst))) = (self.shared.get(), self.rate()) {
-            match shared.peek(&self.name, per_sec, burst).await {
-                Ok(verdict) => return verdict,
-                Err(shared::Unreachable) => {}
+            // Unreachable: this process's own bucket stands in.
+            if let Ok(verdict) = shared.peek(&self.name, per_sec, burst).await {
+                return verdict;
             }
         }
         self.with_bucket(|b| b.peek(Instant::now()))
