@@ -131,9 +131,6 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             }
         }
     }
-    if resume {
-        crate::serve::durable::resume_owned(gw.clone());
-    }
     // Code mode is on for a local agent over stdio (its own machine's
     // user); `weft serve --http` offers it only where `[code] enabled =
     // true` is written (for everyone or for a tenant).
@@ -141,6 +138,10 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         crate::code::Interpreters::new(None, std::sync::Arc::new(super::build::Toolchain)),
         addr.is_none(),
     );
+    // After code mode is set up: a code-mode run resumes on its interpreter.
+    if resume {
+        crate::serve::durable::resume_owned(gw.clone());
+    }
     let servers = hub.status().iter().filter(|s| s.protocol.is_some()).count();
     let tools = hub.catalog().tools().len();
     let tenants = hub.tenants().names().count();
