@@ -217,24 +217,37 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
         let peer = peer.clone();
         async move {
             let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-            let pending = match &conn.lane {
-                Some(lane) if options.meta.is_none() => Pending::Lane(lane.send(request).await?),
-                _ => Pending::Rmcp(peer.send_cancellable_request(request, options).await?),
+            // The agent's relay, for the server's requests about this call
+            // (sampling, elicitation) and its progress and logs.
+            let register = |token: &rmcp::model::ProgressToken| {
+                forward.map(|f| {
+                    conn.service.service().relays.register(
+                        token.clone(),
+                        f.relay.clone(),
+                        f.log_level.is_some(),
+                        tenant,
+                    )
+                })
             };
-            let (id, progress_token) = match &pending {
-                Pending::Lane(sent) => (&sent.id, &sent.progress_token),
-                Pending::Rmcp(handle) => (&handle.id, &handle.progress_token),
+            let (pending, _registration) = match &conn.lane {
+                // The lane writes the line itself, so the server may ask
+                // before the send returns: the relay is registered first.
+                Some(lane) if options.meta.is_none() => {
+                    let (sent, registration) = lane.send_after(request, register).await?;
+                    (Pending::Lane(sent), registration)
+                }
+                _ => {
+                    let handle = peer.send_cancellable_request(request, options).await?;
+                    let registration = register(&handle.progress_token);
+                    (Pending::Rmcp(handle), registration)
+                }
+            };
+            let id = match &pending {
+                Pending::Lane(sent) => &sent.id,
+                Pending::Rmcp(handle) => &handle.id,
             };
             // Ties weft's request id (the span) to the id the upstream sees.
             tracing::debug!(upstream_id = %id, "sent to the upstream");
-            let _registration = forward.map(|f| {
-                conn.service.service().relays.register(
-                    progress_token.clone(),
-                    f.relay.clone(),
-                    f.log_level.is_some(),
-                    tenant,
-                )
-            });
             let mut guard = CancelOnDrop {
                 peer: Some(peer.clone()),
                 id: id.clone(),

@@ -126,7 +126,23 @@ pub fn split<R>(stdin: Pipe, stdout: R) -> (Lane, LaneReader<R>, LaneWriter) {
 impl Lane {
     /// Writes `request` to the server with a lane id and a progress token
     /// of its own.
-    pub async fn send(&self, mut request: ClientRequest) -> Result<Sent, ServiceError> {
+    pub async fn send(&self, request: ClientRequest) -> Result<Sent, ServiceError> {
+        self.send_after(request, |_| ())
+            .await
+            .map(|(sent, ())| sent)
+    }
+
+    /// [`Lane::send`], calling `before_write` with the progress token
+    /// before a byte is written: whatever must be in place when the
+    /// server's first message about the call arrives (the agent's relay
+    /// for its sampling or elicitation requests) is registered there, as
+    /// the server may answer before this returns. Its result comes back
+    /// beside the call.
+    pub async fn send_after<R>(
+        &self,
+        mut request: ClientRequest,
+        before_write: impl FnOnce(&ProgressToken) -> R,
+    ) -> Result<(Sent, R), ServiceError> {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
         let id = NumberOrString::String(Arc::from(format!("{PREFIX}{n}")));
         let progress_token = ProgressToken(id.clone());
@@ -156,11 +172,12 @@ impl Lane {
             id,
             progress_token,
         };
+        let before = before_write(&sent.progress_token);
         if let Err(e) = write_whole(self.0.stdin.clone(), line).await {
             tracing::debug!(target: "weft::upstream", "writing a tool call to the server: {e}");
             return Err(ServiceError::TransportClosed);
         }
-        Ok(sent)
+        Ok((sent, before))
     }
 }
 
