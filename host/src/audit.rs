@@ -32,6 +32,7 @@ use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 mod shared;
+mod writer;
 
 pub use shared::Reader as SharedReader;
 
@@ -43,9 +44,6 @@ pub const QUEUE: usize = 8192;
 
 /// The longest target (a URI, a query, a name) a record keeps, in bytes.
 pub const MAX_TARGET: usize = 256;
-
-/// The most records the writer stores at once.
-const BATCH: usize = 1024;
 
 /// How long [`Audit::flush`] waits for the writer.
 const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -187,8 +185,8 @@ impl Audit {
         std::thread::Builder::new()
             .name("weft-audit".into())
             .spawn(move || {
-                let sink = Sink::File(std::io::BufWriter::with_capacity(64 << 10, file));
-                write_loop(jobs, sink, &shown)
+                let sink = writer::Sink::File(std::io::BufWriter::with_capacity(64 << 10, file));
+                writer::write_loop(jobs, sink, &shown)
             })?;
         Ok(audit)
     }
@@ -211,7 +209,7 @@ impl Audit {
         let (audit, jobs) = Self::unstarted(&name, salt, capacity);
         std::thread::Builder::new()
             .name("weft-audit".into())
-            .spawn(move || write_loop(jobs, Sink::Db(Box::new(db)), &name))?;
+            .spawn(move || writer::write_loop(jobs, writer::Sink::Db(Box::new(db)), &name))?;
         Ok(audit)
     }
 
@@ -510,63 +508,6 @@ fn load_or_create_salt(path: &Path) -> std::io::Result<[u8; 32]> {
         // Another process made one first: use that one.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
         Err(e) => Err(e),
-    }
-}
-
-/// Where the writer stores records: the log file, or the shared
-/// database's table.
-enum Sink {
-    File(std::io::BufWriter<std::fs::File>),
-    Db(Box<shared::Db>),
-}
-
-impl Sink {
-    /// Stores a batch of lines (secrets masked) and makes it durable as far
-    /// as the sink goes (the file is flushed, the rows committed).
-    fn store(&mut self, lines: &[String]) -> std::io::Result<()> {
-        match self {
-            Sink::File(out) => {
-                for line in lines {
-                    out.write_all(line.as_bytes())?;
-                }
-                out.flush()
-            }
-            Sink::Db(db) => db.store(lines),
-        }
-    }
-}
-
-/// The writer thread: stores queued lines, secrets masked, a batch
-/// (everything queued so far) at a time; ends when every [`Audit`] handle
-/// is gone.
-fn write_loop(mut jobs: mpsc::Receiver<Job>, mut sink: Sink, path: &Path) {
-    let mut failing = false;
-    while let Some(first) = jobs.blocking_recv() {
-        let mut waiting = Vec::new();
-        let mut lines = Vec::new();
-        let mut next = Some(first);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Line(line) => lines.push(crate::redact::text(&line).into_owned()),
-                Job::Flush(done) => waiting.push(done),
-            }
-            // A batch is bounded; the rest of the queue is the next one.
-            if lines.len() < BATCH {
-                next = jobs.try_recv().ok();
-            }
-        }
-        match sink.store(&lines) {
-            Ok(()) => failing = false,
-            Err(e) => {
-                if !failing {
-                    tracing::error!(path = %path.display(), error = %e, "cannot write the audit log");
-                }
-                failing = true;
-            }
-        }
-        for done in waiting {
-            let _ = done.send(());
-        }
     }
 }
 
