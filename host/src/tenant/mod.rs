@@ -55,10 +55,7 @@ impl Tenant {
             .filter_map(|p| Glob::new(p).ok().map(|g| g.compile_matcher()))
             .collect();
         let l = &config.limits;
-        let bucket = l.calls_per_minute.map(|rate| {
-            let burst = l.burst.unwrap_or((rate / 10).max(1));
-            Mutex::new(bucket::Bucket::new(rate, burst))
-        });
+        let bucket = rate_of(l).map(|(rate, burst)| Mutex::new(bucket::Bucket::new(rate, burst)));
         Tenant {
             name: config.name.clone(),
             view,
@@ -106,10 +103,8 @@ impl Tenant {
 
     /// The rate as (tokens a second, burst), when the tenant has one.
     fn rate(&self) -> Option<(f64, f64)> {
-        let l = &self.limits;
-        let rate = l.calls_per_minute?;
-        let burst = l.burst.unwrap_or((rate / 10).max(1)).max(1);
-        Some((f64::from(rate.max(1)) / 60.0, f64::from(burst)))
+        let (rate, burst) = rate_of(&self.limits)?;
+        Some((f64::from(rate) / 60.0, f64::from(burst)))
     }
 
     fn with_bucket(
@@ -145,6 +140,13 @@ impl Tenant {
             limits.memory = limits.memory.min(m);
         }
     }
+}
+
+/// A tenant's rate as (calls a minute, burst), both at least 1, when it
+/// has one: the burst defaults to a tenth of the rate.
+fn rate_of(l: &TenantLimits) -> Option<(u32, u32)> {
+    let rate = l.calls_per_minute?.max(1);
+    Some((rate, l.burst.unwrap_or(rate / 10).max(1)))
 }
 
 /// A permit from a limit's semaphore (none when there is no limit), or
