@@ -49,8 +49,33 @@ enum Failure {
     Tool(Error),
 }
 
+/// A tool's input schema: derived from its argument type, or given.
+/// Deriving is deferred to `list-tools`, since every call is a fresh
+/// instance that builds the registry again and needs only the handlers.
+enum Schema {
+    Derived(fn() -> Value),
+    Given(Value),
+}
+
+impl Schema {
+    fn text(self) -> String {
+        match self {
+            Schema::Derived(make) => make().to_string(),
+            Schema::Given(v) => v.to_string(),
+        }
+    }
+}
+
+/// The JSON Schema of `A`, as JSON.
+fn derived<A: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(A))
+        .unwrap_or_else(|_| Value::Object(Default::default()))
+}
+
 struct Entry {
+    /// Everything but the input schema, which `schema` makes on demand.
     info: ToolInfo,
+    schema: Schema,
     run: Handler,
 }
 
@@ -73,13 +98,16 @@ impl Tools {
         A: DeserializeOwned + JsonSchema + 'static,
         F: Fn(A) -> Result<Value, Error> + 'static,
     {
-        let schema = serde_json::to_value(schemars::schema_for!(A))
-            .unwrap_or_else(|_| Value::Object(Default::default()));
-        self.push(name, description, schema, move |args: Value| {
-            let typed: A =
-                serde_json::from_value(args).map_err(|e| Failure::Args(e.to_string()))?;
-            run(typed).map_err(Failure::Tool)
-        })
+        self.push(
+            name,
+            description,
+            Schema::Derived(derived::<A>),
+            move |args: Value| {
+                let typed: A =
+                    serde_json::from_value(args).map_err(|e| Failure::Args(e.to_string()))?;
+                run(typed).map_err(Failure::Tool)
+            },
+        )
     }
 
     /// Adds the tool `name` with an input schema made at run time (a JSON
@@ -89,12 +117,15 @@ impl Tools {
     where
         F: Fn(Value) -> Result<Value, Error> + 'static,
     {
-        self.push(name, description, schema, move |args: Value| {
-            run(args).map_err(Failure::Tool)
-        })
+        self.push(
+            name,
+            description,
+            Schema::Given(schema),
+            move |args: Value| run(args).map_err(Failure::Tool),
+        )
     }
 
-    fn push<F>(mut self, name: &str, description: &str, schema: Value, run: F) -> Tools
+    fn push<F>(mut self, name: &str, description: &str, schema: Schema, run: F) -> Tools
     where
         F: Fn(Value) -> Result<Value, Failure> + 'static,
     {
@@ -103,7 +134,7 @@ impl Tools {
             name: name.to_string(),
             title: None,
             description: description.to_string(),
-            input_schema: schema.to_string(),
+            input_schema: String::new(),
             output_schema: None,
             read_only: false,
         };
@@ -115,7 +146,7 @@ impl Tools {
             };
             run(args)
         });
-        self.entries.push(Entry { info, run });
+        self.entries.push(Entry { info, schema, run });
         self
     }
 
@@ -152,7 +183,14 @@ fn error(kind: ErrorKind, tool: &str, message: String) -> CallError {
 
 #[doc(hidden)]
 pub fn __list(tools: fn() -> Tools) -> Vec<ToolInfo> {
-    tools().entries.into_iter().map(|e| e.info).collect()
+    tools()
+        .entries
+        .into_iter()
+        .map(|e| ToolInfo {
+            input_schema: e.schema.text(),
+            ..e.info
+        })
+        .collect()
 }
 
 #[doc(hidden)]
