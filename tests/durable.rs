@@ -244,6 +244,40 @@ fn a_call_sent_without_a_stored_result_is_never_sent_twice() {
     assert_eq!(s.record(), WRITES, "a write happened twice or not at all");
 }
 
+/// A call safe to repeat (`tool_0`, listed in `idempotent_tools`) goes
+/// out without waiting for its rows, but they are stored, in order,
+/// before the next call that is not safe to repeat goes out: stopped
+/// after `tool_1`'s intent, the journal holds `tool_0` with its result,
+/// and the resume replays it rather than sending it again.
+#[test]
+fn a_repeatable_calls_rows_are_stored_before_the_next_side_effect() {
+    let expected = uninterrupted();
+    let s = Setup::new("idempotent_tools = [\"tool_0\"]\n");
+    crashed(&s.run(&input(), Some("after-intent:2")), "after-intent");
+    assert_eq!(s.record(), WRITES[..1]);
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let shown = output_json(&s.weft(&["runs", "show", &id, "--json"]));
+    let calls: Vec<(Value, Value)> = shown["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no events: {shown}"))
+        .iter()
+        .filter(|e| e["kind"] == "call")
+        .map(|e| (e["request"].clone(), e["result"].clone()))
+        .collect();
+    assert_eq!(calls.len(), 2, "{shown}");
+    assert!(
+        calls[0].0.to_string().contains("tool_0")
+            && calls[0].1.to_string().contains("tool_0: write 0"),
+        "tool_0's rows were not stored: {calls:?}"
+    );
+    assert_eq!(calls[1].1, Value::Null, "{calls:?}");
+    let settled = s.weft(&["runs", "resolve", &id, "--assume", "not-done"]);
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    let resumed = output_json(&s.weft(&["runs", "resume", &id]));
+    assert_eq!(resumed, expected);
+    assert_eq!(s.record(), WRITES, "tool_0 was sent again");
+}
+
 /// A tool listed in `idempotent_tools` is sent again when in doubt, with
 /// no one asked.
 #[test]

@@ -46,11 +46,21 @@ impl RunCtx {
                     }
                 }),
                 Some(Step::Live { seq, n, intent }) => {
-                    wait(intent).await.map_err(|e| {
-                        wasmtime::Error::msg(format!(
-                            "the journal could not store the intent of {server}.{tool}, so it was not sent: {e}"
-                        ))
-                    })?;
+                    // A call that is safe to repeat goes out without
+                    // waiting for its rows: were they lost in a crash, the
+                    // resume would send it again, which is harmless. Its
+                    // rows are stored in order with the next write that is
+                    // waited on (the next other call's intent, or the
+                    // run's end), so a later side effect never goes out
+                    // before them.
+                    let repeatable = super::resumable::repeatable(&self.hub, &server, &tool);
+                    if !repeatable {
+                        wait(intent).await.map_err(|e| {
+                            wasmtime::Error::msg(format!(
+                                "the journal could not store the intent of {server}.{tool}, so it was not sent: {e}"
+                            ))
+                        })?;
+                    }
                     crash::point(Point::AfterIntent, n);
                     let outcome = self.call(server.clone(), tool.clone(), args).await;
                     crash::point(Point::AfterSend, n);
@@ -58,11 +68,14 @@ impl RunCtx {
                         Ok(text) => CallOutcome::Ok(text.clone()),
                         Err(e) => CallOutcome::Err(e.clone()),
                     };
-                    wait(journal.end_call(seq, &stored)).await.map_err(|e| {
-                        wasmtime::Error::msg(format!(
-                            "{server}.{tool} was sent, but the journal could not store its result: {e}"
-                        ))
-                    })?;
+                    let result = journal.end_call(seq, &stored);
+                    if !repeatable {
+                        wait(result).await.map_err(|e| {
+                            wasmtime::Error::msg(format!(
+                                "{server}.{tool} was sent, but the journal could not store its result: {e}"
+                            ))
+                        })?;
+                    }
                     crash::point(Point::AfterResult, n);
                     Ok(outcome)
                 }

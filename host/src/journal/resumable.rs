@@ -49,14 +49,7 @@ pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
         let Some(call) = CallRequest::from_json(&e.request) else {
             return Err(InDoubt::Unreadable(e.seq));
         };
-        let annotated = catalog
-            .tool(&call.server, &call.tool)
-            .is_some_and(|t| t.repeatable());
-        let listed = hub
-            .config()
-            .server(&call.server)
-            .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == &call.tool));
-        if annotated || listed {
+        if repeatable_in(&catalog, hub, &call.server, &call.tool) {
             resend.insert(e.seq);
         } else {
             return Err(InDoubt::Unsettled {
@@ -66,6 +59,21 @@ pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
         }
     }
     Ok(resend)
+}
+
+/// Whether sending `server`.`tool` twice is harmless: the tool is
+/// annotated read-only or idempotent in the current catalog, or listed in
+/// the server's `idempotent_tools`.
+pub fn repeatable(hub: &Hub, server: &str, tool: &str) -> bool {
+    repeatable_in(&hub.catalog(), hub, server, tool)
+}
+
+fn repeatable_in(catalog: &crate::catalog::Catalog, hub: &Hub, server: &str, tool: &str) -> bool {
+    catalog.tool(server, tool).is_some_and(|t| t.repeatable())
+        || hub
+            .config()
+            .server(server)
+            .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == tool))
 }
 
 /// The first 12 hex digits of a digest.
