@@ -442,6 +442,17 @@ def prose(raw):
         " by its size cap).",
         f"- **The run** took {shown(wall)} on this machine, builds included.",
     ]
+    # Since the adapter bench timed its calls in blocks, it also records
+    # the call made right after a stdio call; older runs have neither line.
+    if raw.get("7", "trivial adapter call after a stdio call p50") is not None:
+        lines.insert(len(lines) - 1,
+                     "- **Adapters** (case 7): a trivial adapter's tool call through the router,"
+                     f" {v(raw, '7', 'trivial adapter call p50')} p50 in blocks of 100 calls"
+                     f" ({v(raw, '7', 'trivial adapter call p99')} p99);"
+                     f" each right after a call to the stdio server, {v(raw, '7', 'trivial adapter call after a stdio call p50')}"
+                     " p50 (the worker thread slept through the server's answer, and the call starts on"
+                     " cold caches). The same tool on server-everything over stdio:"
+                     f" {v(raw, '7', 'stdio server call (server-everything echo) p50')} p50.")
     return "\n".join(lines) + "\n"
 
 
