@@ -244,6 +244,79 @@ fn a_call_sent_without_a_stored_result_is_never_sent_twice() {
     assert_eq!(s.record(), WRITES, "a write happened twice or not at all");
 }
 
+/// Python for `weft exec` that makes the durable guest's three writes.
+const EXEC_CODE: &str = "out = []\nfor i in range(3):\n    out.append(tools.call('w', f'tool_{i}', {'text': f'write {i}'}))\nreturn {'results': out}\n";
+
+/// `weft exec` journals its run as `weft run` does, under the spec
+/// `code:python`: killed after the 2nd write's result, `weft runs resume`
+/// loads the interpreter again, replays the first two writes from the
+/// journal and sends the third: each write once, the uninterrupted
+/// output. With `--no-journal`, nothing is journaled.
+#[test]
+fn a_weft_exec_run_is_journaled_and_resumed_with_each_write_once() {
+    let interp = crate::support::code::interpreters("python");
+    let s = Setup::new("");
+    let code = s.dir.path().join("writes.py");
+    std::fs::write(&code, EXEC_CODE).unwrap();
+    let exec = |crash: Option<&str>, extra: &[&str]| {
+        let mut cmd = crate::support::code::weft_code(&interp);
+        crate::support::isolate(&mut cmd);
+        cmd.arg("--config")
+            .arg(&s.config)
+            .arg("exec")
+            .arg(&code)
+            .args(["--grant", "w.*"])
+            .args(extra);
+        if let Some(at) = crash {
+            cmd.env("WEFT_TEST_CRASH_AT", at);
+        }
+        cmd.output().unwrap()
+    };
+    let resume = |id: &str| {
+        let mut cmd = crate::support::code::weft_code(&interp);
+        crate::support::isolate(&mut cmd);
+        cmd.arg("--config")
+            .arg(&s.config)
+            .args(["runs", "resume", id])
+            .output()
+            .unwrap()
+    };
+    let expected = json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]});
+
+    let plain = output_json(&exec(None, &["--no-journal"]));
+    assert_eq!(plain, expected);
+    assert_eq!(s.record(), WRITES);
+    let listed = s.weft(&["runs", "list", "--json"]);
+    let runs: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap_or_default();
+    assert!(runs.is_empty(), "--no-journal journaled: {runs:?}");
+    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+
+    crashed(&exec(Some("after-result:2"), &[]), "after-result");
+    assert_eq!(s.record(), WRITES[..2]);
+    let run = s.only_run();
+    assert_eq!(
+        (&run["status"], &run["spec"]),
+        (&json!("interrupted"), &json!("code:python")),
+        "{run}"
+    );
+    let id = run["id"].as_str().unwrap().to_string();
+    let resumed = output_json(&resume(&id));
+    assert_eq!(resumed, expected);
+    assert_eq!(s.record(), WRITES, "a write was lost or repeated");
+    assert_eq!(s.only_run()["status"], "ok");
+}
+
+/// `journal = false` in `[settings]`: `weft run` runs without a journal,
+/// as with `--no-journal`, rather than failing.
+#[test]
+fn journal_false_runs_without_a_journal() {
+    let s = Setup::with_settings("journal = false\n", "");
+    let out = output_json(&s.run(&input(), None));
+    assert_eq!(out, json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]}));
+    assert_eq!(s.record(), WRITES);
+    assert!(!s.journal().exists());
+}
+
 /// A call safe to repeat (`tool_0`, listed in `idempotent_tools`) goes
 /// out without waiting for its rows, but they are stored, in order,
 /// before the next call that is not safe to repeat goes out: stopped

@@ -134,12 +134,17 @@ pub enum Command {
     /// through the router. Without --grant, code may call the read-only
     /// tools only. The first run of each language builds its interpreter
     /// (componentize-py or componentize-js, as `weft build` does) and keeps it.
+    /// The run is durable, as `weft run`'s is: `weft runs resume ID`
+    /// continues it without repeating a call.
     Exec {
         /// The source file, or "-" for stdin.
         file: PathBuf,
         /// The language (default: from the file's extension, .py or .js).
         #[arg(long, value_enum)]
         lang: Option<CodeLang>,
+        /// Do not journal this run (it cannot be resumed).
+        #[arg(long)]
+        no_journal: bool,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::code::{Interpreters, Language};
 use crate::config::{Config, Grants};
 use crate::policy::{self, Loaded, Runner};
+use crate::tenant::Caller;
 
 use super::args::RunArgs;
 use super::{FAILED, USAGE, finish};
@@ -20,8 +21,16 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// The entry point of `weft exec`.
-pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: RunArgs) -> ExitCode {
+/// The top-level entry point for `weft exec`; `durable` journals the run
+/// (as `weft run` does, under the spec `code:LANGUAGE`) when the config
+/// keeps a journal.
+pub async fn run(
+    config: Config,
+    file: PathBuf,
+    lang: Option<Language>,
+    opts: RunArgs,
+    durable: bool,
+) -> ExitCode {
     let settings = config.code.clone();
     if !settings.is_enabled(true) {
         return usage("code mode is off in this config ([code] enabled = false)");
@@ -64,27 +73,71 @@ pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: Ru
             Err(e) => return usage(format!("--grant: {e}")),
         }
     };
+    if let Some(written) = settings.grants.as_ref().filter(|_| given.is_none())
+        && let Err(e) = Grants::new(written)
+    {
+        return usage(format!("[code] grants: {e}"));
+    }
+    let journaled = durable && config.settings.journal.is_some();
     let (hub, sandbox) = match super::run::start(config, given.as_ref()).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let interpreters = Interpreters::new(None, Arc::new(super::build::Toolchain));
-    let wasm = match interpreters.get(lang).await {
-        Ok(w) => w,
+    let fuel = opts.fuel.map(|f| f.0);
+    let loaded = match interpreter(&hub, lang, given, (fuel, opts.timeout, opts.memory)).await {
+        Ok(l) => l,
         Err(e) => {
-            crate::errln!("weft: {e}");
+            crate::errln!("weft: {e:#}");
             return finish(FAILED).await;
         }
     };
+    let journal = if journaled {
+        let options = crate::journal::RunOptions {
+            grants: opts.grants.clone(),
+            fuel,
+            timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+            memory: opts.memory,
+            ..Default::default()
+        };
+        let spec = crate::code::spec(lang);
+        match super::resume::begin(&hub, &loaded, &spec, &request, options).await {
+            Ok(j) => j,
+            Err(e) => {
+                crate::errln!("weft: {e:#}");
+                return finish(FAILED).await;
+            }
+        }
+    } else {
+        None
+    };
+    let runner = Runner::new(hub, sandbox);
+    let mut report = runner
+        .run_journaled(&Caller::owner(), &loaded, &request, None, journal)
+        .await;
+    crate::code::tidy(&mut report);
+    finish(super::run::print_report(&report, opts.json)).await
+}
+
+/// The interpreter of `lang` as `weft exec` runs it: built on first use,
+/// with the grants given on the command line, else `[code] grants`, else
+/// the read-only tools of the catalog; `[code]`'s limits with the
+/// command line's `overrides` (fuel, timeout, memory). `weft runs resume`
+/// loads a code run's interpreter the same way.
+pub(super) async fn interpreter(
+    hub: &crate::Hub,
+    lang: Language,
+    given: Option<Grants>,
+    overrides: (Option<Option<u64>>, Option<std::time::Duration>, Option<u64>),
+) -> anyhow::Result<Loaded> {
+    let settings = &hub.config().code;
+    let interpreters = Interpreters::new(None, Arc::new(super::build::Toolchain));
+    let wasm = interpreters.get(lang).await?;
     let grants = match (given, &settings.grants) {
         (Some(g), _) => g,
-        (None, Some(written)) => match Grants::new(written) {
-            Ok(g) => g,
-            Err(e) => return usage(format!("[code] grants: {e}")),
-        },
-        (None, None) => {
-            crate::code::read_only_grants(&hub.catalog(), &crate::tenant::Caller::owner())
+        (None, Some(written)) => {
+            Grants::new(written).map_err(|e| anyhow::anyhow!("[code] grants: {e}"))?
         }
+        (None, None) => crate::code::read_only_grants(&hub.catalog(), &Caller::owner()),
     };
     let mut loaded = Loaded {
         name: format!("code ({})", lang.name()),
@@ -92,12 +145,9 @@ pub async fn run(config: Config, file: PathBuf, lang: Option<Language>, opts: Ru
         grants,
         limits: settings.limits.clone(),
     };
-    let fuel = opts.fuel.map(|f| f.0);
-    policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
-    let runner = Runner::new(hub, sandbox);
-    let mut report = runner.run(&loaded, &request, None).await;
-    crate::code::tidy(&mut report);
-    finish(super::run::print_report(&report, opts.json)).await
+    let (fuel, timeout, memory) = overrides;
+    policy::override_limits(&mut loaded.limits, fuel, timeout, memory);
+    Ok(loaded)
 }
 
 /// The language a file's extension names.

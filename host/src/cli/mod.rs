@@ -139,9 +139,12 @@ pub async fn run(args: Args) -> ExitCode {
                 run,
             } => run::run(config, policy, run, !no_journal).await,
             Command::Runs(cmd) => runs::run(config, cmd).await,
-            Command::Exec { file, lang, run } => {
-                exec::run(config, file, lang.map(Into::into), run).await
-            }
+            Command::Exec {
+                file,
+                lang,
+                no_journal,
+                run,
+            } => exec::run(config, file, lang.map(Into::into), run, !no_journal).await,
             Command::Serve {
                 stdio: _,
                 http,

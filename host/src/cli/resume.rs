@@ -64,8 +64,9 @@ pub(super) fn shown_status(run: &RunRecord) -> &'static str {
     }
 }
 
-/// Starts the journal of a new `weft run`: its row is stored before the
-/// policy starts. `spec` is what the command line named.
+/// Starts the journal of a new `weft run` or `weft exec`: its row is
+/// stored before the component starts. `spec` is how a resume finds the
+/// component again: a policy's name or absolute path, or `code:LANGUAGE`.
 pub(super) async fn begin(
     hub: &Hub,
     loaded: &Loaded,
@@ -74,14 +75,7 @@ pub(super) async fn begin(
     options: journal::RunOptions,
 ) -> anyhow::Result<Option<Arc<Recorder>>> {
     let backend = open(hub.config()).await?;
-    // A path is kept absolute, so a resume from another folder finds it.
-    let spec = match hub.config().policy(spec) {
-        Some(_) => spec.to_string(),
-        None => std::path::absolute(spec)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| spec.to_string()),
-    };
-    let record = RunRecord::start(&loaded.name, &spec, &loaded.wasm, input, options)?;
+    let record = RunRecord::start(&loaded.name, spec, &loaded.wasm, input, options)?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
     recorder
         .create(record)
@@ -132,21 +126,44 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
             format!("run {id} is still running in {}; {next}", holder(&run)),
         );
     }
-    // The servers its grants reach, as `weft run` starts them.
-    let grant_list = match config.policy(&run.spec) {
-        Some(p) if run.options.grants.is_empty() => p.grants.clone(),
-        _ if run.options.grants.is_empty() => vec!["*.*".into()],
-        _ => run.options.grants.clone(),
+    let code = match crate::code::spec_language(&run.spec).transpose() {
+        Ok(lang) => lang,
+        Err(name) => {
+            return fail(
+                FAILED,
+                format!("run {id} is code in {name:?}, a language code mode does not know"),
+            );
+        }
+    };
+    // The servers its grants reach, as `weft run` and `weft exec` start
+    // them.
+    let given = (!run.options.grants.is_empty()).then(|| run.options.grants.clone());
+    let grant_list = match (&given, config.policy(&run.spec)) {
+        (Some(g), _) => g.clone(),
+        (None, Some(p)) if code.is_none() => p.grants.clone(),
+        _ => vec!["*.*".into()],
     };
     let reach = policy::grants::Grants::new(&grant_list).ok();
     let (hub, sandbox) = match start(config, reach.as_ref()).await {
         Ok(started) => started,
         Err(code) => return code,
     };
-    let mut loaded = match policy::load(&hub, &run.spec, &run.options.grants) {
+    let loaded = match code {
+        Some(lang) => {
+            let given = given.as_deref().map(policy::grants::Grants::new).transpose();
+            match given {
+                Ok(given) => super::exec::interpreter(&hub, lang, given, (None, None, None))
+                    .await
+                    .map_err(|e| format!("{e:#}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        None => policy::load(&hub, &run.spec, &run.options.grants).map_err(|e| e.to_string()),
+    };
+    let mut loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
-            crate::errln!("weft: cannot load the policy of run {id}: {e}");
+            crate::errln!("weft: cannot load the component of run {id}: {e}");
             return finish(FAILED).await;
         }
     };
@@ -203,8 +220,11 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
     let input = run.input.clone();
     let recorder = Arc::new(Recorder::resume(backend, &run, events, resend));
     let runner = Runner::new(hub, sandbox);
-    let report = runner
+    let mut report = runner
         .run_journaled(&Caller::owner(), &loaded, &input, None, Some(recorder))
         .await;
+    if code.is_some() {
+        crate::code::tidy(&mut report);
+    }
     finish(print_report(&report, json)).await
 }

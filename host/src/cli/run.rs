@@ -36,6 +36,8 @@ pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -
         _ => opts.grants.clone(),
     };
     let reach = policy::grants::Grants::new(&grant_list).ok();
+    // `journal = false` in [settings]: no journal, as --no-journal.
+    let durable = durable && config.settings.journal.is_some();
     let (hub, sandbox) = match start(config, reach.as_ref()).await {
         Ok(started) => started,
         Err(code) => return code,
@@ -60,8 +62,15 @@ pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -
         memory: opts.memory,
         ..Default::default()
     };
+    // A path is kept absolute, so a resume from another folder finds it.
+    let spec = match hub.config().policy(&policy) {
+        Some(_) => policy.clone(),
+        None => std::path::absolute(&policy)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| policy.clone()),
+    };
     let journal = match durable {
-        true => match super::resume::begin(&hub, &loaded, &policy, &input, options).await {
+        true => match super::resume::begin(&hub, &loaded, &spec, &input, options).await {
             Ok(j) => j,
             Err(e) => {
                 crate::errln!("weft: {e:#}");

@@ -54,6 +54,22 @@ pub fn settings_for<'a>(
         .unwrap_or(&config.code)
 }
 
+/// The start of a code-mode run's spec in the journal (`code:python`).
+const SPEC_PREFIX: &str = "code:";
+
+/// The spec a code-mode run is journaled under: `code:LANGUAGE`, by which
+/// a resume finds the interpreter.
+pub fn spec(lang: Language) -> String {
+    format!("{SPEC_PREFIX}{}", lang.name())
+}
+
+/// The language of a code-mode run's spec: `None` for a policy's spec,
+/// `Some(Err(name))` for a language code mode does not know.
+pub fn spec_language(spec: &str) -> Option<Result<Language, String>> {
+    let name = spec.strip_prefix(SPEC_PREFIX)?;
+    Some(Language::parse(name).ok_or_else(|| name.to_string()))
+}
+
 /// Why code cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {

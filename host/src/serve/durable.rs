@@ -26,8 +26,6 @@ pub const RUN_ID_META: &str = "weft/run-id";
 /// `RunOptions::origin` of a run started by `weft serve`.
 const ORIGIN: &str = "serve";
 
-/// The start of a code-mode run's spec (`code:python`).
-const CODE_SPEC: &str = "code:";
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);
@@ -71,12 +69,7 @@ pub(super) async fn begin_code(
     lang: Language,
     request: &str,
 ) -> Result<Option<Arc<Recorder>>, String> {
-    begin_run(gw, caller, loaded, &code_spec(lang), request).await
-}
-
-/// The spec a code-mode run is journaled under.
-fn code_spec(lang: Language) -> String {
-    format!("{CODE_SPEC}{}", lang.name())
+    begin_run(gw, caller, loaded, &crate::code::spec(lang), request).await
 }
 
 async fn begin_run(
@@ -191,11 +184,12 @@ async fn prepare(
             None => return Err(format!("its tenant {name:?} is no longer configured")),
         },
     };
-    let code = run.spec.strip_prefix(CODE_SPEC);
-    let loaded = match code {
-        Some(name) => {
-            let lang = Language::parse(name)
-                .ok_or_else(|| format!("its language {name:?} is not one code mode knows"))?;
+    let code = crate::code::spec_language(&run.spec);
+    let loaded = match &code {
+        Some(lang) => {
+            let lang = lang
+                .clone()
+                .map_err(|name| format!("its language {name:?} is not one code mode knows"))?;
             super::code_call::interpreter(gw, &caller, lang)
                 .await
                 .map_err(|e| format!("its interpreter cannot be loaded: {e}"))?
