@@ -312,7 +312,10 @@ fn a_weft_exec_run_is_journaled_and_resumed_with_each_write_once() {
 fn journal_false_runs_without_a_journal() {
     let s = Setup::with_settings("journal = false\n", "");
     let out = output_json(&s.run(&input(), None));
-    assert_eq!(out, json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]}));
+    assert_eq!(
+        out,
+        json!({"results": ["tool_0: write 0", "tool_1: write 1", "tool_2: write 2"]})
+    );
     assert_eq!(s.record(), WRITES);
     assert!(!s.journal().exists());
 }

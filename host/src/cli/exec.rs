@@ -118,6 +118,13 @@ pub async fn run(
     finish(super::run::print_report(&report, opts.json)).await
 }
 
+/// The command line's fuel (`Some(None)`: unlimited), timeout and memory.
+pub(super) type Overrides = (
+    Option<Option<u64>>,
+    Option<std::time::Duration>,
+    Option<u64>,
+);
+
 /// The interpreter of `lang` as `weft exec` runs it: built on first use,
 /// with the grants given on the command line, else `[code] grants`, else
 /// the read-only tools of the catalog; `[code]`'s limits with the
@@ -127,7 +134,7 @@ pub(super) async fn interpreter(
     hub: &crate::Hub,
     lang: Language,
     given: Option<Grants>,
-    overrides: (Option<Option<u64>>, Option<std::time::Duration>, Option<u64>),
+    overrides: Overrides,
 ) -> anyhow::Result<Loaded> {
     let settings = &hub.config().code;
     let interpreters = Interpreters::new(None, Arc::new(super::build::Toolchain));

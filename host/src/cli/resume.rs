@@ -150,7 +150,10 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
     };
     let loaded = match code {
         Some(lang) => {
-            let given = given.as_deref().map(policy::grants::Grants::new).transpose();
+            let given = given
+                .as_deref()
+                .map(policy::grants::Grants::new)
+                .transpose();
             match given {
                 Ok(given) => super::exec::interpreter(&hub, lang, given, (None, None, None))
                     .await
