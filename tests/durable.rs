@@ -101,6 +101,14 @@ impl Setup {
         runs[0].clone()
     }
 
+    /// The first run `weft runs list --json` shows that `keep` accepts.
+    fn only_run_where(&self, keep: impl Fn(&Value) -> bool) -> Option<Value> {
+        let out = self.weft(&["runs", "list", "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        runs.into_iter().find(|r| keep(r))
+    }
+
     fn journal(&self) -> PathBuf {
         self.dir.path().join("journal.db")
     }
@@ -318,6 +326,80 @@ fn journal_false_runs_without_a_journal() {
     );
     assert_eq!(s.record(), WRITES);
     assert!(!s.journal().exists());
+}
+
+/// `weft run --tenant T` runs the policy as tenant T: a policy outside
+/// its `policies` is refused before anything runs, a call outside its
+/// view is denied before the server sees it, and the journal keeps the
+/// tenant, so `weft runs resume` goes on as T (the resumed part cannot
+/// reach what T's view hides, as the first part could not). An unknown
+/// tenant is a usage error naming the closest.
+#[test]
+fn weft_run_as_a_tenant_keeps_to_its_policies_and_view_through_a_resume() {
+    let s = Setup::new(
+        "[policies.writes]\npath = \"durable.wasm\"\ngrants = [\"w.*\"]\n\
+         [tenants.narrow]\ninclude = [\"w.tool_0\"]\npolicies = [\"writes\"]\n\
+         [tenants.other]\ninclude = [\"w.*\"]\npolicies = [\"triage\"]\n",
+    );
+    let run_as = |tenant: &str, writes: u32, crash: Option<&str>| {
+        let mut cmd = weft();
+        cmd.arg("--config").arg(&s.config).args([
+            "run",
+            "writes",
+            "--tenant",
+            tenant,
+            "--input",
+            &json!({"server": "w", "writes": writes}).to_string(),
+        ]);
+        if let Some(at) = crash {
+            cmd.env("WEFT_TEST_CRASH_AT", at);
+        }
+        cmd.output().unwrap()
+    };
+
+    let refused = run_as("other", 1, None);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(r#"tenant "other" may not run the policy "writes""#),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(s.record().is_empty(), "{:?}", s.record());
+
+    let typo = run_as("narow", 1, None);
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(
+        stderr(&typo).contains(r#"no tenant named "narow" in the config; did you mean "narrow"?"#),
+        "{}",
+        stderr(&typo)
+    );
+
+    let allowed = output_json(&run_as("narrow", 1, None));
+    assert_eq!(allowed, json!({"results": ["tool_0: write 0"]}));
+    assert_eq!(s.record(), WRITES[..1]);
+    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+
+    // Stopped after tool_0, which narrow may call; the resume's tool_1 is
+    // outside its view.
+    crashed(&run_as("narrow", 2, Some("after-result:1")), "after-result");
+    let run = s
+        .only_run_where(|r| r["status"] == "interrupted")
+        .unwrap_or_else(|| panic!("no interrupted run"));
+    assert_eq!(run["options"]["tenant"], "narrow", "{run}");
+    let id = run["id"].as_str().unwrap().to_string();
+    let resumed = s.weft(&["runs", "resume", &id]);
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
+    // Outside the tenant's view, a tool is one that does not exist.
+    assert!(
+        stderr(&resumed).contains(r#"tool "tool_1" does not exist on this server"#),
+        "{}",
+        stderr(&resumed)
+    );
+    assert_eq!(
+        s.record(),
+        WRITES[..1],
+        "the resume ran past the tenant's view"
+    );
 }
 
 /// A call safe to repeat (`tool_0`, listed in `idempotent_tools`) goes

@@ -119,6 +119,11 @@ pub enum Command {
         /// Do not journal this run (it cannot be resumed).
         #[arg(long)]
         no_journal: bool,
+        /// Run as this tenant ([tenants.NAME]): the policy must be one of
+        /// its `policies`, its calls stay within its view, and its limits
+        /// cap the run's.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
         #[command(flatten)]
         run: RunArgs,
     },

@@ -136,8 +136,9 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Run {
                 policy,
                 no_journal,
+                tenant,
                 run,
-            } => run::run(config, policy, run, !no_journal).await,
+            } => run::run(config, policy, run, !no_journal, tenant).await,
             Command::Runs(cmd) => runs::run(config, cmd).await,
             Command::Exec {
                 file,

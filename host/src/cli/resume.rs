@@ -220,11 +220,25 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
             return finish(FAILED).await;
         }
     }
+    // A run made for a tenant (`weft run --tenant`, `weft serve`) goes on
+    // as that tenant.
+    let caller = match &run.options.tenant {
+        None => Caller::owner(),
+        Some(name) => match hub.tenants().get(name) {
+            Some(t) => Caller::tenant(t, "cli"),
+            None => {
+                crate::errln!(
+                    "weft: run {id} was made for tenant {name:?}, which the config no longer defines"
+                );
+                return finish(FAILED).await;
+            }
+        },
+    };
     let input = run.input.clone();
     let recorder = Arc::new(Recorder::resume(backend, &run, events, resend));
     let runner = Runner::new(hub, sandbox);
     let mut report = runner
-        .run_journaled(&Caller::owner(), &loaded, &input, None, Some(recorder))
+        .run_journaled(&caller, &loaded, &input, None, Some(recorder))
         .await;
     if code.is_some() {
         crate::code::tidy(&mut report);

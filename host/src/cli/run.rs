@@ -16,12 +16,24 @@ fn usage(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(USAGE)
 }
 
-/// The top-level entry point for `weft run`; `durable` journals the run.
-pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -> ExitCode {
+/// The top-level entry point for `weft run`; `durable` journals the run;
+/// `tenant` runs it as that tenant.
+pub async fn run(
+    config: Config,
+    policy: String,
+    opts: RunArgs,
+    durable: bool,
+    tenant: Option<String>,
+) -> ExitCode {
     let input = match read_input(opts.input) {
         Ok(i) => i,
         Err(e) => return usage(e),
     };
+    if let Some(name) = &tenant
+        && let Err(code) = super::known_tenant(&config, name)
+    {
+        return code;
+    }
     // The limits were checked as the command line was read (`args::limits`).
     let fuel = opts.fuel.map(|f| f.0);
     for g in &opts.grants {
@@ -55,11 +67,16 @@ pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -
         }
     };
     policy::override_limits(&mut loaded.limits, fuel, opts.timeout, opts.memory);
+    let caller = match tenant.as_deref().and_then(|name| hub.tenants().get(name)) {
+        Some(t) => crate::Caller::tenant(t, "cli"),
+        None => crate::Caller::owner(),
+    };
     let options = crate::journal::RunOptions {
         grants: opts.grants.clone(),
         fuel,
         timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
         memory: opts.memory,
+        tenant,
         ..Default::default()
     };
     // A path is kept absolute, so a resume from another folder finds it.
@@ -82,7 +99,7 @@ pub async fn run(config: Config, policy: String, opts: RunArgs, durable: bool) -
     let runner = Runner::new(hub, sandbox);
     let span = tracing::info_span!("request", request_id = %crate::util::request_id());
     let report = runner
-        .run_journaled(&crate::Caller::owner(), &loaded, &input, None, journal)
+        .run_journaled(&caller, &loaded, &input, None, journal)
         .instrument(span)
         .await;
     finish(print_report(&report, opts.json)).await

@@ -72,8 +72,8 @@ pub struct RunOptions {
     /// `None` for `weft run`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
-    /// The tenant the run was made for through `weft serve`, if any: a
-    /// resume runs it for that tenant again.
+    /// The tenant the run was made for (through `weft serve`, or `weft run
+    /// --tenant`), if any: a resume runs it for that tenant again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
 }
