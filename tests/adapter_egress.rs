@@ -315,3 +315,90 @@ async fn the_secret_shows_in_no_output_of_weft() {
         json!(format!("Bearer {CANARY}"))
     );
 }
+
+/// Through `weft serve --http` with the audit log on: an agent's call that
+/// made the host inject the secret, and one refused by the allow-list,
+/// leave it in none of the agent's results, `/status`, `/metrics`, the
+/// audit log or weft's own log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_shows_in_no_status_metrics_or_audit() {
+    use rmcp::ServiceExt;
+    let service = EchoHttp::start().await;
+    let dir = temp_dir();
+    let config = setup(dir.path(), service.port);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen("[settings]\n", "[settings]\naudit = \"audit.jsonl\"\n", 1),
+    )
+    .unwrap();
+    let mut cmd = weft();
+    cmd.env("WEFT_LOG", "debug")
+        .env("WEFT_CACHE_DIR", dir.path().join("cache"))
+        .arg("--config")
+        .arg(&config)
+        .stderr(std::fs::File::create(dir.path().join("weft.log")).unwrap());
+    let (mut served, base) = serve_weft_http(&mut cmd);
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(format!("{base}/mcp"));
+    let client = within("the agent connects", ().serve(transport))
+        .await
+        .expect("the agent connects");
+    let mut seen_by_agent = String::new();
+    for url in [
+        format!("http://127.0.0.1:{}/api/echo", service.port),
+        format!("http://127.0.0.1:{}/outside", service.port),
+    ] {
+        let params = rmcp::model::CallToolRequestParams::new("net__fetch".to_string())
+            .with_arguments(json!({"url": url}).as_object().cloned().unwrap());
+        let result = within("the call answers", client.call_tool(params))
+            .await
+            .expect("net__fetch answers");
+        seen_by_agent += &serde_json::to_string(&result).unwrap();
+    }
+    assert!(
+        seen_by_agent.contains("x-echo-authorization"),
+        "{seen_by_agent}"
+    );
+    assert!(seen_by_agent.contains("refused"), "{seen_by_agent}");
+    let status = reqwest::get(format!("{base}/status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.contains("\"net\""), "{status}");
+    assert!(
+        metrics.contains(r#"server="net",tool="fetch""#),
+        "{metrics}"
+    );
+    client.cancel().await.ok();
+    // SAFETY: signals the weft process this test started; it flushes the
+    // audit log on its way out.
+    unsafe {
+        libc::kill(served.0.id() as i32, libc::SIGTERM);
+    }
+    wait_child(&mut served.0, std::time::Duration::from_secs(30));
+    let log = std::fs::read_to_string(dir.path().join("weft.log")).unwrap();
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 2, "{audit}");
+    assert!(!log.is_empty());
+    assert_eq!(
+        service.seen()[0]["headers"]["authorization"],
+        json!(format!("Bearer {CANARY}"))
+    );
+    for (channel, text) in [
+        ("the agent's results", &seen_by_agent),
+        ("/status", &status),
+        ("/metrics", &metrics),
+        ("the audit log", &audit),
+        ("weft's log", &log),
+    ] {
+        assert!(!text.contains(CANARY), "the secret is in {channel}: {text}");
+    }
+}
