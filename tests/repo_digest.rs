@@ -1,7 +1,7 @@
 //! The composite adapter `plugins/repo-digest`: one tool, `repo_digest`,
 //! built on three real servers (mcp-server-git, server-filesystem,
 //! mcp-server-time) that it reaches through its grants, called through
-//! the router.
+//! the router, and by the Python SDK as an agent through `weft serve`.
 
 use serde_json::{Value, json};
 
@@ -77,4 +77,42 @@ async fn repo_digest_gathers_git_files_and_time_in_one_call() {
         "files.list_directory: denied: the adapter's grants do not allow files.list_directory"
     );
     hub.shutdown().await;
+
+    // The same one tool, as agents call it: the Python SDK through
+    // `weft serve` over stdio, in both eras.
+    let file = dir.path().join("weft.toml");
+    std::fs::write(&file, &text).expect("write the config");
+    let argv = json!([
+        target_bin("weft").display().to_string(),
+        "--config",
+        file.display().to_string(),
+        "serve"
+    ]);
+    for mode in ["legacy", "2026-07-28"] {
+        let out = tokio::task::spawn_blocking({
+            let (argv, args) = (argv.to_string(), args.clone());
+            move || {
+                crate::serve::agent(
+                    &argv,
+                    mode,
+                    "call",
+                    json!({"tool": "digest__repo_digest", "args": args}),
+                )
+            }
+        })
+        .await
+        .expect("the agent runs");
+        assert_eq!(out["error"], false, "{mode}: {out}");
+        let digest: Value = serde_json::from_str(out["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            digest["commits"],
+            json!(["fix typo in notes", "add notes"]),
+            "{mode}: {digest}"
+        );
+        assert_eq!(
+            digest["entries"],
+            json!(["[DIR] .git", "[FILE] notes.txt"]),
+            "{mode}"
+        );
+    }
 }
