@@ -534,3 +534,62 @@ fn a_missing_builtin_says_how_to_build_it() {
         "{stderr}"
     );
 }
+
+/// The document given inline (`spec`, as JSON text) serves the same tools
+/// and the same answers as the same document read from `spec_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_document_serves_as_the_file_does() {
+    let api = RestApi::start();
+    let dir = temp_dir();
+    let mut text = api.items_config(dir.path(), CANARY);
+    let doc = api.openapi().to_string();
+    assert!(
+        !doc.contains("'''"),
+        "the document cannot be a TOML literal"
+    );
+    text += &format!(
+        "\n[servers.inline]\ncomponent = \"builtin:openapi\"\negress = [\"http://127.0.0.1:{}/*\"]\n[servers.inline.config]\nspec = '''{doc}'''\nbase_url = \"{}\"\n",
+        api.port,
+        api.base()
+    );
+    let path = dir.path().join("weft.toml");
+    std::fs::write(&path, text).expect("write config");
+    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
+    let config = weft::Config::load(&path).expect("the config loads");
+    let hub = within("the hub starts", weft::Hub::start(config)).await;
+    let names = |server: &str| {
+        let mut n: Vec<String> = hub
+            .catalog()
+            .tools()
+            .iter()
+            .filter(|t| &*t.server == server)
+            .map(|t| t.tool.name.to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let from_file = names("items");
+    assert!(
+        from_file.contains(&"read_item_items_item_id_get".to_string()),
+        "{from_file:?}"
+    );
+    assert_eq!(names("inline"), from_file);
+    let args = json!({"item_id": 1});
+    let mut answers = Vec::new();
+    for server in ["items", "inline"] {
+        let r = within(
+            "a call",
+            hub.call_tool(
+                server,
+                "read_item_items_item_id_get",
+                args.as_object().cloned(),
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{server}: {e}"));
+        answers.push(text_of(&r));
+    }
+    assert!(answers[0].contains("\"id\""), "{answers:?}");
+    assert_eq!(answers[0], answers[1]);
+    hub.shutdown().await;
+}
