@@ -417,3 +417,90 @@ fn a_failed_run_keeps_the_codes_own_error_lines() {
         assert_eq!(report["logs"], json!([]), "{lang}: {report}");
     }
 }
+
+/// Every code run is in the audit log with a keyed hash of its code: two
+/// runs of the same code through `weft serve` (an agent's
+/// `weft_run_code`, other inputs) and one through `weft exec` share the
+/// code's hash and differ in the arguments' hash; other code has another
+/// hash; the code itself is not in the log. `tools.search` finds the tool
+/// a query names.
+#[test]
+fn every_code_run_is_audited_with_a_hash_of_its_code() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\naudit = \"audit.jsonl\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let same = "found = [t['name'] for t in tools.search('echo back the input', 1)]\nreturn {'n': input['n'], 'found': found}";
+    let other = "return 'other code'";
+    let target = json!([
+        "env",
+        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
+        target_bin("weft").display().to_string(),
+        "-c",
+        cfg.display().to_string(),
+        "serve"
+    ])
+    .to_string();
+    let runs = json!([
+        {"language": "python", "code": same, "input": {"n": 1}},
+        {"language": "python", "code": same, "input": {"n": 2}},
+        {"language": "python", "code": other},
+    ]);
+    let out = crate::serve::agent(&target, "legacy", "code", json!({"runs": runs}));
+    assert_eq!(
+        out["runs"][0]["structured"],
+        json!({"n": 1, "found": ["echo"]}),
+        "{out}"
+    );
+    assert_eq!(out["runs"][2]["text"], "other code", "{out}");
+    let (code, report, stderr) = exec(&interp, &cfg, "same.py", same, &["--input", r#"{"n": 3}"#]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["output"], json!({"n": 3, "found": ["echo"]}));
+
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log");
+    let runs: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["route"] == "policy-run")
+        .collect();
+    assert_eq!(runs.len(), 4, "{audit}");
+    let targets: Vec<&Value> = runs.iter().map(|r| &r["target"]).collect();
+    assert_eq!(
+        targets,
+        [
+            "weft_run_code",
+            "weft_run_code",
+            "weft_run_code",
+            "code (python)"
+        ],
+        "{audit}"
+    );
+    assert!(runs.iter().all(|r| r["outcome"] == "ok"), "{audit}");
+    let code_hash = |i: usize| {
+        runs[i]["code_hmac"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let args_hash = |i: usize| {
+        runs[i]["args_hmac"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(code_hash(0).len(), 64, "{audit}");
+    assert_eq!(code_hash(0), code_hash(1));
+    assert_eq!(
+        code_hash(0),
+        code_hash(3),
+        "weft exec hashes the code as weft serve does"
+    );
+    assert_ne!(code_hash(0), code_hash(2));
+    assert_ne!(args_hash(0), args_hash(1));
+    assert!(
+        !audit.contains("tools.search") && !audit.contains("other code"),
+        "{audit}"
+    );
+}

@@ -119,6 +119,11 @@ pub struct Record {
     /// the install's salt. Empty when there was nothing to hash.
     #[serde(default, alias = "args_sha256")]
     pub args_hmac: String,
+    /// For a code-mode run (`weft_run_code`, `weft exec`): HMAC-SHA256 of
+    /// the submitted code alone, keyed as `args_hmac` is, so that runs of
+    /// the same code can be told apart from the input they were given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code_hmac: String,
 }
 
 impl Record {
@@ -337,6 +342,7 @@ impl Audit {
             outcome: capped(outcome),
             ms,
             args_hmac: String::new(),
+            code_hmac: String::new(),
         }
     }
 }
@@ -351,6 +357,7 @@ pub struct Pending<'a> {
     route: AuditRoute,
     target: String,
     args_hmac: String,
+    code_hmac: String,
     started: std::time::Instant,
     outcome: Option<String>,
 }
@@ -370,6 +377,7 @@ impl Audit {
             route,
             target: audit.map(|_| capped(target)).unwrap_or_default(),
             args_hmac: String::new(),
+            code_hmac: String::new(),
             started: std::time::Instant::now(),
             outcome: None,
         }
@@ -381,6 +389,14 @@ impl Pending<'_> {
     pub fn args(mut self, args: Option<&rmcp::model::JsonObject>) -> Self {
         if let (Some(audit), Some(args)) = (self.audit, args) {
             self.args_hmac = audit.args_hash(Some(args));
+        }
+        self
+    }
+
+    /// Records a hash of submitted code too (a code-mode run).
+    pub fn code(mut self, code: &str) -> Self {
+        if let Some(audit) = self.audit {
+            self.code_hmac = keyed_hash(&audit.salt, code.as_bytes());
         }
         self
     }
@@ -427,6 +443,7 @@ impl Drop for Pending<'_> {
         );
         record.target = std::mem::take(&mut self.target);
         record.args_hmac = std::mem::take(&mut self.args_hmac);
+        record.code_hmac = std::mem::take(&mut self.code_hmac);
         audit.write(&record);
     }
 }

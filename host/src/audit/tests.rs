@@ -25,6 +25,7 @@ fn record(i: usize) -> Record {
         outcome: "ok".into(),
         ms: 1.5,
         args_hmac: String::new(),
+        code_hmac: String::new(),
     }
 }
 

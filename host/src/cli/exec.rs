@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::audit::{Audit, AuditRoute};
 use crate::code::{Interpreters, Language};
 use crate::config::{Config, Grants};
 use crate::policy::{self, Loaded, Runner};
@@ -110,10 +111,26 @@ pub async fn run(
     } else {
         None
     };
+    // Every code run is in the audit log (when one is configured), with
+    // keyed hashes of the code and of the whole request.
+    let caller = Caller::owner();
+    let audited = hub.clone();
+    let mut audit = Audit::begin(
+        audited.audit(),
+        &caller,
+        AuditRoute::PolicyRun,
+        &loaded.name,
+    )
+    .code(&code);
+    if let Ok(serde_json::Value::Object(args)) = serde_json::from_str(&request) {
+        audit = audit.args(Some(&args));
+    }
     let runner = Runner::new(hub, sandbox);
     let mut report = runner
-        .run_journaled(&Caller::owner(), &loaded, &request, None, journal)
+        .run_journaled(&caller, &loaded, &request, None, journal)
         .await;
+    audit.outcome(report.status.as_str());
+    drop(audit);
     crate::code::tidy(&mut report);
     finish(super::run::print_report(&report, opts.json)).await
 }

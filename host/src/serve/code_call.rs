@@ -55,14 +55,16 @@ pub(super) fn work(
         .map_err(|e| ErrorData::invalid_params(format!("weft_run_code: {e}"), None))?;
     let caller = caller.clone();
     Ok(Box::pin(async move {
-        // The audit line keeps a keyed hash of the code, not the code.
+        // The audit line keeps keyed hashes of the arguments and of the
+        // code alone, not the code.
         let audit = Audit::begin(
             gw.hub.audit(),
             &caller,
             AuditRoute::PolicyRun,
             tools::RUN_CODE,
         )
-        .args(arguments.as_ref());
+        .args(arguments.as_ref())
+        .code(&code);
         let loaded = match interpreter(&gw, &caller, lang).await {
             Ok(l) => l,
             Err(e) => return Ok(tool_failure(e)),
