@@ -504,3 +504,69 @@ fn every_code_run_is_audited_with_a_hash_of_its_code() {
         "{audit}"
     );
 }
+
+/// One long-lived `weft serve`, one agent session: code that spins, that
+/// hoards memory, or that reaches for the host fails alone, under the
+/// `[code.limits]` of the config, and the normal code sent after each on
+/// the same server answers; each submission starts from a fresh instance
+/// (a global the code set is not there for the next). In both eras.
+#[test]
+fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\n";
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let target = json!([
+        "env",
+        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
+        target_bin("weft").display().to_string(),
+        "-c",
+        cfg.display().to_string(),
+        "serve"
+    ])
+    .to_string();
+    let normal = json!({"language": "python",
+        "code": "return {'seen': globals().get('LEFT'), 'echo': tools.everything.echo(message='after')}"});
+    let hostile = [
+        "global LEFT\nLEFT = 'over'\nwhile True:\n    pass",
+        "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 20))",
+        "return open('/etc/passwd').read()",
+    ];
+    let mut runs = Vec::new();
+    for code in hostile {
+        runs.push(json!({"language": "python", "code": code}));
+        runs.push(normal.clone());
+    }
+    for mode in ["legacy", "2026-07-28"] {
+        let out = crate::serve::agent(&target, mode, "code", json!({"runs": runs}));
+        let runs = out["runs"].as_array().unwrap();
+        let errors: Vec<String> = runs
+            .iter()
+            .step_by(2)
+            .map(|r| {
+                assert_eq!(r["error"], true, "{mode}: {r}");
+                r["text"].as_str().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert!(errors[0].contains("fuel limit"), "{mode}: {}", errors[0]);
+        assert!(errors[1].contains("memory limit"), "{mode}: {}", errors[1]);
+        assert!(
+            errors[2].contains(
+                "open() is not available: code mode reaches the outside world only through `tools`"
+            ),
+            "{mode}: {}",
+            errors[2]
+        );
+        for r in runs.iter().skip(1).step_by(2) {
+            assert_eq!(r["error"], false, "{mode}: {r}");
+            assert_eq!(
+                r["structured"],
+                json!({"seen": null, "echo": "Echo: after"}),
+                "{mode}"
+            );
+        }
+    }
+}
