@@ -551,8 +551,23 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
                 r["text"].as_str().unwrap_or_default().to_string()
             })
             .collect();
-        assert!(errors[0].contains("fuel limit"), "{mode}: {}", errors[0]);
-        assert!(errors[1].contains("memory limit"), "{mode}: {}", errors[1]);
+        // The limit is named, and where to raise it for code.
+        assert!(
+            errors[0].starts_with("code (python) hit a limit: fuel limit: the code used all ")
+                && errors[0].ends_with(
+                    " units of fuel (raise `fuel` in [code.limits], or --fuel with weft exec)"
+                ),
+            "{mode}: {}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("code (python) hit a limit: memory limit: the code tried to use ")
+                && errors[1].ends_with(
+                    "over the cap of 67108864 bytes (raise `memory` in [code.limits], or --memory with weft exec)"
+                ),
+            "{mode}: {}",
+            errors[1]
+        );
         assert!(
             errors[2].contains(
                 "open() is not available: code mode reaches the outside world only through `tools`"

@@ -132,6 +132,7 @@ pub async fn run(
     audit.outcome(report.status.as_str());
     drop(audit);
     crate::code::tidy(&mut report);
+    crate::code::explain_limit(&mut report);
     finish(super::run::print_report(&report, opts.json)).await
 }
 

@@ -242,6 +242,7 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
         .await;
     if code.is_some() {
         crate::code::tidy(&mut report);
+        crate::code::explain_limit(&mut report);
     }
     finish(print_report(&report, json)).await
 }

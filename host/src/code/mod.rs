@@ -239,6 +239,45 @@ pub fn code_hash(code: &str) -> String {
         .collect()
 }
 
+/// A code run's limit in the submitter's words: the code, not "the
+/// policy", hit it, and it is raised in `[code.limits]` (or with the flag
+/// of `weft exec`). Other reports are left as they are.
+pub fn explain_limit(report: &mut crate::policy::RunReport) {
+    use crate::sandbox::LimitError;
+    let Some(limit) = &report.limit else {
+        return;
+    };
+    let raise = |key: &str, flag: Option<&str>| match flag {
+        Some(flag) => format!("raise `{key}` in [code.limits], or {flag} with weft exec"),
+        None => format!("raise `{key}` in [code.limits]"),
+    };
+    report.error = Some(match limit {
+        LimitError::Fuel { fuel } => format!(
+            "fuel limit: the code used all {fuel} units of fuel ({})",
+            raise("fuel", Some("--fuel"))
+        ),
+        LimitError::Time { ms } => format!(
+            "time limit: the code ran longer than {ms} ms ({})",
+            raise("timeout", Some("--timeout"))
+        ),
+        LimitError::Memory { desired, cap } => format!(
+            "memory limit: the code tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes ({})",
+            raise("memory", Some("--memory"))
+        ),
+        LimitError::Calls { max } => format!(
+            "call limit: the code made more than {max} tool calls ({})",
+            raise("max_calls", None)
+        ),
+        LimitError::Output { size, cap } => format!(
+            "output limit: the output is {size} bytes, over the cap of {cap} bytes ({})",
+            raise("max_output", None)
+        ),
+        LimitError::Log { cap } => {
+            format!("log limit: the code wrote more than {cap} bytes to stdout or stderr")
+        }
+    });
+}
+
 /// What an interpreter's own wiring adds to a failed submission's error.
 const WIRING: &str = "the policy failed: CodeError: ";
 

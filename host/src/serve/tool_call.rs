@@ -385,6 +385,9 @@ pub(super) async fn run_loaded(
         }
     };
     crate::code::tidy(&mut report);
+    if matches!(kind, RunKind::Code(_)) {
+        crate::code::explain_limit(&mut report);
+    }
     audit.outcome(report.status.as_str());
     let summary = json!({
         "policy": report.policy,
