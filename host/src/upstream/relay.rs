@@ -52,9 +52,29 @@ pub type Relay = mpsc::UnboundedSender<RelayMsg>;
 /// every call answered in the last 100 ms, thousands under load.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// Progress held for a token no call has registered yet: rmcp sends a
+/// request on its own task, so a fast server's first progress can arrive
+/// before the router has registered the call's relay. It waits this long,
+/// at most [`EARLY_MAX`] notifications on a connection, each message cut
+/// to [`EARLY_MESSAGE`] bytes.
+const EARLY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+const EARLY_MAX: usize = 256;
+const EARLY_MESSAGE: usize = 4096;
+
+/// One progress notification waiting for its call's registration.
+struct Early {
+    at: std::time::Instant,
+    token: ProgressToken,
+    progress: f64,
+    total: Option<f64>,
+    message: Option<String>,
+}
+
 #[derive(Default)]
 struct Table {
     next: u64,
+    /// Progress for tokens not registered yet, oldest first.
+    early: std::collections::VecDeque<Early>,
     /// Calls in flight or answered a moment ago, in registration (and so
     /// id) order.
     calls: Vec<Call>,
@@ -146,6 +166,22 @@ impl Relays {
         }
         t.next += 1;
         let id = t.next;
+        // Progress that came before this registration goes first, in the
+        // order it came; later progress takes the lock after this.
+        t.early
+            .retain(|e| now.saturating_duration_since(e.at) < EARLY_WAIT);
+        if t.early.iter().any(|e| e.token == token) {
+            let (mine, others): (Vec<Early>, Vec<Early>) =
+                t.early.drain(..).partition(|e| e.token == token);
+            t.early = others.into();
+            for e in mine {
+                let _ = relay.send(RelayMsg::Progress {
+                    progress: e.progress,
+                    total: e.total,
+                    message: e.message,
+                });
+            }
+        }
         t.calls.push(Call {
             id,
             tenant: tenant.map(Arc::from),
@@ -160,8 +196,53 @@ impl Relays {
         }
     }
 
+    /// Passes a progress notification to the call whose upstream request
+    /// carries `token`; one that has not registered yet gets it when it
+    /// does (within [`EARLY_WAIT`]).
+    pub fn progress(
+        &self,
+        token: &ProgressToken,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) {
+        let now = std::time::Instant::now();
+        let mut t = self.lock();
+        if let Some(call) = t.calls.iter().find(|c| &c.token == token && c.recent(now)) {
+            let _ = call.relay.send(RelayMsg::Progress {
+                progress,
+                total,
+                message,
+            });
+            return;
+        }
+        // A call answered longer ago than LATE_PROGRESS is not waited for.
+        if t.calls.iter().any(|c| &c.token == token) {
+            return;
+        }
+        while t.early.len() >= EARLY_MAX
+            || t.early
+                .front()
+                .is_some_and(|e| now.saturating_duration_since(e.at) >= EARLY_WAIT)
+        {
+            t.early.pop_front();
+        }
+        let message = message.map(|mut m| {
+            crate::util::truncate(&mut m, EARLY_MESSAGE);
+            m
+        });
+        t.early.push_back(Early {
+            at: now,
+            token: token.clone(),
+            progress,
+            total,
+            message,
+        });
+    }
+
     /// The relay of the call whose upstream request carries `token`.
-    pub fn by_token(&self, token: &ProgressToken) -> Option<Relay> {
+    #[cfg(test)]
+    fn by_token(&self, token: &ProgressToken) -> Option<Relay> {
         let now = std::time::Instant::now();
         self.lock()
             .calls
@@ -347,6 +428,53 @@ mod tests {
         assert!(ra2.try_recv().is_ok());
         assert!(ra.try_recv().is_err() && rb.try_recv().is_err());
         drop(ga);
+    }
+
+    /// Progress that arrives before its call is registered reaches that
+    /// call, in order and before later progress, and no other call.
+    #[test]
+    fn progress_before_the_registration_waits_for_its_call() {
+        let relays = Relays::default();
+        for n in [1.0, 2.0] {
+            relays.progress(&token(7), n, Some(3.0), None);
+        }
+        relays.progress(&token(8), 9.0, None, Some("x".repeat(10_000)));
+        let (a, mut ra) = mpsc::unbounded_channel();
+        let _ga = relays.register(token(7), a, false, Some("a"));
+        relays.progress(&token(7), 3.0, Some(3.0), None);
+        let mut seen = Vec::new();
+        while let Ok(RelayMsg::Progress { progress, .. }) = ra.try_recv() {
+            seen.push(progress);
+        }
+        assert_eq!(seen, [1.0, 2.0, 3.0]);
+        // Token 8's progress is still held for its own call, its message cut.
+        let (b, mut rb) = mpsc::unbounded_channel();
+        let _gb = relays.register(token(8), b, false, Some("b"));
+        match rb.try_recv() {
+            Ok(RelayMsg::Progress {
+                progress, message, ..
+            }) => {
+                assert_eq!(progress, 9.0);
+                // Cut, with an ellipsis to say so.
+                assert_eq!(
+                    message.map(|m| m.len()),
+                    Some(EARLY_MESSAGE + '…'.len_utf8())
+                );
+            }
+            _ => panic!("token 8's early progress was lost"),
+        }
+        assert!(ra.try_recv().is_err());
+    }
+
+    /// At most EARLY_MAX notifications wait; the oldest go first.
+    #[test]
+    fn early_progress_is_capped() {
+        let relays = Relays::default();
+        for n in 0..(EARLY_MAX as i64 + 10) {
+            relays.progress(&token(n), n as f64, None, None);
+        }
+        assert_eq!(relays.lock().early.len(), EARLY_MAX);
+        assert_eq!(relays.lock().early.front().map(|e| e.progress), Some(10.0));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::{IntoTransport, Transport};
 use tokio_util::sync::CancellationToken;
 
-use super::relay::{RelayMsg, Relays};
+use super::relay::Relays;
 
 /// Wraps any client transport; `closed` is cancelled when it ends.
 pub struct Watched<T> {
@@ -65,14 +65,13 @@ where
         match &message {
             None => self.closed.cancel(),
             Some(JsonRpcMessage::Notification(n)) => {
-                if let ServerNotification::ProgressNotification(p) = &n.notification
-                    && let Some(relay) = self.relays.by_token(&p.params.progress_token)
-                {
-                    let _ = relay.send(RelayMsg::Progress {
-                        progress: p.params.progress,
-                        total: p.params.total,
-                        message: p.params.message.clone(),
-                    });
+                if let ServerNotification::ProgressNotification(p) = &n.notification {
+                    self.relays.progress(
+                        &p.params.progress_token,
+                        p.params.progress,
+                        p.params.total,
+                        p.params.message.clone(),
+                    );
                 }
             }
             Some(_) => {}
