@@ -585,3 +585,85 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
         }
     }
 }
+
+/// `[code] max_code_bytes` from the config: `weft exec` of a longer file
+/// is a usage error naming the key, and an agent's longer `weft_run_code`
+/// is refused before anything runs; code within the cap runs, from stdin
+/// (`weft exec -`) as from a file.
+#[test]
+fn the_configured_code_cap_holds_and_code_comes_from_stdin() {
+    use std::io::Write;
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += "[code]\nenabled = true\nmax_code_bytes = 64\n";
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let long = format!("return '{}'", "x".repeat(80));
+
+    let (code, _, stderr) = {
+        let file = dir.path().join("long.py");
+        std::fs::write(&file, &long).unwrap();
+        let out = weft_code(&interp)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("exec")
+            .arg(&file)
+            .output_within(EXEC_DEADLINE)
+            .expect("weft exec runs");
+        (
+            out.status.code(),
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("long.py is over 64 bytes; code mode takes at most that much source ([code] max_code_bytes)"),
+        "{stderr}"
+    );
+
+    let mut child = weft_code(&interp)
+        .arg("-c")
+        .arg(&cfg)
+        .args(["exec", "--lang", "python", "-", "--input", r#"{"n": 2}"#])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("weft exec starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"return input['n'] * 21")
+        .unwrap();
+    let out = child.wait_with_output().expect("weft exec ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
+
+    let target = json!([
+        "env",
+        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
+        target_bin("weft").display().to_string(),
+        "-c",
+        cfg.display().to_string(),
+        "serve"
+    ])
+    .to_string();
+    let runs = json!([
+        {"language": "python", "code": long},
+        {"language": "python", "code": "return 'short'"},
+    ]);
+    let out = crate::serve::agent(&target, "2026-07-28", "code", json!({"runs": runs}));
+    assert_eq!(
+        out["runs"][0]["rpc_error"], "weft_run_code: the code is 89 bytes; at most 64 are accepted",
+        "{out}"
+    );
+    assert_eq!(out["runs"][1]["text"], "short", "{out}");
+}
