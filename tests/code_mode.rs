@@ -44,6 +44,20 @@ pub(crate) fn exec(
     (out.status.code().unwrap_or(-1), report, stderr)
 }
 
+/// The Python SDK agent's target: `weft -c CFG serve` over stdio, with
+/// the interpreters in `interp`.
+pub(crate) fn serve_target(interp: &Path, cfg: &Path) -> String {
+    json!([
+        "env",
+        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
+        target_bin("weft").display().to_string(),
+        "-c",
+        cfg.display().to_string(),
+        "serve"
+    ])
+    .to_string()
+}
+
 const PYTHON_WORK: &str = r#"times = {}
 for zone in input["zones"]:
     try:
@@ -330,15 +344,7 @@ fn agents_run_code_through_weft_serve_in_both_eras() {
     interpreters("js");
     let dir = temp_dir();
     let cfg = three_servers(dir.path());
-    let target = json!([
-        "env",
-        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
-        target_bin("weft").display().to_string(),
-        "-c",
-        cfg.display().to_string(),
-        "serve"
-    ])
-    .to_string();
+    let target = serve_target(&interp, &cfg);
     let runs = json!([
         {"language": "python", "code": "return [tools.everything.echo(message=str(i)) for i in range(input['n'])]", "input": {"n": 10}},
         {"language": "javascript", "code": "const out = [];\nfor (let i = 0; i < input.n; i++) out.push(tools.everything.echo({message: String(i)}));\nreturn {out};", "input": {"n": 10}},

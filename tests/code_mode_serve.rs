@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::code_mode::exec;
+use crate::code_mode::{exec, serve_target};
 use crate::support::code::{EXEC_DEADLINE, interpreters, weft_code};
 use crate::support::*;
 
@@ -25,15 +25,7 @@ fn every_code_run_is_audited_with_a_hash_of_its_code() {
     std::fs::write(&cfg, text).unwrap();
     let same = "found = [t['name'] for t in tools.search('echo back the input', 1)]\nreturn {'n': input['n'], 'found': found}";
     let other = "return 'other code'";
-    let target = json!([
-        "env",
-        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
-        target_bin("weft").display().to_string(),
-        "-c",
-        cfg.display().to_string(),
-        "serve"
-    ])
-    .to_string();
+    let target = serve_target(&interp, &cfg);
     let runs = json!([
         {"language": "python", "code": same, "input": {"n": 1}},
         {"language": "python", "code": same, "input": {"n": 2}},
@@ -110,15 +102,7 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
     text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\n";
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).unwrap();
-    let target = json!([
-        "env",
-        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
-        target_bin("weft").display().to_string(),
-        "-c",
-        cfg.display().to_string(),
-        "serve"
-    ])
-    .to_string();
+    let target = serve_target(&interp, &cfg);
     let normal = json!({"language": "python",
         "code": "return {'seen': globals().get('LEFT'), 'echo': tools.everything.echo(message='after')}"});
     let hostile = [
@@ -238,15 +222,7 @@ fn the_configured_code_cap_holds_and_code_comes_from_stdin() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42");
 
-    let target = json!([
-        "env",
-        format!("WEFT_INTERPRETER_DIR={}", interp.display()),
-        target_bin("weft").display().to_string(),
-        "-c",
-        cfg.display().to_string(),
-        "serve"
-    ])
-    .to_string();
+    let target = serve_target(&interp, &cfg);
     let runs = json!([
         {"language": "python", "code": long},
         {"language": "python", "code": "return 'short'"},
