@@ -131,8 +131,7 @@ pub async fn run(
         .await;
     audit.outcome(report.status.as_str());
     drop(audit);
-    crate::code::tidy(&mut report);
-    crate::code::explain_limit(&mut report);
+    crate::code::for_submitter(&mut report);
     finish(super::run::print_report(&report, opts.json)).await
 }
 

@@ -241,8 +241,7 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
         .run_journaled(&caller, &loaded, &input, None, Some(recorder))
         .await;
     if code.is_some() {
-        crate::code::tidy(&mut report);
-        crate::code::explain_limit(&mut report);
+        crate::code::for_submitter(&mut report);
     }
     finish(print_report(&report, json)).await
 }

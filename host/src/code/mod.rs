@@ -239,6 +239,13 @@ pub fn code_hash(code: &str) -> String {
         .collect()
 }
 
+/// A code run's report as its submitter should read it: [`tidy`], then
+/// [`explain_limit`].
+pub fn for_submitter(report: &mut crate::policy::RunReport) {
+    tidy(report);
+    explain_limit(report);
+}
+
 /// A code run's limit in the submitter's words: the code, not "the
 /// policy", hit it, and it is raised in `[code.limits]` (or with the flag
 /// of `weft exec`). Other reports are left as they are.

@@ -384,9 +384,10 @@ pub(super) async fn run_loaded(
                 .await
         }
     };
-    crate::code::tidy(&mut report);
     if matches!(kind, RunKind::Code(_)) {
-        crate::code::explain_limit(&mut report);
+        crate::code::for_submitter(&mut report);
+    } else {
+        crate::code::tidy(&mut report);
     }
     audit.outcome(report.status.as_str());
     let summary = json!({
