@@ -89,7 +89,7 @@ include = ["time.*"]
     assert_eq!(a["listed"], true, "{a}");
     let description = a["description"].as_str().unwrap_or_default();
     assert!(
-        description.contains("tools.time.get_current_time(timezone: str)"),
+        description.contains("\n    def get_current_time(*, timezone: str) -> "),
         "{description}"
     );
     assert!(!description.contains("memory"), "{description}");

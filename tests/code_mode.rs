@@ -356,8 +356,14 @@ fn agents_run_code_through_weft_serve_in_both_eras() {
         assert_eq!(out["listed"], true, "{mode}: {out}");
         let description = out["description"].as_str().unwrap_or_default();
         for line in [
-            "- tools.everything.echo(message: str) | tools.everything.echo({message: string}): ",
-            "- tools.time.get_current_time(timezone: str) | tools.time.getCurrentTime({timezone: string}): ",
+            "\nclass everything:\n",
+            "\n    def echo(*, message: str) -> ",
+            "\nclass time:\n",
+            "\n    def get_current_time(*, timezone: str) -> ",
+            "\ndeclare namespace tools.everything {\n",
+            "\n  function echo(args: { message: string }): ",
+            "\ndeclare namespace tools.time {\n",
+            "\n  function getCurrentTime(args: { timezone: string }): ",
         ] {
             assert!(
                 description.contains(line),

@@ -34,6 +34,7 @@ pub mod policy;
 mod redact;
 mod router;
 pub mod sandbox;
+mod schema;
 pub mod serve;
 mod status;
 mod tenant;

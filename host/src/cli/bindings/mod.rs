@@ -13,7 +13,7 @@ mod model;
 use crate::names;
 mod python;
 mod rust;
-mod schema;
+use crate::schema;
 mod typescript;
 
 use std::collections::BTreeSet;
