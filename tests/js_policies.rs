@@ -191,11 +191,13 @@ fn weft_build_without_the_javascript_toolchain_says_how_to_install_it() {
     .unwrap();
     let mut cmd = weft();
     cmd.env_remove("WEFT_TOOLS")
+        .env("WEFT_NO_INSTALL", "1")
         .env("WEFT_COMPONENTIZE_JS", dir.path().join("nothing-here"));
     let stderr = failed_build(cmd, dir.path());
     let home = test_home().join(".local/share/weft/componentize-js");
     assert!(
-        stderr.contains("componentize-js 0.23.0) is not installed"),
+        stderr.contains("componentize-js 0.23.0) is not installed")
+            && stderr.contains("(WEFT_NO_INSTALL is set, so weft does not install it)"),
         "{stderr}"
     );
     assert!(

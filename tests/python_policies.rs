@@ -206,9 +206,11 @@ fn weft_build_says_what_is_wrong() {
         "{stderr}"
     );
 
-    // No componentize-py on PATH: exit 1 with the pinned install command.
+    // No componentize-py on PATH and installs refused: exit 1 with the
+    // pinned install command.
     let out = weft()
         .env("PATH", "/usr/bin:/bin")
+        .env("WEFT_NO_INSTALL", "1")
         .args(["build", "--lang", "python"])
         .arg(dir.path())
         .output_timed()
@@ -217,6 +219,7 @@ fn weft_build_says_what_is_wrong() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("componentize-py is not on PATH")
+            && stderr.contains("WEFT_NO_INSTALL is set, so weft does not install it")
             && stderr.contains("pip install componentize-py==0.25.1"),
         "{stderr}"
     );

@@ -20,6 +20,7 @@ mod catalog;
 mod child_env;
 mod cli;
 mod code_config;
+mod code_install;
 mod code_mode;
 mod code_mode_serve;
 mod config_errors;

@@ -138,7 +138,8 @@ pub enum Command {
     /// `tools.search(query)` and `tools.SERVER.TOOL(...)` reach the catalog
     /// through the router. Without --grant, code may call the read-only
     /// tools only. The first run of each language builds its interpreter
-    /// (componentize-py or componentize-js, as `weft build` does) and keeps it.
+    /// (componentize-py or componentize-js, installed as `weft build` does
+    /// when missing) and keeps it.
     /// The run is durable, as `weft run`'s is: `weft runs resume ID`
     /// continues it without repeating a call.
     Exec {
@@ -227,6 +228,9 @@ pub enum Command {
     /// adapter.js are adapters (so is a Rust crate that enables
     /// weft-guest's `adapter` feature); the rest are policies. Prints the
     /// component's path on stdout; the toolchain's messages go to stderr.
+    /// A missing componentize-py or componentize-js is installed once, at
+    /// its pinned version, into ~/.local/share/weft (set WEFT_NO_INSTALL=1
+    /// to refuse and be told the command instead).
     Build {
         /// The folder. Default: the current folder.
         dir: Option<PathBuf>,

@@ -18,7 +18,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, bail};
 
-use super::{Job, World};
+use super::{Job, World, install};
 
 /// The SDK the author's `import … from "weft-guest"` resolves to.
 pub(super) const SDK: &str = include_str!("../../../../guest-sdk/js/index.js");
@@ -34,8 +34,8 @@ const MIN_NODE: (u32, u32) = (20, 19);
 
 pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
     let policy = entry(&job.dir, job.world)?;
-    let tools = toolchain()?;
     let node = node().await?;
+    let tools = toolchain().await?;
     let sdk = job.work.join("weft-guest").join("index.js");
     write(&sdk, SDK)?;
     let driver = job.work.join("js-build.mjs");
@@ -167,7 +167,9 @@ fn entry(dir: &Path, world: World) -> anyhow::Result<PathBuf> {
 
 /// Where the toolchain may be: `$WEFT_COMPONENTIZE_JS`, then
 /// `$WEFT_TOOLS/componentize-js` (where `.ci/setup-tools` installs it),
-/// then `$XDG_DATA_HOME/weft/componentize-js` (`~/.local/share/…`).
+/// then `$XDG_DATA_HOME/weft/componentize-js` (`~/.local/share/…`, for a
+/// hand install), then where weft installs it itself
+/// (`…/weft/componentize-js-VERSION`).
 fn candidates() -> Vec<PathBuf> {
     let env = |name: &str| {
         std::env::var_os(name)
@@ -178,15 +180,12 @@ fn candidates() -> Vec<PathBuf> {
     dirs.extend(env("WEFT_COMPONENTIZE_JS"));
     dirs.extend(env("WEFT_TOOLS").map(|t| t.join("componentize-js")));
     dirs.extend(default_dir());
+    dirs.extend(install::js_dir(COMPONENTIZE_JS));
     dirs
 }
 
 fn default_dir() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("weft/componentize-js"))
+    install::data_dir().map(|d| d.join("componentize-js"))
 }
 
 /// The installed componentize-js version in `dir`, if any.
@@ -200,9 +199,10 @@ fn installed(dir: &Path) -> Option<String> {
         .flatten()
 }
 
-/// The first folder with the pinned toolchain, or an error that says
-/// exactly how to install it.
-fn toolchain() -> anyhow::Result<PathBuf> {
+/// The first folder with the pinned toolchain, else the toolchain
+/// installed now (see [`install`]), else an error that says exactly how
+/// to install it.
+async fn toolchain() -> anyhow::Result<PathBuf> {
     let dirs = candidates();
     let mut found = vec![];
     for dir in &dirs {
@@ -212,8 +212,20 @@ fn toolchain() -> anyhow::Result<PathBuf> {
             None => {}
         }
     }
+    if let Some(dir) = install::js_dir(COMPONENTIZE_JS).filter(|_| install::allowed()) {
+        install::js_toolchain(&dir, PINS, COMPONENTIZE_JS)
+            .await
+            .with_context(|| format!("or {}", manual_hint()))?;
+        if installed(&dir).as_deref() == Some(COMPONENTIZE_JS) {
+            return Ok(dir);
+        }
+        bail!(
+            "npm installed into {} but componentize-js {COMPONENTIZE_JS} is not there; {}",
+            dir.display(),
+            manual_hint()
+        );
+    }
     let looked: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-    let target = default_dir().unwrap_or_else(|| PathBuf::from("weft-componentize-js"));
     let mut message = format!(
         "the JavaScript toolchain (componentize-js {COMPONENTIZE_JS}) is not installed (looked in {})",
         looked.join(", ")
@@ -221,14 +233,23 @@ fn toolchain() -> anyhow::Result<PathBuf> {
     if !found.is_empty() {
         message += &format!("; {}", found.join("; "));
     }
-    message += &format!(
-        ".\nInstall it (Node {}.{} or later and npm) with:\n  mkdir -p {dir} && npm install --prefix {dir} --save-exact {pkgs}\nor set WEFT_COMPONENTIZE_JS to a folder where it is installed.",
+    if !install::allowed() {
+        message += " (WEFT_NO_INSTALL is set, so weft does not install it)";
+    }
+    message += &format!(".\n{}", manual_hint());
+    bail!(message)
+}
+
+/// How to install the toolchain by hand.
+fn manual_hint() -> String {
+    let target = default_dir().unwrap_or_else(|| PathBuf::from("weft-componentize-js"));
+    format!(
+        "install it (Node {}.{} or later and npm) with:\n  mkdir -p {dir} && npm install --prefix {dir} --save-exact {pkgs}\nor set WEFT_COMPONENTIZE_JS to a folder where it is installed.",
         MIN_NODE.0,
         MIN_NODE.1,
         dir = target.display(),
         pkgs = pinned().join(" ")
-    );
-    bail!(message)
+    )
 }
 
 /// `name@version` of every pinned package of the toolchain.

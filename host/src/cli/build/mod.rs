@@ -10,6 +10,7 @@
 //! `wit/weft.wit` built into this binary. stdout gets one line: the path of
 //! the component. The default output is `DIR/<folder name>.wasm`.
 
+mod install;
 mod js;
 mod python;
 mod rust;

@@ -1,5 +1,5 @@
 //! Python policies and adapters: componentize-py (a pinned version, from
-//! PATH) turns the author's module and weft's Python SDK into a component
+//! PATH, else installed by weft itself: see `install`) turns the author's module and weft's Python SDK into a component
 //! for the `policy` or the `adapter` world.
 //!
 //! The SDK (`guest-sdk/python/weft_guest`) is built into this binary and
@@ -10,11 +10,11 @@
 //! `[tool.weft] app = "..."`; an adapter's is `adapter` (`adapter.py`), or
 //! `[tool.weft] adapter = "..."`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::{Job, World, find_program, run_tool, version_of};
+use super::{Job, World, find_program, install, run_tool, version_of};
 
 /// The componentize-py release weft's Python SDK is built and tested with
 /// (also pinned in `.ci/setup-tools`).
@@ -55,19 +55,70 @@ fn install_hint() -> String {
     )
 }
 
-pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
-    let Some(tool) = find_program("componentize-py") else {
-        bail!("componentize-py is not on PATH: {}", install_hint());
-    };
-    let want = format!("componentize-py {COMPONENTIZE_PY_VERSION}");
-    match version_of(&tool).await {
-        Some(v) if v == want => {}
-        Some(v) => crate::errln!(
-            "weft: warning: {} is {v}; weft's Python SDK is tested with {COMPONENTIZE_PY_VERSION}",
-            tool.display()
-        ),
-        None => bail!("{} does not run: {}", tool.display(), install_hint()),
+/// How componentize-py is run: a program on PATH, or the package weft
+/// installed for itself, run by Python.
+enum Componentize {
+    Program(PathBuf),
+    Module { python: PathBuf, dir: PathBuf },
+}
+
+impl Componentize {
+    fn command(&self) -> tokio::process::Command {
+        match self {
+            Componentize::Program(tool) => tokio::process::Command::new(tool),
+            Componentize::Module { python, dir } => {
+                let mut cmd = tokio::process::Command::new(python);
+                cmd.env("PYTHONPATH", dir).args([
+                    "-c",
+                    "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
+                ]);
+                cmd
+            }
+        }
     }
+}
+
+/// componentize-py from PATH (warning when it is not the pinned version),
+/// else the one weft installed, else installed now (see [`install`]).
+async fn componentize() -> anyhow::Result<Componentize> {
+    if let Some(tool) = find_program("componentize-py") {
+        let want = format!("componentize-py {COMPONENTIZE_PY_VERSION}");
+        match version_of(&tool).await {
+            Some(v) if v == want => {}
+            Some(v) => crate::errln!(
+                "weft: warning: {} is {v}; weft's Python SDK is tested with {COMPONENTIZE_PY_VERSION}",
+                tool.display()
+            ),
+            None => bail!("{} does not run: {}", tool.display(), install_hint()),
+        }
+        return Ok(Componentize::Program(tool));
+    }
+    let Some(dir) = install::python_dir(COMPONENTIZE_PY_VERSION) else {
+        bail!(
+            "componentize-py is not on PATH, and with neither HOME nor XDG_DATA_HOME set weft has nowhere to install it: {}",
+            install_hint()
+        );
+    };
+    if !dir.join("componentize_py").is_dir() {
+        if !install::allowed() {
+            bail!(
+                "componentize-py is not on PATH nor in {} (WEFT_NO_INSTALL is set, so weft does not install it): {}",
+                dir.display(),
+                install_hint()
+            );
+        }
+        install::python_toolchain(&dir, COMPONENTIZE_PY_VERSION)
+            .await
+            .with_context(|| format!("componentize-py is not on PATH; or {}", install_hint()))?;
+    }
+    Ok(Componentize::Module {
+        python: install::python(),
+        dir,
+    })
+}
+
+pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
+    let tool = componentize().await?;
     let module = app_module(&job.dir, job.world)?;
     let sdk = job.work.join("sdk");
     for (name, text) in SDK {
@@ -87,7 +138,7 @@ pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
     let app = job.work.join("app");
     let mut budget = MAX_SOURCES;
     copy_sources(&job.dir, &app, 0, &mut budget)?;
-    let mut cmd = tokio::process::Command::new(tool);
+    let mut cmd = tool.command();
     cmd.arg("-d")
         .arg(&job.wit)
         .args(["-w", job.world.name(), "componentize", ENTRY, "-p"])
