@@ -141,3 +141,49 @@ include = ["time.*"]
         "{c}"
     );
 }
+
+/// Code never reaches past its tenant's rate: each call the code makes
+/// takes a token from the tenant's bucket, as the agent's own calls do, and
+/// the calls past it are `rate-limited` inside the code, refused by the
+/// router before they go upstream. The bucket refills one token a minute, so the count is
+/// exact: every request the agent sends takes a token at the door (its
+/// `initialize`, two `tools/list` and the `tools/call` of `weft_run_code`:
+/// four of the nine), and the code's first five calls take the rest.
+#[test]
+fn code_calls_take_the_tenants_rate() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += r#"
+[tenants.a]
+include = ["everything.*"]
+[tenants.a.limits]
+calls_per_minute = 1
+burst = 9
+[tenants.a.code]
+enabled = true
+"#;
+    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
+    let key = add_key(dir.path(), "a");
+    let mut cmd = weft_code(&interp);
+    cmd.current_dir(dir.path());
+    let (_weft, base) = serve_weft_http(&mut cmd);
+    let code = "out = []\nfor i in range(10):\n    try:\n        out.append(tools.everything.echo(message=str(i)))\n    except CallError as e:\n        out.append(e.kind)\nreturn {'out': out}";
+    let out = crate::serve::agent(
+        &format!("{base}/mcp"),
+        "legacy",
+        "code",
+        json!({"key": key, "runs": [{"language": "python", "code": code}]}),
+    );
+    let mut want: Vec<String> = (0..5).map(|i| format!("Echo: {i}")).collect();
+    want.extend(std::iter::repeat_n("rate-limited".to_string(), 5));
+    assert_eq!(out["runs"][0]["structured"], json!({"out": want}), "{out}");
+    // The report has all ten; the five refused took no time upstream.
+    let calls = out["runs"][0]["report"]["calls"].as_array().unwrap();
+    let outcomes: Vec<&Value> = calls.iter().map(|c| &c["error"]).collect();
+    let mut expected = vec![&Value::Null; 5];
+    let limited = json!("rate-limited");
+    expected.extend(std::iter::repeat_n(&limited, 5));
+    assert_eq!(outcomes, expected, "{out}");
+}

@@ -179,7 +179,7 @@ fn hostile_and_broken_code_is_contained_and_explained() {
         npm_entry("everything", "server-everything", &["stdio"]),
     )
     .unwrap();
-    let cases: [(&str, &str, &str, &[&str], &str); 18] = [
+    let cases: [(&str, &str, &str, &[&str], &str); 21] = [
         (
             "python",
             "huge.py",
@@ -243,6 +243,27 @@ fn hostile_and_broken_code_is_contained_and_explained() {
             "\nreturn open('/etc/passwd').read()\n",
             &[],
             "PermissionError: open() is not available: code mode reaches the outside world only through `tools` (line 2)",
+        ),
+        (
+            "python",
+            "builtins.py",
+            "import builtins\nreturn builtins.open('/etc/passwd').read()\n",
+            &[],
+            "PermissionError: open() is not available: code mode reaches the outside world only through `tools` (line 2)",
+        ),
+        (
+            "python",
+            "builtins_import.py",
+            "import builtins\n\nreturn builtins.__import__('socket')\n",
+            &[],
+            "ImportError: import socket is not available: code mode reaches the outside world only through `tools` (line 3)",
+        ),
+        (
+            "python",
+            "sys.py",
+            "import sys\nreturn list(sys.modules)\n",
+            &[],
+            "ImportError: import sys is not available: code mode reaches the outside world only through `tools` (line 1)",
         ),
         (
             "python",

@@ -234,3 +234,94 @@ fn the_configured_code_cap_holds_and_code_comes_from_stdin() {
     );
     assert_eq!(out["runs"][1]["text"], "short", "{out}");
 }
+
+/// `expose = "code"` is the orchestrator mode: in both eras the agent
+/// lists exactly `weft_search_tools` and `weft_run_code` (where `search`
+/// lists `weft_call_tool` too) and reaches the servers through code. The
+/// run report in `_meta["weft/run"]` carries the run's status, calls,
+/// fuel, duration and captured output, and a failed run's exception.
+#[test]
+fn expose_code_lists_two_tools_and_each_run_reports_in_meta() {
+    let interp = interpreters("python");
+    interpreters("js");
+    let dir = temp_dir();
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\nexpose = \"code\"\n");
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += &time_memory_entries(dir.path());
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let runs = json!([
+        {"language": "python", "code": "print('zones', len(input['zones']))\nreturn {z: tools.time.get_current_time(timezone=z)['timezone'] for z in input['zones']}", "input": {"zones": ["UTC", "Asia/Tokyo"]}},
+        {"language": "javascript", "code": "console.log('echoing');\nreturn tools.everything.echo({message: 'via code'});"},
+        {"language": "python", "code": "x = 1\nraise ValueError('boom')"},
+    ]);
+    for mode in ["legacy", "2026-07-28"] {
+        let out = crate::serve::agent(
+            &serve_target(&interp, &cfg),
+            mode,
+            "code",
+            json!({"runs": runs}),
+        );
+        assert_eq!(
+            out["tools"],
+            json!(["weft_run_code", "weft_search_tools"]),
+            "{mode}: {out}"
+        );
+        let python = &out["runs"][0];
+        assert_eq!(
+            python["structured"],
+            json!({"UTC": "UTC", "Asia/Tokyo": "Asia/Tokyo"}),
+            "{mode}: {python}"
+        );
+        let report = &python["report"];
+        assert_eq!(report["status"], "ok", "{mode}: {report}");
+        assert_eq!(report["policy"], "code (python)", "{mode}: {report}");
+        assert_eq!(report["stdout"], "zones 2\n", "{mode}: {report}");
+        let calls: Vec<&Value> = report["calls"].as_array().unwrap().iter().collect();
+        assert_eq!(calls.len(), 2, "{mode}: {report}");
+        assert!(
+            calls.iter().all(|c| c["server"] == "time"
+                && c["tool"] == "get_current_time"
+                && c["ok"] == true
+                && c["ms"].as_f64().is_some()),
+            "{mode}: {report}"
+        );
+        assert!(report["fuel_used"].as_u64().unwrap_or(0) > 0, "{report}");
+        assert!(
+            report["duration_ms"].as_f64().unwrap_or(0.0) > 0.0,
+            "{report}"
+        );
+        assert_eq!(report["logs"], json!([]), "{mode}: {report}");
+
+        let js = &out["runs"][1];
+        assert_eq!(js["text"], "Echo: via code", "{mode}: {js}");
+        assert_eq!(js["report"]["stdout"], "echoing\n", "{mode}: {js}");
+        assert_eq!(js["calls"], json!(["echo"]), "{mode}: {js}");
+
+        let failed = &out["runs"][2];
+        assert_eq!(failed["error"], true, "{mode}: {failed}");
+        assert_eq!(failed["report"]["status"], "error", "{mode}: {failed}");
+        assert_eq!(
+            failed["report"]["error"], "ValueError: boom (line 2)",
+            "{mode}: {failed}"
+        );
+    }
+
+    // The search mode lists the call-by-name tool beside them.
+    std::fs::write(
+        &cfg,
+        text.replace("expose = \"code\"", "expose = \"search\""),
+    )
+    .unwrap();
+    let out = crate::serve::agent(
+        &serve_target(&interp, &cfg),
+        "legacy",
+        "code",
+        json!({"runs": []}),
+    );
+    assert_eq!(
+        out["tools"],
+        json!(["weft_call_tool", "weft_run_code", "weft_search_tools"]),
+        "{out}"
+    );
+}

@@ -40,7 +40,7 @@ CODE = "<code>"
 BLOCKED = frozenset(
     "os posix nt socket _socket ssl subprocess multiprocessing threading _thread "
     "signal select selectors asyncio shutil pathlib tempfile io _io ctypes mmap "
-    "urllib http ftplib smtplib importlib fcntl resource pty tty".split()
+    "urllib http ftplib smtplib importlib fcntl resource pty tty sys gc inspect".split()
 )
 
 NO_OUTSIDE = "code mode reaches the outside world only through `tools`"
@@ -278,8 +278,13 @@ _real_import = builtins.__import__
 
 
 def _guarded_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
-    if name.split(".")[0] in BLOCKED:
+    top = name.split(".")[0]
+    if top in BLOCKED:
         raise ImportError(f"import {name} is not available: {NO_OUTSIDE}")
+    if top == "builtins":
+        # The code's own builtins (guarded `open` and `__import__`), not
+        # the interpreter's, so `builtins.open` says what `open` says.
+        return _SAFE_BUILTINS
     return _real_import(name, globals, locals, fromlist, level)
 
 
@@ -294,6 +299,10 @@ def _make_builtins() -> Dict[str, Any]:
 
 #: The code's builtins, made once when the component is built.
 _BUILTINS = _make_builtins()
+
+#: What `import builtins` gives the code: a module of those builtins.
+_SAFE_BUILTINS = type(builtins)("builtins")
+_SAFE_BUILTINS.__dict__.update(_BUILTINS)
 
 
 def _builtins() -> Dict[str, Any]:

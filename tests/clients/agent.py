@@ -100,8 +100,9 @@ async def code(c, arg):
             "structured": r.structured_content,
             "calls": [call["tool"] for call in report.get("calls", [])],
             "stdout": report.get("stdout"),
+            "report": report,
         })
-    return {"listed": "weft_run_code" in names, "description": description, "runs": runs}
+    return {"listed": "weft_run_code" in names, "tools": sorted(names), "description": description, "runs": runs}
 
 
 async def listed(c, arg):

@@ -167,9 +167,10 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
         /// What to list as tools: all (catalog, policies, meta tools),
-        /// policies (policies and meta tools) or search (meta tools only).
-        /// Default: settings.expose, else all.
-        #[arg(long, value_name = "MODE", value_parser = ["all", "policies", "search"])]
+        /// policies (policies and meta tools), search (meta tools only) or
+        /// code (weft_search_tools and weft_run_code only: every server
+        /// through code). Default: settings.expose, else all.
+        #[arg(long, value_name = "MODE", value_parser = ["all", "policies", "search", "code"])]
         expose: Option<String>,
         /// Accept this Host header too (loopback names always are); for a
         /// public name behind a proxy. Repeatable.

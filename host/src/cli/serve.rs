@@ -53,7 +53,7 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         None => None,
         Some((_, Some(e))) => Some(e),
         Some((e, None)) => {
-            crate::errln!("weft: --expose {e:?} is not a mode; use all, policies or search");
+            crate::errln!("weft: --expose {e:?} is not a mode; use all, policies, search or code");
             return ExitCode::from(USAGE);
         }
     };

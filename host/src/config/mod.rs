@@ -170,6 +170,10 @@ pub enum Expose {
     Policies,
     /// Only the meta tools, to keep an agent's context small.
     Search,
+    /// The orchestrator mode: `weft_search_tools` and `weft_run_code`
+    /// only, every server reached through code. Where code mode is off for
+    /// a caller, as `Search`.
+    Code,
 }
 
 impl Expose {
@@ -179,6 +183,7 @@ impl Expose {
             "all" => Some(Expose::All),
             "policies" => Some(Expose::Policies),
             "search" => Some(Expose::Search),
+            "code" => Some(Expose::Code),
             _ => None,
         }
     }

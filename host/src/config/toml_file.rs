@@ -92,7 +92,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     if let Some(e) = &raw_settings.expose {
         settings.expose = Expose::parse(e).ok_or_else(|| {
             ConfigError::new(file, "settings.expose", format!("{e:?} is not an expose mode")).hint(
-                "use \"all\" (every tool), \"policies\" (policies and search) or \"search\" (search only)",
+                "use \"all\" (every tool), \"policies\" (policies and search), \"search\" (search only) or \"code\" (search and weft_run_code only)",
             )
         })?;
     }

@@ -192,7 +192,17 @@ pub fn exposed(
                 }),
         );
     }
-    if expose != Expose::Search {
+    if let (Expose::Code, Some(settings)) = (expose, code) {
+        // The orchestrator mode: search, and code for everything else.
+        out.extend(
+            meta_tools(expose, policies)
+                .into_iter()
+                .filter(|t| t.name == SEARCH),
+        );
+        out.push(code_tool(Some((catalog, caller)), settings));
+        return out;
+    }
+    if matches!(expose, Expose::All | Expose::Policies) {
         out.extend(policies.iter().map(policy_tool));
     }
     out.extend(meta_tools(expose, policies));
