@@ -187,3 +187,91 @@ enabled = true
     expected.extend(std::iter::repeat_n(&limited, 5));
     assert_eq!(outcomes, expected, "{out}");
 }
+
+const PROBE_W_PY: &str = r#"out = {}
+for label, call in [
+    ("by_name", lambda: tools.call("w", "tool_0", {"text": "by name"})),
+    ("typed", lambda: tools.w.tool_0(text="typed")),
+]:
+    try:
+        call()
+        out[label] = "called"
+    except CallError as e:
+        out[label] = e.kind
+return out
+"#;
+
+const PROBE_W_JS: &str = r#"const out = {};
+for (const [label, call] of [
+  ["by_name", () => tools.call("w", "tool_0", { text: "by name" })],
+  ["typed", () => tools.w.tool_0({ text: "typed" })],
+]) {
+  try {
+    call();
+    out[label] = "called";
+  } catch (e) {
+    out[label] = e.kind;
+  }
+}
+return out;
+"#;
+
+/// A call outside the code grants (by default the read-only tools; the
+/// recording server's tools are not annotated so) is `denied`, by name and
+/// through the typed namespace, in both languages, and the server's own
+/// record shows it never arrived. Granted, the same calls arrive, once
+/// each.
+#[test]
+fn a_call_outside_the_code_grants_never_reaches_the_server() {
+    let python = interpreters("python");
+    let js = interpreters("js");
+    let dir = temp_dir();
+    let record = dir.path().join("record.txt");
+    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+    text += &command_entry(
+        "w",
+        &target_bin("weft-faulty-server"),
+        &[
+            "--tools",
+            "3",
+            "--name",
+            "w",
+            "--record",
+            &record.display().to_string(),
+        ],
+    );
+    let cfg = dir.path().join("weft.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let arrived = || -> Vec<String> {
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1).map(String::from))
+            .collect()
+    };
+    for (interp, file, code) in [(&python, "w.py", PROBE_W_PY), (&js, "w.js", PROBE_W_JS)] {
+        let (status, report, stderr) = crate::code_mode::exec(interp, &cfg, file, code, &[]);
+        assert_eq!(status, 0, "{file}: {stderr}");
+        assert_eq!(
+            report["output"],
+            json!({"by_name": "denied", "typed": "denied"}),
+            "{file}: {report}"
+        );
+    }
+    assert_eq!(
+        arrived(),
+        Vec::<String>::new(),
+        "nothing reached the server"
+    );
+    for (interp, file, code) in [(&python, "w.py", PROBE_W_PY), (&js, "w.js", PROBE_W_JS)] {
+        let (status, report, stderr) =
+            crate::code_mode::exec(interp, &cfg, file, code, &["--grant", "w.tool_0"]);
+        assert_eq!(status, 0, "{file}: {stderr}");
+        assert_eq!(
+            report["output"],
+            json!({"by_name": "called", "typed": "called"}),
+            "{file}: {report}"
+        );
+    }
+    assert_eq!(arrived(), ["tool_0"; 4], "each granted call arrived once");
+}
