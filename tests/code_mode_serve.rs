@@ -89,8 +89,8 @@ fn every_code_run_is_audited_with_a_hash_of_its_code() {
 }
 
 /// One long-lived `weft serve`, one agent session: code that spins, that
-/// hoards memory, or that reaches for the host fails alone, under the
-/// `[code.limits]` of the config, and the normal code sent after each on
+/// hoards memory, reaches for the host, floods calls or returns too much
+/// fails alone, under the `[code.limits]` of the config, and the normal code sent after each on
 /// the same server answers; each submission starts from a fresh instance
 /// (a global the code set is not there for the next). In both eras.
 #[test]
@@ -99,7 +99,7 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
     let dir = temp_dir();
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
-    text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\n";
+    text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\nmax_calls = 5\nmax_output = \"4KiB\"\n";
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).unwrap();
     let target = serve_target(&interp, &cfg);
@@ -109,6 +109,8 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
         "global LEFT\nLEFT = 'over'\nwhile True:\n    pass",
         "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 20))",
         "return open('/etc/passwd').read()",
+        "while True:\n    tools.everything.echo(message='again')",
+        "return 'x' * 100000",
     ];
     let mut runs = Vec::new();
     for code in hostile {
@@ -149,6 +151,19 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
             ),
             "{mode}: {}",
             errors[2]
+        );
+        assert_eq!(
+            errors[3],
+            "code (python) hit a limit: call limit: the code made more than 5 tool calls (raise `max_calls` in [code.limits])",
+            "{mode}"
+        );
+        assert!(
+            errors[4].starts_with("code (python) hit a limit: output limit: the output is ")
+                && errors[4].ends_with(
+                    " bytes, over the cap of 4096 bytes (raise `max_output` in [code.limits])"
+                ),
+            "{mode}: {}",
+            errors[4]
         );
         for r in runs.iter().skip(1).step_by(2) {
             assert_eq!(r["error"], false, "{mode}: {r}");
