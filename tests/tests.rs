@@ -47,6 +47,7 @@ mod python_policies;
 mod redaction;
 mod repo_digest;
 mod resilience;
+mod run_tasks;
 mod sandbox;
 mod serve;
 mod shared_state;

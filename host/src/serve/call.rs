@@ -271,6 +271,7 @@ pub async fn drive(
                         asks.push(async move { (reply, ask(peer.as_ref(), *request).await) });
                     }
                 }
+                RelayMsg::Run(_) => {}
                 other => {
                     streamed = true;
                     relay_notification(agent, other).await
@@ -308,7 +309,7 @@ pub async fn drive(
 }
 
 /// Passes progress and log messages on to the agent.
-async fn relay_notification(agent: &Agent, msg: RelayMsg) {
+pub(super) async fn relay_notification(agent: &Agent, msg: RelayMsg) {
     match msg {
         RelayMsg::Progress {
             progress,
@@ -337,6 +338,7 @@ async fn relay_notification(agent: &Agent, msg: RelayMsg) {
                 None,
             )));
         }
+        RelayMsg::Run(_) => {}
     }
 }
 

@@ -227,7 +227,9 @@ impl ServerHandler for Session {
             .enable_resources_subscribe()
             .enable_tools()
             .enable_tool_list_changed();
-        let caps = if self.gw.upstreams_offer_tasks() {
+        // Tasks: an upstream's passed through, and weft's own for long
+        // durable runs.
+        let caps = if self.gw.upstreams_offer_tasks() || self.gw.journal().is_some() {
             caps.enable_tasks()
         } else {
             caps

@@ -35,6 +35,7 @@ mod page;
 mod prompts;
 mod refusal;
 mod resources;
+mod run_tasks;
 mod sessions;
 mod subs;
 mod tasks;
@@ -70,6 +71,8 @@ pub struct Gateway {
     /// Which server instance made each task (tasks extension), by tenant
     /// and task id.
     tasks: tasks::TaskBook,
+    /// Policy and code runs handed to agents as tasks.
+    run_tasks: run_tasks::RunTasks,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
     /// With tenants: the tenant that opened each HTTP session, so no other
@@ -105,6 +108,7 @@ impl Gateway {
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
             tasks: tasks::TaskBook::default(),
+            run_tasks: run_tasks::RunTasks::default(),
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
             code: std::sync::OnceLock::new(),

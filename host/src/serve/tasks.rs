@@ -1,5 +1,6 @@
 //! The tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28),
-//! passed through: weft offers it when an upstream does, remembers which
+//! passed through (weft's own tasks, long policy and code runs, are in
+//! `run_tasks.rs` and answered first): weft offers it when an upstream does, remembers which
 //! server instance made each task and for which tenant, and routes
 //! `tasks/get`, `tasks/update` and `tasks/cancel` there with the agent's
 //! own capabilities. A task belongs to the tenant whose call made it:
@@ -219,6 +220,10 @@ impl Gateway {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
         let id = params.task_id.clone();
+        // weft's own tasks (long policy and code runs) first.
+        if let Some(task) = self.get_run_task(caller, &id).await {
+            return Ok(task);
+        }
         match self
             .task_request(
                 caller,
@@ -260,6 +265,9 @@ impl Gateway {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let id = params.task_id.clone();
+        if let Some(()) = self.cancel_run_task(caller, &id).await {
+            return Ok(());
+        }
         self.task_request(
             caller,
             &id,

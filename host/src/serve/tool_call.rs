@@ -89,8 +89,14 @@ impl Session {
             }
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
+                let as_task = self.may_become_task(&params.name, &agent);
                 let work = self.work(params, &agent, &caller, tx)?;
-                call::drive(&ctx.ct, &agent, &owner, lot, work, rx).await?
+                if as_task {
+                    let relay = |msg| call::relay_notification(&agent, msg);
+                    super::run_tasks::offer(&self.gw, &caller, work, rx, relay).await?
+                } else {
+                    call::drive(&ctx.ct, &agent, &owner, lot, work, rx).await?
+                }
             }
         };
         // Upstreams of the handshake era send no resultType; 2026-07-28
@@ -99,6 +105,23 @@ impl Session {
             r.result_type.get_or_insert(ResultType::COMPLETE);
         }
         Ok(response)
+    }
+
+    /// Whether a call of `name` may be answered with a task: a policy
+    /// run or code run, journaled, for an agent that takes tasks.
+    fn may_become_task(&self, name: &str, agent: &Agent) -> bool {
+        let takes = agent
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| c.supports_tasks());
+        if !takes || self.gw.journal().is_none() {
+            return false;
+        }
+        let policies = &self.gw.hub.config().policies;
+        matches!(
+            tools::target(name, policies, self.gw.expose),
+            Target::Policy(_) | Target::Meta(tools::RUN_POLICY) | Target::Meta(tools::RUN_CODE)
+        )
     }
 
     /// Builds the work for one call, without running it.
@@ -351,6 +374,7 @@ pub(super) async fn run_loaded(
             .unwrap_or_default();
         return tool_failure(format!("the sandbox is not available: {why}"));
     };
+    let announce = tx.clone();
     let progress: crate::sandbox::ProgressFn = Arc::new(move |progress, total, message| {
         let _ = tx.send(crate::upstream::relay::RelayMsg::Progress {
             progress,
@@ -367,6 +391,7 @@ pub(super) async fn run_loaded(
                     return tool_failure(why);
                 }
             };
+            announce_run(&announce, journal.as_ref());
             runner
                 .run_journaled(caller, loaded, input, Some(progress), journal)
                 .await
@@ -379,6 +404,7 @@ pub(super) async fn run_loaded(
                     return tool_failure(why);
                 }
             };
+            announce_run(&announce, journal.as_ref());
             runner
                 .run_code_as(caller, loaded, input, Some(progress), journal)
                 .await
@@ -402,12 +428,7 @@ pub(super) async fn run_loaded(
         "stdout": report.stdout,
     });
     let mut result = if report.ok() {
-        let output = report.output.clone().unwrap_or(Value::Null);
-        match output {
-            Value::Object(_) => CallToolResult::structured(output),
-            Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),
-            other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
-        }
+        super::run_tasks::output_result(report.output.clone().unwrap_or(Value::Null))
     } else {
         let what = if report.status == crate::policy::RunStatus::Limit {
             "hit a limit"
@@ -430,6 +451,19 @@ pub(super) async fn run_loaded(
     }
     result.meta = Some(meta);
     result.into()
+}
+
+/// Tells whoever drives the call the durable run's id, so that a long
+/// run can become a task (see `run_tasks`).
+fn announce_run(
+    tx: &mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
+    journal: Option<&Arc<crate::journal::Recorder>>,
+) {
+    if let Some(recorder) = journal {
+        let _ = tx.send(crate::upstream::relay::RelayMsg::Run(
+            recorder.run_id().to_string(),
+        ));
+    }
 }
 
 pub(super) fn tool_failure(message: String) -> CallToolResponse {

@@ -38,6 +38,9 @@ pub enum RelayMsg {
         request: Box<InputRequest>,
         reply: oneshot::Sender<Result<serde_json::Value, ErrorData>>,
     },
+    /// A durable policy or code run started with this run id (so a long
+    /// run can be handed to the agent as a task).
+    Run(String),
 }
 
 /// How long an answered call still takes its late progress notifications.

@@ -1,0 +1,315 @@
+//! Long policy and code runs as MCP tasks (the tasks extension): an agent
+//! that declares the extension and calls a policy (or `weft_run_code`)
+//! whose durable run is still going after [`TASK_AFTER`] gets a
+//! `CreateTaskResult` instead of waiting, with the run id as the task id.
+//! The run goes on in the background; `tasks/get` answers from the run
+//! while this process has it, else from the journal, so a run that a
+//! restarted `weft serve` resumed (`settings.resume = true`) is polled by
+//! the same id. A task belongs to the tenant whose call started the run:
+//! another tenant naming its id gets what an unknown id gets.
+//!
+//! A run taken as a task cannot ask the agent for input (nobody is waiting
+//! on the request any more): such a request is refused, and the upstream
+//! call that made it fails as it would with an agent that cannot answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult, DetailedTask, ErrorData,
+    GetTaskResult, JsonObject, Task, TaskPayload, TaskStatus,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::Gateway;
+use super::call::Work;
+use crate::authz::{self, Resource};
+use crate::journal::Status;
+use crate::tenant::Caller;
+use crate::upstream::relay::RelayMsg;
+
+/// How long a call waits for its run before handing the agent a task.
+pub const TASK_AFTER: Duration = Duration::from_secs(1);
+/// The polling interval suggested to the agent.
+const POLL_MS: u64 = 500;
+/// How many finished runs' results are kept in memory (the journal keeps
+/// them all): past it, the oldest finished are forgotten.
+const MAX_KEPT: usize = 1_000;
+
+/// The runs of this process taken as tasks, by run id.
+#[derive(Default)]
+pub(super) struct RunTasks {
+    runs: Mutex<HashMap<String, Arc<RunTask>>>,
+}
+
+struct RunTask {
+    /// The tenant whose call started the run.
+    owner: Option<String>,
+    created_at: String,
+    /// The call's answer, once the run has ended, and when.
+    done: OnceLock<(Result<CallToolResponse, ErrorData>, String)>,
+    /// Ended by `tasks/cancel`.
+    cancelled: std::sync::atomic::AtomicBool,
+    abort: tokio::task::AbortHandle,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Whether `caller` may see a task owned by `owner`.
+fn owns(caller: &Caller, owner: Option<&str>) -> bool {
+    caller.tenant.as_ref().map(|t| t.name.as_str()) == owner
+        && authz::allowed(caller, &Resource::Task { owner })
+}
+
+impl RunTasks {
+    fn forget_old(&self) {
+        let mut runs = self.runs.lock();
+        if runs.len() <= MAX_KEPT {
+            return;
+        }
+        let mut finished: Vec<(String, String)> = runs
+            .iter()
+            .filter_map(|(id, t)| t.done.get().map(|(_, at)| (at.clone(), id.clone())))
+            .collect();
+        finished.sort();
+        let excess = runs.len() - MAX_KEPT;
+        for (_, id) in finished.into_iter().take(excess) {
+            runs.remove(&id);
+        }
+    }
+}
+
+/// Runs `work` (a policy or code run, which announces its run id on
+/// `rx`) for `caller`: its answer if it ends within [`TASK_AFTER`] (or
+/// it has no run id: no journal), else a task named by its run id, the
+/// run going on in the background. Progress and logs reach the agent
+/// while it waits, as `relay` passes them on.
+pub(super) async fn offer<F, Fut>(
+    gw: &Arc<Gateway>,
+    caller: &Caller,
+    work: Work,
+    mut rx: mpsc::UnboundedReceiver<RelayMsg>,
+    relay: F,
+) -> Result<CallToolResponse, ErrorData>
+where
+    F: Fn(RelayMsg) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let slot: Arc<OnceLock<Arc<RunTask>>> = Arc::new(OnceLock::new());
+    let mut handle = tokio::spawn({
+        let slot = slot.clone();
+        async move {
+            let out = work.await;
+            // Taken as a task: keep the answer for `tasks/get`.
+            if let Some(task) = slot.get() {
+                let _ = task.done.set((out.clone(), now()));
+            }
+            out
+        }
+    });
+    let deadline = tokio::time::sleep(TASK_AFTER);
+    tokio::pin!(deadline);
+    let mut run_id: Option<String> = None;
+    let id = loop {
+        tokio::select! {
+            biased;
+            joined = &mut handle => {
+                return joined.unwrap_or_else(|e| {
+                    Err(ErrorData::internal_error(format!("the run failed: {e}"), None))
+                });
+            }
+            Some(msg) = rx.recv() => match msg {
+                RelayMsg::Run(id) => run_id = Some(id),
+                RelayMsg::Ask { reply, .. } if run_id.is_some() => {
+                    let _ = reply.send(Err(ErrorData::invalid_request(
+                        "a policy run that may become a task cannot ask the agent for input",
+                        None,
+                    )));
+                }
+                other => relay(other).await,
+            },
+            _ = &mut deadline, if run_id.is_some() => {
+                if let Some(id) = run_id.take() {
+                    break id;
+                }
+            }
+        }
+    };
+    let created_at = now();
+    let task = Arc::new(RunTask {
+        owner: caller.tenant.as_ref().map(|t| t.name.clone()),
+        created_at: created_at.clone(),
+        done: OnceLock::new(),
+        cancelled: Default::default(),
+        abort: handle.abort_handle(),
+    });
+    let _ = slot.set(task.clone());
+    // The run may have ended between the deadline and now.
+    if handle.is_finished() {
+        return handle.await.unwrap_or_else(|e| {
+            Err(ErrorData::internal_error(
+                format!("the run failed: {e}"),
+                None,
+            ))
+        });
+    }
+    gw.run_tasks.runs.lock().insert(id.clone(), task);
+    gw.run_tasks.forget_old();
+    // Later progress, logs and input requests have nobody to go to.
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if let RelayMsg::Ask { reply, .. } = msg {
+                let _ = reply.send(Err(ErrorData::invalid_request(
+                    "a policy run taken as a task cannot ask the agent for input",
+                    None,
+                )));
+            }
+        }
+    });
+    tracing::info!(run = %id, "the run goes on as a task");
+    let seed = Task::new(id, TaskStatus::Working, created_at.clone(), created_at)
+        .with_poll_interval_ms(POLL_MS)
+        .with_status_message("the run is working; poll tasks/get with this id");
+    Ok(CallToolResponse::Task(CreateTaskResult::new(seed)))
+}
+
+impl Gateway {
+    /// `tasks/get` for a run taken as a task: from this process's own
+    /// record while it has one, else from the journal. `None`: no run of
+    /// `caller`'s by that id (ask the upstreams' tasks).
+    pub(super) async fn get_run_task(&self, caller: &Caller, id: &str) -> Option<GetTaskResult> {
+        let mine = self.run_tasks.runs.lock().get(id).cloned();
+        if let Some(task) = mine {
+            if !owns(caller, task.owner.as_deref()) {
+                return None;
+            }
+            let cancelled = task.cancelled.load(std::sync::atomic::Ordering::SeqCst);
+            let (payload, updated) = match task.done.get() {
+                None => (TaskPayload::Working, now()),
+                Some((_, at)) if cancelled => (TaskPayload::Cancelled, at.clone()),
+                Some((Ok(CallToolResponse::Complete(r)), at)) => (completed(r), at.clone()),
+                Some((Ok(_), at)) => (
+                    failed(ErrorData::internal_error("the run gave no result", None)),
+                    at.clone(),
+                ),
+                Some((Err(e), at)) => (failed(e.clone()), at.clone()),
+            };
+            let base = Task::new(id, TaskStatus::Working, task.created_at.clone(), updated)
+                .with_poll_interval_ms(POLL_MS);
+            return Some(GetTaskResult::new(DetailedTask::new(base, payload)));
+        }
+        self.journal_task(caller, id).await
+    }
+
+    /// A run of the journal as a task: running is working, a finished run
+    /// is completed with its output (or its error as a tool error).
+    async fn journal_task(&self, caller: &Caller, id: &str) -> Option<GetTaskResult> {
+        let backend = self.journal()?.clone();
+        let wanted = id.to_string();
+        let run = tokio::task::spawn_blocking(move || backend.run(&wanted))
+            .await
+            .ok()?
+            .ok()?;
+        if run.options.origin.as_deref() != Some("serve")
+            || !owns(caller, run.options.tenant.as_deref())
+        {
+            return None;
+        }
+        let mut note = None;
+        let payload = match run.status {
+            Status::Running => {
+                if !crate::journal::resumable::held(&run) {
+                    note = Some(format!(
+                        "interrupted: no weft holds the run now; `weft runs resume {id}` continues it"
+                    ));
+                }
+                TaskPayload::Working
+            }
+            Status::Ok => {
+                let output = run
+                    .output
+                    .as_deref()
+                    .and_then(|o| serde_json::from_str::<Value>(o).ok())
+                    .unwrap_or(Value::Null);
+                completed(&output_result(output))
+            }
+            other => {
+                let why = run.error.clone().unwrap_or_default();
+                completed(&CallToolResult::error(vec![ContentBlock::text(format!(
+                    "{} {}: {why}",
+                    run.policy,
+                    other.as_str()
+                ))]))
+            }
+        };
+        let at = |us: i64| {
+            chrono::DateTime::from_timestamp_micros(us)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        let mut base = Task::new(
+            id,
+            TaskStatus::Working,
+            at(run.started_at),
+            at(run.updated_at),
+        )
+        .with_poll_interval_ms(POLL_MS);
+        base.status_message = note;
+        Some(GetTaskResult::new(DetailedTask::new(base, payload)))
+    }
+
+    /// `tasks/cancel` for a run of this process taken as a task: the run
+    /// stops where it is, and its journal marks it ended so that no
+    /// resume takes it up. `None`: not a run task of `caller`'s here.
+    pub(super) async fn cancel_run_task(&self, caller: &Caller, id: &str) -> Option<()> {
+        let task = self.run_tasks.runs.lock().get(id).cloned()?;
+        if !owns(caller, task.owner.as_deref()) {
+            return None;
+        }
+        if task.done.get().is_none() {
+            task.cancelled
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            task.abort.abort();
+            let cancelled = Err(ErrorData::internal_error("cancelled by the agent", None));
+            let _ = task.done.set((cancelled, now()));
+            if let Some(backend) = self.journal().cloned() {
+                let id = id.to_string();
+                let _ = tokio::task::spawn_blocking(move || {
+                    backend.set_status(&id, Status::Error, Some("cancelled by the agent"))
+                })
+                .await;
+            }
+        }
+        Some(())
+    }
+}
+
+/// A policy's output as the tool result `run_loaded` makes of it.
+pub(super) fn output_result(output: Value) -> CallToolResult {
+    match output {
+        Value::Object(_) => CallToolResult::structured(output),
+        Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),
+        other => CallToolResult::success(vec![ContentBlock::text(other.to_string())]),
+    }
+}
+
+fn completed(result: &CallToolResult) -> TaskPayload {
+    let result: JsonObject = match serde_json::to_value(result) {
+        Ok(Value::Object(o)) => o,
+        _ => JsonObject::new(),
+    };
+    TaskPayload::Completed { result }
+}
+
+fn failed(e: ErrorData) -> TaskPayload {
+    let error: JsonObject = match serde_json::to_value(&e) {
+        Ok(Value::Object(o)) => o,
+        _ => JsonObject::new(),
+    };
+    TaskPayload::Failed { error }
+}

@@ -1,0 +1,216 @@
+//! Long runs as MCP tasks (issue 19): over `weft serve --http`, a
+//! 2026-07-28 agent that declares the tasks extension gets a task for a
+//! code run still going after a second, with the run id as the task id;
+//! it polls `tasks/get` by that id across a `kill -9` of weft and a
+//! restart that resumes the run (`settings.resume = true`), and gets the
+//! run's output. Another tenant naming the id gets exactly what an id
+//! that never existed gets. A short run is answered at once.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http_edge::{Answer, Raw, base_of};
+use crate::support::code::{interpreters, weft_code};
+use crate::support::keys::add_key;
+use crate::support::*;
+
+const SLOW_CODE: &str = "tools.call('w', 'slow', {'ms': 4000})\nreturn {'slept': input['n']}";
+
+/// `weft serve --http` on port 0 with the config in `dir`: the process
+/// and its base URL.
+fn start(interp: &std::path::Path, dir: &std::path::Path) -> (Background, String) {
+    let mut cmd = weft_code(interp);
+    cmd.current_dir(dir)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
+    let mut proc = Background::spawn(&mut cmd);
+    let stdout = proc.0.stdout.take().expect("stdout is piped");
+    let banner = first_line(stdout, Duration::from_secs(90));
+    (proc, base_of(&banner))
+}
+
+/// A 2026-07-28 request with the tasks extension in the client's
+/// capabilities: the JSON-RPC answer.
+async fn request(raw: &mut Raw, method: &str, mut params: Value) -> Value {
+    let id = raw.next_id;
+    raw.next_id += 1;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {
+            "extensions": {"io.modelcontextprotocol/tasks": {}}
+        },
+        "io.modelcontextprotocol/clientInfo": {"name": "weft-task-test", "version": "1"},
+    });
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    // SEP-2243: a task request names its task in `Mcp-Name`.
+    let task = params["taskId"].as_str().unwrap_or_default().to_string();
+    let extra: &[(&str, &str)] = if task.is_empty() {
+        &[]
+    } else {
+        &[("mcp-name", &task)]
+    };
+    let answer: Answer = raw.post(&message, extra).await;
+    answer.message(id)
+}
+
+fn client(base: &str, key: &str) -> Raw {
+    let mut raw = Raw::new(&reqwest::Client::new(), base, "2026-07-28");
+    raw.key = Some(key.to_string());
+    raw
+}
+
+/// A config in `dir` with the recording server `w` (its `slow` tool
+/// listed as idempotent), a journal, `resume = true`, and tenants `a` and
+/// `b` with code mode on: their keys.
+fn setup(dir: &std::path::Path) -> (String, String) {
+    let record = dir.join("record.txt");
+    let mut text = String::from(
+        "[settings]\nstartup_timeout = \"60s\"\njournal = \"journal.db\"\nresume = true\n",
+    );
+    text += &command_entry(
+        "w",
+        &target_bin("weft-faulty-server"),
+        &["--name", "w", "--record", &record.display().to_string()],
+    );
+    text += "idempotent_tools = [\"slow\"]\n";
+    for tenant in ["a", "b"] {
+        text += &format!(
+            "[tenants.{tenant}]\ninclude = [\"w.*\"]\n[tenants.{tenant}.code]\nenabled = true\ngrants = [\"w.*\"]\n"
+        );
+    }
+    std::fs::write(dir.join("weft.toml"), text).unwrap();
+    (add_key(dir, "a"), add_key(dir, "b"))
+}
+
+/// The tools the recording server received, in order.
+fn arrived(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("record.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(1).map(String::from))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_run_is_a_task_that_outlives_a_restart() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let (key_a, key_b) = setup(dir.path());
+
+    let (mut first, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let mut b = client(&base, &key_b);
+
+    // A short run is answered at once, as a plain result.
+    let quick = request(
+        &mut a,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": {"language": "python", "code": "return 41 + 1"}}),
+    )
+    .await;
+    assert_eq!(quick["result"]["content"][0]["text"], "42", "{quick}");
+    assert_eq!(quick["result"]["resultType"], "complete", "{quick}");
+
+    // A long one becomes a task named by its run id.
+    let created = request(
+        &mut a,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": {"language": "python", "code": SLOW_CODE, "input": {"n": 7}}}),
+    )
+    .await;
+    let task = &created["result"];
+    assert_eq!(task["resultType"], "task", "{created}");
+    assert_eq!(task["status"], "working", "{created}");
+    let id = task["taskId"].as_str().expect("a task id").to_string();
+    assert!(id.starts_with('r'), "the run id: {id}");
+    let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(got["result"]["status"], "working", "{got}");
+
+    // Tenant b naming a's task gets what a made-up id gets.
+    let theirs = request(&mut b, "tasks/get", json!({"taskId": id})).await;
+    let made_up = request(&mut b, "tasks/get", json!({"taskId": "r-no-such-run"})).await;
+    assert_eq!(
+        theirs["error"]["message"],
+        json!(format!("unknown task {id:?}")),
+        "{theirs}"
+    );
+    assert_eq!(
+        made_up["error"]["message"], "unknown task \"r-no-such-run\"",
+        "{made_up}"
+    );
+    assert_eq!(theirs["error"]["code"], made_up["error"]["code"]);
+
+    // weft dies mid-run; the next one resumes the run from its journal.
+    first.0.kill().expect("kill -9 weft");
+    let _ = first.0.wait();
+    let (_second, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let mut b = client(&base, &key_b);
+    let theirs = request(&mut b, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(
+        theirs["error"]["message"],
+        json!(format!("unknown task {id:?}")),
+        "after the restart: {theirs}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
+        match got["result"]["status"].as_str() {
+            Some("working") if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => break got,
+        }
+    };
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["structuredContent"],
+        json!({"slept": 7}),
+        "{done}"
+    );
+    // The slow call reached the server before the kill, and once more
+    // from the resume (it is listed in idempotent_tools).
+    assert_eq!(arrived(dir.path()), ["slow", "slow"]);
+}
+
+/// `tasks/cancel` stops the run where it is: the task is `cancelled`, its
+/// journal records it ended, and a restart does not resume it (the slow
+/// call, idempotent, would be sent again if it did).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_task_stops_and_is_not_resumed() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let (key_a, _) = setup(dir.path());
+    let (mut first, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let code = "tools.call('w', 'slow', {'ms': 3000})\ntools.call('w', 'echo', {'text': 'after'})\nreturn 1";
+    let created = request(
+        &mut a,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": {"language": "python", "code": code}}),
+    )
+    .await;
+    let id = created["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a task: {created}"))
+        .to_string();
+    let cancelled = request(&mut a, "tasks/cancel", json!({"taskId": id})).await;
+    assert!(cancelled.get("error").is_none(), "{cancelled}");
+    let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(got["result"]["status"], "cancelled", "{got}");
+    first.0.kill().expect("kill weft");
+    let _ = first.0.wait();
+    let (_second, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
+    assert_eq!(got["result"]["status"], "completed", "{got}");
+    assert_eq!(got["result"]["result"]["isError"], true, "{got}");
+    assert_eq!(
+        got["result"]["result"]["content"][0]["text"],
+        "code (python) error: cancelled by the agent",
+        "{got}"
+    );
+    assert_eq!(arrived(dir.path()), ["slow"], "not resumed");
+}
