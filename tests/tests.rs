@@ -41,6 +41,7 @@ mod js_policies;
 mod js_sandbox;
 mod missing_command;
 
+mod pg_tls;
 mod policies;
 mod python_hostile;
 mod python_policies;

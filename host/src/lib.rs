@@ -29,6 +29,7 @@ mod hub;
 pub mod journal;
 mod metrics;
 mod names;
+mod pg;
 mod phrases;
 pub mod policy;
 mod redact;

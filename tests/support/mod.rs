@@ -563,6 +563,18 @@ impl Postgres {
     /// [`Postgres::start`], with `fsync` on (every commit on the disk) or
     /// off (the tests' default: faster, and enough for a throwaway server).
     pub fn start_with_fsync(fsync: bool) -> Postgres {
+        Postgres::launch(fsync, None)
+    }
+
+    /// [`Postgres::start`], also listening on 127.0.0.1 (at [`Postgres::port`],
+    /// a port that was free a moment before: PostgreSQL cannot be told to
+    /// pick one) with TLS only, its certificate `pki`'s server certificate:
+    /// `hostssl` connections are trusted, `hostnossl` ones rejected.
+    pub fn start_tls(pki: &pki::Pki) -> Postgres {
+        Postgres::launch(false, Some(pki))
+    }
+
+    fn launch(fsync: bool, tls: Option<&pki::Pki>) -> Postgres {
         // The same list of known versions `.ci/setup-tools` checks.
         let known = include_str!("../../.ci/postgres-versions");
         let bin = known
@@ -584,10 +596,17 @@ impl Postgres {
                 .expect("chown");
             assert!(ok.success(), "chown of the PostgreSQL dir failed");
         }
+        let port = match tls {
+            None => 5432,
+            Some(_) => std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port"),
+        };
         let pg = Postgres {
             dir,
             bin,
-            port: 5432,
+            port,
             as_postgres_user,
         };
         let data = pg.dir.path().join("data");
@@ -605,12 +624,38 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let opts = format!(
-            "-c listen_addresses='' -p {} -k {} -c fsync={}",
+        let mut opts = format!(
+            "-p {} -k {} -c fsync={}",
             pg.port,
             pg.dir.path().display(),
             if fsync { "on" } else { "off" }
         );
+        match tls {
+            None => opts += " -c listen_addresses=''",
+            Some(pki) => {
+                // The key must be the server user's own, unreadable by others.
+                for (from, name) in [
+                    (&pki.server_cert, "server.crt"),
+                    (&pki.server_key, "server.key"),
+                ] {
+                    let to = data.join(name);
+                    std::fs::copy(from, &to).expect("copy the server certificate");
+                    pg.chown(&to);
+                    std::fs::set_permissions(
+                        &to,
+                        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                    )
+                    .expect("chmod");
+                }
+                std::fs::write(
+                    data.join("pg_hba.conf"),
+                    "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+                )
+                .expect("write pg_hba.conf");
+                pg.chown(&data.join("pg_hba.conf"));
+                opts += " -c listen_addresses='127.0.0.1' -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key";
+            }
+        }
         let log = pg.dir.path().join("server.log");
         pg.run(
             "pg_ctl",
@@ -629,6 +674,18 @@ impl Postgres {
         );
         pg.sql("create table widgets(id int primary key, name text not null); insert into widgets values (1, 'alpha'), (2, 'beta'), (3, 'gamma');");
         pg
+    }
+
+    /// Gives `path` to the server's user, when the server runs as one.
+    fn chown(&self, path: &Path) {
+        if self.as_postgres_user {
+            let ok = Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(path)
+                .status()
+                .expect("chown");
+            assert!(ok.success(), "chown {}", path.display());
+        }
     }
 
     fn run(&self, tool: &str, args: &[&str]) {

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 /// How long connecting may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,14 +31,12 @@ fn io(e: impl std::fmt::Display) -> std::io::Error {
 
 /// Connects to the database at `url` (blocking).
 fn connect(url: &str) -> std::io::Result<Client> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e| io(format!("settings.state is not a PostgreSQL URL ({e})")))?;
+    let target = crate::pg::parse(url).map_err(|e| io(e.to_string()))?;
+    let mut config = target.blocking_config();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    config
-        .connect(NoTls)
+    crate::pg::connect_blocking(&config, &target.tls)
         .map_err(|e| io(format!("cannot reach the audit database ({e})")))
 }
 

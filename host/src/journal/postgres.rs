@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 
 use super::lease;
 use super::model::{Event, LeaseHolder, Resolution, RunOptions, RunRecord, Status, now_us};
@@ -41,9 +41,9 @@ impl Postgres {
     /// workers), brings its schema up to date, and starts the writer.
     /// This process's runs are held with leases of `lease`.
     pub fn open(url: &str, lease: Duration) -> Result<Postgres, JournalError> {
-        let (config, at) = parse(url)?;
-        let mut reader = connect(&config, &at)?;
-        let writer = connect(&config, &at)?;
+        let (config, at, tls) = parse(url)?;
+        let mut reader = connect(&config, &tls, &at)?;
+        let writer = connect(&config, &tls, &at)?;
         let failed = |reason: String| JournalError::Database {
             at: at.clone(),
             reason,
@@ -102,8 +102,8 @@ impl Postgres {
 /// Brings the schema of the database at `url` up to date without opening
 /// a journal there (blocking: call it off the async workers).
 pub fn prepare(url: &str) -> Result<(), JournalError> {
-    let (config, at) = parse(url)?;
-    let mut client = connect(&config, &at)?;
+    let (config, at, tls) = parse(url)?;
+    let mut client = connect(&config, &tls, &at)?;
     super::migrate::migrate(&mut client).map_err(|e| JournalError::Database {
         at,
         reason: e.to_string(),
@@ -113,26 +113,29 @@ pub fn prepare(url: &str) -> Result<(), JournalError> {
 
 /// How messages name the database at `url` (without its password).
 pub fn shown_url(url: &str) -> String {
-    parse(url).map_or_else(|_| "(settings.state)".to_string(), |(_, at)| at)
+    parse(url).map_or_else(|_| "(settings.state)".to_string(), |(_, at, _)| at)
 }
 
 /// The URL's settings (with a connect timeout) and how messages name it.
-fn parse(url: &str) -> Result<(postgres::Config, String), JournalError> {
-    let mut config: postgres::Config = url.parse().map_err(|e| JournalError::Database {
+fn parse(url: &str) -> Result<(postgres::Config, String, crate::pg::Tls), JournalError> {
+    let target = crate::pg::parse(url).map_err(|e| JournalError::Database {
         at: "(settings.state)".into(),
-        reason: format!(
-            "settings.state is not a PostgreSQL URL ({e}); write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or keep the password in a secret: \"${{secret:NAME}}\""
-        ),
+        reason: e.to_string(),
     })?;
+    let mut config = target.blocking_config();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     let at = shown(&config);
-    Ok((config, at))
+    Ok((config, at, target.tls))
 }
 
-fn connect(config: &postgres::Config, at: &str) -> Result<Client, JournalError> {
-    config.connect(NoTls).map_err(|e| JournalError::Database {
+fn connect(
+    config: &postgres::Config,
+    tls: &crate::pg::Tls,
+    at: &str,
+) -> Result<Client, JournalError> {
+    crate::pg::connect_blocking(config, tls).map_err(|e| JournalError::Database {
         at: at.to_string(),
         reason: connect_error(&e, config),
     })
@@ -175,6 +178,10 @@ fn connect_error(e: &postgres::Error, config: &postgres::Config) -> String {
             "there is no database {db:?} on the server; create it (`createdb {db}`) or name another in settings.state"
         ),
         Some(_) => describe(e),
+        None if describe(e).contains("TLS handshake") => format!(
+            "the TLS handshake with the server failed ({}); with sslmode=require or verify-*, weft checks the server's certificate against the platform's roots and the sslrootcert file: name the CA that issued it there",
+            describe(e)
+        ),
         None => format!(
             "cannot reach the server ({}); check that PostgreSQL is running and that settings.state names its host and port",
             describe(e)

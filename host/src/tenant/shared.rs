@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 /// How long connecting may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +66,7 @@ struct Live {
 /// The rate buckets of every tenant, in one PostgreSQL database.
 pub struct SharedRates {
     config: tokio_postgres::Config,
+    tls: crate::pg::Tls,
     live: RwLock<Option<Arc<Live>>>,
     reconnecting: AtomicBool,
     last_warning: AtomicU64,
@@ -87,17 +88,17 @@ impl SharedRates {
     /// Connects to the database at `url`, whose schema the journal has
     /// already brought up to date (`weft_rate_buckets` is migration 2).
     pub async fn connect(url: &str) -> Result<Arc<SharedRates>, SharedRateError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| SharedRateError::Url(e.to_string()))?;
+        let target = crate::pg::parse(url).map_err(|e| SharedRateError::Url(e.to_string()))?;
+        let (mut config, tls) = (target.config, target.tls);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        let live = open(&config)
+        let live = open(&config, &tls)
             .await
             .map_err(|e| SharedRateError::Connect(describe(&e)))?;
         Ok(Arc::new(SharedRates {
             config,
+            tls,
             live: RwLock::new(Some(Arc::new(live))),
             reconnecting: AtomicBool::new(false),
             last_warning: AtomicU64::new(0),
@@ -213,7 +214,7 @@ impl SharedRates {
         let this = self.clone();
         handle.spawn(async move {
             tokio::time::sleep(RECONNECT_AFTER).await;
-            match open(&this.config).await {
+            match open(&this.config, &this.tls).await {
                 Ok(live) => {
                     *this.live.write() = Some(Arc::new(live));
                     tracing::info!("the tenants' shared rates are back");
@@ -227,13 +228,11 @@ impl SharedRates {
 
 /// Connects, runs the connection on the current runtime, and prepares the
 /// statements.
-async fn open(config: &tokio_postgres::Config) -> Result<Live, tokio_postgres::Error> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %describe(&e), "the shared rates' connection ended");
-        }
-    });
+async fn open(
+    config: &tokio_postgres::Config,
+    tls: &crate::pg::Tls,
+) -> Result<Live, tokio_postgres::Error> {
+    let client = crate::pg::connect(config, tls).await?;
     let take = client.prepare(TAKE).await?;
     let peek = client.prepare(PEEK).await?;
     Ok(Live { client, take, peek })
