@@ -88,10 +88,12 @@ impl RunTasks {
 /// `rx`) for `caller`: its answer if it ends within [`TASK_AFTER`] (or
 /// it has no run id: no journal), else a task named by its run id, the
 /// run going on in the background. Progress and logs reach the agent
-/// while it waits, as `relay` passes them on.
+/// while it waits, as `relay` passes them on; the agent's cancel of the
+/// request while it waits stops the run.
 pub(super) async fn offer<F, Fut>(
     gw: &Arc<Gateway>,
     caller: &Caller,
+    cancelled: &tokio_util::sync::CancellationToken,
     work: Work,
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
     relay: F,
@@ -118,6 +120,11 @@ where
     let id = loop {
         tokio::select! {
             biased;
+            _ = cancelled.cancelled() => {
+                // As on the plain path: the agent's cancel stops the run.
+                handle.abort();
+                return Err(ErrorData::internal_error("cancelled by the client", None));
+            }
             joined = &mut handle => {
                 return joined.unwrap_or_else(|e| {
                     Err(ErrorData::internal_error(format!("the run failed: {e}"), None))

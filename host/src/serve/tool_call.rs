@@ -93,7 +93,7 @@ impl Session {
                 let work = self.work(params, &agent, &caller, tx)?;
                 if as_task {
                     let relay = |msg| call::relay_notification(&agent, msg);
-                    super::run_tasks::offer(&self.gw, &caller, work, rx, relay).await?
+                    super::run_tasks::offer(&self.gw, &caller, &ctx.ct, work, rx, relay).await?
                 } else {
                     call::drive(&ctx.ct, &agent, &owner, lot, work, rx).await?
                 }
