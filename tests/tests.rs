@@ -54,5 +54,6 @@ mod serve;
 mod shared_state;
 mod soak;
 mod tenants;
+mod tool_formats;
 mod upstream_faults;
 mod upstream_tenants;

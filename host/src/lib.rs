@@ -25,6 +25,7 @@ pub mod code;
 pub mod config;
 mod era;
 mod error;
+pub mod formats;
 mod hub;
 pub mod journal;
 mod metrics;

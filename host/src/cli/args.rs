@@ -49,8 +49,14 @@ pub enum Command {
         #[arg(long, value_name = "NAME", conflicts_with = "server")]
         tenant: Option<String>,
         /// Machine-readable JSON on stdout.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// The list as a vendor's function-calling tools, JSON on stdout:
+        /// mcp (tools/list), openai (chat completions `tools`) or anthropic
+        /// (messages `tools`). Names are made acceptable to the vendor
+        /// (see the README: names round-trip through `weft::formats`).
+        #[arg(long, value_name = "FORMAT", value_parser = ["mcp", "openai", "anthropic"])]
+        format: Option<String>,
     },
     /// Call one tool on one server and print its result.
     Call {

@@ -103,12 +103,14 @@ pub async fn run(args: Args) -> ExitCode {
                 read_only,
                 tenant,
                 json,
+                format,
             } => {
                 let opts = tools::Options {
                     server,
                     tenant,
                     read_only,
                     json,
+                    format: format.as_deref().and_then(crate::formats::Format::parse),
                 };
                 tools::run(config, opts).await
             }

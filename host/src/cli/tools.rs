@@ -18,6 +18,8 @@ pub struct Options {
     pub tenant: Option<String>,
     pub read_only: bool,
     pub json: bool,
+    /// A vendor's tool-list format (`--format`).
+    pub format: Option<crate::formats::Format>,
 }
 
 /// One listed tool.
@@ -51,7 +53,8 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
-    let hub = start_hub(config, !opts.json, false).await;
+    let quiet = opts.json || opts.format.is_some();
+    let hub = start_hub(config, !quiet, false).await;
     warn_failed(&hub);
     let catalog = hub.catalog();
     let rows = match opts.tenant.as_deref().and_then(|t| hub.tenants().get(t)) {
@@ -72,7 +75,21 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         .into_iter()
         .filter(|r| !opts.read_only || r.read_only)
         .collect();
-    if opts.json {
+    if let Some(format) = opts.format {
+        let tools: Vec<rmcp::model::Tool> = rows
+            .iter()
+            .map(|r| {
+                let mut t = r.tool.clone();
+                t.name = r.name.clone().into();
+                t
+            })
+            .collect();
+        let rendered = crate::formats::render(format, &tools);
+        crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&rendered.tools).unwrap_or_default()
+        );
+    } else if opts.json {
         print_json(&rows);
     } else {
         print_table(&rows);
