@@ -228,8 +228,8 @@ impl ServerHandler for Session {
             .enable_tools()
             .enable_tool_list_changed();
         // Tasks: an upstream's passed through, and weft's own for long
-        // durable runs.
-        let caps = if self.gw.upstreams_offer_tasks() || self.gw.journal().is_some() {
+        // durable runs (when there is a run an agent can start).
+        let caps = if self.gw.upstreams_offer_tasks() || self.gw.runs_may_become_tasks() {
             caps.enable_tasks()
         } else {
             caps
