@@ -215,9 +215,14 @@ impl Default for Settings {
     }
 }
 
-/// The default journal of durable runs: `$XDG_DATA_HOME/weft/journal.db`,
-/// else `~/.local/share/weft/journal.db` (none without a home).
+/// The default journal of durable runs: `journal.db` in [`data_dir`].
 pub fn default_journal_path() -> Option<PathBuf> {
+    data_dir().map(|d| d.join("journal.db"))
+}
+
+/// weft's folder under the user's data directory: `$XDG_DATA_HOME/weft`,
+/// else `~/.local/share/weft` (none without a home).
+pub fn data_dir() -> Option<PathBuf> {
     let data = std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -227,7 +232,7 @@ pub fn default_journal_path() -> Option<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".local/share"))
         })?;
-    Some(data.join("weft/journal.db"))
+    Some(data.join("weft"))
 }
 
 /// How weft reaches one server.

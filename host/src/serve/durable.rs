@@ -24,7 +24,7 @@ use super::Gateway;
 pub const RUN_ID_META: &str = "weft/run-id";
 
 /// `RunOptions::origin` of a run started by `weft serve`.
-const ORIGIN: &str = "serve";
+pub(super) const ORIGIN: &str = "serve";
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);

@@ -222,7 +222,7 @@ impl Gateway {
             .await
             .ok()?
             .ok()?;
-        if run.options.origin.as_deref() != Some("serve")
+        if run.options.origin.as_deref() != Some(super::durable::ORIGIN)
             || !owns(caller, run.options.tenant.as_deref())
         {
             return None;

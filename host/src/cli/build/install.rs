@@ -23,15 +23,7 @@ const JS_LOCK: &str = include_str!("../../../../.ci/componentize-js/package-lock
 
 /// weft's own folder under the user's data directory.
 pub(super) fn data_dir() -> Option<PathBuf> {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".local/share"))
-        })?;
-    Some(data.join("weft"))
+    crate::config::data_dir()
 }
 
 /// Whether weft may install a toolchain (`WEFT_NO_INSTALL` unset, empty
