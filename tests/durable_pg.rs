@@ -316,10 +316,10 @@ async fn a_process_that_lost_a_runs_lease_cannot_write_to_it() {
         tool: "tool_0".into(),
         args: format!(r#"{{"text":"write {n}"}}"#),
     };
-    let Step::Live { intent, .. } = recorder.begin_call(&call(0)) else {
+    let Step::Live { intent, .. } = recorder.begin_call(&call(0), journal::Store::Waited) else {
         panic!("a new run replays nothing")
     };
-    journal::wait(intent).await.unwrap();
+    journal::wait(intent.unwrap()).await.unwrap();
     pg.sql_in(
         &url,
         &format!(
@@ -327,10 +327,13 @@ async fn a_process_that_lost_a_runs_lease_cannot_write_to_it() {
             record.id
         ),
     );
-    let Step::Live { intent, .. } = recorder.begin_call(&call(1)) else {
+    let Step::Live { intent, .. } = recorder.begin_call(&call(1), journal::Store::Waited) else {
         panic!("a new run replays nothing")
     };
-    let refused = journal::wait(intent).await.unwrap_err().to_string();
+    let refused = journal::wait(intent.unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         refused.contains(&format!(
             "this process no longer holds run {}'s lease (another process took it over); the write was refused",

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use super::crash::{self, Point};
 use super::model::{CallOutcome, CallRequest, Kind};
-use super::recorder::{Step, wait};
+use super::recorder::{Step, Store, wait};
 use crate::CallError;
 use crate::sandbox::RunCtx;
 use crate::sandbox::host::GrantedTool;
@@ -21,12 +21,23 @@ impl RunCtx {
         tool: String,
         args: String,
     ) -> impl Future<Output = wasmtime::Result<Result<String, CallError>>> + '_ {
+        // A call that is safe to repeat goes out without waiting for its
+        // intent: were it lost in a crash, the resume would send the call
+        // again, which is harmless. Rows are stored in order, so a later
+        // side effect never goes out before them.
+        let repeatable =
+            self.journal.is_some() && super::resumable::repeatable(&self.hub, &server, &tool);
+        let intent_stored = match repeatable {
+            true => Store::Soon,
+            false => Store::Waited,
+        };
         let step = self.journal.as_ref().map(|j| {
-            j.begin_call(&CallRequest {
+            let request = CallRequest {
                 server: server.clone(),
                 tool: tool.clone(),
                 args: args.clone(),
-            })
+            };
+            j.begin_call(&request, intent_stored)
         });
         async move {
             let Some(journal) = self.journal.as_ref() else {
@@ -46,15 +57,7 @@ impl RunCtx {
                     }
                 }),
                 Some(Step::Live { seq, n, intent }) => {
-                    // A call that is safe to repeat goes out without
-                    // waiting for its rows: were they lost in a crash, the
-                    // resume would send it again, which is harmless. Its
-                    // rows are stored in order with the next write that is
-                    // waited on (the next other call's intent, or the
-                    // run's end), so a later side effect never goes out
-                    // before them.
-                    let repeatable = super::resumable::repeatable(&self.hub, &server, &tool);
-                    if !repeatable {
+                    if let Some(intent) = intent {
                         wait(intent).await.map_err(|e| {
                             wasmtime::Error::msg(format!(
                                 "the journal could not store the intent of {server}.{tool}, so it was not sent: {e}"
@@ -68,8 +71,20 @@ impl RunCtx {
                         Ok(text) => CallOutcome::Ok(text.clone()),
                         Err(e) => CallOutcome::Err(e.clone()),
                     };
-                    let result = journal.end_call(seq, &stored);
-                    if !repeatable {
+                    // The result of a call that is not safe to repeat is
+                    // stored at once, but the guest does not wait for it:
+                    // it is in the journal before the next intent (the
+                    // writer keeps order), so nothing the guest does with
+                    // it reaches outside first. A crash in the moment
+                    // before it is stored leaves the call in doubt, never
+                    // sent twice. A call safe to repeat is stored with the
+                    // next waited write. Under the crash hook, kill points
+                    // are exact: the call waits.
+                    let when = match (repeatable, crash::armed()) {
+                        (false, true) => Store::Waited,
+                        _ => Store::Soon,
+                    };
+                    if let Some(result) = journal.end_call(seq, &stored, when) {
                         wait(result).await.map_err(|e| {
                             wasmtime::Error::msg(format!(
                                 "{server}.{tool} was sent, but the journal could not store its result: {e}"

@@ -4,7 +4,8 @@
 //! Each run gets an id and a row; each host call it makes (`call-tool`,
 //! each call of `call-tools`, `list-tools`), each clock read and each log
 //! line is an event of that run, in order. A call's intent is stored
-//! before it goes out and its result after it returns. A resume replays
+//! before it goes out; its result is stored with the next write that is
+//! waited on (the next intent, or the run's end). A resume replays
 //! the events (the guest gets the recorded answers) and goes live where
 //! the journal ends; a call with an intent and no result is *in doubt*.
 //!
@@ -42,7 +43,7 @@ pub use model::{
     CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunOptions, RunRecord, Status,
 };
 pub use postgres::Postgres;
-pub use recorder::{Recorder, Step, wait};
+pub use recorder::{Recorder, Step, Store, wait};
 pub use sqlite::{Durability, Sqlite};
 pub use store::{Ack, Backend, Filter, JournalError, Op};
 

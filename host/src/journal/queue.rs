@@ -3,7 +3,8 @@
 //! (group commit), stores them in one transaction and then tells each
 //! waiter. Writes nobody waits on (clock reads, logs) are held until one
 //! that somebody waits on arrives, or `LINGER` passes, so they add no
-//! commit of their own.
+//! commit of their own; urgent writes whose waiter went away (a call's
+//! result) are held for `URGENT_LINGER` at most.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -36,16 +37,28 @@ pub fn submit(writer: &Writer, op: Op, ack: Option<Ack>, stopped: impl FnOnce() 
     }
 }
 
-/// The first write and whatever else is queued, in order.
+/// How long an urgent write that nobody waits for (a call's result: the
+/// guest went on; its acknowledgement's receiver is gone) may wait for the
+/// next write, so that a run's result and its next intent are one commit.
+const URGENT_LINGER: Duration = Duration::from_micros(50);
+
+/// The first write and whatever else is queued, in order. A batch with a
+/// write somebody waits on is stored at once; one whose urgent writes
+/// nobody waits on any more, within [`URGENT_LINGER`]; one of writes that
+/// were never urgent, within [`LINGER`].
 pub fn gather(first: Queued, rx: &mpsc::Receiver<Queued>) -> Vec<Queued> {
     let mut batch = vec![first];
     let lingering = Instant::now();
     while batch.len() < MAX_BATCH {
-        let waited_on = batch.iter().any(|(_, ack)| ack.is_some());
-        let next = if waited_on {
+        let acks = || batch.iter().filter_map(|(_, ack)| ack.as_ref());
+        let next = if acks().any(|ack| !ack.is_closed()) {
             rx.try_recv().ok()
         } else {
-            rx.recv_timeout(LINGER.saturating_sub(lingering.elapsed()))
+            let linger = match acks().next() {
+                Some(_) => URGENT_LINGER,
+                None => LINGER,
+            };
+            rx.recv_timeout(linger.saturating_sub(lingering.elapsed()))
                 .ok()
         };
         match next {

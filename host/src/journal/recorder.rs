@@ -4,9 +4,9 @@
 //! Every event takes the next sequence number and is queued for the
 //! backend under one lock, so the backend stores them in the order the
 //! guest made them. A call's intent is waited on (stored) before the call
-//! goes out, and its result after it returns; clock reads, listings and
-//! logs are queued without waiting: they are stored with the next intent
-//! at the latest, and a crash that loses them loses nothing outside.
+//! goes out; its result, clock reads, listings and logs are queued without
+//! waiting: they are stored with the next intent (or the run's end) at the
+//! latest, and a crash that loses them loses nothing outside.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -22,15 +22,52 @@ use super::store::{Backend, JournalError, Op};
 pub enum Step {
     /// Answer it with its recorded outcome.
     Replay(Box<CallOutcome>),
-    /// Send it: its intent (sequence `seq`) is queued, `intent` hears when
-    /// it is stored. `n` counts the calls this process sent (from 1).
+    /// Send it: its intent (sequence `seq`) is queued; `intent`, for an
+    /// urgent one, hears when it is stored. `n` counts the calls this
+    /// process sent (from 1).
     Live {
         seq: u64,
         n: u32,
-        intent: oneshot::Receiver<Result<(), JournalError>>,
+        intent: Option<oneshot::Receiver<Result<(), JournalError>>>,
     },
     /// The replay has left the journal's path: stop the run.
     Diverged(String),
+}
+
+/// When a call's result is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// At once, and the caller waits until it is.
+    Waited,
+    /// Within microseconds (with the next write, if one comes that soon),
+    /// nobody waiting.
+    Soon,
+    /// With the next write somebody waits on.
+    WithNext,
+}
+
+type Acked = (
+    Option<super::store::Ack>,
+    Option<oneshot::Receiver<Result<(), JournalError>>>,
+);
+
+impl Store {
+    /// The write's acknowledgement, and its receiver if somebody waits.
+    fn ack(self) -> Acked {
+        match self {
+            Store::Waited => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            Store::Soon => {
+                // An acknowledgement nobody hears: the queue's mark of an
+                // urgent write whose waiter has gone on.
+                let (tx, _) = oneshot::channel();
+                (Some(tx), None)
+            }
+            Store::WithNext => (None, None),
+        }
+    }
 }
 
 struct State {
@@ -104,8 +141,10 @@ impl Recorder {
         wait(rx).await
     }
 
-    /// Takes the next step of a call: replay it, or queue its intent.
-    pub fn begin_call(&self, request: &CallRequest) -> Step {
+    /// Takes the next step of a call: replay it, or queue its intent, to
+    /// be stored as `when` says (`intent` is the receiver of
+    /// [`Store::Waited`]).
+    pub fn begin_call(&self, request: &CallRequest, when: Store) -> Step {
         let mut state = self.state.lock();
         if let Some(why) = &state.diverged {
             return Step::Diverged(why.clone());
@@ -152,7 +191,7 @@ impl Recorder {
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
         super::crash::point(super::crash::Point::BeforeIntent, n);
-        let (tx, rx) = oneshot::channel();
+        let (tx, rx) = when.ack();
         let event = Event {
             seq,
             kind: Kind::Call,
@@ -167,18 +206,20 @@ impl Recorder {
                 run: self.run.clone(),
                 event,
             },
-            Some(tx),
+            tx,
         );
         Step::Live { seq, n, intent: rx }
     }
 
-    /// Queues a call's result; the receiver hears when it is stored.
+    /// Queues a call's result, to be stored as `when` says; the receiver
+    /// (for [`Store::Waited`]) hears when it is.
     pub fn end_call(
         &self,
         seq: u64,
         outcome: &CallOutcome,
-    ) -> oneshot::Receiver<Result<(), JournalError>> {
-        let (tx, rx) = oneshot::channel();
+        when: Store,
+    ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
+        let (tx, rx) = when.ack();
         let result = serde_json::to_string(outcome).unwrap_or_default();
         self.backend.submit(
             Op::Result {
@@ -187,7 +228,7 @@ impl Recorder {
                 result,
                 finished_at: now_us(),
             },
-            Some(tx),
+            tx,
         );
         rx
     }
