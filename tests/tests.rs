@@ -27,6 +27,7 @@ mod config_errors;
 mod conformance;
 mod direct_call;
 mod durable;
+mod durable_adapters;
 mod durable_pg;
 mod durable_serve;
 mod edge_limits;

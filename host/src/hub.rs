@@ -77,6 +77,9 @@ struct Shared {
     changes: broadcast::Sender<Change>,
     tenants: Tenants,
     audit: Option<Audit>,
+    /// The journal of durable runs, once whoever runs the hub opened it
+    /// (durable adapters' calls are journaled there).
+    journal: std::sync::OnceLock<Arc<dyn crate::journal::Backend>>,
 }
 
 impl Hub {
@@ -132,6 +135,7 @@ impl Hub {
                 changes: broadcast::channel(256).0,
                 tenants,
                 audit,
+                journal: std::sync::OnceLock::new(),
             }
         });
         let hub = Hub { shared };
@@ -165,6 +169,28 @@ impl Hub {
         drop(events_tx);
         tokio::spawn(watch_changes(Arc::downgrade(&hub.shared), events_rx));
         hub
+    }
+
+    /// Gives the hub the journal of durable runs, for the calls of
+    /// component servers with `durable = true`; a second call changes
+    /// nothing.
+    pub fn set_journal(&self, backend: Arc<dyn crate::journal::Backend>) {
+        let _ = self.shared.journal.set(backend);
+    }
+
+    /// The journal of durable runs, if one was given.
+    pub fn journal(&self) -> Option<&Arc<dyn crate::journal::Backend>> {
+        self.shared.journal.get()
+    }
+
+    /// Whether a component server of this hub's config is durable (and so
+    /// wants [`Hub::set_journal`]).
+    pub fn has_durable_adapters(&self) -> bool {
+        self.shared
+            .config
+            .servers
+            .iter()
+            .any(|s| matches!(&s.transport, crate::config::Transport::Component(a) if a.durable))
     }
 
     /// The configuration the hub runs.
@@ -468,6 +494,13 @@ fn make_upstreams(config: &Config, hub: &std::sync::Weak<Shared>) -> Vec<Arc<Ups
 /// A hub that may be gone: what a component server holds, so the hub's
 /// servers do not keep the hub alive.
 pub(crate) struct WeakHub(std::sync::Weak<Shared>);
+
+impl Hub {
+    /// A handle on this hub that does not keep it alive.
+    pub(crate) fn weak(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.shared))
+    }
+}
 
 impl WeakHub {
     pub(crate) fn upgrade(&self) -> Option<Hub> {

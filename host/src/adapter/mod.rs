@@ -16,6 +16,7 @@
 //! carrying the chain of adapters the call came through: a cycle is
 //! refused and the depth is capped (see [`ComponentServer::admit`]).
 
+pub mod durable;
 mod tools;
 
 use std::path::PathBuf;
@@ -109,8 +110,13 @@ impl ComponentServer {
         &self.config.path
     }
 
-    /// The context of one instance's host calls, for `caller`.
-    fn context(&self, caller: &Caller) -> Result<Arc<RunCtx>, LoadError> {
+    /// The context of one instance's host calls, for `caller`, journaled
+    /// by `journal` when the call is durable.
+    fn context(
+        &self,
+        caller: &Caller,
+        journal: Option<Arc<crate::journal::Recorder>>,
+    ) -> Result<Arc<RunCtx>, LoadError> {
         let hub = self.hub.upgrade().ok_or(LoadError::ShuttingDown)?;
         let mut ctx = RunCtx::for_adapter(
             hub,
@@ -118,7 +124,8 @@ impl ComponentServer {
             caller.through_adapter(&self.name, &self.grants),
             self.config.limits.max_calls,
             self.config.config.clone(),
-        );
+        )
+        .with_journal(journal);
         ctx.egress = self.egress.get().cloned().unwrap_or_else(|| self.closed());
         Ok(Arc::new(ctx))
     }
@@ -187,7 +194,7 @@ impl ComponentServer {
         let (s, w) = (sandbox.clone(), wasm.clone());
         tokio::task::spawn_blocking(move || s.prepare_adapter(&w)).await??;
         self.set_up_egress().await?;
-        let ctx = self.context(&Caller::owner())?;
+        let ctx = self.context(&Caller::owner(), None)?;
         let listed = sandbox
             .adapter_tools(&wasm, &self.config.limits, ctx.clone())
             .await
@@ -228,6 +235,30 @@ impl ComponentServer {
                 ),
             ));
         };
+        let args = match args {
+            Some(map) => serde_json::to_string(map)
+                .map_err(|e| kinded(ErrorKind::InvalidArgs, e.to_string()))?,
+            None => String::new(),
+        };
+        match self.begin_run(caller, tool, &args).await? {
+            None => self.run_call(tool, &args, caller, None).await,
+            Some(journal) => {
+                let answer = self
+                    .run_call(tool, &args, caller, Some(journal.clone()))
+                    .await;
+                durable::end_run(&journal, answer).await
+            }
+        }
+    }
+
+    /// One call of the component, its host calls journaled by `journal`.
+    async fn run_call(
+        &self,
+        tool: &str,
+        args: &str,
+        caller: &Caller,
+        journal: Option<Arc<crate::journal::Recorder>>,
+    ) -> Result<CallToolResult, DirectError> {
         let unavailable = |why: String| kinded(ErrorKind::Unavailable, why);
         let sandbox = self
             .sandbox
@@ -238,15 +269,10 @@ impl ComponentServer {
             .get()
             .ok_or_else(|| unavailable("the component is not loaded".into()))?;
         let ctx = self
-            .context(caller)
+            .context(caller, journal)
             .map_err(|e| unavailable(e.to_string()))?;
-        let args = match args {
-            Some(map) => serde_json::to_string(map)
-                .map_err(|e| kinded(ErrorKind::InvalidArgs, e.to_string()))?,
-            None => String::new(),
-        };
         let answer = sandbox
-            .adapter_call(wasm, tool, &args, &self.config.limits, ctx)
+            .adapter_call(wasm, tool, args, &self.config.limits, ctx)
             .await;
         match answer {
             Ok(Ok(text)) => serde_json::from_str::<CallToolResult>(&text).map_err(|e| {

@@ -39,6 +39,16 @@ pub async fn run(
         return code;
     }
     let hub = start_hub(config, false, false).await;
+    // A durable adapter's call is journaled as a run.
+    if hub.has_durable_adapters() {
+        match super::resume::open(hub.config()).await {
+            Ok(backend) => hub.set_journal(backend),
+            Err(e) => {
+                crate::errln!("weft: {server} is durable, but {e:#}");
+                return finish(FAILED).await;
+            }
+        }
+    }
     let caller = match tenant.and_then(|name| hub.tenants().get(name)) {
         Some(t) => crate::tenant::Caller::tenant(t, "cli"),
         None => crate::tenant::Caller::owner(),
@@ -130,7 +140,7 @@ fn kind_of(v: &serde_json::Value) -> &'static str {
 
 /// Prints a result: text as text, other blocks summarised, and the
 /// structured content as JSON when there is no text.
-fn print_result(result: &CallToolResult, as_json: bool) {
+pub(super) fn print_result(result: &CallToolResult, as_json: bool) {
     if as_json {
         crate::outln!(
             "{}",

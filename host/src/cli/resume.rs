@@ -135,6 +135,10 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
             );
         }
     };
+    if let Some(server) = crate::adapter::durable::spec_server(&run.spec) {
+        let server = server.to_string();
+        return resume_adapter(config, backend, run, events, &server, json).await;
+    }
     // The servers its grants reach, as `weft run` and `weft exec` start
     // them.
     let given = (!run.options.grants.is_empty()).then(|| run.options.grants.clone());
@@ -187,25 +191,53 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
         opts.timeout_ms.map(std::time::Duration::from_millis),
         opts.memory,
     );
-    let resend = match journal::resumable::in_doubt(&hub, &events) {
+    let (resend, caller) = match settle_and_claim(&hub, &backend, &run, &events).await {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let input = run.input.clone();
+    let recorder = Arc::new(Recorder::resume(backend, &run, events, resend));
+    let runner = Runner::new(hub, sandbox);
+    let mut report = runner
+        .run_journaled(&caller, &loaded, &input, None, Some(recorder))
+        .await;
+    if code.is_some() {
+        crate::code::for_submitter(&mut report);
+    }
+    finish(print_report(&report, json)).await
+}
+
+/// The last checks before a run goes on, shared by policy, code and
+/// adapter runs: no call in doubt that may not be sent again (else the run
+/// is marked `in-doubt`), the run claimed by this process, and the caller
+/// it was made for.
+async fn settle_and_claim(
+    hub: &crate::Hub,
+    backend: &Arc<dyn Backend>,
+    run: &RunRecord,
+    events: &[journal::Event],
+) -> Result<(std::collections::HashSet<u64>, Caller), ExitCode> {
+    let id = run.id.clone();
+    let resend = match journal::resumable::in_doubt(hub, events) {
         Ok(resend) => resend,
         Err(message) => {
             let message = format!(
                 "run {id} is in doubt: {message}; settle it with `weft runs resolve {id} --assume done --result JSON` (it happened) or `--assume not-done` (it did not), then resume"
             );
             let stored = message.clone();
-            let _ = blocking(&backend, move |b| {
-                b.set_status(&run.id, Status::InDoubt, Some(&stored))
+            let run_id = id.clone();
+            let _ = blocking(backend, move |b| {
+                b.set_status(&run_id, Status::InDoubt, Some(&stored))
             })
             .await;
             crate::errln!("weft: {message}");
-            return finish(FAILED).await;
+            return Err(finish(FAILED).await);
         }
     };
     let me = std::process::id();
     let claimed = {
         let (id, held) = (id.clone(), run.pid);
-        blocking(&backend, move |b| b.claim(&id, held, me)).await
+        blocking(backend, move |b| b.claim(&id, held, me)).await
     };
     match claimed {
         Ok(true) => {}
@@ -213,11 +245,11 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
             crate::errln!(
                 "weft: run {id} was taken by another process just now (`weft runs show {id}` shows who holds it)"
             );
-            return finish(FAILED).await;
+            return Err(finish(FAILED).await);
         }
         Err(e) => {
             crate::errln!("weft: {e:#}");
-            return finish(FAILED).await;
+            return Err(finish(FAILED).await);
         }
     }
     // A run made for a tenant (`weft run --tenant`, `weft serve`) goes on
@@ -230,18 +262,52 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
                 crate::errln!(
                     "weft: run {id} was made for tenant {name:?}, which the config no longer defines"
                 );
-                return finish(FAILED).await;
+                return Err(finish(FAILED).await);
             }
         },
     };
-    let input = run.input.clone();
-    let recorder = Arc::new(Recorder::resume(backend, &run, events, resend));
-    let runner = Runner::new(hub, sandbox);
-    let mut report = runner
-        .run_journaled(&caller, &loaded, &input, None, Some(recorder))
-        .await;
-    if code.is_some() {
-        crate::code::for_submitter(&mut report);
-    }
-    finish(print_report(&report, json)).await
+    Ok((resend, caller))
+}
+
+/// `weft runs resume` of a durable adapter call: the adapter's server
+/// (and what it may call) started, the call made again under the journal,
+/// and its result printed as `weft call` prints one.
+async fn resume_adapter(
+    config: Config,
+    backend: Arc<dyn Backend>,
+    run: RunRecord,
+    events: Vec<journal::Event>,
+    server: &str,
+    json: bool,
+) -> ExitCode {
+    let config = match super::only_server(config, server) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::errln!("weft: cannot resume run {}: {e:#}", run.id);
+            return finish(FAILED).await;
+        }
+    };
+    let hub = super::start_hub(config, false, false).await;
+    hub.set_journal(backend.clone());
+    let (resend, caller) = match settle_and_claim(&hub, &backend, &run, &events).await {
+        Ok(ready) => ready,
+        Err(code) => return code,
+    };
+    let id = run.id.clone();
+    let resumable = crate::adapter::durable::Resumable {
+        run,
+        events,
+        resend,
+    };
+    let code = match crate::adapter::durable::resume(&hub, backend, &caller, resumable).await {
+        Ok(result) => {
+            super::call::print_result(&result, json);
+            0
+        }
+        Err(e) => {
+            crate::errln!("weft: run {id}: {e}");
+            FAILED
+        }
+    };
+    finish(code).await
 }

@@ -127,7 +127,18 @@ pub(super) async fn start(
             return Err(ExitCode::from(FAILED));
         }
     };
-    Ok((start_hub(config, false, false).await, sandbox))
+    let hub = start_hub(config, false, false).await;
+    // A durable adapter the run calls journals its calls as runs.
+    if hub.has_durable_adapters() {
+        match super::resume::open(hub.config()).await {
+            Ok(backend) => hub.set_journal(backend),
+            Err(e) => {
+                crate::errln!("weft: a server is durable, but {e:#}");
+                return Err(ExitCode::from(FAILED));
+            }
+        }
+    }
+    Ok((hub, sandbox))
 }
 
 /// Prints a run's report: all of it as JSON with `json`, else the output on

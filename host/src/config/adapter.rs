@@ -37,6 +37,9 @@ pub struct AdapterConfig {
     pub config: Arc<serde_json::Value>,
     /// What it may request over HTTP; `None`: nothing.
     pub egress: Option<Arc<EgressConfig>>,
+    /// Every call is a durable run: journaled like a policy run, and
+    /// resumed after a crash (`durable = true`).
+    pub durable: bool,
 }
 
 /// The fields of a server entry that only a component server has.
@@ -51,6 +54,7 @@ pub(crate) struct RawAdapter {
     /// The entry's TLS keys, for `https://` egress (checked: set only
     /// when an `egress` entry is `https://`).
     pub tls: TlsConfig,
+    pub durable: bool,
 }
 
 impl RawAdapter {
@@ -118,6 +122,7 @@ impl RawAdapter {
             concurrency,
             config: Arc::new(config),
             egress: egress.map(Arc::new),
+            durable: self.durable,
         })
     }
 

@@ -119,6 +119,10 @@ pub(crate) struct RawServer {
     /// Tools a durable run may send again when in doubt.
     #[serde(default)]
     pub idempotent_tools: Vec<String>,
+    /// A component server whose every call is a durable run (journaled,
+    /// resumable).
+    #[serde(default)]
+    pub durable: bool,
 }
 
 impl RawServer {
@@ -266,6 +270,7 @@ impl RawServer {
                 ("config", self.config.is_some()),
                 ("egress", !self.egress.is_empty()),
                 ("egress_headers", !self.egress_headers.is_empty()),
+                ("durable", self.durable),
             ];
             if let Some((field, _)) = only.iter().find(|(_, set)| *set) {
                 return Err(ConfigError::new(
@@ -329,6 +334,7 @@ impl RawServer {
                     config: self.config.take(),
                     egress: std::mem::take(&mut self.egress),
                     egress_headers,
+                    durable: self.durable,
                 };
                 Transport::Component(Box::new(adapter.resolve(entry, file)?))
             }

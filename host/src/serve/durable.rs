@@ -33,6 +33,7 @@ impl Gateway {
     /// Journals the policy runs of this gateway in `backend`. Call it
     /// before the first session; a second call changes nothing.
     pub fn enable_journal(&self, backend: Arc<dyn Backend>) {
+        self.hub.set_journal(backend.clone());
         let _ = self.journal.set(backend);
     }
 
@@ -141,7 +142,31 @@ async fn sweep(gw: &Arc<Gateway>, backend: &Arc<dyn Backend>) -> Result<usize, J
     let runs = blocking(backend, move |b| b.list(&filter)).await?;
     let mut started = 0;
     for run in runs {
-        if run.options.origin.as_deref() != Some(ORIGIN) || resumable::held(&run) {
+        if resumable::held(&run) {
+            continue;
+        }
+        if run.options.origin.as_deref() == Some(crate::adapter::durable::ORIGIN) {
+            let id = run.id.clone();
+            match prepare_adapter(gw, backend, run).await {
+                Ok(Some((caller, resumable))) => {
+                    started += 1;
+                    let (hub, backend) = (gw.hub.clone(), backend.clone());
+                    tokio::spawn(async move {
+                        let id = resumable.run.id.clone();
+                        match crate::adapter::durable::resume(&hub, backend, &caller, resumable)
+                            .await
+                        {
+                            Ok(_) => tracing::info!(run = %id, "resumed adapter call ended"),
+                            Err(e) => tracing::warn!(run = %id, "resumed adapter call failed: {e}"),
+                        }
+                    });
+                }
+                Ok(None) => {}
+                Err(why) => tracing::warn!(run = %id, "cannot resume the adapter call: {why}"),
+            }
+            continue;
+        }
+        if run.options.origin.as_deref() != Some(ORIGIN) {
             continue;
         }
         let id = run.id.clone();
@@ -176,13 +201,7 @@ async fn prepare(
     backend: &Arc<dyn Backend>,
     run: RunRecord,
 ) -> Result<Option<Resumed>, String> {
-    let caller = match &run.options.tenant {
-        None => Caller::owner(),
-        Some(name) => match gw.hub.tenants().get(name) {
-            Some(t) => Caller::tenant(t, "resume"),
-            None => return Err(format!("its tenant {name:?} is no longer configured")),
-        },
-    };
+    let caller = run_caller(gw, &run)?;
     let code = crate::code::spec_language(&run.spec);
     let loaded = match &code {
         Some(lang) => {
@@ -206,39 +225,9 @@ async fn prepare(
         ));
     }
     let id = run.id.clone();
-    let events = {
-        let id = id.clone();
-        blocking(backend, move |b| b.events(&id))
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    let resend = match resumable::in_doubt(&gw.hub, &events) {
-        Ok(resend) => resend,
-        Err(doubt) => {
-            let message = format!(
-                "run {id} is in doubt: {doubt}; settle it with `weft runs resolve {id} --assume done --result JSON` (it happened) or `--assume not-done` (it did not), then `weft runs resume {id}`"
-            );
-            let stored = message.clone();
-            let id = id.clone();
-            blocking(backend, move |b| {
-                b.set_status(&id, Status::InDoubt, Some(&stored))
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-            tracing::warn!(run = %run.id, "{message}");
-            return Ok(None);
-        }
-    };
-    let me = std::process::id();
-    let claimed = {
-        let (id, held) = (id.clone(), run.pid);
-        blocking(backend, move |b| b.claim(&id, held, me))
-            .await
-            .map_err(|e| e.to_string())?
-    };
-    if !claimed {
+    let Some((events, resend)) = load_and_claim(gw, backend, &run).await? else {
         return Ok(None);
-    }
+    };
     tracing::info!(run = %id, policy = %loaded.name, "resuming a run of weft serve");
     Ok(Some(Resumed {
         caller,
@@ -247,6 +236,98 @@ async fn prepare(
         recorder: Arc::new(Recorder::resume(backend.clone(), &run, events, resend)),
         loaded,
     }))
+}
+
+/// Checks a durable adapter call as [`prepare`] checks a policy run, and
+/// claims it. `Ok(None)`: in doubt (marked so), or claimed elsewhere.
+async fn prepare_adapter(
+    gw: &Gateway,
+    backend: &Arc<dyn Backend>,
+    run: RunRecord,
+) -> Result<Option<(Caller, crate::adapter::durable::Resumable)>, String> {
+    let caller = run_caller(gw, &run)?;
+    let id = run.id.clone();
+    let Some((events, resend)) = load_and_claim(gw, backend, &run).await? else {
+        return Ok(None);
+    };
+    tracing::info!(run = %id, "resuming a durable adapter call of weft serve");
+    Ok(Some((
+        caller,
+        crate::adapter::durable::Resumable {
+            run,
+            events,
+            resend,
+        },
+    )))
+}
+
+/// A run's events and the calls in doubt that may be sent again, the run
+/// claimed; `None` when it is in doubt (marked so) or claimed elsewhere.
+async fn load_and_claim(
+    gw: &Gateway,
+    backend: &Arc<dyn Backend>,
+    run: &RunRecord,
+) -> Result<Option<(Vec<journal::Event>, std::collections::HashSet<u64>)>, String> {
+    let events = {
+        let id = run.id.clone();
+        blocking(backend, move |b| b.events(&id))
+            .await
+            .map_err(|e| e.to_string())?
+    };
+    let Some(resend) = settle(gw, backend, run, &events).await? else {
+        return Ok(None);
+    };
+    match claim(backend, run).await? {
+        true => Ok(Some((events, resend))),
+        false => Ok(None),
+    }
+}
+
+/// Who a run was made for: its tenant, or the owner.
+fn run_caller(gw: &Gateway, run: &RunRecord) -> Result<Caller, String> {
+    match &run.options.tenant {
+        None => Ok(Caller::owner()),
+        Some(name) => match gw.hub.tenants().get(name) {
+            Some(t) => Ok(Caller::tenant(t, "resume")),
+            None => Err(format!("its tenant {name:?} is no longer configured")),
+        },
+    }
+}
+
+/// The calls in doubt that may be sent again; `None` when one may not (the
+/// run is then marked `in-doubt`, saying how to settle it).
+async fn settle(
+    gw: &Gateway,
+    backend: &Arc<dyn Backend>,
+    run: &RunRecord,
+    events: &[journal::Event],
+) -> Result<Option<std::collections::HashSet<u64>>, String> {
+    let id = run.id.clone();
+    match resumable::in_doubt(&gw.hub, events) {
+        Ok(resend) => Ok(Some(resend)),
+        Err(doubt) => {
+            let message = format!(
+                "run {id} is in doubt: {doubt}; settle it with `weft runs resolve {id} --assume done --result JSON` (it happened) or `--assume not-done` (it did not), then `weft runs resume {id}`"
+            );
+            let stored = message.clone();
+            blocking(backend, move |b| {
+                b.set_status(&id, Status::InDoubt, Some(&stored))
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            tracing::warn!(run = %run.id, "{message}");
+            Ok(None)
+        }
+    }
+}
+
+/// Claims a run for this process; `false` when another claimed it first.
+async fn claim(backend: &Arc<dyn Backend>, run: &RunRecord) -> Result<bool, String> {
+    let me = std::process::id();
+    let (id, held) = (run.id.clone(), run.pid);
+    blocking(backend, move |b| b.claim(&id, held, me))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Runs a claimed run to its end; the journal stores how it ended.
