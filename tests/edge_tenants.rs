@@ -360,3 +360,130 @@ fn the_python_sdk_reads_the_edges_refusals() {
         assert!((10_000..=60_000).contains(&ms), "{mode}: {seen}");
     }
 }
+
+/// Reads `stream` until a whole SSE event has arrived; returns its `event`
+/// and `data` fields.
+async fn next_event(stream: &mut reqwest::Response, buffer: &mut String) -> (String, String) {
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(|v| v.trim_start().to_string())
+                    .unwrap_or_default()
+            };
+            if block.lines().all(|l| l.starts_with(':') || l.is_empty()) {
+                continue; // a keep-alive comment
+            }
+            return (field("event:"), field("data:"));
+        }
+        let chunk = within("the next SSE event", stream.chunk())
+            .await
+            .expect("the event stream reads")
+            .expect("the event stream is open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+/// The legacy HTTP+SSE transport under tenants: opening `/sse` needs a
+/// key (401 without); the session belongs to the tenant that opened it, so
+/// a POST to its endpoint with another tenant's key gets the same 404 as
+/// an unknown id and reaches nothing, while its own tenant's POST is
+/// accepted (202) and answered on the event stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sse_session_belongs_to_the_tenant_that_opened_it() {
+    let dir = temp_dir();
+    let config = two_tenants(dir.path(), "", "");
+    let (ka, kb) = (add_key(&config, "a"), add_key(&config, "b"));
+    let weft = serve(&config, &[]);
+    let http = reqwest::Client::new();
+    let sse = format!("{}/sse", weft.base);
+
+    let refused = http.get(&sse).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let mut events = http.get(&sse).bearer_auth(&ka).send().await.unwrap();
+    assert_eq!(events.status(), 200);
+    let mut buffer = String::new();
+    let (event, endpoint) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "endpoint");
+    assert!(endpoint.starts_with("/messages?sessionId="), "{endpoint}");
+    let post_url = format!("{}{endpoint}", weft.base);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {},
+        "clientInfo": {"name": "weft-legacy-sse", "version": "1"}}});
+
+    let other = http
+        .post(&post_url)
+        .bearer_auth(&kb)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    assert!(other.text().await.unwrap().contains("unknown sessionId"));
+    let nobody = http.post(&post_url).json(&init).send().await.unwrap();
+    assert_eq!(nobody.status(), 401);
+    let made_up = format!("{}/messages?sessionId=0123456789abcdef", weft.base);
+    let unknown = http
+        .post(&made_up)
+        .bearer_auth(&ka)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let own = http
+        .post(&post_url)
+        .bearer_auth(&ka)
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 202);
+    let (event, data) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "message");
+    let answer: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(
+        answer["result"]["protocolVersion"], "2024-11-05",
+        "{answer}"
+    );
+    assert!(
+        answer["result"]["capabilities"]["tools"].is_object(),
+        "{answer}"
+    );
+    // What tenant b sent never reached the session: the only answer on
+    // the stream was to a's initialize, and a's next request is answered
+    // next.
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let sent = http
+        .post(&post_url)
+        .bearer_auth(&ka)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let sent = http
+        .post(&post_url)
+        .bearer_auth(&ka)
+        .json(&list)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    let (event, data) = next_event(&mut events, &mut buffer).await;
+    assert_eq!(event, "message");
+    let answer: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(answer["id"], 2, "{answer}");
+    let tools = answer["result"]["tools"].as_array().unwrap();
+    assert!(
+        tools.iter().any(|t| t["name"] == "everything__echo"),
+        "{answer}"
+    );
+}

@@ -461,3 +461,23 @@ fn mcp_inspector_cli_lists_and_calls() {
         "{called}"
     );
 }
+
+/// An agent that speaks only the legacy HTTP+SSE transport (the Python
+/// SDK's `sse_client`: `GET /sse`, then POSTs to the endpoint it names)
+/// gets the same catalog, calls, policy, search, resources and prompts
+/// as a streamable HTTP agent, and progress on its event stream.
+#[test]
+fn python_sdk_over_legacy_sse() {
+    let (_dir, config) = setup("");
+    let weft = serve_http(&config);
+    let sse = weft.url.replace("/mcp", "/sse");
+    let out = agent(&sse, "legacy", "basic", basic_arg());
+    check_basic(&out, "legacy sse");
+    let out = agent(
+        &sse,
+        "legacy",
+        "progress",
+        json!({"tool": "everything__trigger-long-running-operation", "args": {"duration": 1, "steps": 3}}),
+    );
+    assert_eq!(out["progress"], json!([1.0, 2.0, 3.0]), "{out}");
+}

@@ -1,7 +1,8 @@
 """A scripted agent for weft's tests, built on the official Python MCP SDK.
 
 Usage: agent.py TARGET MODE SCENARIO [ARG_JSON]
-  TARGET    an http(s) URL, or a JSON list [command, arg, ...] to spawn over stdio
+  TARGET    an http(s) URL (ending in /sse: the legacy HTTP+SSE transport),
+            or a JSON list [command, arg, ...] to spawn over stdio
   MODE      legacy | auto | 2026-07-28 (the SDK's connect modes)
   SCENARIO  see SCENARIOS below, or `refused` (a wrong key, then calls past a rate)
 
@@ -18,6 +19,11 @@ from mcp import Client, StdioServerParameters
 
 
 def target(raw):
+    if raw.startswith("http") and raw.endswith("/sse"):
+        # The legacy HTTP+SSE transport (GET /sse, then POSTs).
+        from mcp.client.sse import sse_client
+
+        return sse_client(raw)
     if raw.startswith("http"):
         return raw
     argv = json.loads(raw)
@@ -162,7 +168,12 @@ async def changes(c, arg):
 
 
 def keyed(url, key):
-    """A streamable HTTP transport to `url` that sends `key` as a bearer token."""
+    """A streamable HTTP (or, for a URL ending in /sse, legacy SSE)
+    transport to `url` that sends `key` as a bearer token."""
+    if url.endswith("/sse"):
+        from mcp.client.sse import sse_client
+
+        return sse_client(url, headers={"Authorization": f"Bearer {key}"})
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 

@@ -1,6 +1,7 @@
 //! The streamable HTTP endpoint: `/mcp` for both protocol eras (sessions
 //! for handshake-era clients, stateless requests for 2026-07-28), with
-//! Host and Origin checks against DNS rebinding; `/health`, `/status`
+//! Host and Origin checks against DNS rebinding; the legacy HTTP+SSE
+//! transport (`/sse`, `/messages`: see `legacy_sse`), `/health`, `/status`
 //! (JSON) and `/metrics` (Prometheus) beside it.
 //!
 //! Every request passes [`guard`] first: with tenants configured it must
@@ -78,9 +79,11 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         gw: gw.clone(),
         sessions: sessions.clone(),
     };
+    let legacy = super::legacy_sse::routes(gw.clone());
     let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
     axum::Router::new()
         .nest_service("/mcp", service)
+        .merge(legacy)
         .route("/health", axum::routing::get(|| async { "ok\n" }))
         .route(
             "/status",
@@ -109,15 +112,16 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         .layer(axum::middleware::from_fn_with_state(allowed, side_routes))
 }
 
-/// `/status` and `/metrics` pass the same `Host` and `Origin` checks as
-/// `/mcp` (which rmcp makes), before anything else.
+/// `/status`, `/metrics` and the legacy SSE transport's routes pass the
+/// same `Host` and `Origin` checks as `/mcp` (which rmcp makes), before
+/// anything else.
 async fn side_routes(
     State(allowed): State<Arc<super::origin::Allowed>>,
     request: Request,
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if (path == "/status" || path == "/metrics")
+    if matches!(path, "/status" | "/metrics" | "/sse" | "/messages")
         && let Err(why) = allowed.check(request.headers())
     {
         tracing::warn!(%path, "refused: {why} (possible DNS rebinding)");

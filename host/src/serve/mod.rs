@@ -28,6 +28,7 @@ mod held;
 mod http;
 pub mod intake;
 mod keywatch;
+mod legacy_sse;
 mod listing;
 mod notify;
 mod origin;
