@@ -71,7 +71,13 @@ pub struct Sqlite {
     path: PathBuf,
     writer: queue::Writer,
     reader: Mutex<Connection>,
+    /// Disconnected once the writer and checkpoint threads have closed
+    /// their connections.
+    closed: Mutex<mpsc::Receiver<()>>,
 }
+
+/// How long dropping the journal waits for what is queued to be stored.
+const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Sqlite {
     /// Opens (or makes) the journal at `path`, its folder too.
@@ -93,20 +99,31 @@ impl Sqlite {
         let checkpointer = connect(path, durability)?;
         let reader = connect(path, durability)?;
         let (kick, kicked) = mpsc::sync_channel(1);
+        // Each thread holds a sender of `closed` until its connection is
+        // closed: dropping the journal waits on it (see `Drop`).
+        let (closing, closed) = mpsc::channel::<()>();
+        let ckpt_closing = closing.clone();
         std::thread::Builder::new()
             .name("weft-journal-ckpt".into())
-            .spawn(move || checkpoint_loop(checkpointer, kicked))
+            .spawn(move || {
+                checkpoint_loop(checkpointer, kicked);
+                drop(ckpt_closing);
+            })
             .map_err(|e| unusable(format!("cannot start its checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel();
         let shown = path.to_path_buf();
         std::thread::Builder::new()
             .name("weft-journal".into())
-            .spawn(move || write_loop(writer, rx, &shown, kick))
+            .spawn(move || {
+                write_loop(writer, rx, &shown, kick);
+                drop(closing);
+            })
             .map_err(|e| unusable(format!("cannot start its writer thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(tx)),
             reader: Mutex::new(reader),
+            closed: Mutex::new(closed),
         })
     }
 
@@ -474,7 +491,13 @@ impl Backend for Sqlite {
 impl Drop for Sqlite {
     fn drop(&mut self) {
         // Closing the channel ends the writer thread once it has applied
-        // what was queued.
+        // what was queued. Waiting for both threads to close their
+        // connections means nothing queued is lost when weft exits, and
+        // the last connection (the reader, dropped next) folds the log
+        // back into the file, so no -wal or -shm file is left behind. The
+        // wait is short (a commit, and a write nobody waited on lingers
+        // 20 ms at most) and happens once, when the journal is let go.
         self.writer.lock().take();
+        let _ = self.closed.lock().recv_timeout(CLOSE_WITHIN);
     }
 }
