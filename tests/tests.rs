@@ -25,6 +25,7 @@ mod code_mode;
 mod code_mode_serve;
 mod config_errors;
 mod conformance;
+mod conformance_client;
 mod direct_call;
 mod durable;
 mod durable_adapters;

@@ -53,6 +53,13 @@ impl Upstream {
                 self.connect_with(events, ClientLifecycleMode::Initialize)
                     .await
             }
+            // A handshake-era server that answers any method with an empty
+            // result answered the probe so: it is not a 2026-07-28 server.
+            Err(ConnectError::ProbeNotUnderstood { .. }) => {
+                tracing::info!(server = %self.config.name, "the era probe got no discovery; reconnecting with the handshake");
+                self.connect_with(events, ClientLifecycleMode::Initialize)
+                    .await
+            }
             other => other,
         }
     }
@@ -275,6 +282,14 @@ pub(crate) enum ConnectError {
     /// connect again with the transport for that era.
     #[error("the server speaks the 2026-07-28 era")]
     Stateless,
+    /// A server answered the era probe with a result that is not a
+    /// discovery (a handshake-era server that answers any method it does
+    /// not know with an empty result).
+    #[error("{}handshake failed: {source}", at(.url))]
+    ProbeNotUnderstood {
+        url: Option<String>,
+        source: ClientInitializeError,
+    },
     /// A slow handshake-era server refused the era probe late.
     #[error("{}handshake failed: {source}", at(.url))]
     LateProbeRefusal {
@@ -347,6 +362,9 @@ fn handshake_error(source: ClientInitializeError, url: Option<&str>) -> ConnectE
         }
         ClientInitializeError::UncorrelatedErrorResponse { .. } => {
             ConnectError::LateProbeRefusal { url, source }
+        }
+        ClientInitializeError::ExpectedInitResult(Some(_)) => {
+            ConnectError::ProbeNotUnderstood { url, source }
         }
         ClientInitializeError::ConnectionClosed(_) => ConnectError::Closed { url, source },
         // A transport error says it only in words (an I/O error's text).

@@ -1,0 +1,121 @@
+//! A client the official MCP conformance suite can drive, built on weft
+//! as a library: the suite starts a scenario's server, then runs
+//! `conformance_client URL` with the scenario's name in
+//! `MCP_CONFORMANCE_SCENARIO`. This program configures that URL as weft's
+//! only upstream (`[servers.s] url = URL`), so the suite talks to weft's
+//! own upstream layer: its handshake or its stateless requests, its
+//! streamable HTTP client, and its calls.
+//!
+//! What it does, whatever the scenario: start the hub (connect, in the era
+//! the server speaks), list the server's tools, and call each one once,
+//! with arguments made from its input schema (a number is 1, a string
+//! "x", a boolean true; optional properties are left out). It exits 0 when
+//! the server connected, 1 when it did not; the suite judges the rest.
+//!
+//! Run with `cargo run --example conformance_client -- URL`.
+
+use serde_json::{Map, Value};
+
+/// A value of the type a property's schema names.
+fn sample(schema: &Value) -> Value {
+    match schema.get("type").and_then(Value::as_str) {
+        Some("number") | Some("integer") => Value::from(1),
+        Some("boolean") => Value::Bool(true),
+        Some("array") => Value::Array(Vec::new()),
+        Some("object") => Value::Object(arguments(schema)),
+        _ => match schema
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
+            Some(first) => first.clone(),
+            None => Value::String("x".into()),
+        },
+    }
+}
+
+/// Arguments for a tool: each required property of its input schema.
+fn arguments(schema: &Value) -> Map<String, Value> {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut args = Map::new();
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (name, prop) in props {
+            if required.contains(&name.as_str()) {
+                args.insert(name.clone(), sample(prop));
+            }
+        }
+    }
+    args
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let url = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: conformance_client URL"))?;
+    let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
+    let dir = tempfile_dir()?;
+    let text = format!(
+        "[settings]\njournal = false\n\n[servers.s]\nurl = {}\n",
+        toml_string(&url)
+    );
+    let path = dir.join("weft.toml");
+    std::fs::write(&path, &text)?;
+    let config = weft::Config::from_str(&text, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hub = weft::Hub::start_unsupervised(config).await;
+    let status = hub.status();
+    let connected = status.iter().any(|s| s.protocol.is_some());
+    eprintln!(
+        "conformance_client: scenario {scenario:?}, connected: {connected}, protocol {:?}",
+        status.first().and_then(|s| s.protocol.clone())
+    );
+    let catalog = hub.catalog();
+    let tools: Vec<(String, Value)> = catalog
+        .tools()
+        .iter()
+        .map(|t| {
+            let schema = Value::Object(t.tool.input_schema.as_ref().clone());
+            (t.name().to_string(), schema)
+        })
+        .collect();
+    if !connected {
+        let why = status
+            .first()
+            .and_then(|s| s.last_error.as_ref())
+            .map(|e| format!("{e:?}"))
+            .unwrap_or_default();
+        anyhow::bail!("the server did not connect: {why}");
+    }
+    for (name, schema) in tools {
+        let args = arguments(&schema);
+        let outcome = hub
+            .call_tool_as(&weft::Caller::owner(), "s", &name, Some(args))
+            .await;
+        match outcome {
+            Ok(result) => eprintln!(
+                "conformance_client: {name}: {}",
+                serde_json::to_string(&result).unwrap_or_default()
+            ),
+            Err(e) => eprintln!("conformance_client: {name} failed: {e}"),
+        }
+    }
+    hub.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// A folder of its own for the config (the hub reads its path).
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("weft-conformance-client-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
