@@ -40,14 +40,9 @@ pub async fn run(
     }
     let hub = start_hub(config, false, false).await;
     // A durable adapter's call is journaled as a run.
-    if hub.has_durable_adapters() {
-        match super::resume::open(hub.config()).await {
-            Ok(backend) => hub.set_journal(backend),
-            Err(e) => {
-                crate::errln!("weft: {server} is durable, but {e:#}");
-                return finish(FAILED).await;
-            }
-        }
+    if let Err(e) = super::resume::journal_for_durable_adapters(&hub).await {
+        crate::errln!("weft: {server} is durable, but {e:#}");
+        return finish(FAILED).await;
     }
     let caller = match tenant.and_then(|name| hub.tenants().get(name)) {
         Some(t) => crate::tenant::Caller::tenant(t, "cli"),

@@ -27,6 +27,15 @@ pub(super) async fn open(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
     ))
 }
 
+/// Gives `hub` the journal when a server it runs is durable (`weft call`,
+/// `weft run`); `Err` says why it cannot be opened.
+pub(super) async fn journal_for_durable_adapters(hub: &crate::Hub) -> anyhow::Result<()> {
+    if hub.has_durable_adapters() {
+        hub.set_journal(open(hub.config()).await?);
+    }
+    Ok(())
+}
+
 /// Runs a blocking journal read or write off the async workers.
 pub(super) async fn blocking<T: Send + 'static>(
     backend: &Arc<dyn Backend>,

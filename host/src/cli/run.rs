@@ -129,14 +129,9 @@ pub(super) async fn start(
     };
     let hub = start_hub(config, false, false).await;
     // A durable adapter the run calls journals its calls as runs.
-    if hub.has_durable_adapters() {
-        match super::resume::open(hub.config()).await {
-            Ok(backend) => hub.set_journal(backend),
-            Err(e) => {
-                crate::errln!("weft: a server is durable, but {e:#}");
-                return Err(ExitCode::from(FAILED));
-            }
-        }
+    if let Err(e) = super::resume::journal_for_durable_adapters(&hub).await {
+        crate::errln!("weft: a server is durable, but {e:#}");
+        return Err(ExitCode::from(FAILED));
     }
     Ok((hub, sandbox))
 }
