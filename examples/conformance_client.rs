@@ -59,10 +59,14 @@ async fn main() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("usage: conformance_client URL"))?;
     let scenario = std::env::var("MCP_CONFORMANCE_SCENARIO").unwrap_or_default();
     let dir = tempfile_dir()?;
-    let text = format!(
+    let mut text = format!(
         "[settings]\njournal = false\n\n[servers.s]\nurl = {}\n",
         toml_string(&url)
     );
+    if scenario.starts_with("auth/") {
+        text.push_str(&oauth_table(&scenario));
+        weft::oauth::set_authorizer(std::sync::Arc::new(Approver));
+    }
     let path = dir.join("weft.toml");
     std::fs::write(&path, &text)?;
     let config = weft::Config::from_str(&text, &path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -106,6 +110,62 @@ async fn main() -> anyhow::Result<()> {
     hub.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The `[servers.s.oauth]` table for an `auth/*` scenario: the client
+/// the suite pre-registered (its context), client credentials for the
+/// machine scenarios, and a client metadata document URL the suite's
+/// authorization servers accept.
+fn oauth_table(scenario: &str) -> String {
+    let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
+        .ok()
+        .and_then(|c| serde_json::from_str(&c).ok())
+        .unwrap_or_default();
+    let mut table = String::from("\n[servers.s.oauth]\n");
+    table.push_str(
+        "client_metadata_url = \"https://conformance-test.local/client-metadata.json\"\n",
+    );
+    if scenario.starts_with("auth/client-credentials") {
+        table.push_str("grant = \"client_credentials\"\n");
+    }
+    for key in ["client_id", "client_secret"] {
+        if let Some(v) = context.get(key).and_then(Value::as_str) {
+            table.push_str(&format!("{key} = {}\n", toml_string(v)));
+        }
+    }
+    table
+}
+
+/// Approves every authorization request as a person at a browser would:
+/// the suite's authorization servers answer `/authorize` with a redirect
+/// carrying the code, which is all a browser would follow.
+struct Approver;
+
+impl weft::oauth::Authorizer for Approver {
+    fn redirect_uri(&self) -> String {
+        "http://localhost:3000/callback".into()
+    }
+
+    fn authorize<'a>(&'a self, url: &'a str) -> weft::oauth::BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| e.to_string())?;
+            let answer = client.get(url).send().await.map_err(|e| e.to_string())?;
+            answer
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    format!(
+                        "the authorization server answered {} with no redirect",
+                        answer.status()
+                    )
+                })
+        })
+    }
 }
 
 /// A folder of its own for the config (the hub reads its path).

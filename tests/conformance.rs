@@ -519,11 +519,16 @@ fn conformance_in_absolute_numbers_directly_and_through_weft() {
     }
     let results = write_results(&measured);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+    readme_matches("server", &results);
+}
+
+/// Fails unless the README's `section` of conformance counts is what
+/// `.ci/conformance_readme.py` makes of `results`.
+pub(crate) fn readme_matches(section: &str, results: &Path) {
     let check = Command::new("python3")
         .arg(repo_root().join(".ci/conformance_readme.py"))
-        .arg("--check")
-        .arg("--results")
-        .arg(&results)
+        .args(["--section", section, "--check", "--results"])
+        .arg(results)
         .output_timed()
         .expect("run .ci/conformance_readme.py");
     assert!(

@@ -302,9 +302,20 @@ fn python_http(json: bool) -> (Background, u16) {
 
 /// The same fixture with these arguments after its port (`--tls`, ...).
 pub(crate) fn python_http_with<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Background, u16) {
-    let script = repo_root().join("tests/fixtures/python/http_server.py");
+    let mut all = vec![std::ffi::OsString::from("0")];
+    all.extend(args.iter().map(|a| a.as_ref().to_os_string()));
+    python_fixture("http_server.py", &all)
+}
+
+/// A Python fixture of `tests/fixtures/python` that listens on a port
+/// the system picks: (process, that port).
+pub(crate) fn python_fixture<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: &[S],
+) -> (Background, u16) {
+    let script = repo_root().join("tests/fixtures/python").join(script);
     let mut cmd = Command::new(venv_bin("python"));
-    cmd.arg(&script).arg("0").args(args);
+    cmd.arg(&script).args(args);
     let bg = Background::spawn(
         cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null()),

@@ -42,6 +42,7 @@ mod https_upstreams;
 mod js_policies;
 mod js_sandbox;
 mod missing_command;
+mod oauth_upstream;
 
 mod pg_tls;
 mod policies;

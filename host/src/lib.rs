@@ -58,6 +58,14 @@ pub use tenant::Caller;
 pub use upstream::sse::connect_default as connect_legacy_sse;
 pub use upstream::{ServerStatus, State};
 
+/// OAuth to upstreams, for embedding programs: an [`oauth::Authorizer`]
+/// installed with [`oauth::set_authorizer`] is asked to approve a login
+/// (or a wider scope) when a server wants one mid-run; without one, such
+/// a server fails with an error naming `weft auth login`.
+pub mod oauth {
+    pub use crate::upstream::oauth::{Authorizer, BoxFuture, Loopback, OAuthError, set_authorizer};
+}
+
 /// The `weft` command line: parses the arguments, runs the command and
 /// gives its exit code. Exit codes mean the same everywhere: 0 the work
 /// succeeded, 1 the work failed (a tool error, a server down, a limit

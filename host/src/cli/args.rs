@@ -203,6 +203,9 @@ pub enum Command {
     /// Manage the secrets file (mode 0600) that ${secret:NAME} reads.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+    /// OAuth logins to remote servers (those with `oauth` in their entry).
+    #[command(subcommand)]
+    Auth(AuthCommand),
     /// Read the audit log (settings.audit).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -363,6 +366,42 @@ pub enum KeysCommand {
     Rm {
         /// The key id, like k3f9a1c2b.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in to a server: prints the URL to open (and opens a browser
+    /// where one exists), waits for it to come back to a listener on
+    /// 127.0.0.1, and keeps the tokens in the secrets file.
+    Login {
+        /// The server's name in the config.
+        server: String,
+        /// For a server run once per tenant: log in as this tenant.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+        /// Ask for this scope too (repeatable), besides the config's.
+        #[arg(long, value_name = "SCOPE")]
+        scope: Vec<String>,
+        /// The listener's port (0, the default: any free port). Use a
+        /// fixed one when the client was registered with that redirect.
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Only print the URL; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Show each OAuth server's login: client, scopes, token expiry.
+    Status {
+        /// Machine-readable JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a server's tokens and client.
+    Logout {
+        server: String,
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
     },
 }
 

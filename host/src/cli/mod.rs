@@ -4,6 +4,7 @@
 
 pub mod args;
 mod audit;
+mod auth;
 mod bindings;
 mod build;
 mod call;
@@ -88,7 +89,10 @@ pub async fn run(args: Args) -> ExitCode {
         } => return new::run(lang, adapter, &name),
         _ => {}
     }
-    let admin = matches!(args.command, Command::Keys(_) | Command::Secrets(_));
+    let admin = matches!(
+        args.command,
+        Command::Keys(_) | Command::Secrets(_) | Command::Auth(_)
+    );
     let config = match load_config(args.config.as_deref(), admin) {
         Ok(c) => c,
         Err(message) => {
@@ -172,6 +176,7 @@ pub async fn run(args: Args) -> ExitCode {
             }
             Command::Keys(cmd) => keys::run(&config, cmd),
             Command::Secrets(cmd) => secrets::run(&config, cmd),
+            Command::Auth(cmd) => auth::run(&config, cmd).await,
             Command::Audit(AuditCommand::Tail {
                 lines,
                 follow,

@@ -23,6 +23,7 @@ mod error;
 pub mod grants;
 mod json;
 mod locate;
+pub mod oauth;
 pub mod pattern;
 pub mod policy;
 mod raw;
@@ -257,6 +258,8 @@ pub enum Transport {
         legacy_sse: bool,
         /// How weft checks the server's certificate, and its own.
         tls: Box<tls::TlsConfig>,
+        /// How weft gets OAuth tokens for it, if it wants them.
+        oauth: Option<Box<oauth::OAuthConfig>>,
     },
     /// A server built into weft (`echo`), reached over an in-memory pipe.
     Builtin { name: String },

@@ -89,6 +89,8 @@ pub(crate) struct RawServer {
     /// Accept any server certificate (with a warning on every connection).
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    /// `oauth = true` or an `[servers.NAME.oauth]` table.
+    pub oauth: Option<super::oauth::RawOAuth>,
     /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
     #[serde(alias = "type")]
     pub transport: Option<String>,
@@ -148,6 +150,7 @@ impl RawServer {
             .values()
             .chain(self.headers.values())
             .chain(self.client_key.iter())
+            .chain(self.oauth.as_ref().and_then(|o| o.client_secret()))
             .chain(self.egress_headers.values().flat_map(|t| t.values()))
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
@@ -406,7 +409,20 @@ impl RawServer {
                     .hint("remove them, or use `command` for a local server"));
                 }
                 let tls = raw_tls()?.into_config(file, entry, &url)?;
+                let oauth = match self.oauth.take() {
+                    Some(raw) => {
+                        let mut resolve = |v: &str| {
+                            let one =
+                                BTreeMap::from([("client_secret".to_string(), v.to_string())]);
+                            let mut r = resolve_with(&one, "oauth", store.as_ref(), None)?;
+                            Ok(r.remove("client_secret").unwrap_or_default())
+                        };
+                        raw.into_config(file, entry, settings.secrets_file.clone(), &mut resolve)?
+                    }
+                    None => None,
+                };
                 Transport::Http {
+                    oauth: oauth.map(Box::new),
                     headers: resolve_map(&self.headers, "headers")?,
                     legacy_sse: kind.as_deref() == Some("sse"),
                     tls: Box::new(tls),

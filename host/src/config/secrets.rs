@@ -245,6 +245,16 @@ impl SecretStore {
         }
     }
 
+    /// The value stored under exactly this tenant (or the shared values for
+    /// `None`), with no fallback from a tenant to the shared values.
+    pub fn get_exact(&self, tenant: Option<&str>, name: &str) -> Option<&str> {
+        match tenant {
+            Some(t) => self.tenants.get(t).and_then(|m| m.get(name)),
+            None => self.values.get(name),
+        }
+        .map(String::as_str)
+    }
+
     /// Removes a value; false if there was none.
     pub fn remove(&mut self, tenant: Option<&str>, name: &str) -> bool {
         match tenant {

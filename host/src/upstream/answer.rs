@@ -50,6 +50,9 @@ pub enum HttpError {
     /// The transport was closed by weft.
     #[error("the connection to the server is closed")]
     Closed,
+    /// The server wants OAuth, and weft has no token it takes.
+    #[error("{0}")]
+    Auth(#[from] super::oauth::OAuthError),
 }
 
 impl HttpError {

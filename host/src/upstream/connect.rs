@@ -112,8 +112,14 @@ impl Upstream {
                 headers,
                 legacy_sse: false,
                 tls,
+                ..
             } if matches!(lifecycle, ClientLifecycleMode::Discover { .. }) => {
-                let transport = http::transport(url, headers, &super::tls::load(tls).await?)?;
+                let transport = http::transport(
+                    url,
+                    headers,
+                    &super::tls::load(tls).await?,
+                    self.oauth.clone(),
+                )?;
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
@@ -130,8 +136,14 @@ impl Upstream {
                 headers,
                 legacy_sse: false,
                 tls,
+                ..
             } => {
-                let transport = http::lean_transport(url, headers, &super::tls::load(tls).await?)?;
+                let transport = http::lean_transport(
+                    url,
+                    headers,
+                    &super::tls::load(tls).await?,
+                    self.oauth.clone(),
+                )?;
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
@@ -153,8 +165,15 @@ impl Upstream {
                 headers,
                 legacy_sse: true,
                 tls,
+                ..
             } => {
-                let transport = sse::connect(url, headers, &super::tls::load(tls).await?).await?;
+                let transport = sse::connect(
+                    url,
+                    headers,
+                    &super::tls::load(tls).await?,
+                    self.oauth.clone(),
+                )
+                .await?;
                 // The legacy SSE transport predates 2026-07-28.
                 let service = handler
                     .serve_with_lifecycle(

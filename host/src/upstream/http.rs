@@ -13,6 +13,9 @@
 //! spare on a small machine. A 2026-07-28 server is served by rmcp's
 //! `StreamableHttpClientTransport`, which sends that era's extra headers.
 //!
+//! A server with `oauth` gets its token on every request, and one renewal
+//! and retry when it refuses one ([`super::oauth`]).
+//!
 //! An `https://` server is reached over rustls, with the platform's roots
 //! and the server's own TLS settings ([`super::tls`]).
 //!
@@ -27,6 +30,7 @@
 //! router so, and the server, which is evidently up, is not restarted.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
@@ -34,6 +38,7 @@ use rmcp::transport::streamable_http_client::{
 use rmcp::transport::{DynamicTransportError, StreamableHttpClientTransport};
 
 use super::answer::HttpError;
+use super::oauth::{Authed, OAuth};
 use super::streamable::Streamable;
 use super::tls::Loaded;
 
@@ -60,13 +65,15 @@ pub enum ClientError {
     Url { url: String, reason: String },
 }
 
-/// rmcp's transport, for a 2026-07-28 server; fails only on headers that
-/// are not valid HTTP.
+/// rmcp's transport, for a 2026-07-28 server, sending `oauth`'s tokens
+/// when the server wants them; fails only on headers that are not valid
+/// HTTP.
 pub fn transport(
     url: &str,
     headers: &BTreeMap<String, String>,
     tls: &Loaded,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, ClientError> {
+    oauth: Option<Arc<OAuth>>,
+) -> Result<StreamableHttpClientTransport<Authed>, ClientError> {
     let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
         .custom_headers(header_values(headers)?)
         .max_concurrent_requests(MAX_IN_FLIGHT)
@@ -75,15 +82,20 @@ pub fn transport(
         .apply(client_builder(), url)
         .build()
         .map_err(ClientError::Build)?;
-    Ok(StreamableHttpClientTransport::with_client(client, config))
+    Ok(StreamableHttpClientTransport::with_client(
+        Authed { client, oauth },
+        config,
+    ))
 }
 
 /// weft's own transport, for a handshake-era server: the configured
-/// headers are the client's default headers, sent on every request.
+/// headers are the client's default headers, sent on every request, and
+/// `oauth`'s token beside them.
 pub fn lean_transport(
     url: &str,
     headers: &BTreeMap<String, String>,
     tls: &Loaded,
+    oauth: Option<Arc<OAuth>>,
 ) -> Result<Streamable, ClientError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| ClientError::Url {
         url: url.into(),
@@ -94,7 +106,7 @@ pub fn lean_transport(
         .apply(client_builder().default_headers(defaults), url)
         .build()
         .map_err(ClientError::Build)?;
-    Ok(Streamable::new(client, parsed))
+    Ok(Streamable::new(client, parsed, oauth))
 }
 
 /// The HTTP client settings both transports share.

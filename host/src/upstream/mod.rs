@@ -16,6 +16,7 @@ mod handler;
 pub(crate) mod http;
 pub(crate) mod lane;
 mod not_found;
+pub mod oauth;
 mod piped;
 pub mod relay;
 pub mod sse;
@@ -220,6 +221,9 @@ pub struct Upstream {
     tenant_breakers: parking_lot::Mutex<HashMap<String, Arc<crate::breaker::Breaker>>>,
     /// A component server's host side (see [`component`]).
     component: Option<Arc<dyn component::Component>>,
+    /// The OAuth state of a server that wants tokens; it outlives each
+    /// connection.
+    pub oauth: Option<Arc<oauth::OAuth>>,
 }
 
 impl Upstream {
@@ -270,7 +274,21 @@ impl Upstream {
         } else {
             State::Disabled
         };
+        let oauth = match &config.transport {
+            Transport::Http {
+                url,
+                oauth: Some(o),
+                ..
+            } => Some(Arc::new(oauth::OAuth::new(
+                &config.name,
+                tenant.clone(),
+                url,
+                (**o).clone(),
+            ))),
+            _ => None,
+        };
         Upstream {
+            oauth,
             breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
             tenant_breakers: parking_lot::Mutex::default(),
             component: None,

@@ -41,6 +41,8 @@ pub enum SseError {
     },
     #[error("the event stream broke: {0}")]
     Stream(sse_stream::Error),
+    #[error(transparent)]
+    Auth(#[from] super::oauth::OAuthError),
     #[error("the event stream ended before the server named its endpoint")]
     NoEndpoint,
     #[error("{url} did not send an `endpoint` event within 10 s; is it an SSE server?")]
@@ -54,6 +56,41 @@ pub enum SseError {
          the server's messages and headers there"
     )]
     ForeignEndpoint { url: String, origin: String },
+}
+
+/// A client with the configured headers (and the token), and the answer
+/// to its GET of the event stream.
+async fn listen(
+    url: &str,
+    headers: &BTreeMap<String, String>,
+    tls: &super::tls::Loaded,
+    token: Option<&str>,
+) -> Result<(reqwest::Client, reqwest::Response), SseError> {
+    let mut defaults = header_map(headers)?;
+    if let Some(token) = token
+        && let Ok(mut value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+    {
+        value.set_sensitive(true);
+        defaults.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let builder = reqwest::Client::builder()
+        .default_headers(defaults)
+        // A redirect would carry the configured headers elsewhere.
+        .redirect(reqwest::redirect::Policy::none());
+    let client = tls
+        .apply(builder, url)
+        .build()
+        .map_err(ClientError::Build)?;
+    let response = client
+        .get(url)
+        .header(reqwest::header::ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .map_err(|source| SseError::Connect {
+            url: url.into(),
+            source,
+        })?;
+    Ok((client, response))
 }
 
 fn header_map(
@@ -97,7 +134,7 @@ pub async fn connect_default(
     url: &str,
     headers: &BTreeMap<String, String>,
 ) -> Result<SseTransport, SseError> {
-    connect(url, headers, &super::tls::Loaded::default()).await
+    connect(url, headers, &super::tls::Loaded::default(), None).await
 }
 
 /// Opens the event stream and waits for the endpoint event.
@@ -105,24 +142,28 @@ pub async fn connect(
     url: &str,
     headers: &BTreeMap<String, String>,
     tls: &super::tls::Loaded,
+    oauth: Option<std::sync::Arc<super::oauth::OAuth>>,
 ) -> Result<SseTransport, SseError> {
-    let builder = reqwest::Client::builder()
-        .default_headers(header_map(headers)?)
-        // A redirect would carry the configured headers elsewhere.
-        .redirect(reqwest::redirect::Policy::none());
-    let client = tls
-        .apply(builder, url)
-        .build()
-        .map_err(ClientError::Build)?;
-    let response = client
-        .get(url)
-        .header(reqwest::header::ACCEPT, "text/event-stream")
-        .send()
-        .await
-        .map_err(|source| SseError::Connect {
-            url: url.into(),
-            source,
-        })?;
+    // The token (for a server with `oauth`) is one of the client's
+    // headers for this connection; a refused one is renewed once.
+    let token = match &oauth {
+        Some(o) => o.token().await?,
+        None => None,
+    };
+    let (mut client, mut response) = listen(url, headers, tls, token.as_deref()).await?;
+    if let Some(o) = &oauth
+        && response.status() == reqwest::StatusCode::UNAUTHORIZED
+    {
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let fresh = o
+            .unauthorized(token.as_deref(), challenge.as_deref())
+            .await?;
+        (client, response) = listen(url, headers, tls, Some(&fresh)).await?;
+    }
     if !response.status().is_success() {
         return Err(SseError::Status {
             url: url.into(),

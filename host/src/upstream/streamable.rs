@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
+};
 use rmcp::RoleClient;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta, JsonRpcMessage, RequestId,
@@ -38,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{
     Event, Framing, HttpError, discover_refused, events, framing, is_answer_to, json_message,
 };
+use super::oauth::OAuth;
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -64,6 +67,8 @@ pub struct Streamable {
 /// What every send, the GET stream and a renewal share.
 struct Shared {
     client: reqwest::Client,
+    /// The server's OAuth tokens, when it wants them.
+    oauth: Option<Arc<OAuth>>,
     url: reqwest::Url,
     inbound: mpsc::UnboundedSender<ServerJsonRpcMessage>,
     session: parking_lot::Mutex<Session>,
@@ -98,12 +103,18 @@ struct Stamp {
 
 impl Streamable {
     /// A transport that POSTs to `url` with `client` (built with the
-    /// server's configured headers as its default headers).
-    pub fn new(client: reqwest::Client, url: reqwest::Url) -> Streamable {
+    /// server's configured headers as its default headers), and `oauth`'s
+    /// token when there is one.
+    pub fn new(
+        client: reqwest::Client,
+        url: reqwest::Url,
+        oauth: Option<Arc<OAuth>>,
+    ) -> Streamable {
         let (tx, rx) = mpsc::unbounded_channel();
         Streamable {
             shared: Arc::new(Shared {
                 client,
+                oauth,
                 url,
                 inbound: tx,
                 session: Default::default(),
@@ -145,12 +156,13 @@ impl Transport<RoleClient> for Streamable {
         self.shared.ended.cancel();
         let id = self.shared.session.lock().id.take();
         if let Some(id) = id {
-            let delete = self
-                .shared
-                .client
-                .delete(self.shared.url.clone())
-                .header(SESSION, id)
-                .send();
+            let shared = self.shared.clone();
+            let delete = async move {
+                let request = shared.client.delete(shared.url.clone()).header(SESSION, id);
+                if let Ok(request) = shared.authorized(request).await {
+                    let _ = request.send().await;
+                }
+            };
             // A server that does not end sessions on request is fine.
             let _ = tokio::time::timeout(DELETE_WITHIN, delete).await;
         }
@@ -290,13 +302,65 @@ impl Shared {
         if let Some(method) = method {
             headers.insert(METHOD, HeaderValue::from_static(method));
         }
-        self.client
-            .post(self.url.clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(HttpError::Connect)
+        let Some(oauth) = &self.oauth else {
+            return self
+                .client
+                .post(self.url.clone())
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(HttpError::Connect);
+        };
+        // With OAuth: the token, and one renewal and retry when the
+        // server refuses it (401) or wants a wider scope (403).
+        let body = bytes::Bytes::from(body);
+        let token = oauth.token().await?;
+        let send = |token: Option<&str>| {
+            let mut headers = headers.clone();
+            if let Some(t) = token.and_then(bearer) {
+                headers.insert(AUTHORIZATION, t);
+            }
+            self.client
+                .post(self.url.clone())
+                .headers(headers)
+                .body(body.clone())
+                .send()
+        };
+        let response = send(token.as_deref()).await.map_err(HttpError::Connect)?;
+        let challenge = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let fresh = match (response.status(), challenge) {
+            (StatusCode::UNAUTHORIZED, challenge) => {
+                oauth
+                    .unauthorized(token.as_deref(), challenge.as_deref())
+                    .await?
+            }
+            (StatusCode::FORBIDDEN, Some(challenge))
+                if challenge.contains("insufficient_scope") =>
+            {
+                oauth.forbidden(&challenge).await?
+            }
+            _ => return Ok(response),
+        };
+        send(Some(&fresh)).await.map_err(HttpError::Connect)
+    }
+
+    /// `request` with the server's token, when it wants one.
+    async fn authorized(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, HttpError> {
+        let Some(oauth) = &self.oauth else {
+            return Ok(request);
+        };
+        Ok(match oauth.token().await?.as_deref().and_then(bearer) {
+            Some(t) => request.header(AUTHORIZATION, t),
+            None => request,
+        })
     }
 
     /// Keeps the session id the server gave in answer to `initialize`.
@@ -408,7 +472,11 @@ impl Shared {
         if let Some(v) = stamp.version {
             request = request.header(VERSION, v);
         }
-        request.send().await.map_err(HttpError::Connect)
+        self.authorized(request)
+            .await?
+            .send()
+            .await
+            .map_err(HttpError::Connect)
     }
 
     /// A refusal: a JSON-RPC error in a JSON body reaches the caller as
@@ -517,6 +585,9 @@ impl Shared {
             if let Some(v) = stamp.version {
                 request = request.header(VERSION, v);
             }
+            let Ok(request) = self.authorized(request).await else {
+                return;
+            };
             let response = match request.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -553,6 +624,13 @@ impl Shared {
             tokio::time::sleep(RELISTEN_AFTER).await;
         }
     }
+}
+
+/// `Bearer TOKEN` as a header value kept out of debug output.
+fn bearer(token: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// The id of a request.
