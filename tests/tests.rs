@@ -13,6 +13,7 @@ mod adapter_openapi;
 mod adapters;
 mod adapters_polyglot;
 mod adapters_router;
+mod agent_oauth;
 mod audit;
 mod bindings;
 mod cache;

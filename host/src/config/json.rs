@@ -141,6 +141,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         policies,
         tenants: Vec::new(),
         code: super::CodeConfig::default(),
+        agent_oauth: None,
         secret_values,
     })
 }

@@ -14,6 +14,7 @@
 //! [`secrets`]).
 
 pub mod adapter;
+pub mod agent_oauth;
 mod builtin_adapter;
 pub mod code;
 pub mod credentials;
@@ -324,6 +325,8 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     /// Code mode (`[code]`); a tenant's own table is in its config.
     pub code: CodeConfig,
+    /// OAuth for agents on `serve --http` (`[oauth]`).
+    pub agent_oauth: Option<agent_oauth::AgentOAuthConfig>,
     /// Every secret value the loaded store holds and every server
     /// credential, so output can be redacted. Never printed.
     pub secret_values: SecretValues,

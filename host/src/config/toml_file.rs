@@ -43,7 +43,9 @@ struct RawSettings {
     resume: Option<bool>,
 }
 
-const TOP_LEVEL: &[&str] = &["settings", "servers", "policies", "tenants", "code"];
+const TOP_LEVEL: &[&str] = &[
+    "settings", "servers", "policies", "tenants", "code", "oauth",
+];
 
 pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let table: toml::Table = toml::from_str(text).map_err(|e| syntax_error(text, file, &e))?;
@@ -259,6 +261,13 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
     }
     add_stored_keys(&mut tenants, &settings.keys_file, file)?;
+    let agent_oauth = match table.get("oauth") {
+        Some(v) => Some(
+            section::<super::agent_oauth::RawAgentOAuth>(v, file, "oauth")?
+                .into_config(file, tenants.len())?,
+        ),
+        None => None,
+    };
     let mut secret_values = secrets.redacted_values(&servers);
     secret_values.0.extend(masked);
     secret_values.0.sort();
@@ -270,6 +279,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         policies,
         tenants,
         code,
+        agent_oauth,
         secret_values,
     })
 }

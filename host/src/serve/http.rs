@@ -78,6 +78,12 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
     let edge = Edge {
         gw: gw.clone(),
         sessions: sessions.clone(),
+        oauth: gw
+            .hub
+            .config()
+            .agent_oauth
+            .clone()
+            .map(|c| Arc::new(super::agent_auth::Verifier::new(c))),
     };
     let legacy = super::legacy_sse::routes(gw.clone());
     let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
@@ -234,10 +240,16 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
     let mut direct = None;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
-    // weft offers no OAuth for agents yet: every discovery document is
-    // absent (404), never "unauthorized", which would start a client's
-    // OAuth flow that cannot succeed and hide the real problem.
+    // With `[oauth]`, weft's protected-resource metadata. Without, every
+    // discovery document is absent (404), never "unauthorized", which
+    // would start a client's OAuth flow that cannot succeed and hide the
+    // real problem.
     if path.starts_with("/.well-known/") {
+        if let Some(v) = &edge.oauth
+            && path.starts_with("/.well-known/oauth-protected-resource")
+        {
+            return axum::Json(v.metadata()).into_response();
+        }
         return (
             http::StatusCode::NOT_FOUND,
             [(http::header::CONTENT_TYPE, "application/json")],
@@ -247,14 +259,29 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
     }
     if !tenants.is_empty() && path != "/health" {
         let Some(key) = bearer(request.headers()) else {
+            if let Some(v) = &edge.oauth {
+                return super::agent_auth::refusal(v, None);
+            }
             return unauthorized(
                 None,
                 "this weft serves tenants: send a tenant's key as `Authorization: Bearer KEY`",
             );
         };
-        let Some(caller) = tenants.authenticate(key) else {
-            tracing::warn!(%path, "refused a request with an unknown key");
-            return unauthorized(Some("invalid_token"), "the key is not a key of any tenant");
+        let caller = match (tenants.authenticate(key), &edge.oauth) {
+            (Some(caller), _) => caller,
+            (None, Some(v)) if super::agent_auth::Verifier::looks_like_jwt(key) => {
+                match super::agent_auth::caller(v, key, tenants).await {
+                    Ok(caller) => caller,
+                    Err(refusal) => {
+                        tracing::warn!(%path, "refused an OAuth token: {refusal}");
+                        return super::agent_auth::refusal(v, Some(&refusal));
+                    }
+                }
+            }
+            (None, _) => {
+                tracing::warn!(%path, "refused a request with an unknown key");
+                return unauthorized(Some("invalid_token"), "the key is not a key of any tenant");
+            }
         };
         let Some(tenant) = caller.tenant.clone() else {
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, "a key without a tenant");
@@ -514,6 +541,8 @@ fn session_id(headers: &http::HeaderMap) -> Option<&str> {
 struct Edge {
     gw: Arc<Gateway>,
     sessions: Arc<LocalSessionManager>,
+    /// Agents' OAuth tokens (`[oauth]`), beside tenants' keys.
+    oauth: Option<Arc<super::agent_auth::Verifier>>,
 }
 
 /// A body up to this size is read even from a tenant over its rate (a

@@ -1,0 +1,425 @@
+//! OAuth for agents on `serve --http` (`[oauth]`): weft as a protected
+//! resource. It publishes its metadata (RFC 9728) and takes JWT access
+//! tokens from the configured issuer: signed by a key of the issuer's
+//! JWKS (fetched, cached, and fetched again when a token names a key it
+//! has not seen, at most every [`REFETCH_AFTER`]), for weft's resource
+//! URL as audience, unexpired, with the required scopes, naming a
+//! configured tenant in the tenant claim. A token's scopes may narrow the
+//! tools it reaches (`[oauth.grants]`).
+//!
+//! Symmetric algorithms (`HS*`) are refused: a public key must never be
+//! usable as a shared secret. `alg: none` is not an algorithm here at all.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::{Map, Value};
+
+use crate::config::agent_oauth::AgentOAuthConfig;
+
+/// How long fetched keys are trusted before they are fetched again.
+const KEYS_FOR: Duration = Duration::from_secs(600);
+/// The shortest time between two fetches for an unknown key id.
+const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// The largest JWKS or metadata document weft reads.
+const MAX_DOCUMENT: usize = 256 * 1024;
+/// The largest token weft looks at.
+const MAX_TOKEN: usize = 16 * 1024;
+/// Clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Why a token is refused; each becomes a 401 (a 403 for a scope).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("the token is not a valid JWT: {0}")]
+    Malformed(String),
+    #[error("the token's algorithm {0:?} is not accepted (asymmetric signatures only)")]
+    Algorithm(String),
+    #[error("the token's signing key is not one of the issuer's")]
+    UnknownKey,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is for another audience than {0}")]
+    Audience(String),
+    #[error("the token was not issued by {0}")]
+    Issuer(String),
+    #[error("the token's signature does not verify")]
+    Signature,
+    #[error("the token lacks the scope {0:?}")]
+    Scope(String),
+    #[error("the token names no tenant of this weft in its {0:?} claim")]
+    Tenant(String),
+    #[error("the issuer's keys cannot be fetched: {0}")]
+    Keys(String),
+}
+
+impl Refusal {
+    /// The RFC 6750 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Scope(_) => "insufficient_scope",
+            _ => "invalid_token",
+        }
+    }
+}
+
+/// A token that passed: its tenant, subject and scopes.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub tenant: String,
+    pub subject: String,
+    pub scopes: Vec<String>,
+}
+
+/// The checker, with its cached keys.
+pub struct Verifier {
+    config: AgentOAuthConfig,
+    http: reqwest::Client,
+    keys: tokio::sync::Mutex<Keys>,
+}
+
+#[derive(Default)]
+struct Keys {
+    set: Option<JwkSet>,
+    fetched: Option<Instant>,
+    jwks_uri: Option<String>,
+}
+
+impl Verifier {
+    pub fn new(config: AgentOAuthConfig) -> Verifier {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Verifier {
+            keys: tokio::sync::Mutex::new(Keys {
+                jwks_uri: config.jwks_uri.clone(),
+                ..Keys::default()
+            }),
+            config,
+            http,
+        }
+    }
+
+    /// Whether `token` is shaped like a JWT (three base64url parts), so
+    /// it is checked here rather than as an API key.
+    pub fn looks_like_jwt(token: &str) -> bool {
+        token.len() <= MAX_TOKEN
+            && token.split('.').count() == 3
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    }
+
+    /// Checks `token`; `tenants` says which tenant names exist.
+    pub async fn verify(
+        &self,
+        token: &str,
+        tenants: impl Fn(&str) -> bool,
+    ) -> Result<Verified, Refusal> {
+        let header = decode_header(token).map_err(|e| Refusal::Malformed(e.to_string()))?;
+        if matches!(
+            header.alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err(Refusal::Algorithm(format!("{:?}", header.alg)));
+        }
+        let key = self.key_for(header.kid.as_deref(), header.alg).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[&self.config.resource]);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+        validation.leeway = LEEWAY_SECS;
+        let claims = decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                match e.kind() {
+                    K::ExpiredSignature | K::ImmatureSignature => Refusal::Expired,
+                    K::InvalidAudience => Refusal::Audience(self.config.resource.clone()),
+                    K::InvalidIssuer => Refusal::Issuer(self.config.issuer.clone()),
+                    K::InvalidSignature => Refusal::Signature,
+                    K::InvalidAlgorithm => Refusal::Algorithm(format!("{:?}", header.alg)),
+                    _ => Refusal::Malformed(e.to_string()),
+                }
+            })?
+            .claims;
+        let scopes: Vec<String> = match claims.get("scope").or_else(|| claims.get("scp")) {
+            Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if let Some(missing) = self.config.scopes.iter().find(|s| !scopes.contains(s)) {
+            return Err(Refusal::Scope(missing.clone()));
+        }
+        let tenant = claims
+            .get(&self.config.tenant_claim)
+            .and_then(Value::as_str)
+            .filter(|t| tenants(t))
+            .ok_or_else(|| Refusal::Tenant(self.config.tenant_claim.clone()))?;
+        let mut subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        crate::util::truncate(&mut subject, 64);
+        Ok(Verified {
+            tenant: tenant.to_string(),
+            subject,
+            scopes,
+        })
+    }
+
+    /// The tool patterns `scopes` grant, when `[oauth.grants]` is set.
+    pub fn grants_for(&self, scopes: &[String]) -> Option<Vec<String>> {
+        if self.config.grants.is_empty() {
+            return None;
+        }
+        Some(
+            scopes
+                .iter()
+                .filter_map(|s| self.config.grants.get(s))
+                .flatten()
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The key the token names (by `kid`, or the only key of a fitting
+    /// type), fetching the JWKS when it is old or lacks that key.
+    async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Refusal> {
+        let mut keys = self.keys.lock().await;
+        let stale = keys.fetched.is_none_or(|t| t.elapsed() > KEYS_FOR);
+        let missing = keys
+            .set
+            .as_ref()
+            .is_none_or(|s| pick(s, kid, alg).is_none());
+        let may_refetch = keys.fetched.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
+        if stale || (missing && may_refetch) {
+            match self.fetch(&mut keys).await {
+                Ok(set) => {
+                    keys.set = Some(set);
+                    keys.fetched = Some(Instant::now());
+                }
+                Err(e) if keys.set.is_none() => return Err(Refusal::Keys(e)),
+                Err(e) => tracing::warn!("cannot refresh the OAuth issuer's keys: {e}"),
+            }
+        }
+        let set = keys.set.as_ref().ok_or(Refusal::UnknownKey)?;
+        let jwk = pick(set, kid, alg).ok_or(Refusal::UnknownKey)?;
+        DecodingKey::from_jwk(jwk).map_err(|_| Refusal::UnknownKey)
+    }
+
+    /// The issuer's JWKS (finding its URL in the issuer's metadata first,
+    /// when the config names none).
+    async fn fetch(&self, keys: &mut Keys) -> Result<JwkSet, String> {
+        let uri = match &keys.jwks_uri {
+            Some(u) => u.clone(),
+            None => {
+                let uri = self.discover().await?;
+                keys.jwks_uri = Some(uri.clone());
+                uri
+            }
+        };
+        let doc = self.get_json(&uri).await?;
+        serde_json::from_value(doc).map_err(|e| format!("{uri} is not a JWKS: {e}"))
+    }
+
+    /// `jwks_uri` from the issuer's authorization-server (or OpenID)
+    /// metadata.
+    async fn discover(&self) -> Result<String, String> {
+        let base = self.config.issuer.trim_end_matches('/');
+        let mut tried = Vec::new();
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/openid-configuration",
+        ] {
+            let url = format!("{base}{path}");
+            match self.get_json(&url).await {
+                Ok(doc) => {
+                    if let Some(uri) = doc.get("jwks_uri").and_then(Value::as_str) {
+                        return Ok(uri.to_string());
+                    }
+                    tried.push(format!("{url}: no jwks_uri"));
+                }
+                Err(e) => tried.push(e),
+            }
+        }
+        Err(format!(
+            "no jwks_uri in the issuer's metadata ({}); set `jwks_uri` under [oauth]",
+            tried.join("; ")
+        ))
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, String> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_DOCUMENT as u64)
+        {
+            return Err(format!("{url} is over {MAX_DOCUMENT} bytes"));
+        }
+        let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        if body.len() > MAX_DOCUMENT {
+            return Err(format!("{url} is over {MAX_DOCUMENT} bytes"));
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+    }
+
+    /// weft's protected-resource metadata (RFC 9728).
+    pub fn metadata(&self) -> Value {
+        serde_json::json!({
+            "resource": self.config.resource,
+            "authorization_servers": [self.config.issuer],
+            "scopes_supported": self.config.scopes,
+            "bearer_methods_supported": ["header"],
+        })
+    }
+
+    /// The metadata's URL, from the resource URL: its origin, then the
+    /// well-known path with the resource's path after it.
+    pub fn metadata_url(&self) -> String {
+        let resource = &self.config.resource;
+        let after_scheme = resource.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match resource[after_scheme..].find('/') {
+            Some(i) => resource.split_at(after_scheme + i),
+            None => (resource.as_str(), ""),
+        };
+        format!(
+            "{origin}/.well-known/oauth-protected-resource{}",
+            path.trim_end_matches('/')
+        )
+    }
+
+    /// The `WWW-Authenticate` challenge for a refusal (`None`: no token
+    /// was sent).
+    pub fn challenge(&self, refusal: Option<&Refusal>) -> String {
+        let mut parts = vec![format!("resource_metadata=\"{}\"", self.metadata_url())];
+        if !self.config.scopes.is_empty() {
+            parts.push(format!("scope=\"{}\"", self.config.scopes.join(" ")));
+        }
+        if let Some(r) = refusal {
+            parts.push(format!("error=\"{}\"", r.code()));
+            let description = r.to_string().replace(['"', '\\'], "'");
+            parts.push(format!("error_description=\"{description}\""));
+        }
+        format!("Bearer {}", parts.join(", "))
+    }
+}
+
+/// The caller an agent's OAuth token makes: its tenant, known by the
+/// token's subject, narrowed to what its scopes grant.
+pub(super) async fn caller(
+    verifier: &Verifier,
+    token: &str,
+    tenants: &crate::tenant::Tenants,
+) -> Result<crate::tenant::Caller, Refusal> {
+    let ok = verifier
+        .verify(token, |name| tenants.get(name).is_some())
+        .await?;
+    let tenant = tenants
+        .get(&ok.tenant)
+        .ok_or_else(|| Refusal::Tenant(ok.tenant.clone()))?;
+    let caller = crate::tenant::Caller::tenant(tenant, &format!("oauth:{}", ok.subject));
+    Ok(match verifier.grants_for(&ok.scopes) {
+        Some(patterns) => match crate::config::Grants::new(&patterns) {
+            Ok(grants) => caller.with_grants(&grants),
+            Err(_) => caller.with_grants(&crate::config::Grants::default()),
+        },
+        None => caller,
+    })
+}
+
+/// 401 (403 for a missing scope) with the challenge that points an
+/// OAuth client at weft's metadata.
+pub(super) fn refusal(verifier: &Verifier, refusal: Option<&Refusal>) -> axum::response::Response {
+    let (status, message) = match refusal {
+        Some(r @ Refusal::Scope(_)) => (http::StatusCode::FORBIDDEN, r.to_string()),
+        Some(r) => (http::StatusCode::UNAUTHORIZED, r.to_string()),
+        None => (
+            http::StatusCode::UNAUTHORIZED,
+            "send an OAuth access token, or a tenant's key, as `Authorization: Bearer TOKEN`"
+                .into(),
+        ),
+    };
+    let mut r = super::refusal::response(status, &message, None, None);
+    if let Ok(v) = http::HeaderValue::from_str(&verifier.challenge(refusal)) {
+        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// The key for `kid`; without one, the only key of the algorithm's family.
+fn pick<'a>(
+    set: &'a JwkSet,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Option<&'a jsonwebtoken::jwk::Jwk> {
+    match kid {
+        Some(kid) => set.find(kid),
+        None => {
+            let mut fitting = set
+                .keys
+                .iter()
+                .filter(|k| DecodingKey::from_jwk(k).is_ok_and(|d| d.family() == alg.family()));
+            let one = fitting.next();
+            one.filter(|_| fitting.next().is_none())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verifier(resource: &str) -> Verifier {
+        Verifier::new(AgentOAuthConfig {
+            issuer: "https://auth.example".into(),
+            resource: resource.into(),
+            jwks_uri: None,
+            tenant_claim: "org".into(),
+            scopes: vec!["mcp".into()],
+            grants: Default::default(),
+        })
+    }
+
+    #[test]
+    fn the_metadata_url_keeps_the_resource_path() {
+        assert_eq!(
+            verifier("https://weft.example/mcp").metadata_url(),
+            "https://weft.example/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            verifier("https://weft.example").metadata_url(),
+            "https://weft.example/.well-known/oauth-protected-resource"
+        );
+    }
+
+    #[test]
+    fn only_jwt_shaped_tokens_are_taken_for_jwts() {
+        assert!(Verifier::looks_like_jwt("eyJh.eyJz.c2ln"));
+        assert!(!Verifier::looks_like_jwt("weft_abc123"));
+        assert!(!Verifier::looks_like_jwt("a.b.c d"));
+    }
+
+    #[test]
+    fn a_challenge_quotes_nothing_the_token_said() {
+        let v = verifier("https://weft.example/mcp");
+        let c = v.challenge(Some(&Refusal::Malformed("bad \"quote\"".into())));
+        assert!(c.starts_with("Bearer resource_metadata=\"https://weft.example/.well-known/oauth-protected-resource/mcp\", scope=\"mcp\", error=\"invalid_token\""), "{c}");
+        assert!(!c.contains("\\\""));
+    }
+}

@@ -1,0 +1,262 @@
+//! OAuth for agents on `weft serve --http` (`[oauth]`): a test issuer made
+//! at run time (an ECDSA P-256 key, its JWKS served by Python's own HTTP
+//! server), tokens signed with it, and weft checking them. A good token
+//! is served as the tenant its `org` claim names; an expired token, one
+//! for another audience, one signed by a key the issuer never published,
+//! one whose signature was altered and one with `alg: none` are each
+//! refused with 401 and a challenge that points at weft's metadata.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+use crate::http_edge::{Raw, serve, write_config};
+use crate::support::*;
+
+const ISSUER: &str = "https://issuer.test";
+const RESOURCE: &str = "http://weft.test/mcp";
+
+/// A signing key of the test issuer, with its key id.
+struct Signer {
+    kid: String,
+    key: EncodingKey,
+    jwk: Jwk,
+}
+
+impl Signer {
+    fn new(kid: &str) -> Signer {
+        let pair = rcgen::KeyPair::generate().expect("an ECDSA key");
+        let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("the key");
+        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("its JWK");
+        jwk.common.key_id = Some(kid.to_string());
+        Signer {
+            kid: kid.to_string(),
+            key,
+            jwk,
+        }
+    }
+
+    /// A token with these claims over the defaults (issuer, audience,
+    /// an hour's life, scope `mcp`).
+    fn token(&self, claims: Value) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("a clock")
+            .as_secs();
+        let mut all = json!({
+            "iss": ISSUER, "aud": RESOURCE, "sub": "alice",
+            "iat": now, "exp": now + 3600, "scope": "mcp",
+        });
+        for (k, v) in claims.as_object().expect("claims").clone() {
+            all[k] = v;
+        }
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, &all, &self.key).expect("sign")
+    }
+}
+
+/// Python's HTTP server publishing `jwks` from `dir`: (process, its URL).
+fn publish(dir: &Path, jwks: &JwkSet) -> (Background, String) {
+    std::fs::write(
+        dir.join("jwks.json"),
+        serde_json::to_string(jwks).expect("JWKS JSON"),
+    )
+    .expect("write the JWKS");
+    let mut cmd = Command::new(venv_bin("python"));
+    cmd.args([
+        "-m",
+        "http.server",
+        "--bind",
+        "127.0.0.1",
+        "0",
+        "--directory",
+    ])
+    .arg(dir)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let bg = Background::spawn(&mut cmd);
+    let pid = bg.0.id();
+    let mut ports = vec![];
+    wait_until(Duration::from_secs(30), "the JWKS server to listen", || {
+        ports = listening_ports(pid);
+        !ports.is_empty()
+    });
+    let url = format!("http://127.0.0.1:{}/jwks.json", ports[0]);
+    (bg, url)
+}
+
+/// An `initialize` with `token` as the bearer: the answer.
+async fn initialize(base: &str, token: Option<&str>) -> crate::http_edge::Answer {
+    let http = reqwest::Client::new();
+    let mut raw = Raw::new(&http, base, "2025-11-25");
+    raw.key = token.map(str::to_owned);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "weft-agent-oauth", "version": "1"}}});
+    raw.post(&init, &[]).await
+}
+
+fn challenge(answer: &crate::http_edge::Answer) -> String {
+    answer
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_tokens_are_checked_and_name_their_tenant() {
+    let dir = temp_dir();
+    let good = Signer::new("k1");
+    let stranger = Signer::new("k2");
+    let (_jwks, jwks_uri) = publish(
+        dir.path(),
+        &JwkSet {
+            keys: vec![good.jwk.clone()],
+        },
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[servers.echo]\nbuiltin = \"echo\"\n\n\
+             [tenants.acme]\ninclude = [\"echo.*\"]\n\n[tenants.globex]\ninclude = []\n\n\
+             [oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n",
+            q(ISSUER),
+            q(RESOURCE),
+            q(&jwks_uri)
+        ),
+    );
+    let weft = serve(&config, &[]);
+    let base = weft.base.clone();
+    let metadata_url = "http://weft.test/.well-known/oauth-protected-resource/mcp";
+
+    // weft's metadata names its resource, issuer and scopes.
+    let meta = get_json(
+        &format!("127.0.0.1:{}", weft.port),
+        "/.well-known/oauth-protected-resource/mcp",
+    );
+    assert_eq!(
+        meta,
+        json!({"resource": RESOURCE, "authorization_servers": [ISSUER],
+               "scopes_supported": ["mcp"], "bearer_methods_supported": ["header"]})
+    );
+
+    // No token: 401 pointing at the metadata, with no error code.
+    let none = initialize(&base, None).await;
+    assert_eq!(none.status, 401);
+    assert_eq!(
+        challenge(&none),
+        format!("Bearer resource_metadata=\"{metadata_url}\", scope=\"mcp\"")
+    );
+
+    // A good token: the tenant is the one its `org` claim names. acme sees
+    // the echo tool and calls it; globex's view has nothing.
+    let out = crate::serve::agent(
+        &format!("{base}/mcp"),
+        "auto",
+        "sequence",
+        json!({"key": good.token(json!({"org": "acme"})),
+               "calls": [{"tool": "echo__echo", "args": {"message": "as acme"}}]}),
+    );
+    assert_eq!(out["calls"][0]["error"], false, "{out}");
+    assert!(
+        out["calls"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("as acme")),
+        "{out}"
+    );
+    let globex = crate::serve::agent(
+        &format!("{base}/mcp"),
+        "auto",
+        "sequence",
+        json!({"key": good.token(json!({"org": "globex"})), "calls": []}),
+    );
+    let sees_echo = |listing: &Value| {
+        listing["tools"]
+            .as_object()
+            .expect("tools by name")
+            .contains_key("echo__echo")
+    };
+    assert!(sees_echo(&out), "{out}");
+    assert!(!sees_echo(&globex), "{globex}");
+
+    // Each bad token: 401, invalid_token, and why.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock")
+        .as_secs();
+    let valid = good.token(json!({"org": "acme"}));
+    let mut parts = valid.split('.');
+    let (header, payload) = (
+        parts.next().expect("a header"),
+        parts.next().expect("a payload"),
+    );
+    let mut signature = B64
+        .decode(parts.next().expect("a signature"))
+        .expect("base64");
+    signature[10] ^= 0x01;
+    let altered = format!("{header}.{payload}.{}", B64.encode(&signature));
+    let unsigned = format!("{}.{payload}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#));
+    let cases = [
+        (
+            "expired",
+            good.token(json!({"org": "acme", "exp": now - 3600})),
+            "the token has expired",
+        ),
+        (
+            "another audience",
+            good.token(json!({"org": "acme", "aud": "https://other.test/mcp"})),
+            "the token is for another audience",
+        ),
+        (
+            "an unknown key",
+            stranger.token(json!({"org": "acme"})),
+            "the token's signing key is not one of the issuer's",
+        ),
+        (
+            "an altered signature",
+            altered,
+            "the token's signature does not verify",
+        ),
+        ("alg none", unsigned, "the token is not a valid JWT"),
+        (
+            "no tenant",
+            good.token(json!({"org": "initech"})),
+            "the token names no tenant of this weft",
+        ),
+    ];
+    for (what, token, why) in cases {
+        let answer = initialize(&base, Some(&token)).await;
+        assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+        let c = challenge(&answer);
+        assert!(
+            c.starts_with(&format!(
+                "Bearer resource_metadata=\"{metadata_url}\", scope=\"mcp\", error=\"invalid_token\", error_description=\""
+            )),
+            "{what}: {c}"
+        );
+        assert!(c.contains(why), "{what}: {c}");
+        assert!(answer.body.contains(why), "{what}: {}", answer.body);
+    }
+
+    // A token without the required scope: 403 insufficient_scope.
+    let narrow = initialize(
+        &base,
+        Some(&good.token(json!({"org": "acme", "scope": "other"}))),
+    )
+    .await;
+    assert_eq!(narrow.status, 403, "{}", narrow.body);
+    assert!(
+        challenge(&narrow).contains("error=\"insufficient_scope\""),
+        "{}",
+        challenge(&narrow)
+    );
+}
