@@ -9,7 +9,9 @@
 //! What it does, whatever the scenario: start the hub (connect, in the era
 //! the server speaks), list the server's tools, and call each one once,
 //! with arguments made from its input schema (a number is 1, a string
-//! "x", a boolean true; optional properties are left out). It exits 0 when
+//! "x ü" (so a header value needs encoding), a boolean true; optional
+//! properties are left out; a `schema` object is another tool's input
+//! schema as weft holds it). It exits 0 when
 //! the server connected, 1 when it did not; the suite judges the rest.
 //!
 //! Run with `cargo run --example conformance_client -- URL`.
@@ -29,7 +31,7 @@ fn sample(schema: &Value) -> Value {
             .and_then(|e| e.first())
         {
             Some(first) => first.clone(),
-            None => Value::String("x".into()),
+            None => Value::String("x ü".into()),
         },
     }
 }
@@ -94,11 +96,43 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_default();
         anyhow::bail!("the server did not connect: {why}");
     }
-    for (name, schema) in tools {
-        let args = arguments(&schema);
-        let outcome = hub
-            .call_tool_as(&weft::Caller::owner(), "s", &name, Some(args))
-            .await;
+    for (name, schema) in &tools {
+        let mut args = arguments(schema);
+        // A tool that takes a `schema` object is given another tool's
+        // input schema exactly as weft's catalog holds it: the suite's
+        // echo scenario checks that nothing of it was lost.
+        if schema["properties"]["schema"]["type"] == "object"
+            && let Some((_, other)) = tools.iter().find(|(n, _)| n != name)
+        {
+            args.insert("schema".into(), other.clone());
+        }
+        let (name, args) = (name.clone(), args);
+        // The call as an agent's: the server's requests for input come
+        // back here, and are answered as a plain agent would.
+        let (relay, mut asked) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(message) = asked.recv().await {
+                if let weft::RelayMsg::Ask { request, reply } = message {
+                    let _ = reply.send(Ok(answer(&request)));
+                }
+            }
+        });
+        let request =
+            weft::CallRequest::new(weft::Caller::owner(), hub.catalog(), "s", &name, Some(args))
+                .forwarded(weft::Forward {
+                    relay,
+                    pass_input_required: false,
+                    input_responses: None,
+                    request_state: None,
+                    client_capabilities: None,
+                    log_level: None,
+                    asked: Default::default(),
+                });
+        let outcome = match hub.call(&request).await {
+            Ok(weft::Forwarded::Complete(result)) => Ok(result),
+            Ok(other) => Err(format!("{other:?}")),
+            Err(e) => Err(e.to_string()),
+        };
         match outcome {
             Ok(result) => eprintln!(
                 "conformance_client: {name}: {}",
@@ -165,6 +199,31 @@ impl weft::oauth::Authorizer for Approver {
                     )
                 })
         })
+    }
+}
+
+/// What an agent answers a server's request for input: an elicitation
+/// accepted with each field's default (SEP-1034), a sampling request with
+/// a short text, no roots.
+fn answer(request: &impl serde::Serialize) -> Value {
+    let request = serde_json::to_value(request).unwrap_or_default();
+    match request["method"].as_str() {
+        Some("elicitation/create") => {
+            let mut content = Map::new();
+            if let Some(props) = request["params"]["requestedSchema"]["properties"].as_object() {
+                for (name, prop) in props {
+                    if let Some(default) = prop.get("default") {
+                        content.insert(name.clone(), default.clone());
+                    }
+                }
+            }
+            serde_json::json!({"action": "accept", "content": content})
+        }
+        Some("sampling/createMessage") => serde_json::json!({
+            "role": "assistant", "model": "conformance-client",
+            "content": {"type": "text", "text": "ok"}
+        }),
+        _ => serde_json::json!({"roots": []}),
     }
 }
 

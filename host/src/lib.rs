@@ -52,6 +52,12 @@ pub use hub::{Hub, StartEvent};
 pub use router::{CallRequest, Forward, Forwarded};
 pub use status::StatusReport;
 pub use tenant::Caller;
+/// What a call forwarded to an embedding program's agent carries back:
+/// progress, logs, and the server's requests for input (sampling,
+/// elicitation, roots), each with a reply channel. Give a call a
+/// [`Forward`] whose `relay` is the sending end (see
+/// [`CallRequest::forwarded`]) to answer them.
+pub use upstream::relay::{Relay, RelayMsg};
 /// A client transport for the legacy HTTP+SSE transport (GET for the
 /// event stream, POST to the endpoint it names), which rmcp no longer
 /// ships. A cross-origin endpoint is refused.

@@ -205,14 +205,7 @@ fn stream_error(error: sse_stream::Error) -> HttpError {
 /// server's refusal cannot carry the probe's id, so it is given it).
 pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> ServerJsonRpcMessage {
     let status = response.status();
-    let small = response
-        .content_length()
-        .is_some_and(|n| n <= MAX_ERROR_BODY as u64);
-    let body = if small {
-        response.bytes().await.unwrap_or_default()
-    } else {
-        Default::default()
-    };
+    let body = capped_body(response, MAX_ERROR_BODY).await;
     let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
         Ok(JsonRpcMessage::Error(e)) => e.error,
         _ => rmcp::model::ErrorData::invalid_request(
@@ -221,6 +214,22 @@ pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> Ser
         ),
     };
     ServerJsonRpcMessage::error(error, Some(id))
+}
+
+/// The body, read as it comes (a chunked one too), or nothing when it
+/// runs over `cap` bytes.
+async fn capped_body(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Vec::new();
+    }
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > cap {
+            return Vec::new();
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body
 }
 
 /// Whether `message` answers the request `id`.

@@ -144,13 +144,21 @@ impl Upstream {
                     &super::tls::load(tls).await?,
                     self.oauth.clone(),
                 )?;
+                let modern = transport.modern_flag();
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
                         lifecycle,
                     )
                     .await
-                    .map_err(|e| handshake_error(e, Some(url)))?;
+                    .map_err(|e| {
+                        // A server that refused the probe's version while
+                        // naming 2026-07-28: asked again in that era.
+                        if modern.load(std::sync::atomic::Ordering::Relaxed) {
+                            return ConnectError::Stateless;
+                        }
+                        handshake_error(e, Some(url))
+                    })?;
                 let modern = service.peer_info().is_some_and(|i| {
                     crate::era::Era::of(i.protocol_version.as_str()).is_stateless()
                 });

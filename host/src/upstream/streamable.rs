@@ -80,6 +80,10 @@ struct Shared {
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// The requests being read, to stop reading one rmcp cancels.
     in_flight: parking_lot::Mutex<HashMap<RequestId, CancellationToken>>,
+    /// Set when the server refused the era probe only for its version
+    /// while naming 2026-07-28 among those it supports: it is a server of
+    /// that era, to be connected to again with rmcp's transport.
+    modern: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The session as the server gave it, and what it takes to start it again.
@@ -122,9 +126,18 @@ impl Streamable {
                 ended: CancellationToken::new(),
                 listener: Default::default(),
                 in_flight: Default::default(),
+                modern: Default::default(),
             }),
             inbound: rx,
         }
+    }
+}
+
+impl Streamable {
+    /// Set when the server turned out to be of the 2026-07-28 era (see
+    /// `Shared::modern`); read after the handshake, win or lose.
+    pub fn modern_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.shared.modern.clone()
     }
 }
 
@@ -255,7 +268,12 @@ impl Shared {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
             )
         {
-            self.take(discover_refused(response, id).await, true);
+            let refused = discover_refused(response, id).await;
+            if names_modern_version(&refused) {
+                self.modern
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.take(refused, true);
             return Ok(());
         }
         self.answer(response, id, true).await
@@ -624,6 +642,21 @@ impl Shared {
             tokio::time::sleep(RELISTEN_AFTER).await;
         }
     }
+}
+
+/// Whether a refused probe is an "unsupported protocol version" error
+/// (-32022) whose `data.supported` names 2026-07-28.
+fn names_modern_version(message: &ServerJsonRpcMessage) -> bool {
+    let JsonRpcMessage::Error(e) = message else {
+        return false;
+    };
+    e.error.code.0 == -32022
+        && e.error
+            .data
+            .as_ref()
+            .and_then(|d| d.get("supported"))
+            .and_then(|s| s.as_array())
+            .is_some_and(|s| s.iter().any(|v| v == "2026-07-28"))
 }
 
 /// `Bearer TOKEN` as a header value kept out of debug output.
