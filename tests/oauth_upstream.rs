@@ -36,9 +36,10 @@ fn weft_in(dir: &Path) -> Command {
 
 /// `weft auth login SERVER` driven to the end: the URL it prints is
 /// opened as a browser would, and the redirect comes back to weft.
-fn login(dir: &Path, server: &str) -> String {
+fn login(dir: &Path, server: &str, extra: &[&str]) -> String {
     let mut child = weft_in(dir)
         .args(["auth", "login", server, "--no-browser"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -120,7 +121,7 @@ fn a_login_through_the_loopback_redirect_gives_tokens_weft_refreshes() {
         "{said}"
     );
 
-    let done = login(dir.path(), "notes");
+    let done = login(dir.path(), "notes", &[]);
     assert!(
         done.contains("logged in to notes (scopes: notes)"),
         "{done}"
@@ -222,7 +223,7 @@ fn an_agents_token_never_reaches_the_upstream() {
         ),
     )
     .expect("write the config");
-    login(dir.path(), "notes");
+    login(dir.path(), "notes", &[]);
     let key = add_key(&dir.path().join("weft.toml"), "acme");
     let (_weft, base) = serve_weft_http(weft_in(dir.path()).stderr(Stdio::null()));
     let out = crate::serve::agent(
@@ -240,4 +241,70 @@ fn an_agents_token_never_reaches_the_upstream() {
         assert!(t.starts_with("access-"), "only weft's own tokens: {t}");
         assert_ne!(t, key);
     }
+}
+
+/// A server run once per tenant has a login per tenant: tenant a's login
+/// is stored in a's own table and serves a's calls only; tenant b, with
+/// no login of its own, is told to log in as itself.
+#[test]
+fn a_per_tenant_server_has_a_login_per_tenant() {
+    let (_server, port) = oauth_server(3600);
+    let dir = temp_dir();
+    std::fs::write(
+        dir.path().join("weft.toml"),
+        format!(
+            "[settings]\njournal = false\n\n[servers.notes]\nurl = \"http://127.0.0.1:{port}/mcp\"\noauth = true\nper_tenant = true\n\n[tenants.a]\ninclude = [\"notes.*\"]\n\n[tenants.b]\ninclude = [\"notes.*\"]\n"
+        ),
+    )
+    .expect("write the config");
+    let shared = weft_in(dir.path())
+        .args(["auth", "login", "notes", "--no-browser"])
+        .output_timed()
+        .expect("weft auth login");
+    assert_eq!(shared.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&shared.stderr)
+            .contains("notes runs once per tenant, each with its own login; add --tenant NAME"),
+        "{}",
+        String::from_utf8_lossy(&shared.stderr)
+    );
+    login(dir.path(), "notes", &["--tenant", "a"]);
+    let secrets: toml::Table = toml::from_str(
+        &std::fs::read_to_string(dir.path().join("weft.secrets.toml")).expect("the secrets file"),
+    )
+    .expect("TOML");
+    assert!(
+        secrets["tenants"]["a"].get("oauth:notes").is_some(),
+        "{secrets:?}"
+    );
+    assert!(
+        secrets.get("oauth:notes").is_none(),
+        "no shared login: {secrets:?}"
+    );
+    assert!(secrets["tenants"].get("b").is_none(), "{secrets:?}");
+
+    let call = |tenant: &str| {
+        weft_in(dir.path())
+            .args([
+                "call",
+                "--tenant",
+                tenant,
+                "notes",
+                "echo",
+                r#"{"message":"hi"}"#,
+            ])
+            .output_timed()
+            .expect("weft call")
+    };
+    let a = call("a");
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(String::from_utf8_lossy(&a.stdout).trim(), "Echo: hi");
+    let b = call("b");
+    assert_eq!(b.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&b.stderr)
+            .contains("notes needs an OAuth login: run `weft auth login notes --tenant b`"),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
 }

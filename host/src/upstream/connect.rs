@@ -348,6 +348,10 @@ pub(crate) enum ConnectError {
     Http(#[from] http::ClientError),
     #[error("TLS settings: {0}")]
     Tls(#[from] super::tls::TlsError),
+    /// The server wants OAuth, and weft has no token it takes (the text
+    /// says which command fixes it).
+    #[error(transparent)]
+    Auth(super::oauth::OAuthError),
     #[error(transparent)]
     Sse(#[from] sse::SseError),
     #[error("the server started but listing failed: {0}")]
@@ -383,6 +387,9 @@ pub enum ListError {
 /// rmcp's handshake error, kinded; `url` says where weft was connecting.
 fn handshake_error(source: ClientInitializeError, url: Option<&str>) -> ConnectError {
     let url = url.map(str::to_owned);
+    if let Some(auth) = oauth_cause(&source) {
+        return ConnectError::Auth(auth);
+    }
     match source {
         ClientInitializeError::ConflictInitResponseId(..) => {
             ConnectError::LateModernAnswer { url, source }
@@ -397,6 +404,17 @@ fn handshake_error(source: ClientInitializeError, url: Option<&str>) -> ConnectE
         // A transport error says it only in words (an I/O error's text).
         _ if says(&source.to_string(), Phrase::Closed) => ConnectError::Closed { url, source },
         _ => ConnectError::Handshake { url, source },
+    }
+}
+
+/// The OAuth failure behind a failed handshake, if that is what it was.
+fn oauth_cause(error: &ClientInitializeError) -> Option<super::oauth::OAuthError> {
+    let ClientInitializeError::TransportError { error, .. } = error else {
+        return None;
+    };
+    match error.error.downcast_ref::<super::answer::HttpError>() {
+        Some(super::answer::HttpError::Auth(e)) => Some(e.clone()),
+        _ => None,
     }
 }
 
