@@ -254,15 +254,7 @@ fn parse_checks(dir: &Path, out: &mut Outcome) {
 }
 
 fn run_suite(suite: &Suite, url: &str, out_dir: &Path) -> Outcome {
-    let entry = tools()
-        .join("npm/node_modules")
-        .join(suite.package)
-        .join("dist/index.js");
-    assert!(
-        entry.exists(),
-        "the conformance suite is missing at {}: run `bash .ci/setup-tools`",
-        entry.display()
-    );
+    let entry = suite_entry(suite.package);
     let mut cmd = Command::new(node22());
     cmd.arg(&entry)
         .args(["server", "--url", url, "-o"])
@@ -520,6 +512,21 @@ fn conformance_in_absolute_numbers_directly_and_through_weft() {
     let results = write_results(&measured);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     readme_matches("server", &results);
+}
+
+/// The installed suite `package`'s entry point (an install hint if it
+/// is missing).
+pub(crate) fn suite_entry(package: &str) -> PathBuf {
+    let entry = tools()
+        .join("npm/node_modules")
+        .join(package)
+        .join("dist/index.js");
+    assert!(
+        entry.exists(),
+        "the conformance suite is missing at {}: run `bash .ci/setup-tools`",
+        entry.display()
+    );
+    entry
 }
 
 /// Fails unless the README's `section` of conformance counts is what

@@ -92,12 +92,7 @@ fn client_bin() -> PathBuf {
 
 /// Runs one client scenario; returns its checks' statuses.
 fn run(scenario: &str, out: &Path) -> Vec<(String, String)> {
-    let entry = tools().join("npm/node_modules/conformance-alpha/dist/index.js");
-    assert!(
-        entry.exists(),
-        "the conformance suite is missing at {}: run `bash .ci/setup-tools`",
-        entry.display()
-    );
+    let entry = crate::conformance::suite_entry("conformance-alpha");
     let mut cmd = Command::new(node22());
     cmd.arg(&entry)
         .args(["client", "--scenario", scenario, "--command"])

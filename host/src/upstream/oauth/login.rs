@@ -301,10 +301,7 @@ pub async fn status(oauth: &OAuth) -> Status {
         };
     };
     let token = creds.token_response.as_ref();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = (crate::util::unix_ms(std::time::SystemTime::now()) / 1000) as i64;
     let expires_in = token
         .and_then(|t| t.expires_in())
         .zip(creds.token_received_at)

@@ -338,10 +338,7 @@ impl OAuth {
             .expires_in()
             .zip(creds.token_received_at)
             .map(|(life, at)| {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or_default();
+                let now = crate::util::unix_ms(std::time::SystemTime::now()) / 1000;
                 let left = Duration::from_secs((at + life.as_secs()).saturating_sub(now));
                 let margin = (life / 4).min(RENEW_BEFORE);
                 Instant::now() + left.saturating_sub(margin)
