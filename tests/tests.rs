@@ -27,6 +27,7 @@ mod code_mode_serve;
 mod config_errors;
 mod conformance;
 mod conformance_client;
+mod console;
 mod direct_call;
 mod durable;
 mod durable_adapters;

@@ -33,6 +33,7 @@ mod names;
 mod pg;
 mod phrases;
 pub mod policy;
+mod recent;
 mod redact;
 mod router;
 pub mod sandbox;

@@ -99,6 +99,8 @@ pub struct Metrics {
     mcp_posts: Family<PathLabels, Counter>,
     /// Encoding takes the registry by reference; one render at a time.
     render_lock: Mutex<()>,
+    /// The last minutes, for the console.
+    recent: crate::recent::Recent,
 }
 
 impl Default for Metrics {
@@ -210,6 +212,7 @@ impl Metrics {
             audit_dropped,
             mcp_posts,
             render_lock: Mutex::new(()),
+            recent: crate::recent::Recent::default(),
         }
     }
 
@@ -217,6 +220,7 @@ impl Metrics {
     /// or an error kind.
     pub fn call(&self, tenant: &str, server: &str, tool: &str, outcome: &str, took: Duration) {
         self.refusal(tenant, server, tool, outcome);
+        self.recent.call(server, tool, outcome == "ok", took);
         self.latency
             .get_or_create(&ServerLabels {
                 server: server.into(),
@@ -238,6 +242,11 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .inc();
+    }
+
+    /// The last minutes of calls and runs, for the console.
+    pub fn recent(&self) -> &crate::recent::Recent {
+        &self.recent
     }
 
     /// A POST to `/mcp` answered by `path` (rmcp, listed or direct).

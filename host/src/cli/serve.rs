@@ -164,6 +164,8 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             let options = HttpOptions {
                 allowed_hosts: opts.allowed_hosts,
                 allowed_origins: opts.allowed_origins,
+                // Set by serve_http once it has bound.
+                loopback: false,
             };
             let stop = CancellationToken::new();
             let served = serve_http(

@@ -43,6 +43,9 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call; loopback origins always are.
     pub allowed_origins: Vec<String>,
+    /// Whether the listener is on a loopback address ([`serve_http`] sets
+    /// it): without tenants, only then is the console (`/ui`) open.
+    pub loopback: bool,
 }
 
 /// The axum router serving `/mcp` for `gw`.
@@ -67,7 +70,7 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         // Stateless (2026-07-28) requests that send nothing before their
         // result get a plain JSON body instead of an SSE stream.
         .with_json_response(true)
-        .with_cancellation_token(stop);
+        .with_cancellation_token(stop.clone());
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
     let allowed = Arc::new(super::origin::Allowed::new(
@@ -86,10 +89,12 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
             .map(|c| Arc::new(super::agent_auth::Verifier::new(c))),
     };
     let legacy = super::legacy_sse::routes(gw.clone());
+    let console = super::console::routes(gw.clone(), options.loopback, stop.clone());
     let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
     axum::Router::new()
         .nest_service("/mcp", service)
         .merge(legacy)
+        .merge(console)
         .route("/health", axum::routing::get(|| async { "ok\n" }))
         .route(
             "/status",
@@ -127,7 +132,7 @@ async fn side_routes(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if matches!(path, "/status" | "/metrics" | "/sse" | "/messages")
+    if (matches!(path, "/status" | "/metrics" | "/sse" | "/messages") || is_console(path))
         && let Err(why) = allowed.check(request.headers())
     {
         tracing::warn!(%path, "refused: {why} (possible DNS rebinding)");
@@ -156,6 +161,12 @@ async fn unknown_session(
         );
     }
     next.run(request).await
+}
+
+/// Whether `path` is the console's: it admits its own viewers
+/// (`super::console`).
+fn is_console(path: &str) -> bool {
+    path == "/ui" || path.starts_with("/ui/")
 }
 
 /// A plain refusal with a JSON body.
@@ -257,7 +268,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         )
             .into_response();
     }
-    if !tenants.is_empty() && path != "/health" {
+    if !tenants.is_empty() && path != "/health" && !is_console(&path) {
         let Some(key) = bearer(request.headers()) else {
             if let Some(v) = &edge.oauth {
                 return super::agent_auth::refusal(v, None);
@@ -624,6 +635,10 @@ pub async fn serve_http(
     let limits = gw.hub.config().settings.edge.clone();
     super::keywatch::spawn(gw.hub.clone(), stop.clone());
     on_bound(bound);
+    let options = HttpOptions {
+        loopback: bound.ip().is_loopback(),
+        ..options
+    };
     let app = router(gw, &options, stop.clone());
     super::edge::serve(listener, app, limits, stop).await;
     Ok(())

@@ -21,6 +21,7 @@ pub(crate) mod agent_auth;
 pub(crate) mod call;
 mod coalesce;
 mod code_call;
+mod console;
 mod direct;
 pub mod durable;
 mod edge;

@@ -238,8 +238,13 @@ impl Tenants {
 
     /// The caller a key belongs to, if it belongs to anyone.
     pub fn authenticate(&self, key: &str) -> Option<Caller> {
+        self.authenticate_hash(&keys::hash(key))
+    }
+
+    /// The caller a key with this hash ([`keys::hash`]) belongs to.
+    pub fn authenticate_hash(&self, hash: &str) -> Option<Caller> {
         let map = self.keys.read();
-        let (tenant, id) = map.get(&keys::hash(key))?;
+        let (tenant, id) = map.get(hash)?;
         Some(Caller {
             tenant: Some(tenant.clone()),
             key_id: Some(id.clone()),
