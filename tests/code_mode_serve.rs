@@ -99,7 +99,9 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
     let dir = temp_dir();
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
-    text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nmemory = \"64MiB\"\nmax_calls = 5\nmax_output = \"4KiB\"\n";
+    // 2G of fuel is about 0.4 s of Python here; the default 10G took 1.6 to
+    // 1.9 s, too near the 2 s timeout to say which limit a spin hits.
+    text += "[code]\nenabled = true\n[code.limits]\ntimeout = \"2s\"\nfuel = \"2G\"\nmemory = \"64MiB\"\nmax_calls = 5\nmax_output = \"4KiB\"\n";
     let cfg = dir.path().join("weft.toml");
     std::fs::write(&cfg, text).unwrap();
     let target = serve_target(&interp, &cfg);
