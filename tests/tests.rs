@@ -45,6 +45,7 @@ mod js_policies;
 mod js_sandbox;
 mod missing_command;
 mod oauth_upstream;
+mod otel;
 
 mod pg_tls;
 mod policies;

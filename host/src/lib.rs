@@ -40,6 +40,7 @@ pub mod sandbox;
 mod schema;
 pub mod serve;
 mod status;
+mod telemetry;
 mod tenant;
 mod upstream;
 mod util;

@@ -22,8 +22,10 @@ pub fn init(args: &Args) {
         eprintln!("weft: ignoring the log filter {spec:?}: not a level or tracing filter");
         EnvFilter::new("warn")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(colour(
             &args.color,
             std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
@@ -31,11 +33,16 @@ pub fn init(args: &Args) {
         ))
         // Every log line passes the redaction pass on its way out.
         .with_writer(|| crate::redact::Writer::new(std::io::stderr()));
-    if args.log_format == "json" {
-        builder.json().init();
-    } else {
-        builder.with_target(false).init();
-    }
+    let fmt = match args.log_format.as_str() {
+        "json" => fmt.json().with_filter(filter).boxed(),
+        _ => fmt.with_target(false).with_filter(filter).boxed(),
+    };
+    // The OpenTelemetry layer, off until the config names a collector
+    // (`crate::telemetry::start`); the log filter does not limit it.
+    let _ = tracing_subscriber::registry()
+        .with(crate::telemetry::layer())
+        .with(fmt)
+        .try_init();
 }
 
 /// Whether log lines carry ANSI colour: `--color always|never` decides;

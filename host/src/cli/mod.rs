@@ -100,6 +100,11 @@ pub async fn run(args: Args) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     };
+    if let Some(endpoint) = &config.settings.otel_endpoint
+        && let Err(e) = crate::telemetry::start(endpoint)
+    {
+        crate::errln!("weft: traces will not be exported: {e}");
+    }
     let work = async {
         match args.command {
             Command::Tools {
@@ -188,7 +193,7 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Build { .. } | Command::New { .. } => ExitCode::from(USAGE),
         }
     };
-    tokio::select! {
+    let code = tokio::select! {
         code = work => code,
         signal = shutdown_signal() => {
             hubs::drain_all().await;
@@ -196,7 +201,10 @@ pub async fn run(args: Args) -> ExitCode {
             hubs::stop_all().await;
             ExitCode::from(if signal == "interrupted" { 130 } else { 143 })
         }
-    }
+    };
+    // The spans still queued go out before the process ends.
+    crate::telemetry::shutdown().await;
+    code
 }
 
 /// Loads the config named on the command line, by `WEFT_CONFIG`, or

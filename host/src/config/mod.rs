@@ -116,6 +116,9 @@ pub struct Settings {
     /// `resume`: `weft serve` resumes, when it starts, the unfinished runs
     /// it started (and with `state`, takes over those whose lease expired).
     pub resume: bool,
+    /// `otel_endpoint`: where traces go, as OTLP over HTTP (the full
+    /// `/v1/traces` URL); none without it.
+    pub otel_endpoint: Option<String>,
 }
 
 /// What one client may hold of `serve --http`: the defences against slow
@@ -213,6 +216,7 @@ impl Default for Settings {
             state: None,
             lease: state::DEFAULT_LEASE,
             resume: false,
+            otel_endpoint: None,
         }
     }
 }

@@ -41,6 +41,7 @@ struct RawSettings {
     state: Option<String>,
     lease: Option<RawDuration>,
     resume: Option<bool>,
+    otel_endpoint: Option<String>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -144,6 +145,12 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             }
         }
         settings.pass_env = names;
+    }
+    if let Some(url) = &raw_settings.otel_endpoint {
+        settings.otel_endpoint = Some(otel_endpoint(url).map_err(|why| {
+            ConfigError::new(file, "settings.otel_endpoint", why)
+                .hint("give the collector's OTLP/HTTP address, like \"http://127.0.0.1:4318\" (traces go to /v1/traces under it)")
+        })?);
     }
     settings.audit = raw_settings.audit.as_deref().map(|a| {
         let p = std::path::PathBuf::from(a);
@@ -451,4 +458,45 @@ pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError 
         return ConfigError::new(file, format!("{key}.{field}"), "is required but missing");
     }
     ConfigError::new(file, key, message.to_string())
+}
+
+/// The OTLP/HTTP traces URL for `settings.otel_endpoint`: the collector's
+/// base address gets `/v1/traces`; a URL that already ends so is kept.
+fn otel_endpoint(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let Some(rest) = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+    else {
+        return Err(format!("{text:?} is not an http:// or https:// URL"));
+    };
+    if rest.is_empty() || rest.starts_with('/') || trimmed.contains(char::is_whitespace) {
+        return Err(format!("{text:?} names no host"));
+    }
+    Ok(match trimmed.ends_with("/v1/traces") {
+        true => trimmed.to_string(),
+        false => format!("{trimmed}/v1/traces"),
+    })
+}
+
+#[cfg(test)]
+mod otel_tests {
+    #[test]
+    fn otel_endpoint_gets_the_traces_path_once() {
+        use super::otel_endpoint;
+        assert_eq!(
+            otel_endpoint("http://c:4318").unwrap(),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            otel_endpoint("http://c:4318/").unwrap(),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            otel_endpoint("https://c/v1/traces").unwrap(),
+            "https://c/v1/traces"
+        );
+        assert!(otel_endpoint("grpc://c:4317").is_err());
+        assert!(otel_endpoint("http://").is_err());
+    }
 }

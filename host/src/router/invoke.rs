@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, RequestId,
     RequestMetaObject, ServerResult,
@@ -204,6 +206,15 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
             meta.set_log_level(level);
         }
     }
+    // The upstream request's own span; its context goes to the server in
+    // `_meta` (SEP-414) while traces are exported.
+    let span = tracing::info_span!("upstream", server = %req.server, tool = %req.tool);
+    if let Some((parent, state)) = span.in_scope(crate::telemetry::current) {
+        meta.set_traceparent(parent);
+        if let Some(state) = state {
+            meta.set_tracestate(state);
+        }
+    }
     let tenant = req.caller.tenant.as_ref().map(|t| t.name.as_str());
     let send = |responses, state| {
         let mut params = CallToolRequestParams::new(req.tool.clone());
@@ -296,7 +307,10 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
         (f.input_responses.clone(), f.request_state.clone())
     });
     let pass = forward.is_some_and(|f| f.pass_input_required) && stateless_upstream;
-    match input::drive(first, pass, send, ask).await? {
+    match input::drive(first, pass, send, ask)
+        .instrument(span)
+        .await?
+    {
         Driven::Done(done) => Ok(done),
         Driven::InputRequired(input) => Ok(Forwarded::InputRequired(input)),
     }

@@ -22,6 +22,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use axum::body::Body;
 use axum::response::Response;
 use rmcp::model::{
@@ -44,6 +46,8 @@ pub struct PlainCall {
     id: RequestId,
     params: CallToolRequestParams,
     capabilities: Option<ClientCapabilities>,
+    /// The agent's trace context, for the request's span.
+    trace: crate::telemetry::Sent,
 }
 
 /// The one value of header `name`, if it has exactly one that is text.
@@ -85,6 +89,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
         return None;
     }
     let capabilities = meta.client_capabilities();
+    let trace = crate::telemetry::sent(meta, Some(headers));
     let ClientRequest::CallToolRequest(call) = request.request else {
         return None;
     };
@@ -99,6 +104,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
         id: request.id,
         params,
         capabilities,
+        trace,
     })
 }
 
@@ -139,10 +145,27 @@ pub fn takes(gw: &Gateway, request: &PlainCall) -> bool {
 
 /// The answer to `request` (one [`takes`] took) for `caller`.
 pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
+    // The same span as rmcp's path opens for a call (`handler.rs`).
+    let span = tracing::info_span!(
+        "request",
+        request_id = %crate::util::request_id(),
+        rpc_id = %request.id,
+        tool = %request.params.name
+    );
+    crate::telemetry::adopt(
+        &span,
+        request.trace.0.as_deref(),
+        request.trace.1.as_deref(),
+    );
+    answer_in(gw, caller, request).instrument(span).await
+}
+
+async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
     let PlainCall {
         id,
         params,
         capabilities,
+        trace: _,
     } = request;
     let name = params.name.to_string();
     let agent = Agent::stateless(capabilities);

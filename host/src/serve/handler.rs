@@ -276,6 +276,18 @@ impl ServerHandler for Session {
             rpc_id = %ctx.id,
             tool = %params.name
         );
+        let headers = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .map(|p| &p.headers);
+        // rmcp keeps a request's `_meta` in the context; the params may
+        // hold it too.
+        let meta = match &params.meta {
+            Some(m) if m.get_traceparent().is_some() => &**m,
+            _ => &*ctx.meta,
+        };
+        let (parent, state) = crate::telemetry::sent(meta, headers);
+        crate::telemetry::adopt(&span, parent.as_deref(), state.as_deref());
         self.call_tool_in(params, ctx).instrument(span).await
     }
 
