@@ -169,16 +169,6 @@ async fn agent(rig: &Rig) -> Client {
     .expect("the agent connects")
 }
 
-async fn run_policy(client: &Client) {
-    let args = json!({"n": 2, "server": "everything", "tool": "echo"});
-    let params =
-        CallToolRequestParams::new("timer").with_arguments(args.as_object().cloned().unwrap());
-    let result = within("the policy run", client.call_tool(params))
-        .await
-        .unwrap();
-    assert_ne!(result.is_error, Some(true), "{result:?}");
-}
-
 /// The first `n` events of the live stream of `view`.
 async fn events(rig: &Rig, query: &str, n: usize) -> Vec<String> {
     let mut response = get(&rig.base, &format!("/ui/events?{query}"), Some(&rig.admin)).await;
@@ -238,7 +228,7 @@ async fn the_console_in_chromium_shows_servers_runs_tools_and_audit_live() {
         .await
         .unwrap();
     assert_ne!(time.is_error, Some(true), "{time:?}");
-    run_policy(&client).await;
+    crate::support::timer::run_timer(&client, "everything", "echo", 2).await;
 
     // The flaky server is killed and cannot start again.
     let pid = server(&status(&rig).await, "flaky")["pid"]
@@ -284,7 +274,7 @@ async fn the_console_in_chromium_shows_servers_runs_tools_and_audit_live() {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
     };
     assert_eq!(step(&rx)["step"], "runs-open");
-    run_policy(&client).await;
+    crate::support::timer::run_timer(&client, "everything", "echo", 2).await;
     writeln!(stdin, "go").unwrap();
     let done = step(&rx);
     assert_eq!(done["step"], "done");

@@ -180,13 +180,7 @@ async fn each_agent_call_is_one_trace_linked_to_the_agent_and_passed_upstream() 
 
     // 3. A policy run, with no context from the agent: a trace of its own,
     // request → policy → call (the echo server is in-process: no wire).
-    let args = json!({"n": 1, "server": "echo", "tool": "echo"});
-    let params =
-        CallToolRequestParams::new("timer").with_arguments(args.as_object().cloned().unwrap());
-    let result = within("the policy run", client.call_tool(params))
-        .await
-        .unwrap();
-    assert_ne!(result.is_error, Some(true), "{result:?}");
+    crate::support::timer::run_timer(&client, "echo", "echo", 1).await;
     let mut policy = None;
     for _ in 0..300 {
         policy = received(&receiver_url)

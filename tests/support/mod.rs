@@ -15,6 +15,7 @@ pub mod pki;
 pub mod python;
 pub mod rest_api;
 pub mod seed;
+pub mod timer;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
