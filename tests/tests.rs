@@ -59,6 +59,7 @@ mod sandbox;
 mod serve;
 mod shared_state;
 mod soak;
+mod status_watch;
 mod tenants;
 mod tool_formats;
 mod upstream_faults;

@@ -220,6 +220,7 @@ impl Hub {
     /// their breakers, the catalog, the cache and policy runs.
     pub fn report(&self) -> StatusReport {
         let catalog = self.catalog();
+        let recent = self.shared.metrics.recent().servers();
         StatusReport {
             uptime_s: self.shared.started.elapsed().as_secs(),
             servers: self
@@ -229,6 +230,13 @@ impl Hub {
                 .map(|u| ServerReport {
                     status: u.status(),
                     breaker: u.breaker.status(),
+                    latency: recent.get(u.name()).and_then(|s| {
+                        Some(crate::status::Latency {
+                            calls: s.calls,
+                            p50_ms: s.p50_ms?,
+                            p99_ms: s.p99_ms?,
+                        })
+                    }),
                 })
                 .collect(),
             tools: catalog.tools().len(),

@@ -17,6 +17,17 @@ pub struct ServerReport {
     #[serde(flatten)]
     pub status: ServerStatus,
     pub breaker: BreakerStatus,
+    /// Its calls of the last five minutes, if it had any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+}
+
+/// A server's calls of the last five minutes and their latency.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    pub calls: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 /// Policy runs of one policy, by outcome.

@@ -228,6 +228,14 @@ pub enum Command {
         /// tenants, set WEFT_KEY to an admin tenant's key.
         #[arg(long, value_name = "URL", env = "WEFT_URL")]
         url: Option<String>,
+        /// Keep watching: redraw the table in place every --interval on a
+        /// terminal (a new snapshot below the last elsewhere; one JSON
+        /// report per line with --json) until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+        /// How often --watch refreshes, like 2s or 500ms.
+        #[arg(long, value_name = "DUR", default_value = "2s", value_parser = limits::interval)]
+        interval: std::time::Duration,
     },
     /// Build a policy or adapter folder (Rust, Python or JavaScript) into a
     /// component.

@@ -62,9 +62,12 @@ pub async fn run(args: Args) -> ExitCode {
     if let Command::Status {
         json,
         url: Some(url),
+        watch,
+        interval,
     } = &args.command
     {
-        return status::remote(url, *json).await;
+        let watch = watch.then_some(*interval);
+        return status::remote(url, *json, watch).await;
     }
     // Building and starting policies needs no config either.
     match args.command {
@@ -188,7 +191,12 @@ pub async fn run(args: Args) -> ExitCode {
                 json,
             }) => audit::tail(&config, lines, follow, json).await,
             Command::Check { json } => check::run(config, json).await,
-            Command::Status { json, url: _ } => status::local(config, json).await,
+            Command::Status {
+                json,
+                url: _,
+                watch,
+                interval,
+            } => status::local(config, json, watch.then_some(interval)).await,
             // Handled above, before the config is read.
             Command::Build { .. } | Command::New { .. } => ExitCode::from(USAGE),
         }

@@ -3,87 +3,204 @@
 //! table, or the same JSON with `--json`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::config::Config;
 use serde_json::Value;
 
 use super::{FAILED, finish, start_hub, table};
 
-/// Starts the configured servers once and reports on them.
-pub async fn local(config: Config, as_json: bool) -> ExitCode {
-    let hub = start_hub(config, !as_json, false).await;
-    let report = serde_json::to_value(hub.report()).unwrap_or(Value::Null);
-    print(&report, as_json);
-    finish(0).await
+/// Starts the configured servers once and reports on them (and, with
+/// `watch`, again every interval until Ctrl-C).
+pub async fn local(config: Config, as_json: bool, watch: Option<Duration>) -> ExitCode {
+    let hub = start_hub(config, !as_json && watch.is_none(), false).await;
+    let Some(every) = watch else {
+        let report = serde_json::to_value(hub.report()).unwrap_or(Value::Null);
+        print(&report, as_json);
+        return finish(0).await;
+    };
+    let mut screen = Screen::new("the configured servers", every, as_json);
+    loop {
+        if !screen.show(&Ok(
+            serde_json::to_value(hub.report()).unwrap_or(Value::Null)
+        )) {
+            return finish(0).await;
+        }
+        // Ctrl-C ends it: `cli::run` stops the servers.
+        tokio::time::sleep(every).await;
+    }
 }
 
-/// Asks a running `weft serve --http` at `url` for its status.
-pub async fn remote(url: &str, as_json: bool) -> ExitCode {
+/// Asks a running `weft serve --http` at `url` for its status (and, with
+/// `watch`, again every interval until Ctrl-C).
+pub async fn remote(url: &str, as_json: bool, watch: Option<Duration>) -> ExitCode {
     let base = url.trim_end_matches('/').trim_end_matches("/mcp");
     let endpoint = format!("{base}/status");
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build();
-    let fetched = match client {
-        Ok(c) => {
-            // With tenants, /status needs an admin tenant's key; it comes
-            // from the environment, never the command line (process lists).
-            let mut req = c.get(&endpoint);
-            if let Ok(key) = std::env::var("WEFT_KEY")
-                && !key.trim().is_empty()
-            {
-                req = req.bearer_auth(key.trim());
-            }
-            req.send().await
-        }
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    {
+        Ok(c) => c,
         Err(e) => {
             crate::errln!("weft: cannot make an HTTP client: {e}");
             return ExitCode::from(FAILED);
         }
     };
-    let response = match fetched {
-        Ok(r) if r.status().is_success() => r,
-        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-            crate::errln!(
-                "weft: {endpoint} answered {}: this weft has tenants, and its status is for admin tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])",
-                r.status()
-            );
-            return ExitCode::from(FAILED);
-        }
-        Ok(r) => {
-            crate::errln!(
-                "weft: {endpoint} answered {}; is this a `weft serve --http` address?",
-                r.status()
-            );
-            return ExitCode::from(FAILED);
-        }
-        Err(e) => {
-            crate::errln!(
-                "weft: cannot reach {endpoint}: {e}; is `weft serve --http` running there?"
-            );
-            return ExitCode::from(FAILED);
-        }
+    let Some(every) = watch else {
+        return match fetch(&client, &endpoint).await {
+            Ok(report) => {
+                print(&report, as_json);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                crate::errln!("weft: {e}");
+                ExitCode::from(FAILED)
+            }
+        };
     };
-    match response.json::<Value>().await {
-        Ok(report) => {
-            print(&report, as_json);
-            ExitCode::SUCCESS
+    let mut screen = Screen::new(&endpoint, every, as_json);
+    loop {
+        let report = fetch(&client, &endpoint).await;
+        // A refused key will not start working: say so and stop.
+        if let Err(e) = &report
+            && e.contains("WEFT_KEY")
+        {
+            crate::errln!("weft: {e}");
+            return ExitCode::from(FAILED);
         }
-        Err(e) => {
-            crate::errln!("weft: {endpoint} did not answer with a status report: {e}");
-            ExitCode::from(FAILED)
+        if !screen.show(&report) {
+            return ExitCode::SUCCESS;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => {
+                screen.leave();
+                return ExitCode::SUCCESS;
+            }
         }
     }
 }
 
+/// One status report from `endpoint`, or what went wrong, said for the
+/// user.
+async fn fetch(client: &reqwest::Client, endpoint: &str) -> Result<Value, String> {
+    let mut req = client.get(endpoint);
+    // With tenants, /status needs an admin tenant's key; it comes from
+    // the environment, never the command line (process lists).
+    if let Ok(key) = std::env::var("WEFT_KEY")
+        && !key.trim().is_empty()
+    {
+        req = req.bearer_auth(key.trim());
+    }
+    let response = match req.send().await {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
+            return Err(format!(
+                "{endpoint} answered {}: this weft has tenants, and its status is for admin tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])",
+                r.status()
+            ));
+        }
+        Ok(r) => {
+            return Err(format!(
+                "{endpoint} answered {}; is this a `weft serve --http` address?",
+                r.status()
+            ));
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot reach {endpoint}: {e}; is `weft serve --http` running there?"
+            ));
+        }
+    };
+    response
+        .json::<Value>()
+        .await
+        .map_err(|e| format!("{endpoint} did not answer with a status report: {e}"))
+}
+
+/// Where `--watch` draws: in place on a terminal, else one snapshot after
+/// another (JSON lines with `--json`).
+struct Screen {
+    what: String,
+    every: Duration,
+    json: bool,
+    terminal: bool,
+}
+
+impl Screen {
+    fn new(what: &str, every: Duration, json: bool) -> Screen {
+        use std::io::IsTerminal;
+        let terminal = !json && std::io::stdout().is_terminal();
+        if terminal {
+            // The alternate screen, so the shell's own lines come back
+            // after Ctrl-C; the cursor hidden while it redraws.
+            crate::out!("\x1b[?1049h\x1b[?25l");
+        }
+        Screen {
+            what: what.to_string(),
+            every,
+            json,
+            terminal,
+        }
+    }
+
+    /// Draws one report; false once stdout is closed (`| head`, say).
+    fn show(&mut self, report: &Result<Value, String>) -> bool {
+        use std::io::Write;
+        let text = if self.json {
+            match report {
+                Ok(r) => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
+                Err(e) => format!("{}\n", serde_json::json!({"error": e})),
+            }
+        } else {
+            let now = chrono::Local::now().format("%H:%M:%S");
+            // Home and clear on a terminal; elsewhere a blank line between.
+            let start = if self.terminal { "\x1b[H\x1b[2J" } else { "\n" };
+            let body = match report {
+                Ok(r) => render(r, false),
+                Err(e) => format!("✗ {e}\n"),
+            };
+            format!(
+                "{start}weft status: {} at {now}, every {} (Ctrl-C to stop)\n\n{body}",
+                self.what,
+                crate::util::fmt_duration(self.every)
+            )
+        };
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(crate::redact::text(&text).as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_ok()
+    }
+
+    /// Back to the shell's screen.
+    fn leave(&self) {
+        if self.terminal {
+            crate::out!("\x1b[?25h\x1b[?1049l");
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
 fn print(report: &Value, as_json: bool) {
+    crate::out!("{}", render(report, as_json));
+}
+
+/// The report as [`print`] shows it, each line ended.
+fn render(report: &Value, as_json: bool) -> String {
+    use std::fmt::Write;
     if as_json {
-        crate::outln!(
-            "{}",
+        return format!(
+            "{}\n",
             serde_json::to_string_pretty(report).unwrap_or_default()
         );
-        return;
     }
+    let mut out = String::new();
     let text = |v: &Value| match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -114,6 +231,11 @@ fn print(report: &Value, as_json: bool) {
                 Some(t) => format!("{}[{t}]", text(&s["name"])),
                 None => text(&s["name"]),
             };
+            let ms = |v: &Value| match v.as_f64() {
+                Some(v) if v < 10.0 => format!("{v:.2}"),
+                Some(v) => format!("{v:.0}"),
+                None => "-".into(),
+            };
             vec![
                 name,
                 state,
@@ -122,12 +244,15 @@ fn print(report: &Value, as_json: bool) {
                 text(&s["tools"]),
                 text(&s["restarts"]),
                 text(&s["breaker"]["state"]),
+                s["latency"]["calls"].as_u64().unwrap_or(0).to_string(),
+                ms(&s["latency"]["p50_ms"]),
+                ms(&s["latency"]["p99_ms"]),
                 text(&s["pid"]),
                 error,
             ]
         })
         .collect();
-    table::print(
+    out += &table::render(
         &[
             "SERVER",
             "STATE",
@@ -136,6 +261,9 @@ fn print(report: &Value, as_json: bool) {
             "TOOLS",
             "RESTARTS",
             "BREAKER",
+            "CALLS/5M",
+            "P50 MS",
+            "P99 MS",
             "PID",
             "LAST ERROR",
         ],
@@ -150,17 +278,19 @@ fn print(report: &Value, as_json: bool) {
         .map(|s| format!("✗ {}: {}", text(&s["name"]), text(&s["error"]["reason"])))
         .collect();
     if !failed.is_empty() {
-        crate::outln!("\n{}", failed.join("\n"));
+        let _ = writeln!(out, "\n{}", failed.join("\n"));
     }
     let cache = &report["cache"];
-    crate::outln!(
+    let _ = writeln!(
+        out,
         "\ncatalog: {} tools, {} resources, {} prompts; up {} s",
         text(&report["tools"]),
         text(&report["resources"]),
         text(&report["prompts"]),
         text(&report["uptime_s"]),
     );
-    crate::outln!(
+    let _ = writeln!(
+        out,
         "cache: {} items, {} hits, {} misses ({:.0}% hit rate), {} evictions, {} invalidations",
         text(&cache["items"]),
         text(&cache["hits"]),
@@ -183,6 +313,7 @@ fn print(report: &Value, as_json: bool) {
                 )
             })
             .collect();
-        crate::outln!("policy runs: {}", list.join("; "));
+        let _ = writeln!(out, "policy runs: {}", list.join("; "));
     }
+    out
 }

@@ -3,6 +3,11 @@
 /// Prints rows as left-aligned columns; the last column is not padded and
 /// is cut to fit `width` when given.
 pub fn print(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) {
+    crate::out!("{}", render(headers, rows, width));
+}
+
+/// The text [`print`] prints, each line ended.
+pub fn render(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) -> String {
     let cols = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -29,10 +34,13 @@ pub fn print(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) {
             _ => out,
         }
     };
-    crate::outln!("{}", line(headers.to_vec()));
+    let mut text = line(headers.to_vec());
+    text.push('\n');
     for row in rows {
-        crate::outln!("{}", line(row.iter().map(String::as_str).collect()));
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+        text.push('\n');
     }
+    text
 }
 
 /// The terminal width, if stdout is a terminal.

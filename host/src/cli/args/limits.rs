@@ -52,13 +52,29 @@ pub fn fuel(text: &str) -> Result<Fuel, FlagError> {
 
 /// Parses `--timeout`: a duration more than zero (`500ms`, `10s`).
 pub fn timeout(text: &str) -> Result<Duration, FlagError> {
+    positive_duration("--timeout", text)
+}
+
+/// Parses `--interval` (of `weft status --watch`): at least 100 ms.
+pub fn interval(text: &str) -> Result<Duration, FlagError> {
+    let d = positive_duration("--interval", text)?;
+    if d < Duration::from_millis(100) {
+        return Err(FlagError(format!(
+            "--interval must be at least 100ms (got {})",
+            text.trim()
+        )));
+    }
+    Ok(d)
+}
+
+fn positive_duration(flag: &str, text: &str) -> Result<Duration, FlagError> {
     if negative(text) {
-        return Err(not_positive("--timeout", text));
+        return Err(not_positive(flag, text));
     }
     match parse_duration(text) {
-        Ok(d) if d.is_zero() => Err(not_positive("--timeout", text)),
+        Ok(d) if d.is_zero() => Err(not_positive(flag, text)),
         Ok(d) => Ok(d),
-        Err(e) => Err(FlagError(format!("--timeout: {e}"))),
+        Err(e) => Err(FlagError(format!("{flag}: {e}"))),
     }
 }
 
