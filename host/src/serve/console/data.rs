@@ -176,6 +176,68 @@ fn clean_run(mut r: RunSummary) -> RunSummary {
     r
 }
 
+/// Journal events shown at most for one run.
+pub const MAX_JOURNAL_ROWS: usize = 500;
+
+/// One event of a run's journal, as shown.
+#[derive(Debug, Clone)]
+pub struct JournalRow {
+    pub seq: u64,
+    pub kind: &'static str,
+    /// What it asked: a call's `server.tool`, else the request's text.
+    pub what: String,
+    /// Milliseconds from the run's first event to this one's start.
+    pub at_ms: f64,
+    /// Its duration, if it finished.
+    pub ms: Option<f64>,
+    /// `ok`, `error`, `in doubt` (a call with no result) or empty.
+    pub outcome: &'static str,
+}
+
+/// The events the journal holds for run `id` (at most
+/// [`MAX_JOURNAL_ROWS`]), read on the blocking pool, or why not.
+pub async fn journal(hub: &Hub, id: &str) -> Result<Vec<JournalRow>, String> {
+    let Some(journal) = hub.journal().cloned() else {
+        return Err("this weft keeps no journal".into());
+    };
+    let id = id.to_string();
+    let events = tokio::task::spawn_blocking(move || journal.events(&id))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| clean(&e.to_string(), MAX_TEXT))?;
+    let first = events.first().map_or(0, |e| e.started_at);
+    Ok(events
+        .iter()
+        .take(MAX_JOURNAL_ROWS)
+        .map(|e| {
+            use crate::journal::Kind;
+            let request: Value = serde_json::from_str(&e.request).unwrap_or(Value::Null);
+            let what = match e.kind {
+                Kind::Call => format!(
+                    "{}.{}",
+                    request["server"].as_str().unwrap_or("?"),
+                    request["tool"].as_str().unwrap_or("?")
+                ),
+                _ => e.request.clone(),
+            };
+            let outcome = match (e.kind, &e.result) {
+                (Kind::Call, None) => "in doubt",
+                (Kind::Call, Some(r)) if r.starts_with("{\"ok\"") => "ok",
+                (Kind::Call, Some(_)) => "error",
+                _ => "",
+            };
+            JournalRow {
+                seq: e.seq,
+                kind: e.kind.as_str(),
+                what: clean(&what, 300),
+                at_ms: (e.started_at - first) as f64 / 1e3,
+                ms: e.finished_at.map(|f| (f - e.started_at) as f64 / 1e3),
+                outcome,
+            }
+        })
+        .collect())
+}
+
 /// What the Audit view filters by (each empty for any).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct AuditFilter {

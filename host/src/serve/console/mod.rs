@@ -328,10 +328,20 @@ async fn run(
         .and_then(|seq| data::run(&c.gw.hub, seq));
     match found {
         // No live stream for one run: it has ended.
-        Some(r) => html(
-            StatusCode::OK,
-            render::page(View::Runs, render::run(&r), "", signed_in),
-        ),
+        Some(r) => {
+            let journal = match &r.run_id {
+                Some(id) => Some(data::journal(&c.gw.hub, id).await),
+                None => None,
+            };
+            let body = maud::html! {
+                (render::run(&r))
+                @if let Some(j) = &journal { (render::journal(j)) }
+            };
+            html(
+                StatusCode::OK,
+                render::page(View::Runs, body, "", signed_in),
+            )
+        }
         None => html(
             StatusCode::NOT_FOUND,
             render::page(

@@ -296,6 +296,39 @@ pub fn runs(rows: &[RunSummary]) -> Markup {
     }
 }
 
+/// The journal's events of a run: every host call, clock read and log
+/// line, in order, with when each started.
+pub fn journal(rows: &Result<Vec<data::JournalRow>, String>) -> Markup {
+    html! {
+        h2 { "From the journal" }
+        @match rows {
+            Err(why) => p.note { (why) },
+            Ok(rows) => {
+                @if rows.len() >= data::MAX_JOURNAL_ROWS {
+                    p.note { "the first " (data::MAX_JOURNAL_ROWS) " events; `weft runs show` has them all" }
+                }
+                table.journal {
+                    thead { tr { th.n { "seq" } th { "kind" } th { "what" } th { "outcome" } th.n { "at ms" } th.n { "ms" } } }
+                    tbody {
+                        @for e in rows {
+                            tr data-event=(e.seq) data-kind=(e.kind) {
+                                td.n { (e.seq) }
+                                td { (e.kind) }
+                                td.name { (e.what) }
+                                td { @if !e.outcome.is_empty() {
+                                    span class=(format!("status {}", if e.outcome == "ok" { "ok" } else { "error" })) { (e.outcome) }
+                                } }
+                                td.n { (format!("{:.2}", e.at_ms)) }
+                                td.n { (e.ms.map(|m| format!("{m:.2}")).unwrap_or_default()) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// One run's timeline: its calls as bars along the run's duration.
 pub fn run(r: &RunSummary) -> Markup {
     let total: f64 = r.calls.iter().map(|c| c.ms).sum::<f64>().max(0.001);
