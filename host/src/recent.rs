@@ -86,11 +86,16 @@ pub struct RunSummary {
     pub ended_at_ms: u64,
 }
 
+/// Tool counts by server, then tool.
+type ByServer = HashMap<String, HashMap<String, ToolCounts>>;
+
 /// The console's memory of the last minutes.
 #[derive(Debug, Default)]
 pub struct Recent {
     servers: Mutex<HashMap<String, VecDeque<Slot>>>,
-    tools: Mutex<HashMap<(String, String), ToolCounts>>,
+    /// How many tools are counted, and the counts by server, then tool
+    /// (looked up without allocating).
+    tools: Mutex<(usize, ByServer)>,
     runs: Mutex<(u64, VecDeque<RunSummary>)>,
 }
 
@@ -140,12 +145,20 @@ impl Recent {
                 }
             }
         }
-        let mut tools = self.tools.lock();
-        let key = (server.to_string(), tool.to_string());
-        if tools.len() >= MAX_TOOLS && !tools.contains_key(&key) {
-            return;
-        }
-        let counts = tools.entry(key).or_default();
+        let mut guard = self.tools.lock();
+        let (count, tools) = &mut *guard;
+        let counts = match tools.get_mut(server).and_then(|t| t.get_mut(tool)) {
+            Some(c) => c,
+            None if *count >= MAX_TOOLS => return,
+            None => {
+                *count += 1;
+                tools
+                    .entry(server.to_string())
+                    .or_default()
+                    .entry(tool.to_string())
+                    .or_default()
+            }
+        };
         counts.calls += 1;
         if !ok {
             counts.errors += 1;
@@ -192,7 +205,16 @@ impl Recent {
 
     /// Every tool's counts, by (server, tool).
     pub fn tools(&self) -> HashMap<(String, String), ToolCounts> {
-        self.tools.lock().clone()
+        let guard = self.tools.lock();
+        guard
+            .1
+            .iter()
+            .flat_map(|(server, tools)| {
+                tools
+                    .iter()
+                    .map(move |(tool, c)| ((server.clone(), tool.clone()), *c))
+            })
+            .collect()
     }
 
     /// Keeps a finished run (the oldest kept one goes beyond [`MAX_RUNS`]).
