@@ -147,9 +147,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// The `[servers.s.oauth]` table for an `auth/*` scenario: the client
-/// the suite pre-registered (its context), client credentials for the
-/// machine scenarios, and a client metadata document URL the suite's
-/// authorization servers accept.
+/// the suite pre-registered (its context), the machine grants with what
+/// the suite hands them (a secret or a private key for client
+/// credentials, a workload token, an enterprise IdP's ID token), and a
+/// client metadata document URL the suite's authorization servers accept.
 fn oauth_table(scenario: &str) -> String {
     let context: Value = std::env::var("MCP_CONFORMANCE_CONTEXT")
         .ok()
@@ -159,11 +160,45 @@ fn oauth_table(scenario: &str) -> String {
     table.push_str(
         "client_metadata_url = \"https://conformance-test.local/client-metadata.json\"\n",
     );
-    if scenario.starts_with("auth/client-credentials") {
-        table.push_str("grant = \"client_credentials\"\n");
-    }
-    for key in ["client_id", "client_secret"] {
-        if let Some(v) = context.get(key).and_then(Value::as_str) {
+    // The scenario's context key for each config key.
+    let keys: &[(&str, &str)] = match scenario {
+        "auth/client-credentials-jwt" => {
+            table.push_str("grant = \"client_credentials\"\n");
+            &[
+                ("client_id", "client_id"),
+                ("private_key", "private_key_pem"),
+                ("signing_algorithm", "signing_algorithm"),
+            ]
+        }
+        s if s.starts_with("auth/client-credentials") => {
+            table.push_str("grant = \"client_credentials\"\n");
+            &[
+                ("client_id", "client_id"),
+                ("client_secret", "client_secret"),
+            ]
+        }
+        "auth/wif-jwt-bearer" => {
+            table.push_str("grant = \"jwt_bearer\"\n");
+            &[("client_id", "client_id"), ("assertion", "valid_jwt")]
+        }
+        "auth/enterprise-managed-authorization" => {
+            table.push_str("grant = \"enterprise\"\n");
+            &[
+                ("client_id", "client_id"),
+                ("client_secret", "client_secret"),
+                ("idp_issuer", "idp_issuer"),
+                ("idp_token_endpoint", "idp_token_endpoint"),
+                ("idp_client_id", "idp_client_id"),
+                ("id_token", "idp_id_token"),
+            ]
+        }
+        _ => &[
+            ("client_id", "client_id"),
+            ("client_secret", "client_secret"),
+        ],
+    };
+    for (key, from) in keys {
+        if let Some(v) = context.get(from).and_then(Value::as_str) {
             table.push_str(&format!("{key} = {}\n", toml_string(v)));
         }
     }

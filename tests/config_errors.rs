@@ -7,18 +7,29 @@ use crate::support::*;
 
 /// Runs `weft check` on a config text; returns (exit code, stderr).
 fn check(dir: &std::path::Path, name: &str, text: &str) -> (i32, String) {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    let out = weft()
-        .arg("--config")
-        .arg(&path)
-        .arg("check")
-        .output_timed()
-        .expect("weft runs");
+    let out = check_output(&dir.join(name), text);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `weft check` of `text`, written at `path`.
+fn check_output(path: &std::path::Path, text: &str) -> std::process::Output {
+    std::fs::write(path, text).unwrap();
+    weft()
+        .arg("--config")
+        .arg(path)
+        .arg("check")
+        .output_timed()
+        .expect("weft runs")
+}
+
+/// `dir/secrets.toml` holding `text`, at `mode`.
+fn secrets_file(dir: &std::path::Path, text: &str, mode: u32) {
+    let secrets = dir.join("secrets.toml");
+    std::fs::write(&secrets, text).unwrap();
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// The error for a server with neither `command` nor `url`, and its hint.
@@ -154,9 +165,8 @@ fn errors_give_file_line_column_and_key() {
 #[test]
 fn bad_secret_references() {
     let dir = temp_dir();
+    secrets_file(dir.path(), "TOKEN = \"canary-8d1f\"\n", 0o644);
     let secrets = dir.path().join("secrets.toml");
-    std::fs::write(&secrets, "TOKEN = \"canary-8d1f\"\n").unwrap();
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
     let base =
         "[settings]\nsecrets = \"secrets.toml\"\n[servers.api]\nurl = \"http://127.0.0.1:9/mcp\"\n";
 
@@ -290,4 +300,72 @@ fn claude_desktop_json_is_read_unchanged() {
             .iter()
             .any(|t| t["name"] == "everything__echo")
     );
+}
+
+/// The machine grants' settings (`private_key`, `jwt_bearer`,
+/// `enterprise`) are checked when the config loads, each error naming
+/// what is missing or what does not fit; a key from the secrets file is
+/// resolved without ever being shown.
+#[test]
+fn oauth_machine_grants_are_checked_when_the_config_loads() {
+    let dir = temp_dir();
+    secrets_file(dir.path(), "KEY = \"canary-5e2a\"\n", 0o600);
+    let base = "[settings]\nsecrets = \"secrets.toml\"\n[servers.api]\nurl = \"http://127.0.0.1:9/mcp\"\n[servers.api.oauth]\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "grant = \"jwt_bearer\"\n",
+            "the jwt_bearer grant needs the workload's token: `assertion_file` or `assertion`",
+        ),
+        (
+            "grant = \"client_credentials\"\nclient_id = \"c\"\nclient_secret = \"s\"\nprivate_key = \"${secret:KEY}\"\n",
+            "servers.api.oauth.private_key: give `client_secret` or `private_key`, not both",
+        ),
+        (
+            "grant = \"client_credentials\"\nclient_id = \"c\"\nprivate_key = \"${secret:KEY}\"\nsigning_algorithm = \"HS256\"\n",
+            "\"HS256\" is not an algorithm weft signs with\n  hint: use ES256, ES384, RS256, RS384 or RS512",
+        ),
+        (
+            "grant = \"enterprise\"\nclient_id = \"c\"\nidp_issuer = \"https://idp\"\nidp_client_id = \"i\"\nid_token = \"t\"\n",
+            "the enterprise grant needs `idp_token_endpoint`",
+        ),
+        (
+            "assertion = \"jwt\"\n",
+            "servers.api.oauth.assertion: applies only to grant = jwt_bearer",
+        ),
+        (
+            "grant = \"jwt_bearer\"\nassertion = \"jwt\"\nassertion_file = \"token\"\n",
+            "give the token or its file (`_file`), not both",
+        ),
+        (
+            "grant = \"device_code\"\n",
+            "\"device_code\" is not a grant weft uses",
+        ),
+    ];
+    for (i, (table, expected)) in cases.iter().enumerate() {
+        let (code, err) = check(dir.path(), &format!("g{i}.toml"), &format!("{base}{table}"));
+        assert_eq!(code, 2, "{table}: {err}");
+        assert!(
+            err.contains(expected),
+            "{table}: expected {expected:?} in {err}"
+        );
+        assert!(!err.contains("canary-5e2a"), "a secret leaked: {err}");
+    }
+    // Each grant, well formed, loads.
+    for (i, table) in [
+        "grant = \"client_credentials\"\nclient_id = \"c\"\nprivate_key = \"${secret:KEY}\"\nsigning_algorithm = \"ES384\"\n",
+        "grant = \"jwt_bearer\"\nassertion_file = \"token\"\n",
+        "grant = \"enterprise\"\nclient_id = \"c\"\nclient_secret = \"${secret:KEY}\"\nidp_issuer = \"https://idp\"\nidp_token_endpoint = \"https://idp/token\"\nidp_client_id = \"i\"\nid_token_file = \"id\"\n",
+        "dpop = true\n",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // The config is fine; the server (port 9) is not there (exit 1).
+        let path = dir.path().join(format!("ok{i}.toml"));
+        let out = check_output(&path, &format!("{base}{table}"));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{table}: {said}");
+        assert!(said.starts_with(&format!("config {}: ok\n", path.display())), "{table}: {said}");
+        assert!(!said.contains("canary-5e2a"), "a secret leaked: {said}");
+    }
 }

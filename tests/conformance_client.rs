@@ -8,12 +8,12 @@
 //! The core scenarios of both eras, and every `auth/*` scenario: the
 //! suite hosts each one's authorization server, and weft's OAuth client
 //! (discovery, registration, PKCE, `resource`, `iss`, step-up, client
-//! credentials) logs in through the example's authorizer, which approves
-//! as a browser would. The example answers a server's requests for input
-//! (elicitation with each field's default, SEP-1034) as an agent would,
-//! through the library's `Forward`. The auth extensions weft does not
-//! implement are listed with their exact counts too, so a change either
-//! way shows.
+//! credentials with a secret or a private key, the JWT-bearer grant of
+//! workload identity, enterprise-managed authorization, DPoP with nonces)
+//! logs in through the example's authorizer, which approves as a browser
+//! would. The example answers a server's requests for input (elicitation
+//! with each field's default, SEP-1034) as an agent would, through the
+//! library's `Forward`.
 //!
 //! The counts go to `target/conformance/client.json`, and the README's
 //! client table must be what `.ci/conformance_readme.py --section client`
@@ -67,13 +67,14 @@ const EXPECTED: &[(&str, usize, usize)] = &[
     ("auth/iss-normalized", 8, 0),
     ("auth/metadata-issuer-mismatch", 3, 0),
     ("auth/client-credentials-basic", 9, 0),
-    // Extensions weft does not implement (private-key JWT, enterprise
-    // managed authorization, DPoP, workload identity).
-    ("auth/client-credentials-jwt", 0, 1),
-    ("auth/enterprise-managed-authorization", 8, 2),
-    ("auth/dpop", 9, 3),
-    ("auth/dpop-nonce", 9, 5),
-    ("auth/wif-jwt-bearer", 8, 1),
+    // The extensions: private-key JWT client credentials, enterprise
+    // managed authorization, DPoP (with and without nonces), workload
+    // identity federation.
+    ("auth/client-credentials-jwt", 9, 0),
+    ("auth/enterprise-managed-authorization", 10, 0),
+    ("auth/dpop", 12, 0),
+    ("auth/dpop-nonce", 14, 0),
+    ("auth/wif-jwt-bearer", 9, 0),
 ];
 
 fn client_bin() -> PathBuf {

@@ -37,6 +37,11 @@ fn weft_in(dir: &Path) -> Command {
 /// `weft auth login SERVER` driven to the end: the URL it prints is
 /// opened as a browser would, and the redirect comes back to weft.
 fn login(dir: &Path, server: &str, extra: &[&str]) -> String {
+    login_trusting(dir, server, extra, None)
+}
+
+/// The same, with a browser that trusts the CA certificate `ca` too.
+fn login_trusting(dir: &Path, server: &str, extra: &[&str], ca: Option<&Path>) -> String {
     let mut child = weft_in(dir)
         .args(["auth", "login", server, "--no-browser"])
         .args(extra)
@@ -60,14 +65,15 @@ fn login(dir: &Path, server: &str, extra: &[&str]) -> String {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("weft auth login printed no URL: {said:?}"));
-        if let Some(url) = line.trim().strip_prefix("http://") {
-            break format!("http://{url}");
+        let url = line.trim();
+        if url.starts_with("http://") || url.starts_with("https://") {
+            break url.to_string();
         }
         said.push(line);
     };
     // The browser: the authorization server approves at once and
     // redirects to weft's listener, which answers the page.
-    let page = browser_get(&url);
+    let page = browser_get(&url, ca);
     assert!(page.contains("weft has the login"), "{page}");
     let status = wait_child(&mut child, Duration::from_secs(60));
     let rest: Vec<String> = rx.try_iter().collect();
@@ -78,14 +84,22 @@ fn login(dir: &Path, server: &str, extra: &[&str]) -> String {
     rest.join("\n")
 }
 
-/// A GET that follows redirects, as a browser does.
-fn browser_get(url: &str) -> String {
+/// A GET that follows redirects, as a browser does (trusting `ca` too).
+fn browser_get(url: &str, ca: Option<&Path>) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
+    let mut browser = reqwest::Client::builder();
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).expect("read the CA");
+        browser = browser.add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a CA"));
+    }
+    let browser = browser.build().expect("a browser");
     runtime.block_on(async {
-        reqwest::get(url)
+        browser
+            .get(url)
+            .send()
             .await
             .expect("the browser's GET")
             .text()
@@ -307,4 +321,66 @@ fn a_per_tenant_server_has_a_login_per_tenant() {
         "{}",
         String::from_utf8_lossy(&b.stderr)
     );
+}
+
+/// A server whose authorization server is reached over HTTPS with a
+/// private CA: discovery, registration and the token requests of
+/// `weft auth login` trust the server's `ca_file`, as its MCP requests
+/// do; without it the login fails with the certificate error.
+#[test]
+fn the_login_reaches_an_https_authorization_server_through_ca_file() {
+    let dir = temp_dir();
+    let pki = crate::support::pki::Pki::new(dir.path());
+    let (_server, port) = crate::http_upstreams::python_fixture(
+        "oauth_server.py",
+        &[
+            "--tls",
+            &pki.server_cert.display().to_string(),
+            &pki.server_key.display().to_string(),
+        ],
+    );
+    let write = |tls: &str| {
+        std::fs::write(
+            dir.path().join("weft.toml"),
+            format!(
+                "[settings]\njournal = false\n\n[servers.notes]\nurl = \"https://localhost:{port}/mcp\"\noauth = true\n{tls}"
+            ),
+        )
+        .expect("write the config");
+    };
+
+    write("");
+    let refused = weft_in(dir.path())
+        .args(["auth", "login", "notes", "--no-browser"])
+        .stdin(Stdio::null())
+        .output_timed()
+        .expect("weft auth login");
+    assert_eq!(refused.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("OAuth for notes failed") && said.contains("certificate"),
+        "{said}"
+    );
+
+    write("ca_file = \"ca.pem\"\n");
+    let done = login_trusting(dir.path(), "notes", &[], Some(&pki.ca));
+    assert!(
+        done.contains("logged in to notes (scopes: notes)"),
+        "{done}"
+    );
+    let out = weft_ok(
+        &dir.path().join("weft.toml"),
+        &["call", "notes", "echo", r#"{"message":"over tls"}"#],
+    );
+    assert_eq!(out.trim(), "Echo: over tls");
+    assert_eq!(
+        seen_tls(port, &pki.ca)["issued"],
+        json!({"code": 1, "refresh": 0})
+    );
+}
+
+/// What the HTTPS fixture saw.
+fn seen_tls(port: u16, ca: &Path) -> Value {
+    let page = browser_get(&format!("https://localhost:{port}/seen"), Some(ca));
+    serde_json::from_str(&page).expect("the fixture's record")
 }

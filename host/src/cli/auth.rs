@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::oauth::{Grant, OAuthConfig};
+use crate::config::oauth::OAuthConfig;
 use crate::config::{Config, ServerConfig, Transport};
 use crate::upstream::oauth::{self, Loopback, OAuth};
 
@@ -90,6 +90,17 @@ fn oauth_of(server: &ServerConfig) -> Option<(&str, &OAuthConfig)> {
     }
 }
 
+/// The OAuth state of `server` as `tenant`, reaching its authorization
+/// server with the server's own TLS settings.
+fn state_of(server: &ServerConfig, tenant: Option<String>) -> Option<OAuth> {
+    let (url, oauth) = oauth_of(server)?;
+    let state = OAuth::new(&server.name, tenant, url, oauth.clone());
+    Some(match &server.transport {
+        Transport::Http { tls, .. } => state.with_tls((**tls).clone()),
+        _ => state,
+    })
+}
+
 /// The OAuth state of `name` (as `tenant`), or why there is none.
 fn pick(config: &Config, name: &str, tenant: Option<String>) -> Result<OAuth, String> {
     let Some(server) = config.server(name) else {
@@ -99,14 +110,15 @@ fn pick(config: &Config, name: &str, tenant: Option<String>) -> Result<OAuth, St
             .unwrap_or_default();
         return Err(format!("no server named {name:?} in the config{hint}"));
     };
-    let Some((url, oauth)) = oauth_of(server) else {
+    let Some((_, oauth)) = oauth_of(server) else {
         return Err(format!(
             "{name} does not use OAuth; add `oauth = true` to [servers.{name}] (it must have a `url`)"
         ));
     };
-    if oauth.grant == Grant::ClientCredentials {
+    if oauth.grant.is_machine() {
         return Err(format!(
-            "{name} uses the client_credentials grant: weft gets its tokens itself, with no login"
+            "{name} uses the {} grant: weft gets its tokens itself, with no login",
+            oauth.grant.name()
         ));
     }
     match (&tenant, server.per_tenant) {
@@ -125,14 +137,14 @@ fn pick(config: &Config, name: &str, tenant: Option<String>) -> Result<OAuth, St
         }
         _ => {}
     }
-    Ok(OAuth::new(name, tenant, url, oauth.clone()))
+    state_of(server, tenant).ok_or_else(|| format!("{name} does not use OAuth"))
 }
 
 /// `weft auth status`: every OAuth server (and tenant), from the store.
 async fn status(config: &Config, json: bool) -> ExitCode {
     let mut rows = Vec::new();
     for server in &config.servers {
-        let Some((url, oauth)) = oauth_of(server) else {
+        let Some((_, oauth)) = oauth_of(server) else {
             continue;
         };
         let tenants: Vec<Option<String>> = if server.per_tenant && !config.tenants.is_empty() {
@@ -145,7 +157,9 @@ async fn status(config: &Config, json: bool) -> ExitCode {
             vec![None]
         };
         for tenant in tenants {
-            let state = OAuth::new(&server.name, tenant.clone(), url, oauth.clone());
+            let Some(state) = state_of(server, tenant.clone()) else {
+                continue;
+            };
             let s = oauth::status(&state).await;
             rows.push((server.name.clone(), tenant, oauth.grant, s));
         }
@@ -157,7 +171,7 @@ async fn status(config: &Config, json: bool) -> ExitCode {
                 serde_json::json!({
                     "server": name,
                     "tenant": tenant,
-                    "grant": match grant { Grant::AuthorizationCode => "authorization_code", Grant::ClientCredentials => "client_credentials" },
+                    "grant": grant.name(),
                     "logged_in": s.logged_in,
                     "client_id": s.client_id,
                     "scopes": s.scopes,
@@ -179,7 +193,7 @@ async fn status(config: &Config, json: bool) -> ExitCode {
             None => name,
         };
         let state = match (grant, s.logged_in) {
-            (Grant::ClientCredentials, _) => "client credentials (no login needed)".to_string(),
+            (g, _) if g.is_machine() => format!("{} (no login needed)", g.name().replace('_', " ")),
             (_, false) => format!("not logged in: run `weft auth login {}`", login_args(&who)),
             (_, true) => {
                 let expiry = match s.expires_in {

@@ -13,6 +13,24 @@
 //! client_id = "weft-prod"
 //! client_secret = "${secret:BILLING_SECRET}"
 //! scopes = ["invoices:read"]
+//!
+//! [servers.ledger.oauth]
+//! grant = "client_credentials"      # private_key_jwt instead of a secret
+//! client_id = "weft-prod"
+//! private_key = "${secret:LEDGER_KEY}"
+//!
+//! [servers.ci.oauth]
+//! grant = "jwt_bearer"              # workload identity federation
+//! assertion_file = "/var/run/secrets/tokens/mcp"
+//!
+//! [servers.crm.oauth]
+//! grant = "enterprise"              # an enterprise IdP's ID token
+//! client_id = "crm-client"
+//! client_secret = "${secret:CRM_SECRET}"
+//! idp_issuer = "https://idp.example"
+//! idp_token_endpoint = "https://idp.example/token"
+//! idp_client_id = "weft"
+//! id_token = "${secret:IDP_ID_TOKEN}"
 //! ```
 //!
 //! Plain data: discovery, registration and tokens happen when weft
@@ -40,6 +58,81 @@ pub struct OAuthConfig {
     pub scopes: Vec<String>,
     /// The secrets file the tokens are kept in (the config's own).
     pub store: Option<PathBuf>,
+    /// `private_key_jwt`: the client's PEM key (PKCS#8, resolved) and the
+    /// algorithm it signs with, instead of a client secret.
+    pub private_key: Option<String>,
+    pub signing_algorithm: SigningAlgorithm,
+    /// `jwt_bearer`: the workload's JWT, presented as the grant.
+    pub assertion: Option<Assertion>,
+    /// `enterprise`: the identity provider that turns the user's ID token
+    /// into an identity assertion for this server's authorization server.
+    pub idp: Option<Idp>,
+    /// Bind tokens to a key weft holds (DPoP, RFC 9449) even before the
+    /// server's challenge asks for it.
+    pub dpop: bool,
+}
+
+/// Algorithms a `private_key` may sign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SigningAlgorithm {
+    #[default]
+    ES256,
+    ES384,
+    RS256,
+    RS384,
+    RS512,
+}
+
+impl SigningAlgorithm {
+    const ALL: [(&'static str, SigningAlgorithm); 5] = [
+        ("ES256", SigningAlgorithm::ES256),
+        ("ES384", SigningAlgorithm::ES384),
+        ("RS256", SigningAlgorithm::RS256),
+        ("RS384", SigningAlgorithm::RS384),
+        ("RS512", SigningAlgorithm::RS512),
+    ];
+}
+
+/// A JWT weft presents: written in the config (a `${secret:..}` or
+/// `${env:..}`, resolved), or a file read each time a token is needed, as
+/// platforms rotate workload tokens in place.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Assertion {
+    Value(String),
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for Assertion {
+    // A token's value is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Assertion::Value(_) => f.write_str("Value(…)"),
+            Assertion::File(p) => f.debug_tuple("File").field(p).finish(),
+        }
+    }
+}
+
+/// An enterprise identity provider (`grant = "enterprise"`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Idp {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// The user's ID token from that provider.
+    pub id_token: Assertion,
+}
+
+impl std::fmt::Debug for Idp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Idp")
+            .field("issuer", &self.issuer)
+            .field("token_endpoint", &self.token_endpoint)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("id_token", &self.id_token)
+            .finish()
+    }
 }
 
 /// The OAuth grant weft uses.
@@ -47,8 +140,33 @@ pub struct OAuthConfig {
 pub enum Grant {
     /// A person logs in once with `weft auth login`; weft refreshes.
     AuthorizationCode,
-    /// weft authenticates as itself with its client id and secret.
+    /// weft authenticates as itself with its client id and secret (or
+    /// private key).
     ClientCredentials,
+    /// weft presents a workload's JWT (RFC 7523; workload identity
+    /// federation).
+    JwtBearer,
+    /// An enterprise IdP's ID token is exchanged for an identity assertion
+    /// (RFC 8693), which the server's authorization server takes as a
+    /// JWT-bearer grant (enterprise-managed authorization).
+    Enterprise,
+}
+
+impl Grant {
+    /// The name the config uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Grant::AuthorizationCode => "authorization_code",
+            Grant::ClientCredentials => "client_credentials",
+            Grant::JwtBearer => "jwt_bearer",
+            Grant::Enterprise => "enterprise",
+        }
+    }
+
+    /// Whether weft gets its tokens without a person (no login).
+    pub fn is_machine(self) -> bool {
+        self != Grant::AuthorizationCode
+    }
 }
 
 impl std::fmt::Debug for OAuthConfig {
@@ -61,6 +179,11 @@ impl std::fmt::Debug for OAuthConfig {
             .field("client_metadata_url", &self.client_metadata_url)
             .field("scopes", &self.scopes)
             .field("store", &self.store)
+            .field("private_key", &self.private_key.as_ref().map(|_| "…"))
+            .field("signing_algorithm", &self.signing_algorithm)
+            .field("assertion", &self.assertion)
+            .field("idp", &self.idp)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -70,7 +193,7 @@ impl std::fmt::Debug for OAuthConfig {
 #[serde(untagged)]
 pub(crate) enum RawOAuth {
     On(bool),
-    Table(RawOAuthTable),
+    Table(Box<RawOAuthTable>),
 }
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -82,57 +205,202 @@ pub(crate) struct RawOAuthTable {
     client_metadata_url: Option<String>,
     #[serde(default)]
     scopes: Vec<String>,
+    private_key: Option<String>,
+    signing_algorithm: Option<String>,
+    assertion: Option<String>,
+    assertion_file: Option<PathBuf>,
+    idp_issuer: Option<String>,
+    idp_token_endpoint: Option<String>,
+    idp_client_id: Option<String>,
+    idp_client_secret: Option<String>,
+    id_token: Option<String>,
+    id_token_file: Option<PathBuf>,
+    #[serde(default)]
+    dpop: bool,
 }
 
 impl RawOAuth {
-    /// The client secret as written (a reference, perhaps).
-    pub(crate) fn client_secret(&self) -> Option<&String> {
+    /// The values that may be `${secret:..}` references, as written.
+    pub(crate) fn secret_values(&self) -> Vec<&String> {
         match self {
-            RawOAuth::Table(t) => t.client_secret.as_ref(),
-            RawOAuth::On(_) => None,
+            RawOAuth::Table(t) => [
+                &t.client_secret,
+                &t.private_key,
+                &t.assertion,
+                &t.idp_client_secret,
+                &t.id_token,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            RawOAuth::On(_) => Vec::new(),
         }
     }
 
-    /// Checks the entry; `resolve` substitutes a `${secret:..}` or
-    /// `${env:..}` reference in the client secret.
+    /// Checks the entry; `resolve(field, value)` substitutes a
+    /// `${secret:..}` or `${env:..}` reference in a credential.
     pub(crate) fn into_config(
         self,
         file: &Path,
         entry: &str,
         store: Option<PathBuf>,
-        resolve: &mut dyn FnMut(&str) -> Result<String, ConfigError>,
+        resolve: &mut dyn FnMut(&str, &str) -> Result<String, ConfigError>,
     ) -> Result<Option<OAuthConfig>, ConfigError> {
         let key = |k: &str| format!("{entry}.oauth.{k}");
         let table = match self {
             RawOAuth::On(false) => return Ok(None),
             RawOAuth::On(true) => RawOAuthTable::default(),
-            RawOAuth::Table(t) => t,
+            RawOAuth::Table(t) => *t,
         };
         let grant = match table.grant.as_deref() {
             None | Some("authorization_code") => Grant::AuthorizationCode,
             Some("client_credentials") => Grant::ClientCredentials,
+            Some("jwt_bearer") => Grant::JwtBearer,
+            Some("enterprise") => Grant::Enterprise,
             Some(other) => {
                 return Err(ConfigError::new(
                     file,
                     key("grant"),
                     format!("{other:?} is not a grant weft uses"),
                 )
-                .hint("use \"authorization_code\" (log in with `weft auth login`) or \"client_credentials\""));
+                .hint("use \"authorization_code\" (log in with `weft auth login`), \"client_credentials\", \"jwt_bearer\" or \"enterprise\""));
             }
         };
-        let client_secret = table.client_secret.as_deref().map(resolve).transpose()?;
-        if grant == Grant::ClientCredentials
-            && (table.client_id.is_none() || client_secret.is_none())
-        {
+        let mut secret = |field: &str, value: &Option<String>| {
+            value.as_deref().map(|v| resolve(field, v)).transpose()
+        };
+        let client_secret = secret("client_secret", &table.client_secret)?;
+        let private_key = secret("private_key", &table.private_key)?;
+        let idp_client_secret = secret("idp_client_secret", &table.idp_client_secret)?;
+        let assertion = jwt_source(
+            file,
+            &key("assertion"),
+            secret("assertion", &table.assertion)?,
+            table.assertion_file,
+        )?;
+        let id_token = jwt_source(
+            file,
+            &key("id_token"),
+            secret("id_token", &table.id_token)?,
+            table.id_token_file,
+        )?;
+        let only_for = |field: &str, set: bool, grants: &[Grant]| {
+            if set && !grants.contains(&grant) {
+                let names: Vec<&str> = grants.iter().map(|g| g.name()).collect();
+                return Err(ConfigError::new(
+                    file,
+                    key(field),
+                    format!("applies only to grant = {}", names.join(" or ")),
+                ));
+            }
+            Ok(())
+        };
+        only_for(
+            "private_key",
+            private_key.is_some(),
+            &[Grant::ClientCredentials],
+        )?;
+        only_for(
+            "signing_algorithm",
+            table.signing_algorithm.is_some(),
+            &[Grant::ClientCredentials],
+        )?;
+        only_for("assertion", assertion.is_some(), &[Grant::JwtBearer])?;
+        let idp_set = table.idp_issuer.is_some()
+            || table.idp_token_endpoint.is_some()
+            || table.idp_client_id.is_some()
+            || idp_client_secret.is_some()
+            || id_token.is_some();
+        only_for("idp_issuer", idp_set, &[Grant::Enterprise])?;
+        if grant == Grant::ClientCredentials {
+            let authenticated = client_secret.is_some() || private_key.is_some();
+            if table.client_id.is_none() || !authenticated {
+                return Err(ConfigError::new(
+                    file,
+                    format!("{entry}.oauth"),
+                    "the client_credentials grant needs `client_id` and `client_secret` (or `private_key`)",
+                )
+                .hint(
+                    "add client_secret = \"${secret:NAME}\" and set it with `weft secrets set NAME`",
+                ));
+            }
+            if client_secret.is_some() && private_key.is_some() {
+                return Err(ConfigError::new(
+                    file,
+                    key("private_key"),
+                    "give `client_secret` or `private_key`, not both",
+                ));
+            }
+        }
+        if private_key.is_some() && table.client_id.is_none() {
+            return Err(ConfigError::new(
+                file,
+                key("private_key"),
+                "a private key needs the `client_id` it belongs to",
+            ));
+        }
+        let signing_algorithm = match table.signing_algorithm.as_deref() {
+            None => SigningAlgorithm::default(),
+            Some(name) => SigningAlgorithm::ALL
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| *a)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        file,
+                        key("signing_algorithm"),
+                        format!("{name:?} is not an algorithm weft signs with"),
+                    )
+                    .hint("use ES256, ES384, RS256, RS384 or RS512")
+                })?,
+        };
+        if grant == Grant::JwtBearer && assertion.is_none() {
             return Err(ConfigError::new(
                 file,
                 format!("{entry}.oauth"),
-                "the client_credentials grant needs `client_id` and `client_secret`",
+                "the jwt_bearer grant needs the workload's token: `assertion_file` or `assertion`",
             )
-            .hint(
-                "add client_secret = \"${secret:NAME}\" and set it with `weft secrets set NAME`",
-            ));
+            .hint("point assertion_file at the token your platform mounts, or set assertion = \"${env:NAME}\""));
         }
+        let idp = match grant {
+            Grant::Enterprise => {
+                let need = |field: &str, v: Option<String>| {
+                    v.filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                        ConfigError::new(
+                            file,
+                            format!("{entry}.oauth"),
+                            format!("the enterprise grant needs `{field}`"),
+                        )
+                        .hint("set idp_issuer, idp_token_endpoint, idp_client_id, id_token (or id_token_file), client_id and client_secret")
+                    })
+                };
+                let token_endpoint = need("idp_token_endpoint", table.idp_token_endpoint)?;
+                for (field, url) in [("idp_token_endpoint", &token_endpoint)] {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        return Err(ConfigError::new(
+                            file,
+                            key(field),
+                            format!("{url:?} is not an http:// or https:// URL"),
+                        ));
+                    }
+                }
+                need("client_id", table.client_id.clone())?;
+                Some(Idp {
+                    issuer: need("idp_issuer", table.idp_issuer)?,
+                    token_endpoint,
+                    client_id: need("idp_client_id", table.idp_client_id)?,
+                    client_secret: idp_client_secret,
+                    id_token: id_token.ok_or_else(|| {
+                        ConfigError::new(
+                            file,
+                            format!("{entry}.oauth"),
+                            "the enterprise grant needs the user's `id_token` (or `id_token_file`)",
+                        )
+                    })?,
+                })
+            }
+            _ => None,
+        };
         if client_secret.is_some() && table.client_id.is_none() {
             return Err(ConfigError::new(
                 file,
@@ -168,6 +436,37 @@ impl RawOAuth {
             client_metadata_url: table.client_metadata_url,
             scopes: table.scopes,
             store,
+            private_key,
+            signing_algorithm,
+            assertion,
+            idp,
+            dpop: table.dpop,
         }))
+    }
+}
+
+/// A JWT given inline or as a file, not both.
+fn jwt_source(
+    file: &Path,
+    key: &str,
+    value: Option<String>,
+    path: Option<PathBuf>,
+) -> Result<Option<Assertion>, ConfigError> {
+    match (value, path) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            file,
+            key,
+            "give the token or its file (`_file`), not both",
+        )),
+        (Some(v), None) => Ok(Some(Assertion::Value(v))),
+        (None, Some(p)) => {
+            // Relative to the config's folder, like every path in it.
+            let p = match p.is_absolute() {
+                true => p,
+                false => file.parent().map(|d| d.join(&p)).unwrap_or(p),
+            };
+            Ok(Some(Assertion::File(p)))
+        }
+        (None, None) => Ok(None),
     }
 }

@@ -150,7 +150,7 @@ impl RawServer {
             .values()
             .chain(self.headers.values())
             .chain(self.client_key.iter())
-            .chain(self.oauth.as_ref().and_then(|o| o.client_secret()))
+            .chain(self.oauth.iter().flat_map(|o| o.secret_values()))
             .chain(self.egress_headers.values().flat_map(|t| t.values()))
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
@@ -411,11 +411,16 @@ impl RawServer {
                 let tls = raw_tls()?.into_config(file, entry, &url)?;
                 let oauth = match self.oauth.take() {
                     Some(raw) => {
-                        let mut resolve = |v: &str| {
-                            let one =
-                                BTreeMap::from([("client_secret".to_string(), v.to_string())]);
+                        // Every value resolved here is a credential
+                        // (a secret, a key, a token), masked wherever seen.
+                        let mut resolve = |field: &str, v: &str| {
+                            let one = BTreeMap::from([(field.to_string(), v.to_string())]);
                             let mut r = resolve_with(&one, "oauth", store.as_ref(), None)?;
-                            Ok(r.remove("client_secret").unwrap_or_default())
+                            let value = r.remove(field).unwrap_or_default();
+                            credentials
+                                .borrow_mut()
+                                .note(None, credential_values(&value));
+                            Ok(value)
                         };
                         raw.into_config(file, entry, settings.secrets_file.clone(), &mut resolve)?
                     }

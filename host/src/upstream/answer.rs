@@ -218,7 +218,7 @@ pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> Ser
 
 /// The body, read as it comes (a chunked one too), or nothing when it
 /// runs over `cap` bytes.
-async fn capped_body(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+pub(crate) async fn capped_body(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
     if response.content_length().is_some_and(|n| n > cap as u64) {
         return Vec::new();
     }

@@ -278,13 +278,12 @@ impl Upstream {
             Transport::Http {
                 url,
                 oauth: Some(o),
+                tls,
                 ..
-            } => Some(Arc::new(oauth::OAuth::new(
-                &config.name,
-                tenant.clone(),
-                url,
-                (**o).clone(),
-            ))),
+            } => Some(Arc::new(
+                oauth::OAuth::new(&config.name, tenant.clone(), url, (**o).clone())
+                    .with_tls((**tls).clone()),
+            )),
             _ => None,
         };
         Upstream {

@@ -25,9 +25,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reqwest::StatusCode;
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE,
-};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use rmcp::RoleClient;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientNotification, ClientRequest, GetMeta, JsonRpcMessage, RequestId,
@@ -172,7 +170,7 @@ impl Transport<RoleClient> for Streamable {
             let shared = self.shared.clone();
             let delete = async move {
                 let request = shared.client.delete(shared.url.clone()).header(SESSION, id);
-                if let Ok(request) = shared.authorized(request).await {
+                if let Ok(request) = shared.authorized("DELETE", request).await {
                     let _ = request.send().await;
                 }
             };
@@ -331,21 +329,41 @@ impl Shared {
                 .map_err(HttpError::Connect);
         };
         // With OAuth: the token, and one renewal and retry when the
-        // server refuses it (401) or wants a wider scope (403).
+        // server refuses it (401) or wants a wider scope (403). A DPoP
+        // server's request for a nonce is answered once, with the token.
         let body = bytes::Bytes::from(body);
-        let token = oauth.token().await?;
-        let send = |token: Option<&str>| {
+        let url = self.url.as_str();
+        let send = |token: Option<String>| {
             let mut headers = headers.clone();
-            if let Some(t) = token.and_then(bearer) {
-                headers.insert(AUTHORIZATION, t);
+            let body = body.clone();
+            async move {
+                if let Some(t) = &token {
+                    for (name, value) in oauth.present("POST", url, t)? {
+                        headers.insert(name, value);
+                    }
+                }
+                let sent = |headers: HeaderMap| {
+                    self.client
+                        .post(self.url.clone())
+                        .headers(headers)
+                        .body(body.clone())
+                        .send()
+                };
+                let response = sent(headers.clone()).await.map_err(HttpError::Connect)?;
+                if token.is_none() || !oauth.nonce_asked(response.status(), response.headers()) {
+                    return Ok::<_, HttpError>(response);
+                }
+                // The proof carried the old nonce (or none): a new one.
+                if let Some(t) = &token {
+                    for (name, value) in oauth.present("POST", url, t)? {
+                        headers.insert(name, value);
+                    }
+                }
+                sent(headers).await.map_err(HttpError::Connect)
             }
-            self.client
-                .post(self.url.clone())
-                .headers(headers)
-                .body(body.clone())
-                .send()
         };
-        let response = send(token.as_deref()).await.map_err(HttpError::Connect)?;
+        let token = oauth.token().await?;
+        let response = send(token.clone()).await?;
         let challenge = response
             .headers()
             .get(WWW_AUTHENTICATE)
@@ -364,21 +382,26 @@ impl Shared {
             }
             _ => return Ok(response),
         };
-        send(Some(&fresh)).await.map_err(HttpError::Connect)
+        send(Some(fresh)).await
     }
 
-    /// `request` with the server's token, when it wants one.
+    /// `request` (a `method` request) with the server's token, when it
+    /// wants one.
     async fn authorized(
         &self,
+        method: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::RequestBuilder, HttpError> {
         let Some(oauth) = &self.oauth else {
             return Ok(request);
         };
-        Ok(match oauth.token().await?.as_deref().and_then(bearer) {
-            Some(t) => request.header(AUTHORIZATION, t),
-            None => request,
-        })
+        let mut request = request;
+        if let Some(token) = oauth.token().await? {
+            for (name, value) in oauth.present(method, self.url.as_str(), &token)? {
+                request = request.header(name, value);
+            }
+        }
+        Ok(request)
     }
 
     /// Keeps the session id the server gave in answer to `initialize`.
@@ -490,7 +513,7 @@ impl Shared {
         if let Some(v) = stamp.version {
             request = request.header(VERSION, v);
         }
-        self.authorized(request)
+        self.authorized("GET", request)
             .await?
             .send()
             .await
@@ -603,7 +626,7 @@ impl Shared {
             if let Some(v) = stamp.version {
                 request = request.header(VERSION, v);
             }
-            let Ok(request) = self.authorized(request).await else {
+            let Ok(request) = self.authorized("GET", request).await else {
                 return;
             };
             let response = match request.send().await {
@@ -657,13 +680,6 @@ fn names_modern_version(message: &ServerJsonRpcMessage) -> bool {
             .and_then(|d| d.get("supported"))
             .and_then(|s| s.as_array())
             .is_some_and(|s| s.iter().any(|v| v == "2026-07-28"))
-}
-
-/// `Bearer TOKEN` as a header value kept out of debug output.
-fn bearer(token: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
 }
 
 /// The id of a request.

@@ -31,32 +31,55 @@ fn refused(e: OAuthError) -> Failure {
     StreamableHttpError::Auth(AuthError::AuthorizationFailed(e.to_string()))
 }
 
+type Headers = HashMap<HeaderName, HeaderValue>;
+
 impl Authed {
     /// Runs `call` with the token, renewing it once when the server
-    /// refuses it.
-    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, Failure>
+    /// refuses it. `call` gets the token for rmcp to send as `Bearer`, or,
+    /// for a DPoP server, none and `headers` with `Authorization: DPoP`
+    /// and a fresh proof for a `method` request to `uri`.
+    async fn with_token<T, F, Fut>(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &Headers,
+        call: F,
+    ) -> Result<T, Failure>
     where
-        F: Fn(Option<String>) -> Fut,
+        F: Fn(Option<String>, Headers) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
         let Some(oauth) = &self.oauth else {
-            return call(None).await;
+            return call(None, headers.clone()).await;
+        };
+        let present = |token: Option<String>| -> Result<(Option<String>, Headers), Failure> {
+            match token {
+                Some(t) if oauth.uses_dpop() => {
+                    let mut headers = headers.clone();
+                    headers.extend(oauth.present(method, uri, &t).map_err(refused)?);
+                    Ok((None, headers))
+                }
+                t => Ok((t, headers.clone())),
+            }
         };
         let token = oauth.token().await.map_err(refused)?;
-        match call(token.clone()).await {
+        let (sent, with) = present(token.clone())?;
+        match call(sent, with).await {
             Err(StreamableHttpError::AuthRequired(e)) => {
                 let fresh = oauth
                     .unauthorized(token.as_deref(), Some(&e.www_authenticate_header))
                     .await
                     .map_err(refused)?;
-                call(Some(fresh)).await
+                let (sent, with) = present(Some(fresh))?;
+                call(sent, with).await
             }
             Err(StreamableHttpError::InsufficientScope(e)) => {
                 let fresh = oauth
                     .forbidden(&e.www_authenticate_header)
                     .await
                     .map_err(refused)?;
-                call(Some(fresh)).await
+                let (sent, with) = present(Some(fresh))?;
+                call(sent, with).await
             }
             other => other,
         }
@@ -74,13 +97,8 @@ impl StreamableHttpClient for Authed {
         _auth: Option<String>,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, Failure> {
-        self.with_token(|token| {
-            let (uri, message, session_id, headers) = (
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                headers.clone(),
-            );
+        self.with_token("POST", &uri, &headers, |token, headers| {
+            let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
             async move {
                 self.client
                     .post_message(uri, message, session_id, token, headers)
@@ -99,13 +117,8 @@ impl StreamableHttpClient for Authed {
         headers: HashMap<HeaderName, HeaderValue>,
         max: usize,
     ) -> Result<StreamableHttpPostResponse, Failure> {
-        self.with_token(|token| {
-            let (uri, message, session_id, headers) = (
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                headers.clone(),
-            );
+        self.with_token("POST", &uri, &headers, |token, headers| {
+            let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
             async move {
                 self.client
                     .post_message_with_max_sse_event_size(
@@ -124,8 +137,8 @@ impl StreamableHttpClient for Authed {
         _auth: Option<String>,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<(), Failure> {
-        self.with_token(|token| {
-            let (uri, session_id, headers) = (uri.clone(), session_id.clone(), headers.clone());
+        self.with_token("DELETE", &uri, &headers, |token, headers| {
+            let (uri, session_id) = (uri.clone(), session_id.clone());
             async move {
                 self.client
                     .delete_session(uri, session_id, token, headers)
@@ -143,13 +156,8 @@ impl StreamableHttpClient for Authed {
         _auth: Option<String>,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Failure> {
-        self.with_token(|token| {
-            let (uri, session_id, last, headers) = (
-                uri.clone(),
-                session_id.clone(),
-                last_event_id.clone(),
-                headers.clone(),
-            );
+        self.with_token("GET", &uri, &headers, |token, headers| {
+            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
             async move {
                 self.client
                     .get_stream(uri, session_id, last, token, headers)
@@ -168,13 +176,8 @@ impl StreamableHttpClient for Authed {
         headers: HashMap<HeaderName, HeaderValue>,
         max: usize,
     ) -> Result<BoxStream<'static, Result<Sse, SseError>>, Failure> {
-        self.with_token(|token| {
-            let (uri, session_id, last, headers) = (
-                uri.clone(),
-                session_id.clone(),
-                last_event_id.clone(),
-                headers.clone(),
-            );
+        self.with_token("GET", &uri, &headers, |token, headers| {
+            let (uri, session_id, last) = (uri.clone(), session_id.clone(), last_event_id.clone());
             async move {
                 self.client
                     .get_stream_with_max_sse_event_size(uri, session_id, last, token, headers, max)

@@ -242,7 +242,7 @@ pub async fn login(
     authorizer: &dyn Authorizer,
     scopes: &[String],
 ) -> Result<Vec<String>, OAuthError> {
-    let challenge = probe(&oauth.url).await;
+    let challenge = probe(oauth).await;
     let mut wanted = oauth.config.scopes.clone();
     wanted.extend(scopes.iter().cloned());
     let manager = authorize(oauth, authorizer, challenge.as_deref(), &wanted).await?;
@@ -252,12 +252,9 @@ pub async fn login(
 
 /// The `WWW-Authenticate` challenge the server gives a request without
 /// a token, if it gives one.
-async fn probe(url: &str) -> Option<String> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .ok()?;
+async fn probe(oauth: &OAuth) -> Option<String> {
+    let url = oauth.url.as_str();
+    let client = oauth.http_client().await.ok()?;
     let body = serde_json::json!({
         "jsonrpc": "2.0", "id": 0, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},

@@ -4,6 +4,11 @@
 //! metadata document, PKCE, the `resource` parameter, `iss` checks,
 //! refresh).
 //!
+//! Machine grants (client credentials with a secret or a private key, a
+//! workload's JWT, enterprise-managed authorization) are in `machine`;
+//! DPoP-bound tokens in [`dpop`]. The server's TLS settings (`ca_file`, a
+//! client certificate) apply to its authorization server too.
+//!
 //! One [`OAuth`] per server instance (per tenant for a per-tenant server)
 //! outlives its connections. A transport asks it for the token to send
 //! ([`OAuth::token`]); on a 401 it asks for a fresh one
@@ -20,22 +25,23 @@
 //! never reach an upstream, and the token goes nowhere but its server.
 
 mod authed;
+pub mod dpop;
 mod login;
+mod machine;
 mod store;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use oauth2::TokenResponse;
-use rmcp::transport::auth::{
-    AuthError, AuthorizationManager, AuthorizationMetadata, ClientCredentialsConfig,
-};
+use rmcp::transport::auth::{AuthError, AuthorizationManager, AuthorizationMetadata};
 
 pub use authed::Authed;
 pub use login::{Authorizer, BoxFuture, Loopback, login, logout, status};
 pub use store::Record;
 
 use crate::config::oauth::{Grant, OAuthConfig};
+use crate::config::tls::TlsConfig;
 
 /// Tokens are renewed this long before they expire, or when a quarter of
 /// a shorter life is left.
@@ -95,11 +101,16 @@ pub struct OAuth {
     pub tenant: Option<String>,
     url: String,
     config: OAuthConfig,
+    /// The server's TLS settings: its authorization server is reached
+    /// with the same private CA and client certificate.
+    tls: TlsConfig,
     slot: store::Slot,
     /// Set up on first use; replaced by a login or a new client token.
     manager: tokio::sync::Mutex<Option<Arc<AuthorizationManager>>>,
     /// The token last handed out, and until when it may be reused.
     cached: parking_lot::Mutex<Option<(String, Option<Instant>)>>,
+    /// The DPoP key, once the server is known to want one.
+    dpop: parking_lot::Mutex<Option<Arc<dpop::Key>>>,
 }
 
 impl std::fmt::Debug for OAuth {
@@ -119,9 +130,116 @@ impl OAuth {
             tenant,
             url: url.to_string(),
             config,
+            tls: TlsConfig::default(),
             manager: Default::default(),
             cached: Default::default(),
+            dpop: Default::default(),
         }
+    }
+
+    /// The same, reaching the server's authorization server with the
+    /// server's TLS settings (`ca_file`, a client certificate).
+    pub fn with_tls(mut self, tls: TlsConfig) -> OAuth {
+        self.tls = tls;
+        self
+    }
+
+    /// An HTTP client for OAuth requests: no redirects, a time limit, and
+    /// the server's TLS settings.
+    async fn http_client(&self) -> Result<reqwest::Client, OAuthError> {
+        let loaded = crate::upstream::tls::load(&self.tls)
+            .await
+            .map_err(|e| self.failed(e))?;
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30));
+        loaded
+            .apply(builder, &self.url)
+            .build()
+            .map_err(|e| self.failed(e))
+    }
+
+    /// The DPoP key, when the server wants DPoP: `dpop = true`, a
+    /// challenge of the DPoP scheme, or a key stored with earlier tokens.
+    /// A new key is stored at once, before any token is bound to it.
+    async fn dpop_key(
+        &self,
+        challenge: Option<&str>,
+    ) -> Result<Option<Arc<dpop::Key>>, OAuthError> {
+        if let Some(key) = self.dpop.lock().clone() {
+            return Ok(Some(key));
+        }
+        let stored = self
+            .slot
+            .load()
+            .await
+            .map_err(|e| self.failed(e))?
+            .and_then(|r| r.dpop_key);
+        let key = match stored {
+            Some(text) => dpop::Key::restore(&text).map_err(|e| self.failed(e))?,
+            None if self.config.dpop || dpop::is_dpop_challenge(challenge) => {
+                let key = dpop::Key::generate().map_err(|e| self.failed(e))?;
+                let text = key.stored();
+                self.slot
+                    .update(move |old| {
+                        let mut record = old.unwrap_or_default();
+                        record.dpop_key = Some(text);
+                        Some(record)
+                    })
+                    .await
+                    .map_err(|e| self.failed(e))?;
+                key
+            }
+            None => return Ok(None),
+        };
+        let key = Arc::new(key);
+        *self.dpop.lock() = Some(key.clone());
+        Ok(Some(key))
+    }
+
+    /// The headers that present `token` on a `method` request to `url`:
+    /// `Authorization: Bearer`, or for a DPoP server `Authorization: DPoP`
+    /// and a fresh proof.
+    pub fn present(
+        &self,
+        method: &str,
+        url: &str,
+        token: &str,
+    ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, OAuthError> {
+        let key = self.dpop.lock().clone();
+        let Some(key) = key else {
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| self.failed("the token is not a valid header value"))?;
+            value.set_sensitive(true);
+            return Ok(vec![(http::header::AUTHORIZATION, value)]);
+        };
+        let proof = key
+            .proof(method, url, Some(token), true)
+            .map_err(|e| self.failed(e))?;
+        let value = dpop::authorization(token)
+            .ok_or_else(|| self.failed("the token is not a valid header value"))?;
+        Ok(vec![
+            (http::header::AUTHORIZATION, value),
+            (dpop::DPOP, proof),
+        ])
+    }
+
+    /// Keeps the DPoP nonce the server sent with an answer; true when the
+    /// answer is a 401 asking for one, so the request should be sent once
+    /// more, with the same token and a proof carrying the nonce.
+    pub fn nonce_asked(&self, status: http::StatusCode, headers: &http::HeaderMap) -> bool {
+        let key = self.dpop.lock().clone();
+        let Some(key) = key else { return false };
+        let sent = key.note_nonce(headers, true);
+        let challenge = headers
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok());
+        sent && status == http::StatusCode::UNAUTHORIZED && dpop::wants_nonce(challenge)
+    }
+
+    /// Whether requests to the server carry DPoP proofs.
+    pub fn uses_dpop(&self) -> bool {
+        self.dpop.lock().is_some()
     }
 
     fn failed(&self, detail: impl std::fmt::Display) -> OAuthError {
@@ -161,10 +279,10 @@ impl OAuth {
         }
         // Renewed before it expires: a refresh, or a new client token.
         match self.config.grant {
-            Grant::ClientCredentials => {
-                *slot = Some(self.client_credentials(None, &[]).await?);
+            g if g.is_machine() => {
+                *slot = Some(self.machine(None, &[]).await?);
             }
-            Grant::AuthorizationCode => {
+            _ => {
                 manager.refresh_token().await.map_err(|e| match e {
                     AuthError::AuthorizationRequired | AuthError::TokenRefreshRejected(_) => {
                         self.login_needed()
@@ -200,8 +318,8 @@ impl OAuth {
             }
         }
         let manager = match self.config.grant {
-            Grant::ClientCredentials => self.client_credentials(challenge, &[]).await?,
-            Grant::AuthorizationCode => match AUTHORIZER.get() {
+            g if g.is_machine() => self.machine(challenge, &[]).await?,
+            _ => match AUTHORIZER.get() {
                 Some(authorizer) => Arc::new(
                     login::authorize(self, authorizer.as_ref(), challenge, &self.config.scopes)
                         .await?,
@@ -234,9 +352,9 @@ impl OAuth {
         let mut slot = self.manager.lock().await;
         let current = slot.clone();
         let manager = match (self.config.grant, AUTHORIZER.get(), current) {
-            (Grant::ClientCredentials, _, _) => {
+            (g, _, _) if g.is_machine() => {
                 let wanted: Vec<String> = scope.split_whitespace().map(str::to_owned).collect();
-                self.client_credentials(Some(challenge), &wanted).await?
+                self.machine(Some(challenge), &wanted).await?
             }
             (Grant::AuthorizationCode, Some(authorizer), Some(manager)) => {
                 if !manager.can_attempt_scope_upgrade().await {
@@ -258,8 +376,8 @@ impl OAuth {
     /// The manager for the tokens stored earlier, or `None` when there are
     /// none (and none can be had without a person).
     async fn restore(&self) -> Result<Option<Arc<AuthorizationManager>>, OAuthError> {
-        if self.config.grant == Grant::ClientCredentials {
-            return self.client_credentials(None, &[]).await.map(Some);
+        if self.config.grant.is_machine() {
+            return self.machine(None, &[]).await.map(Some);
         }
         let record = self.slot.load().await.map_err(|e| self.failed(e))?;
         let Some(record) = record.filter(|r| r.credentials.is_some()) else {
@@ -275,45 +393,32 @@ impl OAuth {
         &self,
         challenge: Option<&str>,
     ) -> Result<(AuthorizationManager, AuthorizationMetadata), OAuthError> {
-        let mut manager = AuthorizationManager::new(self.url.as_str())
-            .await
-            .map_err(|e| self.failed(e))?;
+        let key = self.dpop_key(challenge).await?;
+        let mut manager = match key {
+            // Token requests carry proofs: rmcp's OAuth code runs on an
+            // HTTP client that adds them.
+            Some(key) => {
+                let http = dpop::Http {
+                    client: self.http_client().await?,
+                    key,
+                };
+                AuthorizationManager::new_with_oauth_http_client(self.url.as_str(), Arc::new(http))
+                    .await
+            }
+            None => AuthorizationManager::new(self.url.as_str()).await,
+        }
+        .map_err(|e| self.failed(e))?;
         manager.set_credential_store(store::Tokens(self.slot.clone()));
+        if self.tls.is_set() && self.dpop.lock().is_none() {
+            let client = self.http_client().await?;
+            manager.with_client(client).map_err(|e| self.failed(e))?;
+        }
         let found = manager
             .resolve_metadata_from_challenge(challenge)
             .await
             .map_err(|e| self.failed(format!("discovery: {e}")))?;
         manager.set_metadata(found.metadata.clone());
         Ok((manager, found.metadata))
-    }
-
-    /// A new token for weft itself (the client-credentials grant).
-    async fn client_credentials(
-        &self,
-        challenge: Option<&str>,
-        extra: &[String],
-    ) -> Result<Arc<AuthorizationManager>, OAuthError> {
-        let (mut manager, _) = self.discover(challenge).await?;
-        let mut scopes = self.config.scopes.clone();
-        for s in extra {
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
-            }
-        }
-        let grant = ClientCredentialsConfig::ClientSecret {
-            client_id: self.config.client_id.clone().unwrap_or_default(),
-            client_secret: self.config.client_secret.clone().unwrap_or_default(),
-            scopes,
-            resource: Some(self.url.clone()),
-        };
-        manager
-            .configure_client_credentials(&grant)
-            .map_err(|e| self.failed(e))?;
-        manager
-            .exchange_client_credentials(&grant)
-            .await
-            .map_err(|e| self.failed(format!("client credentials: {e}")))?;
-        Ok(Arc::new(manager))
     }
 
     /// The token just stored, remembered.

@@ -28,6 +28,10 @@ pub struct Record {
     pub client_secret: Option<String>,
     pub redirect_uri: Option<String>,
     pub credentials: Option<StoredCredentials>,
+    /// The DPoP key the tokens are bound to (base64url PKCS#8), for a
+    /// server that wants DPoP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
 }
 
 /// One server's slot in the secrets file.
