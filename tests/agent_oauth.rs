@@ -260,3 +260,82 @@ async fn agents_tokens_are_checked_and_name_their_tenant() {
         challenge(&narrow)
     );
 }
+
+/// `[oauth.grants]`: a token's scopes decide which tools its agent sees
+/// in `tools/list` and may call; a tool no scope grants is neither listed
+/// nor callable, and a token without a granting scope sees none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_narrow_the_tools_an_agent_sees_and_calls() {
+    let dir = temp_dir();
+    let good = Signer::new("k1");
+    let (_jwks, jwks_uri) = publish(
+        dir.path(),
+        &JwkSet {
+            keys: vec![good.jwk.clone()],
+        },
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[servers.notes]\nbuiltin = \"echo\"\n\n[servers.admin]\nbuiltin = \"echo\"\n\n\
+             [tenants.acme]\ninclude = [\"notes.*\", \"admin.*\"]\n\n\
+             [oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n\n\
+             [oauth.grants]\n\"notes:read\" = [\"notes.*\"]\n\"admin\" = [\"admin.*\", \"notes.*\"]\n",
+            q(ISSUER),
+            q(RESOURCE),
+            q(&jwks_uri)
+        ),
+    );
+    let weft = serve(&config, &[]);
+    let url = format!("{}/mcp", weft.base);
+    let as_scopes = |scope: &str, calls: Value| {
+        crate::serve::agent(
+            &url,
+            "auto",
+            "sequence",
+            json!({"key": good.token(json!({"org": "acme", "scope": scope})), "calls": calls}),
+        )
+    };
+    let names = |out: &Value| -> Vec<String> {
+        let mut n: Vec<String> = out["tools"]
+            .as_object()
+            .expect("tools by name")
+            .keys()
+            .filter(|k| k.ends_with("__echo"))
+            .cloned()
+            .collect();
+        n.sort();
+        n
+    };
+
+    let reader = as_scopes(
+        "mcp notes:read",
+        json!([{"tool": "notes__echo", "args": {"message": "ok"}},
+               {"tool": "admin__echo", "args": {"message": "no"}},
+               {"tool": "weft_search_tools", "args": {"query": "echo"}}]),
+    );
+    assert_eq!(names(&reader), ["notes__echo"], "{reader}");
+    assert_eq!(reader["calls"][0]["error"], false, "{reader}");
+    // As for a tool outside a tenant's view: unknown, not "forbidden".
+    assert_eq!(
+        reader["calls"][1]["rpc_error"],
+        json!({"code": -32602, "data": null, "message": "Unknown tool: \"admin__echo\""}),
+        "{reader}"
+    );
+    // Search finds only what the scopes grant.
+    let found = reader["calls"][2]["text"].as_str().unwrap_or_default();
+    assert!(
+        found.contains("notes__echo") && !found.contains("admin__echo"),
+        "{reader}"
+    );
+
+    let admin = as_scopes(
+        "mcp admin",
+        json!([{"tool": "admin__echo", "args": {"message": "yes"}}]),
+    );
+    assert_eq!(names(&admin), ["admin__echo", "notes__echo"], "{admin}");
+    assert_eq!(admin["calls"][0]["error"], false, "{admin}");
+
+    let bare = as_scopes("mcp", json!([]));
+    assert!(names(&bare).is_empty(), "no scope grants a tool: {bare}");
+}

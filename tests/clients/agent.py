@@ -221,7 +221,7 @@ async def refused(raw, mode, arg):
 async def sequence(c, arg):
     """Every tool as listed (description, read-only hint, input schema),
     then each call in arg["calls"] in order: its error flag, text and
-    structured content."""
+    structured content, or the JSON-RPC error it got."""
     tools, cursor = [], None
     while True:
         page = await c.list_tools(cursor=cursor)
@@ -237,7 +237,12 @@ async def sequence(c, arg):
         }
         for t in tools
     }
-    calls = [await call(c, one) for one in arg["calls"]]
+    calls = []
+    for one in arg["calls"]:
+        try:
+            calls.append(await call(c, one))
+        except Exception as e:  # a JSON-RPC error: kept, the session goes on
+            calls.append({"rpc_error": mcp_error(e) or repr(e)})
     return {"tools": listed, "calls": calls}
 
 
