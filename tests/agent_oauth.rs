@@ -16,7 +16,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, serve, write_config};
+use crate::http_edge::{Raw, Served, serve, write_config};
 use crate::support::*;
 
 const ISSUER: &str = "https://issuer.test";
@@ -112,29 +112,45 @@ fn challenge(answer: &crate::http_edge::Answer) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_tokens_are_checked_and_name_their_tenant() {
-    let dir = temp_dir();
-    let good = Signer::new("k1");
-    let stranger = Signer::new("k2");
-    let (_jwks, jwks_uri) = publish(
-        dir.path(),
+/// A weft serving `servers` (TOML) with agents' tokens checked against
+/// `signer`'s published key: the `[oauth]` table, then `more`. Returns
+/// weft and the JWKS server (kept alive with it).
+fn serve_with_issuer(
+    dir: &Path,
+    signer: &Signer,
+    servers: &str,
+    more: &str,
+) -> (Served, Background) {
+    let (jwks, jwks_uri) = publish(
+        dir,
         &JwkSet {
-            keys: vec![good.jwk.clone()],
+            keys: vec![signer.jwk.clone()],
         },
     );
     let config = write_config(
-        dir.path(),
+        dir,
         &format!(
-            "[servers.echo]\nbuiltin = \"echo\"\n\n\
-             [tenants.acme]\ninclude = [\"echo.*\"]\n\n[tenants.globex]\ninclude = []\n\n\
-             [oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n",
+            "{servers}\n[oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n{more}",
             q(ISSUER),
             q(RESOURCE),
             q(&jwks_uri)
         ),
     );
-    let weft = serve(&config, &[]);
+    (serve(&config, &[]), jwks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_tokens_are_checked_and_name_their_tenant() {
+    let dir = temp_dir();
+    let good = Signer::new("k1");
+    let stranger = Signer::new("k2");
+    let (weft, _jwks) = serve_with_issuer(
+        dir.path(),
+        &good,
+        "[servers.echo]\nbuiltin = \"echo\"\n\n\
+         [tenants.acme]\ninclude = [\"echo.*\"]\n\n[tenants.globex]\ninclude = []\n",
+        "",
+    );
     let base = weft.base.clone();
     let metadata_url = "http://weft.test/.well-known/oauth-protected-resource/mcp";
 
@@ -268,25 +284,13 @@ async fn agents_tokens_are_checked_and_name_their_tenant() {
 async fn scopes_narrow_the_tools_an_agent_sees_and_calls() {
     let dir = temp_dir();
     let good = Signer::new("k1");
-    let (_jwks, jwks_uri) = publish(
+    let (weft, _jwks) = serve_with_issuer(
         dir.path(),
-        &JwkSet {
-            keys: vec![good.jwk.clone()],
-        },
+        &good,
+        "[servers.notes]\nbuiltin = \"echo\"\n\n[servers.admin]\nbuiltin = \"echo\"\n\n\
+         [tenants.acme]\ninclude = [\"notes.*\", \"admin.*\"]\n",
+        "\n[oauth.grants]\n\"notes:read\" = [\"notes.*\"]\n\"admin\" = [\"admin.*\", \"notes.*\"]\n",
     );
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "[servers.notes]\nbuiltin = \"echo\"\n\n[servers.admin]\nbuiltin = \"echo\"\n\n\
-             [tenants.acme]\ninclude = [\"notes.*\", \"admin.*\"]\n\n\
-             [oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n\n\
-             [oauth.grants]\n\"notes:read\" = [\"notes.*\"]\n\"admin\" = [\"admin.*\", \"notes.*\"]\n",
-            q(ISSUER),
-            q(RESOURCE),
-            q(&jwks_uri)
-        ),
-    );
-    let weft = serve(&config, &[]);
     let url = format!("{}/mcp", weft.base);
     let as_scopes = |scope: &str, calls: Value| {
         crate::serve::agent(
