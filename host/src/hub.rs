@@ -274,7 +274,7 @@ impl Hub {
     /// Counts a finished policy run for status and metrics.
     pub fn record_run(&self, report: &crate::policy::RunReport) {
         self.shared.runs.record(&report.policy, report.status);
-        self.shared.metrics.recent().run(report);
+        self.shared.metrics.recent().run(report.summary());
         let limit = report.limit.as_ref().map(|l| l.limit_name());
         self.shared.metrics.policy_run(
             &report.policy,

@@ -217,40 +217,17 @@ impl Recent {
             .collect()
     }
 
-    /// Keeps a finished run (the oldest kept one goes beyond [`MAX_RUNS`]).
-    pub fn run(&self, report: &crate::policy::RunReport) {
-        let calls = report
-            .calls
-            .iter()
-            .take(MAX_RUN_CALLS)
-            .map(|c| RunCall {
-                server: c.server.clone(),
-                tool: c.tool.clone(),
-                ms: c.ms,
-                outcome: match (&c.error, c.ok) {
-                    (Some(kind), _) => kind.as_str().to_string(),
-                    (None, true) => "ok".into(),
-                    (None, false) => "tool-error".into(),
-                },
-            })
-            .collect();
+    /// Keeps a finished run (the oldest kept one goes beyond
+    /// [`MAX_RUNS`]), numbering it; its calls are cut to
+    /// [`MAX_RUN_CALLS`] and its error to 2 KiB.
+    pub fn run(&self, mut summary: RunSummary) {
+        summary.calls.truncate(MAX_RUN_CALLS);
+        if let Some(e) = &mut summary.error {
+            crate::util::truncate(e, 2048);
+        }
         let mut runs = self.runs.lock();
         runs.0 += 1;
-        let summary = RunSummary {
-            seq: runs.0,
-            run_id: report.run_id.clone(),
-            policy: report.policy.clone(),
-            status: report.status.as_str().to_string(),
-            error: report.error.clone().map(|mut e| {
-                crate::util::truncate(&mut e, 2048);
-                e
-            }),
-            duration_ms: report.duration_ms,
-            fuel_used: report.fuel_used,
-            call_count: report.calls.len(),
-            calls,
-            ended_at_ms: crate::util::unix_ms(std::time::SystemTime::now()),
-        };
+        summary.seq = runs.0;
         runs.1.push_front(summary);
         runs.1.truncate(MAX_RUNS);
     }

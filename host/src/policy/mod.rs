@@ -107,6 +107,38 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// What the console keeps of this run (numbered when kept).
+    pub fn summary(&self) -> crate::recent::RunSummary {
+        crate::recent::RunSummary {
+            seq: 0,
+            run_id: self.run_id.clone(),
+            policy: self.policy.clone(),
+            status: self.status.as_str().to_string(),
+            error: self.error.clone(),
+            duration_ms: self.duration_ms,
+            fuel_used: self.fuel_used,
+            call_count: self.calls.len(),
+            calls: self
+                .calls
+                .iter()
+                .take(crate::recent::MAX_RUN_CALLS)
+                .map(|c| crate::recent::RunCall {
+                    server: c.server.clone(),
+                    tool: c.tool.clone(),
+                    ms: c.ms,
+                    outcome: match (&c.error, c.ok) {
+                        (Some(kind), _) => kind.as_str().to_string(),
+                        (None, true) => "ok".into(),
+                        (None, false) => "tool-error".into(),
+                    },
+                })
+                .collect(),
+            ended_at_ms: crate::util::unix_ms(std::time::SystemTime::now()),
+        }
+    }
+}
+
+impl RunReport {
     pub fn ok(&self) -> bool {
         self.status == RunStatus::Ok
     }

@@ -17,6 +17,7 @@
 //! without rmcp's per-request service) and `durable` (policy runs in the
 //! journal, resumed when weft serve starts again).
 
+mod admit;
 pub(crate) mod agent_auth;
 pub(crate) mod call;
 mod coalesce;

@@ -17,7 +17,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 /// Marks a response as a refusal of the edge's own, for the audit log and
-/// the metrics (see `http::guard`).
+/// the metrics (see `admit::guard`).
 #[derive(Debug, Clone, Copy)]
 pub struct Refused {
     /// The outcome as recorded: `unauthorized`, `rate-limited`, ….
