@@ -49,11 +49,18 @@ fn errors_give_file_line_column_and_key() {
             ":2:1: servers.git: unknown key \"comand\"; did you mean \"command\"?",
         ),
         (
+            "fr.toml",
+            "[servers.fs]\ncommand = \"x\"\nforward_roots = true\n",
+            ":3:1: servers.fs.forward_roots: roots go only to a server run once per tenant: a \
+             shared server would take whichever agent's roots came last\n  hint: add per_tenant = \
+             true, or remove forward_roots",
+        ),
+        (
             "b.toml",
             "[servers.fs]\ncommand = \"x\"\n    zzzzzzzz = 1\n",
             ":3:5: servers.fs: unknown key \"zzzzzzzz\"\n  hint: the keys here are command, args, \
              env, cwd, url, builtin, component, grants, limits, config, egress, egress_headers, headers, ca_file, client_cert, client_key, insecure_skip_verify, oauth, transport, type, enabled, disabled, timeout, \
-             priority, domains, include, exclude, restart, retry, breaker, cache, per_tenant, validateArgs, validate_args, idempotent_tools, durable",
+             priority, domains, include, exclude, restart, retry, breaker, cache, per_tenant, forward_roots, validateArgs, validate_args, idempotent_tools, durable",
         ),
         (
             "c.toml",

@@ -8,6 +8,9 @@
 //!   tenants are in flight weft must refuse it rather than guess.
 //! - A server run once per tenant lists, to each tenant, what that
 //!   tenant's own instance lists.
+//! - With `forward_roots`, each tenant's instance of server-filesystem
+//!   takes the roots its own agents declare (Python SDK agents), and only
+//!   theirs.
 //!
 //! The agents are rmcp clients that declare sampling and elicitation and
 //! record everything the server's side sends them.
@@ -349,4 +352,58 @@ async fn each_tenant_lists_its_own_instance_of_a_per_tenant_server() {
         let text = serde_json::to_value(&read.contents[0]).unwrap()["text"].clone();
         assert_eq!(text, json!(format!("the note of {label}")));
     }
+}
+
+/// `forward_roots`: server-filesystem, run once per tenant, starts with a
+/// directory of the config's; an agent of tenant `a` declaring its root
+/// makes `a`'s instance allow that root instead, and `b`'s agent makes
+/// `b`'s allow its own. Neither instance ever allows the other's.
+#[test]
+fn each_tenants_instance_takes_its_own_agents_roots() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let root = |name: &str| {
+        let p = d.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::canonicalize(&p).unwrap().display().to_string()
+    };
+    let (start, of_a, of_b) = (root("start"), root("root-of-a"), root("root-of-b"));
+    let mut text = npm_entry("files", "server-filesystem", &[&start]);
+    text += "per_tenant = true\nforward_roots = true\n";
+    text += "\n[tenants.a]\ninclude = [\"files.*\"]\n\n[tenants.b]\ninclude = [\"files.*\"]\n";
+    std::fs::write(d.join("weft.toml"), text).unwrap();
+    let keys = [add_key(d, "a"), add_key(d, "b")];
+    let (_weft, base) = serve_weft_http(
+        weft_in(d)
+            .env("WEFT_LOG", "warn")
+            .stderr(std::fs::File::create(d.join("weft.stderr")).unwrap()),
+    );
+    let url = format!("{base}/mcp");
+    let allowed = |key: &str, root: &str| {
+        crate::serve::agent(
+            &url,
+            "legacy",
+            "until",
+            json!({"key": key, "roots": [format!("file://{root}")],
+                   "tool": "files__list_allowed_directories", "expect": root}),
+        )["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let a = allowed(&keys[0], &of_a);
+    assert!(a.contains(&of_a), "a's instance allows a's root: {a}");
+    assert!(
+        !a.contains(&start),
+        "the root replaced the config's directory: {a}"
+    );
+    let b = allowed(&keys[1], &of_b);
+    assert!(b.contains(&of_b), "b's instance allows b's root: {b}");
+    assert!(
+        !b.contains(&of_a),
+        "b's instance never hears a's roots: {b}"
+    );
+    // a's instance kept a's roots, whatever b declared.
+    let again = allowed(&keys[0], &of_a);
+    assert!(again.contains(&of_a) && !again.contains(&of_b), "{again}");
 }

@@ -16,6 +16,7 @@
 //! ```
 
 mod catalogs;
+mod roots;
 
 use parking_lot::RwLock;
 

@@ -145,6 +145,27 @@ async def elicitation_cb(context, params):
 NOTES = []
 
 
+def roots_cb_for(uris):
+    async def roots_cb(context):
+        return types.ListRootsResult(roots=[types.Root(uri=u) for u in uris])
+
+    return roots_cb
+
+
+async def until(c, arg):
+    """Calls arg["tool"] until its text holds arg["expect"] (30 s at most):
+    the last text and how many calls it took."""
+    text, tries = "", 0
+    deadline = asyncio.get_running_loop().time() + 30
+    while asyncio.get_running_loop().time() < deadline:
+        tries += 1
+        text = text_of(await c.call_tool(arg["tool"], arg.get("args", {})))
+        if arg["expect"] in text:
+            break
+        await asyncio.sleep(0.05)
+    return {"text": text, "tries": tries}
+
+
 async def note_message(message):
     method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
     params = getattr(message, "params", None) or getattr(getattr(message, "root", None), "params", None)
@@ -248,7 +269,7 @@ async def sequence(c, arg):
 
 SCENARIOS = {
     "basic": basic, "progress": progress, "call": call, "listed": listed, "cancel": cancel,
-    "code": code, "changes": changes, "sequence": sequence,
+    "code": code, "changes": changes, "sequence": sequence, "until": until,
 }
 
 
@@ -260,6 +281,8 @@ async def main():
         kwargs["sampling_callback"] = sampling_cb
     if arg.get("elicitation"):
         kwargs["elicitation_callback"] = elicitation_cb
+    if "roots" in arg:
+        kwargs["list_roots_callback"] = roots_cb_for(arg["roots"])
     if scenario == "refused":
         out = await refused(raw, mode, arg)
     else:

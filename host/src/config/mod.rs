@@ -290,6 +290,9 @@ pub struct ServerConfig {
     /// `transport` is then never started, and each tenant whose view
     /// reaches the server gets its own instance from `tenant_transports`.
     pub per_tenant: bool,
+    /// Each tenant's instance is told the roots its agents declare (and
+    /// their changes); weft declares the `roots` capability to it.
+    pub forward_roots: bool,
     /// Check a call's arguments against the tool's `inputSchema` before it
     /// goes out (`validate_args`, on by default).
     pub validate_args: bool,

@@ -114,6 +114,10 @@ pub(crate) struct RawServer {
     /// secrets, instead of one shared by all.
     #[serde(default)]
     pub per_tenant: bool,
+    /// Pass the roots of the tenant's agents to this server (only with
+    /// `per_tenant`).
+    #[serde(default)]
+    pub forward_roots: bool,
     /// Check a call's arguments against the tool's `inputSchema` before
     /// it goes out (default); `false` for a server whose schemas are wrong.
     #[serde(alias = "validateArgs")]
@@ -498,6 +502,14 @@ impl RawServer {
             )
             .hint("remove `per_tenant`; these servers hold no credentials, and the caller's tenant travels with each call"));
         }
+        if self.forward_roots && !self.per_tenant {
+            return Err(ConfigError::new(
+                file,
+                key("forward_roots"),
+                "roots go only to a server run once per tenant: a shared server would take whichever agent's roots came last",
+            )
+            .hint("add per_tenant = true, or remove forward_roots"));
+        }
         if per_tenant {
             for tenant in tenants {
                 let view =
@@ -535,6 +547,7 @@ impl RawServer {
             include: self.include,
             exclude: self.exclude,
             per_tenant,
+            forward_roots: self.forward_roots && per_tenant,
             validate_args: self.validate_args.unwrap_or(true),
             idempotent_tools: self.idempotent_tools,
             tenant_transports: super::TenantTransports(tenant_transports),

@@ -241,6 +241,11 @@ impl ServerHandler for Session {
     }
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        super::roots::fetch(
+            self.gw.hub.clone(),
+            ctx.peer.clone(),
+            &self.caller(&ctx.extensions),
+        );
         if !self.watching.swap(true, Ordering::SeqCst) {
             tokio::spawn(notify::watch_session(
                 self.gw.hub.clone(),
@@ -249,6 +254,14 @@ impl ServerHandler for Session {
                 self.caller(&ctx.extensions),
             ));
         }
+    }
+
+    async fn on_roots_list_changed(&self, ctx: NotificationContext<RoleServer>) {
+        super::roots::fetch(
+            self.gw.hub.clone(),
+            ctx.peer.clone(),
+            &self.caller(&ctx.extensions),
+        );
     }
 
     async fn list_tools(

@@ -39,6 +39,7 @@ mod page;
 mod prompts;
 mod refusal;
 mod resources;
+mod roots;
 mod run_tasks;
 mod sessions;
 mod subs;

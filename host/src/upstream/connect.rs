@@ -69,7 +69,7 @@ impl Upstream {
         events: mpsc::UnboundedSender<UpstreamEvent>,
         lifecycle: ClientLifecycleMode,
     ) -> Result<(Connection, Listing), ConnectError> {
-        let handler = Handler::new(&self.key, events.clone());
+        let handler = Handler::new(&self.key, events.clone()).with_roots(self.roots.clone());
         let relays = handler.relays.clone();
         let closed = CancellationToken::new();
         let mut direct = None;

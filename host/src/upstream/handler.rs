@@ -5,10 +5,10 @@
 //! elicitation, roots) go back to the agent whose call caused them, through
 //! the connection's [`Relays`]. weft declares sampling and elicitation so
 //! servers offer the tools that need them; an agent that cannot answer gets
-//! a clear error in its place. It does not declare roots: an upstream
-//! process is shared by every agent, and a server such as server-filesystem
-//! would replace its configured directories with whichever agent's roots it
-//! heard last.
+//! a clear error in its place. It declares roots only to a server run
+//! once per tenant with `forward_roots` (see [`Roots`]): a shared process
+//! would take whichever agent's roots it heard last, and a server such as
+//! server-filesystem replaces its configured directories with them.
 
 use rmcp::ClientHandler;
 #[allow(deprecated)]
@@ -43,12 +43,56 @@ pub enum UpstreamEvent {
     GaveUp { server: String },
 }
 
+/// The roots one tenant's agents declared, for that tenant's instance of
+/// a server with `forward_roots`: what weft answers the server's
+/// `roots/list` with. Replaced whenever an agent of the tenant connects
+/// declaring roots or says they changed.
+#[derive(Debug, Default)]
+#[allow(deprecated)] // roots: gone in 2026-07-28, still what handshake-era servers use
+pub struct Roots(parking_lot::Mutex<Vec<rmcp::model::Root>>);
+
+/// The most roots kept, and the longest URI or name of one (what an agent
+/// sends is hostile).
+pub const MAX_ROOTS: usize = 256;
+const MAX_ROOT_TEXT: usize = 4096;
+
+#[allow(deprecated)]
+impl Roots {
+    /// Keeps `roots` (capped); true when they differ from those kept.
+    pub fn set(&self, roots: Vec<rmcp::model::Root>) -> bool {
+        let roots: Vec<rmcp::model::Root> = roots
+            .into_iter()
+            .filter(|r| r.uri.len() <= MAX_ROOT_TEXT)
+            .take(MAX_ROOTS)
+            .map(|mut r| {
+                if let Some(name) = &mut r.name {
+                    crate::util::truncate(name, MAX_ROOT_TEXT);
+                }
+                r.meta = None;
+                r
+            })
+            .collect();
+        let mut kept = self.0.lock();
+        if *kept == roots {
+            return false;
+        }
+        *kept = roots;
+        true
+    }
+
+    pub fn get(&self) -> Vec<rmcp::model::Root> {
+        self.0.lock().clone()
+    }
+}
+
 /// One per connection; knows its server's name.
 #[derive(Clone)]
 pub struct Handler {
     server: String,
     events: mpsc::UnboundedSender<UpstreamEvent>,
     pub(crate) relays: Relays,
+    /// The tenant's roots, for a server that takes them.
+    roots: Option<std::sync::Arc<Roots>>,
 }
 
 impl Handler {
@@ -57,7 +101,14 @@ impl Handler {
             server: server.to_string(),
             events,
             relays: Relays::default(),
+            roots: None,
         }
+    }
+
+    /// The same, answering the server's `roots/list` with `roots`.
+    pub fn with_roots(mut self, roots: Option<std::sync::Arc<Roots>>) -> Self {
+        self.roots = roots;
+        self
     }
 
     fn changed(&self) {
@@ -91,6 +142,12 @@ impl ClientHandler for Handler {
             )
             .build();
         info.capabilities = caps;
+        #[allow(deprecated)]
+        if self.roots.is_some() {
+            let mut roots = rmcp::model::RootsCapabilities::default();
+            roots.list_changed = Some(true);
+            info.capabilities.roots = Some(roots);
+        }
         info
     }
 
@@ -175,6 +232,9 @@ impl ClientHandler for Handler {
         &self,
         _ctx: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
+        if let Some(roots) = &self.roots {
+            return Ok(ListRootsResult::new(roots.get()));
+        }
         self.ask(InputRequest::ListRoots(ListRootsRequest::default()))
             .await
     }

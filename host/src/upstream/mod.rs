@@ -224,6 +224,9 @@ pub struct Upstream {
     /// The OAuth state of a server that wants tokens; it outlives each
     /// connection.
     pub oauth: Option<Arc<oauth::OAuth>>,
+    /// The tenant's agents' roots, for a tenant's instance of a server
+    /// with `forward_roots`; they outlive each connection.
+    pub roots: Option<Arc<handler::Roots>>,
 }
 
 impl Upstream {
@@ -286,8 +289,10 @@ impl Upstream {
             )),
             _ => None,
         };
+        let roots = (config.forward_roots && tenant.is_some()).then(Arc::default);
         Upstream {
             oauth,
+            roots,
             breaker: crate::breaker::Breaker::new(config.resilience.breaker.clone()),
             tenant_breakers: parking_lot::Mutex::default(),
             component: None,
