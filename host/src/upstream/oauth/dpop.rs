@@ -180,13 +180,14 @@ pub fn is_dpop_challenge(challenge: Option<&str>) -> bool {
     })
 }
 
-/// The HTTP client rmcp's OAuth code runs on for a DPoP server: each POST
-/// (a token request) gets a proof, and a `use_dpop_nonce` refusal is
-/// retried once with the nonce. It never follows a redirect, and reads at
-/// most [`MAX_BODY`] bytes of an answer.
+/// The HTTP client rmcp's OAuth code runs on through weft's client for
+/// the server (so its TLS settings apply): with a DPoP `key`, each POST (a
+/// token request) gets a proof, and a `use_dpop_nonce` refusal is retried
+/// once with the nonce. It never follows a redirect, and reads at most
+/// [`MAX_BODY`] bytes of an answer.
 pub struct Http {
     pub client: reqwest::Client,
-    pub key: Arc<Key>,
+    pub key: Option<Arc<Key>>,
 }
 
 impl Http {
@@ -201,10 +202,10 @@ impl Http {
         for (name, value) in request.headers() {
             copy = copy.header(name, value);
         }
-        if request.method() == http::Method::POST {
-            let proof = self
-                .key
-                .proof("POST", &request.uri().to_string(), None, false)?;
+        if let Some(key) = &self.key
+            && request.method() == http::Method::POST
+        {
+            let proof = key.proof("POST", &request.uri().to_string(), None, false)?;
             copy = copy.header(DPOP, proof);
         }
         let copy = copy.body(request.body().clone())?;
@@ -226,7 +227,10 @@ impl OAuthHttpClient for Http {
         Box::pin(async move {
             let request = request.request;
             let answer = self.send(&request).await?;
-            let asked = self.key.note_nonce(answer.headers(), false)
+            let asked = self
+                .key
+                .as_ref()
+                .is_some_and(|key| key.note_nonce(answer.headers(), false))
                 && answer.status() == StatusCode::BAD_REQUEST
                 && String::from_utf8_lossy(answer.body()).contains("use_dpop_nonce");
             if asked && request.method() == http::Method::POST {

@@ -16,8 +16,8 @@ use rmcp::transport::auth::enterprise::{
     EmaAuthorizationServer, EmaClientAuthentication, EmaExchangeRequest,
 };
 use rmcp::transport::auth::{
-    AuthorizationManager, AuthorizationMetadata, ClientCredentialsConfig, OAuthHttpClient,
-    OAuthHttpClientFuture, OAuthHttpRequest, OAuthTokenResponse, StoredCredentials,
+    AuthorizationManager, AuthorizationMetadata, ClientCredentialsConfig, OAuthTokenResponse,
+    StoredCredentials,
 };
 
 use super::{OAuth, OAuthError};
@@ -272,7 +272,10 @@ impl OAuth {
             client_id.clone(),
         )
         .with_client_authentication(secret(&self.config.client_secret));
-        let http = Http(self.http_client().await?);
+        let http = super::dpop::Http {
+            client: self.http_client().await?,
+            key: self.dpop.lock().clone(),
+        };
         let token = EmaExchangeRequest::new_with_id_token(
             idp_server,
             resource_server,
@@ -373,24 +376,4 @@ fn read_small(path: &std::path::Path) -> Result<String, String> {
         return Err(format!("over {MAX_BODY} bytes"));
     }
     Ok(text)
-}
-
-/// rmcp's OAuth requests (the enterprise exchange) through weft's HTTP
-/// client for the server, so its TLS settings apply. It never follows a
-/// redirect, and reads at most [`MAX_BODY`] bytes of an answer.
-struct Http(reqwest::Client);
-
-impl OAuthHttpClient for Http {
-    fn execute(&self, request: OAuthHttpRequest) -> OAuthHttpClientFuture<'_> {
-        Box::pin(async move {
-            let request = reqwest::Request::try_from(request.request)?;
-            let answer = self.0.execute(request).await?;
-            let mut response = http::Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                response = response.header(name, value);
-            }
-            let body = crate::upstream::answer::capped_body(answer, MAX_BODY).await;
-            Ok(response.body(body)?)
-        })
-    }
 }

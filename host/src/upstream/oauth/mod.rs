@@ -400,7 +400,7 @@ impl OAuth {
             Some(key) => {
                 let http = dpop::Http {
                     client: self.http_client().await?,
-                    key,
+                    key: Some(key),
                 };
                 AuthorizationManager::new_with_oauth_http_client(self.url.as_str(), Arc::new(http))
                     .await
