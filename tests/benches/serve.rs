@@ -12,6 +12,9 @@
 //!   over stdio; the client in the handshake era (a session, SSE answers)
 //!   and in 2026-07-28 (stateless, JSON answers);
 //! - weft → HTTP: the same, the server behind weft over streamable HTTP;
+//!   measured in blocks alternating with the direct path (six of each per
+//!   level), since the server's own speed drifts as Node warms up; the
+//!   ratio is the median of adjacent blocks' ratios;
 //! - peers (installed by `bash bench/setup-peers`), each in front of the
 //!   same server over stdio: `mcp-proxy` (one server behind streamable
 //!   HTTP) and `mcp-hub` (many servers behind one endpoint, tools
@@ -282,6 +285,12 @@ struct Row {
 }
 
 async fn measure(label: &str, client: Client) -> Row {
+    let caller = rmcp_caller(label, client).await;
+    measure_with(label, caller).await
+}
+
+/// An rmcp client and the name its server gives the `echo` tool.
+async fn rmcp_caller(label: &str, client: Client) -> Caller {
     // A gateway may namespace the tool (mcp-hub: `everything__echo`).
     let tools = client.list_all_tools().await.expect("tools/list answers");
     let tool = tools
@@ -290,7 +299,57 @@ async fn measure(label: &str, client: Client) -> Row {
         .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
         .min_by_key(|n| n.len())
         .unwrap_or_else(|| panic!("{label}: no echo tool among {} tools", tools.len()));
-    measure_with(label, Caller::Rmcp(client, tool)).await
+    Caller::Rmcp(client, tool)
+}
+
+/// How many alternating blocks [`measure_interleaved`] runs per level.
+const ROUNDS: usize = 6;
+
+/// Two paths to the same server measured in alternating blocks (a, b, a,
+/// b, …), so that the server warming up or the machine's load drifting
+/// falls on both alike: latency from blocks of sequential calls, calls/s
+/// at each concurrency as the median of the blocks. Returns both rows and,
+/// per concurrency, the median of the blocks' a/b ratios (each block of a
+/// against the b block right after it).
+async fn measure_interleaved(a: (&str, Caller), b: (&str, Caller)) -> (Row, Row, Vec<f64>) {
+    let (a_label, a) = (a.0, Arc::new(a.1));
+    let (b_label, b) = (b.0, Arc::new(b.1));
+    load(&a, 4, 300).await;
+    load(&b, 4, 300).await;
+    let (mut a_lat, mut b_lat) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a_lat.extend(load(&a, 1, LATENCY_CALLS / ROUNDS).await.0);
+        b_lat.extend(load(&b, 1, LATENCY_CALLS / ROUNDS).await.0);
+    }
+    a_lat.sort();
+    b_lat.sort();
+    let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for c in [1, 16, 64] {
+        let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS } / ROUNDS * 2;
+        let (mut ar, mut br, mut rr) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let x = load(&a, c, total).await.1;
+            let y = load(&b, c, total).await.1;
+            ar.push(x);
+            br.push(y);
+            rr.push(x / y);
+        }
+        a_rates.push(median(ar));
+        b_rates.push(median(br));
+        ratios.push(median(rr));
+    }
+    let a_row = recorded(a_label, a_lat, a_rates);
+    let b_row = recorded(b_label, b_lat, b_rates);
+    (a_row, b_row, ratios)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 async fn measure_with(label: &str, caller: Caller) -> Row {
@@ -303,6 +362,12 @@ async fn measure_with(label: &str, caller: Caller) -> Row {
         let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
         rates.push(load(&caller, c, total).await.1);
     }
+    recorded(label, lat, rates)
+}
+
+/// A path's row from its sorted latencies and its calls/s at c = 1, 16
+/// and 64: recorded and printed.
+fn recorded(label: &str, lat: Vec<Duration>, rates: Vec<f64>) -> Row {
     let row = Row {
         label: label.to_string(),
         p50: percentile(&lat, 0.5),
@@ -689,7 +754,6 @@ async fn http_part(dir: &tempfile::TempDir, everything: &std::path::Path) -> (Ro
     let http_server = Background::spawn(&mut cmd);
     let port = ports::bound_port(http_server.0.id(), Duration::from_secs(30));
     let upstream_url = format!("http://127.0.0.1:{port}/mcp");
-    let direct_http = measure("direct HTTP", http_client(&upstream_url).await).await;
 
     // weft in front, the upstream over HTTP (the same server as above).
     let config = dir.path().join("http.toml");
@@ -702,15 +766,18 @@ async fn http_part(dir: &tempfile::TempDir, everything: &std::path::Path) -> (Ro
     )
     .unwrap();
     let (weft_http, url) = start_weft(&config);
-    let via_http = measure("weft → HTTP", http_client(&url).await).await;
+    let direct = rmcp_caller("direct HTTP", http_client(&upstream_url).await).await;
+    let via = rmcp_caller("weft → HTTP", http_client(&url).await).await;
+    let (via_http, direct_http, ratios) =
+        measure_interleaved(("weft → HTTP", via), ("direct HTTP", direct)).await;
     let rss_http = record::peak_rss_mib(weft_http.0.id()).unwrap_or(f64::NAN);
     drop(weft_http);
     record::figure("4", "weft → HTTP rss", rss_http, "MiB");
-    for (i, c) in [1, 16, 64].iter().enumerate() {
+    for (c, ratio) in [1, 16, 64].iter().zip(ratios) {
         record::figure(
             "4",
             &format!("weft → HTTP / direct HTTP calls/s c={c}"),
-            via_http.rates[i] / direct_http.rates[i],
+            ratio,
             "x",
         );
     }

@@ -217,7 +217,7 @@ fn write_loop(
 ) {
     let mut broken: Option<JournalError> = None;
     let mut commits = 0u32;
-    while let Ok(first) = rx.recv() {
+    while let Some(first) = queue::next(&rx) {
         commits = commits.wrapping_add(1);
         if commits.is_multiple_of(CHECKPOINT_EVERY) {
             // One waiting kick is enough: a checkpoint takes every page.
