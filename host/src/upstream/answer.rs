@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use rmcp::model::{JsonRpcMessage, RequestId, ServerJsonRpcMessage};
+use rmcp::model::{
+    CallToolResult, JsonRpcMessage, JsonRpcResponse, RequestId, ServerJsonRpcMessage, ServerResult,
+};
 
 /// The largest JSON answer, or the largest single event of an event
 /// stream, weft reads from a server (the same 16 MiB rmcp allows).
@@ -94,7 +96,10 @@ pub fn framing(content_type: Option<&reqwest::header::HeaderValue>) -> Result<Fr
 }
 
 /// Reads a JSON body of at most [`MAX_ANSWER`] bytes as one message.
-pub async fn json_message(response: reqwest::Response) -> Result<ServerJsonRpcMessage, HttpError> {
+pub async fn json_message(
+    response: reqwest::Response,
+    expect: Expect,
+) -> Result<ServerJsonRpcMessage, HttpError> {
     if response
         .content_length()
         .is_some_and(|n| n > MAX_ANSWER as u64)
@@ -110,7 +115,35 @@ pub async fn json_message(response: reqwest::Response) -> Result<ServerJsonRpcMe
         }
         body.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&body).map_err(HttpError::Malformed)
+    message(&body, expect).map_err(HttpError::Malformed)
+}
+
+/// What a request expects as its answer, so that the common answer is
+/// read as what it is: rmcp's `ServerResult` is an untagged union that
+/// tries its variants in order, and a `tools/call` result is the
+/// sixteenth, after fifteen failed attempts that each build an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Anything (notifications, the GET stream, other requests).
+    Any,
+    /// The answer to a `tools/call`.
+    CallTool,
+}
+
+/// One JSON-RPC message from a server. With [`Expect::CallTool`] a
+/// `tools/call` result is read directly; anything else (an error, a
+/// notification, a task or an input request) is read as rmcp reads it.
+pub fn message(data: &[u8], expect: Expect) -> serde_json::Result<ServerJsonRpcMessage> {
+    if expect == Expect::CallTool
+        && let Ok(r) = serde_json::from_slice::<JsonRpcResponse<CallToolResult>>(data)
+    {
+        return Ok(JsonRpcMessage::Response(JsonRpcResponse {
+            jsonrpc: r.jsonrpc,
+            id: r.id,
+            result: ServerResult::CallToolResult(r.result),
+        }));
+    }
+    serde_json::from_slice(data)
 }
 
 /// One event of a stream, as weft uses it: its message, if it carries
@@ -127,6 +160,7 @@ pub struct Event {
 /// without data (a server's priming event), carry no message.
 pub fn events(
     response: reqwest::Response,
+    expect: Expect,
 ) -> impl Stream<Item = Result<Event, HttpError>> + Send + 'static {
     let pending = Arc::new(AtomicUsize::new(0));
     let counted = {
@@ -146,7 +180,7 @@ pub fn events(
         pending.store(0, Ordering::Relaxed);
         let named_other = event.event.as_deref().is_some_and(|name| name != "message");
         let message = match event.data.filter(|d| !d.trim().is_empty() && !named_other) {
-            Some(data) => Some(serde_json::from_str(&data).map_err(HttpError::Malformed)?),
+            Some(data) => Some(message(data.as_bytes(), expect).map_err(HttpError::Malformed)?),
             None => None,
         };
         Ok(Event {
@@ -239,5 +273,43 @@ pub fn is_answer_to(message: &ServerJsonRpcMessage, id: Option<&RequestId>) -> b
         JsonRpcMessage::Response(r) => &r.id == id,
         JsonRpcMessage::Error(e) => e.id.as_ref() == Some(id),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Read with the `tools/call` fast path, every answer comes out as
+    /// rmcp reads it.
+    #[test]
+    fn a_call_answer_reads_the_same_either_way() {
+        let answers = [
+            r#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"Echo: hi"}]}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","result":{"content":[],"structuredContent":{"n":1},"isError":false,"_meta":{"k":"v"}}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"structuredContent":null}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"Unknown tool"}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"task":{"taskId":"t","status":"working","createdAt":"2026-01-01T00:00:00Z","lastUpdatedAt":"2026-01-01T00:00:00Z","ttl":null}}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{"resultType":"input_required","inputRequests":{}}}"#,
+            r#"{"jsonrpc":"2.0","id":7,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"sampling/createMessage","params":{"messages":[],"maxTokens":5}}"#,
+        ];
+        for text in answers {
+            let fast = message(text.as_bytes(), Expect::CallTool);
+            let general = serde_json::from_str::<ServerJsonRpcMessage>(text);
+            let value = |m: &serde_json::Result<ServerJsonRpcMessage>| {
+                m.as_ref().ok().map(|m| serde_json::to_value(m).unwrap())
+            };
+            assert_eq!(value(&fast), value(&general), "{text}");
+            assert_eq!(fast.is_err(), general.is_err(), "{text}");
+        }
+        // The first one really is a call result.
+        let Ok(JsonRpcMessage::Response(r)) = message(answers[0].as_bytes(), Expect::CallTool)
+        else {
+            panic!("a response")
+        };
+        assert!(matches!(r.result, ServerResult::CallToolResult(_)));
+        assert!(message(b"{not json", Expect::CallTool).is_err());
     }
 }

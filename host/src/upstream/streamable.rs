@@ -36,7 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::answer::{
-    Event, Framing, HttpError, discover_refused, events, framing, is_answer_to, json_message,
+    Event, Expect, Framing, HttpError, discover_refused, events, framing, is_answer_to,
+    json_message,
 };
 use super::oauth::OAuth;
 
@@ -200,7 +201,8 @@ impl Shared {
                 self.session.lock().initialize = Some(message.clone());
                 let response = self.post(&message, &self.stamp(), None).await?;
                 self.take_session(&response);
-                self.answer(response, Some(r.id.clone()), true).await
+                self.answer(response, Some(r.id.clone()), Expect::Any, true)
+                    .await
             }
             JsonRpcMessage::Notification(n)
                 if matches!(
@@ -243,13 +245,17 @@ impl Shared {
 
     /// POSTs one message and reads its answer (see [`Shared::deliver`]).
     async fn exchange(self: &Arc<Self>, message: &ClientJsonRpcMessage) -> Result<(), HttpError> {
-        let (id, method) = match message {
+        let (id, method, expect) = match message {
             JsonRpcMessage::Request(r) => {
                 let method = matches!(r.request, ClientRequest::DiscoverRequest(_))
                     .then_some("server/discover");
-                (Some(r.id.clone()), method)
+                let expect = match r.request {
+                    ClientRequest::CallToolRequest(_) => Expect::CallTool,
+                    _ => Expect::Any,
+                };
+                (Some(r.id.clone()), method, expect)
             }
-            _ => (None, None),
+            _ => (None, None, Expect::Any),
         };
         let mut stamp = self.stamp();
         let mut response = self.post(message, &stamp, method).await?;
@@ -274,7 +280,7 @@ impl Shared {
             self.take(refused, true);
             return Ok(());
         }
-        self.answer(response, id, true).await
+        self.answer(response, id, expect, true).await
     }
 
     fn stamp(&self) -> Stamp {
@@ -419,6 +425,7 @@ impl Shared {
         &self,
         response: reqwest::Response,
         id: Option<RequestId>,
+        expect: Expect,
         forward: bool,
     ) -> Result<(), HttpError> {
         let status = response.status();
@@ -433,15 +440,20 @@ impl Shared {
         }
         match framing(response.headers().get(CONTENT_TYPE))? {
             Framing::Json => {
-                let message = json_message(response).await?;
+                let message = json_message(response, expect).await?;
                 self.take(message, forward);
                 Ok(())
             }
             Framing::EventStream => {
                 let Some(id) = id else {
-                    return self.read_stream(response, None, forward).await.map(|_| ());
+                    return self
+                        .read_stream(response, None, expect, forward)
+                        .await
+                        .map(|_| ());
                 };
-                let mut resume = self.read_stream(response, Some(&id), forward).await?;
+                let mut resume = self
+                    .read_stream(response, Some(&id), expect, forward)
+                    .await?;
                 // A stream that ends before its answer, having named its
                 // events, is resumed with a GET from the last one (as the
                 // server's `retry` asks), a bounded number of times.
@@ -458,7 +470,9 @@ impl Shared {
                             status: response.status(),
                         });
                     }
-                    resume = self.read_stream(response, Some(&id), forward).await?;
+                    resume = self
+                        .read_stream(response, Some(&id), expect, forward)
+                        .await?;
                 }
                 Ok(())
             }
@@ -473,12 +487,13 @@ impl Shared {
         &self,
         response: reqwest::Response,
         id: Option<&RequestId>,
+        expect: Expect,
         forward: bool,
     ) -> Result<Option<(String, Duration)>, HttpError> {
         let mut answered = id.is_none();
         let mut last = None;
         let mut retry = RELISTEN_AFTER;
-        let mut stream = std::pin::pin!(events(response));
+        let mut stream = std::pin::pin!(events(response, expect));
         while let Some(event) = stream.next().await {
             let event = event?;
             if let Some(event_id) = event.id {
@@ -581,7 +596,9 @@ impl Shared {
         };
         let response = self.post(&initialize, &fresh, None).await.map_err(lost)?;
         let id = response.headers().get(SESSION).cloned();
-        self.answer(response, None, false).await.map_err(lost)?;
+        self.answer(response, None, Expect::Any, false)
+            .await
+            .map_err(lost)?;
         {
             let mut s = self.session.lock();
             s.id = id;
@@ -590,7 +607,9 @@ impl Shared {
         if let Some(initialized) = initialized {
             let stamp = self.stamp();
             let response = self.post(&initialized, &stamp, None).await.map_err(lost)?;
-            self.answer(response, None, false).await.map_err(lost)?;
+            self.answer(response, None, Expect::Any, false)
+                .await
+                .map_err(lost)?;
             self.listen();
         }
         tracing::info!(url = %self.url, "the server expired the session; started a new one");
@@ -649,7 +668,7 @@ impl Shared {
             {
                 return;
             }
-            let mut stream = std::pin::pin!(events(response));
+            let mut stream = std::pin::pin!(events(response, Expect::Any));
             while let Some(event) = stream.next().await {
                 match event {
                     Ok(Event {
