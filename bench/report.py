@@ -404,8 +404,10 @@ def prose(raw):
         f" Profile: {profile_text(raw, 'gateway')}.",
         "- **In front of a streamable-HTTP upstream** (server-everything, rmcp client, c = 16),"
         f" weft's calls/s over the server's own: {v(raw, '4', 'weft → HTTP / direct HTTP calls/s c=16')}"
-        f" ({v(raw, '4', 'weft → HTTP calls/s c=16')} through weft,"
-        f" {v(raw, '4', 'direct HTTP calls/s c=16')} direct).",
+        " (the median of six blocks through weft, each against the direct block right after it;"
+        f" medians {v(raw, '4', 'weft → HTTP calls/s c=16')} through weft,"
+        f" {v(raw, '4', 'direct HTTP calls/s c=16')} direct). On two cores the Node server, the"
+        " client and weft share the CPU, so weft's own CPU per call is what the server loses.",
         f"- **The peers' added latency** (rmcp client, p50): {'; '.join(peers)}.",
         f"- **A keep-alive client at c = 1** (reqwest, protocol 2025-06-18, answers as SSE),"
         f" calls/s: {'; '.join(keepalive)}.",
