@@ -1,7 +1,9 @@
 //! The one wasmtime `Engine`: pooling allocator, copy-on-write memory
-//! images, fuel and epoch interruption, with a ticker thread.
+//! images, fuel and epoch interruption, with a ticker thread that ticks
+//! while a guest runs.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::fncache::FunctionCache;
@@ -68,20 +70,97 @@ pub fn build(functions: Option<Arc<FunctionCache>>) -> wasmtime::Result<Engine> 
     Engine::new(&config)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is
-/// dropped. Epochs are what stop a guest that spins without calling out.
-pub fn start_ticker(engine: &Engine) {
-    let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("weft-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
+/// How long the idle ticker sleeps before it looks whether the engine
+/// is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while a guest runs,
+/// and sleeps while none does, so an idle weft wakes no thread 500 times a
+/// second. Epochs are what stop a guest that spins without calling out.
+pub struct Ticker {
+    running: AtomicUsize,
+    thread: OnceLock<std::thread::Thread>,
+}
+
+/// A run in progress: the ticker ticks while one exists.
+pub struct Ticking(Arc<Ticker>);
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Ticker {
+    /// Starts the ticker thread of `engine`; it ends once the engine is
+    /// dropped.
+    pub fn start(engine: &Engine) -> Arc<Ticker> {
+        let ticker = Arc::new(Ticker {
+            running: AtomicUsize::new(0),
+            thread: OnceLock::new(),
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the epoch ticker; wall-time limits rely on the async timeout alone");
+        let weak = engine.weak();
+        let shared = ticker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("weft-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    if shared.running.load(Ordering::SeqCst) == 0 {
+                        drop(engine);
+                        // `enter` wakes it; a wake-up that came first
+                        // makes this return at once.
+                        std::thread::park_timeout(IDLE_CHECK);
+                        continue;
+                    }
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            });
+        match spawned {
+            Ok(handle) => {
+                let _ = ticker.thread.set(handle.thread().clone());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the epoch ticker; wall-time limits rely on the async timeout alone");
+            }
+        }
+        ticker
+    }
+
+    /// Marks a run as started until the returned guard drops, waking the
+    /// ticker if it slept.
+    pub fn enter(self: &Arc<Self>) -> Ticking {
+        if self.running.fetch_add(1, Ordering::SeqCst) == 0
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
+        }
+        Ticking(self.clone())
+    }
+
+    /// Runs in progress (for tests).
+    #[cfg(test)]
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticker_counts_the_runs_in_progress() {
+        let engine = Engine::default();
+        let ticker = Ticker::start(&engine);
+        assert_eq!(ticker.running(), 0);
+        let a = ticker.enter();
+        let b = ticker.enter();
+        assert_eq!(ticker.running(), 2);
+        drop(a);
+        assert_eq!(ticker.running(), 1);
+        drop(b);
+        assert_eq!(ticker.running(), 0);
     }
 }

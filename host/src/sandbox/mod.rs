@@ -85,6 +85,7 @@ pub struct RunOutcome {
 /// The engine and everything compiled for it. Create one per process.
 pub struct Sandbox {
     engine: Engine,
+    ticker: Arc<engine::Ticker>,
     linker: Linker<RunState>,
     disk: cache::ComponentCache,
     /// Compiled functions on disk, when there is a cache directory.
@@ -106,6 +107,8 @@ struct Armed {
     stderr: MemoryOutputPipe,
     fuel: u64,
     log_cap: usize,
+    /// Keeps the epoch ticking while the run lasts.
+    _ticking: engine::Ticking,
 }
 
 impl Armed {
@@ -146,7 +149,7 @@ impl Sandbox {
             .map(Arc::new);
         let engine =
             engine::build(functions.clone()).map_err(|e| SetupError::Engine(format!("{e:#}")))?;
-        engine::start_ticker(&engine);
+        let ticker = engine::Ticker::start(&engine);
         let mut linker: Linker<RunState> = Linker::new(&engine);
         let link = |what| {
             move |e: wasmtime::Error| SetupError::Link {
@@ -164,6 +167,7 @@ impl Sandbox {
         let disk = cache::ComponentCache::new(&engine, store);
         Ok(Sandbox {
             engine,
+            ticker,
             linker,
             disk,
             functions,
@@ -326,6 +330,7 @@ impl Sandbox {
             stderr,
             fuel,
             log_cap,
+            _ticking: self.ticker.enter(),
         })
     }
 
