@@ -1,0 +1,172 @@
+//! Timing the load generator's calls: blocks of calls at a concurrency,
+//! a path's row (latency, calls/s at c = 1, 16, 64), and two paths
+//! measured in alternating blocks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::record;
+
+use super::callers::Caller;
+use super::{Client, LATENCY_CALLS, LOAD_CALLS};
+
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub(super) fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Runs `total` echo calls with `concurrency` in flight; returns sorted
+/// latencies and calls per second.
+pub(super) async fn load(
+    caller: &Arc<Caller>,
+    concurrency: usize,
+    total: usize,
+) -> (Vec<Duration>, f64) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (caller, next) = (caller.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let t = Instant::now();
+                let r = caller.call().await;
+                samples.push(t.elapsed());
+                if let Err(e) = r {
+                    panic!("call failed under load: {e}");
+                }
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("load task"));
+    }
+    let wall = start.elapsed();
+    all.sort();
+    let rate = all.len() as f64 / wall.as_secs_f64();
+    (all, rate)
+}
+
+/// One path's figures: latency of sequential calls, calls/s at c = 1, 16, 64.
+pub(super) struct Row {
+    pub(super) label: String,
+    pub(super) p50: Duration,
+    pub(super) p99: Duration,
+    pub(super) rates: Vec<f64>,
+}
+
+pub(super) async fn measure(label: &str, client: Client) -> Row {
+    let caller = rmcp_caller(label, client).await;
+    measure_with(label, caller).await
+}
+
+/// An rmcp client and the name its server gives the `echo` tool.
+pub(super) async fn rmcp_caller(label: &str, client: Client) -> Caller {
+    // A gateway may namespace the tool (mcp-hub: `everything__echo`).
+    let tools = client.list_all_tools().await.expect("tools/list answers");
+    let tool = tools
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
+        .min_by_key(|n| n.len())
+        .unwrap_or_else(|| panic!("{label}: no echo tool among {} tools", tools.len()));
+    Caller::Rmcp(client, tool)
+}
+
+/// How many alternating blocks [`measure_interleaved`] runs per level.
+const ROUNDS: usize = 6;
+
+/// Two paths to the same server measured in alternating blocks (a, b, a,
+/// b, …), so that the server warming up or the machine's load drifting
+/// falls on both alike: latency from blocks of sequential calls, calls/s
+/// at each concurrency as the median of the blocks. Returns both rows and,
+/// per concurrency, the median of the blocks' a/b ratios (each block of a
+/// against the b block right after it).
+pub(super) async fn measure_interleaved(
+    a: (&str, Caller),
+    b: (&str, Caller),
+) -> (Row, Row, Vec<f64>) {
+    let (a_label, a) = (a.0, Arc::new(a.1));
+    let (b_label, b) = (b.0, Arc::new(b.1));
+    load(&a, 4, 300).await;
+    load(&b, 4, 300).await;
+    let (mut a_lat, mut b_lat) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a_lat.extend(load(&a, 1, LATENCY_CALLS / ROUNDS).await.0);
+        b_lat.extend(load(&b, 1, LATENCY_CALLS / ROUNDS).await.0);
+    }
+    a_lat.sort();
+    b_lat.sort();
+    let (mut a_rates, mut b_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for c in [1, 16, 64] {
+        let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS } / ROUNDS * 2;
+        let (mut ar, mut br, mut rr) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let x = load(&a, c, total).await.1;
+            let y = load(&b, c, total).await.1;
+            ar.push(x);
+            br.push(y);
+            rr.push(x / y);
+        }
+        a_rates.push(median(ar));
+        b_rates.push(median(br));
+        ratios.push(median(rr));
+    }
+    let a_row = recorded(a_label, a_lat, a_rates);
+    let b_row = recorded(b_label, b_lat, b_rates);
+    (a_row, b_row, ratios)
+}
+
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+pub(super) async fn measure_with(label: &str, caller: Caller) -> Row {
+    let caller = Arc::new(caller);
+    // Warm up.
+    load(&caller, 4, 300).await;
+    let (lat, _) = load(&caller, 1, LATENCY_CALLS).await;
+    let mut rates = Vec::new();
+    for c in [1, 16, 64] {
+        let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
+        rates.push(load(&caller, c, total).await.1);
+    }
+    recorded(label, lat, rates)
+}
+
+/// A path's row from its sorted latencies and its calls/s at c = 1, 16
+/// and 64: recorded and printed.
+pub(super) fn recorded(label: &str, lat: Vec<Duration>, rates: Vec<f64>) -> Row {
+    let row = Row {
+        label: label.to_string(),
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        rates,
+    };
+    record::latency("4", label, lat);
+    for (c, rate) in [1, 16, 64].iter().zip(&row.rates) {
+        record::figure("4", &format!("{label} calls/s c={c}"), *rate, "calls/s");
+    }
+    println!(
+        "{:<22} p50 {:>7.0} µs  p99 {:>7.0} µs  calls/s c=1 {:>6.0}  c=16 {:>6.0}  c=64 {:>6.0}",
+        row.label,
+        us(row.p50),
+        us(row.p99),
+        row.rates[0],
+        row.rates[1],
+        row.rates[2]
+    );
+    row
+}
