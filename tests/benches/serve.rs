@@ -57,7 +57,10 @@ use support::*;
 mod callers;
 mod measure;
 use callers::{Caller, KeepAlive, plain_caller};
-use measure::{Row, load, measure, measure_interleaved, measure_with, percentile, rmcp_caller, us};
+use measure::{
+    Row, added_latency, load, measure, measure_interleaved, measure_shared, measure_with,
+    percentile, rmcp_caller, us,
+};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -239,15 +242,18 @@ pub async fn run() {
             ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
                 .await
                 .expect("connect over stdio");
-        Some(measure("direct stdio", direct).await)
+        let caller = Arc::new(rmcp_caller("direct stdio", direct).await);
+        Some((measure_shared("direct stdio", &caller).await, caller))
     } else {
         None
     };
+    let (direct_stdio, direct_caller) = direct_stdio.unzip();
 
     let mut pairs: Vec<(Row, String)> = Vec::new();
     let mut via_keepalive = None;
-    if stdio_rows && let Some(direct_stdio) = &direct_stdio {
-        let stdio = stdio_part(&dir, direct_stdio).await;
+    if stdio_rows && let (Some(direct_stdio), Some(direct_caller)) = (&direct_stdio, &direct_caller)
+    {
+        let stdio = stdio_part(&dir, direct_caller).await;
         via_keepalive = Some(stdio.keepalive);
         pairs.extend(
             stdio
@@ -348,7 +354,7 @@ struct StdioPart {
 }
 
 /// weft in front of server-everything over stdio, with each client.
-async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
+async fn stdio_part(dir: &tempfile::TempDir, direct: &Arc<Caller>) -> StdioPart {
     let config = dir.path().join("stdio.toml");
     std::fs::write(
         &config,
@@ -359,7 +365,8 @@ async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
     )
     .unwrap();
     let (weft_stdio, url) = start_weft(&config);
-    let via_stdio = measure("weft → stdio", http_client(&url).await).await;
+    let rmcp = Arc::new(rmcp_caller("weft → stdio", http_client(&url).await).await);
+    let via_stdio = measure_shared("weft → stdio", &rmcp).await;
     let modern = ClientLifecycleMode::Discover {
         preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
     };
@@ -369,7 +376,8 @@ async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
     )
     .await;
     let cpu_before = cpu_seconds(weft_stdio.0.id());
-    let via_plain = measure_with("weft → stdio, plain HTTP client", plain_caller(&url)).await;
+    let plain = Arc::new(plain_caller(&url));
+    let via_plain = measure_shared("weft → stdio, plain HTTP client", &plain).await;
     let cpu_per_call =
         (cpu_seconds(weft_stdio.0.id()) - cpu_before) * 1e6 / CALLS_PER_MEASURE as f64;
     record::figure(
@@ -382,8 +390,20 @@ async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
     // Where weft's time goes under that load: a profile, taken apart from
     // the timed runs above so that sampling does not skew them.
     let profile = record::Profile::start("4", "gateway", weft_stdio.0.id(), dir.path());
-    load(&Arc::new(plain_caller(&url)), 16, LOAD_CALLS).await;
+    load(&plain, 16, LOAD_CALLS).await;
     profile.finish();
+    // The latency weft adds, from alternating blocks of sequential calls
+    // through weft and to the server directly (each over its own process
+    // of server-everything): the rows above were measured one after the
+    // other, and the stdio server's own latency drifts between them.
+    let (rmcp_via, rmcp_direct) = added_latency(&rmcp, direct).await;
+    let (plain_via, plain_direct) = added_latency(&plain, direct).await;
+    println!(
+        "added p50, alternating blocks: rmcp client {:+.0} µs ({rmcp_via:.0} through weft, {rmcp_direct:.0} direct); \
+         plain HTTP client {:+.0} µs ({plain_via:.0} through weft, {plain_direct:.0} direct)",
+        rmcp_via - rmcp_direct,
+        plain_via - plain_direct,
+    );
     // The keep-alive client a new user writes.
     let keepalive = KeepAlive::connect(&url)
         .await
@@ -397,16 +417,11 @@ async fn stdio_part(dir: &tempfile::TempDir, direct_stdio: &Row) -> StdioPart {
     drop(weft_stdio);
     record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
     println!("weft peak RSS under this load (stdio upstream): {rss_stdio:.1} MiB");
-    record::figure(
-        "4",
-        "weft added p50",
-        us(via_stdio.p50) - us(direct_stdio.p50),
-        "µs",
-    );
+    record::figure("4", "weft added p50", rmcp_via - rmcp_direct, "µs");
     record::figure(
         "4",
         "weft added p50 (plain HTTP client)",
-        us(via_plain.p50) - us(direct_stdio.p50),
+        plain_via - plain_direct,
         "µs",
     );
     StdioPart {

@@ -27,9 +27,8 @@ use tracing::Instrument;
 use axum::body::Body;
 use axum::response::Response;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, ClientCapabilities, ClientJsonRpcMessage,
-    ClientRequest, ErrorCode, ErrorData, GetMeta, ProtocolVersion, RequestId, ResultType,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResponse, ClientCapabilities, ErrorCode, ErrorData,
+    ProtocolVersion, RequestId, ResultType, ServerJsonRpcMessage, ServerResult,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -74,10 +73,8 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     {
         return None;
     }
-    let ClientJsonRpcMessage::Request(request) = serde_json::from_slice(body).ok()? else {
-        return None;
-    };
-    let meta = request.request.get_meta();
+    let request = super::call_body::read(body)?;
+    let meta = &request.meta;
     if meta.protocol_version() != Some(version.clone())
         || !meta.missing_required_keys(&version).is_empty()
         || meta.get_progress_token().is_some()
@@ -90,10 +87,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     }
     let capabilities = meta.client_capabilities();
     let trace = crate::telemetry::sent(meta, Some(headers));
-    let ClientRequest::CallToolRequest(call) = request.request else {
-        return None;
-    };
-    let params = call.params;
+    let params = request.params;
     if single(headers, "mcp-name") != Some(&*params.name)
         || params.request_state.is_some()
         || params.input_responses.is_some()

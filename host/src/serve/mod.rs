@@ -20,6 +20,7 @@
 mod admit;
 pub(crate) mod agent_auth;
 pub(crate) mod call;
+mod call_body;
 mod coalesce;
 mod code_call;
 mod console;

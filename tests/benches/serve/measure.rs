@@ -124,6 +124,24 @@ pub(super) async fn measure_interleaved(
     (a_row, b_row, ratios)
 }
 
+/// The latency `via` adds over `direct` (µs, p50 minus p50): sequential
+/// calls in alternating blocks (via, direct, via, …), so that the server
+/// warming up or the machine's load drifting falls on both alike. The two
+/// paths may reach different processes of the same server.
+pub(super) async fn added_latency(via: &Arc<Caller>, direct: &Arc<Caller>) -> (f64, f64) {
+    load(via, 1, 300).await;
+    load(direct, 1, 300).await;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        a.extend(load(via, 1, LATENCY_CALLS / ROUNDS).await.0);
+        b.extend(load(direct, 1, LATENCY_CALLS / ROUNDS).await.0);
+    }
+    a.sort();
+    b.sort();
+    let (a50, b50) = (us(percentile(&a, 0.5)), us(percentile(&b, 0.5)));
+    (a50, b50)
+}
+
 pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     match v.len() {
@@ -134,14 +152,18 @@ pub(super) fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub(super) async fn measure_with(label: &str, caller: Caller) -> Row {
-    let caller = Arc::new(caller);
+    measure_shared(label, &Arc::new(caller)).await
+}
+
+/// [`measure_with`] for a caller that is used again afterwards.
+pub(super) async fn measure_shared(label: &str, caller: &Arc<Caller>) -> Row {
     // Warm up.
-    load(&caller, 4, 300).await;
-    let (lat, _) = load(&caller, 1, LATENCY_CALLS).await;
+    load(caller, 4, 300).await;
+    let (lat, _) = load(caller, 1, LATENCY_CALLS).await;
     let mut rates = Vec::new();
     for c in [1, 16, 64] {
         let total = if c == 1 { LATENCY_CALLS } else { LOAD_CALLS };
-        rates.push(load(&caller, c, total).await.1);
+        rates.push(load(caller, c, total).await.1);
     }
     recorded(label, lat, rates)
 }
