@@ -399,7 +399,11 @@ def prose(raw):
         f" Profile: {profile_text(raw, 'guest call-tool')}.",
         "- **The gateway's added latency** depends on the client: with rmcp's client"
         f" {v(raw, '4', 'weft added p50')} p50, with plain keep-alive HTTP (the gateway alone)"
-        f" {v(raw, '4', 'weft added p50 (plain HTTP client)')}. weft's own CPU per proxied call"
+        f" {v(raw, '4', 'weft added p50 (plain HTTP client)')} (each from alternating blocks of"
+        " sequential calls through weft and to the server directly). Part of it is the extra"
+        " HTTP hop itself: on this machine a bare HTTP round trip (the same client's `GET /health`"
+        f" on the same weft) takes {v(raw, '4', 'HTTP round trip (GET /health) p50')} p50."
+        " weft's own CPU per proxied call"
         f" (user + system, from `/proc`): {shown(cpu)}."
         f" Profile: {profile_text(raw, 'gateway')}.",
         "- **In front of a streamable-HTTP upstream** (server-everything, rmcp client, c = 16),"

@@ -398,6 +398,17 @@ async fn stdio_part(dir: &tempfile::TempDir, direct: &Arc<Caller>) -> StdioPart 
     // other, and the stdio server's own latency drifts between them.
     let (rmcp_via, rmcp_direct) = added_latency(&rmcp, direct).await;
     let (plain_via, plain_direct) = added_latency(&plain, direct).await;
+    // What an HTTP round trip alone costs here: the same keep-alive
+    // client's GET of weft's /health, against the same calls.
+    let health = Arc::new(Caller::Health(
+        reqwest::Client::new(),
+        url.replace("/mcp", "/health"),
+    ));
+    let (_, round_trip) = added_latency(&plain, &health).await;
+    record::figure("4", "HTTP round trip (GET /health) p50", round_trip, "µs");
+    println!(
+        "an HTTP round trip alone (GET /health on the same weft, the plain client): p50 {round_trip:.0} µs"
+    );
     println!(
         "added p50, alternating blocks: rmcp client {:+.0} µs ({rmcp_via:.0} through weft, {rmcp_direct:.0} direct); \
          plain HTTP client {:+.0} µs ({plain_via:.0} through weft, {plain_direct:.0} direct)",

@@ -16,6 +16,9 @@ pub(super) enum Caller {
     Rmcp(Client, String),
     Plain(reqwest::Client, String, String),
     KeepAlive(KeepAlive),
+    /// `GET` of a URL that answers `ok` (weft's `/health`): an HTTP round
+    /// trip through the same client and server with no MCP work in it.
+    Health(reqwest::Client, String),
 }
 
 /// A handshake-era (2025-06-18) streamable HTTP client on reqwest: one
@@ -158,6 +161,15 @@ impl Caller {
                 let status = answer.status();
                 let text = answer.bytes().await.map_err(|e| e.to_string())?;
                 if !status.is_success() || !text.windows(6).any(|w| w == b"result") {
+                    return Err(format!("{status}: {}", String::from_utf8_lossy(&text)));
+                }
+                Ok(())
+            }
+            Caller::Health(http, url) => {
+                let answer = http.get(url).send().await.map_err(|e| e.to_string())?;
+                let status = answer.status();
+                let text = answer.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() || &text[..] != b"ok\n" {
                     return Err(format!("{status}: {}", String::from_utf8_lossy(&text)));
                 }
                 Ok(())
