@@ -103,20 +103,21 @@ fn processes() -> Vec<(u32, String, u32, u32)> {
         .collect()
 }
 
-/// Every live (not zombie) process in a process group.
-pub fn group_members(pgid: u32) -> Vec<u32> {
+/// The live (not zombie) processes whose (parent, group) `pick` takes.
+fn live(pick: impl Fn(u32, u32) -> bool) -> Vec<u32> {
     processes()
         .into_iter()
-        .filter(|(_, state, _, pgrp)| *pgrp == pgid && state != "Z")
+        .filter(|(_, state, ppid, pgrp)| state != "Z" && pick(*ppid, *pgrp))
         .map(|(pid, ..)| pid)
         .collect()
 }
 
+/// Every live (not zombie) process in a process group.
+pub fn group_members(pgid: u32) -> Vec<u32> {
+    live(|_, pgrp| pgrp == pgid)
+}
+
 /// The live (not zombie) child processes of `parent`.
 pub fn children_of(parent: u32) -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|(_, state, ppid, _)| *ppid == parent && state != "Z")
-        .map(|(pid, ..)| pid)
-        .collect()
+    live(|ppid, _| ppid == parent)
 }
