@@ -205,11 +205,6 @@ fn idle_rss(config: &Path, cache: &Path, servers: usize) -> (f64, f64) {
     (weft_rss, node_rss)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 fn idle_memory(dir: &Path) {
     let cache = dir.join("weft-cache");
     let bare = memory_config(dir, 0);
@@ -228,8 +223,8 @@ fn idle_memory(dir: &Path) {
             "weft alone {without:.1} MiB, with {ADAPTERS} adapters {with:.1} MiB; Node server {n1:.1} / {n2:.1} MiB"
         );
     }
-    let per = median(per_adapter);
-    let node = median(node);
+    let per = record::median(per_adapter);
+    let node = record::median(node);
     record::figure(
         CASE,
         &format!("idle adapter memory (weft RSS growth / N, N={ADAPTERS})"),

@@ -120,11 +120,6 @@ async fn ten_calls(client: &Client) -> Duration {
     t.elapsed()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 pub async fn run() {
     println!("== 8. code mode end to end: {N} echo calls to server-everything (stdio) ==");
@@ -159,7 +154,7 @@ pub async fn run() {
             inside.push(run);
         }
         let (p50, _) = latency_ms(&format!("weft_run_code, {label}, {N} calls"), total);
-        let run = median(inside);
+        let run = record::median(inside);
         record::figure(
             "8",
             &format!("weft_run_code, {label}: sandbox run (report) p50"),

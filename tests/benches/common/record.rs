@@ -209,3 +209,14 @@ impl Profile {
         let _ = std::fs::remove_file(&self.file);
     }
 }
+
+/// The median of `v` (the mean of the two middle values when their number
+/// is even); NaN when `v` is empty.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}

@@ -115,9 +115,9 @@ pub(super) async fn measure_interleaved(
             br.push(y);
             rr.push(x / y);
         }
-        a_rates.push(median(ar));
-        b_rates.push(median(br));
-        ratios.push(median(rr));
+        a_rates.push(record::median(ar));
+        b_rates.push(record::median(br));
+        ratios.push(record::median(rr));
     }
     let a_row = recorded(a_label, a_lat, a_rates);
     let b_row = recorded(b_label, b_lat, b_rates);
@@ -140,15 +140,6 @@ pub(super) async fn added_latency(via: &Arc<Caller>, direct: &Arc<Caller>) -> (f
     b.sort();
     let (a50, b50) = (us(percentile(&a, 0.5)), us(percentile(&b, 0.5)));
     (a50, b50)
-}
-
-pub(super) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 pub(super) async fn measure_with(label: &str, caller: Caller) -> Row {
