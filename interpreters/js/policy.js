@@ -17,7 +17,7 @@
 // with its message and the line of the code it came from. There is no
 // fetch, require or file system: each fails saying so.
 
-import { CallError, call, callAll, listTools } from "weft-guest";
+import { CallError, ToolResult, call, callAll, listTools } from "weft-guest";
 
 const NO_OUTSIDE = "code mode reaches the outside world only through `tools`";
 // What `new Function` puts before the body: the code's line 1 is line 3.
@@ -31,23 +31,32 @@ class CodeError extends Error {
 }
 
 // The ASCII words of a name, split as weft's bindings generator does.
+// Characters are classed by their code and read by index: the interpreter
+// has no JIT, and a regular expression per character or a string iterator
+// costs microseconds each, milliseconds on a run's first `tools.SERVER`.
 function words(name) {
+  const text = String(name);
   const out = [];
   let cur = "";
   let prevLower = false;
-  for (const c of String(name)) {
-    if (/^[A-Za-z0-9]$/.test(c)) {
-      if (/[A-Z]/.test(c) && prevLower && cur) {
+  for (let i = 0; i < text.length; ) {
+    const code = text.codePointAt(i);
+    const c = String.fromCodePoint(code);
+    i += code > 0xffff ? 2 : 1;
+    const upper = code >= 65 && code <= 90;
+    const lowerOrDigit = (code >= 97 && code <= 122) || (code >= 48 && code <= 57);
+    if (upper || lowerOrDigit) {
+      if (upper && prevLower && cur) {
         out.push(cur);
         cur = "";
       }
-      prevLower = /[a-z0-9]/.test(c);
+      prevLower = lowerOrDigit;
       cur += c;
     } else {
       if (cur) out.push(cur);
       cur = "";
       prevLower = false;
-      if (c.codePointAt(0) > 127 && !/\s/u.test(c)) out.push(`u${c.codePointAt(0).toString(16).padStart(4, "0")}`);
+      if (code > 127 && !/\s/u.test(c)) out.push(`u${code.toString(16).padStart(4, "0")}`);
     }
   }
   if (cur) out.push(cur);
@@ -87,12 +96,13 @@ function value(result) {
   return JSON_START.test(text) ? result.value() : text;
 }
 
-function makeTools() {
+// `tools` for one run; `list` gives the tools it may call.
+function makeTools(list = listTools) {
   let servers = null;
   const namespaces = () => {
     if (servers) return servers;
     const byServer = new Map();
-    const all = listTools().slice().sort((a, b) => (a.server + "\0" + a.name < b.server + "\0" + b.name ? -1 : 1));
+    const all = list().slice().sort((a, b) => (a.server + "\0" + a.name < b.server + "\0" + b.name ? -1 : 1));
     for (const t of all) {
       if (!byServer.has(t.server)) byServer.set(t.server, new Map());
       const names = byServer.get(t.server);
@@ -198,6 +208,26 @@ export function run(input) {
     const line = codeLine(e);
     throw new CodeError(`${describe(e)}${line ? ` (line ${line})` : ""}`);
   }
+}
+
+// The interpreter is built from a snapshot taken after this module's top
+// level ran, and every run starts from it. The engine compiles a function
+// the first time it runs, so a function first run inside a run is compiled
+// again in every run: the lookup of `tools.SERVER.TOOL` and the reading of
+// a result are run once here, on made-up tools (no host call), so that
+// they are compiled in the snapshot.
+{
+  const warm = makeTools(() => [
+    { server: "warm-up", name: "warm-Up_tool" },
+    { server: "warm-up", name: "other" },
+  ]);
+  if (typeof warm.warmUp.warmUpTool !== "function" || typeof warm.search !== "function") {
+    throw new Error("the interpreter's warm-up found no tool");
+  }
+  value(new ToolResult({ content: [{ type: "text", text: "[1]" }] }));
+  value(new ToolResult({ content: [{ type: "text", text: "Echo: x" }] }));
+  value(new ToolResult({ structuredContent: { a: 1 } }));
+  describe(new CallError("not-found", "warm-up", "warm-up", "other"));
 }
 
 // The global `fetch` goes too, for code that reaches it through globalThis.
