@@ -124,7 +124,7 @@ pub(super) async fn measure_interleaved(
     (a_row, b_row, ratios)
 }
 
-/// The latency `via` adds over `direct` (µs, p50 minus p50): sequential
+/// The p50 latencies (µs) of `via` and of `direct`, from sequential
 /// calls in alternating blocks (via, direct, via, …), so that the server
 /// warming up or the machine's load drifting falls on both alike. The two
 /// paths may reach different processes of the same server.
