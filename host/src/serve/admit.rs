@@ -272,17 +272,24 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         // A value the agent itself sent is not masked in the answer to it
         // (no redaction oracle; see `Redactor::sparing`).
         redactor = redactor.sparing(&bytes);
-        let super::intake::Intake { method, id } = match super::intake::check(&bytes) {
-            Ok(found) => found,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    [(http::header::CONTENT_TYPE, "application/json")],
-                    e.to_json(),
-                )
-                    .into_response();
-            }
-        };
+        // A plain stateless call read strictly needs no first look (see
+        // `super::call_body`).
+        let plain = super::direct::plain_call(&parts.headers, &bytes);
+        let first_look = plain
+            .as_ref()
+            .and_then(super::direct::PlainCall::first_look);
+        let super::intake::Intake { method, id } =
+            match first_look.map_or_else(|| super::intake::check(&bytes), Ok) {
+                Ok(found) => found,
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        [(http::header::CONTENT_TYPE, "application/json")],
+                        e.to_json(),
+                    )
+                        .into_response();
+                }
+            };
         let tenant = parts
             .extensions
             .get::<Caller>()
@@ -329,7 +336,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
         // A plain stateless tools/call is answered here (see
         // `super::direct`).
         if method.as_deref() == Some("tools/call")
-            && let Some(call) = super::direct::plain_call(&parts.headers, &bytes)
+            && let Some(call) = plain
             && super::direct::takes(gw, &call)
         {
             let caller = caller_of(&parts, tenants);

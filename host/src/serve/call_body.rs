@@ -9,11 +9,14 @@
 //! [`read`] first tries a strict typed reading that goes straight from the
 //! bytes to the values: an object with exactly `jsonrpc` (`"2.0"`), `id`,
 //! `method` (`"tools/call"`) and `params`, whose params have only `name`,
-//! `arguments` and `_meta`, each key once. A body it reads is one rmcp
+//! `arguments` and `_meta`, each key once, the id an integer or a string
+//! and the arguments, when present, an object. A body it reads is one rmcp
 //! reads as the same request, with the same id, name, arguments and
-//! `_meta` (a unit test holds the two readings side by side). Any other
-//! body (another key, a repeated key, another method, a retry's
-//! `requestState`) is read by rmcp's own types, exactly as before.
+//! `_meta`, and one the first look ([`super::intake::check`]) takes as a
+//! `tools/call` with that id, so the first look need not read it again
+//! (unit tests hold the readings side by side). Any other body (another
+//! key, a repeated key, another method, a retry's `requestState`, an id
+//! written as `1.0`) is read by rmcp's own types, exactly as before.
 
 use std::borrow::Cow;
 
@@ -22,6 +25,7 @@ use rmcp::model::{
     JsonObject, JsonRpcVersion2_0, RequestId, RequestMetaObject,
 };
 use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
 
 /// A `tools/call` request as this path needs it.
 #[derive(Debug, PartialEq)]
@@ -30,6 +34,8 @@ pub struct CallBody {
     /// The request's `params._meta` (empty when it has none).
     pub meta: RequestMetaObject,
     pub params: CallToolRequestParams,
+    /// Whether the strict reading read it (see the module doc).
+    pub strict: bool,
 }
 
 /// `body` read as a `tools/call` request, or `None` if it is not one (or
@@ -44,7 +50,7 @@ struct Wire {
     // Read only to check them: "2.0" and "tools/call", as rmcp's types do.
     #[allow(dead_code)]
     jsonrpc: JsonRpcVersion2_0,
-    id: RequestId,
+    id: WireId,
     #[allow(dead_code)]
     method: CallToolRequestMethod,
     params: WireParams,
@@ -56,7 +62,41 @@ struct WireParams {
     #[serde(rename = "_meta")]
     meta: Option<JsonObject>,
     name: Cow<'static, str>,
+    // `null` is not read here: the first look refuses it.
+    #[serde(default, deserialize_with = "present_object")]
     arguments: Option<JsonObject>,
+}
+
+fn present_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<JsonObject>, D::Error> {
+    JsonObject::deserialize(d).map(Some)
+}
+
+/// An id written as an integer that fits `i64`, or a string: what both
+/// rmcp and the first look take, and read the same.
+struct WireId(RequestId);
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Id;
+        impl Visitor<'_> for Id {
+            type Value = RequestId;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RequestId, E> {
+                Ok(RequestId::Number(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RequestId, E> {
+                i64::try_from(n)
+                    .map(RequestId::Number)
+                    .map_err(|_| E::custom("an id larger than i64"))
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<RequestId, E> {
+                Ok(RequestId::String(s.into()))
+            }
+        }
+        d.deserialize_any(Id).map(WireId)
+    }
 }
 
 /// The strict typed reading (see the module doc).
@@ -66,9 +106,10 @@ fn strict(body: &[u8]) -> Option<CallBody> {
     // rmcp keeps `_meta` beside the params, never in `params.meta`.
     params.arguments = wire.params.arguments;
     Some(CallBody {
-        id: wire.id,
+        id: wire.id.0,
         meta: wire.params.meta.map(Into::into).unwrap_or_default(),
         params,
+        strict: true,
     })
 }
 
@@ -85,6 +126,7 @@ fn by_rmcp(body: &[u8]) -> Option<CallBody> {
         id: request.id,
         meta,
         params: call.params,
+        strict: false,
     })
 }
 
@@ -111,7 +153,7 @@ mod tests {
         let bodies = [
             call("1", &format!(r#""name":"echo",{arguments},{META}"#)),
             call(r#""abc""#, &format!(r#"{META},"name":"echo""#)),
-            call("-5", r#""name":"e\u0063ho","arguments":null"#),
+            call("-5", r#""name":"e\u0063ho""#),
             call("0", r#""name":"echo","_meta":null,"arguments":{}"#),
             call("9007199254740993", r#""name":"","arguments":{"":""}"#),
             format!(
@@ -123,8 +165,21 @@ mod tests {
             let text = String::from_utf8_lossy(body);
             let fast = strict(body).unwrap_or_else(|| panic!("strict reads {text}"));
             let rmcp = by_rmcp(body).unwrap_or_else(|| panic!("rmcp reads {text}"));
+            assert!(fast.strict && !rmcp.strict);
+            let rmcp = CallBody {
+                strict: true,
+                ..rmcp
+            };
             assert_eq!(fast, rmcp, "{text}");
             assert_eq!(read(body), Some(rmcp));
+            // The first look takes it, as a tools/call with the same id.
+            let id = match &fast.id {
+                RequestId::Number(n) => serde_json::Value::from(*n),
+                RequestId::String(s) => serde_json::Value::from(&**s),
+            };
+            let first = super::super::intake::check(body).expect("the first look takes it");
+            assert_eq!(first.method.as_deref(), Some("tools/call"), "{text}");
+            assert_eq!(first.id, Some(id), "{text}");
         }
     }
 
@@ -149,6 +204,11 @@ mod tests {
             // Not an id, not JSON, not an object.
             call("null", r#""name":"e""#),
             call("1.5", r#""name":"e""#),
+            // What rmcp reads but the first look refuses.
+            call("1.0", r#""name":"e""#),
+            call("1e2", r#""name":"e""#),
+            call("9223372036854775808", r#""name":"e""#),
+            call("2", r#""name":"e","arguments":null"#),
             b"{".to_vec(),
             b"[]".to_vec(),
         ];

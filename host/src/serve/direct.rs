@@ -47,6 +47,23 @@ pub struct PlainCall {
     capabilities: Option<ClientCapabilities>,
     /// The agent's trace context, for the request's span.
     trace: crate::telemetry::Sent,
+    /// Whether the body was read strictly ([`super::call_body`]).
+    strict: bool,
+}
+
+impl PlainCall {
+    /// What the first look ([`super::intake::check`]) would find in the
+    /// body, when the strict reading read it (it then takes the body as
+    /// this `tools/call` with this id); `None` leaves the look to be done.
+    pub fn first_look(&self) -> Option<super::intake::Intake> {
+        self.strict.then(|| super::intake::Intake {
+            method: Some("tools/call".to_string()),
+            id: Some(match &self.id {
+                RequestId::Number(n) => Value::from(*n),
+                RequestId::String(s) => Value::from(&**s),
+            }),
+        })
+    }
 }
 
 /// The one value of header `name`, if it has exactly one that is text.
@@ -99,6 +116,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
         params,
         capabilities,
         trace,
+        strict: request.strict,
     })
 }
 
@@ -159,7 +177,7 @@ async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Re
         id,
         params,
         capabilities,
-        trace: _,
+        ..
     } = request;
     let name = params.name.to_string();
     let agent = Agent::stateless(capabilities);
@@ -289,6 +307,8 @@ mod tests {
     fn a_plain_stateless_call_is_taken() {
         let call = plain_call(&headers(), BODY).expect("taken");
         assert_eq!(call.id, RequestId::Number(3));
+        let first = call.first_look().expect("read strictly");
+        assert_eq!(Ok(first), super::super::intake::check(BODY));
         assert_eq!(&*call.params.name, "echo");
         assert!(call.capabilities.is_some());
     }

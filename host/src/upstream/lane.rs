@@ -12,7 +12,8 @@
 //! id of its own (`weft-lane-N`, a string, so it never collides with
 //! rmcp's numeric ids). The server's stdout passes through [`LaneReader`]
 //! on its way to rmcp's transport: a line answering a lane id goes to the
-//! waiting caller, which parses its `result` itself; every other byte
+//! waiting caller, which parses its `result` itself
+//! ([`super::call_result`]); every other byte
 //! reaches rmcp as it came, so notifications, the server's own requests
 //! and every other answer are rmcp's as before, with rmcp's line limits,
 //! its compatibility rules and its replies to malformed messages. rmcp's
@@ -188,7 +189,7 @@ impl Sent {
             return Err(ServiceError::TransportClosed);
         };
         match rx.await {
-            Ok(Answer::Result(raw)) => serde_json::from_str(raw.get()).map_err(|e| {
+            Ok(Answer::Result(raw)) => super::call_result::read(raw.get()).map_err(|e| {
                 tracing::debug!(target: "weft::upstream", "a tool call's result does not parse: {e}");
                 ServiceError::UnexpectedResponse
             }),

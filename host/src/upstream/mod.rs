@@ -10,6 +10,7 @@
 
 mod answer;
 pub mod builtin;
+mod call_result;
 pub mod component;
 mod connect;
 mod handler;
