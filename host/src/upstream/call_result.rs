@@ -10,10 +10,11 @@
 //! [`read`] reads such a result straight into `CallToolResult` when that
 //! is the kind rmcp would pick too: when the object's keys are all among
 //! `CallToolResult`'s own (`content`, `structuredContent`, `isError`,
-//! `resultType`, `_meta`). None of the kinds before it in the union can be
-//! made of those keys alone (a unit test reads every combination both
-//! ways). Any other result, or one `CallToolResult` refuses, is read by
-//! rmcp's union, exactly as before.
+//! `resultType`, `_meta`). The kinds before it in the union each need a
+//! key of their own (`tools`, `task`, `action`, …); a unit test reads
+//! every combination of those five keys both ways and gets the same kind,
+//! value and error text. Any other result, or one `CallToolResult`
+//! refuses, is read by rmcp's union, exactly as before.
 
 use std::borrow::Cow;
 use std::fmt;
