@@ -37,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::self_wake::SelfWaking;
 use crate::config::EdgeLimits;
 
 /// How many connections are open, in all and by client address.
@@ -151,7 +152,7 @@ pub async fn serve(
             let _slot = slot;
             let mut conn = std::pin::pin!(conn);
             let ended = tokio::select! {
-                ended = conn.as_mut() => ended,
+                ended = SelfWaking::new(conn.as_mut()) => ended,
                 _ = stop.cancelled() => {
                     conn.as_mut().graceful_shutdown();
                     conn.await

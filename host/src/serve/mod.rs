@@ -42,6 +42,7 @@ mod refusal;
 mod resources;
 mod roots;
 mod run_tasks;
+mod self_wake;
 mod sessions;
 mod subs;
 mod tasks;
