@@ -92,14 +92,12 @@ pub fn unix_ms(t: std::time::SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// A random number in [0, 1), for jitter (0.5 if the random source fails:
-/// jitter spreads retries out, it protects nothing).
+/// A random number in [0, 1), for jitter and sampling: it spreads retries
+/// out and picks samples, and protects nothing. It comes from a per-thread
+/// generator (fastrand), not the OS: the recent-calls sample draws one on
+/// every call, and a system call each time showed in the call path.
 pub fn random_unit() -> f64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b[..7]).is_err() {
-        return 0.5;
-    }
-    u64::from_le_bytes(b) as f64 / (1u64 << 56) as f64
+    fastrand::f64()
 }
 
 /// Writes a file only its owner can read (mode 0600), through a temporary

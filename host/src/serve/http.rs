@@ -89,7 +89,11 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
     };
     let legacy = super::legacy_sse::routes(gw.clone());
     let console = super::console::routes(gw.clone(), options.loopback, stop.clone());
-    let service = StreamableHttpService::new(move || Ok(gw.session()), sessions.clone(), config);
+    let service = Shared(Arc::new(StreamableHttpService::new(
+        move || Ok(gw.session()),
+        sessions.clone(),
+        config,
+    )));
     axum::Router::new()
         .nest_service("/mcp", service)
         .merge(legacy)
@@ -120,6 +124,37 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         ))
         .layer(axum::middleware::from_fn_with_state(edge, guard))
         .layer(axum::middleware::from_fn_with_state(allowed, side_routes))
+}
+
+/// A service behind an `Arc`. axum clones a route's whole stack of
+/// services for every request, and each `from_fn` layer clones what it
+/// wraps again, while rmcp's service carries its config (the host and
+/// origin lists) by value: some thirty allocations per request, most of
+/// them for requests that never reach rmcp (the direct path answers them
+/// in the guard). Behind an `Arc` those clones are a count increment, and
+/// the service itself is cloned only for a request that reaches it.
+#[derive(Clone)]
+struct Shared<S>(Arc<S>);
+
+impl<S, R> tower::Service<R> for Shared<S>
+where
+    S: tower::Service<R> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = tower::util::Oneshot<S, R>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        // Readiness is the clone's, checked by `Oneshot` before its call.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        tower::ServiceExt::oneshot(S::clone(&self.0), request)
+    }
 }
 
 /// `/status`, `/metrics` and the legacy SSE transport's routes pass the
