@@ -128,11 +128,12 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
 
 /// A service behind an `Arc`. axum clones a route's whole stack of
 /// services for every request, and each `from_fn` layer clones what it
-/// wraps again, while rmcp's service carries its config (the host and
-/// origin lists) by value: some thirty allocations per request, most of
-/// them for requests that never reach rmcp (the direct path answers them
-/// in the guard). Behind an `Arc` those clones are a count increment, and
-/// the service itself is cloned only for a request that reaches it.
+/// wraps again, while rmcp's service carries its config by value: each
+/// copy allocates the host and origin lists again (nine allocations with
+/// the default lists), also for requests that never reach rmcp (the
+/// direct path answers them in the guard). Behind an `Arc` those clones
+/// are a count increment, and the service itself is cloned only for a
+/// request that reaches it.
 #[derive(Clone)]
 struct Shared<S>(Arc<S>);
 
