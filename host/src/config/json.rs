@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use super::error::WHOLE_FILE;
 use super::policy::RawPolicy;
-use super::raw::{LazySecrets, RawServer, secrets_path};
+use super::raw::RawServer;
+use super::secrets::{LazySecrets, secrets_path};
 use super::toml_file::{field_error, nested_key};
 use super::{Config, ConfigError, Position, Settings};
 

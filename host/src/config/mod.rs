@@ -408,7 +408,7 @@ impl Config {
                 .and_then(|s| s.get(k))
                 .and_then(|v| v.as_str())
         };
-        config.settings.secrets_file = raw::secrets_path(setting("secrets"), path);
+        config.settings.secrets_file = secrets::secrets_path(setting("secrets"), path);
         if let Some(tenants) = table.get("tenants").and_then(|t| t.as_table()) {
             config.tenants = tenants
                 .keys()

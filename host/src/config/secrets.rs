@@ -380,6 +380,76 @@ fn redact_hint(text: &str) -> String {
     }
 }
 
+/// Opens the secrets file lazily: the first server that references a secret
+/// opens it, later ones reuse it.
+pub(crate) struct LazySecrets {
+    path: Option<PathBuf>,
+    store: Option<SecretStore>,
+}
+
+impl LazySecrets {
+    /// What output must never show: every value of the store (if it was
+    /// opened) and every server's credentials; shared values first, then
+    /// those of one tenant.
+    pub(crate) fn redacted_values(&self, servers: &[super::ServerConfig]) -> super::SecretValues {
+        let (mut shared, mut owned) = self
+            .store
+            .as_ref()
+            .map(SecretStore::values_by_owner)
+            .unwrap_or_default();
+        for s in servers {
+            shared.extend(s.credentials.shared.iter().cloned());
+            owned.extend(s.credentials.owned.iter().cloned());
+        }
+        shared.sort();
+        shared.dedup();
+        owned.sort();
+        owned.dedup();
+        super::SecretValues(shared, owned)
+    }
+
+    /// The path the store is (or would be) read from.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+impl LazySecrets {
+    pub(crate) fn new(path: Option<PathBuf>) -> Self {
+        LazySecrets { path, store: None }
+    }
+
+    pub(crate) fn get(&mut self) -> Result<SecretStore, SecretsFileError> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        let path = self.path.clone().ok_or(SecretsFileError::NotConfigured)?;
+        let store = SecretStore::open(&path)?;
+        self.store = Some(store.clone());
+        Ok(store)
+    }
+}
+
+/// The file name of the secrets file when neither the config nor
+/// `WEFT_SECRETS` names one.
+pub const DEFAULT_SECRETS_FILE: &str = "weft.secrets.toml";
+
+/// The secrets file: `WEFT_SECRETS` wins over the config's own setting,
+/// else `weft.secrets.toml` beside the config file; relative paths are
+/// relative to the config file.
+pub(crate) fn secrets_path(configured: Option<&str>, file: &Path) -> Option<PathBuf> {
+    let chosen = std::env::var("WEFT_SECRETS")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or(configured.map(str::to_owned))
+        .unwrap_or_else(|| DEFAULT_SECRETS_FILE.to_string());
+    let p = PathBuf::from(chosen);
+    Some(match file.parent() {
+        Some(dir) if p.is_relative() && !dir.as_os_str().is_empty() => dir.join(p),
+        _ => p,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{LazySecrets, RawDuration};
+use super::raw::RawDuration;
+use super::secrets::LazySecrets;
 use super::{ConfigError, secrets};
 
 /// The default lease of a run in a shared journal.

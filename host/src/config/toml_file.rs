@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::WHOLE_FILE;
 use super::policy::{RawAmount, RawPolicy};
-use super::raw::{LazySecrets, RawDuration, RawServer, secrets_path};
+use super::raw::{RawDuration, RawServer};
+use super::secrets::{LazySecrets, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
 use super::{Config, ConfigError, Expose, NameMode, Settings};
 

@@ -41,7 +41,10 @@ use super::answer::{
 };
 use super::oauth::OAuth;
 
+mod messages;
 mod session;
+
+use messages::{cancelled_id, names_modern_version, request_id};
 
 const SESSION: HeaderName = HeaderName::from_static("mcp-session-id");
 const VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
@@ -574,39 +577,5 @@ impl Shared {
         if forward {
             let _ = self.inbound.send(message);
         }
-    }
-}
-
-/// Whether a refused probe is an "unsupported protocol version" error
-/// (-32022) whose `data.supported` names 2026-07-28.
-fn names_modern_version(message: &ServerJsonRpcMessage) -> bool {
-    let JsonRpcMessage::Error(e) = message else {
-        return false;
-    };
-    e.error.code.0 == -32022
-        && e.error
-            .data
-            .as_ref()
-            .and_then(|d| d.get("supported"))
-            .and_then(|s| s.as_array())
-            .is_some_and(|s| s.iter().any(|v| v == "2026-07-28"))
-}
-
-/// The id of a request.
-fn request_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
-    match message {
-        JsonRpcMessage::Request(r) => Some(r.id.clone()),
-        _ => None,
-    }
-}
-
-/// The request a `notifications/cancelled` cancels.
-fn cancelled_id(message: &ClientJsonRpcMessage) -> Option<RequestId> {
-    match message {
-        JsonRpcMessage::Notification(n) => match &n.notification {
-            ClientNotification::CancelledNotification(c) => c.params.request_id.clone(),
-            _ => None,
-        },
-        _ => None,
     }
 }
