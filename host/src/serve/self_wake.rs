@@ -25,6 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
+use futures::task::AtomicWaker;
+
 /// Not being polled: a wake goes to the task's waker.
 const IDLE: u8 = 0;
 /// Being polled: a wake asks for one more poll.
@@ -38,7 +40,8 @@ const AGAIN: usize = 4;
 /// What the wrapper's waker reaches.
 struct Shared {
     state: AtomicU8,
-    task: parking_lot::Mutex<Option<Waker>>,
+    /// The task's own waker, registered at each poll.
+    task: AtomicWaker,
 }
 
 impl Wake for Shared {
@@ -52,11 +55,7 @@ impl Wake for Shared {
             .compare_exchange(POLLING, WOKEN, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) | Err(WOKEN) => {}
-            Err(_) => {
-                if let Some(task) = self.task.lock().as_ref() {
-                    task.wake_by_ref();
-                }
-            }
+            Err(_) => self.task.wake(),
         }
     }
 }
@@ -72,7 +71,7 @@ impl<F: Future + Unpin> SelfWaking<F> {
     pub(super) fn new(inner: F) -> Self {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(IDLE),
-            task: parking_lot::Mutex::new(None),
+            task: AtomicWaker::new(),
         });
         let waker = Waker::from(shared.clone());
         SelfWaking {
@@ -87,12 +86,7 @@ impl<F: Future + Unpin> Future for SelfWaking<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        {
-            let mut task = self.shared.task.lock();
-            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
-                *task = Some(cx.waker().clone());
-            }
-        }
+        self.shared.task.register(cx.waker());
         let this = &mut *self;
         let mut inner_cx = Context::from_waker(&this.waker);
         for _ in 0..=AGAIN {
