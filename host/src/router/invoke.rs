@@ -8,14 +8,15 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest, RequestId,
-    RequestMetaObject, ServerResult,
+    CallToolRequest, CallToolRequestParams, CancelledNotificationParam, ClientRequest,
+    InputResponses, RequestId, RequestMetaObject, ServerResult,
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
 use crate::era::Era;
 use crate::error::{CallError, ErrorKind};
 use crate::upstream::builtin::DirectError;
+use crate::upstream::lane::LaneCall;
 use crate::upstream::relay::RelayMsg;
 use crate::upstream::{Connection, State, Upstream};
 use crate::util::fmt_duration;
@@ -216,18 +217,13 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
         }
     }
     let tenant = req.caller.tenant.as_ref().map(|t| t.name.as_str());
-    let send = |responses, state| {
-        let mut params = CallToolRequestParams::new(req.tool.clone());
-        params.arguments = req.wire_args();
-        params.input_responses = responses;
-        params.request_state = state;
+    let send = |responses: Option<InputResponses>, state: Option<String>| {
         let mut options = PeerRequestOptions::no_options();
         if !meta.is_empty() {
             options.meta = Some(meta.clone());
         }
         let peer = peer.clone();
         async move {
-            let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
             // The agent's relay, for the server's requests about this call
             // (sampling, elicitation) and its progress and logs.
             let register = |token: &rmcp::model::ProgressToken| {
@@ -244,10 +240,21 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
                 // The lane writes the line itself, so the server may ask
                 // before the send returns: the relay is registered first.
                 Some(lane) if options.meta.is_none() => {
-                    let (sent, registration) = lane.send_after(request, register).await?;
+                    let call = LaneCall {
+                        name: &req.tool,
+                        arguments: req.args.as_deref(),
+                        input_responses: responses.as_ref(),
+                        request_state: state.as_deref(),
+                    };
+                    let (sent, registration) = lane.send_after(call, register).await?;
                     (Pending::Lane(sent), registration)
                 }
                 _ => {
+                    let mut params = CallToolRequestParams::new(req.tool.clone());
+                    params.arguments = req.wire_args();
+                    params.input_responses = responses;
+                    params.request_state = state;
+                    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
                     let handle = peer.send_cancellable_request(request, options).await?;
                     let registration = register(&handle.progress_token);
                     (Pending::Rmcp(handle), registration)

@@ -32,8 +32,7 @@ use std::task::{Context, Poll, ready};
 
 use rmcp::ServiceError;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorData, GetMeta, NumberOrString, ProgressToken,
-    RequestId, ServerResult,
+    ErrorData, InputResponses, JsonObject, NumberOrString, ProgressToken, RequestId, ServerResult,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -124,13 +123,74 @@ pub fn split<R>(stdin: Pipe, stdout: R) -> (Lane, LaneReader<R>, LaneWriter) {
     (Lane(shared), reader, writer)
 }
 
+/// A `tools/call` for the lane, borrowed from the caller's request: the
+/// tool's name on the server, the arguments and, for a retry with the
+/// agent's input, its responses and the server's state.
+#[derive(Clone, Copy)]
+pub struct LaneCall<'a> {
+    pub name: &'a str,
+    pub arguments: Option<&'a JsonObject>,
+    pub input_responses: Option<&'a InputResponses>,
+    pub request_state: Option<&'a str>,
+}
+
+/// The line a lane call is written as: the JSON-RPC request rmcp would
+/// write for the same call (a test holds the two equal), serialised
+/// straight from borrowed parts. rmcp's own path copies the arguments
+/// into its request and turns the parameters into a `serde_json::Value`
+/// to merge `_meta` into them.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    jsonrpc: &'static str,
+    id: &'a str,
+    method: &'static str,
+    params: LineParams<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineParams<'a> {
+    #[serde(rename = "_meta")]
+    meta: LineMeta<'a>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arguments: Option<&'a JsonObject>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_responses: Option<&'a InputResponses>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_state: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineMeta<'a> {
+    progress_token: &'a str,
+}
+
+/// `call` as one line to the server, with `id` as its id and progress
+/// token.
+fn call_line(call: LaneCall<'_>, id: &str) -> serde_json::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(&Line {
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: LineParams {
+            meta: LineMeta { progress_token: id },
+            name: call.name,
+            arguments: call.arguments,
+            input_responses: call.input_responses,
+            request_state: call.request_state,
+        },
+    })?;
+    line.push(b'\n');
+    Ok(line)
+}
+
 impl Lane {
-    /// Writes `request` to the server with a lane id and a progress token
-    /// of its own.
-    pub async fn send(&self, request: ClientRequest) -> Result<Sent, ServiceError> {
-        self.send_after(request, |_| ())
-            .await
-            .map(|(sent, ())| sent)
+    /// Writes `call` to the server with a lane id, which is also its
+    /// progress token.
+    pub async fn send(&self, call: LaneCall<'_>) -> Result<Sent, ServiceError> {
+        self.send_after(call, |_| ()).await.map(|(sent, ())| sent)
     }
 
     /// [`Lane::send`], calling `before_write` with the progress token
@@ -141,23 +201,19 @@ impl Lane {
     /// beside the call.
     pub async fn send_after<R>(
         &self,
-        mut request: ClientRequest,
+        call: LaneCall<'_>,
         before_write: impl FnOnce(&ProgressToken) -> R,
     ) -> Result<(Sent, R), ServiceError> {
         let n = self.0.next.fetch_add(1, Ordering::Relaxed);
-        let id = NumberOrString::String(Arc::from(format!("{PREFIX}{n}")));
+        let name = format!("{PREFIX}{n}");
+        let line = call_line(call, &name).map_err(|e| {
+            ServiceError::McpError(ErrorData::internal_error(
+                format!("weft cannot encode the tool call: {e}"),
+                None,
+            ))
+        })?;
+        let id = NumberOrString::String(Arc::from(name));
         let progress_token = ProgressToken(id.clone());
-        request
-            .get_meta_mut()
-            .set_progress_token(progress_token.clone());
-        let mut line = serde_json::to_vec(&ClientJsonRpcMessage::request(request, id.clone()))
-            .map_err(|e| {
-                ServiceError::McpError(ErrorData::internal_error(
-                    format!("weft cannot encode the tool call: {e}"),
-                    None,
-                ))
-            })?;
-        line.push(b'\n');
         let (tx, rx) = oneshot::channel();
         {
             let mut w = self.0.waiting.lock();

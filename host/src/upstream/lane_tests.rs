@@ -1,11 +1,66 @@
 //! Tests of the stdio lane over in-memory pipes.
 
 use super::*;
-use rmcp::model::{CallToolRequest, CallToolRequestParams};
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientJsonRpcMessage, ClientRequest, GetMeta,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-fn call() -> ClientRequest {
-    ClientRequest::CallToolRequest(CallToolRequest::new(CallToolRequestParams::new("echo")))
+fn call() -> LaneCall<'static> {
+    LaneCall {
+        name: "echo",
+        arguments: None,
+        input_responses: None,
+        request_state: None,
+    }
+}
+
+/// The line rmcp's client writes for `call` with `id`.
+fn rmcp_line(call: LaneCall<'_>, id: &str) -> serde_json::Value {
+    let mut params = CallToolRequestParams::new(call.name.to_string());
+    params.arguments = call.arguments.cloned();
+    params.input_responses = call.input_responses.cloned();
+    params.request_state = call.request_state.map(str::to_string);
+    let mut request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+    let id = NumberOrString::String(Arc::from(id));
+    request
+        .get_meta_mut()
+        .set_progress_token(ProgressToken(id.clone()));
+    serde_json::to_value(ClientJsonRpcMessage::request(request, id)).unwrap()
+}
+
+#[test]
+fn a_lane_line_is_the_request_rmcp_would_write() {
+    let serde_json::Value::Object(arguments) = serde_json::json!({
+        "message": "line\nbreak \"quoted\" \u{2028} é",
+        "nested": {"list": [1, 2.5, null, true, {"deep": "x"}]},
+        "empty": {}
+    }) else {
+        unreachable!()
+    };
+    let mut responses = rmcp::model::InputResponses::new();
+    responses.insert("ask-1".into(), serde_json::json!({"action": "accept"}));
+    let cases = [
+        call(),
+        LaneCall {
+            arguments: Some(&arguments),
+            ..call()
+        },
+        LaneCall {
+            name: "a tool/with odd \"name\"",
+            arguments: Some(&arguments),
+            input_responses: Some(&responses),
+            request_state: Some("opaque state"),
+        },
+    ];
+    for case in cases {
+        let line = call_line(case, "weft-lane-7").unwrap();
+        // One line: the only newline ends it.
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1);
+        assert_eq!(line.last(), Some(&b'\n'));
+        let ours: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(ours, rmcp_line(case, "weft-lane-7"));
+    }
 }
 
 /// A lane over in-memory pipes: (lane, what rmcp reads, what rmcp
