@@ -16,7 +16,7 @@ use crate::support::*;
 const TO_RMCP: (&str, &str) = ("mcp-param-unused", "1");
 
 /// `weft_mcp_posts_total` for `path`, from `/metrics`.
-async fn posts(http: &reqwest::Client, base: &str, path: &str) -> u64 {
+pub(crate) async fn posts(http: &reqwest::Client, base: &str, path: &str) -> u64 {
     let text = http
         .get(format!("{base}/metrics"))
         .send()

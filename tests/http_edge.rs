@@ -484,9 +484,36 @@ pub(crate) async fn initialize_with(
     raw.post(&init, headers).await.status
 }
 
+/// The statuses of the three ways weft answers a POST to `/mcp`, sent with
+/// `headers`: a handshake (rmcp's service), a 2026-07-28 `tools/call`
+/// (answered by weft itself: `serve/direct.rs`) and a 2026-07-28
+/// `tools/list` (from the catalog's serialised list: `serve/listing.rs`).
+async fn mcp_statuses_with(
+    http: &reqwest::Client,
+    base: &str,
+    headers: &[(&str, &str)],
+) -> [u16; 3] {
+    let raw = Raw::new(http, base, "2026-07-28");
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "weft-http-edge", "version": "1"},
+    });
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "faulty__echo", "arguments": {"text": "x"}, "_meta": meta}});
+    let list =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}});
+    [
+        initialize_with(http, base, headers).await,
+        raw.post(&call, headers).await.status,
+        raw.post(&list, headers).await.status,
+    ]
+}
+
 /// DNS-rebinding protection: a `Host` that is not loopback and a browser
-/// `Origin` that is not a loopback origin get 403; `--allow-host` and
-/// `--allow-origin` admit exactly what they name, and nothing near it.
+/// `Origin` that is not a loopback origin get 403, on every path that
+/// answers `/mcp`; `--allow-host` and `--allow-origin` admit exactly what
+/// they name, and nothing near it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_and_origin_are_checked_and_the_allow_flags_admit_exactly_what_they_name() {
     let dir = temp_dir();
@@ -507,8 +534,13 @@ async fn host_and_origin_are_checked_and_the_allow_flags_admit_exactly_what_they
     ];
     for (headers, want) in &cases {
         let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let got = initialize_with(&http, &plain.base, &h).await;
-        assert_eq!(got, *want, "no allow flags, headers {headers:?}");
+        let got = mcp_statuses_with(&http, &plain.base, &h).await;
+        assert_eq!(got, [*want; 3], "no allow flags, headers {headers:?}");
+    }
+    // The four admitted calls and lists were weft's own answers, not rmcp's.
+    for path in ["direct", "listed"] {
+        let n = crate::direct_call::posts(&http, &plain.base, path).await;
+        assert_eq!(n, 4, "POSTs answered by the {path} path");
     }
 
     let allowing = serve(
@@ -553,9 +585,9 @@ async fn host_and_origin_are_checked_and_the_allow_flags_admit_exactly_what_they
     ];
     for (headers, want) in &cases {
         let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let got = initialize_with(&http, &allowing.base, &h).await;
+        let got = mcp_statuses_with(&http, &allowing.base, &h).await;
         assert_eq!(
-            got, *want,
+            got, [*want; 3],
             "--allow-host weft.example --allow-origin https://app.example:8443, headers {headers:?}"
         );
     }

@@ -4,11 +4,11 @@
 //! and its rate, the body's time, size and shape, and the audit record
 //! and count of each refusal. See `super::http` for the routes.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 
@@ -44,12 +44,16 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
 /// [`admit`], then the audit record and the count of a refusal it made
 /// (each refusal of the edge's own is marked with
 /// [`super::refusal::Refused`]).
-pub(super) async fn guard(State(edge): State<Edge>, request: Request, next: Next) -> Response {
+pub(super) async fn guard<F, Fut>(edge: &Edge, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     // Kept for a refusal's record: reference-counted clones, read only
     // when there is a refusal.
     let auth = request.headers().get(http::header::AUTHORIZATION).cloned();
     let (method, uri) = (request.method().clone(), request.uri().clone());
-    let gw = edge.gw.clone();
+    let gw = &edge.gw;
     let response = admit(edge, request, next).await;
     if let Some(refused) = response.extensions().get::<super::refusal::Refused>() {
         let mut kept = http::HeaderMap::new();
@@ -94,7 +98,11 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 /// redaction of what goes back (see the module doc); a session's DELETE
 /// answers 204, and a quick answer leaves in one write
 /// ([`super::coalesce`]).
-async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
+async fn admit<F, Fut>(edge: &Edge, mut request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let gw = &edge.gw;
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
@@ -316,7 +324,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
             && method.as_deref() == Some("initialize")
             && asked_session.is_none()
         {
-            if let Err(full) = reserve_session(&edge, &tenant.name).await {
+            if let Err(full) = reserve_session(edge, &tenant.name).await {
                 tracing::warn!(tenant = %tenant.name, "refused a new session: {full}");
                 return super::refusal::response(
                     StatusCode::TOO_MANY_REQUESTS,
@@ -359,7 +367,7 @@ async fn admit(edge: Edge, mut request: Request, next: Next) -> Response {
             if post && path.starts_with("/mcp") {
                 metrics.mcp_post("rmcp");
             }
-            next.run(request).await
+            next(request).await
         }
     };
     if let Some(tenant) = opener {

@@ -30,7 +30,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -102,7 +101,7 @@ fn admit(
 /// Serves `app` on `listener` under `limits` until `stop` is cancelled.
 pub async fn serve(
     listener: TcpListener,
-    app: axum::Router,
+    app: super::http::Front,
     limits: EdgeLimits,
     stop: CancellationToken,
 ) {
@@ -146,7 +145,7 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
         }
         let io = TokioIo::new(Stalled::new(tcp, limits.idle_timeout));
-        let conn = http1.serve_connection(io, TowerToHyperService::new(app.clone()));
+        let conn = http1.serve_connection(io, app.clone());
         let stop = stop.clone();
         tracker.spawn(async move {
             let _slot = slot;

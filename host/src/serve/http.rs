@@ -4,7 +4,8 @@
 //! transport (`/sse`, `/messages`: see `legacy_sse`), `/health`, `/status`
 //! (JSON) and `/metrics` (Prometheus) beside it.
 //!
-//! Every request passes the guard (`super::admit`) first: with tenants
+//! Every request but `/health` passes the Host and Origin checks first
+//! (a 403 otherwise), then the guard (`super::admit`): with tenants
 //! configured it must carry a tenant's key (`Authorization: Bearer KEY`, else 401 with
 //! `WWW-Authenticate`), `/status` and `/metrics` need an admin tenant, a
 //! tenant's requests in flight are capped (429 with `Retry-After`), and a
@@ -24,10 +25,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::Response;
 use http::StatusCode;
+use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -47,8 +48,8 @@ pub struct HttpOptions {
     pub loopback: bool,
 }
 
-/// The axum router serving `/mcp` for `gw`.
-pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -> axum::Router {
+/// What serves `/mcp` and the routes beside it for `gw`.
+pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -> Front {
     let mut hosts: Vec<String> = vec![
         "localhost".into(),
         "127.0.0.1".into(),
@@ -94,7 +95,7 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
         sessions.clone(),
         config,
     )));
-    axum::Router::new()
+    let routes = axum::Router::new()
         .nest_service("/mcp", service)
         .merge(legacy)
         .merge(console)
@@ -117,23 +118,75 @@ pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) 
                     )
                 }
             }),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            sessions,
-            unknown_session,
-        ))
-        .layer(axum::middleware::from_fn_with_state(edge, guard))
-        .layer(axum::middleware::from_fn_with_state(allowed, side_routes))
+        );
+    Front(Arc::new(Stages {
+        allowed,
+        edge,
+        sessions,
+        routes,
+    }))
 }
 
-/// A service behind an `Arc`. axum clones a route's whole stack of
-/// services for every request, and each `from_fn` layer clones what it
-/// wraps again, while rmcp's service carries its config by value: each
-/// copy allocates the host and origin lists again (nine allocations with
-/// the default lists), also for requests that never reach rmcp (the
-/// direct path answers them in the guard). Behind an `Arc` those clones
-/// are a count increment, and the service itself is cloned only for a
-/// request that reaches it.
+/// Every request's way in: the `Host` and `Origin` checks, the guard
+/// ([`super::admit`]), the end of unknown sessions, and then the routes.
+/// The stages are plain calls in that order, not `axum` middleware: a
+/// `from_fn` layer clones the stack of services below it and boxes a
+/// future for every request (about twenty allocations per request for
+/// these three), and the guard answers the calls agents make most itself
+/// ([`super::direct`], [`super::listing`]) without reaching a route.
+#[derive(Clone)]
+pub struct Front(Arc<Stages>);
+
+struct Stages {
+    allowed: Arc<super::origin::Allowed>,
+    edge: Edge,
+    sessions: Arc<LocalSessionManager>,
+    routes: axum::Router,
+}
+
+impl Stages {
+    /// The answer to `request`, through every stage.
+    async fn answer(&self, request: Request) -> Response {
+        if let Some(refused) = host_and_origin(&self.allowed, &request) {
+            return refused;
+        }
+        guard(&self.edge, request, |request| async move {
+            if let Some(id) = deleted_session(&request)
+                && !self.sessions.has_session(&id.into()).await.unwrap_or(true)
+            {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    "unknown session id: it has ended, or never was",
+                );
+            }
+            let routes = self.routes.clone();
+            match tower::ServiceExt::oneshot(routes, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        })
+        .await
+    }
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let stages = self.0.clone();
+        Box::pin(async move { Ok(stages.answer(request.map(axum::body::Body::new)).await) })
+    }
+}
+
+/// A service behind an `Arc`. axum clones a route's stack of services
+/// for every request it routes, while rmcp's service carries its config
+/// by value: each copy allocates the host and origin lists again (nine
+/// allocations with the default lists). Behind an `Arc` that clone is a
+/// count increment, and the service itself is cloned only for a request
+/// that reaches it.
 #[derive(Clone)]
 struct Shared<S>(Arc<S>);
 
@@ -158,44 +211,32 @@ where
     }
 }
 
-/// `/status`, `/metrics` and the legacy SSE transport's routes pass the
-/// same `Host` and `Origin` checks as `/mcp` (which rmcp makes), before
-/// anything else.
-async fn side_routes(
-    State(allowed): State<Arc<super::origin::Allowed>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Every route but `/health` passes the `Host` and `Origin` checks, before
+/// anything else: the refusal, if it does not. rmcp makes the same checks
+/// for the requests it serves, but weft answers some `/mcp` requests
+/// itself (`super::direct`, `super::listing`), and `/status`, `/metrics`,
+/// the console and the legacy SSE transport are weft's own.
+fn host_and_origin(allowed: &super::origin::Allowed, request: &Request) -> Option<Response> {
     let path = request.uri().path();
-    if (matches!(path, "/status" | "/metrics" | "/sse" | "/messages") || is_console(path))
-        && let Err(why) = allowed.check(request.headers())
+    if !(path.starts_with("/mcp")
+        || matches!(path, "/status" | "/metrics" | "/sse" | "/messages")
+        || is_console(path))
     {
-        tracing::warn!(%path, "refused: {why} (possible DNS rebinding)");
-        return refuse(why.status(), &why.to_string());
+        return None;
     }
-    next.run(request).await
+    let why = allowed.check(request.headers()).err()?;
+    tracing::warn!(%path, "refused: {why} (possible DNS rebinding)");
+    Some(refuse(why.status(), &why.to_string()))
 }
 
-/// A DELETE of a session that does not exist (never did, or has ended) is
-/// answered 404, as every other request naming it is; rmcp would answer
-/// it as if it had ended something.
-async fn unknown_session(
-    State(sessions): State<Arc<LocalSessionManager>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    use rmcp::transport::streamable_http_server::session::SessionManager;
-    if request.method() == http::Method::DELETE
-        && request.uri().path().starts_with("/mcp")
-        && let Some(id) = session_id(request.headers())
-        && !sessions.has_session(&id.into()).await.unwrap_or(true)
-    {
-        return refuse(
-            StatusCode::NOT_FOUND,
-            "unknown session id: it has ended, or never was",
-        );
-    }
-    next.run(request).await
+/// The session a DELETE of `/mcp` names, if it names one: one that does
+/// not exist (never did, or has ended) is answered 404, as every other
+/// request naming it is; rmcp would answer it as if it had ended
+/// something.
+fn deleted_session(request: &Request) -> Option<String> {
+    (request.method() == http::Method::DELETE && request.uri().path().starts_with("/mcp"))
+        .then(|| session_id(request.headers()).map(str::to_string))
+        .flatten()
 }
 
 /// Binds `addr` and serves until `stop` is cancelled. Calls `on_bound` with

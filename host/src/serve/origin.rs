@@ -1,7 +1,8 @@
-//! `Host` and `Origin` checks against DNS rebinding for the routes beside
-//! `/mcp` (`/status`, `/metrics`): the same lists and the same rules rmcp
-//! applies to `/mcp` itself, so a page in a browser cannot read weft's
-//! status through a name that resolves to loopback.
+//! `Host` and `Origin` checks against DNS rebinding, for every route but
+//! `/health`: the same lists and the same rules rmcp applies to the
+//! requests it serves, so a page in a browser cannot call weft's tools or
+//! read its status through a name that resolves to loopback. (weft
+//! answers some `/mcp` requests itself, before rmcp sees them.)
 //!
 //! A `Host` passes when its name (case-insensitive, brackets of an IPv6
 //! literal dropped) is on the list and, if the entry names a port, the
