@@ -49,7 +49,7 @@ pub struct HttpOptions {
 }
 
 /// What serves `/mcp` and the routes beside it for `gw`.
-pub fn router(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -> Front {
+pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -> Front {
     let mut hosts: Vec<String> = vec![
         "localhost".into(),
         "127.0.0.1".into(),
@@ -260,7 +260,7 @@ pub async fn serve_http(
         loopback: bound.ip().is_loopback(),
         ..options
     };
-    let app = router(gw, &options, stop.clone());
+    let app = front(gw, &options, stop.clone());
     super::edge::serve(listener, app, limits, stop).await;
     Ok(())
 }
