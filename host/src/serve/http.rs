@@ -92,7 +92,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
     let console = super::console::routes(gw.clone(), options.loopback, stop.clone());
     let service = Shared(Arc::new(StreamableHttpService::new(
         move || Ok(gw.session()),
-        sessions.clone(),
+        sessions,
         config,
     )));
     let routes = axum::Router::new()
@@ -122,7 +122,6 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
     Front(Arc::new(Stages {
         allowed,
         edge,
-        sessions,
         routes,
     }))
 }
@@ -139,8 +138,9 @@ pub struct Front(Arc<Stages>);
 
 struct Stages {
     allowed: Arc<super::origin::Allowed>,
+    /// The guard's state; its rmcp sessions serve the unknown-session
+    /// check too.
     edge: Edge,
-    sessions: Arc<LocalSessionManager>,
     routes: axum::Router,
 }
 
@@ -152,7 +152,12 @@ impl Stages {
         }
         guard(&self.edge, request, |request| async move {
             if let Some(id) = deleted_session(&request)
-                && !self.sessions.has_session(&id.into()).await.unwrap_or(true)
+                && !self
+                    .edge
+                    .sessions
+                    .has_session(&id.into())
+                    .await
+                    .unwrap_or(true)
             {
                 return refuse(
                     StatusCode::NOT_FOUND,
