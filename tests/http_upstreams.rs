@@ -471,7 +471,11 @@ impl rmcp::ClientHandler for Progress {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: rmcp hands each notification the agent receives to a task
+// of its own, and on two workers two such tasks may push out of order.
+// On one thread they run in the order they were spawned, which is the
+// order the notifications arrived in, so the order recorded is weft's.
+#[tokio::test(flavor = "current_thread")]
 async fn progress_from_an_http_upstream_reaches_the_agent_before_the_result() {
     use rmcp::ServiceExt;
     use rmcp::model::{CallToolRequestParams, NumberOrString, ProgressToken, RequestMetaObject};
