@@ -288,7 +288,10 @@ impl Shared {
     /// Hands `line` to its waiting caller if it answers a lane request;
     /// false if it is for rmcp.
     fn divert(&self, line: &[u8]) -> bool {
-        if memchr::memmem::find(line, NEEDLE).is_none() {
+        // Built once: `memmem::find` builds its searcher on every call.
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new(NEEDLE));
+        if FINDER.find(line).is_none() {
             return false;
         }
         let text = line.strip_suffix(b"\n").unwrap_or(line);
