@@ -403,6 +403,13 @@ def prose(raw):
         " sequential calls through weft and to the server directly). Part of it is the extra"
         " HTTP hop itself: on this machine a bare HTTP round trip (the same client's `GET /health`"
         f" on the same weft) takes {v(raw, '4', 'HTTP round trip (GET /health) p50')} p50."
+        " The clients' own costs fall on both sides: the plain client is reqwest, which hands"
+        " each call to a connection task, and the direct calls go through rmcp's service task."
+        " With the leanest client on each side instead (one keep-alive connection written and"
+        " read in the timing task, beside JSON-RPC lines written to the server's stdin), the"
+        f" latency weft adds is {v(raw, '4', 'weft added p50 (lean clients)')} p50, and a bare"
+        f" round trip with that client {v(raw, '4', 'HTTP round trip (GET /health, lean client) p50')}"
+        " (figures only, not a target)."
         " weft's own CPU per proxied call"
         f" (user + system, from `/proc`): {shown(cpu)}."
         f" Profile: {profile_text(raw, 'gateway')}.",

@@ -28,6 +28,10 @@
 //!   2025-06-18 (a session), answers taken as SSE; against weft and every
 //!   peer that serves streamable HTTP, so each comparison uses one client.
 //!
+//! - lean clients, for the latency weft adds and nothing else: one
+//!   keep-alive HTTP/1.1 connection read and written in the timing task,
+//!   beside JSON-RPC lines on a server-everything's stdin (`lean.rs`).
+//!
 //! Added latency is weft's path minus the direct path on the same upstream
 //! transport; calls per second at concurrency 1, 16 and 64. Then a `perf`
 //! profile of weft under the plain client's load (`bench/profile.py`), and
@@ -55,8 +59,10 @@ use serde_json::json;
 use support::*;
 
 mod callers;
+mod lean;
 mod measure;
 use callers::{Caller, KeepAlive, plain_caller};
+use lean::{LeanHttp, LeanStdio};
 use measure::{
     Row, added_latency, load, measure, measure_interleaved, measure_shared, measure_with,
     percentile, rmcp_caller, us,
@@ -253,7 +259,7 @@ pub async fn run() {
     let mut via_keepalive = None;
     if stdio_rows && let (Some(direct_stdio), Some(direct_caller)) = (&direct_stdio, &direct_caller)
     {
-        let stdio = stdio_part(&dir, direct_caller).await;
+        let stdio = stdio_part(&dir, direct_caller, &everything).await;
         via_keepalive = Some(stdio.keepalive);
         pairs.extend(
             stdio
@@ -354,7 +360,11 @@ struct StdioPart {
 }
 
 /// weft in front of server-everything over stdio, with each client.
-async fn stdio_part(dir: &tempfile::TempDir, direct: &Arc<Caller>) -> StdioPart {
+async fn stdio_part(
+    dir: &tempfile::TempDir,
+    direct: &Arc<Caller>,
+    everything: &std::path::Path,
+) -> StdioPart {
     let config = dir.path().join("stdio.toml");
     std::fs::write(
         &config,
@@ -414,6 +424,36 @@ async fn stdio_part(dir: &tempfile::TempDir, direct: &Arc<Caller>) -> StdioPart 
          plain HTTP client {:+.0} µs ({plain_via:.0} through weft, {plain_direct:.0} direct)",
         rmcp_via - rmcp_direct,
         plain_via - plain_direct,
+    );
+    // The same with the leanest client on each side (`lean.rs`): one
+    // connection read and written in the timing task, beside JSON-RPC
+    // lines on the stdin of a server-everything of its own; and the bare
+    // round trip with that client.
+    let lean = Arc::new(Caller::LeanHttp(LeanHttp::call_echo(&url).await.into()));
+    let lean_direct = Arc::new(Caller::LeanStdio(LeanStdio::start(everything).await.into()));
+    // Its server is new: warm Node up as much as the other direct server
+    // was (the rows above), so that its JIT is not what is compared.
+    load(&lean_direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
+    let (lean_via, lean_dir) = added_latency(&lean, &lean_direct).await;
+    let lean_health = Arc::new(Caller::LeanHttp(LeanHttp::health(&url).await.into()));
+    let (_, lean_round_trip) = added_latency(&lean, &lean_health).await;
+    drop(lean_direct);
+    record::figure(
+        "4",
+        "weft added p50 (lean clients)",
+        lean_via - lean_dir,
+        "µs",
+    );
+    record::figure(
+        "4",
+        "HTTP round trip (GET /health, lean client) p50",
+        lean_round_trip,
+        "µs",
+    );
+    println!(
+        "added p50, lean clients: {:+.0} µs ({lean_via:.0} through weft, {lean_dir:.0} direct); \
+         a bare round trip with the lean client: {lean_round_trip:.0} µs",
+        lean_via - lean_dir
     );
     // The keep-alive client a new user writes.
     let keepalive = KeepAlive::connect(&url)

@@ -7,6 +7,7 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
 use super::Client;
+use super::lean::{LeanHttp, LeanStdio};
 
 /// How the load generator reaches a gateway: an rmcp client (the typed
 /// client an agent uses), or plain HTTP with keep-alive, one JSON-RPC POST
@@ -19,6 +20,11 @@ pub(super) enum Caller {
     /// `GET` of a URL that answers `ok` (weft's `/health`): an HTTP round
     /// trip through the same client and server with no MCP work in it.
     Health(reqwest::Client, String),
+    /// One keep-alive connection written and read in the calling task
+    /// ([`LeanHttp`]): the `echo` call, or `GET /health`.
+    LeanHttp(tokio::sync::Mutex<LeanHttp>),
+    /// JSON-RPC lines on a server's stdin and stdout ([`LeanStdio`]).
+    LeanStdio(tokio::sync::Mutex<LeanStdio>),
 }
 
 /// A handshake-era (2025-06-18) streamable HTTP client on reqwest: one
@@ -174,6 +180,8 @@ impl Caller {
                 }
                 Ok(())
             }
+            Caller::LeanHttp(lean) => lean.lock().await.call().await,
+            Caller::LeanStdio(lean) => lean.lock().await.call().await,
             Caller::KeepAlive(client) => {
                 let params = json!({"name": client.tool, "arguments": {"message": "bench"}});
                 let answer = client.request("tools/call", params).await?;
@@ -186,13 +194,21 @@ impl Caller {
     }
 }
 
+/// The body of a stateless `tools/call` of `echo` (2026-07-28: the
+/// protocol version, client info and capabilities ride in `_meta`).
+pub(super) const PLAIN_BODY: &str = concat!(
+    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","#,
+    r#""arguments":{"message":"bench"},"_meta":{"#,
+    r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
+    r#""io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"#,
+    r#""io.modelcontextprotocol/clientCapabilities":{}}}}"#
+);
+
 /// Plain HTTP calls of `echo` through weft's stateless endpoint.
 pub(super) fn plain_caller(url: &str) -> Caller {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": "echo", "arguments": {"message": "bench"}, "_meta": {
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}}}})
-    .to_string();
-    Caller::Plain(reqwest::Client::new(), url.to_string(), body)
+    Caller::Plain(
+        reqwest::Client::new(),
+        url.to_string(),
+        PLAIN_BODY.to_string(),
+    )
 }
