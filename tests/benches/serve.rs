@@ -62,10 +62,9 @@ mod callers;
 mod lean;
 mod measure;
 use callers::{Caller, KeepAlive, plain_caller};
-use lean::{LeanHttp, LeanStdio};
 use measure::{
-    Row, added_latency, load, measure, measure_interleaved, measure_shared, measure_with,
-    percentile, rmcp_caller, us,
+    Row, added_latency, lean_added_latency, load, measure, measure_interleaved, measure_shared,
+    measure_with, percentile, rmcp_caller, us,
 };
 
 type Client = RunningService<RoleClient, ()>;
@@ -425,36 +424,7 @@ async fn stdio_part(
         rmcp_via - rmcp_direct,
         plain_via - plain_direct,
     );
-    // The same with the leanest client on each side (`lean.rs`): one
-    // connection read and written in the timing task, beside JSON-RPC
-    // lines on the stdin of a server-everything of its own; and the bare
-    // round trip with that client.
-    let lean = Arc::new(Caller::LeanHttp(LeanHttp::call_echo(&url).await.into()));
-    let lean_direct = Arc::new(Caller::LeanStdio(LeanStdio::start(everything).await.into()));
-    // Its server is new: warm Node up as much as the other direct server
-    // was (the rows above), so that its JIT is not what is compared.
-    load(&lean_direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
-    let (lean_via, lean_dir) = added_latency(&lean, &lean_direct).await;
-    let lean_health = Arc::new(Caller::LeanHttp(LeanHttp::health(&url).await.into()));
-    let (_, lean_round_trip) = added_latency(&lean, &lean_health).await;
-    drop(lean_direct);
-    record::figure(
-        "4",
-        "weft added p50 (lean clients)",
-        lean_via - lean_dir,
-        "µs",
-    );
-    record::figure(
-        "4",
-        "HTTP round trip (GET /health, lean client) p50",
-        lean_round_trip,
-        "µs",
-    );
-    println!(
-        "added p50, lean clients: {:+.0} µs ({lean_via:.0} through weft, {lean_dir:.0} direct); \
-         a bare round trip with the lean client: {lean_round_trip:.0} µs",
-        lean_via - lean_dir
-    );
+    lean_added_latency(&url, everything).await;
     // The keep-alive client a new user writes.
     let keepalive = KeepAlive::connect(&url)
         .await

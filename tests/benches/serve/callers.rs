@@ -7,7 +7,7 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
 use super::Client;
-use super::lean::{LeanHttp, LeanStdio};
+use super::lean::{LeanHttp, LeanStdio, PLAIN_BODY};
 
 /// How the load generator reaches a gateway: an rmcp client (the typed
 /// client an agent uses), or plain HTTP with keep-alive, one JSON-RPC POST
@@ -193,16 +193,6 @@ impl Caller {
         }
     }
 }
-
-/// The body of a stateless `tools/call` of `echo` (2026-07-28: the
-/// protocol version, client info and capabilities ride in `_meta`).
-pub(super) const PLAIN_BODY: &str = concat!(
-    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","#,
-    r#""arguments":{"message":"bench"},"_meta":{"#,
-    r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
-    r#""io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"#,
-    r#""io.modelcontextprotocol/clientCapabilities":{}}}}"#
-);
 
 /// Plain HTTP calls of `echo` through weft's stateless endpoint.
 pub(super) fn plain_caller(url: &str) -> Caller {

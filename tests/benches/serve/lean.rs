@@ -13,6 +13,16 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+/// The body of a stateless `tools/call` of `echo` (2026-07-28: the
+/// protocol version, client info and capabilities ride in `_meta`).
+pub(super) const PLAIN_BODY: &str = concat!(
+    r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","#,
+    r#""arguments":{"message":"bench"},"_meta":{"#,
+    r#""io.modelcontextprotocol/protocolVersion":"2026-07-28","#,
+    r#""io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"#,
+    r#""io.modelcontextprotocol/clientCapabilities":{}}}}"#
+);
+
 /// The largest answer read (an echo's is a few hundred bytes).
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -48,7 +58,7 @@ impl LeanHttp {
     /// A stateless (2026-07-28) `tools/call` of `echo` at `url`, with the
     /// headers that era asks for.
     pub(super) async fn call_echo(url: &str) -> Self {
-        let body = super::callers::PLAIN_BODY;
+        let body = PLAIN_BODY;
         Self::open(
             url,
             |host| {

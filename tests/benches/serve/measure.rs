@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::record;
 
 use super::callers::Caller;
+use super::lean::{LeanHttp, LeanStdio};
 use super::{Client, LATENCY_CALLS, LOAD_CALLS};
 
 pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -140,6 +141,35 @@ pub(super) async fn added_latency(via: &Arc<Caller>, direct: &Arc<Caller>) -> (f
     b.sort();
     let (a50, b50) = (us(percentile(&a, 0.5)), us(percentile(&b, 0.5)));
     (a50, b50)
+}
+
+/// [`added_latency`] with the leanest client on each side (`lean.rs`):
+/// one connection read and written in the timing task through weft at
+/// `url`, beside JSON-RPC lines on the stdin of a server-everything of its
+/// own (`everything` is its entry script); and the bare round trip with
+/// that client. Records and prints both.
+pub(super) async fn lean_added_latency(url: &str, everything: &std::path::Path) {
+    let lean = Arc::new(Caller::LeanHttp(LeanHttp::call_echo(url).await.into()));
+    let direct = Arc::new(Caller::LeanStdio(LeanStdio::start(everything).await.into()));
+    // Its server is new: warm Node up as much as the other direct server
+    // was (the rows before), so that its JIT is not what is compared.
+    load(&direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
+    let (via, direct_p50) = added_latency(&lean, &direct).await;
+    drop(direct);
+    let health = Arc::new(Caller::LeanHttp(LeanHttp::health(url).await.into()));
+    let (_, round_trip) = added_latency(&lean, &health).await;
+    record::figure("4", "weft added p50 (lean clients)", via - direct_p50, "µs");
+    record::figure(
+        "4",
+        "HTTP round trip (GET /health, lean client) p50",
+        round_trip,
+        "µs",
+    );
+    println!(
+        "added p50, lean clients: {:+.0} µs ({via:.0} through weft, {direct_p50:.0} direct); \
+         a bare round trip with the lean client: {round_trip:.0} µs",
+        via - direct_p50
+    );
 }
 
 pub(super) async fn measure_with(label: &str, caller: Caller) -> Row {
