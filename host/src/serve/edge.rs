@@ -29,13 +29,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::head_timer::HeadTimer;
 use super::self_wake::SelfWaking;
 use crate::config::EdgeLimits;
 
@@ -110,7 +111,6 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
-        .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .max_headers(limits.max_headers)
         .max_header_size(limits.max_header_bytes);
@@ -145,7 +145,11 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
         }
         let io = TokioIo::new(Stalled::new(tcp, limits.idle_timeout));
-        let conn = http1.serve_connection(io, app.clone());
+        // Each connection has its own header-read clock (see `head_timer`).
+        let conn = http1
+            .clone()
+            .timer(HeadTimer::default())
+            .serve_connection(io, app.clone());
         let stop = stop.clone();
         tracker.spawn(async move {
             let _slot = slot;

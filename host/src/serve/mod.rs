@@ -28,6 +28,7 @@ mod direct;
 pub mod durable;
 mod edge;
 mod handler;
+mod head_timer;
 mod held;
 mod http;
 pub mod intake;
