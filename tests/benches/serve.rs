@@ -130,8 +130,8 @@ async fn peer(
     if let Some(picked) = picked {
         assert_eq!(port, picked, "{name} listens on the port it was given");
     }
-    // Give the peer time to start its upstream before the first list.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The first list waits until the peer has its upstream's tools
+    // (`measure::rmcp_caller`).
     let url = format!("http://127.0.0.1:{port}/mcp");
     let client = if name == "mcp-hub" {
         // mcp-hub serves the legacy HTTP+SSE transport at /mcp (GET for

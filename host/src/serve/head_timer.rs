@@ -167,8 +167,15 @@ mod tests {
         // armed sleep fires first, and must not end this head early.
         let head = timer.sleep(Duration::from_millis(100));
         let took = timed_out(head, start).await;
-        assert!(took >= Duration::from_millis(150), "timed out after {took:?}");
-        assert_eq!(timer.arms(), 2, "re-armed once, when the old deadline passed");
+        assert!(
+            took >= Duration::from_millis(150),
+            "timed out after {took:?}"
+        );
+        assert_eq!(
+            timer.arms(),
+            2,
+            "re-armed once, when the old deadline passed"
+        );
     }
 
     #[tokio::test]
@@ -179,14 +186,23 @@ mod tests {
         assert!(pending(&mut head));
         timer.reset(&mut head, timer.now() + Duration::from_millis(50));
         let took = timed_out(head, start).await;
-        assert!(took >= Duration::from_millis(50), "timed out after {took:?}");
-        assert!(took < Duration::from_secs(30), "an earlier deadline is honoured");
+        assert!(
+            took >= Duration::from_millis(50),
+            "timed out after {took:?}"
+        );
+        assert!(
+            took < Duration::from_secs(30),
+            "an earlier deadline is honoured"
+        );
 
         let start = Instant::now();
         let mut head = timer.sleep(Duration::from_millis(10));
         assert!(pending(&mut head));
         timer.reset(&mut head, timer.now() + Duration::from_millis(120));
         let took = timed_out(head, start).await;
-        assert!(took >= Duration::from_millis(120), "timed out after {took:?}");
+        assert!(
+            took >= Duration::from_millis(120),
+            "timed out after {took:?}"
+        );
     }
 }

@@ -69,16 +69,36 @@ pub(super) async fn measure(label: &str, client: Client) -> Row {
 }
 
 /// An rmcp client and the name its server gives the `echo` tool.
+///
+/// A gateway may list its tools before it has started its upstream
+/// (mcp-hub lists none for a while on a loaded machine), or refuse the
+/// list until then, and tells no one when it has: the list is asked again
+/// until `echo` is in it, for up to a minute.
 pub(super) async fn rmcp_caller(label: &str, client: Client) -> Caller {
-    // A gateway may namespace the tool (mcp-hub: `everything__echo`).
-    let tools = client.list_all_tools().await.expect("tools/list answers");
-    let tool = tools
-        .iter()
-        .map(|t| t.name.to_string())
-        .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
-        .min_by_key(|n| n.len())
-        .unwrap_or_else(|| panic!("{label}: no echo tool among {} tools", tools.len()));
-    Caller::Rmcp(client, tool)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tools = match client.list_all_tools().await {
+            Ok(tools) => tools,
+            Err(e) if Instant::now() >= deadline => panic!("{label}: tools/list failed: {e}"),
+            Err(_) => Vec::new(),
+        };
+        // A gateway may namespace the tool (mcp-hub: `everything__echo`).
+        let tool = tools
+            .iter()
+            .map(|t| t.name.to_string())
+            .filter(|n| n == "echo" || n.ends_with("__echo") || n.ends_with("_echo"))
+            .min_by_key(|n| n.len());
+        match tool {
+            Some(tool) => return Caller::Rmcp(client, tool),
+            None if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            None => panic!(
+                "{label}: no echo tool among {} tools after a minute",
+                tools.len()
+            ),
+        }
+    }
 }
 
 /// How many alternating blocks [`measure_interleaved`] runs per level.
