@@ -26,12 +26,14 @@ this raw data renders. Only the standard library is used.
 
 import datetime
 import difflib
-import html
 import json
 import os
 import platform
 import subprocess
 import sys
+
+from chart import chart
+from figfmt import NOT_MEASURED, fmt, shown
 
 CASES = {
     "1": "Host call overhead",
@@ -46,7 +48,6 @@ CASES = {
     "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-NOT_MEASURED = "not measured"
 # The peer gateways case 4 compares weft with; each always gets a row.
 PEERS = ["mcp-proxy", "mcp-hub", "fastmcp"]
 # Load generators of case 4 that drive weft and the peers alike. The
@@ -193,36 +194,6 @@ def dirty(provenance):
     if d == "unknown" or d.endswith("-dirty"):
         return f"the figures were measured on a dirty tree ({d})"
     return None
-
-
-def fmt(v):
-    if v is None:
-        return NOT_MEASURED
-    if v != v:  # NaN
-        return "n/a"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
-
-
-# Units of figures that count things: shown as whole numbers.
-COUNTS = {"bytes", "tools"}
-
-
-def shown(f):
-    """A figure as text: value and unit, or why it was not measured."""
-    if f is None:
-        return NOT_MEASURED
-    if f.get("value") is None:
-        return NOT_MEASURED + (f" ({f['reason']})" if f.get("reason") else "")
-    if f["unit"] in COUNTS and f["value"] == f["value"]:
-        return f"{round(f['value']):,} {f['unit']}"
-    return f"{fmt(f['value'])} {f['unit']}"
 
 
 def target(label, figure, check, goal):
@@ -480,54 +451,6 @@ def summary(raw, verdicts):
             + "\n".join(verdict_table(verdicts))
             + "\n\n![benchmark chart](bench/results/chart.svg)\n\n"
             + prose(raw))
-
-
-def bar_panel(title, bars, x0, y0, width, unit, reference=None):
-    """A horizontal bar chart as SVG elements; returns (elements, height)."""
-    els = [f'<text x="{x0}" y="{y0 + 14}" font-weight="bold">{html.escape(title)}</text>']
-    if not bars:
-        return els, 30
-    label_w, row_h = 330, 22
-    top = y0 + 26
-    finite = [v for _, v in bars if v is not None and v == v]
-    vmax = max(finite + [reference or 0]) or 1.0
-    scale = (width - label_w - 110) / vmax
-    for i, (label, v) in enumerate(bars):
-        y = top + i * row_h
-        w = 0 if v is None or v != v else max(1.0, v * scale)
-        els.append(f'<text x="{x0 + label_w - 6}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>')
-        els.append(f'<rect x="{x0 + label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" fill="#3b6ea5"/>')
-        text = NOT_MEASURED if v is None else fmt(v) + unit
-        els.append(f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + 15}">{html.escape(text)}</text>')
-    height = 26 + len(bars) * row_h + 10
-    if reference is not None:
-        x = x0 + label_w + reference * scale
-        els.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + len(bars) * row_h}" '
-                   'stroke="#c0392b" stroke-dasharray="4 3"/>')
-    return els, height
-
-
-def chart(raw, verdicts):
-    width = 860
-    ratios = [(f["name"], f["value"]) for f in raw.figures
-              if f["unit"] == "x" and f.get("value") is not None]
-    # Peers with no figure appear as "not measured" rather than vanishing.
-    ratios += [(t["target"].split(". ", 1)[1], None) for t in verdicts
-               if t["verdict"] == NOT_MEASURED and "throughput ahead" in t["target"]]
-    gateway = [(f["name"].replace(" calls/s", ""), f.get("value")) for f in raw.figures
-               if f["case"] == "4" and f["unit"] == "calls/s" and "c=16" in f["name"]]
-    els, y = [], 10
-    e, h = bar_panel("Ratios: how many times better weft is (dashed line: 1x = even)",
-                     ratios, 10, y, width, "x", reference=1.0)
-    els += e
-    y += h + 20
-    e, h = bar_panel("Gateway throughput at concurrency 16 (calls/s, higher is better)",
-                     gateway, 10, y, width, "")
-    els += e
-    y += h + 10
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y}" '
-            f'font-family="sans-serif" font-size="12">\n'
-            f'<rect width="100%" height="100%" fill="white"/>\n' + "\n".join(els) + "\n</svg>\n")
 
 
 def split_readme(text):
