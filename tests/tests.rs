@@ -58,6 +58,7 @@ mod run_tasks;
 mod sandbox;
 mod serve;
 mod shared_state;
+mod shutdown;
 mod soak;
 mod status_watch;
 mod tenants;

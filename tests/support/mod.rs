@@ -17,6 +17,7 @@ mod procs;
 pub mod python;
 pub mod rest_api;
 pub mod seed;
+pub mod served;
 pub mod timer;
 
 pub use postgres::Postgres;
