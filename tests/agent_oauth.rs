@@ -16,7 +16,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, Served, serve, write_config};
+use crate::support::edge::{Raw, Served, serve, write_config};
 use crate::support::*;
 
 const ISSUER: &str = "https://issuer.test";
@@ -93,7 +93,7 @@ fn publish(dir: &Path, jwks: &JwkSet) -> (Background, String) {
 }
 
 /// An `initialize` with `token` as the bearer: the answer.
-async fn initialize(base: &str, token: Option<&str>) -> crate::http_edge::Answer {
+async fn initialize(base: &str, token: Option<&str>) -> crate::support::edge::Answer {
     let http = reqwest::Client::new();
     let mut raw = Raw::new(&http, base, "2025-11-25");
     raw.key = token.map(str::to_owned);
@@ -103,7 +103,7 @@ async fn initialize(base: &str, token: Option<&str>) -> crate::http_edge::Answer
     raw.post(&init, &[]).await
 }
 
-fn challenge(answer: &crate::http_edge::Answer) -> String {
+fn challenge(answer: &crate::support::edge::Answer) -> String {
     answer
         .headers
         .get("www-authenticate")

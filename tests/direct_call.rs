@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, serve, write_config};
+use crate::support::edge::{Raw, serve, write_config};
 use crate::support::*;
 
 /// A header that sends the same request to rmcp's path: rmcp ignores a
@@ -85,7 +85,7 @@ async fn a_stateless_call_is_answered_directly_as_rmcp_answers_it() {
             direct.body,
             via_rmcp.body
         );
-        let content_type = |a: &crate::http_edge::Answer| {
+        let content_type = |a: &crate::support::edge::Answer| {
             a.headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())

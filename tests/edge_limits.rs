@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::http_edge::{Raw, Served, only_text, serve, write_config};
+use crate::support::edge::{Raw, Served, only_text, serve, write_config};
 use crate::support::*;
 
 /// The idle connections the slowloris test holds open (the figure).
@@ -207,7 +207,7 @@ async fn a_streamed_answer_holds_the_tenants_request_slot_until_it_ends() {
         npm_entry("everything", "server-everything", &["stdio"])
     );
     let config = write_config(dir.path(), &text);
-    let key = crate::http_edge::add_key(&config, "a");
+    let key = crate::support::edge::add_key(&config, "a");
     let weft = serve(&config, &[]);
     let http = reqwest::Client::new();
     let mut raw = Raw::new(&http, &weft.base, "2025-11-25");
@@ -275,7 +275,7 @@ async fn a_streamed_answer_holds_the_tenants_request_slot_until_it_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_metrics_check_host_and_origin() {
     let dir = temp_dir();
-    let config = write_config(dir.path(), &crate::http_edge::fixture("faulty"));
+    let config = write_config(dir.path(), &crate::support::edge::fixture("faulty"));
     let weft = serve(&config, &[]);
     let http = reqwest::Client::new();
     let port = weft.port;
@@ -286,7 +286,7 @@ async fn status_and_metrics_check_host_and_origin() {
             for (k, v) in headers {
                 req = req.header(k, v);
             }
-            crate::http_edge::send(req)
+            crate::support::edge::send(req)
         };
         assert_eq!(get(vec![]).await.status, 200, "{path}");
         let evil = get(vec![("host", format!("evil.example:{port}"))]).await;
@@ -317,7 +317,7 @@ async fn status_and_metrics_check_host_and_origin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_bind_without_tenants_needs_allow_open() {
     let dir = temp_dir();
-    let config = write_config(dir.path(), &crate::http_edge::fixture("faulty"));
+    let config = write_config(dir.path(), &crate::support::edge::fixture("faulty"));
     let out = weft()
         .arg("--config")
         .arg(&config)
@@ -337,10 +337,10 @@ async fn an_open_bind_without_tenants_needs_allow_open() {
         .stdout(std::process::Stdio::piped());
     let mut proc = Background::spawn(&mut cmd);
     let stdout = proc.0.stdout.take().expect("stdout is piped");
-    let base = crate::http_edge::base_of(&first_line(stdout, Duration::from_secs(90)));
+    let base = crate::support::edge::base_of(&first_line(stdout, Duration::from_secs(90)));
     assert!(base.starts_with("http://0.0.0.0:"), "{base}");
     let port = base.rsplit(':').next().expect("a port");
-    let health = crate::http_edge::send(
+    let health = crate::support::edge::send(
         reqwest::Client::new().get(format!("http://127.0.0.1:{port}/health")),
     )
     .await;

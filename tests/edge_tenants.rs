@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, add_key, only_text, serve, write_config};
+use crate::support::edge::{Raw, add_key, only_text, serve, write_config};
 use crate::support::*;
 
 /// Server-everything, and tenants `a` and `b` that see it, with `extra`

@@ -446,12 +446,12 @@ fn json_configs_take_policies_and_env_files() {
 #[tokio::test]
 async fn well_known_paths_are_absent_not_unauthorized() {
     let dir = temp_dir();
-    let cfg = crate::http_edge::write_config(
+    let cfg = crate::support::edge::write_config(
         dir.path(),
         "[servers.echo]\nbuiltin = \"echo\"\n\n[tenants.acme]\ninclude = [\"echo.*\"]\n",
     );
-    let _key = crate::http_edge::add_key(&cfg, "acme");
-    let weft = crate::http_edge::serve(&cfg, &[]);
+    let _key = crate::support::edge::add_key(&cfg, "acme");
+    let weft = crate::support::edge::serve(&cfg, &[]);
     let http = reqwest::Client::new();
     for path in [
         "/.well-known/oauth-protected-resource",

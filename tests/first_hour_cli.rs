@@ -9,7 +9,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, add_key, serve};
+use crate::support::edge::{Raw, add_key, serve};
 use crate::support::*;
 
 /// stderr as text.

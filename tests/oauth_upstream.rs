@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::http_edge::add_key;
+use crate::support::edge::add_key;
 use crate::support::*;
 
 /// The fixture, with tokens that live `expires` seconds: (process, port).

@@ -17,7 +17,7 @@ use rmcp::model::{CallToolRequestParams, RequestMetaObject};
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
-use crate::http_edge::Raw;
+use crate::support::edge::Raw;
 use crate::support::*;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

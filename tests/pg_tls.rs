@@ -82,7 +82,7 @@ fn the_journal_reaches_postgres_over_verified_tls_only() {
 /// there show both clients connected over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rates_and_audit_reach_postgres_over_tls() {
-    use crate::http_edge::{Raw, add_key, only_text, serve, write_config};
+    use crate::support::edge::{Raw, add_key, only_text, serve, write_config};
     use serde_json::json;
 
     let certs = temp_dir();

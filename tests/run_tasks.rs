@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::http_edge::{Answer, Raw, base_of};
 use crate::support::code::{interpreters, weft_code};
+use crate::support::edge::{Answer, Raw, base_of};
 use crate::support::keys::add_key;
 use crate::support::*;
 

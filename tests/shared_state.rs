@@ -13,7 +13,7 @@
 
 use serde_json::{Value, json};
 
-use crate::http_edge::{Raw, add_key, only_text, serve, write_config};
+use crate::support::edge::{Raw, add_key, only_text, serve, write_config};
 use crate::support::*;
 
 /// A stateless client of `base` holding `key`.

@@ -9,6 +9,7 @@
 
 pub mod code;
 pub mod echo_http;
+pub mod edge;
 pub mod js;
 pub mod keys;
 pub mod pki;
