@@ -69,23 +69,10 @@ pub(crate) fn fixture(name: &str) -> String {
     command_entry(name, &target_bin("weft-faulty-server"), &["--name", name])
 }
 
-/// `weft keys add TENANT` for the config at `config`: the new key.
-pub(crate) fn add_key(config: &Path, tenant: &str) -> String {
-    let out = weft()
-        .arg("--config")
-        .arg(config)
-        .args(["keys", "add", tenant])
-        .output_timed()
-        .expect("run weft keys add");
-    assert!(
-        out.status.success(),
-        "weft keys add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(key.starts_with("weft_"), "not a key: {key:?}");
-    key
-}
+/// `weft keys add TENANT` for the config at `config`: the new key. (The
+/// benches build this module too, and make no keys.)
+#[allow(unused_imports)]
+pub(crate) use super::keys::add_key_at as add_key;
 
 /// One answer: status, headers and the body as text.
 pub(crate) struct Answer {
