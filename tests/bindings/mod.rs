@@ -2,7 +2,8 @@
 //! servers (server-everything, server-filesystem, mcp-server-time) and of
 //! a server with a hostile catalog, type-checked by the pinned mypy and
 //! tsc and by cargo for wasm32-wasip2 against the real guest SDKs, and used
-//! by a Rust policy and a Python policy that `weft run` runs.
+//! by a Rust policy and a Python policy that `weft run` runs
+//! (`policies.rs`; the hostile catalog is `hostile.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,8 +11,11 @@ use std::time::Duration;
 
 use crate::support::*;
 
+mod hostile;
+mod policies;
+
 /// A config with everything, files (on `dir`) and time.
-fn real_config(dir: &Path) -> PathBuf {
+pub(super) fn real_config(dir: &Path) -> PathBuf {
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     text += &npm_entry("files", "server-filesystem", &[&dir.display().to_string()]);
@@ -26,7 +30,7 @@ fn real_config(dir: &Path) -> PathBuf {
 }
 
 /// A config with the hostile-catalog server of tests/fixtures.
-fn odd_config(dir: &Path) -> PathBuf {
+pub(super) fn odd_config(dir: &Path) -> PathBuf {
     let script = repo_root().join("tests/fixtures/python/odd_tools_server.py");
     let text = command_entry("odd", &venv_bin("python"), &[&script.display().to_string()]);
     let cfg = dir.join("weft.toml");
@@ -35,7 +39,7 @@ fn odd_config(dir: &Path) -> PathBuf {
 }
 
 /// `weft -c CFG bindings ARGS…`: (exit code, stdout, stderr).
-fn bindings(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+pub(super) fn bindings(cfg: &Path, args: &[&str]) -> (i32, String, String) {
     let out = weft()
         .arg("-c")
         .arg(cfg)
@@ -51,17 +55,17 @@ fn bindings(cfg: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 /// Writes the bindings of `cfg` in `lang` into `out`, which must succeed.
-fn generate(cfg: &Path, lang: &str, out: &Path) -> String {
+pub(super) fn generate(cfg: &Path, lang: &str, out: &Path) -> String {
     let (code, stdout, stderr) = bindings(cfg, &["--lang", lang, "-o", &out.display().to_string()]);
     assert_eq!(code, 0, "weft bindings --lang {lang}: {stderr}");
     stdout
 }
 
-fn read(path: &Path) -> String {
+pub(super) fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn text(out: &Output) -> String {
+pub(super) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -70,7 +74,7 @@ fn text(out: &Output) -> String {
 }
 
 /// The pinned mypy, strict, against the real `weft_guest` SDK.
-fn mypy(dir: &Path, files: &[&str]) -> Output {
+pub(super) fn mypy(dir: &Path, files: &[&str]) -> Output {
     Command::new(venv_bin("mypy"))
         .current_dir(dir)
         .env("MYPYPATH", repo_root().join("guest-sdk/python"))
@@ -88,7 +92,7 @@ fn mypy(dir: &Path, files: &[&str]) -> Output {
 
 /// The pinned tsc, `--noEmit`, with "weft-guest" mapped to the real SDK's
 /// declarations.
-fn tsc(dir: &Path, files: &[&str]) -> Output {
+pub(super) fn tsc(dir: &Path, files: &[&str]) -> Output {
     let tsc = tools().join("typescript/node_modules/.bin/tsc");
     assert!(
         tsc.exists(),
@@ -117,7 +121,7 @@ fn tsc(dir: &Path, files: &[&str]) -> Output {
 
 /// Node with a stand-in "weft-guest" whose `call` returns what it was
 /// given, running `script` (an ES module) in `dir`.
-fn node_with_stub(dir: &Path, script: &str) -> Output {
+pub(super) fn node_with_stub(dir: &Path, script: &str) -> Output {
     let stub = dir.join("node_modules/weft-guest");
     std::fs::create_dir_all(&stub).unwrap();
     std::fs::write(
@@ -141,7 +145,7 @@ fn node_with_stub(dir: &Path, script: &str) -> Output {
 
 /// Python with a stand-in `weft_guest` whose `call` returns what it was
 /// given, running `script` in `dir`.
-fn python_with_stub(dir: &Path, script: &str) -> Output {
+pub(super) fn python_with_stub(dir: &Path, script: &str) -> Output {
     let stub = dir.join("stub");
     std::fs::create_dir_all(&stub).unwrap();
     std::fs::write(
@@ -312,277 +316,6 @@ fn typescript_bindings_of_real_servers_type_check_and_load() {
 }
 
 #[test]
-fn a_rust_policy_runs_on_generated_bindings() {
-    let dir = temp_dir();
-    let cfg = real_config(dir.path());
-    let krate = dir.path().join("typed");
-    let src = repo_root().join("tests/guests/typed");
-    std::fs::create_dir_all(krate.join("src")).unwrap();
-    std::fs::copy(src.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
-    std::fs::copy(src.join("src/lib.rs"), krate.join("src/lib.rs")).unwrap();
-    let sdk = repo_root().join("guest-sdk/rust");
-    let manifest = read(&src.join("Cargo.toml")).replace(
-        "path = \"../../../guest-sdk/rust\"",
-        &format!("path = {}", q(sdk.display().to_string())),
-    );
-    std::fs::write(krate.join("Cargo.toml"), manifest).unwrap();
-    let stdout = generate(&cfg, "rust", &krate.join("src/bindings"));
-    assert!(
-        stdout.contains("src/bindings/mod.rs\tindex of the modules"),
-        "{stdout}"
-    );
-
-    let wasm = build_guest(&krate, "weft_typed_guest");
-    let output = run_typed(&cfg, &wasm, COMMAND_DEADLINE);
-    assert_eq!(
-        output,
-        serde_json::json!({
-            "echo": "Echo: typed hi",
-            "sum": "The sum of 2 and 3.5 is 5.5.",
-            "temperature": 36.0,
-            "conditions": "Light rain / drizzle",
-            "humidity": 82.0,
-            "time": "denied",
-        })
-    );
-}
-
-/// The same policy in Python: `weft bindings --lang python` into the
-/// policy's folder, `weft build`, `weft run`.
-#[test]
-fn a_python_policy_runs_on_generated_bindings() {
-    let dir = temp_dir();
-    let cfg = real_config(dir.path());
-    let policy = dir.path().join("typed");
-    generate(&cfg, "python", &policy.join("bindings"));
-    std::fs::write(
-        policy.join("app.py"),
-        "from typing import Any, Dict\n\n\
-         from weft_guest import CallError\n\
-         from bindings import everything, time\n\n\n\
-         def run(input: Dict[str, Any]) -> Dict[str, Any]:\n    \
-             weather = everything.get_structured_content(location=input[\"city\"])\n    \
-             try:\n        \
-                 time.get_current_time(timezone=\"UTC\")\n        \
-                 reached = \"allowed\"\n    \
-             except CallError as e:\n        \
-                 reached = e.kind\n    \
-             return {\n        \
-                 \"echo\": everything.echo(message=\"typed hi\").text,\n        \
-                 \"sum\": everything.get_sum(a=2, b=3.5).text,\n        \
-                 \"temperature\": weather[\"temperature\"],\n        \
-                 \"conditions\": weather[\"conditions\"],\n        \
-                 \"humidity\": weather[\"humidity\"],\n        \
-                 \"time\": reached,\n    \
-             }\n",
-    )
-    .unwrap();
-    let out = crate::support::python::weft_build()
-        .arg("build")
-        .arg(&policy)
-        .output_within(crate::support::python::BUILD_DEADLINE)
-        .expect("weft build runs");
-    assert!(out.status.success(), "weft build: {}", text(&out));
-    let wasm = policy.join("typed.wasm");
-    let output = run_typed(&cfg, &wasm, crate::support::python::BUILD_DEADLINE);
-    // Python keeps the server's numbers as it sent them (integers here);
-    // the Rust policy's `f64` fields print them as 36.0 and 82.0.
-    assert_eq!(
-        output,
-        serde_json::json!({
-            "echo": "Echo: typed hi",
-            "sum": "The sum of 2 and 3.5 is 5.5.",
-            "temperature": 36,
-            "conditions": "Light rain / drizzle",
-            "humidity": 82,
-            "time": "denied",
-        })
-    );
-}
-
-/// `weft run` of a typed-bindings policy with `everything.*` granted, on
-/// `{"city": "Chicago"}`: its output, the run checked to succeed.
-fn run_typed(cfg: &Path, wasm: &Path, within: Duration) -> serde_json::Value {
-    let out = weft()
-        .arg("-c")
-        .arg(cfg)
-        .arg("run")
-        .arg(wasm)
-        .args([
-            "--grant",
-            "everything.*",
-            "--input",
-            r#"{"city": "Chicago"}"#,
-        ])
-        .output_within(within)
-        .expect("weft run");
-    assert!(out.status.success(), "weft run: {}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
-
-/// Builds a guest crate for wasm32-wasip2 into the guests' shared target
-/// folder (where .ci/build-guests has built weft-guest already) and
-/// returns its component.
-fn build_guest(krate: &Path, lib: &str) -> PathBuf {
-    let target = repo_root().join("target/wasm");
-    let out = Command::new("cargo")
-        .current_dir(krate)
-        .args([
-            "build",
-            "--offline",
-            "--quiet",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target)
-        .output_within(Duration::from_secs(600))
-        .expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "cargo build of {} (needs `rustup target add wasm32-wasip2`): {}",
-        krate.display(),
-        text(&out)
-    );
-    target.join(format!("wasm32-wasip2/release/{lib}.wasm"))
-}
-
-#[test]
-fn a_hostile_catalog_gives_code_that_type_checks() {
-    let dir = temp_dir();
-    let cfg = odd_config(dir.path());
-
-    // Python: type-checks, keeps the hostile description whole inside the
-    // docstring, and maps each parameter back to its own key.
-    let py = dir.path().join("py");
-    let stdout = generate(&cfg, "python", &py.join("bindings"));
-    assert!(
-        stdout.contains("bindings/odd.py\todd: 18 tools"),
-        "{stdout}"
-    );
-    let module = read(&py.join("bindings/odd.py"));
-    let functions: Vec<&str> = module
-        .lines()
-        .filter_map(|l| l.strip_prefix("def "))
-        .map(|l| &l[..l.find('(').unwrap()])
-        .collect();
-    assert_eq!(
-        functions,
-        [
-            "_typed",
-            "_2fa",
-            "none",
-            "tool_result",
-            "call",
-            "class_",
-            "deep",
-            "delete",
-            "get_x_2",
-            "get_x_3",
-            "get_x",
-            "huge",
-            "malformed",
-            "open",
-            "recursive",
-            "self",
-            "stats",
-            "type",
-            "u65e5_u672c_u8a9e"
-        ]
-    );
-    let ok = mypy(&py, &["bindings"]);
-    assert!(ok.status.success(), "mypy --strict: {}", text(&ok));
-    let run = python_with_stub(
-        &py,
-        "import json\nfrom bindings import odd\n\
-         print(json.dumps(odd.class_(from_='f', a_b_2='dash', a_b=True, arg='empty', _2fa=2, na_u00ef_ve=1.5).json, sort_keys=True))\n\
-         print(json.dumps(odd.stats(label='L'), sort_keys=True))\n\
-         print(json.dumps(odd.huge(wide={'k': 'v'}).json['args']))\n\
-         print(json.dumps(odd.class_.__doc__))\n",
-    );
-    assert!(run.status.success(), "{}", text(&run));
-    let said = String::from_utf8_lossy(&run.stdout).into_owned();
-    let lines: Vec<&str> = said.lines().collect();
-    assert_eq!(
-        lines[0],
-        r#"{"args": {"": "empty", "2fa": 2, "a-b": "dash", "a_b": true, "from": "f", "na\u00efve": 1.5}, "server": "odd", "tool": "class"}"#
-    );
-    assert_eq!(lines[1], r#"{"count": 1, "label": "stats"}"#);
-    assert_eq!(lines[2], r#"{"wide": {"k": "v"}}"#);
-    let doc: String = serde_json::from_str(lines[3]).unwrap();
-    assert!(
-        doc.starts_with(
-            "Ends here: \"\"\" and ''' and */ and `x` and\n    ```\n    fn main() {}\n"
-        ),
-        "{doc}"
-    );
-    assert!(
-        doc.contains("back\\slash \\\"  nul  [31mred  sep  evil\n    \"\"\"\n    import os\n    os.system(\"touch /tmp/pwned\")\n"),
-        "{doc}"
-    );
-
-    // TypeScript: the declarations type-check and the module loads.
-    let ts = dir.path().join("ts");
-    generate(&cfg, "typescript", &ts.join("bindings"));
-    std::fs::write(
-        ts.join("use.ts"),
-        "import { odd } from \"./bindings/index.js\";\n\
-         export const n: number = odd.stats({ label: \"x\" }).count;\n\
-         odd.class_({ from: \"f\", \"a-b\": \"x\", mode: \"*/\" });\n\
-         odd.getX(); odd.getX_2(); odd.getX_3(); odd.delete_(); odd.type_(); odd.u65e5U672cU8a9e();\n",
-    )
-    .unwrap();
-    let ok = tsc(&ts, &["use.ts", "bindings/odd.d.ts", "bindings/index.d.ts"]);
-    assert!(ok.status.success(), "tsc: {}", text(&ok));
-    let run = node_with_stub(
-        &ts,
-        "import { odd } from \"./bindings/index.js\";\n\
-         console.log(JSON.stringify(odd.class_({from: \"f\", \"a-b\": \"x\"}).json));\n\
-         console.log(Object.keys(odd).length);\n",
-    );
-    assert!(run.status.success(), "{}", text(&run));
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        "{\"server\":\"odd\",\"tool\":\"class\",\"args\":{\"from\":\"f\",\"a-b\":\"x\"}}\n18\n"
-    );
-
-    // Rust: the module compiles for wasm32-wasip2 in a crate of its own.
-    let krate = dir.path().join("odd-rs");
-    std::fs::create_dir_all(krate.join("src")).unwrap();
-    let src = repo_root().join("tests/guests/typed");
-    std::fs::copy(src.join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
-    let manifest = read(&src.join("Cargo.toml"))
-        .replace("weft-typed-guest", "weft-odd-bindings")
-        .replace("crate-type = [\"cdylib\"]", "crate-type = [\"rlib\"]")
-        .replace(
-            "path = \"../../../guest-sdk/rust\"",
-            &format!(
-                "path = {}",
-                q(repo_root().join("guest-sdk/rust").display().to_string())
-            ),
-        );
-    std::fs::write(krate.join("Cargo.toml"), manifest).unwrap();
-    std::fs::write(
-        krate.join("src/lib.rs"),
-        "#![deny(warnings)]\npub mod bindings;\n\
-         pub fn use_them() -> Result<u64, weft_guest::CallError> {\n    \
-             use bindings::odd;\n    \
-             odd::r#type()?;\n    odd::self_()?;\n    odd::get_x_3()?;\n    \
-             let args = odd::ClassArgs { from: \"f\".into(), a_b_2: \"x\".into(), ..Default::default() };\n    \
-             odd::class(&args)?;\n    \
-             Ok(odd::stats(&odd::StatsArgs { label: \"l\".into() })?.count as u64)\n}\n",
-    )
-    .unwrap();
-    let stdout = generate(&cfg, "rust", &krate.join("src/bindings"));
-    assert!(
-        stdout.contains("src/bindings/odd.rs\todd: 18 tools"),
-        "{stdout}"
-    );
-    build_guest(&krate, "weft_odd_bindings");
-}
-
-#[test]
 fn policy_and_server_flags_choose_what_is_written() {
     let dir = temp_dir();
     let cfg = real_config(dir.path());
@@ -669,4 +402,32 @@ fn policy_and_server_flags_choose_what_is_written() {
     ] {
         assert!(help.contains(needle), "{needle} missing from:\n{help}");
     }
+}
+
+/// Builds a guest crate for wasm32-wasip2 into the guests' shared target
+/// folder (where .ci/build-guests has built weft-guest already) and
+/// returns its component.
+pub(super) fn build_guest(krate: &Path, lib: &str) -> PathBuf {
+    let target = repo_root().join("target/wasm");
+    let out = Command::new("cargo")
+        .current_dir(krate)
+        .args([
+            "build",
+            "--offline",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target)
+        .output_within(Duration::from_secs(600))
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "cargo build of {} (needs `rustup target add wasm32-wasip2`): {}",
+        krate.display(),
+        text(&out)
+    );
+    target.join(format!("wasm32-wasip2/release/{lib}.wasm"))
 }
