@@ -255,8 +255,21 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
                     params.input_responses = responses;
                     params.request_state = state;
                     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+                    // rmcp sends on its own task, and the server may ask
+                    // for input before `send_cancellable_request` returns
+                    // the request's progress token: the relay is registered
+                    // before the send, and given the token after it.
+                    let registration = forward.map(|f| {
+                        conn.service.service().relays.register_unsent(
+                            f.relay.clone(),
+                            f.log_level.is_some(),
+                            tenant,
+                        )
+                    });
                     let handle = peer.send_cancellable_request(request, options).await?;
-                    let registration = register(&handle.progress_token);
+                    if let Some(registration) = &registration {
+                        registration.bind(handle.progress_token.clone());
+                    }
                     (Pending::Rmcp(handle), registration)
                 }
             };

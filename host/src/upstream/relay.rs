@@ -89,8 +89,10 @@ struct Call {
     id: u64,
     /// The caller's tenant (`None`: a weft without tenants, or the owner).
     tenant: Option<Arc<str>>,
-    /// The progress token on the upstream request.
-    token: ProgressToken,
+    /// The progress token on the upstream request; `None` until the
+    /// request has one (rmcp assigns it as it sends: see
+    /// [`Relays::register_unsent`]).
+    token: Option<ProgressToken>,
     relay: Relay,
     /// The agent asked for log messages (`logging/setLevel`, or a log
     /// level in a 2026-07-28 request's `_meta`).
@@ -135,6 +137,34 @@ pub struct Registration {
     id: u64,
 }
 
+impl Registration {
+    /// Gives the call its request's progress token. Progress that came
+    /// for the token before this goes to the call first, in the order it
+    /// came; later progress takes the lock after this.
+    pub fn bind(&self, token: ProgressToken) {
+        let mut t = self.relays.lock();
+        let now = std::time::Instant::now();
+        t.early
+            .retain(|e| now.saturating_duration_since(e.at) < EARLY_WAIT);
+        let Ok(i) = t.calls.binary_search_by_key(&self.id, |c| c.id) else {
+            return;
+        };
+        if t.early.iter().any(|e| e.token == token) {
+            let (mine, others): (Vec<Early>, Vec<Early>) =
+                t.early.drain(..).partition(|e| e.token == token);
+            t.early = others.into();
+            for e in mine {
+                let _ = t.calls[i].relay.send(RelayMsg::Progress {
+                    progress: e.progress,
+                    total: e.total,
+                    message: e.message,
+                });
+            }
+        }
+        t.calls[i].token = Some(token);
+    }
+}
+
 impl Drop for Registration {
     fn drop(&mut self) {
         let mut t = self.relays.lock();
@@ -159,6 +189,21 @@ impl Relays {
         wants_logs: bool,
         tenant: Option<&str>,
     ) -> Registration {
+        let registration = self.register_unsent(relay, wants_logs, tenant);
+        registration.bind(token);
+        registration
+    }
+
+    /// Registers `relay` for a request not sent yet, whose progress token
+    /// the sender assigns as it sends ([`Registration::bind`] it then). A
+    /// server can ask for input as soon as it has the request, before the
+    /// sender returns; registered first, the call is there to answer.
+    pub fn register_unsent(
+        &self,
+        relay: Relay,
+        wants_logs: bool,
+        tenant: Option<&str>,
+    ) -> Registration {
         let mut t = self.lock();
         let now = std::time::Instant::now();
         if t.pruned_at
@@ -169,26 +214,10 @@ impl Relays {
         }
         t.next += 1;
         let id = t.next;
-        // Progress that came before this registration goes first, in the
-        // order it came; later progress takes the lock after this.
-        t.early
-            .retain(|e| now.saturating_duration_since(e.at) < EARLY_WAIT);
-        if t.early.iter().any(|e| e.token == token) {
-            let (mine, others): (Vec<Early>, Vec<Early>) =
-                t.early.drain(..).partition(|e| e.token == token);
-            t.early = others.into();
-            for e in mine {
-                let _ = relay.send(RelayMsg::Progress {
-                    progress: e.progress,
-                    total: e.total,
-                    message: e.message,
-                });
-            }
-        }
         t.calls.push(Call {
             id,
             tenant: tenant.map(Arc::from),
-            token,
+            token: None,
             relay,
             wants_logs,
             ended: None,
@@ -211,7 +240,11 @@ impl Relays {
     ) {
         let now = std::time::Instant::now();
         let mut t = self.lock();
-        if let Some(call) = t.calls.iter().find(|c| &c.token == token && c.recent(now)) {
+        if let Some(call) = t
+            .calls
+            .iter()
+            .find(|c| c.token.as_ref() == Some(token) && c.recent(now))
+        {
             let _ = call.relay.send(RelayMsg::Progress {
                 progress,
                 total,
@@ -220,7 +253,7 @@ impl Relays {
             return;
         }
         // A call answered longer ago than LATE_PROGRESS is not waited for.
-        if t.calls.iter().any(|c| &c.token == token) {
+        if t.calls.iter().any(|c| c.token.as_ref() == Some(token)) {
             return;
         }
         while t.early.len() >= EARLY_MAX
@@ -250,7 +283,7 @@ impl Relays {
         self.lock()
             .calls
             .iter()
-            .find(|c| &c.token == token && c.recent(now))
+            .find(|c| c.token.as_ref() == Some(token) && c.recent(now))
             .map(|c| c.relay.clone())
     }
 
@@ -431,6 +464,42 @@ mod tests {
         assert!(ra2.try_recv().is_ok());
         assert!(ra.try_recv().is_err() && rb.try_recv().is_err());
         drop(ga);
+    }
+
+    /// A call registered before its request is sent answers a server that
+    /// asks for input at once, before the request's progress token is
+    /// known; its progress, held until then, reaches it once it is bound.
+    #[tokio::test]
+    async fn a_call_registered_before_its_send_answers_an_early_ask() {
+        let relays = Relays::default();
+        let (relay, mut from_server) = mpsc::unbounded_channel();
+        let call = relays.register_unsent(relay, false, None);
+        relays.progress(&token(7), 1.0, None, None);
+        let asking = relays.clone();
+        let ask = tokio::spawn(async move {
+            asking
+                .ask("s", InputRequest::ListRoots(Default::default()))
+                .await
+        });
+        match from_server.recv().await {
+            Some(RelayMsg::Ask { reply, .. }) => {
+                let _ = reply.send(Ok(serde_json::json!({"roots": []})));
+            }
+            _ => panic!("the ask did not reach the call"),
+        }
+        let answer = ask.await.expect("the ask task");
+        assert_eq!(answer.ok(), Some(serde_json::json!({"roots": []})));
+        assert!(from_server.try_recv().is_err(), "no progress before bind");
+        call.bind(token(7));
+        match from_server.try_recv() {
+            Ok(RelayMsg::Progress { progress, .. }) => assert_eq!(progress, 1.0),
+            _ => panic!("the early progress did not follow the bind"),
+        }
+        relays.progress(&token(7), 2.0, None, None);
+        assert!(matches!(
+            from_server.try_recv(),
+            Ok(RelayMsg::Progress { progress, .. }) if progress == 2.0
+        ));
     }
 
     /// Progress that arrives before its call is registered reaches that
