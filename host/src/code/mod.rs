@@ -159,7 +159,13 @@ impl Interpreters {
                 path: path.clone(),
                 source,
             })?;
-        Ok(Wasm::new(bytes))
+        // Hashing tens of MiB is a blocking thread's work.
+        tokio::task::spawn_blocking(move || Wasm::new(bytes))
+            .await
+            .map_err(|e| CodeError::Build {
+                lang: lang.name(),
+                message: format!("reading it stopped: {e}"),
+            })
     }
 
     fn fingerprint(&self, lang: Language) -> String {

@@ -34,6 +34,9 @@ pub enum PolicyError {
     /// A grant that is not a `SERVER.TOOL` pattern.
     #[error(transparent)]
     Invalid(#[from] crate::config::PatternError),
+    /// The thread loading it stopped (weft is shutting down).
+    #[error("loading the policy stopped: {0}")]
+    Stopped(String),
 }
 
 /// How a run ended.

@@ -9,6 +9,7 @@
 
 mod bindings;
 pub(crate) mod cache;
+mod compile;
 pub mod egress;
 mod engine;
 mod fncache;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -86,10 +87,8 @@ pub struct RunOutcome {
 pub struct Sandbox {
     engine: Engine,
     ticker: Arc<engine::Ticker>,
-    linker: Linker<RunState>,
-    disk: cache::ComponentCache,
-    /// Compiled functions on disk, when there is a cache directory.
-    functions: Option<Arc<fncache::FunctionCache>>,
+    /// Compiling and linking, shared with the blocking threads that do it.
+    compiler: Arc<compile::Compiler>,
     loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
     adapters: Mutex<HashMap<[u8; 32], AdapterPre<RunState>>>,
 }
@@ -166,11 +165,14 @@ impl Sandbox {
             .map_err(link("weft:mcp@0.2.0"))?;
         let disk = cache::ComponentCache::new(&engine, store);
         Ok(Sandbox {
-            engine,
+            engine: engine.clone(),
             ticker,
-            linker,
-            disk,
-            functions,
+            compiler: Arc::new(compile::Compiler {
+                engine,
+                linker,
+                disk,
+                functions,
+            }),
             loaded: Mutex::default(),
             adapters: Mutex::default(),
         })
@@ -194,86 +196,40 @@ impl Sandbox {
 
     /// Readies a component for runs: from memory, from the disk cache, or
     /// by compiling it. Fails with a clear message for anything that is not
-    /// a policy component for this host.
+    /// a policy component for this host. Blocking: compiling takes a while
+    /// (a run readies its component off the async workers by itself).
     pub fn prepare(&self, wasm: &Wasm) -> Result<Origin, RunError> {
-        self.prepared(wasm).map(|(_, origin)| origin)
+        if self.loaded.lock().contains_key(&wasm.digest) {
+            return Ok(Origin::Memory);
+        }
+        let (pre, origin) = self.compiler.policy(wasm)?;
+        self.loaded.lock().insert(wasm.digest, pre);
+        Ok(origin)
     }
 
-    fn prepared(&self, component: &Wasm) -> Result<(PolicyPre<RunState>, Origin), RunError> {
-        if let Some(pre) = self.loaded.lock().get(&component.digest) {
+    /// A policy component ready to instantiate: from memory, or compiled
+    /// (or loaded from disk) on a blocking thread, so that a compile of
+    /// many seconds never holds up a runtime worker.
+    async fn prepared(&self, wasm: &Wasm) -> Result<(PolicyPre<RunState>, Origin), RunError> {
+        if let Some(pre) = self.loaded.lock().get(&wasm.digest) {
             return Ok((pre.clone(), Origin::Memory));
         }
-        let (pre, component_type, origin) = self.linked(component)?;
-        let pre = PolicyPre::new(pre).map_err(|e| {
-            RunError::Load(world::explain_exports(&self.engine, &component_type, &e))
-        })?;
-        self.loaded.lock().insert(component.digest, pre.clone());
+        let (compiler, component) = (self.compiler.clone(), wasm.clone());
+        let (pre, origin) = compile::off_worker(move || compiler.policy(&component)).await?;
+        self.loaded.lock().insert(wasm.digest, pre.clone());
         Ok((pre, origin))
     }
 
     /// Readies an adapter component for calls, as [`Sandbox::prepare`]
-    /// does a policy.
-    fn adapter(&self, component: &Wasm) -> Result<AdapterPre<RunState>, RunError> {
-        if let Some(pre) = self.adapters.lock().get(&component.digest) {
+    /// does a policy (off the async workers when it must compile).
+    async fn adapter(&self, wasm: &Wasm) -> Result<AdapterPre<RunState>, RunError> {
+        if let Some(pre) = self.adapters.lock().get(&wasm.digest) {
             return Ok(pre.clone());
         }
-        let (pre, component_type, _) = self.linked(component)?;
-        let pre = AdapterPre::new(pre).map_err(|e| {
-            RunError::Load(world::explain_adapter_exports(
-                &self.engine,
-                &component_type,
-                &e,
-            ))
-        })?;
-        self.adapters.lock().insert(component.digest, pre.clone());
+        let (compiler, component) = (self.compiler.clone(), wasm.clone());
+        let pre = compile::off_worker(move || compiler.adapter(&component)).await?;
+        self.adapters.lock().insert(wasm.digest, pre.clone());
         Ok(pre)
-    }
-
-    /// Compiles (or loads) a component and links its imports.
-    fn linked(
-        &self,
-        component: &Wasm,
-    ) -> Result<
-        (
-            InstancePre<RunState>,
-            wasmtime::component::Component,
-            Origin,
-        ),
-        RunError,
-    > {
-        let (wasm, digest) = (component.bytes(), component.digest);
-        if !wasm.starts_with(b"\0asm") {
-            return Err(RunError::Load(
-                "not a WebAssembly file (no \\0asm header)".into(),
-            ));
-        }
-        let started = Instant::now();
-        let before = self.functions.as_ref().map(|f| f.counts());
-        let (component, origin) = self
-            .disk
-            .load(&self.engine, wasm, &digest)
-            .map_err(|e| RunError::Load(e.to_string()))?;
-        if origin == Origin::Compiled {
-            let (hits, misses) = match (&self.functions, before) {
-                (Some(f), Some((h0, m0))) => {
-                    let (h, m) = f.counts();
-                    (h.saturating_sub(h0), m.saturating_sub(m0))
-                }
-                _ => (0, 0),
-            };
-            tracing::info!(
-                took = ?started.elapsed(),
-                functions_cached = hits,
-                functions_compiled = misses,
-                "compiled a component"
-            );
-        }
-        // wasmtime decides what fits; `world` only explains a refusal.
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| RunError::Load(world::explain_imports(&self.engine, &component, &e)))?;
-        Ok((pre, component, origin))
     }
 
     /// A fresh store for one run under `limits`, its clocks not yet started.
@@ -348,7 +304,7 @@ impl Sandbox {
         ) -> futures::future::BoxFuture<'a, wasmtime::Result<R>>,
         size: impl FnOnce(&R) -> u64,
     ) -> Result<R, RunError> {
-        let pre = self.adapter(wasm)?;
+        let pre = self.adapter(wasm).await?;
         let mut armed = self.arm(limits, ctx)?;
         let time_ms = limits.timeout.as_millis() as u64;
         let store = &mut armed.store;
@@ -389,8 +345,7 @@ impl Sandbox {
     }
 
     /// Asks an adapter for its tools, in a fresh instance under `limits`.
-    /// Compiles it first if need be: call this off the async workers the
-    /// first time (see [`Sandbox::prepare_adapter`]).
+    /// Compiles it first if need be, on a blocking thread.
     pub async fn adapter_tools(
         &self,
         wasm: &Wasm,
@@ -449,7 +404,11 @@ impl Sandbox {
     /// Compiles an adapter (or loads it from the caches) and checks that
     /// it fits the adapter world. Blocking: compiling takes a while.
     pub fn prepare_adapter(&self, wasm: &Wasm) -> Result<(), RunError> {
-        self.adapter(wasm).map(|_| ())
+        if !self.adapters.lock().contains_key(&wasm.digest) {
+            let pre = self.compiler.adapter(wasm)?;
+            self.adapters.lock().insert(wasm.digest, pre);
+        }
+        Ok(())
     }
 
     /// Runs a policy component once on `input`, under `limits`.
@@ -461,7 +420,7 @@ impl Sandbox {
         ctx: Arc<RunCtx>,
     ) -> RunOutcome {
         let started = Instant::now();
-        let (pre, origin) = match self.prepared(wasm) {
+        let (pre, origin) = match self.prepared(wasm).await {
             Ok(p) => p,
             Err(e) => {
                 return RunOutcome {

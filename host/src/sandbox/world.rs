@@ -584,12 +584,12 @@ mod tests {
     fn the_provided_list_matches_the_linker() {
         let sandbox = super::super::Sandbox::with_cache_dir(None).expect("sandbox");
         for name in provided() {
-            let mut probe = sandbox.linker.clone();
+            let mut probe = sandbox.compiler.linker.clone();
             probe.allow_shadowing(false);
             let defined = probe.root().func_new(&name, |_, _, _, _| Ok(())).is_err();
             assert!(defined, "the linker does not define {name}");
         }
-        let mut probe = sandbox.linker.clone();
+        let mut probe = sandbox.compiler.linker.clone();
         assert!(
             probe
                 .root()

@@ -214,6 +214,7 @@ async fn prepare(
         }
         None => gw
             .policy(&run.spec)
+            .await
             .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?,
     };
     let digest = journal::digest_hex(&loaded.wasm);

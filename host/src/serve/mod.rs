@@ -185,12 +185,16 @@ impl Gateway {
         }
     }
 
-    /// A configured policy, loaded once.
-    fn policy(&self, name: &str) -> Result<Loaded, policy::PolicyError> {
+    /// A configured policy, loaded once: its file read and hashed on a
+    /// blocking thread (a Python policy is tens of MiB).
+    async fn policy(&self, name: &str) -> Result<Loaded, policy::PolicyError> {
         if let Some(l) = self.loaded.lock().get(name) {
             return Ok(l.clone());
         }
-        let loaded = policy::load(&self.hub, name, &[])?;
+        let (hub, spec) = (self.hub.clone(), name.to_string());
+        let loaded = tokio::task::spawn_blocking(move || policy::load(&hub, &spec, &[]))
+            .await
+            .map_err(|e| policy::PolicyError::Stopped(e.to_string()))??;
         self.loaded.lock().insert(name.to_string(), loaded.clone());
         Ok(loaded)
     }

@@ -328,7 +328,7 @@ fn run_policy(
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
 ) -> Work {
     Box::pin(async move {
-        let loaded = match gw.policy(&name) {
+        let loaded = match gw.policy(&name).await {
             Ok(l) => l,
             Err(e) => return Ok(tool_failure(e.to_string())),
         };
