@@ -9,7 +9,7 @@
 use crate::tenant::Caller;
 
 /// Something a caller may or may not use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Resource<'a> {
     /// One tool of one server (a concrete server, never `@domain`).
     Tool { server: &'a str, tool: &'a str },
@@ -20,6 +20,13 @@ pub enum Resource<'a> {
     Policy(&'a str),
     /// A task, made for the tenant `owner` (`None` without tenants).
     Task { owner: Option<&'a str> },
+    /// Code mode, under the `[code]` settings that apply to the caller
+    /// (its tenant's, else the config's), where `by_default` is the
+    /// transport's default (on over stdio, off over HTTP).
+    Code {
+        settings: &'a crate::config::CodeConfig,
+        by_default: bool,
+    },
 }
 
 /// The one check: whether `caller` may use `resource`. Callers answer a
@@ -30,6 +37,10 @@ pub fn allowed(caller: &Caller, resource: &Resource<'_>) -> bool {
         Resource::Server(server) => caller.reaches(server),
         Resource::Policy(name) => caller.may_run(name),
         Resource::Task { owner } => owner == caller.tenant.as_ref().map(|t| t.name.as_str()),
+        Resource::Code {
+            settings,
+            by_default,
+        } => settings.is_enabled(by_default),
     }
 }
 
@@ -68,6 +79,19 @@ mod tests {
         assert!(allowed(&owner, &tool("time", "now")));
         assert!(allowed(&owner, &Resource::Task { owner: None }));
         assert!(!allowed(&owner, &Resource::Task { owner: Some("a") }));
+        // Code mode: the settings' own switch, else the transport's default.
+        let unset = crate::config::CodeConfig::default();
+        let code = |settings, by_default| Resource::Code {
+            settings,
+            by_default,
+        };
+        assert!(allowed(&a, &code(&unset, true)));
+        assert!(!allowed(&a, &code(&unset, false)));
+        let off = crate::config::CodeConfig {
+            enabled: Some(false),
+            ..unset.clone()
+        };
+        assert!(!allowed(&owner, &code(&off, true)));
     }
 
     #[test]

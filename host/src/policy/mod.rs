@@ -262,7 +262,7 @@ impl Runner {
         progress: Option<ProgressFn>,
         journal: Option<Arc<Recorder>>,
     ) -> RunReport {
-        if !caller.may_run(&policy.name) {
+        if !crate::authz::allowed(caller, &crate::authz::Resource::Policy(&policy.name)) {
             return self.refused(
                 policy,
                 format!(

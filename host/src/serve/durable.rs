@@ -52,7 +52,7 @@ pub(super) async fn begin(
     loaded: &Loaded,
     input: &str,
 ) -> Result<Option<Arc<Recorder>>, String> {
-    if !caller.may_run(&loaded.name) {
+    if !crate::authz::allowed(caller, &crate::authz::Resource::Policy(&loaded.name)) {
         return Ok(None);
     }
     begin_run(gw, caller, loaded, &loaded.name, input).await

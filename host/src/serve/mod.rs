@@ -143,9 +143,11 @@ impl Gateway {
     )> {
         let (interpreters, by_default) = self.code.get()?;
         let settings = crate::code::settings_for(self.hub.config(), caller);
-        settings
-            .is_enabled(*by_default)
-            .then_some((interpreters, settings))
+        let code = crate::authz::Resource::Code {
+            settings,
+            by_default: *by_default,
+        };
+        crate::authz::allowed(caller, &code).then_some((interpreters, settings))
     }
 
     /// Whether code mode is offered to anyone.

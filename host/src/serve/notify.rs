@@ -96,9 +96,9 @@ pub async fn listen(
     let wanted_uris: HashSet<String> = subscribed
         .iter()
         .filter(|u| {
-            catalog
-                .resolve_uri(u)
-                .is_some_and(|(server, _)| caller.reaches(&server))
+            catalog.resolve_uri(u).is_some_and(|(server, _)| {
+                crate::authz::allowed(caller, &crate::authz::Resource::Server(&server))
+            })
         })
         .cloned()
         .collect();
