@@ -37,14 +37,7 @@ async fn a_session_leaves_one_record_per_route() {
     let client = within("the client connects", ().serve(transport))
         .await
         .expect("client connects");
-    let resource = within("resources/list", client.list_all_resources())
-        .await
-        .unwrap()
-        .into_iter()
-        .next()
-        .expect("server-everything lists resources")
-        .uri
-        .clone();
+    let resource = first_resource(&client).await;
     within(
         "resources/read",
         client.read_resource(ReadResourceRequestParams::new(&resource)),

@@ -425,6 +425,21 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
         .unwrap_or_else(|_| panic!("timed out after {AWAIT:?}: {what}"))
 }
 
+/// The URI of the first resource `client` lists (server-everything lists
+/// many).
+pub async fn first_resource(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
+) -> String {
+    within("resources/list", client.list_all_resources())
+        .await
+        .expect("resources/list is answered")
+        .into_iter()
+        .next()
+        .expect("the server lists resources")
+        .uri
+        .clone()
+}
+
 /// Polls `cond` until it holds, failing with `what` after `within`.
 pub fn wait_until(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();

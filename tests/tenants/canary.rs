@@ -64,18 +64,7 @@ async fn a_canary_secret_appears_in_no_output() {
     seen.push(("/metrics".into(), metrics));
 
     // Over stdio, as a tenant, through the rmcp client.
-    let mut cmd = tokio::process::Command::new(target_bin("weft"));
-    isolate(cmd.as_std_mut());
-    cmd.current_dir(&d)
-        .env_remove("WEFT_CONFIG")
-        .env("WEFT_LOG", "error")
-        .args(["serve", "--stdio", "--tenant", "acme"]);
-    let stdio = within(
-        "weft serve --stdio",
-        ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()),
-    )
-    .await
-    .expect("weft serve --stdio --tenant acme starts");
+    let stdio = stdio_as(&d, "acme").await;
     let r = call(&stdio, "alpha__env", json!({"name": "CANARY"})).await;
     assert_eq!(text_of(&r), "[REDACTED]", "{r:?}");
     assert!(

@@ -38,6 +38,7 @@ mod listen;
 mod oracle;
 mod per_tenant;
 mod probing;
+mod stdio_rate;
 mod tasks;
 mod views;
 
@@ -314,6 +315,23 @@ async fn call(client: &Client, name: &str, args: Value) -> rmcp::model::CallTool
     within(name, client.call_tool(p))
         .await
         .expect("the call is answered")
+}
+
+/// `weft serve --stdio --tenant TENANT` in `dir` (its `weft.toml`), with
+/// the rmcp client connected to it.
+async fn stdio_as(dir: &Path, tenant: &str) -> Client {
+    let mut cmd = tokio::process::Command::new(target_bin("weft"));
+    isolate(cmd.as_std_mut());
+    cmd.current_dir(dir)
+        .env_remove("WEFT_CONFIG")
+        .env("WEFT_LOG", "error")
+        .args(["serve", "--stdio", "--tenant", tenant]);
+    within(
+        "weft serve --stdio",
+        ().serve(rmcp::transport::TokioChildProcess::new(cmd).unwrap()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("weft serve --stdio --tenant {tenant} starts: {e}"))
 }
 
 fn error_kind(r: &rmcp::model::CallToolResult) -> Option<String> {

@@ -454,12 +454,7 @@ fn over_rate(
 ) -> Response {
     super::refusal::response(
         StatusCode::TOO_MANY_REQUESTS,
-        &format!(
-            "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
-            tenant.name,
-            tenant.limits.calls_per_minute.unwrap_or(0),
-            crate::util::fmt_duration(wait)
-        ),
+        &super::refusal::over_rate_message(tenant, wait),
         id,
         Some(wait),
     )

@@ -52,6 +52,7 @@ impl Session {
             log_hidden(&caller, "prompt", &params.name);
             return Err(unknown_prompt(&params.name));
         }
+        super::refusal::charge(&caller).await?;
         let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
@@ -129,6 +130,7 @@ impl Session {
             _ => return Ok(CompleteResult::default()),
         };
         params.meta = None;
+        super::refusal::charge(&caller).await?;
         let conn = connection(gw, &caller, &server)?;
         let mut result = conn
             .service

@@ -65,6 +65,36 @@ pub fn body(
     .to_string()
 }
 
+/// What a tenant over its rate is told: its rate, and when to retry.
+pub fn over_rate_message(tenant: &crate::tenant::Tenant, wait: Duration) -> String {
+    format!(
+        "rate-limited: tenant {:?} is over its rate of {} calls a minute; retry after {}",
+        tenant.name,
+        tenant.limits.calls_per_minute.unwrap_or(0),
+        crate::util::fmt_duration(wait)
+    )
+}
+
+/// Takes a prompt's, a read's or a completion's call from its tenant's
+/// rate, as the router's admission does for a tool call: the token the
+/// HTTP edge took for the request, else (over stdio) one from the bucket
+/// now. Over the rate, the JSON-RPC error the edge would answer (code
+/// -32029, `retryAfterMs` in its data).
+pub async fn charge(caller: &crate::tenant::Caller) -> Result<(), rmcp::model::ErrorData> {
+    let Some(tenant) = &caller.tenant else {
+        return Ok(());
+    };
+    caller.take_call().await.map_err(|wait| {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+        rmcp::model::ErrorData::new(
+            rmcp::model::ErrorCode(i32::try_from(code(status)).unwrap_or(-32000)),
+            over_rate_message(tenant, wait),
+            Some(json!({"httpStatus": status.as_u16(), "retryAfterMs": ms})),
+        )
+    })
+}
+
 /// `Retry-After` for `wait`: whole seconds, at least one.
 pub fn retry_after_secs(wait: Duration) -> u64 {
     (wait.as_secs_f64().ceil() as u64).max(1)

@@ -73,6 +73,7 @@ impl Session {
         if !authz::allowed(&caller, &Resource::Server(&server)) {
             return Err(hidden_resource(&caller, &params.uri));
         }
+        super::refusal::charge(&caller).await?;
         let tenant = caller.tenant_name();
         // Cached by instance: a per-tenant server's processes differ.
         let instance = gw
