@@ -309,7 +309,14 @@ async fn a_process_that_lost_a_runs_lease_cannot_write_to_it() {
     .unwrap()
     .unwrap();
     let wasm = weft::sandbox::Wasm::new(std::fs::read(guest_wasm("weft-durable-guest")).unwrap());
-    let record = RunRecord::start("durable", "durable", &wasm, "{}", Default::default()).unwrap();
+    let record = RunRecord::start(
+        "durable",
+        "durable",
+        wasm.digest(),
+        "{}",
+        Default::default(),
+    )
+    .unwrap();
     let recorder = Recorder::new(backend.clone(), &record);
     recorder.create(record.clone()).await.unwrap();
     let call = |n: u32| CallRequest {

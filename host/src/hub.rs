@@ -275,18 +275,24 @@ impl Hub {
         &self.shared.cache
     }
 
-    /// Counts a finished policy run for status and metrics.
-    pub fn record_run(&self, report: &crate::policy::RunReport) {
-        self.shared.runs.record(&report.policy, report.status);
-        self.shared.metrics.recent().run(report.summary());
-        let limit = report.limit.as_ref().map(|l| l.limit_name());
+    /// Counts a finished policy run for status and metrics: how it ended,
+    /// its summary (policy, duration, fuel, calls) and the limit that
+    /// stopped it, if one did.
+    pub(crate) fn record_run(
+        &self,
+        status: crate::status::RunStatus,
+        summary: crate::recent::RunSummary,
+        limit: Option<&str>,
+    ) {
+        self.shared.runs.record(&summary.policy, status);
         self.shared.metrics.policy_run(
-            &report.policy,
-            report.status.as_str(),
-            std::time::Duration::from_secs_f64(report.duration_ms.max(0.0) / 1000.0),
-            report.fuel_used,
+            &summary.policy,
+            status.as_str(),
+            std::time::Duration::from_secs_f64(summary.duration_ms.max(0.0) / 1000.0),
+            summary.fuel_used,
             limit,
         );
+        self.shared.metrics.recent().run(summary);
     }
 
     fn route(&self) -> Route<'_> {
@@ -486,7 +492,7 @@ fn make_upstreams(config: &Config, hub: &std::sync::Weak<Shared>) -> Vec<Arc<Ups
                     &s.name,
                     adapter,
                     sandbox,
-                    WeakHub(hub.clone()),
+                    link(hub.clone()),
                 );
                 return vec![Upstream::with_component(s.clone(), Arc::new(server))];
             }
@@ -504,20 +510,26 @@ fn make_upstreams(config: &Config, hub: &std::sync::Weak<Shared>) -> Vec<Arc<Ups
         .collect()
 }
 
-/// A hub that may be gone: what a component server holds, so the hub's
-/// servers do not keep the hub alive.
-pub(crate) struct WeakHub(std::sync::Weak<Shared>);
+/// A hub that may be gone, as a component server holds it (so the hub's
+/// servers do not keep the hub alive).
+fn link(shared: std::sync::Weak<Shared>) -> crate::adapter::HubLink {
+    Arc::new(move || {
+        shared
+            .upgrade()
+            .map(|shared| Arc::new(Hub { shared }) as Arc<dyn crate::adapter::AdapterHost>)
+    })
+}
 
 impl Hub {
     /// A handle on this hub that does not keep it alive.
-    pub(crate) fn weak(&self) -> WeakHub {
-        WeakHub(Arc::downgrade(&self.shared))
+    pub(crate) fn link(&self) -> crate::adapter::HubLink {
+        link(Arc::downgrade(&self.shared))
     }
 }
 
-impl WeakHub {
-    pub(crate) fn upgrade(&self) -> Option<Hub> {
-        self.0.upgrade().map(|shared| Hub { shared })
+impl crate::adapter::AdapterHost for Hub {
+    fn journal(&self) -> Option<Arc<dyn crate::journal::Backend>> {
+        Hub::journal(self).cloned()
     }
 }
 
@@ -550,4 +562,30 @@ async fn open_audit(settings: &crate::config::Settings) -> Option<Audit> {
             tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; calls are not recorded")
         })
         .ok()
+}
+
+/// A run's host calls reach the hub through this (see
+/// [`crate::sandbox::ToolHost`]).
+impl crate::sandbox::ToolHost for Hub {
+    fn catalog(&self) -> Arc<Catalog> {
+        Hub::catalog(self)
+    }
+
+    fn config(&self) -> &Config {
+        Hub::config(self)
+    }
+
+    fn audit_denied(&self, caller: &Caller, server: &str, tool: &str) {
+        Hub::audit_denied(self, caller, server, tool)
+    }
+
+    fn call_tool_as<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server: &'a str,
+        tool: &'a str,
+        args: Option<JsonObject>,
+    ) -> futures::future::BoxFuture<'a, Result<CallToolResult, CallError>> {
+        Box::pin(Hub::call_tool_as(self, caller, server, tool, args))
+    }
 }

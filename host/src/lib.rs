@@ -28,7 +28,10 @@ mod error;
 pub mod formats;
 mod hub;
 pub mod journal;
+#[cfg(test)]
+mod layers_test;
 mod metrics;
+mod migrate;
 mod names;
 mod pg;
 mod phrases;

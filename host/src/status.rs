@@ -51,14 +51,45 @@ pub struct StatusReport {
     pub policy_runs: BTreeMap<String, RunCounts>,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// The policy returned its output.
+    Ok,
+    /// The policy failed or crashed, or could not start.
+    Error,
+    /// A limit stopped it.
+    Limit,
+    /// A resumed run whose replay differed from the journal.
+    Nondeterministic,
+}
+
+impl RunStatus {
+    /// The status as reports, logs and metrics spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+            RunStatus::Limit => "limit",
+            RunStatus::Nondeterministic => "nondeterministic",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Counts policy runs as they finish.
 #[derive(Debug, Default)]
 pub struct PolicyRuns(Mutex<BTreeMap<String, RunCounts>>);
 
 impl PolicyRuns {
     /// Counts one run by how it ended.
-    pub fn record(&self, policy: &str, status: crate::policy::RunStatus) {
-        use crate::policy::RunStatus;
+    pub fn record(&self, policy: &str, status: RunStatus) {
         let mut runs = self.0.lock();
         let c = runs.entry(policy.to_string()).or_default();
         match status {

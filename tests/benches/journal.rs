@@ -51,7 +51,7 @@ fn latency(case: &str, label: &str, name: &str, samples: Vec<Duration>) -> (f64,
 }
 
 fn run_record(wasm: &Wasm, input: &str) -> RunRecord {
-    RunRecord::start("timer", "timer", wasm, input, Default::default()).unwrap()
+    RunRecord::start("timer", "timer", wasm.digest(), input, Default::default()).unwrap()
 }
 
 async fn new_run(backend: &Arc<dyn Backend>, wasm: &Wasm, input: &str) -> Arc<Recorder> {

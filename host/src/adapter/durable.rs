@@ -62,10 +62,10 @@ impl ComponentServer {
         if !self.config.durable {
             return Ok(None);
         }
-        let Some(hub) = self.hub.upgrade() else {
+        let Some(hub) = (self.hub)() else {
             return Ok(None);
         };
-        let Some(backend) = hub.journal().cloned() else {
+        let Some(backend) = hub.journal() else {
             return Ok(None);
         };
         let unavailable = |why: String| kinded(ErrorKind::Unavailable, why);
@@ -83,8 +83,14 @@ impl ComponentServer {
             tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
             ..RunOptions::default()
         };
-        let record = RunRecord::start(&self.name, &spec(&self.name), wasm, &input, options)
-            .map_err(|e| unavailable(format!("cannot start the call's journal: {e}")))?;
+        let record = RunRecord::start(
+            &self.name,
+            &spec(&self.name),
+            wasm.digest(),
+            &input,
+            options,
+        )
+        .map_err(|e| unavailable(format!("cannot start the call's journal: {e}")))?;
         let recorder = Arc::new(Recorder::new(backend, &record));
         recorder.create(record).await.map_err(|e| {
             unavailable(format!(
@@ -152,13 +158,15 @@ pub struct Resumable {
     pub resend: std::collections::HashSet<u64>,
 }
 
-/// Resumes a durable adapter call of `hub`'s config: loads the server's
+/// Resumes a durable adapter call of the hub's `config` (`hub` reaches the
+/// hub, as the hub's own component servers do): loads the server's
 /// component, checks that it is the one the run started with, and calls
 /// the recorded tool again as `caller`, replaying the journal. The
 /// caller has checked the run (not finished, not held, nothing in doubt)
 /// and claimed it.
 pub async fn resume(
-    hub: &crate::Hub,
+    config: &crate::config::Config,
+    hub: super::HubLink,
     backend: Arc<dyn Backend>,
     caller: &Caller,
     resumable: Resumable,
@@ -166,19 +174,14 @@ pub async fn resume(
     let run = &resumable.run;
     let name =
         spec_server(&run.spec).ok_or_else(|| format!("run {} is not an adapter's call", run.id))?;
-    let adapter = match hub.config().server(name).map(|s| &s.transport) {
+    let adapter = match config.server(name).map(|s| &s.transport) {
         Some(Transport::Component(a)) => a.as_ref().clone(),
         Some(_) => return Err(format!("server {name:?} is no longer a component server")),
         None => return Err(format!("server {name:?} is no longer configured")),
     };
     let input: Input = serde_json::from_str(&run.input)
         .map_err(|e| format!("run {}'s input is unreadable: {e}", run.id))?;
-    let server = ComponentServer::new(
-        name,
-        &adapter,
-        crate::sandbox::Sandbox::shared(),
-        hub.weak(),
-    );
+    let server = ComponentServer::new(name, &adapter, crate::sandbox::Sandbox::shared(), hub);
     server
         .load_tools()
         .await
@@ -186,7 +189,7 @@ pub async fn resume(
     let digest = server
         .wasm
         .get()
-        .map(journal::digest_hex)
+        .map(|w| journal::digest_hex(w.digest()))
         .unwrap_or_default();
     if digest != run.digest {
         return Err(format!(

@@ -27,7 +27,6 @@ use rmcp::model::{CallToolResult, JsonObject, Tool};
 
 use crate::config::{AdapterConfig, Grants};
 use crate::error::ErrorKind;
-use crate::hub::WeakHub;
 use crate::sandbox::egress::{Access, Egress, EgressSetupError};
 use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
 use crate::tenant::Caller;
@@ -65,13 +64,25 @@ pub enum LoadError {
     Egress(#[from] EgressSetupError),
 }
 
+/// What an adapter needs of the hub that hosts it, beyond a run's
+/// [`crate::sandbox::ToolHost`]: the journal, for durable calls. `Hub`
+/// implements it (`hub.rs`), so adapters do not import the hub.
+pub(crate) trait AdapterHost: crate::sandbox::ToolHost {
+    /// The hub's journal, when it has one.
+    fn journal(&self) -> Option<Arc<dyn crate::journal::Backend>>;
+}
+
+/// The hub, reached without keeping it alive (it owns its component
+/// servers): `None` once it is gone.
+pub(crate) type HubLink = Arc<dyn Fn() -> Option<Arc<dyn AdapterHost>> + Send + Sync>;
+
 /// One component server.
 pub struct ComponentServer {
     name: String,
     config: AdapterConfig,
     grants: Grants,
     sandbox: Result<Arc<Sandbox>, SetupError>,
-    hub: WeakHub,
+    hub: HubLink,
     /// The component's bytes, once loaded.
     wasm: OnceLock<Wasm>,
     /// Calls running now, at most `limits.concurrency`.
@@ -88,7 +99,7 @@ impl ComponentServer {
         name: &str,
         config: &AdapterConfig,
         sandbox: Result<Arc<Sandbox>, SetupError>,
-        hub: WeakHub,
+        hub: HubLink,
     ) -> ComponentServer {
         let grants = Grants::new(&config.grants).unwrap_or_else(|e| {
             tracing::error!(server = name, error = %e, "invalid grants; the adapter may call nothing");
@@ -117,7 +128,7 @@ impl ComponentServer {
         caller: &Caller,
         journal: Option<Arc<crate::journal::Recorder>>,
     ) -> Result<Arc<RunCtx>, LoadError> {
-        let hub = self.hub.upgrade().ok_or(LoadError::ShuttingDown)?;
+        let hub = (self.hub)().ok_or(LoadError::ShuttingDown)?;
         let mut ctx = RunCtx::for_adapter(
             hub,
             self.grants.clone(),

@@ -44,8 +44,8 @@ fn connect(url: &str) -> std::io::Result<Client> {
 /// makes it, if this is the first process to open the database).
 /// Blocking: call it off the async workers.
 pub(super) fn open(url: &str) -> std::io::Result<(Db, [u8; 32])> {
-    crate::journal::prepare_shared(url).map_err(io)?;
     let mut client = connect(url)?;
+    crate::migrate::migrate(&mut client).map_err(|e| io(format!("the audit database: {e}")))?;
     let mut fresh = [0u8; 32];
     getrandom::fill(&mut fresh).map_err(io)?;
     client

@@ -84,7 +84,7 @@ pub(super) async fn begin(
     options: journal::RunOptions,
 ) -> anyhow::Result<Option<Arc<Recorder>>> {
     let backend = open(hub.config()).await?;
-    let record = RunRecord::start(&loaded.name, spec, &loaded.wasm, input, options)?;
+    let record = RunRecord::start(&loaded.name, spec, loaded.wasm.digest(), input, options)?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
     recorder
         .create(record)
@@ -183,7 +183,7 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
             return finish(FAILED).await;
         }
     };
-    let digest = journal::digest_hex(&loaded.wasm);
+    let digest = journal::digest_hex(loaded.wasm.digest());
     if digest != run.digest {
         crate::errln!(
             "weft: refusing to resume run {id}: its component {} has changed since the run started (digest {} then, {} now); a journal replays only against the same component: restore that build, or start a new run",
@@ -227,7 +227,7 @@ async fn settle_and_claim(
     events: &[journal::Event],
 ) -> Result<(std::collections::HashSet<u64>, Caller), ExitCode> {
     let id = run.id.clone();
-    let resend = match journal::resumable::in_doubt(hub, events) {
+    let resend = match journal::resumable::in_doubt(&hub.catalog(), hub.config(), events) {
         Ok(resend) => resend,
         Err(message) => {
             let message = format!(
@@ -308,7 +308,15 @@ async fn resume_adapter(
         events,
         resend,
     };
-    let code = match crate::adapter::durable::resume(&hub, backend, &caller, resumable).await {
+    let code = match crate::adapter::durable::resume(
+        hub.config(),
+        hub.link(),
+        backend,
+        &caller,
+        resumable,
+    )
+    .await
+    {
         Ok(result) => {
             super::call::print_result(&result, json);
             0

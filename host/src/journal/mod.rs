@@ -13,19 +13,20 @@
 //! - `store`: the [`Backend`] contract any storage meets;
 //! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread);
 //! - `postgres`: the shared backend (`settings.state`), its schema
-//!   `migrate`d at start-up, its runs owned through `lease`s;
+//!   brought up to date by `crate::migrate` at start-up, its runs owned
+//!   through `lease`s;
 //! - `queue`: the write queue both share (group commit on a thread);
 //! - `recorder`: one run's journal, live or replaying;
 //! - [`resumable`]: which runs may be resumed, which calls in doubt resent;
 //! - `clocks`: the guest's clocks and random under the journal;
-//! - `hooks`: the journaled host calls of a run;
 //! - `crash`: the test hook that aborts weft at a point of a call.
+//!
+//! The journaled host calls of a run (each of `RunCtx`'s calls with its
+//! journal step) are the sandbox's: `sandbox/journaled.rs`.
 
 mod clocks;
-mod crash;
-mod hooks;
+pub(crate) mod crash;
 mod lease;
-mod migrate;
 pub mod model;
 mod postgres;
 mod queue;
@@ -37,8 +38,8 @@ mod store;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use crate::migrate::LATEST as SCHEMA_VERSION;
 pub use clocks::{new_seed, wire};
-pub use migrate::LATEST as SCHEMA_VERSION;
 pub use model::{
     CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunOptions, RunRecord, Status,
 };
@@ -98,6 +99,6 @@ pub fn new_run_id() -> String {
 }
 
 /// The component's digest as a journal keeps it.
-pub fn digest_hex(wasm: &crate::sandbox::Wasm) -> String {
-    hex::encode(wasm.digest())
+pub fn digest_hex(digest: [u8; 32]) -> String {
+    hex::encode(digest)
 }

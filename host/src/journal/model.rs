@@ -127,7 +127,7 @@ impl RunRecord {
     pub fn start(
         policy: &str,
         spec: &str,
-        wasm: &crate::sandbox::Wasm,
+        digest: [u8; 32],
         input: &str,
         options: RunOptions,
     ) -> Result<RunRecord, crate::util::RandomError> {
@@ -136,7 +136,7 @@ impl RunRecord {
             id: super::new_run_id(),
             policy: policy.to_string(),
             spec: spec.to_string(),
-            digest: super::digest_hex(wasm),
+            digest: super::digest_hex(digest),
             input: input.to_string(),
             options,
             seed: super::new_seed()?,

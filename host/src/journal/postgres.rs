@@ -48,7 +48,7 @@ impl Postgres {
             at: at.clone(),
             reason,
         };
-        super::migrate::migrate(&mut reader).map_err(|e| failed(e.to_string()))?;
+        crate::migrate::migrate(&mut reader).map_err(|e| failed(e.to_string()))?;
         let owner = lease::owner_id();
         let (tx, rx) = mpsc::channel();
         let job = Writer {
@@ -104,7 +104,7 @@ impl Postgres {
 pub fn prepare(url: &str) -> Result<(), JournalError> {
     let (config, at, tls) = parse(url)?;
     let mut client = connect(&config, &tls, &at)?;
-    super::migrate::migrate(&mut client).map_err(|e| JournalError::Database {
+    crate::migrate::migrate(&mut client).map_err(|e| JournalError::Database {
         at,
         reason: e.to_string(),
     })?;

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use super::model::{CallRequest, Event, Kind, Resolution, RunRecord};
-use crate::Hub;
+use crate::catalog::Catalog;
+use crate::config::Config;
 
 /// Whether the process that ran a run is still alive.
 pub fn alive(pid: Option<u32>) -> bool {
@@ -35,8 +36,12 @@ pub enum InDoubt {
 /// The calls in doubt that may be sent again: each is safe to repeat
 /// (read-only, idempotent, or in `idempotent_tools`) or settled as not
 /// done. `Err` names the first that is neither.
-pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
-    let catalog = hub.catalog();
+/// `catalog` and `config` are the hub's current ones.
+pub fn in_doubt(
+    catalog: &Catalog,
+    config: &Config,
+    events: &[Event],
+) -> Result<HashSet<u64>, InDoubt> {
     let mut resend = HashSet::new();
     for e in events.iter().filter(|e| e.kind == Kind::Call) {
         if e.result.is_some() {
@@ -49,7 +54,7 @@ pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
         let Some(call) = CallRequest::from_json(&e.request) else {
             return Err(InDoubt::Unreadable(e.seq));
         };
-        if repeatable_in(&catalog, hub, &call.server, &call.tool) {
+        if repeatable(catalog, config, &call.server, &call.tool) {
             resend.insert(e.seq);
         } else {
             return Err(InDoubt::Unsettled {
@@ -64,14 +69,9 @@ pub fn in_doubt(hub: &Hub, events: &[Event]) -> Result<HashSet<u64>, InDoubt> {
 /// Whether sending `server`.`tool` twice is harmless: the tool is
 /// annotated read-only or idempotent in the current catalog, or listed in
 /// the server's `idempotent_tools`.
-pub fn repeatable(hub: &Hub, server: &str, tool: &str) -> bool {
-    repeatable_in(&hub.catalog(), hub, server, tool)
-}
-
-fn repeatable_in(catalog: &crate::catalog::Catalog, hub: &Hub, server: &str, tool: &str) -> bool {
+pub fn repeatable(catalog: &Catalog, config: &Config, server: &str, tool: &str) -> bool {
     catalog.tool(server, tool).is_some_and(|t| t.repeatable())
-        || hub
-            .config()
+        || config
             .server(server)
             .is_some_and(|s| s.idempotent_tools.iter().any(|t| t == tool))
 }

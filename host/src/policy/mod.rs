@@ -39,37 +39,7 @@ pub enum PolicyError {
     Stopped(String),
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RunStatus {
-    /// The policy returned its output.
-    Ok,
-    /// The policy failed or crashed, or could not start.
-    Error,
-    /// A limit stopped it.
-    Limit,
-    /// A resumed run whose replay differed from the journal.
-    Nondeterministic,
-}
-
-impl RunStatus {
-    /// The status as reports, logs and metrics spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Ok => "ok",
-            RunStatus::Error => "error",
-            RunStatus::Limit => "limit",
-            RunStatus::Nondeterministic => "nondeterministic",
-        }
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::status::RunStatus;
 
 impl From<RunStatus> for Status {
     fn from(s: RunStatus) -> Status {
@@ -333,7 +303,7 @@ impl Runner {
         }
         let ctx = Arc::new(
             RunCtx::new(
-                self.hub.clone(),
+                Arc::new(self.hub.clone()),
                 policy.grants.clone(),
                 caller.for_policy(&policy.name),
                 limits.max_calls,
@@ -388,7 +358,8 @@ impl Runner {
             stdout: outcome.stdout,
             stderr: outcome.stderr,
         };
-        self.hub.record_run(&report);
+        let limit = report.limit.as_ref().map(|l| l.limit_name());
+        self.hub.record_run(report.status, report.summary(), limit);
         tracing::info!(policy = %report.policy, status = %report.status, ms = report.duration_ms as u64, calls = report.calls.len(), "policy run");
         report
     }

@@ -120,7 +120,7 @@ mod tests {
         let sandbox = Sandbox::with_cache_dir(None).expect("sandbox");
         let hub = Hub::start(Config::default()).await;
         let ctx = Arc::new(RunCtx::new(
-            hub,
+            Arc::new(hub),
             Grants::default(),
             Caller::owner(),
             1,

@@ -13,7 +13,27 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::{LimitError, MemoryLimiter};
 use crate::config::Grants;
-use crate::{CallError, Caller, ErrorKind, Hub};
+use crate::{CallError, Caller, ErrorKind};
+
+/// What a run needs of the hub that hosts it: the catalog and config it
+/// sees, the router for its calls, the audit log for its refusals. `Hub`
+/// implements it (`hub.rs`), so the sandbox does not import the hub.
+pub trait ToolHost: Send + Sync {
+    /// The current catalog, as the owner sees it.
+    fn catalog(&self) -> Arc<crate::catalog::Catalog>;
+    /// The config the hub runs.
+    fn config(&self) -> &crate::config::Config;
+    /// Audits a call the run's grants refused.
+    fn audit_denied(&self, caller: &Caller, server: &str, tool: &str);
+    /// Calls `server`.`tool` for `caller` through the router.
+    fn call_tool_as<'a>(
+        &'a self,
+        caller: &'a Caller,
+        server: &'a str,
+        tool: &'a str,
+        args: Option<rmcp::model::JsonObject>,
+    ) -> futures::future::BoxFuture<'a, Result<rmcp::model::CallToolResult, CallError>>;
+}
 
 /// Most log lines kept per run, and the longest line.
 const MAX_LOG_LINES: usize = 1000;
@@ -48,7 +68,7 @@ pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync
 
 /// What a run's host calls share.
 pub struct RunCtx {
-    pub hub: Hub,
+    pub hub: Arc<dyn ToolHost>,
     pub grants: Grants,
     /// Whom the run is for (its tenant's view is intersected with the
     /// grants) and the policy's name, for the router and the audit log.
@@ -72,7 +92,7 @@ pub struct RunCtx {
 
 impl RunCtx {
     pub fn new(
-        hub: Hub,
+        hub: Arc<dyn ToolHost>,
         grants: Grants,
         caller: Caller,
         max_calls: u32,
@@ -98,7 +118,7 @@ impl RunCtx {
     /// [`Caller::through_adapter`]), its cap on nested calls and its
     /// config.
     pub fn for_adapter(
-        hub: Hub,
+        hub: Arc<dyn ToolHost>,
         grants: Grants,
         caller: Caller,
         max_calls: u32,

@@ -14,6 +14,7 @@ pub mod egress;
 mod engine;
 mod fncache;
 pub mod host;
+mod journaled;
 pub mod limits;
 mod world;
 
@@ -30,7 +31,7 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use cache::Origin;
-pub use host::{CallRecord, LogLine, ProgressFn, RunCtx};
+pub use host::{CallRecord, LogLine, ProgressFn, RunCtx, ToolHost};
 pub use limits::{LimitError, RunError};
 
 use bindings::v2::{Adapter, AdapterPre};

@@ -87,7 +87,7 @@ async fn begin_run(
         tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
         ..RunOptions::default()
     };
-    let record = RunRecord::start(&loaded.name, spec, &loaded.wasm, input, options)
+    let record = RunRecord::start(&loaded.name, spec, loaded.wasm.digest(), input, options)
         .map_err(|e| format!("cannot start the run's journal: {e}"))?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
     recorder
@@ -153,8 +153,14 @@ async fn sweep(gw: &Arc<Gateway>, backend: &Arc<dyn Backend>) -> Result<usize, J
                     let (hub, backend) = (gw.hub.clone(), backend.clone());
                     tokio::spawn(async move {
                         let id = resumable.run.id.clone();
-                        match crate::adapter::durable::resume(&hub, backend, &caller, resumable)
-                            .await
+                        match crate::adapter::durable::resume(
+                            hub.config(),
+                            hub.link(),
+                            backend,
+                            &caller,
+                            resumable,
+                        )
+                        .await
                         {
                             Ok(_) => tracing::info!(run = %id, "resumed adapter call ended"),
                             Err(e) => tracing::warn!(run = %id, "resumed adapter call failed: {e}"),
@@ -217,7 +223,7 @@ async fn prepare(
             .await
             .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?,
     };
-    let digest = journal::digest_hex(&loaded.wasm);
+    let digest = journal::digest_hex(loaded.wasm.digest());
     if digest != run.digest {
         return Err(format!(
             "its component has changed since the run started (digest {} then, {} now); restore that build, or `weft runs prune --unfinished` it",
@@ -304,7 +310,7 @@ async fn settle(
     events: &[journal::Event],
 ) -> Result<Option<std::collections::HashSet<u64>>, String> {
     let id = run.id.clone();
-    match resumable::in_doubt(&gw.hub, events) {
+    match resumable::in_doubt(&gw.hub.catalog(), gw.hub.config(), events) {
         Ok(resend) => Ok(Some(resend)),
         Err(doubt) => {
             let message = format!(

@@ -4,12 +4,12 @@
 
 use std::future::Future;
 
-use super::crash::{self, Point};
-use super::model::{CallOutcome, CallRequest, Kind};
-use super::recorder::{Step, Store, wait};
+use super::RunCtx;
+use super::host::GrantedTool;
 use crate::CallError;
-use crate::sandbox::RunCtx;
-use crate::sandbox::host::GrantedTool;
+use crate::journal::crash::{self, Point};
+use crate::journal::model::{CallOutcome, CallRequest, Kind};
+use crate::journal::{Step, Store, wait};
 
 impl RunCtx {
     /// One tool call under the journal. The step (replay, or intent queued)
@@ -25,8 +25,10 @@ impl RunCtx {
         // intent: were it lost in a crash, the resume would send the call
         // again, which is harmless. Rows are stored in order, so a later
         // side effect never goes out before them.
-        let repeatable =
-            self.journal.is_some() && super::resumable::repeatable(&self.hub, &server, &tool);
+        let repeatable = self.journal.is_some() && {
+            let hub = &self.hub;
+            crate::journal::resumable::repeatable(&hub.catalog(), hub.config(), &server, &tool)
+        };
         let intent_stored = match repeatable {
             true => Store::Soon,
             false => Store::Waited,

@@ -1,5 +1,7 @@
-//! The shared journal's schema in PostgreSQL: versioned migrations, run at
-//! start-up.
+//! The shared database's schema in PostgreSQL (the journal's runs, the
+//! audit log, the rate buckets): versioned migrations, run at start-up.
+//! It imports nothing of the crate, so the journal and the audit log can
+//! both bring the schema up to date.
 //!
 //! `weft_schema_version` holds one row per migration applied. Every weft
 //! process that opens the database takes a transaction-scoped advisory
