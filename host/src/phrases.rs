@@ -1,7 +1,8 @@
-//! The only place weft reads meaning out of error text. rmcp and upstream
-//! servers sometimes say what happened only in words (a JSON-RPC error's
-//! message, a transport error's text); each meaning weft branches on is a
-//! [`Phrase`] here, with the words that say it and a test for each.
+//! The only place weft reads meaning out of error text. rmcp, wasmtime
+//! and upstream servers sometimes say what happened only in words (a
+//! JSON-RPC error's message, a transport error's text, a trap's); each
+//! meaning weft branches on is a [`Phrase`] here, with the words that say
+//! it and a test for each.
 
 /// A meaning weft looks for in error text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub(crate) enum Phrase {
     Http429,
     /// An I/O error's text saying the transport closed under a handshake.
     Closed,
+    /// A guest's trap from writing past its captured stdout or stderr
+    /// (wasmtime-wasi's `MemoryOutputPipe`): the run's log cap.
+    OutputFull,
 }
 
 impl Phrase {
@@ -24,6 +28,7 @@ impl Phrase {
             Phrase::UnknownTool => &["unknown tool", "not found"],
             Phrase::Http429 => &["http 429"],
             Phrase::Closed => &["connection closed", "transport closed", "broken pipe"],
+            Phrase::OutputFull => &["beyond capacity of memoryoutputpipe"],
         }
     }
 }
@@ -49,12 +54,17 @@ mod tests {
             ("Connection closed: initialize", Phrase::Closed),
             ("transport closed", Phrase::Closed),
             ("write: Broken pipe (os error 32)", Phrase::Closed),
+            (
+                "error while executing: write beyond capacity of MemoryOutputPipe",
+                Phrase::OutputFull,
+            ),
         ];
         let all = [
             Phrase::RateLimit,
             Phrase::UnknownTool,
             Phrase::Http429,
             Phrase::Closed,
+            Phrase::OutputFull,
         ];
         for (text, phrase) in cases {
             for other in all {

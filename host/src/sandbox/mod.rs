@@ -335,7 +335,9 @@ impl Sandbox {
         }
         match result {
             Err(RunError::Trap(t))
-                if out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity") =>
+                if out.len() >= log_cap
+                    || err.len() >= log_cap
+                    || crate::phrases::says(&t, crate::phrases::Phrase::OutputFull) =>
             {
                 Err(RunError::Limit(LimitError::Log {
                     cap: limits.max_log,
@@ -475,7 +477,9 @@ impl Sandbox {
         let log_cap = armed.log_cap;
         let (fuel_used, out, err) = armed.finish();
         if let Err(RunError::Trap(t)) = &result
-            && (out.len() >= log_cap || err.len() >= log_cap || t.contains("capacity"))
+            && (out.len() >= log_cap
+                || err.len() >= log_cap
+                || crate::phrases::says(t, crate::phrases::Phrase::OutputFull))
         {
             {
                 result = Err(RunError::Limit(LimitError::Log {
