@@ -115,7 +115,7 @@ impl Setup {
 }
 
 /// Runs one SQL statement on a journal with Python's own SQLite.
-fn sqlite(db: &std::path::Path, sql: &str) {
+pub(crate) fn sqlite(db: &std::path::Path, sql: &str) {
     let script = "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.execute(sys.argv[2]).fetchall()\nc.commit()\nc.close()\n";
     let out = std::process::Command::new(venv_bin("python"))
         .args(["-c", script])

@@ -133,7 +133,7 @@ async fn a_policy_run_through_serve_returns_its_run_id_and_is_journaled() {
 
 /// Waits until run `id` has ended or stopped (neither running nor
 /// interrupted).
-fn ended(s: &Setup, id: &str, within: Duration) -> Value {
+pub(crate) fn ended(s: &Setup, id: &str, within: Duration) -> Value {
     let mut last = Value::Null;
     wait_until(within, &format!("run {id} ends"), || {
         let out = s.weft(&["runs", "show", id, "--json"]);

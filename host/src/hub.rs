@@ -567,8 +567,8 @@ async fn open_audit(settings: &crate::config::Settings) -> Option<Audit> {
 /// A run's host calls reach the hub through this (see
 /// [`crate::sandbox::ToolHost`]).
 impl crate::sandbox::ToolHost for Hub {
-    fn catalog(&self) -> Arc<Catalog> {
-        Hub::catalog(self)
+    fn catalog_for(&self, caller: &Caller) -> Arc<Catalog> {
+        Hub::catalog_for(self, caller)
     }
 
     fn config(&self) -> &Config {

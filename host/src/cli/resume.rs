@@ -217,9 +217,9 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
 }
 
 /// The last checks before a run goes on, shared by policy, code and
-/// adapter runs: no call in doubt that may not be sent again (else the run
-/// is marked `in-doubt`), the run claimed by this process, and the caller
-/// it was made for.
+/// adapter runs: the caller it was made for, no call in doubt that may not
+/// be sent again, as that caller's catalog says (else the run is marked
+/// `in-doubt`), and the run claimed by this process.
 async fn settle_and_claim(
     hub: &crate::Hub,
     backend: &Arc<dyn Backend>,
@@ -227,7 +227,15 @@ async fn settle_and_claim(
     events: &[journal::Event],
 ) -> Result<(std::collections::HashSet<u64>, Caller), ExitCode> {
     let id = run.id.clone();
-    let resend = match journal::resumable::in_doubt(&hub.catalog(), hub.config(), events) {
+    let caller = match run_caller(hub, run) {
+        Ok(caller) => caller,
+        Err(message) => {
+            crate::errln!("weft: {message}");
+            return Err(finish(FAILED).await);
+        }
+    };
+    let catalog = hub.catalog_for(&caller);
+    let resend = match journal::resumable::in_doubt(&catalog, hub.config(), events) {
         Ok(resend) => resend,
         Err(message) => {
             let message = format!(
@@ -261,21 +269,22 @@ async fn settle_and_claim(
             return Err(finish(FAILED).await);
         }
     }
-    // A run made for a tenant (`weft run --tenant`, `weft serve`) goes on
-    // as that tenant.
-    let caller = match &run.options.tenant {
-        None => Caller::owner(),
-        Some(name) => match hub.tenants().get(name) {
-            Some(t) => Caller::tenant(t, "cli"),
-            None => {
-                crate::errln!(
-                    "weft: run {id} was made for tenant {name:?}, which the config no longer defines"
-                );
-                return Err(finish(FAILED).await);
-            }
-        },
-    };
     Ok((resend, caller))
+}
+
+/// A run made for a tenant (`weft run --tenant`, `weft serve`) goes on as
+/// that tenant.
+fn run_caller(hub: &crate::Hub, run: &RunRecord) -> Result<Caller, String> {
+    match &run.options.tenant {
+        None => Ok(Caller::owner()),
+        Some(name) => match hub.tenants().get(name) {
+            Some(t) => Ok(Caller::tenant(t, "cli")),
+            None => Err(format!(
+                "run {} was made for tenant {name:?}, which the config no longer defines",
+                run.id
+            )),
+        },
+    }
 }
 
 /// `weft runs resume` of a durable adapter call: the adapter's server

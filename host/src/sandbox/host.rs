@@ -19,8 +19,10 @@ use crate::{CallError, Caller, ErrorKind};
 /// sees, the router for its calls, the audit log for its refusals. `Hub`
 /// implements it (`hub.rs`), so the sandbox does not import the hub.
 pub trait ToolHost: Send + Sync {
-    /// The current catalog, as the owner sees it.
-    fn catalog(&self) -> Arc<crate::catalog::Catalog>;
+    /// The current catalog as `caller` sees it: its tenant's own instances
+    /// of per-tenant servers, never another tenant's (nor the owner's,
+    /// which is made of each such server's first instance).
+    fn catalog_for(&self, caller: &Caller) -> Arc<crate::catalog::Catalog>;
     /// The config the hub runs.
     fn config(&self) -> &crate::config::Config;
     /// Audits a call the run's grants refused.
@@ -233,9 +235,10 @@ impl RunCtx {
         self.records.lock().push(rec);
     }
 
-    /// The tools this run may call: granted, and in the caller's view.
+    /// The tools this run may call: granted, and in the caller's view, as
+    /// the caller's own catalog lists them.
     pub(crate) fn tools(&self, server: Option<&str>) -> Vec<GrantedTool> {
-        let catalog = self.hub.catalog();
+        let catalog = self.hub.catalog_for(&self.caller);
         let json = |v: &serde_json::Map<String, serde_json::Value>| {
             serde_json::to_string(v).unwrap_or_else(|_| "{}".into())
         };

@@ -24,10 +24,12 @@ impl RunCtx {
         // A call that is safe to repeat goes out without waiting for its
         // intent: were it lost in a crash, the resume would send the call
         // again, which is harmless. Rows are stored in order, so a later
-        // side effect never goes out before them.
+        // side effect never goes out before them. Whether it is safe to
+        // repeat is what the caller's own instance says.
         let repeatable = self.journal.is_some() && {
             let hub = &self.hub;
-            crate::journal::resumable::repeatable(&hub.catalog(), hub.config(), &server, &tool)
+            let catalog = hub.catalog_for(&self.caller);
+            crate::journal::resumable::repeatable(&catalog, hub.config(), &server, &tool)
         };
         let intent_stored = match repeatable {
             true => Store::Soon,

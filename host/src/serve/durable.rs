@@ -232,7 +232,7 @@ async fn prepare(
         ));
     }
     let id = run.id.clone();
-    let Some((events, resend)) = load_and_claim(gw, backend, &run).await? else {
+    let Some((events, resend)) = load_and_claim(gw, backend, &run, &caller).await? else {
         return Ok(None);
     };
     tracing::info!(run = %id, policy = %loaded.name, "resuming a run of weft serve");
@@ -254,7 +254,7 @@ async fn prepare_adapter(
 ) -> Result<Option<(Caller, crate::adapter::durable::Resumable)>, String> {
     let caller = run_caller(gw, &run)?;
     let id = run.id.clone();
-    let Some((events, resend)) = load_and_claim(gw, backend, &run).await? else {
+    let Some((events, resend)) = load_and_claim(gw, backend, &run, &caller).await? else {
         return Ok(None);
     };
     tracing::info!(run = %id, "resuming a durable adapter call of weft serve");
@@ -268,12 +268,14 @@ async fn prepare_adapter(
     )))
 }
 
-/// A run's events and the calls in doubt that may be sent again, the run
-/// claimed; `None` when it is in doubt (marked so) or claimed elsewhere.
+/// A run's events and the calls in doubt that may be sent again (for
+/// `caller`, the one the run goes on as), the run claimed; `None` when it
+/// is in doubt (marked so) or claimed elsewhere.
 async fn load_and_claim(
     gw: &Gateway,
     backend: &Arc<dyn Backend>,
     run: &RunRecord,
+    caller: &Caller,
 ) -> Result<Option<(Vec<journal::Event>, std::collections::HashSet<u64>)>, String> {
     let events = {
         let id = run.id.clone();
@@ -281,7 +283,7 @@ async fn load_and_claim(
             .await
             .map_err(|e| e.to_string())?
     };
-    let Some(resend) = settle(gw, backend, run, &events).await? else {
+    let Some(resend) = settle(gw, backend, run, caller, &events).await? else {
         return Ok(None);
     };
     match claim(backend, run).await? {
@@ -301,16 +303,19 @@ fn run_caller(gw: &Gateway, run: &RunRecord) -> Result<Caller, String> {
     }
 }
 
-/// The calls in doubt that may be sent again; `None` when one may not (the
-/// run is then marked `in-doubt`, saying how to settle it).
+/// The calls in doubt that may be sent again, as `caller`'s own catalog
+/// says (a tenant's instance of a per-tenant server may annotate its tools
+/// otherwise than another's); `None` when one may not (the run is then
+/// marked `in-doubt`, saying how to settle it).
 async fn settle(
     gw: &Gateway,
     backend: &Arc<dyn Backend>,
     run: &RunRecord,
+    caller: &Caller,
     events: &[journal::Event],
 ) -> Result<Option<std::collections::HashSet<u64>>, String> {
     let id = run.id.clone();
-    match resumable::in_doubt(&gw.hub.catalog(), gw.hub.config(), events) {
+    match resumable::in_doubt(&gw.hub.catalog_for(caller), gw.hub.config(), events) {
         Ok(resend) => Ok(Some(resend)),
         Err(doubt) => {
             let message = format!(
