@@ -1,6 +1,8 @@
 //! The fuzz targets' entry points (see `fuzz/`), driven here by a small
 //! seeded mutator over the same seed corpus, so every CI run throws some
-//! hundred thousand malformed bodies and configs at them: none may panic.
+//! hundred thousand malformed bodies, configs and adapter request URLs at
+//! them: none may panic, and no URL the egress check allows may break its
+//! promises.
 //! cargo-fuzz explores far more, with coverage, when run locally
 //! (`bash .ci/fuzz`).
 
@@ -58,6 +60,26 @@ const TOKENS: &[&str] = &[
     "\"\\",
     "'''",
     "\"\"\"",
+    // URL spellings for the egress check.
+    "%2e",
+    "%2E.",
+    "..",
+    "%2f",
+    "\\",
+    "@",
+    "0x7f.",
+    "0177.",
+    "127.1",
+    "2130706433",
+    "[::ffff:",
+    "[2002:7f00:1::]",
+    "169.254.43518",
+    ":8080",
+    "/v1/",
+    "#",
+    "?",
+    "\u{ff11}",
+    "xn--",
 ];
 
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
@@ -151,4 +173,37 @@ fn the_config_loader_never_panics() {
             .map(|text| weft::Config::from_str(text, path).is_ok())
             .unwrap_or(false)
     });
+}
+
+/// Mutated request URLs and allow-lists: the check never panics, and
+/// every URL it allows verifies (on the list; public unless an entry
+/// names the address; no dot segment or credentials; sent as checked).
+#[test]
+fn the_egress_check_allows_only_what_it_verifies() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let allowed = AtomicUsize::new(0);
+    let rounds = 2_000_000;
+    drive("egress", rounds, |data| {
+        let Ok(text) = std::str::from_utf8(data) else {
+            return false;
+        };
+        let (entries, url) = weft::sandbox::egress::split_case(text);
+        let Ok(config) = weft::config::EgressConfig::from_entries(&entries) else {
+            return false;
+        };
+        match weft::sandbox::egress::check(&config, url) {
+            Ok(target) => {
+                if let Err(why) = target.verify(&config) {
+                    panic!("allowed {url:?} under {entries:?}, but: {why}");
+                }
+                allowed.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(weft::sandbox::egress::Refused::NotUrl(_)) => false,
+            Err(_) => true,
+        }
+    });
+    let allowed = allowed.into_inner();
+    eprintln!("egress: {rounds} inputs run, {allowed} allowed, every one verified");
+    assert!(allowed > 0, "the mutator never produced an allowed URL");
 }

@@ -348,6 +348,12 @@ impl EgressConfig {
         })
     }
 
+    /// The allow-list of `entries` alone, as an adapter's `egress` key
+    /// holds them, with no injected headers and the default limits.
+    pub fn from_entries(entries: &[String]) -> Result<EgressConfig, String> {
+        EgressConfig::parse(entries, &BTreeMap::new()).map_err(|(_, why)| why)
+    }
+
     /// The first entry a request fits.
     pub fn allowing(
         &self,

@@ -1,5 +1,6 @@
 //! A tool call's arguments turned into an HTTP request: the path template
-//! filled in (each value percent-encoded as one segment), the query
+//! filled in (each value percent-encoded as one segment; `.` and `..`,
+//! which no encoding keeps one segment, refused), the query
 //! encoded (arrays as repeated keys unless `explode: false`), headers,
 //! and the body as JSON.
 
@@ -80,6 +81,14 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
         match p.place {
             Place::Path => {
                 let text = scalar(value, ",");
+                // A URL parser resolves `.` and `..` (and `%2e%2e`) as a
+                // step in the path: no encoding keeps them one segment.
+                if text == "." || text == ".." {
+                    return Err(format!(
+                        "the path parameter {:?} cannot be {text:?}: it would step out of the operation's path",
+                        p.arg
+                    ));
+                }
                 let encoded = utf8_percent_encode(&text, SEGMENT).to_string();
                 path = path.replace(&format!("{{{}}}", p.name), &encoded);
             }
@@ -179,8 +188,22 @@ mod tests {
             Ok("h:1 /api/i/a%2Fb%20c?t=x&t=y&u=x%2Cy&q=1%262".to_string())
         );
         assert_eq!(
-            path_of(params, json!({"t": ["x"]})),
+            path_of(params.clone(), json!({"t": ["x"]})),
             Err("the path parameter \"id\" is missing".to_string())
+        );
+        // A value that is a dot segment is refused; one that holds dots
+        // in a longer segment is not.
+        for dots in [".", ".."] {
+            assert_eq!(
+                path_of(params.clone(), json!({ "id": dots })),
+                Err(format!(
+                    "the path parameter \"id\" cannot be {dots:?}: it would step out of the operation's path"
+                ))
+            );
+        }
+        assert_eq!(
+            path_of(params, json!({"id": "..."})),
+            Ok("h:1 /api/i/...".to_string())
         );
     }
 

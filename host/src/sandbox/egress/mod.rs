@@ -10,14 +10,17 @@
 //!   its allow-list sent, and nothing else: the check comes before any
 //!   connection or name lookup.
 //!
-//! A name is resolved by weft's own resolver, which refuses it when any of
-//! its addresses is private, loopback, link-local or otherwise not public,
-//! and hands the client exactly the addresses it checked: a name cannot
-//! change its answer between the check and the connection (DNS
-//! rebinding). An address that is not public is reached only when the URL
-//! names it and an `egress` entry names that same address. Redirects are
-//! not followed (the adapter sees the 3xx and may make a new request,
-//! checked again), and no proxy is used.
+//! A request's URL is parsed once, by the WHATWG rules, checked, and sent
+//! exactly as checked ([`target`]): no spelling of an address or a path
+//! reads one way to the check and another to the client. A name is
+//! resolved by weft's own resolver ([`resolve`]), which refuses it when
+//! any of its addresses is private, loopback, link-local or otherwise not
+//! public ([`address`]), and hands the client exactly the addresses it
+//! checked: a name cannot change its answer between the check and the
+//! connection (DNS rebinding). An address that is not public is reached
+//! only when the URL names it and an `egress` entry names that same
+//! address. Redirects are not followed (the adapter sees the 3xx and may
+//! make a new request, checked again), and no proxy is used.
 //!
 //! `https://` requests go over rustls, checked against the platform's
 //! roots plus the server entry's own TLS settings (`ca_file`, a client
@@ -32,8 +35,11 @@
 //! secret to the adapter. Responses are read whole, up to
 //! `limits.max_response` bytes, within `limits.request_timeout`.
 
+mod address;
+mod resolve;
+mod target;
+
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
@@ -48,8 +54,11 @@ use wasmtime_wasi_http::{
 use super::host::RunState;
 use crate::config::EgressConfig;
 use crate::config::credentials::credential_values;
-use crate::config::egress::Scheme;
 use crate::upstream::tls::Loaded;
+
+pub use address::not_public;
+use resolve::{PublicOnly, Refusal};
+pub use target::{Refused, Target, check, split_case};
 
 /// The largest request body an adapter may send.
 const MAX_REQUEST_BODY: usize = 8 << 20;
@@ -153,110 +162,6 @@ pub struct Egress {
     masks: Option<AhoCorasick>,
 }
 
-/// Why weft's resolver refused a name; found again in the client's error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Refusal(String);
-
-/// Resolves names, refusing any with an address that is not public.
-struct PublicOnly;
-
-impl reqwest::dns::Resolve for PublicOnly {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        Box::pin(async move {
-            let found = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| Box::new(Refusal(format!("cannot resolve {host}: {e}"))))?;
-            let addrs: Vec<SocketAddr> = found.collect();
-            if let Some((addr, kind)) = addrs
-                .iter()
-                .find_map(|a| not_public(a.ip()).map(|k| (a.ip(), k)))
-            {
-                return Err(Box::new(Refusal(format!(
-                    "{host} resolves to {addr}, a {kind} address; a name may only resolve to public addresses (an `egress` entry that names the address itself, such as \"http://{}\", reaches it)",
-                    bracketed(addr)
-                )))
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            if addrs.is_empty() {
-                return Err(Box::new(Refusal(format!("{host} resolves to no address"))) as _);
-            }
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-fn bracketed(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    }
-}
-
-/// What kind of address `ip` is, if it is not a public one.
-pub fn not_public(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => not_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return not_public_v4(v4);
-            }
-            let s = v6.segments();
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() {
-                Some("unspecified")
-            } else if v6.is_multicast() {
-                Some("multicast")
-            } else if s[0] & 0xfe00 == 0xfc00 {
-                Some("unique-local (private)")
-            } else if s[0] & 0xffc0 == 0xfe80 || s[0] & 0xffc0 == 0xfec0 {
-                Some("link-local")
-            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
-                Some("documentation")
-            } else if s[0..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[0..6] == [0; 6] {
-                // NAT64 and IPv4-compatible forms carry an IPv4 address.
-                not_public_v4(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ))
-                .or(Some("IPv4-embedding"))
-            } else {
-                None
-            }
-        }
-    }
-}
-
-fn not_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    if ip.is_loopback() {
-        Some("loopback")
-    } else if ip.is_private() {
-        Some("private")
-    } else if ip.is_link_local() {
-        Some("link-local")
-    } else if a == 0 {
-        Some("unspecified")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("shared (carrier-grade NAT)")
-    } else if ip.is_multicast() || a >= 240 {
-        Some("multicast or reserved")
-    } else if (a, b, c) == (192, 0, 2) || (a, b, c) == (198, 51, 100) || (a, b, c) == (203, 0, 113)
-    {
-        Some("documentation")
-    } else if a == 198 && (b == 18 || b == 19) {
-        Some("benchmarking")
-    } else if (a, b, c) == (192, 0, 0) {
-        Some("protocol-assignment")
-    } else {
-        None
-    }
-}
-
 /// Why an adapter's egress cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum EgressSetupError {
@@ -274,10 +179,19 @@ impl Egress {
         config: Arc<EgressConfig>,
         tls: &Loaded,
     ) -> Result<Egress, EgressSetupError> {
+        Egress::with_resolver(server, config, tls, PublicOnly::system())
+    }
+
+    fn with_resolver(
+        server: &str,
+        config: Arc<EgressConfig>,
+        tls: &Loaded,
+        resolver: PublicOnly,
+    ) -> Result<Egress, EgressSetupError> {
         let builder = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(PublicOnly)
+            .dns_resolver(resolver)
             .connect_timeout(config.request_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(30));
         let client = tls
@@ -330,57 +244,12 @@ impl Egress {
         request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let (parts, body) = request.into_parts();
-        let uri = parts.uri;
-        let host = uri
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let written = uri.scheme_str().unwrap_or("");
-        let Some(scheme) = Scheme::parse(written) else {
-            let shown = format!(
-                "{written}://{}{}",
-                authority(&host, uri.port_u16()),
-                uri.path()
-            );
-            return Err(self.refuse(
-                &shown,
-                format!("{written}:// requests are not supported; only http:// and https://"),
-            ));
+        let raw = parts.uri.to_string();
+        let target = match check(&self.config, &raw) {
+            Ok(target) => target,
+            Err(why) => return Err(self.refused_by(&target::shown_raw(&raw), why)),
         };
-        let port = uri.port_u16().unwrap_or(scheme.default_port());
-        let path = uri.path().to_string();
-        let shown_port = (port != scheme.default_port()).then_some(port);
-        let shown = format!("{written}://{}{path}", authority(&host, shown_port));
-        if self.config.allowing(scheme, &host, port, &path).is_none() {
-            let list: Vec<&str> = self.config.rules.iter().map(|r| r.text.as_str()).collect();
-            return Err(self.refuse(
-                &shown,
-                format!(
-                    "not on the `egress` list of servers.{} ({})",
-                    self.server,
-                    list.join(", ")
-                ),
-            ));
-        }
-        if let Ok(ip) = host.parse::<IpAddr>()
-            && let Some(kind) = not_public(ip)
-            && !self.config.names_address(scheme, ip, port, &path)
-        {
-            return Err(self.refuse(
-                &shown,
-                format!(
-                    "{ip} is a {kind} address, reached only when an `egress` entry names it (such as \"{written}://{}:{port}\")",
-                    bracketed(ip)
-                ),
-            ));
-        }
-        let mut headers = parts.headers;
-        headers.remove(http::header::HOST);
-        for (name, value) in self.config.headers_for(&host) {
-            headers.insert(name.clone(), value.clone());
-        }
+        let shown = target.shown();
         let body = Limited::new(body, MAX_REQUEST_BODY)
             .collect()
             .await
@@ -391,10 +260,49 @@ impl Egress {
                 )
             })?
             .to_bytes();
+        self.fetch(parts.method, target, parts.headers, body).await
+    }
+
+    /// A check's refusal in words, with the list when the URL is not on it.
+    fn refused_by(&self, shown: &str, why: Refused) -> HttpError {
+        let why = match why {
+            Refused::NotListed => {
+                let list: Vec<&str> = self.config.rules.iter().map(|r| r.text.as_str()).collect();
+                format!(
+                    "not on the `egress` list of servers.{} ({})",
+                    self.server,
+                    list.join(", ")
+                )
+            }
+            other => other.to_string(),
+        };
+        self.refuse(shown, why)
+    }
+
+    /// Sends `target`, exactly as checked, with the request's own headers
+    /// and the host's injected ones, and reads the response, masked.
+    async fn fetch(
+        &self,
+        method: http::Method,
+        target: Target,
+        mut headers: http::HeaderMap,
+        body: Bytes,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let shown = target.shown();
+        // What is sent is held to what was checked, read back by the
+        // connector's own parser.
+        if let Err(why) = target.verify(&self.config) {
+            tracing::error!(target: "weft::egress", server = %self.server, url = %shown, %why, "a checked URL failed its verification");
+            return Err(self.refuse(&shown, format!("the URL did not verify: {why}")));
+        }
+        headers.remove(http::header::HOST);
+        for (name, value) in self.config.headers_for(&target.host) {
+            headers.insert(name.clone(), value.clone());
+        }
         let timeout = self.config.request_timeout;
         let send = self
             .client
-            .request(parts.method.clone(), uri.to_string())
+            .request(method.clone(), target.url)
             .headers(headers)
             .body(body)
             .send();
@@ -433,7 +341,7 @@ impl Egress {
             }
             Ok(Ok(Ok(r))) => r,
         };
-        tracing::debug!(target: "weft::egress", server = %self.server, method = %parts.method, url = %shown, status = response.status().as_u16(), bytes = read.len(), "adapter request");
+        tracing::debug!(target: "weft::egress", server = %self.server, method = %method, url = %shown, status = response.status().as_u16(), bytes = read.len(), "adapter request");
         let mut builder = http::Response::builder()
             .status(response.status())
             .version(response.version());
@@ -497,53 +405,5 @@ impl Egress {
     }
 }
 
-/// `host` (bracketed when IPv6) with `:port` when there is one to show.
-fn authority(host: &str, port: Option<u16>) -> String {
-    let host = match host.parse::<IpAddr>() {
-        Ok(ip) => bracketed(ip),
-        Err(_) => host.to_string(),
-    };
-    match port {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_are_classified() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "224.0.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
-        ] {
-            let ip: IpAddr = private.parse().unwrap();
-            assert!(not_public(ip).is_some(), "{private} should not be public");
-        }
-        for public in [
-            "93.184.216.34",
-            "8.8.8.8",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            let ip: IpAddr = public.parse().unwrap();
-            assert_eq!(not_public(ip), None, "{public} should be public");
-        }
-    }
-}
+mod tests;
