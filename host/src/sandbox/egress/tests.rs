@@ -108,6 +108,59 @@ fn a_named_address_is_reached_in_canonical_form() {
     }
 }
 
+/// Names are checked in the form that is sent: IDNA (Unicode, full-width
+/// letters, ideographic dots) becomes lowercase ASCII before it is
+/// matched, a name that spells an address is that address, and a host no
+/// resolver takes is refused.
+#[test]
+fn names_are_checked_in_their_idna_form() {
+    let config = allow(&["https://*.example.com", "http://*:8080"]);
+    for (url, sent) in [
+        ("https://API.Example.COM/x", "https://api.example.com/x"),
+        (
+            "https://\u{ff21}\u{ff30}\u{ff29}.example.com/x",
+            "https://api.example.com/x",
+        ),
+        (
+            "https://b\u{fc}cher.example.com/",
+            "https://xn--bcher-kva.example.com/",
+        ),
+        (
+            "https://api\u{3002}example\u{3002}com/",
+            "https://api.example.com/",
+        ),
+    ] {
+        let t = check(&config, url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(t.url.as_str(), sent, "{url}");
+        assert_eq!(t.ip, None, "{url}");
+        t.verify(&config).expect("it verifies");
+    }
+    // Not a name below example.com, however it is spelled.
+    for url in ["https://example.com.evil.test/", "https://evilexample.com/"] {
+        assert_eq!(
+            check(&config, url).map(|t| t.url),
+            Err(Refused::NotListed),
+            "{url}"
+        );
+    }
+    // An ideographic dot between digits still makes an address.
+    let t = check(&config, "http://127\u{3002}0\u{3002}0\u{3002}1:8080/");
+    assert!(
+        matches!(
+            t,
+            Err(Refused::NotPublic {
+                kind: "loopback",
+                ..
+            })
+        ),
+        "{t:?}"
+    );
+    assert_eq!(
+        check(&config, "http://a&b\"c:8080/").map(|t| t.url),
+        Err(Refused::BadHost("a&b\"c".into()))
+    );
+}
+
 /// Every spelling of a `.` or `..` segment is refused, under a prefix
 /// entry and anywhere else in the path; a percent sign that is not a dot
 /// passes.
