@@ -12,58 +12,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use jsonwebtoken::jwk::JwkSet;
 use serde_json::{Value, json};
 
-use crate::support::edge::{Raw, Served, serve, write_config};
+use crate::support::edge::{Served, serve, write_config};
+use crate::support::issuer::{ISSUER, RESOURCE, Signer, initialize};
 use crate::support::*;
 
-const ISSUER: &str = "https://issuer.test";
-const RESOURCE: &str = "http://weft.test/mcp";
-
-/// A signing key of the test issuer, with its key id.
-struct Signer {
-    kid: String,
-    key: EncodingKey,
-    jwk: Jwk,
-}
-
-impl Signer {
-    fn new(kid: &str) -> Signer {
-        let pair = rcgen::KeyPair::generate().expect("an ECDSA key");
-        let key = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("the key");
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).expect("its JWK");
-        jwk.common.key_id = Some(kid.to_string());
-        Signer {
-            kid: kid.to_string(),
-            key,
-            jwk,
-        }
-    }
-
-    /// A token with these claims over the defaults (issuer, audience,
-    /// an hour's life, scope `mcp`).
-    fn token(&self, claims: Value) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("a clock")
-            .as_secs();
-        let mut all = json!({
-            "iss": ISSUER, "aud": RESOURCE, "sub": "alice",
-            "iat": now, "exp": now + 3600, "scope": "mcp",
-        });
-        for (k, v) in claims.as_object().expect("claims").clone() {
-            all[k] = v;
-        }
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
-        encode(&header, &all, &self.key).expect("sign")
-    }
-}
-
 /// Python's HTTP server publishing `jwks` from `dir`: (process, its URL).
-fn publish(dir: &Path, jwks: &JwkSet) -> (Background, String) {
+pub(crate) fn publish(dir: &Path, jwks: &JwkSet) -> (Background, String) {
     std::fs::write(
         dir.join("jwks.json"),
         serde_json::to_string(jwks).expect("JWKS JSON"),
@@ -90,17 +47,6 @@ fn publish(dir: &Path, jwks: &JwkSet) -> (Background, String) {
     });
     let url = format!("http://127.0.0.1:{}/jwks.json", ports[0]);
     (bg, url)
-}
-
-/// An `initialize` with `token` as the bearer: the answer.
-async fn initialize(base: &str, token: Option<&str>) -> crate::support::edge::Answer {
-    let http = reqwest::Client::new();
-    let mut raw = Raw::new(&http, base, "2025-11-25");
-    raw.key = token.map(str::to_owned);
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "weft-agent-oauth", "version": "1"}}});
-    raw.post(&init, &[]).await
 }
 
 fn challenge(answer: &crate::support::edge::Answer) -> String {

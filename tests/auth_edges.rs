@@ -1,1 +1,241 @@
-//! (being written)
+//! The edges of who may come in (issue 53, findings 10, 13 and 11).
+//!
+//! - **Agents' OAuth tokens** on `weft serve --http`, against a test
+//!   issuer that counts its JWKS requests and can fail or stall them
+//!   ([`crate::support::issuer`]): a stalled issuer holds up no token
+//!   whose key weft already has; tokens naming made-up key ids make weft
+//!   ask the issuer at most once per window, whether the issuer is down or
+//!   up; a token whose `nbf` is in the future is refused, with the same
+//!   leeway as `exp`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::edge::{Answer, Served, serve, write_config};
+use crate::support::issuer::{ISSUER, Issuer, Mode, RESOURCE, Signer, initialize, now};
+use crate::support::*;
+
+/// A weft with one tenant, `acme` (the echo server), taking tokens from
+/// `issuer`.
+fn serve_oauth(dir: &Path, issuer: &Issuer) -> Served {
+    let config = write_config(
+        dir,
+        &format!(
+            "[servers.echo]\nbuiltin = \"echo\"\n\n[tenants.acme]\ninclude = [\"echo.*\"]\n\n\
+             [oauth]\nissuer = {}\nresource = {}\njwks_uri = {}\ntenant_claim = \"org\"\nscopes = [\"mcp\"]\n",
+            q(ISSUER),
+            q(RESOURCE),
+            q(&issuer.jwks_uri)
+        ),
+    );
+    serve(&config, &[])
+}
+
+/// `n` `initialize` requests at once, each with a token of `signer` that
+/// names a made-up key id (`made-up-ROUND-I`).
+async fn flood(base: &str, signer: &Signer, round: usize, n: usize) -> Vec<Answer> {
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let base = base.to_string();
+        let token = signer.token_as(&format!("made-up-{round}-{i}"), json!({"org": "acme"}));
+        set.spawn(async move { initialize(&base, Some(&token)).await });
+    }
+    within("the flood is answered", set.join_all()).await
+}
+
+/// While the issuer stalls a refetch (for a key id weft has not seen), a
+/// token whose key weft holds is answered at once; the tokens that need
+/// the refetch share the one request and are answered when it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_issuer_holds_up_no_token_whose_key_is_cached() {
+    let dir = temp_dir();
+    let known = Signer::new("k1");
+    let issuer = Issuer::start(&[&known], Mode::Serve).await;
+    let weft = serve_oauth(dir.path(), &issuer);
+    let good = || known.token(json!({"org": "acme"}));
+    let first = initialize(&weft.base, Some(&good())).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(issuer.fetches(), 1);
+
+    issuer.set(Mode::Stall);
+    // Tokens naming a key id weft has not seen, until one makes weft ask
+    // the issuer again; that request hangs at the issuer.
+    let mut waiting = vec![];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while issuer.fetches() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "weft never asked the issuer for a key id it had not seen"
+        );
+        let base = weft.base.clone();
+        let token = known.token_as("rotated", json!({"org": "acme"}));
+        waiting.push(tokio::spawn(async move {
+            initialize(&base, Some(&token)).await
+        }));
+        for _ in 0..25 {
+            if issuer.fetches() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    // More tokens needing the same refetch while it hangs: they wait on
+    // it rather than asking again.
+    for _ in 0..10 {
+        let base = weft.base.clone();
+        let token = known.token_as("rotated", json!({"org": "acme"}));
+        waiting.push(tokio::spawn(async move {
+            initialize(&base, Some(&token)).await
+        }));
+    }
+
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        initialize(&weft.base, Some(&good())),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!("a token whose key weft holds waited over 5 s for the issuer's stalled JWKS")
+    });
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(issuer.fetches(), 2);
+
+    issuer.set(Mode::Serve);
+    for w in waiting {
+        let a = within("a token waiting on the refetch", w)
+            .await
+            .expect("joined");
+        assert_eq!(a.status, 401, "{}", a.body);
+        assert!(
+            a.body
+                .contains("the token's signing key is not one of the issuer's"),
+            "{}",
+            a.body
+        );
+    }
+    assert_eq!(issuer.fetches(), 2);
+}
+
+/// Tokens with made-up key ids, many at once: while the issuer is down
+/// weft asks it once, then not again within the window; once it is up
+/// and has answered, a flood of unknown key ids makes no request within
+/// the window, and after it exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_key_ids_cannot_make_weft_hammer_the_issuer() {
+    let dir = temp_dir();
+    let known = Signer::new("k1");
+    let issuer = Issuer::start(&[&known], Mode::Fail).await;
+    let weft = serve_oauth(dir.path(), &issuer);
+
+    for a in flood(&weft.base, &known, 1, 40).await {
+        assert_eq!(a.status, 401, "{}", a.body);
+        assert!(
+            a.body.contains("the issuer's keys cannot be fetched"),
+            "{}",
+            a.body
+        );
+    }
+    assert_eq!(
+        issuer.fetches(),
+        1,
+        "40 tokens while the issuer is down: JWKS requests"
+    );
+
+    // Back up: once the window has passed weft asks again, and a good
+    // token passes.
+    issuer.set(Mode::Serve);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = initialize(&weft.base, Some(&known.token(json!({"org": "acme"})))).await;
+        if a.status == 200 {
+            break;
+        }
+        assert!(
+            a.body.contains("the issuer's keys cannot be fetched"),
+            "{}",
+            a.body
+        );
+        assert!(
+            Instant::now() < deadline,
+            "weft never asked the issuer again"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(issuer.fetches(), 2);
+
+    // Unknown key ids right after that answer: no request.
+    for a in flood(&weft.base, &known, 2, 40).await {
+        assert_eq!(a.status, 401, "{}", a.body);
+        assert!(
+            a.body
+                .contains("the token's signing key is not one of the issuer's"),
+            "{}",
+            a.body
+        );
+    }
+    assert_eq!(
+        issuer.fetches(),
+        2,
+        "a flood within the window: JWKS requests"
+    );
+
+    // Once the window has passed, an unknown key id makes weft ask once
+    // more; a flood right after makes no further request.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut tries = 0;
+    while issuer.fetches() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "weft never asked the issuer about an unknown key id"
+        );
+        tries += 1;
+        let token = known.token_as(&format!("made-up-wait-{tries}"), json!({"org": "acme"}));
+        let a = initialize(&weft.base, Some(&token)).await;
+        assert_eq!(a.status, 401, "{}", a.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for a in flood(&weft.base, &known, 3, 40).await {
+        assert_eq!(a.status, 401, "{}", a.body);
+    }
+    assert_eq!(
+        issuer.fetches(),
+        3,
+        "a flood after one refetch: JWKS requests"
+    );
+}
+
+/// `nbf` is checked, with the leeway `exp` has: a token valid from an
+/// hour on is refused with a 401 that says so; one valid from 2 s on
+/// (inside the leeway) and one valid since an hour ago pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_not_valid_yet_is_refused() {
+    let dir = temp_dir();
+    let known = Signer::new("k1");
+    let issuer = Issuer::start(&[&known], Mode::Serve).await;
+    let weft = serve_oauth(dir.path(), &issuer);
+    let with_nbf = |nbf: u64| known.token(json!({"org": "acme", "nbf": nbf}));
+
+    let early = initialize(&weft.base, Some(&with_nbf(now() + 3600))).await;
+    assert_eq!(early.status, 401, "{}", early.body);
+    let why = "the token is not valid yet (its nbf is in the future)";
+    assert!(early.body.contains(why), "{}", early.body);
+    let challenge = early
+        .headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        challenge.contains(&format!(
+            "error=\"invalid_token\", error_description=\"{why}"
+        )),
+        "{challenge}"
+    );
+
+    for nbf in [now() + 2, now() - 3600] {
+        let a = initialize(&weft.base, Some(&with_nbf(nbf))).await;
+        assert_eq!(a.status, 200, "nbf {nbf}: {}", a.body);
+    }
+}

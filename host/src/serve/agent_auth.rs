@@ -1,17 +1,28 @@
 //! OAuth for agents on `serve --http` (`[oauth]`): weft as a protected
 //! resource. It publishes its metadata (RFC 9728) and takes JWT access
 //! tokens from the configured issuer: signed by a key of the issuer's
-//! JWKS (fetched, cached, and fetched again when a token names a key it
-//! has not seen, at most every [`REFETCH_AFTER`]), for weft's resource
-//! URL as audience, unexpired, with the required scopes, naming a
-//! configured tenant in the tenant claim. A token's scopes may narrow the
-//! tools it reaches (`[oauth.grants]`).
+//! JWKS, for weft's resource URL as audience, unexpired and already valid
+//! (`exp` and `nbf`, each with [`LEEWAY_SECS`] of clock skew), with the
+//! required scopes, naming a configured tenant in the tenant claim. A
+//! token's scopes may narrow the tools it reaches (`[oauth.grants]`).
+//!
+//! The JWKS is fetched when a token needs a key weft does not hold, and
+//! again when the keys are [`KEYS_FOR`] old. The issuer is never asked
+//! more than once per [`REFETCH_AFTER`], whatever the reason and whether
+//! it answered or not, so tokens naming made-up key ids cannot make weft
+//! hammer it. A fetch runs as a task of its own, never under a lock: every
+//! token that needs it waits on that one fetch (single flight), and a
+//! token whose key weft holds never waits, even while old keys are being
+//! refreshed (they answer until the new ones arrive).
 //!
 //! Symmetric algorithms (`HS*`) are refused: a public key must never be
 //! usable as a shared secret. `alg: none` is not an algorithm here at all.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde_json::{Map, Value};
@@ -20,7 +31,7 @@ use crate::config::agent_oauth::AgentOAuthConfig;
 
 /// How long fetched keys are trusted before they are fetched again.
 const KEYS_FOR: Duration = Duration::from_secs(600);
-/// The shortest time between two fetches for an unknown key id.
+/// The shortest time between two requests for the JWKS (the window).
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
 /// The largest JWKS or metadata document weft reads.
 const MAX_DOCUMENT: usize = 256 * 1024;
@@ -40,6 +51,8 @@ pub enum Refusal {
     UnknownKey,
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (its nbf is in the future)")]
+    NotYet,
     #[error("the token is for another audience than {0}")]
     Audience(String),
     #[error("the token was not issued by {0}")]
@@ -75,15 +88,50 @@ pub struct Verified {
 /// The checker, with its cached keys.
 pub struct Verifier {
     config: AgentOAuthConfig,
-    http: reqwest::Client,
-    keys: tokio::sync::Mutex<Keys>,
+    keys: Arc<KeyCache>,
 }
+
+/// The issuer's keys, shared with the task fetching them.
+struct KeyCache {
+    issuer: String,
+    http: reqwest::Client,
+    /// Held only to read or write, never across an await.
+    state: parking_lot::Mutex<Keys>,
+}
+
+/// A fetch under way; done when the keys (or the failure) are stored.
+type Flight = Shared<BoxFuture<'static, ()>>;
 
 #[derive(Default)]
 struct Keys {
-    set: Option<JwkSet>,
+    set: Option<Arc<JwkSet>>,
+    /// When the keys in `set` were fetched.
     fetched: Option<Instant>,
+    /// When the issuer was last asked (answered or not).
+    asked: Option<Instant>,
+    /// Why the last fetch failed, until one succeeds.
+    failure: Option<String>,
     jwks_uri: Option<String>,
+    flight: Option<Flight>,
+}
+
+impl Keys {
+    /// Whether the window since the last request has passed.
+    fn may_ask(&self) -> bool {
+        self.asked.is_none_or(|t| t.elapsed() >= REFETCH_AFTER)
+    }
+
+    /// The refusal for a token whose key is not in hand.
+    fn missing(&self) -> Refusal {
+        match (&self.set, &self.failure) {
+            (Some(_), _) => Refusal::UnknownKey,
+            (None, Some(why)) => Refusal::Keys(format!(
+                "{why} (weft asks again at most every {} s)",
+                REFETCH_AFTER.as_secs()
+            )),
+            (None, None) => Refusal::Keys("no answer from the issuer yet".into()),
+        }
+    }
 }
 
 impl Verifier {
@@ -94,12 +142,15 @@ impl Verifier {
             .build()
             .unwrap_or_default();
         Verifier {
-            keys: tokio::sync::Mutex::new(Keys {
-                jwks_uri: config.jwks_uri.clone(),
-                ..Keys::default()
+            keys: Arc::new(KeyCache {
+                issuer: config.issuer.clone(),
+                http,
+                state: parking_lot::Mutex::new(Keys {
+                    jwks_uri: config.jwks_uri.clone(),
+                    ..Keys::default()
+                }),
             }),
             config,
-            http,
         }
     }
 
@@ -131,12 +182,14 @@ impl Verifier {
         validation.set_audience(&[&self.config.resource]);
         validation.set_issuer(&[&self.config.issuer]);
         validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+        validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECS;
         let claims = decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 match e.kind() {
-                    K::ExpiredSignature | K::ImmatureSignature => Refusal::Expired,
+                    K::ExpiredSignature => Refusal::Expired,
+                    K::ImmatureSignature => Refusal::NotYet,
                     K::InvalidAudience => Refusal::Audience(self.config.resource.clone()),
                     K::InvalidIssuer => Refusal::Issuer(self.config.issuer.clone()),
                     K::InvalidSignature => Refusal::Signature,
@@ -191,38 +244,120 @@ impl Verifier {
     }
 
     /// The key the token names (by `kid`, or the only key of a fitting
-    /// type), fetching the JWKS when it is old or lacks that key.
+    /// type). Keys in hand answer at once (old ones start a refresh in
+    /// the background); a key not in hand waits for the fetch under way,
+    /// or starts one if the window allows, else is refused at once.
     async fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, Refusal> {
-        let mut keys = self.keys.lock().await;
-        let stale = keys.fetched.is_none_or(|t| t.elapsed() > KEYS_FOR);
-        let missing = keys
+        let flight = {
+            let mut keys = self.keys.state.lock();
+            if let Some(jwk) = keys.set.as_ref().and_then(|s| pick(s, kid, alg)) {
+                let key = DecodingKey::from_jwk(jwk).map_err(|_| Refusal::UnknownKey);
+                let old = keys.fetched.is_none_or(|t| t.elapsed() > KEYS_FOR);
+                if old && keys.flight.is_none() && keys.may_ask() {
+                    // Nobody waits on it: it stores what it gets.
+                    self.keys.start(&mut keys);
+                }
+                return key;
+            }
+            match keys.flight.clone() {
+                Some(flight) => flight,
+                None if keys.may_ask() => self.keys.start(&mut keys).clone(),
+                None => return Err(keys.missing()),
+            }
+        };
+        flight.await;
+        let keys = self.keys.state.lock();
+        let jwk = keys
             .set
             .as_ref()
-            .is_none_or(|s| pick(s, kid, alg).is_none());
-        let may_refetch = keys.fetched.is_none_or(|t| t.elapsed() > REFETCH_AFTER);
-        if stale || (missing && may_refetch) {
-            match self.fetch(&mut keys).await {
-                Ok(set) => {
-                    keys.set = Some(set);
-                    keys.fetched = Some(Instant::now());
-                }
-                Err(e) if keys.set.is_none() => return Err(Refusal::Keys(e)),
-                Err(e) => tracing::warn!("cannot refresh the OAuth issuer's keys: {e}"),
-            }
-        }
-        let set = keys.set.as_ref().ok_or(Refusal::UnknownKey)?;
-        let jwk = pick(set, kid, alg).ok_or(Refusal::UnknownKey)?;
+            .and_then(|s| pick(s, kid, alg))
+            .ok_or_else(|| keys.missing())?;
         DecodingKey::from_jwk(jwk).map_err(|_| Refusal::UnknownKey)
+    }
+
+    /// weft's protected-resource metadata (RFC 9728).
+    pub fn metadata(&self) -> Value {
+        serde_json::json!({
+            "resource": self.config.resource,
+            "authorization_servers": [self.config.issuer],
+            "scopes_supported": self.config.scopes,
+            "bearer_methods_supported": ["header"],
+        })
+    }
+
+    /// The metadata's URL, from the resource URL: its origin, then the
+    /// well-known path with the resource's path after it.
+    pub fn metadata_url(&self) -> String {
+        let resource = &self.config.resource;
+        let after_scheme = resource.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match resource[after_scheme..].find('/') {
+            Some(i) => resource.split_at(after_scheme + i),
+            None => (resource.as_str(), ""),
+        };
+        format!(
+            "{origin}/.well-known/oauth-protected-resource{}",
+            path.trim_end_matches('/')
+        )
+    }
+
+    /// The `WWW-Authenticate` challenge for a refusal (`None`: no token
+    /// was sent).
+    pub fn challenge(&self, refusal: Option<&Refusal>) -> String {
+        let mut parts = vec![format!("resource_metadata=\"{}\"", self.metadata_url())];
+        if !self.config.scopes.is_empty() {
+            parts.push(format!("scope=\"{}\"", self.config.scopes.join(" ")));
+        }
+        if let Some(r) = refusal {
+            parts.push(format!("error=\"{}\"", r.code()));
+            let description = r.to_string().replace(['"', '\\'], "'");
+            parts.push(format!("error_description=\"{description}\""));
+        }
+        format!("Bearer {}", parts.join(", "))
+    }
+}
+
+impl KeyCache {
+    /// Starts a fetch as a task of its own and notes it in `keys` (whose
+    /// lock the caller holds): the flight to wait on.
+    fn start<'k>(self: &Arc<Self>, keys: &'k mut Keys) -> &'k Flight {
+        keys.asked = Some(Instant::now());
+        let cache = self.clone();
+        let task = tokio::spawn(async move {
+            // Ends the flight however the task ends.
+            let _landed = Landed(cache.clone());
+            let fetched = cache.fetch().await;
+            let mut keys = cache.state.lock();
+            match fetched {
+                Ok(set) => {
+                    keys.set = Some(Arc::new(set));
+                    keys.fetched = Some(Instant::now());
+                    keys.failure = None;
+                }
+                Err(e) => {
+                    if keys.set.is_some() {
+                        tracing::warn!("cannot refresh the OAuth issuer's keys: {e}");
+                    }
+                    keys.failure = Some(e);
+                }
+            }
+        });
+        let flight = async move {
+            let _ = task.await;
+        }
+        .boxed()
+        .shared();
+        keys.flight.insert(flight)
     }
 
     /// The issuer's JWKS (finding its URL in the issuer's metadata first,
     /// when the config names none).
-    async fn fetch(&self, keys: &mut Keys) -> Result<JwkSet, String> {
-        let uri = match &keys.jwks_uri {
-            Some(u) => u.clone(),
+    async fn fetch(&self) -> Result<JwkSet, String> {
+        let known = self.state.lock().jwks_uri.clone();
+        let uri = match known {
+            Some(u) => u,
             None => {
                 let uri = self.discover().await?;
-                keys.jwks_uri = Some(uri.clone());
+                self.state.lock().jwks_uri = Some(uri.clone());
                 uri
             }
         };
@@ -233,7 +368,7 @@ impl Verifier {
     /// `jwks_uri` from the issuer's authorization-server (or OpenID)
     /// metadata.
     async fn discover(&self) -> Result<String, String> {
-        let base = self.config.issuer.trim_end_matches('/');
+        let base = self.issuer.trim_end_matches('/');
         let mut tried = Vec::new();
         for path in [
             "/.well-known/oauth-authorization-server",
@@ -278,45 +413,15 @@ impl Verifier {
         }
         serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
     }
+}
 
-    /// weft's protected-resource metadata (RFC 9728).
-    pub fn metadata(&self) -> Value {
-        serde_json::json!({
-            "resource": self.config.resource,
-            "authorization_servers": [self.config.issuer],
-            "scopes_supported": self.config.scopes,
-            "bearer_methods_supported": ["header"],
-        })
-    }
+/// Ends a fetch's flight when its task ends (answered, failed, or
+/// cancelled with the runtime).
+struct Landed(Arc<KeyCache>);
 
-    /// The metadata's URL, from the resource URL: its origin, then the
-    /// well-known path with the resource's path after it.
-    pub fn metadata_url(&self) -> String {
-        let resource = &self.config.resource;
-        let after_scheme = resource.find("://").map_or(0, |i| i + 3);
-        let (origin, path) = match resource[after_scheme..].find('/') {
-            Some(i) => resource.split_at(after_scheme + i),
-            None => (resource.as_str(), ""),
-        };
-        format!(
-            "{origin}/.well-known/oauth-protected-resource{}",
-            path.trim_end_matches('/')
-        )
-    }
-
-    /// The `WWW-Authenticate` challenge for a refusal (`None`: no token
-    /// was sent).
-    pub fn challenge(&self, refusal: Option<&Refusal>) -> String {
-        let mut parts = vec![format!("resource_metadata=\"{}\"", self.metadata_url())];
-        if !self.config.scopes.is_empty() {
-            parts.push(format!("scope=\"{}\"", self.config.scopes.join(" ")));
-        }
-        if let Some(r) = refusal {
-            parts.push(format!("error=\"{}\"", r.code()));
-            let description = r.to_string().replace(['"', '\\'], "'");
-            parts.push(format!("error_description=\"{description}\""));
-        }
-        format!("Bearer {}", parts.join(", "))
+impl Drop for Landed {
+    fn drop(&mut self) {
+        self.0.state.lock().flight = None;
     }
 }
 
