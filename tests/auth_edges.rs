@@ -7,6 +7,10 @@
 //!   ask the issuer at most once per window, whether the issuer is down or
 //!   up; a token whose `nbf` is in the future is refused, with the same
 //!   leeway as `exp`.
+//! - **The console's sign-in cookie** is `Secure` when the browser reached
+//!   weft over HTTPS, as the TLS-terminating proxy in front says
+//!   (`X-Forwarded-Proto: https`, or `proto=https` in `Forwarded`), and
+//!   only then.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -237,5 +241,117 @@ async fn a_token_not_valid_yet_is_refused() {
     for nbf in [now() + 2, now() - 3600] {
         let a = initialize(&weft.base, Some(&with_nbf(nbf))).await;
         assert_eq!(a.status, 200, "nbf {nbf}: {}", a.body);
+    }
+}
+
+/// A weft with an admin tenant, `ops`: (weft, the admin's key).
+fn serve_console(dir: &Path) -> (Served, String) {
+    let config = write_config(
+        dir,
+        "[servers.echo]\nbuiltin = \"echo\"\n\n[tenants.ops]\ninclude = [\"echo.*\"]\nadmin = true\n",
+    );
+    let key = crate::support::edge::add_key(&config, "ops");
+    (serve(&config, &[]), key)
+}
+
+/// `POST path` of the console with `form` and `headers`: (status, its
+/// `Set-Cookie` headers).
+async fn console_post(
+    base: &str,
+    path: &str,
+    form: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> (u16, Vec<String>) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let mut req = http.post(format!("{base}{path}")).form(form);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let r = within("the console answers", req.send())
+        .await
+        .expect("the console answers");
+    let cookies = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("a cookie is text").to_string())
+        .collect();
+    (r.status().as_u16(), cookies)
+}
+
+/// A sign-in's cookie with its random value replaced by `TOKEN` (after
+/// checking that it is 64 hex digits).
+fn masked(cookie: &str) -> String {
+    let (pair, rest) = cookie.split_once(';').expect("attributes");
+    let value = pair
+        .strip_prefix("weft_console=")
+        .expect("the console's cookie");
+    assert!(
+        value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{cookie}"
+    );
+    format!("weft_console=TOKEN;{rest}")
+}
+
+/// The console's sign-in cookie is `Secure` when the proxy in front says
+/// the browser came over HTTPS (`X-Forwarded-Proto`, or `Forwarded`'s
+/// `proto`), on sign-in and sign-out alike, and not over plain HTTP; the
+/// cookie signs in either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_cookie_is_secure_behind_https() {
+    let dir = temp_dir();
+    let (weft, key) = serve_console(dir.path());
+    let login = [("key", key.as_str())];
+    let plain = "weft_console=TOKEN; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=28800";
+    let secure = "weft_console=TOKEN; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=28800; Secure";
+    for (headers, want) in [
+        (vec![], plain),
+        (vec![("x-forwarded-proto", "http")], plain),
+        (vec![("x-forwarded-proto", "https")], secure),
+        (vec![("x-forwarded-proto", "HTTPS")], secure),
+        // Proxies in a chain: the first is the one the browser reached.
+        (vec![("x-forwarded-proto", "https, http")], secure),
+        (
+            vec![("forwarded", "for=192.0.2.7;proto=https;host=weft.example")],
+            secure,
+        ),
+        (
+            vec![("forwarded", "for=192.0.2.7;host=weft.example")],
+            plain,
+        ),
+    ] {
+        let (status, cookies) = console_post(&weft.base, "/ui/login", &login, &headers).await;
+        assert_eq!(status, 303, "{headers:?}");
+        let got: Vec<String> = cookies.iter().map(|c| masked(c)).collect();
+        assert_eq!(got, [want], "{headers:?}");
+
+        // The cookie signs in.
+        let token = cookies[0]
+            .split_once(';')
+            .map(|(pair, _)| pair.to_string())
+            .unwrap_or_default();
+        let page = reqwest::Client::new()
+            .get(format!("{}/ui", weft.base))
+            .header("cookie", token)
+            .send()
+            .await
+            .expect("the console answers");
+        assert_eq!(page.status(), 200, "{headers:?}");
+    }
+
+    let out = "weft_console=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0";
+    for (headers, want) in [
+        (vec![], out.to_string()),
+        (
+            vec![("x-forwarded-proto", "https")],
+            format!("{out}; Secure"),
+        ),
+    ] {
+        let (status, cookies) = console_post(&weft.base, "/ui/logout", &[], &headers).await;
+        assert_eq!(status, 303, "{headers:?}");
+        assert_eq!(cookies, [want], "{headers:?}");
     }
 }

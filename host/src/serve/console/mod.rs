@@ -6,6 +6,9 @@
 //! once in the browser (`POST /ui/login`), which sets an `HttpOnly`,
 //! `SameSite=Strict` cookie naming a sign-in this process keeps (8 hours;
 //! the key is checked again on every request, so a revoked key ends it).
+//! The cookie is also `Secure` when the browser came over HTTPS, which
+//! weft (listening on plain HTTP) learns from the TLS-terminating proxy
+//! in front: `X-Forwarded-Proto: https` or `Forwarded: proto=https`.
 //! Without tenants the console is open only when weft listens on a
 //! loopback address. Without a key the answer is 401 with a sign-in page;
 //! a key of a tenant that is not an admin gets 403.
@@ -414,7 +417,11 @@ struct LoginForm {
     key: String,
 }
 
-async fn login(State(c): State<Arc<Console>>, axum::Form(form): axum::Form<LoginForm>) -> Response {
+async fn login(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Response {
     let tenants = c.gw.hub.tenants();
     if tenants.is_empty() {
         return see_other("/ui", None);
@@ -463,8 +470,9 @@ async fn login(State(c): State<Arc<Console>>, axum::Form(form): axum::Form<Login
     }
     tracing::info!(tenant = %tenant.name, "console sign-in");
     let cookie = format!(
-        "{COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}",
-        SIGN_IN_FOR.as_secs()
+        "{COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SIGN_IN_FOR.as_secs(),
+        secure(&headers)
     );
     see_other("/ui", Some(cookie))
 }
@@ -476,9 +484,42 @@ async fn logout(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
     see_other(
         "/ui",
         Some(format!(
-            "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0"
+            "{COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            secure(&headers)
         )),
     )
+}
+
+/// `; Secure` when the browser reached weft over HTTPS, else nothing.
+/// weft listens on plain HTTP, so HTTPS is the proxy in front that says
+/// so: the first (the browser's side) of `X-Forwarded-Proto`, or the
+/// `proto` of the first element of `Forwarded` (RFC 7239). A client
+/// that claims HTTPS falsely only gets a cookie its browser will not send
+/// back over plain HTTP.
+fn secure(headers: &HeaderMap) -> &'static str {
+    let first = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    let forwarded_proto = first(header::FORWARDED).and_then(|element| {
+        element.split(';').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("proto")
+                .then(|| v.trim().trim_matches('"'))
+        })
+    });
+    let https = [
+        first(header::HeaderName::from_static("x-forwarded-proto")),
+        forwarded_proto,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|proto| proto.eq_ignore_ascii_case("https"));
+    if https { "; Secure" } else { "" }
 }
 
 fn see_other(to: &'static str, cookie: Option<String>) -> Response {
