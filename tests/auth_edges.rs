@@ -11,8 +11,14 @@
 //!   weft over HTTPS, as the TLS-terminating proxy in front says
 //!   (`X-Forwarded-Proto: https`, or `proto=https` in `Forwarded`), and
 //!   only then.
+//! - **The toolchains weft installs for itself** (`weft build`, code
+//!   mode): pip is run with every wheel pinned by its hash
+//!   (`--require-hashes`), npm with `npm ci --ignore-scripts` on the
+//!   integrity-pinned lock. Recording stand-ins for `python3` and `npm`
+//!   (`WEFT_PYTHON`, `WEFT_NPM`) take down the exact command lines and
+//!   the files they were handed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -354,4 +360,176 @@ async fn the_console_cookie_is_secure_behind_https() {
         assert_eq!(status, 303, "{headers:?}");
         assert_eq!(cookies, [want], "{headers:?}");
     }
+}
+
+/// The hashes of componentize-py 0.25.1's wheels on PyPI (every platform
+/// it publishes a wheel for), as weft pins them.
+const COMPONENTIZE_PY_REQUIREMENTS: &str = "componentize-py==0.25.1 \\
+    --hash=sha256:65fbc4a94df1de8acf7da50a1f5ed1711230188844e53e6332d99029be4e0afa \\
+    --hash=sha256:a556991534cc496207a9d2ca733c4b0f17ed38ef56a8d6b5f1847fdf1225dd1b \\
+    --hash=sha256:7b6a87c520358166843af0daa86d2312d7af4cbcbbf1e598951085cf7f2991ca \\
+    --hash=sha256:8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f \\
+    --hash=sha256:c7fd552fb0849858b0c1e8981543ed5dff4b0cc1597a8ea0bc26a495786dc0c6
+";
+
+/// A stand-in for python3 or npm at `dir/name`: it writes its arguments,
+/// one a line, to `dir/name.args`, copies the file named after `-r` to
+/// `dir/name.requirements` and the `package-lock.json` of the folder it
+/// runs in to `dir/name.lock`, and fails.
+fn recorder(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out = dir.join(name);
+    let out = out.display();
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n: > '{out}.args'\nprev=\nfor a in \"$@\"; do\n  printf '%s\\n' \"$a\" >> '{out}.args'\n  \
+             if [ \"$prev\" = -r ]; then cp \"$a\" '{out}.requirements'; fi\n  prev=$a\ndone\n\
+             if [ -f package-lock.json ]; then cp package-lock.json '{out}.lock'; fi\n\
+             echo 'recorded, not installed' >&2\nexit 3\n"
+        ),
+    )
+    .expect("write the recorder");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// The PATH of this test process without any folder holding a
+/// componentize-py, so weft looks for its own install.
+fn path_without_componentize_py() -> std::ffi::OsString {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("componentize-py").exists())
+        .collect();
+    std::env::join_paths(dirs).expect("PATH joins")
+}
+
+/// `weft exec --lang LANG` on a machine without that toolchain, whose
+/// installer (`WEFT_PYTHON` or `WEFT_NPM`) is a [`recorder`]: weft's
+/// stderr, asserting that it failed.
+fn exec_installing(dir: &Path, lang: &str, installer: (&str, &Path)) -> String {
+    let cfg = dir.join("weft.toml");
+    std::fs::write(&cfg, "").expect("write config");
+    let file = dir.join(format!("code.{lang}"));
+    std::fs::write(&file, "return 1").expect("write code");
+    let out = weft()
+        .env_remove("WEFT_TOOLS")
+        .env_remove("WEFT_COMPONENTIZE_JS")
+        .env_remove("WEFT_INTERPRETER_DIR")
+        .env_remove("WEFT_NO_INSTALL")
+        .env("PATH", path_without_componentize_py())
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("WEFT_CACHE_DIR", dir.join("cache"))
+        .env(installer.0, installer.1)
+        .arg("-c")
+        .arg(&cfg)
+        .args(["exec", "--lang", lang])
+        .arg(&file)
+        .output_timed()
+        .expect("weft exec runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("recorded, not installed"), "{stderr}");
+    stderr
+}
+
+/// The arguments `name` was run with, the install folders' random names
+/// masked (`SCRATCH`, and `REQUIREMENTS` for a `.txt` file beside it).
+fn recorded_args(dir: &Path, name: &str) -> Vec<String> {
+    let scratch = format!("{}/weft/.install-", dir.join("data").display());
+    std::fs::read_to_string(dir.join(format!("{name}.args")))
+        .expect("the installer ran")
+        .lines()
+        .map(|a| match a.strip_prefix(&scratch) {
+            Some(rest) if rest.ends_with(".txt") => "REQUIREMENTS".to_string(),
+            Some(_) => "SCRATCH".to_string(),
+            None => a.to_string(),
+        })
+        .collect()
+}
+
+/// componentize-py is installed by pip with every wheel pinned by its
+/// hash, and nothing else (no dependencies, wheels only).
+#[test]
+fn pip_installs_componentize_py_pinned_by_hash() {
+    let dir = temp_dir();
+    let python = recorder(dir.path(), "python3");
+    let stderr = exec_installing(dir.path(), "python", ("WEFT_PYTHON", &python));
+    assert!(
+        stderr.contains("installing componentize-py 0.25.1 needs Python 3 with pip"),
+        "{stderr}"
+    );
+    assert_eq!(
+        recorded_args(dir.path(), "python3"),
+        [
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--target",
+            "SCRATCH",
+            "-r",
+            "REQUIREMENTS",
+        ]
+    );
+    let requirements = std::fs::read_to_string(dir.path().join("python3.requirements"))
+        .expect("pip was handed a requirements file");
+    assert_eq!(requirements, COMPONENTIZE_PY_REQUIREMENTS);
+    // Nothing is left behind by the failed install.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("data/weft"))
+        .expect("weft's data folder")
+        .map(|e| e.expect("an entry").file_name())
+        .filter(|n| n.to_string_lossy().starts_with(".install-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The JavaScript toolchain is installed by `npm ci` from the pinned lock,
+/// every package in it pinned by a sha512 integrity, and no package's
+/// install scripts run.
+#[test]
+fn npm_installs_componentize_js_from_the_lock_without_scripts() {
+    let dir = temp_dir();
+    let npm = recorder(dir.path(), "npm");
+    let stderr = exec_installing(dir.path(), "js", ("WEFT_NPM", &npm));
+    assert!(
+        stderr.contains("installing componentize-js 0.23.0 needs npm"),
+        "{stderr}"
+    );
+    assert_eq!(
+        recorded_args(dir.path(), "npm"),
+        [
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error"
+        ]
+    );
+    let lock: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("npm.lock")).expect("npm was handed a lock"),
+    )
+    .expect("the lock is JSON");
+    let packages = lock["packages"].as_object().expect("the lock's packages");
+    let pinned = packages
+        .iter()
+        .filter(|(path, _)| !path.is_empty())
+        .filter(|(_, p)| {
+            p["integrity"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("sha512-"))
+        })
+        .count();
+    assert_eq!(pinned, packages.len() - 1, "every package pinned by sha512");
+    assert!(
+        packages.contains_key("node_modules/@bytecodealliance/componentize-js"),
+        "{:?}",
+        packages.keys().take(5).collect::<Vec<_>>()
+    );
 }

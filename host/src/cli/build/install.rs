@@ -6,6 +6,13 @@
 //! and says so on stderr. A fresh machine with Python 3 and Node.js then
 //! needs no manual step.
 //!
+//! What is installed is exactly what was pinned, and nothing it ships runs
+//! while it is installed: pip takes componentize-py only as a wheel whose
+//! SHA-256 is one of [`COMPONENTIZE_PY_WHEELS`] (`--require-hashes`), and
+//! npm installs the lock, every package pinned by its sha512 integrity,
+//! with `npm ci --ignore-scripts` (no package's install scripts run; the
+//! toolchain needs none).
+//!
 //! `WEFT_NO_INSTALL=1` refuses: the error then says how to install by hand.
 //! An install is made in a scratch folder beside its final place and moved
 //! there when complete, so a crash or a concurrent weft never leaves a
@@ -20,6 +27,19 @@ use super::run_tool;
 /// The pinned JavaScript toolchain's lock file (no download addresses in
 /// it), so an install gets exactly what CI tests.
 const JS_LOCK: &str = include_str!("../../../../.ci/componentize-js/package-lock.json");
+
+/// The componentize-py release whose wheels are pinned below.
+const COMPONENTIZE_PY_PINNED: &str = "0.25.1";
+/// The SHA-256 of every wheel of componentize-py 0.25.1 on PyPI (macOS
+/// x86_64 and arm64, Linux aarch64 and x86_64, Windows x64), as PyPI
+/// lists them. A new version needs its own.
+const COMPONENTIZE_PY_WHEELS: &[&str] = &[
+    "65fbc4a94df1de8acf7da50a1f5ed1711230188844e53e6332d99029be4e0afa",
+    "a556991534cc496207a9d2ca733c4b0f17ed38ef56a8d6b5f1847fdf1225dd1b",
+    "7b6a87c520358166843af0daa86d2312d7af4cbcbbf1e598951085cf7f2991ca",
+    "8623cd8cab8453cb0cd8bf03f3c7103420d06f2f3d360186a280a70a1ca5e89f",
+    "c7fd552fb0849858b0c1e8981543ed5dff4b0cc1597a8ea0bc26a495786dc0c6",
+];
 
 /// weft's own folder under the user's data directory.
 pub(super) fn data_dir() -> Option<PathBuf> {
@@ -52,12 +72,39 @@ pub(super) fn python() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
-/// Installs componentize-py `version` with pip into `dir`.
+/// pip's requirements for componentize-py `version`: the version and the
+/// hashes of its wheels.
+fn python_requirements(version: &str) -> anyhow::Result<String> {
+    if version != COMPONENTIZE_PY_PINNED {
+        bail!(
+            "weft pins the wheels of componentize-py {COMPONENTIZE_PY_PINNED} by hash, not those of {version}"
+        );
+    }
+    let mut text = format!("componentize-py=={version}");
+    for hash in COMPONENTIZE_PY_WHEELS {
+        text += &format!(" \\\n    --hash=sha256:{hash}");
+    }
+    text.push('\n');
+    Ok(text)
+}
+
+/// Installs componentize-py `version` with pip into `dir`, as a wheel
+/// whose hash is pinned.
 pub(super) async fn python_toolchain(dir: &Path, version: &str) -> anyhow::Result<()> {
     let python = python();
     let what = format!("componentize-py {version}");
+    let requirements = python_requirements(version)?;
     let py = &python;
     into(dir, &what, |scratch| async move {
+        // Beside the scratch folder, not in it (that becomes the install).
+        let parent = scratch.parent().unwrap_or(&scratch);
+        let mut file = tempfile::Builder::new()
+            .prefix(".install-")
+            .suffix(".txt")
+            .tempfile_in(parent)
+            .context("cannot write pip's requirements file")?;
+        std::io::Write::write_all(&mut file, requirements.as_bytes())
+            .context("cannot write pip's requirements file")?;
         let mut cmd = tokio::process::Command::new(py);
         cmd.args([
             "-m",
@@ -68,10 +115,12 @@ pub(super) async fn python_toolchain(dir: &Path, version: &str) -> anyhow::Resul
             "--quiet",
             "--no-deps",
             "--only-binary=:all:",
+            "--require-hashes",
             "--target",
         ])
         .arg(&scratch)
-        .arg(format!("componentize-py=={version}"));
+        .arg("-r")
+        .arg(file.path());
         run_tool(&mut cmd, &format!("{} -m pip", py.display()), None).await
     })
     .await
@@ -84,7 +133,8 @@ pub(super) async fn python_toolchain(dir: &Path, version: &str) -> anyhow::Resul
 }
 
 /// Installs the pinned JavaScript toolchain (`package.json` text `pins`,
-/// with its lock) with `npm ci` into `dir`.
+/// with its integrity-pinned lock) with `npm ci --ignore-scripts` into
+/// `dir`.
 pub(super) async fn js_toolchain(dir: &Path, pins: &str, version: &str) -> anyhow::Result<()> {
     let what = format!("componentize-js {version}");
     let npm = std::env::var_os("WEFT_NPM")
@@ -97,8 +147,14 @@ pub(super) async fn js_toolchain(dir: &Path, pins: &str, version: &str) -> anyho
         std::fs::write(scratch.join("package-lock.json"), JS_LOCK)
             .context("cannot write package-lock.json")?;
         let mut cmd = tokio::process::Command::new(npm_ref);
-        cmd.args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&scratch);
+        cmd.args([
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+        ])
+        .current_dir(&scratch);
         run_tool(&mut cmd, "npm ci", None).await
     })
     .await
@@ -145,6 +201,34 @@ where
         Err(e) => {
             let _ = std::fs::remove_dir_all(&scratch);
             Err(e).with_context(|| format!("cannot move the install into {}", dir.display()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hashes_pinned_are_for_the_version_weft_uses() {
+        assert_eq!(
+            COMPONENTIZE_PY_PINNED,
+            super::super::python::COMPONENTIZE_PY_VERSION
+        );
+        assert!(python_requirements("0.0.1").is_err());
+    }
+
+    #[test]
+    fn every_package_of_the_javascript_lock_is_pinned_by_sha512() {
+        let lock: serde_json::Value = serde_json::from_str(JS_LOCK).expect("the lock is JSON");
+        let packages = lock["packages"].as_object().expect("its packages");
+        for (path, package) in packages.iter().filter(|(path, _)| !path.is_empty()) {
+            let integrity = package["integrity"].as_str().unwrap_or_default();
+            assert!(integrity.starts_with("sha512-"), "{path}: {integrity:?}");
+            assert!(
+                package.get("hasInstallScript").is_none(),
+                "{path} has install scripts"
+            );
         }
     }
 }
