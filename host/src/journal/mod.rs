@@ -11,10 +11,12 @@
 //!
 //! - [`model`]: runs, events and their statuses;
 //! - `store`: the [`Backend`] contract any storage meets;
-//! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread);
+//! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread),
+//!   its schema and migrations in `file_schema`, its runs held through
+//!   `file_lease`s;
 //! - `postgres`: the shared backend (`settings.state`), its schema
 //!   brought up to date by `crate::migrate` at start-up, its runs owned
-//!   through `lease`s;
+//!   through `lease`s (whose holder id the file's leases share);
 //! - `queue`: the write queue both share (group commit on a thread);
 //! - `recorder`: one run's journal, live or replaying;
 //! - [`resumable`]: which runs may be resumed, which calls in doubt resent;
@@ -26,6 +28,8 @@
 
 mod clocks;
 pub(crate) mod crash;
+mod file_lease;
+mod file_schema;
 mod lease;
 pub mod model;
 mod postgres;
@@ -50,9 +54,14 @@ pub use store::{Ack, Backend, Filter, JournalError, Op};
 
 pub use crate::config::default_journal_path as default_path;
 
-/// Opens the journal at `path` (blocking: call it off the async workers).
-pub fn open(path: &Path) -> Result<Arc<dyn Backend>, JournalError> {
-    Ok(Arc::new(Sqlite::open(path, Durability::Normal)?))
+/// Opens the journal at `path`, this process's runs held with leases of
+/// `lease` (blocking: call it off the async workers).
+pub fn open(path: &Path, lease: std::time::Duration) -> Result<Arc<dyn Backend>, JournalError> {
+    Ok(Arc::new(Sqlite::open_leased(
+        path,
+        Durability::Normal,
+        lease,
+    )?))
 }
 
 /// Opens the shared journal in the PostgreSQL database at `url`, this
@@ -89,7 +98,11 @@ pub fn open_configured(
     if let Some(url) = &settings.state {
         return open_shared(url.expose(), settings.lease).map(Some);
     }
-    settings.journal.as_deref().map(open).transpose()
+    settings
+        .journal
+        .as_deref()
+        .map(|path| open(path, settings.lease))
+        .transpose()
 }
 
 /// A new run id: the start time, then random hex (`r20261124-191530-3fa2c1`).

@@ -104,21 +104,23 @@ pub struct RunRecord {
     pub output: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Who holds the run's lease, in a shared (PostgreSQL) journal: the
-    /// owner's id, and whether the lease is still live. `None` in a
-    /// journal without leases (SQLite: the process id decides).
+    /// Who holds the run's lease: the owner's id, and whether the lease is
+    /// still live. `None` for a finished run, and for a run of a journal
+    /// file an older weft recorded (schema 1: its process id decides).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseHolder>,
 }
 
-/// A run's lease as a shared journal reports it.
+/// A run's lease as a journal reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeaseHolder {
     /// The owner's id (`host:pid:random`); empty when nobody holds it.
     pub owner: String,
     /// When it expires, microseconds since the Unix epoch (0: never held).
     pub expires_at: i64,
-    /// Not yet expired (by the database's clock).
+    /// Held: not yet expired (by the database's clock; in a journal file,
+    /// by this process's), or, in a journal file, held by a process this
+    /// one can see and that is alive, whatever its expiry.
     pub live: bool,
 }
 

@@ -76,19 +76,25 @@ pub fn gather(first: Queued, rx: &mpsc::Receiver<Queued>) -> Vec<Queued> {
 /// to anything else that wants it meanwhile.
 const SPIN: Duration = Duration::from_micros(100);
 
-/// The next write for the writer thread, `None` once every sender is
-/// gone: polled (yielding the core between polls) for [`SPIN`], then
-/// waited for.
-pub fn next(rx: &mpsc::Receiver<Queued>) -> Option<Queued> {
+/// The next write for the writer thread: polled (yielding the core
+/// between polls) for [`SPIN`], then waited for until `deadline` (when
+/// the writer has something else to do, such as renewing its leases).
+/// `Disconnected` once every sender is gone.
+pub fn next_until(
+    rx: &mpsc::Receiver<Queued>,
+    deadline: Instant,
+) -> Result<Queued, mpsc::RecvTimeoutError> {
     let spinning = Instant::now();
     while spinning.elapsed() < SPIN {
         match rx.try_recv() {
-            Ok(next) => return Some(next),
-            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Ok(next) => return Ok(next),
+            Err(mpsc::TryRecvError::Disconnected) => {
+                return Err(mpsc::RecvTimeoutError::Disconnected);
+            }
             Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
         }
     }
-    rx.recv().ok()
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
 }
 
 /// Tells everyone waiting on a write of `batch` how it went.
@@ -122,16 +128,27 @@ mod tests {
 
     #[test]
     fn next_takes_a_write_queued_during_the_spin_or_after_it() {
+        let far = || Instant::now() + Duration::from_secs(60);
         let (tx, rx) = mpsc::channel();
         tx.send((op(1), None)).unwrap();
-        assert_eq!(next(&rx).as_ref().map(seq), Some(1));
+        assert_eq!(next_until(&rx, far()).as_ref().map(seq), Ok(1));
         let late = std::thread::spawn(move || {
             std::thread::sleep(SPIN * 20);
             tx.send((op(2), None)).unwrap();
             tx
         });
-        assert_eq!(next(&rx).as_ref().map(seq), Some(2));
-        drop(late.join().unwrap());
-        assert!(next(&rx).is_none(), "every sender is gone");
+        assert_eq!(next_until(&rx, far()).as_ref().map(seq), Ok(2));
+        let tx = late.join().unwrap();
+        assert_eq!(
+            next_until(&rx, Instant::now() + SPIN * 20).map(|q| seq(&q)),
+            Err(mpsc::RecvTimeoutError::Timeout),
+            "nothing queued by the deadline"
+        );
+        drop(tx);
+        assert_eq!(
+            next_until(&rx, far()).map(|q| seq(&q)),
+            Err(mpsc::RecvTimeoutError::Disconnected),
+            "every sender is gone"
+        );
     }
 }

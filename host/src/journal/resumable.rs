@@ -8,15 +8,20 @@ use super::model::{CallRequest, Event, Kind, Resolution, RunRecord};
 use crate::catalog::Catalog;
 use crate::config::Config;
 
-/// Whether the process that ran a run is still alive.
+/// Whether the process that ran a run of a journal file an older weft
+/// wrote (schema 1, before leases) is still alive: its pid names a live
+/// process other than this one. Such a run is never this process's (this
+/// weft holds its runs through leases), and weft restarted in a container
+/// is often the very pid the run recorded.
 pub fn alive(pid: Option<u32>) -> bool {
     pid.is_some_and(|p| {
-        p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
+        p != std::process::id() && std::path::Path::new(&format!("/proc/{p}")).exists()
     })
 }
 
-/// Whether a run is held by a live process: its lease is live (a shared
-/// journal), or its process is alive (a journal file).
+/// Whether a run is held by a live process: by its lease (a journal
+/// file's holder that this process can see is asked directly, see
+/// `file_lease`), or, for a run recorded before leases, by its pid.
 pub fn held(run: &RunRecord) -> bool {
     match &run.lease {
         Some(lease) => lease.live,

@@ -9,50 +9,23 @@
 //! land after a lost one. Reads (the `weft runs` commands, a resume's
 //! replay) use a connection of their own, and so does a checkpointer
 //! thread, so that no commit waits for the log to be moved into the file.
+//!
+//! Who holds a run is a lease (`file_lease`): the writer thread takes it
+//! with the run's row, renews every lease of this process every third of
+//! its length, fences every write of a run by it, and gives it up with the
+//! run's end. The schema and its migrations are `file_schema`'s.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::model::{Event, Resolution, RunOptions, RunRecord, Status};
+use super::file_lease::{self, Holder};
+use super::model::{Event, Resolution, RunOptions, RunRecord, Status, now_us};
 use super::queue::{self, Queued};
 use super::store::{Ack, Backend, Filter, JournalError, Op};
-
-/// The schema version this build writes (kept in `meta`).
-const SCHEMA_VERSION: &str = "1";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    policy TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    input TEXT NOT NULL,
-    options TEXT NOT NULL,
-    seed TEXT NOT NULL,
-    status TEXT NOT NULL,
-    pid INTEGER,
-    started_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    output TEXT,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_time ON runs (started_at);
-CREATE TABLE IF NOT EXISTS events (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    request TEXT NOT NULL,
-    result TEXT,
-    resolution TEXT,
-    started_at INTEGER NOT NULL,
-    finished_at INTEGER,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-";
 
 /// How hard each commit holds on to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +42,8 @@ pub enum Durability {
 /// A journal in one SQLite file.
 pub struct Sqlite {
     path: PathBuf,
+    /// This process as the holder of its runs.
+    holder: Holder,
     writer: queue::Writer,
     reader: Mutex<Connection>,
     /// Disconnected once the writer and checkpoint threads have closed
@@ -80,8 +55,19 @@ pub struct Sqlite {
 const CLOSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Sqlite {
-    /// Opens (or makes) the journal at `path`, its folder too.
+    /// Opens (or makes) the journal at `path`, its folder too, this
+    /// process's runs held with leases of the default length.
     pub fn open(path: &Path, durability: Durability) -> Result<Sqlite, JournalError> {
+        Sqlite::open_leased(path, durability, crate::config::state::DEFAULT_LEASE)
+    }
+
+    /// Opens (or makes) the journal at `path`, its folder too, this
+    /// process's runs held with leases of `lease`.
+    pub fn open_leased(
+        path: &Path,
+        durability: Durability,
+        lease: Duration,
+    ) -> Result<Sqlite, JournalError> {
         let unusable = |reason: String| JournalError::Unusable {
             path: path.to_path_buf(),
             reason,
@@ -111,16 +97,22 @@ impl Sqlite {
             })
             .map_err(|e| unusable(format!("cannot start its checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel();
-        let shown = path.to_path_buf();
+        let holder = Holder::this(lease);
+        let job = WriteJob {
+            path: path.to_path_buf(),
+            holder: holder.clone(),
+            kick,
+        };
         std::thread::Builder::new()
             .name("weft-journal".into())
             .spawn(move || {
-                write_loop(writer, rx, &shown, kick);
+                job.run(writer, rx);
                 drop(closing);
             })
             .map_err(|e| unusable(format!("cannot start its writer thread: {e}")))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
+            holder,
             writer: Mutex::new(Some(tx)),
             reader: Mutex::new(reader),
             closed: Mutex::new(closed),
@@ -142,7 +134,7 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, JournalErr
         reason,
     };
     let failed = |e: rusqlite::Error| refused(e.to_string());
-    let conn = Connection::open(path).map_err(failed)?;
+    let mut conn = Connection::open(path).map_err(failed)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(failed)?;
     let mode: String = conn
@@ -157,40 +149,7 @@ fn connect(path: &Path, durability: Durability) -> Result<Connection, JournalErr
     };
     conn.pragma_update(None, "synchronous", sync)
         .map_err(failed)?;
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| {
-            s.query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<String>, _>>()
-        })
-        .map_err(failed)?;
-    if !tables.is_empty() && !tables.iter().any(|t| t == "meta") {
-        return Err(refused(
-            "it is an SQLite database, but not a weft journal".into(),
-        ));
-    }
-    conn.execute_batch(SCHEMA).map_err(failed)?;
-    let version: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(failed)?;
-    match version.as_deref() {
-        None => {
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(failed)?;
-        }
-        Some(SCHEMA_VERSION) => {}
-        Some(other) => {
-            return Err(refused(format!(
-                "it has schema version {other}, and this weft reads version {SCHEMA_VERSION}"
-            )));
-        }
-    }
+    super::file_schema::prepare(&mut conn).map_err(|e| refused(e.to_string()))?;
     Ok(conn)
 }
 
@@ -209,65 +168,114 @@ fn checkpoint_loop(conn: Connection, kicked: mpsc::Receiver<()>) {
     }
 }
 
-fn write_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Queued>,
-    path: &Path,
+/// The writer thread's own state.
+struct WriteJob {
+    path: PathBuf,
+    holder: Holder,
+    /// Tells the checkpointer to move the log into the file.
     kick: mpsc::SyncSender<()>,
-) {
-    let mut broken: Option<JournalError> = None;
-    let mut commits = 0u32;
-    while let Some(first) = queue::next(&rx) {
-        commits = commits.wrapping_add(1);
-        if commits.is_multiple_of(CHECKPOINT_EVERY) {
-            // One waiting kick is enough: a checkpoint takes every page.
-            let _ = kick.try_send(());
+}
+
+impl WriteJob {
+    fn run(self, mut conn: Connection, rx: mpsc::Receiver<Queued>) {
+        let mut broken: Option<JournalError> = None;
+        let mut commits = 0u32;
+        let beat = (self.holder.lease / 3).max(Duration::from_millis(100));
+        let mut next_beat = Instant::now() + beat;
+        loop {
+            let first = match queue::next_until(&rx, next_beat) {
+                Ok(first) => Some(first),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            if Instant::now() >= next_beat {
+                next_beat = Instant::now() + beat;
+                if broken.is_none() {
+                    self.renew(&conn);
+                }
+            }
+            let Some(first) = first else { continue };
+            commits = commits.wrapping_add(1);
+            if commits.is_multiple_of(CHECKPOINT_EVERY) {
+                // One waiting kick is enough: a checkpoint takes every page.
+                let _ = self.kick.try_send(());
+            }
+            let batch = queue::gather(first, &rx);
+            let outcome = match &broken {
+                Some(why) => Err(why.clone()),
+                None => apply(&mut conn, &batch, &self.holder).map_err(|reason| {
+                    let why = JournalError::Failed {
+                        path: self.path.clone(),
+                        reason,
+                    };
+                    tracing::error!(target: "weft::journal", "journal write failed: {why}");
+                    broken = Some(why.clone());
+                    why
+                }),
+            };
+            queue::acknowledge(batch, &outcome);
         }
-        let batch = queue::gather(first, &rx);
-        let outcome = match &broken {
-            Some(why) => Err(why.clone()),
-            None => apply(&mut conn, &batch).map_err(|e| {
-                let why = JournalError::Failed {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                };
-                tracing::error!(target: "weft::journal", "journal write failed: {why}");
-                broken = Some(why.clone());
-                why
-            }),
-        };
-        queue::acknowledge(batch, &outcome);
+    }
+
+    /// Renews every lease this process holds.
+    fn renew(&self, conn: &Connection) {
+        let until = self.holder.until(now_us());
+        if let Err(e) = conn.execute(
+            "UPDATE runs SET lease_until = ?2 WHERE holder = ?1",
+            params![self.holder.id, until],
+        ) {
+            tracing::warn!(target: "weft::journal", path = %self.path.display(), "cannot renew this process's leases: {e}");
+        }
     }
 }
 
-fn apply(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+/// Why a write of a run this process no longer holds was refused.
+fn lost(run: &str) -> String {
+    format!(
+        "this process no longer holds run {run}'s lease (another process took it over); the write was refused"
+    )
+}
+
+/// Applies `batch` in one transaction, each write of a run only while
+/// `holder` holds it.
+fn apply(conn: &mut Connection, batch: &[Queued], holder: &Holder) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let tx = conn.transaction().map_err(sql)?;
+    let me = holder.id.as_str();
     for (op, _) in batch {
-        match op {
+        let changed = match op {
             Op::CreateRun(run) => {
                 let options = serde_json::to_string(&run.options).unwrap_or_default();
                 tx.prepare_cached(
-                    "INSERT INTO runs (id, policy, spec, digest, input, options, seed, status, pid, started_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                )?
+                    "INSERT INTO runs (id, policy, spec, digest, input, options, seed, status, pid, started_at, updated_at, holder, holder_process, lease_until)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(sql)?
                 .execute(params![
-                        run.id,
-                        run.policy,
-                        run.spec,
-                        run.digest,
-                        run.input,
-                        options,
-                        run.seed,
-                        run.status.as_str(),
-                        run.pid,
-                        run.started_at
-                ])?;
+                    run.id,
+                    run.policy,
+                    run.spec,
+                    run.digest,
+                    run.input,
+                    options,
+                    run.seed,
+                    run.status.as_str(),
+                    run.pid,
+                    run.started_at,
+                    me,
+                    holder.process,
+                    holder.until(now_us())
+                ])
+                .map_err(sql)?;
+                continue;
             }
-            Op::Event { run, event } => {
-                tx.prepare_cached(
+            Op::Event { run, event } => tx
+                .prepare_cached(
                     "INSERT OR REPLACE INTO events (run_id, seq, kind, request, result, resolution, started_at, finished_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7)",
-                )?
+                     SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7
+                     WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND holder = ?8)",
+                )
+                .map_err(sql)?
                 .execute(params![
                     run,
                     event.seq as i64,
@@ -275,41 +283,60 @@ fn apply(conn: &mut Connection, batch: &[Queued]) -> rusqlite::Result<()> {
                     event.request,
                     event.result,
                     event.started_at,
-                    event.finished_at
-                ])?;
-            }
+                    event.finished_at,
+                    me
+                ])
+                .map_err(sql)
+                .map(|n| (n, run))?,
             Op::Result {
                 run,
                 seq,
                 result,
                 finished_at,
-            } => {
-                tx.prepare_cached(
-                    "UPDATE events SET result = ?3, finished_at = ?4 WHERE run_id = ?1 AND seq = ?2",
-                )?
-                .execute(params![run, *seq as i64, result, finished_at])?;
-            }
+            } => tx
+                .prepare_cached(
+                    "UPDATE events SET result = ?3, finished_at = ?4 WHERE run_id = ?1 AND seq = ?2
+                     AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND holder = ?5)",
+                )
+                .map_err(sql)?
+                .execute(params![run, *seq as i64, result, finished_at, me])
+                .map_err(sql)
+                .map(|n| (n, run))?,
+            // The run's end gives its lease up.
             Op::Finish {
                 run,
                 status,
                 output,
                 error,
-            } => {
-                tx.prepare_cached(
-                    "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
-                )?
-                .execute(params![run, status.as_str(), output, error, super::model::now_us()])?;
-            }
+            } => tx
+                .prepare_cached(
+                    "UPDATE runs SET status = ?2, output = ?3, error = ?4, updated_at = ?5,
+                         holder = '', holder_process = NULL, lease_until = 0
+                     WHERE id = ?1 AND holder = ?6",
+                )
+                .map_err(sql)?
+                .execute(params![run, status.as_str(), output, error, now_us(), me])
+                .map_err(sql)
+                .map(|n| (n, run))?,
+        };
+        if changed.0 != 1 {
+            return Err(lost(changed.1));
         }
     }
-    tx.commit()
+    tx.commit().map_err(sql)
 }
 
-const RUN_COLUMNS: &str = "id, policy, spec, digest, input, options, seed, status, pid, started_at, updated_at, output, error";
+const RUN_COLUMNS: &str = "id, policy, spec, digest, input, options, seed, status, pid, started_at, updated_at, output, error, holder, holder_process, lease_until";
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let options: String = r.get(5)?;
     let status: String = r.get(7)?;
+    let status = Status::parse(&status).unwrap_or(Status::Error);
+    let stored = file_lease::Stored {
+        holder: r.get(13)?,
+        process: r.get(14)?,
+        until: r.get(15)?,
+    };
     Ok(RunRecord {
         id: r.get(0)?,
         policy: r.get(1)?,
@@ -318,19 +345,23 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         input: r.get(4)?,
         options: serde_json::from_str::<RunOptions>(&options).unwrap_or_default(),
         seed: r.get(6)?,
-        status: Status::parse(&status).unwrap_or(Status::Error),
+        status,
         pid: r.get(8)?,
         started_at: r.get(9)?,
         updated_at: r.get(10)?,
         output: r.get(11)?,
         error: r.get(12)?,
-        lease: None,
+        lease: file_lease::shown(stored, status.finished(), now_us()),
     })
 }
 
 impl Backend for Sqlite {
     fn location(&self) -> PathBuf {
         self.path.clone()
+    }
+
+    fn lease(&self) -> Option<Duration> {
+        Some(self.holder.lease)
     }
 
     fn submit(&self, op: Op, ack: Option<Ack>) {
@@ -422,16 +453,45 @@ impl Backend for Sqlite {
             .collect()
     }
 
-    fn claim(&self, id: &str, held_by: Option<u32>, pid: u32) -> Result<bool, JournalError> {
-        let conn = self.reader.lock();
-        let changed = conn
-            .execute(
-                "UPDATE runs SET pid = ?3, status = 'running', error = NULL, updated_at = ?4
-                 WHERE id = ?1 AND pid IS ?2",
-                params![id, held_by, pid, super::model::now_us()],
-            )
+    fn claim(&self, id: &str, _held_by: Option<u32>, pid: u32) -> Result<bool, JournalError> {
+        let mut conn = self.reader.lock();
+        // The write lock first: the run is read and taken by one process
+        // at a time.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.failed(e))?;
-        Ok(changed == 1)
+        let run = tx
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_row,
+            )
+            .optional()
+            .map_err(|e| self.failed(e))?;
+        let Some(run) = run else {
+            return Ok(false);
+        };
+        if run.status.finished() || (run.status == Status::Running && super::resumable::held(&run))
+        {
+            return Ok(false);
+        }
+        let now = now_us();
+        tx.execute(
+            "UPDATE runs SET pid = ?2, status = 'running', error = NULL, updated_at = ?3,
+                 holder = ?4, holder_process = ?5, lease_until = ?6
+             WHERE id = ?1",
+            params![
+                id,
+                pid,
+                now,
+                self.holder.id,
+                self.holder.process,
+                self.holder.until(now)
+            ],
+        )
+        .map_err(|e| self.failed(e))?;
+        tx.commit().map_err(|e| self.failed(e))?;
+        Ok(true)
     }
 
     fn set_status(
@@ -441,9 +501,13 @@ impl Backend for Sqlite {
         error: Option<&str>,
     ) -> Result<(), JournalError> {
         let conn = self.reader.lock();
+        // The holder stays: a run stopped before it was claimed is held by
+        // the process that last ran it (gone, or its lease lapsed), and
+        // one its holder stops (a cancelled task) may still have writes
+        // on their way, which must not be refused.
         conn.execute(
             "UPDATE runs SET status = ?2, error = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, status.as_str(), error, super::model::now_us()],
+            params![id, status.as_str(), error, now_us()],
         )
         .map_err(|e| self.failed(e))?;
         Ok(())
@@ -465,7 +529,7 @@ impl Backend for Sqlite {
                 seq as i64,
                 resolution.as_str(),
                 result,
-                result.map(|_| super::model::now_us())
+                result.map(|_| now_us())
             ],
         )
         .map_err(|e| self.failed(e))?;
