@@ -57,6 +57,23 @@ pub(crate) struct RawAdapter {
     pub durable: bool,
 }
 
+/// `durable = true` beside `egress`: a resume replays the adapter's nested
+/// tool calls from the journal, but its HTTP requests are not journaled,
+/// so one that was sent (and perhaps acted on) before a crash would be
+/// sent again.
+fn durable_with_egress(builtin: Option<&str>, file: &Path, key: &str) -> ConfigError {
+    let hint: String = match builtin {
+        Some("openapi") => "builtin:openapi answers every call with an HTTP request, so it cannot be durable: remove `durable = true`".into(),
+        _ => "remove `durable = true` (a call cut short is then not resumed), or make the requests in an MCP server that the adapter calls through `grants`: those calls are journaled".into(),
+    };
+    ConfigError::new(
+        file,
+        key,
+        "cannot be combined with `egress`: weft does not journal an adapter's HTTP requests, so resuming a call cut short would send again a request that may already have been answered",
+    )
+    .hint(hint)
+}
+
 impl RawAdapter {
     pub(crate) fn resolve(
         mut self,
@@ -73,6 +90,13 @@ impl RawAdapter {
             .to_str()
             .and_then(|p| p.strip_prefix("builtin:"))
             .map(str::to_string);
+        if self.durable && !self.egress.is_empty() {
+            return Err(durable_with_egress(
+                builtin.as_deref(),
+                file,
+                &key("durable"),
+            ));
+        }
         let path = match (&builtin, file.parent()) {
             (Some(name), _) => super::builtin_adapter::locate(name, file, &key("component"))?,
             (None, Some(dir)) if self.path.is_relative() => dir.join(&self.path),

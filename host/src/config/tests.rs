@@ -382,3 +382,23 @@ fn config_imports_nothing_above_it() {
         );
     }
 }
+
+#[test]
+fn a_durable_adapter_with_egress_is_refused_naming_the_key() {
+    let e = parse(
+        "[servers.pay]\ncomponent = \"pay.wasm\"\negress = [\"http://api.example.com/*\"]\ndurable = true\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/cfg/weft.toml:4:1: servers.pay.durable: cannot be combined with `egress`: weft does not journal an adapter's HTTP requests, so resuming a call cut short would send again a request that may already have been answered\n  hint: remove `durable = true` (a call cut short is then not resumed), or make the requests in an MCP server that the adapter calls through `grants`: those calls are journaled"
+    );
+    // Each alone is accepted.
+    for entry in [
+        "durable = true\n",
+        "egress = [\"http://api.example.com/*\"]\n",
+    ] {
+        let c = parse(&format!("[servers.pay]\ncomponent = \"pay.wasm\"\n{entry}")).unwrap();
+        assert!(c.server("pay").is_some());
+    }
+}
