@@ -30,6 +30,7 @@ use crate::error::ErrorKind;
 use crate::sandbox::egress::{Access, Egress, EgressSetupError};
 use crate::sandbox::{LimitError, RunCtx, RunError, Sandbox, SetupError, Wasm};
 use crate::tenant::Caller;
+use crate::tenant::share::{FairShare, Refused};
 use crate::upstream::builtin::{DirectError, InProcess};
 use crate::upstream::component::{Component, LoadFailure};
 
@@ -85,8 +86,9 @@ pub struct ComponentServer {
     hub: HubLink,
     /// The component's bytes, once loaded.
     wasm: OnceLock<Wasm>,
-    /// Calls running now, at most `limits.concurrency`.
-    slots: tokio::sync::Semaphore,
+    /// Calls running now, at most `limits.concurrency`, each tenant
+    /// taking its fair share when tenants share the adapter.
+    slots: Arc<FairShare>,
     /// What its calls may do over HTTP (`egress`), set up when it loads
     /// (its TLS files are read then).
     egress: OnceLock<Access>,
@@ -112,7 +114,7 @@ impl ComponentServer {
             sandbox,
             hub,
             wasm: OnceLock::new(),
-            slots: tokio::sync::Semaphore::new(config.concurrency as usize),
+            slots: FairShare::new(config.concurrency as usize),
             config: config.clone(),
         }
     }
@@ -237,15 +239,10 @@ impl ComponentServer {
         caller: &Caller,
     ) -> Result<CallToolResult, DirectError> {
         self.admit(caller)?;
-        let Ok(_slot) = self.slots.try_acquire() else {
-            return Err(kinded(
-                ErrorKind::RateLimited,
-                format!(
-                    "adapter {:?} is already running {} calls (servers.{}.limits.concurrency); retry shortly",
-                    self.name, self.config.concurrency, self.name
-                ),
-            ));
-        };
+        let _slot = self
+            .slots
+            .take(crate::tenant::share::sharer(caller))
+            .map_err(|refused| kinded(ErrorKind::RateLimited, self.busy(&refused)))?;
         let args = match args {
             Some(map) => serde_json::to_string(map)
                 .map_err(|e| kinded(ErrorKind::InvalidArgs, e.to_string()))?,
@@ -302,6 +299,22 @@ impl ComponentServer {
                 };
                 Err(kinded(kind, self.describe(&e)))
             }
+        }
+    }
+
+    /// Why a call found no slot, naming the key that raises the cap.
+    fn busy(&self, refused: &Refused) -> String {
+        let (name, cap) = (&self.name, self.config.concurrency);
+        match refused {
+            Refused::Full { .. } => format!(
+                "adapter {name:?} is already running {cap} calls (servers.{name}.limits.concurrency); retry shortly"
+            ),
+            Refused::Share { tenant, held, .. } => format!(
+                "tenant {tenant:?} holds {held} of adapter {name:?}'s {cap} call slots \
+                 (servers.{name}.limits.concurrency), as many as are left for other tenants: \
+                 a tenant holds no more slots than it leaves free; retry when one of its calls \
+                 ends, or raise servers.{name}.limits.concurrency"
+            ),
         }
     }
 

@@ -56,11 +56,19 @@ impl TenantConfig {
     }
 }
 
+/// A tenant's policy runs at once when `concurrent_runs` is not set. A run
+/// taken as an MCP task goes on after its request is answered, so the
+/// request caps do not bound these: without a default, one tenant could
+/// start runs until the machine gave out.
+pub const DEFAULT_CONCURRENT_RUNS: u32 = 8;
+
 /// What a tenant cannot exceed. `None` is "no tenant limit" (the policy's
-/// own limits and weft's defaults still apply).
+/// own limits and weft's defaults still apply), except `concurrent_runs`
+/// (see [`TenantLimits::runs_at_once`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TenantLimits {
-    /// Policy runs at the same time.
+    /// Policy runs at the same time; [`DEFAULT_CONCURRENT_RUNS`] unless
+    /// set.
     pub concurrent_runs: Option<u32>,
     /// Tool calls per minute (a token bucket refilled continuously).
     pub calls_per_minute: Option<u32>,
@@ -74,6 +82,14 @@ pub struct TenantLimits {
     pub fuel: Option<u64>,
     pub timeout: Option<Duration>,
     pub memory: Option<u64>,
+}
+
+impl TenantLimits {
+    /// Its policy runs at once: `concurrent_runs`, else
+    /// [`DEFAULT_CONCURRENT_RUNS`].
+    pub fn runs_at_once(&self) -> u32 {
+        self.concurrent_runs.unwrap_or(DEFAULT_CONCURRENT_RUNS)
+    }
 }
 
 /// One stored API key: its id (shown in the audit log) and its hash.
@@ -167,8 +183,12 @@ impl RawTenant {
             ("concurrent_requests", raw.concurrent_requests),
         ] {
             if v == Some(0) {
-                return Err(ConfigError::new(file, lkey(field), "must be at least 1")
-                    .hint("leave the key out for no tenant limit"));
+                let hint = if field == "concurrent_runs" {
+                    format!("leave the key out for the default of {DEFAULT_CONCURRENT_RUNS}")
+                } else {
+                    "leave the key out for no tenant limit".to_string()
+                };
+                return Err(ConfigError::new(file, lkey(field), "must be at least 1").hint(hint));
             }
         }
         if let Some(f) = raw.fuel {

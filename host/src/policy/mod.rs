@@ -275,11 +275,15 @@ impl Runner {
     ) -> RunReport {
         let _slot = match caller.tenant.as_ref().map(|t| t.start_run()) {
             Some(Err(max)) => {
+                let tenant = caller.tenant_name();
+                let key = format!("tenants.{tenant}.limits.concurrent_runs");
+                let default = crate::config::tenant::DEFAULT_CONCURRENT_RUNS;
                 let mut report = self.refused(
                     policy,
                     format!(
-                        "rate-limited: tenant {:?} already has {max} policy runs in progress (its limit); retry when one ends",
-                        caller.tenant_name()
+                        "rate-limited: tenant {tenant:?} already has {max} policy runs in progress, \
+                         its limit ({key}, {default} unless set; a run taken as a task holds its \
+                         place until it ends); retry when one ends, or raise {key}"
                     ),
                 );
                 // A journaled run that never started ends there too.

@@ -10,7 +10,9 @@
 //! naming it with another tenant's key gets the same 404 as an unknown id.
 //! Each session is served by the gateway's own MCP session, for the
 //! caller that opened it, over a pair of bounded channels; it ends when
-//! the event stream is closed.
+//! the event stream is closed. At most [`MAX_SESSIONS`] are open, and
+//! where tenants share them each takes only its fair share
+//! ([`crate::tenant::share`]), so one tenant cannot leave another none.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,6 +31,7 @@ use rmcp::model::ClientJsonRpcMessage;
 
 use super::Gateway;
 use crate::tenant::Caller;
+use crate::tenant::share::{FairShare, Refused, Slot, sharer};
 
 /// The most legacy sessions open at once.
 const MAX_SESSIONS: usize = 256;
@@ -41,15 +44,27 @@ const QUEUE: usize = 64;
 const MESSAGES: &str = "/messages";
 
 /// The open legacy sessions.
-#[derive(Default)]
 pub(super) struct Sessions {
     open: Mutex<HashMap<String, Open>>,
+    /// [`MAX_SESSIONS`], each tenant taking its fair share.
+    slots: Arc<FairShare>,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions {
+            open: Mutex::default(),
+            slots: FairShare::new(MAX_SESSIONS),
+        }
+    }
 }
 
 struct Open {
     /// The tenant that opened it (`None` without tenants).
     tenant: Option<String>,
     to_handler: mpsc::Sender<ClientJsonRpcMessage>,
+    /// Its place among [`MAX_SESSIONS`], given back when it is forgotten.
+    _slot: Slot,
 }
 
 /// The routes of the legacy transport.
@@ -70,6 +85,10 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 /// `GET /sse`: a new session and its event stream.
 async fn open(State((gw, sessions)): State<Shared>, request: Request) -> Response {
     let caller = request.extensions().get::<Caller>().cloned();
+    let slot = match sessions.slots.take(caller.as_ref().and_then(sharer)) {
+        Ok(slot) => slot,
+        Err(refused) => return full(&refused),
+    };
     let tenant = caller
         .as_ref()
         .and_then(|c| c.tenant.as_ref())
@@ -80,18 +99,14 @@ async fn open(State((gw, sessions)): State<Shared>, request: Request) -> Respons
     };
     let (to_handler, from_agent) = mpsc::channel::<ClientJsonRpcMessage>(QUEUE);
     let (to_agent, answers) = mpsc::channel(QUEUE);
-    {
-        let mut open = sessions.open.lock();
-        if open.len() >= MAX_SESSIONS {
-            return refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!(
-                    "{MAX_SESSIONS} legacy SSE sessions are open, the most weft keeps; close one, or use streamable HTTP at /mcp"
-                ),
-            );
-        }
-        open.insert(id.clone(), Open { tenant, to_handler });
-    }
+    sessions.open.lock().insert(
+        id.clone(),
+        Open {
+            tenant,
+            to_handler,
+            _slot: slot,
+        },
+    );
     let session = gw.session_for(caller);
     let closing = Closing {
         id: id.clone(),
@@ -112,6 +127,27 @@ async fn open(State((gw, sessions)): State<Shared>, request: Request) -> Respons
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The refusal of a session for which there is no slot: 503 when weft
+/// keeps all it can, 429 when the tenant holds its share.
+fn full(refused: &Refused) -> Response {
+    match refused {
+        Refused::Full { .. } => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "{MAX_SESSIONS} legacy SSE sessions are open, the most weft keeps; close one, or use streamable HTTP at /mcp"
+            ),
+        ),
+        Refused::Share { tenant, held, .. } => refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "tenant {tenant:?} holds {held} of the {MAX_SESSIONS} legacy SSE sessions weft \
+                 keeps, as many as are left for other tenants: a tenant holds no more sessions \
+                 than it leaves free; close one of its sessions, or use streamable HTTP at /mcp"
+            ),
+        ),
+    }
 }
 
 /// The endpoint event, then each answer as a `message` event; the session

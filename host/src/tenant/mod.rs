@@ -8,6 +8,7 @@
 
 pub mod bucket;
 pub mod keys;
+pub mod share;
 mod shared;
 
 pub use shared::SharedRates;
@@ -37,8 +38,14 @@ pub struct Tenant {
     /// The rate's bucket in the shared database, when there is one (see
     /// [`Tenants::share_rates`]); `bucket` is then the fallback.
     shared: std::sync::OnceLock<Arc<SharedRates>>,
-    runs: Option<Arc<Semaphore>>,
+    /// Its policy runs at once: `concurrent_runs`, or
+    /// [`crate::config::tenant::DEFAULT_CONCURRENT_RUNS`] unless set.
+    runs: Arc<Semaphore>,
     requests: Option<Arc<Semaphore>>,
+    /// Whether it shares weft's caps with other tenants (two or more are
+    /// configured): then it takes only its fair share of each (see
+    /// [`share`]).
+    shares: bool,
 }
 
 impl Tenant {
@@ -65,13 +72,17 @@ impl Tenant {
             code: config.code.clone(),
             bucket,
             shared: std::sync::OnceLock::new(),
-            runs: l
-                .concurrent_runs
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            runs: Arc::new(Semaphore::new(l.runs_at_once() as usize)),
             requests: l
                 .concurrent_requests
                 .map(|n| Arc::new(Semaphore::new(n as usize))),
+            shares: false,
         }
+    }
+
+    /// Whether it shares weft's caps with other tenants (see [`share`]).
+    pub fn shares_caps(&self) -> bool {
+        self.shares
     }
 
     /// Whether the tenant may list and run this policy.
@@ -117,9 +128,11 @@ impl Tenant {
         }
     }
 
-    /// A slot for one policy run, or `Err(max)` when all are taken.
+    /// A slot for one policy run, held until the run ends (a run taken as
+    /// a task holds it after its request is answered), or `Err(max)` when
+    /// all are taken.
     pub fn start_run(&self) -> Result<Option<OwnedSemaphorePermit>, u32> {
-        slot(self.runs.as_ref(), self.limits.concurrent_runs)
+        slot(Some(&self.runs), Some(self.limits.runs_at_once()))
     }
 
     /// A slot for one HTTP request, or `Err(max)` when all are taken.
@@ -178,7 +191,9 @@ impl Tenants {
     pub fn new(configs: &[TenantConfig]) -> Tenants {
         let mut tenants = Tenants::default();
         for c in configs {
-            let t = Arc::new(Tenant::new(c));
+            let mut t = Tenant::new(c);
+            t.shares = configs.len() > 1;
+            let t = Arc::new(t);
             for k in &c.keys {
                 tenants
                     .keys
