@@ -8,8 +8,9 @@
 //! its nested calls answered from the journal, so none that completed is
 //! sent twice.
 //!
-//! A run's spec is `adapter:SERVER`; the call's caller (its tenant) is
-//! recorded in the run's options, so a resume calls as the same tenant.
+//! A run's spec is `adapter:SERVER`; the call's caller (its tenant, the
+//! chain of adapters it came through, its grants) is recorded in the run's
+//! options, so a resume calls as exactly that caller.
 
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ impl ComponentServer {
         let options = RunOptions {
             origin: Some(ORIGIN.into()),
             tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
+            caller: Some(crate::journal::RunCaller::of(caller)),
             ..RunOptions::default()
         };
         let record = RunRecord::start(

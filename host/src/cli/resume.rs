@@ -273,18 +273,9 @@ async fn settle_and_claim(
 }
 
 /// A run made for a tenant (`weft run --tenant`, `weft serve`) goes on as
-/// that tenant.
+/// exactly the caller stored with it.
 fn run_caller(hub: &crate::Hub, run: &RunRecord) -> Result<Caller, String> {
-    match &run.options.tenant {
-        None => Ok(Caller::owner()),
-        Some(name) => match hub.tenants().get(name) {
-            Some(t) => Ok(Caller::tenant(t, "cli")),
-            None => Err(format!(
-                "run {} was made for tenant {name:?}, which the config no longer defines",
-                run.id
-            )),
-        },
-    }
+    journal::caller::resume_as(run, hub.tenants()).map_err(|e| e.to_string())
 }
 
 /// `weft runs resume` of a durable adapter call: the adapter's server

@@ -77,6 +77,7 @@ pub async fn run(
         timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
         memory: opts.memory,
         tenant,
+        caller: Some(crate::journal::RunCaller::of(&caller)),
         ..Default::default()
     };
     // A path is kept absolute, so a resume from another folder finds it.

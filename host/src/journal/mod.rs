@@ -10,6 +10,8 @@
 //! the journal ends; a call with an intent and no result is *in doubt*.
 //!
 //! - [`model`]: runs, events and their statuses;
+//! - [`caller`]: the caller a run was made for, as it is stored and
+//!   resumed;
 //! - `store`: the [`Backend`] contract any storage meets;
 //! - `sqlite`: the embedded backend (one file, WAL mode, a writer thread),
 //!   its schema and migrations in `file_schema`, its runs held through
@@ -26,6 +28,7 @@
 //! The journaled host calls of a run (each of `RunCtx`'s calls with its
 //! journal step) are the sandbox's: `sandbox/journaled.rs`.
 
+pub mod caller;
 mod clocks;
 pub(crate) mod crash;
 mod file_lease;
@@ -43,6 +46,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::migrate::LATEST as SCHEMA_VERSION;
+pub use caller::RunCaller;
 pub use clocks::{new_seed, wire};
 pub use model::{
     CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunOptions, RunRecord, Status,

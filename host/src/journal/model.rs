@@ -76,6 +76,11 @@ pub struct RunOptions {
     /// --tenant`), if any: a resume runs it for that tenant again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Who, within that tenant, the run was made for (see
+    /// [`super::caller`]): a resume goes on as exactly that caller. `None`
+    /// in a run an older weft stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<super::caller::RunCaller>,
 }
 
 /// One run, as its row.

@@ -72,8 +72,9 @@ pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync
 pub struct RunCtx {
     pub hub: Arc<dyn ToolHost>,
     pub grants: Grants,
-    /// Whom the run is for (its tenant's view is intersected with the
-    /// grants) and the policy's name, for the router and the audit log.
+    /// Whom the run is for and the policy's name, for the router and the
+    /// audit log: its tenant's view, and its grants held within whatever
+    /// already narrowed the caller (an agent's token's scopes).
     pub caller: Caller,
     pub max_calls: u32,
     calls_made: AtomicU32,
@@ -93,7 +94,25 @@ pub struct RunCtx {
 }
 
 impl RunCtx {
+    /// The context of a run for `caller`: the run's `grants` are held
+    /// within the grants the caller already carries (an agent's token's
+    /// scopes), so a run does no more than its caller may.
     pub fn new(
+        hub: Arc<dyn ToolHost>,
+        grants: Grants,
+        caller: Caller,
+        max_calls: u32,
+        progress: Option<ProgressFn>,
+    ) -> RunCtx {
+        let held = match &caller.grants {
+            Some(outer) => grants.within(outer),
+            None => grants.clone(),
+        };
+        RunCtx::as_caller(hub, grants, caller.with_grants(&held), max_calls, progress)
+    }
+
+    /// A context whose `caller` already carries what the run is held to.
+    fn as_caller(
         hub: Arc<dyn ToolHost>,
         grants: Grants,
         caller: Caller,
@@ -102,7 +121,7 @@ impl RunCtx {
     ) -> RunCtx {
         RunCtx {
             hub,
-            caller: caller.with_grants(&grants),
+            caller,
             grants,
             max_calls,
             calls_made: AtomicU32::new(0),
@@ -117,8 +136,8 @@ impl RunCtx {
     }
 
     /// The context of one call of an adapter: its grants, its caller (see
-    /// [`Caller::through_adapter`]), its cap on nested calls and its
-    /// config.
+    /// [`Caller::through_adapter`]: the adapter's grants in place of its
+    /// caller's), its cap on nested calls and its config.
     pub fn for_adapter(
         hub: Arc<dyn ToolHost>,
         grants: Grants,
@@ -129,7 +148,7 @@ impl RunCtx {
         RunCtx {
             config,
             role: "adapter",
-            ..RunCtx::new(hub, grants, caller, max_calls, None)
+            ..RunCtx::as_caller(hub, grants, caller, max_calls, None)
         }
     }
 

@@ -6,14 +6,17 @@
 //! serve` resumes the unfinished runs that a `weft serve` started: in a
 //! journal file, those whose process is gone; in a shared database, those
 //! whose lease has expired, looked for again every half lease so that a
-//! replica takes over the runs of one that died.
+//! replica takes over the runs of one that died. A run goes on as exactly
+//! the caller it was made for (stored with it: `journal::caller`), never
+//! as its tenant's whole view.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::code::Language;
 use crate::journal::{
-    self, Backend, Filter, JournalError, Recorder, RunOptions, RunRecord, Status, resumable,
+    self, Backend, Filter, JournalError, Recorder, RunCaller, RunOptions, RunRecord, Status,
+    resumable,
 };
 use crate::policy::Loaded;
 use crate::tenant::Caller;
@@ -85,6 +88,7 @@ async fn begin_run(
     let options = RunOptions {
         origin: Some(ORIGIN.into()),
         tenant: caller.tenant.as_ref().map(|t| t.name.clone()),
+        caller: Some(RunCaller::of(caller)),
         ..RunOptions::default()
     };
     let record = RunRecord::start(&loaded.name, spec, loaded.wasm.digest(), input, options)
@@ -292,15 +296,10 @@ async fn load_and_claim(
     }
 }
 
-/// Who a run was made for: its tenant, or the owner.
+/// Who a run was made for: exactly the caller stored with it (its tenant,
+/// narrowed as it was), or the owner.
 fn run_caller(gw: &Gateway, run: &RunRecord) -> Result<Caller, String> {
-    match &run.options.tenant {
-        None => Ok(Caller::owner()),
-        Some(name) => match gw.hub.tenants().get(name) {
-            Some(t) => Ok(Caller::tenant(t, "resume")),
-            None => Err(format!("its tenant {name:?} is no longer configured")),
-        },
-    }
+    journal::caller::resume_as(run, gw.hub.tenants()).map_err(|e| e.to_string())
 }
 
 /// The calls in doubt that may be sent again, as `caller`'s own catalog

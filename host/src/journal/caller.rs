@@ -1,0 +1,145 @@
+//! A run's caller as the journal keeps it: [`RunCaller`], in the run's
+//! options. A run is made for one caller, and a tenant's caller may be
+//! narrowed within the tenant's view (an agent's OAuth token grants only
+//! the tools its scopes name; an adapter's call carries the chain of
+//! adapters it came through). A resume goes on as exactly that caller
+//! ([`resume_as`]), never as the tenant's whole view; a tenant's run
+//! stored without its caller, by an older weft, is not resumed.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::RunRecord;
+use crate::config::{Grants, PatternError};
+use crate::tenant::{Caller, Tenants};
+
+/// Who a run was made for, within its tenant (the run's `tenant`): what
+/// narrows the caller, as written, so that a resume is held to exactly it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCaller {
+    /// The key that authenticated the caller (`oauth:SUBJECT` for an
+    /// agent's token), for the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The grants the caller carried, as written, outermost first: each
+    /// list narrows those before it (an agent's token's scopes, then a
+    /// calling policy's grants). None: the tenant's whole view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Vec<String>>,
+    /// The policy or adapter making the call (a durable adapter's call
+    /// made by one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The adapters the call came through, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
+}
+
+impl RunCaller {
+    /// `caller` as a run stores it.
+    pub fn of(caller: &Caller) -> RunCaller {
+        RunCaller {
+            key: caller.key_id.clone(),
+            grants: caller
+                .grants
+                .as_ref()
+                .map(|g| g.layers())
+                .unwrap_or_default(),
+            policy: caller.policy.clone(),
+            via: caller.via.clone(),
+        }
+    }
+}
+
+/// Why a run cannot go on as the caller it was made for.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerError {
+    #[error(
+        "run {run} was made for tenant {tenant:?}, which the config no longer defines; it is not resumed"
+    )]
+    TenantGone { run: String, tenant: String },
+    #[error(
+        "run {run} was stored without its caller (by a weft older than this one), so weft cannot tell how far its caller was narrowed within tenant {tenant:?}'s view; it is not resumed: start it again"
+    )]
+    NotStored { run: String, tenant: String },
+    #[error(
+        "run {run}'s stored caller has grants that do not compile ({error}); it is not resumed: start it again"
+    )]
+    Grants { run: String, error: PatternError },
+}
+
+/// The caller `run` goes on as: the one stored with it, of its tenant
+/// (no tenant: the owner). A tenant's run stored without its caller is
+/// refused, but for one started at the command line (`weft run
+/// --tenant`, no origin), whose caller has always been the tenant's
+/// whole view.
+pub fn resume_as(run: &RunRecord, tenants: &Tenants) -> Result<Caller, CallerError> {
+    let tenant = match &run.options.tenant {
+        None => None,
+        Some(name) => Some(tenants.get(name).ok_or_else(|| CallerError::TenantGone {
+            run: run.id.clone(),
+            tenant: name.clone(),
+        })?),
+    };
+    let stored = match (&run.options.caller, tenant) {
+        (Some(stored), tenant) => (stored, tenant),
+        (None, None) => return Ok(Caller::owner()),
+        (None, Some(t)) if run.options.origin.is_none() => return Ok(Caller::tenant(t, "cli")),
+        (None, Some(t)) => {
+            return Err(CallerError::NotStored {
+                run: run.id.clone(),
+                tenant: t.name.clone(),
+            });
+        }
+    };
+    let (stored, tenant) = stored;
+    let grants = Grants::from_layers(&stored.grants).map_err(|error| CallerError::Grants {
+        run: run.id.clone(),
+        error,
+    })?;
+    Ok(Caller {
+        tenant,
+        key_id: stored.key.clone(),
+        policy: stored.policy.clone(),
+        grants: grants.map(Arc::new),
+        via: stored.via.clone(),
+        ..Caller::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A caller narrowed twice (a token's scopes, then a policy's grants)
+    /// and through an adapter comes back from its stored form the same.
+    #[test]
+    fn a_stored_caller_comes_back_as_it_was() {
+        let scope = Grants::new(&["w.tool_0".into(), "w.tool_1".into()]).unwrap();
+        let policy = Grants::new(&["w.*".into()]).unwrap();
+        let caller = Caller {
+            key_id: Some("oauth:alice".into()),
+            policy: Some("writes".into()),
+            grants: Some(Arc::new(policy.within(&scope))),
+            via: vec!["outer".into()],
+            ..Caller::default()
+        };
+        let stored = RunCaller::of(&caller);
+        assert_eq!(
+            stored.grants,
+            vec![
+                vec!["w.tool_0".to_string(), "w.tool_1".into()],
+                vec!["w.*".to_string()]
+            ]
+        );
+        let text = serde_json::to_string(&stored).unwrap();
+        let back: RunCaller = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, stored);
+        let grants = Grants::from_layers(&back.grants).unwrap().unwrap();
+        assert!(grants.allows("w", "tool_1"));
+        assert!(!grants.allows("w", "tool_2"));
+        assert_eq!(RunCaller::of(&Caller::owner()), RunCaller::default());
+        assert_eq!(serde_json::to_string(&RunCaller::default()).unwrap(), "{}");
+    }
+}
