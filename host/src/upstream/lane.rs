@@ -20,6 +20,14 @@
 //! own writes go through [`LaneWriter`], which writes each flushed frame
 //! whole under the same lock.
 //!
+//! A line longer than [`MAX_LINE`] reaches neither: it is dropped as it
+//! streams by, holding at most the cap, and the request it answers (its
+//! `id` read from the line's start or end, see [`overlong`]) fails with an
+//! error that says so: a lane call through its waiting caller, one of
+//! rmcp's through an error answer put in the line's place. The server
+//! keeps running. (rmcp's own reader would drop the line too, but leave
+//! its request waiting until it timed out.)
+//!
 //! When the server's stdout ends, every call still waiting is answered
 //! "transport closed".
 
@@ -39,13 +47,20 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::oneshot;
 
+#[path = "overlong.rs"]
+mod overlong;
+
+use overlong::Dropping;
+
 /// The prefix of a lane request's id.
 const PREFIX: &str = "weft-lane-";
 /// What a line must contain to be looked at as a lane answer.
 const NEEDLE: &[u8] = b"\"weft-lane-";
-/// The longest line held back to be looked at; a longer one passes to
-/// rmcp, which drops lines over its own limit (16 MiB) anyway.
-const MAX_HELD: usize = 16 * 1024 * 1024;
+/// The longest line read from a server's stdout, newline included: rmcp's
+/// own limit, and the most an HTTP server's answer may be.
+pub const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+/// A held line's buffer bigger than this is let go once the line is done.
+const KEEP: usize = 1024 * 1024;
 /// How much is read from the server's stdout at a time.
 const CHUNK: usize = 16 * 1024;
 
@@ -110,7 +125,8 @@ pub fn split<R>(stdin: Pipe, stdout: R) -> (Lane, LaneReader<R>, LaneWriter) {
         shared: shared.clone(),
         chunk: vec![0; CHUNK].into_boxed_slice(),
         line: Vec::new(),
-        passing: false,
+        max_line: MAX_LINE,
+        dropping: None,
         ready: Vec::new(),
         at: 0,
         eof: false,
@@ -325,8 +341,10 @@ pub struct LaneReader<R> {
     chunk: Box<[u8]>,
     /// The line read so far (held back until its end is seen).
     line: Vec<u8>,
-    /// The current line outgrew [`MAX_HELD`]: it passes on unlooked at.
-    passing: bool,
+    /// The longest line passed on or looked at ([`MAX_LINE`]).
+    max_line: usize,
+    /// The current line outgrew `max_line`: it is being dropped.
+    dropping: Option<Dropping>,
     /// Bytes for rmcp, from `at` on.
     ready: Vec<u8>,
     at: usize,
@@ -335,9 +353,16 @@ pub struct LaneReader<R> {
 
 impl<R: AsyncRead + Unpin> LaneReader<R> {
     /// Sorts freshly read bytes into lines: lane answers are handed over,
-    /// everything else goes to `ready`.
+    /// overlong lines dropped, everything else goes to `ready`.
     fn sort(&mut self, n: usize) {
-        let mut rest = &self.chunk[..n];
+        // Out of `self` while it is sorted, for the methods that take it.
+        let chunk = std::mem::take(&mut self.chunk);
+        self.sort_bytes(&chunk[..n]);
+        self.chunk = chunk;
+    }
+
+    fn sort_bytes(&mut self, bytes: &[u8]) {
+        let mut rest = bytes;
         while !rest.is_empty() {
             let end = memchr::memchr(b'\n', rest).map(|i| i + 1);
             let (part, done) = match end {
@@ -345,9 +370,18 @@ impl<R: AsyncRead + Unpin> LaneReader<R> {
                 None => (rest, false),
             };
             rest = &rest[part.len()..];
-            if self.passing {
-                self.ready.extend_from_slice(part);
-                self.passing = !done;
+            if let Some(dropping) = self.dropping.as_mut() {
+                dropping.see(part);
+                if done {
+                    self.dropped();
+                }
+                continue;
+            }
+            if self.line.len() + part.len() > self.max_line {
+                self.overflow(part);
+                if done {
+                    self.dropped();
+                }
                 continue;
             }
             if done && self.line.is_empty() {
@@ -357,17 +391,21 @@ impl<R: AsyncRead + Unpin> LaneReader<R> {
                 }
                 continue;
             }
+            if self.line.len() + part.len() > KEEP && self.line.capacity() <= KEEP {
+                // A long line: room up to the cap at once (only what is
+                // written is touched), not a copy at every doubling.
+                self.line.reserve_exact(self.max_line + CHUNK - self.line.len());
+            }
             self.line.extend_from_slice(part);
             if done {
                 let line = std::mem::take(&mut self.line);
                 if !self.shared.divert(&line) {
                     self.ready.extend_from_slice(&line);
                 }
-                self.line = line;
-                self.line.clear();
-            } else if self.line.len() > MAX_HELD {
-                self.ready.append(&mut self.line);
-                self.passing = true;
+                if line.capacity() <= KEEP {
+                    self.line = line;
+                    self.line.clear();
+                }
             }
         }
     }

@@ -200,3 +200,52 @@ async fn rmcp_frames_and_lane_lines_never_interleave() {
     assert_eq!(server.await.unwrap(), 20);
     let _ = rmcp.await.unwrap();
 }
+
+/// Lines over the cap go no further, however they are cut into reads,
+/// and the request each answers fails with the overlong error: a lane
+/// call (its id first or last) through its caller, one of rmcp's by an
+/// error line in the dropped line's place. A line of the server's own (a
+/// notification) just goes; a line at the cap passes whole.
+#[tokio::test]
+async fn an_overlong_line_fails_its_request_and_goes_no_further() {
+    let x = "x".repeat(100);
+    let at_cap = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{{\"t\":\"{}\"}}}}\n",
+        "y".repeat(21)
+    );
+    assert_eq!(at_cap.len(), 64);
+    let text = [
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":\"weft-lane-1\",\"result\":{{\"t\":\"{x}\"}}}}\n"),
+        format!("{{\"jsonrpc\":\"2.0\",\"result\":{{\"t\":\"{x}\"}},\"id\":\"weft-lane-2\"}}\r\n"),
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{{\"t\":\"{x}\"}}}}\n"),
+        format!("{{\"method\":\"notifications/message\",\"params\":{{\"data\":\"{x}\"}}}}\n"),
+        at_cap.clone(),
+    ]
+    .concat();
+    let overlong = super::overlong::error(64);
+    let to_rmcp = format!(
+        "{}\n{at_cap}",
+        serde_json::json!({"jsonrpc": "2.0", "id": 7, "error": overlong})
+    );
+    for piece in [1, 7, 64, text.len()] {
+        let (lane, mut reader, _writer, _server_in, _server_out) = lane();
+        reader.max_line = 64;
+        let first = lane.send(call()).await.unwrap();
+        let last = lane.send(call()).await.unwrap();
+        for bytes in text.as_bytes().chunks(piece) {
+            reader.sort_bytes(bytes);
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&reader.ready),
+            to_rmcp,
+            "pieces of {piece}"
+        );
+        assert!(reader.line.len() <= 64 && reader.dropping.is_none());
+        for sent in [first, last] {
+            match sent.answer().await {
+                Err(ServiceError::McpError(e)) => assert_eq!(e, overlong, "pieces of {piece}"),
+                other => panic!("pieces of {piece}: {other:?}"),
+            }
+        }
+    }
+}

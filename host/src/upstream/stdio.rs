@@ -45,6 +45,8 @@ use crate::config::Transport;
 const TAIL_LINES: usize = 40;
 /// The longest stderr line kept, in bytes.
 const TAIL_LINE_BYTES: usize = 400;
+/// The most of one stderr line read into memory (and logged), in bytes.
+const STDERR_LINE_BYTES: usize = 8 * 1024;
 
 /// The last lines a server wrote to stderr.
 #[derive(Debug, Default, Clone)]
@@ -151,20 +153,59 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
         reaper::watch(pid);
     }
     if let Some(stderr) = stderr {
-        let tail = tail.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::debug!(target: "weft::upstream::stderr", "{line}");
-                tail.push(line);
-            }
-        });
+        tokio::spawn(read_stderr(stderr, tail.clone()));
     }
     Ok(Spawned {
         transport,
         lane,
         pid,
     })
+}
+
+/// Reads a server's stderr a line at a time into the log and `tail`,
+/// keeping at most [`STDERR_LINE_BYTES`] of each line: a line of any length
+/// (or one that is not UTF-8) is never held whole and never stops the
+/// reading, so the server never blocks on a full pipe.
+async fn read_stderr(stderr: impl tokio::io::AsyncRead + Unpin, tail: StderrTail) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    let mut cut = 0u64;
+    loop {
+        let (taken, ended) = match reader.fill_buf().await {
+            Ok(buf) if !buf.is_empty() => {
+                let (take, ended) = match memchr::memchr(b'\n', buf) {
+                    Some(i) => (i + 1, true),
+                    None => (buf.len(), false),
+                };
+                let room = STDERR_LINE_BYTES.saturating_sub(line.len()).min(take);
+                line.extend_from_slice(&buf[..room]);
+                cut += (take - room) as u64;
+                (take, ended)
+            }
+            _ => break,
+        };
+        reader.consume(taken);
+        if ended {
+            stderr_line(&mut line, &mut cut, &tail);
+        }
+    }
+    if !line.is_empty() {
+        stderr_line(&mut line, &mut cut, &tail);
+    }
+}
+
+/// Logs and keeps one stderr line (what was kept of it), and empties it.
+fn stderr_line(line: &mut Vec<u8>, cut: &mut u64, tail: &StderrTail) {
+    let kept = line.strip_suffix(b"\n").unwrap_or(line);
+    let kept = kept.strip_suffix(b"\r").unwrap_or(kept);
+    let mut text = String::from_utf8_lossy(kept).into_owned();
+    if *cut > 0 {
+        text.push_str(&format!(" … ({cut} more bytes of this line not kept)"));
+    }
+    tracing::debug!(target: "weft::upstream::stderr", "{text}");
+    tail.push(text);
+    line.clear();
+    *cut = 0;
 }
 
 /// What the spawner thread is handed: a child to start.
