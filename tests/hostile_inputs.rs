@@ -8,11 +8,17 @@
 //!   call fails at once with an error that says what happened and what to
 //!   do, the process lives on (same pid), and weft's peak memory stays
 //!   far below what it was sent.
+//! - Code mode's Python import guard, escaped (finding 14): through
+//!   `tools.call.__func__.__globals__` and through `object.__subclasses__()`
+//!   the code reaches the interpreter's real `__import__`, and with it
+//!   `os` and `socket`; still it finds no file, no environment variable
+//!   and no socket, because the sandbox grants none.
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::support::code::{EXEC_DEADLINE, interpreters, weft_code};
 use crate::support::edge::{Raw, only_text, serve, write_config};
 use crate::support::*;
 
@@ -149,4 +155,111 @@ async fn a_stdio_servers_overlong_line_fails_its_call_and_keeps_the_process() {
     let framing = bytes as usize - text.len();
     assert!((74..100).contains(&framing), "{} bytes of text", text.len());
     assert!(text.bytes().all(|b| b == b'x'), "the text is the filler");
+}
+
+/// The Python code that escapes the guard both ways and looks for files,
+/// variables and sockets with the real modules: one report of what it
+/// found, keyed by the way in. (That `os` imports at all is the escape:
+/// the guard refuses it.)
+const ESCAPE: &str = r#"
+def via_globals():
+    return tools.call.__func__.__globals__["_real_import"]
+
+def via_subclasses():
+    for c in object.__subclasses__():
+        g = getattr(getattr(c, "__init__", None), "__globals__", None)
+        if g and "__builtins__" in g:
+            b = g["__builtins__"]
+            imp = b["__import__"] if isinstance(b, dict) else b.__import__
+            if imp is not __import__:
+                return imp
+    raise RuntimeError("no class leads to the real import")
+
+def outcome(f):
+    try:
+        return ["ok", f()]
+    except BaseException as e:
+        return [type(e).__name__, getattr(e, "errno", None)]
+
+found = {}
+for way, get in [("globals", via_globals), ("subclasses", via_subclasses)]:
+    imp = get()
+    os = imp("os")
+    real_open = imp("builtins").open
+    port = input["port"]
+    def connect():
+        socket = imp("socket")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.connect(("127.0.0.1", port))
+        return "connected"
+    found[way] = {
+        "environ": dict(os.environ),
+        "canary": os.environ.get("WEFT_GUARD_CANARY"),
+        "listdir /": outcome(lambda: os.listdir("/")),
+        "listdir .": outcome(lambda: os.listdir(".")),
+        "open": outcome(lambda: real_open(input["file"]).read()),
+        "stat": outcome(lambda: os.stat(input["file"]).st_size),
+        "socket": outcome(connect),
+        "_socket": outcome(lambda: imp("_socket").socket()),
+    }
+return found
+"#;
+
+/// Past the import guard, by both known ways, the code has the real `os`
+/// and `socket` and finds nothing with them: no file (not even one weft
+/// itself can read), no variable (not even one set on weft), no socket
+/// (a listener on loopback sees no connection).
+#[test]
+fn an_escaped_import_guard_still_finds_no_file_variable_or_socket() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let cfg = write_config(dir.path(), "");
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "weft can read this").expect("write the file");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a listener");
+    let port = listener.local_addr().expect("its address").port();
+    let code = dir.path().join("escape.py");
+    std::fs::write(&code, ESCAPE).expect("write the code");
+    let input = json!({"port": port, "file": secret.display().to_string()});
+
+    let out = weft_code(&interp)
+        .env("WEFT_GUARD_CANARY", "canary-53")
+        .arg("-c")
+        .arg(&cfg)
+        .args(["exec", "--json"])
+        .arg(&code)
+        .arg("--input")
+        .arg(input.to_string())
+        .output_within(EXEC_DEADLINE)
+        .expect("weft exec runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("--json prints a report ({e}): {stderr}"));
+    assert_eq!(out.status.code(), Some(0), "{report} {stderr}");
+
+    let nothing = json!({
+        "environ": {},
+        "canary": null,
+        // WASI's ENOENT: there is no file system to look in.
+        "listdir /": ["FileNotFoundError", 44],
+        "listdir .": ["FileNotFoundError", 44],
+        "open": ["FileNotFoundError", 44],
+        "stat": ["FileNotFoundError", 44],
+        // The stdlib's socket module is not built for WASI, and the
+        // sockets underneath refuse to be made.
+        "socket": ["ModuleNotFoundError", null],
+        "_socket": ["PermissionError", 2],
+    });
+    assert_eq!(
+        report["output"],
+        json!({"globals": nothing, "subclasses": nothing}),
+        "{report}"
+    );
+    listener.set_nonblocking(true).expect("non-blocking");
+    let accepted = listener.accept().map(|(_, peer)| peer);
+    assert_eq!(
+        accepted.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "the code's socket reached the listener"
+    );
 }
