@@ -4,7 +4,11 @@
 //! when it restarts.
 //!
 //! A result the server marks `cacheScope: "private"` is keyed by the
-//! tenant that read it, so it is never served to another tenant.
+//! tenant that read it, so it is never served to another tenant. A
+//! component server's (an adapter's) tool result is keyed by its caller's
+//! whole authority (tenant, view, grants, adapter chain; see
+//! `router/cached.rs`), since the adapter's nested calls were made as that
+//! caller.
 
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +39,19 @@ pub enum Scope {
     Public,
     /// Only this tenant.
     Private(String),
+    /// Only callers with exactly this authority: the tenant's name and a
+    /// digest of its view, grants and adapter chain.
+    Caller(String),
+}
+
+impl Scope {
+    /// The bytes of its name, as counted against the byte cap.
+    fn len(&self) -> usize {
+        match self {
+            Scope::Public => 0,
+            Scope::Private(s) | Scope::Caller(s) => s.len(),
+        }
+    }
 }
 
 /// One entry's identity.
@@ -61,7 +78,13 @@ impl Key {
         }
     }
 
-    pub fn tool(server: &str, tool: &str, args: Option<&rmcp::model::JsonObject>) -> Key {
+    /// A tool's result for the callers `scope` admits.
+    pub fn tool(
+        server: &str,
+        tool: &str,
+        args: Option<&rmcp::model::JsonObject>,
+        scope: Scope,
+    ) -> Key {
         // serde_json's maps are ordered by key, so this text is canonical.
         let args = args
             .map(|a| serde_json::to_string(a).unwrap_or_default())
@@ -71,7 +94,7 @@ impl Key {
             kind: "tool",
             name: tool.into(),
             args,
-            scope: Scope::Public,
+            scope,
         }
     }
 }
@@ -112,7 +135,7 @@ impl Cached {
 
 impl Key {
     fn size(&self) -> usize {
-        self.server.len() + self.name.len() + self.args.len() + 64
+        self.server.len() + self.name.len() + self.args.len() + self.scope.len() + 64
     }
 }
 
@@ -415,6 +438,25 @@ mod tests {
         // Invalidation gives the bytes back.
         c.invalidate_server("s");
         assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn a_tool_result_stays_with_its_scope() {
+        let c = Cache::default();
+        let args = serde_json::json!({"repo": "/r"}).as_object().cloned();
+        let key = |scope| Key::tool("digest", "repo_digest", args.as_ref(), scope);
+        let a = key(Scope::Caller("a:1".into()));
+        let result = Cached::Tool(CallToolResult::success(Vec::new()));
+        c.put(a.clone(), result, Duration::from_secs(5));
+        for other in [
+            Scope::Caller("b:1".into()),
+            Scope::Caller("a:2".into()),
+            Scope::Private("a".into()),
+            Scope::Public,
+        ] {
+            assert!(c.get(&key(other.clone())).is_none(), "{other:?}");
+        }
+        assert!(c.get(&a).is_some());
     }
 
     impl Cache {

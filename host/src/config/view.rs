@@ -42,6 +42,11 @@ impl View {
         })
     }
 
+    /// The patterns as written: (include, exclude).
+    pub fn as_written(&self) -> (&[String], &[String]) {
+        (self.include.as_written(), self.exclude.as_written())
+    }
+
     /// Whether the tenant may see and call `tool` on `server`.
     pub fn allows(&self, server: &str, tool: &str) -> bool {
         self.include.matches(server, tool) && !self.exclude.matches(server, tool)

@@ -1,10 +1,13 @@
-//! Stage 3 of the pipeline for one named server: its instance for the
-//! caller, the tool's catalog entry and its arguments' check against the
-//! tool's schema, the cache ([`super::cached`]), then
-//! attempts under the server's retry policy, counted in the metrics.
+//! Stage 3 of the pipeline for one named server: the caller's view and
+//! grants once more (so nothing, the cache included, serves a caller the
+//! router would refuse), its instance for the caller, the tool's catalog
+//! entry and its arguments' check against the tool's schema, the cache
+//! ([`super::cached`]), then attempts under the server's retry policy,
+//! counted in the metrics.
 
 use std::time::{Duration, Instant};
 
+use crate::authz::{self, Resource};
 use crate::error::{CallError, ErrorKind};
 use crate::upstream::State;
 
@@ -21,6 +24,12 @@ pub(super) async fn call(
     retry_unavailable: bool,
 ) -> Result<Forwarded, CallError> {
     let tool = req.tool.as_str();
+    // Admission already checked this (per member for a domain); checked
+    // again here, right before the cache, so a cached result never
+    // reaches a caller who could not have made the call.
+    if !authz::allowed(&req.caller, &Resource::Tool { server, tool }) {
+        return Err(unknown(route, req, server, true));
+    }
     let Some(up) = instance(route.upstreams, server, &req.caller) else {
         if reachable(route, req, server) {
             // Only per-tenant instances, none of them this caller's.

@@ -4,9 +4,9 @@
 //! delegates here.
 
 use rmcp::model::{
-    ErrorData, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ResultType, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    CacheScope, ErrorData, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResultType, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
@@ -83,7 +83,7 @@ impl Session {
         let fresh = params.input_responses.is_none() && params.request_state.is_none();
         if fresh && let Some(hit) = cached_read(gw, tenant, &instance, &inner) {
             audit.ok();
-            return Ok(expose_contents(gw, &server, hit).into());
+            return Ok(expose_contents(gw, &server, private(hit)).into());
         }
         let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
@@ -105,7 +105,7 @@ impl Session {
                 result.result_type.get_or_insert(ResultType::COMPLETE);
                 cache_read(gw, tenant, &server, &instance, &inner, &result);
                 audit.ok();
-                Ok(expose_contents(gw, &server, result).into())
+                Ok(expose_contents(gw, &server, private(result)).into())
             }
             Driven::InputRequired(input) => {
                 audit.outcome("input-required");
@@ -157,6 +157,19 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// The read as weft answers it: `cacheScope: "private"` where the server
+/// said `public`, its `ttlMs` kept. What weft answers is the caller's:
+/// filtered by its tenant's view, read from its tenant's instance, and
+/// behind weft's own authentication, which a shared cache in front of weft
+/// would skip. (A result with no hint gets `private` from rmcp for a
+/// 2026-07-28 client, and none for an older one.)
+fn private(mut result: ReadResourceResult) -> ReadResourceResult {
+    if result.cache_scope.is_some() {
+        result.cache_scope = Some(CacheScope::Private);
+    }
+    result
 }
 
 /// Rewrites the `uri` of every content item to the name the agent sees.
@@ -216,7 +229,7 @@ fn cache_read(
     };
     let Some(ttl) = ttl else { return };
     let scope = match result.cache_scope {
-        Some(rmcp::model::CacheScope::Private) => Scope::Private(tenant.into()),
+        Some(CacheScope::Private) => Scope::Private(tenant.into()),
         _ => Scope::Public,
     };
     gw.hub.cache().put(
