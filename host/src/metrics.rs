@@ -21,6 +21,17 @@ use prometheus_client::registry::Registry;
 use crate::cache::CacheStats;
 use crate::upstream::ServerStatus;
 
+/// The `tool` label of a call whose tool the catalog does not have (a
+/// server that never listed, or is down): an agent's made-up names never
+/// become label values, so the series stay as many as the catalog's tools.
+pub const UNKNOWN_TOOL: &str = "(unknown)";
+
+/// The `tool` label for `tool`: itself when the catalog has it (`known`),
+/// else [`UNKNOWN_TOOL`].
+pub fn tool_label(known: bool, tool: &str) -> &str {
+    if known { tool } else { UNKNOWN_TOOL }
+}
+
 /// The content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -217,7 +228,8 @@ impl Metrics {
     }
 
     /// One finished call for `tenant` (empty for none); `outcome` is `ok`
-    /// or an error kind.
+    /// or an error kind. `tool` must be a name the catalog has, else
+    /// [`UNKNOWN_TOOL`] (see [`tool_label`]).
     pub fn call(&self, tenant: &str, server: &str, tool: &str, outcome: &str, took: Duration) {
         self.refusal(tenant, server, tool, outcome);
         self.recent.call(server, tool, outcome == "ok", took);

@@ -4,11 +4,16 @@
 //! entry and its arguments' check against the tool's schema, the cache
 //! ([`super::cached`]), then attempts under the server's retry policy,
 //! counted in the metrics.
+//!
+//! A tool the catalog does not have (its server never listed, or is down)
+//! is still tried, since weft cannot know it is made up; but it is counted
+//! under the one label [`crate::metrics::UNKNOWN_TOOL`], never by its name.
 
 use std::time::{Duration, Instant};
 
 use crate::authz::{self, Resource};
 use crate::error::{CallError, ErrorKind};
+use crate::metrics::tool_label;
 use crate::upstream::State;
 
 use super::admit::{reachable, unknown};
@@ -52,6 +57,7 @@ pub(super) async fn call(
     if entry.is_none() && up.in_catalog() {
         return Err(unknown(route, req, server, false));
     }
+    let label = tool_label(entry.is_some(), tool);
     // The arguments against the tool's schema, before anything goes out.
     if let Some(e) = entry
         && up.config.validate_args
@@ -62,14 +68,18 @@ pub(super) async fn call(
         let e = CallError::new(ErrorKind::InvalidArgs, server, tool, why.to_string());
         route
             .metrics
-            .refusal(req.caller.tenant_name(), server, tool, e.kind.as_str());
+            .refusal(req.caller.tenant_name(), server, label, e.kind.as_str());
         return Err(e);
     }
     let slot = cached::slot(up, req, entry);
     if let Some(hit) = slot.as_ref().and_then(|s| cached::lookup(route, s)) {
-        route
-            .metrics
-            .call(req.caller.tenant_name(), server, tool, "ok", Duration::ZERO);
+        route.metrics.call(
+            req.caller.tenant_name(),
+            server,
+            label,
+            "ok",
+            Duration::ZERO,
+        );
         return Ok(hit);
     }
     // Retried without asking only when repeating it is harmless.
@@ -105,15 +115,15 @@ pub(super) async fn call(
             up.wait_up(pause).await;
         }
     };
-    let label = match &outcome {
+    let outcome_label = match &outcome {
         Ok(_) => "ok",
         Err(e) => e.kind.as_str(),
     };
     route.metrics.call(
         req.caller.tenant_name(),
         server,
-        tool,
         label,
+        outcome_label,
         began.elapsed(),
     );
     if let (Some(slot), Ok(done)) = (slot, &outcome) {
