@@ -10,8 +10,11 @@
 //!   recorded pid names a live process again (weft is pid 1 in every
 //!   container it starts in) is resumed, one held by a process in another
 //!   container (whose pids this one cannot see) is resumed once its lease
-//!   lapses, and a live holder's renewed lease keeps a second process out.
-//!   A journal file of an older weft (schema 1) is migrated and resumed.
+//!   lapses (by `weft runs resume`, and by a `weft serve` sharing the file
+//!   with `resume = true`), and a live holder's renewed lease keeps a
+//!   second process out. A process whose run was taken over cannot write
+//!   to it. A journal file of an older weft (schema 1) is migrated and
+//!   resumed.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -540,4 +543,68 @@ async fn a_process_that_lost_a_runs_lease_cannot_write_to_it() {
         [call(0).to_json()],
         "the refused intent was stored"
     );
+}
+
+/// Two containers sharing one journal file: a `weft serve` with `resume =
+/// true` and `lease = "1s"` leaves alone a durable adapter call that a weft
+/// in another container holds (killed after its nested write's result, its
+/// lease still running for 10 s), looks again every second, and takes the
+/// call over once that lease has lapsed: it finishes with the adapter's
+/// answer, the nested write sent once.
+#[test]
+fn a_serve_takes_over_another_containers_run_once_its_lease_lapses() {
+    let s = Setup::with_settings(
+        "journal = \"journal.db\"\nlease = \"1s\"\nresume = true\n",
+        ADAPTER,
+    );
+    std::fs::copy(
+        guest_wasm("weft-adapter-guest"),
+        s.dir.path().join("adapter.wasm"),
+    )
+    .unwrap();
+    let args = json!({"server": "w", "tool": "tool_0", "args": {"text": "write 0"}});
+    let out = weft()
+        .arg("--config")
+        .arg(&s.config)
+        .args(["call", "a", "call", &args.to_string()])
+        .env("WEFT_TEST_CRASH_AT", "after-result:1")
+        .output_timed()
+        .expect("weft runs");
+    crashed(&out, "after-result:1");
+    assert_eq!(s.record(), ["tool_0 write 0"]);
+    let id = s.only_run()["id"].as_str().unwrap().to_string();
+    let until = now_us() + 10_000_000;
+    sql(
+        &journal(&s),
+        &[&format!(
+            "UPDATE runs SET holder = 'box-a:1:7f3e09c2a1b4', holder_process = 'another-boot/pid:[1]/1/42', lease_until = {until}"
+        )],
+    );
+    let mut cmd = weft();
+    cmd.arg("--config").arg(&s.config);
+    let (_served, _) = serve_weft_http(&mut cmd);
+    assert!(
+        now_us() < until,
+        "weft serve took 10 s to start: the lease lapsed before it could look"
+    );
+    let mut run = Value::Null;
+    wait_until(Duration::from_secs(60), &format!("run {id} ends"), || {
+        let out = s.weft(&["runs", "show", &id, "--json"]);
+        run = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        !matches!(run["status"].as_str(), Some("running" | "interrupted"))
+    });
+    let output: Value = serde_json::from_str(run["output"].as_str().unwrap_or("null")).unwrap();
+    let answer: Value =
+        serde_json::from_str(output["content"][0]["text"].as_str().unwrap_or("null")).unwrap();
+    assert_eq!(
+        (&run["status"], answer),
+        (&json!("ok"), json!({"ok": true, "text": "tool_0: write 0"})),
+        "{run}"
+    );
+    let taken_at = run["updated_at"].as_i64().expect("updated_at");
+    assert!(
+        taken_at > until,
+        "the run was taken over at {taken_at}, before its lease lapsed at {until}"
+    );
+    assert_eq!(s.record(), ["tool_0 write 0"], "the write was repeated");
 }
