@@ -64,6 +64,10 @@ pub enum CallerError {
     )]
     NotStored { run: String, tenant: String },
     #[error(
+        "run {run}'s stored options cannot be read ({why}), so weft cannot tell whom it was for; it is not resumed: start it again"
+    )]
+    Unreadable { run: String, why: String },
+    #[error(
         "run {run}'s stored caller has grants that do not compile ({error}); it is not resumed: start it again"
     )]
     Grants { run: String, error: PatternError },
@@ -75,6 +79,12 @@ pub enum CallerError {
 /// --tenant`, no origin), whose caller has always been the tenant's
 /// whole view.
 pub fn resume_as(run: &RunRecord, tenants: &Tenants) -> Result<Caller, CallerError> {
+    if let Some(why) = &run.options.unreadable {
+        return Err(CallerError::Unreadable {
+            run: run.id.clone(),
+            why: why.clone(),
+        });
+    }
     let tenant = match &run.options.tenant {
         None => None,
         Some(name) => Some(tenants.get(name).ok_or_else(|| CallerError::TenantGone {
@@ -141,5 +151,27 @@ mod tests {
         assert!(!grants.allows("w", "tool_2"));
         assert_eq!(RunCaller::of(&Caller::owner()), RunCaller::default());
         assert_eq!(serde_json::to_string(&RunCaller::default()).unwrap(), "{}");
+    }
+
+    /// A run whose stored options do not read is never resumed: read as
+    /// the defaults, it would go on as the owner.
+    #[test]
+    fn a_run_whose_options_do_not_read_is_not_resumed() {
+        let options = crate::journal::RunOptions::read("{\"tenant\": 7");
+        assert_eq!(options.tenant, None);
+        let run = RunRecord::start("p", "spec", [0; 32], "{}", options).unwrap();
+        let refused = resume_as(&run, &Tenants::default()).unwrap_err();
+        assert!(
+            matches!(&refused, CallerError::Unreadable { run: id, .. } if *id == run.id),
+            "{refused}"
+        );
+        let fine = crate::journal::RunOptions::read("{}");
+        let run = RunRecord::start("p", "spec", [0; 32], "{}", fine).unwrap();
+        assert!(
+            resume_as(&run, &Tenants::default())
+                .unwrap()
+                .tenant
+                .is_none()
+        );
     }
 }

@@ -81,6 +81,23 @@ pub struct RunOptions {
     /// in a run an older weft stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<super::caller::RunCaller>,
+    /// Why the stored options could not be read, when they could not: such
+    /// a run is never resumed (it would go on with defaults: as the owner,
+    /// unlimited), never stored.
+    #[serde(skip)]
+    pub unreadable: Option<String>,
+}
+
+impl RunOptions {
+    /// The options stored as `text`; options that do not read are the
+    /// defaults marked [`RunOptions::unreadable`], so that no resume
+    /// widens the run to them.
+    pub fn read(text: &str) -> RunOptions {
+        serde_json::from_str(text).unwrap_or_else(|e| RunOptions {
+            unreadable: Some(format!("{e}")),
+            ..RunOptions::default()
+        })
+    }
 }
 
 /// One run, as its row.

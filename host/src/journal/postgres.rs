@@ -397,7 +397,7 @@ fn run_row(r: &Row) -> Result<RunRecord, postgres::Error> {
         spec: r.try_get(2)?,
         digest: r.try_get(3)?,
         input: r.try_get(4)?,
-        options: serde_json::from_str::<RunOptions>(&options).unwrap_or_default(),
+        options: RunOptions::read(&options),
         seed: r.try_get(6)?,
         status,
         pid: pid.and_then(|p| u32::try_from(p).ok()),

@@ -343,7 +343,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         spec: r.get(2)?,
         digest: r.get(3)?,
         input: r.get(4)?,
-        options: serde_json::from_str::<RunOptions>(&options).unwrap_or_default(),
+        options: RunOptions::read(&options),
         seed: r.get(6)?,
         status,
         pid: r.get(8)?,
