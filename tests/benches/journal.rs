@@ -203,6 +203,18 @@ pub async fn run() {
             .run_journaled(&weft::Caller::owner(), &timer, &input, None, Some(recorder))
             .await;
         assert!(first.ok());
+        // A resume claims the run before it replays (every write of a run
+        // is fenced by its holder, and the run's end gave its lease up):
+        // the finished run is put back as running, then claimed.
+        let (b, id) = (normal.clone(), record.id.clone());
+        let claimed = tokio::task::spawn_blocking(move || {
+            b.set_status(&id, journal::Status::Running, None)?;
+            b.claim(&id, None, std::process::id())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(claimed, "the run could not be claimed");
         let t = Instant::now();
         let b = normal.clone();
         let id = record.id.clone();
