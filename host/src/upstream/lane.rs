@@ -394,7 +394,8 @@ impl<R: AsyncRead + Unpin> LaneReader<R> {
             if self.line.len() + part.len() > KEEP && self.line.capacity() <= KEEP {
                 // A long line: room up to the cap at once (only what is
                 // written is touched), not a copy at every doubling.
-                self.line.reserve_exact(self.max_line + CHUNK - self.line.len());
+                self.line
+                    .reserve_exact(self.max_line + CHUNK - self.line.len());
             }
             self.line.extend_from_slice(part);
             if done {
