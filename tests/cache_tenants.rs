@@ -16,7 +16,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -28,28 +27,7 @@ const PRIVATE: &str = "a-only: the acquisition plan for globex";
 
 /// A git repository in `dir` with two commits, the latest [`PRIVATE`].
 fn private_repo(dir: &Path) {
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    git(&["init", "-q", "-b", "main"]);
-    for (i, msg) in ["add notes", PRIVATE].iter().enumerate() {
-        std::fs::write(dir.join("notes.txt"), format!("version {i}\n")).expect("write");
-        git(&["add", "notes.txt"]);
-        git(&["commit", "-q", "-m", msg]);
-    }
+    git_repo_with(dir, &["add notes", PRIVATE]);
 }
 
 /// The three real servers on `repo`, the git server's read-only results

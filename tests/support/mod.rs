@@ -243,6 +243,12 @@ pub fn temp_dir() -> tempfile::TempDir {
 
 /// Makes a git repository with three commits in `dir`.
 pub fn git_repo(dir: &Path) {
+    git_repo_with(dir, &["first commit", "add notes", "fix typo in notes"]);
+}
+
+/// Makes a git repository in `dir` with one commit per message, oldest
+/// first, each changing `notes.txt`.
+pub fn git_repo_with(dir: &Path, messages: &[&str]) {
     let git = |args: &[&str]| {
         let out = Command::new("git")
             .args(args)
@@ -260,10 +266,7 @@ pub fn git_repo(dir: &Path) {
         );
     };
     git(&["init", "-q", "-b", "main"]);
-    for (i, msg) in ["first commit", "add notes", "fix typo in notes"]
-        .iter()
-        .enumerate()
-    {
+    for (i, msg) in messages.iter().enumerate() {
         std::fs::write(dir.join("notes.txt"), format!("version {i}\n")).expect("write");
         git(&["add", "notes.txt"]);
         git(&["commit", "-q", "-m", msg]);
