@@ -195,9 +195,18 @@ async fn invoke(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Failu
 /// Sends the call and drives input-required rounds: answered through the
 /// agent's relay, or handed back to a 2026-07-28 agent as they are.
 async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, ServiceError> {
-    let peer = conn.service.peer();
     let forward = req.forward.as_ref();
-    let stateless_upstream = conn.era() == Era::Stateless;
+    // A handshake-era agent's call goes to a dual-era server in that era,
+    // where the server's requests ride the call's own stream (see
+    // `upstream::handshake_side`).
+    let handshake_agent = forward.is_some_and(|f| !f.pass_input_required);
+    let side = match &conn.handshake_side {
+        Some(side) if handshake_agent => side.session().await,
+        _ => None,
+    };
+    let service = side.unwrap_or(&conn.service);
+    let peer = service.peer();
+    let stateless_upstream = side.is_none() && conn.era() == Era::Stateless;
     let mut meta = RequestMetaObject::default();
     if let (true, Some(f)) = (stateless_upstream, forward) {
         if let Some(caps) = &f.client_capabilities {
@@ -228,7 +237,7 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
             // (sampling, elicitation) and its progress and logs.
             let register = |token: &rmcp::model::ProgressToken| {
                 forward.map(|f| {
-                    conn.service.service().relays.register(
+                    service.service().relays.register(
                         token.clone(),
                         f.relay.clone(),
                         f.log_level.is_some(),
@@ -260,7 +269,7 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
                     // the request's progress token: the relay is registered
                     // before the send, and given the token after it.
                     let registration = forward.map(|f| {
-                        conn.service.service().relays.register_unsent(
+                        service.service().relays.register_unsent(
                             f.relay.clone(),
                             f.log_level.is_some(),
                             tenant,

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Handler;
+use super::handshake_side::HandshakeSide;
 use super::{Connection, Upstream, UpstreamEvent, builtin, component, http, sse, stdio, watch};
 use crate::catalog::Listing;
 use crate::config::Transport;
@@ -74,6 +75,7 @@ impl Upstream {
         let closed = CancellationToken::new();
         let mut direct = None;
         let mut lane = None;
+        let mut handshake_side = None;
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(ConnectError::Spawn)?;
@@ -114,12 +116,17 @@ impl Upstream {
                 tls,
                 ..
             } if matches!(lifecycle, ClientLifecycleMode::Discover { .. }) => {
-                let transport = http::transport(
+                let tls = super::tls::load(tls).await?;
+                let transport = http::transport(url, headers, &tls, self.oauth.clone())?;
+                handshake_side = Some(HandshakeSide::new(
+                    &self.key,
                     url,
                     headers,
-                    &super::tls::load(tls).await?,
+                    tls,
                     self.oauth.clone(),
-                )?;
+                    handler.clone(),
+                    closed.clone(),
+                ));
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(transport, closed.clone(), relays.clone()),
@@ -214,6 +221,7 @@ impl Upstream {
             service,
             direct,
             lane,
+            handshake_side,
             listener: Default::default(),
             closed,
         };

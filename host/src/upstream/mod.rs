@@ -14,6 +14,7 @@ mod call_result;
 pub mod component;
 mod connect;
 mod handler;
+mod handshake_side;
 pub(crate) mod http;
 pub(crate) mod lane;
 mod not_found;
@@ -114,6 +115,10 @@ pub struct Connection {
     /// A stdio server's lane for tool calls, once the handshake era is
     /// agreed (see [`lane`]).
     pub lane: Option<lane::Lane>,
+    /// For a 2026-07-28 HTTP server: the handshake-era session its
+    /// handshake-era agents' calls go over, if it speaks that era too
+    /// (see [`handshake_side`]).
+    pub handshake_side: Option<handshake_side::HandshakeSide>,
     /// The `subscriptions/listen` stream for list changes (2026-07-28).
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// Cancelled when the connection ends, for whatever reason.
@@ -132,6 +137,9 @@ impl Connection {
             l.abort();
         }
         self.closed.cancel();
+        if let Some(side) = &self.handshake_side {
+            side.close();
+        }
         self.service.cancellation_token().cancel();
         if let Some(pid) = self.pid {
             stdio::kill_group(pid);
