@@ -42,6 +42,7 @@ mod egress_spellings;
 mod fair_share;
 mod first_hour;
 mod first_hour_cli;
+mod foreign_clients;
 mod fuzz_smoke;
 mod hostile_inputs;
 mod http_edge;
