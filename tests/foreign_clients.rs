@@ -103,8 +103,8 @@ fn stdio_target(config: &Path) -> String {
 }
 
 /// Runs `tests/clients/SCRIPT` with the Python of the framework's venv
-/// (`$WEFT_TOOLS/venv-FRAMEWORK`), failing on a non-zero exit or after
-/// [`COMMAND_DEADLINE`]: what it observed.
+/// (`$WEFT_TOOLS/venv-FRAMEWORK`), failing on a non-zero exit, anything
+/// logged, or after [`COMMAND_DEADLINE`]: what it observed.
 fn run(framework: &str, script: &str, target: &str, arg: Value) -> Value {
     let python = tools().join(format!("venv-{framework}/bin/python"));
     assert!(
@@ -124,6 +124,12 @@ fn run(framework: &str, script: &str, target: &str, arg: Value) -> Value {
     assert!(
         out.status.success(),
         "the {framework} agent failed ({arg}):\n{stderr}\n{stdout}"
+    );
+    // Nothing logged: no failed session end (weft's answer to the DELETE
+    // that ends a handshake-era session), no dropped stream, no warning.
+    assert!(
+        stderr.trim().is_empty(),
+        "the {framework} agent logged ({arg}):\n{stderr}"
     );
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last)

@@ -25,7 +25,7 @@ import json
 import os
 import sys
 
-from agents import Agent, RunContextWrapper
+from agents import Agent, RunContextWrapper, set_tracing_disabled
 from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
 from agents.tool_context import ToolContext
 from mcp.shared.exceptions import MCPError
@@ -65,6 +65,8 @@ async def invoke(s, one):
 
 
 async def main():
+    # No model and no network: the SDK's trace export stays off.
+    set_tracing_disabled(True)
     raw, arg = sys.argv[1], json.loads(sys.argv[2])
     out = {"calls": [], "connections": 0}
     s = server(raw)
