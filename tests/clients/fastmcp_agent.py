@@ -44,7 +44,9 @@ async def sample(messages, params, context):
 async def elicit(message, response_type, params, context):
     """Accepts a relayed elicitation request with a name and a ticked box."""
     ELICITED.append({"message": message, "required": params.requested_schema.get("required")})
-    return ElicitResult(action="accept", content={"name": "fastmcp agent", "check": True})
+    # Keys in sorted order: the server prints them as they arrive, and weft
+    # (as JSON allows) does not keep an object's key order.
+    return ElicitResult(action="accept", content={"check": True, "name": "fastmcp agent"})
 
 
 def transport(raw):
