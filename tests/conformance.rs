@@ -1,29 +1,42 @@
 //! The official MCP conformance suite (`@modelcontextprotocol/conformance`,
-//! server mode), in absolute numbers, against two server implementations:
+//! server mode), in absolute numbers, against three server implementations:
 //!
-//! - our rmcp fixture (`tests/fixtures/conformance-server`), and
+//! - our rmcp fixture (`tests/fixtures/conformance-server`);
 //! - our server on the official TypeScript SDK
 //!   (`tests/fixtures/ts-conformance-server`), an old-era (handshake) server
 //!   as most MCP servers are today;
+//! - the same server on the TypeScript SDK 1.29.0 with `--dual-era`: our
+//!   stand-in for the suite's own reference server (which CI cannot fetch),
+//!   built the same way. Handshake-era requests get SDK sessions; stateless
+//!   2026-07-28 requests are answered without one, through an in-memory SDK
+//!   client that refuses sampling and elicitation. weft meets it in the
+//!   2026-07-28 era, so its handshake-era runs show whether a handshake-era
+//!   agent's tool calls still reach it in the agent's era, where the
+//!   server's sampling and elicitation reach the agent;
 //!
 //! each run directly and through `weft serve --http` in no-prefix mode with
 //! that server as its only upstream (the rmcp fixture over stdio, the
-//! TypeScript one over streamable HTTP).
+//! TypeScript ones over streamable HTTP).
 //!
 //! Suites: 0.1.16, and 0.2.0-alpha.12 with `--requirements 2025-11-25` and
 //! `--requirements 2026-07-28`. The scenario and check counts of every run
 //! are asserted exactly ([`EXPECTED`]). Through weft, every check comes out
 //! as it does directly except for the named differences in
-//! [`EXPECTED_DIFFERENCES`], each with its reason; in the one run where the
-//! server alone cannot speak the era the suite asks for (the TypeScript
-//! server under 2026-07-28), weft speaks it for the server, so checks may
-//! only go from failing to passing there.
+//! [`EXPECTED_DIFFERENCES`], each with its reason; in the runs where the
+//! server alone does not (fully) speak the era the suite asks for (both
+//! TypeScript servers under 2026-07-28), weft speaks it for the server, and
+//! the runs are compared scenario by scenario ([`BY_SCENARIO`]): no scenario
+//! that passes directly may fail through weft.
+//!
+//! The parsing of the suite's output and the comparison are in
+//! `conformance/compare.rs`.
 //!
 //! The counts are written to `target/conformance/results.json`, and the
 //! README's conformance section must be what `.ci/conformance_readme.py`
 //! renders from them.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod compare;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -31,6 +44,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::*;
+use compare::{ByScenario, Counts, Difference, Outcome, compare, parse_checks, parse_summary};
 
 /// One suite run of the official suite.
 struct Suite {
@@ -63,14 +77,11 @@ const SUITES: [Suite; 3] = [
 
 const RMCP: &str = "rmcp";
 const TS: &str = "typescript";
-
-/// Scenarios passed, scenarios run, checks passed, checks counted (passed
-/// plus failed, as the suite's summary counts them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Counts(u64, u64, u64, u64);
+const DUAL: &str = "typescript-1.29-dual-era";
+const SERVERS: [&str; 3] = [RMCP, TS, DUAL];
 
 /// The measured numbers: (server, suite, directly, through weft).
-const EXPECTED: [(&str, &str, Counts, Counts); 6] = [
+const EXPECTED: [(&str, &str, Counts, Counts); 9] = [
     (
         RMCP,
         "0.1.16",
@@ -102,16 +113,25 @@ const EXPECTED: [(&str, &str, Counts, Counts); 6] = [
         Counts(2, 50, 11, 157),
         Counts(30, 50, 140, 182),
     ),
+    (
+        DUAL,
+        "0.1.16",
+        Counts(30, 30, 40, 40),
+        Counts(30, 30, 40, 40),
+    ),
+    (
+        DUAL,
+        "2025-11-25",
+        Counts(33, 33, 84, 84),
+        Counts(33, 33, 83, 83),
+    ),
+    (
+        DUAL,
+        "2026-07-28",
+        Counts(28, 50, 123, 177),
+        Counts(30, 50, 140, 182),
+    ),
 ];
-
-/// A check that comes out differently through weft, and why.
-struct Difference {
-    server: &'static str,
-    suite: &'static str,
-    scenario: &'static str,
-    check: &'static str,
-    reason: &'static str,
-}
 
 const SSE_POLLING: &str = "informational instead of passed: weft does not close an agent's \
     stream in the middle of a call, so the suite's probe finds no stream to resume";
@@ -120,6 +140,10 @@ const PLAIN_JSON: &str = "informational instead of passed: a 2026-07-28 tool cal
 const NO_LIST_CHANGED: &str = "a SHOULD-level warning that no list_changed arrived: the fixture \
     announces a change without changing its lists, and weft tells agents only when the list \
     they see actually changed";
+
+const DUAL_BETTER: &str = "The server's stateless path checks the protocol version and `_meta` \
+    but not the SEP-2243 headers (`Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`); weft speaks \
+    2026-07-28 to the agent itself, and checks them.";
 
 /// Check-level differences through weft. Checks that only record wire
 /// traffic (`INFO` on both sides, such as `incoming-sse-event`) are not
@@ -134,6 +158,13 @@ const EXPECTED_DIFFERENCES: &[Difference] = &[
     },
     Difference {
         server: TS,
+        suite: "2025-11-25",
+        scenario: "server-sse-polling",
+        check: "server-sse-disconnect-resume",
+        reason: SSE_POLLING,
+    },
+    Difference {
+        server: DUAL,
         suite: "2025-11-25",
         scenario: "server-sse-polling",
         check: "server-sse-disconnect-resume",
@@ -162,96 +193,20 @@ const EXPECTED_DIFFERENCES: &[Difference] = &[
     },
 ];
 
-/// Runs where the server alone does not speak the era the suite asks for,
-/// and weft does: (server, suite). Checks may only improve through weft.
-const WEFT_SPEAKS_FOR_THE_SERVER: &[(&str, &str)] = &[(TS, "2026-07-28")];
-
-/// One run's outcome.
-#[derive(Debug, Default)]
-struct Outcome {
-    passed: BTreeSet<String>,
-    failed: BTreeSet<String>,
-    checks_passed: u64,
-    checks_failed: u64,
-    /// Every check's status, by (scenario, check id), from `checks.json`.
-    checks: BTreeMap<(String, String), Vec<String>>,
-}
-
-impl Outcome {
-    fn counts(&self) -> Counts {
-        Counts(
-            self.passed.len() as u64,
-            (self.passed.len() + self.failed.len()) as u64,
-            self.checks_passed,
-            self.checks_passed + self.checks_failed,
-        )
-    }
-}
-
-/// Reads the suite's summary lines: `✓ name: 2 passed, 0 failed`.
-fn parse_summary(stdout: &str, out: &mut Outcome) {
-    for line in stdout.lines() {
-        let line = line.trim();
-        let (ok, rest) = if let Some(r) = line.strip_prefix("✓ ") {
-            (true, r)
-        } else if let Some(r) = line.strip_prefix("✗ ") {
-            (false, r)
-        } else {
-            continue;
-        };
-        let Some((name, counts)) = rest.split_once(": ") else {
-            continue;
-        };
-        let nums: Vec<u64> = counts
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        if let [p, f, ..] = nums[..] {
-            out.checks_passed += p;
-            out.checks_failed += f;
-        }
-        if ok {
-            out.passed.insert(name.to_string());
-        } else {
-            out.failed.insert(name.to_string());
-        }
-    }
-}
-
-/// Reads `server-<scenario>-<timestamp>/checks.json` under `dir`.
-fn parse_checks(dir: &Path, out: &mut Outcome) {
-    // The timestamp: `-2026-11-23T10-53-45-500Z`.
-    const STAMP: usize = 25;
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read the suite's output {}: {e}", dir.display()));
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let Some(scenario) = name
-            .strip_prefix("server-")
-            .filter(|s| s.len() > STAMP)
-            .map(|s| s[..s.len() - STAMP].to_string())
-        else {
-            continue;
-        };
-        let path = entry.path().join("checks.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            continue;
-        };
-        let checks: Vec<Value> = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not a JSON list: {e}", path.display()));
-        for check in checks {
-            let id = check["id"].as_str().unwrap_or("?").to_string();
-            let status = check["status"].as_str().unwrap_or("?").to_string();
-            out.checks
-                .entry((scenario.clone(), id))
-                .or_default()
-                .push(status);
-        }
-    }
-    for statuses in out.checks.values_mut() {
-        statuses.sort();
-    }
-}
+/// Runs where the server alone does not (fully) speak the era the suite
+/// asks for, and weft does: compared scenario by scenario.
+const BY_SCENARIO: &[ByScenario] = &[
+    ByScenario {
+        server: TS,
+        suite: "2026-07-28",
+        reason: "The server speaks only the handshake era; weft speaks 2026-07-28 to the agent for it.",
+    },
+    ByScenario {
+        server: DUAL,
+        suite: "2026-07-28",
+        reason: DUAL_BETTER,
+    },
+];
 
 fn run_suite(suite: &Suite, url: &str, out_dir: &Path) -> Outcome {
     let entry = suite_entry(suite.package);
@@ -295,21 +250,28 @@ fn start_rmcp_fixture() -> (Background, String) {
     (process, url)
 }
 
-/// The TypeScript SDK server over HTTP.
+/// The TypeScript SDK server over HTTP: the handshake-era one on the
+/// newest SDK 1.x.
 fn start_ts_server() -> (Background, String) {
+    start_ts_server_with("@modelcontextprotocol/sdk", &[])
+}
+
+/// The TypeScript SDK server over HTTP, on the SDK package `sdk` (a
+/// directory under the npm tools' node_modules), with `args`.
+fn start_ts_server_with(sdk: &str, args: &[&str]) -> (Background, String) {
     let script = repo_root().join("tests/fixtures/ts-conformance-server/server.mjs");
     let modules = tools().join("npm/node_modules");
     assert!(
-        modules
-            .join("@modelcontextprotocol/sdk/package.json")
-            .exists(),
-        "the TypeScript SDK is missing under {}: run `bash .ci/setup-tools`",
+        modules.join(sdk).join("package.json").exists(),
+        "the TypeScript SDK {sdk} is missing under {}: run `bash .ci/setup-tools`",
         modules.display()
     );
     let mut cmd = Command::new(node22());
     cmd.arg(&script)
         .args(["--port", "0", "--modules"])
         .arg(&modules)
+        .args(["--sdk", sdk])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut process = Background::spawn(&mut cmd);
@@ -331,84 +293,9 @@ fn start_weft(dir: &Path, entry: &str) -> (Background, String) {
 fn server_label(server: &str) -> &'static str {
     match server {
         RMCP => "rmcp fixture",
-        _ => "TypeScript SDK server",
+        TS => "TypeScript SDK server",
+        _ => "TypeScript SDK 1.29 dual-era server (stand-in for the suite's reference server)",
     }
-}
-
-/// The statuses of a check, for messages: `SUCCESS`, `SUCCESS x2`, `absent`.
-fn statuses(s: Option<&Vec<String>>) -> String {
-    match s {
-        None => "absent".to_string(),
-        Some(v) => {
-            let mut counted: BTreeMap<&str, usize> = BTreeMap::new();
-            for status in v {
-                *counted.entry(status).or_default() += 1;
-            }
-            counted
-                .iter()
-                .map(|(s, n)| {
-                    if *n == 1 {
-                        s.to_string()
-                    } else {
-                        format!("{s} x{n}")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" + ")
-        }
-    }
-}
-
-/// Compares one run's checks, directly and through weft, against the
-/// expected differences; returns what is wrong.
-fn compare(server: &str, suite: &Suite, direct: &Outcome, through: &Outcome) -> Vec<String> {
-    let mut problems = Vec::new();
-    let here = |d: &&Difference| d.server == server && d.suite == suite.key;
-    if WEFT_SPEAKS_FOR_THE_SERVER.contains(&(server, suite.key)) {
-        let lost: Vec<&String> = direct.passed.difference(&through.passed).collect();
-        if !lost.is_empty() {
-            problems.push(format!(
-                "{server} {}: pass directly but fail through weft: {lost:?}",
-                suite.key
-            ));
-        }
-        return problems;
-    }
-    let keys: BTreeSet<&(String, String)> =
-        direct.checks.keys().chain(through.checks.keys()).collect();
-    let mut seen = BTreeSet::new();
-    for key in keys {
-        let (a, b) = (direct.checks.get(key), through.checks.get(key));
-        let traffic = |s: Option<&Vec<String>>| s.is_none_or(|v| v.iter().all(|s| s == "INFO"));
-        if a == b || (traffic(a) && traffic(b)) {
-            continue;
-        }
-        let (scenario, check) = key;
-        let expected = EXPECTED_DIFFERENCES
-            .iter()
-            .filter(here)
-            .find(|d| d.scenario == scenario && d.check == check);
-        match expected {
-            Some(d) => {
-                seen.insert((d.scenario, d.check));
-            }
-            None => problems.push(format!(
-                "{server} {}: {scenario} / {check}: directly {}, through weft {} (not an expected difference)",
-                suite.key,
-                statuses(a),
-                statuses(b)
-            )),
-        }
-    }
-    for d in EXPECTED_DIFFERENCES.iter().filter(here) {
-        if !seen.contains(&(d.scenario, d.check)) {
-            problems.push(format!(
-                "{server} {}: the expected difference {} / {} did not occur; remove it from EXPECTED_DIFFERENCES",
-                suite.key, d.scenario, d.check
-            ));
-        }
-    }
-    problems
 }
 
 fn counts_json(c: Counts) -> Value {
@@ -418,7 +305,7 @@ fn counts_json(c: Counts) -> Value {
 /// Writes the counts for `.ci/conformance_readme.py`.
 fn write_results(measured: &[(&str, &Suite, Counts, Counts)]) -> PathBuf {
     let mut servers = Vec::new();
-    for server in [RMCP, TS] {
+    for server in SERVERS {
         let runs: Vec<Value> = measured
             .iter()
             .filter(|(s, ..)| *s == server)
@@ -436,10 +323,8 @@ fn write_results(measured: &[(&str, &Suite, Counts, Counts)]) -> PathBuf {
             "label": server_label(server),
             "runs": runs,
         });
-        if server == TS {
-            entry["why_better"] = json!(
-                "The server speaks only the handshake era; weft speaks 2026-07-28 to the agent for it."
-            );
+        if let Some(b) = BY_SCENARIO.iter().find(|b| b.server == server) {
+            entry["why_better"] = json!(b.reason);
         }
         servers.push(entry);
     }
@@ -472,10 +357,11 @@ fn conformance_in_absolute_numbers_directly_and_through_weft() {
     let dir = temp_dir();
     let mut measured: Vec<(&str, &Suite, Counts, Counts)> = Vec::new();
     let mut problems = Vec::new();
-    for server in [RMCP, TS] {
+    for server in SERVERS {
         let (_server, direct_url) = match server {
             RMCP => start_rmcp_fixture(),
-            _ => start_ts_server(),
+            TS => start_ts_server(),
+            _ => start_ts_server_with("sdk-1-29", &["--dual-era"]),
         };
         let entry = match server {
             RMCP => command_entry(
@@ -490,8 +376,9 @@ fn conformance_in_absolute_numbers_directly_and_through_weft() {
         let (_weft, weft_url) = start_weft(&weft_dir, &entry);
         for suite in &SUITES {
             let out = |side: &str| dir.path().join(format!("{server}-{}-{side}", suite.key));
-            let direct = run_suite(suite, &direct_url, &out("direct"));
-            let through = run_suite(suite, &weft_url, &out("weft"));
+            let (direct_dir, weft_dir) = (out("direct"), out("weft"));
+            let direct = run_suite(suite, &direct_url, &direct_dir);
+            let through = run_suite(suite, &weft_url, &weft_dir);
             let (d, w) = (direct.counts(), through.counts());
             println!("{server} {}: directly {d:?}, through weft {w:?}", suite.key);
             measured.push((server, suite, d, w));
@@ -501,12 +388,24 @@ fn conformance_in_absolute_numbers_directly_and_through_weft() {
             {
                 Some((.., want_d, want_w)) if (*want_d, *want_w) == (d, w) => {}
                 Some((.., want_d, want_w)) => problems.push(format!(
-                    "{server} {}: measured directly {d:?}, through weft {w:?}; expected {want_d:?}, {want_w:?}\n  failing directly: {:?}\n  failing through weft: {:?}",
-                    suite.key, direct.failed, through.failed
+                    "{server} {}: measured directly {d:?}, through weft {w:?}; expected {want_d:?}, {want_w:?}\n  failing directly: {:?}\n  failing through weft: {:?}\n  why, through weft: {:?}",
+                    suite.key,
+                    direct.failed,
+                    through.failed,
+                    through
+                        .failed
+                        .difference(&direct.failed)
+                        .flat_map(|s| through.failures(&weft_dir, s))
+                        .collect::<Vec<_>>()
                 )),
                 None => problems.push(format!("{server} {}: no expected counts", suite.key)),
             }
-            problems.extend(compare(server, suite, &direct, &through));
+            problems.extend(compare(
+                (server, suite.key),
+                (&direct, &through),
+                EXPECTED_DIFFERENCES,
+                BY_SCENARIO,
+            ));
         }
     }
     let results = write_results(&measured);
