@@ -59,6 +59,7 @@ mod policies;
 mod python_hostile;
 mod python_policies;
 mod redaction;
+mod relay_matrix;
 mod repo_digest;
 mod resilience;
 mod run_callers;

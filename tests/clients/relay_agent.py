@@ -6,16 +6,18 @@ Usage: relay_agent.py TARGET MODE TOOL [TOOL ...]
   TARGET  an http(s) URL (streamable HTTP), or a JSON list
           [command, arg, ...] to spawn over stdio
   MODE    legacy (the 2025-11-25 handshake) | 2026-07-28
-  TOOL    tools to call, one after the other, without arguments
+  TOOL    tools to call, one after the other, without arguments;
+          NAME*N calls NAME N times in a row
 
 Its answers: sampling, the text SAMPLED; elicitation, `accept` with
 {"colour": "teal"} in form mode and `accept` in URL mode; roots, ROOTS.
 It opts in to log messages at `debug`: each 2026-07-28 request names the
 level, and in the handshake era it sends `logging/setLevel` once.
 
-Prints one JSON object: for each tool, its result text and error flag
-(or the error raised), the progress values and log messages that arrived
-during the call, and the requests the agent was asked.
+Prints one JSON object: for each tool, a list with one record per call:
+its result text and error flag (or the error raised), the progress values
+and log messages that arrived during the call, and the requests the agent
+was asked.
 """
 
 import asyncio
@@ -131,11 +133,12 @@ async def main():
                         await c.set_logging_level("debug")
                 except Exception:
                     pass
-            for tool in tools:
-                results[tool] = await call(c, tool)
+            for spec in tools:
+                tool, _, times = spec.partition("*")
+                results[tool] = [await call(c, tool) for _ in range(int(times or 1))]
     except BaseException as e:  # the connection itself failed
-        for tool in tools:
-            results.setdefault(tool, {"raised": f"connection: {describe(e)}"})
+        for spec in tools:
+            results.setdefault(spec.partition("*")[0], [{"raised": f"connection: {describe(e)}"}])
     print(json.dumps(results))
 
 
