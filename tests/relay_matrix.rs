@@ -7,7 +7,8 @@
 //! tools, each in its SDK's own idiom): the TypeScript SDK 1.29.0 (the
 //! conformance suite's reference server's pin), 1.32.2 (newest 1.x) and
 //! 2.x over streamable HTTP; the Python SDK's FastMCP (mcp 1.x, a venv of
-//! its own) and MCPServer (mcp 2.x) over stdio; rmcp over stdio. Agent:
+//! its own) and MCPServer (mcp 2.x), each over stdio and over streamable
+//! HTTP; rmcp over stdio. Agent:
 //! `tests/clients/relay_agent.py` (mcp 2.x), in `legacy` mode (the
 //! 2025-11-25 handshake) and in `2026-07-28` mode.
 //!
@@ -47,10 +48,12 @@ const TS_1_32: &str = "ts-1.32";
 const TS_2: &str = "ts-2";
 const PY_1: &str = "python-1";
 const PY_2: &str = "python-2";
+const PY_1_HTTP: &str = "python-1-http";
+const PY_2_HTTP: &str = "python-2-http";
 const RMCP: &str = "rmcp";
 
 /// The servers, in the README's order: (key, label).
-const SERVERS: [(&str, &str); 6] = [
+const SERVERS: [(&str, &str); 8] = [
     (TS_1_29, "TypeScript SDK 1.29.0, HTTP"),
     (TS_1_32, "TypeScript SDK 1.32.2, HTTP"),
     (
@@ -59,6 +62,8 @@ const SERVERS: [(&str, &str); 6] = [
     ),
     (PY_1, "Python SDK 1.30.0 (FastMCP), stdio"),
     (PY_2, "Python SDK 2.3.0 (MCPServer), stdio"),
+    (PY_1_HTTP, "Python SDK 1.30.0 (FastMCP), HTTP"),
+    (PY_2_HTTP, "Python SDK 2.3.0 (MCPServer), HTTP"),
     (RMCP, "rmcp 3.9, stdio"),
 ];
 
@@ -81,7 +86,7 @@ const STDIO_MODERN_UPSTREAM: &str = "not yet through weft: weft calls a dual-era
 
 /// Every cell's outcome: (server, mode, directly, through weft), the arrays
 /// in the order of [`TOOLS`].
-const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 12] = [
+const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 16] = [
     (TS_1_29, LEGACY, [Pass; 6], [Pass; 6]),
     (TS_1_29, MODERN, [Fail(HANDSHAKE_ONLY); 6], [Pass; 6]),
     (TS_1_32, LEGACY, [Pass; 6], [Pass; 6]),
@@ -92,6 +97,10 @@ const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 12] = [
     (PY_1, MODERN, [Fail(HANDSHAKE_ONLY); 6], [Pass; 6]),
     (PY_2, LEGACY, [Pass; 6], STDIO_LEGACY),
     (PY_2, MODERN, ASKS_REFUSED, ASKS_REFUSED),
+    (PY_1_HTTP, LEGACY, [Pass; 6], [Pass; 6]),
+    (PY_1_HTTP, MODERN, [Fail(HANDSHAKE_ONLY); 6], [Pass; 6]),
+    (PY_2_HTTP, LEGACY, [Pass; 6], [Pass; 6]),
+    (PY_2_HTTP, MODERN, ASKS_REFUSED, ASKS_REFUSED),
     (RMCP, LEGACY, [Pass; 6], STDIO_LEGACY),
     (RMCP, MODERN, ASKS_REFUSED, ASKS_REFUSED),
 ];
@@ -206,6 +215,46 @@ fn http_server(script: &str, args: &[&Path]) -> Started {
     }
 }
 
+/// The Python server over streamable HTTP: its URL is on the line of
+/// uvicorn's that says where it runs.
+fn python_http_server(python: PathBuf) -> Started {
+    let mut cmd = Command::new(python);
+    cmd.arg(fixture("py_server.py"))
+        .arg("--http")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut process = Background::spawn(&mut cmd);
+    let stderr = process.0.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(at) = line.find("Uvicorn running on http://") {
+                let url = line[at + "Uvicorn running on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .map(|base| format!("{base}/mcp"));
+                if let (Some(tx), Some(url)) = (tx.take(), url) {
+                    let _ = tx.send(url);
+                }
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the Python server says where it runs within 60 s");
+    Started {
+        entry: format!("[servers.relay]\nurl = {}\n", q(&url)),
+        direct: url,
+        _processes: vec![process],
+    }
+}
+
 /// A stdio server of the matrix: spawned by the agent directly, by weft
 /// through it.
 fn stdio_server(argv: &[PathBuf]) -> Started {
@@ -253,6 +302,8 @@ fn start(server: &str) -> Started {
         }
         PY_1 => stdio_server(&[mcp1_python(), fixture("py_server.py")]),
         PY_2 => stdio_server(&[venv_bin("python"), fixture("py_server.py")]),
+        PY_1_HTTP => python_http_server(mcp1_python()),
+        PY_2_HTTP => python_http_server(venv_bin("python")),
         _ => stdio_server(&[target_bin("weft-relay-rmcp-server")]),
     }
 }
