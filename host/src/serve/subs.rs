@@ -1,7 +1,8 @@
 //! Upstream resource subscriptions shared by every agent: the first agent
 //! to subscribe to a URI subscribes upstream, the last to leave ends it.
 //! A handshake-era upstream gets `resources/subscribe`; a 2026-07-28 one a
-//! `subscriptions/listen` stream for that URI. Each tenant holds at most
+//! `subscriptions/listen` stream for that URI, unless it offers
+//! subscriptions only in the handshake era it also speaks. Each tenant holds at most
 //! [`MAX_PER_TENANT`] subscriptions at a time, so one tenant cannot fill
 //! the table or its upstreams.
 
@@ -67,6 +68,27 @@ struct Sub {
     count: usize,
     /// The listen stream's task, for a 2026-07-28 upstream.
     listener: Option<tokio::task::AbortHandle>,
+    /// Subscribed over a dual-era server's handshake session (see
+    /// [`handshake_subscriber`]).
+    on_side: bool,
+}
+
+/// A dual-era server's handshake session, when its 2026-07-28 side does
+/// not offer resource subscriptions and that session does: there, a
+/// subscription is a `resources/subscribe`, and its updates come as they
+/// do from any handshake-era server.
+async fn handshake_subscriber(
+    conn: &crate::upstream::Connection,
+) -> Option<&crate::upstream::HandshakeSession> {
+    let offers = |caps: Option<rmcp::model::ServerCapabilities>| {
+        caps.and_then(|c| c.resources)
+            .is_some_and(|r| r.subscribe == Some(true))
+    };
+    if offers(conn.service.peer_info().map(|i| i.capabilities.clone())) {
+        return None;
+    }
+    let side = conn.handshake_side.as_ref()?.session().await?;
+    offers(side.peer_info().map(|i| i.capabilities.clone())).then_some(side)
 }
 
 #[derive(Default)]
@@ -126,6 +148,7 @@ impl Gateway {
                 Sub {
                     count: 1,
                     listener: None,
+                    on_side: false,
                 },
             );
         }
@@ -139,15 +162,22 @@ impl Gateway {
                 None,
             ));
         };
-        if !conn.era().is_stateless() {
+        let side = match conn.era().is_stateless() {
+            true => handshake_subscriber(&conn).await,
+            false => None,
+        };
+        if !conn.era().is_stateless() || side.is_some() {
             #[allow(deprecated)]
-            let r = conn
-                .service
+            let r = side
+                .unwrap_or(&conn.service)
                 .subscribe(SubscribeRequestParams::new(inner))
                 .await;
             if let Err(e) = r {
                 undo();
                 return Err(upstream_error(&server, e));
+            }
+            if let Some(s) = self.subs.subs.lock().get_mut(uri) {
+                s.on_side = side.is_some();
             }
             return Ok(());
         }
@@ -227,10 +257,14 @@ impl Gateway {
                     s.count -= 1;
                     return Ok(());
                 }
-                Some(_) => subs.remove(uri).and_then(|s| s.listener),
+                Some(_) => match subs.remove(uri) {
+                    Some(s) => (s.listener, s.on_side),
+                    None => (None, false),
+                },
                 None => return Ok(()),
             }
         };
+        let (listener, on_side) = listener;
         if let Some(l) = listener {
             // Dropping the stream cancels the listen request.
             l.abort();
@@ -239,9 +273,13 @@ impl Gateway {
         let Some(conn) = up.connection() else {
             return Ok(());
         };
+        let side = match (on_side, &conn.handshake_side) {
+            (true, Some(side)) => side.session().await,
+            _ => None,
+        };
         #[allow(deprecated)]
-        let r = conn
-            .service
+        let r = side
+            .unwrap_or(&conn.service)
             .unsubscribe(UnsubscribeRequestParams::new(inner))
             .await;
         r.map_err(|e| upstream_error(&server, e))

@@ -43,6 +43,7 @@ use connect::ConnectError;
 pub use connect::ListError;
 use handler::Handler;
 pub use handler::UpstreamEvent;
+pub use handshake_side::Session as HandshakeSession;
 pub use stdio::StderrTail;
 
 use crate::catalog::Listing;
