@@ -58,7 +58,7 @@ const SERVERS: [(&str, &str); 8] = [
     (TS_1_32, "TypeScript SDK 1.32.2, HTTP"),
     (
         TS_2,
-        "TypeScript SDK 2.4.0 (`server` 2.4.0, `node` 2.1.2), HTTP",
+        "TypeScript SDK 2.x (`@modelcontextprotocol/server` 2.4.0, `/node` 2.1.2), HTTP",
     ),
     (PY_1, "Python SDK 1.30.0 (FastMCP), stdio"),
     (PY_2, "Python SDK 2.3.0 (MCPServer), stdio"),
@@ -115,6 +115,7 @@ const ASKS_REFUSED: [Cell; 6] = [
     Pass,
     Pass,
 ];
+/// A dual-era stdio server under a handshake-era agent, through weft.
 const STDIO_LEGACY: [Cell; 6] = [
     Fail(STDIO_MODERN_UPSTREAM),
     Fail(STDIO_MODERN_UPSTREAM),
