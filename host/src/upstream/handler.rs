@@ -23,7 +23,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleClient};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use super::relay::{RelayMsg, Relays};
+use super::relay::Relays;
 
 /// How much of an upstream log line weft's own debug log shows.
 const LOGGED_DATA: usize = 200;
@@ -194,16 +194,9 @@ impl ClientHandler for Handler {
         // The line may hold anything the call handled: log a bounded prefix.
         let mut data = params.data.to_string();
         crate::util::truncate(&mut data, LOGGED_DATA);
+        // Relayed in order as the message is read (see `watch`), as
+        // progress is.
         tracing::debug!(server = %self.server, level = ?params.level, %data, "upstream log");
-        match self.relays.for_logs() {
-            Some(relay) => {
-                let _ = relay.send(RelayMsg::Log(params));
-            }
-            None => tracing::debug!(
-                server = %self.server,
-                "upstream log dropped: no call of a single tenant to take it"
-            ),
-        }
     }
 
     #[allow(deprecated)]

@@ -335,6 +335,14 @@ impl Relays {
             .map(|c| c.relay.clone())
     }
 
+    /// Relays a log message to the call [`Relays::for_logs`] picks; false
+    /// when there is none.
+    #[allow(deprecated)]
+    pub fn log(&self, params: &LoggingMessageNotificationParam) -> bool {
+        self.for_logs()
+            .is_some_and(|relay| relay.send(RelayMsg::Log(params.clone())).is_ok())
+    }
+
     /// How many server requests were refused because calls of several
     /// tenants were in flight.
     #[cfg(test)]

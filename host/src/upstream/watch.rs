@@ -2,10 +2,11 @@
 //! exited, closed its pipe, or the stream broke. The supervisor waits on it
 //! to restart the server at once instead of finding out on the next call.
 //!
-//! It also relays progress notifications to the agent's call as they are
-//! read, in the order the server sent them. rmcp hands each notification
-//! to a task of its own, so a progress notification sent just before the
-//! result could otherwise reach the call after the result did; read here,
+//! It also relays progress notifications and log messages to the agent's
+//! call as they are read, in the order the server sent them. rmcp hands each notification
+//! to a task of its own, so a notification sent just before the result
+//! could otherwise reach the call after the result did (and a log line
+//! then found the call gone and was dropped); read here,
 //! it is in the call's channel before rmcp even sees the result.
 
 use std::borrow::Cow;
@@ -64,8 +65,8 @@ where
         let message = self.inner.receive().await;
         match &message {
             None => self.closed.cancel(),
-            Some(JsonRpcMessage::Notification(n)) => {
-                if let ServerNotification::ProgressNotification(p) = &n.notification {
+            Some(JsonRpcMessage::Notification(n)) => match &n.notification {
+                ServerNotification::ProgressNotification(p) => {
                     self.relays.progress(
                         &p.params.progress_token,
                         p.params.progress,
@@ -73,7 +74,15 @@ where
                         p.params.message.clone(),
                     );
                 }
-            }
+                ServerNotification::LoggingMessageNotification(l) => {
+                    if !self.relays.log(&l.params) {
+                        tracing::debug!(
+                            "upstream log dropped: no call of a single tenant to take it"
+                        );
+                    }
+                }
+                _ => {}
+            },
             Some(_) => {}
         }
         message
