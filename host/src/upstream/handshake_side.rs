@@ -101,6 +101,7 @@ impl HandshakeSide {
                     return None;
                 }
             };
+        let mut listening = transport.listening();
         let relays = self.handler.relays.clone();
         let serving = self.handler.clone().serve_with_lifecycle(
             watch::watched(transport, self.closed.child_token(), relays),
@@ -131,6 +132,10 @@ impl HandshakeSide {
         session
             .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
             .await;
+        // The call that opened the session goes next: a server that asks
+        // for input on its GET stream (the TypeScript SDK 2.x does, unless
+        // told the request's id) must have that stream open by then.
+        let _ = tokio::time::timeout(HANDSHAKE_WITHIN, listening.wait_for(|heard| *heard)).await;
         tracing::info!(server = %self.server, "opened a handshake-era session for handshake-era agents");
         Some(session)
     }

@@ -88,6 +88,9 @@ struct Shared {
     /// while naming 2026-07-28 among those it supports: it is a server of
     /// that era, to be connected to again with rmcp's transport.
     modern: Arc<std::sync::atomic::AtomicBool>,
+    /// Set once the first GET stream has its answer (open, refused, or
+    /// failed): a server may send its own requests there from then on.
+    heard: tokio::sync::watch::Sender<bool>,
 }
 
 /// The session as the server gave it, and what it takes to start it again.
@@ -131,6 +134,7 @@ impl Streamable {
                 listener: Default::default(),
                 in_flight: Default::default(),
                 modern: Default::default(),
+                heard: tokio::sync::watch::channel(false).0,
             }),
             inbound: rx,
         }
@@ -142,6 +146,14 @@ impl Streamable {
     /// `Shared::modern`); read after the handshake, win or lose.
     pub fn modern_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
         self.shared.modern.clone()
+    }
+
+    /// Becomes true once the GET stream opened after the handshake has
+    /// the server's answer (or none will come). A server may send its own
+    /// requests on that stream rather than on a call's: a call sent before
+    /// it is open can miss them.
+    pub fn listening(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.heard.subscribe()
     }
 }
 

@@ -71,6 +71,14 @@ impl Shared {
     }
 
     async fn listening(&self) {
+        // Whatever the first GET comes to, waiting for it is over.
+        struct Heard<'a>(&'a tokio::sync::watch::Sender<bool>);
+        impl Drop for Heard<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(true);
+            }
+        }
+        let mut heard = Some(Heard(&self.heard));
         loop {
             let stamp = self.stamp();
             let mut request = self
@@ -86,7 +94,9 @@ impl Shared {
             let Ok(request) = self.authorized("GET", request).await else {
                 return;
             };
-            let response = match request.send().await {
+            let response = request.send().await;
+            heard.take();
+            let response = match response {
                 Ok(r) => r,
                 Err(e) => {
                     // The server is gone: end the transport so the
