@@ -74,12 +74,10 @@ where
                         p.params.message.clone(),
                     );
                 }
-                ServerNotification::LoggingMessageNotification(l) => {
-                    if !self.relays.log(&l.params) {
-                        tracing::debug!(
-                            "upstream log dropped: no call of a single tenant to take it"
-                        );
-                    }
+                ServerNotification::LoggingMessageNotification(l)
+                    if !self.relays.log(&l.params) =>
+                {
+                    tracing::debug!("upstream log dropped: no call of a single tenant to take it");
                 }
                 _ => {}
             },
