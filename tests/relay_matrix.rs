@@ -8,7 +8,8 @@
 //! conformance suite's reference server's pin), 1.32.2 (newest 1.x) and
 //! 2.x over streamable HTTP; the Python SDK's FastMCP (mcp 1.x, a venv of
 //! its own) and MCPServer (mcp 2.x), each over stdio and over streamable
-//! HTTP; rmcp over stdio. Agent:
+//! HTTP; rmcp over stdio; and the two dual-era stdio servers again with
+//! `era = "handshake"` in weft's entry. Agent:
 //! `tests/clients/relay_agent.py` (mcp 2.x), in `legacy` mode (the
 //! 2025-11-25 handshake) and in `2026-07-28` mode.
 //!
@@ -51,9 +52,11 @@ const PY_2: &str = "python-2";
 const PY_1_HTTP: &str = "python-1-http";
 const PY_2_HTTP: &str = "python-2-http";
 const RMCP: &str = "rmcp";
+const PY_2_HANDSHAKE: &str = "python-2-handshake";
+const RMCP_HANDSHAKE: &str = "rmcp-handshake";
 
 /// The servers, in the README's order: (key, label).
-const SERVERS: [(&str, &str); 8] = [
+const SERVERS: [(&str, &str); 10] = [
     (TS_1_29, "TypeScript SDK 1.29.0, HTTP"),
     (TS_1_32, "TypeScript SDK 1.32.2, HTTP"),
     (
@@ -65,6 +68,14 @@ const SERVERS: [(&str, &str); 8] = [
     (PY_1_HTTP, "Python SDK 1.30.0 (FastMCP), HTTP"),
     (PY_2_HTTP, "Python SDK 2.3.0 (MCPServer), HTTP"),
     (RMCP, "rmcp 3.9, stdio"),
+    (
+        PY_2_HANDSHAKE,
+        "Python SDK 2.3.0 (MCPServer), stdio, `era = \"handshake\"` in weft",
+    ),
+    (
+        RMCP_HANDSHAKE,
+        "rmcp 3.9, stdio, `era = \"handshake\"` in weft",
+    ),
 ];
 
 /// One side's expected outcome of a cell.
@@ -80,13 +91,14 @@ const HANDSHAKE_ONLY: &str = "the server speaks only the handshake era, so a 202
     cannot reach it on its own; through weft it can, as weft speaks 2026-07-28 for the server";
 const NO_PUSH_2026: &str = "a 2026-07-28 request has no channel for the server's own requests: \
     the SDK refuses the push-style request (the era asks with an input-required result instead)";
-const STDIO_MODERN_UPSTREAM: &str = "not yet through weft: weft calls a dual-era stdio server \
-    in 2026-07-28 even for a handshake-era agent (only HTTP servers get a handshake session \
-    beside it), so the server's SDK refuses its push-style request";
+const STDIO_MODERN_UPSTREAM: &str = "weft speaks 2026-07-28 to a dual-era stdio server by \
+    default, and a stdio process speaks one era for its life (an HTTP server gets a handshake \
+    session beside it for handshake-era agents), so the server's SDK refuses its push-style \
+    request; with `era = \"handshake\"` in its entry it is asked (the rows below)";
 
 /// Every cell's outcome: (server, mode, directly, through weft), the arrays
 /// in the order of [`TOOLS`].
-const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 16] = [
+const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 20] = [
     (TS_1_29, LEGACY, [Pass; 6], [Pass; 6]),
     (TS_1_29, MODERN, [Fail(HANDSHAKE_ONLY); 6], [Pass; 6]),
     (TS_1_32, LEGACY, [Pass; 6], [Pass; 6]),
@@ -103,6 +115,11 @@ const EXPECTED: [(&str, &str, [Cell; 6], [Cell; 6]); 16] = [
     (PY_2_HTTP, MODERN, ASKS_REFUSED, ASKS_REFUSED),
     (RMCP, LEGACY, [Pass; 6], STDIO_LEGACY),
     (RMCP, MODERN, ASKS_REFUSED, ASKS_REFUSED),
+    // Pinned to the handshake era, weft asks a 2026-07-28 agent for it.
+    (PY_2_HANDSHAKE, LEGACY, [Pass; 6], [Pass; 6]),
+    (PY_2_HANDSHAKE, MODERN, ASKS_REFUSED, [Pass; 6]),
+    (RMCP_HANDSHAKE, LEGACY, [Pass; 6], [Pass; 6]),
+    (RMCP_HANDSHAKE, MODERN, ASKS_REFUSED, [Pass; 6]),
 ];
 
 /// A dual-era server under a 2026-07-28 request: the four requests are
@@ -319,8 +336,16 @@ fn start(server: &str) -> Started {
         PY_2 => stdio_server(&[venv_bin("python"), fixture("py_server.py")]),
         PY_1_HTTP => python_http_server(mcp1_python()),
         PY_2_HTTP => python_http_server(venv_bin("python")),
+        PY_2_HANDSHAKE => handshake(start(PY_2)),
+        RMCP_HANDSHAKE => handshake(start(RMCP)),
         _ => stdio_server(&[target_bin("weft-relay-rmcp-server")]),
     }
+}
+
+/// The same server, with weft told to speak the handshake era to it.
+fn handshake(mut started: Started) -> Started {
+    started.entry.push_str("era = \"handshake\"\n");
+    started
 }
 
 /// weft in no-prefix mode in front of one server; its /mcp URL.

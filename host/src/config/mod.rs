@@ -272,6 +272,21 @@ pub enum Transport {
     Component(Box<adapter::AdapterConfig>),
 }
 
+/// The protocol era weft speaks to a server (`era` in its entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamEra {
+    /// 2026-07-28 if the server speaks it, else the handshake.
+    #[default]
+    Auto,
+    /// The `initialize` handshake only: for a server that speaks both eras
+    /// but asks agents for input (sampling, elicitation, roots) only in
+    /// the handshake era, on one connection (a stdio process speaks one
+    /// era for its life). 2026-07-28 agents are then asked through weft.
+    Handshake,
+    /// 2026-07-28 only.
+    Stateless,
+}
+
 /// One `[servers.NAME]` entry, validated and resolved.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -293,6 +308,8 @@ pub struct ServerConfig {
     /// Each tenant's instance is told the roots its agents declare (and
     /// their changes); weft declares the `roots` capability to it.
     pub forward_roots: bool,
+    /// The protocol era weft speaks to the server (`era`).
+    pub era: UpstreamEra,
     /// Check a call's arguments against the tool's `inputSchema` before it
     /// goes out (`validate_args`, on by default).
     pub validate_args: bool,

@@ -118,6 +118,9 @@ pub(crate) struct RawServer {
     /// `per_tenant`).
     #[serde(default)]
     pub forward_roots: bool,
+    /// The protocol era weft speaks to the server: `auto` (the default),
+    /// `handshake` or `2026-07-28`.
+    pub era: Option<String>,
     /// Check a call's arguments against the tool's `inputSchema` before
     /// it goes out (default); `false` for a server whose schemas are wrong.
     #[serde(alias = "validateArgs")]
@@ -502,6 +505,31 @@ impl RawServer {
             )
             .hint("remove `per_tenant`; these servers hold no credentials, and the caller's tenant travels with each call"));
         }
+        let era = match self.era.as_deref() {
+            None | Some("auto") => super::UpstreamEra::Auto,
+            Some("handshake") => super::UpstreamEra::Handshake,
+            Some("2026-07-28") => super::UpstreamEra::Stateless,
+            Some(other) => {
+                let mut shown = other.to_string();
+                crate::util::truncate(&mut shown, 64);
+                return Err(ConfigError::new(
+                    file,
+                    key("era"),
+                    format!("{shown:?} is not a protocol era weft knows"),
+                )
+                .hint("use \"auto\" (the default), \"handshake\" or \"2026-07-28\""));
+            }
+        };
+        if era == super::UpstreamEra::Stateless
+            && matches!(&transport, Transport::Http { legacy_sse: true, .. })
+        {
+            return Err(ConfigError::new(
+                file,
+                key("era"),
+                "the legacy HTTP+SSE transport predates the 2026-07-28 era",
+            )
+            .hint("remove `era`, or `transport = \"sse\"`"));
+        }
         if self.forward_roots && !self.per_tenant {
             return Err(ConfigError::new(
                 file,
@@ -548,6 +576,7 @@ impl RawServer {
             exclude: self.exclude,
             per_tenant,
             forward_roots: self.forward_roots && per_tenant,
+            era,
             validate_args: self.validate_args.unwrap_or(true),
             idempotent_tools: self.idempotent_tools,
             tenant_transports: super::TenantTransports(tenant_transports),

@@ -13,7 +13,7 @@ use super::handler::Handler;
 use super::handshake_side::HandshakeSide;
 use super::{Connection, Upstream, UpstreamEvent, builtin, component, http, sse, stdio, watch};
 use crate::catalog::Listing;
-use crate::config::Transport;
+use crate::config::{Transport, UpstreamEra};
 use crate::phrases::{Phrase, says};
 
 impl Upstream {
@@ -22,6 +22,20 @@ impl Upstream {
         &self,
         events: mpsc::UnboundedSender<UpstreamEvent>,
     ) -> Result<(Connection, Listing), ConnectError> {
+        match self.config.era {
+            UpstreamEra::Auto => {}
+            UpstreamEra::Handshake => {
+                return self
+                    .connect_with(events, ClientLifecycleMode::Initialize)
+                    .await;
+            }
+            UpstreamEra::Stateless => {
+                let modern = ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                };
+                return self.connect_with(events, modern).await;
+            }
+        }
         let auto = ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::V_2026_07_28],
             legacy_version: None,
