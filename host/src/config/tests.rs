@@ -402,3 +402,31 @@ fn a_durable_adapter_with_egress_is_refused_naming_the_key() {
         assert!(c.server("pay").is_some());
     }
 }
+
+#[test]
+fn a_servers_era_is_one_weft_knows() {
+    let c = parse(
+        "[servers.a]\ncommand = \"x\"\n[servers.b]\ncommand = \"x\"\nera = \"handshake\"\n\
+         [servers.c]\nurl = \"http://127.0.0.1:9/mcp\"\nera = \"2026-07-28\"\n\
+         [servers.d]\ncommand = \"x\"\nera = \"auto\"\n",
+    )
+    .unwrap();
+    let era = |name: &str| c.server(name).map(|s| s.era);
+    assert_eq!(era("a"), Some(UpstreamEra::Auto));
+    assert_eq!(era("b"), Some(UpstreamEra::Handshake));
+    assert_eq!(era("c"), Some(UpstreamEra::Stateless));
+    assert_eq!(era("d"), Some(UpstreamEra::Auto));
+    for bad in ["2025-11-25", "Handshake", "modern", ""] {
+        let e = parse(&format!("[servers.a]\ncommand = \"x\"\nera = {bad:?}\n")).unwrap_err();
+        assert_eq!(e.key, "servers.a.era", "{bad}");
+        assert!(
+            e.to_string().contains(&format!(
+                "{bad:?} is not a protocol era weft knows\n  hint: use \"auto\" (the default), \"handshake\" or \"2026-07-28\""
+            )),
+            "{e}"
+        );
+    }
+    let e = parse("[servers.a]\nurl = \"http://127.0.0.1:9/sse\"\ntransport = \"sse\"\nera = \"2026-07-28\"\n")
+        .unwrap_err();
+    assert_eq!(e.key, "servers.a.era");
+}
