@@ -16,7 +16,7 @@ use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
     CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationCapability,
     ErrorData, FormElicitationCapability, Implementation, InputRequest, ListRootsRequest,
-    ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam,
+    ListRootsResult, LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
     ResourceUpdatedNotificationParam, UrlElicitationCapability,
 };
 use rmcp::service::{NotificationContext, RequestContext, RoleClient};
@@ -131,6 +131,10 @@ impl ClientHandler for Handler {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
         info.client_info = Implementation::new("weft", env!("CARGO_PKG_VERSION"));
+        // Asked for only by an `initialize`, which 2026-07-28 does not
+        // have: the newest era that does (the era probe names 2026-07-28
+        // on its own).
+        info.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
         // weft answers these for the agent (see `relay`).
         #[allow(deprecated)] // sampling: still what handshake-era servers use
         let caps = ClientCapabilities::builder()
