@@ -521,7 +521,13 @@ impl RawServer {
             }
         };
         if era == super::UpstreamEra::Stateless
-            && matches!(&transport, Transport::Http { legacy_sse: true, .. })
+            && matches!(
+                &transport,
+                Transport::Http {
+                    legacy_sse: true,
+                    ..
+                }
+            )
         {
             return Err(ConfigError::new(
                 file,
