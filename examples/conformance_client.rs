@@ -122,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
                 .forwarded(weft::Forward {
                     relay,
                     pass_input_required: false,
+                    handshake_agent: false,
                     input_responses: None,
                     request_state: None,
                     client_capabilities: None,

@@ -199,7 +199,7 @@ async fn send(conn: &Connection, req: &CallRequest) -> Result<Forwarded, Service
     // A handshake-era agent's call goes to a dual-era server in that era,
     // where the server's requests ride the call's own stream (see
     // `upstream::handshake_side`).
-    let handshake_agent = forward.is_some_and(|f| !f.pass_input_required);
+    let handshake_agent = forward.is_some_and(|f| f.handshake_agent);
     let side = match &conn.handshake_side {
         Some(side) if handshake_agent => side.session().await,
         _ => None,

@@ -54,6 +54,13 @@ pub struct Forward {
     /// 2026-07-28 upstream goes back to it unchanged, and its retry comes
     /// back with these.
     pub pass_input_required: bool,
+    /// The agent speaks the handshake era and can answer a server's
+    /// requests (it declared sampling, elicitation or roots): its calls go
+    /// to a server that speaks both eras in the handshake era, where such
+    /// requests ride the call's own stream (see
+    /// `upstream::handshake_side`). `false` for a library caller that
+    /// answers through `relay` in whatever era the server speaks.
+    pub handshake_agent: bool,
     pub input_responses: Option<InputResponses>,
     pub request_state: Option<String>,
     /// The agent's capabilities, told to a 2026-07-28 upstream in place of

@@ -185,6 +185,15 @@ impl Agent {
     }
 
     /// Why this agent cannot answer `request`, if it cannot.
+    /// Whether the agent declared any way to answer a server's request
+    /// (sampling, elicitation or roots).
+    #[allow(deprecated)]
+    pub fn can_be_asked(&self) -> bool {
+        self.capabilities
+            .as_ref()
+            .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some() || c.roots.is_some())
+    }
+
     pub fn cannot(&self, request: &InputRequest) -> Option<ErrorData> {
         let caps = self.capabilities.as_ref();
         let (has, what) = match request {

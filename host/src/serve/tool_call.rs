@@ -280,6 +280,7 @@ pub(super) fn catalog_work(
     let req = req.forwarded(Forward {
         relay: tx,
         pass_input_required: agent.modern,
+        handshake_agent: !agent.modern && agent.can_be_asked(),
         input_responses,
         request_state,
         client_capabilities: agent.capabilities.clone(),
