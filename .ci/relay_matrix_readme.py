@@ -17,6 +17,9 @@ import string
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conformance_readme import splice  # noqa: E402  (the same markers' splice)
+
 REPO = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- relay-matrix:begin -->"
 END = "<!-- relay-matrix:end -->"
@@ -74,15 +77,6 @@ def render(results):
     return "\n".join(lines) + "\n"
 
 
-def splice(readme, section):
-    """`readme` with the text between the markers replaced by `section`."""
-    start = readme.find(BEGIN)
-    end = readme.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"README has no {BEGIN} ... {END} section")
-    return readme[: start + len(BEGIN)] + "\n" + section + readme[end:]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the README is out of date")
@@ -96,7 +90,7 @@ def main():
         return 2
     readme = args.readme.read_text()
     try:
-        updated = splice(readme, render(results))
+        updated = splice(readme, render(results), BEGIN, END)
     except (ValueError, KeyError) as e:
         print(f"cannot render the relay matrix: {e!r}", file=sys.stderr)
         return 2
