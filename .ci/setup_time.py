@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The README's set-up times, from a timestamped log of `.ci/run` in a fresh
-clone (written by `.ci/measure-setup`).
+"""The README's set-up times, from a timestamped log of `bash .ci/demo` and
+then `bash .ci/test` in a fresh clone with empty download caches (written by
+`.ci/measure-setup`).
 
     python3 .ci/setup_time.py --log RUN.LOG --commit REV --cores N
         keeps the log as docs/measured/setup-run.log, parses it into
@@ -28,36 +29,52 @@ END = "<!-- setup-time:end -->"
 
 
 def parse(log_text):
-    """Seconds at which each phase of `.ci/run` ended, from its log."""
+    """The seconds each command and each of its phases took, from the log."""
     stamp = re.compile(r"^\s*(\d+)s (.*)$")
-    lines = [(int(m.group(1)), m.group(2)) for m in map(stamp.match, log_text.splitlines()) if m]
-    exit_line = re.search(r"^exit (\d+) after (\d+)s$", log_text, re.M)
-    if not exit_line:
-        raise SystemExit("the log has no closing 'exit N after Ns' line")
+    rows = log_text.splitlines()
 
-    def first(pattern):
+    def ended(what):
+        for i, row in enumerate(rows):
+            m = re.match(rf"^{what} exit (\d+) after (\d+)s$", row)
+            if m:
+                return i, int(m.group(1))
+        raise SystemExit(f"the log has no closing '{what} exit N after Ns' line")
+
+    demo_end, demo_exit = ended("demo")
+    tests_end, tests_exit = ended("tests")
+    demo = [(int(m.group(1)), m.group(2)) for m in map(stamp.match, rows[:demo_end]) if m]
+    tests = [(int(m.group(1)), m.group(2)) for m in map(stamp.match, rows[demo_end:tests_end]) if m]
+    if not demo or not tests:
+        raise SystemExit("the log has no stamped line of the demo or of the tests")
+
+    def at(lines, pattern):
         for t, text in lines:
             if re.search(pattern, text):
                 return t
         raise SystemExit(f"the log has no line matching {pattern!r}")
 
-    installs = first(r"\[setup-tools\] done in")
-    nextest_start = first(r"Starting \d+ tests")
-    summary = next(
-        (t, text) for t, text in lines if re.search(r"Summary \[.*\] \d+ tests run", text)
-    )
-    tests_ran = int(re.search(r"(\d+) tests run", summary[1]).group(1))
-    passed = int(re.search(r"(\d+) passed", summary[1]).group(1))
-    demo_start = first(r"^\$ weft check")
+    def took(pattern):
+        return int(re.search(r"took (\d+) s", next(
+            text for _, text in tests if re.search(pattern, text))).group(1))
+
+    demo_last = demo[-1][0]
+    tests_start = demo_last
+    summary = next(text for _, text in tests if re.search(r"Summary \[.*\] \d+ tests run", text))
+    nextest_s = float(re.search(r"Summary \[\s*([\d.]+)s\]", summary).group(1))
     return {
-        "exit": int(exit_line.group(1)),
-        "total_s": int(exit_line.group(2)),
-        "installs_s": installs,
-        "build_s": nextest_start - installs,
-        "tests_s": summary[0] - nextest_start,
-        "demo_s": int(exit_line.group(2)) - demo_start,
-        "tests_run": tests_ran,
-        "tests_passed": passed,
+        "empty_caches": True,
+        "demo_exit": demo_exit,
+        "demo_total_s": demo_last,
+        "demo_binary_built_s": at(demo, r"^\[demo\] weft is built"),
+        "demo_started_s": at(demo, r"^\[demo\] the tools are installed"),
+        "tests_exit": tests_exit,
+        "tests_total_s": tests[-1][0] - tests_start,
+        "tests_installs_and_guests_s": took(r"^\[test\] the Wasm guests took"),
+        "tests_build_s": took(r"^\[test\] the workspace build took"),
+        "tests_checks_s": took(r"^\[test\] the bench report's checks"),
+        "tests_run_s": round(nextest_s),
+        "tests_run": int(re.search(r"(\d+) tests run", summary).group(1)),
+        "tests_passed": int(re.search(r"(\d+) passed", summary).group(1)),
     }
 
 
@@ -69,15 +86,17 @@ def minutes(s):
 def render(d):
     return (
         f"{BEGIN}\n"
-        f"Measured by `bash .ci/measure-setup` (a fresh clone of {d['commit']}, "
-        f"{d['cores']} cores; crates, npm and PyPI packages already in the "
-        f"machine's download caches): the whole CI run (`.ci/run`: installs, "
-        f"tests, then the demo) took {minutes(d['total_s'])}: "
-        f"{minutes(d['installs_s'])} of installs, {minutes(d['build_s'])} of "
-        f"build (guests, workspace, test binary and benches), "
-        f"{minutes(d['tests_s'])} for the {d['tests_run']} tests "
-        f"({d['tests_passed']} passed), and {minutes(d['demo_s'])} for the demo, "
-        f"which builds nothing the tests did not.\n"
+        f"Measured by `bash .ci/measure-setup` (a fresh clone of {d['commit']} on "
+        f"{d['cores']} cores, with empty cargo, npm and pip download caches): "
+        f"`bash .ci/demo` took {minutes(d['demo_total_s'])} to its last line "
+        f"(weft's binary was built after {minutes(d['demo_binary_built_s'])}, "
+        f"the demo itself ran for {minutes(d['demo_total_s'] - d['demo_started_s'])}), "
+        f"and `bash .ci/test` right after it took {minutes(d['tests_total_s'])}: "
+        f"{minutes(d['tests_installs_and_guests_s'])} of installs and Wasm guests, "
+        f"{minutes(d['tests_build_s'])} of build (the test binary, the test servers, "
+        f"the benches and the examples), {minutes(d['tests_checks_s'])} of checks "
+        f"and doctests, and {minutes(d['tests_run_s'])} for the {d['tests_run']} "
+        f"tests ({d['tests_passed']} passed).\n"
         f"{END}"
     )
 
@@ -109,7 +128,7 @@ def main():
     if args.check:
         # The figures must be what the committed raw log gives.
         again = parse(RAW.read_text(encoding="utf-8", errors="replace"))
-        if any(d[k] != v for k, v in again.items()):
+        if any(d.get(k) != v for k, v in again.items()):
             print("docs/measured/setup-time.json differs from what setup-run.log gives; "
                   "run `python3 .ci/setup_time.py --log docs/measured/setup-run.log "
                   "--commit REV --cores N`")
