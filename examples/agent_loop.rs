@@ -6,7 +6,7 @@
 //! the results back until the model answers in text.
 //!
 //! ```sh
-//! cargo run -p weft --example agent_loop -- \
+//! cargo run -p weft-examples --example agent_loop -- \
 //!     --config examples/weft.toml --endpoint http://127.0.0.1:8080/v1 \
 //!     --model my-model "What time is it in Tokyo?"
 //! ```

@@ -14,7 +14,7 @@
 //! schema as weft holds it). It exits 0 when
 //! the server connected, 1 when it did not; the suite judges the rest.
 //!
-//! Run with `cargo run --example conformance_client -- URL`.
+//! Run with `cargo run -p weft-examples --example conformance_client -- URL`.
 
 use serde_json::{Map, Value};
 

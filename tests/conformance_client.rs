@@ -85,7 +85,7 @@ fn client_bin() -> PathBuf {
         .join("examples/conformance_client");
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build --examples`",
+        "{} is missing: build it with `cargo build -p weft-examples --examples`",
         bin.display()
     );
     bin

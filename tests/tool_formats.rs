@@ -176,7 +176,7 @@ async fn the_example_agent_loop_runs_a_scripted_models_tool_calls() {
     let example = repo_root().join("target/debug/examples/agent_loop");
     assert!(
         example.exists(),
-        "{} is missing: build it with `cargo build -p weft --examples`",
+        "{} is missing: build it with `cargo build -p weft-examples --examples`",
         example.display()
     );
     let mut cmd = std::process::Command::new(&example);
