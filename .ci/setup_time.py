@@ -26,6 +26,10 @@ RAW = REPO / "docs/measured/setup-run.log"
 README = REPO / "README.md"
 BEGIN = "<!-- setup-time:begin -->"
 END = "<!-- setup-time:end -->"
+# `cargo install --locked --path host`, timed by .ci/measure-install.
+INSTALL = REPO / "docs/measured/install-time.json"
+INSTALL_BEGIN = "<!-- install-time:begin -->"
+INSTALL_END = "<!-- install-time:end -->"
 
 
 def parse(log_text):
@@ -101,11 +105,22 @@ def render(d):
     )
 
 
-def section(text):
-    a, b = text.find(BEGIN), text.find(END)
+def render_install(d):
+    return (
+        f"{INSTALL_BEGIN}\n"
+        f"`cargo install --locked --path host` puts `weft` on your `PATH` (in "
+        f"`~/.cargo/bin`): it took {minutes(d['install_s'])} on {d['cores']} cores "
+        f"from empty download caches (a fresh clone of {d['commit']}, measured by "
+        f"`bash .ci/measure-install`), a release build of the same crates.\n"
+        f"{INSTALL_END}"
+    )
+
+
+def section(text, begin=BEGIN, end=END):
+    a, b = text.find(begin), text.find(end)
     if a < 0 or b < a:
-        raise SystemExit(f"README.md has no {BEGIN} … {END} section")
-    return a, b + len(END)
+        raise SystemExit(f"README.md has no {begin} … {end} section")
+    return a, b + len(end)
 
 
 def main():
@@ -134,16 +149,21 @@ def main():
                   "--commit REV --cores N`")
             sys.exit(1)
     text = README.read_text()
-    a, b = section(text)
-    want = render(d)
-    if args.check:
-        if text[a:b] != want:
-            print("README.md's set-up times differ from docs/measured/setup-time.json; "
-                  "run `python3 .ci/setup_time.py` (or `bash .ci/measure-setup` to measure again)")
+    sections = [(BEGIN, END, render(d), DATA)]
+    if INSTALL.exists():
+        sections.append((INSTALL_BEGIN, INSTALL_END, render_install(json.loads(INSTALL.read_text())), INSTALL))
+    for begin, end, want, data in sections:
+        a, b = section(text, begin, end)
+        if args.check and text[a:b] != want:
+            print(f"README.md's paragraph between {begin} and {end} differs from "
+                  f"{data.relative_to(REPO)}; run `python3 .ci/setup_time.py` (or "
+                  "`bash .ci/measure-setup` / `bash .ci/measure-install` to measure again)")
             sys.exit(1)
+        text = text[:a] + want + text[b:]
+    if args.check:
         return
-    README.write_text(text[:a] + want + text[b:])
-    print(f"wrote {DATA.relative_to(REPO)} and the README's set-up paragraph")
+    README.write_text(text)
+    print(f"wrote {DATA.relative_to(REPO)} and the README's set-up paragraphs")
 
 
 if __name__ == "__main__":
