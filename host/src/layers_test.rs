@@ -1,6 +1,8 @@
 //! The module graph has no cycles (see `docs/architecture.md`, "The
 //! crate"): an edge is any `crate::` path outside comments and tests, the
 //! root's re-exports (`crate::Hub`) counted as the module they come from.
+//! And the package these tests run in (`weft-unit`, unit/Cargo.toml)
+//! depends on exactly what the library does.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -44,7 +46,8 @@ fn named(line: &str, reexports: &BTreeMap<String, String>) -> Vec<String> {
 
 #[test]
 fn the_module_graph_has_no_cycles() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // The sources are host/src whichever package compiles them.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src");
     let lib = std::fs::read_to_string(root.join("lib.rs")).expect("lib.rs");
     // `pub use module::{A, B}` and `pub use module::A`: A and B are module's.
     let mut reexports = BTreeMap::new();
@@ -120,4 +123,36 @@ fn the_module_graph_has_no_cycles() {
     // The check sees the edges that matter (a broken parser finds none).
     assert!(edges["hub"].contains("router") && edges["serve"].contains("hub"));
     assert!(edges["sandbox"].contains("journal"));
+}
+
+/// A manifest's `dependencies` and `dev-dependencies` tables.
+fn dependencies(manifest: &str) -> (toml::Value, toml::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(manifest);
+    let text = std::fs::read_to_string(&path).expect("the manifest is readable");
+    let doc: toml::Table = toml::from_str(&text).expect("the manifest parses");
+    let table = |name: &str| {
+        doc.get(name)
+            .cloned()
+            .unwrap_or(toml::Value::Table(Default::default()))
+    };
+    (table("dependencies"), table("dev-dependencies"))
+}
+
+/// The unit tests' package compiles the library's sources with the
+/// library's dependencies and features; if they drifted, a build of both
+/// would unify different features (and compile shared crates twice), and
+/// the tests would run against another weft.
+#[test]
+fn the_unit_packages_dependencies_are_the_librarys() {
+    let (lib, lib_dev) = dependencies("../host/Cargo.toml");
+    let (unit, unit_dev) = dependencies("../unit/Cargo.toml");
+    assert!(lib.as_table().is_some_and(|t| t.len() > 40), "{lib:?}");
+    assert_eq!(
+        unit, lib,
+        "unit/Cargo.toml's [dependencies] must be host/Cargo.toml's"
+    );
+    assert_eq!(
+        unit_dev, lib_dev,
+        "unit/Cargo.toml's [dev-dependencies] must be host/Cargo.toml's"
+    );
 }
