@@ -76,7 +76,7 @@ def parse(log_text):
         "tests_build_s": took(r"^\[test\] the workspace build took"),
         # The installs and the guests run in the background during the
         # build; this is how much longer they took.
-        "tests_installs_and_guests_s": took(r"^\[test\] (the rest of the installs and )?the Wasm guests took"),
+        "tests_installs_and_guests_s": took(r"^\[test\] the rest of the installs and the Wasm guests took"),
         "tests_checks_s": took(r"^\[test\] the bench report's checks"),
         "tests_run_s": round(nextest_s),
         "tests_run": int(re.search(r"(\d+) tests run", summary).group(1)),
