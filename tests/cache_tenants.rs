@@ -39,10 +39,12 @@ fn servers(repo: &Path, git_ttl: bool) -> String {
     let repo = repo.display().to_string();
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &command_entry("git", &venv_bin("mcp-server-git"), &["--repository", &repo]);
+    text += &sandbox_write(&[Path::new(&repo)]);
     if git_ttl {
         text += "[servers.git.cache]\ntool_ttl = \"60s\"\n";
     }
     text += &npm_entry("files", "server-filesystem", &[&repo]);
+    text += &sandbox_read(&[Path::new(&repo)]);
     text += &command_entry(
         "time",
         &venv_bin("mcp-server-time"),

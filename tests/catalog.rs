@@ -33,16 +33,9 @@ async fn merged_catalog_across_three_protocol_revisions() {
         "server-filesystem",
         &[&files.display().to_string()],
     );
-    text += &npm_entry("mem_a", "server-memory", &[]);
-    text += &format!(
-        "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.path().join("a.jsonl").display().to_string())
-    );
-    text += &npm_entry("mem_b", "server-memory", &[]);
-    text += &format!(
-        "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.path().join("b.jsonl").display().to_string())
-    );
+    text += &sandbox_write(&[&files]);
+    text += &memory_entry("mem_a", &dir.path().join("a"));
+    text += &memory_entry("mem_b", &dir.path().join("b"));
     text += &npm_entry("postgres", "server-postgres", &[&pg.url()]);
     text += &command_entry(
         "time",
@@ -54,6 +47,7 @@ async fn merged_catalog_across_three_protocol_revisions() {
         &venv_bin("mcp-server-git"),
         &["--repository", &repo.display().to_string()],
     );
+    text += &sandbox_write(&[&repo]);
     let hub = Hub::start(config(dir.path(), &text)).await;
 
     // Every server is up, and each era was detected.
@@ -209,6 +203,7 @@ async fn tool_errors_protocol_errors_and_unknown_names() {
         "server-filesystem",
         &[&dir.path().display().to_string()],
     );
+    text += &sandbox_read(&[dir.path()]);
     let hub = Hub::start(config(dir.path(), &text)).await;
 
     // A tool error: the tool ran and said isError; the whole result is kept.

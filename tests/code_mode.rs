@@ -157,8 +157,8 @@ fn code_in_python_and_javascript_works_across_three_servers() {
         assert_eq!(denied[0]["tool"], write, "{lang}");
         // The server never saw the write: nothing was stored.
         assert!(
-            !dir.path().join("memory.jsonl").exists()
-                || std::fs::read_to_string(dir.path().join("memory.jsonl"))
+            !dir.path().join("memory/memory.jsonl").exists()
+                || std::fs::read_to_string(dir.path().join("memory/memory.jsonl"))
                     .unwrap()
                     .trim()
                     .is_empty(),

@@ -297,7 +297,8 @@ fn a_weft_exec_run_is_journaled_and_resumed_with_each_write_once() {
     let listed = s.weft(&["runs", "list", "--json"]);
     let runs: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap_or_default();
     assert!(runs.is_empty(), "--no-journal journaled: {runs:?}");
-    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+    // Emptied, not removed: the server's sandbox opens the file itself.
+    std::fs::write(s.dir.path().join("record.txt"), "").unwrap();
 
     crashed(&exec(Some("after-result:2"), &[]), "after-result");
     assert_eq!(s.record(), WRITES[..2]);
@@ -377,7 +378,8 @@ fn weft_run_as_a_tenant_keeps_to_its_policies_and_view_through_a_resume() {
     let allowed = output_json(&run_as("narrow", 1, None));
     assert_eq!(allowed, json!({"results": ["tool_0: write 0"]}));
     assert_eq!(s.record(), WRITES[..1]);
-    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+    // Emptied, not removed: the server's sandbox opens the file itself.
+    std::fs::write(s.dir.path().join("record.txt"), "").unwrap();
 
     // Stopped after tool_0, which narrow may call; the resume's tool_1 is
     // outside its view.

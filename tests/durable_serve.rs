@@ -295,7 +295,8 @@ async fn a_code_mode_run_is_journaled_and_resumed_after_a_crash() {
     assert_eq!(s.record(), WRITES);
 
     // Stopped after the 2nd write's result, then resumed on start.
-    std::fs::remove_file(s.dir.path().join("record.txt")).unwrap();
+    // Emptied, not removed: the server's sandbox opens the file itself.
+    std::fs::write(s.dir.path().join("record.txt"), "").unwrap();
     let (mut served, base) = serve_code(Some("after-result:2"));
     let client = connect(&base).await;
     let params = CallToolRequestParams::new("weft_run_code".to_string())

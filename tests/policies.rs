@@ -17,6 +17,11 @@ pub(crate) fn setup() -> (tempfile::TempDir, std::path::PathBuf, std::path::Path
         "server-filesystem",
         &[&dir.path().display().to_string()],
     );
+    // The folder holds weft.toml, which no server may write: the
+    // pipeline's changelog goes to a folder beside it.
+    std::fs::create_dir_all(dir.path().join("out")).unwrap();
+    text += &sandbox_read(&[dir.path()]);
+    text += &sandbox_write(&[&dir.path().join("out")]);
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     let policies = [
         ("template", "weft-policy-template", r#"["everything.echo"]"#),
@@ -114,7 +119,7 @@ fn fan_out_fan_in_across_servers() {
 #[test]
 fn pipeline_feeds_each_step_into_the_next() {
     let (dir, cfg, repo) = setup();
-    let changelog = dir.path().join("CHANGES.md");
+    let changelog = dir.path().join("out/CHANGES.md");
     let (code, report, err) = run(
         &cfg,
         "pipeline",

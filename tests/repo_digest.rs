@@ -23,7 +23,9 @@ async fn repo_digest_gathers_git_files_and_time_in_one_call() {
         &venv_bin("mcp-server-git"),
         &["--repository", &repo.display().to_string()],
     );
+    text += &sandbox_write(&[&repo]);
     text += &npm_entry("files", "server-filesystem", &[&repo.display().to_string()]);
+    text += &sandbox_read(&[&repo]);
     text += &command_entry(
         "time",
         &venv_bin("mcp-server-time"),

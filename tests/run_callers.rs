@@ -158,9 +158,13 @@ impl TenantTools {
         let record = s.dir.path().join("tt-record.txt");
         let mut text = command_entry("tt", &venv_bin("python"), &[&script.display().to_string()]);
         text += &format!(
-            "per_tenant = true\nenv = {{ TOOLS_LABEL = \"${{secret:LABEL}}\", TOOLS_RECORD = {} }}\n\n",
+            "per_tenant = true\nenv = {{ TOOLS_LABEL = \"${{secret:LABEL}}\", TOOLS_RECORD = {} }}\n",
             q(record.display().to_string())
         );
+        // The one file its sandbox lets it write.
+        std::fs::write(&record, "").unwrap();
+        text += &sandbox_write(&[&record]);
+        text += "\n";
         text += &npm_entry("everything", "server-everything", &[]);
         text += &format!(
             "\n[policies.lister]\npath = {}\ngrants = [\"everything.echo\", \"tt.*\"]\n",

@@ -51,6 +51,7 @@ mod https_upstreams;
 mod js_policies;
 mod js_sandbox;
 mod missing_command;
+mod native_sandbox;
 mod oauth_upstream;
 mod otel;
 

@@ -15,7 +15,7 @@
 //! The agents are rmcp clients that declare sampling and elicitation and
 //! record everything the server's side sends them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,6 +155,10 @@ impl Rig {
             &venv_bin("python"),
             &[&script.display().to_string()],
         );
+        // The calls' markers, in a folder of their own (the server's
+        // sandbox opens it; `d` holds weft's keys and secrets).
+        std::fs::create_dir_all(d.join("markers")).unwrap();
+        text += &sandbox_write(&[&d.join("markers")]);
         if per_tenant {
             text += "per_tenant = true\nenv = { ASKER_LABEL = \"${secret:LABEL}\" }\n";
         }
@@ -227,9 +231,14 @@ async fn held_call(
     tool: &str,
     mut args: Value,
 ) -> tokio::task::JoinHandle<String> {
-    let marker = dir.join(format!("{step}.{who}"));
+    let marker = dir.join("markers").join(format!("{step}.{who}"));
     args["marker"] = json!(marker.display().to_string());
-    args["wait_for"] = json!(dir.join(format!("{step}.{who}.go")).display().to_string());
+    args["wait_for"] = json!(
+        dir.join("markers")
+            .join(format!("{step}.{who}.go"))
+            .display()
+            .to_string()
+    );
     let (client, tool) = (client.clone(), tool.to_string());
     let call = tokio::spawn(async move { call(&client, &tool, args).await });
     eventually(
@@ -242,7 +251,7 @@ async fn held_call(
 }
 
 fn release(dir: &Path, step: &str, who: &str) {
-    std::fs::write(dir.join(format!("{step}.{who}.go")), "go").unwrap();
+    std::fs::write(dir.join("markers").join(format!("{step}.{who}.go")), "go").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -370,6 +379,13 @@ fn each_tenants_instance_takes_its_own_agents_roots() {
     let (start, of_a, of_b) = (root("start"), root("root-of-a"), root("root-of-b"));
     let mut text = npm_entry("files", "server-filesystem", &[&start]);
     text += "per_tenant = true\nforward_roots = true\n";
+    // The roots the agents declare (`d` itself holds weft's keys).
+    let folders: Vec<PathBuf> = ["start", "root-of-a", "root-of-b"]
+        .iter()
+        .map(|n| d.join(n))
+        .collect();
+    let folders: Vec<&Path> = folders.iter().map(PathBuf::as_path).collect();
+    text += &sandbox_read(&folders);
     text += "\n[tenants.a]\ninclude = [\"files.*\"]\n\n[tenants.b]\ninclude = [\"files.*\"]\n";
     std::fs::write(d.join("weft.toml"), text).unwrap();
     let keys = [add_key(d, "a"), add_key(d, "b")];

@@ -161,11 +161,7 @@ async fn call_latency(dir: &Path) {
 /// distinct copies of the trivial adapter.
 fn memory_config(dir: &Path, adapters: usize) -> PathBuf {
     let bytes = std::fs::read(guest_wasm("weft-trivial-adapter-guest")).expect("the adapter");
-    let mut text = npm_entry("memory", "server-memory", &[]);
-    text += &format!(
-        "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.join("memory.jsonl").display().to_string())
-    );
+    let mut text = memory_entry("memory", &dir.join("memory"));
     for n in 0..adapters {
         let file = format!("adapter-{n}.wasm");
         std::fs::write(dir.join(&file), distinct_copy(&bytes, n)).expect("write a copy");

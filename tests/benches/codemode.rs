@@ -240,7 +240,7 @@ async fn description_size(dir: &std::path::Path) {
         .env("PATH", path)
         .env("WEFT_DEMO_REPO", &repo)
         .env("WEFT_DEMO_DIR", &cwd)
-        .env("WEFT_DEMO_MEMORY", cwd.join("memory.jsonl"));
+        .env("WEFT_DEMO_MEMORY", cwd.join("memory"));
     let client = agent(cmd).await;
     let listed = client.list_all_tools().await.expect("tools/list answers");
     drop(client);

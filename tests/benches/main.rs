@@ -21,6 +21,7 @@ mod roundtrips;
 
 mod adapter;
 mod codemode;
+mod confine;
 mod journal;
 mod openapi;
 mod polyglot;
@@ -39,6 +40,7 @@ const CASES: &[(&str, fn())] = &[
     ("adapter", adapter::run),
     ("codemode", codemode::run),
     ("journal", journal::run),
+    ("confine", confine::run),
     ("upstream", upstream::run),
 ];
 

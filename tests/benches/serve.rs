@@ -509,15 +509,15 @@ async fn idle_shutdown(dir: &std::path::Path) {
     let files = dir.join("shutdown-files");
     std::fs::create_dir_all(&files).expect("a files dir");
     let text = format!(
-        "{}{}env = {{ MEMORY_FILE_PATH = {} }}\n{}{}{}",
+        "{}{}{}{}{}{}{}",
         npm_entry("everything", "server-everything", &["stdio"]),
-        npm_entry("memory", "server-memory", &[]),
-        q(dir.join("shutdown-memory.jsonl").display().to_string()),
+        memory_entry("memory", &dir.join("shutdown-memory")),
         npm_entry(
             "files",
             "server-filesystem",
             &[&files.display().to_string()]
         ),
+        sandbox_write(&[&files]),
         command_entry(
             "time",
             &venv_bin("mcp-server-time"),
@@ -528,6 +528,7 @@ async fn idle_shutdown(dir: &std::path::Path) {
             &venv_bin("mcp-server-git"),
             &["--repository", &repo.display().to_string()]
         ),
+        sandbox_write(&[&repo]),
     );
     let config = dir.join("shutdown.toml");
     std::fs::write(&config, text).expect("write the config");

@@ -44,11 +44,8 @@ fn example_config(dir: &std::path::Path) -> String {
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     text += &npm_entry("files", "server-filesystem", &[&dir.display().to_string()]);
-    text += &npm_entry("memory", "server-memory", &[]);
-    text += &format!(
-        "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.join("m.jsonl").display().to_string())
-    );
+    text += &sandbox_read(&[dir]);
+    text += &memory_entry("memory", &dir.join("memory"));
     text += &command_entry(
         "time",
         &venv_bin("mcp-server-time"),
@@ -59,6 +56,7 @@ fn example_config(dir: &std::path::Path) -> String {
         &venv_bin("mcp-server-git"),
         &["--repository", &repo.display().to_string()],
     );
+    text += &sandbox_write(&[&repo]);
     text
 }
 

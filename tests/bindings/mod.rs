@@ -19,6 +19,7 @@ pub(super) fn real_config(dir: &Path) -> PathBuf {
     let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     text += &npm_entry("files", "server-filesystem", &[&dir.display().to_string()]);
+    text += &sandbox_read(&[dir]);
     text += &command_entry(
         "time",
         &venv_bin("mcp-server-time"),

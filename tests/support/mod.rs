@@ -193,14 +193,28 @@ pub fn npm_entry(name: &str, package: &str, args: &[&str]) -> String {
     )
 }
 
-/// A `[servers.NAME]` table for a program with arguments.
+/// A `[servers.NAME]` table for a program with arguments. A
+/// weft-faulty-server told to `--record` its calls in a file gets that file
+/// (made here, empty) as the one path its OS sandbox lets it write.
 pub fn command_entry(name: &str, command: &Path, args: &[&str]) -> String {
+    let record = args
+        .iter()
+        .position(|a| *a == "--record")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    format!(
+    let mut text = format!(
         "[servers.{name}]\ncommand = {}\nargs = [{}]\n",
         q(command.display().to_string()),
         list(&args)
-    )
+    );
+    if let Some(record) = record {
+        if !record.exists() {
+            std::fs::write(&record, "").expect("make the record file");
+        }
+        text += &sandbox_write(&[&record]);
+    }
+    text
 }
 
 fn list(items: &[String]) -> String {
@@ -208,29 +222,49 @@ fn list(items: &[String]) -> String {
 }
 
 /// Config entries for three real servers the example policies use:
-/// mcp-server-git on `repo`, and [`time_memory_entries`].
+/// mcp-server-git on `repo` (which its sandbox lets it write), and
+/// [`time_memory_entries`].
 pub fn git_time_memory_entries(dir: &Path, repo: &Path) -> String {
     command_entry(
         "git",
         &venv_bin("mcp-server-git"),
         &["--repository", &repo.display().to_string()],
-    ) + &time_memory_entries(dir)
+    ) + &sandbox_write(&[repo])
+        + &time_memory_entries(dir)
 }
 
 /// Config entries for mcp-server-time (local zone UTC) and server-memory
-/// storing in `dir/memory.jsonl`.
+/// storing in `dir/memory/memory.jsonl`.
 pub fn time_memory_entries(dir: &Path) -> String {
-    let mut text = command_entry(
+    command_entry(
         "time",
         &venv_bin("mcp-server-time"),
         &["--local-timezone", "UTC"],
-    );
-    text += &npm_entry("memory", "server-memory", &[]);
+    ) + &memory_entry("memory", &dir.join("memory"))
+}
+
+/// A server-memory entry keeping its graph in `folder/memory.jsonl`; the
+/// folder (made here) is the one place its sandbox lets it write.
+pub fn memory_entry(name: &str, folder: &Path) -> String {
+    std::fs::create_dir_all(folder).expect("make the memory folder");
+    let mut text = npm_entry(name, "server-memory", &[]);
     text += &format!(
         "env = {{ MEMORY_FILE_PATH = {} }}\n",
-        q(dir.join("memory.jsonl").display().to_string())
+        q(folder.join("memory.jsonl").display().to_string())
     );
-    text
+    text + &sandbox_write(&[folder])
+}
+
+/// `sandbox.read = [...]` for the entry written just before.
+pub fn sandbox_read(paths: &[&Path]) -> String {
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!("sandbox.read = [{}]\n", list(&paths))
+}
+
+/// `sandbox.write = [...]` for the entry written just before.
+pub fn sandbox_write(paths: &[&Path]) -> String {
+    let paths: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    format!("sandbox.write = [{}]\n", list(&paths))
 }
 
 /// A fresh temporary directory, removed when dropped.

@@ -13,6 +13,7 @@
 //! [`policies`].
 
 mod policies;
+mod sandbox;
 mod tenants;
 
 use std::process::ExitCode;
@@ -34,11 +35,12 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
     let policy_reports = policies::check(&config.policies).await;
     let hub = start_hub(config, false, false).await;
     let status = hub.status();
-    let warnings: Vec<String> = if tenants {
+    let mut warnings: Vec<String> = if tenants {
         status.iter().filter_map(shared_input_warning).collect()
     } else {
         Vec::new()
     };
+    warnings.extend(sandbox::warnings(hub.config()));
     let failed = status
         .iter()
         .filter(|s| matches!(s.state, State::Failed { .. }))
@@ -134,5 +136,8 @@ fn print_check_line(s: &ServerStatus) {
             }
         }
         other => crate::outln!("? {:<12} {}", s.name, other.name()),
+    }
+    if let Some(sandbox) = &s.sandbox {
+        crate::outln!("    sandbox: {sandbox}");
     }
 }

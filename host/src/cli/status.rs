@@ -280,6 +280,16 @@ fn render(report: &Value, as_json: bool) -> String {
     if !failed.is_empty() {
         let _ = writeln!(out, "\n{}", failed.join("\n"));
     }
+    // Each stdio server's OS sandbox, whole (the layers, and why any is
+    // missing or the sandbox is off).
+    let sandboxes: Vec<String> = servers
+        .iter()
+        .filter(|s| s["sandbox"].is_string())
+        .map(|s| format!("  {}: {}", text(&s["name"]), text(&s["sandbox"])))
+        .collect();
+    if !sandboxes.is_empty() {
+        let _ = writeln!(out, "\nsandboxes:\n{}", sandboxes.join("\n"));
+    }
     let cache = &report["cache"];
     let _ = writeln!(
         out,

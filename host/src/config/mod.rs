@@ -29,6 +29,7 @@ pub mod pattern;
 pub mod policy;
 mod raw;
 pub mod resilience;
+pub mod sandbox;
 pub mod secrets;
 pub mod state;
 pub mod tenant;
@@ -49,6 +50,7 @@ pub use grants::Grants;
 pub use pattern::{PatternError, ToolPatterns};
 pub use policy::{Limits, PolicyConfig};
 pub use resilience::{BreakerPolicy, CachePolicy, Resilience, RestartPolicy, RetryPolicy};
+pub use sandbox::{Network, SandboxConfig, SandboxMode};
 pub use secrets::{ReferenceError, SecretStore, SecretsFileError};
 pub use tenant::{KeyEntry, KeyFile, KeyFileError, TenantConfig, TenantLimits};
 
@@ -119,6 +121,8 @@ pub struct Settings {
     /// `otel_endpoint`: where traces go, as OTLP over HTTP (the full
     /// `/v1/traces` URL); none without it.
     pub otel_endpoint: Option<String>,
+    /// `sandbox`: how stdio servers' OS sandboxes are applied.
+    pub sandbox: SandboxMode,
 }
 
 /// What one client may hold of `serve --http`: the defences against slow
@@ -217,6 +221,7 @@ impl Default for Settings {
             lease: state::DEFAULT_LEASE,
             resume: false,
             otel_endpoint: None,
+            sandbox: SandboxMode::Auto,
         }
     }
 }
@@ -253,6 +258,8 @@ pub enum Transport {
         /// Names of weft's own variables passed on (`settings.pass_env`).
         pass_env: Vec<String>,
         cwd: Option<PathBuf>,
+        /// What the operating system lets the process reach.
+        sandbox: Box<SandboxConfig>,
     },
     /// A remote server at a URL.
     Http {

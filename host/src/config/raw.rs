@@ -118,6 +118,8 @@ pub(crate) struct RawServer {
     /// `per_tenant`).
     #[serde(default)]
     pub forward_roots: bool,
+    /// A stdio server's OS sandbox: `false`, or what it may reach.
+    pub sandbox: Option<super::sandbox::RawSandbox>,
     /// The protocol era weft speaks to the server: `auto` (the default),
     /// `handshake` or `2026-07-28`.
     pub era: Option<String>,
@@ -151,6 +153,10 @@ impl RawServer {
         let key = |k: &str| format!("{entry}.{k}");
         super::validate_name("server", name, &settings.separator)
             .map_err(|m| ConfigError::new(file, entry, m.to_string()))?;
+        if self.sandbox.is_some() && self.command.is_none() {
+            return Err(ConfigError::new(file, key("sandbox"), "applies only to servers weft starts (`command`)")
+                .hint("remove it: a remote server, a built-in one or a component runs outside this sandbox"));
+        }
 
         let needs_secrets = self
             .env
@@ -383,12 +389,19 @@ impl RawServer {
                     Some(dir) if c.is_relative() => dir.join(c),
                     _ => c,
                 });
+                let sandbox = super::sandbox::RawSandbox::resolve(
+                    self.sandbox.as_ref(),
+                    entry,
+                    file,
+                    settings,
+                )?;
                 Transport::Stdio {
                     command,
                     args,
                     env: resolve_map(&self.env, "env")?,
                     pass_env: settings.pass_env.clone(),
                     cwd,
+                    sandbox: Box::new(sandbox),
                 }
             }
             (

@@ -1,6 +1,6 @@
 //! Unit tests of config loading and its error messages.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::*;
 
@@ -429,4 +429,112 @@ fn a_servers_era_is_one_weft_knows() {
     let e = parse("[servers.a]\nurl = \"http://127.0.0.1:9/sse\"\ntransport = \"sse\"\nera = \"2026-07-28\"\n")
         .unwrap_err();
     assert_eq!(e.key, "servers.a.era");
+}
+
+#[test]
+fn a_stdio_server_s_sandbox_is_read_whole() {
+    let c = parse(
+        r#"
+[servers.a]
+command = "a"
+[servers.b]
+command = "b"
+sandbox = false
+[servers.c]
+command = "c"
+[servers.c.sandbox]
+read = ["data", "/srv/ro/../shared"]
+write = ["/srv/out"]
+network = ["*:443", ":80"]
+memory = "1GiB"
+processes = 64
+[servers.d]
+command = "d"
+sandbox.network = "none"
+"#,
+    )
+    .unwrap();
+    let sandbox = |name: &str| match &c.server(name).unwrap().transport {
+        Transport::Stdio { sandbox, .. } => sandbox.as_ref().clone(),
+        other => panic!("{other:?}"),
+    };
+    let a = sandbox("a");
+    assert!(a.enabled && a.read.is_empty() && a.network == Network::All);
+    assert_eq!(
+        (a.memory, a.processes),
+        (sandbox::DEFAULT_MEMORY, sandbox::DEFAULT_PROCESSES)
+    );
+    let b = sandbox("b");
+    assert!(!b.enabled && b.off_by_entry);
+    let cs = sandbox("c");
+    assert_eq!(
+        cs.read,
+        vec![PathBuf::from("/cfg/data"), PathBuf::from("/srv/shared")]
+    );
+    assert_eq!(cs.write, vec![PathBuf::from("/srv/out")]);
+    assert_eq!(cs.network, Network::Ports(vec![443, 80]));
+    assert_eq!((cs.memory, cs.processes), (1 << 30, 64));
+    assert_eq!(sandbox("d").network, Network::None);
+}
+
+#[test]
+fn sandbox_mistakes_are_named_with_their_fix() {
+    let cases = [
+        (
+            "[servers.r]\nurl = \"https://x/mcp\"\nsandbox = false\n",
+            "servers.r.sandbox: applies only to servers weft starts",
+        ),
+        (
+            "[servers.s]\ncommand = \"s\"\nsandbox.network = [\"api.example.com:443\"]\n",
+            "cannot be enforced",
+        ),
+        (
+            "[servers.s]\ncommand = \"s\"\nsandbox.network = \"some\"\n",
+            "is not \"all\", \"none\"",
+        ),
+        (
+            "[servers.s]\ncommand = \"s\"\nsandbox.memory = \"1MiB\"\n",
+            "under 16 MiB",
+        ),
+        (
+            "[servers.s]\ncommand = \"s\"\nsandbox.processes = 0\n",
+            "at least 1",
+        ),
+        (
+            "[servers.s]\ncommand = \"s\"\nsandbox.write = [\"/\"]\n",
+            "the whole filesystem",
+        ),
+        ("[servers.s]\ncommand = \"s\"\nsandbox.reed = []\n", "reed"),
+        (
+            "[settings]\nsandbox = \"strict\"\n",
+            "is not \"auto\", \"require\" or \"off\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let e = parse(text).expect_err(text).to_string();
+        assert!(e.contains(expected), "{text}: {e}");
+    }
+    // A folder holding the config file, which a server could rewrite.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weft.toml");
+    std::fs::write(
+        &file,
+        "[servers.s]\ncommand = \"s\"\nsandbox.write = [\".\"]\n",
+    )
+    .unwrap();
+    let e = Config::load(&file)
+        .expect_err("a writable config folder")
+        .to_string();
+    assert!(e.contains("holds weft's config file"), "{e}");
+    std::fs::write(
+        &file,
+        "[servers.s]\ncommand = \"s\"\nsandbox.read = [\".\"]\n",
+    )
+    .unwrap();
+    Config::load(&file).expect("a readable one is fine");
+    let off = parse("[settings]\nsandbox = \"off\"\n[servers.s]\ncommand = \"s\"\n").unwrap();
+    match &off.server("s").unwrap().transport {
+        Transport::Stdio { sandbox, .. } => assert!(!sandbox.enabled && !sandbox.off_by_entry),
+        other => panic!("{other:?}"),
+    }
 }

@@ -43,6 +43,7 @@ struct RawSettings {
     lease: Option<RawDuration>,
     resume: Option<bool>,
     otel_endpoint: Option<String>,
+    sandbox: Option<String>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -194,6 +195,18 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         settings.lease = super::state::parse_lease(lease, file)?;
     }
     settings.resume = raw_settings.resume.unwrap_or(false);
+    if let Some(mode) = &raw_settings.sandbox {
+        settings.sandbox = super::SandboxMode::parse(mode).ok_or_else(|| {
+            ConfigError::new(
+                file,
+                "settings.sandbox",
+                format!(
+                    "{:?} is not \"auto\", \"require\" or \"off\"",
+                    mode.chars().take(64).collect::<String>()
+                ),
+            )
+        })?;
+    }
 
     let code = match table.get("code") {
         Some(v) => section::<super::code::RawCode>(v, file, "code")?.over(
@@ -390,6 +403,9 @@ fn check_subtables(entry: &toml::Value, file: &Path, key: &str) -> Result<(), Co
             "retry" => section::<RawRetry>(value, file, &sub).map(drop)?,
             "breaker" => section::<RawBreaker>(value, file, &sub).map(drop)?,
             "cache" => section::<RawCache>(value, file, &sub).map(drop)?,
+            "sandbox" if value.is_table() => {
+                section::<super::sandbox::RawSandboxTable>(value, file, &sub).map(drop)?
+            }
             _ => {}
         }
     }

@@ -90,11 +90,13 @@ impl Upstream {
         let mut direct = None;
         let mut lane = None;
         let mut handshake_side = None;
+        let mut confined = None;
         let (service, pid) = match &self.config.transport {
             t @ Transport::Stdio { .. } => {
                 let spawned = stdio::spawn(t, &self.tail).map_err(ConnectError::Spawn)?;
                 let pid = spawned.pid;
                 lane = Some(spawned.lane);
+                confined = spawned.confined;
                 let service = handler
                     .serve_with_lifecycle(
                         watch::watched(spawned.transport, closed.clone(), relays.clone()),
@@ -238,6 +240,7 @@ impl Upstream {
             handshake_side,
             listener: Default::default(),
             closed,
+            _confined: confined,
         };
         if conn.era().is_stateless() {
             listen_for_changes(&conn, &self.key, events.clone()).await;

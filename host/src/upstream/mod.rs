@@ -12,6 +12,7 @@ mod answer;
 pub mod builtin;
 mod call_result;
 pub mod component;
+pub mod confine;
 mod connect;
 mod handler;
 mod handshake_side;
@@ -124,6 +125,8 @@ pub struct Connection {
     listener: parking_lot::Mutex<Option<tokio::task::AbortHandle>>,
     /// Cancelled when the connection ends, for whatever reason.
     pub closed: CancellationToken,
+    /// A stdio server's sandbox folder and cgroup, removed after it.
+    _confined: Option<confine::Confined>,
 }
 
 impl Connection {
@@ -187,6 +190,10 @@ pub struct ServerStatus {
     /// The last failure: a start, a lost connection or a failed call.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// A stdio server's OS sandbox: `on (files, …)` with any layer the
+    /// kernel lacks, or `off (why)`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// The most recent thing that went wrong with a server.
@@ -596,6 +603,10 @@ impl Upstream {
                 .map(|d| d.as_secs()),
             restarts: inner.restarts,
             last_error: inner.last_error.clone(),
+            sandbox: match &self.config.transport {
+                Transport::Stdio { sandbox, .. } => Some(confine::plan(sandbox).summary()),
+                _ => None,
+            },
         }
     }
 }

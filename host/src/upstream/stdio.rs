@@ -76,6 +76,8 @@ pub struct Spawned {
     /// Tool calls that bypass rmcp's service task (see [`super::lane`]).
     pub lane: super::lane::Lane,
     pub pid: Option<u32>,
+    /// Its sandbox's private folder and cgroup, kept while it runs.
+    pub confined: Option<super::confine::Confined>,
 }
 
 /// Starts the server's process. Errors are the spawn's own (command not
@@ -88,6 +90,7 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
         env,
         pass_env,
         cwd,
+        sandbox,
     } = transport
     else {
         return Err(std::io::Error::other("not a stdio server"));
@@ -137,6 +140,31 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
             }
         }
     }
+    let confined = super::confine::apply(
+        &mut cmd,
+        sandbox,
+        command,
+        args,
+        env.get("PATH")
+            .map(std::ffi::OsString::from)
+            .or_else(|| std::env::var_os("PATH"))
+            .as_deref(),
+        cwd.as_deref(),
+    )
+    .map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("cannot start `{command}`: {e}"),
+        )
+    })?;
+    if let Some(c) = &confined {
+        // Its own home and temporary folder, unless its entry names others.
+        for name in ["HOME", "TMPDIR"] {
+            if !env.contains_key(name) {
+                cmd.env(name, c.private_dir());
+            }
+        }
+    }
     let (transport, lane, stderr) = spawn_on_spawner(cmd).map_err(|e| {
         let message = match e.kind() {
             std::io::ErrorKind::NotFound => super::not_found::message(command, env, cwd.as_deref()),
@@ -159,6 +187,7 @@ pub fn spawn(transport: &Transport, tail: &StderrTail) -> std::io::Result<Spawne
         transport,
         lane,
         pid,
+        confined,
     })
 }
 
