@@ -179,6 +179,23 @@ pub fn plan(cfg: &SandboxConfig) -> Plan {
     plan
 }
 
+/// Says on stderr, once per weft process, which layers this kernel lacks.
+fn warn_missing_once(plan: &Plan) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if plan.missing.is_empty() || SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let missing: Vec<String> = plan
+        .missing
+        .iter()
+        .map(|(layer, why)| format!("{}: {why}", layer.name()))
+        .collect();
+    tracing::warn!(
+        "stdio servers run with the sandbox layers this kernel has; missing: {} (settings.sandbox = \"require\" refuses to start them instead)",
+        missing.join("; ")
+    );
+}
+
 /// Why a sandboxed server was not started.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfineError {
@@ -220,6 +237,7 @@ pub fn apply(
     if plan.off.is_some() {
         return Ok(None);
     }
+    warn_missing_once(&plan);
     if cfg.require && !plan.missing.is_empty() {
         let layers: Vec<&str> = plan.missing.keys().map(|l| l.name()).collect();
         let why: Vec<&str> = plan.missing.values().map(String::as_str).collect();
