@@ -370,3 +370,55 @@ async fn server_filesystem_reaches_only_the_folders_its_entry_gives_it() {
     );
     hub.shutdown().await;
 }
+
+#[test]
+fn check_and_status_show_each_server_s_sandbox_and_warn_about_gaps() {
+    let dir = temp_dir();
+    let d = std::fs::canonicalize(dir.path()).unwrap();
+    let data = d.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut text = hostile_entry("h");
+    text += &hostile_entry("bare");
+    text += "sandbox = false\n";
+    text += &npm_entry("files", "server-filesystem", &[&data.display().to_string()]);
+    let config = d.join("weft.toml");
+    std::fs::write(&config, text).unwrap();
+    let config = config.display().to_string();
+    let out = weft()
+        .args(["-c", &config, "check"])
+        .output_timed()
+        .expect("weft check runs");
+    let check = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        check.contains("    sandbox: on (files, scope, namespaces, limits, processes)\n"),
+        "{check}"
+    );
+    assert!(
+        check.contains("    sandbox: off (sandbox = false in its entry)\n"),
+        "{check}"
+    );
+    assert!(
+        check.contains("! servers.bare runs without an OS sandbox (sandbox = false)"),
+        "{check}"
+    );
+    assert!(
+        check.contains(&format!(
+            "! servers.files: its argument {} is a folder its sandbox does not open; add it to sandbox.read or sandbox.write",
+            data.display()
+        )),
+        "{check}"
+    );
+    let out = weft()
+        .args(["-c", &config, "status"])
+        .output_timed()
+        .expect("weft status runs");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains(
+            "\nsandboxes:\n  bare: off (sandbox = false in its entry)\n  \
+             files: on (files, scope, namespaces, limits, processes)\n  \
+             h: on (files, scope, namespaces, limits, processes)\n"
+        ),
+        "{status}"
+    );
+}
