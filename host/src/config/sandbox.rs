@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::{ConfigError, Settings};
+use crate::error::quote;
 
 /// `settings.sandbox`: how servers' sandboxes are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -253,7 +254,14 @@ impl RawSandbox {
                 return Err(ConfigError::new(
                     file,
                     key(".network"),
-                    format!("{:?} is not \"all\", \"none\" or a list of \"*:PORT\"", clip(w, 64)),
+                    format!("{} is not \"all\", \"none\" or a list of \"*:PORT\"", quote(w)),
+                ));
+            }
+            Some(RawNetwork::List(items)) if items.len() > MAX_PATHS => {
+                return Err(ConfigError::new(
+                    file,
+                    key(".network"),
+                    format!("lists {} ports; at most {MAX_PATHS}", items.len()),
                 ));
             }
             Some(RawNetwork::List(items)) => Network::Ports(
@@ -293,22 +301,15 @@ impl RawSandbox {
     }
 }
 
-/// At most `max` bytes of hostile text, for an error message.
-fn clip(text: &str, max: usize) -> String {
-    let mut text = text.to_string();
-    crate::util::truncate(&mut text, max);
-    text
-}
-
 /// `*:PORT` (or `:PORT`, or a bare port).
 fn parse_port(item: &str) -> Result<u16, String> {
     let port = match item.rsplit_once(':') {
         Some(("*" | "", port)) => port,
         Some((host, _)) => {
             return Err(format!(
-                "{:?}: the host {:?} cannot be enforced",
-                clip(item, 80),
-                clip(host, 64)
+                "{}: the host {} cannot be enforced",
+                quote(item),
+                quote(host)
             ));
         }
         None => item,
@@ -316,8 +317,8 @@ fn parse_port(item: &str) -> Result<u16, String> {
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(format!(
-            "{:?} is not \"*:PORT\" with a port from 1 to 65535",
-            clip(item, 80)
+            "{} is not \"*:PORT\" with a port from 1 to 65535",
+            quote(item)
         )),
     }
 }

@@ -83,15 +83,15 @@ pub(super) fn runtime_roots(
         let real = std::fs::canonicalize(file).ok();
         for f in std::iter::once(file.as_path()).chain(real.as_deref()) {
             for root in installation(f) {
-                let root = if crate::config::sandbox::check_grant(&root, protected).is_ok() {
+                // Too broad (it holds weft's files): the file alone, if
+                // that is not weft's either.
+                let allowed = |p: &Path| crate::config::sandbox::check_grant(p, protected).is_ok();
+                let root = if allowed(&root) {
                     root
                 } else {
-                    // Too broad (it holds weft's files): the file alone.
                     f.to_path_buf()
                 };
-                if crate::config::sandbox::check_grant(&root, protected).is_ok()
-                    && !roots.contains(&root)
-                {
+                if (root.as_path() != f || allowed(f)) && !roots.contains(&root) {
                     roots.push(root);
                 }
             }
@@ -222,7 +222,13 @@ fn installation(file: &Path) -> Vec<PathBuf> {
 /// The prefix of the Python a venv was made from (`home` in pyvenv.cfg
 /// names its `bin` folder).
 fn venv_base(venv: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(venv.join("pyvenv.cfg"))
+        .ok()?
+        .take(SCRIPT_BYTES)
+        .read_to_string(&mut text)
+        .ok()?;
     let home = text.lines().find_map(|l| {
         let (k, v) = l.split_once('=')?;
         (k.trim() == "home").then(|| PathBuf::from(v.trim()))
