@@ -3,7 +3,7 @@
 
     python3 bench/report.py stamp RAW.jsonl        # start a run: record provenance
     python3 bench/report.py [--allow-dirty] RAW.jsonl   # publish
-    python3 bench/report.py --check RAW.jsonl      # README and results.md up to date?
+    python3 bench/report.py --check RAW.jsonl      # the pages and results.md up to date?
 
 `stamp` (called by `bash bench/run` before any bench starts) writes the
 run's first line: `git describe --always --dirty`, the commit, the date and
@@ -16,11 +16,13 @@ Publishing writes, next to the input:
   results.json  the provenance, every figure, and each target with its verdict
   results.md    the same as Markdown tables
   chart.svg     ratios (weft against each alternative) and gateway throughput
-and replaces the text between the bench markers in README.md with the
-summary. It refuses, in one line and with exit code 1, when the figures
-were measured on a dirty tree (or carry no provenance), unless given
---allow-dirty. `--check` writes nothing: it exits 1, showing the
-difference, when README.md's bench region or results.md differ from what
+and replaces the text between the bench markers in the book's benchmarks
+chapter (docs/benchmarks.md, or $WEFT_BENCH_README) with the summary, and
+between the headline markers in README.md (or $WEFT_BENCH_HEADLINE) with a
+few headline figures from the same data. It refuses, in one line and with
+exit code 1, when the figures were measured on a dirty tree (or carry no
+provenance), unless given --allow-dirty. `--check` writes nothing: it exits
+1, showing the difference, when either region or results.* differ from what
 this raw data renders. Only the standard library is used.
 """
 
@@ -49,6 +51,17 @@ CASES = {
     "run": "The run itself",
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+HEADLINE_BEGIN, HEADLINE_END = "<!-- bench-headline:begin -->", "<!-- bench-headline:end -->"
+# The targets the README's headline shows, by label, in this order.
+HEADLINE = [
+    "1. host overhead of a guest call-tool (bare import − native)",
+    "2. warm policy start",
+    "3. policy vs subprocess + bridge, N=10",
+    "4. latency weft adds (plain HTTP client)",
+    "4. throughput ahead of mcp-proxy, c=16, rmcp client",
+    "8. weft_run_code of 10 echo calls in Python, end to end through weft serve",
+    "9. the journal's cost per call-tool, SQLite (synchronous NORMAL)",
+]
 # The peer gateways case 4 compares weft with; each always gets a row.
 PEERS = ["mcp-proxy", "mcp-hub", "fastmcp"]
 # Load generators of case 4 that drive weft and the peers alike. The
@@ -452,20 +465,45 @@ def prose(raw):
 
 
 def summary(raw, verdicts):
+    """The benchmarks chapter's region (docs/benchmarks.md, hence `../`)."""
     return (provenance_line(raw.provenance)
-            + " All figures: [bench/results/results.md](bench/results/results.md).\n\n"
+            + " All figures: [bench/results/results.md](../bench/results/results.md).\n\n"
             + "\n".join(verdict_table(verdicts))
-            + "\n\n![benchmark chart](bench/results/chart.svg)\n\n"
+            + "\n\n![benchmark chart](../bench/results/chart.svg)\n\n"
             + prose(raw))
 
 
-def split_readme(text):
-    """(head, region, tail) around the bench markers, or None."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+def headline(raw, verdicts):
+    """The README's few figures: the HEADLINE targets' rows, and the count."""
+    p = raw.provenance or {}
+    judged = [t for t in verdicts if t["verdict"] in ("met", "missed")]
+    met = sum(1 for t in judged if t["verdict"] == "met")
+    rows = [t for label in HEADLINE for t in verdicts if t["target"] == label]
+    return ("\n" + f"From `bash bench/run` on {p.get('cores', '?')} cores (tree `{p.get('describe', 'unknown')}`, "
+            f"{p.get('date', '?')}), weft and its peers in the same run: {met} of {len(judged)} targets met"
+            + "".join(f"; missed: {t['target']} ({t['figure']}, goal {t['goal']})"
+                      for t in judged if t["verdict"] == "missed")
+            + ". Every target, the misses and why: [benchmarks](docs/benchmarks.md).\n\n"
+            + "\n".join(verdict_table(rows)) + "\n")
+
+
+def split_readme(text, begin=BEGIN, end=END):
+    """(head, region, tail) around one pair of markers, or None."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
         return None
-    head, rest = text.split(BEGIN, 1)
-    region, tail = rest.split(END, 1)
+    head, rest = text.split(begin, 1)
+    region, tail = rest.split(end, 1)
     return head, region, tail
+
+
+def pages(readme=None):
+    """(path, begin, end, key of render()'s output) of each page region."""
+    return [
+        (readme or os.environ.get("WEFT_BENCH_README", os.path.join(REPO, "docs", "benchmarks.md")),
+         BEGIN, END, "README region"),
+        (os.environ.get("WEFT_BENCH_HEADLINE", os.path.join(REPO, "README.md")),
+         HEADLINE_BEGIN, HEADLINE_END, "headline region"),
+    ]
 
 
 def render(raw):
@@ -478,6 +516,7 @@ def render(raw):
         "results.json": json.dumps({"provenance": raw.provenance, "targets": verdicts,
                                     "figures": raw.figures}, indent=2, ensure_ascii=False) + "\n",
         "README region": "\n" + summary(raw, verdicts),
+        "headline region": headline(raw, verdicts),
     }
 
 
@@ -486,15 +525,17 @@ def check(raw_path, readme):
     _, files = render(raw)
     out = os.path.dirname(os.path.abspath(raw_path))
     failures = []
-    try:
-        parts = split_readme(read(readme))
-    except OSError as e:
-        parts, failures = None, [f"cannot read {readme}: {e}"]
-    if parts is None and not failures:
-        failures.append(f"{readme} lacks exactly one {BEGIN} … {END} pair")
     pairs = []
-    if parts is not None:
-        pairs.append(("README.md bench region", parts[1], files["README region"]))
+    for page, begin, end, key in pages(readme):
+        try:
+            parts = split_readme(read(page), begin, end)
+        except OSError as e:
+            failures.append(f"cannot read {page}: {e}")
+            continue
+        if parts is None:
+            failures.append(f"{page} lacks exactly one {begin} … {end} pair")
+            continue
+        pairs.append((f"{os.path.basename(page)} {key.split()[0]} region", parts[1], files[key]))
     for name in ("results.md", "results.json", "chart.svg"):
         try:
             have = read(os.path.join(out, name))
@@ -511,7 +552,7 @@ def check(raw_path, readme):
         print("report: out of date; re-render with `python3 bench/report.py [--allow-dirty] "
               f"{raw_path}`", file=sys.stderr)
         return 1
-    print(f"report: README.md's bench region and {out}/results.* match {raw_path}")
+    print(f"report: the bench regions and {out}/results.* match {raw_path}")
     return 0
 
 
@@ -528,19 +569,19 @@ def publish(raw_path, readme, allow_dirty):
     for name in ("results.json", "results.md", "chart.svg"):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write(files[name])
-    updated = False
-    try:
-        text = read(readme)
-        parts = split_readme(text)
-    except OSError:
-        parts = None
-    if parts is not None:
-        with open(readme, "w", encoding="utf-8") as f:
-            f.write(parts[0] + BEGIN + files["README region"] + END + parts[2])
-        updated = True
+    updated = []
+    for page, begin, end, key in pages(readme):
+        try:
+            parts = split_readme(read(page), begin, end)
+        except OSError:
+            parts = None
+        if parts is not None:
+            with open(page, "w", encoding="utf-8") as f:
+                f.write(parts[0] + begin + files[key] + end + parts[2])
+            updated.append(os.path.basename(page))
     print(files["results.md"])
     print(f"report: wrote {out}/results.json, results.md, chart.svg"
-          + ("; README summary updated" if updated else "; README has no bench markers")
+          + (f"; updated {', '.join(updated)}" if updated else "; no page has bench markers")
           + (f" (published despite: {why})" if why else ""))
     return 0
 
@@ -548,7 +589,7 @@ def publish(raw_path, readme, allow_dirty):
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     flags = {a for a in argv if a.startswith("--")}
-    readme = os.environ.get("WEFT_BENCH_README", os.path.join(REPO, "README.md"))
+    readme = None
     unknown = flags - {"--allow-dirty", "--check"}
     if unknown or not args:
         sys.exit("usage: report.py stamp RAW.jsonl | report.py [--allow-dirty] RAW.jsonl | "

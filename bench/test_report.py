@@ -17,6 +17,7 @@ import report  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMMITTED = os.path.join(HERE, "results", "raw.jsonl")
 README = "# x\n\nbefore\n\n" + report.BEGIN + "\nold\n" + report.END + "\n\nafter\n"
+HEADLINE = "# y\n\n" + report.HEADLINE_BEGIN + "\nold\n" + report.HEADLINE_END + "\n"
 
 
 def read(path):
@@ -39,10 +40,15 @@ class ReportTest(unittest.TestCase):
         with open(self.readme, "w", encoding="utf-8") as f:
             f.write(README)
         os.environ["WEFT_BENCH_README"] = self.readme
+        self.headline = os.path.join(self.dir, "FRONT.md")
+        with open(self.headline, "w", encoding="utf-8") as f:
+            f.write(HEADLINE)
+        os.environ["WEFT_BENCH_HEADLINE"] = self.headline
 
     def tearDown(self):
         shutil.rmtree(self.dir)
         os.environ.pop("WEFT_BENCH_README", None)
+        os.environ.pop("WEFT_BENCH_HEADLINE", None)
 
     def write_raw(self, lines):
         with open(self.raw, "w", encoding="utf-8") as f:
@@ -120,7 +126,24 @@ class ReportTest(unittest.TestCase):
             f.write(text.replace("300 µs", "150 µs"))
         code, _, err = self.main("--check", self.raw)
         self.assertEqual(code, 1)
-        self.assertIn("README.md bench region differs", err)
+        self.assertIn("README.md README region differs", err)
+
+    def test_the_headline_has_its_rows_and_the_count_and_is_checked(self):
+        self.write_raw([clean_provenance()] + self.figures())
+        self.assertEqual(self.main(self.raw)[0], 0)
+        text = read(self.headline)
+        self.assertTrue(text.startswith("# y\n\n" + report.HEADLINE_BEGIN + "\n"), text)
+        # Two targets have figures here: 300 µs (rmcp client) misses, 7x meets.
+        self.assertIn(": 1 of 2 targets met; missed: 4. latency weft adds (rmcp client) "
+                      "(300 µs (weft added p50), goal ≤ 150 µs p50).", text)
+        self.assertIn("| 4. throughput ahead of mcp-proxy, c=16, rmcp client | > 1x | 7.00 x", text)
+        self.assertIn("| 4. latency weft adds (plain HTTP client) | ≤ 150 µs p50 | not measured", text)
+        self.assertNotIn("mcp-hub", text)
+        with open(self.headline, "w", encoding="utf-8") as f:
+            f.write(text.replace("1 of 2", "2 of 2"))
+        code, _, err = self.main("--check", self.raw)
+        self.assertEqual(code, 1)
+        self.assertIn("FRONT.md headline region differs", err)
 
     def test_rendering_depends_on_the_raw_data_alone(self):
         lines = [clean_provenance()] + self.figures()

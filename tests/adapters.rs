@@ -5,7 +5,7 @@
 //! tenant and the adapter's grants, and a cycle is refused. The host still
 //! serves components built against weft:mcp@0.1.0.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -319,7 +319,8 @@ async fn nested_calls_keep_the_tenant_and_refuse_cycles() {
     assert_eq!(r["kind"], "denied", "{r}");
     assert_eq!(
         r["message"],
-        "the adapter's grants do not allow everything.get-sum"
+        "the adapter's grants do not allow everything.get-sum \
+         (an adapter's grants are servers.ad.grants in the config)"
     );
 
     // A tenant whose view lacks everything cannot reach it through ad; a
@@ -490,28 +491,44 @@ fn the_template_adapter_from_the_command_line() {
     assert_eq!(&columns[..3], ["hello", "up", "component"], "{line}");
 }
 
-/// `weft check` warns about shared handshake-era servers with tenants (they
-/// may ask agents for input), but not about component servers, which run
-/// in weft and cannot run once per tenant.
+/// `weft check` warns about a shared handshake-era server (it may ask
+/// agents for input) only when two or more tenants' views reach it, and
+/// never about component servers, which run in weft and cannot run once
+/// per tenant.
 #[test]
-fn check_does_not_ask_component_servers_to_run_per_tenant() {
-    let dir = temp_dir();
-    let cfg = setup(dir.path());
-    let out = weft()
-        .arg("-c")
-        .arg(&cfg)
-        .arg("check")
-        .output_timed()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn check_warns_about_shared_servers_only_when_two_views_reach_them() {
+    let check = |cfg: &Path| {
+        let out = weft()
+            .arg("-c")
+            .arg(cfg)
+            .arg("check")
+            .output_timed()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // Only `wide` reaches everything: no warning.
+    let one = temp_dir();
+    let text = check(&setup(one.path()));
+    assert!(!text.contains(" is shared by"), "{text}");
+    // A second view reaches it: the warning names both tenants.
+    let two = temp_dir();
+    let text = check(&setup_with(
+        two.path(),
+        "",
+        "[tenants.also]\ninclude = [\"everything.echo\"]\n",
+    ));
+    let shared: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" is shared by"))
+        .collect();
+    assert_eq!(shared.len(), 1, "{text}");
     assert!(
-        text.contains("servers.everything is shared by the tenants"),
+        shared[0]
+            .starts_with("! servers.everything is shared by 2 tenants (also, wide) and speaks "),
         "{text}"
     );
-    assert!(!text.contains("servers.ad is shared"), "{text}");
-    assert!(!text.contains("servers.ad2 is shared"), "{text}");
 }

@@ -226,7 +226,7 @@ async fn a_plain_servers_cached_result_is_refused_to_narrower_views_and_grants()
     assert_eq!(
         nested,
         json!({
-            "content": [{"type": "text", "text": "git.git_log: denied: the adapter's grants do not allow git.git_log"}],
+            "content": [{"type": "text", "text": "git.git_log: denied: the adapter's grants do not allow git.git_log (an adapter's grants are servers.nolog.grants in the config)"}],
             "isError": true,
             "resultType": "complete"
         })

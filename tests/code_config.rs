@@ -129,7 +129,8 @@ include = ["time.*"]
         "{b}"
     );
 
-    // Tenant c: no code table, and code mode is off over HTTP by default.
+    // Tenant c: no code table, and code mode is off over HTTP by default;
+    // it is told that it is off for it, and where it is turned on.
     let c = agent(
         "legacy",
         &keys[2],
@@ -137,7 +138,9 @@ include = ["time.*"]
     );
     assert_eq!(c["listed"], false, "{c}");
     assert_eq!(
-        c["runs"][0]["rpc_error"], "code mode is off on this server (weft_run_code is not offered)",
+        c["runs"][0]["rpc_error"],
+        "code mode is off for tenant \"c\" (weft_run_code is not offered to it; \
+         [tenants.c.code] enabled = true turns it on)",
         "{c}"
     );
 }

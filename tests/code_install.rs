@@ -101,7 +101,8 @@ fn code_mode_installs_its_toolchains_on_a_fresh_machine() {
         data.join("weft/componentize-js-0.23.0/node_modules/@bytecodealliance/componentize-js/package.json")
             .is_file()
     );
-    // Beside the installs (and the runs' journal), no scratch folder is left.
+    // Beside the installs (and the config's own journal, in `journals`),
+    // no scratch folder is left.
     let mut left: Vec<String> = std::fs::read_dir(data.join("weft"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -112,7 +113,7 @@ fn code_mode_installs_its_toolchains_on_a_fresh_machine() {
         [
             "componentize-js-0.23.0",
             "componentize-py-0.25.1",
-            "journal.db"
+            "journals"
         ]
     );
 

@@ -69,7 +69,7 @@ try:
     tools.memory.create_entities(entities=[{"name": "x", "entityType": "t", "observations": []}])
     wrote = "wrote"
 except CallError as e:
-    wrote = e.kind
+    wrote = [e.kind, e.message]
 graph = tools.call("memory", "read_graph")
 sums = tools.call_all([("everything", "get-sum", {"a": i, "b": i}) for i in range(3)])
 print("looked at", len(times), "zones")
@@ -98,7 +98,7 @@ try {
   tools.memory.createEntities({ entities: [{ name: "x", entityType: "t", observations: [] }] });
   wrote = "wrote";
 } catch (e) {
-  wrote = e.kind;
+  wrote = [e.kind, e.message];
 }
 const graph = tools.call("memory", "read_graph");
 const sums = tools.callAll([0, 1, 2].map((i) => ["everything", "get-sum", { a: i, b: i }]));
@@ -135,7 +135,11 @@ fn code_in_python_and_javascript_works_across_three_servers() {
             json!({
                 "times": {"Asia/Tokyo": "Asia/Tokyo", "Mars/Olympus": "tool-error"},
                 "echo": "Echo: hi",
-                "wrote": "denied",
+                // The denial says where code's grants are written.
+                "wrote": ["denied", format!(
+                    "the code's grants do not allow memory.{write} (code's grants are \
+                     `grants` in [code] of the config, or --grant on weft exec)"
+                )],
                 "entities": 0,
                 "sums": [
                     "The sum of 0 and 0 is 0.",

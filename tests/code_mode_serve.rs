@@ -130,11 +130,12 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
                 r["text"].as_str().unwrap_or_default().to_string()
             })
             .collect();
-        // The limit is named, and where to raise it for code.
+        // The limit is named, and who raises it where: the agent has no
+        // flag of its own, so it is told the operator's key.
         assert!(
             errors[0].starts_with("code (python) hit a limit: fuel limit: the code used all ")
                 && errors[0].ends_with(
-                    " units of fuel (raise `fuel` in [code.limits], or --fuel with weft exec)"
+                    " units of fuel (weft's operator sets this limit: `fuel` in [code.limits])"
                 ),
             "{mode}: {}",
             errors[0]
@@ -142,7 +143,7 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
         assert!(
             errors[1].starts_with("code (python) hit a limit: memory limit: the code tried to use ")
                 && errors[1].ends_with(
-                    "over the cap of 67108864 bytes (raise `memory` in [code.limits], or --memory with weft exec)"
+                    "over the cap of 67108864 bytes (weft's operator sets this limit: `memory` in [code.limits])"
                 ),
             "{mode}: {}",
             errors[1]
@@ -156,13 +157,13 @@ fn hostile_code_on_a_running_server_fails_alone_and_the_next_code_runs() {
         );
         assert_eq!(
             errors[3],
-            "code (python) hit a limit: call limit: the code made more than 5 tool calls (raise `max_calls` in [code.limits])",
+            "code (python) hit a limit: call limit: the code made more than 5 tool calls (weft's operator sets this limit: `max_calls` in [code.limits])",
             "{mode}"
         );
         assert!(
             errors[4].starts_with("code (python) hit a limit: output limit: the output is ")
                 && errors[4].ends_with(
-                    " bytes, over the cap of 4096 bytes (raise `max_output` in [code.limits])"
+                    " bytes, over the cap of 4096 bytes (weft's operator sets this limit: `max_output` in [code.limits])"
                 ),
             "{mode}: {}",
             errors[4]

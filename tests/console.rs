@@ -204,6 +204,19 @@ async fn the_console_in_chromium_shows_servers_runs_tools_and_audit_live() {
     let none = get(&rig.base, "/ui", None).await;
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer realm=\"weft\"");
+    // The sign-in page: the form a script posts to (field `key`), and
+    // its words as plain text, no Markdown backticks.
+    let page = none.text().await.unwrap();
+    assert!(
+        page.contains(r#"<form method="post" action="/ui/login">"#)
+            && page.contains(r#"name="key""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("or send it in an Authorization header (Bearer KEY)."),
+        "{page}"
+    );
+    assert!(!page.contains('`'), "{page}");
     let other = get(&rig.base, "/ui", Some(&rig.other)).await;
     assert_eq!(other.status(), 403);
     assert!(other.text().await.unwrap().contains("not an admin tenant"));

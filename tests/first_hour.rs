@@ -209,18 +209,7 @@ fn the_table_checker_finds_a_cut_table_and_a_short_row() {
 #[test]
 fn markdown_tables_render_whole() {
     let root = repo_root();
-    let mut files = vec![root.join("README.md")];
-    let mut dirs = vec![root.join("docs")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                files.push(path);
-            }
-        }
-    }
+    let files = crate::book::book_pages();
     let mut problems = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
@@ -238,13 +227,13 @@ fn markdown_tables_render_whole() {
     );
 }
 
-/// The README's MCP Inspector lines, run as written: over stdio (weft's
+/// docs/serving.md's MCP Inspector lines, run as written: over stdio (weft's
 /// arguments after `--`, so the Inspector does not take `--config` for its
 /// own) and over HTTP, with `npx @modelcontextprotocol/inspector` being the
 /// pinned Inspector and `weft` this build.
 #[test]
-fn the_readmes_inspector_lines_work_as_written() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+fn the_inspector_lines_work_as_written() {
+    let readme = std::fs::read_to_string(repo_root().join("docs/serving.md")).unwrap();
     let lines: Vec<&str> = readme
         .lines()
         .filter(|l| l.starts_with("npx @modelcontextprotocol/inspector "))
@@ -252,7 +241,7 @@ fn the_readmes_inspector_lines_work_as_written() {
     assert_eq!(
         lines.len(),
         2,
-        "the README shows a stdio and an HTTP line: {lines:?}"
+        "docs/serving.md shows a stdio and an HTTP line: {lines:?}"
     );
     let dir = temp_dir();
     std::fs::write(
@@ -477,82 +466,20 @@ async fn well_known_paths_are_absent_not_unauthorized() {
     assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
 
-/// The `# first-hour: WALK` blocks of docs/first-hour.md, in order, per walk.
-fn walks(doc: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut lines = doc.lines();
-    while let Some(line) = lines.next() {
-        if line != "```sh" {
-            continue;
-        }
-        let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
-        let Some(walk) = block.first().and_then(|l| l.strip_prefix("# first-hour: ")) else {
-            continue;
-        };
-        let body = block[1..].join("\n") + "\n";
-        match out.iter_mut().find(|(w, _)| w == walk) {
-            Some((_, script)) => script.push_str(&body),
-            None => out.push((walk.to_string(), body)),
-        }
-    }
-    out
-}
-
 /// docs/first-hour.md's two walks, run as written: each walk's blocks as
 /// one `bash -euo pipefail` script in an empty folder, with `weft` on
 /// PATH and an `npx` that resolves to the pinned installs.
 #[test]
 fn the_first_hour_walks_run_as_written() {
     let doc = std::fs::read_to_string(repo_root().join("docs/first-hour.md")).unwrap();
-    let walks = walks(&doc);
+    let walks = walks::walks(&doc, "# first-hour: ");
     let names: Vec<&str> = walks.iter().map(|(w, _)| w.as_str()).collect();
     assert_eq!(names, ["policy", "tenants"]);
     let dir = temp_dir();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let launcher = tools()
-        .join("npm/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js");
-    let npx = format!(
-        "#!/bin/sh\n# npx for the walk: the pinned installs, nothing downloaded.\n\
-         [ \"$1\" = -y ] && shift\n\
-         case \"$1\" in\n\
-         @modelcontextprotocol/server-everything) shift; exec {node} {everything} \"$@\";;\n\
-         @modelcontextprotocol/inspector) shift; exec {node} {launcher} \"$@\";;\n\
-         *) echo \"npx (test): $1 is not pinned\" >&2; exit 127;;\n\
-         esac\n",
-        node = q(node22().display().to_string()),
-        everything = q(npm_server("server-everything").display().to_string()),
-        launcher = q(launcher.display().to_string()),
-    );
-    let shim = bin.join("npx");
-    std::fs::write(&shim, npx).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let weft_dir = target_bin("weft").parent().unwrap().to_path_buf();
-    let path = format!(
-        "{}:{}:{}",
-        bin.display(),
-        weft_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = walks::walk_path(dir.path());
     for (walk, script) in &walks {
         let here = dir.path().join(walk);
-        std::fs::create_dir_all(&here).unwrap();
-        let mut cmd = std::process::Command::new("bash");
-        isolate(&mut cmd);
-        cmd.args(["-euo", "pipefail", "-c", script])
-            .current_dir(&here)
-            .env("PATH", &path)
-            .env("WEFT_REPO", repo_root())
-            // The guests' target dir (.ci/build-guests fills it): the
-            // dependencies are not compiled again.
-            .env("CARGO_TARGET_DIR", repo_root().join("target/wasm"))
-            .env_remove("RUSTFLAGS")
-            .env("MCP_CATALOG_PATH", here.join("catalog.json"))
-            .env("MCP_CLIENT_CONFIG_PATH", here.join("clients.json"))
-            .env("WEFT_LOG", "error")
-            .stdin(std::process::Stdio::null());
-        let out = cmd.output_timed().expect("bash runs");
+        let out = walks::run_walk(script, &here, &path);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(

@@ -200,7 +200,9 @@ fn tenant_lines(config: &Path) -> (Option<i32>, Vec<String>) {
     eprintln!("weft check:\n{stdout}{}", err(&out));
     let lines = stdout
         .lines()
-        .filter(|l| l.starts_with("tenant ") || l.starts_with("✗ tenant "))
+        .filter(|l| {
+            l.starts_with("tenant ") || l.starts_with("✗ tenant ") || l.starts_with("- tenant ")
+        })
         .map(str::to_string)
         .collect();
     (out.status.code(), lines)
@@ -208,7 +210,8 @@ fn tenant_lines(config: &Path) -> (Option<i32>, Vec<String>) {
 
 /// `weft check` prints each tenant's tool count, and a tenant pattern that
 /// matches no tool or policy is an error (exit 2) that names the tenant,
-/// the key and the pattern, and suggests the closest name there is.
+/// the key and the pattern, and suggests the closest name there is; a
+/// catch-all (`*.*`, `*`) that matches nothing yet is only a note.
 #[test]
 fn check_finds_tenant_patterns_that_match_nothing() {
     let dir = temp_dir();
@@ -254,6 +257,30 @@ policies = ["gret"]
             "✗ tenant beta: tenants.beta.policies: \"gret\" matches no policy; did you mean \"greet\"?",
         ]
     );
+
+    // "Everything" before there is anything: a note, not an error.
+    let early = r#"
+[tenants.all]
+include = ["*.*"]
+policies = ["*"]
+
+[tenants.none]
+include = ["nothing.*"]
+"#;
+    let alone = dir.path().join("alone.toml");
+    std::fs::write(&alone, early).unwrap();
+    let (code, lines) = tenant_lines(&alone);
+    assert_eq!(
+        lines,
+        [
+            "tenant all: 1 tool",
+            "- tenant all: tenants.all.include: \"*.*\" matches no tool yet; it will match every tool of a server that starts",
+            "- tenant all: tenants.all.policies: \"*\" matches no policy yet; it will match every policy you add",
+            "tenant none: 1 tool",
+            "✗ tenant none: tenants.none.include: \"nothing.*\" matches no tool; `weft tools` lists the SERVER.TOOL names there are",
+        ]
+    );
+    assert_eq!(code, Some(2), "only the misspelt pattern is an error");
 }
 
 /// The keys of `config` as `weft keys list --json` gives them, with the
@@ -353,4 +380,109 @@ fn each_config_has_its_own_key_file() {
         listed_keys(&staging),
         (vec!["beta".to_string()], String::new())
     );
+}
+
+/// The runs' rows of `weft -c CONFIG runs list`: (policy, tenant) each.
+fn listed_runs(config: &Path) -> Vec<(String, String)> {
+    let out = weft_with(config, &["runs", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", err(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["RUN", "STATUS", "POLICY", "TENANT", "STARTED"],
+        "{text}"
+    );
+    lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            (cells[2].to_string(), cells[3].to_string())
+        })
+        .collect()
+}
+
+/// Two configs side by side keep their runs apart, as they keep their
+/// keys: each journals into one of its own under the data folder (not
+/// beside it: a server granted the config's folder would then be refused),
+/// and `weft runs list` shows each run's tenant.
+#[test]
+fn each_config_lists_only_its_own_runs_with_their_tenants() {
+    let dir = temp_dir();
+    std::fs::copy(
+        guest_wasm("weft-policy-template"),
+        dir.path().join("greet.wasm"),
+    )
+    .unwrap();
+    let base = "[servers.everything]\nbuiltin = \"echo\"\n\
+                [policies.greet]\npath = \"greet.wasm\"\ngrants = [\"everything.*\"]\n";
+    let (main, staging) = (
+        dir.path().join("weft.toml"),
+        dir.path().join("staging.toml"),
+    );
+    std::fs::write(
+        &main,
+        format!("{base}[tenants.acme]\ninclude = [\"everything.*\"]\npolicies = [\"greet\"]\n"),
+    )
+    .unwrap();
+    std::fs::write(&staging, base).unwrap();
+    let input = r#"{"message": "hi"}"#;
+    weft_with(
+        &main,
+        &["run", "greet", "--tenant", "acme", "--input", input],
+    );
+    weft_with(&staging, &["run", "greet", "--input", input]);
+    weft_with(&staging, &["run", "greet", "--input", input]);
+    let journals: Vec<String> = std::fs::read_dir(test_home().join(".local/share/weft/journals"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(journals.len(), 2, "{journals:?}");
+    assert!(
+        journals
+            .iter()
+            .any(|j| j.starts_with("weft-") && j.ends_with(".db"))
+    );
+    assert!(
+        journals
+            .iter()
+            .any(|j| j.starts_with("staging-") && j.ends_with(".db"))
+    );
+    assert!(!dir.path().join("weft.journal.db").exists());
+    assert_eq!(
+        listed_runs(&main),
+        [("greet".to_string(), "acme".to_string())]
+    );
+    assert_eq!(
+        listed_runs(&staging),
+        [
+            ("greet".to_string(), "-".to_string()),
+            ("greet".to_string(), "-".to_string())
+        ]
+    );
+
+    // Runs an older weft kept in the shared journal: `weft runs` of a
+    // config with no journal of its own yet says where they are.
+    let shared = test_home().join(".local/share/weft/journal.db");
+    std::fs::create_dir_all(shared.parent().unwrap()).unwrap();
+    std::fs::write(&shared, "").unwrap();
+    let newer = dir.path().join("newer.toml");
+    std::fs::write(&newer, base).unwrap();
+    let out = weft_with(&newer, &["runs", "list"]);
+    let first = err(&out).lines().next().unwrap_or_default().to_string();
+    let own = test_home().join(".local/share/weft/journals/newer-");
+    assert!(
+        first.starts_with(&format!(
+            "weft: this config's runs are journaled in {}",
+            own.display()
+        )) && first.ends_with(&format!(
+            ".db, its own; runs from before are in the shared {} (journal = {:?} under [settings] lists and resumes them)",
+            shared.display(),
+            shared.display().to_string()
+        )),
+        "{}",
+        err(&out)
+    );
+    // Once the config has runs of its own, nothing more is said.
+    assert_eq!(err(&weft_with(&main, &["runs", "list"])), "");
 }

@@ -225,7 +225,7 @@ async fn javascript_has_no_network_files_or_environment() {
     assert_eq!(
         r.error.as_deref(),
         Some(
-            "the policy failed: CallError: nowhere.nothing: denied: the policy's grants do not allow nowhere.nothing"
+            "the policy failed: CallError: nowhere.nothing: denied: the policy's grants do not allow nowhere.nothing (a policy's grants are `grants` in its [policies.NAME] entry, or --grant on weft run)"
         )
     );
     rig.still_serves().await;

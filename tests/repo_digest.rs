@@ -76,7 +76,8 @@ async fn repo_digest_gathers_git_files_and_time_in_one_call() {
     assert_eq!(e.kind, weft::ErrorKind::ToolError, "{e}");
     assert_eq!(
         e.message,
-        "files.list_directory: denied: the adapter's grants do not allow files.list_directory"
+        "files.list_directory: denied: the adapter's grants do not allow files.list_directory \
+         (an adapter's grants are servers.nofiles.grants in the config)"
     );
     hub.shutdown().await;
 

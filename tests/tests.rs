@@ -17,6 +17,7 @@ mod agent_oauth;
 mod audit;
 mod auth_edges;
 mod bindings;
+mod book;
 mod cache;
 mod cache_tenants;
 mod catalog;

@@ -11,7 +11,7 @@
 //!
 //! Components run in the [`sandbox`]; [`policy::Runner`] runs policies
 //! against a hub; [`serve`] is the MCP server face for agents. The `weft`
-//! binary is a thin front end ([`cli_main`]); see the README for the
+//! binary is a thin front end ([`cli_main`]); see `docs/cli.md` for the
 //! command line and `docs/architecture.md` for the data path.
 
 mod adapter;

@@ -110,7 +110,27 @@ pub fn js_component(dir: impl AsRef<Path>) -> PathBuf {
             dir.display(),
             String::from_utf8_lossy(&out.stderr)
         );
+        // The bundled source stays beside the component, so that a stack
+        // trace's lines of policy.bundle.js can be read.
+        let bundle = std::fs::read_to_string(partial.with_extension("bundle.js"))
+            .expect("weft build keeps NAME.bundle.js beside NAME.wasm");
+        assert!(
+            bundle.contains("__runPolicy") || bundle.contains("__listTools"),
+            "the kept bundle is the component's source"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!(
+                "stack traces name lines of policy.bundle.js: they are the lines of {}",
+                partial.with_extension("bundle.js").display()
+            )),
+            "weft build says where the bundle is"
+        );
         std::fs::rename(&partial, &wasm).expect("keep the component");
+        std::fs::rename(
+            partial.with_extension("bundle.js"),
+            wasm.with_extension("bundle.js"),
+        )
+        .expect("keep the bundle");
     }
     drop(lock);
     wasm

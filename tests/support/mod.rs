@@ -21,6 +21,7 @@ pub mod rest_api;
 pub mod seed;
 pub mod served;
 pub mod timer;
+pub mod walks;
 
 pub use postgres::Postgres;
 pub use procs::*;

@@ -54,7 +54,7 @@ pub enum Command {
         /// The list as a vendor's function-calling tools, JSON on stdout:
         /// mcp (tools/list), openai (chat completions `tools`) or anthropic
         /// (messages `tools`). Names are made acceptable to the vendor
-        /// (see the README: names round-trip through `weft::formats`).
+        /// (see docs/library.md: names round-trip through `weft::formats`).
         #[arg(long, value_name = "FORMAT", value_parser = ["mcp", "openai", "anthropic"])]
         format: Option<String>,
     },
@@ -116,8 +116,9 @@ pub enum Command {
     /// Run a policy (a config name or a .wasm path) in the sandbox.
     ///
     /// The run is durable: its host calls are journaled (settings.journal,
-    /// by default ~/.local/share/weft/journal.db), so a run that is killed
-    /// can be continued with `weft runs resume ID` without repeating a call.
+    /// by default the config's own under ~/.local/share/weft/journals), so a
+    /// run that is killed can be continued with `weft runs resume ID`
+    /// without repeating a call.
     Run {
         /// A policy name from the config, or a path to a .wasm component (which
         /// runs with every tool granted unless --grant says otherwise).
@@ -264,6 +265,10 @@ pub enum Command {
         #[arg(long)]
         adapter: bool,
     },
+    /// Describe the config file: its JSON Schema (for editors) or its
+    /// reference (every key, its type, default and meaning, as Markdown).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Start a new policy or adapter: write a ready-to-build folder NAME
     /// from a template (then `weft build NAME`).
     New {
@@ -278,6 +283,17 @@ pub enum Command {
         /// part names the policy or adapter.
         name: PathBuf,
     },
+}
+
+/// `weft config`: the config file described, from the types it is read
+/// into.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config file's JSON Schema (draft 2020-12) on stdout.
+    Schema,
+    /// Print the reference of every key as Markdown on stdout (what
+    /// docs/configuration-reference.md holds).
+    Reference,
 }
 
 /// A language policies are written in.

@@ -36,7 +36,10 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
     let hub = start_hub(config, false, false).await;
     let status = hub.status();
     let mut warnings: Vec<String> = if tenants {
-        status.iter().filter_map(shared_input_warning).collect()
+        status
+            .iter()
+            .filter_map(|s| shared_input_warning(s, &tenants::views_reaching(&hub, &s.name)))
+            .collect()
     } else {
         Vec::new()
     };
@@ -83,6 +86,9 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             for p in &t.problems {
                 crate::outln!("✗ tenant {}: {p}", t.name);
             }
+            for n in &t.notes {
+                crate::outln!("- tenant {}: {n}", t.name);
+            }
         }
         let up = status.iter().filter(|s| s.state == State::Up).count();
         crate::outln!(
@@ -101,18 +107,21 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
 }
 
 /// The warning for a shared server of the handshake era, which may ask
-/// agents for input with requests that name no call.
-fn shared_input_warning(s: &ServerStatus) -> Option<String> {
+/// agents for input with requests that name no call: only when the views
+/// of two or more tenants (`reached_by`) reach it.
+fn shared_input_warning(s: &ServerStatus, reached_by: &[String]) -> Option<String> {
     let protocol = s.protocol.as_deref()?;
     let handshake = !crate::Era::of(protocol).is_stateless();
     // Built-in and component servers run in weft and never ask agents.
     let in_weft = matches!(s.transport, "builtin" | "component");
-    (s.tenant.is_none() && handshake && !in_weft).then(|| {
+    (s.tenant.is_none() && handshake && !in_weft && reached_by.len() >= 2).then(|| {
         format!(
-            "servers.{} is shared by the tenants and speaks {protocol}: if it asks agents for \
+            "servers.{} is shared by {} tenants ({}) and speaks {protocol}: if it asks agents for \
              input (sampling, elicitation, roots), weft refuses while calls of several tenants \
              are in flight; set per_tenant = true",
-            s.name
+            s.name,
+            reached_by.len(),
+            reached_by.join(", ")
         )
     })
 }

@@ -164,7 +164,7 @@ pub(super) async fn interpreter(
         (None, None) => crate::code::read_only_grants(&hub.catalog(), &Caller::owner()),
     };
     let mut loaded = Loaded {
-        name: format!("code ({})", lang.name()),
+        name: lang.run_name(),
         wasm,
         grants,
         limits: settings.limits.clone(),

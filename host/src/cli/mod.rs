@@ -30,7 +30,7 @@ use std::process::ExitCode;
 use crate::config::Config;
 use crate::{Hub, StartEvent};
 
-use args::{Args, AuditCommand, Command};
+use args::{Args, AuditCommand, Command, ConfigCommand};
 
 /// The work failed: a tool error, a server down, a limit hit.
 pub const FAILED: u8 = 1;
@@ -90,6 +90,17 @@ pub async fn run(args: Args) -> ExitCode {
             adapter,
             name,
         } => return new::run(lang, adapter, &name),
+        Command::Config(what) => {
+            let text = match what {
+                ConfigCommand::Schema => {
+                    serde_json::to_string_pretty(&crate::config::reference::schema())
+                        .unwrap_or_default()
+                }
+                ConfigCommand::Reference => crate::config::reference::markdown(),
+            };
+            crate::outln!("{}", text.trim_end());
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     let admin = matches!(
@@ -198,7 +209,9 @@ pub async fn run(args: Args) -> ExitCode {
                 interval,
             } => status::local(config, json, watch.then_some(interval)).await,
             // Handled above, before the config is read.
-            Command::Build { .. } | Command::New { .. } => ExitCode::from(USAGE),
+            Command::Build { .. } | Command::New { .. } | Command::Config(_) => {
+                ExitCode::from(USAGE)
+            }
         }
     };
     let code = tokio::select! {

@@ -12,6 +12,11 @@ use super::{FAILED, USAGE};
 
 /// The entry point of `weft runs`.
 pub async fn run(config: Config, cmd: RunsCommand) -> ExitCode {
+    // Before this config had a journal of its own, its runs went to the
+    // shared one: say where to look, once per command.
+    if let Some(notice) = &config.settings.journal_notice {
+        crate::errln!("weft: {notice}");
+    }
     let outcome = match cmd {
         RunsCommand::Resume { id, json, wait } => {
             return super::resume::resume(config, id, json, wait).await;
@@ -98,18 +103,20 @@ async fn list(
         return Ok(0);
     }
     crate::outln!(
-        "{:<30} {:<16} {:<20} {:<20}",
+        "{:<30} {:<16} {:<20} {:<12} {:<20}",
         "RUN",
         "STATUS",
         "POLICY",
+        "TENANT",
         "STARTED"
     );
     for r in &runs {
         crate::outln!(
-            "{:<30} {:<16} {:<20} {:<20}",
+            "{:<30} {:<16} {:<20} {:<12} {:<20}",
             r.id,
             shown_status(r),
             r.policy,
+            r.options.tenant.as_deref().unwrap_or("-"),
             time(r.started_at)
         );
     }
@@ -171,7 +178,7 @@ fn what(e: &Event) -> String {
         Kind::Call => CallRequest::from_json(&e.request)
             .map(|c| c.describe())
             .unwrap_or_else(|| clip(&e.request)),
-        _ => clip(&e.request),
+        _ => clip(e.request_shown()),
     }
 }
 

@@ -275,7 +275,7 @@ pub fn explain_limit(report: &mut crate::policy::RunReport) {
         ),
         LimitError::Memory { desired, cap } => format!(
             "memory limit: the code tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes ({})",
-            raise("memory", Some("--memory"))
+            crate::sandbox::memory_hint(cap, &raise("memory", Some("--memory")))
         ),
         LimitError::Calls { max } => format!(
             "call limit: the code made more than {max} tool calls ({})",

@@ -39,15 +39,30 @@ pub struct AgentOAuthConfig {
     pub grants: BTreeMap<String, Vec<String>>,
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
+/// OAuth for agents on `weft serve --http`, beside tenants' API keys: JWT
+/// access tokens from one issuer, each for weft's `resource` and naming a
+/// tenant. Needs `[tenants.NAME]`.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAgentOAuth {
+    /// The authorization server, exactly as its tokens name it in `iss`: an
+    /// `http://` or `https://` URL. Required.
     issuer: String,
+    /// weft's resource URL (like "https://weft.example.com/mcp"): the
+    /// audience tokens must be for. Required.
     resource: String,
+    /// Where the issuer's signing keys (JWKS) are: an `http://` or
+    /// `https://` URL. By default the one in the issuer's metadata.
     jwks_uri: Option<String>,
+    /// The token claim whose value names the tenant; it must be a
+    /// configured tenant.
+    #[schemars(extend("default" = "tenant"))]
     tenant_claim: Option<String>,
+    /// Scopes every token must carry (403 without them).
     #[serde(default)]
     scopes: Vec<String>,
+    /// By scope, the tools it reaches (`server.tool` globs). With any, a
+    /// token reaches only the tools its scopes grant.
     #[serde(default)]
     grants: BTreeMap<String, Vec<String>>,
 }

@@ -43,6 +43,20 @@ impl Language {
             Language::JavaScript => "javascript",
         }
     }
+
+    /// The name a code-mode run in this language goes by in reports and
+    /// messages: `code (python)`.
+    pub fn run_name(self) -> String {
+        format!("code ({})", self.name())
+    }
+
+    /// Whether `name` is a code-mode run's (see [`Language::run_name`])
+    /// rather than a policy's.
+    pub fn is_run_name(name: &str) -> bool {
+        name.strip_prefix("code (")
+            .and_then(|rest| rest.strip_suffix(')'))
+            .is_some_and(|lang| Language::parse(lang).is_some())
+    }
 }
 
 /// Code mode's settings, for everyone or for one tenant.
@@ -86,14 +100,29 @@ impl CodeConfig {
     }
 }
 
-/// `[code]` as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Code mode: programs agents submit (`weft_run_code`) and `weft exec`
+/// runs. Whether it is offered, in which languages, what the code may call,
+/// and the limits of a run. A tenant's own table overrides this one key by
+/// key.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCode {
+    /// Whether code mode is offered. By default on for `weft exec` and
+    /// `weft serve` over stdio, off for `weft serve --http`.
     enabled: Option<bool>,
+    /// The languages offered: "python" (or "py") and "javascript" (or
+    /// "js"); at least one.
+    #[schemars(extend("default" = ["python", "javascript"]))]
     languages: Option<Vec<String>>,
+    /// `server.tool` globs of the tools code may call; by default every
+    /// read-only tool (annotated `readOnlyHint`).
     grants: Option<Vec<String>>,
+    /// The largest source one submission may have: a size from 1 byte to
+    /// 16MiB.
+    #[schemars(extend("default" = "256KiB"))]
     max_code_bytes: Option<RawAmount>,
+    /// The limits of each submission's run: a policy's limit keys (not
+    /// `concurrency`); `memory` at most 1GiB.
     limits: Option<RawLimits>,
 }
 

@@ -74,6 +74,10 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut secrets = LazySecrets::new(secrets_path(None, file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
     settings.keys_file = super::tenant::key_file_path(None, file);
+    if let Some((own, notice)) = super::own_journal(file) {
+        settings.journal = Some(own);
+        settings.journal_notice = notice;
+    }
     let mut servers = Vec::new();
     let mut env_file_values = Vec::new();
     for (name, entry) in entries {

@@ -28,6 +28,7 @@ pub mod oauth;
 pub mod pattern;
 pub mod policy;
 mod raw;
+pub mod reference;
 pub mod resilience;
 pub mod sandbox;
 pub mod secrets;
@@ -106,8 +107,12 @@ pub struct Settings {
     /// The HTTP edge of `serve --http` (connections, heads, sessions).
     pub edge: EdgeLimits,
     /// The journal of durable runs (`journal`: a path, or `false` for
-    /// none); by default under the user's data folder.
+    /// none); by default one of the config's own under the user's data
+    /// folder (see [`own_journal`]).
     pub journal: Option<PathBuf>,
+    /// Said by `weft runs` when this config's own journal does not exist
+    /// yet and the old shared one does: earlier runs may be there.
+    pub journal_notice: Option<String>,
     /// `state`: the PostgreSQL database that holds the journal instead of
     /// the `journal` file, the audit log instead of the `audit` file, and
     /// the tenants' rate buckets, shared by several weft processes.
@@ -217,6 +222,7 @@ impl Default for Settings {
             pass_env: Vec::new(),
             edge: EdgeLimits::default(),
             journal: default_journal_path(),
+            journal_notice: None,
             state: None,
             lease: state::DEFAULT_LEASE,
             resume: false,
@@ -226,9 +232,44 @@ impl Default for Settings {
     }
 }
 
-/// The default journal of durable runs: `journal.db` in [`data_dir`].
+/// The journal of a config without a file of its own (the built-in
+/// example): `journal.db` in [`data_dir`].
 pub fn default_journal_path() -> Option<PathBuf> {
     data_dir().map(|d| d.join("journal.db"))
+}
+
+/// A config file's own journal, when `settings.journal` is not written:
+/// `journals/NAME-HASH.db` in [`data_dir`], NAME the file's stem and HASH
+/// twelve hex digits of the SHA-256 of its absolute path, so that two
+/// configs never list each other's runs. Not beside the config: its folder
+/// is often the project a server is granted, and no sandbox grant may hold
+/// weft's files. `None` for a config with no file name to go by (the
+/// built-in example), which keeps [`default_journal_path`]; the notice says
+/// where older runs are, when the shared journal exists and this one does
+/// not yet.
+pub(crate) fn own_journal(config_file: &Path) -> Option<(PathBuf, Option<String>)> {
+    use sha2::Digest;
+    config_file.extension()?;
+    let stem = config_file.file_stem()?.to_string_lossy();
+    let absolute = std::fs::canonicalize(config_file)
+        .or_else(|_| std::path::absolute(config_file))
+        .ok()?;
+    let digest = sha2::Sha256::digest(absolute.as_os_str().as_encoded_bytes());
+    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let own = data_dir()?
+        .join("journals")
+        .join(format!("{stem}-{hash}.db"));
+    let notice = default_journal_path()
+        .filter(|old| !own.exists() && old.exists())
+        .map(|old| {
+            format!(
+                "this config's runs are journaled in {}, its own; runs from before are in the shared {} (journal = {:?} under [settings] lists and resumes them)",
+                own.display(),
+                old.display(),
+                old.display().to_string()
+            )
+        });
+    Some((own, notice))
 }
 
 /// weft's folder under the user's data directory: `$XDG_DATA_HOME/weft`,

@@ -188,33 +188,73 @@ impl std::fmt::Debug for OAuthConfig {
     }
 }
 
-/// `oauth` as written: `true`, `false`, or a table.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// OAuth for an HTTP server: `true` (a login with `weft auth login`,
+/// everything else discovered), `false` (none), or a table.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawOAuth {
     On(bool),
     Table(Box<RawOAuthTable>),
 }
 
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// How weft gets OAuth tokens for an HTTP server: the grant, the client,
+/// and each grant's own keys. Credentials may be `${secret:..}` or
+/// `${env:..}` references.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOAuthTable {
+    /// How weft gets tokens: "authorization_code" (a person logs in once
+    /// with `weft auth login`), "client_credentials", "jwt_bearer" or
+    /// "enterprise".
+    #[schemars(extend("default" = "authorization_code"))]
     grant: Option<String>,
+    /// A client registered beforehand with the authorization server;
+    /// without one weft uses `client_metadata_url` or registers itself.
+    /// Required by client_credentials and enterprise.
     client_id: Option<String>,
+    /// The registered client's secret, usually a `${secret:..}`.
     client_secret: Option<String>,
+    /// An `https://` URL with a path where weft's client metadata document
+    /// is published: used without a `client_id`, when the server takes such
+    /// documents.
     client_metadata_url: Option<String>,
+    /// Scopes to ask for; empty lets the server's challenge or its
+    /// `scopes_supported` choose.
     #[serde(default)]
     scopes: Vec<String>,
+    /// client_credentials: the client's PKCS#8 PEM key (usually a
+    /// `${secret:..}`), to authenticate with a signed JWT (private_key_jwt)
+    /// instead of `client_secret`.
     private_key: Option<String>,
+    /// The algorithm `private_key` signs with: ES256, ES384, RS256, RS384
+    /// or RS512.
+    #[schemars(extend("default" = "ES256"))]
     signing_algorithm: Option<String>,
+    /// jwt_bearer: the workload's JWT presented as the grant, usually a
+    /// `${env:..}` or `${secret:..}`; or `assertion_file`.
     assertion: Option<String>,
+    /// jwt_bearer: a file holding the workload's JWT, read again for every
+    /// token; relative to the config file's folder.
     assertion_file: Option<PathBuf>,
+    /// enterprise: the identity provider's issuer.
     idp_issuer: Option<String>,
+    /// enterprise: the identity provider's token endpoint (`http://` or
+    /// `https://`), where the ID token is exchanged for an identity
+    /// assertion.
     idp_token_endpoint: Option<String>,
+    /// enterprise: weft's client id at the identity provider.
     idp_client_id: Option<String>,
+    /// enterprise: weft's client secret at the identity provider, if it has
+    /// one; usually a `${secret:..}`.
     idp_client_secret: Option<String>,
+    /// enterprise: the user's ID token from the identity provider, usually
+    /// a `${secret:..}`; or `id_token_file`.
     id_token: Option<String>,
+    /// enterprise: a file holding the user's ID token, read each time a
+    /// token is needed; relative to the config file's folder.
     id_token_file: Option<PathBuf>,
+    /// Bind tokens to a key weft holds (DPoP, RFC 9449) even before the
+    /// server's challenge asks for it.
     #[serde(default)]
     dpop: bool,
 }

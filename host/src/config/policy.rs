@@ -55,27 +55,53 @@ pub struct PolicyConfig {
     pub limits: Limits,
 }
 
-/// A number or a string with a unit (`64MiB`); "unlimited" where allowed.
-#[derive(Debug, Clone, Deserialize)]
+/// A size or a count: a plain number (bytes, or a count) or a string with a
+/// unit ("64MiB", "10G"); "unlimited" where a key allows it.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawAmount {
     Number(u64),
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
+/// A policy: a Wasm component (world `policy`) that agents and `weft run`
+/// can run, the tools it may call, and the limits of each run.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawPolicy {
+    /// The policy's component file (`.wasm`), relative to the config file's
+    /// folder.
     path: PathBuf,
+    /// What the policy does, as agents see it in the policy's tool.
     #[serde(default)]
     description: String,
+    /// The JSON Schema of the policy's input: a table, or a string of JSON.
+    /// It must be an object.
+    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(extend("default" = {"type": "object"}))]
     input_schema: Option<toml::Value>,
+    /// `server.tool` globs (`git.*`, `*.read_*`): the tools the policy may
+    /// call and see. A call outside them is denied before it reaches a
+    /// server.
     #[serde(default)]
     grants: Vec<String>,
+    /// The CPU budget of a run, in wasmtime fuel units: a number, a count
+    /// like "10G", or "unlimited".
+    #[schemars(extend("default" = 10_000_000_000_u64))]
     fuel: Option<RawAmount>,
+    /// The wall time of a run, host calls included: a duration, seconds or
+    /// "30s".
+    #[schemars(extend("default" = "30s"))]
     timeout: Option<RawDuration>,
+    /// The linear memory of a run: a size, bytes or "64MiB" (1GiB is the
+    /// most weft allows a run).
+    #[schemars(extend("default" = "64MiB"))]
     memory: Option<RawAmount>,
+    /// The most tool calls in a run (each call of a fan-out counts).
+    #[schemars(extend("default" = 1000))]
     max_calls: Option<u32>,
+    /// The largest output of a run: a size, bytes or "1MiB".
+    #[schemars(extend("default" = "1MiB"))]
     max_output: Option<RawAmount>,
 }
 
@@ -134,23 +160,41 @@ impl RawPolicy {
     }
 }
 
-/// Limits as written: a policy's at the top of its entry, an adapter's in
-/// `[servers.NAME.limits]` (where `concurrency` belongs too).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The limits of a run: of each call of a component server
+/// (`[servers.NAME.limits]`), or of each code-mode submission
+/// (`[code.limits]`). A policy writes the same keys in its own entry.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
+    /// The CPU budget of each run (a component server: each call), in
+    /// wasmtime fuel units: a number, a count like "10G", or "unlimited".
+    #[schemars(extend("default" = 10_000_000_000_u64))]
     fuel: Option<RawAmount>,
+    /// The wall time of each run or call, host calls included: a duration,
+    /// seconds or "30s".
+    #[schemars(extend("default" = "30s"))]
     timeout: Option<RawDuration>,
+    /// The linear memory of each run or call: a size, bytes or "64MiB", at
+    /// most 1GiB.
+    #[schemars(extend("default" = "64MiB"))]
     memory: Option<RawAmount>,
+    /// The most tool calls in each run or call (each call of a fan-out
+    /// counts).
+    #[schemars(extend("default" = 1000))]
     max_calls: Option<u32>,
+    /// The largest output of each run or call: a size, bytes or "1MiB".
+    #[schemars(extend("default" = "1MiB"))]
     max_output: Option<RawAmount>,
     /// Calls of an adapter run at once (adapters only).
+    #[schemars(extend("default" = 64))]
     pub(crate) concurrency: Option<u32>,
     /// The largest response body of one outbound HTTP request (adapters
     /// with `egress` only).
+    #[schemars(extend("default" = "4MiB"))]
     pub(crate) max_response: Option<RawAmount>,
     /// How long one outbound HTTP request may take (adapters with
     /// `egress` only).
+    #[schemars(extend("default" = "10s"))]
     pub(crate) request_timeout: Option<RawDuration>,
 }
 

@@ -12,8 +12,9 @@ use super::resilience::{RawBreaker, RawCache, RawResilience, RawRestart, RawRetr
 use super::secrets::{self, SecretStore, SecretsFileError};
 use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
 
-/// A number of seconds or a duration string.
-#[derive(Debug, Clone, Deserialize)]
+/// A duration: a number of seconds (`30`, `0.5`) or a string with a unit
+/// ("500ms", "30s", "2m", "1h 30m"), up to 10^9 seconds.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawDuration {
     Seconds(f64),
@@ -50,20 +51,36 @@ impl RawDuration {
     }
 }
 
-/// One server entry as written.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One MCP server weft connects to: a process it starts (`command`, over
+/// stdio), a remote server (`url`, over HTTP), a server built into weft
+/// (`builtin`) or a Wasm component it hosts (`component`).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
+    /// A stdio server: the program weft starts, found on PATH or by its
+    /// path. `${env:..}` works here, `${secret:..}` does not (use `env`).
     pub command: Option<String>,
+    /// A stdio server's arguments. `${env:..}` works here, `${secret:..}`
+    /// does not (arguments show in process listings); relative paths are
+    /// from weft's working folder, or `cwd`.
     #[serde(default)]
     pub args: Vec<String>,
+    /// Variables set for a stdio server: besides PATH, HOME, LANG, TMPDIR
+    /// and `settings.pass_env`, the only ones it gets. Values may use
+    /// `${env:..}` and `${secret:..}`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// A stdio server's working folder, relative to the config file's
+    /// folder; by default weft's own working folder.
     pub cwd: Option<PathBuf>,
+    /// A remote server: its `http://` or `https://` URL. `${env:..}` works
+    /// here, `${secret:..}` does not (use `headers`).
     pub url: Option<String>,
     /// A server built into weft: `echo`.
     pub builtin: Option<String>,
-    /// A Wasm component of the `adapter` world, hosted in weft's sandbox.
+    /// A Wasm component of the `adapter` world, hosted in weft's sandbox:
+    /// its `.wasm` file, relative to the config file's folder, or
+    /// `builtin:openapi`.
     pub component: Option<PathBuf>,
     /// What a component server may call (`server.tool` globs).
     #[serde(default)]
@@ -71,6 +88,8 @@ pub(crate) struct RawServer {
     /// A component server's per-call limits.
     pub limits: Option<super::policy::RawLimits>,
     /// A component server's own settings, handed to it as JSON.
+    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(extend("default" = {}))]
     pub config: Option<toml::Value>,
     /// The URLs a component server may request (`http://HOST:PORT/PATH`).
     #[serde(default)]
@@ -78,37 +97,69 @@ pub(crate) struct RawServer {
     /// Headers the host adds to a component server's requests, per host.
     #[serde(default)]
     pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
+    /// Headers sent with every request to an HTTP server. Values may use
+    /// `${env:..}` and `${secret:..}`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// PEM certificates trusted for this HTTPS server (a private CA).
+    /// PEM certificates trusted for this HTTPS server (a private CA)
+    /// besides the system's roots, relative to the config file's folder. On
+    /// a component server, for its `https://` egress.
     pub ca_file: Option<PathBuf>,
-    /// A client certificate (PEM) for servers that ask for one.
+    /// A client certificate (PEM) for HTTPS servers that ask for one
+    /// (mutual TLS); on a component server, for its `https://` egress.
     pub client_cert: Option<PathBuf>,
     /// Its key: a PEM file, or a `${secret:..}` holding the PEM text.
     pub client_key: Option<String>,
-    /// Accept any server certificate (with a warning on every connection).
+    /// Accept any server certificate (with a warning on every connection):
+    /// HTTPS servers, and a component server's `https://` egress. Prefer
+    /// `ca_file`.
     #[serde(default)]
     pub insecure_skip_verify: bool,
-    /// `oauth = true` or an `[servers.NAME.oauth]` table.
+    /// HTTP servers: weft gets OAuth tokens for the server. `oauth = true`
+    /// (log in once with `weft auth login`), or an `[servers.NAME.oauth]`
+    /// table.
+    #[schemars(extend("default" = false))]
     pub oauth: Option<super::oauth::RawOAuth>,
-    /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE).
+    /// `stdio`, `http` (streamable HTTP) or `sse` (legacy HTTP+SSE); also
+    /// spelled `type`. By default `stdio` with `command`, `http` with
+    /// `url`.
     #[serde(alias = "type")]
     pub transport: Option<String>,
+    /// Whether weft starts and uses the server; `false` keeps the entry
+    /// without using it.
+    #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
     /// Claude-Desktop style switch; the opposite of `enabled`.
+    #[schemars(extend("default" = false))]
     pub disabled: Option<bool>,
+    /// The timeout of each call to this server: a duration, seconds or
+    /// "30s", more than zero. By default `settings.call_timeout`.
     pub timeout: Option<RawDuration>,
+    /// Which server wins, the higher first: a tool name two servers offer
+    /// when `names = "none"`, and a call to `@DOMAIN`.
     #[serde(default)]
     pub priority: i64,
+    /// Domains the server serves: a call to `@DOMAIN` goes to the healthy
+    /// server of highest `priority` among those tagged so that have the
+    /// tool, and fails over to the next.
     #[serde(default)]
     pub domains: Vec<String>,
+    /// Globs of the server's tool names to offer; empty offers every tool.
+    /// A tool left out cannot be called.
     #[serde(default)]
     pub include: Vec<String>,
+    /// Globs of the server's tool names to hide, even when `include`
+    /// matches them. A hidden tool cannot be called.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// How the server is started again after a crash or a lost connection.
     pub restart: Option<RawRestart>,
+    /// Which failed calls to the server are tried again, and how.
     pub retry: Option<RawRetry>,
+    /// The server's circuit breaker: when calls fail fast instead of
+    /// reaching it.
     pub breaker: Option<RawBreaker>,
+    /// How long the server's results may be served from weft's cache.
     pub cache: Option<RawCache>,
     /// One process (or connection) per tenant, each with that tenant's
     /// secrets, instead of one shared by all.
@@ -119,13 +170,16 @@ pub(crate) struct RawServer {
     #[serde(default)]
     pub forward_roots: bool,
     /// A stdio server's OS sandbox: `false`, or what it may reach.
+    #[schemars(extend("default" = true))]
     pub sandbox: Option<super::sandbox::RawSandbox>,
     /// The protocol era weft speaks to the server: `auto` (the default),
     /// `handshake` or `2026-07-28`.
+    #[schemars(extend("default" = "auto"))]
     pub era: Option<String>,
     /// Check a call's arguments against the tool's `inputSchema` before
     /// it goes out (default); `false` for a server whose schemas are wrong.
     #[serde(alias = "validateArgs")]
+    #[schemars(extend("default" = true))]
     pub validate_args: Option<bool>,
     /// Tools a durable run may send again when in doubt.
     #[serde(default)]

@@ -158,37 +158,83 @@ pub struct CachePolicy {
     pub tool_ttl: Option<Duration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// How a server that crashed or lost its connection is started again:
+/// capped exponential backoff with jitter.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRestart {
+    /// The delay before the first restart: a duration, seconds or "250ms".
+    #[schemars(extend("default" = "250ms"))]
     initial: Option<RawDuration>,
+    /// The longest delay between restarts, which grows by `factor` up to
+    /// it: a duration, not shorter than `initial`.
+    #[schemars(extend("default" = "30s"))]
     max: Option<RawDuration>,
+    /// How much the delay grows after each failed start: 1.0 (constant) to
+    /// 10.0.
+    #[schemars(extend("default" = 2.0))]
     factor: Option<f64>,
+    /// The fraction of the delay added or taken away at random, so servers
+    /// do not restart in step: 0.0 (none) to 1.0.
+    #[schemars(extend("default" = 0.2))]
     jitter: Option<f64>,
+    /// Failed starts or quick crashes in a row before the server is marked
+    /// `failed`; 0 keeps trying for ever.
+    #[schemars(extend("default" = 10))]
     max_attempts: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which failed calls to a server are tried again, and how.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRetry {
+    /// How many times a failed call is tried again: 0 to 10.
+    #[schemars(extend("default" = 2))]
     max_retries: Option<u32>,
+    /// The pause before the first retry, each next one `factor` times
+    /// longer (at most 60s): a duration, seconds or "100ms".
+    #[schemars(extend("default" = "100ms"))]
     backoff: Option<RawDuration>,
+    /// How much the pause grows from one retry to the next: 1.0 (constant)
+    /// to 10.0.
+    #[schemars(extend("default" = 2.0))]
     factor: Option<f64>,
+    /// The error kinds that are retried: unavailable, timeout,
+    /// rate-limited, tool-error or internal.
+    #[schemars(extend("default" = ["unavailable", "timeout", "rate-limited"]))]
     kinds: Option<Vec<String>>,
+    /// Which tools are retried: "safe" (only those annotated read-only or
+    /// idempotent) or "all" (writes too).
+    #[schemars(extend("default" = "safe"))]
     tools: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A server's circuit breaker: after `failures` consecutive failed calls,
+/// calls fail fast with `unavailable` without reaching the server until,
+/// after `cooldown`, a probe call succeeds.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawBreaker {
+    /// Consecutive `unavailable` or `timeout` calls that open the breaker;
+    /// 0 turns it off.
+    #[schemars(extend("default" = 5))]
     failures: Option<u32>,
+    /// How long the breaker stays open before one call goes through as a
+    /// probe: a duration, seconds or "10s".
+    #[schemars(extend("default" = "10s"))]
     cooldown: Option<RawDuration>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// How long a server's results may be served from weft's cache.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCache {
+    /// How long a `resources/read` result is cached when the server gives
+    /// no `ttlMs`: a duration. Without it, a read is cached only as long as
+    /// the server's `ttlMs` allows.
     ttl: Option<RawDuration>,
+    /// How long results of read-only tools are cached (same tool, same
+    /// arguments): a duration. Without it they are not cached.
     tool_ttl: Option<RawDuration>,
 }
 

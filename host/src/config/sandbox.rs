@@ -128,27 +128,48 @@ impl Default for SandboxConfig {
     }
 }
 
-/// The entry as written: `sandbox = false` or a table.
-#[derive(Debug, Clone, Deserialize)]
+/// A stdio server's OS sandbox: `false` (none), `true` (the defaults), or a
+/// table of what it may reach.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum RawSandbox {
     Switch(bool),
     Table(RawSandboxTable),
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What the OS lets a stdio server reach beyond its defaults (the system's
+/// folders, its installation, and a private home and temporary folder):
+/// more paths, and less network, memory or processes.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSandboxTable {
+    /// Extra paths the server may read: absolute, `~/..`, `${env:..}`, or
+    /// relative to the config file's folder. None may hold weft's own
+    /// files.
     #[serde(default)]
     read: Vec<String>,
+    /// Extra paths the server may read and write, made if missing; written
+    /// as `read`. None may hold weft's own files or the config file.
     #[serde(default)]
     write: Vec<String>,
+    /// The network the server may use: "all", "none" (no connections out,
+    /// no listening), or a list of ports as "*:PORT" (TCP to those ports,
+    /// on any host).
+    #[schemars(extend("default" = "all"))]
     network: Option<RawNetwork>,
+    /// The most data memory (heap and writable mappings) the server may
+    /// use: a size, bytes or "4GiB", at least 16MiB.
+    #[schemars(extend("default" = "4GiB"))]
     memory: Option<super::policy::RawAmount>,
+    /// The most processes and threads the server may have at once (at
+    /// least 1).
+    #[schemars(extend("default" = 512))]
     processes: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The network a sandboxed server may use: "all", "none", or a list of
+/// "*:PORT".
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum RawNetwork {
     Word(String),

@@ -103,32 +103,68 @@ pub struct KeyEntry {
     pub created: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A tenant: who may use `weft serve`, with which API keys, what it sees
+/// and calls, and its limits. With tenants, every `weft serve --http`
+/// request must carry a tenant's key (or OAuth token).
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTenant {
+    /// Hashes of the tenant's API keys (`sha256:` and 64 hex digits),
+    /// besides those `weft keys add` records in the key file. Never the
+    /// keys themselves.
     #[serde(default)]
     keys: Vec<String>,
+    /// `server.tool` globs of what the tenant sees and may call; empty:
+    /// nothing.
     #[serde(default)]
     include: Vec<String>,
+    /// `server.tool` globs taken out of the tenant's view again.
     #[serde(default)]
     exclude: Vec<String>,
+    /// Globs of the names of the policies the tenant may list and run;
+    /// empty: none.
     #[serde(default)]
     policies: Vec<String>,
+    /// Whether the tenant may read `/status`, `/metrics` and the `/ui`
+    /// console of `weft serve --http`.
     #[serde(default)]
     admin: bool,
+    /// What the tenant cannot exceed.
     limits: Option<RawTenantLimits>,
+    /// Code mode for this tenant: overrides `[code]` key by key; a key left
+    /// out keeps `[code]`'s value.
     code: Option<super::code::RawCode>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What one tenant cannot exceed. A key left out sets no tenant limit (a
+/// run's own limits still apply), except `concurrent_runs`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTenantLimits {
+    /// The tenant's policy and code runs at once, at least 1; a run taken
+    /// as an MCP task holds its place until it ends.
+    #[schemars(extend("default" = 8))]
     concurrent_runs: Option<u32>,
+    /// Tool calls per minute (a token bucket refilled continuously), at
+    /// least 1; beyond, 429 at the HTTP edge or a `rate-limited` error. No
+    /// rate limit unless set.
     calls_per_minute: Option<u32>,
+    /// How many calls may come at once before the rate applies, at least 1;
+    /// by default a tenth of `calls_per_minute` (at least 1).
     burst: Option<u32>,
+    /// Requests in flight at once on `weft serve --http`, at least 1; more
+    /// are answered 429 at once, before any work is done. No limit unless
+    /// set.
     concurrent_requests: Option<u32>,
+    /// A cap on the fuel of each of the tenant's policy and code runs,
+    /// whatever the policy asks: a number or a count like "5G". No cap
+    /// unless set.
     fuel: Option<RawAmount>,
+    /// A cap on the wall time of each of the tenant's runs: a duration,
+    /// seconds or "20s". No cap unless set.
     timeout: Option<RawDuration>,
+    /// A cap on the memory of each of the tenant's runs: a size, at most
+    /// 1GiB. No cap unless set.
     memory: Option<RawAmount>,
 }
 

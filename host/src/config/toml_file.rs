@@ -15,35 +15,137 @@ use super::secrets::{LazySecrets, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
 use super::{Config, ConfigError, Expose, NameMode, Settings};
 
-#[derive(Debug, Default, Deserialize)]
+/// Settings of the whole process: how exposed tools are named, timeouts,
+/// what `weft serve` lists and what its HTTP edge accepts, and where weft
+/// keeps its files (secrets, keys, audit log, journal).
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawSettings {
+pub(super) struct RawSettings {
+    /// How exposed tool names are formed: `"prefix"` (`server__tool`,
+    /// joined by `separator`) or `"none"` (the upstream's own names; a
+    /// collision goes to the server with the higher `priority`).
+    #[schemars(extend("default" = "prefix"))]
     names: Option<String>,
+    /// What joins the server's name and the tool's in prefixed names: 1 to
+    /// 4 letters, digits, `_` or `-`.
+    #[schemars(extend("default" = "__"))]
     separator: Option<String>,
+    /// How long a server may take to start (spawn or connect), answer its
+    /// handshake and list what it offers: a duration, seconds or "30s".
+    #[schemars(extend("default" = "30s"))]
     startup_timeout: Option<RawDuration>,
+    /// The per-call timeout of every server that sets no `timeout` of its
+    /// own: a duration, seconds or "60s".
+    #[schemars(extend("default" = "60s"))]
     call_timeout: Option<RawDuration>,
+    /// The secrets file `weft secrets` writes (mode 0600), relative to the
+    /// config file's folder; the `WEFT_SECRETS` variable wins over it.
+    #[schemars(extend("default" = "weft.secrets.toml"))]
     secrets: Option<String>,
+    /// What `weft serve` lists to agents: `"all"` (every tool, the policies
+    /// and the meta tools), `"policies"` (policies and meta tools),
+    /// `"search"` (meta tools only) or `"code"` (`weft_search_tools` and
+    /// `weft_run_code` only).
+    #[schemars(extend("default" = "all"))]
     expose: Option<String>,
+    /// How many items one page of `weft serve`'s lists holds: 1 to 100000.
+    #[schemars(extend("default" = 1000))]
     page_size: Option<usize>,
+    /// How long `weft serve`, when stopped (SIGTERM), lets calls in flight
+    /// finish before it stops every server: a duration, seconds or "10s".
+    #[schemars(extend("default" = "10s"))]
     shutdown_timeout: Option<RawDuration>,
+    /// The key file `weft keys add` writes (key hashes only), relative to
+    /// the config file's folder. By default `NAME.keys.toml` beside the
+    /// config file `NAME.toml` (`weft.keys.toml` for `weft.toml`).
     keys: Option<String>,
+    /// A file where every request is recorded as one JSON line (mode 0600),
+    /// relative to the config file's folder. No audit log unless set.
     audit: Option<String>,
+    /// The largest request body `weft serve --http` accepts (413 beyond): a
+    /// size, bytes or "4MiB", at least 1KiB.
+    #[schemars(extend("default" = "4MiB"))]
     max_body: Option<RawAmount>,
+    /// How long `weft serve --http` waits for a request body to arrive (408
+    /// beyond): a duration, seconds or "10s".
+    #[schemars(extend("default" = "10s"))]
     body_timeout: Option<RawDuration>,
+    /// Names of variables of weft's own environment that stdio servers also
+    /// get, beside PATH, HOME, LANG, TMPDIR and their own `env` (letters,
+    /// digits and `_`, like "HTTPS_PROXY").
+    #[schemars(extend("default" = []))]
     pass_env: Option<Vec<String>>,
+    /// How long a request's head (request line and headers) may take to
+    /// arrive on `weft serve --http`, on a new connection or on a kept-alive
+    /// one between requests: a duration, seconds or "30s".
+    #[schemars(extend("default" = "30s"))]
     header_timeout: Option<RawDuration>,
+    /// How long an answer of `weft serve --http` may wait on a client that
+    /// reads none of it before the connection is closed: a duration,
+    /// seconds or "60s".
+    #[schemars(extend("default" = "60s"))]
     idle_timeout: Option<RawDuration>,
+    /// Connections `weft serve --http` holds open at once, from all clients
+    /// (503 beyond): 1 to 1000000.
+    #[schemars(extend("default" = 4096))]
     max_connections: Option<u64>,
+    /// Connections `weft serve --http` holds open at once from one client
+    /// address (503 beyond): 1 to 1000000.
+    #[schemars(extend("default" = 512))]
     max_connections_per_client: Option<u64>,
+    /// The largest request head (request line and headers) that
+    /// `weft serve --http` accepts (431 beyond): a size from 1KiB to 1MiB.
+    #[schemars(extend("default" = "32KiB"))]
     max_header_bytes: Option<RawAmount>,
+    /// The most header fields one request to `weft serve --http` may have
+    /// (431 beyond): 1 to 1000.
+    #[schemars(extend("default" = 64))]
     max_headers: Option<u64>,
+    /// HTTP sessions one tenant may hold open at once on
+    /// `weft serve --http` (429 beyond; another tenant's are never
+    /// evicted): 1 to 1000000.
+    #[schemars(extend("default" = 1000))]
     max_sessions_per_tenant: Option<u64>,
+    /// The journal of durable runs: a file path (relative to the config
+    /// file's folder), or `false` for none. By default this config's own,
+    /// `journals/NAME-HASH.db` in weft's data folder (`$XDG_DATA_HOME/weft`,
+    /// else `~/.local/share/weft`).
+    #[schemars(with = "Option<JournalSetting>")]
     journal: Option<toml::Value>,
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`; `${secret:..}`
+    /// and `${env:..}` work) that holds the journal, the audit log and the
+    /// tenants' rate buckets, shared by several weft processes. Off unless
+    /// set.
     state: Option<String>,
+    /// How long a run in the journal stays owned by its process without a
+    /// heartbeat, before another process may take it over: a duration from
+    /// 1s to 1h.
+    #[schemars(extend("default" = "30s"))]
     lease: Option<RawDuration>,
+    /// Whether `weft serve`, when it starts, resumes the unfinished runs
+    /// that `weft serve` started (and takes over those whose lease
+    /// expired).
+    #[schemars(extend("default" = false))]
     resume: Option<bool>,
+    /// A collector's OTLP/HTTP address (`http://` or `https://`, like
+    /// "http://127.0.0.1:4318") that traces are exported to; `/v1/traces`
+    /// is added. No traces are sent unless set.
     otel_endpoint: Option<String>,
+    /// How stdio servers' OS sandboxes are applied: `"auto"` (every layer
+    /// the kernel has; missing ones are reported), `"require"` (a server
+    /// whose sandbox lacks a layer is not started) or `"off"`.
+    #[schemars(extend("default" = "auto"))]
     sandbox: Option<String>,
+}
+
+/// What `settings.journal` takes, for the config's schema only (the key is
+/// read as a `toml::Value` and checked in [`parse`]).
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum JournalSetting {
+    Path(String),
+    Off(bool),
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -162,7 +264,12 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
     });
     match &raw_settings.journal {
-        None | Some(toml::Value::Boolean(true)) => {}
+        None | Some(toml::Value::Boolean(true)) => {
+            if let Some((own, notice)) = super::own_journal(file) {
+                settings.journal = Some(own);
+                settings.journal_notice = notice;
+            }
+        }
         Some(toml::Value::Boolean(false)) => settings.journal = None,
         Some(toml::Value::String(path)) if !path.is_empty() => {
             let p = std::path::PathBuf::from(path);

@@ -265,6 +265,15 @@ pub struct Event {
 }
 
 impl Event {
+    /// The request's text for a reader: empty when the event asked
+    /// nothing (a `list-tools` stores `null`).
+    pub fn request_shown(&self) -> &str {
+        match self.request.trim() {
+            "null" => "",
+            text => text,
+        }
+    }
+
     /// An event from its stored columns (its kind and resolution as text);
     /// `Err` names an unknown kind.
     pub(super) fn stored(
@@ -333,4 +342,27 @@ pub fn now_us() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `weft runs show` and the console print what an event asked; a
+    /// `list-tools` asked nothing, and shows nothing rather than `null`.
+    #[test]
+    fn an_event_that_asked_nothing_shows_nothing() {
+        let event = |kind, request: &str| Event {
+            seq: 1,
+            kind,
+            request: request.to_string(),
+            result: None,
+            resolution: None,
+            started_at: 0,
+            finished_at: None,
+        };
+        assert_eq!(event(Kind::ListTools, "null").request_shown(), "");
+        assert_eq!(event(Kind::ListTools, " null\n").request_shown(), "");
+        assert_eq!(event(Kind::Log, "\"hello\"").request_shown(), "\"hello\"");
+    }
 }

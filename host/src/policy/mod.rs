@@ -313,6 +313,13 @@ impl Runner {
                 limits.max_calls,
                 progress,
             )
+            .with_role(
+                if crate::config::code::Language::is_run_name(&policy.name) {
+                    "code"
+                } else {
+                    "policy"
+                },
+            )
             .with_journal(journal.clone()),
         );
         let _busy = self.hub.busy();

@@ -84,13 +84,30 @@ pub struct RunCtx {
     /// What `config()` returns: an adapter's `[servers.NAME.config]`, `{}`
     /// for a policy.
     pub config: Arc<serde_json::Value>,
-    /// `policy` or `adapter`, for messages.
+    /// `policy`, `code` or `adapter`, for messages.
     role: &'static str,
     /// What the run may do over HTTP (`wasi:http`): nothing unless an
     /// adapter's server entry has `egress`.
     pub egress: super::egress::Access,
     /// The run's journal, when it is durable (see [`crate::journal`]).
     pub journal: Option<Arc<crate::journal::Recorder>>,
+}
+
+/// Where the grants of a run of `role` are written, for a denial's message.
+fn grant_hint(role: &str, caller: &Caller) -> String {
+    match role {
+        "code" => {
+            "code's grants are `grants` in [code] of the config, or --grant on weft exec".into()
+        }
+        "adapter" => match caller.via.last() {
+            Some(server) => {
+                format!("an adapter's grants are servers.{server}.grants in the config")
+            }
+            None => "an adapter's grants are `grants` in its server's entry".into(),
+        },
+        _ => "a policy's grants are `grants` in its [policies.NAME] entry, or --grant on weft run"
+            .into(),
+    }
 }
 
 impl RunCtx {
@@ -152,6 +169,13 @@ impl RunCtx {
         }
     }
 
+    /// The same context, its messages naming the run as `role`: `policy`
+    /// or `code` (code mode's submitted programs).
+    pub fn with_role(mut self, role: &'static str) -> RunCtx {
+        self.role = role;
+        self
+    }
+
     /// The same context, its host calls journaled by `journal`.
     pub fn with_journal(mut self, journal: Option<Arc<crate::journal::Recorder>>) -> RunCtx {
         self.journal = journal;
@@ -194,7 +218,11 @@ impl RunCtx {
             self.hub.audit_denied(&self.caller, &server, &tool);
             return Err(denied(
                 ErrorKind::Denied,
-                format!("the {}'s grants do not allow {server}.{tool}", self.role),
+                format!(
+                    "the {}'s grants do not allow {server}.{tool} ({})",
+                    self.role,
+                    grant_hint(self.role, &self.caller)
+                ),
             ));
         }
         // A policy's effective grants are its own intersected with the

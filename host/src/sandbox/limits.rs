@@ -17,7 +17,8 @@ pub enum LimitError {
     )]
     Time { ms: u64 },
     #[error(
-        "memory limit: the policy tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes (raise it with --memory or `memory`)"
+        "memory limit: the policy tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes ({})",
+        memory_hint(.cap, "raise it with --memory or `memory`")
     )]
     Memory { desired: u64, cap: u64 },
     #[error("call limit: the policy made more than {max} tool calls (raise `max_calls`)")]
@@ -30,7 +31,55 @@ pub enum LimitError {
     Log { cap: u64 },
 }
 
+/// How to raise a memory cap of `cap` bytes: `raise`, unless the cap is
+/// already the most weft allows.
+pub(crate) fn memory_hint(cap: &u64, raise: &str) -> String {
+    if *cap >= crate::config::policy::MAX_MEMORY {
+        "1 GiB is the most weft allows a run".to_string()
+    } else {
+        raise.to_string()
+    }
+}
+
 impl LimitError {
+    /// The limit in the words of an agent that ran a policy or code
+    /// through `weft serve`: what `subject` ("the policy", "the code") hit,
+    /// and that weft's operator sets it (as `key` in `table`, for example
+    /// `[policies.NAME]` or `[code.limits]`), since no flag of the agent's
+    /// can raise it.
+    pub fn for_agent(&self, subject: &str, table: &str) -> String {
+        let set = |key: &str| format!("weft's operator sets this limit: `{key}` in {table}");
+        match self {
+            LimitError::Fuel { fuel } => {
+                format!(
+                    "fuel limit: {subject} used all {fuel} units of fuel ({})",
+                    set("fuel")
+                )
+            }
+            LimitError::Time { ms } => {
+                format!(
+                    "time limit: {subject} ran longer than {ms} ms ({})",
+                    set("timeout")
+                )
+            }
+            LimitError::Memory { desired, cap } => format!(
+                "memory limit: {subject} tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes ({})",
+                memory_hint(cap, &set("memory"))
+            ),
+            LimitError::Calls { max } => format!(
+                "call limit: {subject} made more than {max} tool calls ({})",
+                set("max_calls")
+            ),
+            LimitError::Output { size, cap } => format!(
+                "output limit: the output is {size} bytes, over the cap of {cap} bytes ({})",
+                set("max_output")
+            ),
+            LimitError::Log { cap } => {
+                format!("log limit: {subject} wrote more than {cap} bytes to stdout or stderr")
+            }
+        }
+    }
+
     /// The limit's short name: fuel, time, memory, calls, output or log.
     pub fn limit_name(&self) -> &'static str {
         match self {
@@ -191,5 +240,63 @@ mod tests {
         // page does not.
         assert!(l.memory_growing(4 * MIB, 6 * MIB, None).unwrap());
         assert!(l.memory_growing(6 * MIB, 6 * MIB + 65536, None).is_err());
+    }
+
+    /// At the ceiling, no message tells anyone to raise the limit: the
+    /// command line's, the code's, or the one an agent reads.
+    #[test]
+    fn a_memory_cap_at_the_ceiling_says_so_instead_of_raise() {
+        let max = crate::config::policy::MAX_MEMORY;
+        let low = LimitError::Memory {
+            desired: 2 * MIB as u64,
+            cap: MIB as u64,
+        };
+        assert!(
+            low.to_string()
+                .ends_with("(raise it with --memory or `memory`)"),
+            "{low}"
+        );
+        let top = LimitError::Memory {
+            desired: max + 65536,
+            cap: max,
+        };
+        assert!(
+            top.to_string()
+                .ends_with("(1 GiB is the most weft allows a run)"),
+            "{top}"
+        );
+        let agent = top.for_agent("the policy", "[policies.p]");
+        assert!(
+            agent.ends_with("(1 GiB is the most weft allows a run)"),
+            "{agent}"
+        );
+        assert!(!agent.contains("raise"), "{agent}");
+    }
+
+    /// An agent is told who sets a limit and where, never a flag it cannot
+    /// pass.
+    #[test]
+    fn an_agent_is_told_the_operators_key_not_a_flag() {
+        let fuel = LimitError::Fuel { fuel: 5 };
+        assert_eq!(
+            fuel.for_agent("the policy", "[policies.fanout]"),
+            "fuel limit: the policy used all 5 units of fuel (weft's operator sets this limit: `fuel` in [policies.fanout])"
+        );
+        let time = LimitError::Time { ms: 10 };
+        assert_eq!(
+            time.for_agent("the code", "[code.limits]"),
+            "time limit: the code ran longer than 10 ms (weft's operator sets this limit: `timeout` in [code.limits])"
+        );
+        for limit in [
+            fuel,
+            time,
+            LimitError::Calls { max: 1 },
+            LimitError::Output { size: 2, cap: 1 },
+        ] {
+            assert!(
+                !limit.for_agent("the code", "[code.limits]").contains("--"),
+                "{limit}"
+            );
+        }
     }
 }

@@ -32,6 +32,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use cache::Origin;
 pub use host::{CallRecord, LogLine, ProgressFn, RunCtx, ToolHost};
+pub(crate) use limits::memory_hint;
 pub use limits::{LimitError, RunError};
 
 use bindings::v2::{Adapter, AdapterPre};

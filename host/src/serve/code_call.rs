@@ -27,10 +27,17 @@ pub(super) fn work(
     tx: mpsc::UnboundedSender<crate::upstream::relay::RelayMsg>,
 ) -> Result<Work, ErrorData> {
     let Some((_, settings)) = gw.code_for(caller) else {
-        return Err(ErrorData::invalid_params(
-            "code mode is off on this server (weft_run_code is not offered)",
-            None,
-        ));
+        // Off for everyone, or only for this caller's tenant: say which,
+        // and where the operator turns it on.
+        let why = match &caller.tenant {
+            Some(tenant) if gw.code_offered() => format!(
+                "code mode is off for tenant {:?} (weft_run_code is not offered to it; \
+                 [tenants.{}.code] enabled = true turns it on)",
+                tenant.name, tenant.name
+            ),
+            _ => "code mode is off on this server (weft_run_code is not offered)".to_string(),
+        };
+        return Err(ErrorData::invalid_params(why, None));
     };
     let offered: Vec<&str> = settings.languages.iter().map(|l| l.name()).collect();
     let lang = object_arg(&arguments, "language")
@@ -110,7 +117,7 @@ pub(super) async fn interpreter(
         .grants()
         .get(&catalog, caller, written.as_deref());
     Ok(crate::policy::Loaded {
-        name: format!("code ({})", lang.name()),
+        name: lang.run_name(),
         wasm,
         grants,
         limits,

@@ -150,13 +150,13 @@ impl Gateway {
         crate::authz::allowed(caller, &code).then_some((interpreters, settings))
     }
 
-    /// Whether code mode is offered to anyone.
     /// Whether an agent can start a run that may become a task: runs are
     /// journaled, and there is a policy or code mode to run.
     pub(crate) fn runs_may_become_tasks(&self) -> bool {
         self.journal().is_some() && (!self.hub.config().policies.is_empty() || self.code_offered())
     }
 
+    /// Whether code mode is offered to anyone.
     pub(crate) fn code_offered(&self) -> bool {
         let Some((_, by_default)) = self.code.get() else {
             return false;

@@ -416,6 +416,17 @@ pub(super) async fn run_loaded(
     } else {
         crate::code::tidy(&mut report);
     }
+    // The agent cannot pass --fuel or edit the config: say who can.
+    if let Some(limit) = &report.limit {
+        let (subject, mut table) = match kind {
+            RunKind::Policy => ("the policy", format!("[policies.{}]", report.policy)),
+            RunKind::Code(_) => ("the code", "[code.limits]".to_string()),
+        };
+        if let Some(tenant) = &caller.tenant {
+            table = format!("{table} or the tenant's [tenants.{}]", tenant.name);
+        }
+        report.error = Some(limit.for_agent(subject, &table));
+    }
     audit.outcome(report.status.as_str());
     let summary = json!({
         "policy": report.policy,

@@ -43,7 +43,7 @@ pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
     std::os::unix::fs::symlink(tools.join("node_modules"), job.work.join("node_modules"))
         .context("cannot link the toolchain into the build folder")?;
     eprintln!(
-        "weft: building {} with componentize-js {COMPONENTIZE_JS} (about a minute)",
+        "weft: building {} with componentize-js {COMPONENTIZE_JS} (10 to 20 s)",
         policy.display()
     );
     // The toolchain's output is progress, not a result: all of it to stderr.
@@ -73,6 +73,20 @@ pub(super) async fn build(job: &Job) -> anyhow::Result<()> {
             policy.display()
         );
     }
+    keep_bundle(job)
+}
+
+/// Keeps the bundled source beside the component (`NAME.bundle.js` for
+/// `NAME.wasm`): a stack trace from the component names lines of
+/// `policy.bundle.js`, and those are this file's lines.
+fn keep_bundle(job: &Job) -> anyhow::Result<()> {
+    let kept = job.out.with_extension("bundle.js");
+    std::fs::copy(job.work.join("policy.bundle.js"), &kept)
+        .with_context(|| format!("cannot keep the bundled source as {}", kept.display()))?;
+    eprintln!(
+        "weft: stack traces name lines of policy.bundle.js: they are the lines of {}",
+        kept.display()
+    );
     Ok(())
 }
 

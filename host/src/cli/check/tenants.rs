@@ -5,6 +5,8 @@
 //!
 //! A pattern whose servers did not start (failed or disabled) cannot be
 //! checked and is passed over: the server's own line says why it is down.
+//! A catch-all (`*`, `*.*`) that matches nothing yet is a note, not an
+//! error: it says "everything", and will match what is added.
 
 use globset::Glob;
 
@@ -22,6 +24,8 @@ pub struct TenantReport {
     pub tools: usize,
     /// Patterns that match nothing, each a whole sentence.
     pub problems: Vec<String>,
+    /// Catch-alls that match nothing yet, each a whole sentence.
+    pub notes: Vec<String>,
 }
 
 /// Checks every tenant of the hub's config.
@@ -33,17 +37,41 @@ pub fn check(hub: &Hub) -> Vec<TenantReport> {
         .filter_map(|t| {
             let tenant = hub.tenants().get(&t.name)?;
             let caller = Caller::tenant(tenant, "check");
+            let (problems, notes) = problems(hub, t, &caller);
             Some(TenantReport {
                 name: t.name.clone(),
                 tools: listing::listed(hub, config.settings.expose, &caller).len(),
-                problems: problems(hub, t, &caller),
+                problems,
+                notes,
             })
         })
         .collect()
 }
 
-/// The patterns of `tenant` that match nothing.
-fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> Vec<String> {
+/// The tenants whose view reaches `server`, in config order.
+pub fn views_reaching(hub: &Hub, server: &str) -> Vec<String> {
+    hub.config()
+        .tenants
+        .iter()
+        .filter(|t| {
+            hub.tenants()
+                .get(&t.name)
+                .is_some_and(|tenant| Caller::tenant(tenant, "check").reaches(server))
+        })
+        .map(|t| t.name.clone())
+        .collect()
+}
+
+/// Whether `pattern` says "everything": `*` parts only (`*`, `*.*`).
+fn catch_all(pattern: &str) -> bool {
+    pattern
+        .split('.')
+        .all(|part| !part.is_empty() && part.chars().all(|c| c == '*'))
+}
+
+/// The patterns of `tenant` that match nothing: errors, and notes for
+/// catch-alls.
+fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> (Vec<String>, Vec<String>) {
     let catalog = hub.catalog_for(caller);
     let tools: Vec<String> = catalog
         .tools()
@@ -60,6 +88,7 @@ fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> Vec<String> {
         .collect();
     let servers: Vec<&str> = status.iter().map(|s| s.name.as_str()).collect();
     let mut out = Vec::new();
+    let mut notes = Vec::new();
     for (field, patterns) in [("include", &tenant.include), ("exclude", &tenant.exclude)] {
         for p in patterns {
             let matched = match ToolPatterns::new(std::slice::from_ref(p), "view entry") {
@@ -77,6 +106,13 @@ fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> Vec<String> {
                 .map(|g| g.compile_matcher())
                 .is_ok_and(|g| down.iter().any(|d| g.is_match(d)));
             if matched || unverified {
+                continue;
+            }
+            if catch_all(p) {
+                notes.push(format!(
+                    "tenants.{}.{field}: {p:?} matches no tool yet; it will match every tool of a server that starts",
+                    tenant.name
+                ));
                 continue;
             }
             // A misspelt server first (its tool part kept), else a tool.
@@ -109,6 +145,13 @@ fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> Vec<String> {
         if matched {
             continue;
         }
+        if catch_all(p) {
+            notes.push(format!(
+                "tenants.{}.policies: {p:?} matches no policy yet; it will match every policy you add",
+                tenant.name
+            ));
+            continue;
+        }
         let hint = match crate::util::closest(p, policies.iter().copied()) {
             Some(c) => format!("; did you mean {c:?}?"),
             None if policies.is_empty() => "; the config defines no policies".into(),
@@ -119,5 +162,5 @@ fn problems(hub: &Hub, tenant: &TenantConfig, caller: &Caller) -> Vec<String> {
             tenant.name
         ));
     }
-    out
+    (out, notes)
 }

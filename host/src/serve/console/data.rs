@@ -218,7 +218,7 @@ pub async fn journal(hub: &Hub, id: &str) -> Result<Vec<JournalRow>, String> {
                     request["server"].as_str().unwrap_or("?"),
                     request["tool"].as_str().unwrap_or("?")
                 ),
-                _ => e.request.clone(),
+                _ => e.request_shown().to_string(),
             };
             let outcome = match (e.kind, &e.result) {
                 (Kind::Call, None) => "in doubt",

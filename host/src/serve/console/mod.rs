@@ -226,7 +226,7 @@ impl Console {
         } else {
             return Err(Box::new(refused(
                 StatusCode::UNAUTHORIZED,
-                "This weft serves tenants: sign in with an admin tenant's key, or send it as `Authorization: Bearer KEY`.",
+                "This weft serves tenants: sign in with an admin tenant's key, or send it in an Authorization header (Bearer KEY).",
             )));
         };
         let Some(tenant) = caller.and_then(|c| c.tenant) else {
