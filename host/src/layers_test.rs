@@ -27,6 +27,24 @@ fn ident(text: &str) -> String {
         .collect()
 }
 
+/// What `use module::{A, B as C};` (given from `module` on) imports: the
+/// module, and the names it binds (`A`, `C`).
+fn imported(rest: &str) -> (String, Vec<String>) {
+    let module = ident(rest);
+    let tail = rest[module.len()..].trim_start_matches("::");
+    let items = tail.trim_start_matches('{').trim_end_matches(';');
+    let names = items
+        .trim_end_matches('}')
+        .split(',')
+        .map(|item| {
+            let name = item.rsplit("::").next().unwrap_or("").trim();
+            name.split(" as ").last().unwrap_or(name).trim().to_string()
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    (module, names)
+}
+
 /// The modules each `crate::` path on `line` names.
 fn named(line: &str, reexports: &BTreeMap<String, String>) -> Vec<String> {
     let mut found = Vec::new();
@@ -55,15 +73,9 @@ fn the_module_graph_has_no_cycles() {
         let Some(rest) = line.trim().strip_prefix("pub use ") else {
             continue;
         };
-        let module = ident(rest);
-        let tail = rest[module.len()..].trim_start_matches("::");
-        let items = tail.trim_start_matches('{').trim_end_matches(';');
-        for item in items.trim_end_matches('}').split(',') {
-            let name = item.rsplit("::").next().unwrap_or("").trim();
-            let name = name.split(" as ").last().unwrap_or(name).trim();
-            if !name.is_empty() {
-                reexports.insert(name.to_string(), module.clone());
-            }
+        let (module, names) = imported(rest);
+        for name in names {
+            reexports.insert(name, module.clone());
         }
     }
     let mut files = Vec::new();
@@ -155,4 +167,208 @@ fn the_unit_packages_dependencies_are_the_librarys() {
         unit_dev, lib_dev,
         "unit/Cargo.toml's [dev-dependencies] must be host/Cargo.toml's"
     );
+}
+
+/// The modules `line` of a file in folder `folder` (as `crate::a::b`)
+/// names among `siblings`: through `super::x`, `super::{x, y}` and
+/// `crate::FOLDER::x`, an item re-exported by the folder's `mod.rs`
+/// counted as the file it comes from.
+fn sibling_uses(
+    line: &str,
+    folder: &str,
+    siblings: &BTreeSet<String>,
+    reexports: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    let absolute = format!("{folder}::");
+    for prefix in ["super::", absolute.as_str()] {
+        for (at, _) in line.match_indices(prefix) {
+            // `crate::a::b::` matches `b::` only as a whole path.
+            if prefix != "super::" && !line[..at].ends_with("crate::") {
+                continue;
+            }
+            if prefix == "super::" && line[..at].ends_with("super::") {
+                continue;
+            }
+            let rest = &line[at + prefix.len()..];
+            let items: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group.split('}').next().unwrap_or("").split(',').collect(),
+                None => vec![rest],
+            };
+            for item in items {
+                let first = ident(item);
+                let module = reexports.get(&first).cloned().unwrap_or(first);
+                if siblings.contains(&module) {
+                    found.push(module);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Inside each folder, the files (and sub-folders) import one another
+/// without a circle: what two of them share lives in a third, or in the
+/// folder's `mod.rs`.
+#[test]
+fn no_folder_has_a_circle_of_imports() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut folders: BTreeSet<std::path::PathBuf> = BTreeSet::new();
+    for file in &files {
+        if let Some(parent) = file.parent()
+            && parent != root
+        {
+            folders.insert(parent.to_path_buf());
+        }
+    }
+    let mut circles = Vec::new();
+    let mut checked = 0;
+    for dir in &folders {
+        let rel = dir.strip_prefix(&root).expect("under src");
+        let folder = format!(
+            "crate::{}",
+            rel.to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "::")
+        );
+        let mut siblings = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).expect("readable").flatten() {
+            let path = entry.path();
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            if path.is_dir() {
+                siblings.insert(name.to_string());
+            } else if let Some(stem) = name.strip_suffix(".rs")
+                && stem != "mod"
+            {
+                siblings.insert(stem.to_string());
+            }
+        }
+        // `use x::{A, B};` in mod.rs: A and B are x's.
+        let mut reexports = BTreeMap::new();
+        let head = std::fs::read_to_string(dir.join("mod.rs")).unwrap_or_default();
+        for line in head.lines() {
+            let trimmed = line.trim();
+            let Some(at) = trimmed.find("use ") else {
+                continue;
+            };
+            let rest = &trimmed[at + 4..];
+            let (module, names) = imported(rest);
+            if !siblings.contains(&module) {
+                continue;
+            }
+            for name in names {
+                reexports.insert(name, module.clone());
+            }
+        }
+        let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for sibling in &siblings {
+            let file = if dir.join(sibling).is_dir() {
+                dir.join(sibling).join("mod.rs")
+            } else {
+                dir.join(format!("{sibling}.rs"))
+            };
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+            for line in shipped.lines() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for target in sibling_uses(line, &folder, &siblings, &reexports) {
+                    if &target != sibling {
+                        edges.entry(sibling.clone()).or_default().insert(target);
+                    }
+                }
+            }
+        }
+        checked += edges.values().map(BTreeSet::len).sum::<usize>();
+        // Every circle, each shown once from its smallest member.
+        for start in &siblings {
+            let mut stack = vec![(start.clone(), vec![start.clone()])];
+            while let Some((at, path)) = stack.pop() {
+                for next in edges.get(&at).into_iter().flatten() {
+                    if next == start {
+                        circles.push(format!(
+                            "{}: {} -> {start}",
+                            rel.display(),
+                            path.join(" -> ")
+                        ));
+                    } else if next > start && !path.contains(next) {
+                        let mut longer = path.clone();
+                        longer.push(next.clone());
+                        stack.push((next.clone(), longer));
+                    }
+                }
+            }
+        }
+    }
+    // The check sees the edges there are (a broken parser finds none).
+    assert!(checked > 50, "only {checked} edges between files found");
+    assert!(
+        circles.is_empty(),
+        "circles of imports inside a folder:\n{}",
+        circles.join("\n")
+    );
+}
+
+/// The Python guest SDK's modules import one another without a circle
+/// either (its package root, `__init__.py`, aside, as a `mod.rs` is).
+#[test]
+fn the_python_sdk_has_no_circle_of_imports() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk/python/weft_guest");
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut modules = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir)
+        .expect("the SDK is readable")
+        .flatten()
+    {
+        let path = entry.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".py"))
+        else {
+            continue;
+        };
+        if name == "__init__" {
+            continue;
+        }
+        modules.insert(name.to_string());
+        let text = std::fs::read_to_string(&path).expect("a module");
+        for line in text.lines().map(str::trim) {
+            let target = if let Some(rest) = line.strip_prefix("from .") {
+                // `from ._x import y` names _x; `from . import _x, _y` names each.
+                match rest.strip_prefix(" import ") {
+                    Some(names) => names.split(',').map(ident).collect(),
+                    None => vec![ident(rest)],
+                }
+            } else {
+                Vec::new()
+            };
+            for t in target {
+                if !t.is_empty() && t != name {
+                    edges.entry(name.to_string()).or_default().insert(t);
+                }
+            }
+        }
+    }
+    assert!(
+        edges.values().map(BTreeSet::len).sum::<usize>() >= 3,
+        "{edges:?}"
+    );
+    for start in &modules {
+        let mut stack = vec![start.clone()];
+        let mut seen = BTreeSet::new();
+        while let Some(at) = stack.pop() {
+            for next in edges.get(&at).into_iter().flatten() {
+                assert!(
+                    next != start,
+                    "a circle of imports through {start}: {edges:?}"
+                );
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+    }
 }

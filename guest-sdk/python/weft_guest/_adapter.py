@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union, overload
 
 from ._schema import JsonSchema, SchemaError, input_schema, split_doc
-from ._world import log_traceback
+from ._host import log_traceback
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -8,6 +8,7 @@ modules do not exist; every function here then raises ``RuntimeError``.
 
 from __future__ import annotations
 
+import traceback
 from typing import Any, List, Optional, Tuple
 
 try:  # Present only inside a component built by `weft build`.
@@ -103,3 +104,20 @@ def refusal(kind: str, message: str, tool: str) -> Exception:
         tool=tool,
     )
     return HostError(record)  # type: ignore[no-any-return]
+
+
+#: The most of a traceback sent to the run's log (its end: the innermost frames).
+MAX_TRACEBACK = 16 * 1024
+
+
+def log_traceback(e: BaseException) -> None:
+    """Logs ``e``'s traceback at level ``error``, from the author's own
+    frame on (the frame that caught it, weft's wiring, is not news)."""
+    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+    trace = "".join(traceback.format_exception(type(e), e, tb))
+    if len(trace) > MAX_TRACEBACK:
+        trace = "…" + trace[-MAX_TRACEBACK:]
+    try:
+        log("error", trace.rstrip())
+    except Exception:
+        pass

@@ -17,13 +17,10 @@ or, for an adapter::
 from __future__ import annotations
 
 import json
-import traceback
 from typing import Any, Callable
 
 from . import _host
-
-#: The most of a traceback sent to the run's log (its end: the innermost frames).
-MAX_TRACEBACK = 16 * 1024
+from ._host import log_traceback
 
 
 def _failure(message: str) -> Exception:
@@ -51,19 +48,6 @@ def invoke(run: Callable[[Any], Any], input: str) -> str:
         return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
         raise _failure(f"run() returned something that is not JSON: {e}") from None
-
-
-def log_traceback(e: BaseException) -> None:
-    """Logs ``e``'s traceback at level ``error``, from the author's own
-    frame on (the frame that caught it, weft's wiring, is not news)."""
-    tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
-    trace = "".join(traceback.format_exception(type(e), e, tb))
-    if len(trace) > MAX_TRACEBACK:
-        trace = "…" + trace[-MAX_TRACEBACK:]
-    try:
-        _host.log("error", trace.rstrip())
-    except Exception:
-        pass
 
 
 def _describe(e: BaseException) -> str:

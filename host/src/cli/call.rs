@@ -40,7 +40,7 @@ pub async fn run(
     }
     let hub = start_hub(config, false, false).await;
     // A durable adapter's call is journaled as a run.
-    if let Err(e) = super::resume::journal_for_durable_adapters(&hub).await {
+    if let Err(e) = super::run_journal::journal_for_durable_adapters(&hub).await {
         crate::errln!("weft: {server} is durable, but {e:#}");
         return finish(FAILED).await;
     }

@@ -101,7 +101,7 @@ pub async fn run(
             ..Default::default()
         };
         let spec = crate::code::spec(lang);
-        match super::resume::begin(&hub, &loaded, &spec, &request, options).await {
+        match super::run_journal::begin(&hub, &loaded, &spec, &request, options).await {
             Ok(j) => j,
             Err(e) => {
                 crate::errln!("weft: {e:#}");

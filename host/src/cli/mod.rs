@@ -15,6 +15,7 @@ pub mod logging;
 mod new;
 mod resume;
 mod run;
+mod run_journal;
 mod runs;
 mod secrets;
 mod serve;

@@ -88,7 +88,7 @@ pub async fn run(
             .unwrap_or_else(|_| policy.clone()),
     };
     let journal = match durable {
-        true => match super::resume::begin(&hub, &loaded, &spec, &input, options).await {
+        true => match super::run_journal::begin(&hub, &loaded, &spec, &input, options).await {
             Ok(j) => j,
             Err(e) => {
                 crate::errln!("weft: {e:#}");
@@ -130,7 +130,7 @@ pub(super) async fn start(
     };
     let hub = start_hub(config, false, false).await;
     // A durable adapter the run calls journals its calls as runs.
-    if let Err(e) = super::resume::journal_for_durable_adapters(&hub).await {
+    if let Err(e) = super::run_journal::journal_for_durable_adapters(&hub).await {
         crate::errln!("weft: a server is durable, but {e:#}");
         return Err(ExitCode::from(FAILED));
     }

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::journal::{self, CallOutcome, CallRequest, Event, Filter, Kind, Resolution, Status};
 
 use super::args::RunsCommand;
-use super::resume::{blocking, held, holder, open, shown_status};
+use super::run_journal::{blocking, held, holder, open, shown_status};
 use super::{FAILED, USAGE};
 
 /// The entry point of `weft runs`.

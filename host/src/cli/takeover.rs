@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::journal::{Backend, Status, model::now_us};
 
-use super::resume::{blocking, holder};
+use super::run_journal::{blocking, holder};
 
 /// The longest pause between two looks at the lease.
 const MAX_PAUSE: Duration = Duration::from_secs(1);

@@ -7,7 +7,12 @@
 //! bare number of bytes and weft's short binary units (`64K`, `64M`, `1G`
 //! are powers of 1024).
 
+use std::path::Path;
 use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
 
 /// Why a duration, a size or a count (in a config file or on the command
 /// line) cannot be used. `text` is the value as written.
@@ -144,6 +149,45 @@ pub fn parse_size(text: &str) -> Result<u64, AmountError> {
         return Err(too_large());
     }
     Ok(bytes as u64)
+}
+
+/// A duration: a number of seconds (`30`, `0.5`) or a string with a unit
+/// ("500ms", "30s", "2m", "1h 30m"), up to 10^9 seconds.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawDuration {
+    Seconds(f64),
+    Text(String),
+}
+
+impl RawDuration {
+    pub(crate) fn resolve(
+        &self,
+        file: &Path,
+        key: &str,
+    ) -> Result<std::time::Duration, ConfigError> {
+        match self {
+            // The same range as a written duration: up to 10^9 s, so that
+            // no deadline computed from it can overflow.
+            RawDuration::Seconds(s) if (0.0..=MAX_SECONDS).contains(s) => {
+                std::time::Duration::try_from_secs_f64(*s).map_err(|e| {
+                    ConfigError::new(
+                        file,
+                        key,
+                        format!("{s} is not a valid number of seconds: {e}"),
+                    )
+                })
+            }
+            RawDuration::Seconds(s) => Err(ConfigError::new(
+                file,
+                key,
+                format!("{s} is not a valid number of seconds (0 to {MAX_SECONDS:e})"),
+            )),
+            RawDuration::Text(t) => {
+                parse_duration(t).map_err(|m| ConfigError::new(file, key, m.to_string()))
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::duration::AmountError;
+use super::duration::RawDuration;
 use super::pattern::{PatternError, validate_pattern};
-use super::raw::RawDuration;
 use super::{ConfigError, parse_size};
 
 /// Limits of one run. Every limit hit ends the run with an error that names it.

@@ -7,49 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::credentials::{Credentials, credential_values, looks_like_credential};
-use super::duration::MAX_SECONDS;
+use super::duration::RawDuration;
 use super::resilience::{RawBreaker, RawCache, RawResilience, RawRestart, RawRetry};
 use super::secrets::{self, SecretStore, SecretsFileError};
-use super::{ConfigError, ServerConfig, Settings, Transport, parse_duration};
-
-/// A duration: a number of seconds (`30`, `0.5`) or a string with a unit
-/// ("500ms", "30s", "2m", "1h 30m"), up to 10^9 seconds.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
-#[serde(untagged)]
-pub(crate) enum RawDuration {
-    Seconds(f64),
-    Text(String),
-}
-
-impl RawDuration {
-    pub(crate) fn resolve(
-        &self,
-        file: &Path,
-        key: &str,
-    ) -> Result<std::time::Duration, ConfigError> {
-        match self {
-            // The same range as a written duration: up to 10^9 s, so that
-            // no deadline computed from it can overflow.
-            RawDuration::Seconds(s) if (0.0..=MAX_SECONDS).contains(s) => {
-                std::time::Duration::try_from_secs_f64(*s).map_err(|e| {
-                    ConfigError::new(
-                        file,
-                        key,
-                        format!("{s} is not a valid number of seconds: {e}"),
-                    )
-                })
-            }
-            RawDuration::Seconds(s) => Err(ConfigError::new(
-                file,
-                key,
-                format!("{s} is not a valid number of seconds (0 to {MAX_SECONDS:e})"),
-            )),
-            RawDuration::Text(t) => {
-                parse_duration(t).map_err(|m| ConfigError::new(file, key, m.to_string()))
-            }
-        }
-    }
-}
+use super::{ConfigError, ServerConfig, Settings, Transport};
 
 /// One MCP server weft connects to: a process it starts (`command`, over
 /// stdio), a remote server (`url`, over HTTP), a server built into weft

@@ -32,7 +32,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ConfigError;
-use super::raw::RawDuration;
+use super::duration::RawDuration;
 use crate::error::ErrorKind;
 
 /// Every resilience setting of one server.

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::RawDuration;
+use super::duration::RawDuration;
 use super::secrets::LazySecrets;
 use super::{ConfigError, secrets};
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::duration::RawDuration;
 use super::pattern::validate_pattern;
 use super::policy::{RawAmount, check_memory, parse_count};
-use super::raw::RawDuration;
 use super::{ConfigError, parse_size};
 
 /// The key file's name when `settings.keys` names none and the config has

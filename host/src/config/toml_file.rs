@@ -8,9 +8,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use super::duration::RawDuration;
 use super::error::WHOLE_FILE;
 use super::policy::{RawAmount, RawPolicy};
-use super::raw::{RawDuration, RawServer};
+use super::raw::RawServer;
 use super::secrets::{LazySecrets, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
 use super::{Config, ConfigError, Expose, NameMode, Settings};

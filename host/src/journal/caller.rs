@@ -8,33 +8,9 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use super::model::RunRecord;
+use super::model::{RunCaller, RunRecord};
 use crate::config::{Grants, PatternError};
 use crate::tenant::{Caller, Tenants};
-
-/// Who a run was made for, within its tenant (the run's `tenant`): what
-/// narrows the caller, as written, so that a resume is held to exactly it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunCaller {
-    /// The key that authenticated the caller (`oauth:SUBJECT` for an
-    /// agent's token), for the audit log.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// The grants the caller carried, as written, outermost first: each
-    /// list narrows those before it (an agent's token's scopes, then a
-    /// calling policy's grants). None: the tenant's whole view.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub grants: Vec<Vec<String>>,
-    /// The policy or adapter making the call (a durable adapter's call
-    /// made by one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub policy: Option<String>,
-    /// The adapters the call came through, outermost first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub via: Vec<String>,
-}
 
 impl RunCaller {
     /// `caller` as a run stores it.

@@ -18,22 +18,6 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtxBuilder};
 use super::model::Kind;
 use super::recorder::Recorder;
 
-/// A fresh run seed, as stored (hex).
-pub fn new_seed() -> Result<String, crate::util::RandomError> {
-    crate::util::random_hex(32)
-}
-
-/// The stored seed's bytes (zeros for an unreadable one: a replay of it
-/// is still the same as its run).
-pub(super) fn seed_bytes(hex_seed: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if let Ok(bytes) = hex::decode(hex_seed) {
-        let n = bytes.len().min(32);
-        out[..n].copy_from_slice(&bytes[..n]);
-    }
-    out
-}
-
 /// One stream of the run's randomness.
 fn stream(seed: &[u8; 32], name: &str) -> [u8; 32] {
     let mut h = Sha256::new();

@@ -46,10 +46,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use crate::migrate::LATEST as SCHEMA_VERSION;
-pub use caller::RunCaller;
-pub use clocks::{new_seed, wire};
+pub use clocks::wire;
 pub use model::{
-    CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunOptions, RunRecord, Status,
+    CallOutcome, CallRequest, Event, Kind, LeaseHolder, Resolution, RunCaller, RunOptions,
+    RunRecord, Status, new_seed,
 };
 pub use postgres::Postgres;
 pub use recorder::{Recorder, Step, Store, wait};

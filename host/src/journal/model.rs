@@ -77,10 +77,10 @@ pub struct RunOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
     /// Who, within that tenant, the run was made for (see
-    /// [`super::caller`]): a resume goes on as exactly that caller. `None`
+    /// [`RunCaller`]): a resume goes on as exactly that caller. `None`
     /// in a run an older weft stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caller: Option<super::caller::RunCaller>,
+    pub caller: Option<RunCaller>,
     /// Why the stored options could not be read, when they could not: such
     /// a run is never resumed (it would go on with defaults: as the owner,
     /// unlimited), never stored.
@@ -98,6 +98,29 @@ impl RunOptions {
             ..RunOptions::default()
         })
     }
+}
+
+/// Who a run was made for, within its tenant (the run's `tenant`), stored in its options; `super::caller` makes
+/// one and resumes as it: what
+/// narrows the caller, as written, so that a resume is held to exactly it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunCaller {
+    /// The key that authenticated the caller (`oauth:SUBJECT` for an
+    /// agent's token), for the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The grants the caller carried, as written, outermost first: each
+    /// list narrows those before it (an agent's token's scopes, then a
+    /// calling policy's grants). None: the tenant's whole view.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<Vec<String>>,
+    /// The policy or adapter making the call (a durable adapter's call
+    /// made by one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The adapters the call came through, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
 }
 
 /// One run, as its row.
@@ -163,7 +186,7 @@ impl RunRecord {
             digest: super::digest_hex(digest),
             input: input.to_string(),
             options,
-            seed: super::new_seed()?,
+            seed: new_seed()?,
             status: Status::Running,
             pid: Some(std::process::id()),
             started_at: now,
@@ -334,6 +357,22 @@ impl CallRequest {
 pub enum CallOutcome {
     Ok(String),
     Err(crate::CallError),
+}
+
+/// A fresh run seed, as stored (hex).
+pub fn new_seed() -> Result<String, crate::util::RandomError> {
+    crate::util::random_hex(32)
+}
+
+/// The stored seed's bytes (zeros for an unreadable one: a replay of it
+/// is still the same as its run).
+pub(super) fn seed_bytes(hex_seed: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Ok(bytes) = hex::decode(hex_seed) {
+        let n = bytes.len().min(32);
+        out[..n].copy_from_slice(&bytes[..n]);
+    }
+    out
 }
 
 /// Microseconds since the Unix epoch, now.

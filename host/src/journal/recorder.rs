@@ -124,7 +124,7 @@ impl Recorder {
             }),
             resend,
             sent: AtomicU32::new(0),
-            seed: super::clocks::seed_bytes(&run.seed),
+            seed: super::model::seed_bytes(&run.seed),
             mono_offset,
             mono_origin: std::time::Instant::now(),
         }

@@ -101,8 +101,8 @@ pub enum LoadError {
 
 /// A usable cache directory and its artifact key.
 pub struct Store {
-    dir: PathBuf,
-    key: [u8; KEY_LEN],
+    pub(super) dir: PathBuf,
+    pub(super) key: [u8; KEY_LEN],
 }
 
 impl Store {
@@ -120,11 +120,6 @@ impl Store {
                 None
             }
         }
-    }
-
-    /// The cache of compiled functions kept in this directory.
-    pub fn functions(&self) -> Option<super::fncache::FunctionCache> {
-        super::fncache::FunctionCache::open(&self.dir, self.key)
     }
 }
 

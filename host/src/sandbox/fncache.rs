@@ -24,7 +24,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::CacheStore;
 
-use super::cache::{KEY_LEN, TAG_LEN, open_nofollow, write_temp};
+use super::cache::{KEY_LEN, Store, TAG_LEN, open_nofollow, write_temp};
 
 /// The subdirectory of the cache directory that holds compiled functions.
 pub const FUNCTIONS_DIR: &str = "functions";
@@ -152,6 +152,13 @@ impl CacheStore for FunctionCache {
                 false
             }
         }
+    }
+}
+
+impl Store {
+    /// The cache of compiled functions kept in this directory.
+    pub fn functions(&self) -> Option<FunctionCache> {
+        FunctionCache::open(&self.dir, self.key)
     }
 }
 

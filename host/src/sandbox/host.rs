@@ -10,6 +10,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::limits::{LimitError, MemoryLimiter};
 use crate::config::Grants;
@@ -453,5 +454,16 @@ imports!(super::bindings::v2::weft::mcp);
 impl super::bindings::v2::weft::mcp::config::Host for RunState {
     async fn config(&mut self) -> wasmtime::Result<String> {
         Ok(self.ctx.config.to_string())
+    }
+}
+
+/// A run's outbound HTTP (`wasi:http`), through its egress hooks.
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 
 use super::Gateway;
 use super::call::Work;
-use super::tool_call::{RunKind, object_arg, run_loaded, tool_failure};
+use super::interpreter::interpreter;
+use super::run_call::{RunKind, object_arg, run_loaded, tool_failure};
 use super::tools;
 use crate::audit::{Audit, AuditRoute};
 use crate::code::Language;
@@ -86,40 +87,4 @@ pub(super) fn work(
         )
         .await)
     }))
-}
-
-/// The interpreter of `lang`, loaded for `caller` under its `[code]`
-/// settings (grants, limits), or why it cannot be: code mode off for the
-/// caller, the language not offered, the interpreter not built.
-pub(super) async fn interpreter(
-    gw: &Gateway,
-    caller: &Caller,
-    lang: Language,
-) -> Result<crate::policy::Loaded, String> {
-    let Some((interpreters, settings)) = gw.code_for(caller) else {
-        return Err("code mode is off for this caller".into());
-    };
-    if !settings.offers(lang) {
-        return Err(format!(
-            "code mode does not offer {} to this caller",
-            lang.name()
-        ));
-    }
-    let (interpreters, written, limits) = (
-        interpreters.clone(),
-        settings.grants.clone(),
-        settings.limits.clone(),
-    );
-    let wasm = interpreters.get(lang).await.map_err(|e| e.to_string())?;
-    // Compiled once per catalog snapshot and caller view.
-    let catalog = gw.hub.catalog_for(caller);
-    let grants = interpreters
-        .grants()
-        .get(&catalog, caller, written.as_deref());
-    Ok(crate::policy::Loaded {
-        name: lang.run_name(),
-        wasm,
-        grants,
-        limits,
-    })
 }

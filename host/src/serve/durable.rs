@@ -218,7 +218,7 @@ async fn prepare(
             let lang = lang
                 .clone()
                 .map_err(|name| format!("its language {name:?} is not one code mode knows"))?;
-            super::code_call::interpreter(gw, &caller, lang)
+            super::interpreter::interpreter(gw, &caller, lang)
                 .await
                 .map_err(|e| format!("its interpreter cannot be loaded: {e}"))?
         }

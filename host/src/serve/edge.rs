@@ -99,13 +99,19 @@ fn admit(
     })
 }
 
-/// Serves `app` on `listener` under `limits` until `stop` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    app: super::http::Front,
-    limits: EdgeLimits,
-    stop: CancellationToken,
-) {
+/// Serves `app` (the HTTP stack above this edge, `http.rs`'s `Front`) on
+/// `listener` under `limits` until `stop` is cancelled.
+pub async fn serve<S>(listener: TcpListener, app: S, limits: EdgeLimits, stop: CancellationToken)
+where
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     raise_fd_limit(limits.max_connections);
     let counts = Arc::new(Mutex::new(Counts::default()));
     let tracker = TaskTracker::new();

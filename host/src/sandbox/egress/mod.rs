@@ -48,10 +48,9 @@ use http::HeaderName;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
-    WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+    WasiHttpHooks,
 };
 
-use super::host::RunState;
 use crate::config::EgressConfig;
 use crate::config::credentials::credential_values;
 use crate::upstream::tls::Loaded;
@@ -137,16 +136,6 @@ impl WasiHttpHooks for EgressHooks {
                 Box::new(async { Ok(()) });
             Ok((response, done))
         })
-    }
-}
-
-impl WasiHttpView for RunState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
     }
 }
 
