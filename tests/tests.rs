@@ -61,6 +61,7 @@ mod policies;
 mod python_hostile;
 mod python_policies;
 mod redaction;
+mod reference;
 mod relay_matrix;
 mod repo_digest;
 mod resilience;

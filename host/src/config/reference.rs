@@ -258,24 +258,3 @@ pub fn markdown() -> String {
     }
     out
 }
-
-/// Keys whose description is missing, as `table.key` (for the test that
-/// keeps the reference whole).
-pub fn undescribed() -> Vec<String> {
-    let root = schema();
-    let mut out = Vec::new();
-    for (path, table) in tables(&root) {
-        if let Some(props) = table.get("properties").and_then(Value::as_object) {
-            for (key, schema) in props {
-                let described = schema
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .is_some_and(|d| !d.trim().is_empty());
-                if !described {
-                    out.push(format!("{path}.{key}"));
-                }
-            }
-        }
-    }
-    out
-}
