@@ -196,6 +196,12 @@ async fn a_cancelled_run_task_stops_and_is_not_resumed() {
         .as_str()
         .unwrap_or_else(|| panic!("a task: {created}"))
         .to_string();
+    // Cancel while `slow` runs (on a loaded machine the run may not have
+    // reached it when the task is handed out).
+    crate::support::eventually(Duration::from_secs(60), "slow to start", || {
+        arrived(dir.path()) == ["slow"]
+    })
+    .await;
     let cancelled = request(&mut a, "tasks/cancel", json!({"taskId": id})).await;
     assert!(cancelled.get("error").is_none(), "{cancelled}");
     let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;

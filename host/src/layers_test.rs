@@ -178,16 +178,22 @@ fn sibling_uses(
     folder: &str,
     siblings: &BTreeSet<String>,
     reexports: &BTreeMap<String, String>,
+    relative: &str,
 ) -> Vec<String> {
     let mut found = Vec::new();
     let absolute = format!("{folder}::");
-    for prefix in ["super::", absolute.as_str()] {
+    for prefix in [relative, absolute.as_str()] {
         for (at, _) in line.match_indices(prefix) {
-            // `crate::a::b::` matches `b::` only as a whole path.
-            if prefix != "super::" && !line[..at].ends_with("crate::") {
+            // `crate::a::` is a whole path, not the tail of `x::crate::a::`.
+            if prefix == absolute
+                && line[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+            {
                 continue;
             }
-            if prefix == "super::" && line[..at].ends_with("super::") {
+            if prefix == relative && line[..at].ends_with("super::") {
                 continue;
             }
             let rest = &line[at + prefix.len()..];
@@ -205,6 +211,33 @@ fn sibling_uses(
         }
     }
     found
+}
+
+/// What one sibling of a folder is made of, each file with the prefix
+/// that names the folder from inside it: a file, `super::`; a sub-folder
+/// (a room), its `mod.rs` likewise and every file directly in it
+/// `super::super::`, deeper files only by `crate::` paths.
+fn sibling_files(dir: &Path, sibling: &str) -> Vec<(std::path::PathBuf, &'static str)> {
+    let room = dir.join(sibling);
+    if !room.is_dir() {
+        return vec![(dir.join(format!("{sibling}.rs")), "super::")];
+    }
+    let mut files = Vec::new();
+    sources(&room, &mut files);
+    files
+        .into_iter()
+        .map(|file| {
+            let prefix = if file == room.join("mod.rs") {
+                "super::"
+            } else if file.parent() == Some(room.as_path()) {
+                "super::super::"
+            } else {
+                // Never found alone on a line's path: only `crate::` counts.
+                "\u{0}"
+            };
+            (file, prefix)
+        })
+        .collect()
 }
 
 /// Inside each folder, the files (and sub-folders) import one another
@@ -263,20 +296,17 @@ fn no_folder_has_a_circle_of_imports() {
         }
         let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for sibling in &siblings {
-            let file = if dir.join(sibling).is_dir() {
-                dir.join(sibling).join("mod.rs")
-            } else {
-                dir.join(format!("{sibling}.rs"))
-            };
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
-            let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
-            for line in shipped.lines() {
-                if line.trim_start().starts_with("//") {
-                    continue;
-                }
-                for target in sibling_uses(line, &folder, &siblings, &reexports) {
-                    if &target != sibling {
-                        edges.entry(sibling.clone()).or_default().insert(target);
+            for (file, relative) in sibling_files(dir, sibling) {
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                let shipped = text.split("#[cfg(test)]").next().unwrap_or("");
+                for line in shipped.lines() {
+                    if line.trim_start().starts_with("//") {
+                        continue;
+                    }
+                    for target in sibling_uses(line, &folder, &siblings, &reexports, relative) {
+                        if &target != sibling {
+                            edges.entry(sibling.clone()).or_default().insert(target);
+                        }
                     }
                 }
             }

@@ -133,6 +133,22 @@ pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()
     result
 }
 
+/// The body, read as it comes (a chunked one too), or nothing when it
+/// runs over `cap` bytes.
+pub async fn capped_body(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Vec::new();
+    }
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        if body.len() + chunk.len() > cap {
+            return Vec::new();
+        }
+        body.extend_from_slice(&chunk);
+    }
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,55 +2,39 @@
 //! HTTP, for agents of both protocol eras.
 //!
 //! A [`Gateway`] holds what every agent shares (the hub, the policy runner,
-//! parked input-required calls); each agent connection gets a [`Session`]
-//! (its log level and resource subscriptions), which is the rmcp
-//! `ServerHandler`. The pieces: [`tools`] (what is listed, meta tools and
-//! search), [`call`] (driving one call with progress, logs, requests for
-//! the agent and cancellation), [`notify`] (change notifications),
-//! [`page`] (cursors), [`http`] (the HTTP endpoint), `edge` (its
-//! listener and connection limits), `origin` (Host and Origin checks),
-//! `sessions` (whose each HTTP session is, and per-tenant quotas),
-//! `keywatch` (key-file reload), `held` (a permit held until a body ends),
-//! `coalesce` (one write for a quick answer over HTTP, redaction by
-//! whole events), `listing` (`tools/list` serialised once per catalog
-//! version and audience) and `direct` (a stateless `tools/call` answered
-//! without rmcp's per-request service) and `durable` (policy runs in the
-//! journal, resumed when weft serve starts again).
+//! parked input-required calls, the journal); each agent connection gets a
+//! [`Session`] (its log level and resource subscriptions), which is the
+//! rmcp `ServerHandler`.
+//!
+//! The rooms, each importing only those listed before it:
+//! - [`intake`] and `refusal`: the first look at a request body, and the
+//!   JSON-RPC errors every room refuses with;
+//! - `view`: what an agent is offered (tools, pages, `tools/list`
+//!   serialised once per catalog version and audience);
+//! - `calls`: one `tools/call` driven to its end, durable runs
+//!   ([`durable`]) and runs as tasks;
+//! - `methods`: the rmcp handler and every other MCP method;
+//! - `console`: the operator's pages;
+//! - `edge`: `weft serve --http` (listener, guards, sessions, the legacy
+//!   SSE transport).
+//!
+//! A test (`layers_test.rs`) fails on a circle of imports between rooms,
+//! or between the files of one room.
 
-mod admit;
-pub(crate) mod agent_auth;
-pub(crate) mod call;
-mod call_body;
-mod coalesce;
-mod code_call;
+mod calls;
 mod console;
-mod direct;
-pub mod durable;
 mod edge;
-mod handler;
-mod head_timer;
-mod held;
-mod http;
 pub mod intake;
-mod interpreter;
-mod keywatch;
-mod legacy_sse;
-mod listing;
-mod notify;
-mod origin;
-mod page;
-mod prompts;
+mod methods;
 mod refusal;
-mod resources;
-mod roots;
-mod run_call;
-mod run_tasks;
-mod self_wake;
-mod sessions;
-mod subs;
-mod tasks;
-mod tool_call;
-pub(crate) mod tools;
+mod view;
+
+pub use calls::durable;
+use calls::{call, run_tasks};
+use edge::sessions;
+use methods::{notify, subs, tasks};
+use view::listing;
+pub(crate) use view::tools;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -66,7 +50,7 @@ use crate::policy::{self, Loaded, Runner};
 use crate::sandbox::Sandbox;
 use crate::tenant::Caller;
 
-pub use http::{HttpOptions, serve_http};
+pub use edge::{HttpOptions, serve_http};
 
 /// What all sessions share.
 pub struct Gateway {

@@ -239,7 +239,7 @@ fn stream_error(error: sse_stream::Error) -> HttpError {
 /// server's refusal cannot carry the probe's id, so it is given it).
 pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> ServerJsonRpcMessage {
     let status = response.status();
-    let body = capped_body(response, MAX_ERROR_BODY).await;
+    let body = crate::util::capped_body(response, MAX_ERROR_BODY).await;
     let error = match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
         Ok(JsonRpcMessage::Error(e)) => e.error,
         _ => rmcp::model::ErrorData::invalid_request(
@@ -248,22 +248,6 @@ pub async fn discover_refused(response: reqwest::Response, id: RequestId) -> Ser
         ),
     };
     ServerJsonRpcMessage::error(error, Some(id))
-}
-
-/// The body, read as it comes (a chunked one too), or nothing when it
-/// runs over `cap` bytes.
-pub(crate) async fn capped_body(mut response: reqwest::Response, cap: usize) -> Vec<u8> {
-    if response.content_length().is_some_and(|n| n > cap as u64) {
-        return Vec::new();
-    }
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        if body.len() + chunk.len() > cap {
-            return Vec::new();
-        }
-        body.extend_from_slice(&chunk);
-    }
-    body
 }
 
 /// Whether `message` answers the request `id`.

@@ -217,7 +217,7 @@ impl Http {
         for (name, value) in answer.headers() {
             response = response.header(name, value);
         }
-        let body = crate::upstream::answer::capped_body(answer, MAX_BODY).await;
+        let body = crate::util::capped_body(answer, MAX_BODY).await;
         Ok(response.body(body)?)
     }
 }

@@ -225,7 +225,7 @@ impl OAuth {
             answer = send().await?;
         }
         let status = answer.status();
-        let body = crate::upstream::answer::capped_body(answer, MAX_BODY).await;
+        let body = crate::util::capped_body(answer, MAX_BODY).await;
         if !status.is_success() {
             return Err(self.failed(format!(
                 "the authorization server refused {presented} ({status}): {}",

@@ -24,10 +24,10 @@ use rmcp::model::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::Gateway;
 use super::call::Work;
 use crate::authz::{self, Resource};
 use crate::journal::Status;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 use crate::upstream::relay::RelayMsg;
 
@@ -41,7 +41,7 @@ const MAX_KEPT: usize = 1_000;
 
 /// The runs of this process taken as tasks, by run id.
 #[derive(Default)]
-pub(super) struct RunTasks {
+pub(in crate::serve) struct RunTasks {
     runs: Mutex<HashMap<String, Arc<RunTask>>>,
 }
 
@@ -90,7 +90,7 @@ impl RunTasks {
 /// run going on in the background. Progress and logs reach the agent
 /// while it waits, as `relay` passes them on; the agent's cancel of the
 /// request while it waits stops the run.
-pub(super) async fn offer<F, Fut>(
+pub(in crate::serve) async fn offer<F, Fut>(
     gw: &Arc<Gateway>,
     caller: &Caller,
     cancelled: &tokio_util::sync::CancellationToken,
@@ -189,7 +189,11 @@ impl Gateway {
     /// `tasks/get` for a run taken as a task: from this process's own
     /// record while it has one, else from the journal. `None`: no run of
     /// `caller`'s by that id (ask the upstreams' tasks).
-    pub(super) async fn get_run_task(&self, caller: &Caller, id: &str) -> Option<GetTaskResult> {
+    pub(in crate::serve) async fn get_run_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Option<GetTaskResult> {
         let mine = self.run_tasks.runs.lock().get(id).cloned();
         if let Some(task) = mine {
             if !owns(caller, task.owner.as_deref()) {
@@ -273,7 +277,7 @@ impl Gateway {
     /// `tasks/cancel` for a run of this process taken as a task: the run
     /// stops where it is, and its journal marks it ended so that no
     /// resume takes it up. `None`: not a run task of `caller`'s here.
-    pub(super) async fn cancel_run_task(&self, caller: &Caller, id: &str) -> Option<()> {
+    pub(in crate::serve) async fn cancel_run_task(&self, caller: &Caller, id: &str) -> Option<()> {
         let task = self.run_tasks.runs.lock().get(id).cloned()?;
         if !owns(caller, task.owner.as_deref()) {
             return None;
@@ -297,7 +301,7 @@ impl Gateway {
 }
 
 /// A policy's output as the tool result `run_loaded` makes of it.
-pub(super) fn output_result(output: Value) -> CallToolResult {
+pub(in crate::serve) fn output_result(output: Value) -> CallToolResult {
     match output {
         Value::Object(_) => CallToolResult::structured(output),
         Value::String(s) => CallToolResult::success(vec![ContentBlock::text(s)]),

@@ -1,6 +1,6 @@
 //! The tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28),
 //! passed through (weft's own tasks, long policy and code runs, are in
-//! `run_tasks.rs` and answered first): weft offers it when an upstream does, remembers which
+//! `calls/run_tasks.rs` and answered first): weft offers it when an upstream does, remembers which
 //! server instance made each task and for which tenant, and routes
 //! `tasks/get`, `tasks/update` and `tasks/cancel` there with the agent's
 //! own capabilities. A task belongs to the tenant whose call made it:
@@ -16,9 +16,9 @@ use rmcp::service::{PeerRequestOptions, RequestContext, RoleServer};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::Gateway;
 use super::handler::upstream_error;
 use crate::authz::{self, Resource};
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// How many tasks weft remembers in all.
@@ -39,7 +39,7 @@ type TaskKey = (Owner, String, String);
 /// Which server instance made each task, for whom; forgets the oldest
 /// first (see [`Book::evict`]).
 #[derive(Default)]
-pub(super) struct TaskBook {
+pub(in crate::serve) struct TaskBook {
     inner: Mutex<Book>,
 }
 
@@ -103,7 +103,7 @@ impl TaskBook {
     }
 
     /// Records that `instance` made task `id` for `caller`.
-    pub(super) fn remember(&self, caller: &Caller, id: &str, instance: &str) {
+    pub(in crate::serve) fn remember(&self, caller: &Caller, id: &str, instance: &str) {
         let owner = owner(caller);
         let key = (owner.clone(), instance.to_string(), id.to_string());
         let mut book = self.lock();
@@ -121,7 +121,7 @@ impl TaskBook {
     /// The instances that made a task `id` for `caller`, newest first
     /// (more than one only when two instances gave the caller's calls the
     /// same id).
-    pub(super) fn find(&self, caller: &Caller, id: &str) -> Vec<String> {
+    pub(in crate::serve) fn find(&self, caller: &Caller, id: &str) -> Vec<String> {
         let owner = owner(caller);
         let book = self.lock();
         let Some(seqs) = book.per_owner.get(&owner) else {
@@ -147,7 +147,7 @@ impl TaskBook {
 
 impl Gateway {
     /// Whether any connected upstream offers the tasks extension.
-    pub(super) fn upstreams_offer_tasks(&self) -> bool {
+    pub(in crate::serve) fn upstreams_offer_tasks(&self) -> bool {
         self.hub.upstreams().iter().any(|u| {
             u.connection()
                 .and_then(|c| c.service.peer_info())
@@ -213,7 +213,7 @@ impl Gateway {
         Err(last.unwrap_or_else(unknown))
     }
 
-    pub(super) async fn get_task(
+    pub(in crate::serve) async fn get_task(
         &self,
         caller: &Caller,
         params: GetTaskParams,
@@ -241,7 +241,7 @@ impl Gateway {
         }
     }
 
-    pub(super) async fn update_task(
+    pub(in crate::serve) async fn update_task(
         &self,
         caller: &Caller,
         params: UpdateTaskParams,
@@ -258,7 +258,7 @@ impl Gateway {
         .map(|_| ())
     }
 
-    pub(super) async fn cancel_task(
+    pub(in crate::serve) async fn cancel_task(
         &self,
         caller: &Caller,
         params: CancelTaskParams,

@@ -27,10 +27,10 @@ use rmcp::model::{
     RequestId, ServerResult,
 };
 
-use super::Gateway;
 use super::page::page;
 use super::tools;
 use crate::catalog::Catalog;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// Most pages kept per catalog (cursors are offsets: a client could ask
@@ -188,13 +188,13 @@ pub fn cacheable_request(
 }
 
 /// Whether a `Content-Type` is JSON.
-pub(super) fn is_json(content_type: &str) -> bool {
+pub(in crate::serve) fn is_json(content_type: &str) -> bool {
     content_type.split(';').next().map(str::trim) == Some("application/json")
 }
 
 /// Whether the request accepts both JSON and an event stream (rmcp
 /// refuses it otherwise).
-pub(super) fn accepts_both(headers: &http::HeaderMap) -> bool {
+pub(in crate::serve) fn accepts_both(headers: &http::HeaderMap) -> bool {
     let types: Vec<&str> = headers
         .get_all(http::header::ACCEPT)
         .iter()

@@ -61,14 +61,14 @@ impl Wake for Shared {
 }
 
 /// `F`, polled again within its turn when it wakes itself.
-pub(super) struct SelfWaking<F> {
+pub(in crate::serve) struct SelfWaking<F> {
     inner: F,
     shared: Arc<Shared>,
     waker: Waker,
 }
 
 impl<F: Future + Unpin> SelfWaking<F> {
-    pub(super) fn new(inner: F) -> Self {
+    pub(in crate::serve) fn new(inner: F) -> Self {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(IDLE),
             task: AtomicWaker::new(),

@@ -1,5 +1,5 @@
 //! The rmcp `ServerHandler` of a [`Session`]: every MCP method weft serves.
-//! Tool calls, resources and prompts are handled in `tool_call.rs`,
+//! Tool calls, resources and prompts are handled in `calls/tool_call.rs`,
 //! `resources.rs` and `prompts.rs`; this file keeps the methods' entry
 //! points, the session's own state (caller, log level), and the errors and
 //! input-round driver they share.
@@ -23,13 +23,14 @@ use rmcp::service::{
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::call::{self, Agent};
-use super::tools::{self, Target};
-use super::{Gateway, Session, notify};
+use super::notify;
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::error::quote;
 use crate::router::input::{self, Driven, Round};
+use crate::serve::calls::call::{self, Agent};
+use crate::serve::view::tools::{self, Target};
+use crate::serve::{Gateway, Session};
 use crate::tenant::Caller;
 use crate::upstream::Connection;
 
@@ -43,18 +44,18 @@ impl Session {
         Audit::begin(self.gw.hub.audit(), caller, AuditRoute::Task, task_id)
     }
 
-    pub(super) fn gw(&self) -> &Gateway {
+    pub(in crate::serve) fn gw(&self) -> &Gateway {
         &self.gw
     }
 
-    pub(super) fn min_log(&self) -> Option<u8> {
+    pub(in crate::serve) fn min_log(&self) -> Option<u8> {
         let v = self.min_log.load(Ordering::Relaxed);
         (v != u8::MAX).then_some(v)
     }
 
     /// One page of a catalog list (resources, templates or prompts): the
     /// entries on servers the caller may reach, each under its exposed name.
-    pub(super) fn visible_page<T: Clone>(
+    pub(in crate::serve) fn visible_page<T: Clone>(
         &self,
         caller: &Caller,
         entries: &[crate::catalog::Entry<T>],
@@ -67,13 +68,13 @@ impl Session {
             .map(expose)
             .collect();
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        super::page::page(all, cursor, self.gw.page_size)
+        crate::serve::view::page::page(all, cursor, self.gw.page_size)
     }
 
     /// Who this request is for: the caller the HTTP layer authenticated,
     /// else the session's own (stdio), else the owner when no tenants are
     /// configured. With tenants and no caller, nobody: an empty view.
-    pub(super) fn caller(&self, extensions: &rmcp::model::Extensions) -> Caller {
+    pub(in crate::serve) fn caller(&self, extensions: &rmcp::model::Extensions) -> Caller {
         if let Some(c) = extensions
             .get::<http::request::Parts>()
             .and_then(|p| p.extensions.get::<Caller>())
@@ -99,7 +100,7 @@ impl Session {
 /// The answer to a resource URI no server offers, and to one outside the
 /// caller's view: the same bytes, so a tenant cannot probe for others'
 /// resources. The URI is quoted cut short.
-pub(super) fn unknown_resource(uri: &str) -> ErrorData {
+pub(in crate::serve) fn unknown_resource(uri: &str) -> ErrorData {
     ErrorData::resource_not_found(
         format!("no server offers the resource {}", quote(uri)),
         None,
@@ -108,30 +109,30 @@ pub(super) fn unknown_resource(uri: &str) -> ErrorData {
 
 /// [`unknown_resource`] for a URI outside the caller's view, logged as the
 /// refusal it is.
-pub(super) fn hidden_resource(caller: &Caller, uri: &str) -> ErrorData {
+pub(in crate::serve) fn hidden_resource(caller: &Caller, uri: &str) -> ErrorData {
     tracing::warn!(tenant = %caller.tenant_name(), uri = %quote(uri), "denied: a resource outside the tenant's view");
     unknown_resource(uri)
 }
 
 /// The answer to a prompt name no server offers, and to one outside the
 /// caller's view.
-pub(super) fn unknown_prompt(name: &str) -> ErrorData {
+pub(in crate::serve) fn unknown_prompt(name: &str) -> ErrorData {
     ErrorData::invalid_params(format!("no prompt named {}", quote(name)), None)
 }
 
 /// The answer to a resource template no server offers, and to one outside
 /// the caller's view.
-pub(super) fn unknown_template(uri: &str) -> ErrorData {
+pub(in crate::serve) fn unknown_template(uri: &str) -> ErrorData {
     ErrorData::invalid_params(format!("no resource template {}", quote(uri)), None)
 }
 
 /// Logs a refusal of something outside the caller's view.
-pub(super) fn log_hidden(caller: &Caller, what: &str, name: &str) {
+pub(in crate::serve) fn log_hidden(caller: &Caller, what: &str, name: &str) {
     tracing::warn!(tenant = %caller.tenant_name(), what, name = %quote(name), "denied: outside the tenant's view");
 }
 
 /// An upstream's live connection, or the error an agent should see.
-pub(super) fn connection(
+pub(in crate::serve) fn connection(
     gw: &Gateway,
     caller: &Caller,
     server: &str,
@@ -146,7 +147,7 @@ pub(super) fn connection(
 
 /// An upstream's failure, as the agent should see it: its own JSON-RPC
 /// error when it gave one.
-pub(super) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
+pub(in crate::serve) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
     match e {
         ServiceError::McpError(data) => data,
         other => ErrorData::internal_error(format!("server {server:?}: {other}"), None),
@@ -155,7 +156,7 @@ pub(super) fn upstream_error(server: &str, e: ServiceError) -> ErrorData {
 
 /// The parameters of a request that may need the agent's input: a
 /// prompt or a resource read.
-pub(super) trait Resumable: Clone {
+pub(in crate::serve) trait Resumable: Clone {
     /// Takes the answers and state the agent sent back, and the `_meta`
     /// that is the agent's alone.
     fn take_round(&mut self) -> (Option<rmcp::model::InputResponses>, Option<String>);
@@ -181,7 +182,7 @@ resumable!(ReadResourceRequestParams, GetPromptRequestParams);
 /// Sends a prompt or a read (`once`, one round) to an upstream and drives
 /// its input rounds with `agent`: a 2026-07-28 agent gets the questions
 /// back, an older one is asked them.
-pub(super) async fn with_agent<P, R, F, Fut>(
+pub(in crate::serve) async fn with_agent<P, R, F, Fut>(
     agent: &Agent,
     mut params: P,
     once: F,
@@ -273,7 +274,13 @@ impl ServerHandler for Session {
         let caller = self.caller(&ctx.extensions);
         let policies = self.policies_for(&caller);
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        super::listing::page_for(gw, &gw.hub.catalog_for(&caller), &caller, &policies, cursor)
+        crate::serve::view::listing::page_for(
+            gw,
+            &gw.hub.catalog_for(&caller),
+            &caller,
+            &policies,
+            cursor,
+        )
     }
 
     async fn call_tool(

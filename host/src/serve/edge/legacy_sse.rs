@@ -29,7 +29,7 @@ use parking_lot::Mutex;
 use rmcp::ServiceExt;
 use rmcp::model::ClientJsonRpcMessage;
 
-use super::Gateway;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 use crate::tenant::share::{FairShare, Refused, Slot, sharer};
 
@@ -44,7 +44,7 @@ const QUEUE: usize = 64;
 const MESSAGES: &str = "/messages";
 
 /// The open legacy sessions.
-pub(super) struct Sessions {
+pub(in crate::serve) struct Sessions {
     open: Mutex<HashMap<String, Open>>,
     /// [`MAX_SESSIONS`], each tenant taking its fair share.
     slots: Arc<FairShare>,
@@ -68,7 +68,7 @@ struct Open {
 }
 
 /// The routes of the legacy transport.
-pub(super) fn routes(gw: Arc<Gateway>) -> axum::Router {
+pub(in crate::serve) fn routes(gw: Arc<Gateway>) -> axum::Router {
     let state = (gw, Arc::new(Sessions::default()));
     axum::Router::new()
         .route("/sse", axum::routing::get(open))
@@ -79,7 +79,7 @@ pub(super) fn routes(gw: Arc<Gateway>) -> axum::Router {
 type Shared = (Arc<Gateway>, Arc<Sessions>);
 
 fn refuse(status: StatusCode, message: &str) -> Response {
-    super::refusal::response(status, message, None, None)
+    crate::serve::refusal::response(status, message, None, None)
 }
 
 /// `GET /sse`: a new session and its event stream.
@@ -236,7 +236,7 @@ async fn post(State((gw, sessions)): State<Shared>, request: Request) -> Respons
     };
     match sender.try_send(message) {
         Ok(()) => (StatusCode::ACCEPTED, Body::from("Accepted")).into_response(),
-        Err(e) if e.is_full() => super::refusal::response(
+        Err(e) if e.is_full() => crate::serve::refusal::response(
             StatusCode::TOO_MANY_REQUESTS,
             &format!(
                 "the session already holds {QUEUE} messages it has not taken; retry after 1 s"

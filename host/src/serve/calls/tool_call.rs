@@ -1,7 +1,7 @@
 //! `tools/call` for a [`Session`]: a catalog tool through the router, a
 //! policy run, or one of weft's own tools, as a call that can outlive its
 //! request (2026-07-28 input rounds resume it by `requestState`). The
-//! `ServerHandler` in `handler.rs` delegates here.
+//! `ServerHandler` in `methods/handler.rs` delegates here.
 
 use std::sync::Arc;
 
@@ -14,12 +14,12 @@ use tokio::sync::mpsc;
 
 use super::call::{self, Agent, STATE_PREFIX, Work};
 use super::run_call::{RunKind, object_arg, run_loaded, tool_failure};
-use super::tools::{self, Target};
-use super::{Gateway, Session};
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::error::{CallError, ErrorKind, quote};
 use crate::router::{CallRequest, Forward, Forwarded};
+use crate::serve::view::tools::{self, Target};
+use crate::serve::{Gateway, Session};
 use crate::tenant::Caller;
 
 /// A router error as a tool result or a protocol error, per the spec:
@@ -65,7 +65,7 @@ fn call_error(mut e: CallError) -> Result<CallToolResponse, ErrorData> {
 }
 
 impl Session {
-    pub(super) async fn call_tool_in(
+    pub(in crate::serve) async fn call_tool_in(
         &self,
         mut params: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
@@ -238,7 +238,7 @@ impl Session {
 
 /// The work of a call of the catalog tool exposed as `name`, through the
 /// router; the agent's answers to an earlier input round come as `round`.
-pub(super) fn catalog_work(
+pub(in crate::serve) fn catalog_work(
     gw: Arc<Gateway>,
     caller: &Caller,
     name: &str,

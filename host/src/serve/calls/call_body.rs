@@ -12,7 +12,7 @@
 //! `arguments` and `_meta`, each key once, the id an integer or a string
 //! and the arguments, when present, an object. A body it reads is one rmcp
 //! reads as the same request, with the same id, name, arguments and
-//! `_meta`, and one the first look ([`super::intake::check`]) takes as a
+//! `_meta`, and one the first look ([`crate::serve::intake::check`]) takes as a
 //! `tools/call` with that id, so the first look need not read it again
 //! (unit tests hold the readings side by side). Any other body (another
 //! key, a repeated key, another method, a retry's `requestState`, an id
@@ -177,7 +177,7 @@ mod tests {
                 RequestId::Number(n) => serde_json::Value::from(*n),
                 RequestId::String(s) => serde_json::Value::from(&**s),
             };
-            let first = super::super::intake::check(body).expect("the first look takes it");
+            let first = crate::serve::intake::check(body).expect("the first look takes it");
             assert_eq!(first.method.as_deref(), Some("tools/call"), "{text}");
             assert_eq!(first.id, Some(id), "{text}");
         }

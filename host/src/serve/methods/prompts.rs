@@ -9,17 +9,17 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RoleServer};
 
-use super::Session;
-use super::call::Agent;
 use super::handler::{
     connection, log_hidden, unknown_prompt, unknown_template, upstream_error, with_agent,
 };
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::router::input::{Driven, Round};
+use crate::serve::Session;
+use crate::serve::calls::call::Agent;
 
 impl Session {
-    pub(super) async fn list_prompts_in(
+    pub(in crate::serve) async fn list_prompts_in(
         &self,
         params: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
@@ -36,7 +36,7 @@ impl Session {
         Ok(result)
     }
 
-    pub(super) async fn get_prompt_in(
+    pub(in crate::serve) async fn get_prompt_in(
         &self,
         params: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
@@ -52,7 +52,7 @@ impl Session {
             log_hidden(&caller, "prompt", &params.name);
             return Err(unknown_prompt(&params.name));
         }
-        super::refusal::charge(&caller).await?;
+        crate::serve::refusal::charge(&caller).await?;
         let conn = connection(gw, &caller, &server)?;
         let agent = Agent::of(&ctx, self.min_log());
         let mut upstream = params.clone();
@@ -83,7 +83,7 @@ impl Session {
         }
     }
 
-    pub(super) async fn complete_in(
+    pub(in crate::serve) async fn complete_in(
         &self,
         mut params: CompleteRequestParams,
         ctx: RequestContext<RoleServer>,
@@ -130,7 +130,7 @@ impl Session {
             _ => return Ok(CompleteResult::default()),
         };
         params.meta = None;
-        super::refusal::charge(&caller).await?;
+        crate::serve::refusal::charge(&caller).await?;
         let conn = connection(gw, &caller, &server)?;
         let mut result = conn
             .service

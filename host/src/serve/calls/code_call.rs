@@ -9,19 +9,19 @@ use std::sync::Arc;
 use rmcp::model::{ErrorData, JsonObject};
 use tokio::sync::mpsc;
 
-use super::Gateway;
 use super::call::Work;
 use super::interpreter::interpreter;
 use super::run_call::{RunKind, object_arg, run_loaded, tool_failure};
-use super::tools;
 use crate::audit::{Audit, AuditRoute};
 use crate::code::Language;
+use crate::serve::Gateway;
+use crate::serve::view::tools;
 use crate::tenant::Caller;
 
 /// The work of one `weft_run_code` call, or the protocol error that
 /// refuses it (code mode off for this caller, a language not offered,
 /// no code, code over the size cap).
-pub(super) fn work(
+pub(in crate::serve) fn work(
     gw: Arc<Gateway>,
     caller: &Caller,
     arguments: Option<JsonObject>,

@@ -21,13 +21,13 @@ use crate::journal::{
 use crate::policy::Loaded;
 use crate::tenant::Caller;
 
-use super::Gateway;
+use crate::serve::Gateway;
 
 /// The key of a durable run's id in a `tools/call` result's `_meta`.
 pub const RUN_ID_META: &str = "weft/run-id";
 
 /// `RunOptions::origin` of a run started by `weft serve`.
-pub(super) const ORIGIN: &str = "serve";
+pub(in crate::serve) const ORIGIN: &str = "serve";
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);
@@ -49,7 +49,7 @@ impl Gateway {
 /// Starts the journal of a policy run for `caller`: its row is stored
 /// before the policy starts. `Ok(None)` without a journal (or for a
 /// caller the run will be refused to, which leaves no row).
-pub(super) async fn begin(
+pub(in crate::serve) async fn begin(
     gw: &Gateway,
     caller: &Caller,
     loaded: &Loaded,
@@ -65,7 +65,7 @@ pub(super) async fn begin(
 /// whose `[code]` settings the edge has checked: the component is the
 /// language's interpreter, the input the code with its own input, and the
 /// run's spec `code:LANGUAGE`, by which a resume finds the interpreter.
-pub(super) async fn begin_code(
+pub(in crate::serve) async fn begin_code(
     gw: &Gateway,
     caller: &Caller,
     loaded: &Loaded,

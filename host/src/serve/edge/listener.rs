@@ -178,7 +178,7 @@ where
 
 /// Answers a connection over a cap with 503 and closes it.
 async fn refuse(mut tcp: TcpStream, why: Refusal) {
-    let body = super::refusal::body(
+    let body = crate::serve::refusal::body(
         http::StatusCode::SERVICE_UNAVAILABLE,
         &why.to_string(),
         None,

@@ -10,7 +10,7 @@
 //! `WWW-Authenticate`), `/status` and `/metrics` need an admin tenant, a
 //! tenant's requests in flight are capped (429 with `Retry-After`), and a
 //! body must arrive within `settings.body_timeout` (408), fit
-//! `settings.max_body` (413) and be one JSON-RPC message ([`super::intake`],
+//! `settings.max_body` (413) and be one JSON-RPC message ([`crate::serve::intake`],
 //! 400). The agent's key is taken off the request there, so nothing past
 //! the guard can pass it on. Every response body passes the redaction pass
 //! for its tenant: that tenant's own credentials pass, every other
@@ -33,8 +33,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
 use super::admit::{Edge, guard, is_console, refuse, session_id};
+use crate::serve::Gateway;
 
 /// How the HTTP endpoint is exposed.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +89,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
             .map(|c| Arc::new(super::agent_auth::Verifier::new(c))),
     };
     let legacy = super::legacy_sse::routes(gw.clone());
-    let console = super::console::routes(gw.clone(), options.loopback, stop.clone());
+    let console = crate::serve::console::routes(gw.clone(), options.loopback, stop.clone());
     let service = Shared(Arc::new(StreamableHttpService::new(
         move || Ok(gw.session()),
         sessions,
@@ -132,7 +132,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
 /// `from_fn` layer clones the stack of services below it and boxes a
 /// future for every request (about twenty allocations per request for
 /// these three), and the guard answers the calls agents make most itself
-/// ([`super::direct`], [`super::listing`]) without reaching a route.
+/// ([`crate::serve::calls::direct`], [`crate::serve::view::listing`]) without reaching a route.
 #[derive(Clone)]
 pub struct Front(Arc<Stages>);
 
@@ -219,7 +219,7 @@ where
 /// Every route but `/health` passes the `Host` and `Origin` checks, before
 /// anything else: the refusal, if it does not. rmcp makes the same checks
 /// for the requests it serves, but weft answers some `/mcp` requests
-/// itself (`super::direct`, `super::listing`), and `/status`, `/metrics`,
+/// itself (`crate::serve::calls::direct`, `crate::serve::view::listing`), and `/status`, `/metrics`,
 /// the console and the legacy SSE transport are weft's own.
 fn host_and_origin(allowed: &super::origin::Allowed, request: &Request) -> Option<Response> {
     let path = request.uri().path();
@@ -266,6 +266,6 @@ pub async fn serve_http(
         ..options
     };
     let app = front(gw, &options, stop.clone());
-    super::edge::serve(listener, app, limits, stop).await;
+    super::listener::serve(listener, app, limits, stop).await;
     Ok(())
 }

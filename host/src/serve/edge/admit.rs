@@ -14,18 +14,18 @@ use http::StatusCode;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
-use super::Gateway;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// Whether `path` is the console's: it admits its own viewers
-/// (`super::console`).
-pub(super) fn is_console(path: &str) -> bool {
+/// (`crate::serve::console`).
+pub(in crate::serve) fn is_console(path: &str) -> bool {
     path == "/ui" || path.starts_with("/ui/")
 }
 
 /// A plain refusal with a JSON body.
-pub(super) fn refuse(status: StatusCode, message: &str) -> Response {
-    super::refusal::response(status, message, None, None)
+pub(in crate::serve) fn refuse(status: StatusCode, message: &str) -> Response {
+    crate::serve::refusal::response(status, message, None, None)
 }
 
 /// 401 with the challenge RFC 6750 asks for.
@@ -43,8 +43,8 @@ fn unauthorized(error: Option<&str>, message: &str) -> Response {
 
 /// [`admit`], then the audit record and the count of a refusal it made
 /// (each refusal of the edge's own is marked with
-/// [`super::refusal::Refused`]).
-pub(super) async fn guard<F, Fut>(edge: &Edge, request: Request, next: F) -> Response
+/// [`crate::serve::refusal::Refused`]).
+pub(in crate::serve) async fn guard<F, Fut>(edge: &Edge, request: Request, next: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,
@@ -55,7 +55,10 @@ where
     let (method, uri) = (request.method().clone(), request.uri().clone());
     let gw = &edge.gw;
     let response = admit(edge, request, next).await;
-    if let Some(refused) = response.extensions().get::<super::refusal::Refused>() {
+    if let Some(refused) = response
+        .extensions()
+        .get::<crate::serve::refusal::Refused>()
+    {
         let mut kept = http::HeaderMap::new();
         if let Some(v) = auth {
             kept.insert(http::header::AUTHORIZATION, v);
@@ -171,7 +174,7 @@ where
         match tenant.start_request() {
             Ok(slot) => _slot = slot,
             Err(max) => {
-                return super::refusal::response(
+                return crate::serve::refusal::response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &format!(
                         "rate-limited: tenant {:?} already has {max} requests in flight (its limit); retry after 1 s",
@@ -281,13 +284,13 @@ where
         // (no redaction oracle; see `Redactor::sparing`).
         redactor = redactor.sparing(&bytes);
         // A plain stateless call read strictly needs no first look (see
-        // `super::call_body`).
-        let plain = super::direct::plain_call(&parts.headers, &bytes);
+        // `crate::serve::calls::call_body`).
+        let plain = crate::serve::calls::direct::plain_call(&parts.headers, &bytes);
         let first_look = plain
             .as_ref()
-            .and_then(super::direct::PlainCall::first_look);
-        let super::intake::Intake { method, id } =
-            match first_look.map_or_else(|| super::intake::check(&bytes), Ok) {
+            .and_then(crate::serve::calls::direct::PlainCall::first_look);
+        let crate::serve::intake::Intake { method, id } =
+            match first_look.map_or_else(|| crate::serve::intake::check(&bytes), Ok) {
                 Ok(found) => found,
                 Err(e) => {
                     return (
@@ -326,7 +329,7 @@ where
         {
             if let Err(full) = reserve_session(edge, &tenant.name).await {
                 tracing::warn!(tenant = %tenant.name, "refused a new session: {full}");
-                return super::refusal::response(
+                return crate::serve::refusal::response(
                     StatusCode::TOO_MANY_REQUESTS,
                     &full.to_string(),
                     id.as_ref(),
@@ -336,16 +339,16 @@ where
             reserved = true;
         }
         // A stateless tools/list is answered from the catalog's
-        // serialised list (see `super::listing`).
+        // serialised list (see `crate::serve::view::listing`).
         if method.as_deref() == Some("tools/list") {
             let caller = caller_of(&parts, tenants);
-            listed = super::listing::answer(gw, &caller, &parts.headers, &bytes);
+            listed = crate::serve::view::listing::answer(gw, &caller, &parts.headers, &bytes);
         }
         // A plain stateless tools/call is answered here (see
-        // `super::direct`).
+        // `crate::serve::calls::direct`).
         if method.as_deref() == Some("tools/call")
             && let Some(call) = plain
-            && super::direct::takes(gw, &call)
+            && crate::serve::calls::direct::takes(gw, &call)
         {
             let caller = caller_of(&parts, tenants);
             direct = Some((caller, call));
@@ -361,7 +364,7 @@ where
         }
         (None, Some((caller, call))) => {
             metrics.mcp_post("direct");
-            super::direct::answer(gw, &caller, call).await
+            crate::serve::calls::direct::answer(gw, &caller, call).await
         }
         (None, None) => {
             if post && path.starts_with("/mcp") {
@@ -411,18 +414,18 @@ fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> 
 }
 
 /// The `Mcp-Session-Id` header, if any.
-pub(super) fn session_id(headers: &http::HeaderMap) -> Option<&str> {
+pub(in crate::serve) fn session_id(headers: &http::HeaderMap) -> Option<&str> {
     headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
 }
 
 /// What the guard needs: the gateway, and rmcp's sessions (to forget
 /// the ones that have ended).
 #[derive(Clone)]
-pub(super) struct Edge {
-    pub(super) gw: Arc<Gateway>,
-    pub(super) sessions: Arc<LocalSessionManager>,
+pub(in crate::serve) struct Edge {
+    pub(in crate::serve) gw: Arc<Gateway>,
+    pub(in crate::serve) sessions: Arc<LocalSessionManager>,
     /// Agents' OAuth tokens (`[oauth]`), beside tenants' keys.
-    pub(super) oauth: Option<Arc<super::agent_auth::Verifier>>,
+    pub(in crate::serve) oauth: Option<Arc<super::agent_auth::Verifier>>,
 }
 
 /// A body up to this size is read even from a tenant over its rate (a
@@ -452,9 +455,9 @@ fn over_rate(
     wait: std::time::Duration,
     id: Option<&serde_json::Value>,
 ) -> Response {
-    super::refusal::response(
+    crate::serve::refusal::response(
         StatusCode::TOO_MANY_REQUESTS,
-        &super::refusal::over_rate_message(tenant, wait),
+        &crate::serve::refusal::over_rate_message(tenant, wait),
         id,
         Some(wait),
     )

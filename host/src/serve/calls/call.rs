@@ -318,7 +318,7 @@ pub async fn drive(
 }
 
 /// Passes progress and log messages on to the agent.
-pub(super) async fn relay_notification(agent: &Agent, msg: RelayMsg) {
+pub(in crate::serve) async fn relay_notification(agent: &Agent, msg: RelayMsg) {
     match msg {
         RelayMsg::Progress {
             progress,

@@ -13,7 +13,7 @@ use crate::config::{CodeConfig, Expose, Grants, PolicyConfig};
 use crate::tenant::Caller;
 
 /// The catalog's tools that `caller` may see and call.
-pub(super) fn visible<'a>(
+pub(in crate::serve) fn visible<'a>(
     catalog: &'a Catalog,
     caller: &'a Caller,
 ) -> impl Iterator<Item = &'a crate::catalog::ToolEntry> + 'a {

@@ -15,7 +15,7 @@ const ASK: Duration = Duration::from_secs(10);
 
 /// Asks the agent behind `peer` for its roots, in the background, when
 /// it declares them and a server of its tenant takes them.
-pub(super) fn fetch(hub: Hub, peer: Peer<RoleServer>, caller: &Caller) {
+pub(in crate::serve) fn fetch(hub: Hub, peer: Peer<RoleServer>, caller: &Caller) {
     let Some(tenant) = caller.tenant.as_ref().map(|t| t.name.clone()) else {
         return;
     };

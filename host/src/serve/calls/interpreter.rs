@@ -3,14 +3,14 @@
 //! an agent submits code (`code_call.rs`) and when a code run resumes
 //! (`durable.rs`).
 
-use super::Gateway;
 use crate::code::Language;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// The interpreter of `lang`, loaded for `caller` under its `[code]`
 /// settings (grants, limits), or why it cannot be: code mode off for the
 /// caller, the language not offered, the interpreter not built.
-pub(super) async fn interpreter(
+pub(in crate::serve) async fn interpreter(
     gw: &Gateway,
     caller: &Caller,
     lang: Language,

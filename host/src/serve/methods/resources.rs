@@ -11,16 +11,16 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 use serde_json::Value;
 
-use super::call::Agent;
 use super::handler::{connection, hidden_resource, unknown_resource, upstream_error, with_agent};
-use super::{Gateway, Session};
 use crate::audit::{Audit, AuditRoute};
 use crate::authz::{self, Resource};
 use crate::cache::{Cached, Key as CacheKey, Scope};
 use crate::router::input::{Driven, Round};
+use crate::serve::calls::call::Agent;
+use crate::serve::{Gateway, Session};
 
 impl Session {
-    pub(super) async fn list_resources_in(
+    pub(in crate::serve) async fn list_resources_in(
         &self,
         params: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
@@ -37,7 +37,7 @@ impl Session {
         Ok(result)
     }
 
-    pub(super) async fn list_resource_templates_in(
+    pub(in crate::serve) async fn list_resource_templates_in(
         &self,
         params: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
@@ -54,7 +54,7 @@ impl Session {
         Ok(result)
     }
 
-    pub(super) async fn read_resource_in(
+    pub(in crate::serve) async fn read_resource_in(
         &self,
         params: ReadResourceRequestParams,
         ctx: RequestContext<RoleServer>,
@@ -73,7 +73,7 @@ impl Session {
         if !authz::allowed(&caller, &Resource::Server(&server)) {
             return Err(hidden_resource(&caller, &params.uri));
         }
-        super::refusal::charge(&caller).await?;
+        crate::serve::refusal::charge(&caller).await?;
         let tenant = caller.tenant_name();
         // Cached by instance: a per-tenant server's processes differ.
         let instance = gw
@@ -117,7 +117,7 @@ impl Session {
     }
 
     #[allow(deprecated)]
-    pub(super) async fn subscribe_in(
+    pub(in crate::serve) async fn subscribe_in(
         &self,
         params: SubscribeRequestParams,
         ctx: RequestContext<RoleServer>,
@@ -145,7 +145,7 @@ impl Session {
     }
 
     #[allow(deprecated)]
-    pub(super) async fn unsubscribe_in(
+    pub(in crate::serve) async fn unsubscribe_in(
         &self,
         params: UnsubscribeRequestParams,
         ctx: RequestContext<RoleServer>,

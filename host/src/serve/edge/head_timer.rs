@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 
 /// One connection's header-read clock (see the module docs).
 #[derive(Default)]
-pub(super) struct HeadTimer {
+pub(in crate::serve) struct HeadTimer {
     armed: Arc<Mutex<Armed>>,
 }
 

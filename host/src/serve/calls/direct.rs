@@ -34,9 +34,9 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
 use super::call::{self, Agent};
-use super::tools::{self, Target};
+use crate::serve::Gateway;
+use crate::serve::view::tools::{self, Target};
 use crate::tenant::Caller;
 
 /// A request this path answers: its id, the call, and the agent's
@@ -52,11 +52,11 @@ pub struct PlainCall {
 }
 
 impl PlainCall {
-    /// What the first look ([`super::intake::check`]) would find in the
+    /// What the first look ([`crate::serve::intake::check`]) would find in the
     /// body, when the strict reading read it (it then takes the body as
     /// this `tools/call` with this id); `None` leaves the look to be done.
-    pub fn first_look(&self) -> Option<super::intake::Intake> {
-        self.strict.then(|| super::intake::Intake {
+    pub fn first_look(&self) -> Option<crate::serve::intake::Intake> {
+        self.strict.then(|| crate::serve::intake::Intake {
             method: Some("tools/call".to_string()),
             id: Some(match &self.id {
                 RequestId::Number(n) => Value::from(*n),
@@ -83,9 +83,9 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     if headers.contains_key("mcp-session-id")
         || single(headers, "mcp-protocol-version") != Some(version.as_str())
         || single(headers, "mcp-method") != Some("tools/call")
-        || !super::listing::accepts_both(headers)
+        || !crate::serve::view::listing::accepts_both(headers)
         || !single(headers, http::header::CONTENT_TYPE.as_str())
-            .is_some_and(super::listing::is_json)
+            .is_some_and(crate::serve::view::listing::is_json)
         || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
     {
         return None;
@@ -157,7 +157,7 @@ pub fn takes(gw: &Gateway, request: &PlainCall) -> bool {
 
 /// The answer to `request` (one [`takes`] took) for `caller`.
 pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
-    // The same span as rmcp's path opens for a call (`handler.rs`).
+    // The same span as rmcp's path opens for a call (`methods/handler.rs`).
     let span = tracing::info_span!(
         "request",
         request_id = %crate::util::request_id(),
@@ -238,7 +238,7 @@ async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Re
             );
             response
         }
-        Err(e) => super::refusal::response(
+        Err(e) => crate::serve::refusal::response(
             http::StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot encode the answer: {e}"),
             None,
@@ -308,7 +308,7 @@ mod tests {
         let call = plain_call(&headers(), BODY).expect("taken");
         assert_eq!(call.id, RequestId::Number(3));
         let first = call.first_look().expect("read strictly");
-        assert_eq!(Ok(first), super::super::intake::check(BODY));
+        assert_eq!(Ok(first), crate::serve::intake::check(BODY));
         assert_eq!(&*call.params.name, "echo");
         assert!(call.capabilities.is_some());
     }

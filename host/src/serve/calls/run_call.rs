@@ -9,18 +9,21 @@ use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::Gateway;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// Reads a tool's arguments as a JSON object.
-pub(super) fn object_arg(args: &Option<rmcp::model::JsonObject>, key: &str) -> Option<Value> {
+pub(in crate::serve) fn object_arg(
+    args: &Option<rmcp::model::JsonObject>,
+    key: &str,
+) -> Option<Value> {
     args.as_ref().and_then(|a| a.get(key)).cloned()
 }
 
 /// What runs in [`run_loaded`]: a policy (the caller must be allowed it)
 /// or code mode's interpreter (the caller's `[code]` settings were checked
 /// when the code was taken).
-pub(super) enum RunKind {
+pub(in crate::serve) enum RunKind {
     Policy,
     /// Code mode, in this language.
     Code(crate::code::Language),
@@ -29,7 +32,7 @@ pub(super) enum RunKind {
 /// Runs `loaded` on `input` for `caller`, its progress to the agent: the
 /// output as the result (structured when it is an object), the report in
 /// `_meta["weft/run"]`, a durable run's id in `_meta["weft/run-id"]`.
-pub(super) async fn run_loaded(
+pub(in crate::serve) async fn run_loaded(
     gw: &Gateway,
     caller: &Caller,
     (kind, loaded): (RunKind, &crate::policy::Loaded),
@@ -144,6 +147,6 @@ fn announce_run(
     }
 }
 
-pub(super) fn tool_failure(message: String) -> CallToolResponse {
+pub(in crate::serve) fn tool_failure(message: String) -> CallToolResponse {
     CallToolResult::error(vec![ContentBlock::text(message)]).into()
 }

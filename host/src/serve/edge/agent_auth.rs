@@ -427,7 +427,7 @@ impl Drop for Landed {
 
 /// The caller an agent's OAuth token makes: its tenant, known by the
 /// token's subject, narrowed to what its scopes grant.
-pub(super) async fn caller(
+pub(in crate::serve) async fn caller(
     verifier: &Verifier,
     token: &str,
     tenants: &crate::tenant::Tenants,
@@ -450,7 +450,10 @@ pub(super) async fn caller(
 
 /// 401 (403 for a missing scope) with the challenge that points an
 /// OAuth client at weft's metadata.
-pub(super) fn refusal(verifier: &Verifier, refusal: Option<&Refusal>) -> axum::response::Response {
+pub(in crate::serve) fn refusal(
+    verifier: &Verifier,
+    refusal: Option<&Refusal>,
+) -> axum::response::Response {
     let (status, message) = match refusal {
         Some(r @ Refusal::Scope(_)) => (http::StatusCode::FORBIDDEN, r.to_string()),
         Some(r) => (http::StatusCode::UNAUTHORIZED, r.to_string()),
@@ -460,7 +463,7 @@ pub(super) fn refusal(verifier: &Verifier, refusal: Option<&Refusal>) -> axum::r
                 .into(),
         ),
     };
-    let mut r = super::refusal::response(status, &message, None, None);
+    let mut r = crate::serve::refusal::response(status, &message, None, None);
     if let Ok(v) = http::HeaderValue::from_str(&verifier.challenge(refusal)) {
         r.headers_mut().insert(http::header::WWW_AUTHENTICATE, v);
     }

@@ -14,9 +14,9 @@ use rmcp::model::{
     UnsubscribeRequestParams,
 };
 
-use super::Gateway;
 use super::handler::upstream_error;
 use crate::hub::Change;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// How long an agent's subscription waits for a 2026-07-28 upstream to
@@ -101,7 +101,11 @@ impl Gateway {
     /// Counts one more subscriber of `uri` (as the agent names it),
     /// subscribing upstream for the first; refused past the tenant's
     /// [`MAX_PER_TENANT`].
-    pub(super) async fn acquire(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
+    pub(in crate::serve) async fn acquire(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> Result<(), ErrorData> {
         if let Err(max) = self.subs.quota.take(tenant_of(caller), MAX_PER_TENANT) {
             return Err(ErrorData::invalid_request(
                 format!(
@@ -238,7 +242,11 @@ impl Gateway {
 
     /// Counts one subscriber less, ending the upstream subscription after
     /// the last.
-    pub(super) async fn release(&self, caller: &Caller, uri: &str) -> Result<(), ErrorData> {
+    pub(in crate::serve) async fn release(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> Result<(), ErrorData> {
         let Some((server, inner)) = self.hub.catalog_for(caller).resolve_uri(uri) else {
             return Ok(());
         };
