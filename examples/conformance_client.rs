@@ -112,23 +112,14 @@ async fn main() -> anyhow::Result<()> {
         let (relay, mut asked) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(message) = asked.recv().await {
-                if let weft::RelayMsg::Ask { request, reply } = message {
+                if let weft::relay::Message::Ask { request, reply } = message {
                     let _ = reply.send(Ok(answer(&request)));
                 }
             }
         });
         let request =
             weft::CallRequest::new(weft::Caller::owner(), hub.catalog(), "s", &name, Some(args))
-                .forwarded(weft::Forward {
-                    relay,
-                    pass_input_required: false,
-                    handshake_agent: false,
-                    input_responses: None,
-                    request_state: None,
-                    client_capabilities: None,
-                    log_level: None,
-                    asked: Default::default(),
-                });
+                .forwarded(weft::Forward::new(relay));
         let outcome = match hub.call(&request).await {
             Ok(weft::Forwarded::Complete(result)) => Ok(result),
             Ok(other) => Err(format!("{other:?}")),
@@ -216,20 +207,19 @@ impl weft::oauth::Authorizer for Approver {
         "http://localhost:3000/callback".into()
     }
 
-    fn authorize<'a>(&'a self, url: &'a str) -> weft::oauth::BoxFuture<'a, Result<String, String>> {
+    fn authorize<'a>(&'a self, url: &'a str) -> weft::oauth::BoxFuture<'a, anyhow::Result<String>> {
         Box::pin(async move {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| e.to_string())?;
-            let answer = client.get(url).send().await.map_err(|e| e.to_string())?;
+                .build()?;
+            let answer = client.get(url).send().await?;
             answer
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .map(str::to_owned)
                 .ok_or_else(|| {
-                    format!(
+                    anyhow::anyhow!(
                         "the authorization server answered {} with no redirect",
                         answer.status()
                     )

@@ -115,7 +115,7 @@ async fn a_session_leaves_one_record_per_route() {
     let agent_echo = calls.iter().find(|r| r["policy"].is_null()).unwrap();
     let hmac = agent_echo["args_hmac"].as_str().unwrap();
     assert_eq!(hmac.len(), 64);
-    let salt = dir.path().join("logs").join(weft::AUDIT_SALT_FILE);
+    let salt = dir.path().join("logs").join("weft-audit.salt");
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&salt).unwrap().permissions().mode() & 0o777;

@@ -376,7 +376,7 @@ fn the_books_walks_run_as_written() {
 
 /// The blocks of `doc` that quote a file: a fenced block right after a
 /// `<!-- file: PATH -->` line, as (PATH, the block's text).
-fn quoted_files(doc: &str) -> Vec<(String, String)> {
+pub(crate) fn quoted_files(doc: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = doc.lines().collect();
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {

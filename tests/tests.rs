@@ -51,6 +51,7 @@ mod http_upstreams;
 mod https_upstreams;
 mod js_policies;
 mod js_sandbox;
+mod library;
 mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;

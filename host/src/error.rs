@@ -75,9 +75,13 @@ impl fmt::Display for ErrorKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{server}/{tool}: {kind}: {message}")]
 pub struct CallError {
+    /// What kind of failure it was; agents and guests branch on it.
     pub kind: ErrorKind,
+    /// A human-readable account of what went wrong.
     pub message: String,
+    /// The configured name of the server called; empty when none was found.
     pub server: String,
+    /// The tool's name on that server (the exposed name when it was not found).
     pub tool: String,
     /// The full MCP result for `tool-error`, so nothing the tool said is lost.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +101,7 @@ pub struct CallError {
 }
 
 impl CallError {
+    /// An error of `kind` for `server`'s `tool`, with nothing else attached.
     pub fn new(kind: ErrorKind, server: &str, tool: &str, message: impl Into<String>) -> Self {
         CallError {
             kind,

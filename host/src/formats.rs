@@ -63,10 +63,12 @@ impl NameMap {
             .map(|(v, _)| v.as_str())
     }
 
+    /// How many names it maps: one per tool rendered.
     pub fn len(&self) -> usize {
         self.to_exposed.len()
     }
 
+    /// Whether it maps no names at all.
     pub fn is_empty(&self) -> bool {
         self.to_exposed.is_empty()
     }
@@ -75,7 +77,9 @@ impl NameMap {
 /// A rendered tool list and the names' way back.
 #[derive(Debug, Clone)]
 pub struct Rendered {
+    /// The tool list in the format asked for: `{"tools": [...]}` for MCP, an array otherwise.
     pub tools: Value,
+    /// The names the list uses, mapped back to the names weft exposes.
     pub names: NameMap,
 }
 

@@ -47,10 +47,15 @@ use crate::upstream::{ServerStatus, StartError, Upstream};
 #[derive(Debug, Clone)]
 pub enum StartEvent {
     /// `count` servers are being started.
-    Starting { count: usize },
+    Starting {
+        /// How many enabled servers are being started.
+        count: usize,
+    },
     /// One server finished starting, well or badly.
     Finished {
+        /// The server's status once its start ended.
         status: Box<ServerStatus>,
+        /// Why it failed to start; `None` when it started.
         error: Option<StartError>,
     },
 }

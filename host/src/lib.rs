@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! weft: a WebAssembly plugin host for the Model Context Protocol.
 //!
 //! One [`Hub`] owns the connections to many MCP servers (stdio child
@@ -48,7 +49,6 @@ mod tenant;
 mod upstream;
 mod util;
 
-pub use audit::SALT_FILE as AUDIT_SALT_FILE;
 pub use catalog::Change;
 pub use config::{Config, ConfigError, Grants, Limits};
 pub use era::Era;
@@ -57,17 +57,25 @@ pub use hub::{Hub, StartEvent};
 pub use router::{CallRequest, Forward, Forwarded};
 pub use status::StatusReport;
 pub use tenant::Caller;
+pub use upstream::{ServerStatus, State};
+
 /// What a call forwarded to an embedding program's agent carries back:
 /// progress, logs, and the server's requests for input (sampling,
 /// elicitation, roots), each with a reply channel. Give a call a
-/// [`Forward`] whose `relay` is the sending end (see
-/// [`CallRequest::forwarded`]) to answer them.
-pub use upstream::relay::{Relay, RelayMsg};
-/// A client transport for the legacy HTTP+SSE transport (GET for the
-/// event stream, POST to the endpoint it names), which rmcp no longer
-/// ships. A cross-origin endpoint is refused.
-pub use upstream::sse::connect_default as connect_legacy_sse;
-pub use upstream::{ServerStatus, State};
+/// [`Forward`] whose `relay` is the sending end of a channel of
+/// [`relay::Message`]s (see [`CallRequest::forwarded`]) to answer them.
+pub mod relay {
+    pub use crate::upstream::relay::{Relay, RelayMsg as Message};
+}
+
+/// Client transports weft uses to reach servers, for embedding programs
+/// that want one rmcp does not ship.
+pub mod transport {
+    /// The legacy HTTP+SSE transport (protocol 2024-11-05): GET for the
+    /// event stream, POST to the endpoint it names. A cross-origin
+    /// endpoint is refused.
+    pub use crate::upstream::sse::connect_default as legacy_sse;
+}
 
 /// OAuth to upstreams, for embedding programs: an [`oauth::Authorizer`]
 /// installed with [`oauth::set_authorizer`] is asked to approve a login

@@ -41,13 +41,19 @@ pub struct RunCounts {
 /// Everything status shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusReport {
+    /// Seconds since the hub started.
     pub uptime_s: u64,
+    /// Every upstream server, with its state, breaker and recent latency.
     pub servers: Vec<ServerReport>,
     /// Sizes of the merged catalog.
     pub tools: usize,
+    /// How many resources the merged catalog lists (templates not counted).
     pub resources: usize,
+    /// How many prompts the merged catalog lists.
     pub prompts: usize,
+    /// The result cache's counters.
     pub cache: CacheStats,
+    /// Finished policy runs by outcome, keyed by policy name.
     pub policy_runs: BTreeMap<String, RunCounts>,
 }
 

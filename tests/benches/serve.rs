@@ -136,7 +136,7 @@ async fn peer(
     let client = if name == "mcp-hub" {
         // mcp-hub serves the legacy HTTP+SSE transport at /mcp (GET for
         // the event stream, POST /messages); weft's own client for it.
-        let transport = weft::connect_legacy_sse(&url, &Default::default())
+        let transport = weft::transport::legacy_sse(&url, &Default::default())
             .await
             .unwrap_or_else(|e| panic!("cannot open mcp-hub's event stream: {e}"));
         ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)

@@ -32,8 +32,11 @@ pub enum Change {
     /// tenant of the per-tenant instance it changed on (only that tenant's
     /// agents hear of it); `None` for a shared server.
     ResourceUpdated {
+        /// The configured name of the server the resource belongs to.
         server: String,
+        /// The resource's URI as that server knows it, before namespacing.
         uri: String,
+        /// The tenant whose instance reported it; `None` for a shared server.
         tenant: Option<String>,
     },
 }

@@ -73,16 +73,33 @@ pub fn spec_language(spec: &str) -> Option<Result<Language, String>> {
 /// Why code cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum CodeError {
+    /// The submitted source is longer than `[code] max_code_bytes`.
     #[error("the code is {size} bytes; at most {max} are accepted")]
-    TooLarge { size: usize, max: u64 },
+    TooLarge {
+        /// The source's length, in bytes.
+        size: usize,
+        /// The most bytes accepted (`[code] max_code_bytes`).
+        max: u64,
+    },
+    /// There is no folder to keep the interpreter in; holds the language's name.
     #[error("no cache folder for the {0} interpreter: set WEFT_CACHE_DIR or HOME")]
     NoCache(&'static str),
+    /// Building the interpreter with the toolchain, or loading what it built, failed.
     #[error("cannot build the {lang} interpreter: {message}")]
-    Build { lang: &'static str, message: String },
+    Build {
+        /// The language's name (`python`, `javascript`).
+        lang: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+    /// The built interpreter's file could not be read.
     #[error("cannot read the {lang} interpreter at {path}: {source}")]
     Read {
+        /// The language's name (`python`, `javascript`).
         lang: &'static str,
+        /// The interpreter's `.wasm` file.
         path: PathBuf,
+        /// The error reading it.
         source: std::io::Error,
     },
 }

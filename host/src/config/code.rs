@@ -19,7 +19,9 @@ pub const MAX_CODE_BYTES_CEILING: u64 = 16 << 20;
 /// A language code mode runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Language {
+    /// Python: `python` or `py`.
     Python,
+    /// JavaScript: `javascript` or `js`.
     JavaScript,
 }
 

@@ -9,7 +9,10 @@
 /// that tenant's own. `Debug` shows only how many.
 #[derive(Clone, Default, PartialEq)]
 pub struct Credentials {
+    /// Values masked in every output.
     pub shared: Vec<String>,
+    /// `(tenant, value)` pairs of a per-tenant server, masked in every
+    /// output except that tenant's own.
     pub owned: Vec<(String, String)>,
 }
 

@@ -18,29 +18,68 @@ use super::ConfigError;
 /// line) cannot be used. `text` is the value as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
+    /// Text that does not read as a duration.
     #[error("{text:?} is not a duration; write it like 500ms, 30s, 2m or 1h")]
-    NotADuration { text: String },
+    NotADuration {
+        /// The value as written.
+        text: String,
+    },
+    /// A duration with a unit humantime does not know (`3 fortnights`).
     #[error("{text:?} has an unknown unit {unit:?}; use ms, s, m or h")]
-    UnknownDurationUnit { text: String, unit: String },
-    /// A duration below zero or above [`MAX_SECONDS`].
+    UnknownDurationUnit {
+        /// The value as written.
+        text: String,
+        /// The unknown unit, as written.
+        unit: String,
+    },
+    /// A duration below zero or above `MAX_SECONDS`.
     #[error("{text:?} is out of range")]
-    OutOfRange { text: String },
+    OutOfRange {
+        /// The value as written.
+        text: String,
+    },
+    /// Text that does not read as a size (no number, or a malformed one).
     #[error("{text:?} is not a size; write it like 64MiB")]
-    NotASize { text: String },
+    NotASize {
+        /// The value as written.
+        text: String,
+    },
+    /// A size whose unit is none of the byte units weft knows.
     #[error("{text:?} has an unknown unit {unit:?}; use KiB, MiB or GiB")]
-    UnknownSizeUnit { text: String, unit: String },
+    UnknownSizeUnit {
+        /// The value as written.
+        text: String,
+        /// The unknown unit, as written.
+        unit: String,
+    },
     /// A size unit that bytesize could not read (`reason` is its words).
     #[error("{text:?} is not a size ({reason}); write it like 64MiB")]
-    UnreadableSize { text: String, reason: String },
+    UnreadableSize {
+        /// The value as written.
+        text: String,
+        /// bytesize's message.
+        reason: String,
+    },
     /// A size of `u64::MAX` bytes or more.
     #[error("{text:?} is too large")]
-    TooLarge { text: String },
+    TooLarge {
+        /// The value as written.
+        text: String,
+    },
+    /// Text that is not a whole number, with or without a `k`, `M` or `G`
+    /// suffix.
     #[error("{text:?} is not a count")]
-    NotACount { text: String },
+    NotACount {
+        /// The value as written.
+        text: String,
+    },
     /// A policy memory limit of zero or above
     /// [`super::policy::MAX_MEMORY`].
     #[error("{bytes} bytes is outside 1 byte to 1GiB, the most a policy may have")]
-    MemoryOutOfRange { bytes: u64 },
+    MemoryOutOfRange {
+        /// The limit asked for, in bytes.
+        bytes: u64,
+    },
 }
 
 /// The longest duration a config may give, in seconds (about 31 years),

@@ -53,21 +53,40 @@ pub enum HostPattern {
 /// as written comes first where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressEntryError {
+    /// The host is empty.
     #[error("has no host")]
     NoHost,
+    /// The host, as written, is not a name, `*.NAME`, `*` or an IP address.
     #[error("{0:?} is not a host name, `*.NAME`, `*` or an IP address")]
     BadHost(String),
+    /// The entry does not start with `http://` or `https://`.
     #[error("{0:?} does not start with http:// or https://")]
     NotHttp(String),
+    /// Text other than `:PORT` follows a bracketed IPv6 address.
     #[error("{entry:?}: unexpected {after:?} after the address")]
-    AfterAddress { entry: String, after: String },
+    AfterAddress {
+        /// The entry as written.
+        entry: String,
+        /// The text after the closing `]`.
+        after: String,
+    },
+    /// The entry's host part is refused.
     #[error("{entry:?}: {why}")]
     Host {
+        /// The entry as written.
         entry: String,
+        /// What is wrong with the host.
         why: Box<EgressEntryError>,
     },
+    /// The port is neither a number from 1 to 65535 nor `*`.
     #[error("{entry:?}: the port {port:?} is not a number from 1 to 65535, or `*`")]
-    BadPort { entry: String, port: String },
+    BadPort {
+        /// The entry as written.
+        entry: String,
+        /// The port as written.
+        port: String,
+    },
+    /// The entry's path holds a `?` or a `#`.
     #[error("{0:?}: a path pattern cannot hold a query or a fragment")]
     QueryInPath(String),
 }
@@ -129,7 +148,9 @@ impl HostPattern {
 /// The scheme of an entry or a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http://`.
     Http,
+    /// `https://`.
     Https,
 }
 
@@ -151,6 +172,7 @@ impl Scheme {
         }
     }
 
+    /// `http` or `https`, as written in a URL.
     pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
@@ -164,7 +186,9 @@ impl Scheme {
 pub struct EgressRule {
     /// The entry as written, for messages.
     pub text: String,
+    /// The scheme requests must use.
     pub scheme: Scheme,
+    /// The hosts the entry covers.
     pub host: HostPattern,
     /// `None`: any port.
     pub port: Option<u16>,
@@ -268,6 +292,7 @@ fn wildcard(pattern: &str, text: &str) -> bool {
 /// Headers the host adds to every request for the hosts `host` covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InjectedHeaders {
+    /// The hosts whose requests get these headers.
     pub host: HostPattern,
     /// Values are marked sensitive: their `Debug` shows no value.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
@@ -276,7 +301,9 @@ pub struct InjectedHeaders {
 /// What one adapter may request, and what the host adds on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressConfig {
+    /// The `egress` entries; a request must fit one of them.
     pub rules: Vec<EgressRule>,
+    /// The headers added per host (`egress_headers`).
     pub headers: Vec<InjectedHeaders>,
     /// The largest response body, in bytes.
     pub max_response: u64,
@@ -350,8 +377,8 @@ impl EgressConfig {
 
     /// The allow-list of `entries` alone, as an adapter's `egress` key
     /// holds them, with no injected headers and the default limits.
-    pub fn from_entries(entries: &[String]) -> Result<EgressConfig, String> {
-        EgressConfig::parse(entries, &BTreeMap::new()).map_err(|(_, why)| why)
+    pub fn from_entries(entries: &[String]) -> anyhow::Result<EgressConfig> {
+        EgressConfig::parse(entries, &BTreeMap::new()).map_err(|(_, why)| anyhow::anyhow!(why))
     }
 
     /// The first entry a request fits.

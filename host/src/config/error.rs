@@ -18,7 +18,9 @@ pub(crate) const WHOLE_FILE: &str = "(file)";
 /// A place in a config file, both counted from 1; the column in characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
+    /// The line, counted from 1.
     pub line: usize,
+    /// The column in characters, counted from 1.
     pub column: usize,
 }
 

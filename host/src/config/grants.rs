@@ -73,6 +73,8 @@ impl Grants {
         Grants::new(&["*.*".to_string()]).unwrap_or_default()
     }
 
+    /// Whether `tool` on `server` may be called and seen: granted here
+    /// and by any grants these are held within.
     pub fn allows(&self, server: &str, tool: &str) -> bool {
         self.patterns.matches(server, tool)
             && self.within.as_ref().is_none_or(|w| w.allows(server, tool))

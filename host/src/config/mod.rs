@@ -76,7 +76,10 @@ pub enum NameMode {
 /// Settings that apply to the whole hub.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How exposed tool names are formed (default: prefixed).
     pub names: NameMode,
+    /// What joins a server's name and a tool's in prefixed names (default
+    /// `__`).
     pub separator: String,
     /// How long a server may take to start and answer its handshake.
     pub startup_timeout: Duration,
@@ -108,7 +111,7 @@ pub struct Settings {
     pub edge: EdgeLimits,
     /// The journal of durable runs (`journal`: a path, or `false` for
     /// none); by default one of the config's own under the user's data
-    /// folder (see [`own_journal`]).
+    /// folder (see `own_journal`).
     pub journal: Option<PathBuf>,
     /// Said by `weft runs` when this config's own journal does not exist
     /// yet and the old shared one does: earlier runs may be there.
@@ -292,18 +295,22 @@ pub fn data_dir() -> Option<PathBuf> {
 pub enum Transport {
     /// A child process speaking MCP over its stdin and stdout.
     Stdio {
+        /// The program to start, found on PATH or by its path.
         command: String,
+        /// Its arguments.
         args: Vec<String>,
         /// Resolved environment (references already substituted).
         env: BTreeMap<String, String>,
         /// Names of weft's own variables passed on (`settings.pass_env`).
         pass_env: Vec<String>,
+        /// Its working folder (default: weft's own).
         cwd: Option<PathBuf>,
         /// What the operating system lets the process reach.
         sandbox: Box<SandboxConfig>,
     },
     /// A remote server at a URL.
     Http {
+        /// The server's `http://` or `https://` URL.
         url: String,
         /// Resolved headers (references already substituted).
         headers: BTreeMap<String, String>,
@@ -315,7 +322,10 @@ pub enum Transport {
         oauth: Option<Box<oauth::OAuthConfig>>,
     },
     /// A server built into weft (`echo`), reached over an in-memory pipe.
-    Builtin { name: String },
+    Builtin {
+        /// Which built-in server (`echo`).
+        name: String,
+    },
     /// A Wasm component of the `adapter` world, run in weft's sandbox.
     Component(Box<adapter::AdapterConfig>),
 }
@@ -338,14 +348,22 @@ pub enum UpstreamEra {
 /// One `[servers.NAME]` entry, validated and resolved.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// The name from `[servers.NAME]`, which prefixes its tools' names.
     pub name: String,
+    /// How weft reaches the server.
     pub transport: Transport,
+    /// Whether weft starts and uses the server (`enabled`, default true).
     pub enabled: bool,
+    /// The timeout of each call (default: `settings.call_timeout`).
     pub timeout: Duration,
+    /// Which server wins a name collision or a `@DOMAIN` call, the higher
+    /// first (default 0).
     pub priority: i64,
+    /// The domains a call to `@DOMAIN` may send to this server.
     pub domains: Vec<String>,
     /// Tool-name globs; empty means every tool.
     pub include: Vec<String>,
+    /// Tool-name globs to hide, even when `include` matches them.
     pub exclude: Vec<String>,
     /// Restarts, retries, the circuit breaker and the cache.
     pub resilience: Resilience,
@@ -388,6 +406,7 @@ impl std::fmt::Debug for TenantTransports {
 pub struct Config {
     /// The file it came from, if any (for messages).
     pub source: Option<PathBuf>,
+    /// `[settings]`: what applies to the whole hub.
     pub settings: Settings,
     /// Servers in name order.
     pub servers: Vec<ServerConfig>,
@@ -406,7 +425,7 @@ pub struct Config {
 
 /// Values kept for redaction: `.0` masked in every output, `.1` as
 /// `(tenant, value)`, masked in every output but that tenant's own (see
-/// [`crate::redact::for_tenant`]). `Debug` shows only how many.
+/// `crate::redact::for_tenant`). `Debug` shows only how many.
 #[derive(Clone, Default)]
 pub struct SecretValues(pub Vec<String>, pub Vec<(String, String)>);
 
@@ -519,13 +538,24 @@ impl Config {
 /// of the three it names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// The name is empty or longer than 32 characters.
     #[error("a {what} name must be 1 to 32 characters long")]
-    Length { what: &'static str },
+    Length {
+        /// The kind of name: "server", "policy" or "tenant".
+        what: &'static str,
+    },
+    /// The name has a character other than an ASCII letter or digit, `-` or `_`.
     #[error("a {what} name may use only letters, digits, '-' and '_'")]
-    Characters { what: &'static str },
+    Characters {
+        /// The kind of name: "server", "policy" or "tenant".
+        what: &'static str,
+    },
+    /// The name contains `settings.separator`.
     #[error("a {what} name must not contain the name separator {separator:?}")]
     Separator {
+        /// The kind of name: "server", "policy" or "tenant".
         what: &'static str,
+        /// The separator it contains.
         separator: String,
     },
 }

@@ -43,6 +43,7 @@ use super::ConfigError;
 /// How weft gets a token for one server.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OAuthConfig {
+    /// How weft gets tokens (default: `authorization_code`).
     pub grant: Grant,
     /// A client registered beforehand; without one weft uses a client
     /// metadata document (when `client_metadata_url` is set and the
@@ -61,6 +62,7 @@ pub struct OAuthConfig {
     /// `private_key_jwt`: the client's PEM key (PKCS#8, resolved) and the
     /// algorithm it signs with, instead of a client secret.
     pub private_key: Option<String>,
+    /// The algorithm `private_key` signs with (default ES256).
     pub signing_algorithm: SigningAlgorithm,
     /// `jwt_bearer`: the workload's JWT, presented as the grant.
     pub assertion: Option<Assertion>,
@@ -75,11 +77,16 @@ pub struct OAuthConfig {
 /// Algorithms a `private_key` may sign with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningAlgorithm {
+    /// ECDSA on P-256 with SHA-256 (the default).
     #[default]
     ES256,
+    /// ECDSA on P-384 with SHA-384.
     ES384,
+    /// RSA PKCS#1 v1.5 with SHA-256.
     RS256,
+    /// RSA PKCS#1 v1.5 with SHA-384.
     RS384,
+    /// RSA PKCS#1 v1.5 with SHA-512.
     RS512,
 }
 
@@ -98,7 +105,9 @@ impl SigningAlgorithm {
 /// platforms rotate workload tokens in place.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Assertion {
+    /// The JWT itself, resolved from the config.
     Value(String),
+    /// A file holding the JWT, read again each time a token is needed.
     File(PathBuf),
 }
 
@@ -115,9 +124,14 @@ impl std::fmt::Debug for Assertion {
 /// An enterprise identity provider (`grant = "enterprise"`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Idp {
+    /// The identity provider's issuer (`idp_issuer`).
     pub issuer: String,
+    /// Where the ID token is exchanged for an identity assertion
+    /// (`idp_token_endpoint`, an `http://` or `https://` URL).
     pub token_endpoint: String,
+    /// weft's client id at the identity provider (`idp_client_id`).
     pub client_id: String,
+    /// weft's client secret there, resolved, if it has one (never printed).
     pub client_secret: Option<String>,
     /// The user's ID token from that provider.
     pub id_token: Assertion,

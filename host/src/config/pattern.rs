@@ -19,23 +19,37 @@ pub enum PatternError {
     /// good one looks like (the config checks say it, the compiler not).
     #[error("{what} {pattern:?} must be SERVER.TOOL{}", example_if(.example))]
     NotServerTool {
+        /// The kind of pattern: "grant", "view entry".
         what: &'static str,
+        /// The pattern as written.
         pattern: String,
+        /// Whether the message adds an example of a good pattern.
         example: bool,
     },
+    /// Nothing before or after the `.`.
     #[error("{what} {pattern:?} has an empty server or tool part")]
-    EmptyPart { what: &'static str, pattern: String },
+    EmptyPart {
+        /// The kind of pattern: "grant", "view entry".
+        what: &'static str,
+        /// The pattern as written.
+        pattern: String,
+    },
     /// `pattern` (or the part of it named) is not a glob.
     #[error("{what} {pattern:?}: {source}")]
     Glob {
+        /// The kind of pattern: "grant", "view entry".
         what: &'static str,
+        /// The pattern, or its part, as written.
         pattern: String,
+        /// globset's error.
         source: globset::Error,
     },
     /// The globs of a list do not build into one set.
     #[error("{what}s: {source}")]
     Set {
+        /// The kind of pattern: "grant", "view entry".
         what: &'static str,
+        /// globset's error.
         source: globset::Error,
     },
     /// The globs of the whole servers a view excludes do not build into

@@ -44,14 +44,17 @@ impl Default for Limits {
 /// One configured policy.
 #[derive(Debug, Clone)]
 pub struct PolicyConfig {
+    /// The name from `[policies.NAME]`.
     pub name: String,
     /// The component file, absolute or relative to the config file.
     pub path: PathBuf,
+    /// What the policy does, as agents see it (default: empty).
     pub description: String,
     /// JSON Schema of the input, as JSON.
     pub input_schema: serde_json::Value,
     /// `server.tool` globs: what the policy may call and see.
     pub grants: Vec<String>,
+    /// The limits of each run.
     pub limits: Limits,
 }
 

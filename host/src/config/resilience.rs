@@ -38,9 +38,13 @@ use crate::error::ErrorKind;
 /// Every resilience setting of one server.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resilience {
+    /// How the server is started again after a crash (`restart`).
     pub restart: RestartPolicy,
+    /// Which failed calls are tried again (`retry`).
     pub retry: RetryPolicy,
+    /// When calls fail fast instead of reaching the server (`breaker`).
     pub breaker: BreakerPolicy,
+    /// How long results may be served from the cache (`cache`).
     pub cache: CachePolicy,
 }
 
@@ -48,8 +52,11 @@ pub struct Resilience {
 /// with jitter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestartPolicy {
+    /// The delay before the first restart (default 250ms).
     pub initial: Duration,
+    /// The longest delay between restarts (default 30s).
     pub max: Duration,
+    /// How much the delay grows after each failed start (default 2.0).
     pub factor: f64,
     /// The fraction of the delay added or taken away at random.
     pub jitter: f64,
@@ -83,9 +90,14 @@ impl RestartPolicy {
 /// Which failed calls are tried again, and how.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
+    /// How many times a failed call is tried again, 0 to 10 (default 2).
     pub max_retries: u32,
+    /// The pause before the first retry (default 100ms).
     pub backoff: Duration,
+    /// How much the pause grows from one retry to the next (default 2.0).
     pub factor: f64,
+    /// The error kinds that are retried (default: unavailable, timeout,
+    /// rate-limited).
     pub kinds: Vec<ErrorKind>,
     /// Retry tools that are neither read-only nor idempotent too. Off by
     /// default: repeating a write by accident is worse than failing.
@@ -136,6 +148,7 @@ pub fn backoff(first: Duration, factor: f64, n: u32, cap: Duration) -> Duration 
 pub struct BreakerPolicy {
     /// 0 turns the breaker off.
     pub failures: u32,
+    /// How long the breaker stays open before a probe call (default 10s).
     pub cooldown: Duration,
 }
 

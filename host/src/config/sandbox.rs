@@ -70,6 +70,7 @@ pub struct SandboxConfig {
     pub read: Vec<PathBuf>,
     /// Extra read-write paths (absolute; folders weft creates if missing).
     pub write: Vec<PathBuf>,
+    /// The network the server may use (default: all).
     pub network: Network,
     /// The most data memory (heap and writable mappings), in bytes.
     pub memory: u64,
@@ -96,7 +97,7 @@ impl SandboxConfig {
     pub fn check_grants<'a>(
         &'a self,
         extra: impl IntoIterator<Item = &'a Path>,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         let guarded = self.guarded();
         for path in self
             .read
@@ -237,13 +238,14 @@ impl RawSandbox {
                 ));
             }
             for written in list {
-                let path = resolve_path(written, base)
-                    .map_err(|m| ConfigError::new(file, key(&format!(".{field}")), m))?;
+                let path = resolve_path(written, base).map_err(|m| {
+                    ConfigError::new(file, key(&format!(".{field}")), format!("{m:#}"))
+                })?;
                 into.push(path);
             }
         }
         out.check_grants([]).map_err(|m| {
-            ConfigError::new(file, key(""), m).hint(
+            ConfigError::new(file, key(""), format!("{m:#}")).hint(
                 "give the server a folder that holds none of weft's files (its secrets, keys, journal, audit log, caches and data)",
             )
         })?;
@@ -291,7 +293,7 @@ impl RawSandbox {
                     .map(|i| parse_port(i))
                     .collect::<Result<_, _>>()
                     .map_err(|m| {
-                        ConfigError::new(file, key(".network"), m).hint(
+                        ConfigError::new(file, key(".network"), format!("{m:#}")).hint(
                             "the kernel checks a sandboxed server's connections by port, not by host: write \"*:443\"",
                         )
                     })?,
@@ -323,11 +325,11 @@ impl RawSandbox {
 }
 
 /// `*:PORT` (or `:PORT`, or a bare port).
-fn parse_port(item: &str) -> Result<u16, String> {
+fn parse_port(item: &str) -> anyhow::Result<u16> {
     let port = match item.rsplit_once(':') {
         Some(("*" | "", port)) => port,
         Some((host, _)) => {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{}: the host {} cannot be enforced",
                 quote(item),
                 quote(host)
@@ -337,7 +339,7 @@ fn parse_port(item: &str) -> Result<u16, String> {
     };
     match port.parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!(
+        _ => Err(anyhow::anyhow!(
             "{} is not \"*:PORT\" with a port from 1 to 65535",
             quote(item)
         )),
@@ -345,20 +347,20 @@ fn parse_port(item: &str) -> Result<u16, String> {
 }
 
 /// `~/x`, `${env:X}/y`, `/abs` or `rel` (from `base`) as a clean absolute path.
-fn resolve_path(written: &str, base: &Path) -> Result<PathBuf, String> {
+fn resolve_path(written: &str, base: &Path) -> anyhow::Result<PathBuf> {
     if written.len() > MAX_PATH_BYTES {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "a path of {} bytes; at most {MAX_PATH_BYTES}",
             written.len()
         ));
     }
     let text = super::secrets::resolve_noting(written, None, &mut Vec::new())
-        .map_err(|e| e.to_string())?;
+        .map_err(anyhow::Error::from)?;
     let path = match text.strip_prefix("~") {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             let home = std::env::var_os("HOME")
                 .filter(|h| !h.is_empty())
-                .ok_or_else(|| format!("{written:?} starts with ~ but HOME is not set"))?;
+                .ok_or_else(|| anyhow::anyhow!("{written:?} starts with ~ but HOME is not set"))?;
             PathBuf::from(home).join(rest.trim_start_matches('/'))
         }
         _ => PathBuf::from(&text),
@@ -370,7 +372,7 @@ fn resolve_path(written: &str, base: &Path) -> Result<PathBuf, String> {
     };
     let clean = lexical_clean(&path);
     if clean == Path::new("/") {
-        return Err(format!("{written:?} is the whole filesystem"));
+        return Err(anyhow::anyhow!("{written:?} is the whole filesystem"));
     }
     Ok(clean)
 }
@@ -392,14 +394,14 @@ pub(crate) fn lexical_clean(path: &Path) -> PathBuf {
 
 /// An error if `grant` holds (or is inside) one of weft's protected paths.
 /// Both are compared as written and, where they exist, with links resolved.
-pub(crate) fn check_grant(grant: &Path, protected: &[PathBuf]) -> Result<(), String> {
+pub(crate) fn check_grant(grant: &Path, protected: &[PathBuf]) -> anyhow::Result<()> {
     let grant_real = std::fs::canonicalize(grant).ok();
     for p in protected {
         let p_real = std::fs::canonicalize(p).ok();
         for g in std::iter::once(grant).chain(grant_real.as_deref()) {
             for q in std::iter::once(p.as_path()).chain(p_real.as_deref()) {
                 if q.starts_with(g) || g.starts_with(q) {
-                    return Err(format!(
+                    return Err(anyhow::anyhow!(
                         "{} would give the server {} (weft's own)",
                         grant.display(),
                         p.display()
@@ -456,9 +458,9 @@ mod tests {
 
     #[test]
     fn ports_are_written_with_any_host() {
-        assert_eq!(parse_port("*:443"), Ok(443));
-        assert_eq!(parse_port(":80"), Ok(80));
-        assert_eq!(parse_port("8080"), Ok(8080));
+        assert_eq!(parse_port("*:443").ok(), Some(443));
+        assert_eq!(parse_port(":80").ok(), Some(80));
+        assert_eq!(parse_port("8080").ok(), Some(8080));
         for bad in [
             "api.example.com:443",
             "10.0.0.1:443",

@@ -18,9 +18,12 @@ pub enum SecretsFileError {
         "a ${{secret:..}} reference needs a secrets file; set `secrets = \"FILE\"` under [settings] or the WEFT_SECRETS variable"
     )]
     NotConfigured,
+    /// The file's metadata cannot be read: most often, it is not there.
     #[error("cannot open the secrets file {}: {source}{}", .path.display(), open_hint(.source))]
     Open {
+        /// The secrets file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// Group or others may read it (`mode` is its permission bits).
@@ -29,10 +32,18 @@ pub enum SecretsFileError {
         .path.display(),
         .path.display()
     )]
-    Readable { path: PathBuf, mode: u32 },
+    Readable {
+        /// The secrets file.
+        path: PathBuf,
+        /// Its permission bits (`0o644`).
+        mode: u32,
+    },
+    /// The file is there but its text cannot be read.
     #[error("cannot read the secrets file {}: {source}", .path.display())]
     Read {
+        /// The secrets file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// Not a table of strings (and tenants' tables); `why` says what is not.
@@ -40,15 +51,24 @@ pub enum SecretsFileError {
         "the secrets file {} is not a TOML table of NAME = \"value\" lines (and [tenants.NAME] tables): {why}",
         .path.display()
     )]
-    Malformed { path: PathBuf, why: String },
+    Malformed {
+        /// The secrets file.
+        path: PathBuf,
+        /// What is wrong, in the TOML reader's or weft's words.
+        why: String,
+    },
     /// A store made from values, saved.
     #[error("this secret store has no file")]
     NoFile,
+    /// The store cannot be turned into TOML to be saved.
     #[error("{0}")]
     Serialize(toml::ser::Error),
+    /// The file cannot be written.
     #[error("cannot write the secrets file {}: {source}", .path.display())]
     Write {
+        /// The secrets file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
 }
@@ -67,22 +87,43 @@ fn open_hint(e: &std::io::Error) -> &'static str {
 pub enum ReferenceError {
     /// `shape` is the reference's start, never the value around it.
     #[error("unclosed reference in {shape:?}: add the closing '}}'")]
-    Unclosed { shape: String },
+    Unclosed {
+        /// `…` and at most 24 characters from the text's first `${` on.
+        shape: String,
+    },
+    /// `${env:NAME}` names a variable that is not set, and gives no
+    /// `:-DEFAULT`.
     #[error(
         "${{env:{name}}} refers to the environment variable {name}, which is not set; set it, or write ${{env:{name}:-DEFAULT}}"
     )]
-    EnvUnset { name: String },
+    EnvUnset {
+        /// The variable's name.
+        name: String,
+    },
+    /// `${secret:NAME}` with no secrets file configured.
     #[error(
         "${{secret:{name}}} needs a secrets file; set `secrets = \"FILE\"` under [settings] or WEFT_SECRETS"
     )]
-    NoSecretsFile { name: String },
+    NoSecretsFile {
+        /// The secret's name.
+        name: String,
+    },
     /// `file` is the secrets file the secret is not in.
     #[error("${{secret:{name}}}: no secret named {name} in {file}")]
-    NoSuchSecret { name: String, file: String },
+    NoSuchSecret {
+        /// The secret's name.
+        name: String,
+        /// The secrets file's path, or "the secret store" when it has none.
+        file: String,
+    },
+    /// A `${...}` that is neither `${env:NAME}` nor `${secret:NAME}`.
     #[error(
         "${{{reference}}} is not a reference weft knows; use ${{env:NAME}} or ${{secret:NAME}}"
     )]
-    Unknown { reference: String },
+    Unknown {
+        /// The text between `${` and `}`.
+        reference: String,
+    },
 }
 
 /// The secrets of one secrets file. Its `Debug` never shows values.

@@ -24,6 +24,7 @@ pub const DEFAULT_KEY_FILE: &str = "weft.keys.toml";
 /// One tenant, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantConfig {
+    /// The name from `[tenants.NAME]`.
     pub name: String,
     /// `server.tool` globs the tenant sees; empty means nothing.
     pub include: Vec<String>,
@@ -33,6 +34,7 @@ pub struct TenantConfig {
     pub policies: Vec<String>,
     /// May read `/status` and `/metrics` of `weft serve --http`.
     pub admin: bool,
+    /// What the tenant cannot exceed.
     pub limits: TenantLimits,
     /// Key hashes (`sha256:HEX`) with their ids.
     pub keys: Vec<KeyEntry>,
@@ -80,7 +82,9 @@ pub struct TenantLimits {
     pub concurrent_requests: Option<u32>,
     /// Caps on each policy run.
     pub fuel: Option<u64>,
+    /// The most wall time of each of the tenant's runs.
     pub timeout: Option<Duration>,
+    /// The most memory of each of the tenant's runs, in bytes (at most 1GiB).
     pub memory: Option<u64>,
 }
 
@@ -95,10 +99,15 @@ impl TenantLimits {
 /// One stored API key: its id (shown in the audit log) and its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyEntry {
+    /// The key's id: as the key file has it, or `TENANT-inline-N` for the
+    /// hash at index N of the tenant's inline `keys`.
     pub id: String,
+    /// The tenant the key belongs to.
     pub tenant: String,
     /// `sha256:` and 64 hex digits.
     pub hash: String,
+    /// When `weft keys add` made it (RFC 3339, UTC), if recorded; inline
+    /// keys have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
 }
@@ -272,19 +281,30 @@ pub struct NotAKeyHash;
 /// Why the key file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
+    /// The file is there but cannot be read.
     #[error("cannot read the key file {}: {source}", .path.display())]
     Read {
+        /// The key file.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
     /// Not TOML, or not `[[key]]` tables; `message` is the TOML reader's.
     #[error("the key file {} is not a list of [[key]] tables: {message}", .path.display())]
-    Malformed { path: PathBuf, message: String },
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+        /// The TOML reader's message.
+        message: String,
+    },
     /// The key `id` holds a hash that is not one.
     #[error("the key file {}: key {id:?}: the hash {source}", .path.display())]
     BadHash {
+        /// The key file.
         path: PathBuf,
+        /// The id of the key with the bad hash.
         id: String,
+        /// What is wrong with the hash.
         source: NotAKeyHash,
     },
 }
@@ -372,6 +392,7 @@ pub fn resolve_key_file<'a>(
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
+    /// The `[[key]]` tables, in file order.
     #[serde(default, rename = "key")]
     pub keys: Vec<KeyEntry>,
 }

@@ -28,7 +28,9 @@ pub struct TlsConfig {
 /// A client certificate chain (PEM file) and its private key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientIdentity {
+    /// The PEM file of the certificate chain, absolute.
     pub cert_file: PathBuf,
+    /// Where the certificate's private key comes from.
     pub key: KeySource,
 }
 

@@ -253,7 +253,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     }
     if let Some(url) = &raw_settings.otel_endpoint {
         settings.otel_endpoint = Some(otel_endpoint(url).map_err(|why| {
-            ConfigError::new(file, "settings.otel_endpoint", why)
+            ConfigError::new(file, "settings.otel_endpoint", format!("{why:#}"))
                 .hint("give the collector's OTLP/HTTP address, like \"http://127.0.0.1:4318\" (traces go to /v1/traces under it)")
         })?);
     }
@@ -587,16 +587,18 @@ pub(super) fn field_error(file: &Path, key: &str, message: &str) -> ConfigError 
 
 /// The OTLP/HTTP traces URL for `settings.otel_endpoint`: the collector's
 /// base address gets `/v1/traces`; a URL that already ends so is kept.
-fn otel_endpoint(text: &str) -> Result<String, String> {
+fn otel_endpoint(text: &str) -> anyhow::Result<String> {
     let trimmed = text.trim().trim_end_matches('/');
     let Some(rest) = trimmed
         .strip_prefix("http://")
         .or_else(|| trimmed.strip_prefix("https://"))
     else {
-        return Err(format!("{text:?} is not an http:// or https:// URL"));
+        return Err(anyhow::anyhow!(
+            "{text:?} is not an http:// or https:// URL"
+        ));
     };
     if rest.is_empty() || rest.starts_with('/') || trimmed.contains(char::is_whitespace) {
-        return Err(format!("{text:?} names no host"));
+        return Err(anyhow::anyhow!("{text:?} names no host"));
     }
     Ok(match trimmed.ends_with("/v1/traces") {
         true => trimmed.to_string(),

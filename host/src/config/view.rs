@@ -22,6 +22,8 @@ pub struct View {
 }
 
 impl View {
+    /// Compiles a view from `server.tool` globs to include and to exclude;
+    /// fails on a pattern that is not `SERVER.TOOL` or not a glob.
     pub fn new(include: &[String], exclude: &[String]) -> Result<View, PatternError> {
         let mut whole = GlobSetBuilder::new();
         for (server, _) in exclude

@@ -31,22 +31,46 @@ impl RunCaller {
 /// Why a run cannot go on as the caller it was made for.
 #[derive(Debug, thiserror::Error)]
 pub enum CallerError {
+    /// The run's tenant is no longer defined in the config.
     #[error(
         "run {run} was made for tenant {tenant:?}, which the config no longer defines; it is not resumed"
     )]
-    TenantGone { run: String, tenant: String },
+    TenantGone {
+        /// The run's id.
+        run: String,
+        /// The name of the tenant the run was made for.
+        tenant: String,
+    },
+    /// A tenant's run was stored without its caller, by an older weft.
     #[error(
         "run {run} was stored without its caller (by a weft older than this one), so weft cannot tell how far its caller was narrowed within tenant {tenant:?}'s view; it is not resumed: start it again"
     )]
-    NotStored { run: String, tenant: String },
+    NotStored {
+        /// The run's id.
+        run: String,
+        /// The name of the tenant the run was made for.
+        tenant: String,
+    },
+    /// The run's stored options could not be parsed.
     #[error(
         "run {run}'s stored options cannot be read ({why}), so weft cannot tell whom it was for; it is not resumed: start it again"
     )]
-    Unreadable { run: String, why: String },
+    Unreadable {
+        /// The run's id.
+        run: String,
+        /// Why the options could not be read.
+        why: String,
+    },
+    /// The stored caller's grants have a pattern that no longer compiles.
     #[error(
         "run {run}'s stored caller has grants that do not compile ({error}); it is not resumed: start it again"
     )]
-    Grants { run: String, error: PatternError },
+    Grants {
+        /// The run's id.
+        run: String,
+        /// The pattern's compile error.
+        error: PatternError,
+    },
 }
 
 /// The caller `run` goes on as: the one stored with it, of its tenant

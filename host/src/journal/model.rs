@@ -24,6 +24,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The kebab-case name the journal stores and `weft runs` prints.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Running => "running",
@@ -35,6 +36,7 @@ impl Status {
         }
     }
 
+    /// Reads a name written by [`Status::as_str`]; `None` for any other text.
     pub fn parse(text: &str) -> Option<Status> {
         Some(match text {
             "running" => Status::Running,
@@ -63,8 +65,10 @@ pub struct RunOptions {
     /// `--fuel`: `Some(None)` is unlimited.
     #[serde(default)]
     pub fuel: Option<Option<u64>>,
+    /// `--timeout`, in milliseconds (none: the configured limit).
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// `--memory`, in bytes (none: the configured limit).
     #[serde(default)]
     pub memory: Option<u64>,
     /// What started the run: `serve` for a policy run through `weft
@@ -126,6 +130,7 @@ pub struct RunCaller {
 /// One run, as its row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The run's id, by which `weft runs` names it.
     pub id: String,
     /// The policy's name (from the config, or the file's stem).
     pub policy: String,
@@ -133,20 +138,26 @@ pub struct RunRecord {
     pub spec: String,
     /// The component's SHA-256, hex.
     pub digest: String,
+    /// The input the policy was given, as JSON text.
     pub input: String,
+    /// How the run was started, so a resume starts it the same way.
     pub options: RunOptions,
     /// The seed of the run's random streams (hex), so a replay draws the
     /// same bytes.
     #[serde(skip_serializing)]
     pub seed: String,
+    /// Where the run stands.
     pub status: Status,
     /// The process that runs it (or last ran it).
     pub pid: Option<u32>,
     /// Microseconds since the Unix epoch.
     pub started_at: i64,
+    /// When the row last changed, in microseconds since the Unix epoch.
     pub updated_at: i64,
+    /// The policy's output, once the run has finished with one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Why the run failed or was stopped, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Who holds the run's lease: the owner's id, and whether the lease is
@@ -218,6 +229,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kebab-case name the journal stores and `weft runs` prints.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Call => "call",
@@ -229,6 +241,7 @@ impl Kind {
         }
     }
 
+    /// Reads a name written by [`Kind::as_str`]; `None` for any other text.
     pub fn parse(text: &str) -> Option<Kind> {
         Some(match text {
             "call" => Kind::Call,
@@ -253,6 +266,7 @@ pub enum Resolution {
 }
 
 impl Resolution {
+    /// The kebab-case name the journal stores: `done` or `not-done`.
     pub fn as_str(self) -> &'static str {
         match self {
             Resolution::Done => "done",
@@ -260,6 +274,7 @@ impl Resolution {
         }
     }
 
+    /// Reads `done` or `not-done`; `None` for any other text.
     pub fn parse(text: &str) -> Option<Resolution> {
         match text {
             "done" => Some(Resolution::Done),
@@ -272,17 +287,22 @@ impl Resolution {
 /// One event of a run. A call's row is its intent until `result` is set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
+    /// The event's place in its run, counting from 0.
     pub seq: u64,
+    /// What the event records.
     pub kind: Kind,
     /// The request, as JSON text (for a call: server, tool and args).
     pub request: String,
     /// The result, as JSON text; `None` for a call in flight (or in doubt).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<String>,
+    /// How someone settled the call, if it was in doubt; `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
     /// Microseconds since the Unix epoch.
     pub started_at: i64,
+    /// When the result was recorded, in microseconds since the Unix epoch;
+    /// `None` while there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<i64>,
 }
@@ -328,17 +348,21 @@ impl Event {
 /// The request of a call, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRequest {
+    /// The server, as the guest named it.
     pub server: String,
+    /// The tool on that server, as the guest named it.
     pub tool: String,
     /// The arguments exactly as the guest sent them.
     pub args: String,
 }
 
 impl CallRequest {
+    /// The request as the journal stores it: a JSON object.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Reads a stored request back; `None` when `text` is not one.
     pub fn from_json(text: &str) -> Option<CallRequest> {
         serde_json::from_str(text).ok()
     }
@@ -355,7 +379,9 @@ impl CallRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallOutcome {
+    /// The call succeeded; holds the result text the guest was given.
     Ok(String),
+    /// The call failed with this error.
     Err(crate::CallError),
 }
 

@@ -26,8 +26,11 @@ pub enum Step {
     /// urgent one, hears when it is stored. `n` counts the calls this
     /// process sent (from 1).
     Live {
+        /// The sequence number of the call's event.
         seq: u64,
+        /// Which call this process is sending, counting from 1.
         n: u32,
+        /// Hears when the intent is stored, if the caller asked to wait.
         intent: Option<oneshot::Receiver<Result<(), JournalError>>>,
     },
     /// The replay has left the journal's path: stop the run.
@@ -130,6 +133,7 @@ impl Recorder {
         }
     }
 
+    /// The id of the run this journal records.
     pub fn run_id(&self) -> &str {
         &self.run
     }

@@ -32,10 +32,17 @@ pub fn held(run: &RunRecord) -> bool {
 /// A call in doubt that may not be sent again on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum InDoubt {
+    /// The call's stored request cannot be read; holds its sequence number.
     #[error("call #{0} has an unreadable request")]
     Unreadable(u64),
+    /// The call is not safe to repeat and nobody has settled it.
     #[error("call #{seq} ({call}) was sent or about to be, and its result was never recorded")]
-    Unsettled { seq: u64, call: String },
+    Unsettled {
+        /// The call's sequence number in its run.
+        seq: u64,
+        /// The call as `server.tool {args}`, its args cut short.
+        call: String,
+    },
 }
 
 /// The calls in doubt that may be sent again: each is safe to repeat

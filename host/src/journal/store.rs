@@ -20,19 +20,32 @@ pub enum Op {
     CreateRun(Box<RunRecord>),
     /// An event's row, replacing any row of the same run and sequence
     /// number (a call in doubt that is sent again keeps its place).
-    Event { run: String, event: Event },
+    Event {
+        /// The run's id.
+        run: String,
+        /// The event to store.
+        event: Event,
+    },
     /// A call's result, filling in its intent's row.
     Result {
+        /// The run's id.
         run: String,
+        /// The call's sequence number in the run.
         seq: u64,
+        /// The call's outcome, as JSON text.
         result: String,
+        /// When the result came, in microseconds since the Unix epoch.
         finished_at: i64,
     },
     /// The run's end (or stop): its status, output and error.
     Finish {
+        /// The run's id.
         run: String,
+        /// The status the run ends in.
         status: Status,
+        /// The policy's output, if it returned one.
         output: Option<String>,
+        /// Why the run failed or was stopped, if it was.
         error: Option<String>,
     },
 }
@@ -40,7 +53,9 @@ pub enum Op {
 /// Which runs `weft runs list` shows.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only runs in this status; `None`: any status.
     pub status: Option<Status>,
+    /// Only runs of the policy of this name; `None`: any policy.
     pub policy: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
@@ -49,24 +64,54 @@ pub struct Filter {
 /// What went wrong with the journal, naming its file.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
+    /// The journal file cannot be opened, made or set up.
     #[error(
         "cannot use the journal {path}: {reason} (move the file away to start a new journal, or set `journal = false` in [settings] to run without one)"
     )]
-    Unusable { path: PathBuf, reason: String },
+    Unusable {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A read or write of the journal file failed.
     #[error("the journal {path} failed: {reason}")]
-    Failed { path: PathBuf, reason: String },
+    Failed {
+        /// The journal file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// The journal file holds no run of that id.
     #[error("no run {id:?} in the journal {path} (`weft runs list` shows the runs it holds)")]
-    UnknownRun { id: String, path: PathBuf },
+    UnknownRun {
+        /// The run id asked for.
+        id: String,
+        /// The journal file.
+        path: PathBuf,
+    },
+    /// The journal's writer ended before the write was stored; holds why.
     #[error("the journal stopped: {0}")]
     Stopped(String),
     /// A shared journal's database (`at` never shows a password) could
     /// not be used; `reason` says what to do next.
     #[error("the journal database {at}: {reason}")]
-    Database { at: String, reason: String },
+    Database {
+        /// Where the database is, without its password.
+        at: String,
+        /// What went wrong, and what to do next.
+        reason: String,
+    },
+    /// The shared journal's database holds no run of that id.
     #[error(
         "no run {id:?} in the journal database {at} (`weft runs list` shows the runs it holds)"
     )]
-    UnknownRunAt { id: String, at: String },
+    UnknownRunAt {
+        /// The run id asked for.
+        id: String,
+        /// Where the database is, without its password.
+        at: String,
+    },
 }
 
 /// A place runs are journaled.

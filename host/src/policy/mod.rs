@@ -24,11 +24,20 @@ use crate::{Caller, Hub};
 /// Why a policy could not even start.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
+    /// The name is neither a configured policy nor a `.wasm` file.
     #[error("no policy named {name:?} in the config{hint}")]
-    Unknown { name: String, hint: String },
+    Unknown {
+        /// The name or path given.
+        name: String,
+        /// A suggestion to append to the message, starting with `; `.
+        hint: String,
+    },
+    /// The policy's `.wasm` file cannot be read.
     #[error("cannot read {path}: {error}")]
     Unreadable {
+        /// The component's path.
         path: PathBuf,
+        /// The error reading it.
         error: std::io::Error,
     },
     /// A grant that is not a `SERVER.TOOL` pattern.
@@ -55,6 +64,7 @@ impl From<RunStatus> for Status {
 /// The outcome of a run, for people (`weft run`) and for `--json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    /// The policy's name (from the config, or the file's stem).
     pub policy: String,
     /// The run's id in the journal, when it is durable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -64,17 +74,26 @@ pub struct RunReport {
     /// The policy's output: JSON when it is JSON, else a string.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<serde_json::Value>,
+    /// Why the run failed, was refused or was stopped, when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The limit that stopped the run, when one did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitError>,
+    /// The host calls the policy made, in order.
     pub calls: Vec<CallRecord>,
+    /// The fuel the run burned, in fuel units.
     pub fuel_used: u64,
+    /// How long the run took, in milliseconds.
     pub duration_ms: f64,
+    /// How the component was obtained: from memory, from disk, or compiled.
     pub component: Origin,
+    /// The lines the policy logged, in order.
     pub logs: Vec<LogLine>,
+    /// What the guest wrote to stdout, at most its `max_log` bytes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub stdout: String,
+    /// What the guest wrote to stderr, at most its `max_log` bytes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub stderr: String,
 }
@@ -112,6 +131,7 @@ impl RunReport {
 }
 
 impl RunReport {
+    /// Whether the run ended with the policy's output (status `ok`).
     pub fn ok(&self) -> bool {
         self.status == RunStatus::Ok
     }
@@ -120,9 +140,13 @@ impl RunReport {
 /// A policy ready to run: its bytes, grants and limits.
 #[derive(Clone)]
 pub struct Loaded {
+    /// The policy's name (from the config, or the file's stem).
     pub name: String,
+    /// The component's bytes.
     pub wasm: Wasm,
+    /// The tools its calls may reach.
     pub grants: Grants,
+    /// Its limits on fuel, time, memory, calls, output and logs (defaults for a bare path).
     pub limits: Limits,
 }
 
@@ -189,10 +213,12 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner whose policies call tools through `hub`, run in `sandbox`.
     pub fn new(hub: Hub, sandbox: Arc<Sandbox>) -> Runner {
         Runner { hub, sandbox }
     }
 
+    /// The hub its policies call tools through.
     pub fn hub(&self) -> &Hub {
         &self.hub
     }

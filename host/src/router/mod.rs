@@ -61,7 +61,11 @@ pub struct Forward {
     /// `upstream::handshake_side`). `false` for a library caller that
     /// answers through `relay` in whatever era the server speaks.
     pub handshake_agent: bool,
+    /// The agent's answers to an earlier input-required result, sent on
+    /// with the retried call.
     pub input_responses: Option<InputResponses>,
+    /// The `requestState` of that input-required result, handed back to
+    /// the upstream unchanged with the answers.
     pub request_state: Option<String>,
     /// The agent's capabilities, told to a 2026-07-28 upstream in place of
     /// weft's own, so it asks only for what the agent can give.
@@ -77,6 +81,22 @@ pub struct Forward {
 }
 
 impl Forward {
+    /// What an embedding program gives a call to hear from the server:
+    /// progress, logs and its requests for input arrive on `relay`, and
+    /// are answered there, in whichever era the server speaks.
+    pub fn new(relay: Relay) -> Forward {
+        Forward {
+            relay,
+            pass_input_required: false,
+            handshake_agent: false,
+            input_responses: None,
+            request_state: None,
+            client_capabilities: None,
+            log_level: None,
+            asked: Arc::default(),
+        }
+    }
+
     fn agent_was_asked(&self) -> bool {
         self.asked.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -90,7 +110,9 @@ impl Forward {
 /// A forwarded call's outcome: done, or the upstream needs the agent's input.
 #[derive(Debug)]
 pub enum Forwarded {
+    /// The upstream answered with the tool's result.
     Complete(CallToolResult),
+    /// A 2026-07-28 upstream needs the agent's input before it can answer.
     InputRequired(InputRequiredResult),
     /// The server made a task of the call (the 2026-07-28 tasks extension);
     /// only when the agent declared that extension.
@@ -103,6 +125,7 @@ pub enum Forwarded {
 /// only onto the wire) and, for an agent's call, how the upstream reaches
 /// the agent.
 pub struct CallRequest {
+    /// Who makes the call: its tenant, key and grants decide what it may reach.
     pub caller: Caller,
     /// The caller's catalog, taken once for the whole call.
     pub catalog: Arc<Catalog>,
@@ -113,7 +136,10 @@ pub struct CallRequest {
     /// The entry `tool` resolved to in `catalog`, when the caller named it
     /// by its exposed name (so it is not looked up again).
     entry: Option<usize>,
+    /// The call's arguments; `None` when it was given none.
     pub args: Option<Arc<JsonObject>>,
+    /// How the upstream reaches the agent; `None` unless the call is an
+    /// agent's (see [`CallRequest::forwarded`]).
     pub forward: Option<Forward>,
 }
 

@@ -51,10 +51,15 @@ const SHOWN_NAME: usize = 64;
 /// One tool call a run made, for its report.
 #[derive(Debug, Clone, Serialize)]
 pub struct CallRecord {
+    /// The server called.
     pub server: String,
+    /// The tool called on that server.
     pub tool: String,
+    /// How long the call took, in milliseconds (0 when the grants refused it).
     pub ms: f64,
+    /// Whether the call succeeded.
     pub ok: bool,
+    /// Why the call failed; `None` when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<crate::ErrorKind>,
 }
@@ -62,7 +67,9 @@ pub struct CallRecord {
 /// One line the guest logged.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogLine {
+    /// The level the guest named (`debug`, `info`, `warning`...), at most 16 bytes.
     pub level: String,
+    /// The text logged, at most 4096 bytes.
     pub message: String,
 }
 
@@ -71,16 +78,22 @@ pub type ProgressFn = Arc<dyn Fn(f64, Option<f64>, Option<String>) + Send + Sync
 
 /// What a run's host calls share.
 pub struct RunCtx {
+    /// The hub that hosts the run: its catalog, config, router and audit log.
     pub hub: Arc<dyn ToolHost>,
+    /// The tools the run itself is granted, before the caller narrows them.
     pub grants: Grants,
     /// Whom the run is for and the policy's name, for the router and the
     /// audit log: its tenant's view, and its grants held within whatever
     /// already narrowed the caller (an agent's token's scopes).
     pub caller: Caller,
+    /// The most tool calls the run may make; one more fails it with a call limit.
     pub max_calls: u32,
     calls_made: AtomicU32,
+    /// Every tool call the run made, in order, for its report.
     pub records: Mutex<Vec<CallRecord>>,
+    /// The lines the guest logged, at most 1000.
     pub logs: Mutex<Vec<LogLine>>,
+    /// Where the guest's progress reports go; `None` drops them.
     pub progress: Option<ProgressFn>,
     /// What `config()` returns: an adapter's `[servers.NAME.config]`, `{}`
     /// for a policy.
@@ -345,12 +358,17 @@ pub(crate) struct GrantedTool {
 
 /// The data of one run's `Store`.
 pub struct RunState {
+    /// The WASI context: captured stdout and stderr; no files, environment or sockets.
     pub wasi: WasiCtx,
+    /// The guest's resource handles (streams, pollables), at most 1024.
     pub table: ResourceTable,
+    /// Caps all of the guest's linear memories together at the run's memory limit.
     pub limiter: MemoryLimiter,
+    /// What the run's host calls share: grants, call cap, records and logs.
     pub ctx: Arc<RunCtx>,
     /// `wasi:http`'s state and weft's hooks (see `sandbox/egress.rs`).
     pub http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Decides, and sends, the guest's outgoing HTTP requests.
     pub hooks: super::egress::EgressHooks,
 }
 

@@ -8,27 +8,55 @@ use wasmtime::{ResourceLimiter, StoreLimits, Trap};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
 #[serde(tag = "limit", rename_all = "kebab-case")]
 pub enum LimitError {
+    /// The run used all the fuel it was given.
     #[error(
         "fuel limit: the policy used all {fuel} units of fuel (raise it with --fuel or `fuel` in the policy's config)"
     )]
-    Fuel { fuel: u64 },
+    Fuel {
+        /// The fuel the run was given, in wasmtime fuel units.
+        fuel: u64,
+    },
+    /// The run lasted longer than its timeout.
     #[error(
         "time limit: the policy ran longer than {ms} ms (raise it with --timeout or `timeout`)"
     )]
-    Time { ms: u64 },
+    Time {
+        /// The timeout, in milliseconds.
+        ms: u64,
+    },
+    /// The guest tried to grow its linear memory past the cap.
     #[error(
         "memory limit: the policy tried to use {desired} bytes of linear memory in all, over the cap of {cap} bytes ({})",
         memory_hint(.cap, "raise it with --memory or `memory`")
     )]
-    Memory { desired: u64, cap: u64 },
+    Memory {
+        /// The linear memory, in bytes, the refused grow asked for (0 when not known).
+        desired: u64,
+        /// The memory cap, in bytes.
+        cap: u64,
+    },
+    /// The run made more tool calls than `max_calls`.
     #[error("call limit: the policy made more than {max} tool calls (raise `max_calls`)")]
-    Calls { max: u32 },
+    Calls {
+        /// The most tool calls allowed (`max_calls`).
+        max: u32,
+    },
+    /// The run's result was larger than `max_output`.
     #[error(
         "output limit: the output is {size} bytes, over the cap of {cap} bytes (raise `max_output`)"
     )]
-    Output { size: u64, cap: u64 },
+    Output {
+        /// The result's size, in bytes.
+        size: u64,
+        /// The output cap (`max_output`), in bytes.
+        cap: u64,
+    },
+    /// The guest wrote more than `max_log` bytes to stdout or to stderr.
     #[error("log limit: the policy wrote more than {cap} bytes to stdout or stderr")]
-    Log { cap: u64 },
+    Log {
+        /// The cap on each of stdout and stderr (`max_log`), in bytes.
+        cap: u64,
+    },
 }
 
 /// How to raise a memory cap of `cap` bytes: `raise`, unless the cap is
@@ -96,6 +124,7 @@ impl LimitError {
 /// How a run failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum RunError {
+    /// The run hit one of its limits.
     #[error(transparent)]
     Limit(#[from] LimitError),
     /// The guest trapped: a panic, stack overflow, unreachable, …
@@ -122,6 +151,7 @@ pub struct MemoryLimiter {
 }
 
 impl MemoryLimiter {
+    /// A limiter allowing `cap` bytes of linear memory in all.
     pub fn new(cap: u64) -> MemoryLimiter {
         let cap_usize = usize::try_from(cap).unwrap_or(usize::MAX);
         let inner = wasmtime::StoreLimitsBuilder::new()

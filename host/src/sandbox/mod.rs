@@ -56,6 +56,7 @@ pub struct Wasm {
 }
 
 impl Wasm {
+    /// Wraps a component's bytes, hashing them once.
     pub fn new(bytes: Vec<u8>) -> Wasm {
         let digest = Sha256::digest(&bytes).into();
         Wasm {
@@ -64,6 +65,7 @@ impl Wasm {
         }
     }
 
+    /// The component's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -76,12 +78,17 @@ impl Wasm {
 
 /// What a run produced, whether it succeeded or not.
 pub struct RunOutcome {
+    /// The policy's output, or how the run failed.
     pub result: Result<String, RunError>,
+    /// Fuel the guest consumed, in wasmtime fuel units (0 if it never started).
     pub fuel_used: u64,
+    /// Wall time from the call to the end, loading or compiling included.
     pub duration: Duration,
-    /// Time to get an instance ready (load or compile, then instantiate).
+    /// Where the instance came from: memory, the disk cache, or a fresh compile.
     pub origin: Origin,
+    /// What the guest wrote to stdout (lossy UTF-8, at most `max_log` bytes).
     pub stdout: String,
+    /// What the guest wrote to stderr (lossy UTF-8, at most `max_log` bytes).
     pub stderr: String,
 }
 
@@ -127,15 +134,22 @@ impl Armed {
 /// or an interface could not be linked.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SetupError {
+    /// wasmtime refused the engine's configuration; holds its message.
     #[error("cannot configure wasmtime: {0}")]
     Engine(String),
+    /// An interface could not be added to the linker.
     #[error("cannot link {what}: {why}")]
-    Link { what: &'static str, why: String },
+    Link {
+        /// The interface, such as `WASI`, `wasi:http` or `weft:mcp@0.2.0`.
+        what: &'static str,
+        /// wasmtime's message.
+        why: String,
+    },
 }
 
 impl Sandbox {
     /// Builds the engine (with its epoch ticker) and the linker, caching
-    /// compiled components in [`cache::default_dir`].
+    /// compiled components in `cache::default_dir`.
     pub fn new() -> Result<Sandbox, SetupError> {
         Self::with_cache_dir(cache::default_dir())
     }

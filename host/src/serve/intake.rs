@@ -10,9 +10,11 @@
 
 use serde_json::Value;
 
-/// JSON-RPC's parse error, invalid-request and invalid-params codes.
+/// JSON-RPC's parse error code: the body is not UTF-8, or not JSON.
 pub const PARSE_ERROR: i32 = -32700;
+/// JSON-RPC's invalid-request code: the JSON is not one JSON-RPC message.
 pub const INVALID_REQUEST: i32 = -32600;
+/// JSON-RPC's invalid-params code: a known method's params have the wrong types.
 pub const INVALID_PARAMS: i32 = -32602;
 
 /// Params of MCP requests that must be strings, and those that must be
@@ -37,7 +39,9 @@ const OBJECT_PARAMS: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct IntakeError {
+    /// The JSON-RPC error code: [`PARSE_ERROR`], [`INVALID_REQUEST`] or [`INVALID_PARAMS`].
     pub code: i32,
+    /// What is wrong with the body, for the agent.
     pub message: String,
     /// The request's id, when the error is about a well-formed request.
     pub id: Option<serde_json::Value>,

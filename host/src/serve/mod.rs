@@ -54,12 +54,15 @@ pub use edge::{HttpOptions, serve_http};
 
 /// What all sessions share.
 pub struct Gateway {
+    /// The running servers and their catalog that sessions call through.
     pub hub: Hub,
     runner: Option<Runner>,
     /// Why there is no runner, if there is none.
     sandbox_error: Option<crate::sandbox::SetupError>,
     loaded: Mutex<HashMap<String, Loaded>>,
+    /// What agents see listed as tools: the given override, else `[settings] expose`.
     pub expose: Expose,
+    /// How many items one page of a list holds (`[settings] page_size`, default 1000).
     pub page_size: usize,
     lot: call::ParkingLot,
     /// Which server instance made each task (tasks extension), by tenant

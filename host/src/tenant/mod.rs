@@ -273,6 +273,8 @@ impl Tenants {
 pub struct Caller {
     /// `None` on a weft without tenants (or the owner at the command line).
     pub tenant: Option<Arc<Tenant>>,
+    /// The id of the key that authenticated the caller (`oauth:SUBJECT` for
+    /// an agent's token, `cli` at the command line), for the audit log.
     pub key_id: Option<String>,
     /// The policy making the call, if a policy is.
     pub policy: Option<String>,
@@ -361,6 +363,7 @@ impl Caller {
         }
     }
 
+    /// The tenant's name; empty when there is no tenant.
     pub fn tenant_name(&self) -> &str {
         self.tenant.as_ref().map_or("", |t| t.name.as_str())
     }

@@ -57,6 +57,7 @@ const REPORT_TAIL: usize = 8;
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
 #[error("{reason}")]
 pub struct StartError {
+    /// What went wrong, as a message.
     pub reason: String,
     /// The last lines the server wrote to stderr, oldest first.
     pub stderr_tail: Vec<String>,
@@ -68,23 +69,30 @@ pub struct StartError {
 pub enum State {
     /// Not started: `enabled = false`.
     Disabled,
+    /// Being spawned or connected to, greeted and listed.
     Starting,
+    /// Connected and listed: calls go through.
     Up,
     /// It failed to start or its connection ended; the supervisor tries
     /// again at `retry_at_ms` (milliseconds since the Unix epoch).
     BackingOff {
+        /// Why the last start failed or the connection ended.
         reason: String,
+        /// The last lines the server wrote to stderr, oldest first.
         stderr_tail: Vec<String>,
         /// Failed starts or quick crashes in a row, this one included.
         attempt: u32,
+        /// When the next start is due, in milliseconds since the Unix epoch.
         retry_at_ms: u64,
     },
     /// It could not be started, and nothing will try again.
     Failed {
+        /// Why, with the server's last stderr lines.
         error: StartError,
     },
     /// Its connection ended after it was up, or weft stopped it.
     Down {
+        /// Why it went down (`stopped` when weft stopped it).
         reason: String,
     },
 }
@@ -160,28 +168,40 @@ impl Drop for Connection {
 /// A snapshot of one server for status and `check`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerStatus {
+    /// The server's name in the config.
     pub name: String,
     /// The tenant of a per-tenant instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Where the server is in its life.
     #[serde(flatten)]
     pub state: State,
+    /// How weft reaches it: `stdio`, `http`, `sse`, `builtin` or `component`.
     pub transport: &'static str,
+    /// The negotiated protocol version, while connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
+    /// The name the server gave in its handshake, while connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_name: Option<String>,
+    /// The version the server gave in its handshake, while connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_version: Option<String>,
+    /// The child's process id, for a connected stdio server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// How many tools its last listing had.
     pub tools: usize,
+    /// How many resources its last listing had.
     pub resources: usize,
+    /// How many resource templates its last listing had.
     pub templates: usize,
+    /// How many prompts its last listing had.
     pub prompts: usize,
     /// Start-up time: spawn or connect, handshake and listing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_ms: Option<u64>,
+    /// When it last came up, in seconds since the Unix epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<u64>,
     /// Times the supervisor brought it back after a crash or a lost

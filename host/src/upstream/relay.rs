@@ -26,16 +26,23 @@ use tokio::sync::{mpsc, oneshot};
 
 /// One thing an upstream sent toward the agent.
 pub enum RelayMsg {
+    /// A progress notification for the call.
     Progress {
+        /// The progress so far, as the server counts it.
         progress: f64,
+        /// The total `progress` will reach, when the server knows it.
         total: Option<f64>,
+        /// A message about the progress, if the server sent one.
         message: Option<String>,
     },
+    /// A log message from the server.
     #[allow(deprecated)]
     Log(LoggingMessageNotificationParam),
     /// A request for the agent; the answer is the agent's JSON result.
     Ask {
+        /// The server's request: sampling, elicitation or a list of roots.
         request: Box<InputRequest>,
+        /// Where the agent's result, or an error, goes back to the server.
         reply: oneshot::Sender<Result<serde_json::Value, ErrorData>>,
     },
     /// A durable policy or code run started with this run id (so a long

@@ -128,7 +128,7 @@ fn endpoint_of(url: &str, base: &reqwest::Url, data: &str) -> Result<reqwest::Ur
     Ok(endpoint)
 }
 
-/// [`connect`] with no TLS settings of the server's own (the platform's
+/// `connect` with no TLS settings of the server's own (the platform's
 /// roots only).
 pub async fn connect_default(
     url: &str,

@@ -11,11 +11,11 @@
 //!   connection or name lookup.
 //!
 //! A request's URL is parsed once, by the WHATWG rules, checked, and sent
-//! exactly as checked ([`target`]): no spelling of an address or a path
+//! exactly as checked (`target`): no spelling of an address or a path
 //! reads one way to the check and another to the client. A name is
-//! resolved by weft's own resolver ([`resolve`]), which refuses it when
+//! resolved by weft's own resolver (`resolve`), which refuses it when
 //! any of its addresses is private, loopback, link-local or otherwise not
-//! public ([`address`]), and hands the client exactly the addresses it
+//! public (`address`), and hands the client exactly the addresses it
 //! checked: a name cannot change its answer between the check and the
 //! connection (DNS rebinding). An address that is not public is reached
 //! only when the URL names it and an `egress` entry names that same
@@ -69,7 +69,10 @@ pub enum Access {
     #[default]
     Policy,
     /// An adapter without `egress`: nothing.
-    Closed { server: String },
+    Closed {
+        /// The adapter's server name, shown in the refusal.
+        server: String,
+    },
     /// An adapter with `egress`.
     Open(Arc<Egress>),
 }
@@ -80,6 +83,7 @@ pub struct EgressHooks {
 }
 
 impl EgressHooks {
+    /// Hooks that send or refuse the run's requests as `access` allows.
     pub fn new(access: Access) -> EgressHooks {
         EgressHooks { access }
     }
@@ -154,8 +158,10 @@ pub struct Egress {
 /// Why an adapter's egress cannot be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum EgressSetupError {
+    /// The HTTP client could not be built (for instance from its TLS settings).
     #[error("cannot set up the HTTP client: {0}")]
     Client(#[source] reqwest::Error),
+    /// The matcher that masks injected header values in responses could not be built.
     #[error("cannot set up masking: {0}")]
     Masking(#[source] aho_corasick::BuildError),
 }

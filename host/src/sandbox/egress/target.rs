@@ -35,44 +35,59 @@ const SHOWN: usize = 200;
 pub struct Target {
     /// The URL sent, byte for byte (no fragment, no credentials).
     pub url: Url,
+    /// The scheme, `http` or `https`.
     pub scheme: Scheme,
     /// The host as checked and sent: a lowercase ASCII name, or an
     /// address in its WHATWG form (IPv6 without brackets).
     pub host: String,
     /// The address, when the URL names one rather than a name.
     pub ip: Option<IpAddr>,
+    /// The port connected to: the URL's own, or the scheme's default (80 or 443).
     pub port: u16,
 }
 
 /// Why a URL is refused before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
+    /// The text does not parse as a URL; holds the parser's message.
     #[error("not a URL: {0}")]
     NotUrl(String),
+    /// The scheme is neither `http` nor `https`; holds the scheme (capped).
     #[error("{0}:// requests are not supported; only http:// and https://")]
     Scheme(String),
+    /// The URL has no host, or an empty one.
     #[error("the URL has no host")]
     NoHost,
+    /// The host has characters no resolver accepts; holds the host (capped).
     #[error("the host {0:?} is not a DNS name (ASCII letters, digits, `-`, `_` and dots)")]
     BadHost(String),
+    /// The URL has a user name or password (`user:pass@`).
     #[error(
         "the URL holds credentials (user:password@); put secrets in `egress_headers`, where the host adds them"
     )]
     Credentials,
+    /// The path has a `.` or `..` segment, in any spelling.
     #[error(
         "the path has a `.` or `..` segment (in some spelling: `%2e`, `%2f`, `\\`); request the path you mean"
     )]
     DotSegment,
+    /// No `egress` entry allows this scheme, host, port and path.
     #[error("not on the `egress` list")]
     NotListed,
+    /// The host is a non-public address (loopback, private...) that no entry names.
     #[error(
         "{ip} is a {kind} address, reached only when an `egress` entry names it (such as \"{scheme}://{shown}:{port}\")"
     )]
     NotPublic {
+        /// The address the URL names.
         ip: IpAddr,
+        /// What kind of address it is, such as `loopback` or `private`.
         kind: &'static str,
+        /// The URL's scheme, `http` or `https`.
         scheme: &'static str,
+        /// The address as an entry would write it (IPv6 in brackets).
         shown: String,
+        /// The port requested.
         port: u16,
     },
 }
@@ -92,21 +107,21 @@ impl Target {
     ///   address is public unless an entry names it;
     /// - its path holds no `.` or `..` segment, and it holds no
     ///   credentials or fragment.
-    pub fn verify(&self, config: &EgressConfig) -> Result<(), String> {
+    pub fn verify(&self, config: &EgressConfig) -> anyhow::Result<()> {
         let text = self.url.as_str();
         let uri: http::Uri = text
             .parse()
-            .map_err(|e| format!("{text:?} does not parse as an http::Uri: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{text:?} does not parse as an http::Uri: {e}"))?;
         let scheme = uri.scheme_str().and_then(Scheme::parse);
         if scheme != Some(self.scheme) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{text:?}: scheme {scheme:?}, checked {:?}",
                 self.scheme
             ));
         }
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         if authority.contains('@') {
-            return Err(format!("{text:?} carries credentials"));
+            return Err(anyhow::anyhow!("{text:?} carries credentials"));
         }
         let host = uri
             .host()
@@ -114,36 +129,42 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']');
         if !host.eq_ignore_ascii_case(&self.host) {
-            return Err(format!("{text:?}: host {host:?}, checked {:?}", self.host));
+            return Err(anyhow::anyhow!(
+                "{text:?}: host {host:?}, checked {:?}",
+                self.host
+            ));
         }
         let port = uri.port_u16().unwrap_or(self.scheme.default_port());
         if port != self.port {
-            return Err(format!("{text:?}: port {port}, checked {}", self.port));
+            return Err(anyhow::anyhow!(
+                "{text:?}: port {port}, checked {}",
+                self.port
+            ));
         }
         // The connector dials an address literal directly, and resolves
         // anything else through weft's resolver.
         let literal = host.parse::<IpAddr>().ok();
         if literal != self.ip {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{text:?}: the connector reads {literal:?}, the check saw {:?}",
                 self.ip
             ));
         }
         let path = uri.path();
         if has_dot_segment(path) {
-            return Err(format!("{text:?}: the path has a dot segment"));
+            return Err(anyhow::anyhow!("{text:?}: the path has a dot segment"));
         }
         if text.contains('#') {
-            return Err(format!("{text:?} has a fragment"));
+            return Err(anyhow::anyhow!("{text:?} has a fragment"));
         }
         if config.allowing(self.scheme, host, port, path).is_none() {
-            return Err(format!("{text:?} fits no entry"));
+            return Err(anyhow::anyhow!("{text:?} fits no entry"));
         }
         if let Some(ip) = literal
             && not_public(ip).is_some()
             && !config.names_address(self.scheme, ip, port, path)
         {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{text:?} reaches {ip}, not public and named by no entry"
             ));
         }

@@ -75,7 +75,7 @@ pub(in crate::serve) fn work(
         .code(&code);
         let loaded = match interpreter(&gw, &caller, lang).await {
             Ok(l) => l,
-            Err(e) => return Ok(tool_failure(e)),
+            Err(e) => return Ok(tool_failure(format!("{e:#}"))),
         };
         Ok(run_loaded(
             &gw,

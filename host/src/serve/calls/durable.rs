@@ -54,7 +54,7 @@ pub(in crate::serve) async fn begin(
     caller: &Caller,
     loaded: &Loaded,
     input: &str,
-) -> Result<Option<Arc<Recorder>>, String> {
+) -> anyhow::Result<Option<Arc<Recorder>>> {
     if !crate::authz::allowed(caller, &crate::authz::Resource::Policy(&loaded.name)) {
         return Ok(None);
     }
@@ -71,7 +71,7 @@ pub(in crate::serve) async fn begin_code(
     loaded: &Loaded,
     lang: Language,
     request: &str,
-) -> Result<Option<Arc<Recorder>>, String> {
+) -> anyhow::Result<Option<Arc<Recorder>>> {
     begin_run(gw, caller, loaded, &crate::code::spec(lang), request).await
 }
 
@@ -81,7 +81,7 @@ async fn begin_run(
     loaded: &Loaded,
     spec: &str,
     input: &str,
-) -> Result<Option<Arc<Recorder>>, String> {
+) -> anyhow::Result<Option<Arc<Recorder>>> {
     let Some(backend) = gw.journal() else {
         return Ok(None);
     };
@@ -92,12 +92,11 @@ async fn begin_run(
         ..RunOptions::default()
     };
     let record = RunRecord::start(&loaded.name, spec, loaded.wasm.digest(), input, options)
-        .map_err(|e| format!("cannot start the run's journal: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot start the run's journal: {e}"))?;
     let recorder = Arc::new(Recorder::new(backend.clone(), &record));
-    recorder
-        .create(record)
-        .await
-        .map_err(|e| format!("cannot start the run's journal, so the run did not start: {e}"))?;
+    recorder.create(record).await.map_err(|e| {
+        anyhow::anyhow!("cannot start the run's journal, so the run did not start: {e}")
+    })?;
     tracing::info!(run = recorder.run_id(), policy = %loaded.name, "durable run");
     Ok(Some(recorder))
 }
@@ -210,26 +209,26 @@ async fn prepare(
     gw: &Gateway,
     backend: &Arc<dyn Backend>,
     run: RunRecord,
-) -> Result<Option<Resumed>, String> {
+) -> anyhow::Result<Option<Resumed>> {
     let caller = run_caller(gw, &run)?;
     let code = crate::code::spec_language(&run.spec);
     let loaded = match &code {
         Some(lang) => {
-            let lang = lang
-                .clone()
-                .map_err(|name| format!("its language {name:?} is not one code mode knows"))?;
+            let lang = lang.clone().map_err(|name| {
+                anyhow::anyhow!("its language {name:?} is not one code mode knows")
+            })?;
             super::interpreter::interpreter(gw, &caller, lang)
                 .await
-                .map_err(|e| format!("its interpreter cannot be loaded: {e}"))?
+                .map_err(|e| anyhow::anyhow!("its interpreter cannot be loaded: {e}"))?
         }
         None => gw
             .policy(&run.spec)
             .await
-            .map_err(|e| format!("its policy {:?} cannot be loaded: {e}", run.spec))?,
+            .map_err(|e| anyhow::anyhow!("its policy {:?} cannot be loaded: {e}", run.spec))?,
     };
     let digest = journal::digest_hex(loaded.wasm.digest());
     if digest != run.digest {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "its component has changed since the run started (digest {} then, {} now); restore that build, or `weft runs prune --unfinished` it",
             resumable::short(&run.digest),
             resumable::short(&digest)
@@ -255,7 +254,7 @@ async fn prepare_adapter(
     gw: &Gateway,
     backend: &Arc<dyn Backend>,
     run: RunRecord,
-) -> Result<Option<(Caller, crate::adapter::durable::Resumable)>, String> {
+) -> anyhow::Result<Option<(Caller, crate::adapter::durable::Resumable)>> {
     let caller = run_caller(gw, &run)?;
     let id = run.id.clone();
     let Some((events, resend)) = load_and_claim(gw, backend, &run, &caller).await? else {
@@ -280,12 +279,12 @@ async fn load_and_claim(
     backend: &Arc<dyn Backend>,
     run: &RunRecord,
     caller: &Caller,
-) -> Result<Option<(Vec<journal::Event>, std::collections::HashSet<u64>)>, String> {
+) -> anyhow::Result<Option<(Vec<journal::Event>, std::collections::HashSet<u64>)>> {
     let events = {
         let id = run.id.clone();
         blocking(backend, move |b| b.events(&id))
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(anyhow::Error::from)?
     };
     let Some(resend) = settle(gw, backend, run, caller, &events).await? else {
         return Ok(None);
@@ -298,8 +297,8 @@ async fn load_and_claim(
 
 /// Who a run was made for: exactly the caller stored with it (its tenant,
 /// narrowed as it was), or the owner.
-fn run_caller(gw: &Gateway, run: &RunRecord) -> Result<Caller, String> {
-    journal::caller::resume_as(run, gw.hub.tenants()).map_err(|e| e.to_string())
+fn run_caller(gw: &Gateway, run: &RunRecord) -> anyhow::Result<Caller> {
+    journal::caller::resume_as(run, gw.hub.tenants()).map_err(anyhow::Error::from)
 }
 
 /// The calls in doubt that may be sent again, as `caller`'s own catalog
@@ -312,7 +311,7 @@ async fn settle(
     run: &RunRecord,
     caller: &Caller,
     events: &[journal::Event],
-) -> Result<Option<std::collections::HashSet<u64>>, String> {
+) -> anyhow::Result<Option<std::collections::HashSet<u64>>> {
     let id = run.id.clone();
     match resumable::in_doubt(&gw.hub.catalog_for(caller), gw.hub.config(), events) {
         Ok(resend) => Ok(Some(resend)),
@@ -325,7 +324,7 @@ async fn settle(
                 b.set_status(&id, Status::InDoubt, Some(&stored))
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(anyhow::Error::from)?;
             tracing::warn!(run = %run.id, "{message}");
             Ok(None)
         }
@@ -333,12 +332,12 @@ async fn settle(
 }
 
 /// Claims a run for this process; `false` when another claimed it first.
-async fn claim(backend: &Arc<dyn Backend>, run: &RunRecord) -> Result<bool, String> {
+async fn claim(backend: &Arc<dyn Backend>, run: &RunRecord) -> anyhow::Result<bool> {
     let me = std::process::id();
     let (id, held) = (run.id.clone(), run.pid);
     blocking(backend, move |b| b.claim(&id, held, me))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(anyhow::Error::from)
 }
 
 /// Runs a claimed run to its end; the journal stores how it ended.

@@ -14,12 +14,12 @@ pub(in crate::serve) async fn interpreter(
     gw: &Gateway,
     caller: &Caller,
     lang: Language,
-) -> Result<crate::policy::Loaded, String> {
+) -> anyhow::Result<crate::policy::Loaded> {
     let Some((interpreters, settings)) = gw.code_for(caller) else {
-        return Err("code mode is off for this caller".into());
+        return Err(anyhow::anyhow!("code mode is off for this caller"));
     };
     if !settings.offers(lang) {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "code mode does not offer {} to this caller",
             lang.name()
         ));
@@ -29,7 +29,7 @@ pub(in crate::serve) async fn interpreter(
         settings.grants.clone(),
         settings.limits.clone(),
     );
-    let wasm = interpreters.get(lang).await.map_err(|e| e.to_string())?;
+    let wasm = interpreters.get(lang).await.map_err(anyhow::Error::from)?;
     // Compiled once per catalog snapshot and caller view.
     let catalog = gw.hub.catalog_for(caller);
     let grants = interpreters

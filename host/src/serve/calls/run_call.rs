@@ -64,7 +64,7 @@ pub(in crate::serve) async fn run_loaded(
         Ok(j) => j,
         Err(why) => {
             audit.outcome("error");
-            return tool_failure(why);
+            return tool_failure(format!("{why:#}"));
         }
     };
     announce_run(&announce, journal.as_ref());

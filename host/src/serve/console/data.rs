@@ -196,15 +196,14 @@ pub struct JournalRow {
 
 /// The events the journal holds for run `id` (at most
 /// [`MAX_JOURNAL_ROWS`]), read on the blocking pool, or why not.
-pub async fn journal(hub: &Hub, id: &str) -> Result<Vec<JournalRow>, String> {
+pub async fn journal(hub: &Hub, id: &str) -> anyhow::Result<Vec<JournalRow>> {
     let Some(journal) = hub.journal().cloned() else {
-        return Err("this weft keeps no journal".into());
+        anyhow::bail!("this weft keeps no journal");
     };
     let id = id.to_string();
     let events = tokio::task::spawn_blocking(move || journal.events(&id))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| clean(&e.to_string(), MAX_TEXT))?;
+        .await?
+        .map_err(|e| anyhow::anyhow!(clean(&e.to_string(), MAX_TEXT)))?;
     let first = events.first().map_or(0, |e| e.started_at);
     Ok(events
         .iter()

@@ -298,7 +298,7 @@ pub fn runs(rows: &[RunSummary]) -> Markup {
 
 /// The journal's events of a run: every host call, clock read and log
 /// line, in order, with when each started.
-pub fn journal(rows: &Result<Vec<data::JournalRow>, String>) -> Markup {
+pub fn journal(rows: &anyhow::Result<Vec<data::JournalRow>>) -> Markup {
     html! {
         h2 { "From the journal" }
         @match rows {

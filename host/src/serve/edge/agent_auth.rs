@@ -337,7 +337,7 @@ impl KeyCache {
                     if keys.set.is_some() {
                         tracing::warn!("cannot refresh the OAuth issuer's keys: {e}");
                     }
-                    keys.failure = Some(e);
+                    keys.failure = Some(format!("{e:#}"));
                 }
             }
         });
@@ -351,7 +351,7 @@ impl KeyCache {
 
     /// The issuer's JWKS (finding its URL in the issuer's metadata first,
     /// when the config names none).
-    async fn fetch(&self) -> Result<JwkSet, String> {
+    async fn fetch(&self) -> anyhow::Result<JwkSet> {
         let known = self.state.lock().jwks_uri.clone();
         let uri = match known {
             Some(u) => u,
@@ -362,12 +362,12 @@ impl KeyCache {
             }
         };
         let doc = self.get_json(&uri).await?;
-        serde_json::from_value(doc).map_err(|e| format!("{uri} is not a JWKS: {e}"))
+        serde_json::from_value(doc).map_err(|e| anyhow::anyhow!("{uri} is not a JWKS: {e}"))
     }
 
     /// `jwks_uri` from the issuer's authorization-server (or OpenID)
     /// metadata.
-    async fn discover(&self) -> Result<String, String> {
+    async fn discover(&self) -> anyhow::Result<String> {
         let base = self.issuer.trim_end_matches('/');
         let mut tried = Vec::new();
         for path in [
@@ -382,36 +382,39 @@ impl KeyCache {
                     }
                     tried.push(format!("{url}: no jwks_uri"));
                 }
-                Err(e) => tried.push(e),
+                Err(e) => tried.push(format!("{e:#}")),
             }
         }
-        Err(format!(
+        Err(anyhow::anyhow!(
             "no jwks_uri in the issuer's metadata ({}); set `jwks_uri` under [oauth]",
             tried.join("; ")
         ))
     }
 
-    async fn get_json(&self, url: &str) -> Result<Value, String> {
+    async fn get_json(&self, url: &str) -> anyhow::Result<Value> {
         let response = self
             .http
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         if !response.status().is_success() {
-            return Err(format!("{url} answered {}", response.status()));
+            return Err(anyhow::anyhow!("{url} answered {}", response.status()));
         }
         if response
             .content_length()
             .is_some_and(|n| n > MAX_DOCUMENT as u64)
         {
-            return Err(format!("{url} is over {MAX_DOCUMENT} bytes"));
+            return Err(anyhow::anyhow!("{url} is over {MAX_DOCUMENT} bytes"));
         }
-        let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         if body.len() > MAX_DOCUMENT {
-            return Err(format!("{url} is over {MAX_DOCUMENT} bytes"));
+            return Err(anyhow::anyhow!("{url} is over {MAX_DOCUMENT} bytes"));
         }
-        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+        serde_json::from_slice(&body).map_err(|e| anyhow::anyhow!("{url} is not JSON: {e}"))
     }
 }
 

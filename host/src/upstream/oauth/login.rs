@@ -26,8 +26,9 @@ pub trait Authorizer: Send + Sync {
     /// Where the authorization server sends the browser back.
     fn redirect_uri(&self) -> String;
     /// Has `url` approved, and returns the URL the browser was sent back
-    /// to (with `code`, `state` and perhaps `iss`).
-    fn authorize<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, String>>;
+    /// to (with `code`, `state` and perhaps `iss`). An error says why not;
+    /// weft reports it as the login's failure.
+    fn authorize<'a>(&'a self, url: &'a str) -> BoxFuture<'a, anyhow::Result<String>>;
 }
 
 /// A listener on 127.0.0.1 that the browser is sent back to.
@@ -55,13 +56,13 @@ impl Authorizer for Loopback {
         format!("http://127.0.0.1:{}/callback", self.port)
     }
 
-    fn authorize<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, String>> {
+    fn authorize<'a>(&'a self, url: &'a str) -> BoxFuture<'a, anyhow::Result<String>> {
         Box::pin(async move {
             let listener = self
                 .listener
                 .lock()
                 .take()
-                .ok_or("this login listener was used already")?;
+                .ok_or_else(|| anyhow::anyhow!("this login listener was used already"))?;
             eprintln!("Open this URL in a browser to log in:\n\n  {url}\n");
             if self.open_browser {
                 open_browser(url);
@@ -92,7 +93,7 @@ impl Authorizer for Loopback {
             server.abort();
             match answer {
                 Ok(Ok(callback)) => Ok(callback),
-                _ => Err(format!(
+                _ => Err(anyhow::anyhow!(
                     "no browser came back within {}",
                     humantime::format_duration(LOGIN_WITHIN)
                 )),
@@ -190,7 +191,7 @@ pub(super) async fn finish(
     let back = authorizer
         .authorize(url)
         .await
-        .map_err(|e| oauth.failed(format!("login: {e}")))?;
+        .map_err(|e| oauth.failed(format!("login: {e:#}")))?;
     let callback = AuthorizationCallback::from_redirect_url(&back)
         .map_err(|e| oauth.failed(format!("the authorization server's answer: {e}")))?;
     manager

@@ -365,15 +365,16 @@ fn refusal(body: &[u8]) -> String {
 }
 
 /// A file of at most [`MAX_BODY`] bytes, as text.
-fn read_small(path: &std::path::Path) -> Result<String, String> {
+fn read_small(path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let file = std::fs::File::open(path)?;
     let mut text = String::new();
-    file.take(MAX_BODY as u64 + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
+    file.take(MAX_BODY as u64 + 1).read_to_string(&mut text)?;
     if text.len() > MAX_BODY {
-        return Err(format!("over {MAX_BODY} bytes"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("over {MAX_BODY} bytes"),
+        ));
     }
     Ok(text)
 }

@@ -53,7 +53,9 @@ pub enum OAuthError {
     /// Nobody has logged in (or the login expired and cannot be renewed).
     #[error("{server} needs an OAuth login: run `weft auth login {server}{}`", tenant_flag(.tenant))]
     LoginNeeded {
+        /// The server that needs the login.
         server: String,
+        /// The tenant of a per-tenant instance, whose login it is; `None` for a shared server.
         tenant: Option<String>,
     },
     /// The server wants a scope the token lacks, and nobody can grant it.
@@ -62,13 +64,21 @@ pub enum OAuthError {
         tenant_flag(.tenant)
     )]
     ScopeNeeded {
+        /// The server that wants the scope.
         server: String,
+        /// The tenant of a per-tenant instance, whose login it is; `None` for a shared server.
         tenant: Option<String>,
+        /// The scope the server asked for.
         scope: String,
     },
     /// Discovery, registration or a token request failed.
     #[error("OAuth for {server} failed: {detail}")]
-    Failed { server: String, detail: String },
+    Failed {
+        /// The server whose OAuth failed.
+        server: String,
+        /// What failed, as a message (at most 500 bytes).
+        detail: String,
+    },
 }
 
 /// At most `max` bytes of `text` (what a server sent is hostile).

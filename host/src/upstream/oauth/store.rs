@@ -58,7 +58,7 @@ impl Slot {
     }
 
     /// The record, if one was stored; an unreadable one counts as none.
-    pub async fn load(&self) -> Result<Option<Record>, String> {
+    pub async fn load(&self) -> anyhow::Result<Option<Record>> {
         let Some(path) = self.path.clone() else {
             return Ok(self.memory.lock().clone());
         };
@@ -67,7 +67,7 @@ impl Slot {
             if !path.exists() {
                 return Ok(None);
             }
-            let store = SecretStore::open(&path).map_err(|e| e.to_string())?;
+            let store = SecretStore::open(&path)?;
             Ok(store
                 .get_exact(tenant.as_deref(), &name)
                 .filter(|t| t.len() <= MAX_RECORD)
@@ -81,7 +81,7 @@ impl Slot {
     pub async fn update(
         &self,
         change: impl FnOnce(Option<Record>) -> Option<Record> + Send + 'static,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         let Some(path) = self.path.clone() else {
             let mut slot = self.memory.lock();
             *slot = change(slot.take());
@@ -90,31 +90,32 @@ impl Slot {
         let _one = WRITING.lock().await;
         let (tenant, name) = (self.tenant.clone(), self.name.clone());
         blocking(move || {
-            let mut store = SecretStore::open_or_new(&path).map_err(|e| e.to_string())?;
+            let mut store = SecretStore::open_or_new(&path)?;
             let old = store
                 .get_exact(tenant.as_deref(), &name)
                 .and_then(|t| serde_json::from_str(t).ok());
             match change(old) {
                 Some(record) => {
-                    let text = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+                    let text = serde_json::to_string(&record)?;
                     store.set(tenant.as_deref(), &name, text);
                 }
                 None => {
                     store.remove(tenant.as_deref(), &name);
                 }
             }
-            store.save().map_err(|e| e.to_string())
+            Ok(store.save()?)
         })
         .await
     }
 }
 
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    use anyhow::Context;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| format!("the secrets file task failed: {e}"))?
+        .context("the secrets file task failed")?
 }
 
 /// rmcp's view of the slot: the tokens part of the record.
@@ -128,7 +129,7 @@ impl CredentialStore for Tokens {
             .load()
             .await
             .map(|r| r.and_then(|r| r.credentials))
-            .map_err(AuthError::CredentialStoreError)
+            .map_err(|e| AuthError::CredentialStoreError(format!("{e:#}")))
     }
 
     async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
@@ -140,7 +141,7 @@ impl CredentialStore for Tokens {
                 Some(record)
             })
             .await
-            .map_err(AuthError::CredentialStoreError)
+            .map_err(|e| AuthError::CredentialStoreError(format!("{e:#}")))
     }
 
     async fn clear(&self) -> Result<(), AuthError> {
@@ -152,6 +153,6 @@ impl CredentialStore for Tokens {
                 })
             })
             .await
-            .map_err(AuthError::CredentialStoreError)
+            .map_err(|e| AuthError::CredentialStoreError(format!("{e:#}")))
     }
 }
