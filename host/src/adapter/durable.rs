@@ -172,29 +172,33 @@ pub async fn resume(
     backend: Arc<dyn Backend>,
     caller: &Caller,
     resumable: Resumable,
-) -> Result<CallToolResult, String> {
+) -> anyhow::Result<CallToolResult> {
     let run = &resumable.run;
-    let name =
-        spec_server(&run.spec).ok_or_else(|| format!("run {} is not an adapter's call", run.id))?;
+    let name = spec_server(&run.spec)
+        .ok_or_else(|| anyhow::anyhow!("run {} is not an adapter's call", run.id))?;
     let adapter = match config.server(name).map(|s| &s.transport) {
         Some(Transport::Component(a)) => a.as_ref().clone(),
-        Some(_) => return Err(format!("server {name:?} is no longer a component server")),
-        None => return Err(format!("server {name:?} is no longer configured")),
+        Some(_) => {
+            return Err(anyhow::anyhow!(
+                "server {name:?} is no longer a component server"
+            ));
+        }
+        None => return Err(anyhow::anyhow!("server {name:?} is no longer configured")),
     };
     let input: Input = serde_json::from_str(&run.input)
-        .map_err(|e| format!("run {}'s input is unreadable: {e}", run.id))?;
+        .map_err(|e| anyhow::anyhow!("run {}'s input is unreadable: {e}", run.id))?;
     let server = ComponentServer::new(name, &adapter, crate::sandbox::Sandbox::shared(), hub);
     server
         .load_tools()
         .await
-        .map_err(|e| format!("its component cannot be loaded: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("its component cannot be loaded: {e}"))?;
     let digest = server
         .wasm
         .get()
         .map(|w| journal::digest_hex(w.digest()))
         .unwrap_or_default();
     if digest != run.digest {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "its component has changed since the run started (digest {} then, {} now); a journal replays only against the same component: restore that build",
             journal::resumable::short(&run.digest),
             journal::resumable::short(&digest)
@@ -215,7 +219,7 @@ pub async fn resume(
         )
         .await;
     end_run(&recorder, answer).await.map_err(|e| match e {
-        DirectError::Kinded { message, .. } => message,
-        DirectError::Rpc(data) => data.message.to_string(),
+        DirectError::Kinded { message, .. } => anyhow::anyhow!(message),
+        DirectError::Rpc(data) => anyhow::anyhow!(data.message.to_string()),
     })
 }

@@ -23,7 +23,7 @@ pub async fn run(config: &Config, cmd: AuthCommand) -> ExitCode {
         } => {
             let oauth = match pick(config, &server, tenant) {
                 Ok(o) => o,
-                Err(e) => return usage(e),
+                Err(e) => return usage(format!("{e:#}")),
             };
             let loopback = match Loopback::bind(port, !no_browser).await {
                 Ok(l) => l,
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, cmd: AuthCommand) -> ExitCode {
         AuthCommand::Logout { server, tenant } => {
             let oauth = match pick(config, &server, tenant) {
                 Ok(o) => o,
-                Err(e) => return usage(e),
+                Err(e) => return usage(format!("{e:#}")),
             };
             match oauth::logout(&oauth).await {
                 Ok(true) => {
@@ -102,42 +102,44 @@ fn state_of(server: &ServerConfig, tenant: Option<String>) -> Option<OAuth> {
 }
 
 /// The OAuth state of `name` (as `tenant`), or why there is none.
-fn pick(config: &Config, name: &str, tenant: Option<String>) -> Result<OAuth, String> {
+fn pick(config: &Config, name: &str, tenant: Option<String>) -> anyhow::Result<OAuth> {
     let Some(server) = config.server(name) else {
         let names = config.servers.iter().map(|s| s.name.as_str());
         let hint = crate::util::closest(name, names)
             .map(|c| format!("; did you mean {c:?}?"))
             .unwrap_or_default();
-        return Err(format!("no server named {name:?} in the config{hint}"));
+        return Err(anyhow::anyhow!(
+            "no server named {name:?} in the config{hint}"
+        ));
     };
     let Some((_, oauth)) = oauth_of(server) else {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{name} does not use OAuth; add `oauth = true` to [servers.{name}] (it must have a `url`)"
         ));
     };
     if oauth.grant.is_machine() {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "{name} uses the {} grant: weft gets its tokens itself, with no login",
             oauth.grant.name()
         ));
     }
     match (&tenant, server.per_tenant) {
         (Some(t), _) if config.tenant(t).is_none() => {
-            return Err(format!("no tenant named {t:?} in the config"));
+            return Err(anyhow::anyhow!("no tenant named {t:?} in the config"));
         }
         (Some(_), false) => {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{name} is shared between tenants, so its login is too; leave out --tenant"
             ));
         }
         (None, true) if !config.tenants.is_empty() => {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "{name} runs once per tenant, each with its own login; add --tenant NAME"
             ));
         }
         _ => {}
     }
-    state_of(server, tenant).ok_or_else(|| format!("{name} does not use OAuth"))
+    state_of(server, tenant).ok_or_else(|| anyhow::anyhow!("{name} does not use OAuth"))
 }
 
 /// `weft auth status`: every OAuth server (and tenant), from the store.

@@ -56,7 +56,7 @@ pub(super) async fn resume(config: Config, id: String, json: bool, wait: bool) -
     }
     let code = match crate::code::spec_language(&run.spec).transpose() {
         Ok(lang) => lang,
-        Err(name) => {
+        Err(crate::code::UnknownLanguage(name)) => {
             return fail(
                 FAILED,
                 format!("run {id} is code in {name:?}, a language code mode does not know"),
@@ -193,8 +193,8 @@ async fn settle_and_claim(
 
 /// A run made for a tenant (`weft run --tenant`, `weft serve`) goes on as
 /// exactly the caller stored with it.
-fn run_caller(hub: &crate::Hub, run: &RunRecord) -> Result<Caller, String> {
-    journal::caller::resume_as(run, hub.tenants()).map_err(|e| e.to_string())
+fn run_caller(hub: &crate::Hub, run: &RunRecord) -> anyhow::Result<Caller> {
+    journal::caller::resume_as(run, hub.tenants()).map_err(anyhow::Error::from)
 }
 
 /// `weft runs resume` of a durable adapter call: the adapter's server

@@ -62,9 +62,7 @@ pub async fn remote(url: &str, as_json: bool, watch: Option<Duration>) -> ExitCo
     loop {
         let report = fetch(&client, &endpoint).await;
         // A refused key will not start working: say so and stop.
-        if let Err(e) = &report
-            && e.contains("WEFT_KEY")
-        {
+        if let Err(e @ FetchError::Refused { .. }) = &report {
             crate::errln!("weft: {e}");
             return ExitCode::from(FAILED);
         }
@@ -81,9 +79,37 @@ pub async fn remote(url: &str, as_json: bool, watch: Option<Duration>) -> ExitCo
     }
 }
 
-/// One status report from `endpoint`, or what went wrong, said for the
-/// user.
-async fn fetch(client: &reqwest::Client, endpoint: &str) -> Result<Value, String> {
+/// Why no status report came, said for the user.
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    /// The key was refused: it will not start working on a retry.
+    #[error(
+        "{endpoint} answered {status}: this weft has tenants, and its status is for admin \
+         tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])"
+    )]
+    Refused {
+        endpoint: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("{endpoint} answered {status}; is this a `weft serve --http` address?")]
+    Status {
+        endpoint: String,
+        status: reqwest::StatusCode,
+    },
+    #[error("cannot reach {endpoint}: {source}; is `weft serve --http` running there?")]
+    Unreachable {
+        endpoint: String,
+        source: reqwest::Error,
+    },
+    #[error("{endpoint} did not answer with a status report: {source}")]
+    NotAReport {
+        endpoint: String,
+        source: reqwest::Error,
+    },
+}
+
+/// One status report from `endpoint`, or what went wrong.
+async fn fetch(client: &reqwest::Client, endpoint: &str) -> Result<Value, FetchError> {
     let mut req = client.get(endpoint);
     // With tenants, /status needs an admin tenant's key; it comes from
     // the environment, never the command line (process lists).
@@ -92,30 +118,23 @@ async fn fetch(client: &reqwest::Client, endpoint: &str) -> Result<Value, String
     {
         req = req.bearer_auth(key.trim());
     }
+    let endpoint = endpoint.to_string();
     let response = match req.send().await {
         Ok(r) if r.status().is_success() => r,
         Ok(r) if matches!(r.status().as_u16(), 401 | 403) => {
-            return Err(format!(
-                "{endpoint} answered {}: this weft has tenants, and its status is for admin tenants; set WEFT_KEY to an admin tenant's key (`admin = true` under [tenants.NAME])",
-                r.status()
-            ));
+            let status = r.status();
+            return Err(FetchError::Refused { endpoint, status });
         }
         Ok(r) => {
-            return Err(format!(
-                "{endpoint} answered {}; is this a `weft serve --http` address?",
-                r.status()
-            ));
+            let status = r.status();
+            return Err(FetchError::Status { endpoint, status });
         }
-        Err(e) => {
-            return Err(format!(
-                "cannot reach {endpoint}: {e}; is `weft serve --http` running there?"
-            ));
-        }
+        Err(source) => return Err(FetchError::Unreachable { endpoint, source }),
     };
     response
         .json::<Value>()
         .await
-        .map_err(|e| format!("{endpoint} did not answer with a status report: {e}"))
+        .map_err(|source| FetchError::NotAReport { endpoint, source })
 }
 
 /// Where `--watch` draws: in place on a terminal, else one snapshot after
@@ -145,12 +164,12 @@ impl Screen {
     }
 
     /// Draws one report; false once stdout is closed (`| head`, say).
-    fn show(&mut self, report: &Result<Value, String>) -> bool {
+    fn show(&mut self, report: &Result<Value, FetchError>) -> bool {
         use std::io::Write;
         let text = if self.json {
             match report {
                 Ok(r) => format!("{}\n", serde_json::to_string(r).unwrap_or_default()),
-                Err(e) => format!("{}\n", serde_json::json!({"error": e})),
+                Err(e) => format!("{}\n", serde_json::json!({"error": e.to_string()})),
             }
         } else {
             let now = chrono::Local::now().format("%H:%M:%S");

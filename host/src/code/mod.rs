@@ -64,11 +64,16 @@ pub fn spec(lang: Language) -> String {
 }
 
 /// The language of a code-mode run's spec: `None` for a policy's spec,
-/// `Some(Err(name))` for a language code mode does not know.
-pub fn spec_language(spec: &str) -> Option<Result<Language, String>> {
+/// `Some(Err(_))` for a language code mode does not know.
+pub fn spec_language(spec: &str) -> Option<Result<Language, UnknownLanguage>> {
     let name = spec.strip_prefix(SPEC_PREFIX)?;
-    Some(Language::parse(name).ok_or_else(|| name.to_string()))
+    Some(Language::parse(name).ok_or_else(|| UnknownLanguage(name.to_string())))
 }
+
+/// A code-mode run's language that code mode does not know (its name).
+#[derive(Debug, thiserror::Error)]
+#[error("the language {0:?} is not one code mode knows")]
+pub struct UnknownLanguage(pub String);
 
 /// Why code cannot run.
 #[derive(Debug, thiserror::Error)]

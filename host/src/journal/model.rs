@@ -307,6 +307,11 @@ pub struct Event {
     pub finished_at: Option<i64>,
 }
 
+/// A stored event's kind that this weft does not know (a newer weft's).
+#[derive(Debug, thiserror::Error)]
+#[error("an event of unknown kind {0:?}")]
+pub struct UnknownKind(pub String);
+
 impl Event {
     /// The request's text for a reader: empty when the event asked
     /// nothing (a `list-tools` stores `null`).
@@ -317,8 +322,8 @@ impl Event {
         }
     }
 
-    /// An event from its stored columns (its kind and resolution as text);
-    /// `Err` names an unknown kind.
+    /// An event from its stored columns (its kind and resolution as text),
+    /// unless its kind is not one this weft knows.
     pub(super) fn stored(
         seq: i64,
         kind: &str,
@@ -326,10 +331,10 @@ impl Event {
         result: Option<String>,
         resolution: Option<&str>,
         (started_at, finished_at): (i64, Option<i64>),
-    ) -> Result<Event, String> {
+    ) -> Result<Event, UnknownKind> {
         Ok(Event {
             seq: u64::try_from(seq).unwrap_or(0),
-            kind: Kind::parse(kind).ok_or_else(|| format!("an event of unknown kind {kind:?}"))?,
+            kind: Kind::parse(kind).ok_or_else(|| UnknownKind(kind.to_string()))?,
             request,
             result,
             resolution: resolution.and_then(Resolution::parse),

@@ -20,7 +20,7 @@ use postgres::{Client, Row, Statement};
 use super::lease;
 use super::model::{Event, LeaseHolder, Resolution, RunOptions, RunRecord, Status, now_us};
 use super::queue::{self, Queued};
-use super::store::{Ack, Backend, Filter, JournalError, Op};
+use super::store::{Ack, Backend, Filter, JournalError, Op, WriteError};
 
 /// How long connecting may take when the URL does not say.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -239,7 +239,7 @@ impl Writer {
                     .map_err(|reason| {
                         let why = JournalError::Database {
                             at: self.at.clone(),
-                            reason,
+                            reason: reason.to_string(),
                         };
                         tracing::error!(target: "weft::journal", "journal write failed: {why}");
                         broken = Some(why.clone());
@@ -262,8 +262,8 @@ impl Writer {
         client: &mut Client,
         prepared: &mut Option<Prepared>,
         batch: &[Queued],
-    ) -> Result<(), String> {
-        let sql = |e: postgres::Error| describe(&e);
+    ) -> Result<(), WriteError> {
+        let sql = |e: postgres::Error| WriteError::Database(describe(&e));
         if prepared.is_none() {
             *prepared = Some(Prepared {
                 event: client.prepare(&EVENT_SQL).map_err(sql)?,
@@ -271,12 +271,10 @@ impl Writer {
             });
         }
         let Some(st) = prepared.as_ref() else {
-            return Err("its statements are not prepared".into());
+            return Err(WriteError::Unprepared);
         };
-        let lost = |run: &str| {
-            format!(
-                "this process no longer holds run {run}'s lease (another process took it over); the write was refused"
-            )
+        let lost = |run: &str| WriteError::LeaseLost {
+            run: run.to_string(),
         };
         let mut tx = client.transaction().map_err(sql)?;
         let owner = self.owner.as_str();

@@ -25,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::file_lease::{self, Holder};
 use super::model::{Event, Resolution, RunOptions, RunRecord, Status, now_us};
 use super::queue::{self, Queued};
-use super::store::{Ack, Backend, Filter, JournalError, Op};
+use super::store::{Ack, Backend, Filter, JournalError, Op, WriteError};
 
 /// How hard each commit holds on to the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +206,7 @@ impl WriteJob {
                 None => apply(&mut conn, &batch, &self.holder).map_err(|reason| {
                     let why = JournalError::Failed {
                         path: self.path.clone(),
-                        reason,
+                        reason: reason.to_string(),
                     };
                     tracing::error!(target: "weft::journal", "journal write failed: {why}");
                     broken = Some(why.clone());
@@ -230,16 +230,16 @@ impl WriteJob {
 }
 
 /// Why a write of a run this process no longer holds was refused.
-fn lost(run: &str) -> String {
-    format!(
-        "this process no longer holds run {run}'s lease (another process took it over); the write was refused"
-    )
+fn lost(run: &str) -> WriteError {
+    WriteError::LeaseLost {
+        run: run.to_string(),
+    }
 }
 
 /// Applies `batch` in one transaction, each write of a run only while
 /// `holder` holds it.
-fn apply(conn: &mut Connection, batch: &[Queued], holder: &Holder) -> Result<(), String> {
-    let sql = |e: rusqlite::Error| e.to_string();
+fn apply(conn: &mut Connection, batch: &[Queued], holder: &Holder) -> Result<(), WriteError> {
+    let sql = |e: rusqlite::Error| WriteError::Database(e.to_string());
     let tx = conn.transaction().map_err(sql)?;
     let me = holder.id.as_str();
     for (op, _) in batch {

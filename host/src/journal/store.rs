@@ -61,6 +61,28 @@ pub struct Filter {
     pub limit: usize,
 }
 
+/// Why one batch of writes was not applied: what a backend's writer
+/// tells every waiter of the batch (so it is `Clone`), before it becomes
+/// the [`JournalError`] that names the database.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum WriteError {
+    /// The database refused a statement.
+    #[error("{0}")]
+    Database(String),
+    /// Another process has taken the run over since this one held it.
+    #[error(
+        "this process no longer holds run {run}'s lease (another process took it over); the \
+         write was refused"
+    )]
+    LeaseLost {
+        /// The run's id.
+        run: String,
+    },
+    /// The writer's prepared statements are missing.
+    #[error("its statements are not prepared")]
+    Unprepared,
+}
+
 /// What went wrong with the journal, naming its file.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {

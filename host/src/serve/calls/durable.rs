@@ -214,9 +214,7 @@ async fn prepare(
     let code = crate::code::spec_language(&run.spec);
     let loaded = match &code {
         Some(lang) => {
-            let lang = lang.clone().map_err(|name| {
-                anyhow::anyhow!("its language {name:?} is not one code mode knows")
-            })?;
+            let lang = *lang.as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
             super::interpreter::interpreter(gw, &caller, lang)
                 .await
                 .map_err(|e| anyhow::anyhow!("its interpreter cannot be loaded: {e}"))?

@@ -8,17 +8,35 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+/// Why a sandboxing feature is not available here, said for the operator
+/// (`weft check` and the start-up warning show it as it is).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct Absent(pub String);
+
+impl From<&str> for Absent {
+    fn from(why: &str) -> Absent {
+        Absent(why.to_string())
+    }
+}
+
+impl From<String> for Absent {
+    fn from(why: String) -> Absent {
+        Absent(why)
+    }
+}
+
 /// The kernel's sandboxing features, as probed.
 #[derive(Debug, Clone)]
 pub(super) struct Kernel {
     /// The Landlock ABI version, or why there is none.
-    pub landlock: Result<i32, String>,
+    pub landlock: Result<i32, Absent>,
     /// Whether a child can enter a user namespace (and with it, a network
     /// namespace), or why not.
-    pub userns: Result<(), String>,
+    pub userns: Result<(), Absent>,
     /// The pids cgroup folder weft may make instances' cgroups in, or why
     /// there is none.
-    pub pids: Result<PathBuf, String>,
+    pub pids: Result<PathBuf, Absent>,
 }
 
 /// The probe's result (the first call probes; about a millisecond).
@@ -31,7 +49,7 @@ pub(super) fn kernel() -> &'static Kernel {
     })
 }
 
-fn landlock_abi() -> Result<i32, String> {
+fn landlock_abi() -> Result<i32, Absent> {
     // SAFETY: landlock_create_ruleset(NULL, 0, VERSION) only returns a number.
     let v = unsafe {
         libc::syscall(
@@ -44,16 +62,16 @@ fn landlock_abi() -> Result<i32, String> {
     if v >= 1 {
         return Ok(v as i32);
     }
-    Err(match std::io::Error::last_os_error().raw_os_error() {
+    Err(Absent(match std::io::Error::last_os_error().raw_os_error() {
         Some(libc::ENOSYS) => "this kernel has no Landlock (Linux 5.13 or later, built with CONFIG_SECURITY_LANDLOCK)".into(),
         Some(libc::EOPNOTSUPP) => "Landlock is built in but not enabled (add landlock to the kernel's lsm= boot parameter)".into(),
         _ => format!("Landlock did not answer: {}", std::io::Error::last_os_error()),
-    })
+    }))
 }
 
 /// Starts `true` in a user and network namespace of its own, as a server
 /// would be started.
-fn userns() -> Result<(), String> {
+fn userns() -> Result<(), Absent> {
     use std::os::unix::process::CommandExt;
     let program = ["/usr/bin/true", "/bin/true"]
         .into_iter()
@@ -73,10 +91,10 @@ fn userns() -> Result<(), String> {
     unsafe { cmd.pre_exec(move || super::child::enter(&s)) };
     match cmd.status() {
         Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("the probe exited with {status}")),
-        Err(e) => Err(format!(
+        Ok(status) => Err(format!("the probe exited with {status}").into()),
+        Err(e) => Err(Absent(format!(
             "a user namespace cannot be entered here ({e}): unprivileged user namespaces may be turned off (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces, or an AppArmor rule)"
-        )),
+        ))),
     }
 }
 
@@ -99,7 +117,7 @@ pub(super) fn is_root() -> bool {
 
 /// weft's own pids cgroup, if weft may make children in it: cgroup v2
 /// with the pids controller available to children, or v1's pids hierarchy.
-fn pids_cgroup() -> Result<PathBuf, String> {
+fn pids_cgroup() -> Result<PathBuf, Absent> {
     let own = std::fs::read_to_string("/proc/self/cgroup")
         .map_err(|e| format!("no /proc/self/cgroup: {e}"))?;
     let mut tried = Vec::new();
@@ -147,10 +165,10 @@ fn pids_cgroup() -> Result<PathBuf, String> {
     if tried.is_empty() {
         return Err("no pids cgroup is mounted".into());
     }
-    Err(format!(
+    Err(Absent(format!(
         "no pids cgroup weft may create: {}",
         tried.join("; ")
-    ))
+    )))
 }
 
 /// Removes the instances' cgroups that weft processes no longer running

@@ -122,19 +122,17 @@ pub fn plan(cfg: &SandboxConfig) -> Plan {
         return plan;
     }
     let k = kernel::kernel();
-    let mut want = |layer: Layer, have: Result<(), String>| match have {
+    let mut want = |layer: Layer, have: Result<(), kernel::Absent>| match have {
         Ok(()) => plan.layers.push(layer),
         Err(why) => {
-            plan.missing.insert(layer, why);
+            plan.missing.insert(layer, why.0);
         }
     };
     let abi = k.landlock.clone();
     want(Layer::Files, abi.clone().map(drop));
     let at_least = |v: i32, what: &str| match &abi {
         Ok(n) if *n >= v => Ok(()),
-        Ok(n) => Err(format!(
-            "{what} needs Landlock ABI {v}; this kernel has {n}"
-        )),
+        Ok(n) => Err(format!("{what} needs Landlock ABI {v}; this kernel has {n}").into()),
         Err(why) => Err(why.clone()),
     };
     want(
@@ -157,14 +155,16 @@ pub fn plan(cfg: &SandboxConfig) -> Plan {
     let processes = if kernel::is_root() {
         match &k.pids {
             Ok(dir) => Ok(Some(dir.clone())),
-            Err(why) => Err(format!(
+            Err(why) => Err(kernel::Absent(format!(
                 "weft runs as root, which RLIMIT_NPROC does not bind, and {why}"
-            )),
+            ))),
         }
     } else {
         match &k.userns {
             Ok(()) => Ok(None),
-            Err(_) => Err("RLIMIT_NPROC counts only one server's processes inside a user namespace of its own".into()),
+            Err(_) => Err(kernel::Absent::from(
+                "RLIMIT_NPROC counts only one server's processes inside a user namespace of its own",
+            )),
         }
     };
     match processes {
@@ -173,7 +173,7 @@ pub fn plan(cfg: &SandboxConfig) -> Plan {
             plan.layers.push(Layer::Processes);
         }
         Err(why) => {
-            plan.missing.insert(Layer::Processes, why);
+            plan.missing.insert(Layer::Processes, why.0);
         }
     }
     plan
@@ -328,7 +328,7 @@ fn ruleset(
 ) -> Result<OwnedFd, ConfineError> {
     let abi = match kernel::kernel().landlock {
         Ok(v) => ABI::from(v),
-        Err(ref why) => return Err(ConfineError::Setup(why.clone())),
+        Err(ref why) => return Err(ConfineError::Setup(why.to_string())),
     };
     let fail = |e: landlock::RulesetError| ConfineError::Setup(format!("Landlock: {e}"));
     let mut rs = Ruleset::default()
