@@ -55,6 +55,7 @@ mod library;
 mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;
+mod openapi_spec_url;
 mod otel;
 
 mod pg_tls;

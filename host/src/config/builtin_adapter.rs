@@ -95,7 +95,31 @@ pub(crate) fn prepare(
         return Ok(());
     };
     let key = |k: &str| format!("{entry}.config.{k}");
-    let hint = "set `spec_file = \"openapi.json\"` (read by weft) or `spec` (the document itself)";
+    let hint = "set `spec_url` (fetched through the server's egress), `spec_file = \"openapi.json\"` (read by weft) or `spec` (the document itself)";
+    if let Some(url) = table.get("spec_url") {
+        if table.contains_key("spec_file") || table.contains_key("spec") {
+            return Err(ConfigError::new(
+                file,
+                key("spec_url"),
+                "cannot be combined with `spec_file` or `spec`",
+            )
+            .hint(hint));
+        }
+        let ok = url
+            .as_str()
+            .and_then(|u| url::Url::parse(u).ok())
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        if !ok {
+            return Err(ConfigError::new(
+                file,
+                key("spec_url"),
+                "must be an http:// or https:// URL, as a string",
+            ));
+        }
+        // The component fetches it at start, through the server's egress
+        // (its allow-list and injected headers), as it makes every call.
+        return Ok(());
+    }
     let (doc, field) = match (table.remove("spec_file"), table.remove("spec")) {
         (Some(_), Some(_)) => {
             return Err(

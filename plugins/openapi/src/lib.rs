@@ -5,9 +5,13 @@
 //! Its config (`[servers.NAME.config]`):
 //! - `spec`: the document, as a table or as JSON text; or `spec_file`,
 //!   a JSON file weft reads (relative to the config file) and hands over
-//!   as `spec` (the component itself has no file system);
+//!   as `spec` (the component itself has no file system); or `spec_url`,
+//!   where the service publishes it, fetched by this component through
+//!   the host's egress like any call (so it must be in `egress`, and the
+//!   headers weft injects for that host go with it);
 //! - `base_url`: where the API is (`http://HOST:PORT/PREFIX`); without
-//!   it, the document's first `servers` URL.
+//!   it, the document's first `servers` URL (a path such as `/api` taken
+//!   on the origin of `spec_url`).
 //!
 //! A tool's arguments are the operation's path, query and header
 //! parameters by name, and its request body as `body`. A 2xx answer is the
@@ -43,31 +47,82 @@ fn fatal(message: &str) -> ! {
 
 fn load() -> Result<(Api, Vec<Operation>), String> {
     let config = config();
-    let doc = match config.get("spec") {
+    let spec_url = match config.get("spec_url") {
+        Some(Value::String(url)) => Some(url.clone()),
+        Some(_) => return Err("`spec_url` must be a URL, as a string".into()),
+        None => None,
+    };
+    let fetched = match &spec_url {
+        Some(url) => Some(fetch_spec(url)?),
+        None => None,
+    };
+    let doc = match (fetched, config.get("spec")) {
+        (Some(_), Some(_)) => return Err("`spec_url` cannot be combined with `spec`".into()),
+        (Some(doc), None) => doc,
+        (None, spec) => document(spec)?,
+    };
+    let base = match config.get("base_url") {
+        Some(Value::String(b)) => b.clone(),
+        Some(_) => return Err("`base_url` must be a string".into()),
+        None => base_from(&doc, spec_url.as_deref()).ok_or(
+            "no `base_url` in the config, and the spec names no `servers` URL to call",
+        )?,
+    };
+    request::split_base(&base).map_err(|e| format!("`base_url`: {e}"))?;
+    let ops = spec::operations(&doc)?;
+    Ok((Api { base }, ops))
+}
+
+/// The document written in the config (`spec`, or `spec_file` as weft
+/// handed it over).
+fn document(spec: Option<&Value>) -> Result<Value, String> {
+    let doc = match spec {
         Some(Value::String(text)) => serde_json::from_str::<Value>(text)
             .map_err(|e| format!("`spec` is not a JSON document: {e}"))?,
         Some(doc @ Value::Object(_)) => doc.clone(),
         Some(_) => return Err("`spec` must be a table or JSON text".into()),
         None => {
             return Err(
-                "no document: set `spec_file = \"PATH.json\"` or `spec` in [servers.NAME.config]"
+                "no document: set `spec_url`, `spec_file = \"PATH.json\"` or `spec` in [servers.NAME.config]"
                     .into(),
             );
         }
     };
-    let base = match config.get("base_url") {
-        Some(Value::String(b)) => b.clone(),
-        Some(_) => return Err("`base_url` must be a string".into()),
-        None => doc
-            .pointer("/servers/0/url")
-            .and_then(Value::as_str)
-            .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
-            .map(str::to_string)
-            .ok_or("no `base_url` in the config, and the spec names no absolute `servers` URL")?,
-    };
-    request::split_base(&base).map_err(|e| format!("`base_url`: {e}"))?;
-    let ops = spec::operations(&doc)?;
-    Ok((Api { base }, ops))
+    Ok(doc)
+}
+
+/// The document at `url`, fetched through the host's egress; a JSON
+/// answer with a 2xx status.
+fn fetch_spec(url: &str) -> Result<Value, String> {
+    let req = request::get(url).map_err(|e| format!("`spec_url`: {e}"))?;
+    let answer = http::send(&req).map_err(|e| format!("`spec_url`: {e}"))?;
+    if !(200..300).contains(&answer.status) {
+        let text = String::from_utf8_lossy(&answer.body);
+        return Err(format!(
+            "`spec_url`: HTTP {} from {}: {}",
+            answer.status,
+            req.url(),
+            cut(text.trim(), 200)
+        ));
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        format!(
+            "`spec_url`: {} is not a JSON document ({e}); the adapter reads OpenAPI as JSON",
+            req.url()
+        )
+    })
+}
+
+/// Where to call when the config does not say: the document's first
+/// `servers` URL, an absolute one as it is, a path on `spec_url`'s origin.
+fn base_from(doc: &Value, spec_url: Option<&str>) -> Option<String> {
+    let url = doc.pointer("/servers/0/url").and_then(Value::as_str)?;
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return Some(url.to_string());
+    }
+    let path = url.strip_prefix('/')?;
+    let (scheme, authority, _) = request::split_base(spec_url?.split(['?', '#']).next()?).ok()?;
+    Some(format!("{scheme}://{authority}/{path}"))
 }
 
 /// Calls `op` with `args`: the answer, or a tool error.

@@ -65,6 +65,31 @@ pub fn split_base(base: &str) -> Result<(String, String, String), String> {
     ))
 }
 
+/// A `GET` of `url` (`http(s)://HOST[:PORT]/PATH[?QUERY]`) asking for
+/// JSON.
+pub fn get(url: &str) -> Result<Request, String> {
+    if url.contains('#') {
+        return Err(format!("the URL {url:?} may not hold a fragment"));
+    }
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let (scheme, authority, path) = split_base(base)?;
+    let mut path = if path.is_empty() { "/".to_string() } else { path };
+    if let Some(query) = query {
+        path = format!("{path}?{query}");
+    }
+    Ok(Request {
+        method: "GET".into(),
+        scheme,
+        authority,
+        path,
+        headers: vec![("accept".into(), "application/json".into())],
+        body: None,
+    })
+}
+
 /// The request `op` makes with `args`, against `base`.
 pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Request, String> {
     let (scheme, authority, prefix) = split_base(base)?;
@@ -163,6 +188,25 @@ mod tests {
     use super::*;
     use crate::spec::operations;
     use serde_json::json;
+
+    #[test]
+    fn a_spec_url_is_one_get_with_its_query() {
+        let r = get("https://api.example.com/v1/openapi.json?format=json").unwrap();
+        assert_eq!(
+            (r.method.as_str(), r.scheme.as_str(), r.authority.as_str(), r.path.as_str()),
+            ("GET", "https", "api.example.com", "/v1/openapi.json?format=json")
+        );
+        assert_eq!(get("http://127.0.0.1:8080").unwrap().path, "/");
+        for bad in [
+            "ftp://example.com/spec.json",
+            "https://user@example.com/spec.json",
+            "https://example.com/spec.json#top",
+            "example.com/spec.json",
+            "",
+        ] {
+            assert!(get(bad).is_err(), "{bad}");
+        }
+    }
 
     fn path_of(params: Value, args: Value) -> Result<String, String> {
         let doc =

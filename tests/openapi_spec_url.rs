@@ -1,0 +1,142 @@
+//! The OpenAPI adapter takes its document from the service it describes
+//! (`spec_url`): fetched by the component through weft's egress, so the
+//! URL must be on the server's `egress` list, and the header weft injects
+//! for that host goes with the fetch as with every call.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::rest_api::RestApi;
+use crate::support::*;
+
+/// The key weft injects into the adapter's requests.
+const CANARY: &str = "canary-5e81b2d9-spec-url";
+
+/// `items` from the fixture's file, `fetched` from its `/openapi.json`,
+/// and `offlist`, whose `spec_url` is on no `egress` entry.
+fn config(dir: &Path, api: &RestApi) -> std::path::PathBuf {
+    let (port, base) = (api.port, api.base());
+    let text = api.items_config(dir, CANARY)
+        + &format!(
+            r#"
+[servers.fetched]
+component = "builtin:openapi"
+egress = ["http://127.0.0.1:{port}/*"]
+[servers.fetched.egress_headers."127.0.0.1"]
+X-Api-Key = "${{secret:ITEMS_KEY}}"
+[servers.fetched.config]
+spec_url = "{base}/openapi.json"
+base_url = "{base}"
+
+[servers.offlist]
+component = "builtin:openapi"
+egress = ["http://127.0.0.1:{port}/items/*"]
+[servers.offlist.config]
+spec_url = "{base}/openapi.json"
+base_url = "{base}"
+"#
+        );
+    let path = dir.join("weft.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_is_fetched_through_egress_with_the_injected_key() {
+    let api = RestApi::start();
+    let dir = temp_dir();
+    let path = config(dir.path(), &api);
+    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
+    let config = weft::Config::load(&path).expect("the config loads");
+    let hub = within("the hub starts", weft::Hub::start(config)).await;
+    let names = |server: &str| {
+        let mut n: Vec<String> = hub
+            .catalog()
+            .tools()
+            .iter()
+            .filter(|t| &*t.server == server)
+            .map(|t| t.tool.name.to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let from_file = names("items");
+    assert!(from_file.len() >= 3, "{from_file:?}");
+    assert_eq!(names("fetched"), from_file);
+    // The fetch went out as the adapter's calls do: with the injected key
+    // (the test's own fetch, for `items`' file, asks for no JSON). The one
+    // from `offlist` never left.
+    let fetches: Vec<Value> = api
+        .seen()
+        .into_iter()
+        .filter(|r| r["path"] == "/openapi.json" && r["headers"]["accept"] == "application/json")
+        .collect();
+    assert_eq!(fetches.len(), 1, "{fetches:?}");
+    assert_eq!(fetches[0]["method"], "GET");
+    assert_eq!(fetches[0]["headers"]["x-api-key"], CANARY);
+    let args = json!({"item_id": 1});
+    let r = within(
+        "a call",
+        hub.call_tool(
+            "fetched",
+            "read_item_items_item_id_get",
+            args.as_object().cloned(),
+        ),
+    )
+    .await
+    .expect("the call succeeds");
+    let item: Value = serde_json::from_str(&text_of(&r)).expect("JSON");
+    assert_eq!(item["name"], "kettle", "{item}");
+    // A document URL off the egress list is refused by the same check.
+    let status = hub.upstream("offlist").expect("offlist").state();
+    let weft::State::Failed { error } = status else {
+        panic!("offlist is not failed: {status:?}");
+    };
+    let url = format!("{}/openapi.json", api.base());
+    assert!(
+        error.reason.ends_with(&format!(
+            " (it logged: openapi adapter: `spec_url`: GET {url}: weft egress: refused {url}: \
+             not on the `egress` list of servers.offlist (http://127.0.0.1:{}/items/*))",
+            api.port
+        )),
+        "{}",
+        error.reason
+    );
+    hub.shutdown().await;
+}
+
+/// `spec_url` is checked when the config loads: a URL, over HTTP(S), and
+/// not beside another source of the document.
+#[test]
+fn a_bad_spec_url_is_refused_when_the_config_loads() {
+    let cases = [
+        (
+            "spec_url = \"ftp://example.com/openapi.json\"",
+            "must be an http:// or https:// URL, as a string",
+        ),
+        (
+            "spec_url = \"openapi.json\"",
+            "must be an http:// or https:// URL, as a string",
+        ),
+        (
+            "spec_url = 7",
+            "must be an http:// or https:// URL, as a string",
+        ),
+        (
+            "spec_url = \"https://example.com/openapi.json\"\nspec_file = \"openapi.json\"",
+            "cannot be combined with `spec_file` or `spec`",
+        ),
+    ];
+    for (table, want) in cases {
+        let dir = temp_dir();
+        let path = dir.path().join("weft.toml");
+        let text = format!(
+            "[servers.api]\ncomponent = \"builtin:openapi\"\negress = [\"https://example.com/*\"]\n[servers.api.config]\n{table}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let e = weft::Config::load(&path).expect_err(table);
+        assert_eq!(e.key, "servers.api.config.spec_url", "{table}: {e}");
+        assert_eq!(e.message, want, "{table}: {e}");
+    }
+}
