@@ -414,8 +414,15 @@ async fn reference_loops_and_blowups_are_cut_and_a_bad_document_fails_only_its_s
         "components": {"schemas": schemas},
     });
     std::fs::write(dir.path().join("hostile.json"), doc.to_string()).expect("write");
-    let broken = json!({"openapi": "3.0.0", "paths": {"/x": {"get": {"parameters": [{"$ref": "#/components/parameters/nowhere"}]}}}});
+    // Nowhere to send requests: the whole document fails.
+    let broken = json!({"openapi": "3.0.0", "paths": {"/x": {"get": {}}}});
     std::fs::write(dir.path().join("broken.json"), broken.to_string()).expect("write");
+    // One operation the adapter cannot read: skipped, the other served.
+    let partial = json!({"openapi": "3.0.0", "paths": {
+        "/x": {"get": {"parameters": [{"$ref": "#/components/parameters/nowhere"}]}},
+        "/y": {"get": {"operationId": "fine"}},
+    }});
+    std::fs::write(dir.path().join("partial.json"), partial.to_string()).expect("write");
     let text = r#"[servers.hostile]
 component = "builtin:openapi"
 [servers.hostile.config]
@@ -425,6 +432,11 @@ spec_file = "hostile.json"
 component = "builtin:openapi"
 [servers.broken.config]
 spec_file = "broken.json"
+
+[servers.partial]
+component = "builtin:openapi"
+[servers.partial.config]
+spec_file = "partial.json"
 base_url = "http://127.0.0.1:9"
 "#;
     let path = dir.path().join("weft.toml");
@@ -481,10 +493,17 @@ base_url = "http://127.0.0.1:9"
     );
     // The adapter's own reason comes with it.
     assert!(
-        error.reason.ends_with(" (it logged: openapi adapter: GET /x: a parameter: the reference \"#/components/parameters/nowhere\" names nothing in the document)"),
+        error.reason.ends_with(" (it logged: openapi adapter: no `base_url` in the config, and the spec names no `servers` URL to call)"),
         "{}",
         error.reason
     );
+    let partial: Vec<&str> = catalog
+        .tools()
+        .iter()
+        .filter(|t| &*t.server == "partial")
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(partial, ["fine"]);
     assert_eq!(
         hub.upstream("hostile").expect("hostile").state().name(),
         "up"

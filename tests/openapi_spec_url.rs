@@ -1,7 +1,9 @@
-//! The OpenAPI adapter takes its document from the service it describes
-//! (`spec_url`): fetched by the component through weft's egress, so the
+//! The OpenAPI adapter's document: taken from the service it describes
+//! (`spec_url`), fetched by the component through weft's egress, so the
 //! URL must be on the server's `egress` list, and the header weft injects
-//! for that host goes with the fetch as with every call.
+//! for that host goes with the fetch as with every call; and served
+//! without the operations the adapter cannot read, each named in a
+//! warning.
 
 use std::path::Path;
 
@@ -139,4 +141,43 @@ fn a_bad_spec_url_is_refused_when_the_config_loads() {
         assert_eq!(e.key, "servers.api.config.spec_url", "{table}: {e}");
         assert_eq!(e.message, want, "{table}: {e}");
     }
+}
+
+/// A document with an operation the adapter cannot read (a parameter with
+/// no name, as Notion's has) serves the rest; `weft check` warns of the
+/// skipped one by name and reason.
+#[test]
+fn an_operation_the_adapter_cannot_read_is_skipped_with_a_warning() {
+    let dir = temp_dir();
+    let doc = json!({"openapi": "3.1.0", "servers": [{"url": "https://api.example.com"}], "paths": {
+        "/pages/{id}": {"get": {"operationId": "get_page", "parameters": [
+            {"in": "path", "required": true, "schema": {"type": "string"}}]}},
+        "/search": {"post": {"operationId": "search"}},
+    }});
+    std::fs::write(dir.path().join("notion.json"), doc.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("weft.toml"),
+        "[servers.notion]\ncomponent = \"builtin:openapi\"\negress = [\"https://api.example.com/*\"]\n[servers.notion.config]\nspec_file = \"notion.json\"\n",
+    )
+    .unwrap();
+    let out = weft()
+        .current_dir(dir.path())
+        .env("WEFT_LOG", "warn")
+        .args(["tools", "--json"])
+        .output_timed()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let tools: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let names: Vec<&str> = tools
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["notion__search"], "{tools}");
+    assert!(
+        stderr.contains("openapi adapter: skipped GET /pages/{id}: a parameter has no name"),
+        "{stderr}"
+    );
 }

@@ -227,6 +227,13 @@ impl ComponentServer {
                     said,
                 }
             })?;
+        // What the adapter warned of while listing (an operation it
+        // skipped, say) is the operator's to see.
+        for line in ctx.logs.lock().iter() {
+            if matches!(line.level.as_str(), "warn" | "warning" | "error") {
+                tracing::warn!(target: "weft::adapter", server = %self.name, "{}", line.message);
+            }
+        }
         let tools = tools::convert(listed)?;
         let _ = self.wasm.set(wasm);
         Ok(tools)

@@ -69,7 +69,10 @@ fn load() -> Result<(Api, Vec<Operation>), String> {
         )?,
     };
     request::split_base(&base).map_err(|e| format!("`base_url`: {e}"))?;
-    let ops = spec::operations(&doc)?;
+    let (ops, skipped) = spec::read(&doc)?;
+    for why in &skipped {
+        log("warn", format!("openapi adapter: skipped {why}"));
+    }
     Ok((Api { base }, ops))
 }
 

@@ -68,8 +68,17 @@ pub struct Operation {
     pub schema: Value,
 }
 
-/// Every operation of `doc`, or why the document cannot be served.
+/// Every operation of `doc` the adapter can read, or why the document
+/// cannot be served at all.
+#[cfg(test)]
 pub fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
+    read(doc).map(|(ops, _)| ops)
+}
+
+/// The operations of `doc` the adapter can read, and each one it cannot
+/// (`METHOD /path: why`), which the rest of the API is served without; or
+/// why the document as a whole cannot be served.
+pub fn read(doc: &Value) -> Result<(Vec<Operation>, Vec<String>), String> {
     let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
     if !(version.starts_with("3.0") || version.starts_with("3.1")) {
         let seen = if doc.get("swagger").is_some() {
@@ -87,9 +96,17 @@ pub fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
         return Err("the spec has no `paths` object, so it has no operations".into());
     };
     let mut ops = Vec::new();
+    let mut skipped = Vec::new();
     let mut names = HashSet::new();
     for (path, item) in paths {
-        let item = resolve(doc, item).map_err(|e| format!("paths.{path}: {e}"))?;
+        let shown = cut(path, 200);
+        let item = match resolve(doc, item) {
+            Ok(item) => item,
+            Err(e) => {
+                skipped.push(format!("{shown}: {e}"));
+                continue;
+            }
+        };
         for method in METHODS {
             let Some(op) = item.get(method) else {
                 continue;
@@ -99,12 +116,13 @@ pub fn operations(doc: &Value) -> Result<Vec<Operation>, String> {
                     "the spec has more than {MAX_OPERATIONS} operations; serve a smaller document (split it by tag)"
                 ));
             }
-            let operation = operation(doc, path, method, item, op, &mut names)
-                .map_err(|e| format!("{} {path}: {e}", method.to_uppercase()))?;
-            ops.push(operation);
+            match operation(doc, path, method, item, op, &mut names) {
+                Ok(operation) => ops.push(operation),
+                Err(e) => skipped.push(format!("{} {shown}: {e}", method.to_uppercase())),
+            }
         }
     }
-    Ok(ops)
+    Ok((ops, skipped))
 }
 
 fn operation(
@@ -379,6 +397,23 @@ mod tests {
                 ("HEAD".into(), true)
             ]
         );
+    }
+
+    /// An operation the adapter cannot read is skipped, named with why;
+    /// the rest of the API is served.
+    #[test]
+    fn an_unreadable_operation_is_skipped_and_the_rest_served() {
+        let doc = json!({"openapi": "3.1.0", "paths": {
+            "/a": {"get": {"parameters": [{"in": "query", "schema": {"type": "string"}}]}, "post": {}},
+            "/b": {"$ref": "#/nowhere"},
+            "/c": {"get": {"operationId": "ok"}},
+        }});
+        let (ops, skipped) = read(&doc).expect("the document serves");
+        let names: Vec<&str> = ops.iter().map(|o| o.tool.as_str()).collect();
+        assert_eq!(names, ["post_a", "ok"]);
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+        assert_eq!(skipped[0], "GET /a: a parameter has no name");
+        assert!(skipped[1].starts_with("/b: "), "{skipped:?}");
     }
 
     #[test]
