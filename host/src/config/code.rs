@@ -123,9 +123,38 @@ pub(crate) struct RawCode {
     /// 16MiB.
     #[schemars(extend("default" = "256KiB"))]
     max_code_bytes: Option<RawAmount>,
-    /// The limits of each submission's run: a policy's limit keys (not
-    /// `concurrency`); `memory` at most 1GiB.
+    /// The limits of each submission's run: a policy's limit keys;
+    /// `memory` at most 1GiB.
+    #[schemars(with = "Option<CodeLimitsSchema>")]
     limits: Option<RawLimits>,
+}
+
+// The schema's and the reference's view of `[code.limits]`: the file is
+// read as `RawLimits`, whose adapter keys `RawCode::over` refuses here.
+/// The limits of each code-mode run: a run's limit keys. An adapter's
+/// `concurrency`, `max_response` and `request_timeout` are refused here.
+#[derive(schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CodeLimitsSchema {
+    /// The CPU budget of each run, in wasmtime fuel units: a number, a
+    /// count like "10G", or "unlimited".
+    #[schemars(extend("default" = 10_000_000_000_u64))]
+    fuel: Option<RawAmount>,
+    /// The wall time of each run, host calls included: a duration, seconds
+    /// or "30s".
+    #[schemars(extend("default" = "30s"))]
+    timeout: Option<super::duration::RawDuration>,
+    /// The linear memory of each run: a size, bytes or "64MiB", at most
+    /// 1GiB.
+    #[schemars(extend("default" = "64MiB"))]
+    memory: Option<RawAmount>,
+    /// The most tool calls in each run (each call of a fan-out counts).
+    #[schemars(extend("default" = 1000))]
+    max_calls: Option<u32>,
+    /// The largest output of each run: a size, bytes or "1MiB".
+    #[schemars(extend("default" = "1MiB"))]
+    max_output: Option<RawAmount>,
 }
 
 impl RawCode {
@@ -198,6 +227,19 @@ impl RawCode {
                 )
                 .hint("limit a tenant's runs at once with [tenants.NAME.limits] concurrent_runs"));
             }
+            for (written, name) in [
+                (limits.max_response.is_some(), "max_response"),
+                (limits.request_timeout.is_some(), "request_timeout"),
+            ] {
+                if written {
+                    return Err(ConfigError::new(
+                        file,
+                        key(&format!("limits.{name}")),
+                        "is an adapter's limit (its outbound HTTP), not code mode's",
+                    )
+                    .hint("code reaches servers only through weft's calls, which their own timeouts bound"));
+                }
+            }
             limits.apply(&mut out.limits, file, &key("limits"))?;
             check_memory(out.limits.memory)
                 .map_err(|e| ConfigError::new(file, key("limits.memory"), e.to_string()))?;
@@ -240,10 +282,50 @@ mod tests {
             ("grants = [\"nodot\"]", "code.grants"),
             ("max_code_bytes = 0", "code.max_code_bytes"),
             ("[limits]\nconcurrency = 2", "code.limits.concurrency"),
+            (
+                "[limits]\nmax_response = \"1MiB\"",
+                "code.limits.max_response",
+            ),
+            (
+                "[limits]\nrequest_timeout = \"5s\"",
+                "code.limits.request_timeout",
+            ),
             ("[limits]\nmemory = \"4GiB\"", "code.limits.memory"),
         ] {
             let e = raw(text).over(&base, file, "code").unwrap_err();
             assert!(e.to_string().contains(key), "{text}: {e}");
+        }
+    }
+
+    /// The schema refuses in `[code.limits]` exactly the keys the loader
+    /// refuses there, and takes the run's own.
+    #[test]
+    fn the_schema_and_the_loader_agree_on_code_limits() {
+        let schema = crate::config::reference::schema();
+        let validator = jsonschema::validator_for(&schema).expect("a schema");
+        let file = Path::new("weft.toml");
+        for (key, value, refused) in [
+            ("concurrency", "2", true),
+            ("max_response", "\"1MiB\"", true),
+            ("request_timeout", "\"5s\"", true),
+            ("fuel", "\"2G\"", false),
+            ("timeout", "\"10s\"", false),
+            ("memory", "\"64MiB\"", false),
+            ("max_calls", "50", false),
+            ("max_output", "\"1MiB\"", false),
+        ] {
+            let text = format!("[limits]\n{key} = {value}");
+            let loader = raw(&text)
+                .over(&CodeConfig::default(), file, "code")
+                .is_err();
+            let table: toml::Table = format!("[code.limits]\n{key} = {value}").parse().unwrap();
+            let instance = serde_json::to_value(table).unwrap();
+            assert_eq!(loader, refused, "the loader on {key}");
+            assert_eq!(
+                !validator.is_valid(&instance),
+                refused,
+                "the schema on {key}"
+            );
         }
     }
 }

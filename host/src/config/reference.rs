@@ -43,6 +43,11 @@ const TOP_LEVEL: [&str; 6] = [
     "settings", "servers", "policies", "tenants", "code", "oauth",
 ];
 
+/// An example of every key, as a config file would write it: the
+/// reference's example column is read from here, and a test fails on a
+/// key it lacks (and on the file, should the schema refuse it).
+pub const EXAMPLES: &str = include_str!("../../../docs/config-examples.toml");
+
 /// Names for the value types several keys share, by their definition.
 const NAMED: [(&str, &str); 2] = [("RawDuration", "duration"), ("RawAmount", "amount")];
 
@@ -195,6 +200,40 @@ fn scalar(t: &str, schema: &Value, defs: &Value) -> String {
     }
 }
 
+/// The value `EXAMPLES` writes for `key` in the table at `path` (its
+/// `NAME` segments matching any name), as TOML.
+fn example_of(examples: &toml::Table, path: &str, key: &str) -> Option<String> {
+    fn find(table: &toml::Table, path: &[&str], key: &str) -> Option<String> {
+        match path.split_first() {
+            None => table.get(key).map(ToString::to_string),
+            Some((&"NAME", rest)) => table
+                .values()
+                .filter_map(toml::Value::as_table)
+                .find_map(|t| find(t, rest, key)),
+            Some((segment, rest)) => find(table.get(*segment)?.as_table()?, rest, key),
+        }
+    }
+    let segments: Vec<&str> = path.split('.').collect();
+    find(examples, &segments, key)
+}
+
+/// Every `[table] key` of the reference that `EXAMPLES` gives no example
+/// of.
+pub fn keys_without_example() -> Vec<String> {
+    let root = schema();
+    let examples: toml::Table = EXAMPLES.parse().unwrap_or_default();
+    let mut missing = Vec::new();
+    for (path, table) in tables(&root) {
+        let keys = table.get("properties").and_then(Value::as_object);
+        for key in keys.into_iter().flat_map(|p| p.keys()) {
+            if example_of(&examples, &path, key).is_none() {
+                missing.push(format!("[{path}] {key}"));
+            }
+        }
+    }
+    missing
+}
+
 /// A value as a reference cell shows it.
 fn shown(value: &Value) -> String {
     match value {
@@ -214,14 +253,17 @@ fn cell(text: &str) -> String {
 /// The Markdown reference of every key: one table per config table.
 pub fn markdown() -> String {
     let root = schema();
+    let examples: toml::Table = EXAMPLES.parse().unwrap_or_default();
     let defs = root.get("$defs").cloned().unwrap_or_default();
     let mut out = String::from(
         "# Configuration reference\n\n\
          Every key weft's config file takes, table by table: its type, its \
-         default and what it does. This page is generated from the types the \
-         config is read into (`weft config reference`), and a test fails when \
-         it differs from them; `weft config schema` prints the same as a JSON \
-         Schema for editors. How the pieces fit together, with examples: \
+         default, an example and what it does. This page is generated from the \
+         types the config is read into (`weft config reference`), and a test \
+         fails when it differs from them; `weft config schema` prints the same \
+         as a JSON Schema for editors. The examples come from \
+         [config-examples.toml](config-examples.toml), which has every key \
+         and which the schema is tested to take. How the pieces fit together: \
          [configuration](configuration.md).\n\n\
          A duration is a number of seconds or a string with a unit (`\"30s\"`, \
          `\"2m\"`); an amount is a number or a string with a unit (`\"64MiB\"` \
@@ -232,7 +274,7 @@ pub fn markdown() -> String {
         if let Some(d) = table.get("description").and_then(Value::as_str) {
             out += &format!("{}\n\n", cell(d));
         }
-        out += "| key | type | default | description |\n|---|---|---|---|\n";
+        out += "| key | type | default | example | description |\n|---|---|---|---|---|\n";
         let empty = Map::new();
         let props = table
             .get("properties")
@@ -249,12 +291,44 @@ pub fn markdown() -> String {
                 let shown: Vec<String> = examples.iter().map(shown).collect();
                 text += &format!(" Example: {}.", shown.join(", "));
             }
+            let example = example_of(&examples, &path, key)
+                .map(|e| format!("`{}`", cell(&e).replace('`', "'")))
+                .unwrap_or_default();
             out += &format!(
-                "| `{key}` | {} | {default} | {} |\n",
+                "| `{key}` | {} | {default} | {example} | {} |\n",
                 cell(&type_name(schema, &defs)),
                 text.trim()
             );
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The examples file has a value for every key the reference lists.
+    #[test]
+    fn every_key_has_an_example() {
+        let missing = keys_without_example();
+        assert!(
+            missing.is_empty(),
+            "docs/config-examples.toml has no example of:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    /// The examples are a config the schema takes as it is.
+    #[test]
+    fn the_examples_are_a_valid_config() {
+        let examples: toml::Table = EXAMPLES.parse().expect("the examples are TOML");
+        let instance = serde_json::to_value(&examples).expect("as JSON");
+        let validator = jsonschema::validator_for(&schema()).expect("a schema");
+        let errors: Vec<String> = validator
+            .iter_errors(&instance)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{}", errors.join("\n"));
+    }
 }
