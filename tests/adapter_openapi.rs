@@ -576,17 +576,7 @@ async fn an_inline_document_serves_as_the_file_does() {
     weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
     let config = weft::Config::load(&path).expect("the config loads");
     let hub = within("the hub starts", weft::Hub::start(config)).await;
-    let names = |server: &str| {
-        let mut n: Vec<String> = hub
-            .catalog()
-            .tools()
-            .iter()
-            .filter(|t| &*t.server == server)
-            .map(|t| t.tool.name.to_string())
-            .collect();
-        n.sort();
-        n
-    };
+    let names = |server: &str| server_tool_names(&hub, server);
     let from_file = names("items");
     assert!(
         from_file.contains(&"read_item_items_item_id_get".to_string()),

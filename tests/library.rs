@@ -27,12 +27,7 @@ fn the_embedding_example_runs_each_entry_point() {
         npm_entry("everything", "server-everything", &["stdio"]),
     )
     .unwrap();
-    let example = repo_root().join("target/debug/examples/embed");
-    assert!(
-        example.exists(),
-        "{} is missing: build it with `cargo build -p weft-examples --examples`",
-        example.display()
-    );
+    let example = example_bin("embed");
     let mut cmd = std::process::Command::new(&example);
     isolate(&mut cmd);
     cmd.arg(&config)

@@ -52,17 +52,7 @@ async fn the_document_is_fetched_through_egress_with_the_injected_key() {
     weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
     let config = weft::Config::load(&path).expect("the config loads");
     let hub = within("the hub starts", weft::Hub::start(config)).await;
-    let names = |server: &str| {
-        let mut n: Vec<String> = hub
-            .catalog()
-            .tools()
-            .iter()
-            .filter(|t| &*t.server == server)
-            .map(|t| t.tool.name.to_string())
-            .collect();
-        n.sort();
-        n
-    };
+    let names = |server: &str| server_tool_names(&hub, server);
     let from_file = names("items");
     assert!(from_file.len() >= 3, "{from_file:?}");
     assert_eq!(names("fetched"), from_file);

@@ -173,12 +173,7 @@ async fn the_example_agent_loop_runs_a_scripted_models_tool_calls() {
             });
         }
     });
-    let example = repo_root().join("target/debug/examples/agent_loop");
-    assert!(
-        example.exists(),
-        "{} is missing: build it with `cargo build -p weft-examples --examples`",
-        example.display()
-    );
+    let example = example_bin("agent_loop");
     let mut cmd = std::process::Command::new(&example);
     isolate(&mut cmd);
     cmd.arg("--config")

@@ -13,6 +13,7 @@ pub mod edge;
 pub mod issuer;
 pub mod js;
 pub mod keys;
+mod lookup;
 pub mod pki;
 mod postgres;
 mod procs;
@@ -23,6 +24,9 @@ pub mod served;
 pub mod timer;
 pub mod walks;
 
+// The benches include this module too, and use neither.
+#[allow(unused_imports)]
+pub use lookup::{example_bin, server_tool_names};
 pub use postgres::Postgres;
 pub use procs::*;
 

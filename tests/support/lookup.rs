@@ -1,0 +1,30 @@
+//! Finding what a test inspects: a server's tools in a hub's catalog, a
+//! built example program.
+
+use std::path::PathBuf;
+
+use super::repo_root;
+
+/// The names of `server`'s tools in `hub`'s catalog, sorted.
+pub fn server_tool_names(hub: &weft::Hub, server: &str) -> Vec<String> {
+    let mut names: Vec<String> = hub
+        .catalog()
+        .tools()
+        .iter()
+        .filter(|t| &*t.server == server)
+        .map(|t| t.tool.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A built example of the `weft-examples` package (`target/debug/examples/NAME`).
+pub fn example_bin(name: &str) -> PathBuf {
+    let example = repo_root().join("target/debug/examples").join(name);
+    assert!(
+        example.exists(),
+        "{} is missing: build it with `cargo build -p weft-examples --examples`",
+        example.display()
+    );
+    example
+}
