@@ -227,9 +227,7 @@ async fn a_host_off_the_egress_list_is_refused() {
     let api = RestApi::start();
     let dir = temp_dir();
     let config = setup(dir.path(), &api);
-    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
-    let config = weft::Config::load(&config).expect("the config loads");
-    let hub = within("the hub starts", weft::Hub::start(config)).await;
+    let hub = start_hub_in(dir.path(), &config).await;
     let args = json!({"item_id": 1});
     let r = within(
         "a refused call",
@@ -288,7 +286,7 @@ fn hostile_documents_are_refused_when_the_config_loads() {
         "huge.json",
         format!(
             "{{\"openapi\": \"3.1.0\", \"pad\": \"{}\", \"paths\": {{}}}}",
-            "x".repeat(5 << 20)
+            "x".repeat(17 << 20)
         ),
     );
     let e = config_error(d, "builtin:openapi", "spec_file = \"huge.json\"");
@@ -299,7 +297,7 @@ fn hostile_documents_are_refused_when_the_config_loads() {
     assert_eq!(
         e.message,
         format!(
-            "{} is {size} bytes, over the cap of 4194304",
+            "{} is {size} bytes, over the cap of 16777216",
             d.join("huge.json").display()
         )
     );
@@ -324,7 +322,7 @@ fn hostile_documents_are_refused_when_the_config_loads() {
     let e = config_error(d, "builtin:openapi", "spec_file = \"many.json\"");
     assert_eq!(
         e.message,
-        "has 1001 operations, over the cap of 1000: serve a smaller document (split it by tag)"
+        "has 1001 operations, over the cap of 1000: serve a part of it with `tags`, `operations` or `exclude` in [servers.NAME.config]"
     );
 
     write(
@@ -334,7 +332,7 @@ fn hostile_documents_are_refused_when_the_config_loads() {
     let e = config_error(d, "builtin:openapi", "spec_file = \"swagger.json\"");
     assert_eq!(
         e.message,
-        "is not an OpenAPI 3.0 or 3.1 document (its `openapi` field is missing)"
+        "is not an OpenAPI 3.0 or 3.1 document (its `openapi` field is missing); convert a Swagger 2.0 document to OpenAPI 3 first"
     );
 
     let e = config_error(d, "builtin:openapi", "spec_file = \"absent.json\"");
@@ -414,9 +412,7 @@ async fn reference_loops_and_blowups_are_cut_and_a_bad_document_fails_only_its_s
         "components": {"schemas": schemas},
     });
     std::fs::write(dir.path().join("hostile.json"), doc.to_string()).expect("write");
-    // Nowhere to send requests: the whole document fails.
-    let broken = json!({"openapi": "3.0.0", "paths": {"/x": {"get": {}}}});
-    std::fs::write(dir.path().join("broken.json"), broken.to_string()).expect("write");
+    // A document that cannot be had fails its server only.
     // One operation the adapter cannot read: skipped, the other served.
     let partial = json!({"openapi": "3.0.0", "paths": {
         "/x": {"get": {"parameters": [{"$ref": "#/components/parameters/nowhere"}]}},
@@ -430,8 +426,9 @@ spec_file = "hostile.json"
 
 [servers.broken]
 component = "builtin:openapi"
+egress = ["http://127.0.0.1:9/*"]
 [servers.broken.config]
-spec_file = "broken.json"
+spec_url = "http://127.0.0.1:9/openapi.json"
 
 [servers.partial]
 component = "builtin:openapi"
@@ -485,15 +482,9 @@ base_url = "http://127.0.0.1:9"
         panic!("broken is not failed: {status:?}");
     };
     assert!(
-        error
-            .reason
-            .starts_with("list-tools failed: adapter \"broken\" crashed: "),
-        "{}",
-        error.reason
-    );
-    // The adapter's own reason comes with it.
-    assert!(
-        error.reason.ends_with(" (it logged: openapi adapter: no `base_url` in the config, and the spec names no `servers` URL to call)"),
+        error.reason.contains(
+            "spec_url: weft egress: http://127.0.0.1:9/openapi.json failed: error sending request"
+        ),
         "{}",
         error.reason
     );
@@ -567,15 +558,14 @@ async fn an_inline_document_serves_as_the_file_does() {
         "the document cannot be a TOML literal"
     );
     text += &format!(
-        "\n[servers.inline]\ncomponent = \"builtin:openapi\"\negress = [\"http://127.0.0.1:{}/*\"]\n[servers.inline.config]\nspec = '''{doc}'''\nbase_url = \"{}\"\n",
+        "\n[servers.inline]\ncomponent = \"builtin:openapi\"\negress = [\"http://127.0.0.1:{}/*\"]\n[servers.inline.config]\nspec = '''{doc}'''\nbase_url = \"{}\"\n{}\n",
         api.port,
-        api.base()
+        api.base(),
+        crate::support::rest_api::ITEMS_ONLY,
     );
     let path = dir.path().join("weft.toml");
     std::fs::write(&path, text).expect("write config");
-    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.path().join("cache"))).expect("sandbox");
-    let config = weft::Config::load(&path).expect("the config loads");
-    let hub = within("the hub starts", weft::Hub::start(config)).await;
+    let hub = start_hub_in(dir.path(), &path).await;
     let names = |server: &str| server_tool_names(&hub, server);
     let from_file = names("items");
     assert!(

@@ -56,6 +56,7 @@ mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;
 mod openapi_spec_url;
+mod openapi_wire;
 mod otel;
 
 mod pg_tls;

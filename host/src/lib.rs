@@ -34,6 +34,7 @@ mod layers_test;
 mod metrics;
 mod migrate;
 mod names;
+mod openapi;
 mod pg;
 mod phrases;
 pub mod policy;

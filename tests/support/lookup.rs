@@ -28,3 +28,11 @@ pub fn example_bin(name: &str) -> PathBuf {
     );
     example
 }
+
+/// The hub of the config at `path`, started in process, its components
+/// compiled into `dir/cache` (the process's shared sandbox, made here).
+pub async fn start_hub_in(dir: &std::path::Path, path: &std::path::Path) -> weft::Hub {
+    weft::sandbox::Sandbox::shared_with_cache_dir(Some(dir.join("cache"))).expect("sandbox");
+    let config = weft::Config::load(path).expect("the config loads");
+    super::within("the hub starts", weft::Hub::start(config)).await
+}

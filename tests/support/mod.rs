@@ -26,7 +26,7 @@ pub mod walks;
 
 // The benches include this module too, and use neither.
 #[allow(unused_imports)]
-pub use lookup::{example_bin, server_tool_names};
+pub use lookup::{example_bin, server_tool_names, start_hub_in};
 pub use postgres::Postgres;
 pub use procs::*;
 

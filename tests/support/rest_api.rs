@@ -12,6 +12,23 @@ use serde_json::Value;
 
 use super::{Background, first_line, get_json, repo_root, venv_bin};
 
+/// The secrets the fixture's /secure endpoints take, passed to it in its
+/// environment: the query key, the cookie key, basic's user and
+/// password, and the bearer token.
+pub const QUERY_KEY: &str = "qk-7d1f0c2a-query";
+/// The API key its /secure/cookie takes in the `session` cookie.
+pub const COOKIE_KEY: &str = "ck-5b9e1a33-cookie";
+/// Its HTTP basic user.
+pub const BASIC_USER: &str = "weft-user";
+/// Its HTTP basic password.
+pub const BASIC_PASSWORD: &str = "pw-2c8d4e6f-basic";
+/// Its bearer token.
+pub const BEARER: &str = "bt-9a4f7e21-bearer";
+
+/// The `[servers.NAME.config]` line that serves the fixture's items API
+/// only: its /secure, /forms and /search operations left out.
+pub const ITEMS_ONLY: &str = r#"exclude = ["* /secure/*", "* /forms/*", "GET /search"]"#;
+
 /// The running service; killed when dropped.
 pub struct RestApi {
     pub port: u16,
@@ -42,6 +59,11 @@ impl RestApi {
         let mut cmd = Command::new(&python);
         cmd.arg(repo_root().join("tests/fixtures/rest_api.py"))
             .args(args)
+            .env("REST_QUERY_KEY", QUERY_KEY)
+            .env("REST_COOKIE_KEY", COOKIE_KEY)
+            .env("REST_BASIC_USER", BASIC_USER)
+            .env("REST_BASIC_PASSWORD", BASIC_PASSWORD)
+            .env("REST_BEARER", BEARER)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -112,7 +134,9 @@ impl RestApi {
     /// A config for the OpenAPI adapter on this service, as server
     /// `items`: `[settings]` naming `dir/secrets.toml`, which holds `key`,
     /// injected as `X-Api-Key`; the document written to
-    /// `dir/openapi.json`. Tables of other servers may follow it.
+    /// `dir/openapi.json`, served without its /secure, /forms and /search
+    /// operations (`openapi_wire.rs` tests those). Tables of other servers
+    /// may follow it.
     pub fn items_config(&self, dir: &Path, key: &str) -> String {
         std::fs::write(dir.join("openapi.json"), self.openapi().to_string())
             .expect("write the document");
@@ -129,6 +153,7 @@ X-Api-Key = "${{secret:ITEMS_KEY}}"
 [servers.items.config]
 spec_file = "openapi.json"
 base_url = "{}"
+{ITEMS_ONLY}
 "#,
             self.port,
             self.base()

@@ -17,6 +17,7 @@
 //! refused and the depth is capped (see [`ComponentServer::admit`]).
 
 pub mod durable;
+mod spec_url;
 mod tools;
 
 use std::path::PathBuf;
@@ -63,6 +64,10 @@ pub enum LoadError {
     EgressTls(#[from] crate::upstream::tls::TlsError),
     #[error("its egress cannot be set up: {0}")]
     Egress(#[from] EgressSetupError),
+    /// `builtin:openapi`'s document at `spec_url` cannot be fetched or
+    /// served.
+    #[error("{0}")]
+    Document(String),
 }
 
 /// What an adapter needs of the hub that hosts it, beyond a run's
@@ -92,6 +97,10 @@ pub struct ComponentServer {
     /// What its calls may do over HTTP (`egress`), set up when it loads
     /// (its TLS files are read then).
     egress: OnceLock<Access>,
+    /// `[servers.NAME.config]` as the component gets it, as JSON text
+    /// written once; for `builtin:openapi` with `spec_url`, with the
+    /// fetched document in it, once it loads.
+    settings: OnceLock<Arc<str>>,
 }
 
 impl ComponentServer {
@@ -110,6 +119,7 @@ impl ComponentServer {
         ComponentServer {
             name: name.to_string(),
             egress: OnceLock::new(),
+            settings: OnceLock::new(),
             grants,
             sandbox,
             hub,
@@ -136,7 +146,9 @@ impl ComponentServer {
             self.grants.clone(),
             caller.through_adapter(&self.name, &self.grants),
             self.config.limits.max_calls,
-            self.config.config.clone(),
+            self.settings
+                .get_or_init(|| Arc::from(self.config.config.to_string()))
+                .clone(),
         )
         .with_journal(journal);
         ctx.egress = self.egress.get().cloned().unwrap_or_else(|| self.closed());
@@ -151,7 +163,9 @@ impl ComponentServer {
     }
 
     /// Its egress: the client, its TLS files read (off the async
-    /// workers), once.
+    /// workers), once. For `builtin:openapi` with `spec_url`, the document
+    /// is fetched through it first and readied, which may add the
+    /// credentials of its security schemes.
     async fn set_up_egress(&self) -> Result<(), LoadError> {
         if self.egress.get().is_some() {
             return Ok(());
@@ -160,11 +174,57 @@ impl ComponentServer {
             None => self.closed(),
             Some(e) => {
                 let tls = crate::upstream::tls::load(&e.tls).await?;
-                Access::Open(Arc::new(Egress::new(&self.name, e.clone(), &tls)?))
+                let mut egress = Egress::new(&self.name, e.clone(), &tls)?;
+                if let Some(url) = &self.config.spec_url {
+                    let cache = self.sandbox.as_ref().ok().and_then(|s| s.cache_dir());
+                    let doc = spec_url::fetch(cache, &self.name, url, &egress, e)
+                        .await
+                        .map_err(LoadError::Document)?;
+                    let (table, config) = self.ready(doc, url, e).await?;
+                    let _ = self.settings.set(Arc::from(table.to_string()));
+                    egress = Egress::new(&self.name, Arc::new(config), &tls)?;
+                }
+                Access::Open(Arc::new(egress))
             }
         };
         let _ = self.egress.set(access);
         Ok(())
+    }
+
+    /// The config with the document at `url` readied in it (off the async
+    /// workers: a document may be megabytes), and the egress with its
+    /// security schemes' credentials.
+    async fn ready(
+        &self,
+        doc: serde_json::Value,
+        url: &str,
+        egress: &Arc<crate::config::EgressConfig>,
+    ) -> Result<(serde_json::Value, crate::config::EgressConfig), LoadError> {
+        let mut table = self.config.config.as_object().cloned().unwrap_or_default();
+        let mut config = (**egress).clone();
+        let (url, security, name) = (
+            url.to_string(),
+            self.config.security.clone(),
+            self.name.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            crate::config::openapi::ready(
+                &mut table,
+                doc,
+                Some(&url),
+                &security,
+                Some(&mut config),
+            )
+            .map_err(|n| {
+                let key = match n.key.starts_with("security") {
+                    true => n.key,
+                    false => format!("config.{}", n.key),
+                };
+                LoadError::Document(format!("servers.{name}.{key}: {}", n.message))
+            })?;
+            Ok((serde_json::Value::Object(table), config))
+        })
+        .await?
     }
 
     /// Refuses a call that would loop back into this adapter or nest too

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::ConfigError;
 use super::egress::EgressConfig;
+use super::openapi::Security;
 use super::policy::{Limits, RawLimits, amount_bytes, validate_grant};
 use super::tls::TlsConfig;
 
@@ -40,6 +41,14 @@ pub struct AdapterConfig {
     /// Every call is a durable run: journaled like a policy run, and
     /// resumed after a crash (`durable = true`).
     pub durable: bool,
+    /// `builtin:openapi`'s credentials by security scheme
+    /// (`[servers.NAME.security]`), kept to ready a `spec_url` document
+    /// when the server starts (a document in the config is readied at
+    /// load, its credentials already in `egress`).
+    pub security: Security,
+    /// `builtin:openapi`'s `spec_url`: the document weft fetches through
+    /// the server's egress when the server starts, then readies.
+    pub spec_url: Option<String>,
 }
 
 /// The fields of a server entry that only a component server has.
@@ -55,6 +64,8 @@ pub(crate) struct RawAdapter {
     /// when an `egress` entry is `https://`).
     pub tls: TlsConfig,
     pub durable: bool,
+    /// `[servers.NAME.security]`, its references resolved.
+    pub security: Security,
 }
 
 /// `durable = true` beside `egress`: a resume replays the adapter's nested
@@ -136,8 +147,20 @@ impl RawAdapter {
             ));
         }
         let mut config = config;
-        if let Some(name) = &builtin {
-            super::builtin_adapter::prepare(name, &mut config, file, entry)?;
+        let mut egress = egress;
+        let mut spec_url = None;
+        if builtin.as_deref() == Some("openapi") {
+            spec_url =
+                super::openapi::prepare(&mut config, &self.security, egress.as_mut(), file, entry)?;
+        } else if !self.security.0.is_empty() {
+            return Err(ConfigError::new(
+                file,
+                key("security"),
+                "applies only to component = \"builtin:openapi\"",
+            )
+            .hint(
+                "another adapter gets its credentials from [servers.NAME.egress_headers.\"HOST\"]",
+            ));
         }
         Ok(AdapterConfig {
             path,
@@ -147,6 +170,8 @@ impl RawAdapter {
             config: Arc::new(config),
             egress: egress.map(Arc::new),
             durable: self.durable,
+            security: self.security,
+            spec_url,
         })
     }
 

@@ -289,13 +289,35 @@ fn wildcard(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// Headers the host adds to every request for the hosts `host` covers.
+/// What the host adds to every request for the hosts `host` covers:
+/// headers (`egress_headers`), and for an OpenAPI server's security
+/// schemes, query parameters and cookies too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InjectedHeaders {
     /// The hosts whose requests get these headers.
     pub host: HostPattern,
     /// Values are marked sensitive: their `Debug` shows no value.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Query parameters, each replacing any of its name the request has.
+    pub query: Vec<Injected>,
+    /// Cookies, sent as the request's one `cookie` header.
+    pub cookies: Vec<Injected>,
+}
+
+/// A query parameter or cookie the host adds: `Debug` shows its name
+/// only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// Its name.
+    pub name: String,
+    /// Its value, a secret.
+    pub value: String,
+}
+
+impl std::fmt::Debug for Injected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=[REDACTED]", self.name)
+    }
 }
 
 /// What one adapter may request, and what the host adds on the way.
@@ -364,6 +386,8 @@ impl EgressConfig {
             injected.push(InjectedHeaders {
                 host: pattern,
                 headers: list,
+                query: Vec::new(),
+                cookies: Vec::new(),
             });
         }
         Ok(EgressConfig {
@@ -405,6 +429,98 @@ impl EgressConfig {
     /// Whether any entry allows `https://` requests.
     pub fn has_https(&self) -> bool {
         self.rules.iter().any(|r| r.scheme == Scheme::Https)
+    }
+
+    /// Adds what an OpenAPI server's security schemes need to every
+    /// request for `host` (the API's own host, as its base URL names it).
+    pub(crate) fn inject(
+        &mut self,
+        host: &str,
+        injections: &[crate::openapi::Injection],
+    ) -> Result<(), String> {
+        use crate::openapi::Injection;
+        if injections.is_empty() {
+            return Ok(());
+        }
+        let pattern = HostPattern::parse(host).map_err(|e| format!("the API's host: {e}"))?;
+        let mut added = InjectedHeaders {
+            host: pattern,
+            headers: Vec::new(),
+            query: Vec::new(),
+            cookies: Vec::new(),
+        };
+        for i in injections {
+            match i {
+                Injection::Header(name, value) => {
+                    let name = http::HeaderName::from_bytes(name.as_bytes())
+                        .map_err(|_| format!("{name:?} is not a valid header name"))?;
+                    let mut value = http::HeaderValue::from_str(value).map_err(|_| {
+                        format!("the value for the header {name:?} is not a valid header value (control characters or non-ASCII text)")
+                    })?;
+                    value.set_sensitive(true);
+                    added.headers.push((name, value));
+                }
+                Injection::Query(name, value) => added.query.push(Injected {
+                    name: name.clone(),
+                    value: value.clone(),
+                }),
+                Injection::Cookie(name, value) => {
+                    if value.contains([';', '\r', '\n']) || name.contains([';', '=', ' ']) {
+                        return Err(format!(
+                            "the cookie {name:?} cannot carry its name or value in a cookie header"
+                        ));
+                    }
+                    added.cookies.push(Injected {
+                        name: name.clone(),
+                        value: value.clone(),
+                    })
+                }
+            }
+        }
+        let mut names: Vec<String> = added
+            .headers
+            .iter()
+            .map(|(n, _)| format!("the header {n}"))
+            .chain(
+                added
+                    .query
+                    .iter()
+                    .map(|q| format!("the query parameter {}", q.name)),
+            )
+            .chain(
+                added
+                    .cookies
+                    .iter()
+                    .map(|c| format!("the cookie {}", c.name)),
+            )
+            .collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two of its schemes set {}; weft adds every scheme to every request, so serve the API as two servers, one scheme each",
+                w[0]
+            ));
+        }
+        self.headers.push(added);
+        Ok(())
+    }
+
+    /// What the host adds to requests for `host`.
+    pub fn injected_for<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> impl Iterator<Item = &'a InjectedHeaders> + 'a {
+        self.headers.iter().filter(move |h| h.host.matches(host))
+    }
+
+    /// Every value the host adds, for masking in responses.
+    pub fn injected_values(&self) -> impl Iterator<Item = &str> + '_ {
+        self.headers.iter().flat_map(|h| {
+            h.headers
+                .iter()
+                .filter_map(|(_, v)| v.to_str().ok())
+                .chain(h.query.iter().chain(&h.cookies).map(|i| i.value.as_str()))
+        })
     }
 
     /// The headers to add to a request for `host`, in order (a later table

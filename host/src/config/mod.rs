@@ -25,6 +25,7 @@ pub mod grants;
 mod json;
 mod locate;
 pub mod oauth;
+pub mod openapi;
 pub mod pattern;
 pub mod policy;
 mod raw;

@@ -58,6 +58,14 @@ pub(crate) struct RawServer {
     /// Headers the host adds to a component server's requests, per host.
     #[serde(default)]
     pub egress_headers: BTreeMap<String, BTreeMap<String, String>>,
+    /// `builtin:openapi` only: a credential for each of the document's
+    /// security schemes, by the scheme's name (`[servers.NAME.security.SCHEME]`):
+    /// `value` for an API key (header, query or cookie) or a bearer token,
+    /// `username` and `password` for HTTP basic. weft adds it to every
+    /// request for the API's host; the component never holds it. Values
+    /// may use `${env:..}` and `${secret:..}`.
+    #[serde(default)]
+    pub security: BTreeMap<String, BTreeMap<String, String>>,
     /// Headers sent with every request to an HTTP server. Values may use
     /// `${env:..}` and `${secret:..}`.
     #[serde(default)]
@@ -180,6 +188,7 @@ impl RawServer {
             .chain(self.client_key.iter())
             .chain(self.oauth.iter().flat_map(|o| o.secret_values()))
             .chain(self.egress_headers.values().flat_map(|t| t.values()))
+            .chain(self.security.values().flat_map(|t| t.values()))
             .any(|v| secrets::mentions_secret(v));
         let store = if needs_secrets {
             Some(secrets().map_err(|m| ConfigError::new(file, entry, m.to_string()))?)
@@ -301,6 +310,7 @@ impl RawServer {
                 ("config", self.config.is_some()),
                 ("egress", !self.egress.is_empty()),
                 ("egress_headers", !self.egress_headers.is_empty()),
+                ("security", !self.security.is_empty()),
                 ("durable", self.durable),
             ];
             if let Some((field, _)) = only.iter().find(|(_, set)| *set) {
@@ -355,6 +365,21 @@ impl RawServer {
                     let field = format!("egress_headers.{host}");
                     egress_headers.insert(host.clone(), resolve_map(table, &field)?);
                 }
+                // A security scheme's keys are all credentials.
+                let mut security = BTreeMap::new();
+                for (scheme, table) in &self.security {
+                    let field = format!("security.{scheme}");
+                    let resolved = resolve_map(table, &field)?;
+                    credentials.borrow_mut().note(
+                        None,
+                        resolved
+                            .iter()
+                            .filter(|(k, _)| k.as_str() != "username")
+                            .flat_map(|(_, v)| credential_values(v))
+                            .collect::<Vec<String>>(),
+                    );
+                    security.insert(scheme.clone(), resolved);
+                }
                 let https_egress = self.egress.iter().any(|e| e.starts_with("https://"));
                 let tls = raw_tls()?.into_egress_config(file, entry, https_egress)?;
                 let adapter = super::adapter::RawAdapter {
@@ -366,6 +391,7 @@ impl RawServer {
                     egress: std::mem::take(&mut self.egress),
                     egress_headers,
                     durable: self.durable,
+                    security: super::openapi::Security(security),
                 };
                 Transport::Component(Box::new(adapter.resolve(entry, file)?))
             }

@@ -95,9 +95,10 @@ pub struct RunCtx {
     pub logs: Mutex<Vec<LogLine>>,
     /// Where the guest's progress reports go; `None` drops them.
     pub progress: Option<ProgressFn>,
-    /// What `config()` returns: an adapter's `[servers.NAME.config]`, `{}`
-    /// for a policy.
-    pub config: Arc<serde_json::Value>,
+    /// What `config()` returns: an adapter's `[servers.NAME.config]` as
+    /// JSON text (written once, not per call: an OpenAPI document in it
+    /// may be megabytes), `{}` for a policy.
+    pub config: Arc<str>,
     /// `policy`, `code` or `adapter`, for messages.
     role: &'static str,
     /// What the run may do over HTTP (`wasi:http`): nothing unless an
@@ -159,7 +160,7 @@ impl RunCtx {
             records: Mutex::default(),
             logs: Mutex::default(),
             progress,
-            config: Arc::new(serde_json::Value::Object(Default::default())),
+            config: Arc::from("{}"),
             role: "policy",
             egress: Default::default(),
             journal: None,
@@ -174,7 +175,7 @@ impl RunCtx {
         grants: Grants,
         caller: Caller,
         max_calls: u32,
-        config: Arc<serde_json::Value>,
+        config: Arc<str>,
     ) -> RunCtx {
         RunCtx {
             config,
@@ -471,7 +472,7 @@ imports!(super::bindings::v2::weft::mcp);
 
 impl super::bindings::v2::weft::mcp::config::Host for RunState {
     async fn config(&mut self) -> wasmtime::Result<String> {
-        Ok(self.ctx.config.to_string())
+        Ok(self.ctx.config.as_ref().to_owned())
     }
 }
 

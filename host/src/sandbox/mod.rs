@@ -100,6 +100,8 @@ pub struct Sandbox {
     compiler: Arc<compile::Compiler>,
     loaded: Mutex<HashMap<[u8; 32], PolicyPre<RunState>>>,
     adapters: Mutex<HashMap<[u8; 32], AdapterPre<RunState>>>,
+    /// The disk cache's folder, when it has one.
+    cache_dir: Option<PathBuf>,
 }
 
 /// A tool an adapter lists, as its WIT record.
@@ -158,6 +160,7 @@ impl Sandbox {
     /// disk cache).
     pub fn with_cache_dir(dir: Option<PathBuf>) -> Result<Sandbox, SetupError> {
         let store = cache::Store::open(dir);
+        let cache_dir = store.as_ref().map(|s| s.dir.clone());
         let functions = store
             .as_ref()
             .and_then(cache::Store::functions)
@@ -191,7 +194,14 @@ impl Sandbox {
             }),
             loaded: Mutex::default(),
             adapters: Mutex::default(),
+            cache_dir,
         })
+    }
+
+    /// The cache folder it uses (checked private), if any: compiled
+    /// components, and what else weft keeps between starts beside them.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
     }
 
     /// The sandbox this process shares (component servers, `weft serve`'s

@@ -2,16 +2,14 @@
 //! offers one tool per operation and calls the API through the host's
 //! egress.
 //!
-//! Its config (`[servers.NAME.config]`):
-//! - `spec`: the document, as a table or as JSON text; or `spec_file`,
-//!   a JSON file weft reads (relative to the config file) and hands over
-//!   as `spec` (the component itself has no file system); or `spec_url`,
-//!   where the service publishes it, fetched by this component through
-//!   the host's egress like any call (so it must be in `egress`, and the
-//!   headers weft injects for that host go with it);
-//! - `base_url`: where the API is (`http://HOST:PORT/PREFIX`); without
-//!   it, the document's first `servers` URL (a path such as `/api` taken
-//!   on the origin of `spec_url`).
+//! weft readies its config before the component sees it
+//! (`host/src/config/openapi.rs`): `spec` is the document as JSON (read
+//! from `spec_file` or fetched from `spec_url` by weft, from JSON or
+//! YAML), already cut to the operations the server serves, and
+//! `base_url` is where requests go (the document's `servers` URL with its
+//! variables filled in, when the config names none). The credentials of
+//! the document's security schemes are added by weft to each request; the
+//! component never holds them.
 //!
 //! A tool's arguments are the operation's path, query and header
 //! parameters by name, and its request body as `body`. A 2xx answer is the
@@ -19,9 +17,11 @@
 //! tool error that carries the status and the start of the body.
 
 mod http;
+mod multipart;
 mod request;
 mod schema;
 mod spec;
+mod style;
 
 use std::rc::Rc;
 
@@ -47,26 +47,11 @@ fn fatal(message: &str) -> ! {
 
 fn load() -> Result<(Api, Vec<Operation>), String> {
     let config = config();
-    let spec_url = match config.get("spec_url") {
-        Some(Value::String(url)) => Some(url.clone()),
-        Some(_) => return Err("`spec_url` must be a URL, as a string".into()),
-        None => None,
-    };
-    let fetched = match &spec_url {
-        Some(url) => Some(fetch_spec(url)?),
-        None => None,
-    };
-    let doc = match (fetched, config.get("spec")) {
-        (Some(_), Some(_)) => return Err("`spec_url` cannot be combined with `spec`".into()),
-        (Some(doc), None) => doc,
-        (None, spec) => document(spec)?,
-    };
+    let doc = document(config.get("spec"))?;
     let base = match config.get("base_url") {
         Some(Value::String(b)) => b.clone(),
         Some(_) => return Err("`base_url` must be a string".into()),
-        None => base_from(&doc, spec_url.as_deref()).ok_or(
-            "no `base_url` in the config, and the spec names no `servers` URL to call",
-        )?,
+        None => return Err("no `base_url`: weft sets it from the config or the document".into()),
     };
     request::split_base(&base).map_err(|e| format!("`base_url`: {e}"))?;
     let (ops, skipped) = spec::read(&doc)?;
@@ -76,56 +61,18 @@ fn load() -> Result<(Api, Vec<Operation>), String> {
     Ok((Api { base }, ops))
 }
 
-/// The document written in the config (`spec`, or `spec_file` as weft
-/// handed it over).
+/// The document weft handed over as `spec`.
 fn document(spec: Option<&Value>) -> Result<Value, String> {
-    let doc = match spec {
+    match spec {
         Some(Value::String(text)) => serde_json::from_str::<Value>(text)
-            .map_err(|e| format!("`spec` is not a JSON document: {e}"))?,
-        Some(doc @ Value::Object(_)) => doc.clone(),
-        Some(_) => return Err("`spec` must be a table or JSON text".into()),
-        None => {
-            return Err(
-                "no document: set `spec_url`, `spec_file = \"PATH.json\"` or `spec` in [servers.NAME.config]"
-                    .into(),
-            );
-        }
-    };
-    Ok(doc)
-}
-
-/// The document at `url`, fetched through the host's egress; a JSON
-/// answer with a 2xx status.
-fn fetch_spec(url: &str) -> Result<Value, String> {
-    let req = request::get(url).map_err(|e| format!("`spec_url`: {e}"))?;
-    let answer = http::send(&req).map_err(|e| format!("`spec_url`: {e}"))?;
-    if !(200..300).contains(&answer.status) {
-        let text = String::from_utf8_lossy(&answer.body);
-        return Err(format!(
-            "`spec_url`: HTTP {} from {}: {}",
-            answer.status,
-            req.url(),
-            cut(text.trim(), 200)
-        ));
+            .map_err(|e| format!("`spec` is not a JSON document: {e}")),
+        Some(doc @ Value::Object(_)) => Ok(doc.clone()),
+        Some(_) => Err("`spec` must be a table or JSON text".into()),
+        None => Err(
+            "no document: set `spec_url`, `spec_file = \"PATH\"` or `spec` in [servers.NAME.config]"
+                .into(),
+        ),
     }
-    serde_json::from_slice(&answer.body).map_err(|e| {
-        format!(
-            "`spec_url`: {} is not a JSON document ({e}); the adapter reads OpenAPI as JSON",
-            req.url()
-        )
-    })
-}
-
-/// Where to call when the config does not say: the document's first
-/// `servers` URL, an absolute one as it is, a path on `spec_url`'s origin.
-fn base_from(doc: &Value, spec_url: Option<&str>) -> Option<String> {
-    let url = doc.pointer("/servers/0/url").and_then(Value::as_str)?;
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Some(url.to_string());
-    }
-    let path = url.strip_prefix('/')?;
-    let (scheme, authority, _) = request::split_base(spec_url?.split(['?', '#']).next()?).ok()?;
-    Some(format!("{scheme}://{authority}/{path}"))
 }
 
 /// Calls `op` with `args`: the answer, or a tool error.

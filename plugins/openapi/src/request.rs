@@ -1,21 +1,14 @@
 //! A tool call's arguments turned into an HTTP request: the path template
-//! filled in (each value percent-encoded as one segment; `.` and `..`,
-//! which no encoding keeps one segment, refused), the query
-//! encoded (arrays as repeated keys unless `explode: false`), headers,
-//! and the body as JSON.
+//! filled in (each value percent-encoded within its segment; `.` and
+//! `..`, which no encoding keeps one segment, refused), the query and
+//! headers written in each parameter's style (`style.rs`), and the body
+//! in its media type's encoding: JSON, a form, multipart (`multipart.rs`)
+//! or text.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use crate::spec::{Operation, Place};
-
-/// What may stay as it is in a path segment: RFC 3986's unreserved
-/// characters.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::spec::{Body, Encoding, Operation, Place};
+use crate::{multipart, style};
 
 /// One request, ready to send.
 #[derive(Debug, PartialEq)]
@@ -65,31 +58,6 @@ pub fn split_base(base: &str) -> Result<(String, String, String), String> {
     ))
 }
 
-/// A `GET` of `url` (`http(s)://HOST[:PORT]/PATH[?QUERY]`) asking for
-/// JSON.
-pub fn get(url: &str) -> Result<Request, String> {
-    if url.contains('#') {
-        return Err(format!("the URL {url:?} may not hold a fragment"));
-    }
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, authority, path) = split_base(base)?;
-    let mut path = if path.is_empty() { "/".to_string() } else { path };
-    if let Some(query) = query {
-        path = format!("{path}?{query}");
-    }
-    Ok(Request {
-        method: "GET".into(),
-        scheme,
-        authority,
-        path,
-        headers: vec![("accept".into(), "application/json".into())],
-        body: None,
-    })
-}
-
 /// The request `op` makes with `args`, against `base`.
 pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Request, String> {
     let (scheme, authority, prefix) = split_base(base)?;
@@ -105,7 +73,7 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
         };
         match p.place {
             Place::Path => {
-                let text = scalar(value, ",");
+                let text = style::path(p, value);
                 // A URL parser resolves `.` and `..` (and `%2e%2e`) as a
                 // step in the path: no encoding keeps them one segment.
                 if text == "." || text == ".." {
@@ -114,37 +82,22 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
                         p.arg
                     ));
                 }
-                let encoded = utf8_percent_encode(&text, SEGMENT).to_string();
-                path = path.replace(&format!("{{{}}}", p.name), &encoded);
+                path = path.replace(&format!("{{{}}}", p.name), &text);
             }
-            Place::Query => match value {
-                Value::Array(items) if p.explode => {
-                    for item in items {
-                        query.append_pair(&p.name, &scalar(item, ","));
-                    }
+            Place::Query => {
+                for (k, v) in style::query(p, value) {
+                    query.append_pair(&k, &v);
                 }
-                Value::Object(map) if p.explode => {
-                    for (k, v) in map {
-                        query.append_pair(k, &scalar(v, ","));
-                    }
-                }
-                other => {
-                    query.append_pair(&p.name, &scalar(other, ","));
-                }
-            },
-            Place::Header => headers.push((p.name.clone(), scalar(value, ","))),
+            }
+            Place::Header => headers.push((p.name.clone(), style::header(p, value))),
         }
     }
     let mut body = None;
     if let Some(b) = &op.body
         && let Some(value) = args.get(&b.arg)
     {
-        let bytes = match (b.json, value) {
-            (true, v) => v.to_string().into_bytes(),
-            (false, Value::String(s)) => s.clone().into_bytes(),
-            (false, v) => v.to_string().into_bytes(),
-        };
-        headers.push(("content-type".into(), b.content_type.clone()));
+        let (content_type, bytes) = encode_body(b, value)?;
+        headers.push(("content-type".into(), content_type));
         body = Some(bytes);
     }
     let query = query.finish();
@@ -163,24 +116,44 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
     })
 }
 
-/// A value as parameter text: a string as it is, an array or object as
-/// its items joined by `sep` (OpenAPI's `simple` and non-exploded `form`
-/// styles), anything else as JSON.
-fn scalar(value: &Value, sep: &str) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| scalar(i, sep))
-            .collect::<Vec<_>>()
-            .join(sep),
-        Value::Object(map) => map
-            .iter()
-            .flat_map(|(k, v)| [k.clone(), scalar(v, sep)])
-            .collect::<Vec<_>>()
-            .join(sep),
-        other => other.to_string(),
-    }
+/// The body's content type and bytes, as its encoding writes `value`.
+fn encode_body(b: &Body, value: &Value) -> Result<(String, Vec<u8>), String> {
+    let fields = || {
+        value.as_object().ok_or_else(|| {
+            format!(
+                "the argument {:?} must be an object of fields for a {} body",
+                b.arg, b.content_type
+            )
+        })
+    };
+    Ok(match b.encoding {
+        Encoding::Json => (b.content_type.clone(), value.to_string().into_bytes()),
+        Encoding::Text => match value {
+            Value::String(s) => (b.content_type.clone(), s.clone().into_bytes()),
+            v => (b.content_type.clone(), v.to_string().into_bytes()),
+        },
+        Encoding::Form => {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in fields()? {
+                match v {
+                    Value::Array(items) => {
+                        for item in items {
+                            form.append_pair(k, &style::text(item));
+                        }
+                    }
+                    Value::Null => {}
+                    v => {
+                        form.append_pair(k, &style::text(v));
+                    }
+                }
+            }
+            (b.content_type.clone(), form.finish().into_bytes())
+        }
+        Encoding::Multipart => {
+            let (boundary, bytes) = multipart::write(fields()?, &b.files)?;
+            (format!("multipart/form-data; boundary={boundary}"), bytes)
+        }
+    })
 }
 
 #[cfg(test)]
@@ -188,25 +161,6 @@ mod tests {
     use super::*;
     use crate::spec::operations;
     use serde_json::json;
-
-    #[test]
-    fn a_spec_url_is_one_get_with_its_query() {
-        let r = get("https://api.example.com/v1/openapi.json?format=json").unwrap();
-        assert_eq!(
-            (r.method.as_str(), r.scheme.as_str(), r.authority.as_str(), r.path.as_str()),
-            ("GET", "https", "api.example.com", "/v1/openapi.json?format=json")
-        );
-        assert_eq!(get("http://127.0.0.1:8080").unwrap().path, "/");
-        for bad in [
-            "ftp://example.com/spec.json",
-            "https://user@example.com/spec.json",
-            "https://example.com/spec.json#top",
-            "example.com/spec.json",
-            "",
-        ] {
-            assert!(get(bad).is_err(), "{bad}");
-        }
-    }
 
     fn path_of(params: Value, args: Value) -> Result<String, String> {
         let doc =

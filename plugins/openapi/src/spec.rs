@@ -40,8 +40,93 @@ pub struct Param {
     /// The parameter's name in the request.
     pub name: String,
     pub place: Place,
-    /// `explode` (query parameters: arrays as repeated keys).
+    /// How the value is written (`style`), by OpenAPI's defaults when the
+    /// document says nothing: `form` in the query, `simple` elsewhere.
+    pub style: Style,
+    /// `explode`: arrays and objects as one pair per item (the default
+    /// for `form`).
     pub explode: bool,
+}
+
+/// OpenAPI's parameter styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `a,b` (path and header).
+    Simple,
+    /// `.a.b` or `.a,b` (path).
+    Label,
+    /// `;id=a;id=b` or `;id=a,b` (path).
+    Matrix,
+    /// `id=a&id=b` or `id=a,b` (query).
+    Form,
+    /// `id=a%20b` (query arrays).
+    SpaceDelimited,
+    /// `id=a|b` (query arrays).
+    PipeDelimited,
+    /// `id[key]=value` (query objects).
+    DeepObject,
+}
+
+impl Style {
+    /// The style a parameter has in `place` when the document names `text`
+    /// (or nothing).
+    fn read(text: Option<&str>, place: Place) -> Result<Style, String> {
+        Ok(match (text, place) {
+            (None, Place::Query) => Style::Form,
+            (None, _) => Style::Simple,
+            (Some("simple"), Place::Path | Place::Header) => Style::Simple,
+            (Some("label"), Place::Path) => Style::Label,
+            (Some("matrix"), Place::Path) => Style::Matrix,
+            (Some("form"), Place::Query) => Style::Form,
+            (Some("spaceDelimited"), Place::Query) => Style::SpaceDelimited,
+            (Some("pipeDelimited"), Place::Query) => Style::PipeDelimited,
+            (Some("deepObject"), Place::Query) => Style::DeepObject,
+            (Some(other), _) => {
+                return Err(format!(
+                    "the style {:?} is not one a {} parameter takes",
+                    cut(other, 30),
+                    match place {
+                        Place::Path => "path",
+                        Place::Query => "query",
+                        Place::Header => "header",
+                    }
+                ));
+            }
+        })
+    }
+}
+
+/// How a request body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// JSON (`application/json`, `*+json`).
+    Json,
+    /// `application/x-www-form-urlencoded`: the object's fields as pairs.
+    Form,
+    /// `multipart/form-data`: one part per field.
+    Multipart,
+    /// Anything else: the argument's text as it is.
+    Text,
+}
+
+impl Encoding {
+    fn of(content_type: &str) -> Encoding {
+        let t = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if t == "application/json" || t.ends_with("+json") {
+            Encoding::Json
+        } else if t == "application/x-www-form-urlencoded" {
+            Encoding::Form
+        } else if t == "multipart/form-data" {
+            Encoding::Multipart
+        } else {
+            Encoding::Text
+        }
+    }
 }
 
 /// The request body an operation takes.
@@ -50,8 +135,11 @@ pub struct Body {
     /// The argument that holds it (`body`, unless a parameter has that name).
     pub arg: String,
     pub content_type: String,
-    /// Whether it is sent as JSON (else as the argument's text).
-    pub json: bool,
+    /// How it is written.
+    pub encoding: Encoding,
+    /// A multipart body's fields that are files (`format: binary`, or a
+    /// `contentMediaType`): each is sent as a file part.
+    pub files: Vec<String>,
 }
 
 /// One operation: what a tool sends.
@@ -164,15 +252,17 @@ fn operation(
         if place == Place::Path || p.get("required") == Some(&Value::Bool(true)) {
             required.push(json!(arg));
         }
-        let explode = p.get("explode").and_then(Value::as_bool).unwrap_or(
-            p.get("style")
-                .and_then(Value::as_str)
-                .is_none_or(|s| s == "form"),
-        );
+        let style = Style::read(p.get("style").and_then(Value::as_str), place)
+            .map_err(|e| format!("the parameter {:?}: {e}", cut(name, 60)))?;
+        let explode = p
+            .get("explode")
+            .and_then(Value::as_bool)
+            .unwrap_or(style == Style::Form);
         params.push(Param {
             arg,
             name: name.to_string(),
             place,
+            style,
             explode,
         });
     }
@@ -185,11 +275,13 @@ fn operation(
                 .find(|n| !properties.contains_key(*n))
                 .unwrap_or("_body")
                 .to_string();
-            let json = is_json(&content_type);
-            let mut schema = match (json, media.get("schema")) {
-                (true, Some(s)) => expander.expand(s),
-                (true, None) => json!({}),
-                (false, _) => json!({"type": "string"}),
+            let encoding = Encoding::of(&content_type);
+            let mut schema = match (encoding, media.get("schema")) {
+                (Encoding::Text, _) => json!({"type": "string"}),
+                (Encoding::Json, Some(s)) => expander.expand(s),
+                (Encoding::Json, None) => json!({}),
+                (_, Some(s)) => expander.expand(s),
+                (_, None) => json!({"type": "object"}),
             };
             if let (Some(d), Value::Object(s)) =
                 (rb.get("description").and_then(Value::as_str), &mut schema)
@@ -197,6 +289,10 @@ fn operation(
             {
                 s.insert("description".into(), json!(cut(d, MAX_DESCRIPTION)));
             }
+            let files = match encoding {
+                Encoding::Multipart => file_fields(&mut schema),
+                _ => Vec::new(),
+            };
             properties.insert(arg.clone(), schema);
             if rb.get("required") == Some(&Value::Bool(true)) {
                 required.push(json!(arg));
@@ -204,7 +300,8 @@ fn operation(
             body = Some(Body {
                 arg,
                 content_type,
-                json,
+                encoding,
+                files,
             });
         }
     }
@@ -254,19 +351,65 @@ fn parameters<'a>(
     Ok(out)
 }
 
-/// The body's media type: JSON if the operation takes it, else the first.
-fn media(rb: &Value) -> Option<(String, &Value)> {
-    let content = rb.get("content")?.as_object()?;
-    content
-        .iter()
-        .find(|(t, _)| is_json(t))
-        .or_else(|| content.iter().next())
-        .map(|(t, m)| (t.clone(), m))
+/// Whether a schema describes a file's bytes.
+fn is_file(schema: &Value) -> bool {
+    schema.get("format").and_then(Value::as_str) == Some("binary")
+        || schema.get("contentMediaType").is_some()
+        || schema.get("contentEncoding").is_some()
 }
 
-fn is_json(content_type: &str) -> bool {
-    let t = content_type.split(';').next().unwrap_or("").trim();
-    t == "application/json" || t.ends_with("+json")
+/// The schema a file field takes instead: its text, or an object with the
+/// content (text or base64), a file name and a content type.
+fn file_schema(description: Option<&Value>) -> Value {
+    let mut said = String::from(
+        "A file: its text, or {\"content\": TEXT or \"content_base64\": BASE64, \"filename\": NAME, \"content_type\": TYPE}.",
+    );
+    if let Some(d) = description.and_then(Value::as_str) {
+        said = format!("{} {said}", cut(d, MAX_DESCRIPTION));
+    }
+    json!({
+        "description": said,
+        "anyOf": [
+            {"type": "string"},
+            {"type": "object", "properties": {
+                "content": {"type": "string"},
+                "content_base64": {"type": "string"},
+                "filename": {"type": "string"},
+                "content_type": {"type": "string"},
+            }, "additionalProperties": false},
+        ],
+    })
+}
+
+/// A multipart body's file fields, their schemas replaced by
+/// [`file_schema`] (a list of files too); returns their names.
+fn file_fields(schema: &mut Value) -> Vec<String> {
+    let mut files = Vec::new();
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return files;
+    };
+    for (name, prop) in props.iter_mut() {
+        if is_file(prop) {
+            *prop = file_schema(prop.get("description"));
+            files.push(name.clone());
+        } else if prop.get("items").is_some_and(is_file) {
+            let items = file_schema(prop.get("items").and_then(|i| i.get("description")));
+            prop["items"] = items;
+            files.push(name.clone());
+        }
+    }
+    files
+}
+
+/// The body's media type: JSON if the operation takes it, else a form,
+/// else multipart, else the first.
+fn media(rb: &Value) -> Option<(String, &Value)> {
+    let content = rb.get("content")?.as_object()?;
+    [Encoding::Json, Encoding::Form, Encoding::Multipart]
+        .into_iter()
+        .find_map(|e| content.iter().find(|(t, _)| Encoding::of(t) == e))
+        .or_else(|| content.iter().next())
+        .map(|(t, m)| (t.clone(), m))
 }
 
 /// `name`, or `PLACE_name` when another argument has it already.

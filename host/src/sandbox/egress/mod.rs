@@ -36,6 +36,7 @@
 //! `limits.max_response` bytes, within `limits.request_timeout`.
 
 mod address;
+mod inject;
 mod resolve;
 mod target;
 
@@ -194,10 +195,7 @@ impl Egress {
             .build()
             .map_err(EgressSetupError::Client)?;
         let values: Vec<String> = config
-            .headers
-            .iter()
-            .flat_map(|h| h.headers.iter())
-            .filter_map(|(_, v)| v.to_str().ok())
+            .injected_values()
             .flat_map(credential_values)
             .filter(|v| v.len() >= crate::redact::MIN_LEN)
             .collect();
@@ -219,11 +217,16 @@ impl Egress {
         })
     }
 
+    /// The headers the adapter may not set: those the host adds (the
+    /// `cookie` header among them when the host adds a cookie).
     fn injected_names(&self) -> Vec<HeaderName> {
         self.config
             .headers
             .iter()
-            .flat_map(|h| h.headers.iter().map(|(n, _)| n.clone()))
+            .flat_map(|h| {
+                let cookie = (!h.cookies.is_empty()).then_some(http::header::COOKIE);
+                h.headers.iter().map(|(n, _)| n.clone()).chain(cookie)
+            })
             .collect()
     }
 
@@ -274,16 +277,65 @@ impl Egress {
         self.refuse(shown, why)
     }
 
+    /// A `GET` of `url` that weft makes for this adapter (its OpenAPI
+    /// document at `spec_url`), under the same check, injected headers,
+    /// limits and masking as the adapter's own requests; with
+    /// `if_none_match`, a conditional one. The refusal is in words.
+    pub async fn get(
+        &self,
+        url: &str,
+        if_none_match: Option<&str>,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), String> {
+        let in_words = |e: HttpError| match e {
+            HttpError::InternalError(Some(m)) => m,
+            other => format!("{other:?}"),
+        };
+        let target = check(&self.config, url)
+            .map_err(|why| in_words(self.refused_by(&target::shown_raw(url), why)))?;
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json, application/yaml;q=0.9, */*;q=0.8"),
+        );
+        if let Some(tag) = if_none_match.and_then(|t| http::HeaderValue::from_str(t).ok()) {
+            headers.insert(http::header::IF_NONE_MATCH, tag);
+        }
+        self.exchange(http::Method::GET, target, headers, Bytes::new())
+            .await
+            .map_err(in_words)
+    }
+
     /// Sends `target`, exactly as checked, with the request's own headers
     /// and the host's injected ones, and reads the response, masked.
     async fn fetch(
         &self,
         method: http::Method,
         target: Target,
-        mut headers: http::HeaderMap,
+        headers: http::HeaderMap,
         body: Bytes,
     ) -> Result<http::Response<WasiBody>, HttpError> {
+        let (status, headers, body) = self.exchange(method, target, headers, body).await?;
+        let mut response = http::Response::new(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
+        Ok(response)
+    }
+
+    /// Sends `target` and reads the whole answer: its status, its headers
+    /// and its body, masked (the body's length in `content-length`).
+    async fn exchange(
+        &self,
+        method: http::Method,
+        mut target: Target,
+        mut headers: http::HeaderMap,
+        body: Bytes,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), HttpError> {
         let shown = target.shown();
+        inject::query(&mut target.url, &self.config, &target.host);
         // What is sent is held to what was checked, read back by the
         // connector's own parser.
         if let Err(why) = target.verify(&self.config) {
@@ -293,6 +345,9 @@ impl Egress {
         headers.remove(http::header::HOST);
         for (name, value) in self.config.headers_for(&target.host) {
             headers.insert(name.clone(), value.clone());
+        }
+        if let Some(cookie) = inject::cookie(&self.config, &target.host) {
+            headers.insert(http::header::COOKIE, cookie);
         }
         let timeout = self.config.request_timeout;
         let send = self
@@ -337,9 +392,7 @@ impl Egress {
             Ok(Ok(Ok(r))) => r,
         };
         tracing::debug!(target: "weft::egress", server = %self.server, method = %method, url = %shown, status = response.status().as_u16(), bytes = read.len(), "adapter request");
-        let mut builder = http::Response::builder()
-            .status(response.status())
-            .version(response.version());
+        let mut out = http::HeaderMap::new();
         for (name, value) in response.headers() {
             if name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING {
                 continue;
@@ -347,17 +400,14 @@ impl Egress {
             let masked = self.mask(value.as_bytes());
             let value = http::HeaderValue::from_bytes(&masked)
                 .unwrap_or_else(|_| http::HeaderValue::from_static(crate::redact::MASK));
-            builder = builder.header(name, value);
+            out.append(name, value);
         }
         let body = self.mask(&read);
-        builder = builder.header(http::header::CONTENT_LENGTH, body.len());
-        builder
-            .body(
-                Full::new(Bytes::from(body))
-                    .map_err(|never| match never {})
-                    .boxed_unsync(),
-            )
-            .map_err(|e| refused(format!("weft egress: cannot pass the response on: {e}")))
+        out.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(body.len()),
+        );
+        Ok((response.status(), out, body))
     }
 
     /// The client's failure in words, with the resolver's refusal if that
