@@ -137,8 +137,8 @@ fn a_bad_spec_url_is_refused_when_the_config_loads() {
 }
 
 /// A document with an operation the adapter cannot read (a parameter with
-/// no name, as Notion's has) serves the rest; `weft check` warns of the
-/// skipped one by name and reason.
+/// no name, as Notion's has) serves the rest; weft warns of the skipped
+/// one by name and reason, and `weft check` reports it.
 #[test]
 fn an_operation_the_adapter_cannot_read_is_skipped_with_a_warning() {
     let dir = temp_dir();
@@ -172,5 +172,26 @@ fn an_operation_the_adapter_cannot_read_is_skipped_with_a_warning() {
     assert!(
         stderr.contains("openapi adapter: skipped GET /pages/{id}: a parameter has no name"),
         "{stderr}"
+    );
+    // `weft check` reports the server's operations, tools and skipped
+    // ones, each with its reason.
+    let out = weft()
+        .current_dir(dir.path())
+        .args(["check"])
+        .output_timed()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("✓ notion"))
+        .unwrap_or_else(|| panic!("no notion line: {stdout}"));
+    assert_eq!(
+        lines[at + 1..at + 3],
+        [
+            "openapi: 2 operations, 1 tools, 1 skipped; auth: none; document: config",
+            "! openapi adapter: skipped GET /pages/{id}: a parameter has no name",
+        ]
     );
 }

@@ -101,7 +101,16 @@ pub struct ComponentServer {
     /// written once; for `builtin:openapi` with `spec_url`, with the
     /// fetched document in it, once it loads.
     settings: OnceLock<Arc<str>>,
+    /// What it warned of at its last load, capped ([`MAX_WARNINGS`]).
+    warnings: parking_lot::Mutex<Vec<String>>,
 }
+
+/// How `builtin:openapi` begins a warning of an operation it skipped.
+const SKIPPED: &str = "openapi adapter: skipped ";
+/// The most load warnings a component server keeps for status.
+const MAX_WARNINGS: usize = 200;
+/// The longest load warning kept.
+const MAX_WARNING: usize = 300;
 
 impl ComponentServer {
     /// The server `name`, served by the component `config` names. Grants
@@ -120,6 +129,7 @@ impl ComponentServer {
             name: name.to_string(),
             egress: OnceLock::new(),
             settings: OnceLock::new(),
+            warnings: parking_lot::Mutex::default(),
             grants,
             sandbox,
             hub,
@@ -289,11 +299,18 @@ impl ComponentServer {
             })?;
         // What the adapter warned of while listing (an operation it
         // skipped, say) is the operator's to see.
+        let mut kept = Vec::new();
         for line in ctx.logs.lock().iter() {
             if matches!(line.level.as_str(), "warn" | "warning" | "error") {
                 tracing::warn!(target: "weft::adapter", server = %self.name, "{}", line.message);
+                if kept.len() < MAX_WARNINGS {
+                    let mut m = line.message.clone();
+                    crate::util::truncate(&mut m, MAX_WARNING);
+                    kept.push(m);
+                }
             }
         }
+        *self.warnings.lock() = kept;
         let tools = tools::convert(listed)?;
         let _ = self.wasm.set(wasm);
         Ok(tools)
@@ -443,6 +460,28 @@ impl InProcess for ComponentServer {
 impl Component for ComponentServer {
     fn load(&self) -> BoxFuture<'_, Result<Vec<Tool>, LoadFailure>> {
         Box::pin(async move { self.load_tools().await.map_err(LoadFailure::from) })
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().clone()
+    }
+
+    fn detail(&self) -> Option<serde_json::Value> {
+        if self.config.builtin.as_deref() != Some("openapi") {
+            return None;
+        }
+        let skipped = self
+            .warnings
+            .lock()
+            .iter()
+            .filter(|w| w.starts_with(SKIPPED))
+            .count();
+        let schemes: Vec<&String> = self.config.security.0.keys().collect();
+        Some(serde_json::json!({
+            "skipped": skipped,
+            "schemes": schemes,
+            "document": self.config.spec_url.as_deref().unwrap_or("config"),
+        }))
     }
 
     fn label(&self) -> String {

@@ -149,4 +149,41 @@ fn print_check_line(s: &ServerStatus) {
     if let Some(sandbox) = &s.sandbox {
         crate::outln!("    sandbox: {sandbox}");
     }
+    if let Some(line) = openapi_line(s) {
+        crate::outln!("    {line}");
+    }
+    const SHOWN: usize = 20;
+    for w in s.warnings.iter().take(SHOWN) {
+        crate::outln!("    ! {w}");
+    }
+    if s.warnings.len() > SHOWN {
+        crate::outln!(
+            "    ! … and {} more (`weft check --json` lists them)",
+            s.warnings.len() - SHOWN
+        );
+    }
+}
+
+/// `builtin:openapi`'s report: its operations, tools, skipped ones and
+/// the security schemes weft adds.
+fn openapi_line(s: &ServerStatus) -> Option<String> {
+    let d = s.detail.as_ref()?;
+    let skipped = d.get("skipped")?.as_u64()? as usize;
+    let schemes: Vec<&str> = d
+        .get("schemes")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    Some(format!(
+        "openapi: {} operations, {} tools, {skipped} skipped; auth: {}; document: {}",
+        s.tools + skipped,
+        s.tools,
+        if schemes.is_empty() {
+            "none".to_string()
+        } else {
+            schemes.join(", ")
+        },
+        d.get("document")?.as_str()?
+    ))
 }

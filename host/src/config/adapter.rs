@@ -17,6 +17,12 @@ use super::tls::TlsConfig;
 /// The most calls one adapter runs at once, unless `limits.concurrency`
 /// says otherwise.
 pub const DEFAULT_CONCURRENCY: u32 = 64;
+/// `builtin:openapi`'s memory per call, unless `limits.memory` says
+/// otherwise.
+pub const OPENAPI_MEMORY: u64 = 256 << 20;
+/// `builtin:openapi`'s largest output (its tool list included), unless
+/// `limits.max_output` says otherwise.
+pub const OPENAPI_MAX_OUTPUT: u64 = 16 << 20;
 /// The largest `[servers.NAME.config]` table, as JSON text, in bytes.
 pub const MAX_CONFIG: usize = 1 << 20;
 
@@ -46,6 +52,8 @@ pub struct AdapterConfig {
     /// when the server starts (a document in the config is readied at
     /// load, its credentials already in `egress`).
     pub security: Security,
+    /// `NAME` of `component = "builtin:NAME"`.
+    pub builtin: Option<String>,
     /// `builtin:openapi`'s `spec_url`: the document weft fetches through
     /// the server's egress when the server starts, then readies.
     pub spec_url: Option<String>,
@@ -119,6 +127,13 @@ impl RawAdapter {
         let raw = self.limits.take().unwrap_or_default();
         let egress = self.egress_config(&raw, entry, file)?;
         let mut limits = Limits::default();
+        if builtin.as_deref() == Some("openapi") {
+            // Each instance reads the whole document (GitHub's is 5.7 MB,
+            // about 70 MiB once read), and a large API's tool list is
+            // megabytes of schemas.
+            limits.memory = OPENAPI_MEMORY;
+            limits.max_output = OPENAPI_MAX_OUTPUT;
+        }
         raw.apply(&mut limits, file, &key("limits"))?;
         let concurrency = raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
         if concurrency == 0 {
@@ -172,6 +187,7 @@ impl RawAdapter {
             durable: self.durable,
             security: self.security,
             spec_url,
+            builtin,
         })
     }
 

@@ -178,14 +178,15 @@ pub(crate) struct RawLimits {
     #[schemars(extend("default" = "30s"))]
     timeout: Option<RawDuration>,
     /// The linear memory of each run or call: a size, bytes or "64MiB", at
-    /// most 1GiB.
+    /// most 1GiB (`builtin:openapi`: 256MiB by default).
     #[schemars(extend("default" = "64MiB"))]
     memory: Option<RawAmount>,
     /// The most tool calls in each run or call (each call of a fan-out
     /// counts).
     #[schemars(extend("default" = 1000))]
     max_calls: Option<u32>,
-    /// The largest output of each run or call: a size, bytes or "1MiB".
+    /// The largest output of each run or call: a size, bytes or "1MiB"
+    /// (`builtin:openapi`: 16MiB by default, for a large API's tool list).
     #[schemars(extend("default" = "1MiB"))]
     max_output: Option<RawAmount>,
     /// Calls of an adapter run at once (adapters only).

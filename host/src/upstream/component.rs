@@ -30,6 +30,18 @@ pub trait Component: InProcess {
 
     /// What status shows as the server's name (the component's file).
     fn label(&self) -> String;
+
+    /// What the component warned of at its last load (`builtin:openapi`:
+    /// each operation it skipped, and why), capped; none by default.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// What status shows of the component beyond its tools
+    /// (`builtin:openapi`: operations, skipped operations, auth schemes).
+    fn detail(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// Answers `tools/list` with the tools a component listed.

@@ -214,6 +214,14 @@ pub struct ServerStatus {
     /// kernel lacks, or `off (why)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// What a component server warned of when it loaded (an operation
+    /// `builtin:openapi` skipped, and why).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// A component's own report (`builtin:openapi`: its operations, the
+    /// ones it skipped and the security schemes weft adds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// The most recent thing that went wrong with a server.
@@ -627,6 +635,12 @@ impl Upstream {
                 Transport::Stdio { sandbox, .. } => Some(confine::plan(sandbox).summary()),
                 _ => None,
             },
+            warnings: self
+                .component
+                .as_ref()
+                .map(|c| c.warnings())
+                .unwrap_or_default(),
+            detail: self.component.as_ref().and_then(|c| c.detail()),
         }
     }
 }
