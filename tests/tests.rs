@@ -55,6 +55,7 @@ mod library;
 mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;
+mod openapi_corpus;
 mod openapi_spec_url;
 mod openapi_wire;
 mod otel;

@@ -91,7 +91,12 @@ pub fn check(doc: &Value) -> Result<usize, DocumentError> {
                 .unwrap_or_else(|| "missing".into()),
         ));
     }
+    // OpenAPI 3.1 lets a document hold only webhooks or components: it
+    // has no operations to serve, and that is not an error.
     let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        if version.starts_with("3.1") && doc.get("paths").is_none() {
+            return Ok(0);
+        }
         return Err(DocumentError::NoPaths);
     };
     let operations: usize = paths
@@ -160,6 +165,10 @@ mod tests {
             check(&json!({"openapi": "3.0.3"})),
             Err(DocumentError::NoPaths)
         ));
+        assert_eq!(
+            check(&json!({"openapi": "3.1.0", "webhooks": {}})).ok(),
+            Some(0)
+        );
         let many: serde_json::Map<String, Value> = (0..1001)
             .map(|i| (format!("/p{i}"), json!({"get": {}})))
             .collect();
