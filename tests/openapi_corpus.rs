@@ -82,7 +82,7 @@ struct Outcome {
 fn entry(name: &str, doc: &Path, base_url: bool) -> String {
     let mut text = format!(
         "[servers.{name}]\ncomponent = \"builtin:openapi\"\negress = [\"https://*:*/*\", \"http://*:*/*\"]\n[servers.{name}.config]\nspec_file = {}\n",
-        q(&doc.display().to_string())
+        q(doc.display().to_string())
     );
     if base_url {
         text.push_str("base_url = \"https://api.example.invalid\"\n");
