@@ -105,6 +105,16 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
         server_tool_names(&hub, "bearer"),
         ["secure_bearer_secure_bearer_get"]
     );
+    // The mark that tells weft which operation a tool is (its calls get
+    // the document cut to that operation) never reaches an agent.
+    let catalog = hub.catalog();
+    let marked: Vec<&str> = catalog
+        .tools()
+        .iter()
+        .filter(|t| t.tool.input_schema.contains_key("x-weft-operation"))
+        .map(|t| t.name())
+        .collect();
+    assert_eq!(marked, Vec::<&str>::new());
 
     // Each scheme's secret, added by weft: the fixture answers 401 without it.
     for (server, tool, ok) in [

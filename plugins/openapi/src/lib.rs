@@ -36,7 +36,16 @@ const MAX_ERROR_BODY: usize = 2048;
 /// The document and where to send requests, from the config.
 struct Api {
     base: String,
+    /// For a call: the called tool's name. weft hands over the document
+    /// cut to that one operation (and what it refers to), so a call does
+    /// not read a large API's whole description.
+    tool: Option<String>,
 }
+
+/// The key of a listed tool's input schema that tells weft which
+/// operation the tool is (`GET /path`); weft takes it out before agents
+/// see the schema.
+const OPERATION_KEY: &str = "x-weft-operation";
 
 /// Stops loading with `message`: it goes to weft's log, then the
 /// component traps, so the server is `failed` and says it crashed.
@@ -58,7 +67,11 @@ fn load() -> Result<(Api, Vec<Operation>), String> {
     for why in &skipped {
         log("warn", format!("openapi adapter: skipped {why}"));
     }
-    Ok((Api { base }, ops))
+    let tool = config
+        .get("tool")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((Api { base, tool }, ops))
 }
 
 /// The document weft handed over as `spec`.
@@ -105,16 +118,22 @@ fn call(api: &Api, op: &Operation, args: Value) -> Result<Value, Error> {
 }
 
 fn tools() -> Tools {
-    let (api, ops) = load().unwrap_or_else(|e| fatal(&e));
+    let (api, mut ops) = load().unwrap_or_else(|e| fatal(&e));
+    if let (Some(name), [op]) = (&api.tool, ops.as_mut_slice()) {
+        op.tool = name.clone();
+    }
     let api = Rc::new(api);
     let mut tools = Tools::new();
     for op in ops {
-        let (name, description, schema, read_only) = (
-            op.tool.clone(),
-            op.description.clone(),
-            op.schema.clone(),
-            op.read_only,
-        );
+        let mut schema = op.schema.clone();
+        if let Value::Object(s) = &mut schema {
+            s.insert(
+                OPERATION_KEY.into(),
+                Value::String(format!("{} {}", op.method, op.path)),
+            );
+        }
+        let (name, description, read_only) =
+            (op.tool.clone(), op.description.clone(), op.read_only);
         let api = api.clone();
         tools = tools.tool_with_schema(&name, &description, schema, move |args| {
             call(&api, &op, args)

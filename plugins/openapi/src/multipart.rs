@@ -56,7 +56,9 @@ fn part(
             s.clone().into_bytes(),
         ),
         Value::String(s) => (None, None, s.clone().into_bytes()),
-        Value::Object(file) if file.contains_key("content") || file.contains_key("content_base64") => {
+        Value::Object(file)
+            if file.contains_key("content") || file.contains_key("content_base64") =>
+        {
             let bytes = match (file.get("content"), file.get("content_base64")) {
                 (Some(Value::String(text)), None) => text.clone().into_bytes(),
                 (None, Some(Value::String(b64))) => decode_base64(b64)

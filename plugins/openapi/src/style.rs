@@ -100,10 +100,9 @@ pub fn query(p: &Param, value: &Value) -> Vec<(String, String)> {
         }
         (Style::SpaceDelimited, Value::Array(_)) => one(" "),
         (Style::PipeDelimited, Value::Array(_)) => one("|"),
-        (_, Value::Array(items)) if p.explode => items
-            .iter()
-            .map(|i| (p.name.clone(), text(i)))
-            .collect(),
+        (_, Value::Array(items)) if p.explode => {
+            items.iter().map(|i| (p.name.clone(), text(i))).collect()
+        }
         (_, Value::Object(map)) if p.explode => {
             map.iter().map(|(k, v)| (k.clone(), text(v))).collect()
         }
@@ -112,11 +111,7 @@ pub fn query(p: &Param, value: &Value) -> Vec<(String, String)> {
 }
 
 /// `name[key]=value` for each field, nested objects as `name[a][b]`.
-fn deep(
-    name: &str,
-    map: &serde_json::Map<String, Value>,
-    out: &mut Vec<(String, String)>,
-) {
+fn deep(name: &str, map: &serde_json::Map<String, Value>, out: &mut Vec<(String, String)>) {
     for (k, v) in map {
         let key = format!("{name}[{k}]");
         match v {
@@ -183,15 +178,31 @@ mod tests {
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect()
         };
-        assert_eq!(pairs(Style::Form, true, json!(["a", "b"])), ["id=a", "id=b"]);
+        assert_eq!(
+            pairs(Style::Form, true, json!(["a", "b"])),
+            ["id=a", "id=b"]
+        );
         assert_eq!(pairs(Style::Form, false, json!(["a", "b"])), ["id=a,b"]);
         assert_eq!(pairs(Style::Form, true, json!({"x": 1})), ["x=1"]);
-        assert_eq!(pairs(Style::SpaceDelimited, false, json!(["a", "b"])), ["id=a b"]);
-        assert_eq!(pairs(Style::PipeDelimited, false, json!(["a", "b"])), ["id=a|b"]);
         assert_eq!(
-            pairs(Style::DeepObject, true, json!({"color": "red", "size": {"min": 1}})),
+            pairs(Style::SpaceDelimited, false, json!(["a", "b"])),
+            ["id=a b"]
+        );
+        assert_eq!(
+            pairs(Style::PipeDelimited, false, json!(["a", "b"])),
+            ["id=a|b"]
+        );
+        assert_eq!(
+            pairs(
+                Style::DeepObject,
+                true,
+                json!({"color": "red", "size": {"min": 1}})
+            ),
             ["id[color]=red", "id[size][min]=1"]
         );
-        assert_eq!(header(&param(Style::Simple, false, Place::Header), &json!([1, 2])), "1,2");
+        assert_eq!(
+            header(&param(Style::Simple, false, Place::Header), &json!([1, 2])),
+            "1,2"
+        );
     }
 }
