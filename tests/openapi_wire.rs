@@ -2,7 +2,8 @@
 //! document fetched by weft as YAML from `spec_url` and kept by its ETag,
 //! cut to a part of the API (`operations`, `exclude`), its server URL's
 //! variables filled in, each security scheme's secret added by weft (an
-//! API key in the query and in a cookie, HTTP basic, a bearer token), and
+//! API key in the query and in a cookie, HTTP basic, a bearer token, a
+//! token from OAuth 2's client-credentials flow), and
 //! bodies and parameters written in the encodings the document names (a
 //! form, a multipart upload, a `deepObject` filter).
 
@@ -21,11 +22,12 @@ fn config(dir: &Path, api: &RestApi) -> std::path::PathBuf {
     std::fs::write(
         &secrets,
         format!(
-            "QK = {:?}\nCK = {:?}\nPW = {:?}\nBT = {:?}\n",
+            "QK = {:?}\nCK = {:?}\nPW = {:?}\nBT = {:?}\nCS = {:?}\n",
             rest_api::QUERY_KEY,
             rest_api::COOKIE_KEY,
             rest_api::BASIC_PASSWORD,
-            rest_api::BEARER
+            rest_api::BEARER,
+            rest_api::CLIENT_SECRET,
         ),
     )
     .expect("write secrets");
@@ -42,7 +44,7 @@ egress = ["http://127.0.0.1:{port}/*"]
 spec_url = "http://127.0.0.1:{port}/openapi.yaml"
 server_variables = {{ host = "127.0.0.1" }}
 operations = ["GET /secure/*", "post /forms/*", "search_*", "whoami*"]
-exclude = ["GET /secure/bearer"]
+exclude = ["GET /secure/bearer", "secure_oauth*"]
 [servers.api.security.APIKeyQuery]
 value = "${{secret:QK}}"
 [servers.api.security.APIKeyCookie]
@@ -61,8 +63,21 @@ tags = []
 operations = ["GET /secure/bearer"]
 [servers.bearer.security.HTTPBearer]
 value = "${{secret:BT}}"
+
+[servers.machine]
+component = "builtin:openapi"
+egress = ["http://127.0.0.1:{port}/*"]
+[servers.machine.config]
+spec_url = "http://127.0.0.1:{port}/openapi.yaml"
+server_variables = {{ host = "127.0.0.1" }}
+operations = ["GET /secure/oauth"]
+[servers.machine.security.OAuth2]
+client_id = "{client}"
+client_secret = "${{secret:CS}}"
+scopes = "read"
 "#,
         user = rest_api::BASIC_USER,
+        client = rest_api::CLIENT_ID,
     );
     let path = dir.join("weft.toml");
     std::fs::write(&path, text).expect("write config");
@@ -145,6 +160,39 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
         request("/secure/bearer")["headers"]["authorization"],
         format!("Bearer {}", rest_api::BEARER)
     );
+    // The client-credentials flow: one token asked for, as the client,
+    // and used for both calls; echoed back, it reaches the agent masked.
+    for _ in 0..2 {
+        let answer = call(&hub, "machine", "secure_oauth_secure_oauth_get", json!({})).await;
+        assert_eq!(answer, json!({"ok": "oauth", "token": "[REDACTED]"}));
+    }
+    let seen = api.seen();
+    let asked: Vec<&Value> = seen.iter().filter(|r| r["path"] == "/token").collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        rest_api::CLIENT_ID,
+        rest_api::CLIENT_SECRET
+    ));
+    assert_eq!(asked[0]["method"], "POST");
+    assert_eq!(
+        asked[0]["headers"]["authorization"],
+        format!("Basic {basic}")
+    );
+    let used: Vec<&Value> = seen
+        .iter()
+        .filter(|r| r["path"] == "/secure/oauth")
+        .map(|r| &r["headers"]["authorization"])
+        .collect();
+    assert_eq!(used.len(), 2);
+    assert!(
+        used[0]
+            .as_str()
+            .is_some_and(|a| a.starts_with("Bearer tok-1-")),
+        "{used:?}"
+    );
+    assert_eq!(used[0], used[1]);
     // The bearer server's requests carry none of the other's secrets.
     assert_eq!(request("/secure/bearer")["query"], "");
     assert_eq!(request("/secure/bearer")["headers"]["cookie"], Value::Null);
@@ -209,8 +257,9 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
     );
     hub.shutdown().await;
 
-    // A second start asks whether the document changed, by its ETag, and
-    // serves the kept copy on a 304.
+    // A second start asks whether the document changed, by its ETag (each
+    // of the three servers, each keeping its own copy), and serves the
+    // kept copy on a 304.
     let before = api.seen().len();
     let config = weft::Config::load(&path).expect("the config loads");
     let hub = within("the hub starts again", weft::Hub::start(config)).await;
@@ -223,7 +272,7 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
         .filter(|r| r["path"] == "/openapi.yaml")
         .cloned()
         .collect();
-    assert_eq!(fetches.len(), 2, "{fetches:?}");
+    assert_eq!(fetches.len(), 3, "{fetches:?}");
     for f in &fetches {
         let tag = f["headers"]["if-none-match"].as_str().unwrap_or_default();
         assert!(tag.starts_with('"') && tag.len() == 18, "{f}");

@@ -24,6 +24,10 @@ pub const BASIC_USER: &str = "weft-user";
 pub const BASIC_PASSWORD: &str = "pw-2c8d4e6f-basic";
 /// Its bearer token.
 pub const BEARER: &str = "bt-9a4f7e21-bearer";
+/// The OAuth 2 client its /token knows.
+pub const CLIENT_ID: &str = "weft-machine";
+/// That client's secret.
+pub const CLIENT_SECRET: &str = "cs-41d7a9e0-client";
 
 /// The `[servers.NAME.config]` line that serves the fixture's items API
 /// only: its /secure, /forms and /search operations left out.
@@ -64,6 +68,8 @@ impl RestApi {
             .env("REST_BASIC_USER", BASIC_USER)
             .env("REST_BASIC_PASSWORD", BASIC_PASSWORD)
             .env("REST_BEARER", BEARER)
+            .env("REST_CLIENT_ID", CLIENT_ID)
+            .env("REST_CLIENT_SECRET", CLIENT_SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -302,6 +302,9 @@ pub struct InjectedHeaders {
     pub query: Vec<Injected>,
     /// Cookies, sent as the request's one `cookie` header.
     pub cookies: Vec<Injected>,
+    /// An OAuth 2 client-credentials grant whose token goes in
+    /// `authorization` (its `token_url` absolute).
+    pub token: Option<crate::openapi::ClientCredentials>,
 }
 
 /// A query parameter or cookie the host adds: `Debug` shows its name
@@ -388,6 +391,7 @@ impl EgressConfig {
                 headers: list,
                 query: Vec::new(),
                 cookies: Vec::new(),
+                token: None,
             });
         }
         Ok(EgressConfig {
@@ -432,22 +436,25 @@ impl EgressConfig {
     }
 
     /// Adds what an OpenAPI server's security schemes need to every
-    /// request for `host` (the API's own host, as its base URL names it).
+    /// request for the host of `base` (the API's base URL).
     pub(crate) fn inject(
         &mut self,
-        host: &str,
+        base: &str,
         injections: &[crate::openapi::Injection],
     ) -> Result<(), String> {
         use crate::openapi::Injection;
         if injections.is_empty() {
             return Ok(());
         }
-        let pattern = HostPattern::parse(host).map_err(|e| format!("the API's host: {e}"))?;
+        let base = url::Url::parse(base).map_err(|e| format!("the API's base URL: {e}"))?;
+        let pattern = HostPattern::parse(base.host_str().unwrap_or(""))
+            .map_err(|e| format!("the API's host: {e}"))?;
         let mut added = InjectedHeaders {
             host: pattern,
             headers: Vec::new(),
             query: Vec::new(),
             cookies: Vec::new(),
+            token: None,
         };
         for i in injections {
             match i {
@@ -475,12 +482,42 @@ impl EgressConfig {
                         value: value.clone(),
                     })
                 }
+                Injection::Token(grant) => {
+                    let url = base
+                        .join(&grant.token_url)
+                        .map_err(|e| format!("the tokenUrl {:?}: {e}", grant.token_url))?;
+                    let scheme = Scheme::parse(url.scheme());
+                    let on_list = scheme.is_some_and(|s| {
+                        self.allowing(
+                            s,
+                            url.host_str().unwrap_or(""),
+                            url.port_or_known_default().unwrap_or(0),
+                            url.path(),
+                        )
+                        .is_some()
+                    });
+                    if !on_list {
+                        return Err(format!(
+                            "the tokenUrl {url} is not on the `egress` list: add it, so weft may ask it for tokens"
+                        ));
+                    }
+                    added.token = Some(crate::openapi::ClientCredentials {
+                        token_url: url.to_string(),
+                        ..grant.clone()
+                    });
+                }
             }
         }
         let mut names: Vec<String> = added
             .headers
             .iter()
             .map(|(n, _)| format!("the header {n}"))
+            .chain(
+                added
+                    .token
+                    .iter()
+                    .map(|_| "the header authorization".to_string()),
+            )
             .chain(
                 added
                     .query
@@ -520,6 +557,7 @@ impl EgressConfig {
                 .iter()
                 .filter_map(|(_, v)| v.to_str().ok())
                 .chain(h.query.iter().chain(&h.cookies).map(|i| i.value.as_str()))
+                .chain(h.token.iter().map(|t| t.client_secret.as_str()))
         })
     }
 

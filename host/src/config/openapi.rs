@@ -202,12 +202,8 @@ pub(crate) fn ready(
     let injections =
         openapi::injections(&doc, &security.0).map_err(|e| not_ready("security", e))?;
     if let Some(egress) = egress {
-        let host = url::Url::parse(&base)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
         egress
-            .inject(&host, &injections)
+            .inject(&base, &injections)
             .map_err(|e| not_ready("security", e))?;
     }
     for k in HOST_KEYS {

@@ -365,7 +365,9 @@ impl RawServer {
                     let field = format!("egress_headers.{host}");
                     egress_headers.insert(host.clone(), resolve_map(table, &field)?);
                 }
-                // A security scheme's keys are all credentials.
+                // A security scheme's secrets (not a user name, a client
+                // id or scopes, which are no secret and may be short
+                // words found everywhere).
                 let mut security = BTreeMap::new();
                 for (scheme, table) in &self.security {
                     let field = format!("security.{scheme}");
@@ -374,7 +376,9 @@ impl RawServer {
                         None,
                         resolved
                             .iter()
-                            .filter(|(k, _)| k.as_str() != "username")
+                            .filter(|(k, _)| {
+                                matches!(k.as_str(), "value" | "password" | "client_secret")
+                            })
                             .flat_map(|(_, v)| credential_values(v))
                             .collect::<Vec<String>>(),
                     );

@@ -10,9 +10,10 @@
 //! | `apiKey`, `in: cookie` | `value` | the cookie `name=value` |
 //! | `http`, `scheme: bearer` | `value` | `Authorization: Bearer value` |
 //! | `http`, `scheme: basic` | `username`, `password` | `Authorization: Basic …` |
+//! | `oauth2` with a `clientCredentials` flow | `client_id`, `client_secret`, optional `scopes` | `Authorization: Bearer` with a token weft gets from the flow's `tokenUrl`, and renews |
 //!
-//! Other schemes (OAuth 2 flows, OpenID Connect, mutual TLS) are refused
-//! with what to use instead.
+//! Other schemes (OAuth 2's other flows, OpenID Connect, mutual TLS) are
+//! refused with what to use instead.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,33 @@ pub enum Injection {
     Query(String, String),
     /// A cookie.
     Cookie(String, String),
+    /// A bearer token from OAuth 2's client-credentials grant.
+    Token(ClientCredentials),
+}
+
+/// An OAuth 2 client-credentials grant: where to ask for a token, and as
+/// whom. `Debug` shows no secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// The flow's `tokenUrl`, as the document has it (it may be relative
+    /// to the API's base URL).
+    pub token_url: String,
+    /// The client's id.
+    pub client_id: String,
+    /// The client's secret.
+    pub client_secret: String,
+    /// The scopes asked for (none: the server's default).
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ClientCredentials({}, {})",
+            self.token_url, self.client_id
+        )
+    }
 }
 
 impl std::fmt::Debug for Injection {
@@ -37,6 +65,7 @@ impl std::fmt::Debug for Injection {
             Injection::Header(n, _) => write!(f, "Header({n})"),
             Injection::Query(n, _) => write!(f, "Query({n})"),
             Injection::Cookie(n, _) => write!(f, "Cookie({n})"),
+            Injection::Token(c) => write!(f, "Token({})", c.token_url),
         }
     }
 }
@@ -130,7 +159,9 @@ fn one(
     let kind = field("type");
     let only = |wants: &'static [&'static str], kind: String| {
         let has: Vec<&str> = keys.keys().map(String::as_str).collect();
-        if has.len() == wants.len() && wants.iter().all(|w| has.contains(w)) {
+        let optional = |k: &&str| *k == "scopes" && wants.contains(&"client_id");
+        let needed: Vec<&&str> = has.iter().filter(|k| !optional(k)).collect();
+        if needed.len() == wants.len() && wants.iter().all(|w| has.contains(w)) {
             Ok(())
         } else {
             Err(AuthError::Keys {
@@ -138,7 +169,8 @@ fn one(
                 kind,
                 wants: match wants {
                     ["value"] => "`value`",
-                    _ => "`username` and `password`",
+                    ["username", "password"] => "`username` and `password`",
+                    _ => "`client_id`, `client_secret` and, if it needs them, `scopes`",
                 },
                 has: if has.is_empty() {
                     "none".into()
@@ -199,7 +231,33 @@ fn one(
                 instead: "set the header it needs in [servers.NAME.egress_headers.\"HOST\"]",
             }),
         },
-        "oauth2" | "openIdConnect" => Err(AuthError::Unsupported {
+        "oauth2" => {
+            let Some(token_url) = scheme
+                .pointer("/flows/clientCredentials/tokenUrl")
+                .and_then(Value::as_str)
+            else {
+                return Err(AuthError::Unsupported {
+                    name: name.into(),
+                    kind: "OAuth 2 without a clientCredentials flow".into(),
+                    instead: "weft runs only the client-credentials grant for an API; get a token and set it in [servers.NAME.egress_headers.\"HOST\"] as `authorization = \"Bearer ${secret:TOKEN}\"`",
+                });
+            };
+            only(
+                &["client_id", "client_secret"],
+                "OAuth 2 client credentials".into(),
+            )?;
+            let key = |k: &str| keys.get(k).cloned().unwrap_or_default();
+            Ok(Injection::Token(ClientCredentials {
+                token_url: token_url.to_string(),
+                client_id: key("client_id"),
+                client_secret: key("client_secret"),
+                scopes: key("scopes")
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            }))
+        }
+        "openIdConnect" => Err(AuthError::Unsupported {
             name: name.into(),
             kind: kind.to_string(),
             instead: "get a token and set it in [servers.NAME.egress_headers.\"HOST\"] as `authorization = \"Bearer ${secret:TOKEN}\"`",
@@ -272,6 +330,34 @@ mod tests {
     }
 
     #[test]
+    fn client_credentials_take_an_id_a_secret_and_maybe_scopes() {
+        let doc = json!({"components": {"securitySchemes": {"m": {"type": "oauth2",
+            "flows": {"clientCredentials": {"tokenUrl": "/token", "scopes": {}}}}}}});
+        let grant = |keys: &[(&str, &str)]| {
+            injections(&doc, &BTreeMap::from([("m".to_string(), table(keys))]))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            grant(&[
+                ("client_id", "c"),
+                ("client_secret", "s"),
+                ("scopes", "a b")
+            ]),
+            Ok(vec![Injection::Token(ClientCredentials {
+                token_url: "/token".into(),
+                client_id: "c".into(),
+                client_secret: "s".into(),
+                scopes: vec!["a".into(), "b".into()],
+            })])
+        );
+        assert!(grant(&[("client_id", "c"), ("client_secret", "s")]).is_ok());
+        assert_eq!(
+            grant(&[("client_id", "c")]),
+            Err("the scheme \"m\" (OAuth 2 client credentials) takes `client_id`, `client_secret` and, if it needs them, `scopes`; the table has `client_id`".into())
+        );
+    }
+
+    #[test]
     fn a_wrong_table_says_what_it_needs() {
         let err = |name: &str, keys: &[(&str, &str)]| {
             let tables = BTreeMap::from([(name.to_string(), table(keys))]);
@@ -287,6 +373,9 @@ mod tests {
         assert!(err("nope", &[("value", "x")]).starts_with(
             "the document has no security scheme \"nope\" (it has: \"b\", \"c\", \"h\""
         ));
-        assert!(err("o", &[("value", "x")]).starts_with("the scheme \"o\" is oauth2"));
+        assert!(
+            err("o", &[("value", "x")])
+                .starts_with("the scheme \"o\" is OAuth 2 without a clientCredentials flow")
+        );
     }
 }

@@ -14,7 +14,7 @@ mod cut;
 mod document;
 mod select;
 
-pub use auth::{Injection, injections};
+pub use auth::{ClientCredentials, Injection, injections};
 pub use cut::cut;
 pub use document::{MAX_SPEC, check, parse};
 pub use select::Selection;

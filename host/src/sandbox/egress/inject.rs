@@ -63,7 +63,7 @@ mod tests {
     fn config() -> EgressConfig {
         let mut c = EgressConfig::from_entries(&["http://api.test/*".into()]).expect("entries");
         c.inject(
-            "api.test",
+            "http://api.test",
             &[
                 Injection::Query("api_key".into(), "s3cr&t".into()),
                 Injection::Cookie("session".into(), "abc".into()),

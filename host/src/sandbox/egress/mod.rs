@@ -39,6 +39,7 @@ mod address;
 mod inject;
 mod resolve;
 mod target;
+mod token;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -154,6 +155,8 @@ pub struct Egress {
     /// The injected values (and their tokens without a scheme), masked in
     /// responses.
     masks: Option<AhoCorasick>,
+    /// OAuth 2 tokens got for its requests (`token.rs`).
+    tokens: token::Held,
 }
 
 /// Why an adapter's egress cannot be set up.
@@ -214,6 +217,7 @@ impl Egress {
             config,
             client,
             masks,
+            tokens: token::Held::default(),
         })
     }
 
@@ -225,7 +229,12 @@ impl Egress {
             .iter()
             .flat_map(|h| {
                 let cookie = (!h.cookies.is_empty()).then_some(http::header::COOKIE);
-                h.headers.iter().map(|(n, _)| n.clone()).chain(cookie)
+                let token = h.token.as_ref().map(|_| http::header::AUTHORIZATION);
+                h.headers
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .chain(cookie)
+                    .chain(token)
             })
             .collect()
     }
@@ -349,6 +358,21 @@ impl Egress {
         if let Some(cookie) = inject::cookie(&self.config, &target.host) {
             headers.insert(http::header::COOKIE, cookie);
         }
+        let grants: Vec<_> = self
+            .config
+            .injected_for(&target.host)
+            .filter_map(|h| h.token.clone())
+            .collect();
+        for grant in grants {
+            let token = self
+                .bearer(&grant)
+                .await
+                .map_err(|why| self.refuse(&shown, why))?;
+            let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| self.refuse(&shown, "the token is not a header value".into()))?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
         let timeout = self.config.request_timeout;
         let send = self
             .client
@@ -445,6 +469,18 @@ impl Egress {
                 ac.replace_all_bytes(bytes, &with)
             }
             None => bytes.to_vec(),
+        };
+        let tokens = self.tokens.seen.lock().clone();
+        let once = if tokens.is_empty() {
+            once
+        } else {
+            match AhoCorasick::new(&tokens) {
+                Ok(ac) => {
+                    let with: Vec<&[u8]> = vec![crate::redact::MASK.as_bytes(); tokens.len()];
+                    ac.replace_all_bytes(&once, &with)
+                }
+                Err(_) => once,
+            }
         };
         crate::redact::bytes(&once).into_owned()
     }
