@@ -335,3 +335,67 @@ fn a_wrong_openapi_config_names_its_key() {
         assert_eq!((e.key.as_str(), e.message.as_str()), (key, message), "{e}");
     }
 }
+
+/// The component never holds a secret: a probe standing in for
+/// `builtin:openapi` (the egress test guest, found as `weft_openapi.wasm`
+/// through `WEFT_BUILTIN_DIR`, so it gets the same config and egress)
+/// calls the secured endpoints and one that echoes every header, then
+/// searches every page of its own memory for each secret. The calls
+/// succeed (weft added the secrets), and the only string it finds is the
+/// control, the mask an echoed secret becomes.
+#[test]
+fn the_component_never_holds_a_secret() {
+    let api = RestApi::start();
+    let dir = temp_dir();
+    let builtin = dir.path().join("builtin");
+    std::fs::create_dir_all(&builtin).expect("mkdir");
+    let probe = repo_root().join("target/wasm/wasm32-wasip2/release/weft_egress_guest.wasm");
+    assert!(
+        probe.is_file(),
+        "no {}: run `bash .ci/build-guests`",
+        probe.display()
+    );
+    std::fs::copy(&probe, builtin.join("weft_openapi.wasm")).expect("copy the probe");
+    config(dir.path(), &api);
+    let base = api.base();
+    let fetch =
+        |path: &str| json!({"url": format!("{base}{path}"), "headers": {"x-client-tag": "t"}});
+    let masked =
+        |text: &str| -> String { text.bytes().map(|b| format!("{:02x}", b ^ 0x5A)).collect() };
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        rest_api::BASIC_USER,
+        rest_api::BASIC_PASSWORD
+    ));
+    let args = json!({
+        "fetch": [fetch("/whoami"), fetch("/secure/query"), fetch("/secure/cookie"), fetch("/secure/basic")],
+        "masked": [
+            masked(rest_api::QUERY_KEY),
+            masked(rest_api::COOKIE_KEY),
+            masked(rest_api::BASIC_PASSWORD),
+            masked(&basic),
+            masked("[REDACTED]"),
+        ],
+    });
+    let out = weft()
+        .current_dir(dir.path())
+        .env("WEFT_BUILTIN_DIR", &builtin)
+        .args(["call", "api", "memory", &args.to_string()])
+        .output_timed()
+        .expect("run weft call");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("the probe's JSON");
+    assert_eq!(report["statuses"], json!([200, 200, 200, 200]), "{report}");
+    assert_eq!(report["found"], json!([4]), "{report}");
+    assert!(
+        report["scanned"].as_u64().is_some_and(|n| n >= 1 << 20),
+        "{report}"
+    );
+}

@@ -4,6 +4,9 @@
 //! body) or the error the host gave, and the headers of its own request as
 //! it could read them just before sending. `probe` reports everything else
 //! a component could read a secret from: its config and its environment.
+//! `memory` makes requests as `fetch` does, then searches its own linear
+//! memory, every page of it, for strings given XOR-ed with 0x5A (so the
+//! arguments themselves do not hold them), and says which it found.
 
 use std::collections::BTreeMap;
 
@@ -130,6 +133,51 @@ fn fetch(a: Fetch) -> Result<Value, Error> {
     }))
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct Memory {
+    /// Requests to make first, as `fetch` makes them.
+    #[serde(default)]
+    fetch: Vec<Fetch>,
+    /// The strings to look for, each byte XOR 0x5A, as hex.
+    masked: Vec<String>,
+}
+
+fn unmask_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+fn memory(a: Memory) -> Result<Value, Error> {
+    let mut answers = Vec::new();
+    for f in a.fetch {
+        answers.push(fetch(f)?);
+    }
+    // Every byte of linear memory, from the first page to the last (the
+    // first byte skipped: address 0 may not be read through a pointer).
+    let size = core::arch::wasm32::memory_size(0) * 65536;
+    let mut found = Vec::new();
+    for (n, hex) in a.masked.iter().enumerate() {
+        let masked = unmask_hex(hex);
+        if masked.is_empty() {
+            continue;
+        }
+        let hit = (1..size.saturating_sub(masked.len())).any(|at| {
+            masked.iter().enumerate().all(|(j, m)| {
+                // SAFETY: `at + j` is inside linear memory, which is all
+                // readable, and not address 0.
+                let byte = unsafe { core::ptr::read_volatile((at + j) as *const u8) };
+                byte ^ 0x5A == *m
+            })
+        });
+        if hit {
+            found.push(n);
+        }
+    }
+    let statuses: Vec<Value> = answers.iter().map(|a| a["status"].clone()).collect();
+    Ok(json!({"found": found, "scanned": size, "statuses": statuses}))
+}
+
 fn probe(_: Nothing) -> Result<Value, Error> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     Ok(json!({"config": config(), "env": env, "args": std::env::args().collect::<Vec<_>>()}))
@@ -148,6 +196,11 @@ fn tools() -> Tools {
             probe,
         )
         .read_only()
+        .tool(
+            "memory",
+            "Makes requests, then searches its own memory for strings",
+            memory,
+        )
 }
 
 weft_guest::adapter!(tools);
