@@ -60,7 +60,7 @@ egress = ["http://127.0.0.1:{port}/*"]
 spec_url = "http://127.0.0.1:{port}/openapi.yaml"
 server_variables = {{ host = "127.0.0.1" }}
 tags = []
-operations = ["GET /secure/bearer"]
+operations = ["GET /secure/bearer", "GET /prefs"]
 [servers.bearer.security.HTTPBearer]
 value = "${{secret:BT}}"
 
@@ -118,7 +118,7 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
     );
     assert_eq!(
         server_tool_names(&hub, "bearer"),
-        ["secure_bearer_secure_bearer_get"]
+        ["prefs_prefs_get", "secure_bearer_secure_bearer_get"]
     );
     // The mark that tells weft which operation a tool is (its calls get
     // the document cut to that operation) never reaches an agent.
@@ -160,6 +160,9 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
         request("/secure/bearer")["headers"]["authorization"],
         format!("Bearer {}", rest_api::BEARER)
     );
+    // A cookie parameter, where no security scheme adds a cookie.
+    let prefs = call(&hub, "bearer", "prefs_prefs_get", json!({"theme": "dark"})).await;
+    assert_eq!(prefs, json!({"theme": "dark"}));
     // The client-credentials flow: one token asked for, as the client,
     // and used for both calls; echoed back, it reaches the agent masked.
     for _ in 0..2 {
@@ -265,7 +268,7 @@ async fn schemes_encodings_and_variables_reach_the_api_as_the_document_says() {
     let hub = within("the hub starts again", weft::Hub::start(config)).await;
     assert_eq!(
         server_tool_names(&hub, "bearer"),
-        ["secure_bearer_secure_bearer_get"]
+        ["prefs_prefs_get", "secure_bearer_secure_bearer_get"]
     );
     let fetches: Vec<Value> = api.seen()[before..]
         .iter()

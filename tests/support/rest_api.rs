@@ -30,8 +30,9 @@ pub const CLIENT_ID: &str = "weft-machine";
 pub const CLIENT_SECRET: &str = "cs-41d7a9e0-client";
 
 /// The `[servers.NAME.config]` line that serves the fixture's items API
-/// only: its /secure, /forms and /search operations left out.
-pub const ITEMS_ONLY: &str = r#"exclude = ["* /secure/*", "* /forms/*", "GET /search"]"#;
+/// only: its /secure, /forms, /search and /prefs operations left out.
+pub const ITEMS_ONLY: &str =
+    r#"exclude = ["* /secure/*", "* /forms/*", "GET /search", "GET /prefs"]"#;
 
 /// The running service; killed when dropped.
 pub struct RestApi {

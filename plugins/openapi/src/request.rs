@@ -64,6 +64,7 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
     let mut path = op.path.clone();
     let mut query = form_urlencoded::Serializer::new(String::new());
     let mut headers = Vec::new();
+    let mut cookies = Vec::new();
     for p in &op.params {
         let Some(value) = args.get(&p.arg).filter(|v| !v.is_null()) else {
             if p.place == Place::Path {
@@ -90,7 +91,11 @@ pub fn build(op: &Operation, base: &str, args: &Map<String, Value>) -> Result<Re
                 }
             }
             Place::Header => headers.push((p.name.clone(), style::header(p, value))),
+            Place::Cookie => cookies.push(style::cookie(p, value)),
         }
+    }
+    if !cookies.is_empty() {
+        headers.push(("cookie".into(), cookies.join("; ")));
     }
     let mut body = None;
     if let Some(b) = &op.body

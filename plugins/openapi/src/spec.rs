@@ -29,6 +29,7 @@ pub enum Place {
     Path,
     Query,
     Header,
+    Cookie,
 }
 
 /// One argument of a tool that becomes a parameter of the request.
@@ -72,12 +73,12 @@ impl Style {
     /// (or nothing).
     fn read(text: Option<&str>, place: Place) -> Result<Style, String> {
         Ok(match (text, place) {
-            (None, Place::Query) => Style::Form,
+            (None, Place::Query | Place::Cookie) => Style::Form,
             (None, _) => Style::Simple,
             (Some("simple"), Place::Path | Place::Header) => Style::Simple,
             (Some("label"), Place::Path) => Style::Label,
             (Some("matrix"), Place::Path) => Style::Matrix,
-            (Some("form"), Place::Query) => Style::Form,
+            (Some("form"), Place::Query | Place::Cookie) => Style::Form,
             (Some("spaceDelimited"), Place::Query) => Style::SpaceDelimited,
             (Some("pipeDelimited"), Place::Query) => Style::PipeDelimited,
             (Some("deepObject"), Place::Query) => Style::DeepObject,
@@ -89,6 +90,7 @@ impl Style {
                         Place::Path => "path",
                         Place::Query => "query",
                         Place::Header => "header",
+                        Place::Cookie => "cookie",
                     }
                 ));
             }
@@ -235,7 +237,7 @@ fn operation(
             Some("path") => Place::Path,
             Some("query") => Place::Query,
             Some("header") => Place::Header,
-            // Cookies are the host's business, not an agent's.
+            Some("cookie") => Place::Cookie,
             _ => continue,
         };
         if name.is_empty() {
@@ -425,6 +427,7 @@ fn free_name(taken: &Map<String, Value>, name: &str, place: Place) -> String {
         Place::Path => "path",
         Place::Query => "query",
         Place::Header => "header",
+        Place::Cookie => "cookie",
     };
     let mut candidate = format!("{prefix}_{name}");
     while taken.contains_key(&candidate) {

@@ -124,6 +124,14 @@ fn deep(name: &str, map: &serde_json::Map<String, Value>, out: &mut Vec<(String,
     }
 }
 
+/// A cookie parameter as `name=value` (`form`: a list's items joined by
+/// `,`), its value percent-encoded so that no `;` or line break can end
+/// it early.
+pub fn cookie(p: &Param, value: &Value) -> String {
+    let enc = |v: &str| utf8_percent_encode(v, SEGMENT).to_string();
+    format!("{}={}", enc(&p.name), pieces(value, false, &enc).join(","))
+}
+
 /// A header parameter's value (`simple`).
 pub fn header(p: &Param, value: &Value) -> String {
     pieces(value, p.explode, &|v: &str| v.to_string()).join(",")
@@ -203,6 +211,13 @@ mod tests {
         assert_eq!(
             header(&param(Style::Simple, false, Place::Header), &json!([1, 2])),
             "1,2"
+        );
+        assert_eq!(
+            cookie(
+                &param(Style::Form, false, Place::Cookie),
+                &json!(["a b", "c;d"])
+            ),
+            "id=a%20b,c%3Bd"
         );
     }
 }
