@@ -72,6 +72,7 @@ mod resilience;
 mod run_callers;
 mod run_tasks;
 mod sandbox;
+mod scan;
 mod serve;
 mod shared_state;
 mod shutdown;

@@ -71,6 +71,10 @@ pub enum AuditRoute {
     Subscribe,
     /// A request the HTTP edge refused before it was routed (401, 429, …).
     Request,
+    /// A tool definition weft's scanner flagged when its server listed
+    /// it (`outcome`: `flagged` or `quarantined`; `target`: the tool and
+    /// the rules).
+    ToolFlagged,
 }
 
 impl AuditRoute {
@@ -86,6 +90,7 @@ impl AuditRoute {
             AuditRoute::PolicyRun => "policy-run",
             AuditRoute::Subscribe => "subscribe",
             AuditRoute::Request => "request",
+            AuditRoute::ToolFlagged => "tool-flagged",
         }
     }
 }

@@ -42,6 +42,7 @@ mod recent;
 mod redact;
 mod router;
 pub mod sandbox;
+mod scan;
 mod schema;
 pub mod serve;
 mod status;

@@ -17,7 +17,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde::Serialize;
 
-use crate::config::{NameMode, ServerConfig, Settings};
+use crate::config::{NameMode, ScanMode, ServerConfig, Settings};
+use crate::scan::Finding;
 
 /// A change agents may want to hear about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +103,21 @@ pub struct Collision {
     pub hidden: Vec<String>,
 }
 
+/// A tool the scanner flagged (see `scan`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Flagged {
+    /// Its server.
+    pub server: String,
+    /// Its own name.
+    pub tool: String,
+    /// The name agents would call it by.
+    pub exposed: String,
+    /// Kept from agents (`scan = "strict"`).
+    pub quarantined: bool,
+    /// What the rules found.
+    pub findings: Vec<Finding>,
+}
+
 /// One server's input to [`Catalog::build`].
 pub struct Source<'a> {
     pub config: &'a ServerConfig,
@@ -121,6 +137,8 @@ pub struct Catalog {
     templates: Vec<Entry<ResourceTemplate>>,
     prompts: Vec<Entry<Prompt>>,
     collisions: Vec<Collision>,
+    /// Tools the scanner flagged, quarantined or not.
+    flagged: Vec<Flagged>,
     servers: Vec<Arc<str>>,
     prefixed: bool,
 }
@@ -190,14 +208,36 @@ impl Catalog {
             let server: Arc<str> = Arc::from(src.config.name.as_str());
             cat.servers.push(server.clone());
             let filter = ToolFilter::new(src.config);
-            for tool in &src.listing.tools {
-                if !filter.allows(&tool.name) {
+            let scan = src.config.scan.unwrap_or(settings.scan);
+            for listed in &src.listing.tools {
+                if !filter.allows(&listed.name) {
                     continue;
                 }
                 let exposed = if prefixed {
-                    naming::prefixed(&server, &settings.separator, &tool.name)
+                    naming::prefixed(&server, &settings.separator, &listed.name)
                 } else {
-                    naming::exposed(&tool.name)
+                    naming::exposed(&listed.name)
+                };
+                let stripped;
+                let tool = if scan == ScanMode::Off {
+                    listed
+                } else {
+                    let findings = crate::scan::scan(listed);
+                    if !findings.is_empty() {
+                        let quarantined = scan == ScanMode::Strict;
+                        cat.flagged.push(Flagged {
+                            server: server.to_string(),
+                            tool: listed.name.to_string(),
+                            exposed: exposed.clone(),
+                            quarantined,
+                            findings,
+                        });
+                        if quarantined {
+                            continue;
+                        }
+                    }
+                    stripped = crate::scan::strip(listed);
+                    stripped.as_ref().unwrap_or(listed)
                 };
                 let read_only = tool
                     .annotations
@@ -303,6 +343,18 @@ impl Catalog {
             .enumerate()
             .map(|(i, t)| ((t.server.clone(), t.tool.name.to_string()), i))
             .collect();
+    }
+
+    /// The tools the scanner flagged, quarantined or not.
+    pub fn flagged(&self) -> &[Flagged] {
+        &self.flagged
+    }
+
+    /// Why `server`'s `tool` is kept from agents, if it is.
+    pub fn quarantined(&self, server: &str, tool: &str) -> Option<&Flagged> {
+        self.flagged
+            .iter()
+            .find(|f| f.quarantined && f.server == server && f.tool == tool)
     }
 
     /// Every tool, grouped by server.

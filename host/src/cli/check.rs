@@ -57,6 +57,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             "servers": status,
             "tools": hub.catalog().tools().len(),
             "collisions": hub.catalog().collisions(),
+            "flagged": hub.catalog().flagged(),
             "warnings": warnings,
             "tenants": tenant_reports,
             "policies": policy_reports,
@@ -72,6 +73,23 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         }
         for p in &policy_reports {
             crate::outln!("{}", policies::line(p));
+        }
+        for f in hub.catalog().flagged() {
+            let what = if f.quarantined {
+                "quarantined"
+            } else {
+                "flagged"
+            };
+            crate::outln!("! tool {}.{} {what} by the scanner:", f.server, f.tool);
+            for x in &f.findings {
+                crate::outln!(
+                    "    {} in {}: {:?} ({})",
+                    x.rule,
+                    x.field,
+                    x.excerpt,
+                    x.reason
+                );
+            }
         }
         for w in &warnings {
             crate::outln!("! {w}");

@@ -74,11 +74,39 @@ pub enum NameMode {
     None,
 }
 
+/// What weft does with a tool definition the scanner flags (`scan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanMode {
+    /// Do not scan.
+    Off,
+    /// Scan; log, audit and report a flagged tool, and serve it.
+    #[default]
+    Warn,
+    /// Scan; keep a flagged tool from agents (quarantined).
+    Strict,
+}
+
+impl ScanMode {
+    /// `off`, `warn` or `strict`; anything else is `None`.
+    pub fn parse(text: &str) -> Option<ScanMode> {
+        match text {
+            "off" => Some(ScanMode::Off),
+            "warn" => Some(ScanMode::Warn),
+            "strict" => Some(ScanMode::Strict),
+            _ => None,
+        }
+    }
+}
+
 /// Settings that apply to the whole hub.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How exposed tool names are formed (default: prefixed).
     pub names: NameMode,
+    /// `scan`: what a tool definition the scanner flags gets (see
+    /// `host/src/scan/`), unless its server says otherwise.
+    pub scan: ScanMode,
     /// What joins a server's name and a tool's in prefixed names (default
     /// `__`).
     pub separator: String,
@@ -211,6 +239,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             names: NameMode::Prefix,
+            scan: ScanMode::Warn,
             separator: "__".into(),
             startup_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
@@ -360,6 +389,8 @@ pub struct ServerConfig {
     /// Which server wins a name collision or a `@DOMAIN` call, the higher
     /// first (default 0).
     pub priority: i64,
+    /// `scan` for this server's tools; `None`: `settings.scan`.
+    pub scan: Option<ScanMode>,
     /// The domains a call to `@DOMAIN` may send to this server.
     pub domains: Vec<String>,
     /// Tool-name globs; empty means every tool.

@@ -108,6 +108,9 @@ pub(crate) struct RawServer {
     /// when `names = "none"`, and a call to `@DOMAIN`.
     #[serde(default)]
     pub priority: i64,
+    /// `"warn"`, `"strict"` or `"off"`: what a tool of this server that
+    /// weft's scanner flags gets, instead of `settings.scan`.
+    pub scan: Option<String>,
     /// Domains the server serves: a call to `@DOMAIN` goes to the healthy
     /// server of highest `priority` among those tagged so that have the
     /// tool, and fails over to the next.
@@ -635,6 +638,13 @@ impl RawServer {
             enabled,
             timeout,
             priority: self.priority,
+            scan: match &self.scan {
+                None => None,
+                Some(mode) => Some(super::ScanMode::parse(mode).ok_or_else(|| {
+                    ConfigError::new(file, key("scan"), format!("{mode:?} is not a scan mode"))
+                        .hint("use \"warn\", \"strict\" or \"off\"")
+                })?),
+            },
             domains: self.domains,
             include: self.include,
             exclude: self.exclude,

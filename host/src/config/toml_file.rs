@@ -14,7 +14,7 @@ use super::policy::{RawAmount, RawPolicy};
 use super::raw::RawServer;
 use super::secrets::{LazySecrets, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
-use super::{Config, ConfigError, Expose, NameMode, Settings};
+use super::{Config, ConfigError, Expose, NameMode, ScanMode, Settings};
 
 /// Settings of the whole process: how exposed tools are named, timeouts,
 /// what `weft serve` lists and what its HTTP edge accepts, and where weft
@@ -27,6 +27,14 @@ pub(super) struct RawSettings {
     /// collision goes to the server with the higher `priority`).
     #[schemars(extend("default" = "prefix"))]
     names: Option<String>,
+    /// What a tool definition weft's scanner flags (invisible characters,
+    /// text aimed at the model, credential paths, an oversized
+    /// description) gets: `"warn"` (logged, audited and reported by
+    /// `weft check`; still served), `"strict"` (kept from agents, and a
+    /// call refused) or `"off"` (not scanned). Invisible characters are
+    /// stripped from what agents see unless it is `"off"`.
+    #[schemars(extend("default" = "warn"))]
+    scan: Option<String>,
     /// What joins the server's name and the tool's in prefixed names: 1 to
     /// 4 letters, digits, `_` or `-`.
     #[schemars(extend("default" = "__"))]
@@ -175,6 +183,16 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
                     .hint("use \"prefix\" (server__tool) or \"none\" (the upstream names, collisions by priority)"));
             }
         };
+    }
+    if let Some(mode) = &raw_settings.scan {
+        settings.scan = ScanMode::parse(mode).ok_or_else(|| {
+            ConfigError::new(
+                file,
+                "settings.scan",
+                format!("{mode:?} is not a scan mode"),
+            )
+            .hint("use \"warn\", \"strict\" or \"off\"")
+        })?;
     }
     if let Some(sep) = raw_settings.separator {
         if sep.is_empty()

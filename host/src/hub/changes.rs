@@ -31,6 +31,36 @@ pub(super) fn rebuild(shared: &Shared) {
             tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
         }
     }
+    // A flagged tool is said once per build that first sees it.
+    let before: std::collections::HashSet<(String, String)> = old
+        .all()
+        .flat_map(|c| c.flagged())
+        .map(|f| (f.server.clone(), f.tool.clone()))
+        .collect();
+    let mut said = std::collections::HashSet::new();
+    for f in built.all().flat_map(|c| c.flagged()) {
+        let key = (f.server.clone(), f.tool.clone());
+        if before.contains(&key) || !said.insert(key) {
+            continue;
+        }
+        let rules: Vec<&str> = f.findings.iter().map(|x| x.rule.as_str()).collect();
+        let outcome = if f.quarantined {
+            "quarantined"
+        } else {
+            "flagged"
+        };
+        tracing::warn!(server = %f.server, tool = %f.tool, rules = ?rules, outcome, "a tool's definition was flagged by the scanner; `weft check` shows why");
+        if let Some(audit) = &shared.audit {
+            audit.event(
+                &crate::Caller::owner(),
+                crate::audit::AuditRoute::ToolFlagged,
+                &format!("{}.{} ({})", f.server, f.tool, rules.join(", ")),
+                outcome,
+                0.0,
+                None,
+            );
+        }
+    }
     for change in old.changes_to(&built) {
         // Nobody listening is fine.
         let _ = shared.changes.send(change);

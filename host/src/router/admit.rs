@@ -75,6 +75,22 @@ pub(super) fn unknown(
     hidden: bool,
 ) -> CallError {
     let (caller, tool) = (&req.caller, req.tool.as_str());
+    if reachable(route, req, server)
+        && authz::allowed(caller, &Resource::Tool { server, tool })
+        && let Some(q) = req.catalog.quarantined(server, tool)
+    {
+        let rules: Vec<&str> = q.findings.iter().map(|f| f.rule.as_str()).collect();
+        return CallError::new(
+            ErrorKind::Denied,
+            server,
+            tool,
+            format!(
+                "tool {} is quarantined: weft's scanner flagged its definition ({}), and servers.{server}.scan (or settings.scan) is \"strict\"; review it with `weft check`, and set scan = \"warn\" on the server to serve it anyway",
+                quote(tool),
+                rules.join(", ")
+            ),
+        );
+    }
     let mut e = if reachable(route, req, server) {
         let names = req
             .catalog

@@ -172,15 +172,25 @@ impl CallRequest {
         exposed: &str,
         args: Option<JsonObject>,
     ) -> Option<CallRequest> {
-        let index = catalog.tools().iter().position(|t| t.exposed == exposed)?;
-        let entry = &catalog.tools()[index];
-        let (server, tool) = (entry.server.to_string(), entry.name().to_string());
+        let index = catalog.tools().iter().position(|t| t.exposed == exposed);
+        let (server, tool) = match index {
+            Some(i) => {
+                let entry = &catalog.tools()[i];
+                (entry.server.to_string(), entry.name().to_string())
+            }
+            // A quarantined tool: the router refuses it, saying why.
+            None => catalog
+                .flagged()
+                .iter()
+                .find(|f| f.quarantined && f.exposed == exposed)
+                .map(|f| (f.server.clone(), f.tool.clone()))?,
+        };
         Some(CallRequest {
             caller,
             catalog,
             server,
             tool,
-            entry: Some(index),
+            entry: index,
             args: args.map(Arc::new),
             forward: None,
         })
