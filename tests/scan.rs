@@ -10,10 +10,11 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// Each poisoned tool and the rules that must flag it, exactly.
-const EXPECTED: [(&str, &[&str]); 7] = [
+const EXPECTED: [(&str, &[&str]); 8] = [
     ("bidi", &["bidi-controls"]),
     ("credential", &["credential-paths"]),
     ("directive", &["model-directives"]),
+    ("ledger_transfer", &["claims-server"]),
     ("oversized", &["oversized"]),
     ("schema_poisoned", &["model-directives"]),
     ("tagged", &["unicode-tags"]),
@@ -22,9 +23,11 @@ const EXPECTED: [(&str, &[&str]); 7] = [
 
 fn config(dir: &Path, scan: &str) -> PathBuf {
     let server = repo_root().join("tests/fixtures/python/poisoned_server.py");
+    // `ledger` is there to be shadowed: one of `p`'s tools claims its name.
     let text = format!(
-        "[settings]\nscan = \"{scan}\"\n{}",
-        command_entry("p", &venv_bin("python"), &[&server.display().to_string()])
+        "[settings]\nscan = \"{scan}\"\n{}{}",
+        command_entry("p", &venv_bin("python"), &[&server.display().to_string()]),
+        command_entry("ledger", &venv_bin("mcp-server-time"), &[]),
     );
     let path = dir.join("weft.toml");
     std::fs::write(&path, text).expect("write config");
@@ -117,7 +120,7 @@ fn agents_see_stripped_or_no_flagged_tools() {
         calls.clone(),
     );
     let tools = warn["tools"].as_object().expect("tools");
-    assert_eq!(tools.keys().filter(|k| k.starts_with("p__")).count(), 8);
+    assert_eq!(tools.keys().filter(|k| k.starts_with("p__")).count(), 9);
     assert_eq!(tools["p__tagged"]["description"], "Adds two numbers.");
     assert_eq!(tools["p__zero_width"]["description"], "Adds two numbers.");
     assert_eq!(

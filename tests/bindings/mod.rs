@@ -30,10 +30,13 @@ pub(super) fn real_config(dir: &Path) -> PathBuf {
     cfg
 }
 
-/// A config with the hostile-catalog server of tests/fixtures.
+/// A config with the hostile-catalog server of tests/fixtures, not
+/// scanned (`scan = "off"`): the bindings must hold its text as it is,
+/// bidi controls and all, without the scanner's stripping.
 pub(super) fn odd_config(dir: &Path) -> PathBuf {
     let script = repo_root().join("tests/fixtures/python/odd_tools_server.py");
-    let text = command_entry("odd", &venv_bin("python"), &[&script.display().to_string()]);
+    let text = command_entry("odd", &venv_bin("python"), &[&script.display().to_string()])
+        + "scan = \"off\"\n";
     let cfg = dir.join("weft.toml");
     std::fs::write(&cfg, text).unwrap();
     cfg

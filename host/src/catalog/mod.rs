@@ -222,7 +222,14 @@ impl Catalog {
                 let tool = if scan == ScanMode::Off {
                     listed
                 } else {
-                    let findings = crate::scan::scan(listed);
+                    let mut findings = crate::scan::scan(listed);
+                    findings.extend(
+                        sources
+                            .iter()
+                            .map(|o| o.config.name.as_str())
+                            .filter(|o| *o != &*server)
+                            .find_map(|o| crate::scan::claims(listed, o)),
+                    );
                     if !findings.is_empty() {
                         let quarantined = scan == ScanMode::Strict;
                         cat.flagged.push(Flagged {

@@ -74,6 +74,16 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         for p in &policy_reports {
             crate::outln!("{}", policies::line(p));
         }
+        for c in hub.catalog().collisions() {
+            crate::outln!(
+                "! {} {} is offered by {} and {}: {} serves it (the higher priority), the others are hidden",
+                c.kind,
+                c.name,
+                c.winner,
+                c.hidden.join(", "),
+                c.winner
+            );
+        }
         for f in hub.catalog().flagged() {
             let what = if f.quarantined {
                 "quarantined"

@@ -235,6 +235,55 @@ pub fn scan(tool: &Tool) -> Vec<Finding> {
     out
 }
 
+/// Whether `tool` (of another server) claims to be `other`'s: its name
+/// is `other` or starts with `other` and a separator (`github_`,
+/// `github.`, `github-`), or its description calls itself `other`'s
+/// ("the github server", "github's tool"). Names shorter than 3 are
+/// not checked: they are too common to mean anything.
+pub fn claims(tool: &Tool, other: &str) -> Option<Finding> {
+    if other.chars().count() < 3 {
+        return None;
+    }
+    let o = other.to_ascii_lowercase();
+    let name = tool.name.to_ascii_lowercase();
+    let by_name = name == o
+        || ["_", ".", "-"]
+            .iter()
+            .any(|sep| name.starts_with(&format!("{o}{sep}")));
+    let description = tool
+        .description
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let phrases = [
+        format!("{o} server"),
+        format!("server {o}"),
+        format!("{o}'s tool"),
+        format!("the {o} tool"),
+        format!("official {o}"),
+    ];
+    let by_description = phrases.iter().find(|p| description.contains(p.as_str()));
+    let (field, excerpt) = match (by_name, by_description) {
+        (true, _) => ("name", tool.name.to_string()),
+        (false, Some(p)) => {
+            let at = description.find(p.as_str()).unwrap_or(0);
+            (
+                "description",
+                excerpt(tool.description.as_deref().unwrap_or(""), at),
+            )
+        }
+        (false, None) => return None,
+    };
+    Some(Finding {
+        rule: "claims-server".into(),
+        reason: format!(
+            "it claims to be server {other:?}'s, and another server holds that name: a tool that shadows another can take its calls"
+        ),
+        field: field.into(),
+        excerpt,
+    })
+}
+
 fn without_invisible(text: &str) -> Option<String> {
     text.chars()
         .any(invisible)
