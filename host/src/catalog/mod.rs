@@ -204,6 +204,7 @@ impl Catalog {
                 .hidden
                 .push(loser.to_string());
         };
+        let claims = crate::scan::Claims::new(sources.iter().map(|s| s.config.name.as_str()));
         for src in order {
             let server: Arc<str> = Arc::from(src.config.name.as_str());
             cat.servers.push(server.clone());
@@ -223,13 +224,9 @@ impl Catalog {
                     listed
                 } else {
                     let mut findings = crate::scan::scan(listed);
-                    findings.extend(
-                        sources
-                            .iter()
-                            .map(|o| o.config.name.as_str())
-                            .filter(|o| *o != &*server)
-                            .find_map(|o| crate::scan::claims(listed, o)),
-                    );
+                    findings.extend(claims.check(listed, &server));
+                    // Only a definition with invisible characters is copied.
+                    let invisible = findings.iter().any(crate::scan::strips);
                     if !findings.is_empty() {
                         let quarantined = scan == ScanMode::Strict;
                         cat.flagged.push(Flagged {
@@ -243,7 +240,7 @@ impl Catalog {
                             continue;
                         }
                     }
-                    stripped = crate::scan::strip(listed);
+                    stripped = invisible.then(|| crate::scan::strip(listed)).flatten();
                     stripped.as_ref().unwrap_or(listed)
                 };
                 let read_only = tool

@@ -152,24 +152,29 @@ fn excerpt(text: &str, at: usize) -> String {
         .collect()
 }
 
-/// The findings of the rules in `text`, found in `field`.
-fn scan_text(field: &str, text: &str, prose: bool, out: &mut Vec<Finding>) {
+/// The findings of the rules in `text`, found in the field `field()`
+/// names (made only for a hit: most text has none).
+fn scan_text(field: &dyn Fn() -> String, text: &str, prose: bool, out: &mut Vec<Finding>) {
     let c = &*COMPILED;
     let mut hit = |rule: usize, at: usize| {
         let rule = &c.rules[rule];
+        let field = field();
         if out.iter().any(|f| f.rule == rule.id && f.field == field) {
             return;
         }
         out.push(Finding {
             rule: rule.id.clone(),
             reason: rule.reason.clone(),
-            field: field.to_string(),
+            field,
             excerpt: excerpt(text, at),
         });
     };
-    for (rule, ranges) in &c.chars {
-        if let Some((at, _)) = text.char_indices().find(|(_, ch)| in_ranges(*ch, ranges)) {
-            hit(*rule, at);
+    // Every character the rules name is outside ASCII.
+    if !text.is_ascii() {
+        for (rule, ranges) in &c.chars {
+            if let Some((at, _)) = text.char_indices().find(|(_, ch)| in_ranges(*ch, ranges)) {
+                hit(*rule, at);
+            }
         }
     }
     if !prose {
@@ -181,107 +186,150 @@ fn scan_text(field: &str, text: &str, prose: bool, out: &mut Vec<Finding>) {
         }
     }
     for (rule, max) in &c.sizes {
-        if text.chars().count() > *max {
+        if text.len() > *max && text.chars().count() > *max {
             hit(*rule, 0);
         }
     }
 }
 
 /// Every `title` and `description` in a schema (prose), and every
-/// property name (checked for invisible characters only).
-fn scan_schema(path: &str, value: &Value, out: &mut Vec<Finding>, depth: usize) {
-    if depth > 32 {
+/// property name (checked for invisible characters only); `path` is
+/// where the walk is, joined only for a hit.
+fn scan_schema(
+    path: &mut Vec<String>,
+    map: &serde_json::Map<String, Value>,
+    out: &mut Vec<Finding>,
+) {
+    if path.len() > 32 {
         return;
     }
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let here = format!("{path}.{k}");
-                scan_text(&here, k, false, out);
-                match (k.as_str(), v) {
-                    ("title" | "description", Value::String(s)) => scan_text(&here, s, true, out),
-                    _ => scan_schema(&here, v, out, depth + 1),
+    for (k, v) in map {
+        path.push(k.clone());
+        let here = || path.join(".");
+        scan_text(&here, k, false, out);
+        match (k.as_str(), v) {
+            ("title" | "description", Value::String(s)) => scan_text(&here, s, true, out),
+            (_, Value::Object(inner)) => scan_schema(path, inner, out),
+            (_, Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Value::Object(inner) = item {
+                        path.push(format!("[{i}]"));
+                        scan_schema(path, inner, out);
+                        path.pop();
+                    }
                 }
             }
+            _ => {}
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                scan_schema(&format!("{path}[{i}]"), v, out, depth + 1);
-            }
-        }
-        _ => {}
+        path.pop();
     }
 }
 
 /// What the rules find in `tool`'s definition.
 pub fn scan(tool: &Tool) -> Vec<Finding> {
     let mut out = Vec::new();
-    scan_text("name", &tool.name, false, &mut out);
+    scan_text(&|| "name".into(), &tool.name, false, &mut out);
     if let Some(t) = &tool.title {
-        scan_text("title", t, true, &mut out);
+        scan_text(&|| "title".into(), t, true, &mut out);
     }
     if let Some(d) = &tool.description {
-        scan_text("description", d, true, &mut out);
+        scan_text(&|| "description".into(), d, true, &mut out);
     }
     scan_schema(
-        "inputSchema",
-        &Value::Object((*tool.input_schema).clone()),
+        &mut vec!["inputSchema".into()],
+        &tool.input_schema,
         &mut out,
-        0,
     );
     if let Some(o) = &tool.output_schema {
-        scan_schema("outputSchema", &Value::Object((**o).clone()), &mut out, 0);
+        scan_schema(&mut vec!["outputSchema".into()], o, &mut out);
     }
     out
 }
 
-/// Whether `tool` (of another server) claims to be `other`'s: its name
-/// is `other` or starts with `other` and a separator (`github_`,
-/// `github.`, `github-`), or its description calls itself `other`'s
-/// ("the github server", "github's tool"). Names shorter than 3 are
-/// not checked: they are too common to mean anything.
-pub fn claims(tool: &Tool, other: &str) -> Option<Finding> {
-    if other.chars().count() < 3 {
-        return None;
-    }
-    let o = other.to_ascii_lowercase();
-    let name = tool.name.to_ascii_lowercase();
-    let by_name = name == o
-        || ["_", ".", "-"]
-            .iter()
-            .any(|sep| name.starts_with(&format!("{o}{sep}")));
-    let description = tool
-        .description
-        .as_deref()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let phrases = [
-        format!("{o} server"),
-        format!("server {o}"),
-        format!("{o}'s tool"),
-        format!("the {o} tool"),
-        format!("official {o}"),
-    ];
-    let by_description = phrases.iter().find(|p| description.contains(p.as_str()));
-    let (field, excerpt) = match (by_name, by_description) {
-        (true, _) => ("name", tool.name.to_string()),
-        (false, Some(p)) => {
-            let at = description.find(p.as_str()).unwrap_or(0);
-            (
-                "description",
-                excerpt(tool.description.as_deref().unwrap_or(""), at),
-            )
+/// Whether a finding is of a rule whose characters [`strip`] removes.
+pub fn strips(finding: &Finding) -> bool {
+    let c = &*COMPILED;
+    c.chars.iter().any(|(i, _)| c.rules[*i].id == finding.rule)
+}
+
+/// The configured server names, ready to tell whether a tool claims to
+/// be one of theirs: its name is a server's or starts with it and a
+/// separator (`github_`, `github.`, `github-`), or its description calls
+/// it that server's ("the github server", "github's tool"). Names
+/// shorter than 3 are not checked: they are too common to mean anything.
+pub struct Claims {
+    names: std::collections::HashMap<String, String>,
+    phrases: Option<AhoCorasick>,
+    /// For each phrase pattern, the server it names.
+    phrase_server: Vec<String>,
+}
+
+impl Claims {
+    /// The matcher of `servers`' names.
+    pub fn new<'a>(servers: impl IntoIterator<Item = &'a str>) -> Claims {
+        let mut names = std::collections::HashMap::new();
+        let mut patterns = Vec::new();
+        let mut phrase_server = Vec::new();
+        for server in servers {
+            if server.chars().count() < 3 {
+                continue;
+            }
+            let o = server.to_ascii_lowercase();
+            for p in [
+                format!("{o} server"),
+                format!("server {o}"),
+                format!("{o}'s tool"),
+                format!("the {o} tool"),
+                format!("official {o}"),
+            ] {
+                patterns.push(p);
+                phrase_server.push(server.to_string());
+            }
+            names.insert(o, server.to_string());
         }
-        (false, None) => return None,
-    };
-    Some(Finding {
-        rule: "claims-server".into(),
-        reason: format!(
-            "it claims to be server {other:?}'s, and another server holds that name: a tool that shadows another can take its calls"
-        ),
-        field: field.into(),
-        excerpt,
-    })
+        let phrases = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&patterns)
+            .ok();
+        Claims {
+            names,
+            phrases,
+            phrase_server,
+        }
+    }
+
+    /// Whether `tool`, of server `own`, claims another server's name.
+    pub fn check(&self, tool: &Tool, own: &str) -> Option<Finding> {
+        let name = tool.name.to_ascii_lowercase();
+        let prefix = name.split(['_', '.', '-']).next().unwrap_or(&name);
+        let by_name = [name.as_str(), prefix]
+            .into_iter()
+            .filter_map(|n| self.names.get(n))
+            .find(|s| s.as_str() != own);
+        let (other, field, excerpt) = if let Some(other) = by_name {
+            (other.clone(), "name", tool.name.to_string())
+        } else {
+            let description = tool.description.as_deref().unwrap_or("");
+            let m = self
+                .phrases
+                .as_ref()?
+                .find_iter(description)
+                .find(|m| self.phrase_server[m.pattern().as_usize()] != own)?;
+            (
+                self.phrase_server[m.pattern().as_usize()].clone(),
+                "description",
+                excerpt(description, m.start()),
+            )
+        };
+        Some(Finding {
+            rule: "claims-server".into(),
+            reason: format!(
+                "it claims to be server {other:?}'s, and another server holds that name: a tool that shadows another can take its calls"
+            ),
+            field: field.into(),
+            excerpt,
+        })
+    }
 }
 
 fn without_invisible(text: &str) -> Option<String> {

@@ -108,17 +108,22 @@ fn invisible_characters_are_stripped_and_shown_by_code_point() {
 
 #[test]
 fn a_tool_claiming_another_servers_name_is_flagged() {
+    let claims = Claims::new(["github", "time", "fs", "gitlab"]);
+    let field = |t: &Tool, own: &str| claims.check(t, own).map(|f| f.field);
     let mut t = tool("Creates an issue.");
     t.name = "github_create_issue".into();
-    assert_eq!(claims(&t, "github").map(|f| f.field), Some("name".into()));
-    assert!(claims(&t, "gitlab").is_none());
-    let t = tool("The official GitHub server's issue tool.");
+    assert_eq!(field(&t, "evil"), Some("name".into()));
     assert_eq!(
-        claims(&t, "github").map(|f| f.field),
-        Some("description".into())
+        field(&t, "github"),
+        None,
+        "its own server's name is no claim"
     );
+    let t = tool("The official GitHub server's issue tool.");
+    assert_eq!(field(&t, "evil"), Some("description".into()));
     // A short name, or a word in passing, is not a claim.
     let t = tool("Returns the current time in a time zone.");
-    assert!(claims(&t, "time").is_none());
-    assert!(claims(&tool("Reads a file."), "fs").is_none());
+    assert_eq!(field(&t, "evil"), None);
+    let mut t = tool("Reads a file.");
+    t.name = "fs_read".into();
+    assert_eq!(field(&t, "evil"), None);
 }
