@@ -200,3 +200,21 @@ fn no_tool_of_the_real_servers_is_flagged() {
     assert!(report["tools"].as_u64().is_some_and(|n| n > 30), "{report}");
     assert_eq!(report["flagged"], json!([]), "{report}");
 }
+
+/// The metrics count each server's flagged and quarantined tools.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_count_flagged_and_quarantined_tools() {
+    let dir = temp_dir();
+    for (scan, flagged, quarantined) in [("strict", 0, 8), ("warn", 8, 0)] {
+        let hub = start_hub_in(dir.path(), &config(dir.path(), scan)).await;
+        let text = hub.metrics_text();
+        for (state, n) in [("flagged", flagged), ("quarantined", quarantined)] {
+            let line = format!("weft_tools_flagged{{server=\"p\",state=\"{state}\"}} {n}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{scan}: no {line:?} in:\n{text}"
+            );
+        }
+        hub.shutdown().await;
+    }
+}

@@ -265,9 +265,13 @@ impl Hub {
             .map(|u| (u.status(), u.breaker.status()))
             .collect();
         let dropped = self.shared.audit.as_ref().map_or(0, Audit::dropped);
-        self.shared
-            .metrics
-            .render(&servers, &self.shared.cache.stats(), dropped)
+        let catalog = self.catalog();
+        self.shared.metrics.render(
+            &servers,
+            catalog.flagged(),
+            &self.shared.cache.stats(),
+            dropped,
+        )
     }
 
     /// Where calls and runs are counted.

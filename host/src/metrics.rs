@@ -51,6 +51,13 @@ struct ServerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlaggedLabels {
+    server: String,
+    /// `flagged` (served) or `quarantined` (kept from agents).
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DomainLabels {
     domain: String,
 }
@@ -104,6 +111,7 @@ pub struct Metrics {
     breaker_open: Family<ServerLabels, Gauge>,
     breaker_opened: Family<ServerLabels, Counter>,
     tools: Family<ServerLabels, Gauge>,
+    flagged: Family<FlaggedLabels, Gauge>,
     cache: Family<CacheLabels, Counter>,
     cache_items: Gauge,
     audit_dropped: Counter,
@@ -183,6 +191,12 @@ impl Metrics {
         );
         let tools = Family::<ServerLabels, Gauge>::default();
         registry.register("upstream_tools", "Tools the server lists", tools.clone());
+        let flagged = Family::<FlaggedLabels, Gauge>::default();
+        registry.register(
+            "tools_flagged",
+            "Tools weft's scanner flagged in the owner's catalog, by server and state: flagged (served) or quarantined (kept from agents)",
+            flagged.clone(),
+        );
         let cache = Family::<CacheLabels, Counter>::default();
         registry.register(
             "cache_events",
@@ -218,6 +232,7 @@ impl Metrics {
             breaker_open,
             breaker_opened,
             tools,
+            flagged,
             cache,
             cache_items,
             audit_dropped,
@@ -320,10 +335,26 @@ impl Metrics {
     pub fn render(
         &self,
         servers: &[(ServerStatus, crate::breaker::BreakerStatus)],
+        flagged: &[crate::catalog::Flagged],
         cache: &CacheStats,
         audit_dropped: u64,
     ) -> String {
         let _one = self.render_lock.lock();
+        // Every server's count is set, so one whose flags went away reads 0.
+        for (s, _) in servers {
+            for state in ["flagged", "quarantined"] {
+                let n = flagged
+                    .iter()
+                    .filter(|f| f.server == s.name && (state == "quarantined") == f.quarantined)
+                    .count();
+                self.flagged
+                    .get_or_create(&FlaggedLabels {
+                        server: s.name.clone(),
+                        state: state.into(),
+                    })
+                    .set(n as i64);
+            }
+        }
         for (s, b) in servers {
             let l = ServerLabels {
                 server: match &s.tenant {
@@ -400,7 +431,7 @@ mod tests {
             1234,
             Some("fuel"),
         );
-        let text = m.render(&[], &CacheStats::default(), 3);
+        let text = m.render(&[], &[], &CacheStats::default(), 3);
         assert!(text.contains(
             r#"weft_calls_total{tenant="",server="time",tool="get_current_time",outcome="ok"} 1"#
         ));
