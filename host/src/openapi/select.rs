@@ -278,3 +278,69 @@ impl Used {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn served(config: Value) -> (Vec<String>, Applied) {
+        let mut doc = json!({"openapi": "3.1.0", "paths": {
+            "/repos/{o}": {"get": {"operationId": "repos/get", "tags": ["repos"]},
+                           "delete": {"operationId": "repos/delete", "tags": ["repos"]}},
+            "/user": {"get": {"operationId": "users/me", "tags": ["users"]}},
+            "/alias": {"$ref": "#/x-items/alias"},
+        }, "x-items": {"alias": {"post": {"operationId": "alias/make", "tags": ["repos"]}}}});
+        let mut table = config.as_object().cloned().unwrap_or_default();
+        let selection = Selection::take(&mut table).expect("a selection");
+        assert!(table.is_empty(), "its keys are taken out: {table:?}");
+        let applied = selection.apply(&mut doc);
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for m in METHODS {
+                if item.get(m).is_some() {
+                    ops.push(format!("{} {path}", m.to_uppercase()));
+                }
+            }
+        }
+        ops.sort();
+        (ops, applied)
+    }
+
+    #[test]
+    fn tags_operations_and_exclude_choose_together() {
+        let (ops, applied) = served(json!({"tags": ["repos"], "exclude": ["delete /repos/*"]}));
+        assert_eq!(ops, ["GET /repos/{o}", "POST /alias"]);
+        assert_eq!(applied.dropped, 2);
+        let (ops, _) = served(json!({"operations": ["users/*", "get /repos/*"]}));
+        assert_eq!(ops, ["GET /repos/{o}", "GET /user"]);
+        // A chooser that chooses nothing is named.
+        let (ops, applied) = served(json!({"tags": ["nope", "users"], "exclude": ["zzz"]}));
+        assert_eq!(ops, ["GET /user"]);
+        assert_eq!(applied.unmatched, ["tags: \"nope\"", "exclude: \"zzz\""]);
+        // Nothing asked: the document as it is (the `$ref` path item left
+        // for the adapter to follow).
+        let (ops, applied) = served(json!({}));
+        assert_eq!(ops, ["DELETE /repos/{o}", "GET /repos/{o}", "GET /user"]);
+        assert_eq!(applied, Applied::default());
+    }
+
+    #[test]
+    fn a_bad_selection_is_refused() {
+        for (config, want) in [
+            (json!({"tags": "repos"}), "`tags` must be a list of strings"),
+            (
+                json!({"operations": [3]}),
+                "`operations` must be a list of strings",
+            ),
+            (
+                json!({"exclude": ["a[b"]}),
+                "`exclude`: \"a[b\" is not a glob",
+            ),
+        ] {
+            let mut table = config.as_object().cloned().unwrap_or_default();
+            let e = Selection::take(&mut table).err().map(|e| e.to_string());
+            assert!(e.as_deref().is_some_and(|e| e.starts_with(want)), "{e:?}");
+        }
+    }
+}
