@@ -195,3 +195,27 @@ fn an_operation_the_adapter_cannot_read_is_skipped_with_a_warning() {
         ]
     );
 }
+
+/// `builtin:openapi` takes answers (its document at `spec_url` among them)
+/// as large as a document may be, unless `limits.max_response` says
+/// otherwise; other adapters keep egress's 4 MiB.
+#[test]
+fn an_openapi_server_takes_a_document_sized_answer_by_default() {
+    let dir = temp_dir();
+    let path = dir.path().join("weft.toml");
+    let text = "[servers.api]\ncomponent = \"builtin:openapi\"\negress = [\"https://example.com/*\"]\n[servers.api.config]\nspec_url = \"https://example.com/openapi.yaml\"\n\n[servers.small]\ncomponent = \"builtin:openapi\"\negress = [\"https://example.com/*\"]\nlimits.max_response = \"1MiB\"\n[servers.small.config]\nspec_url = \"https://example.com/openapi.yaml\"\n";
+    std::fs::write(&path, text).expect("write config");
+    let config = weft::Config::load(&path).expect("the config loads");
+    let max_response = |name: &str| match &config
+        .servers
+        .iter()
+        .find(|s| s.name == name)
+        .expect("the server")
+        .transport
+    {
+        weft::config::Transport::Component(a) => a.egress.as_ref().map(|e| e.max_response),
+        _ => None,
+    };
+    assert_eq!(max_response("api"), Some(16 << 20));
+    assert_eq!(max_response("small"), Some(1 << 20));
+}

@@ -125,7 +125,15 @@ impl RawAdapter {
             validate_grant(g).map_err(|m| ConfigError::new(file, key("grants"), m.to_string()))?;
         }
         let raw = self.limits.take().unwrap_or_default();
-        let egress = self.egress_config(&raw, entry, file)?;
+        let mut egress = self.egress_config(&raw, entry, file)?;
+        // The document at `spec_url` comes through egress too: let it be as
+        // large as a document may be.
+        if let Some(e) = egress.as_mut()
+            && builtin.as_deref() == Some("openapi")
+            && raw.max_response.is_none()
+        {
+            e.max_response = crate::openapi::MAX_SPEC;
+        }
         let mut limits = Limits::default();
         if builtin.as_deref() == Some("openapi") {
             // Each instance reads the whole document (GitHub's is 5.7 MB,
@@ -162,7 +170,6 @@ impl RawAdapter {
             ));
         }
         let mut config = config;
-        let mut egress = egress;
         let mut spec_url = None;
         if builtin.as_deref() == Some("openapi") {
             spec_url =

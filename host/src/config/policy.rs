@@ -193,7 +193,8 @@ pub(crate) struct RawLimits {
     #[schemars(extend("default" = 64))]
     pub(crate) concurrency: Option<u32>,
     /// The largest response body of one outbound HTTP request (adapters
-    /// with `egress` only).
+    /// with `egress` only; `builtin:openapi`: 16MiB by default, the
+    /// largest document it reads).
     #[schemars(extend("default" = "4MiB"))]
     pub(crate) max_response: Option<RawAmount>,
     /// How long one outbound HTTP request may take (adapters with
