@@ -61,6 +61,7 @@ mod openapi_wire;
 mod otel;
 
 mod pg_tls;
+mod pins;
 mod policies;
 mod python_hostile;
 mod python_policies;

@@ -75,6 +75,10 @@ pub enum AuditRoute {
     /// it (`outcome`: `flagged` or `quarantined`; `target`: the tool and
     /// the rules).
     ToolFlagged,
+    /// A tool's definition differs from its pin, or a tool new to a
+    /// server with pins waits for approval (`outcome`: `served` or
+    /// `quarantined`; `target`: the tool, the kind and both digests).
+    ToolChanged,
 }
 
 impl AuditRoute {
@@ -91,6 +95,7 @@ impl AuditRoute {
             AuditRoute::Subscribe => "subscribe",
             AuditRoute::Request => "request",
             AuditRoute::ToolFlagged => "tool-flagged",
+            AuditRoute::ToolChanged => "tool-changed",
         }
     }
 }

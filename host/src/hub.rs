@@ -17,6 +17,7 @@
 
 mod catalogs;
 mod changes;
+mod opening;
 mod roots;
 
 use changes::{rebuild, watch_changes};
@@ -86,6 +87,8 @@ struct Shared {
     changes: broadcast::Sender<Change>,
     tenants: Tenants,
     audit: Option<Audit>,
+    /// The tools' pinned definitions (see `pins`).
+    pins: Arc<crate::pins::Pins>,
     /// The journal of durable runs, once whoever runs the hub opened it
     /// (durable adapters' calls are journaled there).
     journal: std::sync::OnceLock<Arc<dyn crate::journal::Backend>>,
@@ -122,7 +125,8 @@ impl Hub {
     ) -> Hub {
         crate::redact::install(&config.secret_values.0);
         crate::redact::install_owned(&config.secret_values.1);
-        let audit = open_audit(&config.settings).await;
+        let audit = opening::audit(&config.settings).await;
+        let pins = opening::pins(&config.settings).await;
         let tenants = Tenants::new(&config.tenants);
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         // The shared state is made first, so a component server can hold a
@@ -144,6 +148,7 @@ impl Hub {
                 changes: broadcast::channel(256).0,
                 tenants,
                 audit,
+                pins,
                 journal: std::sync::OnceLock::new(),
             }
         });
@@ -176,6 +181,12 @@ impl Hub {
             }
         }
         drop(events_tx);
+        if supervise && hub.shared.pins.is_stored() {
+            tokio::spawn(changes::watch_pins(
+                Arc::downgrade(&hub.shared),
+                opening::PINS_POLL,
+            ));
+        }
         tokio::spawn(watch_changes(Arc::downgrade(&hub.shared), events_rx));
         hub
     }
@@ -554,25 +565,6 @@ pub struct BusyGuard {
 /// The audit log `settings` name, if any: the shared database's table when
 /// `settings.state` is set, else the file. One that cannot be opened is
 /// logged, and calls then go unrecorded.
-async fn open_audit(settings: &crate::config::Settings) -> Option<Audit> {
-    let path = settings.audit.clone()?;
-    let opened = match &settings.state {
-        Some(url) => {
-            let url = url.expose().to_string();
-            let shown = crate::journal::shown_url(&url);
-            tokio::task::spawn_blocking(move || Audit::open_shared(&url, &shown))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
-        }
-        None => Audit::open(&path),
-    };
-    opened
-        .map_err(|e| {
-            tracing::error!(path = %path.display(), error = %e, "cannot open the audit log; calls are not recorded")
-        })
-        .ok()
-}
-
 /// A run's host calls reach the hub through this (see
 /// [`crate::sandbox::ToolHost`]).
 impl crate::sandbox::ToolHost for Hub {

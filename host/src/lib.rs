@@ -37,6 +37,7 @@ mod names;
 mod openapi;
 mod pg;
 mod phrases;
+mod pins;
 pub mod policy;
 mod recent;
 mod redact;

@@ -73,6 +73,21 @@ const MIGRATIONS: &[&str] = &[
         salt TEXT NOT NULL
     );
     ",
+    // 4: tool pins shared by replicas (pins::store).
+    "
+    CREATE TABLE weft_pins (
+        scope TEXT NOT NULL,
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        approved_digest TEXT,
+        approved_def TEXT,
+        approved_by TEXT,
+        seen_digest TEXT,
+        seen_def TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, server, tool)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -112,16 +112,30 @@ pub struct Flagged {
     pub tool: String,
     /// The name agents would call it by.
     pub exposed: String,
-    /// Kept from agents (`scan = "strict"`).
+    /// Kept from agents (`scan = "strict"` and a finding, or a pin held
+    /// under `pin = "strict"` or `"new-ok"`).
     pub quarantined: bool,
-    /// What the rules found.
+    /// What the scanner's rules found.
     pub findings: Vec<Finding>,
+    /// How the definition differs from its pin, if it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::pins::Hold>,
+}
+
+impl Flagged {
+    /// Whether a changed or new definition, not the scanner, keeps it
+    /// from agents.
+    pub fn held_by_pin(&self) -> bool {
+        self.pin.as_ref().is_some_and(|h| h.hidden)
+    }
 }
 
 /// One server's input to [`Catalog::build`].
 pub struct Source<'a> {
     pub config: &'a ServerConfig,
     pub listing: &'a Listing,
+    /// Its tools that differ from their pins, by own name (see `pins`).
+    pub holds: Option<&'a HashMap<String, crate::pins::Hold>>,
 }
 
 /// The merged view. Cheap to share: the hub hands out `Arc<Catalog>`.
@@ -220,29 +234,31 @@ impl Catalog {
                     naming::exposed(&listed.name)
                 };
                 let stripped;
-                let tool = if scan == ScanMode::Off {
-                    listed
-                } else {
-                    let mut findings = crate::scan::scan(listed);
+                let hold = src.holds.and_then(|h| h.get(&*listed.name));
+                let mut findings = Vec::new();
+                if scan != ScanMode::Off {
+                    findings = crate::scan::scan(listed);
                     findings.extend(claims.check(listed, &server));
-                    // Only a definition with invisible characters is copied.
-                    let invisible = findings.iter().any(crate::scan::strips);
-                    if !findings.is_empty() {
-                        let quarantined = scan == ScanMode::Strict;
-                        cat.flagged.push(Flagged {
-                            server: server.to_string(),
-                            tool: listed.name.to_string(),
-                            exposed: exposed.clone(),
-                            quarantined,
-                            findings,
-                        });
-                        if quarantined {
-                            continue;
-                        }
+                }
+                // Only a definition with invisible characters is copied.
+                let invisible = findings.iter().any(crate::scan::strips);
+                if !findings.is_empty() || hold.is_some() {
+                    let quarantined = (scan == ScanMode::Strict && !findings.is_empty())
+                        || hold.is_some_and(|h| h.hidden);
+                    cat.flagged.push(Flagged {
+                        server: server.to_string(),
+                        tool: listed.name.to_string(),
+                        exposed: exposed.clone(),
+                        quarantined,
+                        findings,
+                        pin: hold.cloned(),
+                    });
+                    if quarantined {
+                        continue;
                     }
-                    stripped = invisible.then(|| crate::scan::strip(listed)).flatten();
-                    stripped.as_ref().unwrap_or(listed)
-                };
+                }
+                stripped = invisible.then(|| crate::scan::strip(listed)).flatten();
+                let tool = stripped.as_ref().unwrap_or(listed);
                 let read_only = tool
                     .annotations
                     .as_ref()

@@ -48,10 +48,12 @@ fn prefix_mode_keeps_both() {
             Source {
                 config: &c.servers[0],
                 listing: &la,
+                holds: None,
             },
             Source {
                 config: &c.servers[1],
                 listing: &lb,
+                holds: None,
             },
         ],
     );
@@ -74,10 +76,12 @@ fn no_prefix_mode_resolves_by_priority() {
             Source {
                 config: &c.servers[0],
                 listing: &la,
+                holds: None,
             },
             Source {
                 config: &c.servers[1],
                 listing: &lb,
+                holds: None,
             },
         ],
     );

@@ -207,6 +207,10 @@ pub enum Command {
     /// OAuth logins to remote servers (those with `oauth` in their entry).
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Review the tool definitions weft pinned when it first listed them:
+    /// list them, show how a held tool changed, approve or forget pins.
+    #[command(subcommand)]
+    Pins(PinsCommand),
     /// Read the audit log (settings.audit).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -424,6 +428,53 @@ pub enum AuthCommand {
     /// Forget a server's tokens and client.
     Logout {
         server: String,
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinsCommand {
+    /// Every pin: its tool, whether the listed definition matches, both
+    /// digests and who approved it.
+    List {
+        /// Only pins held (changed or new), not those that match.
+        #[arg(long)]
+        held: bool,
+        /// Machine-readable JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How a tool's listed definition differs from its pin, as a unified
+    /// diff of their JSON.
+    Diff {
+        /// The tool: SERVER.TOOL (the server's configured name, the tool's
+        /// own name).
+        tool: String,
+        /// The tenant whose instance of a per-tenant server it is.
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+    /// Trust what is listed now for a held tool, or for every held tool of
+    /// a server; a running weft serves it again within seconds.
+    Approve {
+        /// The tool: SERVER.TOOL.
+        #[arg(required_unless_present = "server", conflicts_with = "server")]
+        tool: Option<String>,
+        /// Every held tool of this server.
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+        /// Only the instance of this tenant (a per-tenant server).
+        #[arg(long, value_name = "NAME")]
+        tenant: Option<String>,
+    },
+    /// Forget pins: every one, or a server's; they are taken again the next
+    /// time the tools are listed.
+    Reset {
+        /// Only this server's pins.
+        #[arg(long, value_name = "NAME")]
+        server: Option<String>,
+        /// Only the pins of this tenant's instances.
         #[arg(long, value_name = "NAME")]
         tenant: Option<String>,
     },

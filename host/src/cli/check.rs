@@ -85,11 +85,28 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
             );
         }
         for f in hub.catalog().flagged() {
-            let what = if f.quarantined {
+            let what = if f.quarantined && !f.held_by_pin() {
                 "quarantined"
             } else {
                 "flagged"
             };
+            if let Some(hold) = &f.pin {
+                let what = if hold.hidden { "quarantined" } else { "served" };
+                let why = match hold.kind {
+                    crate::pins::HoldKind::Changed => "its definition changed since it was pinned",
+                    crate::pins::HoldKind::New => "it is new and waits for approval",
+                };
+                crate::outln!(
+                    "! tool {}.{} {what}: {why}; `weft pins diff {}.{}` shows it",
+                    f.server,
+                    f.tool,
+                    f.server,
+                    f.tool
+                );
+            }
+            if f.findings.is_empty() {
+                continue;
+            }
             crate::outln!("! tool {}.{} {what} by the scanner:", f.server, f.tool);
             for x in &f.findings {
                 crate::outln!(

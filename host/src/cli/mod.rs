@@ -13,6 +13,7 @@ mod exec;
 mod keys;
 pub mod logging;
 mod new;
+mod pins;
 mod resume;
 mod run;
 mod run_journal;
@@ -197,6 +198,7 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Keys(cmd) => keys::run(&config, cmd),
             Command::Secrets(cmd) => secrets::run(&config, cmd),
             Command::Auth(cmd) => auth::run(&config, cmd).await,
+            Command::Pins(cmd) => pins::run(&config, cmd).await,
             Command::Audit(AuditCommand::Tail {
                 lines,
                 follow,

@@ -167,6 +167,7 @@ mod tests {
             &[Source {
                 config: &config.servers[0],
                 listing: &listing,
+                holds: None,
             }],
         ))
     }

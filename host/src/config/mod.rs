@@ -99,6 +99,36 @@ impl ScanMode {
     }
 }
 
+/// What weft does when a tool's definition differs from its pin (`pin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PinMode {
+    /// Do not pin.
+    Off,
+    /// Pin; log, audit and report a changed tool, and serve it.
+    #[default]
+    Warn,
+    /// Pin; keep a changed tool from agents until it is approved, and pin
+    /// a tool new to a known server as it comes.
+    NewOk,
+    /// Pin; keep a changed tool, and a tool new to a known server, from
+    /// agents until it is approved.
+    Strict,
+}
+
+impl PinMode {
+    /// `off`, `warn`, `new-ok` or `strict`; anything else is `None`.
+    pub fn parse(text: &str) -> Option<PinMode> {
+        match text {
+            "off" => Some(PinMode::Off),
+            "warn" => Some(PinMode::Warn),
+            "new-ok" => Some(PinMode::NewOk),
+            "strict" => Some(PinMode::Strict),
+            _ => None,
+        }
+    }
+}
+
 /// Settings that apply to the whole hub.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -107,6 +137,9 @@ pub struct Settings {
     /// `scan`: what a tool definition the scanner flags gets (see
     /// `host/src/scan/`), unless its server says otherwise.
     pub scan: ScanMode,
+    /// `pin`: what a tool whose definition differs from its pin gets
+    /// (see `host/src/pins/`), unless its server says otherwise.
+    pub pin: PinMode,
     /// What joins a server's name and a tool's in prefixed names (default
     /// `__`).
     pub separator: String,
@@ -240,6 +273,7 @@ impl Default for Settings {
         Settings {
             names: NameMode::Prefix,
             scan: ScanMode::Warn,
+            pin: PinMode::Warn,
             separator: "__".into(),
             startup_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
@@ -391,6 +425,8 @@ pub struct ServerConfig {
     pub priority: i64,
     /// `scan` for this server's tools; `None`: `settings.scan`.
     pub scan: Option<ScanMode>,
+    /// `pin` for this server's tools; `None`: `settings.pin`.
+    pub pin: Option<PinMode>,
     /// The domains a call to `@DOMAIN` may send to this server.
     pub domains: Vec<String>,
     /// Tool-name globs; empty means every tool.

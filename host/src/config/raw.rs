@@ -111,6 +111,10 @@ pub(crate) struct RawServer {
     /// `"warn"`, `"strict"` or `"off"`: what a tool of this server that
     /// weft's scanner flags gets, instead of `settings.scan`.
     pub scan: Option<String>,
+    /// `"warn"`, `"new-ok"`, `"strict"` or `"off"`: what a tool of this
+    /// server whose definition differs from its pin gets, instead of
+    /// `settings.pin`.
+    pub pin: Option<String>,
     /// Domains the server serves: a call to `@DOMAIN` goes to the healthy
     /// server of highest `priority` among those tagged so that have the
     /// tool, and fails over to the next.
@@ -643,6 +647,13 @@ impl RawServer {
                 Some(mode) => Some(super::ScanMode::parse(mode).ok_or_else(|| {
                     ConfigError::new(file, key("scan"), format!("{mode:?} is not a scan mode"))
                         .hint("use \"warn\", \"strict\" or \"off\"")
+                })?),
+            },
+            pin: match &self.pin {
+                None => None,
+                Some(mode) => Some(super::PinMode::parse(mode).ok_or_else(|| {
+                    ConfigError::new(file, key("pin"), format!("{mode:?} is not a pin mode"))
+                        .hint("use \"warn\", \"new-ok\", \"strict\" or \"off\"")
                 })?),
             },
             domains: self.domains,

@@ -14,7 +14,7 @@ use super::policy::{RawAmount, RawPolicy};
 use super::raw::RawServer;
 use super::secrets::{LazySecrets, secrets_path};
 use super::tenant::{KeyFile, RawTenant, resolve_key_file};
-use super::{Config, ConfigError, Expose, NameMode, ScanMode, Settings};
+use super::{Config, ConfigError, Expose, NameMode, PinMode, ScanMode, Settings};
 
 /// Settings of the whole process: how exposed tools are named, timeouts,
 /// what `weft serve` lists and what its HTTP edge accepts, and where weft
@@ -35,6 +35,14 @@ pub(super) struct RawSettings {
     /// stripped from what agents see unless it is `"off"`.
     #[schemars(extend("default" = "warn"))]
     scan: Option<String>,
+    /// What a tool whose definition differs from the one weft pinned when
+    /// it first listed it gets: `"warn"` (logged, audited and shown by
+    /// `weft pins`; still served), `"new-ok"` (kept from agents until
+    /// `weft pins approve`; a tool new to the server is pinned as it
+    /// comes), `"strict"` (changed and new tools both kept until
+    /// approved) or `"off"` (not pinned).
+    #[schemars(extend("default" = "warn"))]
+    pin: Option<String>,
     /// What joins the server's name and the tool's in prefixed names: 1 to
     /// 4 letters, digits, `_` or `-`.
     #[schemars(extend("default" = "__"))]
@@ -192,6 +200,12 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
                 format!("{mode:?} is not a scan mode"),
             )
             .hint("use \"warn\", \"strict\" or \"off\"")
+        })?;
+    }
+    if let Some(mode) = &raw_settings.pin {
+        settings.pin = PinMode::parse(mode).ok_or_else(|| {
+            ConfigError::new(file, "settings.pin", format!("{mode:?} is not a pin mode"))
+                .hint("use \"warn\", \"new-ok\", \"strict\" or \"off\"")
         })?;
     }
     if let Some(sep) = raw_settings.separator {

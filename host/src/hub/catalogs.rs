@@ -20,6 +20,7 @@ use parking_lot::RwLock;
 use crate::catalog::{Catalog, Listing, Source};
 use crate::config::Settings;
 use crate::hub::Change;
+use crate::pins::{Hold, Pins};
 use crate::tenant::Caller;
 use crate::upstream::Upstream;
 
@@ -38,33 +39,47 @@ pub(crate) struct Catalogs {
 
 impl Catalogs {
     /// Builds every catalog from the servers' current listings.
-    pub fn build(version: u64, settings: &Settings, upstreams: &[Arc<Upstream>]) -> Catalogs {
-        let live: Vec<(&Upstream, Arc<Listing>)> = upstreams
+    /// Each instance's tools are judged against their pins once, here,
+    /// and every audience's catalog sees the same holds.
+    pub fn build(
+        version: u64,
+        settings: &Settings,
+        upstreams: &[Arc<Upstream>],
+        pins: &Pins,
+    ) -> Catalogs {
+        let live: Vec<(&Upstream, Arc<Listing>, HashMap<String, Hold>)> = upstreams
             .iter()
             .filter(|u| u.in_catalog())
-            .map(|u| (&**u, u.listing()))
+            .map(|u| {
+                let listing = u.listing();
+                let mode = u.config.pin.unwrap_or(settings.pin);
+                let scope = u.tenant.as_deref().unwrap_or("");
+                let holds = pins.judge(scope, u.name(), mode, &listing.tools);
+                (&**u, listing, holds)
+            })
             .collect();
         let merge = |keep: &dyn Fn(&Upstream) -> bool| {
             let sources: Vec<Source<'_>> = live
                 .iter()
-                .filter(|(u, _)| keep(u))
-                .map(|(u, l)| Source {
+                .filter(|(u, _, _)| keep(u))
+                .map(|(u, l, h)| Source {
                     config: &u.config,
                     listing: l,
+                    holds: (!h.is_empty()).then_some(h),
                 })
                 .collect();
             Arc::new(Catalog::build(settings, &sources))
         };
         let own: BTreeSet<&str> = live
             .iter()
-            .filter_map(|(u, _)| u.tenant.as_deref())
+            .filter_map(|(u, _, _)| u.tenant.as_deref())
             .collect();
         // The first instance listed of each server speaks for the owner.
         let mut named = HashSet::new();
         let firsts: HashSet<&str> = live
             .iter()
-            .filter(|(u, _)| named.insert(u.name()))
-            .map(|(u, _)| u.key())
+            .filter(|(u, _, _)| named.insert(u.name()))
+            .map(|(u, _, _)| u.key())
             .collect();
         let owner = merge(&|u: &Upstream| firsts.contains(u.key()));
         if own.is_empty() {

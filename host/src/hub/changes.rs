@@ -8,6 +8,8 @@ use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 use super::{Change, Shared, catalogs};
+use crate::catalog::Flagged;
+use crate::pins::HoldKind;
 use crate::upstream::UpstreamEvent;
 
 /// Builds every audience's catalog anew and installs it, unless a newer
@@ -20,6 +22,7 @@ pub(super) fn rebuild(shared: &Shared) {
         version,
         &shared.config.settings,
         &shared.upstreams,
+        &shared.pins,
     ));
     let Some(old) = catalogs::install(&shared.catalogs, built.clone()) else {
         tracing::debug!(version, "a newer catalog is already in place");
@@ -31,39 +34,106 @@ pub(super) fn rebuild(shared: &Shared) {
             tracing::warn!(kind = c.kind, name = %c.name, winner = %c.winner, hidden = ?c.hidden, "name collision resolved by priority");
         }
     }
-    // A flagged tool is said once per build that first sees it.
-    let before: std::collections::HashSet<(String, String)> = old
-        .all()
-        .flat_map(|c| c.flagged())
-        .map(|f| (f.server.clone(), f.tool.clone()))
+    announce_flagged(shared, &old, &built);
+    for change in old.changes_to(&built) {
+        // Nobody listening is fine.
+        let _ = shared.changes.send(change);
+    }
+}
+
+/// Logs and audits each tool the scanner flagged, or whose definition
+/// differs from its pin, once: in the first build that sees it so.
+fn announce_flagged(shared: &Shared, old: &catalogs::Catalogs, built: &catalogs::Catalogs) {
+    use crate::audit::AuditRoute;
+    use std::collections::HashSet;
+    let scanned = |f: &Flagged| (f.server.clone(), f.tool.clone());
+    let pinned = |f: &Flagged| {
+        let listed = f.pin.as_ref().map(|h| h.listed.clone());
+        (f.server.clone(), f.tool.clone(), listed)
+    };
+    let all_old = || old.all().flat_map(|c| c.flagged());
+    let scanned_before: HashSet<_> = all_old()
+        .filter(|f| !f.findings.is_empty())
+        .map(scanned)
         .collect();
-    let mut said = std::collections::HashSet::new();
-    for f in built.all().flat_map(|c| c.flagged()) {
-        let key = (f.server.clone(), f.tool.clone());
-        if before.contains(&key) || !said.insert(key) {
-            continue;
+    let pinned_before: HashSet<_> = all_old().filter(|f| f.pin.is_some()).map(pinned).collect();
+    let (mut said_scan, mut said_pin) = (HashSet::new(), HashSet::new());
+    let audit = |route, target: &str, outcome: &str| {
+        if let Some(audit) = &shared.audit {
+            audit.event(&crate::Caller::owner(), route, target, outcome, 0.0, None);
         }
-        let rules: Vec<&str> = f.findings.iter().map(|x| x.rule.as_str()).collect();
-        let outcome = if f.quarantined {
+    };
+    for f in built.all().flat_map(|c| c.flagged()) {
+        let quarantined = if f.quarantined {
             "quarantined"
         } else {
             "flagged"
         };
-        tracing::warn!(server = %f.server, tool = %f.tool, rules = ?rules, outcome, "a tool's definition was flagged by the scanner; `weft check` shows why");
-        if let Some(audit) = &shared.audit {
-            audit.event(
-                &crate::Caller::owner(),
-                crate::audit::AuditRoute::ToolFlagged,
-                &format!("{}.{} ({})", f.server, f.tool, rules.join(", ")),
-                outcome,
-                0.0,
-                None,
-            );
+        if !f.findings.is_empty()
+            && !scanned_before.contains(&scanned(f))
+            && said_scan.insert(scanned(f))
+        {
+            let rules: Vec<&str> = f.findings.iter().map(|x| x.rule.as_str()).collect();
+            tracing::warn!(server = %f.server, tool = %f.tool, rules = ?rules, outcome = quarantined, "a tool's definition was flagged by the scanner; `weft check` shows why");
+            let target = format!("{}.{} ({})", f.server, f.tool, rules.join(", "));
+            audit(AuditRoute::ToolFlagged, &target, quarantined);
         }
+        let Some(hold) = &f.pin else { continue };
+        if pinned_before.contains(&pinned(f)) || !said_pin.insert(pinned(f)) {
+            continue;
+        }
+        let outcome = if hold.hidden { "quarantined" } else { "served" };
+        let pinned_digest = hold.pinned.as_deref().unwrap_or("none");
+        let name = format!("{}.{}", f.server, f.tool);
+        match hold.kind {
+            HoldKind::Changed => {
+                tracing::warn!(tool = %name, pinned = %pinned_digest, listed = %hold.listed, outcome, "a tool's definition changed since weft pinned it; `weft pins diff {name}` shows how, and `weft pins approve {name}` trusts it")
+            }
+            HoldKind::New => {
+                tracing::warn!(tool = %name, listed = %hold.listed, outcome, "a new tool on a server with pins waits for approval (pin = \"strict\"); `weft pins approve {name}` trusts it")
+            }
+        }
+        let kind = match hold.kind {
+            HoldKind::Changed => "changed",
+            HoldKind::New => "new",
+        };
+        let target = format!(
+            "{name} ({kind}: pinned {pinned_digest}, listed {})",
+            hold.listed
+        );
+        audit(AuditRoute::ToolChanged, &target, outcome);
     }
-    for change in old.changes_to(&built) {
-        // Nobody listening is fine.
-        let _ = shared.changes.send(change);
+}
+
+/// Reads the pins' store again every `every`, and rebuilds the catalogs
+/// when another process (`weft pins approve`, a replica) changed them.
+pub(super) async fn watch_pins(shared: std::sync::Weak<Shared>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        if strong.stop.is_cancelled() {
+            return;
+        }
+        let pins = strong.pins.clone();
+        drop(strong);
+        let refreshed = tokio::task::spawn_blocking(move || pins.refresh()).await;
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        match refreshed {
+            Ok(Ok(true)) => {
+                tracing::info!("the tool pins changed in their store; rebuilding the catalog");
+                rebuild(&strong);
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the tool pins again"),
+            Err(e) => tracing::warn!(error = %e, "the pins' reader failed"),
+        }
     }
 }
 

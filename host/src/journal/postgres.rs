@@ -126,7 +126,7 @@ fn parse(url: &str) -> Result<(postgres::Config, String, crate::pg::Tls), Journa
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
-    let at = shown(&config);
+    let at = crate::pg::shown(&config);
     Ok((config, at, target.tls))
 }
 
@@ -139,24 +139,6 @@ fn connect(
         at: at.to_string(),
         reason: connect_error(&e, config),
     })
-}
-
-/// The URL without its password: `postgres://USER@HOST:PORT/DATABASE`.
-fn shown(config: &postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(dir) => dir.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "postgres://{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
-        config.get_dbname().unwrap_or("")
-    )
 }
 
 /// Why connecting failed, and what to do about it.

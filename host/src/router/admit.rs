@@ -65,6 +65,24 @@ pub(super) async fn admit(route: Route<'_>, req: &CallRequest) -> Result<(), Cal
     })
 }
 
+/// Why a tool held by its pin is refused, and how to review it.
+fn held(server: &str, tool: &str, hold: &crate::pins::Hold) -> String {
+    use crate::pins::{Def, HoldKind};
+    let name = format!("{server}.{tool}");
+    match hold.kind {
+        HoldKind::Changed => format!(
+            "tool {} is quarantined: its definition changed since weft pinned it (pinned {}, listed {}); review the change with `weft pins diff {name}` and trust it with `weft pins approve {name}`",
+            quote(tool),
+            Def::short(hold.pinned.as_deref().unwrap_or("")),
+            Def::short(&hold.listed),
+        ),
+        HoldKind::New => format!(
+            "tool {} is quarantined: it is new on server {server}, and pin = \"strict\" holds new tools until they are approved; review it with `weft pins diff {name}` and trust it with `weft pins approve {name}`",
+            quote(tool),
+        ),
+    }
+}
+
 /// The answer to a server or tool the caller cannot see, whether it does
 /// not exist or is outside the caller's view (`hidden`): the same words
 /// either way, with hints drawn only from what the caller can see.
@@ -79,6 +97,9 @@ pub(super) fn unknown(
         && authz::allowed(caller, &Resource::Tool { server, tool })
         && let Some(q) = req.catalog.quarantined(server, tool)
     {
+        if let Some(hold) = q.pin.as_ref().filter(|h| h.hidden) {
+            return CallError::new(ErrorKind::Denied, server, tool, held(server, tool, hold));
+        }
         let rules: Vec<&str> = q.findings.iter().map(|f| f.rule.as_str()).collect();
         return CallError::new(
             ErrorKind::Denied,
