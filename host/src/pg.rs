@@ -213,6 +213,24 @@ pub async fn connect(
     }
 }
 
+/// The URL without its password: `postgres://USER@HOST:PORT/DATABASE`.
+pub fn shown(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(dir) => dir.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,22 +256,4 @@ mod tests {
         assert!(e.to_string().contains("sslrootcert /no/such file: "), "{e}");
         assert!(parse("nonsense://").is_err());
     }
-}
-
-/// The URL without its password: `postgres://USER@HOST:PORT/DATABASE`.
-pub fn shown(config: &postgres::Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            postgres::config::Host::Tcp(name) => name.clone(),
-            postgres::config::Host::Unix(dir) => dir.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!(
-        "postgres://{}@{host}:{port}/{}",
-        config.get_user().unwrap_or(""),
-        config.get_dbname().unwrap_or("")
-    )
 }

@@ -233,7 +233,6 @@ impl Catalog {
                 } else {
                     naming::exposed(&listed.name)
                 };
-                let stripped;
                 let hold = src.holds.and_then(|h| h.get(&*listed.name));
                 let mut findings = Vec::new();
                 if scan != ScanMode::Off {
@@ -257,7 +256,7 @@ impl Catalog {
                         continue;
                     }
                 }
-                stripped = invisible.then(|| crate::scan::strip(listed)).flatten();
+                let stripped = invisible.then(|| crate::scan::strip(listed)).flatten();
                 let tool = stripped.as_ref().unwrap_or(listed);
                 let read_only = tool
                     .annotations
