@@ -153,12 +153,21 @@ async fn many_servers(dir: &std::path::Path) {
     // its pin, stored beside the journal), then with neither pins nor
     // the scanner.
     let start_ms = median_start(text.clone()).await;
-    let bare_ms = median_start(text.replace("[settings]\n", "[settings]\npin = \"off\"\nscan = \"off\"\n")).await;
+    let bare_ms = median_start(text.replace(
+        "[settings]\n",
+        "[settings]\npin = \"off\"\nscan = \"off\"\n",
+    ))
+    .await;
     println!(
         "catalog start-up: {start_ms:.0} ms (median of 3) for {SERVERS} servers, pinned and scanned; {bare_ms:.0} ms with pin and scan off; one alone {:.0} ms",
         single.as_secs_f64() * 1e3
     );
-    record::figure("5", "catalog start 50 servers, pin and scan off", bare_ms, "ms");
+    record::figure(
+        "5",
+        "catalog start 50 servers, pin and scan off",
+        bare_ms,
+        "ms",
+    );
     record::figure("5", "catalog start 50 servers", start_ms, "ms");
     record::figure(
         "5",
