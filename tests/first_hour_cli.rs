@@ -433,11 +433,18 @@ fn each_config_lists_only_its_own_runs_with_their_tenants() {
     );
     weft_with(&staging, &["run", "greet", "--input", input]);
     weft_with(&staging, &["run", "greet", "--input", input]);
-    let journals: Vec<String> = std::fs::read_dir(test_home().join(".local/share/weft/journals"))
+    let files: Vec<String> = std::fs::read_dir(test_home().join(".local/share/weft/journals"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(journals.len(), 2, "{journals:?}");
+    // Each config's tool pins sit beside its journal, as NAME.pins.db.
+    let pins = files.iter().filter(|f| f.ends_with(".pins.db")).count();
+    assert_eq!(pins, 2, "{files:?}");
+    let journals: Vec<&String> = files
+        .iter()
+        .filter(|f| f.ends_with(".db") && !f.ends_with(".pins.db"))
+        .collect();
+    assert_eq!(journals.len(), 2, "{files:?}");
     assert!(
         journals
             .iter()
