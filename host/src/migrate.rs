@@ -16,6 +16,23 @@ use postgres::Client;
 /// constant, "weft" in ASCII).
 const MIGRATION_LOCK: i64 = 0x7765_6674;
 
+/// The pins' table: migration 4 here, and the whole schema of the SQLite
+/// file the pins use without a shared database.
+pub(crate) const PINS_TABLE: &str = "
+    CREATE TABLE IF NOT EXISTS weft_pins (
+        scope TEXT NOT NULL,
+        server TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        approved_digest TEXT,
+        approved_def TEXT,
+        approved_by TEXT,
+        seen_digest TEXT,
+        seen_def TEXT,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (scope, server, tool)
+    );
+    ";
+
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`.
 const MIGRATIONS: &[&str] = &[
     // 1: runs, their events, and the leases that say who owns a run.
@@ -74,20 +91,7 @@ const MIGRATIONS: &[&str] = &[
     );
     ",
     // 4: tool pins shared by replicas (pins::store).
-    "
-    CREATE TABLE weft_pins (
-        scope TEXT NOT NULL,
-        server TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        approved_digest TEXT,
-        approved_def TEXT,
-        approved_by TEXT,
-        seen_digest TEXT,
-        seen_def TEXT,
-        updated_at BIGINT NOT NULL,
-        PRIMARY KEY (scope, server, tool)
-    );
-    ",
+    PINS_TABLE,
 ];
 
 /// The schema version this build writes.

@@ -292,11 +292,7 @@ impl Pins {
                         }
                     }
                     Some(a) => {
-                        if row.seen.as_ref().map(|s| &s.digest) != Some(&def.digest) {
-                            row.seen = Some(def.clone());
-                            row.updated_at = now;
-                            writes.push(Write::Seen(key, def.clone()));
-                        }
+                        see(row, key, &def, now, &mut writes);
                         holds.insert(
                             name.to_string(),
                             Hold {
@@ -311,11 +307,7 @@ impl Pins {
                     None => {
                         let held_before = row.seen.is_some();
                         if mode == PinMode::Strict && (known || held_before) {
-                            if row.seen.as_ref().map(|s| &s.digest) != Some(&def.digest) {
-                                row.seen = Some(def.clone());
-                                row.updated_at = now;
-                                writes.push(Write::Seen(key, def.clone()));
-                            }
+                            see(row, key, &def, now, &mut writes);
                             holds.insert(
                                 name.to_string(),
                                 Hold {
@@ -354,6 +346,15 @@ impl Pins {
                 }
             }
         }
+    }
+}
+
+/// Records `def` as what is listed now for `key`, unless it already is.
+fn see(row: &mut PinRow, key: PinKey, def: &Def, now: i64, writes: &mut Vec<Write>) {
+    if row.seen.as_ref().map(|s| &s.digest) != Some(&def.digest) {
+        row.seen = Some(def.clone());
+        row.updated_at = now;
+        writes.push(Write::Seen(key, def.clone()));
     }
 }
 

@@ -82,20 +82,6 @@ fn file_beside(journal: &Path) -> PathBuf {
     journal.with_file_name(format!("{stem}.pins.db"))
 }
 
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS weft_pins (
-        scope TEXT NOT NULL,
-        server TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        approved_digest TEXT,
-        approved_def TEXT,
-        approved_by TEXT,
-        seen_digest TEXT,
-        seen_def TEXT,
-        updated_at BIGINT NOT NULL,
-        PRIMARY KEY (scope, server, tool)
-    )";
-
 const LOAD: &str = "SELECT scope, server, tool, approved_digest, approved_def, approved_by, \
     seen_digest, seen_def, updated_at FROM weft_pins ORDER BY scope, server, tool";
 
@@ -193,7 +179,7 @@ impl Sqlite {
             .map_err(|e| fail(e.to_string()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| fail(e.to_string()))?;
-        conn.execute_batch(SCHEMA)
+        conn.execute_batch(crate::migrate::PINS_TABLE)
             .map_err(|e| fail(e.to_string()))?;
         Ok(Sqlite {
             path: path.to_path_buf(),
