@@ -14,6 +14,7 @@ mod adapters;
 mod adapters_polyglot;
 mod adapters_router;
 mod agent_oauth;
+mod approvals;
 mod audit;
 mod auth_edges;
 mod bindings;

@@ -79,6 +79,10 @@ pub enum AuditRoute {
     /// server with pins waits for approval (`outcome`: `served` or
     /// `quarantined`; `target`: the tool, the kind and both digests).
     ToolChanged,
+    /// A call that waited for a person's approval (`outcome`: `approved`,
+    /// `declined`, `cancelled`, `timeout`, `unasked`; `target`: the rule
+    /// that made it wait; `key`: whose agent was asked, and answered).
+    Approval,
 }
 
 impl AuditRoute {
@@ -96,6 +100,7 @@ impl AuditRoute {
             AuditRoute::Request => "request",
             AuditRoute::ToolFlagged => "tool-flagged",
             AuditRoute::ToolChanged => "tool-changed",
+            AuditRoute::Approval => "approval",
         }
     }
 }
@@ -304,6 +309,24 @@ impl Audit {
         let mut record = self.record(caller, AuditRoute::ToolCall, outcome, ms);
         record.server = capped(server);
         record.tool = capped(tool);
+        record.args_hmac = args_hmac;
+        self.write(&record);
+    }
+
+    /// Records the answer to one approval: `outcome` is the answer,
+    /// `rule` where the rule that asked is written, `ms` the wait.
+    pub fn approval(
+        &self,
+        caller: &crate::Caller,
+        (server, tool): (&str, &str),
+        (outcome, rule): (&str, &str),
+        ms: f64,
+        args_hmac: String,
+    ) {
+        let mut record = self.record(caller, AuditRoute::Approval, outcome, ms);
+        record.server = capped(server);
+        record.tool = capped(tool);
+        record.target = capped(rule);
         record.args_hmac = args_hmac;
         self.write(&record);
     }

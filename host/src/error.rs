@@ -25,6 +25,10 @@ pub enum ErrorKind {
     ToolError,
     /// A weft limit (fuel, time, memory, calls, output) was hit.
     LimitExceeded,
+    /// The call needed a person's approval and did not get it: declined,
+    /// cancelled, not answered in time, or nobody could be asked. The
+    /// server never saw the call.
+    Declined,
     /// Anything else: a protocol error or a bug.
     Internal,
 }
@@ -41,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::ToolError => "tool-error",
             ErrorKind::LimitExceeded => "limit-exceeded",
+            ErrorKind::Declined => "declined",
             ErrorKind::Internal => "internal",
         }
     }
@@ -58,6 +63,7 @@ impl ErrorKind {
             ErrorKind::Unavailable,
             ErrorKind::ToolError,
             ErrorKind::LimitExceeded,
+            ErrorKind::Declined,
             ErrorKind::Internal,
         ]
         .into_iter()

@@ -321,6 +321,7 @@ impl Hub {
             metrics: &self.shared.metrics,
             cache: &self.shared.cache,
             audit: self.shared.audit.as_ref(),
+            approvals: &self.shared.config.settings.approval,
         }
     }
 

@@ -16,6 +16,7 @@
 //! command line and `docs/architecture.md` for the data path.
 
 mod adapter;
+mod approval;
 mod audit;
 mod authz;
 mod breaker;
@@ -52,6 +53,7 @@ mod tenant;
 mod upstream;
 mod util;
 
+pub use approval::Asker;
 pub use catalog::Change;
 pub use config::{Config, ConfigError, Grants, Limits};
 pub use era::Era;

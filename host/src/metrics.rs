@@ -58,6 +58,13 @@ struct FlaggedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApprovalLabels {
+    tenant: String,
+    /// `approved`, `declined`, `cancelled`, `timeout` or `unasked`.
+    answer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DomainLabels {
     domain: String,
 }
@@ -100,6 +107,7 @@ pub struct Metrics {
     calls: Family<CallLabels, Counter>,
     latency: Family<ServerLabels, Histogram, fn() -> Histogram>,
     retries: Family<ServerLabels, Counter>,
+    approvals: Family<ApprovalLabels, Counter>,
     failovers: Family<DomainLabels, Counter>,
     runs: Family<RunLabels, Counter>,
     run_latency: Family<PolicyLabels, Histogram, fn() -> Histogram>,
@@ -146,6 +154,12 @@ impl Metrics {
         );
         let retries = Family::<ServerLabels, Counter>::default();
         registry.register("retries", "Calls tried again", retries.clone());
+        let approvals = Family::<ApprovalLabels, Counter>::default();
+        registry.register(
+            "approvals",
+            "Calls that waited for a person's approval, by answer",
+            approvals.clone(),
+        );
         let failovers = Family::<DomainLabels, Counter>::default();
         registry.register(
             "failovers",
@@ -222,6 +236,7 @@ impl Metrics {
             calls,
             latency,
             retries,
+            approvals,
             failovers,
             runs,
             run_latency,
@@ -287,6 +302,16 @@ impl Metrics {
         self.retries
             .get_or_create(&ServerLabels {
                 server: server.into(),
+            })
+            .inc();
+    }
+
+    /// One call that waited for a person's approval, by the answer.
+    pub fn approval(&self, tenant: &str, answer: &str) {
+        self.approvals
+            .get_or_create(&ApprovalLabels {
+                tenant: tenant.into(),
+                answer: answer.into(),
             })
             .inc();
     }

@@ -1,6 +1,9 @@
 """A scripted agent for weft's tests, built on the official Python MCP SDK.
 
 Usage: agent.py TARGET MODE SCENARIO [ARG_JSON]
+  ARG_JSON may hold "approval": approve | decline | cancel | late (with
+  "late_s"): how weft's approval questions are answered (they are then
+  listed under "asked" in the output).
   TARGET    an http(s) URL (ending in /sse: the legacy HTTP+SSE transport),
             or a JSON list [command, arg, ...] to spawn over stdio
   MODE      legacy | auto | 2026-07-28 (the SDK's connect modes)
@@ -142,6 +145,25 @@ async def elicitation_cb(context, params):
     return types.ElicitResult(action="accept", content={"color": "teal", "name": "weft"})
 
 
+# The questions weft asked for approvals, in order.
+ASKED = []
+
+
+def approval_cb_for(answer, late_s):
+    """Answers weft's approval questions: `approve`, `decline`, `cancel`,
+    or `late` (approve after late_s seconds)."""
+
+    async def approval_cb(context, params):
+        ASKED.append(params.message)
+        if answer == "late":
+            await asyncio.sleep(late_s)
+        if answer in ("approve", "late"):
+            return types.ElicitResult(action="accept", content={"approve": True})
+        return types.ElicitResult(action=answer)
+
+    return approval_cb
+
+
 NOTES = []
 
 
@@ -281,6 +303,8 @@ async def main():
         kwargs["sampling_callback"] = sampling_cb
     if arg.get("elicitation"):
         kwargs["elicitation_callback"] = elicitation_cb
+    if "approval" in arg:
+        kwargs["elicitation_callback"] = approval_cb_for(arg["approval"], arg.get("late_s", 0))
     if "roots" in arg:
         kwargs["list_roots_callback"] = roots_cb_for(arg["roots"])
     if scenario == "refused":
@@ -290,6 +314,8 @@ async def main():
         transport = keyed(raw, arg["key"]) if "key" in arg else target(raw)
         async with Client(transport, **kwargs) as c:
             out = await SCENARIOS[scenario](c, arg)
+    if "approval" in arg:
+        out["asked"] = ASKED
     print(json.dumps(out, default=str))
 
 

@@ -82,6 +82,19 @@ impl ToolEntry {
                 .and_then(|a| a.idempotent_hint)
                 .unwrap_or(false)
     }
+
+    /// Whether it may destroy something, as MCP reads its annotations:
+    /// not read-only, and `destructiveHint` not `false` (the hint's
+    /// default is `true`: a tool that promises nothing promises no care).
+    pub fn destructive(&self) -> bool {
+        !self.read_only
+            && self
+                .tool
+                .annotations
+                .as_ref()
+                .and_then(|a| a.destructive_hint)
+                .unwrap_or(true)
+    }
 }
 
 /// A resource or template with the server it came from.

@@ -15,6 +15,7 @@
 
 pub mod adapter;
 pub mod agent_oauth;
+pub mod approval;
 mod builtin_adapter;
 pub mod code;
 pub mod credentials;
@@ -44,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use adapter::AdapterConfig;
+pub use approval::{Approvals, ServerApproval};
 pub use code::CodeConfig;
 pub use duration::{AmountError, parse_duration, parse_size};
 pub use egress::EgressConfig;
@@ -140,6 +142,9 @@ pub struct Settings {
     /// `pin`: what a tool whose definition differs from its pin gets
     /// (see `host/src/pins/`), unless its server says otherwise.
     pub pin: PinMode,
+    /// `approval` and `approval_timeout`: which calls wait for a person's
+    /// approval, whoever makes them, and for how long.
+    pub approval: Approvals,
     /// What joins a server's name and a tool's in prefixed names (default
     /// `__`).
     pub separator: String,
@@ -274,6 +279,7 @@ impl Default for Settings {
             names: NameMode::Prefix,
             scan: ScanMode::Warn,
             pin: PinMode::Warn,
+            approval: Approvals::default(),
             separator: "__".into(),
             startup_timeout: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
@@ -427,6 +433,8 @@ pub struct ServerConfig {
     pub scan: Option<ScanMode>,
     /// `pin` for this server's tools; `None`: `settings.pin`.
     pub pin: Option<PinMode>,
+    /// `approval`: which calls of this server's tools wait for a person.
+    pub approval: ServerApproval,
     /// The domains a call to `@DOMAIN` may send to this server.
     pub domains: Vec<String>,
     /// Tool-name globs; empty means every tool.

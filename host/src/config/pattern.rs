@@ -147,6 +147,13 @@ impl Default for ToolPatterns {
     }
 }
 
+/// Patterns are the same when they were written the same.
+impl PartialEq for ToolPatterns {
+    fn eq(&self, other: &Self) -> bool {
+        self.written == other.written
+    }
+}
+
 impl ToolPatterns {
     /// Compiles `patterns`; `what` names them in errors ("grant", "view
     /// entry"). Each must be `SERVER.TOOL`.

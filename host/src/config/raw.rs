@@ -115,6 +115,11 @@ pub(crate) struct RawServer {
     /// server whose definition differs from its pin gets, instead of
     /// `settings.pin`.
     pub pin: Option<String>,
+    /// `true`, `false` or `"destructive"`: whether calls of this server's
+    /// tools (or of those annotated `destructiveHint: true`) wait for a
+    /// person's approval, asked of the agent's user through elicitation.
+    #[schemars(extend("default" = false))]
+    pub approval: Option<super::approval::RawServerApproval>,
     /// Domains the server serves: a call to `@DOMAIN` goes to the healthy
     /// server of highest `priority` among those tagged so that have the
     /// tool, and fails over to the next.
@@ -655,6 +660,10 @@ impl RawServer {
                     ConfigError::new(file, key("pin"), format!("{mode:?} is not a pin mode"))
                         .hint("use \"warn\", \"new-ok\", \"strict\" or \"off\"")
                 })?),
+            },
+            approval: match &self.approval {
+                None => super::ServerApproval::Off,
+                Some(a) => a.resolve(file, &key("approval"))?,
             },
             domains: self.domains,
             include: self.include,

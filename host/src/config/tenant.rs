@@ -34,6 +34,8 @@ pub struct TenantConfig {
     pub policies: Vec<String>,
     /// May read `/status` and `/metrics` of `weft serve --http`.
     pub admin: bool,
+    /// Tools whose calls by this tenant wait for a person's approval.
+    pub approval: super::ToolPatterns,
     /// What the tenant cannot exceed.
     pub limits: TenantLimits,
     /// Key hashes (`sha256:HEX`) with their ids.
@@ -51,6 +53,7 @@ impl TenantConfig {
             exclude: Vec::new(),
             policies: Vec::new(),
             admin: false,
+            approval: super::ToolPatterns::default(),
             limits: TenantLimits::default(),
             keys: Vec::new(),
             code: None,
@@ -138,6 +141,11 @@ pub(crate) struct RawTenant {
     /// console of `weft serve --http`.
     #[serde(default)]
     admin: bool,
+    /// `server.tool` globs of the tools whose calls by this tenant (its
+    /// agents, policies and code) wait for a person's approval, besides
+    /// `settings.approval` and the servers' own `approval`.
+    #[serde(default)]
+    approval: Vec<String>,
     /// What the tenant cannot exceed.
     limits: Option<RawTenantLimits>,
     /// Code mode for this tenant: overrides `[code]` key by key; a key left
@@ -256,8 +264,10 @@ impl RawTenant {
                 .map_err(|e| ConfigError::new(file, lkey("memory"), e.to_string()))?;
             limits.memory = Some(bytes);
         }
+        let approval = super::approval::patterns(&self.approval, file, &key("approval"))?;
         Ok(TenantConfig {
             name: name.to_string(),
+            approval,
             include: self.include,
             exclude: self.exclude,
             policies: self.policies,

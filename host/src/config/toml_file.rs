@@ -43,6 +43,17 @@ pub(super) struct RawSettings {
     /// approved) or `"off"` (not pinned).
     #[schemars(extend("default" = "warn"))]
     pin: Option<String>,
+    /// `server.tool` globs of the tools whose calls wait for a person's
+    /// approval, whoever makes them (policies and code mode included):
+    /// weft asks the agent's user through elicitation, and a decline or
+    /// no answer fails the call as `declined`. Tenants add their own with
+    /// `approval` on the tenant, servers with `approval = true`.
+    #[schemars(extend("default" = []))]
+    approval: Option<Vec<String>>,
+    /// How long weft waits for a person's answer to an approval before it
+    /// declines the call: a duration, seconds or "5m".
+    #[schemars(extend("default" = "5m"))]
+    approval_timeout: Option<RawDuration>,
     /// What joins the server's name and the tool's in prefixed names: 1 to
     /// 4 letters, digits, `_` or `-`.
     #[schemars(extend("default" = "__"))]
@@ -207,6 +218,12 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             ConfigError::new(file, "settings.pin", format!("{mode:?} is not a pin mode"))
                 .hint("use \"warn\", \"new-ok\", \"strict\" or \"off\"")
         })?;
+    }
+    if let Some(list) = &raw_settings.approval {
+        settings.approval.tools = super::approval::patterns(list, file, "settings.approval")?;
+    }
+    if let Some(t) = &raw_settings.approval_timeout {
+        settings.approval.timeout = t.resolve(file, "settings.approval_timeout")?;
     }
     if let Some(sep) = raw_settings.separator {
         if sep.is_empty()

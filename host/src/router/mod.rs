@@ -16,6 +16,7 @@
 //! errors into kinds, and is the only place that reads error text.
 
 mod admit;
+mod approve;
 mod cached;
 pub(crate) mod classify;
 mod domain;
@@ -227,6 +228,8 @@ pub(crate) struct Route<'a> {
     pub metrics: &'a Metrics,
     pub cache: &'a Cache,
     pub audit: Option<&'a Audit>,
+    /// `settings.approval` and `settings.approval_timeout`.
+    pub approvals: &'a crate::config::Approvals,
 }
 
 /// The instance of `server` that serves `caller`: a shared server, or the

@@ -17,7 +17,7 @@ use crate::metrics::tool_label;
 use crate::upstream::State;
 
 use super::admit::{reachable, unknown};
-use super::{CallRequest, Forward, Forwarded, Route, cached, instance, invoke};
+use super::{CallRequest, Forward, Forwarded, Route, approve, cached, instance, invoke};
 
 /// A call to `server` (the request's own, or a domain's member), retried
 /// by the server's retry policy. `retry_unavailable` is false for a
@@ -71,7 +71,23 @@ pub(super) async fn call(
             .refusal(req.caller.tenant_name(), server, label, e.kind.as_str());
         return Err(e);
     }
-    let slot = cached::slot(up, req, entry);
+    // A person's approval, when a rule asks for one: before the cache, so
+    // no stored result stands in for it, and an approved call's result is
+    // its own (neither served from the cache nor stored in it).
+    let approved = match approve::check(route, req, (server, up), entry).await {
+        Ok(approved) => approved,
+        Err(e) => {
+            route
+                .metrics
+                .refusal(req.caller.tenant_name(), server, label, e.kind.as_str());
+            return Err(e);
+        }
+    };
+    let slot = if approved {
+        None
+    } else {
+        cached::slot(up, req, entry)
+    };
     if let Some(hit) = slot.as_ref().and_then(|s| cached::lookup(route, s)) {
         route.metrics.call(
             req.caller.tenant_name(),

@@ -46,6 +46,10 @@ macro_rules! kinds {
                         K::Unavailable => t::ErrorKind::Unavailable,
                         K::ToolError => t::ErrorKind::ToolError,
                         K::LimitExceeded => t::ErrorKind::LimitExceeded,
+                        // Both WIT versions predate `declined`: a guest
+                        // sees `denied` (the server never saw the call),
+                        // and the message says it was declined.
+                        K::Declined => t::ErrorKind::Denied,
                         K::Internal => t::ErrorKind::Internal,
                     }
                 }
@@ -69,9 +73,14 @@ macro_rules! kinds {
 
             impl From<crate::CallError> for t::CallError {
                 fn from(e: crate::CallError) -> Self {
+                    // The kind a guest cannot see is said in the text.
+                    let message = match e.kind {
+                        K::Declined => format!("declined: {}", e.message),
+                        _ => e.message,
+                    };
                     t::CallError {
                         kind: e.kind.into(),
-                        message: e.message,
+                        message,
                         server: e.server,
                         tool: e.tool,
                     }

@@ -31,6 +31,8 @@ pub struct Tenant {
     pub view: View,
     policies: Vec<GlobMatcher>,
     pub admin: bool,
+    /// Tools whose calls by this tenant wait for a person's approval.
+    pub approval: crate::config::ToolPatterns,
     pub limits: TenantLimits,
     /// Its own code-mode settings, when it has a `[tenants.NAME.code]`.
     pub code: Option<crate::config::CodeConfig>,
@@ -68,6 +70,7 @@ impl Tenant {
             view,
             policies,
             admin: config.admin,
+            approval: config.approval.clone(),
             limits: l.clone(),
             code: config.code.clone(),
             bucket,
@@ -288,6 +291,11 @@ pub struct Caller {
     /// first: a nested call made by an adapter carries its caller's tenant
     /// and this chain, so cycles are refused and depth is capped.
     pub via: Vec<String>,
+    /// Who can answer for this call when it needs a person's approval:
+    /// the agent whose request it serves, directly or through a policy,
+    /// code or an adapter. `None` at the command line and in a resumed
+    /// run with no agent waiting.
+    pub asker: Option<crate::approval::Asker>,
 }
 
 /// A rate token taken at the HTTP edge for one request, shared by the
@@ -327,6 +335,12 @@ impl Caller {
             key_id: Some(key_id.to_string()),
             ..Caller::default()
         }
+    }
+
+    /// The same caller, its approvals asked through `asker`.
+    pub fn asking(mut self, asker: crate::approval::Asker) -> Caller {
+        self.asker = Some(asker);
+        self
     }
 
     /// The same caller, on behalf of a policy.

@@ -184,7 +184,36 @@ impl Agent {
         }
     }
 
-    /// Why this agent cannot answer `request`, if it cannot.
+    /// The way weft asks this agent's person to approve a call: the
+    /// question goes on `tx`, as an upstream's requests for the agent do,
+    /// so it travels in the agent's era (see [`drive`]).
+    pub fn asker(&self, tx: &mpsc::UnboundedSender<RelayMsg>) -> crate::approval::Asker {
+        let tx = tx.clone();
+        let elicitation = self
+            .capabilities
+            .as_ref()
+            .is_some_and(|c| c.elicitation.is_some());
+        crate::approval::Asker::new(
+            elicitation,
+            std::sync::Arc::new(move |request| {
+                let tx = tx.clone();
+                Box::pin(async move {
+                    let (reply, answer) = oneshot::channel();
+                    tx.send(RelayMsg::Ask {
+                        request: Box::new(request),
+                        reply,
+                    })
+                    .map_err(|_| {
+                        ErrorData::internal_error("the agent's call already ended", None)
+                    })?;
+                    answer.await.map_err(|_| {
+                        ErrorData::internal_error("the agent's call ended before it answered", None)
+                    })?
+                })
+            }),
+        )
+    }
+
     /// Whether the agent declared any way to answer a server's request
     /// (sampling, elicitation or roots).
     #[allow(deprecated)]
@@ -194,6 +223,7 @@ impl Agent {
             .is_some_and(|c| c.sampling.is_some() || c.elicitation.is_some() || c.roots.is_some())
     }
 
+    /// Why this agent cannot answer `request`, if it cannot.
     pub fn cannot(&self, request: &InputRequest) -> Option<ErrorData> {
         let caps = self.capabilities.as_ref();
         let (has, what) = match request {

@@ -183,6 +183,7 @@ async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Re
     let agent = Agent::stateless(capabilities);
     let owner = call::Owner::of(caller);
     let (tx, rx) = mpsc::unbounded_channel();
+    let caller = &caller.clone().asking(agent.asker(&tx));
     let outcome = match super::tool_call::catalog_work(
         gw.clone(),
         caller,

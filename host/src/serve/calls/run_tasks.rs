@@ -8,9 +8,11 @@
 //! the same id. A task belongs to the tenant whose call started the run:
 //! another tenant naming its id gets what an unknown id gets.
 //!
-//! A run taken as a task cannot ask the agent for input (nobody is waiting
-//! on the request any more): such a request is refused, and the upstream
-//! call that made it fails as it would with an agent that cannot answer.
+//! A run taken as a task asks the agent for input (an approval, or an
+//! upstream's elicitation) through the task: the question makes the run
+//! a task at once if it is not one yet, `tasks/get` shows it in
+//! `input_required` with the questions, and `tasks/update` carries the
+//! answers back to the waiting run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -19,7 +21,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rmcp::model::{
     CallToolResponse, CallToolResult, ContentBlock, CreateTaskResult, DetailedTask, ErrorData,
-    GetTaskResult, JsonObject, Task, TaskPayload, TaskStatus,
+    GetTaskResult, InputRequest, InputRequests, InputResponses, JsonObject, Task, TaskPayload,
+    TaskStatus,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -54,6 +57,33 @@ struct RunTask {
     /// Ended by `tasks/cancel`.
     cancelled: std::sync::atomic::AtomicBool,
     abort: tokio::task::AbortHandle,
+    /// Questions for the agent the run waits on, by key.
+    waiting: Mutex<Vec<(String, InputRequest, Reply)>>,
+    /// How many questions the run has asked, for their keys.
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Value, ErrorData>>;
+
+/// The most questions one run task holds unanswered; past it, the run's
+/// next question is refused.
+const MAX_WAITING: usize = 64;
+
+impl RunTask {
+    /// Holds a question for `tasks/get` to show and `tasks/update` to
+    /// answer.
+    fn hold(&self, request: InputRequest, reply: Reply) {
+        let mut waiting = self.waiting.lock();
+        if waiting.len() >= MAX_WAITING {
+            let _ = reply.send(Err(ErrorData::invalid_request(
+                "the run has too many questions waiting for the agent",
+                None,
+            )));
+            return;
+        }
+        let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        waiting.push((format!("weft-{n}"), request, reply));
+    }
 }
 
 fn now() -> String {
@@ -64,6 +94,23 @@ fn now() -> String {
 fn owns(caller: &Caller, owner: Option<&str>) -> bool {
     caller.tenant.as_ref().map(|t| t.name.as_str()) == owner
         && authz::allowed(caller, &Resource::Task { owner })
+}
+
+impl RunTask {
+    /// The questions the run waits on, as `tasks/get` shows them.
+    fn questions(&self) -> Option<TaskPayload> {
+        let mut waiting = self.waiting.lock();
+        // A question whose run stopped waiting is no longer asked.
+        waiting.retain(|(_, _, reply)| !reply.is_closed());
+        if waiting.is_empty() {
+            return None;
+        }
+        let mut input_requests = InputRequests::new();
+        for (key, request, _) in waiting.iter() {
+            input_requests.insert(key.clone(), request.clone());
+        }
+        Some(TaskPayload::InputRequired { input_requests })
+    }
 }
 
 impl RunTasks {
@@ -117,6 +164,8 @@ where
     let deadline = tokio::time::sleep(TASK_AFTER);
     tokio::pin!(deadline);
     let mut run_id: Option<String> = None;
+    // A question asked before the run is a task makes it one at once.
+    let mut early = None;
     let id = loop {
         tokio::select! {
             biased;
@@ -132,11 +181,11 @@ where
             }
             Some(msg) = rx.recv() => match msg {
                 RelayMsg::Run(id) => run_id = Some(id),
-                RelayMsg::Ask { reply, .. } if run_id.is_some() => {
-                    let _ = reply.send(Err(ErrorData::invalid_request(
-                        "a policy run that may become a task cannot ask the agent for input",
-                        None,
-                    )));
+                RelayMsg::Ask { request, reply } if run_id.is_some() => {
+                    early = Some((*request, reply));
+                    if let Some(id) = run_id.take() {
+                        break id;
+                    }
                 }
                 other => relay(other).await,
             },
@@ -154,7 +203,12 @@ where
         done: OnceLock::new(),
         cancelled: Default::default(),
         abort: handle.abort_handle(),
+        waiting: Mutex::default(),
+        asked: Default::default(),
     });
+    if let Some((request, reply)) = early {
+        task.hold(request, reply);
+    }
     let _ = slot.set(task.clone());
     // The run may have ended between the deadline and now.
     if handle.is_finished() {
@@ -165,16 +219,15 @@ where
             ))
         });
     }
-    gw.run_tasks.runs.lock().insert(id.clone(), task);
+    gw.run_tasks.runs.lock().insert(id.clone(), task.clone());
     gw.run_tasks.forget_old();
-    // Later progress, logs and input requests have nobody to go to.
+    // Later questions wait on the task; progress and logs have nobody to
+    // go to.
+    let asking = task.clone();
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if let RelayMsg::Ask { reply, .. } = msg {
-                let _ = reply.send(Err(ErrorData::invalid_request(
-                    "a policy run taken as a task cannot ask the agent for input",
-                    None,
-                )));
+            if let RelayMsg::Ask { request, reply } = msg {
+                asking.hold(*request, reply);
             }
         }
     });
@@ -201,7 +254,7 @@ impl Gateway {
             }
             let cancelled = task.cancelled.load(std::sync::atomic::Ordering::SeqCst);
             let (payload, updated) = match task.done.get() {
-                None => (TaskPayload::Working, now()),
+                None => (task.questions().unwrap_or(TaskPayload::Working), now()),
                 Some((_, at)) if cancelled => (TaskPayload::Cancelled, at.clone()),
                 Some((Ok(CallToolResponse::Complete(r)), at)) => (completed(r), at.clone()),
                 Some((Ok(_), at)) => (
@@ -215,6 +268,42 @@ impl Gateway {
             return Some(GetTaskResult::new(DetailedTask::new(base, payload)));
         }
         self.journal_task(caller, id).await
+    }
+
+    /// `tasks/update` for a run taken as a task: each answer goes to the
+    /// question of its key. `None`: not a run task of `caller`'s here.
+    pub(in crate::serve) fn update_run_task(
+        &self,
+        caller: &Caller,
+        id: &str,
+        mut answers: InputResponses,
+    ) -> Option<Result<(), ErrorData>> {
+        let task = self.run_tasks.runs.lock().get(id).cloned()?;
+        if !owns(caller, task.owner.as_deref()) {
+            return None;
+        }
+        let mut waiting = task.waiting.lock();
+        if let Some(key) = answers
+            .keys()
+            .find(|k| !waiting.iter().any(|(w, _, _)| w == *k))
+        {
+            let shown: String = key.chars().take(64).collect();
+            return Some(Err(ErrorData::invalid_params(
+                format!("the task has no question waiting under {shown:?}"),
+                None,
+            )));
+        }
+        let mut kept = Vec::new();
+        for (key, request, reply) in waiting.drain(..) {
+            match answers.remove(&key) {
+                Some(answer) => {
+                    let _ = reply.send(Ok(answer));
+                }
+                None => kept.push((key, request, reply)),
+            }
+        }
+        *waiting = kept;
+        Some(Ok(()))
     }
 
     /// A run of the journal as a task: running is working, a finished run

@@ -85,6 +85,9 @@ impl Session {
             }
             None => {
                 let (tx, rx) = mpsc::unbounded_channel();
+                // Approvals the call needs, here or in a policy it runs,
+                // are asked of this agent.
+                let caller = caller.clone().asking(agent.asker(&tx));
                 let as_task = self.may_become_task(&params.name, &agent);
                 let work = self.work(params, &agent, &caller, tx)?;
                 if as_task {

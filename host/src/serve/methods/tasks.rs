@@ -248,6 +248,10 @@ impl Gateway {
         ctx: &RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         let id = params.task_id.clone();
+        // weft's own tasks (long policy and code runs) first.
+        if let Some(done) = self.update_run_task(caller, &id, params.input_responses.clone()) {
+            return done;
+        }
         self.task_request(
             caller,
             &id,
