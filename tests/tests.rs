@@ -15,6 +15,7 @@ mod adapters_polyglot;
 mod adapters_router;
 mod agent_oauth;
 mod approvals;
+mod approvals_runs;
 mod audit;
 mod auth_edges;
 mod bindings;

@@ -61,7 +61,7 @@ pub(super) async fn check(
                 f.asked.store(true, std::sync::atomic::Ordering::SeqCst);
             }
             let who = match &req.caller.policy {
-                Some(p) => format!("The policy {} (run by your agent)", crate::error::quote(p)),
+                Some(p) => format!("The run {} your agent started", crate::error::quote(p)),
                 None => "Your agent".to_string(),
             };
             match approval::question(server, tool, req.args.as_deref(), &who) {

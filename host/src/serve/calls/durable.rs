@@ -182,8 +182,18 @@ async fn sweep(gw: &Arc<Gateway>, backend: &Arc<dyn Backend>) -> Result<usize, J
         match prepare(gw, backend, run).await {
             Ok(Some(resumed)) => {
                 started += 1;
-                let gw = gw.clone();
-                tokio::spawn(async move { finish(gw, resumed).await });
+                let id = resumed.recorder.run_id().to_string();
+                let caller = resumed.caller.clone();
+                let runs = gw.clone();
+                super::run_tasks::adopt(gw, &caller, &id, move |asking| {
+                    finish(
+                        runs,
+                        Resumed {
+                            caller: asking,
+                            ..resumed
+                        },
+                    )
+                });
             }
             Ok(None) => {}
             Err(why) => tracing::warn!(run = %id, "cannot resume the run: {why}"),

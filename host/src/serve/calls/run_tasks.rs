@@ -238,6 +238,59 @@ where
     Ok(CallToolResponse::Task(CreateTaskResult::new(seed)))
 }
 
+/// Takes a run this process resumed from the journal as a task of its
+/// owner's: `tasks/get` shows its questions (a resumed run asks again;
+/// it never assumes an earlier answer) and `tasks/update` answers them,
+/// as for a run taken as a task here. `start` gets the caller that asks
+/// through the task; once the run ends, the journal answers for it.
+pub(in crate::serve) fn adopt<F, Fut>(gw: &Arc<Gateway>, caller: &Caller, id: &str, start: F)
+where
+    F: FnOnce(Caller) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slot: Arc<OnceLock<Arc<RunTask>>> = Arc::new(OnceLock::new());
+    let asks = slot.clone();
+    let asker = crate::approval::Asker::new(
+        // Whoever polls the task answers; unanswered, the approval times out.
+        true,
+        Arc::new(move |request| {
+            let asks = asks.clone();
+            Box::pin(async move {
+                let task = asks.get().cloned().ok_or_else(|| {
+                    ErrorData::internal_error("the resumed run is not a task yet", None)
+                })?;
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                task.hold(request, reply);
+                answer.await.map_err(|_| {
+                    ErrorData::internal_error("the question was dropped unanswered", None)
+                })?
+            })
+        }),
+    );
+    let work = start(caller.clone().asking(asker));
+    // The run starts once its task is in place to take its questions.
+    let (go, ready) = tokio::sync::oneshot::channel::<()>();
+    let (runs, key) = (gw.clone(), id.to_string());
+    let handle = tokio::spawn(async move {
+        if ready.await.is_ok() {
+            work.await;
+        }
+        runs.run_tasks.runs.lock().remove(&key);
+    });
+    let task = Arc::new(RunTask {
+        owner: caller.tenant.as_ref().map(|t| t.name.clone()),
+        created_at: now(),
+        done: OnceLock::new(),
+        cancelled: Default::default(),
+        abort: handle.abort_handle(),
+        waiting: Mutex::default(),
+        asked: Default::default(),
+    });
+    let _ = slot.set(task.clone());
+    gw.run_tasks.runs.lock().insert(id.to_string(), task);
+    let _ = go.send(());
+}
+
 impl Gateway {
     /// `tasks/get` for a run taken as a task: from this process's own
     /// record while it has one, else from the journal. `None`: no run of

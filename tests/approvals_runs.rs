@@ -1,0 +1,265 @@
+//! Approvals in runs (issue 59): a call a rule covers, made by code mode
+//! or a durable run, waits for the person behind the agent that started
+//! the run, as an agent's own call does. Code mode pauses on the call and
+//! finishes once approved (the Python SDK agent, both eras). A durable run
+//! taken as a task waits in `input_required`; the question is answered
+//! later with `tasks/update`; after a `kill -9` the resumed run asks
+//! again rather than assume the answer.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::code::{interpreters, weft_code};
+use crate::support::edge::{Answer, Raw, base_of};
+use crate::support::keys::add_key;
+use crate::support::*;
+
+/// Three calls; only the third (`define`) needs approval.
+const THREE_CALLS: &str = "a = tools.call('shift', 'lookup', {'word': 'one'})\nb = tools.call('shift', 'lookup', {'word': 'two'})\nc = tools.call('shift', 'define', {'word': 'three'})\nreturn {'got': [a, b, c]}";
+
+#[test]
+fn a_code_run_pauses_on_its_third_call_until_approved() {
+    let interp = interpreters("python");
+    for era in ["legacy", "2026-07-28"] {
+        let dir = temp_dir();
+        let tools = dir.path().join("tools.json");
+        let record = dir.path().join("calls.log");
+        std::fs::write(
+            &tools,
+            r#"{"lookup": "Looks up a word.", "define": "Defines a word."}"#,
+        )
+        .expect("write tools");
+        let server = repo_root().join("tests/fixtures/python/shifting_server.py");
+        let mut text = String::from(
+            "[settings]\nstartup_timeout = \"60s\"\napproval = [\"shift.define\"]\n[code]\nenabled = true\ngrants = [\"shift.*\"]\n",
+        );
+        text += &command_entry(
+            "shift",
+            &venv_bin("python"),
+            &[
+                &server.display().to_string(),
+                &tools.display().to_string(),
+                "--record",
+                &record.display().to_string(),
+            ],
+        );
+        let cfg = dir.path().join("weft.toml");
+        std::fs::write(&cfg, text).expect("write config");
+        let runs = json!([{"language": "python", "code": THREE_CALLS}]);
+        let arg = json!({"runs": runs, "approval": "approve"});
+        let seen = if era == "legacy" {
+            let target = crate::code_mode::serve_target(&interp, &cfg);
+            crate::serve::agent(&target, era, "code", arg)
+        } else {
+            let mut cmd = weft_code(&interp);
+            cmd.arg("--config").arg(&cfg).current_dir(dir.path());
+            let (_weft, base) = serve_weft_http(&mut cmd);
+            crate::serve::agent(&format!("{base}/mcp"), era, "code", arg)
+        };
+        let run = &seen["runs"][0];
+        assert_eq!(run["error"], false, "{era}: {seen}");
+        assert_eq!(
+            run["structured"],
+            json!({"got": [{"result": "found one"}, {"result": "found two"}, {"result": "found three"}]}),
+            "{era}: {seen}"
+        );
+        let asked = seen["asked"].as_array().expect("asked");
+        assert_eq!(
+            asked.len(),
+            1,
+            "{era}: one question, for the third call: {seen}"
+        );
+        let question = asked[0].as_str().unwrap_or_default();
+        assert!(
+            question.starts_with("The run \"code (python)\" your agent started wants to call the tool \"define\" on the server \"shift\"")
+                && question.contains("\"word\": \"three\""),
+            "{era}: {question}"
+        );
+        let calls = std::fs::read_to_string(&record).unwrap_or_default();
+        assert_eq!(
+            calls.lines().collect::<Vec<_>>(),
+            ["call lookup", "call lookup", "call define"],
+            "{era}"
+        );
+    }
+}
+
+/// `weft serve --http` on port 0 with the config in `dir`.
+fn start(interp: &std::path::Path, dir: &std::path::Path) -> (Background, String) {
+    let mut cmd = weft_code(interp);
+    cmd.current_dir(dir)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .stdout(Stdio::piped());
+    let mut proc = Background::spawn(&mut cmd);
+    let stdout = proc.0.stdout.take().expect("stdout is piped");
+    let banner = first_line(stdout, Duration::from_secs(90));
+    (proc, base_of(&banner))
+}
+
+/// A 2026-07-28 request from an agent that takes tasks and elicitation.
+async fn request(raw: &mut Raw, method: &str, mut params: Value) -> Value {
+    let id = raw.next_id;
+    raw.next_id += 1;
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {
+            "elicitation": {"form": {}},
+            "extensions": {"io.modelcontextprotocol/tasks": {}}
+        },
+        "io.modelcontextprotocol/clientInfo": {"name": "weft-approval-test", "version": "1"},
+    });
+    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    let task = params["taskId"].as_str().unwrap_or_default().to_string();
+    let extra: &[(&str, &str)] = if task.is_empty() {
+        &[]
+    } else {
+        &[("mcp-name", &task)]
+    };
+    let answer: Answer = raw.post(&message, extra).await;
+    answer.message(id)
+}
+
+fn client(base: &str, key: &str) -> Raw {
+    let mut raw = Raw::new(&reqwest::Client::new(), base, "2026-07-28");
+    raw.key = Some(key.to_string());
+    raw
+}
+
+/// Polls `tasks/get` until the task leaves `working`.
+async fn settled(raw: &mut Raw, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got = request(raw, "tasks/get", json!({"taskId": id})).await;
+        match got["result"]["status"].as_str() {
+            Some("working") if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => return got,
+        }
+    }
+}
+
+/// The one question a task in `input_required` shows.
+fn question(got: &Value) -> String {
+    assert_eq!(got["result"]["status"], "input_required", "{got}");
+    let requests = got["result"]["inputRequests"]
+        .as_object()
+        .expect("inputRequests");
+    assert_eq!(requests.keys().collect::<Vec<_>>(), ["weft-0"], "{got}");
+    let asked = &requests["weft-0"];
+    assert_eq!(asked["method"], "elicitation/create", "{got}");
+    asked["params"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_restart() {
+    let interp = interpreters("python");
+    let dir = temp_dir();
+    let record = dir.path().join("record.txt");
+    let mut text = String::from(
+        "[settings]\nstartup_timeout = \"60s\"\njournal = \"journal.db\"\nresume = true\n",
+    );
+    text += &command_entry(
+        "w",
+        &target_bin("weft-faulty-server"),
+        &["--name", "w", "--record", &record.display().to_string()],
+    );
+    // Only tenant a's calls of `echo` wait for approval.
+    for (tenant, approval) in [("a", "approval = [\"w.echo\"]\n"), ("b", "")] {
+        text += &format!(
+            "[tenants.{tenant}]\ninclude = [\"w.*\"]\n{approval}[tenants.{tenant}.code]\nenabled = true\ngrants = [\"w.*\"]\n"
+        );
+    }
+    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
+    let (key_a, key_b) = (add_key(dir.path(), "a"), add_key(dir.path(), "b"));
+    let arrived = || {
+        std::fs::read_to_string(&record)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let code = json!({"language": "python", "code": "r = tools.call('w', 'echo', {'text': 'hello'})\nreturn {'echo': r}"});
+
+    let (mut first, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let mut b = client(&base, &key_b);
+
+    // Tenant b has no rule: its run is answered at once.
+    let plain = request(
+        &mut b,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": code}),
+    )
+    .await;
+    assert_eq!(plain["result"]["resultType"], "complete", "{plain}");
+    assert_eq!(arrived(), 1);
+
+    // Tenant a's run asks: it is a task at once, waiting on the question.
+    let created = request(
+        &mut a,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": code}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_string();
+    let got = settled(&mut a, &id).await;
+    let asked = question(&got);
+    assert!(
+        asked.contains("the tool \"echo\" on the server \"w\""),
+        "{asked}"
+    );
+    // Another tenant can neither see nor answer it.
+    let yes = json!({"weft-0": {"action": "accept", "content": {"approve": true}}});
+    let theirs = request(
+        &mut b,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": yes}),
+    )
+    .await;
+    assert_eq!(
+        theirs["error"]["message"],
+        json!(format!("unknown task {id:?}")),
+        "{theirs}"
+    );
+    assert_eq!(arrived(), 1, "nothing went out while the run waits");
+
+    // weft dies while the question waits; the resumed run asks again.
+    first.0.kill().expect("kill -9 weft");
+    let _ = first.0.wait();
+    let (_second, base) = start(&interp, dir.path());
+    let mut a = client(&base, &key_a);
+    let again = {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
+            if got["result"]["status"] == "input_required" || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert!(question(&again).contains("the tool \"echo\" on the server \"w\""));
+    assert_eq!(arrived(), 1, "the resumed run did not assume the answer");
+
+    // Answered, the run goes on and completes.
+    let updated = request(
+        &mut a,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": yes}),
+    )
+    .await;
+    assert!(updated.get("error").is_none(), "{updated}");
+    let done = settled(&mut a, &id).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["result"]["isError"], json!(false), "{done}");
+    assert_eq!(arrived(), 2, "the approved call went out once");
+}
