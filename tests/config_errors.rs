@@ -60,7 +60,7 @@ fn errors_give_file_line_column_and_key() {
             "[servers.fs]\ncommand = \"x\"\n    zzzzzzzz = 1\n",
             ":3:5: servers.fs: unknown key \"zzzzzzzz\"\n  hint: the keys here are command, args, \
              env, cwd, url, builtin, component, grants, limits, config, egress, egress_headers, security, headers, ca_file, client_cert, client_key, insecure_skip_verify, oauth, transport, type, enabled, disabled, timeout, \
-             priority, scan, pin, domains, include, exclude, restart, retry, breaker, cache, per_tenant, forward_roots, sandbox, era, validateArgs, validate_args, idempotent_tools, durable",
+             priority, scan, pin, approval, domains, include, exclude, restart, retry, breaker, cache, per_tenant, forward_roots, sandbox, era, validateArgs, validate_args, idempotent_tools, durable",
         ),
         (
             "c.toml",

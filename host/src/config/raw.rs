@@ -116,8 +116,10 @@ pub(crate) struct RawServer {
     /// `settings.pin`.
     pub pin: Option<String>,
     /// `true`, `false` or `"destructive"`: whether calls of this server's
-    /// tools (or of those annotated `destructiveHint: true`) wait for a
-    /// person's approval, asked of the agent's user through elicitation.
+    /// tools wait for a person's approval, asked of the agent's user
+    /// through elicitation. `"destructive"` covers the tools that may
+    /// destroy, as MCP reads annotations: all but those annotated
+    /// `readOnlyHint: true` or `destructiveHint: false`.
     #[schemars(extend("default" = false))]
     pub approval: Option<super::approval::RawServerApproval>,
     /// Domains the server serves: a call to `@DOMAIN` goes to the healthy

@@ -26,8 +26,7 @@ use crate::serve::Gateway;
 /// The key of a durable run's id in a `tools/call` result's `_meta`.
 pub const RUN_ID_META: &str = "weft/run-id";
 
-/// `RunOptions::origin` of a run started by `weft serve`.
-pub(in crate::serve) const ORIGIN: &str = "serve";
+use super::RUN_ORIGIN as ORIGIN;
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);

@@ -19,3 +19,7 @@ pub(super) mod interpreter;
 pub(super) mod run_call;
 pub(super) mod run_tasks;
 pub(super) mod tool_call;
+
+/// `RunOptions::origin` of a run started by `weft serve` (a durable run
+/// `durable` starts and resumes, and `run_tasks` answers for).
+pub(in crate::serve) const RUN_ORIGIN: &str = "serve";

@@ -368,7 +368,7 @@ impl Gateway {
             .await
             .ok()?
             .ok()?;
-        if run.options.origin.as_deref() != Some(super::durable::ORIGIN)
+        if run.options.origin.as_deref() != Some(super::RUN_ORIGIN)
             || !owns(caller, run.options.tenant.as_deref())
         {
             return None;
