@@ -377,3 +377,101 @@ fn weft_pins_says_what_is_wrong() {
     }
     assert!(rig.pins_ok(&["list"]).starts_with("no pins in "));
 }
+
+/// An admin tenant reviews and approves over HTTP: `GET /status/pins`
+/// lists the held definition with its diff, the console's tools view
+/// shows it, and `POST /status/pins/approve` serves it at once. A tenant
+/// that is not an admin reaches none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_reviews_and_approves_over_status_and_the_console() {
+    let dir = temp_dir();
+    let rig = Rig::alone(dir.path(), "pin = \"strict\"");
+    assert_eq!(rig.checked(), []);
+    rig.offer(&[("lookup", CHANGED)]);
+    let text = std::fs::read_to_string(&rig.config).expect("config");
+    std::fs::write(
+        &rig.config,
+        format!("{text}[tenants.ops]\nadmin = true\ninclude = [\"shift.*\"]\n[tenants.dev]\ninclude = [\"shift.*\"]\n"),
+    )
+    .expect("write config");
+    let (ops, dev) = (
+        crate::support::keys::add_key_at(&rig.config, "ops"),
+        crate::support::keys::add_key_at(&rig.config, "dev"),
+    );
+    let mut cmd = weft();
+    cmd.arg("--config").arg(&rig.config);
+    let (_serve, base) = serve_weft_http(&mut cmd);
+    let http = reqwest::Client::new();
+    let get = |path: &str, key: &str| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(key.to_string())
+            .send()
+    };
+
+    let refused = get("/status/pins", &dev).await.expect("GET");
+    assert_eq!(refused.status(), 403);
+    let listed = get("/status/pins", &ops).await.expect("GET");
+    assert_eq!(listed.status(), 200);
+    let listed: Value = listed.json().await.expect("JSON");
+    let held = listed["held"].as_array().expect("held");
+    assert_eq!(held.len(), 1, "{listed}");
+    assert_eq!(
+        (&held[0]["server"], &held[0]["tool"], &held[0]["state"]),
+        (&json!("shift"), &json!("lookup"), &json!("changed"))
+    );
+    let diff = held[0]["diff"].as_str().unwrap_or_default();
+    assert!(
+        diff.contains(&format!("+  \"description\": \"{CHANGED}\",")),
+        "{diff}"
+    );
+
+    let page = get("/ui/tools", &ops)
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        page.contains("Held for review") && page.contains("data-held=\"shift.lookup\""),
+        "{page}"
+    );
+    assert!(page.contains(CHANGED), "the diff is on the page");
+
+    let approve = |key: &str, body: Value| {
+        http.post(format!("{base}/status/pins/approve"))
+            .bearer_auth(key.to_string())
+            .json(&body)
+            .send()
+    };
+    let one = json!({"server": "shift", "tool": "lookup"});
+    assert_eq!(
+        approve(&dev, one.clone()).await.expect("POST").status(),
+        403
+    );
+    let unknown = approve(&ops, json!({"server": "shfit"}))
+        .await
+        .expect("POST");
+    assert_eq!(unknown.status(), 400);
+    let done = approve(&ops, one.clone()).await.expect("POST");
+    assert_eq!(done.status(), 200);
+    assert_eq!(
+        done.json::<Value>().await.expect("JSON"),
+        json!({"approved": 1})
+    );
+    let again = approve(&ops, one).await.expect("POST");
+    assert_eq!(again.status(), 404, "nothing is held any more");
+    assert!(
+        rig.pins_ok(&["list"]).contains("status:ops"),
+        "the store says who approved"
+    );
+
+    // Served at once, to the tenant's agent.
+    let seen = crate::serve::agent(
+        &format!("{base}/mcp"),
+        "2026-07-28",
+        "sequence",
+        json!({"key": dev, "calls": [{"tool": "shift__lookup", "args": {"word": "g"}}]}),
+    );
+    assert_eq!(seen["calls"][0]["text"], "found g", "{seen}");
+    assert_eq!(rig.calls(), 1);
+}

@@ -18,6 +18,7 @@
 mod catalogs;
 mod changes;
 mod opening;
+mod pinned;
 mod roots;
 
 use changes::{rebuild, watch_changes};

@@ -220,8 +220,36 @@ impl Pins {
         self.store.is_some()
     }
 
+    /// Approves what `filter` matches that is held (its listed definition
+    /// becomes its pin), as `by`: in the store when there is one, which
+    /// is then read again, else in this process's book. Returns how many.
+    /// Blocking: call it off the async workers.
+    pub fn approve(&self, filter: &Filter, by: &str) -> Result<usize, PinError> {
+        if let Some(store) = &self.store {
+            let n = store.approve(filter, by)?;
+            self.refresh()?;
+            return Ok(n);
+        }
+        let mut n = 0;
+        for (key, row) in self.book.write().iter_mut() {
+            let wanted =
+                |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+            if !(wanted(&filter.scope, &key.scope)
+                && wanted(&filter.server, &key.server)
+                && wanted(&filter.tool, &key.tool))
+            {
+                continue;
+            }
+            if let Some(seen) = row.seen.take() {
+                row.approved = Some(seen);
+                row.approved_by = Some(by.to_string());
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Every pin, in key order.
-    #[cfg(test)]
     pub fn rows(&self) -> Vec<(PinKey, PinRow)> {
         self.book
             .read()

@@ -152,6 +152,38 @@ pub fn tools(hub: &Hub, query: &str) -> (Vec<ToolRow>, usize) {
     (rows, matched)
 }
 
+/// One tool definition held for review: changed since it was pinned, or
+/// new to a server with pins.
+#[derive(Debug, Clone)]
+pub struct HeldRow {
+    /// `server.tool`, with `tenant/` before it for a per-tenant instance.
+    pub name: String,
+    /// `changed` or `new`.
+    pub state: &'static str,
+    /// The pinned definition against the listed one, as a unified diff.
+    pub diff: String,
+}
+
+/// The held tool definitions, at most [`MAX_TOOL_ROWS`].
+pub fn held(hub: &Hub) -> Vec<HeldRow> {
+    hub.held_pins()
+        .into_iter()
+        .take(MAX_TOOL_ROWS)
+        .filter_map(|(key, row)| {
+            let seen = row.seen.as_ref()?;
+            Some(HeldRow {
+                name: clean(&key.shown(), 300),
+                state: if row.approved.is_some() {
+                    "changed"
+                } else {
+                    "new"
+                },
+                diff: clean(&crate::pins::diff(row.approved.as_ref(), seen), MAX_SCHEMA),
+            })
+        })
+        .collect()
+}
+
 /// The runs kept in memory, texts cleaned.
 pub fn runs(hub: &Hub) -> Vec<RunSummary> {
     hub.metrics()

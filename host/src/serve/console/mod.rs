@@ -1,5 +1,6 @@
 //! The console: `/ui` on `weft serve --http`, a read-only page for
-//! operators with four views (servers, tools, runs, audit).
+//! operators with four views (servers, tools, runs, audit); the tools
+//! view shows the definitions held for review first, each with its diff.
 //!
 //! Who may look: with tenants configured, an admin tenant (the keys that
 //! may read `/status`), by `Authorization: Bearer KEY` or by signing in
@@ -264,7 +265,7 @@ async fn fragment(c: &Console, view: View, params: &HashMap<String, String>) -> 
         View::Tools => {
             let q = param(params, "q");
             let (rows, matched) = data::tools(hub, &q);
-            render::tools(&rows, matched, &q)
+            render::tools(&rows, matched, &q, &data::held(hub))
         }
         View::Runs => render::runs(&data::runs(hub)),
         View::Audit => {

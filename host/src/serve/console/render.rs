@@ -5,7 +5,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::data::{self, AuditFilter, AuditTail, ServerRow, ToolRow};
+use super::data::{self, AuditFilter, AuditTail, HeldRow, ServerRow, ToolRow};
 use crate::recent::RunSummary;
 
 /// The four views.
@@ -225,8 +225,28 @@ pub fn servers(rows: &[ServerRow]) -> Markup {
     }
 }
 
-pub fn tools(rows: &[ToolRow], matched: usize, query: &str) -> Markup {
+pub fn tools(rows: &[ToolRow], matched: usize, query: &str, held: &[HeldRow]) -> Markup {
     html! {
+        @if !held.is_empty() {
+            h2 { "Held for review " span.count { (held.len()) } }
+            p.note {
+                "These definitions differ from the ones weft pinned. Approve one with "
+                code { "weft pins approve SERVER.TOOL" } " or "
+                code { "POST /status/pins/approve" } "."
+            }
+            table.held {
+                thead { tr { th { "tool" } th { "state" } th { "pinned against listed" } } }
+                tbody {
+                    @for h in held {
+                        tr data-held=(h.name) {
+                            td.name { (h.name) }
+                            td { span class=(format!("status {}", h.state)) { (h.state) } }
+                            td { details { summary { "diff" } pre.diff { (h.diff) } } }
+                        }
+                    }
+                }
+            }
+        }
         h1 { "Tools " span.count { (matched) } }
         form.search method="get" action="/ui/tools" {
             input #q type="search" name="q" value=(query) placeholder="search names and descriptions";

@@ -162,7 +162,9 @@ where
         let Some(tenant) = caller.tenant.clone() else {
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, "a key without a tenant");
         };
-        if (path == "/status" || path == "/metrics") && !tenant.admin {
+        if (path == "/status" || path.starts_with("/status/") || path == "/metrics")
+            && !tenant.admin
+        {
             return refuse(
                 StatusCode::FORBIDDEN,
                 &format!(

@@ -99,6 +99,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         .nest_service("/mcp", service)
         .merge(legacy)
         .merge(console)
+        .merge(super::status_pins::routes(hub.clone(), options.loopback))
         .route("/health", axum::routing::get(|| async { "ok\n" }))
         .route(
             "/status",
@@ -225,6 +226,7 @@ fn host_and_origin(allowed: &super::origin::Allowed, request: &Request) -> Optio
     let path = request.uri().path();
     if !(path.starts_with("/mcp")
         || matches!(path, "/status" | "/metrics" | "/sse" | "/messages")
+        || path.starts_with("/status/")
         || is_console(path))
     {
         return None;

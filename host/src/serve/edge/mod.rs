@@ -21,5 +21,6 @@ pub(super) mod listener;
 pub(super) mod origin;
 pub(super) mod self_wake;
 pub(super) mod sessions;
+pub(super) mod status_pins;
 
 pub use http::{HttpOptions, serve_http};
