@@ -54,7 +54,7 @@ impl Catalogs {
                 let listing = u.listing();
                 let mode = u.config.pin.unwrap_or(settings.pin);
                 let scope = u.tenant.as_deref().unwrap_or("");
-                let holds = pins.judge(scope, u.name(), mode, &listing.tools);
+                let holds = pins.judge((scope, u.name()), mode, &listing, &listing.tools);
                 (&**u, listing, holds)
             })
             .collect();

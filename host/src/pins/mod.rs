@@ -43,6 +43,10 @@ use crate::config::PinMode;
 /// weft store.
 pub const MAX_DEF_TEXT: usize = 256 * 1024;
 
+/// The longest tool name pinned: the longest a call may name (the
+/// router's `MAX_NAME_BYTES`, which a unit test holds this to).
+pub const MAX_PINNED_NAME: usize = 512;
+
 /// Which pin: the scope (a tenant, or empty for a shared server), the
 /// server and the tool's own name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -162,8 +166,19 @@ pub enum Write {
     Clear(PinKey, String),
 }
 
+/// The digests of one instance's listing, kept while that listing is
+/// current: a catalog rebuilt for another server's change does not hash
+/// this one's tools again. The listing is held, so its address cannot be
+/// reused by a newer listing while the entry stands.
+struct Digested {
+    listing: Arc<dyn std::any::Any + Send + Sync>,
+    defs: Arc<Vec<(String, Def)>>,
+}
+
 /// The pins this process knows, and the store behind them.
 pub struct Pins {
+    /// Each instance's last digests, by (scope, server).
+    digested: Mutex<HashMap<(String, String), Digested>>,
     book: RwLock<BTreeMap<PinKey, PinRow>>,
     store: Option<Arc<dyn Store>>,
     writes: Mutex<Option<std::sync::mpsc::Sender<Write>>>,
@@ -181,6 +196,7 @@ impl Pins {
     /// Pins kept for this process's life only (no state to keep them in).
     pub fn in_memory() -> Pins {
         Pins {
+            digested: Mutex::default(),
             book: RwLock::default(),
             store: None,
             writes: Mutex::new(None),
@@ -208,6 +224,7 @@ impl Pins {
             })
             .map_err(|e| PinError::Store(format!("cannot start the pins' writer: {e}")))?;
         Ok(Pins {
+            digested: Mutex::default(),
             book: RwLock::new(rows.into_iter().collect()),
             store: Some(store),
             writes: Mutex::new(Some(tx)),
@@ -281,18 +298,21 @@ impl Pins {
     /// Judges a server's listed tools against their pins, pinning what is
     /// first seen: the tools that do not match, by name. Idempotent for
     /// the same listing, so each audience's catalog may ask.
-    pub fn judge(
+    /// `listing` is what holds `tools`: while the same listing comes back,
+    /// their digests are not computed again.
+    pub fn judge<L: Send + Sync + 'static>(
         &self,
-        scope: &str,
-        server: &str,
+        (scope, server): (&str, &str),
         mode: PinMode,
+        listing: &Arc<L>,
         tools: &[Tool],
     ) -> HashMap<String, Hold> {
         let mut holds = HashMap::new();
         if mode == PinMode::Off || tools.is_empty() {
             return holds;
         }
-        let defs: Vec<(&str, Def)> = tools.iter().map(|t| (&*t.name, Def::of(t))).collect();
+        let defs = self.defs((scope, server), listing, tools);
+        let defs = defs.iter().map(|(name, def)| (name.as_str(), def.clone()));
         let mut writes = Vec::new();
         {
             let mut book = self.book.write();
@@ -358,6 +378,39 @@ impl Pins {
         }
         self.send(writes);
         holds
+    }
+
+    /// The digests of `tools`, from the last judgement of the same
+    /// `listing` when there was one.
+    fn defs<L: Send + Sync + 'static>(
+        &self,
+        key: (&str, &str),
+        listing: &Arc<L>,
+        tools: &[Tool],
+    ) -> Arc<Vec<(String, Def)>> {
+        let key = (key.0.to_string(), key.1.to_string());
+        let same = |d: &Digested| std::ptr::addr_eq(Arc::as_ptr(&d.listing), Arc::as_ptr(listing));
+        if let Some(d) = self.digested.lock().get(&key).filter(|d| same(d)) {
+            return d.defs.clone();
+        }
+        // A name no call can use (the router refuses longer ones) is not
+        // stored: a server cannot make weft keep unbounded keys.
+        let defs: Arc<Vec<(String, Def)>> = Arc::new(
+            tools
+                .iter()
+                .filter(|t| t.name.len() <= MAX_PINNED_NAME)
+                .map(|t| (t.name.to_string(), Def::of(t)))
+                .collect(),
+        );
+        let held: Arc<dyn std::any::Any + Send + Sync> = listing.clone();
+        self.digested.lock().insert(
+            key,
+            Digested {
+                listing: held,
+                defs: defs.clone(),
+            },
+        );
+        defs
     }
 
     fn send(&self, writes: Vec<Write>) {

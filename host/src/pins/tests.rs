@@ -1,6 +1,33 @@
 use super::*;
 use crate::config::PinMode;
 
+/// Judges `tools` as a new listing (a fresh allocation, as each relist is).
+fn judged(pins: &Pins, key: (&str, &str), mode: PinMode, tools: &[Tool]) -> HashMap<String, Hold> {
+    let listing = Arc::new(tools.to_vec());
+    pins.judge(key, mode, &listing, &listing)
+}
+
+#[test]
+fn the_same_listing_is_hashed_once_and_a_new_one_again() {
+    let pins = Pins::in_memory();
+    let first = Arc::new(vec![tool("a", "one")]);
+    assert!(
+        pins.judge(("", "s"), PinMode::Strict, &first, &first)
+            .is_empty()
+    );
+    let cached = pins.defs(("", "s"), &first, &first);
+    assert!(Arc::ptr_eq(&cached, &pins.defs(("", "s"), &first, &first)));
+    // A relisting with a changed tool is a new listing: hashed, and held.
+    let second = Arc::new(vec![tool("a", "two")]);
+    let holds = pins.judge(("", "s"), PinMode::Strict, &second, &second);
+    assert_eq!(holds["a"].kind, HoldKind::Changed);
+    // A name longer than any call may use is not pinned.
+    let long = Arc::new(vec![tool(&"x".repeat(MAX_PINNED_NAME + 1), "d")]);
+    assert!(pins.defs(("", "u"), &long, &long).is_empty());
+    // The first listing's digests are not another server's.
+    assert!(!Arc::ptr_eq(&cached, &pins.defs(("", "t"), &first, &first)));
+}
+
 fn tool(name: &str, description: &str) -> Tool {
     serde_json::from_value(serde_json::json!({
         "name": name,
@@ -68,11 +95,8 @@ fn first_listing_pins_and_a_change_is_held_by_mode() {
         (PinMode::Strict, true),
     ] {
         let pins = Pins::in_memory();
-        assert!(
-            pins.judge("", "s", mode, &[tool("a", "one"), tool("b", "x")])
-                .is_empty()
-        );
-        let holds = pins.judge("", "s", mode, &[tool("a", "two"), tool("b", "x")]);
+        assert!(judged(&pins, ("", "s"), mode, &[tool("a", "one"), tool("b", "x")]).is_empty());
+        let holds = judged(&pins, ("", "s"), mode, &[tool("a", "two"), tool("b", "x")]);
         assert_eq!(holds.len(), 1, "{mode:?}");
         let hold = &holds["a"];
         assert_eq!(hold.kind, HoldKind::Changed);
@@ -83,11 +107,11 @@ fn first_listing_pins_and_a_change_is_held_by_mode() {
         );
         // Judging the same listing again decides the same.
         assert_eq!(
-            pins.judge("", "s", mode, &[tool("a", "two"), tool("b", "x")]),
+            judged(&pins, ("", "s"), mode, &[tool("a", "two"), tool("b", "x")]),
             holds
         );
         // Back to the pinned definition: nothing held, nothing seen.
-        assert!(pins.judge("", "s", mode, &[tool("a", "one")]).is_empty());
+        assert!(judged(&pins, ("", "s"), mode, &[tool("a", "one")]).is_empty());
         assert!(pins.rows().iter().all(|(_, r)| r.seen.is_none()));
     }
 }
@@ -100,34 +124,33 @@ fn a_new_tool_is_held_only_under_strict() {
         (PinMode::Strict, true),
     ] {
         let pins = Pins::in_memory();
-        pins.judge("", "s", mode, &[tool("a", "one")]);
-        let holds = pins.judge("", "s", mode, &[tool("a", "one"), tool("new", "n")]);
+        judged(&pins, ("", "s"), mode, &[tool("a", "one")]);
+        let holds = judged(
+            &pins,
+            ("", "s"),
+            mode,
+            &[tool("a", "one"), tool("new", "n")],
+        );
         assert_eq!(
             holds.get("new").map(|h| (h.kind, h.hidden)),
             held.then_some((HoldKind::New, true)),
             "{mode:?}"
         );
         // Another server's first listing is trusted on first use.
-        assert!(pins.judge("", "t", mode, &[tool("z", "z")]).is_empty());
+        assert!(judged(&pins, ("", "t"), mode, &[tool("z", "z")]).is_empty());
     }
 }
 
 #[test]
 fn off_pins_nothing_and_scopes_are_apart() {
     let pins = Pins::in_memory();
-    assert!(
-        pins.judge("", "s", PinMode::Off, &[tool("a", "one")])
-            .is_empty()
-    );
+    assert!(judged(&pins, ("", "s"), PinMode::Off, &[tool("a", "one")]).is_empty());
     assert!(pins.rows().is_empty());
-    pins.judge("acme", "s", PinMode::Strict, &[tool("a", "one")]);
+    judged(&pins, ("acme", "s"), PinMode::Strict, &[tool("a", "one")]);
     // Another tenant's instance of the same server has pins of its own.
-    assert!(
-        pins.judge("globex", "s", PinMode::Strict, &[tool("a", "two")])
-            .is_empty()
-    );
+    assert!(judged(&pins, ("globex", "s"), PinMode::Strict, &[tool("a", "two")]).is_empty());
     assert_eq!(
-        pins.judge("acme", "s", PinMode::Strict, &[tool("a", "two")])["a"].kind,
+        judged(&pins, ("acme", "s"), PinMode::Strict, &[tool("a", "two")])["a"].kind,
         HoldKind::Changed
     );
 }

@@ -128,3 +128,11 @@ fn unanswered(timeout: std::time::Duration) -> String {
         humantime::format_duration(timeout)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pins_keep_every_name_a_call_may_use() {
+        assert_eq!(crate::pins::MAX_PINNED_NAME, super::super::MAX_NAME_BYTES);
+    }
+}
