@@ -223,29 +223,7 @@ async fn many_servers(dir: &std::path::Path) {
         "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
         "io.modelcontextprotocol/clientCapabilities": {}}}})
     .to_string();
-    let mut raw = Vec::new();
-    let mut body_bytes = 0;
-    for i in 0..LISTS + 20 {
-        let t = Instant::now();
-        let text = http
-            .post(format!("http://127.0.0.1:{port}/mcp"))
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
-            .body(body.clone())
-            .send()
-            .await
-            .expect("weft answers")
-            .bytes()
-            .await
-            .expect("a body");
-        if i >= 20 {
-            raw.push(t.elapsed());
-        }
-        body_bytes = text.len();
-        assert!(text.len() > 100_000, "a full list: {} bytes", text.len());
-    }
+    let (raw, body_bytes) = plain_lists(&http, port, &body).await;
     let (raw50, raw99) = record::latency("5", "tools/list 5000 tools (HTTP, body received)", raw);
     record::figure(
         "5",
@@ -285,6 +263,78 @@ async fn many_servers(dir: &std::path::Path) {
     record::figure("5", "weft RSS with 50 servers", rss, "MiB");
     drop(client);
     drop(weft);
+
+    // The same list served by a weft with neither pins nor the scanner,
+    // side by side: what trust on the wire costs as served.
+    let off = text.replace(
+        "[settings]\n",
+        "[settings]\npin = \"off\"\nscan = \"off\"\n",
+    );
+    std::fs::write(dir.join("off.toml"), &off).unwrap();
+    let bare = Background::spawn(
+        support::weft()
+            .current_dir(dir)
+            .args(["--config", "off.toml", "serve", "--http", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let port = ports::bound_port(bare.0.id(), Duration::from_secs(120));
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "http://127.0.0.1:{port}/mcp"
+        )))
+        .await
+        .expect("client connects");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.list_tools(None).await.map_or(0, |r| r.tools.len()) < want
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(client);
+    let (raw, _) = plain_lists(&http, port, &body).await;
+    let (off50, off99) = record::latency(
+        "5",
+        "tools/list 5000 tools (HTTP, body received), pin and scan off",
+        raw,
+    );
+    println!(
+        "tools/list of {want} tools with pin and scan off, plain HTTP until the body is in: p50 {:.2} ms, p99 {:.2} ms (pinned and scanned: p50 {:.2} ms)",
+        off50 / 1e3,
+        off99 / 1e3,
+        raw50 / 1e3
+    );
+    drop(bare);
+}
+
+/// Times [`LISTS`] stateless `tools/list` requests over plain HTTP, each
+/// until its whole body has arrived (after 20 untimed), and the body's
+/// size.
+async fn plain_lists(http: &reqwest::Client, port: u16, body: &str) -> (Vec<Duration>, usize) {
+    let mut raw = Vec::new();
+    let mut body_bytes = 0;
+    for i in 0..LISTS + 20 {
+        let t = Instant::now();
+        let text = http
+            .post(format!("http://127.0.0.1:{port}/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("weft answers")
+            .bytes()
+            .await
+            .expect("a body");
+        if i >= 20 {
+            raw.push(t.elapsed());
+        }
+        body_bytes = text.len();
+        assert!(text.len() > 100_000, "a full list: {} bytes", text.len());
+    }
+    (raw, body_bytes)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
