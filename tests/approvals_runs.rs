@@ -263,3 +263,80 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
     assert_eq!(done["result"]["result"]["isError"], json!(false), "{done}");
     assert_eq!(arrived(), 2, "the approved call went out once");
 }
+
+/// A durable policy run (the Rust policy template, calling
+/// server-everything's `echo`) taken as a task, its question declined
+/// with `tasks/update`: the task completes as the policy's error, which
+/// says the call was declined, and `echo` was never called.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_declined_policy_task_ends_with_the_reason() {
+    let dir = temp_dir();
+    let mut text = String::from(
+        "[settings]\nstartup_timeout = \"60s\"\njournal = \"journal.db\"\naudit = \"audit.jsonl\"\n",
+    );
+    text += &npm_entry("everything", "server-everything", &["stdio"]);
+    text += &format!(
+        "[policies.greet]\npath = {}\ngrants = [\"everything.echo\"]\n",
+        q(guest_wasm("weft-policy-template").display().to_string())
+    );
+    text += "[tenants.a]\ninclude = [\"everything.*\"]\npolicies = [\"greet\"]\napproval = [\"everything.echo\"]\n";
+    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
+    let key = add_key(dir.path(), "a");
+    let mut cmd = weft();
+    cmd.current_dir(dir.path());
+    let (_weft, base) = serve_weft_http(&mut cmd);
+    let mut a = client(&base, &key);
+
+    let created = request(
+        &mut a,
+        "tools/call",
+        json!({"name": "greet", "arguments": {"message": "hi"}}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_string();
+    let asked = question(&settled(&mut a, &id).await);
+    assert!(asked.starts_with("The run \"greet\" your agent started wants to call the tool \"echo\" on the server \"everything\""), "{asked}");
+
+    let no = json!({"weft-0": {"action": "decline"}});
+    let updated = request(
+        &mut a,
+        "tasks/update",
+        json!({"taskId": id, "inputResponses": no}),
+    )
+    .await;
+    assert!(updated.get("error").is_none(), "{updated}");
+    let done = settled(&mut a, &id).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["result"]["isError"], true, "{done}");
+    let said = done["result"]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        said.contains("declined: the person declined the call"),
+        "{said}"
+    );
+
+    // The audit has the decline, and no call of echo.
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log");
+    let records: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    let approvals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["route"] == "approval")
+        .collect();
+    assert_eq!(approvals.len(), 1, "{audit}");
+    assert_eq!(approvals[0]["outcome"], "declined");
+    assert_eq!(approvals[0]["tenant"], "a");
+    assert_eq!(approvals[0]["target"], "tenants.a.approval");
+    let echoed = records
+        .iter()
+        .filter(|r| r["route"] == "tool-call" && r["tool"] == "echo" && r["outcome"] == "ok")
+        .count();
+    assert_eq!(echoed, 0, "{audit}");
+}
