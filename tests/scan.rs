@@ -169,18 +169,7 @@ fn no_tool_of_the_real_servers_is_flagged() {
         &[&data.display().to_string()],
     );
     text += &sandbox_write(&[&data]);
-    text += &npm_entry("memory", "server-memory", &[]);
-    text += &command_entry(
-        "time",
-        &venv_bin("mcp-server-time"),
-        &["--local-timezone", "UTC"],
-    );
-    text += &command_entry(
-        "git",
-        &venv_bin("mcp-server-git"),
-        &["--repository", &repo.display().to_string()],
-    );
-    text += &sandbox_write(&[&repo]);
+    text += &git_time_memory_entries(dir.path(), &repo);
     let path = dir.path().join("weft.toml");
     std::fs::write(&path, text).expect("write config");
     let out = weft()
