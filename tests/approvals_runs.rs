@@ -4,7 +4,8 @@
 //! finishes once approved (the Python SDK agent, both eras). A durable run
 //! taken as a task waits in `input_required`; the question is answered
 //! later with `tasks/update`; after a `kill -9` the resumed run asks
-//! again rather than assume the answer.
+//! again rather than assume the answer, even for a call that is not safe
+//! to repeat.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -169,8 +170,10 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
         &target_bin("weft-faulty-server"),
         &["--name", "w", "--record", &record.display().to_string()],
     );
-    // Only tenant a's calls of `echo` wait for approval.
-    for (tenant, approval) in [("a", "approval = [\"w.echo\"]\n"), ("b", "")] {
+    // Only tenant a's calls of `slow` wait for approval. `slow` is not
+    // safe to repeat: after a crash, only the journal's record that it
+    // waited (and was not sent) lets the resumed run ask again.
+    for (tenant, approval) in [("a", "approval = [\"w.slow\"]\n"), ("b", "")] {
         text += &format!(
             "[tenants.{tenant}]\ninclude = [\"w.*\"]\n{approval}[tenants.{tenant}.code]\nenabled = true\ngrants = [\"w.*\"]\n"
         );
@@ -183,7 +186,7 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
             .lines()
             .count()
     };
-    let code = json!({"language": "python", "code": "r = tools.call('w', 'echo', {'text': 'hello'})\nreturn {'echo': r}"});
+    let code = json!({"language": "python", "code": "r = tools.call('w', 'slow', {'ms': 10})\nreturn {'slow': r}"});
 
     let (mut first, base) = start(&interp, dir.path());
     let mut a = client(&base, &key_a);
@@ -214,7 +217,7 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
     let got = settled(&mut a, &id).await;
     let asked = question(&got);
     assert!(
-        asked.contains("the tool \"echo\" on the server \"w\""),
+        asked.contains("the tool \"slow\" on the server \"w\""),
         "{asked}"
     );
     // Another tenant can neither see nor answer it.
@@ -247,7 +250,7 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    assert!(question(&again).contains("the tool \"echo\" on the server \"w\""));
+    assert!(question(&again).contains("the tool \"slow\" on the server \"w\""));
     assert_eq!(arrived(), 1, "the resumed run did not assume the answer");
 
     // Answered, the run goes on and completes.

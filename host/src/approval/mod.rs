@@ -58,6 +58,27 @@ impl Asker {
     }
 }
 
+/// Told when a call begins to wait for a person (`false`) and when it is
+/// approved (`true`), before it goes out: a journaled run records that
+/// the call has not been sent while it waits, so a run resumed after a
+/// crash asks again. `Err` when the approval could not be recorded (the
+/// call is then not sent).
+#[derive(Clone)]
+pub struct Note(pub Arc<dyn Fn(bool) -> BoxFuture<'static, Result<(), String>> + Send + Sync>);
+
+impl std::fmt::Debug for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Note")
+    }
+}
+
+impl Note {
+    /// Tells the note the call waits (`false`) or was approved (`true`).
+    pub async fn tell(&self, approved: bool) -> Result<(), String> {
+        (self.0)(approved).await
+    }
+}
+
 /// Why a call waits for approval: the rule that matched, for the question
 /// and the audit.
 #[derive(Debug, Clone, PartialEq, Eq)]

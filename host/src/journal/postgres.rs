@@ -276,6 +276,7 @@ impl Writer {
                 }
                 Op::Event { run, event } => {
                     let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
+                    let resolution = event.resolution.map(|r| r.as_str());
                     let n = tx
                         .execute(
                             &st.event,
@@ -288,6 +289,7 @@ impl Writer {
                                 &event.started_at,
                                 &event.finished_at,
                                 &owner,
+                                &resolution,
                             ],
                         )
                         .map_err(sql)?;
@@ -341,10 +343,10 @@ impl Writer {
 static EVENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "INSERT INTO weft_events (run_id, seq, kind, request, result, resolution, started_at, finished_at)
-         SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, NULL, $6::bigint, $7::bigint
+         SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, $9::text, $6::bigint, $7::bigint
          WHERE {}
          ON CONFLICT (run_id, seq) DO UPDATE SET kind = excluded.kind, request = excluded.request,
-             result = excluded.result, resolution = NULL, started_at = excluded.started_at,
+             result = excluded.result, resolution = excluded.resolution, started_at = excluded.started_at,
              finished_at = excluded.finished_at",
         lease::held(1, 8).replace("$1", "$1::text").replace("$8", "$8::text")
     )

@@ -215,6 +215,38 @@ impl Recorder {
         Step::Live { seq, n, intent: rx }
     }
 
+    /// Marks call `seq` (its intent already queued) as waiting for a
+    /// person's approval, not sent (a resume sends it again, and so asks
+    /// again), or, `approved`, as about to be sent (in doubt again should
+    /// the run stop now). The approved mark is stored before the call goes
+    /// out: the receiver hears when.
+    pub fn approval(
+        &self,
+        seq: u64,
+        request: &CallRequest,
+        approved: bool,
+    ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
+        let when = if approved { Store::Waited } else { Store::Soon };
+        let (tx, rx) = when.ack();
+        let event = Event {
+            seq,
+            kind: Kind::Call,
+            request: request.to_json(),
+            result: None,
+            resolution: (!approved).then_some(super::model::Resolution::NotDone),
+            started_at: now_us(),
+            finished_at: None,
+        };
+        self.backend.submit(
+            Op::Event {
+                run: self.run.clone(),
+                event,
+            },
+            tx,
+        );
+        rx
+    }
+
     /// Queues a call's result, to be stored as `when` says; the receiver
     /// (for [`Store::Waited`]) hears when it is.
     pub fn end_call(

@@ -272,7 +272,7 @@ fn apply(conn: &mut Connection, batch: &[Queued], holder: &Holder) -> Result<(),
             Op::Event { run, event } => tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO events (run_id, seq, kind, request, result, resolution, started_at, finished_at)
-                     SELECT ?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?9, ?6, ?7
                      WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND holder = ?8)",
                 )
                 .map_err(sql)?
@@ -284,7 +284,8 @@ fn apply(conn: &mut Connection, batch: &[Queued], holder: &Holder) -> Result<(),
                     event.result,
                     event.started_at,
                     event.finished_at,
-                    me
+                    me,
+                    event.resolution.map(|r| r.as_str())
                 ])
                 .map_err(sql)
                 .map(|n| (n, run))?,

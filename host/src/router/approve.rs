@@ -64,6 +64,12 @@ pub(super) async fn check(
                 Some(p) => format!("The run {} your agent started", crate::error::quote(p)),
                 None => "Your agent".to_string(),
             };
+            let note = req.caller.approval_note.as_ref();
+            if let Some(note) = note
+                && let Err(e) = note.tell(false).await
+            {
+                tracing::warn!(server, tool, "the journal could not record the wait: {e}");
+            }
             match approval::question(server, tool, req.args.as_deref(), &who) {
                 Err(e) => Err(("unasked", format!("weft could not write the question: {e}"))),
                 Ok(question) => match tokio::time::timeout(timeout, asker.ask(question)).await {
@@ -92,6 +98,18 @@ pub(super) async fn check(
                 },
             }
         }
+    };
+    // A journaled run records the yes before the call goes out.
+    let outcome = match (outcome, &req.caller.approval_note) {
+        (Ok(()), Some(note)) => note.tell(true).await.map_err(|e| {
+            (
+                "unasked",
+                format!(
+                    "the run's journal could not record the approval, so the call was not sent: {e}"
+                ),
+            )
+        }),
+        (outcome, _) => outcome,
     };
     let answer = match &outcome {
         Ok(()) => Answer::Approved.as_str(),

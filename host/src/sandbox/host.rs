@@ -212,9 +212,21 @@ impl RunCtx {
     /// One call, through grants and the router.
     pub(crate) async fn call(
         &self,
+        server: String,
+        tool: String,
+        args: String,
+    ) -> Result<String, CallError> {
+        self.call_noted(server, tool, args, None).await
+    }
+
+    /// [`RunCtx::call`], its approval (if a rule asks for one) told to
+    /// `note`: the journal's record of the call.
+    pub(crate) async fn call_noted(
+        &self,
         mut server: String,
         mut tool: String,
         args: String,
+        note: Option<crate::approval::Note>,
     ) -> Result<String, CallError> {
         // Names are capped before anything stores, logs or audits them.
         if server.len() > MAX_NAME || tool.len() > MAX_NAME {
@@ -262,10 +274,18 @@ impl RunCtx {
             },
         };
         let started = Instant::now();
-        let outcome = self
-            .hub
-            .call_tool_as(&self.caller, &server, &tool, args)
-            .await;
+        let noted;
+        let caller = match note {
+            Some(note) => {
+                noted = Caller {
+                    approval_note: Some(note),
+                    ..self.caller.clone()
+                };
+                &noted
+            }
+            None => &self.caller,
+        };
+        let outcome = self.hub.call_tool_as(caller, &server, &tool, args).await;
         let ms = started.elapsed().as_secs_f64() * 1e3;
         match outcome {
             Ok(result) => {

@@ -69,7 +69,10 @@ impl RunCtx {
                         })?;
                     }
                     crash::point(Point::AfterIntent, n);
-                    let outcome = self.call(server.clone(), tool.clone(), args).await;
+                    let note = approval_note(journal, seq, (&server, &tool, &args));
+                    let outcome = self
+                        .call_noted(server.clone(), tool.clone(), args, Some(note))
+                        .await;
                     crash::point(Point::AfterSend, n);
                     let stored = match &outcome {
                         Ok(text) => CallOutcome::Ok(text.clone()),
@@ -152,4 +155,29 @@ impl RunCtx {
         }
         self.progress(done, total, message);
     }
+}
+
+/// What the router tells the journal of call `seq` when it waits for a
+/// person's approval (recorded as not sent, so a resume asks again) and
+/// when it is approved (recorded, and waited for, before it is sent).
+fn approval_note(
+    journal: &std::sync::Arc<crate::journal::Recorder>,
+    seq: u64,
+    (server, tool, args): (&str, &str, &str),
+) -> crate::approval::Note {
+    let journal = journal.clone();
+    let request = CallRequest {
+        server: server.to_string(),
+        tool: tool.to_string(),
+        args: args.to_string(),
+    };
+    crate::approval::Note(std::sync::Arc::new(move |approved| {
+        let stored = journal.approval(seq, &request, approved);
+        Box::pin(async move {
+            match stored {
+                Some(rx) => wait(rx).await.map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        })
+    }))
 }

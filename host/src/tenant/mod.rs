@@ -296,6 +296,9 @@ pub struct Caller {
     /// code or an adapter. `None` at the command line and in a resumed
     /// run with no agent waiting.
     pub asker: Option<crate::approval::Asker>,
+    /// Told when this one call waits for approval and when it is
+    /// approved (a journaled run's call: see [`crate::approval::Note`]).
+    pub approval_note: Option<crate::approval::Note>,
 }
 
 /// A rate token taken at the HTTP edge for one request, shared by the
