@@ -195,13 +195,26 @@ impl Recorder {
         };
         let n = self.sent.fetch_add(1, Ordering::Relaxed) + 1;
         super::crash::point(super::crash::Point::BeforeIntent, n);
+        let intent = self.call_intent(seq, text, None, when);
+        Step::Live { seq, n, intent }
+    }
+
+    /// Queues call `seq`'s intent (its row without a result), marked
+    /// `resolution`, to be stored as `when` says.
+    fn call_intent(
+        &self,
+        seq: u64,
+        request: String,
+        resolution: Option<super::model::Resolution>,
+        when: Store,
+    ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
         let (tx, rx) = when.ack();
         let event = Event {
             seq,
             kind: Kind::Call,
-            request: text,
+            request,
             result: None,
-            resolution: None,
+            resolution,
             started_at: now_us(),
             finished_at: None,
         };
@@ -212,7 +225,7 @@ impl Recorder {
             },
             tx,
         );
-        Step::Live { seq, n, intent: rx }
+        rx
     }
 
     /// Marks call `seq` (its intent already queued) as waiting for a
@@ -227,24 +240,8 @@ impl Recorder {
         approved: bool,
     ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
         let when = if approved { Store::Waited } else { Store::Soon };
-        let (tx, rx) = when.ack();
-        let event = Event {
-            seq,
-            kind: Kind::Call,
-            request: request.to_json(),
-            result: None,
-            resolution: (!approved).then_some(super::model::Resolution::NotDone),
-            started_at: now_us(),
-            finished_at: None,
-        };
-        self.backend.submit(
-            Op::Event {
-                run: self.run.clone(),
-                event,
-            },
-            tx,
-        );
-        rx
+        let mark = (!approved).then_some(super::model::Resolution::NotDone);
+        self.call_intent(seq, request.to_json(), mark, when)
     }
 
     /// Queues a call's result, to be stored as `when` says; the receiver
