@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::support::recorded::{audit_records, on_route, recorded, shifting_entry};
 use crate::support::*;
 
 /// A config in `dir` with the recording server `shift` (one tool,
@@ -26,19 +27,9 @@ impl Rig {
         let tools = dir.join("tools.json");
         let record = dir.join("calls.log");
         std::fs::write(&tools, r#"{"lookup": "Looks up a word."}"#).expect("write tools");
-        let server = repo_root().join("tests/fixtures/python/shifting_server.py");
         let text = format!(
             "[settings]\n{settings}\n{}",
-            command_entry(
-                "shift",
-                &venv_bin("python"),
-                &[
-                    &server.display().to_string(),
-                    &tools.display().to_string(),
-                    "--record",
-                    &record.display().to_string(),
-                ],
-            )
+            shifting_entry("shift", &tools, &record)
         );
         let config = dir.join("weft.toml");
         std::fs::write(&config, text).expect("write config");
@@ -51,10 +42,7 @@ impl Rig {
 
     /// How many calls reached the server.
     fn calls(&self) -> usize {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .count()
+        recorded(&self.record).len()
     }
 
     /// `weft serve` on stdio, as an argv for the agents.
@@ -73,6 +61,15 @@ impl Rig {
     fn legacy(&self, agent: Value) -> Value {
         let argv = json!(self.stdio()).to_string();
         crate::serve::agent(&argv, "legacy", "sequence", with_call(agent))
+    }
+
+    /// The agent in `era`: [`Rig::legacy`] or [`Rig::modern`].
+    fn agent(&self, era: &str, agent: Value) -> Value {
+        if era == "legacy" {
+            self.legacy(agent)
+        } else {
+            self.modern(agent)
+        }
     }
 
     /// The same agent in 2026-07-28 over `weft serve --http`.
@@ -134,34 +131,20 @@ fn an_approved_call_happens_once_in_both_eras() {
             &format!("{RULE}\naudit = {}", q(audit.display().to_string())),
         );
         let answer = json!({"approval": "approve"});
-        let seen = if era == "legacy" {
-            rig.legacy(answer)
-        } else {
-            rig.modern(answer)
-        };
+        let seen = rig.agent(era, answer);
         assert_eq!(outcome(&seen, false), "found otter", "{era}");
         check_question(&seen);
         assert_eq!(rig.calls(), 1, "{era}: the server got the call once");
 
         // The audit has the answer, the rule that asked, and the call.
-        let records: Vec<Value> = std::fs::read_to_string(&audit)
-            .expect("the audit log")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("JSON"))
-            .collect();
-        let approvals: Vec<&Value> = records
-            .iter()
-            .filter(|r| r["route"] == "approval")
-            .collect();
+        let records = audit_records(&audit);
+        let approvals = on_route(&records, "approval");
         assert_eq!(approvals.len(), 1, "{era}: {records:?}");
         assert_eq!(approvals[0]["outcome"], "approved");
         assert_eq!(approvals[0]["server"], "shift");
         assert_eq!(approvals[0]["tool"], "lookup");
         assert_eq!(approvals[0]["target"], "settings.approval");
-        let calls: Vec<&Value> = records
-            .iter()
-            .filter(|r| r["route"] == "tool-call")
-            .collect();
+        let calls = on_route(&records, "tool-call");
         assert_eq!(calls.len(), 1, "{era}: {records:?}");
         assert_eq!(calls[0]["outcome"], "ok");
     }
@@ -181,11 +164,7 @@ fn a_declined_or_dismissed_call_never_reaches_the_server() {
         let dir = temp_dir();
         let rig = Rig::new(dir.path(), RULE);
         let agent = json!({"approval": answer});
-        let seen = if era == "legacy" {
-            rig.legacy(agent)
-        } else {
-            rig.modern(agent)
-        };
+        let seen = rig.agent(era, agent);
         assert_eq!(
             outcome(&seen, true),
             format!("[declined] shift/lookup: {said}"),
@@ -207,11 +186,7 @@ fn no_answer_in_time_declines_in_both_eras() {
         let rig = Rig::new(dir.path(), &format!("{RULE}\napproval_timeout = \"1s\""));
         // The person approves, three seconds late.
         let agent = json!({"approval": "late", "late_s": 3});
-        let seen = if era == "legacy" {
-            rig.legacy(agent)
-        } else {
-            rig.modern(agent)
-        };
+        let seen = rig.agent(era, agent);
         assert_eq!(
             outcome(&seen, true),
             "[declined] shift/lookup: nobody answered the approval within 1s (settings.approval_timeout)",
@@ -226,11 +201,7 @@ fn an_agent_without_elicitation_is_told_at_once() {
     for era in ["legacy", "2026-07-28"] {
         let dir = temp_dir();
         let rig = Rig::new(dir.path(), RULE);
-        let seen = if era == "legacy" {
-            rig.legacy(Value::Null)
-        } else {
-            rig.modern(Value::Null)
-        };
+        let seen = rig.agent(era, Value::Null);
         assert_eq!(
             outcome(&seen, true),
             "[declined] shift/lookup: this call needs a person's approval (settings.approval), and the agent connected to weft did not declare the elicitation capability, so weft cannot ask; use a client that supports elicitation, or take the tool out of settings.approval",

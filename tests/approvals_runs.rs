@@ -7,14 +7,13 @@
 //! again rather than assume the answer, even for a call that is not safe
 //! to repeat.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
 
 use crate::support::code::{interpreters, weft_code};
-use crate::support::edge::{Answer, Raw, base_of};
+use crate::support::edge::Raw;
 use crate::support::keys::add_key;
+use crate::support::recorded::{audit_records, on_route, recorded, shifting_entry};
+use crate::support::tasks::{self, Caps, durable_tenants, serve_code as start};
 use crate::support::*;
 
 /// Three calls; only the third (`define`) needs approval.
@@ -32,20 +31,10 @@ fn a_code_run_pauses_on_its_third_call_until_approved() {
             r#"{"lookup": "Looks up a word.", "define": "Defines a word."}"#,
         )
         .expect("write tools");
-        let server = repo_root().join("tests/fixtures/python/shifting_server.py");
         let mut text = String::from(
             "[settings]\nstartup_timeout = \"60s\"\napproval = [\"shift.define\"]\n[code]\nenabled = true\ngrants = [\"shift.*\"]\n",
         );
-        text += &command_entry(
-            "shift",
-            &venv_bin("python"),
-            &[
-                &server.display().to_string(),
-                &tools.display().to_string(),
-                "--record",
-                &record.display().to_string(),
-            ],
-        );
+        text += &shifting_entry("shift", &tools, &record);
         let cfg = dir.path().join("weft.toml");
         std::fs::write(&cfg, text).expect("write config");
         let runs = json!([{"language": "python", "code": THREE_CALLS}]);
@@ -78,68 +67,25 @@ fn a_code_run_pauses_on_its_third_call_until_approved() {
                 && question.contains("\"word\": \"three\""),
             "{era}: {question}"
         );
-        let calls = std::fs::read_to_string(&record).unwrap_or_default();
         assert_eq!(
-            calls.lines().collect::<Vec<_>>(),
+            recorded(&record),
             ["call lookup", "call lookup", "call define"],
             "{era}"
         );
     }
 }
 
-/// `weft serve --http` on port 0 with the config in `dir`.
-fn start(interp: &std::path::Path, dir: &std::path::Path) -> (Background, String) {
-    let mut cmd = weft_code(interp);
-    cmd.current_dir(dir)
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut proc = Background::spawn(&mut cmd);
-    let stdout = proc.0.stdout.take().expect("stdout is piped");
-    let banner = first_line(stdout, Duration::from_secs(90));
-    (proc, base_of(&banner))
-}
-
-/// A 2026-07-28 request from an agent that takes tasks and elicitation.
-async fn request(raw: &mut Raw, method: &str, mut params: Value) -> Value {
-    let id = raw.next_id;
-    raw.next_id += 1;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {
-            "elicitation": {"form": {}},
-            "extensions": {"io.modelcontextprotocol/tasks": {}}
-        },
-        "io.modelcontextprotocol/clientInfo": {"name": "weft-approval-test", "version": "1"},
-    });
-    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let task = params["taskId"].as_str().unwrap_or_default().to_string();
-    let extra: &[(&str, &str)] = if task.is_empty() {
-        &[]
-    } else {
-        &[("mcp-name", &task)]
-    };
-    let answer: Answer = raw.post(&message, extra).await;
-    answer.message(id)
+/// A request from an agent that takes tasks and elicitation.
+async fn request(raw: &mut Raw, method: &str, params: Value) -> Value {
+    tasks::request(raw, Caps::Elicitation, method, params).await
 }
 
 fn client(base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(&reqwest::Client::new(), base, "2026-07-28");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(&reqwest::Client::new(), base, "2026-07-28", key)
 }
 
-/// Polls `tasks/get` until the task leaves `working`.
 async fn settled(raw: &mut Raw, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let got = request(raw, "tasks/get", json!({"taskId": id})).await;
-        match got["result"]["status"].as_str() {
-            Some("working") if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            _ => return got,
-        }
-    }
+    tasks::settled(raw, Caps::Elicitation, id).await
 }
 
 /// The one question a task in `input_required` shows.
@@ -161,31 +107,11 @@ fn question(got: &Value) -> String {
 async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_restart() {
     let interp = interpreters("python");
     let dir = temp_dir();
-    let record = dir.path().join("record.txt");
-    let mut text = String::from(
-        "[settings]\nstartup_timeout = \"60s\"\njournal = \"journal.db\"\nresume = true\n",
-    );
-    text += &command_entry(
-        "w",
-        &target_bin("weft-faulty-server"),
-        &["--name", "w", "--record", &record.display().to_string()],
-    );
     // Only tenant a's calls of `slow` wait for approval. `slow` is not
     // safe to repeat: after a crash, only the journal's record that it
     // waited (and was not sent) lets the resumed run ask again.
-    for (tenant, approval) in [("a", "approval = [\"w.slow\"]\n"), ("b", "")] {
-        text += &format!(
-            "[tenants.{tenant}]\ninclude = [\"w.*\"]\n{approval}[tenants.{tenant}.code]\nenabled = true\ngrants = [\"w.*\"]\n"
-        );
-    }
-    std::fs::write(dir.path().join("weft.toml"), text).unwrap();
-    let (key_a, key_b) = (add_key(dir.path(), "a"), add_key(dir.path(), "b"));
-    let arrived = || {
-        std::fs::read_to_string(&record)
-            .unwrap_or_default()
-            .lines()
-            .count()
-    };
+    let (key_a, key_b) = durable_tenants(dir.path(), "", "approval = [\"w.slow\"]\n");
+    let arrived = || recorded(&dir.path().join("record.txt")).len();
     let code = json!({"language": "python", "code": "r = tools.call('w', 'slow', {'ms': 10})\nreturn {'slow': r}"});
 
     let (mut first, base) = start(&interp, dir.path());
@@ -240,16 +166,10 @@ async fn a_durable_run_task_waits_in_input_required_and_asks_again_after_a_resta
     let _ = first.0.wait();
     let (_second, base) = start(&interp, dir.path());
     let mut a = client(&base, &key_a);
-    let again = {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
-            if got["result"]["status"] == "input_required" || Instant::now() > deadline {
-                break got;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let again = tasks::poll_until(&mut a, Caps::Elicitation, &id, |got| {
+        got["result"]["status"] == "input_required"
+    })
+    .await;
     assert!(question(&again).contains("the tool \"slow\" on the server \"w\""));
     assert_eq!(arrived(), 1, "the resumed run did not assume the answer");
 
@@ -324,22 +244,15 @@ async fn a_declined_policy_task_ends_with_the_reason() {
     );
 
     // The audit has the decline, and no call of echo.
-    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log");
-    let records: Vec<Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON"))
-        .collect();
-    let approvals: Vec<&Value> = records
-        .iter()
-        .filter(|r| r["route"] == "approval")
-        .collect();
-    assert_eq!(approvals.len(), 1, "{audit}");
+    let records = audit_records(&dir.path().join("audit.jsonl"));
+    let approvals = on_route(&records, "approval");
+    assert_eq!(approvals.len(), 1, "{records:?}");
     assert_eq!(approvals[0]["outcome"], "declined");
     assert_eq!(approvals[0]["tenant"], "a");
     assert_eq!(approvals[0]["target"], "tenants.a.approval");
-    let echoed = records
-        .iter()
-        .filter(|r| r["route"] == "tool-call" && r["tool"] == "echo" && r["outcome"] == "ok")
+    let echoed = on_route(&records, "tool-call")
+        .into_iter()
+        .filter(|r| r["tool"] == "echo" && r["outcome"] == "ok")
         .count();
-    assert_eq!(echoed, 0, "{audit}");
+    assert_eq!(echoed, 0, "{records:?}");
 }

@@ -12,6 +12,7 @@ use rmcp::model::{
 };
 use serde_json::{Value, json};
 
+use crate::support::recorded::{audit_records, on_route};
 use crate::support::*;
 
 fn object(v: Value) -> rmcp::model::JsonObject {
@@ -88,13 +89,8 @@ async fn a_session_leaves_one_record_per_route() {
     wait_child(&mut served.0, Duration::from_secs(30));
 
     let log = dir.path().join("logs/audit.jsonl");
-    let records: Vec<Value> = std::fs::read_to_string(&log)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let of =
-        |route: &str| -> Vec<&Value> { records.iter().filter(|r| r["route"] == route).collect() };
+    let records = audit_records(&log);
+    let of = |route: &str| on_route(&records, route);
     for (route, target) in [
         ("resource-read", resource.as_str()),
         ("prompt-get", "everything__simple-prompt"),

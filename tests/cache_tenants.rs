@@ -61,9 +61,7 @@ fn servers(repo: &Path, git_ttl: bool) -> String {
 
 /// A stateless (2026-07-28) client of `base` with `key`.
 fn client(http: &reqwest::Client, base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(http, base, "2026-07-28");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(http, base, "2026-07-28", key)
 }
 
 /// `GET /metrics` with an admin's `key` (none on a weft without tenants).

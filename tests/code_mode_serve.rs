@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::code_mode::{exec, serve_target};
 use crate::support::code::{EXEC_DEADLINE, interpreters, weft_code};
+use crate::support::recorded::{audit_records, on_route};
 use crate::support::*;
 
 /// Every code run is in the audit log with a keyed hash of its code: two
@@ -43,11 +44,8 @@ fn every_code_run_is_audited_with_a_hash_of_its_code() {
     assert_eq!(report["output"], json!({"n": 3, "found": ["echo"]}));
 
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("the audit log");
-    let runs: Vec<Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|r| r["route"] == "policy-run")
-        .collect();
+    let records = audit_records(&dir.path().join("audit.jsonl"));
+    let runs = on_route(&records, "policy-run");
     assert_eq!(runs.len(), 4, "{audit}");
     let targets: Vec<&Value> = runs.iter().map(|r| &r["target"]).collect();
     assert_eq!(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::edge::{Raw, add_key, only_text, serve, write_config};
+use crate::support::recorded::{audit_records, on_route};
 use crate::support::*;
 
 /// Server-everything, and tenants `a` and `b` that see it, with `extra`
@@ -24,9 +25,7 @@ fn two_tenants(dir: &Path, settings: &str, limits_a: &str) -> std::path::PathBuf
 
 /// A handshake-era client of `base` holding `key`.
 fn client(http: &reqwest::Client, base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(http, base, "2025-11-25");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(http, base, "2025-11-25", key)
 }
 
 /// The status and body of an `initialize` with `key`.
@@ -185,11 +184,9 @@ async fn every_request_takes_one_rate_token_at_the_door() {
     wait_child(&mut weft._proc.0, Duration::from_secs(30));
     let a_id = key_ids(&config)[0].clone();
     let fingerprint = format!("unknown sha256:{}", &hex_sha256("weft_not_a_key")[..12]);
-    let refusals: Vec<Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
-        .expect("the audit log")
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON record"))
-        .filter(|r| r["route"] == "request")
+    let records = audit_records(&dir.path().join("audit.jsonl"));
+    let refusals: Vec<Value> = on_route(&records, "request")
+        .into_iter()
         .map(|r| json!([r["tenant"], r["key"], r["target"], r["outcome"]]))
         .collect();
     assert_eq!(

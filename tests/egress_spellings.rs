@@ -71,8 +71,7 @@ fn refusal(reason: &str) -> Value {
 }
 
 async fn client(base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(&reqwest::Client::new(), base, "2025-11-25");
-    raw.key = Some(key.to_string());
+    let mut raw = Raw::keyed(&reqwest::Client::new(), base, "2025-11-25", key);
     raw.open().await;
     raw
 }

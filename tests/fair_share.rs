@@ -64,9 +64,7 @@ grants = ["everything.{SLOW}"]
 
 /// A 2026-07-28 client of `base` with `key`.
 fn client(base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(&reqwest::Client::new(), base, "2026-07-28");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(&reqwest::Client::new(), base, "2026-07-28", key)
 }
 
 /// `ad.call` of the slow tool for `seconds`, as tenant `key`: the result.

@@ -11,6 +11,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
+use crate::support::recorded::{recorded, shifting_entry};
 use crate::support::*;
 
 const FIRST: &str = "Looks up a word in the dictionary.";
@@ -26,19 +27,9 @@ struct Rig {
 
 impl Rig {
     fn new(dir: &Path, settings: &str, tools: &Path, record: &Path) -> Rig {
-        let server = repo_root().join("tests/fixtures/python/shifting_server.py");
         let text = format!(
             "[settings]\n{settings}\n{}",
-            command_entry(
-                "shift",
-                &venv_bin("python"),
-                &[
-                    &server.display().to_string(),
-                    &tools.display().to_string(),
-                    "--record",
-                    &record.display().to_string(),
-                ],
-            )
+            shifting_entry("shift", tools, record)
         );
         std::fs::create_dir_all(dir).expect("mkdir");
         let config = dir.join("weft.toml");
@@ -72,10 +63,7 @@ impl Rig {
     }
 
     fn calls(&self) -> usize {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .count()
+        recorded(&self.record).len()
     }
 
     /// The Python SDK agent through `weft serve` on stdio, calling

@@ -6,89 +6,36 @@
 //! run's output. Another tenant naming the id gets exactly what an id
 //! that never existed gets. A short run is answered at once.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::code::{interpreters, weft_code};
-use crate::support::edge::{Answer, Raw, base_of};
-use crate::support::keys::add_key;
+use crate::support::code::interpreters;
+use crate::support::edge::Raw;
+use crate::support::recorded::recorded;
+use crate::support::tasks::{self, Caps, durable_tenants, serve_code as start};
 use crate::support::*;
 
 const SLOW_CODE: &str = "tools.call('w', 'slow', {'ms': 4000})\nreturn {'slept': input['n']}";
 
-/// `weft serve --http` on port 0 with the config in `dir`: the process
-/// and its base URL.
-fn start(interp: &std::path::Path, dir: &std::path::Path) -> (Background, String) {
-    let mut cmd = weft_code(interp);
-    cmd.current_dir(dir)
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut proc = Background::spawn(&mut cmd);
-    let stdout = proc.0.stdout.take().expect("stdout is piped");
-    let banner = first_line(stdout, Duration::from_secs(90));
-    (proc, base_of(&banner))
-}
-
-/// A 2026-07-28 request with the tasks extension in the client's
-/// capabilities: the JSON-RPC answer.
-async fn request(raw: &mut Raw, method: &str, mut params: Value) -> Value {
-    let id = raw.next_id;
-    raw.next_id += 1;
-    params["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {
-            "extensions": {"io.modelcontextprotocol/tasks": {}}
-        },
-        "io.modelcontextprotocol/clientInfo": {"name": "weft-task-test", "version": "1"},
-    });
-    let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    // SEP-2243: a task request names its task in `Mcp-Name`.
-    let task = params["taskId"].as_str().unwrap_or_default().to_string();
-    let extra: &[(&str, &str)] = if task.is_empty() {
-        &[]
-    } else {
-        &[("mcp-name", &task)]
-    };
-    let answer: Answer = raw.post(&message, extra).await;
-    answer.message(id)
+/// A request from an agent that takes tasks.
+async fn request(raw: &mut Raw, method: &str, params: Value) -> Value {
+    tasks::request(raw, Caps::Tasks, method, params).await
 }
 
 fn client(base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(&reqwest::Client::new(), base, "2026-07-28");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(&reqwest::Client::new(), base, "2026-07-28", key)
 }
 
-/// A config in `dir` with the recording server `w` (its `slow` tool
-/// listed as idempotent), a journal, `resume = true`, and tenants `a` and
-/// `b` with code mode on: their keys.
+/// [`durable_tenants`], the `slow` tool listed as idempotent.
 fn setup(dir: &std::path::Path) -> (String, String) {
-    let record = dir.join("record.txt");
-    let mut text = String::from(
-        "[settings]\nstartup_timeout = \"60s\"\njournal = \"journal.db\"\nresume = true\n",
-    );
-    text += &command_entry(
-        "w",
-        &target_bin("weft-faulty-server"),
-        &["--name", "w", "--record", &record.display().to_string()],
-    );
-    text += "idempotent_tools = [\"slow\"]\n";
-    for tenant in ["a", "b"] {
-        text += &format!(
-            "[tenants.{tenant}]\ninclude = [\"w.*\"]\n[tenants.{tenant}.code]\nenabled = true\ngrants = [\"w.*\"]\n"
-        );
-    }
-    std::fs::write(dir.join("weft.toml"), text).unwrap();
-    (add_key(dir, "a"), add_key(dir, "b"))
+    durable_tenants(dir, "idempotent_tools = [\"slow\"]\n", "")
 }
 
 /// The tools the recording server received, in order.
 fn arrived(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("record.txt"))
-        .unwrap_or_default()
-        .lines()
+    recorded(&dir.join("record.txt"))
+        .iter()
         .filter_map(|l| l.split(' ').nth(1).map(String::from))
         .collect()
 }
@@ -154,16 +101,7 @@ async fn a_long_run_is_a_task_that_outlives_a_restart() {
         json!(format!("unknown task {id:?}")),
         "after the restart: {theirs}"
     );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let done = loop {
-        let got = request(&mut a, "tasks/get", json!({"taskId": id})).await;
-        match got["result"]["status"].as_str() {
-            Some("working") if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            _ => break got,
-        }
-    };
+    let done = tasks::settled(&mut a, Caps::Tasks, &id).await;
     assert_eq!(done["result"]["status"], "completed", "{done}");
     assert_eq!(
         done["result"]["result"]["structuredContent"],

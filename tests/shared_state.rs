@@ -18,9 +18,7 @@ use crate::support::*;
 
 /// A stateless client of `base` holding `key`.
 fn client(http: &reqwest::Client, base: &str, key: &str) -> Raw {
-    let mut raw = Raw::new(http, base, "2026-07-28");
-    raw.key = Some(key.to_string());
-    raw
+    Raw::keyed(http, base, "2026-07-28", key)
 }
 
 /// Echoes `n`: the HTTP status and, on 200, the echoed text, else the body.

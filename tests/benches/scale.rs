@@ -177,35 +177,8 @@ async fn many_servers(dir: &std::path::Path) {
     );
 
     std::fs::write(dir.join("weft.toml"), &text).unwrap();
-    let weft = Background::spawn(
-        weft()
-            .current_dir(dir)
-            .args(["serve", "--http", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let port = ports::bound_port(weft.0.id(), Duration::from_secs(120));
-    let client = ()
-        .serve(StreamableHttpClientTransport::from_uri(format!(
-            "http://127.0.0.1:{port}/mcp"
-        )))
-        .await
-        .expect("client connects");
-    // Wait until every server's tools are in the catalog.
     let want = SERVERS * TOOLS_PER_SERVER;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n = client
-            .list_tools(None)
-            .await
-            .map(|r| r.tools.len())
-            .unwrap_or(0);
-        if n >= want || Instant::now() > deadline {
-            println!("tools listed in one page: {n}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (weft, port, client) = serve_listing(dir, "weft.toml", want).await;
     let mut lists = Vec::new();
     for _ in 0..LISTS {
         let t = Instant::now();
@@ -271,26 +244,7 @@ async fn many_servers(dir: &std::path::Path) {
         "[settings]\npin = \"off\"\nscan = \"off\"\n",
     );
     std::fs::write(dir.join("off.toml"), &off).unwrap();
-    let bare = Background::spawn(
-        support::weft()
-            .current_dir(dir)
-            .args(["--config", "off.toml", "serve", "--http", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
-    let port = ports::bound_port(bare.0.id(), Duration::from_secs(120));
-    let client = ()
-        .serve(StreamableHttpClientTransport::from_uri(format!(
-            "http://127.0.0.1:{port}/mcp"
-        )))
-        .await
-        .expect("client connects");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.list_tools(None).await.map_or(0, |r| r.tools.len()) < want
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let (bare, port, client) = serve_listing(dir, "off.toml", want).await;
     drop(client);
     let (raw, _) = plain_lists(&http, port, &body).await;
     let (off50, off99) = record::latency(
@@ -305,6 +259,43 @@ async fn many_servers(dir: &std::path::Path) {
         raw50 / 1e3
     );
     drop(bare);
+}
+
+/// `weft serve --http` on port 0 with the config `file` in `dir`, and an
+/// rmcp client of it once the catalog lists `want` tools (or after a
+/// minute): the process, its port and the client.
+async fn serve_listing(
+    dir: &std::path::Path,
+    file: &str,
+    want: usize,
+) -> (
+    Background,
+    u16,
+    rmcp::service::RunningService<rmcp::RoleClient, ()>,
+) {
+    let weft = Background::spawn(
+        support::weft()
+            .current_dir(dir)
+            .args(["--config", file, "serve", "--http", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let port = ports::bound_port(weft.0.id(), Duration::from_secs(120));
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "http://127.0.0.1:{port}/mcp"
+        )))
+        .await
+        .expect("client connects");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = client.list_tools(None).await.map_or(0, |r| r.tools.len());
+        if n >= want || Instant::now() > deadline {
+            println!("tools listed in one page: {n}");
+            return (weft, port, client);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Times [`LISTS`] stateless `tools/list` requests over plain HTTP, each

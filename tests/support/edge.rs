@@ -130,6 +130,19 @@ impl Raw {
         }
     }
 
+    /// A client that sends `key` as its bearer token.
+    pub(crate) fn keyed(
+        http: &reqwest::Client,
+        base: &str,
+        version: &'static str,
+        key: &str,
+    ) -> Raw {
+        Raw {
+            key: Some(key.to_string()),
+            ..Raw::new(http, base, version)
+        }
+    }
+
     pub(crate) fn stateless(&self) -> bool {
         self.version == "2026-07-28"
     }

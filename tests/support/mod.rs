@@ -18,9 +18,11 @@ pub mod pki;
 mod postgres;
 mod procs;
 pub mod python;
+pub mod recorded;
 pub mod rest_api;
 pub mod seed;
 pub mod served;
+pub mod tasks;
 pub mod timer;
 pub mod walks;
 

@@ -23,10 +23,10 @@ use crate::tenant::Caller;
 
 use crate::serve::Gateway;
 
+use super::RUN_ORIGIN as ORIGIN;
+
 /// The key of a durable run's id in a `tools/call` result's `_meta`.
 pub const RUN_ID_META: &str = "weft/run-id";
-
-use super::RUN_ORIGIN as ORIGIN;
 
 /// The shortest pause between two looks for runs to take over.
 const MIN_SWEEP: Duration = Duration::from_secs(1);
