@@ -236,16 +236,7 @@ fn hex_sha256(text: &str) -> String {
 
 /// `weft keys list --json`'s ids, in the order the keys were added.
 fn key_ids(config: &Path) -> Vec<String> {
-    let out = weft()
-        .arg("--config")
-        .arg(config)
-        .args(["keys", "list", "--json"])
-        .output_timed()
-        .expect("weft keys list");
-    assert!(out.status.success());
-    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    list.as_array()
-        .expect("a list")
+    crate::support::keys::key_list(config)
         .iter()
         .map(|k| k["id"].as_str().expect("an id").to_string())
         .collect()
@@ -282,17 +273,7 @@ async fn a_revoked_key_is_refused_without_a_restart() {
 
     let ids = key_ids(&config);
     assert_eq!(ids.len(), 2);
-    let out = weft()
-        .arg("--config")
-        .arg(&config)
-        .args(["keys", "rm", &ids[0]])
-        .output_timed()
-        .expect("weft keys rm");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::keys::remove_key(&config, &ids[0]);
 
     until_status(&http, &served.base, &old, 401).await;
     let (status, body) = initialize(&http, &served.base, &old).await;

@@ -70,6 +70,7 @@ mod python_policies;
 mod redaction;
 mod reference;
 mod relay_matrix;
+mod replicas;
 mod repo_digest;
 mod resilience;
 mod run_callers;

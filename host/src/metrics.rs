@@ -124,6 +124,7 @@ pub struct Metrics {
     cache_items: Gauge,
     audit_dropped: Counter,
     mcp_posts: Family<PathLabels, Counter>,
+    sessions_restored: Counter,
     /// Encoding takes the registry by reference; one render at a time.
     render_lock: Mutex<()>,
     /// The last minutes, for the console.
@@ -231,6 +232,12 @@ impl Metrics {
             "JSON-RPC POSTs to /mcp by the path that answered them: rmcp (its service), listed (a stateless tools/list from bytes serialised once) or direct (a stateless tools/call answered without rmcp's per-request service)",
             mcp_posts.clone(),
         );
+        let sessions_restored = Counter::default();
+        registry.register(
+            "sessions_restored",
+            "HTTP sessions this replica did not know, served from their row in the shared database (settings.state): opened by another replica, or by this one before a restart",
+            sessions_restored.clone(),
+        );
         Metrics {
             registry,
             calls,
@@ -252,6 +259,7 @@ impl Metrics {
             cache_items,
             audit_dropped,
             mcp_posts,
+            sessions_restored,
             render_lock: Mutex::new(()),
             recent: crate::recent::Recent::default(),
         }
@@ -296,6 +304,11 @@ impl Metrics {
         self.mcp_posts
             .get_or_create(&PathLabels { path: path.into() })
             .inc();
+    }
+
+    /// A session restored from the shared database.
+    pub fn session_restored(&self) {
+        self.sessions_restored.inc();
     }
 
     pub fn retry(&self, server: &str) {

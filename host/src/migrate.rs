@@ -1,5 +1,5 @@
 //! The shared database's schema in PostgreSQL (the journal's runs, the
-//! audit log, the rate buckets): versioned migrations, run at start-up.
+//! audit log, the rate buckets, pins, agents' sessions): versioned migrations, run at start-up.
 //! It imports nothing of the crate, so the journal and the audit log can
 //! both bring the schema up to date.
 //!
@@ -92,6 +92,18 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 4: tool pins shared by replicas (pins::store).
     PINS_TABLE,
+    // 5: agents' sessions any replica can serve
+    // (serve::edge::shared_sessions).
+    "
+    CREATE TABLE weft_sessions (
+        id TEXT PRIMARY KEY,
+        tenant TEXT,
+        key_id TEXT,
+        state TEXT,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX weft_sessions_by_expiry ON weft_sessions (expires_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -37,3 +37,36 @@ fn made(mut weft: Command, tenant: &str) -> String {
     assert!(key.starts_with("weft_"), "not a key: {key:?}");
     key
 }
+
+/// `weft --config CONFIG keys list --json`: one object per key (`id`,
+/// `tenant`, ...), in the order the keys were added.
+pub fn key_list(config: &Path) -> Vec<serde_json::Value> {
+    let out = weft()
+        .arg("--config")
+        .arg(config)
+        .args(["keys", "list", "--json"])
+        .output_timed()
+        .expect("weft keys list");
+    assert!(
+        out.status.success(),
+        "weft keys list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    list.as_array().expect("a list").clone()
+}
+
+/// Revokes key `id` with `weft --config CONFIG keys rm ID`.
+pub fn remove_key(config: &Path, id: &str) {
+    let out = weft()
+        .arg("--config")
+        .arg(config)
+        .args(["keys", "rm", id])
+        .output_timed()
+        .expect("weft keys rm");
+    assert!(
+        out.status.success(),
+        "weft keys rm {id}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -10,6 +10,7 @@
 pub mod code;
 pub mod echo_http;
 pub mod edge;
+pub mod haproxy;
 pub mod issuer;
 pub mod js;
 pub mod keys;

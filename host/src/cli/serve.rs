@@ -104,9 +104,10 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
             return finish(FAILED).await;
         }
     }
-    // Replicas sharing a database share their tenants' rates too.
+    // Replicas sharing a database share their tenants' rates and their
+    // agents' HTTP sessions too.
     if let Some(url) = &hub.config().settings.state
-        && hub.tenants().any_rate()
+        && (hub.tenants().any_rate() || addr.is_some())
     {
         // The journal has brought the schema up to date unless it is off.
         if hub.config().settings.journal.is_none() {
@@ -123,12 +124,20 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                 return finish(FAILED).await;
             }
         }
-        match crate::tenant::SharedRates::connect(url.expose()).await {
-            Ok(shared) => hub.tenants().share_rates(&shared),
-            Err(e) => {
-                crate::errln!("weft: {e}; check settings.state");
-                return finish(FAILED).await;
+        if hub.tenants().any_rate() {
+            match crate::tenant::SharedRates::connect(url.expose()).await {
+                Ok(shared) => hub.tenants().share_rates(&shared),
+                Err(e) => {
+                    crate::errln!("weft: {e}; check settings.state");
+                    return finish(FAILED).await;
+                }
             }
+        }
+        if addr.is_some()
+            && let Err(e) = gw.share_sessions(url.expose()).await
+        {
+            crate::errln!("weft: {e}; check settings.state");
+            return finish(FAILED).await;
         }
     }
     // Code mode is on for a local agent over stdio (its own machine's

@@ -32,7 +32,7 @@ mod view;
 pub use calls::durable;
 use calls::{call, run_tasks};
 use edge::sessions;
-use methods::{notify, subs, tasks};
+use methods::{notify, peers, subs, tasks};
 use view::listing;
 pub(crate) use view::tools;
 
@@ -72,6 +72,8 @@ pub struct Gateway {
     run_tasks: run_tasks::RunTasks,
     /// Upstream resource subscriptions, counted across sessions.
     subs: subs::Subscriptions,
+    /// Each HTTP session's peer here, for updates other replicas relay.
+    peers: peers::Peers,
     /// With tenants: the tenant that opened each HTTP session, so no other
     /// tenant can use it, and each tenant's session quota.
     sessions: sessions::Sessions,
@@ -84,6 +86,9 @@ pub struct Gateway {
     /// The journal of policy runs, once [`Gateway::enable_journal`] is
     /// called (see [`durable`]).
     journal: std::sync::OnceLock<Arc<dyn crate::journal::Backend>>,
+    /// The sessions every replica can serve, once
+    /// [`Gateway::share_sessions`] is called.
+    shared_sessions: std::sync::OnceLock<Arc<edge::shared_sessions::SharedSessions>>,
 }
 
 impl Gateway {
@@ -104,13 +109,24 @@ impl Gateway {
             page_size,
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
+            peers: peers::Peers::default(),
             tasks: tasks::TaskBook::default(),
             run_tasks: run_tasks::RunTasks::default(),
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
             code: std::sync::OnceLock::new(),
             journal: std::sync::OnceLock::new(),
+            shared_sessions: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Keeps handshake-era HTTP sessions in the shared database at `url`
+    /// (`settings.state`), so that any replica serves any session. Call it
+    /// before serving; a second call changes nothing.
+    pub async fn share_sessions(&self, url: &str) -> anyhow::Result<()> {
+        let shared = edge::shared_sessions::SharedSessions::connect(url).await?;
+        let _ = self.shared_sessions.set(shared);
+        Ok(())
     }
 
     /// Offers code mode (`weft_run_code`) with these interpreters to the

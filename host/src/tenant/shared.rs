@@ -15,20 +15,11 @@
 //! in the background.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::RwLock;
 use tokio_postgres::{Client, Statement};
 
-/// How long connecting may take when the URL does not say.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long to wait before connecting again after the connection is lost.
-const RECONNECT_AFTER: Duration = Duration::from_secs(2);
-
-/// At most one fallback warning in this many seconds.
-const WARN_EVERY_SECS: u64 = 30;
+use crate::pg::live::{ConnectError, Live, Prepared, Reconnecting, Unreachable};
 
 /// Takes a token: refills by the time since the row was last touched, caps
 /// at the burst ($3), takes one if a whole one is there. No row comes back
@@ -47,63 +38,36 @@ const PEEK: &str = "
     SELECT LEAST($3::float8, tokens + GREATEST(0, EXTRACT(EPOCH FROM (now() - at))::float8) * $2::float8)
     FROM weft_rate_buckets WHERE tenant = $1";
 
-/// Why the shared rates could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum SharedRateError {
-    #[error("settings.state is not a PostgreSQL URL ({0})")]
-    Url(String),
-    #[error("cannot reach the database for the tenants' shared rates ({0})")]
-    Connect(String),
-}
-
-/// The live connection and its prepared statements.
-struct Live {
-    client: Client,
+/// The prepared statements.
+struct Statements {
     take: Statement,
     peek: Statement,
 }
 
-/// The rate buckets of every tenant, in one PostgreSQL database.
-pub struct SharedRates {
-    config: tokio_postgres::Config,
-    tls: crate::pg::Tls,
-    live: RwLock<Option<Arc<Live>>>,
-    reconnecting: AtomicBool,
-    last_warning: AtomicU64,
-    started: Instant,
-}
-
-impl std::fmt::Debug for SharedRates {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The config holds the password.
-        f.write_str("SharedRates")
+impl Prepared for Statements {
+    async fn prepare(client: &Client) -> Result<Self, tokio_postgres::Error> {
+        Ok(Statements {
+            take: client.prepare(TAKE).await?,
+            peek: client.prepare(PEEK).await?,
+        })
     }
 }
 
-/// A failed statement: the caller falls back to its local bucket.
+/// The rate buckets of every tenant, in one PostgreSQL database.
 #[derive(Debug)]
-pub(super) struct Unreachable;
+pub struct SharedRates(Arc<Reconnecting<Statements>>);
 
 impl SharedRates {
     /// Connects to the database at `url`, whose schema the journal has
     /// already brought up to date (`weft_rate_buckets` is migration 2).
-    pub async fn connect(url: &str) -> Result<Arc<SharedRates>, SharedRateError> {
-        let target = crate::pg::parse(url).map_err(|e| SharedRateError::Url(e.to_string()))?;
-        let (mut config, tls) = (target.config, target.tls);
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let live = open(&config, &tls)
-            .await
-            .map_err(|e| SharedRateError::Connect(describe(&e)))?;
-        Ok(Arc::new(SharedRates {
-            config,
-            tls,
-            live: RwLock::new(Some(Arc::new(live))),
-            reconnecting: AtomicBool::new(false),
-            last_warning: AtomicU64::new(0),
-            started: Instant::now(),
-        }))
+    pub async fn connect(url: &str) -> Result<Arc<SharedRates>, ConnectError> {
+        let db = Reconnecting::connect(
+            url,
+            "the tenants' shared rates",
+            "each replica applies its own until they are back",
+        )
+        .await?;
+        Ok(Arc::new(SharedRates(db)))
     }
 
     /// Takes a token of `tenant`'s rate: `Ok(Err(wait))` when there is
@@ -114,10 +78,10 @@ impl SharedRates {
         per_sec: f64,
         burst: f64,
     ) -> Result<Result<(), Duration>, Unreachable> {
-        let live = self.live()?;
+        let live = self.0.live()?;
         let taken = live
             .client
-            .query_opt(&live.take, &[&tenant, &per_sec, &burst])
+            .query_opt(&live.prepared.take, &[&tenant, &per_sec, &burst])
             .await;
         match taken {
             Ok(Some(_)) => Ok(Ok(())),
@@ -125,7 +89,7 @@ impl SharedRates {
                 let tokens = self.tokens(&live, tenant, per_sec, burst).await?;
                 Ok(Err(wait_for(tokens, per_sec)))
             }
-            Err(e) => Err(self.lost(&e)),
+            Err(e) => Err(self.0.lost(&e)),
         }
     }
 
@@ -136,7 +100,7 @@ impl SharedRates {
         per_sec: f64,
         burst: f64,
     ) -> Result<Result<(), Duration>, Unreachable> {
-        let live = self.live()?;
+        let live = self.0.live()?;
         let tokens = self.tokens(&live, tenant, per_sec, burst).await?;
         if tokens >= 1.0 {
             Ok(Ok(()))
@@ -147,112 +111,27 @@ impl SharedRates {
 
     async fn tokens(
         self: &Arc<Self>,
-        live: &Live,
+        live: &Live<Statements>,
         tenant: &str,
         per_sec: f64,
         burst: f64,
     ) -> Result<f64, Unreachable> {
         match live
             .client
-            .query_opt(&live.peek, &[&tenant, &per_sec, &burst])
+            .query_opt(&live.prepared.peek, &[&tenant, &per_sec, &burst])
             .await
         {
-            Ok(Some(row)) => row.try_get::<_, f64>(0).map_err(|e| self.lost(&e)),
+            Ok(Some(row)) => row.try_get::<_, f64>(0).map_err(|e| self.0.lost(&e)),
             Ok(None) => Ok(burst),
-            Err(e) => Err(self.lost(&e)),
+            Err(e) => Err(self.0.lost(&e)),
         }
     }
-
-    /// The connection, or `Unreachable` (and a reconnection under way).
-    fn live(self: &Arc<Self>) -> Result<Arc<Live>, Unreachable> {
-        if let Some(live) = self.live.read().as_ref()
-            && !live.client.is_closed()
-        {
-            return Ok(live.clone());
-        }
-        self.reconnect();
-        self.warn("its connection is closed");
-        Err(Unreachable)
-    }
-
-    /// Notes a failed statement; a closed connection is made again.
-    fn lost(self: &Arc<Self>, e: &tokio_postgres::Error) -> Unreachable {
-        self.warn(&describe(e));
-        if e.is_closed() {
-            self.reconnect();
-        }
-        Unreachable
-    }
-
-    fn warn(&self, reason: &str) {
-        let now = self.started.elapsed().as_secs() + WARN_EVERY_SECS;
-        let last = self.last_warning.load(Ordering::Relaxed);
-        if (last == 0 || now >= last + WARN_EVERY_SECS)
-            && self
-                .last_warning
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let mut reason = reason.to_string();
-            crate::util::truncate(&mut reason, 512);
-            tracing::warn!(
-                %reason,
-                "the tenants' shared rates are out of reach; each replica applies its own until they are back"
-            );
-        }
-    }
-
-    /// Connects again in the background (one attempt at a time).
-    fn reconnect(self: &Arc<Self>) {
-        if self.reconnecting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            self.reconnecting.store(false, Ordering::Release);
-            return;
-        };
-        let this = self.clone();
-        handle.spawn(async move {
-            tokio::time::sleep(RECONNECT_AFTER).await;
-            match open(&this.config, &this.tls).await {
-                Ok(live) => {
-                    *this.live.write() = Some(Arc::new(live));
-                    tracing::info!("the tenants' shared rates are back");
-                }
-                Err(e) => this.warn(&describe(&e)),
-            }
-            this.reconnecting.store(false, Ordering::Release);
-        });
-    }
-}
-
-/// Connects, runs the connection on the current runtime, and prepares the
-/// statements.
-async fn open(
-    config: &tokio_postgres::Config,
-    tls: &crate::pg::Tls,
-) -> Result<Live, tokio_postgres::Error> {
-    let client = crate::pg::connect(config, tls).await?;
-    let take = client.prepare(TAKE).await?;
-    let peek = client.prepare(PEEK).await?;
-    Ok(Live { client, take, peek })
 }
 
 /// How long until a bucket holding `tokens` has a whole one.
 fn wait_for(tokens: f64, per_sec: f64) -> Duration {
     let missing = (1.0 - tokens).max(0.0);
     Duration::from_secs_f64((missing / per_sec.max(f64::MIN_POSITIVE)).min(3600.0))
-}
-
-/// An error's text with its cause (the database's own message).
-fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    }
 }
 
 #[cfg(test)]

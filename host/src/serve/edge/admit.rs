@@ -14,6 +14,8 @@ use http::StatusCode;
 
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
+use super::shared_sessions::SharedSessions;
+
 use crate::serve::Gateway;
 use crate::tenant::Caller;
 
@@ -110,7 +112,7 @@ where
     let path = request.uri().path().to_string();
     let tenants = gw.hub.tenants();
     let mut _slot = None;
-    let mut opener: Option<String> = None;
+    let mut opener: Option<(String, Option<String>)> = None;
     let mut reserved = false;
     let mut listed = None;
     let mut direct = None;
@@ -191,6 +193,7 @@ where
         // tenant it does not exist (the same 404 as an unknown id).
         if let Some(id) = session_id(request.headers())
             && !gw.sessions.owned_by(id, &tenant.name)
+            && !adopted(edge, id, &tenant.name).await
         {
             tracing::warn!(tenant = %tenant.name, "refused a session id of another tenant, or none known");
             return refuse(
@@ -198,7 +201,7 @@ where
                 "unknown session id: initialize a new session",
             );
         }
-        opener = Some(tenant.name.clone());
+        opener = Some((tenant.name.clone(), caller.key_id.clone()));
         // The agent's credential stops here: nothing past the guard can
         // pass it on to an upstream.
         request.headers_mut().remove(http::header::AUTHORIZATION);
@@ -206,7 +209,7 @@ where
     }
     // What goes back is redacted for this tenant: its own credentials
     // pass, every other tenant's and the operator's are masked.
-    let mut redactor = crate::redact::for_tenant(opener.as_deref());
+    let mut redactor = crate::redact::for_tenant(opener.as_ref().map(|(t, _)| t.as_str()));
     if request.method() == http::Method::POST && path.starts_with("/mcp") {
         let settings = &gw.hub.config().settings;
         let limit = usize::try_from(settings.max_body).unwrap_or(usize::MAX);
@@ -375,10 +378,20 @@ where
             next(request).await
         }
     };
-    if let Some(tenant) = opener {
+    if let Some((tenant, key_id)) = opener {
         match (session_id(response.headers()), asked_session) {
-            // A new session: it is this tenant's.
-            (Some(id), None) if reserved => gw.sessions.bind(id, &tenant),
+            // A new session: it is this tenant's, on every replica before
+            // the agent learns its id.
+            (Some(id), None) if reserved => {
+                gw.sessions.bind(id, &tenant);
+                if let Some(shared) = &edge.shared {
+                    let owner = super::shared_sessions::Owner {
+                        tenant: Some(tenant.clone()),
+                        key_id,
+                    };
+                    let _ = shared.own(id, &owner).await;
+                }
+            }
             (_, Some(id)) if closing && response.status().is_success() => gw.sessions.end(&id),
             _ if reserved => gw.sessions.cancel(&tenant),
             _ => {}
@@ -428,6 +441,24 @@ pub(in crate::serve) struct Edge {
     pub(in crate::serve) sessions: Arc<LocalSessionManager>,
     /// Agents' OAuth tokens (`[oauth]`), beside tenants' keys.
     pub(in crate::serve) oauth: Option<Arc<super::agent_auth::Verifier>>,
+    /// The sessions every replica can serve (`settings.state`).
+    pub(in crate::serve) shared: Option<Arc<SharedSessions>>,
+}
+
+/// Whether session `id`, unknown here, is one `tenant` opened on another
+/// replica (or on this one before a restart): it is then this replica's
+/// too, and rmcp restores it from the shared row.
+async fn adopted(edge: &Edge, id: &str, tenant: &str) -> bool {
+    let Some(shared) = &edge.shared else {
+        return false;
+    };
+    match shared.owner(id).await {
+        Ok(Some(owner)) if owner.tenant.as_deref() == Some(tenant) => {
+            edge.gw.sessions.adopt(id, tenant);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// A body up to this size is read even from a tenant over its rate (a

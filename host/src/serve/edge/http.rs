@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::extract::Request;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -63,7 +63,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         "http://[::1]:*".into(),
     ];
     origins.extend(options.allowed_origins.iter().cloned());
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .enforce_origin_validation()
@@ -71,6 +71,16 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         // result get a plain JSON body instead of an SSE stream.
         .with_json_response(true)
         .with_cancellation_token(stop.clone());
+    // With a shared database, rmcp stores each session's handshake there
+    // and replays it on a replica that does not know the session.
+    let shared = gw.shared_sessions.get().cloned();
+    if let Some(shared) = &shared {
+        config.session_store = Some(Arc::new(super::shared_sessions::Store {
+            shared: shared.clone(),
+            hub: gw.hub.clone(),
+        }));
+        super::relay::start(shared, &gw);
+    }
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
     let allowed = Arc::new(super::origin::Allowed::new(
@@ -87,6 +97,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
             .agent_oauth
             .clone()
             .map(|c| Arc::new(super::agent_auth::Verifier::new(c))),
+        shared,
     };
     let legacy = super::legacy_sse::routes(gw.clone());
     let console = crate::serve::console::routes(gw.clone(), options.loopback, stop.clone());
@@ -156,10 +167,18 @@ impl Stages {
                 && !self
                     .edge
                     .sessions
-                    .has_session(&id.into())
+                    .has_session(&id.clone().into())
                     .await
                     .unwrap_or(true)
             {
+                // One another replica opened ends everywhere; the guard
+                // has checked whose it is.
+                if let Some(shared) = &self.edge.shared
+                    && let Ok(Some(_)) = shared.owner(&id).await
+                    && shared.forget(&id).await.is_ok()
+                {
+                    return StatusCode::NO_CONTENT.into_response();
+                }
                 return refuse(
                     StatusCode::NOT_FOUND,
                     "unknown session id: it has ended, or never was",

@@ -19,8 +19,10 @@ pub(super) mod keywatch;
 pub(super) mod legacy_sse;
 pub(super) mod listener;
 pub(super) mod origin;
+pub(super) mod relay;
 pub(super) mod self_wake;
 pub(super) mod sessions;
+pub(super) mod shared_sessions;
 pub(super) mod status_pins;
 
 pub use http::{HttpOptions, serve_http};

@@ -75,6 +75,18 @@ impl Sessions {
         }
     }
 
+    /// Session `id`, opened by `tenant` on another replica, is served here
+    /// too: it takes a place in the tenant's count here without a quota
+    /// check (refusing it would break a session the tenant already has).
+    pub fn adopt(&self, id: &str, tenant: &str) {
+        let mut book = self.0.lock();
+        if book.owner.contains_key(id) {
+            return;
+        }
+        book.owner.insert(id.to_string(), tenant.to_string());
+        *book.held.entry(tenant.to_string()).or_insert(0) += 1;
+    }
+
     /// A reserved place that no session took.
     pub fn cancel(&self, tenant: &str) {
         Self::give_back(&mut self.0.lock(), tenant);

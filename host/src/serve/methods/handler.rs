@@ -248,11 +248,18 @@ impl ServerHandler for Session {
             &self.caller(&ctx.extensions),
         );
         if !self.watching.swap(true, Ordering::SeqCst) {
+            // An HTTP session's peer is known by its id, for updates
+            // another replica relays.
+            let session = super::peers::session_of(&ctx.extensions);
+            if let Some(id) = &session {
+                self.gw.peers.join(id.clone(), ctx.peer.clone());
+            }
             tokio::spawn(notify::watch_session(
-                self.gw.hub.clone(),
+                self.gw.clone(),
                 ctx.peer.clone(),
                 self.subscriptions.clone(),
                 self.caller(&ctx.extensions),
+                session,
             ));
         }
     }

@@ -10,6 +10,7 @@
 
 pub(super) mod handler;
 pub(super) mod notify;
+pub(super) mod peers;
 pub(super) mod prompts;
 pub(super) mod resources;
 pub(super) mod roots;

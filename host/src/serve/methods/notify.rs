@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::Hub;
 use crate::hub::Change;
+use crate::serve::Gateway;
 use crate::tenant::Caller;
 
 /// The URIs (as the agent sees them) one session subscribed to.
@@ -28,13 +29,29 @@ fn hears(caller: &Caller, tenant: Option<&str>) -> bool {
 }
 
 /// Forwards hub changes to one handshake-era session of `caller` until it
-/// goes away.
+/// goes away. An HTTP session's resource updates are handed to the other
+/// replicas too (see [`super::peers`]), and its peer leaves when it ends.
 pub async fn watch_session(
-    hub: Hub,
+    gw: Arc<Gateway>,
     peer: Peer<RoleServer>,
     subscriptions: Subscriptions,
     caller: Caller,
+    session: Option<String>,
 ) {
+    watch(&gw, &peer, &subscriptions, &caller, session.as_deref()).await;
+    if let Some(id) = &session {
+        gw.peers.leave(id);
+    }
+}
+
+async fn watch(
+    gw: &Gateway,
+    peer: &Peer<RoleServer>,
+    subscriptions: &Subscriptions,
+    caller: &Caller,
+    session: Option<&str>,
+) {
+    let hub = &gw.hub;
     let mut changes = hub.changes();
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
@@ -56,13 +73,16 @@ pub async fn watch_session(
                 uri,
                 tenant,
             }) => {
-                if !hears(&caller, tenant.as_deref()) {
+                if !hears(caller, tenant.as_deref()) {
                     continue;
                 }
                 let exposed = hub.catalog().expose_uri(&server, &uri);
                 let wanted = subscriptions.lock().contains(&exposed);
                 if !wanted {
                     continue;
+                }
+                if let Some(id) = session {
+                    gw.peers.publish(id, &exposed);
                 }
                 peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(exposed))
                     .await

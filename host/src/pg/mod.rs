@@ -17,6 +17,8 @@
 
 use std::sync::Arc;
 
+pub mod live;
+
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 

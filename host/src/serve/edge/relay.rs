@@ -1,0 +1,92 @@
+//! Resource updates passed between replicas: what one replica sends a
+//! session (see the methods' `peers`) goes out as a PostgreSQL `NOTIFY` on
+//! [`NOTES`], and every replica `LISTEN`s there and gives what the others
+//! sent to its own peer of that session. Each note names the replica that
+//! sent it, which skips its own.
+//!
+//! A lost `LISTEN` connection is made again after a pause; updates sent
+//! meanwhile are lost (the agent can read the resource again). A note
+//! that is not one of weft's is ignored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::shared_sessions::{NOTES, SharedSessions};
+use crate::serve::Gateway;
+use crate::serve::peers::{RELAY_QUEUE, Relayed};
+
+/// How long to wait before listening again after the connection ended.
+const LISTEN_AGAIN_AFTER: Duration = Duration::from_secs(2);
+
+/// The most bytes of a note read (PostgreSQL caps a payload under 8000).
+const MAX_NOTE: usize = 8000;
+
+/// A note on the channel.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Note {
+    /// The replica that sent it.
+    from: String,
+    #[serde(flatten)]
+    relayed: Relayed,
+}
+
+/// Starts passing `gw`'s sessions' updates to and from the other replicas
+/// through `shared`'s database.
+pub fn start(shared: &Arc<SharedSessions>, gw: &Arc<Gateway>) {
+    let me = crate::util::random_hex(8).unwrap_or_else(|_| crate::util::request_id());
+    let (tx, rx) = mpsc::channel(RELAY_QUEUE);
+    gw.peers.relay_to(tx);
+    tokio::spawn(send(shared.clone(), rx, me.clone()));
+    tokio::spawn(receive(shared.clone(), gw.clone(), me));
+}
+
+/// Sends this replica's updates.
+async fn send(shared: Arc<SharedSessions>, mut rx: mpsc::Receiver<Relayed>, me: String) {
+    while let Some(relayed) = rx.recv().await {
+        let note = Note {
+            from: me.clone(),
+            relayed,
+        };
+        let Ok(payload) = serde_json::to_string(&note) else {
+            continue;
+        };
+        let Ok(live) = shared.db.live() else {
+            continue;
+        };
+        if let Err(e) = live
+            .client
+            .execute(&live.prepared.notify, &[&payload])
+            .await
+        {
+            shared.db.lost(&e);
+        }
+    }
+}
+
+/// Gives the other replicas' updates to this replica's peers.
+async fn receive(shared: Arc<SharedSessions>, gw: Arc<Gateway>, me: String) {
+    loop {
+        match shared.db.listen(NOTES).await {
+            Ok(mut listening) => {
+                while let Some(payload) = listening.next().await {
+                    if payload.len() > MAX_NOTE {
+                        continue;
+                    }
+                    let Ok(note) = serde_json::from_str::<Note>(&payload) else {
+                        continue;
+                    };
+                    if note.from != me {
+                        gw.peers.deliver(note.relayed).await;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                reason = %crate::pg::live::describe(&e),
+                "cannot listen for the other replicas' resource updates; trying again"
+            ),
+        }
+        tokio::time::sleep(LISTEN_AGAIN_AFTER).await;
+    }
+}

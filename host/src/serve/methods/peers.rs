@@ -1,0 +1,106 @@
+//! Each handshake-era HTTP session's peer on this replica, by session id,
+//! so that a resource update reaches the agent's stream on whichever
+//! replica it is open.
+//!
+//! A session any replica serves (`settings.state`; see the edge's shared
+//! sessions) subscribes to a resource on the replica its
+//! `resources/subscribe` reached, and that replica's upstream sends the
+//! updates; the agent's stream (its `GET`) may be open on another one.
+//! So a replica that sends a session an update also hands it to
+//! [`Peers::publish`], which the edge relays to the other replicas
+//! (PostgreSQL `NOTIFY`); each of them gives it to its own peer of that
+//! session, if it has one ([`Peers::deliver`]). Only the replica holding
+//! the stream gets it to the agent: elsewhere rmcp has nowhere to send it.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::{Peer, RoleServer};
+use tokio::sync::mpsc;
+
+/// The most updates waiting to be relayed; more are dropped, with a
+/// warning (the agent's list can be read again).
+pub const RELAY_QUEUE: usize = 1024;
+
+/// The longest URI relayed (PostgreSQL's `NOTIFY` payload is under 8000
+/// bytes).
+pub const MAX_RELAYED_URI: usize = 4096;
+
+/// A resource update for one session, passed between replicas.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Relayed {
+    /// The session's id (`Mcp-Session-Id`).
+    pub session: String,
+    /// The resource's URI as the agent sees it.
+    pub uri: String,
+}
+
+/// The sessions' peers on this replica, and the way out to the others.
+#[derive(Default)]
+pub struct Peers {
+    by_id: Mutex<HashMap<String, Peer<RoleServer>>>,
+    out: OnceLock<mpsc::Sender<Relayed>>,
+}
+
+impl Peers {
+    /// Session `id` is served here through `peer`.
+    pub fn join(&self, id: String, peer: Peer<RoleServer>) {
+        self.by_id.lock().insert(id, peer);
+    }
+
+    /// Session `id`'s peer here has closed.
+    pub fn leave(&self, id: &str) {
+        self.by_id.lock().remove(id);
+    }
+
+    /// Updates handed to [`Peers::publish`] go to `out` from now on.
+    pub fn relay_to(&self, out: mpsc::Sender<Relayed>) {
+        let _ = self.out.set(out);
+    }
+
+    /// Hands an update sent to `session` here to the other replicas too.
+    pub fn publish(&self, session: &str, uri: &str) {
+        let Some(out) = self.out.get() else {
+            return;
+        };
+        if uri.len() > MAX_RELAYED_URI {
+            tracing::warn!(
+                bytes = uri.len(),
+                "a resource update's URI is too long to pass to the other replicas"
+            );
+            return;
+        }
+        let relayed = Relayed {
+            session: session.to_string(),
+            uri: uri.to_string(),
+        };
+        if out.try_send(relayed).is_err() {
+            tracing::warn!(
+                "{RELAY_QUEUE} resource updates are waiting for the other replicas: one is dropped"
+            );
+        }
+    }
+
+    /// An update another replica relayed: sent to the session's peer here,
+    /// if it has one.
+    pub async fn deliver(&self, relayed: Relayed) {
+        let peer = self.by_id.lock().get(&relayed.session).cloned();
+        if let Some(peer) = peer {
+            let _ = peer
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(relayed.uri))
+                .await;
+        }
+    }
+}
+
+/// The HTTP session a request or notification came in (its
+/// `Mcp-Session-Id`), from the request parts rmcp passes along.
+pub fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
+    extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
