@@ -211,8 +211,21 @@ async fn a_session_is_its_tenants_on_every_replica_and_ends_on_any() {
     assert_eq!(list_in(&http, &one, &fleet.b, &id).await, 404);
     // Its own tenant is served there.
     assert_eq!(list_in(&http, &two, &fleet.a, &id).await, 200);
-    // A made-up id is unknown everywhere.
-    assert_eq!(list_in(&http, &three, &fleet.a, "not-a-session").await, 404);
+    // A made-up id is unknown everywhere, whatever it holds.
+    for made_up in [
+        "not-a-session".to_string(),
+        "x".repeat(4096),
+        format!("{id}'; DELETE FROM weft_sessions; --"),
+        format!("{id}x"),
+        id.to_uppercase(),
+    ] {
+        assert_eq!(
+            list_in(&http, &three, &fleet.a, &made_up).await,
+            404,
+            "{made_up:.40}"
+        );
+    }
+    assert_eq!(list_in(&http, &three, &fleet.a, &id).await, 200);
 
     // Ended through a replica that had not served it: no replica that
     // does not hold it in memory restores it again.

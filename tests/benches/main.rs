@@ -25,6 +25,7 @@ mod confine;
 mod journal;
 mod openapi;
 mod polyglot;
+mod replicas;
 mod sandbox;
 mod scale;
 mod serve;
@@ -41,6 +42,7 @@ const CASES: &[(&str, fn())] = &[
     ("codemode", codemode::run),
     ("journal", journal::run),
     ("confine", confine::run),
+    ("replicas", replicas::run),
     ("upstream", upstream::run),
 ];
 

@@ -41,6 +41,10 @@ pub const LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// replica that opened it.
 pub const MAX_STATE: usize = 64 * 1024;
 
+/// The longest session id looked up (rmcp's are 36 characters): a longer
+/// one, from an agent, is unknown without a query.
+pub const MAX_ID: usize = 256;
+
 /// How often expired rows are removed (by whichever replica opens a
 /// session first after that long).
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
@@ -179,6 +183,9 @@ impl SharedSessions {
 
     /// The live row of `id`, its expiry pushed back.
     async fn take(&self, id: &str) -> Result<Option<(Owner, Option<SessionState>)>, Unreachable> {
+        if id.len() > MAX_ID {
+            return Ok(None);
+        }
         let live = self.db.live()?;
         let row = live
             .client
