@@ -241,15 +241,7 @@ fn the_typescript_sdk_client_approves_and_declines() {
             .args(rig.stdio())
             .stdin(std::process::Stdio::null());
         isolate(&mut cmd);
-        let out = cmd.output_timed().expect("run the TypeScript SDK agent");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{answer}: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+        let seen = json_of_run(&mut cmd, "the TypeScript SDK agent");
         assert_eq!(seen["error"], error, "{answer}: {seen}");
         let asked = seen["asked"].as_array().expect("asked");
         assert_eq!(asked.len(), 1, "{seen}");

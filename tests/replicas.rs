@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::balancer::Balancer;
 use crate::support::edge::{Raw, Served, add_key, serve, write_config};
-use crate::support::haproxy::Haproxy;
 use crate::support::*;
 
 /// Calls each client makes in its one session.
@@ -22,10 +22,10 @@ const CALLS: usize = 50;
 /// Three replicas of one config on one database, and HAProxy before them.
 struct Fleet {
     _pg: Postgres,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: PathBuf,
     replicas: Vec<Served>,
-    lb: Haproxy,
+    lb: Balancer,
     /// Tenant a's key, tenant b's, and the admin tenant's (for /metrics).
     a: String,
     b: String,
@@ -50,10 +50,10 @@ impl Fleet {
         );
         let replicas: Vec<Served> = (0..3).map(|_| serve(&config, &[])).collect();
         let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
-        let lb = Haproxy::start(dir.path(), &bases);
+        let lb = Balancer::haproxy(dir.path(), &bases);
         Fleet {
             _pg: pg,
-            _dir: dir,
+            dir,
             config,
             replicas,
             lb,
@@ -135,22 +135,7 @@ async fn one_session_is_served_by_every_replica() {
     );
 
     // The TypeScript SDK's client: its session id never changes.
-    let script = repo_root().join("tests/clients/session_calls.mjs");
-    let mut cmd = std::process::Command::new(node22());
-    cmd.arg(&script)
-        .arg(tools().join("npm/node_modules"))
-        .args([&mcp, &fleet.a, "everything__echo", &CALLS.to_string()])
-        .stdin(std::process::Stdio::null());
-    isolate(&mut cmd);
-    let out = cmd.output_timed().expect("run the TypeScript SDK client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ts: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    let ts = ts_calls(&mcp, &fleet.a, CALLS);
     assert_eq!(ts["errors"], json!([]), "{ts}");
     assert_eq!(ts["ok"], CALLS, "{ts}");
     assert_eq!(ts["texts"][49], "Echo: 49", "{ts}");
@@ -169,6 +154,36 @@ async fn one_session_is_served_by_every_replica() {
     // the other two.
     let restored = fleet.each(&http, "weft_sessions_restored_total").await;
     assert_eq!(restored.iter().sum::<u64>(), 4, "{restored:?}");
+}
+
+/// The TypeScript SDK's client making `n` echo calls in one session
+/// through `mcp` (tests/clients/session_calls.mjs): what it printed.
+fn ts_calls(mcp: &str, key: &str, n: usize) -> Value {
+    let script = repo_root().join("tests/clients/session_calls.mjs");
+    let mut cmd = std::process::Command::new(node22());
+    cmd.arg(&script)
+        .arg(tools().join("npm/node_modules"))
+        .args([mcp, key, "everything__echo", &n.to_string()])
+        .stdin(std::process::Stdio::null());
+    isolate(&mut cmd);
+    json_of_run(&mut cmd, "the TypeScript SDK client")
+}
+
+/// nginx from `deploy/nginx.conf` in front of the same replicas: the
+/// TypeScript SDK's client's session is served by all three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_in_front_serves_one_session_from_every_replica() {
+    let fleet = Fleet::start();
+    let http = reqwest::Client::new();
+    let bases: Vec<&str> = fleet.replicas.iter().map(|r| r.base.as_str()).collect();
+    let nginx = Balancer::nginx(fleet.dir.path(), &bases);
+    let ts = ts_calls(&format!("{}/mcp", nginx.base), &fleet.a, 30);
+    assert_eq!(ts["errors"], json!([]), "{ts}");
+    assert_eq!(ts["ok"], 30, "{ts}");
+    assert_eq!(ts["session"], ts["after"], "{ts}");
+    let served = fleet.echoes(&http).await;
+    assert_eq!(served.iter().sum::<u64>(), 30, "{served:?}");
+    assert!(served.iter().all(|n| *n > 0), "{served:?}");
 }
 
 /// An `initialize` through replica `on` with `key`: the session id.

@@ -33,6 +33,7 @@ mod config_errors;
 mod conformance;
 mod conformance_client;
 mod console;
+mod deploy;
 mod direct_call;
 mod durable;
 mod durable_adapters;

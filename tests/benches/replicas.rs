@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::record::{figure, latency};
+use crate::support::balancer::Balancer;
 use crate::support::edge::{Raw, Served, add_key, serve, write_config};
-use crate::support::haproxy::Haproxy;
 use crate::support::*;
 
 /// Calls timed per kind of session.
@@ -190,11 +190,11 @@ pub async fn run() {
 
     // Calls a second through HAProxy: three replicas, then one.
     let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
-    let three = Haproxy::start(&dir.path().join("shared"), &bases);
+    let three = Balancer::haproxy(&dir.path().join("shared"), &bases);
     let three_rate = throughput(&http, &three.base, &key).await;
     drop(three);
     std::fs::create_dir_all(dir.path().join("one")).expect("a folder");
-    let one = Haproxy::start(&dir.path().join("one"), &bases[..1]);
+    let one = Balancer::haproxy(&dir.path().join("one"), &bases[..1]);
     let one_rate = throughput(&http, &one.base, &key).await;
     drop(one);
     println!(

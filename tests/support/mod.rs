@@ -7,10 +7,10 @@
 
 #![allow(dead_code)]
 
+pub mod balancer;
 pub mod code;
 pub mod echo_http;
 pub mod edge;
-pub mod haproxy;
 pub mod issuer;
 pub mod js;
 pub mod keys;

@@ -4,6 +4,8 @@
 
 use std::process::{Child, Command};
 
+use super::OutputWithin;
+
 /// The TCP ports a process listens on (IPv4 and IPv6), from `/proc`: for a
 /// real server that binds port 0 but does not say which port it got.
 pub fn listening_ports(pid: u32) -> Vec<u16> {
@@ -120,4 +122,20 @@ pub fn group_members(pgid: u32) -> Vec<u32> {
 /// The live (not zombie) child processes of `parent`.
 pub fn children_of(parent: u32) -> Vec<u32> {
     live(|ppid, _| ppid == parent)
+}
+
+/// Runs `cmd` (a client script that prints one JSON object last), which
+/// must succeed: that object. `what` names it in a failure.
+pub fn json_of_run(cmd: &mut Command, what: &str) -> serde_json::Value {
+    let out = cmd
+        .output_timed()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {stdout}"))
 }
