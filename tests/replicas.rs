@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::balancer::Balancer;
-use crate::support::edge::{Raw, Served, add_key, serve, write_config};
+use crate::support::edge::{Raw, Served, add_key, write_config};
 use crate::support::*;
 
 /// Calls each client makes in its one session.
@@ -24,6 +24,8 @@ struct Fleet {
     _pg: Postgres,
     dir: tempfile::TempDir,
     config: PathBuf,
+    /// Code mode's interpreters, when tenant a has code mode.
+    interp: Option<PathBuf>,
     replicas: Vec<Served>,
     lb: Balancer,
     /// Tenant a's key, tenant b's, and the admin tenant's (for /metrics).
@@ -34,11 +36,21 @@ struct Fleet {
 
 impl Fleet {
     fn start() -> Fleet {
+        Fleet::with(None)
+    }
+
+    /// With `interp` (code mode's interpreters), tenant a has code mode.
+    fn with(interp: Option<PathBuf>) -> Fleet {
         let pg = Postgres::start();
         let url = pg.database("fleet");
         let dir = temp_dir();
+        let code = if interp.is_some() {
+            "[tenants.a.code]\nenabled = true\ngrants = [\"everything.*\"]\n"
+        } else {
+            ""
+        };
         let text = format!(
-            "[settings]\nstate = {}\nstartup_timeout = \"60s\"\n\n{}\n[tenants.a]\ninclude = [\"everything.*\"]\n[tenants.b]\ninclude = [\"everything.*\"]\n[tenants.ops]\nadmin = true\ninclude = [\"everything.*\"]\n",
+            "[settings]\nstate = {}\nstartup_timeout = \"60s\"\n\n{}\n[tenants.a]\ninclude = [\"everything.*\"]\n{code}[tenants.b]\ninclude = [\"everything.*\"]\n[tenants.ops]\nadmin = true\ninclude = [\"everything.*\"]\n",
             q(&url),
             npm_entry("everything", "server-everything", &["stdio"])
         );
@@ -48,13 +60,16 @@ impl Fleet {
             add_key(&config, "b"),
             add_key(&config, "ops"),
         );
-        let replicas: Vec<Served> = (0..3).map(|_| serve(&config, &[])).collect();
+        let replicas: Vec<Served> = (0..3)
+            .map(|_| replica(&config, 0, interp.as_deref()))
+            .collect();
         let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
         let lb = Balancer::haproxy(dir.path(), &bases);
         Fleet {
             _pg: pg,
             dir,
             config,
+            interp,
             replicas,
             lb,
             a,
@@ -261,42 +276,50 @@ fn key_id(config: &Path, tenant: &str) -> String {
     ids[0].to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_removed_key_is_refused_by_every_replica() {
-    let fleet = Fleet::start();
-    let http = reqwest::Client::new();
-    let id = open(&http, &fleet.lb.base, &fleet.b).await;
-    for replica in &fleet.replicas {
-        assert_eq!(list_in(&http, &replica.base, &fleet.b, &id).await, 200);
-    }
-    crate::support::keys::remove_key(&fleet.config, &key_id(&fleet.config, "b"));
-    // The key file is looked at once a second by each replica.
+/// Polls each replica until `status` of `list_in` is `want` (each replica
+/// looks at the key file once a second).
+async fn until_every(fleet: &Fleet, http: &reqwest::Client, key: &str, id: &str, want: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     for replica in &fleet.replicas {
         loop {
-            let status = list_in(&http, &replica.base, &fleet.b, &id).await;
-            if status == 401 {
+            let status = list_in(http, &replica.base, key, id).await;
+            if status == want {
                 break;
             }
             assert!(
                 Instant::now() < deadline,
-                "{} still answers {status}",
+                "{} still answers {status}, not {want}",
                 replica.base
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    // Tenant a's key is untouched.
-    assert_eq!(
-        list_in(
-            &http,
-            &fleet.lb.base,
-            &fleet.a,
-            &open(&http, &fleet.lb.base, &fleet.a).await
-        )
-        .await,
-        200
-    );
+}
+
+/// A key removed with `weft keys rm` is refused by every replica, and the
+/// sessions it opened end on every replica: the tenant's other key
+/// naming one finds no session anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_key_is_refused_and_its_sessions_end_on_every_replica() {
+    let fleet = Fleet::start();
+    let http = reqwest::Client::new();
+    let first = key_id(&fleet.config, "b");
+    let other = add_key(&fleet.config, "b");
+    let id = open(&http, &fleet.lb.base, &fleet.b).await;
+    // Every replica knows the session, and the tenant's other key.
+    for replica in &fleet.replicas {
+        assert_eq!(list_in(&http, &replica.base, &fleet.b, &id).await, 200);
+    }
+    until_every(&fleet, &http, &other, &id, 200).await;
+
+    crate::support::keys::remove_key(&fleet.config, &first);
+    until_every(&fleet, &http, &fleet.b, &id, 401).await;
+    until_every(&fleet, &http, &other, &id, 404).await;
+    // The other key opens sessions as before, and tenant a is untouched.
+    let again = open(&http, &fleet.lb.base, &other).await;
+    assert_eq!(list_in(&http, &fleet.lb.base, &other, &again).await, 200);
+    let a = open(&http, &fleet.lb.base, &fleet.a).await;
+    assert_eq!(list_in(&http, &fleet.lb.base, &fleet.a, &a).await, 200);
 }
 
 /// A POST in session `id` through `base` with `key`: the JSON-RPC answer.
@@ -377,21 +400,30 @@ async fn a_resource_update_reaches_the_agents_stream_on_another_replica() {
     }
 }
 
-/// `weft serve --http` of `config` on `port` again (a replica restarted
-/// where the load balancer expects it).
-fn serve_on(config: &Path, port: u16) -> Served {
-    let addr = format!("127.0.0.1:{port}");
-    let mut cmd = weft();
+/// A replica: `weft serve --http` of `config` on `port` (0: any; the same
+/// one again for a replica restarted where the load balancer expects it),
+/// with code mode's interpreters at `interp` if given.
+fn replica(config: &Path, port: u16, interp: Option<&Path>) -> Served {
+    let mut cmd = match interp {
+        Some(dir) => crate::support::code::weft_code(dir),
+        None => weft(),
+    };
     cmd.arg("--config")
         .arg(config)
-        .args(["serve", "--http", &addr])
+        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
         .stdout(std::process::Stdio::piped());
     let mut proc = Background::spawn(&mut cmd);
     let stdout = proc.0.stdout.take().expect("stdout is piped");
     let banner = first_line(stdout, Duration::from_secs(90));
+    let base = crate::support::edge::base_of(&banner);
+    let port = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {base}"));
     Served {
         _proc: proc,
-        base: format!("http://{addr}"),
+        base,
         port,
         banner,
     }
@@ -484,10 +516,11 @@ async fn sessions_outlive_a_replica_killed_every_ten_seconds() {
         let port = fleet.replicas[i].port;
         fleet.replicas[i]._proc.0.kill().expect("kill -9 a replica");
         let _ = fleet.replicas[i]._proc.0.wait();
-        let config = fleet.config.clone();
-        fleet.replicas[i] = tokio::task::spawn_blocking(move || serve_on(&config, port))
-            .await
-            .expect("the replica restarts");
+        let (config, interp) = (fleet.config.clone(), fleet.interp.clone());
+        fleet.replicas[i] =
+            tokio::task::spawn_blocking(move || replica(&config, port, interp.as_deref()))
+                .await
+                .expect("the replica restarts");
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -516,4 +549,61 @@ async fn sessions_outlive_a_replica_killed_every_ten_seconds() {
         "more failures than calls in flight on the killed replicas: {failed:?}"
     );
     assert!(ok > SESSIONS * 10, "{ok} calls ok");
+}
+
+/// A 2026-07-28 agent starts a long code run through HAProxy and polls
+/// `tasks/get` through it: whichever replica each poll reaches answers
+/// for the run, from the shared journal when another replica runs it,
+/// until it completes with the run's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_answered_by_every_replica() {
+    use crate::support::tasks::{self, Caps};
+    let fleet = Fleet::with(Some(crate::support::code::interpreters("python")));
+    let mut raw = Raw::keyed(
+        &reqwest::Client::new(),
+        &fleet.lb.base,
+        "2026-07-28",
+        &fleet.a,
+    );
+    let code = "tools.call('everything', 'trigger-long-running-operation', {'duration': 4, 'steps': 4})\nreturn {'done': input['n']}";
+    let created = tasks::request(
+        &mut raw,
+        Caps::Tasks,
+        "tools/call",
+        json!({"name": "weft_run_code", "arguments": {"language": "python", "code": code, "input": {"n": 3}}}),
+    )
+    .await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"]
+        .as_str()
+        .expect("a task id")
+        .to_string();
+    let mut polls = Vec::new();
+    let done = loop {
+        let got = tasks::request(&mut raw, Caps::Tasks, "tasks/get", json!({"taskId": id})).await;
+        let status = got["result"]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            matches!(status.as_str(), "working" | "completed"),
+            "poll {}: {got}",
+            polls.len()
+        );
+        polls.push(status.clone());
+        if status == "completed" {
+            break got;
+        }
+        assert!(polls.len() < 600, "still working after a minute");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        polls.iter().filter(|s| *s == "working").count() >= 3,
+        "every replica answered while it ran: {polls:?}"
+    );
+    assert_eq!(
+        done["result"]["result"]["structuredContent"],
+        json!({"done": 3}),
+        "{done}"
+    );
 }

@@ -383,7 +383,7 @@ where
             // A new session: it is this tenant's, on every replica before
             // the agent learns its id.
             (Some(id), None) if reserved => {
-                gw.sessions.bind(id, &tenant);
+                gw.sessions.bind(id, &tenant, key_id.as_deref());
                 if let Some(shared) = &edge.shared {
                     let owner = super::shared_sessions::Owner {
                         tenant: Some(tenant.clone()),
@@ -454,7 +454,7 @@ async fn adopted(edge: &Edge, id: &str, tenant: &str) -> bool {
     };
     match shared.owner(id).await {
         Ok(Some(owner)) if owner.tenant.as_deref() == Some(tenant) => {
-            edge.gw.sessions.adopt(id, tenant);
+            edge.gw.sessions.adopt(id, tenant, owner.key_id.as_deref());
             true
         }
         _ => false,

@@ -280,13 +280,13 @@ pub async fn serve_http(
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr().context("no local address")?;
     let limits = gw.hub.config().settings.edge.clone();
-    super::keywatch::spawn(gw.hub.clone(), stop.clone());
-    on_bound(bound);
     let options = HttpOptions {
         loopback: bound.ip().is_loopback(),
         ..options
     };
     let app = front(gw, &options, stop.clone());
+    super::keywatch::spawn(app.0.edge.clone(), stop.clone());
+    on_bound(bound);
     super::listener::serve(listener, app, limits, stop).await;
     Ok(())
 }

@@ -9,13 +9,14 @@
 //! cannot be read or parsed leaves the keys as they were, with an error
 //! in the log each time it changes; a file that is gone holds no keys.
 
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::Hub;
+use super::admit::Edge;
 use crate::config::{KeyEntry, KeyFile};
 
 /// How often the key file is looked at.
@@ -29,8 +30,11 @@ async fn stamp(path: &Path) -> Stamp {
     Some((m.modified().ok()?, m.len(), m.ino()))
 }
 
-/// Watches `hub`'s key file until `stop` (a no-op without tenants).
-pub fn spawn(hub: Hub, stop: CancellationToken) {
+/// Watches the key file of `edge`'s hub until `stop` (a no-op without
+/// tenants). The sessions opened with a key that is gone end with it, on
+/// this replica and, with `settings.state`, on every replica.
+pub fn spawn(edge: Edge, stop: CancellationToken) {
+    let hub = edge.gw.hub.clone();
     if hub.tenants().is_empty() {
         return;
     }
@@ -49,6 +53,14 @@ pub fn spawn(hub: Hub, stop: CancellationToken) {
                 .cloned()
                 .collect()
         };
+        let mut ids: HashSet<String> = match load(&path).await {
+            Ok(stored) => inline
+                .iter()
+                .chain(stored.iter())
+                .map(|k| k.id.clone())
+                .collect(),
+            Err(_) => inline.iter().map(|k| k.id.clone()).collect(),
+        };
         let mut tick = tokio::time::interval(EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -66,11 +78,40 @@ pub fn spawn(hub: Hub, stop: CancellationToken) {
                     hub.tenants()
                         .replace_keys(inline.iter().chain(stored.iter()));
                     tracing::info!(file = %path.display(), keys = stored.len(), "reloaded the key file");
+                    let now: HashSet<String> = inline
+                        .iter()
+                        .chain(stored.iter())
+                        .map(|k| k.id.clone())
+                        .collect();
+                    let gone: Vec<String> = ids.difference(&now).cloned().collect();
+                    ids = now;
+                    if !gone.is_empty() {
+                        end_sessions_of(&edge, &gone).await;
+                    }
                 }
                 Err(e) => tracing::error!("{e}; the keys stay as they were"),
             }
         }
     });
+}
+
+/// Ends the sessions opened with any of `key_ids`: rmcp's sessions here,
+/// their places in the tenants' counts, and their shared rows.
+async fn end_sessions_of(edge: &Edge, key_ids: &[String]) {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    let ended = edge.gw.sessions.of_keys(key_ids);
+    for id in &ended {
+        let _ = edge.sessions.close_session(&id.clone().into()).await;
+        edge.gw.sessions.end(id);
+    }
+    if let Some(shared) = &edge.shared {
+        let _ = shared.forget_keys(key_ids).await;
+    }
+    tracing::info!(
+        keys = key_ids.len(),
+        sessions = ended.len(),
+        "ended the sessions of revoked keys"
+    );
 }
 
 /// The key file's keys (none when there is no file).

@@ -7,16 +7,25 @@
 //!
 //! A new session's place is reserved when its `initialize` arrives (so
 //! concurrent ones cannot overshoot the quota) and becomes the session's
-//! when rmcp answers with its id, or is given back when it does not.
+//! when rmcp answers with its id, or is given back when it does not. Each
+//! session also keeps the id of the key that opened it, so that a revoked
+//! key's sessions end with it.
 
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
+/// Who opened a session.
+#[derive(Debug, Clone)]
+struct Opener {
+    tenant: String,
+    key_id: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Book {
-    /// Session id → the tenant that opened it.
-    owner: HashMap<String, String>,
+    /// Session id → who opened it.
+    owner: HashMap<String, Opener>,
     /// Tenant → sessions it holds, with places reserved for new ones.
     held: HashMap<String, usize>,
 }
@@ -38,7 +47,11 @@ pub struct Full {
 impl Sessions {
     /// Whether session `id` is `tenant`'s.
     pub fn owned_by(&self, id: &str, tenant: &str) -> bool {
-        self.0.lock().owner.get(id).is_some_and(|t| t == tenant)
+        self.0
+            .lock()
+            .owner
+            .get(id)
+            .is_some_and(|o| o.tenant == tenant)
     }
 
     /// The ids of `tenant`'s sessions.
@@ -46,7 +59,17 @@ impl Sessions {
         let book = self.0.lock();
         book.owner
             .iter()
-            .filter(|(_, t)| *t == tenant)
+            .filter(|(_, o)| o.tenant == tenant)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The ids of the sessions opened with any of `key_ids`.
+    pub fn of_keys(&self, key_ids: &[String]) -> Vec<String> {
+        let book = self.0.lock();
+        book.owner
+            .iter()
+            .filter(|(_, o)| o.key_id.as_ref().is_some_and(|k| key_ids.contains(k)))
             .map(|(id, _)| id.clone())
             .collect()
     }
@@ -65,25 +88,33 @@ impl Sessions {
         Ok(())
     }
 
-    /// A reserved place becomes session `id`'s.
-    pub fn bind(&self, id: &str, tenant: &str) {
+    /// A reserved place becomes session `id`'s, opened with `key_id`.
+    pub fn bind(&self, id: &str, tenant: &str, key_id: Option<&str>) {
         let mut book = self.0.lock();
-        if let Some(before) = book.owner.insert(id.to_string(), tenant.to_string()) {
+        let opener = Opener {
+            tenant: tenant.to_string(),
+            key_id: key_id.map(str::to_string),
+        };
+        if let Some(before) = book.owner.insert(id.to_string(), opener) {
             // An id seen before (rmcp's ids are random, so never in
             // practice): the reservation is not needed twice.
-            Self::give_back(&mut book, &before);
+            Self::give_back(&mut book, &before.tenant);
         }
     }
 
     /// Session `id`, opened by `tenant` on another replica, is served here
     /// too: it takes a place in the tenant's count here without a quota
     /// check (refusing it would break a session the tenant already has).
-    pub fn adopt(&self, id: &str, tenant: &str) {
+    pub fn adopt(&self, id: &str, tenant: &str, key_id: Option<&str>) {
         let mut book = self.0.lock();
         if book.owner.contains_key(id) {
             return;
         }
-        book.owner.insert(id.to_string(), tenant.to_string());
+        let opener = Opener {
+            tenant: tenant.to_string(),
+            key_id: key_id.map(str::to_string),
+        };
+        book.owner.insert(id.to_string(), opener);
         *book.held.entry(tenant.to_string()).or_insert(0) += 1;
     }
 
@@ -95,8 +126,8 @@ impl Sessions {
     /// Session `id` has ended.
     pub fn end(&self, id: &str) {
         let mut book = self.0.lock();
-        if let Some(tenant) = book.owner.remove(id) {
-            Self::give_back(&mut book, &tenant);
+        if let Some(opener) = book.owner.remove(id) {
+            Self::give_back(&mut book, &opener.tenant);
         }
     }
 
@@ -118,9 +149,9 @@ mod tests {
     fn each_tenant_has_its_own_quota() {
         let s = Sessions::default();
         s.reserve("a", 2).unwrap();
-        s.bind("s1", "a");
+        s.bind("s1", "a", Some("k1"));
         s.reserve("a", 2).unwrap();
-        s.bind("s2", "a");
+        s.bind("s2", "a", Some("k2"));
         assert_eq!(
             s.reserve("a", 2),
             Err(Full {
@@ -130,9 +161,11 @@ mod tests {
         );
         // b is not touched by a being full, and a's sessions stay.
         s.reserve("b", 2).unwrap();
-        s.bind("s3", "b");
+        s.bind("s3", "b", Some("k3"));
         assert!(s.owned_by("s1", "a") && s.owned_by("s2", "a") && s.owned_by("s3", "b"));
         assert!(!s.owned_by("s3", "a"));
+        assert_eq!(s.of_keys(&["k2".into(), "k3".into()]).len(), 2);
+        assert_eq!(s.of_keys(&["k9".into()]), Vec::<String>::new());
         s.end("s1");
         s.reserve("a", 2).unwrap();
         s.cancel("a");

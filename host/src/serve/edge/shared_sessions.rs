@@ -73,6 +73,9 @@ const TAKE: &str = "
 
 const DELETE: &str = "DELETE FROM weft_sessions WHERE id = $1";
 
+/// Every session opened with one of the keys.
+const DELETE_KEYS: &str = "DELETE FROM weft_sessions WHERE key_id = ANY($1)";
+
 const SWEEP: &str = "DELETE FROM weft_sessions WHERE expires_at <= now()";
 
 /// The channel on which replicas pass sessions' resource updates.
@@ -86,6 +89,7 @@ pub(super) struct Statements {
     own: Statement,
     take: Statement,
     delete: Statement,
+    delete_keys: Statement,
     sweep: Statement,
     pub(super) notify: Statement,
 }
@@ -97,6 +101,7 @@ impl Prepared for Statements {
             own: client.prepare(OWN).await?,
             take: client.prepare(TAKE).await?,
             delete: client.prepare(DELETE).await?,
+            delete_keys: client.prepare(DELETE_KEYS).await?,
             sweep: client.prepare(SWEEP).await?,
             notify: client.prepare(NOTIFY).await?,
         })
@@ -176,6 +181,17 @@ impl SharedSessions {
         let live = self.db.live()?;
         live.client
             .execute(&live.prepared.delete, &[&id])
+            .await
+            .map_err(|e| self.db.lost(&e))?;
+        Ok(())
+    }
+
+    /// Ends, on every replica, the sessions opened with any of `key_ids`
+    /// (revoked keys).
+    pub async fn forget_keys(&self, key_ids: &[String]) -> Result<(), Unreachable> {
+        let live = self.db.live()?;
+        live.client
+            .execute(&live.prepared.delete_keys, &[&key_ids])
             .await
             .map_err(|e| self.db.lost(&e))?;
         Ok(())
