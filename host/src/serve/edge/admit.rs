@@ -379,7 +379,7 @@ where
         }
     };
     if let Some((tenant, key_id)) = opener {
-        match (session_id(response.headers()), asked_session) {
+        match (session_id(response.headers()), asked_session.as_deref()) {
             // A new session: it is this tenant's, on every replica before
             // the agent learns its id.
             (Some(id), None) if reserved => {
@@ -392,10 +392,17 @@ where
                     let _ = shared.own(id, &owner).await;
                 }
             }
-            (_, Some(id)) if closing && response.status().is_success() => gw.sessions.end(&id),
+            (_, Some(id)) if closing && response.status().is_success() => gw.sessions.end(id),
             _ if reserved => gw.sessions.cancel(&tenant),
             _ => {}
         }
+    }
+    // A session the agent ended here ends on the other replicas too.
+    if closing
+        && response.status().is_success()
+        && let Some(id) = &asked_session
+    {
+        gw.peers.ended(id);
     }
     // rmcp answers a session's DELETE with 202 Accepted, which clients
     // read as a failure (the session is gone at once): 204 says it is done.

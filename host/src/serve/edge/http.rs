@@ -71,6 +71,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         // result get a plain JSON body instead of an SSE stream.
         .with_json_response(true)
         .with_cancellation_token(stop.clone());
+    let sessions = Arc::new(LocalSessionManager::default());
     // With a shared database, rmcp stores each session's handshake there
     // and replays it on a replica that does not know the session.
     let shared = gw.shared_sessions.get().cloned();
@@ -79,7 +80,7 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
             shared: shared.clone(),
             hub: gw.hub.clone(),
         }));
-        super::relay::start(shared, &gw);
+        super::relay::start(shared, &gw, sessions.clone());
     }
     let hub = gw.hub.clone();
     let metrics_hub = gw.hub.clone();
@@ -87,7 +88,6 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         &config.allowed_hosts,
         &config.allowed_origins,
     ));
-    let sessions = Arc::new(LocalSessionManager::default());
     let edge = Edge {
         gw: gw.clone(),
         sessions: sessions.clone(),

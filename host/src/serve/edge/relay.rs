@@ -1,8 +1,9 @@
-//! Resource updates passed between replicas: what one replica sends a
-//! session (see the methods' `peers`) goes out as a PostgreSQL `NOTIFY` on
-//! [`NOTES`], and every replica `LISTEN`s there and gives what the others
-//! sent to its own peer of that session. Each note names the replica that
-//! sent it, which skips its own.
+//! Notes about sessions passed between replicas: a resource update one
+//! replica sends a session (see the methods' `peers`), or the agent's end
+//! of a session, goes out as a PostgreSQL `NOTIFY` on [`NOTES`]. Every
+//! replica `LISTEN`s there: it gives an update to its own peer of that
+//! session, and ends a session that was ended elsewhere. Each note names
+//! the replica that sent it, which skips its own.
 //!
 //! A lost `LISTEN` connection is made again after a pause; updates sent
 //! meanwhile are lost (the agent can read the resource again). A note
@@ -11,6 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio::sync::mpsc;
 
 use super::shared_sessions::{NOTES, SharedSessions};
@@ -32,14 +35,14 @@ struct Note {
     relayed: Relayed,
 }
 
-/// Starts passing `gw`'s sessions' updates to and from the other replicas
-/// through `shared`'s database.
-pub fn start(shared: &Arc<SharedSessions>, gw: &Arc<Gateway>) {
+/// Starts passing notes about `gw`'s sessions (rmcp's are `sessions`) to
+/// and from the other replicas through `shared`'s database.
+pub fn start(shared: &Arc<SharedSessions>, gw: &Arc<Gateway>, sessions: Arc<LocalSessionManager>) {
     let me = crate::util::random_hex(8).unwrap_or_else(|_| crate::util::request_id());
     let (tx, rx) = mpsc::channel(RELAY_QUEUE);
     gw.peers.relay_to(tx);
     tokio::spawn(send(shared.clone(), rx, me.clone()));
-    tokio::spawn(receive(shared.clone(), gw.clone(), me));
+    tokio::spawn(receive(shared.clone(), gw.clone(), sessions, me));
 }
 
 /// Sends this replica's updates.
@@ -65,8 +68,14 @@ async fn send(shared: Arc<SharedSessions>, mut rx: mpsc::Receiver<Relayed>, me: 
     }
 }
 
-/// Gives the other replicas' updates to this replica's peers.
-async fn receive(shared: Arc<SharedSessions>, gw: Arc<Gateway>, me: String) {
+/// Gives the other replicas' updates to this replica's peers, and ends
+/// here the sessions ended elsewhere.
+async fn receive(
+    shared: Arc<SharedSessions>,
+    gw: Arc<Gateway>,
+    sessions: Arc<LocalSessionManager>,
+    me: String,
+) {
     loop {
         match shared.db.listen(NOTES).await {
             Ok(mut listening) => {
@@ -77,8 +86,17 @@ async fn receive(shared: Arc<SharedSessions>, gw: Arc<Gateway>, me: String) {
                     let Ok(note) = serde_json::from_str::<Note>(&payload) else {
                         continue;
                     };
-                    if note.from != me {
-                        gw.peers.deliver(note.relayed).await;
+                    if note.from == me {
+                        continue;
+                    }
+                    match note.relayed {
+                        Relayed::Updated { session, uri } => {
+                            gw.peers.deliver(&session, uri).await;
+                        }
+                        Relayed::Ended { session } => {
+                            let _ = sessions.close_session(&session.clone().into()).await;
+                            gw.sessions.end(&session);
+                        }
                     }
                 }
             }

@@ -11,6 +11,8 @@
 //! (PostgreSQL `NOTIFY`); each of them gives it to its own peer of that
 //! session, if it has one ([`Peers::deliver`]). Only the replica holding
 //! the stream gets it to the agent: elsewhere rmcp has nowhere to send it.
+//! A session the agent ends on one replica is announced the same way
+//! ([`Peers::ended`]), and the others end it too.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -28,13 +30,16 @@ pub const RELAY_QUEUE: usize = 1024;
 /// bytes).
 pub const MAX_RELAYED_URI: usize = 4096;
 
-/// A resource update for one session, passed between replicas.
+/// What one replica tells the others about a session.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Relayed {
-    /// The session's id (`Mcp-Session-Id`).
-    pub session: String,
-    /// The resource's URI as the agent sees it.
-    pub uri: String,
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Relayed {
+    /// A resource the session subscribed to was updated; `uri` as the
+    /// agent sees it.
+    Updated { session: String, uri: String },
+    /// The agent ended the session (`DELETE`): the replicas that hold it
+    /// end it too.
+    Ended { session: String },
 }
 
 /// The sessions' peers on this replica, and the way out to the others.
@@ -62,9 +67,9 @@ impl Peers {
 
     /// Hands an update sent to `session` here to the other replicas too.
     pub fn publish(&self, session: &str, uri: &str) {
-        let Some(out) = self.out.get() else {
+        if self.out.get().is_none() {
             return;
-        };
+        }
         if uri.len() > MAX_RELAYED_URI {
             tracing::warn!(
                 bytes = uri.len(),
@@ -72,24 +77,38 @@ impl Peers {
             );
             return;
         }
-        let relayed = Relayed {
+        let relayed = Relayed::Updated {
             session: session.to_string(),
             uri: uri.to_string(),
         };
+        self.send(relayed);
+    }
+
+    /// Tells the other replicas that the agent ended `session` here.
+    pub fn ended(&self, session: &str) {
+        self.send(Relayed::Ended {
+            session: session.to_string(),
+        });
+    }
+
+    fn send(&self, relayed: Relayed) {
+        let Some(out) = self.out.get() else {
+            return;
+        };
         if out.try_send(relayed).is_err() {
             tracing::warn!(
-                "{RELAY_QUEUE} resource updates are waiting for the other replicas: one is dropped"
+                "{RELAY_QUEUE} notes are waiting for the other replicas: one is dropped"
             );
         }
     }
 
     /// An update another replica relayed: sent to the session's peer here,
     /// if it has one.
-    pub async fn deliver(&self, relayed: Relayed) {
-        let peer = self.by_id.lock().get(&relayed.session).cloned();
+    pub async fn deliver(&self, session: &str, uri: String) {
+        let peer = self.by_id.lock().get(session).cloned();
         if let Some(peer) = peer {
             let _ = peer
-                .notify_resource_updated(ResourceUpdatedNotificationParam::new(relayed.uri))
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
                 .await;
         }
     }
