@@ -21,7 +21,7 @@ const CALLS: usize = 50;
 
 /// Three replicas of one config on one database, and HAProxy before them.
 struct Fleet {
-    _pg: Postgres,
+    pg: Postgres,
     dir: tempfile::TempDir,
     config: PathBuf,
     /// Code mode's interpreters, when tenant a has code mode.
@@ -66,7 +66,7 @@ impl Fleet {
         let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
         let lb = Balancer::haproxy(dir.path(), &bases);
         Fleet {
-            _pg: pg,
+            pg,
             dir,
             config,
             interp,
@@ -608,4 +608,49 @@ async fn a_task_is_answered_by_every_replica() {
         json!({"done": 3}),
         "{done}"
     );
+}
+
+/// While the database refuses every connection, sessions go on where they
+/// are known and a new one is served by the replica that opened it (but
+/// taken up by no other); once it is back, a new session is served by
+/// every replica again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_go_on_where_they_are_known_while_the_database_is_down() {
+    let fleet = Fleet::start();
+    let http = reqwest::Client::new();
+    let [one, two, three] = [0, 1, 2].map(|i| fleet.replicas[i].base.clone());
+    let known = open(&http, &one, &fleet.a).await;
+    assert_eq!(list_in(&http, &two, &fleet.a, &known).await, 200);
+
+    fleet.pg.sql("ALTER DATABASE fleet ALLOW_CONNECTIONS false");
+    fleet.pg.sql(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = 'fleet' and pid <> pg_backend_pid()",
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the replicas' connections to end",
+        || {
+            fleet
+                .pg
+                .scalar("select count(*) from pg_stat_activity where datname = 'fleet'")
+                == "0"
+        },
+    );
+    assert_eq!(list_in(&http, &one, &fleet.a, &known).await, 200);
+    assert_eq!(list_in(&http, &two, &fleet.a, &known).await, 200);
+    let fresh = open(&http, &one, &fleet.a).await;
+    assert_eq!(list_in(&http, &one, &fleet.a, &fresh).await, 200);
+    assert_eq!(list_in(&http, &three, &fleet.a, &fresh).await, 404);
+
+    fleet.pg.sql("ALTER DATABASE fleet ALLOW_CONNECTIONS true");
+    // Each replica connects again within seconds of its next use.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let again = open(&http, &one, &fleet.a).await;
+        if list_in(&http, &three, &fleet.a, &again).await == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the database is not used again");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
