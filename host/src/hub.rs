@@ -489,6 +489,8 @@ impl Hub {
         if let Some(audit) = &self.shared.audit {
             audit.flush().await;
         }
+        let pins = self.shared.pins.clone();
+        let _ = tokio::task::spawn_blocking(move || pins.flush()).await;
     }
 
     /// Cancelled once [`Hub::shutdown`] has begun.

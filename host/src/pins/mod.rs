@@ -182,6 +182,8 @@ pub struct Pins {
     book: RwLock<BTreeMap<PinKey, PinRow>>,
     store: Option<Arc<dyn Store>>,
     writes: Mutex<Option<std::sync::mpsc::Sender<Write>>>,
+    /// The writer thread, joined by [`Pins::flush`].
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// The store's stamp when the book was last read from it.
     stamp: Mutex<Option<(i64, i64)>>,
 }
@@ -200,6 +202,7 @@ impl Pins {
             book: RwLock::default(),
             store: None,
             writes: Mutex::new(None),
+            writer: Mutex::new(None),
             stamp: Mutex::new(None),
         }
     }
@@ -211,7 +214,7 @@ impl Pins {
         let rows = store.load()?;
         let (tx, rx) = std::sync::mpsc::channel::<Write>();
         let writer = store.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("weft-pins".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
@@ -228,8 +231,20 @@ impl Pins {
             book: RwLock::new(rows.into_iter().collect()),
             store: Some(store),
             writes: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(thread)),
             stamp: Mutex::new(Some(stamp)),
         })
+    }
+
+    /// Writes what is waiting to the store and stops the writer: at
+    /// shutdown, so that a short-lived weft (an agent's `weft serve` over
+    /// stdio) leaves no pin unwritten. Later pins hold in this process
+    /// only. Blocking: call it off the async workers.
+    pub fn flush(&self) {
+        drop(self.writes.lock().take());
+        if let Some(thread) = self.writer.lock().take() {
+            let _ = thread.join();
+        }
     }
 
     /// Whether pins outlive this process.

@@ -200,6 +200,22 @@ fn the_sqlite_store_keeps_pins_and_approves_them() {
     assert!(store.load().unwrap().is_empty());
 }
 
+/// What a stored book judges reaches the store once flushed, however soon
+/// the process then ends (an agent's short-lived `weft serve`).
+#[test]
+fn a_flush_writes_every_pin_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(store::Sqlite::open(&dir.path().join("p.db")).unwrap());
+    let pins = Pins::stored(store.clone()).unwrap();
+    let tools: Vec<Tool> = (0..200).map(|i| tool(&format!("t{i}"), "d")).collect();
+    assert!(judged(&pins, ("", "s"), PinMode::Strict, &tools).is_empty());
+    pins.flush();
+    assert_eq!(store.load().unwrap().len(), 200);
+    // After the flush, pins hold in this process only.
+    judged(&pins, ("", "u"), PinMode::Strict, &[tool("x", "d")]);
+    assert_eq!(store.load().unwrap().len(), 200);
+}
+
 #[test]
 fn diff_shows_the_changed_line() {
     let text = diff(
