@@ -231,17 +231,19 @@ impl Recorder {
     /// Marks call `seq` (its intent already queued) as waiting for a
     /// person's approval, not sent (a resume sends it again, and so asks
     /// again), or, `approved`, as about to be sent (in doubt again should
-    /// the run stop now). The approved mark is stored before the call goes
-    /// out: the receiver hears when.
+    /// the run stop now). Each mark is stored before the question is asked
+    /// or the call goes out: the receiver hears when.
     pub fn approval(
         &self,
         seq: u64,
         request: &CallRequest,
         approved: bool,
     ) -> Option<oneshot::Receiver<Result<(), JournalError>>> {
-        let when = if approved { Store::Waited } else { Store::Soon };
+        // Both are waited for: the mark before the person is asked (a
+        // crash once the question is out must find the call not sent),
+        // the yes before the call goes out.
         let mark = (!approved).then_some(super::model::Resolution::NotDone);
-        self.call_intent(seq, request.to_json(), mark, when)
+        self.call_intent(seq, request.to_json(), mark, Store::Waited)
     }
 
     /// Queues a call's result, to be stored as `when` says; the receiver

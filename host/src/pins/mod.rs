@@ -188,6 +188,19 @@ pub struct Pins {
     stamp: Mutex<Option<(i64, i64)>>,
 }
 
+impl Drop for Pins {
+    fn drop(&mut self) {
+        // A blocking client (PostgreSQL's) may not be dropped on an async
+        // worker, which is where a hub's last reference often goes: the
+        // store is dropped on a thread of its own.
+        if let Some(store) = self.store.take() {
+            let _ = std::thread::Builder::new()
+                .name("weft-pins-drop".into())
+                .spawn(move || drop(store));
+        }
+    }
+}
+
 impl Default for Pins {
     fn default() -> Pins {
         Pins::in_memory()
