@@ -406,29 +406,11 @@ async fn a_resource_update_reaches_the_agents_stream_on_another_replica() {
 /// one again for a replica restarted where the load balancer expects it),
 /// with code mode's interpreters at `interp` if given.
 fn replica(config: &Path, port: u16, interp: Option<&Path>) -> Served {
-    let mut cmd = match interp {
+    let cmd = match interp {
         Some(dir) => crate::support::code::weft_code(dir),
         None => weft(),
     };
-    cmd.arg("--config")
-        .arg(config)
-        .args(["serve", "--http", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::piped());
-    let mut proc = Background::spawn(&mut cmd);
-    let stdout = proc.0.stdout.take().expect("stdout is piped");
-    let banner = first_line(stdout, Duration::from_secs(90));
-    let base = crate::support::edge::base_of(&banner);
-    let port = base
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {base}"));
-    Served {
-        _proc: proc,
-        base,
-        port,
-        banner,
-    }
+    crate::support::edge::serve_with(cmd, config, &format!("127.0.0.1:{port}"), &[])
 }
 
 /// What one call through the load balancer came to.

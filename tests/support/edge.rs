@@ -5,7 +5,7 @@
 //! JSON or SSE answer. Every wait is bounded by [`IO`].
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -34,10 +34,14 @@ pub(crate) fn base_of(line: &str) -> String {
 }
 
 pub(crate) fn serve(config: &Path, extra: &[&str]) -> Served {
-    let mut cmd = weft();
+    serve_with(weft(), config, "127.0.0.1:0", extra)
+}
+
+/// `cmd` (a `weft`) serving `config` over HTTP on `addr`, once it listens.
+pub(crate) fn serve_with(mut cmd: Command, config: &Path, addr: &str, extra: &[&str]) -> Served {
     cmd.arg("--config")
         .arg(config)
-        .args(["serve", "--http", "127.0.0.1:0"])
+        .args(["serve", "--http", addr])
         .args(extra)
         .stdout(Stdio::piped());
     let mut proc = Background::spawn(&mut cmd);
