@@ -20,17 +20,17 @@ use crate::support::*;
 const CALLS: usize = 50;
 
 /// Three replicas of one config on one database, and HAProxy before them.
-struct Fleet {
-    pg: Postgres,
+pub(crate) struct Fleet {
+    pub(crate) pg: Postgres,
     dir: tempfile::TempDir,
     config: PathBuf,
     /// Code mode's interpreters, when tenant a has code mode.
     interp: Option<PathBuf>,
-    replicas: Vec<Served>,
-    lb: Balancer,
+    pub(crate) replicas: Vec<Served>,
+    pub(crate) lb: Balancer,
     /// Tenant a's key, tenant b's, and the admin tenant's (for /metrics).
-    a: String,
-    b: String,
+    pub(crate) a: String,
+    pub(crate) b: String,
     admin: String,
 }
 
@@ -41,18 +41,30 @@ impl Fleet {
 
     /// With `interp` (code mode's interpreters), tenant a has code mode.
     fn with(interp: Option<PathBuf>) -> Fleet {
+        let everything = npm_entry("everything", "server-everything", &["stdio"]);
+        Fleet::custom(interp, &everything, r#""everything.*""#, "")
+    }
+
+    /// Replicas of a config with `servers` (entries), which every tenant
+    /// includes as `include` (a TOML list's items); `tenant_a` is more of
+    /// tenant a's lines. With `interp`, tenant a has code mode.
+    pub(crate) fn custom(
+        interp: Option<PathBuf>,
+        servers: &str,
+        include: &str,
+        tenant_a: &str,
+    ) -> Fleet {
         let pg = Postgres::start();
         let url = pg.database("fleet");
         let dir = temp_dir();
         let code = if interp.is_some() {
-            "[tenants.a.code]\nenabled = true\ngrants = [\"everything.*\"]\n"
+            format!("[tenants.a.code]\nenabled = true\ngrants = [{include}]\n")
         } else {
-            ""
+            String::new()
         };
         let text = format!(
-            "[settings]\nstate = {}\nstartup_timeout = \"60s\"\n\n{}\n[tenants.a]\ninclude = [\"everything.*\"]\n{code}[tenants.b]\ninclude = [\"everything.*\"]\n[tenants.ops]\nadmin = true\ninclude = [\"everything.*\"]\n",
+            "[settings]\nstate = {}\nstartup_timeout = \"60s\"\n\n{servers}\n[tenants.a]\ninclude = [{include}]\n{tenant_a}{code}[tenants.b]\ninclude = [{include}]\n[tenants.ops]\nadmin = true\ninclude = [{include}]\n",
             q(&url),
-            npm_entry("everything", "server-everything", &["stdio"])
         );
         let config = write_config(dir.path(), &text);
         let (a, b, admin) = (
@@ -80,7 +92,7 @@ impl Fleet {
 
     /// One counter of each replica's `/metrics`: the sum of the lines that
     /// start with `prefix` (a metric name and, if any, some labels).
-    async fn each(&self, http: &reqwest::Client, prefix: &str) -> Vec<u64> {
+    pub(crate) async fn each(&self, http: &reqwest::Client, prefix: &str) -> Vec<u64> {
         let mut counts = Vec::new();
         for replica in &self.replicas {
             let text = http
@@ -202,7 +214,7 @@ async fn nginx_in_front_serves_one_session_from_every_replica() {
 }
 
 /// An `initialize` through replica `on` with `key`: the session id.
-async fn open(http: &reqwest::Client, base: &str, key: &str) -> String {
+pub(crate) async fn open(http: &reqwest::Client, base: &str, key: &str) -> String {
     let mut raw = Raw::keyed(http, base, "2025-11-25", key);
     raw.open().await;
     raw.session.expect("a session id")
@@ -325,7 +337,7 @@ async fn a_removed_key_is_refused_and_its_sessions_end_on_every_replica() {
 }
 
 /// A POST in session `id` through `base` with `key`: the JSON-RPC answer.
-async fn post_in(
+pub(crate) async fn post_in(
     http: &reqwest::Client,
     base: &str,
     key: &str,
@@ -340,6 +352,26 @@ async fn post_in(
     answer.message(rpc)
 }
 
+/// Session `id`'s stream (its `GET`) on `base`, open.
+pub(crate) async fn stream_of(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    id: &str,
+) -> reqwest::Response {
+    let stream = http
+        .get(format!("{base}/mcp"))
+        .bearer_auth(key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("the GET stream opens");
+    assert_eq!(stream.status(), 200);
+    stream
+}
+
 /// The agent's stream (its GET) is open on replica one; it subscribes to
 /// a resource through replica two, whose own server-everything then
 /// sends the updates: they reach the stream on replica one.
@@ -350,16 +382,7 @@ async fn a_resource_update_reaches_the_agents_stream_on_another_replica() {
     let (one, two) = (&fleet.replicas[0].base, &fleet.replicas[1].base);
     let key = &fleet.a;
     let id = open(&http, one, key).await;
-    let mut stream = http
-        .get(format!("{one}/mcp"))
-        .bearer_auth(key)
-        .header("accept", "text/event-stream")
-        .header("mcp-session-id", &id)
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("the GET stream opens");
-    assert_eq!(stream.status(), 200);
+    let mut stream = stream_of(&http, one, key, &id).await;
 
     let uri = "everything+demo://resource/static/document/architecture.md";
     let subscribed = post_in(

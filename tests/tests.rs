@@ -72,6 +72,7 @@ mod redaction;
 mod reference;
 mod relay_matrix;
 mod replicas;
+mod replicas_tasks;
 mod repo_digest;
 mod resilience;
 mod run_callers;

@@ -104,6 +104,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX weft_sessions_by_expiry ON weft_sessions (expires_at);
     ",
+    // 6: which replica holds each task (serve::edge::task_homes).
+    "
+    CREATE TABLE weft_task_homes (
+        tenant TEXT NOT NULL,
+        id TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (tenant, id)
+    );
+    CREATE INDEX weft_task_homes_by_expiry ON weft_task_homes (expires_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -207,6 +207,11 @@ impl Postgres {
         self.psql(&self.url(), "-qtA", sql)
     }
 
+    /// [`Postgres::scalar`] in the database at `url`.
+    pub fn scalar_in(&self, url: &str, sql: &str) -> String {
+        self.psql(url, "-qtA", sql)
+    }
+
     /// Runs SQL in the database at `url` (one of [`Postgres::database`]'s).
     pub fn sql_in(&self, url: &str, sql: &str) {
         self.psql(url, "-q", sql);

@@ -67,7 +67,7 @@ pub async fn poll_until(
     raw: &mut Raw,
     caps: Caps,
     id: &str,
-    done: impl Fn(&Value) -> bool,
+    mut done: impl FnMut(&Value) -> bool,
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

@@ -197,6 +197,13 @@ pub enum Command {
         /// in front that authenticates callers itself.
         #[arg(long, requires = "http")]
         allow_open: bool,
+        /// The URL the other replicas reach this one at (like
+        /// http://10.0.0.5:8080), for requests about a task this replica
+        /// holds that reach another (with settings.state on PostgreSQL).
+        /// Default: http://ADDR when --http names an address other than
+        /// 0.0.0.0 or [::].
+        #[arg(long, value_name = "URL", env = "WEFT_ADVERTISE", requires = "http")]
+        advertise: Option<String>,
     },
     /// Manage tenants' API keys (stored as hashes in the key file).
     #[command(subcommand)]

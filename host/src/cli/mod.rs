@@ -181,6 +181,7 @@ pub async fn run(args: Args) -> ExitCode {
                 allowed_origins,
                 tenant,
                 allow_open,
+                advertise,
             } => {
                 serve::run(
                     config,
@@ -191,6 +192,7 @@ pub async fn run(args: Args) -> ExitCode {
                         allowed_origins,
                         tenant,
                         allow_open,
+                        advertise,
                     },
                 )
                 .await

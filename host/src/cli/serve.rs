@@ -17,6 +17,7 @@ pub struct Options {
     pub allowed_origins: Vec<String>,
     pub tenant: Option<String>,
     pub allow_open: bool,
+    pub advertise: Option<String>,
 }
 
 /// Reads `ADDR`, `:PORT` or `PORT`, binding loopback unless a host is given.
@@ -70,6 +71,18 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         crate::errln!("weft: {e}");
         return ExitCode::from(USAGE);
     }
+    let advertise = match opts
+        .advertise
+        .as_deref()
+        .map(crate::serve::task_homes::advertised)
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => {
+            crate::errln!("weft: --advertise: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
     // Over stdio there is no key to tell tenants apart: name one.
     if addr.is_none() && !config.tenants.is_empty() && opts.tenant.is_none() {
         let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
@@ -85,6 +98,11 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
         return code;
     }
     let tenant = opts.tenant.clone();
+    if advertise.is_some() && config.settings.state.is_none() {
+        tracing::warn!(
+            "--advertise does nothing without settings.state: replicas share tasks through its PostgreSQL database"
+        );
+    }
     let hub = start_hub(config, true, true).await;
     warn_failed(&hub);
     let gw = Gateway::new(hub.clone(), expose);
@@ -133,11 +151,15 @@ pub async fn run(config: Config, opts: Options) -> ExitCode {
                 }
             }
         }
-        if addr.is_some()
-            && let Err(e) = gw.share_sessions(url.expose()).await
-        {
-            crate::errln!("weft: {e}; check settings.state");
-            return finish(FAILED).await;
+        if addr.is_some() {
+            if let Err(e) = gw.share_sessions(url.expose()).await {
+                crate::errln!("weft: {e}; check settings.state");
+                return finish(FAILED).await;
+            }
+            if let Err(e) = gw.share_tasks(url.expose(), advertise.as_deref()).await {
+                crate::errln!("weft: {e:#}");
+                return finish(USAGE).await;
+            }
         }
     }
     // Code mode is on for a local agent over stdio (its own machine's

@@ -27,6 +27,7 @@ mod edge;
 pub mod intake;
 mod methods;
 mod refusal;
+pub mod task_homes;
 mod view;
 
 pub use calls::durable;
@@ -89,6 +90,9 @@ pub struct Gateway {
     /// The sessions every replica can serve, once
     /// [`Gateway::share_sessions`] is called.
     shared_sessions: std::sync::OnceLock<Arc<edge::shared_sessions::SharedSessions>>,
+    /// Which replica holds each task, once [`Gateway::share_tasks`] is
+    /// called.
+    task_homes: std::sync::OnceLock<Arc<task_homes::TaskHomes>>,
 }
 
 impl Gateway {
@@ -117,6 +121,7 @@ impl Gateway {
             code: std::sync::OnceLock::new(),
             journal: std::sync::OnceLock::new(),
             shared_sessions: std::sync::OnceLock::new(),
+            task_homes: std::sync::OnceLock::new(),
         })
     }
 
@@ -127,6 +132,32 @@ impl Gateway {
         let shared = edge::shared_sessions::SharedSessions::connect(url).await?;
         let _ = self.shared_sessions.set(shared);
         Ok(())
+    }
+
+    /// Records each task this replica hands an agent in the PostgreSQL
+    /// database at `url` (`settings.state`), with `advertise`, the address
+    /// the other replicas reach this one at (see [`task_homes::advertised`];
+    /// `None`: `http://` and the address `weft serve --http` binds, unless
+    /// that is 0.0.0.0 or [::]): a task request that reaches another
+    /// replica is passed on to this one. Call it before serving; a second
+    /// call changes nothing.
+    pub async fn share_tasks(&self, url: &str, advertise: Option<&str>) -> anyhow::Result<()> {
+        let me = advertise
+            .map(task_homes::advertised)
+            .transpose()
+            .context("--advertise")?;
+        let homes = task_homes::TaskHomes::connect(url, me).await?;
+        let _ = self.task_homes.set(homes);
+        Ok(())
+    }
+
+    /// Records that this replica holds `tenant`'s task `id`, when tasks
+    /// are shared ([`Gateway::share_tasks`]); before the agent learns the
+    /// id, so its next request finds it whichever replica it reaches.
+    pub(crate) async fn home_task(&self, tenant: Option<&str>, id: &str) {
+        if let Some(homes) = self.task_homes.get() {
+            let _ = homes.record(tenant, id).await;
+        }
     }
 
     /// Offers code mode (`weft_run_code`) with these interpreters to the
@@ -248,4 +279,14 @@ pub async fn serve_stdio(gw: Arc<Gateway>, caller: Caller) -> anyhow::Result<()>
         .await
         .context("the stdio session ended abnormally")?;
     Ok(())
+}
+
+/// The HTTP session a request or notification came in (its
+/// `Mcp-Session-Id`), from the request parts rmcp passes along.
+fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
+    extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }

@@ -61,6 +61,36 @@ struct RunTask {
     waiting: Mutex<Vec<(String, InputRequest, Reply)>>,
     /// How many questions the run has asked, for their keys.
     asked: std::sync::atomic::AtomicUsize,
+    /// The run's last progress, as `tasks/get` shows it.
+    progress: Mutex<Option<String>>,
+}
+
+/// Where the progress of a run taken as a task goes: the call's progress
+/// token stays the agent's for the task's life, and the notifications
+/// reach its session's stream on whichever replica it is open.
+pub(in crate::serve) struct ProgressTo {
+    pub peer: rmcp::Peer<rmcp::RoleServer>,
+    pub token: rmcp::model::ProgressToken,
+    /// The HTTP session the call came in, if any.
+    pub session: Option<String>,
+}
+
+/// The longest progress message `tasks/get` shows, in characters.
+const MAX_SHOWN_PROGRESS: usize = 1024;
+
+/// A run's progress as a task's status message.
+fn progress_text(progress: f64, total: Option<f64>, message: Option<&str>) -> String {
+    let count = match total {
+        Some(total) => format!("progress {progress} of {total}"),
+        None => format!("progress {progress}"),
+    };
+    match message {
+        Some(m) => format!(
+            "{count}: {}",
+            m.chars().take(MAX_SHOWN_PROGRESS).collect::<String>()
+        ),
+        None => count,
+    }
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Value, ErrorData>>;
@@ -114,6 +144,14 @@ impl RunTask {
 }
 
 impl RunTasks {
+    /// Whether this process holds `caller`'s run task `id`.
+    pub(in crate::serve) fn holds(&self, caller: &Caller, id: &str) -> bool {
+        self.runs
+            .lock()
+            .get(id)
+            .is_some_and(|t| owns(caller, t.owner.as_deref()))
+    }
+
     fn forget_old(&self) {
         let mut runs = self.runs.lock();
         if runs.len() <= MAX_KEPT {
@@ -144,6 +182,7 @@ pub(in crate::serve) async fn offer<F, Fut>(
     work: Work,
     mut rx: mpsc::UnboundedReceiver<RelayMsg>,
     relay: F,
+    progress_to: Option<ProgressTo>,
 ) -> Result<CallToolResponse, ErrorData>
 where
     F: Fn(RelayMsg) -> Fut,
@@ -205,6 +244,7 @@ where
         abort: handle.abort_handle(),
         waiting: Mutex::default(),
         asked: Default::default(),
+        progress: Mutex::default(),
     });
     if let Some((request, reply)) = early {
         task.hold(request, reply);
@@ -221,13 +261,32 @@ where
     }
     gw.run_tasks.runs.lock().insert(id.clone(), task.clone());
     gw.run_tasks.forget_old();
-    // Later questions wait on the task; progress and logs have nobody to
-    // go to.
+    gw.home_task(task.owner.as_deref(), &id).await;
+    // Later questions wait on the task; progress shows in `tasks/get` and
+    // goes to the agent's stream under the call's token; logs have nobody
+    // to go to.
     let asking = task.clone();
+    let gw = gw.clone();
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
-            if let RelayMsg::Ask { request, reply } = msg {
-                asking.hold(*request, reply);
+            match msg {
+                RelayMsg::Ask { request, reply } => asking.hold(*request, reply),
+                RelayMsg::Progress {
+                    progress,
+                    total,
+                    message,
+                } => {
+                    *asking.progress.lock() =
+                        Some(progress_text(progress, total, message.as_deref()));
+                    if let Some(to) = &progress_to {
+                        let mut p =
+                            rmcp::model::ProgressNotificationParam::new(to.token.clone(), progress);
+                        p.total = total;
+                        p.message = message;
+                        gw.peers.progress(to.session.as_deref(), &to.peer, p).await;
+                    }
+                }
+                _ => {}
             }
         }
     });
@@ -285,9 +344,13 @@ where
         abort: handle.abort_handle(),
         waiting: Mutex::default(),
         asked: Default::default(),
+        progress: Mutex::default(),
     });
     let _ = slot.set(task.clone());
+    let (homes, tenant, key) = (gw.clone(), task.owner.clone(), id.to_string());
     gw.run_tasks.runs.lock().insert(id.to_string(), task);
+    // Requests about it that reach another replica come here.
+    tokio::spawn(async move { homes.home_task(tenant.as_deref(), &key).await });
     let _ = go.send(());
 }
 
@@ -306,8 +369,12 @@ impl Gateway {
                 return None;
             }
             let cancelled = task.cancelled.load(std::sync::atomic::Ordering::SeqCst);
+            let mut note = None;
             let (payload, updated) = match task.done.get() {
-                None => (task.questions().unwrap_or(TaskPayload::Working), now()),
+                None => {
+                    note = task.progress.lock().clone();
+                    (task.questions().unwrap_or(TaskPayload::Working), now())
+                }
                 Some((_, at)) if cancelled => (TaskPayload::Cancelled, at.clone()),
                 Some((Ok(CallToolResponse::Complete(r)), at)) => (completed(r), at.clone()),
                 Some((Ok(_), at)) => (
@@ -316,8 +383,9 @@ impl Gateway {
                 ),
                 Some((Err(e), at)) => (failed(e.clone()), at.clone()),
             };
-            let base = Task::new(id, TaskStatus::Working, task.created_at.clone(), updated)
+            let mut base = Task::new(id, TaskStatus::Working, task.created_at.clone(), updated)
                 .with_poll_interval_ms(POLL_MS);
+            base.status_message = note;
             return Some(GetTaskResult::new(DetailedTask::new(base, payload)));
         }
         self.journal_task(caller, id).await
@@ -465,4 +533,23 @@ fn failed(e: ErrorData) -> TaskPayload {
         _ => JsonObject::new(),
     };
     TaskPayload::Failed { error }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_reads_as_a_status_message() {
+        assert_eq!(
+            progress_text(2.0, Some(3.0), Some("step 2")),
+            "progress 2 of 3: step 2"
+        );
+        assert_eq!(progress_text(0.5, None, None), "progress 0.5");
+        let long = progress_text(1.0, None, Some(&"x".repeat(5000)));
+        assert_eq!(
+            long.chars().count(),
+            "progress 1: ".len() + MAX_SHOWN_PROGRESS
+        );
+    }
 }

@@ -92,7 +92,24 @@ impl Session {
                 let work = self.work(params, &agent, &caller, tx)?;
                 if as_task {
                     let relay = |msg| call::relay_notification(&agent, msg);
-                    super::run_tasks::offer(&self.gw, &caller, &ctx.ct, work, rx, relay).await?
+                    let progress_to = match (&agent.progress_token, &agent.peer) {
+                        (Some(token), Some(peer)) => Some(super::run_tasks::ProgressTo {
+                            peer: peer.clone(),
+                            token: token.clone(),
+                            session: crate::serve::session_of(&ctx.extensions),
+                        }),
+                        _ => None,
+                    };
+                    super::run_tasks::offer(
+                        &self.gw,
+                        &caller,
+                        &ctx.ct,
+                        work,
+                        rx,
+                        relay,
+                        progress_to,
+                    )
+                    .await?
                 } else {
                     call::drive(&ctx.ct, &agent, &owner, lot, work, rx).await?
                 }
@@ -296,6 +313,8 @@ pub(in crate::serve) fn catalog_work(
                     .upstream_for(&req.server, &req.caller)
                     .map_or_else(|| req.server.clone(), |u| u.key().to_string());
                 gw.tasks.remember(&req.caller, &t.task.task_id, &instance);
+                let tenant = req.caller.tenant.as_ref().map(|t| t.name.as_str());
+                gw.home_task(tenant, &t.task.task_id).await;
                 Ok(t.into())
             }
             Err(e) if e.hidden => {

@@ -116,6 +116,10 @@ where
     let mut reserved = false;
     let mut listed = None;
     let mut direct = None;
+    let mut forwarded = None;
+    // The agent's credential, for a task request passed on to another
+    // replica (which checks it again); nothing else passes it on.
+    let mut credential = None;
     let closing = request.method() == http::Method::DELETE;
     let asked_session = session_id(request.headers()).map(str::to_string);
     // With `[oauth]`, weft's protected-resource metadata. Without, every
@@ -204,7 +208,7 @@ where
         opener = Some((tenant.name.clone(), caller.key_id.clone()));
         // The agent's credential stops here: nothing past the guard can
         // pass it on to an upstream.
-        request.headers_mut().remove(http::header::AUTHORIZATION);
+        credential = request.headers_mut().remove(http::header::AUTHORIZATION);
         request.extensions_mut().insert(caller);
     }
     // What goes back is redacted for this tenant: its own credentials
@@ -343,6 +347,20 @@ where
             }
             reserved = true;
         }
+        // A task another replica holds is answered there.
+        if let Some(forward) = &edge.forward {
+            let caller = caller_of(&parts, tenants);
+            forwarded = forward
+                .answer(
+                    gw,
+                    &caller,
+                    method.as_deref(),
+                    &parts,
+                    &bytes,
+                    credential.as_ref(),
+                )
+                .await;
+        }
         // A stateless tools/list is answered from the catalog's
         // serialised list (see `crate::serve::view::listing`).
         if method.as_deref() == Some("tools/list") {
@@ -362,16 +380,17 @@ where
     }
     let post = request.method() == http::Method::POST;
     let metrics = gw.hub.metrics();
-    let mut response = match (listed, direct) {
-        (Some(response), _) => {
+    let mut response = match (forwarded, listed, direct) {
+        (Some(response), _, _) => response,
+        (None, Some(response), _) => {
             metrics.mcp_post("listed");
             response
         }
-        (None, Some((caller, call))) => {
+        (None, None, Some((caller, call))) => {
             metrics.mcp_post("direct");
             crate::serve::calls::direct::answer(gw, &caller, call).await
         }
-        (None, None) => {
+        (None, None, None) => {
             if post && path.starts_with("/mcp") {
                 metrics.mcp_post("rmcp");
             }
@@ -450,6 +469,8 @@ pub(in crate::serve) struct Edge {
     pub(in crate::serve) oauth: Option<Arc<super::agent_auth::Verifier>>,
     /// The sessions every replica can serve (`settings.state`).
     pub(in crate::serve) shared: Option<Arc<SharedSessions>>,
+    /// Task requests passed on to the replica that holds the task.
+    pub(in crate::serve) forward: Option<Arc<super::forward::Forwarder>>,
 }
 
 /// Whether session `id`, unknown here, is one `tenant` opened on another

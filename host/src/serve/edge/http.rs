@@ -57,6 +57,10 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
         "[::1]".into(),
     ];
     hosts.extend(options.allowed_hosts.iter().cloned());
+    // The other replicas pass task requests on to the advertised address.
+    if let Some(host) = gw.task_homes.get().and_then(|h| h.host()) {
+        hosts.push(host);
+    }
     let mut origins: Vec<String> = vec![
         "http://localhost:*".into(),
         "http://127.0.0.1:*".into(),
@@ -98,6 +102,12 @@ pub fn front(gw: Arc<Gateway>, options: &HttpOptions, stop: CancellationToken) -
             .clone()
             .map(|c| Arc::new(super::agent_auth::Verifier::new(c))),
         shared,
+        forward: gw.task_homes.get().and_then(|homes| {
+            super::forward::Forwarder::new(homes.clone())
+                .inspect_err(|e| tracing::warn!("cannot pass task requests to other replicas: {e}"))
+                .ok()
+                .map(Arc::new)
+        }),
     };
     let legacy = super::legacy_sse::routes(gw.clone());
     let console = crate::serve::console::routes(gw.clone(), options.loopback, stop.clone());
@@ -284,6 +294,9 @@ pub async fn serve_http(
         loopback: bound.ip().is_loopback(),
         ..options
     };
+    if let Some(homes) = gw.task_homes.get() {
+        homes.bound(bound);
+    }
     let app = front(gw, &options, stop.clone());
     super::keywatch::spawn(app.0.edge.clone(), stop.clone());
     on_bound(bound);

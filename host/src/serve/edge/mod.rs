@@ -12,6 +12,7 @@
 pub(super) mod admit;
 pub(super) mod agent_auth;
 pub(super) mod coalesce;
+pub(super) mod forward;
 pub(super) mod head_timer;
 pub(super) mod held;
 pub(super) mod http;

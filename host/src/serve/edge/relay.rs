@@ -55,6 +55,15 @@ async fn send(shared: Arc<SharedSessions>, mut rx: mpsc::Receiver<Relayed>, me: 
         let Ok(payload) = serde_json::to_string(&note) else {
             continue;
         };
+        // PostgreSQL refuses a longer payload (an agent's long progress
+        // token, say), and the refusal would cost the connection.
+        if payload.len() >= MAX_NOTE {
+            tracing::warn!(
+                bytes = payload.len(),
+                "a note is too long to pass to the other replicas"
+            );
+            continue;
+        }
         let Ok(live) = shared.db.live() else {
             continue;
         };
@@ -92,6 +101,9 @@ async fn receive(
                     match note.relayed {
                         Relayed::Updated { session, uri } => {
                             gw.peers.deliver(&session, uri).await;
+                        }
+                        Relayed::Progress { session, params } => {
+                            gw.peers.deliver_progress(&session, params).await;
                         }
                         Relayed::Ended { session } => {
                             let _ = sessions.close_session(&session.clone().into()).await;

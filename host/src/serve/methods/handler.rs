@@ -250,7 +250,7 @@ impl ServerHandler for Session {
         if !self.watching.swap(true, Ordering::SeqCst) {
             // An HTTP session's peer is known by its id, for updates
             // another replica relays.
-            let session = super::peers::session_of(&ctx.extensions);
+            let session = crate::serve::session_of(&ctx.extensions);
             if let Some(id) = &session {
                 self.gw.peers.join(id.clone(), ctx.peer.clone());
             }

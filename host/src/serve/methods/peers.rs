@@ -9,7 +9,9 @@
 //! So a replica that sends a session an update also hands it to
 //! [`Peers::publish`], which the edge relays to the other replicas
 //! (PostgreSQL `NOTIFY`); each of them gives it to its own peer of that
-//! session, if it has one ([`Peers::deliver`]). Only the replica holding
+//! session, if it has one ([`Peers::deliver`]). The progress of a run a
+//! session's call handed over as a task travels the same way
+//! ([`Peers::progress`]). Only the replica holding
 //! the stream gets it to the agent: elsewhere rmcp has nowhere to send it.
 //! A session the agent ends on one replica is announced the same way
 //! ([`Peers::ended`]), and the others end it too.
@@ -18,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
-use rmcp::model::ResourceUpdatedNotificationParam;
+use rmcp::model::{ProgressNotificationParam, ResourceUpdatedNotificationParam};
 use rmcp::{Peer, RoleServer};
 use tokio::sync::mpsc;
 
@@ -31,7 +33,7 @@ pub const RELAY_QUEUE: usize = 1024;
 pub const MAX_RELAYED_URI: usize = 4096;
 
 /// What one replica tells the others about a session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Relayed {
     /// A resource the session subscribed to was updated; `uri` as the
@@ -40,7 +42,17 @@ pub enum Relayed {
     /// The agent ended the session (`DELETE`): the replicas that hold it
     /// end it too.
     Ended { session: String },
+    /// Progress of a run the session's call handed over as a task, with
+    /// the call's progress token.
+    Progress {
+        session: String,
+        params: ProgressNotificationParam,
+    },
 }
+
+/// The longest progress message relayed, in characters; a longer one is
+/// cut.
+pub const MAX_RELAYED_MESSAGE: usize = 1024;
 
 /// The sessions' peers on this replica, and the way out to the others.
 #[derive(Default)]
@@ -84,6 +96,42 @@ impl Peers {
         self.send(relayed);
     }
 
+    /// Sends `session` (whose peer here is `peer`, if it has one) the
+    /// progress of a run its call handed over as a task, and hands it to
+    /// the other replicas: the agent's stream may be open on any of them.
+    pub async fn progress(
+        &self,
+        session: Option<&str>,
+        peer: &Peer<RoleServer>,
+        params: ProgressNotificationParam,
+    ) {
+        let params = self.send_progress(session, params);
+        let _ = peer.notify_progress(params).await;
+    }
+
+    /// Hands progress for `session` to the other replicas, its message
+    /// cut to [`MAX_RELAYED_MESSAGE`] characters: what the agent gets.
+    fn send_progress(
+        &self,
+        session: Option<&str>,
+        mut params: ProgressNotificationParam,
+    ) -> ProgressNotificationParam {
+        if let Some(message) = &mut params.message
+            && message.chars().count() > MAX_RELAYED_MESSAGE
+        {
+            *message = message.chars().take(MAX_RELAYED_MESSAGE).collect();
+        }
+        if let Some(session) = session
+            && self.out.get().is_some()
+        {
+            self.send(Relayed::Progress {
+                session: session.to_string(),
+                params: params.clone(),
+            });
+        }
+        params
+    }
+
     /// Tells the other replicas that the agent ended `session` here.
     pub fn ended(&self, session: &str) {
         self.send(Relayed::Ended {
@@ -114,12 +162,55 @@ impl Peers {
     }
 }
 
-/// The HTTP session a request or notification came in (its
-/// `Mcp-Session-Id`), from the request parts rmcp passes along.
-pub fn session_of(extensions: &rmcp::model::Extensions) -> Option<String> {
-    extensions
-        .get::<http::request::Parts>()
-        .and_then(|p| p.headers.get("mcp-session-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+impl Peers {
+    /// Progress another replica relayed: sent to the session's peer here,
+    /// if it has one.
+    pub async fn deliver_progress(&self, session: &str, params: ProgressNotificationParam) {
+        let peer = self.by_id.lock().get(session).cloned();
+        if let Some(peer) = peer {
+            let _ = peer.notify_progress(params).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_progress_note_keeps_its_token_and_numbers() {
+        let mut params = ProgressNotificationParam::new(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::String("t-7".into())),
+            2.0,
+        );
+        params.total = Some(3.0);
+        params.message = Some("step 2".into());
+        let note = Relayed::Progress {
+            session: "s-1".into(),
+            params,
+        };
+        let text = serde_json::to_string(&note).unwrap();
+        assert_eq!(serde_json::from_str::<Relayed>(&text).unwrap(), note);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["kind"], "progress");
+        assert_eq!(value["params"]["progressToken"], "t-7");
+    }
+
+    #[tokio::test]
+    async fn a_long_message_is_cut_before_it_is_relayed() {
+        let peers = Peers::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        peers.relay_to(tx);
+        let mut params = ProgressNotificationParam::new(
+            rmcp::model::ProgressToken(rmcp::model::NumberOrString::Number(1)),
+            1.0,
+        );
+        params.message = Some("é".repeat(5000));
+        let kept = peers.send_progress(Some("s"), params);
+        assert_eq!(kept.message.unwrap().chars().count(), MAX_RELAYED_MESSAGE);
+        let Some(Relayed::Progress { params, .. }) = rx.recv().await else {
+            panic!("no note");
+        };
+        assert_eq!(params.message.unwrap().chars().count(), MAX_RELAYED_MESSAGE);
+    }
 }
