@@ -5,6 +5,9 @@
 //!   PostgreSQL) and on one without; and the first call of a session on a
 //!   replica that did not open it (the row read and the handshake
 //!   replayed), against that session's next call there.
+//! - A task's `tasks/get` answered by the replica that holds it (a task
+//!   of a stdio upstream of that replica's), against the same request
+//!   sent to another replica, which passes it on to the holder.
 //! - Calls a second through HAProxy (round robin, no stickiness) with
 //!   three replicas and with one, 16 sessions calling at once. On two
 //!   cores three replicas share the cores one has: this shows what the
@@ -27,6 +30,8 @@ use crate::support::*;
 const CALLS: usize = 1000;
 /// Sessions taken up by a second replica.
 const TAKEN_UP: usize = 100;
+/// `tasks/get` requests timed on each of two replicas.
+const TASK_POLLS: usize = 200;
 /// Sessions calling at once for the throughput, and for how long.
 const CONCURRENT: usize = 16;
 const FOR: Duration = Duration::from_secs(10);
@@ -39,8 +44,9 @@ fn config_in(dir: &std::path::Path, state: Option<&str>) -> (std::path::PathBuf,
         .map(|s| format!("state = {}\n", q(s)))
         .unwrap_or_default();
     let text = format!(
-        "[settings]\n{state}startup_timeout = \"60s\"\n\n{}\n[tenants.a]\ninclude = [\"everything.*\"]\n",
-        npm_entry("everything", "server-everything", &["stdio"])
+        "[settings]\n{state}startup_timeout = \"60s\"\n\n{}\n{}\n[tenants.a]\ninclude = [\"everything.*\", \"conf.*\"]\n",
+        npm_entry("everything", "server-everything", &["stdio"]),
+        command_entry("conf", &target_bin("weft-conformance-server"), &["--stdio"])
     );
     std::fs::create_dir_all(dir).expect("a folder");
     let config = write_config(dir, &text);
@@ -103,6 +109,69 @@ async fn side_by_side(
         p50s[i] = p50;
     }
     (p50s[0], p50s[1])
+}
+
+/// A 2026-07-28 request that declares the tasks extension, through
+/// `base`: how long it took, and the JSON-RPC answer.
+async fn modern(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: &str,
+    mut params: serde_json::Value,
+) -> (Duration, serde_json::Value) {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"extensions": {"io.modelcontextprotocol/tasks": {}}},
+        "io.modelcontextprotocol/clientInfo": {"name": "weft-bench", "version": "1"},
+    });
+    let raw = Raw::keyed(http, base, "2026-07-28", key);
+    let message = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    // A request naming a task names it in `Mcp-Name` too (SEP-2243).
+    let task = message["params"]["taskId"].as_str().unwrap_or_default();
+    let named = [("mcp-name", task)];
+    let extra: &[(&str, &str)] = if task.is_empty() { &[] } else { &named };
+    let t = Instant::now();
+    let answer = raw.post(&message, extra).await;
+    let took = t.elapsed();
+    assert_eq!(answer.status, 200, "{method}: {}", answer.body);
+    (took, answer.message(1))
+}
+
+/// `tasks/get` of a task replica one holds, sent to it and to replica
+/// two in turn (after 20 untimed each): the two p50s, in µs.
+async fn task_polls(http: &reqwest::Client, replicas: &[Served], key: &str) -> (f64, f64) {
+    let (_, made) = modern(
+        http,
+        &replicas[0].base,
+        key,
+        "tools/call",
+        json!({"name": "conf__slow_compute", "arguments": {"seconds": 3600, "label": "bench"}}),
+    )
+    .await;
+    let id = made["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {made}"))
+        .to_string();
+    let (mut here, mut passed) = (Vec::new(), Vec::new());
+    for i in 0..(TASK_POLLS + 20) {
+        for (base, samples) in [
+            (&replicas[0].base, &mut here),
+            (&replicas[1].base, &mut passed),
+        ] {
+            let (took, got) = modern(http, base, key, "tasks/get", json!({"taskId": id})).await;
+            assert_eq!(got["result"]["status"], "working", "{got}");
+            if i >= 20 {
+                samples.push(took);
+            }
+        }
+    }
+    let (here50, _) = latency("11", "tasks/get on the replica holding the task", here);
+    let (passed50, passed99) = latency("11", "tasks/get passed on by another replica", passed);
+    println!(
+        "tasks/get of a task: on its replica p50 {here50:.1} µs; through another replica p50 {passed50:.1} µs, p99 {passed99:.1} µs"
+    );
+    (here50, passed50)
 }
 
 /// Echo calls a second through `base`, `CONCURRENT` sessions at once.
@@ -185,6 +254,15 @@ pub async fn run() {
         "11",
         "take-up of a session by a replica (p50 difference)",
         first50 - next50,
+        "µs",
+    );
+
+    // A task's requests, on its replica and passed on by another.
+    let (here, passed) = task_polls(&http, &replicas, &key).await;
+    figure(
+        "11",
+        "tasks/get passed on to the task's replica (p50 difference)",
+        passed - here,
         "µs",
     );
 
