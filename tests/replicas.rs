@@ -248,9 +248,19 @@ async fn a_session_is_its_tenants_on_every_replica_and_ends_on_any() {
     let id = open(&http, &one, &fleet.a).await;
 
     // Another tenant naming it on a replica that does not know it finds
-    // no session, as on the replica that made it.
+    // no session, as on the replica that made it, and its probes leave the
+    // row as it was (its expiry not pushed back).
+    let url = fleet.pg.url_of("fleet");
+    let expiry = || {
+        fleet.pg.scalar_in(
+            &url,
+            &format!("select expires_at from weft_sessions where id = '{id}'"),
+        )
+    };
+    let before = expiry();
     assert_eq!(list_in(&http, &two, &fleet.b, &id).await, 404);
     assert_eq!(list_in(&http, &one, &fleet.b, &id).await, 404);
+    assert_eq!(expiry(), before);
     // Its own tenant is served there.
     assert_eq!(list_in(&http, &two, &fleet.a, &id).await, 200);
     // A made-up id is unknown everywhere, whatever it holds.

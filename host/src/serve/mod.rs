@@ -27,7 +27,7 @@ mod edge;
 pub mod intake;
 mod methods;
 mod refusal;
-pub mod task_homes;
+pub(crate) mod task_homes;
 mod view;
 
 pub use calls::durable;
@@ -136,7 +136,7 @@ impl Gateway {
 
     /// Records each task this replica hands an agent in the PostgreSQL
     /// database at `url` (`settings.state`), with `advertise`, the address
-    /// the other replicas reach this one at (see [`task_homes::advertised`];
+    /// the other replicas reach this one at (a plain `http` or `https` URL;
     /// `None`: `http://` and the address `weft serve --http` binds, unless
     /// that is 0.0.0.0 or [::]): a task request that reaches another
     /// replica is passed on to this one. Call it before serving; a second

@@ -480,8 +480,8 @@ async fn adopted(edge: &Edge, id: &str, tenant: &str) -> bool {
     let Some(shared) = &edge.shared else {
         return false;
     };
-    match shared.owner(id).await {
-        Ok(Some(owner)) if owner.tenant.as_deref() == Some(tenant) => {
+    match shared.owner(id, Some(tenant)).await {
+        Ok(Some(owner)) => {
             edge.gw.sessions.adopt(id, tenant, owner.key_id.as_deref());
             true
         }

@@ -183,8 +183,12 @@ impl Stages {
             {
                 // One another replica opened ends everywhere; the guard
                 // has checked whose it is.
+                let tenant = request
+                    .extensions()
+                    .get::<crate::tenant::Caller>()
+                    .and_then(|c| c.tenant.as_ref().map(|t| t.name.clone()));
                 if let Some(shared) = &self.edge.shared
-                    && let Ok(Some(_)) = shared.owner(&id).await
+                    && let Ok(Some(_)) = shared.owner(&id, tenant.as_deref()).await
                     && shared.forget(&id).await.is_ok()
                 {
                     return StatusCode::NO_CONTENT.into_response();

@@ -71,6 +71,13 @@ const TAKE: &str = "
     WHERE id = $1 AND expires_at > now()
     RETURNING tenant, key_id, state";
 
+/// [`TAKE`], for the tenant that opened it only: another tenant's probe
+/// of a live id neither reads the row nor pushes its expiry back.
+const TAKE_OWNED: &str = "
+    UPDATE weft_sessions SET expires_at = now() + make_interval(secs => $2)
+    WHERE id = $1 AND expires_at > now() AND tenant IS NOT DISTINCT FROM $3
+    RETURNING tenant, key_id, state";
+
 const DELETE: &str = "DELETE FROM weft_sessions WHERE id = $1";
 
 /// Every session opened with one of the keys.
@@ -88,6 +95,7 @@ pub(super) struct Statements {
     store: Statement,
     own: Statement,
     take: Statement,
+    take_owned: Statement,
     delete: Statement,
     delete_keys: Statement,
     sweep: Statement,
@@ -100,6 +108,7 @@ impl Prepared for Statements {
             store: client.prepare(STORE).await?,
             own: client.prepare(OWN).await?,
             take: client.prepare(TAKE).await?,
+            take_owned: client.prepare(TAKE_OWNED).await?,
             delete: client.prepare(DELETE).await?,
             delete_keys: client.prepare(DELETE_KEYS).await?,
             sweep: client.prepare(SWEEP).await?,
@@ -162,11 +171,16 @@ impl SharedSessions {
         Ok(())
     }
 
-    /// Whose session `id` is, if a replica opened it, it has not expired
-    /// or ended, and it can be restored here. Its parameters are kept for
-    /// rmcp's restore.
-    pub async fn owner(&self, id: &str) -> Result<Option<Owner>, Unreachable> {
-        let Some((owner, Some(state))) = self.take(id).await? else {
+    /// Whose session `id` is, if `tenant` (`None` on a weft without
+    /// tenants) opened it on a replica, it has not expired or ended, and it
+    /// can be restored here. Its parameters are kept for rmcp's restore.
+    /// Another tenant's session is as unknown as one that never was.
+    pub async fn owner(
+        &self,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Option<Owner>, Unreachable> {
+        let Some((owner, Some(state))) = self.take(id, Some(tenant)).await? else {
             return Ok(None);
         };
         let mut handed = self.handed.lock();
@@ -197,17 +211,31 @@ impl SharedSessions {
         Ok(())
     }
 
-    /// The live row of `id`, its expiry pushed back.
-    async fn take(&self, id: &str) -> Result<Option<(Owner, Option<SessionState>)>, Unreachable> {
+    /// The live row of `id`, its expiry pushed back; with `tenant`, only
+    /// if that tenant opened it.
+    async fn take(
+        &self,
+        id: &str,
+        tenant: Option<Option<&str>>,
+    ) -> Result<Option<(Owner, Option<SessionState>)>, Unreachable> {
         if id.len() > MAX_ID {
             return Ok(None);
         }
         let live = self.db.live()?;
-        let row = live
-            .client
-            .query_opt(&live.prepared.take, &[&id, &LIFETIME.as_secs_f64()])
-            .await
-            .map_err(|e| self.db.lost(&e))?;
+        let secs = LIFETIME.as_secs_f64();
+        let row = match tenant {
+            None => {
+                live.client
+                    .query_opt(&live.prepared.take, &[&id, &secs])
+                    .await
+            }
+            Some(tenant) => {
+                live.client
+                    .query_opt(&live.prepared.take_owned, &[&id, &secs, &tenant])
+                    .await
+            }
+        }
+        .map_err(|e| self.db.lost(&e))?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -251,7 +279,7 @@ impl SessionStore for Store {
         let handed = self.shared.handed.lock().remove(id);
         let state = match handed {
             Some((at, state)) if at.elapsed() < HANDED_FOR => Some(state),
-            _ => match self.shared.take(id).await {
+            _ => match self.shared.take(id, None).await {
                 Ok(row) => row.and_then(|(_, state)| state),
                 Err(Unreachable) => {
                     return Err("the shared sessions' database is out of reach".into());
