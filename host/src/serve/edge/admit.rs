@@ -348,7 +348,9 @@ where
             reserved = true;
         }
         // A task another replica holds is answered there.
-        if let Some(forward) = &edge.forward {
+        if let Some(forward) = &edge.forward
+            && super::forward::names_a_task(method.as_deref())
+        {
             let caller = caller_of(&parts, tenants);
             forwarded = forward
                 .answer(

@@ -70,6 +70,11 @@ struct Params {
     task_id: String,
 }
 
+/// Whether a request of `method` names a task (and so may be passed on).
+pub fn names_a_task(method: Option<&str>) -> bool {
+    method.is_some_and(|m| METHODS.contains(&m))
+}
+
 impl Forwarder {
     pub fn new(homes: Arc<TaskHomes>) -> anyhow::Result<Forwarder> {
         let http = reqwest::Client::builder()
@@ -92,7 +97,7 @@ impl Forwarder {
         body: &Bytes,
         credential: Option<&HeaderValue>,
     ) -> Option<Response> {
-        if !method.is_some_and(|m| METHODS.contains(&m)) || parts.headers.contains_key(FORWARDED) {
+        if !names_a_task(method) || parts.headers.contains_key(FORWARDED) {
             return None;
         }
         let id = serde_json::from_slice::<Message>(body).ok()?.params.task_id;
