@@ -378,12 +378,8 @@ async fn the_secret_shows_in_no_status_metrics_or_audit() {
         "{metrics}"
     );
     client.cancel().await.ok();
-    // SAFETY: signals the weft process this test started; it flushes the
-    // audit log on its way out.
-    unsafe {
-        libc::kill(served.0.id() as i32, libc::SIGTERM);
-    }
-    wait_child(&mut served.0, std::time::Duration::from_secs(30));
+    // weft flushes the audit writer on its way out.
+    served.terminate();
     let log = std::fs::read_to_string(dir.path().join("weft.log")).unwrap();
     let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
     assert_eq!(audit.lines().count(), 2, "{audit}");

@@ -76,13 +76,16 @@ impl Rig {
     fn modern(&self, agent: Value) -> Value {
         let mut cmd = weft();
         cmd.arg("--config").arg(&self.config).current_dir(&self.dir);
-        let (_weft, base) = serve_weft_http(&mut cmd);
-        crate::serve::agent(
+        let (mut served, base) = serve_weft_http(&mut cmd);
+        let seen = crate::serve::agent(
             &format!("{base}/mcp"),
             "2026-07-28",
             "sequence",
             with_call(agent),
-        )
+        );
+        // Stopped as a service manager would, so its audit is on disk.
+        served.terminate();
+        seen
     }
 }
 

@@ -207,7 +207,7 @@ async fn a_declined_policy_task_ends_with_the_reason() {
     let key = add_key(dir.path(), "a");
     let mut cmd = weft();
     cmd.current_dir(dir.path());
-    let (_weft, base) = serve_weft_http(&mut cmd);
+    let (mut served, base) = serve_weft_http(&mut cmd);
     let mut a = client(&base, &key);
 
     let created = request(
@@ -243,7 +243,9 @@ async fn a_declined_policy_task_ends_with_the_reason() {
         "{said}"
     );
 
-    // The audit has the decline, and no call of echo.
+    // The audit has the decline, and no call of echo. The audit's writer
+    // thread may not have reached the file yet; weft flushes it on exit.
+    served.terminate();
     let records = audit_records(&dir.path().join("audit.jsonl"));
     let approvals = on_route(&records, "approval");
     assert_eq!(approvals.len(), 1, "{records:?}");

@@ -3,8 +3,6 @@
 //! tool calls), written by the audit writer and flushed when weft stops,
 //! hashed with the install's salt, and read back by `weft audit tail`.
 
-use std::time::Duration;
-
 use rmcp::ServiceExt;
 use rmcp::model::{
     ArgumentInfo, CallToolRequestParams, CompleteRequestParams, GetPromptRequestParams,
@@ -82,11 +80,7 @@ async fn a_session_leaves_one_record_per_route() {
     drop(client);
 
     // weft flushes the audit writer on its way out.
-    // SAFETY: signals the weft process this test started.
-    unsafe {
-        libc::kill(served.0.id() as i32, libc::SIGTERM);
-    }
-    wait_child(&mut served.0, Duration::from_secs(30));
+    served.terminate();
 
     let log = dir.path().join("logs/audit.jsonl");
     let records = audit_records(&log);

@@ -177,11 +177,7 @@ async fn every_request_takes_one_rate_token_at_the_door() {
         assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
     }
     // weft flushes the audit writer on its way out.
-    // SAFETY: signals the weft process this test started.
-    unsafe {
-        libc::kill(weft._proc.0.id() as i32, libc::SIGTERM);
-    }
-    wait_child(&mut weft._proc.0, Duration::from_secs(30));
+    weft._proc.terminate();
     let a_id = key_ids(&config)[0].clone();
     let fingerprint = format!("unknown sha256:{}", &hex_sha256("weft_not_a_key")[..12]);
     let records = audit_records(&dir.path().join("audit.jsonl"));

@@ -58,6 +58,17 @@ impl Background {
         cmd.process_group(0);
         Background(cmd.spawn().expect("spawn background process"))
     }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the process to exit, as
+    /// a service manager stops it: weft flushes its audit log and pins on
+    /// the way out, so a test reads them only after this.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signals the process this harness started.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        super::wait_child(&mut self.0, std::time::Duration::from_secs(30))
+    }
 }
 
 impl Drop for Background {
