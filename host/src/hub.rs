@@ -124,6 +124,13 @@ impl Hub {
         // rather than again in every binary that passes a closure.
         on_event: &(dyn Fn(StartEvent) + Send + Sync),
     ) -> Hub {
+        let mut config = config;
+        // `oci://` components are pulled (or found in the cache by their
+        // locked digest) first, so the rest of weft sees files.
+        let registries = config.settings.registries.clone();
+        if let Err(e) = crate::oci::materialize(&mut config, &registries, false).await {
+            tracing::warn!("{e}");
+        }
         crate::redact::install(&config.secret_values.0);
         crate::redact::install_owned(&config.secret_values.1);
         let audit = opening::audit(&config.settings).await;

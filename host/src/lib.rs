@@ -35,6 +35,7 @@ mod layers_test;
 mod metrics;
 mod migrate;
 mod names;
+pub mod oci;
 mod openapi;
 mod pg;
 mod phrases;

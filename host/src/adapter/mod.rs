@@ -69,6 +69,9 @@ pub enum LoadError {
     /// served.
     #[error("{0}")]
     Document(String),
+    /// Its `oci://` component could not be pulled.
+    #[error("{0}")]
+    Pull(String),
 }
 
 /// What an adapter needs of the hub that hosts it, beyond a run's
@@ -284,6 +287,9 @@ impl ComponentServer {
 
     async fn load_tools(&self) -> Result<Vec<Tool>, LoadError> {
         let sandbox = self.sandbox.clone().map_err(LoadError::Sandbox)?;
+        if let Some(failure) = self.config.oci.as_ref().and_then(|o| o.failure.clone()) {
+            return Err(LoadError::Pull(failure));
+        }
         let path = self.path().clone();
         let bytes = tokio::fs::read(&path)
             .await

@@ -120,8 +120,9 @@ pub enum Command {
     /// run that is killed can be continued with `weft runs resume ID`
     /// without repeating a call.
     Run {
-        /// A policy name from the config, or a path to a .wasm component (which
-        /// runs with every tool granted unless --grant says otherwise).
+        /// A policy name from the config, a path to a .wasm component or an
+        /// oci://REGISTRY/REPOSITORY:TAG reference (either runs with every
+        /// tool granted unless --grant says otherwise).
         policy: String,
         /// Do not journal this run (it cannot be resumed).
         #[arg(long)]
@@ -133,6 +134,29 @@ pub enum Command {
         tenant: Option<String>,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Publish a component to an OCI registry, in the Wasm artifact layout
+    /// other Wasm tools read; prints the manifest digest.
+    ///
+    /// `weft push greet.wasm oci://localhost:5000/acme/greet:1.0`. A
+    /// registry on this machine may be plain HTTP; others need TLS unless
+    /// [settings.registries] plain_http lists them. Credentials come from
+    /// the Docker config (`docker login`, credential helpers).
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Where: oci://REGISTRY/REPOSITORY:TAG.
+        reference: String,
+    },
+    /// Resolve the config's oci:// components again and update weft.lock,
+    /// showing each digest that changed; or pull one reference.
+    ///
+    /// Every start runs the digests in weft.lock (beside the config), so a
+    /// tag that moves changes nothing until `weft pull`.
+    Pull {
+        /// Pull only this oci:// reference (not locked); prints its
+        /// digest and the pulled file.
+        reference: Option<String>,
     },
     /// Durable runs in the journal: list, show, resume, resolve, prune.
     #[command(subcommand)]

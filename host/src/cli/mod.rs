@@ -13,6 +13,7 @@ mod exec;
 mod keys;
 pub mod logging;
 mod new;
+mod oci;
 mod pins;
 mod resume;
 mod run;
@@ -167,6 +168,8 @@ pub async fn run(args: Args) -> ExitCode {
                 run,
             } => run::run(config, policy, run, !no_journal, tenant).await,
             Command::Runs(cmd) => runs::run(config, cmd).await,
+            Command::Push { file, reference } => oci::push(&config, file, reference).await,
+            Command::Pull { reference } => oci::pull(config, reference).await,
             Command::Exec {
                 file,
                 lang,

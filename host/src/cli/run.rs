@@ -34,6 +34,15 @@ pub async fn run(
     {
         return code;
     }
+    // An oci:// reference runs as the file it pulls to.
+    let policy = if crate::oci::is_oci(&policy) && config.policy(&policy).is_none() {
+        match super::oci::pull_one(&config, &policy).await {
+            Ok((_, path)) => path.display().to_string(),
+            Err(code) => return code,
+        }
+    } else {
+        policy
+    };
     // The limits were checked as the command line was read (`args::limits`).
     let fuel = opts.fuel.map(|f| f.0);
     for g in &opts.grants {

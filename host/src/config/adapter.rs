@@ -54,6 +54,9 @@ pub struct AdapterConfig {
     pub security: Security,
     /// `NAME` of `component = "builtin:NAME"`.
     pub builtin: Option<String>,
+    /// `component = "oci://…"`: the reference, pulled when the hub starts
+    /// (which then sets `path` to the pulled file).
+    pub oci: Option<crate::oci::OciComponent>,
     /// `builtin:openapi`'s `spec_url`: the document weft fetches through
     /// the server's egress when the server starts, then readies.
     pub spec_url: Option<String>,
@@ -116,7 +119,9 @@ impl RawAdapter {
                 &key("durable"),
             ));
         }
+        let oci = super::policy::oci_source(&self.path, file, &key("component"))?;
         let path = match (&builtin, file.parent()) {
+            _ if oci.is_some() => PathBuf::new(),
             (Some(name), _) => super::builtin_adapter::locate(name, file, &key("component"))?,
             (None, Some(dir)) if self.path.is_relative() => dir.join(&self.path),
             _ => self.path.clone(),
@@ -195,6 +200,7 @@ impl RawAdapter {
             security: self.security,
             spec_url,
             builtin,
+            oci,
         })
     }
 

@@ -31,6 +31,7 @@ pub mod pattern;
 pub mod policy;
 mod raw;
 pub mod reference;
+mod registries;
 pub mod resilience;
 pub mod sandbox;
 pub mod secrets;
@@ -196,6 +197,8 @@ pub struct Settings {
     /// `otel_endpoint`: where traces go, as OTLP over HTTP (the full
     /// `/v1/traces` URL); none without it.
     pub otel_endpoint: Option<String>,
+    /// `[settings.registries]`: how `oci://` components are fetched.
+    pub registries: crate::oci::Registries,
     /// `sandbox`: how stdio servers' OS sandboxes are applied.
     pub sandbox: SandboxMode,
 }
@@ -300,6 +303,7 @@ impl Default for Settings {
             lease: state::DEFAULT_LEASE,
             resume: false,
             otel_endpoint: None,
+            registries: crate::oci::Registries::default(),
             sandbox: SandboxMode::Auto,
         }
     }

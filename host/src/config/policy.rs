@@ -48,6 +48,9 @@ pub struct PolicyConfig {
     pub name: String,
     /// The component file, absolute or relative to the config file.
     pub path: PathBuf,
+    /// `path = "oci://…"`: the reference, pulled when the hub starts
+    /// (which then sets `path` to the pulled file).
+    pub oci: Option<crate::oci::OciComponent>,
     /// What the policy does, as agents see it (default: empty).
     pub description: String,
     /// JSON Schema of the input, as JSON.
@@ -113,7 +116,9 @@ impl RawPolicy {
         let key = |k: &str| format!("policies.{name}.{k}");
         super::validate_name("policy", name, "")
             .map_err(|m| ConfigError::new(file, format!("policies.{name}"), m.to_string()))?;
+        let oci = oci_source(&self.path, file, &key("path"))?;
         let path = match file.parent() {
+            _ if oci.is_some() => PathBuf::new(),
             Some(dir) if self.path.is_relative() => dir.join(&self.path),
             _ => self.path.clone(),
         };
@@ -159,7 +164,23 @@ impl RawPolicy {
             input_schema,
             grants: self.grants,
             limits,
+            oci,
         })
+    }
+}
+
+/// The OCI reference a component's `path` or `component` names, if it
+/// names one (`oci://…`), checked.
+pub(crate) fn oci_source(
+    path: &Path,
+    file: &Path,
+    key: &str,
+) -> Result<Option<crate::oci::OciComponent>, ConfigError> {
+    match path.to_str() {
+        Some(text) if crate::oci::is_oci(text) => crate::oci::OciRef::parse(text)
+            .map(|r| Some(crate::oci::OciComponent::new(r)))
+            .map_err(|e| ConfigError::new(file, key, e.to_string())),
+        _ => Ok(None),
     }
 }
 

@@ -164,6 +164,9 @@ pub(super) struct RawSettings {
     /// whose sandbox lacks a layer is not started) or `"off"`.
     #[schemars(extend("default" = "auto"))]
     sandbox: Option<String>,
+    /// How weft reaches OCI registries for `oci://` components.
+    #[serde(default)]
+    registries: super::registries::RawRegistries,
 }
 
 /// What `settings.journal` takes, for the config's schema only (the key is
@@ -300,6 +303,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
         settings.pass_env = names;
     }
+    settings.registries = raw_settings.registries.resolve(file)?;
     if let Some(url) = &raw_settings.otel_endpoint {
         settings.otel_endpoint = Some(otel_endpoint(url).map_err(|why| {
             ConfigError::new(file, "settings.otel_endpoint", format!("{why:#}"))

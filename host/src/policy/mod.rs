@@ -32,6 +32,9 @@ pub enum PolicyError {
         /// A suggestion to append to the message, starting with `; `.
         hint: String,
     },
+    /// The policy's `oci://` component could not be pulled.
+    #[error("{0}")]
+    Pull(String),
     /// The policy's `.wasm` file cannot be read.
     #[error("cannot read {path}: {error}")]
     Unreadable {
@@ -162,6 +165,9 @@ pub fn load(hub: &Hub, spec: &str, grant_override: &[String]) -> Result<Loaded, 
             } else {
                 grant_override.to_vec()
             };
+            if let Some(failure) = p.oci.as_ref().and_then(|o| o.failure.clone()) {
+                return Err(PolicyError::Pull(failure));
+            }
             (p.name.clone(), p.path.clone(), grants, p.limits.clone())
         }
         None if spec.ends_with(".wasm") || Path::new(spec).is_file() => {

@@ -101,7 +101,7 @@ pub enum LoadError {
 
 /// A usable cache directory and its artifact key.
 pub struct Store {
-    pub(super) dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub(super) key: [u8; KEY_LEN],
 }
 
@@ -299,7 +299,7 @@ fn read_key(path: &Path, me: u32) -> Result<Option<[u8; KEY_LEN]>, CacheDirError
     Ok(Some(key))
 }
 
-pub(super) fn open_nofollow(path: &Path) -> std::io::Result<File> {
+pub(crate) fn open_nofollow(path: &Path) -> std::io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -307,7 +307,7 @@ pub(super) fn open_nofollow(path: &Path) -> std::io::Result<File> {
 }
 
 /// A new `0600` file with a random name in `dir`, holding `parts`.
-pub(super) fn write_temp(dir: &Path, parts: &[&[u8]]) -> std::io::Result<PathBuf> {
+pub(crate) fn write_temp(dir: &Path, parts: &[&[u8]]) -> std::io::Result<PathBuf> {
     let mut suffix = [0u8; 12];
     getrandom::fill(&mut suffix).map_err(|e| std::io::Error::other(e.to_string()))?;
     let name = hex::encode(suffix);

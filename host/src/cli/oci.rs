@@ -1,0 +1,118 @@
+//! `weft push FILE oci://…` and `weft pull [oci://…]`: publishing a
+//! component to an OCI registry, and resolving the config's `oci://`
+//! components again (updating `weft.lock`), or pulling one reference.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{FAILED, USAGE};
+use crate::config::Config;
+use crate::oci::{self, Blobs, OciRef};
+
+/// `weft push FILE REFERENCE`: prints the manifest digest on stdout.
+pub async fn push(config: &Config, file: PathBuf, reference: String) -> ExitCode {
+    let parsed = match OciRef::parse(&reference) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    match oci::push(&config.settings.registries, &file, &parsed).await {
+        Ok(pushed) => {
+            eprintln!(
+                "weft: pushed {} ({} bytes, layer {}) as {}",
+                file.display(),
+                pushed.size,
+                pushed.layer,
+                parsed.canonical()
+            );
+            println!("{}", pushed.digest);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `weft pull`: every `oci://` component of the config resolved again,
+/// the lock updated, and each change shown as `REFERENCE OLD -> NEW`.
+/// `weft pull REFERENCE`: that one pulled; its digest and file printed.
+pub async fn pull(mut config: Config, reference: Option<String>) -> ExitCode {
+    if let Some(text) = reference {
+        return match pull_one(&config, &text).await {
+            Ok((digest, path)) => {
+                println!("{digest} {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        };
+    }
+    let registries = config.settings.registries.clone();
+    let changed = match oci::materialize(&mut config, &registries, true).await {
+        Ok(c) => c,
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            return ExitCode::from(FAILED);
+        }
+    };
+    let mut failed = false;
+    let components = config.policies.iter().filter_map(|p| p.oci.as_ref()).chain(
+        config.servers.iter().filter_map(|s| match &s.transport {
+            crate::config::Transport::Component(a) => a.oci.as_ref(),
+            _ => None,
+        }),
+    );
+    let mut any = false;
+    for c in components {
+        any = true;
+        let name = c.reference.canonical();
+        match (&c.failure, &c.digest, c.source) {
+            (Some(why), _, _) => {
+                failed = true;
+                crate::errln!("weft: {why}");
+            }
+            (None, Some(digest), Some(oci::Source::CacheOffline)) => {
+                println!("{name} {digest} (the registry is down: the cached digest stays)");
+            }
+            (None, Some(digest), _) => match changed.iter().find(|(r, _, _)| *r == name) {
+                Some((_, Some(old), _)) => println!("{name} {old} -> {digest}"),
+                Some((_, None, _)) => println!("{name} {digest} (new)"),
+                None => println!("{name} {digest} (unchanged)"),
+            },
+            (None, None, _) => {}
+        }
+    }
+    if !any {
+        eprintln!("weft: the config names no oci:// components; nothing to pull");
+    }
+    if failed {
+        ExitCode::from(FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Pulls one reference given on the command line (resolved now, not
+/// locked): its manifest digest and component file.
+pub async fn pull_one(config: &Config, text: &str) -> Result<(String, PathBuf), ExitCode> {
+    let parsed = OciRef::parse(text).map_err(|e| {
+        crate::errln!("weft: {e}");
+        ExitCode::from(USAGE)
+    })?;
+    let Some(blobs) = Blobs::open(crate::sandbox::cache::default_dir()) else {
+        crate::errln!(
+            "weft: weft's cache directory cannot be used, so {text} cannot be pulled (see the warning above)"
+        );
+        return Err(ExitCode::from(FAILED));
+    };
+    match oci::pull(&config.settings.registries, &blobs, &parsed, None).await {
+        Ok(pulled) => Ok((pulled.digest, pulled.path)),
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            Err(ExitCode::from(FAILED))
+        }
+    }
+}

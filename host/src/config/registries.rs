@@ -1,0 +1,69 @@
+//! `[settings.registries]`: how weft reaches OCI registries for
+//! `oci://` components (extra CA files, registries allowed plain HTTP).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+use crate::oci::Registries;
+
+/// `[settings.registries]` as written.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegistries {
+    /// PEM files of CA certificates trusted for registries' TLS, beside
+    /// the system's roots (relative to the config file).
+    #[serde(default)]
+    ca: Vec<String>,
+    /// Registries (`"host:port"`) reached over plain HTTP although they are
+    /// not on this machine. A registry on `localhost`, `127.0.0.1` or
+    /// `[::1]` always may be; any other needs TLS unless listed here.
+    #[serde(default)]
+    plain_http: Vec<String>,
+}
+
+impl RawRegistries {
+    /// The settings, paths resolved against the config file's folder.
+    pub(super) fn resolve(&self, file: &Path) -> Result<Registries, ConfigError> {
+        let key = |k: &str| format!("settings.registries.{k}");
+        let mut ca = Vec::new();
+        for c in &self.ca {
+            let p = Path::new(c);
+            let p = match file.parent() {
+                Some(dir) if p.is_relative() => dir.join(p),
+                _ => p.to_path_buf(),
+            };
+            if !p.is_file() {
+                return Err(ConfigError::new(
+                    file,
+                    key("ca"),
+                    format!("{} is not a file", p.display()),
+                )
+                .hint("name a PEM file of the CA that signed the registry's certificate"));
+            }
+            ca.push(p);
+        }
+        for r in &self.plain_http {
+            let ok = !r.is_empty()
+                && r.len() <= 255
+                && r.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                });
+            if !ok {
+                let mut shown = r.clone();
+                crate::util::truncate(&mut shown, 80);
+                return Err(ConfigError::new(
+                    file,
+                    key("plain_http"),
+                    format!("{shown:?} is not a registry's host:port"),
+                )
+                .hint("list registries as they appear in oci:// references, like \"registry.internal:5000\""));
+            }
+        }
+        Ok(Registries {
+            ca,
+            plain_http: self.plain_http.clone(),
+        })
+    }
+}

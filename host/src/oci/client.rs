@@ -1,0 +1,93 @@
+//! A registry connection for one reference: plain HTTP only for a
+//! registry on this machine (or one the config names), TLS with the
+//! system's roots and the config's extra CA files otherwise, and the
+//! credentials the Docker config (and its credential helpers) holds for
+//! the registry, as every OCI tool finds them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+
+use super::{OciError, OciRef};
+
+/// How weft reaches registries.
+#[derive(Debug, Clone, Default)]
+pub struct Registries {
+    /// Extra CA certificates (PEM files) to trust for registries' TLS.
+    pub ca: Vec<PathBuf>,
+    /// Registries (`host:port`) reached over plain HTTP although they are
+    /// not on this machine.
+    pub plain_http: Vec<String>,
+}
+
+/// How long to wait for a registry to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a read may stall.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A client for `reference`'s registry, authenticated for `op`, and the
+/// credentials it used.
+pub(super) async fn connect(
+    registries: &Registries,
+    reference: &OciRef,
+    op: RegistryOperation,
+) -> Result<(Client, RegistryAuth), OciError> {
+    let registry = reference.registry().to_string();
+    let plain = reference.is_loopback() || registries.plain_http.contains(&registry);
+    let mut roots = Vec::new();
+    for path in &registries.ca {
+        let data = std::fs::read(path).map_err(|e| OciError::Setup {
+            why: format!("cannot read the CA file {}: {e}", path.display()),
+        })?;
+        roots.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
+    }
+    let config = ClientConfig {
+        protocol: if plain {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        },
+        extra_root_certificates: roots,
+        platform_resolver: None,
+        connect_timeout: Some(CONNECT_TIMEOUT),
+        read_timeout: Some(READ_TIMEOUT),
+        user_agent: concat!("weft/", env!("CARGO_PKG_VERSION")),
+        ..ClientConfig::default()
+    };
+    let client = Client::new(config);
+    // A credential helper is a process: run it off the async workers.
+    let auth = tokio::task::spawn_blocking(move || credentials(&registry))
+        .await
+        .unwrap_or(RegistryAuth::Anonymous);
+    client
+        .auth(reference.client_ref(), &auth, op)
+        .await
+        .map_err(|e| OciError::registry(reference, "authenticate with", e))?;
+    Ok((client, auth))
+}
+
+/// The Docker config's credentials for `registry`, or none.
+fn credentials(registry: &str) -> RegistryAuth {
+    match docker_credential::get_credential(registry) {
+        Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
+            RegistryAuth::Basic(user, password)
+        }
+        Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+            RegistryAuth::Bearer(token)
+        }
+        Err(e) => {
+            tracing::debug!(
+                registry,
+                "no registry credentials in the Docker config: {e}"
+            );
+            RegistryAuth::Anonymous
+        }
+    }
+}

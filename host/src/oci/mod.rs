@@ -1,0 +1,240 @@
+//! Components from OCI registries: `oci://REGISTRY/REPOSITORY:TAG` (or
+//! `@sha256:…`) wherever a component file is accepted.
+//!
+//! - [`reference`]: the reference, parsed once and used as parsed;
+//! - [`client`]: a registry connection (plain HTTP only on this machine,
+//!   TLS with extra CAs, Docker-config credentials);
+//! - [`pull`] and [`push`]: the CNCF Wasm artifact layout, every size
+//!   capped and every digest checked;
+//! - [`store`]: manifests and components by digest in the cache directory;
+//! - [`lock`]: `weft.lock`, the digest each tag resolved to.
+//!
+//! [`materialize`] pulls what a config names when the hub starts, so the
+//! rest of weft sees component files as before.
+
+mod client;
+mod lock;
+mod pull;
+mod push;
+mod reference;
+mod store;
+
+use std::path::PathBuf;
+
+pub use client::Registries;
+pub use lock::{LOCK_FILE, Lock};
+pub use pull::{Pulled, Source, pull};
+pub use push::{Pushed, push};
+pub use reference::{OciRef, SCHEME, is_oci};
+pub use store::Blobs;
+
+use crate::config::Config;
+
+/// Why an OCI component cannot be had or published. `reference` is the
+/// reference's canonical spelling in each.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// Not a usable `oci://` reference.
+    #[error("{text}: not an OCI reference: it {why}")]
+    Reference {
+        /// The text given (capped).
+        text: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The registry refused or could not be reached.
+    #[error("{reference}: cannot {doing} the registry: {why}")]
+    Registry {
+        /// The reference.
+        reference: String,
+        /// What weft was doing.
+        doing: String,
+        /// The client's or the registry's reason (capped).
+        why: String,
+    },
+    /// A manifest or component over its size cap.
+    #[error("{reference}: the {what} is {size} bytes, over the limit of {max}; refused")]
+    TooLarge {
+        /// The reference.
+        reference: String,
+        /// Which part.
+        what: String,
+        /// Its size (so far).
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// Bytes that do not hash to the digest they were fetched by.
+    #[error(
+        "{reference}: the {what} does not match its digest (expected {want}, got {got}); refused"
+    )]
+    Mismatch {
+        /// The reference.
+        reference: String,
+        /// Which part.
+        what: String,
+        /// The digest asked for.
+        want: String,
+        /// The digest of what came.
+        got: String,
+    },
+    /// The artifact is not a Wasm component.
+    #[error("{reference} is not a Wasm component artifact: {why}")]
+    NotAComponent {
+        /// The reference.
+        reference: String,
+        /// Why not.
+        why: String,
+    },
+    /// A local component file that cannot be pushed.
+    #[error("{}: {why}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why not.
+        why: String,
+    },
+    /// `weft.lock` cannot be read or written.
+    #[error("the lock file {}: {why}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// Why not.
+        why: String,
+    },
+    /// Local set-up: a CA file, the cache.
+    #[error("{why}")]
+    Setup {
+        /// What went wrong.
+        why: String,
+    },
+}
+
+impl OciError {
+    /// A registry client's error, its text capped (it may quote what the
+    /// registry sent).
+    fn registry(
+        reference: &OciRef,
+        doing: &str,
+        e: oci_client::errors::OciDistributionError,
+    ) -> OciError {
+        OciError::Registry {
+            reference: reference.canonical(),
+            doing: doing.to_string(),
+            why: cut(&e.to_string(), 400),
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes, marked if cut.
+fn cut(text: &str, max: usize) -> String {
+    let mut text = text.to_string();
+    crate::util::truncate(&mut text, max);
+    text
+}
+
+/// An `oci://` component of the config, and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OciComponent {
+    /// The reference as parsed.
+    pub reference: OciRef,
+    /// The manifest digest it runs, once pulled.
+    pub digest: Option<String>,
+    /// Where it came from, once pulled.
+    pub source: Option<Source>,
+    /// Why it could not be had.
+    pub failure: Option<String>,
+}
+
+impl OciComponent {
+    /// A reference not yet pulled.
+    pub fn new(reference: OciRef) -> OciComponent {
+        OciComponent {
+            reference,
+            digest: None,
+            source: None,
+            failure: None,
+        }
+    }
+}
+
+/// Pulls every `oci://` component `config` names, at its locked digest
+/// when `weft.lock` (beside the config file) has one, records the digests
+/// of newly resolved tags there, and points each one's `path` at the
+/// pulled file. A component that cannot be had keeps its failure; the
+/// others are unaffected. `refresh` resolves every tag again (`weft pull`)
+/// and returns what changed: (reference, old digest, new digest).
+pub async fn materialize(
+    config: &mut Config,
+    registries: &Registries,
+    refresh: bool,
+) -> Result<Vec<(String, Option<String>, String)>, OciError> {
+    let mut slots: Vec<(&mut PathBuf, &mut OciComponent)> = Vec::new();
+    for p in &mut config.policies {
+        if let Some(o) = p.oci.as_mut() {
+            slots.push((&mut p.path, o));
+        }
+    }
+    for s in &mut config.servers {
+        let transports = std::iter::once(&mut s.transport)
+            .chain(s.tenant_transports.0.iter_mut().map(|(_, t)| t));
+        for t in transports {
+            if let crate::config::Transport::Component(a) = t
+                && let Some(o) = a.oci.as_mut()
+            {
+                slots.push((&mut a.path, o));
+            }
+        }
+    }
+    if slots.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut lock = Lock::beside(config.source.as_deref())?;
+    let blobs = Blobs::open(crate::sandbox::cache::default_dir()).ok_or_else(|| OciError::Setup {
+        why: "weft's cache directory cannot be used, so OCI components cannot be kept (see the warning above)".into(),
+    })?;
+    let mut changed = Vec::new();
+    for (path, component) in slots {
+        let canonical = component.reference.canonical();
+        let locked = if refresh {
+            None
+        } else {
+            lock.get(&canonical).map(str::to_string)
+        };
+        let mut outcome = pull(registries, &blobs, &component.reference, locked.as_deref()).await;
+        // The registry is down: the digest last locked runs from the cache.
+        if refresh
+            && matches!(outcome, Err(OciError::Registry { .. }))
+            && let Some(old) = lock.get(&canonical)
+            && let Some(file) = pull::cached(&blobs, old)
+        {
+            outcome = Ok(Pulled {
+                reference: canonical.clone(),
+                digest: old.to_string(),
+                path: file,
+                source: Source::CacheOffline,
+            });
+        }
+        match outcome {
+            Ok(pulled) => {
+                if component.reference.digest().is_none() {
+                    let old = lock.set(&canonical, &pulled.digest);
+                    if old.as_deref() != Some(pulled.digest.as_str()) {
+                        changed.push((canonical.clone(), old, pulled.digest.clone()));
+                    }
+                }
+                tracing::info!(reference = %canonical, digest = %pulled.digest, source = ?pulled.source, "component ready");
+                *path = pulled.path;
+                component.digest = Some(pulled.digest);
+                component.source = Some(pulled.source);
+            }
+            Err(e) => {
+                tracing::warn!("{e}");
+                component.digest = locked;
+                component.failure = Some(e.to_string());
+            }
+        }
+    }
+    lock.save()?;
+    Ok(changed)
+}

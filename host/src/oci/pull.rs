@@ -1,0 +1,224 @@
+//! Pulling a component: the manifest (the CNCF Wasm artifact layout: a
+//! `application/vnd.wasm.config.v0+json` config and one `application/wasm`
+//! layer), then the layer, each capped in size and checked against its
+//! digest before it is kept. A pinned digest found in the cache needs no
+//! registry.
+
+use futures::StreamExt;
+use oci_client::RegistryOperation;
+use oci_client::manifest::{OciImageManifest, OciManifest};
+
+use super::client::{Registries, connect};
+use super::store::{Blobs, sha256};
+use super::{OciError, OciRef};
+
+/// The config media type of a Wasm component artifact.
+pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+/// The layer media type of a Wasm component.
+pub const WASM_LAYER: &str = "application/wasm";
+/// The manifest media type weft writes and reads.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// The largest manifest accepted.
+pub const MAX_MANIFEST: u64 = 1 << 20;
+/// The largest component accepted (a Python component is about 40 MiB).
+pub const MAX_COMPONENT: u64 = 256 << 20;
+
+/// Where a pulled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Read from the registry just now.
+    Registry,
+    /// Found in the cache by its digest; the registry was not asked.
+    Cache,
+    /// The registry could not be reached; the cached digest runs.
+    CacheOffline,
+}
+
+/// A component on disk, as pulled.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The reference's canonical spelling.
+    pub reference: String,
+    /// The manifest's digest: what the reference resolved to.
+    pub digest: String,
+    /// The component's file (its layer, in the cache).
+    pub path: std::path::PathBuf,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The component `reference` names: at its own digest, else at `locked`,
+/// else at what its tag resolves to now. A digest found in the cache is
+/// used as it is; one that is not is fetched and checked.
+pub async fn pull(
+    registries: &Registries,
+    blobs: &Blobs,
+    reference: &OciRef,
+    locked: Option<&str>,
+) -> Result<Pulled, OciError> {
+    let pinned = reference.digest().or(locked).map(str::to_string);
+    if let Some(digest) = &pinned
+        && let Some(path) = cached(blobs, digest)
+    {
+        return Ok(Pulled {
+            reference: reference.canonical(),
+            digest: digest.clone(),
+            path,
+            source: Source::Cache,
+        });
+    }
+    let (client, auth) = connect(registries, reference, RegistryOperation::Pull).await?;
+    let target = match &pinned {
+        Some(d) => reference.at(d),
+        None => reference.client_ref().clone(),
+    };
+    let (body, _) = client
+        .pull_manifest_raw(&target, &auth, &[OCI_MANIFEST])
+        .await
+        .map_err(|e| OciError::registry(reference, "read the manifest from", e))?;
+    if body.len() as u64 > MAX_MANIFEST {
+        return Err(OciError::TooLarge {
+            reference: reference.canonical(),
+            what: "manifest".into(),
+            size: body.len() as u64,
+            max: MAX_MANIFEST,
+        });
+    }
+    let digest = sha256(&body);
+    if let Some(want) = &pinned
+        && *want != digest
+    {
+        return Err(OciError::Mismatch {
+            reference: reference.canonical(),
+            what: "manifest".into(),
+            want: want.clone(),
+            got: digest,
+        });
+    }
+    let layer = wasm_layer(reference, &body)?;
+    let bytes = fetch_layer(&client, reference, &layer).await?;
+    blobs
+        .put(&layer.digest, &bytes)
+        .and_then(|_| blobs.put(&digest, &body))
+        .map_err(|e| OciError::Setup {
+            why: format!("cannot keep {} in the cache: {e}", reference.canonical()),
+        })?;
+    Ok(Pulled {
+        reference: reference.canonical(),
+        digest,
+        path: blobs.path(&layer.digest),
+        source: Source::Registry,
+    })
+}
+
+/// The component file of manifest `digest`, if the manifest and its layer
+/// are both cached and intact.
+pub fn cached(blobs: &Blobs, digest: &str) -> Option<std::path::PathBuf> {
+    let body = blobs.get(digest, MAX_MANIFEST)?;
+    let manifest: OciImageManifest = serde_json::from_slice(&body).ok()?;
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == WASM_LAYER)?;
+    super::reference::check_digest(&layer.digest).ok()?;
+    // Hashed again on every use: the file is what runs.
+    blobs.get(&layer.digest, MAX_COMPONENT)?;
+    Some(blobs.path(&layer.digest))
+}
+
+/// The manifest's one component layer, or why it is not a Wasm component
+/// artifact.
+fn wasm_layer(
+    reference: &OciRef,
+    body: &[u8],
+) -> Result<oci_client::manifest::OciDescriptor, OciError> {
+    let not = |why: String| OciError::NotAComponent {
+        reference: reference.canonical(),
+        why,
+    };
+    let manifest = match serde_json::from_slice::<OciManifest>(body) {
+        Ok(OciManifest::Image(m)) => m,
+        Ok(OciManifest::ImageIndex(_)) => {
+            return Err(not(
+                "it is an image index (several platforms), not one Wasm component".into(),
+            ));
+        }
+        Err(e) => return Err(not(format!("its manifest is not an OCI manifest: {e}"))),
+    };
+    if manifest.config.media_type != WASM_CONFIG {
+        return Err(not(format!(
+            "its config is {:?}, not {WASM_CONFIG} (push it with `weft push` or `wkg oci push`)",
+            super::cut(&manifest.config.media_type, 100)
+        )));
+    }
+    let mut wasm = manifest
+        .layers
+        .into_iter()
+        .filter(|l| l.media_type == WASM_LAYER);
+    let (Some(layer), None) = (wasm.next(), wasm.next()) else {
+        return Err(not(format!(
+            "it does not have exactly one {WASM_LAYER} layer"
+        )));
+    };
+    super::reference::check_digest(&layer.digest).map_err(not)?;
+    if layer.size < 0 || layer.size as u64 > MAX_COMPONENT {
+        return Err(OciError::TooLarge {
+            reference: reference.canonical(),
+            what: "component layer".into(),
+            size: layer.size.max(0) as u64,
+            max: MAX_COMPONENT,
+        });
+    }
+    Ok(layer)
+}
+
+/// The layer's bytes, read up to its declared size and checked against
+/// its digest.
+async fn fetch_layer(
+    client: &oci_client::Client,
+    reference: &OciRef,
+    layer: &oci_client::manifest::OciDescriptor,
+) -> Result<Vec<u8>, OciError> {
+    let declared = layer.size.max(0) as u64;
+    let mut stream = client
+        .pull_blob_stream(&reference.at(&layer.digest), layer)
+        .await
+        .map_err(|e| OciError::registry(reference, "read the component from", e))?;
+    let mut bytes = Vec::with_capacity(declared.min(MAX_COMPONENT) as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            // The client checks the digest as the last bytes arrive; all
+            // of them here means that check failed: say which bytes came.
+            Err(_) if bytes.len() as u64 == declared => break,
+            Err(e) => {
+                return Err(OciError::Registry {
+                    reference: reference.canonical(),
+                    doing: "read the component from".into(),
+                    why: e.to_string(),
+                });
+            }
+        };
+        if (bytes.len() + chunk.len()) as u64 > declared {
+            return Err(OciError::TooLarge {
+                reference: reference.canonical(),
+                what: "component layer (more bytes than its manifest declares)".into(),
+                size: (bytes.len() + chunk.len()) as u64,
+                max: declared,
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let got = sha256(&bytes);
+    if got != layer.digest {
+        return Err(OciError::Mismatch {
+            reference: reference.canonical(),
+            what: "component layer".into(),
+            want: layer.digest.clone(),
+            got,
+        });
+    }
+    Ok(bytes)
+}
