@@ -148,6 +148,19 @@ pub enum Command {
         /// Where: oci://REGISTRY/REPOSITORY:TAG.
         reference: String,
     },
+    /// Sign a component in a registry, as `cosign sign --key` does: the
+    /// signature is stored beside it (tag sha256-HEX.sig) and checked by
+    /// weft (or `cosign verify --key`) against [settings.trust] keys.
+    /// Prints the digest signed.
+    Sign {
+        /// The component: oci://REGISTRY/REPOSITORY:TAG (its current
+        /// digest is signed) or @sha256:...
+        reference: String,
+        /// The PEM private key: ECDSA P-256, PKCS#8 or SEC1 (`openssl
+        /// ecparam -name prime256v1 -genkey`).
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+    },
     /// Resolve the config's oci:// components again and update weft.lock,
     /// showing each digest that changed; or pull one reference.
     ///

@@ -170,6 +170,7 @@ pub async fn run(args: Args) -> ExitCode {
             Command::Runs(cmd) => runs::run(config, cmd).await,
             Command::Push { file, reference } => oci::push(&config, file, reference).await,
             Command::Pull { reference } => oci::pull(config, reference).await,
+            Command::Sign { reference, key } => oci::sign(&config, reference, key).await,
             Command::Exec {
                 file,
                 lang,

@@ -50,8 +50,11 @@ pub async fn pull(mut config: Config, reference: Option<String>) -> ExitCode {
             Err(code) => code,
         };
     }
-    let registries = config.settings.registries.clone();
-    let changed = match oci::materialize(&mut config, &registries, true).await {
+    let (registries, trust) = (
+        config.settings.registries.clone(),
+        config.settings.trust.clone(),
+    );
+    let changed = match oci::materialize(&mut config, &registries, &trust, true).await {
         Ok(c) => c,
         Err(e) => {
             crate::errln!("weft: {e}");
@@ -108,11 +111,48 @@ pub async fn pull_one(config: &Config, text: &str) -> Result<(String, PathBuf), 
         );
         return Err(ExitCode::from(FAILED));
     };
-    match oci::pull(&config.settings.registries, &blobs, &parsed, None).await {
+    let settings = &config.settings;
+    match oci::pull(
+        &settings.registries,
+        &blobs,
+        &parsed,
+        None,
+        false,
+        &settings.trust,
+    )
+    .await
+    {
         Ok(pulled) => Ok((pulled.digest, pulled.path)),
         Err(e) => {
             crate::errln!("weft: {e}");
             Err(ExitCode::from(FAILED))
+        }
+    }
+}
+
+/// `weft sign REFERENCE --key KEY`: signs the component's digest.
+pub async fn sign(config: &Config, reference: String, key: PathBuf) -> ExitCode {
+    let parsed = match OciRef::parse(&reference) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    match oci::sign(&config.settings.registries, &parsed, &key).await {
+        Ok(digest) => {
+            eprintln!(
+                "weft: signed {}@{digest} with {} (tag {})",
+                parsed.canonical(),
+                key.display(),
+                oci::signature_tag(&digest)
+            );
+            println!("{digest}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            crate::errln!("weft: {e}");
+            ExitCode::from(FAILED)
         }
     }
 }

@@ -199,6 +199,8 @@ pub struct Settings {
     pub otel_endpoint: Option<String>,
     /// `[settings.registries]`: how `oci://` components are fetched.
     pub registries: crate::oci::Registries,
+    /// `[settings.trust]`: whose signatures on `oci://` components count.
+    pub trust: crate::oci::Trust,
     /// `sandbox`: how stdio servers' OS sandboxes are applied.
     pub sandbox: SandboxMode,
 }
@@ -304,6 +306,7 @@ impl Default for Settings {
             resume: false,
             otel_endpoint: None,
             registries: crate::oci::Registries::default(),
+            trust: crate::oci::Trust::default(),
             sandbox: SandboxMode::Auto,
         }
     }

@@ -1,12 +1,13 @@
-//! `[settings.registries]`: how weft reaches OCI registries for
-//! `oci://` components (extra CA files, registries allowed plain HTTP).
+//! `[settings.registries]` and `[settings.trust]`: how weft reaches OCI
+//! registries for `oci://` components (extra CA files, registries allowed
+//! plain HTTP), and whose signatures it trusts.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::oci::Registries;
+use crate::oci::{Registries, Trust, TrustedKey};
 
 /// `[settings.registries]` as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -64,6 +65,44 @@ impl RawRegistries {
         Ok(Registries {
             ca,
             plain_http: self.plain_http.clone(),
+        })
+    }
+}
+
+/// `[settings.trust]` as written.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrust {
+    /// PEM public keys (ECDSA P-256, as `cosign generate-key-pair` or
+    /// `openssl ec -pubout` writes them) whose cosign signatures count,
+    /// relative to the config file.
+    #[serde(default)]
+    keys: Vec<String>,
+    /// Refuse an `oci://` component that no trusted key signed. Off: such
+    /// a component runs, with a warning.
+    #[serde(default)]
+    #[schemars(extend("default" = false))]
+    require_signatures: bool,
+}
+
+impl RawTrust {
+    /// The trusted keys, read and checked.
+    pub(super) fn resolve(&self, file: &Path) -> Result<Trust, ConfigError> {
+        let mut keys = Vec::new();
+        for k in &self.keys {
+            let p = Path::new(k);
+            let p = match file.parent() {
+                Some(dir) if p.is_relative() => dir.join(p),
+                _ => p.to_path_buf(),
+            };
+            keys.push(TrustedKey::read(&p).map_err(|why| {
+                ConfigError::new(file, "settings.trust.keys", why)
+                    .hint("name the PEM public key (cosign.pub) of each publisher you trust")
+            })?);
+        }
+        Ok(Trust {
+            keys,
+            require_signatures: self.require_signatures,
         })
     }
 }

@@ -167,6 +167,9 @@ pub(super) struct RawSettings {
     /// How weft reaches OCI registries for `oci://` components.
     #[serde(default)]
     registries: super::registries::RawRegistries,
+    /// Whose signatures on `oci://` components count.
+    #[serde(default)]
+    trust: super::registries::RawTrust,
 }
 
 /// What `settings.journal` takes, for the config's schema only (the key is
@@ -304,6 +307,7 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         settings.pass_env = names;
     }
     settings.registries = raw_settings.registries.resolve(file)?;
+    settings.trust = raw_settings.trust.resolve(file)?;
     if let Some(url) = &raw_settings.otel_endpoint {
         settings.otel_endpoint = Some(otel_endpoint(url).map_err(|why| {
             ConfigError::new(file, "settings.otel_endpoint", format!("{why:#}"))

@@ -23,6 +23,9 @@ pub struct Registries {
     pub plain_http: Vec<String>,
 }
 
+/// A registry client and the credentials it authenticated with.
+pub(super) type Connected = (Client, RegistryAuth);
+
 /// How long to wait for a registry to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -35,7 +38,7 @@ pub(super) async fn connect(
     registries: &Registries,
     reference: &OciRef,
     op: RegistryOperation,
-) -> Result<(Client, RegistryAuth), OciError> {
+) -> Result<Connected, OciError> {
     let registry = reference.registry().to_string();
     let plain = reference.is_loopback() || registries.plain_http.contains(&registry);
     let mut roots = Vec::new();

@@ -17,6 +17,7 @@ mod lock;
 mod pull;
 mod push;
 mod reference;
+mod sign;
 mod store;
 
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub use lock::{LOCK_FILE, Lock};
 pub use pull::{Pulled, Source, pull};
 pub use push::{Pushed, push};
 pub use reference::{OciRef, SCHEME, is_oci};
+pub use sign::{Signed, Trust, TrustedKey, sign, signature_tag};
 pub use store::Blobs;
 
 use crate::config::Config;
@@ -102,6 +104,16 @@ pub enum OciError {
         /// Why not.
         why: String,
     },
+    /// Not signed by a trusted key, under `require_signatures`.
+    #[error("{reference}@{digest}: refused: {why}, and [settings.trust] require_signatures is on")]
+    Unsigned {
+        /// The reference.
+        reference: String,
+        /// The manifest digest it resolved to.
+        digest: String,
+        /// What the signatures showed.
+        why: String,
+    },
     /// Local set-up: a CA file, the cache.
     #[error("{why}")]
     Setup {
@@ -142,6 +154,8 @@ pub struct OciComponent {
     pub digest: Option<String>,
     /// Where it came from, once pulled.
     pub source: Option<Source>,
+    /// What its signatures showed, once pulled.
+    pub signed: Option<Signed>,
     /// Why it could not be had.
     pub failure: Option<String>,
 }
@@ -153,6 +167,7 @@ impl OciComponent {
             reference,
             digest: None,
             source: None,
+            signed: None,
             failure: None,
         }
     }
@@ -167,6 +182,7 @@ impl OciComponent {
 pub async fn materialize(
     config: &mut Config,
     registries: &Registries,
+    trust: &Trust,
     refresh: bool,
 ) -> Result<Vec<(String, Option<String>, String)>, OciError> {
     let mut slots: Vec<(&mut PathBuf, &mut OciComponent)> = Vec::new();
@@ -196,25 +212,16 @@ pub async fn materialize(
     let mut changed = Vec::new();
     for (path, component) in slots {
         let canonical = component.reference.canonical();
-        let locked = if refresh {
-            None
-        } else {
-            lock.get(&canonical).map(str::to_string)
-        };
-        let mut outcome = pull(registries, &blobs, &component.reference, locked.as_deref()).await;
-        // The registry is down: the digest last locked runs from the cache.
-        if refresh
-            && matches!(outcome, Err(OciError::Registry { .. }))
-            && let Some(old) = lock.get(&canonical)
-            && let Some(file) = pull::cached(&blobs, old)
-        {
-            outcome = Ok(Pulled {
-                reference: canonical.clone(),
-                digest: old.to_string(),
-                path: file,
-                source: Source::CacheOffline,
-            });
-        }
+        let locked = lock.get(&canonical).map(str::to_string);
+        let outcome = pull(
+            registries,
+            &blobs,
+            &component.reference,
+            locked.as_deref(),
+            refresh,
+            trust,
+        )
+        .await;
         match outcome {
             Ok(pulled) => {
                 if component.reference.digest().is_none() {
@@ -227,6 +234,7 @@ pub async fn materialize(
                 *path = pulled.path;
                 component.digest = Some(pulled.digest);
                 component.source = Some(pulled.source);
+                component.signed = Some(pulled.signed);
             }
             Err(e) => {
                 tracing::warn!("{e}");

@@ -8,7 +8,10 @@ use futures::StreamExt;
 use oci_client::RegistryOperation;
 use oci_client::manifest::{OciImageManifest, OciManifest};
 
-use super::client::{Registries, connect};
+use std::path::PathBuf;
+
+use super::client::{Connected, Registries, connect};
+use super::sign::{self, Signed, Trust};
 use super::store::{Blobs, sha256};
 use super::{OciError, OciRef};
 
@@ -47,35 +50,103 @@ pub struct Pulled {
     pub path: std::path::PathBuf,
     /// Where it came from.
     pub source: Source,
+    /// What its signatures showed.
+    pub signed: Signed,
 }
 
-/// The component `reference` names: at its own digest, else at `locked`,
-/// else at what its tag resolves to now. A digest found in the cache is
-/// used as it is; one that is not is fetched and checked.
+/// The component `reference` names: at its own digest, else at `locked`
+/// (unless `refresh`), else at what its tag resolves to now. A digest
+/// found in the cache is used as it is; one that is not is fetched and
+/// checked. With `refresh` and the registry down, the locked digest runs
+/// from the cache. Then its signatures are checked against `trust`.
 pub async fn pull(
     registries: &Registries,
     blobs: &Blobs,
     reference: &OciRef,
     locked: Option<&str>,
+    refresh: bool,
+    trust: &Trust,
 ) -> Result<Pulled, OciError> {
-    let pinned = reference.digest().or(locked).map(str::to_string);
-    if let Some(digest) = &pinned
-        && let Some(path) = cached(blobs, digest)
-    {
-        return Ok(Pulled {
-            reference: reference.canonical(),
-            digest: digest.clone(),
-            path,
-            source: Source::Cache,
-        });
+    let pinned = reference
+        .digest()
+        .or(if refresh { None } else { locked })
+        .map(str::to_string);
+    let cached_pin = pinned
+        .as_ref()
+        .and_then(|d| cached(blobs, d).map(|path| (d.clone(), path)));
+    let needs_registry = cached_pin.is_none() || !trust.is_off();
+    let client = match needs_registry {
+        true => Some(connect(registries, reference, RegistryOperation::Pull).await),
+        false => None,
+    };
+    let (digest, path, source, client) = match (cached_pin, client) {
+        (Some((digest, path)), client) => {
+            (digest, path, Source::Cache, client.and_then(Result::ok))
+        }
+        (None, Some(Ok(client))) => match fetch(&client, blobs, reference, pinned.as_deref()).await
+        {
+            Ok((digest, path)) => (digest, path, Source::Registry, Some(client)),
+            Err(e) => match offline(blobs, refresh, locked, &e) {
+                Some((digest, path)) => (digest, path, Source::CacheOffline, None),
+                None => return Err(e),
+            },
+        },
+        (None, Some(Err(e))) => match offline(blobs, refresh, locked, &e) {
+            Some((digest, path)) => (digest, path, Source::CacheOffline, None),
+            None => return Err(e),
+        },
+        (None, None) => unreachable_registry(reference)?,
+    };
+    let signed = sign::check(client.as_ref(), blobs, reference, &digest, trust).await?;
+    trust.admit(reference, &digest, &signed)?;
+    Ok(Pulled {
+        reference: reference.canonical(),
+        digest,
+        path,
+        source,
+        signed,
+    })
+}
+
+/// Never reached: without a cached pin the registry is always asked.
+fn unreachable_registry(
+    reference: &OciRef,
+) -> Result<(String, PathBuf, Source, Option<Connected>), OciError> {
+    Err(OciError::Setup {
+        why: format!("{}: no registry was asked", reference.canonical()),
+    })
+}
+
+/// The locked digest from the cache, when a refresh found the registry
+/// down.
+fn offline(
+    blobs: &Blobs,
+    refresh: bool,
+    locked: Option<&str>,
+    e: &OciError,
+) -> Option<(String, PathBuf)> {
+    if !refresh || !matches!(e, OciError::Registry { .. }) {
+        return None;
     }
-    let (client, auth) = connect(registries, reference, RegistryOperation::Pull).await?;
-    let target = match &pinned {
+    let digest = locked?;
+    cached(blobs, digest).map(|p| (digest.to_string(), p))
+}
+
+/// The manifest (at `pinned`, or what the tag names now) and its
+/// component, fetched, checked and cached: the manifest digest and the
+/// component's file.
+async fn fetch(
+    (client, auth): &Connected,
+    blobs: &Blobs,
+    reference: &OciRef,
+    pinned: Option<&str>,
+) -> Result<(String, PathBuf), OciError> {
+    let target = match pinned {
         Some(d) => reference.at(d),
         None => reference.client_ref().clone(),
     };
     let (body, _) = client
-        .pull_manifest_raw(&target, &auth, &[OCI_MANIFEST])
+        .pull_manifest_raw(&target, auth, &[OCI_MANIFEST])
         .await
         .map_err(|e| OciError::registry(reference, "read the manifest from", e))?;
     if body.len() as u64 > MAX_MANIFEST {
@@ -87,30 +158,25 @@ pub async fn pull(
         });
     }
     let digest = sha256(&body);
-    if let Some(want) = &pinned
-        && *want != digest
+    if let Some(want) = pinned
+        && want != digest
     {
         return Err(OciError::Mismatch {
             reference: reference.canonical(),
             what: "manifest".into(),
-            want: want.clone(),
+            want: want.to_string(),
             got: digest,
         });
     }
     let layer = wasm_layer(reference, &body)?;
-    let bytes = fetch_layer(&client, reference, &layer).await?;
+    let bytes = fetch_layer(client, reference, &layer).await?;
     blobs
         .put(&layer.digest, &bytes)
         .and_then(|_| blobs.put(&digest, &body))
         .map_err(|e| OciError::Setup {
             why: format!("cannot keep {} in the cache: {e}", reference.canonical()),
         })?;
-    Ok(Pulled {
-        reference: reference.canonical(),
-        digest,
-        path: blobs.path(&layer.digest),
-        source: Source::Registry,
-    })
+    Ok((digest, blobs.path(&layer.digest)))
 }
 
 /// The component file of manifest `digest`, if the manifest and its layer

@@ -100,6 +100,15 @@ impl OciRef {
         )
     }
 
+    /// The same repository at tag `tag`.
+    pub(super) fn tagged(&self, tag: &str) -> Reference {
+        Reference::with_tag(
+            self.inner.registry().to_string(),
+            self.inner.repository().to_string(),
+            tag.to_string(),
+        )
+    }
+
     /// Whether the registry is this machine (`localhost`, `127.0.0.1`,
     /// `[::1]`, with any port): such a registry may be plain HTTP.
     pub fn is_loopback(&self) -> bool {

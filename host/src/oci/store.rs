@@ -78,6 +78,30 @@ impl Blobs {
     }
 }
 
+impl Blobs {
+    /// Notes that `digest`'s signatures are in the artifact `signatures`
+    /// (itself cached): a hint only, everything it leads to is checked.
+    pub fn note(&self, digest: &str, signatures: &str) -> std::io::Result<()> {
+        let tmp = write_temp(&self.dir, &[signatures.as_bytes()])?;
+        let path = self.path(digest).with_extension("sig");
+        std::fs::rename(&tmp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    /// The signature artifact noted for `digest`.
+    pub fn noted(&self, digest: &str) -> Option<String> {
+        let mut text = String::new();
+        open_nofollow(&self.path(digest).with_extension("sig"))
+            .ok()?
+            .take(100)
+            .read_to_string(&mut text)
+            .ok()?;
+        super::reference::check_digest(&text).ok()?;
+        Some(text)
+    }
+}
+
 /// Creates `dir` and its parents `0700`.
 fn create_private(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
