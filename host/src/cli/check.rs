@@ -32,6 +32,16 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let tenants = !config.tenants.is_empty();
+    let mut config = config;
+    // oci:// components first: the policies are readied from the files.
+    let (registries, trust) = (
+        config.settings.registries.clone(),
+        config.settings.trust.clone(),
+    );
+    if let Err(e) = crate::oci::materialize(&mut config, &registries, &trust, false).await {
+        crate::errln!("weft: {e}");
+        return ExitCode::from(FAILED);
+    }
     let policy_reports = policies::check(&config.policies).await;
     let hub = start_hub(config, false, false).await;
     let status = hub.status();
@@ -44,6 +54,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         Vec::new()
     };
     warnings.extend(sandbox::warnings(hub.config()));
+    warnings.extend(oci_warnings(hub.config()));
     let failed = status
         .iter()
         .filter(|s| matches!(s.state, State::Failed { .. }))
@@ -70,6 +81,9 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         crate::outln!("config {source}: ok");
         for s in &status {
             print_check_line(s);
+            if let Some(o) = component_of(hub.config(), &s.name) {
+                crate::outln!("    component: {}", o.describe());
+            }
         }
         for p in &policy_reports {
             crate::outln!("{}", policies::line(p));
@@ -169,6 +183,37 @@ fn shared_input_warning(s: &ServerStatus, reached_by: &[String]) -> Option<Strin
             reached_by.join(", ")
         )
     })
+}
+
+/// The `oci://` component of server `name`, if it is one.
+fn component_of<'a>(config: &'a Config, name: &str) -> Option<&'a crate::oci::OciComponent> {
+    let server = config.servers.iter().find(|s| s.name == name)?;
+    match &server.transport {
+        crate::config::Transport::Component(a) => a.oci.as_ref(),
+        _ => None,
+    }
+}
+
+/// A warning for each `oci://` component no trusted key verified.
+fn oci_warnings(config: &Config) -> Vec<String> {
+    let servers = config.servers.iter().filter_map(|s| match &s.transport {
+        crate::config::Transport::Component(a) => a.oci.as_ref(),
+        _ => None,
+    });
+    config
+        .policies
+        .iter()
+        .filter_map(|p| p.oci.as_ref())
+        .chain(servers)
+        .filter(|o| o.unverified())
+        .map(|o| {
+            format!(
+                "{} runs without a verified signature ({}); [settings.trust] keys and require_signatures = true refuse such components",
+                o.reference.canonical(),
+                o.signature()
+            )
+        })
+        .collect()
 }
 
 fn print_check_line(s: &ServerStatus) {

@@ -1,6 +1,6 @@
-//! A registry connection for one reference: plain HTTP only for a
-//! registry on this machine (or one the config names), TLS with the
-//! system's roots and the config's extra CA files otherwise, and the
+//! A registry connection for one reference: TLS with the system's roots
+//! and the config's extra CA files; plain HTTP only for a registry the
+//! config lists, or one on this machine that does not answer TLS; and the
 //! credentials the Docker config (and its credential helpers) holds for
 //! the registry, as every OCI tool finds them.
 
@@ -33,14 +33,50 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A client for `reference`'s registry, authenticated for `op`, and the
-/// credentials it used.
+/// credentials it used. A registry on this machine is tried over TLS
+/// first and then over plain HTTP, as Docker does for such registries.
 pub(super) async fn connect(
     registries: &Registries,
     reference: &OciRef,
     op: RegistryOperation,
 ) -> Result<Connected, OciError> {
     let registry = reference.registry().to_string();
-    let plain = reference.is_loopback() || registries.plain_http.contains(&registry);
+    let listed = registries.plain_http.contains(&registry);
+    // A credential helper is a process: run it off the async workers.
+    let auth = {
+        let registry = registry.clone();
+        tokio::task::spawn_blocking(move || credentials(&registry))
+            .await
+            .unwrap_or(RegistryAuth::Anonymous)
+    };
+    let protocols: &[ClientProtocol] = match (listed, reference.is_loopback()) {
+        (true, _) => &[ClientProtocol::Http],
+        (false, true) => &[ClientProtocol::Https, ClientProtocol::Http],
+        (false, false) => &[ClientProtocol::Https],
+    };
+    let mut last = None;
+    for protocol in protocols {
+        let client = Client::new(client_config(registries, protocol.clone())?);
+        match client.auth(reference.client_ref(), &auth, op).await {
+            Ok(_) => return Ok((client, auth)),
+            // Not answering TLS: the next protocol, if there is one.
+            Err(e @ oci_client::errors::OciDistributionError::RequestError(_)) => last = Some(e),
+            Err(e) => return Err(OciError::registry(reference, "authenticate with", e)),
+        }
+    }
+    Err(match last {
+        Some(e) => OciError::registry(reference, "reach", e),
+        None => OciError::Setup {
+            why: "no protocol to try".into(),
+        },
+    })
+}
+
+/// The client's settings for `protocol`.
+fn client_config(
+    registries: &Registries,
+    protocol: ClientProtocol,
+) -> Result<ClientConfig, OciError> {
     let mut roots = Vec::new();
     for path in &registries.ca {
         let data = std::fs::read(path).map_err(|e| OciError::Setup {
@@ -51,29 +87,15 @@ pub(super) async fn connect(
             data,
         });
     }
-    let config = ClientConfig {
-        protocol: if plain {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        },
+    Ok(ClientConfig {
+        protocol,
         extra_root_certificates: roots,
         platform_resolver: None,
         connect_timeout: Some(CONNECT_TIMEOUT),
         read_timeout: Some(READ_TIMEOUT),
         user_agent: concat!("weft/", env!("CARGO_PKG_VERSION")),
         ..ClientConfig::default()
-    };
-    let client = Client::new(config);
-    // A credential helper is a process: run it off the async workers.
-    let auth = tokio::task::spawn_blocking(move || credentials(&registry))
-        .await
-        .unwrap_or(RegistryAuth::Anonymous);
-    client
-        .auth(reference.client_ref(), &auth, op)
-        .await
-        .map_err(|e| OciError::registry(reference, "authenticate with", e))?;
-    Ok((client, auth))
+    })
 }
 
 /// The Docker config's credentials for `registry`, or none.

@@ -161,6 +161,43 @@ pub struct OciComponent {
 }
 
 impl OciComponent {
+    /// What `weft check` says of it: the reference at its digest, where
+    /// it came from, and its signature.
+    pub fn describe(&self) -> String {
+        let at = match &self.digest {
+            Some(d) => format!("{}@{d}", self.reference.canonical()),
+            None => self.reference.canonical(),
+        };
+        if let Some(why) = &self.failure {
+            return format!("{at}: {why}");
+        }
+        let from = match self.source {
+            Some(Source::Registry) => "pulled from the registry",
+            Some(Source::Cache) => "from the cache",
+            Some(Source::CacheOffline) => "from the cache (the registry is down)",
+            None => "not pulled",
+        };
+        format!("{at} ({from}); {}", self.signature())
+    }
+
+    /// Its signature's state, in words.
+    pub fn signature(&self) -> String {
+        match &self.signed {
+            Some(Signed::Verified(key)) => format!("signed by {key}, verified"),
+            Some(Signed::Unsigned) => "unsigned".into(),
+            Some(Signed::Untrusted(why)) => format!("not verified: {why}"),
+            Some(Signed::NotChecked) | None => {
+                "signature not checked (no [settings.trust] keys)".into()
+            }
+        }
+    }
+
+    /// Whether `weft check` should warn of it: not verified by a trusted
+    /// key.
+    pub fn unverified(&self) -> bool {
+        self.failure.is_none() && !matches!(self.signed, Some(Signed::Verified(_)))
+    }
+
     /// A reference not yet pulled.
     pub fn new(reference: OciRef) -> OciComponent {
         OciComponent {
@@ -211,6 +248,10 @@ pub async fn materialize(
     })?;
     let mut changed = Vec::new();
     for (path, component) in slots {
+        // Pulled (or failed) already, by an earlier call on this config.
+        if !refresh && (component.source.is_some() || component.failure.is_some()) {
+            continue;
+        }
         let canonical = component.reference.canonical();
         let locked = lock.get(&canonical).map(str::to_string);
         let outcome = pull(

@@ -25,6 +25,10 @@ pub struct PolicyReport {
     /// Why it cannot run, when it cannot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For an `oci://` component: its reference, digest, source and
+    /// signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
 }
 
 /// Readies every policy of the config, one at a time (a compile keeps a
@@ -37,9 +41,11 @@ pub async fn check(policies: &[PolicyConfig]) -> Vec<PolicyReport> {
     let mut out = Vec::new();
     for p in policies {
         let started = Instant::now();
-        let outcome = match &sandbox {
-            Err(e) => Err(format!("the sandbox is not available: {e}")),
-            Ok(sandbox) => ready(sandbox.clone(), p).await.map_err(|e| e.to_string()),
+        let failure = p.oci.as_ref().and_then(|o| o.failure.clone());
+        let outcome = match (&sandbox, failure) {
+            (_, Some(why)) => Err(why),
+            (Err(e), None) => Err(format!("the sandbox is not available: {e}")),
+            (Ok(sandbox), None) => ready(sandbox.clone(), p).await.map_err(|e| e.to_string()),
         };
         let ms = started.elapsed().as_millis() as u64;
         let (origin, error) = match outcome {
@@ -53,6 +59,7 @@ pub async fn check(policies: &[PolicyConfig]) -> Vec<PolicyReport> {
             origin,
             ms,
             error,
+            component: p.oci.as_ref().map(crate::oci::OciComponent::describe),
         });
     }
     out
@@ -82,8 +89,17 @@ async fn ready(sandbox: Arc<Sandbox>, p: &PolicyConfig) -> Result<Origin, NotRea
     Ok(tokio::task::spawn_blocking(move || sandbox.prepare(&Wasm::new(bytes))).await??)
 }
 
-/// The report's line for one policy.
+/// The report's line for one policy (and its component's, if it is an
+/// `oci://` one).
 pub fn line(r: &PolicyReport) -> String {
+    let first = first_line(r);
+    match &r.component {
+        Some(c) if r.error.is_none() => format!("{first}\n    component: {c}"),
+        _ => first,
+    }
+}
+
+fn first_line(r: &PolicyReport) -> String {
     match (&r.origin, &r.error) {
         (Some(Origin::Compiled), _) => format!(
             "✓ policy {:<12} compiled in {:.1} s and cached",
