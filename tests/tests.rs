@@ -58,6 +58,7 @@ mod library;
 mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;
+mod oci;
 mod openapi_corpus;
 mod openapi_spec_url;
 mod openapi_wire;

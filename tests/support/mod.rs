@@ -20,6 +20,7 @@ mod postgres;
 mod procs;
 pub mod python;
 pub mod recorded;
+pub mod registry;
 pub mod rest_api;
 pub mod seed;
 pub mod served;
