@@ -23,6 +23,7 @@ mod adapter;
 mod codemode;
 mod confine;
 mod journal;
+mod oci;
 mod openapi;
 mod polyglot;
 mod replicas;
@@ -44,6 +45,7 @@ const CASES: &[(&str, fn())] = &[
     ("confine", confine::run),
     ("replicas", replicas::run),
     ("upstream", upstream::run),
+    ("oci", oci::run),
 ];
 
 fn main() {

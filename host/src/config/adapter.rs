@@ -56,7 +56,7 @@ pub struct AdapterConfig {
     pub builtin: Option<String>,
     /// `component = "oci://…"`: the reference, pulled when the hub starts
     /// (which then sets `path` to the pulled file).
-    pub oci: Option<crate::oci::OciComponent>,
+    pub oci: Option<super::oci::OciComponent>,
     /// `builtin:openapi`'s `spec_url`: the document weft fetches through
     /// the server's egress when the server starts, then readies.
     pub spec_url: Option<String>,

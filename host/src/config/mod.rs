@@ -26,12 +26,13 @@ pub mod grants;
 mod json;
 mod locate;
 pub mod oauth;
+pub mod oci;
 pub mod openapi;
 pub mod pattern;
 pub mod policy;
 mod raw;
 pub mod reference;
-mod registries;
+pub mod registries;
 pub mod resilience;
 pub mod sandbox;
 pub mod secrets;
@@ -198,9 +199,9 @@ pub struct Settings {
     /// `/v1/traces` URL); none without it.
     pub otel_endpoint: Option<String>,
     /// `[settings.registries]`: how `oci://` components are fetched.
-    pub registries: crate::oci::Registries,
+    pub registries: registries::Registries,
     /// `[settings.trust]`: whose signatures on `oci://` components count.
-    pub trust: crate::oci::Trust,
+    pub trust: registries::Trust,
     /// `sandbox`: how stdio servers' OS sandboxes are applied.
     pub sandbox: SandboxMode,
 }
@@ -305,8 +306,8 @@ impl Default for Settings {
             lease: state::DEFAULT_LEASE,
             resume: false,
             otel_endpoint: None,
-            registries: crate::oci::Registries::default(),
-            trust: crate::oci::Trust::default(),
+            registries: registries::Registries::default(),
+            trust: registries::Trust::default(),
             sandbox: SandboxMode::Auto,
         }
     }

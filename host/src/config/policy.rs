@@ -50,7 +50,7 @@ pub struct PolicyConfig {
     pub path: PathBuf,
     /// `path = "oci://…"`: the reference, pulled when the hub starts
     /// (which then sets `path` to the pulled file).
-    pub oci: Option<crate::oci::OciComponent>,
+    pub oci: Option<super::oci::OciComponent>,
     /// What the policy does, as agents see it (default: empty).
     pub description: String,
     /// JSON Schema of the input, as JSON.
@@ -175,11 +175,11 @@ pub(crate) fn oci_source(
     path: &Path,
     file: &Path,
     key: &str,
-) -> Result<Option<crate::oci::OciComponent>, ConfigError> {
+) -> Result<Option<super::oci::OciComponent>, ConfigError> {
     match path.to_str() {
-        Some(text) if crate::oci::is_oci(text) => crate::oci::OciRef::parse(text)
-            .map(|r| Some(crate::oci::OciComponent::new(r)))
-            .map_err(|e| ConfigError::new(file, key, e.to_string())),
+        Some(text) if super::oci::is_oci(text) => super::oci::OciRef::parse(text)
+            .map(|r| Some(super::oci::OciComponent::new(r)))
+            .map_err(|e| ConfigError::new(file, key, e)),
         _ => Ok(None),
     }
 }

@@ -4,10 +4,86 @@
 
 use std::path::Path;
 
+use std::path::PathBuf;
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
+use rustls::pki_types::SubjectPublicKeyInfoDer;
+use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::oci::{Registries, Trust, TrustedKey};
+
+/// How weft reaches registries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Registries {
+    /// Extra CA certificates (PEM files) to trust for registries' TLS.
+    pub ca: Vec<PathBuf>,
+    /// Registries (`host:port`) reached over plain HTTP although they are
+    /// not on this machine.
+    pub plain_http: Vec<String>,
+}
+
+/// The keys whose signatures count (`[settings.trust]`).
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// The trusted public keys.
+    pub keys: Vec<TrustedKey>,
+    /// Refuse a component no trusted key signed.
+    pub require_signatures: bool,
+}
+
+impl Trust {
+    /// No keys and nothing required: signatures are not looked at.
+    pub fn is_off(&self) -> bool {
+        self.keys.is_empty() && !self.require_signatures
+    }
+}
+
+/// One trusted public key.
+#[derive(Clone)]
+pub struct TrustedKey {
+    /// Where it was read from (what messages name).
+    pub file: PathBuf,
+    key: ParsedPublicKey,
+}
+
+impl std::fmt::Debug for TrustedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedKey")
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl TrustedKey {
+    /// Reads a PEM public key (`-----BEGIN PUBLIC KEY-----`, as `cosign
+    /// generate-key-pair` and `openssl ec -pubout` write it): ECDSA P-256.
+    pub fn read(file: &Path) -> Result<TrustedKey, String> {
+        let pem =
+            std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let der = SubjectPublicKeyInfoDer::from_pem_slice(&pem)
+            .map_err(|e| format!("{} holds no PEM public key: {e}", file.display()))?;
+        let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der.as_ref())
+            .map_err(|e| format!("{} is not an ECDSA P-256 public key: {e}", file.display()))?;
+        Ok(TrustedKey {
+            file: file.to_path_buf(),
+            key,
+        })
+    }
+
+    /// The key file's name, as messages show it.
+    pub fn name(&self) -> String {
+        self.file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether this key made `signature` (ASN.1 ECDSA) over `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.key.verify_sig(message, signature).is_ok()
+    }
+}
 
 /// `[settings.registries]` as written.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]

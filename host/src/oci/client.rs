@@ -4,24 +4,15 @@
 //! credentials the Docker config (and its credential helpers) holds for
 //! the registry, as every OCI tool finds them.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 
-use super::{OciError, OciRef};
-
-/// How weft reaches registries.
-#[derive(Debug, Clone, Default)]
-pub struct Registries {
-    /// Extra CA certificates (PEM files) to trust for registries' TLS.
-    pub ca: Vec<PathBuf>,
-    /// Registries (`host:port`) reached over plain HTTP although they are
-    /// not on this machine.
-    pub plain_http: Vec<String>,
-}
+use super::OciError;
+use crate::config::oci::OciRef;
+use crate::config::registries::Registries;
 
 /// A registry client and the credentials it authenticated with.
 pub(super) type Connected = (Client, RegistryAuth);

@@ -60,10 +60,10 @@ impl Lock {
                 })?;
                 let file: LockFile = toml::from_str(&text).map_err(|e| OciError::Lock {
                     path: path.clone(),
-                    why: super::cut(e.message(), 300),
+                    why: crate::config::oci::cut(e.message(), 300),
                 })?;
                 for digest in file.components.values() {
-                    super::reference::check_digest(digest).map_err(|why| OciError::Lock {
+                    crate::config::oci::check_digest(digest).map_err(|why| OciError::Lock {
                         path: path.clone(),
                         why,
                     })?;

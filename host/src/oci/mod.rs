@@ -1,9 +1,13 @@
 //! Components from OCI registries: `oci://REGISTRY/REPOSITORY:TAG` (or
 //! `@sha256:…`) wherever a component file is accepted.
 //!
-//! - [`reference`]: the reference, parsed once and used as parsed;
-//! - [`client`]: a registry connection (plain HTTP only on this machine,
-//!   TLS with extra CAs, Docker-config credentials);
+//! The reference (parsed once and used as parsed), the settings and what
+//! became of each component are config's (`config/oci.rs`,
+//! `config/registries.rs`), re-exported here. This module does the work:
+//! - [`client`]: a registry connection (TLS with extra CAs, plain HTTP
+//!   where allowed, Docker-config credentials);
+//! - [`layout`]: the artifact layout's media types and the size caps;
+//! - [`sign`]: cosign-compatible signatures with a key;
 //! - [`pull`] and [`push`]: the CNCF Wasm artifact layout, every size
 //!   capped and every digest checked;
 //! - [`store`]: manifests and components by digest in the cache directory;
@@ -13,21 +17,21 @@
 //! rest of weft sees component files as before.
 
 mod client;
+mod layout;
 mod lock;
 mod pull;
 mod push;
-mod reference;
 mod sign;
 mod store;
 
 use std::path::PathBuf;
 
-pub use client::Registries;
+pub use crate::config::oci::{OciComponent, OciRef, SCHEME, Signed, Source, is_oci};
+pub use crate::config::registries::{Registries, Trust, TrustedKey};
 pub use lock::{LOCK_FILE, Lock};
-pub use pull::{Pulled, Source, pull};
+pub use pull::{Pulled, pull};
 pub use push::{Pushed, push};
-pub use reference::{OciRef, SCHEME, is_oci};
-pub use sign::{Signed, Trust, TrustedKey, sign, signature_tag};
+pub use sign::{sign, signature_tag};
 pub use store::Blobs;
 
 use crate::config::Config;
@@ -36,14 +40,6 @@ use crate::config::Config;
 /// reference's canonical spelling in each.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
-    /// Not a usable `oci://` reference.
-    #[error("{text}: not an OCI reference: it {why}")]
-    Reference {
-        /// The text given (capped).
-        text: String,
-        /// What is wrong with it.
-        why: String,
-    },
     /// The registry refused or could not be reached.
     #[error("{reference}: cannot {doing} the registry: {why}")]
     Registry {
@@ -133,79 +129,7 @@ impl OciError {
         OciError::Registry {
             reference: reference.canonical(),
             doing: doing.to_string(),
-            why: cut(&e.to_string(), 400),
-        }
-    }
-}
-
-/// `text` cut to at most `max` bytes, marked if cut.
-fn cut(text: &str, max: usize) -> String {
-    let mut text = text.to_string();
-    crate::util::truncate(&mut text, max);
-    text
-}
-
-/// An `oci://` component of the config, and what became of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OciComponent {
-    /// The reference as parsed.
-    pub reference: OciRef,
-    /// The manifest digest it runs, once pulled.
-    pub digest: Option<String>,
-    /// Where it came from, once pulled.
-    pub source: Option<Source>,
-    /// What its signatures showed, once pulled.
-    pub signed: Option<Signed>,
-    /// Why it could not be had.
-    pub failure: Option<String>,
-}
-
-impl OciComponent {
-    /// What `weft check` says of it: the reference at its digest, where
-    /// it came from, and its signature.
-    pub fn describe(&self) -> String {
-        let at = match &self.digest {
-            Some(d) => format!("{}@{d}", self.reference.canonical()),
-            None => self.reference.canonical(),
-        };
-        if let Some(why) = &self.failure {
-            return format!("{at}: {why}");
-        }
-        let from = match self.source {
-            Some(Source::Registry) => "pulled from the registry",
-            Some(Source::Cache) => "from the cache",
-            Some(Source::CacheOffline) => "from the cache (the registry is down)",
-            None => "not pulled",
-        };
-        format!("{at} ({from}); {}", self.signature())
-    }
-
-    /// Its signature's state, in words.
-    pub fn signature(&self) -> String {
-        match &self.signed {
-            Some(Signed::Verified(key)) => format!("signed by {key}, verified"),
-            Some(Signed::Unsigned) => "unsigned".into(),
-            Some(Signed::Untrusted(why)) => format!("not verified: {why}"),
-            Some(Signed::NotChecked) | None => {
-                "signature not checked (no [settings.trust] keys)".into()
-            }
-        }
-    }
-
-    /// Whether `weft check` should warn of it: not verified by a trusted
-    /// key.
-    pub fn unverified(&self) -> bool {
-        self.failure.is_none() && !matches!(self.signed, Some(Signed::Verified(_)))
-    }
-
-    /// A reference not yet pulled.
-    pub fn new(reference: OciRef) -> OciComponent {
-        OciComponent {
-            reference,
-            digest: None,
-            source: None,
-            signed: None,
-            failure: None,
+            why: crate::config::oci::cut(&e.to_string(), 400),
         }
     }
 }
@@ -246,23 +170,31 @@ pub async fn materialize(
     let blobs = Blobs::open(crate::sandbox::cache::default_dir()).ok_or_else(|| OciError::Setup {
         why: "weft's cache directory cannot be used, so OCI components cannot be kept (see the warning above)".into(),
     })?;
-    let mut changed = Vec::new();
-    for (path, component) in slots {
-        // Pulled (or failed) already, by an earlier call on this config.
-        if !refresh && (component.source.is_some() || component.failure.is_some()) {
-            continue;
+    // Pulled (or failed) already, by an earlier call on this config.
+    slots.retain(|(_, c)| refresh || (c.source.is_none() && c.failure.is_none()));
+    // Every component at once: each pull waits mostly on its registry.
+    let outcomes = futures::future::join_all(slots.iter().map(|(_, component)| {
+        let locked = lock
+            .get(&component.reference.canonical())
+            .map(str::to_string);
+        let (blobs, reference) = (&blobs, &component.reference);
+        async move {
+            let outcome = pull(
+                registries,
+                blobs,
+                reference,
+                locked.as_deref(),
+                refresh,
+                trust,
+            )
+            .await;
+            (locked, outcome)
         }
+    }))
+    .await;
+    let mut changed = Vec::new();
+    for ((path, component), (locked, outcome)) in slots.into_iter().zip(outcomes) {
         let canonical = component.reference.canonical();
-        let locked = lock.get(&canonical).map(str::to_string);
-        let outcome = pull(
-            registries,
-            &blobs,
-            &component.reference,
-            locked.as_deref(),
-            refresh,
-            trust,
-        )
-        .await;
         match outcome {
             Ok(pulled) => {
                 if component.reference.digest().is_none() {

@@ -10,34 +10,13 @@ use oci_client::manifest::{OciImageManifest, OciManifest};
 
 use std::path::PathBuf;
 
-use super::client::{Connected, Registries, connect};
-use super::sign::{self, Signed, Trust};
+use super::OciError;
+use super::client::{Connected, connect};
+use super::layout::{MAX_COMPONENT, MAX_MANIFEST, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
+use super::sign;
 use super::store::{Blobs, sha256};
-use super::{OciError, OciRef};
-
-/// The config media type of a Wasm component artifact.
-pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
-/// The layer media type of a Wasm component.
-pub const WASM_LAYER: &str = "application/wasm";
-/// The manifest media type weft writes and reads.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// The largest manifest accepted.
-pub const MAX_MANIFEST: u64 = 1 << 20;
-/// The largest component accepted (a Python component is about 40 MiB).
-pub const MAX_COMPONENT: u64 = 256 << 20;
-
-/// Where a pulled component came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Source {
-    /// Read from the registry just now.
-    Registry,
-    /// Found in the cache by its digest; the registry was not asked.
-    Cache,
-    /// The registry could not be reached; the cached digest runs.
-    CacheOffline,
-}
+use crate::config::oci::{OciRef, Signed, Source, check_digest, cut};
+use crate::config::registries::{Registries, Trust};
 
 /// A component on disk, as pulled.
 #[derive(Debug, Clone)]
@@ -74,6 +53,20 @@ pub async fn pull(
     let cached_pin = pinned
         .as_ref()
         .and_then(|d| cached(blobs, d).map(|path| (d.clone(), path)));
+    // A cached pin whose cached signature a trusted key verifies needs no
+    // registry: a signature, once verified over this digest, stays so.
+    if let Some((digest, path)) = &cached_pin {
+        let signed = sign::check(None, blobs, reference, digest, trust).await?;
+        if matches!(signed, Signed::NotChecked | Signed::Verified(_)) {
+            return Ok(Pulled {
+                reference: reference.canonical(),
+                digest: digest.clone(),
+                path: path.clone(),
+                source: Source::Cache,
+                signed,
+            });
+        }
+    }
     let needs_registry = cached_pin.is_none() || !trust.is_off();
     let client = match needs_registry {
         true => Some(connect(registries, reference, RegistryOperation::Pull).await),
@@ -98,7 +91,7 @@ pub async fn pull(
         (None, None) => unreachable_registry(reference)?,
     };
     let signed = sign::check(client.as_ref(), blobs, reference, &digest, trust).await?;
-    trust.admit(reference, &digest, &signed)?;
+    sign::admit(trust, reference, &digest, &signed)?;
     Ok(Pulled {
         reference: reference.canonical(),
         digest,
@@ -188,7 +181,7 @@ pub fn cached(blobs: &Blobs, digest: &str) -> Option<std::path::PathBuf> {
         .layers
         .iter()
         .find(|l| l.media_type == WASM_LAYER)?;
-    super::reference::check_digest(&layer.digest).ok()?;
+    check_digest(&layer.digest).ok()?;
     // Hashed again on every use: the file is what runs.
     blobs.get(&layer.digest, MAX_COMPONENT)?;
     Some(blobs.path(&layer.digest))
@@ -216,7 +209,7 @@ fn wasm_layer(
     if manifest.config.media_type != WASM_CONFIG {
         return Err(not(format!(
             "its config is {:?}, not {WASM_CONFIG} (push it with `weft push` or `wkg oci push`)",
-            super::cut(&manifest.config.media_type, 100)
+            cut(&manifest.config.media_type, 100)
         )));
     }
     let mut wasm = manifest
@@ -228,7 +221,7 @@ fn wasm_layer(
             "it does not have exactly one {WASM_LAYER} layer"
         )));
     };
-    super::reference::check_digest(&layer.digest).map_err(not)?;
+    check_digest(&layer.digest).map_err(not)?;
     if layer.size < 0 || layer.size as u64 > MAX_COMPONENT {
         return Err(OciError::TooLarge {
             reference: reference.canonical(),

@@ -9,10 +9,12 @@ use std::path::Path;
 use oci_client::RegistryOperation;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 
-use super::client::{Registries, connect};
-use super::pull::{MAX_COMPONENT, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
+use super::OciError;
+use super::client::connect;
+use super::layout::{MAX_COMPONENT, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
 use super::store::sha256;
-use super::{OciError, OciRef};
+use crate::config::oci::OciRef;
+use crate::config::registries::Registries;
 
 /// What a push made.
 #[derive(Debug, Clone)]

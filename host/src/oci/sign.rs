@@ -16,21 +16,21 @@
 //! registry reachable or not.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, ParsedPublicKey,
-};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
 use oci_client::RegistryOperation;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{PrivateKeyDer, SubjectPublicKeyInfoDer};
 
-use super::client::{Connected, Registries, connect};
-use super::pull::OCI_MANIFEST;
+use super::OciError;
+use super::client::{Connected, connect};
+use super::layout::{MAX_MANIFEST, OCI_MANIFEST};
 use super::store::{Blobs, sha256};
-use super::{OciError, OciRef};
+use crate::config::oci::{OciRef, Signed};
+use crate::config::registries::{Registries, Trust, TrustedKey};
 
 /// The media type of a cosign signature payload.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -50,105 +50,29 @@ const MAX_PAYLOAD: u64 = 64 << 10;
 /// The most signatures on one component looked at.
 const MAX_SIGNATURES: usize = 32;
 
-/// The keys whose signatures count (`[settings.trust]`).
-#[derive(Debug, Clone, Default)]
-pub struct Trust {
-    /// Each trusted key's file and its SubjectPublicKeyInfo.
-    pub keys: Vec<TrustedKey>,
-    /// Refuse a component no trusted key signed.
-    pub require_signatures: bool,
-}
-
-impl Trust {
-    /// No keys and nothing required: signatures are not looked at.
-    pub fn is_off(&self) -> bool {
-        self.keys.is_empty() && !self.require_signatures
+/// Whether a component with signatures `signed` may run: refused under
+/// `require_signatures` unless a trusted key signed it; otherwise run,
+/// with a warning when it was not verified.
+pub(super) fn admit(
+    trust: &Trust,
+    reference: &OciRef,
+    digest: &str,
+    signed: &Signed,
+) -> Result<(), OciError> {
+    let why = match signed {
+        Signed::NotChecked | Signed::Verified(_) => return Ok(()),
+        Signed::Unsigned => "it has no signature".to_string(),
+        Signed::Untrusted(why) => format!("it is not signed by a trusted key: {why}"),
+    };
+    if trust.require_signatures {
+        return Err(OciError::Unsigned {
+            reference: reference.canonical(),
+            digest: digest.to_string(),
+            why,
+        });
     }
-
-    /// Whether a component with signatures `signed` may run: refused
-    /// under `require_signatures` unless a trusted key signed it;
-    /// otherwise run, with a warning when it was not verified.
-    pub(super) fn admit(
-        &self,
-        reference: &OciRef,
-        digest: &str,
-        signed: &Signed,
-    ) -> Result<(), OciError> {
-        let why = match signed {
-            Signed::NotChecked | Signed::Verified(_) => return Ok(()),
-            Signed::Unsigned => "it has no signature".to_string(),
-            Signed::Untrusted(why) => format!("it is not signed by a trusted key: {why}"),
-        };
-        if self.require_signatures {
-            return Err(OciError::Unsigned {
-                reference: reference.canonical(),
-                digest: digest.to_string(),
-                why,
-            });
-        }
-        tracing::warn!(reference = %reference.canonical(), digest, "{why}; it runs, since [settings.trust] require_signatures is off");
-        Ok(())
-    }
-}
-
-/// One trusted public key.
-#[derive(Clone)]
-pub struct TrustedKey {
-    /// Where it was read from (what messages name).
-    pub file: PathBuf,
-    key: ParsedPublicKey,
-}
-
-impl std::fmt::Debug for TrustedKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedKey")
-            .field("file", &self.file)
-            .finish()
-    }
-}
-
-impl PartialEq for TrustedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.file == other.file && self.key.as_ref() == other.key.as_ref()
-    }
-}
-
-impl TrustedKey {
-    /// Reads a PEM public key (`-----BEGIN PUBLIC KEY-----`, as `cosign
-    /// generate-key-pair` and `openssl ec -pubout` write it): ECDSA P-256.
-    pub fn read(file: &Path) -> Result<TrustedKey, String> {
-        let pem =
-            std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let der = SubjectPublicKeyInfoDer::from_pem_slice(&pem)
-            .map_err(|e| format!("{} holds no PEM public key: {e}", file.display()))?;
-        let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der.as_ref())
-            .map_err(|e| format!("{} is not an ECDSA P-256 public key: {e}", file.display()))?;
-        Ok(TrustedKey {
-            file: file.to_path_buf(),
-            key,
-        })
-    }
-
-    fn name(&self) -> String {
-        self.file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    }
-}
-
-/// What the signatures on a component showed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
-pub enum Signed {
-    /// No trust policy: signatures were not looked at.
-    NotChecked,
-    /// A trusted key (named by its file) signed this digest.
-    Verified(String),
-    /// No signature at all.
-    Unsigned,
-    /// Signatures, but none by a trusted key over this digest: why.
-    Untrusted(String),
+    tracing::warn!(reference = %reference.canonical(), digest, "{why}; it runs, since [settings.trust] require_signatures is off");
+    Ok(())
 }
 
 /// The signature tag of manifest `digest`.
@@ -178,7 +102,7 @@ pub(super) async fn check(
     let mut why = "no trusted key is configured ([settings.trust] keys)".to_string();
     for (payload, signature) in &signatures {
         for key in &trust.keys {
-            if key.key.verify_sig(payload, signature).is_err() {
+            if !key.verifies(payload, signature) {
                 why = format!(
                     "{} signature(s), none made by a trusted key ({})",
                     signatures.len(),
@@ -241,12 +165,12 @@ async fn fetch(
         Err(e) if not_found(&e) => return Ok(Vec::new()),
         Err(e) => return Err(OciError::registry(reference, "read the signatures from", e)),
     };
-    if body.len() as u64 > super::pull::MAX_MANIFEST {
+    if body.len() as u64 > MAX_MANIFEST {
         return Err(OciError::TooLarge {
             reference: reference.canonical(),
             what: "signature manifest".into(),
             size: body.len() as u64,
-            max: super::pull::MAX_MANIFEST,
+            max: MAX_MANIFEST,
         });
     }
     let sig_digest = sha256(&body);
@@ -292,7 +216,7 @@ fn cached(blobs: &Blobs, digest: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     let Some(sig_digest) = blobs.noted(digest) else {
         return Vec::new();
     };
-    let Some(body) = blobs.get(&sig_digest, super::pull::MAX_MANIFEST) else {
+    let Some(body) = blobs.get(&sig_digest, MAX_MANIFEST) else {
         return Vec::new();
     };
     let Ok(manifest) = serde_json::from_slice::<OciImageManifest>(&body) else {
@@ -308,7 +232,7 @@ fn signature_layers(manifest: &OciImageManifest) -> impl Iterator<Item = &OciDes
         .layers
         .iter()
         .filter(|l| {
-            l.media_type == SIMPLE_SIGNING && super::reference::check_digest(&l.digest).is_ok()
+            l.media_type == SIMPLE_SIGNING && crate::config::oci::check_digest(&l.digest).is_ok()
         })
         .take(MAX_SIGNATURES)
 }

@@ -97,7 +97,7 @@ impl Blobs {
             .take(100)
             .read_to_string(&mut text)
             .ok()?;
-        super::reference::check_digest(&text).ok()?;
+        crate::config::oci::check_digest(&text).ok()?;
         Some(text)
     }
 }

@@ -2,11 +2,10 @@
 //! parsed once, checked, and then used as parsed. The registry must be
 //! written out (no implied Docker Hub), a digest must be a SHA-256, and
 //! the canonical spelling ([`OciRef::canonical`]) is the one the lock file
-//! and every message use.
+//! and every message use. Beside it, what became of each such component
+//! when weft pulled it ([`OciComponent`]).
 
 use oci_client::Reference;
-
-use super::OciError;
 
 /// What an OCI reference starts with in a config or on the command line.
 pub const SCHEME: &str = "oci://";
@@ -28,11 +27,8 @@ pub fn is_oci(text: &str) -> bool {
 
 impl OciRef {
     /// Parses `oci://…`, or says what is wrong with it.
-    pub fn parse(text: &str) -> Result<OciRef, OciError> {
-        let bad = |why: &str| OciError::Reference {
-            text: super::cut(text, 200),
-            why: why.to_string(),
-        };
+    pub fn parse(text: &str) -> Result<OciRef, String> {
+        let bad = |why: &str| format!("{}: not an OCI reference: it {why}", cut(text, 200));
         if text.len() > MAX_REFERENCE {
             return Err(bad("is longer than 1024 bytes"));
         }
@@ -87,12 +83,12 @@ impl OciRef {
     }
 
     /// The reference as the registry client takes it.
-    pub(super) fn client_ref(&self) -> &Reference {
+    pub(crate) fn client_ref(&self) -> &Reference {
         &self.inner
     }
 
     /// The same repository at `digest`.
-    pub(super) fn at(&self, digest: &str) -> Reference {
+    pub(crate) fn at(&self, digest: &str) -> Reference {
         Reference::with_digest(
             self.inner.registry().to_string(),
             self.inner.repository().to_string(),
@@ -101,7 +97,7 @@ impl OciRef {
     }
 
     /// The same repository at tag `tag`.
-    pub(super) fn tagged(&self, tag: &str) -> Reference {
+    pub(crate) fn tagged(&self, tag: &str) -> Reference {
         Reference::with_tag(
             self.inner.registry().to_string(),
             self.inner.repository().to_string(),
@@ -118,7 +114,7 @@ impl OciRef {
 }
 
 /// The host of `host:port` (an IPv6 literal keeps its brackets).
-pub(super) fn host_of(registry: &str) -> &str {
+fn host_of(registry: &str) -> &str {
     if registry.starts_with('[') {
         return registry
             .find(']')
@@ -136,14 +132,112 @@ pub fn check_digest(digest: &str) -> Result<(), String> {
     let Some(hex) = digest.strip_prefix("sha256:") else {
         return Err(format!(
             "the digest {:?} is not a sha256: digest",
-            super::cut(digest, 80)
+            cut(digest, 80)
         ));
     };
     if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(format!(
             "the digest {:?} is not sha256: and 64 lowercase hex digits",
-            super::cut(digest, 80)
+            cut(digest, 80)
         ));
     }
     Ok(())
+}
+
+/// `text` cut to at most `max` bytes, marked if cut.
+pub(crate) fn cut(text: &str, max: usize) -> String {
+    let mut text = text.to_string();
+    crate::util::truncate(&mut text, max);
+    text
+}
+
+/// Where a pulled component came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// Read from the registry just now.
+    Registry,
+    /// Found in the cache by its digest; the registry was not asked.
+    Cache,
+    /// The registry could not be reached; the cached digest runs.
+    CacheOffline,
+}
+
+/// What the signatures on a component showed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum Signed {
+    /// No trust policy: signatures were not looked at.
+    NotChecked,
+    /// A trusted key (named by its file) signed this digest.
+    Verified(String),
+    /// No signature at all.
+    Unsigned,
+    /// Signatures, but none by a trusted key over this digest: why.
+    Untrusted(String),
+}
+
+/// An `oci://` component of the config, and what became of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OciComponent {
+    /// The reference as parsed.
+    pub reference: OciRef,
+    /// The manifest digest it runs, once pulled.
+    pub digest: Option<String>,
+    /// Where it came from, once pulled.
+    pub source: Option<Source>,
+    /// What its signatures showed, once pulled.
+    pub signed: Option<Signed>,
+    /// Why it could not be had.
+    pub failure: Option<String>,
+}
+
+impl OciComponent {
+    /// A reference not yet pulled.
+    pub fn new(reference: OciRef) -> OciComponent {
+        OciComponent {
+            reference,
+            digest: None,
+            source: None,
+            signed: None,
+            failure: None,
+        }
+    }
+
+    /// What `weft check` says of it: the reference at its digest, where
+    /// it came from, and its signature.
+    pub fn describe(&self) -> String {
+        let at = match &self.digest {
+            Some(d) => format!("{}@{d}", self.reference.canonical()),
+            None => self.reference.canonical(),
+        };
+        if let Some(why) = &self.failure {
+            return format!("{at}: {why}");
+        }
+        let from = match self.source {
+            Some(Source::Registry) => "pulled from the registry",
+            Some(Source::Cache) => "from the cache",
+            Some(Source::CacheOffline) => "from the cache (the registry is down)",
+            None => "not pulled",
+        };
+        format!("{at} ({from}); {}", self.signature())
+    }
+
+    /// Its signature's state, in words.
+    pub fn signature(&self) -> String {
+        match &self.signed {
+            Some(Signed::Verified(key)) => format!("signed by {key}, verified"),
+            Some(Signed::Unsigned) => "unsigned".into(),
+            Some(Signed::Untrusted(why)) => format!("not verified: {why}"),
+            Some(Signed::NotChecked) | None => {
+                "signature not checked (no [settings.trust] keys)".into()
+            }
+        }
+    }
+
+    /// Whether `weft check` should warn of it: not verified by a trusted
+    /// key.
+    pub fn unverified(&self) -> bool {
+        self.failure.is_none() && !matches!(self.signed, Some(Signed::Verified(_)))
+    }
 }
