@@ -233,6 +233,13 @@ fn a_signed_adapter_from_a_secured_registry_serves_the_python_agent() {
         )),
         "{check}"
     );
+    let status = ok(weft_at(dir.path(), None, &["status"]));
+    assert!(
+        status.contains(&format!(
+            "components:\n  ad: {reference}@{digest} (from the cache); signed by acme.pub, verified"
+        )),
+        "{status}"
+    );
 }
 
 /// A signature in cosign's format made without weft (openssl signs the
@@ -450,6 +457,11 @@ fn the_lock_wins_over_a_moved_tag_and_the_cache_over_a_dead_registry() {
     // The registry goes away: the locked digest runs from the cache.
     reg.stop();
     assert_eq!(run_p(dir.path()), json!({"n": 7}));
+    let check = ok(weft_at(dir.path(), None, &["check"]));
+    assert!(
+        check.contains(&format!("{reference}@{second} (from the cache)")),
+        "{check}"
+    );
     let pulled = ok(weft_at(dir.path(), None, &["pull"]));
     assert_eq!(
         pulled,

@@ -81,8 +81,8 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
         crate::outln!("config {source}: ok");
         for s in &status {
             print_check_line(s);
-            if let Some(o) = component_of(hub.config(), &s.name) {
-                crate::outln!("    component: {}", o.describe());
+            if let Some(c) = &s.component {
+                crate::outln!("    component: {c}");
             }
         }
         for p in &policy_reports {
@@ -183,15 +183,6 @@ fn shared_input_warning(s: &ServerStatus, reached_by: &[String]) -> Option<Strin
             reached_by.join(", ")
         )
     })
-}
-
-/// The `oci://` component of server `name`, if it is one.
-fn component_of<'a>(config: &'a Config, name: &str) -> Option<&'a crate::oci::OciComponent> {
-    let server = config.servers.iter().find(|s| s.name == name)?;
-    match &server.transport {
-        crate::config::Transport::Component(a) => a.oci.as_ref(),
-        _ => None,
-    }
 }
 
 /// A warning for each `oci://` component no trusted key verified.

@@ -300,14 +300,18 @@ fn render(report: &Value, as_json: bool) -> String {
         let _ = writeln!(out, "\n{}", failed.join("\n"));
     }
     // Each stdio server's OS sandbox, whole (the layers, and why any is
-    // missing or the sandbox is off).
-    let sandboxes: Vec<String> = servers
-        .iter()
-        .filter(|s| s["sandbox"].is_string())
-        .map(|s| format!("  {}: {}", text(&s["name"]), text(&s["sandbox"])))
-        .collect();
-    if !sandboxes.is_empty() {
-        let _ = writeln!(out, "\nsandboxes:\n{}", sandboxes.join("\n"));
+    // missing or the sandbox is off); each oci:// component's digest,
+    // whether it came from the cache (the registry down, say) and its
+    // signature.
+    for (field, heading) in [("sandbox", "sandboxes"), ("component", "components")] {
+        let lines: Vec<String> = servers
+            .iter()
+            .filter(|s| s[field].is_string())
+            .map(|s| format!("  {}: {}", text(&s["name"]), text(&s[field])))
+            .collect();
+        if !lines.is_empty() {
+            let _ = writeln!(out, "\n{heading}:\n{}", lines.join("\n"));
+        }
     }
     let cache = &report["cache"];
     let _ = writeln!(

@@ -241,3 +241,85 @@ impl OciComponent {
         self.failure.is_none() && !matches!(self.signed, Some(Signed::Verified(_)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_name_their_registry_and_pin_sha256_only() {
+        let hex = "a".repeat(64);
+        for (text, canonical) in [
+            (
+                "oci://localhost:5000/acme/greet:1.0",
+                "oci://localhost:5000/acme/greet:1.0",
+            ),
+            (
+                "oci://registry.example.com/greet:v2",
+                "oci://registry.example.com/greet:v2",
+            ),
+            (
+                "oci://127.0.0.1:5000/a/b/c",
+                "oci://127.0.0.1:5000/a/b/c:latest",
+            ),
+            // Docker Hub's one-segment names are its library's.
+            ("oci://docker.io/greet:1", "oci://docker.io/library/greet:1"),
+            (
+                &format!("oci://localhost:5000/greet@sha256:{hex}"),
+                &format!("oci://localhost:5000/greet@sha256:{hex}"),
+            ),
+        ] {
+            let r = OciRef::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(r.canonical(), canonical);
+            // The canonical spelling parses to the same reference.
+            assert_eq!(OciRef::parse(&r.canonical()).unwrap(), r);
+        }
+        for (text, why) in [
+            ("localhost:5000/greet:1", "does not start with oci://"),
+            ("oci://greet:1", "names no registry"),
+            ("oci://acme/greet:1", "\"acme\" is not a registry host"),
+            (
+                "oci://localhost:5000/gre et:1",
+                "a space or a control character",
+            ),
+            (
+                "oci://localhost:5000/greet:1\n",
+                "a space or a control character",
+            ),
+            (
+                "oci://localhost:5000/greet@md5:abc",
+                "invalid reference format",
+            ),
+            (
+                &format!("oci://localhost:5000/greet@sha256:{}", "A".repeat(64)),
+                "64 lowercase hex digits",
+            ),
+            (
+                &format!("oci://localhost:5000/greet@sha256:{}", "a".repeat(63)),
+                "invalid checksum digest length",
+            ),
+            (
+                &format!("oci://localhost:5000/{}", "a".repeat(1100)),
+                "longer than 1024",
+            ),
+        ] {
+            let e = OciRef::parse(text).expect_err(text);
+            assert!(e.contains(why), "{text}: {e}");
+            assert!(e.len() < 400, "{e}");
+        }
+    }
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for (text, loopback) in [
+            ("oci://localhost:5000/a:1", true),
+            ("oci://127.0.0.1:5000/a:1", true),
+            ("oci://localhost.example.com:5000/a:1", false),
+            ("oci://127.0.0.2:5000/a:1", false),
+            ("oci://registry.internal:5000/a:1", false),
+        ] {
+            let r = OciRef::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(r.is_loopback(), loopback, "{text}");
+        }
+    }
+}

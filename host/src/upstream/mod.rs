@@ -214,6 +214,10 @@ pub struct ServerStatus {
     /// kernel lacks, or `off (why)`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// An `oci://` component server's reference, digest, source and
+    /// signature state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
     /// What a component server warned of when it loaded (an operation
     /// `builtin:openapi` skipped, and why).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -633,6 +637,10 @@ impl Upstream {
             last_error: inner.last_error.clone(),
             sandbox: match &self.config.transport {
                 Transport::Stdio { sandbox, .. } => Some(confine::plan(sandbox).summary()),
+                _ => None,
+            },
+            component: match &self.config.transport {
+                Transport::Component(a) => a.oci.as_ref().map(|o| o.describe()),
                 _ => None,
             },
             warnings: self
