@@ -127,11 +127,7 @@ impl Hub {
         let mut config = config;
         // `oci://` components are pulled (or found in the cache by their
         // locked digest) first, so the rest of weft sees files.
-        let (registries, trust) = (
-            config.settings.registries.clone(),
-            config.settings.trust.clone(),
-        );
-        if let Err(e) = crate::oci::materialize(&mut config, &registries, &trust, false).await {
+        if let Err(e) = crate::oci::materialize(&mut config, false).await {
             tracing::warn!("{e}");
         }
         crate::redact::install(&config.secret_values.0);

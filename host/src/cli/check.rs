@@ -34,11 +34,7 @@ pub async fn run(config: Config, as_json: bool) -> ExitCode {
     let tenants = !config.tenants.is_empty();
     let mut config = config;
     // oci:// components first: the policies are readied from the files.
-    let (registries, trust) = (
-        config.settings.registries.clone(),
-        config.settings.trust.clone(),
-    );
-    if let Err(e) = crate::oci::materialize(&mut config, &registries, &trust, false).await {
+    if let Err(e) = crate::oci::materialize(&mut config, false).await {
         crate::errln!("weft: {e}");
         return ExitCode::from(FAILED);
     }

@@ -9,14 +9,19 @@ use super::{FAILED, USAGE};
 use crate::config::Config;
 use crate::oci::{self, Blobs, OciRef};
 
+/// The reference given on the command line, or exit 2 with why not.
+fn parse(text: &str) -> Result<OciRef, ExitCode> {
+    OciRef::parse(text).map_err(|e| {
+        crate::errln!("weft: {e}");
+        ExitCode::from(USAGE)
+    })
+}
+
 /// `weft push FILE REFERENCE`: prints the manifest digest on stdout.
 pub async fn push(config: &Config, file: PathBuf, reference: String) -> ExitCode {
-    let parsed = match OciRef::parse(&reference) {
+    let parsed = match parse(&reference) {
         Ok(r) => r,
-        Err(e) => {
-            crate::errln!("weft: {e}");
-            return ExitCode::from(USAGE);
-        }
+        Err(code) => return code,
     };
     match oci::push(&config.settings.registries, &file, &parsed).await {
         Ok(pushed) => {
@@ -50,11 +55,7 @@ pub async fn pull(mut config: Config, reference: Option<String>) -> ExitCode {
             Err(code) => code,
         };
     }
-    let (registries, trust) = (
-        config.settings.registries.clone(),
-        config.settings.trust.clone(),
-    );
-    let changed = match oci::materialize(&mut config, &registries, &trust, true).await {
+    let changed = match oci::materialize(&mut config, true).await {
         Ok(c) => c,
         Err(e) => {
             crate::errln!("weft: {e}");
@@ -101,10 +102,7 @@ pub async fn pull(mut config: Config, reference: Option<String>) -> ExitCode {
 /// Pulls one reference given on the command line (resolved now, not
 /// locked): its manifest digest and component file.
 pub async fn pull_one(config: &Config, text: &str) -> Result<(String, PathBuf), ExitCode> {
-    let parsed = OciRef::parse(text).map_err(|e| {
-        crate::errln!("weft: {e}");
-        ExitCode::from(USAGE)
-    })?;
+    let parsed = parse(text)?;
     let Some(blobs) = Blobs::open(crate::sandbox::cache::default_dir()) else {
         crate::errln!(
             "weft: weft's cache directory cannot be used, so {text} cannot be pulled (see the warning above)"
@@ -132,12 +130,9 @@ pub async fn pull_one(config: &Config, text: &str) -> Result<(String, PathBuf), 
 
 /// `weft sign REFERENCE --key KEY`: signs the component's digest.
 pub async fn sign(config: &Config, reference: String, key: PathBuf) -> ExitCode {
-    let parsed = match OciRef::parse(&reference) {
+    let parsed = match parse(&reference) {
         Ok(r) => r,
-        Err(e) => {
-            crate::errln!("weft: {e}");
-            return ExitCode::from(USAGE);
-        }
+        Err(code) => return code,
     };
     match oci::sign(&config.settings.registries, &parsed, &key).await {
         Ok(digest) => {

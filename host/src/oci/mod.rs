@@ -139,13 +139,16 @@ impl OciError {
 /// of newly resolved tags there, and points each one's `path` at the
 /// pulled file. A component that cannot be had keeps its failure; the
 /// others are unaffected. `refresh` resolves every tag again (`weft pull`)
-/// and returns what changed: (reference, old digest, new digest).
+/// and returns what changed: (reference, old digest, new digest). The
+/// registries and the trust policy are the config's own settings.
 pub async fn materialize(
     config: &mut Config,
-    registries: &Registries,
-    trust: &Trust,
     refresh: bool,
 ) -> Result<Vec<(String, Option<String>, String)>, OciError> {
+    let (registries, trust) = (
+        &config.settings.registries.clone(),
+        &config.settings.trust.clone(),
+    );
     let mut slots: Vec<(&mut PathBuf, &mut OciComponent)> = Vec::new();
     for p in &mut config.policies {
         if let Some(o) = p.oci.as_mut() {

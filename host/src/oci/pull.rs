@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 use super::OciError;
 use super::client::{Connected, connect};
-use super::layout::{MAX_COMPONENT, MAX_MANIFEST, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
+use super::layout::{
+    MAX_COMPONENT, MAX_MANIFEST, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER, check_manifest_size,
+};
 use super::sign;
 use super::store::{Blobs, sha256};
 use crate::config::oci::{OciRef, Signed, Source, check_digest, cut};
@@ -142,14 +144,7 @@ async fn fetch(
         .pull_manifest_raw(&target, auth, &[OCI_MANIFEST])
         .await
         .map_err(|e| OciError::registry(reference, "read the manifest from", e))?;
-    if body.len() as u64 > MAX_MANIFEST {
-        return Err(OciError::TooLarge {
-            reference: reference.canonical(),
-            what: "manifest".into(),
-            size: body.len() as u64,
-            max: MAX_MANIFEST,
-        });
-    }
+    check_manifest_size(reference, "manifest", &body)?;
     let digest = sha256(&body);
     if let Some(want) = pinned
         && want != digest

@@ -7,11 +7,11 @@
 use std::path::Path;
 
 use oci_client::RegistryOperation;
-use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::manifest::OciDescriptor;
 
 use super::OciError;
 use super::client::connect;
-use super::layout::{MAX_COMPONENT, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER};
+use super::layout::{MAX_COMPONENT, OCI_MANIFEST, WASM_CONFIG, WASM_LAYER, image_manifest};
 use super::store::sha256;
 use crate::config::oci::OciRef;
 use crate::config::registries::Registries;
@@ -42,24 +42,14 @@ pub async fn push(
         "layerDigests": [layer_digest],
     }))
     .map_err(|e| OciError::Setup { why: e.to_string() })?;
-    let config_digest = sha256(&config);
-    let manifest = OciImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.to_string()),
-        config: OciDescriptor {
-            media_type: WASM_CONFIG.to_string(),
-            digest: config_digest.clone(),
-            size: config.len() as i64,
-            ..OciDescriptor::default()
-        },
-        layers: vec![OciDescriptor {
-            media_type: WASM_LAYER.to_string(),
-            digest: layer_digest.clone(),
-            size: wasm.len() as i64,
-            ..OciDescriptor::default()
-        }],
-        ..OciImageManifest::default()
+    let layer = OciDescriptor {
+        media_type: WASM_LAYER.to_string(),
+        digest: layer_digest.clone(),
+        size: wasm.len() as i64,
+        ..OciDescriptor::default()
     };
+    let manifest = image_manifest(WASM_CONFIG, &config, vec![layer]);
+    let config_digest = manifest.config.digest.clone();
     let body = serde_json::to_vec(&manifest).map_err(|e| OciError::Setup { why: e.to_string() })?;
     let (client, _) = connect(registries, reference, RegistryOperation::Push).await?;
     let target = reference.client_ref();

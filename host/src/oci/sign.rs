@@ -27,7 +27,7 @@ use rustls::pki_types::pem::PemObject;
 
 use super::OciError;
 use super::client::{Connected, connect};
-use super::layout::{MAX_MANIFEST, OCI_MANIFEST};
+use super::layout::{MAX_MANIFEST, OCI_MANIFEST, check_manifest_size, image_manifest};
 use super::store::{Blobs, sha256};
 use crate::config::oci::{OciRef, Signed};
 use crate::config::registries::{Registries, Trust, TrustedKey};
@@ -165,14 +165,7 @@ async fn fetch(
         Err(e) if not_found(&e) => return Ok(Vec::new()),
         Err(e) => return Err(OciError::registry(reference, "read the signatures from", e)),
     };
-    if body.len() as u64 > MAX_MANIFEST {
-        return Err(OciError::TooLarge {
-            reference: reference.canonical(),
-            what: "signature manifest".into(),
-            size: body.len() as u64,
-            max: MAX_MANIFEST,
-        });
-    }
+    check_manifest_size(reference, "signature manifest", &body)?;
     let sig_digest = sha256(&body);
     let manifest: OciImageManifest =
         serde_json::from_slice(&body).map_err(|e| OciError::Registry {
@@ -263,6 +256,7 @@ pub async fn sign(
         .pull_manifest_raw(&target, &auth, &[OCI_MANIFEST])
         .await
         .map_err(|e| OciError::registry(reference, "read the manifest from", e))?;
+    check_manifest_size(reference, "manifest", &body)?;
     let digest = sha256(&body);
     let payload = serde_json::to_vec(&serde_json::json!({
         "critical": {
@@ -306,19 +300,8 @@ pub async fn sign(
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }))
     .map_err(|e| OciError::Setup { why: e.to_string() })?;
-    let config_digest = sha256(&config);
-    let manifest = OciImageManifest {
-        schema_version: 2,
-        media_type: Some(OCI_MANIFEST.to_string()),
-        config: OciDescriptor {
-            media_type: IMAGE_CONFIG.into(),
-            digest: config_digest.clone(),
-            size: config.len() as i64,
-            ..OciDescriptor::default()
-        },
-        layers,
-        ..OciImageManifest::default()
-    };
+    let manifest = image_manifest(IMAGE_CONFIG, &config, layers);
+    let config_digest = manifest.config.digest.clone();
     let body = serde_json::to_vec(&manifest).map_err(|e| OciError::Setup { why: e.to_string() })?;
     client
         .push_blob(&tag, payload, &payload_digest)
