@@ -237,6 +237,49 @@ fn bad_secret_references() {
     );
 }
 
+/// A registry login's references resolve when the config loads: an
+/// unknown secret and a name that is no registry's `host:port` are each
+/// refused at their key, and the secret's value is never echoed.
+#[test]
+fn registry_logins_are_checked_when_the_config_loads() {
+    let dir = temp_dir();
+    secrets_file(dir.path(), "REG = \"canary-77c1\"\n", 0o600);
+    let login = |host: &str, password: &str| {
+        format!(
+            "[settings]\nsecrets = \"secrets.toml\"\n[settings.registries.auth.\"{host}\"]\nusername = \"ci\"\npassword = \"{password}\"\n"
+        )
+    };
+    let (code, err) = check(
+        dir.path(),
+        "a.toml",
+        &login("reg.internal:5000", "${secret:REGG}"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            ":3:22: settings.registries.auth.\"reg.internal:5000\".password: ${secret:REGG}: no secret named REGG in "
+        ),
+        "{err}"
+    );
+    let (code, err) = check(
+        dir.path(),
+        "b.toml",
+        &login("reg internal", "${secret:REG}"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("settings.registries.auth: \"reg internal\" is not a registry's host:port"),
+        "{err}"
+    );
+    assert!(!err.contains("canary-77c1"), "{err}");
+    let (code, err) = check(
+        dir.path(),
+        "c.toml",
+        &login("reg.internal:5000", "${secret:REG}"),
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn a_secret_reaches_only_the_server_that_names_it() {
     let dir = temp_dir();

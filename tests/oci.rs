@@ -475,3 +475,169 @@ fn the_lock_wins_over_a_moved_tag_and_the_cache_over_a_dead_registry() {
         "{refused}"
     );
 }
+
+/// A layer whose manifest declares more than the 256 MiB cap is refused
+/// before a byte of it is read; one that sends more bytes than its
+/// manifest declares is cut off there. Nothing of either is kept.
+#[test]
+fn a_component_past_its_declared_or_capped_size_is_refused() {
+    let dir = temp_dir();
+    let reg = Registry::plain(dir.path());
+    let reference = reg.oci("acme/trivial:1.0");
+    config(dir.path(), &reference, "");
+    push(dir.path(), &trivial(), &reference);
+    let wasm = std::fs::read(trivial()).unwrap();
+    let layer = digest_of(&wasm);
+    let honest: Value = serde_json::from_slice(&reg.skopeo_manifest("acme/trivial:1.0")).unwrap();
+    let fresh = dir.path().join("fresh-cache");
+    let lying = |tag: &str, size: u64| {
+        let mut m = honest.clone();
+        m["layers"][0]["size"] = json!(size);
+        reg.put_manifest("acme/trivial", tag, m.to_string().as_bytes());
+        let reference = reg.oci(&format!("acme/trivial:{tag}"));
+        let refused = failed(weft_at(dir.path(), Some(&fresh), &["pull", &reference]), 1);
+        (reference, refused)
+    };
+
+    let (big, refused) = lying("big", 300 << 20);
+    assert_eq!(
+        refused,
+        format!(
+            "weft: {big}: the component layer is 314572800 bytes, over the limit of 268435456; refused"
+        )
+    );
+    let short = wasm.len() as u64 - 100;
+    let (small, refused) = lying("small", short);
+    let head =
+        format!("weft: {small}: the component layer (more bytes than its manifest declares) is ");
+    let tail = format!(" bytes, over the limit of {short}; refused");
+    assert!(
+        refused.starts_with(&head) && refused.ends_with(&tail),
+        "{refused}"
+    );
+    let kept = fresh.join("oci/sha256").join(&layer[7..]);
+    assert!(!kept.exists(), "{}", kept.display());
+}
+
+/// A key pair as `cosign generate-key-pair` writes it (made here by
+/// PyNaCl and `cryptography`, not by weft): `weft sign --key cosign.key`
+/// opens it with COSIGN_PASSWORD, and its signature is verified against
+/// `cosign.pub`. A wrong or missing password says what to do.
+#[test]
+fn a_cosign_encrypted_key_signs_with_its_password() {
+    let dir = temp_dir();
+    let reg = Registry::plain(dir.path());
+    let made = std::process::Command::new(venv_bin("python"))
+        .arg(repo_root().join("tests/fixtures/python/cosign_keys.py"))
+        .arg(dir.path())
+        .env("COSIGN_PASSWORD", "correct horse")
+        .output_timed()
+        .expect("python runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let reference = reg.oci("acme/trivial:1.0");
+    config(
+        dir.path(),
+        &reference,
+        "[settings.trust]\nkeys = [\"cosign.pub\"]\nrequire_signatures = true",
+    );
+    let digest = push(dir.path(), &trivial(), &reference);
+    let key = dir.path().join("cosign.key");
+    let sign = |password: Option<&str>| {
+        let mut cmd = weft();
+        cmd.current_dir(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("weft.toml"))
+            .args(["sign", &reference, "--key"])
+            .arg(&key)
+            .env_remove("COSIGN_PASSWORD");
+        if let Some(p) = password {
+            cmd.env("COSIGN_PASSWORD", p);
+        }
+        cmd.output_timed().expect("weft runs")
+    };
+    let shown = key.display();
+    assert_eq!(
+        failed(sign(None), 1),
+        format!(
+            "weft: {shown}: is a cosign encrypted key: set COSIGN_PASSWORD to its password (empty if it has none)"
+        )
+    );
+    assert_eq!(
+        failed(sign(Some("wrong horse")), 1),
+        format!(
+            "weft: {shown}: cannot be opened with the password in COSIGN_PASSWORD: is it the right one?"
+        )
+    );
+    // Nothing was signed: the component is still refused.
+    let refused = failed(weft_at(dir.path(), None, &["run", "p", "--input", "{}"]), 1);
+    assert!(
+        refused.ends_with(
+            "refused: it has no signature, and [settings.trust] require_signatures is on"
+        ),
+        "{refused}"
+    );
+    assert_eq!(ok(sign(Some("correct horse"))), digest);
+    assert_eq!(run_p(dir.path()), json!({"n": 7}));
+    let check = ok(weft_at(dir.path(), None, &["check"]));
+    assert!(
+        check.contains(&format!(
+            "{reference}@{digest} (from the cache); signed by cosign.pub, verified"
+        )),
+        "{check}"
+    );
+}
+
+/// `[settings.registries.auth]` logs in with a password from the secrets
+/// file (no Docker config on this machine): pushes and pulls from a
+/// registry with TLS and basic auth work, and a wrong password is the
+/// registry's refusal, which never shows the password.
+#[test]
+fn a_registry_login_comes_from_a_secret() {
+    let dir = temp_dir();
+    let reg = Registry::secured(dir.path());
+    let s = reg.secured.as_ref().unwrap();
+    let reference = reg.oci("acme/trivial:1.0");
+    let write = |password: &str| {
+        write_secrets(dir.path(), "REGISTRY_PASSWORD", password);
+        std::fs::write(
+            dir.path().join("weft.toml"),
+            format!(
+                "[settings]\nsecrets = \"secrets.toml\"\n[settings.registries]\nca = [{}]\n[settings.registries.auth.{}]\nusername = {}\npassword = \"${{secret:REGISTRY_PASSWORD}}\"\n[policies.p]\npath = {}\ngrants = []\n",
+                q(s.pki.ca.display().to_string()),
+                q(&reg.host),
+                q(&s.user),
+                q(&reference)
+            ),
+        )
+        .unwrap();
+    };
+    assert!(!test_home().join(".docker/config.json").exists());
+    write("not the password");
+    let refused = failed(
+        weft_at(
+            dir.path(),
+            None,
+            &["push", &trivial().display().to_string(), &reference],
+        ),
+        1,
+    );
+    assert!(
+        refused.starts_with(&format!(
+            "weft: {reference}: cannot push the component to the registry: the registry refused the credentials ("
+        )),
+        "{refused}"
+    );
+    assert!(
+        refused.ends_with(&format!("): check the login in [settings.registries.auth] or the Docker config (`docker login {}`)", reg.host)),
+        "{refused}"
+    );
+    assert!(!refused.contains("not the password"), "{refused}");
+    write(&s.password);
+    let digest = push(dir.path(), &trivial(), &reference);
+    assert_eq!(run_p(dir.path()), json!({"n": 7}));
+    assert_eq!(locked(dir.path(), &reference), Some(digest));
+}

@@ -40,6 +40,7 @@ pub async fn run() {
     let reg = Registry::plain(dir.path());
     let registries = weft::oci::Registries::default();
     let (private, public) = key_pair(dir.path());
+    let private = weft::oci::SigningKey::read(&private, None).expect("the private key");
     let trust = weft::oci::Trust {
         keys: vec![weft::oci::TrustedKey::read(&public).expect("the key")],
         require_signatures: true,

@@ -113,6 +113,29 @@ impl Registry {
         self.process.take();
     }
 
+    /// Puts `body` as manifest `tag` of `repository` straight through the
+    /// registry's API (a plain registry only): for manifests no client
+    /// writes, like one whose layer's declared size is not its size.
+    pub fn put_manifest(&self, repository: &str, tag: &str, body: &[u8]) {
+        use std::io::{Read, Write};
+        assert!(self.secured.is_none(), "put_manifest speaks plain HTTP");
+        let mut conn = std::net::TcpStream::connect(&self.host).expect("the registry listens");
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            conn,
+            "PUT /v2/{repository}/manifests/{tag} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.host,
+            body.len()
+        )
+        .unwrap();
+        conn.write_all(body).unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply)
+            .expect("the registry answers");
+        assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    }
+
     /// The stored bytes of blob `digest` (`sha256:HEX`).
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");

@@ -156,9 +156,11 @@ pub enum Command {
         /// The component: oci://REGISTRY/REPOSITORY:TAG (its current
         /// digest is signed) or @sha256:...
         reference: String,
-        /// The PEM private key: ECDSA P-256, PKCS#8 or SEC1 (`openssl
-        /// ecparam -name prime256v1 -genkey`).
-        #[arg(long, value_name = "KEY.pem")]
+        /// The private key: ECDSA P-256 in PEM, PKCS#8 or SEC1 (`openssl
+        /// ecparam -name prime256v1 -genkey`), or cosign's encrypted key
+        /// file (`cosign generate-key-pair`) with its password in
+        /// COSIGN_PASSWORD.
+        #[arg(long, value_name = "KEY")]
         key: PathBuf,
     },
     /// Resolve the config's oci:// components again and update weft.lock,

@@ -134,7 +134,24 @@ pub async fn sign(config: &Config, reference: String, key: PathBuf) -> ExitCode 
         Ok(r) => r,
         Err(code) => return code,
     };
-    match oci::sign(&config.settings.registries, &parsed, &key).await {
+    // A cosign key's scrypt takes a moment of CPU: off the async workers.
+    let password = std::env::var(oci::PASSWORD_VAR).ok();
+    let file = key.clone();
+    let signing =
+        tokio::task::spawn_blocking(move || oci::SigningKey::read(&file, password.as_deref()))
+            .await;
+    let signing = match signing {
+        Ok(Ok(k)) => k,
+        Ok(Err(e)) => {
+            crate::errln!("weft: {e}");
+            return ExitCode::from(FAILED);
+        }
+        Err(e) => {
+            crate::errln!("weft: reading {} failed: {e}", key.display());
+            return ExitCode::from(FAILED);
+        }
+    };
+    match oci::sign(&config.settings.registries, &parsed, &signing).await {
         Ok(digest) => {
             eprintln!(
                 "weft: signed {}@{digest} with {} (tag {})",

@@ -1,10 +1,10 @@
 //! `[settings.registries]` and `[settings.trust]`: how weft reaches OCI
 //! registries for `oci://` components (extra CA files, registries allowed
-//! plain HTTP), and whose signatures it trusts.
+//! plain HTTP, logins that may come from `${secret:..}`), and whose
+//! signatures it trusts.
 
-use std::path::Path;
-
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
 use rustls::pki_types::SubjectPublicKeyInfoDer;
@@ -12,6 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::secrets::{self, LazySecrets};
 
 /// How weft reaches registries.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +22,26 @@ pub struct Registries {
     /// Registries (`host:port`) reached over plain HTTP although they are
     /// not on this machine.
     pub plain_http: Vec<String>,
+    /// Logins by registry (`host:port`), ahead of the Docker config's.
+    pub logins: BTreeMap<String, Login>,
+}
+
+/// A user name and password for one registry (`Debug` shows the name
+/// only).
+#[derive(Clone, PartialEq)]
+pub struct Login {
+    /// The user name.
+    pub username: String,
+    /// The password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The keys whose signatures count (`[settings.trust]`).
@@ -98,11 +119,42 @@ pub(super) struct RawRegistries {
     /// `[::1]` always may be; any other needs TLS unless listed here.
     #[serde(default)]
     plain_http: Vec<String>,
+    /// Logins by registry (`"host:port"`), used instead of the Docker
+    /// config's (`docker login`) for that registry: `username` and
+    /// `password`, each may be a `${secret:NAME}` or `${env:NAME}`.
+    #[serde(default)]
+    auth: BTreeMap<String, RawLogin>,
+}
+
+/// One registry's login as written.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    /// The user name.
+    username: String,
+    /// The password or token; usually a `${secret:NAME}`.
+    password: String,
+}
+
+/// Whether `text` is a registry's `host:port` as references write it.
+fn registry_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 255
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 impl RawRegistries {
-    /// The settings, paths resolved against the config file's folder.
-    pub(super) fn resolve(&self, file: &Path) -> Result<Registries, ConfigError> {
+    /// The settings, paths resolved against the config file's folder and
+    /// logins' references from `store`; the values of those references go
+    /// to `masked`.
+    pub(super) fn resolve(
+        &self,
+        file: &Path,
+        store: &mut LazySecrets,
+        masked: &mut Vec<String>,
+    ) -> Result<Registries, ConfigError> {
         let key = |k: &str| format!("settings.registries.{k}");
         let mut ca = Vec::new();
         for c in &self.ca {
@@ -121,26 +173,48 @@ impl RawRegistries {
             }
             ca.push(p);
         }
-        for r in &self.plain_http {
-            let ok = !r.is_empty()
-                && r.len() <= 255
-                && r.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
-                });
-            if !ok {
+        for r in self.plain_http.iter().chain(self.auth.keys()) {
+            if !registry_name(r) {
                 let mut shown = r.clone();
                 crate::util::truncate(&mut shown, 80);
                 return Err(ConfigError::new(
                     file,
-                    key("plain_http"),
+                    if self.plain_http.contains(r) { key("plain_http") } else { key("auth") },
                     format!("{shown:?} is not a registry's host:port"),
                 )
                 .hint("list registries as they appear in oci:// references, like \"registry.internal:5000\""));
             }
         }
+        let mut logins = BTreeMap::new();
+        for (registry, login) in &self.auth {
+            let mut value = |field: &str, text: &str| {
+                let k = key(&format!("auth.{registry:?}.{field}"));
+                let opened = if secrets::mentions_secret(text) {
+                    Some(
+                        store
+                            .get()
+                            .map_err(|e| ConfigError::new(file, k.clone(), e.to_string()))?,
+                    )
+                } else {
+                    None
+                };
+                let mut refs = Vec::new();
+                let v = secrets::resolve_noting(text, opened.as_ref(), &mut refs)
+                    .map_err(|e| ConfigError::new(file, k, e.to_string()))?;
+                masked.extend(refs.into_iter().map(|(_, v)| v).filter(|v| !v.is_empty()));
+                Ok::<_, ConfigError>(v)
+            };
+            let username = value("username", &login.username)?;
+            let password = value("password", &login.password)?;
+            if !password.is_empty() {
+                masked.push(password.clone());
+            }
+            logins.insert(registry.clone(), Login { username, password });
+        }
         Ok(Registries {
             ca,
             plain_http: self.plain_http.clone(),
+            logins,
         })
     }
 }

@@ -306,7 +306,6 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         }
         settings.pass_env = names;
     }
-    settings.registries = raw_settings.registries.resolve(file)?;
     settings.trust = raw_settings.trust.resolve(file)?;
     if let Some(url) = &raw_settings.otel_endpoint {
         settings.otel_endpoint = Some(otel_endpoint(url).map_err(|why| {
@@ -348,6 +347,9 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
     let mut secrets = LazySecrets::new(secrets_path(raw_settings.secrets.as_deref(), file));
     settings.secrets_file = secrets.path().map(Path::to_path_buf);
     let mut masked = Vec::new();
+    settings.registries = raw_settings
+        .registries
+        .resolve(file, &mut secrets, &mut masked)?;
     if let Some(raw) = &raw_settings.state {
         settings.state = Some(super::state::parse_state(
             raw,

@@ -1,8 +1,9 @@
 //! A registry connection for one reference: TLS with the system's roots
 //! and the config's extra CA files; plain HTTP only for a registry the
 //! config lists, or one on this machine that does not answer TLS; and the
+//! login `[settings.registries.auth]` gives the registry, or else the
 //! credentials the Docker config (and its credential helpers) holds for
-//! the registry, as every OCI tool finds them.
+//! it, as every OCI tool finds them.
 
 use std::time::Duration;
 
@@ -33,12 +34,16 @@ pub(super) async fn connect(
 ) -> Result<Connected, OciError> {
     let registry = reference.registry().to_string();
     let listed = registries.plain_http.contains(&registry);
-    // A credential helper is a process: run it off the async workers.
-    let auth = {
-        let registry = registry.clone();
-        tokio::task::spawn_blocking(move || credentials(&registry))
-            .await
-            .unwrap_or(RegistryAuth::Anonymous)
+    // The config's login first; else the Docker config's. A credential
+    // helper is a process: run it off the async workers.
+    let auth = match registries.logins.get(&registry) {
+        Some(login) => RegistryAuth::Basic(login.username.clone(), login.password.clone()),
+        None => {
+            let registry = registry.clone();
+            tokio::task::spawn_blocking(move || credentials(&registry))
+                .await
+                .unwrap_or(RegistryAuth::Anonymous)
+        }
     };
     let protocols: &[ClientProtocol] = match (listed, reference.is_loopback()) {
         (true, _) => &[ClientProtocol::Http],

@@ -17,6 +17,7 @@
 //! rest of weft sees component files as before.
 
 mod client;
+mod keyfile;
 mod layout;
 mod lock;
 mod pull;
@@ -28,6 +29,7 @@ use std::path::PathBuf;
 
 pub use crate::config::oci::{OciComponent, OciRef, SCHEME, Signed, Source, is_oci};
 pub use crate::config::registries::{Registries, Trust, TrustedKey};
+pub use keyfile::{PASSWORD_VAR, SigningKey};
 pub use lock::{LOCK_FILE, Lock};
 pub use pull::{Pulled, pull};
 pub use push::{Pushed, push};
@@ -126,10 +128,29 @@ impl OciError {
         doing: &str,
         e: oci_client::errors::OciDistributionError,
     ) -> OciError {
+        use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+        let refused = match &e {
+            E::AuthenticationFailure(_) | E::UnauthorizedError { .. } => true,
+            E::ServerError { code, .. } => matches!(code, 401 | 403),
+            E::RegistryError { envelope, .. } => envelope
+                .errors
+                .iter()
+                .any(|e| matches!(e.code, OciErrorCode::Unauthorized | OciErrorCode::Denied)),
+            _ => false,
+        };
+        let why = if refused {
+            format!(
+                "the registry refused the credentials ({}): check the login in [settings.registries.auth] or the Docker config (`docker login {}`)",
+                crate::config::oci::cut(&e.to_string(), 200),
+                reference.registry()
+            )
+        } else {
+            crate::config::oci::cut(&e.to_string(), 400)
+        };
         OciError::Registry {
             reference: reference.canonical(),
             doing: doing.to_string(),
-            why: crate::config::oci::cut(&e.to_string(), 400),
+            why,
         }
     }
 }

@@ -15,18 +15,14 @@
 //! component pinned and cached is verified again at every start, the
 //! registry reachable or not.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
 use base64::Engine as _;
 use oci_client::RegistryOperation;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use rustls::pki_types::PrivateKeyDer;
-use rustls::pki_types::pem::PemObject;
+use std::collections::BTreeMap;
 
 use super::OciError;
 use super::client::{Connected, connect};
+use super::keyfile::SigningKey;
 use super::layout::{MAX_MANIFEST, OCI_MANIFEST, check_manifest_size, image_manifest};
 use super::store::{Blobs, sha256};
 use crate::config::oci::{OciRef, Signed};
@@ -239,14 +235,13 @@ fn annotation_signature(layer: &OciDescriptor) -> Option<Vec<u8>> {
 }
 
 /// Signs the component `reference` names (at its digest, or what its tag
-/// resolves to now) with the PEM private key in `key_file`, adding the
-/// signature to its signature artifact. Returns the digest signed.
+/// resolves to now) with `key`, adding the signature to its signature
+/// artifact. Returns the digest signed.
 pub async fn sign(
     registries: &Registries,
     reference: &OciRef,
-    key_file: &Path,
+    key: &SigningKey,
 ) -> Result<String, OciError> {
-    let key = signing_key(key_file)?;
     let (client, auth) = connect(registries, reference, RegistryOperation::Push).await?;
     let target = match reference.digest() {
         Some(d) => reference.at(d),
@@ -268,7 +263,7 @@ pub async fn sign(
     }))
     .map_err(|e| OciError::Setup { why: e.to_string() })?;
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    let signature = key.sign(&rng, &payload).map_err(|_| OciError::Setup {
+    let signature = key.pair.sign(&rng, &payload).map_err(|_| OciError::Setup {
         why: "signing failed".into(),
     })?;
     let payload_digest = sha256(&payload);
@@ -316,23 +311,4 @@ pub async fn sign(
         .await
         .map_err(|e| OciError::registry(reference, "push the signature to", e))?;
     Ok(digest)
-}
-
-/// An ECDSA P-256 private key from PEM (PKCS#8 or SEC1, as `openssl`
-/// writes them).
-fn signing_key(file: &Path) -> Result<EcdsaKeyPair, OciError> {
-    let bad = |why: String| OciError::File {
-        path: file.to_path_buf(),
-        why,
-    };
-    let pem = std::fs::read(file).map_err(|e| bad(e.to_string()))?;
-    if pem.windows(9).any(|w| w == b"ENCRYPTED") {
-        return Err(bad(
-            "is an encrypted key, which weft cannot read yet: export it unencrypted (`openssl pkcs8 -topk8 -nocrypt`), or sign with cosign".into(),
-        ));
-    }
-    let der = PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| bad(format!("holds no PEM private key: {e}")))?;
-    EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_ASN1_SIGNING, der.secret_der())
-        .map_err(|e| bad(format!("is not an ECDSA P-256 private key: {e}")))
 }
