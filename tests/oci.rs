@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 use crate::support::registry::{Registry, digest_of, oci_layout};
 use crate::support::*;
 
-const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
+pub(crate) const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 
 /// `weft -c DIR/weft.toml ARGS`, with `cache` as its cache folder if
 /// given (a fresh machine's), from `dir`.
-fn weft_at(dir: &Path, cache: Option<&Path>, args: &[&str]) -> Output {
+pub(crate) fn weft_at(dir: &Path, cache: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = weft();
     cmd.current_dir(dir)
         .arg("-c")
@@ -30,16 +30,16 @@ fn weft_at(dir: &Path, cache: Option<&Path>, args: &[&str]) -> Output {
     cmd.output_timed().expect("weft runs")
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
 
 /// The output of a command that must succeed.
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -51,7 +51,7 @@ fn ok(out: Output) -> String {
 }
 
 /// The last line of stderr of a command that must fail with `code`.
-fn failed(out: Output, code: i32) -> String {
+pub(crate) fn failed(out: Output, code: i32) -> String {
     assert_eq!(
         out.status.code(),
         Some(code),
@@ -62,12 +62,12 @@ fn failed(out: Output, code: i32) -> String {
     stderr(&out).lines().last().unwrap_or_default().to_string()
 }
 
-fn trivial() -> PathBuf {
+pub(crate) fn trivial() -> PathBuf {
     guest_wasm("weft-trivial-guest")
 }
 
 /// `weft push FILE REF` from `dir`: the digest it printed.
-fn push(dir: &Path, file: &Path, reference: &str) -> String {
+pub(crate) fn push(dir: &Path, file: &Path, reference: &str) -> String {
     let out = ok(weft_at(
         dir,
         None,
@@ -78,7 +78,7 @@ fn push(dir: &Path, file: &Path, reference: &str) -> String {
 }
 
 /// A config of one policy `p` at `reference`, with `extra` settings.
-fn config(dir: &Path, reference: &str, extra: &str) {
+pub(crate) fn config(dir: &Path, reference: &str, extra: &str) {
     std::fs::write(
         dir.join("weft.toml"),
         format!(
@@ -90,7 +90,7 @@ fn config(dir: &Path, reference: &str, extra: &str) {
 }
 
 /// Runs policy `p`, which returns its input: the output.
-fn run_p(dir: &Path) -> Value {
+pub(crate) fn run_p(dir: &Path) -> Value {
     let out = ok(weft_at(
         dir,
         None,
@@ -101,7 +101,7 @@ fn run_p(dir: &Path) -> Value {
 }
 
 /// The digest `weft.lock` holds for `reference`.
-fn locked(dir: &Path, reference: &str) -> Option<String> {
+pub(crate) fn locked(dir: &Path, reference: &str) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("weft.lock")).ok()?;
     let lock: toml::Table = toml::from_str(&text).expect("weft.lock is TOML");
     lock["components"]
@@ -280,20 +280,13 @@ fn a_cosign_format_signature_made_by_openssl_is_verified() {
         );
         use base64::Engine as _;
         let signature = base64::engine::general_purpose::STANDARD.encode(&out.stdout);
-        let layout = dir.path().join(format!("sig-{}", &signed[7..19]));
-        oci_layout(
-            &layout,
-            "sig",
-            "application/vnd.oci.image.config.v1+json",
-            b"{}",
-            &[(
-                "application/vnd.dev.cosign.simplesigning.v1+json",
-                payload.as_bytes(),
-                Some(json!({"dev.cosignproject.cosign/signature": signature})),
-            )],
-            None,
+        reg.push_signature(
+            dir.path(),
+            "acme/trivial",
+            tag,
+            payload.as_bytes(),
+            json!({"dev.cosignproject.cosign/signature": signature}),
         );
-        reg.skopeo_push(&layout, "sig", &format!("acme/trivial:{tag}"));
     };
     let tag = format!("{}.sig", digest.replace(':', "-"));
     // Over another digest, at this digest's tag: not a signature of it.
@@ -517,78 +510,6 @@ fn a_component_past_its_declared_or_capped_size_is_refused() {
     );
     let kept = fresh.join("oci/sha256").join(&layer[7..]);
     assert!(!kept.exists(), "{}", kept.display());
-}
-
-/// A key pair as `cosign generate-key-pair` writes it (made here by
-/// PyNaCl and `cryptography`, not by weft): `weft sign --key cosign.key`
-/// opens it with COSIGN_PASSWORD, and its signature is verified against
-/// `cosign.pub`. A wrong or missing password says what to do.
-#[test]
-fn a_cosign_encrypted_key_signs_with_its_password() {
-    let dir = temp_dir();
-    let reg = Registry::plain(dir.path());
-    let made = std::process::Command::new(venv_bin("python"))
-        .arg(repo_root().join("tests/fixtures/python/cosign_keys.py"))
-        .arg(dir.path())
-        .env("COSIGN_PASSWORD", "correct horse")
-        .output_timed()
-        .expect("python runs");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let reference = reg.oci("acme/trivial:1.0");
-    config(
-        dir.path(),
-        &reference,
-        "[settings.trust]\nkeys = [\"cosign.pub\"]\nrequire_signatures = true",
-    );
-    let digest = push(dir.path(), &trivial(), &reference);
-    let key = dir.path().join("cosign.key");
-    let sign = |password: Option<&str>| {
-        let mut cmd = weft();
-        cmd.current_dir(dir.path())
-            .arg("-c")
-            .arg(dir.path().join("weft.toml"))
-            .args(["sign", &reference, "--key"])
-            .arg(&key)
-            .env_remove("COSIGN_PASSWORD");
-        if let Some(p) = password {
-            cmd.env("COSIGN_PASSWORD", p);
-        }
-        cmd.output_timed().expect("weft runs")
-    };
-    let shown = key.display();
-    assert_eq!(
-        failed(sign(None), 1),
-        format!(
-            "weft: {shown}: is a cosign encrypted key: set COSIGN_PASSWORD to its password (empty if it has none)"
-        )
-    );
-    assert_eq!(
-        failed(sign(Some("wrong horse")), 1),
-        format!(
-            "weft: {shown}: cannot be opened with the password in COSIGN_PASSWORD: is it the right one?"
-        )
-    );
-    // Nothing was signed: the component is still refused.
-    let refused = failed(weft_at(dir.path(), None, &["run", "p", "--input", "{}"]), 1);
-    assert!(
-        refused.ends_with(
-            "refused: it has no signature, and [settings.trust] require_signatures is on"
-        ),
-        "{refused}"
-    );
-    assert_eq!(ok(sign(Some("correct horse"))), digest);
-    assert_eq!(run_p(dir.path()), json!({"n": 7}));
-    let check = ok(weft_at(dir.path(), None, &["check"]));
-    assert!(
-        check.contains(&format!(
-            "{reference}@{digest} (from the cache); signed by cosign.pub, verified"
-        )),
-        "{check}"
-    );
 }
 
 /// `[settings.registries.auth]` logs in with a password from the secrets

@@ -59,6 +59,7 @@ mod missing_command;
 mod native_sandbox;
 mod oauth_upstream;
 mod oci;
+mod oci_signing;
 mod openapi_corpus;
 mod openapi_spec_url;
 mod openapi_wire;

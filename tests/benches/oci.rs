@@ -44,6 +44,7 @@ pub async fn run() {
     let trust = weft::oci::Trust {
         keys: vec![weft::oci::TrustedKey::read(&public).expect("the key")],
         require_signatures: true,
+        keyless: None,
     };
     let openapi = guest_wasm("weft-openapi");
     let size_mib = std::fs::metadata(&openapi).map(|m| m.len()).unwrap_or(0) as f64 / 1048576.0;

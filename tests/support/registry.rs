@@ -136,6 +136,36 @@ impl Registry {
         assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
     }
 
+    /// Pushes (with skopeo) a cosign signature artifact as `repo:tag`:
+    /// one simple-signing layer holding `payload`, with `annotations`
+    /// (the signature, and a keyless signature's certificate and bundle).
+    pub fn push_signature(
+        &self,
+        dir: &Path,
+        repo: &str,
+        tag: &str,
+        payload: &[u8],
+        annotations: Value,
+    ) {
+        let layout = dir.join(format!(
+            "sig-{}",
+            &digest_of(annotations.to_string().as_bytes())[7..19]
+        ));
+        oci_layout(
+            &layout,
+            "sig",
+            "application/vnd.oci.image.config.v1+json",
+            b"{}",
+            &[(
+                "application/vnd.dev.cosign.simplesigning.v1+json",
+                payload,
+                Some(annotations),
+            )],
+            None,
+        );
+        self.skopeo_push(&layout, "sig", &format!("{repo}:{tag}"));
+    }
+
     /// The stored bytes of blob `digest` (`sha256:HEX`).
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");

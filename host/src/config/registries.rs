@@ -51,13 +51,41 @@ pub struct Trust {
     pub keys: Vec<TrustedKey>,
     /// Refuse a component no trusted key signed.
     pub require_signatures: bool,
+    /// Keyless (Fulcio and Rekor) signatures that count.
+    pub keyless: Option<Keyless>,
 }
 
 impl Trust {
-    /// No keys and nothing required: signatures are not looked at.
+    /// No keys, no keyless trust and nothing required: signatures are
+    /// not looked at.
     pub fn is_off(&self) -> bool {
-        self.keys.is_empty() && !self.require_signatures
+        self.keys.is_empty() && self.keyless.is_none() && !self.require_signatures
     }
+}
+
+/// `[settings.trust.keyless]`: whose keyless signatures count.
+#[derive(Debug, Clone)]
+pub struct Keyless {
+    /// Fulcio's root (and intermediate) certificates, DER.
+    pub roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// Rekor's public keys.
+    pub rekor_keys: Vec<TrustedKey>,
+    /// The signers trusted.
+    pub identities: Vec<Identity>,
+}
+
+/// A signer: the OIDC issuer that vouched for it and the subject (e-mail
+/// or URI) Fulcio certified.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    /// The OIDC issuer, exactly, like
+    /// "https://token.actions.githubusercontent.com".
+    pub issuer: String,
+    /// The certificate's subject, exactly: an e-mail address, or a URI
+    /// such as a CI workflow's
+    /// ("https://github.com/acme/greeter/.github/workflows/release.yml@refs/heads/main").
+    pub subject: String,
 }
 
 /// One trusted public key.
@@ -158,11 +186,7 @@ impl RawRegistries {
         let key = |k: &str| format!("settings.registries.{k}");
         let mut ca = Vec::new();
         for c in &self.ca {
-            let p = Path::new(c);
-            let p = match file.parent() {
-                Some(dir) if p.is_relative() => dir.join(p),
-                _ => p.to_path_buf(),
-            };
+            let p = beside(file, c);
             if !p.is_file() {
                 return Err(ConfigError::new(
                     file,
@@ -233,6 +257,88 @@ pub(super) struct RawTrust {
     #[serde(default)]
     #[schemars(extend("default" = false))]
     require_signatures: bool,
+    /// Keyless signatures (cosign with Fulcio and Rekor) that count,
+    /// verified offline from the Rekor bundle cosign attaches.
+    keyless: Option<RawKeyless>,
+}
+
+/// `[settings.trust.keyless]` as written.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawKeyless {
+    /// PEM files of Fulcio's root certificates (and intermediates), as
+    /// Sigstore's trust root publishes them, relative to the config file.
+    roots: Vec<String>,
+    /// PEM public keys of the Rekor logs whose signed entry timestamps
+    /// count, relative to the config file.
+    rekor_keys: Vec<String>,
+    /// The signers trusted: each an OIDC `issuer` and a `subject`, both
+    /// matched exactly.
+    identities: Vec<Identity>,
+}
+
+/// `path` relative to the config file's folder.
+fn beside(file: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    match file.parent() {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+impl RawKeyless {
+    fn resolve(&self, file: &Path) -> Result<Keyless, ConfigError> {
+        use rustls::pki_types::CertificateDer;
+        let key = |k: &str| format!("settings.trust.keyless.{k}");
+        let mut roots = Vec::new();
+        for r in &self.roots {
+            let p = beside(file, r);
+            let found: Vec<CertificateDer<'static>> = std::fs::read(&p)
+                .ok()
+                .map(|pem| {
+                    CertificateDer::pem_slice_iter(&pem)
+                        .filter_map(Result::ok)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if found.is_empty() {
+                return Err(ConfigError::new(
+                    file,
+                    key("roots"),
+                    format!("{} holds no PEM certificate", p.display()),
+                )
+                .hint(
+                    "name Fulcio's root certificate (fulcio.crt.pem from Sigstore's trusted root)",
+                ));
+            }
+            roots.extend(found);
+        }
+        let mut rekor_keys = Vec::new();
+        for k in &self.rekor_keys {
+            rekor_keys.push(TrustedKey::read(&beside(file, k)).map_err(|why| {
+                ConfigError::new(file, key("rekor_keys"), why)
+                    .hint("name Rekor's public key (rekor.pub from Sigstore's trusted root)")
+            })?);
+        }
+        let empty = if roots.is_empty() {
+            Some("roots")
+        } else if rekor_keys.is_empty() {
+            Some("rekor_keys")
+        } else if self.identities.is_empty() {
+            Some("identities")
+        } else {
+            None
+        };
+        if let Some(k) = empty {
+            return Err(ConfigError::new(file, key(k), "is empty: no keyless signature could count")
+                .hint("keyless trust needs Fulcio's roots, Rekor's keys and at least one identity (issuer and subject)"));
+        }
+        Ok(Keyless {
+            roots,
+            rekor_keys,
+            identities: self.identities.clone(),
+        })
+    }
 }
 
 impl RawTrust {
@@ -240,11 +346,7 @@ impl RawTrust {
     pub(super) fn resolve(&self, file: &Path) -> Result<Trust, ConfigError> {
         let mut keys = Vec::new();
         for k in &self.keys {
-            let p = Path::new(k);
-            let p = match file.parent() {
-                Some(dir) if p.is_relative() => dir.join(p),
-                _ => p.to_path_buf(),
-            };
+            let p = beside(file, k);
             keys.push(TrustedKey::read(&p).map_err(|why| {
                 ConfigError::new(file, "settings.trust.keys", why)
                     .hint("name the PEM public key (cosign.pub) of each publisher you trust")
@@ -253,6 +355,7 @@ impl RawTrust {
         Ok(Trust {
             keys,
             require_signatures: self.require_signatures,
+            keyless: self.keyless.as_ref().map(|k| k.resolve(file)).transpose()?,
         })
     }
 }

@@ -18,6 +18,7 @@
 
 mod client;
 mod keyfile;
+mod keyless;
 mod layout;
 mod lock;
 mod pull;
@@ -28,7 +29,7 @@ mod store;
 use std::path::PathBuf;
 
 pub use crate::config::oci::{OciComponent, OciRef, SCHEME, Signed, Source, is_oci};
-pub use crate::config::registries::{Registries, Trust, TrustedKey};
+pub use crate::config::registries::{Identity, Keyless, Registries, Trust, TrustedKey};
 pub use keyfile::{PASSWORD_VAR, SigningKey};
 pub use lock::{LOCK_FILE, Lock};
 pub use pull::{Pulled, pull};

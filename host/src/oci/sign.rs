@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use super::OciError;
 use super::client::{Connected, connect};
 use super::keyfile::SigningKey;
+use super::keyless::{self, Evidence};
 use super::layout::{MAX_MANIFEST, OCI_MANIFEST, check_manifest_size, image_manifest};
 use super::store::{Blobs, sha256};
 use crate::config::oci::{OciRef, Signed};
@@ -95,8 +96,17 @@ pub(super) async fn check(
     if signatures.is_empty() {
         return Ok(Signed::Unsigned);
     }
-    let mut why = "no trusted key is configured ([settings.trust] keys)".to_string();
-    for (payload, signature) in &signatures {
+    let mut why = if trust.keys.is_empty() && trust.keyless.is_some() {
+        format!(
+            "{} signature(s), none keyless and no [settings.trust] keys",
+            signatures.len()
+        )
+    } else {
+        "no trusted key is configured ([settings.trust] keys)".to_string()
+    };
+    for found in &signatures {
+        let (payload, signature) = (&found.payload, &found.signature);
+        let over_this = payload_digest(payload).as_deref() == Some(digest);
         for key in &trust.keys {
             if !key.verifies(payload, signature) {
                 why = format!(
@@ -106,9 +116,16 @@ pub(super) async fn check(
                 );
                 continue;
             }
-            match payload_digest(payload) {
-                Some(d) if d == digest => return Ok(Signed::Verified(key.name())),
-                _ => why = format!("a signature by {} is over another digest", key.name()),
+            if over_this {
+                return Ok(Signed::Verified(key.name()));
+            }
+            why = format!("a signature by {} is over another digest", key.name());
+        }
+        if let (Some(keyless), Some(evidence)) = (&trust.keyless, &found.evidence) {
+            match keyless::verify(keyless, payload, signature, evidence) {
+                Ok(who) if over_this => return Ok(Signed::Verified(who)),
+                Ok(who) => why = format!("a signature by {who} is over another digest"),
+                Err(e) => why = format!("a keyless signature: {e}"),
             }
         }
     }
@@ -154,7 +171,7 @@ async fn fetch(
     blobs: &Blobs,
     reference: &OciRef,
     digest: &str,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, OciError> {
+) -> Result<Vec<Found>, OciError> {
     let tag = reference.tagged(&signature_tag(digest));
     let body = match client.pull_manifest_raw(&tag, auth, &MANIFEST_TYPES).await {
         Ok((body, _)) => body,
@@ -171,9 +188,9 @@ async fn fetch(
         })?;
     let mut out = Vec::new();
     for layer in signature_layers(&manifest) {
-        let Some(signature) = annotation_signature(layer) else {
+        if annotation_signature(layer).is_none() {
             continue;
-        };
+        }
         let payload = match blobs.get(&layer.digest, MAX_PAYLOAD) {
             Some(p) => p,
             None => {
@@ -189,7 +206,7 @@ async fn fetch(
                 bytes
             }
         };
-        out.push((payload, signature));
+        out.extend(found(layer, payload));
     }
     // Kept for starts without the registry: every part is checked again
     // by its digest, and the signatures by the keys.
@@ -201,7 +218,7 @@ async fn fetch(
 
 /// The cached signatures of `digest`, if a start with the registry kept
 /// them.
-fn cached(blobs: &Blobs, digest: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn cached(blobs: &Blobs, digest: &str) -> Vec<Found> {
     let Some(sig_digest) = blobs.noted(digest) else {
         return Vec::new();
     };
@@ -212,8 +229,39 @@ fn cached(blobs: &Blobs, digest: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
         return Vec::new();
     };
     signature_layers(&manifest)
-        .filter_map(|l| Some((blobs.get(&l.digest, MAX_PAYLOAD)?, annotation_signature(l)?)))
+        .filter_map(|l| found(l, blobs.get(&l.digest, MAX_PAYLOAD)?))
         .collect()
+}
+
+/// One signature found on a component.
+struct Found {
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+    /// A keyless signature's certificate and Rekor bundle.
+    evidence: Option<Evidence>,
+}
+
+/// The signature `layer` carries over `payload`, if it has one.
+fn found(layer: &OciDescriptor, payload: Vec<u8>) -> Option<Found> {
+    let signature = annotation_signature(layer)?;
+    let note = |name: &str| {
+        layer
+            .annotations
+            .as_ref()?
+            .get(name)
+            .filter(|v| v.len() <= keyless::MAX_ANNOTATION)
+            .cloned()
+    };
+    let evidence = note(keyless::CERTIFICATE).map(|certificate| Evidence {
+        certificate,
+        chain: note(keyless::CHAIN).unwrap_or_default(),
+        bundle: note(keyless::BUNDLE),
+    });
+    Some(Found {
+        payload,
+        signature,
+        evidence,
+    })
 }
 
 fn signature_layers(manifest: &OciImageManifest) -> impl Iterator<Item = &OciDescriptor> {
