@@ -280,6 +280,35 @@ fn registry_logins_are_checked_when_the_config_loads() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// `[settings.trust.keyless]` is checked when the config loads: a roots
+/// file that holds no certificate, and an identity with an empty subject,
+/// are refused at their keys.
+#[test]
+fn keyless_trust_is_checked_when_the_config_loads() {
+    let dir = temp_dir();
+    std::fs::write(dir.path().join("fulcio.pem"), "not a certificate").unwrap();
+    let text = |subject: &str| {
+        format!(
+            "[settings.trust.keyless]\nroots = [\"fulcio.pem\"]\nrekor_keys = [\"rekor.pub\"]\nidentities = [{{ issuer = \"https://issuer.acme.dev\", subject = \"{subject}\" }}]\n"
+        )
+    };
+    let (code, err) = check(dir.path(), "a.toml", &text("ci@acme.dev"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "settings.trust.keyless.roots: {}: holds no PEM certificate",
+            dir.path().join("fulcio.pem").display()
+        )),
+        "{err}"
+    );
+    let (code, err) = check(dir.path(), "b.toml", &text(" "));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("settings.trust.keyless.identities: Identity { issuer: \"https://issuer.acme.dev\", subject: \" \" } has an empty issuer or subject"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_secret_reaches_only_the_server_that_names_it() {
     let dir = temp_dir();

@@ -548,12 +548,12 @@ fn a_registry_login_comes_from_a_secret() {
     );
     assert!(
         refused.starts_with(&format!(
-            "weft: {reference}: cannot push the component to the registry: the registry refused the credentials ("
+            "weft: {reference}: cannot push the component to the registry: the registry refused access ("
         )),
         "{refused}"
     );
     assert!(
-        refused.ends_with(&format!("): check the login in [settings.registries.auth] or the Docker config (`docker login {}`)", reg.host)),
+        refused.ends_with(&format!("): the login is missing or wrong, or lacks the permission; check [settings.registries.auth] or the Docker config (`docker login {}`)", reg.host)),
         "{refused}"
     );
     assert!(!refused.contains("not the password"), "{refused}");

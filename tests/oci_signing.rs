@@ -8,12 +8,10 @@
 //! the internet, which the tests do not have; their roots and keys are
 //! what `[settings.trust.keyless]` names in production.
 
-use std::path::Path;
-
 use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, SanType, SigningKey as _, date_time_ymd,
+    KeyPair, PublicKeyData as _, SanType, SigningKey as _, date_time_ymd,
 };
 use serde_json::{Value, json};
 
@@ -28,13 +26,18 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// A test Fulcio and Rekor: the root certificate and a signing
-/// certificate for [`SIGNER`] valid on 2025-01-01 only, and Rekor's key.
+/// A test Fulcio (a root CA) and Rekor (a key, and its log's ID).
 struct Sigstore {
     root_pem: String,
-    leaf_pem: String,
-    leaf_key: KeyPair,
+    ca: Issuer<'static, KeyPair>,
     rekor: KeyPair,
+    log_id: String,
+}
+
+/// A signing certificate as Fulcio issues it, and its key.
+struct Leaf {
+    pem: String,
+    key: KeyPair,
 }
 
 impl Sigstore {
@@ -43,30 +46,46 @@ impl Sigstore {
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let root_pem = ca.self_signed(&ca_key).unwrap().pem();
-        let issuer = Issuer::new(ca, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
+        let rekor = KeyPair::generate().unwrap();
+        let log_id = digest_of(&rekor.subject_public_key_info())[7..].to_string();
+        Sigstore {
+            root_pem,
+            ca: Issuer::new(ca, ca_key),
+            rekor,
+            log_id,
+        }
+    }
+
+    /// A certificate for [`SIGNER`] from [`OIDC`], valid on 2025-01-01
+    /// only, for `usage`.
+    fn leaf(&self, usage: ExtendedKeyUsagePurpose) -> Leaf {
+        let key = KeyPair::generate().unwrap();
         let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
         leaf.subject_alt_names = vec![SanType::Rfc822Name(SIGNER.try_into().unwrap())];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        leaf.extended_key_usages = vec![usage];
         leaf.custom_extensions = vec![CustomExtension::from_oid_content(
             &[1, 3, 6, 1, 4, 1, 57264, 1, 1],
             OIDC.as_bytes().to_vec(),
         )];
         leaf.not_before = date_time_ymd(2025, 1, 1);
         leaf.not_after = date_time_ymd(2025, 1, 2);
-        let leaf_pem = leaf.signed_by(&leaf_key, &issuer).unwrap().pem();
-        Sigstore {
-            root_pem,
-            leaf_pem,
-            leaf_key,
-            rekor: KeyPair::generate().unwrap(),
-        }
+        let pem = leaf.signed_by(&key, &self.ca).unwrap().pem();
+        Leaf { pem, key }
     }
 
-    /// The signature layer's annotations for `payload`, recorded by Rekor
-    /// at `when` (seconds since 1970) and signed by `rekor`.
-    fn annotations(&self, payload: &[u8], when: i64, rekor: &KeyPair) -> Value {
-        let signature = self.leaf_key.sign(payload).unwrap();
+    /// The signature layer's annotations for `payload` signed by `leaf`:
+    /// its chain is this Fulcio's root, and the entry is recorded in log
+    /// `log_id` at `when` (seconds since 1970), the timestamp signed by
+    /// `set_key`.
+    fn annotations(
+        &self,
+        leaf: &Leaf,
+        payload: &[u8],
+        when: i64,
+        log_id: &str,
+        set_key: &KeyPair,
+    ) -> Value {
+        let signature = leaf.key.sign(payload).unwrap();
         let entry = json!({
             "apiVersion": "0.0.1",
             "kind": "hashedrekord",
@@ -74,37 +93,29 @@ impl Sigstore {
                 "data": {"hash": {"algorithm": "sha256", "value": &digest_of(payload)[7..]}},
                 "signature": {
                     "content": b64(&signature),
-                    "publicKey": {"content": b64(self.leaf_pem.as_bytes())}
+                    "publicKey": {"content": b64(leaf.pem.as_bytes())}
                 }
             }
         });
         let body = b64(entry.to_string().as_bytes());
         let canonical = format!(
-            r#"{{"body":"{body}","integratedTime":{when},"logID":"c0d23d6ad406973f","logIndex":42}}"#
+            r#"{{"body":"{body}","integratedTime":{when},"logID":"{log_id}","logIndex":42}}"#
         );
-        let set = rekor.sign(canonical.as_bytes()).unwrap();
+        let set = set_key.sign(canonical.as_bytes()).unwrap();
         let bundle = json!({
             "SignedEntryTimestamp": b64(&set),
-            "Payload": {"body": body, "integratedTime": when, "logIndex": 42, "logID": "c0d23d6ad406973f"}
+            "Payload": {"body": body, "integratedTime": when, "logIndex": 42, "logID": log_id}
         });
         json!({
             "dev.cosignproject.cosign/signature": b64(&signature),
-            "dev.sigstore.cosign/certificate": self.leaf_pem,
+            "dev.sigstore.cosign/certificate": leaf.pem,
             "dev.sigstore.cosign/chain": self.root_pem,
             "dev.sigstore.cosign/bundle": bundle.to_string(),
         })
     }
 }
 
-/// Pushes (with skopeo) a keyless signature of `digest` in `repo`, made
-/// of `annotations` over [`payload_of`]'s payload.
-fn sign_keyless(reg: &Registry, dir: &Path, repo: &str, digest: &str, annotations: Value) {
-    let payload = payload_of(reg, repo, digest);
-    let tag = format!("{}.sig", digest.replace(':', "-"));
-    reg.push_signature(dir, repo, &tag, &payload, annotations);
-}
-
-/// The payload `sign_keyless` signs for `digest`.
+/// The cosign payload naming `digest`.
 fn payload_of(reg: &Registry, repo: &str, digest: &str) -> Vec<u8> {
     json!({
         "critical": {
@@ -118,8 +129,11 @@ fn payload_of(reg: &Registry, repo: &str, digest: &str) -> Vec<u8> {
 
 /// A keyless signature is verified against the configured Fulcio root,
 /// Rekor key and identity, at the time Rekor recorded it (the certificate
-/// expired long ago); another identity, an untrusted Rekor key, and a
-/// record made after the certificate expired are each refused with why.
+/// expired long ago). Each way it can be wrong is refused with why:
+/// another identity, a log not trusted, a timestamp not by its log's key,
+/// a record made after the certificate expired, a certificate from
+/// another CA (whose root rides along in the chain), one not for code
+/// signing, and a payload naming another digest.
 #[test]
 fn a_keyless_signature_is_verified_offline_from_its_rekor_bundle() {
     let dir = temp_dir();
@@ -149,14 +163,18 @@ fn a_keyless_signature_is_verified_offline_from_its_rekor_bundle() {
     config(dir.path(), &reference, &trust("rekor.pub", SIGNER));
     let digest = push(dir.path(), &trivial(), &reference);
     let payload = payload_of(&reg, "acme/trivial", &digest);
+    let signing = sigstore.leaf(ExtendedKeyUsagePurpose::CodeSigning);
+    let log = sigstore.log_id.as_str();
     // 2025-01-01T12:00:00Z, while the certificate was valid.
     let noon = 1_735_732_800;
-    sign_keyless(
-        &reg,
-        dir.path(),
-        "acme/trivial",
-        &digest,
-        sigstore.annotations(&payload, noon, &sigstore.rekor),
+    // Each signature replaces the last at the digest's signature tag.
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let sign = |payload: &[u8], annotations: Value| {
+        reg.push_signature(dir.path(), "acme/trivial", &tag, payload, annotations)
+    };
+    sign(
+        &payload,
+        sigstore.annotations(&signing, &payload, noon, log, &sigstore.rekor),
     );
     assert_eq!(run_p(dir.path()), json!({"n": 7}));
     let check = ok(weft_at(dir.path(), None, &["check"]));
@@ -169,9 +187,10 @@ fn a_keyless_signature_is_verified_offline_from_its_rekor_bundle() {
 
     let refused = |why: &str| {
         format!(
-            "weft: {reference}@{digest}: refused: it is not signed by a trusted key: a keyless signature: {why}, and [settings.trust] require_signatures is on"
+            "weft: {reference}@{digest}: refused: it is not signed by a trusted key: {why}, and [settings.trust] require_signatures is on"
         )
     };
+    let keyless = |why: &str| refused(&format!("a keyless signature: {why}"));
     let run = || failed(weft_at(dir.path(), None, &["run", "p", "--input", "{}"]), 1);
     config(
         dir.path(),
@@ -180,35 +199,77 @@ fn a_keyless_signature_is_verified_offline_from_its_rekor_bundle() {
     );
     assert_eq!(
         run(),
-        refused(&format!(
+        keyless(&format!(
             "it was signed by {SIGNER} ({OIDC}), not a trusted identity"
         ))
     );
     config(dir.path(), &reference, &trust("other-rekor.pub", SIGNER));
     assert_eq!(
         run(),
-        refused("its Rekor entry is not signed by a trusted Rekor key")
+        keyless(&format!(
+            "its Rekor entry is from log {}, whose key is not trusted",
+            sigstore.log_id
+        ))
     );
 
-    // Recorded a year later: the certificate had expired by then. (A
-    // machine that verified the first signature keeps it; a fresh one
-    // sees only this.)
+    // Signatures made wrong in one way each. A machine that verified the
+    // first signature keeps it; each of these is seen by a fresh one.
     config(dir.path(), &reference, &trust("rekor.pub", SIGNER));
-    sign_keyless(
-        &reg,
-        dir.path(),
-        "acme/trivial",
-        &digest,
-        sigstore.annotations(&payload, noon + 365 * 86_400, &sigstore.rekor),
-    );
-    let fresh = dir.path().join("fresh-cache");
-    assert_eq!(
+    let fresh = |n: usize| dir.path().join(format!("fresh-cache-{n}"));
+    let run_fresh = |n: usize| {
         failed(
-            weft_at(dir.path(), Some(&fresh), &["run", "p", "--input", "{}"]),
-            1
-        ),
-        refused("its signing certificate had expired when Rekor recorded the signature")
+            weft_at(dir.path(), Some(&fresh(n)), &["run", "p", "--input", "{}"]),
+            1,
+        )
+    };
+    let a_year_later = noon + 365 * 86_400;
+    sign(
+        &payload,
+        sigstore.annotations(&signing, &payload, a_year_later, log, &sigstore.rekor),
     );
+    assert_eq!(
+        run_fresh(1),
+        keyless("its signing certificate had expired when Rekor recorded the signature")
+    );
+    sign(
+        &payload,
+        sigstore.annotations(&signing, &payload, noon, log, &stranger),
+    );
+    assert_eq!(
+        run_fresh(2),
+        keyless("its Rekor entry is not signed by the key of its log (rekor.pub)")
+    );
+    let forger = Sigstore::new();
+    let forged = forger.leaf(ExtendedKeyUsagePurpose::CodeSigning);
+    sign(
+        &payload,
+        forger.annotations(&forged, &payload, noon, log, &sigstore.rekor),
+    );
+    assert_eq!(
+        run_fresh(3),
+        keyless("its signing certificate does not chain to a trusted Fulcio root")
+    );
+    let server = sigstore.leaf(ExtendedKeyUsagePurpose::ServerAuth);
+    sign(
+        &payload,
+        sigstore.annotations(&server, &payload, noon, log, &sigstore.rekor),
+    );
+    assert_eq!(
+        run_fresh(4),
+        keyless("its signing certificate is not for code signing")
+    );
+    let other = payload_of(&reg, "acme/trivial", &format!("sha256:{}", "0".repeat(64)));
+    sign(
+        &other,
+        sigstore.annotations(&signing, &other, noon, log, &sigstore.rekor),
+    );
+    assert_eq!(
+        run_fresh(5),
+        refused(&format!(
+            "a signature by {SIGNER} (keyless, issuer {OIDC}) is over another digest"
+        ))
+    );
+    // The machine that verified the good signature still runs it.
     assert_eq!(run_p(dir.path()), json!({"n": 7}));
 }
 

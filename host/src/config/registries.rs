@@ -93,6 +93,8 @@ pub struct Identity {
 pub struct TrustedKey {
     /// Where it was read from (what messages name).
     pub file: PathBuf,
+    /// The SHA-256 of its DER public key, hex: a Rekor log's ID.
+    pub id: String,
     key: ParsedPublicKey,
 }
 
@@ -114,8 +116,11 @@ impl TrustedKey {
             .map_err(|e| format!("{} holds no PEM public key: {e}", file.display()))?;
         let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, der.as_ref())
             .map_err(|e| format!("{} is not an ECDSA P-256 public key: {e}", file.display()))?;
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der.as_ref());
+        let id = hash.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         Ok(TrustedKey {
             file: file.to_path_buf(),
+            id,
             key,
         })
     }
@@ -154,14 +159,22 @@ pub(super) struct RawRegistries {
     auth: BTreeMap<String, RawLogin>,
 }
 
-/// One registry's login as written.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+/// One registry's login as written (`Debug` shows the user name only).
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawLogin {
     /// The user name.
     username: String,
     /// The password or token; usually a `${secret:NAME}`.
     password: String,
+}
+
+impl std::fmt::Debug for RawLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawLogin")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether `text` is a registry's `host:port` as references write it.
@@ -290,26 +303,38 @@ impl RawKeyless {
     fn resolve(&self, file: &Path) -> Result<Keyless, ConfigError> {
         use rustls::pki_types::CertificateDer;
         let key = |k: &str| format!("settings.trust.keyless.{k}");
+        if let Some(i) = self
+            .identities
+            .iter()
+            .find(|i| i.issuer.trim().is_empty() || i.subject.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                file,
+                key("identities"),
+                format!("{i:?} has an empty issuer or subject"),
+            )
+            .hint(
+                "give each identity the OIDC issuer and the certificate's subject, both exactly",
+            ));
+        }
         let mut roots = Vec::new();
         for r in &self.roots {
             let p = beside(file, r);
-            let found: Vec<CertificateDer<'static>> = std::fs::read(&p)
-                .ok()
-                .map(|pem| {
-                    CertificateDer::pem_slice_iter(&pem)
-                        .filter_map(Result::ok)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if found.is_empty() {
-                return Err(ConfigError::new(
-                    file,
-                    key("roots"),
-                    format!("{} holds no PEM certificate", p.display()),
-                )
-                .hint(
+            let bad = |why: String| {
+                ConfigError::new(file, key("roots"), format!("{}: {why}", p.display())).hint(
                     "name Fulcio's root certificate (fulcio.crt.pem from Sigstore's trusted root)",
-                ));
+                )
+            };
+            let pem = std::fs::read(&p).map_err(|e| bad(e.to_string()))?;
+            let found = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<CertificateDer<'static>>, _>>()
+                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+            if found.is_empty() {
+                return Err(bad("holds no PEM certificate".into()));
+            }
+            for c in &found {
+                webpki::anchor_from_trusted_cert(c)
+                    .map_err(|e| bad(format!("holds a certificate that cannot be a root: {e}")))?;
             }
             roots.extend(found);
         }

@@ -34,7 +34,8 @@ const COSIGN_LABELS: [&str; 2] = [
 const MAX_KEY_FILE: u64 = 64 << 10;
 
 /// The most memory scrypt may take for a key file's parameters
-/// (128 · N · r bytes; cosign's own are N = 32768, r = 8: 32 MiB).
+/// (128 · r · (N + p + 2) bytes; cosign's own are N = 32768, r = 8, p = 1:
+/// 32 MiB).
 const MAX_SCRYPT_MEMORY: u64 = 256 << 20;
 
 /// The largest scrypt parallelism accepted (cosign uses 1).
@@ -142,7 +143,10 @@ fn decrypt(json: &[u8], password: &[u8]) -> Result<Vec<u8>, String> {
         ));
     }
     let ScryptParams { n, r, p } = sealed.kdf.params;
-    let memory = 128u64.saturating_mul(n).saturating_mul(u64::from(r));
+    // scrypt's buffers: 128·r·N for V, 128·r·p for B, 256·r for XY.
+    let memory = 128u64
+        .saturating_mul(u64::from(r))
+        .saturating_mul(n.saturating_add(u64::from(p)).saturating_add(2));
     if !n.is_power_of_two() || n < 2 || r == 0 || p == 0 || p > MAX_SCRYPT_P {
         return Err(format!(
             "has scrypt parameters N={n} r={r} p={p}, which are not valid"
@@ -244,6 +248,7 @@ mod tests {
         let text = seal(&der(), b"", 1024);
         for (n, r, p, why) in [
             (1u64 << 30, 8u32, 1u32, "asks scrypt for 1048576 MiB"),
+            (2, 1 << 20, 16, "asks scrypt for 2560 MiB"),
             (1000, 8, 1, "N=1000 r=8 p=1, which are not valid"),
             (1024, 0, 1, "N=1024 r=0 p=1, which are not valid"),
             (1024, 8, 0, "N=1024 r=8 p=0, which are not valid"),

@@ -8,7 +8,8 @@
 //! its chain (`dev.sigstore.cosign/chain`) and Rekor's bundle
 //! (`dev.sigstore.cosign/bundle`): the log entry and Rekor's signed entry
 //! timestamp over it. A signature counts when all of these hold:
-//! - a Rekor key verifies the timestamp over the entry;
+//! - the key of the entry's log (its ID is the key's SHA-256) verifies
+//!   the timestamp over the entry;
 //! - the entry records this signature, this payload's hash and this
 //!   certificate;
 //! - the certificate chains to a Fulcio root, for code signing, at the
@@ -109,12 +110,18 @@ pub fn verify(
     );
     let set = b64(&bundle.signed_entry_timestamp)
         .map_err(|e| format!("its Rekor timestamp is not base64: {e}"))?;
-    if !keyless
-        .rekor_keys
-        .iter()
-        .any(|k| k.verifies(canonical.as_bytes(), &set))
-    {
-        return Err("its Rekor entry is not signed by a trusted Rekor key".into());
+    // The log's ID is the SHA-256 of its key: only that key may sign.
+    let Some(log) = keyless.rekor_keys.iter().find(|k| k.id == entry.log_id) else {
+        return Err(format!(
+            "its Rekor entry is from log {}, whose key is not trusted",
+            crate::config::oci::cut(&entry.log_id, 80)
+        ));
+    };
+    if !log.verifies(canonical.as_bytes(), &set) {
+        return Err(format!(
+            "its Rekor entry is not signed by the key of its log ({})",
+            log.name()
+        ));
     }
 
     let leaf = pem_certs(&evidence.certificate)?
@@ -176,7 +183,8 @@ fn chain_error(e: webpki::Error) -> String {
         E::CertNotValidYet { .. } => {
             "its signing certificate was not yet valid when Rekor recorded the signature".into()
         }
-        E::UnknownIssuer => {
+        // An unknown CA, or one named as a trusted one but not it.
+        E::UnknownIssuer | E::InvalidSignatureForPublicKey => {
             "its signing certificate does not chain to a trusted Fulcio root".into()
         }
         E::RequiredEkuNotFoundContext(_) => {
@@ -363,7 +371,7 @@ mod tests {
                 Some(
                     r#"{"SignedEntryTimestamp":"AA==","Payload":{"body":"ab","integratedTime":1,"logIndex":1,"logID":"x"}}"#,
                 ),
-                "its Rekor entry is not signed by a trusted Rekor key",
+                "its Rekor entry is from log x, whose key is not trusted",
             ),
         ];
         for (bundle, why) in cases {

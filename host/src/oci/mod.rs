@@ -141,7 +141,7 @@ impl OciError {
         };
         let why = if refused {
             format!(
-                "the registry refused the credentials ({}): check the login in [settings.registries.auth] or the Docker config (`docker login {}`)",
+                "the registry refused access ({}): the login is missing or wrong, or lacks the permission; check [settings.registries.auth] or the Docker config (`docker login {}`)",
                 crate::config::oci::cut(&e.to_string(), 200),
                 reference.registry()
             )
