@@ -15,10 +15,11 @@
 //! component pinned and cached is verified again at every start, the
 //! registry reachable or not.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use oci_client::RegistryOperation;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use std::collections::BTreeMap;
 
 use super::OciError;
 use super::client::{Connected, connect};
