@@ -529,7 +529,8 @@ fn a_registry_login_comes_from_a_secret() {
             format!(
                 "[settings]\nsecrets = \"secrets.toml\"\n[settings.registries]\nca = [{}]\n[settings.registries.auth.{}]\nusername = {}\npassword = \"${{secret:REGISTRY_PASSWORD}}\"\n[policies.p]\npath = {}\ngrants = []\n",
                 q(s.pki.ca.display().to_string()),
-                q(&reg.host),
+                // Host names match in any case.
+                q(reg.host.to_ascii_uppercase()),
                 q(&s.user),
                 q(&reference)
             ),

@@ -19,11 +19,25 @@ use super::secrets::{self, LazySecrets};
 pub struct Registries {
     /// Extra CA certificates (PEM files) to trust for registries' TLS.
     pub ca: Vec<PathBuf>,
-    /// Registries (`host:port`) reached over plain HTTP although they are
-    /// not on this machine.
+    /// Registries (`host:port`, lowercase) reached over plain HTTP although
+    /// they are not on this machine.
     pub plain_http: Vec<String>,
-    /// Logins by registry (`host:port`), ahead of the Docker config's.
+    /// Logins by registry (`host:port`, lowercase), ahead of the Docker
+    /// config's. Host names match in any case: look up with
+    /// [`Registries::login`].
     pub logins: BTreeMap<String, Login>,
+}
+
+impl Registries {
+    /// Whether `registry` (`host:port`, in any case) may be plain HTTP.
+    pub fn plain(&self, registry: &str) -> bool {
+        self.plain_http.contains(&registry.to_ascii_lowercase())
+    }
+
+    /// The configured login for `registry` (`host:port`, in any case).
+    pub fn login(&self, registry: &str) -> Option<&Login> {
+        self.logins.get(&registry.to_ascii_lowercase())
+    }
 }
 
 /// A user name and password for one registry (`Debug` shows the name
@@ -246,11 +260,15 @@ impl RawRegistries {
             if !password.is_empty() {
                 masked.push(password.clone());
             }
-            logins.insert(registry.clone(), Login { username, password });
+            logins.insert(registry.to_ascii_lowercase(), Login { username, password });
         }
         Ok(Registries {
             ca,
-            plain_http: self.plain_http.clone(),
+            plain_http: self
+                .plain_http
+                .iter()
+                .map(|r| r.to_ascii_lowercase())
+                .collect(),
             logins,
         })
     }

@@ -33,10 +33,10 @@ pub(super) async fn connect(
     op: RegistryOperation,
 ) -> Result<Connected, OciError> {
     let registry = reference.registry().to_string();
-    let listed = registries.plain_http.contains(&registry);
+    let listed = registries.plain(&registry);
     // The config's login first; else the Docker config's. A credential
     // helper is a process: run it off the async workers.
-    let auth = match registries.logins.get(&registry) {
+    let auth = match registries.login(&registry) {
         Some(login) => RegistryAuth::Basic(login.username.clone(), login.password.clone()),
         None => {
             let registry = registry.clone();
