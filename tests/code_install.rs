@@ -67,6 +67,14 @@ fn code_mode_installs_its_toolchains_on_a_fresh_machine() {
     let dir = temp_dir();
     let data = dir.path().join("data");
     let cache = dir.path().join("cache");
+    // What is fresh is the toolchains. The caches start with the compiled
+    // functions of both engines (`support::seed`): each interpreter is still
+    // built and compiled here, in seconds rather than a minute each.
+    crate::support::code::interpreters("python");
+    crate::support::code::interpreters("js");
+    for cache in [&cache, &dir.path().join("cache-2")] {
+        assert!(crate::support::seed::functions_into(cache));
+    }
     for (lang, code, tool, folder) in [
         (
             "python",

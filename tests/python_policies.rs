@@ -137,6 +137,12 @@ fn new_then_build_then_run_a_python_policy() {
         npm_entry("everything", "server-everything", &["stdio"]),
     )
     .unwrap();
+    // The new policy is compiled in this test's cache, CPython's functions
+    // looked up from the seed's.
+    crate::support::seed::into_seed(&python_wasm("plugins/fanout-python"));
+    assert!(crate::support::seed::functions_into(
+        &crate::support::seed::home_cache()
+    ));
     let (code, report, err) = run_granted(
         &cfg,
         wasm.as_os_str(),

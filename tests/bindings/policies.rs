@@ -81,6 +81,13 @@ fn a_python_policy_runs_on_generated_bindings() {
         .expect("weft build runs");
     assert!(out.status.success(), "weft build: {}", text(&out));
     let wasm = policy.join("typed.wasm");
+    // Compiled in this test's cache, CPython's functions from the seed's.
+    crate::support::seed::into_seed(&crate::support::python::python_wasm(
+        "plugins/fanout-python",
+    ));
+    assert!(crate::support::seed::functions_into(
+        &crate::support::seed::home_cache()
+    ));
     let output = run_typed(&cfg, &wasm, crate::support::python::BUILD_DEADLINE);
     // Python keeps the server's numbers as it sent them (integers here);
     // the Rust policy's `f64` fields print them as 36.0 and 82.0.

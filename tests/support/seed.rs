@@ -46,6 +46,17 @@ pub fn home_cache() -> PathBuf {
 /// Puts the compiled artifact of the component at `wasm` into `cache`,
 /// compiling it into the seed first if no test has yet.
 pub fn seed(wasm: &Path, cache: &Path) {
+    let (hex, bytes) = into_seed(wasm);
+    let _lock = lock();
+    if !copy_into(&hex, cache) {
+        // The test's cache already has a key of its own.
+        compile(cache, wasm, bytes);
+    }
+}
+
+/// Compiles the component at `wasm` into the seed unless a test already
+/// has; its SHA-256 (hex) and bytes.
+pub fn into_seed(wasm: &Path) -> (String, Vec<u8>) {
     let bytes = std::fs::read(wasm).unwrap_or_else(|e| panic!("{}: {e}", wasm.display()));
     let hex = hex_digest(&bytes);
     let _lock = lock();
@@ -58,10 +69,7 @@ pub fn seed(wasm: &Path, cache: &Path) {
             wasm.display()
         );
     }
-    if !copy_into(&hex, cache) {
-        // The test's cache already has a key of its own.
-        compile(cache, wasm, bytes);
-    }
+    (hex, bytes)
 }
 
 /// Compiles `bytes` (the component at `wasm`, a policy or an adapter)
@@ -104,6 +112,41 @@ pub fn copy_into(hex: &str, cache: &Path) -> bool {
     }
     for name in found {
         std::fs::copy(dir.join(&name), cache.join(&name)).expect("copy an artifact");
+    }
+    true
+}
+
+/// Copies the seed's compiled functions (with its key) into `cache`, for a
+/// test that compiles a component no other test has: one it has just built
+/// from a template, or an interpreter on a "fresh machine". Its Python or
+/// JavaScript engine's functions are then looked up (see weft's
+/// `sandbox::fncache`) and only its own are compiled: about 18 s of CPU
+/// instead of 50 for a Python component. The component itself is still
+/// compiled in the test's own cache, as the test means it to be. The seed
+/// holds an engine's functions once a component of its language is in it
+/// ([`into_seed`]). False when `cache` has a key of its own (it then
+/// compiles everything).
+pub fn functions_into(cache: &Path) -> bool {
+    let _lock = lock();
+    let dir = seed_dir();
+    let from = dir.join("functions");
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return false;
+    };
+    private_dir(cache);
+    let key = std::fs::read(dir.join(KEY_FILE)).expect("the seed's key");
+    match std::fs::read(cache.join(KEY_FILE)) {
+        Ok(own) if own != key => return false,
+        Ok(_) => {}
+        Err(_) => {
+            std::fs::copy(dir.join(KEY_FILE), cache.join(KEY_FILE)).expect("copy the seed's key");
+        }
+    }
+    let to = cache.join("functions");
+    private_dir(&to);
+    for entry in entries {
+        let entry = entry.expect("a seed function entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a compiled function");
     }
     true
 }
