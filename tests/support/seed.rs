@@ -101,14 +101,8 @@ pub fn copy_into(hex: &str, cache: &Path) -> bool {
     if found.is_empty() {
         return false;
     }
-    private_dir(cache);
-    let key = std::fs::read(dir.join(KEY_FILE)).expect("the seed's key");
-    match std::fs::read(cache.join(KEY_FILE)) {
-        Ok(own) if own != key => return false,
-        Ok(_) => {}
-        Err(_) => {
-            std::fs::copy(dir.join(KEY_FILE), cache.join(KEY_FILE)).expect("copy the seed's key");
-        }
+    if !share_key(&dir, cache) {
+        return false;
     }
     for name in found {
         std::fs::copy(dir.join(&name), cache.join(&name)).expect("copy an artifact");
@@ -133,14 +127,8 @@ pub fn functions_into(cache: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(&from) else {
         return false;
     };
-    private_dir(cache);
-    let key = std::fs::read(dir.join(KEY_FILE)).expect("the seed's key");
-    match std::fs::read(cache.join(KEY_FILE)) {
-        Ok(own) if own != key => return false,
-        Ok(_) => {}
-        Err(_) => {
-            std::fs::copy(dir.join(KEY_FILE), cache.join(KEY_FILE)).expect("copy the seed's key");
-        }
+    if !share_key(&dir, cache) {
+        return false;
     }
     let to = cache.join("functions");
     private_dir(&to);
@@ -149,6 +137,21 @@ pub fn functions_into(cache: &Path) -> bool {
         std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a compiled function");
     }
     true
+}
+
+/// Makes `cache` private and gives it the key of the seed `dir`; false
+/// when it has a key of its own (what the seed holds would not verify
+/// under it).
+fn share_key(dir: &Path, cache: &Path) -> bool {
+    private_dir(cache);
+    let key = std::fs::read(dir.join(KEY_FILE)).expect("the seed's key");
+    match std::fs::read(cache.join(KEY_FILE)) {
+        Ok(own) => own == key,
+        Err(_) => {
+            std::fs::copy(dir.join(KEY_FILE), cache.join(KEY_FILE)).expect("copy the seed's key");
+            true
+        }
+    }
 }
 
 /// The full hex SHA-256 of `bytes` (weft names artifacts by it).
