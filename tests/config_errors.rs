@@ -94,6 +94,18 @@ fn errors_give_file_line_column_and_key() {
              or 1h",
         ),
         (
+            "h2.toml",
+            "[settings]\npage_bytes = 512\n",
+            ":2:1: settings.page_bytes: 512 bytes is out of range\n  hint: use a page size from \
+             1KiB to 64MiB; the default is 64KiB",
+        ),
+        (
+            "h3.toml",
+            "[settings]\npage_bytes = \"65MiB\"\n",
+            ":2:1: settings.page_bytes: 68157440 bytes is out of range\n  hint: use a page size \
+             from 1KiB to 64MiB; the default is 64KiB",
+        ),
+        (
             "i.toml",
             "[servers.t]\ncommand = \"x\"\nurl = \"http://x\"\n",
             ":1:10: servers.t: has both `command` and `url`\n  hint: a server is either a local \

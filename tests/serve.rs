@@ -379,6 +379,54 @@ fn expose_modes_and_pagination() {
     );
 }
 
+/// `[settings] page_bytes` cuts `tools/list` by size (64 KiB by default):
+/// the Python SDK, paging in both eras, gets exactly the pages the rule
+/// gives and every tool once, in order; the MCP Inspector (the TypeScript
+/// SDK), which follows the cursors itself, gets the same tools as from one
+/// page.
+#[test]
+fn lists_are_paged_by_size_for_every_client() {
+    let (_whole_dir, whole) = setup("journal = false");
+    let (_paged_dir, paged) = setup("journal = false\npage_bytes = \"1KiB\"");
+    let (whole, paged) = (serve_http(&whole), serve_http(&paged));
+    let everything = inspector(&[&whole.url], &["--method", "tools/list"]);
+    let tools = everything["tools"].as_array().expect("tools").clone();
+    assert!(
+        everything.get("nextCursor").is_none(),
+        "the whole catalog fits in 64 KiB"
+    );
+    // The rule: a page ends before the tool that would take its tools,
+    // each with its comma, past 1,024 bytes; it holds one at least.
+    let mut pages: Vec<usize> = vec![];
+    let mut used = 0;
+    for tool in &tools {
+        let size = serde_json::to_string(tool).expect("json").len() + 1;
+        match pages.last_mut() {
+            Some(n) if used + size <= 1024 => {
+                *n += 1;
+                used += size;
+            }
+            _ => {
+                pages.push(1);
+                used = size;
+            }
+        }
+    }
+    assert!(pages.len() >= 3, "{pages:?}");
+    // The Inspector follows the cursors itself: the same tools, whole.
+    let walked = inspector(&[&paged.url], &["--method", "tools/list"]);
+    assert_eq!(walked["tools"].as_array(), Some(&tools));
+    let names: Vec<String> = tools
+        .iter()
+        .map(|t| t["name"].as_str().expect("a name").to_string())
+        .collect();
+    for mode in MODES {
+        let out = agent(&paged.url, mode, "basic", basic_arg());
+        assert_eq!(strings(&out["tools"]), names, "{mode}");
+        assert_eq!(out["pages"], pages.len(), "{mode}");
+    }
+}
+
 /// The MCP Inspector CLI, `--format json`, against a target.
 fn inspector(target: &[&str], method_args: &[&str]) -> Value {
     let launcher = tools()

@@ -158,6 +158,9 @@ pub struct Settings {
     pub expose: Expose,
     /// How many items one page of a list holds in `weft serve`.
     pub page_size: usize,
+    /// How many bytes of serialised items one page holds at most (a page
+    /// always holds one item, however large).
+    pub page_bytes: usize,
     /// How long `weft serve` waits for calls in flight when it is stopped.
     pub shutdown_timeout: Duration,
     /// The key file `weft keys` writes (hashes only).
@@ -291,6 +294,7 @@ impl Default for Settings {
             call_timeout: Duration::from_secs(60),
             expose: Expose::All,
             page_size: 1000,
+            page_bytes: 64 << 10,
             shutdown_timeout: Duration::from_secs(10),
             keys_file: PathBuf::from(tenant::DEFAULT_KEY_FILE),
             keys_notice: None,

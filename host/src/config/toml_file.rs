@@ -79,6 +79,12 @@ pub(super) struct RawSettings {
     /// How many items one page of `weft serve`'s lists holds: 1 to 100000.
     #[schemars(extend("default" = 1000))]
     page_size: Option<usize>,
+    /// How many bytes of serialised items one page of `weft serve`'s lists
+    /// holds at most: bytes, or a size such as "256KiB", from 1KiB to
+    /// 64MiB. A page ends before the item that would pass it (it always
+    /// holds one), so a client parses a large catalog a page at a time.
+    #[schemars(extend("default" = "64KiB"))]
+    page_bytes: Option<RawAmount>,
     /// How long `weft serve`, when stopped (SIGTERM), lets calls in flight
     /// finish before it stops every server: a duration, seconds or "10s".
     #[schemars(extend("default" = "10s"))]
@@ -269,6 +275,22 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
             .hint("use a page size from 1 to 100000"));
         }
         settings.page_size = n;
+    }
+    if let Some(m) = raw_settings.page_bytes.clone() {
+        let bytes = match m {
+            RawAmount::Number(n) => n,
+            RawAmount::Text(t) => super::parse_size(&t)
+                .map_err(|e| ConfigError::new(file, "settings.page_bytes", e.to_string()))?,
+        };
+        if !(1024..=64 << 20).contains(&bytes) {
+            return Err(ConfigError::new(
+                file,
+                "settings.page_bytes",
+                format!("{bytes} bytes is out of range"),
+            )
+            .hint("use a page size from 1KiB to 64MiB; the default is 64KiB"));
+        }
+        settings.page_bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
     if let Some(t) = &raw_settings.body_timeout {
         settings.body_timeout = t.resolve(file, "settings.body_timeout")?;

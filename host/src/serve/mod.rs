@@ -63,8 +63,9 @@ pub struct Gateway {
     loaded: Mutex<HashMap<String, Loaded>>,
     /// What agents see listed as tools: the given override, else `[settings] expose`.
     pub expose: Expose,
-    /// How many items one page of a list holds (`[settings] page_size`, default 1000).
-    pub page_size: usize,
+    /// How much one page of a list holds (`[settings] page_size` and
+    /// `page_bytes`: 1000 items, 64 KiB by default).
+    pub page: view::page::PageLimit,
     lot: call::ParkingLot,
     /// Which server instance made each task (tasks extension), by tenant
     /// and task id.
@@ -99,7 +100,11 @@ impl Gateway {
     /// A gateway over a started hub. `expose` overrides the config's.
     pub fn new(hub: Hub, expose: Option<Expose>) -> Arc<Gateway> {
         let settings = &hub.config().settings;
-        let (expose, page_size) = (expose.unwrap_or(settings.expose), settings.page_size);
+        let expose = expose.unwrap_or(settings.expose);
+        let page = view::page::PageLimit {
+            items: settings.page_size,
+            bytes: settings.page_bytes,
+        };
         let (runner, sandbox_error) = match Sandbox::shared() {
             Ok(s) => (Some(Runner::new(hub.clone(), s)), None),
             Err(e) => (None, Some(e)),
@@ -110,7 +115,7 @@ impl Gateway {
             sandbox_error,
             loaded: Mutex::default(),
             expose,
-            page_size,
+            page,
             lot: call::ParkingLot::default(),
             subs: subs::Subscriptions::default(),
             peers: peers::Peers::default(),

@@ -55,7 +55,7 @@ impl Session {
 
     /// One page of a catalog list (resources, templates or prompts): the
     /// entries on servers the caller may reach, each under its exposed name.
-    pub(in crate::serve) fn visible_page<T: Clone>(
+    pub(in crate::serve) fn visible_page<T: Clone + serde::Serialize>(
         &self,
         caller: &Caller,
         entries: &[crate::catalog::Entry<T>],
@@ -68,7 +68,7 @@ impl Session {
             .map(expose)
             .collect();
         let cursor = params.as_ref().and_then(|p| p.cursor.as_deref());
-        crate::serve::view::page::page(all, cursor, self.gw.page_size)
+        crate::serve::view::page::page(all, cursor, self.gw.page)
     }
 
     /// Who this request is for: the caller the HTTP layer authenticated,

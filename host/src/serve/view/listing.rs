@@ -122,7 +122,7 @@ pub fn page_for(
 ) -> Result<ListToolsResult, ErrorData> {
     let code = gw.code_for(caller).map(|(_, settings)| settings);
     let all = tools::exposed(catalog, policies, gw.expose, caller, code);
-    let (items, next) = page(all, cursor, gw.page_size)?;
+    let (items, next) = page(all, cursor, gw.page)?;
     let mut result = ListToolsResult::with_all_items(items);
     result.next_cursor = next;
     Ok(result)
