@@ -421,7 +421,9 @@ def prose(raw):
         f" round trip with that client {v(raw, '4', 'HTTP round trip (GET /health, lean client) p50')}"
         " (figures only, not a target)."
         " weft's own CPU per proxied call"
-        f" (user + system, from `/proc`): {shown(cpu)}."
+        f" (user + system, from `/proc`): {shown(cpu)};"
+        " its context switches per call (every thread, voluntary and not):"
+        f" {v(raw, '4', 'weft context switches per call (plain HTTP client)')}."
         f" Profile: {profile_text(raw, 'gateway')}.",
         "- **In front of a streamable-HTTP upstream** (server-everything, rmcp client, c = 16),"
         f" weft's calls/s over the server's own: {v(raw, '4', 'weft → HTTP / direct HTTP calls/s c=16')}"

@@ -217,6 +217,28 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Context switches (voluntary and not) of every thread a process has now,
+/// so far: the number of times its threads went to sleep or were put off
+/// a core. A thread that has ended is no longer counted.
+fn context_switches(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return f64::NAN;
+    };
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total as f64
+}
+
 /// Whether `WEFT_BENCH_PARTS` selects this part (every part when unset).
 fn part(name: &str) -> bool {
     std::env::var("WEFT_BENCH_PARTS")
@@ -385,10 +407,22 @@ async fn stdio_part(
     )
     .await;
     let cpu_before = cpu_seconds(weft_stdio.0.id());
+    let switches_before = context_switches(weft_stdio.0.id());
     let plain = Arc::new(plain_caller(&url));
     let via_plain = measure_shared("weft → stdio, plain HTTP client", &plain).await;
     let cpu_per_call =
         (cpu_seconds(weft_stdio.0.id()) - cpu_before) * 1e6 / CALLS_PER_MEASURE as f64;
+    let switches_per_call =
+        (context_switches(weft_stdio.0.id()) - switches_before) / CALLS_PER_MEASURE as f64;
+    record::figure(
+        "4",
+        "weft context switches per call (plain HTTP client)",
+        switches_per_call,
+        "switches",
+    );
+    println!(
+        "weft's context switches per call (every thread, voluntary and not, plain HTTP client): {switches_per_call:.1}"
+    );
     record::figure(
         "4",
         "weft CPU per call (plain HTTP client)",
