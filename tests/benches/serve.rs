@@ -136,9 +136,18 @@ async fn peer(
     let client = if name == "mcp-hub" {
         // mcp-hub serves the legacy HTTP+SSE transport at /mcp (GET for
         // the event stream, POST /messages); weft's own client for it.
-        let transport = weft::transport::legacy_sse(&url, &Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("cannot open mcp-hub's event stream: {e}"));
+        // It binds its port before its hub is up, and answers 500 to the
+        // event stream until then: retried until it opens, for a minute.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let transport = loop {
+            match weft::transport::legacy_sse(&url, &Default::default()).await {
+                Ok(t) => break t,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot open mcp-hub's event stream: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        };
         ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"))
