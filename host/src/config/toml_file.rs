@@ -277,11 +277,8 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         settings.page_size = n;
     }
     if let Some(m) = raw_settings.page_bytes.clone() {
-        let bytes = match m {
-            RawAmount::Number(n) => n,
-            RawAmount::Text(t) => super::parse_size(&t)
-                .map_err(|e| ConfigError::new(file, "settings.page_bytes", e.to_string()))?,
-        };
+        let bytes = super::policy::amount_bytes(m)
+            .map_err(|e| ConfigError::new(file, "settings.page_bytes", e.to_string()))?;
         if !(1024..=64 << 20).contains(&bytes) {
             return Err(ConfigError::new(
                 file,
@@ -296,11 +293,8 @@ pub(super) fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         settings.body_timeout = t.resolve(file, "settings.body_timeout")?;
     }
     if let Some(m) = raw_settings.max_body.clone() {
-        let bytes = match m {
-            RawAmount::Number(n) => n,
-            RawAmount::Text(t) => super::parse_size(&t)
-                .map_err(|e| ConfigError::new(file, "settings.max_body", e.to_string()))?,
-        };
+        let bytes = super::policy::amount_bytes(m)
+            .map_err(|e| ConfigError::new(file, "settings.max_body", e.to_string()))?;
         if bytes < 1024 {
             return Err(ConfigError::new(
                 file,
