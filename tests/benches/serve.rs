@@ -61,6 +61,7 @@ use support::*;
 mod callers;
 mod lean;
 mod measure;
+mod placement;
 use callers::{Caller, KeepAlive, plain_caller};
 use measure::{
     Row, added_latency, lean_added_latency, load, measure, measure_interleaved, measure_shared,
@@ -468,6 +469,7 @@ async fn stdio_part(
         plain_via - plain_direct,
     );
     lean_added_latency(&url, everything).await;
+    placement::by_placement(&url, everything, weft_stdio.0.id()).await;
     // The keep-alive client a new user writes.
     let keepalive = KeepAlive::connect(&url)
         .await
