@@ -16,7 +16,7 @@ use crate::record;
 use super::callers::Caller;
 use super::lean::{LeanHttp, LeanStdio};
 use super::measure::{added_latency, load};
-use super::{LATENCY_CALLS, LOAD_CALLS, cpu_seconds};
+use super::{LATENCY_CALLS, LOAD_CALLS, context_switches, cpu_seconds};
 
 /// The threads of `pid` and of every process below it.
 fn threads_under(pid: u32) -> Vec<i32> {
@@ -81,7 +81,7 @@ fn all_cpus() -> Vec<usize> {
 
 /// Lean echo calls through weft (`weft` is its pid, `url` its endpoint)
 /// against a server-everything of the load generator's own, the bare round
-/// trip, and weft's CPU per call, in three placements: every process on
+/// trip, and weft's CPU and context switches per call, in three placements: every process on
 /// core 0; weft and its server on core 0, the load generator and its own
 /// server on core 1; and weft alone on core 0, so that every hop crosses
 /// cores. Records and prints each.
@@ -107,9 +107,11 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         for child in children(weft) {
             pin(child, &[server]);
         }
-        let cpu_before = cpu_seconds(weft);
+        let (cpu_before, switches_before) = (cpu_seconds(weft), context_switches(weft));
         load(&lean, 1, LATENCY_CALLS).await;
         let cpu_per_call = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
+        let switches_per_call =
+            (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
         let (via, direct_p50) = added_latency(&lean, &direct).await;
         let (_, round_trip) = added_latency(&lean, &health).await;
         record::figure(
@@ -130,9 +132,16 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
             cpu_per_call,
             "µs",
         );
+        record::figure(
+            "4",
+            &format!("weft context switches per call (lean client, {label})"),
+            switches_per_call,
+            "switches",
+        );
         println!(
             "{label}: added p50 {:+.0} µs ({via:.0} through weft, {direct_p50:.0} direct); \
-             bare round trip {round_trip:.0} µs; weft's CPU per call {cpu_per_call:.0} µs",
+             bare round trip {round_trip:.0} µs; weft's CPU per call {cpu_per_call:.0} µs, \
+             context switches per call {switches_per_call:.2}",
             via - direct_p50
         );
     }
