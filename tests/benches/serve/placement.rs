@@ -110,8 +110,7 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         let (cpu_before, switches_before) = (cpu_seconds(weft), context_switches(weft));
         load(&lean, 1, LATENCY_CALLS).await;
         let cpu_per_call = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
-        let switches_per_call =
-            (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
+        let switches_per_call = (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
         let (via, direct_p50) = added_latency(&lean, &direct).await;
         let (_, round_trip) = added_latency(&lean, &health).await;
         record::figure(
