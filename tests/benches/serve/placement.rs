@@ -2,11 +2,11 @@
 //! process on one core; weft beside its server and the load generator on
 //! the other core; weft alone, so that every hop crosses cores.
 //!
-//! On a small VM a wake-up that crosses cores costs far more than weft's
-//! own work on a call (an inter-processor interrupt, which a VM pays for
-//! with an exit), and the kernel places the processes differently from run
-//! to run: the bare round trip has read anywhere from 21 to 94 µs. Pinned,
-//! the two placements give two stable figures, and on one core the latency
+//! On a small VM a wake-up that crosses cores costs more than weft's own
+//! work on a call (an inter-processor interrupt, which a VM pays for with
+//! an exit), and the kernel places the processes differently from run to
+//! run: the bare round trip has read anywhere from 11 to 94 µs. Pinned,
+//! each placement gives a steadier figure, and on one core the latency
 //! weft adds is its own work plus cheap wake-ups.
 
 use std::sync::Arc;
@@ -81,10 +81,10 @@ fn all_cpus() -> Vec<usize> {
 
 /// Lean echo calls through weft (`weft` is its pid, `url` its endpoint)
 /// against a server-everything of the load generator's own, the bare round
-/// trip, and weft's CPU and context switches per call, in three placements: every process on
-/// core 0; weft and its server on core 0, the load generator and its own
-/// server on core 1; and weft alone on core 0, so that every hop crosses
-/// cores. Records and prints each.
+/// trip, and weft's CPU and context switches per call, in three
+/// placements: every process on core 0; weft and its server on core 0,
+/// the load generator and its own server on core 1; and weft alone on
+/// core 0, so that every hop crosses cores. Records and prints each.
 pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: u32) {
     let cpus = all_cpus();
     if cpus.len() < 2 {
