@@ -27,9 +27,12 @@ pub(super) const PLAIN_BODY: &str = concat!(
 const MAX_ANSWER: usize = 1 << 20;
 
 /// One keep-alive connection and the request it sends, unchanged, on
-/// every call.
+/// every call; or, [`LeanHttp::fresh`], a new connection for every call
+/// (as rmcp's default HTTP client does).
 pub(super) struct LeanHttp {
     stream: TcpStream,
+    /// Where to connect when every call has a connection of its own.
+    fresh: Option<String>,
     request: Vec<u8>,
     buf: Vec<u8>,
     /// What the answer's body must contain.
@@ -43,12 +46,12 @@ impl LeanHttp {
             .and_then(|rest| rest.split('/').next())
             .unwrap_or_else(|| panic!("not an http:// URL: {url}"))
             .to_string();
-        let stream = TcpStream::connect(&authority)
+        let stream = connect(&authority)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {authority}: {e}"));
-        stream.set_nodelay(true).expect("TCP_NODELAY");
         LeanHttp {
             stream,
+            fresh: None,
             request: request(&authority).into_bytes(),
             buf: Vec::with_capacity(8192),
             expect,
@@ -85,8 +88,23 @@ impl LeanHttp {
         .await
     }
 
+    /// The same requests, each on a connection of its own: the one before
+    /// is closed when the next opens.
+    pub(super) fn fresh(mut self) -> Self {
+        let authority = self
+            .stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|e| panic!("the connection has no peer: {e}"));
+        self.fresh = Some(authority);
+        self
+    }
+
     /// One request and its whole answer (a `content-length` body).
     pub(super) async fn call(&mut self) -> Result<(), String> {
+        if let Some(authority) = &self.fresh {
+            self.stream = connect(authority).await.map_err(|e| e.to_string())?;
+        }
         self.stream
             .write_all(&self.request)
             .await
@@ -129,6 +147,13 @@ impl LeanHttp {
             return Ok(());
         }
     }
+}
+
+/// A new connection to `authority` with `TCP_NODELAY`.
+async fn connect(authority: &str) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// A server over stdio, spoken to in JSON-RPC lines.

@@ -81,10 +81,11 @@ fn all_cpus() -> Vec<usize> {
 
 /// Lean echo calls through weft (`weft` is its pid, `url` its endpoint)
 /// against a server-everything of the load generator's own, the bare round
-/// trip, and weft's CPU and context switches per call, in three
-/// placements: every process on core 0; weft and its server on core 0,
-/// the load generator and its own server on core 1; and weft alone on
-/// core 0, so that every hop crosses cores. Records and prints each.
+/// trip, weft's CPU and context switches per call, and what a new
+/// connection for each request costs, in three placements: every process
+/// on core 0; weft and its server on core 0, the load generator and its
+/// own server on core 1; and weft alone on core 0, so that every hop
+/// crosses cores. Records and prints each.
 pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: u32) {
     let cpus = all_cpus();
     if cpus.len() < 2 {
@@ -94,6 +95,7 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
     let me = std::process::id();
     let lean = Arc::new(Caller::LeanHttp(LeanHttp::call_echo(url).await.into()));
     let health = Arc::new(Caller::LeanHttp(LeanHttp::health(url).await.into()));
+    let fresh = Arc::new(Caller::LeanHttp(LeanHttp::health(url).await.fresh().into()));
     let direct = Arc::new(Caller::LeanStdio(LeanStdio::start(everything).await.into()));
     load(&direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
     for (label, generator, server) in [
@@ -113,6 +115,27 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         let switches_per_call = (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
         let (via, direct_p50) = added_latency(&lean, &direct).await;
         let (_, round_trip) = added_latency(&lean, &health).await;
+        // What a new connection for every request (rmcp's default HTTP
+        // client) costs: the same `GET /health`, kept alive and not.
+        let cpu_before = cpu_seconds(weft);
+        load(&fresh, 1, LATENCY_CALLS).await;
+        let cpu_fresh = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
+        let cpu_before = cpu_seconds(weft);
+        load(&health, 1, LATENCY_CALLS).await;
+        let cpu_kept = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
+        let (fresh_p50, _) = added_latency(&fresh, &health).await;
+        record::figure(
+            "4",
+            &format!("HTTP round trip on a new connection (GET /health, lean client, {label}) p50"),
+            fresh_p50,
+            "µs",
+        );
+        record::figure(
+            "4",
+            &format!("weft CPU per new connection (GET /health, {label})"),
+            cpu_fresh - cpu_kept,
+            "µs",
+        );
         record::figure(
             "4",
             &format!("weft added p50 (lean clients, {label})"),
@@ -140,8 +163,11 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         println!(
             "{label}: added p50 {:+.0} µs ({via:.0} through weft, {direct_p50:.0} direct); \
              bare round trip {round_trip:.0} µs; weft's CPU per call {cpu_per_call:.0} µs, \
-             context switches per call {switches_per_call:.2}",
-            via - direct_p50
+             context switches per call {switches_per_call:.2}; GET /health on a new connection \
+             {fresh_p50:.0} µs, weft's CPU per new connection {:.0} µs ({cpu_fresh:.0} against \
+             {cpu_kept:.0} kept alive)",
+            via - direct_p50,
+            cpu_fresh - cpu_kept
         );
     }
     pin(me, &cpus);
