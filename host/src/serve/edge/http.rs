@@ -304,6 +304,14 @@ pub async fn serve_http(
     let app = front(gw, &options, stop.clone());
     super::keywatch::spawn(app.0.edge.clone(), stop.clone());
     on_bound(bound);
-    super::listener::serve(listener, app, limits, stop).await;
+    // The accept loop is a task of its own, so that a connection's task
+    // starts on the worker that accepted it. Awaited here instead, it ran
+    // wherever this future runs: for `weft serve`, the main thread's
+    // `block_on`, and every new connection cost a wake-up of that thread
+    // and one of a worker. Dropping this future still stops the loop.
+    let accepting = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(super::listener::serve(
+        listener, app, limits, stop,
+    )));
+    accepting.await.context("the HTTP listener stopped")?;
     Ok(())
 }
