@@ -438,7 +438,7 @@ def prose(raw):
         " per lean call, one at a time:"
         f" {v(raw, '4', 'weft context switches per call (lean client, one core)')},"
         f" {v(raw, '4', 'weft context switches per call (lean client, weft beside its server)')} and"
-        f" {v(raw, '4', 'weft context switches per call (lean client, every hop across cores)')}.
+        f" {v(raw, '4', 'weft context switches per call (lean client, every hop across cores)')}."
         " A new connection for every request, as rmcp's default HTTP client opens, takes the"
         " bare round trip to"
         f" {v(raw, '4', 'HTTP round trip on a new connection (GET /health, lean client, one core) p50')}"
