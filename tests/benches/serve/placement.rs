@@ -23,22 +23,14 @@ fn threads_under(pid: u32) -> Vec<i32> {
     let mut out = Vec::new();
     let mut pending = vec![pid];
     while let Some(p) = pending.pop() {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-            continue;
-        };
-        for task in tasks.flatten() {
-            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
-                continue;
-            };
-            out.push(tid);
-            let children =
-                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-            pending.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|c| c.parse::<u32>().ok()),
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            out.extend(
+                tasks
+                    .flatten()
+                    .filter_map(|task| task.file_name().to_str()?.parse::<i32>().ok()),
             );
         }
+        pending.extend(children(p));
     }
     out
 }
@@ -72,6 +64,14 @@ fn children(pid: u32) -> Vec<u32> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// weft's CPU (user and system) per call over [`LATENCY_CALLS`]
+/// sequential calls of `caller`, in µs.
+async fn weft_cpu(weft: u32, caller: &Arc<Caller>) -> f64 {
+    let before = cpu_seconds(weft);
+    load(caller, 1, LATENCY_CALLS).await;
+    (cpu_seconds(weft) - before) * 1e6 / LATENCY_CALLS as f64
 }
 
 /// Every core of this machine.
@@ -109,20 +109,15 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         for child in children(weft) {
             pin(child, &[server]);
         }
-        let (cpu_before, switches_before) = (cpu_seconds(weft), context_switches(weft));
-        load(&lean, 1, LATENCY_CALLS).await;
-        let cpu_per_call = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
+        let switches_before = context_switches(weft);
+        let cpu_per_call = weft_cpu(weft, &lean).await;
         let switches_per_call = (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
         let (via, direct_p50) = added_latency(&lean, &direct).await;
         let (_, round_trip) = added_latency(&lean, &health).await;
         // What a new connection for every request (rmcp's default HTTP
         // client) costs: the same `GET /health`, kept alive and not.
-        let cpu_before = cpu_seconds(weft);
-        load(&fresh, 1, LATENCY_CALLS).await;
-        let cpu_fresh = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
-        let cpu_before = cpu_seconds(weft);
-        load(&health, 1, LATENCY_CALLS).await;
-        let cpu_kept = (cpu_seconds(weft) - cpu_before) * 1e6 / LATENCY_CALLS as f64;
+        let cpu_fresh = weft_cpu(weft, &fresh).await;
+        let cpu_kept = weft_cpu(weft, &health).await;
         let (fresh_p50, _) = added_latency(&fresh, &health).await;
         record::figure(
             "4",
