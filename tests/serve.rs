@@ -383,7 +383,7 @@ fn expose_modes_and_pagination() {
 /// the Python SDK, paging in both eras, gets exactly the pages the rule
 /// gives and every tool once, in order; the MCP Inspector (the TypeScript
 /// SDK), which follows the cursors itself, gets the same tools as from one
-/// page.
+/// page. Every page is served from the serialised lists.
 #[test]
 fn lists_are_paged_by_size_for_every_client() {
     let (_whole_dir, whole) = setup("journal = false");
@@ -425,6 +425,19 @@ fn lists_are_paged_by_size_for_every_client() {
         assert_eq!(strings(&out["tools"]), names, "{mode}");
         assert_eq!(out["pages"], pages.len(), "{mode}");
     }
+    // Every page, to both SDKs and in both eras (the Inspector and the
+    // Python SDK's legacy mode in a session), was served from the
+    // serialised lists (`serve/view/listing.rs`), not through rmcp.
+    let base = paged.url.trim_end_matches("/mcp");
+    let listed =
+        tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(crate::direct_call::posts(
+                &reqwest::Client::new(),
+                base,
+                "listed",
+            ));
+    assert_eq!(listed, 3 * pages.len() as u64, "{pages:?}");
 }
 
 /// The MCP Inspector CLI, `--format json`, against a target.

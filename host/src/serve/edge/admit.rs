@@ -363,11 +363,16 @@ where
                 )
                 .await;
         }
-        // A stateless tools/list is answered from the catalog's
-        // serialised list (see `crate::serve::view::listing`).
-        if method.as_deref() == Some("tools/list") {
+        // A plain tools/list, stateless or in a session this replica
+        // holds, is answered from the catalog's serialised list (see
+        // `crate::serve::view::listing`).
+        if method.as_deref() == Some("tools/list")
+            && let Some(listing) =
+                crate::serve::view::listing::cacheable_request(&parts.headers, &bytes)
+            && held_here(edge, listing.session.as_deref()).await
+        {
             let caller = caller_of(&parts, tenants);
-            listed = crate::serve::view::listing::answer(gw, &caller, &parts.headers, &bytes);
+            listed = crate::serve::view::listing::answer(gw, &caller, listing);
         }
         // A plain stateless tools/call is answered here (see
         // `crate::serve::calls::direct`).
@@ -454,6 +459,21 @@ fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> 
                 Caller::nobody()
             }
         })
+}
+
+/// Whether `session` (if any) is one rmcp holds on this replica: one it
+/// does not is left to rmcp, to restore from the shared store or to end
+/// with 404.
+async fn held_here(edge: &Edge, session: Option<&str>) -> bool {
+    use rmcp::transport::streamable_http_server::session::SessionManager;
+    match session {
+        None => true,
+        Some(id) => edge
+            .sessions
+            .has_session(&id.to_string().into())
+            .await
+            .unwrap_or(false),
+    }
 }
 
 /// The `Mcp-Session-Id` header, if any.

@@ -1,7 +1,8 @@
 //! `tools/list` served as bytes: each catalog version's tool list is
-//! serialised once per audience and page, and a stateless (2026-07-28)
-//! `tools/list` over HTTP is answered from those bytes without passing
-//! through rmcp's service.
+//! serialised once per audience, page and [`Form`], and a `tools/list`
+//! over HTTP is answered from those bytes without passing through rmcp's
+//! service: a stateless (2026-07-28) one, and one in a handshake-era
+//! session this replica holds.
 //!
 //! An audience is the owner (a weft without tenants) or one configured
 //! tenant: what a list holds depends only on the catalog, the tenant's view
@@ -12,9 +13,11 @@
 //! cached), so a new catalog version misses, and the pages of a version
 //! no longer in use are dropped on the next miss.
 //!
-//! Only a request that rmcp would serve statelessly, and that is
+//! Only a request whose answer cannot differ from rmcp's, and that is
 //! unmistakably well formed, takes this path ([`cacheable_request`]);
-//! anything else goes on to rmcp, which answers as it always has.
+//! anything else goes on to rmcp, which answers as it always has. A
+//! session's list is the same JSON-RPC message rmcp sends, in the same
+//! event stream form ([`answer`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,20 +47,32 @@ enum Audience {
     Tenant(String),
 }
 
+/// How a list is written for the era that asked: rmcp adds the cache
+/// hints (`ttlMs`, `cacheScope`) for a 2026-07-28 request, and leaves out
+/// `resultType: "complete"` for a handshake-era session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    Stateless,
+    Session,
+}
+
+/// A page's key: whose list, in which form, at which cursor.
+type Key = (Audience, Form, Option<String>);
+
 /// The serialised `tools/list` results of the catalogs in use.
 #[derive(Default)]
 pub struct Lists {
     slots: Mutex<Vec<Slot>>,
 }
 
-/// One catalog's pages, by audience and cursor.
+/// One catalog's pages, by audience, form and cursor.
 struct Slot {
     catalog: Arc<Catalog>,
-    pages: HashMap<(Audience, Option<String>), Bytes>,
+    pages: HashMap<Key, Bytes>,
 }
 
 impl Lists {
-    fn get(&self, catalog: &Arc<Catalog>, key: &(Audience, Option<String>)) -> Option<Bytes> {
+    fn get(&self, catalog: &Arc<Catalog>, key: &Key) -> Option<Bytes> {
         let slots = self.slots.lock();
         slots
             .iter()
@@ -67,7 +82,7 @@ impl Lists {
 
     /// Keeps `bytes` for `catalog`, and forgets the catalogs nobody else
     /// holds any more (replaced by a newer version).
-    fn put(&self, catalog: &Arc<Catalog>, key: (Audience, Option<String>), bytes: Bytes) {
+    fn put(&self, catalog: &Arc<Catalog>, key: Key, bytes: Bytes) {
         let mut slots = self.slots.lock();
         slots.retain(|s| Arc::ptr_eq(&s.catalog, catalog) || Arc::strong_count(&s.catalog) > 1);
         let slot = match slots.iter().position(|s| Arc::ptr_eq(&s.catalog, catalog)) {
@@ -128,13 +143,13 @@ pub fn page_for(
     Ok(result)
 }
 
-/// The serialised result of `tools/list` at `cursor` for `caller`: from
-/// the cache when it is there, else built (and kept, when the caller's
-/// list may be). `None` when the cursor is refused (rmcp then answers
-/// with the error).
-fn result_bytes(gw: &Gateway, caller: &Caller, cursor: Option<&str>) -> Option<Bytes> {
+/// The serialised result of `tools/list` at `cursor` for `caller`, in
+/// `form`: from the cache when it is there, else built (and kept, when
+/// the caller's list may be). `None` when the cursor is refused (rmcp
+/// then answers with the error).
+fn result_bytes(gw: &Gateway, caller: &Caller, form: Form, cursor: Option<&str>) -> Option<Bytes> {
     let catalog = gw.hub.catalog_for(caller);
-    let key = audience(gw, caller).map(|a| (a, cursor.map(str::to_string)));
+    let key = audience(gw, caller).map(|a| (a, form, cursor.map(str::to_string)));
     if let Some(key) = &key
         && let Some(bytes) = gw.lists.get(&catalog, key)
     {
@@ -145,7 +160,12 @@ fn result_bytes(gw: &Gateway, caller: &Caller, cursor: Option<&str>) -> Option<B
         ServerResult::ListToolsResult(page_for(gw, &catalog, caller, &policies, cursor).ok()?);
     // What rmcp's server adds for a 2026-07-28 peer (`ttlMs: 0`,
     // `cacheScope: "private"`), which that era requires.
-    result.fill_missing_cache_hints();
+    // A handshake-era peer gets the shape from before that era, without
+    // `resultType: "complete"`, as rmcp's handler writes it.
+    match form {
+        Form::Stateless => result.fill_missing_cache_hints(),
+        Form::Session => result.strip_result_type_for_legacy_peer(),
+    }
     let bytes = Bytes::from(serde_json::to_vec(&result).ok()?);
     if let Some(key) = key {
         gw.lists.put(&catalog, key, bytes.clone());
@@ -153,21 +173,50 @@ fn result_bytes(gw: &Gateway, caller: &Caller, cursor: Option<&str>) -> Option<B
     Some(bytes)
 }
 
-/// The id of a stateless `tools/list` request rmcp would serve as one JSON
-/// answer, and its cursor; `None` for anything else (a session's request,
-/// other methods, missing or contradicting protocol headers or metadata).
-pub fn cacheable_request(
-    headers: &http::HeaderMap,
-    body: &[u8],
-) -> Option<(RequestId, Option<String>)> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let version = ProtocolVersion::V_2026_07_28;
-    if headers.contains_key("mcp-session-id")
-        || headers.contains_key("mcp-name")
-        || header("mcp-protocol-version") != Some(version.as_str())
-        || header("mcp-method") != Some("tools/list")
-        || !accepts_both(headers)
-        || !header(http::header::CONTENT_TYPE.as_str()).is_some_and(is_json)
+/// A `tools/list` this path answers: its id, its cursor, its form, and
+/// the session it names (a session's list is answered only once the
+/// session is known to be this replica's).
+#[derive(Debug, PartialEq)]
+pub struct Listing {
+    pub id: RequestId,
+    pub cursor: Option<String>,
+    pub form: Form,
+    pub session: Option<String>,
+}
+
+/// The `tools/list` in `body`, when rmcp would answer it as a plain list
+/// (see the module doc); `None` for anything else: other methods, a
+/// protocol header rmcp refuses, metadata that contradicts the era, a
+/// progress token in a session.
+pub fn cacheable_request(headers: &http::HeaderMap, body: &[u8]) -> Option<Listing> {
+    let session = match one(headers, "mcp-session-id") {
+        Some(Some(id)) if !id.is_empty() => Some(id.to_string()),
+        None => None,
+        _ => return None,
+    };
+    if !accepts_both(headers)
+        || !header(headers, http::header::CONTENT_TYPE.as_str()).is_some_and(is_json)
+    {
+        return None;
+    }
+    let stateless = ProtocolVersion::V_2026_07_28;
+    let form = match (&session, one(headers, "mcp-protocol-version")) {
+        (None, Some(Some(v))) if v == stateless.as_str() => Form::Stateless,
+        // rmcp takes a session's request in the handshake era when its
+        // header names a version it knows from before 2026-07-28, or
+        // when it has none (2025-03-26, then).
+        (Some(_), None) => Form::Session,
+        (Some(_), Some(Some(v)))
+            if ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .any(|known| known.as_str() == v && known.has_initialize()) =>
+        {
+            Form::Session
+        }
+        _ => return None,
+    };
+    if form == Form::Stateless
+        && (headers.contains_key("mcp-name") || header(headers, "mcp-method") != Some("tools/list"))
     {
         return None;
     }
@@ -178,13 +227,42 @@ pub fn cacheable_request(
         return None;
     };
     let meta = request.request.get_meta();
-    if meta.protocol_version() != Some(version.clone())
-        || !meta.missing_required_keys(&version).is_empty()
-    {
+    let fits = match form {
+        Form::Stateless => {
+            meta.protocol_version() == Some(stateless.clone())
+                && meta.missing_required_keys(&stateless).is_empty()
+        }
+        // A per-request version would have rmcp check it; a progress
+        // token is left to rmcp, which ignores it for a list.
+        Form::Session => meta.protocol_version().is_none() && meta.get_progress_token().is_none(),
+    };
+    if !fits {
         return None;
     }
     let cursor = list.params.as_ref().and_then(|p| p.cursor.clone());
-    Some((request.id, cursor))
+    Some(Listing {
+        id: request.id,
+        cursor,
+        form,
+        session,
+    })
+}
+
+/// The value of header `name`: `None` when absent, `Some(None)` when it
+/// is there more than once or is not text.
+fn one<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Option<&'h str>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    Some(if values.next().is_some() {
+        None
+    } else {
+        first.to_str().ok()
+    })
+}
+
+/// The first value of header `name`, if it is text.
+fn header<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Whether a `Content-Type` is JSON.
@@ -205,42 +283,51 @@ pub(in crate::serve) fn accepts_both(headers: &http::HeaderMap) -> bool {
     types.contains(&"application/json") && types.contains(&"text/event-stream")
 }
 
-/// The answer to a stateless `tools/list` from the cached bytes, or `None`
-/// to let rmcp answer.
-pub fn answer(
-    gw: &Gateway,
-    caller: &Caller,
-    headers: &http::HeaderMap,
-    body: &[u8],
-) -> Option<Response> {
-    let (id, cursor) = cacheable_request(headers, body)?;
-    let result = result_bytes(gw, caller, cursor.as_deref())?;
-    let id = serde_json::to_vec(&id).ok()?;
-    let mut out = Vec::with_capacity(result.len() + id.len() + 40);
+/// The answer to `listing` (from [`cacheable_request`]) from the cached
+/// bytes, or `None` to let rmcp answer: one JSON body when stateless, and
+/// in a session one event with the message, the form rmcp answers a
+/// session's request in (without its priming event: the answer is
+/// whole, and an id rmcp's session does not know could not be resumed).
+pub fn answer(gw: &Gateway, caller: &Caller, listing: Listing) -> Option<Response> {
+    let result = result_bytes(gw, caller, listing.form, listing.cursor.as_deref())?;
+    let id = serde_json::to_vec(&listing.id).ok()?;
+    let mut out = Vec::with_capacity(result.len() + id.len() + 48);
+    let (content_type, head, tail): (_, &[u8], &[u8]) = match listing.form {
+        Form::Stateless => ("application/json", b"", b""),
+        // Compact JSON has no line break: it is one `data:` line.
+        Form::Session => ("text/event-stream", b"data: ", b"\n\n"),
+    };
+    out.extend_from_slice(head);
     out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
     out.extend_from_slice(&id);
     out.extend_from_slice(br#","result":"#);
     out.extend_from_slice(&result);
     out.push(b'}');
+    out.extend_from_slice(tail);
     let len = out.len();
-    Response::builder()
+    let mut response = Response::builder()
         .status(http::StatusCode::OK)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::CONTENT_LENGTH, len)
-        .body(Body::from(out))
-        .ok()
+        .header(http::header::CONTENT_TYPE, content_type)
+        .header(http::header::CONTENT_LENGTH, len);
+    if listing.form == Form::Session {
+        // The headers rmcp's event streams carry.
+        response = response
+            .header(http::header::CACHE_CONTROL, "no-cache")
+            .header("x-accel-buffering", "no");
+    }
+    response.body(Body::from(out)).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn key(a: Audience) -> (Audience, Option<String>) {
-        (a, None)
+    fn key(a: Audience) -> Key {
+        (a, Form::Stateless, None)
     }
 
     #[test]
-    fn pages_are_kept_per_audience_and_per_catalog_version() {
+    fn pages_are_kept_per_audience_form_and_catalog_version() {
         let lists = Lists::default();
         let v1 = Arc::new(Catalog::default());
         let a = key(Audience::Tenant("a".into()));
@@ -250,11 +337,13 @@ mod tests {
         assert_eq!(lists.get(&v1, &a).as_deref(), Some(&b"A"[..]));
         assert_eq!(lists.get(&v1, &b).as_deref(), Some(&b"B"[..]));
         assert_eq!(lists.get(&v1, &key(Audience::Owner)), None);
-        // Another cursor is another page.
+        // Another cursor is another page, another form another list.
+        let tenant_a = || Audience::Tenant("a".into());
         assert_eq!(
-            lists.get(&v1, &(Audience::Tenant("a".into()), Some("w1".into()))),
+            lists.get(&v1, &(tenant_a(), Form::Stateless, Some("w1".into()))),
             None
         );
+        assert_eq!(lists.get(&v1, &(tenant_a(), Form::Session, None)), None);
         // A new catalog version misses; the old one's pages are dropped
         // once nobody holds it.
         let v2 = Arc::new(Catalog::default());
@@ -265,37 +354,116 @@ mod tests {
         assert_eq!(lists.get(&v2, &a).as_deref(), Some(&b"A2"[..]));
     }
 
-    #[test]
-    fn only_a_plain_stateless_tools_list_is_answered_here() {
-        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{
-            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
-            "io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},
-            "io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
         let mut headers = http::HeaderMap::new();
         for (n, v) in [
             ("content-type", "application/json"),
             ("accept", "application/json, text/event-stream"),
+        ]
+        .iter()
+        .chain(pairs)
+        {
+            headers.append(*n, http::HeaderValue::from_static(v));
+        }
+        headers
+    }
+
+    #[test]
+    fn a_plain_stateless_tools_list_is_answered_here() {
+        let body = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{"_meta":{
+            "io.modelcontextprotocol/protocolVersion":"2026-07-28",
+            "io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},
+            "io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+        let era = [
             ("mcp-protocol-version", "2026-07-28"),
             ("mcp-method", "tools/list"),
-        ] {
-            headers.insert(n, http::HeaderValue::from_static(v));
-        }
-        let (id, cursor) = cacheable_request(&headers, body).expect("cacheable");
-        assert_eq!((id, cursor), (RequestId::Number(7), None));
-        // A session's request, another era, another method: rmcp's.
-        let mut session = headers.clone();
-        session.insert("mcp-session-id", http::HeaderValue::from_static("s"));
-        assert!(cacheable_request(&session, body).is_none());
-        let mut old = headers.clone();
-        old.insert(
-            "mcp-protocol-version",
-            http::HeaderValue::from_static("2025-11-25"),
+        ];
+        let found = cacheable_request(&headers(&era), body).expect("cacheable");
+        assert_eq!(
+            found,
+            Listing {
+                id: RequestId::Number(7),
+                cursor: None,
+                form: Form::Stateless,
+                session: None
+            }
         );
-        assert!(cacheable_request(&old, body).is_none());
+        // With a session id, another era, another method: rmcp's.
+        let with = |extra: (&'static str, &'static str)| {
+            cacheable_request(&headers(&[era[0], era[1], extra]), body)
+        };
+        assert_eq!(with(("mcp-session-id", "s")), None);
+        assert_eq!(with(("mcp-protocol-version", "2025-11-25")), None);
+        assert_eq!(with(("mcp-name", "x")), None);
         let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"x"}}"#;
-        assert!(cacheable_request(&headers, call).is_none());
+        assert_eq!(cacheable_request(&headers(&era), call), None);
         // Without the era's metadata in the body.
         let bare = br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#;
-        assert!(cacheable_request(&headers, bare).is_none());
+        assert_eq!(cacheable_request(&headers(&era), bare), None);
+    }
+
+    #[test]
+    fn a_sessions_tools_list_is_answered_here_in_every_handshake_era_version() {
+        let body = br#"{"jsonrpc":"2.0","id":"q","method":"tools/list","params":{"cursor":"w1"}}"#;
+        let session = ("mcp-session-id", "s-1");
+        let want = Listing {
+            id: RequestId::String("q".into()),
+            cursor: Some("w1".into()),
+            form: Form::Session,
+            session: Some("s-1".into()),
+        };
+        // No version header (rmcp assumes 2025-03-26), and every version
+        // with a handshake that rmcp knows.
+        assert_eq!(
+            cacheable_request(&headers(&[session]), body).as_ref(),
+            Some(&want)
+        );
+        for v in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+            let h = headers(&[session, ("mcp-protocol-version", v)]);
+            assert_eq!(cacheable_request(&h, body).as_ref(), Some(&want), "{v}");
+        }
+        // SEP-2243 headers are not read in this era, as rmcp reads none.
+        let h = headers(&[session, ("mcp-method", "tools/call"), ("mcp-name", "x")]);
+        assert_eq!(cacheable_request(&h, body).as_ref(), Some(&want));
+        // rmcp's, not ours: a version it refuses or serves statelessly,
+        // two versions, two session ids, an empty id.
+        for h in [
+            headers(&[session, ("mcp-protocol-version", "2026-07-28")]),
+            headers(&[session, ("mcp-protocol-version", "2025-01-01")]),
+            headers(&[session, ("mcp-protocol-version", "2025-11-25 ")]),
+            headers(&[
+                session,
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-protocol-version", "2025-06-18"),
+            ]),
+            headers(&[session, ("mcp-session-id", "s-2")]),
+            headers(&[("mcp-session-id", "")]),
+        ] {
+            assert_eq!(cacheable_request(&h, body), None, "{h:?}");
+        }
+        // rmcp's too: a per-request version, a progress token, a batch,
+        // a notification, another method.
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"progressToken":"p"}}}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#,
+        ] {
+            let h = headers(&[session]);
+            assert_eq!(
+                cacheable_request(&h, other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
+        // Not what rmcp accepts: a body it would refuse as not JSON.
+        let mut h = headers(&[session]);
+        h.insert("content-type", http::HeaderValue::from_static("text/plain"));
+        assert_eq!(cacheable_request(&h, body), None);
+        let mut h = headers(&[session]);
+        h.insert("accept", http::HeaderValue::from_static("application/json"));
+        assert_eq!(cacheable_request(&h, body), None);
     }
 }
