@@ -44,32 +44,55 @@ fn call_message(id: u64, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params})
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stateless_call_is_answered_directly_as_rmcp_answers_it() {
-    let dir = temp_dir();
-    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\n");
+/// The calls both paths are compared on: a result, arguments that do not
+/// fit the schema (a tool error weft makes), a tool error the upstream
+/// makes (a 2026-07-28 server), and a name nobody has (a JSON-RPC error).
+pub(crate) fn cases() -> [(&'static str, Value); 4] {
+    [
+        ("everything__echo", json!({"message": "hi"})),
+        ("everything__echo", json!({"message": 5})),
+        (
+            "time__convert_time",
+            json!({"source_timezone": "Nowhere/Land", "time": "12:00", "target_timezone": "UTC"}),
+        ),
+        ("everything__no-such-tool", json!({})),
+    ]
+}
+
+/// What answer `a` to case `i` of [`cases`] must hold.
+pub(crate) fn check_case(i: usize, a: &Value) {
+    match i {
+        0 => assert_eq!(a["result"]["content"][0]["text"], "Echo: hi", "{a}"),
+        1 => assert_eq!(
+            a["result"]["_meta"]["weft/errorKind"], "invalid-args",
+            "{a}"
+        ),
+        2 => assert_eq!(a["result"]["isError"], true, "{a}"),
+        _ => assert_eq!(a["error"]["code"], -32602, "{a}"),
+    }
+}
+
+/// A config's text: `[settings]` with `settings`, then server-everything
+/// (a 2025-11-25 server) and mcp-server-time (a 2026-07-28 one).
+pub(crate) fn everything_and_time(settings: &str) -> String {
+    let mut text = format!("[settings]\nstartup_timeout = \"60s\"\n{settings}");
     text += &npm_entry("everything", "server-everything", &["stdio"]);
     text += &command_entry(
         "time",
         &venv_bin("mcp-server-time"),
         &["--local-timezone", "UTC"],
     );
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stateless_call_is_answered_directly_as_rmcp_answers_it() {
+    let dir = temp_dir();
+    let text = everything_and_time("");
     let served = serve(&write_config(dir.path(), &text), &[]);
     let http = reqwest::Client::new();
     let raw = Raw::new(&http, &served.base, "2026-07-28");
-    let cases = [
-        // A result.
-        ("everything__echo", json!({"message": "hi"})),
-        // Arguments that do not fit the schema: a tool error weft makes.
-        ("everything__echo", json!({"message": 5})),
-        // A tool error the upstream makes (a 2026-07-28 server).
-        (
-            "time__convert_time",
-            json!({"source_timezone": "Nowhere/Land", "time": "12:00", "target_timezone": "UTC"}),
-        ),
-        // A name nobody has: a JSON-RPC error.
-        ("everything__no-such-tool", json!({})),
-    ];
+    let cases = cases();
     for (i, (tool, args)) in cases.iter().enumerate() {
         let id = i as u64 + 1;
         let message = call_message(
@@ -85,26 +108,11 @@ async fn a_stateless_call_is_answered_directly_as_rmcp_answers_it() {
             direct.body,
             via_rmcp.body
         );
-        let content_type = |a: &crate::support::edge::Answer| {
-            a.headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        assert_eq!(content_type(&direct), "application/json", "{tool}");
-        assert_eq!(content_type(&via_rmcp), "application/json", "{tool}");
+        assert_eq!(direct.content_type(), "application/json", "{tool}");
+        assert_eq!(via_rmcp.content_type(), "application/json", "{tool}");
         let (a, b) = (direct.message(id), via_rmcp.message(id));
         assert_eq!(a, b, "{tool}: the two paths answer differently");
-        match i {
-            0 => assert_eq!(a["result"]["content"][0]["text"], "Echo: hi", "{a}"),
-            1 => assert_eq!(
-                a["result"]["_meta"]["weft/errorKind"], "invalid-args",
-                "{a}"
-            ),
-            2 => assert_eq!(a["result"]["isError"], true, "{a}"),
-            _ => assert_eq!(a["error"]["code"], -32602, "{a}"),
-        }
+        check_case(i, &a);
     }
     assert_eq!(posts(&http, &served.base, "direct").await, 4);
     assert_eq!(posts(&http, &served.base, "rmcp").await, 4);

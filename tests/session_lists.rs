@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::direct_call::posts;
-use crate::support::edge::{Answer, Raw, add_key, serve, write_config};
+use crate::support::edge::{Raw, add_key, serve, write_config};
 use crate::support::*;
 
 /// A progress token: rmcp ignores it for a list, and weft's path takes no
@@ -19,13 +19,6 @@ fn to_rmcp(cursor: &Value) -> Value {
         params["cursor"] = cursor.clone();
     }
     params
-}
-
-fn content_type(a: &Answer) -> &str {
-    a.headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
 }
 
 /// Every page of `raw`'s list, each asked twice: once as weft's path
@@ -49,8 +42,8 @@ async fn walk_both(raw: &mut Raw) -> (Vec<String>, usize) {
         );
         // An event stream, as rmcp answers a session's request (the
         // conformance suite's multiple-streams check reads one).
-        assert_eq!(content_type(&direct), "text/event-stream");
-        assert_eq!(content_type(&via_rmcp), "text/event-stream");
+        assert_eq!(direct.content_type(), "text/event-stream");
+        assert_eq!(via_rmcp.content_type(), "text/event-stream");
         let (mut a, mut b) = (direct.message(id), via_rmcp.message(rid));
         a["id"] = json!(0);
         b["id"] = json!(0);
@@ -76,13 +69,7 @@ async fn walk_both(raw: &mut Raw) -> (Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_tools_list_is_rmcps_message_from_the_cache_for_each_tenant() {
     let dir = temp_dir();
-    let mut text = String::from("[settings]\nstartup_timeout = \"60s\"\npage_size = 2\n");
-    text += &npm_entry("everything", "server-everything", &["stdio"]);
-    text += &command_entry(
-        "time",
-        &venv_bin("mcp-server-time"),
-        &["--local-timezone", "UTC"],
-    );
+    let mut text = crate::direct_call::everything_and_time("page_size = 2\n");
     text += "[tenants.a]\ninclude = [\"everything.*\"]\n[tenants.b]\ninclude = [\"time.*\"]\n";
     text += "[tenants.ops]\ninclude = []\nadmin = true\n";
     let config = write_config(dir.path(), &text);

@@ -82,6 +82,7 @@ mod run_tasks;
 mod sandbox;
 mod scan;
 mod serve;
+mod session_calls;
 mod session_lists;
 mod shared_state;
 mod shutdown;

@@ -229,7 +229,7 @@ impl Metrics {
         let mcp_posts = Family::<PathLabels, Counter>::default();
         registry.register(
             "mcp_posts",
-            "JSON-RPC POSTs to /mcp by the path that answered them: rmcp (its service), listed (a stateless tools/list from bytes serialised once), direct (a stateless tools/call answered without rmcp's per-request service) or forwarded (a task request passed on to the replica that holds the task)",
+            "JSON-RPC POSTs to /mcp by the path that answered them: rmcp (its service), listed (a tools/list, stateless or in a session, from bytes serialised once), direct (a plain tools/call, stateless or in a session, answered in the connection's task without rmcp's service) or forwarded (a task request passed on to the replica that holds the task)",
             mcp_posts.clone(),
         );
         let sessions_restored = Counter::default();

@@ -86,6 +86,14 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// The `Content-Type`, or `""` without one.
+    pub(crate) fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
     /// The JSON-RPC message answering request `id`, from a JSON body or
     /// from the `data:` lines of an SSE body.
     pub(crate) fn message(&self, id: u64) -> Value {

@@ -81,6 +81,8 @@ pub struct Gateway {
     sessions: sessions::Sessions,
     /// `tools/list` results, serialised once per catalog and audience.
     lists: listing::Lists,
+    /// Sessions' calls answered outside rmcp's session worker.
+    session_calls: calls::session_call::InFlight,
     /// Code mode's interpreters, once [`Gateway::enable_code`] is called,
     /// and whether code mode is on where `[code] enabled` is not written
     /// (on over stdio, off over HTTP).
@@ -123,6 +125,7 @@ impl Gateway {
             run_tasks: run_tasks::RunTasks::default(),
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
+            session_calls: calls::session_call::InFlight::default(),
             code: std::sync::OnceLock::new(),
             journal: std::sync::OnceLock::new(),
             shared_sessions: std::sync::OnceLock::new(),

@@ -184,6 +184,24 @@ impl Agent {
         }
     }
 
+    /// A handshake-era agent of a request with no progress token, on its
+    /// session's `peer`, with the session's log level (as a rank).
+    pub fn handshake(
+        peer: Peer<RoleServer>,
+        capabilities: Option<ClientCapabilities>,
+        min_log: Option<u8>,
+    ) -> Agent {
+        Agent {
+            peer: Some(peer),
+            modern: false,
+            progress_token: None,
+            capabilities,
+            min_log,
+            log_level: min_log.map(level_of_rank),
+            asked: std::sync::Arc::default(),
+        }
+    }
+
     /// The way weft asks this agent's person to approve a call: the
     /// question goes on `tx`, as an upstream's requests for the agent do,
     /// so it travels in the agent's era (see [`drive`]).

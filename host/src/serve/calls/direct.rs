@@ -141,10 +141,7 @@ fn has_header_annotation(schema: &serde_json::Map<String, Value>) -> bool {
 /// a meta tool) whose schema asks for no param headers.
 pub fn takes(gw: &Gateway, request: &PlainCall) -> bool {
     let name = &*request.params.name;
-    if !matches!(
-        tools::target(name, &gw.hub.config().policies, gw.expose),
-        Target::Catalog
-    ) {
+    if !catalog_tool(gw, name) {
         return false;
     }
     // The schema rmcp would check the headers against (the owner's
@@ -155,80 +152,29 @@ pub fn takes(gw: &Gateway, request: &PlainCall) -> bool {
         .is_some_and(|t| has_header_annotation(&t.tool.input_schema))
 }
 
-/// The answer to `request` (one [`takes`] took) for `caller`.
-pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
-    // The same span as rmcp's path opens for a call (`methods/handler.rs`).
-    let span = tracing::info_span!(
-        "request",
-        request_id = %crate::util::request_id(),
-        rpc_id = %request.id,
-        tool = %request.params.name
-    );
-    crate::telemetry::adopt(
-        &span,
-        request.trace.0.as_deref(),
-        request.trace.1.as_deref(),
-    );
-    answer_in(gw, caller, request).instrument(span).await
+/// Whether `name` is a catalog tool's (not a policy's or a meta tool's).
+pub(super) fn catalog_tool(gw: &Gateway, name: &str) -> bool {
+    matches!(
+        tools::target(name, &gw.hub.config().policies, gw.expose),
+        Target::Catalog
+    )
 }
 
-async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
+/// The answer to `request` (one [`takes`] took) for `caller`.
+pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Response {
     let PlainCall {
         id,
         params,
         capabilities,
+        trace,
         ..
     } = request;
-    let name = params.name.to_string();
     let agent = Agent::stateless(capabilities);
-    let owner = call::Owner::of(caller);
-    let (tx, rx) = mpsc::unbounded_channel();
-    let caller = &caller.clone().asking(agent.asker(&tx));
-    let outcome = match super::tool_call::catalog_work(
-        gw.clone(),
-        caller,
-        &name,
-        params.arguments,
-        &agent,
-        (None, None),
-        tx,
-    ) {
-        // A client that goes away drops this future, and with it the work,
-        // which cancels the upstream request: nothing else cancels it.
-        Ok(work) => call::drive(&CancellationToken::new(), &agent, &owner, &gw.lot, work, rx).await,
-        Err(e) => Err(e),
-    };
-    // As rmcp's handler does (SEP-2663): a task handle only for an agent
-    // that declared the tasks extension.
-    let tasks = agent
-        .capabilities
-        .as_ref()
-        .is_some_and(|c| c.supports_tasks());
-    let outcome = match outcome {
-        Ok(CallToolResponse::Task(_)) if !tasks => {
-            Err(ErrorData::missing_required_client_capability(
-                ClientCapabilities::builder().enable_tasks().build(),
-            ))
-        }
-        other => other,
-    };
-    let (message, status) = match outcome {
-        Ok(mut response) => {
-            if let CallToolResponse::Complete(r) = &mut response {
-                r.result_type.get_or_insert(ResultType::COMPLETE);
-            }
-            let mut result = ServerResult::from(response);
-            result.fill_missing_cache_hints();
-            (
-                ServerJsonRpcMessage::response(result, id),
-                http::StatusCode::OK,
-            )
-        }
-        Err(error) => {
-            let status = status_of(error.code);
-            (ServerJsonRpcMessage::error(error, Some(id)), status)
-        }
-    };
+    // A client that goes away drops this future, and with it the work,
+    // which cancels the upstream request: nothing else cancels it.
+    let never = CancellationToken::new();
+    let outcome = run(gw, caller, &id, params, &trace, &agent, &never).await;
+    let (message, status) = settle(outcome, id, &agent, false);
     match serde_json::to_vec(&message) {
         Ok(body) => {
             let mut response = Response::new(Body::from(body));
@@ -245,6 +191,97 @@ async fn answer_in(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> Re
             None,
             None,
         ),
+    }
+}
+
+/// Runs call `id` of a catalog tool for `caller` and `agent` to its end
+/// (or until `cancelled`), in the span rmcp's path opens for a call
+/// (`methods/handler.rs`), with the agent's trace context `trace`.
+pub(super) async fn run(
+    gw: &Arc<Gateway>,
+    caller: &Caller,
+    id: &RequestId,
+    params: CallToolRequestParams,
+    trace: &crate::telemetry::Sent,
+    agent: &Agent,
+    cancelled: &CancellationToken,
+) -> Result<CallToolResponse, ErrorData> {
+    let span = tracing::info_span!(
+        "request",
+        request_id = %crate::util::request_id(),
+        rpc_id = %id,
+        tool = %params.name
+    );
+    crate::telemetry::adopt(&span, trace.0.as_deref(), trace.1.as_deref());
+    let work = async move {
+        let name = params.name.to_string();
+        let owner = call::Owner::of(caller);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let caller = &caller.clone().asking(agent.asker(&tx));
+        let args = params.arguments;
+        match super::tool_call::catalog_work(
+            gw.clone(),
+            caller,
+            &name,
+            args,
+            agent,
+            (None, None),
+            tx,
+        ) {
+            Ok(work) => call::drive(cancelled, agent, &owner, &gw.lot, work, rx).await,
+            Err(e) => Err(e),
+        }
+    };
+    work.instrument(span).await
+}
+
+/// The message answering call `id` with `outcome`, as rmcp's handler and
+/// transport write it for `agent`, and its HTTP status: in the handshake
+/// era (`legacy`), without `resultType: "complete"` and always 200.
+pub(super) fn settle(
+    outcome: Result<CallToolResponse, ErrorData>,
+    id: RequestId,
+    agent: &Agent,
+    legacy: bool,
+) -> (ServerJsonRpcMessage, http::StatusCode) {
+    // As rmcp's handler does (SEP-2663): a task handle only for an agent
+    // that declared the tasks extension.
+    let tasks = agent
+        .capabilities
+        .as_ref()
+        .is_some_and(|c| c.supports_tasks());
+    let outcome = match outcome {
+        Ok(CallToolResponse::Task(_)) if !tasks => {
+            Err(ErrorData::missing_required_client_capability(
+                ClientCapabilities::builder().enable_tasks().build(),
+            ))
+        }
+        other => other,
+    };
+    match outcome {
+        Ok(mut response) => {
+            if let CallToolResponse::Complete(r) = &mut response {
+                r.result_type.get_or_insert(ResultType::COMPLETE);
+            }
+            let mut result = ServerResult::from(response);
+            if legacy {
+                result.strip_result_type_for_legacy_peer();
+            } else {
+                result.fill_missing_cache_hints();
+            }
+            (
+                ServerJsonRpcMessage::response(result, id),
+                http::StatusCode::OK,
+            )
+        }
+        Err(error) if legacy => (
+            ServerJsonRpcMessage::error(error, Some(id)),
+            http::StatusCode::OK,
+        ),
+        Err(error) => {
+            let status = status_of(error.code);
+            (ServerJsonRpcMessage::error(error, Some(id)), status)
+        }
     }
 }
 

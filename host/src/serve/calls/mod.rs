@@ -3,7 +3,8 @@
 //! with progress, logs, the upstream's requests for input and
 //! cancellation relayed; as a durable run in the journal when runs are
 //! journaled, and as an MCP task when it outlives its request.
-//! [`direct`] answers a stateless call without rmcp's per-request service.
+//! [`direct`] answers a stateless call without rmcp's per-request service,
+//! and [`session_call`] a session's plain call without its session worker.
 //!
 //! It owns the call's life. It may import [`view`](super::view) (what the
 //! caller may call) and the shared [`intake`](super::intake) and
@@ -18,6 +19,7 @@ pub mod durable;
 pub(super) mod interpreter;
 pub(super) mod run_call;
 pub(super) mod run_tasks;
+pub(super) mod session_call;
 pub(super) mod tool_call;
 
 /// `RunOptions::origin` of a run started by `weft serve` (a durable run

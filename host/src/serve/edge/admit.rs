@@ -375,13 +375,17 @@ where
             listed = crate::serve::view::listing::answer(gw, &caller, listing);
         }
         // A plain stateless tools/call is answered here (see
-        // `crate::serve::calls::direct`).
-        if method.as_deref() == Some("tools/call")
-            && let Some(call) = plain
-            && crate::serve::calls::direct::takes(gw, &call)
+        // `crate::serve::calls::direct`), and so is a session's, from an
+        // agent that can be asked nothing (`session_call`).
+        if method.as_deref() == Some("tools/call") {
+            direct = direct_call(edge, &parts, &bytes, plain).await;
+        }
+        // A session's cancellation reaches a call answered here (and
+        // rmcp's own calls through rmcp, as before).
+        if method.as_deref() == Some("notifications/cancelled")
+            && let Some(session) = &asked_session
         {
-            let caller = caller_of(&parts, tenants);
-            direct = Some((caller, call));
+            crate::serve::calls::session_call::cancelled(gw, session, &bytes);
         }
         request = Request::from_parts(parts, Body::from(bytes));
     }
@@ -393,9 +397,13 @@ where
             metrics.mcp_post("listed");
             response
         }
-        (None, None, Some((caller, call))) => {
+        (None, None, Some(Direct::Stateless(caller, call))) => {
             metrics.mcp_post("direct");
             crate::serve::calls::direct::answer(gw, &caller, call).await
+        }
+        (None, None, Some(Direct::Session(caller, call, taken))) => {
+            metrics.mcp_post("direct");
+            crate::serve::calls::session_call::answer(gw, &caller, call, taken).await
         }
         (None, None, None) => {
             if post && path.starts_with("/mcp") {
@@ -459,6 +467,39 @@ fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> 
                 Caller::nobody()
             }
         })
+}
+
+/// A `tools/call` weft answers itself rather than through rmcp.
+enum Direct {
+    Stateless(Caller, crate::serve::calls::direct::PlainCall),
+    Session(
+        Caller,
+        crate::serve::calls::session_call::SessionCall,
+        crate::serve::calls::session_call::Taken,
+    ),
+}
+
+/// The `tools/call` in `bytes`, if weft answers it itself: a plain
+/// stateless one (`plain`, already read), or a plain one in a session
+/// rmcp holds here.
+async fn direct_call(
+    edge: &Edge,
+    parts: &http::request::Parts,
+    bytes: &[u8],
+    plain: Option<crate::serve::calls::direct::PlainCall>,
+) -> Option<Direct> {
+    use crate::serve::calls::{direct, session_call};
+    let gw = &edge.gw;
+    let caller = || caller_of(parts, gw.hub.tenants());
+    if let Some(call) = plain {
+        return direct::takes(gw, &call).then(|| Direct::Stateless(caller(), call));
+    }
+    let call = session_call::plain_call(&parts.headers, bytes)?;
+    if !held_here(edge, Some(call.session())).await {
+        return None;
+    }
+    let taken = session_call::takes(gw, &call)?;
+    Some(Direct::Session(caller(), call, taken))
 }
 
 /// Whether `session` (if any) is one rmcp holds on this replica: one it

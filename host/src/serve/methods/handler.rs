@@ -252,7 +252,9 @@ impl ServerHandler for Session {
             // another replica relays.
             let session = crate::serve::session_of(&ctx.extensions);
             if let Some(id) = &session {
-                self.gw.peers.join(id.clone(), ctx.peer.clone());
+                self.gw
+                    .peers
+                    .join(id.clone(), ctx.peer.clone(), self.min_log.clone());
             }
             tokio::spawn(notify::watch_session(
                 self.gw.clone(),

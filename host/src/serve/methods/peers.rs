@@ -17,7 +17,8 @@
 //! ([`Peers::ended`]), and the others end it too.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use rmcp::model::{ProgressNotificationParam, ResourceUpdatedNotificationParam};
@@ -54,17 +55,34 @@ pub enum Relayed {
 /// cut.
 pub const MAX_RELAYED_MESSAGE: usize = 1024;
 
+/// One session's peer here, and the log level it asked for.
+struct Joined {
+    peer: Peer<RoleServer>,
+    /// The session's `logging/setLevel` as a rank (`u8::MAX`: unset).
+    min_log: Arc<AtomicU8>,
+}
+
 /// The sessions' peers on this replica, and the way out to the others.
 #[derive(Default)]
 pub struct Peers {
-    by_id: Mutex<HashMap<String, Peer<RoleServer>>>,
+    by_id: Mutex<HashMap<String, Joined>>,
     out: OnceLock<mpsc::Sender<Relayed>>,
 }
 
 impl Peers {
-    /// Session `id` is served here through `peer`.
-    pub fn join(&self, id: String, peer: Peer<RoleServer>) {
-        self.by_id.lock().insert(id, peer);
+    /// Session `id` is served here through `peer`, with its log level
+    /// in `min_log`.
+    pub fn join(&self, id: String, peer: Peer<RoleServer>, min_log: Arc<AtomicU8>) {
+        self.by_id.lock().insert(id, Joined { peer, min_log });
+    }
+
+    /// Session `id`'s peer here and its log level's rank (`None`: the
+    /// agent set none), if the session is served here.
+    pub fn agent(&self, id: &str) -> Option<(Peer<RoleServer>, Option<u8>)> {
+        let by_id = self.by_id.lock();
+        let joined = by_id.get(id)?;
+        let rank = joined.min_log.load(Ordering::Relaxed);
+        Some((joined.peer.clone(), (rank != u8::MAX).then_some(rank)))
     }
 
     /// Session `id`'s peer here has closed.
@@ -153,7 +171,7 @@ impl Peers {
     /// An update another replica relayed: sent to the session's peer here,
     /// if it has one.
     pub async fn deliver(&self, session: &str, uri: String) {
-        let peer = self.by_id.lock().get(session).cloned();
+        let peer = self.by_id.lock().get(session).map(|j| j.peer.clone());
         if let Some(peer) = peer {
             let _ = peer
                 .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
@@ -166,7 +184,7 @@ impl Peers {
     /// Progress another replica relayed: sent to the session's peer here,
     /// if it has one.
     pub async fn deliver_progress(&self, session: &str, params: ProgressNotificationParam) {
-        let peer = self.by_id.lock().get(session).cloned();
+        let peer = self.by_id.lock().get(session).map(|j| j.peer.clone());
         if let Some(peer) = peer {
             let _ = peer.notify_progress(params).await;
         }

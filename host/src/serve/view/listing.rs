@@ -189,31 +189,21 @@ pub struct Listing {
 /// protocol header rmcp refuses, metadata that contradicts the era, a
 /// progress token in a session.
 pub fn cacheable_request(headers: &http::HeaderMap, body: &[u8]) -> Option<Listing> {
-    let session = match one(headers, "mcp-session-id") {
-        Some(Some(id)) if !id.is_empty() => Some(id.to_string()),
-        None => None,
-        _ => return None,
-    };
-    if !accepts_both(headers)
-        || !header(headers, http::header::CONTENT_TYPE.as_str()).is_some_and(is_json)
-    {
-        return None;
-    }
     let stateless = ProtocolVersion::V_2026_07_28;
-    let form = match (&session, one(headers, "mcp-protocol-version")) {
-        (None, Some(Some(v))) if v == stateless.as_str() => Form::Stateless,
-        // rmcp takes a session's request in the handshake era when its
-        // header names a version it knows from before 2026-07-28, or
-        // when it has none (2025-03-26, then).
-        (Some(_), None) => Form::Session,
-        (Some(_), Some(Some(v)))
-            if ProtocolVersion::KNOWN_VERSIONS
-                .iter()
-                .any(|known| known.as_str() == v && known.has_initialize()) =>
+    let session = if headers.contains_key("mcp-session-id") {
+        Some(handshake_session(headers)?)
+    } else {
+        None
+    };
+    let form = match session {
+        Some(_) => Form::Session,
+        None if one(headers, "mcp-protocol-version") == Some(Some(stateless.as_str()))
+            && accepts_both(headers)
+            && header(headers, http::header::CONTENT_TYPE.as_str()).is_some_and(is_json) =>
         {
-            Form::Session
+            Form::Stateless
         }
-        _ => return None,
+        None => return None,
     };
     if form == Form::Stateless
         && (headers.contains_key("mcp-name") || header(headers, "mcp-method") != Some("tools/list"))
@@ -246,6 +236,29 @@ pub fn cacheable_request(headers: &http::HeaderMap, body: &[u8]) -> Option<Listi
         form,
         session,
     })
+}
+
+/// The session a POST names, when rmcp would take it as a request in a
+/// handshake-era session: one session id; no protocol version header
+/// (rmcp then assumes 2025-03-26) or one naming a version it knows from
+/// before 2026-07-28; a JSON body, and both answer types accepted.
+/// Whether rmcp holds the session is for the caller to ask.
+pub(in crate::serve) fn handshake_session(headers: &http::HeaderMap) -> Option<String> {
+    let session = match one(headers, "mcp-session-id")? {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => return None,
+    };
+    let era_fits = match one(headers, "mcp-protocol-version") {
+        None => true,
+        Some(Some(v)) => ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .any(|known| known.as_str() == v && known.has_initialize()),
+        Some(None) => false,
+    };
+    (era_fits
+        && accepts_both(headers)
+        && header(headers, http::header::CONTENT_TYPE.as_str()).is_some_and(is_json))
+    .then_some(session)
 }
 
 /// The value of header `name`: `None` when absent, `Some(None)` when it
