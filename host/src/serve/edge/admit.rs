@@ -114,8 +114,7 @@ where
     let mut _slot = None;
     let mut opener: Option<(String, Option<String>)> = None;
     let mut reserved = false;
-    let mut listed = None;
-    let mut direct = None;
+    let mut own = None;
     let mut forwarded = None;
     // The agent's credential, for a task request passed on to another
     // replica (which checks it again); nothing else passes it on.
@@ -363,49 +362,16 @@ where
                 )
                 .await;
         }
-        // A plain tools/list, stateless or in a session this replica
-        // holds, is answered from the catalog's serialised list (see
-        // `crate::serve::view::listing`).
-        if method.as_deref() == Some("tools/list")
-            && let Some(listing) =
-                crate::serve::view::listing::cacheable_request(&parts.headers, &bytes)
-            && held_here(edge, listing.session.as_deref()).await
-        {
-            let caller = caller_of(&parts, tenants);
-            listed = crate::serve::view::listing::answer(gw, &caller, listing);
-        }
-        // A plain stateless tools/call is answered here (see
-        // `crate::serve::calls::direct`), and so is a session's, from an
-        // agent that can be asked nothing (`session_call`).
-        if method.as_deref() == Some("tools/call") {
-            direct = direct_call(edge, &parts, &bytes, plain).await;
-        }
-        // A session's cancellation reaches a call answered here (and
-        // rmcp's own calls through rmcp, as before).
-        if method.as_deref() == Some("notifications/cancelled")
-            && let Some(session) = &asked_session
-        {
-            crate::serve::calls::session_call::cancelled(gw, session, &bytes);
-        }
+        // What weft answers itself, before rmcp (see `super::shortcut`).
+        own = super::shortcut::take(edge, &parts, &bytes, method.as_deref(), plain).await;
         request = Request::from_parts(parts, Body::from(bytes));
     }
     let post = request.method() == http::Method::POST;
     let metrics = gw.hub.metrics();
-    let mut response = match (forwarded, listed, direct) {
-        (Some(response), _, _) => response,
-        (None, Some(response), _) => {
-            metrics.mcp_post("listed");
-            response
-        }
-        (None, None, Some(Direct::Stateless(caller, call))) => {
-            metrics.mcp_post("direct");
-            crate::serve::calls::direct::answer(gw, &caller, call).await
-        }
-        (None, None, Some(Direct::Session(caller, call, taken))) => {
-            metrics.mcp_post("direct");
-            crate::serve::calls::session_call::answer(gw, &caller, call, taken).await
-        }
-        (None, None, None) => {
+    let mut response = match (forwarded, own) {
+        (Some(response), _) => response,
+        (None, Some(own)) => own.answer(gw).await,
+        (None, None) => {
             if post && path.starts_with("/mcp") {
                 metrics.mcp_post("rmcp");
             }
@@ -455,7 +421,7 @@ where
 
 /// Whom a request is made for: the tenant the guard found, else the
 /// owner (a weft without tenants) or nobody.
-fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> Caller {
+pub(super) fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> Caller {
     parts
         .extensions
         .get::<Caller>()
@@ -467,54 +433,6 @@ fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> 
                 Caller::nobody()
             }
         })
-}
-
-/// A `tools/call` weft answers itself rather than through rmcp.
-enum Direct {
-    Stateless(Caller, crate::serve::calls::direct::PlainCall),
-    Session(
-        Caller,
-        crate::serve::calls::session_call::SessionCall,
-        crate::serve::calls::session_call::Taken,
-    ),
-}
-
-/// The `tools/call` in `bytes`, if weft answers it itself: a plain
-/// stateless one (`plain`, already read), or a plain one in a session
-/// rmcp holds here.
-async fn direct_call(
-    edge: &Edge,
-    parts: &http::request::Parts,
-    bytes: &[u8],
-    plain: Option<crate::serve::calls::direct::PlainCall>,
-) -> Option<Direct> {
-    use crate::serve::calls::{direct, session_call};
-    let gw = &edge.gw;
-    let caller = || caller_of(parts, gw.hub.tenants());
-    if let Some(call) = plain {
-        return direct::takes(gw, &call).then(|| Direct::Stateless(caller(), call));
-    }
-    let call = session_call::plain_call(&parts.headers, bytes)?;
-    if !held_here(edge, Some(call.session())).await {
-        return None;
-    }
-    let taken = session_call::takes(gw, &call)?;
-    Some(Direct::Session(caller(), call, taken))
-}
-
-/// Whether `session` (if any) is one rmcp holds on this replica: one it
-/// does not is left to rmcp, to restore from the shared store or to end
-/// with 404.
-async fn held_here(edge: &Edge, session: Option<&str>) -> bool {
-    use rmcp::transport::streamable_http_server::session::SessionManager;
-    match session {
-        None => true,
-        Some(id) => edge
-            .sessions
-            .has_session(&id.to_string().into())
-            .await
-            .unwrap_or(false),
-    }
 }
 
 /// The `Mcp-Session-Id` header, if any.

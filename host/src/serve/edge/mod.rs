@@ -24,6 +24,7 @@ pub(super) mod relay;
 pub(super) mod self_wake;
 pub(super) mod sessions;
 pub(super) mod shared_sessions;
+pub(super) mod shortcut;
 pub(super) mod status_pins;
 
 pub use http::{HttpOptions, serve_http};
