@@ -11,10 +11,14 @@ use crate::direct_call::posts;
 use crate::support::edge::{Raw, add_key, serve, write_config};
 use crate::support::*;
 
-/// A progress token: rmcp ignores it for a list, and weft's path takes no
-/// session request with one, so the same request goes to rmcp.
-fn to_rmcp(cursor: &Value) -> Value {
-    let mut params = json!({"_meta": {"progressToken": "to-rmcp"}});
+/// The request's own protocol version in `_meta` (the session's, as its
+/// header says): weft's path leaves such a request to rmcp, which
+/// answers it as any other; and a progress token, which neither reads.
+fn to_rmcp(version: &str, cursor: &Value) -> Value {
+    let mut params = json!({"_meta": {
+        "io.modelcontextprotocol/protocolVersion": version,
+        "progressToken": "unread",
+    }});
     if !cursor.is_null() {
         params["cursor"] = cursor.clone();
     }
@@ -24,16 +28,16 @@ fn to_rmcp(cursor: &Value) -> Value {
 /// Every page of `raw`'s list, each asked twice: once as weft's path
 /// takes it, once as only rmcp does. Asserts the two are the same
 /// message; returns the tools' names and the number of pages.
-async fn walk_both(raw: &mut Raw) -> (Vec<String>, usize) {
+async fn walk_both(raw: &mut Raw, version: &str) -> (Vec<String>, usize) {
     let (mut names, mut pages, mut cursor) = (vec![], 0, Value::Null);
     loop {
-        let params = if cursor.is_null() {
-            json!({})
-        } else {
-            json!({"cursor": cursor})
-        };
+        // With a progress token, as rmcp's client sends every request.
+        let mut params = json!({"_meta": {"progressToken": pages}});
+        if !cursor.is_null() {
+            params["cursor"] = cursor.clone();
+        }
         let (id, direct) = raw.request("tools/list", params).await;
-        let (rid, via_rmcp) = raw.request("tools/list", to_rmcp(&cursor)).await;
+        let (rid, via_rmcp) = raw.request("tools/list", to_rmcp(version, &cursor)).await;
         assert_eq!(
             (direct.status, via_rmcp.status),
             (200, 200),
@@ -95,7 +99,7 @@ async fn a_sessions_tools_list_is_rmcps_message_from_the_cache_for_each_tenant()
         for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
             let mut raw = Raw::keyed(&http, &served.base, version, key);
             raw.open().await;
-            let (names, pages) = walk_both(&mut raw).await;
+            let (names, pages) = walk_both(&mut raw, version).await;
             assert!(pages >= 2, "{version}: two tools a page: {names:?}");
             // Each tenant sees its own view, never the other's.
             let own: Vec<&String> = names.iter().filter(|n| n.starts_with(prefix)).collect();

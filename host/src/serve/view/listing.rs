@@ -187,7 +187,7 @@ pub struct Listing {
 /// The `tools/list` in `body`, when rmcp would answer it as a plain list
 /// (see the module doc); `None` for anything else: other methods, a
 /// protocol header rmcp refuses, metadata that contradicts the era, a
-/// progress token in a session.
+/// per-request version in a session.
 pub fn cacheable_request(headers: &http::HeaderMap, body: &[u8]) -> Option<Listing> {
     let stateless = ProtocolVersion::V_2026_07_28;
     let session = if headers.contains_key("mcp-session-id") {
@@ -222,9 +222,10 @@ pub fn cacheable_request(headers: &http::HeaderMap, body: &[u8]) -> Option<Listi
             meta.protocol_version() == Some(stateless.clone())
                 && meta.missing_required_keys(&stateless).is_empty()
         }
-        // A per-request version would have rmcp check it; a progress
-        // token is left to rmcp, which ignores it for a list.
-        Form::Session => meta.protocol_version().is_none() && meta.get_progress_token().is_none(),
+        // A per-request version would have rmcp check it. A progress
+        // token is read by neither (a list sends no progress); rmcp's
+        // client puts one on every request.
+        Form::Session => meta.protocol_version().is_none(),
     };
     if !fits {
         return None;
@@ -454,11 +455,13 @@ mod tests {
         ] {
             assert_eq!(cacheable_request(&h, body), None, "{h:?}");
         }
-        // rmcp's too: a per-request version, a progress token, a batch,
-        // a notification, another method.
+        // A progress token changes nothing (a list sends no progress).
+        let token = br#"{"jsonrpc":"2.0","id":"q","method":"tools/list","params":{"cursor":"w1","_meta":{"progressToken":3}}}"#;
+        assert_eq!(cacheable_request(&headers(&[session]), token).as_ref(), Some(&want));
+        // rmcp's: a per-request version, a batch, a notification,
+        // another method.
         for other in [
             &br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2025-11-25"}}}"#[..],
-            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"progressToken":"p"}}}"#,
             br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]"#,
             br#"{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}"#,
             br#"{"jsonrpc":"2.0","id":1,"method":"prompts/list"}"#,
