@@ -457,7 +457,10 @@ mod tests {
         }
         // A progress token changes nothing (a list sends no progress).
         let token = br#"{"jsonrpc":"2.0","id":"q","method":"tools/list","params":{"cursor":"w1","_meta":{"progressToken":3}}}"#;
-        assert_eq!(cacheable_request(&headers(&[session]), token).as_ref(), Some(&want));
+        assert_eq!(
+            cacheable_request(&headers(&[session]), token).as_ref(),
+            Some(&want)
+        );
         // rmcp's: a per-request version, a batch, a notification,
         // another method.
         for other in [
