@@ -350,7 +350,7 @@ where
         if let Some(forward) = &edge.forward
             && super::forward::names_a_task(method.as_deref())
         {
-            let caller = caller_of(&parts, tenants);
+            let caller = super::shortcut::caller_of(&parts, tenants);
             forwarded = forward
                 .answer(
                     gw,
@@ -363,7 +363,8 @@ where
                 .await;
         }
         // What weft answers itself, before rmcp (see `super::shortcut`).
-        own = super::shortcut::take(edge, &parts, &bytes, method.as_deref(), plain).await;
+        own = super::shortcut::take(gw, &edge.sessions, &parts, &bytes, method.as_deref(), plain)
+            .await;
         request = Request::from_parts(parts, Body::from(bytes));
     }
     let post = request.method() == http::Method::POST;
@@ -419,21 +420,6 @@ where
     }
 }
 
-/// Whom a request is made for: the tenant the guard found, else the
-/// owner (a weft without tenants) or nobody.
-pub(super) fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> Caller {
-    parts
-        .extensions
-        .get::<Caller>()
-        .cloned()
-        .unwrap_or_else(|| {
-            if tenants.is_empty() {
-                Caller::owner()
-            } else {
-                Caller::nobody()
-            }
-        })
-}
 
 /// The `Mcp-Session-Id` header, if any.
 pub(in crate::serve) fn session_id(headers: &http::HeaderMap) -> Option<&str> {

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use axum::response::Response;
 
-use super::admit::{Edge, caller_of};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
 use crate::serve::Gateway;
 use crate::serve::calls::{direct, session_call};
 use crate::serve::view::listing;
@@ -35,18 +36,18 @@ pub(super) enum Own {
 /// (`plain`: the body already read as a plain stateless call), if
 /// anything; `None` leaves it to rmcp.
 pub(super) async fn take(
-    edge: &Edge,
+    gw: &Arc<Gateway>,
+    sessions: &LocalSessionManager,
     parts: &http::request::Parts,
     bytes: &[u8],
     method: Option<&str>,
     plain: Option<direct::PlainCall>,
 ) -> Option<Own> {
-    let gw = &edge.gw;
     let caller = || caller_of(parts, gw.hub.tenants());
     match method? {
         "tools/list" => {
             let found = listing::cacheable_request(&parts.headers, bytes)?;
-            if !held_here(edge, found.session.as_deref()).await {
+            if !held_here(sessions, found.session.as_deref()).await {
                 return None;
             }
             listing::answer(gw, &caller(), found).map(Own::Listed)
@@ -56,14 +57,18 @@ pub(super) async fn take(
                 return direct::takes(gw, &call).then(|| Own::Stateless(caller(), call));
             }
             let call = session_call::plain_call(&parts.headers, bytes)?;
-            if !held_here(edge, Some(call.session())).await {
+            if !held_here(sessions, Some(call.session())).await {
                 return None;
             }
             let taken = session_call::takes(gw, &call)?;
             Some(Own::Session(caller(), call, taken))
         }
         "notifications/cancelled" => {
-            if let Some(session) = super::admit::session_id(&parts.headers) {
+            if let Some(session) = parts
+                .headers
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+            {
                 session_call::cancelled(gw, session, bytes);
             }
             None
@@ -96,14 +101,29 @@ impl Own {
 /// Whether `session` (if any) is one rmcp holds on this replica: one it
 /// does not is left to rmcp, to restore from the shared store or to end
 /// with 404.
-async fn held_here(edge: &Edge, session: Option<&str>) -> bool {
+async fn held_here(sessions: &LocalSessionManager, session: Option<&str>) -> bool {
     use rmcp::transport::streamable_http_server::session::SessionManager;
     match session {
         None => true,
-        Some(id) => edge
-            .sessions
+        Some(id) => sessions
             .has_session(&id.to_string().into())
             .await
             .unwrap_or(false),
     }
+}
+
+/// The request's caller, as the guard found it; without one, the owner
+/// (a weft without tenants) or nobody.
+pub(super) fn caller_of(parts: &http::request::Parts, tenants: &crate::tenant::Tenants) -> Caller {
+    parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_else(|| {
+            if tenants.is_empty() {
+                Caller::owner()
+            } else {
+                Caller::nobody()
+            }
+        })
 }
