@@ -420,7 +420,6 @@ where
     }
 }
 
-
 /// The `Mcp-Session-Id` header, if any.
 pub(in crate::serve) fn session_id(headers: &http::HeaderMap) -> Option<&str> {
     headers.get("mcp-session-id").and_then(|v| v.to_str().ok())
