@@ -45,6 +45,11 @@ use super::tls::Loaded;
 /// Idle keep-alive connections kept per server.
 const IDLE_CONNECTIONS: usize = 64;
 
+/// How long an idle connection is kept for reuse: under the 5 s that
+/// Node's and uvicorn's servers keep an idle connection open by default,
+/// so weft does not pick a connection the server is closing that moment.
+const IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Calls in flight to one server at once through rmcp's transport. rmcp's
 /// default (16) queues the rest inside the transport, so weft in front of
 /// a server capped every agent load above 16 at 16. (weft's own client
@@ -113,6 +118,7 @@ pub fn lean_transport(
 fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .pool_idle_timeout(IDLE_FOR)
         .tcp_nodelay(true)
         .redirect(reqwest::redirect::Policy::none())
 }
@@ -134,6 +140,48 @@ fn header_values(
         custom.insert(n, v);
     }
     Ok(custom)
+}
+
+/// Whether a send failed because a kept-alive connection was closed under
+/// it: the server closed it with no answer begun (hyper's "incomplete
+/// message"), or reset it. A server that closes an idle connection as
+/// weft reuses it has not read the request, so a message that does no
+/// harm twice may be sent again, once, on a new connection. A refused
+/// connection or a timeout is not this.
+pub fn went_stale(error: &reqwest::Error) -> bool {
+    if error.is_connect() || error.is_timeout() || !error.is_request() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && h.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Whether `message` may be sent again after [`went_stale`]: anything but
+/// a `tools/call`, whose tool might act twice.
+pub fn repeatable(message: &rmcp::model::ClientJsonRpcMessage) -> bool {
+    !matches!(
+        message,
+        rmcp::model::JsonRpcMessage::Request(r)
+            if matches!(r.request, rmcp::model::ClientRequest::CallToolRequest(_))
+    )
 }
 
 /// Whether a failed send is a streamable HTTP server's unreadable answer to

@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{
     Expect, Framing, HttpError, discover_refused, events, framing, is_answer_to, json_message,
 };
+use super::http::{repeatable, went_stale};
 use super::oauth::OAuth;
 
 mod messages;
@@ -275,7 +276,13 @@ impl Shared {
             _ => (None, None, Expect::Any),
         };
         let mut stamp = self.stamp();
-        let mut response = self.post(message, &stamp, method).await?;
+        let mut response = match self.post(message, &stamp, method).await {
+            Err(HttpError::Connect(e)) if went_stale(&e) && repeatable(message) => {
+                tracing::debug!(error = %e, "sent again: a kept-alive connection closed");
+                self.post(message, &stamp, method).await?
+            }
+            other => other?,
+        };
         if response.status() == StatusCode::NOT_FOUND && stamp.id.is_some() {
             self.renew(stamp.generation).await?;
             stamp = self.stamp();

@@ -16,6 +16,7 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::{Error as SseError, Sse};
 
+use super::super::http::{repeatable, went_stale};
 use super::{OAuth, OAuthError};
 
 type Failure = StreamableHttpError<reqwest::Error>;
@@ -86,6 +87,26 @@ impl Authed {
     }
 }
 
+/// Sends `message` with `send`, and once more when a kept-alive
+/// connection was closed under it and the message does no harm twice
+/// ([`went_stale`], [`repeatable`]).
+async fn once_more_if_stale<F, Fut>(
+    message: ClientJsonRpcMessage,
+    send: F,
+) -> Result<StreamableHttpPostResponse, Failure>
+where
+    F: Fn(ClientJsonRpcMessage) -> Fut,
+    Fut: Future<Output = Result<StreamableHttpPostResponse, Failure>>,
+{
+    match send(message.clone()).await {
+        Err(StreamableHttpError::Client(e)) if went_stale(&e) && repeatable(&message) => {
+            tracing::debug!(error = %e, "a kept-alive connection closed under a request; sending it again");
+            send(message).await
+        }
+        other => other,
+    }
+}
+
 impl StreamableHttpClient for Authed {
     type Error = reqwest::Error;
 
@@ -99,11 +120,19 @@ impl StreamableHttpClient for Authed {
     ) -> Result<StreamableHttpPostResponse, Failure> {
         self.with_token("POST", &uri, &headers, |token, headers| {
             let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
-            async move {
-                self.client
-                    .post_message(uri, message, session_id, token, headers)
-                    .await
-            }
+            once_more_if_stale(message, move |message| {
+                let (uri, session_id, token, headers) = (
+                    uri.clone(),
+                    session_id.clone(),
+                    token.clone(),
+                    headers.clone(),
+                );
+                async move {
+                    self.client
+                        .post_message(uri, message, session_id, token, headers)
+                        .await
+                }
+            })
         })
         .await
     }
@@ -119,13 +148,21 @@ impl StreamableHttpClient for Authed {
     ) -> Result<StreamableHttpPostResponse, Failure> {
         self.with_token("POST", &uri, &headers, |token, headers| {
             let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
-            async move {
-                self.client
-                    .post_message_with_max_sse_event_size(
-                        uri, message, session_id, token, headers, max,
-                    )
-                    .await
-            }
+            once_more_if_stale(message, move |message| {
+                let (uri, session_id, token, headers) = (
+                    uri.clone(),
+                    session_id.clone(),
+                    token.clone(),
+                    headers.clone(),
+                );
+                async move {
+                    self.client
+                        .post_message_with_max_sse_event_size(
+                            uri, message, session_id, token, headers, max,
+                        )
+                        .await
+                }
+            })
         })
         .await
     }
@@ -185,5 +222,126 @@ impl StreamableHttpClient for Authed {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rmcp::model::{CallToolRequestParams, ClientRequest, PingRequest, RequestId};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Reads one HTTP/1.1 request (head and `content-length` body); false
+    /// when the connection ended first.
+    async fn read_request<R: tokio::io::AsyncRead + Unpin>(r: &mut BufReader<R>) -> bool {
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return false;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        r.read_exact(&mut body).await.is_ok()
+    }
+
+    /// A server that answers its first connection's first request, reads
+    /// the second and closes the connection without a word (as a server
+    /// closing an idle connection does), and answers every later
+    /// connection's request. Returns its URL and its count of connections.
+    async fn closes_the_second_request() -> (Arc<str>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url: Arc<str> = format!("http://{}/mcp", listener.local_addr().unwrap()).into();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            let answer = br#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                answer.len()
+            );
+            while let Ok((socket, _)) = listener.accept().await {
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                let mut socket = BufReader::new(socket);
+                while read_request(&mut socket).await {
+                    let _ = socket.get_mut().write_all(head.as_bytes()).await;
+                    let _ = socket.get_mut().write_all(answer).await;
+                    if n == 0 {
+                        // The second request on the first connection.
+                        read_request(&mut socket).await;
+                        break;
+                    }
+                }
+            }
+        });
+        (url, connections)
+    }
+
+    fn request(request: ClientRequest) -> ClientJsonRpcMessage {
+        ClientJsonRpcMessage::request(request, RequestId::Number(1))
+    }
+
+    async fn send(
+        authed: &Authed,
+        url: &Arc<str>,
+        message: ClientJsonRpcMessage,
+    ) -> Result<StreamableHttpPostResponse, Failure> {
+        authed
+            .post_message(url.clone(), message, None, None, HashMap::new())
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_request_is_sent_again_once_when_a_kept_alive_connection_closes_under_it() {
+        let (url, connections) = closes_the_second_request().await;
+        let authed = Authed {
+            client: reqwest::Client::new(),
+            oauth: None,
+        };
+        let ping = || request(ClientRequest::PingRequest(PingRequest::default()));
+        assert!(matches!(
+            send(&authed, &url, ping()).await,
+            Ok(StreamableHttpPostResponse::Json(..))
+        ));
+        let again = send(&authed, &url, ping()).await;
+        assert!(
+            matches!(again, Ok(StreamableHttpPostResponse::Json(..))),
+            "{again:?}"
+        );
+        assert_eq!(connections.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_is_not_sent_again_when_its_connection_closes_under_it() {
+        let (url, connections) = closes_the_second_request().await;
+        let authed = Authed {
+            client: reqwest::Client::new(),
+            oauth: None,
+        };
+        let call = || {
+            request(ClientRequest::CallToolRequest(
+                rmcp::model::CallToolRequest::new(CallToolRequestParams::new("act")),
+            ))
+        };
+        assert!(matches!(
+            send(&authed, &url, call()).await,
+            Ok(StreamableHttpPostResponse::Json(..))
+        ));
+        match send(&authed, &url, call()).await {
+            Err(StreamableHttpError::Client(e)) => assert!(went_stale(&e), "{e:?}"),
+            other => panic!("a tool call was sent again, or failed otherwise: {other:?}"),
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 }
