@@ -13,7 +13,7 @@ use crate::support::*;
 /// A header that sends the same request to rmcp's path: rmcp ignores a
 /// param header no schema annotates, and weft's direct path takes no
 /// request with one.
-const TO_RMCP: (&str, &str) = ("mcp-param-unused", "1");
+pub(crate) const TO_RMCP: (&str, &str) = ("mcp-param-unused", "1");
 
 /// `weft_mcp_posts_total` for `path`, from `/metrics`.
 pub(crate) async fn posts(http: &reqwest::Client, base: &str, path: &str) -> u64 {

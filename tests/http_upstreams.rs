@@ -459,7 +459,7 @@ async fn an_answer_over_the_size_cap_fails_that_call_only() {
 
 /// An agent that records the progress weft relays to it.
 #[derive(Clone, Default)]
-struct Progress(std::sync::Arc<std::sync::Mutex<Vec<f64>>>);
+pub(crate) struct Progress(pub(crate) std::sync::Arc<std::sync::Mutex<Vec<f64>>>);
 
 impl rmcp::ClientHandler for Progress {
     async fn on_progress(

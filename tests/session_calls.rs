@@ -14,11 +14,11 @@ use crate::direct_call::posts;
 use crate::support::edge::{Raw, serve, write_config};
 use crate::support::*;
 
-/// A progress token sends the same call to rmcp's path (weft's takes no
-/// call with one); neither upstream below sends progress for these.
-fn to_rmcp(params: &Value) -> Value {
+/// A per-request protocol version (the session's own) sends the same
+/// call to rmcp's path: weft's takes no call with one.
+pub(crate) fn to_rmcp(version: &str, params: &Value) -> Value {
     let mut params = params.clone();
-    params["_meta"] = json!({"progressToken": "to-rmcp"});
+    params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!(version);
     params
 }
 
@@ -33,7 +33,7 @@ async fn counts(http: &reqwest::Client, base: &str) -> (u64, u64) {
 /// Calls `everything__echo` in `raw`'s session until weft answers one
 /// directly: the session's agent is known once rmcp has handled the
 /// `initialized` notification, which it does in a task of its own.
-async fn until_direct(raw: &mut Raw, http: &reqwest::Client, base: &str) {
+pub(crate) async fn until_direct(raw: &mut Raw, http: &reqwest::Client, base: &str) {
     let start = std::time::Instant::now();
     loop {
         let before = posts(http, base, "direct").await;
@@ -49,7 +49,7 @@ async fn until_direct(raw: &mut Raw, http: &reqwest::Client, base: &str) {
     }
 }
 
-fn config(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let record = dir.join("calls.log");
     let mut text = crate::direct_call::everything_and_time("");
     text += &command_entry(
@@ -84,7 +84,7 @@ async fn a_sessions_plain_call_is_answered_directly_as_rmcp_answers_it() {
                 (d0 + 1, r0),
                 "{version} {tool}: not answered directly"
             );
-            let (rid, via_rmcp) = raw.request("tools/call", to_rmcp(&params)).await;
+            let (rid, via_rmcp) = raw.request("tools/call", to_rmcp(version, &params)).await;
             assert_eq!(counts(&http, &served.base).await, (d0 + 1, r0 + 1));
             assert_eq!((direct.status, via_rmcp.status), (200, 200), "{tool}");
             assert_eq!(direct.content_type(), "text/event-stream", "{tool}");

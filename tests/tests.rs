@@ -22,6 +22,7 @@ mod bindings;
 mod book;
 mod cache;
 mod cache_tenants;
+mod call_progress;
 mod catalog;
 mod child_env;
 mod cli;

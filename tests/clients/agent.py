@@ -80,6 +80,10 @@ async def progress(c, arg):
     async def on_progress(progress, total, message):
         seen.append(progress)
 
+    if arg.get("list_first"):
+        # A round trip first, so the session's handshake is settled at
+        # the server before the call.
+        await c.list_tools()
     r = await c.call_tool(arg["tool"], arg["args"], progress_callback=on_progress)
     return {"progress": seen, "error": bool(r.is_error), "text": text_of(r)}
 

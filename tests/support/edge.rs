@@ -94,15 +94,10 @@ impl Answer {
             .unwrap_or_default()
     }
 
-    /// The JSON-RPC message answering request `id`, from a JSON body or
-    /// from the `data:` lines of an SSE body.
-    pub(crate) fn message(&self, id: u64) -> Value {
-        let sse = self
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("text/event-stream"));
-        let candidates: Vec<Value> = if sse {
+    /// Every JSON-RPC message of the answer, in order: a JSON body's one,
+    /// or those of the `data:` lines of an SSE body.
+    pub(crate) fn messages(&self) -> Vec<Value> {
+        if self.content_type().starts_with("text/event-stream") {
             self.body
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
@@ -110,8 +105,12 @@ impl Answer {
                 .collect()
         } else {
             serde_json::from_str(&self.body).into_iter().collect()
-        };
-        candidates
+        }
+    }
+
+    /// The JSON-RPC message answering request `id`.
+    pub(crate) fn message(&self, id: u64) -> Value {
+        self.messages()
             .into_iter()
             .find(|m: &Value| m["id"] == json!(id))
             .unwrap_or_else(|| panic!("no answer to request {id} in: {}", self.body))
@@ -153,6 +152,11 @@ impl Raw {
             key: Some(key.to_string()),
             ..Raw::new(http, base, version)
         }
+    }
+
+    /// The protocol version it speaks.
+    pub(crate) fn version(&self) -> &'static str {
+        self.version
     }
 
     pub(crate) fn stateless(&self) -> bool {

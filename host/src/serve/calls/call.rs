@@ -129,8 +129,8 @@ impl ParkingLot {
 pub struct Agent {
     /// The agent's end of its connection: `None` for a stateless request
     /// answered outside rmcp's service (see `super::direct`), which
-    /// carries no progress token and no log level, so nothing is ever
-    /// sent to it but its answer.
+    /// carries no log level: nothing is sent to it but its progress, on
+    /// the call's own stream (`own_stream`), and its answer.
     pub peer: Option<Peer<RoleServer>>,
     /// The request speaks 2026-07-28 (stateless, input-required results).
     pub modern: bool,
@@ -146,6 +146,9 @@ pub struct Agent {
     /// Set when this call asked the agent for input (see
     /// [`crate::router::Forward::asked`]).
     pub asked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The call's own event stream, when weft writes it itself (see
+    /// [`super::own_stream`]): progress goes there, not through `peer`.
+    pub own_stream: Option<super::own_stream::Sink>,
 }
 
 impl Agent {
@@ -167,6 +170,7 @@ impl Agent {
             min_log,
             log_level,
             asked: std::sync::Arc::default(),
+            own_stream: None,
         }
     }
 
@@ -181,11 +185,12 @@ impl Agent {
             min_log: None,
             log_level: None,
             asked: std::sync::Arc::default(),
+            own_stream: None,
         }
     }
 
-    /// A handshake-era agent of a request with no progress token, on its
-    /// session's `peer`, with the session's log level (as a rank).
+    /// A handshake-era agent of a request (its progress token, if any, set
+    /// by [`Agent::stream_to`]), on its session's `peer`, with the session's log level (as a rank).
     pub fn handshake(
         peer: Peer<RoleServer>,
         capabilities: Option<ClientCapabilities>,
@@ -199,7 +204,15 @@ impl Agent {
             min_log,
             log_level: min_log.map(level_of_rank),
             asked: std::sync::Arc::default(),
+            own_stream: None,
         }
+    }
+
+    /// Sends the progress of this agent's call, under `token`, on the
+    /// call's own event stream `sink`.
+    pub fn stream_to(&mut self, token: ProgressToken, sink: super::own_stream::Sink) {
+        self.progress_token = Some(token);
+        self.own_stream = Some(sink);
     }
 
     /// The way weft asks this agent's person to approve a call: the
@@ -373,10 +386,15 @@ pub(in crate::serve) async fn relay_notification(agent: &Agent, msg: RelayMsg) {
             total,
             message,
         } => {
-            if let (Some(token), Some(peer)) = (&agent.progress_token, &agent.peer) {
-                let mut p = ProgressNotificationParam::new(token.clone(), progress);
-                p.total = total;
-                p.message = message;
+            let Some(token) = &agent.progress_token else {
+                return;
+            };
+            let mut p = ProgressNotificationParam::new(token.clone(), progress);
+            p.total = total;
+            p.message = message;
+            if let Some(sink) = &agent.own_stream {
+                super::own_stream::progress(sink, p);
+            } else if let Some(peer) = &agent.peer {
                 let _ = peer.notify_progress(p).await;
             }
         }

@@ -13,12 +13,13 @@
 //! ([`plain_call`]): exactly one `Mcp-Protocol-Version: 2026-07-28`,
 //! `Mcp-Method: tools/call` and a plain `Mcp-Name` equal to the tool's
 //! name; no session; no `Mcp-Param-*` header and no `x-mcp-header` in the
-//! tool's schema; complete per-request `_meta`; no progress token and no
-//! log level (nothing is streamed to the agent, so the answer is one
-//! message); not a retry with input responses; a catalog tool
+//! tool's schema; complete per-request `_meta`; no log level (log
+//! messages would go on the call's stream); not a retry with input responses; a catalog tool
 //! (not a policy or a meta tool). Anything else goes on to rmcp, which
 //! answers as it always has. An upstream's request for input during the
 //! call parks it and answers `input_required`, exactly as on rmcp's path.
+//! A call with a progress token gets the upstream's progress on its own
+//! event stream, as from rmcp ([`super::own_stream`]).
 
 use std::sync::Arc;
 
@@ -28,13 +29,14 @@ use axum::body::Body;
 use axum::response::Response;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, ClientCapabilities, ErrorCode, ErrorData,
-    ProtocolVersion, RequestId, ResultType, ServerJsonRpcMessage, ServerResult,
+    ProgressToken, ProtocolVersion, RequestId, ResultType, ServerJsonRpcMessage, ServerResult,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::call::{self, Agent};
+use super::own_stream::{self, Started};
 use crate::serve::Gateway;
 use crate::serve::view::tools::{self, Target};
 use crate::tenant::Caller;
@@ -44,6 +46,9 @@ use crate::tenant::Caller;
 pub struct PlainCall {
     id: RequestId,
     params: CallToolRequestParams,
+    /// The agent's progress token: progress then goes on the call's own
+    /// stream ([`super::own_stream`]).
+    progress: Option<ProgressToken>,
     capabilities: Option<ClientCapabilities>,
     /// The agent's trace context, for the request's span.
     trace: crate::telemetry::Sent,
@@ -94,7 +99,6 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     let meta = &request.meta;
     if meta.protocol_version() != Some(version.clone())
         || !meta.missing_required_keys(&version).is_empty()
-        || meta.get_progress_token().is_some()
     {
         return None;
     }
@@ -102,6 +106,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     if meta.log_level().is_some() {
         return None;
     }
+    let progress = meta.get_progress_token();
     let capabilities = meta.client_capabilities();
     let trace = crate::telemetry::sent(meta, Some(headers));
     let params = request.params;
@@ -114,6 +119,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     Some(PlainCall {
         id: request.id,
         params,
+        progress,
         capabilities,
         trace,
         strict: request.strict,
@@ -165,16 +171,38 @@ pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> R
     let PlainCall {
         id,
         params,
+        progress,
         capabilities,
         trace,
         ..
     } = request;
-    let agent = Agent::stateless(capabilities);
-    // A client that goes away drops this future, and with it the work,
-    // which cancels the upstream request: nothing else cancels it.
+    let mut agent = Agent::stateless(capabilities);
+    // A client that goes away drops this future (or the stream's body),
+    // and with it the work, which cancels the upstream request: nothing
+    // else cancels it.
     let never = CancellationToken::new();
-    let outcome = run(gw, caller, &id, params, &trace, &agent, &never).await;
-    let (message, status) = settle(outcome, id, &agent, false);
+    let (message, status) = match progress {
+        None => {
+            let outcome = run(gw, caller, &id, params, &trace, &agent, &never).await;
+            settle(outcome, id, &agent, false)
+        }
+        Some(token) => {
+            // As rmcp answers: one JSON message when the answer is the
+            // first thing the call sends, else an event stream (status
+            // 200, whatever the answer).
+            let (sink, source) = own_stream::channel();
+            agent.stream_to(token, sink);
+            let (gw, caller) = (gw.clone(), caller.clone());
+            let call = async move {
+                let outcome = run(&gw, &caller, &id, params, &trace, &agent, &never).await;
+                settle(outcome, id, &agent, false)
+            };
+            match own_stream::start(call, source, |(message, _)| Some(message)).await {
+                Started::Ended(answer) => answer,
+                Started::Streaming(response) => return response,
+            }
+        }
+    };
     match serde_json::to_vec(&message) {
         Ok(body) => {
             let mut response = Response::new(Body::from(body));
@@ -379,8 +407,15 @@ mod tests {
         // Something is to be streamed, a retry, missing metadata.
         let progress = body_with("", r#","_meta":null"#);
         assert!(plain_call(&h, &progress).is_none());
+        // A progress token is taken: progress goes on the call's stream.
         let token = body_with(r#","progressToken":"p1""#, "");
-        assert!(plain_call(&h, &token).is_none());
+        let taken = plain_call(&h, &token).expect("a call with a progress token is taken");
+        assert_eq!(
+            taken.progress,
+            Some(ProgressToken(rmcp::model::NumberOrString::String(
+                "p1".into()
+            )))
+        );
         let level = body_with(r#","io.modelcontextprotocol/logLevel":"info""#, "");
         assert!(plain_call(&h, &level).is_none());
         let retry = body_with("", r#","requestState":"weft-input:00""#);

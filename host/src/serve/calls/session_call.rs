@@ -14,8 +14,9 @@
 //! checks), whose agent declared no way to be asked anything (no
 //! sampling, elicitation or roots), so that nothing but log messages can
 //! go to it during the call, and those go on the session's own stream as
-//! on rmcp's path; no progress token; no per-request protocol version; a
-//! catalog tool. The agent's `notifications/cancelled` for such a call
+//! on rmcp's path; no per-request protocol version; a catalog tool. A
+//! progress token is taken: the upstream's progress goes on the call's
+//! own stream, where rmcp sends it too ([`super::own_stream`]). The agent's `notifications/cancelled` for such a call
 //! is seen at the edge ([`cancelled`]) before rmcp gets it too; the call
 //! then ends, and its stream closes with no message, as rmcp's does.
 //! What this path gives up is resuming the answer's stream after a
@@ -28,11 +29,12 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::Response;
 use parking_lot::Mutex;
-use rmcp::model::{CallToolRequestParams, RequestId};
+use rmcp::model::{CallToolRequestParams, ProgressToken, RequestId};
 use rmcp::{Peer, RoleServer};
 use tokio_util::sync::CancellationToken;
 
 use super::call::Agent;
+use super::own_stream::{self, Started};
 use crate::serve::Gateway;
 use crate::tenant::Caller;
 
@@ -41,6 +43,9 @@ pub struct SessionCall {
     session: String,
     id: RequestId,
     params: CallToolRequestParams,
+    /// The agent's progress token: progress then goes on the call's own
+    /// stream ([`super::own_stream`]).
+    progress: Option<ProgressToken>,
     /// The agent's trace context, for the request's span.
     trace: crate::telemetry::Sent,
 }
@@ -60,10 +65,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<SessionCall>
     let meta = &request.meta;
     // rmcp would read the agent's capabilities from the request's own
     // `_meta` when it has them; here they are the session's.
-    if meta.protocol_version().is_some()
-        || meta.get_progress_token().is_some()
-        || meta.client_capabilities().is_some()
-    {
+    if meta.protocol_version().is_some() || meta.client_capabilities().is_some() {
         return None;
     }
     #[allow(deprecated)]
@@ -78,6 +80,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<SessionCall>
     Some(SessionCall {
         session,
         id: request.id,
+        progress: meta.get_progress_token(),
         params,
         trace,
     })
@@ -135,7 +138,7 @@ pub fn takes(gw: &Arc<Gateway>, call: &SessionCall) -> Option<Taken> {
 }
 
 /// The agent of a handshake-era session, as rmcp's handler sees it
-/// ([`Agent::of`]) for a request with no progress token; `None` before
+/// ([`Agent::of`]), before any progress token; `None` before
 /// the handshake is known.
 fn agent_of(peer: Peer<RoleServer>, min_log: Option<u8>) -> Option<Agent> {
     let capabilities = peer.peer_info()?.capabilities.clone();
@@ -178,51 +181,59 @@ pub async fn answer(
     gw: &Arc<Gateway>,
     caller: &Caller,
     call: SessionCall,
-    taken: Taken,
+    mut taken: Taken,
 ) -> Response {
     let SessionCall {
-        id, params, trace, ..
+        id,
+        params,
+        trace,
+        progress,
+        ..
     } = call;
-    let agent = &taken.agent;
-    // A client that goes away drops this future, and with it the work,
-    // which cancels the upstream request; so does the agent's
-    // cancellation ([`cancelled`]).
-    let outcome =
-        super::direct::run(gw, caller, &id, params, &trace, agent, &taken.cancelled).await;
-    let mut body = Vec::new();
-    // A cancelled call is not answered (the stream closes with no
-    // message, as rmcp's does).
-    if !taken.cancelled.is_cancelled() {
-        let (message, _) = super::direct::settle(outcome, id, agent, true);
-        match serde_json::to_vec(&message) {
-            Ok(json) => {
-                // Compact JSON has no line break: it is one `data:` line.
-                body.reserve(json.len() + 8);
-                body.extend_from_slice(b"data: ");
-                body.extend_from_slice(&json);
-                body.extend_from_slice(b"\n\n");
-            }
-            Err(e) => {
-                return crate::serve::refusal::response(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    &format!("cannot encode the answer: {e}"),
-                    None,
-                    None,
-                );
-            }
+    // A client that goes away drops this future (or the stream's body),
+    // and with it the work, which cancels the upstream request; so does
+    // the agent's cancellation ([`cancelled`]). A cancelled call is not
+    // answered: its stream closes with no message, as rmcp's does.
+    let Some(token) = progress else {
+        let agent = &taken.agent;
+        let outcome =
+            super::direct::run(gw, caller, &id, params, &trace, agent, &taken.cancelled).await;
+        let message = (!taken.cancelled.is_cancelled())
+            .then(|| super::direct::settle(outcome, id, agent, true).0);
+        return one_piece(message);
+    };
+    // Progress goes on the call's own stream, as rmcp routes a session's
+    // progress to the stream of the request that holds the token.
+    let (sink, source) = own_stream::channel();
+    taken.agent.stream_to(token, sink);
+    let (gw, caller) = (gw.clone(), caller.clone());
+    let call = async move {
+        let agent = &taken.agent;
+        let outcome =
+            super::direct::run(&gw, &caller, &id, params, &trace, agent, &taken.cancelled).await;
+        (!taken.cancelled.is_cancelled()).then(|| super::direct::settle(outcome, id, agent, true).0)
+    };
+    match own_stream::start(call, source, |message| message).await {
+        Started::Ended(message) => one_piece(message),
+        Started::Streaming(response) => response,
+    }
+}
+
+/// An event stream of `message` alone (or of nothing), in one piece.
+fn one_piece(message: Option<rmcp::model::ServerJsonRpcMessage>) -> Response {
+    let body = match message.as_ref().map(own_stream::event) {
+        None => Body::empty(),
+        Some(Ok(event)) => Body::from(event),
+        Some(Err(e)) => {
+            return crate::serve::refusal::response(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("cannot encode the answer: {e}"),
+                None,
+                None,
+            );
         }
-    }
-    let mut response = Response::new(Body::from(body));
-    let headers = response.headers_mut();
-    // The headers rmcp's event streams carry.
-    for (name, value) in [
-        (http::header::CONTENT_TYPE, "text/event-stream"),
-        (http::header::CACHE_CONTROL, "no-cache"),
-    ] {
-        headers.insert(name, http::HeaderValue::from_static(value));
-    }
-    headers.insert("x-accel-buffering", http::HeaderValue::from_static("no"));
-    response
+    };
+    own_stream::with_headers(body)
 }
 
 #[cfg(test)]
