@@ -23,6 +23,7 @@ pub mod oauth;
 mod piped;
 pub mod relay;
 pub mod sse;
+mod stale;
 pub mod stdio;
 mod streamable;
 pub mod supervise;

@@ -39,8 +39,8 @@ use tokio_util::sync::CancellationToken;
 use super::answer::{
     Expect, Framing, HttpError, discover_refused, events, framing, is_answer_to, json_message,
 };
-use super::http::{repeatable, went_stale};
 use super::oauth::OAuth;
+use super::stale::{repeatable, went_stale};
 
 mod messages;
 mod session;

@@ -16,7 +16,7 @@ use rmcp::transport::streamable_http_client::{
 };
 use sse_stream::{Error as SseError, Sse};
 
-use super::super::http::{repeatable, went_stale};
+use super::super::stale::{repeatable, went_stale};
 use super::{OAuth, OAuthError};
 
 type Failure = StreamableHttpError<reqwest::Error>;
