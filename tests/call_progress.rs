@@ -5,7 +5,11 @@
 //! and a Python-SDK one; a call that sends no progress is answered in one
 //! piece, as rmcp answers it. rmcp's client puts a token on every request,
 //! so its calls, and the Python SDK's with a progress callback, are
-//! answered directly. `/metrics` counts which path answered.
+//! answered directly. A session's stream of that kind opens with a priming
+//! event and numbers its events; when the agent's connection drops, the
+//! call runs on, and the session (no other) resumes the stream with
+//! `Last-Event-ID` (`serve/calls/replay.rs`). `/metrics` counts which path
+//! answered.
 
 use serde_json::{Value, json};
 
@@ -256,4 +260,108 @@ async fn rmcps_client_and_the_python_sdks_calls_with_progress_are_answered_direc
             );
         }
     }
+}
+
+/// A GET of `raw`'s session at `base` resuming after `last`: its answer.
+async fn resume(http: &reqwest::Client, base: &str, session: &str, last: &str) -> Answer {
+    let request = http
+        .get(format!("{base}/mcp"))
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .header("last-event-id", last);
+    crate::support::edge::send(request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_session_calls_dropped_stream_runs_on_and_is_resumed_with_last_event_id() {
+    let dir = temp_dir();
+    let served = serve(&config(dir.path()), &[]);
+    let base = &served.base;
+    let http = reqwest::Client::new();
+    let mut raw = Raw::new(&http, base, "2025-11-25");
+    raw.open().await;
+    until_direct(&mut raw, &http, base).await;
+    let session = raw.session.clone().expect("a session");
+    let (d0, r0) = counts(&http, base).await;
+    // The call, on a connection of its own, read up to its first progress.
+    let own = reqwest::Client::new();
+    let message = json!({"jsonrpc": "2.0", "id": 300, "method": "tools/call", "params": {
+        "name": "everything__trigger-long-running-operation",
+        "arguments": {"duration": 0.8, "steps": 4},
+        "_meta": {"progressToken": "resume-me"}}});
+    let mut response = own
+        .post(format!("{base}/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", &session)
+        .body(message.to_string())
+        .send()
+        .await
+        .expect("the call");
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("notifications/progress") {
+        let chunk = response.chunk().await.expect("read the stream");
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.expect("the stream goes on"),
+        ));
+    }
+    assert_eq!(
+        counts(&http, base).await,
+        (d0 + 1, r0),
+        "not answered directly"
+    );
+    // A priming event (an id and a retry, no message), as rmcp's streams
+    // open, then the first progress, with its id.
+    let ids: Vec<String> = seen
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 2, "{seen}");
+    let stream = ids[0].strip_suffix("/0").expect("the priming event's id");
+    assert!(stream.starts_with("weft-"), "{seen}");
+    assert_eq!(ids[1], format!("{stream}/1"), "{seen}");
+    assert!(seen.contains("retry: 3000"), "{seen}");
+    // The connection drops.
+    drop(response);
+    drop(own);
+
+    // Another session cannot resume it: rmcp's empty stream.
+    let mut other = Raw::new(&http, base, "2025-11-25");
+    other.open().await;
+    let stranger = other.session.clone().expect("a session");
+    let refused = resume(&http, base, &stranger, &ids[1]).await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.messages().is_empty(), "{}", refused.body);
+
+    // Its own session resumes after the last event it saw, and gets the
+    // rest as the call, still running, sends it.
+    let resumed = resume(&http, base, &session, &ids[1]).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.body);
+    assert_eq!(resumed.content_type(), "text/event-stream");
+    let got = resumed.messages();
+    assert_eq!(got.len(), 4, "{}", resumed.body);
+    for (i, m) in got[..3].iter().enumerate() {
+        assert_eq!(m["params"]["progressToken"], "resume-me", "{m}");
+        assert_eq!(m["params"]["progress"], json!(i as f64 + 2.0), "{m}");
+    }
+    assert_eq!(got[3]["id"], 300);
+    let text = got[3]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("Long running operation completed"),
+        "{}",
+        got[3]
+    );
+    let resumed_ids: Vec<&str> = resumed
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("id: "))
+        .collect();
+    let expected: Vec<String> = (2..=5).map(|n| format!("{stream}/{n}")).collect();
+    assert_eq!(resumed_ids, expected);
 }

@@ -83,6 +83,8 @@ pub struct Gateway {
     lists: listing::Lists,
     /// Sessions' calls answered outside rmcp's session worker.
     session_calls: calls::session_call::InFlight,
+    /// What sessions' directly streamed calls sent, for resuming.
+    replays: Arc<calls::replay::Replays>,
     /// Code mode's interpreters, once [`Gateway::enable_code`] is called,
     /// and whether code mode is on where `[code] enabled` is not written
     /// (on over stdio, off over HTTP).
@@ -126,6 +128,7 @@ impl Gateway {
             sessions: sessions::Sessions::default(),
             lists: listing::Lists::default(),
             session_calls: calls::session_call::InFlight::default(),
+            replays: Arc::default(),
             code: std::sync::OnceLock::new(),
             journal: std::sync::OnceLock::new(),
             shared_sessions: std::sync::OnceLock::new(),

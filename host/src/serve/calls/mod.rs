@@ -18,6 +18,7 @@ pub(super) mod direct;
 pub mod durable;
 pub(super) mod interpreter;
 pub(super) mod own_stream;
+pub(super) mod replay;
 pub(super) mod run_call;
 pub(super) mod run_tasks;
 pub(super) mod session_call;

@@ -23,6 +23,8 @@ use rmcp::model::{
 };
 use tokio::sync::mpsc;
 
+use super::replay::Tape;
+
 /// Where a call's messages for its own stream go.
 pub type Sink = mpsc::UnboundedSender<ServerJsonRpcMessage>;
 /// Where the stream reads them.
@@ -55,6 +57,7 @@ pub async fn start<F, T>(
     call: F,
     mut source: Source,
     last: fn(T) -> Option<ServerJsonRpcMessage>,
+    tape: Option<Tape>,
 ) -> Started<T>
 where
     F: Future<Output = T> + Send + 'static,
@@ -64,12 +67,22 @@ where
     tokio::select! {
         biased;
         Some(first) = source.recv() => {
-            Started::Streaming(response(first, source, async move { last(call.await) }))
+            let rest = async move { last(call.await) };
+            Started::Streaming(response(first, source, rest, tape))
         }
         out = &mut call => match source.try_recv() {
             // It sent progress on its way to the end: progress first.
-            Ok(first) => Started::Streaming(response(first, source, std::future::ready(last(out)))),
-            Err(_) => Started::Ended(out),
+            Ok(first) => {
+                let rest = std::future::ready(last(out));
+                Started::Streaming(response(first, source, rest, tape))
+            }
+            Err(_) => {
+                // Answered in one piece: nothing to resume.
+                if let Some(mut tape) = tape {
+                    tape.complete();
+                }
+                Started::Ended(out)
+            }
         },
     }
 }
@@ -102,6 +115,10 @@ pub fn with_headers(body: Body) -> Response {
 
 type Call = Pin<Box<dyn Future<Output = Option<ServerJsonRpcMessage>> + Send>>;
 
+/// How often a quiet stream gets a comment line, so that proxies keep it
+/// open (rmcp's default keep-alive).
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What the body's stream has left to write.
 struct Rest {
     first: Option<ServerJsonRpcMessage>,
@@ -110,11 +127,14 @@ struct Rest {
     call: Option<Call>,
     /// The call's final message, once it ended.
     last: Option<ServerJsonRpcMessage>,
+    /// The record a dropped connection resumes from (a session's call).
+    tape: Option<Tape>,
+    primed: bool,
 }
 
 /// The event stream of `first`, each message `source` gets while `call`
-/// runs, and the message `call` ends with.
-fn response<F>(first: ServerJsonRpcMessage, source: Source, call: F) -> Response
+/// runs, and the message `call` ends with; recorded on `tape`.
+fn response<F>(first: ServerJsonRpcMessage, source: Source, call: F, tape: Option<Tape>) -> Response
 where
     F: Future<Output = Option<ServerJsonRpcMessage>> + Send + 'static,
 {
@@ -123,40 +143,90 @@ where
         source,
         call: Some(Box::pin(call)),
         last: None,
+        tape,
+        primed: false,
     };
     with_headers(Body::from_stream(futures::stream::unfold(rest, next)))
 }
 
 /// The next event of the stream, or its end.
 async fn next(mut rest: Rest) -> Option<(Result<Bytes, Infallible>, Rest)> {
-    loop {
-        let message = if let Some(first) = rest.first.take() {
-            first
-        } else if let Some(call) = rest.call.as_mut() {
-            tokio::select! {
-                biased;
-                Some(message) = rest.source.recv() => message,
-                out = call => {
-                    rest.call = None;
-                    rest.last = out;
-                    continue;
-                }
+    if !rest.primed {
+        rest.primed = true;
+        if let Some(tape) = &rest.tape {
+            return Some((Ok(tape.priming()), rest));
+        }
+    }
+    let message = if let Some(first) = rest.first.take() {
+        first
+    } else if let Some(call) = rest.call.as_mut() {
+        tokio::select! {
+            biased;
+            Some(message) = rest.source.recv() => message,
+            out = call => {
+                rest.call = None;
+                rest.last = out;
+                return Box::pin(next(rest)).await;
             }
-        } else if let Ok(message) = rest.source.try_recv() {
-            // Sent before the call ended: before its answer.
-            message
-        } else {
-            rest.last.take()?
-        };
-        return match event(&message) {
-            Ok(bytes) => Some((Ok(bytes), rest)),
-            Err(e) => {
-                // Nothing weft builds fails to encode; were it to, the
-                // stream ends rather than write half an event.
-                tracing::warn!(error = %e, "cannot encode a message of a call's stream");
-                None
+            _ = tokio::time::sleep(KEEP_ALIVE) => {
+                return Some((Ok(Bytes::from_static(b":\n\n")), rest));
             }
+        }
+    } else if let Ok(message) = rest.source.try_recv() {
+        // Sent before the call ended: before its answer.
+        message
+    } else if let Some(last) = rest.last.take() {
+        last
+    } else {
+        // Written to the end: nothing is left to resume.
+        if let Some(tape) = rest.tape.as_mut() {
+            tape.complete();
+        }
+        return None;
+    };
+    match event(&message) {
+        Ok(bytes) => {
+            let bytes = match &rest.tape {
+                Some(tape) => tape.event(&bytes),
+                None => bytes,
+            };
+            Some((Ok(bytes), rest))
+        }
+        Err(e) => {
+            // Nothing weft builds fails to encode; were it to, the
+            // stream ends rather than write half an event.
+            tracing::warn!(error = %e, "cannot encode a message of a call's stream");
+            None
+        }
+    }
+}
+
+impl Drop for Rest {
+    /// A connection that drops while a session's call runs leaves the
+    /// call running, into its record, for the agent to resume (see
+    /// [`super::replay`]); any other call is dropped with it, which
+    /// cancels the upstream request.
+    fn drop(&mut self) {
+        if self.call.is_none() || !self.tape.as_ref().is_some_and(Tape::detach) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
         };
+        let rest = Rest {
+            first: self.first.take(),
+            source: std::mem::replace(&mut self.source, mpsc::unbounded_channel().1),
+            call: self.call.take(),
+            last: self.last.take(),
+            tape: self.tape.take(),
+            primed: true,
+        };
+        runtime.spawn(async move {
+            let mut rest = rest;
+            while let Some((_, more)) = next(rest).await {
+                rest = more;
+            }
+        });
     }
 }
 
@@ -189,7 +259,7 @@ mod tests {
     #[tokio::test]
     async fn a_call_that_sends_nothing_ends_in_one_piece() {
         let (_sink, source) = channel();
-        match start(async { 7 }, source, |_| None).await {
+        match start(async { 7 }, source, |_| None, None).await {
             Started::Ended(7) => {}
             _ => panic!("not ended with its outcome"),
         }
@@ -203,7 +273,8 @@ mod tests {
             progress(&sink, step(2.0));
             3
         };
-        let Started::Streaming(response) = start(call, source, |n| Some(answer(n))).await else {
+        let Started::Streaming(response) = start(call, source, |n| Some(answer(n)), None).await
+        else {
             panic!("a call that sent progress was answered in one piece");
         };
         assert_eq!(
@@ -226,7 +297,7 @@ mod tests {
             let _ = wait.await;
             progress(&sink, step(2.0));
         };
-        let Started::Streaming(response) = start(call, source, |()| None).await else {
+        let Started::Streaming(response) = start(call, source, |()| None, None).await else {
             panic!("not streaming");
         };
         // The call is parked until the body is read past its first event.

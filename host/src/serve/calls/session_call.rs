@@ -184,11 +184,11 @@ pub async fn answer(
     mut taken: Taken,
 ) -> Response {
     let SessionCall {
+        session,
         id,
         params,
         trace,
         progress,
-        ..
     } = call;
     // A client that goes away drops this future (or the stream's body),
     // and with it the work, which cancels the upstream request; so does
@@ -206,6 +206,7 @@ pub async fn answer(
     // progress to the stream of the request that holds the token.
     let (sink, source) = own_stream::channel();
     taken.agent.stream_to(token, sink);
+    let tape = gw.replays.open(&session);
     let (gw, caller) = (gw.clone(), caller.clone());
     let call = async move {
         let agent = &taken.agent;
@@ -213,10 +214,31 @@ pub async fn answer(
             super::direct::run(&gw, &caller, &id, params, &trace, agent, &taken.cancelled).await;
         (!taken.cancelled.is_cancelled()).then(|| super::direct::settle(outcome, id, agent, true).0)
     };
-    match own_stream::start(call, source, |message| message).await {
+    match own_stream::start(call, source, |message| message, Some(tape)).await {
         Started::Ended(message) => one_piece(message),
         Started::Streaming(response) => response,
     }
+}
+
+/// The rest of a stream this path wrote, for a session's `GET` whose
+/// `Last-Event-ID` names it (see [`super::replay`]); `None` leaves the
+/// `GET` to rmcp.
+pub fn resume(gw: &Gateway, headers: &http::HeaderMap) -> Option<Response> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let last = text("last-event-id").filter(|id| super::replay::is_ours(id))?;
+    let session = text("mcp-session-id")?;
+    let events = gw.replays.resume(session, last)?;
+    Some(own_stream::with_headers(Body::from_stream(events)))
+}
+
+/// Ends the calls this path runs for `session`, which has ended.
+pub fn session_ended(gw: &Gateway, session: &str) {
+    gw.session_calls
+        .calls
+        .lock()
+        .iter()
+        .filter(|((s, _), _)| s == session)
+        .for_each(|(_, token)| token.cancel());
 }
 
 /// An event stream of `message` alone (or of nothing), in one piece.

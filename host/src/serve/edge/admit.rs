@@ -376,7 +376,14 @@ where
             if post && path.starts_with("/mcp") {
                 metrics.mcp_post("rmcp");
             }
-            next(request).await
+            // The rest of a session call's stream weft wrote itself.
+            let resumed = (request.method() == http::Method::GET)
+                .then(|| crate::serve::calls::session_call::resume(gw, request.headers()))
+                .flatten();
+            match resumed {
+                Some(response) => response,
+                None => next(request).await,
+            }
         }
     };
     if let Some((tenant, key_id)) = opener {
@@ -404,6 +411,7 @@ where
         && let Some(id) = &asked_session
     {
         gw.peers.ended(id);
+        crate::serve::calls::session_call::session_ended(gw, id);
     }
     // rmcp answers a session's DELETE with 202 Accepted, which clients
     // read as a failure (the session is gone at once): 204 says it is done.
