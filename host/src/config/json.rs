@@ -15,7 +15,7 @@ use super::error::WHOLE_FILE;
 use super::policy::RawPolicy;
 use super::raw::RawServer;
 use super::secrets::{LazySecrets, secrets_path};
-use super::toml_file::{field_error, nested_key};
+use super::toml_errors::{field_error, nested_key};
 use super::{Config, ConfigError, Position, Settings};
 
 /// Per-server keys other MCP clients write that mean nothing to weft.

@@ -28,6 +28,7 @@ mod locate;
 pub mod oauth;
 pub mod oci;
 pub mod openapi;
+mod otel;
 pub mod pattern;
 pub mod policy;
 mod raw;
@@ -39,6 +40,7 @@ pub mod secrets;
 pub mod state;
 pub mod tenant;
 pub mod tls;
+mod toml_errors;
 mod toml_file;
 pub mod view;
 
@@ -572,7 +574,7 @@ impl Config {
         let table: toml::Table = if text.trim_start().starts_with('{') {
             toml::Table::new()
         } else {
-            toml::from_str(&text).map_err(|e| toml_file::syntax_error(&text, path, &e))?
+            toml::from_str(&text).map_err(|e| toml_errors::syntax_error(&text, path, &e))?
         };
         let setting = |k: &str| {
             table

@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use super::call::{self, Agent};
 use super::own_stream::{self, Started};
 use crate::serve::Gateway;
+use crate::serve::view::listing::one;
 use crate::serve::view::tools::{self, Target};
 use crate::tenant::Caller;
 
@@ -71,25 +72,16 @@ impl PlainCall {
     }
 }
 
-/// The one value of header `name`, if it has exactly one that is text.
-fn single<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    first.to_str().ok()
-}
-
 /// The request, if it is a stateless `tools/call` this path may answer
 /// (see the module doc); `None` sends it on to rmcp.
 pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     let version = ProtocolVersion::V_2026_07_28;
     if headers.contains_key("mcp-session-id")
-        || single(headers, "mcp-protocol-version") != Some(version.as_str())
-        || single(headers, "mcp-method") != Some("tools/call")
+        || one(headers, "mcp-protocol-version").flatten() != Some(version.as_str())
+        || one(headers, "mcp-method").flatten() != Some("tools/call")
         || !crate::serve::view::listing::accepts_both(headers)
-        || !single(headers, http::header::CONTENT_TYPE.as_str())
+        || !one(headers, http::header::CONTENT_TYPE.as_str())
+            .flatten()
             .is_some_and(crate::serve::view::listing::is_json)
         || headers.keys().any(|k| k.as_str().starts_with("mcp-param-"))
     {
@@ -110,7 +102,7 @@ pub fn plain_call(headers: &http::HeaderMap, body: &[u8]) -> Option<PlainCall> {
     let capabilities = meta.client_capabilities();
     let trace = crate::telemetry::sent(meta, Some(headers));
     let params = request.params;
-    if single(headers, "mcp-name") != Some(&*params.name)
+    if one(headers, "mcp-name").flatten() != Some(&*params.name)
         || params.request_state.is_some()
         || params.input_responses.is_some()
     {
@@ -197,7 +189,7 @@ pub async fn answer(gw: &Arc<Gateway>, caller: &Caller, request: PlainCall) -> R
                 let outcome = run(&gw, &caller, &id, params, &trace, &agent, &never).await;
                 settle(outcome, id, &agent, false)
             };
-            match own_stream::start(call, source, |(message, _)| Some(message)).await {
+            match own_stream::start(call, source, |(message, _)| Some(message), None).await {
                 Started::Ended(answer) => answer,
                 Started::Streaming(response) => return response,
             }

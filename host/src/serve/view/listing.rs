@@ -264,7 +264,10 @@ pub(in crate::serve) fn handshake_session(headers: &http::HeaderMap) -> Option<S
 
 /// The value of header `name`: `None` when absent, `Some(None)` when it
 /// is there more than once or is not text.
-fn one<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<Option<&'h str>> {
+pub(in crate::serve) fn one<'h>(
+    headers: &'h http::HeaderMap,
+    name: &str,
+) -> Option<Option<&'h str>> {
     let mut values = headers.get_all(name).iter();
     let first = values.next()?;
     Some(if values.next().is_some() {
