@@ -2,9 +2,9 @@
 //! connection's task (`serve/calls/session_call.rs`), not through rmcp's
 //! session worker: the message is the one rmcp sends for the same
 //! request, for results, tool errors, schema mismatches and unknown tools,
-//! in every handshake-era version; the agent's cancellation ends such a
-//! call and reaches the upstream; an agent that can be asked for input
-//! keeps rmcp's path. `/metrics` counts which path answered.
+//! in every handshake-era version; the agent's cancellation, and the
+//! end of its session, end such a call and reach the upstream; an agent
+//! that can be asked for input keeps rmcp's path. `/metrics` counts which path answered.
 
 use std::time::Duration;
 
@@ -99,6 +99,36 @@ async fn a_sessions_plain_call_is_answered_directly_as_rmcp_answers_it() {
     }
 }
 
+/// Whether the fault fixture's record in `dir` has a line with `what`.
+fn logged(dir: &std::path::Path, what: &str) -> bool {
+    std::fs::read_to_string(dir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains(what))
+}
+
+/// Call `id` of `faulty__hang` in `raw`'s session, on a connection of its
+/// own, once the upstream (recording in `dir`) has it: the task that
+/// waits for its answer.
+async fn hang(
+    raw: &Raw,
+    dir: &std::path::Path,
+    id: u64,
+) -> tokio::task::JoinHandle<crate::support::edge::Answer> {
+    let hang = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                      "params": {"name": "faulty__hang", "arguments": {}}});
+    let base = raw.url.trim_end_matches("/mcp").to_string();
+    let mut other = Raw::new(&reqwest::Client::new(), &base, "2025-11-25");
+    other.session = raw.session.clone();
+    let call = tokio::spawn(async move { other.post(&hang, &[]).await });
+    wait_until(
+        Duration::from_secs(10),
+        "the upstream to get the call",
+        || logged(dir, "faulty hang"),
+    );
+    call
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_cancellation_ends_a_direct_call_and_reaches_the_upstream() {
     let dir = temp_dir();
@@ -108,26 +138,8 @@ async fn a_sessions_cancellation_ends_a_direct_call_and_reaches_the_upstream() {
     raw.open().await;
     until_direct(&mut raw, &http, &served.base).await;
     let before = posts(&http, &served.base, "direct").await;
-    let hang = json!({"jsonrpc": "2.0", "id": 7001, "method": "tools/call",
-                      "params": {"name": "faulty__hang", "arguments": {}}});
-    // On a connection of its own, in the same session.
-    let call = {
-        let mut other = Raw::new(&reqwest::Client::new(), &served.base, "2025-11-25");
-        other.session = raw.session.clone();
-        tokio::spawn(async move { other.post(&hang, &[]).await })
-    };
-    let record = dir.path().join("calls.log");
-    let logged = |what: &str| {
-        std::fs::read_to_string(&record)
-            .unwrap_or_default()
-            .lines()
-            .any(|l| l.contains(what))
-    };
-    wait_until(
-        Duration::from_secs(10),
-        "the upstream to get the call",
-        || logged("faulty hang"),
-    );
+    let call = hang(&raw, dir.path(), 7001).await;
+    let logged = |what: &str| logged(dir.path(), what);
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": 7001, "reason": "the agent gave up"}});
     assert_eq!(raw.post(&cancel, &[]).await.status, 202);
@@ -150,6 +162,42 @@ async fn a_sessions_cancellation_ends_a_direct_call_and_reaches_the_upstream() {
         .call("faulty__echo", json!({"text": "still here"}))
         .await;
     assert_eq!(result["content"][0]["text"], "still here", "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_delete_ends_its_direct_calls() {
+    let dir = temp_dir();
+    let served = serve(&config(dir.path()), &[]);
+    let http = reqwest::Client::new();
+    let mut raw = Raw::new(&http, &served.base, "2025-11-25");
+    raw.open().await;
+    until_direct(&mut raw, &http, &served.base).await;
+    let before = posts(&http, &served.base, "direct").await;
+    let call = hang(&raw, dir.path(), 7002).await;
+    let logged = |what: &str| logged(dir.path(), what);
+    let session = raw.session.clone().expect("a session");
+    let ended = crate::support::edge::send(
+        http.delete(format!("{}/mcp", served.base))
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", "2025-11-25"),
+    )
+    .await;
+    assert_eq!(ended.status, 204, "{}", ended.body);
+    // The call ends with its session, unanswered, and the upstream hears.
+    let answer = tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the call ends with its session")
+        .expect("the call's task");
+    assert_eq!(
+        answer.body, "",
+        "a call of an ended session is not answered"
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the upstream to record the cancellation",
+        || logged("cancelled:hang"),
+    );
+    assert_eq!(posts(&http, &served.base, "direct").await, before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
