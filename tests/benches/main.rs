@@ -54,6 +54,13 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    // The floor proxy the serve case starts as a process of its own.
+    if let [mode, everything] = names.as_slice()
+        && mode == "floor-proxy"
+    {
+        serve::floor::main(std::path::Path::new(everything));
+        return;
+    }
     let known = || CASES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
     if names.is_empty() {
         eprintln!(

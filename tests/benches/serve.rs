@@ -59,6 +59,7 @@ use serde_json::json;
 use support::*;
 
 mod callers;
+pub(crate) mod floor;
 mod lean;
 mod measure;
 mod placement;
@@ -66,7 +67,7 @@ mod shutdown;
 use callers::{Caller, KeepAlive, plain_caller};
 use measure::{
     Row, added_latency, lean_added_latency, load, measure, measure_interleaved, measure_shared,
-    measure_with, rmcp_caller, us,
+    measure_with, rmcp_caller, throughput_ratios, us,
 };
 
 type Client = RunningService<RoleClient, ()>;
@@ -78,11 +79,21 @@ const LOAD_CALLS: usize = 6000;
 /// server-everything over stdio: its row with the rmcp client, and with the
 /// keep-alive client when it serves streamable HTTP. `None` when it is not
 /// installed, recorded as "not measured".
+/// A peer's rows (its rmcp client's, and its keep-alive client's when it
+/// serves one), and weft's throughput against it with rmcp's client at
+/// c = 16 and 64 from alternating blocks, when weft's caller was given.
+struct PeerRows {
+    row: Row,
+    keepalive: Option<Row>,
+    weft_ratios: Option<Vec<f64>>,
+}
+
 async fn peer(
     name: &'static str,
     everything: &std::path::Path,
     dir: &std::path::Path,
-) -> Option<(Row, Option<Row>)> {
+    weft: Option<&Arc<Caller>>,
+) -> Option<PeerRows> {
     let label = match name {
         "mcp-proxy" => "mcp-proxy → stdio",
         "fastmcp" => "fastmcp → stdio",
@@ -156,7 +167,12 @@ async fn peer(
     } else {
         http_client(&url).await
     };
-    let row = measure(label, client).await;
+    let caller = Arc::new(rmcp_caller(label, client).await);
+    let row = measure_shared(label, &caller).await;
+    let weft_ratios = match weft {
+        Some(weft) => Some(throughput_ratios(weft, &caller).await),
+        None => None,
+    };
     let rss = record::peak_rss_mib(proc.0.id()).unwrap_or(f64::NAN);
     record::figure("4", &format!("{label} rss"), rss, "MiB");
     let keepalive_label = format!("{label}, keep-alive SSE client");
@@ -176,7 +192,11 @@ async fn peer(
             }
         }
     };
-    Some((row, keepalive))
+    Some(PeerRows {
+        row,
+        keepalive,
+        weft_ratios,
+    })
 }
 
 async fn http_client(url: &str) -> Client {
@@ -289,10 +309,14 @@ pub async fn run() {
 
     let mut pairs: Vec<(Row, String)> = Vec::new();
     let mut via_keepalive = None;
+    // weft in front of stdio and its rmcp caller, kept for the peers'
+    // alternating blocks.
+    let mut weft_stdio = None;
     if stdio_rows && let (Some(direct_stdio), Some(direct_caller)) = (&direct_stdio, &direct_caller)
     {
         let stdio = stdio_part(&dir, direct_caller, &everything).await;
         via_keepalive = Some(stdio.keepalive);
+        weft_stdio = Some(stdio.weft);
         pairs.extend(
             stdio
                 .rows
@@ -310,8 +334,9 @@ pub async fn run() {
     let mut peers = Vec::new();
     if part("peers") {
         for name in ["mcp-proxy", "mcp-hub", "fastmcp"] {
-            if let Some((row, keepalive)) = peer(name, &everything, dir.path()).await {
-                if let (Some(ka), Some(weft)) = (&keepalive, &via_keepalive) {
+            let weft = weft_stdio.as_ref().map(|(_, caller)| caller);
+            if let Some(rows) = peer(name, &everything, dir.path(), weft).await {
+                if let (Some(ka), Some(weft)) = (&rows.keepalive, &via_keepalive) {
                     // The same keep-alive client against weft and this peer.
                     for (i, c) in [1, 16, 64].iter().enumerate() {
                         record::figure(
@@ -322,13 +347,14 @@ pub async fn run() {
                         );
                     }
                 }
-                peers.push((name, row));
+                peers.push((name, rows.row, rows.weft_ratios));
             }
         }
     }
+    drop(weft_stdio);
     let via_stdio = pairs.iter().find(|(r, _)| r.label == "weft → stdio");
     if let (Some(direct_stdio), Some((via_stdio, _))) = (&direct_stdio, via_stdio) {
-        for (name, row) in &peers {
+        for (name, row, ratios) in &peers {
             record::figure(
                 "4",
                 &format!("{name} added p50"),
@@ -341,14 +367,16 @@ pub async fn run() {
                 us(row.p50) / us(via_stdio.p50),
                 "x",
             );
-            for (i, c) in [16, 64].iter().enumerate() {
-                record::figure(
-                    "4",
-                    &format!("weft/{name} calls/s c={c}"),
-                    via_stdio.rates[i + 1] / row.rates[i + 1],
-                    "x",
-                );
+            // From alternating blocks of the same rmcp client against
+            // each (the rows' own rates were measured minutes apart).
+            let Some(ratios) = ratios else { continue };
+            for (ratio, c) in ratios.iter().zip([16, 64]) {
+                record::figure("4", &format!("weft/{name} calls/s c={c}"), *ratio, "x");
             }
+            println!(
+                "weft / {name} calls/s, rmcp client, alternating blocks: c=16 {:.2}x, c=64 {:.2}x",
+                ratios[0], ratios[1]
+            );
         }
     }
 
@@ -365,7 +393,7 @@ pub async fn run() {
         .filter_map(|(row, base)| Some((row, find(base)?)))
         .collect();
     if let Some(direct_stdio) = &direct_stdio {
-        compared.extend(peers.iter().map(|(_, row)| (row, direct_stdio)));
+        compared.extend(peers.iter().map(|(_, row, _)| (row, direct_stdio)));
     }
     for (weft, direct) in compared {
         println!(
@@ -385,10 +413,13 @@ pub async fn run() {
 }
 
 /// What the stdio part measured: its rows through weft, and the
-/// keep-alive client's row (the peers are compared with it).
+/// keep-alive client's row (the peers are compared with it); and weft
+/// itself with its rmcp caller, still running, for the peers' alternating
+/// blocks.
 struct StdioPart {
     rows: Vec<Row>,
     keepalive: Row,
+    weft: (Background, Arc<Caller>),
 }
 
 /// weft in front of server-everything over stdio, with each client.
@@ -481,7 +512,6 @@ async fn stdio_part(
     )
     .await;
     let rss_stdio = record::peak_rss_mib(weft_stdio.0.id()).unwrap_or(f64::NAN);
-    drop(weft_stdio);
     record::figure("4", "weft → stdio rss", rss_stdio, "MiB");
     println!("weft peak RSS under this load (stdio upstream): {rss_stdio:.1} MiB");
     record::figure("4", "weft added p50", rmcp_via - rmcp_direct, "µs");
@@ -494,6 +524,7 @@ async fn stdio_part(
     StdioPart {
         rows: vec![via_stdio, via_stdio_modern, via_plain],
         keepalive: via_keepalive,
+        weft: (weft_stdio, rmcp),
     }
 }
 

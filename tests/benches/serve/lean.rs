@@ -200,8 +200,8 @@ impl LeanStdio {
     }
 
     /// Writes `line`; reads lines until the one holding `id` (a server
-    /// may send notifications first).
-    async fn round_trip(&mut self, line: &[u8], id: &str) -> Result<(), String> {
+    /// may send notifications first), and returns it.
+    pub(super) async fn exchange(&mut self, line: &[u8], id: &str) -> Result<&str, String> {
         self.stdin
             .write_all(line)
             .await
@@ -217,12 +217,18 @@ impl LeanStdio {
                 return Err("the server closed its stdout".into());
             }
             if self.line.contains(id) {
-                return if self.line.contains("\"result\"") {
-                    Ok(())
-                } else {
-                    Err(self.line.clone())
-                };
+                return Ok(self.line.trim_end());
             }
+        }
+    }
+
+    /// [`Self::exchange`], where the answer must be a result.
+    async fn round_trip(&mut self, line: &[u8], id: &str) -> Result<(), String> {
+        let answer = self.exchange(line, id).await?;
+        if answer.contains("\"result\"") {
+            Ok(())
+        } else {
+            Err(answer.to_string())
         }
     }
 

@@ -145,6 +145,27 @@ pub(super) async fn measure_interleaved(
     (a_row, b_row, ratios)
 }
 
+/// The throughput ratio of `a` to `b` (two gateways in front of the
+/// same kind of server) at c = 16 and 64: the median, over [`ROUNDS`]
+/// alternating blocks (a, b, a, b, …), of each a block's calls/s against
+/// the b block right after it. Rows measured minutes apart carry the
+/// machine's drift between them; on this VM it has moved one peer's
+/// calls/s by a fifth from run to run.
+pub(super) async fn throughput_ratios(a: &Arc<Caller>, b: &Arc<Caller>) -> Vec<f64> {
+    let mut ratios = Vec::new();
+    for c in [16, 64] {
+        let total = LOAD_CALLS / ROUNDS;
+        let mut rr = Vec::new();
+        for _ in 0..ROUNDS {
+            let x = load(a, c, total).await.1;
+            let y = load(b, c, total).await.1;
+            rr.push(x / y);
+        }
+        ratios.push(record::median(rr));
+    }
+    ratios
+}
+
 /// The p50 latencies (µs) of `via` and of `direct`, from sequential
 /// calls in alternating blocks (via, direct, via, …), so that the server
 /// warming up or the machine's load drifting falls on both alike. The two
@@ -175,10 +196,19 @@ pub(super) async fn lean_added_latency(url: &str, everything: &std::path::Path) 
     // was (the rows before), so that its JIT is not what is compared.
     load(&direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
     let (via, direct_p50) = added_latency(&lean, &direct).await;
+    // The same hop through a proxy that only moves the bytes (floor.rs).
+    let (_floor, floor) = super::floor::start(everything).await;
+    let (via_floor, direct_floor) = added_latency(&floor, &direct).await;
     drop(direct);
     let health = Arc::new(Caller::LeanHttp(LeanHttp::health(url).await.into()));
     let (_, round_trip) = added_latency(&lean, &health).await;
     record::figure("4", "weft added p50 (lean clients)", via - direct_p50, "µs");
+    record::figure(
+        "4",
+        "floor proxy added p50 (lean clients)",
+        via_floor - direct_floor,
+        "µs",
+    );
     record::figure(
         "4",
         "HTTP round trip (GET /health, lean client) p50",
@@ -187,8 +217,10 @@ pub(super) async fn lean_added_latency(url: &str, everything: &std::path::Path) 
     );
     println!(
         "added p50, lean clients: {:+.0} µs ({via:.0} through weft, {direct_p50:.0} direct); \
-         a bare round trip with the lean client: {round_trip:.0} µs",
-        via - direct_p50
+         through the floor proxy {:+.0} µs; a bare round trip with the lean client: \
+         {round_trip:.0} µs",
+        via - direct_p50,
+        via_floor - direct_floor
     );
 }
 

@@ -98,6 +98,10 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
     let fresh = Arc::new(Caller::LeanHttp(LeanHttp::health(url).await.fresh().into()));
     let direct = Arc::new(Caller::LeanStdio(LeanStdio::start(everything).await.into()));
     load(&direct, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
+    // The floor: a proxy that only moves the bytes (floor.rs), placed as
+    // weft is.
+    let (floor_proc, floor) = super::floor::start(everything).await;
+    let floor_pid = floor_proc.0.id();
     for (label, generator, server) in [
         ("one core", 0, 0),
         ("weft beside its server", 1, 0),
@@ -105,14 +109,18 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
     ] {
         // weft is a child of this process: place this process first.
         pin(me, &[generator]);
-        pin(weft, &[0]);
-        for child in children(weft) {
-            pin(child, &[server]);
+        for proxy in [weft, floor_pid] {
+            pin(proxy, &[0]);
+            for child in children(proxy) {
+                pin(child, &[server]);
+            }
         }
         let switches_before = context_switches(weft);
         let cpu_per_call = weft_cpu(weft, &lean).await;
         let switches_per_call = (context_switches(weft) - switches_before) / LATENCY_CALLS as f64;
         let (via, direct_p50) = added_latency(&lean, &direct).await;
+        let floor_cpu = weft_cpu(floor_pid, &floor).await;
+        let (via_floor, direct_floor) = added_latency(&floor, &direct).await;
         let (_, round_trip) = added_latency(&lean, &health).await;
         // What a new connection for every request (rmcp's default HTTP
         // client) costs: the same `GET /health`, kept alive and not.
@@ -139,6 +147,18 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         );
         record::figure(
             "4",
+            &format!("floor proxy added p50 (lean clients, {label})"),
+            via_floor - direct_floor,
+            "µs",
+        );
+        record::figure(
+            "4",
+            &format!("floor proxy CPU per call (lean client, {label})"),
+            floor_cpu,
+            "µs",
+        );
+        record::figure(
+            "4",
             &format!("HTTP round trip (GET /health, lean client, {label}) p50"),
             round_trip,
             "µs",
@@ -158,10 +178,12 @@ pub(super) async fn by_placement(url: &str, everything: &std::path::Path, weft: 
         println!(
             "{label}: added p50 {:+.0} µs ({via:.0} through weft, {direct_p50:.0} direct); \
              bare round trip {round_trip:.0} µs; weft's CPU per call {cpu_per_call:.0} µs, \
-             context switches per call {switches_per_call:.2}; GET /health on a new connection \
+             context switches per call {switches_per_call:.2}; the floor proxy: added p50 \
+             {:+.0} µs, CPU per call {floor_cpu:.0} µs; GET /health on a new connection \
              {fresh_p50:.0} µs, weft's CPU per new connection {:.0} µs ({cpu_fresh:.0} against \
              {cpu_kept:.0} kept alive)",
             via - direct_p50,
+            via_floor - direct_floor,
             cpu_fresh - cpu_kept
         );
     }
