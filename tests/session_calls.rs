@@ -107,58 +107,87 @@ fn logged(dir: &std::path::Path, what: &str) -> bool {
         .any(|l| l.contains(what))
 }
 
-/// Call `id` of `faulty__hang` in `raw`'s session, on a connection of its
-/// own, once the upstream (recording in `dir`) has it: the task that
-/// waits for its answer.
-async fn hang(
-    raw: &Raw,
-    dir: &std::path::Path,
-    id: u64,
-) -> tokio::task::JoinHandle<crate::support::edge::Answer> {
-    let hang = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                      "params": {"name": "faulty__hang", "arguments": {}}});
-    let base = raw.url.trim_end_matches("/mcp").to_string();
-    let mut other = Raw::new(&reqwest::Client::new(), &base, "2025-11-25");
-    other.session = raw.session.clone();
-    let call = tokio::spawn(async move { other.post(&hang, &[]).await });
-    wait_until(
-        Duration::from_secs(10),
-        "the upstream to get the call",
-        || logged(dir, "faulty hang"),
-    );
-    call
+/// A weft serving [`config`] whose session `raw` takes the direct path,
+/// and a call of `faulty__hang` in that session, on a connection of its
+/// own, which the upstream (recording in `dir`) already has.
+struct Hanging {
+    dir: tempfile::TempDir,
+    served: crate::support::edge::Served,
+    http: reqwest::Client,
+    raw: Raw,
+    /// The direct path's count before the call.
+    before: u64,
+    call: tokio::task::JoinHandle<crate::support::edge::Answer>,
+}
+
+impl Hanging {
+    /// Call `id` hanging.
+    async fn start(id: u64) -> Hanging {
+        let dir = temp_dir();
+        let served = serve(&config(dir.path()), &[]);
+        let http = reqwest::Client::new();
+        let mut raw = Raw::new(&http, &served.base, "2025-11-25");
+        raw.open().await;
+        until_direct(&mut raw, &http, &served.base).await;
+        let before = posts(&http, &served.base, "direct").await;
+        let hang = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": {"name": "faulty__hang", "arguments": {}}});
+        let mut other = Raw::new(&reqwest::Client::new(), &served.base, "2025-11-25");
+        other.session = raw.session.clone();
+        let call = tokio::spawn(async move { other.post(&hang, &[]).await });
+        wait_until(
+            Duration::from_secs(10),
+            "the upstream to get the call",
+            || logged(dir.path(), "faulty hang"),
+        );
+        Hanging {
+            dir,
+            served,
+            http,
+            raw,
+            before,
+            call,
+        }
+    }
+
+    /// The call's answer, once it ended (within 10 s).
+    async fn answer(&mut self) -> crate::support::edge::Answer {
+        tokio::time::timeout(Duration::from_secs(10), &mut self.call)
+            .await
+            .expect("the call ends")
+            .expect("the call's task")
+    }
+
+    /// Waits until the upstream recorded the call's cancellation, and
+    /// checks the call counted once on the direct path.
+    async fn upstream_cancelled(&self) {
+        wait_until(
+            Duration::from_secs(10),
+            "the upstream to record the cancellation",
+            || logged(self.dir.path(), "cancelled:hang"),
+        );
+        assert_eq!(
+            posts(&self.http, &self.served.base, "direct").await,
+            self.before + 1
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_cancellation_ends_a_direct_call_and_reaches_the_upstream() {
-    let dir = temp_dir();
-    let served = serve(&config(dir.path()), &[]);
-    let http = reqwest::Client::new();
-    let mut raw = Raw::new(&http, &served.base, "2025-11-25");
-    raw.open().await;
-    until_direct(&mut raw, &http, &served.base).await;
-    let before = posts(&http, &served.base, "direct").await;
-    let call = hang(&raw, dir.path(), 7001).await;
-    let logged = |what: &str| logged(dir.path(), what);
+    let mut hanging = Hanging::start(7001).await;
     let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                         "params": {"requestId": 7001, "reason": "the agent gave up"}});
-    assert_eq!(raw.post(&cancel, &[]).await.status, 202);
-    let answer = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .expect("the call ends once cancelled")
-        .expect("the call's task");
+    assert_eq!(hanging.raw.post(&cancel, &[]).await.status, 202);
+    let answer = hanging.answer().await;
     // No message answers a cancelled call: its stream closes empty.
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.content_type(), "text/event-stream");
     assert_eq!(answer.body, "", "a cancelled call is not answered");
-    wait_until(
-        Duration::from_secs(10),
-        "the upstream to record the cancellation",
-        || logged("cancelled:hang"),
-    );
-    assert_eq!(posts(&http, &served.base, "direct").await, before + 1);
+    hanging.upstream_cancelled().await;
     // The session goes on.
-    let result = raw
+    let result = hanging
+        .raw
         .call("faulty__echo", json!({"text": "still here"}))
         .await;
     assert_eq!(result["content"][0]["text"], "still here", "{result}");
@@ -166,38 +195,24 @@ async fn a_sessions_cancellation_ends_a_direct_call_and_reaches_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_delete_ends_its_direct_calls() {
-    let dir = temp_dir();
-    let served = serve(&config(dir.path()), &[]);
-    let http = reqwest::Client::new();
-    let mut raw = Raw::new(&http, &served.base, "2025-11-25");
-    raw.open().await;
-    until_direct(&mut raw, &http, &served.base).await;
-    let before = posts(&http, &served.base, "direct").await;
-    let call = hang(&raw, dir.path(), 7002).await;
-    let logged = |what: &str| logged(dir.path(), what);
-    let session = raw.session.clone().expect("a session");
+    let mut hanging = Hanging::start(7002).await;
+    let session = hanging.raw.session.clone().expect("a session");
     let ended = crate::support::edge::send(
-        http.delete(format!("{}/mcp", served.base))
+        hanging
+            .http
+            .delete(format!("{}/mcp", hanging.served.base))
             .header("mcp-session-id", &session)
             .header("mcp-protocol-version", "2025-11-25"),
     )
     .await;
     assert_eq!(ended.status, 204, "{}", ended.body);
     // The call ends with its session, unanswered, and the upstream hears.
-    let answer = tokio::time::timeout(Duration::from_secs(10), call)
-        .await
-        .expect("the call ends with its session")
-        .expect("the call's task");
+    let answer = hanging.answer().await;
     assert_eq!(
         answer.body, "",
         "a call of an ended session is not answered"
     );
-    wait_until(
-        Duration::from_secs(10),
-        "the upstream to record the cancellation",
-        || logged("cancelled:hang"),
-    );
-    assert_eq!(posts(&http, &served.base, "direct").await, before + 1);
+    hanging.upstream_cancelled().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -107,6 +107,50 @@ where
     }
 }
 
+impl Authed {
+    /// A `POST` of `message` with the token, sent once more when a
+    /// kept-alive connection closed under it ([`once_more_if_stale`]);
+    /// `max` caps an event's size on its stream (rmcp's default if `None`).
+    async fn post(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        headers: HashMap<HeaderName, HeaderValue>,
+        max: Option<usize>,
+    ) -> Result<StreamableHttpPostResponse, Failure> {
+        self.with_token("POST", &uri, &headers, |token, headers| {
+            let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
+            once_more_if_stale(message, move |message| {
+                let (uri, session_id, token, headers) = (
+                    uri.clone(),
+                    session_id.clone(),
+                    token.clone(),
+                    headers.clone(),
+                );
+                async move {
+                    let client = &self.client;
+                    match max {
+                        None => {
+                            client
+                                .post_message(uri, message, session_id, token, headers)
+                                .await
+                        }
+                        Some(max) => {
+                            client
+                                .post_message_with_max_sse_event_size(
+                                    uri, message, session_id, token, headers, max,
+                                )
+                                .await
+                        }
+                    }
+                }
+            })
+        })
+        .await
+    }
+}
+
 impl StreamableHttpClient for Authed {
     type Error = reqwest::Error;
 
@@ -118,23 +162,7 @@ impl StreamableHttpClient for Authed {
         _auth: Option<String>,
         headers: HashMap<HeaderName, HeaderValue>,
     ) -> Result<StreamableHttpPostResponse, Failure> {
-        self.with_token("POST", &uri, &headers, |token, headers| {
-            let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
-            once_more_if_stale(message, move |message| {
-                let (uri, session_id, token, headers) = (
-                    uri.clone(),
-                    session_id.clone(),
-                    token.clone(),
-                    headers.clone(),
-                );
-                async move {
-                    self.client
-                        .post_message(uri, message, session_id, token, headers)
-                        .await
-                }
-            })
-        })
-        .await
+        self.post(uri, message, session_id, headers, None).await
     }
 
     async fn post_message_with_max_sse_event_size(
@@ -146,25 +174,8 @@ impl StreamableHttpClient for Authed {
         headers: HashMap<HeaderName, HeaderValue>,
         max: usize,
     ) -> Result<StreamableHttpPostResponse, Failure> {
-        self.with_token("POST", &uri, &headers, |token, headers| {
-            let (uri, message, session_id) = (uri.clone(), message.clone(), session_id.clone());
-            once_more_if_stale(message, move |message| {
-                let (uri, session_id, token, headers) = (
-                    uri.clone(),
-                    session_id.clone(),
-                    token.clone(),
-                    headers.clone(),
-                );
-                async move {
-                    self.client
-                        .post_message_with_max_sse_event_size(
-                            uri, message, session_id, token, headers, max,
-                        )
-                        .await
-                }
-            })
-        })
-        .await
+        self.post(uri, message, session_id, headers, Some(max))
+            .await
     }
 
     async fn delete_session(
