@@ -75,10 +75,6 @@ type Client = RunningService<RoleClient, ()>;
 const LATENCY_CALLS: usize = 2000;
 const LOAD_CALLS: usize = 6000;
 
-/// A peer gateway installed by `bench/setup-peers`, in front of
-/// server-everything over stdio: its row with the rmcp client, and with the
-/// keep-alive client when it serves streamable HTTP. `None` when it is not
-/// installed, recorded as "not measured".
 /// A peer's rows (its rmcp client's, and its keep-alive client's when it
 /// serves one), and weft's throughput against it with rmcp's client at
 /// c = 16 and 64 from alternating blocks, when weft's caller was given.
@@ -88,6 +84,11 @@ struct PeerRows {
     weft_ratios: Option<Vec<f64>>,
 }
 
+/// A peer gateway installed by `bench/setup-peers`, in front of
+/// server-everything over stdio: its row with the rmcp client, and with the
+/// keep-alive client when it serves streamable HTTP; measured against
+/// `weft` when given. `None` when it is not installed, recorded as "not
+/// measured".
 async fn peer(
     name: &'static str,
     everything: &std::path::Path,
@@ -215,18 +216,23 @@ fn start_weft(config: &std::path::Path) -> (Background, String) {
     let mut cmd = weft();
     cmd.arg("--config")
         .arg(config)
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .stdout(Stdio::piped());
-    let mut proc = Background::spawn(&mut cmd);
+        .args(["serve", "--http", "127.0.0.1:0"]);
+    spawn_with_url(&mut cmd, "weft")
+}
+
+/// `cmd` started with its stdout piped, and the first `http://` URL on
+/// the first line it prints (`who` names it in a panic).
+fn spawn_with_url(cmd: &mut std::process::Command, who: &str) -> (Background, String) {
+    let mut proc = Background::spawn(cmd.stdout(Stdio::piped()));
     let stdout = proc.0.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
-        .expect("weft printed its address");
+        .unwrap_or_else(|e| panic!("{who} printed no address: {e}"));
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
-        .expect("a URL")
+        .unwrap_or_else(|| panic!("no URL in {who}'s line {line:?}"))
         .to_string();
     (proc, url)
 }

@@ -12,7 +12,6 @@
 //! It serves only the lean clients' requests (`GET /health`, and the
 //! stateless `echo` call with id 1, one at a time).
 
-use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -114,20 +113,8 @@ async fn connection(mut stream: TcpStream, server: &Mutex<LeanStdio>) -> Result<
 pub(super) async fn start(everything: &Path) -> (Background, Arc<Caller>) {
     let exe = std::env::current_exe().expect("this bench binary's path");
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("floor-proxy")
-        .arg(everything)
-        .stdout(std::process::Stdio::piped());
-    let mut proc = Background::spawn(&mut cmd);
-    let stdout = proc.0.stdout.take().expect("stdout");
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the floor proxy printed its address");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in the floor proxy's line {line:?}"))
-        .to_string();
+    cmd.arg("floor-proxy").arg(everything);
+    let (proc, url) = super::spawn_with_url(&mut cmd, "the floor proxy");
     let caller = Arc::new(Caller::LeanHttp(LeanHttp::call_echo(&url).await.into()));
     load(&caller, 1, LATENCY_CALLS + 2 * LOAD_CALLS).await;
     (proc, caller)
